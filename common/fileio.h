@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* File helpers: crash-safe atomic writes (temp, fsync, rename, fsync dir) and whole-file reads. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Replace `path` with `data` so that after a crash the file holds either the old or the new
+ * content, never a mix: write a temp file in the same directory, fsync it, rename it over
+ * `path`, fsync the directory. Returns 0 or -errno. */
+int file_write_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/* Read a whole file (at most `max` bytes, 0 for 64 MiB) into a NUL-terminated buffer.
+ * ret_size may be NULL. Returns 0 or -errno (-EFBIG when larger than max). */
+int file_read_full(const char *path, size_t max, char **ret_data, size_t *ret_size);
+
+/* Write a short string to an existing (pseudo) file without creating it, as cgroupfs and
+ * sysfs want: one write() call, so the kernel sees the whole value at once. */
+int file_write_string(const char *path, const char *s);
+
+/* fsync the directory that contains `path` (or `path` itself when it is a directory). */
+int fsync_directory_of(const char *path);
+
+/* mkdir -p with the given mode for every created component. */
+int mkdir_parents(const char *path, mode_t mode);
+
+/* Remove a directory tree (like rm -rf), not crossing into other mounts. 0 if absent. */
+int rm_rf(const char *path);

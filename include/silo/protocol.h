@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Silo wire protocol, version 1: the types every daemon shares (ARCHITECTURE.md, "Wire protocol"). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SILO_PROTOCOL_VERSION 1
+
+/* An optional quantity that was not given. 0 is a real value (e.g. "swap": 0 = no swap). */
+#define SILO_UNSET UINT64_MAX
+
+/* ---- enums (each with *_to_string / *_from_string; from_string returns -EINVAL) ---- */
+
+typedef enum silo_task_state {
+        SILO_TASK_PENDING,
+        SILO_TASK_STAGING,
+        SILO_TASK_STARTING,
+        SILO_TASK_RUNNING,
+        SILO_TASK_FINISHED,
+        SILO_TASK_FAILED,
+        SILO_TASK_KILLED,
+        SILO_TASK_LOST,
+        _SILO_TASK_STATE_MAX,
+} silo_task_state;
+
+typedef enum silo_task_reason {
+        SILO_REASON_NONE,
+        SILO_REASON_EXIT_NONZERO,
+        SILO_REASON_SIGNALED,
+        SILO_REASON_OOM_KILLED,
+        SILO_REASON_LAUNCH_FAILED,
+        SILO_REASON_AGENT_LOST,
+        SILO_REASON_KILLED_BY_REQUEST,
+        SILO_REASON_SHIM_LOST,       /* the task's shim vanished (agent recovery) */
+        SILO_REASON_CGROUP_LOST,     /* the task's cgroup vanished (agent recovery) */
+        _SILO_TASK_REASON_MAX,
+} silo_task_reason;
+
+typedef enum silo_spread {
+        SILO_SPREAD_NONE,
+        SILO_SPREAD_HOSTNAME,
+        _SILO_SPREAD_MAX,
+} silo_spread;
+
+typedef enum silo_network_mode {
+        SILO_NETWORK_HOST,  /* no net namespace: the host's network */
+        SILO_NETWORK_NONE,  /* a net namespace with only lo */
+        _SILO_NETWORK_MODE_MAX,
+} silo_network_mode;
+
+/* Namespaces a container may ask for; the cgroup namespace is always used. */
+enum {
+        SILO_NS_PID = 1u << 0,
+        SILO_NS_MOUNT = 1u << 1,
+        SILO_NS_UTS = 1u << 2,
+        SILO_NS_IPC = 1u << 3,
+        SILO_NS_NET = 1u << 4,
+        SILO_NS_CGROUP = 1u << 5,
+};
+
+/* Device access bits for a container device entry (like the device cgroup's "rwm"). */
+enum {
+        SILO_DEV_READ = 1u << 0,
+        SILO_DEV_WRITE = 1u << 1,
+        SILO_DEV_MKNOD = 1u << 2,
+};
+
+const char *silo_task_state_to_string(silo_task_state s);
+int silo_task_state_from_string(const char *s);       /* >= 0 state, or -EINVAL */
+bool silo_task_state_is_terminal(silo_task_state s);
+/* Whether the state machine allows from -> to (PENDING->STAGING->STARTING->RUNNING->terminal,
+ * any non-terminal -> KILLED/FAILED/LOST, STAGING -> PENDING on a refused launch). */
+bool silo_task_state_transition_ok(silo_task_state from, silo_task_state to);
+const char *silo_task_reason_to_string(silo_task_reason r);
+int silo_task_reason_from_string(const char *s);
+const char *silo_spread_to_string(silo_spread s);
+int silo_spread_from_string(const char *s);
+const char *silo_network_mode_to_string(silo_network_mode m);
+int silo_network_mode_from_string(const char *s);
+const char *silo_namespace_to_string(unsigned ns_bit);
+int silo_namespace_from_string(const char *s);         /* SILO_NS_* bit or -EINVAL */
+/* Capability names as in capabilities(7) ("CAP_NET_BIND_SERVICE"); number or -EINVAL. */
+int silo_capability_from_string(const char *s);
+const char *silo_capability_to_string(int cap);
+/* rlimit names without the RLIMIT_ prefix, lower case ("nofile"); RLIMIT_* or -EINVAL. */
+int silo_rlimit_from_string(const char *s);
+const char *silo_rlimit_to_string(int resource);
+
+/* ---- small shared pieces ---- */
+
+struct silo_kv {
+        char *key;
+        char *value;
+};
+
+/* ---- task spec ---- */
+
+struct silo_io_request {
+        char *disk;     /* a disk name the agent advertises, or "any"; NULL when device is set */
+        char *device;   /* a path (standalone agent only): device, partition, mount point, file */
+        char *class;    /* with disk "any": the disk class wanted ("ssd", "hdd", ...); may be NULL */
+        uint64_t rbps, wbps, riops, wiops; /* SILO_UNSET = no limit */
+        uint32_t weight;                   /* 1..10000, 0 = unset */
+};
+
+struct silo_resources {
+        double cpus;            /* > 0, or 0 = unlimited */
+        uint32_t cpu_weight;    /* 1..10000, 0 = unset */
+        char *cpuset;           /* "0-1,3" or NULL */
+        uint64_t mem;           /* SILO_UNSET = unlimited */
+        uint64_t mem_high;      /* SILO_UNSET = unset */
+        uint64_t swap;          /* SILO_UNSET = unset; 0 = no swap */
+        uint64_t pids;          /* SILO_UNSET = unlimited */
+        struct silo_io_request *io;
+        size_t n_io;
+};
+
+struct silo_volume {
+        char *source;   /* absolute host path */
+        char *target;   /* absolute path inside the container; must not escape the rootfs */
+        bool readonly;
+};
+
+struct silo_device {
+        char *path;       /* "/dev/nvme0n1" */
+        unsigned access;  /* SILO_DEV_* bits; "rwm" when given as a plain string */
+};
+
+struct silo_container {
+        char *rootfs;           /* NULL: the host's root */
+        unsigned namespaces;    /* SILO_NS_* bits */
+        silo_network_mode network;
+        char *hostname;         /* with the uts namespace; default: the task name */
+        struct silo_volume *volumes;
+        size_t n_volumes;
+        struct silo_device *devices;
+        size_t n_devices;
+};
+
+struct silo_constraints {
+        char *hostname;             /* NULL: any */
+        struct silo_kv *attributes; /* every key must equal */
+        size_t n_attributes;
+        silo_spread spread;
+};
+
+struct silo_rlimit {
+        int resource;           /* RLIMIT_* */
+        uint64_t soft, hard;    /* a plain number sets both */
+};
+
+struct silo_task_spec {
+        char *id;               /* optional in a submission; always set in a launch */
+        char *name;
+        char *role;             /* default "default" */
+        char **command;         /* NULL-terminated, at least one element */
+        struct silo_kv *env;
+        size_t n_env;
+        char *user;             /* name or uid; NULL = the agent's user */
+        char *group;            /* tasks that belong together (replicas of a shard) */
+        int64_t priority;       /* default 0 */
+        bool init;              /* default true */
+        uint64_t capabilities;  /* bit per CAP_* added to Docker's default set */
+        struct silo_rlimit *rlimits;
+        size_t n_rlimits;
+        uint32_t kill_grace_s;  /* UINT32_MAX = unset (the agent's default) */
+        struct silo_resources resources;
+        bool has_container;
+        struct silo_container container;
+        struct silo_constraints constraints;
+};
+
+/* ---- status updates (agent -> master) ---- */
+
+struct silo_status_update {
+        char *update_id;        /* unique; the master deduplicates by it */
+        char *task_id;
+        char *agent_id;         /* NULL for a standalone agent */
+        silo_task_state state;
+        silo_task_reason reason;
+        int exit_code;          /* -1 when not exited */
+        int signal;             /* 0 when not signaled */
+        char *message;          /* may be NULL */
+        uint64_t timestamp_ms;  /* CLOCK_REALTIME */
+};
+
+/* ---- agent registration (agent -> master) ---- */
+
+struct silo_disk {
+        char *device;           /* "259:0" */
+        char *name;             /* "nvme0n1" */
+        char *path;             /* "/dev/nvme0n1" */
+        uint64_t read_bps, write_bps, read_iops, write_iops; /* 0 = unknown */
+        char *class;            /* "ssd", "hdd", "nvme", ... */
+        char *mount;            /* may be NULL */
+        char *source;           /* "calibrated" | "config" */
+};
+
+struct silo_agent_resources {
+        double cpus;
+        uint64_t mem;
+        uint64_t pids;
+        struct silo_disk *disks;
+        size_t n_disks;
+};
+
+struct silo_task_ref {
+        char *id;
+        silo_task_state state;
+};
+
+struct silo_agent_registration {
+        char *agent_id;         /* absent the first time */
+        char *hostname;
+        char *address;          /* "10.0.0.3:5051" */
+        char *version;
+        struct silo_agent_resources resources;
+        struct silo_kv *attributes;
+        size_t n_attributes;
+        struct silo_task_ref *tasks;
+        size_t n_tasks;
+};

@@ -1,0 +1,39 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Install the Debian 12 packages Silo needs to build, test and run, and only those missing.
+# Runs `apt-get update` at most once. Usage: scripts/install-deps.sh
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    meson ninja-build pkg-config gcc libc6-dev clang llvm bpftool
+    liburing-dev libcgroup-dev libbpf-dev libelf-dev zlib1g-dev
+    libnl-3-dev libnl-route-3-dev libcmocka-dev libjansson-dev
+    libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libsystemd-dev
+    # tests and peers
+    qemu-system-x86 busybox-static kmod e2fsprogs util-linux iproute2 xz-utils
+    fio crun prometheus curl cpio procps libglpk-dev
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: must run as root to install packages" >&2
+    exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+export DEBIAN_FRONTEND=noninteractive
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    apt-get update -q
+    touch /tmp/.silo-apt-updated
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The VM suites boot Debian's 6.1 kernel; fetch it into a cache without touching /boot.
+"$(dirname "$0")/../tests/vm/fetch-kernel.sh"
