@@ -71,7 +71,11 @@ const char *silo_task_state_to_string(silo_task_state s);
 int silo_task_state_from_string(const char *s);       /* >= 0 state, or -EINVAL */
 bool silo_task_state_is_terminal(silo_task_state s);
 /* Whether the state machine allows from -> to (PENDING->STAGING->STARTING->RUNNING->terminal,
- * any non-terminal -> KILLED/FAILED/LOST, STAGING -> PENDING on a refused launch). */
+ * any non-terminal -> KILLED/FAILED/LOST, STAGING -> PENDING on a refused launch,
+ * STAGING/STARTING -> RUNNING directly; same -> same is an allowed no-op; nothing leaves
+ * FINISHED/FAILED/KILLED). LOST is terminal (is_terminal() is true: the master frees its
+ * resources) but a lost agent may come back: LOST -> RUNNING (the task survived, the master
+ * resumes it) and LOST -> FINISHED/FAILED/KILLED (its true outcome) are allowed. */
 bool silo_task_state_transition_ok(silo_task_state from, silo_task_state to);
 const char *silo_task_reason_to_string(silo_task_reason r);
 int silo_task_reason_from_string(const char *s);
@@ -199,11 +203,13 @@ struct silo_disk {
 };
 
 struct silo_agent_resources {
-        double cpus;
-        uint64_t mem;
-        uint64_t pids;
+        double cpus;            /* > 0 */
+        uint64_t mem;           /* > 0 */
+        uint64_t pids;          /* 0 = not reported */
         struct silo_disk *disks;
         size_t n_disks;
+        struct silo_kv *attributes; /* as in ARCHITECTURE.md's example; may be empty */
+        size_t n_attributes;
 };
 
 struct silo_task_ref {

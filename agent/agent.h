@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* silo-agent's shared state: the daemon, its options, and the tasks it runs. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "common/event-loop.h"
+#include "common/http-server.h"
+#include "isolator/container.h"
+#include "isolator/isolator.h"
+#include "silo/protocol.h"
+
+#define AGENT_DEFAULT_STATE_DIR "/var/lib/silo/agent"
+#define AGENT_DEFAULT_CONFIG "/etc/silo/agent.conf"
+
+struct agent_options {
+        char *listen;
+        char *state_dir;
+        char *token_file;
+        char *master;
+        char *cgroup_root;
+        char **disk;
+        uint64_t kill_grace_s;
+        uint64_t log_max_bytes;
+        uint64_t log_files;
+        char *shim;
+        char *log_level;
+};
+
+/* A disk offered with --disk, resolved to the device io.max takes. */
+struct agent_disk {
+        char *name;             /* "nvme0n1" */
+        char *path;             /* "/dev/nvme0n1" */
+        dev_t devnum;
+        char *class;            /* "ssd", "hdd" */
+        uint64_t size_bytes;
+};
+
+struct task;
+struct log_waiter;
+
+struct agent {
+        struct agent_options opts;
+        struct event_loop *loop;
+        http_server *http;
+        struct cg_hierarchy *cg;
+        char *token;
+        char *shim_path;
+        char *tasks_dir;        /* <state-dir>/tasks: checkpoints */
+        char *sandboxes_dir;    /* <state-dir>/sandboxes */
+        struct task **tasks;
+        size_t n_tasks;
+        struct agent_disk *disks;
+        size_t n_disks;
+        struct log_waiter *log_waiters;
+        struct event_source *http_src, *http_timer, *housekeeping_timer, *watchdog_timer;
+        uint64_t watchdog_usec;
+        uint64_t started_usec;
+        /* counters for /metrics */
+        uint64_t launches_total, launch_rejected_total, launch_failed_total, kills_total;
+        uint64_t ended_total[_SILO_TASK_REASON_MAX];
+};
+
+struct task {
+        struct agent *agent;
+        char *id;
+        struct silo_task_spec *spec;
+        silo_task_state state;
+        silo_task_reason reason;
+        int exit_code;          /* -1 until it exited */
+        int signal;             /* the signal that ended it, 0 otherwise */
+        char *message;
+        uint64_t created_ms, started_ms, finished_ms;
+        char *sandbox;
+        char *cgroup_path;
+        struct cg_task *cg;
+        pid_t shim_pid;
+        int shim_pidfd;
+        uint64_t shim_start_time;
+        pid_t pid;              /* the task's first process (init or command) */
+        uint64_t pid_start_time;
+        bool kill_requested;
+        uint64_t kill_requested_ms;
+        struct event_source *shim_src, *report_src, *kill_timer;
+        char report_buf[2048];
+        size_t report_len;
+};
+
+/* ---- tasks (task.c) ---- */
+struct task *agent_task_find(struct agent *a, const char *id);
+int task_new(struct agent *a, struct silo_task_spec *spec, struct task **ret);
+struct task *task_free(struct task *t);
+int agent_task_add(struct agent *a, struct task *t);
+void agent_task_remove(struct agent *a, struct task *t);
+/* The task as the API shows it (and, with the spec, as checkpointed). */
+json_t *task_to_json(const struct task *t, bool with_spec);
+/* Atomically write <state-dir>/tasks/<id>.json with everything part 2's recovery needs. */
+int task_checkpoint_save(const struct task *t);
+/* Move to `state`, stamp the time, checkpoint, log. */
+int task_transition(struct task *t, silo_task_state state, silo_task_reason reason,
+                    const char *message);
+/* Load the checkpoints of <state-dir>/tasks and re-adopt the tasks whose shim still runs. */
+int agent_tasks_recover(struct agent *a);
+
+/* ---- validation (task-validate.c) ---- */
+/* Check everything the codec cannot: paths, devices, users, namespaces against this host.
+ * Fills the launch config. -EINVAL with *ret_error naming the field. Creates nothing. */
+int task_spec_validate(const struct agent *a, const struct silo_task_spec *spec,
+                       const char *sandbox, struct container_config *ret_config,
+                       char **ret_error);
+
+/* ---- running (task-run.c) ---- */
+/* Create the cgroup, sandbox and shim for a validated task. On failure nothing is left. */
+int task_start(struct task *t, const struct container_config *config, unsigned *ret_status,
+               char **ret_error);
+/* SIGTERM through the shim, cgroup.kill after the grace period. */
+int task_kill(struct task *t);
+/* Re-attach the loop to a running task's shim (recovery). */
+int task_watch_shim(struct task *t);
+
+/* ---- HTTP API (api.c) ---- */
+int agent_api_start(struct agent *a);
+void agent_api_stop(struct agent *a);
+/* Wake log followers of `t` (its output grew or it ended). */
+void agent_logs_notify(struct agent *a, struct task *t);
+/* Tasks by state, for sd_notify STATUS and /metrics. */
+size_t agent_count_tasks(const struct agent *a, silo_task_state state);
+void agent_notify_status(struct agent *a);
+
+/* ---- devices (devices.c) ---- */
+int agent_disks_resolve(struct agent *a, char **ret_error);
+json_t *agent_disks_to_json(const struct agent *a);

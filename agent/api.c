@@ -1,0 +1,628 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The agent's REST API: launch, list, get, kill, logs, isolation read-back, devices, health, metrics. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "agent/agent.h"
+#include "agent/log-file.h"
+#include "common/http-json.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/protocol-json.h"
+
+#define LOG_READ_MAX (1024u * 1024u)
+#define LOG_FOLLOW_TIMEOUT_USEC (30u * 1000000u)
+
+/* A log request with follow=1 waiting for output (long poll). */
+struct log_waiter {
+        struct log_waiter *next;
+        http_deferred *deferred;
+        char *task_id;
+        char stream[8];
+        uint64_t offset;
+        size_t max;
+        uint64_t deadline;
+};
+
+static struct agent *agent_of(void *userdata)
+{
+        return userdata;
+}
+
+static int task_id_generate(char **ret)
+{
+        uint8_t b[16];
+
+        if (getrandom(b, sizeof(b), 0) != sizeof(b))
+                return -EIO;
+        b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+        b[8] = (b[8] & 0x3f) | 0x80; /* variant 1 */
+        if (asprintf(ret, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                     b[13], b[14], b[15]) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int handle_launch(http_request *req, http_response *resp, void *userdata)
+{
+        struct agent *a = agent_of(userdata);
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *spec = NULL;
+        _cleanup_free_ char *err = NULL, *sandbox = NULL;
+        struct container_config cfg = {};
+        struct task *t;
+        unsigned status = 500;
+        int r;
+
+        if (!req->body) {
+                a->launch_rejected_total++;
+                return http_response_error(resp, 400, "invalid_spec", "body: a task spec (JSON object) is required");
+        }
+        r = silo_task_spec_from_json(req->body, &spec, &err);
+        if (r < 0) {
+                a->launch_rejected_total++;
+                if (r == -ENOMEM)
+                        return r;
+                return http_response_error(resp, 400, "invalid_spec", "%s", err ? err : "invalid task spec");
+        }
+        if (!spec->id) {
+                r = task_id_generate(&spec->id);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Idempotent by id: a master that re-sends a launch after a restart gets the task it
+         * already started, never a second one. */
+        t = agent_task_find(a, spec->id);
+        if (t) {
+                if (silo_task_spec_equal(t->spec, spec))
+                        return http_response_json(resp, 200, task_to_json(t, false));
+                a->launch_rejected_total++;
+                return http_response_error(resp, 409, "conflict",
+                                           "id: task '%s' already exists with a different spec", spec->id);
+        }
+
+        if (asprintf(&sandbox, "%s/%s", a->sandboxes_dir, spec->id) < 0) {
+                sandbox = NULL;
+                return -ENOMEM;
+        }
+        r = task_spec_validate(a, spec, sandbox, &cfg, &err);
+        if (r < 0) {
+                a->launch_rejected_total++;
+                if (r == -ENOMEM)
+                        return r;
+                return http_response_error(resp, 400, "invalid_spec", "%s", err ? err : "invalid task spec");
+        }
+
+        r = task_new(a, spec, &t);
+        if (r < 0) {
+                container_config_clear(&cfg);
+                return r;
+        }
+        TAKE_PTR(spec);
+        r = task_start(t, &cfg, &status, &err);
+        container_config_clear(&cfg);
+        if (r < 0) {
+                task_free(t);
+                if (status < 500)
+                        a->launch_rejected_total++;
+                else
+                        a->launch_failed_total++;
+                return http_response_error(resp, status, status == 400 ? "invalid_spec" : NULL, "%s",
+                                           err ? err : strerror(-r));
+        }
+        r = agent_task_add(a, t);
+        if (r < 0) {
+                (void)task_kill(t);
+                task_free(t);
+                return r;
+        }
+        a->launches_total++;
+        agent_notify_status(a);
+        return http_response_json(resp, 201, task_to_json(t, false));
+}
+
+static struct task *task_from_request(struct agent *a, http_request *req, http_response *resp)
+{
+        struct task *t = agent_task_find(a, req->captures[0]);
+
+        if (!t)
+                (void)http_response_error(resp, 404, "not_found", "task '%s' is not known to this agent",
+                                          req->captures[0]);
+        return t;
+}
+
+static int handle_task_get(http_request *req, http_response *resp, void *userdata)
+{
+        struct task *t = task_from_request(agent_of(userdata), req, resp);
+
+        if (!t)
+                return 0;
+        return http_response_json(resp, 200, task_to_json(t, true));
+}
+
+static int handle_task_list(http_request *req, http_response *resp, void *userdata)
+{
+        struct agent *a = agent_of(userdata);
+        const char *state = http_request_query(req, "state");
+        json_t *arr = json_array();
+        int want = -1;
+
+        if (!arr)
+                return -ENOMEM;
+        if (state) {
+                want = silo_task_state_from_string(state);
+                if (want < 0) {
+                        json_decref(arr);
+                        return http_response_error(resp, 400, NULL, "state: '%s' is not a task state", state);
+                }
+        }
+        for (size_t i = 0; i < a->n_tasks; i++)
+                if (want < 0 || (int)a->tasks[i]->state == want)
+                        json_array_append_new(arr, task_to_json(a->tasks[i], false));
+        return http_response_json(resp, 200, json_pack("{s:o}", "tasks", arr));
+}
+
+static int handle_task_kill(http_request *req, http_response *resp, void *userdata)
+{
+        struct task *t = task_from_request(agent_of(userdata), req, resp);
+        int r;
+
+        if (!t)
+                return 0;
+        if (silo_task_state_is_terminal(t->state))
+                return http_response_json(resp, 200, task_to_json(t, false));
+        r = task_kill(t);
+        if (r < 0)
+                return http_response_error(resp, 500, NULL, "killing task '%s': %s", t->id, strerror(-r));
+        return http_response_json(resp, 202, task_to_json(t, false));
+}
+
+/* ---- logs ---- */
+
+struct buffer_stream {
+        char *data;
+        size_t size;
+};
+
+static ssize_t buffer_stream_read(void *userdata, uint64_t pos, char *buf, size_t max)
+{
+        struct buffer_stream *b = userdata;
+        size_t n;
+
+        if (pos >= b->size)
+                return HTTP_STREAM_END;
+        n = MIN(max, b->size - (size_t)pos);
+        memcpy(buf, b->data + pos, n);
+        return (ssize_t)n;
+}
+
+static void buffer_stream_free(void *userdata)
+{
+        struct buffer_stream *b = userdata;
+
+        free(b->data);
+        free(b);
+}
+
+static int respond_log(http_response *resp, const struct task *t, struct log_chunk *c)
+{
+        struct buffer_stream *b = calloc(1, sizeof(*b));
+        char v[32];
+        int r;
+
+        if (!b) {
+                log_chunk_done(c);
+                return -ENOMEM;
+        }
+        /* Logs are bytes, not text: streamed from a buffer so NULs survive. */
+        b->data = TAKE_PTR(c->data);
+        b->size = c->size;
+        r = http_response_stream(resp, 200, "application/octet-stream", buffer_stream_read, b,
+                                 buffer_stream_free);
+        if (r < 0)
+                return r;
+        snprintf(v, sizeof(v), "%" PRIu64, c->offset);
+        http_response_header(resp, "X-Silo-Log-Offset", v);
+        snprintf(v, sizeof(v), "%" PRIu64, c->offset + c->size);
+        http_response_header(resp, "X-Silo-Log-Next", v);
+        snprintf(v, sizeof(v), "%" PRIu64, c->start);
+        http_response_header(resp, "X-Silo-Log-Start", v);
+        snprintf(v, sizeof(v), "%" PRIu64, c->end);
+        http_response_header(resp, "X-Silo-Log-End", v);
+        http_response_header(resp, "X-Silo-Task-State", silo_task_state_to_string(t->state));
+        return 0;
+}
+
+static int log_read_task(const struct task *t, const char *stream, uint64_t offset, size_t max,
+                         struct log_chunk *c)
+{
+        int r = log_read(t->sandbox, stream, offset, max, c);
+
+        if (r == -ENOENT) {
+                /* The shim has not opened the file yet: an empty log. */
+                *c = (struct log_chunk){.data = NULL, .offset = 0, .start = 0, .end = 0};
+                return 0;
+        }
+        return r;
+}
+
+static int handle_task_logs(http_request *req, http_response *resp, void *userdata)
+{
+        struct agent *a = agent_of(userdata);
+        struct task *t = task_from_request(a, req, resp);
+        const char *stream = http_request_query(req, "stream");
+        const char *off = http_request_query(req, "offset");
+        const char *len = http_request_query(req, "length");
+        const char *follow = http_request_query(req, "follow");
+        struct log_chunk c = {};
+        uint64_t offset = 0, max = LOG_READ_MAX;
+        char *end;
+        int r;
+
+        if (!t)
+                return 0;
+        if (!stream)
+                stream = "stdout";
+        if (!streq(stream, "stdout") && !streq(stream, "stderr"))
+                return http_response_error(resp, 400, NULL, "stream: '%s' is neither stdout nor stderr", stream);
+        if (off) {
+                errno = 0;
+                offset = strtoull(off, &end, 10);
+                if (errno || *end || !*off || *off == '-')
+                        return http_response_error(resp, 400, NULL, "offset: '%s' is not a byte offset", off);
+        }
+        if (len) {
+                errno = 0;
+                max = strtoull(len, &end, 10);
+                if (errno || *end || !*len || *len == '-' || max == 0)
+                        return http_response_error(resp, 400, NULL, "length: '%s' is not a positive byte count", len);
+                max = MIN(max, (uint64_t)LOG_READ_MAX);
+        }
+        if (follow && !streq(follow, "0") && !streq(follow, "1"))
+                return http_response_error(resp, 400, NULL, "follow: '%s' is neither 0 nor 1", follow);
+
+        r = log_read_task(t, stream, offset, (size_t)max, &c);
+        if (r < 0)
+                return http_response_error(resp, 500, NULL, "reading %s of task '%s': %s", stream, t->id,
+                                           strerror(-r));
+        if (c.size == 0 && follow && streq(follow, "1") && !silo_task_state_is_terminal(t->state)) {
+                struct log_waiter *w = calloc(1, sizeof(*w));
+
+                log_chunk_done(&c);
+                if (!w || !(w->task_id = strdup(t->id))) {
+                        free(w);
+                        return -ENOMEM;
+                }
+                w->deferred = http_request_defer(req);
+                if (!w->deferred) {
+                        free(w->task_id);
+                        free(w);
+                        return -ENOMEM;
+                }
+                snprintf(w->stream, sizeof(w->stream), "%s", stream);
+                w->offset = offset;
+                w->max = (size_t)max;
+                w->deadline = now_usec() + LOG_FOLLOW_TIMEOUT_USEC;
+                w->next = a->log_waiters;
+                a->log_waiters = w;
+                return HTTP_DEFERRED;
+        }
+        return respond_log(resp, t, &c);
+}
+
+/* Answer the long polls that have output, whose task ended, or that timed out. */
+static void log_waiters_check(struct agent *a, bool all)
+{
+        struct log_waiter **p = &a->log_waiters;
+        uint64_t now = now_usec();
+        bool finished = false;
+
+        while (*p) {
+                struct log_waiter *w = *p;
+                struct task *t = agent_task_find(a, w->task_id);
+                http_response *resp = http_deferred_response(w->deferred);
+                struct log_chunk c = {};
+                int r = -ENOENT;
+
+                if (t)
+                        r = log_read_task(t, w->stream, w->offset, w->max, &c);
+                if (r >= 0 && c.size == 0 && !all && now < w->deadline &&
+                    !silo_task_state_is_terminal(t->state)) {
+                        p = &w->next;
+                        continue;
+                }
+                if (!t)
+                        (void)http_response_error(resp, 404, NULL, "task '%s' is gone", w->task_id);
+                else if (r < 0)
+                        (void)http_response_error(resp, 500, NULL, "reading logs: %s", strerror(-r));
+                else
+                        (void)respond_log(resp, t, &c);
+                log_chunk_done(&c);
+                (void)http_deferred_finish(w->deferred);
+                finished = true;
+                *p = w->next;
+                free(w->task_id);
+                free(w);
+        }
+        if (finished)
+                (void)http_server_run(a->http);
+}
+
+void agent_logs_notify(struct agent *a, struct task *t)
+{
+        (void)t;
+        if (a->http && a->log_waiters)
+                log_waiters_check(a, false);
+}
+
+/* ---- isolation read-back ---- */
+
+static json_t *u64_or_max(uint64_t v)
+{
+        return v == CG_MAX ? json_string("max") : json_integer((json_int_t)v);
+}
+
+static json_t *pressure_to_json(const struct cg_pressure *p)
+{
+        if (!p->valid)
+                return json_null();
+        return json_pack("{s:{s:f, s:f, s:f, s:I}, s:{s:f, s:f, s:f, s:I}}",
+                         "some", "avg10", p->some.avg10, "avg60", p->some.avg60, "avg300",
+                         p->some.avg300, "total_usec", (json_int_t)p->some.total_usec,
+                         "full", "avg10", p->full.avg10, "avg60", p->full.avg60, "avg300",
+                         p->full.avg300, "total_usec", (json_int_t)p->full.total_usec);
+}
+
+static json_t *isolation_to_json(const struct task *t, const struct cg_task_status *s)
+{
+        json_t *io = json_array(), *iostat = json_array();
+        char dev[32];
+
+        for (size_t i = 0; i < s->n_io; i++) {
+                const struct cg_io_limit *l = &s->io[i];
+                snprintf(dev, sizeof(dev), "%u:%u", l->major, l->minor);
+                json_array_append_new(io, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:i, s:b, s:s}",
+                                                    "device", dev, "name", l->name, "rbps",
+                                                    u64_or_max(l->rbps), "wbps", u64_or_max(l->wbps),
+                                                    "riops", u64_or_max(l->riops), "wiops",
+                                                    u64_or_max(l->wiops), "weight", (int)l->weight,
+                                                    "weight_enforced", l->weight_enforced,
+                                                    "weight_note", l->weight_note));
+        }
+        for (size_t i = 0; i < s->n_io_stat; i++) {
+                const struct cg_io_stat *st = &s->io_stat[i];
+                snprintf(dev, sizeof(dev), "%u:%u", st->major, st->minor);
+                json_array_append_new(iostat, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+                                                        "device", dev, "name", st->name, "rbytes",
+                                                        (json_int_t)st->rbytes, "wbytes",
+                                                        (json_int_t)st->wbytes, "rios",
+                                                        (json_int_t)st->rios, "wios",
+                                                        (json_int_t)st->wios, "dbytes",
+                                                        (json_int_t)st->dbytes, "dios",
+                                                        (json_int_t)st->dios));
+        }
+        return json_pack(
+                "{s:s, s:s, s:{s:o, s:I, s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:o},"
+                " s:{s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I},"
+                " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}, s:o, s:I},"
+                " s:{s:o, s:o, s:o}, s:b, s:b}",
+                "task_id", t->id, "cgroup", t->cgroup_path,
+                "limits",
+                "cpu_quota_usec", u64_or_max(s->cpu_quota_usec), "cpu_period_usec",
+                (json_int_t)s->cpu_period_usec, "cpu_weight", (int)s->cpu_weight, "cpuset_cpus",
+                s->cpuset_cpus, "cpuset_mems", s->cpuset_mems, "cpuset_cpus_effective",
+                s->cpuset_cpus_effective, "cpuset_mems_effective", s->cpuset_mems_effective,
+                "memory_max", u64_or_max(s->memory_max), "memory_high", u64_or_max(s->memory_high),
+                "memory_swap_max", u64_or_max(s->memory_swap_max), "pids_max", u64_or_max(s->pids_max),
+                "memory_oom_group", s->memory_oom_group, "io", io,
+                "usage",
+                "cpu", "usage_usec", (json_int_t)s->cpu.usage_usec, "user_usec",
+                (json_int_t)s->cpu.user_usec, "system_usec", (json_int_t)s->cpu.system_usec,
+                "nr_periods", (json_int_t)s->cpu.nr_periods, "nr_throttled",
+                (json_int_t)s->cpu.nr_throttled, "throttled_usec", (json_int_t)s->cpu.throttled_usec,
+                "memory", "current", (json_int_t)s->memory_current, "peak", u64_or_max(s->memory_peak),
+                "swap_current", (json_int_t)s->memory_swap_current,
+                "events", "high", (json_int_t)s->memory_events.high, "max",
+                (json_int_t)s->memory_events.max, "oom", (json_int_t)s->memory_events.oom, "oom_kill",
+                (json_int_t)s->memory_events.oom_kill, "oom_group_kill",
+                (json_int_t)s->memory_events.oom_group_kill,
+                "stat", "anon", (json_int_t)s->memory_stat.anon, "file", (json_int_t)s->memory_stat.file,
+                "kernel_stack", (json_int_t)s->memory_stat.kernel_stack, "slab",
+                (json_int_t)s->memory_stat.slab, "shmem", (json_int_t)s->memory_stat.shmem,
+                "file_dirty", (json_int_t)s->memory_stat.file_dirty, "pgfault",
+                (json_int_t)s->memory_stat.pgfault, "pgmajfault", (json_int_t)s->memory_stat.pgmajfault,
+                "io", iostat, "pids_current", (json_int_t)s->pids_current,
+                "pressure", "cpu", pressure_to_json(&s->cpu_pressure), "memory",
+                pressure_to_json(&s->memory_pressure), "io", pressure_to_json(&s->io_pressure),
+                "populated", s->populated, "frozen", s->frozen);
+}
+
+static int handle_task_isolation(http_request *req, http_response *resp, void *userdata)
+{
+        struct task *t = task_from_request(agent_of(userdata), req, resp);
+        struct cg_task_status s = {};
+        json_t *j;
+        int r;
+
+        if (!t)
+                return 0;
+        if (!t->cg)
+                return http_response_error(resp, 409, NULL,
+                                           "task '%s' is %s: its cgroup no longer exists", t->id,
+                                           silo_task_state_to_string(t->state));
+        r = cg_task_read(t->cg, &s);
+        if (r < 0)
+                return http_response_error(resp, 500, NULL, "reading cgroup %s: %s", t->cgroup_path,
+                                           strerror(-r));
+        j = isolation_to_json(t, &s);
+        cg_task_status_done(&s);
+        if (!j)
+                return -ENOMEM;
+        return http_response_json(resp, 200, j);
+}
+
+/* ---- node ---- */
+
+static int handle_devices(http_request *req, http_response *resp, void *userdata)
+{
+        (void)req;
+        return http_response_json(resp, 200, agent_disks_to_json(agent_of(userdata)));
+}
+
+static int handle_health(http_request *req, http_response *resp, void *userdata)
+{
+        (void)req;
+        (void)userdata;
+        return http_response_json(resp, 200, json_pack("{s:s, s:s}", "status", "ok", "version", SILO_VERSION));
+}
+
+size_t agent_count_tasks(const struct agent *a, silo_task_state state)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < a->n_tasks; i++)
+                n += a->tasks[i]->state == state;
+        return n;
+}
+
+static int handle_metrics(http_request *req, http_response *resp, void *userdata)
+{
+        struct agent *a = agent_of(userdata);
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        (void)req;
+        if (!f)
+                return -ENOMEM;
+        fprintf(f, "# HELP silo_agent_tasks Tasks known to the agent, by state.\n"
+                   "# TYPE silo_agent_tasks gauge\n");
+        for (int s = SILO_TASK_STARTING; s < _SILO_TASK_STATE_MAX; s++)
+                fprintf(f, "silo_agent_tasks{state=\"%s\"} %zu\n", silo_task_state_to_string(s),
+                        agent_count_tasks(a, s));
+        fprintf(f, "# HELP silo_agent_task_ends_total Tasks that reached a terminal state, by reason.\n"
+                   "# TYPE silo_agent_task_ends_total counter\n");
+        for (int r = 0; r < _SILO_TASK_REASON_MAX; r++)
+                fprintf(f, "silo_agent_task_ends_total{reason=\"%s\"} %" PRIu64 "\n",
+                        silo_task_reason_to_string(r), a->ended_total[r]);
+        fprintf(f, "# HELP silo_agent_launches_total Launches accepted.\n"
+                   "# TYPE silo_agent_launches_total counter\n"
+                   "silo_agent_launches_total %" PRIu64 "\n"
+                   "# HELP silo_agent_launches_rejected_total Launches refused as invalid (4xx).\n"
+                   "# TYPE silo_agent_launches_rejected_total counter\n"
+                   "silo_agent_launches_rejected_total %" PRIu64 "\n"
+                   "# HELP silo_agent_launch_failures_total Launches that failed after validation.\n"
+                   "# TYPE silo_agent_launch_failures_total counter\n"
+                   "silo_agent_launch_failures_total %" PRIu64 "\n"
+                   "# HELP silo_agent_kills_total Kill requests.\n"
+                   "# TYPE silo_agent_kills_total counter\n"
+                   "silo_agent_kills_total %" PRIu64 "\n"
+                   "# HELP silo_agent_http_connections Open HTTP connections.\n"
+                   "# TYPE silo_agent_http_connections gauge\n"
+                   "silo_agent_http_connections %u\n"
+                   "# HELP silo_agent_event_sources Sources watched by the event loop.\n"
+                   "# TYPE silo_agent_event_sources gauge\n"
+                   "silo_agent_event_sources %u\n"
+                   "# HELP silo_agent_uptime_seconds Seconds since the agent started.\n"
+                   "# TYPE silo_agent_uptime_seconds gauge\n"
+                   "silo_agent_uptime_seconds %" PRIu64 "\n",
+                a->launches_total, a->launch_rejected_total, a->launch_failed_total, a->kills_total,
+                http_server_connections(a->http), event_loop_n_sources(a->loop),
+                (now_usec() - a->started_usec) / 1000000);
+        if (fclose(f) != 0) {
+                free(text);
+                return -ENOMEM;
+        }
+        return http_response_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+}
+
+static const struct http_route routes[] = {
+        {"GET", "/health", handle_health, HTTP_ROUTE_PUBLIC},
+        {"GET", "/metrics", handle_metrics, 0},
+        {"GET", "/api/v1/devices", handle_devices, 0},
+        {"GET", "/api/v1/tasks", handle_task_list, 0},
+        {"POST", "/api/v1/tasks", handle_launch, 0},
+        {"GET", "/api/v1/tasks/{id}", handle_task_get, 0},
+        {"DELETE", "/api/v1/tasks/{id}", handle_task_kill, 0},
+        {"GET", "/api/v1/tasks/{id}/logs", handle_task_logs, 0},
+        {"GET", "/api/v1/tasks/{id}/isolation", handle_task_isolation, 0},
+};
+
+static int http_schedule(struct agent *a)
+{
+        int ms = http_server_timeout_ms(a->http);
+
+        /* MHD's own timeouts (idle connections) need a call even without fd activity. */
+        return event_source_set_time(a->http_timer, ms < 0 ? 1000000 : (uint64_t)ms * 1000 + 1,
+                                     0);
+}
+
+static int on_http(struct event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct agent *a = userdata;
+        int r;
+
+        (void)s;
+        (void)fd;
+        (void)revents;
+        r = http_server_run(a->http);
+        if (r < 0)
+                log_warning_errno(r, "HTTP server: %m");
+        return http_schedule(a);
+}
+
+static int on_http_timer(struct event_source *s, uint64_t n, void *userdata)
+{
+        struct agent *a = userdata;
+
+        (void)s;
+        (void)n;
+        /* Also the tick of the log long polls. */
+        if (a->log_waiters)
+                log_waiters_check(a, false);
+        (void)http_server_run(a->http);
+        if (a->log_waiters)
+                return event_source_set_time(a->http_timer, 200000, 0);
+        return http_schedule(a);
+}
+
+int agent_api_start(struct agent *a)
+{
+        struct http_server_config cfg = {
+                .listen = a->opts.listen,
+                .routes = routes,
+                .n_routes = ELEMENTSOF(routes),
+                .userdata = a,
+                .token = a->token,
+        };
+        int r;
+
+        r = http_server_new(&cfg, &a->http);
+        if (r < 0)
+                return r;
+        /* Level-triggered: MHD handles a bounded batch per call, and what it leaves must wake
+         * us again. */
+        r = event_loop_add_io(a->loop, http_server_get_fd(a->http), POLLIN, EVENT_IO_LEVEL, on_http, a,
+                              NULL, &a->http_src);
+        if (r < 0)
+                return r;
+        r = event_loop_add_timer(a->loop, 200000, 0, on_http_timer, a, NULL, &a->http_timer);
+        if (r < 0)
+                return r;
+        return 0;
+}
+
+void agent_api_stop(struct agent *a)
+{
+        if (a->log_waiters)
+                log_waiters_check(a, true);
+        a->http_src = event_source_remove(a->http_src);
+        a->http_timer = event_source_remove(a->http_timer);
+        a->http = http_server_free(a->http);
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The disks an agent offers (--disk): resolved to the devices io.max takes, shown by GET /api/v1/devices. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+#include "agent/agent.h"
+#include "common/fileio.h"
+#include "common/macro.h"
+
+static uint64_t sysfs_u64(const char *name, const char *attr)
+{
+        char p[PATH_MAX];
+        _cleanup_free_ char *s = NULL;
+
+        snprintf(p, sizeof(p), "/sys/class/block/%s/%s", name, attr);
+        if (file_read_full(p, 64, &s, NULL) < 0)
+                return 0;
+        return strtoull(s, NULL, 10);
+}
+
+/* "ssd" or "hdd" from the queue's rotational flag, "nvme" for NVMe namespaces. */
+static const char *disk_class(const char *name)
+{
+        if (strncmp(name, "nvme", 4) == 0)
+                return "nvme";
+        return sysfs_u64(name, "queue/rotational") ? "hdd" : "ssd";
+}
+
+int agent_disks_resolve(struct agent *a, char **ret_error)
+{
+        size_t n = 0;
+
+        for (char **d = a->opts.disk; d && *d; d++)
+                n++;
+        if (n == 0)
+                return 0;
+        a->disks = calloc(n, sizeof(*a->disks));
+        if (!a->disks)
+                return -ENOMEM;
+        for (char **d = a->opts.disk; d && *d; d++) {
+                struct agent_disk *disk = &a->disks[a->n_disks];
+                _cleanup_free_ char *msg = NULL;
+                struct blockdev bd;
+                int r;
+
+                /* A name ("nullb0") or any path: device, partition, mount point, file. */
+                if (strchr(*d, '/'))
+                        r = blockdev_resolve(NULL, *d, &bd, &msg);
+                else
+                        r = blockdev_resolve_name(NULL, *d, &bd, &msg);
+                if (r < 0) {
+                        if (asprintf(ret_error, "--disk %s: %s", *d, msg ? msg : strerror(-r)) < 0)
+                                *ret_error = NULL;
+                        return r;
+                }
+                for (size_t i = 0; i < a->n_disks; i++)
+                        if (a->disks[i].devnum == bd.devnum) {
+                                if (asprintf(ret_error, "--disk %s: %s is already offered", *d, bd.name) < 0)
+                                        *ret_error = NULL;
+                                return -EINVAL;
+                        }
+                disk->name = strdup(bd.name);
+                if (asprintf(&disk->path, "/dev/%s", bd.name) < 0)
+                        disk->path = NULL;
+                disk->devnum = bd.devnum;
+                disk->class = strdup(disk_class(bd.name));
+                disk->size_bytes = sysfs_u64(bd.name, "size") * 512;
+                a->n_disks++;
+                if (!disk->name || !disk->path || !disk->class)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+json_t *agent_disks_to_json(const struct agent *a)
+{
+        json_t *arr = json_array();
+
+        for (size_t i = 0; arr && i < a->n_disks; i++) {
+                const struct agent_disk *d = &a->disks[i];
+                char dev[32];
+
+                snprintf(dev, sizeof(dev), "%u:%u", major(d->devnum), minor(d->devnum));
+                /* Figures are 0 (unknown) until calibration is wired in (io/calibrate.h). */
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
+                                                     "device", dev, "name", d->name, "path", d->path,
+                                                     "class", d->class, "size_bytes",
+                                                     (json_int_t)d->size_bytes, "read_bps",
+                                                     (json_int_t)0, "write_bps", (json_int_t)0,
+                                                     "read_iops", (json_int_t)0, "write_iops",
+                                                     (json_int_t)0, "source", "config"));
+        }
+        return arr ? json_pack("{s:o}", "disks", arr) : NULL;
+}

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* silo-agent: the node daemon; options, startup checks, the event loop, sd_notify, shutdown. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "agent/agent.h"
+#include "agent/options.h"
+#include "common/auth.h"
+#include "common/config.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/macro.h"
+
+static int log_level_parse(const char *s)
+{
+        static const char *const names[] = {
+                [LOG_ERR] = "error", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+                [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (names[i] && streq(names[i], s))
+                        return (int)i;
+        return -EINVAL;
+}
+
+static int find_shim(struct agent *a)
+{
+        char self[PATH_MAX], *slash;
+        ssize_t n;
+
+        if (a->opts.shim) {
+                a->shim_path = strdup(a->opts.shim);
+                if (!a->shim_path)
+                        return -ENOMEM;
+                return access(a->shim_path, X_OK) < 0 ? negative_errno() : 0;
+        }
+        /* Installed and build trees both keep silo-shim next to silo-agent. */
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                slash = strrchr(self, '/');
+                if (slash && asprintf(&a->shim_path, "%.*s/silo-shim", (int)(slash - self), self) >= 0 &&
+                    access(a->shim_path, X_OK) == 0)
+                        return 0;
+                free(a->shim_path);
+        }
+        a->shim_path = strdup("/usr/libexec/silo/silo-shim");
+        if (!a->shim_path)
+                return -ENOMEM;
+        return access(a->shim_path, X_OK) < 0 ? negative_errno() : 0;
+}
+
+void agent_notify_status(struct agent *a)
+{
+        (void)sd_notifyf(0, "STATUS=%zu running, %zu starting, %zu tasks known",
+                         agent_count_tasks(a, SILO_TASK_RUNNING),
+                         agent_count_tasks(a, SILO_TASK_STARTING), a->n_tasks);
+}
+
+static int on_signal(struct event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        struct agent *a = userdata;
+
+        (void)s;
+        /* Stopping the agent never stops its tasks: their shims carry on without us. */
+        log_info("Received %s, stopping (tasks keep running)", strsignal((int)si->ssi_signo));
+        event_loop_exit(a->loop, 0);
+        return 0;
+}
+
+static int on_watchdog(struct event_source *s, uint64_t n, void *userdata)
+{
+        (void)s;
+        (void)n;
+        (void)userdata;
+        (void)sd_notify(0, "WATCHDOG=1");
+        return 0;
+}
+
+static int on_housekeeping(struct event_source *s, uint64_t n, void *userdata)
+{
+        struct agent *a = userdata;
+
+        (void)s;
+        (void)n;
+        /* Groups of ended tasks that were slow to empty. */
+        for (size_t i = 0; i < a->n_tasks; i++) {
+                struct task *t = a->tasks[i];
+
+                if (silo_task_state_is_terminal(t->state) && t->cg && !t->shim_src &&
+                    cg_task_destroy(t->cg, 100000) >= 0) {
+                        t->cg = cg_task_free(t->cg);
+                        (void)task_checkpoint_save(t);
+                }
+        }
+        return 0;
+}
+
+static int mkdir_state(const char *path)
+{
+        int r = mkdir_parents(path, 0700);
+
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", path);
+        return 0;
+}
+
+static void agent_free(struct agent *a)
+{
+        agent_api_stop(a);
+        for (size_t i = 0; i < a->n_tasks; i++)
+                task_free(a->tasks[i]);
+        free(a->tasks);
+        for (size_t i = 0; i < a->n_disks; i++) {
+                free(a->disks[i].name);
+                free(a->disks[i].path);
+                free(a->disks[i].class);
+        }
+        free(a->disks);
+        event_source_remove(a->housekeeping_timer);
+        event_source_remove(a->watchdog_timer);
+        a->loop = event_loop_free(a->loop);
+        cg_hierarchy_free(a->cg);
+        free(a->token);
+        free(a->shim_path);
+        free(a->tasks_dir);
+        free(a->sandboxes_dir);
+        config_free(&agent_options_schema, &a->opts);
+}
+
+static int agent_run(struct agent *a)
+{
+        _cleanup_free_ char *err = NULL;
+        const struct cg_probe *probe;
+        bool generated = false;
+        int r, level;
+
+        level = log_level_parse(a->opts.log_level);
+        if (level < 0)
+                return log_error_errno(level, "--log-level: '%s' is not one of error, warning, notice, info, debug",
+                                       a->opts.log_level);
+        log_set_max_level(level);
+
+        /* Refuse before touching anything: without cgroup v2 controllers there is no
+         * isolation, and an agent that runs tasks unconfined is worse than none. */
+        r = cg_probe(NULL, &probe);
+        if (r >= 0)
+                r = cg_probe_check(probe, &err);
+        if (r < 0) {
+                log_error("Refusing to start: %s", err ? err : "cannot probe cgroup v2 at /sys/fs/cgroup");
+                return -EOPNOTSUPP;
+        }
+
+        if (asprintf(&a->tasks_dir, "%s/tasks", a->opts.state_dir) < 0 ||
+            asprintf(&a->sandboxes_dir, "%s/sandboxes", a->opts.state_dir) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        if ((r = mkdir_state(a->opts.state_dir)) < 0 || (r = mkdir_state(a->tasks_dir)) < 0 ||
+            (r = mkdir_state(a->sandboxes_dir)) < 0)
+                return r;
+
+        r = auth_token_load(a->opts.token_file, a->opts.state_dir, &a->token, &generated, &err);
+        if (r < 0)
+                return log_error_errno(r, "Cluster token: %s", err ? err : strerror(-r));
+        if (generated)
+                log_notice("Generated the cluster token in %s/%s", a->opts.state_dir, AUTH_TOKEN_FILE_NAME);
+
+        free(err);
+        err = NULL;
+        r = agent_disks_resolve(a, &err);
+        if (r < 0)
+                return log_error_errno(r, "%s", err ? err : "resolving --disk failed");
+
+        r = find_shim(a);
+        if (r < 0)
+                return log_error_errno(r, "Cannot find silo-shim (%s): %m (use --shim)", strempty(a->shim_path));
+
+        r = cg_hierarchy_setup(a->opts.cgroup_root, &a->cg, &err);
+        if (r < 0)
+                return log_error_errno(r, "Setting up the cgroup hierarchy: %s", err ? err : strerror(-r));
+        log_info("cgroup root %s", cg_hierarchy_root(a->cg));
+
+        r = event_loop_new(&a->loop);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up io_uring: %m");
+        if ((r = event_loop_add_signal(a->loop, SIGTERM, on_signal, a, NULL, NULL)) < 0 ||
+            (r = event_loop_add_signal(a->loop, SIGINT, on_signal, a, NULL, NULL)) < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
+        signal(SIGPIPE, SIG_IGN);
+
+        r = agent_tasks_recover(a);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the checkpoints in %s: %m", a->tasks_dir);
+
+        r = agent_api_start(a);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on %s: %m", a->opts.listen);
+        r = event_loop_add_timer(a->loop, 5000000, 5000000, on_housekeeping, a, NULL, &a->housekeeping_timer);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add a timer: %m");
+        if (sd_watchdog_enabled(0, &a->watchdog_usec) > 0 && a->watchdog_usec > 0) {
+                r = event_loop_add_timer(a->loop, a->watchdog_usec / 2, a->watchdog_usec / 2, on_watchdog,
+                                         a, NULL, &a->watchdog_timer);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to add the watchdog timer: %m");
+        }
+        a->started_usec = now_usec();
+        log_info("silo-agent %s listening on %s (port %u), state in %s, %zu tasks recovered%s",
+                 SILO_VERSION, a->opts.listen, http_server_port(a->http), a->opts.state_dir, a->n_tasks,
+                 a->opts.master ? "" : ", standalone");
+        (void)sd_notify(0, "READY=1");
+        agent_notify_status(a);
+
+        r = event_loop_run(a->loop);
+        (void)sd_notify(0, "STOPPING=1");
+        return r;
+}
+
+int main(int argc, char **argv)
+{
+        struct agent a = {};
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        log_set_ident("silo-agent");
+        r = config_parse(&agent_options_schema, argc, argv, &a.opts, &err);
+        if (r == CONFIG_HELP) {
+                _cleanup_free_ char *help = config_help_format(&agent_options_schema);
+                fputs(help ? help : "", stdout);
+                config_free(&agent_options_schema, &a.opts);
+                return 0;
+        }
+        if (r == CONFIG_VERSION) {
+                printf("silo-agent %s\n", SILO_VERSION);
+                config_free(&agent_options_schema, &a.opts);
+                return 0;
+        }
+        if (r < 0) {
+                log_error("%s", err ? err : "invalid options");
+                config_free(&agent_options_schema, &a.opts);
+                return 2;
+        }
+        r = agent_run(&a);
+        agent_free(&a);
+        return r < 0 ? 1 : 0;
+}

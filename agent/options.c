@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* silo-agent's options: one table for the command line and /etc/silo/agent.conf. */
+#include <stddef.h>
+
+#include "agent/agent.h"
+#include "agent/options.h"
+#include "common/macro.h"
+
+#define OPT(n, t, f, d, m, h) {n, t, offsetof(struct agent_options, f), d, m, h, 0, 0}
+
+static const struct config_option agent_option_table[] = {
+        OPT("listen", CONFIG_STRING, listen, "127.0.0.1:5051", "ADDR:PORT", "address of the REST API"),
+        OPT("state-dir", CONFIG_STRING, state_dir, AGENT_DEFAULT_STATE_DIR, "DIR",
+            "checkpoints, sandboxes and the generated token"),
+        OPT("token-file", CONFIG_STRING, token_file, NULL, "FILE",
+            "cluster token (default: <state-dir>/token, generated at first start)"),
+        OPT("master", CONFIG_STRING, master, NULL, "URL", "master to register with (standalone without)"),
+        OPT("cgroup-root", CONFIG_STRING, cgroup_root, NULL, "PATH",
+            "cgroup v2 subtree for the agent, shims and tasks (default: delegated or /sys/fs/cgroup/silo)"),
+        OPT("disk", CONFIG_LIST, disk, NULL, "NAME|/dev/X", "a disk to offer"),
+        {"kill-grace-s", CONFIG_UINT, offsetof(struct agent_options, kill_grace_s), "10", "SEC",
+         "default SIGTERM-to-SIGKILL grace of a kill", 0, 3600},
+        {"log-max-bytes", CONFIG_UINT, offsetof(struct agent_options, log_max_bytes), "10485760",
+         "BYTES", "size of each task log file before it rotates", 1024, 0},
+        {"log-files", CONFIG_UINT, offsetof(struct agent_options, log_files), "5", "N",
+         "log files kept per stream (current + rotated)", 1, 64},
+        OPT("shim", CONFIG_STRING, shim, NULL, "PATH", "the silo-shim binary (default: next to silo-agent)"),
+        OPT("log-level", CONFIG_STRING, log_level, "info", "LEVEL", "error, warning, notice, info or debug"),
+};
+
+const struct config_schema agent_options_schema = {
+        .program = "silo-agent",
+        .summary = "Silo node agent: launches, isolates, watches and kills tasks.",
+        .default_config_path = AGENT_DEFAULT_CONFIG,
+        .options = agent_option_table,
+        .n_options = ELEMENTSOF(agent_option_table),
+};
+

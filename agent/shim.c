@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* silo-shim: one per task, the task's parent: launches it into its cgroup, keeps its logs, records its exit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/log-file.h"
+#include "agent/shim-protocol.h"
+#include "common/event-loop.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "isolator/container.h"
+#include "isolator/isolator.h"
+
+/*
+ * Lifecycle (ARCHITECTURE.md, "Agent internals"): the agent starts `silo-shim <sandbox>` in
+ * <root>/shims with the report pipe on fd 3. The shim reads <sandbox>/launch.json, starts the
+ * task with clone3(CLONE_INTO_CGROUP | namespaces), answers on fd 3 with the task's pid or the
+ * launch error, then copies the task's stdout/stderr into rotated files until the task exits,
+ * records the exit atomically in <sandbox>/exit.json and exits. Signals it receives (SIGTERM
+ * from the agent's kill) go to the task. It holds nothing of the agent's, so it outlives agent
+ * restarts; a restarted agent finds it again through <sandbox>/shim.json.
+ */
+
+static const int forwarded_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+struct shim {
+        const char *sandbox;
+        struct shim_launch launch;
+        int report_fd;
+        pid_t pid;
+        int pidfd;
+        uint64_t start_time;
+        int out_fd, err_fd;             /* read ends of the task's stdout/stderr */
+        int status_fd;                  /* read end of the init's status pipe */
+        struct log_writer *out, *err;
+};
+
+static int report(struct shim *s, const char *json)
+{
+        if (s->report_fd < 0)
+                return 0;
+        (void)!write(s->report_fd, json, strlen(json));
+        s->report_fd = safe_close(s->report_fd);
+        return 0;
+}
+
+static int report_error(struct shim *s, int err, const char *message)
+{
+        _cleanup_free_ char *text = NULL;
+        json_t *j = json_pack("{s:s, s:i}", "error", message, "errno", err < 0 ? -err : err);
+        int r;
+
+        text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        /* The exit record says the same, for an agent that was not there to hear it. */
+        r = shim_exit_record_write(s->sandbox, &(struct shim_exit_record){
+                                           .exit_code = -1, .launch_error = (char *)message,
+                                           .finished_ms = now_realtime_usec() / 1000});
+        if (r < 0)
+                log_error_errno(r, "Failed to write the exit record in %s: %m", s->sandbox);
+        if (text)
+                report(s, text);
+        return -1;
+}
+
+static void pipes_close(int p[2])
+{
+        p[0] = safe_close(p[0]);
+        p[1] = safe_close(p[1]);
+}
+
+static int start_task(struct shim *s)
+{
+        struct container_config *c = &s->launch.container;
+        int out[2] = {-1, -1}, err[2] = {-1, -1}, error_pipe[2] = {-1, -1},
+            status_pipe[2] = {-1, -1};
+        _cleanup_close_ int cgfd = -EBADF;
+        char buf[1100];
+        ssize_t n;
+        pid_t pid;
+        int pidfd = -1;
+
+        cgfd = open(s->launch.cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (cgfd < 0) {
+                snprintf(buf, sizeof(buf), "task cgroup %s: %s", s->launch.cgroup, strerror(errno));
+                return report_error(s, errno, buf);
+        }
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+            pipe2(error_pipe, O_CLOEXEC) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0) {
+                int e = errno;
+                pipes_close(out);
+                pipes_close(err);
+                pipes_close(error_pipe);
+                return report_error(s, e, "creating the task's pipes failed");
+        }
+
+        pid = cg_clone3_into(cgfd, container_clone_flags(c->namespaces), &pidfd);
+        if (pid == 0) {
+                struct container_fds fds = {
+                        .stdin_fd = -1, .stdout_fd = out[1], .stderr_fd = err[1],
+                        .error_fd = error_pipe[1], .status_fd = status_pipe[1],
+                };
+                /* fd 3 is the agent's; the task must not hold it. */
+                if (s->report_fd >= 0)
+                        close(s->report_fd);
+                container_child_run(c, &fds);
+        }
+        close(out[1]);
+        close(err[1]);
+        close(error_pipe[1]);
+        close(status_pipe[1]);
+        if (pid < 0) {
+                close(out[0]);
+                close(err[0]);
+                close(error_pipe[0]);
+                close(status_pipe[0]);
+                snprintf(buf, sizeof(buf), "clone3 into %s failed: %s", s->launch.cgroup,
+                         strerror((int)-pid));
+                return report_error(s, (int)-pid, buf);
+        }
+
+        /* EOF without data means the command was exec'd (the pipe is O_CLOEXEC). */
+        do
+                n = read(error_pipe[0], buf, sizeof(buf) - 1);
+        while (n < 0 && errno == EINTR);
+        close(error_pipe[0]);
+        if (n > 0) {
+                siginfo_t si;
+                char *colon;
+                int e;
+
+                buf[n] = '\0';
+                e = atoi(buf);
+                colon = strchr(buf, ':');
+                (void)waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
+                close(pidfd);
+                close(out[0]);
+                close(err[0]);
+                close(status_pipe[0]);
+                return report_error(s, e, colon ? colon + 1 : buf);
+        }
+
+        s->pid = pid;
+        s->pidfd = pidfd;
+        s->out_fd = out[0];
+        s->err_fd = err[0];
+        s->status_fd = status_pipe[0];
+        return 0;
+}
+
+/* Field 22 of /proc/<pid>/stat: with the pid it identifies the process across pid reuse. */
+static uint64_t process_start_time(pid_t pid)
+{
+        char p[64];
+        _cleanup_free_ char *stat = NULL;
+        unsigned long long t = 0;
+        const char *q;
+
+        snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+        if (file_read_full(p, 4096, &stat, NULL) < 0)
+                return 0;
+        q = strrchr(stat, ')');
+        if (!q || sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                         &t) != 1)
+                return 0;
+        return t;
+}
+
+static int pump(int *fd, struct log_writer *w)
+{
+        char buf[65536];
+        ssize_t n = read(*fd, buf, sizeof(buf));
+
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : negative_errno();
+        if (n == 0) {
+                *fd = safe_close(*fd);
+                return 0;
+        }
+        return log_writer_write(w, buf, (size_t)n);
+}
+
+static int run(struct shim *s)
+{
+        _cleanup_close_ int sfd = -EBADF;
+        struct shim_exit_record rec = {.exit_code = -1};
+        sigset_t mask;
+        siginfo_t si = {};
+        bool exited = false;
+        uint64_t drain_deadline = 0;
+        int r, raw_status = 0;
+        bool have_raw = false;
+
+        sigemptyset(&mask);
+        for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
+                sigaddset(&mask, forwarded_signals[i]);
+        sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (sfd < 0)
+                return log_error_errno(errno, "signalfd failed: %m");
+        (void)fcntl(s->out_fd, F_SETFL, O_NONBLOCK);
+        (void)fcntl(s->err_fd, F_SETFL, O_NONBLOCK);
+
+        for (;;) {
+                struct pollfd p[4] = {
+                        {.fd = s->out_fd, .events = POLLIN},
+                        {.fd = s->err_fd, .events = POLLIN},
+                        {.fd = sfd, .events = POLLIN},
+                        {.fd = exited ? -1 : s->pidfd, .events = POLLIN},
+                };
+                int timeout = -1;
+
+                if (exited) {
+                        uint64_t now = now_usec();
+                        /* Output of the task's leftovers (without a pid namespace a daemonized
+                         * child may hold the pipe) is drained for a bounded time only. */
+                        if ((s->out_fd < 0 && s->err_fd < 0) || now >= drain_deadline)
+                                break;
+                        timeout = (int)((drain_deadline - now) / 1000) + 1;
+                }
+                r = poll(p, ELEMENTSOF(p), timeout);
+                if (r < 0 && errno != EINTR)
+                        return log_error_errno(errno, "poll failed: %m");
+                if (r <= 0)
+                        continue;
+                if (p[0].revents && (r = pump(&s->out_fd, s->out)) < 0)
+                        log_warning_errno(r, "Failed to write stdout log: %m");
+                if (p[1].revents && (r = pump(&s->err_fd, s->err)) < 0)
+                        log_warning_errno(r, "Failed to write stderr log: %m");
+                if (p[2].revents) {
+                        struct signalfd_siginfo ssi;
+
+                        while (read(sfd, &ssi, sizeof(ssi)) == sizeof(ssi))
+                                if (!exited)
+                                        (void)pidfd_send_signal(s->pidfd, (int)ssi.ssi_signo,
+                                                                NULL, 0);
+                }
+                if (p[3].revents) {
+                        if (waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED) < 0)
+                                return log_error_errno(errno, "waitid failed: %m");
+                        exited = true;
+                        rec.finished_ms = now_realtime_usec() / 1000;
+                        drain_deadline = now_usec() + 2000000;
+                }
+        }
+
+        /* The init reports the command's own status; an init that was killed (OOM, cgroup.kill)
+         * reports nothing and its own death is the task's. */
+        if (s->launch.container.init) {
+                (void)fcntl(s->status_fd, F_SETFL, O_NONBLOCK);
+                have_raw = read(s->status_fd, &raw_status, sizeof(raw_status)) == sizeof(raw_status);
+        }
+        if (have_raw) {
+                if (WIFEXITED(raw_status))
+                        rec.exit_code = WEXITSTATUS(raw_status);
+                else if (WIFSIGNALED(raw_status)) {
+                        rec.signal = WTERMSIG(raw_status);
+                        rec.core_dumped = WCOREDUMP(raw_status);
+                }
+        } else if (si.si_code == CLD_EXITED)
+                rec.exit_code = si.si_status;
+        else {
+                rec.signal = si.si_status;
+                rec.core_dumped = si.si_code == CLD_DUMPED;
+        }
+        r = shim_exit_record_write(s->sandbox, &rec);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the exit record in %s: %m", s->sandbox);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct shim s = {.report_fd = 3, .pidfd = -1, .out_fd = -1, .err_fd = -1, .status_fd = -1};
+        _cleanup_free_ char *error = NULL;
+        char buf[256];
+        sigset_t mask;
+        int r;
+
+        log_set_ident("silo-shim");
+        if (argc != 2 || argv[1][0] != '/') {
+                fprintf(stderr, "usage: silo-shim /ABSOLUTE/SANDBOX (started by silo-agent)\n");
+                return 2;
+        }
+        s.sandbox = argv[1];
+        if (fcntl(s.report_fd, F_GETFD) < 0)
+                s.report_fd = -1;
+        else
+                (void)fcntl(s.report_fd, F_SETFD, FD_CLOEXEC);
+
+        /* Its own session: a terminal's or the agent's process group signals never reach it. */
+        (void)setsid();
+        signal(SIGPIPE, SIG_IGN);
+        sigemptyset(&mask);
+        for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
+                sigaddset(&mask, forwarded_signals[i]);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        r = shim_launch_read(s.sandbox, &s.launch, &error);
+        if (r < 0) {
+                report_error(&s, r, error ? error : "cannot read the launch config");
+                return 1;
+        }
+        r = log_writer_open(s.sandbox, "stdout", s.launch.log_max_bytes, s.launch.log_files, &s.out);
+        if (r >= 0)
+                r = log_writer_open(s.sandbox, "stderr", s.launch.log_max_bytes, s.launch.log_files,
+                                    &s.err);
+        if (r < 0) {
+                snprintf(buf, sizeof(buf), "opening the log files in %s: %s", s.sandbox, strerror(-r));
+                report_error(&s, r, buf);
+                return 1;
+        }
+
+        if (start_task(&s) < 0)
+                return 1;
+        s.start_time = process_start_time(s.pid);
+        r = shim_state_write(s.sandbox, &(struct shim_state){
+                                     .shim_pid = getpid(), .shim_start_time = process_start_time(getpid()),
+                                     .task_pid = s.pid, .task_start_time = s.start_time,
+                                     .started_ms = now_realtime_usec() / 1000});
+        if (r < 0)
+                log_warning_errno(r, "Failed to write shim.json in %s: %m", s.sandbox);
+        snprintf(buf, sizeof(buf), "{\"pid\":%d,\"start_time\":%" PRIu64 "}", (int)s.pid,
+                 s.start_time);
+        report(&s, buf);
+
+        r = run(&s);
+        log_writer_free(s.out);
+        log_writer_free(s.err);
+        shim_launch_clear(&s.launch);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Running a task: cgroup, sandbox and shim on launch; the shim's report and exit; kill with grace. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/shim-protocol.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/protocol-json.h"
+
+static void task_finish(struct task *t);
+
+/* Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); 0 if unknown. */
+static uint64_t proc_start_time(pid_t pid)
+{
+        char p[64];
+        _cleanup_free_ char *stat = NULL;
+        unsigned long long v = 0;
+        const char *q;
+
+        snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+        if (file_read_full(p, 4096, &stat, NULL) < 0)
+                return 0;
+        q = strrchr(stat, ')');
+        if (!q || sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                         &v) != 1)
+                return 0;
+        return v;
+}
+
+static int write_etc_files(const struct task *t)
+{
+        char path[PATH_MAX], hosts[512];
+        const char *hn = t->spec->container.hostname ? t->spec->container.hostname
+                         : t->spec->name ? t->spec->name : t->id;
+        _cleanup_free_ char *resolv = NULL;
+        size_t n = 0;
+        int r;
+
+        snprintf(hosts, sizeof(hosts),
+                 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n", hn);
+        snprintf(path, sizeof(path), "%s/hosts", t->sandbox);
+        r = file_write_atomic(path, hosts, strlen(hosts), 0644);
+        if (r < 0)
+                return r;
+        /* The host's resolvers; a task in its own net namespace (only lo) gets them too, so
+         * a later network mode works without a new image. */
+        if (file_read_full("/etc/resolv.conf", 65536, &resolv, &n) < 0) {
+                free(resolv);
+                resolv = strdup("");
+                n = 0;
+                if (!resolv)
+                        return -ENOMEM;
+        }
+        snprintf(path, sizeof(path), "%s/resolv.conf", t->sandbox);
+        return file_write_atomic(path, resolv, n, 0644);
+}
+
+static int on_report(struct event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct task *t = userdata;
+        ssize_t n;
+        json_t *j;
+
+        (void)revents;
+        n = read(fd, t->report_buf + t->report_len, sizeof(t->report_buf) - 1 - t->report_len);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (n > 0) {
+                t->report_len += (size_t)n;
+                if (t->report_len < sizeof(t->report_buf) - 1)
+                        return 0;
+        }
+        /* EOF (or a full buffer): the shim has said all it will say. */
+        t->report_buf[t->report_len] = '\0';
+        t->report_src = event_source_remove(s);
+        j = json_loads(t->report_buf, 0, NULL);
+        if (j && json_is_integer(json_object_get(j, "pid"))) {
+                t->pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
+                t->pid_start_time = (uint64_t)json_integer_value(json_object_get(j, "start_time"));
+                task_transition(t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL);
+        } else if (j && json_is_string(json_object_get(j, "error"))) {
+                t->agent->launch_failed_total++;
+                task_transition(t, SILO_TASK_FAILED, SILO_REASON_LAUNCH_FAILED,
+                                json_string_value(json_object_get(j, "error")));
+        }
+        /* Nothing at all: the shim died early; its exit handler reports that. */
+        json_decref(j);
+        return 0;
+}
+
+static int on_shim_exit(struct event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct task *t = userdata;
+        siginfo_t si = {};
+
+        (void)revents;
+        /* Reap it when it is our child; a shim re-adopted after a restart is not. */
+        (void)waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG);
+        t->shim_src = event_source_remove(s);
+        if (t->report_src) {
+                /* Take what the shim wrote before it went. */
+                on_report(t->report_src, event_source_get_fd(t->report_src), POLLIN, t);
+                t->report_src = event_source_remove(t->report_src);
+        }
+        task_finish(t);
+        return 0;
+}
+
+static void task_cgroup_release(struct task *t)
+{
+        int r;
+
+        if (!t->cg)
+                return;
+        /* The shim is gone, so the task's init is too; what is left (without a pid namespace, a
+         * daemonized child) is killed. A short bound keeps the loop responsive; housekeeping
+         * retries a group that is slow to empty. */
+        r = cg_task_destroy(t->cg, 300000);
+        if (r < 0) {
+                log_warning_errno(r, "Task %s: cgroup %s not removed yet, will retry: %m", t->id,
+                                  strempty(t->cgroup_path));
+                return;
+        }
+        t->cg = cg_task_free(t->cg);
+}
+
+static void task_finish(struct task *t)
+{
+        struct shim_exit_record rec = {};
+        uint64_t ooms = 0;
+        char msg[256];
+        int r;
+
+        t->kill_timer = event_source_remove(t->kill_timer);
+        t->shim_pidfd = safe_close(t->shim_pidfd);
+
+        r = shim_exit_record_read(t->sandbox, &rec);
+        if (r < 0) {
+                snprintf(msg, sizeof(msg), "the shim (pid %d) ended without recording the task's end (%s)",
+                         (int)t->shim_pid, strerror(-r));
+                task_transition(t, SILO_TASK_FAILED, SILO_REASON_SHIM_LOST, msg);
+        } else if (rec.launch_error) {
+                if (!silo_task_state_is_terminal(t->state))
+                        t->agent->launch_failed_total++;
+                task_transition(t, SILO_TASK_FAILED, SILO_REASON_LAUNCH_FAILED, rec.launch_error);
+        } else {
+                t->exit_code = rec.exit_code;
+                t->signal = rec.signal;
+                if (t->cg)
+                        (void)cg_task_oom_killed(t->cg, &ooms);
+                if (t->kill_requested)
+                        task_transition(t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST, NULL);
+                else if (ooms > 0) {
+                        snprintf(msg, sizeof(msg), "memory.events oom_kill %llu (memory.max reached)",
+                                 (unsigned long long)ooms);
+                        task_transition(t, SILO_TASK_FAILED, SILO_REASON_OOM_KILLED, msg);
+                } else if (rec.signal) {
+                        snprintf(msg, sizeof(msg), "killed by signal %d (%s)%s", rec.signal,
+                                 strsignal(rec.signal), rec.core_dumped ? ", core dumped" : "");
+                        task_transition(t, SILO_TASK_FAILED, SILO_REASON_SIGNALED, msg);
+                } else if (rec.exit_code == 0)
+                        task_transition(t, SILO_TASK_FINISHED, SILO_REASON_NONE, NULL);
+                else {
+                        snprintf(msg, sizeof(msg), "exited with code %d", rec.exit_code);
+                        task_transition(t, SILO_TASK_FAILED, SILO_REASON_EXIT_NONZERO, msg);
+                }
+        }
+        shim_exit_record_clear(&rec);
+        task_cgroup_release(t);
+        /* Final checkpoint: the cgroup is gone (or not) now. */
+        (void)task_checkpoint_save(t);
+}
+
+static int spawn_shim(struct task *t)
+{
+        struct agent *a = t->agent;
+        int report[2];
+        pid_t pid;
+        int pidfd = -1, r;
+
+        if (pipe2(report, O_CLOEXEC) < 0)
+                return negative_errno();
+        /* The shim starts in <root>/shims: outside the task's cgroup, so the task's limits,
+         * freezing, cgroup.kill and OOM never touch it. */
+        pid = cg_clone3_into(cg_hierarchy_shims_fd(a->cg), 0, &pidfd);
+        if (pid == 0) {
+                char logpath[PATH_MAX];
+                sigset_t none;
+                int logfd, nullfd;
+
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                snprintf(logpath, sizeof(logpath), "%s/shim.log", t->sandbox);
+                logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+                nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (logfd < 0 || nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 ||
+                    dup2(logfd, 2) < 0 || dup2(report[1], 3) < 0)
+                        _exit(127);
+                /* Nothing of the agent's (sockets, the ring, other tasks' pipes) goes along. */
+                syscall(SYS_close_range, 4, ~0U, 0);
+                execl(a->shim_path, a->shim_path, t->sandbox, (char *)NULL);
+                fprintf(stderr, "silo-agent: cannot execute %s: %m\n", a->shim_path);
+                _exit(127);
+        }
+        close(report[1]);
+        if (pid < 0) {
+                close(report[0]);
+                return (int)pid;
+        }
+        t->shim_pid = pid;
+        t->shim_pidfd = pidfd;
+        t->shim_start_time = proc_start_time(pid);
+        (void)fcntl(report[0], F_SETFL, O_NONBLOCK);
+        r = event_loop_add_io(a->loop, report[0], POLLIN, EVENT_IO_LEVEL | EVENT_IO_OWN_FD, on_report,
+                              t, NULL, &t->report_src);
+        if (r < 0) {
+                close(report[0]);
+                return r;
+        }
+        return event_loop_add_pidfd(a->loop, pidfd, on_shim_exit, t, NULL, &t->shim_src);
+}
+
+int task_start(struct task *t, const struct container_config *config, unsigned *ret_status,
+               char **ret_error)
+{
+        struct agent *a = t->agent;
+        const struct silo_task_spec *spec = t->spec;
+        struct shim_launch launch = {};
+        char path[PATH_MAX];
+        int r;
+
+        r = cg_task_create(a->cg, t->id, &spec->resources,
+                           spec->has_container ? spec->container.devices : NULL,
+                           spec->has_container ? spec->container.n_devices : 0, &t->cg, ret_error);
+        if (r < 0) {
+                *ret_status = r == -EINVAL || r == -ENOENT || r == -ENODEV ? 400
+                              : r == -EEXIST ? 409 : 500;
+                if (ret_error && !*ret_error && asprintf(ret_error, "creating the task's cgroup: %s",
+                                                         strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        t->cgroup_path = strdup(cg_task_path(t->cg));
+        if (!t->cgroup_path) {
+                r = -ENOMEM;
+                goto fail;
+        }
+
+        /* A sandbox left by an earlier task with this id that the agent no longer knows. */
+        if (access(t->sandbox, F_OK) == 0) {
+                log_notice("Removing leftover sandbox %s", t->sandbox);
+                (void)rm_rf(t->sandbox);
+        }
+        if (mkdir(t->sandbox, 0750) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        r = write_etc_files(t);
+        if (r < 0)
+                goto fail;
+        launch.task_id = t->id;
+        launch.cgroup = t->cgroup_path;
+        launch.log_max_bytes = a->opts.log_max_bytes;
+        launch.log_files = (unsigned)a->opts.log_files;
+        launch.container = *config;
+        r = shim_launch_write(t->sandbox, &launch);
+        if (r < 0)
+                goto fail;
+        r = task_checkpoint_save(t);
+        if (r < 0)
+                goto fail;
+        r = spawn_shim(t);
+        if (r < 0)
+                goto fail;
+        log_info("task %s: STARTING (shim %d, cgroup %s)", t->id, (int)t->shim_pid, t->cgroup_path);
+        return 0;
+
+fail:
+        *ret_status = 500;
+        if (ret_error && !*ret_error &&
+            asprintf(ret_error, "starting task %s: %s", t->id, strerror(-r)) < 0)
+                *ret_error = NULL;
+        t->report_src = event_source_remove(t->report_src);
+        t->shim_pidfd = safe_close(t->shim_pidfd);
+        if (t->cg) {
+                (void)cg_task_destroy(t->cg, 0);
+                t->cg = cg_task_free(t->cg);
+        }
+        (void)rm_rf(t->sandbox);
+        snprintf(path, sizeof(path), "%s/%s.json", a->tasks_dir, t->id);
+        (void)unlink(path);
+        return r;
+}
+
+static int on_kill_grace(struct event_source *s, uint64_t n, void *userdata)
+{
+        struct task *t = userdata;
+        int r;
+
+        (void)n;
+        t->kill_timer = event_source_remove(s);
+        if (silo_task_state_is_terminal(t->state) || !t->cg)
+                return 0;
+        log_info("task %s: grace period over, killing its cgroup", t->id);
+        r = cg_task_kill(t->cg);
+        if (r < 0)
+                log_error_errno(r, "Task %s: cgroup.kill failed: %m", t->id);
+        return 0;
+}
+
+int task_kill(struct task *t)
+{
+        struct agent *a = t->agent;
+        uint64_t grace;
+        int r;
+
+        if (silo_task_state_is_terminal(t->state) || t->kill_requested)
+                return 0;
+        t->kill_requested = true;
+        t->kill_requested_ms = now_realtime_usec() / 1000;
+        a->kills_total++;
+        (void)task_checkpoint_save(t);
+
+        grace = t->spec->kill_grace_s != UINT32_MAX ? t->spec->kill_grace_s : a->opts.kill_grace_s;
+        /* SIGTERM goes through the shim, which forwards it to the task (whose init forwards it
+         * to the command): the task's own processes decide how to end within the grace. */
+        if (grace > 0 && t->shim_pidfd >= 0 &&
+            pidfd_send_signal(t->shim_pidfd, SIGTERM, NULL, 0) == 0) {
+                log_info("task %s: SIGTERM sent, %llu s grace", t->id, (unsigned long long)grace);
+                return event_loop_add_timer(a->loop, grace * 1000000, 0, on_kill_grace, t, NULL,
+                                            &t->kill_timer);
+        }
+        if (!t->cg)
+                return -ESRCH;
+        r = cg_task_kill(t->cg);
+        return r;
+}
+
+int task_watch_shim(struct task *t)
+{
+        struct shim_state st = {};
+        int pidfd;
+
+        /* A task recorded as STARTING may have started meanwhile. */
+        if (shim_state_read(t->sandbox, &st) >= 0) {
+                t->pid = st.task_pid;
+                t->pid_start_time = st.task_start_time;
+                if (!t->shim_pid) {
+                        t->shim_pid = st.shim_pid;
+                        t->shim_start_time = st.shim_start_time;
+                }
+        }
+        pidfd = t->shim_pid > 0 ? pidfd_open(t->shim_pid, 0) : -1;
+        if (pidfd >= 0 && t->shim_start_time && proc_start_time(t->shim_pid) != t->shim_start_time) {
+                /* The pid was reused: our shim is gone. */
+                close(pidfd);
+                pidfd = -1;
+        }
+        if (pidfd < 0) {
+                task_finish(t);
+                return 0;
+        }
+        t->shim_pidfd = pidfd;
+        if (t->state == SILO_TASK_STARTING && t->pid > 0)
+                task_transition(t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL);
+        log_info("task %s: re-adopted (shim %d, task pid %d)", t->id, (int)t->shim_pid, (int)t->pid);
+        return event_loop_add_pidfd(t->agent->loop, pidfd, on_shim_exit, t, NULL, &t->shim_src);
+}

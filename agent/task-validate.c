@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Validation of a launch against this host (paths, devices, users, disks), turning it into a launch config. */
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "common/json-util.h"
+#include "common/log.h"
+#include "common/macro.h"
+
+/*
+ * The protocol codec has already checked the spec's shape (types, quantities, names, unknown
+ * keys). What is left can only be judged here: whether paths exist, devices are devices, a
+ * user is known, a disk is one this agent offers. Everything is checked before anything is
+ * created, and every message names the field and the value, e.g.
+ * "container.volumes[0].source: /srv/nope does not exist".
+ */
+
+static int verr(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int verr(char **ret_error, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (ret_error) {
+                va_start(ap, fmt);
+                if (vasprintf(ret_error, fmt, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+static bool is_number(const char *s)
+{
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (*s < '0' || *s > '9')
+                        return false;
+        return true;
+}
+
+/* Look `user` up in the task's own /etc/passwd when it has a rootfs (as Docker does), else
+ * in the host's. A numeric uid without an entry runs with gid 0. */
+static int resolve_user(const char *rootfs, const char *user, uid_t *ret_uid, gid_t *ret_gid,
+                        char **ret_home, char **ret_error)
+{
+        struct passwd *pw = NULL;
+        FILE *f = NULL;
+        char path[PATH_MAX];
+
+        if (rootfs) {
+                snprintf(path, sizeof(path), "%s/etc/passwd", rootfs);
+                f = fopen(path, "re");
+                if (f) {
+                        while ((pw = fgetpwent(f)))
+                                if (is_number(user) ? pw->pw_uid == (uid_t)strtoul(user, NULL, 10)
+                                                    : streq(pw->pw_name, user))
+                                        break;
+                }
+        } else
+                pw = is_number(user) ? getpwuid((uid_t)strtoul(user, NULL, 10)) : getpwnam(user);
+
+        if (pw) {
+                *ret_uid = pw->pw_uid;
+                *ret_gid = pw->pw_gid;
+                *ret_home = strdup(pw->pw_dir);
+        } else if (is_number(user)) {
+                unsigned long u = strtoul(user, NULL, 10);
+                if (u >= UINT32_MAX) {
+                        if (f)
+                                fclose(f);
+                        return verr(ret_error, "user: '%s' is out of range", user);
+                }
+                *ret_uid = (uid_t)u;
+                *ret_gid = 0;
+                *ret_home = strdup("/");
+        } else {
+                if (f)
+                        fclose(f);
+                return verr(ret_error, "user: '%s' does not exist in %s", user,
+                            rootfs ? path : "the host's user database");
+        }
+        if (f)
+                fclose(f);
+        return *ret_home ? 0 : -ENOMEM;
+}
+
+static int strv_push(char ***v, size_t *n, char *s)
+{
+        char **x;
+
+        if (!s)
+                return -ENOMEM;
+        x = realloc(*v, (*n + 2) * sizeof(char *));
+        if (!x) {
+                free(s);
+                return -ENOMEM;
+        }
+        x[(*n)++] = s;
+        x[*n] = NULL;
+        *v = x;
+        return 0;
+}
+
+static char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *strdup_printf(const char *fmt, ...)
+{
+        va_list ap;
+        char *s;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        return s;
+}
+
+static int build_env(const struct silo_task_spec *spec, const char *sandbox, const char *home,
+                     bool has_rootfs, char ***ret)
+{
+        char **env = NULL;
+        size_t n = 0;
+        bool has_path = false, has_home = false;
+        int r = 0;
+
+        for (size_t i = 0; i < spec->n_env && r >= 0; i++) {
+                has_path |= streq(spec->env[i].key, "PATH");
+                has_home |= streq(spec->env[i].key, "HOME");
+                r = strv_push(&env, &n, strdup_printf("%s=%s", spec->env[i].key, spec->env[i].value));
+        }
+        if (r >= 0 && !has_path)
+                r = strv_push(&env, &n, strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+        if (r >= 0 && !has_home)
+                r = strv_push(&env, &n, strdup_printf("HOME=%s", home ? home : "/"));
+        if (r >= 0)
+                r = strv_push(&env, &n, strdup_printf("SILO_TASK_ID=%s", spec->id));
+        if (r >= 0 && !has_rootfs)
+                r = strv_push(&env, &n, strdup_printf("SILO_SANDBOX=%s", sandbox));
+        if (r >= 0 && !env)
+                r = strv_push(&env, &n, strdup("SILO=1"));
+        if (r < 0) {
+                strv_free(env);
+                return r;
+        }
+        *ret = env;
+        return 0;
+}
+
+static int check_devices(const struct silo_container *c, struct container_config *cfg,
+                         char **ret_error)
+{
+        if (c->n_devices == 0)
+                return 0;
+        cfg->devices = calloc(c->n_devices, sizeof(*cfg->devices));
+        if (!cfg->devices)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_devices; i++) {
+                struct stat st;
+
+                if (stat(c->devices[i].path, &st) < 0)
+                        return verr(ret_error, "container.devices[%zu]: %s does not exist on this host",
+                                    i, c->devices[i].path);
+                if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+                        return verr(ret_error, "container.devices[%zu]: %s is not a device node", i,
+                                    c->devices[i].path);
+                cfg->devices[i].path = strdup(c->devices[i].path);
+                cfg->devices[i].access = c->devices[i].access;
+                cfg->n_devices++;
+                if (!cfg->devices[i].path)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int check_volumes(const struct silo_container *c, struct container_config *cfg,
+                         char **ret_error)
+{
+        if (c->n_volumes == 0)
+                return 0;
+        cfg->volumes = calloc(c->n_volumes, sizeof(*cfg->volumes));
+        if (!cfg->volumes)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                const struct silo_volume *v = &c->volumes[i];
+                struct stat st;
+
+                if (stat(v->source, &st) < 0)
+                        return verr(ret_error, "container.volumes[%zu].source: %s does not exist", i,
+                                    v->source);
+                /* Without a rootfs the target is a path of the host's tree, which the agent
+                 * must not create behind the operator's back. */
+                if (!c->rootfs && access(v->target, F_OK) < 0)
+                        return verr(ret_error,
+                                    "container.volumes[%zu].target: %s does not exist (without a rootfs the target must exist on the host)",
+                                    i, v->target);
+                if (strpbrk(v->target, ",:"))
+                        return verr(ret_error, "container.volumes[%zu].target: '%s' contains ',' or ':'",
+                                    i, v->target);
+                cfg->volumes[i].source = strdup(v->source);
+                cfg->volumes[i].target = strdup(v->target);
+                cfg->volumes[i].readonly = v->readonly;
+                cfg->n_volumes++;
+                if (!cfg->volumes[i].source || !cfg->volumes[i].target)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static bool disk_offered(const struct agent *a, const char *name)
+{
+        if (a->n_disks == 0)
+                return true;    /* standalone without --disk: any block device of the host */
+        for (size_t i = 0; i < a->n_disks; i++)
+                if (streq(a->disks[i].name, name))
+                        return true;
+        return false;
+}
+
+static int check_io(const struct agent *a, const struct silo_resources *res, char **ret_error)
+{
+        for (size_t i = 0; i < res->n_io; i++) {
+                const struct silo_io_request *io = &res->io[i];
+                _cleanup_free_ char *msg = NULL;
+                struct blockdev bd;
+                int r;
+
+                if (io->disk && streq(io->disk, "any"))
+                        return verr(ret_error,
+                                    "resources.io[%zu].disk: 'any' is for the master to resolve; name a disk of this agent",
+                                    i);
+                if (io->device)
+                        r = blockdev_resolve(NULL, io->device, &bd, &msg);
+                else if (io->disk)
+                        r = blockdev_resolve_name(NULL, io->disk, &bd, &msg);
+                else
+                        return verr(ret_error, "resources.io[%zu]: names neither a disk nor a device", i);
+                if (r < 0) {
+                        if (msg)
+                                return verr(ret_error, "%s", msg);
+                        return verr(ret_error, "resources.io[%zu].%s: %s: %s", i,
+                                    io->device ? "device" : "disk", io->device ? io->device : io->disk,
+                                    strerror(-r));
+                }
+                if (io->disk && !disk_offered(a, bd.name))
+                        return verr(ret_error, "resources.io[%zu].disk: '%s' is not a disk this agent offers",
+                                    i, io->disk);
+        }
+        return 0;
+}
+
+int task_spec_validate(const struct agent *a, const struct silo_task_spec *spec,
+                       const char *sandbox, struct container_config *ret_config,
+                       char **ret_error)
+{
+        struct container_config cfg = {};
+        const struct silo_container *c = &spec->container;
+        _cleanup_free_ char *home = NULL;
+        bool has_rootfs = spec->has_container && c->rootfs;
+        int r;
+
+        if (!spec->command || !spec->command[0] || !spec->command[0][0])
+                return verr(ret_error, "command: must not be empty");
+
+        if (has_rootfs) {
+                struct stat st;
+
+                if (stat(c->rootfs, &st) < 0)
+                        return verr(ret_error, "container.rootfs: %s does not exist", c->rootfs);
+                if (!S_ISDIR(st.st_mode))
+                        return verr(ret_error, "container.rootfs: %s is not a directory", c->rootfs);
+                /* overlayfs takes its options as one comma- and colon-separated string. */
+                if (strpbrk(c->rootfs, ",:"))
+                        return verr(ret_error, "container.rootfs: '%s' contains ',' or ':'", c->rootfs);
+                if (strncmp(c->rootfs, a->opts.state_dir, strlen(a->opts.state_dir)) == 0)
+                        return verr(ret_error, "container.rootfs: %s is inside the agent's state directory",
+                                    c->rootfs);
+        }
+
+        r = check_io(a, &spec->resources, ret_error);
+        if (r < 0)
+                return r;
+
+        cfg.namespaces = spec->has_container ? c->namespaces : 0;
+        /* A rootfs or a volume is a mount; mounts need a namespace of their own. */
+        if (has_rootfs || (spec->has_container && c->n_volumes > 0))
+                cfg.namespaces |= SILO_NS_MOUNT;
+        if (spec->has_container && c->network == SILO_NETWORK_NONE)
+                cfg.namespaces |= SILO_NS_NET;
+        cfg.namespaces |= SILO_NS_CGROUP;
+
+        if (spec->has_container) {
+                r = check_volumes(c, &cfg, ret_error);
+                if (r >= 0)
+                        r = check_devices(c, &cfg, ret_error);
+                if (r < 0)
+                        goto fail;
+        }
+
+        if (spec->user) {
+                cfg.set_user = true;
+                r = resolve_user(has_rootfs ? c->rootfs : NULL, spec->user, &cfg.uid, &cfg.gid, &home,
+                                 ret_error);
+                if (r < 0)
+                        goto fail;
+        }
+
+        if (cfg.namespaces & SILO_NS_UTS) {
+                const char *h = spec->has_container && c->hostname ? c->hostname
+                                : spec->name ? spec->name : spec->id;
+                if (!hostname_is_valid(h, 63)) {
+                        r = verr(ret_error, "container.hostname: '%s' is not a valid hostname", h);
+                        goto fail;
+                }
+                cfg.hostname = strdup(h);
+        }
+
+        cfg.argv = calloc(1, sizeof(char *));
+        r = -ENOMEM;
+        if (!cfg.argv)
+                goto fail;
+        {
+                size_t n = 0;
+                for (char **x = spec->command; *x; x++)
+                        if ((r = strv_push(&cfg.argv, &n, strdup(*x))) < 0)
+                                goto fail;
+        }
+        r = build_env(spec, sandbox, home, has_rootfs, &cfg.env);
+        if (r < 0)
+                goto fail;
+        cfg.cwd = strdup(has_rootfs ? "/" : sandbox);
+        cfg.rootfs = has_rootfs ? strdup(c->rootfs) : NULL;
+        cfg.sandbox = strdup(sandbox);
+        if (!cfg.cwd || !cfg.sandbox || (has_rootfs && !cfg.rootfs)) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        cfg.capabilities = container_default_capabilities() | spec->capabilities;
+        if (spec->n_rlimits > 0) {
+                cfg.rlimits = calloc(spec->n_rlimits, sizeof(*cfg.rlimits));
+                if (!cfg.rlimits) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                memcpy(cfg.rlimits, spec->rlimits, spec->n_rlimits * sizeof(*cfg.rlimits));
+                cfg.n_rlimits = spec->n_rlimits;
+        }
+        cfg.init = spec->init;
+        *ret_config = cfg;
+        return 0;
+
+fail:
+        container_config_clear(&cfg);
+        return r;
+}

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A task as the agent tracks it: state machine, API view, checkpoint file, re-adoption at startup. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/shim-protocol.h"
+#include "common/fileio.h"
+#include "common/json-util.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/protocol-json.h"
+
+struct task *agent_task_find(struct agent *a, const char *id)
+{
+        for (size_t i = 0; i < a->n_tasks; i++)
+                if (streq(a->tasks[i]->id, id))
+                        return a->tasks[i];
+        return NULL;
+}
+
+int task_new(struct agent *a, struct silo_task_spec *spec, struct task **ret)
+{
+        struct task *t = calloc(1, sizeof(*t));
+
+        if (!t)
+                return -ENOMEM;
+        t->agent = a;
+        t->id = strdup(spec->id);
+        t->exit_code = -1;
+        t->shim_pidfd = -EBADF;
+        t->state = SILO_TASK_STARTING;
+        t->created_ms = now_realtime_usec() / 1000;
+        if (!t->id || asprintf(&t->sandbox, "%s/%s", a->sandboxes_dir, spec->id) < 0) {
+                t->sandbox = NULL;
+                task_free(t);
+                return -ENOMEM;
+        }
+        t->spec = spec;
+        *ret = t;
+        return 0;
+}
+
+struct task *task_free(struct task *t)
+{
+        if (!t)
+                return NULL;
+        event_source_remove(t->shim_src);
+        event_source_remove(t->report_src);
+        event_source_remove(t->kill_timer);
+        safe_close(t->shim_pidfd);
+        cg_task_free(t->cg);
+        silo_task_spec_free(t->spec);
+        free(t->id);
+        free(t->message);
+        free(t->sandbox);
+        free(t->cgroup_path);
+        free(t);
+        return NULL;
+}
+
+int agent_task_add(struct agent *a, struct task *t)
+{
+        struct task **n = realloc(a->tasks, (a->n_tasks + 1) * sizeof(*n));
+
+        if (!n)
+                return -ENOMEM;
+        a->tasks = n;
+        a->tasks[a->n_tasks++] = t;
+        return 0;
+}
+
+void agent_task_remove(struct agent *a, struct task *t)
+{
+        for (size_t i = 0; i < a->n_tasks; i++)
+                if (a->tasks[i] == t) {
+                        memmove(a->tasks + i, a->tasks + i + 1, (a->n_tasks - i - 1) * sizeof(*a->tasks));
+                        a->n_tasks--;
+                        return;
+                }
+}
+
+static json_t *ms_or_null(uint64_t ms)
+{
+        return ms ? json_integer((json_int_t)ms) : json_null();
+}
+
+json_t *task_to_json(const struct task *t, bool with_spec)
+{
+        json_t *j = json_object();
+
+        if (!j)
+                return NULL;
+        json_object_set_new(j, "id", json_string(t->id));
+        if (t->spec->name)
+                json_object_set_new(j, "name", json_string(t->spec->name));
+        json_object_set_new(j, "state", json_string(silo_task_state_to_string(t->state)));
+        json_object_set_new(j, "reason", json_string(silo_task_reason_to_string(t->reason)));
+        json_object_set_new(j, "exit_code", t->exit_code >= 0 ? json_integer(t->exit_code) : json_null());
+        json_object_set_new(j, "signal", t->signal ? json_integer(t->signal) : json_null());
+        json_object_set_new(j, "message", t->message ? json_string(t->message) : json_null());
+        json_object_set_new(j, "timestamps",
+                            json_pack("{s:o, s:o, s:o, s:o}", "created_ms", ms_or_null(t->created_ms),
+                                      "started_ms", ms_or_null(t->started_ms), "finished_ms",
+                                      ms_or_null(t->finished_ms), "kill_requested_ms",
+                                      ms_or_null(t->kill_requested_ms)));
+        json_object_set_new(j, "cgroup", t->cgroup_path ? json_string(t->cgroup_path) : json_null());
+        json_object_set_new(j, "sandbox", json_string(t->sandbox));
+        json_object_set_new(j, "pid", t->pid > 0 ? json_integer(t->pid) : json_null());
+        json_object_set_new(j, "kill_requested", json_boolean(t->kill_requested));
+        if (with_spec) {
+                json_object_set_new(j, "spec", silo_task_spec_to_json(t->spec));
+                json_object_set_new(j, "shim",
+                                    json_pack("{s:i, s:I, s:I}", "pid", (int)t->shim_pid,
+                                              "start_time", (json_int_t)t->shim_start_time,
+                                              "task_start_time", (json_int_t)t->pid_start_time));
+        }
+        return j;
+}
+
+int task_checkpoint_save(const struct task *t)
+{
+        char path[PATH_MAX];
+        _cleanup_free_ char *text = NULL;
+        json_t *j = task_to_json(t, true);
+
+        if (!j)
+                return -ENOMEM;
+        json_object_set_new(j, "version", json_integer(1));
+        text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(j);
+        if (!text)
+                return -ENOMEM;
+        snprintf(path, sizeof(path), "%s/%s.json", t->agent->tasks_dir, t->id);
+        return file_write_atomic(path, text, strlen(text), 0600);
+}
+
+int task_transition(struct task *t, silo_task_state state, silo_task_reason reason,
+                    const char *message)
+{
+        uint64_t now = now_realtime_usec() / 1000;
+        int r;
+
+        if (silo_task_state_is_terminal(t->state))
+                return 0;
+        t->state = state;
+        t->reason = reason;
+        if (message) {
+                free(t->message);
+                t->message = strdup(message);
+        }
+        if (state == SILO_TASK_RUNNING && !t->started_ms)
+                t->started_ms = now;
+        if (silo_task_state_is_terminal(state)) {
+                t->finished_ms = now;
+                t->agent->ended_total[reason]++;
+        }
+        /* Recorded before anyone hears about it (part 2 reports from these files). */
+        r = task_checkpoint_save(t);
+        if (r < 0)
+                log_error_errno(r, "Failed to checkpoint task %s: %m", t->id);
+        log_info("task %s: %s%s%s%s%s", t->id, silo_task_state_to_string(state),
+                 reason ? " (" : "", reason ? silo_task_reason_to_string(reason) : "",
+                 reason ? ")" : "", message ? message : "");
+        agent_notify_status(t->agent);
+        if (silo_task_state_is_terminal(state))
+                agent_logs_notify(t->agent, t);
+        return r;
+}
+
+static int task_from_checkpoint(struct agent *a, const char *path, struct task **ret)
+{
+        _cleanup_free_ char *text = NULL, *err = NULL;
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *spec = NULL;
+        json_t *j = NULL, *ts, *shim;
+        struct task *t;
+        const char *s;
+        int r;
+
+        r = file_read_full(path, 0, &text, NULL);
+        if (r < 0)
+                return r;
+        j = json_loads(text, 0, NULL);
+        if (!j)
+                return -EBADMSG;
+        r = silo_task_spec_from_json(json_object_get(j, "spec"), &spec, &err);
+        if (r < 0 || !spec->id) {
+                json_decref(j);
+                return r < 0 ? r : -EBADMSG;
+        }
+        r = task_new(a, spec, &t);
+        if (r < 0) {
+                json_decref(j);
+                return r;
+        }
+        TAKE_PTR(spec);
+        s = json_string_value(json_object_get(j, "state"));
+        t->state = s && silo_task_state_from_string(s) >= 0 ? (silo_task_state)silo_task_state_from_string(s)
+                                                            : SILO_TASK_STARTING;
+        s = json_string_value(json_object_get(j, "reason"));
+        t->reason = s && silo_task_reason_from_string(s) >= 0 ? (silo_task_reason)silo_task_reason_from_string(s)
+                                                              : SILO_REASON_NONE;
+        if (json_is_integer(json_object_get(j, "exit_code")))
+                t->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
+        t->signal = (int)json_integer_value(json_object_get(j, "signal"));
+        if ((s = json_string_value(json_object_get(j, "message"))))
+                t->message = strdup(s);
+        if ((s = json_string_value(json_object_get(j, "cgroup"))))
+                t->cgroup_path = strdup(s);
+        ts = json_object_get(j, "timestamps");
+        t->created_ms = (uint64_t)json_integer_value(json_object_get(ts, "created_ms"));
+        t->started_ms = (uint64_t)json_integer_value(json_object_get(ts, "started_ms"));
+        t->finished_ms = (uint64_t)json_integer_value(json_object_get(ts, "finished_ms"));
+        t->kill_requested_ms = (uint64_t)json_integer_value(json_object_get(ts, "kill_requested_ms"));
+        t->kill_requested = json_is_true(json_object_get(j, "kill_requested"));
+        t->pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
+        shim = json_object_get(j, "shim");
+        t->shim_pid = (pid_t)json_integer_value(json_object_get(shim, "pid"));
+        t->shim_start_time = (uint64_t)json_integer_value(json_object_get(shim, "start_time"));
+        t->pid_start_time = (uint64_t)json_integer_value(json_object_get(shim, "task_start_time"));
+        json_decref(j);
+        *ret = t;
+        return 0;
+}
+
+/* Part 1's recovery: terminal tasks come back as they were; a live task is re-attached when
+ * its shim is still the process that was recorded (pid + start time), otherwise it ends
+ * FAILED/SHIM_LOST. Part 2 extends this (status queue, cgroup checks, crash points). */
+int agent_tasks_recover(struct agent *a)
+{
+        _cleanup_closedir_ DIR *d = opendir(a->tasks_dir);
+        struct dirent *de;
+
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while ((de = readdir(d))) {
+                char path[PATH_MAX];
+                size_t len = strlen(de->d_name);
+                struct task *t = NULL;
+                int r;
+
+                if (len < 6 || !streq(de->d_name + len - 5, ".json"))
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", a->tasks_dir, de->d_name);
+                r = task_from_checkpoint(a, path, &t);
+                if (r < 0) {
+                        log_warning_errno(r, "Ignoring unreadable checkpoint %s: %m", path);
+                        continue;
+                }
+                if (agent_task_add(a, t) < 0) {
+                        task_free(t);
+                        return -ENOMEM;
+                }
+                if (silo_task_state_is_terminal(t->state))
+                        continue;
+                (void)cg_task_open(a->cg, t->id, &t->cg);
+                /* Ends the task from its exit record, or as SHIM_LOST, when the shim is gone. */
+                r = task_watch_shim(t);
+                if (r < 0)
+                        log_warning_errno(r, "Task %s: cannot watch its shim (pid %d): %m", t->id,
+                                          (int)t->shim_pid);
+        }
+        return 0;
+}

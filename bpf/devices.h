@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Per-task device allow-list (BPF_PROG_TYPE_CGROUP_DEVICE): shared map layout and loader API. */
+#pragma once
+
+/* Shared with devices.bpf.c: keep to __u32-style types. */
+#define DEVICES_ANY 0xffffffffu         /* wildcard major or minor */
+#define DEVICES_MAX_RULES 256
+
+struct devices_key {
+        __u32 type;     /* BPF_DEVCG_DEV_BLOCK (1) or BPF_DEVCG_DEV_CHAR (2) */
+        __u32 major;
+        __u32 minor;    /* or DEVICES_ANY */
+};
+/* The map value is the allowed BPF_DEVCG_ACC_* bits (mknod 1, read 2, write 4). */
+
+#ifndef __bpf__
+#include <stddef.h>
+#include <stdint.h>
+
+#include "silo/protocol.h"
+
+struct devices_rule {
+        char type;              /* 'b' or 'c' */
+        uint32_t major, minor;  /* minor may be DEVICES_ANY */
+        unsigned access;        /* SILO_DEV_* bits */
+};
+
+/* The rules for a task: the defaults (/dev/null zero full random urandom tty ptmx with
+ * rwm, and pts: char 136:* rw) plus each spec device, resolved with stat() (the device must
+ * exist and be a device node). Errors name "container.devices[i].path". Free *ret. */
+int devices_rules_build(const struct silo_device *devices, size_t n_devices,
+                        struct devices_rule **ret, size_t *ret_n, char **ret_error);
+
+/* Load a fresh program + map holding `rules` and attach it to the cgroup `cgroup_fd` (an
+ * O_RDONLY directory fd). The attachment outlives the caller: see devices.c. -EPERM means
+ * root/CAP_BPF+CAP_SYS_ADMIN is needed; -EEXIST that a program is already attached. */
+int devices_attach(int cgroup_fd, const struct devices_rule *rules, size_t n_rules,
+                   char **ret_error);
+
+/* Number of device programs attached directly to the cgroup. */
+int devices_query(int cgroup_fd, uint32_t *ret_count);
+#endif

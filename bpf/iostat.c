@@ -1,0 +1,692 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* iostat loader: attach or reuse the pinned programs, read per-CPU maps into snapshots, prune. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <linux/magic.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "iostat.h"
+#include "iostat.skel.h"
+
+#define BTF_VMLINUX "/sys/kernel/btf/vmlinux"
+
+/* Everything pinned under the pin directory: maps first, then the links that hold the
+ * programs attached. A complete set is reused; a partial one (a loader died while
+ * attaching) is removed and attached again. */
+enum {
+        PIN_MAP_STATS,
+        PIN_MAP_START,
+        PIN_MAP_OVERFLOW,
+        PIN_MAP_DEVFLAGS,
+        PIN_LINK_ISSUE,
+        PIN_LINK_COMPLETE,
+        PIN_LINK_REQUEUE,
+        PIN_MAX,
+};
+static const char *const pin_names[PIN_MAX] = {
+        [PIN_MAP_STATS] = "stats",
+        [PIN_MAP_START] = "start",
+        [PIN_MAP_OVERFLOW] = "overflow",
+        [PIN_MAP_DEVFLAGS] = "devflags",
+        [PIN_LINK_ISSUE] = "link_issue",
+        [PIN_LINK_COMPLETE] = "link_complete",
+        [PIN_LINK_REQUEUE] = "link_requeue",
+};
+
+struct iostat {
+        char *pin_dir;
+        int fds[PIN_MAX];
+        int ncpus;
+        bool reused;
+};
+
+/* libbpf prints through a global callback; library code must not print, so while this loader
+ * calls into libbpf its messages go to log_debug and the last one is kept for errbuf. */
+static __thread char libbpf_last[256];
+
+static int libbpf_capture(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+        char buf[1024];
+        size_t n;
+
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        n = strlen(buf);
+        while (n > 0 && buf[n - 1] == '\n')
+                buf[--n] = '\0';
+        if (level != LIBBPF_DEBUG && n > 0)
+                snprintf(libbpf_last, sizeof(libbpf_last), "%s", buf);
+        log_debug("libbpf: %s", buf);
+        return 0;
+}
+
+_printf_(4, 5) static int seterr(char *errbuf, size_t size, int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (errbuf && size > 0) {
+                va_start(ap, fmt);
+                vsnprintf(errbuf, size, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+static int perm_error(char *errbuf, size_t size, const char *what)
+{
+        return seterr(errbuf, size, -EPERM,
+                      "%s: permission denied: loading BPF programs needs root "
+                      "(or CAP_BPF, CAP_PERFMON and CAP_DAC_OVERRIDE)", what);
+}
+
+/* Refuse kernels older than the oldest one the programs are tested on instead of
+ * shipping fallbacks nobody runs. */
+static int kernel_check(char *errbuf, size_t size)
+{
+        struct utsname u;
+        int r;
+
+        if (uname(&u) < 0)
+                return negative_errno();
+        r = iostat_kernel_release_check(u.release);
+        if (r == -EINVAL)
+                return seterr(errbuf, size, -ENOTSUP,
+                              "cannot parse kernel release '%s' from uname", u.release);
+        if (r < 0)
+                return seterr(errbuf, size, -ENOTSUP,
+                              "kernel %s is older than %d.%d, the oldest kernel the iostat "
+                              "BPF programs support", u.release, IOSTAT_MIN_KERNEL_MAJOR,
+                              IOSTAT_MIN_KERNEL_MINOR);
+        if (access(BTF_VMLINUX, R_OK) < 0) {
+                if (errno == EACCES)
+                        return perm_error(errbuf, size, BTF_VMLINUX);
+                return seterr(errbuf, size, -ENOTSUP,
+                              "kernel %s has no BTF (%s missing): the iostat programs need a "
+                              "kernel built with CONFIG_DEBUG_INFO_BTF=y", u.release, BTF_VMLINUX);
+        }
+        return 0;
+}
+
+static int bpffs_ensure(const char *bpffs, bool do_mount, char *errbuf, size_t size)
+{
+        struct statfs sfs;
+        int r;
+
+        if (statfs(bpffs, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC)
+                return 0;
+        if (!do_mount)
+                return seterr(errbuf, size, -ENOENT,
+                              "bpffs is not mounted at %s (mount -t bpf bpf %s, or ask the "
+                              "loader to mount it)", bpffs, bpffs);
+        r = mkdir_parents(bpffs, 0755);
+        if (r < 0)
+                return seterr(errbuf, size, r, "cannot create bpffs mount point %s: %s",
+                              bpffs, strerror(-r));
+        if (mount("bpf", bpffs, "bpf", 0, "mode=0700") < 0) {
+                r = negative_errno();
+                if (r == -EPERM)
+                        return perm_error(errbuf, size, "mounting bpffs");
+                return seterr(errbuf, size, r, "cannot mount bpffs at %s: %s", bpffs,
+                              strerror(-r));
+        }
+        return 0;
+}
+
+static void fds_close(int fds[PIN_MAX])
+{
+        for (unsigned i = 0; i < PIN_MAX; i++)
+                fds[i] = safe_close(fds[i]);
+}
+
+static void pins_remove(const char *pin_dir)
+{
+        char path[PATH_MAX];
+
+        for (unsigned i = 0; i < PIN_MAX; i++) {
+                snprintf(path, sizeof(path), "%s/%s", pin_dir, pin_names[i]);
+                (void)unlink(path);
+        }
+}
+
+/* Open whatever is pinned; returns how many pins exist. */
+static int pins_open(const char *pin_dir, int fds[PIN_MAX])
+{
+        char path[PATH_MAX];
+        int n = 0;
+
+        for (unsigned i = 0; i < PIN_MAX; i++) {
+                snprintf(path, sizeof(path), "%s/%s", pin_dir, pin_names[i]);
+                fds[i] = bpf_obj_get(path);
+                if (fds[i] >= 0) {
+                        n++;
+                } else if (fds[i] != -ENOENT) {
+                        int r = fds[i];
+
+                        fds[i] = -EBADF;
+                        fds_close(fds);
+                        return r;
+                }
+        }
+        return n;
+}
+
+/* A reused stats map must have this build's layout, or snapshots would misread it. */
+static int pins_check(const int fds[PIN_MAX], const char *pin_dir, char *errbuf, size_t size)
+{
+        struct bpf_map_info info = {};
+        __u32 len = sizeof(info);
+        int r;
+
+        r = bpf_obj_get_info_by_fd(fds[PIN_MAP_STATS], &info, &len);
+        if (r < 0)
+                return seterr(errbuf, size, r, "cannot inspect %s/stats: %s", pin_dir,
+                              strerror(-r));
+        if (info.type != BPF_MAP_TYPE_PERCPU_HASH || info.key_size != sizeof(struct iostat_key) ||
+            info.value_size != sizeof(struct iostat_value))
+                return seterr(errbuf, size, -EPROTO,
+                              "%s/stats was pinned by an incompatible iostat (key %u/value %u "
+                              "bytes, this build expects %zu/%zu, ABI %d): detach it first "
+                              "(silo-iostat --detach)", pin_dir, info.key_size,
+                              info.value_size, sizeof(struct iostat_key),
+                              sizeof(struct iostat_value), IOSTAT_ABI_VERSION);
+        return 0;
+}
+
+/* Load, attach and pin. The pins, not this process, then keep the programs attached. */
+static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, char *errbuf,
+                           size_t size)
+{
+        struct iostat_bpf *skel = NULL;
+        struct bpf_link *links[3] = {};
+        struct bpf_program *progs[3];
+        char path[PATH_MAX];
+        int r;
+
+        skel = iostat_bpf__open();
+        if (!skel) {
+                r = negative_errno();
+                return seterr(errbuf, size, r, "cannot open the iostat BPF object: %s",
+                              libbpf_last[0] ? libbpf_last : strerror(-r));
+        }
+        skel->rodata->ts_mode = ts_mode;
+
+        r = iostat_bpf__load(skel);
+        if (r < 0) {
+                if (r == -EPERM || r == -EACCES)
+                        r = perm_error(errbuf, size, "loading iostat");
+                else
+                        r = seterr(errbuf, size, r, "cannot load the iostat programs: %s (%s)",
+                                   strerror(-r), libbpf_last[0] ? libbpf_last : "no detail");
+                goto out;
+        }
+
+        progs[0] = skel->progs.iostat_issue;
+        progs[1] = skel->progs.iostat_complete;
+        progs[2] = skel->progs.iostat_requeue;
+        for (unsigned i = 0; i < 3; i++) {
+                links[i] = bpf_program__attach(progs[i]);
+                if (!links[i]) {
+                        r = negative_errno();
+                        r = seterr(errbuf, size, r, "cannot attach %s: %s",
+                                   bpf_program__section_name(progs[i]), strerror(-r));
+                        goto out;
+                }
+        }
+
+        struct bpf_map *maps[4] = {skel->maps.stats, skel->maps.start, skel->maps.overflow,
+                                   skel->maps.devflags};
+        for (unsigned i = 0; i < 4; i++) {
+                snprintf(path, sizeof(path), "%s/%s", pin_dir, pin_names[PIN_MAP_STATS + i]);
+                r = bpf_map__pin(maps[i], path);
+                if (r < 0) {
+                        r = seterr(errbuf, size, r, "cannot pin %s: %s", path, strerror(-r));
+                        goto out;
+                }
+        }
+        for (unsigned i = 0; i < 3; i++) {
+                snprintf(path, sizeof(path), "%s/%s", pin_dir, pin_names[PIN_LINK_ISSUE + i]);
+                r = bpf_link__pin(links[i], path);
+                if (r < 0) {
+                        r = seterr(errbuf, size, r, "cannot pin %s: %s", path, strerror(-r));
+                        goto out;
+                }
+        }
+        r = 0;
+out:
+        if (r < 0)
+                pins_remove(pin_dir);
+        for (unsigned i = 0; i < 3; i++)
+                bpf_link__destroy(links[i]); /* pinned links stay attached */
+        iostat_bpf__destroy(skel);
+        return r;
+}
+
+int iostat_attach(const struct iostat_options *opts, char *errbuf, size_t errbuf_size,
+                  struct iostat **ret)
+{
+        static const struct iostat_options defaults = {};
+        const char *bpffs;
+        _cleanup_free_ char *pin_dir = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        libbpf_print_fn_t old_print;
+        struct iostat *io;
+        int fds[PIN_MAX], r, n;
+
+        if (!opts)
+                opts = &defaults;
+        bpffs = opts->bpffs ?: IOSTAT_BPFFS_DEFAULT;
+        if ((unsigned)opts->ts_mode > IOSTAT_TS_HASH_ONLY)
+                return seterr(errbuf, errbuf_size, -EINVAL, "invalid timestamp mode %d",
+                              (int)opts->ts_mode);
+        for (unsigned i = 0; i < PIN_MAX; i++)
+                fds[i] = -EBADF;
+
+        r = kernel_check(errbuf, errbuf_size);
+        if (r < 0)
+                return r;
+        r = bpffs_ensure(bpffs, opts->mount_bpffs, errbuf, errbuf_size);
+        if (r < 0)
+                return r;
+        if (asprintf(&pin_dir, "%s/%s", bpffs, IOSTAT_PIN_SUBDIR) < 0)
+                return -ENOMEM;
+        r = mkdir_parents(pin_dir, 0700);
+        if (r < 0) {
+                if (r == -EPERM || r == -EACCES)
+                        return perm_error(errbuf, errbuf_size, pin_dir);
+                return seterr(errbuf, errbuf_size, r, "cannot create %s: %s", pin_dir,
+                              strerror(-r));
+        }
+        /* Serialize loaders: two agents starting together must not both attach. */
+        dfd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
+                r = negative_errno();
+                return seterr(errbuf, errbuf_size, r, "cannot lock %s: %s", pin_dir,
+                              strerror(-r));
+        }
+
+        libbpf_last[0] = '\0';
+        old_print = libbpf_set_print(libbpf_capture);
+
+        n = pins_open(pin_dir, fds);
+        if (n == -EPERM || n == -EACCES) {
+                r = perm_error(errbuf, errbuf_size, pin_dir);
+                goto out;
+        }
+        if (n < 0) {
+                r = seterr(errbuf, errbuf_size, n, "cannot open pins in %s: %s", pin_dir,
+                           strerror(-n));
+                goto out;
+        }
+        bool reused = n == PIN_MAX;
+        if (!reused) {
+                if (n > 0) {
+                        log_debug("iostat: %d of %d pins in %s, re-attaching", n, PIN_MAX,
+                                  pin_dir);
+                        fds_close(fds);
+                        pins_remove(pin_dir);
+                }
+                r = programs_attach(pin_dir, opts->ts_mode, errbuf, errbuf_size);
+                if (r < 0)
+                        goto out;
+                n = pins_open(pin_dir, fds);
+                if (n != PIN_MAX) {
+                        r = seterr(errbuf, errbuf_size, n < 0 ? n : -EIO,
+                                   "pins in %s vanished right after attaching", pin_dir);
+                        goto out;
+                }
+        }
+        r = pins_check(fds, pin_dir, errbuf, errbuf_size);
+        if (r < 0)
+                goto out;
+
+        io = calloc(1, sizeof(*io));
+        if (!io) {
+                r = -ENOMEM;
+                goto out;
+        }
+        io->ncpus = libbpf_num_possible_cpus();
+        if (io->ncpus <= 0) {
+                r = io->ncpus < 0 ? io->ncpus : -EIO;
+                free(io);
+                goto out;
+        }
+        io->pin_dir = TAKE_PTR(pin_dir);
+        memcpy(io->fds, fds, sizeof(fds));
+        for (unsigned i = 0; i < PIN_MAX; i++)
+                fds[i] = -EBADF;
+        io->reused = reused;
+        *ret = io;
+        r = 0;
+out:
+        fds_close(fds);
+        libbpf_set_print(old_print);
+        return r;
+}
+
+struct iostat *iostat_free(struct iostat *io)
+{
+        if (!io)
+                return NULL;
+        fds_close(io->fds);
+        free(io->pin_dir);
+        free(io);
+        return NULL;
+}
+
+bool iostat_reused(const struct iostat *io)
+{
+        return io->reused;
+}
+
+static int unpin_dir(const char *pin_dir)
+{
+        _cleanup_close_ int dfd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        if (flock(dfd, LOCK_EX) < 0)
+                return negative_errno();
+        pins_remove(pin_dir);
+        if (rmdir(pin_dir) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+int iostat_detach(struct iostat *io)
+{
+        return unpin_dir(io->pin_dir);
+}
+
+int iostat_unpin(const char *bpffs)
+{
+        _cleanup_free_ char *pin_dir = NULL;
+
+        if (asprintf(&pin_dir, "%s/%s", bpffs ?: IOSTAT_BPFFS_DEFAULT, IOSTAT_PIN_SUBDIR) < 0)
+                return -ENOMEM;
+        return unpin_dir(pin_dir);
+}
+
+/* Per-CPU map values come as one slot per possible CPU, each rounded up to 8 bytes. */
+static void value_sum(const struct iostat_value *slots, int ncpus, struct iostat_stat *ret)
+{
+        memset(ret, 0, sizeof(*ret));
+        for (int c = 0; c < ncpus; c++) {
+                const struct iostat_value *v = &slots[c];
+
+                ret->bytes += v->bytes;
+                ret->ios += v->ios;
+                ret->issued += v->issued;
+                ret->requeued += v->requeued;
+                ret->lat_sum_ns += v->lat_sum_ns;
+                ret->untimed += v->untimed;
+                for (unsigned i = 0; i < IOSTAT_HIST_SLOTS; i++)
+                        ret->hist[i] += v->hist[i];
+        }
+}
+
+static uint64_t overflow_read(const struct iostat *io, __u32 idx)
+{
+        _cleanup_free_ __u64 *v = calloc(io->ncpus, sizeof(__u64));
+        uint64_t sum = 0;
+
+        if (!v || bpf_map_lookup_elem(io->fds[PIN_MAP_OVERFLOW], &idx, v) < 0)
+                return 0;
+        for (int c = 0; c < io->ncpus; c++)
+                sum += v[c];
+        return sum;
+}
+
+_Static_assert(sizeof(struct iostat_value) % 8 == 0, "per-CPU slots are 8-byte aligned");
+
+/* Append the keys and per-CPU values of one batch to the snapshot. */
+static bool devflags_get(int fd, __u32 dev)
+{
+        __u32 v = 0;
+
+        return bpf_map_lookup_elem(fd, &dev, &v) == 0 && v != 0;
+}
+
+static int snapshot_append(struct iostat_snapshot **sp, size_t *cap, const struct iostat_key *keys,
+                           const struct iostat_value *vals, unsigned count, int ncpus,
+                           int devflags_fd)
+{
+        struct iostat_snapshot *s = *sp;
+
+        for (unsigned i = 0; i < count; i++) {
+                struct iostat_entry *e;
+
+                if (s->n_entries == *cap) {
+                        struct iostat_snapshot *bigger;
+
+                        bigger = realloc(s, sizeof(*s) + *cap * 2 * sizeof(s->entries[0]));
+                        if (!bigger)
+                                return -ENOMEM;
+                        *cap *= 2;
+                        *sp = s = bigger;
+                }
+                e = &s->entries[s->n_entries];
+                if (iostat_key_decode(&keys[i], &e->dev, &e->cgroup_id, &e->op) < 0)
+                        continue; /* not written by this ABI: ignore */
+                value_sum(&vals[(size_t)i * ncpus], ncpus, &e->stat);
+                e->kernel_ts = devflags_get(devflags_fd, keys[i].dev);
+                s->n_entries++;
+        }
+        return 0;
+}
+
+int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
+{
+        _cleanup_free_ struct iostat_snapshot *s = NULL;
+        _cleanup_free_ struct iostat_key *keys = NULL;
+        _cleanup_free_ struct iostat_value *vals = NULL;
+        unsigned chunk = 64;
+        size_t cap = 64;
+        __u32 batch;
+        bool first = true;
+        struct timespec ts;
+        int r;
+
+        s = calloc(1, sizeof(*s) + cap * sizeof(s->entries[0]));
+        if (!s)
+                return -ENOMEM;
+        /* Batch lookups walk the hash by bucket, so keys that the programs add or a prune
+         * deletes meanwhile never make the walk restart and count an entry twice (as a
+         * get_next_key walk would after its cursor key is deleted). */
+        for (;;) {
+                __u32 count = chunk;
+
+                if (!keys) {
+                        keys = calloc(chunk, sizeof(*keys));
+                        vals = calloc((size_t)chunk * io->ncpus, sizeof(*vals));
+                        if (!keys || !vals)
+                                return -ENOMEM;
+                }
+                r = bpf_map_lookup_batch(io->fds[PIN_MAP_STATS], first ? NULL : &batch, &batch,
+                                         keys, vals, &count, NULL);
+                if (r == -ENOSPC && chunk < IOSTAT_MAX_KEYS) {
+                        /* One bucket holds more keys than fit: retry it with room. */
+                        chunk *= 4;
+                        free(keys);
+                        free(vals);
+                        keys = NULL;
+                        vals = NULL;
+                        continue;
+                }
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                int k = snapshot_append(&s, &cap, keys, vals, count, io->ncpus,
+                                        io->fds[PIN_MAP_DEVFLAGS]);
+                if (k < 0)
+                        return k;
+                if (r == -ENOENT)
+                        break; /* that was the last batch */
+                first = false;
+        }
+        s->lost_keys = overflow_read(io, 0);
+        s->lost_ts = overflow_read(io, 1);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s->time_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+struct iostat_snapshot *iostat_snapshot_free(struct iostat_snapshot *s)
+{
+        free(s);
+        return NULL;
+}
+
+/* Add the per-CPU slots of a removed cgroup's key into the REMOVED key of the same device and
+ * op, then delete it. Only loaders (under the pin lock) write REMOVED keys; the programs never
+ * produce that id, so the read-modify-write cannot lose kernel increments. */
+static int key_fold_removed(struct iostat *io, const struct iostat_key *dead,
+                            struct iostat_value *dslots, struct iostat_value *rslots)
+{
+        struct iostat_key rkey = *dead;
+        int fd = io->fds[PIN_MAP_STATS], r;
+
+        rkey.cgroup_id = IOSTAT_CGROUP_REMOVED;
+        r = bpf_map_lookup_elem(fd, dead, dslots);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        r = bpf_map_lookup_elem(fd, &rkey, rslots);
+        if (r == -ENOENT)
+                memset(rslots, 0, io->ncpus * sizeof(*rslots));
+        else if (r < 0)
+                return r;
+        for (int c = 0; c < io->ncpus; c++) {
+                struct iostat_value *d = &dslots[c], *a = &rslots[c];
+
+                a->bytes += d->bytes;
+                a->ios += d->ios;
+                a->issued += d->issued;
+                a->requeued += d->requeued;
+                a->lat_sum_ns += d->lat_sum_ns;
+                a->untimed += d->untimed;
+                a->ts_kernel = 0;
+                for (unsigned i = 0; i < IOSTAT_HIST_SLOTS; i++)
+                        a->hist[i] += d->hist[i];
+        }
+        r = bpf_map_update_elem(fd, &rkey, rslots, BPF_ANY);
+        if (r < 0)
+                return r;
+        r = bpf_map_delete_elem(fd, dead);
+        return r == -ENOENT ? 0 : r;
+}
+
+int iostat_prune(struct iostat *io, const char *cgroup_root)
+{
+        _cleanup_free_ struct iostat_value *dslots = calloc(io->ncpus, sizeof(*dslots));
+        _cleanup_free_ struct iostat_value *rslots = calloc(io->ncpus, sizeof(*rslots));
+        _cleanup_free_ struct iostat_key *dead = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        struct iostat_key key, next;
+        size_t n_dead = 0, cap = 0;
+        bool first = true;
+        int r, removed = 0;
+
+        if (!dslots || !rslots)
+                return -ENOMEM;
+        /* Only -ESTALE from a working root means "gone": check the root itself first. */
+        {
+                _cleanup_free_ char *rootpath = NULL;
+                uint64_t root_id;
+
+                r = iostat_cgroup_id(cgroup_root, &root_id);
+                if (r >= 0)
+                        r = iostat_cgroup_path(cgroup_root, root_id, &rootpath);
+                if (r < 0)
+                        return r; /* e.g. -EPERM without CAP_DAC_READ_SEARCH */
+        }
+        dfd = open(io->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || flock(dfd, LOCK_EX) < 0)
+                return negative_errno();
+
+        /* Collect first: deleting while walking with get_next_key restarts the walk. */
+        for (;;) {
+                _cleanup_free_ char *path = NULL;
+
+                r = bpf_map_get_next_key(io->fds[PIN_MAP_STATS], first ? NULL : &key, &next);
+                if (r == -ENOENT)
+                        break;
+                if (r < 0)
+                        return r;
+                first = false;
+                key = next;
+                if (key.cgroup_id == 0 || key.cgroup_id == IOSTAT_CGROUP_REMOVED)
+                        continue;
+                r = iostat_cgroup_path(cgroup_root, key.cgroup_id, &path);
+                if (r != -ESTALE) {
+                        if (r < 0) /* alive as far as we can tell: keep it */
+                                log_debug("iostat: cgroup %llu in %s: %s",
+                                          (unsigned long long)key.cgroup_id, cgroup_root,
+                                          strerror(-r));
+                        continue;
+                }
+                if (n_dead == cap) {
+                        struct iostat_key *bigger;
+
+                        cap = cap ? cap * 2 : 16;
+                        bigger = realloc(dead, cap * sizeof(*dead));
+                        if (!bigger)
+                                return -ENOMEM;
+                        dead = bigger;
+                }
+                dead[n_dead++] = key;
+        }
+        for (size_t i = 0; i < n_dead; i++) {
+                r = key_fold_removed(io, &dead[i], dslots, rslots);
+                if (r < 0)
+                        return r;
+                removed++;
+        }
+        return removed;
+}
+
+int iostat_prog_stats_enable(void)
+{
+        int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+
+        return fd < 0 ? (fd == -EACCES ? -EPERM : fd) : fd;
+}
+
+int iostat_prog_stats_read(struct iostat *io, struct iostat_prog_stats ret[IOSTAT_PROG_MAX])
+{
+        struct iostat_prog_stats out[IOSTAT_PROG_MAX] = {};
+
+        for (unsigned i = 0; i < IOSTAT_PROG_MAX; i++) {
+                struct bpf_link_info link = {};
+                struct bpf_prog_info prog = {};
+                __u32 len = sizeof(link);
+                _cleanup_close_ int pfd = -EBADF;
+                int r;
+
+                r = bpf_obj_get_info_by_fd(io->fds[PIN_LINK_ISSUE + i], &link, &len);
+                if (r < 0)
+                        return r;
+                pfd = bpf_prog_get_fd_by_id(link.prog_id);
+                if (pfd < 0)
+                        return pfd;
+                len = sizeof(prog);
+                r = bpf_obj_get_info_by_fd(pfd, &prog, &len);
+                if (r < 0)
+                        return r;
+                out[i].run_cnt = prog.run_cnt;
+                out[i].run_time_ns = prog.run_time_ns;
+        }
+        memcpy(ret, out, sizeof(out));
+        return 0;
+}

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* JSON codec of agent registrations, agent resources and the disks an agent offers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json-util.h"
+#include "common/protocol-json.h"
+#include "common/quantity.h"
+
+#define AGENT_CPUS_MAX 65536.0
+#define HOSTNAME_MAX 253
+
+void silo_disk_clear(struct silo_disk *d)
+{
+        free(d->device);
+        free(d->name);
+        free(d->path);
+        free(d->class);
+        free(d->mount);
+        free(d->source);
+        *d = (struct silo_disk){};
+}
+
+/* "MAJOR:MINOR" as in /sys/dev/block and io.max. */
+static bool devnum_is_valid(const char *s)
+{
+        size_t a = strspn(s, "0123456789");
+
+        return a > 0 && a <= 10 && s[a] == ':' && strspn(s + a + 1, "0123456789") > 0 &&
+               strspn(s + a + 1, "0123456789") <= 10 &&
+               s[a + 1 + strspn(s + a + 1, "0123456789")] == '\0';
+}
+
+int silo_disk_parse(const json_t *j, const char *path, struct silo_disk *ret, char **ret_error)
+{
+        static const char *const keys[] = {"device",    "name",      "path",       "read_bps",
+                                           "write_bps", "read_iops", "write_iops", "class",
+                                           "mount",     "source",    NULL};
+        _cleanup_(silo_disk_clear) struct silo_disk d = {};
+        int r;
+
+        r = json_check_object(j, path, keys, ret_error);
+        if (r >= 0)
+                r = json_field_name(j, path, "name", true, &d.name, ret_error);
+        if (r >= 0)
+                r = json_field_string(j, path, "device", false, &d.device, ret_error);
+        if (r >= 0 && d.device && !devnum_is_valid(d.device))
+                r = json_field_error(ret_error, path, "device",
+                                     "'%s' is not a device number (MAJOR:MINOR)", d.device);
+        if (r >= 0)
+                r = json_field_abs_path(j, path, "path", false, &d.path, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "read_bps", false, false, &d.read_bps, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "write_bps", false, false, &d.write_bps,
+                                        ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "read_iops", false, false, &d.read_iops,
+                                        ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "write_iops", false, false, &d.write_iops,
+                                        ret_error);
+        if (r >= 0)
+                r = json_field_name(j, path, "class", false, &d.class, ret_error);
+        if (r >= 0)
+                r = json_field_abs_path(j, path, "mount", false, &d.mount, ret_error);
+        if (r >= 0)
+                r = json_field_string(j, path, "source", false, &d.source, ret_error);
+        if (r >= 0 && d.source && !streq(d.source, "calibrated") && !streq(d.source, "config"))
+                r = json_field_error(ret_error, path, "source",
+                                     "'%s' is not a figure source (calibrated, config)", d.source);
+        if (r < 0)
+                return r;
+        *ret = d;
+        d = (struct silo_disk){};
+        return 0;
+}
+
+int silo_disk_from_json(const json_t *j, struct silo_disk **ret, char **ret_error)
+{
+        struct silo_disk d, *p;
+        int r;
+
+        r = silo_disk_parse(j, NULL, &d, ret_error);
+        if (r < 0)
+                return r;
+        p = malloc(sizeof(*p));
+        if (!p) {
+                silo_disk_clear(&d);
+                return -ENOMEM;
+        }
+        *p = d;
+        *ret = p;
+        return 0;
+}
+
+static int set_figure(json_t *o, const char *key, uint64_t v)
+{
+        return v == 0 ? 0 : json_set(o, key, quantity_to_json(v));
+}
+
+json_t *silo_disk_to_json(const struct silo_disk *d)
+{
+        _cleanup_json_ json_t *o = json_object();
+        int r = 0;
+
+        if (d->device)
+                r = json_set(o, "device", json_string(d->device));
+        if (r >= 0)
+                r = json_set(o, "name", json_string(d->name));
+        if (r >= 0 && d->path)
+                r = json_set(o, "path", json_string(d->path));
+        if (r >= 0)
+                r = set_figure(o, "read_bps", d->read_bps);
+        if (r >= 0)
+                r = set_figure(o, "write_bps", d->write_bps);
+        if (r >= 0)
+                r = set_figure(o, "read_iops", d->read_iops);
+        if (r >= 0)
+                r = set_figure(o, "write_iops", d->write_iops);
+        if (r >= 0 && d->class)
+                r = json_set(o, "class", json_string(d->class));
+        if (r >= 0 && d->mount)
+                r = json_set(o, "mount", json_string(d->mount));
+        if (r >= 0 && d->source)
+                r = json_set(o, "source", json_string(d->source));
+        if (r < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+SILO_DEFINE_CODEC_COMMON(disk)
+
+void silo_agent_resources_clear(struct silo_agent_resources *res)
+{
+        for (size_t i = 0; res->disks && i < res->n_disks; i++)
+                silo_disk_clear(&res->disks[i]);
+        free(res->disks);
+        silo_kv_array_free(res->attributes, res->n_attributes);
+        *res = (struct silo_agent_resources){};
+}
+
+static bool attribute_name_is_valid(const char *k)
+{
+        return silo_name_is_valid(k);
+}
+
+int silo_agent_resources_parse(const json_t *j, const char *path, struct silo_agent_resources *ret,
+                               char **ret_error)
+{
+        static const char *const keys[] = {"cpus", "mem", "pids", "disks", "attributes", NULL};
+        _cleanup_(silo_agent_resources_clear) struct silo_agent_resources res = {};
+        _cleanup_free_ char *dpath = json_path_key(path, "disks");
+        const json_t *arr;
+        int r;
+
+        if (!dpath)
+                return -ENOMEM;
+        r = json_check_object(j, path, keys, ret_error);
+        if (r >= 0)
+                r = json_field_cpus(j, path, "cpus", true, AGENT_CPUS_MAX, &res.cpus, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "mem", true, true, &res.mem, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "pids", false, false, &res.pids, ret_error);
+        if (r >= 0)
+                r = json_field_kv(j, path, "attributes", attribute_name_is_valid,
+                                  "a valid attribute name", &res.attributes, &res.n_attributes,
+                                  ret_error);
+        if (r < 0)
+                return r;
+
+        arr = json_field(j, "disks");
+        if (arr && !json_is_array(arr))
+                return json_error(ret_error, -EINVAL, dpath, "must be an array");
+        if (arr && json_array_size(arr) > 0) {
+                res.disks = calloc(json_array_size(arr), sizeof(*res.disks));
+                if (!res.disks)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; arr && i < json_array_size(arr); i++) {
+                _cleanup_free_ char *ipath = json_path_index(dpath, i);
+
+                if (!ipath)
+                        return -ENOMEM;
+                r = silo_disk_parse(json_array_get(arr, i), ipath, &res.disks[i], ret_error);
+                if (r < 0)
+                        return r;
+                res.n_disks = i + 1;
+                /* Task io entries name disks: two with one name would make them ambiguous. */
+                for (size_t k = 0; k < i; k++)
+                        if (streq(res.disks[k].name, res.disks[i].name))
+                                return json_field_error(ret_error, ipath, "name",
+                                                        "'%s' is already used by %s[%zu]",
+                                                        res.disks[i].name, dpath, k);
+        }
+
+        *ret = res;
+        res = (struct silo_agent_resources){};
+        return 0;
+}
+
+int silo_agent_resources_from_json(const json_t *j, struct silo_agent_resources **ret,
+                                   char **ret_error)
+{
+        struct silo_agent_resources res, *p;
+        int r;
+
+        r = silo_agent_resources_parse(j, NULL, &res, ret_error);
+        if (r < 0)
+                return r;
+        p = malloc(sizeof(*p));
+        if (!p) {
+                silo_agent_resources_clear(&res);
+                return -ENOMEM;
+        }
+        *p = res;
+        *ret = p;
+        return 0;
+}
+
+json_t *silo_agent_resources_to_json(const struct silo_agent_resources *res)
+{
+        _cleanup_json_ json_t *o = json_object();
+        json_t *arr;
+        int r;
+
+        r = json_set(o, "cpus", json_real(res->cpus));
+        if (r >= 0)
+                r = json_set(o, "mem", quantity_to_json(res->mem));
+        if (r >= 0 && res->pids)
+                r = json_set(o, "pids", quantity_to_json(res->pids));
+        if (r >= 0) {
+                r = json_set(o, "disks", arr = json_array());
+                for (size_t i = 0; r >= 0 && i < res->n_disks; i++)
+                        r = json_array_append_new(arr, silo_disk_to_json(&res->disks[i])) < 0
+                                ? -ENOMEM
+                                : 0;
+        }
+        if (r >= 0 && res->n_attributes)
+                r = json_set(o, "attributes",
+                             silo_kv_array_to_json(res->attributes, res->n_attributes));
+        if (r < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+SILO_DEFINE_CODEC_COMMON(agent_resources)
+
+void silo_agent_registration_clear(struct silo_agent_registration *reg)
+{
+        free(reg->agent_id);
+        free(reg->hostname);
+        free(reg->address);
+        free(reg->version);
+        silo_agent_resources_clear(&reg->resources);
+        silo_kv_array_free(reg->attributes, reg->n_attributes);
+        for (size_t i = 0; reg->tasks && i < reg->n_tasks; i++)
+                silo_task_ref_clear(&reg->tasks[i]);
+        free(reg->tasks);
+        *reg = (struct silo_agent_registration){};
+}
+
+/* "host:port", "[v6addr]:port": what the master dials for launches and kills. */
+static bool address_is_valid(const char *a)
+{
+        const char *colon, *end;
+        char *e;
+        unsigned long port;
+
+        if (a[0] == '[') {
+                end = strchr(a, ']');
+                if (!end || end == a + 1 || end[1] != ':' ||
+                    strspn(a + 1, "0123456789abcdefABCDEF:.") != (size_t)(end - a - 1))
+                        return false;
+                colon = end + 1;
+        } else {
+                _cleanup_free_ char *host = NULL;
+
+                colon = strrchr(a, ':');
+                if (!colon || colon == a)
+                        return false;
+                host = strndup(a, (size_t)(colon - a));
+                if (!host || !hostname_is_valid(host, HOSTNAME_MAX))
+                        return false;
+        }
+        if (colon[1] < '0' || colon[1] > '9')
+                return false;
+        errno = 0;
+        port = strtoul(colon + 1, &e, 10);
+        return errno == 0 && *e == '\0' && port >= 1 && port <= 65535;
+}
+
+int silo_agent_registration_from_json(const json_t *j, struct silo_agent_registration **ret,
+                                      char **ret_error)
+{
+        static const char *const keys[] = {"agent_id",  "hostname",   "address", "version",
+                                           "resources", "attributes", "tasks",   NULL};
+        _cleanup_(silo_agent_registration_clear) struct silo_agent_registration reg = {};
+        struct silo_agent_registration *p;
+        const json_t *arr;
+        int r;
+
+        if (!json_is_object(j))
+                return json_error(ret_error, -EINVAL, NULL,
+                                  "an agent registration must be a JSON object");
+        r = json_check_object(j, NULL, keys, ret_error);
+        if (r >= 0)
+                r = json_field_name(j, NULL, "agent_id", false, &reg.agent_id, ret_error);
+        if (r >= 0)
+                r = json_field_string(j, NULL, "hostname", true, &reg.hostname, ret_error);
+        if (r >= 0 && !hostname_is_valid(reg.hostname, HOSTNAME_MAX))
+                r = json_error(ret_error, -EINVAL, "hostname", "'%s' is not a valid hostname",
+                               reg.hostname);
+        if (r >= 0)
+                r = json_field_string(j, NULL, "address", true, &reg.address, ret_error);
+        if (r >= 0 && !address_is_valid(reg.address))
+                r = json_error(ret_error, -EINVAL, "address",
+                               "'%s' is not HOST:PORT (like 10.0.0.3:5051)", reg.address);
+        if (r >= 0)
+                r = json_field_string(j, NULL, "version", true, &reg.version, ret_error);
+        if (r >= 0 && !json_field(j, "resources"))
+                r = json_error(ret_error, -EINVAL, "resources", "missing");
+        if (r >= 0)
+                r = silo_agent_resources_parse(json_field(j, "resources"), "resources",
+                                               &reg.resources, ret_error);
+        if (r >= 0)
+                r = json_field_kv(j, NULL, "attributes", attribute_name_is_valid,
+                                  "a valid attribute name", &reg.attributes, &reg.n_attributes,
+                                  ret_error);
+        if (r < 0)
+                return r;
+
+        arr = json_field(j, "tasks");
+        if (arr && !json_is_array(arr))
+                return json_error(ret_error, -EINVAL, "tasks", "must be an array");
+        if (arr && json_array_size(arr) > 0) {
+                reg.tasks = calloc(json_array_size(arr), sizeof(*reg.tasks));
+                if (!reg.tasks)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; arr && i < json_array_size(arr); i++) {
+                _cleanup_free_ char *ipath = json_path_index("tasks", i);
+
+                if (!ipath)
+                        return -ENOMEM;
+                r = silo_task_ref_parse(json_array_get(arr, i), ipath, &reg.tasks[i], ret_error);
+                if (r < 0)
+                        return r;
+                reg.n_tasks = i + 1;
+                for (size_t k = 0; k < i; k++)
+                        if (streq(reg.tasks[k].id, reg.tasks[i].id))
+                                return json_field_error(ret_error, ipath, "id",
+                                                        "'%s' is already listed in tasks[%zu]",
+                                                        reg.tasks[i].id, k);
+        }
+
+        p = malloc(sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        *p = reg;
+        reg = (struct silo_agent_registration){};
+        *ret = p;
+        return 0;
+}
+
+json_t *silo_agent_registration_to_json(const struct silo_agent_registration *reg)
+{
+        _cleanup_json_ json_t *o = json_object();
+        json_t *arr;
+        int r = 0;
+
+        if (reg->agent_id)
+                r = json_set(o, "agent_id", json_string(reg->agent_id));
+        if (r >= 0)
+                r = json_set(o, "hostname", json_string(reg->hostname));
+        if (r >= 0)
+                r = json_set(o, "address", json_string(reg->address));
+        if (r >= 0)
+                r = json_set(o, "version", json_string(reg->version));
+        if (r >= 0)
+                r = json_set(o, "resources", silo_agent_resources_to_json(&reg->resources));
+        if (r >= 0 && reg->n_attributes)
+                r = json_set(o, "attributes",
+                             silo_kv_array_to_json(reg->attributes, reg->n_attributes));
+        if (r >= 0) {
+                r = json_set(o, "tasks", arr = json_array());
+                for (size_t i = 0; r >= 0 && i < reg->n_tasks; i++)
+                        r = json_array_append_new(arr, silo_task_ref_to_json(&reg->tasks[i])) < 0
+                                ? -ENOMEM
+                                : 0;
+        }
+        if (r < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+SILO_DEFINE_CODEC_COMMON(agent_registration)
+
+json_t *silo_error_to_json(const char *code, const char *message)
+{
+        return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+}

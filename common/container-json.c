@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* JSON codec of a task's container (rootfs, namespaces, network, volumes, devices) and placement
+ * constraints. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json-util.h"
+#include "common/protocol-json.h"
+#include "common/task-spec-parts.h"
+
+#define NAMESPACE_CHOICES "pid, mount, uts, ipc, net, cgroup"
+#define NS_ALL                                                                                     \
+        (SILO_NS_PID | SILO_NS_MOUNT | SILO_NS_UTS | SILO_NS_IPC | SILO_NS_NET | SILO_NS_CGROUP)
+
+/* UTS hostnames are at most 64 bytes (HOST_NAME_MAX); placement names may be FQDNs. */
+#define CONTAINER_HOSTNAME_MAX 64
+#define HOSTNAME_MAX 253
+
+void silo_container_init(struct silo_container *c)
+{
+        *c = (struct silo_container){.network = SILO_NETWORK_HOST};
+}
+
+void silo_container_clear(struct silo_container *c)
+{
+        free(c->rootfs);
+        free(c->hostname);
+        for (size_t i = 0; c->volumes && i < c->n_volumes; i++) {
+                free(c->volumes[i].source);
+                free(c->volumes[i].target);
+        }
+        free(c->volumes);
+        for (size_t i = 0; c->devices && i < c->n_devices; i++)
+                free(c->devices[i].path);
+        free(c->devices);
+        silo_container_init(c);
+}
+
+/* Collapse "//" and "." components and drop a trailing "/", so "/data/" and "/data" are
+ * recognised as the same mount target. -EINVAL when a ".." component is present: the
+ * launcher must never have to reason about a target climbing out of the rootfs. */
+static int path_normalize(const char *in, char **ret)
+{
+        _cleanup_free_ char *out = malloc(strlen(in) + 2);
+        size_t n = 0;
+
+        if (!out)
+                return -ENOMEM;
+        for (const char *p = in; *p;) {
+                size_t len;
+
+                while (*p == '/')
+                        p++;
+                len = strcspn(p, "/");
+                if (len == 0)
+                        break;
+                if (len == 2 && p[0] == '.' && p[1] == '.')
+                        return -EINVAL;
+                if (!(len == 1 && p[0] == '.')) {
+                        out[n++] = '/';
+                        memcpy(out + n, p, len);
+                        n += len;
+                }
+                p += len;
+        }
+        if (n == 0)
+                out[n++] = '/';
+        out[n] = '\0';
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+static int namespaces_from_json(const json_t *j, const char *path, unsigned *ret, char **ret_error)
+{
+        const json_t *arr = json_field(j, "namespaces");
+        _cleanup_free_ char *fpath = json_path_key(path, "namespaces");
+        unsigned mask = 0;
+
+        if (!fpath)
+                return -ENOMEM;
+        if (!arr)
+                return 0;
+        if (!json_is_array(arr))
+                return json_error(ret_error, -EINVAL, fpath, "must be an array of strings");
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+                _cleanup_free_ char *ipath = json_path_index(fpath, i);
+                const json_t *v = json_array_get(arr, i);
+                int ns;
+
+                if (!ipath)
+                        return -ENOMEM;
+                if (!json_is_string(v))
+                        return json_error(ret_error, -EINVAL, ipath, "must be a string");
+                ns = silo_namespace_from_string(json_string_value(v));
+                if (ns < 0)
+                        return json_error(ret_error, -EINVAL, ipath,
+                                          "'%s' is not a namespace (" NAMESPACE_CHOICES ")",
+                                          json_string_value(v));
+                if (mask & (unsigned)ns)
+                        return json_error(ret_error, -EINVAL, ipath, "'%s' is listed twice",
+                                          json_string_value(v));
+                mask |= (unsigned)ns;
+        }
+        *ret = mask;
+        return 0;
+}
+
+static int volume_from_json(const json_t *j, const char *path, struct silo_volume *ret,
+                            char **ret_error)
+{
+        static const char *const keys[] = {"source", "target", "readonly", NULL};
+        _cleanup_free_ char *source = NULL, *target = NULL, *norm = NULL;
+        bool readonly = false;
+        int r;
+
+        r = json_check_object(j, path, keys, ret_error);
+        if (r >= 0)
+                r = json_field_abs_path(j, path, "source", true, &source, ret_error);
+        if (r >= 0)
+                r = json_field_abs_path(j, path, "target", true, &target, ret_error);
+        if (r >= 0)
+                r = json_field_bool(j, path, "readonly", &readonly, ret_error);
+        if (r < 0)
+                return r;
+        r = path_normalize(target, &norm);
+        if (r == -EINVAL)
+                return json_field_error(ret_error, path, "target",
+                                        "'%s' must not contain '..' (it would escape the rootfs)",
+                                        target);
+        if (r < 0)
+                return r;
+        if (streq(norm, "/"))
+                return json_field_error(ret_error, path, "target",
+                                        "'%s' would hide the whole rootfs", target);
+        *ret = (struct silo_volume){
+            .source = TAKE_PTR(source), .target = TAKE_PTR(norm), .readonly = readonly};
+        return 0;
+}
+
+static int volumes_from_json(const json_t *j, const char *path, struct silo_container *c,
+                             char **ret_error)
+{
+        const json_t *arr = json_field(j, "volumes");
+        _cleanup_free_ char *fpath = json_path_key(path, "volumes");
+
+        if (!fpath)
+                return -ENOMEM;
+        if (!arr)
+                return 0;
+        if (!json_is_array(arr))
+                return json_error(ret_error, -EINVAL, fpath, "must be an array");
+        if (json_array_size(arr) == 0)
+                return 0;
+        c->volumes = calloc(json_array_size(arr), sizeof(*c->volumes));
+        if (!c->volumes)
+                return -ENOMEM;
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+                _cleanup_free_ char *ipath = json_path_index(fpath, i);
+                int r;
+
+                if (!ipath)
+                        return -ENOMEM;
+                r = volume_from_json(json_array_get(arr, i), ipath, &c->volumes[i], ret_error);
+                if (r < 0)
+                        return r;
+                c->n_volumes = i + 1;
+                for (size_t k = 0; k < i; k++)
+                        if (streq(c->volumes[k].target, c->volumes[i].target))
+                                return json_field_error(ret_error, ipath, "target",
+                                                        "'%s' is already the target of %s[%zu]",
+                                                        c->volumes[i].target, fpath, k);
+        }
+        return 0;
+}
+
+/* "rw" -> SILO_DEV_READ|SILO_DEV_WRITE; -EINVAL for empty, repeated or other letters. */
+static int device_access_parse(const char *s, unsigned *ret)
+{
+        unsigned a = 0;
+
+        if (!*s)
+                return -EINVAL;
+        for (; *s; s++) {
+                unsigned bit = *s == 'r'   ? SILO_DEV_READ
+                               : *s == 'w' ? SILO_DEV_WRITE
+                               : *s == 'm' ? SILO_DEV_MKNOD
+                                           : 0;
+
+                if (!bit || (a & bit))
+                        return -EINVAL;
+                a |= bit;
+        }
+        *ret = a;
+        return 0;
+}
+
+static bool device_path_is_valid(const char *p)
+{
+        _cleanup_free_ char *norm = NULL;
+
+        return strncmp(p, "/dev/", 5) == 0 && path_normalize(p, &norm) == 0 &&
+               strncmp(norm, "/dev/", 5) == 0;
+}
+
+static int device_from_json(const json_t *v, const char *path, struct silo_device *ret,
+                            char **ret_error)
+{
+        static const char *const keys[] = {"path", "access", NULL};
+        _cleanup_free_ char *p = NULL, *access = NULL;
+        unsigned bits = SILO_DEV_READ | SILO_DEV_WRITE | SILO_DEV_MKNOD;
+        int r;
+
+        if (json_is_string(v)) {
+                p = strdup(json_string_value(v));
+                if (!p)
+                        return -ENOMEM;
+                if (!device_path_is_valid(p))
+                        return json_error(ret_error, -EINVAL, path,
+                                          "'%s' is not a device path (/dev/...)", p);
+        } else if (json_is_object(v)) {
+                r = json_check_object(v, path, keys, ret_error);
+                if (r >= 0)
+                        r = json_field_string(v, path, "path", true, &p, ret_error);
+                if (r >= 0)
+                        r = json_field_string(v, path, "access", false, &access, ret_error);
+                if (r < 0)
+                        return r;
+                if (!device_path_is_valid(p))
+                        return json_field_error(ret_error, path, "path",
+                                                "'%s' is not a device path (/dev/...)", p);
+                if (access && device_access_parse(access, &bits) < 0)
+                        return json_field_error(ret_error, path, "access",
+                                                "'%s' is not a device access (a non-empty "
+                                                "subset of rwm)",
+                                                access);
+        } else
+                return json_error(ret_error, -EINVAL, path,
+                                  "must be a device path or an object with path and access");
+
+        *ret = (struct silo_device){.path = TAKE_PTR(p), .access = bits};
+        return 0;
+}
+
+static int devices_from_json(const json_t *j, const char *path, struct silo_container *c,
+                             char **ret_error)
+{
+        const json_t *arr = json_field(j, "devices");
+        _cleanup_free_ char *fpath = json_path_key(path, "devices");
+
+        if (!fpath)
+                return -ENOMEM;
+        if (!arr)
+                return 0;
+        if (!json_is_array(arr))
+                return json_error(ret_error, -EINVAL, fpath, "must be an array");
+        if (json_array_size(arr) == 0)
+                return 0;
+        c->devices = calloc(json_array_size(arr), sizeof(*c->devices));
+        if (!c->devices)
+                return -ENOMEM;
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+                _cleanup_free_ char *ipath = json_path_index(fpath, i);
+                int r;
+
+                if (!ipath)
+                        return -ENOMEM;
+                r = device_from_json(json_array_get(arr, i), ipath, &c->devices[i], ret_error);
+                if (r < 0)
+                        return r;
+                c->n_devices = i + 1;
+                for (size_t k = 0; k < i; k++)
+                        if (streq(c->devices[k].path, c->devices[i].path))
+                                return json_error(ret_error, -EINVAL, ipath,
+                                                  "'%s' is already listed in %s[%zu]",
+                                                  c->devices[i].path, fpath, k);
+        }
+        return 0;
+}
+
+int silo_container_from_json(const json_t *j, const char *path, struct silo_container *ret,
+                             char **ret_error)
+{
+        static const char *const keys[] = {"rootfs",  "namespaces", "network", "hostname",
+                                           "volumes", "devices",    NULL};
+        _cleanup_(silo_container_clear) struct silo_container c;
+        int network = -1, r;
+
+        silo_container_init(&c);
+        r = json_check_object(j, path, keys, ret_error);
+        if (r >= 0)
+                r = json_field_abs_path(j, path, "rootfs", false, &c.rootfs, ret_error);
+        if (r >= 0)
+                r = namespaces_from_json(j, path, &c.namespaces, ret_error);
+        if (r >= 0)
+                r = json_field_enum(j, path, "network", false, silo_network_mode_from_string,
+                                    "a network mode", "none, host", &network, ret_error);
+        if (r < 0)
+                return r;
+
+        if (network == SILO_NETWORK_HOST && (c.namespaces & SILO_NS_NET))
+                return json_field_error(ret_error, path, "network",
+                                        "'host' cannot be combined with the net namespace");
+        /* "none" means a private net namespace with only lo: ask for it implicitly. Without a
+         * net namespace the task shares the host's network whatever it says. */
+        if (network == SILO_NETWORK_NONE)
+                c.namespaces |= SILO_NS_NET;
+        c.network = (c.namespaces & SILO_NS_NET) ? SILO_NETWORK_NONE : SILO_NETWORK_HOST;
+
+        r = json_field_string(j, path, "hostname", false, &c.hostname, ret_error);
+        if (r < 0)
+                return r;
+        if (c.hostname && !hostname_is_valid(c.hostname, CONTAINER_HOSTNAME_MAX))
+                return json_field_error(ret_error, path, "hostname", "'%s' is not a valid hostname",
+                                        c.hostname);
+        if (c.hostname && !(c.namespaces & SILO_NS_UTS))
+                return json_field_error(ret_error, path, "hostname", "'%s' needs the uts namespace",
+                                        c.hostname);
+
+        r = volumes_from_json(j, path, &c, ret_error);
+        if (r >= 0)
+                r = devices_from_json(j, path, &c, ret_error);
+        if (r < 0)
+                return r;
+        /* A rootfs or a volume is a mount: it needs a private mount namespace, or it would
+         * change the host's mount table. */
+        if (c.rootfs || c.n_volumes > 0)
+                c.namespaces |= SILO_NS_MOUNT;
+
+        *ret = c;
+        silo_container_init(&c);
+        return 0;
+}
+
+static json_t *device_to_json(const struct silo_device *d)
+{
+        char access[4];
+        size_t n = 0;
+
+        if (d->access == (SILO_DEV_READ | SILO_DEV_WRITE | SILO_DEV_MKNOD))
+                return json_string(d->path);
+        if (d->access & SILO_DEV_READ)
+                access[n++] = 'r';
+        if (d->access & SILO_DEV_WRITE)
+                access[n++] = 'w';
+        if (d->access & SILO_DEV_MKNOD)
+                access[n++] = 'm';
+        access[n] = '\0';
+        return json_pack("{s:s, s:s}", "path", d->path, "access", access);
+}
+
+json_t *silo_container_to_json(const struct silo_container *c)
+{
+        _cleanup_json_ json_t *o = json_object();
+        json_t *arr;
+        int r = 0;
+
+        if (c->rootfs)
+                r = json_set(o, "rootfs", json_string(c->rootfs));
+        if (r >= 0 && c->namespaces) {
+                r = json_set(o, "namespaces", arr = json_array());
+                for (unsigned bit = 1; r >= 0 && bit & NS_ALL; bit <<= 1)
+                        if (c->namespaces & bit)
+                                r = json_array_append_new(
+                                        arr, json_string(silo_namespace_to_string(bit))) < 0
+                                        ? -ENOMEM
+                                        : 0;
+        }
+        if (r >= 0)
+                r = json_set(o, "network", json_string(silo_network_mode_to_string(c->network)));
+        if (r >= 0 && c->hostname)
+                r = json_set(o, "hostname", json_string(c->hostname));
+        if (r >= 0 && c->n_volumes) {
+                r = json_set(o, "volumes", arr = json_array());
+                for (size_t i = 0; r >= 0 && i < c->n_volumes; i++)
+                        r = json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "source",
+                                                                 c->volumes[i].source, "target",
+                                                                 c->volumes[i].target, "readonly",
+                                                                 c->volumes[i].readonly)) < 0
+                                ? -ENOMEM
+                                : 0;
+        }
+        if (r >= 0 && c->n_devices) {
+                r = json_set(o, "devices", arr = json_array());
+                for (size_t i = 0; r >= 0 && i < c->n_devices; i++)
+                        r = json_array_append_new(arr, device_to_json(&c->devices[i])) < 0 ? -ENOMEM
+                                                                                           : 0;
+        }
+        if (r < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+void silo_constraints_init(struct silo_constraints *c)
+{
+        *c = (struct silo_constraints){.spread = SILO_SPREAD_NONE};
+}
+
+void silo_constraints_clear(struct silo_constraints *c)
+{
+        free(c->hostname);
+        silo_kv_array_free(c->attributes, c->n_attributes);
+        silo_constraints_init(c);
+}
+
+bool silo_constraints_is_empty(const struct silo_constraints *c)
+{
+        return !c->hostname && c->n_attributes == 0 && c->spread == SILO_SPREAD_NONE;
+}
+
+static bool attribute_name_is_valid(const char *k)
+{
+        return silo_name_is_valid(k);
+}
+
+int silo_constraints_from_json(const json_t *j, const char *path, struct silo_constraints *ret,
+                               char **ret_error)
+{
+        static const char *const keys[] = {"hostname", "attributes", "spread", NULL};
+        _cleanup_(silo_constraints_clear) struct silo_constraints c;
+        int spread = SILO_SPREAD_NONE, r;
+
+        silo_constraints_init(&c);
+        r = json_check_object(j, path, keys, ret_error);
+        if (r >= 0)
+                r = json_field_string(j, path, "hostname", false, &c.hostname, ret_error);
+        if (r < 0)
+                return r;
+        if (c.hostname && !hostname_is_valid(c.hostname, HOSTNAME_MAX))
+                return json_field_error(ret_error, path, "hostname", "'%s' is not a valid hostname",
+                                        c.hostname);
+        r = json_field_kv(j, path, "attributes", attribute_name_is_valid, "a valid attribute name",
+                          &c.attributes, &c.n_attributes, ret_error);
+        if (r >= 0)
+                r = json_field_enum(j, path, "spread", false, silo_spread_from_string, "a spread",
+                                    "hostname, none", &spread, ret_error);
+        if (r < 0)
+                return r;
+        c.spread = spread;
+
+        *ret = c;
+        silo_constraints_init(&c);
+        return 0;
+}
+
+json_t *silo_constraints_to_json(const struct silo_constraints *c)
+{
+        _cleanup_json_ json_t *o = json_object();
+        int r = 0;
+
+        if (c->hostname)
+                r = json_set(o, "hostname", json_string(c->hostname));
+        if (r >= 0 && c->n_attributes)
+                r = json_set(o, "attributes",
+                             silo_kv_array_to_json(c->attributes, c->n_attributes));
+        if (r >= 0 && c->spread != SILO_SPREAD_NONE)
+                r = json_set(o, "spread", json_string(silo_spread_to_string(c->spread)));
+        if (r < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}

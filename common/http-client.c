@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Non-blocking HTTP client on libcurl multi, driven by the caller's event loop through one fd. */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <curl/curl.h>
+
+#include "common/auth.h"
+#include "common/http-client.h"
+#include "common/http-json.h"
+#include "common/macro.h"
+
+/* A response larger than this is cut off with -EFBIG: no peer of ours sends one. */
+#define HTTP_CLIENT_MAX_RESPONSE (16u * 1024u * 1024u)
+#define HTTP_CLIENT_DEFAULT_TIMEOUT_MS 10000u
+
+struct http_call {
+        struct http_call *prev, *next;
+        http_client *client;
+        CURL *easy;
+        struct curl_slist *headers;
+        char *request_body;
+        char *body;
+        size_t body_size;
+        bool body_too_large;
+        char errbuf[CURL_ERROR_SIZE];
+        http_client_done_fn done;
+        void *userdata;
+};
+
+struct http_client {
+        CURLM *multi;
+        int epoll_fd;
+        int timer_fd;
+        struct http_call *calls;
+        size_t in_flight;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static size_t http_call_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+        struct http_call *call = userdata;
+        size_t n = size * nmemb;
+        char *nb;
+
+        if (call->body_size + n > HTTP_CLIENT_MAX_RESPONSE) {
+                call->body_too_large = true;
+                return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
+        }
+        nb = realloc(call->body, call->body_size + n + 1);
+        if (!nb)
+                return 0;
+        memcpy(nb + call->body_size, data, n);
+        call->body = nb;
+        call->body_size += n;
+        call->body[call->body_size] = '\0';
+        return n;
+}
+
+static int curl_code_to_errno(CURLcode c)
+{
+        switch (c) {
+        case CURLE_OK:
+                return 0;
+        case CURLE_COULDNT_CONNECT:
+                return -ECONNREFUSED;
+        case CURLE_OPERATION_TIMEDOUT:
+                return -ETIMEDOUT;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+                return -EHOSTUNREACH;
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+                return -ECONNRESET;
+        case CURLE_OUT_OF_MEMORY:
+                return -ENOMEM;
+        case CURLE_URL_MALFORMAT:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+                return -EINVAL;
+        default:
+                return -EPROTO;
+        }
+}
+
+static struct http_call *http_call_free(struct http_call *call)
+{
+        if (!call)
+                return NULL;
+        if (call->easy)
+                curl_easy_cleanup(call->easy);
+        curl_slist_free_all(call->headers);
+        free(call->request_body);
+        free(call->body);
+        free(call);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct http_call *, http_call_free);
+
+/* Build the easy handle shared by the async and the blocking path. */
+static int http_call_new(const char *method, const char *url, const json_t *body, const char *token,
+                         unsigned timeout_ms, struct http_call **ret)
+{
+        _cleanup_(http_call_freep) struct http_call *call = NULL;
+        struct curl_slist *h;
+
+        if (!method || !url)
+                return -EINVAL;
+        if (!streq(method, "GET") && !streq(method, "POST") && !streq(method, "PUT") &&
+            !streq(method, "DELETE") && !streq(method, "PATCH") && !streq(method, "HEAD"))
+                return -EINVAL;
+        pthread_once(&curl_once, curl_init_once);
+
+        call = calloc(1, sizeof(*call));
+        if (!call)
+                return -ENOMEM;
+        call->easy = curl_easy_init();
+        if (!call->easy)
+                return -ENOMEM;
+
+        h = curl_slist_append(NULL, "Accept: application/json");
+        if (!h)
+                return -ENOMEM;
+        call->headers = h;
+        /* No "Expect: 100-continue" round trip for our small bodies. */
+        if (!(h = curl_slist_append(call->headers, "Expect:")))
+                return -ENOMEM;
+        call->headers = h;
+        if (token) {
+                _cleanup_free_ char *auth = auth_bearer_header(token);
+                if (!auth || !(h = curl_slist_append(call->headers, auth)))
+                        return -ENOMEM;
+                call->headers = h;
+        }
+        if (body) {
+                call->request_body = http_json_dump(body);
+                if (!call->request_body)
+                        return -ENOMEM;
+                if (!(h = curl_slist_append(call->headers, "Content-Type: application/json")))
+                        return -ENOMEM;
+                call->headers = h;
+        }
+
+        curl_easy_setopt(call->easy, CURLOPT_URL, url);
+        curl_easy_setopt(call->easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, call->headers);
+        curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS, (long)(timeout_ms ? timeout_ms : HTTP_CLIENT_DEFAULT_TIMEOUT_MS));
+        curl_easy_setopt(call->easy, CURLOPT_WRITEFUNCTION, http_call_write);
+        curl_easy_setopt(call->easy, CURLOPT_WRITEDATA, call);
+        curl_easy_setopt(call->easy, CURLOPT_ERRORBUFFER, call->errbuf);
+        curl_easy_setopt(call->easy, CURLOPT_PRIVATE, call);
+        curl_easy_setopt(call->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (streq(method, "HEAD"))
+                curl_easy_setopt(call->easy, CURLOPT_NOBODY, 1L);
+        else if (!streq(method, "GET"))
+                curl_easy_setopt(call->easy, CURLOPT_CUSTOMREQUEST, method);
+        if (call->request_body) {
+                curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, call->request_body);
+                curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(call->request_body));
+        } else if (streq(method, "POST") || streq(method, "PUT")) {
+                curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, "");
+                curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE, 0L);
+        }
+        *ret = TAKE_PTR(call);
+        return 0;
+}
+
+/* Turn a finished transfer into a result and hand it to `done`. */
+static void http_call_complete(struct http_call *call, CURLcode code)
+{
+        struct http_client_result res = { 0 };
+        json_t *json = NULL;
+        long status = 0;
+
+        res.error = curl_code_to_errno(code);
+        if (call->body_too_large)
+                res.error = -EFBIG;
+        if (res.error == 0) {
+                curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+                res.status = status;
+        } else
+                res.error_message = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
+        res.body = call->body ? call->body : "";
+        res.body_size = call->body_size;
+        if (res.error == 0 && call->body_size > 0 &&
+            http_json_parse(call->body, call->body_size, HTTP_CLIENT_MAX_RESPONSE, &json, NULL) >= 0)
+                res.json = json;
+        if (call->done)
+                call->done(&res, call->userdata);
+        json_decref(json);
+}
+
+static void http_client_unlink(http_client *c, struct http_call *call)
+{
+        if (call->prev)
+                call->prev->next = call->next;
+        else
+                c->calls = call->next;
+        if (call->next)
+                call->next->prev = call->prev;
+        call->prev = call->next = NULL;
+        c->in_flight--;
+}
+
+static int http_client_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+        http_client *c = userp;
+        struct epoll_event ev = { .data.fd = s };
+
+        (void)easy;
+        if (what == CURL_POLL_REMOVE) {
+                (void)epoll_ctl(c->epoll_fd, EPOLL_CTL_DEL, s, NULL);
+                curl_multi_assign(c->multi, s, NULL);
+                return 0;
+        }
+        if (what & CURL_POLL_IN)
+                ev.events |= EPOLLIN;
+        if (what & CURL_POLL_OUT)
+                ev.events |= EPOLLOUT;
+        if (socketp)
+                (void)epoll_ctl(c->epoll_fd, EPOLL_CTL_MOD, s, &ev);
+        else {
+                if (epoll_ctl(c->epoll_fd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
+                        (void)epoll_ctl(c->epoll_fd, EPOLL_CTL_MOD, s, &ev);
+                /* Any non-NULL marker: this socket is in the epoll set. */
+                curl_multi_assign(c->multi, s, c);
+        }
+        return 0;
+}
+
+static int http_client_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+        http_client *c = userp;
+        struct itimerspec its = { 0 };
+
+        (void)multi;
+        if (timeout_ms >= 0) {
+                /* 0 means "now": 1 ns makes the timerfd readable at once. */
+                its.it_value.tv_sec = timeout_ms / 1000;
+                its.it_value.tv_nsec = (timeout_ms % 1000) * 1000000L;
+                if (timeout_ms == 0)
+                        its.it_value.tv_nsec = 1;
+        }
+        return timerfd_settime(c->timer_fd, 0, &its, NULL) < 0 ? -1 : 0;
+}
+
+int http_client_new(http_client **ret_client)
+{
+        http_client *c;
+        struct epoll_event ev = { .events = EPOLLIN };
+
+        pthread_once(&curl_once, curl_init_once);
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        c->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        c->multi = curl_multi_init();
+        if (c->epoll_fd < 0 || c->timer_fd < 0 || !c->multi) {
+                http_client_free(c);
+                return -ENOMEM;
+        }
+        ev.data.fd = c->timer_fd;
+        if (epoll_ctl(c->epoll_fd, EPOLL_CTL_ADD, c->timer_fd, &ev) < 0) {
+                int r = negative_errno();
+                http_client_free(c);
+                return r;
+        }
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, http_client_socket_cb);
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, http_client_timer_cb);
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+        /* A few connections per agent are plenty; more would only hide a stuck peer. */
+        curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+        *ret_client = c;
+        return 0;
+}
+
+http_client *http_client_free(http_client *c)
+{
+        if (!c)
+                return NULL;
+        while (c->calls) {
+                struct http_call *call = c->calls;
+
+                http_client_unlink(c, call);
+                curl_multi_remove_handle(c->multi, call->easy);
+                if (call->done) {
+                        struct http_client_result res = {
+                                .error = -ECANCELED, .error_message = "client shut down", .body = "",
+                        };
+                        call->done(&res, call->userdata);
+                }
+                http_call_free(call);
+        }
+        if (c->multi)
+                curl_multi_cleanup(c->multi);
+        safe_close(c->timer_fd);
+        safe_close(c->epoll_fd);
+        free(c);
+        return NULL;
+}
+
+int http_client_request(http_client *c, const char *method, const char *url, const json_t *body,
+                        const char *token, unsigned timeout_ms, http_client_done_fn done, void *userdata)
+{
+        struct http_call *call;
+        int r;
+
+        r = http_call_new(method, url, body, token, timeout_ms, &call);
+        if (r < 0)
+                return r;
+        call->client = c;
+        call->done = done;
+        call->userdata = userdata;
+        if (curl_multi_add_handle(c->multi, call->easy) != CURLM_OK) {
+                http_call_free(call);
+                return -ENOMEM;
+        }
+        call->next = c->calls;
+        if (c->calls)
+                c->calls->prev = call;
+        c->calls = call;
+        c->in_flight++;
+        return 0;
+}
+
+int http_client_get_fd(const http_client *c)
+{
+        return c->epoll_fd;
+}
+
+size_t http_client_in_flight(const http_client *c)
+{
+        return c->in_flight;
+}
+
+int http_client_process(http_client *c)
+{
+        struct epoll_event events[64];
+        int running, n;
+        CURLMsg *msg;
+
+        n = epoll_wait(c->epoll_fd, events, ELEMENTSOF(events), 0);
+        if (n < 0)
+                return errno == EINTR ? 0 : negative_errno();
+        for (int i = 0; i < n; i++) {
+                int fd = events[i].data.fd;
+
+                if (fd == c->timer_fd) {
+                        uint64_t ticks;
+                        (void)!read(c->timer_fd, &ticks, sizeof(ticks));
+                        curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+                } else {
+                        int flags = 0;
+                        if (events[i].events & EPOLLIN)
+                                flags |= CURL_CSELECT_IN;
+                        if (events[i].events & EPOLLOUT)
+                                flags |= CURL_CSELECT_OUT;
+                        if (events[i].events & (EPOLLERR | EPOLLHUP))
+                                flags |= CURL_CSELECT_ERR;
+                        curl_multi_socket_action(c->multi, fd, flags, &running);
+                }
+        }
+
+        while ((msg = curl_multi_info_read(c->multi, &running))) {
+                struct http_call *call = NULL;
+
+                if (msg->msg != CURLMSG_DONE)
+                        continue;
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
+                CURLcode code = msg->data.result;
+                curl_multi_remove_handle(c->multi, msg->easy_handle);
+                http_client_unlink(c, call);
+                /* The callback may start new requests; msg is not touched after this. */
+                http_call_complete(call, code);
+                http_call_free(call);
+        }
+        return 0;
+}
+
+int http_client_request_sync(const char *method, const char *url, const json_t *body, const char *token,
+                             unsigned timeout_ms, long *ret_status, json_t **ret_body, char **ret_error)
+{
+        _cleanup_(http_call_freep) struct http_call *call = NULL;
+        json_t *json = NULL;
+        CURLcode code;
+        long status = 0;
+        int r;
+
+        r = http_call_new(method, url, body, token, timeout_ms, &call);
+        if (r < 0)
+                return r;
+        code = curl_easy_perform(call->easy);
+        r = curl_code_to_errno(code);
+        if (call->body_too_large)
+                r = -EFBIG;
+        if (r < 0) {
+                if (ret_error && asprintf(ret_error, "%s %s: %s", method, url,
+                                          call->errbuf[0] ? call->errbuf : curl_easy_strerror(code)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (call->body_size > 0)
+                (void)http_json_parse(call->body, call->body_size, HTTP_CLIENT_MAX_RESPONSE, &json, NULL);
+        if (ret_status)
+                *ret_status = status;
+        if (ret_body)
+                *ret_body = json;
+        else
+                json_decref(json);
+        return 0;
+}

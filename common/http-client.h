@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Non-blocking HTTP client on libcurl multi, driven by the caller's event loop through one fd. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+/*
+ * All curl sockets and curl's timer live behind one epoll fd (http_client_get_fd()): watch
+ * it for readability in any loop (epoll, io_uring poll) and call http_client_process() when
+ * it is readable. Completion callbacks run from inside http_client_process(), never from
+ * http_client_request().
+ */
+
+typedef struct http_client http_client;
+
+struct http_client_result {
+        int error;              /* 0, or a transport failure: -ECONNREFUSED, -ETIMEDOUT,
+                                 * -EHOSTUNREACH, -ECONNRESET, -EPROTO, -ECANCELED (freed) */
+        const char *error_message; /* curl's text for error != 0, else NULL */
+        long status;            /* HTTP status; 0 when error != 0 */
+        const char *body;       /* response body, NUL-terminated (may be "") */
+        size_t body_size;
+        json_t *json;           /* body parsed as JSON when it is JSON, else NULL (borrowed) */
+};
+
+/* Called exactly once per request (also with -ECANCELED when the client is freed first). */
+typedef void (*http_client_done_fn)(const struct http_client_result *result, void *userdata);
+
+int http_client_new(http_client **ret_client);
+http_client *http_client_free(http_client *c);
+
+/* Start a request. url: "http://10.0.0.3:5051/api/v1/tasks"; body may be NULL; token NULL
+ * = no Authorization header; timeout_ms 0 = 10 s. Returns 0 or -errno (-ENOMEM, -EINVAL
+ * for a bad method). */
+int http_client_request(http_client *c, const char *method, const char *url, const json_t *body,
+                        const char *token, unsigned timeout_ms, http_client_done_fn done,
+                        void *userdata);
+
+int http_client_get_fd(const http_client *c);
+/* Drive transfers and run completions; never blocks. Returns 0 or -errno. */
+int http_client_process(http_client *c);
+/* Requests started and not yet completed. */
+size_t http_client_in_flight(const http_client *c);
+
+/* Blocking one-shot request (CLI, tests): fills *ret_status and *ret_body (parsed JSON or
+ * NULL). Returns 0 when an HTTP response arrived (any status) or the transport -errno. */
+int http_client_request_sync(const char *method, const char *url, const json_t *body,
+                             const char *token, unsigned timeout_ms, long *ret_status,
+                             json_t **ret_body, char **ret_error);

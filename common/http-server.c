@@ -1,0 +1,651 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Embedded HTTP/1.1 API server on libmicrohttpd, driven by the caller's event loop (no threads). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <microhttpd.h>
+
+#include "common/auth.h"
+#include "common/http-json.h"
+#include "common/http-server.h"
+#include "common/log.h"
+#include "common/macro.h"
+
+struct http_server {
+        struct MHD_Daemon *mhd;
+        int epoll_fd;
+        uint16_t port;
+        const struct http_route *routes;
+        size_t n_routes;
+        void *userdata;
+        char *token;
+        size_t max_body;
+};
+
+struct http_response {
+        unsigned status;
+        struct MHD_Response *mhd;
+};
+
+enum request_phase {
+        PHASE_BODY,        /* receiving the body */
+        PHASE_DEFERRED,    /* the handler suspended the connection; waiting for finish */
+        PHASE_RESUMED,     /* finish was called; the response goes out on the next callback */
+        PHASE_DONE,
+};
+
+/* Per-request state (MHD's *con_cls); handlers see the embedded http_request, and an
+ * http_deferred is this same struct under another name. */
+struct http_ctx {
+        http_server *server;
+        http_request req;
+        const struct http_route *route;
+        enum request_phase phase;
+        char *path_copy;         /* captures point into it */
+        char *body;
+        size_t body_size;
+        bool too_large;
+        unsigned early_status;   /* 401/404/405/413 decided before the body was read */
+        char *early_message;
+        char allow[64];          /* Allow header for a 405 */
+        json_t *json;
+        char remote[INET6_ADDRSTRLEN + 8];
+        http_response resp;
+};
+
+static void http_response_reset(http_response *resp)
+{
+        if (resp->mhd)
+                MHD_destroy_response(resp->mhd);
+        resp->mhd = NULL;
+        resp->status = 0;
+}
+
+static int http_response_set(http_response *resp, unsigned status, struct MHD_Response *r,
+                             const char *content_type)
+{
+        if (!r)
+                return -ENOMEM;
+        http_response_reset(resp);
+        if (content_type && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
+                MHD_destroy_response(r);
+                return -ENOMEM;
+        }
+        resp->mhd = r;
+        resp->status = status;
+        return 0;
+}
+
+int http_response_json(http_response *resp, unsigned status, json_t *body)
+{
+        struct MHD_Response *mr;
+        char *text;
+
+        if (!body)
+                return http_response_set(resp, status,
+                                         MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT),
+                                         NULL);
+        text = http_json_dump(body);
+        json_decref(body);
+        if (!text)
+                return -ENOMEM;
+        mr = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!mr) {
+                free(text);
+                return -ENOMEM;
+        }
+        return http_response_set(resp, status, mr, "application/json");
+}
+
+int http_response_error(http_response *resp, unsigned status, const char *code, const char *format, ...)
+{
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&msg, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        return http_response_json(resp, status,
+                                  http_json_error_new(code ? code : http_json_status_code(status), "%s", msg));
+}
+
+int http_response_text(http_response *resp, unsigned status, const char *content_type, char *text)
+{
+        struct MHD_Response *mr;
+
+        if (!text)
+                return -ENOMEM;
+        mr = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!mr) {
+                free(text);
+                return -ENOMEM;
+        }
+        return http_response_set(resp, status, mr, content_type ? content_type : "text/plain; charset=utf-8");
+}
+
+struct stream_cls {
+        http_stream_read_fn read;
+        void *userdata;
+        void (*destroy)(void *);
+};
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+        struct stream_cls *s = cls;
+        ssize_t n = s->read(s->userdata, pos, buf, max);
+
+        if (n == HTTP_STREAM_END)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        return n;
+}
+
+static void stream_free(void *cls)
+{
+        struct stream_cls *s = cls;
+
+        if (s->destroy)
+                s->destroy(s->userdata);
+        free(s);
+}
+
+int http_response_stream(http_response *resp, unsigned status, const char *content_type,
+                         http_stream_read_fn read, void *userdata, void (*destroy)(void *))
+{
+        struct stream_cls *s = calloc(1, sizeof(*s));
+        struct MHD_Response *r;
+
+        if (!s) {
+                if (destroy)
+                        destroy(userdata);
+                return -ENOMEM;
+        }
+        *s = (struct stream_cls){ read, userdata, destroy };
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, s, stream_free);
+        if (!r) {
+                stream_free(s);
+                return -ENOMEM;
+        }
+        return http_response_set(resp, status, r, content_type);
+}
+
+int http_response_header(http_response *resp, const char *name, const char *value)
+{
+        if (!resp->mhd)
+                return -EINVAL;
+        return MHD_add_response_header(resp->mhd, name, value) == MHD_YES ? 0 : -EINVAL;
+}
+
+const char *http_request_query(const http_request *req, const char *key)
+{
+        return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_request_header(const http_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, name);
+}
+
+/* Match "/a/{x}/b" against "/a/42/b": segments must match one for one, "{...}" any
+ * non-empty segment. `buf` is a writable copy of path that captures point into. */
+static bool route_match(const char *pattern, char *buf, const char **captures, size_t *ret_n)
+{
+        const char *p = pattern;
+        char *s = buf;
+        size_t n = 0;
+
+        while (*p && *s) {
+                if (*p != '/' || *s != '/')
+                        return false;
+                p++;
+                s++;
+                const char *pend = strchrnul(p, '/');
+                char *send = strchrnul(s, '/');
+
+                if (*p == '{') {
+                        if (send == s || n >= HTTP_MAX_CAPTURES)
+                                return false;
+                        captures[n++] = s;
+                } else if ((size_t)(pend - p) != (size_t)(send - s) || strncmp(p, s, (size_t)(pend - p)) != 0)
+                        return false;
+                p = pend;
+                s = send;
+        }
+        if (*p || *s)
+                return false;
+        /* Terminate captures in place now that the whole path matched. */
+        for (size_t i = 0; i < n; i++)
+                *strchrnul((char *)captures[i], '/') = '\0';
+        *ret_n = n;
+        return true;
+}
+
+/* Find the route for method + path; sets early_status 404/405 when there is none. */
+static void http_ctx_route(struct http_ctx *c, const char *method, const char *url)
+{
+        http_server *s = c->server;
+        bool path_known = false;
+
+        for (size_t i = 0; i < s->n_routes; i++) {
+                const struct http_route *r = &s->routes[i];
+                const char *caps[HTTP_MAX_CAPTURES];
+                size_t n = 0;
+
+                strcpy(c->path_copy, url);
+                if (!route_match(r->pattern, c->path_copy, caps, &n))
+                        continue;
+                path_known = true;
+                if (!streq(r->method, method)) {
+                        size_t len = strlen(c->allow);
+                        if (len + strlen(r->method) + 3 < sizeof(c->allow))
+                                snprintf(c->allow + len, sizeof(c->allow) - len, "%s%s", len ? ", " : "", r->method);
+                        continue;
+                }
+                c->route = r;
+                memcpy(c->req.captures, caps, sizeof(caps));
+                c->req.n_captures = n;
+                return;
+        }
+        c->early_status = path_known ? 405 : 404;
+        if (asprintf(&c->early_message, path_known ? "%s %s: method not allowed" : "%s %s: no such endpoint",
+                     method, url) < 0)
+                c->early_message = NULL;
+}
+
+static void http_ctx_free(struct http_ctx *c)
+{
+        if (!c)
+                return;
+        http_response_reset(&c->resp);
+        json_decref(c->json);
+        free(c->path_copy);
+        free(c->body);
+        free(c->early_message);
+        free(c);
+}
+
+static enum MHD_Result http_queue(struct MHD_Connection *conn, struct http_ctx *c)
+{
+        enum MHD_Result r;
+
+        if (!c->resp.mhd) {
+                /* Cannot build any response: let MHD close the connection. */
+                return MHD_NO;
+        }
+        r = MHD_queue_response(conn, c->resp.status, c->resp.mhd);
+        http_response_reset(&c->resp);
+        c->phase = PHASE_DONE;
+        return r;
+}
+
+static enum MHD_Result http_queue_error(struct MHD_Connection *conn, struct http_ctx *c, unsigned status,
+                                        const char *message)
+{
+        (void)http_response_error(&c->resp, status, NULL, "%s", message ? message : http_json_status_code(status));
+        if (status == 405 && c->allow[0])
+                (void)http_response_header(&c->resp, MHD_HTTP_HEADER_ALLOW, c->allow);
+        if (status == 401)
+                (void)http_response_header(&c->resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        return http_queue(conn, c);
+}
+
+static void format_remote(struct MHD_Connection *conn, char *buf, size_t size)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        char host[INET6_ADDRSTRLEN];
+
+        snprintf(buf, size, "?");
+        if (!ci || !ci->client_addr)
+                return;
+        if (ci->client_addr->sa_family == AF_INET) {
+                const struct sockaddr_in *a = (const struct sockaddr_in *)ci->client_addr;
+                inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+                snprintf(buf, size, "%s:%u", host, ntohs(a->sin_port));
+        } else if (ci->client_addr->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ci->client_addr;
+                inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+                snprintf(buf, size, "[%s]:%u", host, ntohs(a->sin6_port));
+        }
+}
+
+/* First callback of a request: route, authenticate and check the announced length, so that
+ * a request that will be refused anyway is refused before its body is read. */
+static struct http_ctx *http_ctx_new(http_server *s, struct MHD_Connection *conn, const char *url,
+                                     const char *method)
+{
+        struct http_ctx *c = calloc(1, sizeof(*c));
+        const char *cl;
+
+        if (!c)
+                return NULL;
+        c->server = s;
+        c->path_copy = strdup(url);
+        if (!c->path_copy) {
+                free(c);
+                return NULL;
+        }
+        c->req.connection = conn;
+        c->req.method = method;
+        format_remote(conn, c->remote, sizeof(c->remote));
+        c->req.remote = c->remote;
+
+        http_ctx_route(c, method, url);
+        if (c->early_status)
+                return c;
+        if (s->token && !(c->route->flags & HTTP_ROUTE_PUBLIC) &&
+            !auth_bearer_check(s->token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                    MHD_HTTP_HEADER_AUTHORIZATION))) {
+                c->early_status = 401;
+                c->early_message = strdup("missing or wrong bearer token (Authorization: Bearer <cluster token>)");
+                return c;
+        }
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+                unsigned long long n = strtoull(cl, NULL, 10);
+                if (n > s->max_body) {
+                        c->early_status = 413;
+                        if (asprintf(&c->early_message, "body of %llu bytes exceeds the limit of %zu bytes", n,
+                                     s->max_body) < 0)
+                                c->early_message = NULL;
+                }
+        }
+        return c;
+}
+
+/* Run the route's handler on the complete request and queue what it answered. */
+static enum MHD_Result http_dispatch(struct MHD_Connection *conn, struct http_ctx *c, const char *url)
+{
+        http_server *s = c->server;
+        int r;
+
+        c->req.path = url;
+        if (c->too_large) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "body exceeds the limit of %zu bytes", s->max_body);
+                return http_queue_error(conn, c, 413, msg);
+        }
+        c->req.raw_body = c->body;
+        c->req.raw_body_size = c->body_size;
+        if (!(c->route->flags & HTTP_ROUTE_RAW_BODY) && c->body_size > 0) {
+                _cleanup_free_ char *err = NULL;
+                r = http_json_parse(c->body, c->body_size, s->max_body, &c->json, &err);
+                if (r < 0)
+                        return http_queue_error(conn, c, r == -EFBIG ? 413 : 400, err);
+                c->req.body = c->json;
+        }
+
+        r = c->route->handler(&c->req, &c->resp, s->userdata);
+        if (r == HTTP_DEFERRED) {
+                /* The handler called http_request_defer(), which suspended the connection. */
+                c->phase = PHASE_DEFERRED;
+                return MHD_YES;
+        }
+        if (r < 0) {
+                unsigned status = http_status_from_errno(r);
+                char msg[256];
+
+                log_debug("%s %s: handler failed: %s", c->req.method, url, strerror(-r));
+                snprintf(msg, sizeof(msg), "%s %s: %s", c->req.method, url, strerror(-r));
+                return http_queue_error(conn, c, status, msg);
+        }
+        if (!c->resp.mhd)
+                return http_queue_error(conn, c, 500, "handler produced no response");
+        return http_queue(conn, c);
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                   const char *version, const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls)
+{
+        http_server *s = cls;
+        struct http_ctx *c = *con_cls;
+
+        (void)version;
+        if (!c) {
+                c = http_ctx_new(s, conn, url, method);
+                if (!c)
+                        return MHD_NO;
+                *con_cls = c;
+                if (c->early_status)
+                        return http_queue_error(conn, c, c->early_status, c->early_message);
+                return MHD_YES;
+        }
+
+        switch (c->phase) {
+        case PHASE_BODY:
+                break;
+        case PHASE_DEFERRED:
+                /* Spurious call while suspended: nothing to do yet. */
+                return MHD_YES;
+        case PHASE_RESUMED:
+                return http_queue(conn, c);
+        case PHASE_DONE:
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+
+        if (*upload_data_size > 0) {
+                size_t n = *upload_data_size;
+
+                *upload_data_size = 0;
+                if (c->too_large || c->body_size + n > s->max_body) {
+                        /* Chunked bodies have no Content-Length: discard and answer 413 at the end. */
+                        c->too_large = true;
+                        return MHD_YES;
+                }
+                char *nb = realloc(c->body, c->body_size + n + 1);
+                if (!nb)
+                        return MHD_NO;
+                memcpy(nb + c->body_size, upload_data, n);
+                c->body = nb;
+                c->body_size += n;
+                c->body[c->body_size] = '\0';
+                return MHD_YES;
+        }
+        return http_dispatch(conn, c, url);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+        (void)cls;
+        (void)conn;
+        (void)toe;
+        http_ctx_free(*con_cls);
+        *con_cls = NULL;
+}
+
+http_deferred *http_request_defer(http_request *req)
+{
+        struct http_ctx *c = (struct http_ctx *)((char *)req - offsetof(struct http_ctx, req));
+
+        MHD_suspend_connection(req->connection);
+        return (http_deferred *)c;
+}
+
+http_response *http_deferred_response(http_deferred *d)
+{
+        return &((struct http_ctx *)d)->resp;
+}
+
+int http_deferred_finish(http_deferred *d)
+{
+        struct http_ctx *c = (struct http_ctx *)d;
+
+        if (c->phase != PHASE_DEFERRED)
+                return -EINVAL;
+        if (!c->resp.mhd)
+                (void)http_response_error(&c->resp, 500, NULL, "deferred request finished without a response");
+        c->phase = PHASE_RESUMED;
+        MHD_resume_connection(c->req.connection);
+        return 0;
+}
+
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+        char buf[512];
+
+        (void)cls;
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        buf[strcspn(buf, "\n")] = '\0';
+        log_debug("microhttpd: %s", buf);
+}
+
+/* "127.0.0.1:5050", "[::1]:5050", "localhost:5050", ":5050" (all addresses). */
+static int http_listen_socket(const char *listen_addr, int *ret_fd, int *ret_family)
+{
+        _cleanup_free_ char *host = NULL;
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+        struct addrinfo *ai = NULL;
+        const char *colon, *port;
+        int fd, one = 1, r;
+
+        if (!listen_addr || !*listen_addr)
+                return -EINVAL;
+        if (listen_addr[0] == '[') {
+                const char *close = strchr(listen_addr, ']');
+                if (!close || close[1] != ':')
+                        return -EINVAL;
+                host = strndup(listen_addr + 1, (size_t)(close - listen_addr - 1));
+                port = close + 2;
+        } else {
+                colon = strrchr(listen_addr, ':');
+                if (!colon)
+                        return -EINVAL;
+                host = strndup(listen_addr, (size_t)(colon - listen_addr));
+                port = colon + 1;
+        }
+        if (!host)
+                return -ENOMEM;
+        if (!*port || strspn(port, "0123456789") != strlen(port) || strtoul(port, NULL, 10) > 65535)
+                return -EINVAL;
+        r = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
+        if (r != 0)
+                return r == EAI_SYSTEM ? negative_errno() : -EADDRNOTAVAIL;
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                r = negative_errno();
+                freeaddrinfo(ai);
+                return r;
+        }
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
+                r = negative_errno();
+                freeaddrinfo(ai);
+                close(fd);
+                return r;
+        }
+        *ret_family = ai->ai_family;
+        freeaddrinfo(ai);
+        *ret_fd = fd;
+        return 0;
+}
+
+int http_server_new(const struct http_server_config *config, http_server **ret_server)
+{
+        http_server *s;
+        const union MHD_DaemonInfo *info;
+        struct sockaddr_storage sa;
+        socklen_t salen = sizeof(sa);
+        unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        int fd, family, r;
+
+        r = http_listen_socket(config->listen, &fd, &family);
+        if (r < 0)
+                return r;
+        if (family == AF_INET6)
+                flags |= MHD_USE_IPv6;
+
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+                close(fd);
+                return -ENOMEM;
+        }
+        s->routes = config->routes;
+        s->n_routes = config->n_routes;
+        s->userdata = config->userdata;
+        s->max_body = config->max_body ? config->max_body : HTTP_JSON_MAX_BODY_DEFAULT;
+        if (config->token && !(s->token = strdup(config->token))) {
+                close(fd);
+                free(s);
+                return -ENOMEM;
+        }
+        if (getsockname(fd, (struct sockaddr *)&sa, &salen) == 0)
+                s->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                         : ((struct sockaddr_in *)&sa)->sin_port);
+
+        s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_access, s,
+                                  MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
+                                  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                                  MHD_OPTION_CONNECTION_LIMIT,
+                                  (unsigned)(config->connection_limit ? config->connection_limit : 4096),
+                                  MHD_OPTION_CONNECTION_TIMEOUT,
+                                  (unsigned)(config->connection_timeout_s ? config->connection_timeout_s : 90),
+                                  MHD_OPTION_NOTIFY_COMPLETED, http_completed, s,
+                                  MHD_OPTION_END);
+        if (!s->mhd) {
+                close(fd);
+                http_server_free(s);
+                return -EIO;
+        }
+        info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!info) {
+                http_server_free(s);
+                return -EIO;
+        }
+        s->epoll_fd = info->epoll_fd;
+        *ret_server = s;
+        return 0;
+}
+
+http_server *http_server_free(http_server *s)
+{
+        if (!s)
+                return NULL;
+        if (s->mhd)
+                MHD_stop_daemon(s->mhd);
+        free(s->token);
+        free(s);
+        return NULL;
+}
+
+int http_server_get_fd(const http_server *s)
+{
+        return s->epoll_fd;
+}
+
+int http_server_run(http_server *s)
+{
+        return MHD_run(s->mhd) == MHD_YES ? 0 : -EIO;
+}
+
+int http_server_timeout_ms(http_server *s)
+{
+        MHD_UNSIGNED_LONG_LONG t;
+
+        if (MHD_get_timeout(s->mhd, &t) != MHD_YES)
+                return -1;
+        return t > INT32_MAX ? INT32_MAX : (int)t;
+}
+
+uint16_t http_server_port(const http_server *s)
+{
+        return s->port;
+}
+
+unsigned http_server_connections(const http_server *s)
+{
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+        return info ? info->num_connections : 0;
+}

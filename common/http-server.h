@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Embedded HTTP/1.1 API server on libmicrohttpd, driven by the caller's event loop (no threads). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+/*
+ * The server runs MHD in MHD_USE_EPOLL mode without an internal thread: MHD keeps all its
+ * sockets in one epoll fd, which the daemon's own loop (epoll or io_uring) watches. When it
+ * is readable, or when http_server_timeout_ms() expires, call http_server_run().
+ *
+ * Requests are routed by method and path pattern ("/api/v1/tasks/{id}": each "{...}" matches
+ * one non-empty path segment). A request body is accumulated up to max_body bytes (413
+ * beyond) and parsed as JSON (400 on a syntax error) before the handler runs. Every route
+ * requires "Authorization: Bearer <token>" (401 otherwise) unless it is flagged
+ * HTTP_ROUTE_PUBLIC (only /health should be). Unknown paths get 404, a known path with
+ * another method 405 with an Allow header. Every error body is the wire protocol's
+ * {"error": {"code": ..., "message": ...}} (http-json.h).
+ */
+
+typedef struct http_server http_server;
+typedef struct http_request http_request;
+typedef struct http_response http_response;
+typedef struct http_deferred http_deferred;
+
+#define HTTP_MAX_CAPTURES 4
+
+enum {
+        HTTP_ROUTE_PUBLIC = 1u << 0,   /* no token needed (GET /health) */
+        HTTP_ROUTE_RAW_BODY = 1u << 1, /* do not parse the body as JSON; see raw_body */
+};
+
+/* Handlers fill `resp` with one of the http_response_*() helpers and return 0, or return
+ * HTTP_DEFERRED after http_request_defer(), or a negative errno, which becomes a 500 (or the
+ * status http_status_from_errno() maps it to) with the errno text. */
+#define HTTP_DEFERRED 1
+typedef int (*http_handler_fn)(http_request *req, http_response *resp, void *userdata);
+
+struct http_route {
+        const char *method;     /* "GET", "POST", "DELETE", "PUT" */
+        const char *pattern;    /* "/api/v1/agents/{id}/heartbeat" */
+        http_handler_fn handler;
+        unsigned flags;         /* HTTP_ROUTE_* */
+};
+
+struct http_server_config {
+        const char *listen;             /* "127.0.0.1:5050", "[::1]:5050", "0.0.0.0:5050"; port 0 = any */
+        const struct http_route *routes;
+        size_t n_routes;
+        void *userdata;                 /* passed to every handler */
+        const char *token;              /* required bearer token; NULL disables auth (unit tests only) */
+        size_t max_body;                /* 0 = 1 MiB */
+        unsigned connection_limit;      /* 0 = 4096 concurrent connections */
+        unsigned connection_timeout_s;  /* idle keep-alive connections closed after; 0 = 90 */
+};
+
+struct http_request {
+        const char *method;
+        const char *path;               /* without the query string */
+        const char *captures[HTTP_MAX_CAPTURES]; /* the "{...}" segments, in order */
+        size_t n_captures;
+        json_t *body;                   /* parsed JSON body (borrowed), NULL when empty or RAW_BODY */
+        const char *raw_body;           /* the body bytes, NUL-terminated; NULL when empty */
+        size_t raw_body_size;
+        const char *remote;             /* peer address "127.0.0.1:34567" */
+        void *connection;               /* the MHD connection (internal) */
+};
+
+/* ---- server lifecycle ---- */
+
+/* Bind, listen and start MHD. -EINVAL for an unparsable listen address, -EADDRINUSE etc.
+ * from bind(). The config's strings are copied; routes and userdata must outlive the server. */
+int http_server_new(const struct http_server_config *config, http_server **ret_server);
+http_server *http_server_free(http_server *s);
+
+/* The epoll fd to watch for readability. */
+int http_server_get_fd(const http_server *s);
+/* Process everything that is ready; never blocks. Returns 0 or -errno. */
+int http_server_run(http_server *s);
+/* Milliseconds until http_server_run() must be called even without fd activity; -1 = none. */
+int http_server_timeout_ms(http_server *s);
+/* The port actually bound (useful with port 0). */
+uint16_t http_server_port(const http_server *s);
+/* Currently open client connections. */
+unsigned http_server_connections(const http_server *s);
+
+/* ---- request accessors ---- */
+
+/* A query argument ("state" in "?state=RUNNING"), URL-decoded; NULL when absent. */
+const char *http_request_query(const http_request *req, const char *key);
+/* A request header, case-insensitive; NULL when absent. */
+const char *http_request_header(const http_request *req, const char *name);
+
+/* ---- responses (each takes ownership of the body it is given, even on failure) ---- */
+
+/* A JSON body (may be NULL for an empty body, e.g. 204). */
+int http_response_json(http_response *resp, unsigned status, json_t *body);
+/* The wire protocol error body; code NULL = derived from the status (http_json_status_code). */
+int http_response_error(http_response *resp, unsigned status, const char *code,
+                        const char *format, ...) __attribute__((format(printf, 4, 5)));
+/* A text body (e.g. "text/plain; version=0.0.4" for /metrics). */
+int http_response_text(http_response *resp, unsigned status, const char *content_type, char *text);
+
+/* A streamed body produced by `read` on demand (log follow): return bytes written into buf
+ * (>0), 0 when nothing is available yet (it is called again later), HTTP_STREAM_END at the
+ * end, or HTTP_STREAM_ERROR to abort the connection. `destroy` (may be NULL) frees userdata. */
+#define HTTP_STREAM_END (-1)
+#define HTTP_STREAM_ERROR (-2)
+typedef ssize_t (*http_stream_read_fn)(void *userdata, uint64_t pos, char *buf, size_t max);
+int http_response_stream(http_response *resp, unsigned status, const char *content_type,
+                         http_stream_read_fn read, void *userdata, void (*destroy)(void *));
+
+/* Add a response header; call after setting the body. */
+int http_response_header(http_response *resp, const char *name, const char *value);
+
+/* ---- deferred responses ---- */
+
+/* Suspend the request so the handler can answer later (after an outgoing call finishes):
+ * the handler returns HTTP_DEFERRED, and later the owner builds a response on
+ * http_deferred_response() and calls http_deferred_finish(), exactly once. The request's
+ * path, captures and body stay valid until then. NULL when out of memory. */
+http_deferred *http_request_defer(http_request *req);
+http_response *http_deferred_response(http_deferred *d);
+int http_deferred_finish(http_deferred *d);

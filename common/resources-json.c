@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* JSON codec of a task's resources: cpus, weights, cpuset, memory, pids and per-disk I/O limits. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json-util.h"
+#include "common/protocol-json.h"
+#include "common/quantity.h"
+#include "common/task-spec-parts.h"
+
+#define CPUS_MAX 4096.0
+#define CPUSET_CPU_MAX 4096
+
+void silo_resources_init(struct silo_resources *r)
+{
+        *r = (struct silo_resources){
+            .mem = SILO_UNSET,
+            .mem_high = SILO_UNSET,
+            .swap = SILO_UNSET,
+            .pids = SILO_UNSET,
+        };
+}
+
+static void io_request_clear(struct silo_io_request *io)
+{
+        free(io->disk);
+        free(io->device);
+        free(io->class);
+}
+
+void silo_resources_clear(struct silo_resources *r)
+{
+        free(r->cpuset);
+        for (size_t i = 0; r->io && i < r->n_io; i++)
+                io_request_clear(&r->io[i]);
+        free(r->io);
+        silo_resources_init(r);
+}
+
+bool silo_resources_is_empty(const struct silo_resources *r)
+{
+        return r->cpus == 0 && r->cpu_weight == 0 && !r->cpuset && r->mem == SILO_UNSET &&
+               r->mem_high == SILO_UNSET && r->swap == SILO_UNSET && r->pids == SILO_UNSET &&
+               r->n_io == 0;
+}
+
+/* Parse one CPU number of a cpuset; advances *p. */
+static bool cpuset_number(const char **p, unsigned *ret)
+{
+        unsigned v = 0;
+        const char *s = *p;
+
+        if (*s < '0' || *s > '9')
+                return false;
+        for (; *s >= '0' && *s <= '9'; s++) {
+                v = v * 10 + (unsigned)(*s - '0');
+                if (v >= CPUSET_CPU_MAX)
+                        return false;
+        }
+        *p = s;
+        *ret = v;
+        return true;
+}
+
+bool silo_cpuset_is_valid(const char *s)
+{
+        bool first = true;
+        unsigned last = 0;
+
+        if (!*s)
+                return false;
+        for (;;) {
+                unsigned lo, hi;
+
+                if (!cpuset_number(&s, &lo))
+                        return false;
+                hi = lo;
+                if (*s == '-') {
+                        s++;
+                        if (!cpuset_number(&s, &hi) || hi < lo)
+                                return false;
+                }
+                /* The kernel would accept "5,0-3" too, but ascending order makes two specs
+                 * that mean the same thing compare equal far more often. */
+                if (!first && lo <= last)
+                        return false;
+                first = false;
+                last = hi;
+                if (*s == '\0')
+                        return true;
+                if (*s != ',')
+                        return false;
+                s++;
+        }
+}
+
+static int io_request_from_json(const json_t *j, const char *path, struct silo_io_request *ret,
+                                char **ret_error)
+{
+        static const char *const keys[] = {"disk",  "device", "class",  "rbps", "wbps",
+                                           "riops", "wiops",  "weight", NULL};
+        _cleanup_(io_request_clear) struct silo_io_request io = {
+            .rbps = SILO_UNSET,
+            .wbps = SILO_UNSET,
+            .riops = SILO_UNSET,
+            .wiops = SILO_UNSET,
+        };
+        int64_t weight = 0;
+        int r;
+
+        r = json_check_object(j, path, keys, ret_error);
+        if (r < 0)
+                return r;
+        if (!json_field(j, "disk") == !json_field(j, "device"))
+                return json_error(ret_error, -EINVAL, path, "needs exactly one of disk and device");
+
+        r = json_field_string(j, path, "disk", false, &io.disk, ret_error);
+        if (r < 0)
+                return r;
+        if (io.disk && !streq(io.disk, "any") && !silo_name_is_valid(io.disk))
+                return json_field_error(ret_error, path, "disk",
+                                        "'%s' is not a disk name (like nvme0n1) or \"any\"",
+                                        io.disk);
+        r = json_field_abs_path(j, path, "device", false, &io.device, ret_error);
+        if (r < 0)
+                return r;
+        r = json_field_name(j, path, "class", false, &io.class, ret_error);
+        if (r < 0)
+                return r;
+        if (io.class && !streq_ptr(io.disk, "any"))
+                return json_field_error(ret_error, path, "class",
+                                        "'%s' is only allowed with disk \"any\"", io.class);
+
+        r = json_field_quantity(j, path, "rbps", false, true, &io.rbps, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "wbps", false, true, &io.wbps, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "riops", false, true, &io.riops, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "wiops", false, true, &io.wiops, ret_error);
+        if (r >= 0)
+                r = json_field_int(j, path, "weight", false, 1, 10000, &weight, ret_error);
+        if (r < 0)
+                return r;
+        io.weight = (uint32_t)weight;
+
+        if (io.rbps == SILO_UNSET && io.wbps == SILO_UNSET && io.riops == SILO_UNSET &&
+            io.wiops == SILO_UNSET && io.weight == 0)
+                return json_error(ret_error, -EINVAL, path,
+                                  "needs at least one of rbps, wbps, riops, wiops, weight");
+
+        *ret = io;
+        io = (struct silo_io_request){};
+        return 0;
+}
+
+/* Two entries for the same target would make io.max depend on their order. */
+static bool io_request_same_target(const struct silo_io_request *a, const struct silo_io_request *b)
+{
+        if (a->device || b->device)
+                return streq_ptr(a->device, b->device);
+        return streq_ptr(a->disk, b->disk) && streq_ptr(a->class, b->class);
+}
+
+static int io_from_json(const json_t *j, const char *path, struct silo_resources *res,
+                        char **ret_error)
+{
+        _cleanup_free_ char *fpath = json_path_key(path, "io");
+        const json_t *arr = json_field(j, "io");
+        size_t n;
+
+        if (!fpath)
+                return -ENOMEM;
+        if (!arr)
+                return 0;
+        if (!json_is_array(arr))
+                return json_error(ret_error, -EINVAL, fpath, "must be an array");
+        n = json_array_size(arr);
+        if (n == 0)
+                return 0;
+        res->io = calloc(n, sizeof(*res->io));
+        if (!res->io)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *ipath = json_path_index(fpath, i);
+                int r;
+
+                if (!ipath)
+                        return -ENOMEM;
+                r = io_request_from_json(json_array_get(arr, i), ipath, &res->io[i], ret_error);
+                if (r < 0)
+                        return r;
+                res->n_io = i + 1;
+                for (size_t k = 0; k < i; k++)
+                        if (io_request_same_target(&res->io[k], &res->io[i]))
+                                return json_error(ret_error, -EINVAL, ipath,
+                                                  "%s '%s' is already limited by %s[%zu]",
+                                                  res->io[i].device ? "device" : "disk",
+                                                  res->io[i].device ?: res->io[i].disk, fpath, k);
+        }
+        return 0;
+}
+
+int silo_resources_from_json(const json_t *j, const char *path, struct silo_resources *ret,
+                             char **ret_error)
+{
+        static const char *const keys[] = {"cpus", "cpu_weight", "cpuset", "mem", "mem_high",
+                                           "swap", "pids",       "io",     NULL};
+        _cleanup_(silo_resources_clear) struct silo_resources res;
+        int64_t weight = 0;
+        int r;
+
+        silo_resources_init(&res);
+        r = json_check_object(j, path, keys, ret_error);
+        if (r < 0)
+                return r;
+
+        r = json_field_cpus(j, path, "cpus", false, CPUS_MAX, &res.cpus, ret_error);
+        if (r < 0)
+                return r;
+        r = json_field_int(j, path, "cpu_weight", false, 1, 10000, &weight, ret_error);
+        if (r < 0)
+                return r;
+        res.cpu_weight = (uint32_t)weight;
+        r = json_field_string(j, path, "cpuset", false, &res.cpuset, ret_error);
+        if (r < 0)
+                return r;
+        if (res.cpuset && !silo_cpuset_is_valid(res.cpuset)) {
+                _cleanup_free_ char *fpath = json_path_key(path, "cpuset");
+
+                return fpath ? json_error(ret_error, -EINVAL, fpath,
+                                          "'%s' is not a CPU list (ascending ranges of CPUs "
+                                          "below %d, like 0-3,5)",
+                                          res.cpuset, CPUSET_CPU_MAX)
+                             : -ENOMEM;
+        }
+
+        r = json_field_quantity(j, path, "mem", false, true, &res.mem, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "mem_high", false, true, &res.mem_high, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "swap", false, false, &res.swap, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "pids", false, true, &res.pids, ret_error);
+        if (r < 0)
+                return r;
+        if (res.mem != SILO_UNSET && res.mem_high != SILO_UNSET && res.mem_high > res.mem) {
+                _cleanup_free_ char *fpath = json_path_key(path, "mem_high");
+                char a[QUANTITY_FORMAT_MAX], b[QUANTITY_FORMAT_MAX];
+
+                (void)quantity_format(res.mem_high, a, sizeof(a));
+                (void)quantity_format(res.mem, b, sizeof(b));
+                return fpath ? json_error(ret_error, -EINVAL, fpath,
+                                          "%s is above mem (%s): memory.high must not exceed "
+                                          "memory.max",
+                                          a, b)
+                             : -ENOMEM;
+        }
+
+        r = io_from_json(j, path, &res, ret_error);
+        if (r < 0)
+                return r;
+
+        *ret = res;
+        silo_resources_init(&res);
+        return 0;
+}
+
+static int set_quantity(json_t *o, const char *key, uint64_t v)
+{
+        return v == SILO_UNSET ? 0 : json_set(o, key, quantity_to_json(v));
+}
+
+static json_t *io_request_to_json(const struct silo_io_request *io)
+{
+        json_t *o = json_object();
+        int r = 0;
+
+        if (io->disk)
+                r = json_set(o, "disk", json_string(io->disk));
+        if (r >= 0 && io->device)
+                r = json_set(o, "device", json_string(io->device));
+        if (r >= 0 && io->class)
+                r = json_set(o, "class", json_string(io->class));
+        if (r >= 0)
+                r = set_quantity(o, "rbps", io->rbps);
+        if (r >= 0)
+                r = set_quantity(o, "wbps", io->wbps);
+        if (r >= 0)
+                r = set_quantity(o, "riops", io->riops);
+        if (r >= 0)
+                r = set_quantity(o, "wiops", io->wiops);
+        if (r >= 0 && io->weight)
+                r = json_set(o, "weight", json_integer(io->weight));
+        if (r < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+json_t *silo_resources_to_json(const struct silo_resources *res)
+{
+        _cleanup_json_ json_t *o = json_object();
+        int r = 0;
+
+        if (res->cpus > 0)
+                r = json_set(o, "cpus", json_real(res->cpus));
+        if (r >= 0 && res->cpu_weight)
+                r = json_set(o, "cpu_weight", json_integer(res->cpu_weight));
+        if (r >= 0 && res->cpuset)
+                r = json_set(o, "cpuset", json_string(res->cpuset));
+        if (r >= 0)
+                r = set_quantity(o, "mem", res->mem);
+        if (r >= 0)
+                r = set_quantity(o, "mem_high", res->mem_high);
+        if (r >= 0)
+                r = set_quantity(o, "swap", res->swap);
+        if (r >= 0)
+                r = set_quantity(o, "pids", res->pids);
+        if (r >= 0 && res->n_io > 0) {
+                json_t *arr = json_array();
+
+                r = json_set(o, "io", arr);
+                for (size_t i = 0; r >= 0 && i < res->n_io; i++)
+                        r = json_array_append_new(arr, io_request_to_json(&res->io[i])) < 0
+                                ? -ENOMEM
+                                : 0;
+        }
+        if (r < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internal to the task spec codec: decoders/encoders of its embedded parts (resources, container,
+ * constraints). */
+#pragma once
+
+#include <jansson.h>
+
+#include "silo/protocol.h"
+
+/* Each from_json fills *ret (previously initialised with _init) only on success; `path` is the
+ * field path of the part ("resources"). to_json returns NULL on ENOMEM. */
+void silo_resources_init(struct silo_resources *r);
+void silo_resources_clear(struct silo_resources *r);
+int silo_resources_from_json(const json_t *j, const char *path, struct silo_resources *ret,
+                             char **ret_error);
+json_t *silo_resources_to_json(const struct silo_resources *r);
+bool silo_resources_is_empty(const struct silo_resources *r);
+
+/* "0-3,5": ascending, non-overlapping ranges of CPUs below 4096. */
+bool silo_cpuset_is_valid(const char *s);
+
+void silo_container_init(struct silo_container *c);
+void silo_container_clear(struct silo_container *c);
+int silo_container_from_json(const json_t *j, const char *path, struct silo_container *ret,
+                             char **ret_error);
+json_t *silo_container_to_json(const struct silo_container *c);
+
+void silo_constraints_init(struct silo_constraints *c);
+void silo_constraints_clear(struct silo_constraints *c);
+int silo_constraints_from_json(const json_t *j, const char *path, struct silo_constraints *ret,
+                               char **ret_error);
+json_t *silo_constraints_to_json(const struct silo_constraints *c);
+bool silo_constraints_is_empty(const struct silo_constraints *c);

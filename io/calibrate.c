@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Calibration runs built on the engine: choose targets, order writes before reads, record method. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "common/log.h"
+#include "common/macro.h"
+#include "io/calibrate.h"
+#include "io/engine.h"
+#include "io/target.h"
+
+#define fail(r, ...)                                                    \
+        ({                                                              \
+                if (o->errbuf && o->errlen)                             \
+                        snprintf(o->errbuf, o->errlen, __VA_ARGS__);    \
+                (r);                                                    \
+        })
+
+struct calib_target {
+        const char *name;       /* for reports */
+        const char *filename;   /* opened by the engine, or NULL when fd is used */
+        int fd;
+        uint64_t size;
+        bool scratch;
+        bool allow_write_device;
+};
+
+/* One time-bounded run of `rw` at (bs, qd) on the target; fills the figure. */
+static int figure_run(const struct io_calibrate_opts *o, const struct calib_target *t,
+                      enum io_rw rw, uint32_t bs, uint32_t qd, uint64_t size, double seconds,
+                      bool want_iops, struct io_calibration_figure *fig, uint64_t *ret_bytes)
+{
+        _cleanup_free_ struct io_result *res = NULL;
+        const struct io_dir_stats *d;
+        struct io_job job;
+        char err[512];
+        double s;
+        int r;
+
+        io_job_init(&job);
+        job.filename = t->filename;
+        job.fd = t->filename ? -EBADF : t->fd;
+        job.rw = rw;
+        job.bs = bs;
+        job.iodepth = qd;
+        job.size = size - size % bs;
+        job.runtime_ns = (uint64_t)(seconds * 1e9);
+        job.allow_write_device = t->allow_write_device;
+        if (job.size < bs)
+                return fail(-EINVAL, "calibrating %s: only %" PRIu64 " bytes to use, less than one "
+                            "%" PRIu32 "-byte block", t->name, size, bs);
+
+        r = io_job_run(&job, &res, err, sizeof(err));
+        if (r < 0)
+                return fail(r, "calibrating %s (%s, bs %" PRIu32 ", QD %" PRIu32 "): %s", t->name,
+                            io_rw_to_string(rw), bs, qd, err);
+        if (res->io_error)
+                return fail(res->io_error, "calibrating %s (%s): I/O failed at offset %" PRIu64 ": %s",
+                            t->name, io_rw_to_string(rw), res->io_error_offset,
+                            res->io_error_short ? "short transfer" : strerror(-res->io_error));
+        d = io_rw_writes(rw) ? &res->write : &res->read;
+        s = (double)res->elapsed_ns / 1e9;
+        if (s <= 0 || d->ios == 0)
+                return fail(-EIO, "calibrating %s (%s): no I/O completed", t->name, io_rw_to_string(rw));
+
+        *fig = (struct io_calibration_figure){
+                .measured = true,
+                .value = want_iops ? (double)d->ios / s : (double)d->bytes / s,
+                .scratch_file = t->scratch,
+                .bs = bs,
+                .iodepth = qd,
+                .seconds = s,
+                .direct = res->direct,
+                .p99_us = (double)io_hist_percentile(&d->lat, 99.0) / 1e3,
+        };
+        snprintf(fig->method, sizeof(fig->method), "%s",
+                 rw == IO_RW_READ ? "seqread" : rw == IO_RW_WRITE ? "seqwrite" : io_rw_to_string(rw));
+        snprintf(fig->target, sizeof(fig->target), "%s", t->name);
+        if (ret_bytes)
+                *ret_bytes = d->bytes;
+        return 0;
+}
+
+/* An unlinked scratch file in dir: O_TMPFILE where the filesystem has it, so nothing is left
+ * behind even if we crash; O_DIRECT when the filesystem takes it. */
+static int scratch_open(const char *dir, bool *ret_direct)
+{
+        static const int extra[] = { O_DIRECT, 0 };
+
+        for (size_t i = 0; i < ELEMENTSOF(extra); i++) {
+                int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC | extra[i], 0600);
+                if (fd >= 0) {
+                        *ret_direct = extra[i] != 0;
+                        return fd;
+                }
+                if (errno != EINVAL && errno != EOPNOTSUPP && errno != EISDIR)
+                        return negative_errno();
+        }
+        for (size_t i = 0; i < ELEMENTSOF(extra); i++) {
+                _cleanup_free_ char *p = NULL;
+                int fd;
+                if (asprintf(&p, "%s/.silo-calibrate-XXXXXX", dir) < 0)
+                        return -ENOMEM;
+                fd = mkostemp(p, O_CLOEXEC | extra[i]);
+                if (fd < 0) {
+                        if (errno == EINVAL)
+                                continue;
+                        return negative_errno();
+                }
+                (void)unlink(p);
+                *ret_direct = extra[i] != 0;
+                return fd;
+        }
+        return -EOPNOTSUPP;
+}
+
+int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *ret)
+{
+        _cleanup_free_ char *devpath = NULL;
+        _cleanup_close_ int scratch_fd = -EBADF;
+        struct io_calibration c = {};
+        struct calib_target dev = { .fd = -EBADF }, scr = { .fd = -EBADF, .scratch = true };
+        const struct calib_target *rt;
+        double secs = o->seconds > 0 ? o->seconds : IO_CALIBRATE_DEFAULT_SECONDS;
+        uint64_t read_size, written = 0;
+        bool have_dev = false, reads_unwritten = true;
+        struct io_target_info info = {};
+        struct stat st;
+        int r = 0;
+
+        if (!o->path)
+                return fail(-EINVAL, "calibration: no disk path given");
+        if (stat(o->path, &st) < 0)
+                return fail(negative_errno(), "calibration: %s: %m", o->path);
+        snprintf(c.path, sizeof(c.path), "%s", o->path);
+
+        if (S_ISBLK(st.st_mode)) {
+                devpath = strdup(o->path);
+                if (!devpath)
+                        return -ENOMEM;
+                snprintf(c.device, sizeof(c.device), "%u:%u", major(st.st_rdev), minor(st.st_rdev));
+        } else if (S_ISDIR(st.st_mode)) {
+                /* The filesystem's device, when it has one (tmpfs or overlay do not). */
+                if (major(st.st_dev) != 0 && io_blockdev_path(st.st_dev, &devpath) >= 0)
+                        snprintf(c.device, sizeof(c.device), "%u:%u", major(st.st_dev),
+                                 minor(st.st_dev));
+        } else
+                return fail(-EINVAL, "calibration: %s is neither a block device nor a directory",
+                            o->path);
+
+        if (devpath) {
+                _cleanup_close_ int fd = open(devpath, O_RDONLY | O_CLOEXEC);
+                /* A directory calibrated through a scratch file does not need its device. */
+                bool optional = S_ISDIR(st.st_mode) && o->allow_write;
+                if (fd < 0 && !optional)
+                        return fail(negative_errno(), "calibration: cannot open %s: %m", devpath);
+                r = fd < 0 ? negative_errno() : io_target_stat(fd, &info);
+                if (r < 0 && !optional)
+                        return fail(r, "calibration: %s: %s", devpath, strerror(-r));
+        }
+        if (devpath && r >= 0) {
+                c.device_size = info.size;
+                dev = (struct calib_target){
+                        .name = devpath,
+                        .filename = devpath,
+                        .fd = -EBADF,
+                        .size = o->region_size ? MIN(o->region_size, info.size) : info.size,
+                        .allow_write_device = S_ISBLK(st.st_mode) && o->allow_write,
+                };
+                have_dev = true;
+        }
+
+        if (S_ISDIR(st.st_mode) && o->allow_write) {
+                bool direct;
+                int fd = scratch_open(o->path, &direct);
+                if (fd < 0)
+                        return fail(fd, "calibration: cannot create a scratch file in %s: %s",
+                                    o->path, strerror(-fd));
+                scratch_fd = fd;
+                scr.name = o->path;
+                scr.fd = scratch_fd;
+                scr.size = o->scratch_size ? o->scratch_size : IO_CALIBRATE_DEFAULT_SCRATCH;
+                /* Reserve the blocks so the timed writes measure writing, not allocation. */
+                if (posix_fallocate(scratch_fd, 0, (off_t)scr.size) != 0 &&
+                    ftruncate(scratch_fd, (off_t)scr.size) < 0)
+                        return fail(negative_errno(), "calibration: cannot size the scratch file in "
+                                    "%s to %" PRIu64 " bytes: %m", o->path, scr.size);
+        } else if (!have_dev)
+                return fail(-ENOTBLK, "calibration: %s is on no block device; pass a device, or "
+                            "allow writes to measure with a scratch file there", o->path);
+
+        /* Writes first, so the reads afterwards read real data. */
+        if (o->allow_write) {
+                const struct calib_target *wt = scratch_fd >= 0 ? &scr : &dev;
+                r = figure_run(o, wt, IO_RW_WRITE, 1U << 20, 32, wt->size, secs, false,
+                               &c.write_bps, &written);
+                if (r < 0)
+                        return r;
+                r = figure_run(o, wt, IO_RW_RANDWRITE, 4096, 64, MIN(wt->size, MAX(written, 1U << 20)),
+                               secs, true, &c.write_iops, NULL);
+                if (r < 0)
+                        return r;
+                rt = wt;
+                read_size = MIN(wt->size, written);
+                reads_unwritten = false;
+                if (wt->scratch && !c.write_bps.direct)
+                        (void)fdatasync(wt->fd), (void)posix_fadvise(wt->fd, 0, 0, POSIX_FADV_DONTNEED);
+        } else {
+                rt = &dev;
+                read_size = dev.size;
+        }
+
+        r = figure_run(o, rt, IO_RW_READ, 1U << 20, 32, read_size, secs, false, &c.read_bps, NULL);
+        if (r < 0)
+                return r;
+        r = figure_run(o, rt, IO_RW_RANDREAD, 4096, 64, read_size, secs, true, &c.read_iops, NULL);
+        if (r < 0)
+                return r;
+        c.read_bps.unwritten_data = reads_unwritten;
+        c.read_iops.unwritten_data = reads_unwritten;
+
+        log_debug("calibrated %s: read %.0f B/s, %.0f IOPS", o->path, c.read_bps.value,
+                  c.read_iops.value);
+        *ret = c;
+        return 0;
+}
+
+static json_t *figure_json(const struct io_calibration_figure *f)
+{
+        if (!f->measured)
+                return json_pack("{s:b}", "measured", 0);
+        return json_pack("{s:b, s:f, s:s, s:s, s:b, s:I, s:I, s:f, s:b, s:f, s:b}",
+                         "measured", 1,
+                         "value", f->value,
+                         "method", f->method,
+                         "target", f->target,
+                         "scratch_file", f->scratch_file,
+                         "bs", (json_int_t)f->bs,
+                         "iodepth", (json_int_t)f->iodepth,
+                         "seconds", f->seconds,
+                         "direct", f->direct,
+                         "p99_us", f->p99_us,
+                         "unwritten_data", f->unwritten_data);
+}
+
+json_t *io_calibration_to_json(const struct io_calibration *c)
+{
+        return json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o}",
+                         "path", c->path,
+                         "device", c->device,
+                         "size", (json_int_t)c->device_size,
+                         "read_bps", figure_json(&c->read_bps),
+                         "read_iops", figure_json(&c->read_iops),
+                         "write_bps", figure_json(&c->write_bps),
+                         "write_iops", figure_json(&c->write_iops));
+}

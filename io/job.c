@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Job defaults, fio-compatible value parsers (sizes, durations, CPU lists) and job validation. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/macro.h"
+#include "io/job.h"
+
+static const char *const rw_names[_IO_RW_MAX] = {
+        [IO_RW_READ] = "read",
+        [IO_RW_WRITE] = "write",
+        [IO_RW_RANDREAD] = "randread",
+        [IO_RW_RANDWRITE] = "randwrite",
+        [IO_RW_RW] = "rw",
+        [IO_RW_RANDRW] = "randrw",
+};
+
+const char *io_rw_to_string(enum io_rw rw)
+{
+        if ((unsigned)rw >= _IO_RW_MAX)
+                return NULL;
+        return rw_names[rw];
+}
+
+int io_rw_from_string(const char *s)
+{
+        if (!s)
+                return -EINVAL;
+        for (unsigned i = 0; i < _IO_RW_MAX; i++)
+                if (streq(s, rw_names[i]))
+                        return (int)i;
+        if (streq(s, "readwrite"))
+                return IO_RW_RW;
+        return -EINVAL;
+}
+
+bool io_rw_is_random(enum io_rw rw)
+{
+        return rw == IO_RW_RANDREAD || rw == IO_RW_RANDWRITE || rw == IO_RW_RANDRW;
+}
+
+bool io_rw_reads(enum io_rw rw)
+{
+        return rw != IO_RW_WRITE && rw != IO_RW_RANDWRITE;
+}
+
+bool io_rw_writes(enum io_rw rw)
+{
+        return rw != IO_RW_READ && rw != IO_RW_RANDREAD;
+}
+
+void io_job_init(struct io_job *job)
+{
+        *job = (struct io_job){
+                .fd = -EBADF,
+                .rw = IO_RW_READ,
+                .bs = 4096,
+                .iodepth = 1,
+                .numjobs = 1,
+                .direct = -1,
+                .seed = 0x5110,
+                .rwmixread = 50,
+                .fixedbufs = true,
+                .registerfiles = true,
+        };
+}
+
+/* Parse a non-negative decimal integer prefix; *end points after it. */
+static int parse_u64_prefix(const char *s, uint64_t *ret, const char **end)
+{
+        uint64_t v = 0;
+        const char *p = s;
+
+        if (!isdigit((unsigned char)*p))
+                return -EINVAL;
+        for (; isdigit((unsigned char)*p); p++) {
+                unsigned d = (unsigned)(*p - '0');
+                if (v > (UINT64_MAX - d) / 10)
+                        return -ERANGE;
+                v = v * 10 + d;
+        }
+        *ret = v;
+        *end = p;
+        return 0;
+}
+
+int io_size_parse(const char *s, uint64_t *ret)
+{
+        static const struct {
+                char c;
+                unsigned shift;
+        } units[] = { { 'k', 10 }, { 'm', 20 }, { 'g', 30 }, { 't', 40 }, { 'p', 50 } };
+        const char *p;
+        uint64_t v;
+        unsigned shift = 0;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        r = parse_u64_prefix(s, &v, &p);
+        if (r < 0)
+                return r;
+        if (*p) {
+                bool found = false;
+                for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                        if (tolower((unsigned char)*p) == units[i].c) {
+                                shift = units[i].shift;
+                                found = true;
+                        }
+                if (found) {
+                        p++;
+                        /* fio also takes "KiB", "kB", "KB": all 1024-based by default. */
+                        if (*p == 'i')
+                                p++;
+                        if (*p == 'b' || *p == 'B')
+                                p++;
+                } else if (*p == 'b' || *p == 'B')
+                        p++;
+                if (*p)
+                        return -EINVAL;
+        }
+        if (shift && v > (UINT64_MAX >> shift))
+                return -ERANGE;
+        *ret = v << shift;
+        return 0;
+}
+
+int io_duration_parse(const char *s, uint64_t *ret_ns)
+{
+        static const struct {
+                const char *unit;
+                uint64_t ns;
+        } units[] = {
+                { "", 1000000000ULL },    { "s", 1000000000ULL },   { "ms", 1000000ULL },
+                { "us", 1000ULL },        { "m", 60000000000ULL },  { "h", 3600000000000ULL },
+        };
+        const char *p;
+        uint64_t v;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        r = parse_u64_prefix(s, &v, &p);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (streq(p, units[i].unit)) {
+                        if (v > UINT64_MAX / units[i].ns)
+                                return -ERANGE;
+                        *ret_ns = v * units[i].ns;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+int io_cpulist_parse(const char *s, uint16_t *cpus, size_t max)
+{
+        const char *p = s;
+        size_t n = 0;
+
+        if (!s || !*s)
+                return -EINVAL;
+        for (;;) {
+                uint64_t a, b;
+                const char *e;
+                int r = parse_u64_prefix(p, &a, &e);
+                if (r < 0)
+                        return -EINVAL;
+                b = a;
+                if (*e == '-') {
+                        r = parse_u64_prefix(e + 1, &b, &e);
+                        if (r < 0)
+                                return -EINVAL;
+                }
+                if (b < a || b >= 65536)
+                        return -EINVAL;
+                for (uint64_t c = a; c <= b; c++) {
+                        if (n >= max)
+                                return -ERANGE;
+                        cpus[n++] = (uint16_t)c;
+                }
+                if (*e == '\0')
+                        break;
+                if (*e != ',')
+                        return -EINVAL;
+                p = e + 1;
+        }
+        return (int)n;
+}
+
+#define fail(...)                                               \
+        ({                                                      \
+                if (err)                                        \
+                        snprintf(err, errlen, __VA_ARGS__);     \
+                -EINVAL;                                        \
+        })
+
+int io_job_validate(const struct io_job *job, char *err, size_t errlen)
+{
+        if (!job->filename && job->fd < 0)
+                return fail("--filename: missing (which file or device to use)");
+        if ((unsigned)job->rw >= _IO_RW_MAX)
+                return fail("--rw: invalid mode %d", (int)job->rw);
+        if (job->bs == 0 || job->bs > IO_JOB_MAX_BS)
+                return fail("--bs: %" PRIu32 " is out of range (1..%u)", job->bs, IO_JOB_MAX_BS);
+        if (job->iodepth == 0 || job->iodepth > IO_JOB_MAX_IODEPTH)
+                return fail("--iodepth: %" PRIu32 " is out of range (1..%u)", job->iodepth,
+                            IO_JOB_MAX_IODEPTH);
+        if (job->numjobs == 0 || job->numjobs > IO_JOB_MAX_NUMJOBS)
+                return fail("--numjobs: %" PRIu32 " is out of range (1..%u)", job->numjobs,
+                            IO_JOB_MAX_NUMJOBS);
+        if (job->rwmixread > 100)
+                return fail("--rwmixread: %" PRIu32 " is not a percentage (0..100)", job->rwmixread);
+        if (job->size && job->size < job->bs)
+                return fail("--size: %" PRIu64 " is smaller than --bs %" PRIu32, job->size, job->bs);
+        if (job->direct == 1 && (job->bs % 512 || job->offset % 512))
+                return fail("--direct: O_DIRECT needs --bs and --offset in multiples of 512 "
+                            "(bs %" PRIu32 ", offset %" PRIu64 ")", job->bs, job->offset);
+        if (job->verify && job->verify_only)
+                return fail("--verify-only: cannot be combined with --verify");
+        if (job->verify || job->verify_only) {
+                if (job->bs < 64)
+                        return fail("--bs: %" PRIu32 " is too small to hold a verify header "
+                                    "(at least 64)", job->bs);
+                if (job->verify && !io_rw_writes(job->rw))
+                        return fail("--verify: needs a writing --rw (write or randwrite), not '%s'",
+                                    io_rw_to_string(job->rw));
+                if (job->rw == IO_RW_RW || job->rw == IO_RW_RANDRW)
+                        return fail("--verify: mixed --rw '%s' is not supported; use write or "
+                                    "randwrite", io_rw_to_string(job->rw));
+                if (job->runtime_ns)
+                        return fail("--runtime: a verify run must cover the region exactly once; "
+                                    "drop --runtime");
+                if (job->io_size && job->io_size != job->size)
+                        return fail("--io_size: a verify run covers the whole region; drop "
+                                    "--io_size");
+                if (job->numjobs != 1)
+                        return fail("--numjobs: %" PRIu32 ": verify runs use one job (raise "
+                                    "--iodepth instead)", job->numjobs);
+        }
+        if (job->ncpus > IO_JOB_MAX_CPUS)
+                return fail("--cpus-allowed: too many CPUs (%" PRIu32 ")", job->ncpus);
+        return 0;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* io_uring setup: which optional setup flags this kernel takes (probed once, cached) and ring
+ * creation with graceful fallback. */
+#pragma once
+
+#include <stdbool.h>
+#include <liburing.h>
+
+/* The task-run flags this kernel accepts, a subset of
+ * IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN.
+ * Probed with throwaway rings on first call, thread safe, cached for the process. */
+unsigned io_ring_taskrun_flags(void);
+
+struct io_ring_opts {
+        unsigned entries;
+        bool sqpoll;        /* kernel SQ polling thread; never with the task-run flags */
+        unsigned sqpoll_idle_ms;
+        bool iopoll;        /* busy-poll completions (needs a device with poll queues) */
+};
+
+/* Create `ring` for the calling thread (SINGLE_ISSUER binds it to the creator). Task-run
+ * flags are added when probed available and sqpoll is off. Returns 0 or -errno; the flags
+ * actually in use are in ring->flags. */
+int io_ring_setup(struct io_uring *ring, const struct io_ring_opts *o);
+
+/* "COOP_TASKRUN|SINGLE_ISSUER|..." into buf, for reports. */
+const char *io_ring_flags_to_string(unsigned flags, char *buf, size_t len);

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Per-task groups: create, re-adopt and update limits live through libcgroup's write path. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <libcgroup.h>
+
+#include "bpf/devices.h"
+#include "common/fileio.h"
+#include "isolator/cgroup-internal.h"
+
+/* Write one control file through libcgroup; the message names the file and the value. */
+static int attr_write(const struct cg_task *t, const char *name, const char *value,
+                      char **ret_error)
+{
+        struct cgroup *cg;
+        struct cgroup_controller *c;
+        char ctrl[32];
+        int r;
+
+        snprintf(ctrl, sizeof(ctrl), "%.*s", (int)strcspn(name, "."), name);
+        cg = cgroup_new_cgroup(t->rel);
+        if (!cg)
+                return -ENOMEM;
+        c = cgroup_add_controller(cg, ctrl);
+        if (!c || cgroup_add_value_string(c, name, value) != 0) {
+                cgroup_free(&cg);
+                return -ENOMEM;
+        }
+        r = cgroup_modify_cgroup(cg);
+        cgroup_free(&cg);
+        if (r != 0) {
+                int e = cg_libcgroup_errno(r);
+                return cg_error(ret_error, e, "cannot set %s/%s to '%s': %s (libcgroup: %s)",
+                                t->path, name, value, strerror(-e), cgroup_strerror(r));
+        }
+        return 0;
+}
+
+/*
+ * io.weight is written where a proportional controller can use it: io.bfq.weight when the
+ * disk's scheduler is BFQ; io.weight per device when iocost runs on it. Without either the
+ * kernel refuses a per-device io.weight (-EOPNOTSUPP: the iocost policy is not enabled on
+ * that queue), so the weight becomes the group's default, which iocost picks up if it is
+ * enabled later; cg_task_read() then reports it as not enforced, with the reason.
+ */
+static int weight_write(const struct cg_task *t, const char *value, char **ret_error)
+{
+        struct cg_io_limit l = {};
+        unsigned ma, mi;
+        char w[16], buf[64];
+        int r;
+
+        if (sscanf(value, "%u:%u %15s", &ma, &mi, w) != 3)
+                return -EINVAL;
+        l.major = ma;
+        l.minor = mi;
+        cg_io_weight_enforcement(t->h->mountpoint, t->h->sysfs_root, &l);
+        if (l.weight_enforced && streq(l.weight_note, "bfq")) {
+                /* BFQ takes "default" only as the group default, not per device */
+                if (streq(w, "default"))
+                        return 0;
+                return attr_write(t, "io.bfq.weight", value, ret_error);
+        }
+        r = attr_write(t, "io.weight", value, l.weight_enforced ? ret_error : NULL);
+        if (r >= 0 || l.weight_enforced)
+                return r;
+        if (r == -ENOENT)
+                return 0;       /* kernel without iocost: nothing to write, read-back says so */
+        if (streq(w, "default"))
+                return 0;
+        snprintf(buf, sizeof(buf), "default %s", w);
+        return attr_write(t, "io.weight", buf, ret_error);
+}
+
+static int attrs_apply(const struct cg_task *t, const struct cg_attr_list *l, char **ret_error)
+{
+        for (size_t i = 0; i < l->n; i++) {
+                const struct cg_attr *a = &l->attrs[i];
+                int r;
+
+                if (streq(a->name, "io.weight"))
+                        r = weight_write(t, a->value, ret_error);
+                else
+                        r = attr_write(t, a->name, a->value, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static bool task_id_valid(const char *id)
+{
+        if (!id || !*id || strlen(id) > 128 || streq(id, ".") || streq(id, ".."))
+                return false;
+        for (const char *p = id; *p; p++)
+                if (*p == '/' || *p == '\n' || (unsigned char)*p < 0x20)
+                        return false;
+        return true;
+}
+
+/* Resolve every io entry to its io.max target; messages name resources.io[i]. */
+static int io_targets_resolve(const struct cg_hierarchy *h, const struct silo_resources *res,
+                              struct blockdev **ret, char **ret_error)
+{
+        _cleanup_free_ struct blockdev *v = NULL;
+
+        if (res->n_io == 0) {
+                *ret = NULL;
+                return 0;
+        }
+        v = calloc(res->n_io, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < res->n_io; i++) {
+                const struct silo_io_request *io = &res->io[i];
+                _cleanup_free_ char *msg = NULL;
+                const char *field;
+                int r;
+
+                if (io->device) {
+                        field = "device";
+                        r = blockdev_resolve(h->sysfs_root, io->device, &v[i], &msg);
+                } else if (io->disk && streq(io->disk, "any")) {
+                        return cg_error(ret_error, -EINVAL,
+                                        "resources.io[%zu].disk: 'any' must be replaced by the "
+                                        "chosen disk before launch", i);
+                } else if (io->disk) {
+                        field = "disk";
+                        r = blockdev_resolve_name(h->sysfs_root, io->disk, &v[i], &msg);
+                } else {
+                        return cg_error(ret_error, -EINVAL,
+                                        "resources.io[%zu]: names neither a disk nor a device", i);
+                }
+                if (r < 0)
+                        return cg_error(ret_error, r, "resources.io[%zu].%s: %s", i, field,
+                                        msg ? msg : strerror(-r));
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+struct cg_task *cg_task_free(struct cg_task *t)
+{
+        if (!t)
+                return NULL;
+        safe_close(t->fd);
+        safe_close(t->inotify_fd);
+        free(t->id);
+        free(t->path);
+        free(t->rel);
+        free(t->io_targets);
+        free(t);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct cg_task *, cg_task_free);
+
+static int task_new(struct cg_hierarchy *h, const char *task_id, struct cg_task **ret)
+{
+        _cleanup_(cg_task_freep) struct cg_task *t = calloc(1, sizeof(*t));
+
+        if (!t)
+                return -ENOMEM;
+        t->h = h;
+        t->fd = -EBADF;
+        t->inotify_fd = -EBADF;
+        t->id = strdup(task_id);
+        if (!t->id || asprintf(&t->path, "%s/tasks/%s", h->root, task_id) < 0)
+                return -ENOMEM;
+        t->rel = strdup(cg_rel_of(h, t->path));
+        if (!t->rel)
+                return -ENOMEM;
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+static int task_open_fd(struct cg_task *t)
+{
+        /* O_PATH is enough for CLONE_INTO_CGROUP (the kernel takes it with fdget_raw). */
+        t->fd = open(t->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return t->fd < 0 ? negative_errno() : 0;
+}
+
+static int devices_apply(const struct cg_task *t, const struct silo_device *devices,
+                         size_t n_devices, char **ret_error)
+{
+        _cleanup_free_ struct devices_rule *rules = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        size_t n;
+        int r;
+
+        r = devices_rules_build(devices, n_devices, &rules, &n, ret_error);
+        if (r < 0)
+                return r;
+        /* bpf_prog_attach needs a real open fd of the cgroup directory, not O_PATH. */
+        dfd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return cg_error(ret_error, negative_errno(), "cannot open %s: %m", t->path);
+        return devices_attach(dfd, rules, n, ret_error);
+}
+
+int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct silo_resources *res,
+                   const struct silo_device *devices, size_t n_devices, struct cg_task **ret,
+                   char **ret_error)
+{
+        _cleanup_(cg_task_freep) struct cg_task *t = NULL;
+        _cleanup_free_ struct blockdev *targets = NULL;
+        struct cg_attr_list attrs = {};
+        unsigned missing;
+        int r;
+
+        if (!task_id_valid(task_id))
+                return cg_error(ret_error, -EINVAL,
+                                "task id '%s' cannot name a cgroup (empty, '/', '.', '..', "
+                                "control characters or longer than 128)",
+                                strempty(task_id));
+        r = io_targets_resolve(h, res, &targets, ret_error);
+        if (r < 0)
+                return r;
+        missing = cg_resources_controllers_needed(res) & ~h->controllers;
+        if (missing)
+                return cg_error(ret_error, -EOPNOTSUPP,
+                                "resources: the %s controller is not enabled in %s/tasks",
+                                cg_controller_to_string(missing & -missing), h->root);
+        r = cg_resources_format(res, targets, NULL, 0, false, &attrs, ret_error);
+        if (r < 0)
+                return r;
+        r = task_new(h, task_id, &t);
+        if (r < 0)
+                goto out;
+        if (access(t->path, F_OK) == 0) {
+                r = cg_error(ret_error, -EEXIST, "cgroup %s already exists", t->path);
+                goto out;
+        }
+        r = cg_group_create(h, t->path, ret_error);
+        if (r < 0)
+                goto out;
+        r = task_open_fd(t);
+        if (r < 0)
+                r = cg_error(ret_error, r, "cannot open %s: %s", t->path, strerror(-r));
+        if (r >= 0)
+                r = attrs_apply(t, &attrs, ret_error);
+        /* The allow-list goes on before any process can enter the group. */
+        if (r >= 0)
+                r = devices_apply(t, devices, n_devices, ret_error);
+        if (r < 0) {
+                (void)rmdir(t->path);   /* nothing is left behind on failure */
+                goto out;
+        }
+        t->io_targets = TAKE_PTR(targets);
+        t->n_io_targets = res->n_io;
+        *ret = TAKE_PTR(t);
+out:
+        cg_attr_list_done(&attrs);
+        return r;
+}
+
+int cg_task_open(struct cg_hierarchy *h, const char *task_id, struct cg_task **ret)
+{
+        _cleanup_(cg_task_freep) struct cg_task *t = NULL;
+        _cleanup_free_ char *io_max = NULL;
+        _cleanup_free_ struct cg_io_limit *lim = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!task_id_valid(task_id))
+                return -EINVAL;
+        r = task_new(h, task_id, &t);
+        if (r < 0)
+                return r;
+        r = task_open_fd(t);
+        if (r < 0)
+                return r;
+        /* Recover the devices with io settings, so a later update can reset dropped ones. */
+        if (cg_attr_read(t->rel, "io.max", &io_max) >= 0 &&
+            cg_parse_io_limits(io_max, NULL, &lim, &n) >= 0 && n > 0) {
+                t->io_targets = calloc(n, sizeof(*t->io_targets));
+                if (!t->io_targets)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++)
+                        t->io_targets[i].devnum = makedev(lim[i].major, lim[i].minor);
+                t->n_io_targets = n;
+        }
+        (void)cg_task_oom_killed(t, &t->last_oom_kill);
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+int cg_task_update(struct cg_task *t, const struct silo_resources *res, char **ret_error)
+{
+        _cleanup_free_ struct blockdev *targets = NULL;
+        struct cg_attr_list attrs = {};
+        unsigned missing;
+        int r;
+
+        r = io_targets_resolve(t->h, res, &targets, ret_error);
+        if (r < 0)
+                return r;
+        missing = cg_resources_controllers_needed(res) & ~t->h->controllers;
+        if (missing)
+                return cg_error(ret_error, -EOPNOTSUPP,
+                                "resources: the %s controller is not enabled in %s/tasks",
+                                cg_controller_to_string(missing & -missing), t->h->root);
+        r = cg_resources_format(res, targets, t->io_targets, t->n_io_targets, true, &attrs,
+                                ret_error);
+        if (r < 0)
+                return r;
+        r = attrs_apply(t, &attrs, ret_error);
+        cg_attr_list_done(&attrs);
+        if (r < 0)
+                return r;
+        free(t->io_targets);
+        t->io_targets = TAKE_PTR(targets);
+        t->n_io_targets = res->n_io;
+        return 0;
+}
+
+const char *cg_task_id(const struct cg_task *t)
+{
+        return t->id;
+}
+
+const char *cg_task_path(const struct cg_task *t)
+{
+        return t->path;
+}
+
+int cg_task_fd(const struct cg_task *t)
+{
+        return t->fd;
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private types and helpers shared by the isolator's cgroup-*.c files (not installed). */
+#pragma once
+
+#include <stdarg.h>
+
+#include "isolator/isolator.h"
+#include "common/macro.h"
+
+struct cg_hierarchy {
+        char *mountpoint;       /* "/sys/fs/cgroup" */
+        char *root;             /* absolute path of Silo's root group */
+        char *root_rel;         /* the same relative to the mount ("silo"), "" at the mount */
+        char *sysfs_root;       /* "/sys" unless a test overrides it */
+        unsigned controllers;   /* CG_CTRL_* enabled in <root>/tasks */
+        int shims_fd;           /* O_PATH fd of <root>/shims */
+};
+
+struct cg_task {
+        struct cg_hierarchy *h;
+        char *id;
+        char *path;             /* absolute */
+        char *rel;              /* relative to the mount, for libcgroup */
+        int fd;                 /* O_PATH|O_DIRECTORY */
+        int inotify_fd;
+        uint64_t last_oom_kill;
+        bool last_populated, last_frozen;
+        /* devices of the last spec, so update() can reset io entries no longer listed */
+        struct blockdev *io_targets;
+        size_t n_io_targets;
+};
+
+/* One file write: "memory.max" <- "67108864". */
+struct cg_attr {
+        char name[32];
+        char value[128];
+};
+
+struct cg_attr_list {
+        struct cg_attr *attrs;
+        size_t n;
+};
+void cg_attr_list_done(struct cg_attr_list *l);
+int cg_attr_list_add(struct cg_attr_list *l, const char *name, const char *fmt, ...) _printf_(3, 4);
+
+/* ---- cgroup-resources.c: spec -> file contents, pure */
+
+/* The io target of each res->io[i] is targets[i] (already resolved). Returns the ordered
+ * writes; `reset` also emits "no limit" values for unset fields (live update). Devices in
+ * `old_targets` that are not in `targets` get their io.max/io.weight reset. */
+int cg_resources_format(const struct silo_resources *res, const struct blockdev *targets,
+                        const struct blockdev *old_targets, size_t n_old_targets, bool reset,
+                        struct cg_attr_list *ret, char **ret_error);
+/* "150000 100000" for 1.5 cpus; "max 100000" for 0. */
+int cg_format_cpu_max(double cpus, char *buf, size_t size);
+/* "MAJ:MIN rbps=… wbps=… riops=… wiops=…" with "max" for unset fields. */
+int cg_format_io_max(const struct silo_io_request *io, dev_t dev, char *buf, size_t size);
+unsigned cg_resources_controllers_needed(const struct silo_resources *res);
+
+/* ---- cgroup-parse.c: file contents -> structs, pure */
+
+int cg_parse_max_u64(const char *s, uint64_t *ret);   /* "max" -> CG_MAX */
+int cg_parse_cpu_max(const char *s, uint64_t *ret_quota, uint64_t *ret_period);
+int cg_parse_keyed_u64(const char *content, const char *key, uint64_t *ret); /* "key N" lines */
+int cg_parse_cpu_stat(const char *content, struct cg_cpu_stat *ret);
+int cg_parse_memory_events(const char *content, struct cg_memory_events *ret);
+int cg_parse_memory_stat(const char *content, struct cg_memory_stat *ret);
+int cg_parse_pressure(const char *content, struct cg_pressure *ret);
+int cg_parse_io_stat(const char *content, struct cg_io_stat **ret, size_t *ret_n);
+/* Merge io.max and io.weight into per-device limits (weight lines "default N" / "M:m N"). */
+int cg_parse_io_limits(const char *io_max, const char *io_weight, struct cg_io_limit **ret,
+                       size_t *ret_n);
+/* Whether the root's io.cost.qos enables iocost for dev. */
+bool cg_parse_iocost_enabled(const char *io_cost_qos, dev_t dev);
+/* The active scheduler in a queue/scheduler file ("mq-deadline kyber [bfq] none"). */
+int cg_parse_scheduler(const char *content, char *buf, size_t size);
+/* "populated 1\nfrozen 0" */
+int cg_parse_events(const char *content, bool *ret_populated, bool *ret_frozen);
+
+/* ---- cgroup-setup.c / cgroup-apply.c helpers */
+
+/* cgroup_init() once; libcgroup errors mapped to -errno with a message. */
+int cg_libcgroup_init(char **ret_error);
+int cg_libcgroup_errno(int cgroup_error);
+/* Enable `ctrls` in <path>/cgroup.subtree_control (absolute path). */
+int cg_enable_controllers(const char *path, unsigned ctrls, char **ret_error);
+/* Write the attrs to the group `rel` through libcgroup (cgroup_modify_cgroup). */
+int cg_attrs_apply(const char *rel, const struct cg_attr_list *attrs, char **ret_error);
+/* Read a whole control file of group `rel` through libcgroup's value iterator. */
+int cg_attr_read(const char *rel, const char *name, char **ret);
+
+/* mkdir one group through libcgroup without touching any subtree_control. */
+int cg_group_create(const struct cg_hierarchy *h, const char *abs, char **ret_error);
+/* A group's path relative to the cgroup mount, as libcgroup names groups. */
+const char *cg_rel_of(const struct cg_hierarchy *h, const char *abs);
+/* Move a process into the group at `abs` (libcgroup, cgroup.procs). */
+int cg_attach_pid(const struct cg_hierarchy *h, const char *abs, pid_t pid, char **ret_error);
+
+/* weight enforcement for one device */
+void cg_io_weight_enforcement(const char *mountpoint, const char *sysfs_root,
+                              struct cg_io_limit *l);
+
+/* format a message into *ret_error (if ret_error) and return r */
+int cg_error(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);

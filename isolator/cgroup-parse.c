@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Pure parsers of cgroup v2 file contents (cpu.stat, memory.events, io.stat, PSI, ...). */
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+#include "isolator/cgroup-internal.h"
+
+int cg_parse_max_u64(const char *s, uint64_t *ret)
+{
+        char *end;
+        unsigned long long v;
+
+        s += strspn(s, " \t");
+        if (strncmp(s, "max", 3) == 0 && (s[3] == 0 || strchr(" \t\n", s[3]))) {
+                *ret = CG_MAX;
+                return 0;
+        }
+        if (*s < '0' || *s > '9')
+                return -EBADMSG;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno == ERANGE)
+                return -ERANGE;
+        if (*end && !strchr(" \t\n", *end))
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+int cg_parse_cpu_max(const char *s, uint64_t *ret_quota, uint64_t *ret_period)
+{
+        uint64_t q, p;
+        const char *sp;
+        int r;
+
+        r = cg_parse_max_u64(s, &q);
+        if (r < 0)
+                return r;
+        sp = strpbrk(s, " \t");
+        if (!sp)
+                return -EBADMSG;
+        r = cg_parse_max_u64(sp, &p);
+        if (r < 0 || p == CG_MAX || p == 0)
+                return -EBADMSG;
+        *ret_quota = q;
+        *ret_period = p;
+        return 0;
+}
+
+/* Find "key value" at the start of a line; keys are matched whole. */
+int cg_parse_keyed_u64(const char *content, const char *key, uint64_t *ret)
+{
+        size_t kl = strlen(key);
+
+        for (const char *line = content; line && *line;) {
+                if (strncmp(line, key, kl) == 0 && (line[kl] == ' ' || line[kl] == '\t'))
+                        return cg_parse_max_u64(line + kl, ret);
+                line = strchr(line, '\n');
+                if (line)
+                        line++;
+        }
+        return -ENOENT;
+}
+
+struct keyed_field {
+        const char *key;
+        size_t offset;
+};
+
+/* Fill the fields listed; missing keys stay 0 (older kernels lack some). */
+static int parse_keyed_fields(const char *content, void *out, const struct keyed_field *f,
+                              size_t n)
+{
+        int found = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                uint64_t v;
+                int r = cg_parse_keyed_u64(content, f[i].key, &v);
+
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return r;
+                *(uint64_t *)((char *)out + f[i].offset) = v;
+                found++;
+        }
+        return found > 0 ? 0 : -EBADMSG;
+}
+
+#define F(type, key, field) { key, offsetof(type, field) }
+
+int cg_parse_cpu_stat(const char *content, struct cg_cpu_stat *ret)
+{
+        static const struct keyed_field f[] = {
+                F(struct cg_cpu_stat, "usage_usec", usage_usec),
+                F(struct cg_cpu_stat, "user_usec", user_usec),
+                F(struct cg_cpu_stat, "system_usec", system_usec),
+                F(struct cg_cpu_stat, "nr_periods", nr_periods),
+                F(struct cg_cpu_stat, "nr_throttled", nr_throttled),
+                F(struct cg_cpu_stat, "throttled_usec", throttled_usec),
+        };
+        struct cg_cpu_stat s = {};
+        int r = parse_keyed_fields(content, &s, f, ELEMENTSOF(f));
+
+        if (r < 0)
+                return r;
+        *ret = s;
+        return 0;
+}
+
+int cg_parse_memory_events(const char *content, struct cg_memory_events *ret)
+{
+        static const struct keyed_field f[] = {
+                F(struct cg_memory_events, "low", low),
+                F(struct cg_memory_events, "high", high),
+                F(struct cg_memory_events, "max", max),
+                F(struct cg_memory_events, "oom", oom),
+                F(struct cg_memory_events, "oom_kill", oom_kill),
+                F(struct cg_memory_events, "oom_group_kill", oom_group_kill),
+        };
+        struct cg_memory_events e = {};
+        int r = parse_keyed_fields(content, &e, f, ELEMENTSOF(f));
+
+        if (r < 0)
+                return r;
+        *ret = e;
+        return 0;
+}
+
+int cg_parse_memory_stat(const char *content, struct cg_memory_stat *ret)
+{
+        static const struct keyed_field f[] = {
+                F(struct cg_memory_stat, "anon", anon),
+                F(struct cg_memory_stat, "file", file),
+                F(struct cg_memory_stat, "kernel_stack", kernel_stack),
+                F(struct cg_memory_stat, "slab", slab),
+                F(struct cg_memory_stat, "sock", sock),
+                F(struct cg_memory_stat, "shmem", shmem),
+                F(struct cg_memory_stat, "file_dirty", file_dirty),
+                F(struct cg_memory_stat, "file_writeback", file_writeback),
+                F(struct cg_memory_stat, "pgfault", pgfault),
+                F(struct cg_memory_stat, "pgmajfault", pgmajfault),
+        };
+        struct cg_memory_stat s = {};
+        int r = parse_keyed_fields(content, &s, f, ELEMENTSOF(f));
+
+        if (r < 0)
+                return r;
+        *ret = s;
+        return 0;
+}
+
+static int parse_psi_line(const char *line, struct cg_psi_line *ret)
+{
+        struct cg_psi_line l = {};
+
+        /* "some avg10=0.00 avg60=0.00 avg300=0.00 total=0" */
+        if (sscanf(line, "%*s avg10=%lf avg60=%lf avg300=%lf total=%" SCNu64, &l.avg10,
+                   &l.avg60, &l.avg300, &l.total_usec) != 4)
+                return -EBADMSG;
+        *ret = l;
+        return 0;
+}
+
+int cg_parse_pressure(const char *content, struct cg_pressure *ret)
+{
+        struct cg_pressure p = {};
+        bool some = false;
+
+        for (const char *line = content; line && *line;) {
+                int r = 0;
+
+                if (strncmp(line, "some ", 5) == 0) {
+                        r = parse_psi_line(line, &p.some);
+                        some = true;
+                } else if (strncmp(line, "full ", 5) == 0)
+                        r = parse_psi_line(line, &p.full);
+                if (r < 0)
+                        return r;
+                line = strchr(line, '\n');
+                if (line)
+                        line++;
+        }
+        if (!some)
+                return -EBADMSG;
+        p.valid = true;
+        *ret = p;
+        return 0;
+}
+
+/* "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" per line. */
+int cg_parse_io_stat(const char *content, struct cg_io_stat **ret, size_t *ret_n)
+{
+        struct cg_io_stat *v = NULL;
+        size_t n = 0;
+
+        for (const char *line = content; line && *line;) {
+                const char *eol = strchr(line, '\n');
+                _cleanup_free_ char *l = strndup(line, eol ? (size_t)(eol - line) : strlen(line));
+                struct cg_io_stat s = {};
+                char *save = NULL, *tok;
+
+                if (!l)
+                        goto nomem;
+                tok = strtok_r(l, " ", &save);
+                if (tok) {
+                        struct cg_io_stat *nv;
+
+                        if (sscanf(tok, "%u:%u", &s.major, &s.minor) != 2) {
+                                free(v);
+                                return -EBADMSG;
+                        }
+                        while ((tok = strtok_r(NULL, " ", &save))) {
+                                uint64_t x;
+                                char *eq = strchr(tok, '=');
+
+                                if (!eq || cg_parse_max_u64(eq + 1, &x) < 0)
+                                        continue;       /* newer keys with other formats */
+                                *eq = 0;
+                                if (streq(tok, "rbytes"))
+                                        s.rbytes = x;
+                                else if (streq(tok, "wbytes"))
+                                        s.wbytes = x;
+                                else if (streq(tok, "rios"))
+                                        s.rios = x;
+                                else if (streq(tok, "wios"))
+                                        s.wios = x;
+                                else if (streq(tok, "dbytes"))
+                                        s.dbytes = x;
+                                else if (streq(tok, "dios"))
+                                        s.dios = x;
+                        }
+                        nv = realloc(v, (n + 1) * sizeof(*v));
+                        if (!nv)
+                                goto nomem;
+                        v = nv;
+                        v[n++] = s;
+                }
+                line = eol ? eol + 1 : NULL;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+nomem:
+        free(v);
+        return -ENOMEM;
+}
+
+static struct cg_io_limit *limit_for(struct cg_io_limit **v, size_t *n, unsigned ma,
+                                     unsigned mi, uint32_t default_weight)
+{
+        struct cg_io_limit *nv;
+
+        for (size_t i = 0; i < *n; i++)
+                if ((*v)[i].major == ma && (*v)[i].minor == mi)
+                        return &(*v)[i];
+        nv = realloc(*v, (*n + 1) * sizeof(**v));
+        if (!nv)
+                return NULL;
+        *v = nv;
+        nv = &(*v)[(*n)++];
+        *nv = (struct cg_io_limit){ .major = ma, .minor = mi, .rbps = CG_MAX, .wbps = CG_MAX,
+                                    .riops = CG_MAX, .wiops = CG_MAX, .weight = default_weight };
+        return nv;
+}
+
+int cg_parse_io_limits(const char *io_max, const char *io_weight, struct cg_io_limit **ret,
+                       size_t *ret_n)
+{
+        struct cg_io_limit *v = NULL;
+        uint32_t def = 100;
+        size_t n = 0;
+        int r = -EBADMSG;
+
+        /* io.weight: "default 100" then "MAJ:MIN W" lines. */
+        if (io_weight) {
+                unsigned w;
+                const char *d = strstr(io_weight, "default ");
+
+                if (d && sscanf(d, "default %u", &w) == 1)
+                        def = w;
+        }
+        for (const char *line = io_max; line && *line;) {
+                unsigned ma, mi;
+                struct cg_io_limit *l;
+                const char *p;
+
+                if (sscanf(line, "%u:%u", &ma, &mi) == 2) {
+                        l = limit_for(&v, &n, ma, mi, def);
+                        if (!l)
+                                goto fail_nomem;
+                        for (p = strchr(line, ' '); p && *p && *p != '\n'; p = strpbrk(p, " \n")) {
+                                uint64_t x;
+                                char key[16];
+
+                                p += strspn(p, " ");
+                                if (sscanf(p, "%15[a-z]=", key) != 1)
+                                        break;
+                                if (cg_parse_max_u64(p + strlen(key) + 1, &x) < 0)
+                                        goto fail;
+                                if (streq(key, "rbps"))
+                                        l->rbps = x;
+                                else if (streq(key, "wbps"))
+                                        l->wbps = x;
+                                else if (streq(key, "riops"))
+                                        l->riops = x;
+                                else if (streq(key, "wiops"))
+                                        l->wiops = x;
+                        }
+                }
+                line = strchr(line, '\n');
+                if (line)
+                        line++;
+        }
+        for (const char *line = io_weight; line && *line;) {
+                unsigned ma, mi, w;
+
+                if (sscanf(line, "%u:%u %u", &ma, &mi, &w) == 3) {
+                        struct cg_io_limit *l = limit_for(&v, &n, ma, mi, def);
+                        if (!l)
+                                goto fail_nomem;
+                        l->weight = w;
+                }
+                line = strchr(line, '\n');
+                if (line)
+                        line++;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+fail_nomem:
+        r = -ENOMEM;
+fail:
+        free(v);
+        return r;
+}
+
+/* io.cost.qos: "MAJ:MIN enable=1 ctrl=user rpct=... " per configured device. */
+bool cg_parse_iocost_enabled(const char *io_cost_qos, dev_t dev)
+{
+        for (const char *line = io_cost_qos; line && *line;) {
+                unsigned ma, mi;
+
+                if (sscanf(line, "%u:%u", &ma, &mi) == 2 && makedev(ma, mi) == dev) {
+                        const char *eol = strchr(line, '\n');
+                        const char *e = strstr(line, "enable=1");
+
+                        return e && (!eol || e < eol);
+                }
+                line = strchr(line, '\n');
+                if (line)
+                        line++;
+        }
+        return false;
+}
+
+int cg_parse_scheduler(const char *content, char *buf, size_t size)
+{
+        const char *open = strchr(content, '['), *close;
+
+        if (!open) {
+                /* single-queue "none" devices print just "none" */
+                size_t n = strcspn(content, " \n");
+
+                if (n == 0 || n >= size)
+                        return -EBADMSG;
+                memcpy(buf, content, n);
+                buf[n] = 0;
+                return 0;
+        }
+        close = strchr(open, ']');
+        if (!close || (size_t)(close - open - 1) >= size || close == open + 1)
+                return -EBADMSG;
+        memcpy(buf, open + 1, close - open - 1);
+        buf[close - open - 1] = 0;
+        return 0;
+}
+
+int cg_parse_events(const char *content, bool *ret_populated, bool *ret_frozen)
+{
+        uint64_t p, f = 0;
+        int r;
+
+        r = cg_parse_keyed_u64(content, "populated", &p);
+        if (r < 0)
+                return r == -ENOENT ? -EBADMSG : r;
+        (void)cg_parse_keyed_u64(content, "frozen", &f);  /* before 5.2: no freezer */
+        *ret_populated = p != 0;
+        if (ret_frozen)
+                *ret_frozen = f != 0;
+        return 0;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The container launcher: what a task's process sets up between clone3() and execve(). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "silo/protocol.h"
+
+/*
+ * A container_config is everything the task's first process needs, already resolved by the
+ * agent (user names to ids, the command's environment, the capability set). It travels from
+ * the agent to the task's shim as <sandbox>/launch.json, so the shim needs no task spec
+ * parser and part 2's recovery can read exactly what was launched.
+ *
+ * Sandbox layout used by the launcher (the agent creates the directory):
+ *   <sandbox>/rootfs   mount point of the overlay (with a rootfs)
+ *   <sandbox>/upper    the overlay's writable upper dir: the task's writes to "/" land here
+ *   <sandbox>/work     the overlay's work dir
+ *   <sandbox>/hosts, <sandbox>/resolv.conf   bind-mounted read-only over /etc/...
+ */
+
+struct container_volume {
+        char *source;   /* absolute host path (exists) */
+        char *target;   /* absolute path inside the container, no ".." */
+        bool readonly;
+};
+
+struct container_device {
+        char *path;     /* host device node, recreated at the same path inside */
+        unsigned access;
+};
+
+struct container_config {
+        char **argv;            /* NULL-terminated, argv[0] non-empty */
+        char **env;             /* NULL-terminated "KEY=VALUE" */
+        char *cwd;              /* working directory inside the container */
+        bool set_user;
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups;
+        size_t n_groups;
+        unsigned namespaces;    /* SILO_NS_*; SILO_NS_CGROUP is always added */
+        char *hostname;         /* with SILO_NS_UTS */
+        char *rootfs;           /* overlay lower dir; NULL: the host's root */
+        char *sandbox;          /* absolute */
+        struct container_volume *volumes;
+        size_t n_volumes;
+        struct container_device *devices;
+        size_t n_devices;
+        uint64_t capabilities;  /* the bounding (and, for uid 0, effective) set, bit per CAP_* */
+        struct silo_rlimit *rlimits;
+        size_t n_rlimits;
+        bool init;              /* a minimal init as PID 1, the command as its child */
+};
+
+/* Docker's default capability set (moby/oci/caps/defaults.go), as a bit mask. */
+uint64_t container_default_capabilities(void);
+
+void container_config_clear(struct container_config *c);
+json_t *container_config_to_json(const struct container_config *c);
+/* -EINVAL with *ret_error naming the field when the JSON is not a valid launch config. */
+int container_config_from_json(const json_t *j, struct container_config *ret, char **ret_error);
+
+/* The fds a task's first process is handed by its shim. */
+struct container_fds {
+        int stdin_fd;           /* -1: /dev/null */
+        int stdout_fd;
+        int stderr_fd;
+        int error_fd;           /* O_CLOEXEC pipe: "errno:message" on a setup/exec failure */
+        int status_fd;          /* the init writes the command's wait status (int) here */
+};
+
+/* Runs in the child of clone3(CLONE_INTO_CGROUP | namespaces): hostname, mounts (overlay,
+ * volumes, /dev, /proc, /sys, /sys/fs/cgroup, /etc/hosts, resolv.conf, pivot_root), rlimits,
+ * working directory, user and group, capabilities, no_new_privs, then the init (when asked)
+ * and execve(). Never returns: on failure it writes the reason to error_fd and exits 127. */
+_Noreturn void container_child_run(const struct container_config *c,
+                                   const struct container_fds *fds);
+
+/* ---- pieces, exposed for the unit tests ---- */
+
+/* The clone3 namespace flags for SILO_NS_* bits (always with CLONE_NEWCGROUP). */
+uint64_t container_clone_flags(unsigned namespaces);
+/* Drop every capability not in `keep` from the bounding set; clear the ambient set;
+ * set permitted/effective to `keep` (for uid 0) and inheritable to empty. */
+int container_caps_apply(uint64_t keep, bool root);
+int container_mounts_setup(const struct container_config *c, char *err, size_t errlen);
+/* The minimal init: fork the command, forward signals to it, reap every child, exit with
+ * the command's status (128 + signal for a signal) after writing the raw wait status to
+ * status_fd. Never returns. */
+_Noreturn void container_init_run(const struct container_config *c,
+                                  const struct container_fds *fds);
+/* Exec the command (PATH search in c->env's PATH); returns only on failure, -errno. */
+int container_exec(const struct container_config *c);
+/* Report a failure to the shim through error_fd and _exit(127). */
+_Noreturn void container_fail(const struct container_fds *fds, int err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Agent inventory: registration, heartbeats, loss on timeout, and reconciliation on return. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/http-json.h"
+#include "common/json-util.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "master/master.h"
+#include "master/store.h"
+
+struct master_agent *master_agent_free(struct master_agent *a)
+{
+        if (!a)
+                return NULL;
+        free(a->id);
+        silo_agent_registration_free(a->reg);
+        free(a);
+        return NULL;
+}
+
+struct master_agent *master_agent_get(master *m, const char *id)
+{
+        return id ? table_get(m->agents, id) : NULL;
+}
+
+static int master_agent_save(master *m, struct master_agent *a)
+{
+        int r;
+
+        a->updated_ms = master_now_ms();
+        r = store_begin(m->store);
+        if (r < 0)
+                return r;
+        r = store_agent_put(m->store, a);
+        if (r >= 0)
+                r = store_commit(m->store);
+        if (r < 0)
+                store_rollback(m->store);
+        return r;
+}
+
+/* Charge every live task the master placed on this agent (after it joined the allocator). */
+static void master_agent_charge_tasks(master *m, struct master_agent *a)
+{
+        struct master_task *t;
+        size_t i = 0;
+
+        while (table_next(m->tasks, &i, NULL, (void **)&t))
+                if (!silo_task_state_is_terminal(t->state) && t->state != SILO_TASK_PENDING &&
+                    streq_ptr(t->agent_id, a->id))
+                        (void)master_task_charge(m, t);
+}
+
+static const struct silo_task_ref *reg_find_task(const struct silo_agent_registration *reg, const char *id)
+{
+        for (size_t i = 0; i < reg->n_tasks; i++)
+                if (streq(reg->tasks[i].id, id))
+                        return &reg->tasks[i];
+        return NULL;
+}
+
+/*
+ * Compare what the agent runs with what the master knows:
+ *  - a task the agent runs that the master gave up (terminal here), placed elsewhere or never
+ *    heard of is killed on the agent;
+ *  - a live task both know resumes, moving forward to the agent's state when it is ahead;
+ *  - a live task the agent does not report: a STAGING one is launched again (launches are
+ *    idempotent by id), a started one is LOST.
+ */
+static void master_agent_reconcile(master *m, struct master_agent *a)
+{
+        const struct silo_agent_registration *reg = a->reg;
+        _cleanup_free_ struct master_task **mine = NULL;
+        size_t n = 0, i = 0;
+        struct master_task *t;
+
+        for (size_t k = 0; k < reg->n_tasks; k++) {
+                const struct silo_task_ref *ref = &reg->tasks[k];
+
+                t = master_task_get(m, ref->id);
+                if (silo_task_state_is_terminal(ref->state)) {
+                        /* Its status update (queued on the agent) brings the real outcome. */
+                        continue;
+                }
+                if (!t || !streq_ptr(t->agent_id, a->id) || silo_task_state_is_terminal(t->state)) {
+                        if (!t)
+                                log_warning("agent %s runs task %s that the master does not know: killing it",
+                                            a->id, ref->id);
+                        else
+                                log_info("agent %s runs task %s that the master %s: killing it", a->id, ref->id,
+                                         silo_task_state_is_terminal(t->state) ? "gave up" : "placed elsewhere");
+                        m->metrics.reconcile_kills++;
+                        (void)master_kill_send(m, a, ref->id, NULL);
+                        continue;
+                }
+                if (master_task_transition_allowed(t->state, ref->state) &&
+                    (ref->state == SILO_TASK_STARTING || ref->state == SILO_TASK_RUNNING))
+                        (void)master_task_transition(m, t, ref->state, SILO_REASON_NONE,
+                                                     "reported by the agent at registration", NULL);
+        }
+
+        mine = calloc(table_size(m->tasks) + 1, sizeof(*mine));
+        if (!mine)
+                return;
+        while (table_next(m->tasks, &i, NULL, (void **)&t))
+                if (streq_ptr(t->agent_id, a->id) && !silo_task_state_is_terminal(t->state) &&
+                    t->state != SILO_TASK_PENDING && !reg_find_task(reg, t->id))
+                        mine[n++] = t;
+        for (size_t k = 0; k < n; k++) {
+                _cleanup_free_ char *msg = NULL;
+
+                t = mine[k];
+                if (t->state == SILO_TASK_STAGING) {
+                        if (!t->launch_in_flight)
+                                (void)master_launch_send(m, t);
+                        continue;
+                }
+                if (asprintf(&msg, "agent %s re-registered without this task", a->id) < 0)
+                        msg = NULL;
+                log_warning("task %s: %s", t->id, strempty(msg));
+                (void)master_task_transition(m, t, SILO_TASK_LOST, SILO_REASON_AGENT_LOST, msg, NULL);
+        }
+}
+
+int master_agent_register(master *m, struct silo_agent_registration *reg, struct master_agent **ret_agent,
+                          char **ret_error)
+{
+        struct master_agent *a;
+        bool is_new = false, was_active;
+        int r;
+
+        if (!reg->address || !*reg->address) {
+                if (asprintf(ret_error, "address: missing (host:port the master can reach the agent at)") < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
+        }
+        if (!reg->agent_id) {
+                r = master_id_generate(&reg->agent_id);
+                if (r < 0)
+                        return r;
+        }
+        a = master_agent_get(m, reg->agent_id);
+        if (!a) {
+                a = calloc(1, sizeof(*a));
+                if (!a || !(a->id = strdup(reg->agent_id))) {
+                        free(a);
+                        return -ENOMEM;
+                }
+                a->registered_ms = master_now_ms();
+                a->state = MASTER_AGENT_LOST;
+                is_new = true;
+        }
+        was_active = !is_new && a->state == MASTER_AGENT_ACTIVE;
+
+        /* Keep the allocator in step first: it rejects registrations it cannot model. */
+        r = was_active ? alloc_agent_update(m->alloc, a->id, reg) : alloc_agent_add(m->alloc, a->id, reg);
+        if (r < 0) {
+                if (asprintf(ret_error, "resources: the allocator rejected this agent: %s", strerror(-r)) < 0)
+                        *ret_error = NULL;
+                if (is_new)
+                        master_agent_free(a);
+                return -EINVAL;
+        }
+
+        {
+                struct silo_agent_registration *old = a->reg;
+                enum master_agent_state old_state = a->state;
+
+                a->reg = reg;
+                a->state = MASTER_AGENT_ACTIVE;
+                r = master_agent_save(m, a);
+                if (r < 0) {
+                        a->reg = old;
+                        a->state = old_state;
+                        if (!was_active)
+                                (void)alloc_agent_remove(m->alloc, a->id);
+                        else if (old)
+                                (void)alloc_agent_update(m->alloc, a->id, old);
+                        if (is_new)
+                                master_agent_free(a);
+                        return r;
+                }
+                silo_agent_registration_free(old);
+        }
+        if (is_new && (r = table_put(m->agents, a->id, a)) < 0)
+                return r; /* persisted; it is loaded again at the next start */
+        a->last_seen_mono_ms = master_mono_ms();
+        if (is_new || !was_active)
+                m->metrics.registrations++;
+        else
+                m->metrics.reregistrations++;
+        log_info("agent %s (%s at %s) %s with %zu tasks", a->id, strempty(reg->hostname), reg->address,
+                 was_active ? "re-registered" : "registered", reg->n_tasks);
+
+        if (!was_active)
+                master_agent_charge_tasks(m, a);
+        master_agent_reconcile(m, a);
+        master_schedule(m);
+        *ret_agent = a;
+        return 0;
+}
+
+int master_agent_heartbeat(master *m, const char *id, const json_t *body, char **ret_error)
+{
+        static const char *const keys[] = { "tasks", NULL };
+        struct master_agent *a = master_agent_get(m, id);
+        const json_t *tasks = NULL, *v;
+        size_t i;
+        int r;
+
+        if (!a)
+                return -ENOENT;
+        if (a->state != MASTER_AGENT_ACTIVE)
+                return -ESTALE;
+        if (body) {
+                r = http_json_check_keys(body, keys, "", ret_error);
+                if (r < 0)
+                        return r;
+                tasks = json_object_get(body, "tasks");
+                if (tasks && !json_is_array(tasks)) {
+                        if (asprintf(ret_error, "tasks: expected an array of task ids") < 0)
+                                *ret_error = NULL;
+                        return -EINVAL;
+                }
+                json_array_foreach(tasks, i, v)
+                        if (!json_is_string(v)) {
+                                if (asprintf(ret_error, "tasks[%zu]: expected a task id string", i) < 0)
+                                        *ret_error = NULL;
+                                return -EINVAL;
+                        }
+        }
+        a->last_seen_mono_ms = master_mono_ms();
+        a->heartbeats++;
+        m->metrics.heartbeats++;
+
+        /* A heartbeat names what runs there: anything the master gave up or placed
+         * elsewhere must not keep running. */
+        json_array_foreach(tasks, i, v) {
+                const char *tid = json_string_value(v);
+                struct master_task *t = master_task_get(m, tid);
+
+                if (t && streq_ptr(t->agent_id, a->id) && !silo_task_state_is_terminal(t->state))
+                        continue;
+                if (t && silo_task_state_is_terminal(t->state) && t->kill_in_flight)
+                        continue;
+                log_info("agent %s reports task %s that %s: killing it", a->id, tid,
+                         !t ? "the master does not know"
+                            : silo_task_state_is_terminal(t->state) ? "the master gave up" : "belongs elsewhere");
+                m->metrics.reconcile_kills++;
+                (void)master_kill_send(m, a, tid, NULL);
+        }
+        return 0;
+}
+
+/* An agent silent past the timeout: it and its live tasks are lost. */
+static void master_agent_lose(master *m, struct master_agent *a, uint64_t silent_ms)
+{
+        _cleanup_free_ char *msg = NULL;
+        struct master_task *t;
+        size_t i = 0;
+        int r;
+
+        if (asprintf(&msg, "agent %s (%s) silent for %" PRIu64 " ms (timeout %" PRIu64 " ms)", a->id,
+                     strempty(a->reg->hostname), silent_ms, m->opts.agent_timeout_ms) < 0)
+                msg = NULL;
+        log_warning("%s: marking it lost", strempty(msg));
+        while (table_next(m->tasks, &i, NULL, (void **)&t))
+                if (streq_ptr(t->agent_id, a->id) && !silo_task_state_is_terminal(t->state) &&
+                    t->state != SILO_TASK_PENDING) {
+                        r = master_task_transition(m, t, SILO_TASK_LOST, SILO_REASON_AGENT_LOST, msg, NULL);
+                        if (r < 0)
+                                log_error("task %s: cannot record it LOST: %s", t->id, strerror(-r));
+                }
+        a->state = MASTER_AGENT_LOST;
+        r = master_agent_save(m, a);
+        if (r < 0)
+                log_error("agent %s: cannot record it lost: %s", a->id, strerror(-r));
+        (void)alloc_agent_remove(m->alloc, a->id);
+        m->metrics.agents_lost++;
+        master_schedule(m);
+}
+
+void master_agents_check(master *m)
+{
+        uint64_t now = master_mono_ms();
+        struct master_agent *a;
+        size_t i = 0;
+
+        while (table_next(m->agents, &i, NULL, (void **)&a))
+                if (a->state == MASTER_AGENT_ACTIVE && now - a->last_seen_mono_ms > m->opts.agent_timeout_ms)
+                        master_agent_lose(m, a, now - a->last_seen_mono_ms);
+}
+
+json_t *master_agent_to_json(master *m, const struct master_agent *a)
+{
+        struct alloc_agent_free f;
+        json_t *j, *tasks, *attrs;
+        struct master_task *t;
+        size_t i = 0;
+
+        j = json_object();
+        if (!j)
+                return NULL;
+        json_object_set_new(j, "id", json_string(a->id));
+        json_object_set_new(j, "hostname", a->reg->hostname ? json_string(a->reg->hostname) : json_null());
+        json_object_set_new(j, "address", json_string(a->reg->address));
+        if (a->reg->version)
+                json_object_set_new(j, "version", json_string(a->reg->version));
+        json_object_set_new(j, "state", json_string(a->state == MASTER_AGENT_ACTIVE ? "ACTIVE" : "LOST"));
+        json_object_set_new(j, "resources", silo_agent_resources_to_json(&a->reg->resources));
+        attrs = silo_kv_array_to_json(a->reg->attributes, a->reg->n_attributes);
+        json_object_set_new(j, "attributes", attrs ? attrs : json_object());
+        json_object_set_new(j, "registered_ms", json_integer((json_int_t)a->registered_ms));
+        json_object_set_new(j, "updated_ms", json_integer((json_int_t)a->updated_ms));
+        if (a->state == MASTER_AGENT_ACTIVE) {
+                json_object_set_new(j, "last_seen_ms_ago",
+                                    json_integer((json_int_t)(master_mono_ms() - a->last_seen_mono_ms)));
+                if (alloc_agent_get_free(m->alloc, a->id, &f) >= 0) {
+                        json_t *fj = json_pack("{s:f, s:I, s:I}", "cpus", f.cpus, "mem", (json_int_t)f.mem, "pids",
+                                               (json_int_t)f.pids);
+                        json_t *disks = json_object();
+                        for (size_t d = 0; d < a->reg->resources.n_disks; d++) {
+                                double used = 0;
+                                const char *name = a->reg->resources.disks[d].name;
+                                if (name && alloc_disk_get_used(m->alloc, a->id, name, &used) >= 0)
+                                        json_object_set_new(disks, name, json_real(used));
+                        }
+                        json_object_set_new(fj, "io_cost_used", disks);
+                        json_object_set_new(j, "free", fj);
+                }
+        }
+        json_object_set_new(j, "heartbeats", json_integer((json_int_t)a->heartbeats));
+        tasks = json_array();
+        while (table_next(m->tasks, &i, NULL, (void **)&t))
+                if (streq_ptr(t->agent_id, a->id) && !silo_task_state_is_terminal(t->state))
+                        json_array_append_new(tasks, json_string(t->id));
+        json_object_set_new(j, "tasks", tasks);
+        return j;
+}

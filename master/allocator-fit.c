@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Whether a task fits an agent (cpus, mem, pids, io cost per disk, constraints) and the
+ * best-fit search over the free-capacity index: the tightest agent and disk that still fit. */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "master/allocator-internal.h"
+
+/* Costs are sums of quotients: allow rounding dust when a disk is filled exactly to 1. */
+#define ALLOC_COST_EPSILON 1e-9
+/* Best fit looks at this many fitting agents of the tightest bucket before choosing: buckets
+ * span 6 % of a value, so more would buy little precision for a linear cost. */
+#define ALLOC_FIT_CANDIDATES 8
+/* How many agents the best-fit walk looks at before falling back to the max-tree. */
+#define ALLOC_FIT_WALK 64
+
+int64_t alloc_agent_free_mcpus(const struct alloc_agent *a)
+{
+        return a->mcpus_total - a->mcpus_used;
+}
+
+uint64_t alloc_agent_free_mem(const struct alloc_agent *a)
+{
+        return a->mem_used >= a->mem_total ? 0 : a->mem_total - a->mem_used;
+}
+
+uint64_t alloc_agent_free_pids(const struct alloc_agent *a)
+{
+        if (a->pids_total == UINT64_MAX)
+                return UINT64_MAX;
+        return a->pids_used >= a->pids_total ? 0 : a->pids_total - a->pids_used;
+}
+
+double alloc_agent_max_io_free(const struct alloc_agent *a)
+{
+        double m = 0;
+
+        for (size_t i = 0; i < a->n_disks; i++)
+                m = MAX(m, 1.0 - a->disks[i].used);
+        return m;
+}
+
+bool alloc_agent_matches(const struct alloc_agent *a, const struct silo_constraints *k)
+{
+        if (k->hostname && !streq_ptr(k->hostname, a->hostname))
+                return false;
+        for (size_t i = 0; i < k->n_attributes; i++) {
+                bool found = false;
+
+                for (size_t j = 0; j < a->n_attrs && !found; j++)
+                        found = streq(a->attrs[j].key, k->attributes[i].key) &&
+                                streq_ptr(a->attrs[j].value, k->attributes[i].value);
+                if (!found)
+                        return false;
+        }
+        return true;
+}
+
+bool alloc_group_has_host(const struct alloc_group *g, const char *hostname)
+{
+        for (size_t i = 0; i < g->n_members; i++)
+                if (streq_ptr(g->members[i].agent->hostname, hostname))
+                        return true;
+        return false;
+}
+
+bool alloc_agent_eligible(const struct alloc_cluster *c, const struct alloc_agent *a,
+                          const struct alloc_pending *p)
+{
+        const struct silo_constraints *k = &p->spec->constraints;
+
+        if (!p->constrained)
+                return true;
+        if (!alloc_agent_matches(a, k))
+                return false;
+        if (k->spread == SILO_SPREAD_HOSTNAME && p->spec->group) {
+                const struct alloc_group *g = alloc_map_get(&c->groups, p->spec->group);
+
+                if (g && alloc_group_has_host(g, a->hostname))
+                        return false;
+        }
+        return true;
+}
+
+int alloc_class_lookup(const struct alloc_cluster *c, const char *class)
+{
+        if (!class)
+                return ALLOC_CLASS_ANY;
+        for (size_t i = 0; i < c->n_classes; i++)
+                if (streq(c->classes[i], class))
+                        return (int)i;
+        /* Once the table is full an unknown class may still exist on some disk. */
+        return c->n_classes < ALLOC_CLASS_MAX ? ALLOC_CLASS_NONE : ALLOC_CLASS_STRCMP;
+}
+
+/* The id a disk of this class gets; -ENOMEM when a new name cannot be copied. */
+int alloc_class_intern(struct alloc_cluster *c, const char *class)
+{
+        int id = alloc_class_lookup(c, class);
+
+        if (id != ALLOC_CLASS_NONE)
+                return id;
+        c->classes[c->n_classes] = strdup(class);
+        if (!c->classes[c->n_classes])
+                return -ENOMEM;
+        return (int)c->n_classes++;
+}
+
+/* A disk that the entry names, or any disk (of the class asked for) for "any". */
+bool alloc_disk_selectable(const struct alloc_disk *d, const struct silo_io_request *io,
+                           const struct alloc_pending_io *pio)
+{
+        if (pio) {
+                if (pio->class_id >= 0 ? d->class_id != pio->class_id :
+                    pio->class_id == ALLOC_CLASS_NONE ? true :
+                    pio->class_id == ALLOC_CLASS_STRCMP ? !streq_ptr(io->class, d->class) : false)
+                        return false;
+                return pio->any || streq(io->disk, d->name);
+        }
+        if (io->disk && !streq(io->disk, "any") && !streq(io->disk, d->name))
+                return false;
+        if (io->class && !streq_ptr(io->class, d->class))
+                return false;
+        return true;
+}
+
+static int cost_term(uint64_t want, uint64_t figure, const char *name, double *cost,
+                     const char **ret_missing)
+{
+        if (want == SILO_UNSET)
+                return 0;
+        if (figure == 0) {
+                if (ret_missing)
+                        *ret_missing = name;
+                return -EDOM;
+        }
+        *cost += (double)want / (double)figure;
+        return 0;
+}
+
+int alloc_disk_cost(const struct alloc_disk *d, const struct silo_io_request *io, double *ret_cost,
+                    const char **ret_missing)
+{
+        double cost = 0;
+        int r;
+
+        r = cost_term(io->rbps, d->read_bps, "read_bps", &cost, ret_missing);
+        if (r >= 0)
+                r = cost_term(io->wbps, d->write_bps, "write_bps", &cost, ret_missing);
+        if (r >= 0)
+                r = cost_term(io->riops, d->read_iops, "read_iops", &cost, ret_missing);
+        if (r >= 0)
+                r = cost_term(io->wiops, d->write_iops, "write_iops", &cost, ret_missing);
+        if (r < 0)
+                return r;
+        *ret_cost = cost;
+        return 0;
+}
+
+int alloc_io_cost(const struct silo_io_request *io, const struct silo_disk *disk, double *ret_cost,
+                  const char **ret_missing)
+{
+        struct alloc_disk d = {
+                .read_bps = disk->read_bps, .write_bps = disk->write_bps,
+                .read_iops = disk->read_iops, .write_iops = disk->write_iops,
+        };
+
+        return alloc_disk_cost(&d, io, ret_cost, ret_missing);
+}
+
+/* Capacity only (no constraints). Each io entry takes the disk it fills most tightly, counting
+ * what earlier entries of the same task already put on it. */
+bool alloc_agent_fit(const struct alloc_agent *a, const struct alloc_pending *p, struct alloc_choice *ret)
+{
+        const struct silo_resources *res = &p->spec->resources;
+
+        if (alloc_agent_free_mcpus(a) < p->mcpus || alloc_agent_free_mem(a) < p->mem ||
+            alloc_agent_free_pids(a) < p->pids)
+                return false;
+        for (size_t i = 0; i < res->n_io; i++) {
+                int best = -1;
+                double best_left = INFINITY, best_cost = 0;
+
+                for (size_t d = 0; d < a->n_disks; d++) {
+                        const struct alloc_disk *disk = &a->disks[d];
+                        double cost, used = disk->used, left;
+
+                        if (!alloc_disk_selectable(disk, &res->io[i], &p->io[i]))
+                                continue;
+                        if (alloc_disk_cost(disk, &res->io[i], &cost, NULL) < 0)
+                                continue;
+                        for (size_t j = 0; j < i; j++)
+                                if (ret->disk[j] == (int)d)
+                                        used += ret->cost[j];
+                        left = 1.0 - used - cost;
+                        if (left < -ALLOC_COST_EPSILON || left >= best_left)
+                                continue;
+                        best = (int)d;
+                        best_left = left;
+                        best_cost = cost;
+                }
+                if (best < 0)
+                        return false;
+                ret->disk[i] = best;
+                ret->cost[i] = best_cost;
+        }
+        ret->agent = (struct alloc_agent *)a;
+        return true;
+}
+
+static uint64_t key_free(const struct alloc_agent *a, int key)
+{
+        return alloc_key_value(a, key);
+}
+
+/* The dimension (cpus or mem) the task needs most of relative to what the cluster has left:
+ * walking the scarcer one meets fewer agents that fit it but not the rest. */
+static int key_choose(const struct alloc_cluster *c, const struct alloc_pending *p)
+{
+        double cpus = c->total[ALLOC_DIM_CPUS] - c->used[ALLOC_DIM_CPUS];
+        double mem = c->total[ALLOC_DIM_MEM] - c->used[ALLOC_DIM_MEM];
+
+        if (p->mem && (cpus <= 0 || (double)p->mem * cpus > (double)p->mcpus * mem))
+                return ALLOC_KEY_MEM;
+        return ALLOC_KEY_CPUS;
+}
+
+/* Smaller is tighter: what is left in the key dimension, then on the chosen disks. */
+static bool choice_tighter(const struct alloc_choice *x, const struct alloc_choice *y,
+                           const struct alloc_pending *p, int key)
+{
+        uint64_t lx = key_free(x->agent, key), ly = key_free(y->agent, key);
+        double ix = 0, iy = 0;
+
+        if (lx != ly)
+                return lx < ly;
+        for (size_t i = 0; i < p->spec->resources.n_io; i++) {
+                ix += 1.0 - x->agent->disks[x->disk[i]].used - x->cost[i];
+                iy += 1.0 - y->agent->disks[y->disk[i]].used - y->cost[i];
+        }
+        return ix < iy;
+}
+
+static bool bucket_may_fit(const struct alloc_bucket *b, const struct alloc_pending *p)
+{
+        return alloc_bounds_may_fit(b->max_mcpus, b->max_mem, b->max_pids, b->max_io_free,
+                                    b->max_io_class, p);
+}
+
+/* The next non-empty bucket at or above `from`, or -1. */
+static int next_bucket(const struct alloc_index *ix, int from)
+{
+        for (int w = from / 64; w < ALLOC_INDEX_WORDS; w++) {
+                uint64_t bits = ix->nonempty[w];
+
+                if (w == from / 64)
+                        bits &= ~0ULL << (from % 64);
+                if (bits)
+                        return w * 64 + __builtin_ctzll(bits);
+        }
+        return -1;
+}
+
+static bool fit_by_hostname(struct alloc_cluster *c, const struct alloc_pending *p,
+                            struct alloc_choice *ret)
+{
+        struct alloc_choice best = {}, cand;
+
+        for (struct alloc_agent *a = alloc_map_get(&c->by_hostname, p->spec->constraints.hostname);
+             a; a = a->host_next)
+                if (alloc_agent_eligible(c, a, p) && alloc_agent_fit(a, p, &cand) &&
+                    (!best.agent || choice_tighter(&cand, &best, p, p->key)))
+                        best = cand;
+        if (!best.agent)
+                return false;
+        *ret = best;
+        return true;
+}
+
+/* Attribute-constrained tasks look only at the agents carrying the rarest of their attributes. */
+static bool fit_by_attributes(struct alloc_cluster *c, const struct alloc_pending *p,
+                              struct alloc_choice *ret)
+{
+        const struct silo_constraints *k = &p->spec->constraints;
+        const struct alloc_attr_list *l = NULL;
+        struct alloc_choice best = {}, cand;
+
+        for (size_t i = 0; i < k->n_attributes; i++) {
+                const struct alloc_attr_list *x = alloc_attr_list_get(c, &k->attributes[i]);
+
+                if (!x)
+                        return false;
+                if (!l || x->n < l->n)
+                        l = x;
+        }
+        for (size_t i = 0; i < l->n; i++) {
+                struct alloc_agent *a = l->agents[i];
+
+                if (alloc_agent_eligible(c, a, p) && alloc_agent_fit(a, p, &cand) &&
+                    (!best.agent || choice_tighter(&cand, &best, p, p->key)))
+                        best = cand;
+        }
+        if (!best.agent)
+                return false;
+        *ret = best;
+        return true;
+}
+
+/* Walk buckets from the one holding the task's demand upwards; the first bucket with a fitting
+ * agent holds the tightest fits in the key dimension. Buckets whose bounds rule the task out are
+ * skipped; a fruitless walk makes the bucket's bounds exact so the next task skips it. The walk
+ * looks at ALLOC_FIT_WALK agents at most: past that, packed agents that fit the key dimension
+ * but not the others would make it linear, and the max-tree's first fit answers exactly. */
+bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct alloc_choice *ret)
+{
+        struct alloc_index *ix;
+        uint64_t want;
+        unsigned budget = ALLOC_FIT_WALK;
+
+        p->key = key_choose(c, p);
+        ix = &c->index[p->key];
+        want = p->key == ALLOC_KEY_CPUS ? (uint64_t)p->mcpus : p->mem;
+
+        if (p->spec->constraints.hostname)
+                return fit_by_hostname(c, p, ret);
+        if (p->spec->constraints.n_attributes)
+                return fit_by_attributes(c, p, ret);
+
+        for (int b = next_bucket(ix, alloc_index_bucket_of(want)); b >= 0; b = next_bucket(ix, b + 1)) {
+                struct alloc_bucket *bucket = &ix->buckets[b];
+                struct alloc_choice best = {}, cand;
+                unsigned found = 0;
+                bool complete = true;
+
+                if (!bucket_may_fit(bucket, p))
+                        continue;
+                for (struct alloc_agent *a = bucket->head; a; a = a->ix_next[p->key]) {
+                        if (key_free(a, p->key) < want)
+                                continue;
+                        if (budget == 0) {
+                                complete = false;
+                                break;
+                        }
+                        budget--;
+                        if (!alloc_agent_eligible(c, a, p) || !alloc_agent_fit(a, p, &cand))
+                                continue;
+                        if (!best.agent || choice_tighter(&cand, &best, p, p->key))
+                                best = cand;
+                        if (++found >= ALLOC_FIT_CANDIDATES) {
+                                complete = false;
+                                break;
+                        }
+                }
+                if (best.agent) {
+                        *ret = best;
+                        return true;
+                }
+                if (complete)
+                        alloc_bucket_tighten(bucket, p->key);
+                if (budget == 0)
+                        return alloc_tree_find(c, p, ret);
+        }
+        return false;
+}

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private structures shared by the allocator's files (allocator*.c); nothing outside includes it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "master/allocator.h"
+
+/* ---- string-keyed hash map (open addressing; keys are borrowed from the values) ---- */
+
+struct alloc_map_slot {
+        const char *key;        /* NULL: empty; ALLOC_MAP_TOMBSTONE: deleted */
+        uint64_t hash;
+        void *value;
+};
+
+struct alloc_map {
+        struct alloc_map_slot *slots;
+        size_t cap;             /* power of two, or 0 */
+        size_t n;               /* live entries */
+        size_t used;            /* live + tombstones */
+};
+
+int alloc_map_put(struct alloc_map *m, const char *key, void *value);     /* -EEXIST, -ENOMEM */
+void *alloc_map_get(const struct alloc_map *m, const char *key);
+void *alloc_map_remove(struct alloc_map *m, const char *key);             /* the value or NULL */
+void alloc_map_done(struct alloc_map *m);
+/* Iterate: for (size_t i = 0; alloc_map_next(m, &i, &v); ) ... */
+bool alloc_map_next(const struct alloc_map *m, size_t *i, void **ret_value);
+
+/* ---- dimensions ---- */
+
+enum {
+        ALLOC_DIM_CPUS,         /* millicpus */
+        ALLOC_DIM_MEM,          /* bytes */
+        ALLOC_DIM_PIDS,
+        ALLOC_DIM_RBPS,         /* cluster-wide io totals (sum over all disks) */
+        ALLOC_DIM_WBPS,
+        ALLOC_DIM_RIOPS,
+        ALLOC_DIM_WIOPS,
+        _ALLOC_DIM_MAX,
+};
+
+/* The keys agents are indexed by (free capacity, log-linear buckets). */
+enum {
+        ALLOC_KEY_CPUS,
+        ALLOC_KEY_MEM,
+        _ALLOC_KEY_MAX,
+};
+
+/* Disk classes are interned to small ids so fit checks compare integers; past the first
+ * ALLOC_CLASS_MAX classes the rest compare strings. */
+#define ALLOC_CLASS_MAX 16
+#define ALLOC_CLASS_ANY (-1)            /* a disk without class / a request for any class */
+#define ALLOC_CLASS_STRCMP (-2)         /* not interned: compare the strings */
+#define ALLOC_CLASS_NONE (-3)           /* a request for a class no disk has */
+
+#define ALLOC_INDEX_SUB_BITS 4
+#define ALLOC_INDEX_BUCKETS (16 + 60 * 16)
+#define ALLOC_INDEX_WORDS ((ALLOC_INDEX_BUCKETS + 63) / 64)
+
+struct alloc_agent;
+
+struct alloc_bucket {
+        struct alloc_agent *head;
+        size_t n;
+        /* Upper bounds of what any agent in the bucket has free (stale-high is safe: it only
+         * prunes less); tightened whenever a walk of the bucket finds nothing. */
+        int64_t max_mcpus;
+        uint64_t max_mem, max_pids;
+        double max_io_free;
+        double max_io_class[ALLOC_CLASS_MAX];   /* per interned disk class */
+};
+
+struct alloc_index {
+        struct alloc_bucket buckets[ALLOC_INDEX_BUCKETS];
+        uint64_t nonempty[ALLOC_INDEX_WORDS];
+};
+
+/* A max-tree over agent slots: each node holds the most any agent below it has free in every
+ * dimension (exact, updated on every change), so a first-fit query prunes whole subtrees. */
+struct alloc_tree_node {
+        int64_t mcpus;
+        uint64_t mem, pids;
+        double io;
+        double io_class[ALLOC_CLASS_MAX];
+};
+
+struct alloc_tree {
+        struct alloc_tree_node *nodes;  /* 2 * cap, root at 1, leaf of slot s at cap + s */
+        struct alloc_agent **leaves;    /* cap */
+        size_t cap, n_used;
+        size_t cursor;                  /* where the last find succeeded */
+        size_t *free_slots;
+        size_t n_free;
+};
+
+/* ---- objects ---- */
+
+struct alloc_role {
+        char *name;
+        double weight;
+        double use[_ALLOC_DIM_MAX];
+        size_t n_tasks;
+};
+
+struct alloc_group_member {
+        struct alloc_agent *agent;
+        size_t n;
+};
+
+struct alloc_group {
+        char *name;
+        struct alloc_group_member *members;
+        size_t n_members, cap_members;
+};
+
+struct alloc_disk {
+        char *name;
+        char *class;
+        int class_id;           /* interned id, ALLOC_CLASS_ANY or ALLOC_CLASS_STRCMP */
+        uint64_t read_bps, write_bps, read_iops, write_iops;
+        double used;            /* io cost charged */
+};
+
+struct alloc_task;
+
+struct alloc_agent {
+        char *id;
+        char *hostname;
+        struct silo_kv *attrs;
+        size_t n_attrs;
+        int64_t mcpus_total, mcpus_used;
+        uint64_t mem_total, mem_used;
+        uint64_t pids_total, pids_used;         /* pids_total UINT64_MAX: not reported */
+        struct alloc_disk *disks;
+        size_t n_disks;
+        struct alloc_task *tasks;               /* doubly linked through task->agent_prev/next */
+        size_t n_tasks;
+        /* every agent in registration order (deterministic scans for reasons) */
+        struct alloc_agent *all_prev, *all_next;
+        /* agents with the same hostname, singly linked from cluster->by_hostname */
+        struct alloc_agent *host_next;
+        /* index membership per key */
+        struct alloc_agent *ix_prev[_ALLOC_KEY_MAX], *ix_next[_ALLOC_KEY_MAX];
+        int ix_bucket[_ALLOC_KEY_MAX];
+        size_t tree_slot;
+};
+
+/* The agents that carry one attribute value, for tasks constrained to it. */
+struct alloc_attr_list {
+        char *key;                      /* "key=value" */
+        struct alloc_agent **agents;
+        size_t n, cap;
+};
+
+struct alloc_task_io {
+        int disk;               /* index into agent->disks, -1 when the disk disappeared */
+        double cost;
+};
+
+struct alloc_task {
+        char *id;
+        struct alloc_role *role;
+        struct alloc_agent *agent;
+        struct alloc_group *group;              /* NULL without a group */
+        struct alloc_task *agent_prev, *agent_next;
+        int64_t mcpus;
+        uint64_t mem, pids;
+        double use[_ALLOC_DIM_MAX];             /* what it adds to its role's use */
+        size_t n_io;
+        struct alloc_task_io io[];
+};
+
+struct alloc_cluster {
+        struct alloc_map agents;        /* id -> alloc_agent */
+        struct alloc_agent *first, *last; /* registration order */
+        struct alloc_map by_hostname;   /* hostname -> first alloc_agent (host_next chain) */
+        struct alloc_map by_attr;       /* "key=value" -> alloc_attr_list */
+        struct alloc_map roles;         /* name -> alloc_role */
+        struct alloc_map groups;        /* name -> alloc_group */
+        struct alloc_map tasks;         /* id -> alloc_task */
+        double total[_ALLOC_DIM_MAX];   /* cluster capacity per DRF dimension */
+        double used[_ALLOC_DIM_MAX];    /* what charged tasks hold of it */
+        /* the largest disk figures seen (never lowered): bounds the cheapest cost of a request */
+        uint64_t max_read_bps, max_write_bps, max_read_iops, max_write_iops;
+        char *classes[ALLOC_CLASS_MAX];
+        size_t n_classes;
+        uint64_t class_max[ALLOC_CLASS_MAX][4]; /* the same per class: rbps, wbps, riops, wiops */
+        struct alloc_index index[_ALLOC_KEY_MAX];
+        struct alloc_tree tree;
+        uint64_t epoch;                 /* bumped by every charge and release */
+};
+
+/* ---- per-pass task record ---- */
+
+struct alloc_pending_io {
+        int class_id;                   /* interned class asked for, or ALLOC_CLASS_* */
+        bool any;                       /* disk "any" */
+        double need;                    /* the least this entry can cost on a disk of its class */
+};
+
+struct alloc_pending {
+        const struct silo_task_spec *spec;
+        size_t pos;                     /* index in the batch */
+        struct alloc_role *role;
+        int64_t mcpus;
+        uint64_t mem, pids;
+        double use[_ALLOC_DIM_MAX];
+        double share;                   /* dominant share of demand (vs cluster totals) */
+        int key;                        /* ALLOC_KEY_* the search walks (set by alloc_fit_find) */
+        struct alloc_pending_io io[ALLOC_IO_MAX];
+        bool constrained;               /* hostname, attributes or spread */
+};
+
+/* A placement found for one pending task. */
+struct alloc_choice {
+        struct alloc_agent *agent;
+        int disk[ALLOC_IO_MAX];
+        double cost[ALLOC_IO_MAX];
+};
+
+/* ---- allocator-drf.c ---- */
+struct alloc_role *alloc_role_get(struct alloc_cluster *c, const char *name, bool create);
+void alloc_totals_add_agent(struct alloc_cluster *c, const struct alloc_agent *a, int sign);
+double alloc_role_share_of(const struct alloc_cluster *c, const struct alloc_role *r);
+double alloc_demand_share(const struct alloc_cluster *c, const double use[static _ALLOC_DIM_MAX]);
+void alloc_demand_from_spec(const struct silo_task_spec *spec, int64_t *ret_mcpus, uint64_t *ret_mem,
+                            uint64_t *ret_pids, double ret_use[static _ALLOC_DIM_MAX]);
+
+/* ---- allocator-index.c ---- */
+uint64_t alloc_key_value(const struct alloc_agent *a, int key);
+int alloc_index_insert(struct alloc_cluster *c, struct alloc_agent *a);       /* -ENOMEM */
+void alloc_index_done(struct alloc_cluster *c);
+/* First fit over the max-tree (exact: false means no eligible agent fits). */
+bool alloc_tree_find(struct alloc_cluster *c, const struct alloc_pending *p, struct alloc_choice *ret);
+bool alloc_bounds_may_fit(int64_t mcpus, uint64_t mem, uint64_t pids, double io_free,
+                          const double *io_class, const struct alloc_pending *p);
+void alloc_index_remove(struct alloc_cluster *c, struct alloc_agent *a);
+void alloc_index_reposition(struct alloc_cluster *c, struct alloc_agent *a);
+int alloc_index_bucket_of(uint64_t v);
+void alloc_bucket_tighten(struct alloc_bucket *b, int key);
+
+/* ---- allocator-fit.c ---- */
+int64_t alloc_agent_free_mcpus(const struct alloc_agent *a);
+uint64_t alloc_agent_free_mem(const struct alloc_agent *a);
+uint64_t alloc_agent_free_pids(const struct alloc_agent *a);
+double alloc_agent_max_io_free(const struct alloc_agent *a);
+bool alloc_agent_matches(const struct alloc_agent *a, const struct silo_constraints *k);
+bool alloc_group_has_host(const struct alloc_group *g, const char *hostname);
+/* pio (optional) carries the interned class of the request for a faster check. */
+bool alloc_disk_selectable(const struct alloc_disk *d, const struct silo_io_request *io,
+                           const struct alloc_pending_io *pio);
+int alloc_class_intern(struct alloc_cluster *c, const char *class);
+int alloc_class_lookup(const struct alloc_cluster *c, const char *class);
+int alloc_disk_cost(const struct alloc_disk *d, const struct silo_io_request *io, double *ret_cost,
+                    const char **ret_missing);
+/* Whether the task fits on the agent (capacity and disks only, no constraints); fills *ret. */
+bool alloc_agent_fit(const struct alloc_agent *a, const struct alloc_pending *p, struct alloc_choice *ret);
+/* Best-fit search over eligible agents; false when none fits. */
+bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct alloc_choice *ret);
+/* Whether the agent passes the task's constraints (hostname, attributes, spread). */
+bool alloc_agent_eligible(const struct alloc_cluster *c, const struct alloc_agent *a,
+                          const struct alloc_pending *p);
+
+/* ---- allocator-reasons.c ---- */
+/* What the reasons of one pass share (cluster-wide maxima, io diagnoses per request), computed
+ * on first use; valid while the cluster does not change. */
+struct diag;
+struct alloc_reason_ctx {
+        struct diag *dims;
+        struct alloc_map io_cache;
+};
+int alloc_reason_ctx_init(struct alloc_reason_ctx *ctx);
+void alloc_reason_ctx_done(struct alloc_reason_ctx *ctx);
+/* Why nothing fits, specifically; a malloc'd string or NULL on ENOMEM. */
+char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx,
+                           const struct alloc_pending *p);
+int alloc_format_bytes(uint64_t v, char *buf, size_t size);
+
+/* ---- allocator.c ---- */
+const struct alloc_attr_list *alloc_attr_list_get(const struct alloc_cluster *c, const struct silo_kv *kv);
+struct alloc_group *alloc_group_get(struct alloc_cluster *c, const char *name, bool create);

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Calls from the master to agents: launches and kills over libcurl multi, with bounded retries. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/http-json.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "master/master.h"
+
+#define MASTER_RETRY_MAX_MS 30000u
+
+enum call_kind {
+        CALL_LAUNCH,
+        CALL_KILL,
+};
+
+/* What a completion needs; ids are copied because the task may change meanwhile. */
+struct agent_call {
+        master *m;
+        enum call_kind kind;
+        char *task_id;
+        char *agent_id;
+        bool tracked;   /* the master knows the task and flagged it in flight */
+};
+
+static void agent_call_free(struct agent_call *c)
+{
+        if (!c)
+                return;
+        free(c->task_id);
+        free(c->agent_id);
+        free(c);
+}
+
+static struct agent_call *agent_call_new(master *m, enum call_kind kind, const char *task_id, const char *agent_id)
+{
+        struct agent_call *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return NULL;
+        c->m = m;
+        c->kind = kind;
+        c->task_id = strdup(task_id);
+        c->agent_id = strdup(agent_id);
+        if (!c->task_id || !c->agent_id) {
+                agent_call_free(c);
+                return NULL;
+        }
+        return c;
+}
+
+static uint64_t master_backoff_ms(master *m, uint64_t attempts)
+{
+        uint64_t d = m->opts.retry_base_ms ? m->opts.retry_base_ms : 1000;
+
+        for (uint64_t i = 1; i < attempts && d < MASTER_RETRY_MAX_MS; i++)
+                d *= 2;
+        return MIN(d, (uint64_t)MASTER_RETRY_MAX_MS);
+}
+
+/* "agent X (addr) unreachable: ..." / "agent X refused the launch: 409 conflict: ..." */
+static char *describe_failure(const char *what, const struct master_agent *a, const char *agent_id,
+                              const struct http_client_result *res)
+{
+        _cleanup_free_ char *code = NULL, *message = NULL;
+        char *s = NULL;
+
+        if (res->error != 0) {
+                if (asprintf(&s, "agent %s (%s) unreachable for the %s: %s", agent_id,
+                             a ? a->reg->address : "?", what, strempty(res->error_message)) < 0)
+                        return NULL;
+                return s;
+        }
+        (void)http_json_error_parse(res->json, &code, &message);
+        if (asprintf(&s, "agent %s refused the %s: HTTP %ld%s%s%s%s", agent_id, what, res->status,
+                     code ? " " : "", strempty(code), message ? ": " : "", strempty(message)) < 0)
+                return NULL;
+        return s;
+}
+
+static void master_launch_done(const struct http_client_result *res, void *userdata)
+{
+        struct agent_call *c = userdata;
+        master *m = c->m;
+        struct master_task *t = master_task_get(m, c->task_id);
+        struct master_agent *a = master_agent_get(m, c->agent_id);
+        bool ok = res->error == 0 && res->status >= 200 && res->status < 300;
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        if (res->error == -ECANCELED)
+                goto out; /* shutting down */
+        if (t && c->tracked)
+                t->launch_in_flight = false;
+
+        if (!t || !streq_ptr(t->agent_id, c->agent_id) || silo_task_state_is_terminal(t->state) ||
+            t->state == SILO_TASK_PENDING) {
+                /* The master moved on while the launch was in flight (task lost, killed, requeued):
+                 * whatever the agent started must not run. */
+                if (ok && a && a->state == MASTER_AGENT_ACTIVE) {
+                        m->metrics.reconcile_kills++;
+                        (void)master_kill_send(m, a, c->task_id, NULL);
+                }
+                goto out;
+        }
+
+        if (ok) {
+                m->metrics.launches_accepted++;
+                log_debug("task %s: launch accepted by agent %s (HTTP %ld)", t->id, c->agent_id, res->status);
+                if (t->state == SILO_TASK_STAGING) {
+                        _cleanup_free_ char *msg = NULL;
+                        if (asprintf(&msg, "launch accepted by agent %s", c->agent_id) < 0)
+                                msg = NULL;
+                        r = master_task_transition(m, t, SILO_TASK_STARTING, SILO_REASON_NONE, msg, NULL);
+                        if (r < 0)
+                                log_error("task %s: cannot record STARTING: %s", t->id, strerror(-r));
+                }
+                if (t->kill_requested && a && !t->kill_in_flight)
+                        (void)master_kill_send(m, a, t->id, t);
+                goto out;
+        }
+
+        m->metrics.launches_failed++;
+        why = describe_failure("launch", a, c->agent_id, res);
+        if (t->state != SILO_TASK_STAGING) {
+                /* Its status updates already say it runs there: the answer got lost, not the launch. */
+                log_info("task %s: %s, but the agent already reported it %s", t->id, strempty(why),
+                         silo_task_state_to_string(t->state));
+                goto out;
+        }
+        log_warning("task %s: %s (attempt %" PRIu64 " of %" PRIu64 ")", t->id, strempty(why), t->launch_attempts,
+                    m->opts.launch_attempts);
+        if (res->error == -ETIMEDOUT || res->error == -ECONNRESET) {
+                /* The agent may have started it before the connection broke: make sure it
+                 * does not keep running there while the task is placed again. */
+                if (a && a->state == MASTER_AGENT_ACTIVE)
+                        (void)master_kill_send(m, a, t->id, NULL);
+        }
+        if (t->kill_requested) {
+                r = master_task_transition(m, t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST,
+                                           "killed by request while its launch failed", NULL);
+        } else if (t->launch_attempts >= m->opts.launch_attempts) {
+                _cleanup_free_ char *msg = NULL;
+                if (asprintf(&msg, "gave up after %" PRIu64 " launch attempts; last: %s", t->launch_attempts,
+                             strempty(why)) < 0)
+                        msg = NULL;
+                r = master_task_transition(m, t, SILO_TASK_FAILED, SILO_REASON_LAUNCH_FAILED, msg, NULL);
+        } else {
+                t->not_before_ms = master_mono_ms() + master_backoff_ms(m, t->launch_attempts);
+                r = master_task_transition(m, t, SILO_TASK_PENDING, SILO_REASON_NONE, why, NULL);
+        }
+        if (r < 0)
+                log_error("task %s: cannot record the failed launch: %s", t->id, strerror(-r));
+out:
+        agent_call_free(c);
+}
+
+/* The spec the agent gets: the task id and, for every io entry, the disk chosen here. */
+static json_t *master_launch_body(const struct master_task *t)
+{
+        json_t *spec = silo_task_spec_to_json(t->spec), *io;
+        size_t i;
+        json_t *e;
+
+        if (!spec)
+                return NULL;
+        json_object_set_new(spec, "id", json_string(t->id));
+        io = json_object_get(json_object_get(spec, "resources"), "io");
+        json_array_foreach(io, i, e) {
+                if (i < t->n_disks && t->disks[i]) {
+                        json_object_set_new(e, "disk", json_string(t->disks[i]));
+                        /* The class only guided the choice; the agent needs the disk. */
+                        json_object_del(e, "class");
+                }
+        }
+        return spec;
+}
+
+int master_launch_send(master *m, struct master_task *t)
+{
+        struct master_agent *a = master_agent_get(m, t->agent_id);
+        _cleanup_free_ char *url = NULL;
+        struct agent_call *c;
+        json_t *body;
+        int r;
+
+        if (!a)
+                return -ENOENT;
+        if (asprintf(&url, "http://%s/api/v1/tasks", a->reg->address) < 0)
+                return -ENOMEM;
+        body = master_launch_body(t);
+        c = agent_call_new(m, CALL_LAUNCH, t->id, a->id);
+        if (!body || !c) {
+                json_decref(body);
+                agent_call_free(c);
+                return -ENOMEM;
+        }
+        c->tracked = true;
+        r = http_client_request(m->client, "POST", url, body, m->token, (unsigned)m->opts.launch_timeout_ms,
+                                master_launch_done, c);
+        json_decref(body);
+        if (r < 0) {
+                agent_call_free(c);
+                return r;
+        }
+        t->launch_in_flight = true;
+        m->metrics.launches_sent++;
+        log_debug("task %s: launch sent to agent %s at %s", t->id, a->id, a->reg->address);
+        return 0;
+}
+
+static void master_kill_done(const struct http_client_result *res, void *userdata)
+{
+        struct agent_call *c = userdata;
+        master *m = c->m;
+        struct master_task *t = master_task_get(m, c->task_id);
+        struct master_agent *a = master_agent_get(m, c->agent_id);
+        int r;
+
+        if (res->error == -ECANCELED)
+                goto out;
+        if (t && c->tracked)
+                t->kill_in_flight = false;
+        if (!t || !c->tracked || silo_task_state_is_terminal(t->state) || !streq_ptr(t->agent_id, c->agent_id))
+                goto out; /* a reconciliation kill: heartbeats repeat it if it did not work */
+
+        if (res->error == 0 && res->status >= 200 && res->status < 300) {
+                /* The agent may answer with the task already ended; otherwise its KILLED status
+                 * update follows. */
+                const char *state = json_string_value(json_object_get(res->json, "state"));
+                int s = state ? silo_task_state_from_string(state) : -EINVAL;
+
+                if (s >= 0 && silo_task_state_is_terminal(s) && master_task_transition_allowed(t->state, s)) {
+                        r = master_task_transition(m, t, s, s == SILO_TASK_KILLED ? SILO_REASON_KILLED_BY_REQUEST
+                                                                                   : SILO_REASON_NONE,
+                                                   "confirmed by the agent's kill response", NULL);
+                        if (r < 0)
+                                log_error("task %s: cannot record its end: %s", t->id, strerror(-r));
+                } else {
+                        /* Accepted; ask again only if no KILLED update arrives for a while. */
+                        t->kill_attempts++;
+                        t->kill_not_before_ms = master_mono_ms() + MAX((uint64_t)5000, master_backoff_ms(m, t->kill_attempts));
+                }
+                goto out;
+        }
+        if (res->error == 0 && res->status == 404) {
+                _cleanup_free_ char *msg = NULL;
+                if (asprintf(&msg, "agent %s does not know the task; considered killed", c->agent_id) < 0)
+                        msg = NULL;
+                r = master_task_transition(m, t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST, msg, NULL);
+                if (r < 0)
+                        log_error("task %s: cannot record KILLED: %s", t->id, strerror(-r));
+                goto out;
+        }
+        {
+                _cleanup_free_ char *why = describe_failure("kill", a, c->agent_id, res);
+                t->kill_attempts++;
+                t->kill_not_before_ms = master_mono_ms() + master_backoff_ms(m, t->kill_attempts);
+                log_warning("task %s: %s; retrying the kill later", t->id, strempty(why));
+        }
+out:
+        agent_call_free(c);
+}
+
+int master_kill_send(master *m, struct master_agent *a, const char *task_id, struct master_task *t)
+{
+        _cleanup_free_ char *url = NULL;
+        struct agent_call *c;
+        int r;
+
+        if (asprintf(&url, "http://%s/api/v1/tasks/%s", a->reg->address, task_id) < 0)
+                return -ENOMEM;
+        c = agent_call_new(m, CALL_KILL, task_id, a->id);
+        if (!c)
+                return -ENOMEM;
+        c->tracked = t != NULL;
+        r = http_client_request(m->client, "DELETE", url, NULL, m->token, (unsigned)m->opts.launch_timeout_ms,
+                                master_kill_done, c);
+        if (r < 0) {
+                agent_call_free(c);
+                return r;
+        }
+        if (t)
+                t->kill_in_flight = true;
+        m->metrics.kills_sent++;
+        log_debug("task %s: kill sent to agent %s", task_id, a->id);
+        return 0;
+}
+
+void master_launcher_tick(master *m)
+{
+        uint64_t now = master_mono_ms();
+        struct master_task *t;
+        size_t i = 0;
+
+        while (table_next(m->tasks, &i, NULL, (void **)&t)) {
+                struct master_agent *a;
+
+                if (t->state == SILO_TASK_PENDING) {
+                        if (t->not_before_ms && t->not_before_ms <= now) {
+                                t->not_before_ms = 0;
+                                master_schedule(m);
+                        }
+                        continue;
+                }
+                if (silo_task_state_is_terminal(t->state))
+                        continue;
+                a = master_agent_get(m, t->agent_id);
+                if (!a || a->state != MASTER_AGENT_ACTIVE)
+                        continue;
+                /* A restart forgot which launches were in flight: send them again; the agent
+                 * answers a repeated launch of the same spec with the existing task. */
+                if (t->state == SILO_TASK_STAGING && !t->launch_in_flight) {
+                        (void)master_launch_send(m, t);
+                        continue;
+                }
+                if (t->kill_requested && !t->kill_in_flight && !t->launch_in_flight && t->kill_not_before_ms <= now)
+                        (void)master_kill_send(m, a, t->id, t);
+        }
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* silo-master: options, process setup (rlimits, signals, sd_notify) and the main loop. */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "master/master.h"
+
+#define OPT(field) offsetof(struct master_options, field)
+
+static const struct config_option master_options_table[] = {
+        { "listen", CONFIG_STRING, OPT(listen), "127.0.0.1:5050", "ADDR",
+          "address and port of the REST API (HOST:PORT, [IPv6]:PORT)" },
+        { "state-dir", CONFIG_STRING, OPT(state_dir), "/var/lib/silo/master", "DIR",
+          "directory of the SQLite state (master.db) and the generated token" },
+        { "token-file", CONFIG_STRING, OPT(token_file), NULL, "FILE",
+          "cluster token file (default: <state-dir>/token, generated at first start)" },
+        { "heartbeat-interval-ms", CONFIG_UINT, OPT(heartbeat_interval_ms), "1000", "MS",
+          "how often agents are told to send heartbeats", 10, 3600000 },
+        { "agent-timeout-ms", CONFIG_UINT, OPT(agent_timeout_ms), "15000", "MS",
+          "an agent silent this long is lost and its tasks LOST", 50, 86400000 },
+        { "launch-attempts", CONFIG_UINT, OPT(launch_attempts), "5", "N",
+          "launches tried before a task FAILS with LAUNCH_FAILED", 1, 1000 },
+        { "launch-timeout-ms", CONFIG_UINT, OPT(launch_timeout_ms), "10000", "MS",
+          "timeout of one launch or kill request to an agent", 100, 600000 },
+        { "retry-base-ms", CONFIG_UINT, OPT(retry_base_ms), "1000", "MS",
+          "delay before re-placing a task whose launch failed; doubles per attempt up to 30 s", 10, 30000 },
+        { "max-connections", CONFIG_UINT, OPT(max_connections), "16384", "N",
+          "concurrent HTTP connections (agents keep theirs open)", 16, 1000000 },
+        { "nofile", CONFIG_UINT, OPT(nofile), "65536", "N",
+          "RLIMIT_NOFILE to raise the process to", 1024, 1048576 },
+        { "log-level", CONFIG_STRING, OPT(log_level), "info", "LEVEL",
+          "debug, info, notice, warning or err" },
+};
+
+const struct config_schema master_config_schema = {
+        .program = "silo-master",
+        .summary = "Silo master: agent inventory, task queue, I/O-aware allocator, REST API.",
+        .default_config_path = "/etc/silo/master.conf",
+        .options = master_options_table,
+        .n_options = ELEMENTSOF(master_options_table),
+};
+
+static int parse_log_level(const char *s)
+{
+        static const struct {
+                const char *name;
+                int level;
+        } levels[] = {
+                { "debug", LOG_DEBUG }, { "info", LOG_INFO }, { "notice", LOG_NOTICE },
+                { "warning", LOG_WARNING }, { "err", LOG_ERR }, { "error", LOG_ERR },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(levels); i++)
+                if (strcasecmp(s, levels[i].name) == 0)
+                        return levels[i].level;
+        return -EINVAL;
+}
+
+/* Thousands of agents keep a connection each, and every connection is an fd. */
+static void raise_nofile(uint64_t want)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return;
+        if (rl.rlim_cur >= want)
+                return;
+        if (rl.rlim_max < want) {
+                struct rlimit up = { want, want };
+                if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+                        log_debug("RLIMIT_NOFILE raised to %llu", (unsigned long long)want);
+                        return;
+                }
+                /* Not privileged: go as high as the hard limit allows. */
+                want = rl.rlim_max;
+        }
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_warning_errno(negative_errno(), "Failed to raise RLIMIT_NOFILE to %llu: %m",
+                                  (unsigned long long)want);
+}
+
+int main(int argc, char **argv)
+{
+        struct master_options opts = { 0 };
+        _cleanup_free_ char *err = NULL;
+        master *m = NULL;
+        sigset_t mask;
+        int r, level;
+
+        log_set_ident("silo-master");
+        r = config_parse(&master_config_schema, argc, argv, &opts, &err);
+        if (r == CONFIG_HELP) {
+                _cleanup_free_ char *help = config_help_format(&master_config_schema);
+                fputs(strempty(help), stdout);
+                config_free(&master_config_schema, &opts);
+                return 0;
+        }
+        if (r == CONFIG_VERSION) {
+                printf("silo-master %s\n", SILO_VERSION);
+                config_free(&master_config_schema, &opts);
+                return 0;
+        }
+        if (r < 0) {
+                log_error("%s", err ? err : strerror(-r));
+                config_free(&master_config_schema, &opts);
+                return 2;
+        }
+        level = parse_log_level(opts.log_level);
+        if (level < 0) {
+                log_error("--log-level: '%s' is not one of debug, info, notice, warning, err", opts.log_level);
+                config_free(&master_config_schema, &opts);
+                return 2;
+        }
+        log_set_max_level(level);
+        if (opts.agent_timeout_ms <= opts.heartbeat_interval_ms) {
+                log_error("--agent-timeout-ms: %llu must be larger than --heartbeat-interval-ms %llu",
+                          (unsigned long long)opts.agent_timeout_ms, (unsigned long long)opts.heartbeat_interval_ms);
+                config_free(&master_config_schema, &opts);
+                return 2;
+        }
+        raise_nofile(opts.nofile);
+
+        /* SIGTERM/SIGINT arrive through the loop's signalfd; a peer closing a socket must
+         * not kill the master. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = master_new(&opts, &m, &err);
+        if (r < 0) {
+                log_error("%s", err ? err : strerror(-r));
+                config_free(&master_config_schema, &opts);
+                return 1;
+        }
+        log_info("listening on %s (port %u), state in %s", opts.listen, http_server_port(m->http), opts.state_dir);
+        (void)sd_notifyf(0, "READY=1\nSTATUS=Serving on %s with %zu agents and %zu tasks", opts.listen,
+                         table_size(m->agents), table_size(m->tasks));
+        r = master_run(m);
+        (void)sd_notify(0, "STOPPING=1");
+        master_free(m);
+        config_free(&master_config_schema, &opts);
+        return r < 0 ? 1 : 0;
+}

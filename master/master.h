@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* silo-master's shared state: options, tasks, agents, and the functions its modules export. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "common/config.h"
+#include "common/http-client.h"
+#include "common/http-server.h"
+#include "common/protocol-json.h"
+#include "master/allocator.h"
+#include "master/table.h"
+#include "silo/protocol.h"
+
+struct store;
+
+struct master_options {
+        char *listen;
+        char *state_dir;
+        char *token_file;
+        uint64_t heartbeat_interval_ms;
+        uint64_t agent_timeout_ms;
+        uint64_t launch_attempts;       /* launches tried before a task FAILS with LAUNCH_FAILED */
+        uint64_t launch_timeout_ms;     /* one HTTP call to an agent */
+        uint64_t retry_base_ms;         /* first retry delay; doubles per attempt, capped at 30 s */
+        uint64_t max_connections;
+        uint64_t nofile;                /* RLIMIT_NOFILE to raise to */
+        char *log_level;
+};
+
+extern const struct config_schema master_config_schema;
+
+/* A task as the master tracks it. Everything but the *_in_flight flags and `pending_reason`
+ * is persisted at every change (store.c). */
+struct master_task {
+        char *id;
+        struct silo_task_spec *spec;    /* spec->id == id */
+        silo_task_state state;
+        silo_task_reason reason;
+        char *message;                  /* why it is in this state (a refused launch, a kill...) */
+        char *agent_id;                 /* STAGING and later: where it was sent */
+        char **disks;                   /* chosen disk per resources.io[i] (n_io entries) */
+        size_t n_disks;
+        int exit_code;                  /* -1 until known */
+        int signal;
+        uint64_t launch_attempts;
+        bool kill_requested;
+        uint64_t created_ms, updated_ms; /* CLOCK_REALTIME */
+        uint64_t seq;                   /* submission order */
+
+        /* in memory only */
+        bool launch_in_flight;
+        bool kill_in_flight;
+        uint64_t kill_attempts;
+        uint64_t not_before_ms;         /* monotonic: retry backoff for the next placement */
+        uint64_t kill_not_before_ms;    /* monotonic: retry backoff for a DELETE to the agent */
+        char *pending_reason;           /* the allocator's latest reason while PENDING */
+};
+
+enum master_agent_state {
+        MASTER_AGENT_ACTIVE,
+        MASTER_AGENT_LOST,
+};
+
+struct master_agent {
+        char *id;
+        struct silo_agent_registration *reg;    /* latest registration (reg->agent_id == id) */
+        enum master_agent_state state;
+        uint64_t registered_ms, updated_ms;     /* CLOCK_REALTIME */
+        uint64_t last_seen_mono_ms;             /* last registration or heartbeat */
+        uint64_t heartbeats;
+};
+
+struct master_metrics {
+        uint64_t http_requests;
+        uint64_t registrations;
+        uint64_t reregistrations;
+        uint64_t heartbeats;
+        uint64_t agents_lost;
+        uint64_t status_updates;
+        uint64_t status_duplicates;
+        uint64_t status_ignored;
+        uint64_t tasks_submitted;
+        uint64_t launches_sent;
+        uint64_t launches_accepted;
+        uint64_t launches_failed;
+        uint64_t kills_sent;
+        uint64_t reconcile_kills;
+        uint64_t allocation_passes;
+        uint64_t allocation_placed;
+        double last_pass_seconds;
+};
+
+typedef struct master {
+        struct master_options opts;
+        char *token;
+        struct store *store;
+        struct table *tasks;            /* id -> struct master_task */
+        struct table *agents;           /* id -> struct master_agent */
+        struct alloc_cluster *alloc;
+        http_server *http;
+        http_client *client;
+        int epoll_fd, timer_fd, signal_fd, stop_fd;
+        bool alloc_needed;
+        bool stopping;
+        uint64_t next_seq;
+        uint64_t started_ms;
+        struct master_metrics metrics;
+} master;
+
+/* ---- time ---- */
+uint64_t master_now_ms(void);           /* CLOCK_REALTIME */
+uint64_t master_mono_ms(void);          /* CLOCK_MONOTONIC */
+/* A random UUID (v4) for a task or agent that came without an id. */
+int master_id_generate(char **ret);
+
+/* ---- lifecycle (master.c) ---- */
+/* Open the store, load the state, bind the API. *ret_error explains a failure. */
+int master_new(const struct master_options *opts, master **ret, char **ret_error);
+master *master_free(master *m);
+/* Run until SIGTERM/SIGINT (when the signals are blocked by the caller) or master_stop(). */
+int master_run(master *m);
+/* Thread-safe: ask a running master_run() to return (tests). */
+void master_stop(master *m);
+
+/* ---- tasks (tasks.c) ---- */
+struct master_task *master_task_get(master *m, const char *id);
+/* Create and persist a PENDING task from a validated spec; the id is generated when absent.
+ * -EEXIST with *ret_task set when the id exists with an equal spec (idempotent submit),
+ * -EBUSY when it exists with another spec; -EINVAL with *ret_error for a spec the master
+ * cannot place (e.g. an io entry naming a device path). */
+int master_task_submit(master *m, struct silo_task_spec *spec, struct master_task **ret_task, char **ret_error);
+/* Whether the master's state machine allows from -> to: the protocol's rules, except that a
+ * terminal state (LOST included: the master gave the task up) is final. */
+bool master_task_transition_allowed(silo_task_state from, silo_task_state to);
+/* Move a task to `to`, persist it (and the event) in one transaction, then release its
+ * resources when it ended. update may be NULL (a master decision). -EBUSY when illegal. */
+int master_task_transition(master *m, struct master_task *t, silo_task_state to, silo_task_reason reason,
+                           const char *message, const struct silo_status_update *update);
+/* Persist the task row alone (attempt counters, kill flag). */
+int master_task_save(master *m, struct master_task *t);
+/* User kill: PENDING -> KILLED at once; STAGING..RUNNING -> DELETE to the agent. -EBUSY when
+ * already terminal. *ret_accepted tells whether it is done (false: the agent must confirm). */
+int master_task_kill(master *m, struct master_task *t, bool *ret_done);
+/* Apply an agent's status update. *ret_duplicate when its update_id was seen already. */
+int master_status_apply(master *m, const struct silo_status_update *u, bool *ret_duplicate, char **ret_error);
+json_t *master_task_to_json(master *m, const struct master_task *t, bool with_history);
+struct master_task *master_task_free(struct master_task *t);
+/* All tasks sorted by submission order, optionally only one state (state < 0: all). */
+int master_tasks_list(master *m, int state, struct master_task ***ret, size_t *ret_n);
+
+/* ---- allocation (placement.c) ---- */
+void master_schedule(master *m);                /* ask for a pass at the end of this loop turn */
+int master_allocate(master *m);                 /* one batched pass over due PENDING tasks */
+/* Charge the allocator for a task that holds resources on its agent (restart, reconcile). */
+int master_task_charge(master *m, struct master_task *t);
+
+/* ---- agents (agents.c) ---- */
+struct master_agent *master_agent_get(master *m, const char *id);
+int master_agent_register(master *m, struct silo_agent_registration *reg, struct master_agent **ret_agent,
+                          char **ret_error);
+/* -ENOENT for an unknown agent, -ESTALE for a lost one (it must re-register). */
+int master_agent_heartbeat(master *m, const char *id, const json_t *body, char **ret_error);
+/* Mark agents silent past the timeout lost; their tasks become LOST. */
+void master_agents_check(master *m);
+json_t *master_agent_to_json(master *m, const struct master_agent *a);
+struct master_agent *master_agent_free(struct master_agent *a);
+
+/* ---- agent calls (launcher.c) ---- */
+int master_launch_send(master *m, struct master_task *t);
+/* DELETE the task on the agent; t may be NULL for a task the master does not know. */
+int master_kill_send(master *m, struct master_agent *a, const char *task_id, struct master_task *t);
+/* Resend what a restart interrupted (STAGING launches, requested kills) and due retries. */
+void master_launcher_tick(master *m);
+
+/* ---- API (api.c) and metrics (metrics.c) ---- */
+extern const struct http_route master_routes[];
+extern const size_t master_n_routes;
+char *master_metrics_format(master *m);

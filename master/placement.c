@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Batched placement: hands due PENDING tasks to the allocator and stages the placed ones. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/macro.h"
+#include "master/master.h"
+
+void master_schedule(master *m)
+{
+        m->alloc_needed = true;
+}
+
+int master_task_charge(master *m, struct master_task *t)
+{
+        const char *disks[ALLOC_IO_MAX] = { 0 };
+        int r;
+
+        if (!t->agent_id || alloc_task_is_charged(m->alloc, t->id))
+                return 0;
+        for (size_t i = 0; i < t->n_disks && i < ALLOC_IO_MAX; i++)
+                disks[i] = t->disks[i];
+        r = alloc_task_charge(m->alloc, t->spec, t->agent_id, t->n_disks ? disks : NULL);
+        if (r < 0)
+                log_debug("task %s: cannot charge it on agent %s: %s", t->id, t->agent_id, strerror(-r));
+        return r;
+}
+
+/* Record where the allocator put a task and move it to STAGING; the launch follows. */
+static int master_task_stage(master *m, struct master_task *t, const struct alloc_result *res)
+{
+        _cleanup_free_ char *agent_id = NULL, *msg = NULL;
+        char **disks = NULL;
+        int r;
+
+        agent_id = strdup(res->agent_id);
+        if (!agent_id)
+                return -ENOMEM;
+        if (res->n_io > 0) {
+                disks = calloc(res->n_io, sizeof(char *));
+                if (!disks)
+                        return -ENOMEM;
+                for (size_t i = 0; i < res->n_io; i++)
+                        if (!(disks[i] = strdup(res->disks[i]))) {
+                                strv_free(disks);
+                                return -ENOMEM;
+                        }
+        }
+        if (asprintf(&msg, "placed on agent %s (%s)", res->agent_id, strempty(res->hostname)) < 0)
+                msg = NULL;
+
+        t->agent_id = TAKE_PTR(agent_id);
+        t->disks = disks;
+        t->n_disks = res->n_io;
+        t->launch_attempts++;
+        r = master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, msg, NULL);
+        if (r < 0) {
+                free(t->agent_id);
+                t->agent_id = NULL;
+                for (size_t i = 0; i < t->n_disks; i++)
+                        free(t->disks[i]);
+                free(t->disks);
+                t->disks = NULL;
+                t->n_disks = 0;
+                t->launch_attempts--;
+                return r;
+        }
+        free(t->pending_reason);
+        t->pending_reason = NULL;
+        return 0;
+}
+
+int master_allocate(master *m)
+{
+        _cleanup_free_ struct master_task **all = NULL;
+        _cleanup_free_ const struct silo_task_spec **specs = NULL;
+        _cleanup_free_ struct master_task **batch = NULL;
+        _cleanup_free_ struct alloc_result *results = NULL;
+        uint64_t now = master_mono_ms();
+        struct timespec t0, t1;
+        size_t n_all = 0, n = 0;
+        int r, placed;
+
+        m->alloc_needed = false;
+        r = master_tasks_list(m, SILO_TASK_PENDING, &all, &n_all);
+        if (r < 0)
+                return r;
+        if (n_all == 0)
+                return 0;
+        specs = calloc(n_all, sizeof(*specs));
+        batch = calloc(n_all, sizeof(*batch));
+        results = calloc(n_all, sizeof(*results));
+        if (!specs || !batch || !results)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_all; i++) {
+                struct master_task *t = all[i];
+
+                /* A task whose launch just failed waits out its backoff. */
+                if (t->not_before_ms > now)
+                        continue;
+                if (alloc_task_is_charged(m->alloc, t->id))
+                        continue;
+                batch[n] = t;
+                specs[n++] = t->spec;
+        }
+        if (n == 0)
+                return 0;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        placed = alloc_place_batch(m->alloc, specs, n, results);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (placed < 0)
+                return placed;
+        m->metrics.allocation_passes++;
+        m->metrics.last_pass_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+
+        for (size_t i = 0; i < n; i++) {
+                struct master_task *t = batch[i];
+
+                if (!results[i].placed) {
+                        if (!streq_ptr(t->pending_reason, results[i].reason)) {
+                                free(t->pending_reason);
+                                t->pending_reason = results[i].reason ? strdup(results[i].reason) : NULL;
+                        }
+                        continue;
+                }
+                r = master_task_stage(m, t, &results[i]);
+                if (r < 0) {
+                        log_warning("task %s: cannot record its placement: %s", t->id, strerror(-r));
+                        (void)alloc_task_release(m->alloc, t->id);
+                        continue;
+                }
+                m->metrics.allocation_placed++;
+                (void)master_launch_send(m, t);
+        }
+        alloc_results_clear(results, n);
+        return placed;
+}

@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The master's durable state in SQLite (WAL): agents, tasks and every task's status history. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#include "common/log.h"
+#include "common/macro.h"
+#include "master/store.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+enum {
+        STMT_BEGIN,
+        STMT_COMMIT,
+        STMT_ROLLBACK,
+        STMT_TASK_PUT,
+        STMT_EVENT_ADD,
+        STMT_UPDATE_SEEN,
+        STMT_TASK_EVENTS,
+        STMT_AGENT_PUT,
+        STMT_COUNT_EVENTS,
+        _STMT_MAX,
+};
+
+static const char *const store_sql[_STMT_MAX] = {
+        [STMT_BEGIN] = "BEGIN IMMEDIATE",
+        [STMT_COMMIT] = "COMMIT",
+        [STMT_ROLLBACK] = "ROLLBACK",
+        [STMT_TASK_PUT] =
+                "INSERT OR REPLACE INTO tasks(id, spec, state, reason, message, agent_id, disks, exit_code, "
+                "signal, launch_attempts, kill_requested, created_ms, updated_ms, seq) "
+                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        [STMT_EVENT_ADD] =
+                "INSERT INTO task_events(task_id, update_id, source, agent_id, state, reason, exit_code, "
+                "signal, message, timestamp_ms, applied) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        [STMT_UPDATE_SEEN] = "SELECT 1 FROM task_events WHERE update_id = ?1",
+        [STMT_TASK_EVENTS] =
+                "SELECT seq, update_id, source, agent_id, state, reason, exit_code, signal, message, "
+                "timestamp_ms, applied FROM task_events WHERE task_id = ?1 ORDER BY seq",
+        [STMT_AGENT_PUT] =
+                "INSERT OR REPLACE INTO agents(id, registration, state, registered_ms, updated_ms) "
+                "VALUES(?1, ?2, ?3, ?4, ?5)",
+        [STMT_COUNT_EVENTS] = "SELECT COUNT(*) FROM task_events",
+};
+
+struct store {
+        sqlite3 *db;
+        sqlite3_stmt *stmt[_STMT_MAX];
+};
+
+static int store_error(char **ret_error, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
+static int store_error(char **ret_error, int r, const char *format, ...)
+{
+        va_list ap;
+
+        if (ret_error) {
+                va_start(ap, format);
+                if (vasprintf(ret_error, format, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+        }
+        return r;
+}
+
+/* SQLite result codes to -errno, keeping "disk full" and "busy" distinguishable. */
+static int sqlite_errno(int rc)
+{
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_DONE:
+        case SQLITE_ROW:
+                return 0;
+        case SQLITE_CONSTRAINT:
+                return -EEXIST;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_READONLY:
+        case SQLITE_PERM:
+        case SQLITE_AUTH:
+                return -EACCES;
+        case SQLITE_CANTOPEN:
+                return -ENOENT;
+        default:
+                return -EIO;
+        }
+}
+
+static const char *const store_schema =
+        "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS agents("
+        "  id TEXT PRIMARY KEY, registration TEXT NOT NULL, state TEXT NOT NULL,"
+        "  registered_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS tasks("
+        "  id TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,"
+        "  message TEXT, agent_id TEXT, disks TEXT, exit_code INTEGER NOT NULL, signal INTEGER NOT NULL,"
+        "  launch_attempts INTEGER NOT NULL, kill_requested INTEGER NOT NULL,"
+        "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, seq INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS task_events("
+        "  seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, update_id TEXT UNIQUE,"
+        "  source TEXT NOT NULL, agent_id TEXT, state TEXT NOT NULL, reason TEXT NOT NULL,"
+        "  exit_code INTEGER NOT NULL, signal INTEGER NOT NULL, message TEXT,"
+        "  timestamp_ms INTEGER NOT NULL, applied INTEGER NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS task_events_task ON task_events(task_id);"
+        "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
+
+int store_open(const char *path, struct store **ret, char **ret_error)
+{
+        struct store *s;
+        char *errmsg = NULL;
+        int rc;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        if (rc != SQLITE_OK) {
+                int r = store_error(ret_error, sqlite_errno(rc), "database %s: %s", path,
+                                    s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+                store_free(s);
+                return r;
+        }
+        sqlite3_busy_timeout(s->db, 5000);
+        /* WAL keeps readers and the writer apart and makes commits one sequential append;
+         * synchronous=FULL fsyncs the WAL at every commit, the durability the API promises. */
+        rc = sqlite3_exec(s->db,
+                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                          NULL, NULL, &errmsg);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_exec(s->db, store_schema, NULL, NULL, &errmsg);
+        if (rc != SQLITE_OK) {
+                int r = store_error(ret_error, sqlite_errno(rc), "database %s: %s", path,
+                                    errmsg ? errmsg : sqlite3_errstr(rc));
+                sqlite3_free(errmsg);
+                store_free(s);
+                return r;
+        }
+        {
+                sqlite3_stmt *st = NULL;
+                int version = 0;
+
+                if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+                                       NULL) == SQLITE_OK &&
+                    sqlite3_step(st) == SQLITE_ROW)
+                        version = atoi((const char *)sqlite3_column_text(st, 0));
+                sqlite3_finalize(st);
+                if (version != STORE_SCHEMA_VERSION) {
+                        store_free(s);
+                        return store_error(ret_error, -EPROTO,
+                                           "database %s: schema version %d, this master understands %d", path,
+                                           version, STORE_SCHEMA_VERSION);
+                }
+        }
+        for (int i = 0; i < _STMT_MAX; i++) {
+                rc = sqlite3_prepare_v3(s->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL);
+                if (rc != SQLITE_OK) {
+                        int r = store_error(ret_error, sqlite_errno(rc), "database %s: preparing '%s': %s",
+                                            path, store_sql[i], sqlite3_errmsg(s->db));
+                        store_free(s);
+                        return r;
+                }
+        }
+        *ret = s;
+        return 0;
+}
+
+struct store *store_free(struct store *s)
+{
+        if (!s)
+                return NULL;
+        for (int i = 0; i < _STMT_MAX; i++)
+                sqlite3_finalize(s->stmt[i]);
+        sqlite3_close(s->db);
+        free(s);
+        return NULL;
+}
+
+/* Run a prepared statement that returns no rows, then reset it for the next use. */
+static int store_step_done(struct store *s, sqlite3_stmt *st)
+{
+        int rc = sqlite3_step(st);
+        int r = rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+
+        if (r < 0)
+                log_debug("sqlite: %s", sqlite3_errmsg(s->db));
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return r;
+}
+
+int store_begin(struct store *s)
+{
+        return store_step_done(s, s->stmt[STMT_BEGIN]);
+}
+
+int store_commit(struct store *s)
+{
+        return store_step_done(s, s->stmt[STMT_COMMIT]);
+}
+
+void store_rollback(struct store *s)
+{
+        if (!sqlite3_get_autocommit(s->db))
+                (void)store_step_done(s, s->stmt[STMT_ROLLBACK]);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+        if (v)
+                sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(st, i);
+}
+
+int store_task_put(struct store *s, const struct master_task *t)
+{
+        sqlite3_stmt *st = s->stmt[STMT_TASK_PUT];
+        _cleanup_free_ char *spec = NULL, *disks = NULL;
+        json_t *arr;
+
+        spec = silo_task_spec_to_string(t->spec);
+        if (!spec)
+                return -ENOMEM;
+        arr = json_array();
+        if (!arr)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n_disks; i++)
+                json_array_append_new(arr, t->disks[i] ? json_string(t->disks[i]) : json_null());
+        disks = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        if (!disks)
+                return -ENOMEM;
+
+        bind_text(st, 1, t->id);
+        bind_text(st, 2, spec);
+        bind_text(st, 3, silo_task_state_to_string(t->state));
+        bind_text(st, 4, silo_task_reason_to_string(t->reason));
+        bind_text(st, 5, t->message);
+        bind_text(st, 6, t->agent_id);
+        bind_text(st, 7, disks);
+        sqlite3_bind_int(st, 8, t->exit_code);
+        sqlite3_bind_int(st, 9, t->signal);
+        sqlite3_bind_int64(st, 10, (sqlite3_int64)t->launch_attempts);
+        sqlite3_bind_int(st, 11, t->kill_requested);
+        sqlite3_bind_int64(st, 12, (sqlite3_int64)t->created_ms);
+        sqlite3_bind_int64(st, 13, (sqlite3_int64)t->updated_ms);
+        sqlite3_bind_int64(st, 14, (sqlite3_int64)t->seq);
+        return store_step_done(s, st);
+}
+
+int store_event_add(struct store *s, const struct store_event *e)
+{
+        sqlite3_stmt *st = s->stmt[STMT_EVENT_ADD];
+
+        bind_text(st, 1, e->task_id);
+        bind_text(st, 2, e->update_id);
+        bind_text(st, 3, e->source);
+        bind_text(st, 4, e->agent_id);
+        bind_text(st, 5, silo_task_state_to_string(e->state));
+        bind_text(st, 6, silo_task_reason_to_string(e->reason));
+        sqlite3_bind_int(st, 7, e->exit_code);
+        sqlite3_bind_int(st, 8, e->signal);
+        bind_text(st, 9, e->message);
+        sqlite3_bind_int64(st, 10, (sqlite3_int64)e->timestamp_ms);
+        sqlite3_bind_int(st, 11, e->applied);
+        return store_step_done(s, st);
+}
+
+int store_update_seen(struct store *s, const char *update_id)
+{
+        sqlite3_stmt *st = s->stmt[STMT_UPDATE_SEEN];
+        int rc, r;
+
+        bind_text(st, 1, update_id);
+        rc = sqlite3_step(st);
+        r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return r;
+}
+
+static json_t *column_json_text(sqlite3_stmt *st, int i)
+{
+        const unsigned char *v = sqlite3_column_text(st, i);
+
+        return v ? json_string((const char *)v) : json_null();
+}
+
+int store_task_events(struct store *s, const char *task_id, json_t **ret)
+{
+        sqlite3_stmt *st = s->stmt[STMT_TASK_EVENTS];
+        json_t *arr = json_array();
+        int rc;
+
+        if (!arr)
+                return -ENOMEM;
+        bind_text(st, 1, task_id);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *e = json_object();
+
+                json_object_set_new(e, "seq", json_integer(sqlite3_column_int64(st, 0)));
+                json_object_set_new(e, "update_id", column_json_text(st, 1));
+                json_object_set_new(e, "source", column_json_text(st, 2));
+                json_object_set_new(e, "agent_id", column_json_text(st, 3));
+                json_object_set_new(e, "state", column_json_text(st, 4));
+                json_object_set_new(e, "reason", column_json_text(st, 5));
+                json_object_set_new(e, "exit_code", json_integer(sqlite3_column_int(st, 6)));
+                json_object_set_new(e, "signal", json_integer(sqlite3_column_int(st, 7)));
+                json_object_set_new(e, "message", column_json_text(st, 8));
+                json_object_set_new(e, "timestamp_ms", json_integer(sqlite3_column_int64(st, 9)));
+                json_object_set_new(e, "applied", json_boolean(sqlite3_column_int(st, 10)));
+                json_array_append_new(arr, e);
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_DONE) {
+                json_decref(arr);
+                return sqlite_errno(rc);
+        }
+        *ret = arr;
+        return 0;
+}
+
+int store_count_events(struct store *s, uint64_t *ret)
+{
+        sqlite3_stmt *st = s->stmt[STMT_COUNT_EVENTS];
+        int rc = sqlite3_step(st);
+
+        if (rc == SQLITE_ROW)
+                *ret = (uint64_t)sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sqlite_errno(rc);
+}
+
+int store_agent_put(struct store *s, const struct master_agent *a)
+{
+        sqlite3_stmt *st = s->stmt[STMT_AGENT_PUT];
+        _cleanup_free_ char *reg = silo_agent_registration_to_string(a->reg);
+
+        if (!reg)
+                return -ENOMEM;
+        bind_text(st, 1, a->id);
+        bind_text(st, 2, reg);
+        bind_text(st, 3, a->state == MASTER_AGENT_ACTIVE ? "ACTIVE" : "LOST");
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)a->registered_ms);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)a->updated_ms);
+        return store_step_done(s, st);
+}
+
+int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *userdata), void *userdata)
+{
+        sqlite3_stmt *st = NULL;
+        int rc, r = 0;
+
+        rc = sqlite3_prepare_v2(s->db, "SELECT id, registration, state, registered_ms, updated_ms FROM agents",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(rc);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct master_agent *a = calloc(1, sizeof(*a));
+                _cleanup_free_ char *err = NULL;
+
+                if (!a) {
+                        r = -ENOMEM;
+                        break;
+                }
+                a->id = strdup((const char *)sqlite3_column_text(st, 0));
+                r = silo_agent_registration_from_string((const char *)sqlite3_column_text(st, 1), &a->reg, &err);
+                if (r < 0 || !a->id) {
+                        log_debug("agent %s in the database: %s", strempty(a->id), strempty(err));
+                        master_agent_free(a);
+                        r = r < 0 ? -EBADMSG : -ENOMEM;
+                        break;
+                }
+                a->state = streq((const char *)sqlite3_column_text(st, 2), "ACTIVE") ? MASTER_AGENT_ACTIVE
+                                                                                    : MASTER_AGENT_LOST;
+                a->registered_ms = (uint64_t)sqlite3_column_int64(st, 3);
+                a->updated_ms = (uint64_t)sqlite3_column_int64(st, 4);
+                r = cb(a, userdata);
+                if (r < 0)
+                        break;
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+                r = sqlite_errno(rc);
+        sqlite3_finalize(st);
+        return r;
+}
+
+int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *userdata), void *userdata)
+{
+        sqlite3_stmt *st = NULL;
+        int rc, r = 0;
+
+        rc = sqlite3_prepare_v2(s->db,
+                                "SELECT id, spec, state, reason, message, agent_id, disks, exit_code, signal, "
+                                "launch_attempts, kill_requested, created_ms, updated_ms, seq FROM tasks ORDER BY seq",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(rc);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct master_task *t = calloc(1, sizeof(*t));
+                _cleanup_free_ char *err = NULL;
+                const char *text;
+                json_t *disks;
+                int state, reason;
+
+                if (!t) {
+                        r = -ENOMEM;
+                        break;
+                }
+                t->id = strdup((const char *)sqlite3_column_text(st, 0));
+                r = silo_task_spec_from_string((const char *)sqlite3_column_text(st, 1), &t->spec, &err);
+                state = silo_task_state_from_string((const char *)sqlite3_column_text(st, 2));
+                reason = silo_task_reason_from_string((const char *)sqlite3_column_text(st, 3));
+                if (r < 0 || !t->id || state < 0 || reason < 0) {
+                        log_debug("task %s in the database: %s", strempty(t->id), strempty(err));
+                        master_task_free(t);
+                        r = -EBADMSG;
+                        break;
+                }
+                t->state = state;
+                t->reason = reason;
+                if ((text = (const char *)sqlite3_column_text(st, 4)))
+                        t->message = strdup(text);
+                if ((text = (const char *)sqlite3_column_text(st, 5)))
+                        t->agent_id = strdup(text);
+                text = (const char *)sqlite3_column_text(st, 6);
+                disks = text ? json_loads(text, 0, NULL) : NULL;
+                if (json_is_array(disks) && json_array_size(disks) > 0) {
+                        t->n_disks = json_array_size(disks);
+                        t->disks = calloc(t->n_disks, sizeof(char *));
+                        for (size_t i = 0; t->disks && i < t->n_disks; i++) {
+                                const char *d = json_string_value(json_array_get(disks, i));
+                                t->disks[i] = d ? strdup(d) : NULL;
+                        }
+                }
+                json_decref(disks);
+                t->exit_code = sqlite3_column_int(st, 7);
+                t->signal = sqlite3_column_int(st, 8);
+                t->launch_attempts = (uint64_t)sqlite3_column_int64(st, 9);
+                t->kill_requested = sqlite3_column_int(st, 10) != 0;
+                t->created_ms = (uint64_t)sqlite3_column_int64(st, 11);
+                t->updated_ms = (uint64_t)sqlite3_column_int64(st, 12);
+                t->seq = (uint64_t)sqlite3_column_int64(st, 13);
+                r = cb(t, userdata);
+                if (r < 0)
+                        break;
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+                r = sqlite_errno(rc);
+        sqlite3_finalize(st);
+        return r;
+}

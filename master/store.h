@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The master's durable state in SQLite (WAL): agents, tasks and every task's status history. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "master/master.h"
+
+/*
+ * Every change is committed (synchronous=FULL) before the master acknowledges or acts on it,
+ * so a master killed at any instant restarts with either the old or the new state of each
+ * change. A task row and the history event that explains it are written in one transaction.
+ */
+
+struct store;
+
+/* Open or create "<path>" and its schema. */
+int store_open(const char *path, struct store **ret, char **ret_error);
+struct store *store_free(struct store *s);
+
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* Insert or replace the task's row. */
+int store_task_put(struct store *s, const struct master_task *t);
+
+/* One history event: a status update from an agent (update_id set) or a master decision
+ * (update_id NULL, source "master"). -EEXIST when update_id was recorded before. */
+struct store_event {
+        const char *task_id;
+        const char *update_id;
+        const char *source;             /* "agent" | "master" */
+        const char *agent_id;
+        silo_task_state state;
+        silo_task_reason reason;
+        int exit_code;
+        int signal;
+        const char *message;
+        uint64_t timestamp_ms;
+        bool applied;                   /* false: recorded but did not change the task */
+};
+int store_event_add(struct store *s, const struct store_event *e);
+/* 1 when a status update with this id was recorded, 0 when not. */
+int store_update_seen(struct store *s, const char *update_id);
+/* The task's history, oldest first, as a JSON array. */
+int store_task_events(struct store *s, const char *task_id, json_t **ret);
+/* Number of events recorded for an update id prefix-free count (tests, metrics). */
+int store_count_events(struct store *s, uint64_t *ret);
+
+int store_agent_put(struct store *s, const struct master_agent *a);
+
+/* Load everything at startup; the callbacks take ownership of the objects they get. */
+int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *userdata), void *userdata);
+int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *userdata), void *userdata);

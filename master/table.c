@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A string-keyed hash table (open addressing) for the master's tasks and agents by id. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "master/table.h"
+
+struct table_slot {
+        const char *key;        /* NULL = empty */
+        void *value;
+        bool tombstone;
+};
+
+struct table {
+        struct table_slot *slots;
+        size_t cap;             /* power of two */
+        size_t n;               /* live entries */
+        size_t used;            /* live + tombstones: what drives growth */
+};
+
+static uint64_t table_hash(const char *s)
+{
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+        for (; *s; s++) {
+                h ^= (unsigned char)*s;
+                h *= 1099511628211ULL;
+        }
+        return h;
+}
+
+int table_new(struct table **ret)
+{
+        struct table *t = calloc(1, sizeof(*t));
+
+        if (!t)
+                return -ENOMEM;
+        t->cap = 64;
+        t->slots = calloc(t->cap, sizeof(*t->slots));
+        if (!t->slots) {
+                free(t);
+                return -ENOMEM;
+        }
+        *ret = t;
+        return 0;
+}
+
+struct table *table_free(struct table *t)
+{
+        if (t) {
+                free(t->slots);
+                free(t);
+        }
+        return NULL;
+}
+
+static struct table_slot *table_find(const struct table *t, const char *key)
+{
+        size_t mask = t->cap - 1, i = table_hash(key) & mask;
+
+        for (;;) {
+                struct table_slot *s = &t->slots[i];
+
+                if (!s->key && !s->tombstone)
+                        return NULL;
+                if (s->key && strcmp(s->key, key) == 0)
+                        return s;
+                i = (i + 1) & mask;
+        }
+}
+
+void *table_get(const struct table *t, const char *key)
+{
+        struct table_slot *s = table_find(t, key);
+
+        return s ? s->value : NULL;
+}
+
+/* Rehash into `cap` slots, dropping tombstones. */
+static int table_resize(struct table *t, size_t cap)
+{
+        struct table_slot *old = t->slots, *slots;
+        size_t old_cap = t->cap;
+
+        slots = calloc(cap, sizeof(*slots));
+        if (!slots)
+                return -ENOMEM;
+        t->slots = slots;
+        t->cap = cap;
+        t->used = t->n;
+        for (size_t i = 0; i < old_cap; i++) {
+                if (!old[i].key)
+                        continue;
+                size_t j = table_hash(old[i].key) & (cap - 1);
+                while (slots[j].key)
+                        j = (j + 1) & (cap - 1);
+                slots[j].key = old[i].key;
+                slots[j].value = old[i].value;
+        }
+        free(old);
+        return 0;
+}
+
+int table_put(struct table *t, const char *key, void *value)
+{
+        struct table_slot *s = table_find(t, key);
+        size_t i;
+
+        if (s) {
+                s->key = key;
+                s->value = value;
+                return 0;
+        }
+        /* Keep the load (tombstones included) under 70 % so probes stay short. */
+        if ((t->used + 1) * 10 > t->cap * 7) {
+                int r = table_resize(t, t->n * 2 + 1 > t->cap / 2 ? t->cap * 2 : t->cap);
+                if (r < 0)
+                        return r;
+        }
+        i = table_hash(key) & (t->cap - 1);
+        while (t->slots[i].key)
+                i = (i + 1) & (t->cap - 1);
+        if (!t->slots[i].tombstone)
+                t->used++;
+        t->slots[i] = (struct table_slot){ .key = key, .value = value };
+        t->n++;
+        return 0;
+}
+
+void *table_remove(struct table *t, const char *key)
+{
+        struct table_slot *s = table_find(t, key);
+        void *v;
+
+        if (!s)
+                return NULL;
+        v = s->value;
+        s->key = NULL;
+        s->value = NULL;
+        s->tombstone = true;
+        t->n--;
+        return v;
+}
+
+size_t table_size(const struct table *t)
+{
+        return t->n;
+}
+
+bool table_next(const struct table *t, size_t *i, const char **ret_key, void **ret_value)
+{
+        for (; *i < t->cap; (*i)++) {
+                if (t->slots[*i].key) {
+                        if (ret_key)
+                                *ret_key = t->slots[*i].key;
+                        if (ret_value)
+                                *ret_value = t->slots[*i].value;
+                        (*i)++;
+                        return true;
+                }
+        }
+        return false;
+}

@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The master's task table: submission, the state machine with persistence, kills, status updates. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/macro.h"
+#include "master/master.h"
+#include "master/store.h"
+
+uint64_t master_now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t master_mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct master_task *master_task_free(struct master_task *t)
+{
+        if (!t)
+                return NULL;
+        free(t->id);
+        silo_task_spec_free(t->spec);
+        free(t->message);
+        free(t->agent_id);
+        for (size_t i = 0; i < t->n_disks; i++)
+                free(t->disks[i]);
+        free(t->disks);
+        free(t->pending_reason);
+        free(t);
+        return NULL;
+}
+
+struct master_task *master_task_get(master *m, const char *id)
+{
+        return id ? table_get(m->tasks, id) : NULL;
+}
+
+/* A random UUID (version 4) as the id of a task or an agent that came without one. */
+int master_id_generate(char **ret)
+{
+        uint8_t b[16];
+        char *s;
+
+        if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+                return -EIO;
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        if (asprintf(&s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                     b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]) < 0)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+bool master_task_transition_allowed(silo_task_state from, silo_task_state to)
+{
+        /* The protocol lets LOST go back to RUNNING when an agent returns; this master does
+         * not: a task it gave up is killed on the returning agent (ARCHITECTURE.md, master
+         * internals), so LOST is as final as the other terminal states. */
+        if (silo_task_state_is_terminal(from))
+                return false;
+        if (from == to)
+                return false;
+        return silo_task_state_transition_ok(from, to);
+}
+
+int master_task_save(master *m, struct master_task *t)
+{
+        int r;
+
+        t->updated_ms = master_now_ms();
+        r = store_begin(m->store);
+        if (r < 0)
+                return r;
+        r = store_task_put(m->store, t);
+        if (r >= 0)
+                r = store_commit(m->store);
+        if (r < 0)
+                store_rollback(m->store);
+        return r;
+}
+
+static int master_task_persist(master *m, struct master_task *t, const struct store_event *e)
+{
+        int r;
+
+        r = store_begin(m->store);
+        if (r < 0)
+                return r;
+        r = store_task_put(m->store, t);
+        if (r >= 0 && e)
+                r = store_event_add(m->store, e);
+        if (r >= 0)
+                r = store_commit(m->store);
+        if (r < 0)
+                store_rollback(m->store);
+        return r;
+}
+
+int master_task_transition(master *m, struct master_task *t, silo_task_state to, silo_task_reason reason,
+                           const char *message, const struct silo_status_update *u)
+{
+        struct master_task old = *t;
+        _cleanup_free_ char *msg = NULL;
+        struct store_event e;
+        int r;
+
+        if (!master_task_transition_allowed(t->state, to))
+                return -EBUSY;
+        if (message && !(msg = strdup(message)))
+                return -ENOMEM;
+
+        t->state = to;
+        t->reason = reason;
+        t->message = msg;
+        t->updated_ms = master_now_ms();
+        if (u) {
+                t->exit_code = u->exit_code;
+                t->signal = u->signal;
+        }
+        if (to == SILO_TASK_PENDING) {
+                /* Back in the queue: it no longer belongs to an agent. */
+                t->agent_id = NULL;
+                t->disks = NULL;
+                t->n_disks = 0;
+        }
+        e = (struct store_event){
+                .task_id = t->id,
+                .update_id = u ? u->update_id : NULL,
+                .source = u ? "agent" : "master",
+                .agent_id = u && u->agent_id ? u->agent_id : old.agent_id,
+                .state = to,
+                .reason = reason,
+                .exit_code = t->exit_code,
+                .signal = t->signal,
+                .message = message,
+                .timestamp_ms = u && u->timestamp_ms ? u->timestamp_ms : t->updated_ms,
+                .applied = true,
+        };
+        r = master_task_persist(m, t, &e);
+        if (r < 0) {
+                /* Nothing was committed: the task is exactly as before. */
+                *t = old;
+                return r;
+        }
+        free(old.message);
+        t->message = TAKE_PTR(msg);
+        if (to == SILO_TASK_PENDING) {
+                free(old.agent_id);
+                for (size_t i = 0; i < old.n_disks; i++)
+                        free(old.disks[i]);
+                free(old.disks);
+        }
+        if (to == SILO_TASK_PENDING || silo_task_state_is_terminal(to)) {
+                if (alloc_task_is_charged(m->alloc, t->id))
+                        (void)alloc_task_release(m->alloc, t->id);
+                /* Freed resources may let a pending task fit. */
+                master_schedule(m);
+        }
+        log_debug("task %s: %s -> %s (%s)%s%s", t->id, silo_task_state_to_string(old.state),
+                  silo_task_state_to_string(to), silo_task_reason_to_string(reason), message ? ": " : "",
+                  strempty(message));
+        return 0;
+}
+
+/* The master places io by disk name; a path is only meaningful to one standalone agent. */
+static int master_spec_check(const struct silo_task_spec *spec, char **ret_error)
+{
+        for (size_t i = 0; i < spec->resources.n_io; i++) {
+                const struct silo_io_request *io = &spec->resources.io[i];
+
+                if (io->device || !io->disk) {
+                        if (asprintf(ret_error,
+                                     "resources.io[%zu].device: '%s': a device path only works with a standalone "
+                                     "agent; name a disk the agents advertise or \"any\"",
+                                     i, strempty(io->device)) < 0)
+                                *ret_error = NULL;
+                        return -EINVAL;
+                }
+        }
+        if (spec->resources.n_io > ALLOC_IO_MAX) {
+                if (asprintf(ret_error, "resources.io: %zu entries, at most %d are supported",
+                             spec->resources.n_io, ALLOC_IO_MAX) < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int master_task_submit(master *m, struct silo_task_spec *spec, struct master_task **ret_task, char **ret_error)
+{
+        struct master_task *t, *existing;
+        struct store_event e;
+        int r;
+
+        r = master_spec_check(spec, ret_error);
+        if (r < 0)
+                return r;
+        if (spec->id) {
+                existing = master_task_get(m, spec->id);
+                if (existing) {
+                        *ret_task = existing;
+                        return silo_task_spec_equal(existing->spec, spec) ? -EEXIST : -EBUSY;
+                }
+        } else {
+                r = master_id_generate(&spec->id);
+                if (r < 0)
+                        return r;
+        }
+
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        t->id = strdup(spec->id);
+        if (!t->id) {
+                free(t);
+                return -ENOMEM;
+        }
+        t->spec = spec;
+        t->state = SILO_TASK_PENDING;
+        t->reason = SILO_REASON_NONE;
+        t->exit_code = -1;
+        t->created_ms = t->updated_ms = master_now_ms();
+        t->seq = ++m->next_seq;
+
+        e = (struct store_event){
+                .task_id = t->id, .source = "master", .state = SILO_TASK_PENDING, .reason = SILO_REASON_NONE,
+                .exit_code = -1, .message = "submitted", .timestamp_ms = t->created_ms, .applied = true,
+        };
+        r = master_task_persist(m, t, &e);
+        if (r >= 0)
+                r = table_put(m->tasks, t->id, t);
+        if (r < 0) {
+                t->spec = NULL; /* still the caller's */
+                master_task_free(t);
+                return r;
+        }
+        m->metrics.tasks_submitted++;
+        master_schedule(m);
+        *ret_task = t;
+        return 0;
+}
+
+int master_task_kill(master *m, struct master_task *t, bool *ret_done)
+{
+        struct master_agent *a;
+        int r;
+
+        if (silo_task_state_is_terminal(t->state))
+                return -EBUSY;
+        if (t->state == SILO_TASK_PENDING) {
+                r = master_task_transition(m, t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST,
+                                           "killed by request before it was placed", NULL);
+                if (r < 0)
+                        return r;
+                *ret_done = true;
+                return 0;
+        }
+        if (!t->kill_requested) {
+                t->kill_requested = true;
+                r = master_task_save(m, t);
+                if (r < 0) {
+                        t->kill_requested = false;
+                        return r;
+                }
+        }
+        /* With a launch still in flight the DELETE follows its answer (launcher.c), so the
+         * agent never sees the kill before the launch. */
+        a = master_agent_get(m, t->agent_id);
+        if (a && a->state == MASTER_AGENT_ACTIVE && !t->launch_in_flight && !t->kill_in_flight)
+                (void)master_kill_send(m, a, t->id, t);
+        *ret_done = false;
+        return 0;
+}
+
+/* Record an update that does not change the task (duplicate state, out of order, a task the
+ * master gave up, an unknown task), so it is still deduplicated and visible in the history. */
+static int master_status_record(master *m, const struct silo_status_update *u)
+{
+        struct store_event e = {
+                .task_id = u->task_id, .update_id = u->update_id, .source = "agent", .agent_id = u->agent_id,
+                .state = u->state, .reason = u->reason, .exit_code = u->exit_code, .signal = u->signal,
+                .message = u->message, .timestamp_ms = u->timestamp_ms ? u->timestamp_ms : master_now_ms(),
+                .applied = false,
+        };
+        int r;
+
+        r = store_begin(m->store);
+        if (r < 0)
+                return r;
+        r = store_event_add(m->store, &e);
+        if (r >= 0)
+                r = store_commit(m->store);
+        if (r < 0)
+                store_rollback(m->store);
+        return r;
+}
+
+int master_status_apply(master *m, const struct silo_status_update *u, bool *ret_duplicate, char **ret_error)
+{
+        struct master_task *t;
+        struct master_agent *a;
+        int r;
+
+        (void)ret_error;
+        r = store_update_seen(m->store, u->update_id);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                m->metrics.status_duplicates++;
+                *ret_duplicate = true;
+                return 0;
+        }
+        *ret_duplicate = false;
+        m->metrics.status_updates++;
+
+        t = master_task_get(m, u->task_id);
+        a = master_agent_get(m, u->agent_id ? u->agent_id : t ? t->agent_id : NULL);
+        if (!t || (u->agent_id && t->agent_id && !streq(u->agent_id, t->agent_id))) {
+                r = master_status_record(m, u);
+                if (r < 0)
+                        return r;
+                m->metrics.status_ignored++;
+                log_warning("status update %s: task %s is %s on agent %s; killing it there", u->update_id,
+                            u->task_id, t ? "not placed" : "unknown", strempty(u->agent_id));
+                if (a && !silo_task_state_is_terminal(u->state)) {
+                        m->metrics.reconcile_kills++;
+                        (void)master_kill_send(m, a, u->task_id, NULL);
+                }
+                return 0;
+        }
+
+        if (!master_task_transition_allowed(t->state, u->state)) {
+                r = master_status_record(m, u);
+                if (r < 0)
+                        return r;
+                m->metrics.status_ignored++;
+                if (silo_task_state_is_terminal(t->state) && !silo_task_state_is_terminal(u->state) && a) {
+                        /* The master gave this task up (LOST or killed): it must not run. */
+                        log_info("task %s is %s at the master but %s on agent %s: killing it there", t->id,
+                                 silo_task_state_to_string(t->state), silo_task_state_to_string(u->state), a->id);
+                        m->metrics.reconcile_kills++;
+                        (void)master_kill_send(m, a, t->id, NULL);
+                }
+                return 0;
+        }
+
+        /* A requested kill that the agent confirms is KILLED_BY_REQUEST whatever it says. */
+        return master_task_transition(m, t, u->state,
+                                      u->state == SILO_TASK_KILLED && t->kill_requested &&
+                                                      u->reason == SILO_REASON_NONE
+                                              ? SILO_REASON_KILLED_BY_REQUEST
+                                              : u->reason,
+                                      u->message, u);
+}
+
+json_t *master_task_to_json(master *m, const struct master_task *t, bool with_history)
+{
+        struct master_agent *a = master_agent_get(m, t->agent_id);
+        json_t *j, *disks;
+
+        j = json_object();
+        if (!j)
+                return NULL;
+        json_object_set_new(j, "id", json_string(t->id));
+        if (t->spec->name)
+                json_object_set_new(j, "name", json_string(t->spec->name));
+        json_object_set_new(j, "role", json_string(t->spec->role ? t->spec->role : "default"));
+        json_object_set_new(j, "state", json_string(silo_task_state_to_string(t->state)));
+        json_object_set_new(j, "reason", json_string(silo_task_reason_to_string(t->reason)));
+        json_object_set_new(j, "message", t->message ? json_string(t->message) : json_null());
+        if (t->state == SILO_TASK_PENDING && t->pending_reason)
+                json_object_set_new(j, "pending_reason", json_string(t->pending_reason));
+        json_object_set_new(j, "agent_id", t->agent_id ? json_string(t->agent_id) : json_null());
+        if (a && a->reg->hostname)
+                json_object_set_new(j, "hostname", json_string(a->reg->hostname));
+        disks = json_array();
+        for (size_t i = 0; i < t->n_disks; i++)
+                json_array_append_new(disks, t->disks[i] ? json_string(t->disks[i]) : json_null());
+        json_object_set_new(j, "disks", disks);
+        json_object_set_new(j, "exit_code", json_integer(t->exit_code));
+        json_object_set_new(j, "signal", json_integer(t->signal));
+        json_object_set_new(j, "launch_attempts", json_integer((json_int_t)t->launch_attempts));
+        json_object_set_new(j, "kill_requested", json_boolean(t->kill_requested));
+        json_object_set_new(j, "created_ms", json_integer((json_int_t)t->created_ms));
+        json_object_set_new(j, "updated_ms", json_integer((json_int_t)t->updated_ms));
+        json_object_set_new(j, "spec", silo_task_spec_to_json(t->spec));
+        if (with_history) {
+                json_t *h = NULL;
+                if (store_task_events(m->store, t->id, &h) >= 0)
+                        json_object_set_new(j, "history", h);
+        }
+        return j;
+}
+
+static int task_seq_cmp(const void *a, const void *b)
+{
+        const struct master_task *x = *(struct master_task *const *)a, *y = *(struct master_task *const *)b;
+
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int master_tasks_list(master *m, int state, struct master_task ***ret, size_t *ret_n)
+{
+        struct master_task **v, *t;
+        size_t n = 0, i = 0;
+
+        v = calloc(table_size(m->tasks) + 1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        while (table_next(m->tasks, &i, NULL, (void **)&t))
+                if (state < 0 || (int)t->state == state)
+                        v[n++] = t;
+        qsort(v, n, sizeof(*v), task_seq_cmp);
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}

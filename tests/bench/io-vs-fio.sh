@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# silo-io against fio's io_uring engine on the same loop device (over /dev/shm): same bs,
+# iodepth, O_DIRECT, registered buffers and files; runs alternate (order flipped every pair),
+# medians of PAIRS pairs. Prints IOPS ratio (silo-io / fio) and p99 total latency per case.
+# Usage: io-vs-fio.sh SILO-IO   (env: PAIRS=5 RUNTIME=3 SIZE=1G). Exit 77 without root or fio.
+set -euo pipefail
+
+SILO_IO=${1:?usage: io-vs-fio.sh /path/to/silo-io}
+PAIRS=${PAIRS:-5}
+RUNTIME=${RUNTIME:-3}
+SIZE=${SIZE:-1G}
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (loop devices)"; exit 77; }
+for p in fio jq losetup python3; do
+        command -v "$p" >/dev/null || { echo "SKIP: $p missing"; exit 77; }
+done
+
+IMG=/dev/shm/silo-io-bench-$$.img
+LOOP=""
+T=$(mktemp -d /tmp/silo-io-bench.XXXXXX)
+cleanup() {
+        set +e
+        [ -n "$LOOP" ] && losetup -d "$LOOP"
+        rm -f "$IMG"
+        rm -rf "$T"
+}
+trap cleanup EXIT
+
+truncate -s "$SIZE" "$IMG"
+LOOP=$(losetup --find --show "$IMG")
+# Fill it so both tools read real pages, not tmpfs holes.
+"$SILO_IO" --filename "$LOOP" --rw write --bs 1m --iodepth 8 --allow-write-device > /dev/null
+echo "# $LOOP over $IMG ($SIZE), $PAIRS pairs of ${RUNTIME}s runs, $(fio --version), kernel $(uname -r)"
+
+run_fio() { # rw bs qd -> "iops p99_us"
+        fio --name=bench --filename="$LOOP" --ioengine=io_uring --direct=1 --rw="$1" --bs="$2" \
+            --iodepth="$3" --fixedbufs=1 --registerfiles=1 --runtime="$RUNTIME" --time_based \
+            --lat_percentiles=1 --output-format=json > "$T/fio.json"
+        jq -r '.jobs[0].read | "\(.iops) \(.lat_ns.percentile["99.000000"] / 1000)"' "$T/fio.json"
+}
+run_silo() {
+        "$SILO_IO" --filename "$LOOP" --rw "$1" --bs "$2" --iodepth "$3" --direct 1 \
+                   --fixedbufs 1 --registerfiles 1 --runtime "$RUNTIME" --json > "$T/silo.json"
+        jq -r '.read | "\(.iops) \(.lat_us.p99)"' "$T/silo.json"
+}
+
+printf "%-22s %12s %12s %7s %11s %11s\n" case fio_iops silo_iops ratio fio_p99_us silo_p99_us
+for c in "randread 4k 1" "randread 4k 32" "randread 4k 128" "read 128k 32"; do
+        set -- $c
+        : > "$T/fio.txt"; : > "$T/silo.txt"
+        for i in $(seq 1 "$PAIRS"); do
+                if [ $((i % 2)) -eq 1 ]; then
+                        run_fio "$@" >> "$T/fio.txt"; run_silo "$@" >> "$T/silo.txt"
+                else
+                        run_silo "$@" >> "$T/silo.txt"; run_fio "$@" >> "$T/fio.txt"
+                fi
+        done
+        python3 - "$T/fio.txt" "$T/silo.txt" "$1 $2 qd$3" <<'PY'
+import statistics, sys
+f = [list(map(float, l.split())) for l in open(sys.argv[1])]
+s = [list(map(float, l.split())) for l in open(sys.argv[2])]
+fi, si = statistics.median(x[0] for x in f), statistics.median(x[0] for x in s)
+fp, sp = statistics.median(x[1] for x in f), statistics.median(x[1] for x in s)
+print("%-22s %12.0f %12.0f %6.2fx %11.1f %11.1f" % (sys.argv[3], fi, si, si / fi, fp, sp))
+print("#   fio  iops: " + " ".join("%.0f" % x[0] for x in f), file=sys.stderr)
+print("#   silo iops: " + " ".join("%.0f" % x[0] for x in s), file=sys.stderr)
+PY
+done

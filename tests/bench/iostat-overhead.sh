@@ -1,0 +1,138 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Overhead of bpf/iostat: 4 KiB random reads (fio, io_uring, direct, QD 32) on a loop device
+# over /dev/shm, alternating runs without the programs, with them timing requests through
+# rq->io_start_time_ns (kernel-first) and with the in-flight hash only; median of the rounds.
+#
+# Usage: iostat-overhead.sh [--build DIR] [--rounds N] [--runtime SEC] [--size MiB]
+# Prints IOPS per mode, the loss in %, and CPU ns per I/O (whole system, from /proc/stat, so
+# the loop worker threads are included; plus fio's own usr+sys). Needs root, fio and BTF.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+build="$here/../../build"
+rounds=5
+runtime=5
+size=1024
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --build) build="$2"; shift 2 ;;
+        --rounds) rounds="$2"; shift 2 ;;
+        --runtime) runtime="$2"; shift 2 ;;
+        --size) size="$2"; shift 2 ;;
+        *) echo "usage: $0 [--build DIR] [--rounds N] [--runtime SEC] [--size MiB]" >&2; exit 2 ;;
+    esac
+done
+iostat="$build/cli/silo-iostat"
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ -r /sys/kernel/btf/vmlinux ] || { echo "SKIP: no BTF"; exit 77; }
+command -v fio >/dev/null || { echo "SKIP: fio not installed"; exit 77; }
+[ -x "$iostat" ] || { echo "$iostat not built (--build DIR)" >&2; exit 1; }
+
+img=""
+loopdev=""
+bpffs=""
+work="$(mktemp -d /tmp/silo-iostat-bench-XXXXXX)"
+cleanup() {
+    set +e
+    [ -n "$bpffs" ] && "$iostat" --detach --bpffs "$bpffs" 2>/dev/null
+    [ -n "$loopdev" ] && losetup -d "$loopdev"
+    if [ -n "$bpffs" ]; then
+        mountpoint -q "$bpffs" && umount "$bpffs"
+        rmdir "$bpffs"
+    fi
+    [ -n "$img" ] && rm -f "$img"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+img="$(mktemp /dev/shm/silo-iostat-bench-XXXXXX.img)"
+# Real data, not a sparse file: reads of holes would skip the page cache work.
+dd if=/dev/urandom of="$img" bs=1M count="$size" status=none
+# Direct I/O from the loop driver to the tmpfs file (6.6+) skips its page cache copy: the
+# highest IOPS the loop device gives, so the programs' share of the cost is easiest to see.
+loopdev="$(losetup -f --show --direct-io=on "$img" 2>/dev/null || losetup -f --show "$img")"
+echo "loop direct I/O: $(cat "/sys/block/$(basename "$loopdev")/loop/dio")"
+bpffs="$(mktemp -d /tmp/silo-iostat-bpffs-XXXXXX)"
+mount -t bpf bpf "$bpffs"
+
+# Busy and total jiffies of all CPUs from /proc/stat.
+cpu_ticks() {
+    awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6; print busy, total }' /proc/stat
+}
+
+# run MODE -> "iops ns_per_io_system ns_per_io_fio bpf_ns_per_io"
+run() {
+    local mode="$1" out b0 t0 b1 t1 mon="" bpf_ns=0
+    case "$mode" in
+        off) ;;
+        kernel) "$iostat" --bpffs "$bpffs" --keep --totals >/dev/null ;;
+        hash) "$iostat" --bpffs "$bpffs" --keep --totals --hash-timestamps >/dev/null ;;
+    esac
+    if [ "$mode" != off ]; then
+        # The programs' own run time (kernel BPF stats) over an interval that spans the run;
+        # the accounting costs two clock reads per run, so the attached IOPS are if anything
+        # understated.
+        "$iostat" --bpffs "$bpffs" --prog-cost --json --interval "$((runtime + 1))" --count 1 \
+            >"$work/cost.json" &
+        mon=$!
+        sleep 0.3
+    fi
+    read -r b0 t0 <<<"$(cpu_ticks)"
+    fio --name=randread --filename="$loopdev" --rw=randread --bs=4k --ioengine=io_uring \
+        --direct=1 --iodepth=32 --runtime="$runtime" --time_based --norandommap \
+        --output-format=json >"$work/fio.json" 2>"$work/fio.err" ||
+        { cat "$work/fio.err" >&2; exit 1; }
+    read -r b1 t1 <<<"$(cpu_ticks)"
+    if [ -n "$mon" ]; then
+        wait "$mon"
+        bpf_ns="$(jq -r '.bpf_cost.ns_per_io' "$work/cost.json")"
+        "$iostat" --bpffs "$bpffs" --detach
+    fi
+    local hz
+    hz="$(getconf CLK_TCK)"
+    jq -r --argjson db "$((b1 - b0))" --argjson hz "$hz" --argjson rt "$runtime" --argjson bpf "$bpf_ns" '
+        .jobs[0] as $j | ($j.read.total_ios) as $n |
+        "\($j.read.iops) \($db / $hz * 1e9 / $n) \(($j.usr_cpu + $j.sys_cpu) / 100 * $rt * 1e9 / $n) \($bpf)"' \
+        "$work/fio.json"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "loop device $loopdev over $img ($size MiB), fio randread 4k QD32 io_uring direct, ${runtime}s x $rounds rounds"
+modes=(off kernel hash)
+: >"$work/results"
+for r in $(seq "$rounds"); do
+    # Rotate the order each round so drift (other load, thermal) hits every mode alike.
+    for k in 0 1 2; do
+        m="${modes[$(((k + r) % 3))]}"
+        res="$(run "$m")"
+        echo "round $r $m: $res"
+        echo "$m $res" >>"$work/results"
+    done
+done
+
+for m in "${modes[@]}"; do
+    iops="$(awk -v m="$m" '$1 == m { print $2 }' "$work/results" | median)"
+    sys="$(awk -v m="$m" '$1 == m { print $3 }' "$work/results" | median)"
+    fio_ns="$(awk -v m="$m" '$1 == m { print $4 }' "$work/results" | median)"
+    bpf_ns="$(awk -v m="$m" '$1 == m { print $5 }' "$work/results" | median)"
+    printf -v "bpf_$m" '%s' "$bpf_ns"
+    printf -v "iops_$m" '%s' "$iops"
+    printf -v "sys_$m" '%s' "$sys"
+    printf -v "fio_$m" '%s' "$fio_ns"
+done
+echo
+printf '%-22s %12s %8s %18s %16s %11s\n' mode "IOPS(median)" "loss%" "sys ns/IO (delta)" "fio ns/IO (delta)" "BPF ns/IO"
+for m in "${modes[@]}"; do
+    i="iops_$m" s="sys_$m" f="fio_$m" p="bpf_$m"
+    awk -v m="$m" -v i="${!i}" -v b="$iops_off" -v s="${!s}" -v f="${!f}" -v s0="$sys_off" -v f0="$fio_off" -v p="${!p}" 'BEGIN {
+        name = m == "off" ? "detached" : (m == "kernel" ? "attached kernel-first" : "attached hash-only")
+        if (m == "off")
+            printf "%-22s %12.0f %8s %18.0f %16.0f %11s\n", name, i, "-", s, f, "-"
+        else
+            printf "%-22s %12.0f %8.2f %9.0f (%+6.0f) %8.0f (%+5.0f) %11.0f\n", name, i, (b - i) / b * 100, s, s - s0, f, f - f0, p
+    }'
+done
+echo "(loss% > 0 means fewer IOPS attached; BPF ns/IO is the programs' own run time, issue + complete)"

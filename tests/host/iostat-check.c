@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Host check of iostat on a loop device: exact bytes, I/O counts vs sysfs, histograms, reuse. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "common/macro.h"
+#include "iostat.h"
+
+#define CHUNK (1024 * 1024)
+
+static int failures;
+
+#define CHECK(cond, ...)                                          \
+        do {                                                      \
+                if (!(cond)) {                                    \
+                        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+                        fprintf(stderr, __VA_ARGS__);             \
+                        fputc('\n', stderr);                      \
+                        failures++;                               \
+                }                                                 \
+        } while (0)
+
+/* /sys/block/X/stat: reads, merges, sectors, ticks, writes, ..., then discards (12-15) and
+ * flushes (16-17) on kernels that have them. */
+struct sysstat {
+        unsigned long long f[17];
+        int n;
+};
+
+static int sysstat_read(const char *name, struct sysstat *ret)
+{
+        char path[256];
+        _cleanup_fclose_ FILE *f = NULL;
+
+        snprintf(path, sizeof(path), "/sys/block/%s/stat", name);
+        f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        memset(ret, 0, sizeof(*ret));
+        while (ret->n < 17 && fscanf(f, "%llu", &ret->f[ret->n]) == 1)
+                ret->n++;
+        return ret->n >= 11 ? 0 : -EIO;
+}
+
+/* The cgroup this process's bios carry: blkio's v1 cgroup on hybrid hosts, else the v2 one. */
+static int own_cgroup_id(const char *root, uint64_t *ret)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+        char line[1024], path[2048], *v1 = NULL, *v2 = NULL;
+        bool hybrid_v1 = strstr(root, "blkio") != NULL;
+
+        if (!f)
+                return negative_errno();
+        while (fgets(line, sizeof(line), f)) {
+                line[strcspn(line, "\n")] = '\0';
+                if (strncmp(line, "0::", 3) == 0 && !v2)
+                        v2 = strdup(line + 3);
+                char *c = strchr(line, ':');
+                if (c && strncmp(c + 1, "blkio:", 6) == 0 && !v1)
+                        v1 = strdup(c + 7);
+        }
+        snprintf(path, sizeof(path), "%s%s", root, hybrid_v1 ? (v1 ?: "/") : (v2 ?: "/"));
+        free(v1);
+        free(v2);
+        return iostat_cgroup_id(path, ret);
+}
+
+static int do_io(const char *dev, size_t mib)
+{
+        _cleanup_close_ int fd = open(dev, O_RDWR | O_DIRECT | O_CLOEXEC);
+        unsigned char *buf = NULL;
+        int r = 0;
+
+        if (fd < 0)
+                return negative_errno();
+        if (posix_memalign((void **)&buf, 4096, CHUNK) != 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < mib && r == 0; i++) {
+                memset(buf, (int)(0x40 + i), CHUNK);
+                if (pwrite(fd, buf, CHUNK, (off_t)(i * CHUNK)) != CHUNK)
+                        r = errno ? -errno : -EIO;
+        }
+        for (size_t i = 0; i < mib && r == 0; i++) {
+                if (pread(fd, buf, CHUNK, (off_t)(i * CHUNK)) != CHUNK)
+                        r = errno ? -errno : -EIO;
+                else if (buf[0] != (unsigned char)(0x40 + i) || buf[CHUNK - 1] != buf[0])
+                        r = -EILSEQ;
+        }
+        free(buf);
+        return r;
+}
+
+static void check_hist(const char *what, const struct iostat_stat *s)
+{
+        double p[4];
+        static const double q[4] = {0.5, 0.9, 0.99, 0.999};
+        uint64_t n = 0;
+
+        for (unsigned i = 0; i < IOSTAT_HIST_SLOTS; i++)
+                n += s->hist[i];
+        CHECK(n > 0, "%s: latency histogram is empty", what);
+        CHECK(n + s->untimed == s->ios, "%s: %llu timed + %llu untimed != %llu I/Os", what,
+              (unsigned long long)n, (unsigned long long)s->untimed,
+              (unsigned long long)s->ios);
+        for (int i = 0; i < 4; i++)
+                CHECK(iostat_hist_percentile(s->hist, q[i], &p[i]) == 0, "%s: no p%g", what,
+                      q[i] * 100);
+        CHECK(p[0] <= p[1] && p[1] <= p[2] && p[2] <= p[3],
+              "%s: percentiles out of order: %.1f %.1f %.1f %.1f", what, p[0], p[1], p[2], p[3]);
+        printf("  %s: %llu I/Os, p50 %.0f us, p90 %.0f us, p99 %.0f us, p99.9 %.0f us\n", what,
+               (unsigned long long)s->ios, p[0], p[1], p[2], p[3]);
+}
+
+static int run_mode(const char *device, const char *bpffs, size_t mib, enum iostat_ts_mode mode)
+{
+        struct iostat_options opts = {.bpffs = bpffs, .ts_mode = mode};
+        struct iostat_snapshot *before = NULL, *after = NULL, *again = NULL;
+        struct iostat *io = NULL, *io2 = NULL;
+        struct iostat_stat d0[IOSTAT_OP_MAX], d1[IOSTAT_OP_MAX], c0, c1;
+        struct sysstat s0, s1;
+        _cleanup_free_ char *cgroot = NULL;
+        uint64_t own = 0;
+        struct stat st;
+        const char *name = strrchr(device, '/') ? strrchr(device, '/') + 1 : device;
+        char err[512] = "";
+        int r;
+
+        if (stat(device, &st) < 0 || !S_ISBLK(st.st_mode)) {
+                fprintf(stderr, "%s is not a block device\n", device);
+                return -ENOTBLK;
+        }
+        r = iostat_attach(&opts, err, sizeof(err), &io);
+        if (r == -ENOTSUP) {
+                fprintf(stderr, "SKIP: %s\n", err);
+                return 77;
+        }
+        if (r < 0) {
+                fprintf(stderr, "attach: %s\n", err);
+                return r;
+        }
+        CHECK(!iostat_reused(io), "fresh bpffs but programs were reused");
+        printf("mode %s\n", mode == IOSTAT_TS_HASH_ONLY ? "hash-only" : "kernel-first");
+
+        r = iostat_cgroup_root_find(&cgroot);
+        CHECK(r == 0, "no cgroup hierarchy found: %s", strerror(-r));
+        if (r == 0) {
+                r = own_cgroup_id(cgroot, &own);
+                CHECK(r == 0, "own cgroup id under %s: %s", cgroot, strerror(-r));
+        }
+
+        if (sysstat_read(name, &s0) < 0 || iostat_snapshot_take(io, &before) < 0)
+                return -EIO;
+        r = do_io(device, mib);
+        if (r < 0) {
+                fprintf(stderr, "I/O on %s failed: %s\n", device, strerror(-r));
+                return r;
+        }
+        /* Completions are traced before the bio ends, but sysfs accounting runs just after. */
+        usleep(200 * 1000);
+        if (sysstat_read(name, &s1) < 0 || iostat_snapshot_take(io, &after) < 0)
+                return -EIO;
+
+        for (int op = 0; op < IOSTAT_OP_MAX; op++) {
+                struct iostat_stat a, b;
+
+                iostat_snapshot_sum(before, st.st_rdev, IOSTAT_CGROUP_ANY, 1U << op, &a);
+                iostat_snapshot_sum(after, st.st_rdev, IOSTAT_CGROUP_ANY, 1U << op, &b);
+                iostat_stat_delta(&a, &b, &d1[op], NULL);
+                d0[op] = a;
+        }
+        (void)d0;
+        unsigned long long want = (unsigned long long)mib * CHUNK;
+        CHECK(d1[IOSTAT_OP_WRITE].bytes == want, "write bytes %llu != %llu",
+              (unsigned long long)d1[IOSTAT_OP_WRITE].bytes, want);
+        CHECK(d1[IOSTAT_OP_READ].bytes == want, "read bytes %llu != %llu",
+              (unsigned long long)d1[IOSTAT_OP_READ].bytes, want);
+        CHECK(d1[IOSTAT_OP_READ].ios == s1.f[0] - s0.f[0], "read I/Os %llu != sysfs %llu",
+              (unsigned long long)d1[IOSTAT_OP_READ].ios, s1.f[0] - s0.f[0]);
+        CHECK(d1[IOSTAT_OP_WRITE].ios == s1.f[4] - s0.f[4], "write I/Os %llu != sysfs %llu",
+              (unsigned long long)d1[IOSTAT_OP_WRITE].ios, s1.f[4] - s0.f[4]);
+        CHECK((s1.f[2] - s0.f[2]) * 512 == want && (s1.f[6] - s0.f[6]) * 512 == want,
+              "sysfs saw other I/O on %s: %llu/%llu sectors", name, s1.f[2] - s0.f[2],
+              s1.f[6] - s0.f[6]);
+        if (s1.n >= 15)
+                CHECK(d1[IOSTAT_OP_DISCARD].ios == s1.f[11] - s0.f[11], "discards %llu != %llu",
+                      (unsigned long long)d1[IOSTAT_OP_DISCARD].ios, s1.f[11] - s0.f[11]);
+        if (s1.n >= 17)
+                CHECK(d1[IOSTAT_OP_FLUSH].ios == s1.f[15] - s0.f[15], "flushes %llu != %llu",
+                      (unsigned long long)d1[IOSTAT_OP_FLUSH].ios, s1.f[15] - s0.f[15]);
+        printf("  %s: wrote %llu B in %llu I/Os, read %llu B in %llu I/Os (sysfs: %llu, %llu)\n",
+               name, (unsigned long long)d1[IOSTAT_OP_WRITE].bytes,
+               (unsigned long long)d1[IOSTAT_OP_WRITE].ios,
+               (unsigned long long)d1[IOSTAT_OP_READ].bytes,
+               (unsigned long long)d1[IOSTAT_OP_READ].ios, s1.f[4] - s0.f[4], s1.f[0] - s0.f[0]);
+        for (size_t i = 0; i < after->n_entries; i++)
+                if (after->entries[i].dev == st.st_rdev) {
+                        printf("  %s timing: %s\n", name,
+                               after->entries[i].kernel_ts ? "rq->io_start_time_ns (kernel)"
+                                                           : "in-flight hash");
+                        /* Only the kernel-first mode may ever use the kernel's stamps. */
+                        CHECK(mode == IOSTAT_TS_KERNEL_FIRST || !after->entries[i].kernel_ts,
+                              "hash-only mode used kernel timestamps");
+                        break;
+                }
+        CHECK(d1[IOSTAT_OP_WRITE].untimed == 0 && d1[IOSTAT_OP_READ].untimed == 0,
+              "%llu/%llu completions without issue time",
+              (unsigned long long)d1[IOSTAT_OP_WRITE].untimed,
+              (unsigned long long)d1[IOSTAT_OP_READ].untimed);
+        check_hist("write", &d1[IOSTAT_OP_WRITE]);
+        check_hist("read", &d1[IOSTAT_OP_READ]);
+        CHECK(iostat_stat_in_flight(&d1[IOSTAT_OP_WRITE]) == 0, "writes still in flight");
+
+        /* The issuing cgroup (this process's), not whoever ran the completion. */
+        if (own) {
+                iostat_snapshot_sum(before, st.st_rdev, own, 1U << IOSTAT_OP_WRITE, &c0);
+                iostat_snapshot_sum(after, st.st_rdev, own, 1U << IOSTAT_OP_WRITE, &c1);
+                CHECK(c1.bytes - c0.bytes == want, "cgroup %llu wrote %llu != %llu",
+                      (unsigned long long)own, (unsigned long long)(c1.bytes - c0.bytes), want);
+                printf("  cgroup id %llu (own) wrote %llu B\n", (unsigned long long)own,
+                       (unsigned long long)(c1.bytes - c0.bytes));
+        }
+
+        /* A second loader reuses the pinned programs: same counters, no second copy. */
+        r = iostat_attach(&opts, err, sizeof(err), &io2);
+        CHECK(r == 0, "re-attach: %s", err);
+        if (r == 0) {
+                CHECK(iostat_reused(io2), "second attach did not reuse the pins");
+                io = iostat_free(io); /* the first handle closing must not detach anything */
+                r = do_io(device, 1);
+                CHECK(r == 0, "I/O after re-attach: %s", strerror(-r));
+                CHECK(iostat_snapshot_take(io2, &again) == 0, "snapshot after re-attach");
+                if (again) {
+                        struct iostat_stat w0, w1;
+
+                        iostat_snapshot_sum(after, st.st_rdev, IOSTAT_CGROUP_ANY,
+                                            1U << IOSTAT_OP_WRITE, &w0);
+                        iostat_snapshot_sum(again, st.st_rdev, IOSTAT_CGROUP_ANY,
+                                            1U << IOSTAT_OP_WRITE, &w1);
+                        /* Exactly once: a double attach would count 2 MiB. */
+                        CHECK(w1.bytes - w0.bytes == CHUNK,
+                              "after re-attach 1 MiB written counted as %llu B",
+                              (unsigned long long)(w1.bytes - w0.bytes));
+                }
+                CHECK(iostat_detach(io2) == 0, "detach");
+                io2 = iostat_free(io2);
+        }
+        char pin[512];
+        snprintf(pin, sizeof(pin), "%s/%s/stats", bpffs, IOSTAT_PIN_SUBDIR);
+        CHECK(access(pin, F_OK) < 0, "%s still pinned after detach", pin);
+
+        iostat_free(io);
+        iostat_snapshot_free(before);
+        iostat_snapshot_free(after);
+        iostat_snapshot_free(again);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        const char *device = NULL, *bpffs = IOSTAT_BPFFS_DEFAULT;
+        size_t mib = 16;
+        int c, r;
+
+        while ((c = getopt(argc, argv, "d:m:b:")) >= 0) {
+                switch (c) {
+                case 'd':
+                        device = optarg;
+                        break;
+                case 'm':
+                        mib = strtoul(optarg, NULL, 10);
+                        break;
+                case 'b':
+                        bpffs = optarg;
+                        break;
+                default:
+                        return 2;
+                }
+        }
+        if (!device || mib == 0) {
+                fprintf(stderr, "usage: %s -d /dev/loopN [-m MiB] [-b bpffs]\n", argv[0]);
+                return 2;
+        }
+        if (geteuid() != 0) {
+                fprintf(stderr, "SKIP: needs root\n");
+                return 77;
+        }
+        r = run_mode(device, bpffs, mib, IOSTAT_TS_KERNEL_FIRST);
+        if (r == 77)
+                return 77;
+        if (r == 0)
+                r = run_mode(device, bpffs, mib, IOSTAT_TS_HASH_ONLY);
+        if (r < 0) {
+                fprintf(stderr, "FAIL: %s\n", strerror(-r));
+                return 1;
+        }
+        if (failures) {
+                fprintf(stderr, "%d check(s) failed\n", failures);
+                return 1;
+        }
+        printf("PASS\n");
+        return 0;
+}

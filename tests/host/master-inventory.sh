@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# silo-master inventory: registration, heartbeats, heartbeat timeout -> LOST, reconciliation on return.
+. "$(dirname "$0")/master-lib.sh"
+
+start_master --heartbeat-interval-ms 100 --agent-timeout-ms 1000
+start_sim a1 --cpus 4 --disk nvme0n1:ssd:1000000000:500000000:100000:50000 --attr rack=r1
+start_sim a2 --cpus 4
+wait_for 10 "a1 and a2 registered" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/agents | jq '[.agents[] | select(.state==\"ACTIVE\")] | length') = 2 ]"
+A1=$(sim_agent_id a1); A2=$(sim_agent_id a2)
+agent=$(api_body GET "/api/v1/agents/$A1")
+expect_eq "$(jq -r .hostname <<<"$agent")" a1 "a1 hostname"
+expect_eq "$(jq -r .attributes.rack <<<"$agent")" r1 "a1 attribute rack"
+expect_eq "$(jq -r '.resources.disks[0].name' <<<"$agent")" nvme0n1 "a1 disk"
+ok "two agents registered with their resources and attributes"
+
+hb0=$(api_body GET "/api/v1/agents/$A1" | jq .heartbeats)
+sleep 1
+hb1=$(api_body GET "/api/v1/agents/$A1" | jq .heartbeats)
+# 100 ms interval: about 10 per second; allow for a slow machine.
+[ $((hb1 - hb0)) -ge 5 ] || fail "heartbeats: only $((hb1 - hb0)) in 1 s at a 100 ms interval"
+ok "heartbeats arrive ($((hb1 - hb0)) in 1 s at a 100 ms interval)"
+
+expect_eq "$(api_status GET /api/v1/agents/nope)" 404 "unknown agent"
+expect_eq "$(api_status POST /api/v1/agents/nope/heartbeat '{}')" 404 "heartbeat of an unknown agent"
+expect_eq "$(api_status POST "/api/v1/agents/$A1/heartbeat" '{"tasks": [1]}')" 400 "heartbeat with a bad task list"
+
+# A task on a1 and one on a2, then a1 goes silent.
+T1=$(submit '{"name":"on-a1","command":["/bin/sleep","1000"],"resources":{"cpus":1},"constraints":{"hostname":"a1"}}')
+T2=$(submit '{"name":"on-a2","command":["/bin/sleep","1000"],"resources":{"cpus":1},"constraints":{"hostname":"a2"}}')
+wait_for 10 "T1 RUNNING" state_is "$T1" RUNNING
+wait_for 10 "T2 RUNNING" state_is "$T2" RUNNING
+expect_eq "$(task_field "$T1" .agent_id)" "$A1" "T1 placed on a1"
+ok "tasks placed and RUNNING"
+
+sim a1 POST /sim/pause '{"paused": true}' >/dev/null
+t0=$(date +%s%N)
+wait_for 10 "a1 LOST" agent_state_is "$A1" LOST
+t1=$(date +%s%N)
+lost_ms=$(( (t1 - t0) / 1000000 ))
+expect_eq "$(task_state "$T1")" LOST "T1 after a1 timed out"
+expect_eq "$(task_field "$T1" .reason)" AGENT_LOST "T1 reason"
+expect_eq "$(task_state "$T2")" RUNNING "T2 on a2 is untouched"
+# Timeout 1000 ms, checked every 100-250 ms: lost between 1.0 and ~2 s after the last heartbeat.
+[ "$lost_ms" -ge 800 ] && [ "$lost_ms" -le 3000 ] || fail "a1 lost after $lost_ms ms with a 1000 ms timeout"
+ok "a1 silent -> LOST after $lost_ms ms (timeout 1000 ms); its task LOST/AGENT_LOST"
+
+# While it was away a1 started a task nobody placed there.
+sim a1 POST /sim/adopt '{"id": "ghost-1"}' >/dev/null
+kills0=$(sim a1 GET /sim/state | jq .kill_requests)
+sim a1 POST /sim/pause '{"paused": false}' >/dev/null
+wait_for 10 "a1 ACTIVE again" agent_state_is "$A1" ACTIVE
+wait_for 10 "T1 killed on a1" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a1]}/sim/state | jq -r '.tasks[\"$T1\"]')\" = KILLED ]"
+wait_for 10 "ghost-1 killed on a1" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a1]}/sim/state | jq -r '.tasks[\"ghost-1\"]')\" = KILLED ]"
+expect_eq "$(task_state "$T1")" LOST "T1 stays LOST (not restarted, not resurrected)"
+expect_eq "$(api_status GET /api/v1/tasks/ghost-1)" 404 "ghost-1 unknown to the master"
+expect_eq "$(sim a1 GET /sim/state | jq .registrations)" 2 "a1 registered twice"
+grep -q "does not know: killing it\|master does not know" "$WORK/master.log" || fail "unknown task kill not logged"
+ok "a1 returned: the task the master gave up and an unknown task were killed on it (logged)"
+
+# a2 "restarts" and re-registers while still active: T2 resumes, T3 (not reported) is LOST.
+T3=$(submit '{"name":"on-a2-b","command":["/bin/true"],"resources":{"cpus":1},"constraints":{"hostname":"a2"}}')
+wait_for 10 "T3 RUNNING" state_is "$T3" RUNNING
+sim a2 POST /sim/pause '{"paused": true}' >/dev/null
+reg=$(jq -n --arg id "$A2" --arg addr "127.0.0.1:${SIM_PORT[a2]}" --arg t2 "$T2" \
+  '{agent_id:$id, hostname:"a2", address:$addr, version:"test", resources:{cpus:4, mem:8589934592}, tasks:[{id:$t2, state:"RUNNING"}]}')
+expect_eq "$(api_status POST /api/v1/agents "$reg")" 200 "re-registration of a2"
+expect_eq "$(task_state "$T2")" RUNNING "T2 resumes after a2 re-registered"
+expect_eq "$(task_state "$T3")" LOST "T3 missing from a2's registration"
+sim a2 POST /sim/pause '{"paused": false}' >/dev/null
+ok "re-registration: known running task resumed, missing one LOST"
+
+# Invalid registrations name the field; nothing is created.
+n_agents=$(api_body GET /api/v1/agents | jq '.agents | length')
+out=$(api POST /api/v1/agents '{"hostname":"x","address":"127.0.0.1:1","version":"1","resources":{"cpus":"many","mem":1}}')
+expect_eq "$(tail -n1 <<<"$out")" 400 "registration with cpus 'many'"
+sed '$d' <<<"$out" | jq -r .error.message | grep -q 'resources.cpus' || fail "error does not name resources.cpus: $out"
+expect_eq "$(api_status POST /api/v1/agents '{"hostname":"x","version":"1","resources":{"cpus":1,"mem":1}}')" 400 "registration without address"
+expect_eq "$(api_body GET /api/v1/agents | jq '.agents | length')" "$n_agents" "agents after refused registrations"
+ok "invalid registrations refused with the field named"
+
+stop_master
+echo "PASS master-inventory"

@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared helpers of the master's host tests: a real silo-master and sim-agents on loopback.
+# Sourced by tests/host/master-*.sh with "$1" = silo-master and "$2" = sim-agent.
+set -euo pipefail
+
+MASTER_BIN=$(realpath "$1")
+SIM_BIN=$(realpath "$2")
+for tool in curl jq; do
+    command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
+done
+
+WORK=$(mktemp -d /tmp/silo-master-test.XXXXXX)
+PIDS=()
+MPID=
+PORT=0
+TOKEN=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+printf '%s\n' "$TOKEN" > "$WORK/token"
+chmod 600 "$WORK/token"
+declare -A SIM_PID SIM_PORT
+
+cleanup() {
+    local rc=$?
+    for p in "${PIDS[@]}" $MPID; do
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+        echo "---- master log (last 60 lines) ----"
+        tail -n 60 "$WORK/master.log" 2>/dev/null || true
+        for f in "$WORK"/*.log; do
+            [ "$f" = "$WORK/master.log" ] && continue
+            echo "---- $(basename "$f") ----"; tail -n 10 "$f"
+        done
+    fi
+    if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+# Start the master; the first start picks a free port, later ones reuse it.
+start_master() {
+    "$MASTER_BIN" --listen "127.0.0.1:$PORT" --state-dir "$WORK/state" --token-file "$WORK/token" \
+        --log-level debug "$@" >>"$WORK/master.log" 2>&1 &
+    MPID=$!
+    local i
+    for i in $(seq 100); do
+        if [ "$PORT" = 0 ]; then
+            PORT=$(grep -o 'listening on .* (port [0-9]*)' "$WORK/master.log" | tail -1 | grep -o 'port [0-9]*' | cut -d' ' -f2 || true)
+            PORT=${PORT:-0}
+        fi
+        if [ "$PORT" != 0 ] && curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then
+            return 0
+        fi
+        kill -0 "$MPID" 2>/dev/null || fail "silo-master exited at startup"
+        sleep 0.05
+    done
+    fail "silo-master did not become healthy"
+}
+
+kill9_master() {
+    kill -9 "$MPID"
+    wait "$MPID" 2>/dev/null || true
+    MPID=
+}
+
+stop_master() {
+    kill -TERM "$MPID"
+    wait "$MPID" || fail "silo-master exited with $? after SIGTERM"
+    MPID=
+}
+
+# start_sim NAME [sim-agent options...]
+start_sim() {
+    local name=$1; shift
+    "$SIM_BIN" --master "http://127.0.0.1:$PORT" --token-file "$WORK/token" --hostname "$name" \
+        --port-file "$WORK/$name.port" "$@" >>"$WORK/$name.log" 2>&1 &
+    SIM_PID[$name]=$!
+    PIDS+=("$!")
+    local i
+    for i in $(seq 100); do
+        [ -s "$WORK/$name.port" ] && break
+        sleep 0.05
+    done
+    SIM_PORT[$name]=$(cat "$WORK/$name.port")
+}
+
+kill_sim() {
+    kill -9 "${SIM_PID[$1]}" 2>/dev/null || true
+    wait "${SIM_PID[$1]}" 2>/dev/null || true
+}
+
+# HTTP to the master: api METHOD PATH [JSON]; prints the body, HTTP status on the last line.
+api() {
+    local method=$1 path=$2 body=${3:-}
+    if [ -n "$body" ]; then
+        curl -sS -X "$method" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+            -d "$body" -w '\n%{http_code}' "http://127.0.0.1:$PORT$path"
+    else
+        curl -sS -X "$method" -H "Authorization: Bearer $TOKEN" -w '\n%{http_code}' "http://127.0.0.1:$PORT$path"
+    fi
+}
+# Body only / status only.
+api_body() { api "$@" | sed '$d'; }
+api_status() { api "$@" | tail -n1; }
+
+sim() {
+    local name=$1 method=$2 path=$3 body=${4:-}
+    curl -sS -X "$method" -H "Authorization: Bearer $TOKEN" ${body:+-d "$body"} \
+        "http://127.0.0.1:${SIM_PORT[$name]}$path"
+}
+
+task_field() { api_body GET "/api/v1/tasks/$1" | jq -r "$2"; }
+task_state() { task_field "$1" .state; }
+
+submit() {
+    local out status
+    out=$(api POST /api/v1/tasks "$1")
+    status=$(tail -n1 <<<"$out")
+    [ "$status" = 201 ] || fail "submit $1: HTTP $status: $(sed '$d' <<<"$out")"
+    sed '$d' <<<"$out" | jq -r .id
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+    local timeout=$1 what=$2; shift 2
+    local end=$((SECONDS + timeout))
+    while ! "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $end ] || fail "timed out after ${timeout}s waiting for: $what"
+        sleep 0.1
+    done
+}
+
+state_is() { [ "$(task_state "$1")" = "$2" ]; }
+agent_state_is() { [ "$(api_body GET "/api/v1/agents/$1" | jq -r .state)" = "$2" ]; }
+sim_agent_id() { sim "$1" GET /sim/state | jq -r '.agent_id // empty'; }
+sim_registered() { [ -n "$(sim_agent_id "$1")" ]; }
+
+expect_eq() {
+    [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"
+}

@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A simulated agent for the master's host tests: speaks the agent side of the protocol over HTTP. */
+/*
+ * It registers with the master, heartbeats, accepts launches (idempotent by id) and kills,
+ * and sends status updates until they are acknowledged, exactly as ARCHITECTURE.md describes
+ * an agent, without running anything. Tests steer it through the /sim/ endpoints:
+ *   GET  /sim/state                      counters, tasks and their states
+ *   POST /sim/pause {"paused": bool}     stop/restart heartbeats (to provoke a timeout)
+ *   POST /sim/refuse {"refuse": bool}    answer launches with 503
+ *   POST /sim/delay {"ms": N}            hold every launch answer N ms (a launch "in flight")
+ *   POST /sim/hold {"hold": bool}        keep status updates queued (heartbeats go on)
+ *   POST /sim/finish/{id} {"state": "FINISHED"|"FAILED", "exit_code": N, "repeat": N}
+ *                                        end a task; its update is sent `repeat` times
+ *   POST /sim/adopt {"id": ..}           pretend to run a task the master never placed here
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+
+#include "common/auth.h"
+#include "common/config.h"
+#include "common/fileio.h"
+#include "common/http-client.h"
+#include "common/http-json.h"
+#include "common/http-server.h"
+#include "common/macro.h"
+#include "common/protocol-json.h"
+
+struct sim_options {
+        char *master;
+        char *listen;
+        char *token_file;
+        char *hostname;
+        char *port_file;
+        double cpus;
+        uint64_t mem;
+        char **disks;   /* name:class:read_bps:write_bps:read_iops:write_iops */
+        char **attrs;   /* key=value */
+};
+
+#define OPT(f) offsetof(struct sim_options, f)
+static const struct config_option sim_table[] = {
+        { "master", CONFIG_STRING, OPT(master), NULL, "URL", "master URL (http://127.0.0.1:5050)" },
+        { "listen", CONFIG_STRING, OPT(listen), "127.0.0.1:0", "ADDR", "agent API address" },
+        { "token-file", CONFIG_STRING, OPT(token_file), NULL, "FILE", "cluster token" },
+        { "hostname", CONFIG_STRING, OPT(hostname), "sim", "NAME", "hostname to register" },
+        { "port-file", CONFIG_STRING, OPT(port_file), NULL, "FILE", "write the bound port here" },
+        { "cpus", CONFIG_DOUBLE, OPT(cpus), "4", "N", "cpus offered" },
+        { "mem", CONFIG_UINT, OPT(mem), "8589934592", "BYTES", "memory offered" },
+        { "disk", CONFIG_LIST, OPT(disks), NULL, "SPEC", "name:class:read_bps:write_bps:read_iops:write_iops" },
+        { "attr", CONFIG_LIST, OPT(attrs), NULL, "K=V", "attribute" },
+};
+static const struct config_schema sim_schema = {
+        .program = "sim-agent",
+        .summary = "Simulated Silo agent for the master's tests.",
+        .options = sim_table,
+        .n_options = ELEMENTSOF(sim_table),
+};
+
+struct sim_task {
+        char *id;
+        struct silo_task_spec *spec;
+        silo_task_state state;
+};
+
+struct sim_update {
+        json_t *body;
+        char *update_id;
+        unsigned sends_left;   /* > 1 for a deliberately repeated update */
+        bool in_flight;
+        uint64_t not_before_ms;
+};
+
+struct sim_delayed {
+        http_deferred *d;
+        uint64_t due_ms;
+        unsigned status;
+        json_t *body;
+};
+
+static struct {
+        struct sim_options o;
+        char *token;
+        char address[64];
+        char *agent_id;
+        http_server *http;
+        http_client *client;
+        struct sim_task tasks[4096];
+        size_t n_tasks;
+        struct sim_update updates[8192];
+        size_t n_updates;
+        struct sim_delayed delayed[256];
+        size_t n_delayed;
+        uint64_t heartbeat_interval_ms;
+        uint64_t next_heartbeat_ms;
+        bool registering, registered, heartbeat_in_flight, paused, refuse, hold;
+        uint64_t delay_ms;
+        uint64_t seq;
+        /* counters for /sim/state */
+        uint64_t registrations, heartbeats, launch_requests, launches_created, kill_requests, acks,
+                unknown_kills, registration_refusals;
+} sim;
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t realtime_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct sim_task *sim_task_find(const char *id)
+{
+        for (size_t i = 0; i < sim.n_tasks; i++)
+                if (streq(sim.tasks[i].id, id))
+                        return &sim.tasks[i];
+        return NULL;
+}
+
+static void sim_queue_update(struct sim_task *t, silo_task_state state, silo_task_reason reason, int exit_code,
+                             unsigned repeat)
+{
+        struct silo_status_update u = {
+                .task_id = t->id, .agent_id = sim.agent_id, .state = state, .reason = reason,
+                .exit_code = exit_code, .timestamp_ms = realtime_ms(),
+        };
+        char id[128];
+
+        if (sim.n_updates >= ELEMENTSOF(sim.updates))
+                return;
+        snprintf(id, sizeof(id), "%s-%s-%" PRIu64, sim.o.hostname, t->id, ++sim.seq);
+        u.update_id = id;
+        t->state = state;
+        sim.updates[sim.n_updates++] = (struct sim_update){
+                .body = silo_status_update_to_json(&u), .update_id = strdup(id), .sends_left = repeat ? repeat : 1,
+        };
+}
+
+static void sim_update_done(const struct http_client_result *res, void *userdata)
+{
+        char *update_id = userdata;
+
+        for (size_t i = 0; i < sim.n_updates; i++) {
+                struct sim_update *u = &sim.updates[i];
+
+                if (!streq(u->update_id, update_id))
+                        continue;
+                u->in_flight = false;
+                if (res->error == 0 && res->status == 200) {
+                        sim.acks++;
+                        if (--u->sends_left == 0) {
+                                json_decref(u->body);
+                                free(u->update_id);
+                                memmove(u, u + 1, (sim.n_updates - i - 1) * sizeof(*u));
+                                sim.n_updates--;
+                        }
+                } else
+                        u->not_before_ms = now_ms() + 200;
+                break;
+        }
+        free(update_id);
+}
+
+/* Updates go out in order, one at a time, until acknowledged (at-least-once). */
+static void sim_send_updates(void)
+{
+        _cleanup_free_ char *url = NULL;
+        struct sim_update *u;
+
+        if (sim.n_updates == 0 || !sim.registered)
+                return;
+        u = &sim.updates[0];
+        if (u->in_flight || u->not_before_ms > now_ms())
+                return;
+        if (asprintf(&url, "%s/api/v1/status", sim.o.master) < 0)
+                return;
+        json_object_set_new(u->body, "agent_id", json_string(sim.agent_id));
+        if (http_client_request(sim.client, "POST", url, u->body, sim.token, 2000, sim_update_done,
+                                strdup(u->update_id)) == 0)
+                u->in_flight = true;
+}
+
+static json_t *sim_registration(void)
+{
+        json_t *disks = json_array(), *tasks = json_array(), *attrs = json_object(), *reg;
+
+        for (char **d = sim.o.disks; d && *d; d++) {
+                char name[64], cls[32];
+                unsigned long long rb, wb, ri, wi;
+
+                if (sscanf(*d, "%63[^:]:%31[^:]:%llu:%llu:%llu:%llu", name, cls, &rb, &wb, &ri, &wi) != 6)
+                        continue;
+                json_array_append_new(disks, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "device",
+                                                       "254:0", "name", name, "path", "/dev/null", "read_bps",
+                                                       (json_int_t)rb, "write_bps", (json_int_t)wb, "read_iops",
+                                                       (json_int_t)ri, "write_iops", (json_int_t)wi, "class", cls,
+                                                       "source", "config"));
+        }
+        for (char **a = sim.o.attrs; a && *a; a++) {
+                char *eq = strchr(*a, '=');
+                if (eq) {
+                        _cleanup_free_ char *k = strndup(*a, (size_t)(eq - *a));
+                        json_object_set_new(attrs, k, json_string(eq + 1));
+                }
+        }
+        for (size_t i = 0; i < sim.n_tasks; i++)
+                if (!silo_task_state_is_terminal(sim.tasks[i].state))
+                        json_array_append_new(tasks, json_pack("{s:s, s:s}", "id", sim.tasks[i].id, "state",
+                                                               silo_task_state_to_string(sim.tasks[i].state)));
+        reg = json_pack("{s:s, s:s, s:s, s:{s:f, s:I, s:I, s:o}, s:o, s:o}", "hostname", sim.o.hostname, "address",
+                        sim.address, "version", "sim", "resources", "cpus", sim.o.cpus, "mem", (json_int_t)sim.o.mem,
+                        "pids", (json_int_t)32768, "disks", disks, "attributes", attrs, "tasks", tasks);
+        if (sim.agent_id)
+                json_object_set_new(reg, "agent_id", json_string(sim.agent_id));
+        return reg;
+}
+
+static void sim_register_done(const struct http_client_result *res, void *userdata)
+{
+        const char *id;
+
+        (void)userdata;
+        sim.registering = false;
+        if (res->error != 0 || res->status / 100 != 2) {
+                if (res->error == 0)
+                        sim.registration_refusals++;
+                fprintf(stderr, "sim-agent %s: registration failed: %s %ld %s\n", sim.o.hostname,
+                        strempty(res->error_message), res->status, res->body);
+                sim.next_heartbeat_ms = now_ms() + 200;
+                return;
+        }
+        id = json_string_value(json_object_get(res->json, "agent_id"));
+        if (id && !streq_ptr(id, sim.agent_id)) {
+                free(sim.agent_id);
+                sim.agent_id = strdup(id);
+        }
+        sim.heartbeat_interval_ms = (uint64_t)json_integer_value(json_object_get(res->json, "heartbeat_interval_ms"));
+        if (sim.heartbeat_interval_ms == 0)
+                sim.heartbeat_interval_ms = 1000;
+        sim.registered = true;
+        sim.registrations++;
+        sim.next_heartbeat_ms = now_ms() + sim.heartbeat_interval_ms;
+}
+
+static void sim_register(void)
+{
+        _cleanup_free_ char *url = NULL;
+        json_t *reg;
+
+        if (sim.registering || asprintf(&url, "%s/api/v1/agents", sim.o.master) < 0)
+                return;
+        reg = sim_registration();
+        if (http_client_request(sim.client, "POST", url, reg, sim.token, 2000, sim_register_done, NULL) == 0)
+                sim.registering = true;
+        json_decref(reg);
+}
+
+static void sim_heartbeat_done(const struct http_client_result *res, void *userdata)
+{
+        (void)userdata;
+        sim.heartbeat_in_flight = false;
+        if (res->error == 0 && res->status == 404) {
+                /* The master lost us (timeout) or never knew us: register again with our tasks. */
+                sim.registered = false;
+                sim_register();
+                return;
+        }
+        if (res->error == 0 && res->status == 200)
+                sim.heartbeats++;
+}
+
+static void sim_tick(void)
+{
+        uint64_t now = now_ms();
+
+        if (!sim.registered) {
+                if (!sim.registering && now >= sim.next_heartbeat_ms)
+                        sim_register();
+        } else if (!sim.paused && !sim.heartbeat_in_flight && now >= sim.next_heartbeat_ms) {
+                _cleanup_free_ char *url = NULL;
+                json_t *tasks = json_array(), *body;
+
+                for (size_t i = 0; i < sim.n_tasks; i++)
+                        if (!silo_task_state_is_terminal(sim.tasks[i].state))
+                                json_array_append_new(tasks, json_string(sim.tasks[i].id));
+                body = json_pack("{s:o}", "tasks", tasks);
+                if (asprintf(&url, "%s/api/v1/agents/%s/heartbeat", sim.o.master, sim.agent_id) >= 0 &&
+                    http_client_request(sim.client, "POST", url, body, sim.token, 2000, sim_heartbeat_done, NULL) == 0)
+                        sim.heartbeat_in_flight = true;
+                json_decref(body);
+                sim.next_heartbeat_ms = now + sim.heartbeat_interval_ms;
+        }
+        if (!sim.paused && !sim.hold)
+                sim_send_updates();
+        for (size_t i = 0; i < sim.n_delayed;) {
+                struct sim_delayed *d = &sim.delayed[i];
+
+                if (d->due_ms > now) {
+                        i++;
+                        continue;
+                }
+                (void)http_response_json(http_deferred_response(d->d), d->status, d->body);
+                (void)http_deferred_finish(d->d);
+                memmove(d, d + 1, (sim.n_delayed - i - 1) * sizeof(*d));
+                sim.n_delayed--;
+        }
+}
+
+static json_t *sim_task_json(const struct sim_task *t)
+{
+        return json_pack("{s:s, s:s}", "id", t->id, "state", silo_task_state_to_string(t->state));
+}
+
+static int sim_launch(http_request *req, http_response *resp, void *userdata)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *spec = NULL;
+        _cleanup_free_ char *err = NULL;
+        struct sim_task *t;
+        unsigned status;
+        json_t *body;
+
+        (void)userdata;
+        sim.launch_requests++;
+        if (sim.refuse)
+                return http_response_error(resp, 503, "unavailable", "sim-agent %s refuses launches", sim.o.hostname);
+        if (silo_task_spec_from_json(req->body, &spec, &err) < 0)
+                return http_response_error(resp, 400, "invalid_spec", "%s", strempty(err));
+        if (!spec->id)
+                return http_response_error(resp, 400, "invalid_spec", "id: missing");
+        t = sim_task_find(spec->id);
+        if (t) {
+                if (!silo_task_spec_equal(t->spec, spec))
+                        return http_response_error(resp, 409, "conflict", "task %s exists with another spec", t->id);
+                status = 200;
+        } else {
+                if (sim.n_tasks >= ELEMENTSOF(sim.tasks))
+                        return http_response_error(resp, 503, "unavailable", "too many tasks");
+                t = &sim.tasks[sim.n_tasks++];
+                t->id = strdup(spec->id);
+                t->spec = TAKE_PTR(spec);
+                sim.launches_created++;
+                sim_queue_update(t, SILO_TASK_STARTING, SILO_REASON_NONE, -1, 1);
+                sim_queue_update(t, SILO_TASK_RUNNING, SILO_REASON_NONE, -1, 1);
+                status = 201;
+        }
+        body = sim_task_json(t);
+        if (sim.delay_ms > 0 && sim.n_delayed < ELEMENTSOF(sim.delayed)) {
+                http_deferred *d = http_request_defer(req);
+                sim.delayed[sim.n_delayed++] = (struct sim_delayed){ d, now_ms() + sim.delay_ms, status, body };
+                return HTTP_DEFERRED;
+        }
+        return http_response_json(resp, status, body);
+}
+
+static int sim_kill(http_request *req, http_response *resp, void *userdata)
+{
+        struct sim_task *t = sim_task_find(req->captures[0]);
+
+        (void)userdata;
+        sim.kill_requests++;
+        if (!t)
+                return http_response_error(resp, 404, "not_found", "task %s: no such task", req->captures[0]);
+        if (!silo_task_state_is_terminal(t->state))
+                sim_queue_update(t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST, -1, 1);
+        /* Like a real agent with a grace period: the kill is under way, KILLED follows as an update. */
+        return http_response_json(resp, 202, json_pack("{s:s, s:b}", "id", t->id, "kill_requested", 1));
+}
+
+static int sim_list(http_request *req, http_response *resp, void *userdata)
+{
+        json_t *arr = json_array();
+
+        (void)req;
+        (void)userdata;
+        for (size_t i = 0; i < sim.n_tasks; i++)
+                json_array_append_new(arr, sim_task_json(&sim.tasks[i]));
+        return http_response_json(resp, 200, json_pack("{s:o}", "tasks", arr));
+}
+
+static int sim_health(http_request *req, http_response *resp, void *userdata)
+{
+        (void)req;
+        (void)userdata;
+        return http_response_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static int sim_state(http_request *req, http_response *resp, void *userdata)
+{
+        json_t *tasks = json_object();
+
+        (void)req;
+        (void)userdata;
+        for (size_t i = 0; i < sim.n_tasks; i++)
+                json_object_set_new(tasks, sim.tasks[i].id, json_string(silo_task_state_to_string(sim.tasks[i].state)));
+        return http_response_json(
+                resp, 200,
+                json_pack("{s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "agent_id", sim.agent_id,
+                          "registrations", (json_int_t)sim.registrations, "heartbeats", (json_int_t)sim.heartbeats,
+                          "launch_requests", (json_int_t)sim.launch_requests, "launches_created",
+                          (json_int_t)sim.launches_created, "kill_requests", (json_int_t)sim.kill_requests, "acks",
+                          (json_int_t)sim.acks, "unacked", (json_int_t)sim.n_updates, "registration_refusals",
+                          (json_int_t)sim.registration_refusals, "tasks", tasks));
+}
+
+static int sim_control(http_request *req, http_response *resp, void *userdata)
+{
+        const char *what = req->path + strlen("/sim/");
+
+        (void)userdata;
+        if (!json_is_object(req->body))
+                return http_response_error(resp, 400, "bad_request", "body: expected an object");
+        if (streq(what, "pause"))
+                sim.paused = json_is_true(json_object_get(req->body, "paused"));
+        else if (streq(what, "refuse"))
+                sim.refuse = json_is_true(json_object_get(req->body, "refuse"));
+        else if (streq(what, "hold"))
+                sim.hold = json_is_true(json_object_get(req->body, "hold"));
+        else if (streq(what, "delay"))
+                sim.delay_ms = (uint64_t)json_integer_value(json_object_get(req->body, "ms"));
+        else if (streq(what, "adopt")) {
+                const char *id = json_string_value(json_object_get(req->body, "id"));
+                if (!id || sim.n_tasks >= ELEMENTSOF(sim.tasks))
+                        return http_response_error(resp, 400, "bad_request", "id: missing");
+                struct sim_task *t = &sim.tasks[sim.n_tasks++];
+                t->id = strdup(id);
+                t->spec = NULL;
+                t->state = SILO_TASK_RUNNING;
+        }
+        return http_response_json(resp, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static int sim_finish(http_request *req, http_response *resp, void *userdata)
+{
+        struct sim_task *t = sim_task_find(req->captures[0]);
+        const char *state;
+        int s, code;
+        json_int_t repeat;
+
+        (void)userdata;
+        if (!t)
+                return http_response_error(resp, 404, "not_found", "task %s: no such task", req->captures[0]);
+        state = json_string_value(json_object_get(req->body, "state"));
+        s = silo_task_state_from_string(state ? state : "FINISHED");
+        if (s < 0 || !silo_task_state_is_terminal(s))
+                return http_response_error(resp, 400, "bad_request", "state: '%s' is not terminal", strempty(state));
+        code = (int)json_integer_value(json_object_get(req->body, "exit_code"));
+        repeat = json_integer_value(json_object_get(req->body, "repeat"));
+        sim_queue_update(t, s, s == SILO_TASK_FAILED ? SILO_REASON_EXIT_NONZERO : SILO_REASON_NONE,
+                         code, repeat > 0 ? (unsigned)repeat : 1);
+        return http_response_json(resp, 200, sim_task_json(t));
+}
+
+static const struct http_route sim_routes[] = {
+        { "GET", "/health", sim_health, HTTP_ROUTE_PUBLIC },
+        { "POST", "/api/v1/tasks", sim_launch, 0 },
+        { "GET", "/api/v1/tasks", sim_list, 0 },
+        { "DELETE", "/api/v1/tasks/{id}", sim_kill, 0 },
+        { "GET", "/sim/state", sim_state, 0 },
+        { "POST", "/sim/pause", sim_control, 0 },
+        { "POST", "/sim/refuse", sim_control, 0 },
+        { "POST", "/sim/delay", sim_control, 0 },
+        { "POST", "/sim/hold", sim_control, 0 },
+        { "POST", "/sim/adopt", sim_control, 0 },
+        { "POST", "/sim/finish/{id}", sim_finish, 0 },
+};
+
+int main(int argc, char **argv)
+{
+        _cleanup_free_ char *err = NULL;
+        struct http_server_config hc;
+        struct itimerspec its = { .it_value.tv_nsec = 20000000, .it_interval.tv_nsec = 20000000 };
+        struct epoll_event ev = { .events = EPOLLIN };
+        int epfd, tfd, sfd, r;
+        sigset_t mask;
+
+        r = config_parse(&sim_schema, argc, argv, &sim.o, &err);
+        if (r != 0 || !sim.o.master || !sim.o.token_file) {
+                fprintf(stderr, "sim-agent: %s\n", err ? err : "--master and --token-file are required");
+                return 2;
+        }
+        r = auth_token_load(sim.o.token_file, NULL, &sim.token, NULL, &err);
+        if (r < 0) {
+                fprintf(stderr, "sim-agent: %s\n", strempty(err));
+                return 1;
+        }
+        hc = (struct http_server_config){
+                .listen = sim.o.listen, .routes = sim_routes, .n_routes = ELEMENTSOF(sim_routes), .token = sim.token,
+        };
+        r = http_server_new(&hc, &sim.http);
+        if (r < 0 || http_client_new(&sim.client) < 0) {
+                fprintf(stderr, "sim-agent: cannot listen on %s: %s\n", sim.o.listen, strerror(-r));
+                return 1;
+        }
+        snprintf(sim.address, sizeof(sim.address), "127.0.0.1:%u", http_server_port(sim.http));
+        if (sim.o.port_file) {
+                char buf[16];
+                snprintf(buf, sizeof(buf), "%u\n", http_server_port(sim.http));
+                if (file_write_atomic(sim.o.port_file, buf, strlen(buf), 0644) < 0)
+                        return 1;
+        }
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        timerfd_settime(tfd, 0, &its, NULL);
+        epfd = epoll_create1(EPOLL_CLOEXEC);
+        ev.data.u32 = 1;
+        epoll_ctl(epfd, EPOLL_CTL_ADD, http_server_get_fd(sim.http), &ev);
+        ev.data.u32 = 2;
+        epoll_ctl(epfd, EPOLL_CTL_ADD, http_client_get_fd(sim.client), &ev);
+        ev.data.u32 = 3;
+        epoll_ctl(epfd, EPOLL_CTL_ADD, tfd, &ev);
+        ev.data.u32 = 4;
+        epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+        sim.heartbeat_interval_ms = 1000;
+
+        for (;;) {
+                struct epoll_event evs[16];
+                int n = epoll_wait(epfd, evs, ELEMENTSOF(evs), http_server_timeout_ms(sim.http));
+
+                if (n < 0 && errno != EINTR)
+                        break;
+                if (n <= 0)
+                        (void)http_server_run(sim.http);
+                for (int i = 0; i < n; i++) {
+                        uint64_t v;
+
+                        switch (evs[i].data.u32) {
+                        case 1:
+                                (void)http_server_run(sim.http);
+                                break;
+                        case 2:
+                                (void)http_client_process(sim.client);
+                                break;
+                        case 3:
+                                (void)!read(tfd, &v, sizeof(v));
+                                sim_tick();
+                                /* Resumed connections are served by the next run. */
+                                (void)http_server_run(sim.http);
+                                break;
+                        case 4:
+                                goto out;
+                        }
+                }
+        }
+out:
+        http_server_free(sim.http);
+        http_client_free(sim.client);
+        return 0;
+}

@@ -1,0 +1,690 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for master/allocator: DRF shares, multi-resource fit, io cost budget, constraints,
+ * spread, the priority objective and every pending reason, on hand-checked cases. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "master/allocator.h"
+
+#define GiB (1ULL << 30)
+#define MiB (1ULL << 20)
+#define MB 1000000ULL
+
+/* cmocka 1.1 has no double comparison; say both values when it fails. */
+#define assert_near(a, b, eps) _assert_near((a), (b), (eps), __FILE__, __LINE__)
+static void _assert_near(double a, double b, double eps, const char *file, int line)
+{
+        if (!(fabs(a - b) <= eps)) {
+                print_error("%s:%d: %.12g != %.12g (within %g)\n", file, line, a, b, eps);
+                fail();
+        }
+}
+
+/* ---- builders ---- */
+
+static struct silo_disk disk_make(const char *name, const char *class, uint64_t rbps, uint64_t wbps,
+                                  uint64_t riops, uint64_t wiops)
+{
+        return (struct silo_disk){
+                .name = (char *)name, .class = (char *)class,
+                .read_bps = rbps, .write_bps = wbps, .read_iops = riops, .write_iops = wiops,
+        };
+}
+
+static void agent_add(struct alloc_cluster *c, const char *id, const char *host, double cpus,
+                      uint64_t mem, uint64_t pids, struct silo_disk *disks, size_t n_disks,
+                      const char *rack)
+{
+        struct silo_kv attr = { .key = (char *)"rack", .value = (char *)rack };
+        struct silo_agent_registration reg = {
+                .hostname = (char *)host,
+                .resources = { .cpus = cpus, .mem = mem, .pids = pids, .disks = disks, .n_disks = n_disks },
+                .attributes = rack ? &attr : NULL,
+                .n_attributes = rack ? 1 : 0,
+        };
+
+        assert_int_equal(alloc_agent_add(c, id, &reg), 0);
+}
+
+struct tspec {
+        struct silo_task_spec spec;
+        struct silo_io_request io[ALLOC_IO_MAX + 1];
+        struct silo_kv attr;
+        char id[32];
+};
+
+static void tspec_init(struct tspec *t, const char *id, const char *role, double cpus, uint64_t mem)
+{
+        *t = (struct tspec){};
+        snprintf(t->id, sizeof(t->id), "%s", id);
+        t->spec.id = t->id;
+        t->spec.role = (char *)role;
+        t->spec.resources.cpus = cpus;
+        t->spec.resources.mem = mem ? mem : SILO_UNSET;
+        t->spec.resources.mem_high = SILO_UNSET;
+        t->spec.resources.swap = SILO_UNSET;
+        t->spec.resources.pids = SILO_UNSET;
+        t->spec.resources.io = t->io;
+        t->spec.kill_grace_s = UINT32_MAX;
+}
+
+static struct silo_io_request *tspec_io(struct tspec *t, const char *disk, const char *class)
+{
+        struct silo_io_request *io = &t->io[t->spec.resources.n_io++];
+
+        *io = (struct silo_io_request){
+                .disk = (char *)disk, .class = (char *)class,
+                .rbps = SILO_UNSET, .wbps = SILO_UNSET, .riops = SILO_UNSET, .wiops = SILO_UNSET,
+        };
+        return io;
+}
+
+/* Place one task; returns whether it was placed, with the result in *res (reason cleared by
+ * the caller through alloc_results_clear). */
+static bool place1(struct alloc_cluster *c, struct tspec *t, struct alloc_result *res)
+{
+        const struct silo_task_spec *specs[] = { &t->spec };
+        int r = alloc_place_batch(c, specs, 1, res);
+
+        assert_true(r == 0 || r == 1);
+        assert_int_equal(r == 1, res->placed);
+        return res->placed;
+}
+
+static void expect_reason(struct alloc_cluster *c, struct tspec *t, const char *reason)
+{
+        struct alloc_result res;
+
+        assert_false(place1(c, t, &res));
+        assert_non_null(res.reason);
+        assert_string_equal(res.reason, reason);
+        alloc_results_clear(&res, 1);
+        assert_false(alloc_task_is_charged(c, t->id));
+}
+
+static const char *expect_placed(struct alloc_cluster *c, struct tspec *t)
+{
+        struct alloc_result res;
+
+        if (!place1(c, t, &res)) {
+                print_error("unexpected pending: %s\n", res.reason);
+                alloc_results_clear(&res, 1);
+                fail();
+        }
+        assert_null(res.reason);
+        return res.agent_id;
+}
+
+/* ---- DRF ---- */
+
+static void test_drf_shares(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct silo_disk d = disk_make("nvme0n1", "ssd", 2000 * MB, 1000 * MB, 100000, 50000);
+        struct tspec a, b;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 8, 16 * GiB, 0, &d, 1, NULL);
+        agent_add(c, "B", "node-2", 8, 16 * GiB, 0, NULL, 0, NULL);
+        /* totals: 16 cpus, 32Gi, read 2000 MB/s, write 1000 MB/s, 100k/50k IOPS */
+        tspec_init(&a, "a1", "analytics", 2, 8 * GiB);
+        assert_int_equal(alloc_task_charge(c, &a.spec, "A", NULL), 0);
+        assert_near(alloc_role_dominant_share(c, "analytics"), 0.25, 1e-12);   /* mem 8/32 */
+        tspec_init(&b, "b1", "storage", 4, 2 * GiB);
+        tspec_io(&b, "nvme0n1", NULL)->wbps = 600 * MB;
+        assert_int_equal(alloc_task_charge(c, &b.spec, "A", (const char *const[]){ "nvme0n1" }), 0);
+        /* cpus 4/16 = 0.25, mem 1/16, write bandwidth 600/1000 = 0.6 dominates */
+        assert_near(alloc_role_dominant_share(c, "storage"), 0.6, 1e-12);
+        assert_int_equal(alloc_role_set_weight(c, "storage", 2), 0);
+        assert_near(alloc_role_dominant_share(c, "storage"), 0.3, 1e-12);
+        assert_int_equal(alloc_role_set_weight(c, "storage", 0), -EINVAL);
+        assert_int_equal(alloc_role_set_weight(c, "storage", NAN), -EINVAL);
+        assert_near(alloc_role_dominant_share(c, "nobody"), 0, 0);
+        /* a task ending gives its share back */
+        assert_int_equal(alloc_task_release(c, "b1"), 0);
+        assert_near(alloc_role_dominant_share(c, "storage"), 0, 0);
+        assert_int_equal(alloc_task_release(c, "b1"), -ENOENT);
+        /* a second agent's disk raises the write total: the same use is a smaller share */
+        assert_int_equal(alloc_task_charge(c, &b.spec, "A", (const char *const[]){ "nvme0n1" }), 0);
+        d.write_bps = 3000 * MB;
+        d.name = (char *)"nvme1n1";
+        agent_add(c, "C", "node-3", 0.5, 1 * GiB, 0, &d, 1, NULL);
+        /* write total 4000 MB/s: 600/4000 = 0.15; cpus 4/16.5 = 0.2424 dominates; weight 2 */
+        assert_near(alloc_role_dominant_share(c, "storage"), 4.0 / 16.5 / 2, 1e-12);
+}
+
+static size_t count_placed(struct alloc_result *res, size_t from, size_t n)
+{
+        size_t k = 0;
+
+        for (size_t i = from; i < from + n; i++)
+                k += res[i].placed;
+        return k;
+}
+
+/* The example of Ghodsi et al.: 9 cpus, 18 GB; A's tasks <1 cpu, 4 GB>, B's <3 cpus, 1 GB>.
+ * DRF gives A three tasks and B two (both at a dominant share of 2/3). */
+static void test_drf_pass_paper_example(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct tspec t[20];
+        const struct silo_task_spec *specs[20];
+        struct alloc_result res[20];
+        char id[16];
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 9, 18 * GiB, 0, NULL, 0, NULL);
+        for (int i = 0; i < 10; i++) {
+                snprintf(id, sizeof(id), "a%d", i);
+                tspec_init(&t[i], id, "A", 1, 4 * GiB);
+                snprintf(id, sizeof(id), "b%d", i);
+                tspec_init(&t[10 + i], id, "B", 3, 1 * GiB);
+        }
+        for (int i = 0; i < 20; i++)
+                specs[i] = &t[i].spec;
+        assert_int_equal(alloc_place_batch(c, specs, 20, res), 5);
+        assert_int_equal(count_placed(res, 0, 10), 3);
+        assert_int_equal(count_placed(res, 10, 10), 2);
+        assert_near(alloc_role_dominant_share(c, "A"), 12.0 / 18, 1e-12);
+        assert_near(alloc_role_dominant_share(c, "B"), 6.0 / 9, 1e-12);
+        assert_string_equal(res[3].reason, "cpus: needs 1, the largest free is 0 (node-1)");
+        alloc_results_clear(res, 20);
+}
+
+/* Weights: role y (weight 2) gets twice the share of x (weight 1) for the same tasks. */
+static void test_drf_pass_weighted(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct tspec t[24];
+        const struct silo_task_spec *specs[24];
+        struct alloc_result res[24];
+        char id[16];
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 12, 12 * GiB, 0, NULL, 0, NULL);
+        assert_int_equal(alloc_role_set_weight(c, "y", 2), 0);
+        for (int i = 0; i < 12; i++) {
+                snprintf(id, sizeof(id), "x%d", i);
+                tspec_init(&t[i], id, "x", 1, 1 * GiB);
+                snprintf(id, sizeof(id), "y%d", i);
+                tspec_init(&t[12 + i], id, "y", 1, 1 * GiB);
+        }
+        for (int i = 0; i < 24; i++)
+                specs[i] = &t[i].spec;
+        assert_int_equal(alloc_place_batch(c, specs, 24, res), 12);
+        assert_int_equal(count_placed(res, 0, 12), 4);
+        assert_int_equal(count_placed(res, 12, 12), 8);
+        /* the earliest submissions of each role are the ones placed */
+        for (int i = 0; i < 4; i++)
+                assert_true(res[i].placed);
+        for (int i = 12; i < 20; i++)
+                assert_true(res[i].placed);
+        alloc_results_clear(res, 24);
+}
+
+/* ---- fit ---- */
+
+static void test_fit_best_agent_tight(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct alloc_agent_free f;
+        struct tspec t;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "big", "node-big", 16, 64 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "mid", "node-mid", 8, 32 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "small", "node-small", 4, 16 * GiB, 0, NULL, 0, NULL);
+        tspec_init(&t, "t1", "r", 3, 1 * GiB);
+        assert_string_equal(expect_placed(c, &t), "small");
+        tspec_init(&t, "t2", "r", 6, 1 * GiB);
+        assert_string_equal(expect_placed(c, &t), "mid");
+        tspec_init(&t, "t3", "r", 2, 1 * GiB);
+        assert_string_equal(expect_placed(c, &t), "mid");       /* mid 2 free: exact fit */
+        tspec_init(&t, "t4", "r", 1, 1 * GiB);
+        assert_string_equal(expect_placed(c, &t), "small");     /* small 1 free */
+        /* a memory-heavy task walks the memory index: 40Gi fits only on big */
+        tspec_init(&t, "t5", "r", 0.5, 40 * GiB);
+        assert_string_equal(expect_placed(c, &t), "big");
+        assert_int_equal(alloc_agent_get_free(c, "big", &f), 0);
+        assert_near(f.cpus, 15.5, 1e-9);
+        assert_int_equal(f.mem, 24 * GiB);
+        assert_int_equal(f.n_tasks, 1);
+        assert_int_equal(alloc_agent_get_free(c, "nope", &f), -ENOENT);
+}
+
+/* Agents whose free cpus fall in the same index bucket (10 and 10.2): still the tighter one. */
+static void test_fit_best_within_bucket(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct tspec t;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 10, 64 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "B", "node-2", 10.2, 64 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "C", "node-3", 10.1, 64 * GiB, 0, NULL, 0, NULL);
+        tspec_init(&t, "t1", "r", 1, 1 * GiB);
+        assert_string_equal(expect_placed(c, &t), "A");
+        tspec_init(&t, "t2", "r", 9.15, 1 * GiB);
+        assert_string_equal(expect_placed(c, &t), "C");
+}
+
+static void test_fit_several_disks(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct silo_disk disks[] = {
+                disk_make("nvme0n1", "ssd", 2000 * MB, 1000 * MB, 200000, 100000),
+                disk_make("sda", "hdd", 150 * MB, 100 * MB, 200, 200),
+                disk_make("nvme1n1", "ssd", 4000 * MB, 2000 * MB, 400000, 200000),
+        };
+        struct alloc_result res;
+        struct tspec t;
+        double used;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 16, 64 * GiB, 0, disks, 3, NULL);
+        /* 500 MB/s of writes: cost 0.5 on nvme0n1, 0.25 on nvme1n1: best fit is nvme0n1 */
+        tspec_init(&t, "t1", "r", 1, 1 * GiB);
+        tspec_io(&t, "any", "ssd")->wbps = 500 * MB;
+        assert_true(place1(c, &t, &res));
+        assert_string_equal(res.disks[0], "nvme0n1");
+        assert_near(res.io_cost[0], 0.5, 1e-12);
+        /* 600 MB/s: 0.6 does not fit nvme0n1's 0.5 left; 0.3 on nvme1n1 */
+        tspec_init(&t, "t2", "r", 1, 1 * GiB);
+        tspec_io(&t, "any", "ssd")->wbps = 600 * MB;
+        assert_true(place1(c, &t, &res));
+        assert_string_equal(res.disks[0], "nvme1n1");
+        assert_near(res.io_cost[0], 0.3, 1e-12);
+        /* a named disk, with mixed dimensions: 50/150 + 100/200 IOPS = 0.3333 + 0.5 */
+        tspec_init(&t, "t3", "r", 1, 1 * GiB);
+        {
+                struct silo_io_request *io = tspec_io(&t, "sda", NULL);
+
+                io->rbps = 50 * MB;
+                io->wiops = 100;
+        }
+        assert_true(place1(c, &t, &res));
+        assert_string_equal(res.disks[0], "sda");
+        assert_near(res.io_cost[0], 50.0 / 150 + 0.5, 1e-12);
+        /* two entries of one task: both fit only if the second goes elsewhere; 0.4 + 0.4 on
+         * nvme0n1 (0.5 free) is refused, so the second goes to nvme1n1 */
+        tspec_init(&t, "t4", "r", 1, 1 * GiB);
+        tspec_io(&t, "any", "ssd")->wbps = 400 * MB;   /* 0.4 on nvme0n1, 0.2 on nvme1n1 */
+        tspec_io(&t, "any", "ssd")->wbps = 400 * MB;
+        assert_true(place1(c, &t, &res));
+        assert_int_equal(res.n_io, 2);
+        assert_string_equal(res.disks[0], "nvme0n1");
+        assert_string_equal(res.disks[1], "nvme1n1");
+        assert_int_equal(alloc_disk_get_used(c, "A", "nvme0n1", &used), 0);
+        assert_near(used, 0.9, 1e-12);
+        assert_int_equal(alloc_disk_get_used(c, "A", "nvme1n1", &used), 0);
+        assert_near(used, 0.5, 1e-12);
+        /* release gives the io cost back */
+        assert_int_equal(alloc_task_release(c, "t4"), 0);
+        assert_int_equal(alloc_disk_get_used(c, "A", "nvme0n1", &used), 0);
+        assert_near(used, 0.5, 1e-12);
+        assert_int_equal(alloc_disk_get_used(c, "A", "sdz", &used), -ENOENT);
+}
+
+/* A disk at 0.9 refuses a 0.2 request and takes a 0.1 one. */
+static void test_io_cost_budget(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct silo_disk d = disk_make("nvme0n1", "ssd", 1000 * MB, 1000 * MB, 100000, 100000);
+        struct alloc_result res;
+        struct tspec t;
+        double cost, used;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 16, 64 * GiB, 0, &d, 1, NULL);
+        tspec_init(&t, "t1", "r", 1, 1 * GiB);
+        {
+                struct silo_io_request *io = tspec_io(&t, "any", "ssd");
+
+                io->rbps = 400 * MB;            /* 0.4 */
+                io->riops = 50000;              /* 0.5 */
+        }
+        assert_int_equal(alloc_io_cost(&t.io[0], &d, &cost, NULL), 0);
+        assert_near(cost, 0.9, 1e-12);
+        assert_true(place1(c, &t, &res));
+        assert_int_equal(alloc_disk_get_used(c, "A", "nvme0n1", &used), 0);
+        assert_near(used, 0.9, 1e-12);
+
+        tspec_init(&t, "t2", "r", 1, 1 * GiB);
+        tspec_io(&t, "any", "ssd")->wbps = 200 * MB;
+        expect_reason(c, &t, "resources.io[0]: no agent has a disk of class ssd with 0.2 io cost free "
+                             "(best: node-1/nvme0n1 at 0.1)");
+        tspec_init(&t, "t3", "r", 1, 1 * GiB);
+        tspec_io(&t, "any", "ssd")->wbps = 100 * MB;   /* exactly fills the disk to 1 */
+        expect_placed(c, &t);
+        assert_int_equal(alloc_disk_get_used(c, "A", "nvme0n1", &used), 0);
+        assert_near(used, 1.0, 1e-12);
+}
+
+static void test_io_unknown_figure(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct silo_disk d = disk_make("sda", "hdd", 150 * MB, 120 * MB, 0, 0);
+        const char *missing = NULL;
+        struct tspec t;
+        double cost;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 16, 64 * GiB, 0, &d, 1, NULL);
+        tspec_init(&t, "t1", "r", 1, 1 * GiB);
+        tspec_io(&t, "any", "hdd")->wiops = 200;
+        assert_int_equal(alloc_io_cost(&t.io[0], &d, &cost, &missing), -EDOM);
+        assert_string_equal(missing, "write_iops");
+        expect_reason(c, &t, "resources.io[0]: no disk of class hdd knows its write_iops, which wiops "
+                             "limits (calibrate the disk or configure its figures)");
+        /* bandwidth it knows: placed */
+        tspec_init(&t, "t2", "r", 1, 1 * GiB);
+        tspec_io(&t, "any", "hdd")->wbps = 60 * MB;
+        expect_placed(c, &t);
+        /* an entry without limits (weight only) costs nothing but still gets a disk */
+        tspec_init(&t, "t3", "r", 1, 1 * GiB);
+        tspec_io(&t, "sda", NULL)->weight = 100;
+        expect_placed(c, &t);
+}
+
+/* ---- constraints ---- */
+
+static void test_constraints(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct tspec t;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 4, 16 * GiB, 0, NULL, 0, "r1");
+        agent_add(c, "B", "node-2", 8, 16 * GiB, 0, NULL, 0, "r2");
+        agent_add(c, "C", "node-3", 16, 16 * GiB, 0, NULL, 0, "r2");
+
+        tspec_init(&t, "h1", "r", 1, 1 * GiB);
+        t.spec.constraints.hostname = (char *)"node-3";
+        assert_string_equal(expect_placed(c, &t), "C");        /* best fit would be node-1 */
+        tspec_init(&t, "h2", "r", 1, 1 * GiB);
+        t.spec.constraints.hostname = (char *)"node-9";
+        expect_reason(c, &t, "hostname: no agent is named node-9");
+
+        tspec_init(&t, "a1", "r", 1, 1 * GiB);
+        t.attr = (struct silo_kv){ .key = (char *)"rack", .value = (char *)"r2" };
+        t.spec.constraints.attributes = &t.attr;
+        t.spec.constraints.n_attributes = 1;
+        assert_string_equal(expect_placed(c, &t), "B");        /* tightest agent of rack r2 */
+        tspec_init(&t, "a2", "r", 1, 1 * GiB);
+        t.attr = (struct silo_kv){ .key = (char *)"rack", .value = (char *)"r9" };
+        t.spec.constraints.attributes = &t.attr;
+        t.spec.constraints.n_attributes = 1;
+        expect_reason(c, &t, "attributes: no agent has rack=r9");
+        tspec_init(&t, "a3", "r", 1, 1 * GiB);
+        t.attr = (struct silo_kv){ .key = (char *)"rack", .value = (char *)"r2" };
+        t.spec.constraints.attributes = &t.attr;
+        t.spec.constraints.n_attributes = 1;
+        t.spec.constraints.hostname = (char *)"node-1";
+        expect_reason(c, &t, "attributes: no agent named node-1 has rack=r2");
+        /* capacity among matching agents only: rack r1 has 4 cpus */
+        tspec_init(&t, "a4", "r", 6, 1 * GiB);
+        t.attr = (struct silo_kv){ .key = (char *)"rack", .value = (char *)"r1" };
+        t.spec.constraints.attributes = &t.attr;
+        t.spec.constraints.n_attributes = 1;
+        expect_reason(c, &t, "cpus: needs 6, the largest free is 4 (node-1)");
+}
+
+static void test_spread(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct tspec t[4];
+        const struct silo_task_spec *specs[4];
+        struct alloc_result res[4];
+        const char *freed;
+        char id[16];
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 16, 64 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "B", "node-2", 16, 64 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "C", "node-3", 16, 64 * GiB, 0, NULL, 0, NULL);
+        for (int i = 0; i < 4; i++) {
+                snprintf(id, sizeof(id), "shard-7-%d", i);
+                tspec_init(&t[i], id, "storage", 1, 1 * GiB);
+                t[i].spec.group = (char *)"shard-7";
+                t[i].spec.constraints.spread = SILO_SPREAD_HOSTNAME;
+                specs[i] = &t[i].spec;
+        }
+        /* one batch: three replicas on three distinct agents (best fit alone would stack them) */
+        assert_int_equal(alloc_place_batch(c, specs, 4, res), 3);
+        assert_true(res[0].placed && res[1].placed && res[2].placed);
+        assert_string_not_equal(res[0].agent_id, res[1].agent_id);
+        assert_string_not_equal(res[0].agent_id, res[2].agent_id);
+        assert_string_not_equal(res[1].agent_id, res[2].agent_id);
+        assert_string_equal(res[3].reason, "spread: all 3 agents already run group shard-7");
+        freed = res[1].agent_id;        /* owned by the cluster while the agent exists */
+        alloc_results_clear(res, 4);
+        /* a replica ends: the fourth goes where it ran */
+        assert_int_equal(alloc_task_release(c, "shard-7-1"), 0);
+        assert_int_equal(alloc_place_batch(c, &specs[3], 1, res), 1);
+        assert_string_equal(res[0].agent_id, freed);
+        /* without spread, a group member may share an agent */
+        tspec_init(&t[0], "other", "storage", 1, 1 * GiB);
+        t[0].spec.group = (char *)"shard-7";
+        expect_placed(c, &t[0]);
+        /* spread with a constraint that leaves one agent */
+        tspec_init(&t[1], "one", "storage", 1, 1 * GiB);
+        t[1].spec.group = (char *)"shard-7";
+        t[1].spec.constraints.spread = SILO_SPREAD_HOSTNAME;
+        t[1].spec.constraints.hostname = (char *)"node-2";
+        expect_reason(c, &t[1], "spread: the only agent that matches already runs group shard-7");
+}
+
+/* ---- objective ---- */
+
+static void test_priority_objective(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct tspec run, t[4];
+        const struct silo_task_spec *specs[4];
+        struct alloc_result res[4];
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 4, 16 * GiB, 0, NULL, 0, NULL);
+        tspec_init(&run, "running-low", "r", 2, 1 * GiB);
+        run.spec.priority = 1;
+        assert_int_equal(alloc_task_charge(c, &run.spec, "A", NULL), 0);
+
+        /* submitted low first; the high one gets the 2 free cpus, the running task stays */
+        tspec_init(&t[0], "low", "r", 2, 1 * GiB);
+        t[0].spec.priority = 1;
+        tspec_init(&t[1], "high", "r", 2, 1 * GiB);
+        t[1].spec.priority = 10;
+        specs[0] = &t[0].spec;
+        specs[1] = &t[1].spec;
+        assert_int_equal(alloc_place_batch(c, specs, 2, res), 1);
+        assert_false(res[0].placed);
+        assert_true(res[1].placed);
+        assert_true(alloc_task_is_charged(c, "running-low"));
+        assert_string_equal(res[0].reason, "cpus: needs 2, the largest free is 0 (node-1)");
+        alloc_results_clear(res, 2);
+
+        /* priority per dominant share: two 1-cpu tasks of priority 6 (6/0.125 each) beat one
+         * 2-cpu task of priority 10 (10/0.25) for the 2 cpus left after releasing "high" */
+        assert_int_equal(alloc_task_release(c, "high"), 0);
+        tspec_init(&t[0], "big10", "r", 2, 1 * GiB);
+        t[0].spec.priority = 10;
+        tspec_init(&t[1], "small6a", "r", 1, 1 * GiB);
+        t[1].spec.priority = 6;
+        tspec_init(&t[2], "small6b", "r", 1, 1 * GiB);
+        t[2].spec.priority = 6;
+        /* default priority 0 comes after every positive one */
+        tspec_init(&t[3], "zero", "r", 0.001, 0);
+        for (int i = 0; i < 4; i++)
+                specs[i] = &t[i].spec;
+        assert_int_equal(alloc_place_batch(c, specs, 4, res), 2);
+        assert_false(res[0].placed);
+        assert_true(res[1].placed && res[2].placed);
+        assert_false(res[3].placed);
+        alloc_results_clear(res, 4);
+}
+
+/* ---- every other pending reason ---- */
+
+static void test_reasons(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct silo_disk disks[] = {
+                disk_make("nvme0n1", "ssd", 2000 * MB, 1000 * MB, 200000, 100000),
+        };
+        struct tspec t, fill;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        tspec_init(&t, "t", "r", 1, 1 * GiB);
+        expect_reason(c, &t, "no agents registered");
+
+        agent_add(c, "A", "node-1", 4, 8 * GiB, 100, disks, 1, NULL);
+        agent_add(c, "B", "node-2", 2, 16 * GiB, 0, NULL, 0, NULL);
+        tspec_init(&t, "t", "r", 8, 1 * GiB);
+        expect_reason(c, &t, "cpus: needs 8, the largest free is 4 (node-1)");
+        tspec_init(&t, "t", "r", 1, 20 * GiB);
+        expect_reason(c, &t, "mem: needs 20Gi, the largest free is 16Gi (node-2)");
+        tspec_init(&t, "t", "r", 1, 1536 * MiB);
+        t.spec.resources.pids = 200;
+        /* node-2 reports no pids figure: it has no pids limit to run out of */
+        expect_placed(c, &t);
+        assert_int_equal(alloc_task_release(c, "t"), 0);
+        tspec_init(&t, "t", "r", 3, 1 * GiB);
+        t.spec.resources.pids = 200;
+        expect_reason(c, &t, "no agent has cpus 3, mem 1Gi and pids 200 free together "
+                             "(closest: node-1, short of pids: needs 200, 100 free)");
+        tspec_init(&t, "t", "r", 3, 10 * GiB);
+        expect_reason(c, &t, "no agent has cpus 3 and mem 10Gi free together "
+                             "(closest: node-1, short of mem: needs 10Gi, 8Gi free)");
+        tspec_init(&t, "t", "r", 1, 1 * GiB);
+        tspec_io(&t, "sdz", NULL)->wbps = MB;
+        expect_reason(c, &t, "resources.io[0]: no agent has a disk named sdz");
+        tspec_init(&t, "t", "r", 1, 1 * GiB);
+        tspec_io(&t, "any", "hdd")->wbps = MB;
+        expect_reason(c, &t, "resources.io[0]: no agent has a disk of class hdd");
+        tspec_init(&t, "t", "r", 1, 1 * GiB);
+        tspec_io(&t, "any", NULL)->wbps = 1500 * MB;
+        expect_reason(c, &t, "resources.io[0]: no agent has a disk with 1.5 io cost free "
+                             "(best: node-1/nvme0n1 at 1)");
+        tspec_init(&t, "t", "r", 1, 1 * GiB);
+        tspec_io(&t, "nvme0n1", NULL)->wbps = 1500 * MB;
+        expect_reason(c, &t, "resources.io[0]: no agent has a disk named nvme0n1 with 1.5 io cost "
+                             "free (best: node-1/nvme0n1 at 1)");
+        /* io fits node-1 but cpus only node-1... mem only node-2: short of io on node-2 */
+        tspec_init(&t, "t", "r", 1, 12 * GiB);
+        tspec_io(&t, "any", NULL)->wbps = 100 * MB;
+        expect_reason(c, &t, "no agent has cpus 1, mem 12Gi and io free together "
+                             "(closest: node-1, short of mem: needs 12Gi, 8Gi free)");
+        /* a full cluster in one dimension names the agent with the most left */
+        tspec_init(&fill, "fill", "r", 3, 1 * GiB);
+        expect_placed(c, &fill);
+        tspec_init(&t, "t", "r", 2.5, 0);
+        expect_reason(c, &t, "cpus: needs 2.5, the largest free is 2 (node-2)");
+        /* not the allocator's to place */
+        tspec_init(&t, "t", "r", 1, 1 * GiB);
+        tspec_io(&t, NULL, NULL)->device = (char *)"/dev/sda";
+        expect_reason(c, &t, "resources.io[0]: a device path (/dev/sda) only works with a standalone "
+                             "agent; name a disk or \"any\"");
+        tspec_init(&t, "t", "r", 1, 1 * GiB);
+        for (int i = 0; i <= ALLOC_IO_MAX; i++)
+                tspec_io(&t, "any", NULL);
+        expect_reason(c, &t, "resources.io: 9 entries, the allocator takes at most 8");
+}
+
+/* ---- agent lifecycle and batch errors ---- */
+
+static void test_agents_and_errors(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct silo_disk d = disk_make("nvme0n1", "ssd", 1000 * MB, 1000 * MB, 100000, 100000);
+        struct silo_agent_registration reg = {
+                .hostname = (char *)"node-1b",
+                .resources = { .cpus = 2, .mem = 4 * GiB, .disks = &d, .n_disks = 1 },
+        };
+        struct tspec t, u;
+        const struct silo_task_spec *specs[2];
+        struct alloc_result res[2];
+        struct alloc_agent_free f;
+        double used;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 4, 8 * GiB, 0, &d, 1, NULL);
+        assert_int_equal(alloc_agent_add(c, "A", &reg), -EEXIST);
+        tspec_init(&t, "t1", "r", 3, 1 * GiB);
+        tspec_io(&t, "any", NULL)->wbps = 300 * MB;
+        expect_placed(c, &t);
+        /* an update shrinks the agent; the task stays charged, its disk charge follows the name */
+        assert_int_equal(alloc_agent_update(c, "A", &reg), 0);
+        assert_int_equal(alloc_agent_get_free(c, "A", &f), 0);
+        assert_near(f.cpus, -1, 1e-9);
+        assert_int_equal(alloc_disk_get_used(c, "A", "nvme0n1", &used), 0);
+        assert_near(used, 0.3, 1e-12);
+        tspec_init(&u, "t2", "r", 0.5, 0);
+        expect_reason(c, &u, "cpus: needs 0.5, the largest free is 0 (node-1b)");
+        assert_int_equal(alloc_agent_update(c, "Z", &reg), -ENOENT);
+
+        /* batch errors leave nothing charged */
+        tspec_init(&u, "t2", "r", 0.5, 0);
+        specs[0] = &u.spec;
+        specs[1] = &u.spec;
+        assert_int_equal(alloc_place_batch(c, specs, 2, res), -EEXIST);
+        specs[1] = &t.spec;
+        assert_int_equal(alloc_place_batch(c, specs, 1, res), 0);
+        alloc_results_clear(res, 1);
+        assert_int_equal(alloc_place_batch(c, &specs[1], 1, res), -EEXIST);    /* t1 is charged */
+        u.spec.id = NULL;
+        assert_int_equal(alloc_place_batch(c, specs, 1, res), -EINVAL);
+        assert_int_equal(alloc_task_charge(c, &t.spec, "A", (const char *const[]){ "nvme0n1" }), -EEXIST);
+        assert_int_equal(alloc_task_charge(c, &t.spec, "Q", (const char *const[]){ "nvme0n1" }), -ENOENT);
+        tspec_init(&u, "t3", "r", 0.5, 0);
+        tspec_io(&u, "any", NULL);
+        assert_int_equal(alloc_task_charge(c, &u.spec, "A", (const char *const[]){ "sdq" }), -ENXIO);
+
+        /* removing the agent releases its task */
+        assert_int_equal(alloc_agent_remove(c, "A"), 1);
+        assert_false(alloc_task_is_charged(c, "t1"));
+        assert_near(alloc_role_dominant_share(c, "r"), 0, 0);
+        assert_int_equal(alloc_agent_remove(c, "A"), -ENOENT);
+        assert_int_equal(alloc_cluster_n_agents(c), 0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_drf_shares),
+                cmocka_unit_test(test_drf_pass_paper_example),
+                cmocka_unit_test(test_drf_pass_weighted),
+                cmocka_unit_test(test_fit_best_agent_tight),
+                cmocka_unit_test(test_fit_best_within_bucket),
+                cmocka_unit_test(test_fit_several_disks),
+                cmocka_unit_test(test_io_cost_budget),
+                cmocka_unit_test(test_io_unknown_figure),
+                cmocka_unit_test(test_constraints),
+                cmocka_unit_test(test_spread),
+                cmocka_unit_test(test_priority_objective),
+                cmocka_unit_test(test_reasons),
+                cmocka_unit_test(test_agents_and_errors),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

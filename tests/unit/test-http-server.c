@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of common/http-server and common/http-client together over loopback, in one loop. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/http-client.h"
+#include "common/http-json.h"
+#include "common/http-server.h"
+#include "common/macro.h"
+
+#define TOKEN "unit-test-token-0123456789"
+
+static http_server *server;
+static http_client *client;
+static int epfd = -1;
+static char base[64];
+static http_deferred *pending_deferred;
+
+static int h_health(http_request *req, http_response *resp, void *userdata)
+{
+        (void)req;
+        (void)userdata;
+        return http_response_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* Echo what the server saw: captures, query, body. */
+static int h_echo(http_request *req, http_response *resp, void *userdata)
+{
+        json_t *caps = json_array();
+
+        (void)userdata;
+        for (size_t i = 0; i < req->n_captures; i++)
+                json_array_append_new(caps, json_string(req->captures[i]));
+        return http_response_json(resp, 200,
+                                  json_pack("{s:s, s:s, s:o, s:s?, s:O?, s:I}", "method", req->method, "path",
+                                            req->path, "captures", caps, "q", http_request_query(req, "q"), "body",
+                                            req->body, "size", (json_int_t)req->raw_body_size));
+}
+
+static int h_fail(http_request *req, http_response *resp, void *userdata)
+{
+        (void)req;
+        (void)resp;
+        (void)userdata;
+        return -ENOENT;
+}
+
+static int h_text(http_request *req, http_response *resp, void *userdata)
+{
+        (void)req;
+        (void)userdata;
+        return http_response_text(resp, 200, "text/plain; version=0.0.4", strdup("metric 1\n"));
+}
+
+static int h_defer(http_request *req, http_response *resp, void *userdata)
+{
+        (void)resp;
+        (void)userdata;
+        pending_deferred = http_request_defer(req);
+        return pending_deferred ? HTTP_DEFERRED : -ENOMEM;
+}
+
+static const struct http_route routes[] = {
+        { "GET", "/health", h_health, HTTP_ROUTE_PUBLIC },
+        { "GET", "/things/{id}", h_echo, 0 },
+        { "POST", "/things/{id}/parts/{part}", h_echo, 0 },
+        { "DELETE", "/things/{id}", h_echo, 0 },
+        { "POST", "/raw", h_echo, HTTP_ROUTE_RAW_BODY },
+        { "GET", "/fail", h_fail, 0 },
+        { "GET", "/text", h_text, 0 },
+        { "GET", "/defer", h_defer, 0 },
+};
+
+struct result {
+        bool done;
+        int error;
+        long status;
+        char *body;
+        json_t *json;
+};
+
+static void on_done(const struct http_client_result *res, void *userdata)
+{
+        struct result *r = userdata;
+
+        r->done = true;
+        r->error = res->error;
+        r->status = res->status;
+        r->body = strdup(res->body ? res->body : "");
+        r->json = json_incref(res->json);
+}
+
+/* Drive server and client until the request completes (or 5 s pass). */
+static void run_until(struct result *r)
+{
+        for (int i = 0; i < 5000 && !r->done; i++) {
+                struct epoll_event ev[8];
+                int n = epoll_wait(epfd, ev, 8, 1);
+
+                for (int k = 0; k < n; k++) {
+                        if (ev[k].data.u32 == 1)
+                                assert_int_equal(http_server_run(server), 0);
+                        else
+                                assert_int_equal(http_client_process(client), 0);
+                }
+                if (n == 0)
+                        (void)http_server_run(server);
+        }
+        assert_true(r->done);
+}
+
+static void request(struct result *r, const char *method, const char *path, const json_t *body, const char *token)
+{
+        char url[256];
+
+        memset(r, 0, sizeof(*r));
+        snprintf(url, sizeof(url), "%s%s", base, path);
+        assert_int_equal(http_client_request(client, method, url, body, token, 3000, on_done, r), 0);
+        run_until(r);
+}
+
+static void result_clear(struct result *r)
+{
+        free(r->body);
+        json_decref(r->json);
+}
+
+static void expect_error_body(struct result *r, long status, const char *code, const char *fragment)
+{
+        char *c = NULL, *m = NULL;
+
+        assert_int_equal(r->error, 0);
+        assert_int_equal(r->status, status);
+        assert_int_equal(http_json_error_parse(r->json, &c, &m), 0);
+        assert_string_equal(c, code);
+        if (!strstr(m, fragment))
+                fail_msg("message '%s' lacks '%s'", m, fragment);
+        free(c);
+        free(m);
+        result_clear(r);
+}
+
+static void test_routing_and_captures(void **state)
+{
+        struct result r;
+        json_t *body;
+
+        (void)state;
+        request(&r, "GET", "/health", NULL, NULL);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "{\"status\":\"ok\"}");
+        result_clear(&r);
+
+        request(&r, "GET", "/things/abc-1?q=x%20y", NULL, TOKEN);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(json_string_value(json_object_get(r.json, "path")), "/things/abc-1");
+        assert_string_equal(json_string_value(json_array_get(json_object_get(r.json, "captures"), 0)), "abc-1");
+        assert_string_equal(json_string_value(json_object_get(r.json, "q")), "x y");
+        result_clear(&r);
+
+        body = json_pack("{s:i}", "n", 5);
+        request(&r, "POST", "/things/t1/parts/p2", body, TOKEN);
+        json_decref(body);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(r.json, "captures"), 1)), "p2");
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "body"), "n")), 5);
+        result_clear(&r);
+
+        request(&r, "DELETE", "/things/zz", NULL, TOKEN);
+        assert_string_equal(json_string_value(json_object_get(r.json, "method")), "DELETE");
+        result_clear(&r);
+}
+
+static void test_errors(void **state)
+{
+        struct result r;
+
+        (void)state;
+        request(&r, "GET", "/nowhere", NULL, TOKEN);
+        expect_error_body(&r, 404, "not_found", "GET /nowhere: no such endpoint");
+        request(&r, "GET", "/things/", NULL, TOKEN);
+        expect_error_body(&r, 404, "not_found", "no such endpoint");
+        request(&r, "GET", "/things/a/b", NULL, TOKEN);
+        expect_error_body(&r, 404, "not_found", "no such endpoint");
+        request(&r, "PUT", "/things/a", NULL, TOKEN);
+        expect_error_body(&r, 405, "method_not_allowed", "PUT /things/a: method not allowed");
+        request(&r, "GET", "/fail", NULL, TOKEN);
+        expect_error_body(&r, 404, "not_found", "GET /fail: No such file or directory");
+}
+
+static void test_auth(void **state)
+{
+        struct result r;
+
+        (void)state;
+        request(&r, "GET", "/things/x", NULL, NULL);
+        expect_error_body(&r, 401, "unauthorized", "bearer token");
+        request(&r, "GET", "/things/x", NULL, "wrong-token-wrong-token");
+        expect_error_body(&r, 401, "unauthorized", "bearer token");
+        /* Unauthenticated requests do not learn which paths exist beyond 404/405 routing. */
+        request(&r, "GET", "/health", NULL, "wrong-token-wrong-token");
+        assert_int_equal(r.status, 200);
+        result_clear(&r);
+}
+
+static void test_bodies(void **state)
+{
+        struct result r;
+        char url[128];
+        json_t *big;
+        char *pad;
+
+        (void)state;
+        /* Bodies are objects or arrays; a bare scalar is refused as invalid JSON. */
+        snprintf(url, sizeof(url), "%s/things/a/parts/b", base);
+        {
+                json_t *s = json_string("not an object");
+                request(&r, "POST", "/things/a/parts/b", s, TOKEN);
+                json_decref(s);
+                expect_error_body(&r, 400, "bad_request", "invalid JSON at line 1");
+        }
+        /* Over the 4 KiB limit of this server: 413 before the body is read. */
+        pad = malloc(8192);
+        memset(pad, 'x', 8191);
+        pad[8191] = '\0';
+        big = json_pack("{s:s}", "pad", pad);
+        free(pad);
+        request(&r, "POST", "/things/a/parts/b", big, TOKEN);
+        json_decref(big);
+        expect_error_body(&r, 413, "payload_too_large", "exceeds the limit of 4096 bytes");
+        /* Empty POST: body is NULL, size 0. */
+        request(&r, "POST", "/things/a/parts/b", NULL, TOKEN);
+        assert_int_equal(r.status, 200);
+        assert_true(json_is_null(json_object_get(r.json, "body")));
+        assert_int_equal(json_integer_value(json_object_get(r.json, "size")), 0);
+        result_clear(&r);
+}
+
+/* Send raw bytes (malformed JSON, chunked bodies) and return the whole response text. */
+static char *raw_request(const char *text)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(http_server_port(server)),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        char *buf = calloc(1, 65536);
+        size_t got = 0;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+        assert_true(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS);
+        for (int i = 0; i < 100; i++) {
+                (void)http_server_run(server);
+                if (write(fd, text, strlen(text)) == (ssize_t)strlen(text))
+                        break;
+                usleep(1000);
+        }
+        for (int i = 0; i < 3000; i++) {
+                /* poll(), not epoll_wait(), on MHD's epoll fd: waiting on it directly would
+                 * consume the edge-triggered events MHD itself needs to see. */
+                struct pollfd p = { .fd = http_server_get_fd(server), .events = POLLIN };
+                ssize_t n;
+
+                (void)poll(&p, 1, 1);
+                (void)http_server_run(server);
+                n = read(fd, buf + got, 65535 - got);
+                if (n > 0)
+                        got += (size_t)n;
+                else if (n == 0)
+                        break;
+                if (got > 0 && strstr(buf, "\r\n\r\n")) {
+                        const char *cl = strcasestr(buf, "Content-Length: ");
+                        const char *hdr_end = strstr(buf, "\r\n\r\n") + 4;
+                        if (cl && (size_t)(hdr_end - buf) + strtoul(cl + 16, NULL, 10) <= got)
+                                break;
+                }
+        }
+        close(fd);
+        return buf;
+}
+
+static void test_raw_bodies(void **state)
+{
+        char *resp;
+
+        (void)state;
+        resp = raw_request("POST /things/a/parts/b HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                           "\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"a\": 1,}");
+        if (!strstr(resp, "HTTP/1.1 400") || !strstr(resp, "invalid JSON at line 1"))
+                fail_msg("malformed JSON: %s", resp);
+        free(resp);
+        /* A chunked body has no length up front: read, discarded past the limit, then 413. */
+        {
+                char req[16384];
+                char chunk[3000];
+                int off;
+
+                memset(chunk, 'x', sizeof(chunk) - 1);
+                chunk[sizeof(chunk) - 1] = '\0';
+                off = snprintf(req, sizeof(req),
+                               "POST /things/a/parts/b HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                               "\r\nTransfer-Encoding: chunked\r\n\r\n");
+                for (int i = 0; i < 3; i++)
+                        off += snprintf(req + off, sizeof(req) - (size_t)off, "%zx\r\n%s\r\n", strlen(chunk), chunk);
+                snprintf(req + off, sizeof(req) - (size_t)off, "0\r\n\r\n");
+                resp = raw_request(req);
+                if (!strstr(resp, "HTTP/1.1 413") || !strstr(resp, "payload_too_large"))
+                        fail_msg("chunked body over the limit: %.300s", resp);
+                free(resp);
+        }
+        /* Raw routes get the bytes, not JSON. */
+        resp = raw_request("POST /raw HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                           "\r\nContent-Length: 5\r\n\r\nhello");
+        if (!strstr(resp, "HTTP/1.1 200") || !strstr(resp, "\"size\":5"))
+                fail_msg("raw body: %s", resp);
+        free(resp);
+}
+
+static void test_text_and_defer(void **state)
+{
+        struct result r, d;
+        char url[128];
+
+        (void)state;
+        request(&r, "GET", "/text", NULL, TOKEN);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "metric 1\n");
+        result_clear(&r);
+
+        /* A deferred request stays open until finished from outside the handler. */
+        memset(&d, 0, sizeof(d));
+        snprintf(url, sizeof(url), "%s/defer", base);
+        pending_deferred = NULL;
+        assert_int_equal(http_client_request(client, "GET", url, NULL, TOKEN, 3000, on_done, &d), 0);
+        for (int i = 0; i < 2000 && !pending_deferred; i++) {
+                struct epoll_event ev[8];
+                int n = epoll_wait(epfd, ev, 8, 1);
+                for (int k = 0; k < n; k++)
+                        if (ev[k].data.u32 == 1)
+                                (void)http_server_run(server);
+                        else
+                                (void)http_client_process(client);
+        }
+        assert_non_null(pending_deferred);
+        assert_false(d.done);
+        assert_int_equal(http_response_json(http_deferred_response(pending_deferred), 202,
+                                            json_pack("{s:b}", "late", 1)),
+                         0);
+        assert_int_equal(http_deferred_finish(pending_deferred), 0);
+        run_until(&d);
+        assert_int_equal(d.status, 202);
+        assert_true(json_is_true(json_object_get(d.json, "late")));
+        result_clear(&d);
+}
+
+static void test_client_failures(void **state)
+{
+        struct result r = { 0 };
+        char url[128];
+        int fd;
+
+        (void)state;
+        /* Nothing listens on the port of a socket we bound but never listened on. */
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/x", ntohs(sa.sin_port));
+        assert_int_equal(http_client_request(client, "GET", url, NULL, NULL, 2000, on_done, &r), 0);
+        run_until(&r);
+        assert_int_equal(r.error, -ECONNREFUSED);
+        assert_int_equal(r.status, 0);
+        result_clear(&r);
+        close(fd);
+
+        /* A deferred request never answered: the client times out. */
+        memset(&r, 0, sizeof(r));
+        snprintf(url, sizeof(url), "%s/defer", base);
+        assert_int_equal(http_client_request(client, "GET", url, NULL, TOKEN, 300, on_done, &r), 0);
+        run_until(&r);
+        assert_int_equal(r.error, -ETIMEDOUT);
+        result_clear(&r);
+        /* Let the server see the closed connection, then answer it anyway (must be harmless). */
+        (void)http_response_json(http_deferred_response(pending_deferred), 200, NULL);
+        assert_int_equal(http_deferred_finish(pending_deferred), 0);
+        for (int i = 0; i < 50; i++)
+                (void)http_server_run(server);
+
+        assert_int_equal(http_client_request(client, "BREW", url, NULL, NULL, 0, on_done, &r), -EINVAL);
+}
+
+/* The blocking variant, against a server driven by another thread. */
+static void *serve_thread(void *arg)
+{
+        volatile bool *stop = arg;
+
+        while (!*stop) {
+                struct pollfd p = { .fd = http_server_get_fd(server), .events = POLLIN };
+                if (poll(&p, 1, 5) >= 0)
+                        (void)http_server_run(server);
+        }
+        return NULL;
+}
+
+static void test_sync_client(void **state)
+{
+        volatile bool stop = false;
+        pthread_t th;
+        json_t *body = NULL;
+        long status = 0;
+        char url[128], *err = NULL;
+
+        (void)state;
+        assert_int_equal(pthread_create(&th, NULL, serve_thread, (void *)&stop), 0);
+        snprintf(url, sizeof(url), "%s/things/sync", base);
+        assert_int_equal(http_client_request_sync("GET", url, NULL, TOKEN, 2000, &status, &body, &err), 0);
+        assert_int_equal(status, 200);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(body, "captures"), 0)), "sync");
+        json_decref(body);
+        stop = true;
+        pthread_join(th, NULL);
+        assert_int_equal(http_client_request_sync("GET", "http://127.0.0.1:1/", NULL, NULL, 1000, &status, &body, &err),
+                         -ECONNREFUSED);
+        assert_non_null(strstr(err, "http://127.0.0.1:1/"));
+        free(err);
+}
+
+static int setup(void **state)
+{
+        struct http_server_config c = {
+                .listen = "127.0.0.1:0", .routes = routes, .n_routes = ELEMENTSOF(routes), .token = TOKEN,
+                .max_body = 4096,
+        };
+        struct epoll_event ev = { .events = EPOLLIN };
+        http_server *bad;
+
+        (void)state;
+        c.listen = "nonsense";
+        if (http_server_new(&c, &bad) != -EINVAL)
+                return -1;
+        c.listen = "127.0.0.1:99999";
+        if (http_server_new(&c, &bad) != -EINVAL)
+                return -1;
+        c.listen = "127.0.0.1:0";
+        if (http_server_new(&c, &server) < 0 || http_client_new(&client) < 0)
+                return -1;
+        if (http_server_port(server) == 0)
+                return -1;
+        snprintf(base, sizeof(base), "http://127.0.0.1:%u", http_server_port(server));
+        epfd = epoll_create1(0);
+        ev.data.u32 = 1;
+        epoll_ctl(epfd, EPOLL_CTL_ADD, http_server_get_fd(server), &ev);
+        ev.data.u32 = 2;
+        epoll_ctl(epfd, EPOLL_CTL_ADD, http_client_get_fd(client), &ev);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        http_client_free(client);
+        http_server_free(server);
+        close(epfd);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_routing_and_captures),
+                cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_auth),
+                cmocka_unit_test(test_bodies),
+                cmocka_unit_test(test_raw_bodies),
+                cmocka_unit_test(test_text_and_defer),
+                cmocka_unit_test(test_client_failures),
+                cmocka_unit_test(test_sync_client),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}

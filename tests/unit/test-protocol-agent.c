@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for agent registrations, agent resources and disks: round trips, defaults and every
+ * validation error. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+
+#include "common/macro.h"
+#include "common/protocol-json.h"
+
+static char *dq(const char *s)
+{
+        char *d = strdup(s);
+
+        assert_non_null(d);
+        for (char *p = d; *p; p++)
+                if (*p == '\'')
+                        *p = '"';
+        return d;
+}
+
+/* ARCHITECTURE.md's agent resources example. */
+static const char resources_example[] =
+    "{'cpus': 16, 'mem': 68719476736, 'pids': 32768,"
+    " 'disks': [{'device': '259:0', 'name': 'nvme0n1', 'path': '/dev/nvme0n1',"
+    "            'read_bps': 3200000000, 'write_bps': 2100000000,"
+    "            'read_iops': 650000, 'write_iops': 420000, 'class': 'ssd',"
+    "            'mount': '/srv/nvme0', 'source': 'calibrated'}],"
+    " 'attributes': {'rack': 'r1'}}";
+
+static const char registration_example[] =
+    "{'agent_id': '0b7c6a52-3f0e-4c1e-9d7a-2f5b8e1c9a10', 'hostname': 'node-3',"
+    " 'address': '10.0.0.3:5051', 'version': '0.1.0',"
+    " 'resources': {'cpus': 16, 'mem': '64Gi', 'disks': [{'name': 'sda', 'class': 'hdd',"
+    "               'read_bps': '150M', 'source': 'config'}, {'name': 'nvme0n1'}]},"
+    " 'attributes': {'rack': 'r1', 'zone': 'z2'},"
+    " 'tasks': [{'id': 'backup-7', 'state': 'RUNNING'}, {'id': 'scrub-1', 'state': 'STARTING'}]}";
+
+static void test_resources_example(void **state)
+{
+        _cleanup_free_ char *t = dq(resources_example), *error = NULL, *t1 = NULL, *t2 = NULL;
+        _cleanup_(silo_agent_resources_freep) struct silo_agent_resources *r = NULL, *back = NULL;
+        const struct silo_disk *d;
+        (void)state;
+
+        assert_int_equal(silo_agent_resources_from_string(t, &r, &error), 0);
+        assert_true(r->cpus == 16);
+        assert_true(r->mem == 68719476736ULL);
+        assert_int_equal(r->pids, 32768);
+        assert_int_equal(r->n_disks, 1);
+        d = &r->disks[0];
+        assert_string_equal(d->device, "259:0");
+        assert_string_equal(d->name, "nvme0n1");
+        assert_string_equal(d->path, "/dev/nvme0n1");
+        assert_true(d->read_bps == 3200000000ULL);
+        assert_true(d->write_bps == 2100000000ULL);
+        assert_int_equal(d->read_iops, 650000);
+        assert_int_equal(d->write_iops, 420000);
+        assert_string_equal(d->class, "ssd");
+        assert_string_equal(d->mount, "/srv/nvme0");
+        assert_string_equal(d->source, "calibrated");
+        assert_int_equal(r->n_attributes, 1);
+        assert_string_equal(r->attributes[0].key, "rack");
+
+        t1 = silo_agent_resources_to_string(r);
+        assert_int_equal(silo_agent_resources_from_string(t1, &back, &error), 0);
+        t2 = silo_agent_resources_to_string(back);
+        assert_string_equal(t1, t2);
+        assert_true(silo_agent_resources_equal(r, back));
+}
+
+static void test_registration(void **state)
+{
+        _cleanup_free_ char *t = dq(registration_example), *error = NULL, *t1 = NULL, *t2 = NULL;
+        _cleanup_(silo_agent_registration_freep) struct silo_agent_registration *reg = NULL,
+                                                                                *back = NULL,
+                                                                                *copy = NULL;
+        (void)state;
+
+        assert_int_equal(silo_agent_registration_from_string(t, &reg, &error), 0);
+        assert_string_equal(reg->agent_id, "0b7c6a52-3f0e-4c1e-9d7a-2f5b8e1c9a10");
+        assert_string_equal(reg->hostname, "node-3");
+        assert_string_equal(reg->address, "10.0.0.3:5051");
+        assert_string_equal(reg->version, "0.1.0");
+        assert_true(reg->resources.mem == 64ULL << 30);
+        assert_int_equal(reg->resources.pids, 0); /* not reported */
+        assert_int_equal(reg->resources.n_disks, 2);
+        assert_true(reg->resources.disks[0].read_bps == 150000000);
+        assert_int_equal(reg->resources.disks[0].write_bps, 0); /* unknown */
+        assert_null(reg->resources.disks[1].class);
+        assert_int_equal(reg->n_attributes, 2);
+        assert_int_equal(reg->n_tasks, 2);
+        assert_string_equal(reg->tasks[1].id, "scrub-1");
+        assert_int_equal(reg->tasks[1].state, SILO_TASK_STARTING);
+
+        t1 = silo_agent_registration_to_string(reg);
+        assert_int_equal(silo_agent_registration_from_string(t1, &back, &error), 0);
+        t2 = silo_agent_registration_to_string(back);
+        assert_string_equal(t1, t2);
+        copy = silo_agent_registration_dup(reg);
+        assert_true(silo_agent_registration_equal(reg, copy));
+        copy->tasks[0].state = SILO_TASK_LOST;
+        assert_false(silo_agent_registration_equal(reg, copy));
+}
+
+static void test_first_registration(void **state)
+{
+        _cleanup_free_ char *t =
+            dq("{'hostname': 'node-1', 'address': '[::1]:5051', 'version': 'x',"
+               " 'resources': {'cpus': 0.5, 'mem': 1}}");
+        _cleanup_(silo_agent_registration_freep) struct silo_agent_registration *reg = NULL;
+        _cleanup_free_ char *text = NULL;
+        (void)state;
+
+        assert_int_equal(silo_agent_registration_from_string(t, &reg, NULL), 0);
+        assert_null(reg->agent_id);
+        assert_int_equal(reg->n_tasks, 0);
+        assert_int_equal(reg->resources.n_disks, 0);
+        text = silo_agent_registration_to_string(reg);
+        assert_string_equal(text, "{\"hostname\":\"node-1\",\"address\":\"[::1]:5051\","
+                                  "\"version\":\"x\",\"resources\":{\"cpus\":0.5,\"mem\":1,"
+                                  "\"disks\":[]},\"tasks\":[]}");
+}
+
+static void test_disk(void **state)
+{
+        _cleanup_(silo_disk_freep) struct silo_disk *d = NULL, *copy = NULL;
+        _cleanup_free_ char *text = NULL;
+        (void)state;
+
+        assert_int_equal(
+            silo_disk_from_string(
+                "{\"name\": \"md0\", \"device\": \"9:0\", \"read_iops\": \"1.5k\"}", &d, NULL),
+            0);
+        assert_int_equal(d->read_iops, 1500);
+        text = silo_disk_to_string(d);
+        assert_string_equal(text, "{\"device\":\"9:0\",\"name\":\"md0\",\"read_iops\":1500}");
+        copy = silo_disk_dup(d);
+        assert_true(silo_disk_equal(d, copy));
+        assert_null(silo_disk_free(NULL));
+}
+
+struct error_case {
+        const char *json;
+        const char *error;
+};
+
+#define R "'hostname': 'h', 'address': 'h:1', 'version': 'v'"
+#define RES(x) "{" R ", 'resources': {'cpus': 1, 'mem': 1" x "}}"
+#define DISK(x) RES(", 'disks': [{" x "}]")
+#define NAME_RULE "is not a valid name (1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit)"
+
+static const struct error_case registration_errors[] = {
+    {"[]", "an agent registration must be a JSON object"},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'port': 1}", "unknown key 'port'"},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'agent_id': 'a b'}",
+     "agent_id: 'a b' " NAME_RULE},
+    {"{'address': 'h:1', 'version': 'v', 'resources': {'cpus': 1, 'mem': 1}}", "hostname: missing"},
+    {"{'hostname': 'h_1', 'address': 'h:1', 'version': 'v', 'resources': {'cpus': 1, 'mem': 1}}",
+     "hostname: 'h_1' is not a valid hostname"},
+    {"{'hostname': 'h', 'version': 'v', 'resources': {'cpus': 1, 'mem': 1}}", "address: missing"},
+    {"{'hostname': 'h', 'address': 'h', 'version': 'v', 'resources': {'cpus': 1, 'mem': 1}}",
+     "address: 'h' is not HOST:PORT (like 10.0.0.3:5051)"},
+    {"{'hostname': 'h', 'address': 'h:0', 'version': 'v', 'resources': {'cpus': 1, 'mem': 1}}",
+     "address: 'h:0' is not HOST:PORT (like 10.0.0.3:5051)"},
+    {"{'hostname': 'h', 'address': 'h:65536', 'version': 'v', 'resources': {'cpus': 1, 'mem': 1}}",
+     "address: 'h:65536' is not HOST:PORT (like 10.0.0.3:5051)"},
+    {"{'hostname': 'h', 'address': ':5051', 'version': 'v', 'resources': {'cpus': 1, 'mem': 1}}",
+     "address: ':5051' is not HOST:PORT (like 10.0.0.3:5051)"},
+    {"{'hostname': 'h', 'address': 'h:50x', 'version': 'v', 'resources': {'cpus': 1, 'mem': 1}}",
+     "address: 'h:50x' is not HOST:PORT (like 10.0.0.3:5051)"},
+    {"{'hostname': 'h', 'address': 'h:+1', 'version': 'v', 'resources': {'cpus': 1, 'mem': 1}}",
+     "address: 'h:+1' is not HOST:PORT (like 10.0.0.3:5051)"},
+    {"{'hostname': 'h', 'address': '[]:1', 'version': 'v', 'resources': {'cpus': 1, 'mem': 1}}",
+     "address: '[]:1' is not HOST:PORT (like 10.0.0.3:5051)"},
+    {"{'hostname': 'h', 'address': '::1:5051', 'version': 'v', 'resources': {'cpus': 1, 'mem': 1}}",
+     "address: '::1:5051' is not HOST:PORT (like 10.0.0.3:5051)"},
+    {"{'hostname': 'h', 'address': 'http://h:1', 'version': 'v', 'resources': {'cpus': 1, 'mem': "
+     "1}}",
+     "address: 'http://h:1' is not HOST:PORT (like 10.0.0.3:5051)"},
+    {"{'hostname': 'h', 'address': 'h:1', 'resources': {'cpus': 1, 'mem': 1}}", "version: missing"},
+    {"{'hostname': 'h', 'address': 'h:1', 'version': 1, 'resources': {'cpus': 1, 'mem': 1}}",
+     "version: must be a string"},
+    {"{" R "}", "resources: missing"},
+    {"{" R ", 'resources': 16}", "resources: must be an object"},
+    {RES(", 'cpu': 1"), "resources: unknown key 'cpu'"},
+    {"{" R ", 'resources': {'mem': 1}}", "resources.cpus: missing"},
+    {"{" R ", 'resources': {'cpus': 0, 'mem': 1}}", "resources.cpus: 0 must be positive"},
+    {"{" R ", 'resources': {'cpus': 1}}", "resources.mem: missing"},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': 0}}", "resources.mem: 0 must be positive"},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': '64GB'}}", "resources.mem: '64GB' is not a quantity"},
+    {RES(", 'pids': -1"), "resources.pids: -1 is negative"},
+    {RES(", 'disks': {}"), "resources.disks: must be an array"},
+    {RES(", 'disks': ['sda']"), "resources.disks[0]: must be an object"},
+    {RES(", 'attributes': {'rack': 1}"), "resources.attributes.rack: must be a string"},
+    {DISK("'name': 'sda', 'model': 'x'"), "resources.disks[0]: unknown key 'model'"},
+    {DISK("'path': '/dev/sda'"), "resources.disks[0].name: missing"},
+    {DISK("'name': 'sd/a'"), "resources.disks[0].name: 'sd/a' " NAME_RULE},
+    {DISK("'name': 'sda', 'device': '8'"),
+     "resources.disks[0].device: '8' is not a device number (MAJOR:MINOR)"},
+    {DISK("'name': 'sda', 'device': '8:'"),
+     "resources.disks[0].device: '8:' is not a device number (MAJOR:MINOR)"},
+    {DISK("'name': 'sda', 'device': '8:0x'"),
+     "resources.disks[0].device: '8:0x' is not a device number (MAJOR:MINOR)"},
+    {DISK("'name': 'sda', 'path': 'sda'"),
+     "resources.disks[0].path: 'sda' is not an absolute path"},
+    {DISK("'name': 'sda', 'read_bps': '1.5GB'"),
+     "resources.disks[0].read_bps: '1.5GB' is not a quantity"},
+    {DISK("'name': 'sda', 'write_bps': -1"), "resources.disks[0].write_bps: -1 is negative"},
+    {DISK("'name': 'sda', 'read_iops': true"),
+     "resources.disks[0].read_iops: must be a number or a quantity string"},
+    {DISK("'name': 'sda', 'write_iops': '1e3'"),
+     "resources.disks[0].write_iops: '1e3' is not a quantity"},
+    {DISK("'name': 'sda', 'class': 'fast disk'"),
+     "resources.disks[0].class: 'fast disk' " NAME_RULE},
+    {DISK("'name': 'sda', 'mount': 'srv'"),
+     "resources.disks[0].mount: 'srv' is not an absolute path"},
+    {DISK("'name': 'sda', 'source': 'guess'"),
+     "resources.disks[0].source: 'guess' is not a figure source (calibrated, config)"},
+    {RES(", 'disks': [{'name': 'sda'}, {'name': 'sdb'}, {'name': 'sda'}]"),
+     "resources.disks[2].name: 'sda' is already used by resources.disks[0]"},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'attributes': []}",
+     "attributes: must be an object of strings"},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'attributes': {'': 'x'}}",
+     "attributes: '' is not a valid attribute name"},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'tasks': {}}", "tasks: must be an array"},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'tasks': ['t1']}", "tasks[0]: must be an object"},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'tasks': [{'state': 'RUNNING'}]}",
+     "tasks[0].id: missing"},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'tasks': [{'id': 't', 'state': 'UP'}]}",
+     "tasks[0].state: 'UP' is not a task state (PENDING, STAGING, STARTING, RUNNING, FINISHED, "
+     "FAILED, KILLED, LOST)"},
+    {"{" R
+     ", 'resources': {'cpus': 1, 'mem': 1}, 'tasks': [{'id': 't', 'state': 'RUNNING', 'pid': 1}]}",
+     "tasks[0]: unknown key 'pid'"},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'tasks': [{'id': 't', 'state': 'RUNNING'},"
+     " {'id': 't', 'state': 'LOST'}]}",
+     "tasks[1].id: 't' is already listed in tasks[0]"},
+};
+
+static const struct error_case disk_errors[] = {
+    {"{}", "name: missing"},
+    {"{'name': 'sda', 'size': 1}", "unknown key 'size'"},
+};
+
+static void test_errors(void **state)
+{
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(registration_errors); i++) {
+                _cleanup_free_ char *t = dq(registration_errors[i].json), *error = NULL;
+                _cleanup_(silo_agent_registration_freep) struct silo_agent_registration *reg = NULL;
+                int r = silo_agent_registration_from_string(t, &reg, &error);
+
+                if (r >= 0 || !streq_ptr(error, registration_errors[i].error))
+                        fail_msg("%s:\n  got      %d \"%s\"\n  expected \"%s\"", t, r,
+                                 strempty(error), registration_errors[i].error);
+                assert_null(reg);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(disk_errors); i++) {
+                _cleanup_free_ char *t = dq(disk_errors[i].json), *error = NULL;
+                _cleanup_(silo_disk_freep) struct silo_disk *d = NULL;
+                int r = silo_disk_from_string(t, &d, &error);
+
+                if (r >= 0 || !streq_ptr(error, disk_errors[i].error))
+                        fail_msg("%s:\n  got      %d \"%s\"\n  expected \"%s\"", t, r,
+                                 strempty(error), disk_errors[i].error);
+        }
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_resources_example),
+            cmocka_unit_test(test_registration),
+            cmocka_unit_test(test_first_registration),
+            cmocka_unit_test(test_disk),
+            cmocka_unit_test(test_errors),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

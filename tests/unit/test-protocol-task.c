@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for the task spec codec: ARCHITECTURE.md's example, defaults, canonical round trips,
+ * equality and every validation error. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <sys/resource.h>
+
+#include "common/macro.h"
+#include "common/protocol-json.h"
+
+/* Test inputs are written with ' for " to stay readable; no input needs a literal '. */
+static char *dq(const char *s)
+{
+        char *d = strdup(s);
+
+        assert_non_null(d);
+        for (char *p = d; *p; p++)
+                if (*p == '\'')
+                        *p = '"';
+        return d;
+}
+
+static const char example[] =
+    "{'name': 'backup-7', 'role': 'storage',"
+    " 'command': ['/usr/bin/fio', '--name=job', '--rw=write', '--size=1G'],"
+    " 'env': {'TZ': 'UTC'}, 'user': 'nobody',"
+    " 'resources': {'cpus': 1.5, 'cpu_weight': 100, 'cpuset': '0-1',"
+    "   'mem': '512Mi', 'mem_high': '400Mi', 'swap': 0, 'pids': 256,"
+    "   'io': [{'disk': 'any', 'class': 'ssd', 'rbps': '200M', 'wbps': '100M',"
+    "           'riops': 20000, 'wiops': 10000, 'weight': 100}]},"
+    " 'container': {'rootfs': '/var/lib/silo/images/debian',"
+    "   'namespaces': ['pid', 'mount', 'uts', 'ipc', 'net'], 'network': 'none',"
+    "   'volumes': [{'source': '/srv/data', 'target': '/data', 'readonly': false}],"
+    "   'devices': ['/dev/nvme0n1']},"
+    " 'constraints': {'hostname': 'node-3', 'attributes': {'rack': 'r1'}, 'spread': 'hostname'},"
+    " 'group': 'shard-7', 'priority': 10, 'init': true,"
+    " 'capabilities': ['CAP_NET_BIND_SERVICE'], 'rlimits': {'nofile': 65536},"
+    " 'kill_grace_s': 10}";
+
+static struct silo_task_spec *parse_ok(const char *text)
+{
+        _cleanup_free_ char *t = dq(text), *error = NULL;
+        struct silo_task_spec *s = NULL;
+        int r = silo_task_spec_from_string(t, &s, &error);
+
+        if (r < 0)
+                fail_msg("%s: %d %s", t, r, strempty(error));
+        assert_null(error);
+        return s;
+}
+
+static void test_example(void **state)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *s = parse_ok(example);
+        const struct silo_io_request *io;
+        (void)state;
+
+        assert_null(s->id);
+        assert_string_equal(s->name, "backup-7");
+        assert_string_equal(s->role, "storage");
+        assert_string_equal(s->command[0], "/usr/bin/fio");
+        assert_string_equal(s->command[3], "--size=1G");
+        assert_null(s->command[4]);
+        assert_int_equal(s->n_env, 1);
+        assert_string_equal(s->env[0].key, "TZ");
+        assert_string_equal(s->env[0].value, "UTC");
+        assert_string_equal(s->user, "nobody");
+        assert_string_equal(s->group, "shard-7");
+        assert_int_equal(s->priority, 10);
+        assert_true(s->init);
+        assert_true(s->capabilities == UINT64_C(1) << 10); /* CAP_NET_BIND_SERVICE */
+        assert_int_equal(s->n_rlimits, 1);
+        assert_int_equal(s->rlimits[0].resource, RLIMIT_NOFILE);
+        assert_int_equal(s->rlimits[0].soft, 65536);
+        assert_int_equal(s->rlimits[0].hard, 65536);
+        assert_int_equal(s->kill_grace_s, 10);
+
+        assert_true(s->resources.cpus == 1.5);
+        assert_int_equal(s->resources.cpu_weight, 100);
+        assert_string_equal(s->resources.cpuset, "0-1");
+        assert_int_equal(s->resources.mem, 536870912);
+        assert_int_equal(s->resources.mem_high, 419430400);
+        assert_int_equal(s->resources.swap, 0);
+        assert_int_equal(s->resources.pids, 256);
+        assert_int_equal(s->resources.n_io, 1);
+        io = &s->resources.io[0];
+        assert_string_equal(io->disk, "any");
+        assert_null(io->device);
+        assert_string_equal(io->class, "ssd");
+        assert_int_equal(io->rbps, 200000000);
+        assert_int_equal(io->wbps, 100000000);
+        assert_int_equal(io->riops, 20000);
+        assert_int_equal(io->wiops, 10000);
+        assert_int_equal(io->weight, 100);
+
+        assert_true(s->has_container);
+        assert_string_equal(s->container.rootfs, "/var/lib/silo/images/debian");
+        assert_int_equal(s->container.namespaces,
+                         SILO_NS_PID | SILO_NS_MOUNT | SILO_NS_UTS | SILO_NS_IPC | SILO_NS_NET);
+        assert_int_equal(s->container.network, SILO_NETWORK_NONE);
+        assert_null(s->container.hostname);
+        assert_int_equal(s->container.n_volumes, 1);
+        assert_string_equal(s->container.volumes[0].source, "/srv/data");
+        assert_string_equal(s->container.volumes[0].target, "/data");
+        assert_false(s->container.volumes[0].readonly);
+        assert_int_equal(s->container.n_devices, 1);
+        assert_string_equal(s->container.devices[0].path, "/dev/nvme0n1");
+        assert_int_equal(s->container.devices[0].access,
+                         SILO_DEV_READ | SILO_DEV_WRITE | SILO_DEV_MKNOD);
+
+        assert_string_equal(s->constraints.hostname, "node-3");
+        assert_int_equal(s->constraints.n_attributes, 1);
+        assert_string_equal(s->constraints.attributes[0].key, "rack");
+        assert_string_equal(s->constraints.attributes[0].value, "r1");
+        assert_int_equal(s->constraints.spread, SILO_SPREAD_HOSTNAME);
+}
+
+static void test_defaults(void **state)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *s =
+            parse_ok("{'name': 'a', 'command': ['/bin/true']}");
+        _cleanup_free_ char *text = NULL;
+        (void)state;
+
+        assert_string_equal(s->role, "default");
+        assert_int_equal(s->priority, 0);
+        assert_true(s->init);
+        assert_int_equal(s->kill_grace_s, UINT32_MAX);
+        assert_true(s->capabilities == 0);
+        assert_int_equal(s->n_env, 0);
+        assert_int_equal(s->n_rlimits, 0);
+        assert_null(s->user);
+        assert_null(s->group);
+        assert_true(s->resources.cpus == 0);
+        assert_int_equal(s->resources.cpu_weight, 0);
+        assert_true(s->resources.mem == SILO_UNSET);
+        assert_true(s->resources.mem_high == SILO_UNSET);
+        assert_true(s->resources.swap == SILO_UNSET);
+        assert_true(s->resources.pids == SILO_UNSET);
+        assert_int_equal(s->resources.n_io, 0);
+        assert_false(s->has_container);
+        assert_int_equal(s->constraints.spread, SILO_SPREAD_NONE);
+
+        /* canonical form: defaults that matter spelled out, unset fields omitted */
+        text = silo_task_spec_to_string(s);
+        assert_string_equal(text,
+                            "{\"name\":\"a\",\"role\":\"default\",\"command\":[\"/bin/true\"],"
+                            "\"priority\":0,\"init\":true}");
+}
+
+/* to_json -> from_json -> to_json is the identity, and the spec compares equal to its copy. */
+static void assert_round_trip(const struct silo_task_spec *s)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *back = NULL, *copy = NULL;
+        _cleanup_free_ char *t1 = silo_task_spec_to_string(s), *t2 = NULL, *error = NULL;
+
+        assert_non_null(t1);
+        assert_int_equal(silo_task_spec_from_string(t1, &back, &error), 0);
+        t2 = silo_task_spec_to_string(back);
+        assert_string_equal(t1, t2);
+        assert_true(silo_task_spec_equal(s, back));
+        copy = silo_task_spec_dup(s);
+        assert_non_null(copy);
+        assert_true(silo_task_spec_equal(s, copy));
+}
+
+static void test_round_trips(void **state)
+{
+        static const char *const specs[] = {
+            example,
+            "{'name': 'a', 'command': ['/bin/true']}",
+            "{'id': 'task-1', 'name': 'a.b_c-d', 'command': ['x', '', 'y'], 'init': false,"
+            " 'priority': -5, 'kill_grace_s': 0,"
+            " 'capabilities': ['sys_admin', 'cap_bpf', 'NET_RAW', 'CAP_SYS_ADMIN'],"
+            " 'rlimits': {'core': 0, 'nofile': {'soft': 1024, 'hard': '64Ki'},"
+            "             'memlock': 'unlimited', 'stack': {'soft': '8Mi', 'hard': 'unlimited'}}}",
+            "{'name': 'io', 'command': ['x'], 'resources': {'cpus': '0.25', 'io': ["
+            " {'device': '/dev/sda', 'rbps': '18446744073709551614'},"
+            " {'disk': 'nvme0n1', 'weight': 50}, {'disk': 'any', 'wiops': 1},"
+            " {'disk': 'any', 'class': 'hdd', 'wbps': 1.9}]}}",
+            "{'name': 'c', 'command': ['x'], 'container': {}}",
+            "{'name': 'c', 'command': ['x'], 'container': {'namespaces': ['cgroup', 'uts'],"
+            " 'hostname': 'web-1', 'network': 'host', 'devices': [{'path': '/dev/sda',"
+            " 'access': 'wr'}, {'path': '/dev/sdb', 'access': 'mrw'}, '/dev/fuse'],"
+            " 'volumes': [{'source': '/a', 'target': '/x//y/./z/', 'readonly': true}]}}",
+            "{'name': 'k', 'command': ['x'], 'constraints': {'attributes': {}}, 'env': {},"
+            " 'resources': {}}",
+        };
+        (void)state;
+
+        for (size_t i = 0; i < ELEMENTSOF(specs); i++) {
+                _cleanup_(silo_task_spec_freep) struct silo_task_spec *s = parse_ok(specs[i]);
+
+                assert_round_trip(s);
+        }
+}
+
+static void test_normalisation(void **state)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *s =
+            parse_ok("{'name': 'c', 'command': ['x'], 'resources': {'cpus': 0.333, 'swap': '0'},"
+                     " 'capabilities': ['sys_admin', 'cap_bpf'],"
+                     " 'rlimits': {'nofile': {'soft': 10, 'hard': 10}, 'core': 'unlimited'},"
+                     " 'container': {'volumes': [{'source': '/a', 'target': '/x//y/./z/'}],"
+                     "               'network': 'none', 'devices': [{'path': '/dev/sda'}]}}");
+        _cleanup_free_ char *text = NULL;
+        (void)state;
+
+        assert_true(s->resources.cpus == 0.33);
+        assert_int_equal(s->resources.swap, 0);
+        assert_true(s->capabilities == ((UINT64_C(1) << 21) | (UINT64_C(1) << 39)));
+        assert_int_equal(s->rlimits[1].resource, RLIMIT_CORE);
+        assert_true(s->rlimits[1].soft == RLIM_INFINITY && s->rlimits[1].hard == RLIM_INFINITY);
+        assert_string_equal(s->container.volumes[0].target, "/x/y/z");
+        /* network none asks for the net namespace; a volume needs the mount namespace */
+        assert_int_equal(s->container.namespaces, SILO_NS_NET | SILO_NS_MOUNT);
+        assert_int_equal(s->container.network, SILO_NETWORK_NONE);
+        assert_int_equal(s->container.devices[0].access,
+                         SILO_DEV_READ | SILO_DEV_WRITE | SILO_DEV_MKNOD);
+
+        text = silo_task_spec_to_string(s);
+        assert_string_equal(
+            text, "{\"name\":\"c\",\"role\":\"default\",\"command\":[\"x\"],\"priority\":0,"
+                  "\"init\":true,\"capabilities\":[\"CAP_SYS_ADMIN\",\"CAP_BPF\"],"
+                  "\"rlimits\":{\"nofile\":10,\"core\":\"unlimited\"},"
+                  "\"resources\":{\"cpus\":0.33,\"swap\":0},"
+                  "\"container\":{\"namespaces\":[\"mount\",\"net\"],\"network\":\"none\","
+                  "\"volumes\":[{\"source\":\"/a\",\"target\":\"/x/y/z\",\"readonly\":false}],"
+                  "\"devices\":[\"/dev/sda\"]}}");
+}
+
+/* Launch idempotency compares specs: key order and spelling must not matter, content must. */
+static void test_equal(void **state)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *a =
+            parse_ok("{'name': 'a', 'command': ['x'], 'env': {'A': '1', 'B': '2'},"
+                     " 'resources': {'mem': '1Gi', 'cpus': 1}}");
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *b = parse_ok(
+            "{'resources': {'cpus': '1.0', 'mem': 1073741824}, 'env': {'B': '2', 'A': '1'},"
+            " 'command': ['x'], 'name': 'a', 'role': 'default', 'init': true}");
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *c =
+            parse_ok("{'name': 'a', 'command': ['x'], 'env': {'A': '1', 'B': '3'},"
+                     " 'resources': {'mem': '1Gi', 'cpus': 1}}");
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *d =
+            parse_ok("{'name': 'a', 'command': ['x'], 'env': {'A': '1', 'B': '2'},"
+                     " 'resources': {'mem': '1Gi', 'cpus': 1.01}}");
+        (void)state;
+
+        assert_true(silo_task_spec_equal(a, b));
+        assert_true(silo_task_spec_equal(b, a));
+        assert_false(silo_task_spec_equal(a, c));
+        assert_false(silo_task_spec_equal(a, d));
+        assert_false(silo_task_spec_equal(a, NULL));
+        assert_true(silo_task_spec_equal(NULL, NULL));
+}
+
+static void test_free_null(void **state)
+{
+        (void)state;
+        assert_null(silo_task_spec_free(NULL));
+}
+
+struct error_case {
+        const char *json;
+        const char *error;
+};
+
+#define B "'name': 't', 'command': ['x']"
+#define RES(x) "{" B ", 'resources': {" x "}}"
+#define IO(x) RES("'io': [" x "]")
+#define CT(x) "{" B ", 'container': {" x "}}"
+#define CS(x) "{" B ", 'constraints': {" x "}}"
+#define NAME_RULE "is not a valid name (1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit)"
+#define CPULIST_RULE "is not a CPU list (ascending ranges of CPUs below 4096, like 0-3,5)"
+
+static const struct error_case error_cases[] = {
+    /* top level */
+    {"[1]", "a task spec must be a JSON object"},
+    {"{" B ", 'cpu': 2}", "unknown key 'cpu'"},
+    {"{'command': ['x']}", "name: missing"},
+    {"{'name': null, 'command': ['x']}", "name: missing"},
+    {"{'name': 5, 'command': ['x']}", "name: must be a string"},
+    {"{'name': 'a/b', 'command': ['x']}", "name: 'a/b' " NAME_RULE},
+    {"{'name': '', 'command': ['x']}", "name: '' " NAME_RULE},
+    {"{'name': '.hidden', 'command': ['x']}", "name: '.hidden' " NAME_RULE},
+    {"{'name': '-x', 'command': ['x']}", "name: '-x' " NAME_RULE},
+    {"{'name': '..', 'command': ['x']}", "name: '..' " NAME_RULE},
+    {"{'name': 'a b', 'command': ['x']}", "name: 'a b' " NAME_RULE},
+    {"{'name': 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'command': "
+     "['x']}",
+     "name: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' " NAME_RULE},
+    {"{" B ", 'id': 'x/../y'}", "id: 'x/../y' " NAME_RULE},
+    {"{" B ", 'id': 7}", "id: must be a string"},
+    {"{" B ", 'role': 'a:b'}", "role: 'a:b' " NAME_RULE},
+    {"{'name': 't'}", "command: missing"},
+    {"{'name': 't', 'command': 'ls'}", "command: must be a non-empty array of strings"},
+    {"{'name': 't', 'command': []}", "command: must be a non-empty array of strings"},
+    {"{'name': 't', 'command': ['ls', 1]}",
+     "command: must be a non-empty array of strings (element 1 is not a string)"},
+    {"{'name': 't', 'command': ['ls', '']}", NULL},
+    {"{'name': 't', 'command': ['']}",
+     "command: must be a non-empty array of strings (element 0 is not a non-empty string)"},
+    {"{" B ", 'env': ['A=1']}", "env: must be an object of strings"},
+    {"{" B ", 'env': {'A=B': 'x'}}",
+     "env: 'A=B' is not a valid variable name (non-empty, without '=')"},
+    {"{" B ", 'env': {'': 'x'}}", "env: '' is not a valid variable name (non-empty, without '=')"},
+    {"{" B ", 'env': {'TZ': 1}}", "env.TZ: must be a string"},
+    {"{" B ", 'user': 0}", "user: must be a string"},
+    {"{" B ", 'user': 'a:b'}", "user: 'a:b' is not a user name or uid"},
+    {"{" B ", 'user': ''}", "user: '' is not a user name or uid"},
+    {"{" B ", 'group': 'g/1'}", "group: 'g/1' " NAME_RULE},
+    {"{" B ", 'priority': 1.5}", "priority: must be an integer"},
+    {"{" B ", 'priority': '10'}", "priority: must be an integer"},
+    {"{" B ", 'init': 1}", "init: must be a boolean"},
+    {"{" B ", 'capabilities': 'CAP_CHOWN'}", "capabilities: must be an array of strings"},
+    {"{" B ", 'capabilities': [21]}", "capabilities[0]: must be a string"},
+    {"{" B ", 'capabilities': ['CAP_CHOWN', 'CAP_FLY']}",
+     "capabilities[1]: 'CAP_FLY' is not a capability (see capabilities(7))"},
+    {"{" B ", 'capabilities': ['CAP_']}",
+     "capabilities[0]: 'CAP_' is not a capability (see capabilities(7))"},
+    {"{" B ", 'rlimits': [1]}", "rlimits: must be an object"},
+    {"{" B ", 'rlimits': {'nofiles': 1}}",
+     "rlimits: 'nofiles' is not an rlimit (nofile, nproc, core, memlock, stack, fsize, as, cpu, "
+     "data, locks, msgqueue, nice, rtprio, sigpending, rss)"},
+    {"{" B ", 'rlimits': {'nofile': '12Q'}}", "rlimits.nofile: '12Q' is not a quantity"},
+    {"{" B ", 'rlimits': {'nofile': -1}}", "rlimits.nofile: -1 is negative"},
+    {"{" B ", 'rlimits': {'nofile': true}}",
+     "rlimits.nofile: must be a number or a quantity string"},
+    {"{" B ", 'rlimits': {'nofile': {'soft': 1, 'hard': 2, 'max': 3}}}",
+     "rlimits.nofile: unknown key 'max'"},
+    {"{" B ", 'rlimits': {'nofile': {'hard': 2}}}", "rlimits.nofile.soft: missing"},
+    {"{" B ", 'rlimits': {'nofile': {'soft': 2}}}", "rlimits.nofile.hard: missing"},
+    {"{" B ", 'rlimits': {'nofile': {'soft': 'x', 'hard': 2}}}",
+     "rlimits.nofile.soft: 'x' is not a quantity"},
+    {"{" B ", 'rlimits': {'nofile': {'soft': 2048, 'hard': 1024}}}",
+     "rlimits.nofile: soft limit 2048 is above hard limit 1024"},
+    {"{" B ", 'rlimits': {'core': {'soft': 'unlimited', 'hard': '1Gi'}}}",
+     "rlimits.core: soft limit 'unlimited' is above hard limit '1Gi'"},
+    {"{" B ", 'kill_grace_s': 3601}", "kill_grace_s: 3601 is out of range (0..3600)"},
+    {"{" B ", 'kill_grace_s': -1}", "kill_grace_s: -1 is out of range (0..3600)"},
+    {"{" B ", 'kill_grace_s': '10'}", "kill_grace_s: must be an integer"},
+
+    /* resources */
+    {"{" B ", 'resources': []}", "resources: must be an object"},
+    {RES("'cpu': 2"), "resources: unknown key 'cpu'"},
+    {RES("'cpus': 0"), "resources.cpus: 0 must be positive"},
+    {RES("'cpus': -1"), "resources.cpus: -1 must be positive"},
+    {RES("'cpus': '0'"), "resources.cpus: '0' must be positive"},
+    {RES("'cpus': 4097"), "resources.cpus: 4097 is out of range (0.01..4096)"},
+    {RES("'cpus': 0.004"), "resources.cpus: 0.004 rounds to 0 (the minimum is 0.01)"},
+    {RES("'cpus': 'abc'"), "resources.cpus: 'abc' is not a number of CPUs"},
+    {RES("'cpus': '1e3'"), "resources.cpus: '1e3' is not a number of CPUs"},
+    {RES("'cpus': '500m'"), "resources.cpus: '500m' is not a number of CPUs"},
+    {RES("'cpus': ' 1'"), "resources.cpus: ' 1' is not a number of CPUs"},
+    {RES("'cpus': true"), "resources.cpus: must be a number"},
+    {RES("'cpu_weight': 0"), "resources.cpu_weight: 0 is out of range (1..10000)"},
+    {RES("'cpu_weight': 10001"), "resources.cpu_weight: 10001 is out of range (1..10000)"},
+    {RES("'cpu_weight': 1.5"), "resources.cpu_weight: must be an integer"},
+    {RES("'cpuset': 3"), "resources.cpuset: must be a string"},
+    {RES("'cpuset': ''"), "resources.cpuset: '' " CPULIST_RULE},
+    {RES("'cpuset': '3-1'"), "resources.cpuset: '3-1' " CPULIST_RULE},
+    {RES("'cpuset': '0-3,2'"), "resources.cpuset: '0-3,2' " CPULIST_RULE},
+    {RES("'cpuset': '5,0'"), "resources.cpuset: '5,0' " CPULIST_RULE},
+    {RES("'cpuset': '4096'"), "resources.cpuset: '4096' " CPULIST_RULE},
+    {RES("'cpuset': '0,,1'"), "resources.cpuset: '0,,1' " CPULIST_RULE},
+    {RES("'cpuset': '0-'"), "resources.cpuset: '0-' " CPULIST_RULE},
+    {RES("'cpuset': '0,'"), "resources.cpuset: '0,' " CPULIST_RULE},
+    {RES("'cpuset': ' 0'"), "resources.cpuset: ' 0' " CPULIST_RULE},
+    {RES("'cpuset': 'a'"), "resources.cpuset: 'a' " CPULIST_RULE},
+    {RES("'mem': '12Q'"), "resources.mem: '12Q' is not a quantity"},
+    {RES("'mem': '1K'"), "resources.mem: '1K' is not a quantity"},
+    {RES("'mem': 0"), "resources.mem: 0 must be positive"},
+    {RES("'mem': '0.1'"), "resources.mem: '0.1' must be positive"},
+    {RES("'mem': -5"), "resources.mem: -5 is negative"},
+    {RES("'mem': '-5Mi'"), "resources.mem: '-5Mi' is negative"},
+    {RES("'mem': true"), "resources.mem: must be a number or a quantity string"},
+    {RES("'mem': '17179869184Gi'"), "resources.mem: '17179869184Gi' is out of range"},
+    {RES("'mem_high': 0"), "resources.mem_high: 0 must be positive"},
+    {RES("'mem': '512Mi', 'mem_high': '600Mi'"),
+     "resources.mem_high: 600Mi is above mem (512Mi): memory.high must not exceed memory.max"},
+    {RES("'swap': -1"), "resources.swap: -1 is negative"},
+    {RES("'swap': 'none'"), "resources.swap: 'none' is not a quantity"},
+    {RES("'pids': 0"), "resources.pids: 0 must be positive"},
+    {RES("'pids': '1.5k'"), NULL}, /* valid: 1500 */
+    {RES("'io': {}"), "resources.io: must be an array"},
+    {IO("1"), "resources.io[0]: must be an object"},
+    {IO("{'disk': 'sda', 'rbps': 1, 'iops': 2}"), "resources.io[0]: unknown key 'iops'"},
+    {IO("{'rbps': 1}"), "resources.io[0]: needs exactly one of disk and device"},
+    {IO("{'disk': 'sda', 'device': '/dev/sda', 'rbps': 1}"),
+     "resources.io[0]: needs exactly one of disk and device"},
+    {IO("{'disk': 'sd a', 'rbps': 1}"),
+     "resources.io[0].disk: 'sd a' is not a disk name (like nvme0n1) or \"any\""},
+    {IO("{'disk': 3, 'rbps': 1}"), "resources.io[0].disk: must be a string"},
+    {IO("{'device': 'sda', 'rbps': 1}"), "resources.io[0].device: 'sda' is not an absolute path"},
+    {IO("{'disk': 'sda', 'class': 'ssd', 'rbps': 1}"),
+     "resources.io[0].class: 'ssd' is only allowed with disk \"any\""},
+    {IO("{'device': '/dev/sda', 'class': 'ssd', 'rbps': 1}"),
+     "resources.io[0].class: 'ssd' is only allowed with disk \"any\""},
+    {IO("{'disk': 'any', 'class': 's s', 'rbps': 1}"), "resources.io[0].class: 's s' " NAME_RULE},
+    {IO("{'disk': 'sda', 'rbps': '12Q'}"), "resources.io[0].rbps: '12Q' is not a quantity"},
+    {IO("{'disk': 'sda', 'rbps': -5}"), "resources.io[0].rbps: -5 is negative"},
+    {IO("{'disk': 'sda', 'wbps': '0Mi'}"), "resources.io[0].wbps: '0Mi' must be positive"},
+    {IO("{'disk': 'sda', 'riops': 0.5}"), "resources.io[0].riops: 0.5 must be positive"},
+    {IO("{'disk': 'sda', 'wiops': 0}"), "resources.io[0].wiops: 0 must be positive"},
+    {IO("{'disk': 'sda', 'weight': 0}"), "resources.io[0].weight: 0 is out of range (1..10000)"},
+    {IO("{'disk': 'sda', 'weight': 10001}"),
+     "resources.io[0].weight: 10001 is out of range (1..10000)"},
+    {IO("{'disk': 'sda'}"),
+     "resources.io[0]: needs at least one of rbps, wbps, riops, wiops, weight"},
+    {IO("{'disk': 'sda', 'rbps': 1}, {'disk': 'sda', 'wbps': 1}"),
+     "resources.io[1]: disk 'sda' is already limited by resources.io[0]"},
+    {IO("{'disk': 'any', 'rbps': 1}, {'disk': 'sdb', 'rbps': 1}, {'disk': 'any', 'wbps': 1}"),
+     "resources.io[2]: disk 'any' is already limited by resources.io[0]"},
+    {IO("{'device': '/dev/sda', 'rbps': 1}, {'device': '/dev/sda', 'wbps': 1}"),
+     "resources.io[1]: device '/dev/sda' is already limited by resources.io[0]"},
+
+    /* container */
+    {"{" B ", 'container': 'debian'}", "container: must be an object"},
+    {CT("'image': 'debian'"), "container: unknown key 'image'"},
+    {CT("'rootfs': 'images/debian'"), "container.rootfs: 'images/debian' is not an absolute path"},
+    {CT("'namespaces': 'pid'"), "container.namespaces: must be an array of strings"},
+    {CT("'namespaces': [1]"), "container.namespaces[0]: must be a string"},
+    {CT("'namespaces': ['pid', 'mount', 'pidd']"),
+     "container.namespaces[2]: 'pidd' is not a namespace (pid, mount, uts, ipc, net, cgroup)"},
+    {CT("'namespaces': ['pid', 'net', 'pid']"), "container.namespaces[2]: 'pid' is listed twice"},
+    {CT("'network': 'bridge'"), "container.network: 'bridge' is not a network mode (none, host)"},
+    {CT("'namespaces': ['net'], 'network': 'host'"),
+     "container.network: 'host' cannot be combined with the net namespace"},
+    {CT("'namespaces': ['uts'], 'hostname': 'a_b'"),
+     "container.hostname: 'a_b' is not a valid hostname"},
+    {CT("'namespaces': ['uts'], 'hostname': '-web'"),
+     "container.hostname: '-web' is not a valid hostname"},
+    {CT("'namespaces': ['uts'], 'hostname': 'web.'"),
+     "container.hostname: 'web.' is not a valid hostname"},
+    {CT("'hostname': 'web'"), "container.hostname: 'web' needs the uts namespace"},
+    {CT("'volumes': {}"), "container.volumes: must be an array"},
+    {CT("'volumes': ['/a:/b']"), "container.volumes[0]: must be an object"},
+    {CT("'volumes': [{'source': '/a', 'target': '/b', 'ro': true}]"),
+     "container.volumes[0]: unknown key 'ro'"},
+    {CT("'volumes': [{'target': '/b'}]"), "container.volumes[0].source: missing"},
+    {CT("'volumes': [{'source': '/a'}]"), "container.volumes[0].target: missing"},
+    {CT("'volumes': [{'source': 'a', 'target': '/b'}]"),
+     "container.volumes[0].source: 'a' is not an absolute path"},
+    {CT("'volumes': [{'source': '/a', 'target': 'b'}]"),
+     "container.volumes[0].target: 'b' is not an absolute path"},
+    {CT("'volumes': [{'source': '/a', 'target': '/data/../etc'}]"),
+     "container.volumes[0].target: '/data/../etc' must not contain '..' (it would escape the "
+     "rootfs)"},
+    {CT("'volumes': [{'source': '/a', 'target': '/..'}]"),
+     "container.volumes[0].target: '/..' must not contain '..' (it would escape the rootfs)"},
+    {CT("'volumes': [{'source': '/a', 'target': '/'}]"),
+     "container.volumes[0].target: '/' would hide the whole rootfs"},
+    {CT("'volumes': [{'source': '/a', 'target': '//./'}]"),
+     "container.volumes[0].target: '//./' would hide the whole rootfs"},
+    {CT("'volumes': [{'source': '/a', 'target': '/b', 'readonly': 'yes'}]"),
+     "container.volumes[0].readonly: must be a boolean"},
+    {CT("'volumes': [{'source': '/a', 'target': '/data'}, {'source': '/b', 'target': '/data/'}]"),
+     "container.volumes[1].target: '/data' is already the target of container.volumes[0]"},
+    {CT("'devices': '/dev/sda'"), "container.devices: must be an array"},
+    {CT("'devices': [8]"),
+     "container.devices[0]: must be a device path or an object with path and access"},
+    {CT("'devices': ['/tmp/x']"), "container.devices[0]: '/tmp/x' is not a device path (/dev/...)"},
+    {CT("'devices': ['/dev/']"), "container.devices[0]: '/dev/' is not a device path (/dev/...)"},
+    {CT("'devices': ['/dev/../etc/shadow']"),
+     "container.devices[0]: '/dev/../etc/shadow' is not a device path (/dev/...)"},
+    {CT("'devices': [{'path': '/dev/sda', 'mode': 'r'}]"),
+     "container.devices[0]: unknown key 'mode'"},
+    {CT("'devices': [{'access': 'r'}]"), "container.devices[0].path: missing"},
+    {CT("'devices': [{'path': 'sda'}]"),
+     "container.devices[0].path: 'sda' is not a device path (/dev/...)"},
+    {CT("'devices': [{'path': '/dev/sda', 'access': 'rwx'}]"),
+     "container.devices[0].access: 'rwx' is not a device access (a non-empty subset of rwm)"},
+    {CT("'devices': [{'path': '/dev/sda', 'access': ''}]"),
+     "container.devices[0].access: '' is not a device access (a non-empty subset of rwm)"},
+    {CT("'devices': [{'path': '/dev/sda', 'access': 'rr'}]"),
+     "container.devices[0].access: 'rr' is not a device access (a non-empty subset of rwm)"},
+    {CT("'devices': [{'path': '/dev/sda', 'access': 7}]"),
+     "container.devices[0].access: must be a string"},
+    {CT("'devices': ['/dev/sda', {'path': '/dev/sda', 'access': 'r'}]"),
+     "container.devices[1]: '/dev/sda' is already listed in container.devices[0]"},
+
+    /* constraints */
+    {"{" B ", 'constraints': 1}", "constraints: must be an object"},
+    {CS("'host': 'a'"), "constraints: unknown key 'host'"},
+    {CS("'hostname': 'node_3'"), "constraints.hostname: 'node_3' is not a valid hostname"},
+    {CS("'hostname': ''"), "constraints.hostname: '' is not a valid hostname"},
+    {CS("'attributes': ['rack']"), "constraints.attributes: must be an object of strings"},
+    {CS("'attributes': {'rack': 1}"), "constraints.attributes.rack: must be a string"},
+    {CS("'attributes': {'a b': 'x'}"),
+     "constraints.attributes: 'a b' is not a valid attribute name"},
+    {CS("'spread': 'rack'"), "constraints.spread: 'rack' is not a spread (hostname, none)"},
+    {CS("'spread': 1"), "constraints.spread: must be a string"},
+};
+
+static void test_errors(void **state)
+{
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(error_cases); i++) {
+                _cleanup_free_ char *t = dq(error_cases[i].json), *error = NULL;
+                _cleanup_(silo_task_spec_freep) struct silo_task_spec *s = NULL;
+                int r = silo_task_spec_from_string(t, &s, &error);
+
+                if (!error_cases[i].error) {
+                        if (r < 0)
+                                fail_msg("%s: unexpected error %s", t, strempty(error));
+                        continue;
+                }
+                if (r >= 0 || !streq_ptr(error, error_cases[i].error))
+                        fail_msg("%s:\n  got      %d \"%s\"\n  expected \"%s\"", t, r,
+                                 strempty(error), error_cases[i].error);
+                assert_null(s);
+                assert_true(r == -EINVAL || r == -ERANGE);
+        }
+}
+
+/* Values built in memory (not parsed from text) may hold a NUL: it would cut paths and argv. */
+static void test_from_json_direct(void **state)
+{
+        json_t *j = json_pack("{s:s%, s:[s]}", "name", "a\0b", (size_t)3, "command", "x");
+        _cleanup_free_ char *e1 = NULL, *e2 = NULL;
+        struct silo_task_spec *s = NULL;
+        (void)state;
+
+        assert_non_null(j);
+        assert_int_equal(silo_task_spec_from_json(j, &s, &e1), -EINVAL);
+        assert_string_equal(e1, "name: must not contain a NUL character");
+        json_decref(j);
+
+        j = json_string("spec");
+        assert_int_equal(silo_task_spec_from_json(j, &s, &e2), -EINVAL);
+        assert_string_equal(e2, "a task spec must be a JSON object");
+        json_decref(j);
+        assert_null(s);
+}
+
+static void test_syntax_errors(void **state)
+{
+        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL;
+        struct silo_task_spec *s = NULL;
+        (void)state;
+
+        assert_int_equal(
+            silo_task_spec_from_string("{\"name\": \"a\",\n  \"command\": [\"x\",]}", &s, &e1),
+            -EINVAL);
+        assert_non_null(e1);
+        assert_true(strncmp(e1, "invalid JSON at line 2, column ", 31) == 0);
+        /* A repeated key would silently drop one of the values. */
+        assert_int_equal(silo_task_spec_from_string(
+                             "{\"name\": \"a\", \"name\": \"b\", \"command\": [\"x\"]}", &s, &e2),
+                         -EINVAL);
+        assert_true(strncmp(e2, "invalid JSON at line 1, column ", 31) == 0);
+        assert_non_null(strstr(e2, "duplicate object key"));
+        assert_int_equal(silo_task_spec_from_string("", &s, &e3), -EINVAL);
+        assert_true(strncmp(e3, "invalid JSON at line 1, column ", 31) == 0);
+        assert_null(s);
+        /* callers may not want the message */
+        assert_int_equal(silo_task_spec_from_string("{}", &s, NULL), -EINVAL);
+        assert_null(s);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_example),       cmocka_unit_test(test_defaults),
+            cmocka_unit_test(test_round_trips),   cmocka_unit_test(test_normalisation),
+            cmocka_unit_test(test_equal),         cmocka_unit_test(test_free_null),
+            cmocka_unit_test(test_errors),        cmocka_unit_test(test_from_json_direct),
+            cmocka_unit_test(test_syntax_errors),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

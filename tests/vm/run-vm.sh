@@ -1,0 +1,212 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Run one command as root inside a qemu (TCG) guest booted with Debian's 6.1 kernel, cgroup v2
+# and null_blk, and exit with the command's exit status (KERNEL-TESTING.md, tests/vm/README.md).
+#
+# Usage: run-vm.sh [--systemd] [--timeout SEC] [--mem MiB] [--null-blk "PARAMS"]
+#                  [--modules "mod1 mod2"] -- COMMAND [ARGS...]
+#
+# Exit status: COMMAND's (77 = skipped); 1 with the console tail on a boot failure, a kernel
+# panic, a missing exit marker or a timeout; 2 on bad usage.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+usage() {
+    sed -n 's/^# Usage: //p; s/^#                  /              /p' "${BASH_SOURCE[0]}" | head -n2 >&2
+    exit 2
+}
+
+say() { echo "run-vm: $*" >&2; }
+
+mode=plain
+timeout=300
+mem=2048
+null_blk="nr_devices=1 gb=1"
+extra_modules=""
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --systemd) mode=systemd; shift ;;
+        --timeout) timeout="${2:-}"; shift 2 || usage ;;
+        --mem) mem="${2:-}"; shift 2 || usage ;;
+        --null-blk) null_blk="${2:-}"; shift 2 || usage ;;
+        --modules) extra_modules="${2:-}"; shift 2 || usage ;;
+        --) shift; break ;;
+        -h|--help) usage ;;
+        *) say "unknown option '$1'"; usage ;;
+    esac
+done
+if [ "$#" -eq 0 ]; then
+    say "no COMMAND given after --"
+    usage
+fi
+if ! [[ "$timeout" =~ ^[1-9][0-9]*$ ]]; then
+    say "--timeout: '$timeout' is not a positive number of seconds"
+    exit 2
+fi
+if ! [[ "$mem" =~ ^[1-9][0-9]*$ ]] || [ "$mem" -lt 256 ]; then
+    say "--mem: '$mem' is not a number of MiB >= 256"
+    exit 2
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    # 9p passthrough must create files as their real owners in the shared tree.
+    say "must run as root (9p security_model=passthrough)"
+    exit 1
+fi
+for tool in qemu-system-x86_64 timeout flock modprobe; do
+    if ! command -v "$tool" >/dev/null; then
+        say "'$tool' not found (scripts/install-deps.sh installs it)"
+        exit 1
+    fi
+done
+
+src="$(cd "${SILO_SOURCE_DIR:-$here/../..}" && pwd)"
+export SILO_SOURCE_DIR="$src"
+
+kdir="$("$here/fetch-kernel.sh" --print)"
+kernel="$(ls "$kdir"/boot/vmlinuz-* | head -n1)"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/silo-vm.XXXXXX")"
+vm_pid=""
+reader_pid=""
+cleanup() {
+    [ -z "$vm_pid" ] || kill -TERM "$vm_pid" 2>/dev/null || true
+    [ -z "$reader_pid" ] || kill -TERM "$reader_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 1' INT TERM HUP
+
+# Quote a value for /bin/sh: single quotes, with each embedded ' spelled '\''.
+shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+run="$work/run"
+mkdir -p "$run"
+token="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+{
+    echo "SILO_VM_MODE=$mode"
+    echo "SILO_VM_TOKEN=$token"
+    echo "SILO_VM_MODULES_DIR=$(ls -d "$kdir"/lib/modules/*/ | head -n1)"
+} >"$run/config"
+
+# Writable shares: the source tree, and the build tree when it lives outside it.
+shares=("$src")
+if [ -n "${SILO_BUILD_DIR:-}" ]; then
+    build="$(cd "$SILO_BUILD_DIR" && pwd)"
+    export SILO_BUILD_DIR="$build"
+    case "$build/" in
+        "$src"/*) ;;
+        *) shares+=("$build") ;;
+    esac
+fi
+virtfs=()
+: >"$run/shares"
+for i in "${!shares[@]}"; do
+    virtfs+=(-virtfs "local,path=${shares[$i]},mount_tag=silo$i,security_model=passthrough,multidevs=remap")
+    echo "silo$i ${shares[$i]}" >>"$run/shares"
+done
+
+{
+    echo "export PATH='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'"
+    echo "export HOME='/root'"
+    echo "export LANG='C.UTF-8'"
+    while IFS= read -r name; do
+        echo "export $name=$(shq "${!name}")"
+    done < <(compgen -e | grep '^SILO_' | grep -v '^SILO_IN_VM$' || true)
+    echo "export SILO_IN_VM='1'"
+    echo "cd $(shq "$PWD") || { echo \"run-vm: working directory $PWD is not visible in the guest\" >&2; exit 1; }"
+    printf 'exec'
+    for a in "$@"; do printf ' %s' "$(shq "$a")"; done
+    echo
+} >"$run/cmd"
+cp "$here/systemd-setup.sh" "$run/"
+
+# The virtio/9p/overlay chain first, then what suites rely on, then what the caller asked for.
+modules=(virtio_pci 9pnet_virtio 9p overlay configfs "null_blk=$null_blk"
+         loop veth bridge llc stp ext4)
+for m in $extra_modules; do modules+=("$m"); done
+"$here/mkinitramfs.sh" "$kdir" "$work/initramfs.cpio" "$run" "${modules[@]}"
+
+# Two TCG guests on two shared cores starve each other: one VM at a time, machine-wide.
+lock=/tmp/silo-vm.lock
+exec 8>>"$lock"
+if ! flock -n 8; then
+    say "waiting for another VM to finish (lock $lock)"
+    flock 8
+fi
+
+log="$work/console.log"
+status_file="$work/status"
+mkfifo "$work/console"
+
+# Everything the guest prints goes to the log; only what lies between the start and exit
+# markers (the command's own output) goes to our stdout.
+awk -v start="SILO-VM-START-$token" -v stop="SILO-VM-EXIT-$token " \
+    -v logf="$log" -v status_file="$status_file" '
+    { gsub(/\r/, ""); print >> logf; fflush(logf) }
+    !started { if (index($0, start)) started = 1; next }
+    {
+        i = index($0, stop)
+        if (i) {
+            if (i > 1) print substr($0, 1, i - 1)
+            print substr($0, i + length(stop)) > status_file
+            close(status_file)
+            started = 0
+            fflush()
+            next
+        }
+        print; fflush()
+    }' <"$work/console" &
+reader_pid=$!
+
+loglevel="${SILO_VM_LOGLEVEL:-1}"
+append="console=ttyS0 quiet loglevel=$loglevel panic=-1 oops=panic rw"
+if [ "$mode" = systemd ]; then
+    append+=" systemd.show_status=false systemd.log_level=warning"
+fi
+
+start_s=$SECONDS
+# -no-reboot turns the guest's reboot (panic=-1) into qemu exiting; `timeout` kills qemu by
+# its PID (TERM, then KILL 5 s later) so a wedged guest never hangs the caller.
+timeout -k 5 "$timeout" qemu-system-x86_64 \
+    -accel tcg -cpu max -m "$mem" -smp 2 -nographic -no-reboot -nic none \
+    -kernel "$kernel" -initrd "$work/initramfs.cpio" -append "$append" \
+    -virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap" \
+    "${virtfs[@]}" </dev/null >"$work/console" 2>&1 &
+vm_pid=$!
+set +e
+wait "$vm_pid"
+vm_rc=$?
+set -e
+vm_pid=""
+wait "$reader_pid" || true
+reader_pid=""
+exec 8>&-
+
+# Keep the whole console log for debugging when asked (SILO_VM_CONSOLE_LOG=FILE).
+if [ -n "${SILO_VM_CONSOLE_LOG:-}" ]; then
+    cp "$log" "$SILO_VM_CONSOLE_LOG" 2>/dev/null || say "cannot copy the console log to SILO_VM_CONSOLE_LOG='$SILO_VM_CONSOLE_LOG'"
+fi
+
+console_tail() {
+    echo "run-vm: ---- last 100 lines of the console log ----" >&2
+    tail -n 100 "$log" >&2 || true
+    echo "run-vm: ---- end of console log ----" >&2
+}
+
+if [ -s "$status_file" ]; then
+    status="$(cat "$status_file")"
+    if [[ "$status" =~ ^[0-9]+$ ]]; then
+        exit "$status"
+    fi
+    say "malformed exit marker '$status'"
+    console_tail
+    exit 1
+fi
+if [ "$vm_rc" -eq 124 ] || [ "$vm_rc" -eq 137 ]; then
+    say "timed out after ${timeout}s (--timeout); qemu killed"
+else
+    say "the guest stopped without an exit marker after $((SECONDS - start_s))s (boot failure or kernel panic; qemu exit status $vm_rc)"
+fi
+console_tail
+exit 1

@@ -1,0 +1,117 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Helpers for the silo-agent VM suites (source after lib.sh): start/stop an agent, call its API
+# with curl and the generated token, wait for task states, build a static busybox rootfs.
+#
+#   agent_start [ARGS...]        start silo-agent on 127.0.0.1:$AGENT_PORT with $AGENT_STATE
+#   agent_stop                   SIGTERM it and wait (tasks keep running)
+#   api METHOD PATH [JSON]       sets API_STATUS and API_BODY (and API_HEADERS)
+#   api_expect STATUS METHOD PATH [JSON]
+#   task_field ID FIELD          prints .FIELD of GET /api/v1/tasks/ID (jq)
+#   wait_state ID STATE [SEC]    until the task is in STATE (fails on another terminal state)
+#   rootfs_build DIR             busybox (static) + /etc/passwd + empty dirs
+
+AGENT_PORT="${AGENT_PORT:-5051}"
+AGENT_STATE="${AGENT_STATE:-/var/lib/silo/agent-test}"
+AGENT_URL="http://127.0.0.1:$AGENT_PORT"
+AGENT_BIN="${SILO_BUILD_DIR:-}/agent/silo-agent"
+AGENT_LOG="${AGENT_LOG:-/tmp/silo-agent.log}"
+AGENT_PID=""
+TOKEN=""
+
+agent_start() {
+    [ -x "$AGENT_BIN" ] || vm_fail "$AGENT_BIN not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
+    mkdir -p "$AGENT_STATE"
+    "$AGENT_BIN" --listen "127.0.0.1:$AGENT_PORT" --state-dir "$AGENT_STATE" "$@" >>"$AGENT_LOG" 2>&1 &
+    AGENT_PID=$!
+    for _ in $(seq 100); do
+        if curl -fsS "$AGENT_URL/health" >/dev/null 2>&1; then
+            TOKEN="$(cat "$AGENT_STATE/token")"
+            return 0
+        fi
+        kill -0 "$AGENT_PID" 2>/dev/null || { cat "$AGENT_LOG"; vm_fail "silo-agent exited at startup"; }
+        sleep 0.1
+    done
+    cat "$AGENT_LOG"
+    vm_fail "silo-agent did not answer /health within 10 s"
+}
+
+agent_stop() {
+    [ -n "$AGENT_PID" ] || return 0
+    kill -TERM "$AGENT_PID" 2>/dev/null || true
+    wait "$AGENT_PID" 2>/dev/null || true
+    AGENT_PID=""
+}
+
+# api METHOD PATH [BODY] [extra curl args...]
+api() {
+    local method="$1" path="$2" body="${3:-}" out
+    shift 3 2>/dev/null || shift $#
+    out="$(mktemp)"
+    API_HEADERS="$(mktemp)"
+    if [ -n "$body" ]; then
+        API_STATUS="$(curl -sS -o "$out" -D "$API_HEADERS" -w '%{http_code}' -X "$method" \
+            -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+            --data-binary "$body" "$@" "$AGENT_URL$path")"
+    else
+        API_STATUS="$(curl -sS -o "$out" -D "$API_HEADERS" -w '%{http_code}' -X "$method" \
+            -H "Authorization: Bearer $TOKEN" "$@" "$AGENT_URL$path")"
+    fi
+    API_BODY="$(cat "$out")"
+    rm -f "$out"
+}
+
+api_expect() {
+    local want="$1"
+    shift
+    api "$@"
+    [ "$API_STATUS" = "$want" ] || vm_fail "$1 $2: HTTP $API_STATUS, want $want: $API_BODY"
+}
+
+api_header() {
+    tr -d '\r' <"$API_HEADERS" | awk -v h="$(echo "$1" | tr 'A-Z' 'a-z')" -F': ' \
+        'tolower($1) == h { print $2 }'
+}
+
+# json_get JSON FILTER: a jq path without the leading dot ("timestamps.finished_ms");
+# prints "" for null or absent.
+json_get() {
+    jq -r ".$2 | select(. != null)" <<<"$1"
+}
+
+task_field() {
+    api_expect 200 GET "/api/v1/tasks/$1"
+    json_get "$API_BODY" "$2"
+}
+
+wait_state() {
+    local id="$1" want="$2" secs="${3:-30}" state=""
+    for _ in $(seq $((secs * 10))); do
+        api GET "/api/v1/tasks/$id"
+        state="$(json_get "$API_BODY" state)"
+        [ "$state" = "$want" ] && return 0
+        case "$state" in
+            FINISHED|FAILED|KILLED|LOST)
+                vm_fail "task $id ended $state, want $want: $API_BODY" ;;
+        esac
+        sleep 0.1
+    done
+    vm_fail "task $id still $state after ${secs}s, want $want: $API_BODY"
+}
+
+rootfs_build() {
+    local dir="$1" bb
+    bb="$(command -v busybox)"
+    file -L "$bb" 2>/dev/null | grep -q 'statically linked' ||
+        ldd "$bb" 2>&1 | grep -q 'not a dynamic executable' ||
+        vm_fail "$bb is not static (install busybox-static)"
+    mkdir -p "$dir"/{bin,etc,proc,sys,dev,tmp,root,home,ro-vol,rw-vol}
+    cp "$bb" "$dir/bin/busybox"
+    for applet in $("$bb" --list); do
+        [ -e "$dir/bin/$applet" ] || ln -s busybox "$dir/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' \
+        >"$dir/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/etc/group"
+    echo "image" >"$dir/etc/image-marker"
+}

@@ -1,0 +1,156 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# VM suite "iostat": per-cgroup figures of bpf/iostat on Debian's 6.1 kernel against io.stat
+# and io.max, across a SIGKILLed and restarted loader.
+#
+# Two cgroups write to /dev/nullb0 at the same time under different io.max wbps limits. The
+# loader (silo-iostat --keep) that attached the programs is SIGKILLed while they write and a
+# second one started: it must reuse the pinned programs (no second copy: bytes would double)
+# and the counters must not restart (bytes would fall short). Then, per cgroup:
+#   BPF bytes       == io.stat wbytes     within 1 %
+#   BPF write rate  == the io.max limit   within 10 % (from the restarted loader's intervals)
+set -euo pipefail
+
+. "$(dirname "$0")/lib.sh"
+vm_require_guest
+
+cg=/sys/fs/cgroup
+dev=/dev/nullb0
+bpffs=/sys/fs/bpf
+iostat="${SILO_BUILD_DIR:-}/cli/silo-iostat"
+[ -x "$iostat" ] || vm_fail "$iostat not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
+majmin="$(vm_dev_majmin "$dev")"
+pins="$bpffs/silo/iostat"
+
+# name  io.max wbps (B/s)  bytes to write (about 10 s at the limit)
+groups=("a 1048576 10485760" "b 2097152 20971520")
+
+work=/tmp/iostat-vm
+mkdir -p "$work"
+loader1=""
+loader2=""
+cleanup() {
+    set +e
+    for p in $loader1 $loader2; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    "$iostat" --detach
+    for g in "${groups[@]}"; do
+        read -r name _ <<<"$g"
+        [ -d "$cg/silo-iostat-$name" ] && rmdir "$cg/silo-iostat-$name"
+    done
+}
+trap cleanup EXIT
+
+echo "+io" >"$cg/cgroup.subtree_control"
+for g in "${groups[@]}"; do
+    read -r name limit _ <<<"$g"
+    mkdir "$cg/silo-iostat-$name"
+    echo "$majmin wbps=$limit" >"$cg/silo-iostat-$name/io.max"
+done
+
+wait_for() { # PATH SECONDS
+    for _ in $(seq $(($2 * 10))); do
+        [ -e "$1" ] && return 0
+        sleep 0.1
+    done
+    vm_fail "$1 did not appear within $2 s"
+}
+
+echo "== first loader attaches and pins"
+"$iostat" --keep --interval 1 --json >"$work/loader1.json" 2>"$work/loader1.err" &
+loader1=$!
+wait_for "$pins/link_complete" 60
+for p in stats start overflow devflags link_issue link_complete link_requeue; do
+    [ -e "$pins/$p" ] || vm_fail "$pins/$p not pinned"
+done
+echo "ok: programs pinned under $pins"
+
+echo "== writers start"
+pids=()
+for g in "${groups[@]}"; do
+    read -r name limit bytes <<<"$g"
+    (vm_timed_dd "$cg/silo-iostat-$name" "$dev" "$bytes" 65536 >"$work/dd-$name") &
+    pids+=($!)
+done
+
+sleep 3
+echo "== SIGKILL the first loader mid-write, start a second one"
+kill -KILL "$loader1"
+wait "$loader1" 2>/dev/null || true
+loader1=""
+[ -e "$pins/link_complete" ] || vm_fail "pins vanished with the killed loader"
+"$iostat" --keep --interval 1 --json >"$work/loader2.json" 2>"$work/loader2.err" &
+loader2=$!
+
+for p in "${pids[@]}"; do
+    wait "$p" || vm_fail "a writer failed: $(cat "$work"/dd-* 2>/dev/null)"
+done
+sleep 1.5
+kill -TERM "$loader2"
+wait "$loader2" || vm_fail "second loader failed: $(cat "$work/loader2.err")"
+loader2=""
+[ -e "$pins/link_complete" ] || vm_fail "second loader detached programs it did not attach"
+
+# The second loader reused the pins instead of loading its own copy: exactly one
+# iostat_complete program in the kernel.
+if command -v bpftool >/dev/null; then
+    progs="$(bpftool prog show | grep -c 'name iostat_complete' || true)"
+    vm_assert_eq "iostat_complete programs loaded" "$progs" 1
+fi
+
+"$iostat" --totals --json --device "$majmin" >"$work/totals.json" ||
+    vm_fail "silo-iostat --totals failed"
+
+for g in "${groups[@]}"; do
+    read -r name limit bytes <<<"$g"
+    path="/silo-iostat-$name"
+    bpf_bytes="$(jq -r --arg c "$path" \
+        '[.cgroups[] | select(.cgroup == $c and .op == "write") | .bytes] | add // 0' \
+        "$work/totals.json")"
+    wbytes="$(sed -n "s/^$majmin .*wbytes=\([0-9]*\).*/\1/p" "$cg/silo-iostat-$name/io.stat")"
+    echo "cgroup $path: BPF write bytes $bpf_bytes, io.stat wbytes $wbytes, dd wrote $bytes"
+    vm_assert_within "BPF write bytes of $path vs io.stat wbytes" "$bpf_bytes" "$wbytes" 1
+    vm_assert_eq "io.stat wbytes of $path" "$wbytes" "$bytes"
+
+    # Rate from the restarted loader: the intervals in which this cgroup wrote, without the
+    # first and the last (partial) one.
+    read -r rb rs n <<<"$(jq -r --arg c "$path" '
+        [.interval_s as $s | .cgroups[] | select(.cgroup == $c and .op == "write" and .bytes > 0)
+         | {b: .bytes, s: $s}] | select(length > 0) | .[0] | "\(.b) \(.s)"' \
+        "$work/loader2.json" | awk 'NR > 0 { lines[NR] = $0 } END {
+            b = 0; s = 0; n = 0
+            for (i = 2; i < NR; i++) { split(lines[i], f, " "); b += f[1]; s += f[2]; n++ }
+            printf "%d %.3f %d\n", b, s, n }')"
+    [ "$n" -ge 3 ] || vm_fail "only $n full intervals of $path in the second loader's output"
+    rate="$(awk -v b="$rb" -v s="$rs" 'BEGIN { printf "%.0f", b / s }')"
+    echo "cgroup $path: $rb bytes in $n intervals ($rs s) = $rate B/s"
+    vm_assert_within "BPF write rate of $path vs io.max wbps" "$rate" "$limit" 10
+done
+
+# Latency histograms were filled and are ordered.
+jq -e '[.devices[] | select(.op == "write")][0] | .lat_us
+       | (.p50 > 0 and .p50 <= .p90 and .p90 <= .p99 and .p99 <= ."p99.9")' \
+    "$work/totals.json" >/dev/null || vm_fail "write latency percentiles missing or out of order: $(jq -c '.devices' "$work/totals.json")"
+echo "ok: write latency percentiles $(jq -c '[.devices[] | select(.op == "write")][0].lat_us' "$work/totals.json")"
+
+# Every completion was timed (from rq->io_start_time_ns or the in-flight hash).
+read -r kts untimed <<<"$(jq -r '[.devices[] | select(.op == "write")][0] | "\(.kernel_timestamps) \(.untimed)"' "$work/totals.json")"
+echo "nullb0 timing: $([ "$kts" = true ] && echo "rq->io_start_time_ns (kernel)" || echo "in-flight hash")"
+vm_assert_eq "write completions without an issue time" "$untimed" 0
+
+echo "== a removed cgroup's counters move to (removed), device totals unchanged"
+a_bytes="$(jq -r '[.cgroups[] | select(.cgroup == "/silo-iostat-a" and .op == "write") | .bytes] | add' "$work/totals.json")"
+dev_before="$(jq -r '[.devices[] | select(.op == "write") | .bytes] | add' "$work/totals.json")"
+rmdir "$cg/silo-iostat-a"
+# Any loader prunes on each refresh.
+"$iostat" --interval 0.2 --count 1 >/dev/null || vm_fail "silo-iostat refresh failed"
+"$iostat" --totals --json --device "$majmin" >"$work/totals2.json"
+left="$(jq -r '[.cgroups[] | select(.cgroup == "/silo-iostat-a")] | length' "$work/totals2.json")"
+vm_assert_eq "rows left for the removed cgroup /silo-iostat-a" "$left" 0
+removed="$(jq -r '[.cgroups[] | select(.cgroup == "(removed)" and .op == "write") | .bytes] | add // 0' "$work/totals2.json")"
+vm_assert_eq "write bytes of (removed)" "$removed" "$a_bytes"
+vm_assert_eq "device write bytes after pruning" \
+    "$(jq -r '[.devices[] | select(.op == "write") | .bytes] | add' "$work/totals2.json")" "$dev_before"
+
+"$iostat" --detach
+[ ! -e "$pins" ] || vm_fail "$pins still there after --detach"
+echo "iostat: all assertions passed"
