@@ -166,9 +166,9 @@ int task_transition(struct task *t, silo_task_state state, silo_task_reason reas
         r = task_checkpoint_save(t);
         if (r < 0)
                 log_error_errno(r, "Failed to checkpoint task %s: %m", t->id);
-        log_info("task %s: %s%s%s%s%s", t->id, silo_task_state_to_string(state),
+        log_info("task %s: %s%s%s%s%s%s", t->id, silo_task_state_to_string(state),
                  reason ? " (" : "", reason ? silo_task_reason_to_string(reason) : "",
-                 reason ? ")" : "", message ? message : "");
+                 reason ? ")" : "", message ? ": " : "", message ? message : "");
         agent_notify_status(t->agent);
         if (silo_task_state_is_terminal(state))
                 agent_logs_notify(t->agent, t);

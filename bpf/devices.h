@@ -2,6 +2,10 @@
 /* Per-task device allow-list (BPF_PROG_TYPE_CGROUP_DEVICE): shared map layout and loader API. */
 #pragma once
 
+#ifndef __bpf__
+#include <linux/types.h>        /* vmlinux.h provides these on the BPF side */
+#endif
+
 /* Shared with devices.bpf.c: keep to __u32-style types. */
 #define DEVICES_ANY 0xffffffffu         /* wildcard major or minor */
 #define DEVICES_MAX_RULES 256

@@ -5,7 +5,7 @@
 /* Included by the BPF side after vmlinux.h and by userspace after <linux/types.h>: both define
  * __u32/__u64, so this header includes nothing. Changing a layout here changes the pinned maps'
  * key or value size; the loader then refuses to reuse old pins (IOSTAT_ABI_VERSION). */
-#define IOSTAT_ABI_VERSION 2
+#define IOSTAT_ABI_VERSION 3
 
 /* Latency buckets: slot 0 counts [0, 2) µs, slot i (1..HIST_SLOTS-2) counts [2^i, 2^(i+1)) µs,
  * the last slot counts everything from 2^(HIST_SLOTS-1) µs (about 33.5 s) up. */
@@ -18,9 +18,6 @@
 /* Requests in flight whose issue time the kernel does not record (LRU: a request that never
  * completes, e.g. on a driver bug, ages out instead of leaking a slot). */
 #define IOSTAT_MAX_INFLIGHT_TS 16384
-
-/* Block devices whose timestamp mode is tracked (devflags map). */
-#define IOSTAT_MAX_DEVICES 4096
 
 /* Not a real cgroup id (kernfs ids are >= 1 and never all-ones): the loader folds the
  * counters of removed cgroups into this key so device totals stay monotonic. */
@@ -56,7 +53,7 @@ struct iostat_value {
         __u64 requeued;    /* requests given back by the driver */
         __u64 lat_sum_ns;  /* sum of issue->complete latencies of timed completions */
         __u64 untimed;     /* completions without a known issue time (not in the histogram) */
-        __u64 ts_kernel;   /* per-CPU: 1 once this key saw rq->io_start_time_ns set here */
+        __u64 ts_kernel;   /* 1 while this key's queue stamps rq->io_start_time_ns (all CPUs) */
         __u64 hist[IOSTAT_HIST_SLOTS];
 };
 
@@ -96,17 +93,17 @@ static inline __u32 iostat_dev_minor(__u32 dev)
         return dev & 0xfffffU;
 }
 
-/* log2 bucket of a latency in µs (see IOSTAT_HIST_SLOTS). Written without loops or builtins
- * so the verifier and every clang accept it. */
+/* log2 bucket of a latency in µs (see IOSTAT_HIST_SLOTS): a binary search over the bit
+ * position, six fixed steps the compiler unrolls (no builtins the BPF target lacks). */
 static inline __u32 iostat_hist_slot(__u64 us)
 {
         __u32 slot = 0;
 
-        if (us >> 32) { us >>= 32; slot += 32; }
-        if (us >> 16) { us >>= 16; slot += 16; }
-        if (us >> 8) { us >>= 8; slot += 8; }
-        if (us >> 4) { us >>= 4; slot += 4; }
-        if (us >> 2) { us >>= 2; slot += 2; }
-        if (us >> 1) { slot += 1; }
+        for (__u32 shift = 32; shift > 0; shift >>= 1) {
+                if (us >> shift) {
+                        us >>= shift;
+                        slot += shift;
+                }
+        }
         return slot < IOSTAT_HIST_SLOTS - 1 ? slot : IOSTAT_HIST_SLOTS - 1;
 }

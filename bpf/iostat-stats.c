@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* iostat arithmetic without a kernel: key encoding, sums, deltas across resets, rates, percentiles. */
+/* iostat arithmetic without a kernel: key encoding, sums, deltas over resets, rates, quantiles. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -7,8 +7,10 @@
 
 #include "iostat-abi.h"
 
-/* Set through the skeleton's rodata before load (enum iostat_ts_mode). */
+/* Set through the skeleton's rodata before load: enum iostat_ts_mode, and the number of
+ * possible CPUs (the per-CPU slots a timestamp-mode change is written to). */
 const volatile __u32 ts_mode = IOSTAT_TS_KERNEL_FIRST;
+const volatile __u32 nr_cpus = 1;
 
 /* Per-CPU so that concurrent I/O on many CPUs never bounces a cache line; allocated on demand
  * (no prealloc) so memory follows the keys in use rather than max_entries x CPUs. */
@@ -28,16 +30,6 @@ struct {
         __type(key, __u64);
         __type(value, __u64);
 } start SEC(".maps");
-
-/* Devices whose queue stamps rq->io_start_time_ns (value 1), learned from completions and
- * read by every issue: one flag per device shared by all CPUs, so the CPU that issues a
- * request knows what the CPU that completes it will find. Written only when it changes. */
-struct {
-        __uint(type, BPF_MAP_TYPE_HASH);
-        __uint(max_entries, IOSTAT_MAX_DEVICES);
-        __type(key, __u32);
-        __type(value, __u32);
-} devflags SEC(".maps");
 
 /* Events lost to the bounds above: [0] stats map full, [1] start map insert failed. */
 struct {
@@ -65,6 +57,32 @@ static __always_inline void key_fill(struct iostat_key *key, struct request *rq)
         key->dev = iostat_dev_encode(disk->major, disk->first_minor);
         key->op = iostat_op_from_cmd_flags(rq->cmd_flags);
         key->cgroup_id = rq->bio->bi_blkg->blkcg->css.cgroup->kn->id;
+}
+
+struct hint_ctx {
+        struct iostat_key key;
+        __u64 val;
+};
+
+static long hint_set_cpu(__u32 cpu, void *data)
+{
+        struct hint_ctx *c = data;
+        struct iostat_value *v = bpf_map_lookup_percpu_elem(&stats, &c->key, cpu);
+
+        if (v)
+                v->ts_kernel = c->val;
+        return 0;
+}
+
+/* Whether a key's queue stamps rq->io_start_time_ns is learned at completion but needed at
+ * issue, which may run on another CPU: write the hint into every CPU's slot, so the issue path
+ * reads it from the value it already holds instead of a second map. Runs only when the mode
+ * changes (once per key, again if e.g. wbt is switched off). */
+static __always_inline void hint_set_all(const struct iostat_key *key, __u64 val)
+{
+        struct hint_ctx c = {.key = *key, .val = val};
+
+        bpf_loop(nr_cpus, hint_set_cpu, &c, 0);
 }
 
 static __always_inline struct iostat_value *stats_get(const struct iostat_key *key)
@@ -98,12 +116,8 @@ int BPF_PROG(iostat_issue, struct request *rq)
 
         /* The kernel stamps io_start_time_ns right after this tracepoint on queues with
          * blk-stat users (wbt, iocost, iolatency); on those, completion reads that. */
-        if (ts_mode == IOSTAT_TS_KERNEL_FIRST) {
-                __u32 *stamps = bpf_map_lookup_elem(&devflags, &key.dev);
-
-                if (stamps && *stamps)
-                        return 0;
-        }
+        if (ts_mode == IOSTAT_TS_KERNEL_FIRST && v->ts_kernel)
+                return 0;
         ts = bpf_ktime_get_ns();
         if (bpf_map_update_elem(&start, &rqp, &ts, BPF_ANY) < 0)
                 overflow_count(1);
@@ -131,28 +145,24 @@ int BPF_PROG(iostat_complete, struct request *rq, blk_status_t error, unsigned i
         if (ts_mode == IOSTAT_TS_KERNEL_FIRST)
                 start_ns = rq->io_start_time_ns;
         if (start_ns) {
-                /* First stamp this key sees on this CPU: publish the device's flag; the
-                 * issue of this request (and any before the flag) stored a hash entry. */
+                /* The first stamp this key sees: from now on issues skip the hash. This
+                 * request's issue (and those in flight with it) stored an entry. */
                 if (!v->ts_kernel) {
-                        __u32 one = 1;
-
-                        v->ts_kernel = 1;
-                        bpf_map_update_elem(&devflags, &key.dev, &one, BPF_ANY);
+                        hint_set_all(&key, 1);
                         bpf_map_delete_elem(&start, &rqp);
                 }
         } else {
                 tsp = bpf_map_lookup_elem(&start, &rqp);
                 if (tsp) {
-                        start_ns = *tsp;
+                        /* An entry left from before the key switched to kernel stamps would
+                         * be stale: only trust it when the issue path wrote one. */
+                        if (!v->ts_kernel)
+                                start_ns = *tsp;
                         bpf_map_delete_elem(&start, &rqp);
                 }
                 /* The queue stopped stamping (e.g. wbt switched off): back to the hash. */
-                if (v->ts_kernel) {
-                        __u32 zero = 0;
-
-                        v->ts_kernel = 0;
-                        bpf_map_update_elem(&devflags, &key.dev, &zero, BPF_ANY);
-                }
+                if (v->ts_kernel)
+                        hint_set_all(&key, 0);
         }
         if (!start_ns) {
                 __sync_fetch_and_add(&v->untimed, 1);

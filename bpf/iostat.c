@@ -31,7 +31,6 @@ enum {
         PIN_MAP_STATS,
         PIN_MAP_START,
         PIN_MAP_OVERFLOW,
-        PIN_MAP_DEVFLAGS,
         PIN_LINK_ISSUE,
         PIN_LINK_COMPLETE,
         PIN_LINK_REQUEUE,
@@ -41,7 +40,6 @@ static const char *const pin_names[PIN_MAX] = {
         [PIN_MAP_STATS] = "stats",
         [PIN_MAP_START] = "start",
         [PIN_MAP_OVERFLOW] = "overflow",
-        [PIN_MAP_DEVFLAGS] = "devflags",
         [PIN_LINK_ISSUE] = "link_issue",
         [PIN_LINK_COMPLETE] = "link_complete",
         [PIN_LINK_REQUEUE] = "link_requeue",
@@ -151,13 +149,26 @@ static void fds_close(int fds[PIN_MAX])
                 fds[i] = safe_close(fds[i]);
 }
 
+/* The directory <pin_dir>/abi-<N> marks pins made by this layout and these programs: bpffs
+ * holds only BPF objects and directories, so a directory is the marker. */
+static void abi_marker_path(const char *pin_dir, char *buf, size_t size)
+{
+        snprintf(buf, size, "%s/abi-%d", pin_dir, IOSTAT_ABI_VERSION);
+}
+
+/* Empty the pin directory, including pins and markers of other iostat versions: it is ours. */
 static void pins_remove(const char *pin_dir)
 {
-        char path[PATH_MAX];
+        _cleanup_closedir_ DIR *d = opendir(pin_dir);
+        struct dirent *de;
 
-        for (unsigned i = 0; i < PIN_MAX; i++) {
-                snprintf(path, sizeof(path), "%s/%s", pin_dir, pin_names[i]);
-                (void)unlink(path);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno == EISDIR)
+                        (void)unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
         }
 }
 
@@ -202,6 +213,12 @@ static int pins_check(const int fds[PIN_MAX], const char *pin_dir, char *errbuf,
                               "(silo-iostat --detach)", pin_dir, info.key_size,
                               info.value_size, sizeof(struct iostat_key),
                               sizeof(struct iostat_value), IOSTAT_ABI_VERSION);
+        char marker[PATH_MAX];
+        abi_marker_path(pin_dir, marker, sizeof(marker));
+        if (access(marker, F_OK) < 0)
+                return seterr(errbuf, size, -EPROTO,
+                              "%s holds programs pinned by an incompatible iostat (no %s): "
+                              "detach them first (silo-iostat --detach)", pin_dir, marker);
         return 0;
 }
 
@@ -222,6 +239,12 @@ static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, cha
                               libbpf_last[0] ? libbpf_last : strerror(-r));
         }
         skel->rodata->ts_mode = ts_mode;
+        r = libbpf_num_possible_cpus();
+        if (r <= 0) {
+                r = seterr(errbuf, size, r < 0 ? r : -EIO, "cannot count possible CPUs");
+                goto out;
+        }
+        skel->rodata->nr_cpus = (__u32)r;
 
         r = iostat_bpf__load(skel);
         if (r < 0) {
@@ -246,9 +269,17 @@ static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, cha
                 }
         }
 
-        struct bpf_map *maps[4] = {skel->maps.stats, skel->maps.start, skel->maps.overflow,
-                                   skel->maps.devflags};
-        for (unsigned i = 0; i < 4; i++) {
+        /* Marker first: a loader dying before the last pin leaves a partial set, which the
+         * next one replaces; a complete set without this marker is another version's. */
+        abi_marker_path(pin_dir, path, sizeof(path));
+        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+                r = negative_errno();
+                r = seterr(errbuf, size, r, "cannot create %s: %s", path, strerror(-r));
+                goto out;
+        }
+
+        struct bpf_map *maps[3] = {skel->maps.stats, skel->maps.start, skel->maps.overflow};
+        for (unsigned i = 0; i < 3; i++) {
                 snprintf(path, sizeof(path), "%s/%s", pin_dir, pin_names[PIN_MAP_STATS + i]);
                 r = bpf_map__pin(maps[i], path);
                 if (r < 0) {
@@ -331,10 +362,16 @@ int iostat_attach(const struct iostat_options *opts, char *errbuf, size_t errbuf
                 goto out;
         }
         bool reused = n == PIN_MAX;
+        if (reused && opts->replace_incompatible &&
+            pins_check(fds, pin_dir, NULL, 0) == -EPROTO) {
+                /* Pinned by another iostat version (an upgrade): start over, counters too. */
+                log_debug("iostat: replacing incompatible pins in %s", pin_dir);
+                reused = false;
+        }
         if (!reused) {
                 if (n > 0) {
-                        log_debug("iostat: %d of %d pins in %s, re-attaching", n, PIN_MAX,
-                                  pin_dir);
+                        log_debug("iostat: %d of %d pins in %s usable, re-attaching", n,
+                                  PIN_MAX, pin_dir);
                         fds_close(fds);
                         pins_remove(pin_dir);
                 }
@@ -419,9 +456,12 @@ int iostat_unpin(const char *bpffs)
         return unpin_dir(pin_dir);
 }
 
-/* Per-CPU map values come as one slot per possible CPU, each rounded up to 8 bytes. */
-static void value_sum(const struct iostat_value *slots, int ncpus, struct iostat_stat *ret)
+/* Per-CPU map values come as one slot per possible CPU, each rounded up to 8 bytes. Returns
+ * whether the key is timed by the kernel's rq->io_start_time_ns. */
+static bool value_sum(const struct iostat_value *slots, int ncpus, struct iostat_stat *ret)
 {
+        bool kernel_ts = false;
+
         memset(ret, 0, sizeof(*ret));
         for (int c = 0; c < ncpus; c++) {
                 const struct iostat_value *v = &slots[c];
@@ -432,9 +472,11 @@ static void value_sum(const struct iostat_value *slots, int ncpus, struct iostat
                 ret->requeued += v->requeued;
                 ret->lat_sum_ns += v->lat_sum_ns;
                 ret->untimed += v->untimed;
+                kernel_ts = kernel_ts || v->ts_kernel;
                 for (unsigned i = 0; i < IOSTAT_HIST_SLOTS; i++)
                         ret->hist[i] += v->hist[i];
         }
+        return kernel_ts;
 }
 
 static uint64_t overflow_read(const struct iostat *io, __u32 idx)
@@ -452,16 +494,8 @@ static uint64_t overflow_read(const struct iostat *io, __u32 idx)
 _Static_assert(sizeof(struct iostat_value) % 8 == 0, "per-CPU slots are 8-byte aligned");
 
 /* Append the keys and per-CPU values of one batch to the snapshot. */
-static bool devflags_get(int fd, __u32 dev)
-{
-        __u32 v = 0;
-
-        return bpf_map_lookup_elem(fd, &dev, &v) == 0 && v != 0;
-}
-
 static int snapshot_append(struct iostat_snapshot **sp, size_t *cap, const struct iostat_key *keys,
-                           const struct iostat_value *vals, unsigned count, int ncpus,
-                           int devflags_fd)
+                           const struct iostat_value *vals, unsigned count, int ncpus)
 {
         struct iostat_snapshot *s = *sp;
 
@@ -480,8 +514,7 @@ static int snapshot_append(struct iostat_snapshot **sp, size_t *cap, const struc
                 e = &s->entries[s->n_entries];
                 if (iostat_key_decode(&keys[i], &e->dev, &e->cgroup_id, &e->op) < 0)
                         continue; /* not written by this ABI: ignore */
-                value_sum(&vals[(size_t)i * ncpus], ncpus, &e->stat);
-                e->kernel_ts = devflags_get(devflags_fd, keys[i].dev);
+                e->kernel_ts = value_sum(&vals[(size_t)i * ncpus], ncpus, &e->stat);
                 s->n_entries++;
         }
         return 0;
@@ -527,8 +560,7 @@ int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
                 }
                 if (r < 0 && r != -ENOENT)
                         return r;
-                int k = snapshot_append(&s, &cap, keys, vals, count, io->ncpus,
-                                        io->fds[PIN_MAP_DEVFLAGS]);
+                int k = snapshot_append(&s, &cap, keys, vals, count, io->ncpus);
                 if (k < 0)
                         return k;
                 if (r == -ENOENT)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* iostat loader API: attach or reuse the pinned block I/O programs, snapshots, rates, percentiles. */
+/* iostat loader API: attach or reuse the pinned block I/O programs, snapshots, rates, quantiles. */
 #pragma once
 
 #include <linux/types.h>
@@ -14,8 +14,8 @@
  * Functions taking `errbuf` also describe a failure there in one line for the operator. */
 
 #define IOSTAT_BPFFS_DEFAULT "/sys/fs/bpf"
-/* Pins live in <bpffs>/silo/iostat: maps stats, start, overflow, devflags; links link_issue,
- * link_complete, link_requeue. */
+/* Pins live in <bpffs>/silo/iostat: maps stats, start, overflow; links link_issue,
+ * link_complete, link_requeue; and the directory abi-<IOSTAT_ABI_VERSION> marking their version. */
 #define IOSTAT_PIN_SUBDIR "silo/iostat"
 /* The oldest kernel the programs are built and tested for (Debian 12). */
 #define IOSTAT_MIN_KERNEL_MAJOR 6
@@ -28,6 +28,8 @@ struct iostat_options {
         const char *bpffs;             /* bpffs mount point; NULL: IOSTAT_BPFFS_DEFAULT */
         bool mount_bpffs;              /* mount bpffs there if it is not mounted yet */
         enum iostat_ts_mode ts_mode;   /* applies when this call loads the programs */
+        bool replace_incompatible;     /* replace pins of another iostat ABI instead of
+                                        * failing with -EPROTO (loses their counters) */
 };
 
 /* Counters of one (device, cgroup, op) key, or a sum of several. */
@@ -75,7 +77,8 @@ struct iostat;
 /* Attach the programs and pin maps and links under <bpffs>/silo/iostat, or reuse the ones a
  * previous loader pinned there (no second copy is ever attached). Errors: -ENOTSUP (kernel
  * older than 6.1, no BTF), -EPERM (needs root or CAP_BPF + CAP_PERFMON), -ENOENT (bpffs not
- * mounted and mount_bpffs not set), -EPROTO (pins of an incompatible iostat version). */
+ * mounted and mount_bpffs not set), -EPROTO (pins of an incompatible iostat version, unless
+ * replace_incompatible). */
 int iostat_attach(const struct iostat_options *opts, char *errbuf, size_t errbuf_size,
                   struct iostat **ret);
 /* Close the handle; pinned programs stay attached and keep counting. NULL-safe. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* silo-iostat: biotop-style view of per-device and per-cgroup block I/O from the iostat BPF maps. */
+/* silo-iostat: biotop-style view of per-device and per-cgroup block I/O from the iostat maps. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>

@@ -106,8 +106,10 @@ int http_response_error(http_response *resp, unsigned status, const char *code,
 int http_response_text(http_response *resp, unsigned status, const char *content_type, char *text);
 
 /* A streamed body produced by `read` on demand (log follow): return bytes written into buf
- * (>0), 0 when nothing is available yet (it is called again later), HTTP_STREAM_END at the
- * end, or HTTP_STREAM_ERROR to abort the connection. `destroy` (may be NULL) frees userdata. */
+ * (>0), 0 when nothing is available yet, HTTP_STREAM_END at the end, or HTTP_STREAM_ERROR to
+ * abort the connection. After a 0, MHD asks again at the next http_server_run() only (the
+ * epoll fd does not wake for it): call http_server_run() when more data may be there (a
+ * timer, an inotify event). `destroy` (may be NULL) frees userdata; it runs even on failure. */
 #define HTTP_STREAM_END (-1)
 #define HTTP_STREAM_ERROR (-2)
 typedef ssize_t (*http_stream_read_fn)(void *userdata, uint64_t pos, char *buf, size_t max);

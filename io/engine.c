@@ -182,7 +182,7 @@ static int pass_run(struct io_pass *pass, struct io_result *res, uint64_t *ret_n
         return 0;
 }
 
-int io_job_run(const struct io_job *job, struct io_result **ret, char *err, size_t errlen)
+int io_job_run(const struct io_job *job, char *err, size_t errlen, struct io_result **ret)
 {
         _cleanup_free_ struct io_result *res = NULL;
         _cleanup_close_ int owned_fd = -EBADF;

@@ -222,7 +222,7 @@ static int apply(struct io_cli *cli, const struct option_def *o, const char *v, 
         return 0;
 }
 
-int io_cli_parse(int argc, char *const *argv, struct io_cli *ret, char *err, size_t errlen)
+int io_cli_parse(int argc, char *const *argv, char *err, size_t errlen, struct io_cli *ret)
 {
         struct io_cli cli = {};
         int r;

@@ -101,8 +101,10 @@ const char *io_ring_flags_to_string(unsigned flags, char *buf, size_t len)
                 if (!(flags & names[i].flag))
                         continue;
                 int n = snprintf(buf + used, len - used, "%s%s", used ? "|" : "", names[i].name);
-                if (n < 0 || (size_t)n >= len - used)
+                if (n < 0 || (size_t)n >= len - used) {
+                        buf[used] = '\0'; /* whole names only */
                         break;
+                }
                 used += (size_t)n;
         }
         if (used == 0)

@@ -83,7 +83,7 @@ int main(int argc, char **argv)
         int r;
 
         log_set_ident("silo-io");
-        r = io_cli_parse(argc, argv, &cli, err, sizeof(err));
+        r = io_cli_parse(argc, argv, err, sizeof(err), &cli);
         if (r < 0) {
                 fprintf(stderr, "silo-io: %s\n", err);
                 return 2;
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
         if (cli.calibrate)
                 return calibrate(&cli);
 
-        r = io_job_run(&cli.job, &res, err, sizeof(err));
+        r = io_job_run(&cli.job, err, sizeof(err), &res);
         if (r < 0) {
                 fprintf(stderr, "silo-io: %s\n", err);
                 return 1;

@@ -234,8 +234,12 @@ static int run_loop(struct loop_state *s)
                 unsigned queued = 0, got;
                 int r;
 
-                if (!stop)
+                /* Fresh stamp: completion handling (verify checksums) since the last clock
+                 * read must not count as the next I/Os' latency. */
+                if (!stop) {
+                        now = io_now_ns();
                         queued = fill(s, now);
+                }
                 if (s->inflight == 0) {
                         if (stop || (pass->ios_per_job && s->issued >= pass->ios_per_job))
                                 break;

@@ -168,6 +168,7 @@ static int task_new(struct cg_hierarchy *h, const char *task_id, struct cg_task 
         t->h = h;
         t->fd = -EBADF;
         t->inotify_fd = -EBADF;
+        t->wd_cgroup_events = -1;
         t->id = strdup(task_id);
         if (!t->id || asprintf(&t->path, "%s/tasks/%s", h->root, task_id) < 0)
                 return -ENOMEM;

@@ -60,11 +60,15 @@ int cg_task_events_fd(struct cg_task *t)
                 return negative_errno();
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
                 _cleanup_free_ char *p = NULL;
+                int wd;
 
                 if (asprintf(&p, "%s/%s", t->path, files[i]) < 0)
                         return -ENOMEM;
-                if (inotify_add_watch(fd, p, IN_MODIFY) < 0)
+                wd = inotify_add_watch(fd, p, IN_MODIFY);
+                if (wd < 0)
                         return negative_errno();
+                if (i == 0)
+                        t->wd_cgroup_events = wd;
         }
         (void)task_events_read(t, &t->last_populated, &t->last_frozen);
         (void)cg_task_oom_killed(t, &t->last_oom_kill);
@@ -75,8 +79,8 @@ int cg_task_events_fd(struct cg_task *t)
 int cg_task_events_process(struct cg_task *t, unsigned *ret_events)
 {
         char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        bool populated, frozen, events_changed = false;
         unsigned ev = 0;
-        bool populated, frozen;
         uint64_t oom;
         int r;
 
@@ -84,6 +88,12 @@ int cg_task_events_process(struct cg_task *t, unsigned *ret_events)
                 for (;;) {
                         ssize_t n = read(t->inotify_fd, buf, sizeof(buf));
 
+                        for (ssize_t off = 0; n > 0 && off < n;) {
+                                const struct inotify_event *e = (const void *)(buf + off);
+
+                                events_changed |= e->wd == t->wd_cgroup_events;
+                                off += (ssize_t)(sizeof(*e) + e->len);
+                        }
                         if (n > 0)
                                 continue;
                         if (n < 0 && errno == EINTR)
@@ -96,7 +106,9 @@ int cg_task_events_process(struct cg_task *t, unsigned *ret_events)
         r = task_events_read(t, &populated, &frozen);
         if (r < 0)
                 return r;
-        if (t->last_populated && !populated)
+        /* Populated 1 -> 0 may have come and gone between two calls (a short-lived task):
+         * a cgroup.events change that leaves the group empty counts as "became empty". */
+        if (!populated && (t->last_populated || events_changed))
                 ev |= CG_EVENT_EMPTY;
         if (t->last_frozen != frozen)
                 ev |= CG_EVENT_FROZEN;

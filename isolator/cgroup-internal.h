@@ -23,6 +23,7 @@ struct cg_task {
         char *rel;              /* relative to the mount, for libcgroup */
         int fd;                 /* O_PATH|O_DIRECTORY */
         int inotify_fd;
+        int wd_cgroup_events;   /* inotify watch of cgroup.events */
         uint64_t last_oom_kill;
         bool last_populated, last_frozen;
         /* devices of the last spec, so update() can reset io entries no longer listed */
@@ -99,6 +100,9 @@ int cg_attach_pid(const struct cg_hierarchy *h, const char *abs, pid_t pid, char
 /* weight enforcement for one device */
 void cg_io_weight_enforcement(const char *mountpoint, const char *sysfs_root,
                               struct cg_io_limit *l);
+
+/* cgroup-kill.c: the SIGKILL walk used on kernels without cgroup.kill (exposed for tests). */
+int cg_task_kill_walk(struct cg_task *t);
 
 /* format a message into *ret_error (if ret_error) and return r */
 int cg_error(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);

@@ -115,23 +115,28 @@ int cg_task_signal(struct cg_task *t, int sig)
         return r < 0 ? r : 0;
 }
 
-int cg_task_kill(struct cg_task *t)
+/* Kernels without cgroup.kill: freeze first so nothing forks while the walk runs, then
+ * SIGKILL everything and thaw so the signals are delivered. */
+int cg_task_kill_walk(struct cg_task *t)
 {
         bool frozen = false;
         int r;
 
-        /* cgroup.kill (5.14+) kills atomically, racing forks included; libcgroup has no call
-         * for it, so it is written directly. */
-        if (has_file(t, "cgroup.kill"))
-                return write_file(t, "cgroup.kill", "1");
-        /* Older kernels: freeze first so nothing forks while the walk runs, then SIGKILL
-         * everything and thaw so the signals are delivered. */
         if (has_file(t, "cgroup.freeze"))
                 frozen = cg_task_freeze(t, true) >= 0;
         r = signal_walk(t->path, SIGKILL);
         if (frozen)
                 (void)cg_task_freeze(t, false);
         return r < 0 ? r : 0;
+}
+
+int cg_task_kill(struct cg_task *t)
+{
+        /* cgroup.kill (5.14+) kills atomically, racing forks included; libcgroup has no call
+         * for it, so it is written directly. */
+        if (has_file(t, "cgroup.kill"))
+                return write_file(t, "cgroup.kill", "1");
+        return cg_task_kill_walk(t);
 }
 
 /* rmdir depth first. libcgroup's cgroup_delete_cgroup() would migrate leftover processes

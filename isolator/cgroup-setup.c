@@ -137,6 +137,19 @@ int cg_enable_controllers(const char *path, unsigned ctrls, char **ret_error)
         return 0;
 }
 
+static bool path_has_dotdot(const char *p)
+{
+        for (const char *c = p; c && *c;) {
+                size_t n = strcspn(c, "/");
+
+                if (n == 2 && c[0] == '.' && c[1] == '.')
+                        return true;
+                c += n;
+                c += strspn(c, "/");
+        }
+        return false;
+}
+
 /* Our own cgroup from /proc/self/cgroup's v2 line "0::/path". */
 static int own_cgroup(char **ret)
 {
@@ -291,7 +304,7 @@ int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char 
                         return cg_error(ret_error, -EINVAL,
                                         "--cgroup-root: %s is not below the cgroup v2 mount %s",
                                         cgroup_root, h->mountpoint);
-                if (strstr(cgroup_root, "/../") || strstr(cgroup_root, "/.."))
+                if (path_has_dotdot(cgroup_root))
                         return cg_error(ret_error, -EINVAL,
                                         "--cgroup-root: %s must not contain '..'", cgroup_root);
                 if (cgroup_root[0] == '/')
@@ -324,11 +337,14 @@ int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char 
          * them from systemd and its ancestors are not ours to touch. */
         if (!delegated) {
                 _cleanup_free_ char *walk = strdup(h->root);
+
                 if (!walk)
                         return -ENOMEM;
-                r = cg_group_create(h, h->root, ret_error);
+                /* mkdir -p: a --cgroup-root may name a group below groups not yet there */
+                r = mkdir_parents(h->root, 0755);
                 if (r < 0)
-                        return r;
+                        return cg_error(ret_error, r, "cannot create cgroup %s: %s", h->root,
+                                        strerror(-r));
                 /* from the mount down to the root's parent, top first */
                 r = cg_enable_controllers(h->mountpoint, CG_CTRL_WANTED, ret_error);
                 if (r < 0)

@@ -112,8 +112,9 @@ int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct sil
 /* Re-adopt an existing group after an agent restart (limits and device program stay as
  * they are in the kernel). -ENOENT if it does not exist. */
 int cg_task_open(struct cg_hierarchy *h, const char *task_id, struct cg_task **ret);
-/* Apply new limits live. Fields left unset in `res` are reset to "no limit"; io entries
- * no longer listed are reset to "max"/default weight. */
+/* Apply new limits live. Fields left unset in `res` are reset to "no limit" (cpuset
+ * excepted: an unset cpuset keeps the CPUs in force); io entries no longer listed are reset
+ * to "max" and the default weight. */
 int cg_task_update(struct cg_task *t, const struct silo_resources *res, char **ret_error);
 /* Free the handle (closes fds); the group and its limits stay. */
 struct cg_task *cg_task_free(struct cg_task *t);

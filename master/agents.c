@@ -12,10 +12,42 @@
 #include "master/master.h"
 #include "master/store.h"
 
+int master_agent_new(const char *id, struct master_agent **ret)
+{
+        struct master_agent *a = calloc(1, sizeof(*a));
+
+        if (!a)
+                return -ENOMEM;
+        a->id = strdup(id);
+        if (!a->id || table_new(&a->tasks) < 0) {
+                master_agent_free(a);
+                return -ENOMEM;
+        }
+        *ret = a;
+        return 0;
+}
+
+int master_agent_tasks(master *m, const struct master_agent *a, struct master_task ***ret, size_t *ret_n)
+{
+        struct master_task **v, *t;
+        size_t n = 0, i = 0;
+
+        (void)m;
+        v = calloc(table_size(a->tasks) + 1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        while (table_next(a->tasks, &i, NULL, (void **)&t))
+                v[n++] = t;
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
 struct master_agent *master_agent_free(struct master_agent *a)
 {
         if (!a)
                 return NULL;
+        table_free(a->tasks);
         free(a->id);
         silo_agent_registration_free(a->reg);
         free(a);
@@ -49,10 +81,34 @@ static void master_agent_charge_tasks(master *m, struct master_agent *a)
         struct master_task *t;
         size_t i = 0;
 
-        while (table_next(m->tasks, &i, NULL, (void **)&t))
-                if (!silo_task_state_is_terminal(t->state) && t->state != SILO_TASK_PENDING &&
-                    streq_ptr(t->agent_id, a->id))
-                        (void)master_task_charge(m, t);
+        while (table_next(a->tasks, &i, NULL, (void **)&t))
+                (void)master_task_charge(m, t);
+}
+
+/* HOST:PORT or [IPv6]:PORT, nothing that could change the URL built from it. */
+static bool master_address_is_valid(const char *address)
+{
+        const char *colon, *host_end;
+        size_t n;
+
+        if (!address || !*address || strlen(address) > 300)
+                return false;
+        if (strpbrk(address, "/?#@ \t\r\n\\%"))
+                return false;
+        if (address[0] == '[') {
+                host_end = strchr(address, ']');
+                if (!host_end || host_end == address + 1 || host_end[1] != ':')
+                        return false;
+                colon = host_end + 1;
+        } else {
+                colon = strrchr(address, ':');
+                if (!colon || colon == address || memchr(address, ':', (size_t)(colon - address)))
+                        return false;
+        }
+        n = strlen(colon + 1);
+        if (n == 0 || n > 5 || strspn(colon + 1, "0123456789") != n || atoi(colon + 1) < 1 || atoi(colon + 1) > 65535)
+                return false;
+        return true;
 }
 
 static const struct silo_task_ref *reg_find_task(const struct silo_agent_registration *reg, const char *id)
@@ -75,8 +131,8 @@ static void master_agent_reconcile(master *m, struct master_agent *a)
 {
         const struct silo_agent_registration *reg = a->reg;
         _cleanup_free_ struct master_task **mine = NULL;
-        size_t n = 0, i = 0;
         struct master_task *t;
+        size_t n = 0;
 
         for (size_t k = 0; k < reg->n_tasks; k++) {
                 const struct silo_task_ref *ref = &reg->tasks[k];
@@ -103,17 +159,14 @@ static void master_agent_reconcile(master *m, struct master_agent *a)
                                                      "reported by the agent at registration", NULL);
         }
 
-        mine = calloc(table_size(m->tasks) + 1, sizeof(*mine));
-        if (!mine)
+        if (master_agent_tasks(m, a, &mine, &n) < 0)
                 return;
-        while (table_next(m->tasks, &i, NULL, (void **)&t))
-                if (streq_ptr(t->agent_id, a->id) && !silo_task_state_is_terminal(t->state) &&
-                    t->state != SILO_TASK_PENDING && !reg_find_task(reg, t->id))
-                        mine[n++] = t;
         for (size_t k = 0; k < n; k++) {
                 _cleanup_free_ char *msg = NULL;
 
                 t = mine[k];
+                if (reg_find_task(reg, t->id))
+                        continue;
                 if (t->state == SILO_TASK_STAGING) {
                         if (!t->launch_in_flight)
                                 (void)master_launch_send(m, t);
@@ -133,8 +186,9 @@ int master_agent_register(master *m, struct silo_agent_registration *reg, struct
         bool is_new = false, was_active;
         int r;
 
-        if (!reg->address || !*reg->address) {
-                if (asprintf(ret_error, "address: missing (host:port the master can reach the agent at)") < 0)
+        if (!master_address_is_valid(reg->address)) {
+                if (asprintf(ret_error, "address: '%s' is not HOST:PORT (the address the master reaches the agent at)",
+                             strempty(reg->address)) < 0)
                         *ret_error = NULL;
                 return -EINVAL;
         }
@@ -145,11 +199,9 @@ int master_agent_register(master *m, struct silo_agent_registration *reg, struct
         }
         a = master_agent_get(m, reg->agent_id);
         if (!a) {
-                a = calloc(1, sizeof(*a));
-                if (!a || !(a->id = strdup(reg->agent_id))) {
-                        free(a);
-                        return -ENOMEM;
-                }
+                r = master_agent_new(reg->agent_id, &a);
+                if (r < 0)
+                        return r;
                 a->registered_ms = master_now_ms();
                 a->state = MASTER_AGENT_LOST;
                 is_new = true;
@@ -186,9 +238,16 @@ int master_agent_register(master *m, struct silo_agent_registration *reg, struct
                 }
                 silo_agent_registration_free(old);
         }
-        if (is_new && (r = table_put(m->agents, a->id, a)) < 0)
-                return r; /* persisted; it is loaded again at the next start */
+        if (is_new && (r = table_put(m->agents, a->id, a)) < 0) {
+                /* Persisted, so the next start knows it; this process cannot track it. The
+                 * caller still owns reg. */
+                (void)alloc_agent_remove(m->alloc, a->id);
+                a->reg = NULL;
+                master_agent_free(a);
+                return r;
+        }
         a->last_seen_mono_ms = master_mono_ms();
+        a->registered_since_start = true;
         if (is_new || !was_active)
                 m->metrics.registrations++;
         else
@@ -216,6 +275,8 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
                 return -ENOENT;
         if (a->state != MASTER_AGENT_ACTIVE)
                 return -ESTALE;
+        if (!a->registered_since_start)
+                return -EAGAIN;
         if (body) {
                 r = http_json_check_keys(body, keys, "", ret_error);
                 if (r < 0)
@@ -227,8 +288,9 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
                         return -EINVAL;
                 }
                 json_array_foreach(tasks, i, v)
-                        if (!json_is_string(v)) {
-                                if (asprintf(ret_error, "tasks[%zu]: expected a task id string", i) < 0)
+                        if (!json_is_string(v) || !silo_name_is_valid(json_string_value(v))) {
+                                if (asprintf(ret_error, "tasks[%zu]: expected a task id string, got %s", i,
+                                             json_is_string(v) ? "an invalid id" : "another type") < 0)
                                         *ret_error = NULL;
                                 return -EINVAL;
                         }
@@ -259,22 +321,21 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
 /* An agent silent past the timeout: it and its live tasks are lost. */
 static void master_agent_lose(master *m, struct master_agent *a, uint64_t silent_ms)
 {
+        _cleanup_free_ struct master_task **live = NULL;
         _cleanup_free_ char *msg = NULL;
-        struct master_task *t;
-        size_t i = 0;
+        size_t n = 0;
         int r;
 
         if (asprintf(&msg, "agent %s (%s) silent for %" PRIu64 " ms (timeout %" PRIu64 " ms)", a->id,
                      strempty(a->reg->hostname), silent_ms, m->opts.agent_timeout_ms) < 0)
                 msg = NULL;
         log_warning("%s: marking it lost", strempty(msg));
-        while (table_next(m->tasks, &i, NULL, (void **)&t))
-                if (streq_ptr(t->agent_id, a->id) && !silo_task_state_is_terminal(t->state) &&
-                    t->state != SILO_TASK_PENDING) {
-                        r = master_task_transition(m, t, SILO_TASK_LOST, SILO_REASON_AGENT_LOST, msg, NULL);
-                        if (r < 0)
-                                log_error("task %s: cannot record it LOST: %s", t->id, strerror(-r));
-                }
+        (void)master_agent_tasks(m, a, &live, &n);
+        for (size_t k = 0; k < n; k++) {
+                r = master_task_transition(m, live[k], SILO_TASK_LOST, SILO_REASON_AGENT_LOST, msg, NULL);
+                if (r < 0)
+                        log_error("task %s: cannot record it LOST: %s", live[k]->id, strerror(-r));
+        }
         a->state = MASTER_AGENT_LOST;
         r = master_agent_save(m, a);
         if (r < 0)
@@ -335,9 +396,8 @@ json_t *master_agent_to_json(master *m, const struct master_agent *a)
         }
         json_object_set_new(j, "heartbeats", json_integer((json_int_t)a->heartbeats));
         tasks = json_array();
-        while (table_next(m->tasks, &i, NULL, (void **)&t))
-                if (streq_ptr(t->agent_id, a->id) && !silo_task_state_is_terminal(t->state))
-                        json_array_append_new(tasks, json_string(t->id));
+        while (table_next(a->tasks, &i, NULL, (void **)&t))
+                json_array_append_new(tasks, json_string(t->id));
         json_object_set_new(j, "tasks", tasks);
         return j;
 }

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "common/macro.h"
 #include "master/allocator-internal.h"
@@ -49,6 +50,7 @@ void alloc_totals_add_agent(struct alloc_cluster *c, const struct alloc_agent *a
         c->total[ALLOC_DIM_MEM] += sign * (double)a->mem_total;
         if (a->pids_total != UINT64_MAX)
                 c->total[ALLOC_DIM_PIDS] += sign * (double)a->pids_total;
+        c->total_disks += sign * (ssize_t)a->n_disks;
         for (size_t i = 0; i < a->n_disks; i++) {
                 const struct alloc_disk *d = &a->disks[i];
 
@@ -93,8 +95,9 @@ static double io_value(uint64_t v)
 
 /* What a spec asks of the allocator. Unlimited (cpus 0, mem/pids unset) counts as no demand:
  * the allocator only books what the task's limits reserve. */
-void alloc_demand_from_spec(const struct silo_task_spec *spec, int64_t *ret_mcpus, uint64_t *ret_mem,
-                            uint64_t *ret_pids, double ret_use[static _ALLOC_DIM_MAX])
+void alloc_demand_from_spec(const struct silo_task_spec *spec, int64_t *ret_mcpus,
+                            uint64_t *ret_mem, uint64_t *ret_pids,
+                            double ret_use[static _ALLOC_DIM_MAX])
 {
         const struct silo_resources *res = &spec->resources;
         int64_t mcpus = res->cpus > 0 ? (int64_t)ceil(res->cpus * 1000.0 - 1e-6) : 0;

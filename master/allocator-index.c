@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Agents bucketed by free capacity (log-linear buckets per key: free cpus, free mem) so a
- * best-fit search starts at the tightest bucket that can hold a task instead of scanning all. */
+/* Free-capacity indexes: agents bucketed by free cpus and free mem (log-linear buckets) so the fit
+ * search starts at the tightest bucket that can hold a task, and a max-tree over all agents for
+ * an exact first fit when that walk runs long. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,12 +82,15 @@ static void index_unlink(struct alloc_index *ix, struct alloc_agent *a, int key)
 
 static void tree_leaf_set(struct alloc_tree_node *n, const struct alloc_agent *a)
 {
-        *n = (struct alloc_tree_node){ .mcpus = -1 };
+        *n = (struct alloc_tree_node){.mcpus = -1};
         if (!a)
                 return;
         n->mcpus = alloc_agent_free_mcpus(a);
         n->mem = alloc_agent_free_mem(a);
         n->pids = alloc_agent_free_pids(a);
+        for (int k = 0; k < ALLOC_TREE_STEPS; k++)
+                if (n->mcpus >= (500 << k))
+                        n->mem_at[k] = n->mem;
         for (size_t i = 0; i < a->n_disks; i++) {
                 const struct alloc_disk *d = &a->disks[i];
                 double f = 1.0 - d->used;
@@ -95,6 +99,9 @@ static void tree_leaf_set(struct alloc_tree_node *n, const struct alloc_agent *a
                 if (d->class_id >= 0)
                         n->io_class[d->class_id] = MAX(n->io_class[d->class_id], f);
         }
+        for (int k = 0; k < ALLOC_TREE_STEPS; k++)
+                if (n->mcpus >= (500 << k))
+                        n->io_at[k] = n->io;
 }
 
 static void tree_update(struct alloc_tree *t, size_t slot)
@@ -112,6 +119,10 @@ static void tree_update(struct alloc_tree *t, size_t slot)
                 n->io = MAX(l->io, r->io);
                 for (int k = 0; k < ALLOC_CLASS_MAX; k++)
                         n->io_class[k] = MAX(l->io_class[k], r->io_class[k]);
+                for (int k = 0; k < ALLOC_TREE_STEPS; k++) {
+                        n->mem_at[k] = MAX(l->mem_at[k], r->mem_at[k]);
+                        n->io_at[k] = MAX(l->io_at[k], r->io_at[k]);
+                }
         }
 }
 
@@ -162,8 +173,8 @@ bool alloc_bounds_may_fit(int64_t mcpus, uint64_t mem, uint64_t pids, double io_
 }
 
 /* First fit among slots [from, to) under node i, which covers [lo, hi). */
-static bool tree_find(struct alloc_cluster *c, size_t i, size_t lo, size_t hi, size_t from, size_t to,
-                      const struct alloc_pending *p, struct alloc_choice *ret)
+static bool tree_find(struct alloc_cluster *c, size_t i, size_t lo, size_t hi, size_t from,
+                      size_t to, const struct alloc_pending *p, struct alloc_choice *ret)
 {
         const struct alloc_tree *t = &c->tree;
         const struct alloc_tree_node *n = &t->nodes[i];
@@ -173,6 +184,15 @@ static bool tree_find(struct alloc_cluster *c, size_t i, size_t lo, size_t hi, s
                 return false;
         if (!alloc_bounds_may_fit(n->mcpus, n->mem, n->pids, n->io, n->io_class, p))
                 return false;
+        if (p->mcpus >= 500) {
+                int k = MIN(63 - __builtin_clzll((uint64_t)p->mcpus / 500), ALLOC_TREE_STEPS - 1);
+
+                if (n->mem_at[k] < p->mem)
+                        return false;
+                for (size_t j = 0; j < p->spec->resources.n_io; j++)
+                        if (n->io_at[k] + 1e-9 < p->io[j].need)
+                                return false;
+        }
         if (i >= t->cap) {
                 struct alloc_agent *a = t->leaves[i - t->cap];
 
@@ -185,7 +205,8 @@ static bool tree_find(struct alloc_cluster *c, size_t i, size_t lo, size_t hi, s
 /* Next fit: start at the slot of the previous find. First fit from slot 0 would wade through
  * the packed agents on the left, whose per-dimension maxima (one agent's spare cpus, another's
  * spare memory) keep promising a fit that no single agent has. */
-bool alloc_tree_find(struct alloc_cluster *c, const struct alloc_pending *p, struct alloc_choice *ret)
+bool alloc_tree_find(struct alloc_cluster *c, const struct alloc_pending *p,
+                     struct alloc_choice *ret)
 {
         struct alloc_tree *t = &c->tree;
         size_t from = MIN(t->cursor, t->cap);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Private structures shared by the allocator's files (allocator*.c); nothing outside includes it. */
+/* Private structures shared by the allocator's files (allocator*.c); nothing else includes it. */
 #pragma once
 
 #include <stdbool.h>
@@ -81,11 +81,17 @@ struct alloc_index {
 
 /* A max-tree over agent slots: each node holds the most any agent below it has free in every
  * dimension (exact, updated on every change), so a first-fit query prunes whole subtrees. */
+#define ALLOC_TREE_STEPS 6
 struct alloc_tree_node {
         int64_t mcpus;
         uint64_t mem, pids;
         double io;
         double io_class[ALLOC_CLASS_MAX];
+        /* per cpu step (1/2, 1, 2, 4, 8, 16 cpus): the most mem and io cost free on one agent
+         * that has at least that many cpus free, so cpu-rich but memory-poor agents and the
+         * reverse do not add up to a fit no agent has */
+        uint64_t mem_at[ALLOC_TREE_STEPS];
+        double io_at[ALLOC_TREE_STEPS];
 };
 
 struct alloc_tree {
@@ -184,6 +190,7 @@ struct alloc_cluster {
         struct alloc_map tasks;         /* id -> alloc_task */
         double total[_ALLOC_DIM_MAX];   /* cluster capacity per DRF dimension */
         double used[_ALLOC_DIM_MAX];    /* what charged tasks hold of it */
+        size_t total_disks;
         /* the largest disk figures seen (never lowered): bounds the cheapest cost of a request */
         uint64_t max_read_bps, max_write_bps, max_read_iops, max_write_iops;
         char *classes[ALLOC_CLASS_MAX];
@@ -191,7 +198,6 @@ struct alloc_cluster {
         uint64_t class_max[ALLOC_CLASS_MAX][4]; /* the same per class: rbps, wbps, riops, wiops */
         struct alloc_index index[_ALLOC_KEY_MAX];
         struct alloc_tree tree;
-        uint64_t epoch;                 /* bumped by every charge and release */
 };
 
 /* ---- per-pass task record ---- */
@@ -211,7 +217,7 @@ struct alloc_pending {
         double use[_ALLOC_DIM_MAX];
         double share;                   /* dominant share of demand (vs cluster totals) */
         int key;                        /* ALLOC_KEY_* the search walks (set by alloc_fit_find) */
-        struct alloc_pending_io io[ALLOC_IO_MAX];
+        struct alloc_pending_io *io;    /* one per resources.io entry (at most ALLOC_IO_MAX) */
         bool constrained;               /* hostname, attributes or spread */
 };
 
@@ -227,15 +233,17 @@ struct alloc_role *alloc_role_get(struct alloc_cluster *c, const char *name, boo
 void alloc_totals_add_agent(struct alloc_cluster *c, const struct alloc_agent *a, int sign);
 double alloc_role_share_of(const struct alloc_cluster *c, const struct alloc_role *r);
 double alloc_demand_share(const struct alloc_cluster *c, const double use[static _ALLOC_DIM_MAX]);
-void alloc_demand_from_spec(const struct silo_task_spec *spec, int64_t *ret_mcpus, uint64_t *ret_mem,
-                            uint64_t *ret_pids, double ret_use[static _ALLOC_DIM_MAX]);
+void alloc_demand_from_spec(const struct silo_task_spec *spec, int64_t *ret_mcpus,
+                            uint64_t *ret_mem, uint64_t *ret_pids,
+                            double ret_use[static _ALLOC_DIM_MAX]);
 
 /* ---- allocator-index.c ---- */
 uint64_t alloc_key_value(const struct alloc_agent *a, int key);
 int alloc_index_insert(struct alloc_cluster *c, struct alloc_agent *a);       /* -ENOMEM */
 void alloc_index_done(struct alloc_cluster *c);
 /* First fit over the max-tree (exact: false means no eligible agent fits). */
-bool alloc_tree_find(struct alloc_cluster *c, const struct alloc_pending *p, struct alloc_choice *ret);
+bool alloc_tree_find(struct alloc_cluster *c, const struct alloc_pending *p,
+                     struct alloc_choice *ret);
 bool alloc_bounds_may_fit(int64_t mcpus, uint64_t mem, uint64_t pids, double io_free,
                           const double *io_class, const struct alloc_pending *p);
 void alloc_index_remove(struct alloc_cluster *c, struct alloc_agent *a);
@@ -247,7 +255,6 @@ void alloc_bucket_tighten(struct alloc_bucket *b, int key);
 int64_t alloc_agent_free_mcpus(const struct alloc_agent *a);
 uint64_t alloc_agent_free_mem(const struct alloc_agent *a);
 uint64_t alloc_agent_free_pids(const struct alloc_agent *a);
-double alloc_agent_max_io_free(const struct alloc_agent *a);
 bool alloc_agent_matches(const struct alloc_agent *a, const struct silo_constraints *k);
 bool alloc_group_has_host(const struct alloc_group *g, const char *hostname);
 /* pio (optional) carries the interned class of the request for a faster check. */
@@ -258,7 +265,8 @@ int alloc_class_lookup(const struct alloc_cluster *c, const char *class);
 int alloc_disk_cost(const struct alloc_disk *d, const struct silo_io_request *io, double *ret_cost,
                     const char **ret_missing);
 /* Whether the task fits on the agent (capacity and disks only, no constraints); fills *ret. */
-bool alloc_agent_fit(const struct alloc_agent *a, const struct alloc_pending *p, struct alloc_choice *ret);
+bool alloc_agent_fit(const struct alloc_agent *a, const struct alloc_pending *p,
+                     struct alloc_choice *ret);
 /* Best-fit search over eligible agents; false when none fits. */
 bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct alloc_choice *ret);
 /* Whether the agent passes the task's constraints (hostname, attributes, spread). */
@@ -281,5 +289,15 @@ char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx
 int alloc_format_bytes(uint64_t v, char *buf, size_t size);
 
 /* ---- allocator.c ---- */
-const struct alloc_attr_list *alloc_attr_list_get(const struct alloc_cluster *c, const struct silo_kv *kv);
+const struct alloc_attr_list *alloc_attr_list_get(const struct alloc_cluster *c,
+                                                  const struct silo_kv *kv);
+
+/* ---- allocator-task.c ---- */
 struct alloc_group *alloc_group_get(struct alloc_cluster *c, const char *name, bool create);
+void alloc_group_free(struct alloc_group *g);
+/* Book a task on an agent: its capacity, the chosen disks (index and cost per io entry), its
+ * role's use and its group. -ENOMEM, -EEXIST (id already booked). */
+int alloc_task_book(struct alloc_cluster *c, const struct silo_task_spec *spec,
+                    struct alloc_agent *a, const int *disks, const double *costs);
+/* Undo alloc_task_book() and free the task; the caller already took it out of c->tasks. */
+void alloc_task_unbook(struct alloc_cluster *c, struct alloc_task *t);

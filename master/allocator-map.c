@@ -87,7 +87,7 @@ int alloc_map_put(struct alloc_map *m, const char *key, void *value)
                 ;
         if (!m->slots[j].key)
                 m->used++;
-        m->slots[j] = (struct alloc_map_slot){ .key = key, .hash = h, .value = value };
+        m->slots[j] = (struct alloc_map_slot){.key = key, .hash = h, .value = value};
         m->n++;
         return 0;
 }

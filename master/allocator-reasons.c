@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,7 @@
 /* Bytes the way a user writes them in a spec: "16Gi" when exact, "1.5Gi" otherwise. */
 int alloc_format_bytes(uint64_t v, char *buf, size_t size)
 {
-        static const char *const units[] = { "Ki", "Mi", "Gi", "Ti", "Pi" };
+        static const char *const units[] = {"Ki", "Mi", "Gi", "Ti", "Pi"};
         int u = -1;
 
         while (u + 1 < (int)ELEMENTSOF(units) && v >= (1ULL << (10 * (u + 2))))
@@ -23,7 +24,8 @@ int alloc_format_bytes(uint64_t v, char *buf, size_t size)
                 return snprintf(buf, size, "%" PRIu64, v);
         if (v % (1ULL << (10 * (u + 1))) == 0)
                 return snprintf(buf, size, "%" PRIu64 "%s", v >> (10 * (u + 1)), units[u]);
-        return snprintf(buf, size, "%.1f%s", (double)v / (double)(1ULL << (10 * (u + 1))), units[u]);
+        return snprintf(buf, size, "%.1f%s", (double)v / (double)(1ULL << (10 * (u + 1))),
+                        units[u]);
 }
 
 /* An io cost with at most two decimals and no trailing zeros ("0.4", "0.25", "1"). */
@@ -70,16 +72,16 @@ static void disk_desc(const struct silo_io_request *io, char *buf, size_t size)
 struct io_diag {
         size_t n_selectable;
         size_t n_known;
-        const char *missing;            /* a figure some selectable disk lacks */
+        const char *missing; /* a figure some selectable disk lacks */
         const struct alloc_agent *best_agent;
         const struct alloc_disk *best_disk;
-        double best_margin;             /* free - cost on the best disk */
+        double best_margin; /* free - cost on the best disk */
         double best_cost;
 };
 
 struct diag {
-        size_t n_match;                 /* agents passing hostname and attributes */
-        size_t n_spread;                /* of those, already running the group */
+        size_t n_match;  /* agents passing hostname and attributes */
+        size_t n_spread; /* of those, already running the group */
         size_t n_eligible;
         const struct alloc_agent *max_cpus_agent, *max_mem_agent, *max_pids_agent;
         int64_t max_mcpus;
@@ -89,14 +91,15 @@ struct diag {
         unsigned closest_short;
 };
 
-static void diag_io(struct io_diag *d, const struct alloc_agent *a, const struct silo_io_request *io)
+static void diag_io(struct io_diag *d, const struct alloc_agent *a,
+                    const struct silo_io_request *io, const struct alloc_pending_io *pio)
 {
         for (size_t i = 0; i < a->n_disks; i++) {
                 const struct alloc_disk *disk = &a->disks[i];
                 const char *missing = NULL;
                 double cost, margin;
 
-                if (!alloc_disk_selectable(disk, io, NULL))
+                if (!alloc_disk_selectable(disk, io, pio))
                         continue;
                 d->n_selectable++;
                 if (alloc_disk_cost(disk, io, &cost, &missing) < 0) {
@@ -133,8 +136,8 @@ static void diag_dims(struct diag *d, const struct alloc_agent *a)
 }
 
 /* Whether the agent passes the task's hostname/attributes (counted in n_match) and spread. */
-static bool diag_eligible(struct diag *d, const struct alloc_cluster *c, const struct alloc_agent *a,
-                          const struct alloc_pending *p)
+static bool diag_eligible(struct diag *d, const struct alloc_cluster *c,
+                          const struct alloc_agent *a, const struct alloc_pending *p)
 {
         const struct silo_task_spec *spec = p->spec;
         const struct silo_constraints *k = &spec->constraints;
@@ -195,7 +198,8 @@ static const struct diag *ctx_dims(struct alloc_reason_ctx *ctx, const struct al
 
 /* The io diagnosis of one request over every disk of the cluster, cached by the request. */
 static const struct io_diag *ctx_io(struct alloc_reason_ctx *ctx, const struct alloc_cluster *c,
-                                    const struct silo_io_request *io)
+                                    const struct silo_io_request *io,
+                                    const struct alloc_pending_io *pio)
 {
         _cleanup_free_ char *key = NULL;
         struct io_cache_entry *e;
@@ -209,8 +213,29 @@ static const struct io_diag *ctx_io(struct alloc_reason_ctx *ctx, const struct a
         e = calloc(1, sizeof(*e));
         if (!e)
                 return NULL;
-        for (const struct alloc_agent *a = c->first; a; a = a->all_next)
-                diag_io(&e->diag, a, io);
+        /* Mostly the entry fits some disk and only the rest of the task does not: find one such
+         * disk and stop; the full diagnosis (the closest disk) only when none does. */
+        for (const struct alloc_agent *a = c->first; a && !e->diag.best_disk; a = a->all_next)
+                for (size_t i = 0; i < a->n_disks; i++) {
+                        double cost;
+
+                        if (alloc_disk_selectable(&a->disks[i], io, pio) &&
+                            alloc_disk_cost(&a->disks[i], io, &cost, NULL) >= 0 &&
+                            1.0 - a->disks[i].used - cost >= -1e-9) {
+                                e->diag = (struct io_diag){
+                                    .n_selectable = 1,
+                                    .n_known = 1,
+                                    .best_agent = a,
+                                    .best_disk = &a->disks[i],
+                                    .best_margin = 1.0 - a->disks[i].used - cost,
+                                    .best_cost = cost,
+                                };
+                                break;
+                        }
+                }
+        if (!e->diag.best_disk)
+                for (const struct alloc_agent *a = c->first; a; a = a->all_next)
+                        diag_io(&e->diag, a, io, pio);
         e->key = TAKE_PTR(key);
         if (alloc_map_put(&ctx->io_cache, e->key, e) < 0) {
                 free(e->key);
@@ -335,20 +360,79 @@ static char *explain_io(const struct diag *d, const struct alloc_pending *p)
 
                 disk_desc(&res->io[i], desc, sizeof(desc));
                 if (io->n_selectable == 0)
-                        return asprintf(&s, "resources.io[%zu]: no agent has a %s", i, desc) < 0 ? NULL : s;
+                        return asprintf(&s, "resources.io[%zu]: no agent has a %s", i, desc) < 0
+                                   ? NULL
+                                   : s;
                 if (io->n_known == 0)
-                        return asprintf(&s, "resources.io[%zu]: no %s knows its %s, which %s limits "
+                        return asprintf(&s,
+                                        "resources.io[%zu]: no %s knows its %s, which %s limits "
                                         "(calibrate the disk or configure its figures)",
-                                        i, desc, io->missing, io_limit_name(io->missing)) < 0 ? NULL : s;
+                                        i, desc, io->missing, io_limit_name(io->missing)) < 0
+                                   ? NULL
+                                   : s;
                 if (io->best_margin < -1e-9) {
                         format_cost(io->best_cost, cost, sizeof(cost));
                         format_cost(MAX(1.0 - io->best_disk->used, 0), free_s, sizeof(free_s));
-                        return asprintf(&s, "resources.io[%zu]: no agent has a %s with %s io cost free "
-                                        "(best: %s/%s at %s)", i, desc, cost,
-                                        io->best_agent->hostname, io->best_disk->name, free_s) < 0 ? NULL : s;
+                        return asprintf(&s,
+                                        "resources.io[%zu]: no agent has a %s with %s io cost free "
+                                        "(best: %s/%s at %s)",
+                                        i, desc, cost, io->best_agent->hostname,
+                                        io->best_disk->name, free_s) < 0
+                                   ? NULL
+                                   : s;
                 }
         }
         return NULL;
+}
+
+/* The agents a constrained task can consider: those with its hostname, else those carrying its
+ * rarest attribute, else all; in registration order. */
+struct cand_iter {
+        const struct alloc_attr_list *list;
+        size_t i;
+        struct alloc_agent *next;
+        bool by_host;
+};
+
+static void cand_start(struct cand_iter *it, const struct alloc_cluster *c,
+                       const struct alloc_pending *p)
+{
+        const struct silo_constraints *k = &p->spec->constraints;
+
+        *it = (struct cand_iter){};
+        if (k->hostname) {
+                it->by_host = true;
+                it->next = alloc_map_get(&c->by_hostname, k->hostname);
+        } else if (k->n_attributes) {
+                for (size_t i = 0; i < k->n_attributes; i++) {
+                        const struct alloc_attr_list *l = alloc_attr_list_get(c, &k->attributes[i]);
+
+                        if (!l) {
+                                /* no agent has this one: none qualifies */
+                                it->list = NULL;
+                                it->i = SIZE_MAX;
+                                return;
+                        }
+                        if (!it->list || l->n < it->list->n)
+                                it->list = l;
+                }
+        } else {
+                it->next = c->first;
+        }
+}
+
+static struct alloc_agent *cand_next(struct cand_iter *it)
+{
+        struct alloc_agent *a;
+
+        if (it->list)
+                return it->i < it->list->n ? it->list->agents[it->i++] : NULL;
+        if (it->i == SIZE_MAX)
+                return NULL;
+        a = it->next;
+        if (a)
+                it->next = it->by_host ? a->host_next : a->all_next;
+        return a;
 }
 
 char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx,
@@ -357,7 +441,10 @@ char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx
         const struct silo_task_spec *spec = p->spec;
         const struct silo_constraints *k = &spec->constraints;
         _cleanup_free_ char *attrs = NULL, *demand = NULL;
-        struct alloc_agent *first;
+        const struct alloc_group *group;
+        struct alloc_agent *a;
+        struct cand_iter it;
+        bool spread_only, scan = false;
         struct diag d = {};
         char need[64], have[64], shortfall[160];
         char *s = NULL;
@@ -367,28 +454,43 @@ char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx
         if (k->hostname && !alloc_map_get(&c->by_hostname, k->hostname))
                 return asprintf(&s, "hostname: no agent is named %s", k->hostname) < 0 ? NULL : s;
 
-        if (p->constrained) {
-                /* Only the agents the constraints leave count. */
-                first = k->hostname ? alloc_map_get(&c->by_hostname, k->hostname) : c->first;
-                for (struct alloc_agent *a = first; a; a = k->hostname ? a->host_next : a->all_next) {
-                        if (!diag_eligible(&d, c, a, p))
-                                continue;
-                        diag_dims(&d, a);
-                        for (size_t j = 0; j < spec->resources.n_io; j++)
-                                diag_io(&d.io[j], a, &spec->resources.io[j]);
-                }
-        } else {
+        /* Cluster-wide figures are shared by every unconstrained task; a task that only spreads
+         * can use them too unless they name an agent running its group (then count afresh). */
+        spread_only = p->constrained && !k->hostname && !k->n_attributes;
+        group = spread_only ? alloc_map_get(&c->groups, spec->group) : NULL;
+        if (!p->constrained || (spread_only && (!group || group->n_members * 2 < c->agents.n))) {
                 const struct diag *g = ctx_dims(ctx, c);
 
                 if (!g)
                         return NULL;
                 d = *g;
                 for (size_t j = 0; j < spec->resources.n_io; j++) {
-                        const struct io_diag *io = ctx_io(ctx, c, &spec->resources.io[j]);
+                        const struct io_diag *io =
+                            ctx_io(ctx, c, &spec->resources.io[j], &p->io[j]);
 
                         if (!io)
                                 return NULL;
                         d.io[j] = *io;
+                        if (group && io->best_agent &&
+                            alloc_group_has_host(group, io->best_agent->hostname))
+                                scan = true;
+                }
+                if (group && (alloc_group_has_host(group, d.max_cpus_agent->hostname) ||
+                              alloc_group_has_host(group, d.max_mem_agent->hostname) ||
+                              alloc_group_has_host(group, d.max_pids_agent->hostname)))
+                        scan = true;
+        } else {
+                scan = true;
+        }
+        if (scan) {
+                /* Only the agents the constraints leave count. */
+                d = (struct diag){};
+                for (cand_start(&it, c, p); (a = cand_next(&it));) {
+                        if (!diag_eligible(&d, c, a, p))
+                                continue;
+                        diag_dims(&d, a);
+                        for (size_t j = 0; j < spec->resources.n_io; j++)
+                                diag_io(&d.io[j], a, &spec->resources.io[j], &p->io[j]);
                 }
         }
 
@@ -397,40 +499,52 @@ char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx
                 if (!attrs)
                         return NULL;
                 if (k->hostname)
-                        return asprintf(&s, "attributes: no agent named %s has %s", k->hostname, attrs) < 0 ? NULL : s;
+                        return asprintf(&s, "attributes: no agent named %s has %s", k->hostname,
+                                        attrs) < 0
+                                   ? NULL
+                                   : s;
                 return asprintf(&s, "attributes: no agent has %s", attrs) < 0 ? NULL : s;
         }
         if (d.n_eligible == 0) {
                 if (d.n_spread == 1)
                         return asprintf(&s, "spread: the only agent%s already runs group %s",
                                         k->hostname || k->n_attributes ? " that matches" : "",
-                                        spec->group) < 0 ? NULL : s;
+                                        spec->group) < 0
+                                   ? NULL
+                                   : s;
                 return asprintf(&s, "spread: all %zu agents%s already run group %s", d.n_spread,
                                 k->hostname || k->n_attributes ? " that match" : "",
-                                spec->group) < 0 ? NULL : s;
+                                spec->group) < 0
+                           ? NULL
+                           : s;
         }
         if (p->mcpus > d.max_mcpus) {
                 format_cpus(p->mcpus, need, sizeof(need));
                 format_cpus(MAX(d.max_mcpus, 0), have, sizeof(have));
                 return asprintf(&s, "cpus: needs %s, the largest free is %s (%s)", need, have,
-                                d.max_cpus_agent->hostname) < 0 ? NULL : s;
+                                d.max_cpus_agent->hostname) < 0
+                           ? NULL
+                           : s;
         }
         if (p->mem > d.max_mem) {
                 alloc_format_bytes(p->mem, need, sizeof(need));
                 alloc_format_bytes(d.max_mem, have, sizeof(have));
                 return asprintf(&s, "mem: needs %s, the largest free is %s (%s)", need, have,
-                                d.max_mem_agent->hostname) < 0 ? NULL : s;
+                                d.max_mem_agent->hostname) < 0
+                           ? NULL
+                           : s;
         }
         if (p->pids > d.max_pids)
                 return asprintf(&s, "pids: needs %" PRIu64 ", the largest free is %" PRIu64 " (%s)",
-                                p->pids, d.max_pids, d.max_pids_agent->hostname) < 0 ? NULL : s;
+                                p->pids, d.max_pids, d.max_pids_agent->hostname) < 0
+                           ? NULL
+                           : s;
         s = explain_io(&d, p);
         if (s)
                 return s;
 
         /* Every dimension fits somewhere, but not together: name the agent that came closest. */
-        first = k->hostname ? alloc_map_get(&c->by_hostname, k->hostname) : c->first;
-        for (struct alloc_agent *a = first; a; a = k->hostname ? a->host_next : a->all_next)
+        for (cand_start(&it, c, p); (a = cand_next(&it));)
                 if (alloc_agent_eligible(c, a, p) && diag_closest(&d, a, p))
                         break;
         if (!d.closest)
@@ -442,5 +556,7 @@ char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx
                 return NULL;
         shortfall_string(d.closest, p, shortfall, sizeof(shortfall));
         return asprintf(&s, "no agent has %s free together (closest: %s, %s)", demand,
-                        d.closest->hostname, shortfall) < 0 ? NULL : s;
+                        d.closest->hostname, shortfall) < 0
+                   ? NULL
+                   : s;
 }

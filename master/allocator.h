@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The master's I/O-aware allocator: cpus, mem, pids and per-disk io cost, weighted DRF across
- * roles, priority-per-share greedy within a role, best-fit placement and specific pending reasons. */
+ * roles, priority-per-share greedy within a role, best-fit placement, specific pending reasons. */
 #pragma once
 
 #include <stdbool.h>
@@ -16,8 +16,9 @@
  *
  * Dimensions: cpus, mem, pids, and each disk's io cost
  *      rbps/read_bps + wbps/write_bps + riops/read_iops + wiops/write_iops
- * kept <= 1 per disk. A request dimension that is SILO_UNSET adds nothing; a disk whose figure
- * for a limited dimension is 0 (unknown) cannot take that request.
+ * kept <= 1 per disk. A request dimension that is SILO_UNSET adds nothing (cpus 0, mem and pids
+ * unset book nothing); a disk whose figure for a limited dimension is 0 (unknown) cannot take that
+ * request. An agent reporting pids 0 has no pids limit to run out of.
  *
  * Lifetime of strings handed back (agent ids, hostnames, disk names in results): owned by the
  * cluster, valid until that agent is updated or removed or the cluster is freed. Copy them when
@@ -40,7 +41,8 @@ struct alloc_result {
         double io_cost[ALLOC_IO_MAX];           /* the cost charged on that disk */
         /* pending: why, specifically (malloc'd; released by alloc_results_clear()), e.g.
          *   "cpus: needs 8, the largest free is 4 (node-2)"
-         *   "resources.io[0]: no agent has a disk of class ssd with 0.40 io cost free (best: node-3/nvme0n1 at 0.25)"
+         *   "resources.io[0]: no agent has a disk of class ssd with 0.4 io cost free
+         *    (best: node-3/nvme0n1 at 0.25)"
          *   "spread: all 3 agents already run group shard-7" */
         char *reason;
 };
@@ -84,12 +86,20 @@ int alloc_task_release(struct alloc_cluster *c, const char *task_id);
 bool alloc_task_is_charged(const struct alloc_cluster *c, const char *task_id);
 
 /* One allocation pass over a batch of pending tasks (call it once per burst of changes).
- * Fairness picks the role to serve next (lowest weighted dominant share that still has a
- * placeable task); within a role tasks go by priority per dominant share of demand; each placed
- * task goes to the best-fitting agent and disk and is charged at once. ret_results[i] describes
- * specs[i]; pending ones carry a reason. Every spec needs an id that is not yet charged.
- * Returns the number placed, -EINVAL for a spec without id, -EEXIST for one already charged,
- * -ENOMEM. On failure no task was charged and ret_results holds nothing to clear. */
+ * Fairness picks the role to serve next: the lowest weighted dominant share that still has a task
+ * to try. Within a role, tasks with a positive priority go by priority per dominant share of
+ * demand (the greedy for max Σ Cᵢxᵢ s.t. Σ Aᵢxᵢ ≤ b, b the free capacity, a dimension the batch
+ * oversubscribes counting as that much scarcer), then the others by priority; ties keep
+ * submission order. A task goes to the best of the tightest-fitting agents (the first
+ * candidates met in ascending free capacity, which keeps large holes for large tasks; of those,
+ * the one whose free cpus/mem/io best match the task's shape) and, per io entry, to the disk it
+ * fills most tightly; it is booked at once (running tasks are never moved). The search is exact:
+ * a task is pending only if no agent can take it now. Pending reasons describe the cluster as
+ * the pass leaves it.
+ * ret_results[i] describes specs[i]. Every spec needs an id that is not yet charged.
+ * Returns the number placed, -EINVAL for a spec without id, -EEXIST for one already charged (or
+ * twice in the batch), -ENOMEM. On failure no task was charged and ret_results holds nothing to
+ * clear. */
 int alloc_place_batch(struct alloc_cluster *c, const struct silo_task_spec *const *specs, size_t n,
                       struct alloc_result *ret_results);
 /* Free the reasons of n results (after the caller has used them). */

@@ -82,6 +82,9 @@ static int api_agent_heartbeat(http_request *req, http_response *resp, void *use
         if (r == -ESTALE)
                 return http_response_error(resp, 404, "unknown_agent",
                                            "agent %s: marked lost after its heartbeats stopped; register again", id);
+        if (r == -EAGAIN)
+                return http_response_error(resp, 404, "unknown_agent",
+                                           "agent %s: the master restarted; register again to reconcile", id);
         if (r == -EINVAL)
                 return http_response_error(resp, 400, "bad_request", "%s", strempty(err));
         if (r < 0)

@@ -265,11 +265,92 @@ out:
         agent_call_free(c);
 }
 
+/* A reconciliation kill (a task the agent should not run) is repeated at most this often:
+ * heartbeats keep naming the task until the agent's kill grace period is over. */
+#define MASTER_RECONCILE_KILL_REPEAT_MS 5000u
+
+struct master_recent_kill {
+        char *key;
+        uint64_t sent_ms;
+};
+
+static void recent_kill_free(struct master_recent_kill *k)
+{
+        if (k) {
+                free(k->key);
+                free(k);
+        }
+}
+
+void master_recent_kills_free(master *m)
+{
+        struct master_recent_kill *k;
+        size_t i = 0;
+
+        if (!m->recent_kills)
+                return;
+        while (table_next(m->recent_kills, &i, NULL, (void **)&k))
+                recent_kill_free(k);
+        m->recent_kills = table_free(m->recent_kills);
+}
+
+/* Whether a reconciliation kill of task_id on a went out recently; records it when not. */
+static bool recent_kill_check(master *m, const struct master_agent *a, const char *task_id)
+{
+        _cleanup_free_ char *key = NULL;
+        struct master_recent_kill *k;
+        uint64_t now = master_mono_ms();
+
+        if (!m->recent_kills && table_new(&m->recent_kills) < 0)
+                return false;
+        if (asprintf(&key, "%s/%s", a->id, task_id) < 0)
+                return false;
+        k = table_get(m->recent_kills, key);
+        if (k) {
+                if (now - k->sent_ms < MASTER_RECONCILE_KILL_REPEAT_MS)
+                        return true;
+                k->sent_ms = now;
+                return false;
+        }
+        k = calloc(1, sizeof(*k));
+        if (!k)
+                return false;
+        k->key = TAKE_PTR(key);
+        k->sent_ms = now;
+        if (table_put(m->recent_kills, k->key, k) < 0)
+                recent_kill_free(k);
+        return false;
+}
+
+static void recent_kills_prune(master *m)
+{
+        _cleanup_free_ struct master_recent_kill **old = NULL;
+        struct master_recent_kill *k;
+        uint64_t now = master_mono_ms();
+        size_t i = 0, n = 0;
+
+        if (!m->recent_kills || table_size(m->recent_kills) == 0)
+                return;
+        old = calloc(table_size(m->recent_kills), sizeof(*old));
+        if (!old)
+                return;
+        while (table_next(m->recent_kills, &i, NULL, (void **)&k))
+                if (now - k->sent_ms > 12 * MASTER_RECONCILE_KILL_REPEAT_MS)
+                        old[n++] = k;
+        for (i = 0; i < n; i++) {
+                (void)table_remove(m->recent_kills, old[i]->key);
+                recent_kill_free(old[i]);
+        }
+}
+
 int master_kill_send(master *m, struct master_agent *a, const char *task_id, struct master_task *t)
 {
         _cleanup_free_ char *url = NULL;
         struct agent_call *c;
         int r;
+
+        if (!t && recent_kill_check(m, a, task_id))
+                return 0;
 
         if (asprintf(&url, "http://%s/api/v1/tasks/%s", a->reg->address, task_id) < 0)
                 return -ENOMEM;
@@ -296,6 +377,7 @@ void master_launcher_tick(master *m)
         struct master_task *t;
         size_t i = 0;
 
+        recent_kills_prune(m);
         while (table_next(m->tasks, &i, NULL, (void **)&t)) {
                 struct master_agent *a;
 

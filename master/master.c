@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <systemd/sd-daemon.h>
 
 #include "common/auth.h"
 #include "common/fileio.h"
@@ -61,6 +62,7 @@ static int master_load_task(struct master_task *t, void *userdata)
                 return r;
         }
         m->next_seq = MAX(m->next_seq, t->seq);
+        master_task_reindex(m, t, NULL);
         if (silo_task_state_is_terminal(t->state))
                 return 0;
         if (t->state == SILO_TASK_PENDING) {
@@ -168,6 +170,9 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
                 goto fail;
         }
 
+        /* Under systemd with WatchdogSec=, ping from the loop so a wedged master is restarted. */
+        if (sd_watchdog_enabled(0, &m->watchdog_usec) <= 0)
+                m->watchdog_usec = 0;
         m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         m->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         m->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -226,6 +231,7 @@ master *master_free(master *m)
                         master_agent_free(a);
                 table_free(m->agents);
         }
+        master_recent_kills_free(m);
         alloc_cluster_free(m->alloc);
         store_free(m->store);
         safe_close(m->epoll_fd);
@@ -291,6 +297,11 @@ int master_run(master *m)
                                 (void)!read(m->timer_fd, &v, sizeof(v));
                                 master_agents_check(m);
                                 master_launcher_tick(m);
+                                if (m->watchdog_usec &&
+                                    (master_mono_ms() - m->watchdog_last_ms) * 2000 >= m->watchdog_usec) {
+                                        (void)sd_notify(0, "WATCHDOG=1");
+                                        m->watchdog_last_ms = master_mono_ms();
+                                }
                                 break;
                         case SOURCE_SIGNAL: {
                                 struct signalfd_siginfo si;

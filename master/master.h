@@ -71,6 +71,12 @@ struct master_agent {
         uint64_t registered_ms, updated_ms;     /* CLOCK_REALTIME */
         uint64_t last_seen_mono_ms;             /* last registration or heartbeat */
         uint64_t heartbeats;
+        /* Registered with this master process: after a restart every agent must register
+         * again (heartbeats get 404) so the master reconciles what it runs now. */
+        bool registered_since_start;
+        /* Live tasks placed here (STAGING..RUNNING), id -> struct master_task, kept by
+         * master_task_reindex() so per-agent work never scans every task. */
+        struct table *tasks;
 };
 
 struct master_metrics {
@@ -99,6 +105,7 @@ typedef struct master {
         struct store *store;
         struct table *tasks;            /* id -> struct master_task */
         struct table *agents;           /* id -> struct master_agent */
+        struct table *recent_kills;     /* "agent/task" -> struct master_recent_kill */
         struct alloc_cluster *alloc;
         http_server *http;
         http_client *client;
@@ -107,6 +114,8 @@ typedef struct master {
         bool stopping;
         uint64_t next_seq;
         uint64_t started_ms;
+        uint64_t watchdog_usec;         /* systemd's WatchdogSec, 0 = off */
+        uint64_t watchdog_last_ms;
         struct master_metrics metrics;
 } master;
 
@@ -139,6 +148,11 @@ bool master_task_transition_allowed(silo_task_state from, silo_task_state to);
  * resources when it ended. update may be NULL (a master decision). -EBUSY when illegal. */
 int master_task_transition(master *m, struct master_task *t, silo_task_state to, silo_task_reason reason,
                            const char *message, const struct silo_status_update *update);
+/* Keep the agents' live-task indexes in step after t's state or agent changed; old_agent_id
+ * is the agent it was on before (NULL: none). */
+void master_task_reindex(master *m, struct master_task *t, const char *old_agent_id);
+/* Snapshot of an agent's live tasks (safe to change them while walking it); free() it. */
+int master_agent_tasks(master *m, const struct master_agent *a, struct master_task ***ret, size_t *ret_n);
 /* Persist the task row alone (attempt counters, kill flag). */
 int master_task_save(master *m, struct master_task *t);
 /* User kill: PENDING -> KILLED at once; STAGING..RUNNING -> DELETE to the agent. -EBUSY when
@@ -159,9 +173,11 @@ int master_task_charge(master *m, struct master_task *t);
 
 /* ---- agents (agents.c) ---- */
 struct master_agent *master_agent_get(master *m, const char *id);
+int master_agent_new(const char *id, struct master_agent **ret);
 int master_agent_register(master *m, struct silo_agent_registration *reg, struct master_agent **ret_agent,
                           char **ret_error);
-/* -ENOENT for an unknown agent, -ESTALE for a lost one (it must re-register). */
+/* -ENOENT for an unknown agent, -ESTALE for a lost one, -EAGAIN for one that has not
+ * registered since the master started: the last two must register again. */
 int master_agent_heartbeat(master *m, const char *id, const json_t *body, char **ret_error);
 /* Mark agents silent past the timeout lost; their tasks become LOST. */
 void master_agents_check(master *m);
@@ -174,6 +190,8 @@ int master_launch_send(master *m, struct master_task *t);
 int master_kill_send(master *m, struct master_agent *a, const char *task_id, struct master_task *t);
 /* Resend what a restart interrupted (STAGING launches, requested kills) and due retries. */
 void master_launcher_tick(master *m);
+/* Free the record of recent reconciliation kills (master_free). */
+void master_recent_kills_free(master *m);
 
 /* ---- API (api.c) and metrics (metrics.c) ---- */
 extern const struct http_route master_routes[];

@@ -364,19 +364,17 @@ int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *u
         if (rc != SQLITE_OK)
                 return sqlite_errno(rc);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                struct master_agent *a = calloc(1, sizeof(*a));
+                struct master_agent *a = NULL;
                 _cleanup_free_ char *err = NULL;
 
-                if (!a) {
-                        r = -ENOMEM;
+                r = master_agent_new((const char *)sqlite3_column_text(st, 0), &a);
+                if (r < 0)
                         break;
-                }
-                a->id = strdup((const char *)sqlite3_column_text(st, 0));
                 r = silo_agent_registration_from_string((const char *)sqlite3_column_text(st, 1), &a->reg, &err);
-                if (r < 0 || !a->id) {
-                        log_debug("agent %s in the database: %s", strempty(a->id), strempty(err));
+                if (r < 0) {
+                        log_debug("agent %s in the database: %s", a->id, strempty(err));
                         master_agent_free(a);
-                        r = r < 0 ? -EBADMSG : -ENOMEM;
+                        r = -EBADMSG;
                         break;
                 }
                 a->state = streq((const char *)sqlite3_column_text(st, 2), "ACTIVE") ? MASTER_AGENT_ACTIVE

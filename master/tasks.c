@@ -77,6 +77,25 @@ bool master_task_transition_allowed(silo_task_state from, silo_task_state to)
         return silo_task_state_transition_ok(from, to);
 }
 
+void master_task_reindex(master *m, struct master_task *t, const char *old_agent_id)
+{
+        bool live = t->agent_id && t->state != SILO_TASK_PENDING && !silo_task_state_is_terminal(t->state);
+        struct master_agent *a;
+
+        if (old_agent_id && (!live || !streq(old_agent_id, t->agent_id))) {
+                a = master_agent_get(m, old_agent_id);
+                if (a)
+                        (void)table_remove(a->tasks, t->id);
+        }
+        if (live) {
+                a = master_agent_get(m, t->agent_id);
+                /* -ENOMEM leaves the index short of one task: per-agent reconciliation would
+                 * then miss it, the global task table still has it. */
+                if (a && table_put(a->tasks, t->id, t) < 0)
+                        log_error("task %s: out of memory indexing it on agent %s", t->id, a->id);
+        }
+}
+
 int master_task_save(master *m, struct master_task *t)
 {
         int r;
@@ -158,6 +177,7 @@ int master_task_transition(master *m, struct master_task *t, silo_task_state to,
         }
         free(old.message);
         t->message = TAKE_PTR(msg);
+        master_task_reindex(m, t, old.agent_id);
         if (to == SILO_TASK_PENDING) {
                 free(old.agent_id);
                 for (size_t i = 0; i < old.n_disks; i++)
@@ -334,8 +354,10 @@ int master_status_apply(master *m, const struct silo_status_update *u, bool *ret
                 if (r < 0)
                         return r;
                 m->metrics.status_ignored++;
-                log_warning("status update %s: task %s is %s on agent %s; killing it there", u->update_id,
-                            u->task_id, t ? "not placed" : "unknown", strempty(u->agent_id));
+                log_warning("status update %s from agent %s: task %s is %s%s", u->update_id,
+                            u->agent_id ? u->agent_id : "(none)", u->task_id,
+                            t ? "placed on another agent" : "unknown to the master",
+                            a && !silo_task_state_is_terminal(u->state) ? "; killing it there" : "; ignored");
                 if (a && !silo_task_state_is_terminal(u->state)) {
                         m->metrics.reconcile_kills++;
                         (void)master_kill_send(m, a, u->task_id, NULL);

@@ -25,11 +25,11 @@ struct world {
         char (*hostnames)[16];
         char (*racks)[8];
         struct silo_kv *attrs;
-        struct silo_disk *disks;        /* 4 per agent */
+        struct silo_disk *disks; /* 4 per agent */
         struct silo_task_spec *specs;
         const struct silo_task_spec **spec_ptrs;
-        struct silo_io_request *ios;    /* 2 per task */
-        struct silo_kv *task_attrs;     /* 1 per task */
+        struct silo_io_request *ios; /* 2 per task */
+        struct silo_kv *task_attrs;  /* 1 per task */
         char (*task_ids)[16];
         char (*groups)[16];
 };
@@ -50,28 +50,28 @@ static uint64_t pick(const uint64_t *menu, size_t n)
         return menu[rng() % n];
 }
 
-static const char *const roles[] = { "batch", "analytics", "storage", "web" };
-static const double role_weights[] = { 1, 1, 2, 4 };
-static const char *const classes[] = { "nvme", "ssd", "hdd" };
+static const char *const roles[] = {"batch", "analytics", "storage", "web"};
+static const double role_weights[] = {1, 1, 2, 4};
+static const char *const classes[] = {"nvme", "ssd", "hdd"};
 
 static void disk_gen(struct silo_disk *d, char *name_buf, int k)
 {
         int cls = (int)(rng() % 3);
         /* calibrated figures vary a little from disk to disk */
         double scale = 0.8 + (double)(rng() % 400) / 1000.0;
-        static const uint64_t rbps[] = { 3200 * MB, 550 * MB, 200 * MB };
-        static const uint64_t wbps[] = { 2000 * MB, 500 * MB, 180 * MB };
-        static const uint64_t riops[] = { 600000, 90000, 300 };
-        static const uint64_t wiops[] = { 400000, 80000, 300 };
+        static const uint64_t rbps[] = {3200 * MB, 550 * MB, 200 * MB};
+        static const uint64_t wbps[] = {2000 * MB, 500 * MB, 180 * MB};
+        static const uint64_t riops[] = {600000, 90000, 300};
+        static const uint64_t wiops[] = {400000, 80000, 300};
 
         sprintf(name_buf, "%s%d", cls == 2 ? "sd" : "nvme", k);
         *d = (struct silo_disk){
-                .name = name_buf,
-                .class = (char *)classes[cls],
-                .read_bps = (uint64_t)(rbps[cls] * scale),
-                .write_bps = (uint64_t)(wbps[cls] * scale),
-                .read_iops = (uint64_t)(riops[cls] * scale),
-                .write_iops = (uint64_t)(wiops[cls] * scale),
+            .name = name_buf,
+            .class = (char *)classes[cls],
+            .read_bps = (uint64_t)(rbps[cls] * scale),
+            .write_bps = (uint64_t)(wbps[cls] * scale),
+            .read_iops = (uint64_t)(riops[cls] * scale),
+            .write_iops = (uint64_t)(wiops[cls] * scale),
         };
 }
 
@@ -79,17 +79,18 @@ static char (*disk_names)[8];
 
 static int world_make(struct world *w, size_t n_agents, size_t n_tasks, uint64_t seed)
 {
-        static const uint64_t cpus_menu[] = { 8, 16, 16, 32, 32, 64 };
-        static const uint64_t mem_per_cpu[] = { 2 * GiB, 4 * GiB, 8 * GiB };
-        static const uint64_t task_mcpus[] = { 250, 500, 500, 1000, 1000, 1000, 2000, 2000, 4000, 8000 };
-        static const uint64_t task_mem[] = { 256 * MiB, 512 * MiB, 1 * GiB, 1 * GiB, 2 * GiB,
-                                             4 * GiB, 8 * GiB, 16 * GiB };
-        static const uint64_t task_pids[] = { 64, 256, 1024 };
-        static const uint64_t bw[] = { 10 * MB, 20 * MB, 50 * MB, 100 * MB, 200 * MB };
-        static const uint64_t iops[] = { 100, 1000, 5000, 20000 };
+        static const uint64_t cpus_menu[] = {8, 16, 16, 32, 32, 64};
+        static const uint64_t mem_per_cpu[] = {2 * GiB, 4 * GiB, 8 * GiB};
+        static const uint64_t task_mcpus[] = {250,  500,  500,  1000, 1000,
+                                              1000, 2000, 2000, 4000, 8000};
+        static const uint64_t task_mem[] = {256 * MiB, 512 * MiB, 1 * GiB, 1 * GiB,
+                                            2 * GiB,   4 * GiB,   8 * GiB, 16 * GiB};
+        static const uint64_t task_pids[] = {64, 256, 1024};
+        static const uint64_t bw[] = {10 * MB, 20 * MB, 50 * MB, 100 * MB, 200 * MB};
+        static const uint64_t iops[] = {100, 1000, 5000, 20000};
 
         rng_state = seed;
-        *w = (struct world){ .n_agents = n_agents, .n_tasks = n_tasks };
+        *w = (struct world){.n_agents = n_agents, .n_tasks = n_tasks};
         w->regs = calloc(n_agents, sizeof(*w->regs));
         w->agent_ids = calloc(n_agents, sizeof(*w->agent_ids));
         w->hostnames = calloc(n_agents, sizeof(*w->hostnames));
@@ -116,20 +117,21 @@ static int world_make(struct world *w, size_t n_agents, size_t n_tasks, uint64_t
                 sprintf(w->agent_ids[i], "agent-%05zu", i);
                 sprintf(w->hostnames[i], "node-%05zu", i);
                 sprintf(w->racks[i], "r%zu", i / 40);
-                w->attrs[i] = (struct silo_kv){ .key = (char *)"rack", .value = w->racks[i] };
+                w->attrs[i] = (struct silo_kv){.key = (char *)"rack", .value = w->racks[i]};
                 for (size_t k = 0; k < nd; k++)
                         disk_gen(&w->disks[i * 4 + k], disk_names[i * 4 + k], (int)k);
                 *r = (struct silo_agent_registration){
-                        .hostname = w->hostnames[i],
-                        .resources = {
-                                .cpus = (double)cpus,
-                                .mem = cpus * pick(mem_per_cpu, ELEMENTSOF(mem_per_cpu)),
-                                .pids = 32768,
-                                .disks = &w->disks[i * 4],
-                                .n_disks = nd,
+                    .hostname = w->hostnames[i],
+                    .resources =
+                        {
+                            .cpus = (double)cpus,
+                            .mem = cpus * pick(mem_per_cpu, ELEMENTSOF(mem_per_cpu)),
+                            .pids = 32768,
+                            .disks = &w->disks[i * 4],
+                            .n_disks = nd,
                         },
-                        .attributes = &w->attrs[i],
-                        .n_attributes = 1,
+                    .attributes = &w->attrs[i],
+                    .n_attributes = 1,
                 };
         }
 
@@ -140,18 +142,19 @@ static int world_make(struct world *w, size_t n_agents, size_t n_tasks, uint64_t
 
                 sprintf(w->task_ids[i], "task-%06zu", i);
                 *s = (struct silo_task_spec){
-                        .id = w->task_ids[i],
-                        .role = (char *)roles[rng() % 4],
-                        .priority = (int64_t)(rng() % 101),
-                        .kill_grace_s = UINT32_MAX,
-                        .resources = {
-                                .cpus = (double)pick(task_mcpus, ELEMENTSOF(task_mcpus)) / 1000.0,
-                                .mem = pick(task_mem, ELEMENTSOF(task_mem)),
-                                .mem_high = SILO_UNSET,
-                                .swap = SILO_UNSET,
-                                .pids = pick(task_pids, ELEMENTSOF(task_pids)),
-                                .io = &w->ios[i * 2],
-                                .n_io = n_io,
+                    .id = w->task_ids[i],
+                    .role = (char *)roles[rng() % 4],
+                    .priority = (int64_t)(rng() % 101),
+                    .kill_grace_s = UINT32_MAX,
+                    .resources =
+                        {
+                            .cpus = (double)pick(task_mcpus, ELEMENTSOF(task_mcpus)) / 1000.0,
+                            .mem = pick(task_mem, ELEMENTSOF(task_mem)),
+                            .mem_high = SILO_UNSET,
+                            .swap = SILO_UNSET,
+                            .pids = pick(task_pids, ELEMENTSOF(task_pids)),
+                            .io = &w->ios[i * 2],
+                            .n_io = n_io,
                         },
                 };
                 for (size_t k = 0; k < n_io; k++) {
@@ -159,12 +162,12 @@ static int world_make(struct world *w, size_t n_agents, size_t n_tasks, uint64_t
                         uint64_t cls = rng() % 4;
 
                         *io = (struct silo_io_request){
-                                .disk = (char *)"any",
-                                .class = cls < 3 ? (char *)classes[cls] : NULL,
-                                .rbps = pick(bw, ELEMENTSOF(bw)),
-                                .wbps = rng() % 2 ? pick(bw, ELEMENTSOF(bw)) : SILO_UNSET,
-                                .riops = cls == 2 ? SILO_UNSET : pick(iops, ELEMENTSOF(iops)),
-                                .wiops = SILO_UNSET,
+                            .disk = (char *)"any",
+                            .class = cls < 3 ? (char *)classes[cls] : NULL,
+                            .rbps = pick(bw, ELEMENTSOF(bw)),
+                            .wbps = rng() % 2 ? pick(bw, ELEMENTSOF(bw)) : SILO_UNSET,
+                            .riops = cls == 2 ? SILO_UNSET : pick(iops, ELEMENTSOF(iops)),
+                            .wiops = SILO_UNSET,
                         };
                 }
                 /* 6 % are replicas of a shard, spread over hosts; 2 % pinned to a rack */
@@ -174,8 +177,8 @@ static int world_make(struct world *w, size_t n_agents, size_t n_tasks, uint64_t
                         s->constraints.spread = SILO_SPREAD_HOSTNAME;
                 } else if (rng() % 100 < 2) {
                         w->task_attrs[i] = (struct silo_kv){
-                                .key = (char *)"rack",
-                                .value = w->racks[rng() % n_agents],
+                            .key = (char *)"rack",
+                            .value = w->racks[rng() % n_agents],
                         };
                         s->constraints.attributes = &w->task_attrs[i];
                         s->constraints.n_attributes = 1;
@@ -183,6 +186,23 @@ static int world_make(struct world *w, size_t n_agents, size_t n_tasks, uint64_t
                 w->spec_ptrs[i] = s;
         }
         return 0;
+}
+
+static void world_free(struct world *w)
+{
+        free(w->regs);
+        free(w->agent_ids);
+        free(w->hostnames);
+        free(w->racks);
+        free(w->attrs);
+        free(w->disks);
+        free(disk_names);
+        free(w->specs);
+        free(w->spec_ptrs);
+        free(w->ios);
+        free(w->task_attrs);
+        free(w->task_ids);
+        free(w->groups);
 }
 
 static double clock_s(clockid_t id)
@@ -292,9 +312,15 @@ int main(int argc, char **argv)
 
         while ((opt = getopt(argc, argv, "a:t:r:")) >= 0)
                 switch (opt) {
-                case 'a': n_agents = strtoul(optarg, NULL, 10); break;
-                case 't': n_tasks = strtoul(optarg, NULL, 10); break;
-                case 'r': runs = MIN(strtoul(optarg, NULL, 10), ELEMENTSOF(rate)); break;
+                case 'a':
+                        n_agents = strtoul(optarg, NULL, 10);
+                        break;
+                case 't':
+                        n_tasks = strtoul(optarg, NULL, 10);
+                        break;
+                case 'r':
+                        runs = MIN(strtoul(optarg, NULL, 10), ELEMENTSOF(rate));
+                        break;
                 default:
                         fprintf(stderr, "usage: %s [-a AGENTS] [-t TASKS] [-r RUNS]\n", argv[0]);
                         return 2;
@@ -341,15 +367,27 @@ int main(int argc, char **argv)
                                                w.specs[i].role, res[i].reason);
                                         shown++;
                                 }
-                        for (size_t k = 0; k < ELEMENTSOF(roles); k++)
-                                printf("  role %-9s weight %g: weighted dominant share %.3f\n",
-                                       roles[k], role_weights[k],
-                                       alloc_role_dominant_share(c, roles[k]));
+                        for (size_t k = 0; k < ELEMENTSOF(roles); k++) {
+                                size_t sub = 0, got = 0;
+
+                                for (size_t i = 0; i < n_tasks; i++)
+                                        if (streq(w.specs[i].role, roles[k])) {
+                                                sub++;
+                                                got += res[i].placed;
+                                        }
+                                printf(
+                                    "  role %-9s weight %g: %zu of %zu placed, weighted dominant "
+                                    "share %.3f\n",
+                                    roles[k], role_weights[k], got, sub,
+                                    alloc_role_dominant_share(c, roles[k]));
+                        }
                 }
                 alloc_results_clear(res, n_tasks);
                 if (bad) {
-                        fprintf(stderr, "alloc-throughput: %d placements break capacity, io budget, "
-                                "spread or constraints\n", bad);
+                        fprintf(stderr,
+                                "alloc-throughput: %d placements break capacity, io budget, "
+                                "spread or constraints\n",
+                                bad);
                         return 1;
                 }
                 setup[run] = t1 - t0;
@@ -357,18 +395,25 @@ int main(int argc, char **argv)
                 rate[run] = placed / pass[run];
                 cpu[run] = c2 - c1;
                 cpu_rate[run] = placed / cpu[run];
-                printf("run %zu: %d of %zu placed in %.3f s wall, %.3f s cpu (%.0f placements/s wall, "
-                       "%.0f per cpu-second); adding %zu agents took %.3f s\n", run + 1, placed,
-                       n_tasks, pass[run], cpu[run], rate[run], cpu_rate[run], n_agents, setup[run]);
+                printf(
+                    "run %zu: %d of %zu placed in %.3f s wall, %.3f s cpu (%.0f placements/s wall, "
+                    "%.0f per cpu-second); adding %zu agents took %.3f s\n",
+                    run + 1, placed, n_tasks, pass[run], cpu[run], rate[run], cpu_rate[run],
+                    n_agents, setup[run]);
         }
         qsort(rate, runs, sizeof(double), cmp_double);
         qsort(pass, runs, sizeof(double), cmp_double);
         qsort(cpu, runs, sizeof(double), cmp_double);
         qsort(cpu_rate, runs, sizeof(double), cmp_double);
-        printf("median of %zu: %.0f placements/s (wall), %.0f per cpu-second; full pass %.3f s wall, "
-               "%.3f s cpu (%zu agents, %zu tasks, %d placed) -- goal >= 100000 placements/s: %s\n",
-               runs, rate[runs / 2], cpu_rate[runs / 2], pass[runs / 2], cpu[runs / 2], n_agents,
-               n_tasks, placed, rate[runs / 2] >= 100000 ? "met" : cpu_rate[runs / 2] >= 100000 ?
-               "met in cpu time, not in wall time (the machine is shared)" : "MISSED");
+        printf(
+            "median of %zu: %.0f placements/s (wall), %.0f per cpu-second; full pass %.3f s wall, "
+            "%.3f s cpu (%zu agents, %zu tasks, %d placed) -- goal >= 100000 placements/s: %s\n",
+            runs, rate[runs / 2], cpu_rate[runs / 2], pass[runs / 2], cpu[runs / 2], n_agents,
+            n_tasks, placed,
+            rate[runs / 2] >= 100000 ? "met"
+            : cpu_rate[runs / 2] >= 100000
+                ? "met in cpu time, not in wall time (the machine is shared)"
+                : "MISSED");
+        world_free(&w);
         return 0;
 }

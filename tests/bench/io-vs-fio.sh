@@ -3,7 +3,8 @@
 # silo-io against fio's io_uring engine on the same loop device (over /dev/shm): same bs,
 # iodepth, O_DIRECT, registered buffers and files; runs alternate (order flipped every pair),
 # medians of PAIRS pairs. Prints IOPS ratio (silo-io / fio) and p99 total latency per case.
-# Usage: io-vs-fio.sh SILO-IO   (env: PAIRS=5 RUNTIME=3 SIZE=1G). Exit 77 without root or fio.
+# Usage: io-vs-fio.sh SILO-IO   (env: PAIRS=5 RUNTIME=3 SIZE=1G CASES="randread:4k:32 ...").
+# Exit 77 without root or fio.
 set -euo pipefail
 
 SILO_IO=${1:?usage: io-vs-fio.sh /path/to/silo-io}
@@ -32,20 +33,22 @@ LOOP=$(losetup --find --show "$IMG")
 "$SILO_IO" --filename "$LOOP" --rw write --bs 1m --iodepth 8 --allow-write-device > /dev/null
 echo "# $LOOP over $IMG ($SIZE), $PAIRS pairs of ${RUNTIME}s runs, $(fio --version), kernel $(uname -r)"
 
-run_fio() { # rw bs qd -> "iops p99_us"
+run_fio() { # rw bs qd -> "iops p99_us cpu_us_per_io" (CPU: the job thread's user + sys)
         fio --name=bench --filename="$LOOP" --ioengine=io_uring --direct=1 --rw="$1" --bs="$2" \
             --iodepth="$3" --fixedbufs=1 --registerfiles=1 --runtime="$RUNTIME" --time_based \
             --lat_percentiles=1 --output-format=json > "$T/fio.json"
-        jq -r '.jobs[0].read | "\(.iops) \(.lat_ns.percentile["99.000000"] / 1000)"' "$T/fio.json"
+        jq -r '.jobs[0] | "\(.read.iops) \(.read.lat_ns.percentile["99.000000"] / 1000) \((.usr_cpu + .sys_cpu) / 100 * .job_runtime * 1000 / .read.total_ios)"' "$T/fio.json"
 }
 run_silo() {
         "$SILO_IO" --filename "$LOOP" --rw "$1" --bs "$2" --iodepth "$3" --direct 1 \
                    --fixedbufs 1 --registerfiles 1 --runtime "$RUNTIME" --json > "$T/silo.json"
-        jq -r '.read | "\(.iops) \(.lat_us.p99)"' "$T/silo.json"
+        jq -r '"\(.read.iops) \(.read.lat_us.p99) \((.cpu.user_sec + .cpu.sys_sec) * 1e6 / .read.ios)"' "$T/silo.json"
 }
 
-printf "%-22s %12s %12s %7s %11s %11s\n" case fio_iops silo_iops ratio fio_p99_us silo_p99_us
-for c in "randread 4k 1" "randread 4k 32" "randread 4k 128" "read 128k 32"; do
+printf "%-22s %12s %12s %7s %11s %11s %9s %9s\n" case fio_iops silo_iops ratio fio_p99_us silo_p99_us \
+        fio_cpu/io silo_cpu/io
+for c in ${CASES:-"randread:4k:1" "randread:4k:32" "randread:4k:128" "read:128k:32"}; do
+        c=${c//:/ }
         set -- $c
         : > "$T/fio.txt"; : > "$T/silo.txt"
         for i in $(seq 1 "$PAIRS"); do
@@ -61,8 +64,11 @@ f = [list(map(float, l.split())) for l in open(sys.argv[1])]
 s = [list(map(float, l.split())) for l in open(sys.argv[2])]
 fi, si = statistics.median(x[0] for x in f), statistics.median(x[0] for x in s)
 fp, sp = statistics.median(x[1] for x in f), statistics.median(x[1] for x in s)
-print("%-22s %12.0f %12.0f %6.2fx %11.1f %11.1f" % (sys.argv[3], fi, si, si / fi, fp, sp))
+fc, sc = statistics.median(x[2] for x in f), statistics.median(x[2] for x in s)
+print("%-22s %12.0f %12.0f %6.2fx %11.1f %11.1f %8.2fus %8.2fus" % (sys.argv[3], fi, si, si / fi, fp, sp, fc, sc))
 print("#   fio  iops: " + " ".join("%.0f" % x[0] for x in f), file=sys.stderr)
 print("#   silo iops: " + " ".join("%.0f" % x[0] for x in s), file=sys.stderr)
+print("#   fio  p99:  " + " ".join("%.0f" % x[1] for x in f), file=sys.stderr)
+print("#   silo p99:  " + " ".join("%.0f" % x[1] for x in s), file=sys.stderr)
 PY
 done

@@ -4,26 +4,28 @@
 # over /dev/shm, alternating runs without the programs, with them timing requests through
 # rq->io_start_time_ns (kernel-first) and with the in-flight hash only; median of the rounds.
 #
-# Usage: iostat-overhead.sh [--build DIR] [--rounds N] [--runtime SEC] [--size MiB]
+# Usage: iostat-overhead.sh [--build DIR | --iostat PATH] [--rounds N] [--runtime SEC] [--size MiB]
 # Prints IOPS per mode, the loss in %, and CPU ns per I/O (whole system, from /proc/stat, so
 # the loop worker threads are included; plus fio's own usr+sys). Needs root, fio and BTF.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 build="$here/../../build"
+iostat=""
 rounds=5
 runtime=5
 size=1024
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --build) build="$2"; shift 2 ;;
+        --iostat) iostat="$2"; shift 2 ;;
         --rounds) rounds="$2"; shift 2 ;;
         --runtime) runtime="$2"; shift 2 ;;
         --size) size="$2"; shift 2 ;;
-        *) echo "usage: $0 [--build DIR] [--rounds N] [--runtime SEC] [--size MiB]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--build DIR | --iostat PATH] [--rounds N] [--runtime SEC] [--size MiB]" >&2; exit 2 ;;
     esac
 done
-iostat="$build/cli/silo-iostat"
+iostat="${iostat:-$build/cli/silo-iostat}"
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
 [ -r /sys/kernel/btf/vmlinux ] || { echo "SKIP: no BTF"; exit 77; }
 command -v fio >/dev/null || { echo "SKIP: fio not installed"; exit 77; }
@@ -109,7 +111,7 @@ for r in $(seq "$rounds"); do
         m="${modes[$(((k + r) % 3))]}"
         res="$(run "$m")"
         echo "round $r $m: $res"
-        echo "$m $res" >>"$work/results"
+        echo "$m $res $r" >>"$work/results"
     done
 done
 
@@ -136,3 +138,10 @@ for m in "${modes[@]}"; do
     }'
 done
 echo "(loss% > 0 means fewer IOPS attached; BPF ns/IO is the programs' own run time, issue + complete)"
+# Runs of one round are seconds apart and see the same background load; the median of the
+# per-round ratios is steadier than the ratio of medians on a shared machine.
+for m in kernel hash; do
+    awk -v m="$m" '$1 == "off" { off[$6] = $2 } $1 == m { on[$6] = $2 }
+        END { for (r in on) if (off[r] > 0) print (off[r] - on[r]) / off[r] * 100 }' "$work/results" |
+        median | awk -v m="$m" '{ printf "paired loss (median of per-round ratios), %s: %.2f%%\n", m, $1 }'
+done

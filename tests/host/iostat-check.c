@@ -262,6 +262,66 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
         return 0;
 }
 
+/* Pins left by an iostat with another map layout: refused with -EPROTO and a message, or
+ * replaced when the caller asks (an agent upgrade). */
+static int run_incompatible(const char *bpffs)
+{
+        struct iostat_options opts = {.bpffs = bpffs};
+        struct iostat_snapshot *snap = NULL;
+        struct iostat *io = NULL;
+        char err[512] = "", pin[512], cmd[1024];
+        int r;
+
+        r = iostat_attach(&opts, err, sizeof(err), &io);
+        if (r < 0) {
+                fprintf(stderr, "attach: %s\n", err);
+                return r;
+        }
+        io = iostat_free(io);
+        snprintf(pin, sizeof(pin), "%s/%s/stats", bpffs, IOSTAT_PIN_SUBDIR);
+        CHECK(unlink(pin) == 0, "unlink %s: %m", pin);
+        /* Same name and type, an 8-byte value: what an older or newer build might have left. */
+        snprintf(cmd, sizeof(cmd), "bpftool map create %s type percpu_hash key 16 value 8 "
+                 "entries 16 name stats", pin);
+        if (system(cmd) != 0) {
+                fprintf(stderr, "SKIP incompatible pins: '%s' failed\n", cmd);
+                return iostat_unpin(bpffs);
+        }
+
+        r = iostat_attach(&opts, err, sizeof(err), &io);
+        CHECK(r == -EPROTO, "attach over an incompatible stats pin returned %d (%s)", r, err);
+        CHECK(strstr(err, "incompatible") && strstr(err, pin), "message: '%s'", err);
+        printf("  incompatible pins refused: %s\n", err);
+        io = iostat_free(io);
+
+        opts.replace_incompatible = true;
+        r = iostat_attach(&opts, err, sizeof(err), &io);
+        CHECK(r == 0, "attach with replace_incompatible: %s", err);
+        if (r == 0) {
+                CHECK(!iostat_reused(io), "incompatible pins were reused");
+                CHECK(iostat_snapshot_take(io, &snap) == 0, "snapshot after replacing pins");
+                printf("  incompatible pins replaced\n");
+                io = iostat_free(io);
+        }
+
+        /* Same layout but no version marker: programs of another build, also refused. */
+        char marker[512];
+        snprintf(marker, sizeof(marker), "%s/%s/abi-%d", bpffs, IOSTAT_PIN_SUBDIR,
+                 IOSTAT_ABI_VERSION);
+        CHECK(rmdir(marker) == 0, "rmdir %s: %m", marker);
+        opts.replace_incompatible = false;
+        r = iostat_attach(&opts, err, sizeof(err), &io);
+        CHECK(r == -EPROTO && strstr(err, marker), "attach without %s: %d (%s)", marker, r, err);
+        printf("  unmarked pins refused: %s\n", err);
+        io = iostat_free(io);
+        CHECK(iostat_unpin(bpffs) == 0, "unpin");
+        snprintf(pin, sizeof(pin), "%s/%s", bpffs, IOSTAT_PIN_SUBDIR);
+        CHECK(access(pin, F_OK) < 0, "%s left after unpin", pin);
+        iostat_snapshot_free(snap);
+        iostat_free(io);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         const char *device = NULL, *bpffs = IOSTAT_BPFFS_DEFAULT;
@@ -296,6 +356,8 @@ int main(int argc, char **argv)
                 return 77;
         if (r == 0)
                 r = run_mode(device, bpffs, mib, IOSTAT_TS_HASH_ONLY);
+        if (r == 0)
+                r = run_incompatible(bpffs);
         if (r < 0) {
                 fprintf(stderr, "FAIL: %s\n", strerror(-r));
                 return 1;

@@ -137,6 +137,10 @@ agent_state_is() { [ "$(api_body GET "/api/v1/agents/$1" | jq -r .state)" = "$2"
 sim_agent_id() { sim "$1" GET /sim/state | jq -r '.agent_id // empty'; }
 sim_registered() { [ -n "$(sim_agent_id "$1")" ]; }
 
+# sim_is NAME JQ VALUE / api_is PATH JQ VALUE: for wait_for.
+sim_is() { [ "$(sim "$1" GET /sim/state | jq -r "$2")" = "$3" ]; }
+api_is() { [ "$(api_body GET "$1" | jq -r "$2")" = "$3" ]; }
+
 expect_eq() {
     [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"
 }

@@ -32,6 +32,11 @@ wait_for 10 "T_FIN FINISHED" state_is "$T_FIN" FINISHED
 wait_for 10 "T_FAIL FAILED" state_is "$T_FAIL" FAILED
 wait_for 10 "T_KILL KILLED" state_is "$T_KILL" KILLED
 
+# STARTING: a1 accepted the launch but holds its status updates.
+sim a1 POST /sim/hold '{"hold": true}' >/dev/null
+T_START=$(submit "$(on start a1)")
+wait_for 10 "T_START STARTING" state_is "$T_START" STARTING
+
 # STAGING with the launch in flight: a2 holds its answer for 4 s and its status updates.
 sim a2 POST /sim/delay '{"ms": 4000}' >/dev/null
 sim a2 POST /sim/hold '{"hold": true}' >/dev/null
@@ -41,16 +46,18 @@ expect_eq "$(task_state "$T_STAGE")" STAGING "T_STAGE before the crash"
 
 before=$(api_body GET /api/v1/tasks | jq -c '[.tasks[] | {id, state, reason, exit_code, agent_id}] | sort_by(.id)')
 echo "   before: $(jq -c '[.[] | .state] | group_by(.) | map({(.[0]): length}) | add' <<<"$before")"
-for s in PENDING STAGING RUNNING FINISHED FAILED KILLED LOST; do
+for s in PENDING STAGING STARTING RUNNING FINISHED FAILED KILLED LOST; do
     jq -e --arg s "$s" 'any(.[]; .state == $s)' <<<"$before" >/dev/null || fail "no task in state $s before the crash"
 done
 events_before=$(for t in $(jq -r '.[].id' <<<"$before"); do task_field "$t" '.history | length'; done | jq -s add)
 
+# The agents stay quiet until the recovered state has been compared with this snapshot.
+sim a1 POST /sim/pause '{"paused": true}' >/dev/null
+sim a2 POST /sim/pause '{"paused": true}' >/dev/null
 kill9_master
-ok "master killed with -9 holding tasks in PENDING STAGING RUNNING FINISHED FAILED KILLED LOST"
+ok "master killed with -9 holding tasks in PENDING STAGING STARTING RUNNING FINISHED FAILED KILLED LOST"
 # While it is down a1's task ends; its update waits on the agent (held until the state
 # after the restart has been compared with the one before).
-sim a1 POST /sim/hold '{"hold": true}' >/dev/null
 sim a1 POST "/sim/finish/$T_RUN1" '{"state":"FINISHED","exit_code":0}' >/dev/null
 sleep 0.5
 start_master "${MOPTS[@]}"
@@ -65,10 +72,13 @@ expect_eq "$events_after" "$events_before" "history events recovered"
 ok "restart: $(jq length <<<"$after") tasks and $events_after history events recovered exactly"
 
 # Agents carry on (heartbeats to the same ids) and deliver what happened meanwhile.
+sim a1 POST /sim/pause '{"paused": false}' >/dev/null
+sim a2 POST /sim/pause '{"paused": false}' >/dev/null
 sim a1 POST /sim/hold '{"hold": false}' >/dev/null
 sim a2 POST /sim/hold '{"hold": false}' >/dev/null
 wait_for 10 "T_RUN1 FINISHED (update sent while the master was down)" state_is "$T_RUN1" FINISHED
 wait_for 15 "T_STAGE RUNNING" state_is "$T_STAGE" RUNNING
+wait_for 10 "T_START RUNNING" state_is "$T_START" RUNNING
 expect_eq "$(task_state "$T_RUN2")" RUNNING "T_RUN2 after the restart"
 expect_eq "$(task_state "$T_LOST")" LOST "T_LOST after the restart"
 expect_eq "$(task_state "$T_PEND")" PENDING "T_PEND after the restart"
@@ -78,7 +88,7 @@ a2=$(sim a2 GET /sim/state)
 expect_eq "$(jq .launches_created <<<"$a2")" 3 "launches created on a2"
 expect_eq "$(task_field "$T_STAGE" '[.history[] | select(.state=="STAGING")] | length')" 1 "STAGING events of T_STAGE"
 for s in a1 a2; do
-    expect_eq "$(sim $s GET /sim/state | jq .registrations)" 1 "$s registrations (heartbeats resumed, no re-registration needed)"
+    wait_for 5 "$s re-registered with the restarted master" sim_is "$s" .registrations 2
 done
 ok "in-flight launch resent after the restart and not doubled (a2: $(jq .launch_requests <<<"$a2") requests, 3 created)"
 

@@ -218,10 +218,11 @@ static json_t *sim_registration(void)
                         json_object_set_new(attrs, k, json_string(eq + 1));
                 }
         }
+        /* Every task it still has, ended ones included: a live task missing here is one the
+         * agent really lost, which the master then marks LOST. */
         for (size_t i = 0; i < sim.n_tasks; i++)
-                if (!silo_task_state_is_terminal(sim.tasks[i].state))
-                        json_array_append_new(tasks, json_pack("{s:s, s:s}", "id", sim.tasks[i].id, "state",
-                                                               silo_task_state_to_string(sim.tasks[i].state)));
+                json_array_append_new(tasks, json_pack("{s:s, s:s}", "id", sim.tasks[i].id, "state",
+                                                       silo_task_state_to_string(sim.tasks[i].state)));
         reg = json_pack("{s:s, s:s, s:s, s:{s:f, s:I, s:I, s:o}, s:o, s:o}", "hostname", sim.o.hostname, "address",
                         sim.address, "version", "sim", "resources", "cpus", sim.o.cpus, "mem", (json_int_t)sim.o.mem,
                         "pids", (json_int_t)32768, "disks", disks, "attributes", attrs, "tasks", tasks);

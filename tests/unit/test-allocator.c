@@ -34,8 +34,12 @@ static struct silo_disk disk_make(const char *name, const char *class, uint64_t 
                                   uint64_t riops, uint64_t wiops)
 {
         return (struct silo_disk){
-                .name = (char *)name, .class = (char *)class,
-                .read_bps = rbps, .write_bps = wbps, .read_iops = riops, .write_iops = wiops,
+            .name = (char *)name,
+            .class = (char *)class,
+            .read_bps = rbps,
+            .write_bps = wbps,
+            .read_iops = riops,
+            .write_iops = wiops,
         };
 }
 
@@ -43,12 +47,13 @@ static void agent_add(struct alloc_cluster *c, const char *id, const char *host,
                       uint64_t mem, uint64_t pids, struct silo_disk *disks, size_t n_disks,
                       const char *rack)
 {
-        struct silo_kv attr = { .key = (char *)"rack", .value = (char *)rack };
+        struct silo_kv attr = {.key = (char *)"rack", .value = (char *)rack};
         struct silo_agent_registration reg = {
-                .hostname = (char *)host,
-                .resources = { .cpus = cpus, .mem = mem, .pids = pids, .disks = disks, .n_disks = n_disks },
-                .attributes = rack ? &attr : NULL,
-                .n_attributes = rack ? 1 : 0,
+            .hostname = (char *)host,
+            .resources =
+                {.cpus = cpus, .mem = mem, .pids = pids, .disks = disks, .n_disks = n_disks},
+            .attributes = rack ? &attr : NULL,
+            .n_attributes = rack ? 1 : 0,
         };
 
         assert_int_equal(alloc_agent_add(c, id, &reg), 0);
@@ -81,8 +86,12 @@ static struct silo_io_request *tspec_io(struct tspec *t, const char *disk, const
         struct silo_io_request *io = &t->io[t->spec.resources.n_io++];
 
         *io = (struct silo_io_request){
-                .disk = (char *)disk, .class = (char *)class,
-                .rbps = SILO_UNSET, .wbps = SILO_UNSET, .riops = SILO_UNSET, .wiops = SILO_UNSET,
+            .disk = (char *)disk,
+            .class = (char *)class,
+            .rbps = SILO_UNSET,
+            .wbps = SILO_UNSET,
+            .riops = SILO_UNSET,
+            .wiops = SILO_UNSET,
         };
         return io;
 }
@@ -91,7 +100,7 @@ static struct silo_io_request *tspec_io(struct tspec *t, const char *disk, const
  * the caller through alloc_results_clear). */
 static bool place1(struct alloc_cluster *c, struct tspec *t, struct alloc_result *res)
 {
-        const struct silo_task_spec *specs[] = { &t->spec };
+        const struct silo_task_spec *specs[] = {&t->spec};
         int r = alloc_place_batch(c, specs, 1, res);
 
         assert_true(r == 0 || r == 1);
@@ -138,10 +147,10 @@ static void test_drf_shares(void **state)
         /* totals: 16 cpus, 32Gi, read 2000 MB/s, write 1000 MB/s, 100k/50k IOPS */
         tspec_init(&a, "a1", "analytics", 2, 8 * GiB);
         assert_int_equal(alloc_task_charge(c, &a.spec, "A", NULL), 0);
-        assert_near(alloc_role_dominant_share(c, "analytics"), 0.25, 1e-12);   /* mem 8/32 */
+        assert_near(alloc_role_dominant_share(c, "analytics"), 0.25, 1e-12); /* mem 8/32 */
         tspec_init(&b, "b1", "storage", 4, 2 * GiB);
         tspec_io(&b, "nvme0n1", NULL)->wbps = 600 * MB;
-        assert_int_equal(alloc_task_charge(c, &b.spec, "A", (const char *const[]){ "nvme0n1" }), 0);
+        assert_int_equal(alloc_task_charge(c, &b.spec, "A", (const char *const[]){"nvme0n1"}), 0);
         /* cpus 4/16 = 0.25, mem 1/16, write bandwidth 600/1000 = 0.6 dominates */
         assert_near(alloc_role_dominant_share(c, "storage"), 0.6, 1e-12);
         assert_int_equal(alloc_role_set_weight(c, "storage", 2), 0);
@@ -154,7 +163,7 @@ static void test_drf_shares(void **state)
         assert_near(alloc_role_dominant_share(c, "storage"), 0, 0);
         assert_int_equal(alloc_task_release(c, "b1"), -ENOENT);
         /* a second agent's disk raises the write total: the same use is a smaller share */
-        assert_int_equal(alloc_task_charge(c, &b.spec, "A", (const char *const[]){ "nvme0n1" }), 0);
+        assert_int_equal(alloc_task_charge(c, &b.spec, "A", (const char *const[]){"nvme0n1"}), 0);
         d.write_bps = 3000 * MB;
         d.name = (char *)"nvme1n1";
         agent_add(c, "C", "node-3", 0.5, 1 * GiB, 0, &d, 1, NULL);
@@ -235,6 +244,8 @@ static void test_drf_pass_weighted(void **state)
 
 /* ---- fit ---- */
 
+/* Agents and tasks of one shape (4Gi per cpu): the tightest agent that still fits wins, which
+ * keeps the large holes for large tasks. */
 static void test_fit_best_agent_tight(void **state)
 {
         _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
@@ -246,22 +257,39 @@ static void test_fit_best_agent_tight(void **state)
         agent_add(c, "big", "node-big", 16, 64 * GiB, 0, NULL, 0, NULL);
         agent_add(c, "mid", "node-mid", 8, 32 * GiB, 0, NULL, 0, NULL);
         agent_add(c, "small", "node-small", 4, 16 * GiB, 0, NULL, 0, NULL);
-        tspec_init(&t, "t1", "r", 3, 1 * GiB);
+        tspec_init(&t, "t1", "r", 3, 12 * GiB);
         assert_string_equal(expect_placed(c, &t), "small");
-        tspec_init(&t, "t2", "r", 6, 1 * GiB);
+        tspec_init(&t, "t2", "r", 6, 24 * GiB);
         assert_string_equal(expect_placed(c, &t), "mid");
-        tspec_init(&t, "t3", "r", 2, 1 * GiB);
-        assert_string_equal(expect_placed(c, &t), "mid");       /* mid 2 free: exact fit */
-        tspec_init(&t, "t4", "r", 1, 1 * GiB);
-        assert_string_equal(expect_placed(c, &t), "small");     /* small 1 free */
-        /* a memory-heavy task walks the memory index: 40Gi fits only on big */
-        tspec_init(&t, "t5", "r", 0.5, 40 * GiB);
+        tspec_init(&t, "t3", "r", 2, 8 * GiB);
+        assert_string_equal(expect_placed(c, &t), "mid"); /* mid 2 free: exact fit */
+        tspec_init(&t, "t4", "r", 1, 4 * GiB);
+        assert_string_equal(expect_placed(c, &t), "small"); /* small 1 free */
+        tspec_init(&t, "t5", "r", 10, 40 * GiB);
         assert_string_equal(expect_placed(c, &t), "big");
         assert_int_equal(alloc_agent_get_free(c, "big", &f), 0);
-        assert_near(f.cpus, 15.5, 1e-9);
+        assert_near(f.cpus, 6, 1e-9);
         assert_int_equal(f.mem, 24 * GiB);
         assert_int_equal(f.n_tasks, 1);
         assert_int_equal(alloc_agent_get_free(c, "nope", &f), -ENOENT);
+}
+
+/* Of the tight candidates, the one whose free capacity has the task's shape: a memory-heavy
+ * task goes to the memory-rich agent and leaves the cpu-rich one's cpus usable, and the other
+ * way round. */
+static void test_fit_alignment(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct tspec t;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "cpu-rich", "node-1", 32, 64 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "mem-rich", "node-2", 32, 256 * GiB, 0, NULL, 0, NULL);
+        tspec_init(&t, "m1", "r", 1, 48 * GiB);
+        assert_string_equal(expect_placed(c, &t), "mem-rich");
+        tspec_init(&t, "c1", "r", 8, 1 * GiB);
+        assert_string_equal(expect_placed(c, &t), "cpu-rich");
 }
 
 /* Agents whose free cpus fall in the same index bucket (10 and 10.2): still the tighter one. */
@@ -272,22 +300,44 @@ static void test_fit_best_within_bucket(void **state)
         (void)state;
 
         assert_int_equal(alloc_cluster_new(&c), 0);
-        agent_add(c, "A", "node-1", 10, 64 * GiB, 0, NULL, 0, NULL);
-        agent_add(c, "B", "node-2", 10.2, 64 * GiB, 0, NULL, 0, NULL);
-        agent_add(c, "C", "node-3", 10.1, 64 * GiB, 0, NULL, 0, NULL);
-        tspec_init(&t, "t1", "r", 1, 1 * GiB);
+        agent_add(c, "A", "node-1", 10, 40 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "B", "node-2", 10.2, 40.8 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "C", "node-3", 10.1, 40.4 * GiB, 0, NULL, 0, NULL);
+        tspec_init(&t, "t1", "r", 1, 4 * GiB);
         assert_string_equal(expect_placed(c, &t), "A");
-        tspec_init(&t, "t2", "r", 9.15, 1 * GiB);
+        tspec_init(&t, "t2", "r", 9.15, 36.6 * GiB);
         assert_string_equal(expect_placed(c, &t), "C");
+}
+
+/* Many agents fit the cpus but not the memory: past the walk's budget the max-tree still finds
+ * the one that fits (a walk alone would report it pending). */
+static void test_fit_tree_fallback(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct tspec t;
+        char id[16];
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "fat", "node-fat", 8, 512 * GiB, 0, NULL, 0, NULL);
+        for (int i = 0; i < 100; i++) { /* more than the walk's budget */
+                snprintf(id, sizeof(id), "thin-%d", i);
+                agent_add(c, id, id, 8, 1536 * MiB, 0, NULL, 0, NULL);
+        }
+        /* cpus are its larger share, so the walk goes by cpus and meets the thin agents first */
+        tspec_init(&t, "t1", "r", 4, 1792 * MiB);
+        assert_string_equal(expect_placed(c, &t), "fat");
+        tspec_init(&t, "t2", "r", 1, 600 * GiB);
+        expect_reason(c, &t, "mem: needs 600Gi, the largest free is 510.2Gi (node-fat)");
 }
 
 static void test_fit_several_disks(void **state)
 {
         _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
         struct silo_disk disks[] = {
-                disk_make("nvme0n1", "ssd", 2000 * MB, 1000 * MB, 200000, 100000),
-                disk_make("sda", "hdd", 150 * MB, 100 * MB, 200, 200),
-                disk_make("nvme1n1", "ssd", 4000 * MB, 2000 * MB, 400000, 200000),
+            disk_make("nvme0n1", "ssd", 2000 * MB, 1000 * MB, 200000, 100000),
+            disk_make("sda", "hdd", 150 * MB, 100 * MB, 200, 200),
+            disk_make("nvme1n1", "ssd", 4000 * MB, 2000 * MB, 400000, 200000),
         };
         struct alloc_result res;
         struct tspec t;
@@ -322,7 +372,7 @@ static void test_fit_several_disks(void **state)
         /* two entries of one task: both fit only if the second goes elsewhere; 0.4 + 0.4 on
          * nvme0n1 (0.5 free) is refused, so the second goes to nvme1n1 */
         tspec_init(&t, "t4", "r", 1, 1 * GiB);
-        tspec_io(&t, "any", "ssd")->wbps = 400 * MB;   /* 0.4 on nvme0n1, 0.2 on nvme1n1 */
+        tspec_io(&t, "any", "ssd")->wbps = 400 * MB; /* 0.4 on nvme0n1, 0.2 on nvme1n1 */
         tspec_io(&t, "any", "ssd")->wbps = 400 * MB;
         assert_true(place1(c, &t, &res));
         assert_int_equal(res.n_io, 2);
@@ -355,8 +405,8 @@ static void test_io_cost_budget(void **state)
         {
                 struct silo_io_request *io = tspec_io(&t, "any", "ssd");
 
-                io->rbps = 400 * MB;            /* 0.4 */
-                io->riops = 50000;              /* 0.5 */
+                io->rbps = 400 * MB; /* 0.4 */
+                io->riops = 50000;   /* 0.5 */
         }
         assert_int_equal(alloc_io_cost(&t.io[0], &d, &cost, NULL), 0);
         assert_near(cost, 0.9, 1e-12);
@@ -366,10 +416,11 @@ static void test_io_cost_budget(void **state)
 
         tspec_init(&t, "t2", "r", 1, 1 * GiB);
         tspec_io(&t, "any", "ssd")->wbps = 200 * MB;
-        expect_reason(c, &t, "resources.io[0]: no agent has a disk of class ssd with 0.2 io cost free "
-                             "(best: node-1/nvme0n1 at 0.1)");
+        expect_reason(c, &t,
+                      "resources.io[0]: no agent has a disk of class ssd with 0.2 io cost free "
+                      "(best: node-1/nvme0n1 at 0.1)");
         tspec_init(&t, "t3", "r", 1, 1 * GiB);
-        tspec_io(&t, "any", "ssd")->wbps = 100 * MB;   /* exactly fills the disk to 1 */
+        tspec_io(&t, "any", "ssd")->wbps = 100 * MB; /* exactly fills the disk to 1 */
         expect_placed(c, &t);
         assert_int_equal(alloc_disk_get_used(c, "A", "nvme0n1", &used), 0);
         assert_near(used, 1.0, 1e-12);
@@ -390,8 +441,9 @@ static void test_io_unknown_figure(void **state)
         tspec_io(&t, "any", "hdd")->wiops = 200;
         assert_int_equal(alloc_io_cost(&t.io[0], &d, &cost, &missing), -EDOM);
         assert_string_equal(missing, "write_iops");
-        expect_reason(c, &t, "resources.io[0]: no disk of class hdd knows its write_iops, which wiops "
-                             "limits (calibrate the disk or configure its figures)");
+        expect_reason(c, &t,
+                      "resources.io[0]: no disk of class hdd knows its write_iops, which wiops "
+                      "limits (calibrate the disk or configure its figures)");
         /* bandwidth it knows: placed */
         tspec_init(&t, "t2", "r", 1, 1 * GiB);
         tspec_io(&t, "any", "hdd")->wbps = 60 * MB;
@@ -417,30 +469,30 @@ static void test_constraints(void **state)
 
         tspec_init(&t, "h1", "r", 1, 1 * GiB);
         t.spec.constraints.hostname = (char *)"node-3";
-        assert_string_equal(expect_placed(c, &t), "C");        /* best fit would be node-1 */
+        assert_string_equal(expect_placed(c, &t), "C"); /* best fit would be node-1 */
         tspec_init(&t, "h2", "r", 1, 1 * GiB);
         t.spec.constraints.hostname = (char *)"node-9";
         expect_reason(c, &t, "hostname: no agent is named node-9");
 
         tspec_init(&t, "a1", "r", 1, 1 * GiB);
-        t.attr = (struct silo_kv){ .key = (char *)"rack", .value = (char *)"r2" };
+        t.attr = (struct silo_kv){.key = (char *)"rack", .value = (char *)"r2"};
         t.spec.constraints.attributes = &t.attr;
         t.spec.constraints.n_attributes = 1;
-        assert_string_equal(expect_placed(c, &t), "B");        /* tightest agent of rack r2 */
+        assert_string_not_equal(expect_placed(c, &t), "A"); /* B or C: those of rack r2 */
         tspec_init(&t, "a2", "r", 1, 1 * GiB);
-        t.attr = (struct silo_kv){ .key = (char *)"rack", .value = (char *)"r9" };
+        t.attr = (struct silo_kv){.key = (char *)"rack", .value = (char *)"r9"};
         t.spec.constraints.attributes = &t.attr;
         t.spec.constraints.n_attributes = 1;
         expect_reason(c, &t, "attributes: no agent has rack=r9");
         tspec_init(&t, "a3", "r", 1, 1 * GiB);
-        t.attr = (struct silo_kv){ .key = (char *)"rack", .value = (char *)"r2" };
+        t.attr = (struct silo_kv){.key = (char *)"rack", .value = (char *)"r2"};
         t.spec.constraints.attributes = &t.attr;
         t.spec.constraints.n_attributes = 1;
         t.spec.constraints.hostname = (char *)"node-1";
         expect_reason(c, &t, "attributes: no agent named node-1 has rack=r2");
         /* capacity among matching agents only: rack r1 has 4 cpus */
         tspec_init(&t, "a4", "r", 6, 1 * GiB);
-        t.attr = (struct silo_kv){ .key = (char *)"rack", .value = (char *)"r1" };
+        t.attr = (struct silo_kv){.key = (char *)"rack", .value = (char *)"r1"};
         t.spec.constraints.attributes = &t.attr;
         t.spec.constraints.n_attributes = 1;
         expect_reason(c, &t, "cpus: needs 6, the largest free is 4 (node-1)");
@@ -474,7 +526,7 @@ static void test_spread(void **state)
         assert_string_not_equal(res[0].agent_id, res[2].agent_id);
         assert_string_not_equal(res[1].agent_id, res[2].agent_id);
         assert_string_equal(res[3].reason, "spread: all 3 agents already run group shard-7");
-        freed = res[1].agent_id;        /* owned by the cluster while the agent exists */
+        freed = res[1].agent_id; /* owned by the cluster while the agent exists */
         alloc_results_clear(res, 4);
         /* a replica ends: the fourth goes where it ran */
         assert_int_equal(alloc_task_release(c, "shard-7-1"), 0);
@@ -490,6 +542,34 @@ static void test_spread(void **state)
         t[1].spec.constraints.spread = SILO_SPREAD_HOSTNAME;
         t[1].spec.constraints.hostname = (char *)"node-2";
         expect_reason(c, &t[1], "spread: the only agent that matches already runs group shard-7");
+}
+
+/* A spread task's reason counts only the agents not running its group, even when the cluster's
+ * largest hole is on one that does. */
+static void test_spread_reason_skips_group(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct tspec t;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 32, 64 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "B", "node-2", 8, 64 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "C", "node-3", 4, 64 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "D", "node-4", 4, 64 * GiB, 0, NULL, 0, NULL);
+        agent_add(c, "E", "node-5", 4, 64 * GiB, 0, NULL, 0, NULL);
+        tspec_init(&t, "g1", "r", 1, 1 * GiB);
+        t.spec.group = (char *)"shard-1";
+        t.spec.constraints.hostname = (char *)"node-1";
+        assert_string_equal(expect_placed(c, &t), "A");
+        tspec_init(&t, "g2", "r", 12, 1 * GiB);
+        t.spec.group = (char *)"shard-1";
+        t.spec.constraints.spread = SILO_SPREAD_HOSTNAME;
+        expect_reason(c, &t, "cpus: needs 12, the largest free is 8 (node-2)");
+        /* the same task without spread fits node-1 */
+        tspec_init(&t, "g3", "r", 12, 1 * GiB);
+        t.spec.group = (char *)"shard-1";
+        assert_string_equal(expect_placed(c, &t), "A");
 }
 
 /* ---- objective ---- */
@@ -548,7 +628,7 @@ static void test_reasons(void **state)
 {
         _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
         struct silo_disk disks[] = {
-                disk_make("nvme0n1", "ssd", 2000 * MB, 1000 * MB, 200000, 100000),
+            disk_make("nvme0n1", "ssd", 2000 * MB, 1000 * MB, 200000, 100000),
         };
         struct tspec t, fill;
         (void)state;
@@ -570,11 +650,13 @@ static void test_reasons(void **state)
         assert_int_equal(alloc_task_release(c, "t"), 0);
         tspec_init(&t, "t", "r", 3, 1 * GiB);
         t.spec.resources.pids = 200;
-        expect_reason(c, &t, "no agent has cpus 3, mem 1Gi and pids 200 free together "
-                             "(closest: node-1, short of pids: needs 200, 100 free)");
+        expect_reason(c, &t,
+                      "no agent has cpus 3, mem 1Gi and pids 200 free together "
+                      "(closest: node-1, short of pids: needs 200, 100 free)");
         tspec_init(&t, "t", "r", 3, 10 * GiB);
-        expect_reason(c, &t, "no agent has cpus 3 and mem 10Gi free together "
-                             "(closest: node-1, short of mem: needs 10Gi, 8Gi free)");
+        expect_reason(c, &t,
+                      "no agent has cpus 3 and mem 10Gi free together "
+                      "(closest: node-1, short of mem: needs 10Gi, 8Gi free)");
         tspec_init(&t, "t", "r", 1, 1 * GiB);
         tspec_io(&t, "sdz", NULL)->wbps = MB;
         expect_reason(c, &t, "resources.io[0]: no agent has a disk named sdz");
@@ -583,17 +665,20 @@ static void test_reasons(void **state)
         expect_reason(c, &t, "resources.io[0]: no agent has a disk of class hdd");
         tspec_init(&t, "t", "r", 1, 1 * GiB);
         tspec_io(&t, "any", NULL)->wbps = 1500 * MB;
-        expect_reason(c, &t, "resources.io[0]: no agent has a disk with 1.5 io cost free "
-                             "(best: node-1/nvme0n1 at 1)");
+        expect_reason(c, &t,
+                      "resources.io[0]: no agent has a disk with 1.5 io cost free "
+                      "(best: node-1/nvme0n1 at 1)");
         tspec_init(&t, "t", "r", 1, 1 * GiB);
         tspec_io(&t, "nvme0n1", NULL)->wbps = 1500 * MB;
-        expect_reason(c, &t, "resources.io[0]: no agent has a disk named nvme0n1 with 1.5 io cost "
-                             "free (best: node-1/nvme0n1 at 1)");
+        expect_reason(c, &t,
+                      "resources.io[0]: no agent has a disk named nvme0n1 with 1.5 io cost "
+                      "free (best: node-1/nvme0n1 at 1)");
         /* io fits node-1 but cpus only node-1... mem only node-2: short of io on node-2 */
         tspec_init(&t, "t", "r", 1, 12 * GiB);
         tspec_io(&t, "any", NULL)->wbps = 100 * MB;
-        expect_reason(c, &t, "no agent has cpus 1, mem 12Gi and io free together "
-                             "(closest: node-1, short of mem: needs 12Gi, 8Gi free)");
+        expect_reason(c, &t,
+                      "no agent has cpus 1, mem 12Gi and io free together "
+                      "(closest: node-1, short of mem: needs 12Gi, 8Gi free)");
         /* a full cluster in one dimension names the agent with the most left */
         tspec_init(&fill, "fill", "r", 3, 1 * GiB);
         expect_placed(c, &fill);
@@ -602,8 +687,9 @@ static void test_reasons(void **state)
         /* not the allocator's to place */
         tspec_init(&t, "t", "r", 1, 1 * GiB);
         tspec_io(&t, NULL, NULL)->device = (char *)"/dev/sda";
-        expect_reason(c, &t, "resources.io[0]: a device path (/dev/sda) only works with a standalone "
-                             "agent; name a disk or \"any\"");
+        expect_reason(c, &t,
+                      "resources.io[0]: a device path (/dev/sda) only works with a standalone "
+                      "agent; name a disk or \"any\"");
         tspec_init(&t, "t", "r", 1, 1 * GiB);
         for (int i = 0; i <= ALLOC_IO_MAX; i++)
                 tspec_io(&t, "any", NULL);
@@ -617,8 +703,8 @@ static void test_agents_and_errors(void **state)
         _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
         struct silo_disk d = disk_make("nvme0n1", "ssd", 1000 * MB, 1000 * MB, 100000, 100000);
         struct silo_agent_registration reg = {
-                .hostname = (char *)"node-1b",
-                .resources = { .cpus = 2, .mem = 4 * GiB, .disks = &d, .n_disks = 1 },
+            .hostname = (char *)"node-1b",
+            .resources = {.cpus = 2, .mem = 4 * GiB, .disks = &d, .n_disks = 1},
         };
         struct tspec t, u;
         const struct silo_task_spec *specs[2];
@@ -651,14 +737,16 @@ static void test_agents_and_errors(void **state)
         specs[1] = &t.spec;
         assert_int_equal(alloc_place_batch(c, specs, 1, res), 0);
         alloc_results_clear(res, 1);
-        assert_int_equal(alloc_place_batch(c, &specs[1], 1, res), -EEXIST);    /* t1 is charged */
+        assert_int_equal(alloc_place_batch(c, &specs[1], 1, res), -EEXIST); /* t1 is charged */
         u.spec.id = NULL;
         assert_int_equal(alloc_place_batch(c, specs, 1, res), -EINVAL);
-        assert_int_equal(alloc_task_charge(c, &t.spec, "A", (const char *const[]){ "nvme0n1" }), -EEXIST);
-        assert_int_equal(alloc_task_charge(c, &t.spec, "Q", (const char *const[]){ "nvme0n1" }), -ENOENT);
+        assert_int_equal(alloc_task_charge(c, &t.spec, "A", (const char *const[]){"nvme0n1"}),
+                         -EEXIST);
+        assert_int_equal(alloc_task_charge(c, &t.spec, "Q", (const char *const[]){"nvme0n1"}),
+                         -ENOENT);
         tspec_init(&u, "t3", "r", 0.5, 0);
         tspec_io(&u, "any", NULL);
-        assert_int_equal(alloc_task_charge(c, &u.spec, "A", (const char *const[]){ "sdq" }), -ENXIO);
+        assert_int_equal(alloc_task_charge(c, &u.spec, "A", (const char *const[]){"sdq"}), -ENXIO);
 
         /* removing the agent releases its task */
         assert_int_equal(alloc_agent_remove(c, "A"), 1);
@@ -668,22 +756,224 @@ static void test_agents_and_errors(void **state)
         assert_int_equal(alloc_cluster_n_agents(c), 0);
 }
 
+/* An update that changes the hostname and attributes moves the agent in every lookup. */
+static void test_agent_update_relinks(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct silo_kv attr = {.key = (char *)"rack", .value = (char *)"r2"};
+        struct silo_agent_registration reg = {
+            .hostname = (char *)"node-new",
+            .resources = {.cpus = 4, .mem = 8 * GiB},
+            .attributes = &attr,
+            .n_attributes = 1,
+        };
+        struct tspec t;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-old", 4, 8 * GiB, 0, NULL, 0, "r1");
+        agent_add(c, "B", "node-b", 4, 8 * GiB, 0, NULL, 0, "r1");
+        assert_int_equal(alloc_agent_update(c, "A", &reg), 0);
+        tspec_init(&t, "t1", "r", 1, 1 * GiB);
+        t.attr = (struct silo_kv){.key = (char *)"rack", .value = (char *)"r2"};
+        t.spec.constraints.attributes = &t.attr;
+        t.spec.constraints.n_attributes = 1;
+        assert_string_equal(expect_placed(c, &t), "A");
+        tspec_init(&t, "t2", "r", 1, 1 * GiB);
+        t.spec.constraints.hostname = (char *)"node-new";
+        assert_string_equal(expect_placed(c, &t), "A");
+        tspec_init(&t, "t3", "r", 1, 1 * GiB);
+        t.spec.constraints.hostname = (char *)"node-old";
+        expect_reason(c, &t, "hostname: no agent is named node-old");
+        assert_int_equal(alloc_agent_remove(c, "B"), 0);
+        tspec_init(&t, "t4", "r", 1, 1 * GiB);
+        t.attr = (struct silo_kv){.key = (char *)"rack", .value = (char *)"r1"};
+        t.spec.constraints.attributes = &t.attr;
+        t.spec.constraints.n_attributes = 1;
+        expect_reason(c, &t, "attributes: no agent has rack=r1");
+        assert_int_equal(alloc_agent_remove(c, "A"), 2);
+}
+
+/* ---- randomised: every placement fits, and every pending task really fits nowhere ---- */
+
+static uint64_t rnd_state = 88172645463325252ULL;
+
+static uint64_t rnd(void)
+{
+        rnd_state ^= rnd_state << 13;
+        rnd_state ^= rnd_state >> 7;
+        rnd_state ^= rnd_state << 17;
+        return rnd_state;
+}
+
+#define R_AGENTS 40
+#define R_TASKS 400
+
+/* Could the task go on this agent now? Checked from the public figures only. */
+static bool brute_fits(struct alloc_cluster *c, const char *id,
+                       const struct silo_agent_registration *reg, const struct silo_task_spec *s)
+{
+        const struct silo_resources *t = &s->resources;
+        struct alloc_agent_free f;
+        double extra[4] = {};
+
+        assert_int_equal(alloc_agent_get_free(c, id, &f), 0);
+        if (f.cpus * 1000 + 1e-6 < ceil(t->cpus * 1000 - 1e-6) ||
+            (t->mem != SILO_UNSET && f.mem < t->mem) || (t->pids != SILO_UNSET && f.pids < t->pids))
+                return false;
+        if (s->constraints.n_attributes) {
+                bool ok = false;
+
+                for (size_t i = 0; i < reg->n_attributes; i++)
+                        ok |= streq(reg->attributes[i].value, s->constraints.attributes[0].value);
+                if (!ok)
+                        return false;
+        }
+        /* io: any assignment of entries to disks (at most 2 entries, 4 disks: try all) */
+        for (size_t d0 = 0; d0 < reg->resources.n_disks; d0++)
+                for (size_t d1 = 0; d1 < (t->n_io > 1 ? reg->resources.n_disks : 1); d1++) {
+                        size_t pick[2] = {d0, d1};
+                        bool ok = true;
+
+                        memset(extra, 0, sizeof(extra));
+                        for (size_t i = 0; i < t->n_io && ok; i++) {
+                                const struct silo_disk *d = &reg->resources.disks[pick[i]];
+                                double cost, used;
+
+                                ok = (!t->io[i].class || streq(t->io[i].class, d->class)) &&
+                                     alloc_io_cost(&t->io[i], d, &cost, NULL) == 0 &&
+                                     alloc_disk_get_used(c, id, d->name, &used) == 0 &&
+                                     used + extra[pick[i]] + cost <= 1 + 1e-9;
+                                if (ok)
+                                        extra[pick[i]] += cost;
+                        }
+                        if (ok)
+                                return true;
+                }
+        return false;
+}
+
+static void test_random_exact(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        static struct silo_agent_registration regs[R_AGENTS];
+        static struct silo_disk disks[R_AGENTS][4];
+        static struct silo_kv attrs[R_AGENTS];
+        static char ids[R_AGENTS][16], hosts[R_AGENTS][16], names[R_AGENTS][4][8];
+        static struct tspec t[R_TASKS];
+        static const struct silo_task_spec *specs[R_TASKS];
+        static struct alloc_result res[R_TASKS];
+        static const char *const classes[] = {"ssd", "hdd"}, *const racks[] = {"r1", "r2", "r3"};
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        for (int j = 0; j < R_AGENTS; j++) {
+                size_t nd = 1 + rnd() % 4;
+
+                snprintf(ids[j], sizeof(ids[j]), "a%d", j);
+                snprintf(hosts[j], sizeof(hosts[j]), "h%d", j);
+                attrs[j] = (struct silo_kv){.key = (char *)"rack", .value = (char *)racks[j % 3]};
+                for (size_t k = 0; k < nd; k++) {
+                        snprintf(names[j][k], sizeof(names[j][k]), "d%zu", k);
+                        disks[j][k] =
+                            disk_make(names[j][k], classes[rnd() % 2], (100 + rnd() % 900) * MB,
+                                      (100 + rnd() % 900) * MB, 1000 + rnd() % 9000, 0);
+                }
+                regs[j] = (struct silo_agent_registration){
+                    .hostname = hosts[j],
+                    .resources = {.cpus = (double)(2 + rnd() % 15),
+                                  .mem = (1 + rnd() % 32) * GiB,
+                                  .pids = 500 + rnd() % 1000,
+                                  .disks = disks[j],
+                                  .n_disks = nd},
+                    .attributes = &attrs[j],
+                    .n_attributes = 1,
+                };
+                assert_int_equal(alloc_agent_add(c, ids[j], &regs[j]), 0);
+        }
+        for (int round = 0; round < 3; round++) {
+                int placed;
+                char id[16];
+
+                for (int i = 0; i < R_TASKS; i++) {
+                        snprintf(id, sizeof(id), "r%d-%d", round, i);
+                        tspec_init(&t[i], id, (const char *[]){"x", "y", "z"}[rnd() % 3],
+                                   (double)(1 + rnd() % 16) / 4, (1 + rnd() % 16) * 512 * MiB);
+                        t[i].spec.priority = (int64_t)(rnd() % 10);
+                        t[i].spec.resources.pids = 10 + rnd() % 200;
+                        for (uint64_t k = rnd() % 3; k > 0; k--) {
+                                struct silo_io_request *io =
+                                    tspec_io(&t[i], "any", rnd() % 3 ? classes[rnd() % 2] : NULL);
+
+                                io->rbps = (1 + rnd() % 30) * 10 * MB;
+                                if (rnd() % 4 == 0)
+                                        io->wiops = 100; /* no disk knows write_iops */
+                        }
+                        if (rnd() % 10 == 0) {
+                                t[i].attr = (struct silo_kv){.key = (char *)"rack",
+                                                             .value = (char *)racks[rnd() % 3]};
+                                t[i].spec.constraints.attributes = &t[i].attr;
+                                t[i].spec.constraints.n_attributes = 1;
+                        }
+                        specs[i] = &t[i].spec;
+                }
+                placed = alloc_place_batch(c, specs, R_TASKS, res);
+                assert_true(placed > 0 && placed < R_TASKS);
+                for (int i = 0; i < R_TASKS; i++) {
+                        if (res[i].placed) {
+                                assert_true(alloc_task_is_charged(c, t[i].id));
+                                continue;
+                        }
+                        assert_non_null(res[i].reason);
+                        for (int j = 0; j < R_AGENTS; j++)
+                                if (brute_fits(c, ids[j], &regs[j], &t[i].spec)) {
+                                        print_error("%s pending (%s) but fits %s\n", t[i].id,
+                                                    res[i].reason, ids[j]);
+                                        fail();
+                                }
+                }
+                for (int j = 0; j < R_AGENTS; j++) {
+                        struct alloc_agent_free f;
+
+                        assert_int_equal(alloc_agent_get_free(c, ids[j], &f), 0);
+                        assert_true(f.cpus >= -1e-9);
+                        for (size_t k = 0; k < regs[j].resources.n_disks; k++) {
+                                double used;
+
+                                assert_int_equal(alloc_disk_get_used(c, ids[j], names[j][k], &used),
+                                                 0);
+                                assert_true(used <= 1 + 1e-9);
+                        }
+                }
+                alloc_results_clear(res, R_TASKS);
+                /* end half of the placed tasks before the next round */
+                for (int i = 0; i < R_TASKS; i += 2)
+                        if (alloc_task_is_charged(c, t[i].id))
+                                assert_int_equal(alloc_task_release(c, t[i].id), 0);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_drf_shares),
-                cmocka_unit_test(test_drf_pass_paper_example),
-                cmocka_unit_test(test_drf_pass_weighted),
-                cmocka_unit_test(test_fit_best_agent_tight),
-                cmocka_unit_test(test_fit_best_within_bucket),
-                cmocka_unit_test(test_fit_several_disks),
-                cmocka_unit_test(test_io_cost_budget),
-                cmocka_unit_test(test_io_unknown_figure),
-                cmocka_unit_test(test_constraints),
-                cmocka_unit_test(test_spread),
-                cmocka_unit_test(test_priority_objective),
-                cmocka_unit_test(test_reasons),
-                cmocka_unit_test(test_agents_and_errors),
+            cmocka_unit_test(test_drf_shares),
+            cmocka_unit_test(test_drf_pass_paper_example),
+            cmocka_unit_test(test_drf_pass_weighted),
+            cmocka_unit_test(test_fit_best_agent_tight),
+            cmocka_unit_test(test_fit_best_within_bucket),
+            cmocka_unit_test(test_fit_alignment),
+            cmocka_unit_test(test_fit_tree_fallback),
+            cmocka_unit_test(test_fit_several_disks),
+            cmocka_unit_test(test_io_cost_budget),
+            cmocka_unit_test(test_io_unknown_figure),
+            cmocka_unit_test(test_constraints),
+            cmocka_unit_test(test_spread),
+            cmocka_unit_test(test_spread_reason_skips_group),
+            cmocka_unit_test(test_priority_objective),
+            cmocka_unit_test(test_reasons),
+            cmocka_unit_test(test_agents_and_errors),
+            cmocka_unit_test(test_agent_update_relinks),
+            cmocka_unit_test(test_random_exact),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

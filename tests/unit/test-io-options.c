@@ -25,7 +25,7 @@ static int parse(const char *line, struct io_cli *cli, char *err, size_t errlen)
              t = strtok_r(NULL, " ", &save))
                 argv[argc++] = t;
         err[0] = '\0';
-        return io_cli_parse(argc, argv, cli, err, errlen);
+        return io_cli_parse(argc, argv, err, errlen, cli);
 }
 
 static void test_defaults_and_values(void **state)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of iostat's kernel-free parts: key encoding, op classes, buckets, percentiles, rates. */
+/* Unit tests of the kernel-free parts of iostat: keys, op classes, buckets, percentiles, rates. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>

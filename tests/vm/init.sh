@@ -20,6 +20,8 @@ mount -t devtmpfs devtmpfs /dev
 # printing the exit marker, so that run-vm.sh reports it with the console tail.
 die() {
     echo "silo-vm init: $*"
+    echo "---- guest kernel log (last 30 lines) ----"
+    dmesg | tail -n 30
     poweroff -f
     sleep 60
 }
@@ -41,16 +43,17 @@ mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot ||
     die "cannot mount the overlay root"
 
+mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || die "cannot mount /tmp"
+mount -t tmpfs -o mode=0755 tmpfs /newroot/run || die "cannot mount /run"
+mkdir -p /newroot/var/lib/silo
+mount -t tmpfs -o mode=0755 tmpfs /newroot/var/lib/silo || die "cannot mount /var/lib/silo"
+
+# After the tmpfs mounts, so that a tree under /tmp (a CI clone, say) stays visible.
 while read -r tag path; do
     [ -n "$tag" ] || continue
     mkdir -p "/newroot$path"
     mount -t 9p -o "$p9opts" "$tag" "/newroot$path" || die "cannot mount share $tag at $path"
 done </silo/shares
-
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || die "cannot mount /tmp"
-mount -t tmpfs -o mode=0755 tmpfs /newroot/run || die "cannot mount /run"
-mkdir -p /newroot/var/lib/silo
-mount -t tmpfs -o mode=0755 tmpfs /newroot/var/lib/silo || die "cannot mount /var/lib/silo"
 
 # modprobe in the guest (ours, systemd's, the kernel's request_module via /sbin/modprobe)
 # looks in /lib/modules/$(uname -r): give it the cached tree the kernel came from.

@@ -69,7 +69,9 @@ kernel="$(ls "$kdir"/boot/vmlinuz-* | head -n1)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/silo-vm.XXXXXX")"
 vm_pid=""
 reader_pid=""
+lock_pid=""
 cleanup() {
+    [ -z "$lock_pid" ] || kill -TERM "$lock_pid" 2>/dev/null || true
     [ -z "$vm_pid" ] || kill -TERM "$vm_pid" 2>/dev/null || true
     [ -z "$reader_pid" ] || kill -TERM "$reader_pid" 2>/dev/null || true
     rm -rf "$work"
@@ -132,7 +134,12 @@ lock=/tmp/silo-vm.lock
 exec 8>>"$lock"
 if ! flock -n 8; then
     say "waiting for another VM to finish (lock $lock)"
-    flock 8
+    # In the background so that a TERM from the caller (meson's timeout) is handled at once;
+    # the lock belongs to the shared open file, so it stays ours after flock exits.
+    flock 8 &
+    lock_pid=$!
+    wait "$lock_pid"
+    lock_pid=""
 fi
 
 log="$work/console.log"
@@ -143,7 +150,13 @@ mkfifo "$work/console"
 # markers (the command's own output) goes to our stdout.
 awk -v start="SILO-VM-START-$token" -v stop="SILO-VM-EXIT-$token " \
     -v logf="$log" -v status_file="$status_file" '
-    { gsub(/\r/, ""); print >> logf; fflush(logf) }
+    {
+        gsub(/\r/, "")
+        # The log is for people: drop the firmware'"'"'s terminal control sequences.
+        clean = $0
+        gsub(/\033\[[0-9;?]*[A-Za-z]|\033c/, "", clean)
+        print clean >> logf; fflush(logf)
+    }
     !started { if (index($0, start)) started = 1; next }
     {
         i = index($0, stop)
@@ -197,6 +210,10 @@ console_tail() {
 if [ -s "$status_file" ]; then
     status="$(cat "$status_file")"
     if [[ "$status" =~ ^[0-9]+$ ]]; then
+        if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
+            say "COMMAND exited with status $status; the guest's logs follow"
+            sed -n "/SILO-VM-EXIT-$token /,\$p" "$log" | tail -n +2 | tail -n 100 >&2
+        fi
         exit "$status"
     fi
     say "malformed exit marker '$status'"

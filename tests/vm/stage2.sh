@@ -17,6 +17,15 @@ echo "SILO-VM-START-$SILO_VM_TOKEN"
 $bb env -i /bin/sh /run/silo-vm/cmd </dev/null
 status=$?
 echo "SILO-VM-EXIT-$SILO_VM_TOKEN $status"
+# After the marker, so it reaches only the console log, which run-vm.sh prints on failure.
+if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
+    echo "---- guest kernel log (last 50 lines) ----"
+    $bb dmesg | $bb tail -n 50
+    if [ "$SILO_VM_MODE" = systemd ]; then
+        echo "---- guest journal, warnings and worse (last 50 lines) ----"
+        journalctl -b -p warning -n 50 --no-pager
+    fi
+fi
 sync
 
 if [ "$SILO_VM_MODE" = systemd ]; then

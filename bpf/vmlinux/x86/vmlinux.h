@@ -1,3 +1,5 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Kernel types of Debian 12's 6.1 kernel (6.1.192-2) from its BTF, for CO-RE: see README.md. */
 #ifndef __VMLINUX_H__
 #define __VMLINUX_H__
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "isolator/isolator.h"
+#include "isolator/cgroup-internal.h"   /* cg_task_kill_walk(): the fallback path */
 #include "common/macro.h"
 
 static struct cg_hierarchy *hier;
@@ -87,6 +88,15 @@ static void task_destroy(struct cg_task *t)
         r = cg_task_destroy(t, 0);
         check(r == 0 && access(path, F_OK) < 0, "destroy %s leaves no directory (r=%d)", path, r);
         cg_task_free(t);
+}
+
+/* The tasks that do raw I/O must have the disk in their device allow-list. */
+static struct cg_task *task_create_with_disk(const char *id, const struct silo_resources *res,
+                                             const char *dev)
+{
+        struct silo_device d = { .path = (char *)dev, .access = SILO_DEV_READ | SILO_DEV_WRITE };
+
+        return task_create(id, res, &d, 1);
 }
 
 typedef int (*workload_fn)(void *arg, int out_fd);
@@ -242,6 +252,14 @@ static void test_oom(uint64_t mem, size_t alloc)
         if (cg_task_events_process(t, &ev) < 0)
                 die("cg_task_events_process", errno, NULL);
         check(ev & CG_EVENT_OOM_KILL, "oom: events report OOM_KILL (events 0x%x)", ev);
+        for (int i = 0; i < 200 && !(ev & CG_EVENT_EMPTY); i++) {
+                unsigned more = 0;
+
+                usleep(10000);
+                if (cg_task_events_process(t, &more) == 0)
+                        ev |= more;
+        }
+        check(ev & CG_EVENT_EMPTY, "oom: events report EMPTY (events 0x%x)", ev);
         /* the whole group goes: the sleeper too, so the group empties */
         for (int i = 0; i < 200 && cg_task_is_populated(t) > 0; i++)
                 usleep(10000);
@@ -469,7 +487,8 @@ static void io_measure(struct cg_task *t, const char *dev, const char *kind, uin
         /* about 6 s at the limit */
         j.bytes = strstr(kind, "iops") ? limit * 6 * j.bs : limit * 6;
         pid = task_spawn(t, io_work, &j, &fd);
-        task_wait(pid, &sig);
+        if (task_wait(pid, &sig) != 0)
+                die("io workload", EIO, "the workload failed (device not allowed?)");
         io_result(fd, &bytes, &ios, &secs);
         rate = strstr(kind, "iops") ? (double)ios / secs : (double)bytes / secs;
         check(fabs(rate - (double)limit) <= 0.10 * (double)limit,
@@ -503,7 +522,7 @@ static void test_io(const char *dev, const char *kind, uint64_t limit, uint64_t 
         set_limit(&io, kind, limit);
         res.io = &io;
         res.n_io = 1;
-        t = task_create("io", &res, NULL, 0);
+        t = task_create_with_disk("io", &res, dev);
         if (cg_task_read(t, &s) < 0)
                 die("cg_task_read", errno, NULL);
         check(s.n_io == 1, "io: read-back lists %zu device(s): %s %u:%u rbps=%" PRIu64 " wbps=%"
@@ -550,8 +569,8 @@ static void test_two(const char *dev, uint64_t a, uint64_t b)
         ra.n_io = 1;
         rb.io = &iob;
         rb.n_io = 1;
-        ta = task_create("two-a", &ra, NULL, 0);
-        tb = task_create("two-b", &rb, NULL, 0);
+        ta = task_create_with_disk("two-a", &ra, dev);
+        tb = task_create_with_disk("two-b", &rb, dev);
         pa = task_spawn(ta, io_work, &ja, &fda);
         pb = task_spawn(tb, io_work, &jb, &fdb);
         task_wait(pa, &sig);
@@ -591,8 +610,8 @@ static void test_weight(const char *dev, uint32_t wa, uint32_t wb, double second
         ra.n_io = 1;
         rb.io = &iob;
         rb.n_io = 1;
-        ta = task_create("weight-a", &ra, NULL, 0);
-        tb = task_create("weight-b", &rb, NULL, 0);
+        ta = task_create_with_disk("weight-a", &ra, dev);
+        tb = task_create_with_disk("weight-b", &rb, dev);
         if (cg_task_read(tb, &s) < 0)
                 die("cg_task_read", errno, NULL);
         check(s.n_io == 1 && s.io[0].weight == wb && s.io[0].weight_enforced == expect_enforced,
@@ -601,12 +620,31 @@ static void test_weight(const char *dev, uint32_t wa, uint32_t wb, double second
               s.n_io ? s.io[0].weight_note : "no device");
         cg_task_status_done(&s);
         if (expect_enforced) {
-                pa = task_spawn(ta, io_work, &j, &fda);
-                pb = task_spawn(tb, io_work, &j, &fdb);
-                task_wait(pa, &sig);
-                task_wait(pb, &sig);
-                io_result(fda, &bytes[0], &ios[0], &secs[0]);
-                io_result(fdb, &bytes[1], &ios[1], &secs[1]);
+                /* Several writers per task keep both groups backlogged the whole time: with
+                 * one synchronous writer each, a group is briefly idle between I/Os and
+                 * iocost lends its unused share to the other. */
+                enum { WRITERS = 4 };
+                pid_t pids[2][WRITERS];
+                int fds[2][WRITERS];
+                double rate[2] = { 0, 0 };
+
+                for (int w = 0; w < WRITERS; w++) {
+                        pids[0][w] = task_spawn(ta, io_work, &j, &fds[0][w]);
+                        pids[1][w] = task_spawn(tb, io_work, &j, &fds[1][w]);
+                }
+                for (int g = 0; g < 2; g++)
+                        for (int w = 0; w < WRITERS; w++) {
+                                task_wait(pids[g][w], &sig);
+                                io_result(fds[g][w], &bytes[g], &ios[g], &secs[g]);
+                                rate[g] += (double)bytes[g] / secs[g];
+                        }
+                bytes[0] = (uint64_t)rate[0];
+                bytes[1] = (uint64_t)rate[1];
+                secs[0] = secs[1] = 1;
+                (void)pa;
+                (void)pb;
+                (void)fda;
+                (void)fdb;
                 ratio = ((double)bytes[1] / secs[1]) / ((double)bytes[0] / secs[0]);
                 check(fabs(ratio - want) <= 0.25 * want,
                       "weight: %u vs %u under iocost: expected share 1:%.2f measured 1:%.2f "
@@ -755,6 +793,45 @@ static void test_readback(const char *dev)
         task_destroy(t);
 }
 
+static int fork_and_sleep(void *arg, int out_fd)
+{
+        (void)arg;
+        for (int i = 0; i < 3; i++)
+                if (fork() == 0)
+                        for (;;)
+                                pause();
+        dprintf(out_fd, "forked\n");
+        for (;;)
+                pause();
+        return 0;
+}
+
+/* The SIGKILL walk that replaces cgroup.kill on kernels before 5.14. */
+static void test_kill_walk(void)
+{
+        struct silo_resources res = res_unset();
+        struct cg_task_status s;
+        struct cg_task *t;
+        char out[32];
+        int fd, sig, r;
+        pid_t pid;
+
+        t = task_create("killwalk", &res, NULL, 0);
+        pid = task_spawn(t, fork_and_sleep, NULL, &fd);
+        read_result(fd, out, sizeof(out));
+        if (cg_task_read(t, &s) < 0)
+                die("cg_task_read", errno, NULL);
+        check(s.pids_current == 4, "kill walk: 4 processes in the group before");
+        cg_task_status_done(&s);
+        r = cg_task_kill_walk(t);
+        task_wait(pid, &sig);
+        for (int i = 0; i < 200 && cg_task_is_populated(t) > 0; i++)
+                usleep(10000);
+        check(r == 0 && sig == SIGKILL && cg_task_is_populated(t) == 0,
+              "kill walk (no cgroup.kill): all 4 processes killed, group empty");
+        task_destroy(t);
+}
+
 /* Errors a user can cause, against the real kernel. */
 static void test_errors(void)
 {
@@ -827,6 +904,8 @@ int main(int argc, char **argv)
                 test_readback(argv[2]);
         else if (streq(argv[1], "errors"))
                 test_errors();
+        else if (streq(argv[1], "killwalk"))
+                test_kill_walk();
         else {
                 fprintf(stderr, "unknown subcommand or arguments: %s\n", argv[1]);
                 return 2;

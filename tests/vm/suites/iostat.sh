@@ -33,6 +33,7 @@ cleanup() {
     set +e
     for p in $loader1 $loader2; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     "$iostat" --detach
+    mountpoint -q "$work/bpffs" 2>/dev/null && { "$iostat" --bpffs "$work/bpffs" --detach; umount "$work/bpffs"; }
     for g in "${groups[@]}"; do
         read -r name _ <<<"$g"
         [ -d "$cg/silo-iostat-$name" ] && rmdir "$cg/silo-iostat-$name"
@@ -59,7 +60,7 @@ echo "== first loader attaches and pins"
 "$iostat" --keep --interval 1 --json >"$work/loader1.json" 2>"$work/loader1.err" &
 loader1=$!
 wait_for "$pins/link_complete" 60
-for p in stats start overflow devflags link_issue link_complete link_requeue; do
+for p in stats start overflow link_issue link_complete link_requeue abi-3; do
     [ -e "$pins/$p" ] || vm_fail "$pins/$p not pinned"
 done
 echo "ok: programs pinned under $pins"
@@ -153,4 +154,22 @@ vm_assert_eq "device write bytes after pruning" \
 
 "$iostat" --detach
 [ ! -e "$pins" ] || vm_fail "$pins still there after --detach"
+echo "ok: --detach removed $pins"
+
+echo "== hash-only timing on this kernel (a private bpffs)"
+priv="$work/bpffs"
+mkdir -p "$priv"
+mount -t bpf bpf "$priv"
+"$iostat" --bpffs "$priv" --keep --hash-timestamps --totals >/dev/null ||
+    vm_fail "attaching with --hash-timestamps failed"
+out="$(LC_ALL=C dd if=/dev/zero of="$dev" bs=65536 count=32 oflag=direct 2>&1)" || vm_fail "dd: $out"
+"$iostat" --bpffs "$priv" --totals --json --device "$majmin" >"$work/hash.json"
+"$iostat" --bpffs "$priv" --detach
+umount "$priv"
+read -r hbytes huntimed hkts hp50 <<<"$(jq -r '[.devices[] | select(.op == "write")][0] | "\(.bytes) \(.untimed) \(.kernel_timestamps) \(.lat_us.p50)"' "$work/hash.json")"
+vm_assert_eq "write bytes counted with hash timing" "$hbytes" $((32 * 65536))
+vm_assert_eq "untimed completions with hash timing" "$huntimed" 0
+vm_assert_eq "kernel timestamps used in hash-only mode" "$hkts" false
+awk -v p="$hp50" 'BEGIN { exit !(p > 0) }' || vm_fail "hash-timed p50 is $hp50"
+echo "ok: hash-timed write p50 ${hp50} us"
 echo "iostat: all assertions passed"

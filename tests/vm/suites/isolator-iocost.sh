@@ -3,9 +3,9 @@
 # VM suite "isolator-iocost": io.weight 100 vs 300 under iocost shares /dev/nullb0 about 1:3.
 #
 # iocost is enabled on nullb0 with a deliberately small user cost model (8 MiB/s of 64 KiB
-# writes) and a fixed vrate, so the model, not the emulator, is the bottleneck; two tasks then
-# write as fast as they can for 8 s and their rates must be 1:3 within ±25 %. The read-back
-# must say the weight is enforced by iocost.
+# writes) and a fixed vrate, so the model, not the emulator, is the bottleneck; two tasks
+# (4 direct writers each) write as fast as they can for 10 s: their rates must be 1:3 ±25 %.
+# The read-back must say the weight is enforced by iocost.
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -22,7 +22,7 @@ echo "$majmin enable=1 ctrl=user rpct=0 rlat=0 wpct=0 wlat=0 min=100 max=100" >"
 echo "io.cost.qos: $(cat "$cg/io.cost.qos")"
 echo "io.cost.model: $(cat "$cg/io.cost.model")"
 
-"$helper" weight "$dev" 100 300 8 enforced
+"$helper" weight "$dev" 100 300 10 enforced
 
 echo "$majmin enable=0" >"$cg/io.cost.qos"
 left="$(find "$cg/silo/tasks" -mindepth 1 -maxdepth 1 -type d | wc -l)"

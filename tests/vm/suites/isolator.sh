@@ -6,9 +6,10 @@
 #   readback   every spec field written via libcgroup and parsed back from the files,
 #              freeze/thaw, cgroup.kill
 #   errors     user errors name the field and value; a failed create leaves no group
+#   killwalk   the SIGKILL walk used where cgroup.kill does not exist empties the group
 #   cpu        cpus 0.5: cpu.stat usage_usec over wall time = 0.5 ± 0.05
 #   oom        mem 64Mi: a 128 MiB allocation is OOM-killed with its sibling (oom.group),
-#              reported through the events fd and memory.events
+#              reported through the events fd (OOM_KILL, EMPTY) and memory.events
 #   memupdate  live update of memory.max takes effect
 #   pids       pids 32: a fork loop stops at 32 tasks
 #   devices    /dev/nullb0 is EPERM unless listed, opens when listed, and is still refused
@@ -45,6 +46,9 @@ echo "ok: $root/{agent,shims,tasks}, controllers enabled in tasks:$enabled"
 
 echo "== errors"
 "$helper" errors
+
+echo "== kill fallback"
+"$helper" killwalk
 
 echo "== cpu"
 "$helper" cpu 0.5

@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The agent's durable status-update queue: one atomically written file per update, in order. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/status-queue.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/protocol-json.h"
+
+struct status_queue {
+        char *dir;
+        struct status_entry *v;
+        size_t n, alloc;
+        uint64_t next_seq;
+        uint64_t pushed_total, acked_total;
+        status_queue_notify_fn notify;
+        void *notify_userdata;
+};
+
+static void status_entry_clear(struct status_entry *e)
+{
+        free(e->update_id);
+        free(e->task_id);
+        free(e->path);
+        json_decref(e->update);
+        *e = (struct status_entry){};
+}
+
+struct status_queue *status_queue_free(struct status_queue *q)
+{
+        if (!q)
+                return NULL;
+        for (size_t i = 0; i < q->n; i++)
+                status_entry_clear(&q->v[i]);
+        free(q->v);
+        free(q->dir);
+        free(q);
+        return NULL;
+}
+
+void status_queue_set_notify(struct status_queue *q, status_queue_notify_fn fn, void *userdata)
+{
+        q->notify = fn;
+        q->notify_userdata = userdata;
+}
+
+/* FNV-1a, 64 bit, continued from `h`: enough mixing for ids that only need to be unique among
+ * the transitions of one agent's tasks, and it needs no crypto library. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+        const unsigned char *p = data;
+
+        for (size_t i = 0; i < n; i++) {
+                h ^= p[i];
+                h *= 0x100000001b3ULL;
+        }
+        return h;
+}
+
+/* splitmix64 finaliser: spreads the FNV state over all 64 bits. */
+static uint64_t mix64(uint64_t x)
+{
+        x ^= x >> 30;
+        x *= 0xbf58476d1ce4e5b9ULL;
+        x ^= x >> 27;
+        x *= 0x94d049bb133111ebULL;
+        x ^= x >> 31;
+        return x;
+}
+
+void status_update_id_make(const char *task_id, uint64_t task_created_ms, silo_task_state state,
+                           char ret_id[static 37])
+{
+        const char *s = silo_task_state_to_string(state);
+        uint64_t h = 0xcbf29ce484222325ULL, hi, lo;
+
+        h = fnv1a(h, task_id, strlen(task_id) + 1);
+        h = fnv1a(h, &task_created_ms, sizeof(task_created_ms));
+        h = fnv1a(h, s, strlen(s) + 1);
+        hi = mix64(h);
+        lo = mix64(h ^ 0x9e3779b97f4a7c15ULL);
+        /* RFC 9562 version 8 (custom) UUID, variant 10. */
+        hi = (hi & ~0xf000ULL) | 0x8000ULL;
+        lo = (lo & ~(3ULL << 62)) | (2ULL << 62);
+        snprintf(ret_id, 37, "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
+                 hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48, lo & (uint64_t)0xffffffffffffULL);
+}
+
+static int status_queue_grow(struct status_queue *q)
+{
+        struct status_entry *v;
+        size_t alloc;
+
+        if (q->n < q->alloc)
+                return 0;
+        alloc = q->alloc ? q->alloc * 2 : 16;
+        v = realloc(q->v, alloc * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        q->v = v;
+        q->alloc = alloc;
+        return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+        const struct status_entry *x = a, *y = b;
+
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* "<seq>-<uuid>.json" -> seq and id; false for anything else (temp files, .bad, strays). */
+static bool status_file_parse(const char *name, uint64_t *ret_seq, char **ret_id)
+{
+        size_t len = strlen(name);
+        const char *dash;
+        char *end;
+        uint64_t seq;
+
+        if (len < 7 || !streq(name + len - 5, ".json"))
+                return false;
+        dash = strchr(name, '-');
+        if (!dash || dash == name || dash + 1 >= name + len - 5)
+                return false;
+        errno = 0;
+        seq = strtoull(name, &end, 10);
+        if (errno != 0 || end != dash)
+                return false;
+        *ret_id = strndup(dash + 1, (size_t)(name + len - 5 - (dash + 1)));
+        if (!*ret_id)
+                return false;
+        *ret_seq = seq;
+        return true;
+}
+
+/* Load one update file; -EBADMSG when it is not a valid update with the id its name says. */
+static int status_entry_load(const char *path, uint64_t seq, char *id, struct status_entry *ret)
+{
+        _cleanup_(silo_status_update_freep) struct silo_status_update *u = NULL;
+        _cleanup_free_ char *text = NULL;
+        json_t *j;
+        int r;
+
+        r = file_read_full(path, 1u << 20, &text, NULL);
+        if (r < 0)
+                return r;
+        r = silo_status_update_from_string(text, &u, NULL);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EBADMSG;
+        if (!streq(u->update_id, id))
+                return -EBADMSG;
+        j = silo_status_update_to_json(u);
+        if (!j)
+                return -ENOMEM;
+        *ret = (struct status_entry){ .seq = seq, .update_id = id, .update = j };
+        ret->task_id = strdup(u->task_id);
+        ret->path = strdup(path);
+        if (!ret->task_id || !ret->path) {
+                ret->update_id = NULL; /* still the caller's */
+                status_entry_clear(ret);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int status_queue_open(const char *dir, struct status_queue **ret, size_t *ret_skipped)
+{
+        _cleanup_(status_queue_freep) struct status_queue *q = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        size_t skipped = 0;
+        int r;
+
+        r = mkdir_parents(dir, 0700);
+        if (r < 0)
+                return r;
+        q = calloc(1, sizeof(*q));
+        if (!q || !(q->dir = strdup(dir)))
+                return -ENOMEM;
+        q->next_seq = 1;
+        d = opendir(dir);
+        if (!d)
+                return negative_errno();
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *path = NULL, *id = NULL;
+                uint64_t seq;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+                        return -ENOMEM;
+                if (strstr(de->d_name, ".json.tmp.")) {
+                        /* A write interrupted by a crash: the update was never queued. */
+                        (void)unlink(path);
+                        continue;
+                }
+                if (!status_file_parse(de->d_name, &seq, &id))
+                        continue;
+                r = status_queue_grow(q);
+                if (r < 0)
+                        return r;
+                r = status_entry_load(path, seq, id, &q->v[q->n]);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        _cleanup_free_ char *bad = NULL;
+
+                        log_debug("status queue: %s is not a readable update (%s); setting it aside", path,
+                                  strerror(-r));
+                        if (asprintf(&bad, "%s.bad", path) >= 0)
+                                (void)rename(path, bad);
+                        skipped++;
+                        continue;
+                }
+                TAKE_PTR(id);
+                q->n++;
+                if (seq >= q->next_seq)
+                        q->next_seq = seq + 1;
+        }
+        qsort(q->v, q->n, sizeof(*q->v), entry_cmp);
+        if (ret_skipped)
+                *ret_skipped = skipped;
+        *ret = TAKE_PTR(q);
+        return 0;
+}
+
+int status_queue_find(const struct status_queue *q, const char *update_id)
+{
+        for (size_t i = 0; i < q->n; i++)
+                if (streq(q->v[i].update_id, update_id))
+                        return (int)i;
+        return -ENOENT;
+}
+
+int status_queue_push(struct status_queue *q, const struct silo_status_update *u)
+{
+        struct silo_status_update copy;
+        struct status_entry e = {};
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        if (!u->update_id || !u->task_id)
+                return -EINVAL;
+        if (status_queue_find(q, u->update_id) >= 0)
+                return 0;
+        r = status_queue_grow(q);
+        if (r < 0)
+                return r;
+        copy = *u;
+        copy.agent_id = NULL;
+        e.update = silo_status_update_to_json(&copy);
+        if (!e.update)
+                return -ENOMEM;
+        e.seq = q->next_seq;
+        e.update_id = strdup(u->update_id);
+        e.task_id = strdup(u->task_id);
+        text = json_dumps(e.update, JSON_COMPACT | JSON_SORT_KEYS);
+        /* 20 digits: lexical order of the names is the queue order, for humans running ls. */
+        if (!e.update_id || !e.task_id || !text ||
+            asprintf(&e.path, "%s/%020" PRIu64 "-%s.json", q->dir, e.seq, u->update_id) < 0) {
+                e.path = NULL;
+                status_entry_clear(&e);
+                return -ENOMEM;
+        }
+        r = file_write_atomic(e.path, text, strlen(text), 0600);
+        if (r < 0) {
+                status_entry_clear(&e);
+                return r;
+        }
+        q->next_seq++;
+        q->v[q->n++] = e;
+        q->pushed_total++;
+        if (q->notify)
+                q->notify(q, q->notify_userdata);
+        return 1;
+}
+
+/* Unlink the first n entries' files, then drop them from memory. The directory is fsynced once:
+ * a crash before that only brings back updates the consumer already has (at-least-once). */
+static int status_queue_remove_first(struct status_queue *q, size_t from, size_t n)
+{
+        int r = 0;
+
+        for (size_t i = from; i < from + n; i++)
+                if (unlink(q->v[i].path) < 0 && errno != ENOENT && r == 0)
+                        r = negative_errno();
+        if (r < 0)
+                return r;
+        r = fsync_directory_of(q->dir);
+        for (size_t i = from; i < from + n; i++)
+                status_entry_clear(&q->v[i]);
+        memmove(q->v + from, q->v + from + n, (q->n - from - n) * sizeof(*q->v));
+        q->n -= n;
+        q->acked_total += n;
+        return r < 0 ? r : (int)n;
+}
+
+int status_queue_ack(struct status_queue *q, const char *update_id)
+{
+        int i = status_queue_find(q, update_id), r;
+
+        if (i < 0)
+                return i;
+        r = status_queue_remove_first(q, (size_t)i, 1);
+        return r < 0 ? r : 0;
+}
+
+int status_queue_reject(struct status_queue *q, const char *update_id)
+{
+        _cleanup_free_ char *to = NULL;
+        int i = status_queue_find(q, update_id);
+
+        if (i < 0)
+                return i;
+        if (asprintf(&to, "%s.rejected", q->v[i].path) < 0)
+                return -ENOMEM;
+        if (rename(q->v[i].path, to) < 0)
+                return negative_errno();
+        (void)fsync_directory_of(q->dir);
+        status_entry_clear(&q->v[i]);
+        memmove(q->v + i, q->v + i + 1, (q->n - (size_t)i - 1) * sizeof(*q->v));
+        q->n--;
+        return 0;
+}
+
+int status_queue_ack_through(struct status_queue *q, const char *update_id)
+{
+        int i = status_queue_find(q, update_id);
+
+        if (i < 0)
+                return i;
+        return status_queue_remove_first(q, 0, (size_t)i + 1);
+}
+
+size_t status_queue_size(const struct status_queue *q)
+{
+        return q->n;
+}
+
+const struct status_entry *status_queue_get(const struct status_queue *q, size_t i)
+{
+        return i < q->n ? &q->v[i] : NULL;
+}
+
+const char *status_queue_dir(const struct status_queue *q)
+{
+        return q->dir;
+}
+
+uint64_t status_queue_pushed_total(const struct status_queue *q)
+{
+        return q->pushed_total;
+}
+
+uint64_t status_queue_acked_total(const struct status_queue *q)
+{
+        return q->acked_total;
+}

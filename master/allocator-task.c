@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Tasks that hold resources: booking a task on an agent and its disks (with its role's use and
+ * its group's members for spread), giving it back when it ends, and groups. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "master/allocator-internal.h"
+
+void alloc_group_free(struct alloc_group *g)
+{
+        free(g->members);
+        free(g->name);
+        free(g);
+}
+
+struct alloc_group *alloc_group_get(struct alloc_cluster *c, const char *name, bool create)
+{
+        struct alloc_group *g = alloc_map_get(&c->groups, name);
+
+        if (g || !create)
+                return g;
+        g = calloc(1, sizeof(*g));
+        if (!g)
+                return NULL;
+        g->name = strdup(name);
+        if (!g->name || alloc_map_put(&c->groups, g->name, g) < 0) {
+                free(g->name);
+                free(g);
+                return NULL;
+        }
+        return g;
+}
+
+static int group_add(struct alloc_group *g, struct alloc_agent *a)
+{
+        for (size_t i = 0; i < g->n_members; i++)
+                if (g->members[i].agent == a) {
+                        g->members[i].n++;
+                        return 0;
+                }
+        if (g->n_members == g->cap_members) {
+                size_t cap = g->cap_members ? g->cap_members * 2 : 4;
+                struct alloc_group_member *m = realloc(g->members, cap * sizeof(*m));
+
+                if (!m)
+                        return -ENOMEM;
+                g->members = m;
+                g->cap_members = cap;
+        }
+        g->members[g->n_members++] = (struct alloc_group_member){.agent = a, .n = 1};
+        return 0;
+}
+
+static void group_del(struct alloc_cluster *c, struct alloc_group *g, struct alloc_agent *a)
+{
+        for (size_t i = 0; i < g->n_members; i++)
+                if (g->members[i].agent == a) {
+                        if (--g->members[i].n == 0)
+                                g->members[i] = g->members[--g->n_members];
+                        break;
+                }
+        if (g->n_members == 0) {
+                alloc_map_remove(&c->groups, g->name);
+                alloc_group_free(g);
+        }
+}
+
+/* Book a task on an agent: the agent's capacity, its disks, its role's use and its group. */
+int alloc_task_book(struct alloc_cluster *c, const struct silo_task_spec *spec,
+                    struct alloc_agent *a, const int *disks, const double *costs)
+{
+        const struct silo_resources *res = &spec->resources;
+        struct alloc_role *role = alloc_role_get(c, spec->role ? spec->role : "default", true);
+        struct alloc_group *g = NULL;
+        struct alloc_task *t;
+        int r;
+
+        if (!role)
+                return -ENOMEM;
+        if (spec->group) {
+                g = alloc_group_get(c, spec->group, true);
+                if (!g)
+                        return -ENOMEM;
+        }
+        t = calloc(1, sizeof(*t) + res->n_io * sizeof(t->io[0]));
+        if (!t)
+                return -ENOMEM;
+        t->id = strdup(spec->id);
+        if (!t->id || (g && group_add(g, a) < 0)) {
+                free(t->id);
+                free(t);
+                return -ENOMEM;
+        }
+        r = alloc_map_put(&c->tasks, t->id, t);
+        if (r < 0) {
+                if (g)
+                        group_del(c, g, a);
+                free(t->id);
+                free(t);
+                return r;
+        }
+        t->role = role;
+        t->agent = a;
+        t->group = g;
+        alloc_demand_from_spec(spec, &t->mcpus, &t->mem, &t->pids, t->use);
+        t->n_io = res->n_io;
+        for (size_t i = 0; i < res->n_io; i++) {
+                t->io[i] = (struct alloc_task_io){.disk = disks[i], .cost = costs[i]};
+                a->disks[disks[i]].used += costs[i];
+        }
+        a->mcpus_used += t->mcpus;
+        a->mem_used += t->mem;
+        a->pids_used += t->pids;
+        t->agent_next = a->tasks;
+        if (a->tasks)
+                a->tasks->agent_prev = t;
+        a->tasks = t;
+        a->n_tasks++;
+        for (int k = 0; k < _ALLOC_DIM_MAX; k++) {
+                role->use[k] += t->use[k];
+                c->used[k] += t->use[k];
+        }
+        role->n_tasks++;
+        alloc_index_reposition(c, a);
+        return 0;
+}
+
+/* Undo task_charge(); the caller already took the task out of c->tasks. */
+void alloc_task_unbook(struct alloc_cluster *c, struct alloc_task *t)
+{
+        struct alloc_agent *a = t->agent;
+
+        for (size_t i = 0; i < t->n_io; i++)
+                if (t->io[i].disk >= 0) {
+                        struct alloc_disk *d = &a->disks[t->io[i].disk];
+
+                        d->used -= t->io[i].cost;
+                        if (d->used < 1e-12)
+                                d->used = 0; /* no float dust on an idle disk */
+                }
+        a->mcpus_used -= t->mcpus;
+        a->mem_used -= t->mem;
+        a->pids_used -= t->pids;
+        if (t->agent_prev)
+                t->agent_prev->agent_next = t->agent_next;
+        else
+                a->tasks = t->agent_next;
+        if (t->agent_next)
+                t->agent_next->agent_prev = t->agent_prev;
+        a->n_tasks--;
+        for (int k = 0; k < _ALLOC_DIM_MAX; k++) {
+                t->role->use[k] -= t->use[k];
+                if (t->role->use[k] < 0.5)
+                        t->role->use[k] = 0;
+                c->used[k] -= t->use[k];
+                if (c->used[k] < 0.5)
+                        c->used[k] = 0;
+        }
+        t->role->n_tasks--;
+        if (t->group)
+                group_del(c, t->group, a);
+        alloc_index_reposition(c, a);
+        free(t->id);
+        free(t);
+}
+
+int alloc_task_charge(struct alloc_cluster *c, const struct silo_task_spec *spec,
+                      const char *agent_id, const char *const *disks)
+{
+        const struct silo_resources *res = &spec->resources;
+        struct alloc_agent *a = agent_id ? alloc_map_get(&c->agents, agent_id) : NULL;
+        int idx[ALLOC_IO_MAX];
+        double cost[ALLOC_IO_MAX];
+
+        if (!spec->id || res->n_io > ALLOC_IO_MAX || (res->n_io && !disks))
+                return -EINVAL;
+        if (!a)
+                return -ENOENT;
+        if (alloc_map_get(&c->tasks, spec->id))
+                return -EEXIST;
+        for (size_t i = 0; i < res->n_io; i++) {
+                idx[i] = -1;
+                for (size_t d = 0; d < a->n_disks && disks[i]; d++)
+                        if (streq(a->disks[d].name, disks[i]))
+                                idx[i] = (int)d;
+                if (idx[i] < 0)
+                        return -ENXIO;
+                /* A disk with an unknown figure still runs the task: charge what is known. */
+                if (alloc_disk_cost(&a->disks[idx[i]], &res->io[i], &cost[i], NULL) < 0) {
+                        struct silo_io_request known = res->io[i];
+                        const struct alloc_disk *d = &a->disks[idx[i]];
+
+                        if (!d->read_bps)
+                                known.rbps = SILO_UNSET;
+                        if (!d->write_bps)
+                                known.wbps = SILO_UNSET;
+                        if (!d->read_iops)
+                                known.riops = SILO_UNSET;
+                        if (!d->write_iops)
+                                known.wiops = SILO_UNSET;
+                        (void)alloc_disk_cost(d, &known, &cost[i], NULL);
+                }
+        }
+        return alloc_task_book(c, spec, a, idx, cost);
+}
+
+int alloc_task_release(struct alloc_cluster *c, const char *task_id)
+{
+        struct alloc_task *t = task_id ? alloc_map_remove(&c->tasks, task_id) : NULL;
+
+        if (!t)
+                return -ENOENT;
+        alloc_task_unbook(c, t);
+        return 0;
+}
+
+bool alloc_task_is_charged(const struct alloc_cluster *c, const char *task_id)
+{
+        return task_id && alloc_map_get(&c->tasks, task_id);
+}

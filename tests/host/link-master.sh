@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The agent's master link (agent/master-link.c + agent/status-queue.c, driven by link-check)
+# against the real silo-master on loopback: registration with a persisted id, launches and
+# kills through the master, status updates recorded exactly once, re-registration after the
+# master's kill -9 and after being marked lost, and queued updates surviving the agent's kill -9.
+. "$(dirname "$0")/master-lib.sh"
+
+MOPTS=(--heartbeat-interval-ms 200 --agent-timeout-ms 2000 --retry-base-ms 200)
+start_master "${MOPTS[@]}"
+start_sim a1 --state-dir "$WORK/a1"
+
+link() { sim a1 GET /link | jq -r "$1"; }
+link_is() { [ "$(link "$1")" = "$2" ]; }
+link_ge() { [ "$(link "$1")" -ge "$2" ]; }
+
+# Every agent-sent event of a task (those with an update_id) appears once, in order.
+updates_of() { api_body GET "/api/v1/tasks/$1" | jq -c '[.history[] | select(.update_id != null) | .state]'; }
+expect_updates() {
+    local got
+    got=$(updates_of "$1")
+    expect_eq "$got" "$2" "status updates recorded for task $1"
+    api_body GET "/api/v1/tasks/$1" | jq -e '[.history[] | select(.update_id != null) | .update_id] | length == (unique | length)' >/dev/null ||
+        fail "task $1: an update id recorded twice"
+}
+
+echo "== registration"
+wait_for 10 "a1 registered" link_is .state registered
+ID=$(cat "$WORK/a1/agent-id")
+expect_eq "$(link .agent_id)" "$ID" "agent id persisted in <state-dir>/agent-id"
+expect_eq "$(api_body GET /api/v1/agents | jq -r '.agents | length')" 1 "agents at the master"
+expect_eq "$(api_body GET "/api/v1/agents/$ID" | jq -r '.resources.disks[0].name + " " + (.resources.disks[0].write_bps|tostring)')" \
+    "nullb0 500000000" "disk advertised in the registration"
+wait_for 5 "heartbeats" link_ge .heartbeats 3
+ok "registered as $ID; heartbeats flow ($(link .heartbeats))"
+
+echo "== task lifecycle through the master"
+T1=$(submit '{"name":"t1","command":["/bin/sleep","1"]}')
+wait_for 10 "t1 FINISHED" state_is "$T1" FINISHED
+expect_updates "$T1" '["RUNNING","FINISHED"]'
+T2=$(submit '{"name":"t2","command":["/bin/false"]}')
+wait_for 10 "t2 FAILED" state_is "$T2" FAILED
+expect_eq "$(task_field "$T2" .exit_code)/$(task_field "$T2" .reason)" "1/EXIT_NONZERO" "t2 outcome"
+T3=$(submit '{"name":"t3","command":["/bin/sleep","1000"]}')
+wait_for 10 "t3 RUNNING" state_is "$T3" RUNNING
+api DELETE "/api/v1/tasks/$T3" >/dev/null
+wait_for 10 "t3 KILLED" state_is "$T3" KILLED
+expect_updates "$T3" '["RUNNING","KILLED"]'
+wait_for 5 "queue drained" link_is .queued 0
+ok "FINISHED, FAILED (exit 1), KILLED; each update recorded once; queue empty"
+
+echo "== master kill -9 while a task ends"
+T4=$(submit '{"name":"t4","command":["/bin/sleep","2"]}')
+wait_for 10 "t4 RUNNING" state_is "$T4" RUNNING
+regs=$(link .registrations)
+kill9_master
+wait_for 10 "t4's FINISHED queued while the master is down" link_is .queued 1
+wait_for 5 "link notices the master is gone" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a1]}/link | jq -r .state)\" != registered ]"
+start_master "${MOPTS[@]}"
+wait_for 15 "re-registration after the master's restart" link_ge .registrations $((regs + 1))
+wait_for 10 "t4 FINISHED at the master" state_is "$T4" FINISHED
+wait_for 5 "queue drained" link_is .queued 0
+expect_updates "$T4" '["RUNNING","FINISHED"]'
+expect_eq "$(api_body GET /api/v1/agents | jq -r '.agents | length')" 1 "agents after the restart"
+ok "re-registered with the same id; the update queued meanwhile arrived once"
+
+echo "== marked lost (silent past the timeout), then back"
+regs=$(link .registrations)
+kill -STOP "${SIM_PID[a1]}"
+wait_for 10 "agent LOST" agent_state_is "$ID" LOST
+kill -CONT "${SIM_PID[a1]}"
+wait_for 10 "re-registration after 404" link_ge .registrations $((regs + 1))
+wait_for 5 "agent ACTIVE" agent_state_is "$ID" ACTIVE
+ok "heartbeat 404 -> registered again ($(link .registrations) registrations)"
+
+echo "== agent kill -9 with an unacknowledged update on disk"
+T5=$(submit '{"name":"t5","command":["/bin/sleep","1"]}')
+wait_for 10 "t5 RUNNING" state_is "$T5" RUNNING
+kill9_master
+wait_for 10 "t5's FINISHED queued" link_is .queued 1
+ls "$WORK/a1/status/" | grep -q '\.json$' || fail "no update file in $WORK/a1/status"
+kill_sim a1
+rm -f "$WORK/a1.port"
+start_master "${MOPTS[@]}"
+start_sim a1 --state-dir "$WORK/a1"
+wait_for 10 "a1 registered again" link_is .state registered
+expect_eq "$(link .agent_id)" "$ID" "agent id after the agent's restart"
+wait_for 10 "t5 FINISHED" state_is "$T5" FINISHED
+wait_for 5 "queue drained" link_is .queued 0
+expect_eq "$(ls "$WORK/a1/status/" | grep -c '\.json$' || true)" 0 "update files left after acknowledgement"
+expect_eq "$(updates_of "$T5" | jq -r 'map(select(. == "FINISHED")) | length')" 1 "FINISHED updates of t5"
+expect_eq "$(api_body GET /api/v1/agents | jq -r '.agents | length')" 1 "agents after the agent's restart"
+ok "the queued update survived the agent's kill -9 and was delivered once"
+
+echo "PASS"

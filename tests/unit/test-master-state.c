@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of silo-master's state: transitions (illegal ones refused), persistence and recovery, the id table. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "master/master.h"
+#include "master/store.h"
+#include "master/table.h"
+
+static char tmpdir[] = "/tmp/test-master-state.XXXXXX";
+
+static master *master_open(void)
+{
+        struct master_options o = {
+                .listen = (char *)"127.0.0.1:0", .state_dir = tmpdir, .heartbeat_interval_ms = 1000,
+                .agent_timeout_ms = 60000, .launch_attempts = 3, .launch_timeout_ms = 1000, .retry_base_ms = 100,
+                .max_connections = 16,
+        };
+        char *err = NULL;
+        master *m = NULL;
+
+        if (master_new(&o, &m, &err) < 0)
+                fail_msg("master_new: %s", err);
+        return m;
+}
+
+static struct silo_task_spec *spec_from(const char *text)
+{
+        struct silo_task_spec *s = NULL;
+        char *err = NULL;
+
+        if (silo_task_spec_from_string(text, &s, &err) < 0)
+                fail_msg("spec %s: %s", text, err);
+        return s;
+}
+
+static uint64_t history_len(master *m, const char *id)
+{
+        json_t *h = NULL;
+        uint64_t n;
+
+        assert_int_equal(store_task_events(m->store, id, &h), 0);
+        n = json_array_size(h);
+        json_decref(h);
+        return n;
+}
+
+/* The master's table of allowed transitions, spelled out. */
+static void test_transition_table(void **state)
+{
+        enum { P = SILO_TASK_PENDING, SG = SILO_TASK_STAGING, ST = SILO_TASK_STARTING, R = SILO_TASK_RUNNING,
+               F = SILO_TASK_FINISHED, FL = SILO_TASK_FAILED, K = SILO_TASK_KILLED, L = SILO_TASK_LOST };
+        static const bool allowed[8][8] = {
+                /*          P      SG     ST     R      F      FL     K      L */
+                [P] =  { false, true,  false, false, false, true,  true,  true },
+                [SG] = { true,  false, true,  true,  true,  true,  true,  true },
+                [ST] = { false, false, false, true,  true,  true,  true,  true },
+                [R] =  { false, false, false, false, true,  true,  true,  true },
+                [F] =  { false },
+                [FL] = { false },
+                [K] =  { false },
+                [L] =  { false }, /* LOST is final at the master: the task is killed if it returns */
+        };
+
+        (void)state;
+        for (int from = 0; from < _SILO_TASK_STATE_MAX; from++)
+                for (int to = 0; to < _SILO_TASK_STATE_MAX; to++)
+                        if (master_task_transition_allowed(from, to) != allowed[from][to])
+                                fail_msg("%s -> %s: master says %d, expected %d", silo_task_state_to_string(from),
+                                         silo_task_state_to_string(to), master_task_transition_allowed(from, to),
+                                         allowed[from][to]);
+}
+
+static void test_transitions_persist_and_recover(void **state)
+{
+        master *m = master_open();
+        struct master_task *t = NULL, *t2 = NULL, *same = NULL;
+        struct silo_task_spec *spec;
+        char *err = NULL;
+        bool done = false;
+
+        (void)state;
+        spec = spec_from("{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":2}}");
+        assert_int_equal(master_task_submit(m, spec, &t, &err), 0);
+        assert_int_equal(t->state, SILO_TASK_PENDING);
+        assert_int_equal(history_len(m, "a"), 1);
+
+        /* Illegal: PENDING -> RUNNING. Refused, nothing recorded, nothing changed. */
+        assert_int_equal(master_task_transition(m, t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL, NULL), -EBUSY);
+        assert_int_equal(t->state, SILO_TASK_PENDING);
+        assert_int_equal(history_len(m, "a"), 1);
+
+        t->agent_id = strdup("agent-1");
+        assert_int_equal(master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, "placed", NULL), 0);
+        /* A refused launch requeues: the agent is forgotten. */
+        assert_int_equal(master_task_transition(m, t, SILO_TASK_PENDING, SILO_REASON_NONE, "refused", NULL), 0);
+        assert_null(t->agent_id);
+        t->agent_id = strdup("agent-2");
+        assert_int_equal(master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, "placed", NULL), 0);
+        assert_int_equal(master_task_transition(m, t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL, NULL), 0);
+        assert_int_equal(master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, NULL, NULL), -EBUSY);
+        assert_int_equal(master_task_transition(m, t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL, NULL), -EBUSY);
+        {
+                struct silo_status_update u = {
+                        .update_id = (char *)"u1", .task_id = (char *)"a", .agent_id = (char *)"agent-2",
+                        .state = SILO_TASK_FAILED, .reason = SILO_REASON_EXIT_NONZERO, .exit_code = 4,
+                        .timestamp_ms = 1234,
+                };
+                bool dup = true;
+                assert_int_equal(master_status_apply(m, &u, &dup, &err), 0);
+                assert_false(dup);
+                assert_int_equal(t->state, SILO_TASK_FAILED);
+                assert_int_equal(t->exit_code, 4);
+                assert_int_equal(master_status_apply(m, &u, &dup, &err), 0);
+                assert_true(dup);
+                /* Terminal is final: a late RUNNING is recorded, not applied. */
+                u.update_id = (char *)"u2";
+                u.state = SILO_TASK_RUNNING;
+                assert_int_equal(master_status_apply(m, &u, &dup, &err), 0);
+                assert_int_equal(t->state, SILO_TASK_FAILED);
+        }
+        assert_int_equal(history_len(m, "a"), 7); /* PENDING STAGING PENDING STAGING RUNNING FAILED RUNNING(ignored) */
+        assert_int_equal(master_task_kill(m, t, &done), -EBUSY);
+
+        /* Idempotent submit by id. */
+        spec = spec_from("{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":2}}");
+        assert_int_equal(master_task_submit(m, spec, &same, &err), -EEXIST);
+        assert_ptr_equal(same, t);
+        silo_task_spec_free(spec);
+        spec = spec_from("{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/false\"]}");
+        assert_int_equal(master_task_submit(m, spec, &same, &err), -EBUSY);
+        silo_task_spec_free(spec);
+
+        spec = spec_from("{\"id\":\"b\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"priority\":5}");
+        assert_int_equal(master_task_submit(m, spec, &t2, &err), 0);
+        assert_int_equal(master_task_kill(m, t2, &done), 0);
+        assert_true(done);
+        assert_int_equal(t2->state, SILO_TASK_KILLED);
+        assert_int_equal(t2->reason, SILO_REASON_KILLED_BY_REQUEST);
+        spec = spec_from("{\"id\":\"c\",\"name\":\"n\",\"command\":[\"/bin/true\"]}");
+        assert_int_equal(master_task_submit(m, spec, &t2, &err), 0);
+        master_free(m);
+
+        /* A new master on the same state directory recovers exactly this. */
+        m = master_open();
+        assert_int_equal(table_size(m->tasks), 3);
+        t = master_task_get(m, "a");
+        assert_non_null(t);
+        assert_int_equal(t->state, SILO_TASK_FAILED);
+        assert_int_equal(t->reason, SILO_REASON_EXIT_NONZERO);
+        assert_int_equal(t->exit_code, 4);
+        assert_string_equal(t->agent_id, "agent-2");
+        assert_true(t->spec->resources.cpus == 2.0);
+        assert_int_equal(history_len(m, "a"), 7);
+        t = master_task_get(m, "b");
+        assert_int_equal(t->state, SILO_TASK_KILLED);
+        assert_int_equal(t->spec->priority, 5);
+        t = master_task_get(m, "c");
+        assert_int_equal(t->state, SILO_TASK_PENDING);
+        /* Submission order survives, and new tasks come after. */
+        spec = spec_from("{\"id\":\"d\",\"name\":\"n\",\"command\":[\"/bin/true\"]}");
+        assert_int_equal(master_task_submit(m, spec, &t2, &err), 0);
+        assert_true(t2->seq > master_task_get(m, "c")->seq);
+        {
+                /* The duplicate check survives the restart too. */
+                struct silo_status_update u = {
+                        .update_id = (char *)"u1", .task_id = (char *)"a", .state = SILO_TASK_FAILED,
+                };
+                bool dup = false;
+                assert_int_equal(master_status_apply(m, &u, &dup, &err), 0);
+                assert_true(dup);
+        }
+        master_free(m);
+}
+
+static void test_table(void **state)
+{
+        struct table *t = NULL;
+        char (*keys)[16] = calloc(20000, 16);
+        size_t i = 0, n = 0;
+        const char *k;
+        void *v;
+
+        (void)state;
+        assert_int_equal(table_new(&t), 0);
+        for (int j = 0; j < 20000; j++) {
+                snprintf(keys[j], 16, "k%d", j);
+                assert_int_equal(table_put(t, keys[j], (void *)(intptr_t)(j + 1)), 0);
+        }
+        assert_int_equal(table_size(t), 20000);
+        for (int j = 0; j < 20000; j += 2)
+                assert_ptr_equal(table_remove(t, keys[j]), (void *)(intptr_t)(j + 1));
+        assert_null(table_remove(t, "k0"));
+        assert_int_equal(table_size(t), 10000);
+        for (int j = 0; j < 20000; j++)
+                assert_ptr_equal(table_get(t, keys[j]), j % 2 ? (void *)(intptr_t)(j + 1) : NULL);
+        /* Replace keeps the size. */
+        assert_int_equal(table_put(t, keys[1], (void *)(intptr_t)7), 0);
+        assert_int_equal(table_size(t), 10000);
+        assert_ptr_equal(table_get(t, "k1"), (void *)(intptr_t)7);
+        while (table_next(t, &i, &k, &v)) {
+                assert_non_null(table_get(t, k));
+                n++;
+        }
+        assert_int_equal(n, 10000);
+        /* Reinsert after many tombstones. */
+        for (int j = 0; j < 20000; j += 2)
+                assert_int_equal(table_put(t, keys[j], (void *)(intptr_t)1), 0);
+        assert_int_equal(table_size(t), 20000);
+        table_free(t);
+        free(keys);
+}
+
+static int setup(void **state)
+{
+        (void)state;
+        log_set_max_level(LOG_WARNING);
+        return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+        char cmd[128];
+
+        (void)state;
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_transition_table),
+                cmocka_unit_test(test_transitions_persist_and_recover),
+                cmocka_unit_test(test_table),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,289 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# VM suite "agent": silo-agent's lifecycle through its REST API on a real cgroup v2 kernel.
+#
+#   auth        /health is public; no token or a wrong one -> 401
+#   lifecycle   launch -> STARTING/RUNNING -> FINISHED, timestamps ordered, stdout through the API
+#   exits       exit code 3 -> FAILED/EXIT_NONZERO; SIGKILL -> FAILED/SIGNALED 9 (also init: false)
+#   oom         mem 32Mi, 200 MiB allocation -> FAILED/OOM_KILLED
+#   kill        SIGTERM trapped -> SIGKILL (cgroup.kill) after the 2 s grace -> KILLED; an
+#               untrapped task ends at once
+#   logs        rotation keeps log-files x log-max-bytes; offsets; follow long-poll; stderr
+#   isolation   limits read back from the task's cgroup
+#   idempotent  same id + same spec -> 200, other spec -> 409
+#   invalid     >= 20 bad launches -> 4xx naming the field, and nothing created
+#   restart     SIGTERM stops the agent, not its tasks; a restarted agent re-adopts them
+set -euo pipefail
+
+here="$(dirname "$0")"
+. "$here/lib.sh"
+. "$here/agent-lib.sh"
+vm_require_guest
+
+# The guest comes up with lo down; the agent listens on 127.0.0.1.
+ip link set lo up
+
+cleanup() {
+    local rc=$?
+    set +e
+    agent_stop
+    if [ "$rc" -ne 0 ]; then
+        echo "---- silo-agent log (last 60 lines) ----"
+        tail -n 60 "$AGENT_LOG"
+    fi
+    for t in /sys/fs/cgroup/silo/tasks/*/; do
+        [ -d "$t" ] && { echo 1 >"$t/cgroup.kill"; sleep 0.2; rmdir "$t"; }
+    done
+}
+trap cleanup EXIT
+
+agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0
+
+echo "== auth"
+code="$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/health")"
+vm_assert_eq "GET /health without token" "$code" 200
+code="$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/api/v1/tasks")"
+vm_assert_eq "GET /api/v1/tasks without token" "$code" 401
+code="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer wrong-token-0123456789' \
+    --data '{"name":"x","command":["/bin/true"]}' "$AGENT_URL/api/v1/tasks")"
+vm_assert_eq "POST /api/v1/tasks with a wrong token" "$code" 401
+vm_assert_eq "no task created by the unauthenticated launch" "$(ls "$AGENT_STATE/tasks" | wc -l)" 0
+vm_assert_eq "token file mode" "$(stat -c %a "$AGENT_STATE/token")" 600
+
+echo "== lifecycle"
+api_expect 201 POST /api/v1/tasks '{"id":"life","name":"life","command":["/bin/sh","-c","echo hello-from-task; sleep 8"]}'
+vm_assert_eq "launch answers STARTING or RUNNING" \
+    "$(json_get "$API_BODY" state | grep -Ec '^(STARTING|RUNNING)$')" 1
+wait_state life RUNNING 20
+pid="$(task_field life pid)"
+[ -n "$pid" ] || vm_fail "RUNNING task has no pid"
+cg="$(task_field life cgroup)"
+grep -qx "$pid" "$cg/cgroup.procs" || vm_fail "task pid $pid not in $cg/cgroup.procs"
+echo "ok: task pid $pid runs in $cg"
+# The shim is outside the task's cgroup, in <root>/shims.
+shim="$(json_get "$(task_field life shim)" pid)"
+grep -qx "$shim" /sys/fs/cgroup/silo/shims/cgroup.procs || vm_fail "shim $shim not in silo/shims: $(cat /proc/$shim/cgroup) $(cat /proc/$shim/cmdline | tr "\0" " ") procs: $(cat /sys/fs/cgroup/silo/shims/cgroup.procs)"
+echo "ok: shim $shim lives in /sys/fs/cgroup/silo/shims"
+wait_state life FINISHED 30
+vm_assert_eq "exit code" "$(task_field life exit_code)" 0
+created="$(task_field life timestamps.created_ms)"
+started="$(task_field life timestamps.started_ms)"
+finished="$(task_field life timestamps.finished_ms)"
+[ "$created" -le "$started" ] && [ "$started" -lt "$finished" ] ||
+    vm_fail "timestamps out of order: $created $started $finished"
+echo "ok: created <= started < finished ($((finished - started)) ms running)"
+api_expect 200 GET "/api/v1/tasks/life/logs?stream=stdout"
+vm_assert_eq "stdout through the API" "$API_BODY" "hello-from-task"
+[ ! -d "$cg" ] || vm_fail "cgroup $cg left behind after the task ended"
+echo "ok: cgroup removed after the end"
+state_json="$(cat "$AGENT_STATE/tasks/life.json")"
+vm_assert_eq "checkpoint state" "$(json_get "$state_json" state)" FINISHED
+
+echo "== exits"
+api_expect 201 POST /api/v1/tasks '{"id":"exit3","name":"exit3","command":["/bin/sh","-c","exit 3"]}'
+wait_state exit3 FAILED 20
+vm_assert_eq "exit 3: reason" "$(task_field exit3 reason)" EXIT_NONZERO
+vm_assert_eq "exit 3: exit_code" "$(task_field exit3 exit_code)" 3
+for init in true false; do
+    api_expect 201 POST /api/v1/tasks "{\"id\":\"sig-$init\",\"name\":\"sig\",\"init\":$init,\"command\":[\"/bin/sh\",\"-c\",\"kill -KILL \$\$\"]}"
+    wait_state "sig-$init" FAILED 20
+    vm_assert_eq "SIGKILL (init $init): reason" "$(task_field "sig-$init" reason)" SIGNALED
+    vm_assert_eq "SIGKILL (init $init): signal" "$(task_field "sig-$init" signal)" 9
+done
+
+echo "== oom"
+api_expect 201 POST /api/v1/tasks '{"id":"oom","name":"oom","resources":{"mem":"32Mi","swap":0},
+    "command":["/bin/dd","if=/dev/zero","of=/dev/null","bs=200M","count=1"]}'
+wait_state oom FAILED 60
+vm_assert_eq "OOM: reason" "$(task_field oom reason)" OOM_KILLED
+echo "ok: $(task_field oom message)"
+
+echo "== kill with grace"
+api_expect 201 POST /api/v1/tasks '{"id":"trap","name":"trap","command":["/bin/sh","-c",
+    "trap \"echo got-sigterm\" TERM; echo ready; while :; do sleep 0.1; done"]}'
+wait_state trap RUNNING 20
+for _ in $(seq 50); do
+    api GET "/api/v1/tasks/trap/logs"
+    [ "$API_BODY" = ready ] && break
+    sleep 0.1
+done
+t0="$(date +%s%N)"
+api_expect 202 DELETE /api/v1/tasks/trap
+vm_assert_eq "DELETE marks kill_requested" "$(json_get "$API_BODY" kill_requested)" true
+wait_state trap KILLED 30
+t1="$(date +%s%N)"
+elapsed_ms=$(((t1 - t0) / 1000000))
+[ "$elapsed_ms" -ge 1900 ] || vm_fail "trapped SIGTERM: killed after ${elapsed_ms} ms, before the 2 s grace"
+[ "$elapsed_ms" -le 8000 ] || vm_fail "trapped SIGTERM: killed after ${elapsed_ms} ms, long after the 2 s grace"
+echo "ok: task trapping SIGTERM killed after $elapsed_ms ms (grace 2000 ms)"
+api_expect 200 GET "/api/v1/tasks/trap/logs"
+grep -q got-sigterm <<<"$API_BODY" || vm_fail "the task never saw SIGTERM: $API_BODY"
+echo "ok: the task received SIGTERM first"
+vm_assert_eq "killed task: reason" "$(task_field trap reason)" KILLED_BY_REQUEST
+api_expect 200 DELETE /api/v1/tasks/trap
+echo "ok: DELETE of an ended task is idempotent (200)"
+
+api_expect 201 POST /api/v1/tasks '{"id":"plain","name":"plain","kill_grace_s":30,"command":["/bin/sleep","300"]}'
+wait_state plain RUNNING 20
+t0="$(date +%s%N)"
+api_expect 202 DELETE /api/v1/tasks/plain
+wait_state plain KILLED 20
+elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$elapsed_ms" -lt 10000 ] || vm_fail "untrapped SIGTERM took $elapsed_ms ms"
+echo "ok: a task not trapping SIGTERM ended after $elapsed_ms ms (grace 30 s unused)"
+vm_assert_eq "SIGTERM'd task: signal" "$(task_field plain signal)" 15
+
+echo "== logs"
+# 20000 bytes of stdout through 4096-byte files, 3 kept: exactly the last 12288 bytes remain.
+api_expect 201 POST /api/v1/tasks '{"id":"logs","name":"logs","command":["/bin/sh","-c",
+    "i=0; while [ $i -lt 1000 ]; do printf \"%018d\\n\" $i; i=$((i+1)); done; echo to-stderr >&2"]}'
+wait_state logs FINISHED 60
+sb="$(task_field logs sandbox)"
+for f in stdout stdout.1 stdout.2; do
+    vm_assert_eq "size of $f" "$(stat -c %s "$sb/$f")" 4096
+done
+[ ! -e "$sb/stdout.3" ] || vm_fail "stdout.3 exists: more than --log-files 3 kept"
+total=$(($(stat -c %s "$sb/stdout") + $(stat -c %s "$sb/stdout.1") + $(stat -c %s "$sb/stdout.2")))
+vm_assert_eq "bytes kept (3 x 4096)" "$total" 12288
+api_expect 200 GET "/api/v1/tasks/logs/logs?stream=stdout&offset=0"
+vm_assert_eq "X-Silo-Log-Start" "$(api_header X-Silo-Log-Start)" $((20000 - 12288))
+vm_assert_eq "X-Silo-Log-End" "$(api_header X-Silo-Log-End)" 20000
+vm_assert_eq "bytes served" "$(printf '%s\n' "$API_BODY" | wc -c)" 12288
+vm_assert_eq "last line" "$(printf '%s\n' "$API_BODY" | tail -n1)" "000000000000000999"
+api_expect 200 GET "/api/v1/tasks/logs/logs?stream=stdout&offset=19962&length=19"
+vm_assert_eq "line at offset 19962" "$API_BODY" "000000000000000998"
+api_expect 200 GET "/api/v1/tasks/logs/logs?stream=stderr"
+vm_assert_eq "stderr" "$API_BODY" "to-stderr"
+api_expect 400 GET "/api/v1/tasks/logs/logs?stream=stdin"
+grep -q stream <<<"$API_BODY" || vm_fail "bad stream error does not name 'stream': $API_BODY"
+api_expect 400 GET "/api/v1/tasks/logs/logs?offset=-1"
+grep -q offset <<<"$API_BODY" || vm_fail "bad offset error does not name 'offset': $API_BODY"
+# follow=1 waits for output that is not there yet.
+api_expect 201 POST /api/v1/tasks '{"id":"follow","name":"follow","command":["/bin/sh","-c","sleep 2; echo late-line; sleep 1"]}'
+t0="$(date +%s%N)"
+api_expect 200 GET "/api/v1/tasks/follow/logs?offset=0&follow=1"
+elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
+vm_assert_eq "follow=1 returns the line once written" "$API_BODY" "late-line"
+[ "$elapsed_ms" -ge 1000 ] || vm_fail "follow=1 answered after $elapsed_ms ms, before the task wrote"
+echo "ok: follow=1 long-poll answered after $elapsed_ms ms"
+api_expect 200 GET "/api/v1/tasks/follow/logs?offset=$(api_header X-Silo-Log-Next)&follow=1"
+vm_assert_eq "follow=1 at the end of an ended task returns nothing" "$API_BODY" ""
+vm_assert_eq "... and says the task ended" "$(api_header X-Silo-Task-State)" FINISHED
+
+echo "== isolation read-back"
+api_expect 201 POST /api/v1/tasks '{"id":"iso","name":"iso","command":["/bin/sleep","60"],
+    "resources":{"cpus":0.5,"mem":"64Mi","pids":50,"io":[{"disk":"nullb0","wbps":"2Mi"}]}}'
+wait_state iso RUNNING 20
+api_expect 200 GET /api/v1/tasks/iso/isolation
+vm_assert_eq "cpu quota" "$(json_get "$API_BODY" limits.cpu_quota_usec)" 50000
+vm_assert_eq "memory.max" "$(json_get "$API_BODY" limits.memory_max)" 67108864
+vm_assert_eq "pids.max" "$(json_get "$API_BODY" limits.pids_max)" 50
+vm_assert_eq "io.max wbps" "$(json_get "$API_BODY" 'limits.io[0].wbps')" 2097152
+vm_assert_eq "oom group" "$(json_get "$API_BODY" limits.memory_oom_group)" true
+vm_assert_eq "pids.current" "$(json_get "$API_BODY" usage.pids_current)" 2
+vm_assert_eq "memory.max in cgroupfs" "$(cat /sys/fs/cgroup/silo/tasks/iso/memory.max)" 67108864
+api_expect 200 GET /api/v1/devices
+vm_assert_eq "devices: nullb0 offered" "$(json_get "$API_BODY" 'disks[0].name')" nullb0
+vm_assert_eq "devices: number" "$(json_get "$API_BODY" 'disks[0].device')" "$(vm_dev_majmin /dev/nullb0)"
+
+echo "== idempotent launch"
+spec='{"id":"idem","name":"idem","command":["/bin/sleep","60"]}'
+api_expect 201 POST /api/v1/tasks "$spec"
+api_expect 200 POST /api/v1/tasks "$spec"
+vm_assert_eq "same spec again returns the task" "$(json_get "$API_BODY" id)" idem
+api_expect 409 POST /api/v1/tasks '{"id":"idem","name":"idem","command":["/bin/sleep","61"]}'
+grep -q '"id' <<<"$API_BODY" || true
+echo "ok: other spec, same id -> 409: $(json_get "$API_BODY" error.message)"
+n="$(ls -d /sys/fs/cgroup/silo/tasks/idem* | wc -l)"
+vm_assert_eq "one cgroup for idem" "$n" 1
+api_expect 201 POST /api/v1/tasks '{"name":"anon","command":["/bin/true"]}'
+anon="$(json_get "$API_BODY" id)"
+[[ "$anon" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]] ||
+    vm_fail "generated id '$anon' is not a uuid"
+echo "ok: id generated: $anon"
+
+echo "== invalid launches"
+snapshot() {
+    echo "tasks=$(ls "$AGENT_STATE/tasks" | sort | tr '\n' ' ')"
+    echo "sandboxes=$(ls "$AGENT_STATE/sandboxes" | sort | tr '\n' ' ')"
+    echo "cgroups=$(ls -d /sys/fs/cgroup/silo/tasks/*/ 2>/dev/null | sort | tr '\n' ' ')"
+    echo "shims=$(sort /sys/fs/cgroup/silo/shims/cgroup.procs | tr '\n' ' ')"
+}
+before="$(snapshot)"
+mkdir -p /tmp/vol-src
+n_bad=0
+bad() {
+    local field="$1" body="$2" msg
+    api POST /api/v1/tasks "$body"
+    case "$API_STATUS" in
+        4??) ;;
+        *) vm_fail "bad launch ($field) got HTTP $API_STATUS: $body -> $API_BODY" ;;
+    esac
+    msg="$(json_get "$API_BODY" error.message 2>/dev/null || echo "$API_BODY")"
+    grep -qF -- "$field" <<<"$msg" || vm_fail "error for a bad $field does not name it: $msg"
+    n_bad=$((n_bad + 1))
+    echo "ok: $API_STATUS $msg"
+}
+B='"name":"bad","command":["/bin/true"]'
+bad "JSON" '{"name": "bad", "command": [}'
+bad "command" '{"name":"bad"}'
+bad "command" '{"name":"bad","command":"/bin/true"}'
+bad "command" '{"name":"bad","command":[]}'
+bad "command" '{"name":"bad","command":[""]}'
+bad "command" '{"name":"bad","command":[1,2]}'
+bad "cpu" "{$B,\"cpu\":2}"
+bad "resources.mem" "{$B,\"resources\":{\"mem\":\"12Q\"}}"
+bad "resources.mem" "{$B,\"resources\":{\"mem\":-1}}"
+bad "resources.mem" "{$B,\"resources\":{\"mem\":\"99999999999Pi\"}}"
+bad "resources.cpus" "{$B,\"resources\":{\"cpus\":\"lots\"}}"
+bad "resources.pids" "{$B,\"resources\":{\"pids\":true}}"
+bad "resources.io[0].wbps" "{$B,\"resources\":{\"io\":[{\"disk\":\"nullb0\",\"wbps\":\"12Q\"}]}}"
+bad "resources.io[0]" "{$B,\"resources\":{\"io\":[{\"disk\":\"nosuchdisk\",\"wbps\":1000}]}}"
+bad "resources.io[0]" "{$B,\"resources\":{\"io\":[{\"device\":\"/dev/nosuchdev\",\"wbps\":1000}]}}"
+bad "resources.io[0].disk" "{$B,\"resources\":{\"io\":[{\"disk\":\"any\",\"wbps\":1000}]}}"
+bad "container.namespaces" "{$B,\"container\":{\"namespaces\":[\"pid\",\"bogus\"]}}"
+bad "container.rootfs" "{$B,\"container\":{\"rootfs\":\"/nonexistent/rootfs\"}}"
+bad "container.volumes[0].source" "{$B,\"container\":{\"namespaces\":[\"mount\"],\"volumes\":[{\"source\":\"/nonexistent\",\"target\":\"/data\"}]}}"
+bad "container.volumes[0].target" "{$B,\"container\":{\"rootfs\":\"/\",\"volumes\":[{\"source\":\"/tmp/vol-src\",\"target\":\"/../etc\"}]}}"
+bad "container.volumes[0].target" "{$B,\"container\":{\"namespaces\":[\"mount\"],\"volumes\":[{\"source\":\"/tmp/vol-src\",\"target\":\"relative\"}]}}"
+bad "container.devices[0]" "{$B,\"container\":{\"devices\":[\"/dev/nosuchdevice\"]}}"
+bad "container.devices[0]" "{$B,\"container\":{\"devices\":[\"/etc/passwd\"]}}"
+bad "user" "{$B,\"user\":\"no-such-user\"}"
+bad "rlimits" "{$B,\"rlimits\":{\"bogus\":1}}"
+bad "capabilities" "{$B,\"capabilities\":[\"CAP_BOGUS\"]}"
+bad "kill_grace_s" "{$B,\"kill_grace_s\":\"soon\"}"
+bad "env" "{$B,\"env\":[\"A=B\"]}"
+bad "id" "{$B,\"id\":\"../escape\"}"
+bad "init" "{$B,\"init\":\"yes\"}"
+bad "body" ''
+[ "$n_bad" -ge 20 ] || vm_fail "only $n_bad invalid launches checked"
+after="$(snapshot)"
+vm_assert_eq "nothing created by $n_bad invalid launches" "$after" "$before"
+
+echo "== restart: SIGTERM stops the agent, not its tasks"
+api_expect 201 POST /api/v1/tasks '{"id":"survivor","name":"survivor","command":["/bin/sh","-c","echo before; sleep 4; echo after"]}'
+wait_state survivor RUNNING 20
+spid="$(task_field survivor pid)"
+agent_stop
+kill -0 "$spid" || vm_fail "task pid $spid died with the agent"
+echo "ok: task $spid still runs with the agent stopped"
+agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0
+vm_assert_eq "re-adopted state" "$(task_field survivor state)" RUNNING
+vm_assert_eq "ended tasks are still known" "$(task_field life state)" FINISHED
+wait_state survivor FINISHED 30
+api_expect 200 GET /api/v1/tasks/survivor/logs
+vm_assert_eq "output written across the restart" "$(echo $API_BODY)" "before after"
+api_expect 202 DELETE /api/v1/tasks/idem
+api_expect 202 DELETE /api/v1/tasks/iso
+wait_state idem KILLED 20
+wait_state iso KILLED 20
+
+echo "== metrics"
+api_expect 200 GET /metrics
+grep -q '^silo_agent_tasks{state="KILLED"} [1-9]' <<<"$API_BODY" || vm_fail "metrics lack killed tasks: $API_BODY"
+grep -q '^silo_agent_launches_rejected_total ' <<<"$API_BODY" || vm_fail "metrics lack rejected launches"
+echo "ok: /metrics"
+api_expect 200 GET '/api/v1/tasks?state=FINISHED'
+echo "ok: $(jq '.tasks | length' <<<"$API_BODY") FINISHED tasks listed"
+vm_assert_eq "no task cgroup left" "$(ls -d /sys/fs/cgroup/silo/tasks/*/ 2>/dev/null | wc -l)" 0
+echo "PASS: agent"
