@@ -332,7 +332,12 @@ int agent_link_start(struct agent *a)
                 l->hostname = strdup(a->opts.link.hostname);
         else {
                 (void)gethostname(host, sizeof(host) - 1);
-                l->hostname = strdup(host[0] ? host : "localhost");
+                /* A machine without a configured name reports "(none)", which no master takes. */
+                if (!host[0] || streq(host, "(none)")) {
+                        log_notice("The system has no hostname; registering as 'localhost' (use --hostname)");
+                        snprintf(host, sizeof(host), "localhost");
+                }
+                l->hostname = strdup(host);
         }
         if (!l->hostname || link_address(l) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");

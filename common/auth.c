@@ -14,7 +14,8 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 
-static int auth_error(char **ret_error, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
+static int auth_error(char **ret_error, int r, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
 static int auth_error(char **ret_error, int r, const char *format, ...)
 {
         va_list ap;
@@ -63,9 +64,10 @@ static int auth_token_read(const char *path, char **ret_token, char **ret_error)
         while (end > start && isspace((unsigned char)end[-1]))
                 *--end = '\0';
         if (!auth_token_is_valid(start))
-                return auth_error(ret_error, -EINVAL,
-                                  "token file %s: a token must be %d to %d printable characters without spaces",
-                                  path, AUTH_TOKEN_MIN_LEN, AUTH_TOKEN_MAX_LEN);
+                return auth_error(
+                    ret_error, -EINVAL,
+                    "token file %s: a token must be %d to %d printable characters without spaces",
+                    path, AUTH_TOKEN_MIN_LEN, AUTH_TOKEN_MAX_LEN);
         *ret_token = strdup(start);
         return *ret_token ? 0 : -ENOMEM;
 }

@@ -28,7 +28,8 @@ struct config_state {
         enum config_origin *origin;
 };
 
-static int config_error(char **ret_error, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
+static int config_error(char **ret_error, int r, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
 static int config_error(char **ret_error, int r, const char *format, ...)
 {
         va_list ap;
@@ -57,8 +58,8 @@ static const struct config_option *config_find(const struct config_schema *schem
 
 static int config_parse_bool(const char *v, bool *ret)
 {
-        static const char *const yes[] = { "1", "true", "yes", "on" };
-        static const char *const no[] = { "0", "false", "no", "off" };
+        static const char *const yes[] = {"1", "true", "yes", "on"};
+        static const char *const no[] = {"0", "false", "no", "off"};
 
         for (size_t i = 0; i < ELEMENTSOF(yes); i++)
                 if (strcasecmp(v, yes[i]) == 0) {
@@ -106,12 +107,14 @@ static int config_assign(struct config_state *st, size_t index, const char *valu
 
                 errno = 0;
                 if (!isdigit((unsigned char)value[0]))
-                        return config_error(ret_error, -EINVAL, "%s: %s: '%s' is not a non-negative integer",
-                                            where, o->name, value);
+                        return config_error(ret_error, -EINVAL,
+                                            "%s: %s: '%s' is not a non-negative integer", where,
+                                            o->name, value);
                 v = strtoull(value, &end, 10);
                 if (*end != '\0')
-                        return config_error(ret_error, -EINVAL, "%s: %s: '%s' is not a non-negative integer",
-                                            where, o->name, value);
+                        return config_error(ret_error, -EINVAL,
+                                            "%s: %s: '%s' is not a non-negative integer", where,
+                                            o->name, value);
                 if (errno == ERANGE || v < o->min || v > max)
                         return config_error(ret_error, -ERANGE,
                                             "%s: %s: %s is out of range [%" PRIu64 ", %" PRIu64 "]",
@@ -133,9 +136,10 @@ static int config_assign(struct config_state *st, size_t index, const char *valu
         }
         case CONFIG_BOOL:
                 if (config_parse_bool(value, (bool *)field) < 0)
-                        return config_error(ret_error, -EINVAL,
-                                            "%s: %s: '%s' is not a boolean (true/false, yes/no, 1/0)",
-                                            where, o->name, value);
+                        return config_error(
+                            ret_error, -EINVAL,
+                            "%s: %s: '%s' is not a boolean (true/false, yes/no, 1/0)", where,
+                            o->name, value);
                 break;
         case CONFIG_LIST: {
                 char ***p = (char ***)field;
@@ -185,7 +189,8 @@ static int config_parse_file_state(struct config_state *st, const char *path, ch
 
         f = fopen(path, "re");
         if (!f)
-                return config_error(ret_error, negative_errno(), "config file %s: %s", path, strerror(errno));
+                return config_error(ret_error, negative_errno(), "config file %s: %s", path,
+                                    strerror(errno));
 
         while ((n = getline(&line, &cap, f)) >= 0) {
                 char where[4096], *s, *eq, *key, *value;
@@ -198,12 +203,14 @@ static int config_parse_file_state(struct config_state *st, const char *path, ch
                         continue;
                 eq = strchr(s, '=');
                 if (!eq)
-                        return config_error(ret_error, -EINVAL, "%s: expected 'key = value', got '%s'", where, s);
+                        return config_error(ret_error, -EINVAL,
+                                            "%s: expected 'key = value', got '%s'", where, s);
                 *eq = '\0';
                 key = strstrip(s);
                 value = strstrip(eq + 1);
                 if (!config_find(st->schema, key, strlen(key), &index))
-                        return config_error(ret_error, -EINVAL, "%s: unknown option '%s'", where, key);
+                        return config_error(ret_error, -EINVAL, "%s: unknown option '%s'", where,
+                                            key);
                 vlen = strlen(value);
                 if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
                         value[vlen - 1] = '\0';
@@ -218,7 +225,8 @@ static int config_parse_file_state(struct config_state *st, const char *path, ch
         return 0;
 }
 
-static int config_state_init(struct config_state *st, const struct config_schema *schema, void *options)
+static int config_state_init(struct config_state *st, const struct config_schema *schema,
+                             void *options)
 {
         st->schema = schema;
         st->options = options;
@@ -241,7 +249,8 @@ static int config_apply_defaults(struct config_state *st, char **ret_error)
         return 0;
 }
 
-int config_parse_file(const struct config_schema *schema, const char *path, void *options, char **ret_error)
+int config_parse_file(const struct config_schema *schema, const char *path, void *options,
+                      char **ret_error)
 {
         struct config_state st;
         int r;
@@ -307,7 +316,8 @@ int config_parse(const struct config_schema *schema, int argc, char *const *argv
 
                 if (streq(a, "--")) {
                         if (i + 1 < argc)
-                                return config_error(ret_error, -EINVAL, "unexpected argument '%s'", argv[i + 1]);
+                                return config_error(ret_error, -EINVAL, "unexpected argument '%s'",
+                                                    argv[i + 1]);
                         break;
                 }
                 if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
@@ -321,12 +331,14 @@ int config_parse(const struct config_schema *schema, int argc, char *const *argv
                 }
                 o = config_find(schema, name, eq ? (size_t)(eq - name) : strlen(name), &index);
                 if (!o)
-                        return config_error(ret_error, -EINVAL, "unknown option '--%.*s' (see --help)",
+                        return config_error(ret_error, -EINVAL,
+                                            "unknown option '--%.*s' (see --help)",
                                             (int)(eq ? eq - name : (ptrdiff_t)strlen(name)), name);
                 snprintf(where, sizeof(where), "--%s", o->name);
                 if (eq)
                         value = eq + 1;
-                else if (o->type == CONFIG_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
+                else if (o->type == CONFIG_BOOL &&
+                         (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
                         value = "true";
                 else if (i + 1 >= argc)
                         return config_error(ret_error, -EINVAL, "--%s: missing value", o->name);
@@ -343,10 +355,14 @@ int config_parse(const struct config_schema *schema, int argc, char *const *argv
 static const char *config_type_metavar(config_type t)
 {
         switch (t) {
-        case CONFIG_UINT: return "N";
-        case CONFIG_DOUBLE: return "NUM";
-        case CONFIG_BOOL: return "BOOL";
-        default: return "VALUE";
+        case CONFIG_UINT:
+                return "N";
+        case CONFIG_DOUBLE:
+                return "NUM";
+        case CONFIG_BOOL:
+                return "BOOL";
+        default:
+                return "VALUE";
         }
 }
 
@@ -375,7 +391,8 @@ char *config_help_format(const struct config_schema *schema)
                         fprintf(f, " [default: %s]", o->default_value);
                 fputc('\n', f);
         }
-        fprintf(f, "  %-36s %s\n", "--config FILE", "read options from FILE instead of the default file");
+        fprintf(f, "  %-36s %s\n", "--config FILE",
+                "read options from FILE instead of the default file");
         fprintf(f, "  %-36s %s\n", "--help", "show this help and exit");
         fprintf(f, "  %-36s %s\n", "--version", "show the version and exit");
         if (fclose(f) != 0)

@@ -31,18 +31,18 @@ typedef enum config_type {
 } config_type;
 
 struct config_option {
-        const char *name;               /* "heartbeat-interval-ms" */
+        const char *name; /* "heartbeat-interval-ms" */
         config_type type;
-        size_t offset;                  /* offsetof(struct my_options, field) */
-        const char *default_value;      /* text, parsed like a given value; NULL = none */
-        const char *metavar;            /* "MS" in --help */
-        const char *help;               /* one line */
-        uint64_t min, max;              /* CONFIG_UINT bounds; max 0 = UINT64_MAX */
+        size_t offset;             /* offsetof(struct my_options, field) */
+        const char *default_value; /* text, parsed like a given value; NULL = none */
+        const char *metavar;       /* "MS" in --help */
+        const char *help;          /* one line */
+        uint64_t min, max;         /* CONFIG_UINT bounds; max 0 = UINT64_MAX */
 };
 
 struct config_schema {
-        const char *program;            /* "silo-master" */
-        const char *summary;            /* one line for --help */
+        const char *program;             /* "silo-master" */
+        const char *summary;             /* one line for --help */
         const char *default_config_path; /* "/etc/silo/master.conf"; NULL = none */
         const struct config_option *options;
         size_t n_options;
@@ -55,8 +55,8 @@ struct config_schema {
 /* Fill `options` (zeroed by the caller) from defaults, the config file and argv. Returns 0,
  * CONFIG_HELP, CONFIG_VERSION, or -EINVAL/-ENOENT/... with *ret_error set (malloc'd). On
  * failure the struct may be partly filled; release it with config_free() either way. */
-int config_parse(const struct config_schema *schema, int argc, char *const *argv,
-                 void *options, char **ret_error);
+int config_parse(const struct config_schema *schema, int argc, char *const *argv, void *options,
+                 char **ret_error);
 
 /* Parse just one config file into `options` (tests; config_parse() uses it). */
 int config_parse_file(const struct config_schema *schema, const char *path, void *options,

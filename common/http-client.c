@@ -151,7 +151,8 @@ static int http_call_new(const char *method, const char *url, const json_t *body
         curl_easy_setopt(call->easy, CURLOPT_URL, url);
         curl_easy_setopt(call->easy, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, call->headers);
-        curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS, (long)(timeout_ms ? timeout_ms : HTTP_CLIENT_DEFAULT_TIMEOUT_MS));
+        curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS,
+                         (long)(timeout_ms ? timeout_ms : HTTP_CLIENT_DEFAULT_TIMEOUT_MS));
         curl_easy_setopt(call->easy, CURLOPT_WRITEFUNCTION, http_call_write);
         curl_easy_setopt(call->easy, CURLOPT_WRITEDATA, call);
         curl_easy_setopt(call->easy, CURLOPT_ERRORBUFFER, call->errbuf);
@@ -163,7 +164,8 @@ static int http_call_new(const char *method, const char *url, const json_t *body
                 curl_easy_setopt(call->easy, CURLOPT_CUSTOMREQUEST, method);
         if (call->request_body) {
                 curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, call->request_body);
-                curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(call->request_body));
+                curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE,
+                                 (long)strlen(call->request_body));
         } else if (streq(method, "POST") || streq(method, "PUT")) {
                 curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, "");
                 curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE, 0L);
@@ -175,7 +177,7 @@ static int http_call_new(const char *method, const char *url, const json_t *body
 /* Turn a finished transfer into a result and hand it to `done`. */
 static void http_call_complete(struct http_call *call, CURLcode code)
 {
-        struct http_client_result res = { 0 };
+        struct http_client_result res = {0};
         json_t *json = NULL;
         long status = 0;
 
@@ -190,7 +192,8 @@ static void http_call_complete(struct http_call *call, CURLcode code)
         res.body = call->body ? call->body : "";
         res.body_size = call->body_size;
         if (res.error == 0 && call->body_size > 0 &&
-            http_json_parse(call->body, call->body_size, HTTP_CLIENT_MAX_RESPONSE, &json, NULL) >= 0)
+            http_json_parse(call->body, call->body_size, HTTP_CLIENT_MAX_RESPONSE, &json, NULL) >=
+                0)
                 res.json = json;
         if (call->done)
                 call->done(&res, call->userdata);
@@ -212,7 +215,7 @@ static void http_client_unlink(http_client *c, struct http_call *call)
 static int http_client_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
         http_client *c = userp;
-        struct epoll_event ev = { .data.fd = s };
+        struct epoll_event ev = {.data.fd = s};
 
         (void)easy;
         if (what == CURL_POLL_REMOVE) {
@@ -238,7 +241,7 @@ static int http_client_socket_cb(CURL *easy, curl_socket_t s, int what, void *us
 static int http_client_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
         http_client *c = userp;
-        struct itimerspec its = { 0 };
+        struct itimerspec its = {0};
 
         (void)multi;
         if (timeout_ms >= 0) {
@@ -254,7 +257,7 @@ static int http_client_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 int http_client_new(http_client **ret_client)
 {
         http_client *c;
-        struct epoll_event ev = { .events = EPOLLIN };
+        struct epoll_event ev = {.events = EPOLLIN};
 
         pthread_once(&curl_once, curl_init_once);
         c = calloc(1, sizeof(*c));
@@ -294,7 +297,9 @@ http_client *http_client_free(http_client *c)
                 curl_multi_remove_handle(c->multi, call->easy);
                 if (call->done) {
                         struct http_client_result res = {
-                                .error = -ECANCELED, .error_message = "client shut down", .body = "",
+                            .error = -ECANCELED,
+                            .error_message = "client shut down",
+                            .body = "",
                         };
                         call->done(&res, call->userdata);
                 }
@@ -309,7 +314,8 @@ http_client *http_client_free(http_client *c)
 }
 
 int http_client_request(http_client *c, const char *method, const char *url, const json_t *body,
-                        const char *token, unsigned timeout_ms, http_client_done_fn done, void *userdata)
+                        const char *token, unsigned timeout_ms, http_client_done_fn done,
+                        void *userdata)
 {
         struct http_call *call;
         int r;
@@ -386,8 +392,9 @@ int http_client_process(http_client *c)
         return 0;
 }
 
-int http_client_request_sync(const char *method, const char *url, const json_t *body, const char *token,
-                             unsigned timeout_ms, long *ret_status, json_t **ret_body, char **ret_error)
+int http_client_request_sync(const char *method, const char *url, const json_t *body,
+                             const char *token, unsigned timeout_ms, long *ret_status,
+                             json_t **ret_body, char **ret_error)
 {
         _cleanup_(http_call_freep) struct http_call *call = NULL;
         json_t *json = NULL;
@@ -403,14 +410,16 @@ int http_client_request_sync(const char *method, const char *url, const json_t *
         if (call->body_too_large)
                 r = -EFBIG;
         if (r < 0) {
-                if (ret_error && asprintf(ret_error, "%s %s: %s", method, url,
-                                          call->errbuf[0] ? call->errbuf : curl_easy_strerror(code)) < 0)
+                if (ret_error &&
+                    asprintf(ret_error, "%s %s: %s", method, url,
+                             call->errbuf[0] ? call->errbuf : curl_easy_strerror(code)) < 0)
                         *ret_error = NULL;
                 return r;
         }
         curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
         if (call->body_size > 0)
-                (void)http_json_parse(call->body, call->body_size, HTTP_CLIENT_MAX_RESPONSE, &json, NULL);
+                (void)http_json_parse(call->body, call->body_size, HTTP_CLIENT_MAX_RESPONSE, &json,
+                                      NULL);
         if (ret_status)
                 *ret_status = status;
         if (ret_body)

@@ -17,13 +17,13 @@
 typedef struct http_client http_client;
 
 struct http_client_result {
-        int error;              /* 0, or a transport failure: -ECONNREFUSED, -ETIMEDOUT,
-                                 * -EHOSTUNREACH, -ECONNRESET, -EPROTO, -ECANCELED (freed) */
+        int error;                 /* 0, or a transport failure: -ECONNREFUSED, -ETIMEDOUT,
+                                    * -EHOSTUNREACH, -ECONNRESET, -EPROTO, -ECANCELED (freed) */
         const char *error_message; /* curl's text for error != 0, else NULL */
-        long status;            /* HTTP status; 0 when error != 0 */
-        const char *body;       /* response body, NUL-terminated (may be "") */
+        long status;               /* HTTP status; 0 when error != 0 */
+        const char *body;          /* response body, NUL-terminated (may be "") */
         size_t body_size;
-        json_t *json;           /* body parsed as JSON when it is JSON, else NULL (borrowed) */
+        json_t *json; /* body parsed as JSON when it is JSON, else NULL (borrowed) */
 };
 
 /* Called exactly once per request (also with -ECANCELED when the client is freed first). */

@@ -18,8 +18,9 @@ int http_json_parse(const char *data, size_t size, size_t max, json_t **ret_json
         if (max == 0)
                 max = HTTP_JSON_MAX_BODY_DEFAULT;
         if (size > max) {
-                if (ret_error && asprintf(ret_error, "body of %zu bytes exceeds the limit of %zu bytes",
-                                          size, max) < 0)
+                if (ret_error &&
+                    asprintf(ret_error, "body of %zu bytes exceeds the limit of %zu bytes", size,
+                             max) < 0)
                         *ret_error = NULL;
                 return -EFBIG;
         }
@@ -86,19 +87,32 @@ int http_json_error_parse(const json_t *body, char **ret_code, char **ret_messag
 const char *http_json_status_code(unsigned status)
 {
         switch (status) {
-        case 400: return "bad_request";
-        case 401: return "unauthorized";
-        case 403: return "forbidden";
-        case 404: return "not_found";
-        case 405: return "method_not_allowed";
-        case 409: return "conflict";
-        case 413: return "payload_too_large";
-        case 415: return "unsupported_media_type";
-        case 422: return "invalid_spec";
-        case 429: return "too_many_requests";
-        case 500: return "internal";
-        case 502: return "bad_gateway";
-        case 503: return "unavailable";
+        case 400:
+                return "bad_request";
+        case 401:
+                return "unauthorized";
+        case 403:
+                return "forbidden";
+        case 404:
+                return "not_found";
+        case 405:
+                return "method_not_allowed";
+        case 409:
+                return "conflict";
+        case 413:
+                return "payload_too_large";
+        case 415:
+                return "unsupported_media_type";
+        case 422:
+                return "invalid_spec";
+        case 429:
+                return "too_many_requests";
+        case 500:
+                return "internal";
+        case 502:
+                return "bad_gateway";
+        case 503:
+                return "unavailable";
         default:
                 return status >= 500 ? "internal" : "bad_request";
         }
@@ -131,7 +145,8 @@ unsigned http_status_from_errno(int err)
         }
 }
 
-static int set_error(char **ret_error, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static int set_error(char **ret_error, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
 static int set_error(char **ret_error, const char *format, ...)
 {
         va_list ap;
@@ -145,7 +160,8 @@ static int set_error(char **ret_error, const char *format, ...)
         return -EINVAL;
 }
 
-int http_json_get_string(const json_t *obj, const char *key, bool required, const char **ret, char **ret_error)
+int http_json_get_string(const json_t *obj, const char *key, bool required, const char **ret,
+                         char **ret_error)
 {
         const json_t *v = json_object_get(obj, key);
 
@@ -159,7 +175,8 @@ int http_json_get_string(const json_t *obj, const char *key, bool required, cons
         return 0;
 }
 
-int http_json_get_uint(const json_t *obj, const char *key, bool required, uint64_t *ret, char **ret_error)
+int http_json_get_uint(const json_t *obj, const char *key, bool required, uint64_t *ret,
+                       char **ret_error)
 {
         const json_t *v = json_object_get(obj, key);
 
@@ -174,14 +191,17 @@ int http_json_get_uint(const json_t *obj, const char *key, bool required, uint64
         return 0;
 }
 
-int http_json_check_keys(const json_t *obj, const char *const *allowed, const char *where, char **ret_error)
+int http_json_check_keys(const json_t *obj, const char *const *allowed, const char *where,
+                         char **ret_error)
 {
         const char *key;
         json_t *v;
 
         if (!json_is_object(obj))
-                return set_error(ret_error, "%s: expected an object", where && *where ? where : "body");
-        json_object_foreach((json_t *)obj, key, v) {
+                return set_error(ret_error, "%s: expected an object",
+                                 where && *where ? where : "body");
+        json_object_foreach((json_t *)obj, key, v)
+        {
                 bool ok = false;
 
                 for (const char *const *a = allowed; *a; a++)
@@ -190,8 +210,9 @@ int http_json_check_keys(const json_t *obj, const char *const *allowed, const ch
                                 break;
                         }
                 if (!ok)
-                        return where && *where ? set_error(ret_error, "%s: unknown key '%s'", where, key)
-                                               : set_error(ret_error, "unknown key '%s'", key);
+                        return where && *where
+                                   ? set_error(ret_error, "%s: unknown key '%s'", where, key)
+                                   : set_error(ret_error, "unknown key '%s'", key);
         }
         return 0;
 }

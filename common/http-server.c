@@ -34,9 +34,9 @@ struct http_response {
 };
 
 enum request_phase {
-        PHASE_BODY,        /* receiving the body */
-        PHASE_DEFERRED,    /* the handler suspended the connection; waiting for finish */
-        PHASE_RESUMED,     /* finish was called; the response goes out on the next callback */
+        PHASE_BODY,     /* receiving the body */
+        PHASE_DEFERRED, /* the handler suspended the connection; waiting for finish */
+        PHASE_RESUMED,  /* finish was called; the response goes out on the next callback */
         PHASE_DONE,
 };
 
@@ -47,13 +47,13 @@ struct http_ctx {
         http_request req;
         const struct http_route *route;
         enum request_phase phase;
-        char *path_copy;         /* captures point into it */
+        char *path_copy; /* captures point into it */
         char *body;
         size_t body_size;
         bool too_large;
-        unsigned early_status;   /* 401/404/405/413 decided before the body was read */
+        unsigned early_status; /* 401/404/405/413 decided before the body was read */
         char *early_message;
-        char allow[64];          /* Allow header for a 405 */
+        char allow[64]; /* Allow header for a 405 */
         json_t *json;
         char remote[INET6_ADDRSTRLEN + 8];
         http_response resp;
@@ -73,7 +73,8 @@ static int http_response_set(http_response *resp, unsigned status, struct MHD_Re
         if (!r)
                 return -ENOMEM;
         http_response_reset(resp);
-        if (content_type && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
+        if (content_type &&
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
                 MHD_destroy_response(r);
                 return -ENOMEM;
         }
@@ -88,9 +89,9 @@ int http_response_json(http_response *resp, unsigned status, json_t *body)
         char *text;
 
         if (!body)
-                return http_response_set(resp, status,
-                                         MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT),
-                                         NULL);
+                return http_response_set(
+                    resp, status,
+                    MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT), NULL);
         text = http_json_dump(body);
         json_decref(body);
         if (!text)
@@ -103,7 +104,8 @@ int http_response_json(http_response *resp, unsigned status, json_t *body)
         return http_response_set(resp, status, mr, "application/json");
 }
 
-int http_response_error(http_response *resp, unsigned status, const char *code, const char *format, ...)
+int http_response_error(http_response *resp, unsigned status, const char *code, const char *format,
+                        ...)
 {
         _cleanup_free_ char *msg = NULL;
         va_list ap;
@@ -114,8 +116,9 @@ int http_response_error(http_response *resp, unsigned status, const char *code, 
         va_end(ap);
         if (r < 0)
                 return -ENOMEM;
-        return http_response_json(resp, status,
-                                  http_json_error_new(code ? code : http_json_status_code(status), "%s", msg));
+        return http_response_json(
+            resp, status,
+            http_json_error_new(code ? code : http_json_status_code(status), "%s", msg));
 }
 
 int http_response_text(http_response *resp, unsigned status, const char *content_type, char *text)
@@ -129,7 +132,8 @@ int http_response_text(http_response *resp, unsigned status, const char *content
                 free(text);
                 return -ENOMEM;
         }
-        return http_response_set(resp, status, mr, content_type ? content_type : "text/plain; charset=utf-8");
+        return http_response_set(resp, status, mr,
+                                 content_type ? content_type : "text/plain; charset=utf-8");
 }
 
 struct stream_cls {
@@ -170,8 +174,9 @@ int http_response_stream(http_response *resp, unsigned status, const char *conte
                         destroy(userdata);
                 return -ENOMEM;
         }
-        *s = (struct stream_cls){ read, userdata, destroy };
-        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, s, stream_free);
+        *s = (struct stream_cls){read, userdata, destroy};
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, s,
+                                              stream_free);
         if (!r) {
                 stream_free(s);
                 return -ENOMEM;
@@ -216,7 +221,8 @@ static bool route_match(const char *pattern, char *buf, const char **captures, s
                         if (send == s || n >= HTTP_MAX_CAPTURES)
                                 return false;
                         captures[n++] = s;
-                } else if ((size_t)(pend - p) != (size_t)(send - s) || strncmp(p, s, (size_t)(pend - p)) != 0)
+                } else if ((size_t)(pend - p) != (size_t)(send - s) ||
+                           strncmp(p, s, (size_t)(pend - p)) != 0)
                         return false;
                 p = pend;
                 s = send;
@@ -248,7 +254,8 @@ static void http_ctx_route(struct http_ctx *c, const char *method, const char *u
                 if (!streq(r->method, method)) {
                         size_t len = strlen(c->allow);
                         if (len + strlen(r->method) + 3 < sizeof(c->allow))
-                                snprintf(c->allow + len, sizeof(c->allow) - len, "%s%s", len ? ", " : "", r->method);
+                                snprintf(c->allow + len, sizeof(c->allow) - len, "%s%s",
+                                         len ? ", " : "", r->method);
                         continue;
                 }
                 c->route = r;
@@ -257,8 +264,9 @@ static void http_ctx_route(struct http_ctx *c, const char *method, const char *u
                 return;
         }
         c->early_status = path_known ? 405 : 404;
-        if (asprintf(&c->early_message, path_known ? "%s %s: method not allowed" : "%s %s: no such endpoint",
-                     method, url) < 0)
+        if (asprintf(&c->early_message,
+                     path_known ? "%s %s: method not allowed" : "%s %s: no such endpoint", method,
+                     url) < 0)
                 c->early_message = NULL;
 }
 
@@ -288,10 +296,11 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, struct http_ctx *
         return r;
 }
 
-static enum MHD_Result http_queue_error(struct MHD_Connection *conn, struct http_ctx *c, unsigned status,
-                                        const char *message)
+static enum MHD_Result http_queue_error(struct MHD_Connection *conn, struct http_ctx *c,
+                                        unsigned status, const char *message)
 {
-        (void)http_response_error(&c->resp, status, NULL, "%s", message ? message : http_json_status_code(status));
+        (void)http_response_error(&c->resp, status, NULL, "%s",
+                                  message ? message : http_json_status_code(status));
         if (status == 405 && c->allow[0])
                 (void)http_response_header(&c->resp, MHD_HTTP_HEADER_ALLOW, c->allow);
         if (status == 401)
@@ -301,7 +310,8 @@ static enum MHD_Result http_queue_error(struct MHD_Connection *conn, struct http
 
 static void format_remote(struct MHD_Connection *conn, char *buf, size_t size)
 {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         char host[INET6_ADDRSTRLEN];
 
         snprintf(buf, size, "?");
@@ -343,10 +353,12 @@ static struct http_ctx *http_ctx_new(http_server *s, struct MHD_Connection *conn
         if (c->early_status)
                 return c;
         if (s->token && !(c->route->flags & HTTP_ROUTE_PUBLIC) &&
-            !auth_bearer_check(s->token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                                    MHD_HTTP_HEADER_AUTHORIZATION))) {
+            !auth_bearer_check(s->token,
+                               MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           MHD_HTTP_HEADER_AUTHORIZATION))) {
                 c->early_status = 401;
-                c->early_message = strdup("missing or wrong bearer token (Authorization: Bearer <cluster token>)");
+                c->early_message =
+                    strdup("missing or wrong bearer token (Authorization: Bearer <cluster token>)");
                 return c;
         }
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -354,7 +366,8 @@ static struct http_ctx *http_ctx_new(http_server *s, struct MHD_Connection *conn
                 unsigned long long n = strtoull(cl, NULL, 10);
                 if (n > s->max_body) {
                         c->early_status = 413;
-                        if (asprintf(&c->early_message, "body of %llu bytes exceeds the limit of %zu bytes", n,
+                        if (asprintf(&c->early_message,
+                                     "body of %llu bytes exceeds the limit of %zu bytes", n,
                                      s->max_body) < 0)
                                 c->early_message = NULL;
                 }
@@ -363,7 +376,8 @@ static struct http_ctx *http_ctx_new(http_server *s, struct MHD_Connection *conn
 }
 
 /* Run the route's handler on the complete request and queue what it answered. */
-static enum MHD_Result http_dispatch(struct MHD_Connection *conn, struct http_ctx *c, const char *url)
+static enum MHD_Result http_dispatch(struct MHD_Connection *conn, struct http_ctx *c,
+                                     const char *url)
 {
         http_server *s = c->server;
         int r;
@@ -403,9 +417,9 @@ static enum MHD_Result http_dispatch(struct MHD_Connection *conn, struct http_ct
         return http_queue(conn, c);
 }
 
-static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                   const char *version, const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls)
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
 {
         http_server *s = cls;
         struct http_ctx *c = *con_cls;
@@ -439,7 +453,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 
                 *upload_data_size = 0;
                 if (c->too_large || c->body_size + n > s->max_body) {
-                        /* Chunked bodies have no Content-Length: discard and answer 413 at the end. */
+                        /* Chunked bodies have no Content-Length: discard and answer 413 at the end.
+                         */
                         c->too_large = true;
                         return MHD_YES;
                 }
@@ -485,7 +500,8 @@ int http_deferred_finish(http_deferred *d)
         if (c->phase != PHASE_DEFERRED)
                 return -EINVAL;
         if (!c->resp.mhd)
-                (void)http_response_error(&c->resp, 500, NULL, "deferred request finished without a response");
+                (void)http_response_error(&c->resp, 500, NULL,
+                                          "deferred request finished without a response");
         c->phase = PHASE_RESUMED;
         MHD_resume_connection(c->req.connection);
         return 0;
@@ -505,7 +521,7 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 static int http_listen_socket(const char *listen_addr, int *ret_fd, int *ret_family)
 {
         _cleanup_free_ char *host = NULL;
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
         struct addrinfo *ai = NULL;
         const char *colon, *port;
         int fd, one = 1, r;
@@ -584,15 +600,13 @@ int http_server_new(const struct http_server_config *config, http_server **ret_s
                 s->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                                          : ((struct sockaddr_in *)&sa)->sin_port);
 
-        s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_access, s,
-                                  MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
-                                  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                                  MHD_OPTION_CONNECTION_LIMIT,
-                                  (unsigned)(config->connection_limit ? config->connection_limit : 4096),
-                                  MHD_OPTION_CONNECTION_TIMEOUT,
-                                  (unsigned)(config->connection_timeout_s ? config->connection_timeout_s : 90),
-                                  MHD_OPTION_NOTIFY_COMPLETED, http_completed, s,
-                                  MHD_OPTION_END);
+        s->mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, http_access, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
+            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)(config->connection_limit ? config->connection_limit : 4096),
+            MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)(config->connection_timeout_s ? config->connection_timeout_s : 90),
+            MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_END);
         if (!s->mhd) {
                 close(fd);
                 http_server_free(s);
@@ -645,7 +659,8 @@ uint16_t http_server_port(const http_server *s)
 
 unsigned http_server_connections(const http_server *s)
 {
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 
         return info ? info->num_connections : 0;
 }

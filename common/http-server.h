@@ -41,33 +41,33 @@ enum {
 typedef int (*http_handler_fn)(http_request *req, http_response *resp, void *userdata);
 
 struct http_route {
-        const char *method;     /* "GET", "POST", "DELETE", "PUT" */
-        const char *pattern;    /* "/api/v1/agents/{id}/heartbeat" */
+        const char *method;  /* "GET", "POST", "DELETE", "PUT" */
+        const char *pattern; /* "/api/v1/agents/{id}/heartbeat" */
         http_handler_fn handler;
-        unsigned flags;         /* HTTP_ROUTE_* */
+        unsigned flags; /* HTTP_ROUTE_* */
 };
 
 struct http_server_config {
-        const char *listen;             /* "127.0.0.1:5050", "[::1]:5050", "0.0.0.0:5050"; port 0 = any */
+        const char *listen; /* "127.0.0.1:5050", "[::1]:5050", "0.0.0.0:5050"; port 0 = any */
         const struct http_route *routes;
         size_t n_routes;
-        void *userdata;                 /* passed to every handler */
-        const char *token;              /* required bearer token; NULL disables auth (unit tests only) */
-        size_t max_body;                /* 0 = 1 MiB */
-        unsigned connection_limit;      /* 0 = 4096 concurrent connections */
-        unsigned connection_timeout_s;  /* idle keep-alive connections closed after; 0 = 90 */
+        void *userdata;            /* passed to every handler */
+        const char *token;         /* required bearer token; NULL disables auth (unit tests only) */
+        size_t max_body;           /* 0 = 1 MiB */
+        unsigned connection_limit; /* 0 = 4096 concurrent connections */
+        unsigned connection_timeout_s; /* idle keep-alive connections closed after; 0 = 90 */
 };
 
 struct http_request {
         const char *method;
-        const char *path;               /* without the query string */
+        const char *path;                        /* without the query string */
         const char *captures[HTTP_MAX_CAPTURES]; /* the "{...}" segments, in order */
         size_t n_captures;
-        json_t *body;                   /* parsed JSON body (borrowed), NULL when empty or RAW_BODY */
-        const char *raw_body;           /* the body bytes, NUL-terminated; NULL when empty */
+        json_t *body;         /* parsed JSON body (borrowed), NULL when empty or RAW_BODY */
+        const char *raw_body; /* the body bytes, NUL-terminated; NULL when empty */
         size_t raw_body_size;
-        const char *remote;             /* peer address "127.0.0.1:34567" */
-        void *connection;               /* the MHD connection (internal) */
+        const char *remote; /* peer address "127.0.0.1:34567" */
+        void *connection;   /* the MHD connection (internal) */
 };
 
 /* ---- server lifecycle ---- */
@@ -100,8 +100,8 @@ const char *http_request_header(const http_request *req, const char *name);
 /* A JSON body (may be NULL for an empty body, e.g. 204). */
 int http_response_json(http_response *resp, unsigned status, json_t *body);
 /* The wire protocol error body; code NULL = derived from the status (http_json_status_code). */
-int http_response_error(http_response *resp, unsigned status, const char *code,
-                        const char *format, ...) __attribute__((format(printf, 4, 5)));
+int http_response_error(http_response *resp, unsigned status, const char *code, const char *format,
+                        ...) __attribute__((format(printf, 4, 5)));
 /* A text body (e.g. "text/plain; version=0.0.4" for /metrics). */
 int http_response_text(http_response *resp, unsigned status, const char *content_type, char *text);
 

@@ -119,8 +119,11 @@ int main(int argc, char **argv)
         }
 
         if (res->io_error) {
-                fprintf(stderr, "silo-io: %s: I/O failed: %s\n", cli.job.filename,
-                        res->io_error_short ? "short transfer" : strerror(-res->io_error));
+                fprintf(stderr, "silo-io: %s: I/O failed: %s%s\n", cli.job.filename,
+                        res->io_error_short ? "short transfer" : strerror(-res->io_error),
+                        cli.job.hipri && res->io_error == -EOPNOTSUPP ?
+                                " (--hipri: the device has no poll queues, e.g. null_blk "
+                                "needs poll_queues=N, NVMe nvme.poll_queues=N)" : "");
                 return 1;
         }
         if (res->verified && res->verify.blocks_bad) {

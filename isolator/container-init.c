@@ -40,6 +40,8 @@ _Noreturn void container_init_run(const struct container_config *c,
                                strerror(-r));
         }
 
+        /* Otherwise it would show up as the shim it was forked from. */
+        (void)prctl(PR_SET_NAME, "silo-init");
         /* The command's copy of error_fd reports its exec; ours must not keep the pipe open. */
         if (fds->error_fd >= 0)
                 close(fds->error_fd);

@@ -27,7 +27,8 @@ int master_agent_new(const char *id, struct master_agent **ret)
         return 0;
 }
 
-int master_agent_tasks(master *m, const struct master_agent *a, struct master_task ***ret, size_t *ret_n)
+int master_agent_tasks(master *m, const struct master_agent *a, struct master_task ***ret,
+                       size_t *ret_n)
 {
         struct master_task **v, *t;
         size_t n = 0, i = 0;
@@ -64,15 +65,11 @@ static int master_agent_save(master *m, struct master_agent *a)
         int r;
 
         a->updated_ms = master_now_ms();
-        r = store_begin(m->store);
+        r = store_change_begin(m->store);
         if (r < 0)
                 return r;
         r = store_agent_put(m->store, a);
-        if (r >= 0)
-                r = store_commit(m->store);
-        if (r < 0)
-                store_rollback(m->store);
-        return r;
+        return store_change_end(m->store, r);
 }
 
 /* Charge every live task the master placed on this agent (after it joined the allocator). */
@@ -106,12 +103,14 @@ static bool master_address_is_valid(const char *address)
                         return false;
         }
         n = strlen(colon + 1);
-        if (n == 0 || n > 5 || strspn(colon + 1, "0123456789") != n || atoi(colon + 1) < 1 || atoi(colon + 1) > 65535)
+        if (n == 0 || n > 5 || strspn(colon + 1, "0123456789") != n || atoi(colon + 1) < 1 ||
+            atoi(colon + 1) > 65535)
                 return false;
         return true;
 }
 
-static const struct silo_task_ref *reg_find_task(const struct silo_agent_registration *reg, const char *id)
+static const struct silo_task_ref *reg_find_task(const struct silo_agent_registration *reg,
+                                                 const char *id)
 {
         for (size_t i = 0; i < reg->n_tasks; i++)
                 if (streq(reg->tasks[i].id, id))
@@ -144,11 +143,15 @@ static void master_agent_reconcile(master *m, struct master_agent *a)
                 }
                 if (!t || !streq_ptr(t->agent_id, a->id) || silo_task_state_is_terminal(t->state)) {
                         if (!t)
-                                log_warning("agent %s runs task %s that the master does not know: killing it",
+                                log_warning("agent %s runs task %s that the master does not know: "
+                                            "killing it",
                                             a->id, ref->id);
                         else
-                                log_info("agent %s runs task %s that the master %s: killing it", a->id, ref->id,
-                                         silo_task_state_is_terminal(t->state) ? "gave up" : "placed elsewhere");
+                                log_info("agent %s runs task %s that the master %s: killing it",
+                                         a->id, ref->id,
+                                         silo_task_state_is_terminal(t->state)
+                                             ? "gave up"
+                                             : "placed elsewhere");
                         m->metrics.reconcile_kills++;
                         (void)master_kill_send(m, a, ref->id, NULL);
                         continue;
@@ -175,19 +178,22 @@ static void master_agent_reconcile(master *m, struct master_agent *a)
                 if (asprintf(&msg, "agent %s re-registered without this task", a->id) < 0)
                         msg = NULL;
                 log_warning("task %s: %s", t->id, strempty(msg));
-                (void)master_task_transition(m, t, SILO_TASK_LOST, SILO_REASON_AGENT_LOST, msg, NULL);
+                (void)master_task_transition(m, t, SILO_TASK_LOST, SILO_REASON_AGENT_LOST, msg,
+                                             NULL);
         }
 }
 
-int master_agent_register(master *m, struct silo_agent_registration *reg, struct master_agent **ret_agent,
-                          char **ret_error)
+int master_agent_register(master *m, struct silo_agent_registration *reg,
+                          struct master_agent **ret_agent, char **ret_error)
 {
         struct master_agent *a;
         bool is_new = false, was_active;
         int r;
 
         if (!master_address_is_valid(reg->address)) {
-                if (asprintf(ret_error, "address: '%s' is not HOST:PORT (the address the master reaches the agent at)",
+                if (asprintf(ret_error,
+                             "address: '%s' is not HOST:PORT (the address the master reaches the "
+                             "agent at)",
                              strempty(reg->address)) < 0)
                         *ret_error = NULL;
                 return -EINVAL;
@@ -209,9 +215,11 @@ int master_agent_register(master *m, struct silo_agent_registration *reg, struct
         was_active = !is_new && a->state == MASTER_AGENT_ACTIVE;
 
         /* Keep the allocator in step first: it rejects registrations it cannot model. */
-        r = was_active ? alloc_agent_update(m->alloc, a->id, reg) : alloc_agent_add(m->alloc, a->id, reg);
+        r = was_active ? alloc_agent_update(m->alloc, a->id, reg)
+                       : alloc_agent_add(m->alloc, a->id, reg);
         if (r < 0) {
-                if (asprintf(ret_error, "resources: the allocator rejected this agent: %s", strerror(-r)) < 0)
+                if (asprintf(ret_error, "resources: the allocator rejected this agent: %s",
+                             strerror(-r)) < 0)
                         *ret_error = NULL;
                 if (is_new)
                         master_agent_free(a);
@@ -252,8 +260,8 @@ int master_agent_register(master *m, struct silo_agent_registration *reg, struct
                 m->metrics.registrations++;
         else
                 m->metrics.reregistrations++;
-        log_info("agent %s (%s at %s) %s with %zu tasks", a->id, strempty(reg->hostname), reg->address,
-                 was_active ? "re-registered" : "registered", reg->n_tasks);
+        log_info("agent %s (%s at %s) %s with %zu tasks", a->id, strempty(reg->hostname),
+                 reg->address, was_active ? "re-registered" : "registered", reg->n_tasks);
 
         if (!was_active)
                 master_agent_charge_tasks(m, a);
@@ -265,7 +273,7 @@ int master_agent_register(master *m, struct silo_agent_registration *reg, struct
 
 int master_agent_heartbeat(master *m, const char *id, const json_t *body, char **ret_error)
 {
-        static const char *const keys[] = { "tasks", NULL };
+        static const char *const keys[] = {"tasks", NULL};
         struct master_agent *a = master_agent_get(m, id);
         const json_t *tasks = NULL, *v;
         size_t i;
@@ -287,13 +295,14 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
                                 *ret_error = NULL;
                         return -EINVAL;
                 }
-                json_array_foreach(tasks, i, v)
-                        if (!json_is_string(v) || !silo_name_is_valid(json_string_value(v))) {
-                                if (asprintf(ret_error, "tasks[%zu]: expected a task id string, got %s", i,
-                                             json_is_string(v) ? "an invalid id" : "another type") < 0)
-                                        *ret_error = NULL;
-                                return -EINVAL;
-                        }
+                json_array_foreach(tasks, i, v) if (!json_is_string(v) ||
+                                                    !silo_name_is_valid(json_string_value(v)))
+                {
+                        if (asprintf(ret_error, "tasks[%zu]: expected a task id string, got %s", i,
+                                     json_is_string(v) ? "an invalid id" : "another type") < 0)
+                                *ret_error = NULL;
+                        return -EINVAL;
+                }
         }
         a->last_seen_mono_ms = master_mono_ms();
         a->heartbeats++;
@@ -301,7 +310,8 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
 
         /* A heartbeat names what runs there: anything the master gave up or placed
          * elsewhere must not keep running. */
-        json_array_foreach(tasks, i, v) {
+        json_array_foreach(tasks, i, v)
+        {
                 const char *tid = json_string_value(v);
                 struct master_task *t = master_task_get(m, tid);
 
@@ -310,8 +320,9 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
                 if (t && silo_task_state_is_terminal(t->state) && t->kill_in_flight)
                         continue;
                 log_info("agent %s reports task %s that %s: killing it", a->id, tid,
-                         !t ? "the master does not know"
-                            : silo_task_state_is_terminal(t->state) ? "the master gave up" : "belongs elsewhere");
+                         !t                                      ? "the master does not know"
+                         : silo_task_state_is_terminal(t->state) ? "the master gave up"
+                                                                 : "belongs elsewhere");
                 m->metrics.reconcile_kills++;
                 (void)master_kill_send(m, a, tid, NULL);
         }
@@ -326,13 +337,14 @@ static void master_agent_lose(master *m, struct master_agent *a, uint64_t silent
         size_t n = 0;
         int r;
 
-        if (asprintf(&msg, "agent %s (%s) silent for %" PRIu64 " ms (timeout %" PRIu64 " ms)", a->id,
-                     strempty(a->reg->hostname), silent_ms, m->opts.agent_timeout_ms) < 0)
+        if (asprintf(&msg, "agent %s (%s) silent for %" PRIu64 " ms (timeout %" PRIu64 " ms)",
+                     a->id, strempty(a->reg->hostname), silent_ms, m->opts.agent_timeout_ms) < 0)
                 msg = NULL;
         log_warning("%s: marking it lost", strempty(msg));
         (void)master_agent_tasks(m, a, &live, &n);
         for (size_t k = 0; k < n; k++) {
-                r = master_task_transition(m, live[k], SILO_TASK_LOST, SILO_REASON_AGENT_LOST, msg, NULL);
+                r = master_task_transition(m, live[k], SILO_TASK_LOST, SILO_REASON_AGENT_LOST, msg,
+                                           NULL);
                 if (r < 0)
                         log_error("task %s: cannot record it LOST: %s", live[k]->id, strerror(-r));
         }
@@ -352,7 +364,8 @@ void master_agents_check(master *m)
         size_t i = 0;
 
         while (table_next(m->agents, &i, NULL, (void **)&a))
-                if (a->state == MASTER_AGENT_ACTIVE && now - a->last_seen_mono_ms > m->opts.agent_timeout_ms)
+                if (a->state == MASTER_AGENT_ACTIVE &&
+                    now - a->last_seen_mono_ms > m->opts.agent_timeout_ms)
                         master_agent_lose(m, a, now - a->last_seen_mono_ms);
 }
 
@@ -367,22 +380,25 @@ json_t *master_agent_to_json(master *m, const struct master_agent *a)
         if (!j)
                 return NULL;
         json_object_set_new(j, "id", json_string(a->id));
-        json_object_set_new(j, "hostname", a->reg->hostname ? json_string(a->reg->hostname) : json_null());
+        json_object_set_new(j, "hostname",
+                            a->reg->hostname ? json_string(a->reg->hostname) : json_null());
         json_object_set_new(j, "address", json_string(a->reg->address));
         if (a->reg->version)
                 json_object_set_new(j, "version", json_string(a->reg->version));
-        json_object_set_new(j, "state", json_string(a->state == MASTER_AGENT_ACTIVE ? "ACTIVE" : "LOST"));
+        json_object_set_new(j, "state",
+                            json_string(a->state == MASTER_AGENT_ACTIVE ? "ACTIVE" : "LOST"));
         json_object_set_new(j, "resources", silo_agent_resources_to_json(&a->reg->resources));
         attrs = silo_kv_array_to_json(a->reg->attributes, a->reg->n_attributes);
         json_object_set_new(j, "attributes", attrs ? attrs : json_object());
         json_object_set_new(j, "registered_ms", json_integer((json_int_t)a->registered_ms));
         json_object_set_new(j, "updated_ms", json_integer((json_int_t)a->updated_ms));
         if (a->state == MASTER_AGENT_ACTIVE) {
-                json_object_set_new(j, "last_seen_ms_ago",
-                                    json_integer((json_int_t)(master_mono_ms() - a->last_seen_mono_ms)));
+                json_object_set_new(
+                    j, "last_seen_ms_ago",
+                    json_integer((json_int_t)(master_mono_ms() - a->last_seen_mono_ms)));
                 if (alloc_agent_get_free(m->alloc, a->id, &f) >= 0) {
-                        json_t *fj = json_pack("{s:f, s:I, s:I}", "cpus", f.cpus, "mem", (json_int_t)f.mem, "pids",
-                                               (json_int_t)f.pids);
+                        json_t *fj = json_pack("{s:f, s:I, s:I}", "cpus", f.cpus, "mem",
+                                               (json_int_t)f.mem, "pids", (json_int_t)f.pids);
                         json_t *disks = json_object();
                         for (size_t d = 0; d < a->reg->resources.n_disks; d++) {
                                 double used = 0;

@@ -14,8 +14,11 @@ static bool require_object(http_request *req, http_response *resp, const char *w
 {
         if (json_is_object(req->body))
                 return true;
-        (void)http_response_error(resp, 400, "bad_request", "body: expected a JSON object (%s), got %s", what,
-                                  !req->body ? "an empty body" : json_is_array(req->body) ? "an array" : "a scalar");
+        (void)http_response_error(resp, 400, "bad_request",
+                                  "body: expected a JSON object (%s), got %s", what,
+                                  !req->body                 ? "an empty body"
+                                  : json_is_array(req->body) ? "an array"
+                                                             : "a scalar");
         return false;
 }
 
@@ -25,7 +28,8 @@ static int api_health(http_request *req, http_response *resp, void *userdata)
 
         (void)req;
         return http_response_json(resp, 200,
-                                  json_pack("{s:s, s:s, s:I, s:I}", "status", "ok", "version", SILO_VERSION, "agents",
+                                  json_pack("{s:s, s:s, s:I, s:I}", "status", "ok", "version",
+                                            SILO_VERSION, "agents",
                                             (json_int_t)table_size(m->agents), "tasks",
                                             (json_int_t)table_size(m->tasks)));
 }
@@ -35,6 +39,15 @@ static int api_metrics(http_request *req, http_response *resp, void *userdata)
         (void)req;
         return http_response_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8",
                                   master_metrics_format(userdata));
+}
+
+/* Every answer waits for the commit of what this loop turn changed (the master's group
+ * commit): a client never hears of a change that a crash could still undo. */
+static int api_reply(master *m, http_request *req, int r)
+{
+        if (r < 0)
+                return r;
+        return master_ack_after_commit(m, req);
 }
 
 static int api_agent_register(http_request *req, http_response *resp, void *userdata)
@@ -50,20 +63,27 @@ static int api_agent_register(http_request *req, http_response *resp, void *user
                 return 0;
         r = silo_agent_registration_from_json(req->body, &reg, &err);
         if (r < 0)
-                return http_response_error(resp, r == -ENOMEM ? 500 : 400, "invalid_registration", "%s",
-                                           err ? err : strerror(-r));
+                return api_reply(m, req,
+                                 http_response_error(resp, r == -ENOMEM ? 500 : 400,
+                                                     "invalid_registration", "%s",
+                                                     err ? err : strerror(-r)));
         had_id = reg->agent_id != NULL;
         r = master_agent_register(m, reg, &a, &err);
         if (r < 0) {
                 silo_agent_registration_free(reg);
                 if (r == -EINVAL)
-                        return http_response_error(resp, 400, "invalid_registration", "%s", strempty(err));
+                        return api_reply(m, req,
+                                         http_response_error(resp, 400, "invalid_registration",
+                                                             "%s", strempty(err)));
                 return r;
         }
-        return http_response_json(resp, had_id ? 200 : 201,
-                                  json_pack("{s:s, s:I, s:I}", "agent_id", a->id, "heartbeat_interval_ms",
-                                            (json_int_t)m->opts.heartbeat_interval_ms, "agent_timeout_ms",
-                                            (json_int_t)m->opts.agent_timeout_ms));
+        return api_reply(m, req,
+                         http_response_json(resp, had_id ? 200 : 201,
+                                            json_pack("{s:s, s:I, s:I}", "agent_id", a->id,
+                                                      "heartbeat_interval_ms",
+                                                      (json_int_t)m->opts.heartbeat_interval_ms,
+                                                      "agent_timeout_ms",
+                                                      (json_int_t)m->opts.agent_timeout_ms)));
 }
 
 static int api_agent_heartbeat(http_request *req, http_response *resp, void *userdata)
@@ -74,23 +94,36 @@ static int api_agent_heartbeat(http_request *req, http_response *resp, void *use
         int r;
 
         if (req->body && !json_is_object(req->body))
-                return http_response_error(resp, 400, "bad_request", "body: expected a JSON object or nothing");
+                return api_reply(m, req,
+                                 http_response_error(resp, 400, "bad_request",
+                                                     "body: expected a JSON object or nothing"));
         r = master_agent_heartbeat(m, id, req->body, &err);
         if (r == -ENOENT)
-                return http_response_error(resp, 404, "unknown_agent", "agent %s: not registered; register first",
-                                           id);
+                return api_reply(m, req,
+                                 http_response_error(resp, 404, "unknown_agent",
+                                                     "agent %s: not registered; register first",
+                                                     id));
         if (r == -ESTALE)
-                return http_response_error(resp, 404, "unknown_agent",
-                                           "agent %s: marked lost after its heartbeats stopped; register again", id);
+                return api_reply(
+                    m, req,
+                    http_response_error(
+                        resp, 404, "unknown_agent",
+                        "agent %s: marked lost after its heartbeats stopped; register again", id));
         if (r == -EAGAIN)
-                return http_response_error(resp, 404, "unknown_agent",
-                                           "agent %s: the master restarted; register again to reconcile", id);
+                return api_reply(m, req,
+                                 http_response_error(
+                                     resp, 404, "unknown_agent",
+                                     "agent %s: the master restarted; register again to reconcile",
+                                     id));
         if (r == -EINVAL)
-                return http_response_error(resp, 400, "bad_request", "%s", strempty(err));
+                return api_reply(
+                    m, req, http_response_error(resp, 400, "bad_request", "%s", strempty(err)));
         if (r < 0)
                 return r;
-        return http_response_json(resp, 200,
-                                  json_pack("{s:I}", "heartbeat_interval_ms", (json_int_t)m->opts.heartbeat_interval_ms));
+        return api_reply(m, req,
+                         http_response_json(resp, 200,
+                                            json_pack("{s:I}", "heartbeat_interval_ms",
+                                                      (json_int_t)m->opts.heartbeat_interval_ms)));
 }
 
 static int api_status(http_request *req, http_response *resp, void *userdata)
@@ -105,13 +138,17 @@ static int api_status(http_request *req, http_response *resp, void *userdata)
                 return 0;
         r = silo_status_update_from_json(req->body, &u, &err);
         if (r < 0)
-                return http_response_error(resp, r == -ENOMEM ? 500 : 400, "invalid_status", "%s",
-                                           err ? err : strerror(-r));
+                return api_reply(m, req,
+                                 http_response_error(resp, r == -ENOMEM ? 500 : 400,
+                                                     "invalid_status", "%s",
+                                                     err ? err : strerror(-r)));
         r = master_status_apply(m, u, &dup, &err);
         if (r < 0)
                 return r; /* not acknowledged: the agent sends it again */
-        return http_response_json(resp, 200,
-                                  json_pack("{s:s, s:b}", "acknowledged", u->update_id, "duplicate", dup));
+        return api_reply(m, req,
+                         http_response_json(resp, 200,
+                                            json_pack("{s:s, s:b}", "acknowledged", u->update_id,
+                                                      "duplicate", dup)));
 }
 
 static int api_task_submit(http_request *req, http_response *resp, void *userdata)
@@ -126,24 +163,31 @@ static int api_task_submit(http_request *req, http_response *resp, void *userdat
                 return 0;
         r = silo_task_spec_from_json(req->body, &spec, &err);
         if (r < 0)
-                return http_response_error(resp, r == -ENOMEM ? 500 : 400, "invalid_spec", "%s",
-                                           err ? err : strerror(-r));
+                return api_reply(m, req,
+                                 http_response_error(resp, r == -ENOMEM ? 500 : 400, "invalid_spec",
+                                                     "%s", err ? err : strerror(-r)));
         r = master_task_submit(m, spec, &t, &err);
         if (r == -EEXIST) {
                 silo_task_spec_free(spec);
-                return http_response_json(resp, 200, master_task_to_json(m, t, false));
+                return api_reply(m, req,
+                                 http_response_json(resp, 200, master_task_to_json(m, t, false)));
         }
         if (r == -EBUSY) {
                 silo_task_spec_free(spec);
-                return http_response_error(resp, 409, "conflict", "id: task %s exists with another spec", t->id);
+                return api_reply(m, req,
+                                 http_response_error(resp, 409, "conflict",
+                                                     "id: task %s exists with another spec",
+                                                     t->id));
         }
         if (r < 0) {
                 silo_task_spec_free(spec);
                 if (r == -EINVAL)
-                        return http_response_error(resp, 400, "invalid_spec", "%s", strempty(err));
+                        return api_reply(
+                            m, req,
+                            http_response_error(resp, 400, "invalid_spec", "%s", strempty(err)));
                 return r;
         }
-        return http_response_json(resp, 201, master_task_to_json(m, t, false));
+        return api_reply(m, req, http_response_json(resp, 201, master_task_to_json(m, t, false)));
 }
 
 static int api_task_list(http_request *req, http_response *resp, void *userdata)
@@ -158,10 +202,13 @@ static int api_task_list(http_request *req, http_response *resp, void *userdata)
         if (state) {
                 s = silo_task_state_from_string(state);
                 if (s < 0)
-                        return http_response_error(resp, 400, "bad_request",
-                                                   "state: '%s' is not a task state (PENDING, STAGING, STARTING, "
-                                                   "RUNNING, FINISHED, FAILED, KILLED, LOST)",
-                                                   state);
+                        return api_reply(
+                            m, req,
+                            http_response_error(
+                                resp, 400, "bad_request",
+                                "state: '%s' is not a task state (PENDING, STAGING, STARTING, "
+                                "RUNNING, FINISHED, FAILED, KILLED, LOST)",
+                                state));
         }
         r = master_tasks_list(m, s, &v, &n);
         if (r < 0)
@@ -169,7 +216,7 @@ static int api_task_list(http_request *req, http_response *resp, void *userdata)
         arr = json_array();
         for (size_t i = 0; i < n; i++)
                 json_array_append_new(arr, master_task_to_json(m, v[i], false));
-        return http_response_json(resp, 200, json_pack("{s:o}", "tasks", arr));
+        return api_reply(m, req, http_response_json(resp, 200, json_pack("{s:o}", "tasks", arr)));
 }
 
 static int api_task_get(http_request *req, http_response *resp, void *userdata)
@@ -178,8 +225,10 @@ static int api_task_get(http_request *req, http_response *resp, void *userdata)
         struct master_task *t = master_task_get(m, req->captures[0]);
 
         if (!t)
-                return http_response_error(resp, 404, "not_found", "task %s: no such task", req->captures[0]);
-        return http_response_json(resp, 200, master_task_to_json(m, t, true));
+                return api_reply(m, req,
+                                 http_response_error(resp, 404, "not_found",
+                                                     "task %s: no such task", req->captures[0]));
+        return api_reply(m, req, http_response_json(resp, 200, master_task_to_json(m, t, true)));
 }
 
 static int api_task_kill(http_request *req, http_response *resp, void *userdata)
@@ -190,20 +239,26 @@ static int api_task_kill(http_request *req, http_response *resp, void *userdata)
         int r;
 
         if (!t)
-                return http_response_error(resp, 404, "not_found", "task %s: no such task", req->captures[0]);
+                return api_reply(m, req,
+                                 http_response_error(resp, 404, "not_found",
+                                                     "task %s: no such task", req->captures[0]));
         r = master_task_kill(m, t, &done);
         if (r == -EBUSY)
-                return http_response_error(resp, 409, "conflict", "task %s: already %s; nothing to kill", t->id,
-                                           silo_task_state_to_string(t->state));
+                return api_reply(m, req,
+                                 http_response_error(resp, 409, "conflict",
+                                                     "task %s: already %s; nothing to kill", t->id,
+                                                     silo_task_state_to_string(t->state)));
         if (r < 0)
                 return r;
         /* 202: the agent has been asked; the task turns KILLED when it confirms. */
-        return http_response_json(resp, done ? 200 : 202, master_task_to_json(m, t, false));
+        return api_reply(
+            m, req, http_response_json(resp, done ? 200 : 202, master_task_to_json(m, t, false)));
 }
 
 static int agent_id_cmp(const void *a, const void *b)
 {
-        return strcmp((*(struct master_agent *const *)a)->id, (*(struct master_agent *const *)b)->id);
+        return strcmp((*(struct master_agent *const *)a)->id,
+                      (*(struct master_agent *const *)b)->id);
 }
 
 static int api_agent_list(http_request *req, http_response *resp, void *userdata)
@@ -224,7 +279,7 @@ static int api_agent_list(http_request *req, http_response *resp, void *userdata
         arr = json_array();
         for (i = 0; i < n; i++)
                 json_array_append_new(arr, master_agent_to_json(m, v[i]));
-        return http_response_json(resp, 200, json_pack("{s:o}", "agents", arr));
+        return api_reply(m, req, http_response_json(resp, 200, json_pack("{s:o}", "agents", arr)));
 }
 
 static int api_agent_get(http_request *req, http_response *resp, void *userdata)
@@ -233,21 +288,23 @@ static int api_agent_get(http_request *req, http_response *resp, void *userdata)
         struct master_agent *a = master_agent_get(m, req->captures[0]);
 
         if (!a)
-                return http_response_error(resp, 404, "not_found", "agent %s: no such agent", req->captures[0]);
-        return http_response_json(resp, 200, master_agent_to_json(m, a));
+                return api_reply(m, req,
+                                 http_response_error(resp, 404, "not_found",
+                                                     "agent %s: no such agent", req->captures[0]));
+        return api_reply(m, req, http_response_json(resp, 200, master_agent_to_json(m, a)));
 }
 
 const struct http_route master_routes[] = {
-        { "GET", "/health", api_health, HTTP_ROUTE_PUBLIC },
-        { "GET", "/metrics", api_metrics, 0 },
-        { "POST", "/api/v1/agents", api_agent_register, 0 },
-        { "GET", "/api/v1/agents", api_agent_list, 0 },
-        { "GET", "/api/v1/agents/{id}", api_agent_get, 0 },
-        { "POST", "/api/v1/agents/{id}/heartbeat", api_agent_heartbeat, 0 },
-        { "POST", "/api/v1/status", api_status, 0 },
-        { "POST", "/api/v1/tasks", api_task_submit, 0 },
-        { "GET", "/api/v1/tasks", api_task_list, 0 },
-        { "GET", "/api/v1/tasks/{id}", api_task_get, 0 },
-        { "DELETE", "/api/v1/tasks/{id}", api_task_kill, 0 },
+    {"GET", "/health", api_health, HTTP_ROUTE_PUBLIC},
+    {"GET", "/metrics", api_metrics, 0},
+    {"POST", "/api/v1/agents", api_agent_register, 0},
+    {"GET", "/api/v1/agents", api_agent_list, 0},
+    {"GET", "/api/v1/agents/{id}", api_agent_get, 0},
+    {"POST", "/api/v1/agents/{id}/heartbeat", api_agent_heartbeat, 0},
+    {"POST", "/api/v1/status", api_status, 0},
+    {"POST", "/api/v1/tasks", api_task_submit, 0},
+    {"GET", "/api/v1/tasks", api_task_list, 0},
+    {"GET", "/api/v1/tasks/{id}", api_task_get, 0},
+    {"DELETE", "/api/v1/tasks/{id}", api_task_kill, 0},
 };
 const size_t master_n_routes = ELEMENTSOF(master_routes);

@@ -23,7 +23,12 @@ struct agent_call {
         enum call_kind kind;
         char *task_id;
         char *agent_id;
-        bool tracked;   /* the master knows the task and flagged it in flight */
+        bool tracked; /* the master knows the task and flagged it in flight */
+        /* the request, kept until the outbox is flushed */
+        const char *method;
+        char *url;
+        json_t *body;
+        http_client_done_fn done;
 };
 
 static void agent_call_free(struct agent_call *c)
@@ -32,10 +37,67 @@ static void agent_call_free(struct agent_call *c)
                 return;
         free(c->task_id);
         free(c->agent_id);
+        free(c->url);
+        json_decref(c->body);
         free(c);
 }
 
-static struct agent_call *agent_call_new(master *m, enum call_kind kind, const char *task_id, const char *agent_id)
+/* Queue a call: it leaves only after this loop turn's changes are committed, so an agent is
+ * never told to launch or kill something the master could still forget in a crash. Takes c. */
+static int agent_call_queue(master *m, struct agent_call *c)
+{
+        if (m->n_outbox == m->cap_outbox) {
+                size_t cap = m->cap_outbox ? m->cap_outbox * 2 : 64;
+                void **v = realloc(m->outbox, cap * sizeof(*v));
+
+                if (!v) {
+                        agent_call_free(c);
+                        return -ENOMEM;
+                }
+                m->outbox = v;
+                m->cap_outbox = cap;
+        }
+        m->outbox[m->n_outbox++] = c;
+        return 0;
+}
+
+void master_outbox_flush(master *m)
+{
+        void **calls = m->outbox;
+        size_t n = m->n_outbox;
+
+        /* Completions may queue new calls: they go to a fresh outbox for the next turn. */
+        m->outbox = NULL;
+        m->n_outbox = m->cap_outbox = 0;
+        for (size_t i = 0; i < n; i++) {
+                struct agent_call *c = calls[i];
+                int r = http_client_request(m->client, c->method, c->url, c->body, m->token,
+                                            (unsigned)m->opts.launch_timeout_ms, c->done, c);
+
+                if (r < 0) {
+                        /* Report it like any failed call, so the task follows the usual path. */
+                        struct http_client_result res = {
+                            .error = r,
+                            .error_message = "could not start the request",
+                            .body = "",
+                        };
+                        c->done(&res, c);
+                }
+        }
+        free(calls);
+}
+
+void master_outbox_drop(master *m)
+{
+        for (size_t i = 0; i < m->n_outbox; i++)
+                agent_call_free(m->outbox[i]);
+        free(m->outbox);
+        m->outbox = NULL;
+        m->n_outbox = m->cap_outbox = 0;
+}
+
+static struct agent_call *agent_call_new(master *m, enum call_kind kind, const char *task_id,
+                                         const char *agent_id)
 {
         struct agent_call *c = calloc(1, sizeof(*c));
 
@@ -109,14 +171,17 @@ static void master_launch_done(const struct http_client_result *res, void *userd
 
         if (ok) {
                 m->metrics.launches_accepted++;
-                log_debug("task %s: launch accepted by agent %s (HTTP %ld)", t->id, c->agent_id, res->status);
+                log_debug("task %s: launch accepted by agent %s (HTTP %ld)", t->id, c->agent_id,
+                          res->status);
                 if (t->state == SILO_TASK_STAGING) {
                         _cleanup_free_ char *msg = NULL;
                         if (asprintf(&msg, "launch accepted by agent %s", c->agent_id) < 0)
                                 msg = NULL;
-                        r = master_task_transition(m, t, SILO_TASK_STARTING, SILO_REASON_NONE, msg, NULL);
+                        r = master_task_transition(m, t, SILO_TASK_STARTING, SILO_REASON_NONE, msg,
+                                                   NULL);
                         if (r < 0)
-                                log_error("task %s: cannot record STARTING: %s", t->id, strerror(-r));
+                                log_error("task %s: cannot record STARTING: %s", t->id,
+                                          strerror(-r));
                 }
                 if (t->kill_requested && a && !t->kill_in_flight)
                         (void)master_kill_send(m, a, t->id, t);
@@ -126,13 +191,14 @@ static void master_launch_done(const struct http_client_result *res, void *userd
         m->metrics.launches_failed++;
         why = describe_failure("launch", a, c->agent_id, res);
         if (t->state != SILO_TASK_STAGING) {
-                /* Its status updates already say it runs there: the answer got lost, not the launch. */
+                /* Its status updates already say it runs there: the answer got lost, not the
+                 * launch. */
                 log_info("task %s: %s, but the agent already reported it %s", t->id, strempty(why),
                          silo_task_state_to_string(t->state));
                 goto out;
         }
-        log_warning("task %s: %s (attempt %" PRIu64 " of %" PRIu64 ")", t->id, strempty(why), t->launch_attempts,
-                    m->opts.launch_attempts);
+        log_warning("task %s: %s (attempt %" PRIu64 " of %" PRIu64 ")", t->id, strempty(why),
+                    t->launch_attempts, m->opts.launch_attempts);
         if (res->error == -ETIMEDOUT || res->error == -ECONNRESET) {
                 /* The agent may have started it before the connection broke: make sure it
                  * does not keep running there while the task is placed again. */
@@ -144,10 +210,11 @@ static void master_launch_done(const struct http_client_result *res, void *userd
                                            "killed by request while its launch failed", NULL);
         } else if (t->launch_attempts >= m->opts.launch_attempts) {
                 _cleanup_free_ char *msg = NULL;
-                if (asprintf(&msg, "gave up after %" PRIu64 " launch attempts; last: %s", t->launch_attempts,
-                             strempty(why)) < 0)
+                if (asprintf(&msg, "gave up after %" PRIu64 " launch attempts; last: %s",
+                             t->launch_attempts, strempty(why)) < 0)
                         msg = NULL;
-                r = master_task_transition(m, t, SILO_TASK_FAILED, SILO_REASON_LAUNCH_FAILED, msg, NULL);
+                r = master_task_transition(m, t, SILO_TASK_FAILED, SILO_REASON_LAUNCH_FAILED, msg,
+                                           NULL);
         } else {
                 t->not_before_ms = master_mono_ms() + master_backoff_ms(m, t->launch_attempts);
                 r = master_task_transition(m, t, SILO_TASK_PENDING, SILO_REASON_NONE, why, NULL);
@@ -169,7 +236,8 @@ static json_t *master_launch_body(const struct master_task *t)
                 return NULL;
         json_object_set_new(spec, "id", json_string(t->id));
         io = json_object_get(json_object_get(spec, "resources"), "io");
-        json_array_foreach(io, i, e) {
+        json_array_foreach(io, i, e)
+        {
                 if (i < t->n_disks && t->disks[i]) {
                         json_object_set_new(e, "disk", json_string(t->disks[i]));
                         /* The class only guided the choice; the agent needs the disk. */
@@ -199,16 +267,16 @@ int master_launch_send(master *m, struct master_task *t)
                 return -ENOMEM;
         }
         c->tracked = true;
-        r = http_client_request(m->client, "POST", url, body, m->token, (unsigned)m->opts.launch_timeout_ms,
-                                master_launch_done, c);
-        json_decref(body);
-        if (r < 0) {
-                agent_call_free(c);
+        c->method = "POST";
+        c->url = TAKE_PTR(url);
+        c->body = body;
+        c->done = master_launch_done;
+        r = agent_call_queue(m, c);
+        if (r < 0)
                 return r;
-        }
         t->launch_in_flight = true;
         m->metrics.launches_sent++;
-        log_debug("task %s: launch sent to agent %s at %s", t->id, a->id, a->reg->address);
+        log_debug("task %s: launch queued for agent %s at %s", t->id, a->id, a->reg->address);
         return 0;
 }
 
@@ -224,7 +292,8 @@ static void master_kill_done(const struct http_client_result *res, void *userdat
                 goto out;
         if (t && c->tracked)
                 t->kill_in_flight = false;
-        if (!t || !c->tracked || silo_task_state_is_terminal(t->state) || !streq_ptr(t->agent_id, c->agent_id))
+        if (!t || !c->tracked || silo_task_state_is_terminal(t->state) ||
+            !streq_ptr(t->agent_id, c->agent_id))
                 goto out; /* a reconciliation kill: heartbeats repeat it if it did not work */
 
         if (res->error == 0 && res->status >= 200 && res->status < 300) {
@@ -233,24 +302,32 @@ static void master_kill_done(const struct http_client_result *res, void *userdat
                 const char *state = json_string_value(json_object_get(res->json, "state"));
                 int s = state ? silo_task_state_from_string(state) : -EINVAL;
 
-                if (s >= 0 && silo_task_state_is_terminal(s) && master_task_transition_allowed(t->state, s)) {
-                        r = master_task_transition(m, t, s, s == SILO_TASK_KILLED ? SILO_REASON_KILLED_BY_REQUEST
-                                                                                   : SILO_REASON_NONE,
+                if (s >= 0 && silo_task_state_is_terminal(s) &&
+                    master_task_transition_allowed(t->state, s)) {
+                        r = master_task_transition(m, t, s,
+                                                   s == SILO_TASK_KILLED
+                                                       ? SILO_REASON_KILLED_BY_REQUEST
+                                                       : SILO_REASON_NONE,
                                                    "confirmed by the agent's kill response", NULL);
                         if (r < 0)
-                                log_error("task %s: cannot record its end: %s", t->id, strerror(-r));
+                                log_error("task %s: cannot record its end: %s", t->id,
+                                          strerror(-r));
                 } else {
                         /* Accepted; ask again only if no KILLED update arrives for a while. */
                         t->kill_attempts++;
-                        t->kill_not_before_ms = master_mono_ms() + MAX((uint64_t)5000, master_backoff_ms(m, t->kill_attempts));
+                        t->kill_not_before_ms =
+                            master_mono_ms() +
+                            MAX((uint64_t)5000, master_backoff_ms(m, t->kill_attempts));
                 }
                 goto out;
         }
         if (res->error == 0 && res->status == 404) {
                 _cleanup_free_ char *msg = NULL;
-                if (asprintf(&msg, "agent %s does not know the task; considered killed", c->agent_id) < 0)
+                if (asprintf(&msg, "agent %s does not know the task; considered killed",
+                             c->agent_id) < 0)
                         msg = NULL;
-                r = master_task_transition(m, t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST, msg, NULL);
+                r = master_task_transition(m, t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST,
+                                           msg, NULL);
                 if (r < 0)
                         log_error("task %s: cannot record KILLED: %s", t->id, strerror(-r));
                 goto out;
@@ -358,16 +435,16 @@ int master_kill_send(master *m, struct master_agent *a, const char *task_id, str
         if (!c)
                 return -ENOMEM;
         c->tracked = t != NULL;
-        r = http_client_request(m->client, "DELETE", url, NULL, m->token, (unsigned)m->opts.launch_timeout_ms,
-                                master_kill_done, c);
-        if (r < 0) {
-                agent_call_free(c);
+        c->method = "DELETE";
+        c->url = TAKE_PTR(url);
+        c->done = master_kill_done;
+        r = agent_call_queue(m, c);
+        if (r < 0)
                 return r;
-        }
         if (t)
                 t->kill_in_flight = true;
         m->metrics.kills_sent++;
-        log_debug("task %s: kill sent to agent %s", task_id, a->id);
+        log_debug("task %s: kill queued for agent %s", task_id, a->id);
         return 0;
 }
 
@@ -399,7 +476,8 @@ void master_launcher_tick(master *m)
                         (void)master_launch_send(m, t);
                         continue;
                 }
-                if (t->kill_requested && !t->kill_in_flight && !t->launch_in_flight && t->kill_not_before_ms <= now)
+                if (t->kill_requested && !t->kill_in_flight && !t->launch_in_flight &&
+                    t->kill_not_before_ms <= now)
                         (void)master_kill_send(m, a, t->id, t);
         }
 }

@@ -17,36 +17,39 @@
 #define OPT(field) offsetof(struct master_options, field)
 
 static const struct config_option master_options_table[] = {
-        { "listen", CONFIG_STRING, OPT(listen), "127.0.0.1:5050", "ADDR",
-          "address and port of the REST API (HOST:PORT, [IPv6]:PORT)" },
-        { "state-dir", CONFIG_STRING, OPT(state_dir), "/var/lib/silo/master", "DIR",
-          "directory of the SQLite state (master.db) and the generated token" },
-        { "token-file", CONFIG_STRING, OPT(token_file), NULL, "FILE",
-          "cluster token file (default: <state-dir>/token, generated at first start)" },
-        { "heartbeat-interval-ms", CONFIG_UINT, OPT(heartbeat_interval_ms), "1000", "MS",
-          "how often agents are told to send heartbeats", 10, 3600000 },
-        { "agent-timeout-ms", CONFIG_UINT, OPT(agent_timeout_ms), "15000", "MS",
-          "an agent silent this long is lost and its tasks LOST", 50, 86400000 },
-        { "launch-attempts", CONFIG_UINT, OPT(launch_attempts), "5", "N",
-          "launches tried before a task FAILS with LAUNCH_FAILED", 1, 1000 },
-        { "launch-timeout-ms", CONFIG_UINT, OPT(launch_timeout_ms), "10000", "MS",
-          "timeout of one launch or kill request to an agent", 100, 600000 },
-        { "retry-base-ms", CONFIG_UINT, OPT(retry_base_ms), "1000", "MS",
-          "delay before re-placing a task whose launch failed; doubles per attempt up to 30 s", 10, 30000 },
-        { "max-connections", CONFIG_UINT, OPT(max_connections), "16384", "N",
-          "concurrent HTTP connections (agents keep theirs open)", 16, 1000000 },
-        { "nofile", CONFIG_UINT, OPT(nofile), "65536", "N",
-          "RLIMIT_NOFILE to raise the process to", 1024, 1048576 },
-        { "log-level", CONFIG_STRING, OPT(log_level), "info", "LEVEL",
-          "debug, info, notice, warning or err" },
+    {"listen", CONFIG_STRING, OPT(listen), "127.0.0.1:5050", "ADDR",
+     "address and port of the REST API (HOST:PORT, [IPv6]:PORT)"},
+    {"state-dir", CONFIG_STRING, OPT(state_dir), "/var/lib/silo/master", "DIR",
+     "directory of the SQLite state (master.db) and the generated token"},
+    {"token-file", CONFIG_STRING, OPT(token_file), NULL, "FILE",
+     "cluster token file (default: <state-dir>/token, generated at first start)"},
+    {"heartbeat-interval-ms", CONFIG_UINT, OPT(heartbeat_interval_ms), "1000", "MS",
+     "how often agents are told to send heartbeats", 10, 3600000},
+    {"agent-timeout-ms", CONFIG_UINT, OPT(agent_timeout_ms), "15000", "MS",
+     "an agent silent this long is lost and its tasks LOST", 50, 86400000},
+    {"launch-attempts", CONFIG_UINT, OPT(launch_attempts), "5", "N",
+     "launches tried before a task FAILS with LAUNCH_FAILED", 1, 1000},
+    {"launch-timeout-ms", CONFIG_UINT, OPT(launch_timeout_ms), "10000", "MS",
+     "timeout of one launch or kill request to an agent", 100, 600000},
+    {"retry-base-ms", CONFIG_UINT, OPT(retry_base_ms), "1000", "MS",
+     "delay before re-placing a task whose launch failed; doubles per attempt up to 30 s", 10,
+     30000},
+    {"max-connections", CONFIG_UINT, OPT(max_connections), "16384", "N",
+     "concurrent HTTP connections (agents keep theirs open)", 16, 1000000},
+    {"nofile", CONFIG_UINT, OPT(nofile), "65536", "N", "RLIMIT_NOFILE to raise the process to",
+     1024, 1048576},
+    {"role-weight", CONFIG_LIST, OPT(role_weights), NULL, "ROLE=WEIGHT",
+     "weight of a role in weighted fair sharing (a role without one weighs 1)"},
+    {"log-level", CONFIG_STRING, OPT(log_level), "info", "LEVEL",
+     "debug, info, notice, warning or err"},
 };
 
 const struct config_schema master_config_schema = {
-        .program = "silo-master",
-        .summary = "Silo master: agent inventory, task queue, I/O-aware allocator, REST API.",
-        .default_config_path = "/etc/silo/master.conf",
-        .options = master_options_table,
-        .n_options = ELEMENTSOF(master_options_table),
+    .program = "silo-master",
+    .summary = "Silo master: agent inventory, task queue, I/O-aware allocator, REST API.",
+    .default_config_path = "/etc/silo/master.conf",
+    .options = master_options_table,
+    .n_options = ELEMENTSOF(master_options_table),
 };
 
 static int parse_log_level(const char *s)
@@ -55,8 +58,8 @@ static int parse_log_level(const char *s)
                 const char *name;
                 int level;
         } levels[] = {
-                { "debug", LOG_DEBUG }, { "info", LOG_INFO }, { "notice", LOG_NOTICE },
-                { "warning", LOG_WARNING }, { "err", LOG_ERR }, { "error", LOG_ERR },
+            {"debug", LOG_DEBUG},     {"info", LOG_INFO}, {"notice", LOG_NOTICE},
+            {"warning", LOG_WARNING}, {"err", LOG_ERR},   {"error", LOG_ERR},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(levels); i++)
@@ -75,7 +78,7 @@ static void raise_nofile(uint64_t want)
         if (rl.rlim_cur >= want)
                 return;
         if (rl.rlim_max < want) {
-                struct rlimit up = { want, want };
+                struct rlimit up = {want, want};
                 if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
                         log_debug("RLIMIT_NOFILE raised to %llu", (unsigned long long)want);
                         return;
@@ -91,7 +94,7 @@ static void raise_nofile(uint64_t want)
 
 int main(int argc, char **argv)
 {
-        struct master_options opts = { 0 };
+        struct master_options opts = {0};
         _cleanup_free_ char *err = NULL;
         master *m = NULL;
         sigset_t mask;
@@ -117,14 +120,17 @@ int main(int argc, char **argv)
         }
         level = parse_log_level(opts.log_level);
         if (level < 0) {
-                log_error("--log-level: '%s' is not one of debug, info, notice, warning, err", opts.log_level);
+                log_error("--log-level: '%s' is not one of debug, info, notice, warning, err",
+                          opts.log_level);
                 config_free(&master_config_schema, &opts);
                 return 2;
         }
         log_set_max_level(level);
         if (opts.agent_timeout_ms <= opts.heartbeat_interval_ms) {
-                log_error("--agent-timeout-ms: %llu must be larger than --heartbeat-interval-ms %llu",
-                          (unsigned long long)opts.agent_timeout_ms, (unsigned long long)opts.heartbeat_interval_ms);
+                log_error(
+                    "--agent-timeout-ms: %llu must be larger than --heartbeat-interval-ms %llu",
+                    (unsigned long long)opts.agent_timeout_ms,
+                    (unsigned long long)opts.heartbeat_interval_ms);
                 config_free(&master_config_schema, &opts);
                 return 2;
         }
@@ -144,9 +150,10 @@ int main(int argc, char **argv)
                 config_free(&master_config_schema, &opts);
                 return 1;
         }
-        log_info("listening on %s (port %u), state in %s", opts.listen, http_server_port(m->http), opts.state_dir);
-        (void)sd_notifyf(0, "READY=1\nSTATUS=Serving on %s with %zu agents and %zu tasks", opts.listen,
-                         table_size(m->agents), table_size(m->tasks));
+        log_info("listening on %s (port %u), state in %s", opts.listen, http_server_port(m->http),
+                 opts.state_dir);
+        (void)sd_notifyf(0, "READY=1\nSTATUS=Serving on %s with %zu agents and %zu tasks",
+                         opts.listen, table_size(m->agents), table_size(m->tasks));
         r = master_run(m);
         (void)sd_notify(0, "STOPPING=1");
         master_free(m);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* silo-master's lifecycle: recovery from SQLite, and the single-threaded epoll loop. */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,8 +42,8 @@ static int master_load_agent(struct master_agent *a, void *userdata)
          * again, so no task is declared lost because the master was down. */
         r = alloc_agent_add(m->alloc, a->id, a->reg);
         if (r < 0) {
-                log_warning("agent %s: cannot restore its resources (%s); it must register again", a->id,
-                            strerror(-r));
+                log_warning("agent %s: cannot restore its resources (%s); it must register again",
+                            a->id, strerror(-r));
                 a->state = MASTER_AGENT_LOST;
                 return 0;
         }
@@ -75,9 +76,40 @@ static int master_load_task(struct master_task *t, void *userdata)
         return 0;
 }
 
+/* "--role-weight alpha=2": a role's weight in weighted DRF. */
+static int master_role_weight_apply(master *m, const char *spec, char **ret_error)
+{
+        _cleanup_free_ char *role = NULL;
+        const char *eq = strchr(spec, '=');
+        char *end = NULL;
+        double w = 0;
+
+        if (eq) {
+                role = strndup(spec, (size_t)(eq - spec));
+                if (!role)
+                        return -ENOMEM;
+                errno = 0;
+                w = strtod(eq + 1, &end);
+        }
+        if (!eq || !silo_name_is_valid(role)) {
+                if (asprintf(ret_error,
+                             "--role-weight: '%s' is not ROLE=WEIGHT with a valid role name",
+                             spec) < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
+        }
+        if (end == eq + 1 || *end != '\0' || errno == ERANGE || !(w > 0) || !isfinite(w)) {
+                if (asprintf(ret_error, "--role-weight: '%s': weight '%s' is not a positive number",
+                             spec, eq + 1) < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
+        }
+        return alloc_role_set_weight(m->alloc, role, w);
+}
+
 static int epoll_add(int epfd, int fd, uint32_t tag)
 {
-        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = tag};
 
         return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? negative_errno() : 0;
 }
@@ -93,7 +125,7 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
 {
         _cleanup_free_ char *db = NULL, *err = NULL;
         struct http_server_config hc;
-        struct itimerspec its = { 0 };
+        struct itimerspec its = {0};
         sigset_t mask;
         uint64_t tick;
         master *m;
@@ -115,6 +147,16 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
                 return -ENOMEM;
         }
 
+        /* Option errors first, before anything is created on disk. */
+        r = alloc_cluster_new(&m->alloc);
+        if (r < 0)
+                goto fail;
+        for (char **w = opts->role_weights; w && *w; w++) {
+                r = master_role_weight_apply(m, *w, ret_error);
+                if (r < 0)
+                        goto fail;
+        }
+
         r = mkdir_parents(m->opts.state_dir, 0700);
         if (r < 0) {
                 master_error(ret_error, r, m->opts.state_dir, NULL);
@@ -126,7 +168,8 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
                 goto fail;
         }
         if (generated)
-                log_info("generated the cluster token in %s/token (copy it to every agent's --token-file)",
+                log_info("generated the cluster token in %s/token (copy it to every agent's "
+                         "--token-file)",
                          m->opts.state_dir);
 
         if (asprintf(&db, "%s/master.db", m->opts.state_dir) < 0) {
@@ -140,8 +183,7 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
                 master_error(ret_error, r, "state", err);
                 goto fail;
         }
-        if ((r = table_new(&m->tasks)) < 0 || (r = table_new(&m->agents)) < 0 ||
-            (r = alloc_cluster_new(&m->alloc)) < 0)
+        if ((r = table_new(&m->tasks)) < 0 || (r = table_new(&m->agents)) < 0)
                 goto fail;
         r = store_load_agents(m->store, master_load_agent, m);
         if (r >= 0)
@@ -150,23 +192,25 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
                 master_error(ret_error, r, db, "cannot load the saved state");
                 goto fail;
         }
-        log_info("recovered %zu agents and %zu tasks from %s", table_size(m->agents), table_size(m->tasks), db);
+        log_info("recovered %zu agents and %zu tasks from %s", table_size(m->agents),
+                 table_size(m->tasks), db);
 
         r = http_client_new(&m->client);
         if (r < 0)
                 goto fail;
         hc = (struct http_server_config){
-                .listen = m->opts.listen,
-                .routes = master_routes,
-                .n_routes = master_n_routes,
-                .userdata = m,
-                .token = m->token,
-                .connection_limit = (unsigned)m->opts.max_connections,
+            .listen = m->opts.listen,
+            .routes = master_routes,
+            .n_routes = master_n_routes,
+            .userdata = m,
+            .token = m->token,
+            .connection_limit = (unsigned)m->opts.max_connections,
         };
         r = http_server_new(&hc, &m->http);
         if (r < 0) {
                 master_error(ret_error, r, m->opts.listen,
-                             r == -EINVAL ? "not a listen address (HOST:PORT or [IPv6]:PORT)" : NULL);
+                             r == -EINVAL ? "not a listen address (HOST:PORT or [IPv6]:PORT)"
+                                          : NULL);
                 goto fail;
         }
 
@@ -217,7 +261,12 @@ master *master_free(master *m)
 
         if (!m)
                 return NULL;
-        /* The server first: no handler may run against half-freed state. */
+        /* What the last turn changed is committed and answered before anything goes away;
+         * then the server, so no handler runs against half-freed state. */
+        if (m->store)
+                (void)master_commit(m);
+        free(m->acks);
+        master_outbox_drop(m);
         http_server_free(m->http);
         http_client_free(m->client);
         if (m->tasks) {
@@ -248,6 +297,50 @@ master *master_free(master *m)
         return NULL;
 }
 
+int master_ack_after_commit(master *m, http_request *req)
+{
+        http_deferred *d;
+
+        if (!store_in_transaction(m->store))
+                return 0;
+        if (m->n_acks == m->cap_acks) {
+                size_t cap = m->cap_acks ? m->cap_acks * 2 : 64;
+                http_deferred **v = realloc(m->acks, cap * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                m->acks = v;
+                m->cap_acks = cap;
+        }
+        d = http_request_defer(req);
+        if (!d)
+                return -ENOMEM;
+        m->acks[m->n_acks++] = d;
+        return HTTP_DEFERRED;
+}
+
+int master_commit(master *m)
+{
+        int r;
+
+        r = store_commit(m->store);
+        if (r < 0 && !m->fatal) {
+                log_error("Failed to commit the master's state: %s; stopping (a restart recovers "
+                          "the last "
+                          "committed state)",
+                          strerror(-r));
+                m->fatal = r;
+        }
+        for (size_t i = 0; i < m->n_acks; i++) {
+                if (r < 0)
+                        (void)http_response_error(
+                            http_deferred_response(m->acks[i]), 503, "unavailable",
+                            "the master could not commit this change: %s", strerror(-r));
+                (void)http_deferred_finish(m->acks[i]);
+        }
+        m->n_acks = 0;
+        return r;
+}
+
 void master_stop(master *m)
 {
         uint64_t one = 1;
@@ -263,6 +356,7 @@ int master_run(master *m)
         /* Resend what an earlier run left in flight before serving anything. */
         master_launcher_tick(m);
         while (!m->stopping) {
+                bool had_acks;
                 int n, timeout;
 
                 if (m->alloc_needed) {
@@ -270,7 +364,24 @@ int master_run(master *m)
                         if (r < 0)
                                 log_error("allocation pass failed: %s", strerror(-r));
                 }
+                /* Group commit: one fsync for everything this turn changed, before any answer
+                 * or agent call that depends on it leaves the process. Agent calls queued this
+                 * turn are only started by curl in a later turn. */
+                had_acks = m->n_acks > 0;
+                if (master_commit(m) < 0) {
+                        master_outbox_drop(m);
+                        return m->fatal;
+                }
+                master_outbox_flush(m);
+                /* MHD serves resumed connections only from its next run; do it now rather
+                 * than when some other socket happens to wake the loop. */
+                if (had_acks)
+                        (void)http_server_run(m->http);
                 timeout = http_server_timeout_ms(m->http);
+                /* Work that the run above created must not wait for the next event. */
+                if (m->alloc_needed || m->n_acks > 0 || m->n_outbox > 0 ||
+                    store_in_transaction(m->store))
+                        timeout = 0;
                 n = epoll_wait(m->epoll_fd, ev, ELEMENTSOF(ev), timeout);
                 if (n < 0) {
                         if (errno == EINTR)
@@ -298,7 +409,8 @@ int master_run(master *m)
                                 master_agents_check(m);
                                 master_launcher_tick(m);
                                 if (m->watchdog_usec &&
-                                    (master_mono_ms() - m->watchdog_last_ms) * 2000 >= m->watchdog_usec) {
+                                    (master_mono_ms() - m->watchdog_last_ms) * 2000 >=
+                                        m->watchdog_usec) {
                                         (void)sd_notify(0, "WATCHDOG=1");
                                         m->watchdog_last_ms = master_mono_ms();
                                 }
@@ -306,7 +418,8 @@ int master_run(master *m)
                         case SOURCE_SIGNAL: {
                                 struct signalfd_siginfo si;
                                 if (read(m->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-                                        log_info("received %s, stopping", strsignal((int)si.ssi_signo));
+                                        log_info("received %s, stopping",
+                                                 strsignal((int)si.ssi_signo));
                                 m->stopping = true;
                                 break;
                         }

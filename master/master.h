@@ -22,11 +22,12 @@ struct master_options {
         char *token_file;
         uint64_t heartbeat_interval_ms;
         uint64_t agent_timeout_ms;
-        uint64_t launch_attempts;       /* launches tried before a task FAILS with LAUNCH_FAILED */
-        uint64_t launch_timeout_ms;     /* one HTTP call to an agent */
-        uint64_t retry_base_ms;         /* first retry delay; doubles per attempt, capped at 30 s */
+        uint64_t launch_attempts;   /* launches tried before a task FAILS with LAUNCH_FAILED */
+        uint64_t launch_timeout_ms; /* one HTTP call to an agent */
+        uint64_t retry_base_ms;     /* first retry delay; doubles per attempt, capped at 30 s */
         uint64_t max_connections;
-        uint64_t nofile;                /* RLIMIT_NOFILE to raise to */
+        uint64_t nofile;     /* RLIMIT_NOFILE to raise to */
+        char **role_weights; /* "ROLE=WEIGHT" for weighted DRF; read by master_new() */
         char *log_level;
 };
 
@@ -36,27 +37,27 @@ extern const struct config_schema master_config_schema;
  * is persisted at every change (store.c). */
 struct master_task {
         char *id;
-        struct silo_task_spec *spec;    /* spec->id == id */
+        struct silo_task_spec *spec; /* spec->id == id */
         silo_task_state state;
         silo_task_reason reason;
-        char *message;                  /* why it is in this state (a refused launch, a kill...) */
-        char *agent_id;                 /* STAGING and later: where it was sent */
-        char **disks;                   /* chosen disk per resources.io[i] (n_io entries) */
+        char *message;  /* why it is in this state (a refused launch, a kill...) */
+        char *agent_id; /* STAGING and later: where it was sent */
+        char **disks;   /* chosen disk per resources.io[i] (n_io entries) */
         size_t n_disks;
-        int exit_code;                  /* -1 until known */
+        int exit_code; /* -1 until known */
         int signal;
         uint64_t launch_attempts;
         bool kill_requested;
         uint64_t created_ms, updated_ms; /* CLOCK_REALTIME */
-        uint64_t seq;                   /* submission order */
+        uint64_t seq;                    /* submission order */
 
         /* in memory only */
         bool launch_in_flight;
         bool kill_in_flight;
         uint64_t kill_attempts;
-        uint64_t not_before_ms;         /* monotonic: retry backoff for the next placement */
-        uint64_t kill_not_before_ms;    /* monotonic: retry backoff for a DELETE to the agent */
-        char *pending_reason;           /* the allocator's latest reason while PENDING */
+        uint64_t not_before_ms;      /* monotonic: retry backoff for the next placement */
+        uint64_t kill_not_before_ms; /* monotonic: retry backoff for a DELETE to the agent */
+        char *pending_reason;        /* the allocator's latest reason while PENDING */
 };
 
 enum master_agent_state {
@@ -66,10 +67,10 @@ enum master_agent_state {
 
 struct master_agent {
         char *id;
-        struct silo_agent_registration *reg;    /* latest registration (reg->agent_id == id) */
+        struct silo_agent_registration *reg; /* latest registration (reg->agent_id == id) */
         enum master_agent_state state;
-        uint64_t registered_ms, updated_ms;     /* CLOCK_REALTIME */
-        uint64_t last_seen_mono_ms;             /* last registration or heartbeat */
+        uint64_t registered_ms, updated_ms; /* CLOCK_REALTIME */
+        uint64_t last_seen_mono_ms;         /* last registration or heartbeat */
         uint64_t heartbeats;
         /* Registered with this master process: after a restart every agent must register
          * again (heartbeats get 404) so the master reconciles what it runs now. */
@@ -103,25 +104,32 @@ typedef struct master {
         struct master_options opts;
         char *token;
         struct store *store;
-        struct table *tasks;            /* id -> struct master_task */
-        struct table *agents;           /* id -> struct master_agent */
-        struct table *recent_kills;     /* "agent/task" -> struct master_recent_kill */
+        struct table *tasks;        /* id -> struct master_task */
+        struct table *agents;       /* id -> struct master_agent */
+        struct table *recent_kills; /* "agent/task" -> struct master_recent_kill */
         struct alloc_cluster *alloc;
         http_server *http;
         http_client *client;
         int epoll_fd, timer_fd, signal_fd, stop_fd;
         bool alloc_needed;
         bool stopping;
+        int fatal; /* a commit failed: stop, the restart recovers */
+        /* Answers held until the loop turn's transaction is committed (group commit). */
+        http_deferred **acks;
+        size_t n_acks, cap_acks;
+        /* Calls to agents held until the changes they act on are committed (launcher.c). */
+        void **outbox;
+        size_t n_outbox, cap_outbox;
         uint64_t next_seq;
         uint64_t started_ms;
-        uint64_t watchdog_usec;         /* systemd's WatchdogSec, 0 = off */
+        uint64_t watchdog_usec; /* systemd's WatchdogSec, 0 = off */
         uint64_t watchdog_last_ms;
         struct master_metrics metrics;
 } master;
 
 /* ---- time ---- */
-uint64_t master_now_ms(void);           /* CLOCK_REALTIME */
-uint64_t master_mono_ms(void);          /* CLOCK_MONOTONIC */
+uint64_t master_now_ms(void);  /* CLOCK_REALTIME */
+uint64_t master_mono_ms(void); /* CLOCK_MONOTONIC */
 /* A random UUID (v4) for a task or agent that came without an id. */
 int master_id_generate(char **ret);
 
@@ -133,6 +141,13 @@ master *master_free(master *m);
 int master_run(master *m);
 /* Thread-safe: ask a running master_run() to return (tests). */
 void master_stop(master *m);
+/* Commit this loop turn's changes (one fsync for all of them), then release the answers
+ * that waited for it. A failed commit is fatal: answers become 503 and master_run() returns. */
+int master_commit(master *m);
+/* For a handler whose answer must wait for the commit of the changes made so far: suspend
+ * the request (the response already filled stays queued). Returns HTTP_DEFERRED, or 0 when
+ * nothing is waiting to be committed (answer now), or -ENOMEM. */
+int master_ack_after_commit(master *m, http_request *req);
 
 /* ---- tasks (tasks.c) ---- */
 struct master_task *master_task_get(master *m, const char *id);
@@ -140,42 +155,46 @@ struct master_task *master_task_get(master *m, const char *id);
  * -EEXIST with *ret_task set when the id exists with an equal spec (idempotent submit),
  * -EBUSY when it exists with another spec; -EINVAL with *ret_error for a spec the master
  * cannot place (e.g. an io entry naming a device path). */
-int master_task_submit(master *m, struct silo_task_spec *spec, struct master_task **ret_task, char **ret_error);
+int master_task_submit(master *m, struct silo_task_spec *spec, struct master_task **ret_task,
+                       char **ret_error);
 /* Whether the master's state machine allows from -> to: the protocol's rules, except that a
  * terminal state (LOST included: the master gave the task up) is final. */
 bool master_task_transition_allowed(silo_task_state from, silo_task_state to);
 /* Move a task to `to`, persist it (and the event) in one transaction, then release its
  * resources when it ended. update may be NULL (a master decision). -EBUSY when illegal. */
-int master_task_transition(master *m, struct master_task *t, silo_task_state to, silo_task_reason reason,
-                           const char *message, const struct silo_status_update *update);
+int master_task_transition(master *m, struct master_task *t, silo_task_state to,
+                           silo_task_reason reason, const char *message,
+                           const struct silo_status_update *update);
 /* Keep the agents' live-task indexes in step after t's state or agent changed; old_agent_id
  * is the agent it was on before (NULL: none). */
 void master_task_reindex(master *m, struct master_task *t, const char *old_agent_id);
 /* Snapshot of an agent's live tasks (safe to change them while walking it); free() it. */
-int master_agent_tasks(master *m, const struct master_agent *a, struct master_task ***ret, size_t *ret_n);
+int master_agent_tasks(master *m, const struct master_agent *a, struct master_task ***ret,
+                       size_t *ret_n);
 /* Persist the task row alone (attempt counters, kill flag). */
 int master_task_save(master *m, struct master_task *t);
 /* User kill: PENDING -> KILLED at once; STAGING..RUNNING -> DELETE to the agent. -EBUSY when
  * already terminal. *ret_accepted tells whether it is done (false: the agent must confirm). */
 int master_task_kill(master *m, struct master_task *t, bool *ret_done);
 /* Apply an agent's status update. *ret_duplicate when its update_id was seen already. */
-int master_status_apply(master *m, const struct silo_status_update *u, bool *ret_duplicate, char **ret_error);
+int master_status_apply(master *m, const struct silo_status_update *u, bool *ret_duplicate,
+                        char **ret_error);
 json_t *master_task_to_json(master *m, const struct master_task *t, bool with_history);
 struct master_task *master_task_free(struct master_task *t);
 /* All tasks sorted by submission order, optionally only one state (state < 0: all). */
 int master_tasks_list(master *m, int state, struct master_task ***ret, size_t *ret_n);
 
 /* ---- allocation (placement.c) ---- */
-void master_schedule(master *m);                /* ask for a pass at the end of this loop turn */
-int master_allocate(master *m);                 /* one batched pass over due PENDING tasks */
+void master_schedule(master *m); /* ask for a pass at the end of this loop turn */
+int master_allocate(master *m);  /* one batched pass over due PENDING tasks */
 /* Charge the allocator for a task that holds resources on its agent (restart, reconcile). */
 int master_task_charge(master *m, struct master_task *t);
 
 /* ---- agents (agents.c) ---- */
 struct master_agent *master_agent_get(master *m, const char *id);
 int master_agent_new(const char *id, struct master_agent **ret);
-int master_agent_register(master *m, struct silo_agent_registration *reg, struct master_agent **ret_agent,
-                          char **ret_error);
+int master_agent_register(master *m, struct silo_agent_registration *reg,
+                          struct master_agent **ret_agent, char **ret_error);
 /* -ENOENT for an unknown agent, -ESTALE for a lost one, -EAGAIN for one that has not
  * registered since the master started: the last two must register again. */
 int master_agent_heartbeat(master *m, const char *id, const json_t *body, char **ret_error);
@@ -192,6 +211,10 @@ int master_kill_send(master *m, struct master_agent *a, const char *task_id, str
 void master_launcher_tick(master *m);
 /* Free the record of recent reconciliation kills (master_free). */
 void master_recent_kills_free(master *m);
+/* Start the agent calls queued this turn; call only after master_commit() succeeded. */
+void master_outbox_flush(master *m);
+/* Forget queued calls without sending them (shutdown, failed commit). */
+void master_outbox_drop(master *m);
 
 /* ---- API (api.c) and metrics (metrics.c) ---- */
 extern const struct http_route master_routes[];

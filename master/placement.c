@@ -15,7 +15,7 @@ void master_schedule(master *m)
 
 int master_task_charge(master *m, struct master_task *t)
 {
-        const char *disks[ALLOC_IO_MAX] = { 0 };
+        const char *disks[ALLOC_IO_MAX] = {0};
         int r;
 
         if (!t->agent_id || alloc_task_is_charged(m->alloc, t->id))
@@ -24,7 +24,8 @@ int master_task_charge(master *m, struct master_task *t)
                 disks[i] = t->disks[i];
         r = alloc_task_charge(m->alloc, t->spec, t->agent_id, t->n_disks ? disks : NULL);
         if (r < 0)
-                log_debug("task %s: cannot charge it on agent %s: %s", t->id, t->agent_id, strerror(-r));
+                log_debug("task %s: cannot charge it on agent %s: %s", t->id, t->agent_id,
+                          strerror(-r));
         return r;
 }
 
@@ -114,7 +115,8 @@ int master_allocate(master *m)
         if (placed < 0)
                 return placed;
         m->metrics.allocation_passes++;
-        m->metrics.last_pass_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        m->metrics.last_pass_seconds =
+            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 
         for (size_t i = 0; i < n; i++) {
                 struct master_task *t = batch[i];
@@ -122,13 +124,15 @@ int master_allocate(master *m)
                 if (!results[i].placed) {
                         if (!streq_ptr(t->pending_reason, results[i].reason)) {
                                 free(t->pending_reason);
-                                t->pending_reason = results[i].reason ? strdup(results[i].reason) : NULL;
+                                t->pending_reason =
+                                    results[i].reason ? strdup(results[i].reason) : NULL;
                         }
                         continue;
                 }
                 r = master_task_stage(m, t, &results[i]);
                 if (r < 0) {
-                        log_warning("task %s: cannot record its placement: %s", t->id, strerror(-r));
+                        log_warning("task %s: cannot record its placement: %s", t->id,
+                                    strerror(-r));
                         (void)alloc_task_release(m->alloc, t->id);
                         continue;
                 }

@@ -16,6 +16,9 @@ enum {
         STMT_BEGIN,
         STMT_COMMIT,
         STMT_ROLLBACK,
+        STMT_SAVEPOINT,
+        STMT_RELEASE,
+        STMT_ROLLBACK_TO,
         STMT_TASK_PUT,
         STMT_EVENT_ADD,
         STMT_UPDATE_SEEN,
@@ -26,24 +29,28 @@ enum {
 };
 
 static const char *const store_sql[_STMT_MAX] = {
-        [STMT_BEGIN] = "BEGIN IMMEDIATE",
-        [STMT_COMMIT] = "COMMIT",
-        [STMT_ROLLBACK] = "ROLLBACK",
-        [STMT_TASK_PUT] =
-                "INSERT OR REPLACE INTO tasks(id, spec, state, reason, message, agent_id, disks, exit_code, "
-                "signal, launch_attempts, kill_requested, created_ms, updated_ms, seq) "
-                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        [STMT_EVENT_ADD] =
-                "INSERT INTO task_events(task_id, update_id, source, agent_id, state, reason, exit_code, "
-                "signal, message, timestamp_ms, applied) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        [STMT_UPDATE_SEEN] = "SELECT 1 FROM task_events WHERE update_id = ?1",
-        [STMT_TASK_EVENTS] =
-                "SELECT seq, update_id, source, agent_id, state, reason, exit_code, signal, message, "
-                "timestamp_ms, applied FROM task_events WHERE task_id = ?1 ORDER BY seq",
-        [STMT_AGENT_PUT] =
-                "INSERT OR REPLACE INTO agents(id, registration, state, registered_ms, updated_ms) "
-                "VALUES(?1, ?2, ?3, ?4, ?5)",
-        [STMT_COUNT_EVENTS] = "SELECT COUNT(*) FROM task_events",
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_SAVEPOINT] = "SAVEPOINT change",
+    [STMT_RELEASE] = "RELEASE change",
+    [STMT_ROLLBACK_TO] = "ROLLBACK TO change",
+    [STMT_TASK_PUT] = "INSERT OR REPLACE INTO tasks(id, spec, state, reason, message, agent_id, "
+                      "disks, exit_code, "
+                      "signal, launch_attempts, kill_requested, created_ms, updated_ms, seq) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [STMT_EVENT_ADD] =
+        "INSERT INTO task_events(task_id, update_id, source, agent_id, state, reason, exit_code, "
+        "signal, message, timestamp_ms, applied) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11)",
+    [STMT_UPDATE_SEEN] = "SELECT 1 FROM task_events WHERE update_id = ?1",
+    [STMT_TASK_EVENTS] =
+        "SELECT seq, update_id, source, agent_id, state, reason, exit_code, signal, message, "
+        "timestamp_ms, applied FROM task_events WHERE task_id = ?1 ORDER BY seq",
+    [STMT_AGENT_PUT] =
+        "INSERT OR REPLACE INTO agents(id, registration, state, registered_ms, updated_ms) "
+        "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [STMT_COUNT_EVENTS] = "SELECT COUNT(*) FROM task_events",
 };
 
 struct store {
@@ -51,7 +58,8 @@ struct store {
         sqlite3_stmt *stmt[_STMT_MAX];
 };
 
-static int store_error(char **ret_error, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
+static int store_error(char **ret_error, int r, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
 static int store_error(char **ret_error, int r, const char *format, ...)
 {
         va_list ap;
@@ -94,22 +102,23 @@ static int sqlite_errno(int rc)
 }
 
 static const char *const store_schema =
-        "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS agents("
-        "  id TEXT PRIMARY KEY, registration TEXT NOT NULL, state TEXT NOT NULL,"
-        "  registered_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS tasks("
-        "  id TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,"
-        "  message TEXT, agent_id TEXT, disks TEXT, exit_code INTEGER NOT NULL, signal INTEGER NOT NULL,"
-        "  launch_attempts INTEGER NOT NULL, kill_requested INTEGER NOT NULL,"
-        "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, seq INTEGER NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS task_events("
-        "  seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, update_id TEXT UNIQUE,"
-        "  source TEXT NOT NULL, agent_id TEXT, state TEXT NOT NULL, reason TEXT NOT NULL,"
-        "  exit_code INTEGER NOT NULL, signal INTEGER NOT NULL, message TEXT,"
-        "  timestamp_ms INTEGER NOT NULL, applied INTEGER NOT NULL);"
-        "CREATE INDEX IF NOT EXISTS task_events_task ON task_events(task_id);"
-        "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS agents("
+    "  id TEXT PRIMARY KEY, registration TEXT NOT NULL, state TEXT NOT NULL,"
+    "  registered_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tasks("
+    "  id TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,"
+    "  message TEXT, agent_id TEXT, disks TEXT, exit_code INTEGER NOT NULL, signal INTEGER NOT "
+    "NULL,"
+    "  launch_attempts INTEGER NOT NULL, kill_requested INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, seq INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS task_events("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, update_id TEXT UNIQUE,"
+    "  source TEXT NOT NULL, agent_id TEXT, state TEXT NOT NULL, reason TEXT NOT NULL,"
+    "  exit_code INTEGER NOT NULL, signal INTEGER NOT NULL, message TEXT,"
+    "  timestamp_ms INTEGER NOT NULL, applied INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS task_events_task ON task_events(task_id);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
 int store_open(const char *path, struct store **ret, char **ret_error)
 {
@@ -120,7 +129,8 @@ int store_open(const char *path, struct store **ret, char **ret_error)
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        rc = sqlite3_open_v2(
+            path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc != SQLITE_OK) {
                 int r = store_error(ret_error, sqlite_errno(rc), "database %s: %s", path,
                                     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -130,9 +140,9 @@ int store_open(const char *path, struct store **ret, char **ret_error)
         sqlite3_busy_timeout(s->db, 5000);
         /* WAL keeps readers and the writer apart and makes commits one sequential append;
          * synchronous=FULL fsyncs the WAL at every commit, the durability the API promises. */
-        rc = sqlite3_exec(s->db,
-                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-                          NULL, NULL, &errmsg);
+        rc = sqlite3_exec(
+            s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+            NULL, NULL, &errmsg);
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(s->db, store_schema, NULL, NULL, &errmsg);
         if (rc != SQLITE_OK) {
@@ -146,23 +156,26 @@ int store_open(const char *path, struct store **ret, char **ret_error)
                 sqlite3_stmt *st = NULL;
                 int version = 0;
 
-                if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
-                                       NULL) == SQLITE_OK &&
+                if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'",
+                                       -1, &st, NULL) == SQLITE_OK &&
                     sqlite3_step(st) == SQLITE_ROW)
                         version = atoi((const char *)sqlite3_column_text(st, 0));
                 sqlite3_finalize(st);
                 if (version != STORE_SCHEMA_VERSION) {
                         store_free(s);
-                        return store_error(ret_error, -EPROTO,
-                                           "database %s: schema version %d, this master understands %d", path,
-                                           version, STORE_SCHEMA_VERSION);
+                        return store_error(
+                            ret_error, -EPROTO,
+                            "database %s: schema version %d, this master understands %d", path,
+                            version, STORE_SCHEMA_VERSION);
                 }
         }
         for (int i = 0; i < _STMT_MAX; i++) {
-                rc = sqlite3_prepare_v3(s->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL);
+                rc = sqlite3_prepare_v3(s->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &s->stmt[i], NULL);
                 if (rc != SQLITE_OK) {
-                        int r = store_error(ret_error, sqlite_errno(rc), "database %s: preparing '%s': %s",
-                                            path, store_sql[i], sqlite3_errmsg(s->db));
+                        int r = store_error(ret_error, sqlite_errno(rc),
+                                            "database %s: preparing '%s': %s", path, store_sql[i],
+                                            sqlite3_errmsg(s->db));
                         store_free(s);
                         return r;
                 }
@@ -195,20 +208,43 @@ static int store_step_done(struct store *s, sqlite3_stmt *st)
         return r;
 }
 
-int store_begin(struct store *s)
+bool store_in_transaction(struct store *s)
 {
-        return store_step_done(s, s->stmt[STMT_BEGIN]);
+        return !sqlite3_get_autocommit(s->db);
+}
+
+int store_change_begin(struct store *s)
+{
+        int r;
+
+        if (!store_in_transaction(s)) {
+                r = store_step_done(s, s->stmt[STMT_BEGIN]);
+                if (r < 0)
+                        return r;
+        }
+        return store_step_done(s, s->stmt[STMT_SAVEPOINT]);
+}
+
+int store_change_end(struct store *s, int r)
+{
+        int q;
+
+        if (r < 0)
+                (void)store_step_done(s, s->stmt[STMT_ROLLBACK_TO]);
+        q = store_step_done(s, s->stmt[STMT_RELEASE]);
+        return r < 0 ? r : q;
 }
 
 int store_commit(struct store *s)
 {
-        return store_step_done(s, s->stmt[STMT_COMMIT]);
-}
+        int r;
 
-void store_rollback(struct store *s)
-{
-        if (!sqlite3_get_autocommit(s->db))
+        if (!store_in_transaction(s))
+                return 0;
+        r = store_step_done(s, s->stmt[STMT_COMMIT]);
+        if (r < 0 && store_in_transaction(s))
                 (void)store_step_done(s, s->stmt[STMT_ROLLBACK]);
+        return r;
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -354,13 +390,15 @@ int store_agent_put(struct store *s, const struct master_agent *a)
         return store_step_done(s, st);
 }
 
-int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *userdata), void *userdata)
+int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *userdata),
+                      void *userdata)
 {
         sqlite3_stmt *st = NULL;
         int rc, r = 0;
 
-        rc = sqlite3_prepare_v2(s->db, "SELECT id, registration, state, registered_ms, updated_ms FROM agents",
-                                -1, &st, NULL);
+        rc = sqlite3_prepare_v2(
+            s->db, "SELECT id, registration, state, registered_ms, updated_ms FROM agents", -1, &st,
+            NULL);
         if (rc != SQLITE_OK)
                 return sqlite_errno(rc);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -370,15 +408,17 @@ int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *u
                 r = master_agent_new((const char *)sqlite3_column_text(st, 0), &a);
                 if (r < 0)
                         break;
-                r = silo_agent_registration_from_string((const char *)sqlite3_column_text(st, 1), &a->reg, &err);
+                r = silo_agent_registration_from_string((const char *)sqlite3_column_text(st, 1),
+                                                        &a->reg, &err);
                 if (r < 0) {
                         log_debug("agent %s in the database: %s", a->id, strempty(err));
                         master_agent_free(a);
                         r = -EBADMSG;
                         break;
                 }
-                a->state = streq((const char *)sqlite3_column_text(st, 2), "ACTIVE") ? MASTER_AGENT_ACTIVE
-                                                                                    : MASTER_AGENT_LOST;
+                a->state = streq((const char *)sqlite3_column_text(st, 2), "ACTIVE")
+                               ? MASTER_AGENT_ACTIVE
+                               : MASTER_AGENT_LOST;
                 a->registered_ms = (uint64_t)sqlite3_column_int64(st, 3);
                 a->updated_ms = (uint64_t)sqlite3_column_int64(st, 4);
                 r = cb(a, userdata);
@@ -391,15 +431,17 @@ int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *u
         return r;
 }
 
-int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *userdata), void *userdata)
+int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *userdata),
+                     void *userdata)
 {
         sqlite3_stmt *st = NULL;
         int rc, r = 0;
 
-        rc = sqlite3_prepare_v2(s->db,
-                                "SELECT id, spec, state, reason, message, agent_id, disks, exit_code, signal, "
-                                "launch_attempts, kill_requested, created_ms, updated_ms, seq FROM tasks ORDER BY seq",
-                                -1, &st, NULL);
+        rc = sqlite3_prepare_v2(
+            s->db,
+            "SELECT id, spec, state, reason, message, agent_id, disks, exit_code, signal, "
+            "launch_attempts, kill_requested, created_ms, updated_ms, seq FROM tasks ORDER BY seq",
+            -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return sqlite_errno(rc);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -414,7 +456,8 @@ int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *use
                         break;
                 }
                 t->id = strdup((const char *)sqlite3_column_text(st, 0));
-                r = silo_task_spec_from_string((const char *)sqlite3_column_text(st, 1), &t->spec, &err);
+                r = silo_task_spec_from_string((const char *)sqlite3_column_text(st, 1), &t->spec,
+                                               &err);
                 state = silo_task_state_from_string((const char *)sqlite3_column_text(st, 2));
                 reason = silo_task_reason_from_string((const char *)sqlite3_column_text(st, 3));
                 if (r < 0 || !t->id || state < 0 || reason < 0) {

@@ -20,9 +20,15 @@ struct store;
 int store_open(const char *path, struct store **ret, char **ret_error);
 struct store *store_free(struct store *s);
 
-int store_begin(struct store *s);
+/* Group commit: the master opens one transaction per loop turn and commits it before it
+ * answers any request or calls any agent (master_commit()). Each change inside is a savepoint,
+ * so a change that fails half way is undone alone:
+ *      r = store_change_begin(s); ...writes...; r = store_change_end(s, r);   */
+int store_change_begin(struct store *s);
+int store_change_end(struct store *s, int r);
+bool store_in_transaction(struct store *s);
+/* Commit the open transaction (nothing to do without one). */
 int store_commit(struct store *s);
-void store_rollback(struct store *s);
 
 /* Insert or replace the task's row. */
 int store_task_put(struct store *s, const struct master_task *t);
@@ -32,7 +38,7 @@ int store_task_put(struct store *s, const struct master_task *t);
 struct store_event {
         const char *task_id;
         const char *update_id;
-        const char *source;             /* "agent" | "master" */
+        const char *source; /* "agent" | "master" */
         const char *agent_id;
         silo_task_state state;
         silo_task_reason reason;
@@ -40,7 +46,7 @@ struct store_event {
         int signal;
         const char *message;
         uint64_t timestamp_ms;
-        bool applied;                   /* false: recorded but did not change the task */
+        bool applied; /* false: recorded but did not change the task */
 };
 int store_event_add(struct store *s, const struct store_event *e);
 /* 1 when a status update with this id was recorded, 0 when not. */
@@ -53,5 +59,7 @@ int store_count_events(struct store *s, uint64_t *ret);
 int store_agent_put(struct store *s, const struct master_agent *a);
 
 /* Load everything at startup; the callbacks take ownership of the objects they get. */
-int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *userdata), void *userdata);
-int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *userdata), void *userdata);
+int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *userdata),
+                      void *userdata);
+int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *userdata),
+                     void *userdata);

@@ -8,16 +8,16 @@
 #include "master/table.h"
 
 struct table_slot {
-        const char *key;        /* NULL = empty */
+        const char *key; /* NULL = empty */
         void *value;
         bool tombstone;
 };
 
 struct table {
         struct table_slot *slots;
-        size_t cap;             /* power of two */
-        size_t n;               /* live entries */
-        size_t used;            /* live + tombstones: what drives growth */
+        size_t cap;  /* power of two */
+        size_t n;    /* live entries */
+        size_t used; /* live + tombstones: what drives growth */
 };
 
 static uint64_t table_hash(const char *s)
@@ -124,7 +124,7 @@ int table_put(struct table *t, const char *key, void *value)
                 i = (i + 1) & (t->cap - 1);
         if (!t->slots[i].tombstone)
                 t->used++;
-        t->slots[i] = (struct table_slot){ .key = key, .value = value };
+        t->slots[i] = (struct table_slot){.key = key, .value = value};
         t->n++;
         return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The master's task table: submission, the state machine with persistence, kills, status updates. */
+/* The master's task table: submission, the state machine with persistence, kills, status updates.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,8 +59,9 @@ int master_id_generate(char **ret)
                 return -EIO;
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
-        if (asprintf(&s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                     b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]) < 0)
+        if (asprintf(&s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+                     b[12], b[13], b[14], b[15]) < 0)
                 return -ENOMEM;
         *ret = s;
         return 0;
@@ -79,7 +81,8 @@ bool master_task_transition_allowed(silo_task_state from, silo_task_state to)
 
 void master_task_reindex(master *m, struct master_task *t, const char *old_agent_id)
 {
-        bool live = t->agent_id && t->state != SILO_TASK_PENDING && !silo_task_state_is_terminal(t->state);
+        bool live =
+            t->agent_id && t->state != SILO_TASK_PENDING && !silo_task_state_is_terminal(t->state);
         struct master_agent *a;
 
         if (old_agent_id && (!live || !streq(old_agent_id, t->agent_id))) {
@@ -101,36 +104,29 @@ int master_task_save(master *m, struct master_task *t)
         int r;
 
         t->updated_ms = master_now_ms();
-        r = store_begin(m->store);
+        r = store_change_begin(m->store);
         if (r < 0)
                 return r;
         r = store_task_put(m->store, t);
-        if (r >= 0)
-                r = store_commit(m->store);
-        if (r < 0)
-                store_rollback(m->store);
-        return r;
+        return store_change_end(m->store, r);
 }
 
 static int master_task_persist(master *m, struct master_task *t, const struct store_event *e)
 {
         int r;
 
-        r = store_begin(m->store);
+        r = store_change_begin(m->store);
         if (r < 0)
                 return r;
         r = store_task_put(m->store, t);
         if (r >= 0 && e)
                 r = store_event_add(m->store, e);
-        if (r >= 0)
-                r = store_commit(m->store);
-        if (r < 0)
-                store_rollback(m->store);
-        return r;
+        return store_change_end(m->store, r);
 }
 
-int master_task_transition(master *m, struct master_task *t, silo_task_state to, silo_task_reason reason,
-                           const char *message, const struct silo_status_update *u)
+int master_task_transition(master *m, struct master_task *t, silo_task_state to,
+                           silo_task_reason reason, const char *message,
+                           const struct silo_status_update *u)
 {
         struct master_task old = *t;
         _cleanup_free_ char *msg = NULL;
@@ -157,17 +153,17 @@ int master_task_transition(master *m, struct master_task *t, silo_task_state to,
                 t->n_disks = 0;
         }
         e = (struct store_event){
-                .task_id = t->id,
-                .update_id = u ? u->update_id : NULL,
-                .source = u ? "agent" : "master",
-                .agent_id = u && u->agent_id ? u->agent_id : old.agent_id,
-                .state = to,
-                .reason = reason,
-                .exit_code = t->exit_code,
-                .signal = t->signal,
-                .message = message,
-                .timestamp_ms = u && u->timestamp_ms ? u->timestamp_ms : t->updated_ms,
-                .applied = true,
+            .task_id = t->id,
+            .update_id = u ? u->update_id : NULL,
+            .source = u ? "agent" : "master",
+            .agent_id = u && u->agent_id ? u->agent_id : old.agent_id,
+            .state = to,
+            .reason = reason,
+            .exit_code = t->exit_code,
+            .signal = t->signal,
+            .message = message,
+            .timestamp_ms = u && u->timestamp_ms ? u->timestamp_ms : t->updated_ms,
+            .applied = true,
         };
         r = master_task_persist(m, t, &e);
         if (r < 0) {
@@ -191,8 +187,8 @@ int master_task_transition(master *m, struct master_task *t, silo_task_state to,
                 master_schedule(m);
         }
         log_debug("task %s: %s -> %s (%s)%s%s", t->id, silo_task_state_to_string(old.state),
-                  silo_task_state_to_string(to), silo_task_reason_to_string(reason), message ? ": " : "",
-                  strempty(message));
+                  silo_task_state_to_string(to), silo_task_reason_to_string(reason),
+                  message ? ": " : "", strempty(message));
         return 0;
 }
 
@@ -204,7 +200,8 @@ static int master_spec_check(const struct silo_task_spec *spec, char **ret_error
 
                 if (io->device || !io->disk) {
                         if (asprintf(ret_error,
-                                     "resources.io[%zu].device: '%s': a device path only works with a standalone "
+                                     "resources.io[%zu].device: '%s': a device path only works "
+                                     "with a standalone "
                                      "agent; name a disk the agents advertise or \"any\"",
                                      i, strempty(io->device)) < 0)
                                 *ret_error = NULL;
@@ -220,7 +217,8 @@ static int master_spec_check(const struct silo_task_spec *spec, char **ret_error
         return 0;
 }
 
-int master_task_submit(master *m, struct silo_task_spec *spec, struct master_task **ret_task, char **ret_error)
+int master_task_submit(master *m, struct silo_task_spec *spec, struct master_task **ret_task,
+                       char **ret_error)
 {
         struct master_task *t, *existing;
         struct store_event e;
@@ -257,8 +255,14 @@ int master_task_submit(master *m, struct silo_task_spec *spec, struct master_tas
         t->seq = ++m->next_seq;
 
         e = (struct store_event){
-                .task_id = t->id, .source = "master", .state = SILO_TASK_PENDING, .reason = SILO_REASON_NONE,
-                .exit_code = -1, .message = "submitted", .timestamp_ms = t->created_ms, .applied = true,
+            .task_id = t->id,
+            .source = "master",
+            .state = SILO_TASK_PENDING,
+            .reason = SILO_REASON_NONE,
+            .exit_code = -1,
+            .message = "submitted",
+            .timestamp_ms = t->created_ms,
+            .applied = true,
         };
         r = master_task_persist(m, t, &e);
         if (r >= 0)
@@ -311,25 +315,29 @@ int master_task_kill(master *m, struct master_task *t, bool *ret_done)
 static int master_status_record(master *m, const struct silo_status_update *u)
 {
         struct store_event e = {
-                .task_id = u->task_id, .update_id = u->update_id, .source = "agent", .agent_id = u->agent_id,
-                .state = u->state, .reason = u->reason, .exit_code = u->exit_code, .signal = u->signal,
-                .message = u->message, .timestamp_ms = u->timestamp_ms ? u->timestamp_ms : master_now_ms(),
-                .applied = false,
+            .task_id = u->task_id,
+            .update_id = u->update_id,
+            .source = "agent",
+            .agent_id = u->agent_id,
+            .state = u->state,
+            .reason = u->reason,
+            .exit_code = u->exit_code,
+            .signal = u->signal,
+            .message = u->message,
+            .timestamp_ms = u->timestamp_ms ? u->timestamp_ms : master_now_ms(),
+            .applied = false,
         };
         int r;
 
-        r = store_begin(m->store);
+        r = store_change_begin(m->store);
         if (r < 0)
                 return r;
         r = store_event_add(m->store, &e);
-        if (r >= 0)
-                r = store_commit(m->store);
-        if (r < 0)
-                store_rollback(m->store);
-        return r;
+        return store_change_end(m->store, r);
 }
 
-int master_status_apply(master *m, const struct silo_status_update *u, bool *ret_duplicate, char **ret_error)
+int master_status_apply(master *m, const struct silo_status_update *u, bool *ret_duplicate,
+                        char **ret_error)
 {
         struct master_task *t;
         struct master_agent *a;
@@ -357,7 +365,8 @@ int master_status_apply(master *m, const struct silo_status_update *u, bool *ret
                 log_warning("status update %s from agent %s: task %s is %s%s", u->update_id,
                             u->agent_id ? u->agent_id : "(none)", u->task_id,
                             t ? "placed on another agent" : "unknown to the master",
-                            a && !silo_task_state_is_terminal(u->state) ? "; killing it there" : "; ignored");
+                            a && !silo_task_state_is_terminal(u->state) ? "; killing it there"
+                                                                        : "; ignored");
                 if (a && !silo_task_state_is_terminal(u->state)) {
                         m->metrics.reconcile_kills++;
                         (void)master_kill_send(m, a, u->task_id, NULL);
@@ -370,10 +379,12 @@ int master_status_apply(master *m, const struct silo_status_update *u, bool *ret
                 if (r < 0)
                         return r;
                 m->metrics.status_ignored++;
-                if (silo_task_state_is_terminal(t->state) && !silo_task_state_is_terminal(u->state) && a) {
+                if (silo_task_state_is_terminal(t->state) &&
+                    !silo_task_state_is_terminal(u->state) && a) {
                         /* The master gave this task up (LOST or killed): it must not run. */
-                        log_info("task %s is %s at the master but %s on agent %s: killing it there", t->id,
-                                 silo_task_state_to_string(t->state), silo_task_state_to_string(u->state), a->id);
+                        log_info("task %s is %s at the master but %s on agent %s: killing it there",
+                                 t->id, silo_task_state_to_string(t->state),
+                                 silo_task_state_to_string(u->state), a->id);
                         m->metrics.reconcile_kills++;
                         (void)master_kill_send(m, a, t->id, NULL);
                 }
@@ -383,9 +394,9 @@ int master_status_apply(master *m, const struct silo_status_update *u, bool *ret
         /* A requested kill that the agent confirms is KILLED_BY_REQUEST whatever it says. */
         return master_task_transition(m, t, u->state,
                                       u->state == SILO_TASK_KILLED && t->kill_requested &&
-                                                      u->reason == SILO_REASON_NONE
-                                              ? SILO_REASON_KILLED_BY_REQUEST
-                                              : u->reason,
+                                              u->reason == SILO_REASON_NONE
+                                          ? SILO_REASON_KILLED_BY_REQUEST
+                                          : u->reason,
                                       u->message, u);
 }
 
@@ -430,7 +441,8 @@ json_t *master_task_to_json(master *m, const struct master_task *t, bool with_hi
 
 static int task_seq_cmp(const void *a, const void *b)
 {
-        const struct master_task *x = *(struct master_task *const *)a, *y = *(struct master_task *const *)b;
+        const struct master_task *x = *(struct master_task *const *)a,
+                                 *y = *(struct master_task *const *)b;
 
         return x->seq < y->seq ? -1 : x->seq > y->seq;
 }

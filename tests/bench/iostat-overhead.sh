@@ -64,18 +64,18 @@ cpu_ticks() {
     awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6; print busy, total }' /proc/stat
 }
 
-# run MODE -> "iops ns_per_io_system ns_per_io_fio bpf_ns_per_io"
+# run MODE [cost] -> "iops ns_per_io_system ns_per_io_fio bpf_ns_per_io"
 run() {
-    local mode="$1" out b0 t0 b1 t1 mon="" bpf_ns=0
+    local mode="$1" cost="${2:-}" out b0 t0 b1 t1 mon="" bpf_ns=0
     case "$mode" in
         off) ;;
         kernel) "$iostat" --bpffs "$bpffs" --keep --totals >/dev/null ;;
         hash) "$iostat" --bpffs "$bpffs" --keep --totals --hash-timestamps >/dev/null ;;
     esac
-    if [ "$mode" != off ]; then
-        # The programs' own run time (kernel BPF stats) over an interval that spans the run;
-        # the accounting costs two clock reads per run, so the attached IOPS are if anything
-        # understated.
+    if [ "$mode" != off ] && [ -n "$cost" ]; then
+        # The programs' own run time (kernel BPF stats) over an interval that spans the run.
+        # The accounting itself costs two clock reads per program run, so these runs are kept
+        # out of the IOPS figures.
         "$iostat" --bpffs "$bpffs" --prog-cost --json --interval "$((runtime + 1))" --count 1 \
             >"$work/cost.json" &
         mon=$!
@@ -90,8 +90,8 @@ run() {
     if [ -n "$mon" ]; then
         wait "$mon"
         bpf_ns="$(jq -r '.bpf_cost.ns_per_io' "$work/cost.json")"
-        "$iostat" --bpffs "$bpffs" --detach
     fi
+    [ "$mode" = off ] || "$iostat" --bpffs "$bpffs" --detach
     local hz
     hz="$(getconf CLK_TCK)"
     jq -r --argjson db "$((b1 - b0))" --argjson hz "$hz" --argjson rt "$runtime" --argjson bpf "$bpf_ns" '
@@ -114,12 +114,19 @@ for r in $(seq "$rounds"); do
         echo "$m $res $r" >>"$work/results"
     done
 done
+for r in 1 2 3; do
+    for m in kernel hash; do
+        res="$(run "$m" cost)"
+        echo "cost run $r $m: $res"
+        echo "$m $res" >>"$work/cost"
+    done
+done
 
 for m in "${modes[@]}"; do
     iops="$(awk -v m="$m" '$1 == m { print $2 }' "$work/results" | median)"
     sys="$(awk -v m="$m" '$1 == m { print $3 }' "$work/results" | median)"
     fio_ns="$(awk -v m="$m" '$1 == m { print $4 }' "$work/results" | median)"
-    bpf_ns="$(awk -v m="$m" '$1 == m { print $5 }' "$work/results" | median)"
+    bpf_ns="$(awk -v m="$m" '$1 == m { print $5 }' "$work/cost" 2>/dev/null | median)"
     printf -v "bpf_$m" '%s' "$bpf_ns"
     printf -v "iops_$m" '%s' "$iops"
     printf -v "sys_$m" '%s' "$sys"

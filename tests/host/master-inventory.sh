@@ -3,7 +3,28 @@
 # silo-master inventory: registration, heartbeats, heartbeat timeout -> LOST, reconciliation on return.
 . "$(dirname "$0")/master-lib.sh"
 
-start_master --heartbeat-interval-ms 100 --agent-timeout-ms 1000
+# Options: --help lists them all; errors name the option, or the file and line.
+"$MASTER_BIN" --help > "$WORK/help.txt"
+for o in listen state-dir token-file heartbeat-interval-ms agent-timeout-ms launch-attempts \
+         launch-timeout-ms retry-base-ms max-connections nofile log-level config; do
+    grep -q -- "--$o " "$WORK/help.txt" || fail "--help does not list --$o"
+done
+grep -q -- "--agent-timeout-ms MS .*\[default: 15000\]" "$WORK/help.txt" || fail "--help lacks the default of --agent-timeout-ms"
+rc=0; "$MASTER_BIN" --bogus 1 2>"$WORK/err.txt" || rc=$?
+expect_eq "$rc" 2 "exit status for an unknown option"
+grep -q "unknown option '--bogus'" "$WORK/err.txt" || fail "unknown option: $(cat "$WORK/err.txt")"
+printf 'listen = 127.0.0.1:0\nheartbeat-interval-ms = abc\n' > "$WORK/bad.conf"
+rc=0; "$MASTER_BIN" --config "$WORK/bad.conf" 2>"$WORK/err.txt" || rc=$?
+expect_eq "$rc" 2 "exit status for a bad config file"
+grep -q "bad.conf:2: heartbeat-interval-ms: 'abc' is not a non-negative integer" "$WORK/err.txt" || fail "bad config: $(cat "$WORK/err.txt")"
+rc=0; "$MASTER_BIN" --heartbeat-interval-ms 500 --agent-timeout-ms 400 2>"$WORK/err.txt" || rc=$?
+expect_eq "$rc" 2 "exit status for a timeout shorter than the interval"
+grep -q "agent-timeout-ms: 400 must be larger than --heartbeat-interval-ms 500" "$WORK/err.txt" || fail "timeout check: $(cat "$WORK/err.txt")"
+ok "--help lists every option; bad options and config lines are refused naming where"
+
+# The heartbeat settings come from a config file here (same keys as the options).
+printf '# test config\nheartbeat-interval-ms = 100\nagent-timeout-ms = 1000\n' > "$WORK/master.conf"
+start_master --config "$WORK/master.conf"
 start_sim a1 --cpus 4 --disk nvme0n1:ssd:1000000000:500000000:100000:50000 --attr rack=r1
 start_sim a2 --cpus 4
 wait_for 10 "a1 and a2 registered" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/agents | jq '[.agents[] | select(.state==\"ACTIVE\")] | length') = 2 ]"

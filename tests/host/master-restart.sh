@@ -4,7 +4,7 @@
 # nothing lost or duplicated, agents carry on, a launch that was in flight is not doubled.
 . "$(dirname "$0")/master-lib.sh"
 
-MOPTS=(--heartbeat-interval-ms 100 --agent-timeout-ms 2500 --launch-timeout-ms 10000)
+MOPTS=(--heartbeat-interval-ms 100 --agent-timeout-ms 6000 --launch-timeout-ms 10000)
 start_master "${MOPTS[@]}"
 start_sim a1 --cpus 8
 start_sim a2 --cpus 8

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A simulated agent for the master's host tests: speaks the agent side of the protocol over HTTP. */
+/* A simulated agent for the master's host tests: speaks the agent side of the protocol over HTTP.
+ */
 /*
  * It registers with the master, heartbeats, accepts launches (idempotent by id) and kills,
  * and sends status updates until they are acknowledged, exactly as ARCHITECTURE.md describes
@@ -41,27 +42,28 @@ struct sim_options {
         char *port_file;
         double cpus;
         uint64_t mem;
-        char **disks;   /* name:class:read_bps:write_bps:read_iops:write_iops */
-        char **attrs;   /* key=value */
+        char **disks; /* name:class:read_bps:write_bps:read_iops:write_iops */
+        char **attrs; /* key=value */
 };
 
 #define OPT(f) offsetof(struct sim_options, f)
 static const struct config_option sim_table[] = {
-        { "master", CONFIG_STRING, OPT(master), NULL, "URL", "master URL (http://127.0.0.1:5050)" },
-        { "listen", CONFIG_STRING, OPT(listen), "127.0.0.1:0", "ADDR", "agent API address" },
-        { "token-file", CONFIG_STRING, OPT(token_file), NULL, "FILE", "cluster token" },
-        { "hostname", CONFIG_STRING, OPT(hostname), "sim", "NAME", "hostname to register" },
-        { "port-file", CONFIG_STRING, OPT(port_file), NULL, "FILE", "write the bound port here" },
-        { "cpus", CONFIG_DOUBLE, OPT(cpus), "4", "N", "cpus offered" },
-        { "mem", CONFIG_UINT, OPT(mem), "8589934592", "BYTES", "memory offered" },
-        { "disk", CONFIG_LIST, OPT(disks), NULL, "SPEC", "name:class:read_bps:write_bps:read_iops:write_iops" },
-        { "attr", CONFIG_LIST, OPT(attrs), NULL, "K=V", "attribute" },
+    {"master", CONFIG_STRING, OPT(master), NULL, "URL", "master URL (http://127.0.0.1:5050)"},
+    {"listen", CONFIG_STRING, OPT(listen), "127.0.0.1:0", "ADDR", "agent API address"},
+    {"token-file", CONFIG_STRING, OPT(token_file), NULL, "FILE", "cluster token"},
+    {"hostname", CONFIG_STRING, OPT(hostname), "sim", "NAME", "hostname to register"},
+    {"port-file", CONFIG_STRING, OPT(port_file), NULL, "FILE", "write the bound port here"},
+    {"cpus", CONFIG_DOUBLE, OPT(cpus), "4", "N", "cpus offered"},
+    {"mem", CONFIG_UINT, OPT(mem), "8589934592", "BYTES", "memory offered"},
+    {"disk", CONFIG_LIST, OPT(disks), NULL, "SPEC",
+     "name:class:read_bps:write_bps:read_iops:write_iops"},
+    {"attr", CONFIG_LIST, OPT(attrs), NULL, "K=V", "attribute"},
 };
 static const struct config_schema sim_schema = {
-        .program = "sim-agent",
-        .summary = "Simulated Silo agent for the master's tests.",
-        .options = sim_table,
-        .n_options = ELEMENTSOF(sim_table),
+    .program = "sim-agent",
+    .summary = "Simulated Silo agent for the master's tests.",
+    .options = sim_table,
+    .n_options = ELEMENTSOF(sim_table),
 };
 
 struct sim_task {
@@ -73,7 +75,7 @@ struct sim_task {
 struct sim_update {
         json_t *body;
         char *update_id;
-        unsigned sends_left;   /* > 1 for a deliberately repeated update */
+        unsigned sends_left; /* > 1 for a deliberately repeated update */
         bool in_flight;
         uint64_t not_before_ms;
 };
@@ -105,7 +107,7 @@ static struct {
         uint64_t seq;
         /* counters for /sim/state */
         uint64_t registrations, heartbeats, launch_requests, launches_created, kill_requests, acks,
-                unknown_kills, registration_refusals;
+            unknown_kills, registration_refusals;
 } sim;
 
 static uint64_t now_ms(void)
@@ -132,12 +134,16 @@ static struct sim_task *sim_task_find(const char *id)
         return NULL;
 }
 
-static void sim_queue_update(struct sim_task *t, silo_task_state state, silo_task_reason reason, int exit_code,
-                             unsigned repeat)
+static void sim_queue_update(struct sim_task *t, silo_task_state state, silo_task_reason reason,
+                             int exit_code, unsigned repeat)
 {
         struct silo_status_update u = {
-                .task_id = t->id, .agent_id = sim.agent_id, .state = state, .reason = reason,
-                .exit_code = exit_code, .timestamp_ms = realtime_ms(),
+            .task_id = t->id,
+            .agent_id = sim.agent_id,
+            .state = state,
+            .reason = reason,
+            .exit_code = exit_code,
+            .timestamp_ms = realtime_ms(),
         };
         char id[128];
 
@@ -147,9 +153,13 @@ static void sim_queue_update(struct sim_task *t, silo_task_state state, silo_tas
         u.update_id = id;
         t->state = state;
         sim.updates[sim.n_updates++] = (struct sim_update){
-                .body = silo_status_update_to_json(&u), .update_id = strdup(id), .sends_left = repeat ? repeat : 1,
+            .body = silo_status_update_to_json(&u),
+            .update_id = strdup(id),
+            .sends_left = repeat ? repeat : 1,
         };
 }
+
+static void sim_send_updates(void);
 
 static void sim_update_done(const struct http_client_result *res, void *userdata)
 {
@@ -174,6 +184,9 @@ static void sim_update_done(const struct http_client_result *res, void *userdata
                 break;
         }
         free(update_id);
+        /* The next one goes out at once, not at the next tick. */
+        if (!sim.paused && !sim.hold)
+                sim_send_updates();
 }
 
 /* Updates go out in order, one at a time, until acknowledged (at-least-once). */
@@ -203,13 +216,15 @@ static json_t *sim_registration(void)
                 char name[64], cls[32];
                 unsigned long long rb, wb, ri, wi;
 
-                if (sscanf(*d, "%63[^:]:%31[^:]:%llu:%llu:%llu:%llu", name, cls, &rb, &wb, &ri, &wi) != 6)
+                if (sscanf(*d, "%63[^:]:%31[^:]:%llu:%llu:%llu:%llu", name, cls, &rb, &wb, &ri,
+                           &wi) != 6)
                         continue;
-                json_array_append_new(disks, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "device",
-                                                       "254:0", "name", name, "path", "/dev/null", "read_bps",
-                                                       (json_int_t)rb, "write_bps", (json_int_t)wb, "read_iops",
-                                                       (json_int_t)ri, "write_iops", (json_int_t)wi, "class", cls,
-                                                       "source", "config"));
+                json_array_append_new(
+                    disks,
+                    json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "device", "254:0",
+                              "name", name, "path", "/dev/null", "read_bps", (json_int_t)rb,
+                              "write_bps", (json_int_t)wb, "read_iops", (json_int_t)ri,
+                              "write_iops", (json_int_t)wi, "class", cls, "source", "config"));
         }
         for (char **a = sim.o.attrs; a && *a; a++) {
                 char *eq = strchr(*a, '=');
@@ -221,11 +236,13 @@ static json_t *sim_registration(void)
         /* Every task it still has, ended ones included: a live task missing here is one the
          * agent really lost, which the master then marks LOST. */
         for (size_t i = 0; i < sim.n_tasks; i++)
-                json_array_append_new(tasks, json_pack("{s:s, s:s}", "id", sim.tasks[i].id, "state",
-                                                       silo_task_state_to_string(sim.tasks[i].state)));
-        reg = json_pack("{s:s, s:s, s:s, s:{s:f, s:I, s:I, s:o}, s:o, s:o}", "hostname", sim.o.hostname, "address",
-                        sim.address, "version", "sim", "resources", "cpus", sim.o.cpus, "mem", (json_int_t)sim.o.mem,
-                        "pids", (json_int_t)32768, "disks", disks, "attributes", attrs, "tasks", tasks);
+                json_array_append_new(tasks,
+                                      json_pack("{s:s, s:s}", "id", sim.tasks[i].id, "state",
+                                                silo_task_state_to_string(sim.tasks[i].state)));
+        reg = json_pack("{s:s, s:s, s:s, s:{s:f, s:I, s:I, s:o}, s:o, s:o}", "hostname",
+                        sim.o.hostname, "address", sim.address, "version", "sim", "resources",
+                        "cpus", sim.o.cpus, "mem", (json_int_t)sim.o.mem, "pids", (json_int_t)32768,
+                        "disks", disks, "attributes", attrs, "tasks", tasks);
         if (sim.agent_id)
                 json_object_set_new(reg, "agent_id", json_string(sim.agent_id));
         return reg;
@@ -250,7 +267,8 @@ static void sim_register_done(const struct http_client_result *res, void *userda
                 free(sim.agent_id);
                 sim.agent_id = strdup(id);
         }
-        sim.heartbeat_interval_ms = (uint64_t)json_integer_value(json_object_get(res->json, "heartbeat_interval_ms"));
+        sim.heartbeat_interval_ms =
+            (uint64_t)json_integer_value(json_object_get(res->json, "heartbeat_interval_ms"));
         if (sim.heartbeat_interval_ms == 0)
                 sim.heartbeat_interval_ms = 1000;
         sim.registered = true;
@@ -266,7 +284,8 @@ static void sim_register(void)
         if (sim.registering || asprintf(&url, "%s/api/v1/agents", sim.o.master) < 0)
                 return;
         reg = sim_registration();
-        if (http_client_request(sim.client, "POST", url, reg, sim.token, 2000, sim_register_done, NULL) == 0)
+        if (http_client_request(sim.client, "POST", url, reg, sim.token, 2000, sim_register_done,
+                                NULL) == 0)
                 sim.registering = true;
         json_decref(reg);
 }
@@ -300,8 +319,10 @@ static void sim_tick(void)
                         if (!silo_task_state_is_terminal(sim.tasks[i].state))
                                 json_array_append_new(tasks, json_string(sim.tasks[i].id));
                 body = json_pack("{s:o}", "tasks", tasks);
-                if (asprintf(&url, "%s/api/v1/agents/%s/heartbeat", sim.o.master, sim.agent_id) >= 0 &&
-                    http_client_request(sim.client, "POST", url, body, sim.token, 2000, sim_heartbeat_done, NULL) == 0)
+                if (asprintf(&url, "%s/api/v1/agents/%s/heartbeat", sim.o.master, sim.agent_id) >=
+                        0 &&
+                    http_client_request(sim.client, "POST", url, body, sim.token, 2000,
+                                        sim_heartbeat_done, NULL) == 0)
                         sim.heartbeat_in_flight = true;
                 json_decref(body);
                 sim.next_heartbeat_ms = now + sim.heartbeat_interval_ms;
@@ -338,7 +359,8 @@ static int sim_launch(http_request *req, http_response *resp, void *userdata)
         (void)userdata;
         sim.launch_requests++;
         if (sim.refuse)
-                return http_response_error(resp, 503, "unavailable", "sim-agent %s refuses launches", sim.o.hostname);
+                return http_response_error(resp, 503, "unavailable",
+                                           "sim-agent %s refuses launches", sim.o.hostname);
         if (silo_task_spec_from_json(req->body, &spec, &err) < 0)
                 return http_response_error(resp, 400, "invalid_spec", "%s", strempty(err));
         if (!spec->id)
@@ -346,7 +368,8 @@ static int sim_launch(http_request *req, http_response *resp, void *userdata)
         t = sim_task_find(spec->id);
         if (t) {
                 if (!silo_task_spec_equal(t->spec, spec))
-                        return http_response_error(resp, 409, "conflict", "task %s exists with another spec", t->id);
+                        return http_response_error(resp, 409, "conflict",
+                                                   "task %s exists with another spec", t->id);
                 status = 200;
         } else {
                 if (sim.n_tasks >= ELEMENTSOF(sim.tasks))
@@ -362,7 +385,8 @@ static int sim_launch(http_request *req, http_response *resp, void *userdata)
         body = sim_task_json(t);
         if (sim.delay_ms > 0 && sim.n_delayed < ELEMENTSOF(sim.delayed)) {
                 http_deferred *d = http_request_defer(req);
-                sim.delayed[sim.n_delayed++] = (struct sim_delayed){ d, now_ms() + sim.delay_ms, status, body };
+                sim.delayed[sim.n_delayed++] =
+                    (struct sim_delayed){d, now_ms() + sim.delay_ms, status, body};
                 return HTTP_DEFERRED;
         }
         return http_response_json(resp, status, body);
@@ -375,11 +399,14 @@ static int sim_kill(http_request *req, http_response *resp, void *userdata)
         (void)userdata;
         sim.kill_requests++;
         if (!t)
-                return http_response_error(resp, 404, "not_found", "task %s: no such task", req->captures[0]);
+                return http_response_error(resp, 404, "not_found", "task %s: no such task",
+                                           req->captures[0]);
         if (!silo_task_state_is_terminal(t->state))
                 sim_queue_update(t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST, -1, 1);
-        /* Like a real agent with a grace period: the kill is under way, KILLED follows as an update. */
-        return http_response_json(resp, 202, json_pack("{s:s, s:b}", "id", t->id, "kill_requested", 1));
+        /* Like a real agent with a grace period: the kill is under way, KILLED follows as an
+         * update. */
+        return http_response_json(resp, 202,
+                                  json_pack("{s:s, s:b}", "id", t->id, "kill_requested", 1));
 }
 
 static int sim_list(http_request *req, http_response *resp, void *userdata)
@@ -407,15 +434,18 @@ static int sim_state(http_request *req, http_response *resp, void *userdata)
         (void)req;
         (void)userdata;
         for (size_t i = 0; i < sim.n_tasks; i++)
-                json_object_set_new(tasks, sim.tasks[i].id, json_string(silo_task_state_to_string(sim.tasks[i].state)));
+                json_object_set_new(tasks, sim.tasks[i].id,
+                                    json_string(silo_task_state_to_string(sim.tasks[i].state)));
         return http_response_json(
-                resp, 200,
-                json_pack("{s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "agent_id", sim.agent_id,
-                          "registrations", (json_int_t)sim.registrations, "heartbeats", (json_int_t)sim.heartbeats,
-                          "launch_requests", (json_int_t)sim.launch_requests, "launches_created",
-                          (json_int_t)sim.launches_created, "kill_requests", (json_int_t)sim.kill_requests, "acks",
-                          (json_int_t)sim.acks, "unacked", (json_int_t)sim.n_updates, "registration_refusals",
-                          (json_int_t)sim.registration_refusals, "tasks", tasks));
+            resp, 200,
+            json_pack("{s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "agent_id",
+                      sim.agent_id, "registrations", (json_int_t)sim.registrations, "heartbeats",
+                      (json_int_t)sim.heartbeats, "launch_requests",
+                      (json_int_t)sim.launch_requests, "launches_created",
+                      (json_int_t)sim.launches_created, "kill_requests",
+                      (json_int_t)sim.kill_requests, "acks", (json_int_t)sim.acks, "unacked",
+                      (json_int_t)sim.n_updates, "registration_refusals",
+                      (json_int_t)sim.registration_refusals, "tasks", tasks));
 }
 
 static int sim_control(http_request *req, http_response *resp, void *userdata)
@@ -454,11 +484,13 @@ static int sim_finish(http_request *req, http_response *resp, void *userdata)
 
         (void)userdata;
         if (!t)
-                return http_response_error(resp, 404, "not_found", "task %s: no such task", req->captures[0]);
+                return http_response_error(resp, 404, "not_found", "task %s: no such task",
+                                           req->captures[0]);
         state = json_string_value(json_object_get(req->body, "state"));
         s = silo_task_state_from_string(state ? state : "FINISHED");
         if (s < 0 || !silo_task_state_is_terminal(s))
-                return http_response_error(resp, 400, "bad_request", "state: '%s' is not terminal", strempty(state));
+                return http_response_error(resp, 400, "bad_request", "state: '%s' is not terminal",
+                                           strempty(state));
         code = (int)json_integer_value(json_object_get(req->body, "exit_code"));
         repeat = json_integer_value(json_object_get(req->body, "repeat"));
         sim_queue_update(t, s, s == SILO_TASK_FAILED ? SILO_REASON_EXIT_NONZERO : SILO_REASON_NONE,
@@ -467,31 +499,32 @@ static int sim_finish(http_request *req, http_response *resp, void *userdata)
 }
 
 static const struct http_route sim_routes[] = {
-        { "GET", "/health", sim_health, HTTP_ROUTE_PUBLIC },
-        { "POST", "/api/v1/tasks", sim_launch, 0 },
-        { "GET", "/api/v1/tasks", sim_list, 0 },
-        { "DELETE", "/api/v1/tasks/{id}", sim_kill, 0 },
-        { "GET", "/sim/state", sim_state, 0 },
-        { "POST", "/sim/pause", sim_control, 0 },
-        { "POST", "/sim/refuse", sim_control, 0 },
-        { "POST", "/sim/delay", sim_control, 0 },
-        { "POST", "/sim/hold", sim_control, 0 },
-        { "POST", "/sim/adopt", sim_control, 0 },
-        { "POST", "/sim/finish/{id}", sim_finish, 0 },
+    {"GET", "/health", sim_health, HTTP_ROUTE_PUBLIC},
+    {"POST", "/api/v1/tasks", sim_launch, 0},
+    {"GET", "/api/v1/tasks", sim_list, 0},
+    {"DELETE", "/api/v1/tasks/{id}", sim_kill, 0},
+    {"GET", "/sim/state", sim_state, 0},
+    {"POST", "/sim/pause", sim_control, 0},
+    {"POST", "/sim/refuse", sim_control, 0},
+    {"POST", "/sim/delay", sim_control, 0},
+    {"POST", "/sim/hold", sim_control, 0},
+    {"POST", "/sim/adopt", sim_control, 0},
+    {"POST", "/sim/finish/{id}", sim_finish, 0},
 };
 
 int main(int argc, char **argv)
 {
         _cleanup_free_ char *err = NULL;
         struct http_server_config hc;
-        struct itimerspec its = { .it_value.tv_nsec = 20000000, .it_interval.tv_nsec = 20000000 };
-        struct epoll_event ev = { .events = EPOLLIN };
+        struct itimerspec its = {.it_value.tv_nsec = 20000000, .it_interval.tv_nsec = 20000000};
+        struct epoll_event ev = {.events = EPOLLIN};
         int epfd, tfd, sfd, r;
         sigset_t mask;
 
         r = config_parse(&sim_schema, argc, argv, &sim.o, &err);
         if (r != 0 || !sim.o.master || !sim.o.token_file) {
-                fprintf(stderr, "sim-agent: %s\n", err ? err : "--master and --token-file are required");
+                fprintf(stderr, "sim-agent: %s\n",
+                        err ? err : "--master and --token-file are required");
                 return 2;
         }
         r = auth_token_load(sim.o.token_file, NULL, &sim.token, NULL, &err);
@@ -500,7 +533,10 @@ int main(int argc, char **argv)
                 return 1;
         }
         hc = (struct http_server_config){
-                .listen = sim.o.listen, .routes = sim_routes, .n_routes = ELEMENTSOF(sim_routes), .token = sim.token,
+            .listen = sim.o.listen,
+            .routes = sim_routes,
+            .n_routes = ELEMENTSOF(sim_routes),
+            .token = sim.token,
         };
         r = http_server_new(&hc, &sim.http);
         if (r < 0 || http_client_new(&sim.client) < 0) {

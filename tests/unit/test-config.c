@@ -25,27 +25,28 @@ struct opts {
 
 #define O(f) offsetof(struct opts, f)
 static const struct config_option table[] = {
-        { "listen", CONFIG_STRING, O(listen), "127.0.0.1:5050", "ADDR", "listen address" },
-        { "token-file", CONFIG_STRING, O(token_file), NULL, "FILE", "token" },
-        { "interval-ms", CONFIG_UINT, O(interval), "1000", "MS", "interval", 10, 60000 },
-        { "cpus", CONFIG_DOUBLE, O(cpus), "1.5", NULL, "cpus" },
-        { "verbose", CONFIG_BOOL, O(verbose), "false", NULL, "talk more" },
-        { "disk", CONFIG_LIST, O(disks), NULL, "DISK", "a disk" },
+    {"listen", CONFIG_STRING, O(listen), "127.0.0.1:5050", "ADDR", "listen address"},
+    {"token-file", CONFIG_STRING, O(token_file), NULL, "FILE", "token"},
+    {"interval-ms", CONFIG_UINT, O(interval), "1000", "MS", "interval", 10, 60000},
+    {"cpus", CONFIG_DOUBLE, O(cpus), "1.5", NULL, "cpus"},
+    {"verbose", CONFIG_BOOL, O(verbose), "false", NULL, "talk more"},
+    {"disk", CONFIG_LIST, O(disks), NULL, "DISK", "a disk"},
 };
 static struct config_schema schema = {
-        .program = "test-daemon",
-        .summary = "A daemon for tests.",
-        .default_config_path = NULL,
-        .options = table,
-        .n_options = ELEMENTSOF(table),
+    .program = "test-daemon",
+    .summary = "A daemon for tests.",
+    .default_config_path = NULL,
+    .options = table,
+    .n_options = ELEMENTSOF(table),
 };
 
 static char tmpdir[] = "/tmp/test-config.XXXXXX";
 
-/* Parse argv (NULL-terminated list after the program name) into o; returns config_parse()'s value. */
+/* Parse argv (NULL-terminated list after the program name) into o; returns config_parse()'s value.
+ */
 static int parse(struct opts *o, char **err, ...)
 {
-        char *argv[32] = { (char *)"test-daemon" };
+        char *argv[32] = {(char *)"test-daemon"};
         int argc = 1;
         va_list ap;
         char *a;
@@ -104,8 +105,8 @@ static void test_command_line_forms(void **state)
         char *err;
 
         (void)state;
-        assert_int_equal(parse(&o, &err, "--listen", "0.0.0.0:1", "--interval-ms=250", "--cpus", "0.25",
-                               "--verbose", "--disk", "sda", "--disk=nvme0n1", NULL),
+        assert_int_equal(parse(&o, &err, "--listen", "0.0.0.0:1", "--interval-ms=250", "--cpus",
+                               "0.25", "--verbose", "--disk", "sda", "--disk=nvme0n1", NULL),
                          0);
         assert_string_equal(o.listen, "0.0.0.0:1");
         assert_int_equal(o.interval, 250);
@@ -134,15 +135,14 @@ static void test_file_and_precedence(void **state)
         char *err;
 
         (void)state;
-        path = write_file("daemon.conf",
-                          "# comment\n"
-                          "\n"
-                          "listen = 10.0.0.1:5050\n"
-                          "  interval-ms=500  \n"
-                          "token-file = \"/etc/silo/token\"\n"
-                          "disk = sda\n"
-                          "disk = sdb\n"
-                          "verbose = yes\n");
+        path = write_file("daemon.conf", "# comment\n"
+                                         "\n"
+                                         "listen = 10.0.0.1:5050\n"
+                                         "  interval-ms=500  \n"
+                                         "token-file = \"/etc/silo/token\"\n"
+                                         "disk = sda\n"
+                                         "disk = sdb\n"
+                                         "verbose = yes\n");
         assert_int_equal(parse(&o, &err, "--config", path, NULL), 0);
         assert_string_equal(o.listen, "10.0.0.1:5050");
         assert_int_equal(o.interval, 500);
@@ -160,7 +160,8 @@ static void test_file_and_precedence(void **state)
         {
                 char *arg;
                 assert_true(asprintf(&arg, "--config=%s", path) > 0);
-                assert_int_equal(parse(&o, &err, "--interval-ms", "42", arg, "--disk", "nvme0n1", NULL), 0);
+                assert_int_equal(
+                    parse(&o, &err, "--interval-ms", "42", arg, "--disk", "nvme0n1", NULL), 0);
                 free(arg);
         }
         assert_int_equal(o.interval, 42);
@@ -233,8 +234,7 @@ static void test_command_line_errors(void **state)
 
         (void)state;
         r = parse(&o, &err, "--interval-ms", "5", NULL);
-        expect_error(r, -ERANGE, err,
-                     "--interval-ms: interval-ms: 5 is out of range [10, 60000]");
+        expect_error(r, -ERANGE, err, "--interval-ms: interval-ms: 5 is out of range [10, 60000]");
         config_free(&schema, &o);
         r = parse(&o, &err, "--interval-ms", "99999999999999999999999", NULL);
         expect_error(r, -ERANGE, err, "out of range");
@@ -317,13 +317,13 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_defaults),
-                cmocka_unit_test(test_command_line_forms),
-                cmocka_unit_test(test_file_and_precedence),
-                cmocka_unit_test(test_default_config_path),
-                cmocka_unit_test(test_file_errors),
-                cmocka_unit_test(test_command_line_errors),
-                cmocka_unit_test(test_help_and_version),
+            cmocka_unit_test(test_defaults),
+            cmocka_unit_test(test_command_line_forms),
+            cmocka_unit_test(test_file_and_precedence),
+            cmocka_unit_test(test_default_config_path),
+            cmocka_unit_test(test_file_errors),
+            cmocka_unit_test(test_command_line_errors),
+            cmocka_unit_test(test_help_and_version),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -138,9 +138,9 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_generate_and_reload),
-                cmocka_unit_test(test_token_file),
-                cmocka_unit_test(test_compare),
+            cmocka_unit_test(test_generate_and_reload),
+            cmocka_unit_test(test_token_file),
+            cmocka_unit_test(test_compare),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

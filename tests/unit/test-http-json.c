@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of common/http-json: body parsing limits, the error object, status mapping, field helpers. */
+/* Unit tests of common/http-json: body parsing limits, the error object, status mapping, field
+ * helpers. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,8 +56,8 @@ static void test_error_object(void **state)
         e = http_json_error_new("invalid_spec", "resources.mem: '%s' is not a quantity", "12Q");
         assert_non_null(e);
         text = http_json_dump(e);
-        assert_string_equal(text,
-                            "{\"error\":{\"code\":\"invalid_spec\",\"message\":\"resources.mem: '12Q' is not a quantity\"}}");
+        assert_string_equal(text, "{\"error\":{\"code\":\"invalid_spec\",\"message\":\"resources."
+                                  "mem: '12Q' is not a quantity\"}}");
         free(text);
         assert_int_equal(http_json_error_parse(e, &code, &msg), 0);
         assert_string_equal(code, "invalid_spec");
@@ -100,9 +101,9 @@ static void test_status_mapping(void **state)
 
 static void test_field_helpers(void **state)
 {
-        static const char *const allowed[] = { "name", "count", NULL };
-        json_t *o = json_pack("{s:s, s:I, s:i, s:s, s:s}", "name", "x", "count", (json_int_t)7, "neg", -3, "empty", "",
-                              "num", "12");
+        static const char *const allowed[] = {"name", "count", NULL};
+        json_t *o = json_pack("{s:s, s:I, s:i, s:s, s:s}", "name", "x", "count", (json_int_t)7,
+                              "neg", -3, "empty", "", "num", "12");
         const char *s = NULL;
         uint64_t u = 0;
         char *err = NULL;
@@ -157,10 +158,10 @@ static void test_field_helpers(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_parse),
-                cmocka_unit_test(test_error_object),
-                cmocka_unit_test(test_status_mapping),
-                cmocka_unit_test(test_field_helpers),
+            cmocka_unit_test(test_parse),
+            cmocka_unit_test(test_error_object),
+            cmocka_unit_test(test_status_mapping),
+            cmocka_unit_test(test_field_helpers),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

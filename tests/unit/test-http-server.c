@@ -46,9 +46,10 @@ static int h_echo(http_request *req, http_response *resp, void *userdata)
         for (size_t i = 0; i < req->n_captures; i++)
                 json_array_append_new(caps, json_string(req->captures[i]));
         return http_response_json(resp, 200,
-                                  json_pack("{s:s, s:s, s:o, s:s?, s:O?, s:I}", "method", req->method, "path",
-                                            req->path, "captures", caps, "q", http_request_query(req, "q"), "body",
-                                            req->body, "size", (json_int_t)req->raw_body_size));
+                                  json_pack("{s:s, s:s, s:o, s:s?, s:O?, s:I}", "method",
+                                            req->method, "path", req->path, "captures", caps, "q",
+                                            http_request_query(req, "q"), "body", req->body, "size",
+                                            (json_int_t)req->raw_body_size));
 }
 
 static int h_fail(http_request *req, http_response *resp, void *userdata)
@@ -75,14 +76,14 @@ static int h_defer(http_request *req, http_response *resp, void *userdata)
 }
 
 static const struct http_route routes[] = {
-        { "GET", "/health", h_health, HTTP_ROUTE_PUBLIC },
-        { "GET", "/things/{id}", h_echo, 0 },
-        { "POST", "/things/{id}/parts/{part}", h_echo, 0 },
-        { "DELETE", "/things/{id}", h_echo, 0 },
-        { "POST", "/raw", h_echo, HTTP_ROUTE_RAW_BODY },
-        { "GET", "/fail", h_fail, 0 },
-        { "GET", "/text", h_text, 0 },
-        { "GET", "/defer", h_defer, 0 },
+    {"GET", "/health", h_health, HTTP_ROUTE_PUBLIC},
+    {"GET", "/things/{id}", h_echo, 0},
+    {"POST", "/things/{id}/parts/{part}", h_echo, 0},
+    {"DELETE", "/things/{id}", h_echo, 0},
+    {"POST", "/raw", h_echo, HTTP_ROUTE_RAW_BODY},
+    {"GET", "/fail", h_fail, 0},
+    {"GET", "/text", h_text, 0},
+    {"GET", "/defer", h_defer, 0},
 };
 
 struct result {
@@ -123,13 +124,15 @@ static void run_until(struct result *r)
         assert_true(r->done);
 }
 
-static void request(struct result *r, const char *method, const char *path, const json_t *body, const char *token)
+static void request(struct result *r, const char *method, const char *path, const json_t *body,
+                    const char *token)
 {
         char url[256];
 
         memset(r, 0, sizeof(*r));
         snprintf(url, sizeof(url), "%s%s", base, path);
-        assert_int_equal(http_client_request(client, method, url, body, token, 3000, on_done, r), 0);
+        assert_int_equal(http_client_request(client, method, url, body, token, 3000, on_done, r),
+                         0);
         run_until(r);
 }
 
@@ -168,7 +171,8 @@ static void test_routing_and_captures(void **state)
         request(&r, "GET", "/things/abc-1?q=x%20y", NULL, TOKEN);
         assert_int_equal(r.status, 200);
         assert_string_equal(json_string_value(json_object_get(r.json, "path")), "/things/abc-1");
-        assert_string_equal(json_string_value(json_array_get(json_object_get(r.json, "captures"), 0)), "abc-1");
+        assert_string_equal(
+            json_string_value(json_array_get(json_object_get(r.json, "captures"), 0)), "abc-1");
         assert_string_equal(json_string_value(json_object_get(r.json, "q")), "x y");
         result_clear(&r);
 
@@ -176,8 +180,10 @@ static void test_routing_and_captures(void **state)
         request(&r, "POST", "/things/t1/parts/p2", body, TOKEN);
         json_decref(body);
         assert_int_equal(r.status, 200);
-        assert_string_equal(json_string_value(json_array_get(json_object_get(r.json, "captures"), 1)), "p2");
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "body"), "n")), 5);
+        assert_string_equal(
+            json_string_value(json_array_get(json_object_get(r.json, "captures"), 1)), "p2");
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "body"), "n")),
+                         5);
         result_clear(&r);
 
         request(&r, "DELETE", "/things/zz", NULL, TOKEN);
@@ -253,8 +259,9 @@ static void test_bodies(void **state)
 /* Send raw bytes (malformed JSON, chunked bodies) and return the whole response text. */
 static char *raw_request(const char *text)
 {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(http_server_port(server)),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons(http_server_port(server)),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         char *buf = calloc(1, 65536);
         size_t got = 0;
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -269,7 +276,7 @@ static char *raw_request(const char *text)
         for (int i = 0; i < 3000; i++) {
                 /* poll(), not epoll_wait(), on MHD's epoll fd: waiting on it directly would
                  * consume the edge-triggered events MHD itself needs to see. */
-                struct pollfd p = { .fd = http_server_get_fd(server), .events = POLLIN };
+                struct pollfd p = {.fd = http_server_get_fd(server), .events = POLLIN};
                 ssize_t n;
 
                 (void)poll(&p, 1, 1);
@@ -295,8 +302,9 @@ static void test_raw_bodies(void **state)
         char *resp;
 
         (void)state;
-        resp = raw_request("POST /things/a/parts/b HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
-                           "\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"a\": 1,}");
+        resp = raw_request(
+            "POST /things/a/parts/b HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+            "\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"a\": 1,}");
         if (!strstr(resp, "HTTP/1.1 400") || !strstr(resp, "invalid JSON at line 1"))
                 fail_msg("malformed JSON: %s", resp);
         free(resp);
@@ -308,11 +316,13 @@ static void test_raw_bodies(void **state)
 
                 memset(chunk, 'x', sizeof(chunk) - 1);
                 chunk[sizeof(chunk) - 1] = '\0';
-                off = snprintf(req, sizeof(req),
-                               "POST /things/a/parts/b HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
-                               "\r\nTransfer-Encoding: chunked\r\n\r\n");
+                off = snprintf(
+                    req, sizeof(req),
+                    "POST /things/a/parts/b HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                    "\r\nTransfer-Encoding: chunked\r\n\r\n");
                 for (int i = 0; i < 3; i++)
-                        off += snprintf(req + off, sizeof(req) - (size_t)off, "%zx\r\n%s\r\n", strlen(chunk), chunk);
+                        off += snprintf(req + off, sizeof(req) - (size_t)off, "%zx\r\n%s\r\n",
+                                        strlen(chunk), chunk);
                 snprintf(req + off, sizeof(req) - (size_t)off, "0\r\n\r\n");
                 resp = raw_request(req);
                 if (!strstr(resp, "HTTP/1.1 413") || !strstr(resp, "payload_too_large"))
@@ -342,7 +352,8 @@ static void test_text_and_defer(void **state)
         memset(&d, 0, sizeof(d));
         snprintf(url, sizeof(url), "%s/defer", base);
         pending_deferred = NULL;
-        assert_int_equal(http_client_request(client, "GET", url, NULL, TOKEN, 3000, on_done, &d), 0);
+        assert_int_equal(http_client_request(client, "GET", url, NULL, TOKEN, 3000, on_done, &d),
+                         0);
         for (int i = 0; i < 2000 && !pending_deferred; i++) {
                 struct epoll_event ev[8];
                 int n = epoll_wait(epfd, ev, 8, 1);
@@ -366,14 +377,14 @@ static void test_text_and_defer(void **state)
 
 static void test_client_failures(void **state)
 {
-        struct result r = { 0 };
+        struct result r = {0};
         char url[128];
         int fd;
 
         (void)state;
         /* Nothing listens on the port of a socket we bound but never listened on. */
         fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t len = sizeof(sa);
         assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
@@ -398,7 +409,8 @@ static void test_client_failures(void **state)
         for (int i = 0; i < 50; i++)
                 (void)http_server_run(server);
 
-        assert_int_equal(http_client_request(client, "BREW", url, NULL, NULL, 0, on_done, &r), -EINVAL);
+        assert_int_equal(http_client_request(client, "BREW", url, NULL, NULL, 0, on_done, &r),
+                         -EINVAL);
 }
 
 /* The blocking variant, against a server driven by another thread. */
@@ -407,7 +419,7 @@ static void *serve_thread(void *arg)
         volatile bool *stop = arg;
 
         while (!*stop) {
-                struct pollfd p = { .fd = http_server_get_fd(server), .events = POLLIN };
+                struct pollfd p = {.fd = http_server_get_fd(server), .events = POLLIN};
                 if (poll(&p, 1, 5) >= 0)
                         (void)http_server_run(server);
         }
@@ -425,13 +437,16 @@ static void test_sync_client(void **state)
         (void)state;
         assert_int_equal(pthread_create(&th, NULL, serve_thread, (void *)&stop), 0);
         snprintf(url, sizeof(url), "%s/things/sync", base);
-        assert_int_equal(http_client_request_sync("GET", url, NULL, TOKEN, 2000, &status, &body, &err), 0);
+        assert_int_equal(
+            http_client_request_sync("GET", url, NULL, TOKEN, 2000, &status, &body, &err), 0);
         assert_int_equal(status, 200);
-        assert_string_equal(json_string_value(json_array_get(json_object_get(body, "captures"), 0)), "sync");
+        assert_string_equal(json_string_value(json_array_get(json_object_get(body, "captures"), 0)),
+                            "sync");
         json_decref(body);
         stop = true;
         pthread_join(th, NULL);
-        assert_int_equal(http_client_request_sync("GET", "http://127.0.0.1:1/", NULL, NULL, 1000, &status, &body, &err),
+        assert_int_equal(http_client_request_sync("GET", "http://127.0.0.1:1/", NULL, NULL, 1000,
+                                                  &status, &body, &err),
                          -ECONNREFUSED);
         assert_non_null(strstr(err, "http://127.0.0.1:1/"));
         free(err);
@@ -440,10 +455,13 @@ static void test_sync_client(void **state)
 static int setup(void **state)
 {
         struct http_server_config c = {
-                .listen = "127.0.0.1:0", .routes = routes, .n_routes = ELEMENTSOF(routes), .token = TOKEN,
-                .max_body = 4096,
+            .listen = "127.0.0.1:0",
+            .routes = routes,
+            .n_routes = ELEMENTSOF(routes),
+            .token = TOKEN,
+            .max_body = 4096,
         };
-        struct epoll_event ev = { .events = EPOLLIN };
+        struct epoll_event ev = {.events = EPOLLIN};
         http_server *bad;
 
         (void)state;
@@ -479,14 +497,14 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_routing_and_captures),
-                cmocka_unit_test(test_errors),
-                cmocka_unit_test(test_auth),
-                cmocka_unit_test(test_bodies),
-                cmocka_unit_test(test_raw_bodies),
-                cmocka_unit_test(test_text_and_defer),
-                cmocka_unit_test(test_client_failures),
-                cmocka_unit_test(test_sync_client),
+            cmocka_unit_test(test_routing_and_captures),
+            cmocka_unit_test(test_errors),
+            cmocka_unit_test(test_auth),
+            cmocka_unit_test(test_bodies),
+            cmocka_unit_test(test_raw_bodies),
+            cmocka_unit_test(test_text_and_defer),
+            cmocka_unit_test(test_client_failures),
+            cmocka_unit_test(test_sync_client),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of silo-master's API: every validation path, run against the real master in process. */
+/* Unit tests of silo-master's API: every validation path, run against the real master in process.
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -35,7 +36,7 @@ struct reply {
 /* One request; body is JSON text (NULL: none). token: the master's unless "none". */
 static struct reply call(const char *method, const char *path, const char *body, bool auth)
 {
-        struct reply r = { 0 };
+        struct reply r = {0};
         json_t *b = NULL;
         char url[256], *err = NULL;
         int ret;
@@ -45,7 +46,8 @@ static struct reply call(const char *method, const char *path, const char *body,
                 assert_non_null(b);
         }
         snprintf(url, sizeof(url), "%s%s", base, path);
-        ret = http_client_request_sync(method, url, b, auth ? m->token : NULL, 5000, &r.status, &r.body, &err);
+        ret = http_client_request_sync(method, url, b, auth ? m->token : NULL, 5000, &r.status,
+                                       &r.body, &err);
         if (ret < 0)
                 fail_msg("%s %s: %s", method, path, err);
         json_decref(b);
@@ -58,19 +60,19 @@ static void reply_free(struct reply *r)
 }
 
 /* Expect an error reply with this status and code whose message contains `fragment`. */
-static void expect_error(const char *method, const char *path, const char *body, long status, const char *code,
-                         const char *fragment)
+static void expect_error(const char *method, const char *path, const char *body, long status,
+                         const char *code, const char *fragment)
 {
         struct reply r = call(method, path, body, true);
         char *c = NULL, *msg = NULL;
 
         if (r.status != status)
-                fail_msg("%s %s %s: status %ld, expected %ld (%s)", method, path, body ? body : "", r.status, status,
-                         json_dumps(r.body, 0));
+                fail_msg("%s %s %s: status %ld, expected %ld (%s)", method, path, body ? body : "",
+                         r.status, status, json_dumps(r.body, 0));
         assert_int_equal(http_json_error_parse(r.body, &c, &msg), 0);
         if (!streq(c, code) || !strstr(msg, fragment))
-                fail_msg("%s %s %s: got %s '%s', expected %s containing '%s'", method, path, body ? body : "", c, msg,
-                         code, fragment);
+                fail_msg("%s %s %s: got %s '%s', expected %s containing '%s'", method, path,
+                         body ? body : "", c, msg, code, fragment);
         free(c);
         free(msg);
         reply_free(&r);
@@ -79,10 +81,16 @@ static void expect_error(const char *method, const char *path, const char *body,
 static void test_auth_required(void **state)
 {
         static const char *const paths[][2] = {
-                { "GET", "/metrics" },        { "POST", "/api/v1/agents" }, { "GET", "/api/v1/agents" },
-                { "GET", "/api/v1/agents/x" }, { "POST", "/api/v1/agents/x/heartbeat" },
-                { "POST", "/api/v1/status" },  { "POST", "/api/v1/tasks" },  { "GET", "/api/v1/tasks" },
-                { "GET", "/api/v1/tasks/x" },  { "DELETE", "/api/v1/tasks/x" },
+            {"GET", "/metrics"},
+            {"POST", "/api/v1/agents"},
+            {"GET", "/api/v1/agents"},
+            {"GET", "/api/v1/agents/x"},
+            {"POST", "/api/v1/agents/x/heartbeat"},
+            {"POST", "/api/v1/status"},
+            {"POST", "/api/v1/tasks"},
+            {"GET", "/api/v1/tasks"},
+            {"GET", "/api/v1/tasks/x"},
+            {"DELETE", "/api/v1/tasks/x"},
         };
         struct reply r;
 
@@ -104,24 +112,33 @@ static void test_auth_required(void **state)
 static void test_task_submit_validation(void **state)
 {
         (void)state;
-        expect_error("POST", "/api/v1/tasks", NULL, 400, "bad_request", "body: expected a JSON object");
+        expect_error("POST", "/api/v1/tasks", NULL, 400, "bad_request",
+                     "body: expected a JSON object");
         expect_error("POST", "/api/v1/tasks", "[1]", 400, "bad_request", "got an array");
-        expect_error("POST", "/api/v1/tasks", "{\"name\":\"n\",\"command\":[\"/bin/true\"],\"cpu\":2}", 400, "invalid_spec",
+        expect_error("POST", "/api/v1/tasks",
+                     "{\"name\":\"n\",\"command\":[\"/bin/true\"],\"cpu\":2}", 400, "invalid_spec",
                      "unknown key 'cpu'");
         expect_error("POST", "/api/v1/tasks", "{\"name\":\"x\"}", 400, "invalid_spec", "command");
-        expect_error("POST", "/api/v1/tasks", "{\"name\":\"n\",\"command\":[]}", 400, "invalid_spec", "command");
-        expect_error("POST", "/api/v1/tasks", "{\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"mem\":\"12Q\"}}", 400,
-                     "invalid_spec", "resources.mem");
-        expect_error("POST", "/api/v1/tasks", "{\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":-1}}", 400,
-                     "invalid_spec", "resources.cpus");
-        expect_error("POST", "/api/v1/tasks", "{\"name\":\"n\",\"command\":[\"/bin/true\"],\"id\":\"../etc\"}", 400, "invalid_spec",
-                     "id");
+        expect_error("POST", "/api/v1/tasks", "{\"name\":\"n\",\"command\":[]}", 400,
+                     "invalid_spec", "command");
         expect_error("POST", "/api/v1/tasks",
-                     "{\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"io\":[{\"device\":\"/dev/sda\",\"wbps\":1000}]}}",
-                     400, "invalid_spec", "resources.io[0].device: '/dev/sda': a device path only works");
+                     "{\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"mem\":\"12Q\"}}",
+                     400, "invalid_spec", "resources.mem");
+        expect_error("POST", "/api/v1/tasks",
+                     "{\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":-1}}",
+                     400, "invalid_spec", "resources.cpus");
+        expect_error("POST", "/api/v1/tasks",
+                     "{\"name\":\"n\",\"command\":[\"/bin/true\"],\"id\":\"../etc\"}", 400,
+                     "invalid_spec", "id");
+        expect_error("POST", "/api/v1/tasks",
+                     "{\"name\":\"n\",\"command\":[\"/bin/"
+                     "true\"],\"resources\":{\"io\":[{\"device\":\"/dev/sda\",\"wbps\":1000}]}}",
+                     400, "invalid_spec",
+                     "resources.io[0].device: '/dev/sda': a device path only works");
         expect_error("POST", "/api/v1/tasks",
                      "{\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"io\":["
-                     "{\"disk\":\"d0\"},{\"disk\":\"d1\"},{\"disk\":\"d2\"},{\"disk\":\"d3\"},{\"disk\":\"d4\"},"
+                     "{\"disk\":\"d0\"},{\"disk\":\"d1\"},{\"disk\":\"d2\"},{\"disk\":\"d3\"},{"
+                     "\"disk\":\"d4\"},"
                      "{\"disk\":\"d5\"},{\"disk\":\"d6\"},{\"disk\":\"d7\"},{\"disk\":\"d8\"}]}}",
                      400, "invalid_spec", "resources.io");
         /* Nothing was created by any of them. */
@@ -135,7 +152,8 @@ static void test_task_submit_validation(void **state)
 
 static void test_task_lifecycle_api(void **state)
 {
-        const char *spec = "{\"id\":\"t-1\",\"name\":\"one\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":1}}";
+        const char *spec = "{\"id\":\"t-1\",\"name\":\"one\",\"command\":[\"/bin/"
+                           "true\"],\"resources\":{\"cpus\":1}}";
         struct reply r;
         char path[128];
 
@@ -148,40 +166,48 @@ static void test_task_lifecycle_api(void **state)
         r = call("POST", "/api/v1/tasks", spec, true);
         assert_int_equal(r.status, 200);
         reply_free(&r);
-        expect_error("POST", "/api/v1/tasks", "{\"id\":\"t-1\",\"name\":\"n\",\"command\":[\"/bin/false\"]}", 409, "conflict",
-                     "task t-1 exists with another spec");
+        expect_error("POST", "/api/v1/tasks",
+                     "{\"id\":\"t-1\",\"name\":\"n\",\"command\":[\"/bin/false\"]}", 409,
+                     "conflict", "task t-1 exists with another spec");
 
         /* Without an id the master makes a UUID. */
         r = call("POST", "/api/v1/tasks", "{\"name\":\"n\",\"command\":[\"/bin/true\"]}", true);
         assert_int_equal(r.status, 201);
         assert_int_equal(strlen(json_string_value(json_object_get(r.body, "id"))), 36);
-        snprintf(path, sizeof(path), "/api/v1/tasks/%s", json_string_value(json_object_get(r.body, "id")));
+        snprintf(path, sizeof(path), "/api/v1/tasks/%s",
+                 json_string_value(json_object_get(r.body, "id")));
         reply_free(&r);
 
         r = call("GET", "/api/v1/tasks?state=PENDING", NULL, true);
         assert_int_equal(json_array_size(json_object_get(r.body, "tasks")), 2);
         /* Submission order. */
-        assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r.body, "tasks"), 0), "id")),
+        assert_string_equal(json_string_value(json_object_get(
+                                json_array_get(json_object_get(r.body, "tasks"), 0), "id")),
                             "t-1");
         reply_free(&r);
         r = call("GET", "/api/v1/tasks?state=RUNNING", NULL, true);
         assert_int_equal(json_array_size(json_object_get(r.body, "tasks")), 0);
         reply_free(&r);
-        expect_error("GET", "/api/v1/tasks?state=bogus", NULL, 400, "bad_request", "state: 'bogus' is not a task state");
+        expect_error("GET", "/api/v1/tasks?state=bogus", NULL, 400, "bad_request",
+                     "state: 'bogus' is not a task state");
 
         r = call("GET", "/api/v1/tasks/t-1", NULL, true);
         assert_int_equal(r.status, 200);
-        assert_string_equal(json_string_value(json_object_get(r.body, "pending_reason")), "no agents registered");
+        assert_string_equal(json_string_value(json_object_get(r.body, "pending_reason")),
+                            "no agents registered");
         assert_int_equal(json_array_size(json_object_get(r.body, "history")), 1);
         reply_free(&r);
-        expect_error("GET", "/api/v1/tasks/nope", NULL, 404, "not_found", "task nope: no such task");
+        expect_error("GET", "/api/v1/tasks/nope", NULL, 404, "not_found",
+                     "task nope: no such task");
 
         r = call("DELETE", "/api/v1/tasks/t-1", NULL, true);
         assert_int_equal(r.status, 200);
         assert_string_equal(json_string_value(json_object_get(r.body, "state")), "KILLED");
-        assert_string_equal(json_string_value(json_object_get(r.body, "reason")), "KILLED_BY_REQUEST");
+        assert_string_equal(json_string_value(json_object_get(r.body, "reason")),
+                            "KILLED_BY_REQUEST");
         reply_free(&r);
-        expect_error("DELETE", "/api/v1/tasks/t-1", NULL, 409, "conflict", "task t-1: already KILLED");
+        expect_error("DELETE", "/api/v1/tasks/t-1", NULL, 409, "conflict",
+                     "task t-1: already KILLED");
         expect_error("DELETE", "/api/v1/tasks/nope", NULL, 404, "not_found", "no such task");
         r = call("DELETE", path, NULL, true);
         assert_int_equal(r.status, 200);
@@ -196,24 +222,31 @@ static void test_agent_validation(void **state)
         char path[160], id[64];
 
         (void)state;
-        expect_error("POST", "/api/v1/agents", NULL, 400, "bad_request", "body: expected a JSON object");
-        expect_error("POST", "/api/v1/agents", "{\"address\":\"a:1\",\"version\":\"t\",\"resources\":{\"cpus\":1,\"mem\":1}}",
+        expect_error("POST", "/api/v1/agents", NULL, 400, "bad_request",
+                     "body: expected a JSON object");
+        expect_error("POST", "/api/v1/agents",
+                     "{\"address\":\"a:1\",\"version\":\"t\",\"resources\":{\"cpus\":1,\"mem\":1}}",
                      400, "invalid_registration", "hostname");
         expect_error("POST", "/api/v1/agents",
-                     "{\"hostname\":\"n\",\"address\":\"a:1\",\"version\":\"t\",\"resources\":{\"cpus\":1,\"mem\":1},"
+                     "{\"hostname\":\"n\",\"address\":\"a:1\",\"version\":\"t\",\"resources\":{"
+                     "\"cpus\":1,\"mem\":1},"
                      "\"colour\":\"red\"}",
                      400, "invalid_registration", "unknown key 'colour'");
         expect_error("POST", "/api/v1/agents",
-                     "{\"hostname\":\"n\",\"address\":\"a:1\",\"version\":\"t\",\"resources\":{\"cpus\":1,\"mem\":\"lots\"}}",
+                     "{\"hostname\":\"n\",\"address\":\"a:1\",\"version\":\"t\",\"resources\":{"
+                     "\"cpus\":1,\"mem\":\"lots\"}}",
                      400, "invalid_registration", "resources.mem");
-        static const char *const bad_addresses[] = { "nohost", "h:", "h:0", "h:65536", "h:12x", "h/x:1", "u@h:1",
-                                                     ":80", "[::1]80", "h:1?a", "a:b:1" };
+        static const char *const bad_addresses[] = {"nohost",  "h:",    "h:0",   "h:65536",
+                                                    "h:12x",   "h/x:1", "u@h:1", ":80",
+                                                    "[::1]80", "h:1?a", "a:b:1"};
         for (size_t i = 0; i < ELEMENTSOF(bad_addresses); i++) {
                 char body[256];
                 snprintf(body, sizeof(body),
-                         "{\"hostname\":\"n\",\"address\":\"%s\",\"version\":\"t\",\"resources\":{\"cpus\":1,\"mem\":1}}",
+                         "{\"hostname\":\"n\",\"address\":\"%s\",\"version\":\"t\",\"resources\":{"
+                         "\"cpus\":1,\"mem\":1}}",
                          bad_addresses[i]);
-                expect_error("POST", "/api/v1/agents", body, 400, "invalid_registration", "is not HOST:PORT");
+                expect_error("POST", "/api/v1/agents", body, 400, "invalid_registration",
+                             "is not HOST:PORT");
         }
         r = call("GET", "/api/v1/agents", NULL, true);
         assert_int_equal(json_array_size(json_object_get(r.body, "agents")), 0);
@@ -222,7 +255,8 @@ static void test_agent_validation(void **state)
         r = call("POST", "/api/v1/agents", ok, true);
         assert_int_equal(r.status, 201);
         snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(r.body, "agent_id")));
-        assert_int_equal(json_integer_value(json_object_get(r.body, "heartbeat_interval_ms")), 1000);
+        assert_int_equal(json_integer_value(json_object_get(r.body, "heartbeat_interval_ms")),
+                         1000);
         reply_free(&r);
 
         snprintf(path, sizeof(path), "/api/v1/agents/%s/heartbeat", id);
@@ -234,25 +268,32 @@ static void test_agent_validation(void **state)
         reply_free(&r);
         expect_error("POST", path, "[]", 400, "bad_request", "body: expected a JSON object");
         expect_error("POST", path, "{\"running\":[]}", 400, "bad_request", "unknown key 'running'");
-        expect_error("POST", path, "{\"tasks\":{}}", 400, "bad_request", "tasks: expected an array");
-        expect_error("POST", path, "{\"tasks\":[7]}", 400, "bad_request", "tasks[0]: expected a task id string");
-        expect_error("POST", path, "{\"tasks\":[\"ok\",\"../x\"]}", 400, "bad_request", "tasks[1]: expected a task id");
-        expect_error("POST", "/api/v1/agents/unknown/heartbeat", "{}", 404, "unknown_agent", "register first");
+        expect_error("POST", path, "{\"tasks\":{}}", 400, "bad_request",
+                     "tasks: expected an array");
+        expect_error("POST", path, "{\"tasks\":[7]}", 400, "bad_request",
+                     "tasks[0]: expected a task id string");
+        expect_error("POST", path, "{\"tasks\":[\"ok\",\"../x\"]}", 400, "bad_request",
+                     "tasks[1]: expected a task id");
+        expect_error("POST", "/api/v1/agents/unknown/heartbeat", "{}", 404, "unknown_agent",
+                     "register first");
 
         snprintf(path, sizeof(path), "/api/v1/agents/%s", id);
         r = call("GET", path, NULL, true);
         assert_int_equal(r.status, 200);
         assert_string_equal(json_string_value(json_object_get(r.body, "state")), "ACTIVE");
         assert_string_equal(json_string_value(json_object_get(r.body, "hostname")), "n1");
-        assert_true(json_real_value(json_object_get(json_object_get(r.body, "free"), "cpus")) == 4.0);
+        assert_true(json_real_value(json_object_get(json_object_get(r.body, "free"), "cpus")) ==
+                    4.0);
         reply_free(&r);
-        expect_error("GET", "/api/v1/agents/unknown", NULL, 404, "not_found", "agent unknown: no such agent");
+        expect_error("GET", "/api/v1/agents/unknown", NULL, 404, "not_found",
+                     "agent unknown: no such agent");
 
         /* Registering again with the id keeps the agent (200). */
         {
                 char body[512];
                 snprintf(body, sizeof(body),
-                         "{\"agent_id\":\"%s\",\"hostname\":\"n1\",\"address\":\"127.0.0.1:9\",\"version\":\"t\","
+                         "{\"agent_id\":\"%s\",\"hostname\":\"n1\",\"address\":\"127.0.0.1:9\","
+                         "\"version\":\"t\","
                          "\"resources\":{\"cpus\":8,\"mem\":1073741824}}",
                          id);
                 r = call("POST", "/api/v1/agents", body, true);
@@ -267,17 +308,22 @@ static void test_agent_validation(void **state)
 
 static void test_status_validation(void **state)
 {
-        const char *u = "{\"update_id\":\"u-1\",\"task_id\":\"ghost\",\"state\":\"RUNNING\",\"timestamp_ms\":1}";
+        const char *u = "{\"update_id\":\"u-1\",\"task_id\":\"ghost\",\"state\":\"RUNNING\","
+                        "\"timestamp_ms\":1}";
         struct reply r;
 
         (void)state;
-        expect_error("POST", "/api/v1/status", NULL, 400, "bad_request", "body: expected a JSON object");
-        expect_error("POST", "/api/v1/status", "{\"task_id\":\"x\",\"state\":\"RUNNING\",\"timestamp_ms\":1}", 400, "invalid_status",
-                     "update_id");
-        expect_error("POST", "/api/v1/status", "{\"update_id\":\"a\",\"task_id\":\"x\",\"state\":\"RUNNNING\"}", 400,
+        expect_error("POST", "/api/v1/status", NULL, 400, "bad_request",
+                     "body: expected a JSON object");
+        expect_error("POST", "/api/v1/status",
+                     "{\"task_id\":\"x\",\"state\":\"RUNNING\",\"timestamp_ms\":1}", 400,
+                     "invalid_status", "update_id");
+        expect_error("POST", "/api/v1/status",
+                     "{\"update_id\":\"a\",\"task_id\":\"x\",\"state\":\"RUNNNING\"}", 400,
                      "invalid_status", "state");
-        expect_error("POST", "/api/v1/status", "{\"update_id\":\"a\",\"task_id\":\"x\",\"state\":\"RUNNING\",\"x\":1}",
-                     400, "invalid_status", "unknown key 'x'");
+        expect_error("POST", "/api/v1/status",
+                     "{\"update_id\":\"a\",\"task_id\":\"x\",\"state\":\"RUNNING\",\"x\":1}", 400,
+                     "invalid_status", "unknown key 'x'");
         /* An update for a task the master does not know is acknowledged (and recorded) so the
          * agent stops resending it; repeats are duplicates. */
         r = call("POST", "/api/v1/status", u, true);
@@ -300,7 +346,8 @@ static void test_metrics(void **state)
         /* /metrics is text, so the sync client returns no JSON; check the status only here
          * (promtool checks the format in the host suite). */
         snprintf(url, sizeof(url), "%s/metrics", base);
-        assert_int_equal(http_client_request_sync("GET", url, NULL, m->token, 2000, &status, NULL, NULL), 0);
+        assert_int_equal(
+            http_client_request_sync("GET", url, NULL, m->token, 2000, &status, NULL, NULL), 0);
         assert_int_equal(status, 200);
         {
                 char *text = master_metrics_format(m);
@@ -314,8 +361,13 @@ static void test_metrics(void **state)
 static int setup(void **state)
 {
         struct master_options o = {
-                .listen = (char *)"127.0.0.1:0", .heartbeat_interval_ms = 1000, .agent_timeout_ms = 60000,
-                .launch_attempts = 3, .launch_timeout_ms = 1000, .retry_base_ms = 100, .max_connections = 64,
+            .listen = (char *)"127.0.0.1:0",
+            .heartbeat_interval_ms = 1000,
+            .agent_timeout_ms = 60000,
+            .launch_attempts = 3,
+            .launch_timeout_ms = 1000,
+            .retry_base_ms = 100,
+            .max_connections = 64,
         };
         char *err = NULL;
 
@@ -347,12 +399,12 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_auth_required),
-                cmocka_unit_test(test_task_submit_validation),
-                cmocka_unit_test(test_task_lifecycle_api),
-                cmocka_unit_test(test_agent_validation),
-                cmocka_unit_test(test_status_validation),
-                cmocka_unit_test(test_metrics),
+            cmocka_unit_test(test_auth_required),
+            cmocka_unit_test(test_task_submit_validation),
+            cmocka_unit_test(test_task_lifecycle_api),
+            cmocka_unit_test(test_agent_validation),
+            cmocka_unit_test(test_status_validation),
+            cmocka_unit_test(test_metrics),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of silo-master's state: transitions (illegal ones refused), persistence and recovery, the id table. */
+/* Unit tests of silo-master's state: transitions (illegal ones refused), persistence and recovery,
+ * the id table. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,9 +21,14 @@ static char tmpdir[] = "/tmp/test-master-state.XXXXXX";
 static master *master_open(void)
 {
         struct master_options o = {
-                .listen = (char *)"127.0.0.1:0", .state_dir = tmpdir, .heartbeat_interval_ms = 1000,
-                .agent_timeout_ms = 60000, .launch_attempts = 3, .launch_timeout_ms = 1000, .retry_base_ms = 100,
-                .max_connections = 16,
+            .listen = (char *)"127.0.0.1:0",
+            .state_dir = tmpdir,
+            .heartbeat_interval_ms = 1000,
+            .agent_timeout_ms = 60000,
+            .launch_attempts = 3,
+            .launch_timeout_ms = 1000,
+            .retry_base_ms = 100,
+            .max_connections = 16,
         };
         char *err = NULL;
         master *m = NULL;
@@ -56,27 +62,38 @@ static uint64_t history_len(master *m, const char *id)
 /* The master's table of allowed transitions, spelled out. */
 static void test_transition_table(void **state)
 {
-        enum { P = SILO_TASK_PENDING, SG = SILO_TASK_STAGING, ST = SILO_TASK_STARTING, R = SILO_TASK_RUNNING,
-               F = SILO_TASK_FINISHED, FL = SILO_TASK_FAILED, K = SILO_TASK_KILLED, L = SILO_TASK_LOST };
+        enum {
+                P = SILO_TASK_PENDING,
+                SG = SILO_TASK_STAGING,
+                ST = SILO_TASK_STARTING,
+                R = SILO_TASK_RUNNING,
+                F = SILO_TASK_FINISHED,
+                FL = SILO_TASK_FAILED,
+                K = SILO_TASK_KILLED,
+                L = SILO_TASK_LOST
+        };
+        /* clang-format off */
         static const bool allowed[8][8] = {
                 /*          P      SG     ST     R      F      FL     K      L */
-                [P] =  { false, true,  false, false, false, true,  true,  true },
+                [P]  = { false, true,  false, false, false, true,  true,  true },
                 [SG] = { true,  false, true,  true,  true,  true,  true,  true },
                 [ST] = { false, false, false, true,  true,  true,  true,  true },
-                [R] =  { false, false, false, false, true,  true,  true,  true },
-                [F] =  { false },
+                [R]  = { false, false, false, false, true,  true,  true,  true },
+                [F]  = { false },
                 [FL] = { false },
-                [K] =  { false },
-                [L] =  { false }, /* LOST is final at the master: the task is killed if it returns */
+                [K]  = { false },
+                [L]  = { false }, /* LOST is final at the master: the task is killed if it returns */
         };
+        /* clang-format on */
 
         (void)state;
         for (int from = 0; from < _SILO_TASK_STATE_MAX; from++)
                 for (int to = 0; to < _SILO_TASK_STATE_MAX; to++)
                         if (master_task_transition_allowed(from, to) != allowed[from][to])
-                                fail_msg("%s -> %s: master says %d, expected %d", silo_task_state_to_string(from),
-                                         silo_task_state_to_string(to), master_task_transition_allowed(from, to),
-                                         allowed[from][to]);
+                                fail_msg(
+                                    "%s -> %s: master says %d, expected %d",
+                                    silo_task_state_to_string(from), silo_task_state_to_string(to),
+                                    master_task_transition_allowed(from, to), allowed[from][to]);
 }
 
 static void test_transitions_persist_and_recover(void **state)
@@ -88,31 +105,43 @@ static void test_transitions_persist_and_recover(void **state)
         bool done = false;
 
         (void)state;
-        spec = spec_from("{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":2}}");
+        spec = spec_from(
+            "{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":2}}");
         assert_int_equal(master_task_submit(m, spec, &t, &err), 0);
         assert_int_equal(t->state, SILO_TASK_PENDING);
         assert_int_equal(history_len(m, "a"), 1);
 
         /* Illegal: PENDING -> RUNNING. Refused, nothing recorded, nothing changed. */
-        assert_int_equal(master_task_transition(m, t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL, NULL), -EBUSY);
+        assert_int_equal(
+            master_task_transition(m, t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL, NULL), -EBUSY);
         assert_int_equal(t->state, SILO_TASK_PENDING);
         assert_int_equal(history_len(m, "a"), 1);
 
         t->agent_id = strdup("agent-1");
-        assert_int_equal(master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, "placed", NULL), 0);
+        assert_int_equal(
+            master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, "placed", NULL), 0);
         /* A refused launch requeues: the agent is forgotten. */
-        assert_int_equal(master_task_transition(m, t, SILO_TASK_PENDING, SILO_REASON_NONE, "refused", NULL), 0);
+        assert_int_equal(
+            master_task_transition(m, t, SILO_TASK_PENDING, SILO_REASON_NONE, "refused", NULL), 0);
         assert_null(t->agent_id);
         t->agent_id = strdup("agent-2");
-        assert_int_equal(master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, "placed", NULL), 0);
-        assert_int_equal(master_task_transition(m, t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL, NULL), 0);
-        assert_int_equal(master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, NULL, NULL), -EBUSY);
-        assert_int_equal(master_task_transition(m, t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL, NULL), -EBUSY);
+        assert_int_equal(
+            master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, "placed", NULL), 0);
+        assert_int_equal(
+            master_task_transition(m, t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL, NULL), 0);
+        assert_int_equal(
+            master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, NULL, NULL), -EBUSY);
+        assert_int_equal(
+            master_task_transition(m, t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL, NULL), -EBUSY);
         {
                 struct silo_status_update u = {
-                        .update_id = (char *)"u1", .task_id = (char *)"a", .agent_id = (char *)"agent-2",
-                        .state = SILO_TASK_FAILED, .reason = SILO_REASON_EXIT_NONZERO, .exit_code = 4,
-                        .timestamp_ms = 1234,
+                    .update_id = (char *)"u1",
+                    .task_id = (char *)"a",
+                    .agent_id = (char *)"agent-2",
+                    .state = SILO_TASK_FAILED,
+                    .reason = SILO_REASON_EXIT_NONZERO,
+                    .exit_code = 4,
+                    .timestamp_ms = 1234,
                 };
                 bool dup = true;
                 assert_int_equal(master_status_apply(m, &u, &dup, &err), 0);
@@ -127,11 +156,13 @@ static void test_transitions_persist_and_recover(void **state)
                 assert_int_equal(master_status_apply(m, &u, &dup, &err), 0);
                 assert_int_equal(t->state, SILO_TASK_FAILED);
         }
-        assert_int_equal(history_len(m, "a"), 7); /* PENDING STAGING PENDING STAGING RUNNING FAILED RUNNING(ignored) */
+        assert_int_equal(history_len(m, "a"),
+                         7); /* PENDING STAGING PENDING STAGING RUNNING FAILED RUNNING(ignored) */
         assert_int_equal(master_task_kill(m, t, &done), -EBUSY);
 
         /* Idempotent submit by id. */
-        spec = spec_from("{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":2}}");
+        spec = spec_from(
+            "{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":2}}");
         assert_int_equal(master_task_submit(m, spec, &same, &err), -EEXIST);
         assert_ptr_equal(same, t);
         silo_task_spec_free(spec);
@@ -139,7 +170,8 @@ static void test_transitions_persist_and_recover(void **state)
         assert_int_equal(master_task_submit(m, spec, &same, &err), -EBUSY);
         silo_task_spec_free(spec);
 
-        spec = spec_from("{\"id\":\"b\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"priority\":5}");
+        spec =
+            spec_from("{\"id\":\"b\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"priority\":5}");
         assert_int_equal(master_task_submit(m, spec, &t2, &err), 0);
         assert_int_equal(master_task_kill(m, t2, &done), 0);
         assert_true(done);
@@ -172,7 +204,9 @@ static void test_transitions_persist_and_recover(void **state)
         {
                 /* The duplicate check survives the restart too. */
                 struct silo_status_update u = {
-                        .update_id = (char *)"u1", .task_id = (char *)"a", .state = SILO_TASK_FAILED,
+                    .update_id = (char *)"u1",
+                    .task_id = (char *)"a",
+                    .state = SILO_TASK_FAILED,
                 };
                 bool dup = false;
                 assert_int_equal(master_status_apply(m, &u, &dup, &err), 0);
@@ -181,10 +215,57 @@ static void test_transitions_persist_and_recover(void **state)
         master_free(m);
 }
 
+static void test_options(void **state)
+{
+        static const char *const bad[][2] = {
+            {"alpha=x", "weight 'x' is not a positive number"},
+            {"alpha=0", "weight '0' is not a positive number"},
+            {"alpha=-1", "is not a positive number"},
+            {"alpha=inf", "is not a positive number"},
+            {"=2", "is not ROLE=WEIGHT"},
+            {"alpha", "is not ROLE=WEIGHT"},
+            {"a/b=1", "is not ROLE=WEIGHT"},
+        };
+        char *weights[3] = {(char *)"beta=0.5", NULL, NULL};
+        struct master_options o = {
+            .listen = (char *)"127.0.0.1:0",
+            .state_dir = tmpdir,
+            .heartbeat_interval_ms = 1000,
+            .agent_timeout_ms = 60000,
+            .launch_attempts = 3,
+            .launch_timeout_ms = 1000,
+            .retry_base_ms = 100,
+            .max_connections = 16,
+            .role_weights = weights,
+        };
+        master *m = NULL;
+        char *err = NULL;
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                weights[1] = (char *)bad[i][0];
+                err = NULL;
+                assert_int_equal(master_new(&o, &m, &err), -EINVAL);
+                if (!err || !strstr(err, bad[i][1]) || !strstr(err, bad[i][0]))
+                        fail_msg("--role-weight %s: '%s'", bad[i][0], err ? err : "(none)");
+                free(err);
+        }
+        weights[1] = NULL;
+        err = NULL;
+        o.listen = (char *)"not-an-address";
+        assert_int_equal(master_new(&o, &m, &err), -EINVAL);
+        assert_non_null(strstr(err, "not-an-address"));
+        free(err);
+        err = NULL;
+        o.listen = (char *)"127.0.0.1:0";
+        assert_int_equal(master_new(&o, &m, &err), 0);
+        master_free(m);
+}
+
 static void test_table(void **state)
 {
         struct table *t = NULL;
-        char (*keys)[16] = calloc(20000, 16);
+        char(*keys)[16] = calloc(20000, 16);
         size_t i = 0, n = 0;
         const char *k;
         void *v;
@@ -238,9 +319,10 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_transition_table),
-                cmocka_unit_test(test_transitions_persist_and_recover),
-                cmocka_unit_test(test_table),
+            cmocka_unit_test(test_transition_table),
+            cmocka_unit_test(test_transitions_persist_and_recover),
+            cmocka_unit_test(test_options),
+            cmocka_unit_test(test_table),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -104,7 +104,8 @@ fi
 virtfs=()
 : >"$run/shares"
 for i in "${!shares[@]}"; do
-    virtfs+=(-virtfs "local,path=${shares[$i]},mount_tag=silo$i,security_model=passthrough,multidevs=remap")
+    # qemu option values spell a literal comma as ",,".
+    virtfs+=(-virtfs "local,path=${shares[$i]//,/,,},mount_tag=silo$i,security_model=passthrough,multidevs=remap")
     echo "silo$i ${shares[$i]}" >>"$run/shares"
 done
 
@@ -116,7 +117,7 @@ done
         echo "export $name=$(shq "${!name}")"
     done < <(compgen -e | grep '^SILO_' | grep -v '^SILO_IN_VM$' || true)
     echo "export SILO_IN_VM='1'"
-    echo "cd $(shq "$PWD") || { echo \"run-vm: working directory $PWD is not visible in the guest\" >&2; exit 1; }"
+    echo "cd $(shq "$PWD") || { echo $(shq "run-vm: working directory $PWD is not visible in the guest (only SILO_SOURCE_DIR and SILO_BUILD_DIR are shared, and /tmp is the guest's own)") >&2; exit 1; }"
     printf 'exec'
     for a in "$@"; do printf ' %s' "$(shq "$a")"; done
     echo

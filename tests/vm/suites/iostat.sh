@@ -9,6 +9,8 @@
 # and the counters must not restart (bytes would fall short). Then, per cgroup:
 #   BPF bytes       == io.stat wbytes     within 1 %
 #   BPF write rate  == the io.max limit   within 10 % (from the restarted loader's intervals)
+# Then: every completion timed, a removed cgroup's counters folded into "(removed)" with device
+# totals unchanged, --detach leaves nothing pinned, and the hash-only timing works on 6.1 too.
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
