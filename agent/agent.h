@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "agent/link.h"
 #include "common/event-loop.h"
 #include "common/http-server.h"
 #include "isolator/container.h"
@@ -29,6 +30,7 @@ struct agent_options {
         uint64_t log_files;
         char *shim;
         char *log_level;
+        struct agent_link_options link;  /* master link and calibration (link.h) */
 };
 
 /* A disk offered with --disk, resolved to the device io.max takes. */
@@ -42,6 +44,7 @@ struct agent_disk {
 
 struct task;
 struct log_waiter;
+struct agent_link;
 
 struct agent {
         struct agent_options opts;
@@ -57,11 +60,13 @@ struct agent {
         struct agent_disk *disks;
         size_t n_disks;
         struct log_waiter *log_waiters;
+        struct agent_link *link;        /* status queue, master link, calibration (link.c) */
         struct event_source *http_src, *http_timer, *housekeeping_timer, *watchdog_timer;
         uint64_t watchdog_usec;
         uint64_t started_usec;
         /* counters for /metrics */
         uint64_t launches_total, launch_rejected_total, launch_failed_total, kills_total;
+        uint64_t oom_kills_total;
         uint64_t ended_total[_SILO_TASK_REASON_MAX];
 };
 
@@ -86,6 +91,8 @@ struct task {
         bool kill_requested;
         uint64_t kill_requested_ms;
         struct event_source *shim_src, *report_src, *kill_timer;
+        struct event_source *cg_src;    /* the isolator's events fd (memory.events, cgroup.events) */
+        uint64_t oom_kills;             /* memory.events oom_kill as last seen */
         char report_buf[2048];
         size_t report_len;
 };
@@ -121,6 +128,8 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
 int task_kill(struct task *t);
 /* Re-attach the loop to a running task's shim (recovery). */
 int task_watch_shim(struct task *t);
+/* Watch the task's cgroup events (OOM kills as they happen, the group emptying). */
+int task_watch_cgroup(struct task *t);
 
 /* ---- HTTP API (api.c) ---- */
 int agent_api_start(struct agent *a);

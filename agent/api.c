@@ -523,6 +523,9 @@ static int handle_metrics(http_request *req, http_response *resp, void *userdata
                    "# HELP silo_agent_kills_total Kill requests.\n"
                    "# TYPE silo_agent_kills_total counter\n"
                    "silo_agent_kills_total %" PRIu64 "\n"
+                   "# HELP silo_agent_oom_kills_total OOM kills seen in task cgroups (memory.events).\n"
+                   "# TYPE silo_agent_oom_kills_total counter\n"
+                   "silo_agent_oom_kills_total %" PRIu64 "\n"
                    "# HELP silo_agent_http_connections Open HTTP connections.\n"
                    "# TYPE silo_agent_http_connections gauge\n"
                    "silo_agent_http_connections %u\n"
@@ -533,7 +536,7 @@ static int handle_metrics(http_request *req, http_response *resp, void *userdata
                    "# TYPE silo_agent_uptime_seconds gauge\n"
                    "silo_agent_uptime_seconds %" PRIu64 "\n",
                 a->launches_total, a->launch_rejected_total, a->launch_failed_total, a->kills_total,
-                http_server_connections(a->http), event_loop_n_sources(a->loop),
+                a->oom_kills_total, http_server_connections(a->http), event_loop_n_sources(a->loop),
                 (now_usec() - a->started_usec) / 1000000);
         if (fclose(f) != 0) {
                 free(text);
@@ -552,6 +555,7 @@ static const struct http_route routes[] = {
         {"DELETE", "/api/v1/tasks/{id}", handle_task_kill, 0},
         {"GET", "/api/v1/tasks/{id}/logs", handle_task_logs, 0},
         {"GET", "/api/v1/tasks/{id}/isolation", handle_task_isolation, 0},
+        AGENT_LINK_ROUTES,
 };
 
 static int http_schedule(struct agent *a)

@@ -84,16 +84,22 @@ json_t *agent_disks_to_json(const struct agent *a)
         for (size_t i = 0; arr && i < a->n_disks; i++) {
                 const struct agent_disk *d = &a->disks[i];
                 char dev[32];
+                json_t *obj;
 
                 snprintf(dev, sizeof(dev), "%u:%u", major(d->devnum), minor(d->devnum));
-                /* Figures are 0 (unknown) until calibration is wired in (io/calibrate.h). */
-                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
+                /* Figures are 0 (unknown) here; the calibration (link.h) fills in what it
+                 * measured or the operator configured. */
+                obj = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
                                                      "device", dev, "name", d->name, "path", d->path,
                                                      "class", d->class, "size_bytes",
                                                      (json_int_t)d->size_bytes, "read_bps",
                                                      (json_int_t)0, "write_bps", (json_int_t)0,
                                                      "read_iops", (json_int_t)0, "write_iops",
-                                                     (json_int_t)0, "source", "config"));
+                                                     (json_int_t)0, "source", "unknown");
+                if (!obj)
+                        continue;
+                agent_link_disk_annotate(a, d->name, obj);
+                json_array_append_new(arr, obj);
         }
         return arr ? json_pack("{s:o}", "disks", arr) : NULL;
 }

@@ -126,6 +126,7 @@ static void agent_free(struct agent *a)
                 free(a->disks[i].class);
         }
         free(a->disks);
+        agent_link_free(a);
         event_source_remove(a->housekeeping_timer);
         event_source_remove(a->watchdog_timer);
         a->loop = event_loop_free(a->loop);
@@ -196,6 +197,9 @@ static int agent_run(struct agent *a)
                 return log_error_errno(r, "Failed to watch signals: %m");
         signal(SIGPIPE, SIG_IGN);
 
+        r = agent_link_setup(a);
+        if (r < 0)
+                return r;
         r = agent_tasks_recover(a);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the checkpoints in %s: %m", a->tasks_dir);
@@ -212,6 +216,9 @@ static int agent_run(struct agent *a)
                 if (r < 0)
                         return log_error_errno(r, "Failed to add the watchdog timer: %m");
         }
+        r = agent_link_start(a);
+        if (r < 0)
+                return r;
         a->started_usec = now_usec();
         log_info("silo-agent %s listening on %s (port %u), state in %s, %zu tasks recovered%s",
                  SILO_VERSION, a->opts.listen, http_server_port(a->http), a->opts.state_dir, a->n_tasks,

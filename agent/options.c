@@ -26,6 +26,7 @@ static const struct config_option agent_option_table[] = {
          "log files kept per stream (current + rotated)", 1, 64},
         OPT("shim", CONFIG_STRING, shim, NULL, "PATH", "the silo-shim binary (default: next to silo-agent)"),
         OPT("log-level", CONFIG_STRING, log_level, "info", "LEVEL", "error, warning, notice, info or debug"),
+        AGENT_LINK_CONFIG_OPTIONS(offsetof(struct agent_options, link)),
 };
 
 const struct config_schema agent_options_schema = {

@@ -120,12 +120,50 @@ static int on_shim_exit(struct event_source *s, int fd, uint32_t revents, void *
         return 0;
 }
 
+static int on_cgroup_event(struct event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct task *t = userdata;
+        unsigned ev = 0;
+        uint64_t n = 0;
+        int r;
+
+        (void)s;
+        (void)fd;
+        (void)revents;
+        r = cg_task_events_process(t->cg, &ev);
+        if (r < 0) {
+                log_warning_errno(r, "Task %s: reading its cgroup events failed: %m", t->id);
+                t->cg_src = event_source_remove(t->cg_src);
+                return 0;
+        }
+        /* An OOM kill is logged the moment it happens; whether it ends the task (it does with
+         * memory.oom.group) is decided when the shim reports the exit. */
+        if ((ev & CG_EVENT_OOM_KILL) && cg_task_oom_killed(t->cg, &n) >= 0 && n > t->oom_kills) {
+                t->agent->oom_kills_total += n - t->oom_kills;
+                t->oom_kills = n;
+                log_notice("task %s: OOM kill in its cgroup (memory.events oom_kill %llu)", t->id,
+                           (unsigned long long)n);
+        }
+        return 0;
+}
+
+int task_watch_cgroup(struct task *t)
+{
+        int fd = cg_task_events_fd(t->cg);
+
+        if (fd < 0)
+                return fd;
+        /* The fd belongs to the isolator's handle; the loop only watches it. */
+        return event_loop_add_io(t->agent->loop, fd, POLLIN, 0, on_cgroup_event, t, NULL, &t->cg_src);
+}
+
 static void task_cgroup_release(struct task *t)
 {
         int r;
 
         if (!t->cg)
                 return;
+        t->cg_src = event_source_remove(t->cg_src);
         /* The shim is gone, so the task's init is too; what is left (without a pid namespace, a
          * daemonized child) is killed. A short bound keeps the loop responsive; housekeeping
          * retries a group that is slow to empty. */
@@ -283,6 +321,9 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
         r = task_checkpoint_save(t);
         if (r < 0)
                 goto fail;
+        r = task_watch_cgroup(t);
+        if (r < 0)
+                goto fail;
         r = spawn_shim(t);
         if (r < 0)
                 goto fail;
@@ -295,6 +336,7 @@ fail:
             asprintf(ret_error, "starting task %s: %s", t->id, strerror(-r)) < 0)
                 *ret_error = NULL;
         t->report_src = event_source_remove(t->report_src);
+        t->cg_src = event_source_remove(t->cg_src);
         t->shim_pidfd = safe_close(t->shim_pidfd);
         if (t->cg) {
                 (void)cg_task_destroy(t->cg, 0);

@@ -245,11 +245,17 @@ static int check_io(const struct agent *a, const struct silo_resources *res, cha
                 else
                         return verr(ret_error, "resources.io[%zu]: names neither a disk nor a device", i);
                 if (r < 0) {
-                        if (msg)
+                        const char *field = io->device ? "device" : "disk";
+                        char prefix[64];
+
+                        /* The resolver's message may not say which entry it was about. */
+                        snprintf(prefix, sizeof(prefix), "resources.io[%zu]", i);
+                        if (msg && strncmp(msg, prefix, strlen(prefix)) == 0)
                                 return verr(ret_error, "%s", msg);
-                        return verr(ret_error, "resources.io[%zu].%s: %s: %s", i,
-                                    io->device ? "device" : "disk", io->device ? io->device : io->disk,
-                                    strerror(-r));
+                        if (msg)
+                                return verr(ret_error, "%s.%s: %s", prefix, field, msg);
+                        return verr(ret_error, "%s.%s: %s: %s", prefix, field,
+                                    io->device ? io->device : io->disk, strerror(-r));
                 }
                 if (io->disk && !disk_offered(a, bd.name))
                         return verr(ret_error, "resources.io[%zu].disk: '%s' is not a disk this agent offers",

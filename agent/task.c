@@ -55,6 +55,7 @@ struct task *task_free(struct task *t)
         event_source_remove(t->shim_src);
         event_source_remove(t->report_src);
         event_source_remove(t->kill_timer);
+        event_source_remove(t->cg_src);
         safe_close(t->shim_pidfd);
         cg_task_free(t->cg);
         silo_task_spec_free(t->spec);
@@ -162,7 +163,9 @@ int task_transition(struct task *t, silo_task_state state, silo_task_reason reas
                 t->finished_ms = now;
                 t->agent->ended_total[reason]++;
         }
-        /* Recorded before anyone hears about it (part 2 reports from these files). */
+        /* Queued as a status update first, then checkpointed: a crash in between repeats the
+         * same update id rather than losing it (link.h). */
+        agent_link_task_changed(t);
         r = task_checkpoint_save(t);
         if (r < 0)
                 log_error_errno(r, "Failed to checkpoint task %s: %m", t->id);
@@ -260,7 +263,8 @@ int agent_tasks_recover(struct agent *a)
                 }
                 if (silo_task_state_is_terminal(t->state))
                         continue;
-                (void)cg_task_open(a->cg, t->id, &t->cg);
+                if (cg_task_open(a->cg, t->id, &t->cg) >= 0)
+                        (void)task_watch_cgroup(t);
                 /* Ends the task from its exit record, or as SHIM_LOST, when the shim is gone. */
                 r = task_watch_shim(t);
                 if (r < 0)

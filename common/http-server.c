@@ -26,6 +26,7 @@ struct http_server {
         void *userdata;
         char *token;
         size_t max_body;
+        struct http_ctx *deferred; /* suspended requests, answered with 503 at free */
 };
 
 struct http_response {
@@ -57,6 +58,9 @@ struct http_ctx {
         json_t *json;
         char remote[INET6_ADDRSTRLEN + 8];
         http_response resp;
+        /* On the server's list of suspended requests (MHD aborts when stopped with one). */
+        struct http_ctx *deferred_prev, *deferred_next;
+        bool deferred_linked;
 };
 
 static void http_response_reset(http_response *resp)
@@ -270,10 +274,25 @@ static void http_ctx_route(struct http_ctx *c, const char *method, const char *u
                 c->early_message = NULL;
 }
 
+static void http_ctx_unlink(struct http_ctx *c)
+{
+        if (!c->deferred_linked)
+                return;
+        if (c->deferred_prev)
+                c->deferred_prev->deferred_next = c->deferred_next;
+        else
+                c->server->deferred = c->deferred_next;
+        if (c->deferred_next)
+                c->deferred_next->deferred_prev = c->deferred_prev;
+        c->deferred_prev = c->deferred_next = NULL;
+        c->deferred_linked = false;
+}
+
 static void http_ctx_free(struct http_ctx *c)
 {
         if (!c)
                 return;
+        http_ctx_unlink(c);
         http_response_reset(&c->resp);
         json_decref(c->json);
         free(c->path_copy);
@@ -485,6 +504,11 @@ http_deferred *http_request_defer(http_request *req)
         struct http_ctx *c = (struct http_ctx *)((char *)req - offsetof(struct http_ctx, req));
 
         MHD_suspend_connection(req->connection);
+        c->deferred_next = c->server->deferred;
+        if (c->deferred_next)
+                c->deferred_next->deferred_prev = c;
+        c->server->deferred = c;
+        c->deferred_linked = true;
         return (http_deferred *)c;
 }
 
@@ -503,6 +527,7 @@ int http_deferred_finish(http_deferred *d)
                 (void)http_response_error(&c->resp, 500, NULL,
                                           "deferred request finished without a response");
         c->phase = PHASE_RESUMED;
+        http_ctx_unlink(c);
         MHD_resume_connection(c->req.connection);
         return 0;
 }
@@ -626,6 +651,19 @@ http_server *http_server_free(http_server *s)
 {
         if (!s)
                 return NULL;
+        if (s->mhd && s->deferred) {
+                /* Requests still waiting for their owner get an answer now: MHD refuses to
+                 * stop (it aborts) while a connection is suspended. */
+                while (s->deferred) {
+                        struct http_ctx *c = s->deferred;
+
+                        if (!c->resp.mhd)
+                                (void)http_response_error(&c->resp, 503, NULL, "server shutting down");
+                        if (http_deferred_finish((http_deferred *)c) < 0)
+                                http_ctx_unlink(c);
+                }
+                (void)MHD_run(s->mhd);
+        }
         if (s->mhd)
                 MHD_stop_daemon(s->mhd);
         free(s->token);

@@ -125,6 +125,8 @@ int http_response_header(http_response *resp, const char *name, const char *valu
  * the handler returns HTTP_DEFERRED, and later the owner builds a response on
  * http_deferred_response() and calls http_deferred_finish(), exactly once. The request's
  * path, captures and body stay valid until then. NULL when out of memory. */
+/* http_server_free() answers requests still deferred (503 unless a response was set) and
+ * their handles become invalid. */
 http_deferred *http_request_defer(http_request *req);
 http_response *http_deferred_response(http_deferred *d);
 int http_deferred_finish(http_deferred *d);

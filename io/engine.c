@@ -266,7 +266,8 @@ int io_job_run(const struct io_job *job, char *err, size_t errlen, struct io_res
                 return r;
         res->elapsed_ns = ns;
 
-        if (job->verify && !res->io_error) {
+        res->verified = job->verify_only;
+        if (job->verify && !res->io_error && !(job->cancel && atomic_load(job->cancel))) {
                 /* Read back from the device, not the page cache: flush what buffered writes
                  * left there and drop it. */
                 if (!res->direct) {
@@ -284,8 +285,9 @@ int io_job_run(const struct io_job *job, char *err, size_t errlen, struct io_res
                 if (r < 0)
                         return r;
                 res->elapsed_ns += ns;
+                res->verified = true;
         }
-        res->verified = job->verify || job->verify_only;
+        res->cancelled = job->cancel && atomic_load(job->cancel);
         log_debug("io job on %s done: %" PRIu64 " reads, %" PRIu64 " writes in %" PRIu64 " ns",
                   strempty(job->filename), res->read.ios, res->write.ios, res->elapsed_ns);
         *ret = TAKE_PTR(res);

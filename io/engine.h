@@ -41,6 +41,7 @@ struct io_result {
         int io_error;               /* first failed I/O: -errno (or -EIO for a short transfer) */
         uint64_t io_error_offset;
         bool io_error_short;        /* the failure was a short transfer, not an error code */
+        bool cancelled;             /* job->cancel ended the run early */
 };
 
 /* Run `job`. Setup problems (bad target, refused write, ring or registration failure) return

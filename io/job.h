@@ -2,6 +2,7 @@
 /* An I/O job description (what to run) plus the fio-style value parsers it is built from. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,9 @@ struct io_job {
         bool fixedbufs;        /* registered buffers (default on) */
         bool registerfiles;    /* registered file, fixed index in SQEs (default on) */
         bool allow_write_device;
+        /* Optional: set it (from a signal handler or another thread) to end the run early;
+         * in-flight I/O is drained and the result covers what completed. */
+        const atomic_bool *cancel;
 };
 
 /* Defaults: read, 4 KiB, QD 1, one job, direct by target, seed 0x5110, 50% reads,

@@ -92,7 +92,10 @@ const char *io_cli_usage(void)
                "                         (1M, QD 32) and random read IOPS (4k, QD 64), --runtime per figure\n"
                "                         (default 5s); with --allow-write-device also write figures (on\n"
                "                         an unused device, or a scratch file in the directory)\n"
-               "  --help                 this text\n";
+               "  --help                 this text\n"
+               "\n"
+               "Exit status: 0 ok, 1 setup or I/O error, 2 bad options, 3 verify found bad blocks,\n"
+               "130 stopped by SIGINT/SIGTERM (figures of what completed are still printed).\n";
 }
 
 #define fail(...)                                               \

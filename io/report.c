@@ -111,6 +111,10 @@ json_t *io_result_to_json(const struct io_job *job, const struct io_result *res)
                          "sys_sec", res->cpu_sys_sec);
         if (!root)
                 return NULL;
+        if (res->cancelled && json_object_set_new(root, "cancelled", json_true()) < 0) {
+                json_decref(root);
+                return NULL;
+        }
         if (res->verified) {
                 const struct io_verify_report *v = &res->verify;
                 json_t *vj = json_pack("{s:I, s:I, s:b}",
@@ -178,6 +182,8 @@ int io_result_format(const struct io_job *job, const struct io_result *res, char
                 dir_format(f, "write", &res->write, dir_secs(res, true));
         }
         fprintf(f, "  cpu  : usr=%.3fs sys=%.3fs\n", res->cpu_user_sec, res->cpu_sys_sec);
+        if (res->cancelled)
+                fprintf(f, "  cancelled: stopped early; figures cover what completed\n");
         if (res->verified) {
                 _cleanup_free_ char *d = NULL;
                 if (io_verify_describe(&res->verify, &d) == 0)

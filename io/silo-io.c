@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* silo-io: the io_uring workload and benchmark tool (fio-style options, human or JSON output).
- * Exit status: 0 ok, 1 setup or I/O error, 2 bad options, 3 verify found bad blocks. */
+ * Exit status: 0 ok, 1 setup or I/O error, 2 bad options, 3 verify found bad blocks,
+ * 130 stopped by SIGINT/SIGTERM (the figures of what completed are still printed). */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,14 @@
 #include "io/engine.h"
 #include "io/options.h"
 #include "io/report.h"
+
+static atomic_bool cancel;
+
+static void on_signal(int sig)
+{
+        (void)sig;
+        atomic_store(&cancel, true);
+}
 
 static json_t *json_decref_null(json_t *j)
 {
@@ -95,6 +106,13 @@ int main(int argc, char **argv)
         if (cli.calibrate)
                 return calibrate(&cli);
 
+        /* Ctrl-C or SIGTERM: drain, then report what completed (as fio does). */
+        struct sigaction sa = { .sa_handler = on_signal };
+        sigemptyset(&sa.sa_mask);
+        (void)sigaction(SIGINT, &sa, NULL);
+        (void)sigaction(SIGTERM, &sa, NULL);
+        cli.job.cancel = &cancel;
+
         r = io_job_run(&cli.job, err, sizeof(err), &res);
         if (r < 0) {
                 fprintf(stderr, "silo-io: %s\n", err);
@@ -132,5 +150,5 @@ int main(int argc, char **argv)
                         fprintf(stderr, "silo-io: %s: verify failed at %s\n", cli.job.filename, d);
                 return 3;
         }
-        return 0;
+        return res->cancelled ? 130 : 0;
 }

@@ -251,7 +251,8 @@ static int run_loop(struct loop_state *s)
                                                .tv_nsec = (long)(wait % 1000000000ULL) };
                         nanosleep(&ts, NULL);
                         now = io_now_ns();
-                        if (now >= deadline || atomic_load_explicit(&pass->abort, memory_order_relaxed))
+                        if (now >= deadline || atomic_load_explicit(&pass->abort, memory_order_relaxed) ||
+                            (pass->job->cancel && atomic_load_explicit(pass->job->cancel, memory_order_relaxed)))
                                 break;
                         continue;
                 }
@@ -265,7 +266,8 @@ static int run_loop(struct loop_state *s)
                 for (unsigned i = 0; i < got; i++)
                         complete(s, cqes[i], now, &stop);
                 io_uring_cq_advance(s->ring, got);
-                if (now >= deadline || atomic_load_explicit(&pass->abort, memory_order_relaxed))
+                if (now >= deadline || atomic_load_explicit(&pass->abort, memory_order_relaxed) ||
+                    (pass->job->cancel && atomic_load_explicit(pass->job->cancel, memory_order_relaxed)))
                         stop = true;
         }
         w->end_ns = io_now_ns();

@@ -93,37 +93,30 @@ static int api_agent_heartbeat(http_request *req, http_response *resp, void *use
         _cleanup_free_ char *err = NULL;
         int r;
 
+        /* Answered at once, not after the turn's commit: a heartbeat changes nothing durable
+         * and reveals nothing, and agents' heartbeats must stay fast under write load. */
         if (req->body && !json_is_object(req->body))
-                return api_reply(m, req,
-                                 http_response_error(resp, 400, "bad_request",
-                                                     "body: expected a JSON object or nothing"));
+                return http_response_error(resp, 400, "bad_request",
+                                           "body: expected a JSON object or nothing");
         r = master_agent_heartbeat(m, id, req->body, &err);
         if (r == -ENOENT)
-                return api_reply(m, req,
-                                 http_response_error(resp, 404, "unknown_agent",
-                                                     "agent %s: not registered; register first",
-                                                     id));
+                return http_response_error(resp, 404, "unknown_agent",
+                                           "agent %s: not registered; register first", id);
         if (r == -ESTALE)
-                return api_reply(
-                    m, req,
-                    http_response_error(
-                        resp, 404, "unknown_agent",
-                        "agent %s: marked lost after its heartbeats stopped; register again", id));
+                return http_response_error(
+                    resp, 404, "unknown_agent",
+                    "agent %s: marked lost after its heartbeats stopped; register again", id);
         if (r == -EAGAIN)
-                return api_reply(m, req,
-                                 http_response_error(
-                                     resp, 404, "unknown_agent",
-                                     "agent %s: the master restarted; register again to reconcile",
-                                     id));
+                return http_response_error(
+                    resp, 404, "unknown_agent",
+                    "agent %s: the master restarted; register again to reconcile", id);
         if (r == -EINVAL)
-                return api_reply(
-                    m, req, http_response_error(resp, 400, "bad_request", "%s", strempty(err)));
+                return http_response_error(resp, 400, "bad_request", "%s", strempty(err));
         if (r < 0)
                 return r;
-        return api_reply(m, req,
-                         http_response_json(resp, 200,
-                                            json_pack("{s:I}", "heartbeat_interval_ms",
-                                                      (json_int_t)m->opts.heartbeat_interval_ms)));
+        return http_response_json(
+            resp, 200,
+            json_pack("{s:I}", "heartbeat_interval_ms", (json_int_t)m->opts.heartbeat_interval_ms));
 }
 
 static int api_status(http_request *req, http_response *resp, void *userdata)

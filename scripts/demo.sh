@@ -146,6 +146,7 @@ cat >"$WORK/task.json" <<EOF
               "--iodepth", "8", "--direct", "1", "--runtime", "12", "--allow-write-device"],
   "resources": {"cpus": 1, "mem": "256Mi", "pids": 64,
                 "io": [{"disk": "$DISK", "wbps": "20M"}]},
+  "rlimits": {"memlock": "64Mi"},
   "container": {"devices": ["/dev/$DISK"]}
 }
 EOF
@@ -156,7 +157,10 @@ note "task $TASK"
 for _ in $(seq 300); do
     st="$(ctl -o json get "$TASK" | jq -r .state)"
     [ "$st" = RUNNING ] && break
-    case "$st" in FINISHED|FAILED|KILLED|LOST) die "task ended $st before running" ;; esac
+    case "$st" in FINISHED|FAILED|KILLED|LOST)
+        actl logs "$TASK" --stderr >&2 || true
+        die "task ended $st before running" ;;
+    esac
     sleep 0.1
 done
 note "RUNNING on the agent; measuring for a few seconds"
@@ -176,6 +180,11 @@ show get "$TASK"
 ctl get "$TASK" | head -n 20
 show logs "$TASK"
 actl logs "$TASK"
+if [ "$st" != FINISHED ]; then
+    show logs "$TASK" --stderr
+    actl logs "$TASK" --stderr
+    die "the task ended $st"
+fi
 bw="$(actl logs "$TASK" | grep -Eo '[0-9.]+ ?MB/s' | head -n 1 || true)"
 say "Done: the task ended $st; silo-io wrote at ${bw:-?} under an io.max limit of 20 MB/s"
 TASK=""

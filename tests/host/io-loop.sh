@@ -106,6 +106,15 @@ check "rate 8 MiB/s: 4 MiB take ~0.5 s ($(jq .elapsed_sec "$T/rate.json") s)" jq
 "$SILO_IO" --filename "$LOOP" --json --rw randread --bs 4k --iodepth 16 --runtime 1 > "$T/rt.json"
 check "runtime 1s: elapsed $(jq .elapsed_sec "$T/rt.json") s" jq -e '.elapsed_sec >= 1.0 and .elapsed_sec < 1.5 and .read.ios > 0' "$T/rt.json"
 
+# --- SIGINT ends a run early: in-flight I/O drained, partial figures reported, exit 130 ------
+"$SILO_IO" --filename "$LOOP" --json --rw randread --bs 4k --iodepth 8 --runtime 60 > "$T/int.json" &
+pid=$!
+sleep 1
+kill -INT "$pid"
+set +e; wait "$pid"; rc=$?; set -e
+check "SIGINT: exit 130 (got $rc)" [ "$rc" -eq 130 ]
+check "SIGINT: cancelled after $(jq .elapsed_sec "$T/int.json") s with figures" jq -e '.cancelled and .elapsed_sec < 5 and .read.ios > 0' "$T/int.json"
+
 # --- verify: clean pass, then flipped bytes -------------------------------------------------
 "$SILO_IO" --filename "$LOOP" --json --rw randwrite --bs 4k --iodepth 16 --size 16M --seed 7 --verify --allow-write-device > "$T/v.json"
 check "verify: write+verify pass is clean" jq -e '.verify.ok and .verify.blocks_checked == 4096 and .write.bytes == 16777216' "$T/v.json"

@@ -413,6 +413,40 @@ static void test_client_failures(void **state)
                          -EINVAL);
 }
 
+/* Freeing a server with a request still deferred answers it (MHD itself would abort). */
+static void test_free_with_deferred(void **state)
+{
+        struct http_server_config c = {
+            .listen = "127.0.0.1:0", .routes = routes, .n_routes = ELEMENTSOF(routes), .token = TOKEN,
+        };
+        struct result r = {0};
+        http_server *s2 = NULL;
+        char url[128];
+
+        (void)state;
+        assert_int_equal(http_server_new(&c, &s2), 0);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/defer", http_server_port(s2));
+        pending_deferred = NULL;
+        assert_int_equal(http_client_request(client, "GET", url, NULL, TOKEN, 3000, on_done, &r), 0);
+        for (int i = 0; i < 3000 && !pending_deferred; i++) {
+                struct pollfd p[2] = {{.fd = http_server_get_fd(s2), .events = POLLIN},
+                                      {.fd = http_client_get_fd(client), .events = POLLIN}};
+                (void)poll(p, 2, 1);
+                (void)http_server_run(s2);
+                (void)http_client_process(client);
+        }
+        assert_non_null(pending_deferred);
+        http_server_free(s2);
+        pending_deferred = NULL;
+        for (int i = 0; i < 3000 && !r.done; i++) {
+                struct pollfd p = {.fd = http_client_get_fd(client), .events = POLLIN};
+                (void)poll(&p, 1, 1);
+                (void)http_client_process(client);
+        }
+        assert_true(r.done);
+        expect_error_body(&r, 503, "unavailable", "server shutting down");
+}
+
 /* The blocking variant, against a server driven by another thread. */
 static void *serve_thread(void *arg)
 {
@@ -504,6 +538,7 @@ int main(void)
             cmocka_unit_test(test_raw_bodies),
             cmocka_unit_test(test_text_and_defer),
             cmocka_unit_test(test_client_failures),
+            cmocka_unit_test(test_free_with_deferred),
             cmocka_unit_test(test_sync_client),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

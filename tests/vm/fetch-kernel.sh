@@ -72,7 +72,9 @@ dir="$cache/${pkg}_${ver}"
 
 if ! entry_ok "$dir"; then
     tmp="$(mktemp -d "$cache/.dl.XXXXXX")"
-    chmod 0755 "$tmp" # apt-get download drops privileges to _apt when it can
+    # apt-get download drops privileges to _apt when that user can write the directory.
+    chmod 0755 "$tmp"
+    chown _apt "$tmp" 2>/dev/null || true
     trap 'rm -rf "$tmp"' EXIT
     say "downloading $pkg $ver into $cache"
     if ! (cd "$tmp" && apt-get download -q "$pkg=$ver" >&2); then

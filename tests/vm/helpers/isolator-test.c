@@ -797,10 +797,13 @@ static int fork_and_sleep(void *arg, int out_fd)
 {
         (void)arg;
         for (int i = 0; i < 3; i++)
-                if (fork() == 0)
+                if (fork() == 0) {
+                        close(out_fd);
                         for (;;)
                                 pause();
-        dprintf(out_fd, "forked\n");
+                }
+        /* closing the pipe is the "all forked" signal: the reader sees EOF */
+        close(out_fd);
         for (;;)
                 pause();
         return 0;

@@ -68,7 +68,7 @@ EOF
 mkdir -p /tmp/vol-ro /tmp/vol-rw
 echo "ro-data" >/tmp/vol-ro/data
 
-agent_start --kill-grace-s 2
+agent_start --kill-grace-s 2 --calibrate=false
 
 probe() { # probe ID KEY -> value from the task's stdout
     api_expect 200 GET "/api/v1/tasks/$1/logs"

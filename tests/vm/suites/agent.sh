@@ -37,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0
+agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0 --calibrate=false
 
 echo "== auth"
 code="$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/health")"
@@ -97,6 +97,9 @@ api_expect 201 POST /api/v1/tasks '{"id":"oom","name":"oom","resources":{"mem":"
 wait_state oom FAILED 60
 vm_assert_eq "OOM: reason" "$(task_field oom reason)" OOM_KILLED
 echo "ok: $(task_field oom message)"
+api_expect 200 GET /metrics
+grep -q '^silo_agent_oom_kills_total [1-9]' <<<"$API_BODY" || vm_fail "metrics lack the OOM kill: $API_BODY"
+echo "ok: the OOM kill was seen through the cgroup events fd ($(grep '^silo_agent_oom_kills_total' <<<"$API_BODY"))"
 
 echo "== kill with grace"
 api_expect 201 POST /api/v1/tasks '{"id":"trap","name":"trap","command":["/bin/sh","-c",
@@ -270,7 +273,7 @@ spid="$(task_field survivor pid)"
 agent_stop
 kill -0 "$spid" || vm_fail "task pid $spid died with the agent"
 echo "ok: task $spid still runs with the agent stopped"
-agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0
+agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0 --calibrate=false
 vm_assert_eq "re-adopted state" "$(task_field survivor state)" RUNNING
 vm_assert_eq "ended tasks are still known" "$(task_field life state)" FINISHED
 wait_state survivor FINISHED 30

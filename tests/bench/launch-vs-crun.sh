@@ -1,0 +1,285 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Launch latency of silo-agent vs crun vs bare fork+exec in the VM, then 1000 short tasks through the agent (RSS, fds, cgroups).
+#
+# Usage: launch-vs-crun.sh SILO-AGENT SILO-SHIM LAUNCH-CLIENT LAUNCH-PROBE
+#   env: SILO_LB_COUNT=200 (launches per runtime), SILO_LB_WARMUP=5, SILO_LB_LEAK_TASKS=1000,
+#        SILO_LB_PARALLEL=4 (leak run: tasks in flight), SILO_LB_TIMEOUT=900 (VM seconds)
+#
+# On the host it boots the qemu guest (tests/vm/run-vm.sh) and runs itself there. In the guest:
+#
+# 1. One rootfs for everybody: a directory holding only the static launch-probe (plus empty
+#    /proc /dev /sys /etc /tmp). silo-agent gets it as "container.rootfs" (mounted as an overlay
+#    with the upper dir in the sandbox, as silo always does); crun gets it as root.path of an
+#    OCI bundle (a bind mount, what crun does). Same namespaces: pid, mount, uts, ipc, net,
+#    cgroup. Same limits: cpu.max "100000 100000", memory.max 64 MiB, pids.max 64. Same mounts:
+#    /proc, tmpfs /dev with the default nodes, /dev/pts, /dev/shm, /dev/mqueue, read-only /sys
+#    and /sys/fs/cgroup, read-only /etc/hosts and /etc/resolv.conf. Same process: uid 0,
+#    Docker's default capability set, no_new_privs, no rlimits, no seccomp, the probe as PID 1
+#    (silo "init": false; the default "init": true, where silo-init forks the probe, is
+#    measured as a second silo row). crun runs with --cgroup-manager=cgroupfs. Before timing,
+#    the probe's --describe output from each runtime is compared: fresh namespaces, PID 1,
+#    the limits read back inside the task.
+# 2. launch-client latency: 200 launches per runtime, interleaved round by round; one sample
+#    is probe's CLOCK_REALTIME at entry minus the client's CLOCK_REALTIME right before it
+#    starts the launch (fork of `crun run` / of the probe; curl_easy_perform of the POST on a
+#    fresh connection). crun: `crun run` in the foreground (create + start + wait + delete in
+#    one command, the closest peer of one POST); timing only `crun start` after `crun create`
+#    would leave crun's namespace, cgroup and mount setup outside the window.
+# 3. A fresh agent (empty state dir), then launch-client leak: 1000 short tasks (the probe,
+#    default init), 4 in flight, each waited for until FINISHED; the agent's VmRSS sampled at
+#    every task end; its fd count, the cgroup directories left under <root>/tasks, its zombie
+#    children, compared before and after.
+#
+# Goals (issue 7): silo p50 <= 0.3 x crun p50; agent RSS < 10 MiB throughout the 1000 tasks;
+# no fd, cgroup or zombie leak. Exit 0 when all hold, 1 when one is missed or a launch fails,
+# 77 when it cannot run (not root, no qemu/crun).
+set -euo pipefail
+
+AGENT=$(realpath "${1:?usage: launch-vs-crun.sh SILO-AGENT SILO-SHIM LAUNCH-CLIENT LAUNCH-PROBE}")
+SHIM=$(realpath "${2:?missing SILO-SHIM}")
+CLIENT=$(realpath "${3:?missing LAUNCH-CLIENT}")
+PROBE=$(realpath "${4:?missing LAUNCH-PROBE}")
+COUNT=${SILO_LB_COUNT:-200}
+WARMUP=${SILO_LB_WARMUP:-5}
+LEAK_TASKS=${SILO_LB_LEAK_TASKS:-1000}
+PARALLEL=${SILO_LB_PARALLEL:-4}
+here="$(cd "$(dirname "$0")" && pwd)"
+
+if [ "${SILO_IN_VM:-}" != 1 ]; then
+        [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (qemu, cgroups in the guest)"; exit 77; }
+        command -v crun >/dev/null || { echo "SKIP: crun is not installed"; exit 77; }
+        command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 missing"; exit 77; }
+        exec "$here/../vm/run-vm.sh" --timeout "${SILO_LB_TIMEOUT:-900}" -- "$here/launch-vs-crun.sh" \
+                "$AGENT" "$SHIM" "$CLIENT" "$PROBE"
+fi
+
+# ---------------------------------------------------------------- in the guest
+for p in crun curl jq; do
+        command -v "$p" >/dev/null || { echo "SKIP: $p missing in the guest"; exit 77; }
+done
+W=/tmp/lbench
+PORT=5071
+URL="http://127.0.0.1:$PORT"
+STATE=/var/lib/silo/lbench
+AGENT_PID=""
+CRUN_CG=/sys/fs/cgroup/crun-bench
+MISSED=()
+
+stop_agent() {
+        [ -n "$AGENT_PID" ] || return 0
+        kill -TERM "$AGENT_PID" 2>/dev/null || true
+        wait "$AGENT_PID" 2>/dev/null || true
+        AGENT_PID=""
+}
+cleanup() {
+        local rc=$?
+        set +e
+        stop_agent
+        if [ "$rc" -ne 0 ] && [ -f "$W/agent.log" ]; then
+                echo "---- silo-agent log (last 40 lines) ----"
+                tail -n 40 "$W/agent.log"
+        fi
+        for c in $(crun --root=$W/crun list -q 2>/dev/null); do crun --root=$W/crun delete -f "$c"; done
+        rmdir "$CRUN_CG"/* "$CRUN_CG" 2>/dev/null
+        exit "$rc"
+}
+trap cleanup EXIT
+
+start_agent() { # STATE-DIR
+        mkdir -p "$1"
+        "$AGENT" --listen "127.0.0.1:$PORT" --state-dir "$1" --shim "$SHIM" >>"$W/agent.log" 2>&1 &
+        AGENT_PID=$!
+        for _ in $(seq 200); do
+                curl -fsS "$URL/health" >/dev/null 2>&1 && return 0
+                kill -0 "$AGENT_PID" 2>/dev/null || { cat "$W/agent.log"; echo "FAIL: silo-agent exited"; exit 1; }
+                sleep 0.1
+        done
+        echo "FAIL: silo-agent did not answer /health in 20 s"
+        exit 1
+}
+
+ip link set lo up
+rm -rf "$W" "$STATE" "$STATE-leak"
+mkdir -p "$W/rootfs"/{proc,dev,sys,etc,tmp} "$W/crun" "$W/out"
+cp "$PROBE" "$W/rootfs/probe"
+
+# The same /etc/hosts and resolv.conf the agent writes into each sandbox, for the bundle.
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tlbench\n' >"$W/hosts"
+cp /etc/resolv.conf "$W/resolv.conf" 2>/dev/null || : >"$W/resolv.conf"
+
+# Docker's default capability set, what silo keeps in the bounding set by default.
+CAPS='["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FSETID","CAP_FOWNER","CAP_MKNOD","CAP_NET_RAW",
+"CAP_SETGID","CAP_SETUID","CAP_SETFCAP","CAP_SETPCAP","CAP_NET_BIND_SERVICE","CAP_SYS_CHROOT",
+"CAP_KILL","CAP_AUDIT_WRITE"]'
+bundle() { # DIR ARGS-JSON
+        mkdir -p "$1"
+        cat >"$1/config.json" <<EOF
+{
+  "ociVersion": "1.0.2",
+  "process": {
+    "terminal": false, "user": {"uid": 0, "gid": 0}, "args": $2,
+    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "cwd": "/",
+    "capabilities": {"bounding": $CAPS, "effective": $CAPS, "permitted": $CAPS},
+    "noNewPrivileges": true
+  },
+  "root": {"path": "$W/rootfs", "readonly": false},
+  "hostname": "lbench",
+  "mounts": [
+    {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid","noexec","nodev"]},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+     "options": ["nosuid","strictatime","mode=755","size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+     "options": ["nosuid","noexec","newinstance","ptmxmode=0666","mode=0620"]},
+    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+     "options": ["nosuid","noexec","nodev","mode=1777","size=65536k"]},
+    {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid","noexec","nodev"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid","noexec","nodev","ro"]},
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+     "options": ["nosuid","noexec","nodev","relatime","ro"]},
+    {"destination": "/etc/hosts", "type": "bind", "source": "$W/hosts", "options": ["rbind","ro"]},
+    {"destination": "/etc/resolv.conf", "type": "bind", "source": "$W/resolv.conf", "options": ["rbind","ro"]}
+  ],
+  "linux": {
+    "cgroupsPath": "/crun-bench/task",
+    "resources": {
+      "memory": {"limit": 67108864},
+      "cpu": {"quota": 100000, "period": 100000},
+      "pids": {"limit": 64}
+    },
+    "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+                   {"type": "mount"}, {"type": "cgroup"}]
+  }
+}
+EOF
+}
+bundle "$W/bundle" '["/probe"]'
+bundle "$W/bundle-describe" '["/probe","--describe"]'
+
+silo_spec() { # INIT ARGS-JSON
+        printf '{"command":%s,"init":%s,"resources":{"cpus":1,"mem":"64Mi","pids":64},
+"container":{"rootfs":"%s","namespaces":["pid","mount","uts","ipc","net"],"hostname":"lbench"}}\n' \
+                "$2" "$1" "$W/rootfs"
+}
+silo_spec false '["/probe"]' >"$W/silo.json"
+silo_spec true '["/probe"]' >"$W/silo-init.json"
+
+# crun's cgroupfs manager needs the controllers enabled down to its parent.
+echo "+cpu +memory +pids" >/sys/fs/cgroup/cgroup.subtree_control
+mkdir -p "$CRUN_CG"
+echo "+cpu +memory +pids" >"$CRUN_CG/cgroup.subtree_control"
+
+start_agent "$STATE"
+TOKEN="$(cat "$STATE/token")"
+CGROOT="$(grep -o 'cgroup root [^ ]*' "$W/agent.log" | tail -n1 | cut -d' ' -f3)"
+CGROOT=${CGROOT:-/sys/fs/cgroup/silo}
+
+echo "# $(uname -r), $(nproc) vCPU (TCG), $(crun --version | head -n1), silo-agent $("$AGENT" --version | cut -d' ' -f2)"
+echo "== equal configuration check (probe --describe in each runtime)"
+host_ns() { readlink "/proc/self/ns/$1"; }
+describe_crun() {
+        crun --cgroup-manager=cgroupfs --root="$W/crun" run --bundle "$W/bundle-describe" lb-describe
+}
+describe_silo() { # INIT
+        local spec
+        spec="$(silo_spec "$1" '["/probe","--describe"]' | jq -c --arg id "describe-$1" '. + {id: $id, name: $id}')"
+        curl -fsS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+                --data-binary "$spec" "$URL/api/v1/tasks" >/dev/null
+        for _ in $(seq 300); do
+                state="$(curl -fsS -H "Authorization: Bearer $TOKEN" "$URL/api/v1/tasks/describe-$1" | jq -r .state)"
+                case "$state" in FINISHED) break ;; FAILED|KILLED|LOST) echo "FAIL: describe task $state"; exit 1 ;; esac
+                sleep 0.1
+        done
+        curl -fsS -H "Authorization: Bearer $TOKEN" "$URL/api/v1/tasks/describe-$1/logs?stream=stdout"
+}
+check_describe() { # LABEL OUTPUT WANT-PID
+        local label="$1" out="$2" key v
+        field() { awk -v k="$1" '$1 == k { print $2; exit }' <<<"$out"; }
+        for key in pid mnt uts ipc net cgroup; do
+                v="$(field "ns_$key")"
+                [ -n "$v" ] && [ "$v" != "-" ] && [ "$v" != "$(host_ns "$key")" ] ||
+                        { echo "FAIL: $label: ns $key '$v' is not a new namespace"; exit 1; }
+        done
+        [ "$(field pid)" = "$3" ] || { echo "FAIL: $label: the probe is pid $(field pid), want $3"; exit 1; }
+        [ "$(field hostname)" = lbench ] || { echo "FAIL: $label: hostname '$(field hostname)'"; exit 1; }
+        [ "$(awk '$1 == "cpu.max" { print $2, $3 }' <<<"$out")" = "100000 100000" ] ||
+                { echo "FAIL: $label: cpu.max '$(awk '$1 == "cpu.max"' <<<"$out")'"; exit 1; }
+        [ "$(field memory.max)" = 67108864 ] || { echo "FAIL: $label: memory.max '$(field memory.max)'"; exit 1; }
+        [ "$(field pids.max)" = 64 ] || { echo "FAIL: $label: pids.max '$(field pids.max)'"; exit 1; }
+        echo "ok: $label: new pid/mnt/uts/ipc/net/cgroup namespaces, probe is pid $3, cpu.max 100000 100000, memory.max 64Mi, pids.max 64"
+}
+check_describe crun "$(describe_crun)" 1
+check_describe "silo (init: false)" "$(describe_silo false)" 1
+check_describe "silo (init: true)" "$(describe_silo true)" 2
+
+echo "== launch latency: $COUNT launches per runtime after $WARMUP warm-up, interleaved"
+"$CLIENT" latency --count "$COUNT" --warmup "$WARMUP" --probe "$W/rootfs/probe" \
+        --crun "$(command -v crun)" --bundle "$W/bundle" --crun-root "$W/crun" \
+        --url "$URL" --token-file "$STATE/token" \
+        --silo "silo=$W/silo.json" --silo "silo-init=$W/silo-init.json" --out "$W/out" | tee "$W/latency.txt"
+
+stop_agent
+
+echo "== $LEAK_TASKS short tasks through a fresh agent, $PARALLEL in flight"
+start_agent "$STATE-leak"
+"$CLIENT" leak --count "$LEAK_TASKS" --parallel "$PARALLEL" --url "$URL" --token-file "$STATE-leak/token" \
+        --spec "$W/silo-init.json" --agent-pid "$AGENT_PID" --cgroup-tasks "$CGROOT/tasks" \
+        --sandboxes "$STATE-leak/sandboxes" | tee "$W/leak.txt"
+tasks_known="$(curl -fsS -H "Authorization: Bearer $(cat "$STATE-leak/token")" "$URL/api/v1/tasks" | jq '.tasks | length')"
+
+# ---------------------------------------------------------------- the table
+val() { # FILE LABEL KEY
+        awk -v l="$2" -v k="$3" '$1 == "RESULT" && $2 == l {
+                for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$1"
+}
+leak() { awk -v k="$1" '$1 == "LEAK" { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$W/leak.txt"; }
+
+crun_p50=$(val "$W/latency.txt" crun p50_us)
+echo
+echo "## Launch latency (client send -> probe's first instruction), $COUNT launches each, guest $(uname -r) under TCG"
+printf "| %-22s | %10s | %10s | %10s | %14s | %14s |\n" runtime p50_us p99_us mean_us "p50 / crun p50" "POST answer p50"
+printf "|%s|%s|%s|%s|%s|%s|\n" "------------------------" "------------" "------------" "------------" "----------------" "----------------"
+for l in bare crun silo silo-init; do
+        name=$l
+        case $l in
+                bare) name="fork+exec (floor)" ;;
+                crun) name="crun run (cgroupfs)" ;;
+                silo) name="silo-agent (init:false)" ;;
+                silo-init) name="silo-agent (init:true)" ;;
+        esac
+        p50=$(val "$W/latency.txt" "$l" p50_us)
+        printf "| %-22s | %10s | %10s | %10s | %14s | %14s |\n" "$name" "$p50" "$(val "$W/latency.txt" "$l" p99_us)" \
+                "$(val "$W/latency.txt" "$l" mean_us)" "$(awk -v a="$p50" -v b="$crun_p50" 'BEGIN { printf "%.3f", a / b }')" \
+                "$(val "$W/latency.txt" "$l" answer_p50_us | sed 's/^$/-/')"
+done
+ratio=$(awk -v a="$(val "$W/latency.txt" silo p50_us)" -v b="$crun_p50" 'BEGIN { printf "%.3f", a / b }')
+ratio_init=$(awk -v a="$(val "$W/latency.txt" silo-init p50_us)" -v b="$crun_p50" 'BEGIN { printf "%.3f", a / b }')
+awk -v r="$ratio" 'BEGIN { exit !(r <= 0.3) }' || MISSED+=("silo (init:false) p50 = $ratio x crun p50 > 0.3")
+awk -v r="$ratio_init" 'BEGIN { exit !(r <= 0.3) }' || MISSED+=("silo (init:true) p50 = $ratio_init x crun p50 > 0.3")
+
+rss_max=$(leak rss_kib_max)
+echo
+echo "## $LEAK_TASKS short tasks (probe, init:true), $PARALLEL in flight, fresh agent"
+printf "| %-34s | %-40s |\n" metric value
+printf "|%s|%s|\n" "------------------------------------" "------------------------------------------"
+printf "| %-34s | %-40s |\n" "wall time (s)" "$(leak wall_s)" \
+        "agent VmRSS start / max / end (KiB)" "$(leak rss_kib_start) / $rss_max / $(leak rss_kib_end)" \
+        "VmRSS every 10% of tasks (KiB)" "$(leak rss_kib_by_decile)" \
+        "agent fds before / after" "$(leak fds_before) / $(leak fds_after)" \
+        "fds every 10% of tasks" "$(leak fds_by_decile)" \
+        "cgroups left in $CGROOT/tasks" "$(leak cgroups_left)" \
+        "zombie children of the agent" "$(leak zombie_children)" \
+        "sandboxes kept (terminal tasks)" "$(leak sandboxes_left)" \
+        "tasks the agent still lists" "$tasks_known"
+[ "$rss_max" -lt 10240 ] || MISSED+=("agent VmRSS reached $rss_max KiB >= 10 MiB")
+[ "$(leak fds_after)" -le "$(leak fds_before)" ] || MISSED+=("agent fds $(leak fds_before) -> $(leak fds_after)")
+[ "$(leak cgroups_left)" -eq 0 ] || MISSED+=("$(leak cgroups_left) task cgroups left under $CGROOT/tasks")
+[ "$(leak zombie_children)" -eq 0 ] || MISSED+=("$(leak zombie_children) unreaped shims")
+
+echo
+if [ "${#MISSED[@]}" -eq 0 ]; then
+        echo "GOALS MET: silo p50 <= 0.3 x crun p50 (init:false $ratio, init:true $ratio_init); RSS < 10 MiB; no fd/cgroup/zombie leak"
+        exit 0
+fi
+for m in "${MISSED[@]}"; do echo "GOAL MISSED: $m"; done
+exit 1
