@@ -130,6 +130,8 @@ static int master_start(size_t n)
                         dup2(fd, 1);
                         dup2(fd, 2);
                 }
+                /* Never outlive the benchmark, however it ends. */
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (bench.fifo_prio > 0) {
                         struct sched_param sp = { .sched_priority = bench.fifo_prio };
                         if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0)
@@ -207,7 +209,8 @@ static void loop_run(uint64_t t0, uint64_t until_ns, bool load, bool stop_when_r
                 uint64_t now = now_ns();
                 int n;
 
-                if (now >= until_ns || (stop_when_registered && bench.registered == bench.n_agents))
+                if (now >= until_ns || bench.interrupted ||
+                    (stop_when_registered && bench.registered == bench.n_agents))
                         return;
                 if (load) {
                         for (;;) {
@@ -465,6 +468,8 @@ static int step_run(size_t n, struct step_result *res)
                         in_flight++;
                 }
                 loop_run(0, now_ns() + 5000000, false, true, NULL, NULL);
+                if (bench.interrupted)
+                        return -EINTR;
                 if (now_ns() - reg0 > 600ull * 1000000000ull || bench.st.errors[REQ_REGISTER] > 0) {
                         fprintf(stderr, "master-api: registration failed: %zu of %zu registered; %s\n", bench.registered,
                                 n, bench.st.first_error);
@@ -543,6 +548,12 @@ static size_t raise_nofile(size_t want)
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
                 return 1024;
         return (size_t)rl.rlim_cur;
+}
+
+static void on_signal(int sig)
+{
+        (void)sig;
+        bench.interrupted = 1;
 }
 
 static void usage(FILE *f)
@@ -652,6 +663,8 @@ int main(int argc, char **argv)
                 }
         }
         signal(SIGPIPE, SIG_IGN);
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
         srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
         printf("# silo-master API benchmark: heartbeats once a second per agent + %.0f task submissions/s\n"
@@ -675,6 +688,11 @@ int main(int argc, char **argv)
                 r = step_run(bench.steps[s], res);
                 if (r < 0) {
                         printf("%8zu  setup failed: %s\n", bench.steps[s], strerror(-r));
+                        step_teardown();
+                        break;
+                }
+                if (bench.interrupted) {
+                        printf("# interrupted\n");
                         step_teardown();
                         break;
                 }

@@ -17,8 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
 #include <sched.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -113,6 +114,7 @@ struct bench {
         size_t fin_head, fin_tail, fin_cap;
         uint64_t update_seq, task_seq;
         bool measuring;
+        volatile sig_atomic_t interrupted;      /* SIGINT/SIGTERM: tear down and exit */
         struct stats st;
         size_t registered;
 };

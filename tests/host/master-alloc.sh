@@ -10,18 +10,8 @@
 
 GI=1073741824
 
-# Role weights: alpha counts double. Without a role-weight option in the master the same
-# scenario runs unweighted and the expected figures change accordingly (below).
-WEIGHT_ARGS=()
-if "$MASTER_BIN" --help 2>&1 | grep -q -- '--role-weight'; then
-    WEIGHTED=1
-    WEIGHT_ARGS=(--role-weight alpha=2)
-else
-    WEIGHTED=0
-    echo "NOTE: silo-master has no --role-weight option: weighted DRF runs with all weights 1"
-fi
-
-start_master --heartbeat-interval-ms 200 --agent-timeout-ms 10000 "${WEIGHT_ARGS[@]}"
+# Role weights: alpha counts double (a role without a weight weighs 1).
+start_master --heartbeat-interval-ms 200 --agent-timeout-ms 10000 --role-weight alpha=2
 
 NOEXTRA='{}'
 # spec ID ROLE PRIORITY CPUS MEM_GI CONSTRAINTS_JSON [IO_JSON] [EXTRA_JSON]: a task spec.
@@ -61,8 +51,8 @@ wait_pending_reason() {
 # Progressive filling (lowest weighted share served next; shares in 24ths alpha/beta/gamma):
 #   weighted (alpha 2): 0/0/0 a 1/0/0 b 1/4/0 g 1/4/3 a 2/4/3 a 3/4/3 a 4/4/3 g 4/4/6 a 5/4/6
 #     b 5/8/6 a 6/8/6: 6+4+2 = 12 cpus, full -> alpha 6, beta 2, gamma 2.
-#   unweighted:      alpha counts 2/24 per task: ... -> alpha 5, beta 2, gamma 3 (5+4+3 = 12).
-# Either way the result does not depend on how ties are broken. Within alpha, a-hi (priority 10,
+#   (unweighted, alpha would count 2/24 per task and get 5, beta 2, gamma 3: the weight matters.)
+# The result does not depend on how ties are broken. Within alpha, a-hi (priority 10,
 # submitted last) goes before the priority-1 tasks, which go in submission order.
 # ---------------------------------------------------------------------------------------------
 DRF='{"attributes":{"pool":"drf"}}'
@@ -78,11 +68,7 @@ ok "20 tasks of 3 roles pending with 'no agents registered'"
 
 start_sim big --cpus 12 --mem $((24 * GI)) --attr pool=drf \
     --disk nvme0n1:ssd:2000000000:1000000000:200000:100000 --disk sda:hdd:1000000000:1000000000:500:500
-if [ "$WEIGHTED" = 1 ]; then
-    RUN1="a-hi a-lo-1 a-lo-2 a-lo-3 a-lo-4 a-lo-5 b-1 b-2 g-1 g-2"
-else
-    RUN1="a-hi a-lo-1 a-lo-2 a-lo-3 a-lo-4 b-1 b-2 g-1 g-2 g-3"
-fi
+RUN1="a-hi a-lo-1 a-lo-2 a-lo-3 a-lo-4 a-lo-5 b-1 b-2 g-1 g-2"
 wait_running "$RUN1"
 # Nothing more arrives later: the pass placed exactly these.
 sleep 0.5
@@ -92,17 +78,13 @@ for t in g-1 g-2; do expect_eq "$(task_field $t '.disks[0]')" nvme0n1 "$t's disk
 expect_reason a-lo-8 "cpus: needs 1, the largest free is 0 (big)"
 expect_reason b-6 "cpus: needs 2, the largest free is 0 (big)"
 expect_reason g-5 "cpus: needs 1, the largest free is 0 (big)"
-if [ "$WEIGHTED" = 1 ]; then
-    ok "weighted DRF (alpha 2): alpha 6, beta 2, gamma 2 of 12 cpus; a-hi first within alpha"
-else
-    ok "DRF (unweighted): alpha 5, beta 2, gamma 3 of 12 cpus; a-hi first within alpha"
-fi
+ok "weighted DRF (alpha 2): alpha 6, beta 2, gamma 2 of 12 cpus; a-hi first within alpha"
 echo "   pending reason: $(pending_reason b-6)"
 
 # ---------------------------------------------------------------------------------------------
 # 2. Ending tasks free resources; fairness decides who gets them; nothing is displaced.
-# b-1 finishes (2 cpus free). beta now holds 1 task (2/12 = 0.17), below alpha (0.25 weighted,
-# 0.42 unweighted) and gamma (0.25 / 0.375): b-3 is placed, not the older alpha or gamma tasks.
+# b-1 finishes (2 cpus free). beta now holds 1 task (2/12 = 0.17), below alpha (6/24 = 0.25) and
+# gamma (2 x 0.125 = 0.25): b-3 is placed, not the older alpha or gamma tasks.
 # ---------------------------------------------------------------------------------------------
 sim big POST /sim/finish/b-1 '{"state":"FINISHED","exit_code":0}' >/dev/null
 wait_for 10 "b-1 FINISHED" state_is b-1 FINISHED
@@ -118,15 +100,15 @@ expect_eq "$(ids_in_state RUNNING)" "$(sorted "$RUN2")" "RUNNING after a-urgent 
 expect_eq "$(sim big GET /sim/state | jq .kill_requests)" 0 "kills sent to big"
 ok "a-urgent (priority 100) pending on a full cluster; no running task displaced"
 
-# a-lo-1 finishes: alpha drops to the lowest share (5/24 weighted; 4/12 unweighted, tied with beta,
-# whose next task needs 2 cpus and cannot fit), and within alpha a-urgent goes before a-lo-6.
+# a-lo-1 finishes: alpha drops to the lowest share (5/24 against beta 4/12 and gamma 0.25), and
+# within alpha a-urgent (priority 100) goes before a-lo-6 (priority 1).
 sim big POST /sim/finish/a-lo-1 '{"state":"FINISHED","exit_code":0}' >/dev/null
 RUN3=$(sed 's/a-lo-1 /a-urgent /' <<<"$RUN2")
 wait_running "$RUN3"
 ok "a-lo-1 finished: a-urgent placed before the older priority-1 alpha tasks"
 
-# g-1 finishes: gamma holds one task (0.125), the lowest: the next gamma task takes cpu and io.
-if [ "$WEIGHTED" = 1 ]; then NEXT_G=g-3; else NEXT_G=g-4; fi
+# g-1 finishes: gamma holds one task (0.125), the lowest: g-3 takes the cpu and 0.25 of nvme0n1.
+NEXT_G=g-3
 sim big POST /sim/finish/g-1 '{"state":"FINISHED","exit_code":0}' >/dev/null
 RUN4=$(sed "s/g-1 /$NEXT_G /; s/g-1\$/$NEXT_G/" <<<"$RUN3")
 wait_running "$RUN4"
