@@ -50,6 +50,8 @@ struct master_link {
         uint64_t backoff_ms, update_backoff_ms;
         bool trouble_logged;            /* "master unreachable" said once until it recovers */
         char *last_error;
+        int last_errno;                 /* what was logged: curl's text carries timings, so */
+        long last_status;               /* repeats are recognised by errno and status */
 
         uint64_t registrations, heartbeats, updates_sent, updates_acked, updates_rejected, failures;
 };
@@ -83,12 +85,14 @@ static void link_trouble(struct master_link *l, const char *what, const struct h
                              code ? " " : "", strempty(code), message ? ": " : "", strempty(message)) < 0)
                         text = NULL;
         }
-        if (!l->trouble_logged || !streq_ptr(text, l->last_error)) {
+        if (!l->trouble_logged || res->error != l->last_errno || res->status != l->last_status) {
                 if (res->status == 401 || res->status == 403)
                         log_error("%s (is the token the master's? see --token-file); retrying", strempty(text));
                 else
                         log_warning("%s; retrying with backoff", strempty(text));
                 l->trouble_logged = true;
+                l->last_errno = res->error;
+                l->last_status = res->status;
         }
         free(l->last_error);
         l->last_error = TAKE_PTR(text);

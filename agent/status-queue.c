@@ -226,7 +226,8 @@ int status_queue_open(const char *dir, struct status_queue **ret, size_t *ret_sk
                 if (seq >= q->next_seq)
                         q->next_seq = seq + 1;
         }
-        qsort(q->v, q->n, sizeof(*q->v), entry_cmp);
+        if (q->n > 1)
+                qsort(q->v, q->n, sizeof(*q->v), entry_cmp);
         if (ret_skipped)
                 *ret_skipped = skipped;
         *ret = TAKE_PTR(q);

@@ -290,6 +290,11 @@ int container_mounts_setup(const struct container_config *c, char *err, size_t e
                         if (r < 0)
                                 return r;
                 }
+                /* The host's cgroupfs shows the whole hierarchy read-write, and the same
+                 * superblock cannot be mounted on top of itself (EBUSY): detach it (in our
+                 * namespace only) and mount the task's view, rooted at its own group. */
+                if (umount2("/sys/fs/cgroup", MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+                        return fail(err, errlen, -errno, "detaching the host's /sys/fs/cgroup: %m");
                 r = do_mount("cgroup2", "/sys/fs/cgroup", "cgroup2",
                              MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err, errlen);
                 if (r < 0)

@@ -218,13 +218,67 @@ echo "== launch latency: $COUNT launches per runtime after $WARMUP warm-up, inte
         --url "$URL" --token-file "$STATE/token" \
         --silo "silo=$W/silo.json" --silo "silo-init=$W/silo-init.json" --out "$W/out" | tee "$W/latency.txt"
 
+if [ "${SILO_LB_PROFILE:-0}" = 1 ]; then
+        # Where a silo launch spends its time: the syscalls of the agent, its shim and the
+        # task (strace -f, wall time per call), then CPU samples of the whole guest (perf).
+        echo "== profile: strace -f of the agent over 3 launches (init:false)"
+        strace -f -tt -T -o "$W/strace.txt" -p "$AGENT_PID" &
+        strace_pid=$!
+        sleep 1
+        "$CLIENT" latency --count 3 --warmup 0 --url "$URL" --token-file "$STATE/token" --silo "strace=$W/silo.json"
+        kill -INT "$strace_pid"
+        wait "$strace_pid" || true
+        # Blocking waits (the loop's io_uring_enter, the shim's reads of the task's pipes)
+        # are idle time, not launch work: left out of the summaries.
+        awk -v a="$AGENT_PID" '/io_uring_enter|read resumed>""|wait4|waitid|epoll_wait|poll/ { next }
+                { if (match($0, /<[0-9.]+>$/)) { t = substr($0, RSTART + 1, RLENGTH - 2); c = $3;
+                  if (c == "<...") c = $4; sub(/\(.*/, "", c);
+                  who = ($1 == a) ? "agent" : "child"; s[who " " c] += t; n[who " " c]++ } }
+                END { for (k in s) printf "%9.4f s %6d calls  %s\n", s[k], n[k], k }' "$W/strace.txt" |
+                sort -rn >"$W/strace-sum.txt"
+        echo "-- time in syscalls per process and call, summed over the 3 launches (agent = pid $AGENT_PID)"
+        head -n 30 "$W/strace-sum.txt"
+        echo "-- files the agent opened, with counts"
+        awk -v a="$AGENT_PID" '$1 == a && /openat\(/ { match($0, /"[^"]*"/); print substr($0, RSTART, RLENGTH) }' \
+                "$W/strace.txt" | sort | uniq -c | sort -rn >"$W/strace-open.txt"
+        head -n 25 "$W/strace-open.txt"
+        if [ -n "${SILO_LB_PROFILE_DIR:-}" ]; then
+                mkdir -p "$SILO_LB_PROFILE_DIR"
+                cp "$W/strace.txt" "$SILO_LB_PROFILE_DIR/"
+        fi
+        if command -v perf >/dev/null; then
+                echo "== profile: perf record -a -g (cpu-clock) over 20 launches (init:false)"
+                perf record -q -a -g -e cpu-clock -F 1000 -o "$W/perf.data" -- \
+                        "$CLIENT" latency --count 20 --warmup 0 --url "$URL" --token-file "$STATE/token" \
+                        --silo "perf=$W/silo.json" >/dev/null 2>&1 || true
+                perf report -i "$W/perf.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null |
+                        grep -v -e '^#' -e '^$' >"$W/perf-dso.txt" || true
+                head -n 25 "$W/perf-dso.txt"
+                echo "-- symbols"
+                perf report -i "$W/perf.data" --no-children --sort comm,sym --stdio -g none 2>/dev/null |
+                        grep -v -e '^#' -e '^$' >"$W/perf-sym.txt" || true
+                head -n 50 "$W/perf-sym.txt"
+                echo "-- the agent's samples by caller chain (top)"
+                perf report -i "$W/perf.data" --comm silo-agent --children --sort sym --stdio -g none 2>/dev/null |
+                        grep -v -e '^#' -e '^$' >"$W/perf-agent.txt" || true
+                head -n 40 "$W/perf-agent.txt"
+                [ -z "${SILO_LB_PROFILE_DIR:-}" ] || cp "$W"/perf-*.txt "$SILO_LB_PROFILE_DIR/"
+        fi
+fi
 stop_agent
 
 echo "== $LEAK_TASKS short tasks through a fresh agent, $PARALLEL in flight"
 start_agent "$STATE-leak"
+fd_targets() { for f in /proc/"$AGENT_PID"/fd/*; do readlink "$f"; done | sed 's/[0-9]\+\]$/N]/' | sort; }
+fd_targets >"$W/fds-before.txt"
 "$CLIENT" leak --count "$LEAK_TASKS" --parallel "$PARALLEL" --url "$URL" --token-file "$STATE-leak/token" \
         --spec "$W/silo-init.json" --agent-pid "$AGENT_PID" --cgroup-tasks "$CGROOT/tasks" \
         --sandboxes "$STATE-leak/sandboxes" | tee "$W/leak.txt"
+fd_targets >"$W/fds-after.txt"
+if ! cmp -s "$W/fds-before.txt" "$W/fds-after.txt"; then
+        echo "-- the agent's fds that differ (< before, > after; inode numbers masked)"
+        diff "$W/fds-before.txt" "$W/fds-after.txt" || true
+fi
 tasks_known="$(curl -fsS -H "Authorization: Bearer $(cat "$STATE-leak/token")" "$URL/api/v1/tasks" | jq '.tasks | length')"
 
 # ---------------------------------------------------------------- the table
@@ -264,6 +318,8 @@ printf "| %-34s | %-40s |\n" metric value
 printf "|%s|%s|\n" "------------------------------------" "------------------------------------------"
 printf "| %-34s | %-40s |\n" "wall time (s)" "$(leak wall_s)" \
         "agent VmRSS start / max / end (KiB)" "$(leak rss_kib_start) / $rss_max / $(leak rss_kib_end)" \
+        "RssAnon / RssFile start (KiB)" "$(leak start_rss_anon_kib) / $(leak start_rss_file_kib)" \
+        "RssAnon / RssFile end (KiB)" "$(leak end_rss_anon_kib) / $(leak end_rss_file_kib)" \
         "VmRSS every 10% of tasks (KiB)" "$(leak rss_kib_by_decile)" \
         "agent fds before / after" "$(leak fds_before) / $(leak fds_after)" \
         "fds every 10% of tasks" "$(leak fds_by_decile)" \

@@ -305,8 +305,18 @@ struct step_result {
         double p50, p99, max, sub_p99;
         uint64_t errors;
         bool pass;
+        uint64_t launches, overruns;
+        double status_p99;
         char first_error[256];
 };
+
+/* For the median: a run with errors is worse than any without, then by p99. */
+static bool run_worse(const struct step_result *a, const struct step_result *b)
+{
+        if ((a->errors > 0) != (b->errors > 0))
+                return a->errors > 0;
+        return a->p99 > b->p99;
+}
 
 static void step_teardown(void)
 {
@@ -530,6 +540,10 @@ static int step_run(size_t n, struct step_result *res)
                 res->errors = bench.st.errors[REQ_HEARTBEAT] + bench.st.errors[REQ_SUBMIT] + bench.st.errors[REQ_STATUS];
                 res->pass = res->errors == 0 && l->n > 0 && res->p99 < bench.p99_goal_ms;
                 memcpy(res->first_error, bench.st.first_error, sizeof(res->first_error));
+                res->launches = bench.st.launches;
+                res->overruns = bench.st.overruns;
+                qsort(bench.st.lat[REQ_STATUS].us, bench.st.lat[REQ_STATUS].n, sizeof(uint32_t), cmp_u32);
+                res->status_p99 = pct_ms(&bench.st.lat[REQ_STATUS], 99);
         }
         return 0;
 }
@@ -564,6 +578,7 @@ static void usage(FILE *f)
                 "  --submit-rate R        task submissions per second (default 100)\n"
                 "  --task-lifetime-ms MS  a task runs this long before FINISHED (default 5000)\n"
                 "  --warmup S --measure S seconds of warm-up and of measurement per step (3, 10)\n"
+                "  --runs R               runs per agent count, the median p99 counts (default 3)\n"
                 "  --p99-ms MS            the heartbeat p99 goal (default 10)\n"
                 "  --state-parent DIR     where the master's state dir is created (default /var/tmp)\n"
                 "  --perf [--perf-seconds S]  profile the master at the first failing step (10 s)\n"
@@ -580,7 +595,7 @@ int main(int argc, char **argv)
                 { "state-parent", required_argument, NULL, 's' }, { "perf", no_argument, NULL, 'P' },
                 { "perf-seconds", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
                 { "sched-fifo", required_argument, NULL, 'F' },  { "slow-log", required_argument, NULL, 'L' },
-                { "slow-ms", required_argument, NULL, 'T' },
+                { "slow-ms", required_argument, NULL, 'T' },      { "runs", required_argument, NULL, 'R' },
                 {},
         };
         struct step_result results[32];
@@ -597,6 +612,7 @@ int main(int argc, char **argv)
         bench.p99_goal_ms = 10;
         bench.perf_s = 10;
         bench.slow_ms = 5;
+        bench.runs = 3;
         bench.epfd = bench.tfd = -1;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (c) {
@@ -626,6 +642,13 @@ int main(int argc, char **argv)
                         }
                         break;
                 case 'T': bench.slow_ms = strtod(optarg, NULL); break;
+                case 'R':
+                        bench.runs = (unsigned)strtoul(optarg, NULL, 10);
+                        if (bench.runs < 1 || bench.runs > RUNS_MAX) {
+                                fprintf(stderr, "master-api: --runs %s: expected 1 to %d\n", optarg, RUNS_MAX);
+                                return 2;
+                        }
+                        break;
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -670,8 +693,10 @@ int main(int argc, char **argv)
         printf("# silo-master API benchmark: heartbeats once a second per agent + %.0f task submissions/s\n"
                "# (each task launched to the bench, RUNNING at once, FINISHED after %u ms), loopback, keep-alive.\n"
                "# NOTE: the load client and silo-master share this machine's %ld CPU cores; the client's own\n"
-               "# CPU time is part of the figures. Measurement %u s per step after %u s warm-up; goal p99 < %g ms.\n",
-               bench.submit_rate, bench.lifetime_ms, cores, bench.measure_s, bench.warmup_s, bench.p99_goal_ms);
+               "# CPU time is part of the figures. Measurement %u s per run after %u s warm-up, median of %u runs\n"
+               "# per agent count; goal p99 < %g ms.\n",
+               bench.submit_rate, bench.lifetime_ms, cores, bench.measure_s, bench.warmup_s, bench.runs,
+               bench.p99_goal_ms);
         if (bench.fifo_prio > 0)
                 printf("# DIAGNOSTIC RUN: client and master under SCHED_FIFO %d (other processes cannot preempt them)\n",
                        bench.fifo_prio);
@@ -679,36 +704,57 @@ int main(int argc, char **argv)
                "errors", "submits", "sub_p99ms", "result");
         fflush(stdout);
         for (size_t s = 0; s < bench.n_steps; s++) {
-                struct step_result *res = &results[n_results];
-                bool last = s + 1 == bench.n_steps;
-                int r;
+                struct step_result runs[RUNS_MAX], *res;
+                size_t n_runs = 0, order[RUNS_MAX];
+                bool last = s + 1 == bench.n_steps, broken = false;
 
-                /* Profile the step that fails first; if none does, the last one. A failing step is
-                 * known only after its measurement, so the step profiles itself once measured. */
-                r = step_run(bench.steps[s], res);
-                if (r < 0) {
-                        printf("%8zu  setup failed: %s\n", bench.steps[s], strerror(-r));
-                        step_teardown();
-                        break;
+                /* Each agent count runs --runs times on a fresh master; the median p99 counts,
+                 * since other processes on a shared machine make single runs noisy. */
+                for (unsigned k = 0; k < bench.runs; k++) {
+                        int r = step_run(bench.steps[s], &runs[k]);
+
+                        if (r < 0 || bench.interrupted) {
+                                if (r < 0)
+                                        printf("%8zu  setup failed: %s\n", bench.steps[s], strerror(-r));
+                                else
+                                        printf("# interrupted\n");
+                                step_teardown();
+                                broken = true;
+                                break;
+                        }
+                        printf("#   run %u: p50 %.2f p99 %.2f max %.2f ms, %" PRIu64 " errors; %" PRIu64
+                               " launches, status p99 %.2f ms; CPU (%% of one core): master %.0f, client %.0f, "
+                               "other processes %.0f\n",
+                               k + 1, runs[k].p50, runs[k].p99, runs[k].max, runs[k].errors, runs[k].launches,
+                               runs[k].status_p99, runs[k].cpu_master, runs[k].cpu_self, runs[k].cpu_other);
+                        if (runs[k].errors)
+                                printf("#     first error: %s (overruns: %" PRIu64 ")\n", runs[k].first_error,
+                                       runs[k].overruns);
+                        fflush(stdout);
+                        order[n_runs++] = k;
+                        if (k + 1 < bench.runs)
+                                step_teardown();
                 }
-                if (bench.interrupted) {
-                        printf("# interrupted\n");
-                        step_teardown();
+                if (broken)
                         break;
-                }
-                n_results++;
+                /* Median by p99 (a run with errors counts as worst). */
+                for (size_t i = 1; i < n_runs; i++)
+                        for (size_t j = i; j > 0 && run_worse(&runs[order[j - 1]], &runs[order[j]]); j--) {
+                                size_t t = order[j];
+                                order[j] = order[j - 1];
+                                order[j - 1] = t;
+                        }
+                res = &results[n_results++];
+                *res = runs[order[n_runs / 2]];
                 printf("%8zu %9.1f %9zu %9.2f %9.2f %9.2f %7" PRIu64 " %9zu %10.2f  %s\n", res->n, res->reg_s, res->hb,
                        res->p50, res->p99, res->max, res->errors, res->sub, res->sub_p99, res->pass ? "pass" : "FAIL");
-                printf("#   %" PRIu64 " launches accepted, status updates p99 %.2f ms; CPU (%% of one core): "
-                       "master %.0f, client %.0f, other processes %.0f\n",
-                       bench.st.launches, pct_ms(&bench.st.lat[REQ_STATUS], 99), res->cpu_master, res->cpu_self,
-                       res->cpu_other);
-                if (res->errors)
-                        printf("#   first error: %s (overruns: %" PRIu64 ")\n", res->first_error, bench.st.overruns);
                 fflush(stdout);
+                /* Profile the step that fails first, or the last one when none does: after its
+                 * measurement, on the same master and agents (its last run), so perf does not
+                 * weigh on the figures. */
                 if (bench.perf && !profiled && (!res->pass || last)) {
                         uint64_t t0 = now_ns(), hb = 0, sub = 0;
-                        /* Same load, continued on the same master and agents. */
+
                         bench.measuring = false;
                         profile_master(res->n, t0, &hb, &sub);
                         profiled = true;
@@ -722,5 +768,7 @@ int main(int argc, char **argv)
         printf("# largest agent count with every heartbeat answered and p99 < %g ms: %zu (goal 10000)\n",
                bench.p99_goal_ms, best);
         stats_reset();
+        if (bench.interrupted)
+                return 130;
         return n_results > 0 ? 0 : 1;
 }

@@ -34,6 +34,7 @@
 
 #define AUX_CONNS 8
 #define RESP_MAX 65536
+#define RUNS_MAX 9
 
 enum req_kind { REQ_REGISTER, REQ_HEARTBEAT, REQ_SUBMIT, REQ_STATUS, _REQ_MAX };
 extern const char *const req_names[_REQ_MAX];
@@ -92,7 +93,7 @@ struct bench {
         size_t steps[32];
         size_t n_steps;
         double submit_rate;
-        unsigned warmup_s, measure_s, lifetime_ms, perf_s;
+        unsigned warmup_s, measure_s, lifetime_ms, perf_s, runs;
         double p99_goal_ms;
         bool perf;
         int fifo_prio;                  /* > 0: master and client under SCHED_FIFO (diagnostic) */

@@ -177,7 +177,7 @@ vm_assert_eq "follow=1 at the end of an ended task returns nothing" "$API_BODY" 
 vm_assert_eq "... and says the task ended" "$(api_header X-Silo-Task-State)" FINISHED
 
 echo "== isolation read-back"
-api_expect 201 POST /api/v1/tasks '{"id":"iso","name":"iso","command":["/bin/sleep","60"],
+api_expect 201 POST /api/v1/tasks '{"id":"iso","name":"iso","command":["/bin/sleep","600"],
     "resources":{"cpus":0.5,"mem":"64Mi","pids":50,"io":[{"disk":"nullb0","wbps":"2Mi"}]}}'
 wait_state iso RUNNING 20
 api_expect 200 GET /api/v1/tasks/iso/isolation
@@ -193,11 +193,11 @@ vm_assert_eq "devices: nullb0 offered" "$(json_get "$API_BODY" 'disks[0].name')"
 vm_assert_eq "devices: number" "$(json_get "$API_BODY" 'disks[0].device')" "$(vm_dev_majmin /dev/nullb0)"
 
 echo "== idempotent launch"
-spec='{"id":"idem","name":"idem","command":["/bin/sleep","60"]}'
+spec='{"id":"idem","name":"idem","command":["/bin/sleep","600"]}'
 api_expect 201 POST /api/v1/tasks "$spec"
 api_expect 200 POST /api/v1/tasks "$spec"
 vm_assert_eq "same spec again returns the task" "$(json_get "$API_BODY" id)" idem
-api_expect 409 POST /api/v1/tasks '{"id":"idem","name":"idem","command":["/bin/sleep","61"]}'
+api_expect 409 POST /api/v1/tasks '{"id":"idem","name":"idem","command":["/bin/sleep","601"]}'
 grep -q '"id' <<<"$API_BODY" || true
 echo "ok: other spec, same id -> 409: $(json_get "$API_BODY" error.message)"
 n="$(ls -d /sys/fs/cgroup/silo/tasks/idem* | wc -l)"

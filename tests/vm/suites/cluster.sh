@@ -173,13 +173,15 @@ code="$(req GET "$AURL/api/v1/status?after=x")"
 vm_assert_eq "cursor acknowledgement refused while a master consumes the queue" "$code" 409
 
 echo "== kill -9 of the master while one task ends and one keeps running"
-T4="$(submit '{"name":"t4","command":["/bin/sleep","3"]}')"
 T5="$(submit '{"name":"t5","command":["/bin/sleep","1000"],"kill_grace_s":1}')"
-wait_for 30 "t4 RUNNING" mstate_is "$T4" RUNNING
 wait_for 30 "t5 RUNNING" mstate_is "$T5" RUNNING
+T4="$(submit '{"name":"t4","command":["/bin/sleep","6"]}')"
+wait_for 30 "t4 RUNNING" mstate_is "$T4" RUNNING
 regs="$(link .registrations)"
 kill9 "$MPID"
 MPID=""
+vm_assert_eq "t4 on the agent when the master died (it must end while the master is down)" \
+    "$(get "$AURL" "/api/v1/tasks/$T4" | jq -r .state)" RUNNING
 wait_for 30 "t4 FINISHED on the agent" astate_is "$T4" FINISHED
 wait_for 10 "t4's update queued on disk" bash -c "ls '$W/agent/status/' | grep -q json"
 echo "ok: while the master is down the agent queues $(get "$AURL" /api/v1/status | jq -r .pending) update(s)"
