@@ -291,8 +291,8 @@ leak() { awk -v k="$1" '$1 == "LEAK" { for (i = 2; i <= NF; i++) { split($i, kv,
 crun_p50=$(val "$W/latency.txt" crun p50_us)
 echo
 echo "## Launch latency (client send -> probe's first instruction), $COUNT launches each, guest $(uname -r) under TCG"
-printf "| %-22s | %10s | %10s | %10s | %14s | %14s |\n" runtime p50_us p99_us mean_us "p50 / crun p50" "POST answer p50"
-printf "|%s|%s|%s|%s|%s|%s|\n" "------------------------" "------------" "------------" "------------" "----------------" "----------------"
+printf "| %-24s | %10s | %10s | %10s | %14s | %15s |\n" runtime p50_us p99_us mean_us "p50 / crun p50" "POST answer p50"
+printf "|%s|%s|%s|%s|%s|%s|\n" "--------------------------" "------------" "------------" "------------" "----------------" "-----------------"
 for l in bare crun silo silo-init; do
         name=$l
         case $l in
@@ -302,7 +302,7 @@ for l in bare crun silo silo-init; do
                 silo-init) name="silo-agent (init:true)" ;;
         esac
         p50=$(val "$W/latency.txt" "$l" p50_us)
-        printf "| %-22s | %10s | %10s | %10s | %14s | %14s |\n" "$name" "$p50" "$(val "$W/latency.txt" "$l" p99_us)" \
+        printf "| %-24s | %10s | %10s | %10s | %14s | %15s |\n" "$name" "$p50" "$(val "$W/latency.txt" "$l" p99_us)" \
                 "$(val "$W/latency.txt" "$l" mean_us)" "$(awk -v a="$p50" -v b="$crun_p50" 'BEGIN { printf "%.3f", a / b }')" \
                 "$(val "$W/latency.txt" "$l" answer_p50_us | sed 's/^$/-/')"
 done
