@@ -14,23 +14,8 @@
 #include "common/macro.h"
 #include "devices.h"
 #include "devices.skel.h"
+#include "common/error.h"
 
-static int set_error(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
-static int set_error(char **ret_error, int r, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (ret_error) {
-                char *m = NULL;
-
-                va_start(ap, fmt);
-                if (vasprintf(&m, fmt, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                *ret_error = m;
-        }
-        return r;
-}
 
 /* What every task may use (as runc/Docker allow): the harmless character devices and the
  * pseudo-terminals of its own devpts (major 136). */
@@ -52,7 +37,7 @@ int devices_rules_build(const struct silo_device *devices, size_t n_devices,
         struct devices_rule *v;
 
         if (n + n_devices > DEVICES_MAX_RULES)
-                return set_error(ret_error, -E2BIG,
+                return error_set(ret_error, -E2BIG,
                                  "container.devices: %zu entries, at most %u are supported",
                                  n_devices, DEVICES_MAX_RULES - (unsigned)n);
         v = calloc(n + n_devices, sizeof(*v));
@@ -68,15 +53,15 @@ int devices_rules_build(const struct silo_device *devices, size_t n_devices,
 
                         free(v);
                         if (r == -ENOENT)
-                                return set_error(ret_error, r,
+                                return error_set(ret_error, r,
                                                  "container.devices[%zu].path: %s does not exist",
                                                  i, p);
-                        return set_error(ret_error, r, "container.devices[%zu].path: %s: %s", i,
+                        return error_set(ret_error, r, "container.devices[%zu].path: %s: %s", i,
                                          strempty(p), strerror(-r));
                 }
                 if (!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) {
                         free(v);
-                        return set_error(ret_error, -ENOTBLK,
+                        return error_set(ret_error, -ENOTBLK,
                                          "container.devices[%zu].path: %s is not a device node",
                                          i, p);
                 }
@@ -118,7 +103,7 @@ int devices_attach(int cgroup_fd, const struct devices_rule *rules, size_t n_rul
         skel = devices_bpf__open_and_load();
         if (!skel) {
                 r = errno > 0 ? -errno : -EIO;
-                return set_error(ret_error, r,
+                return error_set(ret_error, r,
                                  "cannot load the device allow-list program: %s%s",
                                  strerror(-r),
                                  r == -EPERM ? " (needs root: CAP_BPF and CAP_SYS_ADMIN)" : "");
@@ -138,7 +123,7 @@ int devices_attach(int cgroup_fd, const struct devices_rule *rules, size_t n_rul
                 if (bpf_map_update_elem(map_fd, &k, &acc, BPF_ANY) < 0) {
                         r = -errno;
                         devices_bpf__destroy(skel);
-                        return set_error(ret_error, r, "cannot fill the device map: %s",
+                        return error_set(ret_error, r, "cannot fill the device map: %s",
                                          strerror(-r));
                 }
         }
@@ -147,7 +132,7 @@ int devices_attach(int cgroup_fd, const struct devices_rule *rules, size_t n_rul
         if (r < 0) {
                 r = -errno;
                 devices_bpf__destroy(skel);
-                return set_error(ret_error, r,
+                return error_set(ret_error, r,
                                  "cannot attach the device allow-list to the cgroup: %s",
                                  strerror(-r));
         }

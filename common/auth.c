@@ -13,21 +13,8 @@
 #include "common/auth.h"
 #include "common/fileio.h"
 #include "common/macro.h"
+#include "common/error.h"
 
-static int auth_error(char **ret_error, int r, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-static int auth_error(char **ret_error, int r, const char *format, ...)
-{
-        va_list ap;
-
-        if (ret_error) {
-                va_start(ap, format);
-                if (vasprintf(ret_error, format, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 bool auth_token_is_valid(const char *token)
 {
@@ -53,10 +40,10 @@ static int auth_token_read(const char *path, char **ret_token, char **ret_error)
 
         r = file_read_full(path, AUTH_TOKEN_MAX_LEN + 64, &data, NULL);
         if (r == -EFBIG)
-                return auth_error(ret_error, -EINVAL, "token file %s: larger than %d bytes", path,
+                return error_set(ret_error, -EINVAL, "token file %s: larger than %d bytes", path,
                                   AUTH_TOKEN_MAX_LEN);
         if (r < 0)
-                return auth_error(ret_error, r, "token file %s: %s", path, strerror(-r));
+                return error_set(ret_error, r, "token file %s: %s", path, strerror(-r));
         start = data;
         while (*start && isspace((unsigned char)*start))
                 start++;
@@ -64,7 +51,7 @@ static int auth_token_read(const char *path, char **ret_token, char **ret_error)
         while (end > start && isspace((unsigned char)end[-1]))
                 *--end = '\0';
         if (!auth_token_is_valid(start))
-                return auth_error(
+                return error_set(
                     ret_error, -EINVAL,
                     "token file %s: a token must be %d to %d printable characters without spaces",
                     path, AUTH_TOKEN_MIN_LEN, AUTH_TOKEN_MAX_LEN);
@@ -113,7 +100,7 @@ int auth_token_load(const char *token_file, const char *state_dir, char **ret_to
                 return 0;
         }
         if (!state_dir)
-                return auth_error(ret_error, -EINVAL, "no token file and no state directory");
+                return error_set(ret_error, -EINVAL, "no token file and no state directory");
         if (asprintf(&path, "%s/%s", state_dir, AUTH_TOKEN_FILE_NAME) < 0)
                 return -ENOMEM;
         if (access(path, F_OK) == 0) {
@@ -126,14 +113,14 @@ int auth_token_load(const char *token_file, const char *state_dir, char **ret_to
                 return 0;
         }
         if (errno != ENOENT)
-                return auth_error(ret_error, negative_errno(), "token file %s: %m", path);
+                return error_set(ret_error, negative_errno(), "token file %s: %m", path);
 
         r = mkdir_parents(state_dir, 0700);
         if (r < 0)
-                return auth_error(ret_error, r, "state directory %s: %s", state_dir, strerror(-r));
+                return error_set(ret_error, r, "state directory %s: %s", state_dir, strerror(-r));
         r = auth_token_generate(&token);
         if (r < 0)
-                return auth_error(ret_error, r, "generating a token: %s", strerror(-r));
+                return error_set(ret_error, r, "generating a token: %s", strerror(-r));
         {
                 _cleanup_free_ char *line = NULL;
                 if (asprintf(&line, "%s\n", token) < 0)
@@ -143,7 +130,7 @@ int auth_token_load(const char *token_file, const char *state_dir, char **ret_to
                 explicit_bzero(line, strlen(line));
         }
         if (r < 0)
-                return auth_error(ret_error, r, "writing token file %s: %s", path, strerror(-r));
+                return error_set(ret_error, r, "writing token file %s: %s", path, strerror(-r));
         if (ret_generated)
                 *ret_generated = true;
         *ret_token = TAKE_PTR(token);

@@ -12,6 +12,7 @@
 
 #include "common/config.h"
 #include "common/macro.h"
+#include "common/error.h"
 
 /* Where a value came from, for error messages and for list replacement. */
 enum config_origin {
@@ -28,20 +29,6 @@ struct config_state {
         enum config_origin *origin;
 };
 
-static int config_error(char **ret_error, int r, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-static int config_error(char **ret_error, int r, const char *format, ...)
-{
-        va_list ap;
-
-        if (ret_error) {
-                va_start(ap, format);
-                if (vasprintf(ret_error, format, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 static const struct config_option *config_find(const struct config_schema *schema, const char *name,
                                                size_t len, size_t *ret_index)
@@ -107,16 +94,16 @@ static int config_assign(struct config_state *st, size_t index, const char *valu
 
                 errno = 0;
                 if (!isdigit((unsigned char)value[0]))
-                        return config_error(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                             "%s: %s: '%s' is not a non-negative integer", where,
                                             o->name, value);
                 v = strtoull(value, &end, 10);
                 if (*end != '\0')
-                        return config_error(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                             "%s: %s: '%s' is not a non-negative integer", where,
                                             o->name, value);
                 if (errno == ERANGE || v < o->min || v > max)
-                        return config_error(ret_error, -ERANGE,
+                        return error_set(ret_error, -ERANGE,
                                             "%s: %s: %s is out of range [%" PRIu64 ", %" PRIu64 "]",
                                             where, o->name, value, o->min, max);
                 *(uint64_t *)field = v;
@@ -129,14 +116,14 @@ static int config_assign(struct config_state *st, size_t index, const char *valu
                 errno = 0;
                 v = strtod(value, &end);
                 if (end == value || *end != '\0' || errno == ERANGE || !isfinite(v))
-                        return config_error(ret_error, -EINVAL, "%s: %s: '%s' is not a number",
+                        return error_set(ret_error, -EINVAL, "%s: %s: '%s' is not a number",
                                             where, o->name, value);
                 *(double *)field = v;
                 break;
         }
         case CONFIG_BOOL:
                 if (config_parse_bool(value, (bool *)field) < 0)
-                        return config_error(
+                        return error_set(
                             ret_error, -EINVAL,
                             "%s: %s: '%s' is not a boolean (true/false, yes/no, 1/0)", where,
                             o->name, value);
@@ -189,7 +176,7 @@ static int config_parse_file_state(struct config_state *st, const char *path, ch
 
         f = fopen(path, "re");
         if (!f)
-                return config_error(ret_error, negative_errno(), "config file %s: %s", path,
+                return error_set(ret_error, negative_errno(), "config file %s: %s", path,
                                     strerror(errno));
 
         while ((n = getline(&line, &cap, f)) >= 0) {
@@ -203,13 +190,13 @@ static int config_parse_file_state(struct config_state *st, const char *path, ch
                         continue;
                 eq = strchr(s, '=');
                 if (!eq)
-                        return config_error(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                             "%s: expected 'key = value', got '%s'", where, s);
                 *eq = '\0';
                 key = strstrip(s);
                 value = strstrip(eq + 1);
                 if (!config_find(st->schema, key, strlen(key), &index))
-                        return config_error(ret_error, -EINVAL, "%s: unknown option '%s'", where,
+                        return error_set(ret_error, -EINVAL, "%s: unknown option '%s'", where,
                                             key);
                 vlen = strlen(value);
                 if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
@@ -221,7 +208,7 @@ static int config_parse_file_state(struct config_state *st, const char *path, ch
                         return r;
         }
         if (ferror(f))
-                return config_error(ret_error, -EIO, "config file %s: read error", path);
+                return error_set(ret_error, -EIO, "config file %s: read error", path);
         return 0;
 }
 
@@ -288,7 +275,7 @@ int config_parse(const struct config_schema *schema, int argc, char *const *argv
                         return CONFIG_VERSION;
                 if (streq(a, "--config")) {
                         if (i + 1 >= argc)
-                                return config_error(ret_error, -EINVAL, "--config: missing value");
+                                return error_set(ret_error, -EINVAL, "--config: missing value");
                         config_path = argv[++i];
                 } else if (strncmp(a, "--config=", 9) == 0)
                         config_path = a + 9;
@@ -316,12 +303,12 @@ int config_parse(const struct config_schema *schema, int argc, char *const *argv
 
                 if (streq(a, "--")) {
                         if (i + 1 < argc)
-                                return config_error(ret_error, -EINVAL, "unexpected argument '%s'",
+                                return error_set(ret_error, -EINVAL, "unexpected argument '%s'",
                                                     argv[i + 1]);
                         break;
                 }
                 if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
-                        return config_error(ret_error, -EINVAL, "unexpected argument '%s'", a);
+                        return error_set(ret_error, -EINVAL, "unexpected argument '%s'", a);
                 name = a + 2;
                 eq = strchr(name, '=');
                 if (strncmp(name, "config", 6) == 0 && (name[6] == '\0' || name[6] == '=')) {
@@ -331,7 +318,7 @@ int config_parse(const struct config_schema *schema, int argc, char *const *argv
                 }
                 o = config_find(schema, name, eq ? (size_t)(eq - name) : strlen(name), &index);
                 if (!o)
-                        return config_error(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                             "unknown option '--%.*s' (see --help)",
                                             (int)(eq ? eq - name : (ptrdiff_t)strlen(name)), name);
                 snprintf(where, sizeof(where), "--%s", o->name);
@@ -341,7 +328,7 @@ int config_parse(const struct config_schema *schema, int argc, char *const *argv
                          (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
                         value = "true";
                 else if (i + 1 >= argc)
-                        return config_error(ret_error, -EINVAL, "--%s: missing value", o->name);
+                        return error_set(ret_error, -EINVAL, "--%s: missing value", o->name);
                 else
                         value = argv[++i];
                 /* "command line" replaces both defaults and file values for lists. */

@@ -8,6 +8,7 @@
 
 #include "common/http-json.h"
 #include "common/macro.h"
+#include "common/error.h"
 
 int http_json_parse(const char *data, size_t size, size_t max, json_t **ret_json, char **ret_error)
 {
@@ -145,20 +146,6 @@ unsigned http_status_from_errno(int err)
         }
 }
 
-static int set_error(char **ret_error, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-static int set_error(char **ret_error, const char *format, ...)
-{
-        va_list ap;
-
-        if (ret_error) {
-                va_start(ap, format);
-                if (vasprintf(ret_error, format, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
 
 int http_json_get_string(const json_t *obj, const char *key, bool required, const char **ret,
                          char **ret_error)
@@ -166,11 +153,11 @@ int http_json_get_string(const json_t *obj, const char *key, bool required, cons
         const json_t *v = json_object_get(obj, key);
 
         if (!v || json_is_null(v))
-                return required ? set_error(ret_error, "%s: missing", key) : 0;
+                return required ? error_set(ret_error, -EINVAL, "%s: missing", key) : 0;
         if (!json_is_string(v))
-                return set_error(ret_error, "%s: expected a string", key);
+                return error_set(ret_error, -EINVAL, "%s: expected a string", key);
         if (required && json_string_length(v) == 0)
-                return set_error(ret_error, "%s: must not be empty", key);
+                return error_set(ret_error, -EINVAL, "%s: must not be empty", key);
         *ret = json_string_value(v);
         return 0;
 }
@@ -181,11 +168,11 @@ int http_json_get_uint(const json_t *obj, const char *key, bool required, uint64
         const json_t *v = json_object_get(obj, key);
 
         if (!v || json_is_null(v))
-                return required ? set_error(ret_error, "%s: missing", key) : 0;
+                return required ? error_set(ret_error, -EINVAL, "%s: missing", key) : 0;
         if (!json_is_integer(v))
-                return set_error(ret_error, "%s: expected a non-negative integer", key);
+                return error_set(ret_error, -EINVAL, "%s: expected a non-negative integer", key);
         if (json_integer_value(v) < 0)
-                return set_error(ret_error, "%s: %" JSON_INTEGER_FORMAT " is negative", key,
+                return error_set(ret_error, -EINVAL, "%s: %" JSON_INTEGER_FORMAT " is negative", key,
                                  json_integer_value(v));
         *ret = (uint64_t)json_integer_value(v);
         return 0;
@@ -198,7 +185,7 @@ int http_json_check_keys(const json_t *obj, const char *const *allowed, const ch
         json_t *v;
 
         if (!json_is_object(obj))
-                return set_error(ret_error, "%s: expected an object",
+                return error_set(ret_error, -EINVAL, "%s: expected an object",
                                  where && *where ? where : "body");
         json_object_foreach((json_t *)obj, key, v)
         {
@@ -211,8 +198,8 @@ int http_json_check_keys(const json_t *obj, const char *const *allowed, const ch
                         }
                 if (!ok)
                         return where && *where
-                                   ? set_error(ret_error, "%s: unknown key '%s'", where, key)
-                                   : set_error(ret_error, "unknown key '%s'", key);
+                                   ? error_set(ret_error, -EINVAL, "%s: unknown key '%s'", where, key)
+                                   : error_set(ret_error, -EINVAL, "unknown key '%s'", key);
         }
         return 0;
 }

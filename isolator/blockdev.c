@@ -48,7 +48,7 @@ int blockdev_resolve_devnum(const char *sysfs_root, dev_t devnum, struct blockde
         snprintf(link, sizeof(link), "%s/dev/block/%u:%u", sysfs_root, major(devnum),
                  minor(devnum));
         if (!realpath(link, dir))
-                return cg_error(ret_error, errno == ENOENT ? -ENODEV : negative_errno(),
+                return error_set(ret_error, errno == ENOENT ? -ENODEV : negative_errno(),
                                 "block device %u:%u not found in %s/dev/block", major(devnum),
                                 minor(devnum), sysfs_root);
 
@@ -68,7 +68,7 @@ int blockdev_resolve_devnum(const char *sysfs_root, dev_t devnum, struct blockde
                 snprintf(file, sizeof(file), "%s/dev", parent);
                 r = read_devnum_file(file, &b.devnum);
                 if (r < 0)
-                        return cg_error(ret_error, r,
+                        return error_set(ret_error, r,
                                         "cannot read the parent disk of partition %s from %s: %s",
                                         b.partition, file, strerror(-r));
                 copy_name(b.name, sizeof(b.name), basename(parent));
@@ -90,15 +90,15 @@ int blockdev_resolve_name(const char *sysfs_root, const char *name, struct block
 
         sysfs_root = sysfs_or_default(sysfs_root);
         if (!name || !*name || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
-                return cg_error(ret_error, -EINVAL, "'%s' is not a disk name (like nvme0n1)",
+                return error_set(ret_error, -EINVAL, "'%s' is not a disk name (like nvme0n1)",
                                 strempty(name));
         snprintf(file, sizeof(file), "%s/class/block/%s/dev", sysfs_root, name);
         r = read_devnum_file(file, &devnum);
         if (r == -ENOENT)
-                return cg_error(ret_error, -ENODEV, "disk %s not found in %s/class/block", name,
+                return error_set(ret_error, -ENODEV, "disk %s not found in %s/class/block", name,
                                 sysfs_root);
         if (r < 0)
-                return cg_error(ret_error, r, "cannot read %s: %s", file, strerror(-r));
+                return error_set(ret_error, r, "cannot read %s: %s", file, strerror(-r));
         return blockdev_resolve_devnum(sysfs_root, devnum, ret, ret_error);
 }
 
@@ -136,23 +136,23 @@ int blockdev_resolve(const char *sysfs_root, const char *path, struct blockdev *
         dev_t devnum;
 
         if (!path || path[0] != '/')
-                return cg_error(ret_error, -EINVAL, "'%s' is not an absolute path",
+                return error_set(ret_error, -EINVAL, "'%s' is not an absolute path",
                                 strempty(path));
         if (stat(path, &st) < 0) {
                 if (errno == ENOENT || errno == ENOTDIR)
-                        return cg_error(ret_error, -ENOENT, "%s does not exist", path);
-                return cg_error(ret_error, negative_errno(), "cannot stat %s: %m", path);
+                        return error_set(ret_error, -ENOENT, "%s does not exist", path);
+                return error_set(ret_error, negative_errno(), "cannot stat %s: %m", path);
         }
         if (S_ISBLK(st.st_mode))
                 devnum = st.st_rdev;
         else if (S_ISCHR(st.st_mode))
-                return cg_error(ret_error, -ENOTBLK,
+                return error_set(ret_error, -ENOTBLK,
                                 "%s is a character device (%u:%u), not a block device", path,
                                 major(st.st_rdev), minor(st.st_rdev));
         else if (major(st.st_dev) != 0)
                 devnum = st.st_dev;     /* a file, directory or mount point: its filesystem */
         else if (devnum_from_mountinfo(st.st_dev, &devnum) < 0)
-                return cg_error(ret_error, -ENOTBLK,
+                return error_set(ret_error, -ENOTBLK,
                                 "%s is on a filesystem without a block device (device %u:%u: "
                                 "tmpfs, overlay, network?)",
                                 path, major(st.st_dev), minor(st.st_dev));

@@ -35,7 +35,7 @@ static int attr_write(const struct cg_task *t, const char *name, const char *val
         cgroup_free(&cg);
         if (r != 0) {
                 int e = cg_libcgroup_errno(r);
-                return cg_error(ret_error, e, "cannot set %s/%s to '%s': %s (libcgroup: %s)",
+                return error_set(ret_error, e, "cannot set %s/%s to '%s': %s (libcgroup: %s)",
                                 t->path, name, value, strerror(-e), cgroup_strerror(r));
         }
         return 0;
@@ -126,18 +126,18 @@ static int io_targets_resolve(const struct cg_hierarchy *h, const struct silo_re
                         field = "device";
                         r = blockdev_resolve(h->sysfs_root, io->device, &v[i], &msg);
                 } else if (io->disk && streq(io->disk, "any")) {
-                        return cg_error(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                         "resources.io[%zu].disk: 'any' must be replaced by the "
                                         "chosen disk before launch", i);
                 } else if (io->disk) {
                         field = "disk";
                         r = blockdev_resolve_name(h->sysfs_root, io->disk, &v[i], &msg);
                 } else {
-                        return cg_error(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                         "resources.io[%zu]: names neither a disk nor a device", i);
                 }
                 if (r < 0)
-                        return cg_error(ret_error, r, "resources.io[%zu].%s: %s", i, field,
+                        return error_set(ret_error, r, "resources.io[%zu].%s: %s", i, field,
                                         msg ? msg : strerror(-r));
         }
         *ret = TAKE_PTR(v);
@@ -200,7 +200,7 @@ static int devices_apply(const struct cg_task *t, const struct silo_device *devi
         /* bpf_prog_attach needs a real open fd of the cgroup directory, not O_PATH. */
         dfd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
-                return cg_error(ret_error, negative_errno(), "cannot open %s: %m", t->path);
+                return error_set(ret_error, negative_errno(), "cannot open %s: %m", t->path);
         return devices_attach(dfd, rules, n, ret_error);
 }
 
@@ -215,7 +215,7 @@ int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct sil
         int r;
 
         if (!task_id_valid(task_id))
-                return cg_error(ret_error, -EINVAL,
+                return error_set(ret_error, -EINVAL,
                                 "task id '%s' cannot name a cgroup (empty, '/', '.', '..', "
                                 "control characters or longer than 128)",
                                 strempty(task_id));
@@ -224,7 +224,7 @@ int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct sil
                 return r;
         missing = cg_resources_controllers_needed(res) & ~h->controllers;
         if (missing)
-                return cg_error(ret_error, -EOPNOTSUPP,
+                return error_set(ret_error, -EOPNOTSUPP,
                                 "resources: the %s controller is not enabled in %s/tasks",
                                 cg_controller_to_string(missing & -missing), h->root);
         r = cg_resources_format(res, targets, NULL, 0, false, &attrs, ret_error);
@@ -234,7 +234,7 @@ int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct sil
         if (r < 0)
                 goto out;
         if (access(t->path, F_OK) == 0) {
-                r = cg_error(ret_error, -EEXIST, "cgroup %s already exists", t->path);
+                r = error_set(ret_error, -EEXIST, "cgroup %s already exists", t->path);
                 goto out;
         }
         r = cg_group_create(h, t->path, ret_error);
@@ -242,7 +242,7 @@ int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct sil
                 goto out;
         r = task_open_fd(t);
         if (r < 0)
-                r = cg_error(ret_error, r, "cannot open %s: %s", t->path, strerror(-r));
+                r = error_set(ret_error, r, "cannot open %s: %s", t->path, strerror(-r));
         if (r >= 0)
                 r = attrs_apply(t, &attrs, ret_error);
         /* The allow-list goes on before any process can enter the group. */
@@ -303,7 +303,7 @@ int cg_task_update(struct cg_task *t, const struct silo_resources *res, char **r
                 return r;
         missing = cg_resources_controllers_needed(res) & ~t->h->controllers;
         if (missing)
-                return cg_error(ret_error, -EOPNOTSUPP,
+                return error_set(ret_error, -EOPNOTSUPP,
                                 "resources: the %s controller is not enabled in %s/tasks",
                                 cg_controller_to_string(missing & -missing), t->h->root);
         r = cg_resources_format(res, targets, t->io_targets, t->n_io_targets, true, &attrs,

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 
+#include "common/error.h"
 #include "isolator/isolator.h"
 #include "common/macro.h"
 
@@ -104,5 +105,3 @@ void cg_io_weight_enforcement(const char *mountpoint, const char *sysfs_root,
 /* cgroup-kill.c: the SIGKILL walk used on kernels without cgroup.kill (exposed for tests). */
 int cg_task_kill_walk(struct cg_task *t);
 
-/* format a message into *ret_error (if ret_error) and return r */
-int cg_error(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);

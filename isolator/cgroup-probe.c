@@ -10,6 +10,7 @@
 
 #include "common/fileio.h"
 #include "isolator/cgroup-internal.h"
+#include "common/error.h"
 
 static const struct {
         unsigned bit;
@@ -46,21 +47,6 @@ unsigned cg_controllers_from_string(const char *content)
         return mask;
 }
 
-int cg_error(char **ret_error, int r, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (ret_error) {
-                char *m = NULL;
-
-                va_start(ap, fmt);
-                if (vasprintf(&m, fmt, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                *ret_error = m;
-        }
-        return r;
-}
 
 static int probe_one(const char *mountpoint, struct cg_probe *p)
 {
@@ -141,12 +127,12 @@ int cg_probe_check(const struct cg_probe *p, char **ret_error)
                         strcat(missing, controller_names[i].name);
                 }
         if (!p->unified)
-                return cg_error(ret_error, -EOPNOTSUPP,
+                return error_set(ret_error, -EOPNOTSUPP,
                                 "cgroup v2 controllers %s not available at %s (no cgroup2 "
                                 "filesystem there: hybrid/v1 host?); Silo will not run tasks "
                                 "without isolation",
                                 missing, p->mountpoint);
-        return cg_error(ret_error, -EOPNOTSUPP,
+        return error_set(ret_error, -EOPNOTSUPP,
                         "cgroup v2 controllers %s not available at %s (missing from "
                         "cgroup.controllers); Silo will not run tasks without isolation",
                         missing, p->mountpoint);

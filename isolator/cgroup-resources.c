@@ -132,13 +132,13 @@ int cg_resources_format(const struct silo_resources *res, const struct blockdev 
         int r;
 
         if (isnan(res->cpus) || res->cpus < 0) {
-                r = cg_error(ret_error, -EINVAL, "resources.cpus: %g is negative", res->cpus);
+                r = error_set(ret_error, -EINVAL, "resources.cpus: %g is negative", res->cpus);
                 goto fail;
         }
         if (res->cpus > 0 || reset) {
                 r = cg_format_cpu_max(res->cpus, buf, sizeof(buf));
                 if (r == -ERANGE) {
-                        r = cg_error(ret_error, r,
+                        r = error_set(ret_error, r,
                                      "resources.cpus: %g is outside what cpu.max can express "
                                      "(at least 0.01)", res->cpus);
                         goto fail;
@@ -147,7 +147,7 @@ int cg_resources_format(const struct silo_resources *res, const struct blockdev 
                         goto fail;
         }
         if (res->cpu_weight > 10000) {
-                r = cg_error(ret_error, -EINVAL, "resources.cpu_weight: %u is not in 1..10000",
+                r = error_set(ret_error, -EINVAL, "resources.cpu_weight: %u is not in 1..10000",
                              res->cpu_weight);
                 goto fail;
         }
@@ -160,14 +160,14 @@ int cg_resources_format(const struct silo_resources *res, const struct blockdev 
         /* An unset cpuset is not reset on update: the spec never had a way to say "all". */
         if (res->cpuset) {
                 if (!cpuset_valid(res->cpuset)) {
-                        r = cg_error(ret_error, -EINVAL,
+                        r = error_set(ret_error, -EINVAL,
                                      "resources.cpuset: '%s' is not a CPU list like 0-1,3",
                                      res->cpuset);
                         goto fail;
                 }
                 r = cg_attr_list_add(&l, "cpuset.cpus", "%s", res->cpuset);
                 if (r < 0) {
-                        r = cg_error(ret_error, r, "resources.cpuset: '%s' is too long",
+                        r = error_set(ret_error, r, "resources.cpuset: '%s' is too long",
                                      res->cpuset);
                         goto fail;
                 }
@@ -189,14 +189,14 @@ int cg_resources_format(const struct silo_resources *res, const struct blockdev 
 
                 for (size_t j = 0; j < i; j++)
                         if (targets[j].devnum == targets[i].devnum) {
-                                r = cg_error(ret_error, -EINVAL,
+                                r = error_set(ret_error, -EINVAL,
                                              "resources.io[%zu]: %s is the same disk as "
                                              "resources.io[%zu]",
                                              i, targets[i].name, j);
                                 goto fail;
                         }
                 if (io->weight > 10000) {
-                        r = cg_error(ret_error, -EINVAL,
+                        r = error_set(ret_error, -EINVAL,
                                      "resources.io[%zu].weight: %u is not in 1..10000", i,
                                      io->weight);
                         goto fail;

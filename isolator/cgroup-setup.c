@@ -46,7 +46,7 @@ int cg_libcgroup_init(char **ret_error)
         /* cgroup_init() parses /proc/mounts into libcgroup's mount table. */
         r = cgroup_init();
         if (r != 0)
-                return cg_error(ret_error, cg_libcgroup_errno(r),
+                return error_set(ret_error, cg_libcgroup_errno(r),
                                 "libcgroup cannot initialise: %s", cgroup_strerror(r));
         initialized = 1;
         return 0;
@@ -85,7 +85,7 @@ int cg_group_create(const struct cg_hierarchy *h, const char *abs, char **ret_er
 {
         (void)h;
         if (mkdir(abs, 0755) < 0 && errno != EEXIST)
-                return cg_error(ret_error, negative_errno(), "cannot create cgroup %s: %m", abs);
+                return error_set(ret_error, negative_errno(), "cannot create cgroup %s: %m", abs);
         return 0;
 }
 
@@ -101,14 +101,14 @@ int cg_enable_controllers(const char *path, unsigned ctrls, char **ret_error)
                 return -ENOMEM;
         r = file_read_full(ac, 0, &avail, NULL);
         if (r < 0)
-                return cg_error(ret_error, r, "cannot read %s: %s", ac, strerror(-r));
+                return error_set(ret_error, r, "cannot read %s: %s", ac, strerror(-r));
         can = cg_controllers_from_string(avail);
         if ((ctrls & CG_CTRL_REQUIRED) & ~can) {
                 for (unsigned b = 1; b <= CG_CTRL_PIDS; b <<= 1)
                         if ((ctrls & CG_CTRL_REQUIRED & ~can) & b)
                                 snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s",
                                          buf[0] ? ", " : "", cg_controller_to_string(b));
-                return cg_error(ret_error, -EOPNOTSUPP,
+                return error_set(ret_error, -EOPNOTSUPP,
                                 "cgroup v2 controllers %s not available in %s (not delegated "
                                 "to it?); Silo will not run tasks without isolation",
                                 buf, path);
@@ -116,7 +116,7 @@ int cg_enable_controllers(const char *path, unsigned ctrls, char **ret_error)
         ctrls &= can;   /* optional ones (cpuset) only where offered */
         r = file_read_full(sc, 0, &cur, NULL);
         if (r < 0)
-                return cg_error(ret_error, r, "cannot read %s: %s", sc, strerror(-r));
+                return error_set(ret_error, r, "cannot read %s: %s", sc, strerror(-r));
         have = cg_controllers_from_string(cur);
         buf[0] = 0;
         for (unsigned b = 1; b <= CG_CTRL_PIDS; b <<= 1)
@@ -129,7 +129,7 @@ int cg_enable_controllers(const char *path, unsigned ctrls, char **ret_error)
          * ancestors, see group_create()), so Silo writes it itself, only where it owns it. */
         r = file_write_string(sc, buf);
         if (r < 0)
-                return cg_error(ret_error, r,
+                return error_set(ret_error, r,
                                 "cannot enable controllers '%s' in %s: %s%s", buf, sc,
                                 strerror(-r),
                                 r == -EBUSY ? " (processes live in that group: the "
@@ -228,7 +228,7 @@ int cg_attach_pid(const struct cg_hierarchy *h, const char *abs, pid_t pid, char
         r = cgroup_attach_task_pid(cg, pid);
         cgroup_free(&cg);
         if (r != 0)
-                return cg_error(ret_error, cg_libcgroup_errno(r),
+                return error_set(ret_error, cg_libcgroup_errno(r),
                                 "cannot move process %d into %s: %s", (int)pid, abs,
                                 cgroup_strerror(r));
         return 0;
@@ -248,7 +248,7 @@ static int attach_self(const char *agent, char **ret_error)
         snprintf(pid, sizeof(pid), "%d", (int)getpid());
         r = file_write_string(procs, pid);
         if (r < 0)
-                return cg_error(ret_error, r, "cannot move the agent (pid %s) into %s: %s", pid,
+                return error_set(ret_error, r, "cannot move the agent (pid %s) into %s: %s", pid,
                                 agent, strerror(-r));
         return 0;
 }
@@ -277,7 +277,7 @@ int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char 
 
         r = cg_probe(NULL, &p);
         if (r < 0)
-                return cg_error(ret_error, r, "cannot probe %s: %s", CG_DEFAULT_MOUNTPOINT,
+                return error_set(ret_error, r, "cannot probe %s: %s", CG_DEFAULT_MOUNTPOINT,
                                 strerror(-r));
         r = cg_probe_check(p, ret_error);
         if (r < 0)
@@ -301,11 +301,11 @@ int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char 
                 if (cgroup_root[0] == '/' &&
                     (strncmp(cgroup_root, h->mountpoint, n) != 0 ||
                      (cgroup_root[n] != '/' && cgroup_root[n] != 0)))
-                        return cg_error(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                         "--cgroup-root: %s is not below the cgroup v2 mount %s",
                                         cgroup_root, h->mountpoint);
                 if (path_has_dotdot(cgroup_root))
-                        return cg_error(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                         "--cgroup-root: %s must not contain '..'", cgroup_root);
                 if (cgroup_root[0] == '/')
                         h->root = strdup(cgroup_root);
@@ -317,7 +317,7 @@ int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char 
                 for (size_t l = strlen(h->root); l > n + 1 && h->root[l - 1] == '/'; l--)
                         h->root[l - 1] = 0;
                 if (streq(h->root, h->mountpoint))
-                        return cg_error(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                         "--cgroup-root: %s is the cgroup mount itself; give "
                                         "Silo a group of its own", cgroup_root);
         } else if (delegated_root(h->mountpoint, &h->root) >= 0) {
@@ -343,7 +343,7 @@ int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char 
                 /* mkdir -p: a --cgroup-root may name a group below groups not yet there */
                 r = mkdir_parents(h->root, 0755);
                 if (r < 0)
-                        return cg_error(ret_error, r, "cannot create cgroup %s: %s", h->root,
+                        return error_set(ret_error, r, "cannot create cgroup %s: %s", h->root,
                                         strerror(-r));
                 /* from the mount down to the root's parent, top first */
                 r = cg_enable_controllers(h->mountpoint, CG_CTRL_WANTED, ret_error);
@@ -377,12 +377,12 @@ int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char 
                         return -ENOMEM;
                 r = file_read_full(sc, 0, &cur, NULL);
                 if (r < 0)
-                        return cg_error(ret_error, r, "cannot read %s: %s", sc, strerror(-r));
+                        return error_set(ret_error, r, "cannot read %s: %s", sc, strerror(-r));
                 h->controllers = cg_controllers_from_string(cur);
         }
         h->shims_fd = open(shims, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (h->shims_fd < 0)
-                return cg_error(ret_error, negative_errno(), "cannot open %s: %m", shims);
+                return error_set(ret_error, negative_errno(), "cannot open %s: %m", shims);
         *ret = TAKE_PTR(h);
         return 0;
 }

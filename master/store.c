@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "master/store.h"
+#include "common/error.h"
 
 #define STORE_SCHEMA_VERSION 1
 
@@ -58,20 +59,6 @@ struct store {
         sqlite3_stmt *stmt[_STMT_MAX];
 };
 
-static int store_error(char **ret_error, int r, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-static int store_error(char **ret_error, int r, const char *format, ...)
-{
-        va_list ap;
-
-        if (ret_error) {
-                va_start(ap, format);
-                if (vasprintf(ret_error, format, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 /* SQLite result codes to -errno, keeping "disk full" and "busy" distinguishable. */
 static int sqlite_errno(int rc)
@@ -132,7 +119,7 @@ int store_open(const char *path, struct store **ret, char **ret_error)
         rc = sqlite3_open_v2(
             path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc != SQLITE_OK) {
-                int r = store_error(ret_error, sqlite_errno(rc), "database %s: %s", path,
+                int r = error_set(ret_error, sqlite_errno(rc), "database %s: %s", path,
                                     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
                 store_free(s);
                 return r;
@@ -146,7 +133,7 @@ int store_open(const char *path, struct store **ret, char **ret_error)
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(s->db, store_schema, NULL, NULL, &errmsg);
         if (rc != SQLITE_OK) {
-                int r = store_error(ret_error, sqlite_errno(rc), "database %s: %s", path,
+                int r = error_set(ret_error, sqlite_errno(rc), "database %s: %s", path,
                                     errmsg ? errmsg : sqlite3_errstr(rc));
                 sqlite3_free(errmsg);
                 store_free(s);
@@ -163,7 +150,7 @@ int store_open(const char *path, struct store **ret, char **ret_error)
                 sqlite3_finalize(st);
                 if (version != STORE_SCHEMA_VERSION) {
                         store_free(s);
-                        return store_error(
+                        return error_set(
                             ret_error, -EPROTO,
                             "database %s: schema version %d, this master understands %d", path,
                             version, STORE_SCHEMA_VERSION);
@@ -173,7 +160,7 @@ int store_open(const char *path, struct store **ret, char **ret_error)
                 rc = sqlite3_prepare_v3(s->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                         &s->stmt[i], NULL);
                 if (rc != SQLITE_OK) {
-                        int r = store_error(ret_error, sqlite_errno(rc),
+                        int r = error_set(ret_error, sqlite_errno(rc),
                                             "database %s: preparing '%s': %s", path, store_sql[i],
                                             sqlite3_errmsg(s->db));
                         store_free(s);
