@@ -14,6 +14,7 @@ PACKAGES=(
     qemu-system-x86 busybox-static kmod e2fsprogs util-linux iproute2 xz-utils
     fio crun prometheus curl cpio procps libglpk-dev jq
     jq bc
+    strace linux-perf
 )
 
 if [ "$(id -u)" -ne 0 ]; then

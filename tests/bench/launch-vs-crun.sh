@@ -4,7 +4,9 @@
 #
 # Usage: launch-vs-crun.sh SILO-AGENT SILO-SHIM LAUNCH-CLIENT LAUNCH-PROBE
 #   env: SILO_LB_COUNT=200 (launches per runtime), SILO_LB_WARMUP=5, SILO_LB_LEAK_TASKS=1000,
-#        SILO_LB_PARALLEL=4 (leak run: tasks in flight), SILO_LB_TIMEOUT=900 (VM seconds)
+#        SILO_LB_PARALLEL=4 (leak run: tasks in flight), SILO_LB_TIMEOUT=900 (VM seconds),
+#        SILO_LB_PROFILE=1 (then also: strace timeline and perf profile of silo launches),
+#        SILO_LB_PROFILE_DIR=DIR (a host-visible directory: keep strace, perf and agent logs)
 #
 # On the host it boots the qemu guest (tests/vm/run-vm.sh) and runs itself there. In the guest:
 #
@@ -79,6 +81,9 @@ cleanup() {
         if [ "$rc" -ne 0 ] && [ -f "$W/agent.log" ]; then
                 echo "---- silo-agent log (last 40 lines) ----"
                 tail -n 40 "$W/agent.log"
+        fi
+        if [ -n "${SILO_LB_PROFILE_DIR:-}" ] && [ -f "$W/agent.log" ]; then
+                mkdir -p "$SILO_LB_PROFILE_DIR" && cp "$W/agent.log" "$SILO_LB_PROFILE_DIR/"
         fi
         for c in $(crun --root=$W/crun list -q 2>/dev/null); do crun --root=$W/crun delete -f "$c"; done
         rmdir "$CRUN_CG"/* "$CRUN_CG" 2>/dev/null
@@ -221,6 +226,9 @@ echo "== launch latency: $COUNT launches per runtime after $WARMUP warm-up, inte
 if [ "${SILO_LB_PROFILE:-0}" = 1 ]; then
         # Where a silo launch spends its time: the syscalls of the agent, its shim and the
         # task (strace -f, wall time per call), then CPU samples of the whole guest (perf).
+        command -v strace >/dev/null || { echo "SKIP profile: strace missing"; SILO_LB_PROFILE=0; }
+fi
+if [ "${SILO_LB_PROFILE:-0}" = 1 ]; then
         echo "== profile: strace -f of the agent over 3 launches (init:false)"
         strace -f -tt -T -o "$W/strace.txt" -p "$AGENT_PID" &
         strace_pid=$!
@@ -236,6 +244,15 @@ if [ "${SILO_LB_PROFILE:-0}" = 1 ]; then
                   who = ($1 == a) ? "agent" : "child"; s[who " " c] += t; n[who " " c]++ } }
                 END { for (k in s) printf "%9.4f s %6d calls  %s\n", s[k], n[k], k }' "$W/strace.txt" |
                 sort -rn >"$W/strace-sum.txt"
+        echo "-- timeline of the first launch under strace (ms from the agent's accept; strace slows every call)"
+        awk -v a="$AGENT_PID" '
+                function ms(t,   h) { split(t, h, ":"); return (h[1] * 3600 + h[2] * 60 + h[3]) * 1000 }
+                !start && $1 == a && ((/accept4?\(/ && !/EAGAIN/) || /"POST /) { start = ms($2) }
+                start && /accept4?\(|clone3\(|execve\(|mount\(|pivot_root|umount2|BPF_PROG_LOAD|BPF_PROG_ATTACH|btf\/vmlinux|mkdir\("\/sys\/fs\/cgroup|launch.json|sendto\(|writev?\([0-9]+, "HTTP/ {
+                        line = substr($0, index($0, $3)); if (length(line) > 110) line = substr(line, 1, 110) "..."
+                        printf "%8.1f  %-6s %s\n", ms($2) - start, ($1 == a ? "agent" : $1), line
+                        if (/execve\("\/probe"/) exit
+                }' "$W/strace.txt" || true
         echo "-- time in syscalls per process and call, summed over the 3 launches (agent = pid $AGENT_PID)"
         head -n 30 "$W/strace-sum.txt"
         echo "-- files the agent opened, with counts"

@@ -49,6 +49,18 @@ expect_updates "$T3" '["RUNNING","KILLED"]'
 wait_for 5 "queue drained" link_is .queued 0
 ok "FINISHED, FAILED (exit 1), KILLED; each update recorded once; queue empty"
 
+echo "== a second agent"
+start_sim a2 --state-dir "$WORK/a2"
+wait_for 10 "two agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state == "ACTIVE")] | length' 2
+ID2=$(cat "$WORK/a2/agent-id")
+[ "$ID2" != "$ID" ] || fail "both agents got the id $ID"
+T2A=$(submit '{"name":"on-a2","command":["/bin/sleep","0.5"],"constraints":{"hostname":"a2"}}')
+wait_for 10 "on-a2 FINISHED" state_is "$T2A" FINISHED
+expect_eq "$(task_field "$T2A" .agent_id)" "$ID2" "agent of the task constrained to a2"
+expect_updates "$T2A" '["RUNNING","FINISHED"]'
+kill_sim a2
+ok "two agents with their own ids; a task placed on a2 reported by a2's link"
+
 echo "== master kill -9 while a task ends"
 T4=$(submit '{"name":"t4","command":["/bin/sleep","2"]}')
 wait_for 10 "t4 RUNNING" state_is "$T4" RUNNING
@@ -61,7 +73,7 @@ wait_for 15 "re-registration after the master's restart" link_ge .registrations 
 wait_for 10 "t4 FINISHED at the master" state_is "$T4" FINISHED
 wait_for 5 "queue drained" link_is .queued 0
 expect_updates "$T4" '["RUNNING","FINISHED"]'
-expect_eq "$(api_body GET /api/v1/agents | jq -r '.agents | length')" 1 "agents after the restart"
+expect_eq "$(api_body GET /api/v1/agents | jq -r '[.agents[] | select(.hostname == "a1")] | length')" 1 "agents named a1 after the restart"
 ok "re-registered with the same id; the update queued meanwhile arrived once"
 
 echo "== marked lost (silent past the timeout), then back"
@@ -89,7 +101,7 @@ wait_for 10 "t5 FINISHED" state_is "$T5" FINISHED
 wait_for 5 "queue drained" link_is .queued 0
 expect_eq "$(ls "$WORK/a1/status/" | grep -c '\.json$' || true)" 0 "update files left after acknowledgement"
 expect_eq "$(updates_of "$T5" | jq -r 'map(select(. == "FINISHED")) | length')" 1 "FINISHED updates of t5"
-expect_eq "$(api_body GET /api/v1/agents | jq -r '.agents | length')" 1 "agents after the agent's restart"
+expect_eq "$(api_body GET /api/v1/agents | jq -r '[.agents[] | select(.hostname == "a1")] | length')" 1 "agents named a1 after the agent's restart"
 ok "the queued update survived the agent's kill -9 and was delivered once"
 
 echo "PASS"
