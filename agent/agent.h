@@ -30,6 +30,8 @@ struct agent_options {
         uint64_t log_files;
         char *shim;
         char *log_level;
+        uint64_t gc_max_age_s;          /* terminal tasks older than this are forgotten */
+        uint64_t gc_max_tasks;          /* at most this many terminal tasks are kept */
         struct agent_link_options link;  /* master link and calibration (link.h) */
 };
 
@@ -64,9 +66,11 @@ struct agent {
         struct event_source *http_src, *http_timer, *housekeeping_timer, *watchdog_timer;
         uint64_t watchdog_usec;
         uint64_t started_usec;
+        int lock_fd;                    /* flock on <state-dir>/lock, held for the process lifetime */
         /* counters for /metrics */
         uint64_t launches_total, launch_rejected_total, launch_failed_total, kills_total;
         uint64_t oom_kills_total;
+        uint64_t gc_tasks_total;        /* terminal tasks garbage-collected */
         uint64_t ended_total[_SILO_TASK_REASON_MAX];
 };
 
@@ -110,8 +114,28 @@ int task_checkpoint_save(const struct task *t);
 /* Move to `state`, stamp the time, checkpoint, log. */
 int task_transition(struct task *t, silo_task_state state, silo_task_reason reason,
                     const char *message);
-/* Load the checkpoints of <state-dir>/tasks and re-adopt the tasks whose shim still runs. */
+
+/* ---- recovery (recover.c) ---- */
+/* Load the checkpoints of <state-dir>/tasks: re-adopt each live task through its shim and
+ * cgroup (identity checked), end the others with their real status or a reason naming what
+ * vanished, then remove cgroups and sandboxes that no checkpoint knows. */
 int agent_tasks_recover(struct agent *a);
+/* Test builds only (-Dtest_crash_points=true): SIGKILL ourselves when SILO_TEST_CRASH_AT
+ * names `point`. A no-op otherwise. */
+void agent_crash_point(const char *point);
+
+/* ---- state-dir lock (state-lock.c) ---- */
+/* Take the exclusive lock on <state-dir>/lock and record our pid in it. -EBUSY with
+ * *ret_error naming the holder when another agent runs on this state directory. */
+int agent_state_lock(const char *state_dir, int *ret_fd, char **ret_error);
+
+/* ---- housekeeping (housekeeping.c) ---- */
+/* Remove groups that were slow to empty and garbage-collect ended tasks (gc-max-age-s,
+ * gc-max-tasks); runs now and then every few seconds. */
+int agent_housekeeping_start(struct agent *a);
+void agent_housekeeping_run(struct agent *a);
+/* Forget an ended task: its sandbox, its checkpoint and its record. */
+int task_forget(struct task *t);
 
 /* ---- validation (task-validate.c) ---- */
 /* Check everything the codec cannot: paths, devices, users, namespaces against this host.
@@ -126,6 +150,10 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
                char **ret_error);
 /* SIGTERM through the shim, cgroup.kill after the grace period. */
 int task_kill(struct task *t);
+/* The shim is gone: end the task from its exit record (or as SHIM_LOST), release the cgroup. */
+void task_finish(struct task *t);
+/* Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); 0 if unknown. */
+uint64_t proc_start_time(pid_t pid);
 /* Re-attach the loop to a running task's shim (recovery). */
 int task_watch_shim(struct task *t);
 /* Watch the task's cgroup events (OOM kills as they happen, the group emptying). */

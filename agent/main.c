@@ -86,25 +86,6 @@ static int on_watchdog(struct event_source *s, uint64_t n, void *userdata)
         return 0;
 }
 
-static int on_housekeeping(struct event_source *s, uint64_t n, void *userdata)
-{
-        struct agent *a = userdata;
-
-        (void)s;
-        (void)n;
-        /* Groups of ended tasks that were slow to empty. */
-        for (size_t i = 0; i < a->n_tasks; i++) {
-                struct task *t = a->tasks[i];
-
-                if (silo_task_state_is_terminal(t->state) && t->cg && !t->shim_src &&
-                    cg_task_destroy(t->cg, 100000) >= 0) {
-                        t->cg = cg_task_free(t->cg);
-                        (void)task_checkpoint_save(t);
-                }
-        }
-        return 0;
-}
-
 static int mkdir_state(const char *path)
 {
         int r = mkdir_parents(path, 0700);
@@ -128,6 +109,7 @@ static void agent_free(struct agent *a)
         free(a->disks);
         agent_link_free(a);
         event_source_remove(a->housekeeping_timer);
+        a->lock_fd = safe_close(a->lock_fd);
         event_source_remove(a->watchdog_timer);
         a->loop = event_loop_free(a->loop);
         cg_hierarchy_free(a->cg);
@@ -167,6 +149,10 @@ static int agent_run(struct agent *a)
         if ((r = mkdir_state(a->opts.state_dir)) < 0 || (r = mkdir_state(a->tasks_dir)) < 0 ||
             (r = mkdir_state(a->sandboxes_dir)) < 0)
                 return r;
+        /* Before anything reads or writes the state: a second agent must not touch it. */
+        r = agent_state_lock(a->opts.state_dir, &a->lock_fd, &err);
+        if (r < 0)
+                return log_error_errno(r, "Refusing to start: %s", err ? err : strerror(-r));
 
         r = auth_token_load(a->opts.token_file, a->opts.state_dir, &a->token, &generated, &err);
         if (r < 0)
@@ -207,9 +193,9 @@ static int agent_run(struct agent *a)
         r = agent_api_start(a);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s: %m", a->opts.listen);
-        r = event_loop_add_timer(a->loop, 5000000, 5000000, on_housekeeping, a, NULL, &a->housekeeping_timer);
+        r = agent_housekeeping_start(a);
         if (r < 0)
-                return log_error_errno(r, "Failed to add a timer: %m");
+                return log_error_errno(r, "Failed to add the housekeeping timer: %m");
         if (sd_watchdog_enabled(0, &a->watchdog_usec) > 0 && a->watchdog_usec > 0) {
                 r = event_loop_add_timer(a->loop, a->watchdog_usec / 2, a->watchdog_usec / 2, on_watchdog,
                                          a, NULL, &a->watchdog_timer);
@@ -233,7 +219,7 @@ static int agent_run(struct agent *a)
 
 int main(int argc, char **argv)
 {
-        struct agent a = {};
+        struct agent a = {.lock_fd = -EBADF};
         _cleanup_free_ char *err = NULL;
         int r;
 

@@ -25,6 +25,10 @@ static const struct config_option agent_option_table[] = {
         {"log-files", CONFIG_UINT, offsetof(struct agent_options, log_files), "5", "N",
          "log files kept per stream (current + rotated)", 1, 64},
         OPT("shim", CONFIG_STRING, shim, NULL, "PATH", "the silo-shim binary (default: next to silo-agent)"),
+        {"gc-max-age-s", CONFIG_UINT, offsetof(struct agent_options, gc_max_age_s), "3600", "SEC",
+         "ended tasks (record, checkpoint, sandbox and logs) are forgotten this long after they end; 0: never", 0, 0},
+        {"gc-max-tasks", CONFIG_UINT, offsetof(struct agent_options, gc_max_tasks), "1000", "N",
+         "at most this many ended tasks are kept, the oldest forgotten first; 0: no limit", 0, 0},
         OPT("log-level", CONFIG_STRING, log_level, "info", "LEVEL", "error, warning, notice, info or debug"),
         AGENT_LINK_CONFIG_OPTIONS(offsetof(struct agent_options, link)),
 };

@@ -21,10 +21,7 @@
 #include "common/macro.h"
 #include "common/protocol-json.h"
 
-static void task_finish(struct task *t);
-
-/* Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); 0 if unknown. */
-static uint64_t proc_start_time(pid_t pid)
+uint64_t proc_start_time(pid_t pid)
 {
         char p[64];
         _cleanup_free_ char *stat = NULL;
@@ -176,7 +173,7 @@ static void task_cgroup_release(struct task *t)
         t->cg = cg_task_free(t->cg);
 }
 
-static void task_finish(struct task *t)
+void task_finish(struct task *t)
 {
         struct shim_exit_record rec = {};
         uint64_t ooms = 0;
@@ -281,6 +278,23 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
         char path[PATH_MAX];
         int r;
 
+        /* The checkpoint comes first: if the agent dies anywhere in the launch, the restarted
+         * agent knows the task and reports it (recover.c) instead of finding an anonymous
+         * cgroup. The group's path is known before the group exists. */
+        free(t->cgroup_path);
+        if (asprintf(&t->cgroup_path, "%s/tasks/%s", cg_hierarchy_root(a->cg), t->id) < 0) {
+                t->cgroup_path = NULL;
+                *ret_status = 500;
+                return -ENOMEM;
+        }
+        r = task_checkpoint_save(t);
+        if (r < 0) {
+                *ret_status = 500;
+                if (ret_error && !*ret_error &&
+                    asprintf(ret_error, "checkpointing task %s: %s", t->id, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
         r = cg_task_create(a->cg, t->id, &spec->resources,
                            spec->has_container ? spec->container.devices : NULL,
                            spec->has_container ? spec->container.n_devices : 0, &t->cg, ret_error);
@@ -290,13 +304,11 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
                 if (ret_error && !*ret_error && asprintf(ret_error, "creating the task's cgroup: %s",
                                                          strerror(-r)) < 0)
                         *ret_error = NULL;
+                snprintf(path, sizeof(path), "%s/%s.json", a->tasks_dir, t->id);
+                (void)unlink(path);
                 return r;
         }
-        t->cgroup_path = strdup(cg_task_path(t->cg));
-        if (!t->cgroup_path) {
-                r = -ENOMEM;
-                goto fail;
-        }
+        agent_crash_point("launch-after-cgroup");
 
         /* A sandbox left by an earlier task with this id that the agent no longer knows. */
         if (access(t->sandbox, F_OK) == 0) {
@@ -318,12 +330,10 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
         r = shim_launch_write(t->sandbox, &launch);
         if (r < 0)
                 goto fail;
-        r = task_checkpoint_save(t);
-        if (r < 0)
-                goto fail;
         r = task_watch_cgroup(t);
         if (r < 0)
                 goto fail;
+        agent_crash_point("launch-before-shim");
         r = spawn_shim(t);
         if (r < 0)
                 goto fail;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A task as the agent tracks it: state machine, API view, checkpoint file, re-adoption at startup. */
+/* A task as the agent tracks it: state machine, API view, checkpoint file. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -176,100 +176,4 @@ int task_transition(struct task *t, silo_task_state state, silo_task_reason reas
         if (silo_task_state_is_terminal(state))
                 agent_logs_notify(t->agent, t);
         return r;
-}
-
-static int task_from_checkpoint(struct agent *a, const char *path, struct task **ret)
-{
-        _cleanup_free_ char *text = NULL, *err = NULL;
-        _cleanup_(silo_task_spec_freep) struct silo_task_spec *spec = NULL;
-        json_t *j = NULL, *ts, *shim;
-        struct task *t;
-        const char *s;
-        int r;
-
-        r = file_read_full(path, 0, &text, NULL);
-        if (r < 0)
-                return r;
-        j = json_loads(text, 0, NULL);
-        if (!j)
-                return -EBADMSG;
-        r = silo_task_spec_from_json(json_object_get(j, "spec"), &spec, &err);
-        if (r < 0 || !spec->id) {
-                json_decref(j);
-                return r < 0 ? r : -EBADMSG;
-        }
-        r = task_new(a, spec, &t);
-        if (r < 0) {
-                json_decref(j);
-                return r;
-        }
-        TAKE_PTR(spec);
-        s = json_string_value(json_object_get(j, "state"));
-        t->state = s && silo_task_state_from_string(s) >= 0 ? (silo_task_state)silo_task_state_from_string(s)
-                                                            : SILO_TASK_STARTING;
-        s = json_string_value(json_object_get(j, "reason"));
-        t->reason = s && silo_task_reason_from_string(s) >= 0 ? (silo_task_reason)silo_task_reason_from_string(s)
-                                                              : SILO_REASON_NONE;
-        if (json_is_integer(json_object_get(j, "exit_code")))
-                t->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
-        t->signal = (int)json_integer_value(json_object_get(j, "signal"));
-        if ((s = json_string_value(json_object_get(j, "message"))))
-                t->message = strdup(s);
-        if ((s = json_string_value(json_object_get(j, "cgroup"))))
-                t->cgroup_path = strdup(s);
-        ts = json_object_get(j, "timestamps");
-        t->created_ms = (uint64_t)json_integer_value(json_object_get(ts, "created_ms"));
-        t->started_ms = (uint64_t)json_integer_value(json_object_get(ts, "started_ms"));
-        t->finished_ms = (uint64_t)json_integer_value(json_object_get(ts, "finished_ms"));
-        t->kill_requested_ms = (uint64_t)json_integer_value(json_object_get(ts, "kill_requested_ms"));
-        t->kill_requested = json_is_true(json_object_get(j, "kill_requested"));
-        t->pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
-        shim = json_object_get(j, "shim");
-        t->shim_pid = (pid_t)json_integer_value(json_object_get(shim, "pid"));
-        t->shim_start_time = (uint64_t)json_integer_value(json_object_get(shim, "start_time"));
-        t->pid_start_time = (uint64_t)json_integer_value(json_object_get(shim, "task_start_time"));
-        json_decref(j);
-        *ret = t;
-        return 0;
-}
-
-/* Part 1's recovery: terminal tasks come back as they were; a live task is re-attached when
- * its shim is still the process that was recorded (pid + start time), otherwise it ends
- * FAILED/SHIM_LOST. Part 2 extends this (status queue, cgroup checks, crash points). */
-int agent_tasks_recover(struct agent *a)
-{
-        _cleanup_closedir_ DIR *d = opendir(a->tasks_dir);
-        struct dirent *de;
-
-        if (!d)
-                return errno == ENOENT ? 0 : negative_errno();
-        while ((de = readdir(d))) {
-                char path[PATH_MAX];
-                size_t len = strlen(de->d_name);
-                struct task *t = NULL;
-                int r;
-
-                if (len < 6 || !streq(de->d_name + len - 5, ".json"))
-                        continue;
-                snprintf(path, sizeof(path), "%s/%s", a->tasks_dir, de->d_name);
-                r = task_from_checkpoint(a, path, &t);
-                if (r < 0) {
-                        log_warning_errno(r, "Ignoring unreadable checkpoint %s: %m", path);
-                        continue;
-                }
-                if (agent_task_add(a, t) < 0) {
-                        task_free(t);
-                        return -ENOMEM;
-                }
-                if (silo_task_state_is_terminal(t->state))
-                        continue;
-                if (cg_task_open(a->cg, t->id, &t->cg) >= 0)
-                        (void)task_watch_cgroup(t);
-                /* Ends the task from its exit record, or as SHIM_LOST, when the shim is gone. */
-                r = task_watch_shim(t);
-                if (r < 0)
-                        log_warning_errno(r, "Task %s: cannot watch its shim (pid %d): %m", t->id,
-                                          (int)t->shim_pid);
-        }
-        return 0;
 }

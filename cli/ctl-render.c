@@ -137,12 +137,19 @@ void ctl_render_tasks(const json_t *v)
         size_t i;
 
         printf("%-24s %-16s %-10s %-9s %-14s %s\n", "ID", "NAME", "ROLE", "STATE", "REASON",
-               "AGENT/EXIT");
+               "WHERE/WHY");
         json_array_foreach(a, i, t)
         {
-                char extra[64] = "-";
+                char extra[256] = "-";
                 json_t *ec = json_object_get(t, "exit_code");
-                if (json_string_value(json_object_get(t, "agent_id")))
+                const char *pending = json_string_value(json_object_get(t, "pending_reason"));
+
+                /* Where it runs (master: its agent's hostname), why it waits, or how it ended. */
+                if (pending)
+                        snprintf(extra, sizeof(extra), "%s", pending);
+                else if (json_string_value(json_object_get(t, "hostname")))
+                        snprintf(extra, sizeof(extra), "%s", str(t, "hostname"));
+                else if (json_string_value(json_object_get(t, "agent_id")))
                         snprintf(extra, sizeof(extra), "%s", str(t, "agent_id"));
                 else if (json_is_integer(ec) && json_integer_value(ec) >= 0)
                         snprintf(extra, sizeof(extra), "exit %lld",
@@ -167,7 +174,7 @@ void ctl_render_agents(const json_t *v)
                 if (json_is_integer(json_object_get(res, "mem")))
                         ctl_format_bytes((double)json_integer_value(json_object_get(res, "mem")),
                                          mem, sizeof(mem));
-                printf("%-38s %-16s %-22s %-8s %6.2f %10s %5zu\n", str(ag, "agent_id"),
+                printf("%-38s %-16s %-22s %-8s %6.2f %10s %5zu\n", str(ag, "id"),
                        str(ag, "hostname"), str(ag, "address"), str(ag, "state"),
                        json_number_value(json_object_get(res, "cpus")), mem,
                        json_array_size(json_object_get(res, "disks")));

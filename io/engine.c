@@ -107,6 +107,10 @@ static void merge_worker(struct io_result *res, const struct io_worker *w)
         io_hist_merge(&res->write.lat, &w->write.lat);
         res->cpu_user_sec += w->cpu_user_sec;
         res->cpu_sys_sec += w->cpu_sys_sec;
+        res->retries.eagain += w->retries.eagain;
+        res->retries.eintr += w->retries.eintr;
+        res->retries.ecanceled += w->retries.ecanceled;
+        res->retries.short_io += w->retries.short_io;
 
         if (w->verify.blocks_checked) {
                 struct io_verify_report *v = &res->verify;

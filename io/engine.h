@@ -24,6 +24,19 @@ struct io_verify_report {
         struct io_verify_detail first_detail;
 };
 
+/* Resubmissions the engine made instead of failing (io/retry.h says which and why). */
+struct io_retry_stats {
+        uint64_t eagain;            /* -EAGAIN completions resubmitted */
+        uint64_t eintr;             /* -EINTR */
+        uint64_t ecanceled;         /* -ECANCELED */
+        uint64_t short_io;          /* short transfers continued for the remainder */
+};
+
+static inline uint64_t io_retry_stats_total(const struct io_retry_stats *r)
+{
+        return r->eagain + r->eintr + r->ecanceled + r->short_io;
+}
+
 struct io_result {
         struct io_dir_stats read;
         struct io_dir_stats write;
@@ -38,6 +51,7 @@ struct io_result {
         uint64_t region_size;
         bool verified;              /* a verify pass ran; see verify */
         struct io_verify_report verify;
+        struct io_retry_stats retries;
         int io_error;               /* first failed I/O: -errno (or -EIO for a short transfer) */
         uint64_t io_error_offset;
         bool io_error_short;        /* the failure was a short transfer, not an error code */

@@ -111,6 +111,19 @@ json_t *io_result_to_json(const struct io_job *job, const struct io_result *res)
                          "sys_sec", res->cpu_sys_sec);
         if (!root)
                 return NULL;
+        /* Always present (zeros included): scripts check that a throttled run resubmitted
+         * instead of failing. */
+        const struct io_retry_stats *rt = &res->retries;
+        if (json_object_set_new(root, "retries",
+                                json_pack("{s:I, s:I, s:I, s:I, s:I}",
+                                          "total", (json_int_t)io_retry_stats_total(rt),
+                                          "eagain", (json_int_t)rt->eagain,
+                                          "eintr", (json_int_t)rt->eintr,
+                                          "ecanceled", (json_int_t)rt->ecanceled,
+                                          "short", (json_int_t)rt->short_io)) < 0) {
+                json_decref(root);
+                return NULL;
+        }
         if (res->cancelled && json_object_set_new(root, "cancelled", json_true()) < 0) {
                 json_decref(root);
                 return NULL;
@@ -182,6 +195,11 @@ int io_result_format(const struct io_job *job, const struct io_result *res, char
                 dir_format(f, "write", &res->write, dir_secs(res, true));
         }
         fprintf(f, "  cpu  : usr=%.3fs sys=%.3fs\n", res->cpu_user_sec, res->cpu_sys_sec);
+        if (io_retry_stats_total(&res->retries))
+                fprintf(f, "  retry: %" PRIu64 " resubmitted (EAGAIN=%" PRIu64 " EINTR=%" PRIu64
+                        " ECANCELED=%" PRIu64 " short=%" PRIu64 ")\n",
+                        io_retry_stats_total(&res->retries), res->retries.eagain,
+                        res->retries.eintr, res->retries.ecanceled, res->retries.short_io);
         if (res->cancelled)
                 fprintf(f, "  cancelled: stopped early; figures cover what completed\n");
         if (res->verified) {

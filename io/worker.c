@@ -12,6 +12,7 @@
 
 #include "common/macro.h"
 #include "io/ratelimit.h"
+#include "io/retry.h"
 #include "io/ring.h"
 #include "io/worker.h"
 
@@ -74,6 +75,8 @@ static inline uint64_t rng_next(uint64_t *s)
 struct slot {
         uint64_t offset;
         uint64_t start_ns;
+        uint32_t done;          /* bytes already moved by short transfers */
+        uint16_t transient;     /* transient failures in a row (io/retry.h) */
         bool write;
 };
 
@@ -85,6 +88,8 @@ struct loop_state {
         uint32_t *free_stack;
         unsigned nfree;
         unsigned inflight;
+        unsigned requeued;      /* resubmissions queued by complete(), not yet submitted */
+        uint8_t sqe_flags;      /* IOSQE_FIXED_FILE, and IOSQE_ASYNC after a late -EAGAIN */
         uint64_t issued;
         uint64_t seq_block;
         struct io_blockperm perm;
@@ -123,6 +128,32 @@ static inline uint64_t pick_offset(struct loop_state *s)
         return pass->region_offset + blk * pass->job->bs;
 }
 
+/* Fill an SQE for slot idx: the part of its block from sl->done on. */
+static inline void prep_rw(struct loop_state *s, struct io_uring_sqe *sqe, unsigned idx)
+{
+        const struct io_pass *pass = s->w->pass;
+        const struct io_job *job = pass->job;
+        const struct slot *sl = &s->slots[idx];
+        uint8_t *buf = s->bufs + (size_t)idx * job->bs + sl->done;
+        uint32_t len = job->bs - sl->done;
+        uint64_t off = sl->offset + sl->done;
+        int fd = job->registerfiles ? 0 : pass->fd;
+
+        if (job->fixedbufs) {
+                if (sl->write)
+                        io_uring_prep_write_fixed(sqe, fd, buf, len, off, (int)idx);
+                else
+                        io_uring_prep_read_fixed(sqe, fd, buf, len, off, (int)idx);
+        } else {
+                if (sl->write)
+                        io_uring_prep_write(sqe, fd, buf, len, off);
+                else
+                        io_uring_prep_read(sqe, fd, buf, len, off);
+        }
+        sqe->flags |= s->sqe_flags;
+        io_uring_sqe_set_data64(sqe, idx);
+}
+
 /* Queue as many I/Os as free slots, the byte budget and the rate allow. */
 static unsigned fill(struct loop_state *s, uint64_t now)
 {
@@ -149,27 +180,94 @@ static unsigned fill(struct loop_state *s, uint64_t now)
                 if (wr && pass->stamp)
                         io_verify_fill(buf, job->bs, off, job->seed);
 
-                int fd = job->registerfiles ? 0 : pass->fd;
-                if (job->fixedbufs) {
-                        if (wr)
-                                io_uring_prep_write_fixed(sqe, fd, buf, job->bs, off, (int)idx);
-                        else
-                                io_uring_prep_read_fixed(sqe, fd, buf, job->bs, off, (int)idx);
-                } else {
-                        if (wr)
-                                io_uring_prep_write(sqe, fd, buf, job->bs, off);
-                        else
-                                io_uring_prep_read(sqe, fd, buf, job->bs, off);
-                }
-                if (job->registerfiles)
-                        sqe->flags |= IOSQE_FIXED_FILE;
-                io_uring_sqe_set_data64(sqe, idx);
                 s->slots[idx] = (struct slot){ .offset = off, .start_ns = now, .write = wr };
+                prep_rw(s, sqe, idx);
                 s->issued++;
                 s->inflight++;
                 n++;
         }
         return n;
+}
+
+static void fail_io(struct loop_state *s, unsigned idx, int res, bool *stop)
+{
+        struct io_worker *w = s->w;
+        const struct slot *sl = &s->slots[idx];
+
+        s->free_stack[s->nfree++] = idx;
+        s->inflight--;
+        if (!w->io_error) {
+                w->io_error = res < 0 ? res : -EIO;
+                w->io_error_short = res >= 0;
+                w->io_error_offset = sl->offset + sl->done;
+        }
+        *stop = true;
+}
+
+/* The slow path of complete(): a completion that did not move the whole remainder. A
+ * transient error or a short transfer is not an I/O error (io/retry.h says which errors are
+ * transient and why): the rest of the block goes back to the kernel at the same offset and
+ * buffer position, keeps its slot and its start time (the latency covers the retries), and is
+ * counted in the worker's retries so a run shows how often it happened. Otherwise the slot is
+ * released (failed, or dropped while the run drains). Returns true when the I/O was resubmitted. */
+static bool retry_io(struct loop_state *s, unsigned idx, int res, bool *stop)
+{
+        struct io_worker *w = s->w;
+        struct slot *sl = &s->slots[idx];
+        uint32_t left = w->pass->job->bs - sl->done;
+        struct io_uring_sqe *sqe;
+
+        switch (io_cqe_classify(res, left)) {
+        case IO_CQE_CONTINUE:
+                sl->done += (uint32_t)res;
+                sl->transient = 0;
+                w->retries.short_io++;
+                break;
+        case IO_CQE_RESUBMIT:
+                if (++sl->transient > IO_RETRY_MAX_TRANSIENT) {
+                        fail_io(s, idx, res, stop);
+                        return false;
+                }
+                if (res == -EAGAIN) {
+                        /* The NOWAIT attempt failed after the kernel had let it go (io.max
+                         * throttling dispatches held bios later, and then a full tag set
+                         * bounces them). From now on this ring issues every I/O from an
+                         * io-wq worker (IOSQE_ASYNC): a blocking issue sends no REQ_NOWAIT
+                         * bio, so the bios wait for a tag instead of bouncing, and the
+                         * throttle, which charged each bounced bio's bytes, stops charging
+                         * bytes that were never moved. Without such an -EAGAIN the inline
+                         * issue stays: the flag costs nothing until then. */
+                        s->sqe_flags |= IOSQE_ASYNC;
+                        w->retries.eagain++;
+                } else if (res == -EINTR)
+                        w->retries.eintr++;
+                else
+                        w->retries.ecanceled++;
+                break;
+        default:
+                fail_io(s, idx, res, stop);
+                return false;
+        }
+        /* A draining run (deadline, cancel, another I/O failed) does not chase the rest. */
+        if (*stop) {
+                s->free_stack[s->nfree++] = idx;
+                s->inflight--;
+                return false;
+        }
+        sqe = io_uring_get_sqe(s->ring);
+        if (!sqe) {
+                /* Cannot happen while slots <= SQ entries and fill() runs after reaping, but
+                 * never spin on it: flush what is queued and take the freed entry. */
+                (void)io_uring_submit(s->ring);
+                sqe = io_uring_get_sqe(s->ring);
+                if (!sqe) {
+                        fail_io(s, idx, -EBUSY, stop);
+                        return false;
+                }
+        }
+        prep_rw(s, sqe, idx);
+        s->requeued++;
+        return true;
 }
 
 static void complete(struct loop_state *s, const struct io_uring_cqe *cqe, uint64_t now,
@@ -182,17 +280,13 @@ static void complete(struct loop_state *s, const struct io_uring_cqe *cqe, uint6
         struct slot *sl = &s->slots[idx];
         struct io_dir_stats *d = sl->write ? &w->write : &w->read;
 
-        s->free_stack[s->nfree++] = idx;
-        s->inflight--;
-        if (cqe->res != (int)bs) {
-                if (!w->io_error) {
-                        w->io_error = cqe->res < 0 ? cqe->res : -EIO;
-                        w->io_error_short = cqe->res >= 0;
-                        w->io_error_offset = sl->offset;
-                }
-                *stop = true;
+        /* Hot path: one compare. Anything else (short, -EAGAIN, errors) goes to retry_io(). */
+        if (__builtin_expect(cqe->res != (int)(bs - sl->done), 0)) {
+                retry_io(s, idx, cqe->res, stop);
                 return;
         }
+        s->free_stack[s->nfree++] = idx;
+        s->inflight--;
         d->ios++;
         d->bytes += bs;
         io_hist_add(&d->lat, now - sl->start_ns);
@@ -256,7 +350,8 @@ static int run_loop(struct loop_state *s)
                                 break;
                         continue;
                 }
-                if (queued || io_uring_cq_ready(s->ring) == 0) {
+                if (queued || s->requeued || io_uring_cq_ready(s->ring) == 0) {
+                        s->requeued = 0;
                         r = io_uring_submit_and_wait(s->ring, 1);
                         if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
                                 return r;
@@ -394,6 +489,7 @@ void *io_worker_main(void *arg)
         s.slots = slots;
         s.free_stack = free_stack;
         s.nfree = job->iodepth;
+        s.sqe_flags = job->registerfiles ? IOSQE_FIXED_FILE : 0;
         io_blockperm_init(&s.perm, pass->nblocks, job->seed + w->index);
 
         pthread_barrier_wait(&pass->barrier);

@@ -37,6 +37,7 @@ struct io_worker {
         double cpu_user_sec;
         double cpu_sys_sec;
         unsigned ring_flags;
+        struct io_retry_stats retries;
 
         int setup_error;            /* -errno, message in err */
         char err[256];

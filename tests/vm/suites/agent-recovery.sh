@@ -1,0 +1,287 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# VM suite "agent-recovery": silo-agent's crash recovery, state-dir lock and housekeeping (issue 7).
+#
+#   kill -9     20 running tasks; 5 end while the agent is down (exit 0, 11, 12, 13, OOM);
+#               restart: 15 re-adopted (same pid, in cgroup.procs, limits intact), 5 with
+#               their true status; each status update queued exactly once; stdout flows on
+#   leftovers   a cgroup and a sandbox no checkpoint knows are removed at startup
+#   shim        a shim killed by SIGKILL: FAILED/SHIM_LOST, its cgroup removed
+#   cgroup      a task moved out of its cgroup, the group removed, while the agent was down:
+#               FAILED/CGROUP_LOST naming the group, its task and shim killed
+#   lock        a second agent on the same state dir exits, naming the first one's pid
+#   crash       (-Dtest_crash_points=true builds) SIGKILL inside a launch, after the cgroup
+#               and before the shim: restart reports LAUNCH_FAILED, nothing leaked
+#   gc          --gc-max-tasks and --gc-max-age-s forget ended tasks and their sandboxes
+set -euo pipefail
+
+here="$(dirname "$0")"
+. "$here/lib.sh"
+. "$here/agent-lib.sh"
+vm_require_guest
+
+ip link set lo up
+AGENT_STATE=/var/lib/silo/agent-recovery
+AGENT_LOG=/tmp/silo-agent-recovery.log
+CGT=/sys/fs/cgroup/silo/tasks
+GO=/tmp/recovery-go
+COMMON=(--kill-grace-s 2 --calibrate=false)
+
+cleanup() {
+    local rc=$?
+    set +e
+    [ -n "${AGENT_PID:-}" ] && kill -KILL "$AGENT_PID" 2>/dev/null
+    [ -n "${AGENT2_PID:-}" ] && kill -KILL "$AGENT2_PID" 2>/dev/null
+    wait 2>/dev/null
+    if [ "$rc" -ne 0 ]; then
+        echo "---- silo-agent log (last 80 lines) ----"
+        tail -n 80 "$AGENT_LOG"
+    fi
+    for t in "$CGT"/*/; do
+        [ -d "$t" ] && { echo 1 >"$t/cgroup.kill"; sleep 0.2; rmdir "$t"; }
+    done
+}
+trap cleanup EXIT
+
+# agent_kill9: what a crash or the OOM killer does to the agent.
+agent_kill9() {
+    kill -KILL "$AGENT_PID"
+    wait "$AGENT_PID" 2>/dev/null || true
+    AGENT_PID=""
+}
+
+# updates_count TASK STATE: how often GET /api/v1/status lists that (task, state) update.
+updates_count() {
+    jq --arg t "$1" --arg s "$2" '[.updates[] | select(.task_id == $t and .state == $s)] | length' \
+        <<<"$STATUS_BODY"
+}
+
+rm -rf "$AGENT_STATE" "$GO"
+agent_start "${COMMON[@]}"
+
+echo "== kill -9 with 20 running tasks"
+# live-1 writes a numbered line every 0.2 s: its file must show no gap across the restart.
+api_expect 201 POST /api/v1/tasks '{"id":"live-1","name":"live","resources":{"mem":"64Mi","pids":64},
+    "command":["/bin/sh","-c","i=0; while :; do echo tick-$i; i=$((i+1)); sleep 0.2; done"]}'
+for n in $(seq 2 15); do
+    api_expect 201 POST /api/v1/tasks "{\"id\":\"live-$n\",\"name\":\"live\",
+        \"resources\":{\"mem\":\"64Mi\",\"pids\":64},\"command\":[\"/bin/sleep\",\"600\"]}"
+done
+# The five that end while the agent is down wait for $GO; codes 0, 11, 12, 13 and an OOM kill.
+WAIT="while [ ! -e $GO ]; do sleep 0.2; done"
+for code in 0 11 12 13; do
+    api_expect 201 POST /api/v1/tasks "{\"id\":\"end-$code\",\"name\":\"end\",
+        \"command\":[\"/bin/sh\",\"-c\",\"$WAIT; exit $code\"]}"
+done
+api_expect 201 POST /api/v1/tasks "{\"id\":\"end-oom\",\"name\":\"end\",\"resources\":{\"mem\":\"32Mi\",\"swap\":0},
+    \"command\":[\"/bin/sh\",\"-c\",\"$WAIT; exec /bin/dd if=/dev/zero of=/dev/null bs=200M count=1\"]}"
+declare -A PID
+LIVE=$(seq -f 'live-%g' 1 15)
+ENDS="end-0 end-11 end-12 end-13 end-oom"
+for id in $LIVE $ENDS; do
+    wait_state "$id" RUNNING 60
+    PID[$id]="$(task_field "$id" pid)"
+done
+echo "ok: 20 tasks RUNNING"
+sb1="$(task_field live-1 sandbox)"
+agent_kill9
+echo "ok: agent killed with SIGKILL"
+touch "$GO"
+for id in $ENDS; do
+    for _ in $(seq 300); do
+        [ -e "$AGENT_STATE/sandboxes/$id/exit.json" ] && break
+        sleep 0.1
+    done
+    [ -e "$AGENT_STATE/sandboxes/$id/exit.json" ] || vm_fail "$id did not end while the agent was down"
+done
+echo "ok: 5 tasks ended while the agent was down (their shims recorded exit.json)"
+# A cgroup and a sandbox that no checkpoint knows (e.g. a lost state file).
+mkdir "$CGT/ghost"
+sh -c 'echo $$ >'"$CGT/ghost/cgroup.procs"'; exec sleep 600' &
+ghost_pid=$!
+mkdir -p "$AGENT_STATE/sandboxes/ghost" "$AGENT_STATE/sandboxes/ghost2"
+lines_down="$(wc -l <"$sb1/stdout")"
+sleep 1
+lines_down2="$(wc -l <"$sb1/stdout")"
+[ "$lines_down2" -gt "$lines_down" ] || vm_fail "live-1's stdout stopped with the agent ($lines_down lines)"
+echo "ok: live-1's stdout grew from $lines_down to $lines_down2 lines while the agent was down"
+
+agent_start "${COMMON[@]}"
+for id in $LIVE; do
+    vm_assert_eq "$id after restart" "$(task_field "$id" state)" RUNNING >/dev/null
+    vm_assert_eq "$id keeps its pid" "$(task_field "$id" pid)" "${PID[$id]}" >/dev/null
+    cg="$(task_field "$id" cgroup)"
+    grep -qx "${PID[$id]}" "$cg/cgroup.procs" || vm_fail "$id: pid ${PID[$id]} not in $cg/cgroup.procs"
+    vm_assert_eq "$id memory.max" "$(cat "$cg/memory.max")" 67108864 >/dev/null
+    vm_assert_eq "$id pids.max" "$(cat "$cg/pids.max")" 64 >/dev/null
+done
+echo "ok: 15 tasks re-adopted: RUNNING, same pid, in their cgroup.procs, memory.max 64Mi and pids.max 64 intact"
+grep -q "re-adopted (shim" "$AGENT_LOG" || vm_fail "no re-adoption logged"
+for code in 0 11 12 13; do
+    want=FAILED reason=EXIT_NONZERO
+    [ "$code" = 0 ] && want=FINISHED reason=NONE
+    vm_assert_eq "end-$code state" "$(task_field "end-$code" state)" "$want"
+    vm_assert_eq "end-$code exit_code" "$(task_field "end-$code" exit_code)" "$code"
+    vm_assert_eq "end-$code reason" "$(task_field "end-$code" reason)" "$reason"
+done
+vm_assert_eq "end-oom state" "$(task_field end-oom state)" FAILED
+vm_assert_eq "end-oom reason" "$(task_field end-oom reason)" OOM_KILLED
+echo "ok: end-oom: $(task_field end-oom message)"
+for id in $ENDS; do
+    [ ! -d "$CGT/$id" ] || vm_fail "$id: cgroup left after its end was recovered"
+done
+echo "ok: the 5 ended tasks' cgroups removed"
+[ ! -d "$CGT/ghost" ] || vm_fail "leftover cgroup $CGT/ghost not removed"
+# The group is gone, so its process is (a zombie of ours at most, reaped here).
+wait "$ghost_pid" 2>/dev/null || true
+[ ! -e "$AGENT_STATE/sandboxes/ghost" ] && [ ! -e "$AGENT_STATE/sandboxes/ghost2" ] ||
+    vm_fail "leftover sandboxes not removed: $(ls "$AGENT_STATE/sandboxes")"
+grep -q "Removed leftover cgroup .*/tasks/ghost" "$AGENT_LOG" || vm_fail "leftover cgroup removal not logged"
+grep -q "Removed leftover sandbox .*/sandboxes/ghost2" "$AGENT_LOG" || vm_fail "leftover sandbox removal not logged"
+echo "ok: leftover cgroup (and its process) and sandboxes removed and logged"
+
+api_expect 200 GET '/api/v1/status?limit=100000'
+STATUS_BODY="$API_BODY"
+dups="$(jq '[.updates[] | .update_id] | group_by(.) | map(select(length > 1)) | length' <<<"$STATUS_BODY")"
+vm_assert_eq "duplicated update ids" "$dups" 0
+for id in $LIVE $ENDS; do
+    vm_assert_eq "$id: RUNNING updates" "$(updates_count "$id" RUNNING)" 1 >/dev/null
+done
+for code in 0 11 12 13; do
+    state=FAILED
+    [ "$code" = 0 ] && state=FINISHED
+    vm_assert_eq "end-$code: $state updates" "$(updates_count "end-$code" "$state")" 1 >/dev/null
+    vm_assert_eq "end-$code: exit_code in its update" \
+        "$(jq --arg t "end-$code" '.updates[] | select(.task_id == $t and (.state == "FAILED" or .state == "FINISHED")) | .exit_code' <<<"$STATUS_BODY")" \
+        "$code" >/dev/null
+done
+vm_assert_eq "end-oom: FAILED updates" "$(updates_count end-oom FAILED)" 1
+vm_assert_eq "end-oom: reason in its update" \
+    "$(jq -r '.updates[] | select(.task_id == "end-oom" and .state == "FAILED") | .reason' <<<"$STATUS_BODY")" OOM_KILLED
+echo "ok: $(jq '.updates | length' <<<"$STATUS_BODY") status updates, each (task, state) exactly once, the 5 ends with their true codes"
+
+sleep 1
+api_expect 200 "GET" "/api/v1/tasks/live-1/logs?stream=stdout"
+n="$(grep -c '^tick-' <<<"$API_BODY")"
+last="$(grep '^tick-' <<<"$API_BODY" | tail -n 1)"
+first="$(grep '^tick-' <<<"$API_BODY" | head -n 1)"
+[ "$n" -gt "$lines_down2" ] || vm_fail "live-1's stdout did not grow after the restart ($n lines)"
+vm_assert_eq "live-1 stdout has no gap (lines vs numbering)" "$((${last#tick-} - ${first#tick-} + 1))" "$n"
+echo "ok: live-1's stdout flowed across the restart: $first .. $last, $n lines, no gap"
+
+echo "== shim killed with SIGKILL"
+api_expect 201 POST /api/v1/tasks '{"id":"shimkill","name":"shimkill","command":["/bin/sleep","600"]}'
+wait_state shimkill RUNNING 30
+shim="$(json_get "$(task_field shimkill shim)" pid)"
+cg="$(task_field shimkill cgroup)"
+[ -n "$shim" ] && [ -d "$cg" ] || vm_fail "shimkill: no shim pid or cgroup"
+kill -KILL "$shim"
+wait_state shimkill FAILED 30
+vm_assert_eq "shimkill reason" "$(task_field shimkill reason)" SHIM_LOST
+echo "ok: shimkill: $(task_field shimkill message)"
+for _ in $(seq 50); do [ -d "$cg" ] || break; sleep 0.1; done
+[ ! -d "$cg" ] || vm_fail "shimkill: cgroup $cg not removed"
+echo "ok: shimkill's cgroup removed"
+
+echo "== a second agent on the same state directory"
+set +e
+out="$(timeout 20 "$AGENT_BIN" --listen 127.0.0.1:5061 --state-dir "$AGENT_STATE" --calibrate=false 2>&1)"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || vm_fail "second agent: exit status $rc, want a refusal: $out"
+grep -q "another silo-agent (pid $AGENT_PID) is running on the state directory $AGENT_STATE" <<<"$out" ||
+    vm_fail "second agent's message does not name the first (pid $AGENT_PID): $out"
+echo "ok: second agent exited $rc: $(grep -o 'Refusing.*' <<<"$out")"
+vm_assert_eq "first agent still healthy" "$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/health")" 200
+
+echo "== a task whose cgroup vanished while the agent was down"
+cg="$(task_field live-15 cgroup)"
+shim="$(json_get "$(task_field live-15 shim)" pid)"
+agent_kill9
+# Out of its group (and so out of its limits), then the group removed.
+for p in $(cat "$cg/cgroup.procs"); do echo "$p" >/sys/fs/cgroup/cgroup.procs; done
+rmdir "$cg"
+agent_start "${COMMON[@]}"
+vm_assert_eq "live-15 state" "$(task_field live-15 state)" FAILED
+vm_assert_eq "live-15 reason" "$(task_field live-15 reason)" CGROUP_LOST
+msg="$(task_field live-15 message)"
+grep -q "$cg no longer exists" <<<"$msg" || vm_fail "live-15's message does not name $cg: $msg"
+echo "ok: live-15: $msg"
+gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+for _ in $(seq 50); do gone "${PID[live-15]}" && gone "$shim" && break; sleep 0.1; done
+gone "${PID[live-15]}" || vm_fail "live-15's pid ${PID[live-15]} survives outside its cgroup"
+gone "$shim" || vm_fail "live-15's shim $shim survives"
+echo "ok: live-15's task (pid ${PID[live-15]}) and shim ($shim) killed"
+LIVE=$(seq -f 'live-%g' 1 14)
+
+echo "== stop the survivors"
+for id in $LIVE; do
+    api_expect 202 DELETE "/api/v1/tasks/$id"
+done
+for id in $LIVE; do
+    wait_state "$id" KILLED 30
+done
+echo "ok: 14 tasks KILLED"
+
+echo "== crash mid-launch"
+crash_build="$(jq -r '.[] | select(.name == "test_crash_points") | .value' \
+    "$SILO_BUILD_DIR/meson-info/intro-buildoptions.json")"
+if [ "$crash_build" = true ]; then
+    for point in launch-after-cgroup launch-before-shim; do
+        agent_stop
+        SILO_TEST_CRASH_AT="$point" agent_start "${COMMON[@]}"
+        api POST /api/v1/tasks "{\"id\":\"crash-$point\",\"name\":\"crash\",\"command\":[\"/bin/sleep\",\"600\"]}" || true
+        wait "$AGENT_PID" 2>/dev/null || true
+        kill -0 "$AGENT_PID" 2>/dev/null && vm_fail "$point: the agent did not crash"
+        AGENT_PID=""
+        [ -d "$CGT/crash-$point" ] || vm_fail "$point: no half-made cgroup at the crash"
+        echo "ok: $point: agent died in the launch, leaving $CGT/crash-$point"
+        agent_start "${COMMON[@]}"
+        vm_assert_eq "$point: state" "$(task_field "crash-$point" state)" FAILED
+        vm_assert_eq "$point: reason" "$(task_field "crash-$point" reason)" LAUNCH_FAILED
+        echo "ok: $point: $(task_field "crash-$point" message)"
+        [ ! -d "$CGT/crash-$point" ] || vm_fail "$point: cgroup leaked"
+        api_expect 200 GET '/api/v1/status?limit=100000'
+        STATUS_BODY="$API_BODY"
+        vm_assert_eq "$point: FAILED update" "$(updates_count "crash-$point" FAILED)" 1
+    done
+    vm_assert_eq "shims of the crashed launches" "$(pgrep -fc 'silo-shim .*/sandboxes/crash-' || true)" 0
+else
+    echo "SKIP: crash mid-launch: $SILO_BUILD_DIR is not configured with -Dtest_crash_points=true"
+fi
+
+echo "== garbage collection"
+known="$(ls "$AGENT_STATE/tasks" | wc -l)"
+agent_stop
+agent_start "${COMMON[@]}" --gc-max-tasks 4
+api_expect 200 GET /api/v1/tasks
+vm_assert_eq "tasks kept by --gc-max-tasks 4" "$(jq '.tasks | length' <<<"$API_BODY")" 4
+vm_assert_eq "checkpoints kept" "$(ls "$AGENT_STATE/tasks" | wc -l)" 4
+kept="$(jq -r '.tasks[].id' <<<"$API_BODY" | sort)"
+for d in $(ls "$AGENT_STATE/sandboxes"); do
+    grep -qx "$d" <<<"$kept" || vm_fail "sandbox $d kept for a forgotten task (kept: $(echo $kept))"
+done
+grep -q "Garbage-collected $((known - 4)) ended tasks" "$AGENT_LOG" || vm_fail "GC of $((known - 4)) tasks not logged"
+echo "ok: $known ended tasks -> 4 (the newest)"
+api_expect 201 POST /api/v1/tasks '{"id":"fresh","name":"fresh","command":["/bin/true"]}'
+wait_state fresh FINISHED 30
+agent_stop
+sleep 2
+agent_start "${COMMON[@]}" --gc-max-age-s 1 --gc-max-tasks 0
+api_expect 200 GET /api/v1/tasks
+vm_assert_eq "tasks kept by --gc-max-age-s 1" "$(jq '.tasks | length' <<<"$API_BODY")" 0
+vm_assert_eq "sandboxes kept" "$(ls "$AGENT_STATE/sandboxes" | wc -l)" 0
+api_expect 201 POST /api/v1/tasks '{"id":"aging","name":"aging","command":["/bin/true"]}'
+wait_state aging FINISHED 30
+for _ in $(seq 150); do
+    api GET /api/v1/tasks/aging
+    [ "$API_STATUS" = 404 ] && break
+    sleep 0.1
+done
+vm_assert_eq "an ended task is forgotten by the periodic housekeeping" "$API_STATUS" 404
+[ ! -e "$AGENT_STATE/sandboxes/aging" ] || vm_fail "aging's sandbox left"
+echo "ok: --gc-max-age-s 1 forgets ended tasks at startup and every few seconds"
+
+agent_stop
+vm_assert_eq "no task cgroup left" "$(ls -d "$CGT"/*/ 2>/dev/null | wc -l)" 0
+echo "PASS: agent-recovery"
