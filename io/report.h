@@ -7,7 +7,8 @@
 #include "io/engine.h"
 
 /* {"job": {...}, "read": {...}, "write": {...}, "total": {...}, "lat_us": {...},
- *  "cpu": {...}, ["verify": {...}], ["error": {...}]}. Latencies in µs, bandwidth in bytes/s.
+ *  "cpu": {...}, "retries": {"total", "eagain", "eintr", "ecanceled", "short"},
+ *  ["verify": {...}], ["error": {...}]}. Latencies in µs, bandwidth in bytes/s.
  * Returns a new reference or NULL on allocation failure. */
 json_t *io_result_to_json(const struct io_job *job, const struct io_result *res);
 
