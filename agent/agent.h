@@ -63,6 +63,7 @@ struct agent {
         size_t n_disks;
         struct log_waiter *log_waiters;
         struct agent_link *link;        /* status queue, master link, calibration (link.c) */
+        struct agent_measure *measure;  /* eBPF I/O figures for the isolation view (measure.c) */
         struct event_source *http_src, *http_timer, *housekeeping_timer, *watchdog_timer;
         uint64_t watchdog_usec;
         uint64_t started_usec;

@@ -10,6 +10,7 @@
 
 #include "agent/agent.h"
 #include "agent/log-file.h"
+#include "agent/measure.h"
 #include "common/http-json.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -464,6 +465,11 @@ static int handle_task_isolation(http_request *req, http_response *resp, void *u
         cg_task_status_done(&s);
         if (!j)
                 return -ENOMEM;
+        /* eBPF figures next to each limit: limits.io[].measured and a top-level "measured"
+         * (shape documented in agent/measure.h). */
+        json_object_set_new(j, "measured",
+                            agent_measure_annotate(t->agent, cg_task_path(t->cg),
+                                                   json_object_get(json_object_get(j, "limits"), "io")));
         return http_response_json(resp, 200, j);
 }
 

@@ -13,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent/agent.h"
+#include "agent/measure.h"
 #include "agent/options.h"
 #include "common/auth.h"
 #include "common/config.h"
@@ -98,6 +99,7 @@ static int mkdir_state(const char *path)
 static void agent_free(struct agent *a)
 {
         agent_api_stop(a);
+        agent_measure_stop(a);
         for (size_t i = 0; i < a->n_tasks; i++)
                 task_free(a->tasks[i]);
         free(a->tasks);
@@ -193,6 +195,9 @@ static int agent_run(struct agent *a)
         r = agent_api_start(a);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s: %m", a->opts.listen);
+        r = agent_measure_start(a);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the I/O measurements: %m");
         r = agent_housekeeping_start(a);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the housekeeping timer: %m");

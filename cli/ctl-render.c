@@ -212,7 +212,78 @@ void ctl_render_devices(const json_t *v)
         }
 }
 
+/* One LIMIT vs MEASURED cell pair: a limit is an integer or "max"; a measurement a real. */
+static void isolation_row(const char *label, const json_t *limit, const json_t *measured,
+                          bool bytes)
+{
+        char l[32] = "-", m[32] = "-";
+
+        if (json_is_string(limit))
+                snprintf(l, sizeof(l), "%s", json_string_value(limit));
+        else if (json_is_integer(limit) && bytes) {
+                ctl_format_bytes((double)json_integer_value(limit), l, sizeof(l) - 2);
+                strcat(l, "/s");
+        } else if (json_is_integer(limit))
+                snprintf(l, sizeof(l), "%lld", (long long)json_integer_value(limit));
+        if (json_is_number(measured) && bytes) {
+                ctl_format_bytes(json_number_value(measured), m, sizeof(m) - 2);
+                strcat(m, "/s");
+        } else if (json_is_number(measured))
+                snprintf(m, sizeof(m), "%.0f", json_number_value(measured));
+        printf("  %-16s %14s %14s\n", label, l, m);
+}
+
+/* limits.io[] with the agent's eBPF figures (agent/measure.h): a LIMIT vs MEASURED table per
+ * device, after the generic tree of everything else. */
+static void isolation_io_tables(const json_t *v)
+{
+        const json_t *io = json_object_get(json_object_get(v, "limits"), "io");
+        const json_t *top = json_object_get(v, "measured");
+        const char *error = json_string_value(json_object_get(top, "error"));
+        json_t *d;
+        size_t i;
+
+        if (!json_is_array(io) || json_array_size(io) == 0)
+                return;
+        putchar('\n');
+        if (error)
+                printf("I/O measurements: unavailable (%s)\n", error);
+        json_array_foreach(io, i, d)
+        {
+                const json_t *m = json_object_get(d, "measured");
+                const json_t *p50 = json_object_get(m, "p50_us"), *p99 = json_object_get(m, "p99_us");
+                char lat[64] = "-";
+
+                if (json_is_number(p50) && json_is_number(p99))
+                        snprintf(lat, sizeof(lat), "%.0f / %.0f us", json_number_value(p50),
+                                 json_number_value(p99));
+                else if (json_is_object(m))
+                        snprintf(lat, sizeof(lat), "no I/O");
+                if (json_is_object(m))
+                        printf("I/O %s (%s), measured over %.1f s:\n", str(d, "name"),
+                               str(d, "device"), json_number_value(json_object_get(m, "interval_s")));
+                else
+                        printf("I/O %s (%s), not measured:\n", str(d, "name"), str(d, "device"));
+                printf("  %-16s %14s %14s\n", "", "LIMIT", "MEASURED");
+                isolation_row("read bytes/s", json_object_get(d, "rbps"), json_object_get(m, "read_bps"), true);
+                isolation_row("write bytes/s", json_object_get(d, "wbps"), json_object_get(m, "write_bps"), true);
+                isolation_row("read IOPS", json_object_get(d, "riops"), json_object_get(m, "read_iops"), false);
+                isolation_row("write IOPS", json_object_get(d, "wiops"), json_object_get(m, "write_iops"), false);
+                printf("  %-16s %14s %14s\n", "latency p50/p99", "-", lat);
+        }
+}
+
 void ctl_render_isolation(const json_t *v)
 {
-        ctl_render_tree(v);
+        json_t *rest = json_deep_copy(v), *io, *d;
+        size_t i;
+
+        /* The measured figures go in the tables below, not twice. */
+        io = json_object_get(json_object_get(rest, "limits"), "io");
+        json_array_foreach(io, i, d)
+                json_object_del(d, "measured");
+        json_object_del(rest, "measured");
+        ctl_render_tree(rest ? rest : v);
+        json_decref(rest);
+        isolation_io_tables(v);
 }

@@ -11,7 +11,13 @@ ROOT=$PWD
 scripts/install-deps.sh || { echo "test-all: installing dependencies failed" >&2; exit 1; }
 
 set -e
-[ -d build/meson-private ] || meson setup build --werror
+# The test build compiles in the agent's crash points (read only from SILO_TEST_CRASH_AT), so
+# the recovery suite can kill the agent in the middle of a launch.
+if [ -d build/meson-private ]; then
+    meson configure build -Dtest_crash_points=true
+else
+    meson setup build --werror -Dtest_crash_points=true
+fi
 ninja -C build
 [ -d build-sanitize/meson-private ] || \
     meson setup build-sanitize --werror -Db_sanitize=address,undefined -Db_lundef=false -Dvm_tests=false

@@ -93,9 +93,11 @@ static void test_timer_interval_and_remove_in_callback(void **state)
 {
         _cleanup_(event_loop_freep) struct event_loop *l = NULL;
         struct counter c = {.remove_after = 3};
+        uint64_t t0;
 
         (void)state;
         assert_int_equal(event_loop_new(&l), 0);
+        t0 = now_usec();
         assert_int_equal(event_loop_add_timer(l, 5000, 5000, on_timer, &c, counter_destroy, NULL), 0);
         assert_int_equal(run_until(l, &c.calls, 3, 2000000), 0);
         assert_int_equal(c.destroyed, 1);
@@ -103,8 +105,10 @@ static void test_timer_interval_and_remove_in_callback(void **state)
         /* Removed from its own callback: no further calls. */
         assert_int_equal(event_loop_iterate(l, 50000), 0);
         assert_int_equal(c.calls, 3);
-        for (int i = 1; i < 3; i++)
-                assert_true(c.stamp[i] - c.stamp[i - 1] >= 4000);
+        /* A timer never fires early, but a loaded machine may delay the loop so that missed
+         * expirations are delivered back to back: assert only that the third expiration
+         * came no sooner than three intervals after arming. */
+        assert_true(c.stamp[2] - t0 >= 15000);
 }
 
 static void test_timer_rearm(void **state)

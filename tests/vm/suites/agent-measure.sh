@@ -1,0 +1,122 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# VM suite "agent-measure": the agent's eBPF-measured I/O next to the limits in the isolation view.
+#
+#   measured   a task writing O_DIRECT to /dev/nullb0 under io wbps=2Mi: limits.io[0].measured
+#              shows write_bps within ±15% of 2 MiB/s (mean of 5 one-second readings), write
+#              IOPS and a p99 latency > 0, totals growing; no reads measured
+#   siloctl    `siloctl inspect` prints the LIMIT vs MEASURED table for nullb0
+#   reuse      a restarted agent reuses the pinned programs and measures again
+#   degraded   without BTF (an empty tmpfs over /sys/kernel/btf) the agent warns once, keeps
+#              running tasks, and the view says "measured": null with the reason
+set -euo pipefail
+
+here="$(dirname "$0")"
+. "$here/lib.sh"
+. "$here/agent-lib.sh"
+vm_require_guest
+
+ip link set lo up
+SILOCTL="$SILO_BUILD_DIR/cli/siloctl"
+IOSTAT="$SILO_BUILD_DIR/cli/silo-iostat"
+
+cleanup() {
+    local rc=$?
+    set +e
+    agent_stop
+    if [ "$rc" -ne 0 ]; then
+        echo "---- silo-agent log (last 60 lines) ----"
+        tail -n 60 "$AGENT_LOG"
+    fi
+    for t in /sys/fs/cgroup/silo/tasks/*/; do
+        [ -d "$t" ] && { echo 1 >"$t/cgroup.kill"; sleep 0.2; rmdir "$t"; }
+    done
+    # The agent leaves its programs pinned on purpose (they outlive restarts); the suite does not.
+    mountpoint -q /sys/kernel/btf && umount /sys/kernel/btf
+    [ -x "$IOSTAT" ] && "$IOSTAT" --detach >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+agent_start --kill-grace-s 2 --disk nullb0 --calibrate=false
+grep -q "Measuring block I/O with eBPF" "$AGENT_LOG" || vm_fail "agent did not attach iostat: $(cat "$AGENT_LOG")"
+echo "ok: agent attached iostat"
+
+echo "== measured"
+limit=2097152
+api_expect 201 POST /api/v1/tasks '{"id":"w","name":"w",
+    "command":["/bin/sh","-c","exec dd if=/dev/zero of=/dev/nullb0 bs=64k oflag=direct count=100000"],
+    "container":{"devices":["/dev/nullb0"]},
+    "resources":{"io":[{"disk":"nullb0","wbps":"2Mi"}]}}'
+wait_state w RUNNING 20
+sleep 3
+sum=0
+for i in 1 2 3 4 5; do
+    api_expect 200 GET /api/v1/tasks/w/isolation
+    m="$(jq -c '.limits.io[0].measured' <<<"$API_BODY")"
+    echo "reading $i: $m"
+    [ "$m" != null ] || vm_fail "no measurement: $API_BODY"
+    wbps="$(jq -r '.write_bps' <<<"$m")"
+    sum="$(awk -v s="$sum" -v w="$wbps" 'BEGIN { print s + w }')"
+    sleep 1
+done
+vm_assert_eq "top-level measured.source" "$(json_get "$API_BODY" measured.source)" ebpf
+vm_assert_eq "limit next to it" "$(json_get "$API_BODY" 'limits.io[0].wbps')" "$limit"
+vm_assert_eq "device" "$(json_get "$API_BODY" 'limits.io[0].device')" "$(vm_dev_majmin /dev/nullb0)"
+mean="$(awk -v s="$sum" 'BEGIN { printf "%.0f", s / 5 }')"
+vm_assert_within "measured write_bps (mean of 5)" "$mean" "$limit" 15
+m="$(jq -c '.limits.io[0].measured' <<<"$API_BODY")"
+awk -v v="$(jq -r .p99_us <<<"$m")" 'BEGIN { exit !(v > 0) }' || vm_fail "p99_us not > 0: $m"
+awk -v v="$(jq -r .p50_us <<<"$m")" 'BEGIN { exit !(v > 0) }' || vm_fail "p50_us not > 0: $m"
+vm_assert_within "write_iops (64 KiB writes)" "$(jq -r .write_iops <<<"$m")" 32 20
+vm_assert_eq "no reads measured" "$(jq -r '.read_bps' <<<"$m")" 0
+awk -v v="$(jq -r .total.write_bytes <<<"$m")" -v l="$limit" 'BEGIN { exit !(v >= 4 * l) }' ||
+    vm_fail "total write_bytes below 4 s of writes: $m"
+echo "ok: p50 $(jq -r .p50_us <<<"$m") us, p99 $(jq -r .p99_us <<<"$m") us, totals $(jq -c .total <<<"$m")"
+
+echo "== siloctl"
+out="$("$SILOCTL" --agent "$AGENT_URL" --token-file "$AGENT_STATE/token" inspect w)"
+echo "$out" | sed -n '/^I\/O /,$p'
+grep -q '^I/O nullb0 ' <<<"$out" || vm_fail "no I/O table for nullb0 in siloctl inspect: $out"
+grep -Eq '^ +write bytes/s +2\.0 MiB/s +[0-9.]+ (KiB|MiB)/s$' <<<"$out" ||
+    vm_fail "no LIMIT vs MEASURED write row: $out"
+grep -Eq '^ +latency p50/p99 .* us$' <<<"$out" || vm_fail "no latency row: $out"
+grep -q 'cpu_weight' <<<"$out" || vm_fail "generic tree missing: $out"
+
+echo "== reuse after restart"
+agent_stop
+agent_start --kill-grace-s 2 --disk nullb0 --calibrate=false
+grep -q "Measuring block I/O with eBPF (reusing the programs" "$AGENT_LOG" ||
+    vm_fail "restarted agent did not reuse the pinned programs: $(tail -n 5 "$AGENT_LOG")"
+sleep 2.5
+api_expect 200 GET /api/v1/tasks/w/isolation
+wbps="$(json_get "$API_BODY" 'limits.io[0].measured.write_bps')"
+vm_assert_within "write_bps after restart" "$wbps" "$limit" 30
+api_expect 202 DELETE /api/v1/tasks/w
+wait_state w KILLED 20
+
+echo "== degraded: no BTF"
+agent_stop
+"$IOSTAT" --detach >/dev/null
+mount -t tmpfs none /sys/kernel/btf
+before="$(wc -l <"$AGENT_LOG")"
+agent_start --kill-grace-s 2 --disk nullb0 --calibrate=false
+umount /sys/kernel/btf
+newlog="$(tail -n +"$((before + 1))" "$AGENT_LOG")"
+vm_assert_eq "one warning about the measurements" \
+    "$(grep -c 'eBPF I/O measurement unavailable: .*no BTF' <<<"$newlog")" 1
+api_expect 201 POST /api/v1/tasks '{"id":"s","name":"s","command":["/bin/sleep","600"],
+    "resources":{"io":[{"disk":"nullb0","wbps":"2Mi"}]}}'
+wait_state s RUNNING 20
+sleep 1.5
+api_expect 200 GET /api/v1/tasks/s/isolation
+vm_assert_eq "per-device measured is null" "$(jq -c '.limits.io[0].measured' <<<"$API_BODY")" null
+grep -q 'no BTF' <<<"$(json_get "$API_BODY" measured.error)" ||
+    vm_fail "measured.error does not give the reason: $API_BODY"
+echo "ok: measured.error = $(json_get "$API_BODY" measured.error)"
+out="$("$SILOCTL" --agent "$AGENT_URL" --token-file "$AGENT_STATE/token" inspect s)"
+grep -q '^I/O measurements: unavailable (eBPF I/O measurement unavailable: .*no BTF' <<<"$out" ||
+    vm_fail "siloctl inspect does not say why: $out"
+echo "$out" | sed -n '/^I\/O /,$p'
+api_expect 202 DELETE /api/v1/tasks/s
+wait_state s KILLED 20
+echo "PASS agent-measure"
