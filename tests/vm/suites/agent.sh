@@ -51,7 +51,7 @@ vm_assert_eq "no task created by the unauthenticated launch" "$(ls "$AGENT_STATE
 vm_assert_eq "token file mode" "$(stat -c %a "$AGENT_STATE/token")" 600
 
 echo "== lifecycle"
-api_expect 201 POST /api/v1/tasks '{"id":"life","name":"life","command":["/bin/sh","-c","echo hello-from-task; sleep 8"]}'
+api_expect 201 POST /api/v1/tasks '{"id":"life","name":"life","command":["/bin/sh","-c","echo hello-from-task; sleep 20"]}'
 vm_assert_eq "launch answers STARTING or RUNNING" \
     "$(json_get "$API_BODY" state | grep -Ec '^(STARTING|RUNNING)$')" 1
 wait_state life RUNNING 20
@@ -64,7 +64,7 @@ echo "ok: task pid $pid runs in $cg"
 shim="$(json_get "$(task_field life shim)" pid)"
 grep -qx "$shim" /sys/fs/cgroup/silo/shims/cgroup.procs || vm_fail "shim $shim not in silo/shims: $(cat /proc/$shim/cgroup) $(cat /proc/$shim/cmdline | tr "\0" " ") procs: $(cat /sys/fs/cgroup/silo/shims/cgroup.procs)"
 echo "ok: shim $shim lives in /sys/fs/cgroup/silo/shims"
-wait_state life FINISHED 30
+wait_state life FINISHED 60
 vm_assert_eq "exit code" "$(task_field life exit_code)" 0
 created="$(task_field life timestamps.created_ms)"
 started="$(task_field life timestamps.started_ms)"
@@ -267,7 +267,7 @@ after="$(snapshot)"
 vm_assert_eq "nothing created by $n_bad invalid launches" "$after" "$before"
 
 echo "== restart: SIGTERM stops the agent, not its tasks"
-api_expect 201 POST /api/v1/tasks '{"id":"survivor","name":"survivor","command":["/bin/sh","-c","echo before; sleep 4; echo after"]}'
+api_expect 201 POST /api/v1/tasks '{"id":"survivor","name":"survivor","command":["/bin/sh","-c","echo before; sleep 15; echo after"]}'
 wait_state survivor RUNNING 20
 spid="$(task_field survivor pid)"
 agent_stop
@@ -276,7 +276,7 @@ echo "ok: task $spid still runs with the agent stopped"
 agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0 --calibrate=false
 vm_assert_eq "re-adopted state" "$(task_field survivor state)" RUNNING
 vm_assert_eq "ended tasks are still known" "$(task_field life state)" FINISHED
-wait_state survivor FINISHED 30
+wait_state survivor FINISHED 60
 api_expect 200 GET /api/v1/tasks/survivor/logs
 vm_assert_eq "output written across the restart" "$(echo $API_BODY)" "before after"
 api_expect 202 DELETE /api/v1/tasks/idem
