@@ -153,8 +153,6 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
 int task_kill(struct task *t);
 /* The shim is gone: end the task from its exit record (or as SHIM_LOST), release the cgroup. */
 void task_finish(struct task *t);
-/* Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); 0 if unknown. */
-uint64_t proc_start_time(pid_t pid);
 /* Re-attach the loop to a running task's shim (recovery). */
 int task_watch_shim(struct task *t);
 /* Watch the task's cgroup events (OOM kills as they happen, the group emptying). */

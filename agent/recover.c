@@ -15,6 +15,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/process.h"
 #include "common/protocol-json.h"
 
 #ifndef SILO_TEST_CRASH_POINTS
@@ -181,7 +182,7 @@ static bool shim_alive(const struct task *t)
 
         if (t->shim_pid <= 0)
                 return false;
-        st = proc_start_time(t->shim_pid);
+        st = process_start_time(t->shim_pid);
         return st != 0 && (!t->shim_start_time || st == t->shim_start_time);
 }
 
@@ -234,7 +235,7 @@ static void task_recover_live(struct task *t)
                 }
         }
         if (!t->shim_pid && (t->shim_pid = shim_find_by_sandbox(a, t->sandbox)) > 0) {
-                t->shim_start_time = proc_start_time(t->shim_pid);
+                t->shim_start_time = process_start_time(t->shim_pid);
                 log_info("task %s: found its shim (pid %d) by its sandbox", t->id, (int)t->shim_pid);
         }
         has_cg = cg_task_open(a->cg, t->id, &t->cg) >= 0;
@@ -262,7 +263,7 @@ static void task_recover_live(struct task *t)
                 /* Its processes were moved out before the group could go: they run without
                  * limits now, so the task (its init takes its pid namespace along) goes too. */
                 bool task_alive = t->pid > 0 && t->pid_start_time &&
-                                  proc_start_time(t->pid) == t->pid_start_time;
+                                  process_start_time(t->pid) == t->pid_start_time;
 
                 snprintf(msg, sizeof(msg), "the task's cgroup %s no longer exists (shim %d%s killed)",
                          t->cgroup_path, (int)t->shim_pid, task_alive ? " and the task's pid" : "");
@@ -271,7 +272,7 @@ static void task_recover_live(struct task *t)
                 task_end_lost(t, SILO_REASON_CGROUP_LOST, msg);
                 return;
         }
-        if (has_cg && t->pid > 0 && t->pid_start_time && proc_start_time(t->pid) == t->pid_start_time &&
+        if (has_cg && t->pid > 0 && t->pid_start_time && process_start_time(t->pid) == t->pid_start_time &&
             (r = cgroup_has_pid(cg_task_path(t->cg), t->pid)) == 0) {
                 /* Alive, but moved out of its group: it no longer runs under its limits. */
                 snprintf(msg, sizeof(msg), "the task's pid %d is no longer in its cgroup %s (shim %d killed)",

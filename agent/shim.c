@@ -21,6 +21,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/process.h"
 #include "isolator/container.h"
 #include "isolator/isolator.h"
 
@@ -159,24 +160,6 @@ static int start_task(struct shim *s)
         s->err_fd = err[0];
         s->status_fd = status_pipe[0];
         return 0;
-}
-
-/* Field 22 of /proc/<pid>/stat: with the pid it identifies the process across pid reuse. */
-static uint64_t process_start_time(pid_t pid)
-{
-        char p[64];
-        _cleanup_free_ char *stat = NULL;
-        unsigned long long t = 0;
-        const char *q;
-
-        snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-        if (file_read_full(p, 4096, &stat, NULL) < 0)
-                return 0;
-        q = strrchr(stat, ')');
-        if (!q || sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                         &t) != 1)
-                return 0;
-        return t;
 }
 
 static int pump(int *fd, struct log_writer *w)

@@ -19,24 +19,8 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/process.h"
 #include "common/protocol-json.h"
-
-uint64_t proc_start_time(pid_t pid)
-{
-        char p[64];
-        _cleanup_free_ char *stat = NULL;
-        unsigned long long v = 0;
-        const char *q;
-
-        snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-        if (file_read_full(p, 4096, &stat, NULL) < 0)
-                return 0;
-        q = strrchr(stat, ')');
-        if (!q || sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                         &v) != 1)
-                return 0;
-        return v;
-}
 
 static int write_etc_files(const struct task *t)
 {
@@ -258,7 +242,7 @@ static int spawn_shim(struct task *t)
         }
         t->shim_pid = pid;
         t->shim_pidfd = pidfd;
-        t->shim_start_time = proc_start_time(pid);
+        t->shim_start_time = process_start_time(pid);
         (void)fcntl(report[0], F_SETFL, O_NONBLOCK);
         r = event_loop_add_io(a->loop, report[0], POLLIN, EVENT_IO_LEVEL | EVENT_IO_OWN_FD, on_report,
                               t, NULL, &t->report_src);
@@ -417,7 +401,7 @@ int task_watch_shim(struct task *t)
                 }
         }
         pidfd = t->shim_pid > 0 ? pidfd_open(t->shim_pid, 0) : -1;
-        if (pidfd >= 0 && t->shim_start_time && proc_start_time(t->shim_pid) != t->shim_start_time) {
+        if (pidfd >= 0 && t->shim_start_time && process_start_time(t->shim_pid) != t->shim_start_time) {
                 /* The pid was reused: our shim is gone. */
                 close(pidfd);
                 pidfd = -1;

@@ -10,7 +10,7 @@
 #include "isolator/cgroup-internal.h"
 
 /* cgroup.events is a core cgroup file, not a controller's: libcgroup cannot read it. */
-static int task_events_read(const struct cg_task *t, bool *ret_populated, bool *ret_frozen)
+int cg_task_events_read(const struct cg_task *t, bool *ret_populated, bool *ret_frozen)
 {
         _cleanup_free_ char *p = NULL, *s = NULL;
         int r;
@@ -26,7 +26,7 @@ static int task_events_read(const struct cg_task *t, bool *ret_populated, bool *
 int cg_task_is_populated(struct cg_task *t)
 {
         bool populated;
-        int r = task_events_read(t, &populated, NULL);
+        int r = cg_task_events_read(t, &populated, NULL);
 
         return r < 0 ? r : populated;
 }
@@ -70,7 +70,7 @@ int cg_task_events_fd(struct cg_task *t)
                 if (i == 0)
                         t->wd_cgroup_events = wd;
         }
-        (void)task_events_read(t, &t->last_populated, &t->last_frozen);
+        (void)cg_task_events_read(t, &t->last_populated, &t->last_frozen);
         (void)cg_task_oom_killed(t, &t->last_oom_kill);
         t->inotify_fd = TAKE_FD(fd);
         return t->inotify_fd;
@@ -103,7 +103,7 @@ int cg_task_events_process(struct cg_task *t, unsigned *ret_events)
                         break;
                 }
         /* Compare with the last state rather than trusting each event: events coalesce. */
-        r = task_events_read(t, &populated, &frozen);
+        r = cg_task_events_read(t, &populated, &frozen);
         if (r < 0)
                 return r;
         /* Populated 1 -> 0 may have come and gone between two calls (a short-lived task):

@@ -177,20 +177,6 @@ static void pressure_read(const struct cg_task *t, const char *name, struct cg_p
                 (void)cg_parse_pressure(s, ret);
 }
 
-/* cgroup.events is not a controller file, and libcgroup has no call that reads it. */
-static int events_read(const struct cg_task *t, bool *ret_populated, bool *ret_frozen)
-{
-        _cleanup_free_ char *p = NULL, *s = NULL;
-        int r;
-
-        if (asprintf(&p, "%s/cgroup.events", t->path) < 0)
-                return -ENOMEM;
-        r = file_read_full(p, 0, &s, NULL);
-        if (r < 0)
-                return r;
-        return cg_parse_events(s, ret_populated, ret_frozen);
-}
-
 int cg_task_read(struct cg_task *t, struct cg_task_status *ret)
 {
         struct cg_task_status st = {};
@@ -249,7 +235,7 @@ int cg_task_read(struct cg_task *t, struct cg_task_status *ret)
         pressure_read(t, "cpu.pressure", &st.cpu_pressure);
         pressure_read(t, "memory.pressure", &st.memory_pressure);
         pressure_read(t, "io.pressure", &st.io_pressure);
-        r = events_read(t, &st.populated, &st.frozen);
+        r = cg_task_events_read(t, &st.populated, &st.frozen);
         if (r < 0)
                 goto fail;
         *ret = st;

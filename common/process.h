@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Process identity from procfs: a pid plus its start time names one process across pid reuse. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Field 22 of /proc/<pid>/stat (starttime, in clock ticks since boot), or 0 when the process
+ * does not exist or the file cannot be parsed. The agent checkpoints it with each pid so a
+ * recovered pid is only trusted when the start time still matches. */
+uint64_t process_start_time(pid_t pid);
