@@ -138,39 +138,20 @@ static int volume_from_json(const json_t *j, const char *path, struct silo_volum
         return 0;
 }
 
-static int volumes_from_json(const json_t *j, const char *path, struct silo_container *c,
-                             char **ret_error)
+/* One element of container.volumes; no two volumes share a target. */
+static int volume_element_parse(const json_t *e, const char *ipath, const char *fpath, void *vec,
+                                size_t i, char **ret_error)
 {
-        const json_t *arr = json_field(j, "volumes");
-        _cleanup_free_ char *fpath = json_path_key(path, "volumes");
+        struct silo_volume *v = vec;
+        int r = volume_from_json(e, ipath, &v[i], ret_error);
 
-        if (!fpath)
-                return -ENOMEM;
-        if (!arr)
-                return 0;
-        if (!json_is_array(arr))
-                return json_error(ret_error, -EINVAL, fpath, "must be an array");
-        if (json_array_size(arr) == 0)
-                return 0;
-        c->volumes = calloc(json_array_size(arr), sizeof(*c->volumes));
-        if (!c->volumes)
-                return -ENOMEM;
-        for (size_t i = 0; i < json_array_size(arr); i++) {
-                _cleanup_free_ char *ipath = json_path_index(fpath, i);
-                int r;
-
-                if (!ipath)
-                        return -ENOMEM;
-                r = volume_from_json(json_array_get(arr, i), ipath, &c->volumes[i], ret_error);
-                if (r < 0)
-                        return r;
-                c->n_volumes = i + 1;
-                for (size_t k = 0; k < i; k++)
-                        if (streq(c->volumes[k].target, c->volumes[i].target))
-                                return json_field_error(ret_error, ipath, "target",
-                                                        "'%s' is already the target of %s[%zu]",
-                                                        c->volumes[i].target, fpath, k);
-        }
+        if (r < 0)
+                return r;
+        for (size_t k = 0; k < i; k++)
+                if (streq(v[k].target, v[i].target))
+                        return json_field_error(ret_error, ipath, "target",
+                                                "'%s' is already the target of %s[%zu]",
+                                                v[i].target, fpath, k);
         return 0;
 }
 
@@ -242,39 +223,20 @@ static int device_from_json(const json_t *v, const char *path, struct silo_devic
         return 0;
 }
 
-static int devices_from_json(const json_t *j, const char *path, struct silo_container *c,
-                             char **ret_error)
+/* One element of container.devices; each path is listed once. */
+static int device_element_parse(const json_t *e, const char *ipath, const char *fpath, void *vec,
+                                size_t i, char **ret_error)
 {
-        const json_t *arr = json_field(j, "devices");
-        _cleanup_free_ char *fpath = json_path_key(path, "devices");
+        struct silo_device *d = vec;
+        int r = device_from_json(e, ipath, &d[i], ret_error);
 
-        if (!fpath)
-                return -ENOMEM;
-        if (!arr)
-                return 0;
-        if (!json_is_array(arr))
-                return json_error(ret_error, -EINVAL, fpath, "must be an array");
-        if (json_array_size(arr) == 0)
-                return 0;
-        c->devices = calloc(json_array_size(arr), sizeof(*c->devices));
-        if (!c->devices)
-                return -ENOMEM;
-        for (size_t i = 0; i < json_array_size(arr); i++) {
-                _cleanup_free_ char *ipath = json_path_index(fpath, i);
-                int r;
-
-                if (!ipath)
-                        return -ENOMEM;
-                r = device_from_json(json_array_get(arr, i), ipath, &c->devices[i], ret_error);
-                if (r < 0)
-                        return r;
-                c->n_devices = i + 1;
-                for (size_t k = 0; k < i; k++)
-                        if (streq(c->devices[k].path, c->devices[i].path))
-                                return json_error(ret_error, -EINVAL, ipath,
-                                                  "'%s' is already listed in %s[%zu]",
-                                                  c->devices[i].path, fpath, k);
-        }
+        if (r < 0)
+                return r;
+        for (size_t k = 0; k < i; k++)
+                if (streq(d[k].path, d[i].path))
+                        return json_error(ret_error, -EINVAL, ipath,
+                                          "'%s' is already listed in %s[%zu]", d[i].path, fpath,
+                                          k);
         return 0;
 }
 
@@ -284,6 +246,7 @@ int silo_container_from_json(const json_t *j, const char *path, struct silo_cont
         static const char *const keys[] = {"rootfs",  "namespaces", "network", "hostname",
                                            "volumes", "devices",    NULL};
         _cleanup_(silo_container_clear) struct silo_container c;
+        void *vec = NULL;
         int network = -1, r;
 
         silo_container_init(&c);
@@ -317,9 +280,15 @@ int silo_container_from_json(const json_t *j, const char *path, struct silo_cont
                 return json_field_error(ret_error, path, "hostname", "'%s' needs the uts namespace",
                                         c.hostname);
 
-        r = volumes_from_json(j, path, &c, ret_error);
-        if (r >= 0)
-                r = devices_from_json(j, path, &c, ret_error);
+        /* Vectors come back through void *, assigned even on failure so the clear frees them. */
+        r = json_field_array(j, path, "volumes", sizeof(*c.volumes), volume_element_parse, &vec,
+                             &c.n_volumes, ret_error);
+        c.volumes = TAKE_PTR(vec);
+        if (r >= 0) {
+                r = json_field_array(j, path, "devices", sizeof(*c.devices),
+                                     device_element_parse, &vec, &c.n_devices, ret_error);
+                c.devices = TAKE_PTR(vec);
+        }
         if (r < 0)
                 return r;
         /* A rootfs or a volume is a mount: it needs a private mount namespace, or it would

@@ -531,3 +531,37 @@ int json_field_cpus(const json_t *obj, const char *path, const char *key, bool r
         *ret = rounded;
         return 1;
 }
+
+int json_field_array(const json_t *obj, const char *path, const char *key, size_t elem_size,
+                     json_element_parse_fn parse, void **ret_vec, size_t *ret_n,
+                     char **ret_error)
+{
+        _cleanup_free_ char *fpath = json_path_key(path, key);
+        const json_t *arr = json_field(obj, key);
+        size_t n;
+
+        if (!fpath)
+                return -ENOMEM;
+        if (!arr)
+                return 0;
+        if (!json_is_array(arr))
+                return json_error(ret_error, -EINVAL, fpath, "must be an array");
+        n = json_array_size(arr);
+        if (n == 0)
+                return 0;
+        *ret_vec = calloc(n, elem_size);
+        if (!*ret_vec)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *ipath = json_path_index(fpath, i);
+                int r;
+
+                if (!ipath)
+                        return -ENOMEM;
+                *ret_n = i + 1;
+                r = parse(json_array_get(arr, i), ipath, fpath, *ret_vec, i, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}

@@ -164,43 +164,21 @@ static bool io_request_same_target(const struct silo_io_request *a, const struct
         return streq_ptr(a->disk, b->disk) && streq_ptr(a->class, b->class);
 }
 
-static int io_from_json(const json_t *j, const char *path, struct silo_resources *res,
-                        char **ret_error)
+/* One element of resources.io; a disk or device is limited by one entry only. */
+static int io_element_parse(const json_t *e, const char *ipath, const char *fpath, void *vec,
+                            size_t i, char **ret_error)
 {
-        _cleanup_free_ char *fpath = json_path_key(path, "io");
-        const json_t *arr = json_field(j, "io");
-        size_t n;
+        struct silo_io_request *io = vec;
+        int r = io_request_from_json(e, ipath, &io[i], ret_error);
 
-        if (!fpath)
-                return -ENOMEM;
-        if (!arr)
-                return 0;
-        if (!json_is_array(arr))
-                return json_error(ret_error, -EINVAL, fpath, "must be an array");
-        n = json_array_size(arr);
-        if (n == 0)
-                return 0;
-        res->io = calloc(n, sizeof(*res->io));
-        if (!res->io)
-                return -ENOMEM;
-
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *ipath = json_path_index(fpath, i);
-                int r;
-
-                if (!ipath)
-                        return -ENOMEM;
-                r = io_request_from_json(json_array_get(arr, i), ipath, &res->io[i], ret_error);
-                if (r < 0)
-                        return r;
-                res->n_io = i + 1;
-                for (size_t k = 0; k < i; k++)
-                        if (io_request_same_target(&res->io[k], &res->io[i]))
-                                return json_error(ret_error, -EINVAL, ipath,
-                                                  "%s '%s' is already limited by %s[%zu]",
-                                                  res->io[i].device ? "device" : "disk",
-                                                  res->io[i].device ?: res->io[i].disk, fpath, k);
-        }
+        if (r < 0)
+                return r;
+        for (size_t k = 0; k < i; k++)
+                if (io_request_same_target(&io[k], &io[i]))
+                        return json_error(ret_error, -EINVAL, ipath,
+                                          "%s '%s' is already limited by %s[%zu]",
+                                          io[i].device ? "device" : "disk",
+                                          io[i].device ?: io[i].disk, fpath, k);
         return 0;
 }
 
@@ -211,6 +189,7 @@ int silo_resources_from_json(const json_t *j, const char *path, struct silo_reso
                                            "swap", "pids",       "io",     NULL};
         _cleanup_(silo_resources_clear) struct silo_resources res;
         int64_t weight = 0;
+        void *vec = NULL;
         int r;
 
         silo_resources_init(&res);
@@ -260,7 +239,9 @@ int silo_resources_from_json(const json_t *j, const char *path, struct silo_reso
                              : -ENOMEM;
         }
 
-        r = io_from_json(j, path, &res, ret_error);
+        r = json_field_array(j, path, "io", sizeof(*res.io), io_element_parse, &vec, &res.n_io,
+                             ret_error);
+        res.io = TAKE_PTR(vec); /* even on failure, so the clear frees what was parsed */
         if (r < 0)
                 return r;
 
