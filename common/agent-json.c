@@ -7,9 +7,15 @@
 #include "common/json-util.h"
 #include "common/protocol-json.h"
 #include "common/quantity.h"
+#include "common/table.h"
 
 #define AGENT_CPUS_MAX 65536.0
 #define HOSTNAME_MAX 253
+/* Bounds on a registration's arrays, beyond any real node, so that no registration can make
+ * its validation or the master's reconciliation costly (issue 12, finding 10). A registration
+ * lists the agent's live and kept ended tasks (agent gc-max-tasks, 1000 by default). */
+#define AGENT_DISKS_MAX 1024
+#define AGENT_TASKS_MAX 32768
 
 void silo_disk_clear(struct silo_disk *d)
 {
@@ -174,6 +180,9 @@ int silo_agent_resources_parse(const json_t *j, const char *path, struct silo_ag
         arr = json_field(j, "disks");
         if (arr && !json_is_array(arr))
                 return json_error(ret_error, -EINVAL, dpath, "must be an array");
+        if (arr && json_array_size(arr) > AGENT_DISKS_MAX)
+                return json_error(ret_error, -EINVAL, dpath, "%zu entries, at most %d are allowed",
+                                  json_array_size(arr), AGENT_DISKS_MAX);
         if (arr && json_array_size(arr) > 0) {
                 res.disks = calloc(json_array_size(arr), sizeof(*res.disks));
                 if (!res.disks)
@@ -188,12 +197,26 @@ int silo_agent_resources_parse(const json_t *j, const char *path, struct silo_ag
                 if (r < 0)
                         return r;
                 res.n_disks = i + 1;
-                /* Task io entries name disks: two with one name would make them ambiguous. */
-                for (size_t k = 0; k < i; k++)
-                        if (streq(res.disks[k].name, res.disks[i].name))
-                                return json_field_error(ret_error, ipath, "name",
-                                                        "'%s' is already used by %s[%zu]",
-                                                        res.disks[i].name, dpath, k);
+        }
+        /* Task io entries name disks: two with one name would make them ambiguous. */
+        if (res.n_disks > 1) {
+                _cleanup_free_ const char **names = calloc(res.n_disks, sizeof(*names));
+                _cleanup_free_ char *ipath = NULL;
+                size_t i, k;
+
+                if (!names)
+                        return -ENOMEM;
+                for (i = 0; i < res.n_disks; i++)
+                        names[i] = res.disks[i].name;
+                r = table_find_duplicate(names, res.n_disks, &i, &k);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return (ipath = json_path_index(dpath, i))
+                                   ? json_field_error(ret_error, ipath, "name",
+                                                      "'%s' is already used by %s[%zu]",
+                                                      res.disks[i].name, dpath, k)
+                                   : -ENOMEM;
         }
 
         *ret = res;
@@ -335,6 +358,9 @@ int silo_agent_registration_from_json(const json_t *j, struct silo_agent_registr
         arr = json_field(j, "tasks");
         if (arr && !json_is_array(arr))
                 return json_error(ret_error, -EINVAL, "tasks", "must be an array");
+        if (arr && json_array_size(arr) > AGENT_TASKS_MAX)
+                return json_error(ret_error, -EINVAL, "tasks", "%zu entries, at most %d are allowed",
+                                  json_array_size(arr), AGENT_TASKS_MAX);
         if (arr && json_array_size(arr) > 0) {
                 reg.tasks = calloc(json_array_size(arr), sizeof(*reg.tasks));
                 if (!reg.tasks)
@@ -349,11 +375,25 @@ int silo_agent_registration_from_json(const json_t *j, struct silo_agent_registr
                 if (r < 0)
                         return r;
                 reg.n_tasks = i + 1;
-                for (size_t k = 0; k < i; k++)
-                        if (streq(reg.tasks[k].id, reg.tasks[i].id))
-                                return json_field_error(ret_error, ipath, "id",
-                                                        "'%s' is already listed in tasks[%zu]",
-                                                        reg.tasks[i].id, k);
+        }
+        if (reg.n_tasks > 1) {
+                _cleanup_free_ const char **ids = calloc(reg.n_tasks, sizeof(*ids));
+                _cleanup_free_ char *ipath = NULL;
+                size_t i, k;
+
+                if (!ids)
+                        return -ENOMEM;
+                for (i = 0; i < reg.n_tasks; i++)
+                        ids[i] = reg.tasks[i].id;
+                r = table_find_duplicate(ids, reg.n_tasks, &i, &k);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return (ipath = json_path_index("tasks", i))
+                                   ? json_field_error(ret_error, ipath, "id",
+                                                      "'%s' is already listed in tasks[%zu]",
+                                                      reg.tasks[i].id, k)
+                                   : -ENOMEM;
         }
 
         p = malloc(sizeof(*p));

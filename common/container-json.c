@@ -7,11 +7,17 @@
 
 #include "common/json-util.h"
 #include "common/protocol-json.h"
+#include "common/table.h"
 #include "common/task-spec-parts.h"
 
 #define NAMESPACE_CHOICES "pid, mount, uts, ipc, net, cgroup"
 #define NS_ALL                                                                                     \
         (SILO_NS_PID | SILO_NS_MOUNT | SILO_NS_UTS | SILO_NS_IPC | SILO_NS_NET | SILO_NS_CGROUP)
+
+/* More volumes or devices than any real task mounts or opens; a bound so that no spec can make
+ * validation (or the launch after it) costly: 94k devices once held the master for 10 s. */
+#define CONTAINER_VOLUMES_MAX 256
+#define CONTAINER_DEVICES_MAX 256
 
 /* UTS hostnames are at most 64 bytes (HOST_NAME_MAX); placement names may be FQDNs. */
 #define CONTAINER_HOSTNAME_MAX 64
@@ -138,21 +144,14 @@ static int volume_from_json(const json_t *j, const char *path, struct silo_volum
         return 0;
 }
 
-/* One element of container.volumes; no two volumes share a target. */
+/* One element of container.volumes. */
 static int volume_element_parse(const json_t *e, const char *ipath, const char *fpath, void *vec,
                                 size_t i, char **ret_error)
 {
         struct silo_volume *v = vec;
-        int r = volume_from_json(e, ipath, &v[i], ret_error);
 
-        if (r < 0)
-                return r;
-        for (size_t k = 0; k < i; k++)
-                if (streq(v[k].target, v[i].target))
-                        return json_field_error(ret_error, ipath, "target",
-                                                "'%s' is already the target of %s[%zu]",
-                                                v[i].target, fpath, k);
-        return 0;
+        (void)fpath;
+        return volume_from_json(e, ipath, &v[i], ret_error);
 }
 
 /* "rw" -> SILO_DEV_READ|SILO_DEV_WRITE; -EINVAL for empty, repeated or other letters. */
@@ -223,21 +222,57 @@ static int device_from_json(const json_t *v, const char *path, struct silo_devic
         return 0;
 }
 
-/* One element of container.devices; each path is listed once. */
+/* One element of container.devices. */
 static int device_element_parse(const json_t *e, const char *ipath, const char *fpath, void *vec,
                                 size_t i, char **ret_error)
 {
         struct silo_device *d = vec;
-        int r = device_from_json(e, ipath, &d[i], ret_error);
 
+        (void)fpath;
+        return device_from_json(e, ipath, &d[i], ret_error);
+}
+
+/* No two volumes share a target and each device is listed once: one pass over a hash set.
+ * "container.devices[5]: '/dev/x' is already listed in container.devices[2]". */
+static int container_check_unique(const struct silo_container *c, const char *path,
+                                  char **ret_error)
+{
+        size_t n = MAX(c->n_volumes, c->n_devices), i, k;
+        _cleanup_free_ const char **keys = NULL;
+        _cleanup_free_ char *fpath = NULL, *ipath = NULL;
+        int r;
+
+        if (n < 2)
+                return 0;
+        keys = calloc(n, sizeof(*keys));
+        if (!keys)
+                return -ENOMEM;
+        for (i = 0; i < c->n_volumes; i++)
+                keys[i] = c->volumes[i].target;
+        r = table_find_duplicate(keys, c->n_volumes, &i, &k);
+        if (r > 0) {
+                fpath = json_path_key(path, "volumes");
+                ipath = fpath ? json_path_index(fpath, i) : NULL;
+                if (!ipath)
+                        return -ENOMEM;
+                return json_field_error(ret_error, ipath, "target",
+                                        "'%s' is already the target of %s[%zu]",
+                                        c->volumes[i].target, fpath, k);
+        }
         if (r < 0)
                 return r;
-        for (size_t k = 0; k < i; k++)
-                if (streq(d[k].path, d[i].path))
-                        return json_error(ret_error, -EINVAL, ipath,
-                                          "'%s' is already listed in %s[%zu]", d[i].path, fpath,
-                                          k);
-        return 0;
+        for (i = 0; i < c->n_devices; i++)
+                keys[i] = c->devices[i].path;
+        r = table_find_duplicate(keys, c->n_devices, &i, &k);
+        if (r > 0) {
+                fpath = json_path_key(path, "devices");
+                ipath = fpath ? json_path_index(fpath, i) : NULL;
+                if (!ipath)
+                        return -ENOMEM;
+                return json_error(ret_error, -EINVAL, ipath, "'%s' is already listed in %s[%zu]",
+                                  c->devices[i].path, fpath, k);
+        }
+        return r;
 }
 
 int silo_container_from_json(const json_t *j, const char *path, struct silo_container *ret,
@@ -281,14 +316,17 @@ int silo_container_from_json(const json_t *j, const char *path, struct silo_cont
                                         c.hostname);
 
         /* Vectors come back through void *, assigned even on failure so the clear frees them. */
-        r = json_field_array(j, path, "volumes", sizeof(*c.volumes), volume_element_parse, &vec,
-                             &c.n_volumes, ret_error);
+        r = json_field_array(j, path, "volumes", sizeof(*c.volumes), CONTAINER_VOLUMES_MAX,
+                             volume_element_parse, &vec, &c.n_volumes, ret_error);
         c.volumes = TAKE_PTR(vec);
         if (r >= 0) {
                 r = json_field_array(j, path, "devices", sizeof(*c.devices),
-                                     device_element_parse, &vec, &c.n_devices, ret_error);
+                                     CONTAINER_DEVICES_MAX, device_element_parse, &vec,
+                                     &c.n_devices, ret_error);
                 c.devices = TAKE_PTR(vec);
         }
+        if (r >= 0)
+                r = container_check_unique(&c, path, ret_error);
         if (r < 0)
                 return r;
         /* A rootfs or a volume is a mount: it needs a private mount namespace, or it would

@@ -533,7 +533,7 @@ int json_field_cpus(const json_t *obj, const char *path, const char *key, bool r
 }
 
 int json_field_array(const json_t *obj, const char *path, const char *key, size_t elem_size,
-                     json_element_parse_fn parse, void **ret_vec, size_t *ret_n,
+                     size_t max_n, json_element_parse_fn parse, void **ret_vec, size_t *ret_n,
                      char **ret_error)
 {
         _cleanup_free_ char *fpath = json_path_key(path, key);
@@ -549,6 +549,9 @@ int json_field_array(const json_t *obj, const char *path, const char *key, size_
         n = json_array_size(arr);
         if (n == 0)
                 return 0;
+        if (max_n > 0 && n > max_n)
+                return json_error(ret_error, -EINVAL, fpath, "%zu entries, at most %zu are allowed",
+                                  n, max_n);
         *ret_vec = calloc(n, elem_size);
         if (!*ret_vec)
                 return -ENOMEM;

@@ -29,15 +29,16 @@ char *json_path_index(const char *parent, size_t i);
 
 /* Parse the array obj[key] (absent or null: nothing) into a calloc'ed vector of elements of
  * elem_size, calling parse(element, "<path>.<key>[i]", "<path>.<key>", vec, i) for each in
- * order; parse also checks element i against the earlier ones (duplicates). *ret_vec and
- * *ret_n are set before element i is parsed, so the caller's clear function frees everything
- * parsed so far when an element fails (elements start zeroed). "<path>.<key>: must be an
- * array" for another type. */
+ * order. *ret_vec and *ret_n are set before element i is parsed, so the caller's clear
+ * function frees everything parsed so far when an element fails (elements start zeroed).
+ * "<path>.<key>: must be an array" for another type; "<path>.<key>: 300 entries, at most 256
+ * are allowed" above max_n (0: no bound), before any element is parsed. Duplicates are the
+ * caller's to find afterwards, in one pass (table_find_duplicate()), never pairwise. */
 typedef int (*json_element_parse_fn)(const json_t *elem, const char *elem_path,
                                      const char *array_path, void *vec, size_t i,
                                      char **ret_error);
 int json_field_array(const json_t *obj, const char *path, const char *key, size_t elem_size,
-                     json_element_parse_fn parse, void **ret_vec, size_t *ret_n,
+                     size_t max_n, json_element_parse_fn parse, void **ret_vec, size_t *ret_n,
                      char **ret_error);
 
 /* The JSON type name used in messages: "an object", "an array", "a string", ... */

@@ -8,10 +8,13 @@
 #include "common/json-util.h"
 #include "common/protocol-json.h"
 #include "common/quantity.h"
+#include "common/table.h"
 #include "common/task-spec-parts.h"
 
 #define CPUS_MAX 4096.0
 #define CPUSET_CPU_MAX 4096
+/* io entries per task: one per disk a task limits; far more disks than a node has. */
+#define RESOURCES_IO_MAX 64
 
 void silo_resources_init(struct silo_resources *r)
 {
@@ -156,30 +159,53 @@ static int io_request_from_json(const json_t *j, const char *path, struct silo_i
         return 0;
 }
 
-/* Two entries for the same target would make io.max depend on their order. */
-static bool io_request_same_target(const struct silo_io_request *a, const struct silo_io_request *b)
-{
-        if (a->device || b->device)
-                return streq_ptr(a->device, b->device);
-        return streq_ptr(a->disk, b->disk) && streq_ptr(a->class, b->class);
-}
-
-/* One element of resources.io; a disk or device is limited by one entry only. */
+/* One element of resources.io. */
 static int io_element_parse(const json_t *e, const char *ipath, const char *fpath, void *vec,
                             size_t i, char **ret_error)
 {
         struct silo_io_request *io = vec;
-        int r = io_request_from_json(e, ipath, &io[i], ret_error);
 
-        if (r < 0)
+        (void)fpath;
+        return io_request_from_json(e, ipath, &io[i], ret_error);
+}
+
+/* A disk or device is limited by one entry only: two entries for the same target would make
+ * io.max depend on their order. One pass over a hash set of "device\n<path>" and
+ * "disk\n<name>\n<class>" (names hold no newline), never a pairwise walk. */
+static int io_check_unique(const struct silo_resources *res, const char *path, char **ret_error)
+{
+        _cleanup_free_ char **keys = NULL, *fpath = NULL, *ipath = NULL;
+        size_t i, k;
+        int r = 0;
+
+        if (res->n_io < 2)
+                return 0;
+        keys = calloc(res->n_io, sizeof(*keys));
+        if (!keys)
+                return -ENOMEM;
+        for (i = 0; r >= 0 && i < res->n_io; i++) {
+                const struct silo_io_request *io = &res->io[i];
+
+                if ((io->device ? asprintf(&keys[i], "device\n%s", io->device)
+                                : asprintf(&keys[i], "disk\n%s\n%s", strempty(io->disk),
+                                           strempty(io->class))) < 0) {
+                        keys[i] = NULL;
+                        r = -ENOMEM;
+                }
+        }
+        if (r >= 0)
+                r = table_find_duplicate((const char *const *)keys, res->n_io, &i, &k);
+        for (size_t x = 0; x < res->n_io; x++)
+                free(keys[x]);
+        if (r <= 0)
                 return r;
-        for (size_t k = 0; k < i; k++)
-                if (io_request_same_target(&io[k], &io[i]))
-                        return json_error(ret_error, -EINVAL, ipath,
-                                          "%s '%s' is already limited by %s[%zu]",
-                                          io[i].device ? "device" : "disk",
-                                          io[i].device ?: io[i].disk, fpath, k);
-        return 0;
+        fpath = json_path_key(path, "io");
+        ipath = fpath ? json_path_index(fpath, i) : NULL;
+        if (!ipath)
+                return -ENOMEM;
+        return json_error(ret_error, -EINVAL, ipath, "%s '%s' is already limited by %s[%zu]",
+                          res->io[i].device ? "device" : "disk",
+                          res->io[i].device ?: res->io[i].disk, fpath, k);
 }
 
 int silo_resources_from_json(const json_t *j, const char *path, struct silo_resources *ret,
@@ -239,9 +265,11 @@ int silo_resources_from_json(const json_t *j, const char *path, struct silo_reso
                              : -ENOMEM;
         }
 
-        r = json_field_array(j, path, "io", sizeof(*res.io), io_element_parse, &vec, &res.n_io,
-                             ret_error);
+        r = json_field_array(j, path, "io", sizeof(*res.io), RESOURCES_IO_MAX, io_element_parse,
+                             &vec, &res.n_io, ret_error);
         res.io = TAKE_PTR(vec); /* even on failure, so the clear frees what was parsed */
+        if (r >= 0)
+                r = io_check_unique(&res, path, ret_error);
         if (r < 0)
                 return r;
 

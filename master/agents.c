@@ -12,6 +12,13 @@
 #include "master/master.h"
 #include "master/store.h"
 
+/* A heartbeat names the tasks running on the agent: the same bound as a registration's tasks
+ * (common/agent-json.c), so one heartbeat cannot hold the loop. */
+#define MASTER_HEARTBEAT_TASKS_MAX 32768
+/* Reconciliation kills started by one registration or heartbeat; the rest follow with the next
+ * heartbeats (which keep naming those tasks), so one message never floods the agent. */
+#define MASTER_RECONCILE_KILLS_MAX 256
+
 int master_agent_new(const char *id, struct master_agent **ret)
 {
         struct master_agent *a = calloc(1, sizeof(*a));
@@ -130,6 +137,7 @@ static void master_agent_reconcile(master *m, struct master_agent *a)
 {
         const struct silo_agent_registration *reg = a->reg;
         _cleanup_free_ struct master_task **mine = NULL;
+        uint64_t kills0 = m->metrics.kills_sent;
         struct master_task *t;
         size_t n = 0;
 
@@ -142,6 +150,8 @@ static void master_agent_reconcile(master *m, struct master_agent *a)
                         continue;
                 }
                 if (!t || !streq_ptr(t->agent_id, a->id) || silo_task_state_is_terminal(t->state)) {
+                        if (m->metrics.kills_sent - kills0 >= MASTER_RECONCILE_KILLS_MAX)
+                                continue; /* the heartbeats that follow name it again */
                         if (!t)
                                 log_warning("agent %s runs task %s that the master does not know: "
                                             "killing it",
@@ -276,6 +286,7 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
         static const char *const keys[] = {"tasks", NULL};
         struct master_agent *a = master_agent_get(m, id);
         const json_t *tasks = NULL, *v;
+        uint64_t kills0;
         size_t i;
         int r;
 
@@ -295,6 +306,12 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
                                 *ret_error = NULL;
                         return -EINVAL;
                 }
+                if (json_array_size(tasks) > MASTER_HEARTBEAT_TASKS_MAX) {
+                        if (asprintf(ret_error, "tasks: %zu entries, at most %d are allowed",
+                                     json_array_size(tasks), MASTER_HEARTBEAT_TASKS_MAX) < 0)
+                                *ret_error = NULL;
+                        return -EINVAL;
+                }
                 json_array_foreach(tasks, i, v) if (!json_is_string(v) ||
                                                     !silo_name_is_valid(json_string_value(v)))
                 {
@@ -310,6 +327,7 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
 
         /* A heartbeat names what runs there: anything the master gave up or placed
          * elsewhere must not keep running. */
+        kills0 = m->metrics.kills_sent;
         json_array_foreach(tasks, i, v)
         {
                 const char *tid = json_string_value(v);
@@ -319,6 +337,8 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
                         continue;
                 if (t && silo_task_state_is_terminal(t->state) && t->kill_in_flight)
                         continue;
+                if (m->metrics.kills_sent - kills0 >= MASTER_RECONCILE_KILLS_MAX)
+                        break;
                 log_info("agent %s reports task %s that %s: killing it", a->id, tid,
                          !t                                      ? "the master does not know"
                          : silo_task_state_is_terminal(t->state) ? "the master gave up"

@@ -11,7 +11,7 @@
 #include "common/http-server.h"
 #include "common/protocol-json.h"
 #include "master/allocator.h"
-#include "master/table.h"
+#include "common/table.h"
 #include "silo/protocol.h"
 
 struct store;

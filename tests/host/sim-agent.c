@@ -107,7 +107,12 @@ static struct {
         uint64_t seq;
         /* counters for /sim/state */
         uint64_t registrations, heartbeats, launch_requests, launches_created, kill_requests, acks,
-            unknown_kills, registration_refusals;
+            unknown_kills, registration_refusals, updates_refused;
+        /* Heartbeat round trips (ms) and the longest time between two answered heartbeats:
+         * what a stalled master loop costs its agents. */
+        uint64_t heartbeat_sent_ms, last_heartbeat_ok_ms, heartbeat_max_gap_ms;
+        uint32_t heartbeat_rtt[65536];
+        size_t n_heartbeat_rtt;
 } sim;
 
 static uint64_t now_ms(void)
@@ -179,6 +184,15 @@ static void sim_update_done(const struct http_client_result *res, void *userdata
                                 memmove(u, u + 1, (sim.n_updates - i - 1) * sizeof(*u));
                                 sim.n_updates--;
                         }
+                } else if (res->error == 0 && (res->status == 400 || res->status == 409)) {
+                        /* Refused for good, as the real agent sets it aside: never retried. */
+                        fprintf(stderr, "sim-agent %s: status update %s refused: %ld %s\n",
+                                sim.o.hostname, update_id, res->status, strempty(res->body));
+                        sim.updates_refused++;
+                        json_decref(u->body);
+                        free(u->update_id);
+                        memmove(u, u + 1, (sim.n_updates - i - 1) * sizeof(*u));
+                        sim.n_updates--;
                 } else
                         u->not_before_ms = now_ms() + 200;
                 break;
@@ -300,8 +314,39 @@ static void sim_heartbeat_done(const struct http_client_result *res, void *userd
                 sim_register();
                 return;
         }
-        if (res->error == 0 && res->status == 200)
+        if (res->error == 0 && res->status == 200) {
+                uint64_t now = now_ms();
+
                 sim.heartbeats++;
+                if (sim.n_heartbeat_rtt < ELEMENTSOF(sim.heartbeat_rtt))
+                        sim.heartbeat_rtt[sim.n_heartbeat_rtt++] =
+                            (uint32_t)(now - sim.heartbeat_sent_ms);
+                if (sim.last_heartbeat_ok_ms && now - sim.last_heartbeat_ok_ms > sim.heartbeat_max_gap_ms)
+                        sim.heartbeat_max_gap_ms = now - sim.last_heartbeat_ok_ms;
+                sim.last_heartbeat_ok_ms = now;
+        }
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+        uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* The q-th percentile (0..100) of the heartbeat round trips, in ms. */
+static uint32_t sim_heartbeat_percentile(unsigned q)
+{
+        _cleanup_free_ uint32_t *v = NULL;
+        size_t n = sim.n_heartbeat_rtt;
+
+        if (n == 0 || !(v = malloc(n * sizeof(*v))))
+                return 0;
+        memcpy(v, sim.heartbeat_rtt, n * sizeof(*v));
+        qsort(v, n, sizeof(*v), u32_cmp);
+        /* nearest rank: the smallest value with at least q % of the samples at or below it */
+        size_t rank = (n * q + 99) / 100;
+        return v[rank == 0 ? 0 : MIN(rank, n) - 1];
 }
 
 static void sim_tick(void)
@@ -322,8 +367,10 @@ static void sim_tick(void)
                 if (asprintf(&url, "%s/api/v1/agents/%s/heartbeat", sim.o.master, sim.agent_id) >=
                         0 &&
                     http_client_request(sim.client, "POST", url, body, sim.token, 2000,
-                                        sim_heartbeat_done, NULL) == 0)
+                                        sim_heartbeat_done, NULL) == 0) {
                         sim.heartbeat_in_flight = true;
+                        sim.heartbeat_sent_ms = now;
+                }
                 json_decref(body);
                 sim.next_heartbeat_ms = now + sim.heartbeat_interval_ms;
         }
@@ -429,16 +476,24 @@ static int sim_health(http_request *req, http_response *resp, void *userdata)
 
 static int sim_state(http_request *req, http_response *resp, void *userdata)
 {
-        json_t *tasks = json_object();
+        json_t *tasks = json_object(), *hb;
 
         (void)req;
         (void)userdata;
         for (size_t i = 0; i < sim.n_tasks; i++)
                 json_object_set_new(tasks, sim.tasks[i].id,
                                     json_string(silo_task_state_to_string(sim.tasks[i].state)));
+        hb = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "samples",
+                       (json_int_t)sim.n_heartbeat_rtt, "p50_ms",
+                       (json_int_t)sim_heartbeat_percentile(50), "p99_ms",
+                       (json_int_t)sim_heartbeat_percentile(99), "max_ms",
+                       (json_int_t)sim_heartbeat_percentile(100), "max_gap_ms",
+                       (json_int_t)sim.heartbeat_max_gap_ms, "updates_refused",
+                       (json_int_t)sim.updates_refused);
         return http_response_json(
             resp, 200,
-            json_pack("{s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "agent_id",
+            json_pack("{s:o, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "heartbeat", hb,
+                      "agent_id",
                       sim.agent_id, "registrations", (json_int_t)sim.registrations, "heartbeats",
                       (json_int_t)sim.heartbeats, "launch_requests",
                       (json_int_t)sim.launch_requests, "launches_created",

@@ -14,7 +14,7 @@
 #include "common/log.h"
 #include "master/master.h"
 #include "master/store.h"
-#include "master/table.h"
+#include "common/table.h"
 
 static char tmpdir[] = "/tmp/test-master-state.XXXXXX";
 
@@ -298,6 +298,18 @@ static void test_table(void **state)
         assert_int_equal(table_size(t), 20000);
         table_free(t);
         free(keys);
+
+        /* One-pass duplicate search: NULL keys are skipped, the first repeat is reported. */
+        {
+                const char *dup[] = {"a", NULL, "b", NULL, "c", "b", "a"}, *uniq[] = {"x", "y", NULL};
+                size_t at = 0, first = 0;
+
+                assert_int_equal(table_find_duplicate(dup, ELEMENTSOF(dup), &at, &first), 1);
+                assert_int_equal(at, 5);
+                assert_int_equal(first, 2);
+                assert_int_equal(table_find_duplicate(uniq, ELEMENTSOF(uniq), &at, &first), 0);
+                assert_int_equal(table_find_duplicate(dup, 1, &at, &first), 0);
+        }
 }
 
 static int setup(void **state)

@@ -270,6 +270,65 @@ static void test_errors(void **state)
         }
 }
 
+/* A registration's disks are bounded at 1024 and its tasks at 32768, and a duplicate at the
+ * end of a full array is found (in one pass) with both indexes (issue 12, finding 10). */
+static char *registration_with(size_t n_disks, size_t n_tasks, bool dup)
+{
+        json_t *disks = json_array(), *tasks = json_array(), *j;
+        char id[32], *text;
+
+        for (size_t i = 0; i < n_disks; i++) {
+                snprintf(id, sizeof(id), "sd%zu", dup && i == n_disks - 1 ? (size_t)3 : i);
+                json_array_append_new(disks, json_pack("{s:s}", "name", id));
+        }
+        for (size_t i = 0; i < n_tasks; i++) {
+                snprintf(id, sizeof(id), "t%zu", dup && i == n_tasks - 1 ? (size_t)3 : i);
+                json_array_append_new(tasks, json_pack("{s:s, s:s}", "id", id, "state", "RUNNING"));
+        }
+        j = json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:o}, s:o}", "hostname", "node-3", "address",
+                      "10.0.0.3:5051", "version", "0.1.0", "resources", "cpus", 1, "mem", 1,
+                      "disks", disks, "tasks", tasks);
+        text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        assert_non_null(text);
+        return text;
+}
+
+static void test_registration_bounds(void **state)
+{
+        static const struct {
+                size_t disks, tasks;
+                bool dup;
+                const char *error; /* NULL: accepted */
+        } cases[] = {
+            {1024, 0, false, NULL},
+            {1025, 0, false, "resources.disks: 1025 entries, at most 1024 are allowed"},
+            {1024, 0, true, "resources.disks[1023].name: 'sd3' is already used by resources.disks[3]"},
+            {0, 32768, false, NULL},
+            {0, 32769, false, "tasks: 32769 entries, at most 32768 are allowed"},
+            {0, 32768, true, "tasks[32767].id: 't3' is already listed in tasks[3]"},
+        };
+        (void)state;
+
+        for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
+                _cleanup_free_ char *t = registration_with(cases[c].disks, cases[c].tasks,
+                                                           cases[c].dup), *error = NULL;
+                _cleanup_(silo_agent_registration_freep) struct silo_agent_registration *reg = NULL;
+                int r = silo_agent_registration_from_string(t, &reg, &error);
+
+                if (!cases[c].error) {
+                        if (r < 0)
+                                fail_msg("case %zu: unexpected error %s", c, strempty(error));
+                        assert_int_equal(reg->resources.n_disks, cases[c].disks);
+                        assert_int_equal(reg->n_tasks, cases[c].tasks);
+                        continue;
+                }
+                assert_int_equal(r, -EINVAL);
+                assert_string_equal(error, cases[c].error);
+                assert_null(reg);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -278,6 +337,7 @@ int main(void)
             cmocka_unit_test(test_first_registration),
             cmocka_unit_test(test_disk),
             cmocka_unit_test(test_errors),
+            cmocka_unit_test(test_registration_bounds),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -517,6 +517,88 @@ static void test_errors(void **state)
         }
 }
 
+/* Arrays are bounded (container.devices and volumes 256, resources.io 64) before any element
+ * is parsed, and duplicates are found in one pass: the last of 256 elements repeating the
+ * fourth is named with both indexes (issue 12, finding 10). */
+static char *spec_with_array(const char *section, const char *key, size_t n, size_t dup_of,
+                             const char *(*elem)(size_t i, char *buf))
+{
+        json_t *arr = json_array(), *j;
+        char buf[128], *text;
+
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(
+                    arr, json_loads(elem(i == n - 1 && dup_of != SIZE_MAX ? dup_of : i, buf),
+                                    JSON_DECODE_ANY, NULL));
+        j = json_pack("{s:s, s:[s], s:{s:o}}", "name", "big", "command", "/bin/true", section,
+                      key, arr);
+        if (streq(section, "container"))
+                json_object_set_new(json_object_get(j, "container"), "namespaces",
+                                    json_pack("[s]", "mount"));
+        text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        assert_non_null(text);
+        return text;
+}
+
+static const char *device_elem(size_t i, char *buf)
+{
+        snprintf(buf, 128, "\"/dev/d%zu\"", i);
+        return buf;
+}
+
+static const char *volume_elem(size_t i, char *buf)
+{
+        /* "/v/3/" normalises to "/v/3": the same target as the fourth */
+        snprintf(buf, 128, "{\"source\": \"/srv\", \"target\": \"/v/%zu%s\"}", i, i == 3 ? "/" : "");
+        return buf;
+}
+
+static const char *io_elem(size_t i, char *buf)
+{
+        snprintf(buf, 128, "{\"disk\": \"sd%zu\", \"rbps\": 1}", i);
+        return buf;
+}
+
+static void test_array_bounds(void **state)
+{
+        static const struct {
+                const char *section, *key;
+                size_t max;
+                const char *(*elem)(size_t i, char *buf);
+                const char *too_many, *dup;
+        } cases[] = {
+            {"container", "devices", 256, device_elem,
+             "container.devices: 257 entries, at most 256 are allowed",
+             "container.devices[255]: '/dev/d3' is already listed in container.devices[3]"},
+            {"container", "volumes", 256, volume_elem,
+             "container.volumes: 257 entries, at most 256 are allowed",
+             "container.volumes[255].target: '/v/3' is already the target of container.volumes[3]"},
+            {"resources", "io", 64, io_elem, "resources.io: 65 entries, at most 64 are allowed",
+             "resources.io[63]: disk 'sd3' is already limited by resources.io[3]"},
+        };
+        (void)state;
+
+        for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
+                _cleanup_free_ char *ok = spec_with_array(cases[c].section, cases[c].key,
+                                                          cases[c].max, SIZE_MAX, cases[c].elem);
+                _cleanup_free_ char *over = spec_with_array(
+                    cases[c].section, cases[c].key, cases[c].max + 1, SIZE_MAX, cases[c].elem);
+                _cleanup_free_ char *dup = spec_with_array(cases[c].section, cases[c].key,
+                                                           cases[c].max, 3, cases[c].elem);
+                _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL;
+                struct silo_task_spec *s = NULL;
+
+                assert_int_equal(silo_task_spec_from_string(ok, &s, &e1), 0);
+                s = silo_task_spec_free(s);
+                assert_int_equal(silo_task_spec_from_string(over, &s, &e2), -EINVAL);
+                assert_string_equal(e2, cases[c].too_many);
+                assert_int_equal(silo_task_spec_from_string(dup, &s, &e3), -EINVAL);
+                assert_string_equal(e3, cases[c].dup);
+                assert_null(s);
+        }
+}
+
 /* Values built in memory (not parsed from text) may hold a NUL: it would cut paths and argv. */
 static void test_from_json_direct(void **state)
 {
@@ -570,6 +652,7 @@ int main(void)
             cmocka_unit_test(test_equal),         cmocka_unit_test(test_free_null),
             cmocka_unit_test(test_errors),        cmocka_unit_test(test_from_json_direct),
             cmocka_unit_test(test_syntax_errors),
+            cmocka_unit_test(test_array_bounds),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

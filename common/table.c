@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A string-keyed hash table (open addressing) for the master's tasks and agents by id. */
+/* A string-keyed hash table (open addressing) with linear probing and FNV-1a. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
-#include "master/table.h"
+#include "common/table.h"
 
 struct table_slot {
         const char *key; /* NULL = empty */
@@ -20,14 +22,35 @@ struct table {
         size_t used; /* live + tombstones: what drives growth */
 };
 
+/* Keys come from clients (task ids, device paths): a per-process random seed and a final
+ * mix keep anyone from precomputing keys that share a slot and turn probes quadratic. */
+static uint64_t table_seed;
+
+static void table_seed_init(void)
+{
+        uint64_t s = 0;
+
+        if (table_seed)
+                return;
+        if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
+                s = (uint64_t)(uintptr_t)&s ^ (uint64_t)time(NULL);
+        table_seed = s | 1;
+}
+
 static uint64_t table_hash(const char *s)
 {
-        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+        uint64_t h = 1469598103934665603ULL ^ table_seed; /* FNV-1a */
 
         for (; *s; s++) {
                 h ^= (unsigned char)*s;
                 h *= 1099511628211ULL;
         }
+        /* murmur3's fmix64: every input bit reaches the low bits the mask keeps */
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        h *= 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 33;
         return h;
 }
 
@@ -37,6 +60,7 @@ int table_new(struct table **ret)
 
         if (!t)
                 return -ENOMEM;
+        table_seed_init();
         t->cap = 64;
         t->slots = calloc(t->cap, sizeof(*t->slots));
         if (!t->slots) {
@@ -162,4 +186,37 @@ bool table_next(const struct table *t, size_t *i, const char **ret_key, void **r
                 }
         }
         return false;
+}
+
+int table_find_duplicate(const char *const *keys, size_t n, size_t *ret_index, size_t *ret_first)
+{
+        struct table *t = NULL;
+        int r;
+
+        if (n < 2)
+                return 0;
+        r = table_new(&t);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                void *seen;
+
+                if (!keys[i])
+                        continue;
+                seen = table_get(t, keys[i]);
+                if (seen) {
+                        /* values are index + 1, so index 0 is not NULL */
+                        *ret_index = i;
+                        *ret_first = (size_t)((uintptr_t)seen - 1);
+                        table_free(t);
+                        return 1;
+                }
+                r = table_put(t, keys[i], (void *)(uintptr_t)(i + 1));
+                if (r < 0) {
+                        table_free(t);
+                        return r;
+                }
+        }
+        table_free(t);
+        return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A string-keyed hash table (open addressing) for the master's tasks and agents by id. */
+/* A string-keyed hash table (open addressing): the master's tasks and agents by id, and the
+ * codecs' duplicate checks (table_find_duplicate()), so no array is checked pairwise. */
 #pragma once
 
 #include <stdbool.h>
@@ -19,3 +20,8 @@ void *table_remove(struct table *t, const char *key);
 size_t table_size(const struct table *t);
 /* Iterate: start with *i = 0; returns false at the end. The table must not change meanwhile. */
 bool table_next(const struct table *t, size_t *i, const char **ret_key, void **ret_value);
+
+/* The first key of keys[0..n) equal to an earlier one, in one pass (NULL keys are skipped):
+ * 1 with *ret_index = its index and *ret_first = the earlier one's, 0 when all keys are
+ * distinct, -ENOMEM. Replaces the pairwise loop that made a 94k-element array cost seconds. */
+int table_find_duplicate(const char *const *keys, size_t n, size_t *ret_index, size_t *ret_first);
