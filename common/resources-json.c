@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* JSON codec of a task's resources: cpus, weights, cpuset, memory, pids and per-disk I/O limits. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,15 @@
 #define CPUSET_CPU_MAX 4096
 /* io entries per task: one per disk a task limits; far more disks than a node has. */
 #define RESOURCES_IO_MAX 64
+/* The smallest memory.max and memory.high a task gets. Under 256 KiB even a shell is
+ * OOM-killed (memory.max) before it runs, as the VM showed; real programs need a few MiB more
+ * for libraries, page tables and the kernel memory of their namespaces. 6 MiB is Docker's
+ * minimum (linuxMinMemory in daemon/daemon_unix.go); the VM suite agent-limits runs a task at
+ * exactly this figure. */
+#define MEM_MIN (UINT64_C(6) << 20)
+/* pids.max takes at most PID_MAX_LIMIT (4194304 on 64-bit, include/linux/threads.h): the
+ * kernel's pids_max_write() refuses more with EINVAL, whatever kernel.pid_max says. */
+#define PIDS_MAX UINT64_C(4194304)
 
 void silo_resources_init(struct silo_resources *r)
 {
@@ -208,6 +218,23 @@ static int io_check_unique(const struct silo_resources *res, const char *path, c
                           res->io[i].device ?: res->io[i].disk, fpath, k);
 }
 
+/* resources.<key> (already parsed into v) against the smallest value a task can run with. */
+static int check_minimum(const json_t *j, const char *path, const char *key, uint64_t v,
+                         uint64_t min, const char *why, char **ret_error)
+{
+        _cleanup_free_ char *desc = NULL;
+        char m[QUANTITY_FORMAT_MAX];
+
+        if (v == SILO_UNSET || v >= min)
+                return 0;
+        desc = json_value_describe(json_field(j, key));
+        if (!desc)
+                return -ENOMEM;
+        (void)quantity_format(min, m, sizeof(m));
+        return json_field_error(ret_error, path, key, "%s is below the minimum of %s (%s)", desc,
+                                m, why);
+}
+
 int silo_resources_from_json(const json_t *j, const char *path, struct silo_resources *ret,
                              char **ret_error)
 {
@@ -250,8 +277,24 @@ int silo_resources_from_json(const json_t *j, const char *path, struct silo_reso
                 r = json_field_quantity(j, path, "swap", false, false, &res.swap, ret_error);
         if (r >= 0)
                 r = json_field_quantity(j, path, "pids", false, true, &res.pids, ret_error);
+        if (r >= 0)
+                r = check_minimum(j, path, "mem", res.mem, MEM_MIN,
+                                  "the smallest memory.max a task can start in", ret_error);
+        if (r >= 0)
+                r = check_minimum(j, path, "mem_high", res.mem_high, MEM_MIN,
+                                  "below it memory.high throttles a task from its start",
+                                  ret_error);
         if (r < 0)
                 return r;
+        if (res.pids != SILO_UNSET && res.pids > PIDS_MAX) {
+                _cleanup_free_ char *desc = json_value_describe(json_field(j, "pids"));
+
+                return desc ? json_field_error(ret_error, path, "pids",
+                                               "%s is out of range (1..%" PRIu64
+                                               ", the kernel's PID_MAX_LIMIT)",
+                                               desc, PIDS_MAX)
+                            : -ENOMEM;
+        }
         if (res.mem != SILO_UNSET && res.mem_high != SILO_UNSET && res.mem_high > res.mem) {
                 _cleanup_free_ char *fpath = json_path_key(path, "mem_high");
                 char a[QUANTITY_FORMAT_MAX], b[QUANTITY_FORMAT_MAX];

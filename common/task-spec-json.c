@@ -2,6 +2,7 @@
 /* JSON codec and validation of a task spec's top level (name, command, env, user, capabilities,
  * rlimits, ...). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -136,12 +137,97 @@ static int rlimit_value_from_json(const json_t *v, const char *path, uint64_t *r
         return quantity_from_json(v, path, ret, ret_error);
 }
 
+/*
+ * What the kernel accepts for each rlimit, and the least a task can start with (measured in the
+ * VM: below these the task's first process fails to exec, crashes or is killed at once). Either
+ * would otherwise be found out only in the task's first process, after its cgroup and sandbox
+ * exist; refusing them here makes the master refuse them too. Limits not listed take
+ * 0..unlimited (nproc counts every process of the task's user on the node, so no figure here
+ * could promise a start).
+ */
+struct rlimit_range {
+        int resource;
+        uint64_t min;           /* for the soft limit (the one a process hits) */
+        uint64_t max;           /* for the hard limit */
+        bool unlimited_ok;
+        const char *why;        /* shown with a refused value */
+};
+
+static const struct rlimit_range rlimit_ranges[] = {
+        /* setrlimit(RLIMIT_NOFILE) refuses more than fs.nr_open with EPERM, and fs.nr_open
+         * itself is at most sysctl_nr_open_max (INT_MAX rounded down to BITS_PER_LONG,
+         * fs/file.c); the node's own fs.nr_open is checked by the agent. With 3 the dynamic
+         * loader cannot open libc (exit 127). */
+        {RLIMIT_NOFILE, 4, 2147483584, false,
+         "the kernel caps open files at fs.nr_open; a task needs stdin, stdout, stderr and one "
+         "more to exec"},
+        /* exec gives the arguments and environment a quarter of the stack (fs/exec.c); a 4 KiB
+         * stack crashes /bin/sh at start. */
+        {RLIMIT_STACK, 64 << 10, 0, true, "a smaller stack crashes programs at exec"},
+        /* 1 MiB of address space cannot map /bin/sh and libc (exit 127); RLIMIT_DATA 0
+         * crashes it (SIGSEGV); RLIMIT_CPU 0 kills the task at once (SIGKILL). */
+        {RLIMIT_AS, 16 << 20, 0, true, "a smaller address space cannot load a program"},
+        {RLIMIT_DATA, 1 << 20, 0, true, "a smaller data segment crashes programs at start"},
+        {RLIMIT_CPU, 1, 0, true, "0 kills the task at once"},
+        /* RLIMIT_NICE is a ceiling of 20 - value (0..40); RLIMIT_RTPRIO a priority (0..99). */
+        {RLIMIT_NICE, 0, 40, true, "the nice ceiling is 20 - value"},
+        {RLIMIT_RTPRIO, 0, 99, true, "real-time priorities are 0..99"},
+};
+
+static const struct rlimit_range *rlimit_range_of(int resource)
+{
+        for (size_t i = 0; i < ELEMENTSOF(rlimit_ranges); i++)
+                if (rlimit_ranges[i].resource == resource)
+                        return &rlimit_ranges[i];
+        return NULL;
+}
+
+static void rlimit_value_format(uint64_t v, char *buf, size_t n)
+{
+        if (v == RLIM_INFINITY)
+                snprintf(buf, n, "unlimited");
+        else
+                (void)quantity_format(v, buf, n);
+}
+
+/* One value (v, at `path`) of an rlimit against its range: `is_soft` values are held to the
+ * minimum, `is_hard` values to the maximum (a plain value is both). */
+static int rlimit_value_check(const struct rlimit_range *range, const json_t *v, const char *path,
+                              uint64_t value, bool is_soft, bool is_hard, char **ret_error)
+{
+        _cleanup_free_ char *desc = NULL;
+        char lo[QUANTITY_FORMAT_MAX], hi[QUANTITY_FORMAT_MAX];
+
+        if (!range)
+                return 0;
+        if (value == RLIM_INFINITY && range->unlimited_ok)
+                return 0;
+        if ((!is_soft || value >= range->min) &&
+            (!is_hard || range->max == 0 || (value != RLIM_INFINITY && value <= range->max)))
+                return 0;
+        desc = json_value_describe(v);
+        if (!desc)
+                return -ENOMEM;
+        rlimit_value_format(range->min, lo, sizeof(lo));
+        rlimit_value_format(range->max ?: RLIM_INFINITY, hi, sizeof(hi));
+        if (value == RLIM_INFINITY)
+                return json_error(ret_error, -EINVAL, path,
+                                  "%s is not allowed: give a number in %s..%s (%s)", desc, lo, hi,
+                                  range->why);
+        if (range->max == 0)
+                return json_error(ret_error, -EINVAL, path,
+                                  "%s is below the minimum of %s (%s)", desc, lo, range->why);
+        return json_error(ret_error, -EINVAL, path, "%s is out of range (%s..%s%s; %s)", desc,
+                          lo, hi, range->unlimited_ok ? " or 'unlimited'" : "", range->why);
+}
+
 static int rlimit_from_json(const char *name, const json_t *v, struct silo_rlimit *ret,
                             char **ret_error)
 {
         static const char *const keys[] = {"soft", "hard", NULL};
         _cleanup_free_ char *path = json_path_key("rlimits", name);
         _cleanup_free_ char *spath = NULL, *hpath = NULL;
+        const struct rlimit_range *range;
         int resource, r;
         uint64_t soft, hard;
 
@@ -151,8 +237,11 @@ static int rlimit_from_json(const char *name, const json_t *v, struct silo_rlimi
         if (resource < 0)
                 return json_error(ret_error, -EINVAL, "rlimits",
                                   "'%s' is not an rlimit (" RLIMIT_CHOICES ")", name);
+        range = rlimit_range_of(resource);
         if (!json_is_object(v)) {
                 r = rlimit_value_from_json(v, path, &soft, ret_error);
+                if (r >= 0)
+                        r = rlimit_value_check(range, v, path, soft, true, true, ret_error);
                 if (r < 0)
                         return r;
                 *ret = (struct silo_rlimit){.resource = resource, .soft = soft, .hard = soft};
@@ -184,6 +273,12 @@ static int rlimit_from_json(const char *name, const json_t *v, struct silo_rlimi
                 return json_error(ret_error, -EINVAL, path, "soft limit %s is above hard limit %s",
                                   sd, hd);
         }
+        r = rlimit_value_check(range, json_field(v, "soft"), spath, soft, true, false, ret_error);
+        if (r >= 0)
+                r = rlimit_value_check(range, json_field(v, "hard"), hpath, hard, false, true,
+                                       ret_error);
+        if (r < 0)
+                return r;
         *ret = (struct silo_rlimit){.resource = resource, .soft = soft, .hard = hard};
         return 0;
 }
@@ -273,6 +368,18 @@ int silo_task_spec_from_json(const json_t *j, struct silo_task_spec **ret, char 
                 r = silo_resources_from_json(part, "resources", &s.resources, ret_error);
                 if (r < 0)
                         return r;
+                /* The init forks the command: with pids.max 1 that fork fails (EAGAIN). */
+                if (s.init && s.resources.pids < 2) {
+                        _cleanup_free_ char *desc =
+                                json_value_describe(json_field(part, "pids"));
+
+                        return desc ? json_error(ret_error, -EINVAL, "resources.pids",
+                                                 "%s is below the minimum of 2 with init "
+                                                 "(the init and the command are two processes; "
+                                                 "init: false runs with 1)",
+                                                 desc)
+                                    : -ENOMEM;
+                }
         }
         part = json_field(j, "container");
         if (part) {

@@ -340,6 +340,48 @@ static const struct error_case error_cases[] = {
      "rlimits.nofile: soft limit 2048 is above hard limit 1024"},
     {"{" B ", 'rlimits': {'core': {'soft': 'unlimited', 'hard': '1Gi'}}}",
      "rlimits.core: soft limit 'unlimited' is above hard limit '1Gi'"},
+    /* rlimits against the kernel's fixed maxima and the least a task can start with (issue 12) */
+#define NOFILE_WHY "the kernel caps open files at fs.nr_open; a task needs stdin, stdout, stderr " \
+                   "and one more to exec"
+    {"{" B ", 'rlimits': {'nofile': 'unlimited'}}",
+     "rlimits.nofile: 'unlimited' is not allowed: give a number in 4..2147483584 (" NOFILE_WHY ")"},
+    {"{" B ", 'rlimits': {'nofile': {'soft': 1024, 'hard': 'unlimited'}}}",
+     "rlimits.nofile.hard: 'unlimited' is not allowed: give a number in 4..2147483584 ("
+     NOFILE_WHY ")"},
+    {"{" B ", 'rlimits': {'nofile': 2147483585}}",
+     "rlimits.nofile: 2147483585 is out of range (4..2147483584; " NOFILE_WHY ")"},
+    {"{" B ", 'rlimits': {'nofile': 3}}", "rlimits.nofile: 3 is out of range (4..2147483584; "
+     NOFILE_WHY ")"},
+    {"{" B ", 'rlimits': {'nofile': {'soft': 0, 'hard': 1024}}}",
+     "rlimits.nofile.soft: 0 is out of range (4..2147483584; " NOFILE_WHY ")"},
+    {"{" B ", 'rlimits': {'nofile': 4}}", NULL},
+    {"{" B ", 'rlimits': {'nofile': 2147483584}}", NULL},
+    {"{" B ", 'rlimits': {'stack': '4Ki'}}",
+     "rlimits.stack: '4Ki' is below the minimum of 64Ki (a smaller stack crashes programs at "
+     "exec)"},
+    {"{" B ", 'rlimits': {'stack': '64Ki'}}", NULL},
+    {"{" B ", 'rlimits': {'stack': 'unlimited'}}", NULL},
+    {"{" B ", 'rlimits': {'as': '1Mi'}}",
+     "rlimits.as: '1Mi' is below the minimum of 16Mi (a smaller address space cannot load a "
+     "program)"},
+    {"{" B ", 'rlimits': {'as': {'soft': '16Mi', 'hard': 'unlimited'}}}", NULL},
+    {"{" B ", 'rlimits': {'data': 0}}",
+     "rlimits.data: 0 is below the minimum of 1Mi (a smaller data segment crashes programs "
+     "at start)"},
+    {"{" B ", 'rlimits': {'cpu': 0}}", "rlimits.cpu: 0 is below the minimum of 1 (0 kills the "
+     "task at once)"},
+    {"{" B ", 'rlimits': {'cpu': 1}}", NULL},
+    {"{" B ", 'rlimits': {'nice': 41}}",
+     "rlimits.nice: 41 is out of range (0..40 or 'unlimited'; the nice ceiling is 20 - value)"},
+    {"{" B ", 'rlimits': {'nice': {'soft': 0, 'hard': 41}}}",
+     "rlimits.nice.hard: 41 is out of range (0..40 or 'unlimited'; the nice ceiling is 20 - "
+     "value)"},
+    {"{" B ", 'rlimits': {'nice': 40}}", NULL},
+    {"{" B ", 'rlimits': {'rtprio': 100}}",
+     "rlimits.rtprio: 100 is out of range (0..99 or 'unlimited'; real-time priorities are "
+     "0..99)"},
+    {"{" B ", 'rlimits': {'rtprio': 'unlimited'}}", NULL},
+    {"{" B ", 'rlimits': {'core': 0, 'fsize': 0, 'nproc': 0, 'memlock': 0}}", NULL},
     {"{" B ", 'kill_grace_s': 3601}", "kill_grace_s: 3601 is out of range (0..3600)"},
     {"{" B ", 'kill_grace_s': -1}", "kill_grace_s: -1 is out of range (0..3600)"},
     {"{" B ", 'kill_grace_s': '10'}", "kill_grace_s: must be an integer"},
@@ -386,6 +428,27 @@ static const struct error_case error_cases[] = {
     {RES("'swap': 'none'"), "resources.swap: 'none' is not a quantity"},
     {RES("'pids': 0"), "resources.pids: 0 must be positive"},
     {RES("'pids': '1.5k'"), NULL}, /* valid: 1500 */
+    /* limits no task can start with, and the kernel's fixed maxima (issue 12) */
+    {RES("'mem': 1"),
+     "resources.mem: 1 is below the minimum of 6Mi (the smallest memory.max a task can start "
+     "in)"},
+    {RES("'mem': '6143Ki'"),
+     "resources.mem: '6143Ki' is below the minimum of 6Mi (the smallest memory.max a task can "
+     "start in)"},
+    {RES("'mem': '6Mi'"), NULL},
+    {RES("'mem_high': '1Mi'"),
+     "resources.mem_high: '1Mi' is below the minimum of 6Mi (below it memory.high throttles a "
+     "task from its start)"},
+    {RES("'mem': '64Mi', 'mem_high': '6Mi'"), NULL},
+    {RES("'pids': 5000000"),
+     "resources.pids: 5000000 is out of range (1..4194304, the kernel's PID_MAX_LIMIT)"},
+    {RES("'pids': 4194304"), NULL},
+    {RES("'pids': 1"),
+     "resources.pids: 1 is below the minimum of 2 with init (the init and the command are two "
+     "processes; init: false runs with 1)"},
+    {"{" B ", 'init': false, 'resources': {'pids': 1}}", NULL},
+    {RES("'pids': 2"), NULL},
+    {RES("'swap': 0"), NULL},
     {RES("'io': {}"), "resources.io: must be an array"},
     {IO("1"), "resources.io[0]: must be an object"},
     {IO("{'disk': 'sda', 'rbps': 1, 'iops': 2}"), "resources.io[0]: unknown key 'iops'"},
