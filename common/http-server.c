@@ -8,10 +8,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <microhttpd.h>
 
 #include "common/auth.h"
+#include "common/http-conns.h"
 #include "common/http-json.h"
 #include "common/http-server.h"
 #include "common/log.h"
@@ -26,8 +29,29 @@ struct http_server {
         void *userdata;
         char *token;
         size_t max_body;
+        unsigned connection_limit;
         struct http_ctx *deferred; /* suspended requests, answered with 503 at free */
+        struct http_conns *conns;  /* header and idle deadlines, eviction at the limit */
+        bool closed_in_run;        /* MHD closed a connection during the current run */
+        bool rerun;                /* ... and also during the second: run again at once */
 };
+
+static uint64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The record http-conns keeps for a connection (its MHD socket context). */
+static struct http_conn *http_conn_of(struct MHD_Connection *conn)
+{
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+        return ci ? ci->socket_context : NULL;
+}
 
 struct http_response {
         unsigned status;
@@ -445,6 +469,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 
         (void)version;
         if (!c) {
+                /* MHD calls us once a request's headers are complete: no deadline from now. */
+                http_conns_request(s->conns, http_conn_of(conn));
                 c = http_ctx_new(s, conn, url, method);
                 if (!c)
                         return MHD_NO;
@@ -492,11 +518,45 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                            enum MHD_RequestTerminationCode toe)
 {
-        (void)cls;
-        (void)conn;
-        (void)toe;
+        http_server *s = cls;
+
+        /* Answered: a kept-alive connection has the idle timeout to send the next request. */
+        if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+                http_conns_idle(s->conns, http_conn_of(conn), mono_ms());
         http_ctx_free(*con_cls);
         *con_cls = NULL;
+}
+
+static void http_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode toe)
+{
+        http_server *s = cls;
+
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *ci =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+                *socket_context = ci ? http_conns_started(s->conns, ci->connect_fd, mono_ms()) : NULL;
+        } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+                http_conns_closed(s->conns, *socket_context);
+                *socket_context = NULL;
+                s->closed_in_run = true;
+        }
+}
+
+/* The connection limit, lowered so that connections leave a quarter of the soft
+ * RLIMIT_NOFILE (at least 64 fds) to everything else: an fd-starved daemon cannot open its
+ * state, its tasks' pidfds or its logs, and MHD stops accepting when accept() fails. */
+static unsigned http_connection_limit(unsigned want)
+{
+        struct rlimit rl;
+        rlim_t reserve, fit;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                return want;
+        reserve = MAX(rl.rlim_cur / 4, (rlim_t)64);
+        fit = rl.rlim_cur > reserve + 16 ? rl.rlim_cur - reserve : 16;
+        return fit < want ? (unsigned)fit : want;
 }
 
 http_deferred *http_request_defer(http_request *req)
@@ -599,6 +659,7 @@ int http_server_new(const struct http_server_config *config, http_server **ret_s
         struct sockaddr_storage sa;
         socklen_t salen = sizeof(sa);
         unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        unsigned idle_s, header_s;
         int fd, family, r;
 
         r = http_listen_socket(config->listen, &fd, &family);
@@ -616,8 +677,22 @@ int http_server_new(const struct http_server_config *config, http_server **ret_s
         s->n_routes = config->n_routes;
         s->userdata = config->userdata;
         s->max_body = config->max_body ? config->max_body : HTTP_JSON_MAX_BODY_DEFAULT;
+        s->connection_limit = http_connection_limit(
+            config->connection_limit ? config->connection_limit : HTTP_SERVER_CONNECTION_LIMIT_DEFAULT);
+        idle_s = config->connection_timeout_s ? config->connection_timeout_s
+                                              : HTTP_SERVER_IDLE_TIMEOUT_S_DEFAULT;
+        header_s = config->header_timeout_s ? config->header_timeout_s
+                                            : HTTP_SERVER_HEADER_TIMEOUT_S_DEFAULT;
+        r = http_conns_new(s->connection_limit, (uint64_t)header_s * 1000, (uint64_t)idle_s * 1000,
+                           &s->conns);
+        if (r < 0) {
+                close(fd);
+                free(s);
+                return r;
+        }
         if (config->token && !(s->token = strdup(config->token))) {
                 close(fd);
+                http_conns_free(s->conns);
                 free(s);
                 return -ENOMEM;
         }
@@ -628,10 +703,9 @@ int http_server_new(const struct http_server_config *config, http_server **ret_s
         s->mhd = MHD_start_daemon(
             flags, 0, NULL, NULL, http_access, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
             MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned)(config->connection_limit ? config->connection_limit : 4096),
-            MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)(config->connection_timeout_s ? config->connection_timeout_s : 90),
-            MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_END);
+            s->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, config->per_client_limit,
+            MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_NOTIFY_COMPLETED, http_completed, s,
+            MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, s, MHD_OPTION_END);
         if (!s->mhd) {
                 close(fd);
                 http_server_free(s);
@@ -665,7 +739,8 @@ http_server *http_server_free(http_server *s)
                 (void)MHD_run(s->mhd);
         }
         if (s->mhd)
-                MHD_stop_daemon(s->mhd);
+                MHD_stop_daemon(s->mhd); /* reports every connection closed to http-conns */
+        http_conns_free(s->conns);
         free(s->token);
         free(s);
         return NULL;
@@ -678,16 +753,36 @@ int http_server_get_fd(const http_server *s)
 
 int http_server_run(http_server *s)
 {
-        return MHD_run(s->mhd) == MHD_YES ? 0 : -EIO;
+        int r = 0;
+
+        /* MHD drops its listen socket from its epoll set at the connection limit and puts it
+         * back only at the start of a run, while connections are closed at the end of one: after
+         * a run that closed some, run again, or nothing may ever wake the loop for a new client. */
+        for (int round = 0; round < 2; round++) {
+                (void)http_conns_sweep(s->conns, mono_ms());
+                s->closed_in_run = false;
+                if (MHD_run(s->mhd) != MHD_YES)
+                        r = -EIO;
+                if (!s->closed_in_run)
+                        break;
+        }
+        s->rerun = s->closed_in_run;
+        return r;
 }
 
 int http_server_timeout_ms(http_server *s)
 {
         MHD_UNSIGNED_LONG_LONG t;
+        int64_t next = s->rerun ? 0 : http_conns_next_ms(s->conns, mono_ms());
 
-        if (MHD_get_timeout(s->mhd, &t) != MHD_YES)
-                return -1;
-        return t > INT32_MAX ? INT32_MAX : (int)t;
+        if (MHD_get_timeout(s->mhd, &t) == MHD_YES && (next < 0 || t < (uint64_t)next))
+                next = (int64_t)t;
+        return next > INT32_MAX ? INT32_MAX : (int)next;
+}
+
+unsigned http_server_connection_limit(const http_server *s)
+{
+        return s->connection_limit;
 }
 
 uint16_t http_server_port(const http_server *s)

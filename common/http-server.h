@@ -54,9 +54,20 @@ struct http_server_config {
         void *userdata;            /* passed to every handler */
         const char *token;         /* required bearer token; NULL disables auth (unit tests only) */
         size_t max_body;           /* 0 = 1 MiB */
-        unsigned connection_limit; /* 0 = 4096 concurrent connections */
-        unsigned connection_timeout_s; /* idle keep-alive connections closed after; 0 = 90 */
+        /* Concurrent connections; 0 = 4096. Lowered to leave a quarter of the soft
+         * RLIMIT_NOFILE (at least 64 fds) to the rest of the process. At the limit, a new
+         * connection evicts the oldest one without a request in progress (http-conns.h). */
+        unsigned connection_limit;
+        unsigned per_client_limit;     /* connections per client address; 0 = no limit */
+        unsigned connection_timeout_s; /* idle keep-alive connections closed after; 0 = 60 */
+        /* A connection must deliver a request's complete headers this long after it opened,
+         * however slowly it sends them; 0 = 10. */
+        unsigned header_timeout_s;
 };
+
+#define HTTP_SERVER_CONNECTION_LIMIT_DEFAULT 4096
+#define HTTP_SERVER_IDLE_TIMEOUT_S_DEFAULT 60
+#define HTTP_SERVER_HEADER_TIMEOUT_S_DEFAULT 10
 
 struct http_request {
         const char *method;
@@ -79,10 +90,16 @@ http_server *http_server_free(http_server *s);
 
 /* The epoll fd to watch for readability. */
 int http_server_get_fd(const http_server *s);
-/* Process everything that is ready; never blocks. Returns 0 or -errno. */
+/* Process everything that is ready and close connections past their deadlines; never blocks.
+ * Returns 0 or -errno. Call it after every wake-up of the loop whatever woke it (MHD only
+ * re-arms its listen socket, dropped at the connection limit, from a run), and at the latest
+ * when http_server_timeout_ms() expires. */
 int http_server_run(http_server *s);
-/* Milliseconds until http_server_run() must be called even without fd activity; -1 = none. */
+/* Milliseconds until http_server_run() must be called even without fd activity (MHD's own
+ * timeouts, the next header or idle deadline, 0 when work is pending); -1 = none. */
 int http_server_timeout_ms(http_server *s);
+/* The connection limit in force (after the RLIMIT_NOFILE clamp). */
+unsigned http_server_connection_limit(const http_server *s);
 /* The port actually bound (useful with port 0). */
 uint16_t http_server_port(const http_server *s);
 /* Currently open client connections. */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -486,6 +487,108 @@ static void test_sync_client(void **state)
         free(err);
 }
 
+/* Drive s for ms milliseconds the way a daemon's loop must: wait for its fd or its timeout,
+ * then run it whatever woke us. */
+static void drive(http_server *s, int ms)
+{
+        struct timespec t0, t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+                struct pollfd p = {.fd = http_server_get_fd(s), .events = POLLIN};
+                int left, timeout = http_server_timeout_ms(s);
+
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                left = ms - (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+                if (left <= 0)
+                        return;
+                (void)poll(&p, 1, timeout < 0 || timeout > left ? left : timeout);
+                (void)http_server_run(s);
+        }
+}
+
+static int raw_connect(uint16_t port)
+{
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+        return fd;
+}
+
+/* > 0: bytes the server sent, 0: it closed the connection, -1: nothing yet. */
+static ssize_t raw_recv(int fd)
+{
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : n;
+}
+
+static void raw_send(int fd, const char *text)
+{
+        assert_int_equal(send(fd, text, strlen(text), MSG_NOSIGNAL), (ssize_t)strlen(text));
+}
+
+#define HEALTH_REQUEST "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+
+/* A slowloris is closed at the header deadline however it trickles; a kept-alive client that
+ * got its answer is not; at the connection limit a new client evicts an idle connection. */
+static void test_deadlines_and_limit(void **state)
+{
+        struct http_server_config c = {
+            .listen = "127.0.0.1:0", .routes = routes, .n_routes = ELEMENTSOF(routes),
+            .token = TOKEN, .connection_limit = 4, .header_timeout_s = 1,
+        };
+        http_server *s2 = NULL;
+        int keep, slow, idle[3], late;
+
+        (void)state;
+        assert_int_equal(http_server_new(&c, &s2), 0);
+        assert_int_equal(http_server_connection_limit(s2), 4);
+        keep = raw_connect(http_server_port(s2));
+        raw_send(keep, HEALTH_REQUEST);
+        slow = raw_connect(http_server_port(s2));
+        raw_send(slow, "GET /health HTTP/1.1\r\n");
+        drive(s2, 300);
+        assert_true(raw_recv(keep) > 0);
+        for (int i = 0; i < 4; i++) {
+                raw_send(slow, "X");
+                drive(s2, 150);
+        }
+        assert_int_equal(raw_recv(slow), -1);
+        drive(s2, 700);
+        assert_int_equal(raw_recv(slow), 0); /* 1.3 s after it opened, despite its bytes */
+        assert_int_equal(raw_recv(keep), -1);
+        raw_send(keep, HEALTH_REQUEST);
+        drive(s2, 200);
+        assert_true(raw_recv(keep) > 0);
+        assert_int_equal(http_server_connections(s2), 1);
+
+        /* keep (idle) + 3 silent ones = the limit: the 3rd evicts the oldest silent one */
+        for (int i = 0; i < 3; i++) {
+                idle[i] = raw_connect(http_server_port(s2));
+                drive(s2, 50);
+        }
+        assert_int_equal(raw_recv(idle[0]), 0);
+        late = raw_connect(http_server_port(s2));
+        raw_send(late, HEALTH_REQUEST);
+        drive(s2, 300);
+        assert_true(raw_recv(late) > 0);
+        assert_int_equal(raw_recv(idle[1]), 0);
+        assert_int_equal(raw_recv(keep), -1);
+        close(keep);
+        close(slow);
+        close(late);
+        for (int i = 0; i < 3; i++)
+                close(idle[i]);
+        drive(s2, 100);
+        assert_int_equal(http_server_connections(s2), 0);
+        http_server_free(s2);
+}
+
 static int setup(void **state)
 {
         struct http_server_config c = {
@@ -540,6 +643,7 @@ int main(void)
             cmocka_unit_test(test_client_failures),
             cmocka_unit_test(test_free_with_deferred),
             cmocka_unit_test(test_sync_client),
+            cmocka_unit_test(test_deadlines_and_limit),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
