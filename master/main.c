@@ -10,6 +10,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "common/config.h"
+#include "common/fd-limit.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "master/master.h"
@@ -35,8 +36,20 @@ static const struct config_option master_options_table[] = {
      "delay before re-placing a task whose launch failed; doubles per attempt up to 30 s", 10,
      30000},
     {"max-connections", CONFIG_UINT, OPT(max_connections), "16384", "N",
-     "concurrent HTTP connections (agents keep theirs open)", 16, 1000000},
-    {"nofile", CONFIG_UINT, OPT(nofile), "65536", "N", "RLIMIT_NOFILE to raise the process to",
+     "concurrent HTTP connections (agents keep theirs open); at the limit a new one evicts the "
+     "oldest without a request in progress; at most 3/4 of RLIMIT_NOFILE",
+     16, 1000000},
+    {"max-connections-per-client", CONFIG_UINT, OPT(max_connections_per_client), "64", "N",
+     "HTTP connections one client address may hold (0: no limit)", 0, 1000000},
+    {"header-timeout-s", CONFIG_UINT, OPT(header_timeout_s), "10", "SEC",
+     "a connection that has not sent a complete request header this long after it opened is "
+     "closed, however slowly it sends",
+     1, 3600},
+    {"idle-timeout-s", CONFIG_UINT, OPT(idle_timeout_s), "60", "SEC",
+     "a kept-alive connection without a new request this long is closed", 1, 86400},
+    {"nofile", CONFIG_UINT, OPT(nofile), "65536", "N",
+     "RLIMIT_NOFILE: the soft limit is raised to the hard one, and both to N when higher and "
+     "allowed",
      1024, 1048576},
     {"role-weight", CONFIG_LIST, OPT(role_weights), NULL, "ROLE=WEIGHT",
      "weight of a role in weighted fair sharing (a role without one weighs 1)"},
@@ -68,28 +81,20 @@ static int parse_log_level(const char *s)
         return -EINVAL;
 }
 
-/* Thousands of agents keep a connection each, and every connection is an fd. */
+/* Thousands of agents keep a connection each, and every connection is an fd: the soft limit
+ * goes to the hard one (often 1024 / 4096 or more when started by hand), both to --nofile
+ * when allowed. */
 static void raise_nofile(uint64_t want)
 {
-        struct rlimit rl;
+        uint64_t before, after;
+        int r;
 
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-                return;
-        if (rl.rlim_cur >= want)
-                return;
-        if (rl.rlim_max < want) {
-                struct rlimit up = {want, want};
-                if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
-                        log_debug("RLIMIT_NOFILE raised to %llu", (unsigned long long)want);
-                        return;
-                }
-                /* Not privileged: go as high as the hard limit allows. */
-                want = rl.rlim_max;
-        }
-        rl.rlim_cur = want;
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-                log_warning_errno(negative_errno(), "Failed to raise RLIMIT_NOFILE to %llu: %m",
-                                  (unsigned long long)want);
+        r = fd_limit_raise(want, &before, &after);
+        if (r < 0)
+                log_warning_errno(r, "Failed to raise RLIMIT_NOFILE: %m");
+        else
+                log_info("RLIMIT_NOFILE %llu (was %llu)", (unsigned long long)after,
+                         (unsigned long long)before);
 }
 
 int main(int argc, char **argv)
@@ -152,6 +157,11 @@ int main(int argc, char **argv)
         }
         log_info("listening on %s (port %u), state in %s", opts.listen, http_server_port(m->http),
                  opts.state_dir);
+        log_info("HTTP connections: at most %u, max %llu per client, header deadline %llu s, "
+                 "idle timeout %llu s",
+                 http_server_connection_limit(m->http),
+                 (unsigned long long)opts.max_connections_per_client,
+                 (unsigned long long)opts.header_timeout_s, (unsigned long long)opts.idle_timeout_s);
         (void)sd_notifyf(0, "READY=1\nSTATUS=Serving on %s with %zu agents and %zu tasks",
                          opts.listen, table_size(m->agents), table_size(m->tasks));
         r = master_run(m);

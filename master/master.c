@@ -205,6 +205,9 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
             .userdata = m,
             .token = m->token,
             .connection_limit = (unsigned)m->opts.max_connections,
+            .per_client_limit = (unsigned)m->opts.max_connections_per_client,
+            .connection_timeout_s = (unsigned)m->opts.idle_timeout_s,
+            .header_timeout_s = (unsigned)m->opts.header_timeout_s,
         };
         r = http_server_new(&hc, &m->http);
         if (r < 0) {
@@ -388,17 +391,12 @@ int master_run(master *m)
                                 continue;
                         return log_error_errno(negative_errno(), "epoll_wait: %m");
                 }
-                if (n == 0)
-                        (void)http_server_run(m->http);
                 for (int i = 0; i < n; i++) {
                         uint64_t v;
 
                         switch (ev[i].data.u32) {
                         case SOURCE_HTTP:
-                                r = http_server_run(m->http);
-                                if (r < 0)
-                                        log_debug("http server: %s", strerror(-r));
-                                break;
+                                break; /* served below, like every other wake-up */
                         case SOURCE_CLIENT:
                                 r = http_client_process(m->client);
                                 if (r < 0)
@@ -429,6 +427,12 @@ int master_run(master *m)
                                 break;
                         }
                 }
+                /* Whatever woke the loop: MHD asks to run at its timeout and re-arms its listen
+                 * socket (dropped at --max-connections) only from a run, so running it only when
+                 * its fd was ready could stop the master accepting for good. */
+                r = http_server_run(m->http);
+                if (r < 0)
+                        log_debug("http server: %s", strerror(-r));
         }
         return 0;
 }

@@ -26,6 +26,9 @@ struct master_options {
         uint64_t launch_timeout_ms; /* one HTTP call to an agent */
         uint64_t retry_base_ms;     /* first retry delay; doubles per attempt, capped at 30 s */
         uint64_t max_connections;
+        uint64_t max_connections_per_client; /* per client address, 0 = no limit */
+        uint64_t header_timeout_s;           /* a request's headers must arrive within */
+        uint64_t idle_timeout_s;             /* kept-alive connections closed after */
         uint64_t nofile;     /* RLIMIT_NOFILE to raise to */
         char **role_weights; /* "ROLE=WEIGHT" for weighted DRF; read by master_new() */
         char *log_level;

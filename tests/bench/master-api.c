@@ -139,7 +139,9 @@ static int master_start(size_t n)
                 }
                 execl(bench.master_bin, bench.master_bin, "--listen", "127.0.0.1:0", "--state-dir", state, "--token-file",
                       path, "--log-level", "info", "--heartbeat-interval-ms", "1000", "--agent-timeout-ms", "30000",
-                      "--max-connections", maxconn, "--nofile", nofile, (char *)NULL);
+                      "--max-connections", maxconn, "--nofile", nofile,
+                      /* every simulated agent connects from 127.0.0.1 */
+                      "--max-connections-per-client", "0", (char *)NULL);
                 _exit(127);
         }
         bench.master_pid = pid;

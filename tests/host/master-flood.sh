@@ -1,0 +1,139 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# silo-master under connection floods from clients without a token (issue 12, findings 6 and 9).
+#
+#   wedge     --max-connections 16: 16 idle connections fill it; /health is still answered
+#             while they are held, and again after they are all gone (the master used to
+#             stop accepting for good once the limit had been reached).
+#   deadline  --header-timeout-s 2: slowloris connections (a byte every 300 ms) and idle ones
+#             are closed by the server within the deadline; one address holds at most
+#             --max-connections-per-client (64) connections.
+#   flood     --max-connections 1024: 1,100 idle connections from 127.0.0.2, 2,000 idle from
+#             40 addresses and 1,000 slowloris from 20 addresses, all reconnecting, for 25 s;
+#             /health, an authenticated GET, an agent's heartbeats and status updates from
+#             127.0.0.1 are all answered within 2 s; the master's fds stay under the limit.
+# FLOOD_PHASES="wedge deadline flood" picks phases (default: all).
+. "$(dirname "$0")/master-lib.sh"
+FLOOD_BIN=$(realpath "$3")
+PHASES=${FLOOD_PHASES:-wedge deadline flood}
+FPIDS=()
+
+has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
+
+# flood LABEL ARGS...: run conn-flood in the background against the master.
+flood() {
+    local label=$1; shift
+    "$FLOOD_BIN" --connect "127.0.0.1:$PORT" --label "$label" --ready-file "$WORK/$label.ready" "$@" \
+        >"$WORK/$label.out" 2>&1 &
+    FPIDS+=("$!")
+    PIDS+=("$!")
+}
+flood_wait_ready() { wait_for 20 "$1 connected" test -s "$WORK/$1.ready"; }
+flood_wait_all() {
+    local p
+    for p in "${FPIDS[@]}"; do wait "$p" || fail "conn-flood $p exited with $?"; done
+    FPIDS=()
+}
+# flood_fig LABEL KEY: a figure of conn-flood's report line.
+flood_fig() { grep -o " $2=[0-9]*" "$WORK/$1.out" | cut -d= -f2; }
+
+# timed METHOD PATH [BODY]: "<status> <ms>" of one request from 127.0.0.1 (5 s client timeout).
+timed() {
+    local method=$1 path=$2 body=${3:-} out
+    out=$(curl -sS -o /dev/null -m 5 -X "$method" -H "Authorization: Bearer $TOKEN" \
+        ${body:+-H 'Content-Type: application/json' -d "$body"} \
+        -w '%{http_code} %{time_total}' "http://127.0.0.1:$PORT$path" 2>/dev/null) || true
+    read -r code secs <<<"${out:-000 5}"
+    echo "$code $(awk -v s="$secs" 'BEGIN { printf "%d", s * 1000 }')"
+}
+master_fds() { ls "/proc/$MPID/fd" | wc -l; }
+
+if has_phase wedge; then
+    echo "== wedge"
+    start_master --max-connections 16
+    for round in 1 2 3; do
+        flood "wedge$round" --source 127.0.0.3 --count 16 --mode idle --duration 3
+        flood_wait_ready "wedge$round"
+        read -r code ms < <(timed GET /health)
+        echo "figure: round $round: /health with 16 idle connections held: HTTP $code in $ms ms"
+        [ "$code" = 200 ] && [ "$ms" -lt 2000 ] || fail "round $round: /health not answered while the limit is held (HTTP $code, $ms ms)"
+        flood_wait_all
+        echo "figure: $(cat "$WORK/wedge$round.out")"
+        read -r code ms < <(timed GET /health)
+        echo "figure: round $round: /health after every flood connection closed: HTTP $code in $ms ms"
+        [ "$code" = 200 ] && [ "$ms" -lt 2000 ] || fail "round $round: the master no longer accepts after --max-connections was reached (HTTP $code, $ms ms)"
+    done
+    ok "the connection limit held and released 3 times: the master kept accepting"
+    stop_master
+fi
+
+if has_phase deadline; then
+    echo "== deadline"
+    start_master --header-timeout-s 2
+    grep -q 'max 64 per client' "$WORK/master.log" || fail "startup log lacks the connection limits: $(grep -i connection "$WORK/master.log")"
+    base=$(master_fds)
+    flood slow --source 127.0.0.4 --count 100 --mode slow --interval-ms 300 --duration 6
+    flood idle --source 127.0.0.5 --count 50 --mode idle --duration 6
+    flood percl --source 127.0.0.6 --count 200 --mode idle --duration 6
+    flood_wait_ready percl
+    sleep 1
+    fds=$(master_fds)
+    echo "figure: master fds: $base before, $fds with 100 slow + 50 idle + 200 idle from one address"
+    [ "$fds" -le $((base + 100 + 50 + 64 + 8)) ] || fail "the master holds $fds fds: more than 64 connections from 127.0.0.6?"
+    flood_wait_all
+    for f in slow idle percl; do echo "figure: $(cat "$WORK/$f.out")"; done
+    for f in slow idle; do
+        expect_eq "$(flood_fig $f open_at_end)" 0 "$f: connections still open after 6 s with a 2 s header deadline"
+        [ "$(flood_fig $f closed_ms_max)" -le 3500 ] || fail "$f: a connection lived $(flood_fig $f closed_ms_max) ms past a 2 s header deadline"
+    done
+    [ "$(flood_fig percl server_closed)" -ge 136 ] || fail "percl: only $(flood_fig percl server_closed) of 200 connections from one address refused with a cap of 64"
+    ok "slowloris and idle connections closed within the 2 s header deadline; one address held at most 64"
+    stop_master
+fi
+
+if has_phase flood; then
+    echo "== flood"
+    start_master --max-connections 1024
+    reg='{"hostname":"probe","address":"127.0.0.1:9","version":"t","resources":{"cpus":4,"mem":1073741824}}'
+    AID=$(api_body POST /api/v1/agents "$reg" | jq -r .agent_id)
+    [ -n "$AID" ] && [ "$AID" != null ] || fail "probe agent registration failed"
+    base=$(master_fds)
+    flood one --source 127.0.0.2 --count 1100 --mode idle --duration 25 --reconnect
+    flood many --source 127.0.1.1 --sources 40 --count 2000 --mode idle --duration 25 --reconnect
+    flood slowl --source 127.0.2.1 --sources 20 --count 1000 --mode slow --interval-ms 1000 --duration 25 --reconnect
+    flood_wait_ready one
+    sleep 2
+    worst=0; n=0; maxfds=0
+    declare -A worst_of
+    end=$((SECONDS + 16))
+    while [ $SECONDS -lt $end ]; do
+        n=$((n + 1))
+        for probe in health tasks heartbeat status; do
+            case $probe in
+                health) read -r code ms < <(timed GET /health) ;;
+                tasks) read -r code ms < <(timed GET /api/v1/tasks) ;;
+                heartbeat) read -r code ms < <(timed POST "/api/v1/agents/$AID/heartbeat" '{"tasks":[]}') ;;
+                status) read -r code ms < <(timed POST /api/v1/status \
+                    "{\"update_id\":\"flood-$n\",\"task_id\":\"ghost\",\"agent_id\":\"$AID\",\"state\":\"RUNNING\",\"timestamp_ms\":1}") ;;
+            esac
+            [ "$code" = 200 ] || fail "$probe #$n under the flood: HTTP $code after $ms ms"
+            [ "$ms" -gt "${worst_of[$probe]:-0}" ] && worst_of[$probe]=$ms
+            [ "$ms" -gt "$worst" ] && worst=$ms
+        done
+        fds=$(master_fds)
+        [ "$fds" -gt "$maxfds" ] && maxfds=$fds
+        sleep 0.2
+    done
+    echo "figure: $n rounds under the flood; slowest answer: health ${worst_of[health]} ms, tasks ${worst_of[tasks]} ms, heartbeat ${worst_of[heartbeat]} ms, status ${worst_of[status]} ms"
+    echo "figure: master fds: $base before, at most $maxfds during the flood (connection limit 1024)"
+    [ "$worst" -lt 2000 ] || fail "a request from 127.0.0.1 took $worst ms under the flood"
+    [ "$maxfds" -le $((base + 1024 + 16)) ] || fail "the master held $maxfds fds with a limit of 1024 connections"
+    flood_wait_all
+    for f in one many slowl; do echo "figure: $(cat "$WORK/$f.out")"; done
+    for f in one many slowl; do
+        [ "$(flood_fig $f oldest_open_ms)" -le 12000 ] || fail "$f: a connection without a request stayed open $(flood_fig $f oldest_open_ms) ms (header deadline 10 s)"
+    done
+    expect_eq "$(api_body GET "/api/v1/agents/$AID" | jq -r .state)" ACTIVE "probe agent state after the flood"
+    ok "/health, GETs, heartbeats and status updates answered within 2 s under 4,100 flooding connections"
+    stop_master
+fi
