@@ -350,7 +350,9 @@ static void on_update_done(const struct http_client_result *res, void *userdata)
                                           id, status_queue_dir(l->queue));
                 goto out;
         }
-        if (res->error == 0 && res->status == 400) {
+        /* 400 (malformed) and 409 (not this agent's task to update, e.g. one the master placed
+         * again elsewhere): sending it again can never succeed. */
+        if (res->error == 0 && (res->status == 400 || res->status == 409)) {
                 _cleanup_free_ char *message = NULL;
 
                 (void)http_json_error_parse(res->json, NULL, &message);

@@ -136,6 +136,14 @@ static int api_status(http_request *req, http_response *resp, void *userdata)
                                                      "invalid_status", "%s",
                                                      err ? err : strerror(-r)));
         r = master_status_apply(m, u, &dup, &err);
+        /* Refused for good (400: an agent sets it aside rather than retry it). */
+        if (r == -EINVAL)
+                return api_reply(m, req,
+                                 http_response_error(resp, 400, "invalid_status", "%s",
+                                                     strempty(err)));
+        if (r == -EPERM)
+                return api_reply(m, req,
+                                 http_response_error(resp, 409, "conflict", "%s", strempty(err)));
         if (r < 0)
                 return r; /* not acknowledged: the agent sends it again */
         return api_reply(m, req,

@@ -92,6 +92,7 @@ struct master_metrics {
         uint64_t status_updates;
         uint64_t status_duplicates;
         uint64_t status_ignored;
+        uint64_t status_refused; /* not from the agent the task is placed on */
         uint64_t tasks_submitted;
         uint64_t launches_sent;
         uint64_t launches_accepted;

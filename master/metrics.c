@@ -66,6 +66,9 @@ char *master_metrics_format(master *m)
             f, "silo_master_status_ignored_total",
             "Status updates recorded without changing a task (stale, out of order, unknown task).",
             x->status_ignored);
+        counter(f, "silo_master_status_refused_total",
+                "Status updates refused: not from the agent the task is placed on.",
+                x->status_refused);
         counter(f, "silo_master_tasks_submitted_total", "Tasks submitted.", x->tasks_submitted);
         counter(f, "silo_master_launches_sent_total", "Launch requests sent to agents.",
                 x->launches_sent);

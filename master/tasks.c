@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/error.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "master/master.h"
@@ -336,6 +337,41 @@ static int master_status_record(master *m, const struct silo_status_update *u)
         return store_change_end(m->store, r);
 }
 
+/*
+ * Only the agent a task is placed on may move it. Every agent holds the one cluster token, so
+ * the check is on the agent_id it sends: without one, from an agent that never registered, for
+ * a task that is PENDING (placed nowhere) or placed on another agent, the update is refused and
+ * nothing is recorded. -EINVAL (400: the agent sets it aside) without agent_id, -EPERM (409)
+ * otherwise, with *ret_error naming the task and both agents.
+ */
+static int master_status_check_source(master *m, const struct silo_status_update *u,
+                                      const struct master_task *t, char **ret_error)
+{
+        if (!u->agent_id)
+                return error_set(ret_error, -EINVAL,
+                                 "agent_id: missing: the master takes a status update of task %s "
+                                 "only from the agent it is placed on",
+                                 u->task_id);
+        if (!master_agent_get(m, u->agent_id))
+                return error_set(ret_error, -EPERM,
+                                 "agent_id: agent %s is not registered with this master; refusing "
+                                 "its status update of task %s",
+                                 u->agent_id, u->task_id);
+        if (!t)
+                return 0; /* reconciliation: recorded, and the agent told to kill it */
+        if (t->state == SILO_TASK_PENDING)
+                return error_set(ret_error, -EPERM,
+                                 "task %s is PENDING, not placed on agent %s (or any agent); "
+                                 "refusing its status update",
+                                 t->id, u->agent_id);
+        if (!streq_ptr(t->agent_id, u->agent_id))
+                return error_set(ret_error, -EPERM,
+                                 "task %s is placed on agent %s, not on agent %s; refusing its "
+                                 "status update",
+                                 t->id, t->agent_id ? t->agent_id : "(none)", u->agent_id);
+        return 0;
+}
+
 int master_status_apply(master *m, const struct silo_status_update *u, bool *ret_duplicate,
                         char **ret_error)
 {
@@ -343,7 +379,6 @@ int master_status_apply(master *m, const struct silo_status_update *u, bool *ret
         struct master_agent *a;
         int r;
 
-        (void)ret_error;
         r = store_update_seen(m->store, u->update_id);
         if (r < 0)
                 return r;
@@ -353,18 +388,24 @@ int master_status_apply(master *m, const struct silo_status_update *u, bool *ret
                 return 0;
         }
         *ret_duplicate = false;
-        m->metrics.status_updates++;
 
         t = master_task_get(m, u->task_id);
-        a = master_agent_get(m, u->agent_id ? u->agent_id : t ? t->agent_id : NULL);
-        if (!t || (u->agent_id && t->agent_id && !streq(u->agent_id, t->agent_id))) {
+        r = master_status_check_source(m, u, t, ret_error);
+        if (r < 0) {
+                m->metrics.status_refused++;
+                log_warning("status update %s of task %s refused: %s", u->update_id, u->task_id,
+                            strempty(*ret_error));
+                return r;
+        }
+        m->metrics.status_updates++;
+        a = master_agent_get(m, u->agent_id);
+        if (!t) {
                 r = master_status_record(m, u);
                 if (r < 0)
                         return r;
                 m->metrics.status_ignored++;
-                log_warning("status update %s from agent %s: task %s is %s%s", u->update_id,
-                            u->agent_id ? u->agent_id : "(none)", u->task_id,
-                            t ? "placed on another agent" : "unknown to the master",
+                log_warning("status update %s from agent %s: task %s is unknown to the master%s",
+                            u->update_id, u->agent_id, u->task_id,
                             a && !silo_task_state_is_terminal(u->state) ? "; killing it there"
                                                                         : "; ignored");
                 if (a && !silo_task_state_is_terminal(u->state)) {

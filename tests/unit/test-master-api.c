@@ -308,11 +308,27 @@ static void test_agent_validation(void **state)
 
 static void test_status_validation(void **state)
 {
-        const char *u = "{\"update_id\":\"u-1\",\"task_id\":\"ghost\",\"state\":\"RUNNING\","
-                        "\"timestamp_ms\":1}";
+        const char *nobody = "{\"update_id\":\"u-0\",\"task_id\":\"ghost\",\"state\":\"RUNNING\","
+                             "\"timestamp_ms\":1}";
+        char u[256];
         struct reply r;
 
         (void)state;
+        /* Status updates come from the agent registered in test_agent_validation. */
+        r = call("GET", "/api/v1/agents", NULL, true);
+        snprintf(u, sizeof(u),
+                 "{\"update_id\":\"u-1\",\"task_id\":\"ghost\",\"agent_id\":\"%s\","
+                 "\"state\":\"RUNNING\",\"timestamp_ms\":1}",
+                 json_string_value(
+                     json_object_get(json_array_get(json_object_get(r.body, "agents"), 0), "id")));
+        reply_free(&r);
+        expect_error("POST", "/api/v1/status", nobody, 400, "invalid_status",
+                     "agent_id: missing: the master takes a status update of task ghost only from "
+                     "the agent it is placed on");
+        expect_error("POST", "/api/v1/status",
+                     "{\"update_id\":\"u-2\",\"task_id\":\"ghost\",\"agent_id\":\"forged\","
+                     "\"state\":\"RUNNING\",\"timestamp_ms\":1}",
+                     409, "conflict", "agent_id: agent forged is not registered with this master");
         expect_error("POST", "/api/v1/status", NULL, 400, "bad_request",
                      "body: expected a JSON object");
         expect_error("POST", "/api/v1/status",

@@ -105,6 +105,19 @@ static void test_transitions_persist_and_recover(void **state)
         bool done = false;
 
         (void)state;
+        {
+                /* Status updates are taken only from the agent a task is placed on. */
+                struct silo_agent_registration *reg = NULL;
+                struct master_agent *a = NULL;
+
+                assert_int_equal(silo_agent_registration_from_string(
+                                     "{\"agent_id\":\"agent-2\",\"hostname\":\"n2\",\"address\":"
+                                     "\"127.0.0.1:9\",\"version\":\"t\",\"resources\":{\"cpus\":4,"
+                                     "\"mem\":1073741824}}",
+                                     &reg, &err),
+                                 0);
+                assert_int_equal(master_agent_register(m, reg, &a, &err), 0);
+        }
         spec = spec_from(
             "{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":2}}");
         assert_int_equal(master_task_submit(m, spec, &t, &err), 0);
