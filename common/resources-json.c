@@ -231,8 +231,8 @@ static int check_minimum(const json_t *j, const char *path, const char *key, uin
         if (!desc)
                 return -ENOMEM;
         (void)quantity_format(min, m, sizeof(m));
-        return json_field_error(ret_error, path, key, "%s is below the minimum of %s (%s)", desc,
-                                m, why);
+        return json_field_error(ret_error, path, key, "%s is below the minimum of %s (%s)", desc, m,
+                                why);
 }
 
 int silo_resources_from_json(const json_t *j, const char *path, struct silo_resources *ret,

@@ -147,31 +147,31 @@ static int rlimit_value_from_json(const json_t *v, const char *path, uint64_t *r
  */
 struct rlimit_range {
         int resource;
-        uint64_t min;           /* for the soft limit (the one a process hits) */
-        uint64_t max;           /* for the hard limit */
+        uint64_t min; /* for the soft limit (the one a process hits) */
+        uint64_t max; /* for the hard limit; 0 = no maximum */
         bool unlimited_ok;
-        const char *why;        /* shown with a refused value */
+        const char *why; /* shown with a refused value */
 };
 
 static const struct rlimit_range rlimit_ranges[] = {
-        /* setrlimit(RLIMIT_NOFILE) refuses more than fs.nr_open with EPERM, and fs.nr_open
-         * itself is at most sysctl_nr_open_max (INT_MAX rounded down to BITS_PER_LONG,
-         * fs/file.c); the node's own fs.nr_open is checked by the agent. With 3 the dynamic
-         * loader cannot open libc (exit 127). */
-        {RLIMIT_NOFILE, 4, 2147483584, false,
-         "the kernel caps open files at fs.nr_open; a task needs stdin, stdout, stderr and one "
-         "more to exec"},
-        /* exec gives the arguments and environment a quarter of the stack (fs/exec.c); a 4 KiB
-         * stack crashes /bin/sh at start. */
-        {RLIMIT_STACK, 64 << 10, 0, true, "a smaller stack crashes programs at exec"},
-        /* 1 MiB of address space cannot map /bin/sh and libc (exit 127); RLIMIT_DATA 0
-         * crashes it (SIGSEGV); RLIMIT_CPU 0 kills the task at once (SIGKILL). */
-        {RLIMIT_AS, 16 << 20, 0, true, "a smaller address space cannot load a program"},
-        {RLIMIT_DATA, 1 << 20, 0, true, "a smaller data segment crashes programs at start"},
-        {RLIMIT_CPU, 1, 0, true, "0 kills the task at once"},
-        /* RLIMIT_NICE is a ceiling of 20 - value (0..40); RLIMIT_RTPRIO a priority (0..99). */
-        {RLIMIT_NICE, 0, 40, true, "the nice ceiling is 20 - value"},
-        {RLIMIT_RTPRIO, 0, 99, true, "real-time priorities are 0..99"},
+    /* setrlimit(RLIMIT_NOFILE) refuses more than fs.nr_open with EPERM, and fs.nr_open
+     * itself is at most sysctl_nr_open_max (INT_MAX rounded down to BITS_PER_LONG,
+     * fs/file.c); the node's own fs.nr_open is checked by the agent. With 3 the dynamic
+     * loader cannot open libc (exit 127). */
+    {RLIMIT_NOFILE, 4, 2147483584, false,
+     "the kernel caps open files at fs.nr_open; a task needs stdin, stdout, stderr and one "
+     "more to exec"},
+    /* exec gives the arguments and environment a quarter of the stack (fs/exec.c); a 4 KiB
+     * stack crashes /bin/sh at start. */
+    {RLIMIT_STACK, 64 << 10, 0, true, "a smaller stack crashes programs at exec"},
+    /* 1 MiB of address space cannot map /bin/sh and libc (exit 127); RLIMIT_DATA 0
+     * crashes it (SIGSEGV); RLIMIT_CPU 0 kills the task at once (SIGKILL). */
+    {RLIMIT_AS, 16 << 20, 0, true, "a smaller address space cannot load a program"},
+    {RLIMIT_DATA, 1 << 20, 0, true, "a smaller data segment crashes programs at start"},
+    {RLIMIT_CPU, 1, 0, true, "0 kills the task at once"},
+    /* RLIMIT_NICE is a ceiling of 20 - value (0..40); RLIMIT_RTPRIO a priority (0..99). */
+    {RLIMIT_NICE, 0, 40, true, "the nice ceiling is 20 - value"},
+    {RLIMIT_RTPRIO, 0, 99, true, "real-time priorities are 0..99"},
 };
 
 static const struct rlimit_range *rlimit_range_of(int resource)
@@ -215,10 +215,10 @@ static int rlimit_value_check(const struct rlimit_range *range, const json_t *v,
                                   "%s is not allowed: give a number in %s..%s (%s)", desc, lo, hi,
                                   range->why);
         if (range->max == 0)
-                return json_error(ret_error, -EINVAL, path,
-                                  "%s is below the minimum of %s (%s)", desc, lo, range->why);
-        return json_error(ret_error, -EINVAL, path, "%s is out of range (%s..%s%s; %s)", desc,
-                          lo, hi, range->unlimited_ok ? " or 'unlimited'" : "", range->why);
+                return json_error(ret_error, -EINVAL, path, "%s is below the minimum of %s (%s)",
+                                  desc, lo, range->why);
+        return json_error(ret_error, -EINVAL, path, "%s is out of range (%s..%s%s; %s)", desc, lo,
+                          hi, range->unlimited_ok ? " or 'unlimited'" : "", range->why);
 }
 
 static int rlimit_from_json(const char *name, const json_t *v, struct silo_rlimit *ret,
@@ -370,8 +370,7 @@ int silo_task_spec_from_json(const json_t *j, struct silo_task_spec **ret, char 
                         return r;
                 /* The init forks the command: with pids.max 1 that fork fails (EAGAIN). */
                 if (s.init && s.resources.pids < 2) {
-                        _cleanup_free_ char *desc =
-                                json_value_describe(json_field(part, "pids"));
+                        _cleanup_free_ char *desc = json_value_describe(json_field(part, "pids"));
 
                         return desc ? json_error(ret_error, -EINVAL, "resources.pids",
                                                  "%s is below the minimum of 2 with init "
