@@ -32,6 +32,10 @@ struct agent_options {
         char *log_level;
         uint64_t gc_max_age_s;          /* terminal tasks older than this are forgotten */
         uint64_t gc_max_tasks;          /* at most this many terminal tasks are kept */
+        uint64_t max_connections;       /* HTTP connections in total */
+        uint64_t max_connections_per_client; /* per client address, 0 = no limit */
+        uint64_t header_timeout_s;      /* a request's headers must arrive within */
+        uint64_t idle_timeout_s;        /* kept-alive connections closed after */
         struct agent_link_options link;  /* master link and calibration (link.h) */
 };
 

@@ -610,6 +610,10 @@ int agent_api_start(struct agent *a)
                 .n_routes = ELEMENTSOF(routes),
                 .userdata = a,
                 .token = a->token,
+                .connection_limit = (unsigned)a->opts.max_connections,
+                .per_client_limit = (unsigned)a->opts.max_connections_per_client,
+                .connection_timeout_s = (unsigned)a->opts.idle_timeout_s,
+                .header_timeout_s = (unsigned)a->opts.header_timeout_s,
         };
         int r;
 

@@ -17,6 +17,7 @@
 #include "agent/options.h"
 #include "common/auth.h"
 #include "common/config.h"
+#include "common/fd-limit.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -135,6 +136,19 @@ static int agent_run(struct agent *a)
                                        a->opts.log_level);
         log_set_max_level(level);
 
+        /* Started by hand the soft limit is often 1024: every connection, pidfd and log is an
+         * fd (tasks inherit the raised limit unless their spec sets rlimits.nofile). */
+        {
+                uint64_t before, after;
+
+                r = fd_limit_raise(0, &before, &after);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to raise RLIMIT_NOFILE: %m");
+                else
+                        log_info("RLIMIT_NOFILE %llu (was %llu)", (unsigned long long)after,
+                                 (unsigned long long)before);
+        }
+
         /* Refuse before touching anything: without cgroup v2 controllers there is no
          * isolation, and an agent that runs tasks unconfined is worse than none. */
         r = cg_probe(NULL, &probe);
@@ -195,6 +209,9 @@ static int agent_run(struct agent *a)
         r = agent_api_start(a);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s: %m", a->opts.listen);
+        log_info("HTTP connections: at most %u, max %llu per client, header deadline %llu s, idle timeout %llu s",
+                 http_server_connection_limit(a->http), (unsigned long long)a->opts.max_connections_per_client,
+                 (unsigned long long)a->opts.header_timeout_s, (unsigned long long)a->opts.idle_timeout_s);
         r = agent_measure_start(a);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the I/O measurements: %m");

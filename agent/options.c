@@ -29,6 +29,16 @@ static const struct config_option agent_option_table[] = {
          "ended tasks (record, checkpoint, sandbox and logs) are forgotten this long after they end; 0: never", 0, 0},
         {"gc-max-tasks", CONFIG_UINT, offsetof(struct agent_options, gc_max_tasks), "1000", "N",
          "at most this many ended tasks are kept, the oldest forgotten first; 0: no limit", 0, 0},
+        {"max-connections", CONFIG_UINT, offsetof(struct agent_options, max_connections), "1024", "N",
+         "concurrent HTTP connections; at the limit a new one evicts the oldest without a request in "
+         "progress; at most 3/4 of RLIMIT_NOFILE", 16, 1000000},
+        {"max-connections-per-client", CONFIG_UINT, offsetof(struct agent_options, max_connections_per_client),
+         "64", "N", "HTTP connections one client address may hold (0: no limit)", 0, 1000000},
+        {"header-timeout-s", CONFIG_UINT, offsetof(struct agent_options, header_timeout_s), "10", "SEC",
+         "a connection that has not sent a complete request header this long after it opened is closed, "
+         "however slowly it sends", 1, 3600},
+        {"idle-timeout-s", CONFIG_UINT, offsetof(struct agent_options, idle_timeout_s), "60", "SEC",
+         "a kept-alive connection without a new request this long is closed", 1, 86400},
         OPT("log-level", CONFIG_STRING, log_level, "info", "LEVEL", "error, warning, notice, info or debug"),
         AGENT_LINK_CONFIG_OPTIONS(offsetof(struct agent_options, link)),
 };
