@@ -51,6 +51,11 @@ static const struct config_option master_options_table[] = {
      "RLIMIT_NOFILE: the soft limit is raised to the hard one, and both to N when higher and "
      "allowed",
      1024, 1048576},
+    {"gc-max-age-s", CONFIG_UINT, OPT(gc_max_age_s), "86400", "SEC",
+     "ended tasks (with their history) and updates for unknown tasks are forgotten this long "
+     "after they end; 0: never", 0, 315360000},
+    {"gc-max-tasks", CONFIG_UINT, OPT(gc_max_tasks), "10000", "N",
+     "at most this many ended tasks are kept, the oldest end forgotten first; 0: no limit", 0, 0},
     {"role-weight", CONFIG_LIST, OPT(role_weights), NULL, "ROLE=WEIGHT",
      "weight of a role in weighted fair sharing (a role without one weighs 1)"},
     {"log-level", CONFIG_STRING, OPT(log_level), "info", "LEVEL",

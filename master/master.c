@@ -406,6 +406,7 @@ int master_run(master *m)
                                 (void)!read(m->timer_fd, &v, sizeof(v));
                                 master_agents_check(m);
                                 master_launcher_tick(m);
+                                master_retention_tick(m);
                                 if (m->watchdog_usec &&
                                     (master_mono_ms() - m->watchdog_last_ms) * 2000 >=
                                         m->watchdog_usec) {

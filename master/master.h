@@ -30,6 +30,8 @@ struct master_options {
         uint64_t header_timeout_s;           /* a request's headers must arrive within */
         uint64_t idle_timeout_s;             /* kept-alive connections closed after */
         uint64_t nofile;     /* RLIMIT_NOFILE to raise to */
+        uint64_t gc_max_age_s; /* ended tasks are forgotten this long after they end; 0: never */
+        uint64_t gc_max_tasks; /* at most this many ended tasks are kept; 0: no limit */
         char **role_weights; /* "ROLE=WEIGHT" for weighted DRF; read by master_new() */
         char *log_level;
 };
@@ -61,6 +63,9 @@ struct master_task {
         uint64_t not_before_ms;      /* monotonic: retry backoff for the next placement */
         uint64_t kill_not_before_ms; /* monotonic: retry backoff for a DELETE to the agent */
         char *pending_reason;        /* the allocator's latest reason while PENDING */
+        /* ended tasks, oldest end first, for retention (retention.c) */
+        struct master_task *ended_prev, *ended_next;
+        bool ended_listed;
 };
 
 enum master_agent_state {
@@ -99,6 +104,8 @@ struct master_metrics {
         uint64_t launches_failed;
         uint64_t kills_sent;
         uint64_t reconcile_kills;
+        uint64_t tasks_forgotten;   /* ended tasks dropped by retention */
+        uint64_t updates_forgotten; /* updates for unknown tasks dropped by retention */
         uint64_t allocation_passes;
         uint64_t allocation_placed;
         double last_pass_seconds;
@@ -129,6 +136,14 @@ typedef struct master {
         uint64_t watchdog_usec; /* systemd's WatchdogSec, 0 = off */
         uint64_t watchdog_last_ms;
         struct master_metrics metrics;
+        /* Retention (retention.c): ended tasks in order of their end, and where the sweep of
+         * updates for unknown tasks goes on. Nothing to free: the list links the tasks. */
+        struct {
+                struct master_task *head, *tail;
+                size_t n;
+                bool unsorted;
+                uint64_t orphan_cursor;
+        } ended;
 } master;
 
 /* ---- time ---- */
@@ -187,6 +202,14 @@ json_t *master_task_to_json(master *m, const struct master_task *t, bool with_hi
 struct master_task *master_task_free(struct master_task *t);
 /* All tasks sorted by submission order, optionally only one state (state < 0: all). */
 int master_tasks_list(master *m, int state, struct master_task ***ret, size_t *ret_n);
+
+/* ---- retention (retention.c) ---- */
+/* Queue an ended task for retention (master_task_reindex() does it; idempotent). */
+void master_retention_add(master *m, struct master_task *t);
+/* Forget ended tasks past --gc-max-age-s or beyond --gc-max-tasks (oldest end first), and
+ * updates for unknown tasks past the age, at most MASTER_RETENTION_BATCH of each per call, so
+ * the loop's timer can call it every tick without stalling. */
+void master_retention_tick(master *m);
 
 /* ---- allocation (placement.c) ---- */
 void master_schedule(master *m); /* ask for a pass at the end of this loop turn */

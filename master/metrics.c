@@ -70,6 +70,12 @@ char *master_metrics_format(master *m)
                 "Status updates refused: not from the agent the task is placed on.",
                 x->status_refused);
         counter(f, "silo_master_tasks_submitted_total", "Tasks submitted.", x->tasks_submitted);
+        counter(f, "silo_master_tasks_forgotten_total",
+                "Ended tasks forgotten by retention (gc-max-age-s, gc-max-tasks).",
+                x->tasks_forgotten);
+        counter(f, "silo_master_updates_forgotten_total",
+                "Status updates for unknown tasks forgotten by retention (gc-max-age-s).",
+                x->updates_forgotten);
         counter(f, "silo_master_launches_sent_total", "Launch requests sent to agents.",
                 x->launches_sent);
         counter(f, "silo_master_launches_accepted_total", "Launch requests agents accepted.",

@@ -26,6 +26,10 @@ enum {
         STMT_TASK_EVENTS,
         STMT_AGENT_PUT,
         STMT_COUNT_EVENTS,
+        STMT_TASK_DELETE,
+        STMT_TASK_EVENTS_DELETE,
+        STMT_UNAPPLIED_EVENTS,
+        STMT_EVENT_DELETE,
         _STMT_MAX,
 };
 
@@ -52,6 +56,12 @@ static const char *const store_sql[_STMT_MAX] = {
         "INSERT OR REPLACE INTO agents(id, registration, state, registered_ms, updated_ms) "
         "VALUES(?1, ?2, ?3, ?4, ?5)",
     [STMT_COUNT_EVENTS] = "SELECT COUNT(*) FROM task_events",
+    [STMT_TASK_DELETE] = "DELETE FROM tasks WHERE id = ?1",
+    [STMT_TASK_EVENTS_DELETE] = "DELETE FROM task_events WHERE task_id = ?1",
+    /* through the partial index task_events_unapplied: never a scan of the whole history */
+    [STMT_UNAPPLIED_EVENTS] = "SELECT seq, task_id, timestamp_ms FROM task_events "
+                              "WHERE applied = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
+    [STMT_EVENT_DELETE] = "DELETE FROM task_events WHERE seq = ?1",
 };
 
 struct store {
@@ -105,6 +115,8 @@ static const char *const store_schema =
     "  exit_code INTEGER NOT NULL, signal INTEGER NOT NULL, message TEXT,"
     "  timestamp_ms INTEGER NOT NULL, applied INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS task_events_task ON task_events(task_id);"
+    /* Updates that changed nothing (among them those for unknown tasks), for retention. */
+    "CREATE INDEX IF NOT EXISTS task_events_unapplied ON task_events(seq) WHERE applied = 0;"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
 int store_open(const char *path, struct store **ret, char **ret_error)
@@ -485,4 +497,62 @@ int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *use
                 r = sqlite_errno(rc);
         sqlite3_finalize(st);
         return r;
+}
+
+int store_task_delete(struct store *s, const char *task_id)
+{
+        int r;
+
+        bind_text(s->stmt[STMT_TASK_EVENTS_DELETE], 1, task_id);
+        r = store_step_done(s, s->stmt[STMT_TASK_EVENTS_DELETE]);
+        if (r < 0)
+                return r;
+        bind_text(s->stmt[STMT_TASK_DELETE], 1, task_id);
+        return store_step_done(s, s->stmt[STMT_TASK_DELETE]);
+}
+
+int store_unapplied_sweep(struct store *s, uint64_t *cursor, uint64_t before_ms, size_t max,
+                          bool (*task_known)(const char *task_id, void *userdata),
+                          void *userdata, size_t *ret_deleted)
+{
+        sqlite3_stmt *st = s->stmt[STMT_UNAPPLIED_EVENTS];
+        _cleanup_free_ int64_t *doomed = NULL;
+        size_t n = 0, deleted = 0;
+        uint64_t next = *cursor;
+        int rc, r = 0;
+
+        doomed = calloc(max ? max : 1, sizeof(*doomed));
+        if (!doomed)
+                return -ENOMEM;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)*cursor);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                int64_t seq = sqlite3_column_int64(st, 0);
+                const char *task_id = (const char *)sqlite3_column_text(st, 1);
+                uint64_t ts = (uint64_t)sqlite3_column_int64(st, 2);
+
+                if (task_id && task_known(task_id, userdata)) {
+                        next = (uint64_t)seq; /* goes with its task */
+                        continue;
+                }
+                if (ts >= before_ms)
+                        break; /* the rest are younger (in order of arrival) */
+                doomed[n++] = seq;
+                next = (uint64_t)seq;
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                r = sqlite_errno(rc);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                sqlite3_bind_int64(s->stmt[STMT_EVENT_DELETE], 1, doomed[i]);
+                r = store_step_done(s, s->stmt[STMT_EVENT_DELETE]);
+                if (r >= 0)
+                        deleted++;
+        }
+        if (r < 0)
+                return r;
+        *cursor = next;
+        *ret_deleted = deleted;
+        return 0;
 }

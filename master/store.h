@@ -58,6 +58,16 @@ int store_count_events(struct store *s, uint64_t *ret);
 
 int store_agent_put(struct store *s, const struct master_agent *a);
 
+/* Retention: delete a task's row and its whole history. */
+int store_task_delete(struct store *s, const char *task_id);
+/* Walk at most `max` unapplied events after *cursor (by seq) and delete those of tasks that
+ * task_known() does not know and that are older than before_ms; stops at the first such event
+ * that is younger. Events of known tasks are passed over (they go with their task). Advances
+ * *cursor past what was handled; *ret_deleted counts the deleted. */
+int store_unapplied_sweep(struct store *s, uint64_t *cursor, uint64_t before_ms, size_t max,
+                          bool (*task_known)(const char *task_id, void *userdata),
+                          void *userdata, size_t *ret_deleted);
+
 /* Load everything at startup; the callbacks take ownership of the objects they get. */
 int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *userdata),
                       void *userdata);

@@ -98,6 +98,7 @@ void master_task_reindex(master *m, struct master_task *t, const char *old_agent
                 if (a && table_put(a->tasks, t->id, t) < 0)
                         log_error("task %s: out of memory indexing it on agent %s", t->id, a->id);
         }
+        master_retention_add(m, t);
 }
 
 int master_task_save(master *m, struct master_task *t)
@@ -328,6 +329,10 @@ static int master_status_record(master *m, const struct silo_status_update *u)
             .timestamp_ms = u->timestamp_ms ? u->timestamp_ms : master_now_ms(),
             .applied = false,
         };
+        /* Retention ages an update for an unknown task by this: never later than its arrival,
+         * so an agent's clock cannot keep it forever. */
+        if (!master_task_get(m, u->task_id))
+                e.timestamp_ms = MIN(e.timestamp_ms, master_now_ms());
         int r;
 
         r = store_change_begin(m->store);
