@@ -26,18 +26,22 @@ def spec(devs, tid):
     return {"id": tid, "name": "n", "command": ["/bin/true"], "container": {"devices": devs}}
 with open(work + "/big-devices.json", "w") as f:
     json.dump(spec(names, "big-devices"), f, separators=(",", ":"))
-with open(work + "/big-volumes.json", "w") as f:
-    json.dump({"id": "big-volumes", "name": "n", "command": ["/bin/true"], "container": {"namespaces": ["mount"],
-               "volumes": [{"source": "/tmp", "target": "/v/" + n[5:]} for n in names[:25000]]}},
+# Under the 256 KiB a task spec may have: refused by the array bounds.
+with open(work + "/many-devices.json", "w") as f:
+    json.dump(spec(names[:23000], "many-devices"), f, separators=(",", ":"))
+with open(work + "/many-volumes.json", "w") as f:
+    json.dump({"id": "many-volumes", "name": "n", "command": ["/bin/true"], "container": {"namespaces": ["mount"],
+               "volumes": [{"source": "/tmp", "target": "/v/" + n[5:]} for n in names[:6000]]}},
               f, separators=(",", ":"))
-with open(work + "/big-io.json", "w") as f:
-    json.dump({"id": "big-io", "name": "n", "command": ["/bin/true"],
-               "resources": {"io": [{"disk": "d" + n[5:], "rbps": 1} for n in names[:35000]]}},
+with open(work + "/many-io.json", "w") as f:
+    json.dump({"id": "many-io", "name": "n", "command": ["/bin/true"],
+               "resources": {"io": [{"disk": "d" + n[5:], "rbps": 1} for n in names[:9000]]}},
               f, separators=(",", ":"))
-# The most expensive 1 MiB body for the JSON parser itself: 350k empty objects.
+# The most expensive 1 MiB body for the JSON parser itself, 349k empty objects, as a
+# registration (which may be up to 1 MiB).
 with open(work + "/big-objects.json", "w") as f:
-    f.write('{"id":"big-objects","name":"n","command":["/bin/true"],"container":{"devices":[' +
-            ",".join(["{}"] * 349000) + "]}}")
+    f.write('{"hostname":"big","address":"127.0.0.1:9","version":"x","resources":{"cpus":1,"mem":1},"tasks":[' +
+            ",".join(["{}"] * 349000) + "]}")
 # Bounds: exactly at the bound is accepted by the codec; one more is refused.
 with open(work + "/devices-256.json", "w") as f:
     json.dump(spec(names[:256], "devices-256"), f)
@@ -71,10 +75,12 @@ post() {
 
 # Every figure is printed before any check fails, so a run on a stalling master shows them all.
 bad=
-for f in big-devices big-volumes big-io big-objects; do
-    read -r code secs < <(post "$WORK/$f.json" /api/v1/tasks)
-    echo "figure: POST $f ($(stat -c %s "$WORK/$f.json") bytes): HTTP $code in ${secs} s: $(jq -r .error.message "$WORK/out.json" 2>/dev/null | cut -c1-120)"
-    [ "$code" = 400 ] || bad+="$f: HTTP $code, expected 400; "
+for f in big-devices:413 many-devices:400 many-volumes:400 many-io:400 big-objects:400; do
+    want=${f#*:}; f=${f%:*}
+    path=/api/v1/tasks; [ "$f" = big-objects ] && path=/api/v1/agents
+    read -r code secs < <(post "$WORK/$f.json" $path)
+    echo "figure: POST $path $f ($(stat -c %s "$WORK/$f.json") bytes): HTTP $code in ${secs} s: $(jq -r .error.message "$WORK/out.json" 2>/dev/null | cut -c1-120)"
+    [ "$code" = "$want" ] || bad+="$f: HTTP $code, expected $want; "
     awk -v s="$secs" -v lim="$INTERVAL" 'BEGIN { exit !(s * 1000 < lim) }' || bad+="$f: answered after $secs s, longer than the heartbeat interval ($INTERVAL ms); "
 done
 sleep 1
@@ -85,15 +91,17 @@ for s in s1 s2 s3; do
     echo "figure: $s heartbeats $(jq .heartbeat.samples <<<"$st"): p50 $(jq .heartbeat.p50_ms <<<"$st") ms, p99 $(jq .heartbeat.p99_ms <<<"$st") ms, max $(jq .heartbeat.max_ms <<<"$st") ms, longest gap $(jq .heartbeat.max_gap_ms <<<"$st") ms, registrations $(jq .registrations <<<"$st")"
 done
 [ -z "$bad" ] || fail "$bad"
-grep -q 'container.devices: 94000 entries, at most 256 are allowed' <<<"$(post "$WORK/big-devices.json" /api/v1/tasks >/dev/null; cat "$WORK/out.json")" \
-    || fail "devices bound message: $(cat "$WORK/out.json")"
-post "$WORK/big-volumes.json" /api/v1/tasks >/dev/null
-grep -q 'container.volumes: 25000 entries, at most 256 are allowed' "$WORK/out.json" || fail "volumes bound message: $(cat "$WORK/out.json")"
-post "$WORK/big-io.json" /api/v1/tasks >/dev/null
-grep -q 'resources.io: 35000 entries, at most 64 are allowed' "$WORK/out.json" || fail "io bound message: $(cat "$WORK/out.json")"
-grep -q 'container.devices: 349000 entries, at most 256 are allowed' <<<"$(post "$WORK/big-objects.json" /api/v1/tasks >/dev/null; cat "$WORK/out.json")" \
-    || fail "objects bound message: $(cat "$WORK/out.json")"
-ok "1 MiB specs with 94k devices / 25k volumes / 35k io entries / 349k objects refused within the interval, naming the bound"
+post "$WORK/big-devices.json" /api/v1/tasks >/dev/null
+grep -q 'body: 1034081 bytes; a task spec may have at most 262144 bytes' "$WORK/out.json" || fail "spec size message: $(cat "$WORK/out.json")"
+post "$WORK/many-devices.json" /api/v1/tasks >/dev/null
+grep -q 'container.devices: 23000 entries, at most 256 are allowed' "$WORK/out.json" || fail "devices bound message: $(cat "$WORK/out.json")"
+post "$WORK/many-volumes.json" /api/v1/tasks >/dev/null
+grep -q 'container.volumes: 6000 entries, at most 256 are allowed' "$WORK/out.json" || fail "volumes bound message: $(cat "$WORK/out.json")"
+post "$WORK/many-io.json" /api/v1/tasks >/dev/null
+grep -q 'resources.io: 9000 entries, at most 64 are allowed' "$WORK/out.json" || fail "io bound message: $(cat "$WORK/out.json")"
+post "$WORK/big-objects.json" /api/v1/agents >/dev/null
+grep -q 'tasks: 349000 entries, at most 32768 are allowed' "$WORK/out.json" || fail "registration bound message: $(cat "$WORK/out.json")"
+ok "a 1 MiB spec with 94k devices refused unparsed (over 256 KiB), 23k devices / 6k volumes / 9k io entries and a 1 MiB registration of 349k objects refused naming the bound, each within the interval"
 
 states=$(api_body GET /api/v1/agents | jq -r '[.agents[].state] | join(",")')
 for s in s1 s2 s3; do
