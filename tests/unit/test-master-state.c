@@ -341,6 +341,68 @@ static int teardown(void **state)
         return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Retention forgets ended tasks oldest end first, even when they ended out of submission order
+ * (the list is sorted after a load), and by age; live tasks stay (issue 12, finding 12). */
+static void test_retention(void **state)
+{
+        static const uint64_t ended_at[] = {600, 100, 500, 200, 400, 300};
+        master *m = master_open();
+        struct master_task *t = NULL, *live = NULL;
+        char *err = NULL, id[16], text[128];
+        size_t others;
+        bool done;
+
+        (void)state;
+        others = m->ended.n; /* ended tasks of the tests before */
+        for (size_t i = 0; i < ELEMENTSOF(ended_at); i++) {
+                snprintf(id, sizeof(id), "r%zu", i);
+                snprintf(text, sizeof(text),
+                         "{\"id\":\"%s\",\"name\":\"n\",\"command\":[\"/bin/true\"]}", id);
+                assert_int_equal(master_task_submit(m, spec_from(text), &t, &err), 0);
+                assert_int_equal(master_task_kill(m, t, &done), 0);
+                t->updated_ms = ended_at[i]; /* as if loaded: ended long ago, out of order */
+        }
+        m->ended.unsorted = true;
+        assert_int_equal(master_task_submit(
+                             m, spec_from("{\"id\":\"live\",\"name\":\"n\",\"command\":[\"x\"]}"),
+                             &live, &err),
+                         0);
+        assert_int_equal(m->ended.n, others + 6);
+
+        /* By count: the three that ended first go, whatever their submission order. */
+        m->opts.gc_max_age_s = 0;
+        m->opts.gc_max_tasks = others + 3;
+        master_retention_tick(m);
+        assert_int_equal(m->ended.n, others + 3);
+        for (size_t i = 0; i < ELEMENTSOF(ended_at); i++) {
+                snprintf(id, sizeof(id), "r%zu", i);
+                if (ended_at[i] <= 300) {
+                        assert_null(master_task_get(m, id));
+                        assert_int_equal(history_len(m, id), 0);
+                } else {
+                        assert_non_null(master_task_get(m, id));
+                        assert_int_equal(history_len(m, id), 2);
+                }
+        }
+        /* By age: the rest of them ended in 1970; the others' tasks ended just now. */
+        m->opts.gc_max_tasks = 0;
+        m->opts.gc_max_age_s = 3600;
+        master_retention_tick(m);
+        assert_int_equal(m->ended.n, others);
+        assert_null(master_task_get(m, "r0"));
+        assert_ptr_equal(master_task_get(m, "live"), live);
+        assert_int_equal(live->state, SILO_TASK_PENDING);
+        assert_int_equal(m->metrics.tasks_forgotten, 6);
+        assert_int_equal(master_commit(m), 0);
+        master_free(m);
+
+        /* Committed: a restart does not bring them back. */
+        m = master_open();
+        assert_null(master_task_get(m, "r2"));
+        assert_non_null(master_task_get(m, "live"));
+        master_free(m);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -348,6 +410,7 @@ int main(void)
             cmocka_unit_test(test_transitions_persist_and_recover),
             cmocka_unit_test(test_options),
             cmocka_unit_test(test_table),
+            cmocka_unit_test(test_retention),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
