@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The master's durable state in SQLite (WAL): agents, tasks and every task's status history. */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include "common/log.h"
@@ -119,12 +123,69 @@ static const char *const store_schema =
     "CREATE INDEX IF NOT EXISTS task_events_unapplied ON task_events(seq) WHERE applied = 0;"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
+/* chmod a file or directory that gives group or others any access down to `mode`, and say
+ * so: an older master (or a umask) left the state readable by every local user. */
+static int store_path_restrict(const char *path, mode_t mode, bool must_exist)
+{
+        struct stat st;
+
+        if (lstat(path, &st) < 0) {
+                if (errno == ENOENT && !must_exist)
+                        return 0;
+                return log_error_errno(negative_errno(), "Failed to check the mode of %s: %m",
+                                       path);
+        }
+        if (S_ISLNK(st.st_mode))
+                return 0; /* not ours to change: the mode of what it points to is checked */
+        if ((st.st_mode & 077) == 0)
+                return 0;
+        if (chmod(path, mode) < 0)
+                return log_error_errno(negative_errno(), "Failed to change the mode of %s: %m",
+                                       path);
+        log_warning("%s: mode %04o gave group or others access; changed to %04o", path,
+                    (unsigned)(st.st_mode & 07777), (unsigned)mode);
+        return 0;
+}
+
+/* The state directory 0700, the database and its WAL and SHM 0600, whatever existed before:
+ * they hold every task spec (commands, environment) and every agent's address. A new database
+ * is created 0600 here, before SQLite creates it with the umask's mode; SQLite then gives the
+ * WAL and SHM the database's mode. */
+static int store_files_secure(const char *path)
+{
+        _cleanup_free_ char *copy = strdup(path), *wal = NULL, *shm = NULL;
+        int fd, r;
+
+        if (!copy || asprintf(&wal, "%s-wal", path) < 0 || asprintf(&shm, "%s-shm", path) < 0)
+                return -ENOMEM;
+        /* "<state-dir>/master.db": the state directory (never the cwd of a bare name) */
+        if (strchr(path, '/')) {
+                r = store_path_restrict(dirname(copy), 0700, true);
+                if (r < 0)
+                        return r;
+        }
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to open %s: %m", path);
+        close(fd);
+        r = store_path_restrict(path, 0600, true);
+        if (r >= 0)
+                r = store_path_restrict(wal, 0600, false);
+        if (r >= 0)
+                r = store_path_restrict(shm, 0600, false);
+        return r;
+}
+
 int store_open(const char *path, struct store **ret, char **ret_error)
 {
         struct store *s;
         char *errmsg = NULL;
-        int rc;
+        int rc, q;
 
+        q = store_files_secure(path);
+        if (q < 0)
+                return error_set(ret_error, q, "database %s: cannot make it private: %s", path,
+                                 strerror(-q));
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;

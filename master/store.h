@@ -16,7 +16,8 @@
 
 struct store;
 
-/* Open or create "<path>" and its schema. */
+/* Open or create "<path>" and its schema. The directory is made 0700 and the database, its WAL
+ * and SHM 0600 whatever their modes were (logged when changed). */
 int store_open(const char *path, struct store **ret, char **ret_error);
 struct store *store_free(struct store *s);
 
