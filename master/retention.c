@@ -156,13 +156,8 @@ void master_retention_tick(master *m)
                 forgotten++;
         }
         if (r >= 0 && max_age_ms > 0 && now > max_age_ms) {
-                r = store_change_begin(m->store);
-                if (r >= 0) {
-                        r = store_unapplied_sweep(m->store, &m->ended.orphan_cursor,
-                                                  now - max_age_ms, MASTER_RETENTION_BATCH,
-                                                  task_known, m, &updates);
-                        r = store_change_end(m->store, r);
-                }
+                r = store_unapplied_sweep(m->store, &m->ended.orphan_cursor, now - max_age_ms,
+                                          MASTER_RETENTION_BATCH, task_known, m, &updates);
                 m->metrics.updates_forgotten += updates;
         }
         if (r < 0)

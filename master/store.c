@@ -605,11 +605,16 @@ int store_unapplied_sweep(struct store *s, uint64_t *cursor, uint64_t before_ms,
                 r = sqlite_errno(rc);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                sqlite3_bind_int64(s->stmt[STMT_EVENT_DELETE], 1, doomed[i]);
-                r = store_step_done(s, s->stmt[STMT_EVENT_DELETE]);
+        /* Only a sweep that deletes something opens (joins) the turn's transaction. */
+        if (r >= 0 && n > 0) {
+                r = store_change_begin(s);
+                for (size_t i = 0; r >= 0 && i < n; i++) {
+                        sqlite3_bind_int64(s->stmt[STMT_EVENT_DELETE], 1, doomed[i]);
+                        r = store_step_done(s, s->stmt[STMT_EVENT_DELETE]);
+                }
+                r = store_change_end(s, r);
                 if (r >= 0)
-                        deleted++;
+                        deleted = n;
         }
         if (r < 0)
                 return r;

@@ -64,7 +64,8 @@ int store_task_delete(struct store *s, const char *task_id);
 /* Walk at most `max` unapplied events after *cursor (by seq) and delete those of tasks that
  * task_known() does not know and that are older than before_ms; stops at the first such event
  * that is younger. Events of known tasks are passed over (they go with their task). Advances
- * *cursor past what was handled; *ret_deleted counts the deleted. */
+ * *cursor past what was handled; *ret_deleted counts the deleted. The deletions are one change
+ * of the turn's transaction (all or none); a sweep that deletes nothing writes nothing. */
 int store_unapplied_sweep(struct store *s, uint64_t *cursor, uint64_t before_ms, size_t max,
                           bool (*task_known)(const char *task_id, void *userdata),
                           void *userdata, size_t *ret_deleted);
