@@ -48,6 +48,16 @@ struct agent_disk {
         uint64_t size_bytes;
 };
 
+/* What this node's kernel accepts for a task's limits, read once at start (task-limits.c). */
+enum { NODE_SWAP_UNKNOWN, NODE_SWAP_YES, NODE_SWAP_NO };
+struct node_limits {
+        uint64_t nr_open;       /* fs.nr_open, the most RLIMIT_NOFILE can be; 0 = unknown */
+        uint64_t pid_max;       /* kernel.pid_max; 0 = unknown */
+        char cpus[1024];        /* CPUs tasks may use ("0-1"); "" = unknown */
+        const char *cpus_source;        /* where cpus came from: "online" or "cpuset.cpus.effective" */
+        int swap;               /* NODE_SWAP_*: whether memory.swap.max exists for tasks */
+};
+
 struct task;
 struct log_waiter;
 struct agent_link;
@@ -72,6 +82,7 @@ struct agent {
         uint64_t watchdog_usec;
         uint64_t started_usec;
         int lock_fd;                    /* flock on <state-dir>/lock, held for the process lifetime */
+        struct node_limits node_limits; /* this node's kernel limits for task specs (task-limits.c) */
         /* counters for /metrics */
         uint64_t launches_total, launch_rejected_total, launch_failed_total, kills_total;
         uint64_t oom_kills_total;
@@ -148,6 +159,17 @@ int task_forget(struct task *t);
 int task_spec_validate(const struct agent *a, const struct silo_task_spec *spec,
                        const char *sandbox, struct container_config *ret_config,
                        char **ret_error);
+
+/* ---- node limits (task-limits.c) ---- */
+/* Read fs.nr_open, kernel.pid_max, the CPUs under <cgroup_root>/tasks and whether it has swap
+ * accounting. What cannot be read stays unknown (unchecked). Returns 0. */
+int node_limits_read(const char *cgroup_root, struct node_limits *ret);
+/* The spec's limits against this node: rlimits.nofile <= fs.nr_open, resources.pids <=
+ * kernel.pid_max, resources.cpuset within the node's CPUs, resources.cpus <= their count,
+ * resources.swap only with swap accounting. -EINVAL with *ret_error naming the field, the
+ * value and the allowed range. Creates nothing. */
+int task_limits_check(const struct silo_task_spec *spec, const struct node_limits *node,
+                      char **ret_error);
 
 /* ---- running (task-run.c) ---- */
 /* Create the cgroup, sandbox and shim for a validated task. On failure nothing is left. */

@@ -190,6 +190,7 @@ static int agent_run(struct agent *a)
         if (r < 0)
                 return log_error_errno(r, "Setting up the cgroup hierarchy: %s", err ? err : strerror(-r));
         log_info("cgroup root %s", cg_hierarchy_root(a->cg));
+        (void)node_limits_read(cg_hierarchy_root(a->cg), &a->node_limits);
 
         r = event_loop_new(&a->loop);
         if (r < 0)

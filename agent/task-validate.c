@@ -276,6 +276,10 @@ int task_spec_validate(const struct agent *a, const struct silo_task_spec *spec,
 
         if (!spec->command || !spec->command[0] || !spec->command[0][0])
                 return verr(ret_error, "command: must not be empty");
+        /* Limits this node's kernel would refuse (fs.nr_open, pid_max, its CPUs): task-limits.c. */
+        r = task_limits_check(spec, &a->node_limits, ret_error);
+        if (r < 0)
+                return r;
 
         if (has_rootfs) {
                 struct stat st;
