@@ -112,6 +112,7 @@ struct task {
         uint64_t kill_requested_ms;
         struct event_source *shim_src, *report_src, *kill_timer;
         struct event_source *cg_src;    /* the isolator's events fd (memory.events, cgroup.events) */
+        struct event_source *adopt_timer; /* re-adopted while STARTING: polls shim.json (task-run.c) */
         uint64_t oom_kills;             /* memory.events oom_kill as last seen */
         char report_buf[2048];
         size_t report_len;

@@ -78,7 +78,9 @@ static int handle_launch(http_request *req, http_response *resp, void *userdata)
         }
 
         /* Idempotent by id: a master that re-sends a launch after a restart gets the task it
-         * already started, never a second one. */
+         * already started, never a second one. A launch the agent crashed in before its shim
+         * started was never answered and is forgotten at recovery (recover.c): its retry is a
+         * new launch below, which starts it. */
         t = agent_task_find(a, spec->id);
         if (t) {
                 if (silo_task_spec_equal(t->spec, spec))
@@ -125,6 +127,9 @@ static int handle_launch(http_request *req, http_response *resp, void *userdata)
         }
         a->launches_total++;
         agent_notify_status(a);
+        /* Started and checkpointed with its shim, not answered yet: a crash here leaves a task
+         * that runs, and a retry gets it (200). */
+        agent_crash_point("launch-before-answer");
         return http_response_json(resp, 201, task_to_json(t, false));
 }
 

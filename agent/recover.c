@@ -12,6 +12,7 @@
 
 #include "agent/agent.h"
 #include "agent/shim-protocol.h"
+#include "agent/status-queue.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -211,13 +212,59 @@ static void task_end_lost(struct task *t, silo_task_reason reason, const char *m
         (void)task_checkpoint_save(t);
 }
 
+/* Has any status update about task `id` been queued (and maybe sent)? */
+static bool task_status_queued(const struct agent *a, const char *id)
+{
+        const struct status_queue *q = agent_link_queue(a);
+
+        for (size_t i = 0; q && i < status_queue_size(q); i++)
+                if (streq_ptr(status_queue_get(q, i)->task_id, id))
+                        return true;
+        return false;
+}
+
+/*
+ * Forget a launch that was never answered and never started (see task_recover_live): its
+ * cgroup (with whatever a shim may have put there), its checkpoint, its sandbox, its record.
+ * The checkpoint goes before the sandbox, so a crash in between leaves a sandbox that the
+ * leftover scan removes, never a checkpoint of nothing; a group that does not go now is a
+ * leftover too (no checkpoint knows it), removed by that scan.
+ */
+static void task_forget_unstarted(struct task *t)
+{
+        struct agent *a = t->agent;
+        char path[PATH_MAX];
+        bool had_cg = t->cg != NULL;
+        int r;
+
+        if (t->cg) {
+                r = cg_task_destroy(t->cg, 1000000);
+                if (r < 0)
+                        log_warning_errno(r, "Task %s: cgroup %s not removed yet, the leftover scan retries: %m",
+                                          t->id, strempty(t->cgroup_path));
+                t->cg = cg_task_free(t->cg);
+        }
+        snprintf(path, sizeof(path), "%s/%s.json", a->tasks_dir, t->id);
+        if (unlink(path) < 0 && errno != ENOENT)
+                log_warning_errno(negative_errno(), "Task %s: cannot remove its checkpoint %s: %m", t->id, path);
+        else
+                (void)fsync_directory_of(path);
+        r = rm_rf(t->sandbox);
+        if (r < 0)
+                log_warning_errno(r, "Task %s: cannot remove its sandbox %s: %m", t->id, t->sandbox);
+        log_notice("task %s: launch interrupted before its shim started (never answered, never ran): "
+                   "forgotten (%s, sandbox removed); launching it again starts it",
+                   t->id, had_cg ? "cgroup removed" : "no cgroup yet");
+}
+
 /*
  * One task that was not terminal when the agent went away. What the shim recorded wins
  * (its exit.json is the truth about how the task ended); otherwise the task must still be
  * where we left it: its shim (pid + start time) alive and its first process (pid + start
  * time) in its cgroup. Anything missing ends the task with a reason that names it.
+ * Returns 1 when the task is to be forgotten (a launch never answered and never started).
  */
-static void task_recover_live(struct task *t)
+static int task_recover_live(struct task *t)
 {
         struct agent *a = t->agent;
         struct shim_state st = {};
@@ -243,21 +290,32 @@ static void task_recover_live(struct task *t)
         shim_exit_record_clear(&rec);
 
         if (!t->shim_pid && !has_exit) {
-                /* Crashed mid-launch: the cgroup (maybe) and sandbox exist, the shim never ran. The
-                 * launch cannot be resumed safely (the client saw no answer, or a 201 for a task
-                 * that never started), so it is reported failed and its leftovers removed. */
+                /*
+                 * Crashed mid-launch, before the shim: the cgroup (maybe) and the sandbox exist,
+                 * the task never ran. task_start() checkpoints the shim's pid before the launch
+                 * is answered, so a checkpoint without one means that no client was ever told
+                 * this launch succeeded; and no status update was queued for it (the first
+                 * comes with the shim's report), so the master heard nothing either. Such a
+                 * launch is forgotten, not failed: a retry of the id (a client that got no
+                 * answer, the master re-sending a STAGING launch) starts it, exactly once.
+                 * Reporting it FAILED made the task impossible to start, since a retry got the
+                 * FAILED task back. An update already queued would contradict that story (an
+                 * agent older than the second checkpoint): then the launch stays FAILED.
+                 */
+                if (!task_status_queued(a, t->id))
+                        return 1;
                 snprintf(msg, sizeof(msg),
                          "the agent stopped during the launch, before the task's shim started; %s",
                          has_cg ? "its cgroup was removed" : "no cgroup had been created");
-                log_notice("task %s: half-made launch found at startup", t->id);
+                log_notice("task %s: half-made launch found at startup, already reported: failing it", t->id);
                 task_end_lost(t, SILO_REASON_LAUNCH_FAILED, msg);
-                return;
+                return 0;
         }
         if (!shim_alive(t)) {
                 /* task_finish reads exit.json (and the group's memory.events oom_kill while the
                  * group exists) or ends the task SHIM_LOST. */
                 task_finish(t);
-                return;
+                return 0;
         }
         if (!has_cg && t->cgroup_path && !has_exit) {
                 /* Its processes were moved out before the group could go: they run without
@@ -270,7 +328,7 @@ static void task_recover_live(struct task *t)
                 if (task_alive)
                         (void)kill(t->pid, SIGKILL);
                 task_end_lost(t, SILO_REASON_CGROUP_LOST, msg);
-                return;
+                return 0;
         }
         if (has_cg && t->pid > 0 && t->pid_start_time && process_start_time(t->pid) == t->pid_start_time &&
             (r = cgroup_has_pid(cg_task_path(t->cg), t->pid)) == 0) {
@@ -279,7 +337,7 @@ static void task_recover_live(struct task *t)
                          (int)t->pid, cg_task_path(t->cg), (int)t->shim_pid);
                 (void)kill(t->pid, SIGKILL);
                 task_end_lost(t, SILO_REASON_CGROUP_LOST, msg);
-                return;
+                return 0;
         }
         if (has_cg) {
                 r = task_watch_cgroup(t);
@@ -290,6 +348,7 @@ static void task_recover_live(struct task *t)
         r = task_watch_shim(t);
         if (r < 0)
                 log_warning_errno(r, "Task %s: cannot watch its shim (pid %d): %m", t->id, (int)t->shim_pid);
+        return 0;
 }
 
 struct shim_orphan_ctx {
@@ -315,6 +374,30 @@ static int shim_orphan_one(pid_t pid, void *userdata)
                 c->killed++;
         }
         return 0;
+}
+
+static int shim_unexec_one(pid_t pid, void *userdata)
+{
+        struct agent *a = userdata;
+        _cleanup_free_ char *arg = proc_argv1(pid);
+        size_t len = strlen(a->sandboxes_dir);
+
+        if (arg && strncmp(arg, a->sandboxes_dir, len) == 0 && arg[len] == '/')
+                return 0;
+        /* Between clone3() into <root>/shims and execl() of silo-shim, a child still shows the
+         * agent's command line. Nothing else lives in <root>/shims. */
+        if (kill(pid, SIGKILL) == 0)
+                log_notice("Killed process %d in %s/shims: a fork of the previous agent that had not "
+                           "become a shim yet", (int)pid, cg_hierarchy_root(a->cg));
+        return 0;
+}
+
+static void shims_unexec_kill(struct agent *a)
+{
+        char procs[PATH_MAX];
+
+        snprintf(procs, sizeof(procs), "%s/shims/cgroup.procs", cg_hierarchy_root(a->cg));
+        (void)cgroup_procs_foreach(procs, shim_unexec_one, a);
 }
 
 /*
@@ -398,6 +481,9 @@ int agent_tasks_recover(struct agent *a)
                         return -ENOMEM;
                 }
         }
+        /* A fork of the dead agent that had not yet become a shim would start its task late,
+         * behind the back of the decisions below. */
+        shims_unexec_kill(a);
         for (size_t i = 0; i < a->n_tasks; i++) {
                 struct task *t = a->tasks[i];
 
@@ -408,7 +494,12 @@ int agent_tasks_recover(struct agent *a)
                                 t->cg = NULL;
                         continue;
                 }
-                task_recover_live(t);
+                if (task_recover_live(t) > 0) {
+                        task_forget_unstarted(t);
+                        agent_task_remove(a, t);
+                        task_free(t);
+                        i--;
+                }
         }
         agent_leftovers_remove(a);
         return 0;

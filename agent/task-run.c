@@ -165,6 +165,7 @@ void task_finish(struct task *t)
         int r;
 
         t->kill_timer = event_source_remove(t->kill_timer);
+        t->adopt_timer = event_source_remove(t->adopt_timer);
         t->shim_pidfd = safe_close(t->shim_pidfd);
 
         r = shim_exit_record_read(t->sandbox, &rec);
@@ -321,6 +322,22 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
         r = spawn_shim(t);
         if (r < 0)
                 goto fail;
+        /* The second checkpoint, with the shim's pid, comes before the launch is answered:
+         * a restarted agent that finds a checkpoint without a shim pid (and no shim by its
+         * sandbox) knows that launch was never answered nor started, and forgets it so that a
+         * retry starts it (recover.c). */
+        r = task_checkpoint_save(t);
+        if (r < 0) {
+                siginfo_t si = {};
+
+                (void)pidfd_send_signal(t->shim_pidfd, SIGKILL, NULL, 0);
+                (void)waitid(P_PIDFD, (id_t)t->shim_pidfd, &si, WEXITED);
+                t->shim_src = event_source_remove(t->shim_src);
+                if (ret_error && !*ret_error &&
+                    asprintf(ret_error, "checkpointing task %s: %s", t->id, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                goto fail;
+        }
         log_info("task %s: STARTING (shim %d, cgroup %s)", t->id, (int)t->shim_pid, t->cgroup_path);
         return 0;
 
@@ -386,6 +403,29 @@ int task_kill(struct task *t)
         return r;
 }
 
+#define ADOPT_POLL_USEC 100000u
+
+/* A re-adopted task still STARTING: its shim had not reported before the agent went away,
+ * and the report pipe went with the agent. shim.json says when the task runs. */
+static int on_adopt_poll(struct event_source *s, uint64_t n, void *userdata)
+{
+        struct task *t = userdata;
+        struct shim_state st = {};
+
+        (void)n;
+        if (t->state != SILO_TASK_STARTING) {
+                t->adopt_timer = event_source_remove(s);
+                return 0;
+        }
+        if (shim_state_read(t->sandbox, &st) < 0 || st.task_pid <= 0)
+                return 0;
+        t->adopt_timer = event_source_remove(s);
+        t->pid = st.task_pid;
+        t->pid_start_time = st.task_start_time;
+        task_transition(t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL);
+        return 0;
+}
+
 int task_watch_shim(struct task *t)
 {
         struct shim_state st = {};
@@ -413,6 +453,12 @@ int task_watch_shim(struct task *t)
         t->shim_pidfd = pidfd;
         if (t->state == SILO_TASK_STARTING && t->pid > 0)
                 task_transition(t, SILO_TASK_RUNNING, SILO_REASON_NONE, NULL);
+        else if (t->state == SILO_TASK_STARTING) {
+                int r = event_loop_add_timer(t->agent->loop, ADOPT_POLL_USEC, ADOPT_POLL_USEC, on_adopt_poll,
+                                             t, NULL, &t->adopt_timer);
+                if (r < 0)
+                        log_warning_errno(r, "Task %s: cannot watch for its start: %m", t->id);
+        }
         log_info("task %s: re-adopted (shim %d, task pid %d)", t->id, (int)t->shim_pid, (int)t->pid);
         return event_loop_add_pidfd(t->agent->loop, pidfd, on_shim_exit, t, NULL, &t->shim_src);
 }

@@ -55,6 +55,7 @@ struct task *task_free(struct task *t)
         event_source_remove(t->shim_src);
         event_source_remove(t->report_src);
         event_source_remove(t->kill_timer);
+        event_source_remove(t->adopt_timer);
         event_source_remove(t->cg_src);
         safe_close(t->shim_pidfd);
         cg_task_free(t->cg);

@@ -10,8 +10,14 @@
 #   cgroup      a task moved out of its cgroup, the group removed, while the agent was down:
 #               FAILED/CGROUP_LOST naming the group, its task and shim killed
 #   lock        a second agent on the same state dir exits, naming the first one's pid
-#   crash       (-Dtest_crash_points=true builds) SIGKILL inside a launch, after the cgroup
-#               and before the shim: restart reports LAUNCH_FAILED, nothing leaked
+#   burst       kill -9 during 50 concurrent launches, then every id launched again: each
+#               task started exactly once (one shim, one process in its one cgroup, one
+#               RUNNING update, no FAILED one); prints how many launches were in flight
+#   crash       (-Dtest_crash_points=true builds) SIGKILL inside a launch: after the cgroup
+#               and before the shim, the launch was never answered nor started, so the
+#               restarted agent forgets it (404, nothing leaked, nothing reported) and a retry
+#               starts it (201); after the shim and before the answer, it runs and a retry
+#               answers 200 with that task
 #   gc          --gc-max-tasks and --gc-max-age-s forget ended tasks and their sandboxes
 set -euo pipefail
 
@@ -24,7 +30,7 @@ ip link set lo up
 AGENT_STATE=/var/lib/silo/agent-recovery
 AGENT_LOG=/tmp/silo-agent-recovery.log
 CGT=/sys/fs/cgroup/silo/tasks
-GO=/tmp/recovery-go
+GO=/var/lib/silo/recovery-go   # not /tmp: a task without a rootfs has a private /tmp
 COMMON=(--kill-grace-s 2 --calibrate=false)
 
 cleanup() {
@@ -54,6 +60,24 @@ agent_kill9() {
 updates_count() {
     jq --arg t "$1" --arg s "$2" '[.updates[] | select(.task_id == $t and .state == $s)] | length' \
         <<<"$STATUS_BODY"
+}
+
+# shims_of ID: how many silo-shim processes serve the task's sandbox.
+shims_of() {
+    pgrep -fc "silo-shim $AGENT_STATE/sandboxes/$1\$" || true
+}
+
+# one_start ID: the task runs exactly once: one shim, its pid the only process of its one
+# cgroup, one RUNNING status update and no FAILED one (STATUS_BODY: GET /api/v1/status).
+one_start() {
+    local id="$1" pid cg
+    pid="$(task_field "$id" pid)"
+    cg="$(task_field "$id" cgroup)"
+    vm_assert_eq "$id: shims" "$(shims_of "$id")" 1 >/dev/null
+    vm_assert_eq "$id: cgroup" "$cg" "$CGT/$id" >/dev/null
+    vm_assert_eq "$id: processes in $cg" "$(cat "$cg/cgroup.procs" | tr '\n' ' ')" "$pid " >/dev/null
+    vm_assert_eq "$id: RUNNING updates" "$(updates_count "$id" RUNNING)" 1 >/dev/null
+    vm_assert_eq "$id: FAILED updates" "$(updates_count "$id" FAILED)" 0 >/dev/null
 }
 
 rm -rf "$AGENT_STATE" "$GO"
@@ -164,7 +188,7 @@ sleep 1
 api_expect 200 "GET" "/api/v1/tasks/live-1/logs?stream=stdout"
 n="$(grep -c '^tick-' <<<"$API_BODY")"
 last="$(grep '^tick-' <<<"$API_BODY" | tail -n 1)"
-first="$(grep '^tick-' <<<"$API_BODY" | head -n 1)"
+first="$(grep -m 1 '^tick-' <<<"$API_BODY")"
 [ "$n" -gt "$lines_down2" ] || vm_fail "live-1's stdout did not grow after the restart ($n lines)"
 vm_assert_eq "live-1 stdout has no gap (lines vs numbering)" "$((${last#tick-} - ${first#tick-} + 1))" "$n"
 echo "ok: live-1's stdout flowed across the restart: $first .. $last, $n lines, no gap"
@@ -223,27 +247,195 @@ for id in $LIVE; do
 done
 echo "ok: 14 tasks KILLED"
 
+echo "== kill -9 during 50 concurrent launches, then every id launched again"
+# Bulk reads (one task list, one ps, one status queue) keep this affordable under TCG.
+BURST=/tmp/recovery-burst
+rm -rf "$BURST"
+mkdir -p "$BURST"
+BIDS="$(seq -f 'burst-%g' 1 50)"
+burst_spec() {
+    printf '{"id":"%s","name":"burst","init":false,"resources":{"mem":"32Mi","pids":16},"command":["/bin/sleep","3600"]}' "$1"
+}
+# burst_post ID: launch it; $BURST/ID.code gets the HTTP status (000: no answer).
+burst_post() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 300 -X POST -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' --data-binary "$(burst_spec "$1")" \
+        "$AGENT_URL/api/v1/tasks" >"$BURST/$1.part" 2>/dev/null || true
+    mv "$BURST/$1.part" "$BURST/$1.code"
+}
+# burst_tasks: "id state pid" for every burst task the agent knows, from one GET.
+burst_tasks() {
+    api_expect 200 GET /api/v1/tasks
+    jq -r '.tasks[] | select(.id | startswith("burst-")) | "\(.id) \(.state) \(.pid // "")"' <<<"$API_BODY"
+}
+# burst_wait_running N SEC: until N burst tasks are RUNNING (fails on a terminal one).
+burst_wait_running() {
+    local n=0
+    for _ in $(seq $(($2 * 2))); do
+        BT="$(burst_tasks)"
+        grep -qE ' (FINISHED|FAILED|KILLED|LOST) ' <<<"$BT" && vm_fail "burst task ended: $(grep -E ' (FINISHED|FAILED|KILLED|LOST) ' <<<"$BT")"
+        n=$(grep -c ' RUNNING ' <<<"$BT" || true)
+        [ "$n" -ge "$1" ] && return 0
+        sleep 0.5
+    done
+    vm_fail "only $n of $1 burst tasks RUNNING after $2 s: $(grep -v ' RUNNING ' <<<"$BT" | tr '\n' ';')"
+}
+t0=$SECONDS
+# The killer watches from before the first launch: SIGKILL once 10 answers are in, with the
+# other 40 launches queued or in the middle of their handler.
+(
+    for _ in $(seq 3000); do
+        set -- "$BURST"/*.code
+        [ -e "$1" ] && [ $# -ge 10 ] && break
+        sleep 0.02
+    done
+    kill -KILL "$AGENT_PID"
+) &
+killer=$!
+curls=()
+for id in $BIDS; do
+    burst_post "$id" &
+    curls+=($!)
+done
+wait "$killer"
+wait "$AGENT_PID" 2>/dev/null || true
+AGENT_PID=""
+wait "${curls[@]}" 2>/dev/null || true
+ANSWERED="" INFLIGHT="" half=0 unanswered_started=0
+SHIMS="$(pgrep -af 'silo-shim ' || true)"
+for id in $BIDS; do
+    code="$(<"$BURST/$id.code")"
+    case "$code" in
+        201) ANSWERED="$ANSWERED $id" ;;
+        000)
+            INFLIGHT="$INFLIGHT $id"
+            if [ -e "$AGENT_STATE/tasks/$id.json" ]; then
+                if grep -q "sandboxes/$id\$" <<<"$SHIMS"; then
+                    unanswered_started=$((unanswered_started + 1))
+                else
+                    half=$((half + 1))
+                fi
+            fi ;;
+        *) vm_fail "burst: $id answered HTTP $code before the kill" ;;
+    esac
+done
+n_answered=$(wc -w <<<"$ANSWERED")
+n_inflight=$(wc -w <<<"$INFLIGHT")
+echo "ok: kill -9 during the burst ($((SECONDS - t0)) s): $n_answered launches answered 201, $n_inflight in flight" \
+     "($half half-made: a checkpoint and no shim; $unanswered_started started but unanswered)"
+agent_start "${COMMON[@]}"
+BT="$(burst_tasks)"
+for id in $ANSWERED; do
+    grep -qE "^$id (STARTING|RUNNING) " <<<"$BT" || vm_fail "answered launch $id after the restart: $(grep "^$id " <<<"$BT")"
+done
+known_inflight=0
+for id in $INFLIGHT; do
+    line="$(grep "^$id " <<<"$BT" || true)"
+    case "$line" in
+        "") ;;
+        "$id STARTING "*|"$id RUNNING "*) known_inflight=$((known_inflight + 1)) ;;
+        *) vm_fail "in-flight launch $id left ${line#* } after the restart: $(task_field "$id" message)" ;;
+    esac
+done
+known=$((n_answered + known_inflight))
+burst_wait_running "$known" 60
+declare -A BPID
+while read -r id state pid; do
+    BPID[$id]="$pid"
+done <<<"$BT"
+echo "ok: after the restart ($((SECONDS - t0)) s): the $n_answered answered launches run; of the $n_inflight in flight," \
+     "$known_inflight run and $((n_inflight - known_inflight)) are unknown (404)"
+[ "$half" -eq 0 ] || grep -q "launch interrupted before its shim started" "$AGENT_LOG" ||
+    vm_fail "$half half-made launches, but no interrupted launch logged"
+started_now=0
+for id in $BIDS; do
+    api POST /api/v1/tasks "$(burst_spec "$id")"
+    if [ -n "${BPID[$id]:-}" ]; then
+        [ "$API_STATUS" = 200 ] || vm_fail "retry of running $id: HTTP $API_STATUS, want 200: $API_BODY"
+    else
+        [ "$API_STATUS" = 201 ] || vm_fail "retry of unknown $id: HTTP $API_STATUS, want 201: $API_BODY"
+        started_now=$((started_now + 1))
+    fi
+done
+burst_wait_running 50 120
+SHIMS="$(pgrep -af 'silo-shim ' || true)"
+api_expect 200 GET '/api/v1/status?limit=100000'
+STATUS_BODY="$API_BODY"
+COUNTS="$(jq -r '[.updates[] | select(.task_id | startswith("burst-"))] | group_by(.task_id)[] |
+    "\(.[0].task_id) \([.[] | select(.state == "RUNNING")] | length) \([.[] | select(.state == "FAILED")] | length)"' \
+    <<<"$STATUS_BODY")"
+while read -r id state pid; do
+    [ -z "${BPID[$id]:-}" ] || [ "$pid" = "${BPID[$id]}" ] || vm_fail "$id: pid ${BPID[$id]} before the retry, $pid after"
+    vm_assert_eq "$id: shims" "$(grep -c "sandboxes/$id\$" <<<"$SHIMS")" 1 >/dev/null
+    vm_assert_eq "$id: processes in its cgroup" "$(tr '\n' ' ' <"$CGT/$id/cgroup.procs")" "$pid " >/dev/null
+    vm_assert_eq "$id: RUNNING and FAILED updates" "$(grep "^$id " <<<"$COUNTS")" "$id 1 0" >/dev/null
+done <<<"$BT"
+vm_assert_eq "burst tasks RUNNING" "$(wc -l <<<"$BT")" 50
+vm_assert_eq "burst task cgroups" "$(ls -d "$CGT"/burst-*/ | wc -l)" 50
+vm_assert_eq "burst shims" "$(grep -c 'sandboxes/burst-' <<<"$SHIMS")" 50
+api_expect 200 GET /metrics
+vm_assert_eq "launches started since the restart (silo_agent_launches_total)" \
+    "$(awk '$1 == "silo_agent_launches_total" { print $2 }' <<<"$API_BODY")" "$started_now"
+echo "ok: every id launched again ($((SECONDS - t0)) s): $started_now started now (201), $((50 - started_now))" \
+     "answered with the running task (200); each runs once: 1 shim, 1 process in its cgroup, 1 RUNNING" \
+     "update, 0 FAILED"
+for id in $BIDS; do
+    api_expect 202 DELETE "/api/v1/tasks/$id"
+done
+for _ in $(seq 120); do
+    BT="$(burst_tasks)"
+    [ "$(grep -c ' KILLED ' <<<"$BT")" = 50 ] && break
+    sleep 0.5
+done
+vm_assert_eq "burst tasks KILLED" "$(grep -c ' KILLED ' <<<"$BT")" 50
+
 echo "== crash mid-launch"
 crash_build="$(jq -r '.[] | select(.name == "test_crash_points") | .value' \
     "$SILO_BUILD_DIR/meson-info/intro-buildoptions.json")"
 if [ "$crash_build" = true ]; then
-    for point in launch-after-cgroup launch-before-shim; do
+    for point in launch-after-cgroup launch-before-shim launch-before-answer; do
+        id="crash-$point"
+        spec="{\"id\":\"$id\",\"name\":\"crash\",\"init\":false,\"command\":[\"/bin/sleep\",\"3600\"]}"
         agent_stop
         SILO_TEST_CRASH_AT="$point" agent_start "${COMMON[@]}"
-        api POST /api/v1/tasks "{\"id\":\"crash-$point\",\"name\":\"crash\",\"command\":[\"/bin/sleep\",\"600\"]}" || true
+        api POST /api/v1/tasks "$spec" || true
+        vm_assert_eq "$point: answer to the launch" "$API_STATUS" 000 >/dev/null
         wait "$AGENT_PID" 2>/dev/null || true
         kill -0 "$AGENT_PID" 2>/dev/null && vm_fail "$point: the agent did not crash"
         AGENT_PID=""
-        [ -d "$CGT/crash-$point" ] || vm_fail "$point: no half-made cgroup at the crash"
-        echo "ok: $point: agent died in the launch, leaving $CGT/crash-$point"
+        [ -d "$CGT/$id" ] || vm_fail "$point: no half-made cgroup at the crash"
+        echo "ok: $point: agent died in the launch before answering, leaving $CGT/$id"
         agent_start "${COMMON[@]}"
-        vm_assert_eq "$point: state" "$(task_field "crash-$point" state)" FAILED
-        vm_assert_eq "$point: reason" "$(task_field "crash-$point" reason)" LAUNCH_FAILED
-        echo "ok: $point: $(task_field "crash-$point" message)"
-        [ ! -d "$CGT/crash-$point" ] || vm_fail "$point: cgroup leaked"
         api_expect 200 GET '/api/v1/status?limit=100000'
         STATUS_BODY="$API_BODY"
-        vm_assert_eq "$point: FAILED update" "$(updates_count "crash-$point" FAILED)" 1
+        if [ "$point" = launch-before-answer ]; then
+            # Started, never answered: the task runs, and a retry gets it.
+            wait_state "$id" RUNNING 30
+            pid="$(task_field "$id" pid)"
+            api_expect 200 POST /api/v1/tasks "$spec"
+            vm_assert_eq "$point: retry answers the running task (pid)" "$(json_get "$API_BODY" pid)" "$pid"
+        else
+            # Never answered, never started: forgotten, nothing leaked, nothing reported.
+            api_expect 404 GET "/api/v1/tasks/$id"
+            [ ! -d "$CGT/$id" ] || vm_fail "$point: cgroup leaked"
+            [ ! -e "$AGENT_STATE/sandboxes/$id" ] || vm_fail "$point: sandbox leaked"
+            [ ! -e "$AGENT_STATE/tasks/$id.json" ] || vm_fail "$point: checkpoint kept"
+            vm_assert_eq "$point: status updates of the interrupted launch" \
+                "$(jq --arg t "$id" '[.updates[] | select(.task_id == $t)] | length' <<<"$STATUS_BODY")" 0
+            grep -q "task $id: launch interrupted before its shim started" "$AGENT_LOG" ||
+                vm_fail "$point: the interrupted launch is not logged"
+            echo "ok: $point: $(grep "task $id: launch interrupted" "$AGENT_LOG" | tail -n 1)"
+            api_expect 201 POST /api/v1/tasks "$spec"
+            wait_state "$id" RUNNING 30
+            api_expect 200 POST /api/v1/tasks "$spec"
+        fi
+        api_expect 409 POST /api/v1/tasks "{\"id\":\"$id\",\"name\":\"other\",\"command\":[\"/bin/true\"]}"
+        api_expect 200 GET '/api/v1/status?limit=100000'
+        STATUS_BODY="$API_BODY"
+        one_start "$id"
+        echo "ok: $point: the retry runs the task exactly once (pid $(task_field "$id" pid)), another spec gets 409"
+        api_expect 202 DELETE "/api/v1/tasks/$id"
+        wait_state "$id" KILLED 30
     done
     vm_assert_eq "shims of the crashed launches" "$(pgrep -fc 'silo-shim .*/sandboxes/crash-' || true)" 0
 else
