@@ -137,6 +137,33 @@ int auth_token_load(const char *token_file, const char *state_dir, char **ret_to
         return 0;
 }
 
+int auth_token_file_check(const char *path, char **ret_warning, char **ret_error)
+{
+        struct stat st;
+        mode_t m;
+
+        if (stat(path, &st) < 0)
+                return error_set(ret_error, negative_errno(), "token file %s: %m", path);
+        m = st.st_mode & 07777;
+        if (!S_ISREG(st.st_mode))
+                return error_set(ret_error, -EPERM, "token file %s: not a regular file", path);
+        if (m & (S_IWGRP | S_IWOTH))
+                return error_set(ret_error, -EPERM,
+                                 "token file %s: mode %04o lets %s write it, so anyone there can replace "
+                                 "the cluster token (chmod 0600 %s)",
+                                 path, (unsigned)m, (m & S_IWOTH) ? "every local user" : "its group", path);
+        if (m & (S_IRGRP | S_IROTH)) {
+                if (ret_warning &&
+                    asprintf(ret_warning,
+                             "token file %s: mode %04o lets %s read it, and whoever holds the token can run "
+                             "any task on every agent (chmod 0600 %s)",
+                             path, (unsigned)m, (m & S_IROTH) ? "every local user" : "its group", path) < 0)
+                        *ret_warning = NULL;
+                return 1;
+        }
+        return 0;
+}
+
 bool auth_token_equal(const char *expected, const char *given)
 {
         size_t n, m;

@@ -25,6 +25,18 @@
 int auth_token_load(const char *token_file, const char *state_dir, char **ret_token,
                     bool *ret_generated, char **ret_error);
 
+/*
+ * Check the permissions of a configured token file before a daemon trusts it (both daemons
+ * call this for --token-file; clients do not). Anyone who reads the token can run any task on
+ * every agent, anyone who writes it can make the cluster take their own token:
+ *  - -EPERM with *ret_error when it is not a regular file, or group or others may write it
+ *    (the daemon refuses to start);
+ *  - 1 with *ret_warning (may be NULL) when group or others may read it (the daemon warns);
+ *  - 0 when only its owner may read it; -errno when it cannot be checked.
+ * The messages name the file, its mode and the fix (chmod 0600).
+ */
+int auth_token_file_check(const char *path, char **ret_warning, char **ret_error);
+
 /* Validate a token string (length, charset). */
 bool auth_token_is_valid(const char *token);
 

@@ -158,6 +158,26 @@ int mkdir_parents(const char *path, mode_t mode)
         return 0;
 }
 
+int path_mode_enforce(const char *path, mode_t mode, mode_t *ret_old_mode)
+{
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        /* One fd for the check and the change: nothing can swap the path in between. */
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if ((st.st_mode & 07777) == mode)
+                return 0;
+        if (fchmod(fd, mode) < 0)
+                return negative_errno();
+        if (ret_old_mode)
+                *ret_old_mode = st.st_mode & 07777;
+        return 1;
+}
+
 static int rm_rf_at(int dirfd, dev_t dev)
 {
         _cleanup_closedir_ DIR *d = fdopendir(dirfd);

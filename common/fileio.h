@@ -24,5 +24,10 @@ int fsync_directory_of(const char *path);
 /* mkdir -p with the given mode for every created component. */
 int mkdir_parents(const char *path, mode_t mode);
 
+/* Give `path` (symlinks followed) exactly the permission bits `mode`, whatever it had: 1 when
+ * they changed (the old bits in *ret_old_mode, may be NULL), 0 when they already were `mode`,
+ * -errno. For state a daemon creates private but may find made by someone else (mkdir -p). */
+int path_mode_enforce(const char *path, mode_t mode, mode_t *ret_old_mode);
+
 /* Remove a directory tree (like rm -rf), not crossing into other mounts. 0 if absent. */
 int rm_rf(const char *path);

@@ -123,6 +123,34 @@ static void test_rm_rf(void **state)
         assert_int_equal(rm_rf(p), 0); /* absent is fine */
 }
 
+static void test_mode_enforce(void **state)
+{
+        _cleanup_free_ char *d = NULL, *f = NULL, *missing = NULL;
+        struct stat st;
+        mode_t old = 0;
+        (void)state;
+
+        assert_true(asprintf(&d, "%s/state", tmpdir) > 0);
+        assert_int_equal(mkdir(d, 0755), 0);
+        assert_int_equal(chmod(d, 0755), 0);
+        assert_int_equal(path_mode_enforce(d, 0700, &old), 1);
+        assert_int_equal(old, 0755);
+        assert_int_equal(stat(d, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
+        old = 0;
+        assert_int_equal(path_mode_enforce(d, 0700, &old), 0);
+        assert_int_equal(old, 0);
+
+        assert_true(asprintf(&f, "%s/state/token", tmpdir) > 0);
+        assert_int_equal(file_write_atomic(f, "x", 1, 0644), 0);
+        assert_int_equal(path_mode_enforce(f, 0600, NULL), 1);
+        assert_int_equal(stat(f, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+
+        assert_true(asprintf(&missing, "%s/state/none", tmpdir) > 0);
+        assert_int_equal(path_mode_enforce(missing, 0600, NULL), -ENOENT);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -132,6 +160,7 @@ int main(void)
                 cmocka_unit_test(test_read_full_limits),
                 cmocka_unit_test(test_write_string_needs_existing),
                 cmocka_unit_test(test_rm_rf),
+                cmocka_unit_test(test_mode_enforce),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -90,6 +90,51 @@ static void test_token_file(void **state)
         free(err);
 }
 
+/* A configured token file: private is fine, readable by others warns, writable refuses. */
+static void test_token_file_check(void **state)
+{
+        _cleanup_free_ char *p = write_file("perm", "s3cr3t-token-value-0123\n");
+        _cleanup_free_ char *missing = path_in("nope"), *dir = path_in("");
+        char *warn = NULL, *err = NULL;
+
+        (void)state;
+        assert_int_equal(chmod(p, 0600), 0);
+        assert_int_equal(auth_token_file_check(p, &warn, &err), 0);
+        assert_null(warn);
+        assert_int_equal(chmod(p, 0400), 0);
+        assert_int_equal(auth_token_file_check(p, &warn, &err), 0);
+
+        assert_int_equal(chmod(p, 0644), 0);
+        assert_int_equal(auth_token_file_check(p, &warn, &err), 1);
+        assert_non_null(strstr(warn, p));
+        assert_non_null(strstr(warn, "mode 0644 lets every local user read it"));
+        assert_non_null(strstr(warn, "chmod 0600"));
+        free(warn);
+        warn = NULL;
+        assert_int_equal(chmod(p, 0640), 0);
+        assert_int_equal(auth_token_file_check(p, &warn, &err), 1);
+        assert_non_null(strstr(warn, "mode 0640 lets its group read it"));
+        free(warn);
+        warn = NULL;
+        assert_int_equal(auth_token_file_check(p, NULL, &err), 1);
+
+        assert_int_equal(chmod(p, 0666), 0);
+        assert_int_equal(auth_token_file_check(p, &warn, &err), -EPERM);
+        assert_null(warn);
+        assert_non_null(strstr(err, "mode 0666 lets every local user write it"));
+        free(err);
+        assert_int_equal(chmod(p, 0620), 0);
+        assert_int_equal(auth_token_file_check(p, &warn, &err), -EPERM);
+        assert_non_null(strstr(err, "its group write it"));
+        free(err);
+        assert_int_equal(auth_token_file_check(dir, &warn, &err), -EPERM);
+        assert_non_null(strstr(err, "not a regular file"));
+        free(err);
+        assert_int_equal(auth_token_file_check(missing, &warn, &err), -ENOENT);
+        assert_non_null(strstr(err, missing));
+        free(err);
+}
+
 static void test_compare(void **state)
 {
         const char *tok = "0123456789abcdef0123";
@@ -140,6 +185,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_generate_and_reload),
             cmocka_unit_test(test_token_file),
+            cmocka_unit_test(test_token_file_check),
             cmocka_unit_test(test_compare),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
