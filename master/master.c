@@ -167,6 +167,8 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
                 master_error(ret_error, r, "cluster token", err);
                 goto fail;
         }
+        if ((r = master_token_file_check(m->opts.token_file, ret_error)) < 0)
+                goto fail;
         if (generated)
                 log_info("generated the cluster token in %s/token (copy it to every agent's "
                          "--token-file)",

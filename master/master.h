@@ -203,6 +203,11 @@ struct master_task *master_task_free(struct master_task *t);
 /* All tasks sorted by submission order, optionally only one state (state < 0: all). */
 int master_tasks_list(master *m, int state, struct master_task ***ret, size_t *ret_n);
 
+/* ---- privacy (privacy.c) ---- */
+/* Refuse a --token-file group or others may write, warn about one they may read (NULL: the
+ * generated token, private already). */
+int master_token_file_check(const char *token_file, char **ret_error);
+
 /* ---- retention (retention.c) ---- */
 /* Queue an ended task for retention (master_task_reindex() does it; idempotent). */
 void master_retention_add(master *m, struct master_task *t);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "master/store.h"
@@ -123,27 +124,22 @@ static const char *const store_schema =
     "CREATE INDEX IF NOT EXISTS task_events_unapplied ON task_events(seq) WHERE applied = 0;"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
-/* chmod a file or directory that gives group or others any access down to `mode`, and say
- * so: an older master (or a umask) left the state readable by every local user. */
+/* Give the path exactly `mode` and say so when it had another: an older master (or a umask)
+ * left the state readable by every local user. */
 static int store_path_restrict(const char *path, mode_t mode, bool must_exist)
 {
-        struct stat st;
+        mode_t old = 0;
+        int r;
 
-        if (lstat(path, &st) < 0) {
-                if (errno == ENOENT && !must_exist)
-                        return 0;
-                return log_error_errno(negative_errno(), "Failed to check the mode of %s: %m",
-                                       path);
-        }
-        if (S_ISLNK(st.st_mode))
-                return 0; /* not ours to change: the mode of what it points to is checked */
-        if ((st.st_mode & 077) == 0)
+        r = path_mode_enforce(path, mode, &old);
+        if (r == -ENOENT && !must_exist)
                 return 0;
-        if (chmod(path, mode) < 0)
-                return log_error_errno(negative_errno(), "Failed to change the mode of %s: %m",
-                                       path);
-        log_warning("%s: mode %04o gave group or others access; changed to %04o", path,
-                    (unsigned)(st.st_mode & 07777), (unsigned)mode);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make %s private (mode %04o): %m", path,
+                                       (unsigned)mode);
+        if (r > 0)
+                log_warning("%s: mode %04o changed to %04o: the master's state is private", path,
+                            (unsigned)(old & 07777), (unsigned)mode);
         return 0;
 }
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # The master's state is private (issue 12, finding 8): its state directory is 0700 and master.db
-# with its WAL and SHM 0600 whatever existed before (modes are fixed at start and logged).
+# with its WAL and SHM 0600 whatever existed before (modes are fixed at start and logged); a
+# --token-file that group or others can read is warned about, one they can write is refused.
 . "$(dirname "$0")/master-lib.sh"
 umask 022
 
@@ -29,6 +30,25 @@ expect_eq "$(mode "$WORK/state")" 700 "mode of a pre-existing 0755 state directo
 for f in master.db master.db-wal master.db-shm; do
     expect_eq "$(mode "$WORK/state/$f")" 600 "mode of a pre-existing 0644 $f"
 done
-grep -q "state: mode 0755 gave group or others access; changed to 0700" "$WORK/master.log" || fail "no log line for the directory: $(cat "$WORK/master.log" | head -20)"
-grep -q "master.db: mode 0644 gave group or others access; changed to 0600" "$WORK/master.log" || fail "no log line for master.db"
+grep -q "state: mode 0755 changed to 0700: the master's state is private" "$WORK/master.log" || fail "no log line for the directory: $(cat "$WORK/master.log" | head -20)"
+grep -q "master.db: mode 0644 changed to 0600: the master's state is private" "$WORK/master.log" || fail "no log line for master.db"
 ok "a 0755 state directory and 0644 master.db, WAL and SHM are made 0700/0600 at start, and logged"
+
+# A token file others can read: the master starts (a running cluster is not broken) but warns.
+stop_master
+chmod 0644 "$WORK/token"
+: > "$WORK/master.log"
+start_master
+grep -q "token file $WORK/token: mode 0644 lets every local user read it" "$WORK/master.log" || fail "no warning about a 0644 token file: $(head -20 "$WORK/master.log")"
+expect_eq "$(mode "$WORK/token")" 644 "the master does not change a token file it was given"
+ok "a --token-file readable by others is warned about"
+
+# One that group or others may write is refused: they could replace the cluster token.
+stop_master
+chmod 0620 "$WORK/token"
+rc=0
+"$MASTER_BIN" --listen 127.0.0.1:0 --state-dir "$WORK/state" --token-file "$WORK/token" 2>"$WORK/err.txt" || rc=$?
+expect_eq "$rc" 1 "exit status with a group-writable token file"
+grep -q "token file $WORK/token: mode 0620 lets its group write it" "$WORK/err.txt" || fail "refusal message: $(cat "$WORK/err.txt")"
+chmod 0600 "$WORK/token"
+ok "a --token-file writable by group or others is refused"
