@@ -142,9 +142,12 @@ int agent_tasks_recover(struct agent *a);
 void agent_crash_point(const char *point);
 
 /* ---- state-dir lock (state-lock.c) ---- */
-/* Take the exclusive lock on <state-dir>/lock and record our pid in it. -EBUSY with
- * *ret_error naming the holder when another agent runs on this state directory. */
+/* Take the exclusive lock on <state-dir>/lock and record our pid in it, then make the state
+ * directory 0700 and its token 0600 (logged when they were not). -EBUSY with *ret_error
+ * naming the holder when another agent runs on this state directory. */
 int agent_state_lock(const char *state_dir, int *ret_fd, char **ret_error);
+/* Refuse (logged, -EPERM) a --token-file others may write, warn when they may read it. */
+int agent_token_file_check(const struct agent *a);
 
 /* ---- housekeeping (housekeeping.c) ---- */
 /* Remove groups that were slow to empty and garbage-collect ended tasks (gc-max-age-s,

@@ -170,6 +170,8 @@ static int agent_run(struct agent *a)
         if (r < 0)
                 return log_error_errno(r, "Refusing to start: %s", err ? err : strerror(-r));
 
+        if ((r = agent_token_file_check(a)) < 0)
+                return r;
         r = auth_token_load(a->opts.token_file, a->opts.state_dir, &a->token, &generated, &err);
         if (r < 0)
                 return log_error_errno(r, "Cluster token: %s", err ? err : strerror(-r));
