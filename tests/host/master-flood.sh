@@ -50,7 +50,14 @@ master_fds() { ls "/proc/$MPID/fd" | wc -l; }
 
 if has_phase wedge; then
     echo "== wedge"
+    # Started by hand with a soft limit of 1024: the master raises it to the hard limit (or more).
+    hard=$(ulimit -Hn)
+    ulimit -Sn 1024
     start_master --max-connections 16
+    ulimit -Sn "$hard"
+    soft=$(awk '/Max open files/ { print $4 }' "/proc/$MPID/limits")
+    echo "figure: the master's soft RLIMIT_NOFILE: $soft (started with 1024, hard limit $hard)"
+    [ "$soft" -ge "$hard" ] || fail "the master kept a soft RLIMIT_NOFILE of $soft below the hard limit $hard"
     for round in 1 2 3; do
         flood "wedge$round" --source 127.0.0.3 --count 16 --mode idle --duration 3
         flood_wait_ready "wedge$round"
@@ -103,7 +110,7 @@ if has_phase flood; then
     flood slowl --source 127.0.2.1 --sources 20 --count 1000 --mode slow --interval-ms 1000 --duration 25 --reconnect
     flood_wait_ready one
     sleep 2
-    worst=0; n=0; maxfds=0
+    worst=0; n=0; maxfds=0; maxconns=0
     declare -A worst_of
     end=$((SECONDS + 16))
     while [ $SECONDS -lt $end ]; do
@@ -122,10 +129,13 @@ if has_phase flood; then
         done
         fds=$(master_fds)
         [ "$fds" -gt "$maxfds" ] && maxfds=$fds
+        conns=$(api_body GET /metrics | awk '/^silo_master_http_connections / { print $2 }')
+        [ "${conns:-0}" -gt "$maxconns" ] && maxconns=$conns
         sleep 0.2
     done
     echo "figure: $n rounds under the flood; slowest answer: health ${worst_of[health]} ms, tasks ${worst_of[tasks]} ms, heartbeat ${worst_of[heartbeat]} ms, status ${worst_of[status]} ms"
-    echo "figure: master fds: $base before, at most $maxfds during the flood (connection limit 1024)"
+    echo "figure: master fds: $base before, at most $maxfds during the flood; at most $maxconns connections (limit 1024)"
+    [ "$maxconns" -ge 900 ] || fail "the flood held at most $maxconns connections: it did not reach the limit"
     [ "$worst" -lt 2000 ] || fail "a request from 127.0.0.1 took $worst ms under the flood"
     [ "$maxfds" -le $((base + 1024 + 16)) ] || fail "the master held $maxfds fds with a limit of 1024 connections"
     flood_wait_all
