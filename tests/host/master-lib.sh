@@ -28,6 +28,7 @@ cleanup() {
         echo "---- master log (last 60 lines) ----"
         tail -n 60 "$WORK/master.log" 2>/dev/null || true
         for f in "$WORK"/*.log; do
+            [ -e "$f" ] || continue # no log yet: the glob stays unexpanded
             [ "$f" = "$WORK/master.log" ] && continue
             echo "---- $(basename "$f") ----"; tail -n 10 "$f"
         done
