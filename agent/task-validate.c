@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -182,8 +183,57 @@ static int check_devices(const struct silo_container *c, struct container_config
         return 0;
 }
 
-static int check_volumes(const struct silo_container *c, struct container_config *cfg,
-                         char **ret_error)
+/* `path` is `dir` or below it, both canonical absolute paths. */
+static bool path_is_under(const char *path, const char *dir)
+{
+        size_t n = strlen(dir);
+
+        while (n > 1 && dir[n - 1] == '/')
+                n--;
+        if (n == 1)
+                return true;
+        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Trees the launcher builds itself for every task (/proc, /sys with its read-only cgroupfs,
+ * /dev): a volume over them would undo that confinement (or vanish under the fresh /dev), a
+ * volume of /proc or /sys would hand the task the host's kernel knobs, and "/" the whole
+ * host. Device nodes are safe to bind: the task's device allow-list still applies. The codec
+ * refuses the spelled-out paths; this checks where they really lead. */
+static const char *const kernel_trees[] = {"/proc", "/sys", "/dev"};
+#define N_SOURCE_KERNEL_TREES 2 /* /proc and /sys */
+
+static int check_volume_source(const struct agent *a, size_t i, const char *source,
+                               char **ret_error)
+{
+        _cleanup_free_ char *real = realpath(source, NULL), *state = NULL, *token = NULL;
+
+        if (!real)
+                return verr(ret_error, "container.volumes[%zu].source: %s does not exist", i, source);
+        if (streq(real, "/"))
+                return verr(ret_error,
+                            "container.volumes[%zu].source: '/' is the whole host; name the directories the task needs",
+                            i);
+        for (size_t k = 0; k < N_SOURCE_KERNEL_TREES; k++)
+                if (path_is_under(real, kernel_trees[k]))
+                        return verr(ret_error,
+                                    "container.volumes[%zu].source: %s is under %s, the host's kernel interface",
+                                    i, source, kernel_trees[k]);
+        state = realpath(a->opts.state_dir, NULL);
+        if (state && (path_is_under(real, state) || path_is_under(state, real)))
+                return verr(ret_error,
+                            "container.volumes[%zu].source: %s would expose the agent's state directory %s",
+                            i, source, state);
+        token = a->opts.token_file ? realpath(a->opts.token_file, NULL) : NULL;
+        if (token && path_is_under(token, real))
+                return verr(ret_error,
+                            "container.volumes[%zu].source: %s would expose the agent's token file %s",
+                            i, source, token);
+        return 0;
+}
+
+static int check_volumes(const struct agent *a, const struct silo_container *c,
+                         struct container_config *cfg, char **ret_error)
 {
         if (c->n_volumes == 0)
                 return 0;
@@ -192,16 +242,27 @@ static int check_volumes(const struct silo_container *c, struct container_config
                 return -ENOMEM;
         for (size_t i = 0; i < c->n_volumes; i++) {
                 const struct silo_volume *v = &c->volumes[i];
-                struct stat st;
+                int r = check_volume_source(a, i, v->source, ret_error);
 
-                if (stat(v->source, &st) < 0)
-                        return verr(ret_error, "container.volumes[%zu].source: %s does not exist", i,
-                                    v->source);
+                if (r < 0)
+                        return r;
+                if (streq(v->target, "/"))
+                        return verr(ret_error, "container.volumes[%zu].target: '/' cannot be a volume target", i);
+                for (size_t k = 0; k < ELEMENTSOF(kernel_trees); k++)
+                        if (path_is_under(v->target, kernel_trees[k]))
+                                return verr(ret_error,
+                                            "container.volumes[%zu].target: %s is under %s, which the agent sets up itself",
+                                            i, v->target, kernel_trees[k]);
                 /* Without a rootfs the target is a path of the host's tree, which the agent
-                 * must not create behind the operator's back. */
-                if (!c->rootfs && access(v->target, F_OK) < 0)
+                 * never creates; only the task's private /tmp and /var/tmp are its own. */
+                if (!c->rootfs && !path_is_under(v->target, "/tmp") &&
+                    !path_is_under(v->target, "/var/tmp") && access(v->target, F_OK) < 0)
                         return verr(ret_error,
-                                    "container.volumes[%zu].target: %s does not exist (without a rootfs the target must exist on the host)",
+                                    "container.volumes[%zu].target: %s does not exist (without a rootfs the target must exist on the host, or be under /tmp or /var/tmp)",
+                                    i, v->target);
+                if (!c->rootfs && path_is_under(v->target, a->opts.state_dir))
+                        return verr(ret_error,
+                                    "container.volumes[%zu].target: %s is inside the agent's state directory",
                                     i, v->target);
                 if (strpbrk(v->target, ",:"))
                         return verr(ret_error, "container.volumes[%zu].target: '%s' contains ',' or ':'",
@@ -214,6 +275,33 @@ static int check_volumes(const struct silo_container *c, struct container_config
                         return -ENOMEM;
         }
         return 0;
+}
+
+/* What a task without a rootfs must not see of the host: the agent's state directory (the
+ * token, other tasks' checkpoints, sandboxes and logs) and a token file kept elsewhere. */
+static int hidden_paths(const struct agent *a, char ***ret)
+{
+        _cleanup_strv_free_ char **v = NULL;
+        size_t n = 0;
+        int r;
+
+        r = strv_push(&v, &n, strdup(a->opts.state_dir));
+        if (r >= 0 && a->opts.token_file && !path_is_under(a->opts.token_file, a->opts.state_dir))
+                r = strv_push(&v, &n, strdup(a->opts.token_file));
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+#define TASK_DEFAULT_NOFILE_SOFT 1024
+
+static bool rlimit_listed(const struct silo_task_spec *spec, int resource)
+{
+        for (size_t i = 0; i < spec->n_rlimits; i++)
+                if (spec->rlimits[i].resource == resource)
+                        return true;
+        return false;
 }
 
 static bool disk_offered(const struct agent *a, const char *name)
@@ -291,25 +379,39 @@ int task_spec_validate(const struct agent *a, const struct silo_task_spec *spec,
                 /* overlayfs takes its options as one comma- and colon-separated string. */
                 if (strpbrk(c->rootfs, ",:"))
                         return verr(ret_error, "container.rootfs: '%s' contains ',' or ':'", c->rootfs);
-                if (strncmp(c->rootfs, a->opts.state_dir, strlen(a->opts.state_dir)) == 0)
-                        return verr(ret_error, "container.rootfs: %s is inside the agent's state directory",
-                                    c->rootfs);
+                {
+                        _cleanup_free_ char *real = realpath(c->rootfs, NULL),
+                                            *state = realpath(a->opts.state_dir, NULL);
+
+                        if (real && state && path_is_under(real, state))
+                                return verr(ret_error, "container.rootfs: %s is inside the agent's state directory",
+                                            c->rootfs);
+                        /* The image is the task's whole view: one that holds the agent's
+                         * state (the token) would hand it over, "/" included. */
+                        if (real && state && path_is_under(state, real))
+                                return verr(ret_error,
+                                            "container.rootfs: %s contains the agent's state directory %s",
+                                            c->rootfs, state);
+                }
         }
 
         r = check_io(a, &spec->resources, ret_error);
         if (r < 0)
                 return r;
 
+        /* Every task gets its own mount, pid and cgroup namespaces whatever the spec lists:
+         * in the host's mount namespace it could write other tasks' cgroup limits and read
+         * the agent's state, in the host's pid namespace signal the agent. The spec chooses
+         * uts, ipc and net. */
         cfg.namespaces = spec->has_container ? c->namespaces : 0;
-        /* A rootfs or a volume is a mount; mounts need a namespace of their own. */
-        if (has_rootfs || (spec->has_container && c->n_volumes > 0))
-                cfg.namespaces |= SILO_NS_MOUNT;
+        cfg.namespaces |= SILO_NS_MOUNT | SILO_NS_PID | SILO_NS_CGROUP;
         if (spec->has_container && c->network == SILO_NETWORK_NONE)
                 cfg.namespaces |= SILO_NS_NET;
-        cfg.namespaces |= SILO_NS_CGROUP;
+        if (!has_rootfs && (r = hidden_paths(a, &cfg.hidden)) < 0)
+                return r;
 
         if (spec->has_container) {
-                r = check_volumes(c, &cfg, ret_error);
+                r = check_volumes(a, c, &cfg, ret_error);
                 if (r >= 0)
                         r = check_devices(c, &cfg, ret_error);
                 if (r < 0)
@@ -355,14 +457,26 @@ int task_spec_validate(const struct agent *a, const struct silo_task_spec *spec,
                 goto fail;
         }
         cfg.capabilities = container_default_capabilities() | spec->capabilities;
-        if (spec->n_rlimits > 0) {
-                cfg.rlimits = calloc(spec->n_rlimits, sizeof(*cfg.rlimits));
-                if (!cfg.rlimits) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                memcpy(cfg.rlimits, spec->rlimits, spec->n_rlimits * sizeof(*cfg.rlimits));
-                cfg.n_rlimits = spec->n_rlimits;
+        /* One more slot for the default open-file limit below. */
+        cfg.rlimits = calloc(spec->n_rlimits + 1, sizeof(*cfg.rlimits));
+        if (!cfg.rlimits) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        memcpy(cfg.rlimits, spec->rlimits, spec->n_rlimits * sizeof(*cfg.rlimits));
+        cfg.n_rlimits = spec->n_rlimits;
+        if (!rlimit_listed(spec, RLIMIT_NOFILE)) {
+                /* The agent raises its own soft RLIMIT_NOFILE to the hard limit to serve many
+                 * connections; a task that did not ask gets systemd's default for services
+                 * instead (1024 soft, select() stays safe; the hard limit as it is). */
+                struct rlimit rl;
+
+                if (getrlimit(RLIMIT_NOFILE, &rl) >= 0)
+                        cfg.rlimits[cfg.n_rlimits++] = (struct silo_rlimit){
+                                .resource = RLIMIT_NOFILE,
+                                .soft = MIN((uint64_t)TASK_DEFAULT_NOFILE_SOFT, (uint64_t)rl.rlim_max),
+                                .hard = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : rl.rlim_max,
+                        };
         }
         cfg.init = spec->init;
         *ret_config = cfg;

@@ -112,6 +112,25 @@ static int namespaces_from_json(const json_t *j, const char *path, unsigned *ret
         return 0;
 }
 
+/* The trees the agent builds for every task: a volume over them would undo the task's
+ * read-only /proc and /sys (with its cgroupfs) or vanish under its fresh /dev, and a volume
+ * of /proc or /sys would hand the task the host's kernel knobs. A source under /dev is
+ * allowed: every device node still needs the task's device allow-list (container.devices).
+ * The agent checks the resolved source again (symlinks, its state directory). */
+static const char *volume_kernel_tree(const char *normalized, bool target)
+{
+        static const char *const trees[] = {"/proc", "/sys", "/dev"};
+
+        for (size_t i = 0; i < ELEMENTSOF(trees) - !target; i++) {
+                size_t n = strlen(trees[i]);
+
+                if (strncmp(normalized, trees[i], n) == 0 &&
+                    (normalized[n] == '/' || normalized[n] == '\0'))
+                        return trees[i];
+        }
+        return NULL;
+}
+
 static int volume_from_json(const json_t *j, const char *path, struct silo_volume *ret,
                             char **ret_error)
 {
@@ -139,6 +158,25 @@ static int volume_from_json(const json_t *j, const char *path, struct silo_volum
         if (streq(norm, "/"))
                 return json_field_error(ret_error, path, "target",
                                         "'%s' would hide the whole rootfs", target);
+        if (volume_kernel_tree(norm, true))
+                return json_field_error(ret_error, path, "target",
+                                        "'%s' is under %s, which the agent sets up itself", target,
+                                        volume_kernel_tree(norm, true));
+        {
+                _cleanup_free_ char *src = NULL;
+
+                r = path_normalize(source, &src);
+                if (r == -ENOMEM)
+                        return r;
+                if (r >= 0 && streq(src, "/"))
+                        return json_field_error(ret_error, path, "source",
+                                                "'%s' is the whole host; name the directories the task needs",
+                                                source);
+                if (r >= 0 && volume_kernel_tree(src, false))
+                        return json_field_error(ret_error, path, "source",
+                                                "'%s' is under %s, the host's kernel interface",
+                                                source, volume_kernel_tree(src, false));
+        }
         *ret = (struct silo_volume){
             .source = TAKE_PTR(source), .target = TAKE_PTR(norm), .readonly = readonly};
         return 0;

@@ -24,6 +24,7 @@ void container_config_clear(struct container_config *c)
         free(c->hostname);
         free(c->rootfs);
         free(c->sandbox);
+        strv_clear(&c->hidden);
         for (size_t i = 0; i < c->n_volumes; i++) {
                 free(c->volumes[i].source);
                 free(c->volumes[i].target);
@@ -75,6 +76,8 @@ json_t *container_config_to_json(const struct container_config *c)
         if (c->rootfs)
                 json_object_set_new(j, "rootfs", json_string(c->rootfs));
         json_object_set_new(j, "sandbox", json_string(c->sandbox));
+        if (c->hidden)
+                json_object_set_new(j, "hidden", strv_to_json(c->hidden));
         for (size_t i = 0; i < c->n_volumes; i++)
                 json_array_append_new(vols, json_pack("{s:s, s:s, s:b}", "source", c->volumes[i].source,
                                                       "target", c->volumes[i].target,
@@ -162,6 +165,10 @@ int container_config_from_json(const json_t *j, struct container_config *ret, ch
             !c.sandbox) {
                 container_config_clear(&c);
                 return bad(ret_error, "cwd/hostname/rootfs/sandbox");
+        }
+        if ((v = json_object_get(j, "hidden")) && strv_from_json(v, &c.hidden) < 0) {
+                container_config_clear(&c);
+                return bad(ret_error, "hidden");
         }
         if ((v = json_object_get(j, "uid"))) {
                 c.set_user = true;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The task's mount namespace: overlay rootfs, volumes, /dev, /proc, read-only /sys and cgroupfs, pivot_root. */
+/* The task's mount namespace: overlay rootfs or a read-only host root, volumes, /dev, /proc, /sys, cgroupfs, pivot_root. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +17,27 @@
 #include "common/macro.h"
 #include "isolator/container.h"
 
+/*
+ * This runs in the task's first process between clone3() and execve(), in its own mount
+ * namespace. Two shapes:
+ *
+ * - With a rootfs: an overlay of the image, and everything below it (volume targets, /proc,
+ *   /dev, /sys, /etc/hosts) is resolved inside it with openat2(RESOLVE_IN_ROOT) and mounted
+ *   onto the resolved fd with move_mount(), so a symlink in the image can never make us
+ *   create, unlink or mount anything on the host (container-paths.c). Then pivot_root.
+ * - Without one (the host's tree): every mount of the namespace is made read-only (systemd's
+ *   ProtectSystem=strict), with a private /tmp, /var/tmp and /dev/shm, a fresh /proc, the task's
+ *   own read-only cgroupfs, the agent's state directory and token hidden (`hidden`), and only
+ *   the task's sandbox and its read-write volumes writable.
+ *
+ * In both, /proc's kernel knobs are read-only and its leaky files masked, as runc and Docker
+ * do by default (oci defaults: readonlyPaths, maskedPaths): a root task must not write
+ * /proc/sysrq-trigger or /proc/sys/kernel/core_pattern, which act on the host.
+ * Bind mounts use the new mount API: open_tree(OPEN_TREE_CLONE | AT_RECURSIVE), then
+ * mount_setattr(AT_RECURSIVE) on the detached copy, so a read-only volume is read-only with
+ * all its submounts from the moment it appears (Linux 5.12+).
+ */
+
 /* Room for a PATH_MAX root plus the fixed suffixes appended to it. */
 #define PATH_BUF (PATH_MAX + 64)
 
@@ -25,314 +46,568 @@ static const char *const default_devices[] = {
         "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
 };
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+/* runc's defaults (opencontainers/runtime-spec config-linux, Docker's oci/defaults.go). */
+static const char *const proc_readonly_paths[] = {
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+};
+static const char *const proc_masked_paths[] = {
+        "/proc/acpi",          "/proc/asound",     "/proc/kcore",       "/proc/keys",
+        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+        "/proc/scsi",          NULL,
+};
+static const char *const sys_masked_paths[] = {
+        "/sys/firmware", "/sys/devices/virtual/powercap", NULL,
+};
+/* Scratch directories a task without a rootfs gets to itself over the read-only host tree. */
+static const char *const host_scratch_dirs[] = {"/tmp", "/var/tmp", "/dev/shm", NULL};
+
+#define ATTR_RO (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+#define ATTR_RO_NOEXEC (ATTR_RO | MOUNT_ATTR_NOEXEC)
+#define ATTR_SCRATCH (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+
+struct mounts {
+        const struct container_config *c;
+        int root_fd;            /* the container's "/" (the overlay, or the host's root) */
+        int *volume_trees;      /* detached copies of each volume's source, n_volumes */
+        bool *volume_dirs;
+        char *err;
+        size_t errlen;
+};
+
+static int fail(struct mounts *m, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct mounts *m, int r, const char *fmt, ...)
 {
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
+        vsnprintf(m->err, m->errlen, fmt, ap);
         va_end(ap);
         return r < 0 ? r : -r;
 }
 
-static int do_mount(const char *src, const char *target, const char *type, unsigned long flags,
-                    const char *data, char *err, size_t errlen)
+static int fail_errno(struct mounts *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_errno(struct mounts *m, const char *fmt, ...)
 {
-        if (mount(src, target, type, flags, data) < 0) {
-                int r = negative_errno();
-                return fail(err, errlen, r, "mounting %s on %s (%s): %s", strempty(src), target,
-                            strempty(type), strerror(-r));
+        int r = negative_errno();
+        size_t n;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(m->err, m->errlen, fmt, ap);
+        va_end(ap);
+        n = strlen(m->err);
+        if (n < m->errlen)
+                snprintf(m->err + n, m->errlen - n, ": %s", strerror(-r));
+        return r;
+}
+
+/* A new filesystem of `type` mounted onto `target_fd` (fsopen/fsconfig/fsmount/move_mount).
+ * `opts` are "key=value" strings or bare flags, NULL-terminated. */
+static int mount_fs_at(struct mounts *m, const char *type, const char *const *opts,
+                       unsigned attrs, int target_fd, const char *where)
+{
+        _cleanup_close_ int fs = fsopen(type, FSOPEN_CLOEXEC), mnt = -EBADF;
+
+        if (fs < 0)
+                return fail_errno(m, "mounting %s on %s: fsopen", type, where);
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "source", type, 0) < 0)
+                return fail_errno(m, "mounting %s on %s: source", type, where);
+        for (const char *const *o = opts; o && *o; o++) {
+                const char *eq = strchr(*o, '=');
+                char key[32];
+
+                if (!eq) {
+                        if (fsconfig(fs, FSCONFIG_SET_FLAG, *o, NULL, 0) < 0)
+                                return fail_errno(m, "mounting %s on %s: option %s", type, where, *o);
+                        continue;
+                }
+                snprintf(key, sizeof(key), "%.*s", (int)(eq - *o), *o);
+                if (fsconfig(fs, FSCONFIG_SET_STRING, key, eq + 1, 0) < 0)
+                        return fail_errno(m, "mounting %s on %s: option %s", type, where, *o);
         }
+        if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return fail_errno(m, "mounting %s on %s", type, where);
+        mnt = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+        if (mnt < 0)
+                return fail_errno(m, "mounting %s on %s: fsmount", type, where);
+        if (move_mount(mnt, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return fail_errno(m, "mounting %s on %s: move_mount", type, where);
         return 0;
 }
 
-static int ensure_parent(const char *path)
+/* A recursive copy of the tree at `src_dfd`/`src` (src "" = the fd itself), with `set` and
+ * `clr` mount attributes applied to every mount of the copy before it is attached onto
+ * `target_fd`. */
+static int bind_at(struct mounts *m, int src_dfd, const char *src, int target_fd, unsigned set,
+                   unsigned clr, const char *where)
 {
-        _cleanup_free_ char *parent = strdup(path);
-        char *slash;
+        unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | (*src ? 0 : AT_EMPTY_PATH);
+        _cleanup_close_ int tree = open_tree(src_dfd, src, flags);
 
-        if (!parent)
-                return -ENOMEM;
-        slash = strrchr(parent, '/');
-        if (!slash || slash == parent)
-                return 0;
-        *slash = '\0';
-        return mkdir_parents(parent, 0755);
-}
+        if (tree < 0)
+                return fail_errno(m, "bind-mounting %s on %s", *src ? src : where, where);
+        if (set || clr) {
+                struct mount_attr attr = {.attr_set = set, .attr_clr = clr};
 
-/* Make `path` exist as a directory or, when `file` is set, as an empty regular file. */
-static int ensure_node(const char *path, bool file)
-{
-        int r = ensure_parent(path);
-
-        if (r < 0)
-                return r;
-        if (file) {
-                int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-                if (fd < 0)
-                        return errno == EISDIR ? 0 : negative_errno();
-                close(fd);
-                return 0;
+                if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+                        return fail_errno(m, "setting the mount flags of %s", where);
         }
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
-                return negative_errno();
+        if (move_mount(tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return fail_errno(m, "bind-mounting %s on %s: move_mount", *src ? src : where, where);
         return 0;
 }
 
-/* `inner` joined under `root`, refusing anything that resolves outside `root` (a symlink in
- * the image pointing at "/etc" would otherwise put a volume on the host's /etc). */
-static int path_under(const char *root, const char *inner, char *ret, size_t len, bool check)
+static bool path_is_under(const char *path, const char *dir)
 {
-        char real[PATH_MAX];
+        size_t n = strlen(dir);
 
-        if (snprintf(ret, len, "%s%s", root, inner) >= (int)len)
-                return -ENAMETOOLONG;
-        if (!check)
+        while (n > 1 && dir[n - 1] == '/')
+                n--;
+        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* `path` inside the container, as a directory or a file: made to exist with a rootfs (inside
+ * the image only) or under a private scratch tmpfs of a host-root task; required to exist
+ * elsewhere on the host's tree, which the launcher never changes. `label` names the spec
+ * field for the error ("container.volumes[0].target"), or NULL. */
+static int target_open(struct mounts *m, const char *label, const char *path, enum inroot_kind kind,
+                       int *ret_fd)
+{
+        bool create = m->c->rootfs != NULL;
+        int r;
+
+        for (size_t i = 0; !create && host_scratch_dirs[i]; i++)
+                create = path_is_under(path, host_scratch_dirs[i]);
+        if (create)
+                r = inroot_mkpath(m->root_fd, path, kind, 0755, ret_fd);
+        else
+                r = inroot_open(m->root_fd, path, O_PATH, ret_fd);
+        if (r >= 0)
                 return 0;
-        if (!realpath(ret, real))
-                return negative_errno();
-        if (strncmp(real, root, strlen(root)) != 0 ||
-            (real[strlen(root)] != '/' && real[strlen(root)] != '\0'))
-                return -EXDEV;
-        return 0;
+        return fail(m, r, "%s%s%s: %s", strempty(label), label ? ": " : "", path,
+                    r == -ELOOP ? "too many levels of symbolic links in the image" : strerror(-r));
 }
 
-static int bind_mount(const char *src, const char *target, bool readonly, char *err,
-                      size_t errlen)
+/* Each volume's source as a detached copy, read-only with all its submounts when asked. Taken
+ * before anything covers the host's paths (a host-root task's private /tmp, its read-only
+ * tree); read-write volumes clear a read-only flag they would otherwise inherit. */
+static int volumes_open(struct mounts *m)
 {
-        int r = do_mount(src, target, NULL, MS_BIND | MS_REC, NULL, err, errlen);
-
-        if (r < 0 || !readonly)
-                return r;
-        /* A bind mount ignores MS_RDONLY on creation; read-only takes a remount. */
-        return do_mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
-                        NULL, err, errlen);
-}
-
-static int setup_volumes(const struct container_config *c, const char *root, char *err,
-                         size_t errlen)
-{
-        for (size_t i = 0; i < c->n_volumes; i++) {
-                const struct container_volume *v = &c->volumes[i];
-                char target[PATH_MAX];
+        for (size_t i = 0; i < m->c->n_volumes; i++) {
+                const struct container_volume *v = &m->c->volumes[i];
+                struct mount_attr attr = {.attr_set = v->readonly ? ATTR_RO : 0,
+                                          .attr_clr = v->readonly ? 0 : MOUNT_ATTR_RDONLY};
                 struct stat st;
-                int r;
 
                 if (stat(v->source, &st) < 0)
-                        return fail(err, errlen, -errno, "container.volumes[%zu].source: %s: %m", i,
-                                    v->source);
-                r = path_under(root, v->target, target, sizeof(target), false);
-                if (r >= 0 && *root)
-                        r = ensure_node(target, !S_ISDIR(st.st_mode));
-                if (r >= 0)
-                        r = path_under(root, v->target, target, sizeof(target), *root != '\0');
+                        return fail_errno(m, "container.volumes[%zu].source: %s", i, v->source);
+                m->volume_dirs[i] = S_ISDIR(st.st_mode);
+                m->volume_trees[i] = open_tree(AT_FDCWD, v->source,
+                                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+                if (m->volume_trees[i] < 0)
+                        return fail_errno(m, "container.volumes[%zu].source: %s", i, v->source);
+                if (mount_setattr(m->volume_trees[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                                  sizeof(attr)) < 0)
+                        return fail_errno(m, "container.volumes[%zu]: setting the mount flags of %s",
+                                          i, v->source);
+        }
+        return 0;
+}
+
+static int volumes_attach(struct mounts *m)
+{
+        for (size_t i = 0; i < m->c->n_volumes; i++) {
+                const struct container_volume *v = &m->c->volumes[i];
+                _cleanup_close_ int fd = -EBADF;
+                char label[64];
+                int r;
+
+                snprintf(label, sizeof(label), "container.volumes[%zu].target", i);
+                r = target_open(m, label, v->target, m->volume_dirs[i] ? INROOT_DIR : INROOT_FILE, &fd);
                 if (r < 0)
-                        return fail(err, errlen, r, "container.volumes[%zu].target: %s: %s", i,
-                                    v->target,
-                                    r == -EXDEV ? "resolves outside the rootfs" : strerror(-r));
-                r = bind_mount(v->source, target, v->readonly, err, errlen);
+                        return r;
+                if (move_mount(m->volume_trees[i], "", fd, "",
+                               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                        return fail_errno(m, "%s: mounting %s on %s", label, v->source, v->target);
+        }
+        return 0;
+}
+
+/* Paths of /proc or /sys nobody needs and some leak the host's state: an empty read-only
+ * tmpfs over a directory, /dev/null over a file, wherever they exist. */
+static int mask_paths(struct mounts *m, const char *const *paths)
+{
+        static const char *const empty[] = {"mode=0555", NULL};
+        int r;
+
+        for (; *paths; paths++) {
+                _cleanup_close_ int fd = -EBADF;
+                struct stat st;
+
+                r = inroot_open(m->root_fd, *paths, O_PATH | O_NOFOLLOW, &fd);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return fail(m, r, "%s: %s", *paths, strerror(-r));
+                if (fstat(fd, &st) < 0)
+                        return fail_errno(m, "%s", *paths);
+                if (S_ISDIR(st.st_mode))
+                        r = mount_fs_at(m, "tmpfs", empty, ATTR_RO_NOEXEC, fd, *paths);
+                else
+                        r = bind_at(m, AT_FDCWD, "/dev/null", fd, ATTR_RO_NOEXEC, 0, *paths);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
-static int make_device(const char *root, const char *host_path, char *err, size_t errlen)
+/* A fresh /proc (of the task's pid namespace) with runc's read-only and masked paths: a root
+ * task must not reach /proc/sysrq-trigger or /proc/sys/kernel/core_pattern, which act on the
+ * whole machine. */
+static int setup_proc(struct mounts *m)
 {
-        char target[PATH_MAX];
+        _cleanup_close_ int fd = -EBADF;
+        int r = target_open(m, NULL, "/proc", INROOT_DIR, &fd);
+
+        if (r < 0)
+                return r;
+        if (m->c->namespaces & SILO_NS_PID)
+                r = mount_fs_at(m, "proc", NULL, ATTR_SCRATCH, fd, "/proc");
+        else
+                r = bind_at(m, AT_FDCWD, "/proc", fd, 0, 0, "/proc");
+        if (r < 0)
+                return r;
+        for (const char *const *p = proc_readonly_paths; *p; p++) {
+                _cleanup_close_ int ro_fd = -EBADF;
+
+                r = inroot_open(m->root_fd, *p, O_PATH | O_NOFOLLOW, &ro_fd);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return fail(m, r, "%s: %s", *p, strerror(-r));
+                if ((r = bind_at(m, ro_fd, "", ro_fd, ATTR_RO_NOEXEC, 0, *p)) < 0)
+                        return r;
+        }
+        return mask_paths(m, proc_masked_paths);
+}
+
+static int make_device(struct mounts *m, const char *host_path)
+{
+        _cleanup_close_ int parent_fd = -EBADF;
+        char name[NAME_MAX + 1];
         struct stat st;
         int r;
 
         if (stat(host_path, &st) < 0)
-                return fail(err, errlen, -errno, "device %s: %m", host_path);
+                return fail_errno(m, "device %s", host_path);
         if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
-                return fail(err, errlen, -ENODEV, "device %s: not a device node", host_path);
-        r = path_under(root, host_path, target, sizeof(target), false);
-        if (r >= 0)
-                r = ensure_parent(target);
-        if (r >= 0 && mknod(target, st.st_mode & (S_IFMT | 07777), st.st_rdev) < 0)
-                r = negative_errno();
+                return fail(m, -ENODEV, "device %s: not a device node", host_path);
+        r = inroot_open_parent(m->root_fd, host_path, true, &parent_fd, name, sizeof(name));
         if (r < 0)
-                return fail(err, errlen, r, "creating device node %s: %s", target, strerror(-r));
+                return fail(m, r, "creating device node %s: %s", host_path, strerror(-r));
+        if (mknodat(parent_fd, name, st.st_mode & (S_IFMT | 07777), st.st_rdev) < 0 && errno != EEXIST)
+                return fail_errno(m, "creating device node %s", host_path);
         return 0;
 }
 
-static int setup_dev(const struct container_config *c, const char *root, char *err,
-                     size_t errlen)
+/* A fresh tmpfs on /dev with the default nodes, the listed devices, devpts, shm, mqueue. */
+static int setup_dev(struct mounts *m)
 {
-        char p[PATH_BUF], q[PATH_BUF];
-        int r;
-
-        snprintf(p, sizeof(p), "%s/dev", root);
-        if ((r = ensure_node(p, false)) < 0)
-                return fail(err, errlen, r, "creating %s: %s", p, strerror(-r));
-        r = do_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", err,
-                     errlen);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < ELEMENTSOF(default_devices); i++)
-                if ((r = make_device(root, default_devices[i], err, errlen)) < 0)
-                        return r;
-        for (size_t i = 0; i < c->n_devices; i++)
-                if ((r = make_device(root, c->devices[i].path, err, errlen)) < 0)
-                        return r;
-
-        snprintf(p, sizeof(p), "%s/dev/pts", root);
-        (void)mkdir(p, 0755);
-        r = do_mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC,
-                     "newinstance,ptmxmode=0666,mode=0620", err, errlen);
-        if (r < 0)
-                return r;
-        snprintf(p, sizeof(p), "%s/dev/shm", root);
-        (void)mkdir(p, 01777);
-        r = do_mount("shm", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k",
-                     err, errlen);
-        if (r < 0)
-                return r;
-        if (c->namespaces & SILO_NS_IPC) {
-                snprintf(p, sizeof(p), "%s/dev/mqueue", root);
-                (void)mkdir(p, 0755);
-                r = do_mount("mqueue", p, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
-                             errlen);
-                if (r < 0)
-                        return r;
-        }
+        static const char *const dev_opts[] = {"mode=755", "size=65536k", NULL};
+        static const char *const pts_opts[] = {"newinstance", "ptmxmode=0666", "mode=0620", NULL};
+        static const char *const shm_opts[] = {"mode=1777", "size=65536k", NULL};
         static const char *const links[][2] = {
                 {"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
                 {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
         };
-        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
-                snprintf(q, sizeof(q), "%s/dev/%s", root, links[i][1]);
-                if (symlink(links[i][0], q) < 0 && errno != EEXIST)
-                        return fail(err, errlen, -errno, "symlink %s: %m", q);
+        _cleanup_close_ int fd = -EBADF, dev_fd = -EBADF;
+        int r;
+
+        if ((r = target_open(m, NULL, "/dev", INROOT_DIR, &fd)) < 0)
+                return r;
+        if ((r = mount_fs_at(m, "tmpfs", dev_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_STRICTATIME, fd, "/dev")) < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(default_devices); i++)
+                if ((r = make_device(m, default_devices[i])) < 0)
+                        return r;
+        for (size_t i = 0; i < m->c->n_devices; i++)
+                if ((r = make_device(m, m->c->devices[i].path)) < 0)
+                        return r;
+
+        fd = safe_close(fd);
+        if ((r = target_open(m, NULL, "/dev/pts", INROOT_DIR, &fd)) < 0)
+                return r;
+        if ((r = mount_fs_at(m, "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, fd, "/dev/pts")) < 0)
+                return r;
+        fd = safe_close(fd);
+        if ((r = target_open(m, NULL, "/dev/shm", INROOT_DIR, &fd)) < 0)
+                return r;
+        if ((r = mount_fs_at(m, "tmpfs", shm_opts, ATTR_SCRATCH, fd, "/dev/shm")) < 0)
+                return r;
+        if (m->c->namespaces & SILO_NS_IPC) {
+                fd = safe_close(fd);
+                if ((r = target_open(m, NULL, "/dev/mqueue", INROOT_DIR, &fd)) < 0)
+                        return r;
+                if ((r = mount_fs_at(m, "mqueue", NULL, ATTR_SCRATCH, fd,
+                                     "/dev/mqueue")) < 0)
+                        return r;
         }
+        r = inroot_open(m->root_fd, "/dev", O_PATH | O_DIRECTORY, &dev_fd);
+        if (r < 0)
+                return fail(m, r, "/dev: %s", strerror(-r));
+        for (size_t i = 0; i < ELEMENTSOF(links); i++)
+                if (symlinkat(links[i][0], dev_fd, links[i][1]) < 0 && errno != EEXIST)
+                        return fail_errno(m, "symlink /dev/%s", links[i][1]);
         return 0;
 }
 
-/* /sys read-only, and the task's own cgroup (the cgroup namespace's root) read-only on top:
- * a task can read its limits but not raise them. */
-static int setup_sys(const char *root, char *err, size_t errlen)
+/* The task's own cgroup (the cgroup namespace's root), read-only: it can read its limits but
+ * not raise them, and sees no other task's. */
+static int mount_task_cgroupfs(struct mounts *m)
 {
-        char p[PATH_BUF];
-        int r;
+        _cleanup_close_ int fd = -EBADF;
+        int r = inroot_open(m->root_fd, "/sys/fs/cgroup", O_PATH | O_DIRECTORY, &fd);
 
-        snprintf(p, sizeof(p), "%s/sys", root);
-        if ((r = ensure_node(p, false)) < 0)
-                return fail(err, errlen, r, "creating %s: %s", p, strerror(-r));
-        if (mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
-                /* sysfs refuses a fresh mount without a net namespace of our own: bind it. */
-                r = bind_mount("/sys", p, true, err, errlen);
-                if (r < 0)
-                        return r;
-        }
-        snprintf(p, sizeof(p), "%s/sys/fs/cgroup", root);
-        return do_mount("cgroup2", p, "cgroup2", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                        NULL, err, errlen);
+        if (r < 0)
+                return fail(m, r, "/sys/fs/cgroup: %s", strerror(-r));
+        return mount_fs_at(m, "cgroup2", NULL, ATTR_RO_NOEXEC, fd, "/sys/fs/cgroup");
 }
 
-static int setup_etc(const struct container_config *c, const char *root, char *err,
-                     size_t errlen)
+static int setup_sys(struct mounts *m)
+{
+        _cleanup_close_ int fd = -EBADF;
+        int r = target_open(m, NULL, "/sys", INROOT_DIR, &fd);
+
+        if (r < 0)
+                return r;
+        r = mount_fs_at(m, "sysfs", NULL, ATTR_RO_NOEXEC, fd, "/sys");
+        if (r == -EPERM || r == -EBUSY)
+                /* sysfs refuses a fresh mount without a net namespace of our own: a
+                 * recursive read-only copy of the host's instead. */
+                r = bind_at(m, AT_FDCWD, "/sys", fd, ATTR_RO_NOEXEC, 0, "/sys");
+        if (r >= 0)
+                r = mount_task_cgroupfs(m);
+        return r < 0 ? r : mask_paths(m, sys_masked_paths);
+}
+
+/* /etc/hosts and /etc/resolv.conf from the sandbox, read-only. Whatever the image has there
+ * (a file, a dangling symlink to /run/...) is replaced, inside the image's /etc only. */
+static int setup_etc(struct mounts *m)
 {
         static const char *const files[] = {"hosts", "resolv.conf"};
 
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-                char src[PATH_BUF], dst[PATH_BUF];
+                _cleanup_close_ int etc_fd = -EBADF, fd = -EBADF;
+                char src[PATH_BUF], dst[32];
                 int r;
 
-                snprintf(src, sizeof(src), "%s/%s", c->sandbox, files[i]);
+                snprintf(src, sizeof(src), "%s/%s", m->c->sandbox, files[i]);
                 if (access(src, F_OK) < 0)
                         continue;
-                snprintf(dst, sizeof(dst), "%s/etc/%s", root, files[i]);
-                /* A dangling symlink in the image (resolv.conf -> /run/...) is replaced. */
-                (void)unlinkat(AT_FDCWD, dst, 0);
-                if ((r = ensure_node(dst, true)) < 0)
-                        return fail(err, errlen, r, "creating %s: %s", dst, strerror(-r));
-                r = bind_mount(src, dst, true, err, errlen);
-                if (r < 0)
+                snprintf(dst, sizeof(dst), "/etc/%s", files[i]);
+                if ((r = target_open(m, NULL, "/etc", INROOT_DIR, &etc_fd)) < 0)
+                        return r;
+                if (unlinkat(etc_fd, files[i], 0) < 0 && errno != ENOENT)
+                        return fail_errno(m, "replacing %s in the image", dst);
+                fd = openat(etc_fd, files[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (fd < 0)
+                        return fail_errno(m, "creating %s in the image", dst);
+                fd = safe_close(fd);
+                fd = openat(etc_fd, files[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return fail_errno(m, "opening %s in the image", dst);
+                if ((r = bind_at(m, AT_FDCWD, src, fd, ATTR_RO, 0, dst)) < 0)
                         return r;
         }
         return 0;
 }
 
-static int pivot_into(const char *root, char *err, size_t errlen)
+static int pivot_into(struct mounts *m, const char *root)
 {
         if (chdir(root) < 0)
-                return fail(err, errlen, -errno, "chdir %s: %m", root);
+                return fail_errno(m, "chdir %s", root);
         /* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only
          * the container's tree (the trick runc and crun use, no temporary directory). */
         if (syscall(SYS_pivot_root, ".", ".") < 0)
-                return fail(err, errlen, -errno, "pivot_root into %s: %m", root);
+                return fail_errno(m, "pivot_root into %s", root);
         if (umount2(".", MNT_DETACH) < 0)
-                return fail(err, errlen, -errno, "detaching the host root: %m");
+                return fail_errno(m, "detaching the host root");
         if (chdir("/") < 0)
-                return fail(err, errlen, -errno, "chdir /: %m");
+                return fail_errno(m, "chdir /");
         return 0;
+}
+
+/* The agent's state directory and token (c->hidden) disappear under an empty tmpfs or
+ * /dev/null, read-only; the task's own sandbox, which lives in the state directory, is put
+ * back at its path. Paths are followed (a state directory behind a symlink is hidden where it
+ * really is), and whether the sandbox went with it is checked by looking, not by comparing
+ * strings. */
+static int setup_hidden(struct mounts *m, int sandbox_tree)
+{
+        static const char *const opts[] = {"mode=0755", "size=64k", NULL};
+        _cleanup_close_ int sandbox_fd = -EBADF;
+        bool masked[8] = {};    /* which hidden[] got a tmpfs, to be made read-only below */
+        size_t i = 0;
+        int r;
+
+        for (char **h = m->c->hidden; h && *h; h++, i++) {
+                _cleanup_close_ int fd = -EBADF;
+                struct stat st;
+
+                if (i >= ELEMENTSOF(masked))
+                        return fail(m, -E2BIG, "more than %zu paths to hide", ELEMENTSOF(masked));
+                r = inroot_open(m->root_fd, *h, O_PATH, &fd);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return fail(m, r, "hiding %s: %s", *h, strerror(-r));
+                if (fstat(fd, &st) < 0)
+                        return fail_errno(m, "hiding %s", *h);
+                if (S_ISDIR(st.st_mode)) {
+                        r = mount_fs_at(m, "tmpfs", opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, fd, *h);
+                        masked[i] = true;
+                } else
+                        r = bind_at(m, AT_FDCWD, "/dev/null", fd, ATTR_RO_NOEXEC, 0, *h);
+                if (r < 0)
+                        return r;
+        }
+        r = inroot_open(m->root_fd, m->c->sandbox, O_PATH | O_DIRECTORY, &sandbox_fd);
+        if (r == -ENOENT) {
+                r = inroot_mkpath(m->root_fd, m->c->sandbox, INROOT_DIR, 0700, &sandbox_fd);
+                if (r < 0)
+                        return fail(m, r, "sandbox %s: %s", m->c->sandbox, strerror(-r));
+                if (move_mount(sandbox_tree, "", sandbox_fd, "",
+                               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                        return fail_errno(m, "mounting the sandbox %s", m->c->sandbox);
+        } else if (r < 0)
+                return fail(m, r, "sandbox %s: %s", m->c->sandbox, strerror(-r));
+        /* Now the masks themselves go read-only (not recursively: the sandbox stays). A path
+         * hidden already by an earlier mask (a state directory under the private /tmp) got
+         * none. */
+        for (i = 0; m->c->hidden && m->c->hidden[i]; i++) {
+                struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+                _cleanup_close_ int fd = -EBADF;
+
+                if (!masked[i])
+                        continue;
+                r = inroot_open(m->root_fd, m->c->hidden[i], O_PATH, &fd);
+                if (r < 0)
+                        return fail(m, r, "hiding %s: %s", m->c->hidden[i], strerror(-r));
+                if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                        return fail_errno(m, "making the mask over %s read-only", m->c->hidden[i]);
+        }
+        return 0;
+}
+
+/* Private writable scratch directories over the read-only host tree (PrivateTmp=yes). */
+static int setup_host_scratch(struct mounts *m)
+{
+        static const char *const opts[] = {"mode=1777", "size=65536k", NULL};
+        int r;
+
+        for (const char *const *d = host_scratch_dirs; *d; d++) {
+                _cleanup_close_ int fd = -EBADF;
+
+                r = inroot_open(m->root_fd, *d, O_PATH | O_DIRECTORY, &fd);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return fail(m, r, "%s: %s", *d, strerror(-r));
+                r = mount_fs_at(m, "tmpfs", opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, fd, *d);
+                if (r < 0)
+                        return r;
+        }
+        if (m->c->namespaces & SILO_NS_IPC) {
+                _cleanup_close_ int fd = -EBADF;
+
+                if (inroot_open(m->root_fd, "/dev/mqueue", O_PATH | O_DIRECTORY, &fd) >= 0) {
+                        r = mount_fs_at(m, "mqueue", NULL, ATTR_SCRATCH, fd, "/dev/mqueue");
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* A task without a rootfs: the host's tree, read-only (systemd's ProtectSystem=strict). */
+static int setup_host_root(struct mounts *m)
+{
+        struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
+        _cleanup_close_ int sandbox_tree = -EBADF;
+        int r;
+
+        /* Copies of the sandbox and the volumes taken before the host's tree goes read-only,
+         * /tmp goes private and the state directory is hidden; attached again below. */
+        sandbox_tree = open_tree(AT_FDCWD, m->c->sandbox, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (sandbox_tree < 0)
+                return fail_errno(m, "sandbox %s", m->c->sandbox);
+        if ((r = volumes_open(m)) < 0)
+                return r;
+
+        if (mount_setattr(m->root_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &ro, sizeof(ro)) < 0)
+                return fail_errno(m, "making the host's tree read-only");
+        if ((r = setup_proc(m)) < 0 || (r = setup_host_scratch(m)) < 0)
+                return r;
+        /* The host's cgroupfs shows the whole hierarchy, and the same superblock cannot be
+         * mounted on top of itself (EBUSY): detach it (in our namespace only) for the task's
+         * view, rooted at its own group. */
+        if (umount2("/sys/fs/cgroup", MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+                return fail_errno(m, "detaching the host's /sys/fs/cgroup");
+        if ((r = mount_task_cgroupfs(m)) < 0 || (r = mask_paths(m, sys_masked_paths)) < 0)
+                return r;
+        if ((r = setup_hidden(m, sandbox_tree)) < 0)
+                return r;
+        return volumes_attach(m);
 }
 
 int container_mounts_setup(const struct container_config *c, char *err, size_t errlen)
 {
-        char root[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], opts[4 * PATH_MAX], p[PATH_BUF];
+        /* The shim that clone3()d us is single-threaded, so malloc is safe here. */
+        _cleanup_free_ int *volume_trees = calloc(c->n_volumes + 1, sizeof(int));
+        _cleanup_free_ bool *volume_dirs = calloc(c->n_volumes + 1, sizeof(bool));
+        struct mounts m = {.c = c, .root_fd = -EBADF, .volume_trees = volume_trees,
+                           .volume_dirs = volume_dirs, .err = err, .errlen = errlen};
+        char root[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], opts[4 * PATH_MAX];
         int r;
 
+        if (!volume_trees || !volume_dirs)
+                return fail(&m, -ENOMEM, "allocating the volume list");
+        for (size_t i = 0; i <= c->n_volumes; i++)
+                volume_trees[i] = -EBADF;
+
         /* Nothing we mount may propagate back to the host. */
-        r = do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, err, errlen);
-        if (r < 0)
-                return r;
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return fail_errno(&m, "making / private");
 
         if (!c->rootfs) {
-                /* The host's root: a fresh /proc for the pid namespace, a read-only view of
-                 * the task's cgroup, and the volumes over existing paths. */
-                if (c->namespaces & SILO_NS_PID) {
-                        r = do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                                     NULL, err, errlen);
-                        if (r < 0)
-                                return r;
-                }
-                /* The host's cgroupfs shows the whole hierarchy read-write, and the same
-                 * superblock cannot be mounted on top of itself (EBUSY): detach it (in our
-                 * namespace only) and mount the task's view, rooted at its own group. */
-                if (umount2("/sys/fs/cgroup", MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-                        return fail(err, errlen, -errno, "detaching the host's /sys/fs/cgroup: %m");
-                r = do_mount("cgroup2", "/sys/fs/cgroup", "cgroup2",
-                             MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err, errlen);
-                if (r < 0)
-                        return r;
-                return setup_volumes(c, "", err, errlen);
+                m.root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (m.root_fd < 0)
+                        return fail_errno(&m, "opening /");
+                r = setup_host_root(&m);
+        } else {
+                /* The sandbox is the agent's own directory: plain paths are safe up to the
+                 * overlay; below it, everything goes through m.root_fd. */
+                snprintf(root, sizeof(root), "%s/rootfs", c->sandbox);
+                snprintf(upper, sizeof(upper), "%s/upper", c->sandbox);
+                snprintf(work, sizeof(work), "%s/work", c->sandbox);
+                r = 0;
+                if ((mkdir(root, 0755) < 0 && errno != EEXIST) ||
+                    (mkdir(upper, 0755) < 0 && errno != EEXIST) ||
+                    (mkdir(work, 0755) < 0 && errno != EEXIST))
+                        r = fail_errno(&m, "creating the overlay directories in %s", c->sandbox);
+                snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", c->rootfs, upper,
+                         work);
+                if (r >= 0 && mount("overlay", root, "overlay", MS_NOSUID, opts) < 0)
+                        r = fail_errno(&m, "mounting the overlay of %s on %s", c->rootfs, root);
+                if (r >= 0 && (m.root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                        r = fail_errno(&m, "opening %s", root);
+                if (r >= 0 && (r = volumes_open(&m)) >= 0 && (r = volumes_attach(&m)) >= 0 &&
+                    (r = setup_proc(&m)) >= 0 && (r = setup_dev(&m)) >= 0 &&
+                    (r = setup_sys(&m)) >= 0 && (r = setup_etc(&m)) >= 0)
+                        r = pivot_into(&m, root);
         }
-
-        snprintf(root, sizeof(root), "%s/rootfs", c->sandbox);
-        snprintf(upper, sizeof(upper), "%s/upper", c->sandbox);
-        snprintf(work, sizeof(work), "%s/work", c->sandbox);
-        if ((r = ensure_node(root, false)) < 0 || (r = ensure_node(upper, false)) < 0 ||
-            (r = ensure_node(work, false)) < 0)
-                return fail(err, errlen, r, "creating the overlay directories in %s: %s",
-                            c->sandbox, strerror(-r));
-        snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", c->rootfs, upper, work);
-        r = do_mount("overlay", root, "overlay", MS_NOSUID, opts, err, errlen);
-        if (r < 0)
-                return r;
-
-        r = setup_volumes(c, root, err, errlen);
-        if (r < 0)
-                return r;
-
-        snprintf(p, sizeof(p), "%s/proc", root);
-        if ((r = ensure_node(p, false)) < 0)
-                return fail(err, errlen, r, "creating %s: %s", p, strerror(-r));
-        if (c->namespaces & SILO_NS_PID)
-                r = do_mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err, errlen);
-        else
-                r = bind_mount("/proc", p, false, err, errlen);
-        if (r < 0)
-                return r;
-
-        if ((r = setup_dev(c, root, err, errlen)) < 0)
-                return r;
-        if ((r = setup_sys(root, err, errlen)) < 0)
-                return r;
-        if ((r = setup_etc(c, root, err, errlen)) < 0)
-                return r;
-        return pivot_into(root, err, errlen);
+        for (size_t i = 0; i < c->n_volumes; i++)
+                safe_close(volume_trees[i]);
+        safe_close(m.root_fd);
+        return r;
 }

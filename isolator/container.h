@@ -48,6 +48,8 @@ struct container_config {
         char *hostname;         /* with SILO_NS_UTS */
         char *rootfs;           /* overlay lower dir; NULL: the host's root */
         char *sandbox;          /* absolute */
+        char **hidden;          /* NULL-terminated host paths a task without a rootfs must not
+                                 * see (the agent's state directory, its token), or NULL */
         struct container_volume *volumes;
         size_t n_volumes;
         struct container_device *devices;
@@ -90,6 +92,18 @@ uint64_t container_clone_flags(unsigned namespaces);
  * set permitted/effective to `keep` (for uid 0) and inheritable to empty. */
 int container_caps_apply(uint64_t keep, bool root);
 int container_mounts_setup(const struct container_config *c, char *err, size_t errlen);
+
+/* Paths inside a root directory (container-paths.c): every lookup is openat2(RESOLVE_IN_ROOT |
+ * RESOLVE_NO_MAGICLINKS) from root_fd, so no symlink or ".." in the image leads outside it. */
+enum inroot_kind { INROOT_DIR, INROOT_FILE };
+int inroot_open(int root_fd, const char *path, int flags, int *ret_fd);
+/* O_PATH fd of `path`, created when missing (directories one by one, each from its resolved
+ * parent's fd, the last one as `kind` with `mode`); -ENOTDIR/-EISDIR when it exists as the
+ * other kind, -ENOENT when it is a dangling symlink. */
+int inroot_mkpath(int root_fd, const char *path, enum inroot_kind kind, mode_t mode, int *ret_fd);
+/* O_PATH fd of the directory holding `path` (made to exist when `create`) and its last name. */
+int inroot_open_parent(int root_fd, const char *path, bool create, int *ret_parent_fd,
+                       char *ret_name, size_t name_len);
 /* The minimal init: fork the command, forward signals to it, reap every child, exit with
  * the command's status (128 + signal for a signal) after writing the raw wait status to
  * status_fd. Never returns. */

@@ -84,8 +84,15 @@ api_expect 201 POST /api/v1/tasks '{"id":"exit3","name":"exit3","command":["/bin
 wait_state exit3 FAILED 20
 vm_assert_eq "exit 3: reason" "$(task_field exit3 reason)" EXIT_NONZERO
 vm_assert_eq "exit 3: exit_code" "$(task_field exit3 exit_code)" 3
+# Every task has its own pid namespace. With the init, the command is its child and can kill
+# itself; without it, the command is the namespace's PID 1, which the kernel shields from
+# signals sent inside the namespace, so the SIGKILL comes from the host, by the pid the agent
+# reports.
+api_expect 201 POST /api/v1/tasks '{"id":"sig-true","name":"sig","init":true,"command":["/bin/sh","-c","kill -KILL $$"]}'
+api_expect 201 POST /api/v1/tasks '{"id":"sig-false","name":"sig","init":false,"command":["/bin/sleep","60"]}'
+wait_state sig-false RUNNING 20
+kill -KILL "$(task_field sig-false pid)"
 for init in true false; do
-    api_expect 201 POST /api/v1/tasks "{\"id\":\"sig-$init\",\"name\":\"sig\",\"init\":$init,\"command\":[\"/bin/sh\",\"-c\",\"kill -KILL \$\$\"]}"
     wait_state "sig-$init" FAILED 20
     vm_assert_eq "SIGKILL (init $init): reason" "$(task_field "sig-$init" reason)" SIGNALED
     vm_assert_eq "SIGKILL (init $init): signal" "$(task_field "sig-$init" signal)" 9
