@@ -427,9 +427,16 @@ int task_spec_validate(const struct agent *a, const struct silo_task_spec *spec,
         }
 
         if (cfg.namespaces & SILO_NS_UTS) {
-                const char *h = spec->has_container && c->hostname ? c->hostname
-                                : spec->name ? spec->name : spec->id;
-                if (!hostname_is_valid(h, 63)) {
+                /* An explicit container.hostname must be valid (the codec checked it); else
+                 * the task's name, or its id, when it makes one: a name such as "my_task" is
+                 * a fine name but not a hostname, and the spec never asked for one. */
+                const char *h = spec->has_container && c->hostname ? c->hostname : NULL;
+
+                if (!h)
+                        h = spec->name && hostname_is_valid(spec->name, HOST_NAME_MAX) ? spec->name
+                            : hostname_is_valid(spec->id, HOST_NAME_MAX)              ? spec->id
+                                                                                       : "task";
+                if (!hostname_is_valid(h, HOST_NAME_MAX)) {
                         r = verr(ret_error, "container.hostname: '%s' is not a valid hostname", h);
                         goto fail;
                 }

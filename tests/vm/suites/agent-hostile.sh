@@ -249,6 +249,11 @@ for variant in plain utsipcnet; do
     vm_assert_eq "$variant: devices still deny unlisted ones" "$(probe "$id" dev_write)" denied
     vm_assert_eq "$variant: default soft open-file limit (not the agent's raised one)" "$(probe "$id" nofile)" 1024
 done
+echo "== a name that is not a hostname does not stop a uts namespace"
+api_expect 201 POST /api/v1/tasks '{"id":"uts-default","name":"under_score","command":["/bin/sh","-c","echo host=$(hostname)"],"container":{"namespaces":["uts"]}}'
+vm_assert_eq "task named under_score with a uts namespace" "$(wait_end uts-default)" FINISHED
+vm_assert_eq "its hostname falls back to its id" "$(probe uts-default host)" uts-default
+
 vm_assert_eq "victim's memory.max unchanged" "$(cat /sys/fs/cgroup/silo/tasks/victim/memory.max)" "$victim_max"
 vm_assert_eq "victim still running" "$(json_get "$(curl -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/victim")" state)" RUNNING
 kill -0 "$AGENT_PID" || vm_fail "the agent is gone"
