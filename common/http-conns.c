@@ -9,14 +9,15 @@
 enum conn_state {
         CONN_HEADERS, /* waiting for a request's headers (new connection) */
         CONN_IDLE,    /* kept alive after an answer, waiting for the next request */
+        CONN_UPLOAD,  /* an authenticated request's body is arriving: deadline, not evicted */
         CONN_REQUEST, /* a request is in progress: never closed by us */
         CONN_CLOSING, /* shut down by us; the server has not closed it yet */
 };
 
 struct http_conn {
-        struct http_conn *prev, *next; /* on its state's queue (HEADERS, IDLE) */
+        struct http_conn *prev, *next; /* on its state's queue (HEADERS, IDLE, UPLOAD) */
         enum conn_state state;
-        uint64_t since_ms; /* entered HEADERS or IDLE */
+        uint64_t since_ms; /* entered HEADERS, IDLE or UPLOAD */
         int fd;
 };
 
@@ -30,7 +31,7 @@ struct http_conns {
         uint64_t header_timeout_ms, idle_timeout_ms;
         unsigned n;         /* records (every state) */
         unsigned n_closing; /* CONN_CLOSING records */
-        struct conn_queue headers, idle;
+        struct conn_queue headers, idle, upload;
         struct http_conns_stats stats;
 };
 
@@ -40,6 +41,8 @@ static struct conn_queue *conn_queue_of(struct http_conns *t, enum conn_state st
                 return &t->headers;
         if (state == CONN_IDLE)
                 return &t->idle;
+        if (state == CONN_UPLOAD)
+                return &t->upload;
         return NULL;
 }
 
@@ -155,15 +158,21 @@ void http_conns_closed(struct http_conns *t, struct http_conn *c)
         free(c);
 }
 
+void http_conns_upload(struct http_conns *t, struct http_conn *c, uint64_t now_ms)
+{
+        if (c && c->state != CONN_CLOSING && c->state != CONN_UPLOAD)
+                conn_set_state(t, c, CONN_UPLOAD, now_ms);
+}
+
 void http_conns_request(struct http_conns *t, struct http_conn *c)
 {
-        if (c && c->state != CONN_CLOSING)
+        if (c && c->state != CONN_CLOSING && c->state != CONN_REQUEST)
                 conn_set_state(t, c, CONN_REQUEST, c->since_ms);
 }
 
 void http_conns_idle(struct http_conns *t, struct http_conn *c, uint64_t now_ms)
 {
-        if (c && c->state == CONN_REQUEST)
+        if (c && c->state != CONN_CLOSING)
                 conn_set_state(t, c, CONN_IDLE, now_ms);
 }
 
@@ -181,6 +190,11 @@ unsigned http_conns_sweep(struct http_conns *t, uint64_t now_ms)
                 t->stats.idle_timeouts++;
                 closed++;
         }
+        while (t->upload.head && t->upload.head->since_ms + t->idle_timeout_ms <= now_ms) {
+                conn_shut(t, t->upload.head, now_ms);
+                t->stats.upload_timeouts++;
+                closed++;
+        }
         return closed;
 }
 
@@ -192,6 +206,8 @@ int64_t http_conns_next_ms(const struct http_conns *t, uint64_t now_ms)
                 next = t->headers.head->since_ms + t->header_timeout_ms;
         if (t->idle.head && t->idle.head->since_ms + t->idle_timeout_ms < next)
                 next = t->idle.head->since_ms + t->idle_timeout_ms;
+        if (t->upload.head && t->upload.head->since_ms + t->idle_timeout_ms < next)
+                next = t->upload.head->since_ms + t->idle_timeout_ms;
         if (next == UINT64_MAX)
                 return -1;
         return next <= now_ms ? 0 : (int64_t)(next - now_ms);

@@ -17,10 +17,16 @@
  *     progress: the oldest still waiting for headers, else the longest idle (nginx drains idle
  *     keep-alive connections the same way), so a flood cannot lock new clients out.
  *
+ *   - gives an authenticated request whose body is still arriving `idle_timeout_ms` from its
+ *     headers to deliver all of it, however it trickles (nginx: client_body_timeout is per
+ *     read; ours bounds the whole body), and never evicts it.
+ *
  * It closes a connection with shutdown(fd, SHUT_RDWR): the socket becomes readable at EOF,
- * and the server's next run closes it itself and reports http_conns_closed(). A connection
- * with a request in progress (headers arrived, body, handler, deferred answer, response) is
- * never touched; MHD's idle timeout covers a stalled body or a reader that stopped.
+ * and the server's next run closes it itself and reports http_conns_closed(). Only a request
+ * the server accepted (authenticated, or public without a body) leaves the header deadline:
+ * one it refuses (401, 404, 405, 413, 400) is answered at once and keeps its connection's
+ * deadline and eviction. A request in progress past its body (handler, deferred answer,
+ * response) is never touched; MHD's idle timeout covers a reader that stopped.
  */
 
 struct http_conns;
@@ -30,6 +36,7 @@ struct http_conns_stats {
         uint64_t opened;          /* connections reported started */
         uint64_t header_timeouts; /* closed: no complete request headers within the deadline */
         uint64_t idle_timeouts;   /* closed: kept alive without a new request past the deadline */
+        uint64_t upload_timeouts; /* closed: an authenticated body not complete in time */
         uint64_t evicted;         /* closed to make room at the limit */
 };
 
@@ -45,9 +52,13 @@ struct http_conns *http_conns_free(struct http_conns *t);
 struct http_conn *http_conns_started(struct http_conns *t, int fd, uint64_t now_ms);
 /* The server closed it: forget the record. Accepts NULL. */
 void http_conns_closed(struct http_conns *t, struct http_conn *c);
-/* A request's headers arrived: no deadline of ours until it is answered. Accepts NULL. */
+/* An accepted (authenticated) request's headers arrived at now_ms and its body follows: it
+ * must be complete within idle_timeout_ms; not evicted meanwhile. Accepts NULL. */
+void http_conns_upload(struct http_conns *t, struct http_conn *c, uint64_t now_ms);
+/* An accepted request is complete (or has no body): no deadline of ours until it is answered.
+ * Not called for a refused request. Accepts NULL. */
 void http_conns_request(struct http_conns *t, struct http_conn *c);
-/* The request was answered and the connection is kept alive, idle since now_ms. Accepts NULL. */
+/* A request was answered and the connection is kept alive, idle since now_ms. Accepts NULL. */
 void http_conns_idle(struct http_conns *t, struct http_conn *c, uint64_t now_ms);
 
 /* Close every connection past its deadline at now_ms. Returns how many were closed. */

@@ -76,7 +76,7 @@ struct http_ctx {
         char *body;
         size_t body_size;
         bool too_large;
-        unsigned early_status; /* 401/404/405/413 decided before the body was read */
+        unsigned early_status; /* 400/401/404/405/413 decided before the body was read */
         char *early_message;
         char allow[64]; /* Allow header for a 405 */
         json_t *json;
@@ -371,13 +371,24 @@ static void format_remote(struct MHD_Connection *conn, char *buf, size_t size)
         }
 }
 
-/* First callback of a request: route, authenticate and check the announced length, so that
- * a request that will be refused anyway is refused before its body is read. */
+/* Whether a route takes a request body: POST, PUT and PATCH routes that need the token. A
+ * public route (GET /health) must not let a client without one send a body at all. */
+static bool route_takes_body(const struct http_route *r)
+{
+        return !(r->flags & HTTP_ROUTE_PUBLIC) &&
+               (streq(r->method, "POST") || streq(r->method, "PUT") || streq(r->method, "PATCH"));
+}
+
+/* First callback of a request, on its headers alone: route, authenticate, check the announced
+ * length and that the route takes a body at all, so that a request that will be refused is
+ * refused before its body is read (MHD then closes the connection without reading it), and
+ * only an accepted request's body is ever waited for. Sets *ret_body when one follows. */
 static struct http_ctx *http_ctx_new(http_server *s, struct MHD_Connection *conn, const char *url,
-                                     const char *method)
+                                     const char *method, bool *ret_body)
 {
         struct http_ctx *c = calloc(1, sizeof(*c));
-        const char *cl;
+        const char *cl, *te;
+        unsigned long long n = 0;
 
         if (!c)
                 return NULL;
@@ -405,15 +416,19 @@ static struct http_ctx *http_ctx_new(http_server *s, struct MHD_Connection *conn
                 return c;
         }
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl) {
-                unsigned long long n = strtoull(cl, NULL, 10);
-                if (n > s->max_body) {
-                        c->early_status = 413;
-                        if (asprintf(&c->early_message,
-                                     "body of %llu bytes exceeds the limit of %zu bytes", n,
-                                     s->max_body) < 0)
-                                c->early_message = NULL;
-                }
+        te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        if (cl)
+                n = strtoull(cl, NULL, 10);
+        *ret_body = n > 0 || te;
+        if (*ret_body && !route_takes_body(c->route)) {
+                c->early_status = 400;
+                if (asprintf(&c->early_message, "%s %s takes no request body", method, url) < 0)
+                        c->early_message = NULL;
+        } else if (n > s->max_body) {
+                c->early_status = 413;
+                if (asprintf(&c->early_message, "body of %llu bytes exceeds the limit of %zu bytes",
+                             n, s->max_body) < 0)
+                        c->early_message = NULL;
         }
         return c;
 }
@@ -469,14 +484,21 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 
         (void)version;
         if (!c) {
-                /* MHD calls us once a request's headers are complete: no deadline from now. */
-                http_conns_request(s->conns, http_conn_of(conn));
-                c = http_ctx_new(s, conn, url, method);
+                bool body = false;
+
+                /* MHD calls us once a request's headers are complete. A refused one is answered
+                 * now and its connection keeps its deadline; an accepted one's body must arrive
+                 * within the upload deadline; one without a body runs with no deadline of ours. */
+                c = http_ctx_new(s, conn, url, method, &body);
                 if (!c)
                         return MHD_NO;
                 *con_cls = c;
                 if (c->early_status)
                         return http_queue_error(conn, c, c->early_status, c->early_message);
+                if (body)
+                        http_conns_upload(s->conns, http_conn_of(conn), mono_ms());
+                else
+                        http_conns_request(s->conns, http_conn_of(conn));
                 return MHD_YES;
         }
 
@@ -512,6 +534,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                 c->body[c->body_size] = '\0';
                 return MHD_YES;
         }
+        /* The whole body is in: no deadline of ours until the answer is out. */
+        http_conns_request(s->conns, http_conn_of(conn));
         return http_dispatch(conn, c, url);
 }
 

@@ -8,7 +8,10 @@
  *
  *   --mode idle   sends nothing;
  *   --mode slow   sends one byte of a never-ending request header every --interval-ms
- *                 (a slowloris: "GET /health HTTP/1.1\r\nX-Slow: a\r\n..." one byte at a time).
+ *                 (a slowloris: "GET /health HTTP/1.1\r\nX-Slow: a\r\n..." one byte at a time);
+ *   --mode body   sends complete headers of --request (default "GET /health") announcing
+ *                 "Content-Length: 100000" without a token, then one body byte every
+ *                 --interval-ms (a slow body: R.U.D.Y.).
  *
  * It notices every connection the server closes (EOF, reset), optionally opens a new one in
  * its place (--reconnect), and exits by itself after --duration seconds, closing everything.
@@ -45,7 +48,7 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum mode { MODE_IDLE, MODE_SLOW };
+enum mode { MODE_IDLE, MODE_SLOW, MODE_BODY };
 
 struct slot {
         int fd;                 /* -1: free (waiting to reconnect until reopen_ms) */
@@ -71,6 +74,7 @@ static struct {
         bool reconnect;
         const char *ready_file;
         const char *label;
+        char body_head[512]; /* body mode: the headers, sent at once */
 } opt = {
         .sources = 1,
         .count = 100,
@@ -97,7 +101,8 @@ static uint64_t now_ms(void)
 static void usage(FILE *f)
 {
         fprintf(f, "usage: conn-flood --connect IP:PORT [--source IP] [--sources N] [--count N]\n"
-                   "                  [--mode idle|slow] [--interval-ms MS] [--duration SEC]\n"
+                   "                  [--mode idle|slow|body] [--request 'METHOD PATH']\n"
+                   "                  [--interval-ms MS] [--duration SEC]\n"
                    "                  [--reconnect] [--ready-file FILE] [--label NAME]\n");
 }
 
@@ -143,7 +148,10 @@ static void slot_open(struct slot *s, uint64_t now)
         s->connected = false;
         s->sent = 0;
         s->start_ms = now;
-        s->next_send_ms = now + (opt.interval_ms ? (uint64_t)(rand() % opt.interval_ms) : 0);
+        /* body mode: the headers at once */
+        s->next_send_ms = opt.mode == MODE_BODY
+                              ? now
+                              : now + (opt.interval_ms ? (uint64_t)(rand() % opt.interval_ms) : 0);
         fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
                 st.connect_failed++;
@@ -184,12 +192,26 @@ static void slot_lost(struct slot *s, uint64_t now, bool by_server)
 static void slot_send(struct slot *s, uint64_t now)
 {
         size_t head = sizeof(slow_head) - 1, tail = sizeof(slow_tail) - 1;
-        char c = s->sent < head ? slow_head[s->sent] : slow_tail[(s->sent - head) % tail];
-        ssize_t n = send(s->fd, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        const char *buf;
+        size_t len = 1;
+        char c;
+        ssize_t n;
 
-        if (n == 1)
-                s->sent++;
-        else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        if (opt.mode == MODE_BODY && s->sent == 0) {
+                /* The headers in one go (short enough for any socket buffer), then the body. */
+                buf = opt.body_head;
+                len = strlen(opt.body_head);
+        } else {
+                c = opt.mode == MODE_BODY ? ' '
+                    : s->sent < head      ? slow_head[s->sent]
+                                          : slow_tail[(s->sent - head) % tail];
+                buf = &c;
+        }
+        n = send(s->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == (ssize_t)len)
+                s->sent += len;
+        else if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                /* Reset or closed by the server (or a partial send of the headers). */
                 slot_lost(s, now, true);
                 return;
         }
@@ -237,6 +259,7 @@ int main(int argc, char **argv)
                 {"reconnect", no_argument, NULL, 'r'},
                 {"ready-file", required_argument, NULL, 'R'},
                 {"label", required_argument, NULL, 'l'},
+                {"request", required_argument, NULL, 'q'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -245,6 +268,7 @@ int main(int argc, char **argv)
         unsigned *idx;
         uint64_t start, end, oldest = 0;
         bool have_target = false, ready = false;
+        const char *request = "GET /health";
         struct in_addr a;
         int c;
 
@@ -287,6 +311,8 @@ int main(int argc, char **argv)
                                 opt.mode = MODE_IDLE;
                         else if (strcmp(optarg, "slow") == 0)
                                 opt.mode = MODE_SLOW;
+                        else if (strcmp(optarg, "body") == 0)
+                                opt.mode = MODE_BODY;
                         else
                                 goto bad;
                         break;
@@ -307,6 +333,11 @@ int main(int argc, char **argv)
                 case 'l':
                         opt.label = optarg;
                         break;
+                case 'q':
+                        if (strlen(optarg) > 256 || strpbrk(optarg, "\r\n") || !strchr(optarg, ' '))
+                                goto bad;
+                        request = optarg;
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -316,6 +347,10 @@ int main(int argc, char **argv)
         }
         if (!have_target || optind != argc)
                 goto bad;
+        snprintf(opt.body_head, sizeof(opt.body_head),
+                 "%s HTTP/1.1\r\nHost: flood\r\nContent-Type: application/json\r\n"
+                 "Content-Length: 100000\r\n\r\n{",
+                 request);
         if (raise_nofile(opt.count + 64) < 0) {
                 fprintf(stderr, "conn-flood: cannot raise RLIMIT_NOFILE to %u: %s\n",
                         opt.count + 64, strerror(errno));
@@ -356,7 +391,7 @@ int main(int argc, char **argv)
                         }
                         if (!s->connected)
                                 pending++;
-                        if (s->connected && opt.mode == MODE_SLOW) {
+                        if (s->connected && opt.mode != MODE_IDLE) {
                                 if (s->next_send_ms <= now)
                                         slot_send(s, now);
                                 if (s->fd < 0)

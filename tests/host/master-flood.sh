@@ -8,14 +8,20 @@
 #   deadline  --header-timeout-s 2: slowloris connections (a byte every 300 ms) and idle ones
 #             are closed by the server within the deadline; one address holds at most
 #             --max-connections-per-client (64) connections.
+#   slowbody  --max-connections 16 --header-timeout-s 2: 18 connections send GET /health and
+#             18 an unauthenticated POST /api/v1/tasks, each announcing a 100,000-byte body
+#             and sending a byte a second, reconnecting, for 12 s; each is answered (400, 401)
+#             at once without its body being read and closed, and /health and an authenticated
+#             GET from 127.0.0.1 are answered within 2 s throughout (they used to be exempt
+#             from eviction and deadlines: every new client timed out).
 #   flood     --max-connections 1024: 1,100 idle connections from 127.0.0.2, 2,000 idle from
 #             40 addresses and 1,000 slowloris from 20 addresses, all reconnecting, for 25 s;
 #             /health, an authenticated GET, an agent's heartbeats and status updates from
 #             127.0.0.1 are all answered within 2 s; the master's fds stay under the limit.
-# FLOOD_PHASES="wedge deadline flood" picks phases (default: all).
+# FLOOD_PHASES="wedge deadline slowbody flood" picks phases (default: all).
 . "$(dirname "$0")/master-lib.sh"
 FLOOD_BIN=$(realpath "$3")
-PHASES=${FLOOD_PHASES:-wedge deadline flood}
+PHASES=${FLOOD_PHASES:-wedge deadline slowbody flood}
 FPIDS=()
 
 has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
@@ -95,6 +101,40 @@ if has_phase deadline; then
     done
     [ "$(flood_fig percl server_closed)" -ge 136 ] || fail "percl: only $(flood_fig percl server_closed) of 200 connections from one address refused with a cap of 64"
     ok "slowloris and idle connections closed within the 2 s header deadline; one address held at most 64"
+    stop_master
+fi
+
+if has_phase slowbody; then
+    echo "== slowbody"
+    start_master --max-connections 16 --header-timeout-s 2
+    flood sbhealth --source 127.0.0.7 --count 18 --mode body --request 'GET /health' \
+        --interval-ms 1000 --duration 12 --reconnect
+    flood sbpost --source 127.0.0.8 --count 18 --mode body --request 'POST /api/v1/tasks' \
+        --interval-ms 1000 --duration 12 --reconnect
+    flood_wait_ready sbhealth
+    flood_wait_ready sbpost
+    sleep 1
+    worst=0; n=0; bad=""
+    end=$((SECONDS + 8))
+    while [ $SECONDS -lt $end ]; do
+        n=$((n + 1))
+        for path in /health /api/v1/tasks; do
+            read -r code ms < <(timed GET $path)
+            [ "$code" = 200 ] && [ "$ms" -lt 2000 ] || bad="$bad $path#$n:HTTP-$code-${ms}ms"
+            [ "$ms" -gt "$worst" ] && worst=$ms
+        done
+        sleep 0.2
+    done
+    echo "figure: $n rounds of /health + GET /api/v1/tasks under 36 slow-body connections (limit 16): slowest $worst ms${bad:+; failed:$bad}"
+    flood_wait_all
+    for f in sbhealth sbpost; do echo "figure: $(cat "$WORK/$f.out")"; done
+    [ -z "$bad" ] || fail "requests from 127.0.0.1 not answered within 2 s under slow-body connections:$bad"
+    for f in sbhealth sbpost; do
+        [ "$(flood_fig $f server_closed)" -ge 36 ] || fail "$f: only $(flood_fig $f server_closed) slow-body connections were answered and closed in 12 s"
+        [ "$(flood_fig $f closed_ms_max)" -le 2500 ] || fail "$f: a slow-body connection lived $(flood_fig $f closed_ms_max) ms"
+        [ "$(flood_fig $f oldest_open_ms)" -le 2500 ] || fail "$f: a slow-body connection was open $(flood_fig $f oldest_open_ms) ms at the end"
+    done
+    ok "slow bodies on /health and without a token are refused at once; the master kept answering"
     stop_master
 fi
 

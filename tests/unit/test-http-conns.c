@@ -137,6 +137,55 @@ static void test_eviction(void **state)
         pairs_close();
 }
 
+/* An authenticated upload has the whole-request deadline (the idle timeout from its headers),
+ * however it trickles, and is never evicted; a refused request's connection keeps its header
+ * deadline (nothing is reported for it), and goes idle once answered. */
+static void test_upload_deadline(void **state)
+{
+        struct http_conns *t;
+        struct http_conn *c[MAX_PAIRS];
+        struct http_conns_stats st;
+
+        (void)state;
+        pairs_open();
+        assert_int_equal(http_conns_new(3, 10000, 60000, &t), 0);
+        c[0] = http_conns_started(t, pairs[0][0], 0);
+        http_conns_upload(t, c[0], 500);
+        assert_int_equal(http_conns_next_ms(t, 500), 60000);
+        /* 1 was refused (no report): still on the header deadline, evictable */
+        c[1] = http_conns_started(t, pairs[1][0], 1000);
+        assert_int_equal(http_conns_next_ms(t, 1000), 10000);
+        c[2] = http_conns_started(t, pairs[2][0], 2000);
+        assert_true(is_shut(1));
+        assert_false(is_shut(0) || is_shut(2));
+        /* nothing to evict but the new one and the upload: none goes */
+        c[3] = http_conns_started(t, pairs[3][0], 2500);
+        http_conns_upload(t, c[3], 3000);
+        c[4] = http_conns_started(t, pairs[4][0], 3500);
+        assert_true(is_shut(2));
+        assert_false(is_shut(0) || is_shut(3) || is_shut(4));
+        /* a refused request answered on 4: idle from the answer */
+        http_conns_idle(t, c[4], 4000);
+        assert_int_equal(http_conns_sweep(t, 60499), 0);
+        assert_int_equal(http_conns_sweep(t, 60500), 1);
+        assert_true(is_shut(0));
+        /* 3's body completes: no deadline while it is handled */
+        http_conns_request(t, c[3]);
+        assert_int_equal(http_conns_next_ms(t, 60500), 3500); /* 4's idle timeout */
+        assert_int_equal(http_conns_sweep(t, 1000000), 1);
+        assert_true(is_shut(4));
+        assert_false(is_shut(3));
+        http_conns_get_stats(t, &st);
+        assert_int_equal(st.upload_timeouts, 1);
+        assert_int_equal(st.idle_timeouts, 1);
+        assert_int_equal(st.evicted, 2);
+        for (int i = 0; i < 5; i++)
+                http_conns_closed(t, c[i]);
+        assert_int_equal(http_conns_open(t), 0);
+        http_conns_free(t);
+        pairs_close();
+}
+
 static void test_invalid(void **state)
 {
         struct http_conns *t = NULL;
@@ -154,6 +203,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_header_deadline),
             cmocka_unit_test(test_eviction),
+            cmocka_unit_test(test_upload_deadline),
             cmocka_unit_test(test_invalid),
         };
 

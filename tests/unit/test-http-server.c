@@ -589,6 +589,133 @@ static void test_deadlines_and_limit(void **state)
         http_server_free(s2);
 }
 
+/* Everything the server sent on fd until it closed it (or `ms` of driving s): the status of
+ * its answer in *ret_status (0 = none) and whether it closed the connection. */
+static bool raw_answer(http_server *s, int fd, int ms, int *ret_status)
+{
+        char buf[8192];
+        size_t got = 0;
+
+        *ret_status = 0;
+        for (int waited = 0; waited < ms; waited += 20) {
+                ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, MSG_DONTWAIT);
+
+                if (n == 0)
+                        break;
+                if (n > 0) {
+                        got += (size_t)n;
+                        continue;
+                }
+                drive(s, 20);
+        }
+        buf[got] = '\0';
+        if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
+                *ret_status = atoi(buf + 9);
+        return recv(fd, buf, 1, MSG_DONTWAIT) == 0;
+}
+
+#define SLOW_BODY_HEADERS "Host: t\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n"
+
+/* Clients that announce a body and send it a byte at a time hold no slot unless they passed
+ * authentication on a route that takes a body, and even then only until the whole-request
+ * deadline (issue 12: 18 such connections on GET /health locked a master out). */
+static void test_slow_bodies(void **state)
+{
+        struct http_server_config c = {
+            .listen = "127.0.0.1:0", .routes = routes, .n_routes = ELEMENTSOF(routes),
+            .token = TOKEN, .connection_limit = 4, .header_timeout_s = 1,
+            .connection_timeout_s = 2,
+        };
+        static const char *const refused[] = {
+            "GET /health HTTP/1.1\r\n" SLOW_BODY_HEADERS "\r\n{",
+            "GET /health HTTP/1.1\r\n" SLOW_BODY_HEADERS "\r\n{",
+            "GET /things/a HTTP/1.1\r\nAuthorization: Bearer " TOKEN "\r\n" SLOW_BODY_HEADERS
+            "\r\n{",
+            "DELETE /things/a HTTP/1.1\r\nAuthorization: Bearer " TOKEN "\r\n" SLOW_BODY_HEADERS
+            "\r\n{",
+        };
+        static const int refused_status[] = {400, 400, 400, 400};
+        struct timespec t0, t1;
+        http_server *s2 = NULL;
+        int fds[4], late, up, idle[3], status;
+        long ms;
+
+        (void)state;
+        assert_int_equal(http_server_new(&c, &s2), 0);
+        /* The limit is held by 4 slow bodies: 2 on a public route, 2 with a token on a GET and
+         * a DELETE, which take no body. Each is answered at once, without reading its body. */
+        for (int i = 0; i < 4; i++) {
+                fds[i] = raw_connect(http_server_port(s2));
+                raw_send(fds[i], refused[i]);
+                drive(s2, 50);
+        }
+        for (int k = 0; k < 3; k++) {
+                for (int i = 0; i < 4; i++)
+                        (void)send(fds[i], " ", 1, MSG_NOSIGNAL);
+                drive(s2, 100);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        late = raw_connect(http_server_port(s2));
+        raw_send(late, HEALTH_REQUEST);
+        for (int i = 0; i < 20 && !(raw_answer(s2, late, 50, &status), status); i++)
+                for (int k = 0; k < 4; k++)
+                        (void)send(fds[k], " ", 1, MSG_NOSIGNAL);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        print_message("slow bodies: a new client answered HTTP %d in %ld ms\n", status, ms);
+        assert_int_equal(status, 200);
+        assert_true(ms < 1000);
+        for (int i = 0; i < 4; i++) {
+                bool closed = raw_answer(s2, fds[i], 200, &status);
+
+                print_message("slow body %d: HTTP %d, closed %d\n", i, status, closed);
+                assert_int_equal(status, refused_status[i]);
+                assert_true(closed);
+                close(fds[i]);
+        }
+        close(late);
+        /* Without a token: 401 at once, the body unread, the connection closed. */
+        fds[0] = raw_connect(http_server_port(s2));
+        raw_send(fds[0], "POST /things/a/parts/b HTTP/1.1\r\n" SLOW_BODY_HEADERS "\r\n{");
+        assert_true(raw_answer(s2, fds[0], 500, &status));
+        assert_int_equal(status, 401);
+        close(fds[0]);
+        drive(s2, 100);
+
+        /* An authenticated upload is not evicted by new connections, but a trickle does not
+         * keep it past the whole-request deadline (2 s here). */
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        up = raw_connect(http_server_port(s2));
+        raw_send(up, "POST /things/a/parts/b HTTP/1.1\r\nAuthorization: Bearer " TOKEN
+                     "\r\n" SLOW_BODY_HEADERS "\r\n{");
+        drive(s2, 100);
+        for (int i = 0; i < 3; i++) {
+                idle[i] = raw_connect(http_server_port(s2));
+                drive(s2, 50);
+        }
+        assert_int_equal(raw_recv(idle[0]), 0); /* evicted instead of the upload */
+        ms = 0;
+        for (;;) {
+                ssize_t n;
+
+                (void)send(up, " ", 1, MSG_NOSIGNAL);
+                drive(s2, 100);
+                n = raw_recv(up);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+                if (n >= 0 || ms > 4000)
+                        break;
+        }
+        print_message("slow authenticated upload closed after %ld ms (deadline 2000 ms)\n", ms);
+        assert_true(ms >= 1900 && ms < 2600);
+        close(up);
+        for (int i = 0; i < 3; i++)
+                close(idle[i]);
+        drive(s2, 100);
+        assert_int_equal(http_server_connections(s2), 0);
+        http_server_free(s2);
+}
+
 static int setup(void **state)
 {
         struct http_server_config c = {
@@ -644,6 +771,7 @@ int main(void)
             cmocka_unit_test(test_free_with_deferred),
             cmocka_unit_test(test_sync_client),
             cmocka_unit_test(test_deadlines_and_limit),
+            cmocka_unit_test(test_slow_bodies),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
