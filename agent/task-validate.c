@@ -203,8 +203,9 @@ static bool path_is_under(const char *path, const char *dir)
 static const char *const kernel_trees[] = {"/proc", "/sys", "/dev"};
 #define N_SOURCE_KERNEL_TREES 2 /* /proc and /sys */
 
+/* The source resolved (what the launcher will bind, symlink-free), or a 400. */
 static int check_volume_source(const struct agent *a, size_t i, const char *source,
-                               char **ret_error)
+                               char **ret_resolved, char **ret_error)
 {
         _cleanup_free_ char *real = realpath(source, NULL), *state = NULL, *token = NULL;
 
@@ -229,6 +230,7 @@ static int check_volume_source(const struct agent *a, size_t i, const char *sour
                 return verr(ret_error,
                             "container.volumes[%zu].source: %s would expose the agent's token file %s",
                             i, source, token);
+        *ret_resolved = TAKE_PTR(real);
         return 0;
 }
 
@@ -242,7 +244,8 @@ static int check_volumes(const struct agent *a, const struct silo_container *c,
                 return -ENOMEM;
         for (size_t i = 0; i < c->n_volumes; i++) {
                 const struct silo_volume *v = &c->volumes[i];
-                int r = check_volume_source(a, i, v->source, ret_error);
+                _cleanup_free_ char *resolved = NULL;
+                int r = check_volume_source(a, i, v->source, &resolved, ret_error);
 
                 if (r < 0)
                         return r;
@@ -267,7 +270,7 @@ static int check_volumes(const struct agent *a, const struct silo_container *c,
                 if (strpbrk(v->target, ",:"))
                         return verr(ret_error, "container.volumes[%zu].target: '%s' contains ',' or ':'",
                                     i, v->target);
-                cfg->volumes[i].source = strdup(v->source);
+                cfg->volumes[i].source = TAKE_PTR(resolved);
                 cfg->volumes[i].target = strdup(v->target);
                 cfg->volumes[i].readonly = v->readonly;
                 cfg->n_volumes++;
@@ -286,8 +289,22 @@ static int hidden_paths(const struct agent *a, char ***ret)
         int r;
 
         r = strv_push(&v, &n, strdup(a->opts.state_dir));
-        if (r >= 0 && a->opts.token_file && !path_is_under(a->opts.token_file, a->opts.state_dir))
+        if (r >= 0 && a->opts.token_file && !path_is_under(a->opts.token_file, a->opts.state_dir)) {
+                _cleanup_free_ char *dir = strdup(a->opts.token_file), *db = NULL;
+                char *slash = dir ? strrchr(dir, '/') : NULL;
+
                 r = strv_push(&v, &n, strdup(a->opts.token_file));
+                /* On a node that also runs the master, --token-file is usually the master's
+                 * generated token, next to master.db and every task's spec: hide that whole
+                 * directory. */
+                if (r >= 0 && slash && slash != dir) {
+                        *slash = '\0';
+                        if (asprintf(&db, "%s/master.db", dir) < 0)
+                                return -ENOMEM;
+                        if (access(db, F_OK) == 0)
+                                r = strv_push(&v, &n, TAKE_PTR(dir));
+                }
+        }
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(v);
@@ -399,12 +416,13 @@ int task_spec_validate(const struct agent *a, const struct silo_task_spec *spec,
         if (r < 0)
                 return r;
 
-        /* Every task gets its own mount, pid and cgroup namespaces whatever the spec lists:
-         * in the host's mount namespace it could write other tasks' cgroup limits and read
-         * the agent's state, in the host's pid namespace signal the agent. The spec chooses
-         * uts, ipc and net. */
+        /* Every task gets its own mount, pid, cgroup and ipc namespaces whatever the spec
+         * lists: in the host's mount namespace it could write other tasks' cgroup limits and
+         * read the agent's state, in the host's pid namespace signal the agent, in the host's
+         * ipc namespace attach other tasks' SysV shared memory (Docker's default is private
+         * too). The spec chooses uts and net. */
         cfg.namespaces = spec->has_container ? c->namespaces : 0;
-        cfg.namespaces |= SILO_NS_MOUNT | SILO_NS_PID | SILO_NS_CGROUP;
+        cfg.namespaces |= SILO_NS_MOUNT | SILO_NS_PID | SILO_NS_CGROUP | SILO_NS_IPC;
         if (spec->has_container && c->network == SILO_NETWORK_NONE)
                 cfg.namespaces |= SILO_NS_NET;
         if (!has_rootfs && (r = hidden_paths(a, &cfg.hidden)) < 0)

@@ -58,8 +58,12 @@ static const char *const proc_masked_paths[] = {
 static const char *const sys_masked_paths[] = {
         "/sys/firmware", "/sys/devices/virtual/powercap", NULL,
 };
-/* Scratch directories a task without a rootfs gets to itself over the read-only host tree. */
-static const char *const host_scratch_dirs[] = {"/tmp", "/var/tmp", "/dev/shm", NULL};
+/* Scratch directories a task without a rootfs gets to itself over the read-only host tree.
+ * /run too: a read-only mount does not stop connect() on a socket or open() of a FIFO, and
+ * the host's /run holds systemd's private socket, D-Bus, container runtimes' sockets and
+ * /run/initctl, any of which a root task would turn into root on the host. */
+static const char *const host_scratch_dirs[] = {"/tmp", "/var/tmp", "/dev/shm", "/run", NULL};
+static const char *const host_scratch_modes[] = {"mode=1777", "mode=1777", "mode=1777", "mode=0755"};
 
 #define ATTR_RO (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
 #define ATTR_RO_NOEXEC (ATTR_RO | MOUNT_ATTR_NOEXEC)
@@ -199,11 +203,22 @@ static int volumes_open(struct mounts *m)
                                           .attr_clr = v->readonly ? 0 : MOUNT_ATTR_RDONLY};
                 struct stat st;
 
-                if (stat(v->source, &st) < 0)
+                _cleanup_close_ int fd = -EBADF;
+                int r;
+
+                /* The agent resolved the source when it validated it (no symlink left, not its
+                 * state directory); a symlink that appeared since fails here rather than
+                 * redirecting the volume. */
+                r = path_open_nofollow(v->source, &fd);
+                if (r < 0)
+                        return fail(m, r, "container.volumes[%zu].source: %s: %s", i, v->source,
+                                    r == -ELOOP ? "a symbolic link appeared since the launch was validated"
+                                                : strerror(-r));
+                if (fstat(fd, &st) < 0)
                         return fail_errno(m, "container.volumes[%zu].source: %s", i, v->source);
                 m->volume_dirs[i] = S_ISDIR(st.st_mode);
-                m->volume_trees[i] = open_tree(AT_FDCWD, v->source,
-                                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+                m->volume_trees[i] = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                                       AT_RECURSIVE | AT_EMPTY_PATH);
                 if (m->volume_trees[i] < 0)
                         return fail_errno(m, "container.volumes[%zu].source: %s", i, v->source);
                 if (mount_setattr(m->volume_trees[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
@@ -499,23 +514,37 @@ static int setup_hidden(struct mounts *m, int sandbox_tree)
         return 0;
 }
 
-/* Private writable scratch directories over the read-only host tree (PrivateTmp=yes). */
+/* Private writable scratch directories over the read-only host tree (PrivateTmp=yes), and a
+ * devpts instance of the task's own: the host's /dev/pts holds the operators' terminals. */
 static int setup_host_scratch(struct mounts *m)
 {
-        static const char *const opts[] = {"mode=1777", "size=65536k", NULL};
+        static const char *const pts_opts[] = {"newinstance", "ptmxmode=0666", "mode=0620", NULL};
         int r;
 
-        for (const char *const *d = host_scratch_dirs; *d; d++) {
+        for (size_t i = 0; host_scratch_dirs[i]; i++) {
+                const char *opts[] = {host_scratch_modes[i], "size=65536k", NULL};
                 _cleanup_close_ int fd = -EBADF;
 
-                r = inroot_open(m->root_fd, *d, O_PATH | O_DIRECTORY, &fd);
+                r = inroot_open(m->root_fd, host_scratch_dirs[i], O_PATH | O_DIRECTORY, &fd);
                 if (r == -ENOENT)
                         continue;
                 if (r < 0)
-                        return fail(m, r, "%s: %s", *d, strerror(-r));
-                r = mount_fs_at(m, "tmpfs", opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, fd, *d);
+                        return fail(m, r, "%s: %s", host_scratch_dirs[i], strerror(-r));
+                r = mount_fs_at(m, "tmpfs", opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, fd,
+                                host_scratch_dirs[i]);
                 if (r < 0)
                         return r;
+        }
+        {
+                _cleanup_close_ int fd = -EBADF;
+
+                if (inroot_open(m->root_fd, "/dev/pts", O_PATH | O_DIRECTORY, &fd) >= 0) {
+                        /* /dev/ptmx opens the instance mounted at its sibling "pts". */
+                        r = mount_fs_at(m, "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+                                        fd, "/dev/pts");
+                        if (r < 0)
+                                return r;
+                }
         }
         if (m->c->namespaces & SILO_NS_IPC) {
                 _cleanup_close_ int fd = -EBADF;
@@ -601,9 +630,12 @@ int container_mounts_setup(const struct container_config *c, char *err, size_t e
                         r = fail_errno(&m, "mounting the overlay of %s on %s", c->rootfs, root);
                 if (r >= 0 && (m.root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
                         r = fail_errno(&m, "opening %s", root);
-                if (r >= 0 && (r = volumes_open(&m)) >= 0 && (r = volumes_attach(&m)) >= 0 &&
-                    (r = setup_proc(&m)) >= 0 && (r = setup_dev(&m)) >= 0 &&
-                    (r = setup_sys(&m)) >= 0 && (r = setup_etc(&m)) >= 0)
+                /* /etc/hosts and resolv.conf go in while the image is bare: after the volumes,
+                 * an /etc that is (or leads into) a volume would have them replaced in the
+                 * host directory behind it. */
+                if (r >= 0 && (r = volumes_open(&m)) >= 0 && (r = setup_etc(&m)) >= 0 &&
+                    (r = volumes_attach(&m)) >= 0 && (r = setup_proc(&m)) >= 0 &&
+                    (r = setup_dev(&m)) >= 0 && (r = setup_sys(&m)) >= 0)
                         r = pivot_into(&m, root);
         }
         for (size_t i = 0; i < c->n_volumes; i++)

@@ -36,6 +36,20 @@ int inroot_open(int root_fd, const char *path, int flags, int *ret_fd)
         return 0;
 }
 
+int path_open_nofollow(const char *path, int *ret_fd)
+{
+        struct open_how how = {
+                .flags = O_PATH | O_CLOEXEC,
+                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+
+        if (fd < 0)
+                return negative_errno();
+        *ret_fd = fd;
+        return 0;
+}
+
 /* Split "/a/b/c/" into the parent "/a/b" (in `parent`) and a pointer to the last name in
  * `path` ("c/": the caller stops at the first '/'). */
 static int path_split(const char *path, char *parent, size_t len, const char **ret_name)

@@ -101,6 +101,8 @@ int inroot_open(int root_fd, const char *path, int flags, int *ret_fd);
  * parent's fd, the last one as `kind` with `mode`); -ENOTDIR/-EISDIR when it exists as the
  * other kind, -ENOENT when it is a dangling symlink. */
 int inroot_mkpath(int root_fd, const char *path, enum inroot_kind kind, mode_t mode, int *ret_fd);
+/* O_PATH fd of an absolute host path that must contain no symlink at all (-ELOOP). */
+int path_open_nofollow(const char *path, int *ret_fd);
 /* O_PATH fd of the directory holding `path` (made to exist when `create`) and its last name. */
 int inroot_open_parent(int root_fd, const char *path, bool create, int *ret_parent_fd,
                        char *ret_name, size_t name_len);

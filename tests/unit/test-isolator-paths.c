@@ -175,6 +175,20 @@ static void test_kind_mismatch(void **state)
                          -EINVAL);
 }
 
+static void test_nofollow_source(void **state)
+{
+        struct fixture *f = *state;
+        char p[PATH_MAX * 3];
+        int fd = -1;
+
+        /* A volume source with a symlink anywhere in it is refused, not followed. */
+        snprintf(p, sizeof(p), "%s/etc/hosts", f->root);
+        assert_int_equal(path_open_nofollow(p, &fd), -ELOOP);
+        snprintf(p, sizeof(p), "%s/hosts", f->outside);
+        assert_int_equal(path_open_nofollow(p, &fd), 0);
+        close(fd);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -182,6 +196,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_dotdot_symlink_is_clamped, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_loops_and_dangling_links_fail, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kind_mismatch, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_nofollow_source, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,7 +38,10 @@ cleanup() {
         [ -d "$t" ] && { echo 1 >"$t/cgroup.kill"; sleep 0.2; rmdir "$t"; }
     done
     umount "$ROTREE/sub" 2>/dev/null
-    rm -rf "$AGENT_STATE" "$IMAGES" "$ROTREE" /tmp/hostile-src /tmp/hostile-file /tmp/ro-target \
+    [ -n "${PTY_PID:-}" ] && kill "$PTY_PID" 2>/dev/null
+    [ -n "${SHM_ID:-}" ] && ipcrm -m "$SHM_ID" 2>/dev/null
+    rm -f /run/silo-hostile.fifo /run/silo-hostile.pts
+    rm -rf "$AGENT_STATE" "$IMAGES" "$ROTREE" /tmp/hostile-src /tmp/hostile-file /tmp/ro-target /tmp/hostile-hosts \
         /var/lib/silo/hostile-probe.sh
     if [ "$rc" -ne 0 ]; then
         echo "---- silo-agent log (last 40 lines) ----"
@@ -156,6 +159,15 @@ if [ "$st" = FINISHED ]; then
 fi
 assert_host_unchanged "volume targets through symlinks to the host's /etc"
 
+echo "== a volume over the image's /etc/hosts"
+echo "volume-hosts" >/tmp/hostile-hosts
+d="$(image etchosts-vol)"
+api_expect 201 POST /api/v1/tasks "{\"id\":\"etchosts-vol\",\"name\":\"etchosts-vol\",\"command\":[\"/bin/sh\",\"-c\",\"echo hosts=\$(cat /etc/hosts)\"],
+  \"container\":{\"rootfs\":\"$d\",\"volumes\":[{\"source\":\"/tmp/hostile-hosts\",\"target\":\"/etc/hosts\",\"readonly\":true}]}}"
+vm_assert_eq "rootfs task with a volume on /etc/hosts" "$(wait_end etchosts-vol)" FINISHED
+vm_assert_eq "the volume wins over the agent's /etc/hosts" "$(probe etchosts-vol hosts)" volume-hosts
+assert_host_unchanged "a volume over the image's /etc/hosts"
+
 echo "== read-only volume of a tree with a submount"
 mkdir -p "$ROTREE/sub"; echo top >"$ROTREE/top"
 mount -t tmpfs -o size=1m tmpfs "$ROTREE/sub"; echo sub >"$ROTREE/sub/data"
@@ -205,6 +217,15 @@ echo "== tasks that did not ask for mount or pid namespaces"
 api_expect 201 POST /api/v1/tasks '{"id":"victim","name":"victim","command":["/bin/sleep","600"],"resources":{"mem":"64Mi"}}'
 wait_state victim RUNNING 30
 victim_max="$(cat /sys/fs/cgroup/silo/tasks/victim/memory.max)"
+# Things of the host a task must not reach: a FIFO in /run (as /run/initctl is), a terminal
+# in /dev/pts (an operator's ssh session), a SysV shared memory segment.
+mkfifo /run/silo-hostile.fifo
+python3 -c 'import os, pty, time; m, s = pty.openpty(); open("/run/silo-hostile.pts", "w").write(os.ttyname(s)); time.sleep(600)' &
+PTY_PID=$!
+for _ in $(seq 50); do [ -s /run/silo-hostile.pts ] && break; sleep 0.1; done
+HOST_PTS="$(cat /run/silo-hostile.pts)"
+[ -e "$HOST_PTS" ] || vm_fail "no host terminal to probe ($HOST_PTS)"
+SHM_ID="$(ipcmk -M 4096 | awk '{print $NF}')"
 cat >/var/lib/silo/hostile-probe.sh <<EOF
 echo "nprocs=\$(ls -d /proc/[0-9]* | wc -l)"
 if kill -0 $AGENT_PID 2>/dev/null; then echo agent_visible=yes; else echo agent_visible=no; fi
@@ -221,6 +242,9 @@ if (echo x >/tmp/host-tmp-write) 2>/dev/null; then echo tmp_write=ok; else echo 
 if (echo sandbox-data >./out) 2>/dev/null; then echo sandbox_write=ok; else echo sandbox_write=denied; fi
 if dd if=/dev/zero of=/dev/nullb0 bs=4k count=1 oflag=direct 2>/dev/null; then echo dev_write=ok; else echo dev_write=denied; fi
 echo "nofile=\$(ulimit -n)"
+if [ -e /run/silo-hostile.fifo ]; then echo run_fifo=visible; else echo run_fifo=hidden; fi
+if [ -e $HOST_PTS ]; then echo host_pts=visible; else echo host_pts=hidden; fi
+if ipcs -m | awk -v id=$SHM_ID '\$2 == id' | grep -q .; then echo host_shm=visible; else echo host_shm=hidden; fi
 EOF
 for variant in plain utsipcnet; do
     case $variant in
@@ -248,6 +272,9 @@ for variant in plain utsipcnet; do
     vm_assert_eq "$variant: sandbox write reached the sandbox" "$(cat "$AGENT_STATE/sandboxes/$id/out")" sandbox-data
     vm_assert_eq "$variant: devices still deny unlisted ones" "$(probe "$id" dev_write)" denied
     vm_assert_eq "$variant: default soft open-file limit (not the agent's raised one)" "$(probe "$id" nofile)" 1024
+    vm_assert_eq "$variant: the host's /run (sockets, FIFOs)" "$(probe "$id" run_fifo)" hidden
+    vm_assert_eq "$variant: the host's terminals in /dev/pts" "$(probe "$id" host_pts)" hidden
+    vm_assert_eq "$variant: the host's SysV shared memory" "$(probe "$id" host_shm)" hidden
 done
 echo "== a name that is not a hostname does not stop a uts namespace"
 api_expect 201 POST /api/v1/tasks '{"id":"uts-default","name":"under_score","command":["/bin/sh","-c","echo host=$(hostname)"],"container":{"namespaces":["uts"]}}'
