@@ -50,12 +50,14 @@ struct agent_disk {
 
 /* What this node's kernel accepts for a task's limits, read once at start (task-limits.c). */
 enum { NODE_SWAP_UNKNOWN, NODE_SWAP_YES, NODE_SWAP_NO };
+enum { NODE_CPUSET_UNKNOWN, NODE_CPUSET_YES, NODE_CPUSET_NO };
 struct node_limits {
         uint64_t nr_open;       /* fs.nr_open, the most RLIMIT_NOFILE can be; 0 = unknown */
         uint64_t pid_max;       /* kernel.pid_max; 0 = unknown */
         char cpus[1024];        /* CPUs tasks may use ("0-1"); "" = unknown */
         const char *cpus_source;        /* where cpus came from: "online" or "cpuset.cpus.effective" */
         int swap;               /* NODE_SWAP_*: whether memory.swap.max exists for tasks */
+        int cpuset;             /* NODE_CPUSET_*: whether tasks get the cpuset controller */
 };
 
 struct task;

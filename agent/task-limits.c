@@ -131,11 +131,17 @@ int node_limits_read(const char *cgroup_root, struct node_limits *ret)
         if (read_cpulist(path, n.cpus, sizeof(n.cpus))) {
                 n.cpus_source =
                     have_online && streq(n.cpus, online) ? "online" : "cpuset.cpus.effective";
+                n.cpuset = NODE_CPUSET_YES;
         } else if (have_online) {
                 memcpy(n.cpus, online, sizeof(n.cpus));
                 n.cpus_source = "online";
         }
 
+        if (n.cpuset != NODE_CPUSET_YES) {
+                snprintf(path, sizeof(path), "%s/tasks/cgroup.controllers", cgroup_root);
+                if (access(path, F_OK) == 0)
+                        n.cpuset = NODE_CPUSET_NO;
+        }
         /* memory.swap.max exists only with swap accounting (CONFIG_MEMCG_SWAP, not
          * swapaccount=0); look only where the memory controller is known to be on. */
         snprintf(path, sizeof(path), "%s/tasks/memory.max", cgroup_root);
@@ -179,6 +185,13 @@ static int check_cpus(const struct silo_resources *res, const struct node_limits
                 return 0; /* unknown: the kernel will judge */
         n = cpu_mask_count(&have);
         if (res->cpuset) {
+                /* Without the controller the isolator's write of cpuset.cpus would fail at
+                 * launch with libcgroup's message and a cgroupfs path. */
+                if (node->cpuset == NODE_CPUSET_NO)
+                        return error_set(ret_error, -EINVAL,
+                                         "resources.cpuset: '%s' cannot be enforced: the cpuset "
+                                         "controller is not enabled for this node's tasks",
+                                         res->cpuset);
                 if (cpulist_parse(res->cpuset, &want) < 0)
                         return error_set(ret_error, -EINVAL,
                                          "resources.cpuset: '%s' is not a CPU list", res->cpuset);

@@ -58,6 +58,11 @@ static const struct node_limits odd_node = {
     .swap = NODE_SWAP_NO,
 };
 static const struct node_limits unknown_node = {};
+static const struct node_limits no_cpuset_node = {
+    .cpus = "0-1",
+    .cpus_source = "online",
+    .cpuset = NODE_CPUSET_NO,
+};
 
 static const struct limits_case cases[] = {
     {"", &vm_node, NULL},
@@ -86,6 +91,10 @@ static const struct limits_case cases[] = {
      "resources.cpuset: '1' names CPUs this node does not have (cpuset.cpus.effective: 0,2-3)"},
     {", 'resources': {'cpuset': '0,3'}", &odd_node, NULL},
     {", 'resources': {'cpuset': '4095'}", &unknown_node, NULL},
+    {", 'resources': {'cpuset': '0'}", &no_cpuset_node,
+     "resources.cpuset: '0' cannot be enforced: the cpuset controller is not enabled for this "
+     "node's tasks"},
+    {", 'resources': {'cpus': 1}", &no_cpuset_node, NULL},
     /* resources.cpus at most the node's CPU count (as `docker run --cpus`) */
     {", 'resources': {'cpus': 2.5}", &vm_node,
      "resources.cpus: 2.5 is out of range (0.01..2: this node has 2 CPUs, online: 0-1)"},
