@@ -27,14 +27,7 @@ mkdir -p "$W"
 cleanup() {
     local rc=$?
     set +e
-    agent_stop
-    if [ "$rc" -ne 0 ]; then
-        echo "---- silo-agent log (last 60 lines) ----"
-        tail -n 60 "$AGENT_LOG"
-    fi
-    for t in /sys/fs/cgroup/silo/tasks/*/; do
-        [ -d "$t" ] && { echo 1 >"$t/cgroup.kill"; sleep 0.2; rmdir "$t"; }
-    done
+    agent_teardown "$rc" 60
 }
 trap cleanup EXIT
 

@@ -33,20 +33,13 @@ ROTREE=/var/lib/silo/rotree
 cleanup() {
     local rc=$?
     set +e
-    agent_stop
-    for t in /sys/fs/cgroup/silo/tasks/*/; do
-        [ -d "$t" ] && { echo 1 >"$t/cgroup.kill"; sleep 0.2; rmdir "$t"; }
-    done
+    agent_teardown "$rc" 40
     umount "$ROTREE/sub" 2>/dev/null
     [ -n "${PTY_PID:-}" ] && kill "$PTY_PID" 2>/dev/null
     [ -n "${SHM_ID:-}" ] && ipcrm -m "$SHM_ID" 2>/dev/null
     rm -f /run/silo-hostile.fifo /run/silo-hostile.pts
     rm -rf "$AGENT_STATE" "$IMAGES" "$ROTREE" /tmp/hostile-src /tmp/hostile-file /tmp/ro-target /tmp/hostile-hosts \
         /var/lib/silo/hostile-probe.sh
-    if [ "$rc" -ne 0 ]; then
-        echo "---- silo-agent log (last 40 lines) ----"
-        tail -n 40 "$AGENT_LOG"
-    fi
 }
 trap cleanup EXIT
 

@@ -5,6 +5,8 @@
 #
 #   agent_start [ARGS...]        start silo-agent on 127.0.0.1:$AGENT_PORT with $AGENT_STATE
 #   agent_stop                   SIGTERM it and wait (tasks keep running)
+#   agent_teardown RC [LINES]    in a suite's EXIT trap: stop the agent, show the last LINES
+#                                (40) of its log when RC != 0, kill and remove every task cgroup
 #   api METHOD PATH [JSON]       sets API_STATUS and API_BODY (and API_HEADERS)
 #   api_expect STATUS METHOD PATH [JSON]
 #   task_field ID FIELD          prints .FIELD of GET /api/v1/tasks/ID (jq)
@@ -41,6 +43,19 @@ agent_stop() {
     kill -TERM "$AGENT_PID" 2>/dev/null || true
     wait "$AGENT_PID" 2>/dev/null || true
     AGENT_PID=""
+}
+
+agent_teardown() {
+    local rc="$1" lines="${2:-40}" t
+    agent_stop
+    if [ "$rc" -ne 0 ]; then
+        echo "---- silo-agent log (last $lines lines) ----"
+        tail -n "$lines" "$AGENT_LOG"
+    fi
+    for t in /sys/fs/cgroup/silo/tasks/*/; do
+        [ -d "$t" ] && { echo 1 >"$t/cgroup.kill"; sleep 0.2; rmdir "$t"; }
+    done
+    return 0
 }
 
 # api METHOD PATH [BODY] [extra curl args...]

@@ -20,14 +20,7 @@ ip link set lo up
 cleanup() {
     local rc=$?
     set +e
-    agent_stop
-    if [ "$rc" -ne 0 ]; then
-        echo "---- silo-agent log (last 40 lines) ----"
-        tail -n 40 "$AGENT_LOG"
-    fi
-    for t in /sys/fs/cgroup/silo/tasks/*/; do
-        [ -d "$t" ] && { echo 1 >"$t/cgroup.kill"; sleep 0.2; rmdir "$t"; }
-    done
+    agent_teardown "$rc" 40
 }
 trap cleanup EXIT
 

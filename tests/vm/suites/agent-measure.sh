@@ -23,14 +23,7 @@ IOSTAT="$SILO_BUILD_DIR/cli/silo-iostat"
 cleanup() {
     local rc=$?
     set +e
-    agent_stop
-    if [ "$rc" -ne 0 ]; then
-        echo "---- silo-agent log (last 60 lines) ----"
-        tail -n 60 "$AGENT_LOG"
-    fi
-    for t in /sys/fs/cgroup/silo/tasks/*/; do
-        [ -d "$t" ] && { echo 1 >"$t/cgroup.kill"; sleep 0.2; rmdir "$t"; }
-    done
+    agent_teardown "$rc" 60
     # The agent leaves its programs pinned on purpose (they outlive restarts); the suite does not.
     mountpoint -q /sys/kernel/btf && umount /sys/kernel/btf
     [ -x "$IOSTAT" ] && "$IOSTAT" --detach >/dev/null 2>&1
