@@ -269,16 +269,24 @@ static int task_recover_live(struct task *t)
         struct agent *a = t->agent;
         struct shim_state st = {};
         struct shim_exit_record rec = {};
-        bool has_exit, has_cg;
+        bool has_exit, has_cg, unrecorded_shim = !t->shim_pid;
         char msg[512];
         int r;
 
+        /*
+         * A checkpoint without a shim pid is a launch interrupted before its second
+         * checkpoint, which task_start() writes just after spawning the shim: that shim may
+         * live and have started the task. Its shim.json, or the shim itself among the
+         * processes of <root>/shims (its argv[1] is the sandbox), names it; the task is then
+         * adopted like one whose checkpoint had the pid, and that pid is checkpointed now.
+         */
         if (shim_state_read(t->sandbox, &st) >= 0) {
                 t->pid = st.task_pid;
                 t->pid_start_time = st.task_start_time;
                 if (!t->shim_pid) {
                         t->shim_pid = st.shim_pid;
                         t->shim_start_time = st.shim_start_time;
+                        log_info("task %s: found its shim (pid %d) by its shim.json", t->id, (int)t->shim_pid);
                 }
         }
         if (!t->shim_pid && (t->shim_pid = shim_find_by_sandbox(a, t->sandbox)) > 0) {
@@ -288,7 +296,23 @@ static int task_recover_live(struct task *t)
         has_cg = cg_task_open(a->cg, t->id, &t->cg) >= 0;
         has_exit = shim_exit_record_read(t->sandbox, &rec) >= 0;
         shim_exit_record_clear(&rec);
+        if (unrecorded_shim && t->shim_pid > 0) {
+                log_notice("task %s: launch interrupted after its shim (pid %d) was spawned: adopting it",
+                           t->id, (int)t->shim_pid);
+                (void)task_checkpoint_save(t);
+        }
 
+        if (!t->shim_pid && !has_exit && has_cg && cg_task_is_populated(t->cg) != 0) {
+                /* No shim to be found, yet processes in the task's group: a shim started the
+                 * task and is gone. The task ran, so it is neither forgotten (a retry would run
+                 * it twice) nor adoptable (nobody collects its end): it ends SHIM_LOST. */
+                snprintf(msg, sizeof(msg), "the agent stopped during the launch; the task's cgroup %s "
+                         "holds processes but its shim is gone (the task was killed)",
+                         cg_task_path(t->cg));
+                log_notice("task %s: %s", t->id, msg);
+                task_end_lost(t, SILO_REASON_SHIM_LOST, msg);
+                return 0;
+        }
         if (!t->shim_pid && !has_exit) {
                 /*
                  * Crashed mid-launch, before the shim: the cgroup (maybe) and the sandbox exist,

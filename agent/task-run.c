@@ -322,10 +322,12 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
         r = spawn_shim(t);
         if (r < 0)
                 goto fail;
+        agent_crash_point("launch-after-shim-spawn");
         /* The second checkpoint, with the shim's pid, comes before the launch is answered:
-         * a restarted agent that finds a checkpoint without a shim pid (and no shim by its
-         * sandbox) knows that launch was never answered nor started, and forgets it so that a
-         * retry starts it (recover.c). */
+         * a restarted agent that finds a checkpoint without a shim pid, no shim.json, no shim
+         * by its sandbox and an empty task cgroup knows that launch was never answered nor
+         * started, and forgets it so that a retry starts it; a shim it finds is adopted
+         * (recover.c, task_recover_live). */
         r = task_checkpoint_save(t);
         if (r < 0) {
                 siginfo_t si = {};

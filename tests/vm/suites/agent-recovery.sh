@@ -393,7 +393,7 @@ echo "== crash mid-launch"
 crash_build="$(jq -r '.[] | select(.name == "test_crash_points") | .value' \
     "$SILO_BUILD_DIR/meson-info/intro-buildoptions.json")"
 if [ "$crash_build" = true ]; then
-    for point in launch-after-cgroup launch-before-shim launch-before-answer; do
+    for point in launch-after-cgroup launch-before-shim launch-after-shim-spawn launch-before-answer; do
         id="crash-$point"
         spec="{\"id\":\"$id\",\"name\":\"crash\",\"init\":false,\"command\":[\"/bin/sleep\",\"3600\"]}"
         agent_stop
@@ -405,13 +405,26 @@ if [ "$crash_build" = true ]; then
         AGENT_PID=""
         [ -d "$CGT/$id" ] || vm_fail "$point: no half-made cgroup at the crash"
         echo "ok: $point: agent died in the launch before answering, leaving $CGT/$id"
+        if [ "$point" = launch-after-shim-spawn ]; then
+            # The shim outlives the agent and starts the task before the restart sees it.
+            for _ in $(seq 100); do
+                [ -n "$(cat "$CGT/$id/cgroup.procs" 2>/dev/null)" ] && break
+                sleep 0.1
+            done
+            [ -n "$(cat "$CGT/$id/cgroup.procs")" ] || vm_fail "$point: the orphaned shim did not start the task"
+            pre_pid="$(cat "$CGT/$id/cgroup.procs")"
+            echo "ok: $point: the shim spawned before the crash started the task (pid $pre_pid)"
+        fi
         agent_start "${COMMON[@]}"
         api_expect 200 GET '/api/v1/status?limit=100000'
         STATUS_BODY="$API_BODY"
-        if [ "$point" = launch-before-answer ]; then
-            # Started, never answered: the task runs, and a retry gets it.
+        if [ "$point" = launch-before-answer ] || [ "$point" = launch-after-shim-spawn ]; then
+            # Started, never answered: the task runs, and a retry gets it. After
+            # launch-after-shim-spawn the checkpoint has no shim pid, but its shim lives.
             wait_state "$id" RUNNING 30
             pid="$(task_field "$id" pid)"
+            [ "$point" = launch-after-shim-spawn ] &&
+                vm_assert_eq "$point: the task adopted is the one started before the crash" "$pid" "$pre_pid"
             api_expect 200 POST /api/v1/tasks "$spec"
             vm_assert_eq "$point: retry answers the running task (pid)" "$(json_get "$API_BODY" pid)" "$pid"
         else
@@ -437,6 +450,40 @@ if [ "$crash_build" = true ]; then
         api_expect 202 DELETE "/api/v1/tasks/$id"
         wait_state "$id" KILLED 30
     done
+    # The shim spawned before the crash starts the task, then dies before its shim.json (here:
+    # killed, its shim.json removed): no shim pid anywhere, but a process in the task's group.
+    id=crash-shim-lost
+    spec="{\"id\":\"$id\",\"name\":\"crash\",\"init\":false,\"command\":[\"/bin/sleep\",\"3600\"]}"
+    agent_stop
+    SILO_TEST_CRASH_AT=launch-after-shim-spawn agent_start "${COMMON[@]}"
+    api POST /api/v1/tasks "$spec" || true
+    vm_assert_eq "$id: answer to the launch" "$API_STATUS" 000 >/dev/null
+    wait "$AGENT_PID" 2>/dev/null || true
+    AGENT_PID=""
+    for _ in $(seq 100); do
+        [ -n "$(cat "$CGT/$id/cgroup.procs" 2>/dev/null)" ] && break
+        sleep 0.1
+    done
+    pre_pid="$(cat "$CGT/$id/cgroup.procs")"
+    [ -n "$pre_pid" ] || vm_fail "$id: the orphaned shim did not start the task"
+    shim="$(pgrep -f "silo-shim $AGENT_STATE/sandboxes/$id\$")"
+    kill -KILL "$shim"
+    for _ in $(seq 50); do gone "$shim" && break; sleep 0.1; done
+    rm -f "$AGENT_STATE/sandboxes/$id/shim.json"
+    agent_start "${COMMON[@]}"
+    wait_state "$id" FAILED 30
+    vm_assert_eq "$id: reason" "$(task_field "$id" reason)" SHIM_LOST
+    for _ in $(seq 50); do gone "$pre_pid" && break; sleep 0.1; done
+    gone "$pre_pid" || vm_fail "$id: the task's process $pre_pid survived"
+    api_expect 200 POST /api/v1/tasks "$spec"
+    vm_assert_eq "$id: a retry gets the ended task (state)" "$(json_get "$API_BODY" state)" FAILED
+    [ -z "$(cat "$CGT/$id/cgroup.procs" 2>/dev/null)" ] || vm_fail "$id: the retry started it again"
+    api_expect 200 GET '/api/v1/status?limit=100000'
+    STATUS_BODY="$API_BODY"
+    vm_assert_eq "$id: FAILED updates" "$(updates_count "$id" FAILED)" 1 >/dev/null
+    grep -q "task $id: launch interrupted before its shim started" "$AGENT_LOG" &&
+        vm_fail "$id: a task that ran was logged as never run"
+    echo "ok: $id: a task started by a shim that died before its shim.json ends SHIM_LOST (pid $pre_pid killed), not run twice"
     vm_assert_eq "shims of the crashed launches" "$(pgrep -fc 'silo-shim .*/sandboxes/crash-' || true)" 0
 else
     echo "SKIP: crash mid-launch: $SILO_BUILD_DIR is not configured with -Dtest_crash_points=true"
