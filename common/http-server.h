@@ -20,6 +20,13 @@
  * HTTP_ROUTE_PUBLIC (only /health should be). Unknown paths get 404, a known path with
  * another method 405 with an Allow header. Every error body is the wire protocol's
  * {"error": {"code": ..., "message": ...}} (http-json.h).
+ *
+ * Route, token, a Content-Length above max_body (413) and a body on a route that takes none
+ * (400: GET, DELETE and public routes) are decided on the headers alone, before any body
+ * byte is read, so a client that is refused never holds a connection. Connections are
+ * bounded in total and per client address, must deliver their headers within
+ * header_timeout_s and an accepted upload within the idle timeout; at the limit a new
+ * connection evicts one that has no accepted request (http-conns.h).
  */
 
 typedef struct http_server http_server;
