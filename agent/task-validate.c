@@ -15,6 +15,8 @@
 
 #include "agent/agent.h"
 #include "common/json-util.h"
+#include "common/task-spec-parts.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
 
@@ -183,27 +185,9 @@ static int check_devices(const struct silo_container *c, struct container_config
         return 0;
 }
 
-/* `path` is `dir` or below it, both canonical absolute paths. */
-static bool path_is_under(const char *path, const char *dir)
-{
-        size_t n = strlen(dir);
-
-        while (n > 1 && dir[n - 1] == '/')
-                n--;
-        if (n == 1)
-                return true;
-        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
-}
-
-/* Trees the launcher builds itself for every task (/proc, /sys with its read-only cgroupfs,
- * /dev): a volume over them would undo that confinement (or vanish under the fresh /dev), a
- * volume of /proc or /sys would hand the task the host's kernel knobs, and "/" the whole
- * host. Device nodes are safe to bind: the task's device allow-list still applies. The codec
- * refuses the spelled-out paths; this checks where they really lead. */
-static const char *const kernel_trees[] = {"/proc", "/sys", "/dev"};
-#define N_SOURCE_KERNEL_TREES 2 /* /proc and /sys */
-
-/* The source resolved (what the launcher will bind, symlink-free), or a 400. */
+/* The codec refused sources and targets that name "/" or the kernel trees as written (and
+ * targets live inside the task, where the agent builds those trees itself); this checks where
+ * a source really leads on this host, symlinks followed. The source resolved (what the launcher will bind, symlink-free), or a 400. */
 static int check_volume_source(const struct agent *a, size_t i, const char *source,
                                char **ret_resolved, char **ret_error)
 {
@@ -215,11 +199,10 @@ static int check_volume_source(const struct agent *a, size_t i, const char *sour
                 return verr(ret_error,
                             "container.volumes[%zu].source: '/' is the whole host; name the directories the task needs",
                             i);
-        for (size_t k = 0; k < N_SOURCE_KERNEL_TREES; k++)
-                if (path_is_under(real, kernel_trees[k]))
-                        return verr(ret_error,
-                                    "container.volumes[%zu].source: %s is under %s, the host's kernel interface",
-                                    i, source, kernel_trees[k]);
+        if (silo_volume_kernel_tree(real, false))
+                return verr(ret_error,
+                            "container.volumes[%zu].source: %s is under %s, the host's kernel interface",
+                            i, source, silo_volume_kernel_tree(real, false));
         state = realpath(a->opts.state_dir, NULL);
         if (state && (path_is_under(real, state) || path_is_under(state, real)))
                 return verr(ret_error,
@@ -249,13 +232,6 @@ static int check_volumes(const struct agent *a, const struct silo_container *c,
 
                 if (r < 0)
                         return r;
-                if (streq(v->target, "/"))
-                        return verr(ret_error, "container.volumes[%zu].target: '/' cannot be a volume target", i);
-                for (size_t k = 0; k < ELEMENTSOF(kernel_trees); k++)
-                        if (path_is_under(v->target, kernel_trees[k]))
-                                return verr(ret_error,
-                                            "container.volumes[%zu].target: %s is under %s, which the agent sets up itself",
-                                            i, v->target, kernel_trees[k]);
                 /* Without a rootfs the target is a path of the host's tree, which the agent
                  * never creates; only the task's private /tmp and /var/tmp are its own. */
                 if (!c->rootfs && !path_is_under(v->target, "/tmp") &&

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/protocol-json.h"
 #include "common/table.h"
@@ -117,17 +118,13 @@ static int namespaces_from_json(const json_t *j, const char *path, unsigned *ret
  * of /proc or /sys would hand the task the host's kernel knobs. A source under /dev is
  * allowed: every device node still needs the task's device allow-list (container.devices).
  * The agent checks the resolved source again (symlinks, its state directory). */
-static const char *volume_kernel_tree(const char *normalized, bool target)
+const char *silo_volume_kernel_tree(const char *normalized, bool target)
 {
         static const char *const trees[] = {"/proc", "/sys", "/dev"};
 
-        for (size_t i = 0; i < ELEMENTSOF(trees) - !target; i++) {
-                size_t n = strlen(trees[i]);
-
-                if (strncmp(normalized, trees[i], n) == 0 &&
-                    (normalized[n] == '/' || normalized[n] == '\0'))
+        for (size_t i = 0; i < ELEMENTSOF(trees) - !target; i++)
+                if (path_is_under(normalized, trees[i]))
                         return trees[i];
-        }
         return NULL;
 }
 
@@ -158,10 +155,10 @@ static int volume_from_json(const json_t *j, const char *path, struct silo_volum
         if (streq(norm, "/"))
                 return json_field_error(ret_error, path, "target",
                                         "'%s' would hide the whole rootfs", target);
-        if (volume_kernel_tree(norm, true))
+        if (silo_volume_kernel_tree(norm, true))
                 return json_field_error(ret_error, path, "target",
                                         "'%s' is under %s, which the agent sets up itself", target,
-                                        volume_kernel_tree(norm, true));
+                                        silo_volume_kernel_tree(norm, true));
         {
                 _cleanup_free_ char *src = NULL;
 
@@ -172,10 +169,10 @@ static int volume_from_json(const json_t *j, const char *path, struct silo_volum
                         return json_field_error(ret_error, path, "source",
                                                 "'%s' is the whole host; name the directories the task needs",
                                                 source);
-                if (r >= 0 && volume_kernel_tree(src, false))
+                if (r >= 0 && silo_volume_kernel_tree(src, false))
                         return json_field_error(ret_error, path, "source",
                                                 "'%s' is under %s, the host's kernel interface",
-                                                source, volume_kernel_tree(src, false));
+                                                source, silo_volume_kernel_tree(src, false));
         }
         *ret = (struct silo_volume){
             .source = TAKE_PTR(source), .target = TAKE_PTR(norm), .readonly = readonly};

@@ -235,3 +235,14 @@ int rm_rf(const char *path)
                 r = negative_errno();
         return r;
 }
+
+bool path_is_under(const char *path, const char *dir)
+{
+        size_t n = strlen(dir);
+
+        while (n > 1 && dir[n - 1] == '/')
+                n--;
+        if (n == 1)
+                return true;
+        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}

@@ -2,6 +2,8 @@
 /* File helpers: crash-safe atomic writes (temp, fsync, rename, fsync dir) and whole-file reads. */
 #pragma once
 
+#include <stdbool.h>
+
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -28,6 +30,10 @@ int mkdir_parents(const char *path, mode_t mode);
  * they changed (the old bits in *ret_old_mode, may be NULL), 0 when they already were `mode`,
  * -errno. For state a daemon creates private but may find made by someone else (mkdir -p). */
 int path_mode_enforce(const char *path, mode_t mode, mode_t *ret_old_mode);
+
+/* Whether `path` is `dir` or lies below it, comparing whole components of absolute paths as
+ * written (canonicalise first where symlinks matter); every path is under "/". */
+bool path_is_under(const char *path, const char *dir);
 
 /* Remove a directory tree (like rm -rf), not crossing into other mounts. 0 if absent. */
 int rm_rf(const char *path);

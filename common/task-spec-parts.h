@@ -18,6 +18,10 @@ bool silo_resources_is_empty(const struct silo_resources *r);
 
 /* "0-3,5": ascending, non-overlapping ranges of CPUs below 4096. */
 bool silo_cpuset_is_valid(const char *s);
+/* The kernel tree ("/proc", "/sys", "/dev") a volume target (or, without "/dev", a source)
+ * lies in, or NULL: the agent builds those itself for every task. `normalized`: absolute, no
+ * "." or "..", or already resolved. */
+const char *silo_volume_kernel_tree(const char *normalized, bool target);
 
 void silo_container_init(struct silo_container *c);
 void silo_container_clear(struct silo_container *c);

@@ -161,15 +161,6 @@ static int bind_at(struct mounts *m, int src_dfd, const char *src, int target_fd
         return 0;
 }
 
-static bool path_is_under(const char *path, const char *dir)
-{
-        size_t n = strlen(dir);
-
-        while (n > 1 && dir[n - 1] == '/')
-                n--;
-        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
-}
-
 /* `path` inside the container, as a directory or a file: made to exist with a rootfs (inside
  * the image only) or under a private scratch tmpfs of a host-root task; required to exist
  * elsewhere on the host's tree, which the launcher never changes. `label` names the spec
