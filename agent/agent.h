@@ -10,6 +10,7 @@
 
 #include "agent/link.h"
 #include "common/event-loop.h"
+#include "common/id.h"
 #include "common/http-server.h"
 #include "isolator/container.h"
 #include "isolator/isolator.h"

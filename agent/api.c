@@ -35,21 +35,6 @@ static struct agent *agent_of(void *userdata)
         return userdata;
 }
 
-static int task_id_generate(char **ret)
-{
-        uint8_t b[16];
-
-        if (getrandom(b, sizeof(b), 0) != sizeof(b))
-                return -EIO;
-        b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
-        b[8] = (b[8] & 0x3f) | 0x80; /* variant 1 */
-        if (asprintf(ret, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-                     b[13], b[14], b[15]) < 0)
-                return -ENOMEM;
-        return 0;
-}
-
 static int handle_launch(http_request *req, http_response *resp, void *userdata)
 {
         struct agent *a = agent_of(userdata);
@@ -72,7 +57,7 @@ static int handle_launch(http_request *req, http_response *resp, void *userdata)
                 return http_response_error(resp, 400, "invalid_spec", "%s", err ? err : "invalid task spec");
         }
         if (!spec->id) {
-                r = task_id_generate(&spec->id);
+                r = id_uuid_new(&spec->id);
                 if (r < 0)
                         return r;
         }

@@ -16,6 +16,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "common/clock.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -529,7 +530,6 @@ int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
         size_t cap = 64;
         __u32 batch;
         bool first = true;
-        struct timespec ts;
         int r;
 
         s = calloc(1, sizeof(*s) + cap * sizeof(s->entries[0]));
@@ -569,8 +569,7 @@ int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
         }
         s->lost_keys = overflow_read(io, 0);
         s->lost_ts = overflow_read(io, 1);
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        s->time_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+        s->time_ns = clock_now_nsec(CLOCK_MONOTONIC);
         *ret = TAKE_PTR(s);
         return 0;
 }

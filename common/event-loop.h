@@ -2,6 +2,8 @@
 /* A single-threaded event loop on io_uring: fds, timers, signals and child pidfds as poll sources. */
 #pragma once
 
+#include "common/clock.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <signal.h>
@@ -85,8 +87,6 @@ unsigned event_loop_n_sources(const struct event_loop *l);
 bool event_loop_multishot(const struct event_loop *l);
 
 /* CLOCK_MONOTONIC / CLOCK_REALTIME in µs. */
-uint64_t now_usec(void);
-uint64_t now_realtime_usec(void);
 
 static inline void event_loop_freep(struct event_loop **l)
 {

@@ -16,6 +16,7 @@
 #include "common/auth.h"
 #include "common/http-conns.h"
 #include "common/http-json.h"
+#include "common/clock.h"
 #include "common/http-server.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -35,14 +36,6 @@ struct http_server {
         bool closed_in_run;        /* MHD closed a connection during the current run */
         bool rerun;                /* ... and also during the second: run again at once */
 };
-
-static uint64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* The record http-conns keeps for a connection (its MHD socket context). */
 static struct http_conn *http_conn_of(struct MHD_Connection *conn)
@@ -496,7 +489,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                 if (c->early_status)
                         return http_queue_error(conn, c, c->early_status, c->early_message);
                 if (body)
-                        http_conns_upload(s->conns, http_conn_of(conn), mono_ms());
+                        http_conns_upload(s->conns, http_conn_of(conn), now_mono_ms());
                 else
                         http_conns_request(s->conns, http_conn_of(conn));
                 return MHD_YES;
@@ -546,7 +539,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 
         /* Answered: a kept-alive connection has the idle timeout to send the next request. */
         if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-                http_conns_idle(s->conns, http_conn_of(conn), mono_ms());
+                http_conns_idle(s->conns, http_conn_of(conn), now_mono_ms());
         http_ctx_free(*con_cls);
         *con_cls = NULL;
 }
@@ -560,7 +553,7 @@ static void http_notify_connection(void *cls, struct MHD_Connection *conn, void 
                 const union MHD_ConnectionInfo *ci =
                     MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-                *socket_context = ci ? http_conns_started(s->conns, ci->connect_fd, mono_ms()) : NULL;
+                *socket_context = ci ? http_conns_started(s->conns, ci->connect_fd, now_mono_ms()) : NULL;
         } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
                 http_conns_closed(s->conns, *socket_context);
                 *socket_context = NULL;
@@ -783,7 +776,7 @@ int http_server_run(http_server *s)
          * back only at the start of a run, while connections are closed at the end of one: after
          * a run that closed some, run again, or nothing may ever wake the loop for a new client. */
         for (int round = 0; round < 2; round++) {
-                (void)http_conns_sweep(s->conns, mono_ms());
+                (void)http_conns_sweep(s->conns, now_mono_ms());
                 s->closed_in_run = false;
                 if (MHD_run(s->mhd) != MHD_YES)
                         r = -EIO;
@@ -797,7 +790,7 @@ int http_server_run(http_server *s)
 int http_server_timeout_ms(http_server *s)
 {
         MHD_UNSIGNED_LONG_LONG t;
-        int64_t next = s->rerun ? 0 : http_conns_next_ms(s->conns, mono_ms());
+        int64_t next = s->rerun ? 0 : http_conns_next_ms(s->conns, now_mono_ms());
 
         if (MHD_get_timeout(s->mhd, &t) == MHD_YES && (next < 0 || t < (uint64_t)next))
                 next = (int64_t)t;

@@ -11,15 +11,8 @@
 #include <unistd.h>
 
 #include "common/fileio.h"
+#include "common/clock.h"
 #include "isolator/cgroup-internal.h"
-
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Signal every process in `path` and its descendants; returns how many were signalled. */
 static int signal_walk(const char *path, int sig)

@@ -71,7 +71,7 @@ static int master_agent_save(master *m, struct master_agent *a)
 {
         int r;
 
-        a->updated_ms = master_now_ms();
+        a->updated_ms = now_realtime_ms();
         r = store_change_begin(m->store);
         if (r < 0)
                 return r;
@@ -209,7 +209,7 @@ int master_agent_register(master *m, struct silo_agent_registration *reg,
                 return -EINVAL;
         }
         if (!reg->agent_id) {
-                r = master_id_generate(&reg->agent_id);
+                r = id_uuid_new(&reg->agent_id);
                 if (r < 0)
                         return r;
         }
@@ -218,7 +218,7 @@ int master_agent_register(master *m, struct silo_agent_registration *reg,
                 r = master_agent_new(reg->agent_id, &a);
                 if (r < 0)
                         return r;
-                a->registered_ms = master_now_ms();
+                a->registered_ms = now_realtime_ms();
                 a->state = MASTER_AGENT_LOST;
                 is_new = true;
         }
@@ -264,7 +264,7 @@ int master_agent_register(master *m, struct silo_agent_registration *reg,
                 master_agent_free(a);
                 return r;
         }
-        a->last_seen_mono_ms = master_mono_ms();
+        a->last_seen_mono_ms = now_mono_ms();
         a->registered_since_start = true;
         if (is_new || !was_active)
                 m->metrics.registrations++;
@@ -321,7 +321,7 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
                         return -EINVAL;
                 }
         }
-        a->last_seen_mono_ms = master_mono_ms();
+        a->last_seen_mono_ms = now_mono_ms();
         a->heartbeats++;
         m->metrics.heartbeats++;
 
@@ -379,7 +379,7 @@ static void master_agent_lose(master *m, struct master_agent *a, uint64_t silent
 
 void master_agents_check(master *m)
 {
-        uint64_t now = master_mono_ms();
+        uint64_t now = now_mono_ms();
         struct master_agent *a;
         size_t i = 0;
 
@@ -415,7 +415,7 @@ json_t *master_agent_to_json(master *m, const struct master_agent *a)
         if (a->state == MASTER_AGENT_ACTIVE) {
                 json_object_set_new(
                     j, "last_seen_ms_ago",
-                    json_integer((json_int_t)(master_mono_ms() - a->last_seen_mono_ms)));
+                    json_integer((json_int_t)(now_mono_ms() - a->last_seen_mono_ms)));
                 if (alloc_agent_get_free(m->alloc, a->id, &f) >= 0) {
                         json_t *fj = json_pack("{s:f, s:I, s:I}", "cpus", f.cpus, "mem",
                                                (json_int_t)f.mem, "pids", (json_int_t)f.pids);

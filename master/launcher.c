@@ -216,7 +216,7 @@ static void master_launch_done(const struct http_client_result *res, void *userd
                 r = master_task_transition(m, t, SILO_TASK_FAILED, SILO_REASON_LAUNCH_FAILED, msg,
                                            NULL);
         } else {
-                t->not_before_ms = master_mono_ms() + master_backoff_ms(m, t->launch_attempts);
+                t->not_before_ms = now_mono_ms() + master_backoff_ms(m, t->launch_attempts);
                 r = master_task_transition(m, t, SILO_TASK_PENDING, SILO_REASON_NONE, why, NULL);
         }
         if (r < 0)
@@ -316,7 +316,7 @@ static void master_kill_done(const struct http_client_result *res, void *userdat
                         /* Accepted; ask again only if no KILLED update arrives for a while. */
                         t->kill_attempts++;
                         t->kill_not_before_ms =
-                            master_mono_ms() +
+                            now_mono_ms() +
                             MAX((uint64_t)5000, master_backoff_ms(m, t->kill_attempts));
                 }
                 goto out;
@@ -335,7 +335,7 @@ static void master_kill_done(const struct http_client_result *res, void *userdat
         {
                 _cleanup_free_ char *why = describe_failure("kill", a, c->agent_id, res);
                 t->kill_attempts++;
-                t->kill_not_before_ms = master_mono_ms() + master_backoff_ms(m, t->kill_attempts);
+                t->kill_not_before_ms = now_mono_ms() + master_backoff_ms(m, t->kill_attempts);
                 log_warning("task %s: %s; retrying the kill later", t->id, strempty(why));
         }
 out:
@@ -376,7 +376,7 @@ static bool recent_kill_check(master *m, const struct master_agent *a, const cha
 {
         _cleanup_free_ char *key = NULL;
         struct master_recent_kill *k;
-        uint64_t now = master_mono_ms();
+        uint64_t now = now_mono_ms();
 
         if (!m->recent_kills && table_new(&m->recent_kills) < 0)
                 return false;
@@ -403,7 +403,7 @@ static void recent_kills_prune(master *m)
 {
         _cleanup_free_ struct master_recent_kill **old = NULL;
         struct master_recent_kill *k;
-        uint64_t now = master_mono_ms();
+        uint64_t now = now_mono_ms();
         size_t i = 0, n = 0;
 
         if (!m->recent_kills || table_size(m->recent_kills) == 0)
@@ -450,7 +450,7 @@ int master_kill_send(master *m, struct master_agent *a, const char *task_id, str
 
 void master_launcher_tick(master *m)
 {
-        uint64_t now = master_mono_ms();
+        uint64_t now = now_mono_ms();
         struct master_task *t;
         size_t i = 0;
 

@@ -47,7 +47,7 @@ static int master_load_agent(struct master_agent *a, void *userdata)
                 a->state = MASTER_AGENT_LOST;
                 return 0;
         }
-        a->last_seen_mono_ms = master_mono_ms();
+        a->last_seen_mono_ms = now_mono_ms();
         return 0;
 }
 
@@ -136,7 +136,7 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
         if (!m)
                 return -ENOMEM;
         m->epoll_fd = m->timer_fd = m->signal_fd = m->stop_fd = -EBADF;
-        m->started_ms = master_now_ms();
+        m->started_ms = now_realtime_ms();
         m->opts = *opts;
         m->opts.listen = strdup(opts->listen);
         m->opts.state_dir = strdup(opts->state_dir);
@@ -410,10 +410,10 @@ int master_run(master *m)
                                 master_launcher_tick(m);
                                 master_retention_tick(m);
                                 if (m->watchdog_usec &&
-                                    (master_mono_ms() - m->watchdog_last_ms) * 2000 >=
+                                    (now_mono_ms() - m->watchdog_last_ms) * 2000 >=
                                         m->watchdog_usec) {
                                         (void)sd_notify(0, "WATCHDOG=1");
-                                        m->watchdog_last_ms = master_mono_ms();
+                                        m->watchdog_last_ms = now_mono_ms();
                                 }
                                 break;
                         case SOURCE_SIGNAL: {

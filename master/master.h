@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "common/clock.h"
 #include "common/config.h"
+#include "common/id.h"
 #include "common/http-client.h"
 #include "common/http-server.h"
 #include "common/protocol-json.h"
@@ -145,12 +147,6 @@ typedef struct master {
                 uint64_t orphan_cursor;
         } ended;
 } master;
-
-/* ---- time ---- */
-uint64_t master_now_ms(void);  /* CLOCK_REALTIME */
-uint64_t master_mono_ms(void); /* CLOCK_MONOTONIC */
-/* A random UUID (v4) for a task or agent that came without an id. */
-int master_id_generate(char **ret);
 
 /* ---- lifecycle (master.c) ---- */
 /* Open the store, load the state, bind the API. *ret_error explains a failure. */

@@ -79,8 +79,8 @@ int master_allocate(master *m)
         _cleanup_free_ const struct silo_task_spec **specs = NULL;
         _cleanup_free_ struct master_task **batch = NULL;
         _cleanup_free_ struct alloc_result *results = NULL;
-        uint64_t now = master_mono_ms();
-        struct timespec t0, t1;
+        uint64_t now = now_mono_ms();
+        uint64_t t0, t1;
         size_t n_all = 0, n = 0;
         int r, placed;
 
@@ -109,14 +109,14 @@ int master_allocate(master *m)
         if (n == 0)
                 return 0;
 
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        t0 = clock_now_nsec(CLOCK_MONOTONIC);
         placed = alloc_place_batch(m->alloc, specs, n, results);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
+        t1 = clock_now_nsec(CLOCK_MONOTONIC);
         if (placed < 0)
                 return placed;
         m->metrics.allocation_passes++;
         m->metrics.last_pass_seconds =
-            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            (double)(t1 - t0) / 1e9;
 
         for (size_t i = 0; i < n; i++) {
                 struct master_task *t = batch[i];

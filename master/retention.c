@@ -134,7 +134,7 @@ static bool task_known(const char *task_id, void *userdata)
 
 void master_retention_tick(master *m)
 {
-        uint64_t now = master_now_ms(), max_age_ms = m->opts.gc_max_age_s * 1000;
+        uint64_t now = now_realtime_ms(), max_age_ms = m->opts.gc_max_age_s * 1000;
         size_t forgotten = 0, updates = 0;
         int r = 0;
 

@@ -13,22 +13,6 @@
 #include "master/master.h"
 #include "master/store.h"
 
-uint64_t master_now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint64_t master_mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 struct master_task *master_task_free(struct master_task *t)
 {
         if (!t)
@@ -48,24 +32,6 @@ struct master_task *master_task_free(struct master_task *t)
 struct master_task *master_task_get(master *m, const char *id)
 {
         return id ? table_get(m->tasks, id) : NULL;
-}
-
-/* A random UUID (version 4) as the id of a task or an agent that came without one. */
-int master_id_generate(char **ret)
-{
-        uint8_t b[16];
-        char *s;
-
-        if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-                return -EIO;
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        if (asprintf(&s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-                     b[12], b[13], b[14], b[15]) < 0)
-                return -ENOMEM;
-        *ret = s;
-        return 0;
 }
 
 bool master_task_transition_allowed(silo_task_state from, silo_task_state to)
@@ -105,7 +71,7 @@ int master_task_save(master *m, struct master_task *t)
 {
         int r;
 
-        t->updated_ms = master_now_ms();
+        t->updated_ms = now_realtime_ms();
         r = store_change_begin(m->store);
         if (r < 0)
                 return r;
@@ -143,7 +109,7 @@ int master_task_transition(master *m, struct master_task *t, silo_task_state to,
         t->state = to;
         t->reason = reason;
         t->message = msg;
-        t->updated_ms = master_now_ms();
+        t->updated_ms = now_realtime_ms();
         if (u) {
                 t->exit_code = u->exit_code;
                 t->signal = u->signal;
@@ -236,7 +202,7 @@ int master_task_submit(master *m, struct silo_task_spec *spec, struct master_tas
                         return silo_task_spec_equal(existing->spec, spec) ? -EEXIST : -EBUSY;
                 }
         } else {
-                r = master_id_generate(&spec->id);
+                r = id_uuid_new(&spec->id);
                 if (r < 0)
                         return r;
         }
@@ -253,7 +219,7 @@ int master_task_submit(master *m, struct silo_task_spec *spec, struct master_tas
         t->state = SILO_TASK_PENDING;
         t->reason = SILO_REASON_NONE;
         t->exit_code = -1;
-        t->created_ms = t->updated_ms = master_now_ms();
+        t->created_ms = t->updated_ms = now_realtime_ms();
         t->seq = ++m->next_seq;
 
         e = (struct store_event){
@@ -326,13 +292,13 @@ static int master_status_record(master *m, const struct silo_status_update *u)
             .exit_code = u->exit_code,
             .signal = u->signal,
             .message = u->message,
-            .timestamp_ms = u->timestamp_ms ? u->timestamp_ms : master_now_ms(),
+            .timestamp_ms = u->timestamp_ms ? u->timestamp_ms : now_realtime_ms(),
             .applied = false,
         };
         /* Retention ages an update for an unknown task by this: never later than its arrival,
          * so an agent's clock cannot keep it forever. */
         if (!master_task_get(m, u->task_id))
-                e.timestamp_ms = MIN(e.timestamp_ms, master_now_ms());
+                e.timestamp_ms = MIN(e.timestamp_ms, now_realtime_ms());
         int r;
 
         r = store_change_begin(m->store);
