@@ -377,14 +377,16 @@ static json_t *isolation_to_json(const struct task *t, const struct cg_task_stat
 
         for (size_t i = 0; i < s->n_io; i++) {
                 const struct cg_io_limit *l = &s->io[i];
+                json_t *o;
+
                 snprintf(dev, sizeof(dev), "%u:%u", l->major, l->minor);
-                json_array_append_new(io, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:i, s:b, s:s}",
-                                                    "device", dev, "name", l->name, "rbps",
-                                                    u64_or_max(l->rbps), "wbps", u64_or_max(l->wbps),
-                                                    "riops", u64_or_max(l->riops), "wiops",
-                                                    u64_or_max(l->wiops), "weight", (int)l->weight,
-                                                    "weight_enforced", l->weight_enforced,
-                                                    "weight_note", l->weight_note));
+                o = json_pack("{s:s, s:s}", "device", dev, "name", l->name);
+                FOREACH_IO_LIMIT(k)
+                        json_object_set_new(o, silo_io_limit_to_string(k), u64_or_max(l->limit[k]));
+                json_object_set_new(o, "weight", json_integer(l->weight));
+                json_object_set_new(o, "weight_enforced", json_boolean(l->weight_enforced));
+                json_object_set_new(o, "weight_note", json_string(l->weight_note));
+                json_array_append_new(io, o);
         }
         for (size_t i = 0; i < s->n_io_stat; i++) {
                 const struct cg_io_stat *st = &s->io_stat[i];

@@ -7,6 +7,7 @@
 
 #include "cli/ctl-render.h"
 #include "common/macro.h"
+#include "silo/protocol.h"
 
 void ctl_format_bytes(double v, char *buf, size_t n)
 {
@@ -24,6 +25,13 @@ void ctl_format_bytes(double v, char *buf, size_t n)
 }
 
 /* Keys whose numbers are byte counts or byte rates: shown with units. */
+
+static const char *const io_row_label[_SILO_IO_LIMIT_MAX] = {
+    [SILO_IO_RBPS] = "read bytes/s",
+    [SILO_IO_WBPS] = "write bytes/s",
+    [SILO_IO_RIOPS] = "read IOPS",
+    [SILO_IO_WIOPS] = "write IOPS",
+};
 static bool key_is_bytes(const char *key)
 {
         static const char *const suffixes[] = {"bytes", "bps", "mem", "mem_high", "swap",
@@ -265,10 +273,10 @@ static void isolation_io_tables(const json_t *v)
                 else
                         printf("I/O %s (%s), not measured:\n", str(d, "name"), str(d, "device"));
                 printf("  %-16s %14s %14s\n", "", "LIMIT", "MEASURED");
-                isolation_row("read bytes/s", json_object_get(d, "rbps"), json_object_get(m, "read_bps"), true);
-                isolation_row("write bytes/s", json_object_get(d, "wbps"), json_object_get(m, "write_bps"), true);
-                isolation_row("read IOPS", json_object_get(d, "riops"), json_object_get(m, "read_iops"), false);
-                isolation_row("write IOPS", json_object_get(d, "wiops"), json_object_get(m, "write_iops"), false);
+                FOREACH_IO_LIMIT(l)
+                        isolation_row(io_row_label[l], json_object_get(d, silo_io_limit_to_string(l)),
+                                      json_object_get(m, silo_io_figure_to_string(l)),
+                                      l == SILO_IO_RBPS || l == SILO_IO_WBPS);
                 printf("  %-16s %14s %14s\n", "latency p50/p99", "-", lat);
         }
 }

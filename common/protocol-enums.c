@@ -235,3 +235,43 @@ const char *silo_rlimit_to_string(int resource)
 {
         return resource < 0 ? NULL : TABLE_TO_STRING(rlimit_table, resource);
 }
+
+static const char *const io_limit_table[_SILO_IO_LIMIT_MAX] = {
+    [SILO_IO_RBPS] = "rbps",
+    [SILO_IO_WBPS] = "wbps",
+    [SILO_IO_RIOPS] = "riops",
+    [SILO_IO_WIOPS] = "wiops",
+};
+
+static const char *const io_figure_table[_SILO_IO_LIMIT_MAX] = {
+    [SILO_IO_RBPS] = "read_bps",
+    [SILO_IO_WBPS] = "write_bps",
+    [SILO_IO_RIOPS] = "read_iops",
+    [SILO_IO_WIOPS] = "write_iops",
+};
+
+const char *silo_io_limit_to_string(silo_io_limit l)
+{
+        return TABLE_TO_STRING(io_limit_table, l);
+}
+
+const char *silo_io_figure_to_string(silo_io_limit l)
+{
+        return TABLE_TO_STRING(io_figure_table, l);
+}
+
+uint64_t silo_disk_figure(const struct silo_disk *d, silo_io_limit l)
+{
+        switch (l) {
+        case SILO_IO_RBPS:
+                return d->read_bps;
+        case SILO_IO_WBPS:
+                return d->write_bps;
+        case SILO_IO_RIOPS:
+                return d->read_iops;
+        case SILO_IO_WIOPS:
+                return d->write_iops;
+        default:
+                return 0;
+        }
+}

@@ -115,11 +115,9 @@ static int io_request_from_json(const json_t *j, const char *path, struct silo_i
         static const char *const keys[] = {"disk",  "device", "class",  "rbps", "wbps",
                                            "riops", "wiops",  "weight", NULL};
         _cleanup_(io_request_clear) struct silo_io_request io = {
-            .rbps = SILO_UNSET,
-            .wbps = SILO_UNSET,
-            .riops = SILO_UNSET,
-            .wiops = SILO_UNSET,
+            .limit = {SILO_UNSET, SILO_UNSET, SILO_UNSET, SILO_UNSET},
         };
+        bool any_limit = false;
         int64_t weight = 0;
         int r;
 
@@ -146,21 +144,19 @@ static int io_request_from_json(const json_t *j, const char *path, struct silo_i
                 return json_field_error(ret_error, path, "class",
                                         "'%s' is only allowed with disk \"any\"", io.class);
 
-        r = json_field_quantity(j, path, "rbps", false, true, &io.rbps, ret_error);
-        if (r >= 0)
-                r = json_field_quantity(j, path, "wbps", false, true, &io.wbps, ret_error);
-        if (r >= 0)
-                r = json_field_quantity(j, path, "riops", false, true, &io.riops, ret_error);
-        if (r >= 0)
-                r = json_field_quantity(j, path, "wiops", false, true, &io.wiops, ret_error);
-        if (r >= 0)
-                r = json_field_int(j, path, "weight", false, 1, 10000, &weight, ret_error);
+        FOREACH_IO_LIMIT(l) {
+                r = json_field_quantity(j, path, silo_io_limit_to_string(l), false, true,
+                                        &io.limit[l], ret_error);
+                if (r < 0)
+                        return r;
+                any_limit = any_limit || io.limit[l] != SILO_UNSET;
+        }
+        r = json_field_int(j, path, "weight", false, 1, 10000, &weight, ret_error);
         if (r < 0)
                 return r;
         io.weight = (uint32_t)weight;
 
-        if (io.rbps == SILO_UNSET && io.wbps == SILO_UNSET && io.riops == SILO_UNSET &&
-            io.wiops == SILO_UNSET && io.weight == 0)
+        if (!any_limit && io.weight == 0)
                 return json_error(ret_error, -EINVAL, path,
                                   "needs at least one of rbps, wbps, riops, wiops, weight");
 
@@ -337,14 +333,9 @@ static json_t *io_request_to_json(const struct silo_io_request *io)
                 r = json_set(o, "device", json_string(io->device));
         if (r >= 0 && io->class)
                 r = json_set(o, "class", json_string(io->class));
-        if (r >= 0)
-                r = set_quantity(o, "rbps", io->rbps);
-        if (r >= 0)
-                r = set_quantity(o, "wbps", io->wbps);
-        if (r >= 0)
-                r = set_quantity(o, "riops", io->riops);
-        if (r >= 0)
-                r = set_quantity(o, "wiops", io->wiops);
+        FOREACH_IO_LIMIT(l)
+                if (r >= 0)
+                        r = set_quantity(o, silo_io_limit_to_string(l), io->limit[l]);
         if (r >= 0 && io->weight)
                 r = json_set(o, "weight", json_integer(io->weight));
         if (r < 0) {

@@ -263,8 +263,9 @@ static struct cg_io_limit *limit_for(struct cg_io_limit **v, size_t *n, unsigned
                 return NULL;
         *v = nv;
         nv = &(*v)[(*n)++];
-        *nv = (struct cg_io_limit){ .major = ma, .minor = mi, .rbps = CG_MAX, .wbps = CG_MAX,
-                                    .riops = CG_MAX, .wiops = CG_MAX, .weight = default_weight };
+        *nv = (struct cg_io_limit){ .major = ma, .minor = mi,
+                                    .limit = {CG_MAX, CG_MAX, CG_MAX, CG_MAX},
+                                    .weight = default_weight };
         return nv;
 }
 
@@ -302,14 +303,9 @@ int cg_parse_io_limits(const char *io_max, const char *io_weight, struct cg_io_l
                                         break;
                                 if (cg_parse_max_u64(p + strlen(key) + 1, &x) < 0)
                                         goto fail;
-                                if (streq(key, "rbps"))
-                                        l->rbps = x;
-                                else if (streq(key, "wbps"))
-                                        l->wbps = x;
-                                else if (streq(key, "riops"))
-                                        l->riops = x;
-                                else if (streq(key, "wiops"))
-                                        l->wiops = x;
+                                FOREACH_IO_LIMIT(k)
+                                        if (streq(key, silo_io_limit_to_string(k)))
+                                                l->limit[k] = x;
                         }
                 }
                 line = strchr(line, '\n');

@@ -154,8 +154,8 @@ static int io_limits_read(const struct cg_task *t, struct cg_task_status *st)
                         return -ENOMEM;
                 st->io = nv;
                 st->io[st->n_io++] = (struct cg_io_limit){
-                        .major = major(d), .minor = minor(d), .rbps = CG_MAX, .wbps = CG_MAX,
-                        .riops = CG_MAX, .wiops = CG_MAX, .weight = def };
+                        .major = major(d), .minor = minor(d),
+                        .limit = {CG_MAX, CG_MAX, CG_MAX, CG_MAX}, .weight = def };
         }
         for (size_t i = 0; i < st->n_io; i++) {
                 struct cg_io_limit *l = &st->io[i];

@@ -72,15 +72,19 @@ static void fmt_limit(char *buf, size_t size, uint64_t v)
 
 int cg_format_io_max(const struct silo_io_request *io, dev_t dev, char *buf, size_t size)
 {
-        char rb[24], wb[24], ri[24], wi[24];
+        size_t len;
         int n;
 
-        fmt_limit(rb, sizeof(rb), io ? io->rbps : SILO_UNSET);
-        fmt_limit(wb, sizeof(wb), io ? io->wbps : SILO_UNSET);
-        fmt_limit(ri, sizeof(ri), io ? io->riops : SILO_UNSET);
-        fmt_limit(wi, sizeof(wi), io ? io->wiops : SILO_UNSET);
-        n = snprintf(buf, size, "%u:%u rbps=%s wbps=%s riops=%s wiops=%s", major(dev), minor(dev),
-                     rb, wb, ri, wi);
+        n = snprintf(buf, size, "%u:%u", major(dev), minor(dev));
+        FOREACH_IO_LIMIT(l) {
+                char v[24];
+
+                len = n < 0 ? size : (size_t)n;
+                if (len >= size)
+                        return -E2BIG;
+                fmt_limit(v, sizeof(v), io ? io->limit[l] : SILO_UNSET);
+                n = (int)len + snprintf(buf + len, size - len, " %s=%s", silo_io_limit_to_string(l), v);
+        }
         return n < 0 || (size_t)n >= size ? -E2BIG : 0;
 }
 

@@ -138,7 +138,7 @@ struct cg_pressure {
 struct cg_io_limit {
         unsigned major, minor;
         char name[64];          /* from /sys/dev/block, "" if unknown */
-        uint64_t rbps, wbps, riops, wiops;      /* CG_MAX = no limit */
+        uint64_t limit[_SILO_IO_LIMIT_MAX];     /* CG_MAX = no limit */
         uint32_t weight;        /* io.weight for this device, or the group default */
         bool weight_enforced;   /* iocost enabled for it, or BFQ its scheduler */
         char weight_note[128];  /* "iocost", "bfq", or why it is not enforced */

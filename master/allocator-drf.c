@@ -54,10 +54,8 @@ void alloc_totals_add_agent(struct alloc_cluster *c, const struct alloc_agent *a
         for (size_t i = 0; i < a->n_disks; i++) {
                 const struct alloc_disk *d = &a->disks[i];
 
-                c->total[ALLOC_DIM_RBPS] += sign * (double)d->read_bps;
-                c->total[ALLOC_DIM_WBPS] += sign * (double)d->write_bps;
-                c->total[ALLOC_DIM_RIOPS] += sign * (double)d->read_iops;
-                c->total[ALLOC_DIM_WIOPS] += sign * (double)d->write_iops;
+                FOREACH_IO_LIMIT(l)
+                        c->total[ALLOC_DIM_IO + l] += sign * (double)d->figure[l];
         }
         /* Floating sums of removals can leave dust; a total never goes below zero. */
         for (int k = 0; k < _ALLOC_DIM_MAX; k++)
@@ -109,10 +107,8 @@ void alloc_demand_from_spec(const struct silo_task_spec *spec, int64_t *ret_mcpu
         ret_use[ALLOC_DIM_MEM] = (double)mem;
         ret_use[ALLOC_DIM_PIDS] = (double)pids;
         for (size_t i = 0; i < res->n_io; i++) {
-                ret_use[ALLOC_DIM_RBPS] += io_value(res->io[i].rbps);
-                ret_use[ALLOC_DIM_WBPS] += io_value(res->io[i].wbps);
-                ret_use[ALLOC_DIM_RIOPS] += io_value(res->io[i].riops);
-                ret_use[ALLOC_DIM_WIOPS] += io_value(res->io[i].wiops);
+                FOREACH_IO_LIMIT(l)
+                        ret_use[ALLOC_DIM_IO + l] += io_value(res->io[i].limit[l]);
         }
         *ret_mcpus = mcpus;
         *ret_mem = mem;

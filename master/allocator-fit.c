@@ -2,7 +2,9 @@
 /* Whether a task fits an agent (cpus, mem, pids, io cost per disk, constraints) and the fit
  * search: the tightest agents that still fit, the best shaped of them, the tightest disk. */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/macro.h"
@@ -119,49 +121,56 @@ bool alloc_disk_selectable(const struct alloc_disk *d, const struct silo_io_requ
         return true;
 }
 
-static int cost_term(uint64_t want, uint64_t figure, const char *name, double *cost,
-                     const char **ret_missing)
-{
-        if (want == SILO_UNSET)
-                return 0;
-        if (figure == 0) {
-                if (ret_missing)
-                        *ret_missing = name;
-                return -EDOM;
-        }
-        *cost += (double)want / (double)figure;
-        return 0;
-}
-
 int alloc_disk_cost(const struct alloc_disk *d, const struct silo_io_request *io, double *ret_cost,
-                    const char **ret_missing)
+                    silo_io_limit *ret_missing)
 {
         double cost = 0;
-        int r;
 
-        r = cost_term(io->rbps, d->read_bps, "read_bps", &cost, ret_missing);
-        if (r >= 0)
-                r = cost_term(io->wbps, d->write_bps, "write_bps", &cost, ret_missing);
-        if (r >= 0)
-                r = cost_term(io->riops, d->read_iops, "read_iops", &cost, ret_missing);
-        if (r >= 0)
-                r = cost_term(io->wiops, d->write_iops, "write_iops", &cost, ret_missing);
-        if (r < 0)
-                return r;
+        FOREACH_IO_LIMIT(l) {
+                if (io->limit[l] == SILO_UNSET)
+                        continue;
+                if (d->figure[l] == 0) {
+                        if (ret_missing)
+                                *ret_missing = l;
+                        return -EDOM;
+                }
+                cost += (double)io->limit[l] / (double)d->figure[l];
+        }
         *ret_cost = cost;
         return 0;
 }
 
-int alloc_io_cost(const struct silo_io_request *io, const struct silo_disk *disk, double *ret_cost,
-                  const char **ret_missing)
+char *alloc_io_key(const struct silo_io_request *io)
 {
-        struct alloc_disk d = {
-            .read_bps = disk->read_bps,
-            .write_bps = disk->write_bps,
-            .read_iops = disk->read_iops,
-            .write_iops = disk->write_iops,
-        };
+        char *s = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&s, &len);
 
+        if (!f)
+                return NULL;
+        /* \x01 stands for "no class", which no class name can be */
+        fprintf(f, "%s|%s", strempty(io->disk), io->class ? io->class : "\x01");
+        FOREACH_IO_LIMIT(l)
+                fprintf(f, "|%" PRIu64, io->limit[l]);
+        if (fclose(f) != 0) {
+                free(s);
+                return NULL;
+        }
+        return s;
+}
+
+void alloc_disk_figures(const struct silo_disk *disk, uint64_t ret[static _SILO_IO_LIMIT_MAX])
+{
+        FOREACH_IO_LIMIT(l)
+                ret[l] = silo_disk_figure(disk, l);
+}
+
+int alloc_io_cost(const struct silo_io_request *io, const struct silo_disk *disk, double *ret_cost,
+                  silo_io_limit *ret_missing)
+{
+        struct alloc_disk d = {};
+
+        alloc_disk_figures(disk, d.figure);
         return alloc_disk_cost(&d, io, ret_cost, ret_missing);
 }
 

@@ -36,10 +36,8 @@ enum {
         ALLOC_DIM_CPUS,         /* millicpus */
         ALLOC_DIM_MEM,          /* bytes */
         ALLOC_DIM_PIDS,
-        ALLOC_DIM_RBPS,         /* cluster-wide io totals (sum over all disks) */
-        ALLOC_DIM_WBPS,
-        ALLOC_DIM_RIOPS,
-        ALLOC_DIM_WIOPS,
+        ALLOC_DIM_IO,           /* cluster-wide io totals (sum over all disks), one per */
+        _ALLOC_DIM_IO_END = ALLOC_DIM_IO + _SILO_IO_LIMIT_MAX - 1,      /* silo_io_limit */
         _ALLOC_DIM_MAX,
 };
 
@@ -127,7 +125,7 @@ struct alloc_disk {
         char *name;
         char *class;
         int class_id;           /* interned id, ALLOC_CLASS_ANY or ALLOC_CLASS_STRCMP */
-        uint64_t read_bps, write_bps, read_iops, write_iops;
+        uint64_t figure[_SILO_IO_LIMIT_MAX];   /* read_bps, ...; 0 = unknown */
         double used;            /* io cost charged */
 };
 
@@ -192,10 +190,10 @@ struct alloc_cluster {
         double used[_ALLOC_DIM_MAX];    /* what charged tasks hold of it */
         size_t total_disks;
         /* the largest disk figures seen (never lowered): bounds the cheapest cost of a request */
-        uint64_t max_read_bps, max_write_bps, max_read_iops, max_write_iops;
+        uint64_t max_figure[_SILO_IO_LIMIT_MAX];
         char *classes[ALLOC_CLASS_MAX];
         size_t n_classes;
-        uint64_t class_max[ALLOC_CLASS_MAX][4]; /* the same per class: rbps, wbps, riops, wiops */
+        uint64_t class_max[ALLOC_CLASS_MAX][_SILO_IO_LIMIT_MAX]; /* the same per class */
         struct alloc_index index[_ALLOC_KEY_MAX];
         struct alloc_tree tree;
 };
@@ -262,8 +260,13 @@ bool alloc_disk_selectable(const struct alloc_disk *d, const struct silo_io_requ
                            const struct alloc_pending_io *pio);
 int alloc_class_intern(struct alloc_cluster *c, const char *class);
 int alloc_class_lookup(const struct alloc_cluster *c, const char *class);
+/* What tells two io requests apart for the allocator's caches (disk, class, limits); NULL on
+ * allocation failure. */
+char *alloc_io_key(const struct silo_io_request *io);
+/* A disk's four figures, in silo_io_limit order. */
+void alloc_disk_figures(const struct silo_disk *disk, uint64_t ret[static _SILO_IO_LIMIT_MAX]);
 int alloc_disk_cost(const struct alloc_disk *d, const struct silo_io_request *io, double *ret_cost,
-                    const char **ret_missing);
+                    silo_io_limit *ret_missing);
 /* Whether the task fits on the agent (capacity and disks only, no constraints); fills *ret. */
 bool alloc_agent_fit(const struct alloc_agent *a, const struct alloc_pending *p,
                      struct alloc_choice *ret);

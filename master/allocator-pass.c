@@ -52,15 +52,12 @@ static bool invalid_for_master(const struct silo_task_spec *spec)
 static double io_need_of(const struct alloc_cluster *c, const struct silo_io_request *io,
                          int class_id)
 {
-        uint64_t fig[4] = {c->max_read_bps, c->max_write_bps, c->max_read_iops, c->max_write_iops};
-        const uint64_t want[4] = {io->rbps, io->wbps, io->riops, io->wiops};
+        const uint64_t *fig = class_id >= 0 ? c->class_max[class_id] : c->max_figure;
         double cost = 0;
 
-        if (class_id >= 0)
-                memcpy(fig, c->class_max[class_id], sizeof(fig));
-        for (int k = 0; k < 4; k++)
-                if (want[k] != SILO_UNSET && fig[k])
-                        cost += (double)want[k] / (double)fig[k];
+        FOREACH_IO_LIMIT(l)
+                if (io->limit[l] != SILO_UNSET && fig[l])
+                        cost += (double)io->limit[l] / (double)fig[l];
         return cost;
 }
 
@@ -165,10 +162,13 @@ static void heap_down(struct role_queue *h, size_t n, size_t i)
 
 static bool io_dominates(const struct silo_io_request *b, const struct silo_io_request *a)
 {
-#define GE(f) ((b->f == SILO_UNSET ? 0 : b->f) >= (a->f == SILO_UNSET ? 0 : a->f))
-        return streq_ptr(a->disk, b->disk) && streq_ptr(a->class, b->class) && GE(rbps) &&
-               GE(wbps) && GE(riops) && GE(wiops);
-#undef GE
+        if (!streq_ptr(a->disk, b->disk) || !streq_ptr(a->class, b->class))
+                return false;
+        FOREACH_IO_LIMIT(l)
+                if ((b->limit[l] == SILO_UNSET ? 0 : b->limit[l]) <
+                    (a->limit[l] == SILO_UNSET ? 0 : a->limit[l]))
+                        return false;
+        return true;
 }
 
 /* Within one pass capacity only shrinks, so a task that needs at least as much as one that
@@ -210,11 +210,14 @@ static char *reason_signature(const struct alloc_pending *p)
         if (k->spread == SILO_SPREAD_HOSTNAME && spec->group)
                 fprintf(f, "|spread:%s", spec->group);
         for (size_t i = 0; i < spec->resources.n_io; i++) {
-                const struct silo_io_request *io = &spec->resources.io[i];
+                _cleanup_free_ char *key = alloc_io_key(&spec->resources.io[i]);
 
-                fprintf(f, "|%s,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
-                        strempty(io->disk), io->class ? io->class : "\x01", io->rbps, io->wbps,
-                        io->riops, io->wiops);
+                if (!key) {
+                        fclose(f);
+                        free(s);
+                        return NULL;
+                }
+                fprintf(f, "|%s", key);
         }
         if (fclose(f) != 0) {
                 free(s);

@@ -46,17 +46,6 @@ static void format_cpus(int64_t mcpus, char *buf, size_t size)
         snprintf(buf, size, "%g", (double)mcpus / 1000.0);
 }
 
-static const char *io_limit_name(const char *missing)
-{
-        if (streq(missing, "read_bps"))
-                return "rbps";
-        if (streq(missing, "write_bps"))
-                return "wbps";
-        if (streq(missing, "read_iops"))
-                return "riops";
-        return "wiops";
-}
-
 /* "disk named nvme0n1", "disk of class ssd", "disk" */
 static void disk_desc(const struct silo_io_request *io, char *buf, size_t size)
 {
@@ -72,7 +61,7 @@ static void disk_desc(const struct silo_io_request *io, char *buf, size_t size)
 struct io_diag {
         size_t n_selectable;
         size_t n_known;
-        const char *missing; /* a figure some selectable disk lacks */
+        silo_io_limit missing; /* a figure some selectable disk lacks */
         const struct alloc_agent *best_agent;
         const struct alloc_disk *best_disk;
         double best_margin; /* free - cost on the best disk */
@@ -96,7 +85,7 @@ static void diag_io(struct io_diag *d, const struct alloc_agent *a,
 {
         for (size_t i = 0; i < a->n_disks; i++) {
                 const struct alloc_disk *disk = &a->disks[i];
-                const char *missing = NULL;
+                silo_io_limit missing = 0;
                 double cost, margin;
 
                 if (!alloc_disk_selectable(disk, io, pio))
@@ -204,8 +193,8 @@ static const struct io_diag *ctx_io(struct alloc_reason_ctx *ctx, const struct a
         _cleanup_free_ char *key = NULL;
         struct io_cache_entry *e;
 
-        if (asprintf(&key, "%s|%s|%" PRIu64 "|%" PRIu64 "|%" PRIu64 "|%" PRIu64, strempty(io->disk),
-                     io->class ? io->class : "\x01", io->rbps, io->wbps, io->riops, io->wiops) < 0)
+        key = alloc_io_key(io);
+        if (!key)
                 return NULL;
         e = alloc_map_get(&ctx->io_cache, key);
         if (e)
@@ -367,7 +356,8 @@ static char *explain_io(const struct diag *d, const struct alloc_pending *p)
                         return asprintf(&s,
                                         "resources.io[%zu]: no %s knows its %s, which %s limits "
                                         "(calibrate the disk or configure its figures)",
-                                        i, desc, io->missing, io_limit_name(io->missing)) < 0
+                                        i, desc, silo_io_figure_to_string(io->missing),
+                                        silo_io_limit_to_string(io->missing)) < 0
                                    ? NULL
                                    : s;
                 if (io->best_margin < -1e-9) {

@@ -195,14 +195,9 @@ int alloc_task_charge(struct alloc_cluster *c, const struct silo_task_spec *spec
                         struct silo_io_request known = res->io[i];
                         const struct alloc_disk *d = &a->disks[idx[i]];
 
-                        if (!d->read_bps)
-                                known.rbps = SILO_UNSET;
-                        if (!d->write_bps)
-                                known.wbps = SILO_UNSET;
-                        if (!d->read_iops)
-                                known.riops = SILO_UNSET;
-                        if (!d->write_iops)
-                                known.wiops = SILO_UNSET;
+                        FOREACH_IO_LIMIT(l)
+                                if (!d->figure[l])
+                                        known.limit[l] = SILO_UNSET;
                         (void)alloc_disk_cost(d, &known, &cost[i], NULL);
                 }
         }

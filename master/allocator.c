@@ -148,12 +148,8 @@ static int agent_fill(struct alloc_cluster *c, struct alloc_agent *a, const char
 
                 if (!s->name)
                         return -EINVAL;
-                *d = (struct alloc_disk){
-                    .read_bps = s->read_bps,
-                    .write_bps = s->write_bps,
-                    .read_iops = s->read_iops,
-                    .write_iops = s->write_iops,
-                };
+                *d = (struct alloc_disk){};
+                alloc_disk_figures(s, d->figure);
                 d->name = strdup(s->name);
                 d->class = s->class ? strdup(s->class) : NULL;
                 a->n_disks++;
@@ -275,17 +271,13 @@ static void attrs_unlink(struct alloc_cluster *c, struct alloc_agent *a)
 static void cluster_note_disks(struct alloc_cluster *c, const struct alloc_agent *a)
 {
         for (size_t i = 0; i < a->n_disks; i++) {
-                c->max_read_bps = MAX(c->max_read_bps, a->disks[i].read_bps);
-                c->max_write_bps = MAX(c->max_write_bps, a->disks[i].write_bps);
-                c->max_read_iops = MAX(c->max_read_iops, a->disks[i].read_iops);
-                c->max_write_iops = MAX(c->max_write_iops, a->disks[i].write_iops);
-                if (a->disks[i].class_id >= 0) {
-                        uint64_t *m = c->class_max[a->disks[i].class_id];
+                const struct alloc_disk *d = &a->disks[i];
 
-                        m[0] = MAX(m[0], a->disks[i].read_bps);
-                        m[1] = MAX(m[1], a->disks[i].write_bps);
-                        m[2] = MAX(m[2], a->disks[i].read_iops);
-                        m[3] = MAX(m[3], a->disks[i].write_iops);
+                FOREACH_IO_LIMIT(l) {
+                        c->max_figure[l] = MAX(c->max_figure[l], d->figure[l]);
+                        if (d->class_id >= 0)
+                                c->class_max[d->class_id][l] =
+                                    MAX(c->class_max[d->class_id][l], d->figure[l]);
                 }
         }
 }

@@ -106,9 +106,9 @@ int alloc_place_batch(struct alloc_cluster *c, const struct silo_task_spec *cons
 void alloc_results_clear(struct alloc_result *results, size_t n);
 
 /* The io cost of one request on one disk (see above). -EDOM when the disk's figure for a limited
- * dimension is unknown (0); *ret_missing (optional) then names it ("write_bps"). */
+ * dimension is unknown (0); *ret_missing (optional) then says which (SILO_IO_WBPS: the disk lacks write_bps). */
 int alloc_io_cost(const struct silo_io_request *io, const struct silo_disk *disk, double *ret_cost,
-                  const char **ret_missing);
+                  silo_io_limit *ret_missing);
 
 /* What an agent has free now (for /api/v1/agents and the tests). */
 struct alloc_agent_free {

@@ -101,11 +101,27 @@ struct silo_kv {
 
 /* ---- task spec ---- */
 
+/* The four io.max limits, in io.max's order, and the four figures a disk advertises
+ * (read_bps, write_bps, read_iops, write_iops) against which they are costed. */
+typedef enum silo_io_limit {
+        SILO_IO_RBPS,
+        SILO_IO_WBPS,
+        SILO_IO_RIOPS,
+        SILO_IO_WIOPS,
+        _SILO_IO_LIMIT_MAX,
+} silo_io_limit;
+
+#define FOREACH_IO_LIMIT(l) for (silo_io_limit l = 0; l < _SILO_IO_LIMIT_MAX; l++)
+
+const char *silo_io_limit_to_string(silo_io_limit l);  /* "rbps", "wbps", "riops", "wiops" */
+/* The disk figure a limit is costed against: "read_bps", "write_bps", "read_iops", "write_iops". */
+const char *silo_io_figure_to_string(silo_io_limit l);
+
 struct silo_io_request {
         char *disk;     /* a disk name the agent advertises, or "any"; NULL when device is set */
         char *device;   /* a path (standalone agent only): device, partition, mount point, file */
         char *class;    /* with disk "any": the disk class wanted ("ssd", "hdd", ...); may be NULL */
-        uint64_t rbps, wbps, riops, wiops; /* SILO_UNSET = no limit */
+        uint64_t limit[_SILO_IO_LIMIT_MAX]; /* SILO_UNSET = no limit */
         uint32_t weight;                   /* 1..10000, 0 = unset */
 };
 
@@ -201,6 +217,9 @@ struct silo_disk {
         char *mount;            /* may be NULL */
         char *source;           /* "calibrated" | "config" */
 };
+
+/* A disk's figure for one io limit (read_bps for SILO_IO_RBPS, ...); 0 = unknown. */
+uint64_t silo_disk_figure(const struct silo_disk *d, silo_io_limit l);
 
 struct silo_agent_resources {
         double cpus;            /* > 0 */

@@ -90,10 +90,10 @@ static void instance_make(struct instance *in, uint64_t seed, unsigned scale)
                 sprintf(in->task_ids[i], "task-%03zu", i);
                 in->ios[i] = (struct silo_io_request){
                     .disk = (char *)"any",
-                    .rbps = scale * pick(bw, ELEMENTSOF(bw)),
-                    .wbps = rng() % 2 ? scale * pick(bw, ELEMENTSOF(bw)) : SILO_UNSET,
-                    .riops = rng() % 2 ? 1000 + rng() % 20000 : SILO_UNSET,
-                    .wiops = SILO_UNSET,
+                    .limit[SILO_IO_RBPS] = scale * pick(bw, ELEMENTSOF(bw)),
+                    .limit[SILO_IO_WBPS] = rng() % 2 ? scale * pick(bw, ELEMENTSOF(bw)) : SILO_UNSET,
+                    .limit[SILO_IO_RIOPS] = rng() % 2 ? 1000 + rng() % 20000 : SILO_UNSET,
+                    .limit[SILO_IO_WIOPS] = SILO_UNSET,
                 };
                 *s = (struct silo_task_spec){
                     .id = in->task_ids[i],
@@ -214,9 +214,9 @@ static int lp_aggregate(const struct instance *in, double *ret_opt)
                     ceil(t->cpus * 1000 - 1e-6),
                     (double)t->mem / MiB,
                     (double)t->pids,
-                    io && io->rbps != SILO_UNSET ? (double)io->rbps : 0,
-                    io && io->wbps != SILO_UNSET ? (double)io->wbps : 0,
-                    io && io->riops != SILO_UNSET ? (double)io->riops : 0,
+                    io && io->limit[SILO_IO_RBPS] != SILO_UNSET ? (double)io->limit[SILO_IO_RBPS] : 0,
+                    io && io->limit[SILO_IO_WBPS] != SILO_UNSET ? (double)io->limit[SILO_IO_WBPS] : 0,
+                    io && io->limit[SILO_IO_RIOPS] != SILO_UNSET ? (double)io->limit[SILO_IO_RIOPS] : 0,
                 };
 
                 glp_set_col_bnds(lp, i + 1, GLP_DB, 0, 1);

@@ -164,10 +164,10 @@ static int world_make(struct world *w, size_t n_agents, size_t n_tasks, uint64_t
                         *io = (struct silo_io_request){
                             .disk = (char *)"any",
                             .class = cls < 3 ? (char *)classes[cls] : NULL,
-                            .rbps = pick(bw, ELEMENTSOF(bw)),
-                            .wbps = rng() % 2 ? pick(bw, ELEMENTSOF(bw)) : SILO_UNSET,
-                            .riops = cls == 2 ? SILO_UNSET : pick(iops, ELEMENTSOF(iops)),
-                            .wiops = SILO_UNSET,
+                            .limit[SILO_IO_RBPS] = pick(bw, ELEMENTSOF(bw)),
+                            .limit[SILO_IO_WBPS] = rng() % 2 ? pick(bw, ELEMENTSOF(bw)) : SILO_UNSET,
+                            .limit[SILO_IO_RIOPS] = cls == 2 ? SILO_UNSET : pick(iops, ELEMENTSOF(iops)),
+                            .limit[SILO_IO_WIOPS] = SILO_UNSET,
                         };
                 }
                 /* 6 % are replicas of a shard, spread over hosts; 2 % pinned to a rack */

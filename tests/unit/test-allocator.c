@@ -88,10 +88,10 @@ static struct silo_io_request *tspec_io(struct tspec *t, const char *disk, const
         *io = (struct silo_io_request){
             .disk = (char *)disk,
             .class = (char *)class,
-            .rbps = SILO_UNSET,
-            .wbps = SILO_UNSET,
-            .riops = SILO_UNSET,
-            .wiops = SILO_UNSET,
+            .limit[SILO_IO_RBPS] = SILO_UNSET,
+            .limit[SILO_IO_WBPS] = SILO_UNSET,
+            .limit[SILO_IO_RIOPS] = SILO_UNSET,
+            .limit[SILO_IO_WIOPS] = SILO_UNSET,
         };
         return io;
 }
@@ -149,7 +149,7 @@ static void test_drf_shares(void **state)
         assert_int_equal(alloc_task_charge(c, &a.spec, "A", NULL), 0);
         assert_near(alloc_role_dominant_share(c, "analytics"), 0.25, 1e-12); /* mem 8/32 */
         tspec_init(&b, "b1", "storage", 4, 2 * GiB);
-        tspec_io(&b, "nvme0n1", NULL)->wbps = 600 * MB;
+        tspec_io(&b, "nvme0n1", NULL)->limit[SILO_IO_WBPS] = 600 * MB;
         assert_int_equal(alloc_task_charge(c, &b.spec, "A", (const char *const[]){"nvme0n1"}), 0);
         /* cpus 4/16 = 0.25, mem 1/16, write bandwidth 600/1000 = 0.6 dominates */
         assert_near(alloc_role_dominant_share(c, "storage"), 0.6, 1e-12);
@@ -348,13 +348,13 @@ static void test_fit_several_disks(void **state)
         agent_add(c, "A", "node-1", 16, 64 * GiB, 0, disks, 3, NULL);
         /* 500 MB/s of writes: cost 0.5 on nvme0n1, 0.25 on nvme1n1: best fit is nvme0n1 */
         tspec_init(&t, "t1", "r", 1, 1 * GiB);
-        tspec_io(&t, "any", "ssd")->wbps = 500 * MB;
+        tspec_io(&t, "any", "ssd")->limit[SILO_IO_WBPS] = 500 * MB;
         assert_true(place1(c, &t, &res));
         assert_string_equal(res.disks[0], "nvme0n1");
         assert_near(res.io_cost[0], 0.5, 1e-12);
         /* 600 MB/s: 0.6 does not fit nvme0n1's 0.5 left; 0.3 on nvme1n1 */
         tspec_init(&t, "t2", "r", 1, 1 * GiB);
-        tspec_io(&t, "any", "ssd")->wbps = 600 * MB;
+        tspec_io(&t, "any", "ssd")->limit[SILO_IO_WBPS] = 600 * MB;
         assert_true(place1(c, &t, &res));
         assert_string_equal(res.disks[0], "nvme1n1");
         assert_near(res.io_cost[0], 0.3, 1e-12);
@@ -363,8 +363,8 @@ static void test_fit_several_disks(void **state)
         {
                 struct silo_io_request *io = tspec_io(&t, "sda", NULL);
 
-                io->rbps = 50 * MB;
-                io->wiops = 100;
+                io->limit[SILO_IO_RBPS] = 50 * MB;
+                io->limit[SILO_IO_WIOPS] = 100;
         }
         assert_true(place1(c, &t, &res));
         assert_string_equal(res.disks[0], "sda");
@@ -372,8 +372,8 @@ static void test_fit_several_disks(void **state)
         /* two entries of one task: both fit only if the second goes elsewhere; 0.4 + 0.4 on
          * nvme0n1 (0.5 free) is refused, so the second goes to nvme1n1 */
         tspec_init(&t, "t4", "r", 1, 1 * GiB);
-        tspec_io(&t, "any", "ssd")->wbps = 400 * MB; /* 0.4 on nvme0n1, 0.2 on nvme1n1 */
-        tspec_io(&t, "any", "ssd")->wbps = 400 * MB;
+        tspec_io(&t, "any", "ssd")->limit[SILO_IO_WBPS] = 400 * MB; /* 0.4 on nvme0n1, 0.2 on nvme1n1 */
+        tspec_io(&t, "any", "ssd")->limit[SILO_IO_WBPS] = 400 * MB;
         assert_true(place1(c, &t, &res));
         assert_int_equal(res.n_io, 2);
         assert_string_equal(res.disks[0], "nvme0n1");
@@ -405,8 +405,8 @@ static void test_io_cost_budget(void **state)
         {
                 struct silo_io_request *io = tspec_io(&t, "any", "ssd");
 
-                io->rbps = 400 * MB; /* 0.4 */
-                io->riops = 50000;   /* 0.5 */
+                io->limit[SILO_IO_RBPS] = 400 * MB; /* 0.4 */
+                io->limit[SILO_IO_RIOPS] = 50000;   /* 0.5 */
         }
         assert_int_equal(alloc_io_cost(&t.io[0], &d, &cost, NULL), 0);
         assert_near(cost, 0.9, 1e-12);
@@ -415,12 +415,12 @@ static void test_io_cost_budget(void **state)
         assert_near(used, 0.9, 1e-12);
 
         tspec_init(&t, "t2", "r", 1, 1 * GiB);
-        tspec_io(&t, "any", "ssd")->wbps = 200 * MB;
+        tspec_io(&t, "any", "ssd")->limit[SILO_IO_WBPS] = 200 * MB;
         expect_reason(c, &t,
                       "resources.io[0]: no agent has a disk of class ssd with 0.2 io cost free "
                       "(best: node-1/nvme0n1 at 0.1)");
         tspec_init(&t, "t3", "r", 1, 1 * GiB);
-        tspec_io(&t, "any", "ssd")->wbps = 100 * MB; /* exactly fills the disk to 1 */
+        tspec_io(&t, "any", "ssd")->limit[SILO_IO_WBPS] = 100 * MB; /* exactly fills the disk to 1 */
         expect_placed(c, &t);
         assert_int_equal(alloc_disk_get_used(c, "A", "nvme0n1", &used), 0);
         assert_near(used, 1.0, 1e-12);
@@ -430,7 +430,7 @@ static void test_io_unknown_figure(void **state)
 {
         _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
         struct silo_disk d = disk_make("sda", "hdd", 150 * MB, 120 * MB, 0, 0);
-        const char *missing = NULL;
+        silo_io_limit missing = SILO_IO_RBPS;
         struct tspec t;
         double cost;
         (void)state;
@@ -438,15 +438,15 @@ static void test_io_unknown_figure(void **state)
         assert_int_equal(alloc_cluster_new(&c), 0);
         agent_add(c, "A", "node-1", 16, 64 * GiB, 0, &d, 1, NULL);
         tspec_init(&t, "t1", "r", 1, 1 * GiB);
-        tspec_io(&t, "any", "hdd")->wiops = 200;
+        tspec_io(&t, "any", "hdd")->limit[SILO_IO_WIOPS] = 200;
         assert_int_equal(alloc_io_cost(&t.io[0], &d, &cost, &missing), -EDOM);
-        assert_string_equal(missing, "write_iops");
+        assert_string_equal(silo_io_figure_to_string(missing), "write_iops");
         expect_reason(c, &t,
                       "resources.io[0]: no disk of class hdd knows its write_iops, which wiops "
                       "limits (calibrate the disk or configure its figures)");
         /* bandwidth it knows: placed */
         tspec_init(&t, "t2", "r", 1, 1 * GiB);
-        tspec_io(&t, "any", "hdd")->wbps = 60 * MB;
+        tspec_io(&t, "any", "hdd")->limit[SILO_IO_WBPS] = 60 * MB;
         expect_placed(c, &t);
         /* an entry without limits (weight only) costs nothing but still gets a disk */
         tspec_init(&t, "t3", "r", 1, 1 * GiB);
@@ -658,24 +658,24 @@ static void test_reasons(void **state)
                       "no agent has cpus 3 and mem 10Gi free together "
                       "(closest: node-1, short of mem: needs 10Gi, 8Gi free)");
         tspec_init(&t, "t", "r", 1, 1 * GiB);
-        tspec_io(&t, "sdz", NULL)->wbps = MB;
+        tspec_io(&t, "sdz", NULL)->limit[SILO_IO_WBPS] = MB;
         expect_reason(c, &t, "resources.io[0]: no agent has a disk named sdz");
         tspec_init(&t, "t", "r", 1, 1 * GiB);
-        tspec_io(&t, "any", "hdd")->wbps = MB;
+        tspec_io(&t, "any", "hdd")->limit[SILO_IO_WBPS] = MB;
         expect_reason(c, &t, "resources.io[0]: no agent has a disk of class hdd");
         tspec_init(&t, "t", "r", 1, 1 * GiB);
-        tspec_io(&t, "any", NULL)->wbps = 1500 * MB;
+        tspec_io(&t, "any", NULL)->limit[SILO_IO_WBPS] = 1500 * MB;
         expect_reason(c, &t,
                       "resources.io[0]: no agent has a disk with 1.5 io cost free "
                       "(best: node-1/nvme0n1 at 1)");
         tspec_init(&t, "t", "r", 1, 1 * GiB);
-        tspec_io(&t, "nvme0n1", NULL)->wbps = 1500 * MB;
+        tspec_io(&t, "nvme0n1", NULL)->limit[SILO_IO_WBPS] = 1500 * MB;
         expect_reason(c, &t,
                       "resources.io[0]: no agent has a disk named nvme0n1 with 1.5 io cost "
                       "free (best: node-1/nvme0n1 at 1)");
         /* io fits node-1 but cpus only node-1... mem only node-2: short of io on node-2 */
         tspec_init(&t, "t", "r", 1, 12 * GiB);
-        tspec_io(&t, "any", NULL)->wbps = 100 * MB;
+        tspec_io(&t, "any", NULL)->limit[SILO_IO_WBPS] = 100 * MB;
         expect_reason(c, &t,
                       "no agent has cpus 1, mem 12Gi and io free together "
                       "(closest: node-1, short of mem: needs 12Gi, 8Gi free)");
@@ -717,7 +717,7 @@ static void test_agents_and_errors(void **state)
         agent_add(c, "A", "node-1", 4, 8 * GiB, 0, &d, 1, NULL);
         assert_int_equal(alloc_agent_add(c, "A", &reg), -EEXIST);
         tspec_init(&t, "t1", "r", 3, 1 * GiB);
-        tspec_io(&t, "any", NULL)->wbps = 300 * MB;
+        tspec_io(&t, "any", NULL)->limit[SILO_IO_WBPS] = 300 * MB;
         expect_placed(c, &t);
         /* an update shrinks the agent; the task stays charged, its disk charge follows the name */
         assert_int_equal(alloc_agent_update(c, "A", &reg), 0);
@@ -905,9 +905,9 @@ static void test_random_exact(void **state)
                                 struct silo_io_request *io =
                                     tspec_io(&t[i], "any", rnd() % 3 ? classes[rnd() % 2] : NULL);
 
-                                io->rbps = (1 + rnd() % 30) * 10 * MB;
+                                io->limit[SILO_IO_RBPS] = (1 + rnd() % 30) * 10 * MB;
                                 if (rnd() % 4 == 0)
-                                        io->wiops = 100; /* no disk knows write_iops */
+                                        io->limit[SILO_IO_WIOPS] = 100; /* no disk knows write_iops */
                         }
                         if (rnd() % 10 == 0) {
                                 t[i].attr = (struct silo_kv){.key = (char *)"rack",

@@ -148,10 +148,10 @@ static void test_io_limits(void **state)
                                             "8:0 rbps=max wbps=max riops=100 wiops=max\n",
                                             "default 100\n254:0 300\n259:0 50\n", &v, &n), 0);
         assert_int_equal(n, 3);
-        assert_true(v[0].major == 254 && v[0].rbps == 4194304 && v[0].wbps == 2097152 &&
-                    v[0].riops == CG_MAX && v[0].wiops == 200 && v[0].weight == 300);
-        assert_true(v[1].major == 8 && v[1].riops == 100 && v[1].weight == 100);
-        assert_true(v[2].major == 259 && v[2].rbps == CG_MAX && v[2].weight == 50);
+        assert_true(v[0].major == 254 && v[0].limit[SILO_IO_RBPS] == 4194304 && v[0].limit[SILO_IO_WBPS] == 2097152 &&
+                    v[0].limit[SILO_IO_RIOPS] == CG_MAX && v[0].limit[SILO_IO_WIOPS] == 200 && v[0].weight == 300);
+        assert_true(v[1].major == 8 && v[1].limit[SILO_IO_RIOPS] == 100 && v[1].weight == 100);
+        assert_true(v[2].major == 259 && v[2].limit[SILO_IO_RBPS] == CG_MAX && v[2].weight == 50);
         free(v);
         /* a group default weight applies to devices without their own line */
         assert_int_equal(cg_parse_io_limits("254:0 rbps=1 wbps=max riops=max wiops=max\n",

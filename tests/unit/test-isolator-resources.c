@@ -18,8 +18,8 @@ static struct silo_resources res_unset(void)
 
 static struct silo_io_request io_unset(void)
 {
-        return (struct silo_io_request){ .rbps = SILO_UNSET, .wbps = SILO_UNSET,
-                                         .riops = SILO_UNSET, .wiops = SILO_UNSET };
+        return (struct silo_io_request){ .limit[SILO_IO_RBPS] = SILO_UNSET, .limit[SILO_IO_WBPS] = SILO_UNSET,
+                                         .limit[SILO_IO_RIOPS] = SILO_UNSET, .limit[SILO_IO_WIOPS] = SILO_UNSET };
 }
 
 /* The value written to `name`, the n-th occurrence (0-based); NULL if absent. */
@@ -60,13 +60,13 @@ static void test_io_max_line(void **state)
         char buf[128];
         (void)state;
 
-        io.wbps = 2097152;
-        io.rbps = 4194304;
+        io.limit[SILO_IO_WBPS] = 2097152;
+        io.limit[SILO_IO_RBPS] = 4194304;
         assert_int_equal(cg_format_io_max(&io, makedev(254, 0), buf, sizeof(buf)), 0);
         assert_string_equal(buf, "254:0 rbps=4194304 wbps=2097152 riops=max wiops=max");
         io = io_unset();
-        io.wiops = 200;
-        io.riops = 1000;
+        io.limit[SILO_IO_WIOPS] = 200;
+        io.limit[SILO_IO_RIOPS] = 1000;
         assert_int_equal(cg_format_io_max(&io, makedev(259, 3), buf, sizeof(buf)), 0);
         assert_string_equal(buf, "259:3 rbps=max wbps=max riops=1000 wiops=200");
         assert_int_equal(cg_format_io_max(NULL, makedev(8, 0), buf, sizeof(buf)), 0);
@@ -93,9 +93,9 @@ static void test_full_spec(void **state)
         res.mem_high = 60000000;
         res.swap = 0;
         res.pids = 32;
-        io[0].wbps = 2097152;
+        io[0].limit[SILO_IO_WBPS] = 2097152;
         io[0].weight = 300;
-        io[1].riops = 5000;
+        io[1].limit[SILO_IO_RIOPS] = 5000;
         res.io = io;
         res.n_io = 2;
         assert_int_equal(cg_resources_format(&res, targets, NULL, 0, false, &l, &err), 0);
@@ -170,7 +170,7 @@ static void test_update_resets_dropped_disks(void **state)
         struct cg_attr_list l = {};
         (void)state;
 
-        io.rbps = 1000000;
+        io.limit[SILO_IO_RBPS] = 1000000;
         res.io = &io;
         res.n_io = 1;
         assert_int_equal(cg_resources_format(&res, &now, old, 2, true, &l, NULL), 0);

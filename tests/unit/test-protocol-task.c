@@ -91,10 +91,10 @@ static void test_example(void **state)
         assert_string_equal(io->disk, "any");
         assert_null(io->device);
         assert_string_equal(io->class, "ssd");
-        assert_int_equal(io->rbps, 200000000);
-        assert_int_equal(io->wbps, 100000000);
-        assert_int_equal(io->riops, 20000);
-        assert_int_equal(io->wiops, 10000);
+        assert_int_equal(io->limit[SILO_IO_RBPS], 200000000);
+        assert_int_equal(io->limit[SILO_IO_WBPS], 100000000);
+        assert_int_equal(io->limit[SILO_IO_RIOPS], 20000);
+        assert_int_equal(io->limit[SILO_IO_WIOPS], 10000);
         assert_int_equal(io->weight, 100);
 
         assert_true(s->has_container);

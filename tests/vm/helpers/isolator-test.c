@@ -62,9 +62,9 @@ static struct silo_resources res_unset(void)
 
 static struct silo_io_request io_unset(const char *dev)
 {
-        return (struct silo_io_request){ .device = (char *)dev, .rbps = SILO_UNSET,
-                                         .wbps = SILO_UNSET, .riops = SILO_UNSET,
-                                         .wiops = SILO_UNSET };
+        return (struct silo_io_request){ .device = (char *)dev, .limit[SILO_IO_RBPS] = SILO_UNSET,
+                                         .limit[SILO_IO_WBPS] = SILO_UNSET, .limit[SILO_IO_RIOPS] = SILO_UNSET,
+                                         .limit[SILO_IO_WIOPS] = SILO_UNSET };
 }
 
 static struct cg_task *task_create(const char *id, const struct silo_resources *res,
@@ -500,13 +500,13 @@ static void io_measure(struct cg_task *t, const char *dev, const char *kind, uin
 static void set_limit(struct silo_io_request *io, const char *kind, uint64_t v)
 {
         if (streq(kind, "wbps"))
-                io->wbps = v;
+                io->limit[SILO_IO_WBPS] = v;
         else if (streq(kind, "rbps"))
-                io->rbps = v;
+                io->limit[SILO_IO_RBPS] = v;
         else if (streq(kind, "wiops"))
-                io->wiops = v;
+                io->limit[SILO_IO_WIOPS] = v;
         else if (streq(kind, "riops"))
-                io->riops = v;
+                io->limit[SILO_IO_RIOPS] = v;
         else
                 die("io kind", EINVAL, kind);
 }
@@ -527,8 +527,8 @@ static void test_io(const char *dev, const char *kind, uint64_t limit, uint64_t 
                 die("cg_task_read", errno, NULL);
         check(s.n_io == 1, "io: read-back lists %zu device(s): %s %u:%u rbps=%" PRIu64 " wbps=%"
               PRIu64 " riops=%" PRIu64 " wiops=%" PRIu64, s.n_io, s.n_io ? s.io[0].name : "",
-              s.n_io ? s.io[0].major : 0, s.n_io ? s.io[0].minor : 0, s.n_io ? s.io[0].rbps : 0,
-              s.n_io ? s.io[0].wbps : 0, s.n_io ? s.io[0].riops : 0, s.n_io ? s.io[0].wiops : 0);
+              s.n_io ? s.io[0].major : 0, s.n_io ? s.io[0].minor : 0, s.n_io ? s.io[0].limit[SILO_IO_RBPS] : 0,
+              s.n_io ? s.io[0].limit[SILO_IO_WBPS] : 0, s.n_io ? s.io[0].limit[SILO_IO_RIOPS] : 0, s.n_io ? s.io[0].limit[SILO_IO_WIOPS] : 0);
         cg_task_status_done(&s);
         io_measure(t, dev, kind, limit);
         if (update) {
@@ -563,8 +563,8 @@ static void test_two(const char *dev, uint64_t a, uint64_t b)
         int fda, fdb, sig;
         pid_t pa, pb;
 
-        ioa.wbps = a;
-        iob.wbps = b;
+        ioa.limit[SILO_IO_WBPS] = a;
+        iob.limit[SILO_IO_WBPS] = b;
         ra.io = &ioa;
         ra.n_io = 1;
         rb.io = &iob;
@@ -700,7 +700,7 @@ static void test_buffered(const char *dir, uint64_t wbps, uint64_t bytes, uint64
         int fd, sig, code;
         pid_t pid;
 
-        io.wbps = wbps;
+        io.limit[SILO_IO_WBPS] = wbps;
         res.io = &io;
         res.n_io = 1;
         res.mem = mem;
@@ -747,10 +747,10 @@ static void test_readback(const char *dev)
         res.mem_high = 150u << 20;
         res.swap = 0;
         res.pids = 100;
-        io.rbps = 4194304;
-        io.wbps = 2097152;
-        io.riops = 1000;
-        io.wiops = 200;
+        io.limit[SILO_IO_RBPS] = 4194304;
+        io.limit[SILO_IO_WBPS] = 2097152;
+        io.limit[SILO_IO_RIOPS] = 1000;
+        io.limit[SILO_IO_WIOPS] = 200;
         res.io = &io;
         res.n_io = 1;
         t = task_create("readback", &res, NULL, 0);
@@ -765,11 +765,11 @@ static void test_readback(const char *dev)
               "readback memory.max %" PRIu64 " high %" PRIu64 " swap.max %" PRIu64 " oom.group %d",
               s.memory_max, s.memory_high, s.memory_swap_max, s.memory_oom_group);
         check(s.pids_max == 100, "readback pids.max %" PRIu64, s.pids_max);
-        check(s.n_io == 1 && s.io[0].rbps == 4194304 && s.io[0].wbps == 2097152 &&
-              s.io[0].riops == 1000 && s.io[0].wiops == 200,
+        check(s.n_io == 1 && s.io[0].limit[SILO_IO_RBPS] == 4194304 && s.io[0].limit[SILO_IO_WBPS] == 2097152 &&
+              s.io[0].limit[SILO_IO_RIOPS] == 1000 && s.io[0].limit[SILO_IO_WIOPS] == 200,
               "readback io.max %s rbps=%" PRIu64 " wbps=%" PRIu64 " riops=%" PRIu64
-              " wiops=%" PRIu64, s.n_io ? s.io[0].name : "?", s.n_io ? s.io[0].rbps : 0,
-              s.n_io ? s.io[0].wbps : 0, s.n_io ? s.io[0].riops : 0, s.n_io ? s.io[0].wiops : 0);
+              " wiops=%" PRIu64, s.n_io ? s.io[0].name : "?", s.n_io ? s.io[0].limit[SILO_IO_RBPS] : 0,
+              s.n_io ? s.io[0].limit[SILO_IO_WBPS] : 0, s.n_io ? s.io[0].limit[SILO_IO_RIOPS] : 0, s.n_io ? s.io[0].limit[SILO_IO_WIOPS] : 0);
         check(s.cpu_pressure.valid && s.memory_pressure.valid && s.io_pressure.valid,
               "readback PSI cpu/memory/io present");
         check(!s.populated, "readback: empty group reports populated 0");
