@@ -16,6 +16,7 @@
 
 #include "agent/agent.h"
 #include "agent/shim-protocol.h"
+#include "agent/task-cgroup.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -254,11 +255,31 @@ static int spawn_shim(struct task *t)
         return event_loop_add_pidfd(a->loop, pidfd, on_shim_exit, t, NULL, &t->shim_src);
 }
 
+/* The cgroup of a validated task: its io targets and devices resolved, then its limits. */
+static int task_cgroup_create(struct task *t, char **ret_error)
+{
+        const struct silo_task_spec *spec = t->spec;
+        _cleanup_free_ struct blockdev *io_targets = NULL;
+        _cleanup_free_ struct cg_device_rule *rules = NULL;
+        _cleanup_free_ struct cg_io_target *io = NULL;
+        size_t n_rules = spec->has_container ? spec->container.n_devices : 0;
+        struct cg_limits limits;
+        int r;
+
+        r = task_io_targets_resolve(NULL, &spec->resources, &io_targets, ret_error);
+        if (r >= 0)
+                r = task_devices_resolve(spec->container.devices, n_rules, &rules, ret_error);
+        if (r >= 0)
+                r = task_cgroup_limits(spec, io_targets, rules, n_rules, &limits, &io, ret_error);
+        if (r >= 0)
+                r = cg_task_create(t->agent->cg, t->id, &limits, &t->cg, ret_error);
+        return r;
+}
+
 int task_start(struct task *t, const struct container_config *config, unsigned *ret_status,
                char **ret_error)
 {
         struct agent *a = t->agent;
-        const struct silo_task_spec *spec = t->spec;
         struct shim_launch launch = {};
         char path[PATH_MAX];
         int r;
@@ -280,9 +301,7 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
                         *ret_error = NULL;
                 return r;
         }
-        r = cg_task_create(a->cg, t->id, &spec->resources,
-                           spec->has_container ? spec->container.devices : NULL,
-                           spec->has_container ? spec->container.n_devices : 0, &t->cg, ret_error);
+        r = task_cgroup_create(t, ret_error);
         if (r < 0) {
                 *ret_status = r == -EINVAL || r == -ENOENT || r == -ENODEV ? 400
                               : r == -EEXIST ? 409 : 500;

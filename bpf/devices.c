@@ -2,24 +2,21 @@
 /* Loader of the per-task device allow-list: build the rules, fill the map, attach to the cgroup. */
 #include <errno.h>
 #include <linux/bpf.h>
-#include <stdarg.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "common/error.h"
 #include "common/macro.h"
 #include "devices.h"
 #include "devices.skel.h"
-#include "common/error.h"
-
+#include "isolator/isolator.h"
 
 /* What every task may use (as runc/Docker allow): the harmless character devices and the
  * pseudo-terminals of its own devpts (major 136). */
-static const struct devices_rule default_rules[] = {
+static const struct cg_device_rule default_rules[] = {
         { 'c', 1, 3, SILO_DEV_READ | SILO_DEV_WRITE | SILO_DEV_MKNOD },  /* null */
         { 'c', 1, 5, SILO_DEV_READ | SILO_DEV_WRITE | SILO_DEV_MKNOD },  /* zero */
         { 'c', 1, 7, SILO_DEV_READ | SILO_DEV_WRITE | SILO_DEV_MKNOD },  /* full */
@@ -30,52 +27,26 @@ static const struct devices_rule default_rules[] = {
         { 'c', 136, DEVICES_ANY, SILO_DEV_READ | SILO_DEV_WRITE },       /* pts */
 };
 
-int devices_rules_build(const struct silo_device *devices, size_t n_devices,
-                        struct devices_rule **ret, size_t *ret_n, char **ret_error)
+_Static_assert(DEVICES_ANY == CG_DEVICE_ANY, "one wildcard for the map and the rules");
+_Static_assert(DEVICES_MAX_RULES - ELEMENTSOF(default_rules) == CG_DEVICE_RULES_MAX,
+               "CG_DEVICE_RULES_MAX is what the map leaves after the defaults");
+
+int devices_rules_build(const struct cg_device_rule *rules, size_t n_rules,
+                        struct cg_device_rule **ret, size_t *ret_n)
 {
         size_t n = ELEMENTSOF(default_rules);
-        struct devices_rule *v;
+        struct cg_device_rule *v;
 
-        if (n + n_devices > DEVICES_MAX_RULES)
-                return error_set(ret_error, -E2BIG,
-                                 "container.devices: %zu entries, at most %u are supported",
-                                 n_devices, DEVICES_MAX_RULES - (unsigned)n);
-        v = calloc(n + n_devices, sizeof(*v));
+        if (n_rules > DEVICES_MAX_RULES - n)
+                return -E2BIG;
+        v = calloc(n + n_rules, sizeof(*v));
         if (!v)
                 return -ENOMEM;
         memcpy(v, default_rules, sizeof(default_rules));
-        for (size_t i = 0; i < n_devices; i++) {
-                const char *p = devices[i].path;
-                struct stat st;
-
-                if (!p || stat(p, &st) < 0) {
-                        int r = p ? negative_errno() : -EINVAL;
-
-                        free(v);
-                        if (r == -ENOENT)
-                                return error_set(ret_error, r,
-                                                 "container.devices[%zu].path: %s does not exist",
-                                                 i, p);
-                        return error_set(ret_error, r, "container.devices[%zu].path: %s: %s", i,
-                                         strempty(p), strerror(-r));
-                }
-                if (!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) {
-                        free(v);
-                        return error_set(ret_error, -ENOTBLK,
-                                         "container.devices[%zu].path: %s is not a device node",
-                                         i, p);
-                }
-                v[n++] = (struct devices_rule){
-                        .type = S_ISBLK(st.st_mode) ? 'b' : 'c',
-                        .major = major(st.st_rdev),
-                        .minor = minor(st.st_rdev),
-                        .access = devices[i].access
-                                          ? devices[i].access
-                                          : SILO_DEV_READ | SILO_DEV_WRITE | SILO_DEV_MKNOD,
-                };
-        }
+        if (n_rules > 0)
+                memcpy(v + n, rules, n_rules * sizeof(*v));
         *ret = v;
-        *ret_n = n;
+        *ret_n = n + n_rules;
         return 0;
 }
 
@@ -94,12 +65,18 @@ static __u32 access_to_bpf(unsigned a)
  * rmdir of the cgroup releases it. Flags 0 (no BPF_F_ALLOW_OVERRIDE/MULTI): nothing below
  * the task's group may replace or add to it.
  */
-int devices_attach(int cgroup_fd, const struct devices_rule *rules, size_t n_rules,
+int devices_attach(int cgroup_fd, const struct cg_device_rule *extra, size_t n_extra,
                    char **ret_error)
 {
+        _cleanup_free_ struct cg_device_rule *rules = NULL;
         struct devices_bpf *skel;
+        size_t n_rules;
         int map_fd, r;
 
+        r = devices_rules_build(extra, n_extra, &rules, &n_rules);
+        if (r < 0)
+                return error_set(ret_error, r, "%zu device rules, at most %u are supported",
+                                 n_extra, CG_DEVICE_RULES_MAX);
         skel = devices_bpf__open_and_load();
         if (!skel) {
                 r = errno > 0 ? -errno : -EIO;
@@ -138,15 +115,5 @@ int devices_attach(int cgroup_fd, const struct devices_rule *rules, size_t n_rul
         }
         /* Closing our fds leaves the program attached and its map referenced by it. */
         devices_bpf__destroy(skel);
-        return 0;
-}
-
-int devices_query(int cgroup_fd, uint32_t *ret_count)
-{
-        __u32 ids[8], cnt = ELEMENTSOF(ids), flags = 0;
-
-        if (bpf_prog_query(cgroup_fd, BPF_CGROUP_DEVICE, 0, &flags, ids, &cnt) < 0)
-                return -errno;
-        *ret_count = cnt;
         return 0;
 }

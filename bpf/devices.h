@@ -19,28 +19,18 @@ struct devices_key {
 
 #ifndef __bpf__
 #include <stddef.h>
-#include <stdint.h>
 
-#include "silo/protocol.h"
+struct cg_device_rule;  /* isolator/isolator.h */
 
-struct devices_rule {
-        char type;              /* 'b' or 'c' */
-        uint32_t major, minor;  /* minor may be DEVICES_ANY */
-        unsigned access;        /* SILO_DEV_* bits */
-};
+/* The default rules (/dev/null zero full random urandom tty ptmx with rwm, and pts: char
+ * 136:* rw) followed by `rules`, as one vector; -E2BIG past DEVICES_MAX_RULES. Free *ret. */
+int devices_rules_build(const struct cg_device_rule *rules, size_t n_rules,
+                        struct cg_device_rule **ret, size_t *ret_n);
 
-/* The rules for a task: the defaults (/dev/null zero full random urandom tty ptmx with
- * rwm, and pts: char 136:* rw) plus each spec device, resolved with stat() (the device must
- * exist and be a device node). Errors name "container.devices[i].path". Free *ret. */
-int devices_rules_build(const struct silo_device *devices, size_t n_devices,
-                        struct devices_rule **ret, size_t *ret_n, char **ret_error);
-
-/* Load a fresh program + map holding `rules` and attach it to the cgroup `cgroup_fd` (an
- * O_RDONLY directory fd). The attachment outlives the caller: see devices.c. -EPERM means
- * root/CAP_BPF+CAP_SYS_ADMIN is needed; -EEXIST that a program is already attached. */
-int devices_attach(int cgroup_fd, const struct devices_rule *rules, size_t n_rules,
+/* Load a fresh program + map holding the defaults and `rules` and attach it to the cgroup
+ * `cgroup_fd` (an O_RDONLY directory fd). The attachment outlives the caller: see devices.c.
+ * -EPERM means root/CAP_BPF+CAP_SYS_ADMIN is needed; -EEXIST that a program is already
+ * attached. */
+int devices_attach(int cgroup_fd, const struct cg_device_rule *rules, size_t n_rules,
                    char **ret_error);
-
-/* Number of device programs attached directly to the cgroup. */
-int devices_query(int cgroup_fd, uint32_t *ret_count);
 #endif

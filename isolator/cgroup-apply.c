@@ -103,47 +103,6 @@ static bool task_id_valid(const char *id)
         return true;
 }
 
-/* Resolve every io entry to its io.max target; messages name resources.io[i]. */
-static int io_targets_resolve(const struct cg_hierarchy *h, const struct silo_resources *res,
-                              struct blockdev **ret, char **ret_error)
-{
-        _cleanup_free_ struct blockdev *v = NULL;
-
-        if (res->n_io == 0) {
-                *ret = NULL;
-                return 0;
-        }
-        v = calloc(res->n_io, sizeof(*v));
-        if (!v)
-                return -ENOMEM;
-        for (size_t i = 0; i < res->n_io; i++) {
-                const struct silo_io_request *io = &res->io[i];
-                _cleanup_free_ char *msg = NULL;
-                const char *field;
-                int r;
-
-                if (io->device) {
-                        field = "device";
-                        r = blockdev_resolve(h->sysfs_root, io->device, &v[i], &msg);
-                } else if (io->disk && streq(io->disk, "any")) {
-                        return error_set(ret_error, -EINVAL,
-                                        "resources.io[%zu].disk: 'any' must be replaced by the "
-                                        "chosen disk before launch", i);
-                } else if (io->disk) {
-                        field = "disk";
-                        r = blockdev_resolve_name(h->sysfs_root, io->disk, &v[i], &msg);
-                } else {
-                        return error_set(ret_error, -EINVAL,
-                                        "resources.io[%zu]: names neither a disk nor a device", i);
-                }
-                if (r < 0)
-                        return error_set(ret_error, r, "resources.io[%zu].%s: %s", i, field,
-                                        msg ? msg : strerror(-r));
-        }
-        *ret = TAKE_PTR(v);
-        return 0;
-}
-
 struct cg_task *cg_task_free(struct cg_task *t)
 {
         if (!t)
@@ -153,7 +112,7 @@ struct cg_task *cg_task_free(struct cg_task *t)
         free(t->id);
         free(t->path);
         free(t->rel);
-        free(t->io_targets);
+        free(t->io_devs);
         free(t);
         return NULL;
 }
@@ -186,32 +145,53 @@ static int task_open_fd(struct cg_task *t)
         return t->fd < 0 ? negative_errno() : 0;
 }
 
-static int devices_apply(const struct cg_task *t, const struct silo_device *devices,
-                         size_t n_devices, char **ret_error)
+static int devices_apply(const struct cg_task *t, const struct cg_limits *limits,
+                         char **ret_error)
 {
-        _cleanup_free_ struct devices_rule *rules = NULL;
         _cleanup_close_ int dfd = -EBADF;
-        size_t n;
-        int r;
 
-        r = devices_rules_build(devices, n_devices, &rules, &n, ret_error);
-        if (r < 0)
-                return r;
         /* bpf_prog_attach needs a real open fd of the cgroup directory, not O_PATH. */
         dfd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return error_set(ret_error, negative_errno(), "cannot open %s: %m", t->path);
-        return devices_attach(dfd, rules, n, ret_error);
+        return devices_attach(dfd, limits->devices, limits->n_devices, ret_error);
 }
 
-int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct silo_resources *res,
-                   const struct silo_device *devices, size_t n_devices, struct cg_task **ret,
-                   char **ret_error)
+/* The writes of `limits` for a group of `h`, and the io devices to remember for the next
+ * update; refuses limits that need a controller the hierarchy lacks. */
+static int limits_prepare(const struct cg_hierarchy *h, const struct cg_limits *limits,
+                          const dev_t *old_devs, size_t n_old_devs, bool reset,
+                          struct cg_attr_list *ret, dev_t **ret_devs, char **ret_error)
+{
+        _cleanup_free_ dev_t *devs = NULL;
+        unsigned missing;
+        int r;
+
+        missing = cg_limits_controllers_needed(limits) & ~h->controllers;
+        if (missing)
+                return error_set(ret_error, -EOPNOTSUPP,
+                                 "the %s controller is not enabled in %s/tasks",
+                                 cg_controller_to_string(missing & -missing), h->root);
+        if (limits->n_io > 0) {
+                devs = calloc(limits->n_io, sizeof(*devs));
+                if (!devs)
+                        return -ENOMEM;
+                for (size_t i = 0; i < limits->n_io; i++)
+                        devs[i] = limits->io[i].dev.devnum;
+        }
+        r = cg_limits_format(limits, old_devs, n_old_devs, reset, ret, ret_error);
+        if (r < 0)
+                return r;
+        *ret_devs = TAKE_PTR(devs);
+        return 0;
+}
+
+int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct cg_limits *limits,
+                   struct cg_task **ret, char **ret_error)
 {
         _cleanup_(cg_task_freep) struct cg_task *t = NULL;
-        _cleanup_free_ struct blockdev *targets = NULL;
+        _cleanup_free_ dev_t *devs = NULL;
         struct cg_attr_list attrs = {};
-        unsigned missing;
         int r;
 
         if (!task_id_valid(task_id))
@@ -219,15 +199,7 @@ int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct sil
                                 "task id '%s' cannot name a cgroup (empty, '/', '.', '..', "
                                 "control characters or longer than 128)",
                                 strempty(task_id));
-        r = io_targets_resolve(h, res, &targets, ret_error);
-        if (r < 0)
-                return r;
-        missing = cg_resources_controllers_needed(res) & ~h->controllers;
-        if (missing)
-                return error_set(ret_error, -EOPNOTSUPP,
-                                "resources: the %s controller is not enabled in %s/tasks",
-                                cg_controller_to_string(missing & -missing), h->root);
-        r = cg_resources_format(res, targets, NULL, 0, false, &attrs, ret_error);
+        r = limits_prepare(h, limits, NULL, 0, false, &attrs, &devs, ret_error);
         if (r < 0)
                 return r;
         r = task_new(h, task_id, &t);
@@ -247,13 +219,13 @@ int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct sil
                 r = attrs_apply(t, &attrs, ret_error);
         /* The allow-list goes on before any process can enter the group. */
         if (r >= 0)
-                r = devices_apply(t, devices, n_devices, ret_error);
+                r = devices_apply(t, limits, ret_error);
         if (r < 0) {
                 (void)rmdir(t->path);   /* nothing is left behind on failure */
                 goto out;
         }
-        t->io_targets = TAKE_PTR(targets);
-        t->n_io_targets = res->n_io;
+        t->io_devs = TAKE_PTR(devs);
+        t->n_io_devs = limits->n_io;
         *ret = TAKE_PTR(t);
 out:
         cg_attr_list_done(&attrs);
@@ -279,50 +251,36 @@ int cg_task_open(struct cg_hierarchy *h, const char *task_id, struct cg_task **r
         /* Recover the devices with io settings, so a later update can reset dropped ones. */
         if (cg_attr_read(t->rel, "io.max", &io_max) >= 0 &&
             cg_parse_io_limits(io_max, NULL, &lim, &n) >= 0 && n > 0) {
-                t->io_targets = calloc(n, sizeof(*t->io_targets));
-                if (!t->io_targets)
+                t->io_devs = calloc(n, sizeof(*t->io_devs));
+                if (!t->io_devs)
                         return -ENOMEM;
                 for (size_t i = 0; i < n; i++)
-                        t->io_targets[i].devnum = makedev(lim[i].major, lim[i].minor);
-                t->n_io_targets = n;
+                        t->io_devs[i] = makedev(lim[i].major, lim[i].minor);
+                t->n_io_devs = n;
         }
         (void)cg_task_oom_killed(t, &t->last_oom_kill);
         *ret = TAKE_PTR(t);
         return 0;
 }
 
-int cg_task_update(struct cg_task *t, const struct silo_resources *res, char **ret_error)
+int cg_task_update(struct cg_task *t, const struct cg_limits *limits, char **ret_error)
 {
-        _cleanup_free_ struct blockdev *targets = NULL;
+        _cleanup_free_ dev_t *devs = NULL;
         struct cg_attr_list attrs = {};
-        unsigned missing;
         int r;
 
-        r = io_targets_resolve(t->h, res, &targets, ret_error);
-        if (r < 0)
-                return r;
-        missing = cg_resources_controllers_needed(res) & ~t->h->controllers;
-        if (missing)
-                return error_set(ret_error, -EOPNOTSUPP,
-                                "resources: the %s controller is not enabled in %s/tasks",
-                                cg_controller_to_string(missing & -missing), t->h->root);
-        r = cg_resources_format(res, targets, t->io_targets, t->n_io_targets, true, &attrs,
-                                ret_error);
+        r = limits_prepare(t->h, limits, t->io_devs, t->n_io_devs, true, &attrs, &devs,
+                           ret_error);
         if (r < 0)
                 return r;
         r = attrs_apply(t, &attrs, ret_error);
         cg_attr_list_done(&attrs);
         if (r < 0)
                 return r;
-        free(t->io_targets);
-        t->io_targets = TAKE_PTR(targets);
-        t->n_io_targets = res->n_io;
+        free(t->io_devs);
+        t->io_devs = TAKE_PTR(devs);
+        t->n_io_devs = limits->n_io;
         return 0;
-}
-
-const char *cg_task_id(const struct cg_task *t)
-{
-        return t->id;
 }
 
 const char *cg_task_path(const struct cg_task *t)

@@ -27,9 +27,9 @@ struct cg_task {
         int wd_cgroup_events;   /* inotify watch of cgroup.events */
         uint64_t last_oom_kill;
         bool last_populated, last_frozen;
-        /* devices of the last spec, so update() can reset io entries no longer listed */
-        struct blockdev *io_targets;
-        size_t n_io_targets;
+        /* io devices of the last limits, so update() can reset the ones no longer listed */
+        dev_t *io_devs;
+        size_t n_io_devs;
 };
 
 /* One file write: "memory.max" <- "67108864". */
@@ -40,24 +40,22 @@ struct cg_attr {
 
 struct cg_attr_list {
         struct cg_attr *attrs;
-        size_t n;
+        size_t n, cap;
 };
 void cg_attr_list_done(struct cg_attr_list *l);
 int cg_attr_list_add(struct cg_attr_list *l, const char *name, const char *fmt, ...) _printf_(3, 4);
 
-/* ---- cgroup-resources.c: spec -> file contents, pure */
+/* ---- cgroup-resources.c: limits -> file contents, pure */
 
-/* The io target of each res->io[i] is targets[i] (already resolved). Returns the ordered
- * writes; `reset` also emits "no limit" values for unset fields (live update). Devices in
- * `old_targets` that are not in `targets` get their io.max/io.weight reset. */
-int cg_resources_format(const struct silo_resources *res, const struct blockdev *targets,
-                        const struct blockdev *old_targets, size_t n_old_targets, bool reset,
-                        struct cg_attr_list *ret, char **ret_error);
+/* The ordered writes of `limits`; `reset` also emits "no limit" values for unset fields (live
+ * update). Devices in `old_devs` that are not in limits->io get their io.max/io.weight reset. */
+int cg_limits_format(const struct cg_limits *limits, const dev_t *old_devs, size_t n_old_devs,
+                     bool reset, struct cg_attr_list *ret, char **ret_error);
 /* "150000 100000" for 1.5 cpus; "max 100000" for 0. */
 int cg_format_cpu_max(double cpus, char *buf, size_t size);
-/* "MAJ:MIN rbps=… wbps=… riops=… wiops=…" with "max" for unset fields. */
-int cg_format_io_max(const struct silo_io_request *io, dev_t dev, char *buf, size_t size);
-unsigned cg_resources_controllers_needed(const struct silo_resources *res);
+/* "MAJ:MIN rbps=… wbps=… riops=… wiops=…" with "max" for CG_MAX (limit NULL: all "max"). */
+int cg_format_io_max(const uint64_t *limit, dev_t dev, char *buf, size_t size);
+unsigned cg_limits_controllers_needed(const struct cg_limits *limits);
 
 /* ---- cgroup-parse.c: file contents -> structs, pure */
 
@@ -86,8 +84,6 @@ int cg_libcgroup_init(char **ret_error);
 int cg_libcgroup_errno(int cgroup_error);
 /* Enable `ctrls` in <path>/cgroup.subtree_control (absolute path). */
 int cg_enable_controllers(const char *path, unsigned ctrls, char **ret_error);
-/* Write the attrs to the group `rel` through libcgroup (cgroup_modify_cgroup). */
-int cg_attrs_apply(const char *rel, const struct cg_attr_list *attrs, char **ret_error);
 /* Read a whole control file of group `rel` through libcgroup's value iterator. */
 int cg_attr_read(const char *rel, const char *name, char **ret);
 
@@ -95,8 +91,6 @@ int cg_attr_read(const char *rel, const char *name, char **ret);
 int cg_group_create(const struct cg_hierarchy *h, const char *abs, char **ret_error);
 /* A group's path relative to the cgroup mount, as libcgroup names groups. */
 const char *cg_rel_of(const struct cg_hierarchy *h, const char *abs);
-/* Move a process into the group at `abs` (libcgroup, cgroup.procs). */
-int cg_attach_pid(const struct cg_hierarchy *h, const char *abs, pid_t pid, char **ret_error);
 
 /* weight enforcement for one device */
 void cg_io_weight_enforcement(const char *mountpoint, const char *sysfs_root,

@@ -101,13 +101,6 @@ int cg_task_freeze(struct cg_task *t, bool freeze)
         }
 }
 
-int cg_task_signal(struct cg_task *t, int sig)
-{
-        int r = signal_walk(t->path, sig);
-
-        return r < 0 ? r : 0;
-}
-
 /* Kernels without cgroup.kill: freeze first so nothing forks while the walk runs, then
  * SIGKILL everything and thaw so the signals are delivered. */
 int cg_task_kill_walk(struct cg_task *t)

@@ -8,6 +8,7 @@
 #include <libcgroup.h>
 
 #include "common/fileio.h"
+#include "common/array.h"
 #include "isolator/cgroup-internal.h"
 
 int cg_attr_read(const char *rel, const char *name, char **ret)
@@ -128,6 +129,7 @@ static int io_limits_read(const struct cg_task *t, struct cg_task_status *st)
 {
         _cleanup_free_ char *io_max = NULL, *io_weight = NULL;
         uint32_t def = 100;
+        size_t cap;
         int r;
 
         if (cg_attr_read(t->rel, "io.max", &io_max) < 0)
@@ -138,21 +140,19 @@ static int io_limits_read(const struct cg_task *t, struct cg_task_status *st)
                 return r;
         if (io_weight && strncmp(io_weight, "default ", 8) == 0)
                 def = (uint32_t)strtoul(io_weight + 8, NULL, 10);
-        /* A device whose io.max is all "max" is not listed by the kernel; the spec's devices
-         * are still reported, with their weight. */
-        for (size_t i = 0; i < t->n_io_targets; i++) {
-                dev_t d = t->io_targets[i].devnum;
+        /* A device whose io.max is all "max" is not listed by the kernel; the devices of the
+         * task's limits are still reported, with their weight. */
+        cap = st->n_io;
+        for (size_t i = 0; i < t->n_io_devs; i++) {
+                dev_t d = t->io_devs[i];
                 bool found = false;
-                struct cg_io_limit *nv;
 
                 for (size_t j = 0; j < st->n_io; j++)
                         found = found || makedev(st->io[j].major, st->io[j].minor) == d;
                 if (found)
                         continue;
-                nv = realloc(st->io, (st->n_io + 1) * sizeof(*nv));
-                if (!nv)
+                if (!ARRAY_GROW(st->io, cap, st->n_io + 1))
                         return -ENOMEM;
-                st->io = nv;
                 st->io[st->n_io++] = (struct cg_io_limit){
                         .major = major(d), .minor = minor(d),
                         .limit = {CG_MAX, CG_MAX, CG_MAX, CG_MAX}, .weight = def };

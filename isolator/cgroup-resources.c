@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Pure translation of a task's resource spec into cgroup v2 file contents (no I/O). */
+/* Pure translation of a task's limits into cgroup v2 file contents (no I/O). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "common/array.h"
 #include "isolator/cgroup-internal.h"
 
 /* The kernel refuses cpu.max quotas under 1 ms (cpu_max_write -> tg_set_cfs_bandwidth). */
@@ -16,7 +17,7 @@ void cg_attr_list_done(struct cg_attr_list *l)
 {
         free(l->attrs);
         l->attrs = NULL;
-        l->n = 0;
+        l->n = l->cap = 0;
 }
 
 int cg_attr_list_add(struct cg_attr_list *l, const char *name, const char *fmt, ...)
@@ -25,10 +26,8 @@ int cg_attr_list_add(struct cg_attr_list *l, const char *name, const char *fmt, 
         va_list ap;
         int n;
 
-        a = realloc(l->attrs, (l->n + 1) * sizeof(*a));
-        if (!a)
+        if (!ARRAY_GROW(l->attrs, l->cap, l->n + 1))
                 return -ENOMEM;
-        l->attrs = a;
         a = &l->attrs[l->n];
         if (strlen(name) >= sizeof(a->name))
                 return -ENAMETOOLONG;
@@ -62,173 +61,140 @@ int cg_format_cpu_max(double cpus, char *buf, size_t size)
         return 0;
 }
 
-static void fmt_limit(char *buf, size_t size, uint64_t v)
-{
-        if (v == SILO_UNSET)
-                snprintf(buf, size, "max");
-        else
-                snprintf(buf, size, "%" PRIu64, v);
-}
-
-int cg_format_io_max(const struct silo_io_request *io, dev_t dev, char *buf, size_t size)
+int cg_format_io_max(const uint64_t *limit, dev_t dev, char *buf, size_t size)
 {
         size_t len;
         int n;
 
         n = snprintf(buf, size, "%u:%u", major(dev), minor(dev));
         FOREACH_IO_LIMIT(l) {
-                char v[24];
+                uint64_t v = limit ? limit[l] : CG_MAX;
 
                 len = n < 0 ? size : (size_t)n;
                 if (len >= size)
                         return -E2BIG;
-                fmt_limit(v, sizeof(v), io ? io->limit[l] : SILO_UNSET);
-                n = (int)len + snprintf(buf + len, size - len, " %s=%s", silo_io_limit_to_string(l), v);
+                if (v == CG_MAX)
+                        n = (int)len + snprintf(buf + len, size - len, " %s=max",
+                                                silo_io_limit_to_string(l));
+                else
+                        n = (int)len + snprintf(buf + len, size - len, " %s=%" PRIu64,
+                                                silo_io_limit_to_string(l), v);
         }
         return n < 0 || (size_t)n >= size ? -E2BIG : 0;
 }
 
-unsigned cg_resources_controllers_needed(const struct silo_resources *res)
+unsigned cg_limits_controllers_needed(const struct cg_limits *limits)
 {
         unsigned c = CG_CTRL_CPU | CG_CTRL_MEMORY | CG_CTRL_PIDS;
 
-        if (res->cpuset)
+        if (limits->cpuset)
                 c |= CG_CTRL_CPUSET;
-        if (res->n_io > 0)
+        if (limits->n_io > 0)
                 c |= CG_CTRL_IO;
         return c;
 }
 
-/* A cpuset list is digits, commas and ranges; the kernel would say only "Invalid argument". */
-static bool cpuset_valid(const char *s)
+static bool dev_listed(const struct cg_limits *limits, dev_t dev)
 {
-        if (!*s)
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!strchr("0123456789,-", *p))
-                        return false;
-        return true;
-}
-
-static bool target_listed(const struct blockdev *targets, size_t n, dev_t dev)
-{
-        for (size_t i = 0; i < n; i++)
-                if (targets[i].devnum == dev)
+        for (size_t i = 0; i < limits->n_io; i++)
+                if (limits->io[i].dev.devnum == dev)
                         return true;
         return false;
 }
 
 static int fmt_u64_or_max(struct cg_attr_list *l, const char *name, uint64_t v, bool reset)
 {
-        if (v != SILO_UNSET)
+        if (v != CG_MAX)
                 return cg_attr_list_add(l, name, "%" PRIu64, v);
         if (reset)
                 return cg_attr_list_add(l, name, "max");
         return 0;
 }
 
-int cg_resources_format(const struct silo_resources *res, const struct blockdev *targets,
-                        const struct blockdev *old_targets, size_t n_old_targets, bool reset,
-                        struct cg_attr_list *ret, char **ret_error)
+/* cpu.max, cpu.weight, cpuset.cpus. */
+static int format_cpu(const struct cg_limits *limits, bool reset, struct cg_attr_list *l,
+                      char **ret_error)
 {
-        struct cg_attr_list l = {};
+        char buf[64];
+        int r = 0;
+
+        if (limits->cpus != 0 || reset) {
+                r = cg_format_cpu_max(limits->cpus, buf, sizeof(buf));
+                if (r < 0)
+                        return error_set(ret_error, r,
+                                         "cpu.max: %g CPUs is outside what it can express "
+                                         "(0 or at least 0.01)", limits->cpus);
+                r = cg_attr_list_add(l, "cpu.max", "%s", buf);
+                if (r < 0)
+                        return r;
+        }
+        if (limits->cpu_weight > 0)
+                r = cg_attr_list_add(l, "cpu.weight", "%u", limits->cpu_weight);
+        else if (reset)
+                r = cg_attr_list_add(l, "cpu.weight", "100");
+        if (r < 0)
+                return r;
+        /* An unset cpuset is not reset on update: the spec never had a way to say "all". */
+        if (limits->cpuset) {
+                r = cg_attr_list_add(l, "cpuset.cpus", "%s", limits->cpuset);
+                if (r < 0)
+                        return error_set(ret_error, r, "cpuset.cpus: '%s' is too long",
+                                         limits->cpuset);
+        }
+        return 0;
+}
+
+/* io.max and io.weight of one device; limit NULL and weight 0 with `reset`: back to none. */
+static int format_io(struct cg_attr_list *l, dev_t dev, const uint64_t *limit, uint32_t weight,
+                     bool reset)
+{
         char buf[128];
         int r;
 
-        if (isnan(res->cpus) || res->cpus < 0) {
-                r = error_set(ret_error, -EINVAL, "resources.cpus: %g is negative", res->cpus);
-                goto fail;
-        }
-        if (res->cpus > 0 || reset) {
-                r = cg_format_cpu_max(res->cpus, buf, sizeof(buf));
-                if (r == -ERANGE) {
-                        r = error_set(ret_error, r,
-                                     "resources.cpus: %g is outside what cpu.max can express "
-                                     "(at least 0.01)", res->cpus);
-                        goto fail;
-                }
-                if (r < 0 || (r = cg_attr_list_add(&l, "cpu.max", "%s", buf)) < 0)
-                        goto fail;
-        }
-        if (res->cpu_weight > 10000) {
-                r = error_set(ret_error, -EINVAL, "resources.cpu_weight: %u is not in 1..10000",
-                             res->cpu_weight);
-                goto fail;
-        }
-        if (res->cpu_weight > 0)
-                r = cg_attr_list_add(&l, "cpu.weight", "%u", res->cpu_weight);
-        else
-                r = reset ? cg_attr_list_add(&l, "cpu.weight", "100") : 0;
+        r = cg_format_io_max(limit, dev, buf, sizeof(buf));
+        if (r < 0 || (r = cg_attr_list_add(l, "io.max", "%s", buf)) < 0)
+                return r;
+        if (weight > 0)
+                return cg_attr_list_add(l, "io.weight", "%u:%u %u", major(dev), minor(dev),
+                                        weight);
+        if (reset)
+                return cg_attr_list_add(l, "io.weight", "%u:%u default", major(dev),
+                                        minor(dev));
+        return 0;
+}
+
+int cg_limits_format(const struct cg_limits *limits, const dev_t *old_devs, size_t n_old_devs,
+                     bool reset, struct cg_attr_list *ret, char **ret_error)
+{
+        struct cg_attr_list l = {};
+        int r;
+
+        r = format_cpu(limits, reset, &l, ret_error);
         if (r < 0)
                 goto fail;
-        /* An unset cpuset is not reset on update: the spec never had a way to say "all". */
-        if (res->cpuset) {
-                if (!cpuset_valid(res->cpuset)) {
-                        r = error_set(ret_error, -EINVAL,
-                                     "resources.cpuset: '%s' is not a CPU list like 0-1,3",
-                                     res->cpuset);
-                        goto fail;
-                }
-                r = cg_attr_list_add(&l, "cpuset.cpus", "%s", res->cpuset);
-                if (r < 0) {
-                        r = error_set(ret_error, r, "resources.cpuset: '%s' is too long",
-                                     res->cpuset);
-                        goto fail;
-                }
-        }
         /* memory.high before memory.max: lowering max below current usage reclaims, and a
          * high above the new max would be meaningless for a moment. */
-        if ((r = fmt_u64_or_max(&l, "memory.high", res->mem_high, reset)) < 0 ||
-            (r = fmt_u64_or_max(&l, "memory.max", res->mem, reset)) < 0 ||
-            (r = fmt_u64_or_max(&l, "memory.swap.max", res->swap, reset)) < 0)
+        if ((r = fmt_u64_or_max(&l, "memory.high", limits->mem_high, reset)) < 0 ||
+            (r = fmt_u64_or_max(&l, "memory.max", limits->mem, reset)) < 0 ||
+            (r = fmt_u64_or_max(&l, "memory.swap.max", limits->swap, reset)) < 0)
                 goto fail;
         /* An OOM kills the whole task, never one random process of it. */
         if ((r = cg_attr_list_add(&l, "memory.oom.group", "1")) < 0)
                 goto fail;
-        if ((r = fmt_u64_or_max(&l, "pids.max", res->pids, reset)) < 0)
+        if ((r = fmt_u64_or_max(&l, "pids.max", limits->pids, reset)) < 0)
                 goto fail;
+        for (size_t i = 0; i < limits->n_io; i++) {
+                const struct cg_io_target *io = &limits->io[i];
 
-        for (size_t i = 0; i < res->n_io; i++) {
-                const struct silo_io_request *io = &res->io[i];
-
-                for (size_t j = 0; j < i; j++)
-                        if (targets[j].devnum == targets[i].devnum) {
-                                r = error_set(ret_error, -EINVAL,
-                                             "resources.io[%zu]: %s is the same disk as "
-                                             "resources.io[%zu]",
-                                             i, targets[i].name, j);
-                                goto fail;
-                        }
-                if (io->weight > 10000) {
-                        r = error_set(ret_error, -EINVAL,
-                                     "resources.io[%zu].weight: %u is not in 1..10000", i,
-                                     io->weight);
-                        goto fail;
-                }
-                r = cg_format_io_max(io, targets[i].devnum, buf, sizeof(buf));
-                if (r < 0 || (r = cg_attr_list_add(&l, "io.max", "%s", buf)) < 0)
-                        goto fail;
-                if (io->weight > 0)
-                        r = cg_attr_list_add(&l, "io.weight", "%u:%u %u",
-                                             major(targets[i].devnum), minor(targets[i].devnum),
-                                             io->weight);
-                else if (reset)
-                        r = cg_attr_list_add(&l, "io.weight", "%u:%u default",
-                                             major(targets[i].devnum), minor(targets[i].devnum));
+                r = format_io(&l, io->dev.devnum, io->limit, io->weight, reset);
                 if (r < 0)
                         goto fail;
         }
-        /* Disks dropped from the spec by a live update go back to no limit. */
-        for (size_t i = 0; i < n_old_targets; i++) {
-                if (target_listed(targets, res->n_io, old_targets[i].devnum))
-                        continue;
-                r = cg_format_io_max(NULL, old_targets[i].devnum, buf, sizeof(buf));
-                if (r < 0 || (r = cg_attr_list_add(&l, "io.max", "%s", buf)) < 0 ||
-                    (r = cg_attr_list_add(&l, "io.weight", "%u:%u default",
-                                          major(old_targets[i].devnum),
-                                          minor(old_targets[i].devnum))) < 0)
+        /* Disks dropped by a live update go back to no limit. */
+        for (size_t i = 0; i < n_old_devs; i++)
+                if (!dev_listed(limits, old_devs[i]) &&
+                    (r = format_io(&l, old_devs[i], NULL, 0, true)) < 0)
                         goto fail;
-        }
         *ret = l;
         return 0;
 fail:

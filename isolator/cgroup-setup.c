@@ -211,29 +211,6 @@ static int delegated_root(const char *mountpoint, char **ret)
         return 0;
 }
 
-int cg_attach_pid(const struct cg_hierarchy *h, const char *abs, pid_t pid, char **ret_error)
-{
-        struct cgroup *cg;
-        int r;
-
-        cg = cgroup_new_cgroup(cg_rel_of(h, abs));
-        if (!cg)
-                return -ENOMEM;
-        /* On v2 all controllers share one cgroup.procs; 2.0.2 needs a controller named (an
-         * empty struct attaches nothing) and checks it is enabled in the parent. */
-        if (!cgroup_add_controller(cg, "pids")) {
-                cgroup_free(&cg);
-                return -ENOMEM;
-        }
-        r = cgroup_attach_task_pid(cg, pid);
-        cgroup_free(&cg);
-        if (r != 0)
-                return error_set(ret_error, cg_libcgroup_errno(r),
-                                "cannot move process %d into %s: %s", (int)pid, abs,
-                                cgroup_strerror(r));
-        return 0;
-}
-
 /* The caller's own move into <root>/agent happens before pids is enabled in <root> (it can
  * only be enabled once the root holds no process), which libcgroup's attach refuses: so
  * this one write goes to cgroup.procs directly. */
@@ -395,26 +372,6 @@ const char *cg_hierarchy_root(const struct cg_hierarchy *h)
 int cg_hierarchy_shims_fd(const struct cg_hierarchy *h)
 {
         return h->shims_fd;
-}
-
-int cg_hierarchy_attach_shim(const struct cg_hierarchy *h, pid_t pid)
-{
-        _cleanup_free_ char *shims = NULL;
-
-        if (join(h->root, "shims", &shims) < 0)
-                return -ENOMEM;
-        return cg_attach_pid(h, shims, pid, NULL);
-}
-
-int cg_hierarchy_set_sysfs_root(struct cg_hierarchy *h, const char *sysfs_root)
-{
-        char *s = strdup(sysfs_root);
-
-        if (!s)
-                return -ENOMEM;
-        free(h->sysfs_root);
-        h->sysfs_root = s;
-        return 0;
 }
 
 int cg_hierarchy_list_tasks(const struct cg_hierarchy *h, char ***ret)

@@ -6,9 +6,9 @@
  * Contract (systemd/liburing style): every int-returning function returns >= 0 on success
  * and -errno on failure; ret_* out-parameters come last and are written only on success.
  * Functions taking `char **ret_error` also set it, on failure only, to a malloc'ed message
- * for the user that names the offending value and where it came from (e.g.
- * "resources.io[0].device: /dev/sdz does not exist"); the caller frees it. ret_error may
- * be NULL. The library never prints.
+ * for the user that names the offending value and where it came from (e.g. "cannot set
+ * /sys/fs/cgroup/silo/tasks/t1/io.max to '8:0 rbps=1': ..."); the caller frees it. ret_error
+ * may be NULL. The library never prints.
  */
 
 #include <stdbool.h>
@@ -71,13 +71,9 @@ struct cg_hierarchy *cg_hierarchy_free(struct cg_hierarchy *h);
 const char *cg_hierarchy_root(const struct cg_hierarchy *h);        /* absolute path */
 /* An O_PATH directory fd of <root>/shims, for cg_clone3_into() of a shim. */
 int cg_hierarchy_shims_fd(const struct cg_hierarchy *h);
-/* Move an existing process into <root>/shims. */
-int cg_hierarchy_attach_shim(const struct cg_hierarchy *h, pid_t pid);
 /* Task ids of the groups under <root>/tasks (for the agent's startup scan); the caller
  * frees the NULL-terminated vector with strv_free(). */
 int cg_hierarchy_list_tasks(const struct cg_hierarchy *h, char ***ret);
-/* Use another sysfs root for device resolution (tests); default "/sys". */
-int cg_hierarchy_set_sysfs_root(struct cg_hierarchy *h, const char *sysfs_root);
 
 /* ------------------------------------------------------------ block devices */
 
@@ -101,25 +97,56 @@ int blockdev_resolve_devnum(const char *sysfs_root, dev_t devnum, struct blockde
 
 /* ------------------------------------------------------------ tasks */
 
+/* One io.max/io.weight target of a task: a block device already resolved (blockdev_resolve*)
+ * and its limits. */
+struct cg_io_target {
+        struct blockdev dev;
+        uint64_t limit[_SILO_IO_LIMIT_MAX];     /* CG_MAX = no limit */
+        uint32_t weight;                        /* io.weight 1..10000, 0 = the default */
+};
+
+#define CG_DEVICE_ANY 0xffffffffu       /* a rule's wildcard minor */
+#define CG_DEVICE_RULES_MAX 248u        /* rules a task may add to the default allow-list */
+
+/* One device a task may use, on top of the defaults (/dev/null zero full random urandom tty
+ * ptmx, and pts). */
+struct cg_device_rule {
+        char type;              /* 'b' or 'c' */
+        unsigned major, minor;  /* minor may be CG_DEVICE_ANY */
+        unsigned access;        /* SILO_DEV_* bits */
+};
+
+/* Everything the isolator applies to a task, as plain values (like crun's
+ * libcrun_cgroup_args): the caller has validated the spec and resolved its devices; the
+ * isolator knows no spec or field path, so its messages name cgroup files and values. */
+struct cg_limits {
+        double cpus;                    /* cpu.max in CPUs (at least 0.01), 0 = no limit */
+        uint32_t cpu_weight;            /* cpu.weight 1..10000, 0 = the default */
+        const char *cpuset;             /* cpuset.cpus ("0-1,3"), NULL = inherited */
+        uint64_t mem, mem_high, swap, pids;     /* CG_MAX = no limit */
+        const struct cg_io_target *io;  /* distinct devices */
+        size_t n_io;
+        const struct cg_device_rule *devices;   /* at most CG_DEVICE_RULES_MAX; create only */
+        size_t n_devices;
+};
+
 struct cg_task;
 
-/* Create <root>/tasks/<task_id> with the limits of `res` and a device allow-list of the
- * defaults (/dev/null zero full random urandom tty ptmx, pts) plus `devices`. Nothing is
- * left behind on failure. -EEXIST if the group exists (use cg_task_open). */
-int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct silo_resources *res,
-                   const struct silo_device *devices, size_t n_devices, struct cg_task **ret,
-                   char **ret_error);
+/* Create <root>/tasks/<task_id> with `limits` and a device allow-list of the defaults plus
+ * limits->devices. Nothing is left behind on failure. -EEXIST if the group exists (use
+ * cg_task_open). */
+int cg_task_create(struct cg_hierarchy *h, const char *task_id, const struct cg_limits *limits,
+                   struct cg_task **ret, char **ret_error);
 /* Re-adopt an existing group after an agent restart (limits and device program stay as
  * they are in the kernel). -ENOENT if it does not exist. */
 int cg_task_open(struct cg_hierarchy *h, const char *task_id, struct cg_task **ret);
-/* Apply new limits live. Fields left unset in `res` are reset to "no limit" (cpuset
- * excepted: an unset cpuset keeps the CPUs in force); io entries no longer listed are reset
- * to "max" and the default weight. */
-int cg_task_update(struct cg_task *t, const struct silo_resources *res, char **ret_error);
+/* Apply new limits live. Fields left unset in `limits` are reset to "no limit" (cpuset
+ * excepted: an unset cpuset keeps the CPUs in force); io devices no longer listed are reset
+ * to "max" and the default weight. The device allow-list stays as created. */
+int cg_task_update(struct cg_task *t, const struct cg_limits *limits, char **ret_error);
 /* Free the handle (closes fds); the group and its limits stay. */
 struct cg_task *cg_task_free(struct cg_task *t);
 
-const char *cg_task_id(const struct cg_task *t);
 const char *cg_task_path(const struct cg_task *t);   /* absolute cgroupfs path */
 /* O_PATH|O_DIRECTORY fd of the group, for cg_clone3_into(); owned by the handle. */
 int cg_task_fd(const struct cg_task *t);
@@ -214,8 +241,6 @@ int cg_task_oom_killed(struct cg_task *t, uint64_t *ret_count);
 /* SIGKILL every process of the group: cgroup.kill, or a walk of cgroup.procs on kernels
  * without it. */
 int cg_task_kill(struct cg_task *t);
-/* Send `sig` to every process of the group (e.g. SIGTERM before the grace period). */
-int cg_task_signal(struct cg_task *t, int sig);
 /* Freeze or thaw the group and wait (up to 1 s) for cgroup.events to confirm. */
 int cg_task_freeze(struct cg_task *t, bool freeze);
 /* Kill what is left, wait up to timeout_usec (0: 10 s) until the group is empty, remove

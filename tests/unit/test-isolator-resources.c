@@ -1,25 +1,30 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for isolator/cgroup-resources: every spec field to its exact cgroup file content. */
+/* Unit tests for isolator/cgroup-resources: every limit to its exact cgroup file content. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/sysmacros.h>
 
 #include "isolator/cgroup-internal.h"
 
-static struct silo_resources res_unset(void)
+static struct cg_limits res_unset(void)
 {
-        return (struct silo_resources){ .mem = SILO_UNSET, .mem_high = SILO_UNSET,
-                                        .swap = SILO_UNSET, .pids = SILO_UNSET };
+        return (struct cg_limits){ .mem = CG_MAX, .mem_high = CG_MAX, .swap = CG_MAX,
+                                   .pids = CG_MAX };
 }
 
-static struct silo_io_request io_unset(void)
+static struct cg_io_target io_unset(dev_t devnum, const char *name)
 {
-        return (struct silo_io_request){ .limit[SILO_IO_RBPS] = SILO_UNSET, .limit[SILO_IO_WBPS] = SILO_UNSET,
-                                         .limit[SILO_IO_RIOPS] = SILO_UNSET, .limit[SILO_IO_WIOPS] = SILO_UNSET };
+        struct cg_io_target io = { .dev = { .devnum = devnum },
+                                   .limit = { CG_MAX, CG_MAX, CG_MAX, CG_MAX } };
+
+        snprintf(io.dev.name, sizeof(io.dev.name), "%s", name);
+        return io;
 }
 
 /* The value written to `name`, the n-th occurrence (0-based); NULL if absent. */
@@ -56,39 +61,36 @@ static void test_cpu_max(void **state)
 
 static void test_io_max_line(void **state)
 {
-        struct silo_io_request io = io_unset();
+        struct cg_io_target io = io_unset(makedev(254, 0), "nullb0");
         char buf[128];
         (void)state;
 
         io.limit[SILO_IO_WBPS] = 2097152;
         io.limit[SILO_IO_RBPS] = 4194304;
-        assert_int_equal(cg_format_io_max(&io, makedev(254, 0), buf, sizeof(buf)), 0);
+        assert_int_equal(cg_format_io_max(io.limit, makedev(254, 0), buf, sizeof(buf)), 0);
         assert_string_equal(buf, "254:0 rbps=4194304 wbps=2097152 riops=max wiops=max");
-        io = io_unset();
+        io = io_unset(makedev(259, 3), "nvme0n1p3");
         io.limit[SILO_IO_WIOPS] = 200;
         io.limit[SILO_IO_RIOPS] = 1000;
-        assert_int_equal(cg_format_io_max(&io, makedev(259, 3), buf, sizeof(buf)), 0);
+        assert_int_equal(cg_format_io_max(io.limit, makedev(259, 3), buf, sizeof(buf)), 0);
         assert_string_equal(buf, "259:3 rbps=max wbps=max riops=1000 wiops=200");
         assert_int_equal(cg_format_io_max(NULL, makedev(8, 0), buf, sizeof(buf)), 0);
         assert_string_equal(buf, "8:0 rbps=max wbps=max riops=max wiops=max");
-        assert_int_equal(cg_format_io_max(&io, makedev(8, 0), buf, 10), -E2BIG);
+        assert_int_equal(cg_format_io_max(io.limit, makedev(8, 0), buf, 10), -E2BIG);
 }
 
 static void test_full_spec(void **state)
 {
-        struct silo_io_request io[2] = { io_unset(), io_unset() };
-        struct blockdev targets[2] = {
-                { .devnum = makedev(254, 0), .name = "nullb0" },
-                { .devnum = makedev(259, 0), .name = "nvme0n1" },
-        };
-        struct silo_resources res = res_unset();
+        struct cg_io_target io[2] = { io_unset(makedev(254, 0), "nullb0"),
+                                      io_unset(makedev(259, 0), "nvme0n1") };
+        struct cg_limits res = res_unset();
         struct cg_attr_list l = {};
         char *err = NULL;
         (void)state;
 
         res.cpus = 1.5;
         res.cpu_weight = 200;
-        res.cpuset = (char *)"0-1,3";
+        res.cpuset = "0-1,3";
         res.mem = 67108864;
         res.mem_high = 60000000;
         res.swap = 0;
@@ -98,7 +100,7 @@ static void test_full_spec(void **state)
         io[1].limit[SILO_IO_RIOPS] = 5000;
         res.io = io;
         res.n_io = 2;
-        assert_int_equal(cg_resources_format(&res, targets, NULL, 0, false, &l, &err), 0);
+        assert_int_equal(cg_limits_format(&res, NULL, 0, false, &l, &err), 0);
         assert_null(err);
         assert_string_equal(attr(&l, "cpu.max", 0), "150000 100000");
         assert_string_equal(attr(&l, "cpu.weight", 0), "200");
@@ -120,17 +122,17 @@ static void test_full_spec(void **state)
 
 static void test_unset_fields_written_only_on_reset(void **state)
 {
-        struct silo_resources res = res_unset();
+        struct cg_limits res = res_unset();
         struct cg_attr_list l = {};
         (void)state;
 
-        assert_int_equal(cg_resources_format(&res, NULL, NULL, 0, false, &l, NULL), 0);
+        assert_int_equal(cg_limits_format(&res, NULL, 0, false, &l, NULL), 0);
         /* a fresh group already has no limits: only oom.group is written */
         assert_int_equal(l.n, 1);
         assert_string_equal(attr(&l, "memory.oom.group", 0), "1");
         cg_attr_list_done(&l);
 
-        assert_int_equal(cg_resources_format(&res, NULL, NULL, 0, true, &l, NULL), 0);
+        assert_int_equal(cg_limits_format(&res, NULL, 0, true, &l, NULL), 0);
         assert_string_equal(attr(&l, "cpu.max", 0), "max 100000");
         assert_string_equal(attr(&l, "cpu.weight", 0), "100");
         assert_string_equal(attr(&l, "memory.max", 0), "max");
@@ -143,14 +145,14 @@ static void test_unset_fields_written_only_on_reset(void **state)
 
 static void test_memory_high_before_max(void **state)
 {
-        struct silo_resources res = res_unset();
+        struct cg_limits res = res_unset();
         struct cg_attr_list l = {};
         size_t hi = 0, mx = 0;
         (void)state;
 
         res.mem = 1 << 30;
         res.mem_high = 1 << 29;
-        assert_int_equal(cg_resources_format(&res, NULL, NULL, 0, false, &l, NULL), 0);
+        assert_int_equal(cg_limits_format(&res, NULL, 0, false, &l, NULL), 0);
         for (size_t i = 0; i < l.n; i++) {
                 if (streq(l.attrs[i].name, "memory.high"))
                         hi = i;
@@ -163,17 +165,16 @@ static void test_memory_high_before_max(void **state)
 
 static void test_update_resets_dropped_disks(void **state)
 {
-        struct silo_io_request io = io_unset();
-        struct blockdev now = { .devnum = makedev(254, 0) };
-        struct blockdev old[2] = { { .devnum = makedev(254, 0) }, { .devnum = makedev(8, 16) } };
-        struct silo_resources res = res_unset();
+        struct cg_io_target io = io_unset(makedev(254, 0), "nullb0");
+        dev_t old[2] = { makedev(254, 0), makedev(8, 16) };
+        struct cg_limits res = res_unset();
         struct cg_attr_list l = {};
         (void)state;
 
         io.limit[SILO_IO_RBPS] = 1000000;
         res.io = &io;
         res.n_io = 1;
-        assert_int_equal(cg_resources_format(&res, &now, old, 2, true, &l, NULL), 0);
+        assert_int_equal(cg_limits_format(&res, old, 2, true, &l, NULL), 0);
         assert_string_equal(attr(&l, "io.max", 0),
                             "254:0 rbps=1000000 wbps=max riops=max wiops=max");
         assert_string_equal(attr(&l, "io.weight", 0), "254:0 default");
@@ -183,66 +184,55 @@ static void test_update_resets_dropped_disks(void **state)
         cg_attr_list_done(&l);
 }
 
-static void expect_error(struct silo_resources *res, const struct blockdev *targets, int code,
-                         const char *message)
+static void expect_error(const struct cg_limits *res, int code, const char *message)
 {
         struct cg_attr_list l = {};
         char *err = NULL;
 
-        assert_int_equal(cg_resources_format(res, targets, NULL, 0, false, &l, &err), code);
+        assert_int_equal(cg_limits_format(res, NULL, 0, false, &l, &err), code);
         assert_non_null(err);
         assert_string_equal(err, message);
         assert_null(l.attrs);
         free(err);
 }
 
+/* The spec's rules (cpus, weights, cpuset, one target per disk) are the codec's and the
+ * agent's (tests/unit/test-protocol-task.c, test-agent-task-cgroup.c); what is left here is
+ * what only cgroup files can refuse. */
 static void test_errors(void **state)
 {
-        struct silo_io_request io[2] = { io_unset(), io_unset() };
-        struct blockdev same[2] = { { .devnum = makedev(8, 0), .name = "sda" },
-                                    { .devnum = makedev(8, 0), .name = "sda" } };
-        struct silo_resources res;
+        char long_cpuset[200], want[256];
+        struct cg_limits res;
         (void)state;
 
         res = res_unset();
         res.cpus = -2;
-        expect_error(&res, NULL, -EINVAL, "resources.cpus: -2 is negative");
+        expect_error(&res, -EINVAL,
+                     "cpu.max: -2 CPUs is outside what it can express (0 or at least 0.01)");
         res = res_unset();
         res.cpus = 0.001;
-        expect_error(&res, NULL, -ERANGE,
-                     "resources.cpus: 0.001 is outside what cpu.max can express (at least 0.01)");
+        expect_error(&res, -ERANGE,
+                     "cpu.max: 0.001 CPUs is outside what it can express (0 or at least 0.01)");
         res = res_unset();
-        res.cpu_weight = 10001;
-        expect_error(&res, NULL, -EINVAL, "resources.cpu_weight: 10001 is not in 1..10000");
-        res = res_unset();
-        res.cpuset = (char *)"0-3;5";
-        expect_error(&res, NULL, -EINVAL,
-                     "resources.cpuset: '0-3;5' is not a CPU list like 0-1,3");
-        res = res_unset();
-        res.cpuset = (char *)"";
-        expect_error(&res, NULL, -EINVAL, "resources.cpuset: '' is not a CPU list like 0-1,3");
-        res = res_unset();
-        res.io = io;
-        res.n_io = 2;
-        expect_error(&res, same, -EINVAL,
-                     "resources.io[1]: sda is the same disk as resources.io[0]");
-        res.n_io = 1;
-        io[0].weight = 20000;
-        expect_error(&res, same, -EINVAL, "resources.io[0].weight: 20000 is not in 1..10000");
+        memset(long_cpuset, '1', sizeof(long_cpuset) - 1);
+        long_cpuset[sizeof(long_cpuset) - 1] = '\0';
+        res.cpuset = long_cpuset;
+        snprintf(want, sizeof(want), "cpuset.cpus: '%s' is too long", long_cpuset);
+        expect_error(&res, -E2BIG, want);
 }
 
 static void test_controllers_needed(void **state)
 {
-        struct silo_resources res = res_unset();
-        struct silo_io_request io = io_unset();
+        struct cg_limits res = res_unset();
+        struct cg_io_target io = io_unset(makedev(8, 0), "sda");
         (void)state;
 
-        assert_int_equal(cg_resources_controllers_needed(&res),
+        assert_int_equal(cg_limits_controllers_needed(&res),
                          CG_CTRL_CPU | CG_CTRL_MEMORY | CG_CTRL_PIDS);
-        res.cpuset = (char *)"0";
+        res.cpuset = "0";
         res.io = &io;
         res.n_io = 1;
-        assert_int_equal(cg_resources_controllers_needed(&res),
+        assert_int_equal(cg_limits_controllers_needed(&res),
                          CG_CTRL_CPU | CG_CTRL_MEMORY | CG_CTRL_PIDS | CG_CTRL_CPUSET | CG_CTRL_IO);
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,25 +55,41 @@ static double now_s(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static struct silo_resources res_unset(void)
+static struct cg_limits res_unset(void)
 {
-        return (struct silo_resources){ .mem = SILO_UNSET, .mem_high = SILO_UNSET,
-                                        .swap = SILO_UNSET, .pids = SILO_UNSET };
+        return (struct cg_limits){ .mem = CG_MAX, .mem_high = CG_MAX, .swap = CG_MAX,
+                                   .pids = CG_MAX };
 }
 
-static struct silo_io_request io_unset(const char *dev)
+/* The io target of a device path, partition, mount point or file, without limits. */
+static struct cg_io_target io_unset(const char *dev)
 {
-        return (struct silo_io_request){ .device = (char *)dev, .limit[SILO_IO_RBPS] = SILO_UNSET,
-                                         .limit[SILO_IO_WBPS] = SILO_UNSET, .limit[SILO_IO_RIOPS] = SILO_UNSET,
-                                         .limit[SILO_IO_WIOPS] = SILO_UNSET };
+        struct cg_io_target io = { .limit = { CG_MAX, CG_MAX, CG_MAX, CG_MAX } };
+        char *err = NULL;
+        int r = blockdev_resolve(NULL, dev, &io.dev, &err);
+
+        if (r < 0)
+                die("blockdev_resolve", r, err);
+        return io;
 }
 
-static struct cg_task *task_create(const char *id, const struct silo_resources *res,
-                                   const struct silo_device *devs, size_t n_devs)
+/* The allow-list rule of a device node. */
+static struct cg_device_rule device_rule(const char *path, unsigned access)
+{
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                die(path, errno, NULL);
+        return (struct cg_device_rule){ .type = S_ISBLK(st.st_mode) ? 'b' : 'c',
+                                        .major = major(st.st_rdev), .minor = minor(st.st_rdev),
+                                        .access = access };
+}
+
+static struct cg_task *task_create(const char *id, const struct cg_limits *res)
 {
         struct cg_task *t = NULL;
         char *err = NULL;
-        int r = cg_task_create(hier, id, res, devs, n_devs, &t, &err);
+        int r = cg_task_create(hier, id, res, &t, &err);
 
         if (r < 0)
                 die("cg_task_create", r, err);
@@ -91,12 +108,15 @@ static void task_destroy(struct cg_task *t)
 }
 
 /* The tasks that do raw I/O must have the disk in their device allow-list. */
-static struct cg_task *task_create_with_disk(const char *id, const struct silo_resources *res,
+static struct cg_task *task_create_with_disk(const char *id, const struct cg_limits *res,
                                              const char *dev)
 {
-        struct silo_device d = { .path = (char *)dev, .access = SILO_DEV_READ | SILO_DEV_WRITE };
+        struct cg_device_rule d = device_rule(dev, SILO_DEV_READ | SILO_DEV_WRITE);
+        struct cg_limits l = *res;
 
-        return task_create(id, res, &d, 1);
+        l.devices = &d;
+        l.n_devices = 1;
+        return task_create(id, &l);
 }
 
 typedef int (*workload_fn)(void *arg, int out_fd);
@@ -159,7 +179,7 @@ static int busy_loop(void *arg, int out_fd)
 
 static void test_cpu(double cpus)
 {
-        struct silo_resources res = res_unset();
+        struct cg_limits res = res_unset();
         struct cg_task_status a, b;
         struct cg_task *t;
         double secs = 6, w0, w1, ratio;
@@ -167,7 +187,7 @@ static void test_cpu(double cpus)
         pid_t pid;
 
         res.cpus = cpus;
-        t = task_create("cpu", &res, NULL, 0);
+        t = task_create("cpu", &res);
         pid = task_spawn(t, busy_loop, &secs, &fd);
         usleep(500000);         /* past start-up and the first period */
         if (cg_task_read(t, &a) < 0)
@@ -226,7 +246,7 @@ static int sleeper_and_alloc(void *arg, int out_fd)
 
 static void test_oom(uint64_t mem, size_t alloc)
 {
-        struct silo_resources res = res_unset();
+        struct cg_limits res = res_unset();
         struct cg_task_status s;
         struct cg_task *t;
         uint64_t kills = 0;
@@ -238,7 +258,7 @@ static void test_oom(uint64_t mem, size_t alloc)
 
         res.mem = mem;
         res.swap = 0;
-        t = task_create("oom", &res, NULL, 0);
+        t = task_create("oom", &res);
         efd = cg_task_events_fd(t);
         check(efd >= 0, "events fd %d", efd);
         pid = task_spawn(t, sleeper_and_alloc, &alloc, &fd);
@@ -281,7 +301,7 @@ static void test_oom(uint64_t mem, size_t alloc)
 
 static void test_mem_update(void)
 {
-        struct silo_resources res = res_unset();
+        struct cg_limits res = res_unset();
         struct cg_task_status s;
         size_t alloc = 100u << 20;
         struct cg_task *t;
@@ -291,7 +311,7 @@ static void test_mem_update(void)
 
         res.mem = 256u << 20;
         res.swap = 0;
-        t = task_create("memupdate", &res, NULL, 0);
+        t = task_create("memupdate", &res);
         pid = task_spawn(t, alloc_touch, &alloc, &fd);
         code = task_wait(pid, &sig);
         read_result(fd, out, sizeof(out));
@@ -339,7 +359,7 @@ static int fork_until_refused(void *arg, int out_fd)
 
 static void test_pids(uint64_t limit)
 {
-        struct silo_resources res = res_unset();
+        struct cg_limits res = res_unset();
         struct cg_task_status s;
         struct cg_task *t;
         int forked = -1, err = 0, fd, sig;
@@ -347,7 +367,7 @@ static void test_pids(uint64_t limit)
         pid_t pid;
 
         res.pids = limit;
-        t = task_create("pids", &res, NULL, 0);
+        t = task_create("pids", &res);
         pid = task_spawn(t, fork_until_refused, NULL, &fd);
         f = fdopen(fd, "r");
         if (!f || fscanf(f, "%d %d", &forked, &err) != 2)
@@ -378,10 +398,8 @@ static int try_open(void *arg, int out_fd)
 
 static void devices_create(const char *id, const char *allow)
 {
-        struct silo_resources res = res_unset();
-        struct silo_device dev = { .path = (char *)allow,
-                                   .access = SILO_DEV_READ | SILO_DEV_WRITE };
-        struct cg_task *t = task_create(id, &res, allow ? &dev : NULL, allow ? 1 : 0);
+        struct cg_limits res = res_unset();
+        struct cg_task *t = allow ? task_create_with_disk(id, &res, allow) : task_create(id, &res);
 
         printf("created %s (allow-list: defaults%s%s) by pid %d, which now exits\n",
                cg_task_path(t), allow ? " + " : "", allow ? allow : "", (int)getpid());
@@ -497,7 +515,7 @@ static void io_measure(struct cg_task *t, const char *dev, const char *kind, uin
               kind, limit, rate, rate / (double)limit, bytes, ios, secs, j.bs);
 }
 
-static void set_limit(struct silo_io_request *io, const char *kind, uint64_t v)
+static void set_limit(struct cg_io_target *io, const char *kind, uint64_t v)
 {
         if (streq(kind, "wbps"))
                 io->limit[SILO_IO_WBPS] = v;
@@ -513,8 +531,8 @@ static void set_limit(struct silo_io_request *io, const char *kind, uint64_t v)
 
 static void test_io(const char *dev, const char *kind, uint64_t limit, uint64_t update)
 {
-        struct silo_io_request io = io_unset(dev);
-        struct silo_resources res = res_unset();
+        struct cg_io_target io = io_unset(dev);
+        struct cg_limits res = res_unset();
         struct cg_task_status s;
         struct cg_task *t;
         char *err = NULL;
@@ -553,8 +571,8 @@ static void test_io(const char *dev, const char *kind, uint64_t limit, uint64_t 
 /* Two tasks, different wbps on one disk, writing at the same time. */
 static void test_two(const char *dev, uint64_t a, uint64_t b)
 {
-        struct silo_io_request ioa = io_unset(dev), iob = io_unset(dev);
-        struct silo_resources ra = res_unset(), rb = res_unset();
+        struct cg_io_target ioa = io_unset(dev), iob = io_unset(dev);
+        struct cg_limits ra = res_unset(), rb = res_unset();
         struct io_job ja = { .dev = dev, .write = true, .direct = true, .bs = 65536, .seconds = 6 };
         struct io_job jb = ja;
         struct cg_task *ta, *tb;
@@ -593,8 +611,8 @@ static void test_two(const char *dev, uint64_t a, uint64_t b)
 static void test_weight(const char *dev, uint32_t wa, uint32_t wb, double seconds,
                         bool expect_enforced)
 {
-        struct silo_io_request ioa = io_unset(dev), iob = io_unset(dev);
-        struct silo_resources ra = res_unset(), rb = res_unset();
+        struct cg_io_target ioa = io_unset(dev), iob = io_unset(dev);
+        struct cg_limits ra = res_unset(), rb = res_unset();
         struct io_job j = { .dev = dev, .write = true, .direct = true, .bs = 65536,
                             .seconds = seconds };
         struct cg_task_status s;
@@ -689,8 +707,8 @@ static int buffered_work(void *arg, int out_fd)
 
 static void test_buffered(const char *dir, uint64_t wbps, uint64_t bytes, uint64_t mem)
 {
-        struct silo_io_request io = io_unset(dir);      /* a mount point: its disk */
-        struct silo_resources res = res_unset();
+        struct cg_io_target io = io_unset(dir);      /* a mount point: its disk */
+        struct cg_limits res = res_unset();
         struct buffered_job j;
         struct cg_task_status s;
         struct cg_task *t;
@@ -704,7 +722,7 @@ static void test_buffered(const char *dir, uint64_t wbps, uint64_t bytes, uint64
         res.io = &io;
         res.n_io = 1;
         res.mem = mem;
-        t = task_create("buffered", &res, NULL, 0);
+        t = task_create("buffered", &res);
         if (cg_task_read(t, &s) < 0)
                 die("cg_task_read", errno, NULL);
         printf("buffered: %s resolved to %s (%u:%u)\n", dir, s.n_io ? s.io[0].name : "?",
@@ -735,8 +753,8 @@ static void test_buffered(const char *dir, uint64_t wbps, uint64_t bytes, uint64
 /* Every field written and read back from the files. */
 static void test_readback(const char *dev)
 {
-        struct silo_io_request io = io_unset(dev);
-        struct silo_resources res = res_unset();
+        struct cg_io_target io = io_unset(dev);
+        struct cg_limits res = res_unset();
         struct cg_task_status s;
         struct cg_task *t;
 
@@ -753,7 +771,7 @@ static void test_readback(const char *dev)
         io.limit[SILO_IO_WIOPS] = 200;
         res.io = &io;
         res.n_io = 1;
-        t = task_create("readback", &res, NULL, 0);
+        t = task_create("readback", &res);
         if (cg_task_read(t, &s) < 0)
                 die("cg_task_read", errno, NULL);
         check(s.cpu_quota_usec == 150000 && s.cpu_period_usec == 100000, "readback cpu.max");
@@ -812,14 +830,14 @@ static int fork_and_sleep(void *arg, int out_fd)
 /* The SIGKILL walk that replaces cgroup.kill on kernels before 5.14. */
 static void test_kill_walk(void)
 {
-        struct silo_resources res = res_unset();
+        struct cg_limits res = res_unset();
         struct cg_task_status s;
         struct cg_task *t;
         char out[32];
         int fd, sig, r;
         pid_t pid;
 
-        t = task_create("killwalk", &res, NULL, 0);
+        t = task_create("killwalk", &res);
         pid = task_spawn(t, fork_and_sleep, NULL, &fd);
         read_result(fd, out, sizeof(out));
         if (cg_task_read(t, &s) < 0)
@@ -835,32 +853,31 @@ static void test_kill_walk(void)
         task_destroy(t);
 }
 
-/* Errors a user can cause, against the real kernel. */
+/* Errors the kernel or the isolator refuse, against the real kernel. The spec's own messages
+ * ("resources.io[0].device: ... does not exist", "container.devices[0].path: ...") are the
+ * agent's, tested in tests/unit/test-agent-task-cgroup.c. */
 static void test_errors(void)
 {
-        struct silo_io_request io = io_unset("/dev/nonexistent-disk");
-        struct silo_resources res = res_unset();
-        struct silo_device dev = { .path = (char *)"/dev/nope", .access = SILO_DEV_READ };
+        struct cg_io_target io = { .dev = { .devnum = makedev(250, 250), .name = "none" },
+                                   .limit = { 1048576, CG_MAX, CG_MAX, CG_MAX } };
+        struct cg_limits res = res_unset();
         struct cg_task *t = NULL;
         char *err = NULL;
         int r;
 
+        /* a device number no disk has: io.max refuses it once the group exists */
         res.io = &io;
         res.n_io = 1;
-        r = cg_task_create(hier, "bad-io", &res, NULL, 0, &t, &err);
-        check(r == -ENOENT && err && streq(err, "resources.io[0].device: /dev/nonexistent-disk "
-                                                "does not exist"), "error: %s", strempty(err));
+        r = cg_task_create(hier, "bad-io", &res, &t, &err);
+        check(r < 0 && err && strstr(err, "/tasks/bad-io/io.max to '250:250 rbps=1048576 "
+                                                 "wbps=max riops=max wiops=max'"),
+              "error: %s", strempty(err));
         free(err);
         err = NULL;
-        res.n_io = 0;
-        r = cg_task_create(hier, "bad-dev", &res, &dev, 1, &t, &err);
-        check(r == -ENOENT && err && streq(err, "container.devices[0].path: /dev/nope does not "
-                                                "exist"), "error: %s", strempty(err));
-        free(err);
-        err = NULL;
-        check(access("/sys/fs/cgroup/silo/tasks/bad-dev", F_OK) < 0,
+        check(access("/sys/fs/cgroup/silo/tasks/bad-io", F_OK) < 0,
               "a failed create leaves no group behind");
-        r = cg_task_create(hier, "../escape", &res, NULL, 0, &t, &err);
+        res.n_io = 0;
+        r = cg_task_create(hier, "../escape", &res, &t, &err);
         check(r == -EINVAL && err, "error: %s", strempty(err));
         free(err);
 }
