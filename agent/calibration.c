@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/calibration.h"
+#include "common/error.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -49,7 +50,7 @@ struct calib_job {
         bool allow_write;
         double seconds;
         int r;
-        char err[512];
+        char *error;            /* malloc'ed by the worker thread, taken by calibration_apply() */
         struct io_calibration result;
 };
 
@@ -79,12 +80,7 @@ static const char *const figure_names[_CALIB_FIGURE_MAX] = {
         [CALIB_WRITE_IOPS] = "write_iops",
 };
 
-const char *calibration_figure_name(unsigned figure)
-{
-        return figure < _CALIB_FIGURE_MAX ? figure_names[figure] : NULL;
-}
-
-const char *calibration_source_to_string(calibration_source s)
+static const char *calibration_source_to_string(calibration_source s)
 {
         switch (s) {
         case CALIB_SOURCE_CONFIG:
@@ -125,131 +121,107 @@ static struct calibration_override *override_get(struct calibration_override **v
         return &nv[(*n)++];
 }
 
-static int override_error(char **ret_error, const char *key, const char *value, const char *fmt, ...)
-        _printf_(4, 5);
-static int override_error(char **ret_error, const char *key, const char *value, const char *fmt, ...)
-{
-        _cleanup_free_ char *what = NULL;
-        va_list ap;
-        int r;
-
-        va_start(ap, fmt);
-        r = vasprintf(&what, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        if (asprintf(ret_error, "%s: '%s': %s", key, value, what) < 0)
-                return -ENOMEM;
-        return -EINVAL;
-}
+/* What a disk-* or calibrate-write value sets: a figure (CALIB_READ_BPS...), the class, or
+ * the write allowance. */
+enum {
+        OVR_CLASS = _CALIB_FIGURE_MAX,
+        OVR_WRITE,
+};
 
 /* "NAME:REST" with a valid disk name; *ret_rest points into value. */
-static int split_disk(const char *key, const char *value, bool rest_optional, size_t *ret_len,
-                      const char **ret_rest, char **ret_error)
+static int split_disk(const char *value, bool rest_optional, size_t *ret_len, const char **ret_rest,
+                      char **ret_error)
 {
         const char *colon = strchr(value, ':');
         size_t len = colon ? (size_t)(colon - value) : strlen(value);
         char name[128];
 
         if (!colon && !rest_optional)
-                return override_error(ret_error, key, value, "expected DISK:VALUE (nvme0n1:3200M)");
+                return error_set(ret_error, -EINVAL, "expected DISK:VALUE (nvme0n1:3200M)");
         if (len == 0 || len >= sizeof(name))
-                return override_error(ret_error, key, value, "the disk name before ':' is missing");
+                return error_set(ret_error, -EINVAL, "the disk name before ':' is missing");
         memcpy(name, value, len);
         name[len] = '\0';
         if (!silo_name_is_valid(name))
-                return override_error(ret_error, key, value, "'%s' is not a disk name", name);
+                return error_set(ret_error, -EINVAL, "'%s' is not a disk name", name);
         if (colon && !colon[1])
-                return override_error(ret_error, key, value, "nothing after ':'");
+                return error_set(ret_error, -EINVAL, "nothing after ':'");
         *ret_len = len;
         *ret_rest = colon ? colon + 1 : NULL;
+        return 0;
+}
+
+/* Check one value and record it in its disk's override (`what`: a figure, OVR_CLASS or
+ * OVR_WRITE). The message says what is wrong with the value; the caller names key and value. */
+static int override_add(struct calibration_override **v, size_t *n, unsigned what, const char *value,
+                        char **ret_error)
+{
+        struct calibration_override *e;
+        const char *rest = NULL;
+        uint64_t q = 0;
+        size_t len = 0;
+        int r;
+
+        r = split_disk(value, what == OVR_WRITE, &len, &rest, ret_error);
+        if (r < 0)
+                return r;
+        if (what < _CALIB_FIGURE_MAX) {
+                r = quantity_parse(rest, &q);
+                if (r == -ERANGE)
+                        return error_set(ret_error, -EINVAL, "'%s' is out of range", rest);
+                if (r < 0)
+                        return error_set(ret_error, -EINVAL, "'%s' is not a quantity", rest);
+                if (q == 0)
+                        return error_set(ret_error, -EINVAL, "'%s' must be positive", rest);
+        } else if (what == OVR_CLASS && !silo_name_is_valid(rest))
+                return error_set(ret_error, -EINVAL, "'%s' is not a class name", rest);
+        else if (what == OVR_WRITE && rest && rest[0] != '/')
+                return error_set(ret_error, -EINVAL, "'%s' is not an absolute directory", rest);
+
+        e = override_get(v, n, value, len);
+        if (!e)
+                return -ENOMEM;
+        if (what < _CALIB_FIGURE_MAX ? e->value[what] != 0 : what == OVR_CLASS ? !!e->class : e->write)
+                return error_set(ret_error, -EINVAL, "disk %s is given twice", e->disk);
+        if (what < _CALIB_FIGURE_MAX)
+                e->value[what] = q;
+        else if (what == OVR_CLASS && !(e->class = strdup(rest)))
+                return -ENOMEM;
+        else if (what == OVR_WRITE) {
+                e->write = true;
+                if (rest && !(e->write_dir = strdup(rest)))
+                        return -ENOMEM;
+        }
         return 0;
 }
 
 int calibration_overrides_parse(const struct calibration_options *o, struct calibration_override **ret,
                                 size_t *ret_n, char **ret_error)
 {
-        static const char *const keys[_CALIB_FIGURE_MAX] = {
-                [CALIB_READ_BPS] = "disk-read-bps",
-                [CALIB_WRITE_BPS] = "disk-write-bps",
-                [CALIB_READ_IOPS] = "disk-read-iops",
-                [CALIB_WRITE_IOPS] = "disk-write-iops",
+        const struct {
+                const char *key;
+                unsigned what;
+                char **values;
+        } keys[] = {
+                { "disk-read-bps", CALIB_READ_BPS, o->disk_read_bps },
+                { "disk-write-bps", CALIB_WRITE_BPS, o->disk_write_bps },
+                { "disk-read-iops", CALIB_READ_IOPS, o->disk_read_iops },
+                { "disk-write-iops", CALIB_WRITE_IOPS, o->disk_write_iops },
+                { "disk-class", OVR_CLASS, o->disk_class },
+                { "calibrate-write", OVR_WRITE, o->calibrate_write },
         };
-        char **const lists[_CALIB_FIGURE_MAX] = {
-                [CALIB_READ_BPS] = o->disk_read_bps,
-                [CALIB_WRITE_BPS] = o->disk_write_bps,
-                [CALIB_READ_IOPS] = o->disk_read_iops,
-                [CALIB_WRITE_IOPS] = o->disk_write_iops,
-        };
-        struct calibration_override *v = NULL, *e;
-        size_t n = 0, len;
-        const char *rest;
-        int r = 0;
+        struct calibration_override *v = NULL;
+        size_t n = 0;
 
-        for (unsigned f = 0; f < _CALIB_FIGURE_MAX && r >= 0; f++)
-                for (char **s = lists[f]; s && *s && r >= 0; s++) {
-                        uint64_t q;
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++)
+                for (char **s = keys[k].values; s && *s; s++) {
+                        int r = override_add(&v, &n, keys[k].what, *s, ret_error);
 
-                        r = split_disk(keys[f], *s, false, &len, &rest, ret_error);
-                        if (r < 0)
-                                break;
-                        r = quantity_parse(rest, &q);
-                        if (r == -ERANGE)
-                                r = override_error(ret_error, keys[f], *s, "'%s' is out of range", rest);
-                        else if (r < 0)
-                                r = override_error(ret_error, keys[f], *s, "'%s' is not a quantity", rest);
-                        else if (q == 0)
-                                r = override_error(ret_error, keys[f], *s, "'%s' must be positive", rest);
-                        if (r < 0)
-                                break;
-                        e = override_get(&v, &n, *s, len);
-                        if (!e)
-                                r = -ENOMEM;
-                        else if (e->value[f])
-                                r = override_error(ret_error, keys[f], *s, "disk %s is given twice", e->disk);
-                        else
-                                e->value[f] = q;
+                        if (r < 0) {
+                                calibration_overrides_free(v, n);
+                                return error_wrap(ret_error, r, "%s: '%s'", keys[k].key, *s);
+                        }
                 }
-        for (char **s = o->disk_class; s && *s && r >= 0; s++) {
-                r = split_disk("disk-class", *s, false, &len, &rest, ret_error);
-                if (r < 0)
-                        break;
-                if (!silo_name_is_valid(rest)) {
-                        r = override_error(ret_error, "disk-class", *s, "'%s' is not a class name", rest);
-                        break;
-                }
-                e = override_get(&v, &n, *s, len);
-                if (!e)
-                        r = -ENOMEM;
-                else if (e->class)
-                        r = override_error(ret_error, "disk-class", *s, "disk %s is given twice", e->disk);
-                else if (!(e->class = strdup(rest)))
-                        r = -ENOMEM;
-        }
-        for (char **s = o->calibrate_write; s && *s && r >= 0; s++) {
-                r = split_disk("calibrate-write", *s, true, &len, &rest, ret_error);
-                if (r < 0)
-                        break;
-                if (rest && rest[0] != '/') {
-                        r = override_error(ret_error, "calibrate-write", *s, "'%s' is not an absolute directory",
-                                           rest);
-                        break;
-                }
-                e = override_get(&v, &n, *s, len);
-                if (!e)
-                        r = -ENOMEM;
-                else if (e->write)
-                        r = override_error(ret_error, "calibrate-write", *s, "disk %s is given twice", e->disk);
-                else {
-                        e->write = true;
-                        if (rest && !(e->write_dir = strdup(rest)))
-                                r = -ENOMEM;
-                }
-        }
-        if (r < 0) {
-                calibration_overrides_free(v, n);
-                return r;
-        }
         *ret = v;
         *ret_n = n;
         return 0;
@@ -347,11 +319,9 @@ int calibration_new(const struct calibration_options *o, const char *cache_path,
                 return -ENOMEM;
         c->efd = -EBADF;
         c->seconds = o->calibrate_seconds;
-        if (!(c->seconds > 0 && c->seconds <= 600)) {
-                if (asprintf(ret_error, "calibrate-seconds: %g is not in (0, 600]", o->calibrate_seconds) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+        if (!(c->seconds > 0 && c->seconds <= 600))
+                return error_set(ret_error, -EINVAL, "calibrate-seconds: %g is not in (0, 600]",
+                                 o->calibrate_seconds);
         c->cache_path = strdup(cache_path);
         c->disks = calloc(n_disks ? n_disks : 1, sizeof(*c->disks));
         if (!c->cache_path || !c->disks)
@@ -372,12 +342,11 @@ int calibration_new(const struct calibration_options *o, const char *cache_path,
         for (size_t i = 0; i < c->n_ovr; i++) {
                 struct calib_disk *d = disk_find(c, c->ovr[i].disk);
 
-                if (!d) {
-                        if (asprintf(ret_error, "disk %s is configured (disk-*/calibrate-write) but not offered "
-                                     "with --disk", c->ovr[i].disk) < 0)
-                                *ret_error = NULL;
-                        return -EINVAL;
-                }
+                if (!d)
+                        return error_set(ret_error, -EINVAL,
+                                         "disk %s is configured (disk-*/calibrate-write) but not "
+                                         "offered with --disk",
+                                         c->ovr[i].disk);
                 d->ovr = &c->ovr[i];
         }
         r = cache_load(c);
@@ -392,6 +361,7 @@ static void jobs_free(struct calibration *c)
         for (size_t i = 0; i < c->n_jobs; i++) {
                 free(c->jobs[i].name);
                 free(c->jobs[i].path);
+                free(c->jobs[i].error);
         }
         free(c->jobs);
         c->jobs = NULL;
@@ -479,11 +449,6 @@ size_t calibration_missing(const struct calibration *c, const char ***ret_names)
         return v ? n : 0;
 }
 
-bool calibration_running(const struct calibration *c)
-{
-        return c->running;
-}
-
 /* ---- background runs ---- */
 
 static void *calibration_thread(void *userdata)
@@ -495,16 +460,13 @@ static void *calibration_thread(void *userdata)
                 struct calib_job *j = &c->jobs[i];
                 struct io_calibrate_opts o = {
                         .path = j->path, .seconds = j->seconds, .allow_write = j->allow_write,
-                        .errbuf = j->err, .errlen = sizeof(j->err),
                 };
 
                 if (atomic_load(&c->cancel)) {
                         j->r = -ECANCELED;
                         continue;
                 }
-                j->r = io_calibrate_disk(&o, &j->result);
-                if (j->r < 0 && !j->err[0])
-                        snprintf(j->err, sizeof(j->err), "%s", strerror(-j->r));
+                j->r = io_calibrate_disk(&o, &j->result, &j->error);
         }
         (void)!write(c->efd, &one, sizeof(one));
         return NULL;
@@ -513,7 +475,7 @@ static void *calibration_thread(void *userdata)
 /* Take the worker's results into the cache (on the loop's thread, after the join). */
 static void calibration_apply(struct calibration *c)
 {
-        uint64_t now = now_realtime_usec() / 1000;
+        uint64_t now = now_realtime_ms();
         bool changed = false;
 
         for (size_t i = 0; i < c->n_jobs; i++) {
@@ -532,7 +494,7 @@ static void calibration_apply(struct calibration *c)
                 d->error = NULL;
                 if (j->r < 0) {
                         d->state = DISK_FAILED;
-                        d->error = strdup(j->err);
+                        d->error = j->error ? TAKE_PTR(j->error) : strdup(strerror(-j->r));
                         continue;
                 }
                 if (!d->cached)
@@ -584,11 +546,9 @@ int calibration_start(struct calibration *c, struct event_loop *loop, const char
         if (c->running)
                 return -EBUSY;
         for (size_t i = 0; names && i < n_names; i++)
-                if (!disk_find(c, names[i])) {
-                        if (asprintf(ret_error, "disk %s is not offered by this agent", names[i]) < 0)
-                                *ret_error = NULL;
-                        return -ENOENT;
-                }
+                if (!disk_find(c, names[i]))
+                        return error_set(ret_error, -ENOENT, "disk %s is not offered by this agent",
+                                         names[i]);
         if (n == 0)
                 return -ENOENT;
         c->jobs = calloc(n, sizeof(*c->jobs));

@@ -106,8 +106,6 @@ int calibration_overrides_parse(const struct calibration_options *o, struct cali
                                 size_t *ret_n, char **ret_error);
 struct calibration_override *calibration_overrides_free(struct calibration_override *v, size_t n);
 
-const char *calibration_figure_name(unsigned figure);          /* "read_bps", ... */
-const char *calibration_source_to_string(calibration_source s); /* "config", "calibrated", "unknown" */
 
 struct calibration;
 typedef void (*calibration_done_fn)(struct calibration *c, void *userdata);
@@ -136,7 +134,6 @@ size_t calibration_missing(const struct calibration *c, const char ***ret_names)
  * -ENOENT with *ret_error for a name that is not offered. */
 int calibration_start(struct calibration *c, struct event_loop *loop, const char *const *names,
                       size_t n_names, calibration_done_fn done, void *userdata, char **ret_error);
-bool calibration_running(const struct calibration *c);
 
 /* {"running": bool, "disks": {name: {"state", "error", "calibrated_ms", "measurement"}}} */
 json_t *calibration_status_json(const struct calibration *c);

@@ -9,18 +9,12 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "common/error.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "io/calibrate.h"
 #include "io/engine.h"
 #include "io/target.h"
-
-#define fail(r, ...)                                                    \
-        ({                                                              \
-                if (o->errbuf && o->errlen)                             \
-                        snprintf(o->errbuf, o->errlen, __VA_ARGS__);    \
-                (r);                                                    \
-        })
 
 struct calib_target {
         const char *name;       /* for reports */
@@ -32,14 +26,13 @@ struct calib_target {
 };
 
 /* One time-bounded run of `rw` at (bs, qd) on the target; fills the figure. */
-static int figure_run(const struct io_calibrate_opts *o, const struct calib_target *t,
-                      enum io_rw rw, uint32_t bs, uint32_t qd, uint64_t size, double seconds,
-                      bool want_iops, struct io_calibration_figure *fig, uint64_t *ret_bytes)
+static int figure_run(const struct calib_target *t, enum io_rw rw, uint32_t bs, uint32_t qd,
+                      uint64_t size, double seconds, bool want_iops,
+                      struct io_calibration_figure *fig, uint64_t *ret_bytes, char **ret_error)
 {
         _cleanup_free_ struct io_result *res = NULL;
         const struct io_dir_stats *d;
         struct io_job job;
-        char err[512];
         double s;
         int r;
 
@@ -55,21 +48,26 @@ static int figure_run(const struct io_calibrate_opts *o, const struct calib_targ
         job.runtime_ns = (uint64_t)(seconds * 0.9e9);
         job.allow_write_device = t->allow_write_device;
         if (job.size < bs)
-                return fail(-EINVAL, "calibrating %s: only %" PRIu64 " bytes to use, less than one "
-                            "%" PRIu32 "-byte block", t->name, size, bs);
+                return error_set(ret_error, -EINVAL,
+                                 "calibrating %s: only %" PRIu64 " bytes to use, less than one "
+                                 "%" PRIu32 "-byte block",
+                                 t->name, size, bs);
 
-        r = io_job_run(&job, err, sizeof(err), &res);
+        r = io_job_run(&job, &res, ret_error);
         if (r < 0)
-                return fail(r, "calibrating %s (%s, bs %" PRIu32 ", QD %" PRIu32 "): %s", t->name,
-                            io_rw_to_string(rw), bs, qd, err);
+                return error_wrap(ret_error, r,
+                                  "calibrating %s (%s, bs %" PRIu32 ", QD %" PRIu32 ")", t->name,
+                                  io_rw_to_string(rw), bs, qd);
         if (res->io_error)
-                return fail(res->io_error, "calibrating %s (%s): I/O failed at offset %" PRIu64 ": %s",
-                            t->name, io_rw_to_string(rw), res->io_error_offset,
-                            res->io_error_short ? "short transfer" : strerror(-res->io_error));
+                return error_set(ret_error, res->io_error,
+                                 "calibrating %s (%s): I/O failed at offset %" PRIu64 ": %s",
+                                 t->name, io_rw_to_string(rw), res->io_error_offset,
+                                 res->io_error_short ? "short transfer" : strerror(-res->io_error));
         d = io_rw_writes(rw) ? &res->write : &res->read;
         s = (double)res->elapsed_ns / 1e9;
         if (s <= 0 || d->ios == 0)
-                return fail(-EIO, "calibrating %s (%s): no I/O completed", t->name, io_rw_to_string(rw));
+                return error_set(ret_error, -EIO, "calibrating %s (%s): no I/O completed", t->name,
+                                 io_rw_to_string(rw));
 
         *fig = (struct io_calibration_figure){
                 .measured = true,
@@ -122,7 +120,8 @@ static int scratch_open(const char *dir, bool *ret_direct)
         return -EOPNOTSUPP;
 }
 
-int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *ret)
+int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *ret,
+                      char **ret_error)
 {
         _cleanup_free_ char *devpath = NULL;
         _cleanup_close_ int scratch_fd = -EBADF;
@@ -137,9 +136,10 @@ int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *
         int r = 0;
 
         if (!o->path)
-                return fail(-EINVAL, "calibration: no disk path given");
+                return error_set(ret_error, -EINVAL, "calibration: no disk path given");
         if (stat(o->path, &st) < 0)
-                return fail(negative_errno(), "calibration: %s: %m", o->path);
+                return error_set(ret_error, negative_errno(), "calibration: %s: %s", o->path,
+                                 strerror(errno));
         snprintf(c.path, sizeof(c.path), "%s", o->path);
 
         if (S_ISBLK(st.st_mode)) {
@@ -153,18 +153,22 @@ int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *
                         snprintf(c.device, sizeof(c.device), "%u:%u", major(st.st_dev),
                                  minor(st.st_dev));
         } else
-                return fail(-EINVAL, "calibration: %s is neither a block device nor a directory",
-                            o->path);
+                return error_set(ret_error, -EINVAL,
+                                 "calibration: %s is neither a block device nor a directory",
+                                 o->path);
 
         if (devpath) {
                 _cleanup_close_ int fd = open(devpath, O_RDONLY | O_CLOEXEC);
                 /* A directory calibrated through a scratch file does not need its device. */
                 bool optional = S_ISDIR(st.st_mode) && o->allow_write;
                 if (fd < 0 && !optional)
-                        return fail(negative_errno(), "calibration: cannot open %s: %m", devpath);
+                        return error_set(ret_error, negative_errno(),
+                                         "calibration: cannot open %s: %s", devpath,
+                                         strerror(errno));
                 r = fd < 0 ? negative_errno() : io_target_stat(fd, &info);
                 if (r < 0 && !optional)
-                        return fail(r, "calibration: %s: %s", devpath, strerror(-r));
+                        return error_set(ret_error, r, "calibration: %s: %s", devpath,
+                                         strerror(-r));
         }
         if (devpath && r >= 0) {
                 c.device_size = info.size;
@@ -182,8 +186,9 @@ int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *
                 bool direct;
                 int fd = scratch_open(o->path, &direct);
                 if (fd < 0)
-                        return fail(fd, "calibration: cannot create a scratch file in %s: %s",
-                                    o->path, strerror(-fd));
+                        return error_set(ret_error, fd,
+                                         "calibration: cannot create a scratch file in %s: %s",
+                                         o->path, strerror(-fd));
                 scratch_fd = fd;
                 scr.name = o->path;
                 scr.fd = scratch_fd;
@@ -191,21 +196,26 @@ int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *
                 /* Reserve the blocks so the timed writes measure writing, not allocation. */
                 if (posix_fallocate(scratch_fd, 0, (off_t)scr.size) != 0 &&
                     ftruncate(scratch_fd, (off_t)scr.size) < 0)
-                        return fail(negative_errno(), "calibration: cannot size the scratch file in "
-                                    "%s to %" PRIu64 " bytes: %m", o->path, scr.size);
+                        return error_set(
+                            ret_error, negative_errno(),
+                            "calibration: cannot size the scratch file in %s to %" PRIu64
+                            " bytes: %s",
+                            o->path, scr.size, strerror(errno));
         } else if (!have_dev)
-                return fail(-ENOTBLK, "calibration: %s is on no block device; pass a device, or "
-                            "allow writes to measure with a scratch file there", o->path);
+                return error_set(ret_error, -ENOTBLK,
+                                 "calibration: %s is on no block device; pass a device, or "
+                                 "allow writes to measure with a scratch file there",
+                                 o->path);
 
         /* Writes first, so the reads afterwards read real data. */
         if (o->allow_write) {
                 const struct calib_target *wt = scratch_fd >= 0 ? &scr : &dev;
-                r = figure_run(o, wt, IO_RW_WRITE, 1U << 20, 32, wt->size, secs, false,
-                               &c.write_bps, &written);
+                r = figure_run(wt, IO_RW_WRITE, 1U << 20, 32, wt->size, secs, false, &c.write_bps,
+                               &written, ret_error);
                 if (r < 0)
                         return r;
-                r = figure_run(o, wt, IO_RW_RANDWRITE, 4096, 64, MIN(wt->size, MAX(written, 1U << 20)),
-                               secs, true, &c.write_iops, NULL);
+                r = figure_run(wt, IO_RW_RANDWRITE, 4096, 64, MIN(wt->size, MAX(written, 1U << 20)),
+                               secs, true, &c.write_iops, NULL, ret_error);
                 if (r < 0)
                         return r;
                 rt = wt;
@@ -218,10 +228,12 @@ int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *
                 read_size = dev.size;
         }
 
-        r = figure_run(o, rt, IO_RW_READ, 1U << 20, 32, read_size, secs, false, &c.read_bps, NULL);
+        r = figure_run(rt, IO_RW_READ, 1U << 20, 32, read_size, secs, false, &c.read_bps, NULL,
+                       ret_error);
         if (r < 0)
                 return r;
-        r = figure_run(o, rt, IO_RW_RANDREAD, 4096, 64, read_size, secs, true, &c.read_iops, NULL);
+        r = figure_run(rt, IO_RW_RANDREAD, 4096, 64, read_size, secs, true, &c.read_iops, NULL,
+                       ret_error);
         if (r < 0)
                 return r;
         c.read_bps.unwritten_data = reads_unwritten;

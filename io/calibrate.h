@@ -23,8 +23,6 @@ struct io_calibrate_opts {
         bool allow_write;
         uint64_t scratch_size;  /* scratch file size; 0 = 1 GiB */
         uint64_t region_size;   /* device bytes to use from offset 0; 0 = the whole device */
-        char *errbuf;           /* optional: why calibration failed, naming the path */
-        size_t errlen;
 };
 
 struct io_calibration_figure {
@@ -56,8 +54,9 @@ struct io_calibration {
 /* Measure the disk at o->path: sequential read bandwidth (1 MiB, QD 32) and random read IOPS
  * (4 KiB, QD 64), each for o->seconds; with o->allow_write also sequential write bandwidth and
  * random write IOPS (written before the reads, so the reads then see real data). Returns 0 or
- * -errno (message in o->errbuf); ret is written only on success. */
-int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *ret);
+ * -errno with *ret_error naming the path; ret is written only on success. */
+int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *ret,
+                      char **ret_error);
 
 /* {"path", "device", "size", "read_bps": {"value", "measured", "method", "target", "bs",
  *  "iodepth", "seconds", "direct", "p99_us", "unwritten_data"}, "read_iops": ..., ...}

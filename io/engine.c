@@ -10,18 +10,12 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "common/error.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "io/engine.h"
 #include "io/target.h"
 #include "io/worker.h"
-
-#define fail(r, ...)                                            \
-        ({                                                      \
-                if (err)                                        \
-                        snprintf(err, errlen, __VA_ARGS__);     \
-                (r);                                            \
-        })
 
 static bool job_writes(const struct io_job *job)
 {
@@ -30,8 +24,7 @@ static bool job_writes(const struct io_job *job)
 
 /* Open the target with the access the job needs. Writes to a block device need the explicit
  * allowance and an unused device; O_EXCL then keeps anyone from mounting it while we write. */
-static int target_open(const struct io_job *job, int *ret_fd, bool *ret_owned, char *err,
-                       size_t errlen)
+static int target_open(const struct io_job *job, int *ret_fd, bool *ret_owned, char **ret_error)
 {
         bool writes = job_writes(job);
         const char *name = job->filename ? job->filename : "(fd)";
@@ -40,25 +33,30 @@ static int target_open(const struct io_job *job, int *ret_fd, bool *ret_owned, c
 
         if (job->fd >= 0) {
                 if (fstat(job->fd, &st) < 0)
-                        return fail(negative_errno(), "%s: %m", name);
+                        return error_set(ret_error, negative_errno(), "%s: %s", name,
+                                         strerror(errno));
         } else if (stat(job->filename, &st) < 0) {
                 int r = negative_errno();
                 if (r != -ENOENT || !writes)
-                        return fail(r, "--filename: %s: %s", job->filename, strerror(-r));
+                        return error_set(ret_error, r, "--filename: %s: %s", job->filename,
+                                         strerror(-r));
                 st.st_mode = S_IFREG;
         }
         if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
-                return fail(-EINVAL, "--filename: %s is neither a regular file nor a block device",
-                            name);
+                return error_set(ret_error, -EINVAL,
+                                 "--filename: %s is neither a regular file nor a block device",
+                                 name);
         if (S_ISBLK(st.st_mode) && writes) {
-                char why[512];
                 int r;
                 if (!job->allow_write_device)
-                        return fail(-EPERM, "refusing to write to block device %s: pass "
-                                    "--allow-write-device if its data may be destroyed", name);
-                r = io_blockdev_check_unused(st.st_rdev, why, sizeof(why));
+                        return error_set(ret_error, -EPERM,
+                                         "refusing to write to block device %s: pass "
+                                         "--allow-write-device if its data may be destroyed",
+                                         name);
+                r = io_blockdev_check_unused(st.st_rdev, ret_error);
                 if (r < 0)
-                        return fail(r, "refusing to write to block device %s: %s", name, why);
+                        return error_wrap(ret_error, r, "refusing to write to block device %s",
+                                          name);
         }
         if (job->fd >= 0) {
                 *ret_fd = job->fd;
@@ -85,12 +83,16 @@ static int target_open(const struct io_job *job, int *ret_fd, bool *ret_owned, c
         if (fd < 0) {
                 int r = negative_errno();
                 if (r == -EINVAL && (flags & O_DIRECT))
-                        return fail(r, "--direct: %s does not support O_DIRECT (use --direct 0)",
-                                    job->filename);
+                        return error_set(ret_error, r,
+                                         "--direct: %s does not support O_DIRECT (use --direct 0)",
+                                         job->filename);
                 if (r == -EBUSY)
-                        return fail(r, "refusing to write to block device %s: it is in use "
-                                    "(exclusive open failed)", job->filename);
-                return fail(r, "--filename: cannot open %s: %s", job->filename, strerror(-r));
+                        return error_set(ret_error, r,
+                                         "refusing to write to block device %s: it is in use "
+                                         "(exclusive open failed)",
+                                         job->filename);
+                return error_set(ret_error, r, "--filename: cannot open %s: %s", job->filename,
+                                 strerror(-r));
         }
         *ret_fd = fd;
         *ret_owned = true;
@@ -131,8 +133,8 @@ static void merge_worker(struct io_result *res, const struct io_worker *w)
 }
 
 /* Run one pass on job->numjobs threads; returns its wall time in *ret_ns. */
-static int pass_run(struct io_pass *pass, struct io_result *res, uint64_t *ret_ns, char *err,
-                    size_t errlen)
+static int pass_run(struct io_pass *pass, struct io_result *res, uint64_t *ret_ns,
+                    char **ret_error)
 {
         const struct io_job *job = pass->job;
         unsigned n = job->numjobs;
@@ -145,10 +147,10 @@ static int pass_run(struct io_pass *pass, struct io_result *res, uint64_t *ret_n
         ws = calloc(n, sizeof(*ws));
         tids = calloc(n, sizeof(*tids));
         if (!ws || !tids)
-                return fail(-ENOMEM, "out of memory");
+                return error_set(ret_error, -ENOMEM, "out of memory");
         r = pthread_barrier_init(&pass->barrier, NULL, n);
         if (r)
-                return fail(-r, "pthread_barrier_init: %s", strerror(r));
+                return error_set(ret_error, -r, "pthread_barrier_init: %s", strerror(r));
         atomic_init(&pass->abort, false);
 
         for (unsigned i = 0; i < n; i++) {
@@ -170,11 +172,17 @@ static int pass_run(struct io_pass *pass, struct io_result *res, uint64_t *ret_n
                 pthread_join(tids[i], NULL);
         pthread_barrier_destroy(&pass->barrier);
         if (started < n)
-                return fail(-r, "starting job thread %u: %s", started, strerror(r));
+                return error_set(ret_error, -r, "starting job thread %u: %s", started, strerror(r));
 
-        for (unsigned i = 0; i < n; i++)
-                if (ws[i].setup_error)
-                        return fail(ws[i].setup_error, "job %u: %s", i, ws[i].err);
+        r = 0;
+        for (unsigned i = 0; i < n; i++) {
+                if (ws[i].setup_error && r == 0)
+                        r = error_set(ret_error, ws[i].setup_error, "job %u: %s", i,
+                                      ws[i].error ?: strerror(-ws[i].setup_error));
+                free(ws[i].error);
+        }
+        if (r < 0)
+                return r;
 
         for (unsigned i = 0; i < n; i++) {
                 merge_worker(res, &ws[i]);
@@ -186,31 +194,32 @@ static int pass_run(struct io_pass *pass, struct io_result *res, uint64_t *ret_n
         return 0;
 }
 
-int io_job_run(const struct io_job *job, char *err, size_t errlen, struct io_result **ret)
+int io_job_run(const struct io_job *job, struct io_result **ret, char **ret_error)
 {
         _cleanup_free_ struct io_result *res = NULL;
         _cleanup_close_ int owned_fd = -EBADF;
         struct io_target_info info;
         struct io_pass pass;
         uint64_t region_size, ns;
-        bool owned;
-        int fd, r, fl;
+        bool owned = false;
+        int fd = -EBADF, r, fl;
 
-        r = io_job_validate(job, err, errlen);
+        r = io_job_validate(job, ret_error);
         if (r < 0)
                 return r;
-        r = target_open(job, &fd, &owned, err, errlen);
+        r = target_open(job, &fd, &owned, ret_error);
         if (r < 0)
                 return r;
         if (owned)
                 owned_fd = fd;
         r = io_target_stat(fd, &info);
         if (r < 0)
-                return fail(r, "--filename: %s: %s", strempty(job->filename), strerror(-r));
+                return error_set(ret_error, r, "--filename: %s: %s", strempty(job->filename),
+                                 strerror(-r));
 
         res = calloc(1, sizeof(*res));
         if (!res)
-                return fail(-ENOMEM, "out of memory");
+                return error_set(ret_error, -ENOMEM, "out of memory");
         io_hist_init(&res->read.lat);
         io_hist_init(&res->write.lat);
         fl = fcntl(fd, F_GETFL);
@@ -222,21 +231,24 @@ int io_job_run(const struct io_job *job, char *err, size_t errlen, struct io_res
         else if (info.size > job->offset)
                 region_size = info.size - job->offset;
         else
-                return fail(-EINVAL, "--size: needed: %s has no data past --offset %" PRIu64,
-                            strempty(job->filename), job->offset);
+                return error_set(ret_error, -EINVAL,
+                                 "--size: needed: %s has no data past --offset %" PRIu64,
+                                 strempty(job->filename), job->offset);
         /* Reading past the end gives short reads; a device cannot grow. Files being written
          * grow as needed. */
         if ((info.is_blockdev || !job_writes(job)) && job->offset + region_size > info.size)
-                return fail(-EINVAL, "--size: offset %" PRIu64 " + size %" PRIu64
-                            " goes past the end of %s (%" PRIu64 " bytes)",
-                            job->offset, region_size, strempty(job->filename), info.size);
+                return error_set(ret_error, -EINVAL,
+                                 "--size: offset %" PRIu64 " + size %" PRIu64
+                                 " goes past the end of %s (%" PRIu64 " bytes)",
+                                 job->offset, region_size, strempty(job->filename), info.size);
         if (res->direct && (job->bs % info.logical_bs || job->offset % info.logical_bs))
-                return fail(-EINVAL, "--bs: O_DIRECT on %s needs --bs and --offset in multiples "
-                            "of its %" PRIu32 "-byte logical blocks (bs %" PRIu32
-                            ", offset %" PRIu64 ")", strempty(job->filename), info.logical_bs,
-                            job->bs, job->offset);
+                return error_set(ret_error, -EINVAL,
+                                 "--bs: O_DIRECT on %s needs --bs and --offset in multiples "
+                                 "of its %" PRIu32 "-byte logical blocks (bs %" PRIu32
+                                 ", offset %" PRIu64 ")",
+                                 strempty(job->filename), info.logical_bs, job->bs, job->offset);
         if (job->hipri && !res->direct)
-                return fail(-EINVAL, "--hipri: polled I/O needs --direct 1");
+                return error_set(ret_error, -EINVAL, "--hipri: polled I/O needs --direct 1");
 
         pass = (struct io_pass){
                 .job = job,
@@ -246,13 +258,15 @@ int io_job_run(const struct io_job *job, char *err, size_t errlen, struct io_res
                 .runtime_ns = job->runtime_ns,
         };
         if (pass.nblocks == 0)
-                return fail(-EINVAL, "--size: %" PRIu64 " holds no block of --bs %" PRIu32,
-                            region_size, job->bs);
+                return error_set(ret_error, -EINVAL,
+                                 "--size: %" PRIu64 " holds no block of --bs %" PRIu32, region_size,
+                                 job->bs);
         if (job->io_size) {
                 pass.ios_per_job = job->io_size / job->bs;
                 if (pass.ios_per_job == 0)
-                        return fail(-EINVAL, "--io_size: %" PRIu64 " is smaller than --bs %" PRIu32,
-                                    job->io_size, job->bs);
+                        return error_set(ret_error, -EINVAL,
+                                         "--io_size: %" PRIu64 " is smaller than --bs %" PRIu32,
+                                         job->io_size, job->bs);
         } else if (!job->runtime_ns)
                 pass.ios_per_job = pass.nblocks;
         res->region_offset = job->offset;
@@ -265,7 +279,7 @@ int io_job_run(const struct io_job *job, char *err, size_t errlen, struct io_res
                 pass.rw = job->rw;
                 pass.stamp = job->verify;
         }
-        r = pass_run(&pass, res, &ns, err, errlen);
+        r = pass_run(&pass, res, &ns, ret_error);
         if (r < 0)
                 return r;
         res->elapsed_ns = ns;
@@ -276,8 +290,8 @@ int io_job_run(const struct io_job *job, char *err, size_t errlen, struct io_res
                  * left there and drop it. */
                 if (!res->direct) {
                         if (fdatasync(fd) < 0)
-                                return fail(negative_errno(), "fdatasync %s: %m",
-                                            strempty(job->filename));
+                                return error_set(ret_error, negative_errno(), "fdatasync %s: %s",
+                                                 strempty(job->filename), strerror(errno));
                         (void)posix_fadvise(fd, (off_t)job->offset, (off_t)res->region_size,
                                             POSIX_FADV_DONTNEED);
                 }
@@ -285,7 +299,7 @@ int io_job_run(const struct io_job *job, char *err, size_t errlen, struct io_res
                 pass.rw = IO_RW_READ;
                 pass.stamp = false;
                 pass.check = true;
-                r = pass_run(&pass, res, &ns, err, errlen);
+                r = pass_run(&pass, res, &ns, ret_error);
                 if (r < 0)
                         return r;
                 res->elapsed_ns += ns;

@@ -59,7 +59,7 @@ struct io_result {
 };
 
 /* Run `job`. Setup problems (bad target, refused write, ring or registration failure) return
- * -errno with a message naming the cause in err; ret untouched. Once I/O started, the result
- * is returned (0) even if an I/O failed (io_error) or verify found bad blocks: callers check.
+ * -errno with *ret_error naming the cause; ret untouched. Once I/O started, the result is
+ * returned (0) even if an I/O failed (io_error) or verify found bad blocks: callers check.
  * *ret is malloc'd; free() it. */
-int io_job_run(const struct io_job *job, char *err, size_t errlen, struct io_result **ret);
+int io_job_run(const struct io_job *job, struct io_result **ret, char **ret_error);

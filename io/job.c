@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/error.h"
 #include "common/macro.h"
 #include "io/job.h"
 
@@ -70,13 +71,13 @@ void io_job_init(struct io_job *job)
         };
 }
 
-/* Parse a non-negative decimal integer prefix; *end points after it. */
+/* Parse a non-negative decimal integer prefix; *end points after it (at the unit). */
 static int parse_u64_prefix(const char *s, uint64_t *ret, const char **end)
 {
         uint64_t v = 0;
         const char *p = s;
 
-        if (!isdigit((unsigned char)*p))
+        if (!p || !isdigit((unsigned char)*p))
                 return -EINVAL;
         for (; isdigit((unsigned char)*p); p++) {
                 unsigned d = (unsigned)(*p - '0');
@@ -95,14 +96,11 @@ int io_size_parse(const char *s, uint64_t *ret)
                 char c;
                 unsigned shift;
         } units[] = { { 'k', 10 }, { 'm', 20 }, { 'g', 30 }, { 't', 40 }, { 'p', 50 } };
+        unsigned shift = 0;
         const char *p;
         uint64_t v;
-        unsigned shift = 0;
-        int r;
+        int r = parse_u64_prefix(s, &v, &p);
 
-        if (!s)
-                return -EINVAL;
-        r = parse_u64_prefix(s, &v, &p);
         if (r < 0)
                 return r;
         if (*p) {
@@ -139,23 +137,18 @@ int io_duration_parse(const char *s, uint64_t *ret_ns)
                 { "", 1000000000ULL },    { "s", 1000000000ULL },   { "ms", 1000000ULL },
                 { "us", 1000ULL },        { "m", 60000000000ULL },  { "h", 3600000000000ULL },
         };
-        const char *p;
+        const char *unit;
         uint64_t v;
-        int r;
+        int r = parse_u64_prefix(s, &v, &unit);
 
-        if (!s)
-                return -EINVAL;
-        r = parse_u64_prefix(s, &v, &p);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                if (streq(p, units[i].unit)) {
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(units); i++)
+                if (streq(unit, units[i].unit)) {
                         if (v > UINT64_MAX / units[i].ns)
                                 return -ERANGE;
                         *ret_ns = v * units[i].ns;
                         return 0;
                 }
-        return -EINVAL;
+        return r < 0 ? r : -EINVAL;
 }
 
 int io_cpulist_parse(const char *s, uint16_t *cpus, size_t max)
@@ -193,57 +186,73 @@ int io_cpulist_parse(const char *s, uint16_t *cpus, size_t max)
         return (int)n;
 }
 
-#define fail(...)                                               \
-        ({                                                      \
-                if (err)                                        \
-                        snprintf(err, errlen, __VA_ARGS__);     \
-                -EINVAL;                                        \
-        })
-
-int io_job_validate(const struct io_job *job, char *err, size_t errlen)
+int io_job_validate(const struct io_job *job, char **ret_error)
 {
         if (!job->filename && job->fd < 0)
-                return fail("--filename: missing (which file or device to use)");
+                return error_set(ret_error, -EINVAL,
+                                 "--filename: missing (which file or device to use)");
         if ((unsigned)job->rw >= _IO_RW_MAX)
-                return fail("--rw: invalid mode %d", (int)job->rw);
+                return error_set(ret_error, -EINVAL, "--rw: invalid mode %d", (int)job->rw);
         if (job->bs == 0 || job->bs > IO_JOB_MAX_BS)
-                return fail("--bs: %" PRIu32 " is out of range (1..%u)", job->bs, IO_JOB_MAX_BS);
+                return error_set(ret_error, -EINVAL, "--bs: %" PRIu32 " is out of range (1..%u)",
+                                 job->bs, IO_JOB_MAX_BS);
         if (job->iodepth == 0 || job->iodepth > IO_JOB_MAX_IODEPTH)
-                return fail("--iodepth: %" PRIu32 " is out of range (1..%u)", job->iodepth,
-                            IO_JOB_MAX_IODEPTH);
+                return error_set(ret_error, -EINVAL,
+                                 "--iodepth: %" PRIu32 " is out of range (1..%u)", job->iodepth,
+                                 IO_JOB_MAX_IODEPTH);
         if (job->numjobs == 0 || job->numjobs > IO_JOB_MAX_NUMJOBS)
-                return fail("--numjobs: %" PRIu32 " is out of range (1..%u)", job->numjobs,
-                            IO_JOB_MAX_NUMJOBS);
+                return error_set(ret_error, -EINVAL,
+                                 "--numjobs: %" PRIu32 " is out of range (1..%u)", job->numjobs,
+                                 IO_JOB_MAX_NUMJOBS);
         if (job->rwmixread > 100)
-                return fail("--rwmixread: %" PRIu32 " is not a percentage (0..100)", job->rwmixread);
+                return error_set(ret_error, -EINVAL,
+                                 "--rwmixread: %" PRIu32 " is not a percentage (0..100)",
+                                 job->rwmixread);
         if (job->size && job->size < job->bs)
-                return fail("--size: %" PRIu64 " is smaller than --bs %" PRIu32, job->size, job->bs);
+                return error_set(ret_error, -EINVAL,
+                                 "--size: %" PRIu64 " is smaller than --bs %" PRIu32, job->size,
+                                 job->bs);
         if (job->direct == 1 && (job->bs % 512 || job->offset % 512))
-                return fail("--direct: O_DIRECT needs --bs and --offset in multiples of 512 "
-                            "(bs %" PRIu32 ", offset %" PRIu64 ")", job->bs, job->offset);
+                return error_set(ret_error, -EINVAL,
+                                 "--direct: O_DIRECT needs --bs and --offset in multiples of 512 "
+                                 "(bs %" PRIu32 ", offset %" PRIu64 ")",
+                                 job->bs, job->offset);
         if (job->verify && job->verify_only)
-                return fail("--verify-only: cannot be combined with --verify");
+                return error_set(ret_error, -EINVAL,
+                                 "--verify-only: cannot be combined with --verify");
         if (job->verify || job->verify_only) {
                 if (job->bs < 64)
-                        return fail("--bs: %" PRIu32 " is too small to hold a verify header "
-                                    "(at least 64)", job->bs);
+                        return error_set(ret_error, -EINVAL,
+                                         "--bs: %" PRIu32 " is too small to hold a verify header "
+                                         "(at least 64)",
+                                         job->bs);
                 if (job->verify && !io_rw_writes(job->rw))
-                        return fail("--verify: needs a writing --rw (write or randwrite), not '%s'",
-                                    io_rw_to_string(job->rw));
+                        return error_set(
+                            ret_error, -EINVAL,
+                            "--verify: needs a writing --rw (write or randwrite), not '%s'",
+                            io_rw_to_string(job->rw));
                 if (job->rw == IO_RW_RW || job->rw == IO_RW_RANDRW)
-                        return fail("--verify: mixed --rw '%s' is not supported; use write or "
-                                    "randwrite", io_rw_to_string(job->rw));
+                        return error_set(ret_error, -EINVAL,
+                                         "--verify: mixed --rw '%s' is not supported; use write or "
+                                         "randwrite",
+                                         io_rw_to_string(job->rw));
                 if (job->runtime_ns)
-                        return fail("--runtime: a verify run must cover the region exactly once; "
-                                    "drop --runtime");
+                        return error_set(
+                            ret_error, -EINVAL,
+                            "--runtime: a verify run must cover the region exactly once; "
+                            "drop --runtime");
                 if (job->io_size && job->io_size != job->size)
-                        return fail("--io_size: a verify run covers the whole region; drop "
-                                    "--io_size");
+                        return error_set(ret_error, -EINVAL,
+                                         "--io_size: a verify run covers the whole region; drop "
+                                         "--io_size");
                 if (job->numjobs != 1)
-                        return fail("--numjobs: %" PRIu32 ": verify runs use one job (raise "
-                                    "--iodepth instead)", job->numjobs);
+                        return error_set(ret_error, -EINVAL,
+                                         "--numjobs: %" PRIu32 ": verify runs use one job (raise "
+                                         "--iodepth instead)",
+                                         job->numjobs);
         }
         if (job->ncpus > IO_JOB_MAX_CPUS)
-                return fail("--cpus-allowed: too many CPUs (%" PRIu32 ")", job->ncpus);
+                return error_set(ret_error, -EINVAL, "--cpus-allowed: too many CPUs (%" PRIu32 ")",
+                                 job->ncpus);
         return 0;
 }

@@ -71,7 +71,7 @@ int io_duration_parse(const char *s, uint64_t *ret_ns);
 /* CPU lists "0-3,6". Returns the count (> 0) or -EINVAL/-ERANGE. */
 int io_cpulist_parse(const char *s, uint16_t *cpus, size_t max);
 
-/* Check the combination of settings; on failure write a message naming the option and the
- * offending value to err (if not NULL) and return -EINVAL. Target-dependent checks (size
- * of the device, block device writes) happen when the job runs. */
-int io_job_validate(const struct io_job *job, char *err, size_t errlen);
+/* Check the combination of settings; on failure return -EINVAL with *ret_error (may be NULL)
+ * naming the option and the offending value. Target-dependent checks (size of the device,
+ * block device writes) happen when the job runs. */
+int io_job_validate(const struct io_job *job, char **ret_error);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "common/macro.h"
 #include "io/options.h"
 
@@ -98,13 +99,6 @@ const char *io_cli_usage(void)
                "130 stopped by SIGINT/SIGTERM (figures of what completed are still printed).\n";
 }
 
-#define fail(...)                                               \
-        ({                                                      \
-                if (err)                                        \
-                        snprintf(err, errlen, __VA_ARGS__);     \
-                -EINVAL;                                        \
-        })
-
 static const struct option_def *option_find(const char *name, size_t len)
 {
         for (size_t i = 0; i < ELEMENTSOF(options); i++) {
@@ -133,8 +127,7 @@ static int parse_uint(const char *s, uint64_t *ret)
         return 0;
 }
 
-static int apply(struct io_cli *cli, const struct option_def *o, const char *v, char *err,
-                 size_t errlen)
+static int apply(struct io_cli *cli, const struct option_def *o, const char *v, char **ret_error)
 {
         struct io_job *job = &cli->job;
         uint64_t u = 0;
@@ -142,54 +135,54 @@ static int apply(struct io_cli *cli, const struct option_def *o, const char *v, 
 
         switch (o->kind) {
         case OPT_SIZE:
-                r = io_size_parse(v, &u);
-                if (r == -ERANGE)
-                        return fail("--%s: '%s' is too large", o->name, v);
-                if (r < 0)
-                        return fail("--%s: '%s' is not a size", o->name, v);
-                if (u < o->min || u > o->max)
-                        return fail("--%s: '%s' is out of range (%" PRIu64 "..%" PRIu64 ")",
-                                    o->name, v, o->min, o->max);
-                break;
         case OPT_UINT:
-                r = parse_uint(v, &u);
+                r = o->kind == OPT_SIZE ? io_size_parse(v, &u) : parse_uint(v, &u);
                 if (r == -ERANGE)
-                        return fail("--%s: '%s' is too large", o->name, v);
+                        return error_set(ret_error, -EINVAL, "--%s: '%s' is too large", o->name, v);
                 if (r < 0)
-                        return fail("--%s: '%s' is not a number", o->name, v);
+                        return error_set(ret_error, -EINVAL, "--%s: '%s' is not a %s", o->name, v,
+                                         o->kind == OPT_SIZE ? "size" : "number");
                 if (u < o->min || u > o->max)
-                        return fail("--%s: '%s' is out of range (%" PRIu64 "..%" PRIu64 ")",
-                                    o->name, v, o->min, o->max);
+                        return error_set(ret_error, -EINVAL,
+                                         "--%s: '%s' is out of range (%" PRIu64 "..%" PRIu64 ")",
+                                         o->name, v, o->min, o->max);
                 break;
         case OPT_BOOL01:
                 if (!streq(v, "0") && !streq(v, "1"))
-                        return fail("--%s: '%s' is not 0 or 1", o->name, v);
+                        return error_set(ret_error, -EINVAL, "--%s: '%s' is not 0 or 1", o->name,
+                                         v);
                 u = v[0] == '1';
                 break;
         case OPT_DURATION:
                 r = io_duration_parse(v, &u);
                 if (r < 0)
-                        return fail("--%s: '%s' is not a duration (e.g. 10, 10s, 500ms, 2m)",
-                                    o->name, v);
+                        return error_set(ret_error, -EINVAL,
+                                         "--%s: '%s' is not a duration (e.g. 10, 10s, 500ms, 2m)",
+                                         o->name, v);
                 if (u == 0)
-                        return fail("--%s: '%s' must be positive", o->name, v);
+                        return error_set(ret_error, -EINVAL, "--%s: '%s' must be positive", o->name,
+                                         v);
                 break;
         case OPT_RW:
                 r = io_rw_from_string(v);
                 if (r < 0)
-                        return fail("--%s: '%s' is not a mode (read, write, randread, randwrite, "
-                                    "rw, randrw)", o->name, v);
+                        return error_set(
+                            ret_error, -EINVAL,
+                            "--%s: '%s' is not a mode (read, write, randread, randwrite, "
+                            "rw, randrw)",
+                            o->name, v);
                 job->rw = (enum io_rw)r;
                 return 0;
         case OPT_CPUS:
                 r = io_cpulist_parse(v, job->cpus, IO_JOB_MAX_CPUS);
                 if (r < 0)
-                        return fail("--%s: '%s' is not a CPU list (e.g. 0-3,6)", o->name, v);
+                        return error_set(ret_error, -EINVAL,
+                                         "--%s: '%s' is not a CPU list (e.g. 0-3,6)", o->name, v);
                 job->ncpus = (uint32_t)r;
                 return 0;
         case OPT_STRING:
                 if (!v[0])
-                        return fail("--%s: empty value", o->name);
+                        return error_set(ret_error, -EINVAL, "--%s: empty value", o->name);
                 break;
         case OPT_FLAG:
                 break;
@@ -225,7 +218,7 @@ static int apply(struct io_cli *cli, const struct option_def *o, const char *v, 
         return 0;
 }
 
-int io_cli_parse(int argc, char *const *argv, char *err, size_t errlen, struct io_cli *ret)
+int io_cli_parse(int argc, char *const *argv, struct io_cli *ret, char **ret_error)
 {
         struct io_cli cli = {};
         int r;
@@ -237,31 +230,37 @@ int io_cli_parse(int argc, char *const *argv, char *err, size_t errlen, struct i
                 size_t len;
 
                 if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
-                        return fail("unexpected argument '%s' (options start with --; see --help)", a);
+                        return error_set(
+                            ret_error, -EINVAL,
+                            "unexpected argument '%s' (options start with --; see --help)", a);
                 name = a + 2;
                 eq = strchr(name, '=');
                 len = eq ? (size_t)(eq - name) : strlen(name);
                 o = option_find(name, len);
                 if (!o)
-                        return fail("unknown option '--%.*s' (see --help)", (int)len, name);
+                        return error_set(ret_error, -EINVAL, "unknown option '--%.*s' (see --help)",
+                                         (int)len, name);
                 if (o->kind == OPT_FLAG) {
                         if (eq)
-                                return fail("--%s: takes no value (got '%s')", o->name, eq + 1);
+                                return error_set(ret_error, -EINVAL,
+                                                 "--%s: takes no value (got '%s')", o->name,
+                                                 eq + 1);
                 } else if (eq)
                         value = eq + 1;
                 else if (i + 1 < argc)
                         value = argv[++i];
                 else
-                        return fail("--%s: needs a value", o->name);
+                        return error_set(ret_error, -EINVAL, "--%s: needs a value", o->name);
 
-                r = apply(&cli, o, value ? value : "", err, errlen);
+                r = apply(&cli, o, value ? value : "", ret_error);
                 if (r < 0)
                         return r;
         }
         if (cli.calibrate && !cli.job.filename)
-                return fail("--filename: missing (which device or directory to calibrate)");
+                return error_set(ret_error, -EINVAL,
+                                 "--filename: missing (which device or directory to calibrate)");
         if (!cli.help && !cli.calibrate) {
-                r = io_job_validate(&cli.job, err, errlen);
+                r = io_job_validate(&cli.job, ret_error);
                 if (r < 0)
                         return r;
         }

@@ -15,8 +15,8 @@ struct io_cli {
 };
 
 /* Parse argv (argv[0] is skipped). Accepts "--opt value" and "--opt=value". On failure returns
- * -EINVAL with a message naming the option and the bad value in err, e.g.
- * "--bs: '4q' is not a size". ret->job.filename points into argv. */
-int io_cli_parse(int argc, char *const *argv, char *err, size_t errlen, struct io_cli *ret);
+ * -EINVAL with *ret_error naming the option and the bad value, e.g. "--bs: '4q' is not a
+ * size". ret->job.filename points into argv. */
+int io_cli_parse(int argc, char *const *argv, struct io_cli *ret, char **ret_error);
 
 const char *io_cli_usage(void);

@@ -41,7 +41,10 @@ static void probe(void)
         probed_flags = 0;
 }
 
-unsigned io_ring_taskrun_flags(void)
+/* The task-run flags this kernel accepts, a subset of
+ * IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN.
+ * Probed with throwaway rings on first call, thread safe, cached for the process. */
+static unsigned io_ring_taskrun_flags(void)
 {
         pthread_once(&probe_once, probe);
         return probed_flags;

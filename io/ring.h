@@ -6,11 +6,6 @@
 #include <stdbool.h>
 #include <liburing.h>
 
-/* The task-run flags this kernel accepts, a subset of
- * IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN.
- * Probed with throwaway rings on first call, thread safe, cached for the process. */
-unsigned io_ring_taskrun_flags(void);
-
 struct io_ring_opts {
         unsigned entries;
         bool sqpoll;        /* kernel SQ polling thread; never with the task-run flags */

@@ -49,22 +49,20 @@ static void figure_print(const char *name, const struct io_calibration_figure *f
 
 static int calibrate(const struct io_cli *cli)
 {
+        _cleanup_free_ char *error = NULL;
         struct io_calibration c;
-        char err[512] = "";
         struct io_calibrate_opts o = {
                 .path = cli->job.filename,
                 .seconds = (double)cli->job.runtime_ns / 1e9,
                 .allow_write = cli->job.allow_write_device,
                 .scratch_size = cli->job.size,
                 .region_size = cli->job.size,
-                .errbuf = err,
-                .errlen = sizeof(err),
         };
         int r;
 
-        r = io_calibrate_disk(&o, &c);
+        r = io_calibrate_disk(&o, &c, &error);
         if (r < 0) {
-                fprintf(stderr, "silo-io: %s\n", err[0] ? err : strerror(-r));
+                fprintf(stderr, "silo-io: %s\n", error ?: strerror(-r));
                 return 1;
         }
         if (cli->json) {
@@ -89,14 +87,14 @@ static int calibrate(const struct io_cli *cli)
 int main(int argc, char **argv)
 {
         _cleanup_free_ struct io_result *res = NULL;
+        _cleanup_free_ char *error = NULL;
         struct io_cli cli;
-        char err[512];
         int r;
 
         log_set_ident("silo-io");
-        r = io_cli_parse(argc, argv, err, sizeof(err), &cli);
+        r = io_cli_parse(argc, argv, &cli, &error);
         if (r < 0) {
-                fprintf(stderr, "silo-io: %s\n", err);
+                fprintf(stderr, "silo-io: %s\n", error ?: strerror(-r));
                 return 2;
         }
         if (cli.help) {
@@ -113,9 +111,9 @@ int main(int argc, char **argv)
         (void)sigaction(SIGTERM, &sa, NULL);
         cli.job.cancel = &cancel;
 
-        r = io_job_run(&cli.job, err, sizeof(err), &res);
+        r = io_job_run(&cli.job, &res, &error);
         if (r < 0) {
-                fprintf(stderr, "silo-io: %s\n", err);
+                fprintf(stderr, "silo-io: %s\n", error ?: strerror(-r));
                 return 1;
         }
 

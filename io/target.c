@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "common/error.h"
 #include "common/macro.h"
 #include "io/target.h"
 
@@ -83,7 +84,7 @@ static void describe(dev_t dev, dev_t whole, char *buf, size_t len)
                          major(whole), minor(whole));
 }
 
-static int check_mounts(const dev_t *devs, size_t n, char *why, size_t whylen)
+static int check_mounts(const dev_t *devs, size_t n, char **ret_error)
 {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
         _cleanup_free_ char *line = NULL;
@@ -100,14 +101,13 @@ static int check_mounts(const dev_t *devs, size_t n, char *why, size_t whylen)
                         if (devs[i] == makedev(ma, mi)) {
                                 char d[96];
                                 describe(devs[i], devs[0], d, sizeof(d));
-                                snprintf(why, whylen, "%s is mounted at %s", d, mnt);
-                                return -EBUSY;
+                                return error_set(ret_error, -EBUSY, "%s is mounted at %s", d, mnt);
                         }
         }
         return 0;
 }
 
-static int check_holders(const dev_t *devs, size_t n, char *why, size_t whylen)
+static int check_holders(const dev_t *devs, size_t n, char **ret_error)
 {
         for (size_t i = 0; i < n; i++) {
                 char path[128];
@@ -123,14 +123,14 @@ static int check_holders(const dev_t *devs, size_t n, char *why, size_t whylen)
                         if (de->d_name[0] != '.') {
                                 char dd[96];
                                 describe(devs[i], devs[0], dd, sizeof(dd));
-                                snprintf(why, whylen, "%s is held by %s", dd, de->d_name);
-                                return -EBUSY;
+                                return error_set(ret_error, -EBUSY, "%s is held by %s", dd,
+                                                 de->d_name);
                         }
         }
         return 0;
 }
 
-static int check_swaps(const dev_t *devs, size_t n, char *why, size_t whylen)
+static int check_swaps(const dev_t *devs, size_t n, char **ret_error)
 {
         _cleanup_fclose_ FILE *f = fopen("/proc/swaps", "re");
         _cleanup_free_ char *line = NULL;
@@ -149,32 +149,30 @@ static int check_swaps(const dev_t *devs, size_t n, char *why, size_t whylen)
                         if (devs[i] == st.st_rdev) {
                                 char d[96];
                                 describe(devs[i], devs[0], d, sizeof(d));
-                                snprintf(why, whylen, "%s is in use as swap (%s)", d, name);
-                                return -EBUSY;
+                                return error_set(ret_error, -EBUSY, "%s is in use as swap (%s)", d,
+                                                 name);
                         }
         }
         return 0;
 }
 
-int io_blockdev_check_unused(dev_t rdev, char *why, size_t whylen)
+int io_blockdev_check_unused(dev_t rdev, char **ret_error)
 {
         dev_t devs[MAX_DEVS];
         size_t n = 0;
         int r;
 
         r = collect_devs(rdev, devs, ELEMENTSOF(devs), &n);
-        if (r < 0) {
-                snprintf(why, whylen, "cannot read /sys/dev/block/%u:%u: %s", major(rdev),
-                         minor(rdev), strerror(-r));
-                return r;
-        }
-        r = check_mounts(devs, n, why, whylen);
+        if (r < 0)
+                return error_set(ret_error, r, "cannot read /sys/dev/block/%u:%u: %s", major(rdev),
+                                 minor(rdev), strerror(-r));
+        r = check_mounts(devs, n, ret_error);
         if (r != 0)
                 return r;
-        r = check_holders(devs, n, why, whylen);
+        r = check_holders(devs, n, ret_error);
         if (r != 0)
                 return r;
-        return check_swaps(devs, n, why, whylen);
+        return check_swaps(devs, n, ret_error);
 }
 
 int io_blockdev_path(dev_t rdev, char **ret_path)

@@ -18,9 +18,10 @@ struct io_target_info {
 int io_target_stat(int fd, struct io_target_info *ret);
 
 /* 0 when block device `rdev` and its partitions are not mounted (per /proc/self/mountinfo), not
- * held (sysfs holders/) and not active swap. Otherwise -EBUSY with the reason in `why`, e.g.
- * "7:1 (partition of 7:0) is mounted at /mnt". Other -errno when sysfs cannot be read. */
-int io_blockdev_check_unused(dev_t rdev, char *why, size_t whylen);
+ * held (sysfs holders/) and not active swap. Otherwise -EBUSY with the reason in *ret_error,
+ * e.g. "7:1 (partition of 7:0) is mounted at /mnt". Other -errno when sysfs or /proc cannot be
+ * read. */
+int io_blockdev_check_unused(dev_t rdev, char **ret_error);
 
 /* The block device node (/dev/NAME) for a major:minor, from sysfs uevent. */
 int io_blockdev_path(dev_t rdev, char **ret_path);

@@ -10,6 +10,8 @@
 
 #include <liburing.h>
 
+#include "common/clock.h"
+#include "common/error.h"
 #include "common/macro.h"
 #include "io/ratelimit.h"
 #include "io/retry.h"
@@ -315,7 +317,7 @@ static int run_loop(struct loop_state *s)
 {
         struct io_worker *w = s->w;
         const struct io_pass *pass = w->pass;
-        uint64_t now = io_now_ns();
+        uint64_t now = clock_now_nsec(CLOCK_MONOTONIC);
         uint64_t deadline = pass->runtime_ns ? now + pass->runtime_ns : UINT64_MAX;
         bool stop = false;
 
@@ -331,7 +333,7 @@ static int run_loop(struct loop_state *s)
                 /* Fresh stamp: completion handling (verify checksums) since the last clock
                  * read must not count as the next I/Os' latency. */
                 if (!stop) {
-                        now = io_now_ns();
+                        now = clock_now_nsec(CLOCK_MONOTONIC);
                         queued = fill(s, now);
                 }
                 if (s->inflight == 0) {
@@ -344,7 +346,7 @@ static int run_loop(struct loop_state *s)
                         struct timespec ts = { .tv_sec = (time_t)(wait / 1000000000ULL),
                                                .tv_nsec = (long)(wait % 1000000000ULL) };
                         nanosleep(&ts, NULL);
-                        now = io_now_ns();
+                        now = clock_now_nsec(CLOCK_MONOTONIC);
                         if (now >= deadline || atomic_load_explicit(&pass->abort, memory_order_relaxed) ||
                             (pass->job->cancel && atomic_load_explicit(pass->job->cancel, memory_order_relaxed)))
                                 break;
@@ -357,7 +359,7 @@ static int run_loop(struct loop_state *s)
                                 return r;
                 }
                 got = io_uring_peek_batch_cqe(s->ring, cqes, REAP_BATCH);
-                now = io_now_ns();
+                now = clock_now_nsec(CLOCK_MONOTONIC);
                 for (unsigned i = 0; i < got; i++)
                         complete(s, cqes[i], now, &stop);
                 io_uring_cq_advance(s->ring, got);
@@ -365,7 +367,7 @@ static int run_loop(struct loop_state *s)
                     (pass->job->cancel && atomic_load_explicit(pass->job->cancel, memory_order_relaxed)))
                         stop = true;
         }
-        w->end_ns = io_now_ns();
+        w->end_ns = clock_now_nsec(CLOCK_MONOTONIC);
         return 0;
 }
 
@@ -382,11 +384,9 @@ static int pin_cpu(struct io_worker *w)
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);
         r = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-        if (r) {
-                snprintf(w->err, sizeof(w->err), "--cpus-allowed: cannot pin job %u to CPU %u: %s",
-                         w->index, cpu, strerror(r));
-                return -r;
-        }
+        if (r)
+                return error_set(&w->error, -r, "--cpus-allowed: cannot pin job %u to CPU %u: %s",
+                                 w->index, cpu, strerror(r));
         return 0;
 }
 
@@ -426,9 +426,9 @@ void *io_worker_main(void *arg)
                                          .iopoll = job->hipri,
                                  });
         if (r < 0) {
-                snprintf(w->err, sizeof(w->err), "io_uring setup (%u entries%s%s) failed: %s",
-                         entries, job->sqpoll ? ", SQPOLL" : "", job->hipri ? ", IOPOLL" : "",
-                         strerror(-r));
+                error_set(&w->error, r, "io_uring setup (%u entries%s%s) failed: %s", entries,
+                          job->sqpoll ? ", SQPOLL" : "", job->hipri ? ", IOPOLL" : "",
+                          strerror(-r));
                 goto fail;
         }
         ring_ok = true;
@@ -437,17 +437,17 @@ void *io_worker_main(void *arg)
         if (job->registerfiles) {
                 r = io_uring_register_files(&ring, &pass->fd, 1);
                 if (r < 0) {
-                        snprintf(w->err, sizeof(w->err), "registering the file failed: %s "
-                                 "(try --registerfiles 0)", strerror(-r));
+                        error_set(&w->error, r,
+                                  "registering the file failed: %s (try --registerfiles 0)",
+                                  strerror(-r));
                         goto fail;
                 }
         }
 
         r = posix_memalign((void **)&bufs, 4096, (size_t)job->iodepth * job->bs);
         if (r) {
-                r = -r;
-                snprintf(w->err, sizeof(w->err), "allocating %u buffers of %u bytes: %s",
-                         job->iodepth, job->bs, strerror(-r));
+                r = error_set(&w->error, -r, "allocating %u buffers of %u bytes: %s", job->iodepth,
+                              job->bs, strerror(r));
                 goto fail;
         }
         /* Non-zero, incompressible data for plain writes; verify writes overwrite it. */
@@ -459,25 +459,24 @@ void *io_worker_main(void *arg)
         if (job->fixedbufs) {
                 iov = calloc(job->iodepth, sizeof(*iov));
                 if (!iov) {
-                        r = -ENOMEM;
-                        snprintf(w->err, sizeof(w->err), "out of memory");
+                        r = error_set(&w->error, -ENOMEM, "out of memory");
                         goto fail;
                 }
                 for (unsigned i = 0; i < job->iodepth; i++)
                         iov[i] = (struct iovec){ bufs + (size_t)i * job->bs, job->bs };
                 r = io_uring_register_buffers(&ring, iov, job->iodepth);
                 if (r < 0) {
-                        snprintf(w->err, sizeof(w->err), "registering %u buffers of %u bytes "
-                                 "failed: %s (raise RLIMIT_MEMLOCK or try --fixedbufs 0)",
-                                 job->iodepth, job->bs, strerror(-r));
+                        error_set(&w->error, r,
+                                  "registering %u buffers of %u bytes failed: %s (raise "
+                                  "RLIMIT_MEMLOCK or try --fixedbufs 0)",
+                                  job->iodepth, job->bs, strerror(-r));
                         goto fail;
                 }
         }
         slots = calloc(job->iodepth, sizeof(*slots));
         free_stack = calloc(job->iodepth, sizeof(*free_stack));
         if (!slots || !free_stack) {
-                r = -ENOMEM;
-                snprintf(w->err, sizeof(w->err), "out of memory");
+                r = error_set(&w->error, -ENOMEM, "out of memory");
                 goto fail;
         }
         for (unsigned i = 0; i < job->iodepth; i++)

@@ -7,7 +7,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "io/engine.h"
 
@@ -39,8 +38,8 @@ struct io_worker {
         unsigned ring_flags;
         struct io_retry_stats retries;
 
-        int setup_error;            /* -errno, message in err */
-        char err[256];
+        int setup_error;            /* -errno, message in error */
+        char *error;                /* malloc'ed by the worker thread; the caller frees it */
         int io_error;
         uint64_t io_error_offset;
         bool io_error_short;
@@ -60,10 +59,3 @@ struct io_blockperm {
 
 void io_blockperm_init(struct io_blockperm *p, uint64_t n, uint64_t seed);
 uint64_t io_blockperm_next(struct io_blockperm *p);
-
-static inline uint64_t io_now_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}

@@ -17,15 +17,17 @@
 static int parse(const char *line, struct io_cli *cli, char *err, size_t errlen)
 {
         static char buf[1024];
+        _cleanup_free_ char *error = NULL;
         char *argv[MAXARGS];
-        int argc = 0;
+        int argc = 0, r;
 
         snprintf(buf, sizeof(buf), "silo-io %s", line);
         for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && argc < MAXARGS;
              t = strtok_r(NULL, " ", &save))
                 argv[argc++] = t;
-        err[0] = '\0';
-        return io_cli_parse(argc, argv, err, errlen, cli);
+        r = io_cli_parse(argc, argv, cli, &error);
+        snprintf(err, errlen, "%s", strempty(error));
+        return r;
 }
 
 static void test_defaults_and_values(void **state)
@@ -211,19 +213,21 @@ static void test_errors(void **state)
 
 static void test_validate_direct(void **state)
 {
+        _cleanup_free_ char *error = NULL;
         struct io_job job;
-        char err[256];
         (void)state;
 
         io_job_init(&job);
         job.filename = "/f";
-        assert_int_equal(io_job_validate(&job, err, sizeof(err)), 0);
+        assert_int_equal(io_job_validate(&job, &error), 0);
+        assert_null(error);
         job.direct = 1;
         job.offset = 100;
-        assert_int_equal(io_job_validate(&job, err, sizeof(err)), -EINVAL);
-        assert_non_null(strstr(err, "offset 100"));
-        /* NULL err is allowed */
-        assert_int_equal(io_job_validate(&job, NULL, 0), -EINVAL);
+        assert_int_equal(io_job_validate(&job, &error), -EINVAL);
+        assert_non_null(error);
+        assert_non_null(strstr(error, "offset 100"));
+        /* A NULL ret_error is allowed */
+        assert_int_equal(io_job_validate(&job, NULL), -EINVAL);
 }
 
 int main(void)
