@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/measure.h"
+#include "common/error.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "iostat.h"
@@ -56,7 +57,6 @@ int agent_measure_start(struct agent *a)
         struct iostat_options opts = {
             .bpffs = NULL, .mount_bpffs = true, .replace_incompatible = true};
         struct agent_measure *m;
-        char errbuf[256] = "";
         int r;
 
         m = calloc(1, sizeof(*m));
@@ -64,10 +64,10 @@ int agent_measure_start(struct agent *a)
                 return -ENOMEM;
         a->measure = m;
 
-        r = iostat_attach(&opts, errbuf, sizeof(errbuf), &m->io);
+        r = iostat_attach(&opts, &m->io, &m->error);
         if (r < 0) {
-                if (asprintf(&m->error, "eBPF I/O measurement unavailable: %s",
-                             errbuf[0] ? errbuf : strerror(-r)) < 0)
+                (void)error_wrap(&m->error, r, "eBPF I/O measurement unavailable");
+                if (!m->error)
                         return -ENOMEM;
                 log_warning("%s; running without measured I/O figures", m->error);
                 return 0;

@@ -16,7 +16,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "common/array.h"
 #include "common/clock.h"
+#include "common/error.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -54,7 +56,7 @@ struct iostat {
 };
 
 /* libbpf prints through a global callback; library code must not print, so while this loader
- * calls into libbpf its messages go to log_debug and the last one is kept for errbuf. */
+ * calls into libbpf its messages go to log_debug and the last one is kept for *ret_error. */
 static __thread char libbpf_last[256];
 
 static int libbpf_capture(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -72,28 +74,17 @@ static int libbpf_capture(enum libbpf_print_level level, const char *fmt, va_lis
         return 0;
 }
 
-_printf_(4, 5) static int seterr(char *errbuf, size_t size, int r, const char *fmt, ...)
+static int perm_error(char **ret_error, const char *what)
 {
-        va_list ap;
-
-        if (errbuf && size > 0) {
-                va_start(ap, fmt);
-                vsnprintf(errbuf, size, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
-
-static int perm_error(char *errbuf, size_t size, const char *what)
-{
-        return seterr(errbuf, size, -EPERM,
-                      "%s: permission denied: loading BPF programs needs root "
-                      "(or CAP_BPF, CAP_PERFMON and CAP_DAC_OVERRIDE)", what);
+        return error_set(ret_error, -EPERM,
+                         "%s: permission denied: loading BPF programs needs root "
+                         "(or CAP_BPF, CAP_PERFMON and CAP_DAC_OVERRIDE)",
+                         what);
 }
 
 /* Refuse kernels older than the oldest one the programs are tested on instead of
  * shipping fallbacks nobody runs. */
-static int kernel_check(char *errbuf, size_t size)
+static int kernel_check(char **ret_error)
 {
         struct utsname u;
         int r;
@@ -102,24 +93,25 @@ static int kernel_check(char *errbuf, size_t size)
                 return negative_errno();
         r = iostat_kernel_release_check(u.release);
         if (r == -EINVAL)
-                return seterr(errbuf, size, -ENOTSUP,
-                              "cannot parse kernel release '%s' from uname", u.release);
+                return error_set(ret_error, -ENOTSUP, "cannot parse kernel release '%s' from uname",
+                                 u.release);
         if (r < 0)
-                return seterr(errbuf, size, -ENOTSUP,
-                              "kernel %s is older than %d.%d, the oldest kernel the iostat "
-                              "BPF programs support", u.release, IOSTAT_MIN_KERNEL_MAJOR,
-                              IOSTAT_MIN_KERNEL_MINOR);
+                return error_set(ret_error, -ENOTSUP,
+                                 "kernel %s is older than %d.%d, the oldest kernel the iostat "
+                                 "BPF programs support",
+                                 u.release, IOSTAT_MIN_KERNEL_MAJOR, IOSTAT_MIN_KERNEL_MINOR);
         if (access(BTF_VMLINUX, R_OK) < 0) {
                 if (errno == EACCES)
-                        return perm_error(errbuf, size, BTF_VMLINUX);
-                return seterr(errbuf, size, -ENOTSUP,
-                              "kernel %s has no BTF (%s missing): the iostat programs need a "
-                              "kernel built with CONFIG_DEBUG_INFO_BTF=y", u.release, BTF_VMLINUX);
+                        return perm_error(ret_error, BTF_VMLINUX);
+                return error_set(ret_error, -ENOTSUP,
+                                 "kernel %s has no BTF (%s missing): the iostat programs need a "
+                                 "kernel built with CONFIG_DEBUG_INFO_BTF=y",
+                                 u.release, BTF_VMLINUX);
         }
         return 0;
 }
 
-static int bpffs_ensure(const char *bpffs, bool do_mount, char *errbuf, size_t size)
+static int bpffs_ensure(const char *bpffs, bool do_mount, char **ret_error)
 {
         struct statfs sfs;
         int r;
@@ -127,19 +119,19 @@ static int bpffs_ensure(const char *bpffs, bool do_mount, char *errbuf, size_t s
         if (statfs(bpffs, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC)
                 return 0;
         if (!do_mount)
-                return seterr(errbuf, size, -ENOENT,
-                              "bpffs is not mounted at %s (mount -t bpf bpf %s, or ask the "
-                              "loader to mount it)", bpffs, bpffs);
+                return error_set(ret_error, -ENOENT,
+                                 "bpffs is not mounted at %s (mount -t bpf bpf %s, or ask the "
+                                 "loader to mount it)",
+                                 bpffs, bpffs);
         r = mkdir_parents(bpffs, 0755);
         if (r < 0)
-                return seterr(errbuf, size, r, "cannot create bpffs mount point %s: %s",
-                              bpffs, strerror(-r));
+                return error_set(ret_error, r, "cannot create bpffs mount point %s: %s", bpffs,
+                                 strerror(-r));
         if (mount("bpf", bpffs, "bpf", 0, "mode=0700") < 0) {
                 r = negative_errno();
                 if (r == -EPERM)
-                        return perm_error(errbuf, size, "mounting bpffs");
-                return seterr(errbuf, size, r, "cannot mount bpffs at %s: %s", bpffs,
-                              strerror(-r));
+                        return perm_error(ret_error, "mounting bpffs");
+                return error_set(ret_error, r, "cannot mount bpffs at %s: %s", bpffs, strerror(-r));
         }
         return 0;
 }
@@ -196,7 +188,7 @@ static int pins_open(const char *pin_dir, int fds[PIN_MAX])
 }
 
 /* A reused stats map must have this build's layout, or snapshots would misread it. */
-static int pins_check(const int fds[PIN_MAX], const char *pin_dir, char *errbuf, size_t size)
+static int pins_check(const int fds[PIN_MAX], const char *pin_dir, char **ret_error)
 {
         struct bpf_map_info info = {};
         __u32 len = sizeof(info);
@@ -204,28 +196,28 @@ static int pins_check(const int fds[PIN_MAX], const char *pin_dir, char *errbuf,
 
         r = bpf_obj_get_info_by_fd(fds[PIN_MAP_STATS], &info, &len);
         if (r < 0)
-                return seterr(errbuf, size, r, "cannot inspect %s/stats: %s", pin_dir,
-                              strerror(-r));
+                return error_set(ret_error, r, "cannot inspect %s/stats: %s", pin_dir,
+                                 strerror(-r));
         if (info.type != BPF_MAP_TYPE_PERCPU_HASH || info.key_size != sizeof(struct iostat_key) ||
             info.value_size != sizeof(struct iostat_value))
-                return seterr(errbuf, size, -EPROTO,
-                              "%s/stats was pinned by an incompatible iostat (key %u/value %u "
-                              "bytes, this build expects %zu/%zu, ABI %d): detach it first "
-                              "(silo-iostat --detach)", pin_dir, info.key_size,
-                              info.value_size, sizeof(struct iostat_key),
-                              sizeof(struct iostat_value), IOSTAT_ABI_VERSION);
+                return error_set(ret_error, -EPROTO,
+                                 "%s/stats was pinned by an incompatible iostat (key %u/value %u "
+                                 "bytes, this build expects %zu/%zu, ABI %d): detach it first "
+                                 "(silo-iostat --detach)",
+                                 pin_dir, info.key_size, info.value_size, sizeof(struct iostat_key),
+                                 sizeof(struct iostat_value), IOSTAT_ABI_VERSION);
         char marker[PATH_MAX];
         abi_marker_path(pin_dir, marker, sizeof(marker));
         if (access(marker, F_OK) < 0)
-                return seterr(errbuf, size, -EPROTO,
-                              "%s holds programs pinned by an incompatible iostat (no %s): "
-                              "detach them first (silo-iostat --detach)", pin_dir, marker);
+                return error_set(ret_error, -EPROTO,
+                                 "%s holds programs pinned by an incompatible iostat (no %s): "
+                                 "detach them first (silo-iostat --detach)",
+                                 pin_dir, marker);
         return 0;
 }
 
 /* Load, attach and pin. The pins, not this process, then keep the programs attached. */
-static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, char *errbuf,
-                           size_t size)
+static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, char **ret_error)
 {
         struct iostat_bpf *skel = NULL;
         struct bpf_link *links[3] = {};
@@ -236,13 +228,13 @@ static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, cha
         skel = iostat_bpf__open();
         if (!skel) {
                 r = negative_errno();
-                return seterr(errbuf, size, r, "cannot open the iostat BPF object: %s",
-                              libbpf_last[0] ? libbpf_last : strerror(-r));
+                return error_set(ret_error, r, "cannot open the iostat BPF object: %s",
+                                 libbpf_last[0] ? libbpf_last : strerror(-r));
         }
         skel->rodata->ts_mode = ts_mode;
         r = libbpf_num_possible_cpus();
         if (r <= 0) {
-                r = seterr(errbuf, size, r < 0 ? r : -EIO, "cannot count possible CPUs");
+                r = error_set(ret_error, r < 0 ? r : -EIO, "cannot count possible CPUs");
                 goto out;
         }
         skel->rodata->nr_cpus = (__u32)r;
@@ -250,10 +242,10 @@ static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, cha
         r = iostat_bpf__load(skel);
         if (r < 0) {
                 if (r == -EPERM || r == -EACCES)
-                        r = perm_error(errbuf, size, "loading iostat");
+                        r = perm_error(ret_error, "loading iostat");
                 else
-                        r = seterr(errbuf, size, r, "cannot load the iostat programs: %s (%s)",
-                                   strerror(-r), libbpf_last[0] ? libbpf_last : "no detail");
+                        r = error_set(ret_error, r, "cannot load the iostat programs: %s (%s)",
+                                      strerror(-r), libbpf_last[0] ? libbpf_last : "no detail");
                 goto out;
         }
 
@@ -264,8 +256,8 @@ static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, cha
                 links[i] = bpf_program__attach(progs[i]);
                 if (!links[i]) {
                         r = negative_errno();
-                        r = seterr(errbuf, size, r, "cannot attach %s: %s",
-                                   bpf_program__section_name(progs[i]), strerror(-r));
+                        r = error_set(ret_error, r, "cannot attach %s: %s",
+                                      bpf_program__section_name(progs[i]), strerror(-r));
                         goto out;
                 }
         }
@@ -275,24 +267,18 @@ static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, cha
         abi_marker_path(pin_dir, path, sizeof(path));
         if (mkdir(path, 0700) < 0 && errno != EEXIST) {
                 r = negative_errno();
-                r = seterr(errbuf, size, r, "cannot create %s: %s", path, strerror(-r));
+                r = error_set(ret_error, r, "cannot create %s: %s", path, strerror(-r));
                 goto out;
         }
 
+        /* Maps first, then links, in the order of pin_names[]. */
         struct bpf_map *maps[3] = {skel->maps.stats, skel->maps.start, skel->maps.overflow};
-        for (unsigned i = 0; i < 3; i++) {
-                snprintf(path, sizeof(path), "%s/%s", pin_dir, pin_names[PIN_MAP_STATS + i]);
-                r = bpf_map__pin(maps[i], path);
+        for (unsigned i = 0; i < PIN_MAX; i++) {
+                snprintf(path, sizeof(path), "%s/%s", pin_dir, pin_names[i]);
+                r = i < PIN_LINK_ISSUE ? bpf_map__pin(maps[i - PIN_MAP_STATS], path)
+                                       : bpf_link__pin(links[i - PIN_LINK_ISSUE], path);
                 if (r < 0) {
-                        r = seterr(errbuf, size, r, "cannot pin %s: %s", path, strerror(-r));
-                        goto out;
-                }
-        }
-        for (unsigned i = 0; i < 3; i++) {
-                snprintf(path, sizeof(path), "%s/%s", pin_dir, pin_names[PIN_LINK_ISSUE + i]);
-                r = bpf_link__pin(links[i], path);
-                if (r < 0) {
-                        r = seterr(errbuf, size, r, "cannot pin %s: %s", path, strerror(-r));
+                        r = error_set(ret_error, r, "cannot pin %s: %s", path, strerror(-r));
                         goto out;
                 }
         }
@@ -306,8 +292,7 @@ out:
         return r;
 }
 
-int iostat_attach(const struct iostat_options *opts, char *errbuf, size_t errbuf_size,
-                  struct iostat **ret)
+int iostat_attach(const struct iostat_options *opts, struct iostat **ret, char **ret_error)
 {
         static const struct iostat_options defaults = {};
         const char *bpffs;
@@ -321,15 +306,15 @@ int iostat_attach(const struct iostat_options *opts, char *errbuf, size_t errbuf
                 opts = &defaults;
         bpffs = opts->bpffs ?: IOSTAT_BPFFS_DEFAULT;
         if ((unsigned)opts->ts_mode > IOSTAT_TS_HASH_ONLY)
-                return seterr(errbuf, errbuf_size, -EINVAL, "invalid timestamp mode %d",
-                              (int)opts->ts_mode);
+                return error_set(ret_error, -EINVAL, "invalid timestamp mode %d",
+                                 (int)opts->ts_mode);
         for (unsigned i = 0; i < PIN_MAX; i++)
                 fds[i] = -EBADF;
 
-        r = kernel_check(errbuf, errbuf_size);
+        r = kernel_check(ret_error);
         if (r < 0)
                 return r;
-        r = bpffs_ensure(bpffs, opts->mount_bpffs, errbuf, errbuf_size);
+        r = bpffs_ensure(bpffs, opts->mount_bpffs, ret_error);
         if (r < 0)
                 return r;
         if (asprintf(&pin_dir, "%s/%s", bpffs, IOSTAT_PIN_SUBDIR) < 0)
@@ -337,16 +322,14 @@ int iostat_attach(const struct iostat_options *opts, char *errbuf, size_t errbuf
         r = mkdir_parents(pin_dir, 0700);
         if (r < 0) {
                 if (r == -EPERM || r == -EACCES)
-                        return perm_error(errbuf, errbuf_size, pin_dir);
-                return seterr(errbuf, errbuf_size, r, "cannot create %s: %s", pin_dir,
-                              strerror(-r));
+                        return perm_error(ret_error, pin_dir);
+                return error_set(ret_error, r, "cannot create %s: %s", pin_dir, strerror(-r));
         }
         /* Serialize loaders: two agents starting together must not both attach. */
         dfd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
                 r = negative_errno();
-                return seterr(errbuf, errbuf_size, r, "cannot lock %s: %s", pin_dir,
-                              strerror(-r));
+                return error_set(ret_error, r, "cannot lock %s: %s", pin_dir, strerror(-r));
         }
 
         libbpf_last[0] = '\0';
@@ -354,17 +337,16 @@ int iostat_attach(const struct iostat_options *opts, char *errbuf, size_t errbuf
 
         n = pins_open(pin_dir, fds);
         if (n == -EPERM || n == -EACCES) {
-                r = perm_error(errbuf, errbuf_size, pin_dir);
+                r = perm_error(ret_error, pin_dir);
                 goto out;
         }
         if (n < 0) {
-                r = seterr(errbuf, errbuf_size, n, "cannot open pins in %s: %s", pin_dir,
-                           strerror(-n));
+                r = error_set(ret_error, n, "cannot open pins in %s: %s", pin_dir, strerror(-n));
                 goto out;
         }
         bool reused = n == PIN_MAX;
         if (reused && opts->replace_incompatible &&
-            pins_check(fds, pin_dir, NULL, 0) == -EPROTO) {
+            pins_check(fds, pin_dir, NULL) == -EPROTO) {
                 /* Pinned by another iostat version (an upgrade): start over, counters too. */
                 log_debug("iostat: replacing incompatible pins in %s", pin_dir);
                 reused = false;
@@ -376,17 +358,17 @@ int iostat_attach(const struct iostat_options *opts, char *errbuf, size_t errbuf
                         fds_close(fds);
                         pins_remove(pin_dir);
                 }
-                r = programs_attach(pin_dir, opts->ts_mode, errbuf, errbuf_size);
+                r = programs_attach(pin_dir, opts->ts_mode, ret_error);
                 if (r < 0)
                         goto out;
                 n = pins_open(pin_dir, fds);
                 if (n != PIN_MAX) {
-                        r = seterr(errbuf, errbuf_size, n < 0 ? n : -EIO,
-                                   "pins in %s vanished right after attaching", pin_dir);
+                        r = error_set(ret_error, n < 0 ? n : -EIO,
+                                      "pins in %s vanished right after attaching", pin_dir);
                         goto out;
                 }
         }
-        r = pins_check(fds, pin_dir, errbuf, errbuf_size);
+        r = pins_check(fds, pin_dir, ret_error);
         if (r < 0)
                 goto out;
 
@@ -495,24 +477,14 @@ static uint64_t overflow_read(const struct iostat *io, __u32 idx)
 _Static_assert(sizeof(struct iostat_value) % 8 == 0, "per-CPU slots are 8-byte aligned");
 
 /* Append the keys and per-CPU values of one batch to the snapshot. */
-static int snapshot_append(struct iostat_snapshot **sp, size_t *cap, const struct iostat_key *keys,
+static int snapshot_append(struct iostat_snapshot *s, size_t *cap, const struct iostat_key *keys,
                            const struct iostat_value *vals, unsigned count, int ncpus)
 {
-        struct iostat_snapshot *s = *sp;
-
+        if (!ARRAY_GROW(s->entries, *cap, s->n_entries + count))
+                return -ENOMEM;
         for (unsigned i = 0; i < count; i++) {
-                struct iostat_entry *e;
+                struct iostat_entry *e = &s->entries[s->n_entries];
 
-                if (s->n_entries == *cap) {
-                        struct iostat_snapshot *bigger;
-
-                        bigger = realloc(s, sizeof(*s) + *cap * 2 * sizeof(s->entries[0]));
-                        if (!bigger)
-                                return -ENOMEM;
-                        *cap *= 2;
-                        *sp = s = bigger;
-                }
-                e = &s->entries[s->n_entries];
                 if (iostat_key_decode(&keys[i], &e->dev, &e->cgroup_id, &e->op) < 0)
                         continue; /* not written by this ABI: ignore */
                 e->kernel_ts = value_sum(&vals[(size_t)i * ncpus], ncpus, &e->stat);
@@ -521,18 +493,20 @@ static int snapshot_append(struct iostat_snapshot **sp, size_t *cap, const struc
         return 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct iostat_snapshot *, iostat_snapshot_free)
+
 int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
 {
-        _cleanup_free_ struct iostat_snapshot *s = NULL;
+        _cleanup_(iostat_snapshot_freep) struct iostat_snapshot *s = NULL;
         _cleanup_free_ struct iostat_key *keys = NULL;
         _cleanup_free_ struct iostat_value *vals = NULL;
         unsigned chunk = 64;
-        size_t cap = 64;
+        size_t cap = 0;
         __u32 batch;
         bool first = true;
         int r;
 
-        s = calloc(1, sizeof(*s) + cap * sizeof(s->entries[0]));
+        s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
         /* Batch lookups walk the hash by bucket, so keys that the programs add or a prune
@@ -560,7 +534,7 @@ int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
                 }
                 if (r < 0 && r != -ENOENT)
                         return r;
-                int k = snapshot_append(&s, &cap, keys, vals, count, io->ncpus);
+                int k = snapshot_append(s, &cap, keys, vals, count, io->ncpus);
                 if (k < 0)
                         return k;
                 if (r == -ENOENT)
@@ -576,7 +550,10 @@ int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
 
 struct iostat_snapshot *iostat_snapshot_free(struct iostat_snapshot *s)
 {
-        free(s);
+        if (s) {
+                free(s->entries);
+                free(s);
+        }
         return NULL;
 }
 
@@ -667,15 +644,8 @@ int iostat_prune(struct iostat *io, const char *cgroup_root)
                                           strerror(-r));
                         continue;
                 }
-                if (n_dead == cap) {
-                        struct iostat_key *bigger;
-
-                        cap = cap ? cap * 2 : 16;
-                        bigger = realloc(dead, cap * sizeof(*dead));
-                        if (!bigger)
-                                return -ENOMEM;
-                        dead = bigger;
-                }
+                if (!ARRAY_GROW(dead, cap, n_dead + 1))
+                        return -ENOMEM;
                 dead[n_dead++] = key;
         }
         for (size_t i = 0; i < n_dead; i++) {

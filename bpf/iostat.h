@@ -11,7 +11,8 @@
 #include "iostat-abi.h"
 
 /* All functions return 0 (or a count) on success and -errno on failure; they never print.
- * Functions taking `errbuf` also describe a failure there in one line for the operator. */
+ * Functions taking `ret_error` also describe a failure there in one line for the operator
+ * (common/error.h). */
 
 #define IOSTAT_BPFFS_DEFAULT "/sys/fs/bpf"
 /* Pins live in <bpffs>/silo/iostat: maps stats, start, overflow; links link_issue,
@@ -56,7 +57,7 @@ struct iostat_snapshot {
         uint64_t lost_keys;      /* I/Os not counted because the stats map was full */
         uint64_t lost_ts;        /* issue times not recorded because the start map was full */
         size_t n_entries;
-        struct iostat_entry entries[];
+        struct iostat_entry *entries;
 };
 
 /* Rates over the interval between two snapshots. */
@@ -79,8 +80,7 @@ struct iostat;
  * older than 6.1, no BTF), -EPERM (needs root or CAP_BPF + CAP_PERFMON), -ENOENT (bpffs not
  * mounted and mount_bpffs not set), -EPROTO (pins of an incompatible iostat version, unless
  * replace_incompatible). */
-int iostat_attach(const struct iostat_options *opts, char *errbuf, size_t errbuf_size,
-                  struct iostat **ret);
+int iostat_attach(const struct iostat_options *opts, struct iostat **ret, char **ret_error);
 /* Close the handle; pinned programs stay attached and keep counting. NULL-safe. */
 struct iostat *iostat_free(struct iostat *io);
 /* Whether iostat_attach() found the programs already pinned. */

@@ -511,7 +511,7 @@ int main(int argc, char **argv)
         struct iostat *io = NULL;
         struct iostat_prog_stats cost[2][IOSTAT_PROG_MAX] = {};
         _cleanup_close_ int stats_fd = -EBADF;
-        char err[512] = "";
+        _cleanup_free_ char *error = NULL;
         struct args a;
         int r;
 
@@ -532,9 +532,9 @@ int main(int argc, char **argv)
         opts.bpffs = a.bpffs;
         opts.mount_bpffs = a.mount_bpffs;
         opts.ts_mode = a.hash_ts ? IOSTAT_TS_HASH_ONLY : IOSTAT_TS_KERNEL_FIRST;
-        r = iostat_attach(&opts, err, sizeof(err), &io);
+        r = iostat_attach(&opts, &io, &error);
         if (r < 0) {
-                log_error("%s", err[0] ? err : strerror(-r));
+                log_error("%s", error ?: strerror(-r));
                 return EXIT_FAILURE;
         }
         if (iostat_cgroup_root_find(&cgroot) < 0)

@@ -118,6 +118,16 @@ static void check_hist(const char *what, const struct iostat_stat *s)
                (unsigned long long)s->ios, p[0], p[1], p[2], p[3]);
 }
 
+/* iostat_attach() with its message copied into err ("" when it left none). */
+static int attach(const struct iostat_options *opts, struct iostat **ret, char *err, size_t errlen)
+{
+        _cleanup_free_ char *error = NULL;
+        int r = iostat_attach(opts, ret, &error);
+
+        snprintf(err, errlen, "%s", error ? error : "");
+        return r;
+}
+
 static int run_mode(const char *device, const char *bpffs, size_t mib, enum iostat_ts_mode mode)
 {
         struct iostat_options opts = {.bpffs = bpffs, .ts_mode = mode};
@@ -136,7 +146,7 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
                 fprintf(stderr, "%s is not a block device\n", device);
                 return -ENOTBLK;
         }
-        r = iostat_attach(&opts, err, sizeof(err), &io);
+        r = attach(&opts, &io, err, sizeof(err));
         if (r == -ENOTSUP) {
                 fprintf(stderr, "SKIP: %s\n", err);
                 return 77;
@@ -228,7 +238,7 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
         }
 
         /* A second loader reuses the pinned programs: same counters, no second copy. */
-        r = iostat_attach(&opts, err, sizeof(err), &io2);
+        r = attach(&opts, &io2, err, sizeof(err));
         CHECK(r == 0, "re-attach: %s", err);
         if (r == 0) {
                 CHECK(iostat_reused(io2), "second attach did not reuse the pins");
@@ -272,7 +282,7 @@ static int run_incompatible(const char *bpffs)
         char err[512] = "", pin[512], cmd[1024];
         int r;
 
-        r = iostat_attach(&opts, err, sizeof(err), &io);
+        r = attach(&opts, &io, err, sizeof(err));
         if (r < 0) {
                 fprintf(stderr, "attach: %s\n", err);
                 return r;
@@ -288,14 +298,14 @@ static int run_incompatible(const char *bpffs)
                 return iostat_unpin(bpffs);
         }
 
-        r = iostat_attach(&opts, err, sizeof(err), &io);
+        r = attach(&opts, &io, err, sizeof(err));
         CHECK(r == -EPROTO, "attach over an incompatible stats pin returned %d (%s)", r, err);
         CHECK(strstr(err, "incompatible") && strstr(err, pin), "message: '%s'", err);
         printf("  incompatible pins refused: %s\n", err);
         io = iostat_free(io);
 
         opts.replace_incompatible = true;
-        r = iostat_attach(&opts, err, sizeof(err), &io);
+        r = attach(&opts, &io, err, sizeof(err));
         CHECK(r == 0, "attach with replace_incompatible: %s", err);
         if (r == 0) {
                 CHECK(!iostat_reused(io), "incompatible pins were reused");
@@ -310,7 +320,7 @@ static int run_incompatible(const char *bpffs)
                  IOSTAT_ABI_VERSION);
         CHECK(rmdir(marker) == 0, "rmdir %s: %m", marker);
         opts.replace_incompatible = false;
-        r = iostat_attach(&opts, err, sizeof(err), &io);
+        r = attach(&opts, &io, err, sizeof(err));
         CHECK(r == -EPROTO && strstr(err, marker), "attach without %s: %d (%s)", marker, r, err);
         printf("  unmarked pins refused: %s\n", err);
         io = iostat_free(io);

@@ -282,12 +282,11 @@ static void test_rate_edge_cases(void **state)
 
 static void test_snapshot_sum(void **state)
 {
-        struct iostat_snapshot *s = calloc(1, sizeof(*s) + 5 * sizeof(struct iostat_entry));
+        struct iostat_entry entries[5];
+        struct iostat_snapshot snap = {.n_entries = 5, .entries = entries}, *s = &snap;
         struct iostat_stat t;
         (void)state;
 
-        assert_non_null(s);
-        s->n_entries = 5;
         s->entries[0] = (struct iostat_entry){makedev(7, 0), 10, IOSTAT_OP_READ, false,
                                               stat_make(4096, 1, 1, 0)};
         s->entries[1] = (struct iostat_entry){makedev(7, 0), 10, IOSTAT_OP_WRITE, false,
@@ -308,7 +307,6 @@ static void test_snapshot_sum(void **state)
         assert_true(t.bytes == 8192 + (1 << 20) && t.hist[0] == 10);
         assert_int_equal(iostat_snapshot_sum(s, makedev(8, 0), IOSTAT_CGROUP_ANY, 0, &t), 0);
         assert_true(t.bytes == 0 && t.ios == 0);
-        free(s);
 }
 
 static void test_kernel_release(void **state)
