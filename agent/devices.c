@@ -9,6 +9,7 @@
 #include <sys/sysmacros.h>
 
 #include "agent/agent.h"
+#include "common/error.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 
@@ -44,26 +45,20 @@ int agent_disks_resolve(struct agent *a, char **ret_error)
                 return -ENOMEM;
         for (char **d = a->opts.disk; d && *d; d++) {
                 struct agent_disk *disk = &a->disks[a->n_disks];
-                _cleanup_free_ char *msg = NULL;
                 struct blockdev bd;
                 int r;
 
                 /* A name ("nullb0") or any path: device, partition, mount point, file. */
                 if (strchr(*d, '/'))
-                        r = blockdev_resolve(NULL, *d, &bd, &msg);
+                        r = blockdev_resolve(NULL, *d, &bd, ret_error);
                 else
-                        r = blockdev_resolve_name(NULL, *d, &bd, &msg);
-                if (r < 0) {
-                        if (asprintf(ret_error, "--disk %s: %s", *d, msg ? msg : strerror(-r)) < 0)
-                                *ret_error = NULL;
-                        return r;
-                }
+                        r = blockdev_resolve_name(NULL, *d, &bd, ret_error);
+                if (r < 0)
+                        return error_wrap(ret_error, r, "--disk %s", *d);
                 for (size_t i = 0; i < a->n_disks; i++)
-                        if (a->disks[i].devnum == bd.devnum) {
-                                if (asprintf(ret_error, "--disk %s: %s is already offered", *d, bd.name) < 0)
-                                        *ret_error = NULL;
-                                return -EINVAL;
-                        }
+                        if (a->disks[i].devnum == bd.devnum)
+                                return error_set(ret_error, -EINVAL, "--disk %s: %s is already offered", *d,
+                                                 bd.name);
                 disk->name = strdup(bd.name);
                 if (asprintf(&disk->path, "/dev/%s", bd.name) < 0)
                         disk->path = NULL;

@@ -16,6 +16,7 @@
 #include "agent/link.h"
 #include "agent/master-link.h"
 #include "agent/status-queue.h"
+#include "common/error.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/log.h"
@@ -62,16 +63,14 @@ static int attributes_parse(char **list, struct silo_kv **ret, size_t *ret_n, ch
 
                 if (!eq || !key || !silo_name_is_valid(key) || !eq[1]) {
                         silo_kv_array_free(v, n);
-                        if (asprintf(ret_error, "attribute: '%s' is not KEY=VALUE with KEY a name (rack=r1)", *s) < 0)
-                                *ret_error = NULL;
-                        return -EINVAL;
+                        return error_set(ret_error, -EINVAL,
+                                         "attribute: '%s' is not KEY=VALUE with KEY a name (rack=r1)", *s);
                 }
                 for (size_t i = 0; i < n; i++)
                         if (streq(v[i].key, key)) {
                                 silo_kv_array_free(v, n);
-                                if (asprintf(ret_error, "attribute: '%s': %s is given twice", *s, key) < 0)
-                                        *ret_error = NULL;
-                                return -EINVAL;
+                                return error_set(ret_error, -EINVAL, "attribute: '%s': %s is given twice", *s,
+                                                 key);
                         }
                 nv = realloc(v, (n + 1) * sizeof(*v));
                 if (!nv) {
@@ -143,7 +142,7 @@ void agent_link_task_changed(struct task *t)
         struct agent_link *l = t->agent->link;
         struct silo_status_update u = {
                 .task_id = t->id, .state = t->state, .reason = t->reason, .exit_code = t->exit_code,
-                .signal = t->signal, .message = t->message, .timestamp_ms = now_realtime_usec() / 1000,
+                .signal = t->signal, .message = t->message, .timestamp_ms = now_realtime_ms(),
         };
         char id[37];
         int r;

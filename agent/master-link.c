@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "agent/master-link.h"
+#include "common/clock.h"
+#include "common/error.h"
 #include "common/fileio.h"
 #include "common/http-client.h"
 #include "common/http-json.h"
@@ -55,11 +57,6 @@ struct master_link {
 
         uint64_t registrations, heartbeats, updates_sent, updates_acked, updates_rejected, failures;
 };
-
-static uint64_t mono_ms(void)
-{
-        return now_usec() / 1000;
-}
 
 static uint64_t backoff_next(uint64_t *b)
 {
@@ -131,19 +128,15 @@ static int agent_id_load(const char *path, char **ret, char **ret_error)
                 *ret = NULL;
                 return 0;
         }
-        if (r < 0) {
-                if (asprintf(ret_error, "agent id file %s: %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
+        if (r < 0)
+                return error_set(ret_error, r, "agent id file %s: %s", path, strerror(-r));
         n = strcspn(text, "\r\n");
         text[n] = '\0';
-        if (!silo_name_is_valid(text)) {
-                if (asprintf(ret_error, "agent id file %s: '%s' is not a valid agent id (remove the file to "
-                             "register as a new agent)", path, text) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+        if (!silo_name_is_valid(text))
+                return error_set(ret_error, -EINVAL,
+                                 "agent id file %s: '%s' is not a valid agent id (remove the file to "
+                                 "register as a new agent)",
+                                 path, text);
         *ret = TAKE_PTR(text);
         return 0;
 }
@@ -174,21 +167,21 @@ static void on_register_done(const struct http_client_result *res, void *userdat
         l->state = LINK_UNREGISTERED;
         if (res->error != 0 || res->status / 100 != 2) {
                 link_trouble(l, "registration", res);
-                l->next_register_ms = mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
                 goto out;
         }
         id = json_string_value(json_object_get(res->json, "agent_id"));
         if (!id || !silo_name_is_valid(id)) {
                 log_error("registration: master %s answered without a valid agent_id: %s", l->url, res->body);
                 l->failures++;
-                l->next_register_ms = mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
                 goto out;
         }
         if (!streq_ptr(id, l->agent_id)) {
                 char *copy = strdup(id);
 
                 if (!copy) {
-                        l->next_register_ms = mono_ms() + backoff_next(&l->backoff_ms);
+                        l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
                         goto out;
                 }
                 if (l->agent_id)
@@ -197,7 +190,7 @@ static void on_register_done(const struct http_client_result *res, void *userdat
                 l->agent_id = copy;
                 /* Without the id on disk, a restart would register as a second agent. */
                 if (agent_id_save(l, id) < 0) {
-                        l->next_register_ms = mono_ms() + backoff_next(&l->backoff_ms);
+                        l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
                         goto out;
                 }
         }
@@ -206,7 +199,7 @@ static void on_register_done(const struct http_client_result *res, void *userdat
         l->state = LINK_REGISTERED;
         l->registrations++;
         link_recovered(l);
-        l->next_heartbeat_ms = mono_ms() + l->heartbeat_interval_ms;
+        l->next_heartbeat_ms = now_mono_ms() + l->heartbeat_interval_ms;
         l->next_update_ms = 0;
         l->update_backoff_ms = 0;
         log_info("Registered with master %s as agent %s (heartbeat every %" PRIu64 " ms, %zu status updates "
@@ -254,7 +247,7 @@ static void link_register(struct master_link *l)
         body = l->registration_build(l->userdata);
         if (!body || link_url(l, &url, "agents", NULL, NULL) < 0) {
                 json_decref(body);
-                l->next_register_ms = mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
                 return;
         }
         if (l->agent_id)
@@ -264,7 +257,7 @@ static void link_register(struct master_link *l)
         json_decref(body);
         if (r < 0) {
                 log_warning_errno(r, "registration: cannot start the request to %s: %m", url);
-                l->next_register_ms = mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
                 return;
         }
         l->state = LINK_REGISTERING;
@@ -303,9 +296,9 @@ static void on_heartbeat_done(const struct http_client_result *res, void *userda
                 /* The master may come back from a restart that forgot which agents were
                  * active: register again, so it reconciles what we run. */
                 l->state = LINK_UNREGISTERED;
-                l->next_register_ms = mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
         } else
-                l->next_heartbeat_ms = mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_heartbeat_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
 out:
         link_schedule(l);
 }
@@ -316,7 +309,7 @@ static void link_heartbeat(struct master_link *l)
         json_t *body;
         int r;
 
-        l->next_heartbeat_ms = mono_ms() + l->heartbeat_interval_ms;
+        l->next_heartbeat_ms = now_mono_ms() + l->heartbeat_interval_ms;
         body = l->heartbeat_build(l->userdata);
         if (!body || link_url(l, &url, "agents", l->agent_id, "heartbeat") < 0) {
                 json_decref(body);
@@ -363,7 +356,7 @@ static void on_update_done(const struct http_client_result *res, void *userdata)
                 goto out;
         }
         link_trouble(l, "status update", res);
-        l->next_update_ms = mono_ms() + backoff_next(&l->update_backoff_ms);
+        l->next_update_ms = now_mono_ms() + backoff_next(&l->update_backoff_ms);
 out:
         link_schedule(l);
 }
@@ -389,7 +382,7 @@ static void link_send_update(struct master_link *l)
         json_decref(body);
         if (r < 0) {
                 l->update_in_flight = (free(l->update_in_flight), NULL);
-                l->next_update_ms = mono_ms() + backoff_next(&l->update_backoff_ms);
+                l->next_update_ms = now_mono_ms() + backoff_next(&l->update_backoff_ms);
                 return;
         }
         l->updates_sent++;
@@ -400,7 +393,7 @@ static void link_send_update(struct master_link *l)
 /* Start whatever is due, then arm the timer for the earliest next deadline. */
 static void link_schedule(struct master_link *l)
 {
-        uint64_t now = mono_ms(), next = UINT64_MAX;
+        uint64_t now = now_mono_ms(), next = UINT64_MAX;
 
         if (l->freeing || !l->loop)
                 return;
@@ -464,12 +457,10 @@ int master_link_new(const struct master_link_config *cfg, struct master_link **r
 
         if (!cfg->master_url || (strncmp(cfg->master_url, "http://", 7) != 0 &&
                                  strncmp(cfg->master_url, "https://", 8) != 0) ||
-            !cfg->master_url[cfg->master_url[4] == 's' ? 8 : 7]) {
-                if (asprintf(ret_error, "--master: '%s' is not an http:// or https:// URL (http://HOST:5050)",
-                             strempty(cfg->master_url)) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+            !cfg->master_url[cfg->master_url[4] == 's' ? 8 : 7])
+                return error_set(ret_error, -EINVAL,
+                                 "--master: '%s' is not an http:// or https:// URL (http://HOST:5050)",
+                                 strempty(cfg->master_url));
         l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
@@ -539,13 +530,8 @@ void master_link_reregister(struct master_link *l)
 
 void master_link_kick(struct master_link *l)
 {
-        if (l->state == LINK_REGISTERED && !l->update_in_flight && l->next_update_ms <= mono_ms())
+        if (l->state == LINK_REGISTERED && !l->update_in_flight && l->next_update_ms <= now_mono_ms())
                 link_schedule(l);
-}
-
-bool master_link_registered(const struct master_link *l)
-{
-        return l->state == LINK_REGISTERED;
 }
 
 const char *master_link_agent_id(const struct master_link *l)

@@ -60,7 +60,6 @@ void master_link_reregister(struct master_link *l);
 /* The queue has something new: send it now if registered. */
 void master_link_kick(struct master_link *l);
 
-bool master_link_registered(const struct master_link *l);
 const char *master_link_agent_id(const struct master_link *l);  /* NULL before the first registration */
 
 /* {"master", "agent_id", "registered", "heartbeat_interval_ms", counters...} for the API. */

@@ -78,34 +78,27 @@ int agent_state_lock(const char *state_dir, int *ret_fd, char **ret_error)
         if (asprintf(&path, "%s/lock", state_dir) < 0)
                 return -ENOMEM;
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0) {
-                int r = negative_errno();
-
-                if (asprintf(ret_error, "cannot open %s: %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
+        if (fd < 0)
+                return error_set(ret_error, negative_errno(), "cannot open %s: %s", path, strerror(errno));
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
                 int r = errno == EWOULDBLOCK ? -EBUSY : negative_errno();
                 ssize_t len = pread(fd, buf, sizeof(buf) - 1, 0);
                 long holder = 0;
 
+                if (r != -EBUSY)
+                        return error_set(ret_error, r, "cannot lock %s: %s", path, strerror(-r));
                 if (len > 0) {
                         buf[len] = '\0';
                         holder = strtol(buf, NULL, 10);
                 }
-                if (r != -EBUSY)
-                        n = asprintf(ret_error, "cannot lock %s: %s", path, strerror(-r));
-                else if (holder > 0)
-                        n = asprintf(ret_error,
-                                     "another silo-agent (pid %ld) is running on the state directory %s "
-                                     "(it holds %s)", holder, state_dir, path);
-                else
-                        n = asprintf(ret_error, "another silo-agent is running on the state directory %s "
-                                     "(it holds %s)", state_dir, path);
-                if (n < 0)
-                        *ret_error = NULL;
-                return r;
+                if (holder > 0)
+                        return error_set(ret_error, r,
+                                         "another silo-agent (pid %ld) is running on the state directory %s "
+                                         "(it holds %s)",
+                                         holder, state_dir, path);
+                return error_set(ret_error, r,
+                                 "another silo-agent is running on the state directory %s (it holds %s)",
+                                 state_dir, path);
         }
         n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
         if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)

@@ -18,13 +18,9 @@ int http_json_parse(const char *data, size_t size, size_t max, json_t **ret_json
 
         if (max == 0)
                 max = HTTP_JSON_MAX_BODY_DEFAULT;
-        if (size > max) {
-                if (ret_error &&
-                    asprintf(ret_error, "body of %zu bytes exceeds the limit of %zu bytes", size,
-                             max) < 0)
-                        *ret_error = NULL;
-                return -EFBIG;
-        }
+        if (size > max)
+                return error_set(ret_error, -EFBIG, "body of %zu bytes exceeds the limit of %zu bytes",
+                                 size, max);
         for (i = 0; i < size && isspace((unsigned char)data[i]); i++)
                 ;
         if (i == size) {
@@ -33,12 +29,9 @@ int http_json_parse(const char *data, size_t size, size_t max, json_t **ret_json
         }
         /* JSON_REJECT_DUPLICATES: "a": 1, "a": 2 is ambiguous input, not a last-wins choice. */
         j = json_loadb(data, size, JSON_REJECT_DUPLICATES, &jerr);
-        if (!j) {
-                if (ret_error && asprintf(ret_error, "invalid JSON at line %d, column %d: %s",
-                                          jerr.line, jerr.column, jerr.text) < 0)
-                        *ret_error = NULL;
-                return -EBADMSG;
-        }
+        if (!j)
+                return error_set(ret_error, -EBADMSG, "invalid JSON at line %d, column %d: %s",
+                                 jerr.line, jerr.column, jerr.text);
         *ret_json = j;
         return 0;
 }
@@ -48,18 +41,24 @@ char *http_json_dump(const json_t *json)
         return json_dumps(json, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
-json_t *http_json_error_new(const char *code, const char *format, ...)
+json_t *http_json_error_newv(const char *code, const char *format, va_list ap)
 {
         _cleanup_free_ char *msg = NULL;
-        va_list ap;
-        int r;
 
-        va_start(ap, format);
-        r = vasprintf(&msg, format, ap);
-        va_end(ap);
-        if (r < 0)
+        if (vasprintf(&msg, format, ap) < 0)
                 return NULL;
         return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+}
+
+json_t *http_json_error_new(const char *code, const char *format, ...)
+{
+        json_t *j;
+        va_list ap;
+
+        va_start(ap, format);
+        j = http_json_error_newv(code, format, ap);
+        va_end(ap);
+        return j;
 }
 
 int http_json_error_parse(const json_t *body, char **ret_code, char **ret_message)

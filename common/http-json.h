@@ -2,6 +2,7 @@
 /* JSON bodies of the HTTP API: parsing with a size limit, the error object, status mapping. */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,8 @@ char *http_json_dump(const json_t *json);
 /* {"error": {"code": code, "message": message}}; NULL on ENOMEM. */
 json_t *http_json_error_new(const char *code, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
+json_t *http_json_error_newv(const char *code, const char *format, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Extract code and message from an error body (either may be NULL). Returns 0, or -EBADMSG
  * when the body is not an error object. Out strings are malloc'd. */
