@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent/status-queue.h"
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -93,22 +94,6 @@ void status_update_id_make(const char *task_id, uint64_t task_created_ms, silo_t
         lo = (lo & ~(3ULL << 62)) | (2ULL << 62);
         snprintf(ret_id, 37, "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
                  hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48, lo & (uint64_t)0xffffffffffffULL);
-}
-
-static int status_queue_grow(struct status_queue *q)
-{
-        struct status_entry *v;
-        size_t alloc;
-
-        if (q->n < q->alloc)
-                return 0;
-        alloc = q->alloc ? q->alloc * 2 : 16;
-        v = realloc(q->v, alloc * sizeof(*v));
-        if (!v)
-                return -ENOMEM;
-        q->v = v;
-        q->alloc = alloc;
-        return 0;
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -205,9 +190,8 @@ int status_queue_open(const char *dir, struct status_queue **ret, size_t *ret_sk
                 }
                 if (!status_file_parse(de->d_name, &seq, &id))
                         continue;
-                r = status_queue_grow(q);
-                if (r < 0)
-                        return r;
+                if (!ARRAY_GROW(q->v, q->alloc, q->n + 1))
+                        return -ENOMEM;
                 r = status_entry_load(path, seq, id, &q->v[q->n]);
                 if (r == -ENOMEM)
                         return r;
@@ -234,7 +218,8 @@ int status_queue_open(const char *dir, struct status_queue **ret, size_t *ret_sk
         return 0;
 }
 
-int status_queue_find(const struct status_queue *q, const char *update_id)
+/* Position of an update id, or -ENOENT. */
+static int status_queue_find(const struct status_queue *q, const char *update_id)
 {
         for (size_t i = 0; i < q->n; i++)
                 if (streq(q->v[i].update_id, update_id))
@@ -253,9 +238,8 @@ int status_queue_push(struct status_queue *q, const struct silo_status_update *u
                 return -EINVAL;
         if (status_queue_find(q, u->update_id) >= 0)
                 return 0;
-        r = status_queue_grow(q);
-        if (r < 0)
-                return r;
+        if (!ARRAY_GROW(q->v, q->alloc, q->n + 1))
+                return -ENOMEM;
         copy = *u;
         copy.agent_id = NULL;
         e.update = silo_status_update_to_json(&copy);

@@ -71,8 +71,6 @@ int status_queue_ack_through(struct status_queue *q, const char *update_id);
 size_t status_queue_size(const struct status_queue *q);
 /* The i-th queued update in order (0 = oldest), or NULL. Valid until the next push/ack. */
 const struct status_entry *status_queue_get(const struct status_queue *q, size_t i);
-/* Position of an update id, or -ENOENT. */
-int status_queue_find(const struct status_queue *q, const char *update_id);
 const char *status_queue_dir(const struct status_queue *q);
 
 /* Totals since open, for /metrics. */

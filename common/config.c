@@ -236,20 +236,6 @@ static int config_apply_defaults(struct config_state *st, char **ret_error)
         return 0;
 }
 
-int config_parse_file(const struct config_schema *schema, const char *path, void *options,
-                      char **ret_error)
-{
-        struct config_state st;
-        int r;
-
-        r = config_state_init(&st, schema, options);
-        if (r < 0)
-                return r;
-        r = config_parse_file_state(&st, path, ret_error);
-        free(st.origin);
-        return r;
-}
-
 int config_parse(const struct config_schema *schema, int argc, char *const *argv, void *options,
                  char **ret_error)
 {

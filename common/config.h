@@ -58,10 +58,6 @@ struct config_schema {
 int config_parse(const struct config_schema *schema, int argc, char *const *argv, void *options,
                  char **ret_error);
 
-/* Parse just one config file into `options` (tests; config_parse() uses it). */
-int config_parse_file(const struct config_schema *schema, const char *path, void *options,
-                      char **ret_error);
-
 /* The --help text: usage, summary, every option with its metavar, help and default. */
 char *config_help_format(const struct config_schema *schema);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 
@@ -80,28 +81,21 @@ int file_read_full(const char *path, size_t max, char **ret_data, size_t *ret_si
 {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
-        size_t size = 0, alloc = 4096;
+        size_t size = 0, alloc = 0;
 
         if (max == 0)
                 max = 64u << 20;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
-        buf = malloc(alloc);
-        if (!buf)
-                return -ENOMEM;
         for (;;) {
                 ssize_t n;
 
                 if (size + 1 >= alloc) {
-                        char *nb;
                         if (alloc > max + 1)
                                 return -EFBIG;
-                        alloc *= 2;
-                        nb = realloc(buf, alloc);
-                        if (!nb)
+                        if (!ARRAY_GROW(buf, alloc, MAX(size + 2, (size_t)4096)))
                                 return -ENOMEM;
-                        buf = nb;
                 }
                 n = read(fd, buf + size, alloc - size - 1);
                 if (n < 0) {

@@ -122,28 +122,6 @@ char *json_path_index(const char *parent, size_t i)
         return s;
 }
 
-const char *json_type_describe(const json_t *v)
-{
-        switch (json_typeof(v)) {
-        case JSON_OBJECT:
-                return "an object";
-        case JSON_ARRAY:
-                return "an array";
-        case JSON_STRING:
-                return "a string";
-        case JSON_INTEGER:
-                return "an integer";
-        case JSON_REAL:
-                return "a number";
-        case JSON_TRUE:
-        case JSON_FALSE:
-                return "a boolean";
-        case JSON_NULL:
-        default:
-                return "null";
-        }
-}
-
 int json_check_object(const json_t *v, const char *path, const char *const *allowed,
                       char **ret_error)
 {

@@ -41,9 +41,6 @@ int json_field_array(const json_t *obj, const char *path, const char *key, size_
                      size_t max_n, json_element_parse_fn parse, void **ret_vec, size_t *ret_n,
                      char **ret_error);
 
-/* The JSON type name used in messages: "an object", "an array", "a string", ... */
-const char *json_type_describe(const json_t *v);
-
 /* Require an object, then reject any key not in the NULL-terminated `allowed` list:
  * "<path>: must be an object", "<path>: unknown key 'cpu'". */
 int json_check_object(const json_t *v, const char *path, const char *const *allowed,

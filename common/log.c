@@ -18,16 +18,6 @@ void log_set_max_level(int level)
         max_level = level;
 }
 
-int log_get_max_level(void)
-{
-        return max_level;
-}
-
-void log_set_journal_format(int on)
-{
-        journal_format = !!on;
-}
-
 void log_set_ident(const char *i)
 {
         ident = i;

@@ -10,9 +10,6 @@
 /* Library code (common/, isolator/, bpf/, io/) never logs above LOG_DEBUG: it returns -errno
  * and lets the daemon log once. */
 void log_set_max_level(int level);
-int log_get_max_level(void);
-/* Force the journal format on or off (tests); the default detects $JOURNAL_STREAM. */
-void log_set_journal_format(int on);
 void log_set_ident(const char *ident);
 
 /* Logs the message and returns -abs(error) when error != 0, so failures read as
