@@ -13,6 +13,7 @@
 #include "agent/status-queue.h"
 #include "common/array.h"
 #include "common/fileio.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/protocol-json.h"
@@ -54,41 +55,20 @@ void status_queue_set_notify(struct status_queue *q, status_queue_notify_fn fn, 
         q->notify_userdata = userdata;
 }
 
-/* FNV-1a, 64 bit, continued from `h`: enough mixing for ids that only need to be unique among
- * the transitions of one agent's tasks, and it needs no crypto library. */
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-        const unsigned char *p = data;
-
-        for (size_t i = 0; i < n; i++) {
-                h ^= p[i];
-                h *= 0x100000001b3ULL;
-        }
-        return h;
-}
-
-/* splitmix64 finaliser: spreads the FNV state over all 64 bits. */
-static uint64_t mix64(uint64_t x)
-{
-        x ^= x >> 30;
-        x *= 0xbf58476d1ce4e5b9ULL;
-        x ^= x >> 27;
-        x *= 0x94d049bb133111ebULL;
-        x ^= x >> 31;
-        return x;
-}
-
 void status_update_id_make(const char *task_id, uint64_t task_created_ms, silo_task_state state,
                            char ret_id[static 37])
 {
         const char *s = silo_task_state_to_string(state);
-        uint64_t h = 0xcbf29ce484222325ULL, hi, lo;
+        uint64_t h = HASH_FNV1A_OFFSET, hi, lo;
 
-        h = fnv1a(h, task_id, strlen(task_id) + 1);
-        h = fnv1a(h, &task_created_ms, sizeof(task_created_ms));
-        h = fnv1a(h, s, strlen(s) + 1);
-        hi = mix64(h);
-        lo = mix64(h ^ 0x9e3779b97f4a7c15ULL);
+        /* FNV-1a then the splitmix64 finaliser (common/hash.h): enough mixing for ids that only
+         * need to be unique among the transitions of one agent's tasks, without a crypto
+         * library; deterministic, so a transition re-queued after a restart keeps its id. */
+        h = hash_fnv1a(h, task_id, strlen(task_id) + 1);
+        h = hash_fnv1a(h, &task_created_ms, sizeof(task_created_ms));
+        h = hash_fnv1a(h, s, strlen(s) + 1);
+        hi = hash_mix64(h);
+        lo = hash_mix64(h ^ 0x9e3779b97f4a7c15ULL);
         /* RFC 9562 version 8 (custom) UUID, variant 10. */
         hi = (hi & ~0xf000ULL) | 0x8000ULL;
         lo = (lo & ~(3ULL << 62)) | (2ULL << 62);

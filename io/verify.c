@@ -4,6 +4,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "common/hash.h"
 #include "io/verify.h"
 
 static const char *const status_names[_IO_VERIFY_MAX] = {
@@ -22,19 +23,11 @@ const char *io_verify_status_to_string(enum io_verify_status s)
         return status_names[s];
 }
 
-static uint64_t splitmix64(uint64_t x)
-{
-        x += 0x9e3779b97f4a7c15ULL;
-        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-        return x ^ (x >> 31);
-}
-
 /* xorshift64* stream: cheap enough to fill GB/s, and every (seed, offset) gives a different
  * stream, so a block written at another offset or by another run never matches. */
 static void payload_fill(uint8_t *p, size_t len, uint64_t offset, uint64_t seed)
 {
-        uint64_t s = splitmix64(seed ^ splitmix64(offset)) | 1;
+        uint64_t s = hash_splitmix64(seed ^ hash_splitmix64(offset)) | 1;
         size_t i = 0;
 
         for (; i + 8 <= len; i += 8) {

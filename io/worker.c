@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/hash.h"
 #include "common/macro.h"
 #include "io/ratelimit.h"
 #include "io/retry.h"
@@ -19,14 +20,6 @@
 #include "io/worker.h"
 
 #define REAP_BATCH 64U
-
-static uint64_t splitmix64(uint64_t x)
-{
-        x += 0x9e3779b97f4a7c15ULL;
-        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-        return x ^ (x >> 31);
-}
 
 void io_blockperm_init(struct io_blockperm *p, uint64_t n, uint64_t seed)
 {
@@ -39,10 +32,10 @@ void io_blockperm_init(struct io_blockperm *p, uint64_t n, uint64_t seed)
                 .mask = bits >= 64 ? UINT64_MAX : (1ULL << bits) - 1,
                 .shift = bits / 2 + 1,
                 /* Hull-Dobell: c odd and a = 1 (mod 4) give the full period 2^bits. */
-                .a = (splitmix64(seed) & ~3ULL) | 1ULL,
-                .c = splitmix64(seed + 1) | 1ULL,
-                .mul = splitmix64(seed + 2) | 1ULL,
-                .x = splitmix64(seed + 3),
+                .a = (hash_splitmix64(seed) & ~3ULL) | 1ULL,
+                .c = hash_splitmix64(seed + 1) | 1ULL,
+                .mul = hash_splitmix64(seed + 2) | 1ULL,
+                .x = hash_splitmix64(seed + 3),
         };
         p->x &= p->mask;
 }
@@ -451,7 +444,7 @@ void *io_worker_main(void *arg)
                 goto fail;
         }
         /* Non-zero, incompressible data for plain writes; verify writes overwrite it. */
-        s.rng = splitmix64(job->seed ^ (0x1000ULL + w->index)) | 1;
+        s.rng = hash_splitmix64(job->seed ^ (0x1000ULL + w->index)) | 1;
         for (size_t i = 0; i + 8 <= (size_t)job->iodepth * job->bs; i += 8) {
                 uint64_t v = rng_next(&s.rng);
                 memcpy(bufs + i, &v, 8);
