@@ -5,6 +5,7 @@
 # cgroup hierarchy, so it is safe on the host. Skips (77) where cgroup v2 is usable.
 # Usage: agent-refuses.sh /path/to/silo-agent
 set -euo pipefail
+. "$(dirname "$0")/../lib/assert.sh"
 
 agent="$1"
 controllers=""
@@ -12,8 +13,7 @@ if [ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then
     controllers="$(cat /sys/fs/cgroup/cgroup.controllers)"
 fi
 if grep -qw memory <<<"$controllers" && grep -qw io <<<"$controllers"; then
-    echo "SKIP: this host has cgroup v2 controllers ($controllers); the VM suites test the agent"
-    exit 77
+    skip_suite "this host has cgroup v2 controllers ($controllers); the VM suites test the agent"
 fi
 
 state="$(mktemp -d)/state"
@@ -23,18 +23,19 @@ out="$("$agent" --listen 127.0.0.1:0 --state-dir "$state" --calibrate=false 2>&1
 rc=$?
 set -e
 echo "silo-agent said: $out (exit $rc)"
-[ "$rc" -ne 0 ] || { echo "FAIL: silo-agent started on a host without cgroup v2 controllers"; exit 1; }
-grep -q "Refusing to start" <<<"$out" || { echo "FAIL: no 'Refusing to start' in the message"; exit 1; }
-grep -q "cgroup v2" <<<"$out" || { echo "FAIL: the message does not mention cgroup v2"; exit 1; }
-[ ! -e "$state" ] || { echo "FAIL: $state was created by an agent that refused to run"; exit 1; }
-echo "ok: refused with exit $rc, nothing created"
+[ "$rc" -ne 0 ] || fail "silo-agent started on a host without cgroup v2 controllers"
+grep -q "Refusing to start" <<<"$out" || fail "no 'Refusing to start' in the message"
+grep -q "cgroup v2" <<<"$out" || fail "the message does not mention cgroup v2"
+[ ! -e "$state" ] || fail "$state was created by an agent that refused to run"
+pass "refused with exit $rc, nothing created"
 
 # Option errors name the option and exit 2 before any check.
 set +e
 out="$("$agent" --log-files 0 2>&1)"
 rc=$?
 set -e
-[ "$rc" -eq 2 ] && grep -q -- "log-files" <<<"$out" || { echo "FAIL: bad --log-files: $out ($rc)"; exit 1; }
-echo "ok: bad option: $out"
-"$agent" --help | grep -q -- "--kill-grace-s" || { echo "FAIL: --help lacks --kill-grace-s"; exit 1; }
-echo "ok: --help"
+[ "$rc" -eq 2 ] && grep -q -- "log-files" <<<"$out" || fail "bad --log-files: $out ($rc)"
+pass "bad option: $out"
+"$agent" --help | grep -q -- "--kill-grace-s" || fail "--help lacks --kill-grace-s"
+pass "--help"
+assert_done

@@ -6,18 +6,17 @@
 # Usage: iostat.sh PATH/TO/iostat-check [MiB [PATH/TO/silo-iostat]]. Exits 77 when not root or
 # without BTF.
 set -euo pipefail
+. "$(dirname "$0")/../lib/assert.sh"
 
 check=${1:?usage: iostat.sh PATH/TO/iostat-check [MiB [PATH/TO/silo-iostat]]}
 mib=${2:-16}
 cli=${3:-}
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIP: iostat host suite needs root"
-    exit 77
+    skip_suite "iostat host suite needs root"
 fi
 if [ ! -r /sys/kernel/btf/vmlinux ]; then
-    echo "SKIP: kernel has no BTF (/sys/kernel/btf/vmlinux)"
-    exit 77
+    skip_suite "kernel has no BTF (/sys/kernel/btf/vmlinux)"
 fi
 
 img=""
@@ -47,15 +46,17 @@ mount -t bpf bpf "$bpffs"
 echo "loop device $loopdev over $img, bpffs $bpffs"
 "$check" -d "$loopdev" -m "$mib" -b "$bpffs"
 
-[ -n "$cli" ] || exit 0
-fail() { echo "FAIL: $*"; exit 1; }
+if [ -z "$cli" ]; then
+    skip_part "silo-iostat's errors: no PATH/TO/silo-iostat argument"
+    assert_done
+fi
 expect_error() { # NAME PATTERN COMMAND...
     local name="$1" pattern="$2" out rc=0
     shift 2
     out="$("$@" 2>&1)" || rc=$?
     [ "$rc" -ne 0 ] || fail "$name: exit status 0, output: $out"
     grep -q -- "$pattern" <<<"$out" || fail "$name: message '$out' lacks '$pattern'"
-    echo "ok: $name: $out"
+    pass "$name: $out"
 }
 plain=$(mktemp -d /tmp/silo-iostat-plain-XXXXXX)
 expect_error "no bpffs" "bpffs is not mounted at $plain" "$cli" --bpffs "$plain" --totals
@@ -64,8 +65,10 @@ if command -v setpriv >/dev/null; then
     expect_error "unprivileged" "needs root" \
         setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$cli" \
         --bpffs "$bpffs" --totals
+else
+    skip_part "unprivileged: setpriv is not installed"
 fi
 expect_error "bad interval" "--interval: 'x' is not a number" "$cli" --interval x
 expect_error "bad device" "--device: '/nonexistent' is not a block device" \
     "$cli" --device /nonexistent
-echo "PASS: silo-iostat errors"
+assert_done

@@ -19,7 +19,7 @@ updates_of() { api_body GET "/api/v1/tasks/$1" | jq -c '[.history[] | select(.up
 expect_updates() {
     local got
     got=$(updates_of "$1")
-    expect_eq "$got" "$2" "status updates recorded for task $1"
+    assert_eq "status updates recorded for task $1" "$got" "$2"
     api_body GET "/api/v1/tasks/$1" | jq -e '[.history[] | select(.update_id != null) | .update_id] | length == (unique | length)' >/dev/null ||
         fail "task $1: an update id recorded twice"
 }
@@ -27,12 +27,12 @@ expect_updates() {
 echo "== registration"
 wait_for 10 "a1 registered" link_is .state registered
 ID=$(cat "$WORK/a1/agent-id")
-expect_eq "$(link .agent_id)" "$ID" "agent id persisted in <state-dir>/agent-id"
-expect_eq "$(api_body GET /api/v1/agents | jq -r '.agents | length')" 1 "agents at the master"
-expect_eq "$(api_body GET "/api/v1/agents/$ID" | jq -r '.resources.disks[0].name + " " + (.resources.disks[0].write_bps|tostring)')" \
-    "nullb0 500000000" "disk advertised in the registration"
+assert_eq "agent id persisted in <state-dir>/agent-id" "$(link .agent_id)" "$ID"
+assert_eq "agents at the master" "$(api_body GET /api/v1/agents | jq -r '.agents | length')" 1
+assert_eq "disk advertised in the registration" \
+    "$(api_body GET "/api/v1/agents/$ID" | jq -r '.resources.disks[0].name + " " + (.resources.disks[0].write_bps|tostring)')" "nullb0 500000000"
 wait_for 5 "heartbeats" link_ge .heartbeats 3
-ok "registered as $ID; heartbeats flow ($(link .heartbeats))"
+pass "registered as $ID; heartbeats flow ($(link .heartbeats))"
 
 echo "== task lifecycle through the master"
 T1=$(submit '{"name":"t1","command":["/bin/sleep","1"]}')
@@ -40,14 +40,14 @@ wait_for 10 "t1 FINISHED" state_is "$T1" FINISHED
 expect_updates "$T1" '["RUNNING","FINISHED"]'
 T2=$(submit '{"name":"t2","command":["/bin/false"]}')
 wait_for 10 "t2 FAILED" state_is "$T2" FAILED
-expect_eq "$(task_field "$T2" .exit_code)/$(task_field "$T2" .reason)" "1/EXIT_NONZERO" "t2 outcome"
+assert_eq "t2 outcome" "$(task_field "$T2" .exit_code)/$(task_field "$T2" .reason)" "1/EXIT_NONZERO"
 T3=$(submit '{"name":"t3","command":["/bin/sleep","1000"]}')
 wait_for 10 "t3 RUNNING" state_is "$T3" RUNNING
 api DELETE "/api/v1/tasks/$T3" >/dev/null
 wait_for 10 "t3 KILLED" state_is "$T3" KILLED
 expect_updates "$T3" '["RUNNING","KILLED"]'
 wait_for 5 "queue drained" link_is .queued 0
-ok "FINISHED, FAILED (exit 1), KILLED; each update recorded once; queue empty"
+pass "FINISHED, FAILED (exit 1), KILLED; each update recorded once; queue empty"
 
 echo "== a second agent"
 start_sim a2 --state-dir "$WORK/a2"
@@ -56,10 +56,10 @@ ID2=$(cat "$WORK/a2/agent-id")
 [ "$ID2" != "$ID" ] || fail "both agents got the id $ID"
 T2A=$(submit '{"name":"on-a2","command":["/bin/sleep","0.5"],"constraints":{"hostname":"a2"}}')
 wait_for 10 "on-a2 FINISHED" state_is "$T2A" FINISHED
-expect_eq "$(task_field "$T2A" .agent_id)" "$ID2" "agent of the task constrained to a2"
+assert_eq "agent of the task constrained to a2" "$(task_field "$T2A" .agent_id)" "$ID2"
 expect_updates "$T2A" '["RUNNING","FINISHED"]'
 kill_sim a2
-ok "two agents with their own ids; a task placed on a2 reported by a2's link"
+pass "two agents with their own ids; a task placed on a2 reported by a2's link"
 
 echo "== master kill -9 while a task ends"
 T4=$(submit '{"name":"t4","command":["/bin/sleep","2"]}')
@@ -73,8 +73,8 @@ wait_for 15 "re-registration after the master's restart" link_ge .registrations 
 wait_for 10 "t4 FINISHED at the master" state_is "$T4" FINISHED
 wait_for 5 "queue drained" link_is .queued 0
 expect_updates "$T4" '["RUNNING","FINISHED"]'
-expect_eq "$(api_body GET /api/v1/agents | jq -r '[.agents[] | select(.hostname == "a1")] | length')" 1 "agents named a1 after the restart"
-ok "re-registered with the same id; the update queued meanwhile arrived once"
+assert_eq "agents named a1 after the restart" "$(api_body GET /api/v1/agents | jq -r '[.agents[] | select(.hostname == "a1")] | length')" 1
+pass "re-registered with the same id; the update queued meanwhile arrived once"
 
 echo "== marked lost (silent past the timeout), then back"
 regs=$(link .registrations)
@@ -83,7 +83,7 @@ wait_for 10 "agent LOST" agent_state_is "$ID" LOST
 kill -CONT "${SIM_PID[a1]}"
 wait_for 10 "re-registration after 404" link_ge .registrations $((regs + 1))
 wait_for 5 "agent ACTIVE" agent_state_is "$ID" ACTIVE
-ok "heartbeat 404 -> registered again ($(link .registrations) registrations)"
+pass "heartbeat 404 -> registered again ($(link .registrations) registrations)"
 
 echo "== agent kill -9 with an unacknowledged update on disk"
 T5=$(submit '{"name":"t5","command":["/bin/sleep","1"]}')
@@ -96,12 +96,12 @@ rm -f "$WORK/a1.port"
 start_master "${MOPTS[@]}"
 start_sim a1 --state-dir "$WORK/a1"
 wait_for 10 "a1 registered again" link_is .state registered
-expect_eq "$(link .agent_id)" "$ID" "agent id after the agent's restart"
+assert_eq "agent id after the agent's restart" "$(link .agent_id)" "$ID"
 wait_for 10 "t5 FINISHED" state_is "$T5" FINISHED
 wait_for 5 "queue drained" link_is .queued 0
-expect_eq "$(ls "$WORK/a1/status/" | grep -c '\.json$' || true)" 0 "update files left after acknowledgement"
-expect_eq "$(updates_of "$T5" | jq -r 'map(select(. == "FINISHED")) | length')" 1 "FINISHED updates of t5"
-expect_eq "$(api_body GET /api/v1/agents | jq -r '[.agents[] | select(.hostname == "a1")] | length')" 1 "agents named a1 after the agent's restart"
-ok "the queued update survived the agent's kill -9 and was delivered once"
+assert_eq "update files left after acknowledgement" "$(ls "$WORK/a1/status/" | grep -c '\.json$' || true)" 0
+assert_eq "FINISHED updates of t5" "$(updates_of "$T5" | jq -r 'map(select(. == "FINISHED")) | length')" 1
+assert_eq "agents named a1 after the agent's restart" "$(api_body GET /api/v1/agents | jq -r '[.agents[] | select(.hostname == "a1")] | length')" 1
+pass "the queued update survived the agent's kill -9 and was delivered once"
 
-echo "PASS"
+assert_done

@@ -63,8 +63,8 @@ for i in 1 2 3 4 5 6; do submit "$(spec "b-$i" beta 1 2 1 "$DRF")" >/dev/null; d
 for i in 1 2 3 4 5; do submit "$(spec "g-$i" gamma 1 1 1 "$DRF" "$GAMMA_IO")" >/dev/null; done
 wait_pending_reason g-5
 expect_reason a-lo-1 "no agents registered"
-expect_eq "$(api_body GET '/api/v1/tasks?state=PENDING' | jq '.tasks | length')" 20 "pending before any agent"
-ok "20 tasks of 3 roles pending with 'no agents registered'"
+assert_eq "pending before any agent" "$(api_body GET '/api/v1/tasks?state=PENDING' | jq '.tasks | length')" 20
+pass "20 tasks of 3 roles pending with 'no agents registered'"
 
 start_sim big --cpus 12 --mem $((24 * GI)) --attr pool=drf \
     --disk nvme0n1:ssd:2000000000:1000000000:200000:100000 --disk sda:hdd:1000000000:1000000000:500:500
@@ -72,13 +72,13 @@ RUN1="a-hi a-lo-1 a-lo-2 a-lo-3 a-lo-4 a-lo-5 b-1 b-2 g-1 g-2"
 wait_running "$RUN1"
 # Nothing more arrives later: the pass placed exactly these.
 sleep 0.5
-expect_eq "$(ids_in_state RUNNING)" "$(sorted "$RUN1")" "RUNNING after big joined"
-expect_eq "$(api_body GET '/api/v1/tasks?state=PENDING' | jq '.tasks | length')" 10 "still pending"
-for t in g-1 g-2; do expect_eq "$(task_field $t '.disks[0]')" nvme0n1 "$t's disk (the ssd)"; done
+assert_eq "RUNNING after big joined" "$(ids_in_state RUNNING)" "$(sorted "$RUN1")"
+assert_eq "still pending" "$(api_body GET '/api/v1/tasks?state=PENDING' | jq '.tasks | length')" 10
+for t in g-1 g-2; do assert_eq "$t's disk (the ssd)" "$(task_field $t '.disks[0]')" nvme0n1; done
 expect_reason a-lo-8 "cpus: needs 1, the largest free is 0 (big)"
 expect_reason b-6 "cpus: needs 2, the largest free is 0 (big)"
 expect_reason g-5 "cpus: needs 1, the largest free is 0 (big)"
-ok "weighted DRF (alpha 2): alpha 6, beta 2, gamma 2 of 12 cpus; a-hi first within alpha"
+pass "weighted DRF (alpha 2): alpha 6, beta 2, gamma 2 of 12 cpus; a-hi first within alpha"
 echo "   pending reason: $(pending_reason b-6)"
 
 # ---------------------------------------------------------------------------------------------
@@ -90,30 +90,30 @@ sim big POST /sim/finish/b-1 '{"state":"FINISHED","exit_code":0}' >/dev/null
 wait_for 10 "b-1 FINISHED" state_is b-1 FINISHED
 RUN2=$(sed 's/b-1/b-3/' <<<"$RUN1")
 wait_running "$RUN2"
-ok "b-1 finished: its 2 cpus went to b-3 (beta had the lowest share)"
+pass "b-1 finished: its 2 cpus went to b-3 (beta had the lowest share)"
 
 # A priority-100 alpha task arrives on a full cluster: it waits, nothing is killed for it.
 submit "$(spec a-urgent alpha 100 1 1 "$DRF")" >/dev/null
 wait_pending_reason a-urgent
 expect_reason a-urgent "cpus: needs 1, the largest free is 0 (big)"
-expect_eq "$(ids_in_state RUNNING)" "$(sorted "$RUN2")" "RUNNING after a-urgent arrived"
-expect_eq "$(sim big GET /sim/state | jq .kill_requests)" 0 "kills sent to big"
-ok "a-urgent (priority 100) pending on a full cluster; no running task displaced"
+assert_eq "RUNNING after a-urgent arrived" "$(ids_in_state RUNNING)" "$(sorted "$RUN2")"
+assert_eq "kills sent to big" "$(sim big GET /sim/state | jq .kill_requests)" 0
+pass "a-urgent (priority 100) pending on a full cluster; no running task displaced"
 
 # a-lo-1 finishes: alpha drops to the lowest share (5/24 against beta 4/12 and gamma 0.25), and
 # within alpha a-urgent (priority 100) goes before a-lo-6 (priority 1).
 sim big POST /sim/finish/a-lo-1 '{"state":"FINISHED","exit_code":0}' >/dev/null
 RUN3=$(sed 's/a-lo-1 /a-urgent /' <<<"$RUN2")
 wait_running "$RUN3"
-ok "a-lo-1 finished: a-urgent placed before the older priority-1 alpha tasks"
+pass "a-lo-1 finished: a-urgent placed before the older priority-1 alpha tasks"
 
 # g-1 finishes: gamma holds one task (0.125), the lowest: g-3 takes the cpu and 0.25 of nvme0n1.
 NEXT_G=g-3
 sim big POST /sim/finish/g-1 '{"state":"FINISHED","exit_code":0}' >/dev/null
 RUN4=$(sed "s/g-1 /$NEXT_G /; s/g-1\$/$NEXT_G/" <<<"$RUN3")
 wait_running "$RUN4"
-expect_eq "$(task_field $NEXT_G '.disks[0]')" nvme0n1 "$NEXT_G's disk"
-ok "g-1 finished: $NEXT_G placed on big/nvme0n1"
+assert_eq "$NEXT_G's disk" "$(task_field $NEXT_G '.disks[0]')" nvme0n1
+pass "g-1 finished: $NEXT_G placed on big/nvme0n1"
 
 # ---------------------------------------------------------------------------------------------
 # 3. The objective within a role: maximise placed priority, greedy by priority per dominant
@@ -130,10 +130,10 @@ expect_reason d-wide "attributes: no agent has pool=obj"
 start_sim small --cpus 4 --mem $((8 * GI)) --attr pool=obj
 wait_running "$RUN4 d-n1 d-n2 d-n3"
 sleep 0.3
-expect_eq "$(task_state d-wide)" PENDING "d-wide"
+assert_eq "d-wide" "$(task_state d-wide)" PENDING
 expect_reason d-wide "cpus: needs 4, the largest free is 1 (small)"
-for t in d-n1 d-n2 d-n3; do expect_eq "$(task_field $t .hostname)" small "$t's agent"; done
-ok "objective: d-n1..3 (priority 9 in all) placed on small, d-wide (priority 6, 4 cpus) pending"
+for t in d-n1 d-n2 d-n3; do assert_eq "$t's agent" "$(task_field $t .hostname)" small; done
+pass "objective: d-n1..3 (priority 9 in all) placed on small, d-wide (priority 6, 4 cpus) pending"
 
 # ---------------------------------------------------------------------------------------------
 # 4. "disk": "any" with a class and the io cost budget (cost = wbps / write_bps, sum <= 1/disk).
@@ -148,41 +148,41 @@ IO='{"attributes":{"pool":"io"}}'
 # Fill io1/nvme0n1 to 0.9 by name.
 submit "$(spec io-fill io 1 1 1 '{"hostname":"io1"}' '[{"disk":"nvme0n1","wbps":"900M"}]')" >/dev/null
 wait_for 10 "io-fill RUNNING" state_is io-fill RUNNING
-expect_eq "$(task_field io-fill '.disks[0]')" nvme0n1 "io-fill's disk"
+assert_eq "io-fill's disk" "$(task_field io-fill '.disks[0]')" nvme0n1
 # 0.2 of any ssd: io1/nvme0n1 (0.1 free) refuses it, io1/sdb is an hdd: io2/nvme1n1.
 submit "$(spec io-any io 1 1 1 "$IO" '[{"disk":"any","class":"ssd","wbps":"200M"}]')" >/dev/null
 wait_for 10 "io-any RUNNING" state_is io-any RUNNING
-expect_eq "$(task_field io-any .hostname)/$(task_field io-any '.disks[0]')" io2/nvme1n1 "io-any placement"
+assert_eq "io-any placement" "$(task_field io-any .hostname)/$(task_field io-any '.disks[0]')" io2/nvme1n1
 # The launch io2 got names the chosen disk: the agent's launch is idempotent by id and compares
 # specs, so re-posting the spec with disk nvme1n1 matches (200) and with any other disk conflicts.
 launch=$(task_field io-any '.spec | .id = "io-any" | .resources.io[0].disk = "nvme1n1" | del(.resources.io[0].class)' | jq -c .)
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -d "$launch" \
     "http://127.0.0.1:${SIM_PORT[io2]}/api/v1/tasks")
-expect_eq "$code" 200 "io2's launch of io-any compared with disk nvme1n1"
+assert_eq "io2's launch of io-any compared with disk nvme1n1" "$code" 200
 for other in any nvme0n1; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
         -d "$(jq -c --arg d "$other" '.resources.io[0].disk = $d' <<<"$launch")" \
         "http://127.0.0.1:${SIM_PORT[io2]}/api/v1/tasks")
-    expect_eq "$code" 409 "io2's launch of io-any compared with disk $other"
+    assert_eq "io2's launch of io-any compared with disk $other" "$code" 409
 done
-expect_eq "$(sim io2 GET /sim/state | jq .launches_created)" 1 "launches created on io2"
-ok "disk any/ssd 0.2: io1/nvme0n1 at 0.9 refused it; placed on io2/nvme1n1, launch names nvme1n1"
+assert_eq "launches created on io2" "$(sim io2 GET /sim/state | jq .launches_created)" 1
+pass "disk any/ssd 0.2: io1/nvme0n1 at 0.9 refused it; placed on io2/nvme1n1, launch names nvme1n1"
 
 # 0.85 of any ssd: the best is io2/nvme1n1 with 0.8 free.
 submit "$(spec io-big io 1 1 1 "$IO" '[{"disk":"any","class":"ssd","wbps":"850M"}]')" >/dev/null
 wait_pending_reason io-big
 expect_reason io-big "resources.io[0]: no agent has a disk of class ssd with 0.85 io cost free (best: io2/nvme1n1 at 0.8)"
-ok "io-big pending: $(pending_reason io-big)"
+pass "io-big pending: $(pending_reason io-big)"
 # io-any ends: nvme1n1 is free again and io-big gets it.
 sim io2 POST /sim/finish/io-any '{"state":"FINISHED","exit_code":0}' >/dev/null
 wait_for 10 "io-big RUNNING" state_is io-big RUNNING
-expect_eq "$(task_field io-big .hostname)/$(task_field io-big '.disks[0]')" io2/nvme1n1 "io-big placement"
-ok "io-any finished: its io cost was released and io-big placed on io2/nvme1n1"
+assert_eq "io-big placement" "$(task_field io-big .hostname)/$(task_field io-big '.disks[0]')" io2/nvme1n1
+pass "io-any finished: its io cost was released and io-big placed on io2/nvme1n1"
 # An hdd request goes to the only hdd.
 submit "$(spec io-hdd io 1 1 1 "$IO" '[{"disk":"any","class":"hdd","wiops":100}]')" >/dev/null
 wait_for 10 "io-hdd RUNNING" state_is io-hdd RUNNING
-expect_eq "$(task_field io-hdd .hostname)/$(task_field io-hdd '.disks[0]')" io1/sdb "io-hdd placement"
-ok "disk any/hdd placed on io1/sdb"
+assert_eq "io-hdd placement" "$(task_field io-hdd .hostname)/$(task_field io-hdd '.disks[0]')" io1/sdb
+pass "disk any/hdd placed on io1/sdb"
 
 # ---------------------------------------------------------------------------------------------
 # 5. spread: hostname over group shard-7 within pool=io (io1, io2, io3).
@@ -194,28 +194,28 @@ for i in 1 2 3; do
     wait_for 10 "shard-7-$i RUNNING" state_is "shard-7-$i" RUNNING
     hosts+=("$(task_field "shard-7-$i" .hostname)")
 done
-expect_eq "$(sorted "${hosts[*]}")" "io1 io2 io3" "hosts of shard-7's replicas"
+assert_eq "hosts of shard-7's replicas" "$(sorted "${hosts[*]}")" "io1 io2 io3"
 submit "$(spec shard-7-4 shard 1 1 1 "$SPREAD" '[]' '{"group":"shard-7"}')" >/dev/null
 wait_pending_reason shard-7-4
 expect_reason shard-7-4 "spread: all 3 agents that match already run group shard-7"
 # Another group is not affected by shard-7's spread.
 submit "$(spec shard-8-1 shard 1 1 1 "$SPREAD" '[]' '{"group":"shard-8"}')" >/dev/null
 wait_for 10 "shard-8-1 RUNNING" state_is shard-8-1 RUNNING
-ok "spread: shard-7 on io1, io2, io3; a 4th replica pending: $(pending_reason shard-7-4)"
+pass "spread: shard-7 on io1, io2, io3; a 4th replica pending: $(pending_reason shard-7-4)"
 # The replica on io2 is killed: the 4th can go there and only there.
 gone=shard-7-$(( $(printf '%s\n' "${hosts[@]}" | grep -n '^io2$' | cut -d: -f1) ))
-expect_eq "$(api_status DELETE "/api/v1/tasks/$gone")" 202 "kill of $gone"
+assert_eq "kill of $gone" "$(api_status DELETE "/api/v1/tasks/$gone")" 202
 wait_for 10 "$gone KILLED" state_is "$gone" KILLED
 wait_for 10 "shard-7-4 RUNNING" state_is shard-7-4 RUNNING
-expect_eq "$(task_field shard-7-4 .hostname)" io2 "shard-7-4's agent"
-ok "$gone killed on io2: shard-7-4 placed on io2, the only agent without shard-7"
+assert_eq "shard-7-4's agent" "$(task_field shard-7-4 .hostname)" io2
+pass "$gone killed on io2: shard-7-4 placed on io2, the only agent without shard-7"
 
 # Nothing placed on big was ever sent elsewhere, and no agent got a launch twice.
 # (io2 also got the 3 probes above.)
 for a in big small io1 io2 io3; do
     st=$(sim "$a" GET /sim/state)
     probes=0; [ "$a" = io2 ] && probes=3
-    expect_eq "$(( $(jq .launch_requests <<<"$st") - probes ))" "$(jq .launches_created <<<"$st")" "$a launches (requests = created)"
+    assert_eq "$a launches (requests = created)" "$(( $(jq .launch_requests <<<"$st") - probes ))" "$(jq .launches_created <<<"$st")"
 done
 stop_master
-echo "PASS master-alloc"
+assert_done

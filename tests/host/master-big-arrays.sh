@@ -6,7 +6,7 @@
 # heartbeat round trips stay under the interval. Registrations and heartbeats with too many
 # disks or tasks are refused naming the field and the bound; duplicates still are.
 . "$(dirname "$0")/master-lib.sh"
-command -v python3 >/dev/null || { echo "SKIP: python3 is not installed"; exit 77; }
+command -v python3 >/dev/null || skip_suite "python3 is not installed"
 
 # The default interval is 1000 ms and timeout 15 s; here both are far shorter.
 INTERVAL=500
@@ -101,45 +101,46 @@ post "$WORK/many-io.json" /api/v1/tasks >/dev/null
 grep -q 'resources.io: 9000 entries, at most 64 are allowed' "$WORK/out.json" || fail "io bound message: $(cat "$WORK/out.json")"
 post "$WORK/big-objects.json" /api/v1/agents >/dev/null
 grep -q 'tasks: 349000 entries, at most 32768 are allowed' "$WORK/out.json" || fail "registration bound message: $(cat "$WORK/out.json")"
-ok "a 1 MiB spec with 94k devices refused unparsed (over 256 KiB), 23k devices / 6k volumes / 9k io entries and a 1 MiB registration of 349k objects refused naming the bound, each within the interval"
+pass "a 1 MiB spec with 94k devices refused unparsed (over 256 KiB), 23k devices / 6k volumes / 9k io entries and a 1 MiB registration of 349k objects refused naming the bound, each within the interval"
 
 states=$(api_body GET /api/v1/agents | jq -r '[.agents[].state] | join(",")')
 for s in s1 s2 s3; do
     st=$(sim $s GET /sim/state)
     p99=$(jq .heartbeat.p99_ms <<<"$st")
     [ "$p99" -lt $INTERVAL ] || fail "$s: heartbeat p99 $p99 ms is not under the $INTERVAL ms interval"
-    expect_eq "$(jq .registrations <<<"$st")" 1 "$s registrations (a second one means the master lost it)"
+    assert_eq "$s registrations (a second one means the master lost it)" "$(jq .registrations <<<"$st")" 1
 done
-expect_eq "${lost:-0}" 0 "agents marked lost"
-expect_eq "$states" "ACTIVE,ACTIVE,ACTIVE" "agent states"
-ok "no agent LOST, heartbeat p99 under the $INTERVAL ms interval while the big specs were refused"
+assert_eq "agents marked lost" "${lost:-0}" 0
+assert_eq "agent states" "$states" "ACTIVE,ACTIVE,ACTIVE"
+pass "no agent LOST, heartbeat p99 under the $INTERVAL ms interval while the big specs were refused"
 
 # At the bound: accepted by the codec (the master then keeps it PENDING: no such devices matter
 # to placement); one more: refused.
 read -r code secs < <(post "$WORK/devices-256.json" /api/v1/tasks)
-expect_eq "$code" 201 "256 devices"
+assert_eq "256 devices" "$code" 201
 read -r code secs < <(post "$WORK/devices-257.json" /api/v1/tasks)
-expect_eq "$code" 400 "257 devices"
+assert_eq "257 devices" "$code" 400
 read -r code secs < <(post "$WORK/devices-dup.json" /api/v1/tasks)
-expect_eq "$code" 400 "duplicate device"
+assert_eq "duplicate device" "$code" 400
 grep -q "container.devices\[100\]: '/dev/aah' is already listed in container.devices\[7\]" "$WORK/out.json" || fail "duplicate device message: $(cat "$WORK/out.json")"
-ok "256 devices accepted, 257 refused, a duplicate named with both indexes"
+pass "256 devices accepted, 257 refused, a duplicate named with both indexes"
 
 read -r code secs < <(post "$WORK/reg-disks-1025.json" /api/v1/agents)
 echo "figure: registration with 1025 disks: HTTP $code in $secs s"
-expect_eq "$code" 400 "registration with 1025 disks"
+assert_eq "registration with 1025 disks" "$code" 400
 grep -q 'resources.disks: 1025 entries, at most 1024 are allowed' "$WORK/out.json" || fail "disks bound message: $(cat "$WORK/out.json")"
 read -r code secs < <(post "$WORK/reg-disks-dup.json" /api/v1/agents)
-expect_eq "$code" 400 "registration with a duplicate disk"
+assert_eq "registration with a duplicate disk" "$code" 400
 grep -q "resources.disks\[50\].name: 'daad' is already used by resources.disks\[3\]" "$WORK/out.json" || fail "duplicate disk message: $(cat "$WORK/out.json")"
 read -r code secs < <(post "$WORK/reg-tasks-big.json" /api/v1/agents)
 echo "figure: registration with 33000 tasks ($(stat -c %s "$WORK/reg-tasks-big.json") bytes): HTTP $code in $secs s"
-expect_eq "$code" 400 "registration with 33000 tasks"
+assert_eq "registration with 33000 tasks" "$code" 400
 grep -q 'tasks: 33000 entries, at most 32768 are allowed' "$WORK/out.json" || fail "tasks bound message: $(cat "$WORK/out.json")"
 A1=$(sim_agent_id s1)
 read -r code secs < <(post "$WORK/hb-tasks-big.json" "/api/v1/agents/$A1/heartbeat")
 echo "figure: heartbeat naming 40000 tasks: HTTP $code in $secs s"
-expect_eq "$code" 400 "heartbeat with 40000 tasks"
+assert_eq "heartbeat with 40000 tasks" "$code" 400
 grep -q 'tasks: 40000 entries, at most 32768 are allowed' "$WORK/out.json" || fail "heartbeat bound message: $(cat "$WORK/out.json")"
-expect_eq "$(api_body GET /api/v1/agents | jq '.agents | length')" 3 "agents after the refused registrations"
-ok "registrations with too many disks or tasks, or a duplicate disk, and an oversized heartbeat are refused"
+assert_eq "agents after the refused registrations" "$(api_body GET /api/v1/agents | jq '.agents | length')" 3
+pass "registrations with too many disks or tasks, or a duplicate disk, and an oversized heartbeat are refused"
+assert_done

@@ -11,12 +11,12 @@ mode() { stat -c %a "$1"; }
 # A fresh state directory under umask 022.
 start_master
 [ -e "$WORK/state/master.db-wal" ] || fail "no WAL file while the master runs"
-expect_eq "$(mode "$WORK/state")" 700 "mode of a new state directory"
+assert_eq "mode of a new state directory" "$(mode "$WORK/state")" 700
 for f in master.db master.db-wal master.db-shm; do
-    expect_eq "$(mode "$WORK/state/$f")" 600 "mode of a new $f"
+    assert_eq "mode of a new $f" "$(mode "$WORK/state/$f")" 600
 done
 grep -q "readable by" "$WORK/master.log" && fail "a warning about the 0600 token file: $(grep 'readable by' "$WORK/master.log")"
-ok "a new state directory is 0700, master.db and its WAL and SHM 0600 (umask 022)"
+pass "a new state directory is 0700, master.db and its WAL and SHM 0600 (umask 022)"
 
 # What an older master left: a 0755 directory, a 0644 database, WAL and SHM (killed, so they stay).
 kill9_master
@@ -26,13 +26,13 @@ ls -l "$WORK/state" > "$WORK/before.txt"
 [ -e "$WORK/state/master.db-wal" ] || fail "the WAL did not survive kill -9"
 : > "$WORK/master.log"
 start_master
-expect_eq "$(mode "$WORK/state")" 700 "mode of a pre-existing 0755 state directory"
+assert_eq "mode of a pre-existing 0755 state directory" "$(mode "$WORK/state")" 700
 for f in master.db master.db-wal master.db-shm; do
-    expect_eq "$(mode "$WORK/state/$f")" 600 "mode of a pre-existing 0644 $f"
+    assert_eq "mode of a pre-existing 0644 $f" "$(mode "$WORK/state/$f")" 600
 done
 grep -q "state: mode 0755 changed to 0700: the master's state is private" "$WORK/master.log" || fail "no log line for the directory: $(cat "$WORK/master.log" | head -20)"
 grep -q "master.db: mode 0644 changed to 0600: the master's state is private" "$WORK/master.log" || fail "no log line for master.db"
-ok "a 0755 state directory and 0644 master.db, WAL and SHM are made 0700/0600 at start, and logged"
+pass "a 0755 state directory and 0644 master.db, WAL and SHM are made 0700/0600 at start, and logged"
 
 # A token file others can read: the master starts (a running cluster is not broken) but warns.
 stop_master
@@ -40,15 +40,16 @@ chmod 0644 "$WORK/token"
 : > "$WORK/master.log"
 start_master
 grep -q "token file $WORK/token: mode 0644 lets every local user read it" "$WORK/master.log" || fail "no warning about a 0644 token file: $(head -20 "$WORK/master.log")"
-expect_eq "$(mode "$WORK/token")" 644 "the master does not change a token file it was given"
-ok "a --token-file readable by others is warned about"
+assert_eq "the master does not change a token file it was given" "$(mode "$WORK/token")" 644
+pass "a --token-file readable by others is warned about"
 
 # One that group or others may write is refused: they could replace the cluster token.
 stop_master
 chmod 0620 "$WORK/token"
 rc=0
 "$MASTER_BIN" --listen 127.0.0.1:0 --state-dir "$WORK/state" --token-file "$WORK/token" 2>"$WORK/err.txt" || rc=$?
-expect_eq "$rc" 1 "exit status with a group-writable token file"
+assert_eq "exit status with a group-writable token file" "$rc" 1
 grep -q "token file $WORK/token: mode 0620 lets its group write it" "$WORK/err.txt" || fail "refusal message: $(cat "$WORK/err.txt")"
 chmod 0600 "$WORK/token"
-ok "a --token-file writable by group or others is refused"
+pass "a --token-file writable by group or others is refused"
+assert_done

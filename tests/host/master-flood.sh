@@ -76,7 +76,7 @@ if has_phase wedge; then
         echo "figure: round $round: /health after every flood connection closed: HTTP $code in $ms ms"
         [ "$code" = 200 ] && [ "$ms" -lt 2000 ] || fail "round $round: the master no longer accepts after --max-connections was reached (HTTP $code, $ms ms)"
     done
-    ok "the connection limit held and released 3 times: the master kept accepting"
+    pass "the connection limit held and released 3 times: the master kept accepting"
     stop_master
 fi
 
@@ -96,11 +96,11 @@ if has_phase deadline; then
     flood_wait_all
     for f in slow idle percl; do echo "figure: $(cat "$WORK/$f.out")"; done
     for f in slow idle; do
-        expect_eq "$(flood_fig $f open_at_end)" 0 "$f: connections still open after 6 s with a 2 s header deadline"
+        assert_eq "$f: connections still open after 6 s with a 2 s header deadline" "$(flood_fig $f open_at_end)" 0
         [ "$(flood_fig $f closed_ms_max)" -le 3500 ] || fail "$f: a connection lived $(flood_fig $f closed_ms_max) ms past a 2 s header deadline"
     done
     [ "$(flood_fig percl server_closed)" -ge 136 ] || fail "percl: only $(flood_fig percl server_closed) of 200 connections from one address refused with a cap of 64"
-    ok "slowloris and idle connections closed within the 2 s header deadline; one address held at most 64"
+    pass "slowloris and idle connections closed within the 2 s header deadline; one address held at most 64"
     stop_master
 fi
 
@@ -134,7 +134,7 @@ if has_phase slowbody; then
         [ "$(flood_fig $f closed_ms_max)" -le 2500 ] || fail "$f: a slow-body connection lived $(flood_fig $f closed_ms_max) ms"
         [ "$(flood_fig $f oldest_open_ms)" -le 2500 ] || fail "$f: a slow-body connection was open $(flood_fig $f oldest_open_ms) ms at the end"
     done
-    ok "slow bodies on /health and without a token are refused at once; the master kept answering"
+    pass "slow bodies on /health and without a token are refused at once; the master kept answering"
     stop_master
 fi
 
@@ -183,7 +183,8 @@ if has_phase flood; then
     for f in one many slowl; do
         [ "$(flood_fig $f oldest_open_ms)" -le 12000 ] || fail "$f: a connection without a request stayed open $(flood_fig $f oldest_open_ms) ms (header deadline 10 s)"
     done
-    expect_eq "$(api_body GET "/api/v1/agents/$AID" | jq -r .state)" ACTIVE "probe agent state after the flood"
-    ok "/health, GETs, heartbeats and status updates answered within 2 s under 4,100 flooding connections"
+    assert_eq "probe agent state after the flood" "$(api_body GET "/api/v1/agents/$AID" | jq -r .state)" ACTIVE
+    pass "/health, GETs, heartbeats and status updates answered within 2 s under 4,100 flooding connections"
     stop_master
 fi
+assert_done

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shared helpers of the master's host tests: a real silo-master and sim-agents on loopback.
-# Sourced by tests/host/master-*.sh with "$1" = silo-master and "$2" = sim-agent.
+# Sourced by tests/host/master-*.sh with "$1" = silo-master and "$2" = sim-agent; brings the
+# assertion library (tests/lib/assert.sh: pass, fail, assert_eq, ..., assert_done).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/assert.sh"
 
 MASTER_BIN=$(realpath "$1")
 SIM_BIN=$(realpath "$2")
 for tool in curl jq; do
-    command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
+    command -v "$tool" >/dev/null || skip_suite "$tool is not installed"
 done
 
 WORK=$(mktemp -d /tmp/silo-master-test.XXXXXX)
@@ -36,9 +38,6 @@ cleanup() {
     if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
 
 # Start the master; the first start picks a free port, later ones reuse it.
 start_master() {
@@ -141,7 +140,3 @@ sim_registered() { [ -n "$(sim_agent_id "$1")" ]; }
 # sim_is NAME JQ VALUE / api_is PATH JQ VALUE: for wait_for.
 sim_is() { [ "$(sim "$1" GET /sim/state | jq -r "$2")" = "$3" ]; }
 api_is() { [ "$(api_body GET "$1" | jq -r "$2")" = "$3" ]; }
-
-expect_eq() {
-    [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"
-}

@@ -42,7 +42,7 @@ sim a2 POST /sim/delay '{"ms": 4000}' >/dev/null
 sim a2 POST /sim/hold '{"hold": true}' >/dev/null
 T_STAGE=$(submit "$(on stage a2)")
 wait_for 5 "a2 received the launch" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a2]}/sim/state | jq -e '.tasks[\"$T_STAGE\"]'"
-expect_eq "$(task_state "$T_STAGE")" STAGING "T_STAGE before the crash"
+assert_eq "T_STAGE before the crash" "$(task_state "$T_STAGE")" STAGING
 
 before=$(api_body GET /api/v1/tasks | jq -c '[.tasks[] | {id, state, reason, exit_code, agent_id}] | sort_by(.id)')
 echo "   before: $(jq -c '[.[] | .state] | group_by(.) | map({(.[0]): length}) | add' <<<"$before")"
@@ -55,7 +55,7 @@ events_before=$(for t in $(jq -r '.[].id' <<<"$before"); do task_field "$t" '.hi
 sim a1 POST /sim/pause '{"paused": true}' >/dev/null
 sim a2 POST /sim/pause '{"paused": true}' >/dev/null
 kill9_master
-ok "master killed with -9 holding tasks in PENDING STAGING STARTING RUNNING FINISHED FAILED KILLED LOST"
+pass "master killed with -9 holding tasks in PENDING STAGING STARTING RUNNING FINISHED FAILED KILLED LOST"
 # While it is down a1's task ends; its update waits on the agent (held until the state
 # after the restart has been compared with the one before).
 sim a1 POST "/sim/finish/$T_RUN1" '{"state":"FINISHED","exit_code":0}' >/dev/null
@@ -63,13 +63,13 @@ sleep 0.5
 start_master "${MOPTS[@]}"
 
 after=$(api_body GET /api/v1/tasks | jq -c '[.tasks[] | {id, state, reason, exit_code, agent_id}] | sort_by(.id)')
-expect_eq "$(jq length <<<"$after")" "$(jq length <<<"$before")" "number of tasks after the restart"
-expect_eq "$(jq -c '[.[].id]' <<<"$after")" "$(jq -c '[.[].id]' <<<"$before")" "task ids after the restart"
-expect_eq "$(jq -c '[.[].id] | unique | length' <<<"$after")" "$(jq length <<<"$after")" "no duplicate ids"
-expect_eq "$after" "$before" "tasks recovered exactly"
+assert_eq "number of tasks after the restart" "$(jq length <<<"$after")" "$(jq length <<<"$before")"
+assert_eq "task ids after the restart" "$(jq -c '[.[].id]' <<<"$after")" "$(jq -c '[.[].id]' <<<"$before")"
+assert_eq "no duplicate ids" "$(jq -c '[.[].id] | unique | length' <<<"$after")" "$(jq length <<<"$after")"
+assert_eq "tasks recovered exactly" "$after" "$before"
 events_after=$(for t in $(jq -r '.[].id' <<<"$before"); do task_field "$t" '.history | length'; done | jq -s add)
-expect_eq "$events_after" "$events_before" "history events recovered"
-ok "restart: $(jq length <<<"$after") tasks and $events_after history events recovered exactly"
+assert_eq "history events recovered" "$events_after" "$events_before"
+pass "restart: $(jq length <<<"$after") tasks and $events_after history events recovered exactly"
 
 # Agents carry on (heartbeats to the same ids) and deliver what happened meanwhile.
 sim a1 POST /sim/pause '{"paused": false}' >/dev/null
@@ -79,34 +79,34 @@ sim a2 POST /sim/hold '{"hold": false}' >/dev/null
 wait_for 10 "T_RUN1 FINISHED (update sent while the master was down)" state_is "$T_RUN1" FINISHED
 wait_for 15 "T_STAGE RUNNING" state_is "$T_STAGE" RUNNING
 wait_for 10 "T_START RUNNING" state_is "$T_START" RUNNING
-expect_eq "$(task_state "$T_RUN2")" RUNNING "T_RUN2 after the restart"
-expect_eq "$(task_state "$T_LOST")" LOST "T_LOST after the restart"
-expect_eq "$(task_state "$T_PEND")" PENDING "T_PEND after the restart"
+assert_eq "T_RUN2 after the restart" "$(task_state "$T_RUN2")" RUNNING
+assert_eq "T_LOST after the restart" "$(task_state "$T_LOST")" LOST
+assert_eq "T_PEND after the restart" "$(task_state "$T_PEND")" PENDING
 a2=$(sim a2 GET /sim/state)
 [ "$(jq .launch_requests <<<"$a2")" -ge 4 ] || fail "a2 got $(jq .launch_requests <<<"$a2") launch requests; the in-flight launch was not resent"
 # a2 created run2, fail and stage: each exactly once although stage was sent twice.
-expect_eq "$(jq .launches_created <<<"$a2")" 3 "launches created on a2"
-expect_eq "$(task_field "$T_STAGE" '[.history[] | select(.state=="STAGING")] | length')" 1 "STAGING events of T_STAGE"
+assert_eq "launches created on a2" "$(jq .launches_created <<<"$a2")" 3
+assert_eq "STAGING events of T_STAGE" "$(task_field "$T_STAGE" '[.history[] | select(.state=="STAGING")] | length')" 1
 for s in a1 a2; do
     wait_for 5 "$s re-registered with the restarted master" sim_is "$s" .registrations 2
 done
-ok "in-flight launch resent after the restart and not doubled (a2: $(jq .launch_requests <<<"$a2") requests, 3 created)"
+pass "in-flight launch resent after the restart and not doubled (a2: $(jq .launch_requests <<<"$a2") requests, 3 created)"
 
 # Every status update is recorded exactly once across the crash.
 dups=$(for t in $(jq -r '.[].id' <<<"$after"); do task_field "$t" '[.history[] | select(.update_id != null) | .update_id]'; done | jq -s 'add | group_by(.) | map(select(length > 1)) | length')
-expect_eq "$dups" 0 "update ids recorded more than once"
-ok "no status update recorded twice"
+assert_eq "update ids recorded more than once" "$dups" 0
+pass "no status update recorded twice"
 
 # The lost agent comes back after the restart: its task stays LOST and is killed there.
 sim a3 POST /sim/pause '{"paused": false}' >/dev/null
 wait_for 10 "a3 ACTIVE" agent_state_is "$A3" ACTIVE
 wait_for 10 "T_LOST killed on a3" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a3]}/sim/state | jq -r '.tasks[\"$T_LOST\"]')\" = KILLED ]"
-expect_eq "$(task_state "$T_LOST")" LOST "T_LOST after a3 returned"
-ok "agent lost before the crash re-registers; its task stays LOST and is killed on it"
+assert_eq "T_LOST after a3 returned" "$(task_state "$T_LOST")" LOST
+pass "agent lost before the crash re-registers; its task stays LOST and is killed on it"
 
 # A second restart with a clean SIGTERM keeps it all too.
 stop_master
 start_master "${MOPTS[@]}"
-expect_eq "$(api_body GET /api/v1/tasks | jq '.tasks | length')" "$(jq length <<<"$before")" "tasks after a clean restart"
+assert_eq "tasks after a clean restart" "$(api_body GET /api/v1/tasks | jq '.tasks | length')" "$(jq length <<<"$before")"
 stop_master
-echo "PASS master-restart"
+assert_done

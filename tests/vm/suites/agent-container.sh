@@ -91,74 +91,74 @@ api_expect 201 POST /api/v1/tasks "{\"id\":\"box\",\"name\":\"box\",\"command\":
 wait_state box FINISHED 60
 api_expect 200 GET /api/v1/tasks/box/logs
 echo "$API_BODY" | sed 's/^/  task: /'
-vm_assert_eq "PID 1 is the init" "$(probe box pid1)" silo-init
-vm_assert_eq "command is the init's child (pid)" "$(probe box pid)" 2
-vm_assert_eq "command's parent is PID 1" "$(probe box ppid)" 1
-vm_assert_eq "hostname" "$(probe box hostname)" box-host
+assert_eq "PID 1 is the init" "$(probe box pid1)" silo-init
+assert_eq "command is the init's child (pid)" "$(probe box pid)" 2
+assert_eq "command's parent is PID 1" "$(probe box ppid)" 1
+assert_eq "hostname" "$(probe box hostname)" box-host
 n="$(probe box nprocs)"
-[ "$n" -le 6 ] || vm_fail "the task sees $n processes (host processes visible?)"
-echo "ok: the task sees $n processes (the host has $(ls -d /proc/[0-9]* | wc -l))"
-vm_assert_eq "network interfaces" "$(probe box ifaces)" "lo "
-vm_assert_eq "lo is up" "$(probe box lo | grep -Ec '^(up|unknown)$')" 1
-vm_assert_eq "write to /" "$(probe box rootfs_write)" ok
+[ "$n" -le 6 ] || fail "the task sees $n processes (host processes visible?)"
+pass "the task sees $n processes (the host has $(ls -d /proc/[0-9]* | wc -l))"
+assert_eq "network interfaces" "$(probe box ifaces)" "lo "
+assert_eq "lo is up" "$(probe box lo | grep -Ec '^(up|unknown)$')" 1
+assert_eq "write to /" "$(probe box rootfs_write)" ok
 sb="$(task_field box sandbox)"
-vm_assert_eq "the write landed in the sandbox's upper dir" "$(cat "$sb/upper/rootfs-write")" written
-[ ! -e "$ROOTFS/rootfs-write" ] || vm_fail "the write reached the image $ROOTFS"
-echo "ok: the image is untouched"
-vm_assert_eq "image visible" "$(probe box image_marker)" image
-vm_assert_eq "read-only volume readable" "$(probe box ro_read)" ro-data
-vm_assert_eq "read-only volume refuses writes" "$(probe box ro_write)" denied
-[ ! -e /tmp/vol-ro/new ] || vm_fail "a file appeared in the read-only volume's source"
-vm_assert_eq "read-write volume" "$(probe box rw_write)" ok
-vm_assert_eq "read-write volume write on the host" "$(cat /tmp/vol-rw/new)" rw-written
+assert_eq "the write landed in the sandbox's upper dir" "$(cat "$sb/upper/rootfs-write")" written
+[ ! -e "$ROOTFS/rootfs-write" ] || fail "the write reached the image $ROOTFS"
+pass "the image is untouched"
+assert_eq "image visible" "$(probe box image_marker)" image
+assert_eq "read-only volume readable" "$(probe box ro_read)" ro-data
+assert_eq "read-only volume refuses writes" "$(probe box ro_write)" denied
+[ ! -e /tmp/vol-ro/new ] || fail "a file appeared in the read-only volume's source"
+assert_eq "read-write volume" "$(probe box rw_write)" ok
+assert_eq "read-write volume write on the host" "$(cat /tmp/vol-rw/new)" rw-written
 echo "info: mknod of /dev/nullb0's numbers inside: $(probe box mknod)"
 # The host's node bind-mounted in: only the device allow-list stands between the task and it.
 dev="$(probe box dev_open)"
-grep -q '^denied.*Operation not permitted' <<<"$dev" || vm_fail "not-allowed /dev/nullb0 opened: $dev"
-echo "ok: opening a device not allowed: $dev"
-vm_assert_eq "an unlisted device gets no node in /dev" "$(probe box listed_open)" ""
-vm_assert_eq "/sys/fs/cgroup is read-only" "$(probe box cg_write)" denied
-vm_assert_eq "the task's cgroup is its cgroup namespace root" "$(probe box cg_self)" "0::/"
-vm_assert_eq "its own limits are visible" "$(probe box cg_pids_max)" 64
-vm_assert_eq "CAP_SYS_ADMIN effective" "$(probe box sys_admin_eff)" 0
-vm_assert_eq "CAP_SYS_ADMIN in the bounding set" "$(probe box sys_admin_bnd)" 0
-vm_assert_eq "CAP_NET_BIND_SERVICE in the bounding set (Docker default)" "$(probe box net_bind_bnd)" 1
-vm_assert_eq "CAP_NET_ADMIN in the bounding set" "$(probe box net_admin_bnd)" 0
-vm_assert_eq "no_new_privs" "$(probe box nnp)" 1
-vm_assert_eq "/etc/hosts names the task" "$(probe box hosts_name)" 1
-vm_assert_eq "/etc/resolv.conf" "$(probe box resolv)" present
-vm_assert_eq "rlimit nofile" "$(probe box nofile)" 1234
-vm_assert_eq "env" "$(probe box foo)" bar
-vm_assert_eq "uid" "$(probe box uid)" 0
-vm_assert_eq "cwd" "$(probe box cwd)" /
+grep -q '^denied.*Operation not permitted' <<<"$dev" || fail "not-allowed /dev/nullb0 opened: $dev"
+pass "opening a device not allowed: $dev"
+assert_eq "an unlisted device gets no node in /dev" "$(probe box listed_open)" ""
+assert_eq "/sys/fs/cgroup is read-only" "$(probe box cg_write)" denied
+assert_eq "the task's cgroup is its cgroup namespace root" "$(probe box cg_self)" "0::/"
+assert_eq "its own limits are visible" "$(probe box cg_pids_max)" 64
+assert_eq "CAP_SYS_ADMIN effective" "$(probe box sys_admin_eff)" 0
+assert_eq "CAP_SYS_ADMIN in the bounding set" "$(probe box sys_admin_bnd)" 0
+assert_eq "CAP_NET_BIND_SERVICE in the bounding set (Docker default)" "$(probe box net_bind_bnd)" 1
+assert_eq "CAP_NET_ADMIN in the bounding set" "$(probe box net_admin_bnd)" 0
+assert_eq "no_new_privs" "$(probe box nnp)" 1
+assert_eq "/etc/hosts names the task" "$(probe box hosts_name)" 1
+assert_eq "/etc/resolv.conf" "$(probe box resolv)" present
+assert_eq "rlimit nofile" "$(probe box nofile)" 1234
+assert_eq "env" "$(probe box foo)" bar
+assert_eq "uid" "$(probe box uid)" 0
+assert_eq "cwd" "$(probe box cwd)" /
 
 echo "== allowed device, added capability, user switch"
 api_expect 201 POST /api/v1/tasks "{\"id\":\"box2\",\"name\":\"box2\",\"command\":[\"/bin/sh\",\"/probe.sh\"],
   \"capabilities\":[\"CAP_NET_ADMIN\"],
   \"container\":{\"rootfs\":\"$ROOTFS\",\"namespaces\":[\"pid\",\"mount\"],\"devices\":[\"/dev/nullb0\"]}}"
 wait_state box2 FINISHED 60
-vm_assert_eq "a listed device has its node and opens" "$(probe box2 listed_open)" ok
-vm_assert_eq "capabilities adds CAP_NET_ADMIN to the bounding set" "$(probe box2 net_admin_bnd)" 1
-vm_assert_eq "... and still no CAP_SYS_ADMIN" "$(probe box2 sys_admin_bnd)" 0
-vm_assert_eq "without a uts namespace the name is the host's" "$(probe box2 hostname)" "$(hostname)"
+assert_eq "a listed device has its node and opens" "$(probe box2 listed_open)" ok
+assert_eq "capabilities adds CAP_NET_ADMIN to the bounding set" "$(probe box2 net_admin_bnd)" 1
+assert_eq "... and still no CAP_SYS_ADMIN" "$(probe box2 sys_admin_bnd)" 0
+assert_eq "without a uts namespace the name is the host's" "$(probe box2 hostname)" "$(hostname)"
 api_expect 201 POST /api/v1/tasks "{\"id\":\"box3\",\"name\":\"box3\",\"user\":\"nobody\",\"command\":[\"/bin/sh\",\"/probe.sh\"],
   \"container\":{\"rootfs\":\"$ROOTFS\",\"namespaces\":[\"pid\",\"mount\"]}}"
 wait_state box3 FINISHED 60
-vm_assert_eq "user nobody (from the image's /etc/passwd)" "$(probe box3 uid)" 65534
-vm_assert_eq "a non-root user has no effective capabilities" "$(probe box3 cap_eff)" 0000000000000000
+assert_eq "user nobody (from the image's /etc/passwd)" "$(probe box3 uid)" 65534
+assert_eq "a non-root user has no effective capabilities" "$(probe box3 cap_eff)" 0000000000000000
 
 echo "== zombies and PID 1"
 api_expect 201 POST /api/v1/tasks "{\"id\":\"zombie\",\"name\":\"zombie\",\"command\":[\"/bin/sh\",\"-c\",
   \"(sleep 1 & echo \$! >/tmp/orphan); sleep 0.3; o=\$(cat /tmp/orphan); echo orphan_ppid=\$(cut -d' ' -f4 /proc/\$o/stat); sleep 3; echo zombies=\$(cat /proc/[0-9]*/stat | awk '\$3 == \\\"Z\\\"' | wc -l)\"],
   \"container\":{\"rootfs\":\"$ROOTFS\",\"namespaces\":[\"pid\",\"mount\"]}}"
 wait_state zombie FINISHED 60
-vm_assert_eq "the orphan was re-parented to the init" "$(probe zombie orphan_ppid)" 1
-vm_assert_eq "zombies left after the orphan exited" "$(probe zombie zombies)" 0
+assert_eq "the orphan was re-parented to the init" "$(probe zombie orphan_ppid)" 1
+assert_eq "zombies left after the orphan exited" "$(probe zombie zombies)" 0
 api_expect 201 POST /api/v1/tasks "{\"id\":\"noinit\",\"name\":\"noinit\",\"init\":false,\"command\":[\"/bin/sh\",\"-c\",\"echo pid=\$\$; echo pid1=\$(cat /proc/1/comm)\"],
   \"container\":{\"rootfs\":\"$ROOTFS\",\"namespaces\":[\"pid\",\"mount\"]}}"
 wait_state noinit FINISHED 60
-vm_assert_eq "init: false makes the command PID 1" "$(probe noinit pid)" 1
-vm_assert_eq "... with no init" "$(probe noinit pid1)" sh
+assert_eq "init: false makes the command PID 1" "$(probe noinit pid)" 1
+assert_eq "... with no init" "$(probe noinit pid1)" sh
 
 echo "== pid namespace without a rootfs"
 api_expect 201 POST /api/v1/tasks '{"id":"hostroot","name":"hostroot","command":["/bin/sh","-c",
@@ -166,18 +166,18 @@ api_expect 201 POST /api/v1/tasks '{"id":"hostroot","name":"hostroot","command":
   "container":{"namespaces":["pid","mount"]}}'
 wait_state hostroot FINISHED 60
 n="$(probe hostroot nprocs)"
-[ "$n" -le 6 ] || vm_fail "pid namespace on the host root sees $n processes"
-echo "ok: pid namespace on the host root sees $n processes"
-vm_assert_eq "cgroup namespace root" "$(probe hostroot cg_self)" "0::/"
-vm_assert_eq "cgroupfs read-only" "$(probe hostroot cg_write)" denied
-vm_assert_eq "working directory is the sandbox" "$(probe hostroot cwd)" "$AGENT_STATE/sandboxes/hostroot"
+[ "$n" -le 6 ] || fail "pid namespace on the host root sees $n processes"
+pass "pid namespace on the host root sees $n processes"
+assert_eq "cgroup namespace root" "$(probe hostroot cg_self)" "0::/"
+assert_eq "cgroupfs read-only" "$(probe hostroot cg_write)" denied
+assert_eq "working directory is the sandbox" "$(probe hostroot cwd)" "$AGENT_STATE/sandboxes/hostroot"
 
 echo "== a launch that fails inside the shim"
 api_expect 201 POST /api/v1/tasks '{"id":"noexec","name":"noexec","command":["/no/such/binary"]}'
 wait_state noexec FAILED 30
-vm_assert_eq "reason" "$(task_field noexec reason)" LAUNCH_FAILED
+assert_eq "reason" "$(task_field noexec reason)" LAUNCH_FAILED
 msg="$(task_field noexec message)"
-grep -q '/no/such/binary' <<<"$msg" || vm_fail "launch failure message does not name the command: $msg"
-echo "ok: $msg"
-vm_assert_eq "no task cgroup left" "$(ls -d /sys/fs/cgroup/silo/tasks/*/ 2>/dev/null | wc -l)" 0
-echo "PASS: agent-container"
+grep -q '/no/such/binary' <<<"$msg" || fail "launch failure message does not name the command: $msg"
+pass "$msg"
+assert_eq "no task cgroup left" "$(ls -d /sys/fs/cgroup/silo/tasks/*/ 2>/dev/null | wc -l)" 0
+assert_done

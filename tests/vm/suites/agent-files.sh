@@ -47,10 +47,10 @@ agent_start_fresh() {
             TOKEN="$(cat "$tf")"
             return 0
         fi
-        kill -0 "$AGENT_PID" 2>/dev/null || vm_fail "silo-agent exited at startup"
+        kill -0 "$AGENT_PID" 2>/dev/null || fail "silo-agent exited at startup"
         sleep 0.1
     done
-    vm_fail "silo-agent did not answer /health within 10 s"
+    fail "silo-agent did not answer /health within 10 s"
 }
 
 echo "== a state directory the agent creates"
@@ -60,22 +60,22 @@ agent_start_fresh "$AGENT_STATE/token" "${COMMON[@]}"
 api_expect 201 POST /api/v1/tasks '{"id":"f1","name":"f1","command":["/bin/sh","-c","echo hello"]}'
 wait_state f1 FINISHED 30
 for d in "$AGENT_STATE" "$AGENT_STATE/tasks" "$AGENT_STATE/sandboxes" "$AGENT_STATE/status"; do
-    vm_assert_eq "mode of $d" "$(mode_of "$d")" 700
+    assert_eq "mode of $d" "$(mode_of "$d")" 700
 done
-vm_assert_eq "mode of the generated token" "$(mode_of "$AGENT_STATE/token")" 600
-vm_assert_eq "mode of the lock" "$(mode_of "$AGENT_STATE/lock")" 600
-vm_assert_eq "mode of f1's checkpoint" "$(mode_of "$AGENT_STATE/tasks/f1.json")" 600
+assert_eq "mode of the generated token" "$(mode_of "$AGENT_STATE/token")" 600
+assert_eq "mode of the lock" "$(mode_of "$AGENT_STATE/lock")" 600
+assert_eq "mode of f1's checkpoint" "$(mode_of "$AGENT_STATE/tasks/f1.json")" 600
 n=0
 for f in "$AGENT_STATE"/status/*.json; do
-    vm_assert_eq "mode of status update $(basename "$f")" "$(mode_of "$f")" 600 >/dev/null
+    assert_eq "mode of status update $(basename "$f")" "$(mode_of "$f")" 600 >/dev/null
     n=$((n + 1))
 done
-[ "$n" -ge 2 ] || vm_fail "only $n status updates in $AGENT_STATE/status"
-echo "ok: $n status updates 0600"
+[ "$n" -ge 2 ] || fail "only $n status updates in $AGENT_STATE/status"
+pass "$n status updates 0600"
 if setpriv --reuid=65534 --regid=65534 --clear-groups ls "$AGENT_STATE" >/dev/null 2>&1; then
-    vm_fail "user nobody can list $AGENT_STATE"
+    fail "user nobody can list $AGENT_STATE"
 fi
-echo "ok: user nobody cannot list $AGENT_STATE"
+pass "user nobody cannot list $AGENT_STATE"
 agent_stop
 
 echo "== a state directory that existed with mode 0755"
@@ -83,32 +83,32 @@ AGENT_STATE=/var/lib/silo/agent-files-existing
 rm -rf "$AGENT_STATE"
 (umask 022 && mkdir -p "$AGENT_STATE" && echo "0123456789abcdef0123456789abcdef" >"$AGENT_STATE/token" &&
     chmod 0644 "$AGENT_STATE/token")
-vm_assert_eq "mode before the start" "$(mode_of "$AGENT_STATE")" 755
+assert_eq "mode before the start" "$(mode_of "$AGENT_STATE")" 755
 : >"$AGENT_LOG"
 agent_start "${COMMON[@]}"
-vm_assert_eq "state dir after the start" "$(mode_of "$AGENT_STATE")" 700
-vm_assert_eq "token after the start" "$(mode_of "$AGENT_STATE/token")" 600
+assert_eq "state dir after the start" "$(mode_of "$AGENT_STATE")" 700
+assert_eq "token after the start" "$(mode_of "$AGENT_STATE/token")" 600
 grep -q "State directory $AGENT_STATE had mode 0755, set to 0700" "$AGENT_LOG" ||
-    vm_fail "the state directory's mode change is not logged"
+    fail "the state directory's mode change is not logged"
 grep -q "Token file $AGENT_STATE/token had mode 0644, set to 0600" "$AGENT_LOG" ||
-    vm_fail "the token's mode change is not logged"
-echo "ok: $(grep -m 1 -o 'State directory .*' "$AGENT_LOG")"
+    fail "the token's mode change is not logged"
+pass "$(grep -m 1 -o 'State directory .*' "$AGENT_LOG")"
 if setpriv --reuid=65534 --regid=65534 --clear-groups ls "$AGENT_STATE" >/dev/null 2>&1; then
-    vm_fail "user nobody can list $AGENT_STATE"
+    fail "user nobody can list $AGENT_STATE"
 fi
 # Tasks do not need to see the state directory: one running as nobody starts, writes, ends.
 api_expect 201 POST /api/v1/tasks '{"id":"n1","name":"n1","user":"nobody","command":["/bin/sh","-c","id -u; echo out"]}'
 wait_state n1 FINISHED 30
 api_expect 200 GET "/api/v1/tasks/n1/logs?stream=stdout"
-vm_assert_eq "n1's stdout" "$(tr '\n' ' ' <<<"$API_BODY")" "65534 out "
-echo "ok: a task running as nobody ran and logged under the 0700 state directory"
+assert_eq "n1's stdout" "$(tr '\n' ' ' <<<"$API_BODY")" "65534 out "
+pass "a task running as nobody ran and logged under the 0700 state directory"
 agent_stop
 : >"$AGENT_LOG"
 agent_start "${COMMON[@]}"
 if grep -q "had mode" "$AGENT_LOG"; then
-    vm_fail "a restart changed modes again: $(grep 'had mode' "$AGENT_LOG")"
+    fail "a restart changed modes again: $(grep 'had mode' "$AGENT_LOG")"
 fi
-echo "ok: a restart finds nothing to change"
+pass "a restart finds nothing to change"
 agent_stop
 
 echo "== --token-file permissions"
@@ -124,15 +124,15 @@ for mode in 600 400 644 640; do
     case "$mode" in
         600|400)
             if grep -q "token file" "$AGENT_LOG"; then
-                vm_fail "--token-file $mode: unexpected warning: $(grep 'token file' "$AGENT_LOG")"
+                fail "--token-file $mode: unexpected warning: $(grep 'token file' "$AGENT_LOG")"
             fi
-            echo "ok: --token-file mode $mode: no warning" ;;
+            pass "--token-file mode $mode: no warning" ;;
         *)
             who="every local user"
             [ "$mode" = 640 ] && who="its group"
             grep -q "token file $TF: mode 0$mode lets $who read it.*chmod 0600 $TF" "$AGENT_LOG" ||
-                vm_fail "--token-file $mode: no warning naming the file and its mode: $(cat "$AGENT_LOG")"
-            echo "ok: --token-file mode $mode: $(grep -o "token file $TF: .*" "$AGENT_LOG")" ;;
+                fail "--token-file $mode: no warning naming the file and its mode: $(cat "$AGENT_LOG")"
+            pass "--token-file mode $mode: $(grep -o "token file $TF: .*" "$AGENT_LOG")" ;;
     esac
     agent_stop
 done
@@ -143,11 +143,11 @@ for mode in 666 620; do
         "${COMMON[@]}" --token-file "$TF" 2>&1)"
     rc=$?
     set -e
-    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || vm_fail "--token-file $mode: exit status $rc, want a refusal: $out"
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "--token-file $mode: exit status $rc, want a refusal: $out"
     who="every local user"
     [ "$mode" = 620 ] && who="its group"
     grep -q "Refusing to start: token file $TF: mode 0$mode lets $who write it" <<<"$out" ||
-        vm_fail "--token-file $mode: the refusal does not name the file and its mode: $out"
-    echo "ok: --token-file mode $mode: exit $rc: $(grep -o 'Refusing.*' <<<"$out")"
+        fail "--token-file $mode: the refusal does not name the file and its mode: $out"
+    pass "--token-file mode $mode: exit $rc: $(grep -o 'Refusing.*' <<<"$out")"
 done
-echo "PASS: agent-files"
+assert_done

@@ -19,7 +19,7 @@ here="$(dirname "$0")"
 vm_require_guest
 
 FLOOD="$SILO_BUILD_DIR/tests/host/conn-flood"
-[ -x "$FLOOD" ] || vm_fail "$FLOOD not built"
+[ -x "$FLOOD" ] || fail "$FLOOD not built"
 ip link set lo up
 WORK="$(mktemp -d /tmp/agent-flood.XXXXXX)"
 FPIDS=()
@@ -49,10 +49,10 @@ start_limited() {
             TOKEN="$(cat "$AGENT_STATE/token")"
             return 0
         fi
-        kill -0 "$AGENT_PID" 2>/dev/null || { cat "$AGENT_LOG"; vm_fail "silo-agent exited at startup"; }
+        kill -0 "$AGENT_PID" 2>/dev/null || { cat "$AGENT_LOG"; fail "silo-agent exited at startup"; }
         sleep 0.1
     done
-    vm_fail "silo-agent did not answer /health within 10 s"
+    fail "silo-agent did not answer /health within 10 s"
 }
 
 flood() {
@@ -63,7 +63,7 @@ flood() {
 }
 flood_wait_all() {
     local p
-    for p in "${FPIDS[@]}"; do wait "$p" || vm_fail "conn-flood exited with $?"; done
+    for p in "${FPIDS[@]}"; do wait "$p" || fail "conn-flood exited with $?"; done
     FPIDS=()
 }
 flood_fig() { grep -o " $2=[0-9]*" "$WORK/$1.out" | cut -d= -f2; }
@@ -89,20 +89,20 @@ probe() {
         n=$((n + 1))
         for path in /health /api/v1/tasks; do
             read -r code ms <<<"$(timed "$path" auth)"
-            [ "$code" = 200 ] || vm_fail "GET $path #$n under the flood: HTTP $code after $ms ms"
+            [ "$code" = 200 ] || fail "GET $path #$n under the flood: HTTP $code after $ms ms"
             [ "$ms" -gt "$worst" ] && worst=$ms
         done
         conns="$(curl -sS -m 5 -H "Authorization: Bearer $TOKEN" "$AGENT_URL/metrics" | awk '/^silo_agent_http_connections / { print $2 }')"
-        [ -n "$conns" ] || vm_fail "GET /metrics #$n under the flood failed"
+        [ -n "$conns" ] || fail "GET /metrics #$n under the flood failed"
         [ "$conns" -gt "$maxconns" ] && maxconns=$conns
         fds="$(agent_fds)"
         [ "$fds" -gt "$maxfds" ] && maxfds=$fds
     done
     echo "figure: $n rounds of /health, /api/v1/tasks, /metrics under the flood: slowest $worst ms; agent connections at most $maxconns, fds at most $maxfds"
-    [ "$worst" -lt 2000 ] || vm_fail "an answer took $worst ms under the flood"
-    [ "$maxfds" -le "$maxfds_allowed" ] || vm_fail "the agent held $maxfds fds (allowed $maxfds_allowed)"
-    [ "$n" -ge 3 ] || vm_fail "only $n probe rounds in $secs s"
-    [ "$maxconns" -ge "$minconns" ] || vm_fail "the flood held at most $maxconns connections (want >= $minconns)"
+    [ "$worst" -lt 2000 ] || fail "an answer took $worst ms under the flood"
+    [ "$maxfds" -le "$maxfds_allowed" ] || fail "the agent held $maxfds fds (allowed $maxfds_allowed)"
+    [ "$n" -ge 3 ] || fail "only $n probe rounds in $secs s"
+    [ "$maxconns" -ge "$minconns" ] || fail "the flood held at most $maxconns connections (want >= $minconns)"
 }
 
 echo "== raised"
@@ -118,21 +118,21 @@ sleep 2
 probe 20 $((base + 1024 + 16)) 900
 flood_wait_all
 for f in one many slow; do echo "figure: $(cat "$WORK/$f.out")"; done
-[ "$(flood_fig slow closed_ms_max)" -le 12000 ] || vm_fail "a slowloris connection lived $(flood_fig slow closed_ms_max) ms (header deadline 10 s)"
+[ "$(flood_fig slow closed_ms_max)" -le 12000 ] || fail "a slowloris connection lived $(flood_fig slow closed_ms_max) ms (header deadline 10 s)"
 for f in one many slow; do
-    [ "$(flood_fig "$f" oldest_open_ms)" -le 12000 ] || vm_fail "$f: a connection without a request stayed open $(flood_fig "$f" oldest_open_ms) ms"
+    [ "$(flood_fig "$f" oldest_open_ms)" -le 12000 ] || fail "$f: a connection without a request stayed open $(flood_fig "$f" oldest_open_ms) ms"
 done
 read -r code ms <<<"$(timed /health)"
-vm_assert_eq "/health after the flood" "$code" 200
-vm_assert_eq "agent's soft RLIMIT_NOFILE after start (was 1024, hard 4096)" "$soft" 4096
-echo "ok: 2,400 flooding connections: the agent answered within 2 s and held at most its limit"
+assert_eq "/health after the flood" "$code" 200
+assert_eq "agent's soft RLIMIT_NOFILE after start (was 1024, hard 4096)" "$soft" 4096
+pass "2,400 flooding connections: the agent answered within 2 s and held at most its limit"
 agent_stop
 
 echo "== fixed"
 start_limited 1024 1024
-vm_assert_eq "agent's soft RLIMIT_NOFILE (hard 1024)" "$(soft_nofile)" 1024
+assert_eq "agent's soft RLIMIT_NOFILE (hard 1024)" "$(soft_nofile)" 1024
 grep 'HTTP connections\|RLIMIT_NOFILE' "$AGENT_LOG" | sed 's/^/figure: /' || true
-grep -q 'HTTP connections: at most 768,' "$AGENT_LOG" || vm_fail "connection limit not lowered to 3/4 of 1024 fds"
+grep -q 'HTTP connections: at most 768,' "$AGENT_LOG" || fail "connection limit not lowered to 3/4 of 1024 fds"
 flood one2 --source 127.0.0.2 --count 1100 --mode idle --duration 30 --reconnect
 flood many2 --source 127.0.1.1 --sources 20 --count 1100 --mode idle --duration 30 --reconnect
 for _ in $(seq 150); do [ -s "$WORK/one2.ready" ] && [ -s "$WORK/many2.ready" ] && break; sleep 0.1; done
@@ -141,6 +141,7 @@ probe 12 1000 650
 flood_wait_all
 for f in one2 many2; do echo "figure: $(cat "$WORK/$f.out")"; done
 if grep -q 'Too many open files\|resource limit' "$AGENT_LOG"; then
-    vm_fail "the agent ran out of fds: $(grep -m3 'Too many open files\|resource limit' "$AGENT_LOG")"
+    fail "the agent ran out of fds: $(grep -m3 'Too many open files\|resource limit' "$AGENT_LOG")"
 fi
-echo "ok: with 1024 fds and no way to raise them, the agent kept 256 for itself and kept answering"
+pass "with 1024 fds and no way to raise them, the agent kept 256 for itself and kept answering"
+assert_done

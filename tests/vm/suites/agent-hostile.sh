@@ -22,11 +22,7 @@ here="$(dirname "$0")"
 vm_require_guest
 ip link set lo up
 # SILO_TEST_KEEP_GOING=1 reports every failing check instead of stopping at the first one (to see
-# which findings an older build still has); the suite still exits 1.
-FAILS=0
-if [ "${SILO_TEST_KEEP_GOING:-}" = 1 ]; then
-    vm_fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-fi
+# which findings an older build still has); the suite still exits 1 (tests/lib/assert.sh).
 
 IMAGES=/var/lib/silo/hostile-images
 ROTREE=/var/lib/silo/rotree
@@ -60,7 +56,7 @@ assert_host_unchanged() {
     local now
     now="$(host_state)"
     if [ "$now" != "$BEFORE" ]; then
-        vm_fail "$1: the host changed:
+        fail "$1: the host changed:
 --- before
 $BEFORE
 --- after
@@ -68,7 +64,7 @@ $now"
         BEFORE="$now"
         return
     fi
-    echo "ok: $1: host files unchanged (${#WATCHED[@]} inodes and contents, ${#NEVER[@]} paths absent)"
+    pass "$1: host files unchanged (${#WATCHED[@]} inodes and contents, ${#NEVER[@]} paths absent)"
 }
 
 probe() { # probe ID KEY -> value from the task's stdout
@@ -87,7 +83,7 @@ wait_end() {
         esac
         sleep 0.1
     done
-    vm_fail "task $id still $state after ${secs}s"
+    fail "task $id still $state after ${secs}s"
 }
 
 image() { # image NAME: a fresh busybox rootfs
@@ -113,7 +109,7 @@ d="$(image etc-abs)"; rm -rf "$d/etc"; ln -s /etc "$d/etc"
 st="$(run_image etc-abs "$d")"
 msg="$(json_get "$(curl -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/etc-abs")" message)"
 echo "   /etc -> /etc: $st ${msg}"
-if [ "$st" = FAILED ]; then grep -q '/etc' <<<"$msg" || vm_fail "failure does not name /etc: $msg"; fi
+if [ "$st" = FAILED ]; then grep -q '/etc' <<<"$msg" || fail "failure does not name /etc: $msg"; fi
 assert_host_unchanged "image with /etc -> /etc (absolute)"
 
 d="$(image etc-rel)"; rm -rf "$d/etc"; ln -s ../../../../../../../../etc "$d/etc"
@@ -124,10 +120,10 @@ assert_host_unchanged "image with /etc -> ../../../../etc (relative)"
 d="$(image etc-files)"
 ln -s /etc/hosts "$d/etc/hosts"; ln -s ../../../../../etc/resolv.conf "$d/etc/resolv.conf"
 st="$(run_image etc-files "$d")"
-vm_assert_eq "image with /etc/hosts -> host's /etc/hosts runs" "$st" FINISHED
+assert_eq "image with /etc/hosts -> host's /etc/hosts runs" "$st" FINISHED
 grep -q "etc-files" <<<"$(probe etc-files hosts)" ||
-    vm_fail "the task's /etc/hosts is not the agent's: $(probe etc-files hosts)"
-echo "ok: the task sees the agent's /etc/hosts, not the host's: $(probe etc-files hosts | head -c 80)"
+    fail "the task's /etc/hosts is not the agent's: $(probe etc-files hosts)"
+pass "the task sees the agent's /etc/hosts, not the host's: $(probe etc-files hosts | head -c 80)"
 assert_host_unchanged "image with /etc/hosts and /etc/resolv.conf symlinked to the host's"
 
 d="$(image mountpoints)"
@@ -147,8 +143,8 @@ echo "   volume targets through /data -> /etc: $st"
 if [ "$st" = FINISHED ]; then
     # The targets were created inside the image's own tree (its upper dir), not on the host.
     [ -e "$AGENT_STATE/sandboxes/voltarget/upper/etc/silo-probe-dir" ] ||
-        vm_fail "volume target through an image symlink was not created inside the image"
-    echo "ok: volume targets through image symlinks were created in the image's upper dir"
+        fail "volume target through an image symlink was not created inside the image"
+    pass "volume targets through image symlinks were created in the image's upper dir"
 fi
 assert_host_unchanged "volume targets through symlinks to the host's /etc"
 
@@ -157,8 +153,8 @@ echo "volume-hosts" >/tmp/hostile-hosts
 d="$(image etchosts-vol)"
 api_expect 201 POST /api/v1/tasks "{\"id\":\"etchosts-vol\",\"name\":\"etchosts-vol\",\"command\":[\"/bin/sh\",\"-c\",\"echo hosts=\$(cat /etc/hosts)\"],
   \"container\":{\"rootfs\":\"$d\",\"volumes\":[{\"source\":\"/tmp/hostile-hosts\",\"target\":\"/etc/hosts\",\"readonly\":true}]}}"
-vm_assert_eq "rootfs task with a volume on /etc/hosts" "$(wait_end etchosts-vol)" FINISHED
-vm_assert_eq "the volume wins over the agent's /etc/hosts" "$(probe etchosts-vol hosts)" volume-hosts
+assert_eq "rootfs task with a volume on /etc/hosts" "$(wait_end etchosts-vol)" FINISHED
+assert_eq "the volume wins over the agent's /etc/hosts" "$(probe etchosts-vol hosts)" volume-hosts
 assert_host_unchanged "a volume over the image's /etc/hosts"
 
 echo "== read-only volume of a tree with a submount"
@@ -168,17 +164,17 @@ d="$(image rovol)"
 api_expect 201 POST /api/v1/tasks "{\"id\":\"rovol\",\"name\":\"rovol\",\"command\":[\"/bin/sh\",\"-c\",
   \"cat /ro/sub/data; if (echo x >/ro/sub/new) 2>/dev/null; then echo sub_write=ok; else echo sub_write=denied; fi; if (echo x >/ro/new) 2>/dev/null; then echo top_write=ok; else echo top_write=denied; fi\"],
   \"container\":{\"rootfs\":\"$d\",\"volumes\":[{\"source\":\"$ROTREE\",\"target\":\"/ro\",\"readonly\":true}]}}"
-vm_assert_eq "rootfs task with a read-only volume" "$(wait_end rovol)" FINISHED
-vm_assert_eq "read-only volume: write to its submount" "$(probe rovol sub_write)" denied
-vm_assert_eq "read-only volume: write to its top" "$(probe rovol top_write)" denied
+assert_eq "rootfs task with a read-only volume" "$(wait_end rovol)" FINISHED
+assert_eq "read-only volume: write to its submount" "$(probe rovol sub_write)" denied
+assert_eq "read-only volume: write to its top" "$(probe rovol top_write)" denied
 mkdir -p /tmp/ro-target
 api_expect 201 POST /api/v1/tasks "{\"id\":\"rovol-host\",\"name\":\"rovol-host\",\"command\":[\"/bin/sh\",\"-c\",
   \"if (echo x >/tmp/ro-target/sub/new) 2>/dev/null; then echo sub_write=ok; else echo sub_write=denied; fi\"],
   \"container\":{\"volumes\":[{\"source\":\"$ROTREE\",\"target\":\"/tmp/ro-target\",\"readonly\":true}]}}"
-vm_assert_eq "host-root task with a read-only volume" "$(wait_end rovol-host)" FINISHED
-vm_assert_eq "read-only volume without a rootfs: write to its submount" "$(probe rovol-host sub_write)" denied
-[ ! -e "$ROTREE/sub/new" ] && [ ! -e "$ROTREE/new" ] || vm_fail "a file appeared in the read-only tree"
-echo "ok: nothing was written into $ROTREE"
+assert_eq "host-root task with a read-only volume" "$(wait_end rovol-host)" FINISHED
+assert_eq "read-only volume without a rootfs: write to its submount" "$(probe rovol-host sub_write)" denied
+[ ! -e "$ROTREE/sub/new" ] && [ ! -e "$ROTREE/new" ] || fail "a file appeared in the read-only tree"
+pass "nothing was written into $ROTREE"
 
 echo "== volumes and images that would hand over the host"
 snapshot() {
@@ -189,10 +185,10 @@ snapshot() {
 before="$(snapshot)"
 refused() { # refused FIELD SPEC-PART
     api POST /api/v1/tasks "{\"name\":\"refused\",\"command\":[\"/bin/true\"],$2}"
-    [ "$API_STATUS" = 400 ] || vm_fail "$1: HTTP $API_STATUS, want 400: $API_BODY"
+    [ "$API_STATUS" = 400 ] || fail "$1: HTTP $API_STATUS, want 400: $API_BODY"
     local msg; msg="$(json_get "$API_BODY" error.message)"
-    grep -qF -- "$1" <<<"$msg" || vm_fail "error does not name $1: $msg"
-    echo "ok: 400 $msg"
+    grep -qF -- "$1" <<<"$msg" || fail "error does not name $1: $msg"
+    pass "400 $msg"
 }
 refused "container.volumes[0].source" '"container":{"volumes":[{"source":"/","target":"/tmp/x"}]}'
 refused "container.volumes[0].source" '"container":{"volumes":[{"source":"/proc","target":"/tmp/x"}]}'
@@ -203,7 +199,7 @@ refused "container.volumes[0].source" '"container":{"volumes":[{"source":"/var/l
 refused "container.volumes[0].target" '"container":{"volumes":[{"source":"/tmp/hostile-src","target":"/sys/fs/cgroup"}]}'
 refused "container.volumes[0].target" "\"container\":{\"rootfs\":\"$IMAGES/rovol\",\"volumes\":[{\"source\":\"/tmp/hostile-src\",\"target\":\"/proc/sys\"}]}"
 refused "container.rootfs" '"container":{"rootfs":"/"}'
-vm_assert_eq "refused specs created nothing" "$(snapshot)" "$before"
+assert_eq "refused specs created nothing" "$(snapshot)" "$before"
 assert_host_unchanged "refused specs"
 
 echo "== tasks that did not ask for mount or pid namespaces"
@@ -217,7 +213,7 @@ python3 -c 'import os, pty, time; m, s = pty.openpty(); open("/run/silo-hostile.
 PTY_PID=$!
 for _ in $(seq 50); do [ -s /run/silo-hostile.pts ] && break; sleep 0.1; done
 HOST_PTS="$(cat /run/silo-hostile.pts)"
-[ -e "$HOST_PTS" ] || vm_fail "no host terminal to probe ($HOST_PTS)"
+[ -e "$HOST_PTS" ] || fail "no host terminal to probe ($HOST_PTS)"
 SHM_ID="$(ipcmk -M 4096 | awk '{print $NF}')"
 cat >/var/lib/silo/hostile-probe.sh <<EOF
 echo "nprocs=\$(ls -d /proc/[0-9]* | wc -l)"
@@ -246,37 +242,36 @@ for variant in plain utsipcnet; do
     esac
     id="nomnt-$variant"
     api_expect 201 POST /api/v1/tasks "{\"id\":\"$id\",\"name\":\"$id\",\"command\":[\"/bin/sh\",\"/var/lib/silo/hostile-probe.sh\"]$c}"
-    vm_assert_eq "$variant: task ran" "$(wait_end "$id")" FINISHED
+    assert_eq "$variant: task ran" "$(wait_end "$id")" FINISHED
     n="$(probe "$id" nprocs)"
-    [ "$n" -le 8 ] || vm_fail "$variant: the task sees $n processes (no pid namespace?)"
-    echo "ok: $variant: own pid namespace ($n processes visible)"
-    vm_assert_eq "$variant: agent process visible" "$(probe "$id" agent_visible)" no
-    vm_assert_eq "$variant: sibling's memory.max write" "$(probe "$id" sibling_write)" denied
-    vm_assert_eq "$variant: sees the silo hierarchy" "$(probe "$id" sees_hierarchy)" no
-    vm_assert_eq "$variant: own cgroup write" "$(probe "$id" own_cg_write)" denied
-    vm_assert_eq "$variant: agent token" "$(probe "$id" token)" hidden
-    vm_assert_eq "$variant: agent's task list" "$(probe "$id" tasks_listed)" 0
-    vm_assert_eq "$variant: write to the host's /etc" "$(probe "$id" host_write)" denied
-    vm_assert_eq "$variant: open /proc/sys/kernel/core_pattern for writing" "$(probe "$id" proc_sys_write)" denied
-    vm_assert_eq "$variant: open /proc/sysrq-trigger for writing" "$(probe "$id" sysrq_write)" denied
-    vm_assert_eq "$variant: write to /sys" "$(probe "$id" sysfs_write)" denied
-    vm_assert_eq "$variant: private /tmp is writable" "$(probe "$id" tmp_write)" ok
-    vm_assert_eq "$variant: sandbox is writable" "$(probe "$id" sandbox_write)" ok
-    vm_assert_eq "$variant: sandbox write reached the sandbox" "$(cat "$AGENT_STATE/sandboxes/$id/out")" sandbox-data
-    vm_assert_eq "$variant: devices still deny unlisted ones" "$(probe "$id" dev_write)" denied
-    vm_assert_eq "$variant: default soft open-file limit (not the agent's raised one)" "$(probe "$id" nofile)" 1024
-    vm_assert_eq "$variant: the host's /run (sockets, FIFOs)" "$(probe "$id" run_fifo)" hidden
-    vm_assert_eq "$variant: the host's terminals in /dev/pts" "$(probe "$id" host_pts)" hidden
-    vm_assert_eq "$variant: the host's SysV shared memory" "$(probe "$id" host_shm)" hidden
+    [ "$n" -le 8 ] || fail "$variant: the task sees $n processes (no pid namespace?)"
+    pass "$variant: own pid namespace ($n processes visible)"
+    assert_eq "$variant: agent process visible" "$(probe "$id" agent_visible)" no
+    assert_eq "$variant: sibling's memory.max write" "$(probe "$id" sibling_write)" denied
+    assert_eq "$variant: sees the silo hierarchy" "$(probe "$id" sees_hierarchy)" no
+    assert_eq "$variant: own cgroup write" "$(probe "$id" own_cg_write)" denied
+    assert_eq "$variant: agent token" "$(probe "$id" token)" hidden
+    assert_eq "$variant: agent's task list" "$(probe "$id" tasks_listed)" 0
+    assert_eq "$variant: write to the host's /etc" "$(probe "$id" host_write)" denied
+    assert_eq "$variant: open /proc/sys/kernel/core_pattern for writing" "$(probe "$id" proc_sys_write)" denied
+    assert_eq "$variant: open /proc/sysrq-trigger for writing" "$(probe "$id" sysrq_write)" denied
+    assert_eq "$variant: write to /sys" "$(probe "$id" sysfs_write)" denied
+    assert_eq "$variant: private /tmp is writable" "$(probe "$id" tmp_write)" ok
+    assert_eq "$variant: sandbox is writable" "$(probe "$id" sandbox_write)" ok
+    assert_eq "$variant: sandbox write reached the sandbox" "$(cat "$AGENT_STATE/sandboxes/$id/out")" sandbox-data
+    assert_eq "$variant: devices still deny unlisted ones" "$(probe "$id" dev_write)" denied
+    assert_eq "$variant: default soft open-file limit (not the agent's raised one)" "$(probe "$id" nofile)" 1024
+    assert_eq "$variant: the host's /run (sockets, FIFOs)" "$(probe "$id" run_fifo)" hidden
+    assert_eq "$variant: the host's terminals in /dev/pts" "$(probe "$id" host_pts)" hidden
+    assert_eq "$variant: the host's SysV shared memory" "$(probe "$id" host_shm)" hidden
 done
 echo "== a name that is not a hostname does not stop a uts namespace"
 api_expect 201 POST /api/v1/tasks '{"id":"uts-default","name":"under_score","command":["/bin/sh","-c","echo host=$(hostname)"],"container":{"namespaces":["uts"]}}'
-vm_assert_eq "task named under_score with a uts namespace" "$(wait_end uts-default)" FINISHED
-vm_assert_eq "its hostname falls back to its id" "$(probe uts-default host)" uts-default
+assert_eq "task named under_score with a uts namespace" "$(wait_end uts-default)" FINISHED
+assert_eq "its hostname falls back to its id" "$(probe uts-default host)" uts-default
 
-vm_assert_eq "victim's memory.max unchanged" "$(cat /sys/fs/cgroup/silo/tasks/victim/memory.max)" "$victim_max"
-vm_assert_eq "victim still running" "$(json_get "$(curl -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/victim")" state)" RUNNING
-kill -0 "$AGENT_PID" || vm_fail "the agent is gone"
+assert_eq "victim's memory.max unchanged" "$(cat /sys/fs/cgroup/silo/tasks/victim/memory.max)" "$victim_max"
+assert_eq "victim still running" "$(json_get "$(curl -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/victim")" state)" RUNNING
+kill -0 "$AGENT_PID" || fail "the agent is gone"
 assert_host_unchanged "tasks without mount or pid namespaces"
-[ "$FAILS" -eq 0 ] || { echo "FAIL: $FAILS checks failed"; exit 1; }
-echo "PASS: agent-hostile"
+assert_done

@@ -22,7 +22,7 @@ AGENT_PID=""
 TOKEN=""
 
 agent_start() {
-    [ -x "$AGENT_BIN" ] || vm_fail "$AGENT_BIN not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
+    [ -x "$AGENT_BIN" ] || fail "$AGENT_BIN not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
     mkdir -p "$AGENT_STATE"
     "$AGENT_BIN" --listen "127.0.0.1:$AGENT_PORT" --state-dir "$AGENT_STATE" "$@" >>"$AGENT_LOG" 2>&1 &
     AGENT_PID=$!
@@ -31,11 +31,11 @@ agent_start() {
             TOKEN="$(cat "$AGENT_STATE/token")"
             return 0
         fi
-        kill -0 "$AGENT_PID" 2>/dev/null || { cat "$AGENT_LOG"; vm_fail "silo-agent exited at startup"; }
+        kill -0 "$AGENT_PID" 2>/dev/null || { cat "$AGENT_LOG"; fail "silo-agent exited at startup"; }
         sleep 0.1
     done
     cat "$AGENT_LOG"
-    vm_fail "silo-agent did not answer /health within 10 s"
+    fail "silo-agent did not answer /health within 10 s"
 }
 
 agent_stop() {
@@ -80,7 +80,7 @@ api_expect() {
     local want="$1"
     shift
     api "$@"
-    [ "$API_STATUS" = "$want" ] || vm_fail "$1 $2: HTTP $API_STATUS, want $want: $API_BODY"
+    [ "$API_STATUS" = "$want" ] || fail "$1 $2: HTTP $API_STATUS, want $want: $API_BODY"
 }
 
 api_header() {
@@ -107,11 +107,11 @@ wait_state() {
         [ "$state" = "$want" ] && return 0
         case "$state" in
             FINISHED|FAILED|KILLED|LOST)
-                vm_fail "task $id ended $state, want $want: $API_BODY" ;;
+                fail "task $id ended $state, want $want: $API_BODY" ;;
         esac
         sleep 0.1
     done
-    vm_fail "task $id still $state after ${secs}s, want $want: $API_BODY"
+    fail "task $id still $state after ${secs}s, want $want: $API_BODY"
 }
 
 rootfs_build() {
@@ -119,7 +119,7 @@ rootfs_build() {
     bb="$(command -v busybox)"
     file -L "$bb" 2>/dev/null | grep -q 'statically linked' ||
         ldd "$bb" 2>&1 | grep -q 'not a dynamic executable' ||
-        vm_fail "$bb is not static (install busybox-static)"
+        fail "$bb is not static (install busybox-static)"
     mkdir -p "$dir"/{bin,etc,proc,sys,dev,tmp,root,home,ro-vol,rw-vol}
     cp "$bb" "$dir/bin/busybox"
     for applet in $("$bb" --list); do

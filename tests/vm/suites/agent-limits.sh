@@ -32,7 +32,7 @@ online="$(cat /sys/devices/system/cpu/online)"
 ncpu="$(nproc --all)"
 echo "node: fs.nr_open=$nr_open kernel.pid_max=$pid_max online=$online ($ncpu CPUs)"
 [ "$(cat /sys/fs/cgroup/silo/tasks/cpuset.cpus.effective)" = "$online" ] ||
-    vm_fail "silo/tasks does not have every online CPU: $(cat /sys/fs/cgroup/silo/tasks/cpuset.cpus.effective)"
+    fail "silo/tasks does not have every online CPU: $(cat /sys/fs/cgroup/silo/tasks/cpuset.cpus.effective)"
 
 # Under TCG every process costs a good fraction of a second: the checks below use shell globs
 # and one curl each, no helpers.
@@ -60,7 +60,7 @@ refused() {
     after="$(snapshot)"
     n_refused=$((n_refused + 1))
     if [ "$status" != 400 ]; then
-        echo "FAIL: $field ($frag): HTTP $status, want 400: $body"
+        ASSERT_KEEP_GOING=1 fail "$field ($frag): HTTP $status, want 400: $body"
         fails=$((fails + 1))
         # The next case starts from nothing of this one.
         [ "$status" != 201 ] || api DELETE "/api/v1/tasks/$id"
@@ -68,13 +68,13 @@ refused() {
     fi
     msg="$(jq -r '.error.message' <<<"$body")"
     if [[ "$msg" != "$field: "* ]] || [[ "$msg" != *"$range"* ]]; then
-        echo "FAIL: $field ($frag): message does not name '$field' and '$range': $msg"
+        ASSERT_KEEP_GOING=1 fail "$field ($frag): message does not name '$field' and '$range': $msg"
         fails=$((fails + 1))
     elif [ "$before" != "$after" ]; then
-        echo "FAIL: $field ($frag): the refused launch left something: $before -> $after"
+        ASSERT_KEEP_GOING=1 fail "$field ($frag): the refused launch left something: $before -> $after"
         fails=$((fails + 1))
     else
-        echo "ok: 400 $msg"
+        pass "400 $msg"
     fi
 }
 
@@ -120,8 +120,8 @@ refused data-0 rlimits.data "0 is below the minimum of 1Mi" ',"rlimits":{"data":
 refused cpu-0 rlimits.cpu "0 is below the minimum of 1" ',"rlimits":{"cpu":0}'
 refused nice-41 rlimits.nice "41 is out of range (0..40 or 'unlimited'" ',"rlimits":{"nice":41}'
 refused rtprio-100 rlimits.rtprio "100 is out of range (0..99 or 'unlimited'" ',"rlimits":{"rtprio":100}'
-[ "$fails" -eq 0 ] || vm_fail "$fails of $n_refused bad limits were not refused cleanly"
-echo "ok: $n_refused bad limits refused with 400, nothing created"
+[ "$fails" -eq 0 ] || fail "$fails of $n_refused bad limits were not refused cleanly"
+pass "$n_refused bad limits refused with 400, nothing created"
 
 echo "== minimum: a task at every documented minimum runs"
 rootfs_build /tmp/rootfs
@@ -135,7 +135,7 @@ api_expect 201 POST /api/v1/tasks "{\"id\":\"min-rootfs\",\"name\":\"min\",\"com
     \"container\":{\"rootfs\":\"/tmp/rootfs\",\"namespaces\":[\"pid\",\"mount\",\"uts\",\"ipc\",\"net\"]}}"
 for id in min min-noinit min-rootfs; do
     wait_state "$id" FINISHED 60
-    vm_assert_eq "$id: exit code" "$(task_field "$id" exit_code)" 0
+    assert_eq "$id: exit code" "$(task_field "$id" exit_code)" 0
 done
 
 echo "== maximum: a task at this node's maxima runs"
@@ -144,6 +144,6 @@ api_expect 201 POST /api/v1/tasks "{\"id\":\"max\",\"name\":\"max\",
     \"resources\":{\"pids\":$pid_max,\"cpus\":$ncpu,\"cpuset\":\"$online\"},
     \"rlimits\":{\"nofile\":$nr_open}}"
 wait_state max FINISHED 60
-vm_assert_eq "max: exit code (ulimit -n = $nr_open inside)" "$(task_field max exit_code)" 0
+assert_eq "max: exit code (ulimit -n = $nr_open inside)" "$(task_field max exit_code)" 0
 
-echo "PASS: agent-limits"
+assert_done

@@ -31,8 +31,8 @@ cleanup() {
 trap cleanup EXIT
 
 agent_start --kill-grace-s 2 --disk nullb0 --calibrate=false
-grep -q "Measuring block I/O with eBPF" "$AGENT_LOG" || vm_fail "agent did not attach iostat: $(cat "$AGENT_LOG")"
-echo "ok: agent attached iostat"
+grep -q "Measuring block I/O with eBPF" "$AGENT_LOG" || fail "agent did not attach iostat: $(cat "$AGENT_LOG")"
+pass "agent attached iostat"
 
 echo "== measured"
 limit=2097152
@@ -47,43 +47,43 @@ for i in 1 2 3 4 5; do
     api_expect 200 GET /api/v1/tasks/w/isolation
     m="$(jq -c '.limits.io[0].measured' <<<"$API_BODY")"
     echo "reading $i: $m"
-    [ "$m" != null ] || vm_fail "no measurement: $API_BODY"
+    [ "$m" != null ] || fail "no measurement: $API_BODY"
     wbps="$(jq -r '.write_bps' <<<"$m")"
     sum="$(awk -v s="$sum" -v w="$wbps" 'BEGIN { print s + w }')"
     sleep 1
 done
-vm_assert_eq "top-level measured.source" "$(json_get "$API_BODY" measured.source)" ebpf
-vm_assert_eq "limit next to it" "$(json_get "$API_BODY" 'limits.io[0].wbps')" "$limit"
-vm_assert_eq "device" "$(json_get "$API_BODY" 'limits.io[0].device')" "$(vm_dev_majmin /dev/nullb0)"
+assert_eq "top-level measured.source" "$(json_get "$API_BODY" measured.source)" ebpf
+assert_eq "limit next to it" "$(json_get "$API_BODY" 'limits.io[0].wbps')" "$limit"
+assert_eq "device" "$(json_get "$API_BODY" 'limits.io[0].device')" "$(vm_dev_majmin /dev/nullb0)"
 mean="$(awk -v s="$sum" 'BEGIN { printf "%.0f", s / 5 }')"
-vm_assert_within "measured write_bps (mean of 5)" "$mean" "$limit" 15
+assert_within "measured write_bps (mean of 5)" "$mean" "$limit" 15
 m="$(jq -c '.limits.io[0].measured' <<<"$API_BODY")"
-awk -v v="$(jq -r .p99_us <<<"$m")" 'BEGIN { exit !(v > 0) }' || vm_fail "p99_us not > 0: $m"
-awk -v v="$(jq -r .p50_us <<<"$m")" 'BEGIN { exit !(v > 0) }' || vm_fail "p50_us not > 0: $m"
-vm_assert_within "write_iops (64 KiB writes)" "$(jq -r .write_iops <<<"$m")" 32 20
-vm_assert_eq "no reads measured" "$(jq -r '.read_bps' <<<"$m")" 0
+awk -v v="$(jq -r .p99_us <<<"$m")" 'BEGIN { exit !(v > 0) }' || fail "p99_us not > 0: $m"
+awk -v v="$(jq -r .p50_us <<<"$m")" 'BEGIN { exit !(v > 0) }' || fail "p50_us not > 0: $m"
+assert_within "write_iops (64 KiB writes)" "$(jq -r .write_iops <<<"$m")" 32 20
+assert_eq "no reads measured" "$(jq -r '.read_bps' <<<"$m")" 0
 awk -v v="$(jq -r .total.write_bytes <<<"$m")" -v l="$limit" 'BEGIN { exit !(v >= 4 * l) }' ||
-    vm_fail "total write_bytes below 4 s of writes: $m"
-echo "ok: p50 $(jq -r .p50_us <<<"$m") us, p99 $(jq -r .p99_us <<<"$m") us, totals $(jq -c .total <<<"$m")"
+    fail "total write_bytes below 4 s of writes: $m"
+pass "p50 $(jq -r .p50_us <<<"$m") us, p99 $(jq -r .p99_us <<<"$m") us, totals $(jq -c .total <<<"$m")"
 
 echo "== siloctl"
 out="$("$SILOCTL" --agent "$AGENT_URL" --token-file "$AGENT_STATE/token" inspect w)"
 echo "$out" | sed -n '/^I\/O /,$p'
-grep -q '^I/O nullb0 ' <<<"$out" || vm_fail "no I/O table for nullb0 in siloctl inspect: $out"
+grep -q '^I/O nullb0 ' <<<"$out" || fail "no I/O table for nullb0 in siloctl inspect: $out"
 grep -Eq '^ +write bytes/s +2\.0 MiB/s +[0-9.]+ (KiB|MiB)/s$' <<<"$out" ||
-    vm_fail "no LIMIT vs MEASURED write row: $out"
-grep -Eq '^ +latency p50/p99 .* us$' <<<"$out" || vm_fail "no latency row: $out"
-grep -q 'cpu_weight' <<<"$out" || vm_fail "generic tree missing: $out"
+    fail "no LIMIT vs MEASURED write row: $out"
+grep -Eq '^ +latency p50/p99 .* us$' <<<"$out" || fail "no latency row: $out"
+grep -q 'cpu_weight' <<<"$out" || fail "generic tree missing: $out"
 
 echo "== reuse after restart"
 agent_stop
 agent_start --kill-grace-s 2 --disk nullb0 --calibrate=false
 grep -q "Measuring block I/O with eBPF (reusing the programs" "$AGENT_LOG" ||
-    vm_fail "restarted agent did not reuse the pinned programs: $(tail -n 5 "$AGENT_LOG")"
+    fail "restarted agent did not reuse the pinned programs: $(tail -n 5 "$AGENT_LOG")"
 sleep 2.5
 api_expect 200 GET /api/v1/tasks/w/isolation
 wbps="$(json_get "$API_BODY" 'limits.io[0].measured.write_bps')"
-vm_assert_within "write_bps after restart" "$wbps" "$limit" 30
+assert_within "write_bps after restart" "$wbps" "$limit" 30
 api_expect 202 DELETE /api/v1/tasks/w
 wait_state w KILLED 20
 
@@ -95,21 +95,21 @@ before="$(wc -l <"$AGENT_LOG")"
 agent_start --kill-grace-s 2 --disk nullb0 --calibrate=false
 umount /sys/kernel/btf
 newlog="$(tail -n +"$((before + 1))" "$AGENT_LOG")"
-vm_assert_eq "one warning about the measurements" \
+assert_eq "one warning about the measurements" \
     "$(grep -c 'eBPF I/O measurement unavailable: .*no BTF' <<<"$newlog")" 1
 api_expect 201 POST /api/v1/tasks '{"id":"s","name":"s","command":["/bin/sleep","600"],
     "resources":{"io":[{"disk":"nullb0","wbps":"2Mi"}]}}'
 wait_state s RUNNING 20
 sleep 1.5
 api_expect 200 GET /api/v1/tasks/s/isolation
-vm_assert_eq "per-device measured is null" "$(jq -c '.limits.io[0].measured' <<<"$API_BODY")" null
+assert_eq "per-device measured is null" "$(jq -c '.limits.io[0].measured' <<<"$API_BODY")" null
 grep -q 'no BTF' <<<"$(json_get "$API_BODY" measured.error)" ||
-    vm_fail "measured.error does not give the reason: $API_BODY"
-echo "ok: measured.error = $(json_get "$API_BODY" measured.error)"
+    fail "measured.error does not give the reason: $API_BODY"
+pass "measured.error = $(json_get "$API_BODY" measured.error)"
 out="$("$SILOCTL" --agent "$AGENT_URL" --token-file "$AGENT_STATE/token" inspect s)"
 grep -q '^I/O measurements: unavailable (eBPF I/O measurement unavailable: .*no BTF' <<<"$out" ||
-    vm_fail "siloctl inspect does not say why: $out"
+    fail "siloctl inspect does not say why: $out"
 echo "$out" | sed -n '/^I\/O /,$p'
 api_expect 202 DELETE /api/v1/tasks/s
 wait_state s KILLED 20
-echo "PASS agent-measure"
+assert_done

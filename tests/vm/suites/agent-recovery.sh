@@ -17,7 +17,7 @@
 #               and before the shim, the launch was never answered nor started, so the
 #               restarted agent forgets it (404, nothing leaked, nothing reported) and a retry
 #               starts it (201); after the shim and before the answer, it runs and a retry
-#               answers 200 with that task
+#               answers 200 with that task; other builds run the rest and the suite exits 77
 #   gc          --gc-max-tasks and --gc-max-age-s forget ended tasks and their sandboxes
 set -euo pipefail
 
@@ -73,11 +73,11 @@ one_start() {
     local id="$1" pid cg
     pid="$(task_field "$id" pid)"
     cg="$(task_field "$id" cgroup)"
-    vm_assert_eq "$id: shims" "$(shims_of "$id")" 1 >/dev/null
-    vm_assert_eq "$id: cgroup" "$cg" "$CGT/$id" >/dev/null
-    vm_assert_eq "$id: processes in $cg" "$(cat "$cg/cgroup.procs" | tr '\n' ' ')" "$pid " >/dev/null
-    vm_assert_eq "$id: RUNNING updates" "$(updates_count "$id" RUNNING)" 1 >/dev/null
-    vm_assert_eq "$id: FAILED updates" "$(updates_count "$id" FAILED)" 0 >/dev/null
+    assert_eq "$id: shims" "$(shims_of "$id")" 1 >/dev/null
+    assert_eq "$id: cgroup" "$cg" "$CGT/$id" >/dev/null
+    assert_eq "$id: processes in $cg" "$(cat "$cg/cgroup.procs" | tr '\n' ' ')" "$pid " >/dev/null
+    assert_eq "$id: RUNNING updates" "$(updates_count "$id" RUNNING)" 1 >/dev/null
+    assert_eq "$id: FAILED updates" "$(updates_count "$id" FAILED)" 0 >/dev/null
 }
 
 rm -rf "$AGENT_STATE" "$GO"
@@ -106,19 +106,19 @@ for id in $LIVE $ENDS; do
     wait_state "$id" RUNNING 60
     PID[$id]="$(task_field "$id" pid)"
 done
-echo "ok: 20 tasks RUNNING"
+pass "20 tasks RUNNING"
 sb1="$(task_field live-1 sandbox)"
 agent_kill9
-echo "ok: agent killed with SIGKILL"
+pass "agent killed with SIGKILL"
 touch "$GO"
 for id in $ENDS; do
     for _ in $(seq 300); do
         [ -e "$AGENT_STATE/sandboxes/$id/exit.json" ] && break
         sleep 0.1
     done
-    [ -e "$AGENT_STATE/sandboxes/$id/exit.json" ] || vm_fail "$id did not end while the agent was down"
+    [ -e "$AGENT_STATE/sandboxes/$id/exit.json" ] || fail "$id did not end while the agent was down"
 done
-echo "ok: 5 tasks ended while the agent was down (their shims recorded exit.json)"
+pass "5 tasks ended while the agent was down (their shims recorded exit.json)"
 # A cgroup and a sandbox that no checkpoint knows (e.g. a lost state file).
 mkdir "$CGT/ghost"
 sh -c 'echo $$ >'"$CGT/ghost/cgroup.procs"'; exec sleep 600' &
@@ -127,96 +127,96 @@ mkdir -p "$AGENT_STATE/sandboxes/ghost" "$AGENT_STATE/sandboxes/ghost2"
 lines_down="$(wc -l <"$sb1/stdout")"
 sleep 1
 lines_down2="$(wc -l <"$sb1/stdout")"
-[ "$lines_down2" -gt "$lines_down" ] || vm_fail "live-1's stdout stopped with the agent ($lines_down lines)"
-echo "ok: live-1's stdout grew from $lines_down to $lines_down2 lines while the agent was down"
+[ "$lines_down2" -gt "$lines_down" ] || fail "live-1's stdout stopped with the agent ($lines_down lines)"
+pass "live-1's stdout grew from $lines_down to $lines_down2 lines while the agent was down"
 
 agent_start "${COMMON[@]}"
 for id in $LIVE; do
-    vm_assert_eq "$id after restart" "$(task_field "$id" state)" RUNNING >/dev/null
-    vm_assert_eq "$id keeps its pid" "$(task_field "$id" pid)" "${PID[$id]}" >/dev/null
+    assert_eq "$id after restart" "$(task_field "$id" state)" RUNNING >/dev/null
+    assert_eq "$id keeps its pid" "$(task_field "$id" pid)" "${PID[$id]}" >/dev/null
     cg="$(task_field "$id" cgroup)"
-    grep -qx "${PID[$id]}" "$cg/cgroup.procs" || vm_fail "$id: pid ${PID[$id]} not in $cg/cgroup.procs"
-    vm_assert_eq "$id memory.max" "$(cat "$cg/memory.max")" 67108864 >/dev/null
-    vm_assert_eq "$id pids.max" "$(cat "$cg/pids.max")" 64 >/dev/null
+    grep -qx "${PID[$id]}" "$cg/cgroup.procs" || fail "$id: pid ${PID[$id]} not in $cg/cgroup.procs"
+    assert_eq "$id memory.max" "$(cat "$cg/memory.max")" 67108864 >/dev/null
+    assert_eq "$id pids.max" "$(cat "$cg/pids.max")" 64 >/dev/null
 done
-echo "ok: 15 tasks re-adopted: RUNNING, same pid, in their cgroup.procs, memory.max 64Mi and pids.max 64 intact"
-grep -q "re-adopted (shim" "$AGENT_LOG" || vm_fail "no re-adoption logged"
+pass "15 tasks re-adopted: RUNNING, same pid, in their cgroup.procs, memory.max 64Mi and pids.max 64 intact"
+grep -q "re-adopted (shim" "$AGENT_LOG" || fail "no re-adoption logged"
 for code in 0 11 12 13; do
     want=FAILED reason=EXIT_NONZERO
     [ "$code" = 0 ] && want=FINISHED reason=NONE
-    vm_assert_eq "end-$code state" "$(task_field "end-$code" state)" "$want"
-    vm_assert_eq "end-$code exit_code" "$(task_field "end-$code" exit_code)" "$code"
-    vm_assert_eq "end-$code reason" "$(task_field "end-$code" reason)" "$reason"
+    assert_eq "end-$code state" "$(task_field "end-$code" state)" "$want"
+    assert_eq "end-$code exit_code" "$(task_field "end-$code" exit_code)" "$code"
+    assert_eq "end-$code reason" "$(task_field "end-$code" reason)" "$reason"
 done
-vm_assert_eq "end-oom state" "$(task_field end-oom state)" FAILED
-vm_assert_eq "end-oom reason" "$(task_field end-oom reason)" OOM_KILLED
-echo "ok: end-oom: $(task_field end-oom message)"
+assert_eq "end-oom state" "$(task_field end-oom state)" FAILED
+assert_eq "end-oom reason" "$(task_field end-oom reason)" OOM_KILLED
+pass "end-oom: $(task_field end-oom message)"
 for id in $ENDS; do
-    [ ! -d "$CGT/$id" ] || vm_fail "$id: cgroup left after its end was recovered"
+    [ ! -d "$CGT/$id" ] || fail "$id: cgroup left after its end was recovered"
 done
-echo "ok: the 5 ended tasks' cgroups removed"
-[ ! -d "$CGT/ghost" ] || vm_fail "leftover cgroup $CGT/ghost not removed"
+pass "the 5 ended tasks' cgroups removed"
+[ ! -d "$CGT/ghost" ] || fail "leftover cgroup $CGT/ghost not removed"
 # The group is gone, so its process is (a zombie of ours at most, reaped here).
 wait "$ghost_pid" 2>/dev/null || true
 [ ! -e "$AGENT_STATE/sandboxes/ghost" ] && [ ! -e "$AGENT_STATE/sandboxes/ghost2" ] ||
-    vm_fail "leftover sandboxes not removed: $(ls "$AGENT_STATE/sandboxes")"
-grep -q "Removed leftover cgroup .*/tasks/ghost" "$AGENT_LOG" || vm_fail "leftover cgroup removal not logged"
-grep -q "Removed leftover sandbox .*/sandboxes/ghost2" "$AGENT_LOG" || vm_fail "leftover sandbox removal not logged"
-echo "ok: leftover cgroup (and its process) and sandboxes removed and logged"
+    fail "leftover sandboxes not removed: $(ls "$AGENT_STATE/sandboxes")"
+grep -q "Removed leftover cgroup .*/tasks/ghost" "$AGENT_LOG" || fail "leftover cgroup removal not logged"
+grep -q "Removed leftover sandbox .*/sandboxes/ghost2" "$AGENT_LOG" || fail "leftover sandbox removal not logged"
+pass "leftover cgroup (and its process) and sandboxes removed and logged"
 
 api_expect 200 GET '/api/v1/status?limit=100000'
 STATUS_BODY="$API_BODY"
 dups="$(jq '[.updates[] | .update_id] | group_by(.) | map(select(length > 1)) | length' <<<"$STATUS_BODY")"
-vm_assert_eq "duplicated update ids" "$dups" 0
+assert_eq "duplicated update ids" "$dups" 0
 for id in $LIVE $ENDS; do
-    vm_assert_eq "$id: RUNNING updates" "$(updates_count "$id" RUNNING)" 1 >/dev/null
+    assert_eq "$id: RUNNING updates" "$(updates_count "$id" RUNNING)" 1 >/dev/null
 done
 for code in 0 11 12 13; do
     state=FAILED
     [ "$code" = 0 ] && state=FINISHED
-    vm_assert_eq "end-$code: $state updates" "$(updates_count "end-$code" "$state")" 1 >/dev/null
-    vm_assert_eq "end-$code: exit_code in its update" \
+    assert_eq "end-$code: $state updates" "$(updates_count "end-$code" "$state")" 1 >/dev/null
+    assert_eq "end-$code: exit_code in its update" \
         "$(jq --arg t "end-$code" '.updates[] | select(.task_id == $t and (.state == "FAILED" or .state == "FINISHED")) | .exit_code' <<<"$STATUS_BODY")" \
         "$code" >/dev/null
 done
-vm_assert_eq "end-oom: FAILED updates" "$(updates_count end-oom FAILED)" 1
-vm_assert_eq "end-oom: reason in its update" \
+assert_eq "end-oom: FAILED updates" "$(updates_count end-oom FAILED)" 1
+assert_eq "end-oom: reason in its update" \
     "$(jq -r '.updates[] | select(.task_id == "end-oom" and .state == "FAILED") | .reason' <<<"$STATUS_BODY")" OOM_KILLED
-echo "ok: $(jq '.updates | length' <<<"$STATUS_BODY") status updates, each (task, state) exactly once, the 5 ends with their true codes"
+pass "$(jq '.updates | length' <<<"$STATUS_BODY") status updates, each (task, state) exactly once, the 5 ends with their true codes"
 
 sleep 1
 api_expect 200 "GET" "/api/v1/tasks/live-1/logs?stream=stdout"
 n="$(grep -c '^tick-' <<<"$API_BODY")"
 last="$(grep '^tick-' <<<"$API_BODY" | tail -n 1)"
 first="$(grep -m 1 '^tick-' <<<"$API_BODY")"
-[ "$n" -gt "$lines_down2" ] || vm_fail "live-1's stdout did not grow after the restart ($n lines)"
-vm_assert_eq "live-1 stdout has no gap (lines vs numbering)" "$((${last#tick-} - ${first#tick-} + 1))" "$n"
-echo "ok: live-1's stdout flowed across the restart: $first .. $last, $n lines, no gap"
+[ "$n" -gt "$lines_down2" ] || fail "live-1's stdout did not grow after the restart ($n lines)"
+assert_eq "live-1 stdout has no gap (lines vs numbering)" "$((${last#tick-} - ${first#tick-} + 1))" "$n"
+pass "live-1's stdout flowed across the restart: $first .. $last, $n lines, no gap"
 
 echo "== shim killed with SIGKILL"
 api_expect 201 POST /api/v1/tasks '{"id":"shimkill","name":"shimkill","command":["/bin/sleep","600"]}'
 wait_state shimkill RUNNING 30
 shim="$(json_get "$(task_field shimkill shim)" pid)"
 cg="$(task_field shimkill cgroup)"
-[ -n "$shim" ] && [ -d "$cg" ] || vm_fail "shimkill: no shim pid or cgroup"
+[ -n "$shim" ] && [ -d "$cg" ] || fail "shimkill: no shim pid or cgroup"
 kill -KILL "$shim"
 wait_state shimkill FAILED 30
-vm_assert_eq "shimkill reason" "$(task_field shimkill reason)" SHIM_LOST
-echo "ok: shimkill: $(task_field shimkill message)"
+assert_eq "shimkill reason" "$(task_field shimkill reason)" SHIM_LOST
+pass "shimkill: $(task_field shimkill message)"
 for _ in $(seq 50); do [ -d "$cg" ] || break; sleep 0.1; done
-[ ! -d "$cg" ] || vm_fail "shimkill: cgroup $cg not removed"
-echo "ok: shimkill's cgroup removed"
+[ ! -d "$cg" ] || fail "shimkill: cgroup $cg not removed"
+pass "shimkill's cgroup removed"
 
 echo "== a second agent on the same state directory"
 set +e
 out="$(timeout 20 "$AGENT_BIN" --listen 127.0.0.1:5061 --state-dir "$AGENT_STATE" --calibrate=false 2>&1)"
 rc=$?
 set -e
-[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || vm_fail "second agent: exit status $rc, want a refusal: $out"
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "second agent: exit status $rc, want a refusal: $out"
 grep -q "another silo-agent (pid $AGENT_PID) is running on the state directory $AGENT_STATE" <<<"$out" ||
-    vm_fail "second agent's message does not name the first (pid $AGENT_PID): $out"
-echo "ok: second agent exited $rc: $(grep -o 'Refusing.*' <<<"$out")"
-vm_assert_eq "first agent still healthy" "$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/health")" 200
+    fail "second agent's message does not name the first (pid $AGENT_PID): $out"
+pass "second agent exited $rc: $(grep -o 'Refusing.*' <<<"$out")"
+assert_eq "first agent still healthy" "$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/health")" 200
 
 echo "== a task whose cgroup vanished while the agent was down"
 cg="$(task_field live-15 cgroup)"
@@ -226,16 +226,16 @@ agent_kill9
 for p in $(cat "$cg/cgroup.procs"); do echo "$p" >/sys/fs/cgroup/cgroup.procs; done
 rmdir "$cg"
 agent_start "${COMMON[@]}"
-vm_assert_eq "live-15 state" "$(task_field live-15 state)" FAILED
-vm_assert_eq "live-15 reason" "$(task_field live-15 reason)" CGROUP_LOST
+assert_eq "live-15 state" "$(task_field live-15 state)" FAILED
+assert_eq "live-15 reason" "$(task_field live-15 reason)" CGROUP_LOST
 msg="$(task_field live-15 message)"
-grep -q "$cg no longer exists" <<<"$msg" || vm_fail "live-15's message does not name $cg: $msg"
-echo "ok: live-15: $msg"
+grep -q "$cg no longer exists" <<<"$msg" || fail "live-15's message does not name $cg: $msg"
+pass "live-15: $msg"
 gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 for _ in $(seq 50); do gone "${PID[live-15]}" && gone "$shim" && break; sleep 0.1; done
-gone "${PID[live-15]}" || vm_fail "live-15's pid ${PID[live-15]} survives outside its cgroup"
-gone "$shim" || vm_fail "live-15's shim $shim survives"
-echo "ok: live-15's task (pid ${PID[live-15]}) and shim ($shim) killed"
+gone "${PID[live-15]}" || fail "live-15's pid ${PID[live-15]} survives outside its cgroup"
+gone "$shim" || fail "live-15's shim $shim survives"
+pass "live-15's task (pid ${PID[live-15]}) and shim ($shim) killed"
 LIVE=$(seq -f 'live-%g' 1 14)
 
 echo "== stop the survivors"
@@ -245,7 +245,7 @@ done
 for id in $LIVE; do
     wait_state "$id" KILLED 30
 done
-echo "ok: 14 tasks KILLED"
+pass "14 tasks KILLED"
 
 echo "== kill -9 during 50 concurrent launches, then every id launched again"
 # Bulk reads (one task list, one ps, one status queue) keep this affordable under TCG.
@@ -273,12 +273,12 @@ burst_wait_running() {
     local n=0
     for _ in $(seq $(($2 * 2))); do
         BT="$(burst_tasks)"
-        grep -qE ' (FINISHED|FAILED|KILLED|LOST) ' <<<"$BT" && vm_fail "burst task ended: $(grep -E ' (FINISHED|FAILED|KILLED|LOST) ' <<<"$BT")"
+        grep -qE ' (FINISHED|FAILED|KILLED|LOST) ' <<<"$BT" && fail "burst task ended: $(grep -E ' (FINISHED|FAILED|KILLED|LOST) ' <<<"$BT")"
         n=$(grep -c ' RUNNING ' <<<"$BT" || true)
         [ "$n" -ge "$1" ] && return 0
         sleep 0.5
     done
-    vm_fail "only $n of $1 burst tasks RUNNING after $2 s: $(grep -v ' RUNNING ' <<<"$BT" | tr '\n' ';')"
+    fail "only $n of $1 burst tasks RUNNING after $2 s: $(grep -v ' RUNNING ' <<<"$BT" | tr '\n' ';')"
 }
 t0=$SECONDS
 # The killer watches from before the first launch: SIGKILL once 10 answers are in, with the
@@ -316,17 +316,17 @@ for id in $BIDS; do
                     half=$((half + 1))
                 fi
             fi ;;
-        *) vm_fail "burst: $id answered HTTP $code before the kill" ;;
+        *) fail "burst: $id answered HTTP $code before the kill" ;;
     esac
 done
 n_answered=$(wc -w <<<"$ANSWERED")
 n_inflight=$(wc -w <<<"$INFLIGHT")
-echo "ok: kill -9 during the burst ($((SECONDS - t0)) s): $n_answered launches answered 201, $n_inflight in flight" \
+pass "kill -9 during the burst ($((SECONDS - t0)) s): $n_answered launches answered 201, $n_inflight in flight" \
      "($half half-made: a checkpoint and no shim; $unanswered_started started but unanswered)"
 agent_start "${COMMON[@]}"
 BT="$(burst_tasks)"
 for id in $ANSWERED; do
-    grep -qE "^$id (STARTING|RUNNING) " <<<"$BT" || vm_fail "answered launch $id after the restart: $(grep "^$id " <<<"$BT")"
+    grep -qE "^$id (STARTING|RUNNING) " <<<"$BT" || fail "answered launch $id after the restart: $(grep "^$id " <<<"$BT")"
 done
 known_inflight=0
 for id in $INFLIGHT; do
@@ -334,7 +334,7 @@ for id in $INFLIGHT; do
     case "$line" in
         "") ;;
         "$id STARTING "*|"$id RUNNING "*) known_inflight=$((known_inflight + 1)) ;;
-        *) vm_fail "in-flight launch $id left ${line#* } after the restart: $(task_field "$id" message)" ;;
+        *) fail "in-flight launch $id left ${line#* } after the restart: $(task_field "$id" message)" ;;
     esac
 done
 known=$((n_answered + known_inflight))
@@ -343,17 +343,17 @@ declare -A BPID
 while read -r id state pid; do
     BPID[$id]="$pid"
 done <<<"$BT"
-echo "ok: after the restart ($((SECONDS - t0)) s): the $n_answered answered launches run; of the $n_inflight in flight," \
+pass "after the restart ($((SECONDS - t0)) s): the $n_answered answered launches run; of the $n_inflight in flight," \
      "$known_inflight run and $((n_inflight - known_inflight)) are unknown (404)"
 [ "$half" -eq 0 ] || grep -q "launch interrupted before its shim started" "$AGENT_LOG" ||
-    vm_fail "$half half-made launches, but no interrupted launch logged"
+    fail "$half half-made launches, but no interrupted launch logged"
 started_now=0
 for id in $BIDS; do
     api POST /api/v1/tasks "$(burst_spec "$id")"
     if [ -n "${BPID[$id]:-}" ]; then
-        [ "$API_STATUS" = 200 ] || vm_fail "retry of running $id: HTTP $API_STATUS, want 200: $API_BODY"
+        [ "$API_STATUS" = 200 ] || fail "retry of running $id: HTTP $API_STATUS, want 200: $API_BODY"
     else
-        [ "$API_STATUS" = 201 ] || vm_fail "retry of unknown $id: HTTP $API_STATUS, want 201: $API_BODY"
+        [ "$API_STATUS" = 201 ] || fail "retry of unknown $id: HTTP $API_STATUS, want 201: $API_BODY"
         started_now=$((started_now + 1))
     fi
 done
@@ -365,18 +365,18 @@ COUNTS="$(jq -r '[.updates[] | select(.task_id | startswith("burst-"))] | group_
     "\(.[0].task_id) \([.[] | select(.state == "RUNNING")] | length) \([.[] | select(.state == "FAILED")] | length)"' \
     <<<"$STATUS_BODY")"
 while read -r id state pid; do
-    [ -z "${BPID[$id]:-}" ] || [ "$pid" = "${BPID[$id]}" ] || vm_fail "$id: pid ${BPID[$id]} before the retry, $pid after"
-    vm_assert_eq "$id: shims" "$(grep -c "sandboxes/$id\$" <<<"$SHIMS")" 1 >/dev/null
-    vm_assert_eq "$id: processes in its cgroup" "$(tr '\n' ' ' <"$CGT/$id/cgroup.procs")" "$pid " >/dev/null
-    vm_assert_eq "$id: RUNNING and FAILED updates" "$(grep "^$id " <<<"$COUNTS")" "$id 1 0" >/dev/null
+    [ -z "${BPID[$id]:-}" ] || [ "$pid" = "${BPID[$id]}" ] || fail "$id: pid ${BPID[$id]} before the retry, $pid after"
+    assert_eq "$id: shims" "$(grep -c "sandboxes/$id\$" <<<"$SHIMS")" 1 >/dev/null
+    assert_eq "$id: processes in its cgroup" "$(tr '\n' ' ' <"$CGT/$id/cgroup.procs")" "$pid " >/dev/null
+    assert_eq "$id: RUNNING and FAILED updates" "$(grep "^$id " <<<"$COUNTS")" "$id 1 0" >/dev/null
 done <<<"$BT"
-vm_assert_eq "burst tasks RUNNING" "$(wc -l <<<"$BT")" 50
-vm_assert_eq "burst task cgroups" "$(ls -d "$CGT"/burst-*/ | wc -l)" 50
-vm_assert_eq "burst shims" "$(grep -c 'sandboxes/burst-' <<<"$SHIMS")" 50
+assert_eq "burst tasks RUNNING" "$(wc -l <<<"$BT")" 50
+assert_eq "burst task cgroups" "$(ls -d "$CGT"/burst-*/ | wc -l)" 50
+assert_eq "burst shims" "$(grep -c 'sandboxes/burst-' <<<"$SHIMS")" 50
 api_expect 200 GET /metrics
-vm_assert_eq "launches started since the restart (silo_agent_launches_total)" \
+assert_eq "launches started since the restart (silo_agent_launches_total)" \
     "$(awk '$1 == "silo_agent_launches_total" { print $2 }' <<<"$API_BODY")" "$started_now"
-echo "ok: every id launched again ($((SECONDS - t0)) s): $started_now started now (201), $((50 - started_now))" \
+pass "every id launched again ($((SECONDS - t0)) s): $started_now started now (201), $((50 - started_now))" \
      "answered with the running task (200); each runs once: 1 shim, 1 process in its cgroup, 1 RUNNING" \
      "update, 0 FAILED"
 for id in $BIDS; do
@@ -387,7 +387,7 @@ for _ in $(seq 120); do
     [ "$(grep -c ' KILLED ' <<<"$BT")" = 50 ] && break
     sleep 0.5
 done
-vm_assert_eq "burst tasks KILLED" "$(grep -c ' KILLED ' <<<"$BT")" 50
+assert_eq "burst tasks KILLED" "$(grep -c ' KILLED ' <<<"$BT")" 50
 
 echo "== crash mid-launch"
 crash_build="$(jq -r '.[] | select(.name == "test_crash_points") | .value' \
@@ -399,21 +399,21 @@ if [ "$crash_build" = true ]; then
         agent_stop
         SILO_TEST_CRASH_AT="$point" agent_start "${COMMON[@]}"
         api POST /api/v1/tasks "$spec" || true
-        vm_assert_eq "$point: answer to the launch" "$API_STATUS" 000 >/dev/null
+        assert_eq "$point: answer to the launch" "$API_STATUS" 000 >/dev/null
         wait "$AGENT_PID" 2>/dev/null || true
-        kill -0 "$AGENT_PID" 2>/dev/null && vm_fail "$point: the agent did not crash"
+        kill -0 "$AGENT_PID" 2>/dev/null && fail "$point: the agent did not crash"
         AGENT_PID=""
-        [ -d "$CGT/$id" ] || vm_fail "$point: no half-made cgroup at the crash"
-        echo "ok: $point: agent died in the launch before answering, leaving $CGT/$id"
+        [ -d "$CGT/$id" ] || fail "$point: no half-made cgroup at the crash"
+        pass "$point: agent died in the launch before answering, leaving $CGT/$id"
         if [ "$point" = launch-after-shim-spawn ]; then
             # The shim outlives the agent and starts the task before the restart sees it.
             for _ in $(seq 100); do
                 [ -n "$(cat "$CGT/$id/cgroup.procs" 2>/dev/null)" ] && break
                 sleep 0.1
             done
-            [ -n "$(cat "$CGT/$id/cgroup.procs")" ] || vm_fail "$point: the orphaned shim did not start the task"
+            [ -n "$(cat "$CGT/$id/cgroup.procs")" ] || fail "$point: the orphaned shim did not start the task"
             pre_pid="$(cat "$CGT/$id/cgroup.procs")"
-            echo "ok: $point: the shim spawned before the crash started the task (pid $pre_pid)"
+            pass "$point: the shim spawned before the crash started the task (pid $pre_pid)"
         fi
         agent_start "${COMMON[@]}"
         api_expect 200 GET '/api/v1/status?limit=100000'
@@ -424,20 +424,20 @@ if [ "$crash_build" = true ]; then
             wait_state "$id" RUNNING 30
             pid="$(task_field "$id" pid)"
             [ "$point" = launch-after-shim-spawn ] &&
-                vm_assert_eq "$point: the task adopted is the one started before the crash" "$pid" "$pre_pid"
+                assert_eq "$point: the task adopted is the one started before the crash" "$pid" "$pre_pid"
             api_expect 200 POST /api/v1/tasks "$spec"
-            vm_assert_eq "$point: retry answers the running task (pid)" "$(json_get "$API_BODY" pid)" "$pid"
+            assert_eq "$point: retry answers the running task (pid)" "$(json_get "$API_BODY" pid)" "$pid"
         else
             # Never answered, never started: forgotten, nothing leaked, nothing reported.
             api_expect 404 GET "/api/v1/tasks/$id"
-            [ ! -d "$CGT/$id" ] || vm_fail "$point: cgroup leaked"
-            [ ! -e "$AGENT_STATE/sandboxes/$id" ] || vm_fail "$point: sandbox leaked"
-            [ ! -e "$AGENT_STATE/tasks/$id.json" ] || vm_fail "$point: checkpoint kept"
-            vm_assert_eq "$point: status updates of the interrupted launch" \
+            [ ! -d "$CGT/$id" ] || fail "$point: cgroup leaked"
+            [ ! -e "$AGENT_STATE/sandboxes/$id" ] || fail "$point: sandbox leaked"
+            [ ! -e "$AGENT_STATE/tasks/$id.json" ] || fail "$point: checkpoint kept"
+            assert_eq "$point: status updates of the interrupted launch" \
                 "$(jq --arg t "$id" '[.updates[] | select(.task_id == $t)] | length' <<<"$STATUS_BODY")" 0
             grep -q "task $id: launch interrupted before its shim started" "$AGENT_LOG" ||
-                vm_fail "$point: the interrupted launch is not logged"
-            echo "ok: $point: $(grep "task $id: launch interrupted" "$AGENT_LOG" | tail -n 1)"
+                fail "$point: the interrupted launch is not logged"
+            pass "$point: $(grep "task $id: launch interrupted" "$AGENT_LOG" | tail -n 1)"
             api_expect 201 POST /api/v1/tasks "$spec"
             wait_state "$id" RUNNING 30
             api_expect 200 POST /api/v1/tasks "$spec"
@@ -446,7 +446,7 @@ if [ "$crash_build" = true ]; then
         api_expect 200 GET '/api/v1/status?limit=100000'
         STATUS_BODY="$API_BODY"
         one_start "$id"
-        echo "ok: $point: the retry runs the task exactly once (pid $(task_field "$id" pid)), another spec gets 409"
+        pass "$point: the retry runs the task exactly once (pid $(task_field "$id" pid)), another spec gets 409"
         api_expect 202 DELETE "/api/v1/tasks/$id"
         wait_state "$id" KILLED 30
     done
@@ -457,7 +457,7 @@ if [ "$crash_build" = true ]; then
     agent_stop
     SILO_TEST_CRASH_AT=launch-after-shim-spawn agent_start "${COMMON[@]}"
     api POST /api/v1/tasks "$spec" || true
-    vm_assert_eq "$id: answer to the launch" "$API_STATUS" 000 >/dev/null
+    assert_eq "$id: answer to the launch" "$API_STATUS" 000 >/dev/null
     wait "$AGENT_PID" 2>/dev/null || true
     AGENT_PID=""
     for _ in $(seq 100); do
@@ -465,28 +465,28 @@ if [ "$crash_build" = true ]; then
         sleep 0.1
     done
     pre_pid="$(cat "$CGT/$id/cgroup.procs")"
-    [ -n "$pre_pid" ] || vm_fail "$id: the orphaned shim did not start the task"
+    [ -n "$pre_pid" ] || fail "$id: the orphaned shim did not start the task"
     shim="$(pgrep -f "silo-shim $AGENT_STATE/sandboxes/$id\$")"
     kill -KILL "$shim"
     for _ in $(seq 50); do gone "$shim" && break; sleep 0.1; done
     rm -f "$AGENT_STATE/sandboxes/$id/shim.json"
     agent_start "${COMMON[@]}"
     wait_state "$id" FAILED 30
-    vm_assert_eq "$id: reason" "$(task_field "$id" reason)" SHIM_LOST
+    assert_eq "$id: reason" "$(task_field "$id" reason)" SHIM_LOST
     for _ in $(seq 50); do gone "$pre_pid" && break; sleep 0.1; done
-    gone "$pre_pid" || vm_fail "$id: the task's process $pre_pid survived"
+    gone "$pre_pid" || fail "$id: the task's process $pre_pid survived"
     api_expect 200 POST /api/v1/tasks "$spec"
-    vm_assert_eq "$id: a retry gets the ended task (state)" "$(json_get "$API_BODY" state)" FAILED
-    [ -z "$(cat "$CGT/$id/cgroup.procs" 2>/dev/null)" ] || vm_fail "$id: the retry started it again"
+    assert_eq "$id: a retry gets the ended task (state)" "$(json_get "$API_BODY" state)" FAILED
+    [ -z "$(cat "$CGT/$id/cgroup.procs" 2>/dev/null)" ] || fail "$id: the retry started it again"
     api_expect 200 GET '/api/v1/status?limit=100000'
     STATUS_BODY="$API_BODY"
-    vm_assert_eq "$id: FAILED updates" "$(updates_count "$id" FAILED)" 1 >/dev/null
+    assert_eq "$id: FAILED updates" "$(updates_count "$id" FAILED)" 1 >/dev/null
     grep -q "task $id: launch interrupted before its shim started" "$AGENT_LOG" &&
-        vm_fail "$id: a task that ran was logged as never run"
-    echo "ok: $id: a task started by a shim that died before its shim.json ends SHIM_LOST (pid $pre_pid killed), not run twice"
-    vm_assert_eq "shims of the crashed launches" "$(pgrep -fc 'silo-shim .*/sandboxes/crash-' || true)" 0
+        fail "$id: a task that ran was logged as never run"
+    pass "$id: a task started by a shim that died before its shim.json ends SHIM_LOST (pid $pre_pid killed), not run twice"
+    assert_eq "shims of the crashed launches" "$(pgrep -fc 'silo-shim .*/sandboxes/crash-' || true)" 0
 else
-    echo "SKIP: crash mid-launch: $SILO_BUILD_DIR is not configured with -Dtest_crash_points=true"
+    skip_part "crash mid-launch: $SILO_BUILD_DIR is not configured with -Dtest_crash_points=true"
 fi
 
 echo "== garbage collection"
@@ -494,22 +494,22 @@ known="$(ls "$AGENT_STATE/tasks" | wc -l)"
 agent_stop
 agent_start "${COMMON[@]}" --gc-max-tasks 4
 api_expect 200 GET /api/v1/tasks
-vm_assert_eq "tasks kept by --gc-max-tasks 4" "$(jq '.tasks | length' <<<"$API_BODY")" 4
-vm_assert_eq "checkpoints kept" "$(ls "$AGENT_STATE/tasks" | wc -l)" 4
+assert_eq "tasks kept by --gc-max-tasks 4" "$(jq '.tasks | length' <<<"$API_BODY")" 4
+assert_eq "checkpoints kept" "$(ls "$AGENT_STATE/tasks" | wc -l)" 4
 kept="$(jq -r '.tasks[].id' <<<"$API_BODY" | sort)"
 for d in $(ls "$AGENT_STATE/sandboxes"); do
-    grep -qx "$d" <<<"$kept" || vm_fail "sandbox $d kept for a forgotten task (kept: $(echo $kept))"
+    grep -qx "$d" <<<"$kept" || fail "sandbox $d kept for a forgotten task (kept: $(echo $kept))"
 done
-grep -q "Garbage-collected $((known - 4)) ended tasks" "$AGENT_LOG" || vm_fail "GC of $((known - 4)) tasks not logged"
-echo "ok: $known ended tasks -> 4 (the newest)"
+grep -q "Garbage-collected $((known - 4)) ended tasks" "$AGENT_LOG" || fail "GC of $((known - 4)) tasks not logged"
+pass "$known ended tasks -> 4 (the newest)"
 api_expect 201 POST /api/v1/tasks '{"id":"fresh","name":"fresh","command":["/bin/true"]}'
 wait_state fresh FINISHED 30
 agent_stop
 sleep 2
 agent_start "${COMMON[@]}" --gc-max-age-s 1 --gc-max-tasks 0
 api_expect 200 GET /api/v1/tasks
-vm_assert_eq "tasks kept by --gc-max-age-s 1" "$(jq '.tasks | length' <<<"$API_BODY")" 0
-vm_assert_eq "sandboxes kept" "$(ls "$AGENT_STATE/sandboxes" | wc -l)" 0
+assert_eq "tasks kept by --gc-max-age-s 1" "$(jq '.tasks | length' <<<"$API_BODY")" 0
+assert_eq "sandboxes kept" "$(ls "$AGENT_STATE/sandboxes" | wc -l)" 0
 api_expect 201 POST /api/v1/tasks '{"id":"aging","name":"aging","command":["/bin/true"]}'
 wait_state aging FINISHED 30
 for _ in $(seq 150); do
@@ -517,10 +517,10 @@ for _ in $(seq 150); do
     [ "$API_STATUS" = 404 ] && break
     sleep 0.1
 done
-vm_assert_eq "an ended task is forgotten by the periodic housekeeping" "$API_STATUS" 404
-[ ! -e "$AGENT_STATE/sandboxes/aging" ] || vm_fail "aging's sandbox left"
-echo "ok: --gc-max-age-s 1 forgets ended tasks at startup and every few seconds"
+assert_eq "an ended task is forgotten by the periodic housekeeping" "$API_STATUS" 404
+[ ! -e "$AGENT_STATE/sandboxes/aging" ] || fail "aging's sandbox left"
+pass "--gc-max-age-s 1 forgets ended tasks at startup and every few seconds"
 
 agent_stop
-vm_assert_eq "no task cgroup left" "$(ls -d "$CGT"/*/ 2>/dev/null | wc -l)" 0
-echo "PASS: agent-recovery"
+assert_eq "no task cgroup left" "$(ls -d "$CGT"/*/ 2>/dev/null | wc -l)" 0
+assert_done

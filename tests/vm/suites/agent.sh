@@ -34,49 +34,49 @@ agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0 --
 
 echo "== auth"
 code="$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/health")"
-vm_assert_eq "GET /health without token" "$code" 200
+assert_eq "GET /health without token" "$code" 200
 code="$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/api/v1/tasks")"
-vm_assert_eq "GET /api/v1/tasks without token" "$code" 401
+assert_eq "GET /api/v1/tasks without token" "$code" 401
 code="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer wrong-token-0123456789' \
     --data '{"name":"x","command":["/bin/true"]}' "$AGENT_URL/api/v1/tasks")"
-vm_assert_eq "POST /api/v1/tasks with a wrong token" "$code" 401
-vm_assert_eq "no task created by the unauthenticated launch" "$(ls "$AGENT_STATE/tasks" | wc -l)" 0
-vm_assert_eq "token file mode" "$(stat -c %a "$AGENT_STATE/token")" 600
+assert_eq "POST /api/v1/tasks with a wrong token" "$code" 401
+assert_eq "no task created by the unauthenticated launch" "$(ls "$AGENT_STATE/tasks" | wc -l)" 0
+assert_eq "token file mode" "$(stat -c %a "$AGENT_STATE/token")" 600
 
 echo "== lifecycle"
 api_expect 201 POST /api/v1/tasks '{"id":"life","name":"life","command":["/bin/sh","-c","echo hello-from-task; sleep 20"]}'
-vm_assert_eq "launch answers STARTING or RUNNING" \
+assert_eq "launch answers STARTING or RUNNING" \
     "$(json_get "$API_BODY" state | grep -Ec '^(STARTING|RUNNING)$')" 1
 wait_state life RUNNING 20
 pid="$(task_field life pid)"
-[ -n "$pid" ] || vm_fail "RUNNING task has no pid"
+[ -n "$pid" ] || fail "RUNNING task has no pid"
 cg="$(task_field life cgroup)"
-grep -qx "$pid" "$cg/cgroup.procs" || vm_fail "task pid $pid not in $cg/cgroup.procs"
-echo "ok: task pid $pid runs in $cg"
+grep -qx "$pid" "$cg/cgroup.procs" || fail "task pid $pid not in $cg/cgroup.procs"
+pass "task pid $pid runs in $cg"
 # The shim is outside the task's cgroup, in <root>/shims.
 shim="$(json_get "$(task_field life shim)" pid)"
-grep -qx "$shim" /sys/fs/cgroup/silo/shims/cgroup.procs || vm_fail "shim $shim not in silo/shims: $(cat /proc/$shim/cgroup) $(cat /proc/$shim/cmdline | tr "\0" " ") procs: $(cat /sys/fs/cgroup/silo/shims/cgroup.procs)"
-echo "ok: shim $shim lives in /sys/fs/cgroup/silo/shims"
+grep -qx "$shim" /sys/fs/cgroup/silo/shims/cgroup.procs || fail "shim $shim not in silo/shims: $(cat /proc/$shim/cgroup) $(cat /proc/$shim/cmdline | tr "\0" " ") procs: $(cat /sys/fs/cgroup/silo/shims/cgroup.procs)"
+pass "shim $shim lives in /sys/fs/cgroup/silo/shims"
 wait_state life FINISHED 60
-vm_assert_eq "exit code" "$(task_field life exit_code)" 0
+assert_eq "exit code" "$(task_field life exit_code)" 0
 created="$(task_field life timestamps.created_ms)"
 started="$(task_field life timestamps.started_ms)"
 finished="$(task_field life timestamps.finished_ms)"
 [ "$created" -le "$started" ] && [ "$started" -lt "$finished" ] ||
-    vm_fail "timestamps out of order: $created $started $finished"
-echo "ok: created <= started < finished ($((finished - started)) ms running)"
+    fail "timestamps out of order: $created $started $finished"
+pass "created <= started < finished ($((finished - started)) ms running)"
 api_expect 200 GET "/api/v1/tasks/life/logs?stream=stdout"
-vm_assert_eq "stdout through the API" "$API_BODY" "hello-from-task"
-[ ! -d "$cg" ] || vm_fail "cgroup $cg left behind after the task ended"
-echo "ok: cgroup removed after the end"
+assert_eq "stdout through the API" "$API_BODY" "hello-from-task"
+[ ! -d "$cg" ] || fail "cgroup $cg left behind after the task ended"
+pass "cgroup removed after the end"
 state_json="$(cat "$AGENT_STATE/tasks/life.json")"
-vm_assert_eq "checkpoint state" "$(json_get "$state_json" state)" FINISHED
+assert_eq "checkpoint state" "$(json_get "$state_json" state)" FINISHED
 
 echo "== exits"
 api_expect 201 POST /api/v1/tasks '{"id":"exit3","name":"exit3","command":["/bin/sh","-c","exit 3"]}'
 wait_state exit3 FAILED 20
-vm_assert_eq "exit 3: reason" "$(task_field exit3 reason)" EXIT_NONZERO
-vm_assert_eq "exit 3: exit_code" "$(task_field exit3 exit_code)" 3
+assert_eq "exit 3: reason" "$(task_field exit3 reason)" EXIT_NONZERO
+assert_eq "exit 3: exit_code" "$(task_field exit3 exit_code)" 3
 # Every task has its own pid namespace. With the init, the command is its child and can kill
 # itself; without it, the command is the namespace's PID 1, which the kernel shields from
 # signals sent inside the namespace, so the SIGKILL comes from the host, by the pid the agent
@@ -87,19 +87,19 @@ wait_state sig-false RUNNING 20
 kill -KILL "$(task_field sig-false pid)"
 for init in true false; do
     wait_state "sig-$init" FAILED 20
-    vm_assert_eq "SIGKILL (init $init): reason" "$(task_field "sig-$init" reason)" SIGNALED
-    vm_assert_eq "SIGKILL (init $init): signal" "$(task_field "sig-$init" signal)" 9
+    assert_eq "SIGKILL (init $init): reason" "$(task_field "sig-$init" reason)" SIGNALED
+    assert_eq "SIGKILL (init $init): signal" "$(task_field "sig-$init" signal)" 9
 done
 
 echo "== oom"
 api_expect 201 POST /api/v1/tasks '{"id":"oom","name":"oom","resources":{"mem":"32Mi","swap":0},
     "command":["/bin/dd","if=/dev/zero","of=/dev/null","bs=200M","count=1"]}'
 wait_state oom FAILED 60
-vm_assert_eq "OOM: reason" "$(task_field oom reason)" OOM_KILLED
-echo "ok: $(task_field oom message)"
+assert_eq "OOM: reason" "$(task_field oom reason)" OOM_KILLED
+pass "$(task_field oom message)"
 api_expect 200 GET /metrics
-grep -q '^silo_agent_oom_kills_total [1-9]' <<<"$API_BODY" || vm_fail "metrics lack the OOM kill: $API_BODY"
-echo "ok: the OOM kill was seen through the cgroup events fd ($(grep '^silo_agent_oom_kills_total' <<<"$API_BODY"))"
+grep -q '^silo_agent_oom_kills_total [1-9]' <<<"$API_BODY" || fail "metrics lack the OOM kill: $API_BODY"
+pass "the OOM kill was seen through the cgroup events fd ($(grep '^silo_agent_oom_kills_total' <<<"$API_BODY"))"
 
 echo "== kill with grace"
 api_expect 201 POST /api/v1/tasks '{"id":"trap","name":"trap","command":["/bin/sh","-c",
@@ -112,19 +112,19 @@ for _ in $(seq 50); do
 done
 t0="$(date +%s%N)"
 api_expect 202 DELETE /api/v1/tasks/trap
-vm_assert_eq "DELETE marks kill_requested" "$(json_get "$API_BODY" kill_requested)" true
+assert_eq "DELETE marks kill_requested" "$(json_get "$API_BODY" kill_requested)" true
 wait_state trap KILLED 30
 t1="$(date +%s%N)"
 elapsed_ms=$(((t1 - t0) / 1000000))
-[ "$elapsed_ms" -ge 1900 ] || vm_fail "trapped SIGTERM: killed after ${elapsed_ms} ms, before the 2 s grace"
-[ "$elapsed_ms" -le 8000 ] || vm_fail "trapped SIGTERM: killed after ${elapsed_ms} ms, long after the 2 s grace"
-echo "ok: task trapping SIGTERM killed after $elapsed_ms ms (grace 2000 ms)"
+[ "$elapsed_ms" -ge 1900 ] || fail "trapped SIGTERM: killed after ${elapsed_ms} ms, before the 2 s grace"
+[ "$elapsed_ms" -le 8000 ] || fail "trapped SIGTERM: killed after ${elapsed_ms} ms, long after the 2 s grace"
+pass "task trapping SIGTERM killed after $elapsed_ms ms (grace 2000 ms)"
 api_expect 200 GET "/api/v1/tasks/trap/logs"
-grep -q got-sigterm <<<"$API_BODY" || vm_fail "the task never saw SIGTERM: $API_BODY"
-echo "ok: the task received SIGTERM first"
-vm_assert_eq "killed task: reason" "$(task_field trap reason)" KILLED_BY_REQUEST
+grep -q got-sigterm <<<"$API_BODY" || fail "the task never saw SIGTERM: $API_BODY"
+pass "the task received SIGTERM first"
+assert_eq "killed task: reason" "$(task_field trap reason)" KILLED_BY_REQUEST
 api_expect 200 DELETE /api/v1/tasks/trap
-echo "ok: DELETE of an ended task is idempotent (200)"
+pass "DELETE of an ended task is idempotent (200)"
 
 api_expect 201 POST /api/v1/tasks '{"id":"plain","name":"plain","kill_grace_s":30,"command":["/bin/sleep","300"]}'
 wait_state plain RUNNING 20
@@ -132,9 +132,9 @@ t0="$(date +%s%N)"
 api_expect 202 DELETE /api/v1/tasks/plain
 wait_state plain KILLED 20
 elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
-[ "$elapsed_ms" -lt 10000 ] || vm_fail "untrapped SIGTERM took $elapsed_ms ms"
-echo "ok: a task not trapping SIGTERM ended after $elapsed_ms ms (grace 30 s unused)"
-vm_assert_eq "SIGTERM'd task: signal" "$(task_field plain signal)" 15
+[ "$elapsed_ms" -lt 10000 ] || fail "untrapped SIGTERM took $elapsed_ms ms"
+pass "a task not trapping SIGTERM ended after $elapsed_ms ms (grace 30 s unused)"
+assert_eq "SIGTERM'd task: signal" "$(task_field plain signal)" 15
 
 echo "== logs"
 # 20000 bytes of stdout (1000 lines of 20) through 4096-byte files, 3 kept: the last
@@ -143,70 +143,70 @@ api_expect 201 POST /api/v1/tasks '{"id":"logs","name":"logs","command":["/bin/s
     "i=0; while [ $i -lt 1000 ]; do printf \"%019d\\n\" $i; i=$((i+1)); done; echo to-stderr >&2"]}'
 wait_state logs FINISHED 60
 sb="$(task_field logs sandbox)"
-vm_assert_eq "size of stdout (current)" "$(stat -c %s "$sb/stdout")" $((20000 - 4 * 4096))
+assert_eq "size of stdout (current)" "$(stat -c %s "$sb/stdout")" $((20000 - 4 * 4096))
 for f in stdout.1 stdout.2; do
-    vm_assert_eq "size of $f" "$(stat -c %s "$sb/$f")" 4096
+    assert_eq "size of $f" "$(stat -c %s "$sb/$f")" 4096
 done
-[ ! -e "$sb/stdout.3" ] || vm_fail "stdout.3 exists: more than --log-files 3 kept"
+[ ! -e "$sb/stdout.3" ] || fail "stdout.3 exists: more than --log-files 3 kept"
 total=$(($(stat -c %s "$sb/stdout") + $(stat -c %s "$sb/stdout.1") + $(stat -c %s "$sb/stdout.2")))
-[ "$total" -le $((3 * 4096)) ] || vm_fail "$total bytes kept, more than 3 x 4096"
-echo "ok: $total bytes kept of 20000 written (limit 3 x 4096)"
+[ "$total" -le $((3 * 4096)) ] || fail "$total bytes kept, more than 3 x 4096"
+pass "$total bytes kept of 20000 written (limit 3 x 4096)"
 api_expect 200 GET "/api/v1/tasks/logs/logs?stream=stdout&offset=0"
-vm_assert_eq "X-Silo-Log-Start" "$(api_header X-Silo-Log-Start)" $((20000 - total))
-vm_assert_eq "X-Silo-Log-End" "$(api_header X-Silo-Log-End)" 20000
-vm_assert_eq "bytes served" "$(printf '%s\n' "$API_BODY" | wc -c)" "$total"
-vm_assert_eq "last line" "$(printf '%s\n' "$API_BODY" | tail -n1)" "0000000000000000999"
+assert_eq "X-Silo-Log-Start" "$(api_header X-Silo-Log-Start)" $((20000 - total))
+assert_eq "X-Silo-Log-End" "$(api_header X-Silo-Log-End)" 20000
+assert_eq "bytes served" "$(printf '%s\n' "$API_BODY" | wc -c)" "$total"
+assert_eq "last line" "$(printf '%s\n' "$API_BODY" | tail -n1)" "0000000000000000999"
 api_expect 200 GET "/api/v1/tasks/logs/logs?stream=stdout&offset=19960&length=19"
-vm_assert_eq "line at offset 19960" "$API_BODY" "0000000000000000998"
+assert_eq "line at offset 19960" "$API_BODY" "0000000000000000998"
 api_expect 200 GET "/api/v1/tasks/logs/logs?stream=stderr"
-vm_assert_eq "stderr" "$API_BODY" "to-stderr"
+assert_eq "stderr" "$API_BODY" "to-stderr"
 api_expect 400 GET "/api/v1/tasks/logs/logs?stream=stdin"
-grep -q stream <<<"$API_BODY" || vm_fail "bad stream error does not name 'stream': $API_BODY"
+grep -q stream <<<"$API_BODY" || fail "bad stream error does not name 'stream': $API_BODY"
 api_expect 400 GET "/api/v1/tasks/logs/logs?offset=-1"
-grep -q offset <<<"$API_BODY" || vm_fail "bad offset error does not name 'offset': $API_BODY"
+grep -q offset <<<"$API_BODY" || fail "bad offset error does not name 'offset': $API_BODY"
 # follow=1 waits for output that is not there yet.
 api_expect 201 POST /api/v1/tasks '{"id":"follow","name":"follow","command":["/bin/sh","-c","sleep 2; echo late-line; sleep 1"]}'
 t0="$(date +%s%N)"
 api_expect 200 GET "/api/v1/tasks/follow/logs?offset=0&follow=1"
 elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
-vm_assert_eq "follow=1 returns the line once written" "$API_BODY" "late-line"
-[ "$elapsed_ms" -ge 1000 ] || vm_fail "follow=1 answered after $elapsed_ms ms, before the task wrote"
-echo "ok: follow=1 long-poll answered after $elapsed_ms ms"
+assert_eq "follow=1 returns the line once written" "$API_BODY" "late-line"
+[ "$elapsed_ms" -ge 1000 ] || fail "follow=1 answered after $elapsed_ms ms, before the task wrote"
+pass "follow=1 long-poll answered after $elapsed_ms ms"
 api_expect 200 GET "/api/v1/tasks/follow/logs?offset=$(api_header X-Silo-Log-Next)&follow=1"
-vm_assert_eq "follow=1 at the end of an ended task returns nothing" "$API_BODY" ""
-vm_assert_eq "... and says the task ended" "$(api_header X-Silo-Task-State)" FINISHED
+assert_eq "follow=1 at the end of an ended task returns nothing" "$API_BODY" ""
+assert_eq "... and says the task ended" "$(api_header X-Silo-Task-State)" FINISHED
 
 echo "== isolation read-back"
 api_expect 201 POST /api/v1/tasks '{"id":"iso","name":"iso","command":["/bin/sleep","600"],
     "resources":{"cpus":0.5,"mem":"64Mi","pids":50,"io":[{"disk":"nullb0","wbps":"2Mi"}]}}'
 wait_state iso RUNNING 20
 api_expect 200 GET /api/v1/tasks/iso/isolation
-vm_assert_eq "cpu quota" "$(json_get "$API_BODY" limits.cpu_quota_usec)" 50000
-vm_assert_eq "memory.max" "$(json_get "$API_BODY" limits.memory_max)" 67108864
-vm_assert_eq "pids.max" "$(json_get "$API_BODY" limits.pids_max)" 50
-vm_assert_eq "io.max wbps" "$(json_get "$API_BODY" 'limits.io[0].wbps')" 2097152
-vm_assert_eq "oom group" "$(json_get "$API_BODY" limits.memory_oom_group)" true
-vm_assert_eq "pids.current" "$(json_get "$API_BODY" usage.pids_current)" 2
-vm_assert_eq "memory.max in cgroupfs" "$(cat /sys/fs/cgroup/silo/tasks/iso/memory.max)" 67108864
+assert_eq "cpu quota" "$(json_get "$API_BODY" limits.cpu_quota_usec)" 50000
+assert_eq "memory.max" "$(json_get "$API_BODY" limits.memory_max)" 67108864
+assert_eq "pids.max" "$(json_get "$API_BODY" limits.pids_max)" 50
+assert_eq "io.max wbps" "$(json_get "$API_BODY" 'limits.io[0].wbps')" 2097152
+assert_eq "oom group" "$(json_get "$API_BODY" limits.memory_oom_group)" true
+assert_eq "pids.current" "$(json_get "$API_BODY" usage.pids_current)" 2
+assert_eq "memory.max in cgroupfs" "$(cat /sys/fs/cgroup/silo/tasks/iso/memory.max)" 67108864
 api_expect 200 GET /api/v1/devices
-vm_assert_eq "devices: nullb0 offered" "$(json_get "$API_BODY" 'disks[0].name')" nullb0
-vm_assert_eq "devices: number" "$(json_get "$API_BODY" 'disks[0].device')" "$(vm_dev_majmin /dev/nullb0)"
+assert_eq "devices: nullb0 offered" "$(json_get "$API_BODY" 'disks[0].name')" nullb0
+assert_eq "devices: number" "$(json_get "$API_BODY" 'disks[0].device')" "$(vm_dev_majmin /dev/nullb0)"
 
 echo "== idempotent launch"
 spec='{"id":"idem","name":"idem","command":["/bin/sleep","600"]}'
 api_expect 201 POST /api/v1/tasks "$spec"
 api_expect 200 POST /api/v1/tasks "$spec"
-vm_assert_eq "same spec again returns the task" "$(json_get "$API_BODY" id)" idem
+assert_eq "same spec again returns the task" "$(json_get "$API_BODY" id)" idem
 api_expect 409 POST /api/v1/tasks '{"id":"idem","name":"idem","command":["/bin/sleep","601"]}'
 grep -q '"id' <<<"$API_BODY" || true
-echo "ok: other spec, same id -> 409: $(json_get "$API_BODY" error.message)"
+pass "other spec, same id -> 409: $(json_get "$API_BODY" error.message)"
 n="$(ls -d /sys/fs/cgroup/silo/tasks/idem* | wc -l)"
-vm_assert_eq "one cgroup for idem" "$n" 1
+assert_eq "one cgroup for idem" "$n" 1
 api_expect 201 POST /api/v1/tasks '{"name":"anon","command":["/bin/true"]}'
 anon="$(json_get "$API_BODY" id)"
 [[ "$anon" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]] ||
-    vm_fail "generated id '$anon' is not a uuid"
-echo "ok: id generated: $anon"
+    fail "generated id '$anon' is not a uuid"
+pass "id generated: $anon"
 
 echo "== invalid launches"
 snapshot() {
@@ -223,12 +223,12 @@ bad() {
     api POST /api/v1/tasks "$body"
     case "$API_STATUS" in
         4??) ;;
-        *) vm_fail "bad launch ($field) got HTTP $API_STATUS: $body -> $API_BODY" ;;
+        *) fail "bad launch ($field) got HTTP $API_STATUS: $body -> $API_BODY" ;;
     esac
     msg="$(json_get "$API_BODY" error.message 2>/dev/null || echo "$API_BODY")"
-    grep -qF -- "$field" <<<"$msg" || vm_fail "error for a bad $field does not name it: $msg"
+    grep -qF -- "$field" <<<"$msg" || fail "error for a bad $field does not name it: $msg"
     n_bad=$((n_bad + 1))
-    echo "ok: $API_STATUS $msg"
+    pass "$API_STATUS $msg"
 }
 B='"name":"bad","command":["/bin/true"]'
 bad "JSON" '{"name": "bad", "command": [}'
@@ -262,23 +262,23 @@ bad "env" "{$B,\"env\":[\"A=B\"]}"
 bad "id" "{$B,\"id\":\"../escape\"}"
 bad "init" "{$B,\"init\":\"yes\"}"
 bad "body" ''
-[ "$n_bad" -ge 20 ] || vm_fail "only $n_bad invalid launches checked"
+[ "$n_bad" -ge 20 ] || fail "only $n_bad invalid launches checked"
 after="$(snapshot)"
-vm_assert_eq "nothing created by $n_bad invalid launches" "$after" "$before"
+assert_eq "nothing created by $n_bad invalid launches" "$after" "$before"
 
 echo "== restart: SIGTERM stops the agent, not its tasks"
 api_expect 201 POST /api/v1/tasks '{"id":"survivor","name":"survivor","command":["/bin/sh","-c","echo before; sleep 15; echo after"]}'
 wait_state survivor RUNNING 20
 spid="$(task_field survivor pid)"
 agent_stop
-kill -0 "$spid" || vm_fail "task pid $spid died with the agent"
-echo "ok: task $spid still runs with the agent stopped"
+kill -0 "$spid" || fail "task pid $spid died with the agent"
+pass "task $spid still runs with the agent stopped"
 agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0 --calibrate=false
-vm_assert_eq "re-adopted state" "$(task_field survivor state)" RUNNING
-vm_assert_eq "ended tasks are still known" "$(task_field life state)" FINISHED
+assert_eq "re-adopted state" "$(task_field survivor state)" RUNNING
+assert_eq "ended tasks are still known" "$(task_field life state)" FINISHED
 wait_state survivor FINISHED 60
 api_expect 200 GET /api/v1/tasks/survivor/logs
-vm_assert_eq "output written across the restart" "$(echo $API_BODY)" "before after"
+assert_eq "output written across the restart" "$(echo $API_BODY)" "before after"
 api_expect 202 DELETE /api/v1/tasks/idem
 api_expect 202 DELETE /api/v1/tasks/iso
 wait_state idem KILLED 20
@@ -286,10 +286,10 @@ wait_state iso KILLED 20
 
 echo "== metrics"
 api_expect 200 GET /metrics
-grep -q '^silo_agent_tasks{state="KILLED"} [1-9]' <<<"$API_BODY" || vm_fail "metrics lack killed tasks: $API_BODY"
-grep -q '^silo_agent_launches_rejected_total ' <<<"$API_BODY" || vm_fail "metrics lack rejected launches"
-echo "ok: /metrics"
+grep -q '^silo_agent_tasks{state="KILLED"} [1-9]' <<<"$API_BODY" || fail "metrics lack killed tasks: $API_BODY"
+grep -q '^silo_agent_launches_rejected_total ' <<<"$API_BODY" || fail "metrics lack rejected launches"
+pass "/metrics"
 api_expect 200 GET '/api/v1/tasks?state=FINISHED'
-echo "ok: $(jq '.tasks | length' <<<"$API_BODY") FINISHED tasks listed"
-vm_assert_eq "no task cgroup left" "$(ls -d /sys/fs/cgroup/silo/tasks/*/ 2>/dev/null | wc -l)" 0
-echo "PASS: agent"
+pass "$(jq '.tasks | length' <<<"$API_BODY") FINISHED tasks listed"
+assert_eq "no task cgroup left" "$(ls -d /sys/fs/cgroup/silo/tasks/*/ 2>/dev/null | wc -l)" 0
+assert_done

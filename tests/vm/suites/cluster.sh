@@ -18,8 +18,8 @@ vm_require_guest
 B="${SILO_BUILD_DIR:?}"
 MASTER_BIN="$B/master/silo-master"
 AGENT_BIN="$B/agent/silo-agent"
-for b in "$MASTER_BIN" "$AGENT_BIN"; do [ -x "$b" ] || vm_fail "$b not built"; done
-command -v jq >/dev/null || vm_fail "jq missing (scripts/install-deps.sh installs it)"
+for b in "$MASTER_BIN" "$AGENT_BIN"; do [ -x "$b" ] || fail "$b not built"; done
+command -v jq >/dev/null || fail "jq missing (scripts/install-deps.sh installs it)"
 
 # The guest's loopback starts down; everything here talks over it.
 ip link set lo up
@@ -64,10 +64,10 @@ agent_start() {
 wait_http() {
     for _ in $(seq 300); do
         curl -fsS "$1/health" >/dev/null 2>&1 && return 0
-        kill -0 "$2" 2>/dev/null || vm_fail "$3 exited at startup"
+        kill -0 "$2" 2>/dev/null || fail "$3 exited at startup"
         sleep 0.1
     done
-    vm_fail "$3 did not answer $1/health within 30 s"
+    fail "$3 did not answer $1/health within 30 s"
 }
 
 kill9() {
@@ -85,7 +85,7 @@ req() {
 submit() {
     local code
     code="$(req POST "$MURL/api/v1/tasks" "$1")"
-    [ "$code" = 201 ] || vm_fail "submit $1: HTTP $code: $(cat "$W/body")"
+    [ "$code" = 201 ] || fail "submit $1: HTTP $code: $(cat "$W/body")"
     jq -r .id "$W/body"
 }
 
@@ -97,7 +97,7 @@ wait_for() {
         "$@" >/dev/null 2>&1 && return 0
         sleep 0.1
     done
-    vm_fail "timed out after ${secs}s waiting for: $what"
+    fail "timed out after ${secs}s waiting for: $what"
 }
 mstate_is() { [ "$(get "$MURL" "/api/v1/tasks/$1" | jq -r .state)" = "$2" ]; }
 astate_is() { [ "$(get "$AURL" "/api/v1/tasks/$1" | jq -r .state)" = "$2" ]; }
@@ -110,7 +110,7 @@ agent_updates() {
     local t="$1" h
     h="$(get "$MURL" "/api/v1/tasks/$t" | jq -c '[.history[] | select(.update_id != null)]')"
     jq -e 'map(.update_id) | length == (unique | length)' <<<"$h" >/dev/null ||
-        vm_fail "task $t: an update id recorded twice at the master: $h"
+        fail "task $t: an update id recorded twice at the master: $h"
     jq -c 'map(.state)' <<<"$h"
 }
 
@@ -121,23 +121,23 @@ agent_start --master "$MURL" --disk nullb0 --calibrate-seconds 1 --calibrate-wri
     --attribute rack=r1
 wait_for 20 "agent registered" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $AURL/api/v1/status | jq -r .link.state)\" = registered ]"
 AID="$(cat "$W/agent/agent-id")"
-vm_assert_eq "agent id persisted and used" "$(link .agent_id)" "$AID"
+assert_eq "agent id persisted and used" "$(link .agent_id)" "$AID"
 wait_for 60 "calibration done" bash -c "[ -s '$W/agent/calibration.json' ]"
 dev="$(get "$AURL" /api/v1/devices | jq -c '.disks[0]')"
 echo "   agent devices: $(jq -c '{name, device, read_bps, write_bps, read_iops, write_iops, source}' <<<"$dev")"
-vm_assert_eq "device of nullb0" "$(jq -r .device <<<"$dev")" "$NULLB"
-vm_assert_eq "figure source" "$(jq -r .source <<<"$dev")" calibrated
+assert_eq "device of nullb0" "$(jq -r .device <<<"$dev")" "$NULLB"
+assert_eq "figure source" "$(jq -r .source <<<"$dev")" calibrated
 for f in read_bps write_bps read_iops write_iops; do
     v="$(jq -r ".$f" <<<"$dev")"
-    [ "$v" -gt 0 ] || vm_fail "calibrated $f of nullb0 is $v"
+    [ "$v" -gt 0 ] || fail "calibrated $f of nullb0 is $v"
 done
-echo "ok: all four figures calibrated"
+pass "all four figures calibrated"
 # The new figures reach the master through a second registration.
 wait_for 20 "master sees the calibrated figures" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/agents/$AID | jq -r '.resources.disks[0].write_bps')\" = \"$(jq -r .write_bps <<<"$dev")\" ]"
 magent="$(get "$MURL" "/api/v1/agents/$AID")"
-vm_assert_eq "agent state at the master" "$(jq -r .state <<<"$magent")" ACTIVE
-vm_assert_eq "attribute rack at the master" "$(jq -r .attributes.rack <<<"$magent")" r1
-vm_assert_eq "disk source at the master" "$(jq -r '.resources.disks[0].source' <<<"$magent")" calibrated
+assert_eq "agent state at the master" "$(jq -r .state <<<"$magent")" ACTIVE
+assert_eq "attribute rack at the master" "$(jq -r .attributes.rack <<<"$magent")" r1
+assert_eq "disk source at the master" "$(jq -r '.resources.disks[0].source' <<<"$magent")" calibrated
 
 echo "== a task through the master: STAGING -> STARTING -> RUNNING -> FINISHED"
 T1="$(submit '{"name":"t1","command":["/bin/sh","-c","sleep 2; echo done"],"resources":{"cpus":0.5,"mem":"64Mi","io":[{"disk":"nullb0","wbps":"10M"}]}}')"
@@ -146,31 +146,31 @@ for _ in $(seq 300); do
     s="$(get "$MURL" "/api/v1/tasks/$T1" | jq -r .state)"
     [ "${seen##* }" = "$s" ] || seen="$seen $s"
     [ "$s" = FINISHED ] && break
-    case "$s" in FAILED|KILLED|LOST) vm_fail "t1 ended $s: $(get "$MURL" "/api/v1/tasks/$T1")" ;; esac
+    case "$s" in FAILED|KILLED|LOST) fail "t1 ended $s: $(get "$MURL" "/api/v1/tasks/$T1")" ;; esac
     sleep 0.1
 done
 echo "   states polled at the master:$seen"
-vm_assert_eq "t1 final state" "$s" FINISHED
-vm_assert_eq "t1 states in the master's history" \
+assert_eq "t1 final state" "$s" FINISHED
+assert_eq "t1 states in the master's history" \
     "$(get "$MURL" "/api/v1/tasks/$T1" | jq -c '[.history[].state]')" '["PENDING","STAGING","STARTING","RUNNING","FINISHED"]'
-vm_assert_eq "t1 updates from the agent" "$(agent_updates "$T1")" '["RUNNING","FINISHED"]'
-vm_assert_eq "t1 io limit applied on the agent" \
+assert_eq "t1 updates from the agent" "$(agent_updates "$T1")" '["RUNNING","FINISHED"]'
+assert_eq "t1 io limit applied on the agent" \
     "$(get "$AURL" "/api/v1/tasks/$T1" | jq -r '.spec.resources.io[0].disk')" nullb0
 
 echo "== exit code, kill through the master"
 T2="$(submit '{"name":"t2","command":["/bin/sh","-c","exit 3"]}')"
 wait_for 30 "t2 FAILED" mstate_is "$T2" FAILED
-vm_assert_eq "t2 exit code and reason" "$(get "$MURL" "/api/v1/tasks/$T2" | jq -r '"\(.exit_code) \(.reason)"')" "3 EXIT_NONZERO"
+assert_eq "t2 exit code and reason" "$(get "$MURL" "/api/v1/tasks/$T2" | jq -r '"\(.exit_code) \(.reason)"')" "3 EXIT_NONZERO"
 T3="$(submit '{"name":"t3","command":["/bin/sleep","1000"],"kill_grace_s":1}')"
 wait_for 30 "t3 RUNNING" mstate_is "$T3" RUNNING
 code="$(req DELETE "$MURL/api/v1/tasks/$T3")"
-[ "$code" = 202 ] || [ "$code" = 200 ] || vm_fail "kill t3: HTTP $code $(cat "$W/body")"
+[ "$code" = 202 ] || [ "$code" = 200 ] || fail "kill t3: HTTP $code $(cat "$W/body")"
 wait_for 30 "t3 KILLED at the master" mstate_is "$T3" KILLED
-vm_assert_eq "t3 on the agent" "$(get "$AURL" "/api/v1/tasks/$T3" | jq -r .state)" KILLED
-vm_assert_eq "t3 updates from the agent" "$(agent_updates "$T3")" '["RUNNING","KILLED"]'
+assert_eq "t3 on the agent" "$(get "$AURL" "/api/v1/tasks/$T3" | jq -r .state)" KILLED
+assert_eq "t3 updates from the agent" "$(agent_updates "$T3")" '["RUNNING","KILLED"]'
 wait_for 10 "agent queue drained" pending_is 0
 code="$(req GET "$AURL/api/v1/status?after=x")"
-vm_assert_eq "cursor acknowledgement refused while a master consumes the queue" "$code" 409
+assert_eq "cursor acknowledgement refused while a master consumes the queue" "$code" 409
 
 echo "== kill -9 of the master while one task ends and one keeps running"
 T5="$(submit '{"name":"t5","command":["/bin/sleep","1000"],"kill_grace_s":1}')"
@@ -180,21 +180,21 @@ wait_for 30 "t4 RUNNING" mstate_is "$T4" RUNNING
 regs="$(link .registrations)"
 kill9 "$MPID"
 MPID=""
-vm_assert_eq "t4 on the agent when the master died (it must end while the master is down)" \
+assert_eq "t4 on the agent when the master died (it must end while the master is down)" \
     "$(get "$AURL" "/api/v1/tasks/$T4" | jq -r .state)" RUNNING
 wait_for 30 "t4 FINISHED on the agent" astate_is "$T4" FINISHED
 wait_for 10 "t4's update queued on disk" bash -c "ls '$W/agent/status/' | grep -q json"
-echo "ok: while the master is down the agent queues $(get "$AURL" /api/v1/status | jq -r .pending) update(s)"
+pass "while the master is down the agent queues $(get "$AURL" /api/v1/status | jq -r .pending) update(s)"
 master_start
 wait_for 30 "re-registration" link_ge .registrations $((regs + 1))
 wait_for 30 "t4 FINISHED at the master" mstate_is "$T4" FINISHED
-vm_assert_eq "t5 after the master's restart" "$(get "$MURL" "/api/v1/tasks/$T5" | jq -r .state)" RUNNING
-vm_assert_eq "t4 updates from the agent" "$(agent_updates "$T4")" '["RUNNING","FINISHED"]'
+assert_eq "t5 after the master's restart" "$(get "$MURL" "/api/v1/tasks/$T5" | jq -r .state)" RUNNING
+assert_eq "t4 updates from the agent" "$(agent_updates "$T4")" '["RUNNING","FINISHED"]'
 req DELETE "$MURL/api/v1/tasks/$T5" >/dev/null
 wait_for 30 "t5 KILLED" mstate_is "$T5" KILLED
-vm_assert_eq "t5 updates from the agent" "$(agent_updates "$T5")" '["RUNNING","KILLED"]'
+assert_eq "t5 updates from the agent" "$(agent_updates "$T5")" '["RUNNING","KILLED"]'
 wait_for 10 "agent queue drained" pending_is 0
-vm_assert_eq "agents at the master" "$(get "$MURL" /api/v1/agents | jq -r '.agents | length')" 1
+assert_eq "agents at the master" "$(get "$MURL" /api/v1/agents | jq -r '.agents | length')" 1
 
 echo "== kill -9 of the agent while a task ends"
 T6="$(submit '{"name":"t6","command":["/bin/sh","-c","sleep 2; exit 4"]}')"
@@ -204,10 +204,10 @@ APID=""
 sleep 4
 agent_start --master "$MURL" --disk nullb0 --calibrate-seconds 1 --calibrate-write nullb0 --attribute rack=r1
 wait_for 30 "t6 FAILED at the master" mstate_is "$T6" FAILED
-vm_assert_eq "t6 exit code" "$(get "$MURL" "/api/v1/tasks/$T6" | jq -r .exit_code)" 4
-vm_assert_eq "t6 updates from the agent" "$(agent_updates "$T6")" '["RUNNING","FAILED"]'
-vm_assert_eq "agent id after the agent's restart" "$(link .agent_id)" "$AID"
-vm_assert_eq "calibrations at start over two agent starts (the second reuses calibration.json)" \
+assert_eq "t6 exit code" "$(get "$MURL" "/api/v1/tasks/$T6" | jq -r .exit_code)" 4
+assert_eq "t6 updates from the agent" "$(agent_updates "$T6")" '["RUNNING","FAILED"]'
+assert_eq "agent id after the agent's restart" "$(link .agent_id)" "$AID"
+assert_eq "calibrations at start over two agent starts (the second reuses calibration.json)" \
     "$(grep -c 'Calibrating' "$W/agent.log")" 1
 wait_for 10 "agent queue drained" pending_is 0
 
@@ -216,20 +216,20 @@ kill -TERM "$APID"; wait "$APID" 2>/dev/null || true
 APID=""
 agent_start --disk nullb0 --calibrate false
 code="$(req POST "$AURL/api/v1/tasks" '{"id":"s1","name":"s1","command":["/bin/true"]}')"
-[ "$code" = 201 ] || vm_fail "standalone launch: HTTP $code $(cat "$W/body")"
+[ "$code" = 201 ] || fail "standalone launch: HTTP $code $(cat "$W/body")"
 wait_for 30 "s1 FINISHED" astate_is s1 FINISHED
 st="$(get "$AURL" /api/v1/status)"
-vm_assert_eq "standalone queue" "$(jq -c '[.updates[] | select(.task_id == "s1") | .state]' <<<"$st")" '["RUNNING","FINISHED"]'
+assert_eq "standalone queue" "$(jq -c '[.updates[] | select(.task_id == "s1") | .state]' <<<"$st")" '["RUNNING","FINISHED"]'
 first="$(jq -r '[.updates[] | select(.task_id == "s1")][0].update_id' <<<"$st")"
 st2="$(get "$AURL" "/api/v1/status?after=$first")"
-vm_assert_eq "acknowledged through the first" "$(jq -r .acknowledged <<<"$st2")" 1
-vm_assert_eq "what is left" "$(jq -c '[.updates[] | select(.task_id == "s1") | .state]' <<<"$st2")" '["FINISHED"]'
+assert_eq "acknowledged through the first" "$(jq -r .acknowledged <<<"$st2")" 1
+assert_eq "what is left" "$(jq -c '[.updates[] | select(.task_id == "s1") | .state]' <<<"$st2")" '["FINISHED"]'
 last="$(jq -r '.updates[-1].update_id' <<<"$st2")"
-vm_assert_eq "all acknowledged" "$(get "$AURL" "/api/v1/status?after=$last" | jq -r .pending)" 0
-vm_assert_eq "update files left" "$(ls "$W/agent/status" | grep -c '\.json$' || true)" 0
+assert_eq "all acknowledged" "$(get "$AURL" "/api/v1/status?after=$last" | jq -r .pending)" 0
+assert_eq "update files left" "$(ls "$W/agent/status" | grep -c '\.json$' || true)" 0
 code="$(req POST "$AURL/api/v1/devices/calibrate" '{"disks":["sdz"]}')"
-vm_assert_eq "calibrating a disk that is not offered" "$code" 404
+assert_eq "calibrating a disk that is not offered" "$code" 404
 code="$(req POST "$AURL/api/v1/devices/calibrate")"
-vm_assert_eq "calibrate on request" "$code" 202
+assert_eq "calibrate on request" "$code" 202
 wait_for 60 "calibration on request done" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $AURL/api/v1/devices | jq -r '.disks[0].calibration.state')\" = calibrated ]"
-echo "PASS"
+assert_done

@@ -9,7 +9,7 @@ set -euo pipefail
 vm_require_guest
 
 silo_io="${SILO_BUILD_DIR:-}/io/silo-io"
-[ -x "$silo_io" ] || vm_fail "$silo_io not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
+[ -x "$silo_io" ] || fail "$silo_io not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
 work=/tmp/io-partition
 mkdir -p "$work/mnt"
 img="$work/disk.img"
@@ -31,14 +31,14 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 50); do [ -b "${loop}p1" ] && break; sleep 0.1; done
-[ -b "${loop}p1" ] || vm_fail "${loop}p1 did not appear"
+[ -b "${loop}p1" ] || fail "${loop}p1 did not appear"
 
 refused() { # refused NAME DEVICE PATTERN
     if "$silo_io" --filename "$2" --rw write --size 1M --allow-write-device 2> "$work/err"; then
-        vm_fail "$1: write was allowed"
+        fail "$1: write was allowed"
     fi
-    grep -q -- "$3" "$work/err" || vm_fail "$1: message '$(cat "$work/err")' lacks '$3'"
-    echo "ok: $1: $(cat "$work/err")"
+    grep -q -- "$3" "$work/err" || fail "$1: message '$(cat "$work/err")' lacks '$3'"
+    pass "$1: $(cat "$work/err")"
 }
 
 mkfs.ext4 -q -F "${loop}p1"
@@ -46,10 +46,10 @@ mount "${loop}p1" "$work/mnt"
 refused "whole disk, partition mounted" "$loop" "(partition of .*) is mounted at $work/mnt"
 refused "the mounted partition itself" "${loop}p1" "is mounted at $work/mnt"
 if "$silo_io" --calibrate --filename "$loop" --runtime 1 --allow-write-device 2> "$work/err" >/dev/null; then
-    vm_fail "calibration with writes on a disk with a mounted partition was allowed"
+    fail "calibration with writes on a disk with a mounted partition was allowed"
 fi
-grep -q "is mounted at" "$work/err" || vm_fail "calibration refusal: $(cat "$work/err")"
-echo "ok: calibration with writes refused: $(cat "$work/err")"
+grep -q "is mounted at" "$work/err" || fail "calibration refusal: $(cat "$work/err")"
+pass "calibration with writes refused: $(cat "$work/err")"
 umount "$work/mnt"
 
 mkswap -q "${loop}p1" >/dev/null 2>&1 || mkswap "${loop}p1" >/dev/null
@@ -58,5 +58,5 @@ refused "whole disk, partition used as swap" "$loop" "in use as swap"
 swapoff "${loop}p1"
 
 "$silo_io" --filename "$loop" --rw write --bs 64k --size 1M --allow-write-device --json > "$work/ok.json"
-vm_assert_eq "released disk: bytes written" "$(jq .write.bytes "$work/ok.json")" $((1 << 20))
-echo "PASS: io-partition"
+assert_eq "released disk: bytes written" "$(jq .write.bytes "$work/ok.json")" $((1 << 20))
+assert_done

@@ -17,9 +17,9 @@ set -euo pipefail
 vm_require_guest
 
 silo_io="${SILO_IO:-${SILO_BUILD_DIR:-}/io/silo-io}"
-[ -x "$silo_io" ] || vm_fail "$silo_io not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
+[ -x "$silo_io" ] || fail "$silo_io not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
 dev=/dev/nullb0
-[ -b "$dev" ] || vm_fail "$dev missing"
+[ -b "$dev" ] || fail "$dev missing"
 Mi=1048576
 wbps=$((4 * Mi))
 rbps=$((8 * Mi))
@@ -55,13 +55,13 @@ run_case() {
     in_cgroup "$silo_io" "$@" --json > "$out" 2> "$work/$name.err" || rc=$?
     if [ "$rc" -ne 0 ]; then
         cat "$out" "$work/$name.err"
-        vm_fail "$name: silo-io exited $rc: $(cat "$work/$name.err")"
+        fail "$name: silo-io exited $rc: $(cat "$work/$name.err")"
     fi
     jq -M -c "{elapsed_sec, retries, $dir: {ios: .$dir.ios, bytes: .$dir.bytes, bw_bytes: .$dir.bw_bytes}}" "$out"
-    vm_assert_eq "$name: no error" "$(jq 'has("error")' "$out")" false
-    vm_assert_eq "$name: $dir bytes" "$(jq ".$dir.bytes" "$out")" "$bytes"
-    vm_assert_within "$name: $dir bytes/s" "$(jq ".$dir.bw_bytes" "$out")" "$limit" 10
-    echo "ok: $name: resubmitted $(jq '.retries.total' "$out") times" \
+    assert_eq "$name: no error" "$(jq 'has("error")' "$out")" false
+    assert_eq "$name: $dir bytes" "$(jq ".$dir.bytes" "$out")" "$bytes"
+    assert_within "$name: $dir bytes/s" "$(jq ".$dir.bw_bytes" "$out")" "$limit" 10
+    pass "$name: resubmitted $(jq '.retries.total' "$out") times" \
          "(eagain $(jq '.retries.eagain' "$out"), short $(jq '.retries.short' "$out"))"
 }
 
@@ -70,8 +70,8 @@ run_case() {
 must_have_retried() {
     local n
     n="$(jq '.retries.eagain' "$work/$1.json")"
-    awk -v n="$n" 'BEGIN { exit !(n > 0) }' || vm_fail "$1: no -EAGAIN was resubmitted ($n): the suite did not reach the throttled NOWAIT path"
-    echo "ok: $1: $n -EAGAIN completions resubmitted"
+    awk -v n="$n" 'BEGIN { exit !(n > 0) }' || fail "$1: no -EAGAIN was resubmitted ($n): the suite did not reach the throttled NOWAIT path"
+    pass "$1: $n -EAGAIN completions resubmitted"
 }
 
 run_case write-qd8 write $((16 * Mi)) "$wbps" \
@@ -100,16 +100,16 @@ file="$mnt/buffered.dat"
 in_cgroup sh -c '"$1" --filename "$2" --rw write --bs 64k --iodepth 8 --size 32M --direct 0 --json > "$3" || exit 1
     a="$(date +%s.%N)"; sync "$2" || exit 1; echo "$a $(date +%s.%N)" > "$4"' \
     sh "$silo_io" "$file" "$work/buffered.json" "$work/sync.times" \
-    || vm_fail "buffered write: $(cat "$work/buffered.json")"
+    || fail "buffered write: $(cat "$work/buffered.json")"
 jq -M -c '{elapsed_sec, retries, job: {direct: .job.direct}, write: {bytes: .write.bytes}}' "$work/buffered.json"
-vm_assert_eq "buffered: no error" "$(jq 'has("error")' "$work/buffered.json")" false
-vm_assert_eq "buffered: direct" "$(jq '.job.direct' "$work/buffered.json")" false
-vm_assert_eq "buffered: write bytes" "$(jq '.write.bytes' "$work/buffered.json")" $((32 * Mi))
-vm_assert_eq "buffered: file size" "$(stat -c %s "$file")" $((32 * Mi))
+assert_eq "buffered: no error" "$(jq 'has("error")' "$work/buffered.json")" false
+assert_eq "buffered: direct" "$(jq '.job.direct' "$work/buffered.json")" false
+assert_eq "buffered: write bytes" "$(jq '.write.bytes' "$work/buffered.json")" $((32 * Mi))
+assert_eq "buffered: file size" "$(stat -c %s "$file")" $((32 * Mi))
 read -r s0 s1 < "$work/sync.times"
 w="$(jq .elapsed_sec "$work/buffered.json")"
 echo "buffered: write phase ${w}s, sync $(awk -v a="$s0" -v z="$s1" 'BEGIN { printf "%.3f", z - a }')s"
 rate="$(awk -v b=$((32 * Mi)) -v w="$w" -v a="$s0" -v z="$s1" 'BEGIN { printf "%.0f", b / (w + z - a) }')"
-vm_assert_within "buffered: write+sync bytes/s" "$rate" "$wbps" 10
+assert_within "buffered: write+sync bytes/s" "$rate" "$wbps" 10
 echo "io.stat of $cg: $(grep "^$majmin " "$cg/io.stat" || true)"
-echo "PASS: io-throttled"
+assert_done

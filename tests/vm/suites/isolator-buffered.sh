@@ -12,7 +12,7 @@ set -euo pipefail
 vm_require_guest
 
 helper="${SILO_BUILD_DIR:-}/tests/vm/helpers/silo-vm-isolator-test"
-[ -x "$helper" ] || vm_fail "$helper not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
+[ -x "$helper" ] || fail "$helper not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
 dev=/dev/nullb0
 mnt=/tmp/isolator-ext4
 Mi=1048576
@@ -32,4 +32,5 @@ echo "mounted $dev ($(vm_dev_majmin "$dev")) at $mnt"
 "$helper" buffered "$mnt" $((2 * Mi)) $((40 * Mi)) $((64 * Mi))
 
 left="$(find /sys/fs/cgroup/silo/tasks -mindepth 1 -maxdepth 1 -type d | wc -l)"
-vm_assert_eq "task groups left" "$left" 0
+assert_eq "task groups left" "$left" 0
+assert_done

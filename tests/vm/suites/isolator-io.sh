@@ -12,7 +12,7 @@ set -euo pipefail
 vm_require_guest
 
 helper="${SILO_BUILD_DIR:-}/tests/vm/helpers/silo-vm-isolator-test"
-[ -x "$helper" ] || vm_fail "$helper not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
+[ -x "$helper" ] || fail "$helper not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
 dev=/dev/nullb0
 Mi=1048576
 
@@ -24,4 +24,5 @@ echo "scheduler of nullb0: $(cat /sys/block/nullb0/queue/scheduler)"
 "$helper" weight "$dev" 100 300 0 not-enforced
 
 left="$(find /sys/fs/cgroup/silo/tasks -mindepth 1 -maxdepth 1 -type d | wc -l)"
-vm_assert_eq "task groups left" "$left" 0
+assert_eq "task groups left" "$left" 0
+assert_done

@@ -12,7 +12,7 @@ set -euo pipefail
 vm_require_guest
 
 helper="${SILO_BUILD_DIR:-}/tests/vm/helpers/silo-vm-isolator-test"
-[ -x "$helper" ] || vm_fail "$helper not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
+[ -x "$helper" ] || fail "$helper not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
 dev=/dev/nullb0
 cg=/sys/fs/cgroup
 majmin="$(vm_dev_majmin "$dev")"
@@ -26,4 +26,5 @@ echo "io.cost.model: $(cat "$cg/io.cost.model")"
 
 echo "$majmin enable=0" >"$cg/io.cost.qos"
 left="$(find "$cg/silo/tasks" -mindepth 1 -maxdepth 1 -type d | wc -l)"
-vm_assert_eq "task groups left" "$left" 0
+assert_eq "task groups left" "$left" 0
+assert_done

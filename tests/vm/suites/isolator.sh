@@ -21,7 +21,7 @@ set -euo pipefail
 vm_require_guest
 
 helper="${SILO_BUILD_DIR:-}/tests/vm/helpers/silo-vm-isolator-test"
-[ -x "$helper" ] || vm_fail "$helper not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
+[ -x "$helper" ] || fail "$helper not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
 root=/sys/fs/cgroup/silo
 dev=/dev/nullb0
 
@@ -36,13 +36,13 @@ trap cleanup EXIT
 echo "== hierarchy"
 "$helper" readback "$dev"
 for d in agent shims tasks; do
-    [ -d "$root/$d" ] || vm_fail "$root/$d was not created"
+    [ -d "$root/$d" ] || fail "$root/$d was not created"
 done
 enabled=" $(cat "$root/tasks/cgroup.subtree_control") "
 for c in cpu cpuset memory io pids; do
-    [[ "$enabled" == *" $c "* ]] || vm_fail "controller $c not enabled in $root/tasks:$enabled"
+    [[ "$enabled" == *" $c "* ]] || fail "controller $c not enabled in $root/tasks:$enabled"
 done
-echo "ok: $root/{agent,shims,tasks}, controllers enabled in tasks:$enabled"
+pass "$root/{agent,shims,tasks}, controllers enabled in tasks:$enabled"
 
 echo "== errors"
 "$helper" errors
@@ -71,4 +71,5 @@ echo "== devices"
 
 echo "== nothing left"
 left="$(find "$root/tasks" -mindepth 1 -maxdepth 1 -type d | wc -l)"
-vm_assert_eq "task groups left under $root/tasks" "$left" 0
+assert_eq "task groups left under $root/tasks" "$left" 0
+assert_done

@@ -12,15 +12,15 @@ set -euo pipefail
 vm_require_guest
 
 echo "== systemd as PID 1"
-vm_assert_eq "/proc/1/comm" "$(cat /proc/1/comm)" systemd
+assert_eq "/proc/1/comm" "$(cat /proc/1/comm)" systemd
 state="$(timeout 120 systemctl is-system-running --wait || true)"
 case "$state" in
-    running) echo "ok: system state is running" ;;
+    running) pass "system state is running" ;;
     degraded)
-        echo "ok: system state is degraded; failed units (the test does not depend on them):"
+        pass "system state is degraded; failed units (the test does not depend on them):"
         systemctl --failed --no-legend --plain | sed 's/^/    /'
         ;;
-    *) vm_fail "system state is '$state', want running or degraded" ;;
+    *) fail "system state is '$state', want running or degraded" ;;
 esac
 echo "systemd $(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p'), $(systemd-analyze time 2>/dev/null | head -n1 || true)"
 
@@ -40,15 +40,15 @@ echo "wbytes $(sed -n "s/^$3 .*wbytes=\([0-9]*\).*/\1/p" "$cg/io.stat")"'
 out="$(systemd-run --wait --pipe --quiet --collect \
     -p IOWriteBandwidthMax="$dev 1M" \
     /bin/sh -c "$inner" sh "$dev" "$((bytes / 65536))" "$majmin")" ||
-    vm_fail "systemd-run with IOWriteBandwidthMax failed: $out"
+    fail "systemd-run with IOWriteBandwidthMax failed: $out"
 echo "$out" | sed 's/^/    unit: /'
 
 iomax="$(sed -n 's/^iomax //p' <<<"$out")"
-vm_assert_eq "io.max of the transient unit" "$iomax" "$majmin rbps=max wbps=$limit riops=max wiops=max"
-vm_assert_eq "io.stat wbytes of the transient unit" "$(sed -n 's/^wbytes //p' <<<"$out")" "$bytes"
+assert_eq "io.max of the transient unit" "$iomax" "$majmin rbps=max wbps=$limit riops=max wiops=max"
+assert_eq "io.stat wbytes of the transient unit" "$(sed -n 's/^wbytes //p' <<<"$out")" "$bytes"
 figures="$(vm_dd_parse "$out")"
 read -r _ secs rate <<<"$figures"
 echo "IOWriteBandwidthMax=1M: $bytes bytes in ${secs}s = $rate B/s"
-vm_assert_within "direct write rate under IOWriteBandwidthMax=1M (B/s)" "$rate" "$limit" 10
+assert_within "direct write rate under IOWriteBandwidthMax=1M (B/s)" "$rate" "$limit" 10
 
-echo "systemd: all assertions passed"
+assert_done
