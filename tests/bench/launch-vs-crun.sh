@@ -35,7 +35,7 @@
 #
 # Goals (issue 7): silo p50 <= 0.3 x crun p50; agent RSS < 10 MiB throughout the 1000 tasks;
 # no fd, cgroup or zombie leak. Exit 0 when all hold, 1 when one is missed or a launch fails,
-# 77 when it cannot run (not root, no qemu/crun).
+# 77 when it cannot run (not root, no qemu/crun) (tests/bench/README.md).
 set -euo pipefail
 
 AGENT=$(realpath "${1:?usage: launch-vs-crun.sh SILO-AGENT SILO-SHIM LAUNCH-CLIENT LAUNCH-PROBE}")
@@ -47,6 +47,7 @@ WARMUP=${SILO_LB_WARMUP:-5}
 LEAK_TASKS=${SILO_LB_LEAK_TASKS:-1000}
 PARALLEL=${SILO_LB_PARALLEL:-4}
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/bench.sh"
 
 if [ "${SILO_IN_VM:-}" != 1 ]; then
         [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (qemu, cgroups in the guest)"; exit 77; }
@@ -66,7 +67,6 @@ URL="http://127.0.0.1:$PORT"
 STATE=/var/lib/silo/lbench
 AGENT_PID=""
 CRUN_CG=/sys/fs/cgroup/crun-bench
-MISSED=()
 
 stop_agent() {
         [ -n "$AGENT_PID" ] || return 0
@@ -325,8 +325,6 @@ for l in bare crun silo silo-init; do
 done
 ratio=$(awk -v a="$(val "$W/latency.txt" silo p50_us)" -v b="$crun_p50" 'BEGIN { printf "%.3f", a / b }')
 ratio_init=$(awk -v a="$(val "$W/latency.txt" silo-init p50_us)" -v b="$crun_p50" 'BEGIN { printf "%.3f", a / b }')
-awk -v r="$ratio" 'BEGIN { exit !(r <= 0.3) }' || MISSED+=("silo (init:false) p50 = $ratio x crun p50 > 0.3")
-awk -v r="$ratio_init" 'BEGIN { exit !(r <= 0.3) }' || MISSED+=("silo (init:true) p50 = $ratio_init x crun p50 > 0.3")
 
 rss_max=$(leak rss_kib_max)
 echo
@@ -344,15 +342,11 @@ printf "| %-34s | %-40s |\n" "wall time (s)" "$(leak wall_s)" \
         "zombie children of the agent" "$(leak zombie_children)" \
         "sandboxes kept (terminal tasks)" "$(leak sandboxes_left)" \
         "tasks the agent still lists" "$tasks_known"
-[ "$rss_max" -lt 10240 ] || MISSED+=("agent VmRSS reached $rss_max KiB >= 10 MiB")
-[ "$(leak fds_after)" -le "$(leak fds_before)" ] || MISSED+=("agent fds $(leak fds_before) -> $(leak fds_after)")
-[ "$(leak cgroups_left)" -eq 0 ] || MISSED+=("$(leak cgroups_left) task cgroups left under $CGROOT/tasks")
-[ "$(leak zombie_children)" -eq 0 ] || MISSED+=("$(leak zombie_children) unreaped shims")
-
 echo
-if [ "${#MISSED[@]}" -eq 0 ]; then
-        echo "GOALS MET: silo p50 <= 0.3 x crun p50 (init:false $ratio, init:true $ratio_init); RSS < 10 MiB; no fd/cgroup/zombie leak"
-        exit 0
-fi
-for m in "${MISSED[@]}"; do echo "GOAL MISSED: $m"; done
-exit 1
+bench_goal "silo-agent (init:false) p50 / crun p50" "$ratio" x "<=" 0.3
+bench_goal "silo-agent (init:true) p50 / crun p50" "$ratio_init" x "<=" 0.3
+bench_goal "agent VmRSS, max over $LEAK_TASKS tasks" "$rss_max" KiB "<" 10240
+bench_goal "agent fds after the tasks (before: $(leak fds_before))" "$(leak fds_after)" fds "<=" "$(leak fds_before)"
+bench_goal "task cgroups left under $CGROOT/tasks" "$(leak cgroups_left)" cgroups "<=" 0
+bench_goal "zombie children of the agent (unreaped shims)" "$(leak zombie_children)" zombies "<=" 0
+bench_done
