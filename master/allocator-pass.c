@@ -14,39 +14,6 @@
 /* How many minimal failed demands a pass remembers (see memo_dominated()). */
 #define ALLOC_MEMO_MAX 256
 
-static char *reason_invalid(const struct silo_task_spec *spec)
-{
-        const struct silo_resources *res = &spec->resources;
-        char *s = NULL;
-
-        if (res->n_io > ALLOC_IO_MAX) {
-                if (asprintf(&s, "resources.io: %zu entries, the allocator takes at most %d",
-                             res->n_io, ALLOC_IO_MAX) < 0)
-                        return NULL;
-                return s;
-        }
-        for (size_t i = 0; i < res->n_io; i++)
-                if (!res->io[i].disk) {
-                        if (asprintf(&s,
-                                     "resources.io[%zu]: a device path (%s) only works with a "
-                                     "standalone agent; name a disk or \"any\"",
-                                     i, strempty(res->io[i].device)) < 0)
-                                return NULL;
-                        return s;
-                }
-        return NULL;
-}
-
-static bool invalid_for_master(const struct silo_task_spec *spec)
-{
-        if (spec->resources.n_io > ALLOC_IO_MAX)
-                return true;
-        for (size_t i = 0; i < spec->resources.n_io; i++)
-                if (!spec->resources.io[i].disk)
-                        return true;
-        return false;
-}
-
 /* The least an io entry can cost on any disk of its class (against the largest figures seen):
  * buckets whose disks have less free are skipped without looking at their agents. */
 static double io_need_of(const struct alloc_cluster *c, const struct silo_io_request *io,
@@ -69,7 +36,7 @@ static void pending_init(struct alloc_cluster *c, struct alloc_pending *p,
 
         *p = (struct alloc_pending){.spec = spec, .pos = pos, .io = io_pool};
         alloc_demand_from_spec(spec, &p->mcpus, &p->mem, &p->pids, p->use);
-        for (size_t i = 0; i < spec->resources.n_io && i < ALLOC_IO_MAX; i++) {
+        for (size_t i = 0; i < spec->resources.n_io; i++) {
                 const struct silo_io_request *io = &spec->resources.io[i];
 
                 p->io[i].class_id = alloc_class_lookup(c, io->class);
@@ -343,7 +310,7 @@ static int batch_check(const struct alloc_cluster *c, const struct silo_task_spe
         int r = 0;
 
         for (size_t i = 0; i < n && r >= 0; i++) {
-                if (!specs[i] || !specs[i]->id)
+                if (!specs[i] || !specs[i]->id || !alloc_spec_is_checked(specs[i]))
                         r = -EINVAL;
                 else if (alloc_map_get(&c->tasks, specs[i]->id))
                         r = -EEXIST;
@@ -373,7 +340,7 @@ int alloc_place_batch(struct alloc_cluster *c, const struct silo_task_spec *cons
         if (n == 0)
                 return 0;
         for (size_t i = 0; i < n; i++)
-                n_io += MIN(specs[i]->resources.n_io, (size_t)ALLOC_IO_MAX);
+                n_io += specs[i]->resources.n_io;
         pend = calloc(n, sizeof(*pend));
         io_pool = calloc(MAX(n_io, (size_t)1), sizeof(*io_pool));
         order = calloc(n, sizeof(*order));
@@ -384,7 +351,7 @@ int alloc_place_batch(struct alloc_cluster *c, const struct silo_task_spec *cons
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 pending_init(c, &pend[i], specs[i], i, io_pool + io_used);
-                io_used += MIN(specs[i]->resources.n_io, (size_t)ALLOC_IO_MAX);
+                io_used += specs[i]->resources.n_io;
                 pend[i].role = alloc_role_get(c, specs[i]->role ? specs[i]->role : "default", true);
                 if (!pend[i].role)
                         return -ENOMEM;
@@ -417,13 +384,7 @@ int alloc_place_batch(struct alloc_cluster *c, const struct silo_task_spec *cons
                 struct alloc_result *res = &ret_results[p->pos];
                 struct alloc_choice ch;
 
-                if (invalid_for_master(p->spec)) {
-                        res->reason = reason_invalid(p->spec);
-                        if (!res->reason) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                } else if (!memo_dominated(memo, n_memo, p) && alloc_fit_find(c, p, &ch)) {
+                if (!memo_dominated(memo, n_memo, p) && alloc_fit_find(c, p, &ch)) {
                         r = alloc_task_book(c, p->spec, ch.agent, ch.disk, ch.cost);
                         if (r < 0)
                                 goto fail;
@@ -441,19 +402,8 @@ int alloc_place_batch(struct alloc_cluster *c, const struct silo_task_spec *cons
                         failed[n_failed++] = p;
                         if (q->next < q->end && !role_may_continue(c, q, smin, memo, n_memo)) {
                                 /* Nothing left in this role can fit: fail the rest unsearched. */
-                                while (q->next < q->end) {
-                                        struct alloc_pending *rest = order[q->next++];
-
-                                        if (!invalid_for_master(rest->spec)) {
-                                                failed[n_failed++] = rest;
-                                                continue;
-                                        }
-                                        ret_results[rest->pos].reason = reason_invalid(rest->spec);
-                                        if (!ret_results[rest->pos].reason) {
-                                                r = -ENOMEM;
-                                                goto fail;
-                                        }
-                                }
+                                while (q->next < q->end)
+                                        failed[n_failed++] = order[q->next++];
                         }
                 }
                 if (q->next == q->end)

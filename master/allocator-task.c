@@ -169,6 +169,16 @@ void alloc_task_unbook(struct alloc_cluster *c, struct alloc_task *t)
         free(t);
 }
 
+bool alloc_spec_is_checked(const struct silo_task_spec *spec)
+{
+        if (spec->resources.n_io > ALLOC_IO_MAX)
+                return false;
+        for (size_t i = 0; i < spec->resources.n_io; i++)
+                if (!spec->resources.io[i].disk)
+                        return false;
+        return true;
+}
+
 int alloc_task_charge(struct alloc_cluster *c, const struct silo_task_spec *spec,
                       const char *agent_id, const char *const *disks)
 {
@@ -177,7 +187,7 @@ int alloc_task_charge(struct alloc_cluster *c, const struct silo_task_spec *spec
         int idx[ALLOC_IO_MAX];
         double cost[ALLOC_IO_MAX];
 
-        if (!spec->id || res->n_io > ALLOC_IO_MAX || (res->n_io && !disks))
+        if (!spec->id || !alloc_spec_is_checked(spec) || (res->n_io && !disks))
                 return -EINVAL;
         if (!a)
                 return -ENOENT;

@@ -25,7 +25,7 @@
  * keeping them longer.
  */
 
-/* The most io entries one task may carry; a task with more stays pending with a reason. */
+/* The most io entries one task may carry (the codec takes more: a standalone agent's limit). */
 #define ALLOC_IO_MAX 8
 
 struct alloc_cluster;
@@ -46,6 +46,12 @@ struct alloc_result {
          *   "spread: all 3 agents already run group shard-7" */
         char *reason;
 };
+
+/* The precondition on every spec handed to the allocator, which the master enforces when a task
+ * is submitted (master_spec_check(), with the messages users see): each io entry names a disk
+ * or "any" (never a device path) and there are at most ALLOC_IO_MAX of them. Breaking it is a
+ * programmer error: alloc_place_batch() and alloc_task_charge() refuse such a spec, -EINVAL. */
+bool alloc_spec_is_checked(const struct silo_task_spec *spec);
 
 int alloc_cluster_new(struct alloc_cluster **ret);
 struct alloc_cluster *alloc_cluster_free(struct alloc_cluster *c);     /* NULL-safe; returns NULL */
@@ -77,8 +83,9 @@ size_t alloc_cluster_n_agents(const struct alloc_cluster *c);
 
 /* Charge a task that already runs on an agent (master restart, agent re-registration):
  * disks[i] is the disk chosen for spec->resources.io[i] (NULL when n_io == 0). The charge is
- * recorded even when it overcommits (it is real use). spec->id must be set.
- * -ENOENT agent unknown, -ENXIO a disk unknown on that agent, -EEXIST task already charged. */
+ * recorded even when it overcommits (it is real use). -EINVAL for a spec without id or not
+ * alloc_spec_is_checked(), -ENOENT agent unknown, -ENXIO a disk unknown on that agent, -EEXIST
+ * task already charged. */
 int alloc_task_charge(struct alloc_cluster *c, const struct silo_task_spec *spec,
                       const char *agent_id, const char *const *disks);
 /* A task ended (or its launch was refused): give its resources back. -ENOENT when not charged. */
@@ -97,8 +104,8 @@ bool alloc_task_is_charged(const struct alloc_cluster *c, const char *task_id);
  * a task is pending only if no agent can take it now. Pending reasons describe the cluster as
  * the pass leaves it.
  * ret_results[i] describes specs[i]. Every spec needs an id that is not yet charged.
- * Returns the number placed, -EINVAL for a spec without id, -EEXIST for one already charged (or
- * twice in the batch), -ENOMEM. On failure no task was charged and ret_results holds nothing to
+ * Returns the number placed, -EINVAL for a spec without id or not alloc_spec_is_checked(),
+ * -EEXIST for one already charged (or twice in the batch), -ENOMEM. On failure no task was charged and ret_results holds nothing to
  * clear. */
 int alloc_place_batch(struct alloc_cluster *c, const struct silo_task_spec *const *specs, size_t n,
                       struct alloc_result *ret_results);

@@ -225,26 +225,30 @@ out:
         agent_call_free(c);
 }
 
-/* The spec the agent gets: the task id and, for every io entry, the disk chosen here. */
-static json_t *master_launch_body(const struct master_task *t)
+json_t *master_launch_body(const struct master_task *t)
 {
-        json_t *spec = silo_task_spec_to_json(t->spec), *io;
-        size_t i;
-        json_t *e;
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *spec = silo_task_spec_dup(t->spec);
 
         if (!spec)
                 return NULL;
-        json_object_set_new(spec, "id", json_string(t->id));
-        io = json_object_get(json_object_get(spec, "resources"), "io");
-        json_array_foreach(io, i, e)
-        {
-                if (i < t->n_disks && t->disks[i]) {
-                        json_object_set_new(e, "disk", json_string(t->disks[i]));
-                        /* The class only guided the choice; the agent needs the disk. */
-                        json_object_del(e, "class");
-                }
+        if (!streq_ptr(spec->id, t->id)) {
+                free(spec->id);
+                if (!(spec->id = strdup(t->id)))
+                        return NULL;
         }
-        return spec;
+        for (size_t i = 0; i < spec->resources.n_io && i < t->n_disks; i++) {
+                struct silo_io_request *io = &spec->resources.io[i];
+
+                if (!t->disks[i])
+                        continue;
+                free(io->disk);
+                if (!(io->disk = strdup(t->disks[i])))
+                        return NULL;
+                /* The class only guided the choice; the agent needs the disk. */
+                free(io->class);
+                io->class = NULL;
+        }
+        return silo_task_spec_to_json(spec);
 }
 
 int master_launch_send(master *m, struct master_task *t)

@@ -232,6 +232,10 @@ json_t *master_agent_to_json(master *m, const struct master_agent *a);
 struct master_agent *master_agent_free(struct master_agent *a);
 
 /* ---- agent calls (launcher.c) ---- */
+/* The spec the agent gets (POST /api/v1/tasks): the task's typed spec with its id and, for
+ * every io entry, the disk chosen here in place of "any" and the class, encoded by the codec.
+ * NULL on ENOMEM. */
+json_t *master_launch_body(const struct master_task *t);
 int master_launch_send(master *m, struct master_task *t);
 /* DELETE the task on the agent; t may be NULL for a task the master does not know. */
 int master_kill_send(master *m, struct master_agent *a, const char *task_id, struct master_task *t);

@@ -160,28 +160,24 @@ int master_task_transition(master *m, struct master_task *t, silo_task_state to,
         return 0;
 }
 
-/* The master places io by disk name; a path is only meaningful to one standalone agent. */
+/*
+ * The master's own policy on a spec the codec accepted (shape and ranges are the codec's): io
+ * goes by disk name, since a path is only meaningful to one standalone agent, and at most
+ * ALLOC_IO_MAX entries, what the allocator books per task. The allocator takes both as given.
+ */
 static int master_spec_check(const struct silo_task_spec *spec, char **ret_error)
 {
-        for (size_t i = 0; i < spec->resources.n_io; i++) {
-                const struct silo_io_request *io = &spec->resources.io[i];
-
-                if (io->device || !io->disk) {
-                        if (asprintf(ret_error,
-                                     "resources.io[%zu].device: '%s': a device path only works "
-                                     "with a standalone "
-                                     "agent; name a disk the agents advertise or \"any\"",
-                                     i, strempty(io->device)) < 0)
-                                *ret_error = NULL;
-                        return -EINVAL;
-                }
-        }
-        if (spec->resources.n_io > ALLOC_IO_MAX) {
-                if (asprintf(ret_error, "resources.io: %zu entries, at most %d are supported",
-                             spec->resources.n_io, ALLOC_IO_MAX) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+        for (size_t i = 0; i < spec->resources.n_io; i++)
+                if (spec->resources.io[i].device)
+                        return error_set(ret_error, -EINVAL,
+                                         "resources.io[%zu].device: '%s': a device path only "
+                                         "works with a standalone agent; name a disk the agents "
+                                         "advertise or \"any\"",
+                                         i, spec->resources.io[i].device);
+        if (spec->resources.n_io > ALLOC_IO_MAX)
+                return error_set(ret_error, -EINVAL,
+                                 "resources.io: %zu entries, at most %d are supported",
+                                 spec->resources.n_io, ALLOC_IO_MAX);
         return 0;
 }
 
