@@ -556,42 +556,15 @@ static const struct http_route routes[] = {
         AGENT_LINK_ROUTES,
 };
 
-static int http_schedule(struct agent *a)
-{
-        int ms = http_server_timeout_ms(a->http);
-
-        /* MHD's own timeouts (idle connections) need a call even without fd activity. */
-        return event_source_set_time(a->http_timer, ms < 0 ? 1000000 : (uint64_t)ms * 1000 + 1,
-                                     0);
-}
-
-static int on_http(struct event_source *s, int fd, uint32_t revents, void *userdata)
-{
-        struct agent *a = userdata;
-        int r;
-
-        (void)s;
-        (void)fd;
-        (void)revents;
-        r = http_server_run(a->http);
-        if (r < 0)
-                log_warning_errno(r, "HTTP server: %m");
-        return http_schedule(a);
-}
-
-static int on_http_timer(struct event_source *s, uint64_t n, void *userdata)
+/* The tick of the log long polls: often while some wait, else once a second. */
+static int on_log_tick(struct event_source *s, uint64_t n, void *userdata)
 {
         struct agent *a = userdata;
 
-        (void)s;
         (void)n;
-        /* Also the tick of the log long polls. */
         if (a->log_waiters)
                 log_waiters_check(a, false);
-        (void)http_server_run(a->http);
-        if (a->log_waiters)
-                return event_source_set_time(a->http_timer, 200000, 0);
-        return http_schedule(a);
+        return event_source_set_time(s, a->log_waiters ? 200000 : 1000000, 0);
 }
 
 int agent_api_start(struct agent *a)
@@ -612,23 +585,16 @@ int agent_api_start(struct agent *a)
         r = http_server_new(&cfg, &a->http);
         if (r < 0)
                 return r;
-        /* Level-triggered: MHD handles a bounded batch per call, and what it leaves must wake
-         * us again. */
-        r = event_loop_add_io(a->loop, http_server_get_fd(a->http), POLLIN, EVENT_IO_LEVEL, on_http, a,
-                              NULL, &a->http_src);
+        r = http_server_attach(a->http, a->loop);
         if (r < 0)
                 return r;
-        r = event_loop_add_timer(a->loop, 200000, 0, on_http_timer, a, NULL, &a->http_timer);
-        if (r < 0)
-                return r;
-        return 0;
+        return event_loop_add_timer(a->loop, 200000, 0, on_log_tick, a, NULL, &a->http_timer);
 }
 
 void agent_api_stop(struct agent *a)
 {
         if (a->log_waiters)
                 log_waiters_check(a, true);
-        a->http_src = event_source_remove(a->http_src);
         a->http_timer = event_source_remove(a->http_timer);
         a->http = http_server_free(a->http);
 }

@@ -79,15 +79,6 @@ static int on_signal(struct event_source *s, const struct signalfd_siginfo *si, 
         return 0;
 }
 
-static int on_watchdog(struct event_source *s, uint64_t n, void *userdata)
-{
-        (void)s;
-        (void)n;
-        (void)userdata;
-        (void)sd_notify(0, "WATCHDOG=1");
-        return 0;
-}
-
 static int mkdir_state(const char *path)
 {
         int r = mkdir_parents(path, 0700);
@@ -221,12 +212,9 @@ static int agent_run(struct agent *a)
         r = agent_housekeeping_start(a);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the housekeeping timer: %m");
-        if (sd_watchdog_enabled(0, &a->watchdog_usec) > 0 && a->watchdog_usec > 0) {
-                r = event_loop_add_timer(a->loop, a->watchdog_usec / 2, a->watchdog_usec / 2, on_watchdog,
-                                         a, NULL, &a->watchdog_timer);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to add the watchdog timer: %m");
-        }
+        r = event_loop_add_watchdog(a->loop, &a->watchdog_timer);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the watchdog timer: %m");
         r = agent_link_start(a);
         if (r < 0)
                 return r;

@@ -4,6 +4,7 @@
 
 #include "agent/agent.h"
 #include "agent/options.h"
+#include "common/http-server.h"
 #include "common/macro.h"
 
 #define OPT(n, t, f, d, m, h) {n, t, offsetof(struct agent_options, f), d, m, h, 0, 0}
@@ -32,13 +33,7 @@ static const struct config_option agent_option_table[] = {
         {"max-connections", CONFIG_UINT, offsetof(struct agent_options, max_connections), "1024", "N",
          "concurrent HTTP connections; at the limit a new one evicts the oldest without a request in "
          "progress; at most 3/4 of RLIMIT_NOFILE", 16, 1000000},
-        {"max-connections-per-client", CONFIG_UINT, offsetof(struct agent_options, max_connections_per_client),
-         "64", "N", "HTTP connections one client address may hold (0: no limit)", 0, 1000000},
-        {"header-timeout-s", CONFIG_UINT, offsetof(struct agent_options, header_timeout_s), "10", "SEC",
-         "a connection that has not sent a complete request header this long after it opened is closed, "
-         "however slowly it sends", 1, 3600},
-        {"idle-timeout-s", CONFIG_UINT, offsetof(struct agent_options, idle_timeout_s), "60", "SEC",
-         "a kept-alive connection without a new request this long is closed", 1, 86400},
+        HTTP_SERVER_CONFIG_OPTIONS(struct agent_options),
         OPT("log-level", CONFIG_STRING, log_level, "info", "LEVEL", "error, warning, notice, info or debug"),
         AGENT_LINK_CONFIG_OPTIONS(offsetof(struct agent_options, link)),
 };

@@ -10,6 +10,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include "common/event-loop.h"
 #include "common/log.h"
@@ -19,6 +20,7 @@ enum source_type {
         SOURCE_IO,
         SOURCE_TIMER,
         SOURCE_SIGNAL,
+        SOURCE_POST, /* no fd: runs at the end of every iteration */
 };
 
 struct event_source {
@@ -33,6 +35,7 @@ struct event_source {
                 event_io_cb io;
                 event_timer_cb timer;
                 event_signal_cb signal;
+                event_post_cb post;
         } cb;
         void *user_data;
         event_destroy_cb destroy;
@@ -46,6 +49,7 @@ struct event_source {
 struct event_loop {
         struct io_uring ring;
         struct event_source *sources;
+        struct event_source *posts; /* SOURCE_POST, in the order they were added */
         unsigned n_live;
         bool use_multishot;
         bool exiting;
@@ -81,6 +85,8 @@ static void source_unlink_free(struct event_source *s)
 
         if (s->prev)
                 s->prev->next = s->next;
+        else if (s->type == SOURCE_POST)
+                l->posts = s->next;
         else
                 l->sources = s->next;
         if (s->next)
@@ -110,8 +116,8 @@ struct event_loop *event_loop_free(struct event_loop *l)
                 return NULL;
         /* Tearing down the ring cancels every poll, so all sources can go at once. */
         io_uring_queue_exit(&l->ring);
-        while (l->sources) {
-                struct event_source *s = l->sources;
+        while (l->sources || l->posts) {
+                struct event_source *s = l->sources ? l->sources : l->posts;
 
                 if (!s->dead)
                         source_release(s);
@@ -299,6 +305,53 @@ int event_loop_add_signal(struct event_loop *l, int sig, event_signal_cb cb, voi
         return 0;
 }
 
+int event_loop_add_post(struct event_loop *l, event_post_cb cb, void *user_data,
+                        event_destroy_cb destroy, struct event_source **ret)
+{
+        struct event_source *s, **tail;
+
+        assert(l);
+        assert(cb);
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        *s = (struct event_source){
+            .loop = l,
+            .type = SOURCE_POST,
+            .fd = -EBADF,
+            .cb.post = cb,
+            .user_data = user_data,
+            .destroy = destroy,
+        };
+        for (tail = &l->posts; *tail; tail = &(*tail)->next)
+                s->prev = *tail;
+        *tail = s;
+        l->n_live++;
+        if (ret)
+                *ret = s;
+        return 0;
+}
+
+static int on_watchdog(struct event_source *s, uint64_t expirations, void *user_data)
+{
+        (void)s;
+        (void)expirations;
+        (void)user_data;
+        (void)sd_notify(0, "WATCHDOG=1");
+        return 0;
+}
+
+int event_loop_add_watchdog(struct event_loop *l, struct event_source **ret)
+{
+        uint64_t usec = 0;
+        int r;
+
+        if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+                return 0;
+        r = event_loop_add_timer(l, usec / 2, usec / 2, on_watchdog, NULL, NULL, ret);
+        return r < 0 ? r : 1;
+}
+
 struct event_source *event_source_remove(struct event_source *s)
 {
         struct event_loop *l;
@@ -329,11 +382,6 @@ struct event_source *event_source_remove(struct event_source *s)
 int event_source_get_fd(const struct event_source *s)
 {
         return s ? s->fd : -EBADF;
-}
-
-void *event_source_get_user_data(const struct event_source *s)
-{
-        return s ? s->user_data : NULL;
 }
 
 static int dispatch_timer(struct event_source *s)
@@ -400,6 +448,8 @@ static int handle_cqe(struct event_loop *l, struct event_source *s, int res, uns
         case SOURCE_SIGNAL:
                 r = dispatch_signal(s);
                 break;
+        case SOURCE_POST:
+                assert(false); /* post sources have no poll: dispatch_posts() */
         }
         s->dispatching = false;
         if (r >= 0)
@@ -413,6 +463,35 @@ static int handle_cqe(struct event_loop *l, struct event_source *s, int res, uns
                 if (k < 0)
                         r = k;
         }
+        return r;
+}
+
+/* The post sources, in the order they were added; each may remove itself or another. */
+static int dispatch_posts(struct event_loop *l)
+{
+        struct event_source *s, *next;
+
+        for (s = l->posts; s; s = next) {
+                int r = 0;
+
+                if (!s->dead) {
+                        s->dispatching = true;
+                        r = s->cb.post(s, s->user_data);
+                        s->dispatching = false;
+                }
+                next = s->next;
+                if (s->dead)
+                        source_unlink_free(s);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int iterate_fail(struct event_loop *l, int r)
+{
+        l->exiting = true;
+        l->exit_code = r;
         return r;
 }
 
@@ -430,9 +509,7 @@ int event_loop_iterate(struct event_loop *l, uint64_t timeout_usec)
         }
         r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1,
                                              timeout_usec == UINT64_MAX ? NULL : &ts, NULL);
-        if (r == -ETIME || r == -EINTR)
-                return 0;
-        if (r < 0)
+        if (r < 0 && r != -ETIME && r != -EINTR)
                 return r;
 
         /* Copy each CQE out and mark it seen before dispatching, so callbacks that add or
@@ -448,14 +525,14 @@ int event_loop_iterate(struct event_loop *l, uint64_t timeout_usec)
                 r = handle_cqe(l, s, res, flags);
                 if (r > 0)
                         dispatched++;
-                if (r < 0) {
-                        l->exiting = true;
-                        l->exit_code = r;
-                        return r;
-                }
+                if (r < 0)
+                        return iterate_fail(l, r);
                 if (l->exiting)
                         break;
         }
+        r = dispatch_posts(l);
+        if (r < 0)
+                return iterate_fail(l, r);
         return dispatched > 0;
 }
 
@@ -489,7 +566,3 @@ unsigned event_loop_n_sources(const struct event_loop *l)
         return l->n_live;
 }
 
-bool event_loop_multishot(const struct event_loop *l)
-{
-        return l->use_multishot;
-}

@@ -9,7 +9,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 
-/* Everything the agent (and later the master) waits for is a file descriptor: a socket, the
+/* Everything the agent and the master wait for is a file descriptor: a socket, the
  * HTTP server's epoll fd, a pidfd, a timerfd, a signalfd, an inotify fd. The loop arms one
  * IORING_OP_POLL_ADD per source (multishot when the kernel has it) and dispatches the
  * completions to `(cb, user_data)`; `destroy(user_data)` runs once when the source goes away,
@@ -23,6 +23,7 @@ typedef int (*event_io_cb)(struct event_source *s, int fd, uint32_t revents, voi
 typedef int (*event_timer_cb)(struct event_source *s, uint64_t expirations, void *user_data);
 typedef int (*event_signal_cb)(struct event_source *s, const struct signalfd_siginfo *si,
                                void *user_data);
+typedef int (*event_post_cb)(struct event_source *s, void *user_data);
 typedef void (*event_destroy_cb)(void *user_data);
 
 /* I/O source modes. */
@@ -63,6 +64,18 @@ int event_loop_add_signal(struct event_loop *l, int sig, event_signal_cb cb, voi
 int event_loop_add_pidfd(struct event_loop *l, int pidfd, event_io_cb cb, void *user_data,
                          event_destroy_cb destroy, struct event_source **ret);
 
+/* Call `cb` at the end of every iteration of the loop, after the sources that were ready have
+ * been dispatched (and after a wait that timed out), in the order the post sources were added:
+ * work that must follow whatever woke the loop, such as running libmicrohttpd, which re-arms
+ * its listen socket only from a run (http-server.h). */
+int event_loop_add_post(struct event_loop *l, event_post_cb cb, void *user_data,
+                        event_destroy_cb destroy, struct event_source **ret);
+
+/* Under systemd with WatchdogSec= (sd_watchdog_enabled()), send WATCHDOG=1 from a timer every
+ * half period, so a daemon whose loop is wedged is restarted. Returns 1 when the timer was
+ * added (*ret set when ret is non-NULL), 0 when no watchdog is asked for, or -errno. */
+int event_loop_add_watchdog(struct event_loop *l, struct event_source **ret);
+
 /* Re-arm a timer source. Returns -EINVAL for a non-timer source. */
 int event_source_set_time(struct event_source *s, uint64_t usec, uint64_t interval_usec);
 
@@ -71,11 +84,11 @@ int event_source_set_time(struct event_source *s, uint64_t usec, uint64_t interv
  * own. Accepts NULL; returns NULL. */
 struct event_source *event_source_remove(struct event_source *s);
 int event_source_get_fd(const struct event_source *s);
-void *event_source_get_user_data(const struct event_source *s);
 
 /* Run until event_loop_exit() or a callback returns < 0. Returns the exit code or -errno. */
 int event_loop_run(struct event_loop *l);
-/* One iteration: submit, wait at most timeout_usec (UINT64_MAX: forever), dispatch.
+/* One iteration: submit, wait at most timeout_usec (UINT64_MAX: forever), dispatch, then the
+ * post sources.
  * Returns > 0 when something was dispatched, 0 on timeout, < 0 on error or callback error. */
 int event_loop_iterate(struct event_loop *l, uint64_t timeout_usec);
 void event_loop_exit(struct event_loop *l, int code);
@@ -83,10 +96,6 @@ bool event_loop_exiting(const struct event_loop *l);
 
 /* Number of live sources (for leak checks in tests and /metrics). */
 unsigned event_loop_n_sources(const struct event_loop *l);
-/* Whether multishot poll is in use (false on kernels older than 5.13). */
-bool event_loop_multishot(const struct event_loop *l);
-
-/* CLOCK_MONOTONIC / CLOCK_REALTIME in µs. */
 
 static inline void event_loop_freep(struct event_loop **l)
 {

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Embedded HTTP/1.1 API server on libmicrohttpd, driven by the caller's event loop (no threads). */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include "common/http-conns.h"
 #include "common/http-json.h"
 #include "common/clock.h"
+#include "common/event-loop.h"
 #include "common/http-server.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -35,6 +38,9 @@ struct http_server {
         struct http_conns *conns;  /* header and idle deadlines, eviction at the limit */
         bool closed_in_run;        /* MHD closed a connection during the current run */
         bool rerun;                /* ... and also during the second: run again at once */
+        /* http_server_attach(): MHD's epoll fd, its next deadline, a run after every turn */
+        struct event_source *io_src, *timer_src, *post_src;
+        uint64_t timer_due_ms; /* when timer_src fires; 0: disarmed or fired */
 };
 
 /* The record http-conns keeps for a connection (its MHD socket context). */
@@ -215,11 +221,6 @@ int http_response_header(http_response *resp, const char *name, const char *valu
 const char *http_request_query(const http_request *req, const char *key)
 {
         return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, key);
-}
-
-const char *http_request_header(const http_request *req, const char *name)
-{
-        return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, name);
 }
 
 /* Match "/a/{x}/b" against "/a/42/b": segments must match one for one, "{...}" any
@@ -755,6 +756,9 @@ http_server *http_server_free(http_server *s)
                 }
                 (void)MHD_run(s->mhd);
         }
+        s->io_src = event_source_remove(s->io_src);
+        s->timer_src = event_source_remove(s->timer_src);
+        s->post_src = event_source_remove(s->post_src);
         if (s->mhd)
                 MHD_stop_daemon(s->mhd); /* reports every connection closed to http-conns */
         http_conns_free(s->conns);
@@ -766,6 +770,23 @@ http_server *http_server_free(http_server *s)
 int http_server_get_fd(const http_server *s)
 {
         return s->epoll_fd;
+}
+
+/* Arm the attached timer for MHD's next deadline, unless it fires earlier already: a run that
+ * comes too early finds nothing to do and arms it again, so one timerfd_settime() per firing is
+ * enough however often MHD runs in between. */
+static int http_server_schedule(http_server *s)
+{
+        int ms = http_server_timeout_ms(s);
+        uint64_t due;
+
+        if (ms < 0)
+                return 0;
+        due = now_mono_ms() + (uint64_t)ms;
+        if (s->timer_due_ms != 0 && s->timer_due_ms <= due)
+                return 0;
+        s->timer_due_ms = due;
+        return event_source_set_time(s->timer_src, (uint64_t)ms * 1000 + 1, 0);
 }
 
 int http_server_run(http_server *s)
@@ -784,6 +805,11 @@ int http_server_run(http_server *s)
                         break;
         }
         s->rerun = s->closed_in_run;
+        if (s->timer_src) {
+                int k = http_server_schedule(s);
+                if (k < 0)
+                        r = k;
+        }
         return r;
 }
 
@@ -795,6 +821,58 @@ int http_server_timeout_ms(http_server *s)
         if (MHD_get_timeout(s->mhd, &t) == MHD_YES && (next < 0 || t < (uint64_t)next))
                 next = (int64_t)t;
         return next > INT32_MAX ? INT32_MAX : (int)next;
+}
+
+static int on_http_fd(struct event_source *src, int fd, uint32_t revents, void *userdata)
+{
+        (void)src;
+        (void)fd;
+        (void)revents;
+        (void)userdata;
+        return 0; /* only wakes the loop: MHD runs in on_http_post() */
+}
+
+static int on_http_timer(struct event_source *src, uint64_t expirations, void *userdata)
+{
+        http_server *s = userdata;
+
+        (void)src;
+        (void)expirations;
+        s->timer_due_ms = 0;
+        return 0;
+}
+
+static int on_http_post(struct event_source *src, void *userdata)
+{
+        http_server *s = userdata;
+        int r;
+
+        (void)src;
+        r = http_server_run(s);
+        if (r < 0)
+                log_debug("http server: %s", strerror(-r));
+        return 0;
+}
+
+int http_server_attach(http_server *s, struct event_loop *loop)
+{
+        int r;
+
+        assert(!s->io_src);
+        /* Level-triggered: MHD handles a bounded batch per run, and what it leaves must wake the
+         * loop again. The poll is re-armed after the post source ran MHD, so it sees what is left. */
+        r = event_loop_add_io(loop, s->epoll_fd, POLLIN, EVENT_IO_LEVEL, on_http_fd, s, NULL,
+                              &s->io_src);
+        if (r >= 0)
+                r = event_loop_add_timer(loop, 0, 0, on_http_timer, s, NULL, &s->timer_src);
+        if (r >= 0)
+                r = event_loop_add_post(loop, on_http_post, s, NULL, &s->post_src);
+        if (r < 0) {
+                s->io_src = event_source_remove(s->io_src);
+                s->timer_src = event_source_remove(s->timer_src);
+                return r;
+        }
+        return 0;
 }
 
 unsigned http_server_connection_limit(const http_server *s)

@@ -10,8 +10,8 @@
 
 /*
  * The server runs MHD in MHD_USE_EPOLL mode without an internal thread: MHD keeps all its
- * sockets in one epoll fd, which the daemon's own loop (epoll or io_uring) watches. When it
- * is readable, or when http_server_timeout_ms() expires, call http_server_run().
+ * sockets in one epoll fd, which the daemon's event loop watches (http_server_attach()). When
+ * it is readable, or when http_server_timeout_ms() expires, call http_server_run().
  *
  * Requests are routed by method and path pattern ("/api/v1/tasks/{id}": each "{...}" matches
  * one non-empty path segment). A request body is accumulated up to max_body bytes (413
@@ -72,6 +72,19 @@ struct http_server_config {
         unsigned header_timeout_s;
 };
 
+/* The connection options both daemons take, for their option tables (config.h), after their
+ * own --max-connections: `type` is the options struct, with uint64_t max_connections_per_client,
+ * header_timeout_s and idle_timeout_s for the fields of struct http_server_config. */
+#define HTTP_SERVER_CONFIG_OPTIONS(type)                                                          \
+        {"max-connections-per-client", CONFIG_UINT, offsetof(type, max_connections_per_client),  \
+         "64", "N", "HTTP connections one client address may hold (0: no limit)", 0, 1000000},   \
+        {"header-timeout-s", CONFIG_UINT, offsetof(type, header_timeout_s), "10", "SEC",          \
+         "a connection that has not sent a complete request header this long after it opened "  \
+         "is closed, however slowly it sends",                                                    \
+         1, 3600},                                                                                \
+        {"idle-timeout-s", CONFIG_UINT, offsetof(type, idle_timeout_s), "60", "SEC",              \
+         "a kept-alive connection without a new request this long is closed", 1, 86400}
+
 #define HTTP_SERVER_CONNECTION_LIMIT_DEFAULT 4096
 #define HTTP_SERVER_IDLE_TIMEOUT_S_DEFAULT 60
 #define HTTP_SERVER_HEADER_TIMEOUT_S_DEFAULT 10
@@ -95,12 +108,19 @@ struct http_request {
 int http_server_new(const struct http_server_config *config, http_server **ret_server);
 http_server *http_server_free(http_server *s);
 
-/* The epoll fd to watch for readability. */
+struct event_loop;
+/* Drive the server from an event loop (event-loop.h), as both daemons do: MHD's epoll fd and
+ * its next deadline become sources that wake the loop, and a post source runs MHD once after
+ * every iteration, whatever woke the loop. http_server_free() removes the sources. */
+int http_server_attach(http_server *s, struct event_loop *loop);
+
+/* The epoll fd to watch for readability (a loop of one's own, as the tests have). */
 int http_server_get_fd(const http_server *s);
 /* Process everything that is ready and close connections past their deadlines; never blocks.
  * Returns 0 or -errno. Call it after every wake-up of the loop whatever woke it (MHD only
  * re-arms its listen socket, dropped at the connection limit, from a run), and at the latest
- * when http_server_timeout_ms() expires. */
+ * when http_server_timeout_ms() expires (an attached server does both by itself; call it
+ * directly to serve at once what was just resumed or streamed, and it re-arms the timer). */
 int http_server_run(http_server *s);
 /* Milliseconds until http_server_run() must be called even without fd activity (MHD's own
  * timeouts, the next header or idle deadline, 0 when work is pending); -1 = none. */
@@ -116,8 +136,6 @@ unsigned http_server_connections(const http_server *s);
 
 /* A query argument ("state" in "?state=RUNNING"), URL-decoded; NULL when absent. */
 const char *http_request_query(const http_request *req, const char *key);
-/* A request header, case-insensitive; NULL when absent. */
-const char *http_request_header(const http_request *req, const char *name);
 
 /* ---- responses (each takes ownership of the body it is given, even on failure) ---- */
 

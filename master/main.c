@@ -39,14 +39,7 @@ static const struct config_option master_options_table[] = {
      "concurrent HTTP connections (agents keep theirs open); at the limit a new one evicts the "
      "oldest without a request in progress; at most 3/4 of RLIMIT_NOFILE",
      16, 1000000},
-    {"max-connections-per-client", CONFIG_UINT, OPT(max_connections_per_client), "64", "N",
-     "HTTP connections one client address may hold (0: no limit)", 0, 1000000},
-    {"header-timeout-s", CONFIG_UINT, OPT(header_timeout_s), "10", "SEC",
-     "a connection that has not sent a complete request header this long after it opened is "
-     "closed, however slowly it sends",
-     1, 3600},
-    {"idle-timeout-s", CONFIG_UINT, OPT(idle_timeout_s), "60", "SEC",
-     "a kept-alive connection without a new request this long is closed", 1, 86400},
+    HTTP_SERVER_CONFIG_OPTIONS(struct master_options),
     {"nofile", CONFIG_UINT, OPT(nofile), "65536", "N",
      "RLIMIT_NOFILE: the soft limit is raised to the hard one, and both to N when higher and "
      "allowed",
@@ -146,8 +139,9 @@ int main(int argc, char **argv)
         }
         raise_nofile(opts.nofile);
 
-        /* SIGTERM/SIGINT arrive through the loop's signalfd; a peer closing a socket must
-         * not kill the master. */
+        /* SIGTERM/SIGINT arrive through the loop's signalfd (master_new()); blocked from here
+         * on, one that comes during recovery waits for the loop instead of killing the master.
+         * A peer closing a socket must not kill it either. */
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);

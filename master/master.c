@@ -1,30 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* silo-master's lifecycle: recovery from SQLite, and the single-threaded epoll loop. */
+/* silo-master's lifecycle: recovery from SQLite, and its turns on the event loop. */
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
-#include <sys/timerfd.h>
-#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
+#include "common/array.h"
 #include "common/auth.h"
+#include "common/error.h"
+#include "common/event-loop.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "master/master.h"
 #include "master/store.h"
-
-enum {
-        SOURCE_HTTP = 1,
-        SOURCE_CLIENT,
-        SOURCE_TIMER,
-        SOURCE_SIGNAL,
-        SOURCE_STOP,
-};
 
 static int master_load_agent(struct master_agent *a, void *userdata)
 {
@@ -91,116 +84,85 @@ static int master_role_weight_apply(master *m, const char *spec, char **ret_erro
                 errno = 0;
                 w = strtod(eq + 1, &end);
         }
-        if (!eq || !silo_name_is_valid(role)) {
-                if (asprintf(ret_error,
-                             "--role-weight: '%s' is not ROLE=WEIGHT with a valid role name",
-                             spec) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
-        if (end == eq + 1 || *end != '\0' || errno == ERANGE || !(w > 0) || !isfinite(w)) {
-                if (asprintf(ret_error, "--role-weight: '%s': weight '%s' is not a positive number",
-                             spec, eq + 1) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+        if (!eq || !silo_name_is_valid(role))
+                return error_set(ret_error, -EINVAL,
+                                 "--role-weight: '%s' is not ROLE=WEIGHT with a valid role name",
+                                 spec);
+        if (end == eq + 1 || *end != '\0' || errno == ERANGE || !(w > 0) || !isfinite(w))
+                return error_set(ret_error, -EINVAL,
+                                 "--role-weight: '%s': weight '%s' is not a positive number", spec,
+                                 eq + 1);
         return alloc_role_set_weight(m->alloc, role, w);
 }
 
-static int epoll_add(int epfd, int fd, uint32_t tag)
+/* Copy the options the master keeps and apply the ones that can be wrong (role weights)
+ * before anything is created on disk. */
+static int master_options_apply(master *m, const struct master_options *opts, char **ret_error)
 {
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = tag};
-
-        return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? negative_errno() : 0;
-}
-
-static int master_error(char **ret_error, int r, const char *what, const char *detail)
-{
-        if (ret_error && asprintf(ret_error, "%s: %s", what, detail ? detail : strerror(-r)) < 0)
-                *ret_error = NULL;
-        return r;
-}
-
-int master_new(const struct master_options *opts, master **ret, char **ret_error)
-{
-        _cleanup_free_ char *db = NULL, *err = NULL;
-        struct http_server_config hc;
-        struct itimerspec its = {0};
-        sigset_t mask;
-        uint64_t tick;
-        master *m;
-        bool generated = false;
         int r;
 
-        m = calloc(1, sizeof(*m));
-        if (!m)
-                return -ENOMEM;
-        m->epoll_fd = m->timer_fd = m->signal_fd = m->stop_fd = -EBADF;
-        m->started_ms = now_realtime_ms();
         m->opts = *opts;
         m->opts.listen = strdup(opts->listen);
         m->opts.state_dir = strdup(opts->state_dir);
         m->opts.token_file = opts->token_file ? strdup(opts->token_file) : NULL;
+        m->opts.role_weights = NULL;
         m->opts.log_level = NULL;
-        if (!m->opts.listen || !m->opts.state_dir || (opts->token_file && !m->opts.token_file)) {
-                master_free(m);
+        if (!m->opts.listen || !m->opts.state_dir || (opts->token_file && !m->opts.token_file))
                 return -ENOMEM;
-        }
-
-        /* Option errors first, before anything is created on disk. */
         r = alloc_cluster_new(&m->alloc);
         if (r < 0)
-                goto fail;
+                return r;
         for (char **w = opts->role_weights; w && *w; w++) {
                 r = master_role_weight_apply(m, *w, ret_error);
                 if (r < 0)
-                        goto fail;
+                        return r;
         }
+        return 0;
+}
+
+/* The state directory, the cluster token, and the agents and tasks SQLite kept. */
+static int master_state_open(master *m, char **ret_error)
+{
+        _cleanup_free_ char *db = NULL;
+        bool generated = false;
+        int r;
 
         r = mkdir_parents(m->opts.state_dir, 0700);
-        if (r < 0) {
-                master_error(ret_error, r, m->opts.state_dir, NULL);
-                goto fail;
-        }
-        r = auth_token_load(m->opts.token_file, m->opts.state_dir, &m->token, &generated, &err);
-        if (r < 0) {
-                master_error(ret_error, r, "cluster token", err);
-                goto fail;
-        }
-        if ((r = master_token_file_check(m->opts.token_file, ret_error)) < 0)
-                goto fail;
+        if (r < 0)
+                return error_wrap(ret_error, r, "%s", m->opts.state_dir);
+        r = auth_token_load(m->opts.token_file, m->opts.state_dir, &m->token, &generated,
+                            ret_error);
+        if (r < 0)
+                return error_wrap(ret_error, r, "cluster token");
+        r = master_token_file_check(m->opts.token_file, ret_error);
+        if (r < 0)
+                return r;
         if (generated)
                 log_info("generated the cluster token in %s/token (copy it to every agent's "
                          "--token-file)",
                          m->opts.state_dir);
 
-        if (asprintf(&db, "%s/master.db", m->opts.state_dir) < 0) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        free(err);
-        err = NULL;
-        r = store_open(db, &m->store, &err);
-        if (r < 0) {
-                master_error(ret_error, r, "state", err);
-                goto fail;
-        }
+        if (asprintf(&db, "%s/master.db", m->opts.state_dir) < 0)
+                return -ENOMEM;
+        r = store_open(db, &m->store, ret_error);
+        if (r < 0)
+                return error_wrap(ret_error, r, "state");
         if ((r = table_new(&m->tasks)) < 0 || (r = table_new(&m->agents)) < 0)
-                goto fail;
+                return r;
         r = store_load_agents(m->store, master_load_agent, m);
         if (r >= 0)
                 r = store_load_tasks(m->store, master_load_task, m);
-        if (r < 0) {
-                master_error(ret_error, r, db, "cannot load the saved state");
-                goto fail;
-        }
+        if (r < 0)
+                return error_set(ret_error, r, "%s: cannot load the saved state", db);
         log_info("recovered %zu agents and %zu tasks from %s", table_size(m->agents),
                  table_size(m->tasks), db);
+        return 0;
+}
 
-        r = http_client_new(&m->client);
-        if (r < 0)
-                goto fail;
-        hc = (struct http_server_config){
+/* The client for calls to agents and the API server. */
+static int master_listen(master *m, char **ret_error)
+{
+        struct http_server_config hc = {
             .listen = m->opts.listen,
             .routes = master_routes,
             .n_routes = master_n_routes,
@@ -211,51 +173,119 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
             .connection_timeout_s = (unsigned)m->opts.idle_timeout_s,
             .header_timeout_s = (unsigned)m->opts.header_timeout_s,
         };
-        r = http_server_new(&hc, &m->http);
-        if (r < 0) {
-                master_error(ret_error, r, m->opts.listen,
-                             r == -EINVAL ? "not a listen address (HOST:PORT or [IPv6]:PORT)"
-                                          : NULL);
-                goto fail;
-        }
+        int r;
 
-        /* Under systemd with WatchdogSec=, ping from the loop so a wedged master is restarted. */
-        if (sd_watchdog_enabled(0, &m->watchdog_usec) <= 0)
-                m->watchdog_usec = 0;
-        m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-        m->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        r = http_client_new(&m->client);
+        if (r < 0)
+                return r;
+        r = http_server_new(&hc, &m->http);
+        if (r == -EINVAL)
+                return error_set(ret_error, r,
+                                 "%s: not a listen address (HOST:PORT or [IPv6]:PORT)",
+                                 m->opts.listen);
+        if (r < 0)
+                return error_wrap(ret_error, r, "%s", m->opts.listen);
+        return 0;
+}
+
+static int on_signal(struct event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        master *m = userdata;
+
+        (void)s;
+        log_info("received %s, stopping", strsignal((int)si->ssi_signo));
+        event_loop_exit(m->loop, 0);
+        return 0;
+}
+
+static int on_stop(struct event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        master *m = userdata;
+        uint64_t v;
+
+        (void)s;
+        (void)revents;
+        (void)!read(fd, &v, sizeof(v));
+        event_loop_exit(m->loop, 0);
+        return 0;
+}
+
+static int on_tick(struct event_source *s, uint64_t expirations, void *userdata)
+{
+        master *m = userdata;
+
+        (void)s;
+        (void)expirations;
+        master_agents_check(m);
+        master_launcher_tick(m);
+        master_retention_tick(m);
+        return 0;
+}
+
+static int on_client(struct event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        master *m = userdata;
+        int r;
+
+        (void)s;
+        (void)fd;
+        (void)revents;
+        r = http_client_process(m->client);
+        if (r < 0)
+                log_debug("http client: %s", strerror(-r));
+        return 0;
+}
+
+/* Everything the master waits for, as sources of one event loop: SIGTERM/SIGINT, master_stop(),
+ * the heartbeat check tick, the agent calls, the API server, and the systemd watchdog. */
+static int master_loop_setup(master *m)
+{
+        uint64_t tick;
+        int r;
+
+        r = event_loop_new(&m->loop);
+        if (r < 0)
+                return r;
         m->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        m->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-        if (m->epoll_fd < 0 || m->timer_fd < 0 || m->stop_fd < 0 || m->signal_fd < 0) {
-                r = negative_errno();
-                goto fail;
-        }
+        if (m->stop_fd < 0)
+                return negative_errno();
         /* Check heartbeats often enough that an agent is declared lost within about a
          * quarter of its timeout after it expires. */
         tick = MIN(m->opts.heartbeat_interval_ms, m->opts.agent_timeout_ms / 4);
-        tick = MAX(MIN(tick, (uint64_t)1000), (uint64_t)20);
-        its.it_value.tv_sec = its.it_interval.tv_sec = (time_t)(tick / 1000);
-        its.it_value.tv_nsec = its.it_interval.tv_nsec = (long)(tick % 1000) * 1000000L;
-        if (timerfd_settime(m->timer_fd, 0, &its, NULL) < 0) {
-                r = negative_errno();
-                goto fail;
+        tick = MAX(MIN(tick, (uint64_t)1000), (uint64_t)20) * 1000;
+        if ((r = event_loop_add_signal(m->loop, SIGTERM, on_signal, m, NULL, NULL)) < 0 ||
+            (r = event_loop_add_signal(m->loop, SIGINT, on_signal, m, NULL, NULL)) < 0 ||
+            (r = event_loop_add_io(m->loop, m->stop_fd, POLLIN, 0, on_stop, m, NULL, NULL)) < 0 ||
+            (r = event_loop_add_timer(m->loop, tick, tick, on_tick, m, NULL, NULL)) < 0 ||
+            (r = event_loop_add_io(m->loop, http_client_get_fd(m->client), POLLIN,
+                                   EVENT_IO_LEVEL, on_client, m, NULL, NULL)) < 0 ||
+            (r = http_server_attach(m->http, m->loop)) < 0)
+                return r;
+        /* Under systemd with WatchdogSec=, a wedged master is restarted. */
+        r = event_loop_add_watchdog(m->loop, NULL);
+        return MIN(r, 0);
+}
+
+int master_new(const struct master_options *opts, master **ret, char **ret_error)
+{
+        _cleanup_(master_freep) master *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->stop_fd = -EBADF;
+        m->started_ms = now_realtime_ms();
+        /* Option errors first, before anything is created on disk. */
+        if ((r = master_options_apply(m, opts, ret_error)) < 0 ||
+            (r = master_state_open(m, ret_error)) < 0 || (r = master_listen(m, ret_error)) < 0 ||
+            (r = master_loop_setup(m)) < 0) {
+                if (ret_error && !*ret_error)
+                        (void)error_wrap(ret_error, r, "startup");
+                return r;
         }
-        if ((r = epoll_add(m->epoll_fd, http_server_get_fd(m->http), SOURCE_HTTP)) < 0 ||
-            (r = epoll_add(m->epoll_fd, http_client_get_fd(m->client), SOURCE_CLIENT)) < 0 ||
-            (r = epoll_add(m->epoll_fd, m->timer_fd, SOURCE_TIMER)) < 0 ||
-            (r = epoll_add(m->epoll_fd, m->signal_fd, SOURCE_SIGNAL)) < 0 ||
-            (r = epoll_add(m->epoll_fd, m->stop_fd, SOURCE_STOP)) < 0)
-                goto fail;
-        *ret = m;
+        *ret = TAKE_PTR(m);
         return 0;
-fail:
-        if (ret_error && !*ret_error)
-                master_error(ret_error, r, "startup", NULL);
-        master_free(m);
-        return r;
 }
 
 master *master_free(master *m)
@@ -288,9 +318,7 @@ master *master_free(master *m)
         master_recent_kills_free(m);
         alloc_cluster_free(m->alloc);
         store_free(m->store);
-        safe_close(m->epoll_fd);
-        safe_close(m->timer_fd);
-        safe_close(m->signal_fd);
+        m->loop = event_loop_free(m->loop);
         safe_close(m->stop_fd);
         if (m->token)
                 explicit_bzero(m->token, strlen(m->token));
@@ -308,14 +336,8 @@ int master_ack_after_commit(master *m, http_request *req)
 
         if (!store_in_transaction(m->store))
                 return 0;
-        if (m->n_acks == m->cap_acks) {
-                size_t cap = m->cap_acks ? m->cap_acks * 2 : 64;
-                http_deferred **v = realloc(m->acks, cap * sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
-                m->acks = v;
-                m->cap_acks = cap;
-        }
+        if (!ARRAY_GROW(m->acks, m->cap_acks, m->n_acks + 1))
+                return -ENOMEM;
         d = http_request_defer(req);
         if (!d)
                 return -ENOMEM;
@@ -353,89 +375,51 @@ void master_stop(master *m)
         (void)!write(m->stop_fd, &one, sizeof(one));
 }
 
+/* One turn's work before the loop waits again: the allocation pass, then the group commit:
+ * one fsync for everything this turn changed, before any answer or agent call that depends on
+ * it leaves the process. Agent calls queued this turn are only started by curl in a later
+ * turn. */
+static int master_turn(master *m)
+{
+        bool had_acks;
+        int r;
+
+        if (m->alloc_needed) {
+                r = master_allocate(m);
+                if (r < 0)
+                        log_error("allocation pass failed: %s", strerror(-r));
+        }
+        had_acks = m->n_acks > 0;
+        if (master_commit(m) < 0) {
+                master_outbox_drop(m);
+                return m->fatal;
+        }
+        master_outbox_flush(m);
+        /* MHD serves resumed connections only from its next run; do it now rather than when
+         * some other socket happens to wake the loop. */
+        if (had_acks)
+                (void)http_server_run(m->http);
+        return 0;
+}
+
 int master_run(master *m)
 {
-        struct epoll_event ev[32];
         int r;
 
         /* Resend what an earlier run left in flight before serving anything. */
         master_launcher_tick(m);
-        while (!m->stopping) {
-                bool had_acks;
-                int n, timeout;
+        while (!event_loop_exiting(m->loop)) {
+                bool busy;
 
-                if (m->alloc_needed) {
-                        r = master_allocate(m);
-                        if (r < 0)
-                                log_error("allocation pass failed: %s", strerror(-r));
-                }
-                /* Group commit: one fsync for everything this turn changed, before any answer
-                 * or agent call that depends on it leaves the process. Agent calls queued this
-                 * turn are only started by curl in a later turn. */
-                had_acks = m->n_acks > 0;
-                if (master_commit(m) < 0) {
-                        master_outbox_drop(m);
-                        return m->fatal;
-                }
-                master_outbox_flush(m);
-                /* MHD serves resumed connections only from its next run; do it now rather
-                 * than when some other socket happens to wake the loop. */
-                if (had_acks)
-                        (void)http_server_run(m->http);
-                timeout = http_server_timeout_ms(m->http);
-                /* Work that the run above created must not wait for the next event. */
-                if (m->alloc_needed || m->n_acks > 0 || m->n_outbox > 0 ||
-                    store_in_transaction(m->store))
-                        timeout = 0;
-                n = epoll_wait(m->epoll_fd, ev, ELEMENTSOF(ev), timeout);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return log_error_errno(negative_errno(), "epoll_wait: %m");
-                }
-                for (int i = 0; i < n; i++) {
-                        uint64_t v;
-
-                        switch (ev[i].data.u32) {
-                        case SOURCE_HTTP:
-                                break; /* served below, like every other wake-up */
-                        case SOURCE_CLIENT:
-                                r = http_client_process(m->client);
-                                if (r < 0)
-                                        log_debug("http client: %s", strerror(-r));
-                                break;
-                        case SOURCE_TIMER:
-                                (void)!read(m->timer_fd, &v, sizeof(v));
-                                master_agents_check(m);
-                                master_launcher_tick(m);
-                                master_retention_tick(m);
-                                if (m->watchdog_usec &&
-                                    (now_mono_ms() - m->watchdog_last_ms) * 2000 >=
-                                        m->watchdog_usec) {
-                                        (void)sd_notify(0, "WATCHDOG=1");
-                                        m->watchdog_last_ms = now_mono_ms();
-                                }
-                                break;
-                        case SOURCE_SIGNAL: {
-                                struct signalfd_siginfo si;
-                                if (read(m->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-                                        log_info("received %s, stopping",
-                                                 strsignal((int)si.ssi_signo));
-                                m->stopping = true;
-                                break;
-                        }
-                        case SOURCE_STOP:
-                                (void)!read(m->stop_fd, &v, sizeof(v));
-                                m->stopping = true;
-                                break;
-                        }
-                }
-                /* Whatever woke the loop: MHD asks to run at its timeout and re-arms its listen
-                 * socket (dropped at --max-connections) only from a run, so running it only when
-                 * its fd was ready could stop the master accepting for good. */
-                r = http_server_run(m->http);
+                r = master_turn(m);
                 if (r < 0)
-                        log_debug("http server: %s", strerror(-r));
+                        return r;
+                /* Work that the turn created must not wait for the next event. */
+                busy = m->alloc_needed || m->n_acks > 0 || m->n_outbox > 0 ||
+                       store_in_transaction(m->store);
+                r = event_loop_iterate(m->loop, busy ? 0 : UINT64_MAX);
+                if (r < 0)
+                        return log_error_errno(r, "event loop: %m");
         }
         return 0;
 }

@@ -16,6 +16,7 @@
 #include "common/table.h"
 #include "silo/protocol.h"
 
+struct event_loop;
 struct store;
 
 struct master_options {
@@ -34,7 +35,7 @@ struct master_options {
         uint64_t nofile;     /* RLIMIT_NOFILE to raise to */
         uint64_t gc_max_age_s; /* ended tasks are forgotten this long after they end; 0: never */
         uint64_t gc_max_tasks; /* at most this many ended tasks are kept; 0: no limit */
-        char **role_weights; /* "ROLE=WEIGHT" for weighted DRF; read by master_new() */
+        char **role_weights; /* "ROLE=WEIGHT" for weighted DRF; applied by master_new() */
         char *log_level;
 };
 
@@ -123,9 +124,9 @@ typedef struct master {
         struct alloc_cluster *alloc;
         http_server *http;
         http_client *client;
-        int epoll_fd, timer_fd, signal_fd, stop_fd;
+        struct event_loop *loop; /* signals, the tick, the API server, agent calls (master.c) */
+        int stop_fd;             /* master_stop() */
         bool alloc_needed;
-        bool stopping;
         int fatal; /* a commit failed: stop, the restart recovers */
         /* Answers held until the loop turn's transaction is committed (group commit). */
         http_deferred **acks;
@@ -149,10 +150,13 @@ typedef struct master {
 } master;
 
 /* ---- lifecycle (master.c) ---- */
-/* Open the store, load the state, bind the API. *ret_error explains a failure. */
+/* Apply the options, open the store and recover the state, bind the API, and set up the event
+ * loop (which blocks SIGTERM and SIGINT in the calling thread to take them as events).
+ * *ret_error explains a failure. */
 int master_new(const struct master_options *opts, master **ret, char **ret_error);
 master *master_free(master *m);
-/* Run until SIGTERM/SIGINT (when the signals are blocked by the caller) or master_stop(). */
+DEFINE_TRIVIAL_CLEANUP_FUNC(master *, master_free);
+/* Run the loop until SIGTERM/SIGINT or master_stop(); each turn ends with the group commit. */
 int master_run(master *m);
 /* Thread-safe: ask a running master_run() to return (tests). */
 void master_stop(master *m);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of the io_uring event loop: fds, timers, signals, pidfds, removal from callbacks. */
+/* Unit tests of the io_uring event loop: fds, timers, signals, pidfds, post sources, the
+ * watchdog, removal from callbacks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -371,6 +374,149 @@ static void test_many_sources(void **state)
         assert_int_equal(total, 300);
 }
 
+/* What a post source saw: the order of calls, by tag, and what the io source had read. */
+struct post_log {
+        char order[16];
+        size_t n;
+        struct pipe_reader *pr;
+        size_t seen_len[8];
+        int fail_at;         /* return -EPROTO at this call of tag 'b' (0: never) */
+        int remove_after;    /* remove itself after this many calls (0: never) */
+        int destroyed;
+};
+
+static int on_post(struct event_source *s, void *p, char tag)
+{
+        struct post_log *log = p;
+        size_t calls = 0;
+
+        if (log->n < sizeof(log->order) - 1)
+                log->order[log->n++] = tag;
+        for (size_t i = 0; i < log->n; i++)
+                calls += log->order[i] == tag;
+        if (tag == 'a' && calls <= ELEMENTSOF(log->seen_len) && log->pr)
+                log->seen_len[calls - 1] = log->pr->len;
+        if (tag == 'b' && log->remove_after && (int)calls == log->remove_after)
+                event_source_remove(s);
+        if (tag == 'b' && log->fail_at && (int)calls == log->fail_at)
+                return -EPROTO;
+        return 0;
+}
+
+static int on_post_a(struct event_source *s, void *p)
+{
+        return on_post(s, p, 'a');
+}
+
+static int on_post_b(struct event_source *s, void *p)
+{
+        return on_post(s, p, 'b');
+}
+
+static void post_destroy(void *p)
+{
+        ((struct post_log *)p)->destroyed++;
+}
+
+static void test_post_sources(void **state)
+{
+        _cleanup_(event_loop_freep) struct event_loop *l = NULL;
+        struct pipe_reader pr = {};
+        struct post_log log = {.pr = &pr, .remove_after = 2};
+        int p[2];
+
+        (void)state;
+        assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+        assert_int_equal(event_loop_new(&l), 0);
+        assert_int_equal(event_loop_add_io(l, p[0], POLLIN, EVENT_IO_OWN_FD, on_readable, &pr,
+                                           NULL, NULL), 0);
+        assert_int_equal(event_loop_add_post(l, on_post_a, &log, NULL, NULL), 0);
+        assert_int_equal(event_loop_add_post(l, on_post_b, &log, post_destroy, NULL), 0);
+        assert_int_equal(event_loop_n_sources(l), 3);
+
+        /* After the ready source was dispatched, in the order they were added. */
+        assert_int_equal(write(p[1], "abc", 3), 3);
+        assert_int_equal(run_until(l, &pr.calls, 1, 1000000), 0);
+        assert_string_equal(log.order, "ab");
+        assert_int_equal(log.seen_len[0], 3);
+        /* Also after a wait that timed out; 'b' removes itself at its second call. */
+        assert_int_equal(event_loop_iterate(l, 1000), 0);
+        assert_string_equal(log.order, "abab");
+        assert_int_equal(log.destroyed, 1);
+        assert_int_equal(event_loop_n_sources(l), 2);
+        assert_int_equal(event_loop_iterate(l, 1000), 0);
+        assert_string_equal(log.order, "ababa");
+        close(p[1]);
+}
+
+static void test_post_error_stops_loop(void **state)
+{
+        _cleanup_(event_loop_freep) struct event_loop *l = NULL;
+        struct post_log log = {.fail_at = 3};
+        struct counter c = {};
+
+        (void)state;
+        assert_int_equal(event_loop_new(&l), 0);
+        assert_int_equal(event_loop_add_timer(l, 1000, 1000, on_timer, &c, NULL, NULL), 0);
+        assert_int_equal(event_loop_add_post(l, on_post_b, &log, post_destroy, NULL), 0);
+        assert_int_equal(event_loop_run(l), -EPROTO);
+        assert_string_equal(log.order, "bbb");
+        assert_int_equal(log.destroyed, 0);
+        l = event_loop_free(l);
+        assert_int_equal(log.destroyed, 1);
+}
+
+/* The watchdog timer sends WATCHDOG=1 to $NOTIFY_SOCKET every half of $WATCHDOG_USEC, and is
+ * not added without them. */
+static void test_watchdog(void **state)
+{
+        _cleanup_(event_loop_freep) struct event_loop *l = NULL;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct event_source *s = NULL;
+        char path[] = "/tmp/test-event-loop-notify.XXXXXX", sock[64], buf[64], pid[16];
+        int fd, n = 0;
+        uint64_t t0;
+
+        (void)state;
+        assert_int_equal(event_loop_new(&l), 0);
+        unsetenv("WATCHDOG_USEC");
+        assert_int_equal(event_loop_add_watchdog(l, &s), 0);
+        assert_null(s);
+
+        assert_non_null(mkdtemp(path));
+        snprintf(sock, sizeof(sock), "%s/notify", path);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        snprintf(pid, sizeof(pid), "%d", (int)getpid());
+        setenv("NOTIFY_SOCKET", sock, 1);
+        setenv("WATCHDOG_PID", pid, 1);
+        setenv("WATCHDOG_USEC", "40000", 1);
+        assert_int_equal(event_loop_add_watchdog(l, &s), 1);
+        assert_non_null(s);
+        t0 = now_usec();
+        while (n < 2 && now_usec() - t0 < 2000000) {
+                ssize_t k;
+
+                (void)event_loop_iterate(l, 10000);
+                while ((k = recv(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+                        buf[k] = '\0';
+                        assert_string_equal(buf, "WATCHDOG=1");
+                        n++;
+                }
+        }
+        assert_int_equal(n, 2);
+        /* Two pings, 20 ms apart: not before the first half period. */
+        assert_true(now_usec() - t0 >= 35000);
+        unsetenv("NOTIFY_SOCKET");
+        unsetenv("WATCHDOG_PID");
+        unsetenv("WATCHDOG_USEC");
+        close(fd);
+        unlink(sock);
+        rmdir(path);
+}
+
 static void test_bad_args(void **state)
 {
         _cleanup_(event_loop_freep) struct event_loop *l = NULL;
@@ -399,6 +545,9 @@ int main(void)
                 cmocka_unit_test(test_remove_other_source),
                 cmocka_unit_test(test_many_sources),
                 cmocka_unit_test(test_bad_args),
+                cmocka_unit_test(test_post_sources),
+                cmocka_unit_test(test_post_error_stops_loop),
+                cmocka_unit_test(test_watchdog),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
