@@ -1,23 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* siloctl: the operator's CLI for a Silo master or agent (tasks, agents, devices, isolation, logs). */
-#include <errno.h>
+#include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "cli/ctl-client.h"
 #include "cli/ctl-render.h"
-#include "common/auth.h"
 #include "common/fileio.h"
-#include "common/http-client.h"
 #include "common/macro.h"
 
 #define DEFAULT_MASTER "http://127.0.0.1:5050"
 #define DEFAULT_AGENT "http://127.0.0.1:5051"
-#define REQUEST_TIMEOUT_MS 30000
 
 struct ctl {
         const char *master;
@@ -67,60 +63,52 @@ static int report_http_error(const char *what, long status, const json_t *body)
         return status == 401 || status == 403 ? 3 : status == 404 ? 4 : 1;
 }
 
-/* The cluster token: --token-file, else $SILO_TOKEN_FILE, else the daemon's state directory
- * (/var/lib/silo/{master,agent}/token) when it has one. 0 with *ret_token NULL when none was
- * found, which is no error for /health; prints why a token that is there cannot be read. */
-static int token_load(const struct ctl *ctl, bool agent, char **ret_token)
+static int client_for(const struct ctl *ctl, bool agent, struct ctl_client *ret)
 {
-        const char *f = ctl->token_file ? ctl->token_file : getenv("SILO_TOKEN_FILE");
         _cleanup_free_ char *err = NULL;
+        char *token = NULL;
         int r;
 
-        *ret_token = NULL;
-        if (!f) {
-                f = agent ? "/var/lib/silo/agent/token" : "/var/lib/silo/master/token";
-                if (access(f, F_OK) < 0 && errno == ENOENT)
-                        return 0;
-        }
-        r = auth_token_load(f, NULL, ret_token, NULL, &err);
-        if (r < 0)
+        r = ctl_token_load(ctl->token_file, agent, &token, &err);
+        if (r < 0 && r != -ENOENT) {
                 fprintf(stderr, "siloctl: %s\n", err ? err : strerror(-r));
-        return r;
+                return r;
+        }
+        *ret = (struct ctl_client){
+                .base_url = (char *)(agent ? ctl->agent : ctl->master),
+                .token = token,
+                .timeout_s = 30,
+        };
+        return 0;
 }
 
-/* One request; prints errors; returns 0 and the body on 2xx, else a process exit code.
- * ret_text (may be NULL) gets the body's bytes, for what is not JSON. */
+/* One request; prints errors; returns 0 and the body on 2xx, else a process exit code. */
 static int call(const struct ctl *ctl, bool agent, const char *method, const char *path,
                 const json_t *in, json_t **ret_body, char **ret_text)
 {
-        _cleanup_free_ char *token = NULL, *url = NULL, *err = NULL, *text = NULL;
+        struct ctl_client c;
+        _cleanup_free_ char *err = NULL, *what = NULL;
         json_t *body = NULL;
         long status = 0;
         int r;
 
-        if (token_load(ctl, agent, &token) < 0)
+        if (client_for(ctl, agent, &c) < 0)
                 return 2;
-        if (asprintf(&url, "%s%s", agent ? ctl->agent : ctl->master, path) < 0)
-                return 1;
-        r = http_client_request_sync(method, url, in, token, REQUEST_TIMEOUT_MS, &status, &body,
-                                     ret_text ? &text : NULL, &err);
+        r = ctl_request(&c, method, path, in, &status, &body, ret_text, &err);
+        free(c.token);
         if (r < 0) {
                 fprintf(stderr, "siloctl: %s (is the %s running?)\n", err ? err : strerror(-r),
                         agent ? "agent" : "master");
                 return 2;
         }
+        if (asprintf(&what, "%s %s%s", method, c.base_url, path) < 0)
+                what = NULL;
         if (status < 200 || status > 299) {
-                _cleanup_free_ char *what = NULL;
-
-                if (asprintf(&what, "%s %s", method, url) < 0)
-                        what = NULL;
                 r = report_http_error(what ? what : path, status, body);
                 json_decref(body);
                 return r;
         }
         *ret_body = body;
-        if (ret_text)
-                *ret_text = TAKE_PTR(text);
         return 0;
 }
 
@@ -356,6 +344,7 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
+        curl_global_init(CURL_GLOBAL_DEFAULT);
         cmd = argv[optind];
         argc -= optind;
         argv += optind;
@@ -413,5 +402,6 @@ int main(int argc, char **argv)
                 fprintf(stderr, "siloctl: unknown command '%s' (see siloctl --help)\n", cmd);
                 r = 2;
         }
+        curl_global_cleanup();
         return r;
 }

@@ -7,20 +7,24 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/hash.h"
 #include "common/table.h"
 
+/* A key pointer that never equals a real string: marks a removed entry (a tombstone), which
+ * keeps the probe chains that ran through its slot intact. */
+static const char tombstone_key[1];
+#define TOMBSTONE (tombstone_key)
+
 struct table_slot {
-        const char *key; /* NULL = empty */
+        const char *key; /* NULL: empty; TOMBSTONE: removed */
+        uint64_t hash;   /* compared before the key, so a probe rarely reads another string */
         void *value;
-        bool tombstone;
 };
 
-struct table {
-        struct table_slot *slots;
-        size_t cap;  /* power of two */
-        size_t n;    /* live entries */
-        size_t used; /* live + tombstones: what drives growth */
-};
+static bool slot_live(const struct table_slot *s)
+{
+        return s->key && s->key != TOMBSTONE;
+}
 
 /* Keys come from clients (task ids, device paths): a per-process random seed and a final
  * mix keep anyone from precomputing keys that share a slot and turn probes quadratic. */
@@ -39,19 +43,9 @@ static void table_seed_init(void)
 
 static uint64_t table_hash(const char *s)
 {
-        uint64_t h = 1469598103934665603ULL ^ table_seed; /* FNV-1a */
-
-        for (; *s; s++) {
-                h ^= (unsigned char)*s;
-                h *= 1099511628211ULL;
-        }
-        /* murmur3's fmix64: every input bit reaches the low bits the mask keeps */
-        h ^= h >> 33;
-        h *= 0xff51afd7ed558ccdULL;
-        h ^= h >> 33;
-        h *= 0xc4ceb9fe1a85ec53ULL;
-        h ^= h >> 33;
-        return h;
+        /* FNV-1a from a seeded start, then a finaliser: every input bit reaches the low bits
+         * the mask keeps */
+        return hash_mix64(hash_fnv1a(HASH_FNV1A_OFFSET ^ table_seed, s, strlen(s)));
 }
 
 int table_new(struct table **ret)
@@ -60,21 +54,20 @@ int table_new(struct table **ret)
 
         if (!t)
                 return -ENOMEM;
-        table_seed_init();
-        t->cap = 64;
-        t->slots = calloc(t->cap, sizeof(*t->slots));
-        if (!t->slots) {
-                free(t);
-                return -ENOMEM;
-        }
         *ret = t;
         return 0;
+}
+
+void table_done(struct table *t)
+{
+        free(t->slots);
+        *t = (struct table){};
 }
 
 struct table *table_free(struct table *t)
 {
         if (t) {
-                free(t->slots);
+                table_done(t);
                 free(t);
         }
         return NULL;
@@ -82,16 +75,18 @@ struct table *table_free(struct table *t)
 
 static struct table_slot *table_find(const struct table *t, const char *key)
 {
-        size_t mask = t->cap - 1, i = table_hash(key) & mask;
+        uint64_t h;
 
-        for (;;) {
+        if (t->n == 0)
+                return NULL; /* also: nothing was hashed yet, the seed may be unset */
+        h = table_hash(key);
+        for (size_t mask = t->cap - 1, i = h & mask;; i = (i + 1) & mask) {
                 struct table_slot *s = &t->slots[i];
 
-                if (!s->key && !s->tombstone)
+                if (!s->key)
                         return NULL;
-                if (s->key && strcmp(s->key, key) == 0)
+                if (s->key != TOMBSTONE && s->hash == h && strcmp(s->key, key) == 0)
                         return s;
-                i = (i + 1) & mask;
         }
 }
 
@@ -108,48 +103,67 @@ static int table_resize(struct table *t, size_t cap)
         struct table_slot *old = t->slots, *slots;
         size_t old_cap = t->cap;
 
+        table_seed_init();
         slots = calloc(cap, sizeof(*slots));
         if (!slots)
                 return -ENOMEM;
+        for (size_t i = 0; i < old_cap; i++) {
+                size_t j;
+
+                if (!slot_live(&old[i]))
+                        continue;
+                for (j = old[i].hash & (cap - 1); slots[j].key; j = (j + 1) & (cap - 1))
+                        ;
+                slots[j] = old[i];
+        }
+        free(old);
         t->slots = slots;
         t->cap = cap;
         t->used = t->n;
-        for (size_t i = 0; i < old_cap; i++) {
-                if (!old[i].key)
-                        continue;
-                size_t j = table_hash(old[i].key) & (cap - 1);
-                while (slots[j].key)
-                        j = (j + 1) & (cap - 1);
-                slots[j].key = old[i].key;
-                slots[j].value = old[i].value;
-        }
-        free(old);
         return 0;
 }
 
 int table_put(struct table *t, const char *key, void *value)
 {
-        struct table_slot *s = table_find(t, key);
+        struct table_slot *s, *reuse = NULL;
+        uint64_t h;
         size_t i;
+        int r;
 
-        if (s) {
-                s->key = key;
-                s->value = value;
+        if (!t->cap && (r = table_resize(t, 16)) < 0)
+                return r;
+        h = table_hash(key);
+        /* One probe finds the key, or the first tombstone on its chain to reuse. */
+        for (i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+                s = &t->slots[i];
+                if (!s->key)
+                        break;
+                if (s->key == TOMBSTONE) {
+                        if (!reuse)
+                                reuse = s;
+                } else if (s->hash == h && strcmp(s->key, key) == 0) {
+                        s->key = key;
+                        s->value = value;
+                        return 0;
+                }
+        }
+        if (reuse) {
+                *reuse = (struct table_slot){.key = key, .hash = h, .value = value};
+                t->n++;
                 return 0;
         }
-        /* Keep the load (tombstones included) under 70 % so probes stay short. */
+        /* Keep the load (tombstones included) under 70 % so probes stay short and end. */
         if ((t->used + 1) * 10 > t->cap * 7) {
-                int r = table_resize(t, t->n * 2 + 1 > t->cap / 2 ? t->cap * 2 : t->cap);
+                r = table_resize(t, t->n * 2 + 1 > t->cap / 2 ? t->cap * 2 : t->cap);
                 if (r < 0)
                         return r;
+                for (i = h & (t->cap - 1); t->slots[i].key; i = (i + 1) & (t->cap - 1))
+                        ;
+                s = &t->slots[i];
         }
-        i = table_hash(key) & (t->cap - 1);
-        while (t->slots[i].key)
-                i = (i + 1) & (t->cap - 1);
-        if (!t->slots[i].tombstone)
-                t->used++;
-        t->slots[i] = (struct table_slot){.key = key, .value = value};
+        *s = (struct table_slot){.key = key, .hash = h, .value = value};
         t->n++;
+        t->used++;
         return 0;
 }
 
@@ -161,9 +175,7 @@ void *table_remove(struct table *t, const char *key)
         if (!s)
                 return NULL;
         v = s->value;
-        s->key = NULL;
-        s->value = NULL;
-        s->tombstone = true;
+        *s = (struct table_slot){.key = TOMBSTONE};
         t->n--;
         return v;
 }
@@ -176,7 +188,7 @@ size_t table_size(const struct table *t)
 bool table_next(const struct table *t, size_t *i, const char **ret_key, void **ret_value)
 {
         for (; *i < t->cap; (*i)++) {
-                if (t->slots[*i].key) {
+                if (slot_live(&t->slots[*i])) {
                         if (ret_key)
                                 *ret_key = t->slots[*i].key;
                         if (ret_value)

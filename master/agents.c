@@ -34,8 +34,9 @@ int master_agent_new(const char *id, struct master_agent **ret)
         return 0;
 }
 
-int master_agent_tasks(master *m, const struct master_agent *a, struct master_task ***ret,
-                       size_t *ret_n)
+/* Snapshot of an agent's live tasks (safe to change them while walking it); free() it. */
+static int master_agent_tasks(master *m, const struct master_agent *a, struct master_task ***ret,
+                              size_t *ret_n)
 {
         struct master_task **v, *t;
         size_t n = 0, i = 0;

@@ -12,7 +12,7 @@
 
 struct alloc_role *alloc_role_get(struct alloc_cluster *c, const char *name, bool create)
 {
-        struct alloc_role *r = alloc_map_get(&c->roles, name);
+        struct alloc_role *r = table_get(&c->roles, name);
 
         if (r || !create)
                 return r;
@@ -21,7 +21,7 @@ struct alloc_role *alloc_role_get(struct alloc_cluster *c, const char *name, boo
                 return NULL;
         r->name = strdup(name);
         r->weight = 1.0;
-        if (!r->name || alloc_map_put(&c->roles, r->name, r) < 0) {
+        if (!r->name || table_put(&c->roles, r->name, r) < 0) {
                 free(r->name);
                 free(r);
                 return NULL;
@@ -64,7 +64,8 @@ void alloc_totals_add_agent(struct alloc_cluster *c, const struct alloc_agent *a
 }
 
 /* max over dimensions of use/total; a dimension the cluster has none of does not count. */
-double alloc_demand_share(const struct alloc_cluster *c, const double use[static _ALLOC_DIM_MAX])
+static double alloc_demand_share(const struct alloc_cluster *c,
+                                 const double use[static _ALLOC_DIM_MAX])
 {
         double s = 0;
 
@@ -81,7 +82,7 @@ double alloc_role_share_of(const struct alloc_cluster *c, const struct alloc_rol
 
 double alloc_role_dominant_share(const struct alloc_cluster *c, const char *role)
 {
-        const struct alloc_role *r = role ? alloc_map_get(&c->roles, role) : NULL;
+        const struct alloc_role *r = role ? table_get(&c->roles, role) : NULL;
 
         return r ? alloc_role_share_of(c, r) : 0;
 }

@@ -70,7 +70,7 @@ bool alloc_agent_eligible(const struct alloc_cluster *c, const struct alloc_agen
         if (!alloc_agent_matches(a, k))
                 return false;
         if (k->spread == SILO_SPREAD_HOSTNAME && p->spec->group) {
-                const struct alloc_group *g = alloc_map_get(&c->groups, p->spec->group);
+                const struct alloc_group *g = table_get(&c->groups, p->spec->group);
 
                 if (g && alloc_group_has_host(g, a->hostname))
                         return false;
@@ -305,7 +305,7 @@ static bool fit_by_hostname(struct alloc_cluster *c, const struct alloc_pending 
 {
         struct alloc_choice best = {}, cand;
 
-        for (struct alloc_agent *a = alloc_map_get(&c->by_hostname, p->spec->constraints.hostname);
+        for (struct alloc_agent *a = table_get(&c->by_hostname, p->spec->constraints.hostname);
              a; a = a->host_next)
                 if (alloc_agent_eligible(c, a, p) && alloc_agent_fit(a, p, &cand) &&
                     (!best.agent || choice_better(c, &cand, &best, p, p->key)))

@@ -6,29 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/table.h"
 #include "master/allocator.h"
-
-/* ---- string-keyed hash map (open addressing; keys are borrowed from the values) ---- */
-
-struct alloc_map_slot {
-        const char *key;        /* NULL: empty; ALLOC_MAP_TOMBSTONE: deleted */
-        uint64_t hash;
-        void *value;
-};
-
-struct alloc_map {
-        struct alloc_map_slot *slots;
-        size_t cap;             /* power of two, or 0 */
-        size_t n;               /* live entries */
-        size_t used;            /* live + tombstones */
-};
-
-int alloc_map_put(struct alloc_map *m, const char *key, void *value);     /* -EEXIST, -ENOMEM */
-void *alloc_map_get(const struct alloc_map *m, const char *key);
-void *alloc_map_remove(struct alloc_map *m, const char *key);             /* the value or NULL */
-void alloc_map_done(struct alloc_map *m);
-/* Iterate: for (size_t i = 0; alloc_map_next(m, &i, &v); ) ... */
-bool alloc_map_next(const struct alloc_map *m, size_t *i, void **ret_value);
 
 /* ---- dimensions ---- */
 
@@ -179,13 +158,13 @@ struct alloc_task {
 };
 
 struct alloc_cluster {
-        struct alloc_map agents;        /* id -> alloc_agent */
+        struct table agents;            /* id -> alloc_agent */
         struct alloc_agent *first, *last; /* registration order */
-        struct alloc_map by_hostname;   /* hostname -> first alloc_agent (host_next chain) */
-        struct alloc_map by_attr;       /* "key=value" -> alloc_attr_list */
-        struct alloc_map roles;         /* name -> alloc_role */
-        struct alloc_map groups;        /* name -> alloc_group */
-        struct alloc_map tasks;         /* id -> alloc_task */
+        struct table by_hostname;       /* hostname -> first alloc_agent (host_next chain) */
+        struct table by_attr;           /* "key=value" -> alloc_attr_list */
+        struct table roles;             /* name -> alloc_role */
+        struct table groups;            /* name -> alloc_group */
+        struct table tasks;             /* id -> alloc_task */
         double total[_ALLOC_DIM_MAX];   /* cluster capacity per DRF dimension */
         double used[_ALLOC_DIM_MAX];    /* what charged tasks hold of it */
         size_t total_disks;
@@ -230,7 +209,6 @@ struct alloc_choice {
 struct alloc_role *alloc_role_get(struct alloc_cluster *c, const char *name, bool create);
 void alloc_totals_add_agent(struct alloc_cluster *c, const struct alloc_agent *a, int sign);
 double alloc_role_share_of(const struct alloc_cluster *c, const struct alloc_role *r);
-double alloc_demand_share(const struct alloc_cluster *c, const double use[static _ALLOC_DIM_MAX]);
 void alloc_demand_from_spec(const struct silo_task_spec *spec, int64_t *ret_mcpus,
                             uint64_t *ret_mem, uint64_t *ret_pids,
                             double ret_use[static _ALLOC_DIM_MAX]);
@@ -282,21 +260,19 @@ bool alloc_agent_eligible(const struct alloc_cluster *c, const struct alloc_agen
 struct diag;
 struct alloc_reason_ctx {
         struct diag *dims;
-        struct alloc_map io_cache;
+        struct table io_cache;
 };
 int alloc_reason_ctx_init(struct alloc_reason_ctx *ctx);
 void alloc_reason_ctx_done(struct alloc_reason_ctx *ctx);
 /* Why nothing fits, specifically; a malloc'd string or NULL on ENOMEM. */
 char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx,
                            const struct alloc_pending *p);
-int alloc_format_bytes(uint64_t v, char *buf, size_t size);
 
 /* ---- allocator.c ---- */
 const struct alloc_attr_list *alloc_attr_list_get(const struct alloc_cluster *c,
                                                   const struct silo_kv *kv);
 
 /* ---- allocator-task.c ---- */
-struct alloc_group *alloc_group_get(struct alloc_cluster *c, const char *name, bool create);
 void alloc_group_free(struct alloc_group *g);
 /* Book a task on an agent: its capacity, the chosen disks (index and cost per io entry), its
  * role's use and its group. -ENOMEM, -EEXIST (id already booked). */

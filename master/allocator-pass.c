@@ -203,7 +203,7 @@ struct reason_entry {
 static int reasons_fill(struct alloc_cluster *c, const struct alloc_pending *const *failed,
                         size_t n, struct alloc_result *results)
 {
-        struct alloc_map cache = {};
+        struct table cache = {};
         struct alloc_reason_ctx ctx;
         void *v;
         int r = 0;
@@ -217,7 +217,7 @@ static int reasons_fill(struct alloc_cluster *c, const struct alloc_pending *con
                         r = -ENOMEM;
                         break;
                 }
-                e = alloc_map_get(&cache, sig);
+                e = table_get(&cache, sig);
                 if (!e) {
                         e = calloc(1, sizeof(*e));
                         if (!e) {
@@ -226,7 +226,7 @@ static int reasons_fill(struct alloc_cluster *c, const struct alloc_pending *con
                         }
                         e->signature = TAKE_PTR(sig);
                         e->reason = alloc_reason_explain(c, &ctx, failed[i]);
-                        r = e->reason ? alloc_map_put(&cache, e->signature, e) : -ENOMEM;
+                        r = e->reason ? table_put(&cache, e->signature, e) : -ENOMEM;
                         if (r < 0) {
                                 free(e->signature);
                                 free(e->reason);
@@ -238,14 +238,14 @@ static int reasons_fill(struct alloc_cluster *c, const struct alloc_pending *con
                 if (!results[failed[i]->pos].reason)
                         r = -ENOMEM;
         }
-        for (size_t i = 0; alloc_map_next(&cache, &i, &v);) {
+        for (size_t i = 0; table_next(&cache, &i, NULL, &v);) {
                 struct reason_entry *e = v;
 
                 free(e->signature);
                 free(e->reason);
                 free(e);
         }
-        alloc_map_done(&cache);
+        table_done(&cache);
         alloc_reason_ctx_done(&ctx);
         return r;
 }
@@ -306,18 +306,18 @@ static void result_fill(struct alloc_result *res, const struct alloc_choice *ch,
 static int batch_check(const struct alloc_cluster *c, const struct silo_task_spec *const *specs,
                        size_t n)
 {
-        struct alloc_map seen = {};
+        struct table seen = {};
         int r = 0;
 
         for (size_t i = 0; i < n && r >= 0; i++) {
                 if (!specs[i] || !specs[i]->id || !alloc_spec_is_checked(specs[i]))
                         r = -EINVAL;
-                else if (alloc_map_get(&c->tasks, specs[i]->id))
+                else if (table_get(&c->tasks, specs[i]->id) || table_get(&seen, specs[i]->id))
                         r = -EEXIST;
                 else
-                        r = alloc_map_put(&seen, specs[i]->id, NULL);
+                        r = table_put(&seen, specs[i]->id, (void *)specs[i]);
         }
-        alloc_map_done(&seen);
+        table_done(&seen);
         return r;
 }
 

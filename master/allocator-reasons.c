@@ -13,7 +13,7 @@
 #include "master/allocator-internal.h"
 
 /* Bytes the way a user writes them in a spec: "16Gi" when exact, "1.5Gi" otherwise. */
-int alloc_format_bytes(uint64_t v, char *buf, size_t size)
+static int alloc_format_bytes(uint64_t v, char *buf, size_t size)
 {
         static const char *const units[] = {"Ki", "Mi", "Gi", "Ti", "Pi"};
         int u = -1;
@@ -135,7 +135,7 @@ static bool diag_eligible(struct diag *d, const struct alloc_cluster *c,
                 return false;
         d->n_match++;
         if (k->spread == SILO_SPREAD_HOSTNAME && spec->group) {
-                const struct alloc_group *g = alloc_map_get(&c->groups, spec->group);
+                const struct alloc_group *g = table_get(&c->groups, spec->group);
 
                 if (g && alloc_group_has_host(g, a->hostname)) {
                         d->n_spread++;
@@ -163,11 +163,11 @@ void alloc_reason_ctx_done(struct alloc_reason_ctx *ctx)
 {
         void *v;
 
-        for (size_t i = 0; alloc_map_next(&ctx->io_cache, &i, &v);) {
+        for (size_t i = 0; table_next(&ctx->io_cache, &i, NULL, &v);) {
                 free(((struct io_cache_entry *)v)->key);
                 free(v);
         }
-        alloc_map_done(&ctx->io_cache);
+        table_done(&ctx->io_cache);
         free(ctx->dims);
         *ctx = (struct alloc_reason_ctx){};
 }
@@ -196,7 +196,7 @@ static const struct io_diag *ctx_io(struct alloc_reason_ctx *ctx, const struct a
         key = alloc_io_key(io);
         if (!key)
                 return NULL;
-        e = alloc_map_get(&ctx->io_cache, key);
+        e = table_get(&ctx->io_cache, key);
         if (e)
                 return &e->diag;
         e = calloc(1, sizeof(*e));
@@ -226,7 +226,7 @@ static const struct io_diag *ctx_io(struct alloc_reason_ctx *ctx, const struct a
                 for (const struct alloc_agent *a = c->first; a; a = a->all_next)
                         diag_io(&e->diag, a, io, pio);
         e->key = TAKE_PTR(key);
-        if (alloc_map_put(&ctx->io_cache, e->key, e) < 0) {
+        if (table_put(&ctx->io_cache, e->key, e) < 0) {
                 free(e->key);
                 free(e);
                 return NULL;
@@ -392,7 +392,7 @@ static void cand_start(struct cand_iter *it, const struct alloc_cluster *c,
         *it = (struct cand_iter){};
         if (k->hostname) {
                 it->by_host = true;
-                it->next = alloc_map_get(&c->by_hostname, k->hostname);
+                it->next = table_get(&c->by_hostname, k->hostname);
         } else if (k->n_attributes) {
                 for (size_t i = 0; i < k->n_attributes; i++) {
                         const struct alloc_attr_list *l = alloc_attr_list_get(c, &k->attributes[i]);
@@ -441,13 +441,13 @@ char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx
 
         if (c->agents.n == 0)
                 return strdup("no agents registered");
-        if (k->hostname && !alloc_map_get(&c->by_hostname, k->hostname))
+        if (k->hostname && !table_get(&c->by_hostname, k->hostname))
                 return asprintf(&s, "hostname: no agent is named %s", k->hostname) < 0 ? NULL : s;
 
         /* Cluster-wide figures are shared by every unconstrained task; a task that only spreads
          * can use them too unless they name an agent running its group (then count afresh). */
         spread_only = p->constrained && !k->hostname && !k->n_attributes;
-        group = spread_only ? alloc_map_get(&c->groups, spec->group) : NULL;
+        group = spread_only ? table_get(&c->groups, spec->group) : NULL;
         if (!p->constrained || (spread_only && (!group || group->n_members * 2 < c->agents.n))) {
                 const struct diag *g = ctx_dims(ctx, c);
 

@@ -18,9 +18,10 @@ void alloc_group_free(struct alloc_group *g)
         free(g);
 }
 
-struct alloc_group *alloc_group_get(struct alloc_cluster *c, const char *name, bool create)
+static struct alloc_group *alloc_group_get(struct alloc_cluster *c, const char *name,
+                                           bool create)
 {
-        struct alloc_group *g = alloc_map_get(&c->groups, name);
+        struct alloc_group *g = table_get(&c->groups, name);
 
         if (g || !create)
                 return g;
@@ -28,7 +29,7 @@ struct alloc_group *alloc_group_get(struct alloc_cluster *c, const char *name, b
         if (!g)
                 return NULL;
         g->name = strdup(name);
-        if (!g->name || alloc_map_put(&c->groups, g->name, g) < 0) {
+        if (!g->name || table_put(&c->groups, g->name, g) < 0) {
                 free(g->name);
                 free(g);
                 return NULL;
@@ -65,7 +66,7 @@ static void group_del(struct alloc_cluster *c, struct alloc_group *g, struct all
                         break;
                 }
         if (g->n_members == 0) {
-                alloc_map_remove(&c->groups, g->name);
+                table_remove(&c->groups, g->name);
                 alloc_group_free(g);
         }
 }
@@ -96,7 +97,7 @@ int alloc_task_book(struct alloc_cluster *c, const struct silo_task_spec *spec,
                 free(t);
                 return -ENOMEM;
         }
-        r = alloc_map_put(&c->tasks, t->id, t);
+        r = table_put(&c->tasks, t->id, t);
         if (r < 0) {
                 if (g)
                         group_del(c, g, a);
@@ -183,7 +184,7 @@ int alloc_task_charge(struct alloc_cluster *c, const struct silo_task_spec *spec
                       const char *agent_id, const char *const *disks)
 {
         const struct silo_resources *res = &spec->resources;
-        struct alloc_agent *a = agent_id ? alloc_map_get(&c->agents, agent_id) : NULL;
+        struct alloc_agent *a = agent_id ? table_get(&c->agents, agent_id) : NULL;
         int idx[ALLOC_IO_MAX];
         double cost[ALLOC_IO_MAX];
 
@@ -191,7 +192,7 @@ int alloc_task_charge(struct alloc_cluster *c, const struct silo_task_spec *spec
                 return -EINVAL;
         if (!a)
                 return -ENOENT;
-        if (alloc_map_get(&c->tasks, spec->id))
+        if (table_get(&c->tasks, spec->id))
                 return -EEXIST;
         for (size_t i = 0; i < res->n_io; i++) {
                 idx[i] = -1;
@@ -216,7 +217,7 @@ int alloc_task_charge(struct alloc_cluster *c, const struct silo_task_spec *spec
 
 int alloc_task_release(struct alloc_cluster *c, const char *task_id)
 {
-        struct alloc_task *t = task_id ? alloc_map_remove(&c->tasks, task_id) : NULL;
+        struct alloc_task *t = task_id ? table_remove(&c->tasks, task_id) : NULL;
 
         if (!t)
                 return -ENOENT;
@@ -226,5 +227,5 @@ int alloc_task_release(struct alloc_cluster *c, const char *task_id)
 
 bool alloc_task_is_charged(const struct alloc_cluster *c, const char *task_id)
 {
-        return task_id && alloc_map_get(&c->tasks, task_id);
+        return task_id && table_get(&c->tasks, task_id);
 }

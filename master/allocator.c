@@ -43,38 +43,38 @@ struct alloc_cluster *alloc_cluster_free(struct alloc_cluster *c)
 
         if (!c)
                 return NULL;
-        for (size_t i = 0; alloc_map_next(&c->tasks, &i, &v);) {
+        for (size_t i = 0; table_next(&c->tasks, &i, NULL, &v);) {
                 struct alloc_task *t = v;
 
                 free(t->id);
                 free(t);
         }
-        for (size_t i = 0; alloc_map_next(&c->agents, &i, &v);) {
+        for (size_t i = 0; table_next(&c->agents, &i, NULL, &v);) {
                 agent_free_contents(v);
                 free(v);
         }
-        for (size_t i = 0; alloc_map_next(&c->roles, &i, &v);) {
+        for (size_t i = 0; table_next(&c->roles, &i, NULL, &v);) {
                 free(((struct alloc_role *)v)->name);
                 free(v);
         }
-        for (size_t i = 0; alloc_map_next(&c->groups, &i, &v);)
+        for (size_t i = 0; table_next(&c->groups, &i, NULL, &v);)
                 alloc_group_free(v);
-        for (size_t i = 0; alloc_map_next(&c->by_attr, &i, &v);) {
+        for (size_t i = 0; table_next(&c->by_attr, &i, NULL, &v);) {
                 struct alloc_attr_list *l = v;
 
                 free(l->agents);
                 free(l->key);
                 free(l);
         }
-        alloc_map_done(&c->by_attr);
+        table_done(&c->by_attr);
         for (size_t i = 0; i < c->n_classes; i++)
                 free(c->classes[i]);
         alloc_index_done(c);
-        alloc_map_done(&c->tasks);
-        alloc_map_done(&c->agents);
-        alloc_map_done(&c->by_hostname);
-        alloc_map_done(&c->roles);
-        alloc_map_done(&c->groups);
+        table_done(&c->tasks);
+        table_done(&c->agents);
+        table_done(&c->by_hostname);
+        table_done(&c->roles);
+        table_done(&c->groups);
         free(c);
         return NULL;
 }
@@ -164,10 +164,10 @@ static int agent_fill(struct alloc_cluster *c, struct alloc_agent *a, const char
 
 static int hostname_link(struct alloc_cluster *c, struct alloc_agent *a)
 {
-        struct alloc_agent *head = alloc_map_get(&c->by_hostname, a->hostname);
+        struct alloc_agent *head = table_get(&c->by_hostname, a->hostname);
 
         if (!head)
-                return alloc_map_put(&c->by_hostname, a->hostname, a);
+                return table_put(&c->by_hostname, a->hostname, a);
         a->host_next = head->host_next;
         head->host_next = a;
         return 0;
@@ -175,14 +175,14 @@ static int hostname_link(struct alloc_cluster *c, struct alloc_agent *a)
 
 static void hostname_unlink(struct alloc_cluster *c, struct alloc_agent *a)
 {
-        struct alloc_agent *head = alloc_map_get(&c->by_hostname, a->hostname);
+        struct alloc_agent *head = table_get(&c->by_hostname, a->hostname);
 
         if (head == a) {
-                alloc_map_remove(&c->by_hostname, a->hostname);
+                table_remove(&c->by_hostname, a->hostname);
                 /* The map borrows the head's string: re-key on the next agent. Removal freed a
                  * slot, so this put cannot need memory. */
                 if (a->host_next)
-                        (void)alloc_map_put(&c->by_hostname, a->host_next->hostname, a->host_next);
+                        (void)table_put(&c->by_hostname, a->host_next->hostname, a->host_next);
         } else {
                 for (struct alloc_agent *p = head; p; p = p->host_next)
                         if (p->host_next == a) {
@@ -205,7 +205,7 @@ const struct alloc_attr_list *alloc_attr_list_get(const struct alloc_cluster *c,
 {
         _cleanup_free_ char *key = attr_key(kv->key, kv->value);
 
-        return key ? alloc_map_get(&c->by_attr, key) : NULL;
+        return key ? table_get(&c->by_attr, key) : NULL;
 }
 
 static int attrs_link(struct alloc_cluster *c, struct alloc_agent *a)
@@ -216,13 +216,13 @@ static int attrs_link(struct alloc_cluster *c, struct alloc_agent *a)
 
                 if (!key)
                         return -ENOMEM;
-                l = alloc_map_get(&c->by_attr, key);
+                l = table_get(&c->by_attr, key);
                 if (!l) {
                         l = calloc(1, sizeof(*l));
                         if (!l)
                                 return -ENOMEM;
                         l->key = TAKE_PTR(key);
-                        if (alloc_map_put(&c->by_attr, l->key, l) < 0) {
+                        if (table_put(&c->by_attr, l->key, l) < 0) {
                                 free(l->key);
                                 free(l);
                                 return -ENOMEM;
@@ -247,7 +247,7 @@ static void attrs_unlink(struct alloc_cluster *c, struct alloc_agent *a)
 {
         for (size_t i = 0; i < a->n_attrs; i++) {
                 _cleanup_free_ char *key = attr_key(a->attrs[i].key, a->attrs[i].value);
-                struct alloc_attr_list *l = key ? alloc_map_get(&c->by_attr, key) : NULL;
+                struct alloc_attr_list *l = key ? table_get(&c->by_attr, key) : NULL;
 
                 if (!l)
                         continue;
@@ -260,7 +260,7 @@ static void attrs_unlink(struct alloc_cluster *c, struct alloc_agent *a)
                                 break;
                         }
                 if (l->n == 0) {
-                        alloc_map_remove(&c->by_attr, l->key);
+                        table_remove(&c->by_attr, l->key);
                         free(l->agents);
                         free(l->key);
                         free(l);
@@ -290,18 +290,18 @@ int alloc_agent_add(struct alloc_cluster *c, const char *agent_id,
 
         if (!agent_id || !reg)
                 return -EINVAL;
-        if (alloc_map_get(&c->agents, agent_id))
+        if (table_get(&c->agents, agent_id))
                 return -EEXIST;
         a = calloc(1, sizeof(*a));
         if (!a)
                 return -ENOMEM;
         r = agent_fill(c, a, agent_id, reg);
         if (r >= 0)
-                r = alloc_map_put(&c->agents, a->id, a);
+                r = table_put(&c->agents, a->id, a);
         if (r >= 0) {
                 r = hostname_link(c, a);
                 if (r < 0)
-                        alloc_map_remove(&c->agents, a->id);
+                        table_remove(&c->agents, a->id);
         }
         if (r < 0) {
                 agent_free_contents(a);
@@ -314,7 +314,7 @@ int alloc_agent_add(struct alloc_cluster *c, const char *agent_id,
         if (r < 0) {
                 attrs_unlink(c, a);
                 hostname_unlink(c, a);
-                alloc_map_remove(&c->agents, a->id);
+                table_remove(&c->agents, a->id);
                 agent_free_contents(a);
                 free(a);
                 return r;
@@ -333,7 +333,7 @@ int alloc_agent_add(struct alloc_cluster *c, const char *agent_id,
 int alloc_agent_update(struct alloc_cluster *c, const char *agent_id,
                        const struct silo_agent_registration *reg)
 {
-        struct alloc_agent *a = agent_id ? alloc_map_get(&c->agents, agent_id) : NULL;
+        struct alloc_agent *a = agent_id ? table_get(&c->agents, agent_id) : NULL;
         struct alloc_agent fresh;
         int r;
 
@@ -354,7 +354,7 @@ int alloc_agent_update(struct alloc_cluster *c, const char *agent_id,
         attrs_unlink(c, a);
         alloc_index_remove(c, a);
         hostname_unlink(c, a);
-        alloc_map_remove(&c->agents, a->id);
+        table_remove(&c->agents, a->id);
         alloc_totals_add_agent(c, a, -1);
 
         /* Tasks stay charged; their io charges follow their disk by name. */
@@ -393,7 +393,7 @@ int alloc_agent_update(struct alloc_cluster *c, const char *agent_id,
         }
 
         /* The map slots were freed just above: these puts reuse them. */
-        (void)alloc_map_put(&c->agents, a->id, a);
+        (void)table_put(&c->agents, a->id, a);
         (void)hostname_link(c, a);
         alloc_totals_add_agent(c, a, +1);
         cluster_note_disks(c, a);
@@ -404,7 +404,7 @@ int alloc_agent_update(struct alloc_cluster *c, const char *agent_id,
 
 int alloc_agent_remove(struct alloc_cluster *c, const char *agent_id)
 {
-        struct alloc_agent *a = agent_id ? alloc_map_get(&c->agents, agent_id) : NULL;
+        struct alloc_agent *a = agent_id ? table_get(&c->agents, agent_id) : NULL;
         int n = 0;
 
         if (!a)
@@ -412,14 +412,14 @@ int alloc_agent_remove(struct alloc_cluster *c, const char *agent_id)
         while (a->tasks) {
                 struct alloc_task *t = a->tasks;
 
-                alloc_map_remove(&c->tasks, t->id);
+                table_remove(&c->tasks, t->id);
                 alloc_task_unbook(c, t);
                 n++;
         }
         attrs_unlink(c, a);
         alloc_index_remove(c, a);
         hostname_unlink(c, a);
-        alloc_map_remove(&c->agents, a->id);
+        table_remove(&c->agents, a->id);
         alloc_totals_add_agent(c, a, -1);
         if (a->all_prev)
                 a->all_prev->all_next = a->all_next;
@@ -437,7 +437,7 @@ int alloc_agent_remove(struct alloc_cluster *c, const char *agent_id)
 int alloc_agent_get_free(const struct alloc_cluster *c, const char *agent_id,
                          struct alloc_agent_free *ret)
 {
-        const struct alloc_agent *a = agent_id ? alloc_map_get(&c->agents, agent_id) : NULL;
+        const struct alloc_agent *a = agent_id ? table_get(&c->agents, agent_id) : NULL;
 
         if (!a)
                 return -ENOENT;
@@ -453,7 +453,7 @@ int alloc_agent_get_free(const struct alloc_cluster *c, const char *agent_id,
 int alloc_disk_get_used(const struct alloc_cluster *c, const char *agent_id, const char *disk,
                         double *ret_used)
 {
-        const struct alloc_agent *a = agent_id ? alloc_map_get(&c->agents, agent_id) : NULL;
+        const struct alloc_agent *a = agent_id ? table_get(&c->agents, agent_id) : NULL;
 
         if (!a || !disk)
                 return -ENOENT;

@@ -17,7 +17,6 @@
 #include "silo/protocol.h"
 
 struct event_loop;
-struct event_loop;
 struct store;
 
 struct master_options {
@@ -137,6 +136,8 @@ typedef struct master {
         size_t n_outbox, cap_outbox;
         uint64_t next_seq;
         uint64_t started_ms;
+        uint64_t watchdog_usec; /* systemd's WatchdogSec, 0 = off */
+        uint64_t watchdog_last_ms;
         struct master_metrics metrics;
         /* Retention (retention.c): ended tasks in order of their end, and where the sweep of
          * updates for unknown tasks goes on. Nothing to free: the list links the tasks. */
@@ -186,11 +187,6 @@ int master_task_transition(master *m, struct master_task *t, silo_task_state to,
 /* Keep the agents' live-task indexes in step after t's state or agent changed; old_agent_id
  * is the agent it was on before (NULL: none). */
 void master_task_reindex(master *m, struct master_task *t, const char *old_agent_id);
-/* Snapshot of an agent's live tasks (safe to change them while walking it); free() it. */
-int master_agent_tasks(master *m, const struct master_agent *a, struct master_task ***ret,
-                       size_t *ret_n);
-/* Persist the task row alone (attempt counters, kill flag). */
-int master_task_save(master *m, struct master_task *t);
 /* User kill: PENDING -> KILLED at once; STAGING..RUNNING -> DELETE to the agent. -EBUSY when
  * already terminal. *ret_accepted tells whether it is done (false: the agent must confirm). */
 int master_task_kill(master *m, struct master_task *t, bool *ret_done);

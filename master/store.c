@@ -30,7 +30,6 @@ enum {
         STMT_UPDATE_SEEN,
         STMT_TASK_EVENTS,
         STMT_AGENT_PUT,
-        STMT_COUNT_EVENTS,
         STMT_TASK_DELETE,
         STMT_TASK_EVENTS_DELETE,
         STMT_UNAPPLIED_EVENTS,
@@ -60,7 +59,6 @@ static const char *const store_sql[_STMT_MAX] = {
     [STMT_AGENT_PUT] =
         "INSERT OR REPLACE INTO agents(id, registration, state, registered_ms, updated_ms) "
         "VALUES(?1, ?2, ?3, ?4, ?5)",
-    [STMT_COUNT_EVENTS] = "SELECT COUNT(*) FROM task_events",
     [STMT_TASK_DELETE] = "DELETE FROM tasks WHERE id = ?1",
     [STMT_TASK_EVENTS_DELETE] = "DELETE FROM task_events WHERE task_id = ?1",
     /* through the partial index task_events_unapplied: never a scan of the whole history */
@@ -418,17 +416,6 @@ int store_task_events(struct store *s, const char *task_id, json_t **ret)
         }
         *ret = arr;
         return 0;
-}
-
-int store_count_events(struct store *s, uint64_t *ret)
-{
-        sqlite3_stmt *st = s->stmt[STMT_COUNT_EVENTS];
-        int rc = sqlite3_step(st);
-
-        if (rc == SQLITE_ROW)
-                *ret = (uint64_t)sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
-        return rc == SQLITE_ROW ? 0 : sqlite_errno(rc);
 }
 
 int store_agent_put(struct store *s, const struct master_agent *a)

@@ -54,8 +54,6 @@ int store_event_add(struct store *s, const struct store_event *e);
 int store_update_seen(struct store *s, const char *update_id);
 /* The task's history, oldest first, as a JSON array. */
 int store_task_events(struct store *s, const char *task_id, json_t **ret);
-/* Number of events recorded for an update id prefix-free count (tests, metrics). */
-int store_count_events(struct store *s, uint64_t *ret);
 
 int store_agent_put(struct store *s, const struct master_agent *a);
 

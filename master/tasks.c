@@ -67,7 +67,8 @@ void master_task_reindex(master *m, struct master_task *t, const char *old_agent
         master_retention_add(m, t);
 }
 
-int master_task_save(master *m, struct master_task *t)
+/* Persist the task row alone (attempt counters, kill flag). */
+static int master_task_save(master *m, struct master_task *t)
 {
         int r;
 
