@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "common/http-json.h"
 #include "common/json-util.h"
 #include "common/log.h"
@@ -201,14 +202,11 @@ int master_agent_register(master *m, struct silo_agent_registration *reg,
         bool is_new = false, was_active;
         int r;
 
-        if (!master_address_is_valid(reg->address)) {
-                if (asprintf(ret_error,
-                             "address: '%s' is not HOST:PORT (the address the master reaches the "
-                             "agent at)",
-                             strempty(reg->address)) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+        if (!master_address_is_valid(reg->address))
+                return error_set(ret_error, -EINVAL,
+                                 "address: '%s' is not HOST:PORT (the address the master reaches "
+                                 "the agent at)",
+                                 strempty(reg->address));
         if (!reg->agent_id) {
                 r = id_uuid_new(&reg->agent_id);
                 if (r < 0)
@@ -229,12 +227,10 @@ int master_agent_register(master *m, struct silo_agent_registration *reg,
         r = was_active ? alloc_agent_update(m->alloc, a->id, reg)
                        : alloc_agent_add(m->alloc, a->id, reg);
         if (r < 0) {
-                if (asprintf(ret_error, "resources: the allocator rejected this agent: %s",
-                             strerror(-r)) < 0)
-                        *ret_error = NULL;
                 if (is_new)
                         master_agent_free(a);
-                return -EINVAL;
+                return error_set(ret_error, -EINVAL,
+                                 "resources: the allocator rejected this agent: %s", strerror(-r));
         }
 
         {
@@ -302,24 +298,21 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
                 if (r < 0)
                         return r;
                 tasks = json_object_get(body, "tasks");
-                if (tasks && !json_is_array(tasks)) {
-                        if (asprintf(ret_error, "tasks: expected an array of task ids") < 0)
-                                *ret_error = NULL;
-                        return -EINVAL;
-                }
-                if (json_array_size(tasks) > MASTER_HEARTBEAT_TASKS_MAX) {
-                        if (asprintf(ret_error, "tasks: %zu entries, at most %d are allowed",
-                                     json_array_size(tasks), MASTER_HEARTBEAT_TASKS_MAX) < 0)
-                                *ret_error = NULL;
-                        return -EINVAL;
-                }
-                json_array_foreach(tasks, i, v) if (!json_is_string(v) ||
-                                                    !silo_name_is_valid(json_string_value(v)))
+                if (tasks && !json_is_array(tasks))
+                        return error_set(ret_error, -EINVAL,
+                                         "tasks: expected an array of task ids");
+                if (json_array_size(tasks) > MASTER_HEARTBEAT_TASKS_MAX)
+                        return error_set(ret_error, -EINVAL,
+                                         "tasks: %zu entries, at most %d are allowed",
+                                         json_array_size(tasks), MASTER_HEARTBEAT_TASKS_MAX);
+                json_array_foreach(tasks, i, v)
                 {
-                        if (asprintf(ret_error, "tasks[%zu]: expected a task id string, got %s", i,
-                                     json_is_string(v) ? "an invalid id" : "another type") < 0)
-                                *ret_error = NULL;
-                        return -EINVAL;
+                        if (!json_is_string(v) || !silo_name_is_valid(json_string_value(v)))
+                                return error_set(ret_error, -EINVAL,
+                                                 "tasks[%zu]: expected a task id string, got %s",
+                                                 i,
+                                                 json_is_string(v) ? "an invalid id"
+                                                                   : "another type");
                 }
         }
         a->last_seen_mono_ms = now_mono_ms();

@@ -300,20 +300,38 @@ static int next_bucket(const struct alloc_index *ix, int from)
         return -1;
 }
 
+/* Whether agent a can take p; when it can and beats *best (no agent yet: anything does), it
+ * becomes *best. */
+static bool choice_consider(struct alloc_cluster *c, struct alloc_agent *a,
+                            const struct alloc_pending *p, struct alloc_choice *best)
+{
+        struct alloc_choice cand;
+
+        if (!alloc_agent_eligible(c, a, p) || !alloc_agent_fit(a, p, &cand))
+                return false;
+        if (!best->agent || choice_better(c, &cand, best, p, p->key))
+                *best = cand;
+        return true;
+}
+
+/* Hand back the best choice found, if any. */
+static bool choice_take(const struct alloc_choice *best, struct alloc_choice *ret)
+{
+        if (!best->agent)
+                return false;
+        *ret = *best;
+        return true;
+}
+
 static bool fit_by_hostname(struct alloc_cluster *c, const struct alloc_pending *p,
                             struct alloc_choice *ret)
 {
-        struct alloc_choice best = {}, cand;
+        struct alloc_choice best = {};
 
         for (struct alloc_agent *a = table_get(&c->by_hostname, p->spec->constraints.hostname);
              a; a = a->host_next)
-                if (alloc_agent_eligible(c, a, p) && alloc_agent_fit(a, p, &cand) &&
-                    (!best.agent || choice_better(c, &cand, &best, p, p->key)))
-                        best = cand;
-        if (!best.agent)
-                return false;
-        *ret = best;
-        return true;
+                (void)choice_consider(c, a, p, &best);
+        return choice_take(&best, ret);
 }
 
 /* Attribute-constrained tasks look only at the agents carrying the rarest of their attributes. */
@@ -322,7 +340,7 @@ static bool fit_by_attributes(struct alloc_cluster *c, const struct alloc_pendin
 {
         const struct silo_constraints *k = &p->spec->constraints;
         const struct alloc_attr_list *l = NULL;
-        struct alloc_choice best = {}, cand;
+        struct alloc_choice best = {};
 
         for (size_t i = 0; i < k->n_attributes; i++) {
                 const struct alloc_attr_list *x = alloc_attr_list_get(c, &k->attributes[i]);
@@ -332,17 +350,9 @@ static bool fit_by_attributes(struct alloc_cluster *c, const struct alloc_pendin
                 if (!l || x->n < l->n)
                         l = x;
         }
-        for (size_t i = 0; i < l->n; i++) {
-                struct alloc_agent *a = l->agents[i];
-
-                if (alloc_agent_eligible(c, a, p) && alloc_agent_fit(a, p, &cand) &&
-                    (!best.agent || choice_better(c, &cand, &best, p, p->key)))
-                        best = cand;
-        }
-        if (!best.agent)
-                return false;
-        *ret = best;
-        return true;
+        for (size_t i = 0; i < l->n; i++)
+                (void)choice_consider(c, l->agents[i], p, &best);
+        return choice_take(&best, ret);
 }
 
 /* Walk buckets from the one holding the task's demand upwards, so the first agents that fit are
@@ -353,7 +363,7 @@ static bool fit_by_attributes(struct alloc_cluster *c, const struct alloc_pendin
  * make it linear, and the max-tree's first fit answers exactly. */
 bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct alloc_choice *ret)
 {
-        struct alloc_choice best = {}, cand;
+        struct alloc_choice best = {};
         struct alloc_index *ix;
         uint64_t want;
         unsigned budget = ALLOC_FIT_WALK, found = 0;
@@ -382,12 +392,10 @@ bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct all
                                 break;
                         }
                         budget--;
-                        if (!alloc_agent_eligible(c, a, p) || !alloc_agent_fit(a, p, &cand))
+                        if (!choice_consider(c, a, p, &best))
                                 continue;
                         any = true;
                         found++;
-                        if (!best.agent || choice_better(c, &cand, &best, p, p->key))
-                                best = cand;
                 }
                 if (complete && !any)
                         alloc_bucket_tighten(bucket, p->key);
@@ -399,8 +407,5 @@ bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct all
                         return alloc_tree_find(c, p, ret);
                 }
         }
-        if (!best.agent)
-                return false;
-        *ret = best;
-        return true;
+        return choice_take(&best, ret);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/macro.h"
 #include "master/allocator-internal.h"
 
@@ -44,15 +45,8 @@ static int group_add(struct alloc_group *g, struct alloc_agent *a)
                         g->members[i].n++;
                         return 0;
                 }
-        if (g->n_members == g->cap_members) {
-                size_t cap = g->cap_members ? g->cap_members * 2 : 4;
-                struct alloc_group_member *m = realloc(g->members, cap * sizeof(*m));
-
-                if (!m)
-                        return -ENOMEM;
-                g->members = m;
-                g->cap_members = cap;
-        }
+        if (!ARRAY_GROW(g->members, g->cap_members, g->n_members + 1))
+                return -ENOMEM;
         g->members[g->n_members++] = (struct alloc_group_member){.agent = a, .n = 1};
         return 0;
 }

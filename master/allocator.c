@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/macro.h"
 #include "master/allocator-internal.h"
 
@@ -228,15 +229,8 @@ static int attrs_link(struct alloc_cluster *c, struct alloc_agent *a)
                                 return -ENOMEM;
                         }
                 }
-                if (l->n == l->cap) {
-                        size_t cap = l->cap ? l->cap * 2 : 8;
-                        struct alloc_agent **v = realloc(l->agents, cap * sizeof(*v));
-
-                        if (!v)
-                                return -ENOMEM;
-                        l->agents = v;
-                        l->cap = cap;
-                }
+                if (!ARRAY_GROW(l->agents, l->cap, l->n + 1))
+                        return -ENOMEM;
                 l->agents[l->n++] = a;
         }
         return 0;

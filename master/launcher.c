@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/http-json.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -46,16 +47,9 @@ static void agent_call_free(struct agent_call *c)
  * never told to launch or kill something the master could still forget in a crash. Takes c. */
 static int agent_call_queue(master *m, struct agent_call *c)
 {
-        if (m->n_outbox == m->cap_outbox) {
-                size_t cap = m->cap_outbox ? m->cap_outbox * 2 : 64;
-                void **v = realloc(m->outbox, cap * sizeof(*v));
-
-                if (!v) {
-                        agent_call_free(c);
-                        return -ENOMEM;
-                }
-                m->outbox = v;
-                m->cap_outbox = cap;
+        if (!ARRAY_GROW(m->outbox, m->cap_outbox, m->n_outbox + 1)) {
+                agent_call_free(c);
+                return -ENOMEM;
         }
         m->outbox[m->n_outbox++] = c;
         return 0;

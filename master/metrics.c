@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* silo-master's /metrics in the Prometheus text exposition format (version 0.0.4). */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +24,71 @@ static void gauge(FILE *f, const char *name, const char *help, double v)
         metric_header(f, name, "gauge", help);
         fprintf(f, "%s %.9g\n", name, v);
 }
+
+/* The master's counters, in the order /metrics lists them. */
+#define COUNTER(name, help, field) {name, help, offsetof(struct master_metrics, field)}
+static const struct master_counter {
+        const char *name, *help;
+        size_t offset; /* of a uint64_t in struct master_metrics */
+} master_counters[] = {
+        COUNTER("silo_master_agent_registrations_total",
+                "First registrations and returns of lost agents.",
+                registrations),
+        COUNTER("silo_master_agent_reregistrations_total",
+                "Registrations of agents that were still active.",
+                reregistrations),
+        COUNTER("silo_master_heartbeats_total",
+                "Heartbeats received.",
+                heartbeats),
+        COUNTER("silo_master_agents_lost_total",
+                "Agents marked lost after their heartbeat timeout.",
+                agents_lost),
+        COUNTER("silo_master_status_updates_total",
+                "Status updates received, duplicates excluded.",
+                status_updates),
+        COUNTER("silo_master_status_duplicates_total",
+                "Status updates received again and acknowledged only.",
+                status_duplicates),
+        COUNTER("silo_master_status_ignored_total",
+                "Status updates recorded without changing a task (stale, out of order, unknown "
+                "task).",
+                status_ignored),
+        COUNTER("silo_master_status_refused_total",
+                "Status updates refused: not from the agent the task is placed on.",
+                status_refused),
+        COUNTER("silo_master_tasks_submitted_total",
+                "Tasks submitted.",
+                tasks_submitted),
+        COUNTER("silo_master_tasks_forgotten_total",
+                "Ended tasks forgotten by retention (gc-max-age-s, gc-max-tasks).",
+                tasks_forgotten),
+        COUNTER("silo_master_updates_forgotten_total",
+                "Status updates for unknown tasks forgotten by retention (gc-max-age-s).",
+                updates_forgotten),
+        COUNTER("silo_master_launches_sent_total",
+                "Launch requests sent to agents.",
+                launches_sent),
+        COUNTER("silo_master_launches_accepted_total",
+                "Launch requests agents accepted.",
+                launches_accepted),
+        COUNTER("silo_master_launches_failed_total",
+                "Launch requests that failed or were refused.",
+                launches_failed),
+        COUNTER("silo_master_kills_sent_total",
+                "Kill requests sent to agents.",
+                kills_sent),
+        COUNTER("silo_master_reconcile_kills_total",
+                "Kills of tasks an agent ran that the master gave up, placed elsewhere or never "
+                "knew.",
+                reconcile_kills),
+        COUNTER("silo_master_allocation_passes_total",
+                "Allocation passes run.",
+                allocation_passes),
+        COUNTER("silo_master_allocation_placed_total",
+                "Tasks placed by allocation passes.",
+                allocation_placed),
+};
+#undef COUNTER
 
 char *master_metrics_format(master *m)
 {
@@ -51,46 +117,11 @@ char *master_metrics_format(master *m)
         fprintf(f, "silo_master_agents{state=\"active\"} %" PRIu64 "\n", agents[0]);
         fprintf(f, "silo_master_agents{state=\"lost\"} %" PRIu64 "\n", agents[1]);
 
-        counter(f, "silo_master_agent_registrations_total",
-                "First registrations and returns of lost agents.", x->registrations);
-        counter(f, "silo_master_agent_reregistrations_total",
-                "Registrations of agents that were still active.", x->reregistrations);
-        counter(f, "silo_master_heartbeats_total", "Heartbeats received.", x->heartbeats);
-        counter(f, "silo_master_agents_lost_total",
-                "Agents marked lost after their heartbeat timeout.", x->agents_lost);
-        counter(f, "silo_master_status_updates_total",
-                "Status updates received, duplicates excluded.", x->status_updates);
-        counter(f, "silo_master_status_duplicates_total",
-                "Status updates received again and acknowledged only.", x->status_duplicates);
-        counter(
-            f, "silo_master_status_ignored_total",
-            "Status updates recorded without changing a task (stale, out of order, unknown task).",
-            x->status_ignored);
-        counter(f, "silo_master_status_refused_total",
-                "Status updates refused: not from the agent the task is placed on.",
-                x->status_refused);
-        counter(f, "silo_master_tasks_submitted_total", "Tasks submitted.", x->tasks_submitted);
-        counter(f, "silo_master_tasks_forgotten_total",
-                "Ended tasks forgotten by retention (gc-max-age-s, gc-max-tasks).",
-                x->tasks_forgotten);
-        counter(f, "silo_master_updates_forgotten_total",
-                "Status updates for unknown tasks forgotten by retention (gc-max-age-s).",
-                x->updates_forgotten);
-        counter(f, "silo_master_launches_sent_total", "Launch requests sent to agents.",
-                x->launches_sent);
-        counter(f, "silo_master_launches_accepted_total", "Launch requests agents accepted.",
-                x->launches_accepted);
-        counter(f, "silo_master_launches_failed_total",
-                "Launch requests that failed or were refused.", x->launches_failed);
-        counter(f, "silo_master_kills_sent_total", "Kill requests sent to agents.", x->kills_sent);
-        counter(
-            f, "silo_master_reconcile_kills_total",
-            "Kills of tasks an agent ran that the master gave up, placed elsewhere or never knew.",
-            x->reconcile_kills);
-        counter(f, "silo_master_allocation_passes_total", "Allocation passes run.",
-                x->allocation_passes);
-        counter(f, "silo_master_allocation_placed_total", "Tasks placed by allocation passes.",
-                x->allocation_placed);
+        for (size_t k = 0; k < ELEMENTSOF(master_counters); k++) {
+                const struct master_counter *c = &master_counters[k];
+
+                counter(f, c->name, c->help, *(const uint64_t *)((const char *)x + c->offset));
+        }
         gauge(f, "silo_master_allocation_last_pass_seconds",
               "Duration of the latest allocation pass.", x->last_pass_seconds);
         gauge(f, "silo_master_http_connections", "Open HTTP client connections.",

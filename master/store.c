@@ -433,38 +433,18 @@ int store_agent_put(struct store *s, const struct master_agent *a)
         return store_step_done(s, st);
 }
 
-int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *userdata),
-                      void *userdata)
+/* Run a SELECT and hand each row to `row`; stops at the first error, which it returns. */
+static int store_each_row(struct store *s, const char *sql,
+                          int (*row)(sqlite3_stmt *st, void *ctx), void *ctx)
 {
         sqlite3_stmt *st = NULL;
         int rc, r = 0;
 
-        rc = sqlite3_prepare_v2(
-            s->db, "SELECT id, registration, state, registered_ms, updated_ms FROM agents", -1, &st,
-            NULL);
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return sqlite_errno(rc);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                struct master_agent *a = NULL;
-                _cleanup_free_ char *err = NULL;
-
-                r = master_agent_new((const char *)sqlite3_column_text(st, 0), &a);
-                if (r < 0)
-                        break;
-                r = silo_agent_registration_from_string((const char *)sqlite3_column_text(st, 1),
-                                                        &a->reg, &err);
-                if (r < 0) {
-                        log_debug("agent %s in the database: %s", a->id, strempty(err));
-                        master_agent_free(a);
-                        r = -EBADMSG;
-                        break;
-                }
-                a->state = streq((const char *)sqlite3_column_text(st, 2), "ACTIVE")
-                               ? MASTER_AGENT_ACTIVE
-                               : MASTER_AGENT_LOST;
-                a->registered_ms = (uint64_t)sqlite3_column_int64(st, 3);
-                a->updated_ms = (uint64_t)sqlite3_column_int64(st, 4);
-                r = cb(a, userdata);
+                r = row(st, ctx);
                 if (r < 0)
                         break;
         }
@@ -474,73 +454,112 @@ int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *u
         return r;
 }
 
+struct load_agents {
+        int (*cb)(struct master_agent *a, void *userdata);
+        void *userdata;
+};
+
+static int agent_row(sqlite3_stmt *st, void *ctx)
+{
+        const struct load_agents *l = ctx;
+        _cleanup_free_ char *err = NULL;
+        struct master_agent *a = NULL;
+        int r;
+
+        r = master_agent_new((const char *)sqlite3_column_text(st, 0), &a);
+        if (r < 0)
+                return r;
+        r = silo_agent_registration_from_string((const char *)sqlite3_column_text(st, 1), &a->reg,
+                                                &err);
+        if (r < 0) {
+                log_debug("agent %s in the database: %s", a->id, strempty(err));
+                master_agent_free(a);
+                return -EBADMSG;
+        }
+        a->state = streq((const char *)sqlite3_column_text(st, 2), "ACTIVE") ? MASTER_AGENT_ACTIVE
+                                                                              : MASTER_AGENT_LOST;
+        a->registered_ms = (uint64_t)sqlite3_column_int64(st, 3);
+        a->updated_ms = (uint64_t)sqlite3_column_int64(st, 4);
+        return l->cb(a, l->userdata);
+}
+
+int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *userdata),
+                      void *userdata)
+{
+        struct load_agents l = {cb, userdata};
+
+        return store_each_row(
+            s, "SELECT id, registration, state, registered_ms, updated_ms FROM agents", agent_row,
+            &l);
+}
+
+/* The chosen disks, stored as a JSON array of names (null for none). */
+static void task_disks_parse(struct master_task *t, const char *text)
+{
+        json_t *disks = text ? json_loads(text, 0, NULL) : NULL;
+
+        if (json_is_array(disks) && json_array_size(disks) > 0) {
+                t->n_disks = json_array_size(disks);
+                t->disks = calloc(t->n_disks, sizeof(char *));
+                for (size_t i = 0; t->disks && i < t->n_disks; i++) {
+                        const char *d = json_string_value(json_array_get(disks, i));
+                        t->disks[i] = d ? strdup(d) : NULL;
+                }
+        }
+        json_decref(disks);
+}
+
+struct load_tasks {
+        int (*cb)(struct master_task *t, void *userdata);
+        void *userdata;
+};
+
+static int task_row(sqlite3_stmt *st, void *ctx)
+{
+        const struct load_tasks *l = ctx;
+        struct master_task *t = calloc(1, sizeof(*t));
+        _cleanup_free_ char *err = NULL;
+        const char *text;
+        int state, reason, r;
+
+        if (!t)
+                return -ENOMEM;
+        t->id = strdup((const char *)sqlite3_column_text(st, 0));
+        r = silo_task_spec_from_string((const char *)sqlite3_column_text(st, 1), &t->spec, &err);
+        state = silo_task_state_from_string((const char *)sqlite3_column_text(st, 2));
+        reason = silo_task_reason_from_string((const char *)sqlite3_column_text(st, 3));
+        if (r < 0 || !t->id || state < 0 || reason < 0) {
+                log_debug("task %s in the database: %s", strempty(t->id), strempty(err));
+                master_task_free(t);
+                return -EBADMSG;
+        }
+        t->state = state;
+        t->reason = reason;
+        if ((text = (const char *)sqlite3_column_text(st, 4)))
+                t->message = strdup(text);
+        if ((text = (const char *)sqlite3_column_text(st, 5)))
+                t->agent_id = strdup(text);
+        task_disks_parse(t, (const char *)sqlite3_column_text(st, 6));
+        t->exit_code = sqlite3_column_int(st, 7);
+        t->signal = sqlite3_column_int(st, 8);
+        t->launch_attempts = (uint64_t)sqlite3_column_int64(st, 9);
+        t->kill_requested = sqlite3_column_int(st, 10) != 0;
+        t->created_ms = (uint64_t)sqlite3_column_int64(st, 11);
+        t->updated_ms = (uint64_t)sqlite3_column_int64(st, 12);
+        t->seq = (uint64_t)sqlite3_column_int64(st, 13);
+        return l->cb(t, l->userdata);
+}
+
 int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *userdata),
                      void *userdata)
 {
-        sqlite3_stmt *st = NULL;
-        int rc, r = 0;
+        struct load_tasks l = {cb, userdata};
 
-        rc = sqlite3_prepare_v2(
-            s->db,
+        return store_each_row(
+            s,
             "SELECT id, spec, state, reason, message, agent_id, disks, exit_code, signal, "
             "launch_attempts, kill_requested, created_ms, updated_ms, seq FROM tasks ORDER BY seq",
-            -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return sqlite_errno(rc);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                struct master_task *t = calloc(1, sizeof(*t));
-                _cleanup_free_ char *err = NULL;
-                const char *text;
-                json_t *disks;
-                int state, reason;
-
-                if (!t) {
-                        r = -ENOMEM;
-                        break;
-                }
-                t->id = strdup((const char *)sqlite3_column_text(st, 0));
-                r = silo_task_spec_from_string((const char *)sqlite3_column_text(st, 1), &t->spec,
-                                               &err);
-                state = silo_task_state_from_string((const char *)sqlite3_column_text(st, 2));
-                reason = silo_task_reason_from_string((const char *)sqlite3_column_text(st, 3));
-                if (r < 0 || !t->id || state < 0 || reason < 0) {
-                        log_debug("task %s in the database: %s", strempty(t->id), strempty(err));
-                        master_task_free(t);
-                        r = -EBADMSG;
-                        break;
-                }
-                t->state = state;
-                t->reason = reason;
-                if ((text = (const char *)sqlite3_column_text(st, 4)))
-                        t->message = strdup(text);
-                if ((text = (const char *)sqlite3_column_text(st, 5)))
-                        t->agent_id = strdup(text);
-                text = (const char *)sqlite3_column_text(st, 6);
-                disks = text ? json_loads(text, 0, NULL) : NULL;
-                if (json_is_array(disks) && json_array_size(disks) > 0) {
-                        t->n_disks = json_array_size(disks);
-                        t->disks = calloc(t->n_disks, sizeof(char *));
-                        for (size_t i = 0; t->disks && i < t->n_disks; i++) {
-                                const char *d = json_string_value(json_array_get(disks, i));
-                                t->disks[i] = d ? strdup(d) : NULL;
-                        }
-                }
-                json_decref(disks);
-                t->exit_code = sqlite3_column_int(st, 7);
-                t->signal = sqlite3_column_int(st, 8);
-                t->launch_attempts = (uint64_t)sqlite3_column_int64(st, 9);
-                t->kill_requested = sqlite3_column_int(st, 10) != 0;
-                t->created_ms = (uint64_t)sqlite3_column_int64(st, 11);
-                t->updated_ms = (uint64_t)sqlite3_column_int64(st, 12);
-                t->seq = (uint64_t)sqlite3_column_int64(st, 13);
-                r = cb(t, userdata);
-                if (r < 0)
-                        break;
-        }
-        if (r == 0 && rc != SQLITE_DONE)
-                r = sqlite_errno(rc);
-        sqlite3_finalize(st);
-        return r;
+            task_row, &l);
 }
 
 int store_task_delete(struct store *s, const char *task_id)
