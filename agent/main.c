@@ -114,11 +114,13 @@ static void agent_free(struct agent *a)
         config_free(&agent_options_schema, &a->opts);
 }
 
-static int agent_run(struct agent *a)
+/* Refuse before touching anything: a bad option, or no cgroup v2 controllers (then there is
+ * no isolation, and an agent that runs tasks unconfined is worse than none). */
+static int agent_check(struct agent *a)
 {
         _cleanup_free_ char *err = NULL;
         const struct cg_probe *probe;
-        bool generated = false;
+        uint64_t before, after;
         int r, level;
 
         level = log_level_parse(a->opts.log_level);
@@ -129,19 +131,12 @@ static int agent_run(struct agent *a)
 
         /* Started by hand the soft limit is often 1024: every connection, pidfd and log is an
          * fd (tasks inherit the raised limit unless their spec sets rlimits.nofile). */
-        {
-                uint64_t before, after;
+        r = fd_limit_raise(0, &before, &after);
+        if (r < 0)
+                log_warning_errno(r, "Failed to raise RLIMIT_NOFILE: %m");
+        else
+                log_info("RLIMIT_NOFILE %llu (was %llu)", (unsigned long long)after, (unsigned long long)before);
 
-                r = fd_limit_raise(0, &before, &after);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to raise RLIMIT_NOFILE: %m");
-                else
-                        log_info("RLIMIT_NOFILE %llu (was %llu)", (unsigned long long)after,
-                                 (unsigned long long)before);
-        }
-
-        /* Refuse before touching anything: without cgroup v2 controllers there is no
-         * isolation, and an agent that runs tasks unconfined is worse than none. */
         r = cg_probe(NULL, &probe);
         if (r >= 0)
                 r = cg_probe_check(probe, &err);
@@ -149,6 +144,15 @@ static int agent_run(struct agent *a)
                 log_error("Refusing to start: %s", err ? err : "cannot probe cgroup v2 at /sys/fs/cgroup");
                 return -EOPNOTSUPP;
         }
+        return 0;
+}
+
+/* The state directory (locked), the cluster token, the disks, silo-shim and the cgroup tree. */
+static int agent_state_open(struct agent *a)
+{
+        _cleanup_free_ char *err = NULL;
+        bool generated = false;
+        int r;
 
         if (asprintf(&a->tasks_dir, "%s/tasks", a->opts.state_dir) < 0 ||
             asprintf(&a->sandboxes_dir, "%s/sandboxes", a->opts.state_dir) < 0)
@@ -184,6 +188,14 @@ static int agent_run(struct agent *a)
                 return log_error_errno(r, "Setting up the cgroup hierarchy: %s", err ? err : strerror(-r));
         log_info("cgroup root %s", cg_hierarchy_root(a->cg));
         (void)node_limits_read(cg_hierarchy_root(a->cg), &a->node_limits);
+        return 0;
+}
+
+/* Everything the agent waits for, on one event loop: signals, the tasks it recovers, the API,
+ * the I/O measurements, housekeeping, the systemd watchdog and the master link. */
+static int agent_loop_setup(struct agent *a)
+{
+        int r;
 
         r = event_loop_new(&a->loop);
         if (r < 0)
@@ -215,8 +227,14 @@ static int agent_run(struct agent *a)
         r = event_loop_add_watchdog(a->loop, &a->watchdog_timer);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the watchdog timer: %m");
-        r = agent_link_start(a);
-        if (r < 0)
+        return agent_link_start(a);
+}
+
+static int agent_run(struct agent *a)
+{
+        int r;
+
+        if ((r = agent_check(a)) < 0 || (r = agent_state_open(a)) < 0 || (r = agent_loop_setup(a)) < 0)
                 return r;
         a->started_usec = now_usec();
         log_info("silo-agent %s listening on %s (port %u), state in %s, %zu tasks recovered%s",

@@ -1,19 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* siloctl: the operator's CLI for a Silo master or agent (tasks, agents, devices, isolation, logs). */
-#include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "cli/ctl-client.h"
 #include "cli/ctl-render.h"
+#include "common/auth.h"
 #include "common/fileio.h"
+#include "common/http-client.h"
 #include "common/macro.h"
 
 #define DEFAULT_MASTER "http://127.0.0.1:5050"
 #define DEFAULT_AGENT "http://127.0.0.1:5051"
+#define REQUEST_TIMEOUT_MS 30000
 
 struct ctl {
         const char *master;
@@ -63,52 +67,60 @@ static int report_http_error(const char *what, long status, const json_t *body)
         return status == 401 || status == 403 ? 3 : status == 404 ? 4 : 1;
 }
 
-static int client_for(const struct ctl *ctl, bool agent, struct ctl_client *ret)
+/* The cluster token: --token-file, else $SILO_TOKEN_FILE, else the daemon's state directory
+ * (/var/lib/silo/{master,agent}/token). 0 with *ret_token NULL when the file does not exist
+ * (the request goes without a token: fine for /health, a 401 otherwise, as siloctl always
+ * did); prints why a token file that is there cannot be used. */
+static int token_load(const struct ctl *ctl, bool agent, char **ret_token)
 {
+        const char *f = ctl->token_file ? ctl->token_file : getenv("SILO_TOKEN_FILE");
         _cleanup_free_ char *err = NULL;
-        char *token = NULL;
         int r;
 
-        r = ctl_token_load(ctl->token_file, agent, &token, &err);
-        if (r < 0 && r != -ENOENT) {
+        *ret_token = NULL;
+        if (!f)
+                f = agent ? "/var/lib/silo/agent/token" : "/var/lib/silo/master/token";
+        if (access(f, F_OK) < 0 && errno == ENOENT)
+                return 0;
+        r = auth_token_load(f, NULL, ret_token, NULL, &err);
+        if (r < 0)
                 fprintf(stderr, "siloctl: %s\n", err ? err : strerror(-r));
-                return r;
-        }
-        *ret = (struct ctl_client){
-                .base_url = (char *)(agent ? ctl->agent : ctl->master),
-                .token = token,
-                .timeout_s = 30,
-        };
-        return 0;
+        return r;
 }
 
-/* One request; prints errors; returns 0 and the body on 2xx, else a process exit code. */
+/* One request; prints errors; returns 0 and the body on 2xx, else a process exit code.
+ * ret_text (may be NULL) gets the body's bytes, for what is not JSON. */
 static int call(const struct ctl *ctl, bool agent, const char *method, const char *path,
                 const json_t *in, json_t **ret_body, char **ret_text)
 {
-        struct ctl_client c;
-        _cleanup_free_ char *err = NULL, *what = NULL;
+        _cleanup_free_ char *token = NULL, *url = NULL, *err = NULL, *text = NULL;
         json_t *body = NULL;
         long status = 0;
         int r;
 
-        if (client_for(ctl, agent, &c) < 0)
+        if (token_load(ctl, agent, &token) < 0)
                 return 2;
-        r = ctl_request(&c, method, path, in, &status, &body, ret_text, &err);
-        free(c.token);
+        if (asprintf(&url, "%s%s", agent ? ctl->agent : ctl->master, path) < 0)
+                return 1;
+        r = http_client_request_sync(method, url, in, token, REQUEST_TIMEOUT_MS, &status, &body,
+                                     ret_text ? &text : NULL, &err);
         if (r < 0) {
                 fprintf(stderr, "siloctl: %s (is the %s running?)\n", err ? err : strerror(-r),
                         agent ? "agent" : "master");
                 return 2;
         }
-        if (asprintf(&what, "%s %s%s", method, c.base_url, path) < 0)
-                what = NULL;
         if (status < 200 || status > 299) {
+                _cleanup_free_ char *what = NULL;
+
+                if (asprintf(&what, "%s %s", method, url) < 0)
+                        what = NULL;
                 r = report_http_error(what ? what : path, status, body);
                 json_decref(body);
                 return r;
         }
         *ret_body = body;
+        if (ret_text)
+                *ret_text = TAKE_PTR(text);
         return 0;
 }
 
@@ -294,6 +306,69 @@ static int cmd_metrics(const struct ctl *ctl)
         return 0;
 }
 
+/* COMMAND [ARGS...]: one request (two or three for inspect and logs through a master). */
+static int run_command(struct ctl *ctl, int argc, char **argv)
+{
+        _cleanup_free_ char *path = NULL, *state_path = NULL;
+        const char *cmd = argv[0];
+        int r;
+
+#define NEED_ARGS(n)                                                                   \
+        do {                                                                           \
+                if (argc != (n) + 1) {                                                 \
+                        fprintf(stderr, "siloctl: %s takes %d argument(s)\n", cmd, (n)); \
+                        return 2;                                                      \
+                }                                                                      \
+        } while (0)
+
+        if (streq(cmd, "health")) {
+                NEED_ARGS(0);
+                r = cmd_simple(ctl, use_agent(ctl), "GET", "/health", NULL);
+        } else if (streq(cmd, "tasks")) {
+                if (argc == 3 && streq(argv[1], "--state")) {
+                        if (asprintf(&state_path, "/api/v1/tasks?state=%s", argv[2]) < 0)
+                                return 1;
+                } else
+                        NEED_ARGS(0);
+                r = cmd_simple(ctl, use_agent(ctl), "GET",
+                               state_path ? state_path : "/api/v1/tasks", ctl_render_tasks);
+        } else if (streq(cmd, "get") || streq(cmd, "kill")) {
+                NEED_ARGS(1);
+                if (asprintf(&path, "/api/v1/tasks/%s", argv[1]) < 0)
+                        return 1;
+                r = cmd_simple(ctl, use_agent(ctl), streq(cmd, "get") ? "GET" : "DELETE", path,
+                               ctl_render_task);
+        } else if (streq(cmd, "run")) {
+                NEED_ARGS(1);
+                r = cmd_run(ctl, argv[1]);
+        } else if (streq(cmd, "logs")) {
+                r = cmd_logs(ctl, argc, argv);
+        } else if (streq(cmd, "inspect")) {
+                NEED_ARGS(1);
+                r = cmd_inspect(ctl, argv[1]);
+        } else if (streq(cmd, "agents")) {
+                NEED_ARGS(0);
+                r = cmd_simple(ctl, false, "GET", "/api/v1/agents", ctl_render_agents);
+        } else if (streq(cmd, "agent")) {
+                NEED_ARGS(1);
+                if (asprintf(&path, "/api/v1/agents/%s", argv[1]) < 0)
+                        return 1;
+                r = cmd_simple(ctl, false, "GET", path, ctl_render_tree);
+        } else if (streq(cmd, "devices")) {
+                NEED_ARGS(0);
+                if (!ctl->agent)
+                        ctl->agent = DEFAULT_AGENT;
+                r = cmd_simple(ctl, true, "GET", "/api/v1/devices", ctl_render_devices);
+        } else if (streq(cmd, "metrics")) {
+                NEED_ARGS(0);
+                r = cmd_metrics(ctl);
+        } else {
+                fprintf(stderr, "siloctl: unknown command '%s' (see siloctl --help)\n", cmd);
+                r = 2;
+        }
+        return r;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -307,9 +382,7 @@ int main(int argc, char **argv)
                 .master = getenv("SILO_MASTER") ? getenv("SILO_MASTER") : DEFAULT_MASTER,
                 .agent = getenv("SILO_AGENT"),
         };
-        _cleanup_free_ char *path = NULL, *state_path = NULL;
-        const char *cmd;
-        int c, r;
+        int c;
 
         /* Stop at the command: its own options follow it. */
         while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) >= 0) {
@@ -344,64 +417,5 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        cmd = argv[optind];
-        argc -= optind;
-        argv += optind;
-
-#define NEED_ARGS(n)                                                                   \
-        do {                                                                           \
-                if (argc != (n) + 1) {                                                 \
-                        fprintf(stderr, "siloctl: %s takes %d argument(s)\n", cmd, (n)); \
-                        return 2;                                                      \
-                }                                                                      \
-        } while (0)
-
-        if (streq(cmd, "health")) {
-                NEED_ARGS(0);
-                r = cmd_simple(&ctl, use_agent(&ctl), "GET", "/health", NULL);
-        } else if (streq(cmd, "tasks")) {
-                if (argc == 3 && streq(argv[1], "--state")) {
-                        if (asprintf(&state_path, "/api/v1/tasks?state=%s", argv[2]) < 0)
-                                return 1;
-                } else
-                        NEED_ARGS(0);
-                r = cmd_simple(&ctl, use_agent(&ctl), "GET",
-                               state_path ? state_path : "/api/v1/tasks", ctl_render_tasks);
-        } else if (streq(cmd, "get") || streq(cmd, "kill")) {
-                NEED_ARGS(1);
-                if (asprintf(&path, "/api/v1/tasks/%s", argv[1]) < 0)
-                        return 1;
-                r = cmd_simple(&ctl, use_agent(&ctl), streq(cmd, "get") ? "GET" : "DELETE", path,
-                               ctl_render_task);
-        } else if (streq(cmd, "run")) {
-                NEED_ARGS(1);
-                r = cmd_run(&ctl, argv[1]);
-        } else if (streq(cmd, "logs")) {
-                r = cmd_logs(&ctl, argc, argv);
-        } else if (streq(cmd, "inspect")) {
-                NEED_ARGS(1);
-                r = cmd_inspect(&ctl, argv[1]);
-        } else if (streq(cmd, "agents")) {
-                NEED_ARGS(0);
-                r = cmd_simple(&ctl, false, "GET", "/api/v1/agents", ctl_render_agents);
-        } else if (streq(cmd, "agent")) {
-                NEED_ARGS(1);
-                if (asprintf(&path, "/api/v1/agents/%s", argv[1]) < 0)
-                        return 1;
-                r = cmd_simple(&ctl, false, "GET", path, ctl_render_tree);
-        } else if (streq(cmd, "devices")) {
-                NEED_ARGS(0);
-                if (!ctl.agent)
-                        ctl.agent = DEFAULT_AGENT;
-                r = cmd_simple(&ctl, true, "GET", "/api/v1/devices", ctl_render_devices);
-        } else if (streq(cmd, "metrics")) {
-                NEED_ARGS(0);
-                r = cmd_metrics(&ctl);
-        } else {
-                fprintf(stderr, "siloctl: unknown command '%s' (see siloctl --help)\n", cmd);
-                r = 2;
-        }
-        curl_global_cleanup();
-        return r;
+        return run_command(&ctl, argc - optind, argv + optind);
 }

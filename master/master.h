@@ -136,8 +136,6 @@ typedef struct master {
         size_t n_outbox, cap_outbox;
         uint64_t next_seq;
         uint64_t started_ms;
-        uint64_t watchdog_usec; /* systemd's WatchdogSec, 0 = off */
-        uint64_t watchdog_last_ms;
         struct master_metrics metrics;
         /* Retention (retention.c): ended tasks in order of their end, and where the sweep of
          * updates for unknown tasks goes on. Nothing to free: the list links the tasks. */

@@ -151,6 +151,15 @@ static int on_readable(struct event_source *s, int fd, uint32_t revents, void *p
         return r->fail_with;
 }
 
+/* A new loop watching the read end of a new pipe p (edge-triggered, on_readable into pr). */
+static void loop_with_pipe(struct event_loop **l, int p[2], struct pipe_reader *pr)
+{
+        assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+        assert_int_equal(event_loop_new(l), 0);
+        assert_int_equal(event_loop_add_io(*l, p[0], POLLIN, EVENT_IO_OWN_FD, on_readable, pr,
+                                           NULL, NULL), 0);
+}
+
 static void test_io_edge_and_level(void **state)
 {
         _cleanup_(event_loop_freep) struct event_loop *l = NULL;
@@ -158,10 +167,7 @@ static void test_io_edge_and_level(void **state)
         int p[2];
 
         (void)state;
-        assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
-        assert_int_equal(event_loop_new(&l), 0);
-        assert_int_equal(event_loop_add_io(l, p[0], POLLIN, EVENT_IO_OWN_FD, on_readable, &pr,
-                                           NULL, NULL), 0);
+        loop_with_pipe(&l, p, &pr);
         assert_int_equal(write(p[1], "abc", 3), 3);
         assert_int_equal(run_until(l, &pr.calls, 1, 1000000), 0);
         assert_int_equal(write(p[1], "def", 3), 3);
@@ -214,10 +220,7 @@ static void test_callback_error_stops_loop(void **state)
         int p[2];
 
         (void)state;
-        assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
-        assert_int_equal(event_loop_new(&l), 0);
-        assert_int_equal(event_loop_add_io(l, p[0], POLLIN, EVENT_IO_OWN_FD, on_readable, &pr,
-                                           NULL, NULL), 0);
+        loop_with_pipe(&l, p, &pr);
         assert_int_equal(write(p[1], "a", 1), 1);
         assert_int_equal(event_loop_run(l), -EPROTO);
         assert_true(event_loop_exiting(l));
@@ -426,10 +429,7 @@ static void test_post_sources(void **state)
         int p[2];
 
         (void)state;
-        assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
-        assert_int_equal(event_loop_new(&l), 0);
-        assert_int_equal(event_loop_add_io(l, p[0], POLLIN, EVENT_IO_OWN_FD, on_readable, &pr,
-                                           NULL, NULL), 0);
+        loop_with_pipe(&l, p, &pr);
         assert_int_equal(event_loop_add_post(l, on_post_a, &log, NULL, NULL), 0);
         assert_int_equal(event_loop_add_post(l, on_post_b, &log, post_destroy, NULL), 0);
         assert_int_equal(event_loop_n_sources(l), 3);
