@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "common/auth.h"
+#include "common/error.h"
 #include "common/http-client.h"
 #include "common/http-json.h"
 #include "common/macro.h"
@@ -394,7 +395,7 @@ int http_client_process(http_client *c)
 
 int http_client_request_sync(const char *method, const char *url, const json_t *body,
                              const char *token, unsigned timeout_ms, long *ret_status,
-                             json_t **ret_body, char **ret_error)
+                             json_t **ret_body, char **ret_text, char **ret_error)
 {
         _cleanup_(http_call_freep) struct http_call *call = NULL;
         json_t *json = NULL;
@@ -404,18 +405,16 @@ int http_client_request_sync(const char *method, const char *url, const json_t *
 
         r = http_call_new(method, url, body, token, timeout_ms, &call);
         if (r < 0)
-                return r;
+                return error_wrap(ret_error, r, "%s %s", strempty(method), strempty(url));
         code = curl_easy_perform(call->easy);
         r = curl_code_to_errno(code);
         if (call->body_too_large)
                 r = -EFBIG;
-        if (r < 0) {
-                if (ret_error &&
-                    asprintf(ret_error, "%s %s: %s", method, url,
-                             call->errbuf[0] ? call->errbuf : curl_easy_strerror(code)) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
+        if (r == -EFBIG)
+                return error_set(ret_error, r, "%s %s: response larger than %u bytes", method, url,
+                                 HTTP_CLIENT_MAX_RESPONSE);
+        if (r < 0)
+                return error_set(ret_error, r, "%s %s: %s", method, url, curl_easy_strerror(code));
         curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
         if (call->body_size > 0)
                 (void)http_json_parse(call->body, call->body_size, HTTP_CLIENT_MAX_RESPONSE, &json,
@@ -426,5 +425,7 @@ int http_client_request_sync(const char *method, const char *url, const json_t *
                 *ret_body = json;
         else
                 json_decref(json);
+        if (ret_text)
+                *ret_text = TAKE_PTR(call->body);
         return 0;
 }

@@ -45,8 +45,10 @@ int http_client_process(http_client *c);
 /* Requests started and not yet completed. */
 size_t http_client_in_flight(const http_client *c);
 
-/* Blocking one-shot request (CLI, tests): fills *ret_status and *ret_body (parsed JSON or
- * NULL). Returns 0 when an HTTP response arrived (any status) or the transport -errno. */
+/* Blocking one-shot request (siloctl, tests): fills *ret_status, *ret_body (the body parsed as
+ * JSON, NULL when empty or not JSON) and, when ret_text is non-NULL, *ret_text (the body's bytes,
+ * NUL-terminated, NULL when empty; logs and metrics are not JSON). Returns 0 when an HTTP response
+ * arrived (any status), or the transport's -errno with "METHOD URL: curl's reason" in *ret_error. */
 int http_client_request_sync(const char *method, const char *url, const json_t *body,
                              const char *token, unsigned timeout_ms, long *ret_status,
-                             json_t **ret_body, char **ret_error);
+                             json_t **ret_body, char **ret_text, char **ret_error);

@@ -467,21 +467,25 @@ static void test_sync_client(void **state)
         pthread_t th;
         json_t *body = NULL;
         long status = 0;
-        char url[128], *err = NULL;
+        char url[128], *err = NULL, *text = NULL;
 
         (void)state;
         assert_int_equal(pthread_create(&th, NULL, serve_thread, (void *)&stop), 0);
         snprintf(url, sizeof(url), "%s/things/sync", base);
         assert_int_equal(
-            http_client_request_sync("GET", url, NULL, TOKEN, 2000, &status, &body, &err), 0);
+            http_client_request_sync("GET", url, NULL, TOKEN, 2000, &status, &body, &text, &err), 0);
         assert_int_equal(status, 200);
         assert_string_equal(json_string_value(json_array_get(json_object_get(body, "captures"), 0)),
                             "sync");
+        /* The body's bytes too, for what is not JSON (siloctl logs, metrics). */
+        assert_non_null(text);
+        assert_non_null(strstr(text, "\"captures\":[\"sync\"]"));
+        free(text);
         json_decref(body);
         stop = true;
         pthread_join(th, NULL);
         assert_int_equal(http_client_request_sync("GET", "http://127.0.0.1:1/", NULL, NULL, 1000,
-                                                  &status, &body, &err),
+                                                  &status, &body, NULL, &err),
                          -ECONNREFUSED);
         assert_non_null(strstr(err, "http://127.0.0.1:1/"));
         free(err);

@@ -47,7 +47,7 @@ static struct reply call(const char *method, const char *path, const char *body,
         }
         snprintf(url, sizeof(url), "%s%s", base, path);
         ret = http_client_request_sync(method, url, b, auth ? m->token : NULL, 5000, &r.status,
-                                       &r.body, &err);
+                                       &r.body, NULL, &err);
         if (ret < 0)
                 fail_msg("%s %s: %s", method, path, err);
         json_decref(b);
@@ -363,7 +363,7 @@ static void test_metrics(void **state)
          * (promtool checks the format in the host suite). */
         snprintf(url, sizeof(url), "%s/metrics", base);
         assert_int_equal(
-            http_client_request_sync("GET", url, NULL, m->token, 2000, &status, NULL, NULL), 0);
+            http_client_request_sync("GET", url, NULL, m->token, 2000, &status, NULL, NULL, NULL), 0);
         assert_int_equal(status, 200);
         {
                 char *text = master_metrics_format(m);
