@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "agent/link.h"
+#include "agent/shim-protocol.h"
 #include "common/event-loop.h"
 #include "common/id.h"
 #include "common/http-server.h"
@@ -73,6 +74,7 @@ struct agent {
         char *token;
         char *shim_path;
         char *tasks_dir;        /* <state-dir>/tasks: checkpoints */
+        char *sysfs_root;       /* where block devices are resolved; NULL: /sys (tests: a fake tree) */
         char *sandboxes_dir;    /* <state-dir>/sandboxes */
         struct task **tasks;
         size_t n_tasks;
@@ -131,6 +133,9 @@ void agent_task_remove(struct agent *a, struct task *t);
 json_t *task_to_json(const struct task *t, bool with_spec);
 /* Atomically write <state-dir>/tasks/<id>.json with everything part 2's recovery needs. */
 int task_checkpoint_save(const struct task *t);
+/* The one name of a task's checkpoint, <state-dir>/tasks/<id>.json, written into buf
+ * (PATH_MAX bytes) and returned. */
+const char *task_checkpoint_path(const struct agent *a, const char *id, char *buf);
 /* Move to `state`, stamp the time, checkpoint, log. */
 int task_transition(struct task *t, silo_task_state state, silo_task_reason reason,
                     const char *message);
@@ -160,12 +165,35 @@ void agent_housekeeping_run(struct agent *a);
 /* Forget an ended task: its sandbox, its checkpoint and its record. */
 int task_forget(struct task *t);
 
-/* ---- validation (task-validate.c) ---- */
-/* Check everything the codec cannot: paths, devices, users, namespaces against this host.
- * Fills the launch config. -EINVAL with *ret_error naming the field. Creates nothing. */
+/* ---- launch (launch.c, task-validate.c) ---- */
+/* Everything a launch resolved on this host before anything was created: handed from the
+ * validation to the start, so that each rule is checked and each value resolved once. */
+struct task_plan {
+        struct shim_resolved resolved;  /* uid/gid, env as built, namespaces, hostname, hidden
+                                         * paths, volume sources: for the shim's launch.json */
+        struct blockdev *io_targets;    /* resources.io[i] resolved to its io.max target */
+        size_t n_io_targets;            /* = spec->resources.n_io */
+        struct cg_device_rule *devices; /* container.devices[i] resolved (type, major:minor) */
+        size_t n_devices;
+};
+void task_plan_clear(struct task_plan *p);
+
+/* The one launch pipeline: give the task an id when it has none, return the task already
+ * launched with the same id and spec (1: nothing done), validate and resolve the spec
+ * against this host, create the task, start it (cgroup, sandbox, shim, checkpoints) and add
+ * it (0). Takes ownership of `spec` in every case; *ret is owned by the agent. Errors:
+ * -EINVAL, -ENOENT, -ENODEV: the spec cannot run on this host; -EEXIST: the id is taken by
+ * another spec or cgroup; others: the launch failed here. *ret_error names the field. Keeps
+ * the launch counters of /metrics. */
+int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task **ret,
+                      char **ret_error);
+
+/* Check everything the codec cannot: paths, devices, users, disks, namespaces against this
+ * host, and resolve what the start needs (user, environment, volume sources, io targets,
+ * device rules) into *ret.
+ * -EINVAL with *ret_error naming the field (-ENOMEM). Creates nothing. */
 int task_spec_validate(const struct agent *a, const struct silo_task_spec *spec,
-                       const char *sandbox, struct container_config *ret_config,
-                       char **ret_error);
+                       const char *sandbox, struct task_plan *ret, char **ret_error);
 
 /* ---- node limits (task-limits.c) ---- */
 /* Read fs.nr_open, kernel.pid_max, the CPUs under <cgroup_root>/tasks and whether it has swap
@@ -179,19 +207,30 @@ int task_limits_check(const struct silo_task_spec *spec, const struct node_limit
                       char **ret_error);
 
 /* ---- running (task-run.c) ---- */
-/* Create the cgroup, sandbox and shim for a validated task. On failure nothing is left. */
-int task_start(struct task *t, const struct container_config *config, unsigned *ret_status,
-               char **ret_error);
+/* Create the cgroup, sandbox and shim for a validated task, from what its validation
+ * resolved. On failure nothing is left (checkpoint included); -errno and *ret_error as the
+ * cgroup's creation or the step that failed set them. */
+int task_start(struct task *t, const struct task_plan *plan, char **ret_error);
 /* SIGTERM through the shim, cgroup.kill after the grace period. */
 int task_kill(struct task *t);
 /* The shim is gone: end the task from its exit record (or as SHIM_LOST), release the cgroup. */
 void task_finish(struct task *t);
+/* What the shim recorded in shim.json: the task's pid and start time, and the shim's own
+ * when the checkpoint had none (then true). False when there is no shim.json. */
+bool task_shim_state_load(struct task *t);
 /* Re-attach the loop to a running task's shim (recovery). */
 int task_watch_shim(struct task *t);
 /* Watch the task's cgroup events (OOM kills as they happen, the group emptying). */
 int task_watch_cgroup(struct task *t);
 
-/* ---- HTTP API (api.c) ---- */
+/* ---- HTTP API (api.c, launch-http.c) ---- */
+/* POST /api/v1/tasks: decode the spec, agent_task_launch(), answer 201 (200 when it was
+ * launched already) or the error its -errno maps to (launch_http_status). */
+int agent_api_launch(http_request *req, http_response *resp, void *userdata);
+/* The one table of what a launch's -errno means for the client: -EINVAL, -ENOENT, -ENODEV
+ * 400 "invalid_spec", -EEXIST 409 "conflict", anything else 500 (*ret_code NULL: the
+ * status's default code). */
+unsigned launch_http_status(int r, const char **ret_code);
 int agent_api_start(struct agent *a);
 void agent_api_stop(struct agent *a);
 /* Wake log followers of `t` (its output grew or it ended). */

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "agent/agent.h"
 #include "agent/log-file.h"
@@ -33,89 +32,6 @@ struct log_waiter {
 static struct agent *agent_of(void *userdata)
 {
         return userdata;
-}
-
-static int handle_launch(http_request *req, http_response *resp, void *userdata)
-{
-        struct agent *a = agent_of(userdata);
-        _cleanup_(silo_task_spec_freep) struct silo_task_spec *spec = NULL;
-        _cleanup_free_ char *err = NULL, *sandbox = NULL;
-        struct container_config cfg = {};
-        struct task *t;
-        unsigned status = 500;
-        int r;
-
-        if (!req->body) {
-                a->launch_rejected_total++;
-                return http_response_error(resp, 400, "invalid_spec", "body: a task spec (JSON object) is required");
-        }
-        r = silo_task_spec_from_json(req->body, &spec, &err);
-        if (r < 0) {
-                a->launch_rejected_total++;
-                if (r == -ENOMEM)
-                        return r;
-                return http_response_error(resp, 400, "invalid_spec", "%s", err ? err : "invalid task spec");
-        }
-        if (!spec->id) {
-                r = id_uuid_new(&spec->id);
-                if (r < 0)
-                        return r;
-        }
-
-        /* Idempotent by id: a master that re-sends a launch after a restart gets the task it
-         * already started, never a second one. A launch the agent crashed in before its shim
-         * started was never answered and is forgotten at recovery (recover.c): its retry is a
-         * new launch below, which starts it. */
-        t = agent_task_find(a, spec->id);
-        if (t) {
-                if (silo_task_spec_equal(t->spec, spec))
-                        return http_response_json(resp, 200, task_to_json(t, false));
-                a->launch_rejected_total++;
-                return http_response_error(resp, 409, "conflict",
-                                           "id: task '%s' already exists with a different spec", spec->id);
-        }
-
-        if (asprintf(&sandbox, "%s/%s", a->sandboxes_dir, spec->id) < 0) {
-                sandbox = NULL;
-                return -ENOMEM;
-        }
-        r = task_spec_validate(a, spec, sandbox, &cfg, &err);
-        if (r < 0) {
-                a->launch_rejected_total++;
-                if (r == -ENOMEM)
-                        return r;
-                return http_response_error(resp, 400, "invalid_spec", "%s", err ? err : "invalid task spec");
-        }
-
-        r = task_new(a, spec, &t);
-        if (r < 0) {
-                container_config_clear(&cfg);
-                return r;
-        }
-        TAKE_PTR(spec);
-        r = task_start(t, &cfg, &status, &err);
-        container_config_clear(&cfg);
-        if (r < 0) {
-                task_free(t);
-                if (status < 500)
-                        a->launch_rejected_total++;
-                else
-                        a->launch_failed_total++;
-                return http_response_error(resp, status, status == 400 ? "invalid_spec" : NULL, "%s",
-                                           err ? err : strerror(-r));
-        }
-        r = agent_task_add(a, t);
-        if (r < 0) {
-                (void)task_kill(t);
-                task_free(t);
-                return r;
-        }
-        a->launches_total++;
-        agent_notify_status(a);
-        /* Started and checkpointed with its shim, not answered yet: a crash here leaves a task
-         * that runs, and a retry gets it (200). */
-        agent_crash_point("launch-before-answer");
-        return http_response_json(resp, 201, task_to_json(t, false));
 }
 
 static struct task *task_from_request(struct agent *a, http_request *req, http_response *resp)
@@ -548,7 +464,7 @@ static const struct http_route routes[] = {
         {"GET", "/metrics", handle_metrics, 0},
         {"GET", "/api/v1/devices", handle_devices, 0},
         {"GET", "/api/v1/tasks", handle_task_list, 0},
-        {"POST", "/api/v1/tasks", handle_launch, 0},
+        {"POST", "/api/v1/tasks", agent_api_launch, 0},
         {"GET", "/api/v1/tasks/{id}", handle_task_get, 0},
         {"DELETE", "/api/v1/tasks/{id}", handle_task_kill, 0},
         {"GET", "/api/v1/tasks/{id}/logs", handle_task_logs, 0},

@@ -26,8 +26,7 @@ int task_forget(struct task *t)
         /* Checkpoint first: a crash before the sandbox is gone leaves a sandbox no checkpoint
          * knows, which the startup scan removes; the reverse order would leave a checkpoint
          * pointing at nothing. */
-        snprintf(path, sizeof(path), "%s/%s.json", a->tasks_dir, t->id);
-        if (unlink(path) < 0 && errno != ENOENT)
+        if (unlink(task_checkpoint_path(a, t->id, path)) < 0 && errno != ENOENT)
                 return negative_errno();
         r = rm_rf(t->sandbox);
         if (r < 0 && r != -ENOENT)

@@ -131,7 +131,29 @@ static int cgroup_procs_foreach(const char *procs_path, int (*fn)(pid_t pid, voi
         return 0;
 }
 
+/* The sandbox a process in <root>/shims serves, when its argv[1] is one under ours (a
+ * shim's is); NULL otherwise. */
+static char *shim_sandbox(const struct agent *a, pid_t pid)
+{
+        _cleanup_free_ char *arg = proc_argv1(pid);
+        size_t len = strlen(a->sandboxes_dir);
+
+        if (!arg || strncmp(arg, a->sandboxes_dir, len) != 0 || arg[len] != '/')
+                return NULL;
+        return TAKE_PTR(arg);
+}
+
+/* Each process of <root>/shims, as cgroup_procs_foreach() does. */
+static int shims_foreach(const struct agent *a, int (*fn)(pid_t pid, void *userdata), void *userdata)
+{
+        char procs[PATH_MAX];
+
+        snprintf(procs, sizeof(procs), "%s/shims/cgroup.procs", cg_hierarchy_root(a->cg));
+        return cgroup_procs_foreach(procs, fn, userdata);
+}
+
 struct shim_match {
+        const struct agent *a;
         const char *sandbox;
         pid_t pid;
 };
@@ -139,9 +161,9 @@ struct shim_match {
 static int shim_match_one(pid_t pid, void *userdata)
 {
         struct shim_match *m = userdata;
-        _cleanup_free_ char *arg = proc_argv1(pid);
+        _cleanup_free_ char *sandbox = shim_sandbox(m->a, pid);
 
-        if (arg && streq(arg, m->sandbox)) {
+        if (sandbox && streq(sandbox, m->sandbox)) {
                 m->pid = pid;
                 return 1;
         }
@@ -152,11 +174,9 @@ static int shim_match_one(pid_t pid, void *userdata)
  * the shim and hearing from it): the process in <root>/shims whose argument is the sandbox. */
 static pid_t shim_find_by_sandbox(struct agent *a, const char *sandbox)
 {
-        char procs[PATH_MAX];
-        struct shim_match m = {.sandbox = sandbox};
+        struct shim_match m = {.a = a, .sandbox = sandbox};
 
-        snprintf(procs, sizeof(procs), "%s/shims/cgroup.procs", cg_hierarchy_root(a->cg));
-        if (cgroup_procs_foreach(procs, shim_match_one, &m) <= 0)
+        if (shims_foreach(a, shim_match_one, &m) <= 0)
                 return 0;
         return m.pid;
 }
@@ -244,8 +264,7 @@ static void task_forget_unstarted(struct task *t)
                                           t->id, strempty(t->cgroup_path));
                 t->cg = cg_task_free(t->cg);
         }
-        snprintf(path, sizeof(path), "%s/%s.json", a->tasks_dir, t->id);
-        if (unlink(path) < 0 && errno != ENOENT)
+        if (unlink(task_checkpoint_path(a, t->id, path)) < 0 && errno != ENOENT)
                 log_warning_errno(negative_errno(), "Task %s: cannot remove its checkpoint %s: %m", t->id, path);
         else
                 (void)fsync_directory_of(path);
@@ -267,7 +286,6 @@ static void task_forget_unstarted(struct task *t)
 static int task_recover_live(struct task *t)
 {
         struct agent *a = t->agent;
-        struct shim_state st = {};
         struct shim_exit_record rec = {};
         bool has_exit, has_cg, unrecorded_shim = !t->shim_pid;
         char msg[512];
@@ -280,15 +298,8 @@ static int task_recover_live(struct task *t)
          * processes of <root>/shims (its argv[1] is the sandbox), names it; the task is then
          * adopted like one whose checkpoint had the pid, and that pid is checkpointed now.
          */
-        if (shim_state_read(t->sandbox, &st) >= 0) {
-                t->pid = st.task_pid;
-                t->pid_start_time = st.task_start_time;
-                if (!t->shim_pid) {
-                        t->shim_pid = st.shim_pid;
-                        t->shim_start_time = st.shim_start_time;
-                        log_info("task %s: found its shim (pid %d) by its shim.json", t->id, (int)t->shim_pid);
-                }
-        }
+        if (task_shim_state_load(t))
+                log_info("task %s: found its shim (pid %d) by its shim.json", t->id, (int)t->shim_pid);
         if (!t->shim_pid && (t->shim_pid = shim_find_by_sandbox(a, t->sandbox)) > 0) {
                 t->shim_start_time = process_start_time(t->shim_pid);
                 log_info("task %s: found its shim (pid %d) by its sandbox", t->id, (int)t->shim_pid);
@@ -384,13 +395,12 @@ struct shim_orphan_ctx {
 static int shim_orphan_one(pid_t pid, void *userdata)
 {
         struct shim_orphan_ctx *c = userdata;
-        _cleanup_free_ char *arg = proc_argv1(pid);
-        size_t len = strlen(c->a->sandboxes_dir);
+        _cleanup_free_ char *sandbox = shim_sandbox(c->a, pid);
         const char *id;
 
-        if (!arg || strncmp(arg, c->a->sandboxes_dir, len) != 0 || arg[len] != '/')
+        if (!sandbox)
                 return 0;
-        id = arg + len + 1;
+        id = sandbox + strlen(c->a->sandboxes_dir) + 1;
         if (agent_task_find(c->a, id))
                 return 0;
         if (kill(pid, SIGKILL) == 0) {
@@ -403,10 +413,9 @@ static int shim_orphan_one(pid_t pid, void *userdata)
 static int shim_unexec_one(pid_t pid, void *userdata)
 {
         struct agent *a = userdata;
-        _cleanup_free_ char *arg = proc_argv1(pid);
-        size_t len = strlen(a->sandboxes_dir);
+        _cleanup_free_ char *sandbox = shim_sandbox(a, pid);
 
-        if (arg && strncmp(arg, a->sandboxes_dir, len) == 0 && arg[len] == '/')
+        if (sandbox)
                 return 0;
         /* Between clone3() into <root>/shims and execl() of silo-shim, a child still shows the
          * agent's command line. Nothing else lives in <root>/shims. */
@@ -418,10 +427,7 @@ static int shim_unexec_one(pid_t pid, void *userdata)
 
 static void shims_unexec_kill(struct agent *a)
 {
-        char procs[PATH_MAX];
-
-        snprintf(procs, sizeof(procs), "%s/shims/cgroup.procs", cg_hierarchy_root(a->cg));
-        (void)cgroup_procs_foreach(procs, shim_unexec_one, a);
+        (void)shims_foreach(a, shim_unexec_one, a);
 }
 
 /*
@@ -434,12 +440,10 @@ static void agent_leftovers_remove(struct agent *a)
         _cleanup_(strv_freep) char **ids = NULL;
         _cleanup_closedir_ DIR *d = NULL;
         struct shim_orphan_ctx oc = {.a = a};
-        char procs[PATH_MAX];
         struct dirent *de;
         int r;
 
-        snprintf(procs, sizeof(procs), "%s/shims/cgroup.procs", cg_hierarchy_root(a->cg));
-        (void)cgroup_procs_foreach(procs, shim_orphan_one, &oc);
+        (void)shims_foreach(a, shim_orphan_one, &oc);
 
         r = cg_hierarchy_list_tasks(a->cg, &ids);
         if (r < 0)

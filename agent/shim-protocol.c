@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Encoding of the agent <-> shim files in the sandbox, each written atomically. */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <jansson.h>
 
 #include "agent/shim-protocol.h"
+#include "common/error.h"
 #include "common/fileio.h"
+#include "common/json-util.h"
 #include "common/macro.h"
+#include "common/protocol-json.h"
 
 static int json_write(const char *sandbox, const char *name, json_t *j)
 {
@@ -49,60 +54,285 @@ static int json_read(const char *sandbox, const char *name, json_t **ret)
         return 0;
 }
 
-int shim_launch_write(const char *sandbox, const struct shim_launch *l)
+static size_t strv_length(char *const *v)
 {
-        json_t *c = container_config_to_json(&l->container);
+        size_t n = 0;
 
-        if (!c)
+        while (v && v[n])
+                n++;
+        return n;
+}
+
+/* A copy of the NULL-terminated vector v (NULL: an empty one); NULL on ENOMEM. */
+static char **strv_copy(char *const *v)
+{
+        size_t n = strv_length(v);
+        char **c = calloc(n + 1, sizeof(char *));
+
+        for (size_t i = 0; c && i < n; i++)
+                if (!(c[i] = strdup(v[i])))
+                        return strv_free(c);
+        return c;
+}
+
+static json_t *strv_to_json(char *const *v)
+{
+        json_t *a = json_array();
+
+        for (; a && v && *v; v++)
+                if (json_array_append_new(a, json_string(*v)) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        return a;
+}
+
+/* A JSON array of strings (absent: *ret stays NULL), or -EINVAL. */
+static int strv_from_json(const json_t *a, char ***ret)
+{
+        _cleanup_strv_free_ char **v = NULL;
+        size_t n;
+
+        if (!a)
+                return 0;
+        if (!json_is_array(a))
+                return -EINVAL;
+        n = json_array_size(a);
+        v = calloc(n + 1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const char *x = json_string_value(json_array_get(a, i));
+
+                if (!x)
+                        return -EINVAL;
+                if (!(v[i] = strdup(x)))
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+/* uint64_t as a decimal string: JSON integers are signed 64-bit ("unlimited" is UINT64_MAX). */
+static json_t *u64_to_json(uint64_t v)
+{
+        char buf[32];
+
+        snprintf(buf, sizeof(buf), "%" PRIu64, v);
+        return json_string(buf);
+}
+
+static int u64_from_json(const char *s, uint64_t *ret)
+{
+        char *end;
+
+        errno = 0;
+        *ret = strtoull(s, &end, 10);
+        return errno || end == s || *end ? -EINVAL : 0;
+}
+
+static json_t *resolved_to_json(const struct shim_resolved *r)
+{
+        json_t *j = json_pack("{s:s, s:s, s:I, s:i, s:o, s:i, s:o}", "cgroup", r->cgroup, "sandbox",
+                              r->sandbox, "log_max_bytes", (json_int_t)r->log_max_bytes, "log_files",
+                              (int)r->log_files, "env", strv_to_json(r->env), "namespaces",
+                              (int)r->namespaces, "volume_sources", strv_to_json(r->volume_sources));
+
+        if (!j)
+                return NULL;
+        if (r->set_user && (json_set(j, "uid", json_integer(r->uid)) < 0 ||
+                            json_set(j, "gid", json_integer(r->gid)) < 0))
+                goto fail;
+        if (r->hostname && json_set(j, "hostname", json_string(r->hostname)) < 0)
+                goto fail;
+        if (r->hidden && json_set(j, "hidden", strv_to_json(r->hidden)) < 0)
+                goto fail;
+        if (r->nofile.resource >= 0 &&
+            json_set(j, "nofile", json_pack("{s:o, s:o}", "soft", u64_to_json(r->nofile.soft), "hard",
+                                            u64_to_json(r->nofile.hard))) < 0)
+                goto fail;
+        return j;
+fail:
+        json_decref(j);
+        return NULL;
+}
+
+/* The resolved object; a field that is missing or of the wrong type is named. */
+static int resolved_from_json(json_t *j, struct shim_resolved *r, char **ret_error)
+{
+        const char *cg, *sandbox, *hostname = NULL, *soft = NULL, *hard = NULL;
+        json_t *env, *vols, *hidden = NULL, *uid = NULL, *gid = NULL, *nofile = NULL;
+        json_int_t max;
+        int files, ns, k;
+
+        if (json_unpack(j, "{s:s, s:s, s:I, s:i, s:o, s:i, s:o, s?s, s?o, s?o, s?o, s?o}", "cgroup",
+                        &cg, "sandbox", &sandbox, "log_max_bytes", &max, "log_files", &files, "env",
+                        &env, "namespaces", &ns, "volume_sources", &vols, "hostname", &hostname,
+                        "hidden", &hidden, "uid", &uid, "gid", &gid, "nofile", &nofile) < 0 ||
+            max <= 0 || files <= 0)
+                return error_set(ret_error, -EBADMSG, "resolved: malformed");
+        r->log_max_bytes = (uint64_t)max;
+        r->log_files = (unsigned)files;
+        r->namespaces = (unsigned)ns;
+        r->cgroup = strdup(cg);
+        r->sandbox = strdup(sandbox);
+        r->hostname = hostname ? strdup(hostname) : NULL;
+        if (!r->cgroup || !r->sandbox || (hostname && !r->hostname))
+                return -ENOMEM;
+        if ((k = strv_from_json(env, &r->env)) < 0 || !r->env)
+                return k == -ENOMEM ? k : error_set(ret_error, -EINVAL, "resolved.env: missing or invalid");
+        if ((k = strv_from_json(vols, &r->volume_sources)) < 0)
+                return k == -ENOMEM ? k : error_set(ret_error, -EINVAL, "resolved.volume_sources: invalid");
+        if ((k = strv_from_json(hidden, &r->hidden)) < 0)
+                return k == -ENOMEM ? k : error_set(ret_error, -EINVAL, "resolved.hidden: invalid");
+        if (uid || gid) {
+                if (!json_is_integer(uid) || !json_is_integer(gid))
+                        return error_set(ret_error, -EINVAL, "resolved.uid/gid: invalid");
+                r->set_user = true;
+                r->uid = (uid_t)json_integer_value(uid);
+                r->gid = (gid_t)json_integer_value(gid);
+        }
+        r->nofile.resource = -1;
+        if (nofile) {
+                if (json_unpack(nofile, "{s:s, s:s}", "soft", &soft, "hard", &hard) < 0 ||
+                    u64_from_json(soft, &r->nofile.soft) < 0 || u64_from_json(hard, &r->nofile.hard) < 0)
+                        return error_set(ret_error, -EINVAL, "resolved.nofile: invalid");
+                r->nofile.resource = RLIMIT_NOFILE;
+        }
+        return 0;
+}
+
+int shim_launch_write(const char *sandbox, const struct silo_task_spec *spec,
+                      const struct shim_resolved *resolved)
+{
+        json_t *r = resolved_to_json(resolved);
+
+        if (!r)
                 return -ENOMEM;
         return json_write(sandbox, SHIM_LAUNCH_FILE,
-                          json_pack("{s:s, s:s, s:I, s:i, s:o}", "task_id", l->task_id, "cgroup",
-                                    l->cgroup, "log_max_bytes", (json_int_t)l->log_max_bytes,
-                                    "log_files", (int)l->log_files, "container", c));
+                          json_pack("{s:i, s:o, s:o}", "version", 2, "spec",
+                                    silo_task_spec_to_json(spec), "resolved", r));
+}
+
+static int launch_decode(json_t *j, struct shim_launch *l, char **ret_error)
+{
+        int r;
+
+        r = silo_task_spec_from_json(json_object_get(j, "spec"), &l->spec, ret_error);
+        if (r < 0)
+                return error_wrap(ret_error, r, "spec");
+        if (!l->spec->id)
+                return error_set(ret_error, -EINVAL, "spec.id: missing");
+        r = resolved_from_json(json_object_get(j, "resolved"), &l->resolved, ret_error);
+        if (r < 0)
+                return r;
+        if (strv_length(l->resolved.volume_sources) !=
+            (l->spec->has_container ? l->spec->container.n_volumes : 0))
+                return error_set(ret_error, -EINVAL,
+                                 "resolved.volume_sources: not one per container.volumes entry");
+        return shim_container_config(l->spec, &l->resolved, &l->container);
 }
 
 int shim_launch_read(const char *sandbox, struct shim_launch *ret, char **ret_error)
 {
         struct shim_launch l = {};
         json_t *j = NULL;
-        const char *id, *cg;
-        json_int_t max = 0;
-        int files = 0, r;
+        int r;
 
         r = json_read(sandbox, SHIM_LAUNCH_FILE, &j);
-        if (r < 0) {
-                if (ret_error && asprintf(ret_error, "%s/%s: %s", sandbox, SHIM_LAUNCH_FILE,
-                                          strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
-        if (json_unpack(j, "{s:s, s:s, s:I, s:i}", "task_id", &id, "cgroup", &cg, "log_max_bytes",
-                        &max, "log_files", &files) < 0 || max <= 0 || files <= 0) {
-                json_decref(j);
-                if (ret_error && asprintf(ret_error, "%s/%s: malformed", sandbox, SHIM_LAUNCH_FILE) < 0)
-                        *ret_error = NULL;
-                return -EBADMSG;
-        }
-        l.task_id = strdup(id);
-        l.cgroup = strdup(cg);
-        l.log_max_bytes = (uint64_t)max;
-        l.log_files = (unsigned)files;
-        r = container_config_from_json(json_object_get(j, "container"), &l.container, ret_error);
+        if (r < 0)
+                return error_set(ret_error, r, "%s/%s: %s", sandbox, SHIM_LAUNCH_FILE, strerror(-r));
+        r = launch_decode(j, &l, ret_error);
         json_decref(j);
-        if (r < 0 || !l.task_id || !l.cgroup) {
+        if (r < 0) {
                 shim_launch_clear(&l);
-                return r < 0 ? r : -ENOMEM;
+                return error_wrap(ret_error, r, "%s/%s", sandbox, SHIM_LAUNCH_FILE);
         }
         *ret = l;
         return 0;
 }
 
+static char *strdup_opt(const char *s, bool *oom)
+{
+        char *d = s ? strdup(s) : NULL;
+
+        *oom |= s && !d;
+        return d;
+}
+
+int shim_container_config(const struct silo_task_spec *spec, const struct shim_resolved *r,
+                          struct container_config *ret)
+{
+        const struct silo_container *sc = spec->has_container ? &spec->container : NULL;
+        struct container_config c = {
+                .set_user = r->set_user,
+                .uid = r->uid,
+                .gid = r->gid,
+                .namespaces = r->namespaces,
+                .capabilities = container_default_capabilities() | spec->capabilities,
+                .init = spec->init,
+        };
+        bool oom = false;
+
+        c.argv = strv_copy(spec->command);
+        c.env = strv_copy(r->env);
+        c.hidden = r->hidden ? strv_copy(r->hidden) : NULL;
+        oom |= !c.argv || !c.env || (r->hidden && !c.hidden);
+        c.rootfs = strdup_opt(sc ? sc->rootfs : NULL, &oom);
+        c.cwd = strdup_opt(c.rootfs ? "/" : r->sandbox, &oom);
+        c.sandbox = strdup_opt(r->sandbox, &oom);
+        c.hostname = strdup_opt(r->hostname, &oom);
+        if (sc && sc->n_volumes > 0 && !oom) {
+                c.volumes = calloc(sc->n_volumes, sizeof(*c.volumes));
+                oom |= !c.volumes;
+                for (size_t i = 0; c.volumes && i < sc->n_volumes; i++, c.n_volumes++) {
+                        c.volumes[i].source = strdup_opt(r->volume_sources[i], &oom);
+                        c.volumes[i].target = strdup_opt(sc->volumes[i].target, &oom);
+                        c.volumes[i].readonly = sc->volumes[i].readonly;
+                }
+        }
+        if (sc && sc->n_devices > 0 && !oom) {
+                c.devices = calloc(sc->n_devices, sizeof(*c.devices));
+                oom |= !c.devices;
+                for (size_t i = 0; c.devices && i < sc->n_devices; i++, c.n_devices++) {
+                        c.devices[i].path = strdup_opt(sc->devices[i].path, &oom);
+                        c.devices[i].access = sc->devices[i].access;
+                }
+        }
+        /* The spec's rlimits, and the agent's default open-file limit when it sets none. */
+        c.rlimits = calloc(spec->n_rlimits + 1, sizeof(*c.rlimits));
+        oom |= !c.rlimits;
+        if (c.rlimits) {
+                memcpy(c.rlimits, spec->rlimits, spec->n_rlimits * sizeof(*c.rlimits));
+                c.n_rlimits = spec->n_rlimits;
+                if (r->nofile.resource >= 0)
+                        c.rlimits[c.n_rlimits++] = r->nofile;
+        }
+        if (oom) {
+                container_config_clear(&c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+void shim_resolved_clear(struct shim_resolved *r)
+{
+        free(r->cgroup);
+        free(r->sandbox);
+        strv_free(r->env);
+        free(r->hostname);
+        strv_free(r->hidden);
+        strv_free(r->volume_sources);
+        *r = (struct shim_resolved){.nofile.resource = -1};
+}
+
 void shim_launch_clear(struct shim_launch *l)
 {
-        free(l->task_id);
-        free(l->cgroup);
+        silo_task_spec_free(l->spec);
+        shim_resolved_clear(&l->resolved);
         container_config_clear(&l->container);
-        memset(l, 0, sizeof(*l));
+        *l = (struct shim_launch){.resolved.nofile.resource = -1};
 }
 
 int shim_state_write(const char *sandbox, const struct shim_state *s)

@@ -7,14 +7,33 @@
 #include <sys/types.h>
 
 #include "isolator/container.h"
+#include "silo/protocol.h"
 
-/* What the agent asks the shim to launch (<sandbox>/launch.json). */
-struct shim_launch {
-        char *task_id;
+/* What the agent resolved on its host for one launch: with the task's spec, all the shim
+ * needs. */
+struct shim_resolved {
         char *cgroup;                   /* absolute cgroupfs path of the task's group */
+        char *sandbox;                  /* absolute */
         uint64_t log_max_bytes;
         unsigned log_files;
-        struct container_config container;
+        bool set_user;                  /* the spec names a user: uid and gid below */
+        uid_t uid;
+        gid_t gid;
+        char **env;                     /* "KEY=VALUE" as built: the spec's, the defaults, SILO_* */
+        unsigned namespaces;            /* SILO_NS_*: the spec's and those every task gets */
+        char *hostname;                 /* with SILO_NS_UTS */
+        char **hidden;                  /* host paths a task without a rootfs must not see, or NULL */
+        char **volume_sources;          /* container.volumes[i].source, symlinks resolved */
+        struct silo_rlimit nofile;      /* the default RLIMIT_NOFILE for a spec that sets none
+                                         * (resource -1: none) */
+};
+
+/* <sandbox>/launch.json: the task spec itself (the codec's encoding) and the resolved
+ * fields, {"spec": {...}, "resolved": {...}}; read back with the same codec. */
+struct shim_launch {
+        struct silo_task_spec *spec;
+        struct shim_resolved resolved;
+        struct container_config container; /* built from both by shim_launch_read() */
 };
 
 /* Who runs the task (<sandbox>/shim.json), written by the shim once the task started: with
@@ -40,9 +59,18 @@ struct shim_exit_record {
 #define SHIM_STATE_FILE "shim.json"
 #define SHIM_EXIT_FILE "exit.json"
 
-int shim_launch_write(const char *sandbox, const struct shim_launch *l);
+int shim_launch_write(const char *sandbox, const struct silo_task_spec *spec,
+                      const struct shim_resolved *resolved);
+/* Read launch.json and build the launcher's config from it. -ENOENT, -EBADMSG, -EINVAL with
+ * *ret_error naming the file and the field. */
 int shim_launch_read(const char *sandbox, struct shim_launch *ret, char **ret_error);
 void shim_launch_clear(struct shim_launch *l);
+void shim_resolved_clear(struct shim_resolved *r);
+/* The launcher's config of a task: its spec with what the agent resolved (argv, the root,
+ * volumes, devices, capabilities and rlimits from the spec; user, environment, namespaces,
+ * hostname, hidden paths and volume sources resolved). */
+int shim_container_config(const struct silo_task_spec *spec, const struct shim_resolved *r,
+                          struct container_config *ret);
 
 int shim_state_write(const char *sandbox, const struct shim_state *s);
 int shim_state_read(const char *sandbox, struct shim_state *ret);

@@ -94,9 +94,9 @@ static int start_task(struct shim *s)
         pid_t pid;
         int pidfd = -1;
 
-        cgfd = open(s->launch.cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        cgfd = open(s->launch.resolved.cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (cgfd < 0) {
-                snprintf(buf, sizeof(buf), "task cgroup %s: %s", s->launch.cgroup, strerror(errno));
+                snprintf(buf, sizeof(buf), "task cgroup %s: %s", s->launch.resolved.cgroup, strerror(errno));
                 return report_error(s, errno, buf);
         }
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
@@ -128,7 +128,7 @@ static int start_task(struct shim *s)
                 close(err[0]);
                 close(error_pipe[0]);
                 close(status_pipe[0]);
-                snprintf(buf, sizeof(buf), "clone3 into %s failed: %s", s->launch.cgroup,
+                snprintf(buf, sizeof(buf), "clone3 into %s failed: %s", s->launch.resolved.cgroup,
                          strerror((int)-pid));
                 return report_error(s, (int)-pid, buf);
         }
@@ -296,9 +296,9 @@ int main(int argc, char **argv)
                 report_error(&s, r, error ? error : "cannot read the launch config");
                 return 1;
         }
-        r = log_writer_open(s.sandbox, "stdout", s.launch.log_max_bytes, s.launch.log_files, &s.out);
+        r = log_writer_open(s.sandbox, "stdout", s.launch.resolved.log_max_bytes, s.launch.resolved.log_files, &s.out);
         if (r >= 0)
-                r = log_writer_open(s.sandbox, "stderr", s.launch.log_max_bytes, s.launch.log_files,
+                r = log_writer_open(s.sandbox, "stderr", s.launch.resolved.log_max_bytes, s.launch.resolved.log_files,
                                     &s.err);
         if (r < 0) {
                 snprintf(buf, sizeof(buf), "opening the log files in %s: %s", s.sandbox, strerror(-r));

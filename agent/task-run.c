@@ -17,6 +17,7 @@
 #include "agent/agent.h"
 #include "agent/shim-protocol.h"
 #include "agent/task-cgroup.h"
+#include "common/error.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -255,32 +256,74 @@ static int spawn_shim(struct task *t)
         return event_loop_add_pidfd(a->loop, pidfd, on_shim_exit, t, NULL, &t->shim_src);
 }
 
-/* The cgroup of a validated task: its io targets and devices resolved, then its limits. */
-static int task_cgroup_create(struct task *t, char **ret_error)
+/* The task's cgroup with the limits of its spec, on the io targets and devices its
+ * validation resolved. The isolator's message as it is, or "creating the task's cgroup: ...". */
+static int task_cgroup_create(struct task *t, const struct task_plan *plan, char **ret_error)
 {
-        const struct silo_task_spec *spec = t->spec;
-        _cleanup_free_ struct blockdev *io_targets = NULL;
-        _cleanup_free_ struct cg_device_rule *rules = NULL;
         _cleanup_free_ struct cg_io_target *io = NULL;
-        size_t n_rules = spec->has_container ? spec->container.n_devices : 0;
         struct cg_limits limits;
         int r;
 
-        r = task_io_targets_resolve(NULL, &spec->resources, &io_targets, ret_error);
-        if (r >= 0)
-                r = task_devices_resolve(spec->container.devices, n_rules, &rules, ret_error);
-        if (r >= 0)
-                r = task_cgroup_limits(spec, io_targets, rules, n_rules, &limits, &io, ret_error);
+        r = task_cgroup_limits(t->spec, plan->io_targets, plan->devices, plan->n_devices, &limits, &io,
+                               ret_error);
         if (r >= 0)
                 r = cg_task_create(t->agent->cg, t->id, &limits, &t->cg, ret_error);
+        if (r < 0 && !(ret_error && *ret_error))
+                return error_wrap(ret_error, r, "creating the task's cgroup");
         return r;
 }
 
-int task_start(struct task *t, const struct container_config *config, unsigned *ret_status,
-               char **ret_error)
+/* The sandbox (emptied of what an earlier task with this id left), its /etc files and the
+ * shim's launch.json. */
+static int task_sandbox_prepare(struct task *t, const struct task_plan *plan)
 {
         struct agent *a = t->agent;
-        struct shim_launch launch = {};
+        struct shim_resolved resolved = plan->resolved;
+        int r;
+
+        resolved.cgroup = t->cgroup_path;
+        resolved.log_max_bytes = a->opts.log_max_bytes;
+        resolved.log_files = (unsigned)a->opts.log_files;
+        /* A sandbox left by an earlier task with this id that the agent no longer knows. */
+        if (access(t->sandbox, F_OK) == 0) {
+                log_notice("Removing leftover sandbox %s", t->sandbox);
+                (void)rm_rf(t->sandbox);
+        }
+        if (mkdir(t->sandbox, 0750) < 0)
+                return negative_errno();
+        r = write_etc_files(t);
+        if (r < 0)
+                return r;
+        return shim_launch_write(t->sandbox, t->spec, &resolved);
+}
+
+/* A start that failed after its cgroup was created: nothing of it is left, the shim (killed
+ * and reaped), the group, the sandbox and the checkpoint included. */
+static void task_start_undo(struct task *t)
+{
+        char path[PATH_MAX];
+
+        if (t->shim_pidfd >= 0) {
+                siginfo_t si = {};
+
+                (void)pidfd_send_signal(t->shim_pidfd, SIGKILL, NULL, 0);
+                (void)waitid(P_PIDFD, (id_t)t->shim_pidfd, &si, WEXITED);
+        }
+        t->shim_src = event_source_remove(t->shim_src);
+        t->report_src = event_source_remove(t->report_src);
+        t->cg_src = event_source_remove(t->cg_src);
+        t->shim_pidfd = safe_close(t->shim_pidfd);
+        if (t->cg) {
+                (void)cg_task_destroy(t->cg, 0);
+                t->cg = cg_task_free(t->cg);
+        }
+        (void)rm_rf(t->sandbox);
+        (void)unlink(task_checkpoint_path(t->agent, t->id, path));
+}
+
+int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
+{
+        struct agent *a = t->agent;
         char path[PATH_MAX];
         int r;
 
@@ -290,55 +333,25 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
         free(t->cgroup_path);
         if (asprintf(&t->cgroup_path, "%s/tasks/%s", cg_hierarchy_root(a->cg), t->id) < 0) {
                 t->cgroup_path = NULL;
-                *ret_status = 500;
                 return -ENOMEM;
         }
         r = task_checkpoint_save(t);
+        if (r < 0)
+                return error_wrap(ret_error, r, "checkpointing task %s", t->id);
+        r = task_cgroup_create(t, plan, ret_error);
         if (r < 0) {
-                *ret_status = 500;
-                if (ret_error && !*ret_error &&
-                    asprintf(ret_error, "checkpointing task %s: %s", t->id, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
-        r = task_cgroup_create(t, ret_error);
-        if (r < 0) {
-                *ret_status = r == -EINVAL || r == -ENOENT || r == -ENODEV ? 400
-                              : r == -EEXIST ? 409 : 500;
-                if (ret_error && !*ret_error && asprintf(ret_error, "creating the task's cgroup: %s",
-                                                         strerror(-r)) < 0)
-                        *ret_error = NULL;
-                snprintf(path, sizeof(path), "%s/%s.json", a->tasks_dir, t->id);
-                (void)unlink(path);
+                (void)unlink(task_checkpoint_path(a, t->id, path));
                 return r;
         }
         agent_crash_point("launch-after-cgroup");
 
-        /* A sandbox left by an earlier task with this id that the agent no longer knows. */
-        if (access(t->sandbox, F_OK) == 0) {
-                log_notice("Removing leftover sandbox %s", t->sandbox);
-                (void)rm_rf(t->sandbox);
+        r = task_sandbox_prepare(t, plan);
+        if (r >= 0)
+                r = task_watch_cgroup(t);
+        if (r >= 0) {
+                agent_crash_point("launch-before-shim");
+                r = spawn_shim(t);
         }
-        if (mkdir(t->sandbox, 0750) < 0) {
-                r = negative_errno();
-                goto fail;
-        }
-        r = write_etc_files(t);
-        if (r < 0)
-                goto fail;
-        launch.task_id = t->id;
-        launch.cgroup = t->cgroup_path;
-        launch.log_max_bytes = a->opts.log_max_bytes;
-        launch.log_files = (unsigned)a->opts.log_files;
-        launch.container = *config;
-        r = shim_launch_write(t->sandbox, &launch);
-        if (r < 0)
-                goto fail;
-        r = task_watch_cgroup(t);
-        if (r < 0)
-                goto fail;
-        agent_crash_point("launch-before-shim");
-        r = spawn_shim(t);
         if (r < 0)
                 goto fail;
         agent_crash_point("launch-after-shim-spawn");
@@ -349,35 +362,17 @@ int task_start(struct task *t, const struct container_config *config, unsigned *
          * (recover.c, task_recover_live). */
         r = task_checkpoint_save(t);
         if (r < 0) {
-                siginfo_t si = {};
-
-                (void)pidfd_send_signal(t->shim_pidfd, SIGKILL, NULL, 0);
-                (void)waitid(P_PIDFD, (id_t)t->shim_pidfd, &si, WEXITED);
-                t->shim_src = event_source_remove(t->shim_src);
-                if (ret_error && !*ret_error &&
-                    asprintf(ret_error, "checkpointing task %s: %s", t->id, strerror(-r)) < 0)
-                        *ret_error = NULL;
+                (void)error_wrap(ret_error, r, "checkpointing task %s", t->id);
                 goto fail;
         }
         log_info("task %s: STARTING (shim %d, cgroup %s)", t->id, (int)t->shim_pid, t->cgroup_path);
         return 0;
 
 fail:
-        *ret_status = 500;
-        if (ret_error && !*ret_error &&
-            asprintf(ret_error, "starting task %s: %s", t->id, strerror(-r)) < 0)
-                *ret_error = NULL;
-        t->report_src = event_source_remove(t->report_src);
-        t->cg_src = event_source_remove(t->cg_src);
-        t->shim_pidfd = safe_close(t->shim_pidfd);
-        if (t->cg) {
-                (void)cg_task_destroy(t->cg, 0);
-                t->cg = cg_task_free(t->cg);
-        }
-        (void)rm_rf(t->sandbox);
-        snprintf(path, sizeof(path), "%s/%s.json", a->tasks_dir, t->id);
-        (void)unlink(path);
-        return r;
+        task_start_undo(t);
+        if (ret_error && *ret_error)
+                return r;
+        return error_wrap(ret_error, r, "starting task %s", t->id);
 }
 
 static int on_kill_grace(struct event_source *s, uint64_t n, void *userdata)
@@ -447,20 +442,27 @@ static int on_adopt_poll(struct event_source *s, uint64_t n, void *userdata)
         return 0;
 }
 
-int task_watch_shim(struct task *t)
+bool task_shim_state_load(struct task *t)
 {
         struct shim_state st = {};
+
+        if (shim_state_read(t->sandbox, &st) < 0)
+                return false;
+        t->pid = st.task_pid;
+        t->pid_start_time = st.task_start_time;
+        if (t->shim_pid)
+                return false;
+        t->shim_pid = st.shim_pid;
+        t->shim_start_time = st.shim_start_time;
+        return true;
+}
+
+int task_watch_shim(struct task *t)
+{
         int pidfd;
 
         /* A task recorded as STARTING may have started meanwhile. */
-        if (shim_state_read(t->sandbox, &st) >= 0) {
-                t->pid = st.task_pid;
-                t->pid_start_time = st.task_start_time;
-                if (!t->shim_pid) {
-                        t->shim_pid = st.shim_pid;
-                        t->shim_start_time = st.shim_start_time;
-                }
-        }
+        (void)task_shim_state_load(t);
         pidfd = t->shim_pid > 0 ? pidfd_open(t->shim_pid, 0) : -1;
         if (pidfd >= 0 && t->shim_start_time && process_start_time(t->shim_pid) != t->shim_start_time) {
                 /* The pid was reused: our shim is gone. */

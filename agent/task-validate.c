@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/shim-protocol.h"
+#include "agent/task-cgroup.h"
+#include "common/error.h"
 #include "common/json-util.h"
 #include "common/task-spec-parts.h"
 #include "common/fileio.h"
@@ -27,20 +30,6 @@
  * created, and every message names the field and the value, e.g.
  * "container.volumes[0].source: /srv/nope does not exist".
  */
-
-static int verr(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int verr(char **ret_error, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (ret_error) {
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
 
 static bool is_number(const char *s)
 {
@@ -82,7 +71,7 @@ static int resolve_user(const char *rootfs, const char *user, uid_t *ret_uid, gi
                 if (u >= UINT32_MAX) {
                         if (f)
                                 fclose(f);
-                        return verr(ret_error, "user: '%s' is out of range", user);
+                        return error_set(ret_error, -EINVAL, "user: '%s' is out of range", user);
                 }
                 *ret_uid = (uid_t)u;
                 *ret_gid = 0;
@@ -90,7 +79,7 @@ static int resolve_user(const char *rootfs, const char *user, uid_t *ret_uid, gi
         } else {
                 if (f)
                         fclose(f);
-                return verr(ret_error, "user: '%s' does not exist in %s", user,
+                return error_set(ret_error, -EINVAL, "user: '%s' does not exist in %s", user,
                             rootfs ? path : "the host's user database");
         }
         if (f)
@@ -159,29 +148,16 @@ static int build_env(const struct silo_task_spec *spec, const char *sandbox, con
         return 0;
 }
 
-static int check_devices(const struct silo_container *c, struct container_config *cfg,
-                         char **ret_error)
+/* Each container.devices[i] resolved once (stat: a device node, its type and number) into
+ * the rule of the task's device program; the launcher recreates the node by its path. */
+static int check_devices(const struct silo_container *c, struct task_plan *plan, char **ret_error)
 {
-        if (c->n_devices == 0)
-                return 0;
-        cfg->devices = calloc(c->n_devices, sizeof(*cfg->devices));
-        if (!cfg->devices)
-                return -ENOMEM;
-        for (size_t i = 0; i < c->n_devices; i++) {
-                struct stat st;
+        int r;
 
-                if (stat(c->devices[i].path, &st) < 0)
-                        return verr(ret_error, "container.devices[%zu]: %s does not exist on this host",
-                                    i, c->devices[i].path);
-                if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
-                        return verr(ret_error, "container.devices[%zu]: %s is not a device node", i,
-                                    c->devices[i].path);
-                cfg->devices[i].path = strdup(c->devices[i].path);
-                cfg->devices[i].access = c->devices[i].access;
-                cfg->n_devices++;
-                if (!cfg->devices[i].path)
-                        return -ENOMEM;
-        }
+        r = task_devices_resolve(c->devices, c->n_devices, &plan->devices, ret_error);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EINVAL;
+        plan->n_devices = c->n_devices;
         return 0;
 }
 
@@ -194,37 +170,35 @@ static int check_volume_source(const struct agent *a, size_t i, const char *sour
         _cleanup_free_ char *real = realpath(source, NULL), *state = NULL, *token = NULL;
 
         if (!real)
-                return verr(ret_error, "container.volumes[%zu].source: %s does not exist", i, source);
+                return error_set(ret_error, -EINVAL, "container.volumes[%zu].source: %s does not exist", i, source);
         if (streq(real, "/"))
-                return verr(ret_error,
+                return error_set(ret_error, -EINVAL,
                             "container.volumes[%zu].source: '/' is the whole host; name the directories the task needs",
                             i);
         if (silo_volume_kernel_tree(real, false))
-                return verr(ret_error,
+                return error_set(ret_error, -EINVAL,
                             "container.volumes[%zu].source: %s is under %s, the host's kernel interface",
                             i, source, silo_volume_kernel_tree(real, false));
         state = realpath(a->opts.state_dir, NULL);
         if (state && (path_is_under(real, state) || path_is_under(state, real)))
-                return verr(ret_error,
+                return error_set(ret_error, -EINVAL,
                             "container.volumes[%zu].source: %s would expose the agent's state directory %s",
                             i, source, state);
         token = a->opts.token_file ? realpath(a->opts.token_file, NULL) : NULL;
         if (token && path_is_under(token, real))
-                return verr(ret_error,
+                return error_set(ret_error, -EINVAL,
                             "container.volumes[%zu].source: %s would expose the agent's token file %s",
                             i, source, token);
         *ret_resolved = TAKE_PTR(real);
         return 0;
 }
 
-static int check_volumes(const struct agent *a, const struct silo_container *c,
-                         struct container_config *cfg, char **ret_error)
+/* Each volume's source resolved (symlink-free, into *sources) and its target checked. */
+static int check_volumes(const struct agent *a, const struct silo_container *c, char ***sources,
+                         char **ret_error)
 {
-        if (c->n_volumes == 0)
-                return 0;
-        cfg->volumes = calloc(c->n_volumes, sizeof(*cfg->volumes));
-        if (!cfg->volumes)
-                return -ENOMEM;
+        size_t n = 0;
+
         for (size_t i = 0; i < c->n_volumes; i++) {
                 const struct silo_volume *v = &c->volumes[i];
                 _cleanup_free_ char *resolved = NULL;
@@ -236,22 +210,19 @@ static int check_volumes(const struct agent *a, const struct silo_container *c,
                  * never creates; only the task's private /tmp and /var/tmp are its own. */
                 if (!c->rootfs && !path_is_under(v->target, "/tmp") &&
                     !path_is_under(v->target, "/var/tmp") && access(v->target, F_OK) < 0)
-                        return verr(ret_error,
+                        return error_set(ret_error, -EINVAL,
                                     "container.volumes[%zu].target: %s does not exist (without a rootfs the target must exist on the host, or be under /tmp or /var/tmp)",
                                     i, v->target);
                 if (!c->rootfs && path_is_under(v->target, a->opts.state_dir))
-                        return verr(ret_error,
+                        return error_set(ret_error, -EINVAL,
                                     "container.volumes[%zu].target: %s is inside the agent's state directory",
                                     i, v->target);
                 if (strpbrk(v->target, ",:"))
-                        return verr(ret_error, "container.volumes[%zu].target: '%s' contains ',' or ':'",
+                        return error_set(ret_error, -EINVAL, "container.volumes[%zu].target: '%s' contains ',' or ':'",
                                     i, v->target);
-                cfg->volumes[i].source = TAKE_PTR(resolved);
-                cfg->volumes[i].target = strdup(v->target);
-                cfg->volumes[i].readonly = v->readonly;
-                cfg->n_volumes++;
-                if (!cfg->volumes[i].source || !cfg->volumes[i].target)
-                        return -ENOMEM;
+                r = strv_push(sources, &n, TAKE_PTR(resolved));
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
@@ -307,183 +278,163 @@ static bool disk_offered(const struct agent *a, const char *name)
         return false;
 }
 
-static int check_io(const struct agent *a, const struct silo_resources *res, char **ret_error)
+/* Each io entry resolved once into plan->io_targets (task-cgroup.c: a disk is named, "any"
+ * is the master's to resolve, two entries are not one disk), and a disk named is one this
+ * agent offers. */
+static int check_io(const struct agent *a, const struct silo_resources *res, struct task_plan *plan,
+                    char **ret_error)
 {
-        for (size_t i = 0; i < res->n_io; i++) {
-                const struct silo_io_request *io = &res->io[i];
-                _cleanup_free_ char *msg = NULL;
-                struct blockdev bd;
-                int r;
+        int r;
 
-                if (io->disk && streq(io->disk, "any"))
-                        return verr(ret_error,
-                                    "resources.io[%zu].disk: 'any' is for the master to resolve; name a disk of this agent",
-                                    i);
-                if (io->device)
-                        r = blockdev_resolve(NULL, io->device, &bd, &msg);
-                else if (io->disk)
-                        r = blockdev_resolve_name(NULL, io->disk, &bd, &msg);
-                else
-                        return verr(ret_error, "resources.io[%zu]: names neither a disk nor a device", i);
-                if (r < 0) {
-                        const char *field = io->device ? "device" : "disk";
-                        char prefix[64];
-
-                        /* The resolver's message may not say which entry it was about. */
-                        snprintf(prefix, sizeof(prefix), "resources.io[%zu]", i);
-                        if (msg && strncmp(msg, prefix, strlen(prefix)) == 0)
-                                return verr(ret_error, "%s", msg);
-                        if (msg)
-                                return verr(ret_error, "%s.%s: %s", prefix, field, msg);
-                        return verr(ret_error, "%s.%s: %s: %s", prefix, field,
-                                    io->device ? io->device : io->disk, strerror(-r));
-                }
-                if (io->disk && !disk_offered(a, bd.name))
-                        return verr(ret_error, "resources.io[%zu].disk: '%s' is not a disk this agent offers",
-                                    i, io->disk);
-        }
+        r = task_io_targets_resolve(a->sysfs_root, res, &plan->io_targets, ret_error);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EINVAL;
+        plan->n_io_targets = res->n_io;
+        for (size_t i = 0; i < res->n_io; i++)
+                if (res->io[i].disk && !disk_offered(a, plan->io_targets[i].name))
+                        return error_set(ret_error, -EINVAL,
+                                         "resources.io[%zu].disk: '%s' is not a disk this agent offers", i,
+                                         res->io[i].disk);
         return 0;
 }
 
-int task_spec_validate(const struct agent *a, const struct silo_task_spec *spec,
-                       const char *sandbox, struct container_config *ret_config,
-                       char **ret_error)
+static int check_rootfs(const struct agent *a, const char *rootfs, char **ret_error)
 {
-        struct container_config cfg = {};
+        _cleanup_free_ char *real = NULL, *state = NULL;
+        struct stat st;
+
+        if (stat(rootfs, &st) < 0)
+                return error_set(ret_error, -EINVAL, "container.rootfs: %s does not exist", rootfs);
+        if (!S_ISDIR(st.st_mode))
+                return error_set(ret_error, -EINVAL, "container.rootfs: %s is not a directory", rootfs);
+        /* overlayfs takes its options as one comma- and colon-separated string. */
+        if (strpbrk(rootfs, ",:"))
+                return error_set(ret_error, -EINVAL, "container.rootfs: '%s' contains ',' or ':'", rootfs);
+        real = realpath(rootfs, NULL);
+        state = realpath(a->opts.state_dir, NULL);
+        if (real && state && path_is_under(real, state))
+                return error_set(ret_error, -EINVAL,
+                                 "container.rootfs: %s is inside the agent's state directory", rootfs);
+        /* The image is the task's whole view: one that holds the agent's state (the token)
+         * would hand it over, "/" included. */
+        if (real && state && path_is_under(state, real))
+                return error_set(ret_error, -EINVAL,
+                                 "container.rootfs: %s contains the agent's state directory %s", rootfs,
+                                 state);
+        return 0;
+}
+
+/* The task's hostname with the uts namespace: an explicit container.hostname must be valid
+ * (the codec checked it); else the task's name, or its id, when it makes one: a name such as
+ * "my_task" is a fine name but not a hostname, and the spec never asked for one. */
+static int plan_hostname(const struct silo_task_spec *spec, struct shim_resolved *res,
+                         char **ret_error)
+{
+        const char *h = spec->has_container && spec->container.hostname ? spec->container.hostname
+                                                                         : NULL;
+
+        if (!h)
+                h = spec->name && hostname_is_valid(spec->name, HOST_NAME_MAX) ? spec->name
+                    : hostname_is_valid(spec->id, HOST_NAME_MAX)              ? spec->id
+                                                                               : "task";
+        if (!hostname_is_valid(h, HOST_NAME_MAX))
+                return error_set(ret_error, -EINVAL, "container.hostname: '%s' is not a valid hostname", h);
+        res->hostname = strdup(h);
+        return res->hostname ? 0 : -ENOMEM;
+}
+
+/* The open-file limit of a task whose spec sets none: the agent raises its own soft
+ * RLIMIT_NOFILE to the hard limit to serve many connections; such a task gets systemd's
+ * default for services instead (1024 soft, select() stays safe; the hard limit as it is). */
+static struct silo_rlimit plan_nofile(const struct silo_task_spec *spec)
+{
+        struct rlimit rl;
+
+        if (rlimit_listed(spec, RLIMIT_NOFILE) || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return (struct silo_rlimit){.resource = -1};
+        return (struct silo_rlimit){
+                .resource = RLIMIT_NOFILE,
+                .soft = MIN((uint64_t)TASK_DEFAULT_NOFILE_SOFT, (uint64_t)rl.rlim_max),
+                .hard = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : rl.rlim_max,
+        };
+}
+
+/* Every task gets its own mount, pid, cgroup and ipc namespaces whatever the spec lists: in
+ * the host's mount namespace it could write other tasks' cgroup limits and read the agent's
+ * state, in the host's pid namespace signal the agent, in the host's ipc namespace attach
+ * other tasks' SysV shared memory (Docker's default is private too). The spec chooses uts and
+ * net. */
+static unsigned plan_namespaces(const struct silo_task_spec *spec)
+{
+        unsigned ns = spec->has_container ? spec->container.namespaces : 0;
+
+        ns |= SILO_NS_MOUNT | SILO_NS_PID | SILO_NS_CGROUP | SILO_NS_IPC;
+        if (spec->has_container && spec->container.network == SILO_NETWORK_NONE)
+                ns |= SILO_NS_NET;
+        return ns;
+}
+
+static int validate(const struct agent *a, const struct silo_task_spec *spec, const char *sandbox,
+                    struct task_plan *plan, char **ret_error)
+{
+        struct shim_resolved *res = &plan->resolved;
         const struct silo_container *c = &spec->container;
         _cleanup_free_ char *home = NULL;
         bool has_rootfs = spec->has_container && c->rootfs;
         int r;
 
         if (!spec->command || !spec->command[0] || !spec->command[0][0])
-                return verr(ret_error, "command: must not be empty");
+                return error_set(ret_error, -EINVAL, "command: must not be empty");
         /* Limits this node's kernel would refuse (fs.nr_open, pid_max, its CPUs): task-limits.c. */
         r = task_limits_check(spec, &a->node_limits, ret_error);
         if (r < 0)
                 return r;
-
-        if (has_rootfs) {
-                struct stat st;
-
-                if (stat(c->rootfs, &st) < 0)
-                        return verr(ret_error, "container.rootfs: %s does not exist", c->rootfs);
-                if (!S_ISDIR(st.st_mode))
-                        return verr(ret_error, "container.rootfs: %s is not a directory", c->rootfs);
-                /* overlayfs takes its options as one comma- and colon-separated string. */
-                if (strpbrk(c->rootfs, ",:"))
-                        return verr(ret_error, "container.rootfs: '%s' contains ',' or ':'", c->rootfs);
-                {
-                        _cleanup_free_ char *real = realpath(c->rootfs, NULL),
-                                            *state = realpath(a->opts.state_dir, NULL);
-
-                        if (real && state && path_is_under(real, state))
-                                return verr(ret_error, "container.rootfs: %s is inside the agent's state directory",
-                                            c->rootfs);
-                        /* The image is the task's whole view: one that holds the agent's
-                         * state (the token) would hand it over, "/" included. */
-                        if (real && state && path_is_under(state, real))
-                                return verr(ret_error,
-                                            "container.rootfs: %s contains the agent's state directory %s",
-                                            c->rootfs, state);
-                }
-        }
-
-        r = check_io(a, &spec->resources, ret_error);
+        if (has_rootfs && (r = check_rootfs(a, c->rootfs, ret_error)) < 0)
+                return r;
+        r = check_io(a, &spec->resources, plan, ret_error);
         if (r < 0)
                 return r;
 
-        /* Every task gets its own mount, pid, cgroup and ipc namespaces whatever the spec
-         * lists: in the host's mount namespace it could write other tasks' cgroup limits and
-         * read the agent's state, in the host's pid namespace signal the agent, in the host's
-         * ipc namespace attach other tasks' SysV shared memory (Docker's default is private
-         * too). The spec chooses uts and net. */
-        cfg.namespaces = spec->has_container ? c->namespaces : 0;
-        cfg.namespaces |= SILO_NS_MOUNT | SILO_NS_PID | SILO_NS_CGROUP | SILO_NS_IPC;
-        if (spec->has_container && c->network == SILO_NETWORK_NONE)
-                cfg.namespaces |= SILO_NS_NET;
-        if (!has_rootfs && (r = hidden_paths(a, &cfg.hidden)) < 0)
+        res->namespaces = plan_namespaces(spec);
+        if (!has_rootfs && (r = hidden_paths(a, &res->hidden)) < 0)
                 return r;
-
         if (spec->has_container) {
-                r = check_volumes(a, c, &cfg, ret_error);
+                r = check_volumes(a, c, &res->volume_sources, ret_error);
                 if (r >= 0)
-                        r = check_devices(c, &cfg, ret_error);
+                        r = check_devices(c, plan, ret_error);
                 if (r < 0)
-                        goto fail;
+                        return r;
         }
-
         if (spec->user) {
-                cfg.set_user = true;
-                r = resolve_user(has_rootfs ? c->rootfs : NULL, spec->user, &cfg.uid, &cfg.gid, &home,
+                res->set_user = true;
+                r = resolve_user(has_rootfs ? c->rootfs : NULL, spec->user, &res->uid, &res->gid, &home,
                                  ret_error);
                 if (r < 0)
-                        goto fail;
+                        return r;
         }
+        if (res->namespaces & SILO_NS_UTS) {
+                r = plan_hostname(spec, res, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        res->nofile = plan_nofile(spec);
+        res->sandbox = strdup(sandbox);
+        if (!res->sandbox)
+                return -ENOMEM;
+        return build_env(spec, sandbox, home, has_rootfs, &res->env);
+}
 
-        if (cfg.namespaces & SILO_NS_UTS) {
-                /* An explicit container.hostname must be valid (the codec checked it); else
-                 * the task's name, or its id, when it makes one: a name such as "my_task" is
-                 * a fine name but not a hostname, and the spec never asked for one. */
-                const char *h = spec->has_container && c->hostname ? c->hostname : NULL;
+int task_spec_validate(const struct agent *a, const struct silo_task_spec *spec,
+                       const char *sandbox, struct task_plan *ret, char **ret_error)
+{
+        struct task_plan plan = {.resolved.nofile.resource = -1};
+        int r;
 
-                if (!h)
-                        h = spec->name && hostname_is_valid(spec->name, HOST_NAME_MAX) ? spec->name
-                            : hostname_is_valid(spec->id, HOST_NAME_MAX)              ? spec->id
-                                                                                       : "task";
-                if (!hostname_is_valid(h, HOST_NAME_MAX)) {
-                        r = verr(ret_error, "container.hostname: '%s' is not a valid hostname", h);
-                        goto fail;
-                }
-                cfg.hostname = strdup(h);
+        r = validate(a, spec, sandbox, &plan, ret_error);
+        if (r < 0) {
+                task_plan_clear(&plan);
+                return r;
         }
-
-        cfg.argv = calloc(1, sizeof(char *));
-        r = -ENOMEM;
-        if (!cfg.argv)
-                goto fail;
-        {
-                size_t n = 0;
-                for (char **x = spec->command; *x; x++)
-                        if ((r = strv_push(&cfg.argv, &n, strdup(*x))) < 0)
-                                goto fail;
-        }
-        r = build_env(spec, sandbox, home, has_rootfs, &cfg.env);
-        if (r < 0)
-                goto fail;
-        cfg.cwd = strdup(has_rootfs ? "/" : sandbox);
-        cfg.rootfs = has_rootfs ? strdup(c->rootfs) : NULL;
-        cfg.sandbox = strdup(sandbox);
-        if (!cfg.cwd || !cfg.sandbox || (has_rootfs && !cfg.rootfs)) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        cfg.capabilities = container_default_capabilities() | spec->capabilities;
-        /* One more slot for the default open-file limit below. */
-        cfg.rlimits = calloc(spec->n_rlimits + 1, sizeof(*cfg.rlimits));
-        if (!cfg.rlimits) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        memcpy(cfg.rlimits, spec->rlimits, spec->n_rlimits * sizeof(*cfg.rlimits));
-        cfg.n_rlimits = spec->n_rlimits;
-        if (!rlimit_listed(spec, RLIMIT_NOFILE)) {
-                /* The agent raises its own soft RLIMIT_NOFILE to the hard limit to serve many
-                 * connections; a task that did not ask gets systemd's default for services
-                 * instead (1024 soft, select() stays safe; the hard limit as it is). */
-                struct rlimit rl;
-
-                if (getrlimit(RLIMIT_NOFILE, &rl) >= 0)
-                        cfg.rlimits[cfg.n_rlimits++] = (struct silo_rlimit){
-                                .resource = RLIMIT_NOFILE,
-                                .soft = MIN((uint64_t)TASK_DEFAULT_NOFILE_SOFT, (uint64_t)rl.rlim_max),
-                                .hard = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : rl.rlim_max,
-                        };
-        }
-        cfg.init = spec->init;
-        *ret_config = cfg;
+        *ret = plan;
         return 0;
-
-fail:
-        container_config_clear(&cfg);
-        return r;
 }

@@ -127,6 +127,12 @@ json_t *task_to_json(const struct task *t, bool with_spec)
         return j;
 }
 
+const char *task_checkpoint_path(const struct agent *a, const char *id, char *buf)
+{
+        snprintf(buf, PATH_MAX, "%s/%s.json", a->tasks_dir, id);
+        return buf;
+}
+
 int task_checkpoint_save(const struct task *t)
 {
         char path[PATH_MAX];
@@ -140,8 +146,7 @@ int task_checkpoint_save(const struct task *t)
         json_decref(j);
         if (!text)
                 return -ENOMEM;
-        snprintf(path, sizeof(path), "%s/%s.json", t->agent->tasks_dir, t->id);
-        return file_write_atomic(path, text, strlen(text), 0600);
+        return file_write_atomic(task_checkpoint_path(t->agent, t->id, path), text, strlen(text), 0600);
 }
 
 int task_transition(struct task *t, silo_task_state state, silo_task_reason reason,

@@ -13,9 +13,9 @@
 
 /*
  * A container_config is everything the task's first process needs, already resolved by the
- * agent (user names to ids, the command's environment, the capability set). It travels from
- * the agent to the task's shim as <sandbox>/launch.json, so the shim needs no task spec
- * parser and part 2's recovery can read exactly what was launched.
+ * agent (user names to ids, the command's environment, the capability set). The shim builds
+ * it from <sandbox>/launch.json: the task spec and what the agent resolved
+ * (agent/shim-protocol.h).
  *
  * Sandbox layout used by the launcher (the agent creates the directory):
  *   <sandbox>/rootfs   mount point of the overlay (with a rootfs)
@@ -64,9 +64,6 @@ struct container_config {
 uint64_t container_default_capabilities(void);
 
 void container_config_clear(struct container_config *c);
-json_t *container_config_to_json(const struct container_config *c);
-/* -EINVAL with *ret_error naming the field when the JSON is not a valid launch config. */
-int container_config_from_json(const json_t *j, struct container_config *ret, char **ret_error);
 
 /* The fds a task's first process is handed by its shim. */
 struct container_fds {

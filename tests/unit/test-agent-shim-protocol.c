@@ -17,6 +17,7 @@
 #include "agent/shim-protocol.h"
 #include "common/fileio.h"
 #include "common/macro.h"
+#include "common/protocol-json.h"
 
 static char dir[64];
 
@@ -41,72 +42,128 @@ static char **strv(const char *a, const char *b)
         return v;
 }
 
+static struct silo_task_spec *spec_of(const char *json)
+{
+        _cleanup_free_ char *t = strdup(json), *err = NULL;
+        struct silo_task_spec *s = NULL;
+
+        assert_non_null(t);
+        for (char *p = t; *p; p++)
+                if (*p == '\'')
+                        *p = '"';
+        if (silo_task_spec_from_string(t, &s, &err) < 0)
+                fail_msg("%s: %s", t, strempty(err));
+        return s;
+}
+
+/* launch.json is the spec (the codec's encoding) and the resolved fields: what is written
+ * comes back equal, and the launcher's config is built from both. */
 static void test_launch_round_trip(void **state)
 {
-        struct shim_launch in = {}, out = {};
-        struct container_config *c = &in.container;
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *spec = spec_of(
+            "{'id': 't-1', 'name': 'n', 'command': ['/bin/sh', '-c'], 'user': 'nobody', "
+            "'init': true, 'capabilities': ['CAP_SYS_PTRACE'], 'rlimits': {'core': 0}, "
+            "'container': {'rootfs': '/img', 'volumes': [{'source': '/srv/l', 'target': "
+            "'/data', 'readonly': true}], 'devices': [{'path': '/dev/nullb0', 'access': 'r'}]}}");
+        struct shim_resolved in = {
+                .cgroup = strdup("/sys/fs/cgroup/silo/tasks/t-1"),
+                .sandbox = strdup(dir),
+                .log_max_bytes = 4096,
+                .log_files = 3,
+                .set_user = true,
+                .uid = 65534,
+                .gid = 65534,
+                .env = strv("PATH=/bin", "A=b c"),
+                .namespaces = SILO_NS_PID | SILO_NS_MOUNT | SILO_NS_NET | SILO_NS_UTS,
+                .hostname = strdup("box"),
+                .volume_sources = strv("/srv/real", NULL),
+                /* "unlimited" must survive JSON (signed 64-bit integers). */
+                .nofile = {RLIMIT_NOFILE, 1024, UINT64_MAX},
+        };
+        struct shim_launch out = {};
+        const struct container_config *c = &out.container;
         char *err = NULL;
 
         (void)state;
-        in.task_id = strdup("t-1");
-        in.cgroup = strdup("/sys/fs/cgroup/silo/tasks/t-1");
-        in.log_max_bytes = 4096;
-        in.log_files = 3;
-        c->argv = strv("/bin/sh", "-c");
-        c->env = strv("PATH=/bin", "A=b c");
-        c->cwd = strdup("/");
-        c->set_user = true;
-        c->uid = 65534;
-        c->gid = 65534;
-        c->groups = calloc(1, sizeof(gid_t));
-        c->groups[0] = 27;
-        c->n_groups = 1;
-        c->namespaces = SILO_NS_PID | SILO_NS_MOUNT | SILO_NS_NET;
-        c->hostname = strdup("box");
-        c->rootfs = strdup("/img");
-        c->sandbox = strdup(dir);
-        c->volumes = calloc(1, sizeof(*c->volumes));
-        c->volumes[0] = (struct container_volume){strdup("/srv"), strdup("/data"), true};
-        c->n_volumes = 1;
-        c->devices = calloc(1, sizeof(*c->devices));
-        c->devices[0] = (struct container_device){strdup("/dev/nullb0"), SILO_DEV_READ};
-        c->n_devices = 1;
-        /* Bit 63 must survive JSON (signed 64-bit integers). */
-        c->capabilities = container_default_capabilities() | (UINT64_C(1) << 40) | (UINT64_C(1) << 63);
-        c->rlimits = calloc(1, sizeof(*c->rlimits));
-        c->rlimits[0] = (struct silo_rlimit){RLIMIT_NOFILE, 1024, UINT64_MAX};
-        c->n_rlimits = 1;
-        c->init = true;
-
-        assert_int_equal(shim_launch_write(dir, &in), 0);
+        assert_int_equal(shim_launch_write(dir, spec, &in), 0);
         assert_int_equal(shim_launch_read(dir, &out, &err), 0);
-        assert_string_equal(out.task_id, "t-1");
-        assert_string_equal(out.cgroup, in.cgroup);
-        assert_int_equal(out.log_max_bytes, 4096);
-        assert_int_equal(out.log_files, 3);
-        assert_string_equal(out.container.argv[0], "/bin/sh");
-        assert_string_equal(out.container.argv[1], "-c");
-        assert_null(out.container.argv[2]);
-        assert_string_equal(out.container.env[1], "A=b c");
-        assert_true(out.container.set_user);
-        assert_int_equal(out.container.uid, 65534);
-        assert_int_equal(out.container.gid, 65534);
-        assert_int_equal(out.container.n_groups, 1);
-        assert_int_equal(out.container.groups[0], 27);
-        assert_int_equal(out.container.namespaces, c->namespaces);
-        assert_string_equal(out.container.hostname, "box");
-        assert_string_equal(out.container.rootfs, "/img");
-        assert_int_equal(out.container.n_volumes, 1);
-        assert_string_equal(out.container.volumes[0].target, "/data");
-        assert_true(out.container.volumes[0].readonly);
-        assert_int_equal(out.container.n_devices, 1);
-        assert_int_equal(out.container.devices[0].access, SILO_DEV_READ);
-        assert_true(out.container.capabilities == c->capabilities);
-        assert_int_equal(out.container.n_rlimits, 1);
-        assert_int_equal(out.container.rlimits[0].resource, RLIMIT_NOFILE);
-        assert_true(out.container.rlimits[0].hard == UINT64_MAX);
-        assert_true(out.container.init);
-        shim_launch_clear(&in);
+        assert_null(err);
+        /* spec + resolved -> file -> spec + resolved, equal */
+        assert_true(silo_task_spec_equal(out.spec, spec));
+        assert_string_equal(out.resolved.cgroup, in.cgroup);
+        assert_string_equal(out.resolved.sandbox, dir);
+        assert_int_equal(out.resolved.log_max_bytes, 4096);
+        assert_int_equal(out.resolved.log_files, 3);
+        assert_true(out.resolved.set_user);
+        assert_int_equal(out.resolved.uid, 65534);
+        assert_int_equal(out.resolved.gid, 65534);
+        assert_string_equal(out.resolved.env[1], "A=b c");
+        assert_null(out.resolved.env[2]);
+        assert_int_equal(out.resolved.namespaces, in.namespaces);
+        assert_string_equal(out.resolved.hostname, "box");
+        assert_null(out.resolved.hidden);
+        assert_string_equal(out.resolved.volume_sources[0], "/srv/real");
+        assert_int_equal(out.resolved.nofile.resource, RLIMIT_NOFILE);
+        assert_true(out.resolved.nofile.hard == UINT64_MAX);
+        /* The launcher's config, from both. */
+        assert_string_equal(c->argv[0], "/bin/sh");
+        assert_string_equal(c->argv[1], "-c");
+        assert_null(c->argv[2]);
+        assert_string_equal(c->env[0], "PATH=/bin");
+        assert_string_equal(c->cwd, "/");
+        assert_true(c->set_user);
+        assert_int_equal(c->uid, 65534);
+        assert_int_equal(c->namespaces, in.namespaces);
+        assert_string_equal(c->hostname, "box");
+        assert_string_equal(c->rootfs, "/img");
+        assert_string_equal(c->sandbox, dir);
+        assert_int_equal(c->n_volumes, 1);
+        assert_string_equal(c->volumes[0].source, "/srv/real");
+        assert_string_equal(c->volumes[0].target, "/data");
+        assert_true(c->volumes[0].readonly);
+        assert_int_equal(c->n_devices, 1);
+        assert_string_equal(c->devices[0].path, "/dev/nullb0");
+        assert_int_equal(c->devices[0].access, SILO_DEV_READ);
+        assert_true(c->capabilities == (container_default_capabilities() | spec->capabilities));
+        assert_true(c->capabilities & (UINT64_C(1) << CAP_SYS_PTRACE));
+        assert_int_equal(c->n_rlimits, 2);
+        assert_int_equal(c->rlimits[0].resource, RLIMIT_CORE);
+        assert_int_equal(c->rlimits[1].resource, RLIMIT_NOFILE);
+        assert_true(c->rlimits[1].hard == UINT64_MAX);
+        assert_true(c->init);
+        shim_resolved_clear(&in);
+        shim_launch_clear(&out);
+}
+
+/* Without a rootfs the task runs in its sandbox; no user, no default nofile. */
+static void test_launch_host_root(void **state)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *spec =
+            spec_of("{'id': 't-2', 'name': 'n', 'command': ['true']}");
+        struct shim_resolved in = {
+                .cgroup = strdup("/c"),
+                .sandbox = strdup(dir),
+                .log_max_bytes = 10,
+                .log_files = 1,
+                .env = strv("SILO=1", NULL),
+                .hidden = strv("/var/lib/silo/agent", NULL),
+                .nofile.resource = -1,
+        };
+        struct shim_launch out = {};
+
+        (void)state;
+        assert_int_equal(shim_launch_write(dir, spec, &in), 0);
+        assert_int_equal(shim_launch_read(dir, &out, NULL), 0);
+        assert_false(out.resolved.set_user);
+        assert_int_equal(out.resolved.nofile.resource, -1);
+        assert_string_equal(out.resolved.hidden[0], "/var/lib/silo/agent");
+        assert_string_equal(out.container.cwd, dir);
+        assert_null(out.container.rootfs);
+        assert_null(out.container.hostname);
+        assert_int_equal(out.container.n_rlimits, 0);
+        assert_int_equal(out.container.n_volumes, 0);
+        assert_string_equal(out.container.hidden[0], "/var/lib/silo/agent");
+        shim_resolved_clear(&in);
         shim_launch_clear(&out);
 }
 
@@ -116,21 +173,34 @@ static void test_launch_malformed(void **state)
         char path[128], *err = NULL;
 
         (void)state;
+        snprintf(path, sizeof(path), "%s/launch.json", dir);
+        (void)unlink(path);
         assert_int_equal(shim_launch_read(dir, &out, &err), -ENOENT);
         assert_non_null(strstr(err, "launch.json"));
         free(err);
         err = NULL;
-        snprintf(path, sizeof(path), "%s/launch.json", dir);
         assert_int_equal(file_write_atomic(path, "{\"task_id\":1}", 13, 0600), 0);
-        assert_int_equal(shim_launch_read(dir, &out, &err), -EBADMSG);
+        assert_true(shim_launch_read(dir, &out, &err) < 0);
+        assert_non_null(strstr(err, "launch.json: spec"));
         free(err);
         err = NULL;
-        /* An empty argv is refused even in a well-formed file. */
-        static const char doc[] = "{\"task_id\":\"x\",\"cgroup\":\"/c\",\"log_max_bytes\":10,\"log_files\":1,"
-                                  "\"container\":{\"argv\":[],\"env\":[],\"sandbox\":\"/s\",\"capabilities\":\"0x0\"}}";
+        /* The spec goes through the codec: an empty command is refused with its message. */
+        static const char doc[] =
+            "{\"spec\":{\"id\":\"x\",\"name\":\"n\",\"command\":[]},\"resolved\":{\"cgroup\":\"/c\","
+            "\"sandbox\":\"/s\",\"log_max_bytes\":10,\"log_files\":1,\"env\":[],\"namespaces\":0,"
+            "\"volume_sources\":[]}}";
         assert_int_equal(file_write_atomic(path, doc, strlen(doc), 0600), 0);
         assert_int_equal(shim_launch_read(dir, &out, &err), -EINVAL);
-        assert_non_null(strstr(err, "argv"));
+        assert_non_null(strstr(err, "command"));
+        free(err);
+        err = NULL;
+        static const char doc2[] =
+            "{\"spec\":{\"id\":\"x\",\"name\":\"n\",\"command\":[\"true\"]},\"resolved\":{\"cgroup\":\"/c\","
+            "\"sandbox\":\"/s\",\"log_max_bytes\":10,\"log_files\":1,\"env\":[1],\"namespaces\":0,"
+            "\"volume_sources\":[]}}";
+        assert_int_equal(file_write_atomic(path, doc2, strlen(doc2), 0600), 0);
+        assert_int_equal(shim_launch_read(dir, &out, &err), -EINVAL);
+        assert_non_null(strstr(err, "resolved.env"));
         free(err);
 }
 
@@ -192,6 +262,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_launch_round_trip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_launch_host_root, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_launch_malformed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_state_and_exit_records, setup, teardown),
                 cmocka_unit_test(test_default_capabilities),

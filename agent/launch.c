@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The agent's one launch pipeline: idempotency by id, validation and resolution, task, start. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "agent/agent.h"
+#include "common/error.h"
+#include "common/macro.h"
+#include "common/protocol-json.h"
+
+/*
+ * A launch goes through one function per layer: the HTTP handler (launch-http.c) decodes
+ * the body and maps the -errno of agent_task_launch() to a status; agent_task_launch() checks and
+ * resolves the spec once (task-validate.c: the task_plan), then task_start() (task-run.c)
+ * creates the cgroup from the plan, the sandbox and the shim, which runs the task.
+ */
+
+void task_plan_clear(struct task_plan *p)
+{
+        shim_resolved_clear(&p->resolved);
+        free(p->io_targets);
+        free(p->devices);
+        *p = (struct task_plan){.resolved.nofile.resource = -1};
+}
+
+int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task **ret,
+                      char **ret_error)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *owned = spec;
+        _cleanup_(task_plan_clear) struct task_plan plan = {};
+        struct task *t;
+        int r;
+
+        if (!spec->id) {
+                r = id_uuid_new(&spec->id);
+                if (r < 0)
+                        return r;
+        }
+        /* Idempotent by id: a master that re-sends a launch after a restart gets the task it
+         * already started, never a second one. A launch the agent crashed in before its shim
+         * started was never answered and is forgotten at recovery (recover.c): its retry is a
+         * new launch below, which starts it. */
+        t = agent_task_find(a, spec->id);
+        if (t) {
+                if (!silo_task_spec_equal(t->spec, spec)) {
+                        a->launch_rejected_total++;
+                        return error_set(ret_error, -EEXIST,
+                                         "id: task '%s' already exists with a different spec",
+                                         spec->id);
+                }
+                *ret = t;
+                return 1;
+        }
+
+        r = task_new(a, TAKE_PTR(owned), &t);
+        if (r < 0) {
+                silo_task_spec_free(spec);
+                return r;
+        }
+        r = task_spec_validate(a, t->spec, t->sandbox, &plan, ret_error);
+        if (r < 0) {
+                a->launch_rejected_total++;
+                task_free(t);
+                return r;
+        }
+        r = task_start(t, &plan, ret_error);
+        if (r < 0) {
+                const char *code;
+
+                /* /metrics counts as rejected what the client is answered a 4xx for. */
+                if (launch_http_status(r, &code) < 500)
+                        a->launch_rejected_total++;
+                else
+                        a->launch_failed_total++;
+                task_free(t);
+                return r;
+        }
+        r = agent_task_add(a, t);
+        if (r < 0) {
+                (void)task_kill(t);
+                task_free(t);
+                return r;
+        }
+        a->launches_total++;
+        agent_notify_status(a);
+        /* Started and checkpointed with its shim, not answered yet: a crash here leaves a task
+         * that runs, and a retry gets it (200). */
+        agent_crash_point("launch-before-answer");
+        *ret = t;
+        return 0;
+}

@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of the agent's launch pipeline up to the isolator boundary: agent_task_launch()
+ * with the real validation and resolution (block devices through a fake /sys tree), a fake
+ * task_start() that records the isolator's limits it would create the cgroup with, and the
+ * one table of statuses. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/task-cgroup.h"
+#include "common/error.h"
+#include "common/fileio.h"
+#include "common/macro.h"
+#include "common/protocol-json.h"
+
+static char tmpdir[] = "/tmp/silo-test-launch-XXXXXX";
+static char sys[256], state[256], tasks[300], sandboxes[300];
+static struct agent agent;
+static struct agent_disk offered = {.name = (char *)"vda", .path = (char *)"/dev/vda"};
+
+/* ---- the fakes: the rest of the agent, and the isolator boundary */
+
+static struct {
+        unsigned calls;
+        int fail;                       /* what task_start returns */
+        const char *fail_message;
+        struct cg_limits limits;        /* what cg_task_create would have been given */
+        struct cg_io_target io[8];
+        struct cg_device_rule devices[8];
+        bool set_user;
+        uid_t uid;
+        gid_t gid;
+        char env[16][256];
+        size_t n_env;
+} started;
+
+int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
+{
+        _cleanup_free_ struct cg_io_target *io = NULL;
+        int r;
+
+        started.calls++;
+        r = task_cgroup_limits(t->spec, plan->io_targets, plan->devices, plan->n_devices,
+                               &started.limits, &io, ret_error);
+        assert_int_equal(r, 0);
+        assert_true(started.limits.n_io <= ELEMENTSOF(started.io));
+        assert_true(started.limits.n_devices <= ELEMENTSOF(started.devices));
+        memcpy(started.io, io, started.limits.n_io * sizeof(*io));
+        memcpy(started.devices, started.limits.devices,
+               started.limits.n_devices * sizeof(*started.devices));
+        started.set_user = plan->resolved.set_user;
+        started.uid = plan->resolved.uid;
+        started.gid = plan->resolved.gid;
+        started.n_env = 0;
+        for (char **e = plan->resolved.env; e && *e && started.n_env < 16; e++)
+                snprintf(started.env[started.n_env++], sizeof(started.env[0]), "%s", *e);
+        if (started.fail)
+                return started.fail_message ? error_set(ret_error, started.fail, "%s",
+                                                        started.fail_message)
+                                            : started.fail;
+        return 0;
+}
+
+int task_kill(struct task *t)
+{
+        (void)t;
+        return 0;
+}
+
+void agent_notify_status(struct agent *a)
+{
+        (void)a;
+}
+
+void agent_crash_point(const char *point)
+{
+        (void)point;
+}
+
+void agent_link_task_changed(struct task *t)
+{
+        (void)t;
+}
+
+void agent_logs_notify(struct agent *a, struct task *t)
+{
+        (void)a;
+        (void)t;
+}
+
+/* ---- a fake /sys: vda (253:0) with vda1 (253:1), vdb (253:16) */
+
+static void sys_path(char *p, size_t size, const char *rel)
+{
+        snprintf(p, size, "%s/%s", sys, rel);
+}
+
+static void add_disk(const char *parent, const char *name, const char *devnum,
+                     const char *partno)
+{
+        char d[512], p[1024], l[1024], target[1100];
+
+        snprintf(d, sizeof(d), "devices/%s/%s", parent, name);
+        sys_path(p, sizeof(p), d);
+        assert_int_equal(mkdir_parents(p, 0755), 0);
+        snprintf(target, sizeof(target), "%s/dev", p);
+        assert_int_equal(file_write_atomic(target, devnum, strlen(devnum), 0644), 0);
+        if (partno) {
+                snprintf(target, sizeof(target), "%s/partition", p);
+                assert_int_equal(file_write_atomic(target, partno, strlen(partno), 0644), 0);
+        }
+        snprintf(target, sizeof(target), "../../%s", d);
+        snprintf(l, sizeof(l), "%s/dev/block/%s", sys, devnum);
+        assert_int_equal(symlink(target, l), 0);
+        snprintf(l, sizeof(l), "%s/class/block/%s", sys, name);
+        assert_int_equal(symlink(target, l), 0);
+}
+
+static int setup(void **st)
+{
+        char p[512];
+
+        (void)st;
+        if (!mkdtemp(tmpdir))
+                return -1;
+        snprintf(sys, sizeof(sys), "%s/sys", tmpdir);
+        snprintf(state, sizeof(state), "%s/state", tmpdir);
+        snprintf(tasks, sizeof(tasks), "%s/tasks", state);
+        snprintf(sandboxes, sizeof(sandboxes), "%s/sandboxes", state);
+        sys_path(p, sizeof(p), "dev/block");
+        assert_int_equal(mkdir_parents(p, 0755), 0);
+        sys_path(p, sizeof(p), "class/block");
+        assert_int_equal(mkdir_parents(p, 0755), 0);
+        add_disk("virtual/block", "vda", "253:0", NULL);
+        add_disk("virtual/block/vda", "vda1", "253:1", "1");
+        add_disk("virtual/block", "vdb", "253:16", NULL);
+        assert_int_equal(mkdir_parents(tasks, 0700), 0);
+        assert_int_equal(mkdir_parents(sandboxes, 0700), 0);
+        return 0;
+}
+
+static int teardown(void **st)
+{
+        (void)st;
+        return rm_rf(tmpdir);
+}
+
+/* A fresh agent for each test: one offered disk, a node like the test VM. */
+static int agent_reset(void **st)
+{
+        (void)st;
+        for (size_t i = 0; i < agent.n_tasks; i++)
+                task_free(agent.tasks[i]);
+        free(agent.tasks);
+        agent = (struct agent){
+                .opts = {.state_dir = state},
+                .tasks_dir = tasks,
+                .sandboxes_dir = sandboxes,
+                .sysfs_root = sys,
+                .disks = &offered,
+                .n_disks = 1,
+                .node_limits = {.nr_open = 1048576, .pid_max = 32768, .cpus = "0-1",
+                                .cpus_source = "online", .swap = NODE_SWAP_YES},
+        };
+        memset(&started, 0, sizeof(started));
+        return 0;
+}
+
+static struct silo_task_spec *spec_of(const char *json)
+{
+        _cleanup_free_ char *t = strdup(json), *err = NULL;
+        struct silo_task_spec *s = NULL;
+
+        assert_non_null(t);
+        for (char *p = t; *p; p++)
+                if (*p == '\'')
+                        *p = '"';
+        if (silo_task_spec_from_string(t, &s, &err) < 0)
+                fail_msg("%s: %s", t, strempty(err));
+        return s;
+}
+
+/* Launch the spec `json` (JSON text with single quotes, its "name" added). */
+static int launch(const char *json, struct task **ret, char **ret_error)
+{
+        _cleanup_free_ char *named = NULL;
+        struct task *t = NULL;
+        int r;
+
+        assert_true(asprintf(&named, "{'name': 'n', %s", json + 1) > 0);
+        r = agent_task_launch(&agent, spec_of(named), &t, ret_error);
+
+        if (ret)
+                *ret = t;
+        return r;
+}
+
+/* ---- tests */
+
+static void test_launch_resolves_once(void **st)
+{
+        _cleanup_free_ char *err = NULL;
+        struct task *t = NULL;
+
+        (void)st;
+        assert_int_equal(launch("{'id': 't1', 'command': ['true'], 'resources': {'cpus': 1, "
+                                "'mem': '64M', 'io': [{'disk': 'vda', 'wbps': 1000, "
+                                "'weight': 200}, {'device': '/dev/null', 'riops': 10}]}}",
+                                &t, &err),
+                         -EINVAL);
+        /* /dev/null is no block device: the resolver's message, prefixed by the entry. */
+        assert_non_null(err);
+        assert_true(strncmp(err, "resources.io[1].device: ", 24) == 0);
+        assert_int_equal(started.calls, 0);
+        assert_int_equal(agent.launch_rejected_total, 1);
+        assert_int_equal(agent.n_tasks, 0);
+
+        free(err);
+        err = NULL;
+        assert_int_equal(launch("{'id': 't1', 'command': ['true'], 'user': '0', 'env': {'A': 'b'}, "
+                                "'resources': {'cpus': 1, 'mem': '64M', 'io': [{'disk': "
+                                "'vda', 'wbps': 1000, 'weight': 200}]}}",
+                                &t, &err),
+                         0);
+        assert_null(err);
+        assert_non_null(t);
+        assert_int_equal(agent.n_tasks, 1);
+        assert_int_equal(agent.launches_total, 1);
+        assert_int_equal(started.calls, 1);
+        /* What the isolator gets: plain values, the disk resolved through the fake /sys. */
+        assert_int_equal(started.limits.n_io, 1);
+        assert_int_equal(started.io[0].dev.devnum, makedev(253, 0));
+        assert_string_equal(started.io[0].dev.name, "vda");
+        assert_int_equal(started.io[0].limit[SILO_IO_WBPS], 1000);
+        assert_int_equal(started.io[0].limit[SILO_IO_RBPS], CG_MAX);
+        assert_int_equal(started.io[0].weight, 200);
+        assert_true(started.limits.cpus == 1.0);
+        assert_int_equal(started.limits.mem, 64000000);
+        assert_int_equal(started.limits.n_devices, 0);
+        assert_true(started.set_user);
+        assert_int_equal(started.uid, 0);
+        assert_string_equal(started.env[0], "A=b");
+        assert_string_equal(started.env[3], "SILO_TASK_ID=t1");
+}
+
+static void test_launch_idempotent(void **st)
+{
+        _cleanup_free_ char *err = NULL;
+        struct task *t1 = NULL, *t2 = NULL;
+
+        (void)st;
+        assert_int_equal(launch("{'id': 'same', 'command': ['true']}", &t1, &err), 0);
+        /* The same spec again: the task already launched, nothing started. */
+        assert_int_equal(launch("{'id': 'same', 'command': ['true']}", &t2, &err), 1);
+        assert_ptr_equal(t1, t2);
+        assert_int_equal(started.calls, 1);
+        assert_int_equal(agent.launches_total, 1);
+        /* Another spec under that id: a conflict, counted as rejected. */
+        assert_int_equal(launch("{'id': 'same', 'command': ['false']}", &t2, &err), -EEXIST);
+        assert_string_equal(err, "id: task 'same' already exists with a different spec");
+        assert_int_equal(agent.launch_rejected_total, 1);
+        assert_int_equal(agent.n_tasks, 1);
+}
+
+static void test_launch_assigns_id(void **st)
+{
+        struct task *t = NULL;
+
+        (void)st;
+        assert_int_equal(launch("{'command': ['true']}", &t, NULL), 0);
+        assert_non_null(t->id);
+        assert_int_equal(strlen(t->id), 36);
+        assert_string_equal(t->spec->id, t->id);
+}
+
+static void test_launch_start_fails(void **st)
+{
+        _cleanup_free_ char *err = NULL;
+
+        (void)st;
+        started.fail = -EEXIST;
+        started.fail_message = "cgroup /x/tasks/c1 already exists";
+        assert_int_equal(launch("{'id': 'c1', 'command': ['true']}", NULL, &err), -EEXIST);
+        assert_string_equal(err, "cgroup /x/tasks/c1 already exists");
+        assert_int_equal(agent.launch_rejected_total, 1);
+        assert_int_equal(agent.launch_failed_total, 0);
+        assert_int_equal(agent.n_tasks, 0);
+
+        free(err);
+        err = NULL;
+        started.fail = -EIO;
+        started.fail_message = NULL;
+        assert_int_equal(launch("{'id': 'c1', 'command': ['true']}", NULL, &err), -EIO);
+        assert_int_equal(agent.launch_failed_total, 1);
+        assert_int_equal(agent.n_tasks, 0);
+}
+
+struct refusal {
+        const char *spec;       /* after 'id' */
+        const char *error;
+};
+
+static const struct refusal refusals[] = {
+    {"'command': ['true'], 'resources': {'io': [{'disk': 'any', 'wbps': 1}]}",
+     "resources.io[0].disk: 'any' is for the master to resolve; name a disk of this agent"},
+    {"'command': ['true'], 'resources': {'io': [{'disk': 'vdb', 'wbps': 1}]}",
+     "resources.io[0].disk: 'vdb' is not a disk this agent offers"},
+    {"'command': ['true'], 'resources': {'io': [{'disk': 'vda', 'wbps': 1}, {'disk': 'vda1', "
+     "'rbps': 1}]}",
+     "resources.io[1]: vda is the same disk as resources.io[0]"},
+    {"'command': ['true'], 'container': {'rootfs': '/nonexistent-rootfs'}",
+     "container.rootfs: /nonexistent-rootfs does not exist"},
+    {"'command': ['true'], 'container': {'rootfs': '/etc/hostname'}",
+     "container.rootfs: /etc/hostname is not a directory"},
+    {"'command': ['true'], 'container': {'volumes': [{'source': '/nonexistent-src', 'target': "
+     "'/tmp/x'}]}",
+     "container.volumes[0].source: /nonexistent-src does not exist"},
+    {"'command': ['true'], 'container': {'volumes': [{'source': '/usr', 'target': "
+     "'/nonexistent-target'}]}",
+     "container.volumes[0].target: /nonexistent-target does not exist (without a rootfs the "
+     "target must exist on the host, or be under /tmp or /var/tmp)"},
+    {"'command': ['true'], 'user': 'no-such-user-here'",
+     "user: 'no-such-user-here' does not exist in the host's user database"},
+    {"'command': ['true'], 'resources': {'pids': 100000}",
+     "resources.pids: 100000 is out of range (1..32768, this node's kernel.pid_max)"},
+};
+
+static void test_launch_refusals(void **st)
+{
+        (void)st;
+        for (size_t i = 0; i < ELEMENTSOF(refusals); i++) {
+                _cleanup_free_ char *json = NULL, *err = NULL;
+                char path[PATH_MAX];
+
+                assert_true(asprintf(&json, "{'id': 'r%zu', %s}", i, refusals[i].spec) > 0);
+                assert_int_equal(launch(json, NULL, &err), -EINVAL);
+                if (!err || !streq(err, refusals[i].error))
+                        fail_msg("%s: got '%s', want '%s'", json, strempty(err), refusals[i].error);
+                assert_int_equal(agent.launch_rejected_total, i + 1);
+                snprintf(path, sizeof(path), "r%zu", i);
+                assert_null(agent_task_find(&agent, path));
+                assert_int_equal(access(task_checkpoint_path(&agent, path, path), F_OK), -1);
+        }
+        assert_int_equal(started.calls, 0);
+        assert_int_equal(agent.n_tasks, 0);
+}
+
+static void test_launch_devices(void **st)
+{
+        _cleanup_free_ char *err = NULL;
+
+        (void)st;
+        assert_int_equal(launch("{'id': 'd1', 'command': ['true'], 'container': {'devices': "
+                                "['/dev/null', {'path': '/dev/zero', 'access': 'r'}]}}",
+                                NULL, &err),
+                         0);
+        assert_int_equal(started.limits.n_devices, 2);
+        assert_int_equal(started.devices[0].type, 'c');
+        assert_int_equal(started.devices[0].major, 1);
+        assert_int_equal(started.devices[0].minor, 3);
+        assert_int_equal(started.devices[1].minor, 5);
+        assert_int_equal(started.devices[1].access, SILO_DEV_READ);
+
+        assert_int_equal(launch("{'id': 'd2', 'command': ['true'], 'container': {'devices': "
+                                "['/dev/nonexistent-dev']}}",
+                                NULL, &err),
+                         -EINVAL);
+        /* The resolver's message (agent/task-cgroup.c), naming the entry and the path. */
+        assert_non_null(strstr(err, "container.devices[0]"));
+        assert_non_null(strstr(err, "/dev/nonexistent-dev does not exist"));
+}
+
+static void test_status_table(void **st)
+{
+        const char *code = "x";
+
+        (void)st;
+        assert_int_equal(launch_http_status(-EINVAL, &code), 400);
+        assert_string_equal(code, "invalid_spec");
+        assert_int_equal(launch_http_status(-ENOENT, &code), 400);
+        assert_string_equal(code, "invalid_spec");
+        assert_int_equal(launch_http_status(-ENODEV, &code), 400);
+        assert_string_equal(code, "invalid_spec");
+        assert_int_equal(launch_http_status(-EEXIST, &code), 409);
+        assert_string_equal(code, "conflict");
+        assert_int_equal(launch_http_status(-EIO, &code), 500);
+        assert_null(code);
+        assert_int_equal(launch_http_status(-EOPNOTSUPP, &code), 500);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup(test_launch_resolves_once, agent_reset),
+                cmocka_unit_test_setup(test_launch_idempotent, agent_reset),
+                cmocka_unit_test_setup(test_launch_assigns_id, agent_reset),
+                cmocka_unit_test_setup(test_launch_start_fails, agent_reset),
+                cmocka_unit_test_setup(test_launch_refusals, agent_reset),
+                cmocka_unit_test_setup(test_launch_devices, agent_reset),
+                cmocka_unit_test_setup_teardown(test_status_table, agent_reset, agent_reset),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
