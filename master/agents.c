@@ -195,6 +195,31 @@ static void master_agent_reconcile(master *m, struct master_agent *a)
         }
 }
 
+/* Make reg the agent's registration, ACTIVE, and persist it; on failure the agent and the
+ * allocator are as before (the allocator already took reg). */
+static int master_agent_activate(master *m, struct master_agent *a,
+                                 struct silo_agent_registration *reg, bool was_active)
+{
+        struct silo_agent_registration *old = a->reg;
+        enum master_agent_state old_state = a->state;
+        int r;
+
+        a->reg = reg;
+        a->state = MASTER_AGENT_ACTIVE;
+        r = master_agent_save(m, a);
+        if (r < 0) {
+                a->reg = old;
+                a->state = old_state;
+                if (!was_active)
+                        (void)alloc_agent_remove(m->alloc, a->id);
+                else if (old)
+                        (void)alloc_agent_update(m->alloc, a->id, old);
+                return r;
+        }
+        silo_agent_registration_free(old);
+        return 0;
+}
+
 int master_agent_register(master *m, struct silo_agent_registration *reg,
                           struct master_agent **ret_agent, char **ret_error)
 {
@@ -233,25 +258,11 @@ int master_agent_register(master *m, struct silo_agent_registration *reg,
                                  "resources: the allocator rejected this agent: %s", strerror(-r));
         }
 
-        {
-                struct silo_agent_registration *old = a->reg;
-                enum master_agent_state old_state = a->state;
-
-                a->reg = reg;
-                a->state = MASTER_AGENT_ACTIVE;
-                r = master_agent_save(m, a);
-                if (r < 0) {
-                        a->reg = old;
-                        a->state = old_state;
-                        if (!was_active)
-                                (void)alloc_agent_remove(m->alloc, a->id);
-                        else if (old)
-                                (void)alloc_agent_update(m->alloc, a->id, old);
-                        if (is_new)
-                                master_agent_free(a);
-                        return r;
-                }
-                silo_agent_registration_free(old);
+        r = master_agent_activate(m, a, reg, was_active);
+        if (r < 0) {
+                if (is_new)
+                        master_agent_free(a);
+                return r;
         }
         if (is_new && (r = table_put(m->agents, a->id, a)) < 0) {
                 /* Persisted, so the next start knows it; this process cannot track it. The
@@ -278,11 +289,41 @@ int master_agent_register(master *m, struct silo_agent_registration *reg,
         return 0;
 }
 
-int master_agent_heartbeat(master *m, const char *id, const json_t *body, char **ret_error)
+/* A heartbeat's body: {"tasks": [ids]}, both optional; *ret_tasks is NULL without a list. */
+static int heartbeat_tasks_parse(const json_t *body, const json_t **ret_tasks, char **ret_error)
 {
         static const char *const keys[] = {"tasks", NULL};
+        const json_t *tasks, *v;
+        size_t i;
+        int r;
+
+        *ret_tasks = NULL;
+        if (!body)
+                return 0;
+        r = http_json_check_keys(body, keys, "", ret_error);
+        if (r < 0)
+                return r;
+        tasks = json_object_get(body, "tasks");
+        if (tasks && !json_is_array(tasks))
+                return error_set(ret_error, -EINVAL, "tasks: expected an array of task ids");
+        if (json_array_size(tasks) > MASTER_HEARTBEAT_TASKS_MAX)
+                return error_set(ret_error, -EINVAL, "tasks: %zu entries, at most %d are allowed",
+                                 json_array_size(tasks), MASTER_HEARTBEAT_TASKS_MAX);
+        json_array_foreach(tasks, i, v)
+        {
+                if (!json_is_string(v) || !silo_name_is_valid(json_string_value(v)))
+                        return error_set(ret_error, -EINVAL,
+                                         "tasks[%zu]: expected a task id string, got %s", i,
+                                         json_is_string(v) ? "an invalid id" : "another type");
+        }
+        *ret_tasks = tasks;
+        return 0;
+}
+
+int master_agent_heartbeat(master *m, const char *id, const json_t *body, char **ret_error)
+{
         struct master_agent *a = master_agent_get(m, id);
-        const json_t *tasks = NULL, *v;
+        const json_t *tasks, *v;
         uint64_t kills0;
         size_t i;
         int r;
@@ -293,28 +334,9 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
                 return -ESTALE;
         if (!a->registered_since_start)
                 return -EAGAIN;
-        if (body) {
-                r = http_json_check_keys(body, keys, "", ret_error);
-                if (r < 0)
-                        return r;
-                tasks = json_object_get(body, "tasks");
-                if (tasks && !json_is_array(tasks))
-                        return error_set(ret_error, -EINVAL,
-                                         "tasks: expected an array of task ids");
-                if (json_array_size(tasks) > MASTER_HEARTBEAT_TASKS_MAX)
-                        return error_set(ret_error, -EINVAL,
-                                         "tasks: %zu entries, at most %d are allowed",
-                                         json_array_size(tasks), MASTER_HEARTBEAT_TASKS_MAX);
-                json_array_foreach(tasks, i, v)
-                {
-                        if (!json_is_string(v) || !silo_name_is_valid(json_string_value(v)))
-                                return error_set(ret_error, -EINVAL,
-                                                 "tasks[%zu]: expected a task id string, got %s",
-                                                 i,
-                                                 json_is_string(v) ? "an invalid id"
-                                                                   : "another type");
-                }
-        }
+        r = heartbeat_tasks_parse(body, &tasks, ret_error);
+        if (r < 0)
+                return r;
         a->last_seen_mono_ms = now_mono_ms();
         a->heartbeats++;
         m->metrics.heartbeats++;

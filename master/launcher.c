@@ -137,59 +137,41 @@ static char *describe_failure(const char *what, const struct master_agent *a, co
         return s;
 }
 
-static void master_launch_done(const struct http_client_result *res, void *userdata)
+/* The agent took the launch: STAGING -> STARTING; a kill requested meanwhile follows it. */
+static void launch_accepted(master *m, struct master_task *t, struct master_agent *a,
+                            const struct agent_call *c, long status)
 {
-        struct agent_call *c = userdata;
-        master *m = c->m;
-        struct master_task *t = master_task_get(m, c->task_id);
-        struct master_agent *a = master_agent_get(m, c->agent_id);
-        bool ok = res->error == 0 && res->status >= 200 && res->status < 300;
-        _cleanup_free_ char *why = NULL;
         int r;
 
-        if (res->error == -ECANCELED)
-                goto out; /* shutting down */
-        if (t && c->tracked)
-                t->launch_in_flight = false;
-
-        if (!t || !streq_ptr(t->agent_id, c->agent_id) || silo_task_state_is_terminal(t->state) ||
-            t->state == SILO_TASK_PENDING) {
-                /* The master moved on while the launch was in flight (task lost, killed, requeued):
-                 * whatever the agent started must not run. */
-                if (ok && a && a->state == MASTER_AGENT_ACTIVE) {
-                        m->metrics.reconcile_kills++;
-                        (void)master_kill_send(m, a, c->task_id, NULL);
-                }
-                goto out;
+        m->metrics.launches_accepted++;
+        log_debug("task %s: launch accepted by agent %s (HTTP %ld)", t->id, c->agent_id, status);
+        if (t->state == SILO_TASK_STAGING) {
+                _cleanup_free_ char *msg = NULL;
+                if (asprintf(&msg, "launch accepted by agent %s", c->agent_id) < 0)
+                        msg = NULL;
+                r = master_task_transition(m, t, SILO_TASK_STARTING, SILO_REASON_NONE, msg, NULL);
+                if (r < 0)
+                        log_error("task %s: cannot record STARTING: %s", t->id, strerror(-r));
         }
+        if (t->kill_requested && a && !t->kill_in_flight)
+                (void)master_kill_send(m, a, t->id, t);
+}
 
-        if (ok) {
-                m->metrics.launches_accepted++;
-                log_debug("task %s: launch accepted by agent %s (HTTP %ld)", t->id, c->agent_id,
-                          res->status);
-                if (t->state == SILO_TASK_STAGING) {
-                        _cleanup_free_ char *msg = NULL;
-                        if (asprintf(&msg, "launch accepted by agent %s", c->agent_id) < 0)
-                                msg = NULL;
-                        r = master_task_transition(m, t, SILO_TASK_STARTING, SILO_REASON_NONE, msg,
-                                                   NULL);
-                        if (r < 0)
-                                log_error("task %s: cannot record STARTING: %s", t->id,
-                                          strerror(-r));
-                }
-                if (t->kill_requested && a && !t->kill_in_flight)
-                        (void)master_kill_send(m, a, t->id, t);
-                goto out;
-        }
+/* The launch failed or was refused: back to PENDING with a backoff, or FAILED after the last
+ * attempt, or KILLED when that was asked meanwhile. */
+static void launch_failed(master *m, struct master_task *t, struct master_agent *a,
+                          const struct agent_call *c, const struct http_client_result *res)
+{
+        _cleanup_free_ char *why = describe_failure("launch", a, c->agent_id, res);
+        int r;
 
         m->metrics.launches_failed++;
-        why = describe_failure("launch", a, c->agent_id, res);
         if (t->state != SILO_TASK_STAGING) {
                 /* Its status updates already say it runs there: the answer got lost, not the
                  * launch. */
                 log_info("task %s: %s, but the agent already reported it %s", t->id, strempty(why),
                          silo_task_state_to_string(t->state));
-                goto out;
+                return;
         }
         log_warning("task %s: %s (attempt %" PRIu64 " of %" PRIu64 ")", t->id, strempty(why),
                     t->launch_attempts, m->opts.launch_attempts);
@@ -215,6 +197,34 @@ static void master_launch_done(const struct http_client_result *res, void *userd
         }
         if (r < 0)
                 log_error("task %s: cannot record the failed launch: %s", t->id, strerror(-r));
+}
+
+static void master_launch_done(const struct http_client_result *res, void *userdata)
+{
+        struct agent_call *c = userdata;
+        master *m = c->m;
+        struct master_task *t = master_task_get(m, c->task_id);
+        struct master_agent *a = master_agent_get(m, c->agent_id);
+        bool ok = res->error == 0 && res->status >= 200 && res->status < 300;
+
+        if (res->error == -ECANCELED)
+                goto out; /* shutting down */
+        if (t && c->tracked)
+                t->launch_in_flight = false;
+
+        if (!t || !streq_ptr(t->agent_id, c->agent_id) || silo_task_state_is_terminal(t->state) ||
+            t->state == SILO_TASK_PENDING) {
+                /* The master moved on while the launch was in flight (task lost, killed, requeued):
+                 * whatever the agent started must not run. */
+                if (ok && a && a->state == MASTER_AGENT_ACTIVE) {
+                        m->metrics.reconcile_kills++;
+                        (void)master_kill_send(m, a, c->task_id, NULL);
+                }
+        } else if (ok) {
+                launch_accepted(m, t, a, c, res->status);
+        } else {
+                launch_failed(m, t, a, c, res);
+        }
 out:
         agent_call_free(c);
 }
@@ -278,6 +288,29 @@ int master_launch_send(master *m, struct master_task *t)
         return 0;
 }
 
+/* The agent took the kill. It may answer with the task already ended; otherwise its KILLED
+ * status update follows, and the kill is asked again only if none arrives for a while. */
+static void kill_accepted(master *m, struct master_task *t, const struct http_client_result *res)
+{
+        const char *state = json_string_value(json_object_get(res->json, "state"));
+        int s = state ? silo_task_state_from_string(state) : -EINVAL, r;
+
+        if (s >= 0 && silo_task_state_is_terminal(s) &&
+            master_task_transition_allowed(t->state, s)) {
+                silo_task_reason reason =
+                    s == SILO_TASK_KILLED ? SILO_REASON_KILLED_BY_REQUEST : SILO_REASON_NONE;
+
+                r = master_task_transition(m, t, s, reason,
+                                           "confirmed by the agent's kill response", NULL);
+                if (r < 0)
+                        log_error("task %s: cannot record its end: %s", t->id, strerror(-r));
+                return;
+        }
+        t->kill_attempts++;
+        t->kill_not_before_ms =
+            now_mono_ms() + MAX((uint64_t)5000, master_backoff_ms(m, t->kill_attempts));
+}
+
 static void master_kill_done(const struct http_client_result *res, void *userdata)
 {
         struct agent_call *c = userdata;
@@ -295,28 +328,7 @@ static void master_kill_done(const struct http_client_result *res, void *userdat
                 goto out; /* a reconciliation kill: heartbeats repeat it if it did not work */
 
         if (res->error == 0 && res->status >= 200 && res->status < 300) {
-                /* The agent may answer with the task already ended; otherwise its KILLED status
-                 * update follows. */
-                const char *state = json_string_value(json_object_get(res->json, "state"));
-                int s = state ? silo_task_state_from_string(state) : -EINVAL;
-
-                if (s >= 0 && silo_task_state_is_terminal(s) &&
-                    master_task_transition_allowed(t->state, s)) {
-                        r = master_task_transition(m, t, s,
-                                                   s == SILO_TASK_KILLED
-                                                       ? SILO_REASON_KILLED_BY_REQUEST
-                                                       : SILO_REASON_NONE,
-                                                   "confirmed by the agent's kill response", NULL);
-                        if (r < 0)
-                                log_error("task %s: cannot record its end: %s", t->id,
-                                          strerror(-r));
-                } else {
-                        /* Accepted; ask again only if no KILLED update arrives for a while. */
-                        t->kill_attempts++;
-                        t->kill_not_before_ms =
-                            now_mono_ms() +
-                            MAX((uint64_t)5000, master_backoff_ms(m, t->kill_attempts));
-                }
+                kill_accepted(m, t, res);
                 goto out;
         }
         if (res->error == 0 && res->status == 404) {

@@ -13,6 +13,13 @@
 #include "master/master.h"
 #include "master/store.h"
 
+static void disks_free(char **disks, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(disks[i]);
+        free(disks);
+}
+
 struct master_task *master_task_free(struct master_task *t)
 {
         if (!t)
@@ -21,9 +28,7 @@ struct master_task *master_task_free(struct master_task *t)
         silo_task_spec_free(t->spec);
         free(t->message);
         free(t->agent_id);
-        for (size_t i = 0; i < t->n_disks; i++)
-                free(t->disks[i]);
-        free(t->disks);
+        disks_free(t->disks, t->n_disks);
         free(t->pending_reason);
         free(t);
         return NULL;
@@ -93,6 +98,27 @@ static int master_task_persist(master *m, struct master_task *t, const struct st
         return store_change_end(m->store, r);
 }
 
+/* The history event of a transition t just made (t holds the new state); u is the agent's
+ * update behind it, NULL for a master decision. */
+static struct store_event transition_event(const struct master_task *t, const char *old_agent_id,
+                                           const char *message,
+                                           const struct silo_status_update *u)
+{
+        return (struct store_event){
+            .task_id = t->id,
+            .update_id = u ? u->update_id : NULL,
+            .source = u ? "agent" : "master",
+            .agent_id = u && u->agent_id ? u->agent_id : old_agent_id,
+            .state = t->state,
+            .reason = t->reason,
+            .exit_code = t->exit_code,
+            .signal = t->signal,
+            .message = message,
+            .timestamp_ms = u && u->timestamp_ms ? u->timestamp_ms : t->updated_ms,
+            .applied = true,
+        };
+}
+
 int master_task_transition(master *m, struct master_task *t, silo_task_state to,
                            silo_task_reason reason, const char *message,
                            const struct silo_status_update *u)
@@ -121,19 +147,7 @@ int master_task_transition(master *m, struct master_task *t, silo_task_state to,
                 t->disks = NULL;
                 t->n_disks = 0;
         }
-        e = (struct store_event){
-            .task_id = t->id,
-            .update_id = u ? u->update_id : NULL,
-            .source = u ? "agent" : "master",
-            .agent_id = u && u->agent_id ? u->agent_id : old.agent_id,
-            .state = to,
-            .reason = reason,
-            .exit_code = t->exit_code,
-            .signal = t->signal,
-            .message = message,
-            .timestamp_ms = u && u->timestamp_ms ? u->timestamp_ms : t->updated_ms,
-            .applied = true,
-        };
+        e = transition_event(t, old.agent_id, message, u);
         r = master_task_persist(m, t, &e);
         if (r < 0) {
                 /* Nothing was committed: the task is exactly as before. */
@@ -145,9 +159,7 @@ int master_task_transition(master *m, struct master_task *t, silo_task_state to,
         master_task_reindex(m, t, old.agent_id);
         if (to == SILO_TASK_PENDING) {
                 free(old.agent_id);
-                for (size_t i = 0; i < old.n_disks; i++)
-                        free(old.disks[i]);
-                free(old.disks);
+                disks_free(old.disks, old.n_disks);
         }
         if (to == SILO_TASK_PENDING || silo_task_state_is_terminal(to)) {
                 if (alloc_task_is_charged(m->alloc, t->id))
@@ -219,16 +231,7 @@ int master_task_submit(master *m, struct silo_task_spec *spec, struct master_tas
         t->created_ms = t->updated_ms = now_realtime_ms();
         t->seq = ++m->next_seq;
 
-        e = (struct store_event){
-            .task_id = t->id,
-            .source = "master",
-            .state = SILO_TASK_PENDING,
-            .reason = SILO_REASON_NONE,
-            .exit_code = -1,
-            .message = "submitted",
-            .timestamp_ms = t->created_ms,
-            .applied = true,
-        };
+        e = transition_event(t, NULL, "submitted", NULL);
         r = master_task_persist(m, t, &e);
         if (r >= 0)
                 r = table_put(m->tasks, t->id, t);
@@ -340,11 +343,41 @@ static int master_status_check_source(master *m, const struct silo_status_update
         return 0;
 }
 
+/* An update that changes nothing (a task unknown to the master, stale or out of order): record
+ * it, and kill on the agent what must not run there (a task the master never knew or gave up:
+ * LOST or killed). */
+static int master_status_ignore(master *m, const struct silo_status_update *u,
+                                const struct master_task *t)
+{
+        struct master_agent *a = master_agent_get(m, u->agent_id);
+        bool runs = a && !silo_task_state_is_terminal(u->state);
+        int r;
+
+        r = master_status_record(m, u);
+        if (r < 0)
+                return r;
+        m->metrics.status_ignored++;
+        if (!t)
+                log_warning("status update %s from agent %s: task %s is unknown to the master%s",
+                            u->update_id, u->agent_id, u->task_id,
+                            runs ? "; killing it there" : "; ignored");
+        else if (runs && silo_task_state_is_terminal(t->state))
+                log_info("task %s is %s at the master but %s on agent %s: killing it there",
+                         t->id, silo_task_state_to_string(t->state),
+                         silo_task_state_to_string(u->state), a->id);
+        else
+                return 0;
+        if (runs) {
+                m->metrics.reconcile_kills++;
+                (void)master_kill_send(m, a, u->task_id, NULL);
+        }
+        return 0;
+}
+
 int master_status_apply(master *m, const struct silo_status_update *u, bool *ret_duplicate,
                         char **ret_error)
 {
         struct master_task *t;
-        struct master_agent *a;
         int r;
 
         r = store_update_seen(m->store, u->update_id);
@@ -366,39 +399,8 @@ int master_status_apply(master *m, const struct silo_status_update *u, bool *ret
                 return r;
         }
         m->metrics.status_updates++;
-        a = master_agent_get(m, u->agent_id);
-        if (!t) {
-                r = master_status_record(m, u);
-                if (r < 0)
-                        return r;
-                m->metrics.status_ignored++;
-                log_warning("status update %s from agent %s: task %s is unknown to the master%s",
-                            u->update_id, u->agent_id, u->task_id,
-                            a && !silo_task_state_is_terminal(u->state) ? "; killing it there"
-                                                                        : "; ignored");
-                if (a && !silo_task_state_is_terminal(u->state)) {
-                        m->metrics.reconcile_kills++;
-                        (void)master_kill_send(m, a, u->task_id, NULL);
-                }
-                return 0;
-        }
-
-        if (!master_task_transition_allowed(t->state, u->state)) {
-                r = master_status_record(m, u);
-                if (r < 0)
-                        return r;
-                m->metrics.status_ignored++;
-                if (silo_task_state_is_terminal(t->state) &&
-                    !silo_task_state_is_terminal(u->state) && a) {
-                        /* The master gave this task up (LOST or killed): it must not run. */
-                        log_info("task %s is %s at the master but %s on agent %s: killing it there",
-                                 t->id, silo_task_state_to_string(t->state),
-                                 silo_task_state_to_string(u->state), a->id);
-                        m->metrics.reconcile_kills++;
-                        (void)master_kill_send(m, a, t->id, NULL);
-                }
-                return 0;
-        }
+        if (!t || !master_task_transition_allowed(t->state, u->state))
+                return master_status_ignore(m, u, t);
 
         /* A requested kill that the agent confirms is KILLED_BY_REQUEST whatever it says. */
         return master_task_transition(m, t, u->state,
