@@ -120,18 +120,68 @@ static int scratch_open(const char *dir, bool *ret_direct)
         return -EOPNOTSUPP;
 }
 
+/* The disk's device node as a target: reads, and writes when o->allow_write names the device
+ * itself (is_blockdev). *ret_device_size is the whole device's size. */
+static int dev_target_open(const struct io_calibrate_opts *o, const char *devpath, bool is_blockdev,
+                           struct calib_target *ret, uint64_t *ret_device_size, char **ret_error)
+{
+        _cleanup_close_ int fd = open(devpath, O_RDONLY | O_CLOEXEC);
+        struct io_target_info info;
+        int r;
+
+        if (fd < 0)
+                return error_set(ret_error, negative_errno(), "calibration: cannot open %s: %s",
+                                 devpath, strerror(errno));
+        r = io_target_stat(fd, &info);
+        if (r < 0)
+                return error_set(ret_error, r, "calibration: %s: %s", devpath, strerror(-r));
+        *ret = (struct calib_target){
+                .name = devpath,
+                .filename = devpath,
+                .fd = -EBADF,
+                .size = o->region_size ? MIN(o->region_size, info.size) : info.size,
+                .allow_write_device = is_blockdev && o->allow_write,
+        };
+        *ret_device_size = info.size;
+        return 0;
+}
+
+/* A scratch file in the directory o->path as the target; returns its fd (the caller closes
+ * it). Its blocks are reserved, so the timed writes measure writing, not allocation. */
+static int scratch_target_open(const struct io_calibrate_opts *o, struct calib_target *ret,
+                               char **ret_error)
+{
+        uint64_t size = o->scratch_size ? o->scratch_size : IO_CALIBRATE_DEFAULT_SCRATCH;
+        bool direct;
+        int fd = scratch_open(o->path, &direct), r;
+
+        if (fd < 0)
+                return error_set(ret_error, fd,
+                                 "calibration: cannot create a scratch file in %s: %s", o->path,
+                                 strerror(-fd));
+        if (posix_fallocate(fd, 0, (off_t)size) != 0 && ftruncate(fd, (off_t)size) < 0) {
+                r = error_set(ret_error, negative_errno(),
+                              "calibration: cannot size the scratch file in %s to %" PRIu64
+                              " bytes: %s",
+                              o->path, size, strerror(errno));
+                safe_close(fd);
+                return r;
+        }
+        *ret = (struct calib_target){ .name = o->path, .fd = fd, .size = size, .scratch = true };
+        return fd;
+}
+
 int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *ret,
                       char **ret_error)
 {
         _cleanup_free_ char *devpath = NULL;
         _cleanup_close_ int scratch_fd = -EBADF;
         struct io_calibration c = {};
-        struct calib_target dev = { .fd = -EBADF }, scr = { .fd = -EBADF, .scratch = true };
+        struct calib_target dev = { .fd = -EBADF }, scr = { .fd = -EBADF };
         const struct calib_target *rt;
         double secs = o->seconds > 0 ? o->seconds : IO_CALIBRATE_DEFAULT_SECONDS;
         uint64_t read_size, written = 0;
         bool have_dev = false, reads_unwritten = true;
-        struct io_target_info info = {};
         struct stat st;
         int r = 0;
 
@@ -158,49 +208,21 @@ int io_calibrate_disk(const struct io_calibrate_opts *o, struct io_calibration *
                                  o->path);
 
         if (devpath) {
-                _cleanup_close_ int fd = open(devpath, O_RDONLY | O_CLOEXEC);
                 /* A directory calibrated through a scratch file does not need its device. */
                 bool optional = S_ISDIR(st.st_mode) && o->allow_write;
-                if (fd < 0 && !optional)
-                        return error_set(ret_error, negative_errno(),
-                                         "calibration: cannot open %s: %s", devpath,
-                                         strerror(errno));
-                r = fd < 0 ? negative_errno() : io_target_stat(fd, &info);
+
+                r = dev_target_open(o, devpath, S_ISBLK(st.st_mode), &dev, &c.device_size,
+                                    optional ? NULL : ret_error);
                 if (r < 0 && !optional)
-                        return error_set(ret_error, r, "calibration: %s: %s", devpath,
-                                         strerror(-r));
-        }
-        if (devpath && r >= 0) {
-                c.device_size = info.size;
-                dev = (struct calib_target){
-                        .name = devpath,
-                        .filename = devpath,
-                        .fd = -EBADF,
-                        .size = o->region_size ? MIN(o->region_size, info.size) : info.size,
-                        .allow_write_device = S_ISBLK(st.st_mode) && o->allow_write,
-                };
-                have_dev = true;
+                        return r;
+                have_dev = r >= 0;
         }
 
         if (S_ISDIR(st.st_mode) && o->allow_write) {
-                bool direct;
-                int fd = scratch_open(o->path, &direct);
-                if (fd < 0)
-                        return error_set(ret_error, fd,
-                                         "calibration: cannot create a scratch file in %s: %s",
-                                         o->path, strerror(-fd));
-                scratch_fd = fd;
-                scr.name = o->path;
-                scr.fd = scratch_fd;
-                scr.size = o->scratch_size ? o->scratch_size : IO_CALIBRATE_DEFAULT_SCRATCH;
-                /* Reserve the blocks so the timed writes measure writing, not allocation. */
-                if (posix_fallocate(scratch_fd, 0, (off_t)scr.size) != 0 &&
-                    ftruncate(scratch_fd, (off_t)scr.size) < 0)
-                        return error_set(
-                            ret_error, negative_errno(),
-                            "calibration: cannot size the scratch file in %s to %" PRIu64
-                            " bytes: %s",
-                            o->path, scr.size, strerror(errno));
+                r = scratch_target_open(o, &scr, ret_error);
+                if (r < 0)
+                        return r;
+                scratch_fd = r;
         } else if (!have_dev)
                 return error_set(ret_error, -ENOTBLK,
                                  "calibration: %s is on no block device; pass a device, or "

@@ -194,13 +194,73 @@ static int pass_run(struct io_pass *pass, struct io_result *res, uint64_t *ret_n
         return 0;
 }
 
+/* The first pass of `job` on the open target: its region (checked against the target's size
+ * and logical block size), block count, I/Os per job and mode. */
+static int pass_plan(const struct io_job *job, int fd, const struct io_target_info *info,
+                     bool direct, struct io_pass *pass, char **ret_error)
+{
+        uint64_t region_size;
+
+        if (job->size)
+                region_size = job->size;
+        else if (info->size > job->offset)
+                region_size = info->size - job->offset;
+        else
+                return error_set(ret_error, -EINVAL,
+                                 "--size: needed: %s has no data past --offset %" PRIu64,
+                                 strempty(job->filename), job->offset);
+        /* Reading past the end gives short reads; a device cannot grow. Files being written
+         * grow as needed. */
+        if ((info->is_blockdev || !job_writes(job)) && job->offset + region_size > info->size)
+                return error_set(ret_error, -EINVAL,
+                                 "--size: offset %" PRIu64 " + size %" PRIu64
+                                 " goes past the end of %s (%" PRIu64 " bytes)",
+                                 job->offset, region_size, strempty(job->filename), info->size);
+        if (direct && (job->bs % info->logical_bs || job->offset % info->logical_bs))
+                return error_set(ret_error, -EINVAL,
+                                 "--bs: O_DIRECT on %s needs --bs and --offset in multiples "
+                                 "of its %" PRIu32 "-byte logical blocks (bs %" PRIu32
+                                 ", offset %" PRIu64 ")",
+                                 strempty(job->filename), info->logical_bs, job->bs, job->offset);
+        if (job->hipri && !direct)
+                return error_set(ret_error, -EINVAL, "--hipri: polled I/O needs --direct 1");
+
+        *pass = (struct io_pass){
+                .job = job,
+                .fd = fd,
+                .region_offset = job->offset,
+                .nblocks = region_size / job->bs,
+                .runtime_ns = job->runtime_ns,
+        };
+        if (pass->nblocks == 0)
+                return error_set(ret_error, -EINVAL,
+                                 "--size: %" PRIu64 " holds no block of --bs %" PRIu32, region_size,
+                                 job->bs);
+        if (job->io_size) {
+                pass->ios_per_job = job->io_size / job->bs;
+                if (pass->ios_per_job == 0)
+                        return error_set(ret_error, -EINVAL,
+                                         "--io_size: %" PRIu64 " is smaller than --bs %" PRIu32,
+                                         job->io_size, job->bs);
+        } else if (!job->runtime_ns)
+                pass->ios_per_job = pass->nblocks;
+        if (job->verify_only) {
+                pass->rw = io_rw_is_random(job->rw) ? IO_RW_RANDREAD : IO_RW_READ;
+                pass->check = true;
+        } else {
+                pass->rw = job->rw;
+                pass->stamp = job->verify;
+        }
+        return 0;
+}
+
 int io_job_run(const struct io_job *job, struct io_result **ret, char **ret_error)
 {
         _cleanup_free_ struct io_result *res = NULL;
         _cleanup_close_ int owned_fd = -EBADF;
         struct io_target_info info;
         struct io_pass pass;
-        uint64_t region_size, ns;
+        uint64_t ns;
         bool owned = false;
         int fd = -EBADF, r, fl;
 
@@ -226,59 +286,11 @@ int io_job_run(const struct io_job *job, struct io_result **ret, char **ret_erro
         res->direct = fl >= 0 && (fl & O_DIRECT);
         res->is_blockdev = info.is_blockdev;
 
-        if (job->size)
-                region_size = job->size;
-        else if (info.size > job->offset)
-                region_size = info.size - job->offset;
-        else
-                return error_set(ret_error, -EINVAL,
-                                 "--size: needed: %s has no data past --offset %" PRIu64,
-                                 strempty(job->filename), job->offset);
-        /* Reading past the end gives short reads; a device cannot grow. Files being written
-         * grow as needed. */
-        if ((info.is_blockdev || !job_writes(job)) && job->offset + region_size > info.size)
-                return error_set(ret_error, -EINVAL,
-                                 "--size: offset %" PRIu64 " + size %" PRIu64
-                                 " goes past the end of %s (%" PRIu64 " bytes)",
-                                 job->offset, region_size, strempty(job->filename), info.size);
-        if (res->direct && (job->bs % info.logical_bs || job->offset % info.logical_bs))
-                return error_set(ret_error, -EINVAL,
-                                 "--bs: O_DIRECT on %s needs --bs and --offset in multiples "
-                                 "of its %" PRIu32 "-byte logical blocks (bs %" PRIu32
-                                 ", offset %" PRIu64 ")",
-                                 strempty(job->filename), info.logical_bs, job->bs, job->offset);
-        if (job->hipri && !res->direct)
-                return error_set(ret_error, -EINVAL, "--hipri: polled I/O needs --direct 1");
-
-        pass = (struct io_pass){
-                .job = job,
-                .fd = fd,
-                .region_offset = job->offset,
-                .nblocks = region_size / job->bs,
-                .runtime_ns = job->runtime_ns,
-        };
-        if (pass.nblocks == 0)
-                return error_set(ret_error, -EINVAL,
-                                 "--size: %" PRIu64 " holds no block of --bs %" PRIu32, region_size,
-                                 job->bs);
-        if (job->io_size) {
-                pass.ios_per_job = job->io_size / job->bs;
-                if (pass.ios_per_job == 0)
-                        return error_set(ret_error, -EINVAL,
-                                         "--io_size: %" PRIu64 " is smaller than --bs %" PRIu32,
-                                         job->io_size, job->bs);
-        } else if (!job->runtime_ns)
-                pass.ios_per_job = pass.nblocks;
+        r = pass_plan(job, fd, &info, res->direct, &pass, ret_error);
+        if (r < 0)
+                return r;
         res->region_offset = job->offset;
         res->region_size = pass.nblocks * job->bs;
-
-        if (job->verify_only) {
-                pass.rw = io_rw_is_random(job->rw) ? IO_RW_RANDREAD : IO_RW_READ;
-                pass.check = true;
-        } else {
-                pass.rw = job->rw;
-                pass.stamp = job->verify;
-        }
         r = pass_run(&pass, res, &ns, ret_error);
         if (r < 0)
                 return r;
