@@ -8,41 +8,42 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "common/json-util.h"
 #include "common/protocol-json.h"
 #include "common/quantity.h"
 
-int json_error(char **ret_error, int r, const char *path, const char *format, ...)
+/* Hand the formatted message to error_wrap() as the callee's, so "<path>: <message>" is
+ * built where every other context is (common/error.h). */
+static int json_error_at(char **ret_error, int r, const char *path, const char *format, va_list ap)
+        _printf_(4, 0);
+static int json_error_at(char **ret_error, int r, const char *path, const char *format, va_list ap)
 {
-        _cleanup_free_ char *msg = NULL;
-        va_list ap;
-        int k;
+        char *msg;
 
         if (!ret_error)
                 return r;
+        if (vasprintf(&msg, format, ap) < 0)
+                return -ENOMEM;
+        *ret_error = msg;
+        return path && *path ? error_wrap(ret_error, r, "%s", path) : r;
+}
+
+int json_error(char **ret_error, int r, const char *path, const char *format, ...)
+{
+        va_list ap;
 
         va_start(ap, format);
-        k = vasprintf(&msg, format, ap);
+        r = json_error_at(ret_error, r, path, format, ap);
         va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
-
-        if (path && *path) {
-                char *full;
-
-                if (asprintf(&full, "%s: %s", path, msg) < 0)
-                        return -ENOMEM;
-                *ret_error = full;
-        } else
-                *ret_error = TAKE_PTR(msg);
         return r;
 }
 
 int json_field_error(char **ret_error, const char *path, const char *key, const char *format, ...)
 {
-        _cleanup_free_ char *fpath = NULL, *msg = NULL;
+        _cleanup_free_ char *fpath = NULL;
         va_list ap;
-        int k;
+        int r;
 
         if (!ret_error)
                 return -EINVAL;
@@ -50,11 +51,9 @@ int json_field_error(char **ret_error, const char *path, const char *key, const 
         if (!fpath)
                 return -ENOMEM;
         va_start(ap, format);
-        k = vasprintf(&msg, format, ap);
+        r = json_error_at(ret_error, -EINVAL, fpath, format, ap);
         va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
-        return json_error(ret_error, -EINVAL, fpath, "%s", msg);
+        return r;
 }
 
 /* [A-Za-z0-9][A-Za-z0-9._-]{0,62}: safe as a file name, a cgroup name and in a URL path. */
