@@ -57,7 +57,7 @@ static void housekeeping_gc(struct agent *a)
         _cleanup_free_ struct gc_candidate *c = NULL;
         _cleanup_free_ struct task **ended = NULL;
         _cleanup_free_ bool *remove = NULL;
-        uint64_t now = now_realtime_usec() / 1000;
+        uint64_t now = now_realtime_ms();
         size_t n = 0, marked, forgotten = 0;
 
         c = calloc(a->n_tasks ?: 1, sizeof(*c));
