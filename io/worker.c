@@ -388,6 +388,48 @@ static double tv_sec(struct timeval tv)
         return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
+/* The job's I/O buffers (filled with incompressible data, registered with --fixedbufs), the
+ * slots of the I/Os in flight and the stack of free slots, into s; freed by the caller. */
+static int buffers_setup(struct io_worker *w, struct io_uring *ring, struct loop_state *s)
+{
+        const struct io_job *job = w->pass->job;
+        size_t len = (size_t)job->iodepth * job->bs;
+        _cleanup_free_ struct iovec *iov = NULL;
+        int r;
+
+        r = posix_memalign((void **)&s->bufs, 4096, len);
+        if (r)
+                return error_set(&w->error, -r, "allocating %u buffers of %u bytes: %s",
+                                 job->iodepth, job->bs, strerror(r));
+        /* Non-zero, incompressible data for plain writes; verify writes overwrite it. */
+        s->rng = hash_splitmix64(job->seed ^ (0x1000ULL + w->index)) | 1;
+        for (size_t i = 0; i + 8 <= len; i += 8) {
+                uint64_t v = rng_next(&s->rng);
+                memcpy(s->bufs + i, &v, 8);
+        }
+        if (job->fixedbufs) {
+                iov = calloc(job->iodepth, sizeof(*iov));
+                if (!iov)
+                        return error_set(&w->error, -ENOMEM, "out of memory");
+                for (unsigned i = 0; i < job->iodepth; i++)
+                        iov[i] = (struct iovec){ s->bufs + (size_t)i * job->bs, job->bs };
+                r = io_uring_register_buffers(ring, iov, job->iodepth);
+                if (r < 0)
+                        return error_set(&w->error, r,
+                                         "registering %u buffers of %u bytes failed: %s (raise "
+                                         "RLIMIT_MEMLOCK or try --fixedbufs 0)",
+                                         job->iodepth, job->bs, strerror(-r));
+        }
+        s->slots = calloc(job->iodepth, sizeof(*s->slots));
+        s->free_stack = calloc(job->iodepth, sizeof(*s->free_stack));
+        if (!s->slots || !s->free_stack)
+                return error_set(&w->error, -ENOMEM, "out of memory");
+        for (unsigned i = 0; i < job->iodepth; i++)
+                s->free_stack[i] = job->iodepth - 1 - i;
+        s->nfree = job->iodepth;
+        return 0;
+}
+
 void *io_worker_main(void *arg)
 {
         struct io_worker *w = arg;
@@ -395,10 +437,6 @@ void *io_worker_main(void *arg)
         const struct io_job *job = pass->job;
         struct io_uring ring;
         bool ring_ok = false;
-        _cleanup_free_ uint8_t *bufs = NULL;
-        _cleanup_free_ struct slot *slots = NULL;
-        _cleanup_free_ uint32_t *free_stack = NULL;
-        _cleanup_free_ struct iovec *iov = NULL;
         struct loop_state s = {};
         struct rusage ru0, ru1;
         unsigned entries = 1;
@@ -437,50 +475,12 @@ void *io_worker_main(void *arg)
                 }
         }
 
-        r = posix_memalign((void **)&bufs, 4096, (size_t)job->iodepth * job->bs);
-        if (r) {
-                r = error_set(&w->error, -r, "allocating %u buffers of %u bytes: %s", job->iodepth,
-                              job->bs, strerror(r));
+        r = buffers_setup(w, &ring, &s);
+        if (r < 0)
                 goto fail;
-        }
-        /* Non-zero, incompressible data for plain writes; verify writes overwrite it. */
-        s.rng = hash_splitmix64(job->seed ^ (0x1000ULL + w->index)) | 1;
-        for (size_t i = 0; i + 8 <= (size_t)job->iodepth * job->bs; i += 8) {
-                uint64_t v = rng_next(&s.rng);
-                memcpy(bufs + i, &v, 8);
-        }
-        if (job->fixedbufs) {
-                iov = calloc(job->iodepth, sizeof(*iov));
-                if (!iov) {
-                        r = error_set(&w->error, -ENOMEM, "out of memory");
-                        goto fail;
-                }
-                for (unsigned i = 0; i < job->iodepth; i++)
-                        iov[i] = (struct iovec){ bufs + (size_t)i * job->bs, job->bs };
-                r = io_uring_register_buffers(&ring, iov, job->iodepth);
-                if (r < 0) {
-                        error_set(&w->error, r,
-                                  "registering %u buffers of %u bytes failed: %s (raise "
-                                  "RLIMIT_MEMLOCK or try --fixedbufs 0)",
-                                  job->iodepth, job->bs, strerror(-r));
-                        goto fail;
-                }
-        }
-        slots = calloc(job->iodepth, sizeof(*slots));
-        free_stack = calloc(job->iodepth, sizeof(*free_stack));
-        if (!slots || !free_stack) {
-                r = error_set(&w->error, -ENOMEM, "out of memory");
-                goto fail;
-        }
-        for (unsigned i = 0; i < job->iodepth; i++)
-                free_stack[i] = job->iodepth - 1 - i;
 
         s.w = w;
         s.ring = &ring;
-        s.bufs = bufs;
-        s.slots = slots;
-        s.free_stack = free_stack;
-        s.nfree = job->iodepth;
         s.sqe_flags = job->registerfiles ? IOSQE_FIXED_FILE : 0;
         io_blockperm_init(&s.perm, pass->nblocks, job->seed + w->index);
 
@@ -504,6 +504,9 @@ fail:
         atomic_store(&pass->abort, true);
         pthread_barrier_wait(&pass->barrier);
 out:
+        free(s.bufs);
+        free(s.slots);
+        free(s.free_stack);
         if (ring_ok) {
                 /* Ring teardown is asynchronous in the kernel; unregistering first drops the
                  * ring's file reference now, so an O_EXCL device claim ends with the job. */
