@@ -363,7 +363,7 @@ static bool fit_by_attributes(struct alloc_cluster *c, const struct alloc_pendin
  * make it linear, and the max-tree's first fit answers exactly. */
 bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct alloc_choice *ret)
 {
-        struct alloc_choice best = {};
+        struct alloc_choice best = {}, cand;
         struct alloc_index *ix;
         uint64_t want;
         unsigned budget = ALLOC_FIT_WALK, found = 0;
@@ -392,10 +392,13 @@ bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct all
                                 break;
                         }
                         budget--;
-                        if (!choice_consider(c, a, p, &best))
+                        /* choice_consider() spelled out: this loop is the allocator's hottest */
+                        if (!alloc_agent_eligible(c, a, p) || !alloc_agent_fit(a, p, &cand))
                                 continue;
                         any = true;
                         found++;
+                        if (!best.agent || choice_better(c, &cand, &best, p, p->key))
+                                best = cand;
                 }
                 if (complete && !any)
                         alloc_bucket_tighten(bucket, p->key);
