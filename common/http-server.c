@@ -112,7 +112,6 @@ static int http_response_set(http_response *resp, unsigned status, struct MHD_Re
 
 int http_response_json(http_response *resp, unsigned status, json_t *body)
 {
-        struct MHD_Response *mr;
         char *text;
 
         if (!body)
@@ -121,28 +120,24 @@ int http_response_json(http_response *resp, unsigned status, json_t *body)
                     MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT), NULL);
         text = http_json_dump(body);
         json_decref(body);
-        if (!text)
-                return -ENOMEM;
-        mr = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!mr) {
-                free(text);
-                return -ENOMEM;
-        }
-        return http_response_set(resp, status, mr, "application/json");
+        return http_response_text(resp, status, "application/json", text);
 }
 
 int http_response_error(http_response *resp, unsigned status, const char *code, const char *format,
                         ...)
 {
-        json_t *body;
+        _cleanup_free_ char *msg = NULL;
         va_list ap;
+        int r;
 
         va_start(ap, format);
-        body = http_json_error_newv(code ? code : http_json_status_code(status), format, ap);
+        r = vasprintf(&msg, format, ap);
         va_end(ap);
-        if (!body)
+        if (r < 0)
                 return -ENOMEM;
-        return http_response_json(resp, status, body);
+        return http_response_json(
+            resp, status,
+            http_json_error_new(code ? code : http_json_status_code(status), "%s", msg));
 }
 
 int http_response_text(http_response *resp, unsigned status, const char *content_type, char *text)

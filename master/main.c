@@ -95,47 +95,57 @@ static void raise_nofile(uint64_t want)
                          (unsigned long long)before);
 }
 
+/* The command line and the config file into opts, checked. Returns -1 to go on, else the exit
+ * code: 0 after --help or --version, 2 for a bad option (logged). */
+static int master_options_parse(int argc, char **argv, struct master_options *opts)
+{
+        _cleanup_free_ char *err = NULL;
+        int r, level;
+
+        r = config_parse(&master_config_schema, argc, argv, opts, &err);
+        if (r == CONFIG_HELP) {
+                _cleanup_free_ char *help = config_help_format(&master_config_schema);
+                fputs(strempty(help), stdout);
+                return 0;
+        }
+        if (r == CONFIG_VERSION) {
+                printf("silo-master %s\n", SILO_VERSION);
+                return 0;
+        }
+        if (r < 0) {
+                log_error("%s", err ? err : strerror(-r));
+                return 2;
+        }
+        level = parse_log_level(opts->log_level);
+        if (level < 0) {
+                log_error("--log-level: '%s' is not one of debug, info, notice, warning, err",
+                          opts->log_level);
+                return 2;
+        }
+        log_set_max_level(level);
+        if (opts->agent_timeout_ms <= opts->heartbeat_interval_ms) {
+                log_error(
+                    "--agent-timeout-ms: %llu must be larger than --heartbeat-interval-ms %llu",
+                    (unsigned long long)opts->agent_timeout_ms,
+                    (unsigned long long)opts->heartbeat_interval_ms);
+                return 2;
+        }
+        return -1;
+}
+
 int main(int argc, char **argv)
 {
         struct master_options opts = {0};
         _cleanup_free_ char *err = NULL;
         master *m = NULL;
         sigset_t mask;
-        int r, level;
+        int r;
 
         log_set_ident("silo-master");
-        r = config_parse(&master_config_schema, argc, argv, &opts, &err);
-        if (r == CONFIG_HELP) {
-                _cleanup_free_ char *help = config_help_format(&master_config_schema);
-                fputs(strempty(help), stdout);
+        r = master_options_parse(argc, argv, &opts);
+        if (r >= 0) {
                 config_free(&master_config_schema, &opts);
-                return 0;
-        }
-        if (r == CONFIG_VERSION) {
-                printf("silo-master %s\n", SILO_VERSION);
-                config_free(&master_config_schema, &opts);
-                return 0;
-        }
-        if (r < 0) {
-                log_error("%s", err ? err : strerror(-r));
-                config_free(&master_config_schema, &opts);
-                return 2;
-        }
-        level = parse_log_level(opts.log_level);
-        if (level < 0) {
-                log_error("--log-level: '%s' is not one of debug, info, notice, warning, err",
-                          opts.log_level);
-                config_free(&master_config_schema, &opts);
-                return 2;
-        }
-        log_set_max_level(level);
-        if (opts.agent_timeout_ms <= opts.heartbeat_interval_ms) {
-                log_error(
-                    "--agent-timeout-ms: %llu must be larger than --heartbeat-interval-ms %llu",
-                    (unsigned long long)opts.agent_timeout_ms,
-                    (unsigned long long)opts.heartbeat_interval_ms);
-                config_free(&master_config_schema, &opts);
-                return 2;
+                return r;
         }
         raise_nofile(opts.nofile);
 
