@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/event-loop.h"
 #include "common/http-client.h"
 #include "common/http-json.h"
 #include "common/http-server.h"
@@ -593,6 +594,52 @@ static void test_deadlines_and_limit(void **state)
         http_server_free(s2);
 }
 
+/* Attached to an event loop (as both daemons run it): a request is served through the loop's
+ * sources, and a silent connection is closed at its header deadline by the deadline timer
+ * alone, as nothing else wakes the loop (each wait below could last 5 s); freeing the server
+ * removes its sources. */
+static void test_attach_event_loop(void **state)
+{
+        struct http_server_config c = {
+            .listen = "127.0.0.1:0", .routes = routes, .n_routes = ELEMENTSOF(routes),
+            .token = TOKEN, .header_timeout_s = 1,
+        };
+        _cleanup_(event_loop_freep) struct event_loop *l = NULL;
+        http_server *s2 = NULL;
+        uint64_t t0, closed_after = 0;
+        int keep, silent;
+
+        (void)state;
+        assert_int_equal(event_loop_new(&l), 0);
+        assert_int_equal(http_server_new(&c, &s2), 0);
+        assert_int_equal(http_server_attach(s2, l), 0);
+        assert_int_equal(event_loop_n_sources(l), 3);
+
+        keep = raw_connect(http_server_port(s2));
+        raw_send(keep, HEALTH_REQUEST);
+        t0 = now_usec();
+        while (raw_recv(keep) < 0 && now_usec() - t0 < 2000000)
+                assert_true(event_loop_iterate(l, 100000) >= 0);
+        assert_true(now_usec() - t0 < 2000000);
+
+        silent = raw_connect(http_server_port(s2));
+        t0 = now_usec();
+        while (now_usec() - t0 < 4000000) {
+                assert_true(event_loop_iterate(l, 5000000) >= 0);
+                if (raw_recv(silent) == 0) {
+                        closed_after = now_usec() - t0;
+                        break;
+                }
+        }
+        assert_in_range(closed_after, 900000, 2500000);
+        assert_int_equal(raw_recv(keep), -1); /* answered and kept alive: idle timeout 60 s */
+
+        close(keep);
+        close(silent);
+        http_server_free(s2);
+        assert_int_equal(event_loop_n_sources(l), 0);
+}
+
 /* Everything the server sent on fd until it closed it (or `ms` of driving s): the status of
  * its answer in *ret_status (0 = none) and whether it closed the connection. */
 static bool raw_answer(http_server *s, int fd, int ms, int *ret_status)
@@ -775,6 +822,7 @@ int main(void)
             cmocka_unit_test(test_free_with_deferred),
             cmocka_unit_test(test_sync_client),
             cmocka_unit_test(test_deadlines_and_limit),
+            cmocka_unit_test(test_attach_event_loop),
             cmocka_unit_test(test_slow_bodies),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
