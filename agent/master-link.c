@@ -40,7 +40,7 @@ struct master_link {
 
         struct event_loop *loop;
         http_client *client;
-        struct event_source *client_src, *timer;
+        struct event_source *timer;
         bool freeing;
 
         enum link_state state;
@@ -435,20 +435,6 @@ static int on_link_timer(struct event_source *s, uint64_t n, void *userdata)
         return 0;
 }
 
-static int on_client_fd(struct event_source *s, int fd, uint32_t revents, void *userdata)
-{
-        struct master_link *l = userdata;
-        int r;
-
-        (void)s;
-        (void)fd;
-        (void)revents;
-        r = http_client_process(l->client);
-        if (r < 0)
-                log_debug_errno(r, "master link: HTTP client: %m");
-        return 0;
-}
-
 int master_link_new(const struct master_link_config *cfg, struct master_link **ret, char **ret_error)
 {
         _cleanup_(master_link_freep) struct master_link *l = NULL;
@@ -492,8 +478,7 @@ int master_link_start(struct master_link *l, struct event_loop *loop)
         int r;
 
         l->loop = loop;
-        r = event_loop_add_io(loop, http_client_get_fd(l->client), POLLIN, EVENT_IO_LEVEL, on_client_fd, l, NULL,
-                              &l->client_src);
+        r = http_client_attach(l->client, loop);
         if (r < 0)
                 return r;
         r = event_loop_add_timer(loop, 1000, 0, on_link_timer, l, NULL, &l->timer);
@@ -509,7 +494,6 @@ struct master_link *master_link_free(struct master_link *l)
         if (!l)
                 return NULL;
         l->freeing = true;
-        l->client_src = event_source_remove(l->client_src);
         l->timer = event_source_remove(l->timer);
         l->client = http_client_free(l->client); /* completions see -ECANCELED */
         free(l->url);

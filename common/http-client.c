@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Non-blocking HTTP client on libcurl multi, driven by the caller's event loop through one fd. */
+#include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -9,8 +11,10 @@
 
 #include "common/auth.h"
 #include "common/error.h"
+#include "common/event-loop.h"
 #include "common/http-client.h"
 #include "common/http-json.h"
+#include "common/log.h"
 #include "common/macro.h"
 
 /* A response larger than this is cut off with -EFBIG: no peer of ours sends one. */
@@ -37,6 +41,7 @@ struct http_client {
         int timer_fd;
         struct http_call *calls;
         size_t in_flight;
+        struct event_source *src; /* http_client_attach() */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -291,6 +296,7 @@ http_client *http_client_free(http_client *c)
 {
         if (!c)
                 return NULL;
+        c->src = event_source_remove(c->src);
         while (c->calls) {
                 struct http_call *call = c->calls;
 
@@ -391,6 +397,27 @@ int http_client_process(http_client *c)
                 http_call_free(call);
         }
         return 0;
+}
+
+static int on_client_fd(struct event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        int r;
+
+        (void)s;
+        (void)fd;
+        (void)revents;
+        r = http_client_process(userdata);
+        if (r < 0)
+                log_debug_errno(r, "HTTP client: %m");
+        return 0;
+}
+
+int http_client_attach(http_client *c, struct event_loop *loop)
+{
+        assert(!c->src);
+        /* Level-triggered: what one http_client_process() leaves must wake the loop again. */
+        return event_loop_add_io(loop, c->epoll_fd, POLLIN, EVENT_IO_LEVEL, on_client_fd, c, NULL,
+                                 &c->src);
 }
 
 int http_client_request_sync(const char *method, const char *url, const json_t *body,

@@ -8,9 +8,9 @@
 #include <jansson.h>
 
 /*
- * All curl sockets and curl's timer live behind one epoll fd (http_client_get_fd()): watch
- * it for readability in any loop (epoll, io_uring poll) and call http_client_process() when
- * it is readable. Completion callbacks run from inside http_client_process(), never from
+ * All curl sockets and curl's timer live behind one epoll fd: the daemons' event loop watches
+ * it (http_client_attach()), another loop can watch http_client_get_fd() for readability and
+ * call http_client_process() when it is readable. Completion callbacks run from inside http_client_process(), never from
  * http_client_request().
  */
 
@@ -39,6 +39,12 @@ int http_client_request(http_client *c, const char *method, const char *url, con
                         const char *token, unsigned timeout_ms, http_client_done_fn done,
                         void *userdata);
 
+struct event_loop;
+/* Drive the client from an event loop (event-loop.h), as both daemons do: its fd becomes a
+ * source that calls http_client_process(). http_client_free() removes it. */
+int http_client_attach(http_client *c, struct event_loop *loop);
+
+/* The epoll fd to watch for readability (a loop of one's own, as the tests have). */
 int http_client_get_fd(const http_client *c);
 /* Drive transfers and run completions; never blocks. Returns 0 or -errno. */
 int http_client_process(http_client *c);

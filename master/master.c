@@ -222,20 +222,6 @@ static int on_tick(struct event_source *s, uint64_t expirations, void *userdata)
         return 0;
 }
 
-static int on_client(struct event_source *s, int fd, uint32_t revents, void *userdata)
-{
-        master *m = userdata;
-        int r;
-
-        (void)s;
-        (void)fd;
-        (void)revents;
-        r = http_client_process(m->client);
-        if (r < 0)
-                log_debug("http client: %s", strerror(-r));
-        return 0;
-}
-
 /* Everything the master waits for, as sources of one event loop: SIGTERM/SIGINT, master_stop(),
  * the heartbeat check tick, the agent calls, the API server, and the systemd watchdog. */
 static int master_loop_setup(master *m)
@@ -257,8 +243,7 @@ static int master_loop_setup(master *m)
             (r = event_loop_add_signal(m->loop, SIGINT, on_signal, m, NULL, NULL)) < 0 ||
             (r = event_loop_add_io(m->loop, m->stop_fd, POLLIN, 0, on_stop, m, NULL, NULL)) < 0 ||
             (r = event_loop_add_timer(m->loop, tick, tick, on_tick, m, NULL, NULL)) < 0 ||
-            (r = event_loop_add_io(m->loop, http_client_get_fd(m->client), POLLIN,
-                                   EVENT_IO_LEVEL, on_client, m, NULL, NULL)) < 0 ||
+            (r = http_client_attach(m->client, m->loop)) < 0 ||
             (r = http_server_attach(m->http, m->loop)) < 0)
                 return r;
         /* Under systemd with WatchdogSec=, a wedged master is restarted. */
