@@ -82,19 +82,19 @@ int task_devices_resolve(const struct silo_device *devices, size_t n_devices,
                 struct stat st;
 
                 if (!p)
-                        return error_set(ret_error, -EINVAL, "container.devices[%zu].path: "
-                                         "missing", i);
+                        return error_set(ret_error, -EINVAL, "container.devices[%zu]: no path",
+                                         i);
                 if (stat(p, &st) < 0) {
                         if (errno == ENOENT)
                                 return error_set(ret_error, -ENOENT,
-                                                 "container.devices[%zu].path: %s does not exist",
-                                                 i, p);
+                                                 "container.devices[%zu]: %s does not exist on "
+                                                 "this host", i, p);
                         return error_set(ret_error, negative_errno(),
-                                         "container.devices[%zu].path: %s: %m", i, p);
+                                         "container.devices[%zu]: %s: %m", i, p);
                 }
                 if (!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode))
                         return error_set(ret_error, -ENOTBLK,
-                                         "container.devices[%zu].path: %s is not a device node",
+                                         "container.devices[%zu]: %s is not a device node",
                                          i, p);
                 v[i] = (struct cg_device_rule){
                         .type = S_ISBLK(st.st_mode) ? 'b' : 'c',

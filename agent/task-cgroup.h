@@ -17,7 +17,8 @@ int task_io_targets_resolve(const char *sysfs_root, const struct silo_resources 
 
 /* Resolve each container.devices[i].path with stat() to an allow-list rule (access "rwm"
  * when the entry gives none): *ret has n_devices entries (NULL when there are none), free it.
- * Messages name the entry: "container.devices[0].path: /dev/nope does not exist". */
+ * Messages name the entry as validation always did: "container.devices[0]: /dev/nope does
+ * not exist on this host". */
 int task_devices_resolve(const struct silo_device *devices, size_t n_devices,
                          struct cg_device_rule **ret, char **ret_error);
 

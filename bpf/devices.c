@@ -65,13 +65,32 @@ static __u32 access_to_bpf(unsigned a)
  * rmdir of the cgroup releases it. Flags 0 (no BPF_F_ALLOW_OVERRIDE/MULTI): nothing below
  * the task's group may replace or add to it.
  */
+/* The map holds one entry per device: listed twice, it gets the union of the accesses. */
+static int map_fill(int map_fd, const struct cg_device_rule *rules, size_t n_rules)
+{
+        for (size_t i = 0; i < n_rules; i++) {
+                struct devices_key k = {
+                        .type = rules[i].type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR,
+                        .major = rules[i].major,
+                        .minor = rules[i].minor,
+                };
+                __u32 acc = 0;
+
+                (void)bpf_map_lookup_elem(map_fd, &k, &acc);
+                acc |= access_to_bpf(rules[i].access);
+                if (bpf_map_update_elem(map_fd, &k, &acc, BPF_ANY) < 0)
+                        return -errno;
+        }
+        return 0;
+}
+
 int devices_attach(int cgroup_fd, const struct cg_device_rule *extra, size_t n_extra,
                    char **ret_error)
 {
         _cleanup_free_ struct cg_device_rule *rules = NULL;
         struct devices_bpf *skel;
         size_t n_rules;
-        int map_fd, r;
+        int r;
 
         r = devices_rules_build(extra, n_extra, &rules, &n_rules);
         if (r < 0)
@@ -85,35 +104,14 @@ int devices_attach(int cgroup_fd, const struct cg_device_rule *extra, size_t n_e
                                  strerror(-r),
                                  r == -EPERM ? " (needs root: CAP_BPF and CAP_SYS_ADMIN)" : "");
         }
-        map_fd = bpf_map__fd(skel->maps.allowed);
-        for (size_t i = 0; i < n_rules; i++) {
-                struct devices_key k = {
-                        .type = rules[i].type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR,
-                        .major = rules[i].major,
-                        .minor = rules[i].minor,
-                };
-                __u32 acc = 0;
-
-                /* the same device listed twice: the union of the accesses */
-                (void)bpf_map_lookup_elem(map_fd, &k, &acc);
-                acc |= access_to_bpf(rules[i].access);
-                if (bpf_map_update_elem(map_fd, &k, &acc, BPF_ANY) < 0) {
-                        r = -errno;
-                        devices_bpf__destroy(skel);
-                        return error_set(ret_error, r, "cannot fill the device map: %s",
-                                         strerror(-r));
-                }
-        }
-        r = bpf_prog_attach(bpf_program__fd(skel->progs.silo_devices), cgroup_fd,
-                            BPF_CGROUP_DEVICE, 0);
-        if (r < 0) {
-                r = -errno;
-                devices_bpf__destroy(skel);
-                return error_set(ret_error, r,
-                                 "cannot attach the device allow-list to the cgroup: %s",
-                                 strerror(-r));
-        }
+        r = map_fill(bpf_map__fd(skel->maps.allowed), rules, n_rules);
+        if (r < 0)
+                r = error_set(ret_error, r, "cannot fill the device map: %s", strerror(-r));
+        else if (bpf_prog_attach(bpf_program__fd(skel->progs.silo_devices), cgroup_fd,
+                                 BPF_CGROUP_DEVICE, 0) < 0)
+                r = error_set(ret_error, -errno,
+                              "cannot attach the device allow-list to the cgroup: %m");
         /* Closing our fds leaves the program attached and its map referenced by it. */
         devices_bpf__destroy(skel);
-        return 0;
+        return r;
 }

@@ -43,7 +43,6 @@ struct cg_attr_list {
         size_t n, cap;
 };
 void cg_attr_list_done(struct cg_attr_list *l);
-int cg_attr_list_add(struct cg_attr_list *l, const char *name, const char *fmt, ...) _printf_(3, 4);
 
 /* ---- cgroup-resources.c: limits -> file contents, pure */
 
@@ -61,7 +60,6 @@ unsigned cg_limits_controllers_needed(const struct cg_limits *limits);
 
 int cg_parse_max_u64(const char *s, uint64_t *ret);   /* "max" -> CG_MAX */
 int cg_parse_cpu_max(const char *s, uint64_t *ret_quota, uint64_t *ret_period);
-int cg_parse_keyed_u64(const char *content, const char *key, uint64_t *ret); /* "key N" lines */
 int cg_parse_cpu_stat(const char *content, struct cg_cpu_stat *ret);
 int cg_parse_memory_events(const char *content, struct cg_memory_events *ret);
 int cg_parse_memory_stat(const char *content, struct cg_memory_stat *ret);
@@ -79,11 +77,8 @@ int cg_parse_events(const char *content, bool *ret_populated, bool *ret_frozen);
 
 /* ---- cgroup-setup.c / cgroup-apply.c helpers */
 
-/* cgroup_init() once; libcgroup errors mapped to -errno with a message. */
-int cg_libcgroup_init(char **ret_error);
+/* A libcgroup error as -errno. */
 int cg_libcgroup_errno(int cgroup_error);
-/* Enable `ctrls` in <path>/cgroup.subtree_control (absolute path). */
-int cg_enable_controllers(const char *path, unsigned ctrls, char **ret_error);
 /* Read a whole control file of group `rel` through libcgroup's value iterator. */
 int cg_attr_read(const char *rel, const char *name, char **ret);
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Pure parsers of cgroup v2 file contents (cpu.stat, memory.events, io.stat, PSI, ...). */
+#include <assert.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "common/array.h"
 #include "isolator/cgroup-internal.h"
 
 int cg_parse_max_u64(const char *s, uint64_t *ret)
@@ -52,7 +54,7 @@ int cg_parse_cpu_max(const char *s, uint64_t *ret_quota, uint64_t *ret_period)
 }
 
 /* Find "key value" at the start of a line; keys are matched whole. */
-int cg_parse_keyed_u64(const char *content, const char *key, uint64_t *ret)
+static int cg_parse_keyed_u64(const char *content, const char *key, uint64_t *ret)
 {
         size_t kl = strlen(key);
 
@@ -68,30 +70,45 @@ int cg_parse_keyed_u64(const char *content, const char *key, uint64_t *ret)
 
 struct keyed_field {
         const char *key;
-        size_t offset;
+        size_t offset;          /* of a uint64_t in the struct parsed into */
 };
 
-/* Fill the fields listed; missing keys stay 0 (older kernels lack some). */
-static int parse_keyed_fields(const char *content, void *out, const struct keyed_field *f,
-                              size_t n)
+#define F(type, key, field) { key, offsetof(type, field) }
+
+/* The field of `f` named `key`, or NULL. */
+static const struct keyed_field *keyed_field_find(const struct keyed_field *f, size_t n,
+                                                  const char *key)
 {
+        for (size_t i = 0; i < n; i++)
+                if (streq(f[i].key, key))
+                        return &f[i];
+        return NULL;
+}
+
+/* Fill the fields listed of the struct *ret of `size` bytes (only on success): "key value"
+ * lines; missing keys stay 0 (older kernels lack some), but one at least must be there. */
+static int parse_keyed_fields(const char *content, const struct keyed_field *f, size_t n,
+                              void *ret, size_t size)
+{
+        uint64_t out[16] = {};
         int found = 0;
 
+        assert(size <= sizeof(out));
         for (size_t i = 0; i < n; i++) {
-                uint64_t v;
-                int r = cg_parse_keyed_u64(content, f[i].key, &v);
+                uint64_t *field = (uint64_t *)((char *)out + f[i].offset);
+                int r = cg_parse_keyed_u64(content, f[i].key, field);
 
                 if (r == -ENOENT)
                         continue;
                 if (r < 0)
                         return r;
-                *(uint64_t *)((char *)out + f[i].offset) = v;
                 found++;
         }
-        return found > 0 ? 0 : -EBADMSG;
+        if (found == 0)
+                return -EBADMSG;
+        memcpy(ret, out, size);
+        return 0;
 }
-
-#define F(type, key, field) { key, offsetof(type, field) }
 
 int cg_parse_cpu_stat(const char *content, struct cg_cpu_stat *ret)
 {
@@ -103,13 +120,8 @@ int cg_parse_cpu_stat(const char *content, struct cg_cpu_stat *ret)
                 F(struct cg_cpu_stat, "nr_throttled", nr_throttled),
                 F(struct cg_cpu_stat, "throttled_usec", throttled_usec),
         };
-        struct cg_cpu_stat s = {};
-        int r = parse_keyed_fields(content, &s, f, ELEMENTSOF(f));
 
-        if (r < 0)
-                return r;
-        *ret = s;
-        return 0;
+        return parse_keyed_fields(content, f, ELEMENTSOF(f), ret, sizeof(*ret));
 }
 
 int cg_parse_memory_events(const char *content, struct cg_memory_events *ret)
@@ -122,13 +134,8 @@ int cg_parse_memory_events(const char *content, struct cg_memory_events *ret)
                 F(struct cg_memory_events, "oom_kill", oom_kill),
                 F(struct cg_memory_events, "oom_group_kill", oom_group_kill),
         };
-        struct cg_memory_events e = {};
-        int r = parse_keyed_fields(content, &e, f, ELEMENTSOF(f));
 
-        if (r < 0)
-                return r;
-        *ret = e;
-        return 0;
+        return parse_keyed_fields(content, f, ELEMENTSOF(f), ret, sizeof(*ret));
 }
 
 int cg_parse_memory_stat(const char *content, struct cg_memory_stat *ret)
@@ -145,13 +152,8 @@ int cg_parse_memory_stat(const char *content, struct cg_memory_stat *ret)
                 F(struct cg_memory_stat, "pgfault", pgfault),
                 F(struct cg_memory_stat, "pgmajfault", pgmajfault),
         };
-        struct cg_memory_stat s = {};
-        int r = parse_keyed_fields(content, &s, f, ELEMENTSOF(f));
 
-        if (r < 0)
-                return r;
-        *ret = s;
-        return 0;
+        return parse_keyed_fields(content, f, ELEMENTSOF(f), ret, sizeof(*ret));
 }
 
 static int parse_psi_line(const char *line, struct cg_psi_line *ret)
@@ -192,121 +194,121 @@ int cg_parse_pressure(const char *content, struct cg_pressure *ret)
         return 0;
 }
 
-/* "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" per line. */
+/* One io.stat line, "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0"; 0 for a blank
+ * line, 1 for a device. `l` is modified. */
+static int parse_io_stat_line(char *l, struct cg_io_stat *ret)
+{
+        static const struct keyed_field f[] = {
+                F(struct cg_io_stat, "rbytes", rbytes), F(struct cg_io_stat, "wbytes", wbytes),
+                F(struct cg_io_stat, "rios", rios),     F(struct cg_io_stat, "wios", wios),
+                F(struct cg_io_stat, "dbytes", dbytes), F(struct cg_io_stat, "dios", dios),
+        };
+        struct cg_io_stat s = {};
+        char *save = NULL, *tok = strtok_r(l, " ", &save);
+
+        if (!tok)
+                return 0;
+        if (sscanf(tok, "%u:%u", &s.major, &s.minor) != 2)
+                return -EBADMSG;
+        while ((tok = strtok_r(NULL, " ", &save))) {
+                const struct keyed_field *k;
+                char *eq = strchr(tok, '=');
+                uint64_t x;
+
+                if (!eq || cg_parse_max_u64(eq + 1, &x) < 0)
+                        continue;       /* newer keys with other formats */
+                *eq = 0;
+                k = keyed_field_find(f, ELEMENTSOF(f), tok);
+                if (k)
+                        *(uint64_t *)((char *)&s + k->offset) = x;
+        }
+        *ret = s;
+        return 1;
+}
+
 int cg_parse_io_stat(const char *content, struct cg_io_stat **ret, size_t *ret_n)
 {
-        struct cg_io_stat *v = NULL;
-        size_t n = 0;
+        _cleanup_free_ struct cg_io_stat *v = NULL;
+        size_t n = 0, cap = 0;
 
         for (const char *line = content; line && *line;) {
                 const char *eol = strchr(line, '\n');
                 _cleanup_free_ char *l = strndup(line, eol ? (size_t)(eol - line) : strlen(line));
-                struct cg_io_stat s = {};
-                char *save = NULL, *tok;
+                struct cg_io_stat s;
+                int r;
 
                 if (!l)
-                        goto nomem;
-                tok = strtok_r(l, " ", &save);
-                if (tok) {
-                        struct cg_io_stat *nv;
-
-                        if (sscanf(tok, "%u:%u", &s.major, &s.minor) != 2) {
-                                free(v);
-                                return -EBADMSG;
-                        }
-                        while ((tok = strtok_r(NULL, " ", &save))) {
-                                uint64_t x;
-                                char *eq = strchr(tok, '=');
-
-                                if (!eq || cg_parse_max_u64(eq + 1, &x) < 0)
-                                        continue;       /* newer keys with other formats */
-                                *eq = 0;
-                                if (streq(tok, "rbytes"))
-                                        s.rbytes = x;
-                                else if (streq(tok, "wbytes"))
-                                        s.wbytes = x;
-                                else if (streq(tok, "rios"))
-                                        s.rios = x;
-                                else if (streq(tok, "wios"))
-                                        s.wios = x;
-                                else if (streq(tok, "dbytes"))
-                                        s.dbytes = x;
-                                else if (streq(tok, "dios"))
-                                        s.dios = x;
-                        }
-                        nv = realloc(v, (n + 1) * sizeof(*v));
-                        if (!nv)
-                                goto nomem;
-                        v = nv;
+                        return -ENOMEM;
+                r = parse_io_stat_line(l, &s);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        if (!ARRAY_GROW(v, cap, n + 1))
+                                return -ENOMEM;
                         v[n++] = s;
                 }
                 line = eol ? eol + 1 : NULL;
         }
-        *ret = v;
+        *ret = TAKE_PTR(v);
         *ret_n = n;
         return 0;
-nomem:
-        free(v);
-        return -ENOMEM;
 }
 
-static struct cg_io_limit *limit_for(struct cg_io_limit **v, size_t *n, unsigned ma,
-                                     unsigned mi, uint32_t default_weight)
+/* The entry of device ma:mi in v, added (no limit, the default weight) when missing. */
+static struct cg_io_limit *limit_for(struct cg_io_limit **v, size_t *n, size_t *cap,
+                                     unsigned ma, unsigned mi, uint32_t default_weight)
 {
-        struct cg_io_limit *nv;
-
         for (size_t i = 0; i < *n; i++)
                 if ((*v)[i].major == ma && (*v)[i].minor == mi)
                         return &(*v)[i];
-        nv = realloc(*v, (*n + 1) * sizeof(**v));
-        if (!nv)
+        if (!ARRAY_GROW(*v, *cap, *n + 1))
                 return NULL;
-        *v = nv;
-        nv = &(*v)[(*n)++];
-        *nv = (struct cg_io_limit){ .major = ma, .minor = mi,
-                                    .limit = {CG_MAX, CG_MAX, CG_MAX, CG_MAX},
-                                    .weight = default_weight };
-        return nv;
+        (*v)[*n] = (struct cg_io_limit){ .major = ma, .minor = mi,
+                                         .limit = {CG_MAX, CG_MAX, CG_MAX, CG_MAX},
+                                         .weight = default_weight };
+        return &(*v)[(*n)++];
+}
+
+/* The "rbps=N wbps=max ..." keys of one io.max line (after "MAJ:MIN") into l->limit. */
+static int parse_io_max_keys(const char *line, struct cg_io_limit *l)
+{
+        for (const char *p = strchr(line, ' '); p && *p && *p != '\n'; p = strpbrk(p, " \n")) {
+                uint64_t x;
+                char key[16];
+
+                p += strspn(p, " ");
+                if (sscanf(p, "%15[a-z]=", key) != 1)
+                        break;
+                if (cg_parse_max_u64(p + strlen(key) + 1, &x) < 0)
+                        return -EBADMSG;
+                FOREACH_IO_LIMIT(k)
+                        if (streq(key, silo_io_limit_to_string(k)))
+                                l->limit[k] = x;
+        }
+        return 0;
 }
 
 int cg_parse_io_limits(const char *io_max, const char *io_weight, struct cg_io_limit **ret,
                        size_t *ret_n)
 {
-        struct cg_io_limit *v = NULL;
+        _cleanup_free_ struct cg_io_limit *v = NULL;
         uint32_t def = 100;
-        size_t n = 0;
-        int r = -EBADMSG;
+        size_t n = 0, cap = 0;
+        const char *d;
 
         /* io.weight: "default 100" then "MAJ:MIN W" lines. */
-        if (io_weight) {
-                unsigned w;
-                const char *d = strstr(io_weight, "default ");
-
-                if (d && sscanf(d, "default %u", &w) == 1)
-                        def = w;
-        }
+        if (io_weight && (d = strstr(io_weight, "default ")))
+                (void)sscanf(d, "default %" SCNu32, &def);
         for (const char *line = io_max; line && *line;) {
-                unsigned ma, mi;
                 struct cg_io_limit *l;
-                const char *p;
+                unsigned ma, mi;
 
                 if (sscanf(line, "%u:%u", &ma, &mi) == 2) {
-                        l = limit_for(&v, &n, ma, mi, def);
+                        l = limit_for(&v, &n, &cap, ma, mi, def);
                         if (!l)
-                                goto fail_nomem;
-                        for (p = strchr(line, ' '); p && *p && *p != '\n'; p = strpbrk(p, " \n")) {
-                                uint64_t x;
-                                char key[16];
-
-                                p += strspn(p, " ");
-                                if (sscanf(p, "%15[a-z]=", key) != 1)
-                                        break;
-                                if (cg_parse_max_u64(p + strlen(key) + 1, &x) < 0)
-                                        goto fail;
-                                FOREACH_IO_LIMIT(k)
-                                        if (streq(key, silo_io_limit_to_string(k)))
-                                                l->limit[k] = x;
-                        }
+                                return -ENOMEM;
+                        if (parse_io_max_keys(line, l) < 0)
+                                return -EBADMSG;
                 }
                 line = strchr(line, '\n');
                 if (line)
@@ -316,23 +318,19 @@ int cg_parse_io_limits(const char *io_max, const char *io_weight, struct cg_io_l
                 unsigned ma, mi, w;
 
                 if (sscanf(line, "%u:%u %u", &ma, &mi, &w) == 3) {
-                        struct cg_io_limit *l = limit_for(&v, &n, ma, mi, def);
+                        struct cg_io_limit *l = limit_for(&v, &n, &cap, ma, mi, def);
+
                         if (!l)
-                                goto fail_nomem;
+                                return -ENOMEM;
                         l->weight = w;
                 }
                 line = strchr(line, '\n');
                 if (line)
                         line++;
         }
-        *ret = v;
+        *ret = TAKE_PTR(v);
         *ret_n = n;
         return 0;
-fail_nomem:
-        r = -ENOMEM;
-fail:
-        free(v);
-        return r;
 }
 
 /* io.cost.qos: "MAJ:MIN enable=1 ctrl=user rpct=... " per configured device. */

@@ -177,60 +177,72 @@ static void pressure_read(const struct cg_task *t, const char *name, struct cg_p
                 (void)cg_parse_pressure(s, ret);
 }
 
-int cg_task_read(struct cg_task *t, struct cg_task_status *ret)
+/* The limits in force: cpu, cpuset, memory and pids files. */
+static int limits_read(const struct cg_task *t, struct cg_task_status *st)
 {
-        struct cg_task_status st = {};
         _cleanup_free_ char *s = NULL;
         uint64_t v;
         int r;
 
         r = cg_attr_read(t->rel, "cpu.max", &s);
-        if (r < 0 || (r = cg_parse_cpu_max(s, &st.cpu_quota_usec, &st.cpu_period_usec)) < 0)
-                goto fail;
-        free(TAKE_PTR(s));
+        if (r < 0 || (r = cg_parse_cpu_max(s, &st->cpu_quota_usec, &st->cpu_period_usec)) < 0)
+                return r;
         if (read_u64(t, "cpu.weight", &v) >= 0)
-                st.cpu_weight = (uint32_t)v;
-        read_string(t, "cpuset.cpus", st.cpuset_cpus, sizeof(st.cpuset_cpus));
-        read_string(t, "cpuset.mems", st.cpuset_mems, sizeof(st.cpuset_mems));
-        read_string(t, "cpuset.cpus.effective", st.cpuset_cpus_effective,
-                    sizeof(st.cpuset_cpus_effective));
-        read_string(t, "cpuset.mems.effective", st.cpuset_mems_effective,
-                    sizeof(st.cpuset_mems_effective));
-        if ((r = read_u64(t, "memory.max", &st.memory_max)) < 0 ||
-            (r = read_u64(t, "memory.high", &st.memory_high)) < 0 ||
-            (r = read_u64(t, "pids.max", &st.pids_max)) < 0 ||
-            (r = read_u64(t, "memory.current", &st.memory_current)) < 0 ||
-            (r = read_u64(t, "pids.current", &st.pids_current)) < 0)
-                goto fail;
-        if (read_u64(t, "memory.swap.max", &st.memory_swap_max) < 0)
-                st.memory_swap_max = CG_MAX;    /* no swap accounting */
+                st->cpu_weight = (uint32_t)v;
+        read_string(t, "cpuset.cpus", st->cpuset_cpus, sizeof(st->cpuset_cpus));
+        read_string(t, "cpuset.mems", st->cpuset_mems, sizeof(st->cpuset_mems));
+        read_string(t, "cpuset.cpus.effective", st->cpuset_cpus_effective,
+                    sizeof(st->cpuset_cpus_effective));
+        read_string(t, "cpuset.mems.effective", st->cpuset_mems_effective,
+                    sizeof(st->cpuset_mems_effective));
+        if ((r = read_u64(t, "memory.max", &st->memory_max)) < 0 ||
+            (r = read_u64(t, "memory.high", &st->memory_high)) < 0 ||
+            (r = read_u64(t, "pids.max", &st->pids_max)) < 0)
+                return r;
+        if (read_u64(t, "memory.swap.max", &st->memory_swap_max) < 0)
+                st->memory_swap_max = CG_MAX;   /* no swap accounting */
         if (read_u64(t, "memory.oom.group", &v) >= 0)
-                st.memory_oom_group = v != 0;
-        if (read_u64(t, "memory.peak", &st.memory_peak) < 0)
-                st.memory_peak = CG_MAX;        /* before 5.19 */
-        (void)read_u64(t, "memory.swap.current", &st.memory_swap_current);
+                st->memory_oom_group = v != 0;
+        return 0;
+}
 
-        if ((r = cg_attr_read(t->rel, "cpu.stat", &s)) < 0 ||
-            (r = cg_parse_cpu_stat(s, &st.cpu)) < 0)
-                goto fail;
-        free(TAKE_PTR(s));
-        if ((r = cg_attr_read(t->rel, "memory.events", &s)) < 0 ||
-            (r = cg_parse_memory_events(s, &st.memory_events)) < 0)
-                goto fail;
-        free(TAKE_PTR(s));
-        if (cg_attr_read(t->rel, "memory.stat", &s) >= 0)
-                (void)cg_parse_memory_stat(s, &st.memory_stat);
-        free(TAKE_PTR(s));
-        if (cg_attr_read(t->rel, "io.stat", &s) >= 0) {
-                r = cg_parse_io_stat(s, &st.io_stat, &st.n_io_stat);
-                if (r < 0)
-                        goto fail;
-                for (size_t i = 0; i < st.n_io_stat; i++)
-                        device_name(t->h->sysfs_root, st.io_stat[i].major, st.io_stat[i].minor,
-                                    st.io_stat[i].name, sizeof(st.io_stat[i].name));
-        }
-        r = io_limits_read(t, &st);
+/* Usage: memory, pids, cpu.stat, memory.events and .stat, io.stat. */
+static int usage_read(const struct cg_task *t, struct cg_task_status *st)
+{
+        _cleanup_free_ char *cpu = NULL, *events = NULL, *mem = NULL, *io = NULL;
+        int r;
+
+        if ((r = read_u64(t, "memory.current", &st->memory_current)) < 0 ||
+            (r = read_u64(t, "pids.current", &st->pids_current)) < 0)
+                return r;
+        if (read_u64(t, "memory.peak", &st->memory_peak) < 0)
+                st->memory_peak = CG_MAX;       /* before 5.19 */
+        (void)read_u64(t, "memory.swap.current", &st->memory_swap_current);
+        if ((r = cg_attr_read(t->rel, "cpu.stat", &cpu)) < 0 ||
+            (r = cg_parse_cpu_stat(cpu, &st->cpu)) < 0 ||
+            (r = cg_attr_read(t->rel, "memory.events", &events)) < 0 ||
+            (r = cg_parse_memory_events(events, &st->memory_events)) < 0)
+                return r;
+        if (cg_attr_read(t->rel, "memory.stat", &mem) >= 0)
+                (void)cg_parse_memory_stat(mem, &st->memory_stat);
+        if (cg_attr_read(t->rel, "io.stat", &io) < 0)
+                return 0;
+        r = cg_parse_io_stat(io, &st->io_stat, &st->n_io_stat);
         if (r < 0)
+                return r;
+        for (size_t i = 0; i < st->n_io_stat; i++)
+                device_name(t->h->sysfs_root, st->io_stat[i].major, st->io_stat[i].minor,
+                            st->io_stat[i].name, sizeof(st->io_stat[i].name));
+        return 0;
+}
+
+int cg_task_read(struct cg_task *t, struct cg_task_status *ret)
+{
+        struct cg_task_status st = {};
+        int r;
+
+        if ((r = limits_read(t, &st)) < 0 || (r = usage_read(t, &st)) < 0 ||
+            (r = io_limits_read(t, &st)) < 0)
                 goto fail;
         pressure_read(t, "cpu.pressure", &st.cpu_pressure);
         pressure_read(t, "memory.pressure", &st.memory_pressure);

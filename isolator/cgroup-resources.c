@@ -20,7 +20,9 @@ void cg_attr_list_done(struct cg_attr_list *l)
         l->n = l->cap = 0;
 }
 
-int cg_attr_list_add(struct cg_attr_list *l, const char *name, const char *fmt, ...)
+static int cg_attr_list_add(struct cg_attr_list *l, const char *name, const char *fmt, ...)
+        _printf_(3, 4);
+static int cg_attr_list_add(struct cg_attr_list *l, const char *name, const char *fmt, ...)
 {
         struct cg_attr *a;
         va_list ap;

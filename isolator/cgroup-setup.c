@@ -36,7 +36,7 @@ int cg_libcgroup_errno(int code)
         }
 }
 
-int cg_libcgroup_init(char **ret_error)
+static int cg_libcgroup_init(char **ret_error)
 {
         static int initialized;
         int r;
@@ -89,7 +89,7 @@ int cg_group_create(const struct cg_hierarchy *h, const char *abs, char **ret_er
         return 0;
 }
 
-int cg_enable_controllers(const char *path, unsigned ctrls, char **ret_error)
+static int cg_enable_controllers(const char *path, unsigned ctrls, char **ret_error)
 {
         _cleanup_free_ char *sc = NULL, *cur = NULL, *avail = NULL, *ac = NULL;
         unsigned have, can;
@@ -244,18 +244,109 @@ struct cg_hierarchy *cg_hierarchy_free(struct cg_hierarchy *h)
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct cg_hierarchy *, cg_hierarchy_free);
 
+/* h->root from --cgroup-root: an absolute path below the mount or one relative to it. */
+static int root_from_option(struct cg_hierarchy *h, const char *cgroup_root, char **ret_error)
+{
+        size_t n = strlen(h->mountpoint);
+
+        if (cgroup_root[0] == '/' &&
+            (strncmp(cgroup_root, h->mountpoint, n) != 0 ||
+             (cgroup_root[n] != '/' && cgroup_root[n] != 0)))
+                return error_set(ret_error, -EINVAL,
+                                 "--cgroup-root: %s is not below the cgroup v2 mount %s",
+                                 cgroup_root, h->mountpoint);
+        if (path_has_dotdot(cgroup_root))
+                return error_set(ret_error, -EINVAL,
+                                 "--cgroup-root: %s must not contain '..'", cgroup_root);
+        if (cgroup_root[0] == '/')
+                h->root = strdup(cgroup_root);
+        else if (asprintf(&h->root, "%s/%s", h->mountpoint, cgroup_root) < 0)
+                h->root = NULL;
+        if (!h->root)
+                return -ENOMEM;
+        /* drop trailing slashes */
+        for (size_t l = strlen(h->root); l > n + 1 && h->root[l - 1] == '/'; l--)
+                h->root[l - 1] = 0;
+        if (streq(h->root, h->mountpoint))
+                return error_set(ret_error, -EINVAL,
+                                 "--cgroup-root: %s is the cgroup mount itself; give Silo a "
+                                 "group of its own", cgroup_root);
+        return 0;
+}
+
+/* h->root and h->root_rel from --cgroup-root, or the group systemd delegated (then
+ * *ret_delegated), or the default. */
+static int root_select(struct cg_hierarchy *h, const char *cgroup_root, bool *ret_delegated,
+                       char **ret_error)
+{
+        int r;
+
+        *ret_delegated = false;
+        if (cgroup_root && *cgroup_root) {
+                r = root_from_option(h, cgroup_root, ret_error);
+                if (r < 0)
+                        return r;
+        } else if (delegated_root(h->mountpoint, &h->root) >= 0)
+                *ret_delegated = true;
+        else if (!(h->root = strdup(CG_DEFAULT_SILO_ROOT)))
+                return -ENOMEM;
+        h->root_rel = strdup(cg_rel_of(h, h->root));
+        return h->root_rel ? 0 : -ENOMEM;
+}
+
+/* Create a root Silo owns (mkdir -p: a --cgroup-root may name a group below groups not yet
+ * there) and enable the controllers from the mount down to its parent, top first. */
+static int root_create(const struct cg_hierarchy *h, char **ret_error)
+{
+        _cleanup_free_ char *walk = strdup(h->root);
+        int r;
+
+        if (!walk)
+                return -ENOMEM;
+        r = mkdir_parents(h->root, 0755);
+        if (r < 0)
+                return error_set(ret_error, r, "cannot create cgroup %s: %s", h->root,
+                                 strerror(-r));
+        r = cg_enable_controllers(h->mountpoint, CG_CTRL_WANTED, ret_error);
+        if (r < 0)
+                return r;
+        for (char *s = strchr(walk + strlen(h->mountpoint) + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = 0;
+                r = cg_enable_controllers(walk, CG_CTRL_WANTED, ret_error);
+                *s = '/';
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The controllers <root>/tasks hands to the task groups. */
+static int tasks_controllers_read(const char *tasks, unsigned *ret, char **ret_error)
+{
+        _cleanup_free_ char *sc = NULL, *cur = NULL;
+        int r;
+
+        if (join(tasks, "cgroup.subtree_control", &sc) < 0)
+                return -ENOMEM;
+        r = file_read_full(sc, 0, &cur, NULL);
+        if (r < 0)
+                return error_set(ret_error, r, "cannot read %s: %s", sc, strerror(-r));
+        *ret = cg_controllers_from_string(cur);
+        return 0;
+}
+
 int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char **ret_error)
 {
         _cleanup_(cg_hierarchy_freep) struct cg_hierarchy *h = NULL;
         _cleanup_free_ char *agent = NULL, *shims = NULL, *tasks = NULL;
         const struct cg_probe *p;
-        bool delegated = false;
+        bool delegated;
         int r;
 
         r = cg_probe(NULL, &p);
         if (r < 0)
                 return error_set(ret_error, r, "cannot probe %s: %s", CG_DEFAULT_MOUNTPOINT,
-                                strerror(-r));
+                                 strerror(-r));
         r = cg_probe_check(p, ret_error);
         if (r < 0)
                 return r;
@@ -271,70 +362,16 @@ int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char 
         h->sysfs_root = strdup("/sys");
         if (!h->mountpoint || !h->sysfs_root)
                 return -ENOMEM;
-
-        if (cgroup_root && *cgroup_root) {
-                size_t n = strlen(h->mountpoint);
-
-                if (cgroup_root[0] == '/' &&
-                    (strncmp(cgroup_root, h->mountpoint, n) != 0 ||
-                     (cgroup_root[n] != '/' && cgroup_root[n] != 0)))
-                        return error_set(ret_error, -EINVAL,
-                                        "--cgroup-root: %s is not below the cgroup v2 mount %s",
-                                        cgroup_root, h->mountpoint);
-                if (path_has_dotdot(cgroup_root))
-                        return error_set(ret_error, -EINVAL,
-                                        "--cgroup-root: %s must not contain '..'", cgroup_root);
-                if (cgroup_root[0] == '/')
-                        h->root = strdup(cgroup_root);
-                else if (asprintf(&h->root, "%s/%s", h->mountpoint, cgroup_root) < 0)
-                        h->root = NULL;
-                if (!h->root)
-                        return -ENOMEM;
-                /* drop trailing slashes */
-                for (size_t l = strlen(h->root); l > n + 1 && h->root[l - 1] == '/'; l--)
-                        h->root[l - 1] = 0;
-                if (streq(h->root, h->mountpoint))
-                        return error_set(ret_error, -EINVAL,
-                                        "--cgroup-root: %s is the cgroup mount itself; give "
-                                        "Silo a group of its own", cgroup_root);
-        } else if (delegated_root(h->mountpoint, &h->root) >= 0) {
-                delegated = true;
-        } else if (!(h->root = strdup(CG_DEFAULT_SILO_ROOT))) {
-                return -ENOMEM;
-        }
-        h->root_rel = strdup(cg_rel_of(h, h->root));
-        if (!h->root_rel)
-                return -ENOMEM;
-
+        r = root_select(h, cgroup_root, &delegated, ret_error);
+        if (r < 0)
+                return r;
         if (join(h->root, "agent", &agent) < 0 || join(h->root, "shims", &shims) < 0 ||
             join(h->root, "tasks", &tasks) < 0)
                 return -ENOMEM;
-
         /* Ancestors of a root Silo created need the controllers too; a delegated root got
          * them from systemd and its ancestors are not ours to touch. */
-        if (!delegated) {
-                _cleanup_free_ char *walk = strdup(h->root);
-
-                if (!walk)
-                        return -ENOMEM;
-                /* mkdir -p: a --cgroup-root may name a group below groups not yet there */
-                r = mkdir_parents(h->root, 0755);
-                if (r < 0)
-                        return error_set(ret_error, r, "cannot create cgroup %s: %s", h->root,
-                                        strerror(-r));
-                /* from the mount down to the root's parent, top first */
-                r = cg_enable_controllers(h->mountpoint, CG_CTRL_WANTED, ret_error);
-                if (r < 0)
-                        return r;
-                for (char *s = strchr(walk + strlen(h->mountpoint) + 1, '/'); s;
-                     s = strchr(s + 1, '/')) {
-                        *s = 0;
-                        r = cg_enable_controllers(walk, CG_CTRL_WANTED, ret_error);
-                        *s = '/';
-                        if (r < 0)
-                                return r;
-                }
-        }
+        if (!delegated && (r = root_create(h, ret_error)) < 0)
+                return r;
         if ((r = cg_group_create(h, agent, ret_error)) < 0 ||
             (r = cg_group_create(h, shims, ret_error)) < 0 ||
             (r = cg_group_create(h, tasks, ret_error)) < 0)
@@ -345,18 +382,9 @@ int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char 
         if (r < 0)
                 return r;
         if ((r = cg_enable_controllers(h->root, CG_CTRL_WANTED, ret_error)) < 0 ||
-            (r = cg_enable_controllers(tasks, CG_CTRL_WANTED, ret_error)) < 0)
+            (r = cg_enable_controllers(tasks, CG_CTRL_WANTED, ret_error)) < 0 ||
+            (r = tasks_controllers_read(tasks, &h->controllers, ret_error)) < 0)
                 return r;
-        {
-                _cleanup_free_ char *sc = NULL, *cur = NULL;
-
-                if (join(tasks, "cgroup.subtree_control", &sc) < 0)
-                        return -ENOMEM;
-                r = file_read_full(sc, 0, &cur, NULL);
-                if (r < 0)
-                        return error_set(ret_error, r, "cannot read %s: %s", sc, strerror(-r));
-                h->controllers = cg_controllers_from_string(cur);
-        }
         h->shims_fd = open(shims, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (h->shims_fd < 0)
                 return error_set(ret_error, negative_errno(), "cannot open %s: %m", shims);

@@ -11,6 +11,38 @@
 #include "common/macro.h"
 #include "isolator/container.h"
 
+/* Forward every signal to the command and reap every child until the command exits; then
+ * exit with its status (128 + signal for a signal). */
+_Noreturn static void init_wait(pid_t child, const sigset_t *all, const struct container_fds *fds)
+{
+        for (;;) {
+                siginfo_t si;
+                int sig = sigwaitinfo(all, &si);
+
+                if (sig < 0)
+                        continue;
+                if (sig != SIGCHLD) {
+                        /* SIGKILL/SIGSTOP never get here; everything else is the command's. */
+                        (void)kill(child, sig);
+                        continue;
+                }
+                for (;;) {
+                        int status;
+                        pid_t p = waitpid(-1, &status, WNOHANG);
+
+                        if (p <= 0)
+                                break;
+                        if (p != child)
+                                continue; /* a reaped orphan */
+                        if (fds->status_fd >= 0)
+                                (void)!write(fds->status_fd, &status, sizeof(status));
+                        if (WIFEXITED(status))
+                                _exit(WEXITSTATUS(status));
+                        _exit(128 + WTERMSIG(status));
+                }
+        }
+}
+
 /* Like `docker run --init` (tini): PID 1 of a pid namespace gets no default signal handling
  * and inherits every orphan, so a command not written to be PID 1 would ignore SIGTERM and
  * leave zombies. The init only waits: all signals are blocked and taken synchronously with
@@ -49,30 +81,5 @@ _Noreturn void container_init_run(const struct container_config *c,
          * init. */
         (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-        for (;;) {
-                siginfo_t si;
-                int sig = sigwaitinfo(&all, &si);
-
-                if (sig < 0)
-                        continue;
-                if (sig != SIGCHLD) {
-                        /* SIGKILL/SIGSTOP never get here; everything else is the command's. */
-                        (void)kill(child, sig);
-                        continue;
-                }
-                for (;;) {
-                        int status;
-                        pid_t p = waitpid(-1, &status, WNOHANG);
-
-                        if (p <= 0)
-                                break;
-                        if (p != child)
-                                continue; /* a reaped orphan */
-                        if (fds->status_fd >= 0)
-                                (void)!write(fds->status_fd, &status, sizeof(status));
-                        if (WIFEXITED(status))
-                                _exit(WEXITSTATUS(status));
-                        _exit(128 + WTERMSIG(status));
-                }
-        }
+        init_wait(child, &all, fds);
 }

@@ -122,13 +122,6 @@ static int caps_set(uint64_t keep, bool root)
         return 0;
 }
 
-int container_caps_apply(uint64_t keep, bool root)
-{
-        int r = caps_bounding_drop(keep);
-
-        return r < 0 ? r : caps_set(keep, root);
-}
-
 /* A new net namespace has lo, but down; bring it up so localhost works. */
 static int loopback_up(void)
 {
@@ -225,6 +218,8 @@ static void setup_identity(const struct container_config *c, const struct contai
 _Noreturn void container_child_run(const struct container_config *c,
                                    const struct container_fds *fds)
 {
+        /* A fixed buffer, not char **ret_error: this runs between clone3() and execve(), where
+         * a failure must reach the shim even when allocation fails (common/error.h). */
         char err[512] = "";
         int r, devnull;
 

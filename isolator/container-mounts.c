@@ -443,16 +443,11 @@ static int pivot_into(struct mounts *m, const char *root)
         return 0;
 }
 
-/* The agent's state directory and token (c->hidden) disappear under an empty tmpfs or
- * /dev/null, read-only; the task's own sandbox, which lives in the state directory, is put
- * back at its path. Paths are followed (a state directory behind a symlink is hidden where it
- * really is), and whether the sandbox went with it is checked by looking, not by comparing
- * strings. */
-static int setup_hidden(struct mounts *m, int sandbox_tree)
+/* A tmpfs over each hidden directory, /dev/null over each hidden file; masked[i] tells which
+ * got a tmpfs. */
+static int hidden_mask(struct mounts *m, bool *masked, size_t n_masked)
 {
         static const char *const opts[] = {"mode=0755", "size=64k", NULL};
-        _cleanup_close_ int sandbox_fd = -EBADF;
-        bool masked[8] = {};    /* which hidden[] got a tmpfs, to be made read-only below */
         size_t i = 0;
         int r;
 
@@ -460,8 +455,8 @@ static int setup_hidden(struct mounts *m, int sandbox_tree)
                 _cleanup_close_ int fd = -EBADF;
                 struct stat st;
 
-                if (i >= ELEMENTSOF(masked))
-                        return fail(m, -E2BIG, "more than %zu paths to hide", ELEMENTSOF(masked));
+                if (i >= n_masked)
+                        return fail(m, -E2BIG, "more than %zu paths to hide", n_masked);
                 r = inroot_open(m->root_fd, *h, O_PATH, &fd);
                 if (r == -ENOENT)
                         continue;
@@ -477,20 +472,47 @@ static int setup_hidden(struct mounts *m, int sandbox_tree)
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+/* The task's sandbox, when a mask (or the image) left no path to it: its detached tree
+ * moved onto a fresh directory. */
+static int sandbox_attach(struct mounts *m, int sandbox_tree)
+{
+        _cleanup_close_ int sandbox_fd = -EBADF;
+        int r;
+
         r = inroot_open(m->root_fd, m->c->sandbox, O_PATH | O_DIRECTORY, &sandbox_fd);
-        if (r == -ENOENT) {
-                r = inroot_mkpath(m->root_fd, m->c->sandbox, INROOT_DIR, 0700, &sandbox_fd);
-                if (r < 0)
-                        return fail(m, r, "sandbox %s: %s", m->c->sandbox, strerror(-r));
-                if (move_mount(sandbox_tree, "", sandbox_fd, "",
-                               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-                        return fail_errno(m, "mounting the sandbox %s", m->c->sandbox);
-        } else if (r < 0)
+        if (r >= 0)
+                return 0;
+        if (r != -ENOENT)
                 return fail(m, r, "sandbox %s: %s", m->c->sandbox, strerror(-r));
+        r = inroot_mkpath(m->root_fd, m->c->sandbox, INROOT_DIR, 0700, &sandbox_fd);
+        if (r < 0)
+                return fail(m, r, "sandbox %s: %s", m->c->sandbox, strerror(-r));
+        if (move_mount(sandbox_tree, "", sandbox_fd, "",
+                       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return fail_errno(m, "mounting the sandbox %s", m->c->sandbox);
+        return 0;
+}
+
+/* The agent's state directory and token (c->hidden) disappear under an empty tmpfs or
+ * /dev/null, read-only; the task's own sandbox, which lives in the state directory, is put
+ * back at its path. Paths are followed (a state directory behind a symlink is hidden where it
+ * really is), and whether the sandbox went with it is checked by looking, not by comparing
+ * strings. */
+static int setup_hidden(struct mounts *m, int sandbox_tree)
+{
+        bool masked[8] = {};    /* which hidden[] got a tmpfs, to be made read-only below */
+        int r;
+
+        if ((r = hidden_mask(m, masked, ELEMENTSOF(masked))) < 0 ||
+            (r = sandbox_attach(m, sandbox_tree)) < 0)
+                return r;
         /* Now the masks themselves go read-only (not recursively: the sandbox stays). A path
          * hidden already by an earlier mask (a state directory under the private /tmp) got
          * none. */
-        for (i = 0; m->c->hidden && m->c->hidden[i]; i++) {
+        for (size_t i = 0; m->c->hidden && m->c->hidden[i]; i++) {
                 struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
                 _cleanup_close_ int fd = -EBADF;
 
@@ -580,14 +602,45 @@ static int setup_host_root(struct mounts *m)
         return volumes_attach(m);
 }
 
+/* The overlay of the image with the sandbox's upper and work dirs becomes the root; the
+ * sandbox is the agent's own directory, so plain paths are safe up to the overlay, and below
+ * it everything goes through m->root_fd. */
+static int setup_image_root(struct mounts *m)
+{
+        const struct container_config *c = m->c;
+        char root[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], opts[4 * PATH_MAX];
+        int r;
+
+        snprintf(root, sizeof(root), "%s/rootfs", c->sandbox);
+        snprintf(upper, sizeof(upper), "%s/upper", c->sandbox);
+        snprintf(work, sizeof(work), "%s/work", c->sandbox);
+        if ((mkdir(root, 0755) < 0 && errno != EEXIST) ||
+            (mkdir(upper, 0755) < 0 && errno != EEXIST) ||
+            (mkdir(work, 0755) < 0 && errno != EEXIST))
+                return fail_errno(m, "creating the overlay directories in %s", c->sandbox);
+        snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", c->rootfs, upper, work);
+        if (mount("overlay", root, "overlay", MS_NOSUID, opts) < 0)
+                return fail_errno(m, "mounting the overlay of %s on %s", c->rootfs, root);
+        if ((m->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                return fail_errno(m, "opening %s", root);
+        /* /etc/hosts and resolv.conf go in while the image is bare: after the volumes, an /etc
+         * that is (or leads into) a volume would have them replaced in the host directory
+         * behind it. */
+        if ((r = volumes_open(m)) < 0 || (r = setup_etc(m)) < 0 || (r = volumes_attach(m)) < 0 ||
+            (r = setup_proc(m)) < 0 || (r = setup_dev(m)) < 0 || (r = setup_sys(m)) < 0)
+                return r;
+        return pivot_into(m, root);
+}
+
 int container_mounts_setup(const struct container_config *c, char *err, size_t errlen)
 {
-        /* The shim that clone3()d us is single-threaded, so malloc is safe here. */
+        /* The shim that clone3()d us is single-threaded, so malloc is safe here (a raw
+         * clone3() runs no atfork handler); the message still goes to the caller's fixed
+         * buffer, so that ENOMEM too is reported. */
         _cleanup_free_ int *volume_trees = calloc(c->n_volumes + 1, sizeof(int));
         _cleanup_free_ bool *volume_dirs = calloc(c->n_volumes + 1, sizeof(bool));
         struct mounts m = {.c = c, .root_fd = -EBADF, .volume_trees = volume_trees,
                            .volume_dirs = volume_dirs, .err = err, .errlen = errlen};
-        char root[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], opts[4 * PATH_MAX];
         int r;
 
         if (!volume_trees || !volume_dirs)
@@ -598,37 +651,12 @@ int container_mounts_setup(const struct container_config *c, char *err, size_t e
         /* Nothing we mount may propagate back to the host. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return fail_errno(&m, "making / private");
-
-        if (!c->rootfs) {
-                m.root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (m.root_fd < 0)
-                        return fail_errno(&m, "opening /");
+        if (c->rootfs)
+                r = setup_image_root(&m);
+        else if ((m.root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                r = fail_errno(&m, "opening /");
+        else
                 r = setup_host_root(&m);
-        } else {
-                /* The sandbox is the agent's own directory: plain paths are safe up to the
-                 * overlay; below it, everything goes through m.root_fd. */
-                snprintf(root, sizeof(root), "%s/rootfs", c->sandbox);
-                snprintf(upper, sizeof(upper), "%s/upper", c->sandbox);
-                snprintf(work, sizeof(work), "%s/work", c->sandbox);
-                r = 0;
-                if ((mkdir(root, 0755) < 0 && errno != EEXIST) ||
-                    (mkdir(upper, 0755) < 0 && errno != EEXIST) ||
-                    (mkdir(work, 0755) < 0 && errno != EEXIST))
-                        r = fail_errno(&m, "creating the overlay directories in %s", c->sandbox);
-                snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", c->rootfs, upper,
-                         work);
-                if (r >= 0 && mount("overlay", root, "overlay", MS_NOSUID, opts) < 0)
-                        r = fail_errno(&m, "mounting the overlay of %s on %s", c->rootfs, root);
-                if (r >= 0 && (m.root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-                        r = fail_errno(&m, "opening %s", root);
-                /* /etc/hosts and resolv.conf go in while the image is bare: after the volumes,
-                 * an /etc that is (or leads into) a volume would have them replaced in the
-                 * host directory behind it. */
-                if (r >= 0 && (r = volumes_open(&m)) >= 0 && (r = setup_etc(&m)) >= 0 &&
-                    (r = volumes_attach(&m)) >= 0 && (r = setup_proc(&m)) >= 0 &&
-                    (r = setup_dev(&m)) >= 0 && (r = setup_sys(&m)) >= 0)
-                        r = pivot_into(&m, root);
-        }
         for (size_t i = 0; i < c->n_volumes; i++)
                 safe_close(volume_trees[i]);
         safe_close(m.root_fd);

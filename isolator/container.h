@@ -85,9 +85,10 @@ _Noreturn void container_child_run(const struct container_config *c,
 
 /* The clone3 namespace flags for SILO_NS_* bits (always with CLONE_NEWCGROUP). */
 uint64_t container_clone_flags(unsigned namespaces);
-/* Drop every capability not in `keep` from the bounding set; clear the ambient set;
- * set permitted/effective to `keep` (for uid 0) and inheritable to empty. */
-int container_caps_apply(uint64_t keep, bool root);
+/* The mounts of container_child_run(). On failure -errno and the message in `err`: a fixed
+ * buffer of errlen bytes, not char **ret_error, because this runs between clone3() and
+ * execve() and its message must reach the shim through container_fail() even when allocation
+ * fails (the exception common/error.h makes for that code). */
 int container_mounts_setup(const struct container_config *c, char *err, size_t errlen);
 
 /* Paths inside a root directory (container-paths.c): every lookup is openat2(RESOLVE_IN_ROOT |

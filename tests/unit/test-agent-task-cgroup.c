@@ -175,12 +175,13 @@ static void test_devices(void **state)
 
         d[1] = (struct silo_device){ .path = (char *)"/dev/silo-nonexistent", .access = 1 };
         expect_device_error(d, 2, -ENOENT,
-                            "container.devices[1].path: /dev/silo-nonexistent does not exist");
+                            "container.devices[1]: /dev/silo-nonexistent does not exist on this "
+                            "host");
         fd = mkstemp(file);
         assert_true(fd >= 0);
         close(fd);
         d[1].path = file;
-        snprintf(want, sizeof(want), "container.devices[1].path: %s is not a device node", file);
+        snprintf(want, sizeof(want), "container.devices[1]: %s is not a device node", file);
         expect_device_error(d, 2, -ENOTBLK, want);
         unlink(file);
 
