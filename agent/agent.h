@@ -186,6 +186,9 @@ void task_plan_clear(struct task_plan *p);
  * the launch counters of /metrics. */
 int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task **ret,
                       char **ret_error);
+/* Whether a launch's -errno refuses the spec (-EINVAL, -ENOENT, -ENODEV, -EEXIST: the
+ * client's error) rather than reporting a failure of this node. */
+bool agent_launch_refused(int r);
 
 /* Check everything the codec cannot: paths, devices, users, disks, namespaces against this
  * host, and resolve what the start needs (user, environment, volume sources, io targets,
@@ -208,7 +211,8 @@ int task_limits_check(const struct silo_task_spec *spec, const struct node_limit
 /* ---- running (task-run.c) ---- */
 /* Create the cgroup, sandbox and shim for a validated task, from what its validation
  * resolved. On failure nothing is left (checkpoint included); -errno and *ret_error as the
- * cgroup's creation or the step that failed set them. */
+ * cgroup's creation set them (the kernel refused the spec's limits), or -EIO (or another
+ * errno agent_launch_refused() does not take) with *ret_error naming the step that failed. */
 int task_start(struct task *t, const struct task_plan *plan, char **ret_error);
 /* SIGTERM through the shim, cgroup.kill after the grace period. */
 int task_kill(struct task *t);
@@ -226,9 +230,9 @@ int task_watch_cgroup(struct task *t);
 /* POST /api/v1/tasks: decode the spec, agent_task_launch(), answer 201 (200 when it was
  * launched already) or the error its -errno maps to (launch_http_status). */
 int agent_api_launch(http_request *req, http_response *resp, void *userdata);
-/* The one table of what a launch's -errno means for the client: -EINVAL, -ENOENT, -ENODEV
- * 400 "invalid_spec", -EEXIST 409 "conflict", anything else 500 (*ret_code NULL: the
- * status's default code). */
+/* The one table of what a launch's -errno means for the client: a refusal
+ * (agent_launch_refused()) 400 "invalid_spec", -EEXIST 409 "conflict", anything else 500
+ * (*ret_code NULL: the status's default code). */
 unsigned launch_http_status(int r, const char **ret_code);
 int agent_api_start(struct agent *a);
 void agent_api_stop(struct agent *a);

@@ -8,26 +8,19 @@
 #include "common/macro.h"
 #include "common/protocol-json.h"
 
-/* What a launch's -errno means for the client, the one place that decides it; anything not
- * listed is the agent's failure. */
-static const struct {
-        int r;
-        unsigned status;
-        const char *code;
-} launch_statuses[] = {
-        {-EINVAL, 400, "invalid_spec"}, /* the spec cannot run on this host */
-        {-ENOENT, 400, "invalid_spec"}, /* a path or device it names is missing */
-        {-ENODEV, 400, "invalid_spec"}, /* a disk it names is not a block device */
-        {-EEXIST, 409, "conflict"},     /* its id is taken by another spec or cgroup */
-};
-
+/* What a launch's -errno means for the client, the one place that decides it. A refused
+ * spec (agent_launch_refused(): validation, or the kernel refusing its limits) is the
+ * client's error; anything else is the agent's failure. */
 unsigned launch_http_status(int r, const char **ret_code)
 {
-        for (size_t i = 0; i < ELEMENTSOF(launch_statuses); i++)
-                if (launch_statuses[i].r == r) {
-                        *ret_code = launch_statuses[i].code;
-                        return launch_statuses[i].status;
-                }
+        if (r == -EEXIST) {             /* its id is taken by another spec or cgroup */
+                *ret_code = "conflict";
+                return 409;
+        }
+        if (agent_launch_refused(r)) {  /* it cannot run on this host as it is */
+                *ret_code = "invalid_spec";
+                return 400;
+        }
         *ret_code = NULL;
         return 500;
 }

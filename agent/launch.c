@@ -15,6 +15,11 @@
  * creates the cgroup from the plan, the sandbox and the shim, which runs the task.
  */
 
+bool agent_launch_refused(int r)
+{
+        return r == -EINVAL || r == -ENOENT || r == -ENODEV || r == -EEXIST;
+}
+
 void task_plan_clear(struct task_plan *p)
 {
         shim_resolved_clear(&p->resolved);
@@ -65,10 +70,7 @@ int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task 
         }
         r = task_start(t, &plan, ret_error);
         if (r < 0) {
-                const char *code;
-
-                /* /metrics counts as rejected what the client is answered a 4xx for. */
-                if (launch_http_status(r, &code) < 500)
+                if (agent_launch_refused(r))
                         a->launch_rejected_total++;
                 else
                         a->launch_failed_total++;

@@ -268,6 +268,8 @@ static int task_cgroup_create(struct task *t, const struct task_plan *plan, char
                                ret_error);
         if (r >= 0)
                 r = cg_task_create(t->agent->cg, t->id, &limits, &t->cg, ret_error);
+        if (r == -EOPNOTSUPP)   /* a controller the limits need is missing: the spec's part */
+                return error_wrap(ret_error, r, "resources");
         if (r < 0 && !(ret_error && *ret_error))
                 return error_wrap(ret_error, r, "creating the task's cgroup");
         return r;
@@ -321,6 +323,15 @@ static void task_start_undo(struct task *t)
         (void)unlink(task_checkpoint_path(t->agent, t->id, path));
 }
 
+/* Only validation and the kernel's refusal of the spec's limits (cgroup creation) refuse a
+ * spec; a failure of any other step of a start is this node's, whatever its errno (a
+ * missing shim binary is -ENOENT too), and must not read as a refusal of the spec
+ * (agent_launch_refused()). The message keeps the real cause. */
+static int start_failure(int r)
+{
+        return agent_launch_refused(r) ? -EIO : r;
+}
+
 int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
 {
         struct agent *a = t->agent;
@@ -337,7 +348,7 @@ int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
         }
         r = task_checkpoint_save(t);
         if (r < 0)
-                return error_wrap(ret_error, r, "checkpointing task %s", t->id);
+                return start_failure(error_wrap(ret_error, r, "checkpointing task %s", t->id));
         r = task_cgroup_create(t, plan, ret_error);
         if (r < 0) {
                 (void)unlink(task_checkpoint_path(a, t->id, path));
@@ -370,9 +381,9 @@ int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
 
 fail:
         task_start_undo(t);
-        if (ret_error && *ret_error)
-                return r;
-        return error_wrap(ret_error, r, "starting task %s", t->id);
+        if (!(ret_error && *ret_error))
+                (void)error_wrap(ret_error, r, "starting task %s", t->id);
+        return start_failure(r);
 }
 
 static int on_kill_grace(struct event_source *s, uint64_t n, void *userdata)
