@@ -69,7 +69,7 @@ static int report_error(struct shim *s, int err, const char *message)
         /* The exit record says the same, for an agent that was not there to hear it. */
         r = shim_exit_record_write(s->sandbox, &(struct shim_exit_record){
                                            .exit_code = -1, .launch_error = (char *)message,
-                                           .finished_ms = now_realtime_usec() / 1000});
+                                           .finished_ms = now_realtime_ms()});
         if (r < 0)
                 log_error_errno(r, "Failed to write the exit record in %s: %m", s->sandbox);
         if (text)
@@ -234,7 +234,7 @@ static int run(struct shim *s)
                         if (waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED) < 0)
                                 return log_error_errno(errno, "waitid failed: %m");
                         exited = true;
-                        rec.finished_ms = now_realtime_usec() / 1000;
+                        rec.finished_ms = now_realtime_ms();
                         drain_deadline = now_usec() + 2000000;
                 }
         }
@@ -312,7 +312,7 @@ int main(int argc, char **argv)
         r = shim_state_write(s.sandbox, &(struct shim_state){
                                      .shim_pid = getpid(), .shim_start_time = process_start_time(getpid()),
                                      .task_pid = s.pid, .task_start_time = s.start_time,
-                                     .started_ms = now_realtime_usec() / 1000});
+                                     .started_ms = now_realtime_ms()});
         if (r < 0)
                 log_warning_errno(r, "Failed to write shim.json in %s: %m", s.sandbox);
         snprintf(buf, sizeof(buf), "{\"pid\":%d,\"start_time\":%" PRIu64 "}", (int)s.pid,

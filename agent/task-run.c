@@ -411,7 +411,7 @@ int task_kill(struct task *t)
         if (silo_task_state_is_terminal(t->state) || t->kill_requested)
                 return 0;
         t->kill_requested = true;
-        t->kill_requested_ms = now_realtime_usec() / 1000;
+        t->kill_requested_ms = now_realtime_ms();
         a->kills_total++;
         (void)task_checkpoint_save(t);
 

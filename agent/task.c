@@ -37,7 +37,7 @@ int task_new(struct agent *a, struct silo_task_spec *spec, struct task **ret)
         t->exit_code = -1;
         t->shim_pidfd = -EBADF;
         t->state = SILO_TASK_STARTING;
-        t->created_ms = now_realtime_usec() / 1000;
+        t->created_ms = now_realtime_ms();
         if (!t->id || asprintf(&t->sandbox, "%s/%s", a->sandboxes_dir, spec->id) < 0) {
                 t->sandbox = NULL;
                 task_free(t);
@@ -152,7 +152,7 @@ int task_checkpoint_save(const struct task *t)
 int task_transition(struct task *t, silo_task_state state, silo_task_reason reason,
                     const char *message)
 {
-        uint64_t now = now_realtime_usec() / 1000;
+        uint64_t now = now_realtime_ms();
         int r;
 
         if (silo_task_state_is_terminal(t->state))

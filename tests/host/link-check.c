@@ -75,7 +75,7 @@ static void transition(struct sim_task *t, silo_task_state state, silo_task_reas
 {
         struct silo_status_update u = {
                 .task_id = t->id, .state = state, .reason = reason, .exit_code = exit_code,
-                .timestamp_ms = now_realtime_usec() / 1000,
+                .timestamp_ms = now_realtime_ms(),
         };
         char id[37];
 
@@ -145,7 +145,7 @@ static int on_launch(http_request *req, http_response *resp, void *userdata)
         if (s.n_tasks >= ELEMENTSOF(s.tasks))
                 return http_response_error(resp, 503, "unavailable", "too many tasks");
         t = &s.tasks[s.n_tasks++];
-        *t = (struct sim_task){ .id = strdup(spec->id), .created_ms = now_realtime_usec() / 1000 };
+        *t = (struct sim_task){ .id = strdup(spec->id), .created_ms = now_realtime_ms() };
         if (streq(spec->command[0], "/bin/sleep") && spec->command[1])
                 t->end_at_us = now_usec() + (uint64_t)(atof(spec->command[1]) * 1e6);
         else {
