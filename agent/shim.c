@@ -26,7 +26,7 @@
 #include "isolator/isolator.h"
 
 /*
- * Lifecycle (ARCHITECTURE.md, "Agent internals"): the agent starts `silo-shim <sandbox>` in
+ * Lifecycle (docs/ARCHITECTURE.md, "How a task's life is made durable"): the agent starts `silo-shim <sandbox>` in
  * <root>/shims with the report pipe on fd 3. The shim reads <sandbox>/launch.json, starts the
  * task with clone3(CLONE_INTO_CGROUP | namespaces), answers on fd 3 with the task's pid or the
  * launch error, then copies the task's stdout/stderr into rotated files until the task exits,

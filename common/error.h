@@ -2,7 +2,7 @@
 /*
  * The one error convention of every Silo library and daemon: a failing function returns
  * -errno and, when it takes `char **ret_error`, sets it to a malloc'ed message for the user
- * that names the offending value and where it came from (STYLE.md). The caller frees it.
+ * that names the offending value and where it came from. The caller frees it.
  * ret_error may be NULL. Messages are built with error_set(); a caller that adds context to
  * its callee's message uses error_wrap() (in the spirit of crun's crun_error_wrap), so a
  * message reads from the outside in:

@@ -14,10 +14,10 @@
 /* Enough for any formatted quantity ("18446744073709551614" and its NUL). */
 #define QUANTITY_FORMAT_MAX 32
 
-/* Parse a quantity as ARCHITECTURE.md defines it: decimal digits with an optional fraction
- * ("1.5", ".5" and "5." are accepted, as Kubernetes does), then optionally exactly one suffix
- * of "Ki Mi Gi Ti Pi" (1024-based) or "k M G T P" (1000-based). The value is computed exactly
- * (no floating point) and rounded down to a whole unit: "0.1Ki" is 102.
+/* Parse a quantity as docs/PROTOCOL.md ("Quantities") defines it: decimal digits with an
+ * optional fraction ("1.5", ".5" and "5." are accepted, as Kubernetes does), then optionally
+ * exactly one suffix of "Ki Mi Gi Ti Pi" (1024-based) or "k M G T P" (1000-based). The value
+ * is computed exactly (no floating point) and rounded down to a whole unit: "0.1Ki" is 102.
  * Returns 0 and sets *ret, -EINVAL for anything else (empty, whitespace, sign, other suffix
  * such as "K" or "KiB", exponent, hex, NaN/inf), -ERANGE above QUANTITY_MAX. */
 int quantity_parse(const char *s, uint64_t *ret);

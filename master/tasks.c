@@ -42,8 +42,8 @@ struct master_task *master_task_get(master *m, const char *id)
 bool master_task_transition_allowed(silo_task_state from, silo_task_state to)
 {
         /* The protocol lets LOST go back to RUNNING when an agent returns; this master does
-         * not: a task it gave up is killed on the returning agent (ARCHITECTURE.md, master
-         * internals), so LOST is as final as the other terminal states. */
+         * not: a task it gave up is killed on the returning agent (master/README.md,
+         * "Agents"), so LOST is as final as the other terminal states. */
         if (silo_task_state_is_terminal(from))
                 return false;
         if (from == to)

@@ -3,7 +3,7 @@
  */
 /*
  * It registers with the master, heartbeats, accepts launches (idempotent by id) and kills,
- * and sends status updates until they are acknowledged, exactly as ARCHITECTURE.md describes
+ * and sends status updates until they are acknowledged, exactly as docs/PROTOCOL.md describes
  * an agent, without running anything. Tests steer it through the /sim/ endpoints:
  *   GET  /sim/state                      counters, tasks and their states
  *   POST /sim/pause {"paused": bool}     stop/restart heartbeats (to provoke a timeout)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for the task spec codec: ARCHITECTURE.md's example, defaults, canonical round trips,
+/* Unit tests for the task spec codec: the full spec of the starting design, defaults, canonical round trips,
  * equality and every validation error. */
 #include <stdarg.h>
 #include <stddef.h>
