@@ -17,20 +17,17 @@ done
 
 IMG=/dev/shm/silo-io-test-$$.img
 IMG2=/dev/shm/silo-io-test-$$-fs.img
-IMG3=/dev/shm/silo-io-test-$$-part.img
 FILE=/dev/shm/silo-io-test-$$.file
 MNT=""
 LOOP=""
 LOOP2=""
-LOOP3=""
 cleanup() {
         set +e
         [ -n "$MNT" ] && mountpoint -q "$MNT" && umount "$MNT"
         [ -n "$MNT" ] && rmdir "$MNT"
         [ -n "$LOOP" ] && losetup -d "$LOOP"
         [ -n "$LOOP2" ] && losetup -d "$LOOP2"
-        [ -n "$LOOP3" ] && losetup -d "$LOOP3"
-        rm -f "$IMG" "$IMG2" "$IMG3" "$FILE"
+        rm -f "$IMG" "$IMG2" "$FILE"
 }
 trap cleanup EXIT
 
@@ -144,7 +141,7 @@ assert_cmd "verify: never-written area reads as bad magic" jq -e '.verify.reason
 assert_cmd "file: buffered write+verify clean" jq -e '.verify.ok and .job.direct == false and .job.blockdev == false and .write.bytes == 8388608' "$T/f.json"
 
 # --- a mounted device is refused even with --allow-write-device ----------------------------
-truncate -s 64M "$IMG2" "$IMG3"
+truncate -s 64M "$IMG2"
 LOOP2=$(losetup --find --show "$IMG2")
 mkfs.ext4 -q -F "$LOOP2"
 MNT=$(mktemp -d /tmp/silo-io-mnt.XXXXXX)
@@ -157,32 +154,9 @@ fi
 assert_cmd "calibration with writes refuses a mounted device" bash -c "! '$SILO_IO' --calibrate --filename '$LOOP2' --runtime 1 --allow-write-device 2>/dev/null"
 umount "$MNT"
 
-# --- a disk whose partition is mounted is refused too -------------------------------------
-# One MBR partition (type 0x83, sectors 2048..67583) written by hand: no fdisk needed.
-python3 - "$IMG3" <<'PY'
-import struct, sys
-with open(sys.argv[1], "r+b") as f:
-    f.seek(446)
-    f.write(struct.pack("<B3sB3sII", 0, b"\0\0\0", 0x83, b"\0\0\0", 2048, 65536))
-    f.seek(510)
-    f.write(b"\x55\xaa")
-PY
-LOOP3=$(losetup --find --show --partscan "$IMG3")
-for i in $(seq 50); do [ -b "${LOOP3}p1" ] && break; sleep 0.1; done
-if [ -b "${LOOP3}p1" ]; then
-        mkfs.ext4 -q -F "${LOOP3}p1"
-        mount "${LOOP3}p1" "$MNT"
-        if "$SILO_IO" --filename "$LOOP3" --rw write --size 1M --allow-write-device 2> "$T/p.err"; then
-                fail "write to a disk with a mounted partition was allowed"
-        else
-                assert_cmd "disk with a mounted partition refused: $(cat "$T/p.err")" grep -q "(partition of .*) is mounted at $MNT" "$T/p.err"
-        fi
-        umount "$MNT"
-else
-        # e.g. a host kernel built without CONFIG_MSDOS_PARTITION; the VM suite io-partition
-        # covers this case on Debian's kernel.
-        skip_part "partition ${LOOP3}p1 did not appear (no partition table support?)"
-fi
+# A disk whose partition is mounted is refused too: the VM suite io-partition proves it on
+# Debian's kernel; loop devices here may have no partition scanning at all (this container's
+# kernel makes no loopNp1), and a host suite must not pass by skipping it.
 
 # --- calibration: non-zero figures within the time bound ------------------------------------
 s=$(date +%s.%N)
