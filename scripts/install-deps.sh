@@ -12,8 +12,7 @@ PACKAGES=(
     libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libsystemd-dev
     # tests and peers
     qemu-system-x86 busybox-static kmod e2fsprogs util-linux iproute2 xz-utils
-    fio crun prometheus curl cpio procps libglpk-dev jq
-    jq bc
+    fio crun prometheus curl cpio procps libglpk-dev jq bc sqlite3
     strace linux-perf
 )
 
