@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "common/cpu-list.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/macro.h"
@@ -33,37 +34,20 @@ struct cpu_mask {
         uint64_t w[CPU_BITS / WORD_BITS];
 };
 
-/* Parse a kernel CPU list ("0-3,8,10-11", trailing newline allowed) into *ret. */
+static int cpu_mask_add(unsigned lo, unsigned hi, void *userdata)
+{
+        struct cpu_mask *m = userdata;
+
+        for (unsigned c = lo; c <= hi; c++)
+                m->w[c / WORD_BITS] |= UINT64_C(1) << (c % WORD_BITS);
+        return 0;
+}
+
+/* A CPU list ("0-3,8,10-11", any order, as the kernel accepts) into *ret. */
 static int cpulist_parse(const char *s, struct cpu_mask *ret)
 {
-        struct cpu_mask m = {};
-
-        while (*s && *s != '\n') {
-                char *end;
-                unsigned long lo, hi;
-
-                errno = 0;
-                lo = strtoul(s, &end, 10);
-                if (errno || end == s || lo >= CPU_BITS)
-                        return -EINVAL;
-                hi = lo;
-                s = end;
-                if (*s == '-') {
-                        s++;
-                        hi = strtoul(s, &end, 10);
-                        if (errno || end == s || hi >= CPU_BITS || hi < lo)
-                                return -EINVAL;
-                        s = end;
-                }
-                for (unsigned long c = lo; c <= hi; c++)
-                        m.w[c / WORD_BITS] |= UINT64_C(1) << (c % WORD_BITS);
-                if (*s == ',')
-                        s++;
-                else if (*s && *s != '\n')
-                        return -EINVAL;
-        }
-        *ret = m;
-        return 0;
+        *ret = (struct cpu_mask){};
+        return cpu_list_parse(s, CPU_BITS, 0, cpu_mask_add, ret);
 }
 
 static unsigned cpu_mask_count(const struct cpu_mask *m)

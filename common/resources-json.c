@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cpu-list.h"
 #include "common/json-util.h"
 #include "common/protocol-json.h"
 #include "common/quantity.h"
@@ -57,56 +58,6 @@ bool silo_resources_is_empty(const struct silo_resources *r)
         return r->cpus == 0 && r->cpu_weight == 0 && !r->cpuset && r->mem == SILO_UNSET &&
                r->mem_high == SILO_UNSET && r->swap == SILO_UNSET && r->pids == SILO_UNSET &&
                r->n_io == 0;
-}
-
-/* Parse one CPU number of a cpuset; advances *p. */
-static bool cpuset_number(const char **p, unsigned *ret)
-{
-        unsigned v = 0;
-        const char *s = *p;
-
-        if (*s < '0' || *s > '9')
-                return false;
-        for (; *s >= '0' && *s <= '9'; s++) {
-                v = v * 10 + (unsigned)(*s - '0');
-                if (v >= CPUSET_CPU_MAX)
-                        return false;
-        }
-        *p = s;
-        *ret = v;
-        return true;
-}
-
-bool silo_cpuset_is_valid(const char *s)
-{
-        bool first = true;
-        unsigned last = 0;
-
-        if (!*s)
-                return false;
-        for (;;) {
-                unsigned lo, hi;
-
-                if (!cpuset_number(&s, &lo))
-                        return false;
-                hi = lo;
-                if (*s == '-') {
-                        s++;
-                        if (!cpuset_number(&s, &hi) || hi < lo)
-                                return false;
-                }
-                /* The kernel would accept "5,0-3" too, but ascending order makes two specs
-                 * that mean the same thing compare equal far more often. */
-                if (!first && lo <= last)
-                        return false;
-                first = false;
-                last = hi;
-                if (*s == '\0')
-                        return true;
-                if (*s != ',')
-                        return false;
-                s++;
-        }
 }
 
 static int io_request_from_json(const json_t *j, const char *path, struct silo_io_request *ret,
@@ -256,7 +207,9 @@ int silo_resources_from_json(const json_t *j, const char *path, struct silo_reso
         r = json_field_string(j, path, "cpuset", false, &res.cpuset, ret_error);
         if (r < 0)
                 return r;
-        if (res.cpuset && !silo_cpuset_is_valid(res.cpuset)) {
+        /* The kernel would accept "5,0-3" too, but ascending order makes two specs that mean
+         * the same thing compare equal far more often. */
+        if (res.cpuset && !cpu_list_is_valid(res.cpuset, CPUSET_CPU_MAX)) {
                 _cleanup_free_ char *fpath = json_path_key(path, "cpuset");
 
                 return fpath ? json_error(ret_error, -EINVAL, fpath,

@@ -16,8 +16,6 @@ int silo_resources_from_json(const json_t *j, const char *path, struct silo_reso
 json_t *silo_resources_to_json(const struct silo_resources *r);
 bool silo_resources_is_empty(const struct silo_resources *r);
 
-/* "0-3,5": ascending, non-overlapping ranges of CPUs below 4096. */
-bool silo_cpuset_is_valid(const char *s);
 /* The kernel tree ("/proc", "/sys", "/dev") a volume target (or, without "/dev", a source)
  * lies in, or NULL: the agent builds those itself for every task. `normalized`: absolute, no
  * "." or "..", or already resolved. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/cpu-list.h"
 #include "common/error.h"
 #include "common/macro.h"
 #include "io/job.h"
@@ -151,39 +152,30 @@ int io_duration_parse(const char *s, uint64_t *ret_ns)
         return r < 0 ? r : -EINVAL;
 }
 
+struct cpu_array {
+        uint16_t *cpus;
+        size_t n, max;
+};
+
+static int cpu_array_add(unsigned lo, unsigned hi, void *userdata)
+{
+        struct cpu_array *a = userdata;
+
+        for (unsigned c = lo; c <= hi; c++) {
+                if (a->n >= a->max)
+                        return -ERANGE;
+                a->cpus[a->n++] = (uint16_t)c;
+        }
+        return 0;
+}
+
 int io_cpulist_parse(const char *s, uint16_t *cpus, size_t max)
 {
-        const char *p = s;
-        size_t n = 0;
+        struct cpu_array a = { .cpus = cpus, .max = max };
+        /* fio's cpus_allowed: any order, repeats kept, CPUs below 65536. */
+        int r = cpu_list_parse(s, 65536, 0, cpu_array_add, &a);
 
-        if (!s || !*s)
-                return -EINVAL;
-        for (;;) {
-                uint64_t a, b;
-                const char *e;
-                int r = parse_u64_prefix(p, &a, &e);
-                if (r < 0)
-                        return -EINVAL;
-                b = a;
-                if (*e == '-') {
-                        r = parse_u64_prefix(e + 1, &b, &e);
-                        if (r < 0)
-                                return -EINVAL;
-                }
-                if (b < a || b >= 65536)
-                        return -EINVAL;
-                for (uint64_t c = a; c <= b; c++) {
-                        if (n >= max)
-                                return -ERANGE;
-                        cpus[n++] = (uint16_t)c;
-                }
-                if (*e == '\0')
-                        break;
-                if (*e != ',')
-                        return -EINVAL;
-                p = e + 1;
-        }
-        return (int)n;
+        return r < 0 ? r : (int)a.n;
 }
 
 int io_job_validate(const struct io_job *job, char **ret_error)
