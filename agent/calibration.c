@@ -36,7 +36,7 @@ struct calib_disk {
         const struct calibration_override *ovr;         /* NULL when none */
         /* the cache: the last measurement of this very device */
         bool cached;
-        uint64_t cached_value[_CALIB_FIGURE_MAX];
+        uint64_t cached_value[_SILO_IO_LIMIT_MAX];
         uint64_t calibrated_ms;
         json_t *measurement;
         enum disk_state state;
@@ -71,13 +71,6 @@ struct calibration {
         struct event_source *src;
         calibration_done_fn done;
         void *done_userdata;
-};
-
-static const char *const figure_names[_CALIB_FIGURE_MAX] = {
-        [CALIB_READ_BPS] = "read_bps",
-        [CALIB_WRITE_BPS] = "write_bps",
-        [CALIB_READ_IOPS] = "read_iops",
-        [CALIB_WRITE_IOPS] = "write_iops",
 };
 
 static const char *calibration_source_to_string(calibration_source s)
@@ -121,10 +114,10 @@ static struct calibration_override *override_get(struct calibration_override **v
         return &nv[(*n)++];
 }
 
-/* What a disk-* or calibrate-write value sets: a figure (CALIB_READ_BPS...), the class, or
+/* What a disk-* or calibrate-write value sets: a figure (SILO_IO_RBPS...), the class, or
  * the write allowance. */
 enum {
-        OVR_CLASS = _CALIB_FIGURE_MAX,
+        OVR_CLASS = _SILO_IO_LIMIT_MAX,
         OVR_WRITE,
 };
 
@@ -165,7 +158,7 @@ static int override_add(struct calibration_override **v, size_t *n, unsigned wha
         r = split_disk(value, what == OVR_WRITE, &len, &rest, ret_error);
         if (r < 0)
                 return r;
-        if (what < _CALIB_FIGURE_MAX) {
+        if (what < _SILO_IO_LIMIT_MAX) {
                 r = quantity_parse(rest, &q);
                 if (r == -ERANGE)
                         return error_set(ret_error, -EINVAL, "'%s' is out of range", rest);
@@ -181,9 +174,9 @@ static int override_add(struct calibration_override **v, size_t *n, unsigned wha
         e = override_get(v, n, value, len);
         if (!e)
                 return -ENOMEM;
-        if (what < _CALIB_FIGURE_MAX ? e->value[what] != 0 : what == OVR_CLASS ? !!e->class : e->write)
+        if (what < _SILO_IO_LIMIT_MAX ? e->value[what] != 0 : what == OVR_CLASS ? !!e->class : e->write)
                 return error_set(ret_error, -EINVAL, "disk %s is given twice", e->disk);
-        if (what < _CALIB_FIGURE_MAX)
+        if (what < _SILO_IO_LIMIT_MAX)
                 e->value[what] = q;
         else if (what == OVR_CLASS && !(e->class = strdup(rest)))
                 return -ENOMEM;
@@ -203,10 +196,10 @@ int calibration_overrides_parse(const struct calibration_options *o, struct cali
                 unsigned what;
                 char **values;
         } keys[] = {
-                { "disk-read-bps", CALIB_READ_BPS, o->disk_read_bps },
-                { "disk-write-bps", CALIB_WRITE_BPS, o->disk_write_bps },
-                { "disk-read-iops", CALIB_READ_IOPS, o->disk_read_iops },
-                { "disk-write-iops", CALIB_WRITE_IOPS, o->disk_write_iops },
+                { "disk-read-bps", SILO_IO_RBPS, o->disk_read_bps },
+                { "disk-write-bps", SILO_IO_WBPS, o->disk_write_bps },
+                { "disk-read-iops", SILO_IO_RIOPS, o->disk_read_iops },
+                { "disk-write-iops", SILO_IO_WIOPS, o->disk_write_iops },
                 { "disk-class", OVR_CLASS, o->disk_class },
                 { "calibrate-write", OVR_WRITE, o->calibrate_write },
         };
@@ -252,8 +245,9 @@ static int cache_load(struct calibration *c)
                 if (!json_is_object(e) || !streq_ptr(json_string_value(json_object_get(e, "device")), dev) ||
                     (uint64_t)json_integer_value(json_object_get(e, "size")) != d->size)
                         continue;
-                for (unsigned f = 0; f < _CALIB_FIGURE_MAX; f++)
-                        d->cached_value[f] = (uint64_t)json_integer_value(json_object_get(e, figure_names[f]));
+                FOREACH_IO_LIMIT(f)
+                        d->cached_value[f] =
+                                (uint64_t)json_integer_value(json_object_get(e, silo_io_figure_to_string(f)));
                 d->calibrated_ms = (uint64_t)json_integer_value(json_object_get(e, "calibrated_ms"));
                 d->measurement = json_incref(json_object_get(e, "measurement"));
                 d->cached = true;
@@ -279,12 +273,12 @@ static int cache_save(const struct calibration *c)
                 if (!d->cached)
                         continue;
                 snprintf(dev, sizeof(dev), "%u:%u", major(d->devnum), minor(d->devnum));
-                e = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O?}", "device", dev, "size",
-                              (json_int_t)d->size, "calibrated_ms", (json_int_t)d->calibrated_ms, "read_bps",
-                              (json_int_t)d->cached_value[CALIB_READ_BPS], "write_bps",
-                              (json_int_t)d->cached_value[CALIB_WRITE_BPS], "read_iops",
-                              (json_int_t)d->cached_value[CALIB_READ_IOPS], "write_iops",
-                              (json_int_t)d->cached_value[CALIB_WRITE_IOPS], "measurement", d->measurement);
+                e = json_pack("{s:s, s:I, s:I, s:O?}", "device", dev, "size", (json_int_t)d->size,
+                              "calibrated_ms", (json_int_t)d->calibrated_ms, "measurement", d->measurement);
+                FOREACH_IO_LIMIT(f)
+                        if (e && json_object_set_new(e, silo_io_figure_to_string(f),
+                                                     json_integer((json_int_t)d->cached_value[f])) < 0)
+                                json_decref(TAKE_PTR(e));
                 if (!e || json_object_set_new(disks, d->name, e) < 0) {
                         json_decref(j);
                         return -ENOMEM;
@@ -402,7 +396,7 @@ int calibration_get(const struct calibration *c, const char *disk, struct calibr
 
         if (!d)
                 return -ENOENT;
-        for (unsigned i = 0; i < _CALIB_FIGURE_MAX; i++) {
+        FOREACH_IO_LIMIT(i) {
                 if (d->ovr && d->ovr->value[i]) {
                         f.value[i] = d->ovr->value[i];
                         f.source[i] = CALIB_SOURCE_CONFIG;
@@ -419,10 +413,10 @@ int calibration_get(const struct calibration *c, const char *disk, struct calibr
 
 const char *calibration_disk_source(const struct calibration_figures *f)
 {
-        for (unsigned i = 0; i < _CALIB_FIGURE_MAX; i++)
+        FOREACH_IO_LIMIT(i)
                 if (f->source[i] == CALIB_SOURCE_CALIBRATED)
                         return "calibrated";
-        for (unsigned i = 0; i < _CALIB_FIGURE_MAX; i++)
+        FOREACH_IO_LIMIT(i)
                 if (f->source[i] == CALIB_SOURCE_CONFIG)
                         return "config";
         /* Nothing known yet: the figures will come from calibration. */
@@ -431,7 +425,7 @@ const char *calibration_disk_source(const struct calibration_figures *f)
 
 static bool disk_fully_configured(const struct calib_disk *d)
 {
-        for (unsigned i = 0; i < _CALIB_FIGURE_MAX; i++)
+        FOREACH_IO_LIMIT(i)
                 if (!d->ovr || !d->ovr->value[i])
                         return false;
         return true;
@@ -481,11 +475,11 @@ static void calibration_apply(struct calibration *c)
         for (size_t i = 0; i < c->n_jobs; i++) {
                 struct calib_job *j = &c->jobs[i];
                 struct calib_disk *d = disk_find(c, j->name);
-                const struct io_calibration_figure *fig[_CALIB_FIGURE_MAX] = {
-                        [CALIB_READ_BPS] = &j->result.read_bps,
-                        [CALIB_WRITE_BPS] = &j->result.write_bps,
-                        [CALIB_READ_IOPS] = &j->result.read_iops,
-                        [CALIB_WRITE_IOPS] = &j->result.write_iops,
+                const struct io_calibration_figure *fig[_SILO_IO_LIMIT_MAX] = {
+                        [SILO_IO_RBPS] = &j->result.read_bps,
+                        [SILO_IO_WBPS] = &j->result.write_bps,
+                        [SILO_IO_RIOPS] = &j->result.read_iops,
+                        [SILO_IO_WIOPS] = &j->result.write_iops,
                 };
 
                 if (!d)
@@ -501,7 +495,7 @@ static void calibration_apply(struct calibration *c)
                         memset(d->cached_value, 0, sizeof(d->cached_value));
                 /* Figures not measured this time (writes not allowed) keep an earlier
                  * measurement of the same device. */
-                for (unsigned f = 0; f < _CALIB_FIGURE_MAX; f++)
+                FOREACH_IO_LIMIT(f)
                         if (fig[f]->measured && fig[f]->value >= 1)
                                 d->cached_value[f] = (uint64_t)fig[f]->value;
                 json_decref(d->measurement);
@@ -640,9 +634,9 @@ int calibration_disk_json_annotate(const struct calibration *c, const char *disk
         detail = json_object();
         if (!detail)
                 return -ENOMEM;
-        for (unsigned i = 0; i < _CALIB_FIGURE_MAX; i++) {
-                json_object_set_new(obj, figure_names[i], json_integer((json_int_t)f.value[i]));
-                json_object_set_new(detail, figure_names[i],
+        FOREACH_IO_LIMIT(i) {
+                json_object_set_new(obj, silo_io_figure_to_string(i), json_integer((json_int_t)f.value[i]));
+                json_object_set_new(detail, silo_io_figure_to_string(i),
                                     json_pack("{s:I, s:s}", "value", (json_int_t)f.value[i], "source",
                                               calibration_source_to_string(f.source[i])));
         }

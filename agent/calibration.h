@@ -11,6 +11,7 @@
 
 #include "common/event-loop.h"
 #include "common/macro.h"
+#include "silo/protocol.h"
 
 /*
  * Each offered disk gets four figures (read/write bandwidth in bytes/s, read/write IOPS) and a
@@ -62,14 +63,6 @@ struct calibration_options {
         { "disk-class", CONFIG_LIST, (base) + offsetof(struct calibration_options, disk_class), NULL, \
           "NAME:CLASS", "set a disk's class (ssd, hdd, nvme, ...) instead of the detected one", 0, 0 }
 
-enum {
-        CALIB_READ_BPS,
-        CALIB_WRITE_BPS,
-        CALIB_READ_IOPS,
-        CALIB_WRITE_IOPS,
-        _CALIB_FIGURE_MAX,
-};
-
 /* Where one disk's figures come from. */
 typedef enum calibration_source {
         CALIB_SOURCE_UNKNOWN,
@@ -78,8 +71,8 @@ typedef enum calibration_source {
 } calibration_source;
 
 struct calibration_figures {
-        uint64_t value[_CALIB_FIGURE_MAX];              /* 0 = unknown */
-        calibration_source source[_CALIB_FIGURE_MAX];
+        uint64_t value[_SILO_IO_LIMIT_MAX];             /* by silo_io_limit; 0 = unknown */
+        calibration_source source[_SILO_IO_LIMIT_MAX];
         const char *class;                              /* override, or NULL (borrowed) */
         uint64_t calibrated_ms;                         /* when the cached measurement ran; 0 = never */
 };
@@ -94,7 +87,7 @@ struct calibration_target {
 
 struct calibration_override {
         char *disk;
-        uint64_t value[_CALIB_FIGURE_MAX];      /* 0 = not set */
+        uint64_t value[_SILO_IO_LIMIT_MAX];     /* by silo_io_limit; 0 = not set */
         char *class;
         char *write_dir;                        /* calibrate-write NAME:DIR */
         bool write;                             /* calibrate-write given for this disk */

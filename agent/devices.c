@@ -84,15 +84,15 @@ json_t *agent_disks_to_json(const struct agent *a)
                 snprintf(dev, sizeof(dev), "%u:%u", major(d->devnum), minor(d->devnum));
                 /* Figures are 0 (unknown) here; the calibration (link.h) fills in what it
                  * measured or the operator configured. */
-                obj = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
-                                                     "device", dev, "name", d->name, "path", d->path,
-                                                     "class", d->class, "size_bytes",
-                                                     (json_int_t)d->size_bytes, "read_bps",
-                                                     (json_int_t)0, "write_bps", (json_int_t)0,
-                                                     "read_iops", (json_int_t)0, "write_iops",
-                                                     (json_int_t)0, "source", "unknown");
-                if (!obj)
+                obj = json_pack("{s:s, s:s, s:s, s:s, s:I}", "device", dev, "name", d->name, "path",
+                                d->path, "class", d->class, "size_bytes", (json_int_t)d->size_bytes);
+                FOREACH_IO_LIMIT(l)
+                        if (obj && json_object_set_new(obj, silo_io_figure_to_string(l), json_integer(0)) < 0)
+                                json_decref(TAKE_PTR(obj));
+                if (!obj || json_object_set_new(obj, "source", json_string("unknown")) < 0) {
+                        json_decref(obj);
                         continue;
+                }
                 agent_link_disk_annotate(a, d->name, obj);
                 json_array_append_new(arr, obj);
         }

@@ -211,11 +211,10 @@ static json_t *link_disks_json(const struct agent_link *l)
                 snprintf(dev, sizeof(dev), "%u:%u", major(d->devnum), minor(d->devnum));
                 sd = (struct silo_disk){
                         .device = dev, .name = d->name, .path = d->path,
-                        .read_bps = f.value[CALIB_READ_BPS], .write_bps = f.value[CALIB_WRITE_BPS],
-                        .read_iops = f.value[CALIB_READ_IOPS], .write_iops = f.value[CALIB_WRITE_IOPS],
                         .class = (char *)(f.class ? f.class : d->class),
                         .source = (char *)calibration_disk_source(&f),
                 };
+                memcpy(sd.figure, f.value, sizeof(sd.figure));
                 json_array_append_new(arr, silo_disk_to_json(&sd));
         }
         return arr;
@@ -290,11 +289,11 @@ static void on_calibrated(struct calibration *c, void *userdata)
 
                 if (calibration_get(c, a->disks[i].name, &f) < 0)
                         continue;
-                snprintf(rb, sizeof(rb), "%.1f MB/s", (double)f.value[CALIB_READ_BPS] / 1e6);
-                snprintf(wb, sizeof(wb), "%.1f MB/s", (double)f.value[CALIB_WRITE_BPS] / 1e6);
+                snprintf(rb, sizeof(rb), "%.1f MB/s", (double)f.value[SILO_IO_RBPS] / 1e6);
+                snprintf(wb, sizeof(wb), "%.1f MB/s", (double)f.value[SILO_IO_WBPS] / 1e6);
                 log_info("disk %s: read %s, %" PRIu64 " IOPS; write %s, %" PRIu64 " IOPS (%s)", a->disks[i].name, rb,
-                         f.value[CALIB_READ_IOPS], f.value[CALIB_WRITE_BPS] ? wb : "unknown",
-                         f.value[CALIB_WRITE_IOPS], calibration_disk_source(&f));
+                         f.value[SILO_IO_RIOPS], f.value[SILO_IO_WBPS] ? wb : "unknown",
+                         f.value[SILO_IO_WIOPS], calibration_disk_source(&f));
         }
         {
                 json_t *st = calibration_status_json(c), *disks = json_object_get(st, "disks"), *v;

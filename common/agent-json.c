@@ -56,17 +56,10 @@ int silo_disk_parse(const json_t *j, const char *path, struct silo_disk *ret, ch
                                      "'%s' is not a device number (MAJOR:MINOR)", d.device);
         if (r >= 0)
                 r = json_field_abs_path(j, path, "path", false, &d.path, ret_error);
-        if (r >= 0)
-                r = json_field_quantity(j, path, "read_bps", false, false, &d.read_bps, ret_error);
-        if (r >= 0)
-                r = json_field_quantity(j, path, "write_bps", false, false, &d.write_bps,
-                                        ret_error);
-        if (r >= 0)
-                r = json_field_quantity(j, path, "read_iops", false, false, &d.read_iops,
-                                        ret_error);
-        if (r >= 0)
-                r = json_field_quantity(j, path, "write_iops", false, false, &d.write_iops,
-                                        ret_error);
+        FOREACH_IO_LIMIT(l)
+                if (r >= 0)
+                        r = json_field_quantity(j, path, silo_io_figure_to_string(l), false, false,
+                                                &d.figure[l], ret_error);
         if (r >= 0)
                 r = json_field_name(j, path, "class", false, &d.class, ret_error);
         if (r >= 0)
@@ -117,14 +110,9 @@ json_t *silo_disk_to_json(const struct silo_disk *d)
                 r = json_set(o, "name", json_string(d->name));
         if (r >= 0 && d->path)
                 r = json_set(o, "path", json_string(d->path));
-        if (r >= 0)
-                r = set_figure(o, "read_bps", d->read_bps);
-        if (r >= 0)
-                r = set_figure(o, "write_bps", d->write_bps);
-        if (r >= 0)
-                r = set_figure(o, "read_iops", d->read_iops);
-        if (r >= 0)
-                r = set_figure(o, "write_iops", d->write_iops);
+        FOREACH_IO_LIMIT(l)
+                if (r >= 0)
+                        r = set_figure(o, silo_io_figure_to_string(l), d->figure[l]);
         if (r >= 0 && d->class)
                 r = json_set(o, "class", json_string(d->class));
         if (r >= 0 && d->mount)

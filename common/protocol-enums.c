@@ -259,19 +259,3 @@ const char *silo_io_figure_to_string(silo_io_limit l)
 {
         return TABLE_TO_STRING(io_figure_table, l);
 }
-
-uint64_t silo_disk_figure(const struct silo_disk *d, silo_io_limit l)
-{
-        switch (l) {
-        case SILO_IO_RBPS:
-                return d->read_bps;
-        case SILO_IO_WBPS:
-                return d->write_bps;
-        case SILO_IO_RIOPS:
-                return d->read_iops;
-        case SILO_IO_WIOPS:
-                return d->write_iops;
-        default:
-                return 0;
-        }
-}

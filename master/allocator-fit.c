@@ -159,18 +159,12 @@ char *alloc_io_key(const struct silo_io_request *io)
         return s;
 }
 
-void alloc_disk_figures(const struct silo_disk *disk, uint64_t ret[static _SILO_IO_LIMIT_MAX])
-{
-        FOREACH_IO_LIMIT(l)
-                ret[l] = silo_disk_figure(disk, l);
-}
-
 int alloc_io_cost(const struct silo_io_request *io, const struct silo_disk *disk, double *ret_cost,
                   silo_io_limit *ret_missing)
 {
         struct alloc_disk d = {};
 
-        alloc_disk_figures(disk, d.figure);
+        memcpy(d.figure, disk->figure, sizeof(d.figure));
         return alloc_disk_cost(&d, io, ret_cost, ret_missing);
 }
 

@@ -241,8 +241,6 @@ int alloc_class_lookup(const struct alloc_cluster *c, const char *class);
 /* What tells two io requests apart for the allocator's caches (disk, class, limits); NULL on
  * allocation failure. */
 char *alloc_io_key(const struct silo_io_request *io);
-/* A disk's four figures, in silo_io_limit order. */
-void alloc_disk_figures(const struct silo_disk *disk, uint64_t ret[static _SILO_IO_LIMIT_MAX]);
 int alloc_disk_cost(const struct alloc_disk *d, const struct silo_io_request *io, double *ret_cost,
                     silo_io_limit *ret_missing);
 /* Whether the task fits on the agent (capacity and disks only, no constraints); fills *ret. */

@@ -150,7 +150,7 @@ static int agent_fill(struct alloc_cluster *c, struct alloc_agent *a, const char
                 if (!s->name)
                         return -EINVAL;
                 *d = (struct alloc_disk){};
-                alloc_disk_figures(s, d->figure);
+                memcpy(d->figure, s->figure, sizeof(d->figure));
                 d->name = strdup(s->name);
                 d->class = s->class ? strdup(s->class) : NULL;
                 a->n_disks++;

@@ -212,14 +212,12 @@ struct silo_disk {
         char *device;           /* "259:0" */
         char *name;             /* "nvme0n1" */
         char *path;             /* "/dev/nvme0n1" */
-        uint64_t read_bps, write_bps, read_iops, write_iops; /* 0 = unknown */
+        /* by silo_io_limit: read_bps, write_bps, read_iops, write_iops; 0 = unknown */
+        uint64_t figure[_SILO_IO_LIMIT_MAX];
         char *class;            /* "ssd", "hdd", "nvme", ... */
         char *mount;            /* may be NULL */
         char *source;           /* "calibrated" | "config" */
 };
-
-/* A disk's figure for one io limit (read_bps for SILO_IO_RBPS, ...); 0 = unknown. */
-uint64_t silo_disk_figure(const struct silo_disk *d, silo_io_limit l);
 
 struct silo_agent_resources {
         double cpus;            /* > 0 */

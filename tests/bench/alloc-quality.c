@@ -67,10 +67,10 @@ static void instance_make(struct instance *in, uint64_t seed, unsigned scale)
                 in->disks[j] = (struct silo_disk){
                     .name = (char *)"nvme0n1",
                     .class = (char *)"ssd",
-                    .read_bps = (uint64_t)(2000 * MB * speed),
-                    .write_bps = (uint64_t)(1200 * MB * speed),
-                    .read_iops = (uint64_t)(300000 * speed),
-                    .write_iops = (uint64_t)(200000 * speed),
+                    .figure[SILO_IO_RBPS] = (uint64_t)(2000 * MB * speed),
+                    .figure[SILO_IO_WBPS] = (uint64_t)(1200 * MB * speed),
+                    .figure[SILO_IO_RIOPS] = (uint64_t)(300000 * speed),
+                    .figure[SILO_IO_WIOPS] = (uint64_t)(200000 * speed),
                 };
                 in->regs[j] = (struct silo_agent_registration){
                     .hostname = in->hostnames[j],
@@ -198,9 +198,9 @@ static int lp_aggregate(const struct instance *in, double *ret_opt)
                 b[0] += in->regs[j].resources.cpus * 1000;
                 b[1] += (double)in->regs[j].resources.mem / MiB;
                 b[2] += (double)in->regs[j].resources.pids;
-                b[3] += (double)in->disks[j].read_bps;
-                b[4] += (double)in->disks[j].write_bps;
-                b[5] += (double)in->disks[j].read_iops;
+                b[3] += (double)in->disks[j].figure[SILO_IO_RBPS];
+                b[4] += (double)in->disks[j].figure[SILO_IO_WBPS];
+                b[5] += (double)in->disks[j].figure[SILO_IO_RIOPS];
         }
         lp = glp_create_prob();
         glp_set_obj_dir(lp, GLP_MAX);

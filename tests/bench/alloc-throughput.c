@@ -69,10 +69,10 @@ static void disk_gen(struct silo_disk *d, char *name_buf, int k)
         *d = (struct silo_disk){
             .name = name_buf,
             .class = (char *)classes[cls],
-            .read_bps = (uint64_t)(rbps[cls] * scale),
-            .write_bps = (uint64_t)(wbps[cls] * scale),
-            .read_iops = (uint64_t)(riops[cls] * scale),
-            .write_iops = (uint64_t)(wiops[cls] * scale),
+            .figure[SILO_IO_RBPS] = (uint64_t)(rbps[cls] * scale),
+            .figure[SILO_IO_WBPS] = (uint64_t)(wbps[cls] * scale),
+            .figure[SILO_IO_RIOPS] = (uint64_t)(riops[cls] * scale),
+            .figure[SILO_IO_WIOPS] = (uint64_t)(wiops[cls] * scale),
         };
 }
 

@@ -72,14 +72,14 @@ static void test_parse_all_keys(void **state)
         assert_int_equal(calibration_overrides_parse(&o, &v, &n, &err), 0);
         assert_int_equal(n, 3);
         assert_string_equal(v[0].disk, "nvme0n1");
-        assert_int_equal(v[0].value[CALIB_READ_BPS], 3200000000ULL);
-        assert_int_equal(v[0].value[CALIB_WRITE_BPS], 2100000000ULL);
-        assert_int_equal(v[0].value[CALIB_READ_IOPS], 650000);
-        assert_int_equal(v[0].value[CALIB_WRITE_IOPS], 420000);
+        assert_int_equal(v[0].value[SILO_IO_RBPS], 3200000000ULL);
+        assert_int_equal(v[0].value[SILO_IO_WBPS], 2100000000ULL);
+        assert_int_equal(v[0].value[SILO_IO_RIOPS], 650000);
+        assert_int_equal(v[0].value[SILO_IO_WIOPS], 420000);
         assert_false(v[0].write);
         assert_string_equal(v[1].disk, "sdb");
-        assert_int_equal(v[1].value[CALIB_READ_BPS], 150ULL << 20);
-        assert_int_equal(v[1].value[CALIB_WRITE_BPS], 0);
+        assert_int_equal(v[1].value[SILO_IO_RBPS], 150ULL << 20);
+        assert_int_equal(v[1].value[SILO_IO_WBPS], 0);
         assert_string_equal(v[1].class, "hdd");
         assert_true(v[1].write);
         assert_string_equal(v[1].write_dir, "/srv/sdb");
@@ -206,19 +206,19 @@ static void test_config_over_cache(void **state)
         assert_int_equal(calibration_new(&o, cache, targets(), 2, &c, &err), 0);
 
         assert_int_equal(calibration_get(c, "nullb0", &f), 0);
-        assert_int_equal(f.value[CALIB_READ_BPS], 1000000000ULL);
-        assert_int_equal(f.source[CALIB_READ_BPS], CALIB_SOURCE_CONFIG);
-        assert_int_equal(f.value[CALIB_WRITE_BPS], 300000000ULL);
-        assert_int_equal(f.value[CALIB_READ_IOPS], 120000);
-        assert_int_equal(f.source[CALIB_READ_IOPS], CALIB_SOURCE_CALIBRATED);
-        assert_int_equal(f.value[CALIB_WRITE_IOPS], 0);
-        assert_int_equal(f.source[CALIB_WRITE_IOPS], CALIB_SOURCE_UNKNOWN);
+        assert_int_equal(f.value[SILO_IO_RBPS], 1000000000ULL);
+        assert_int_equal(f.source[SILO_IO_RBPS], CALIB_SOURCE_CONFIG);
+        assert_int_equal(f.value[SILO_IO_WBPS], 300000000ULL);
+        assert_int_equal(f.value[SILO_IO_RIOPS], 120000);
+        assert_int_equal(f.source[SILO_IO_RIOPS], CALIB_SOURCE_CALIBRATED);
+        assert_int_equal(f.value[SILO_IO_WIOPS], 0);
+        assert_int_equal(f.source[SILO_IO_WIOPS], CALIB_SOURCE_UNKNOWN);
         assert_int_equal(f.calibrated_ms, 42);
         assert_string_equal(calibration_disk_source(&f), "calibrated");
 
         assert_int_equal(calibration_get(c, "sdb", &f), 0);
-        assert_int_equal(f.value[CALIB_READ_BPS], 200000000ULL);
-        assert_int_equal(f.value[CALIB_WRITE_BPS], 0); /* stale cache entry ignored */
+        assert_int_equal(f.value[SILO_IO_RBPS], 200000000ULL);
+        assert_int_equal(f.value[SILO_IO_WBPS], 0); /* stale cache entry ignored */
         assert_int_equal(f.calibrated_ms, 0);
         assert_string_equal(f.class, "hdd");
         assert_string_equal(calibration_disk_source(&f), "config");

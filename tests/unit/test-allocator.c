@@ -36,10 +36,10 @@ static struct silo_disk disk_make(const char *name, const char *class, uint64_t 
         return (struct silo_disk){
             .name = (char *)name,
             .class = (char *)class,
-            .read_bps = rbps,
-            .write_bps = wbps,
-            .read_iops = riops,
-            .write_iops = wiops,
+            .figure[SILO_IO_RBPS] = rbps,
+            .figure[SILO_IO_WBPS] = wbps,
+            .figure[SILO_IO_RIOPS] = riops,
+            .figure[SILO_IO_WIOPS] = wiops,
         };
 }
 
@@ -164,7 +164,7 @@ static void test_drf_shares(void **state)
         assert_int_equal(alloc_task_release(c, "b1"), -ENOENT);
         /* a second agent's disk raises the write total: the same use is a smaller share */
         assert_int_equal(alloc_task_charge(c, &b.spec, "A", (const char *const[]){"nvme0n1"}), 0);
-        d.write_bps = 3000 * MB;
+        d.figure[SILO_IO_WBPS] = 3000 * MB;
         d.name = (char *)"nvme1n1";
         agent_add(c, "C", "node-3", 0.5, 1 * GiB, 0, &d, 1, NULL);
         /* write total 4000 MB/s: 600/4000 = 0.15; cpus 4/16.5 = 0.2424 dominates; weight 2 */

@@ -55,10 +55,10 @@ static void test_resources_example(void **state)
         assert_string_equal(d->device, "259:0");
         assert_string_equal(d->name, "nvme0n1");
         assert_string_equal(d->path, "/dev/nvme0n1");
-        assert_true(d->read_bps == 3200000000ULL);
-        assert_true(d->write_bps == 2100000000ULL);
-        assert_int_equal(d->read_iops, 650000);
-        assert_int_equal(d->write_iops, 420000);
+        assert_true(d->figure[SILO_IO_RBPS] == 3200000000ULL);
+        assert_true(d->figure[SILO_IO_WBPS] == 2100000000ULL);
+        assert_int_equal(d->figure[SILO_IO_RIOPS], 650000);
+        assert_int_equal(d->figure[SILO_IO_WIOPS], 420000);
         assert_string_equal(d->class, "ssd");
         assert_string_equal(d->mount, "/srv/nvme0");
         assert_string_equal(d->source, "calibrated");
@@ -88,8 +88,8 @@ static void test_registration(void **state)
         assert_true(reg->resources.mem == 64ULL << 30);
         assert_int_equal(reg->resources.pids, 0); /* not reported */
         assert_int_equal(reg->resources.n_disks, 2);
-        assert_true(reg->resources.disks[0].read_bps == 150000000);
-        assert_int_equal(reg->resources.disks[0].write_bps, 0); /* unknown */
+        assert_true(reg->resources.disks[0].figure[SILO_IO_RBPS] == 150000000);
+        assert_int_equal(reg->resources.disks[0].figure[SILO_IO_WBPS], 0); /* unknown */
         assert_null(reg->resources.disks[1].class);
         assert_int_equal(reg->n_attributes, 2);
         assert_int_equal(reg->n_tasks, 2);
@@ -135,7 +135,7 @@ static void test_disk(void **state)
             silo_disk_from_string(
                 "{\"name\": \"md0\", \"device\": \"9:0\", \"read_iops\": \"1.5k\"}", &d, NULL),
             0);
-        assert_int_equal(d->read_iops, 1500);
+        assert_int_equal(d->figure[SILO_IO_RIOPS], 1500);
         text = silo_disk_to_string(d);
         assert_string_equal(text, "{\"device\":\"9:0\",\"name\":\"md0\",\"read_iops\":1500}");
         copy = silo_disk_dup(d);
