@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* silo-master's REST API (ARCHITECTURE.md, "Main endpoints"): validation and responses. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/http-json.h"
@@ -10,16 +12,70 @@
 #include "common/macro.h"
 #include "master/master.h"
 
-/* POST bodies must be JSON objects; say so naming what was sent. */
-static bool require_object(http_request *req, http_response *resp, const char *what)
+/* What a -errno from decoding a request or from the domain means for the client: the one
+ * place that decides a status. code NULL: the endpoint names it (invalid_spec, unknown_agent...). */
+static const struct {
+        int r;
+        unsigned status;
+        const char *code;
+} api_statuses[] = {
+    {-EINVAL, 400, NULL},                /* refused for good: the client's mistake */
+    {-ENOENT, 404, NULL},                /* no such task or agent */
+    {-ESTALE, 404, NULL},                /* an agent marked lost: it must register again */
+    {-EAGAIN, 404, NULL},                /* an agent from before the master's restart: likewise */
+    {-EBUSY, 409, "conflict"},           /* a task id taken by another spec; a task already over */
+    {-EPERM, 409, "conflict"},           /* a status update the task's state does not allow */
+    {-EFBIG, 413, "payload_too_large"},
+};
+
+unsigned master_api_status(int r, const char *code, const char **ret_code)
 {
-        if (json_is_object(req->body))
+        for (size_t i = 0; i < ELEMENTSOF(api_statuses); i++)
+                if (api_statuses[i].r == r) {
+                        *ret_code = api_statuses[i].code ? api_statuses[i].code : code;
+                        return api_statuses[i].status;
+                }
+        *ret_code = NULL;
+        return 500;
+}
+
+/* Answer r with its status from the table and the message; a -errno the table does not know
+ * (ENOMEM, I/O) is the master's failure and goes back to the server, unanswered. */
+static int __attribute__((format(printf, 4, 5)))
+api_errorf(http_response *resp, int r, const char *code, const char *format, ...)
+{
+        _cleanup_free_ char *msg = NULL;
+        const char *c;
+        unsigned status = master_api_status(r, code, &c);
+        va_list ap;
+        int k;
+
+        if (status == 500)
+                return r;
+        va_start(ap, format);
+        k = vasprintf(&msg, format, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        return http_response_error(resp, status, c, "%s", msg);
+}
+
+/* The same for a callee's -errno and its message (its strerror when it left none). */
+static int api_error(http_response *resp, int r, const char *code, const char *err)
+{
+        return api_errorf(resp, r, code, "%s", err ? err : strerror(-r));
+}
+
+/* POST bodies must be JSON objects; say so naming what was sent. */
+static bool require_object(const json_t *body, http_response *resp, const char *what)
+{
+        if (json_is_object(body))
                 return true;
-        (void)http_response_error(resp, 400, "bad_request",
-                                  "body: expected a JSON object (%s), got %s", what,
-                                  !req->body                 ? "an empty body"
-                                  : json_is_array(req->body) ? "an array"
-                                                             : "a scalar");
+        (void)api_errorf(resp, -EINVAL, "bad_request", "body: expected a JSON object (%s), got %s",
+                          what,
+                          !body                 ? "an empty body"
+                          : json_is_array(body) ? "an array"
+                                                : "a scalar");
         return false;
 }
 
@@ -60,23 +116,16 @@ static int api_agent_register(http_request *req, http_response *resp, void *user
         bool had_id;
         int r;
 
-        if (!require_object(req, resp, "an agent registration"))
+        if (!require_object(req->body, resp, "an agent registration"))
                 return 0;
         r = silo_agent_registration_from_json(req->body, &reg, &err);
         if (r < 0)
-                return api_reply(m, req,
-                                 http_response_error(resp, r == -ENOMEM ? 500 : 400,
-                                                     "invalid_registration", "%s",
-                                                     err ? err : strerror(-r)));
+                return api_reply(m, req, api_error(resp, r, "invalid_registration", err));
         had_id = reg->agent_id != NULL;
         r = master_agent_register(m, reg, &a, &err);
         if (r < 0) {
                 silo_agent_registration_free(reg);
-                if (r == -EINVAL)
-                        return api_reply(m, req,
-                                         http_response_error(resp, 400, "invalid_registration",
-                                                             "%s", strempty(err)));
-                return r;
+                return api_reply(m, req, api_error(resp, r, "invalid_registration", err));
         }
         return api_reply(m, req,
                          http_response_json(resp, had_id ? 200 : 201,
@@ -85,6 +134,24 @@ static int api_agent_register(http_request *req, http_response *resp, void *user
                                                       (json_int_t)m->opts.heartbeat_interval_ms,
                                                       "agent_timeout_ms",
                                                       (json_int_t)m->opts.agent_timeout_ms)));
+}
+
+/* Why a heartbeat's agent is not known now (404: the agent registers again), or NULL. */
+static const char *heartbeat_refusal(int r)
+{
+        static const struct {
+                int r;
+                const char *why;
+        } refusals[] = {
+            {-ENOENT, "not registered; register first"},
+            {-ESTALE, "marked lost after its heartbeats stopped; register again"},
+            {-EAGAIN, "the master restarted; register again to reconcile"},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(refusals); i++)
+                if (refusals[i].r == r)
+                        return refusals[i].why;
+        return NULL;
 }
 
 static int api_agent_heartbeat(http_request *req, http_response *resp, void *userdata)
@@ -97,24 +164,14 @@ static int api_agent_heartbeat(http_request *req, http_response *resp, void *use
         /* Answered at once, not after the turn's commit: a heartbeat changes nothing durable
          * and reveals nothing, and agents' heartbeats must stay fast under write load. */
         if (req->body && !json_is_object(req->body))
-                return http_response_error(resp, 400, "bad_request",
-                                           "body: expected a JSON object or nothing");
+                return api_errorf(resp, -EINVAL, "bad_request",
+                                  "body: expected a JSON object or nothing");
         r = master_agent_heartbeat(m, id, req->body, &err);
-        if (r == -ENOENT)
-                return http_response_error(resp, 404, "unknown_agent",
-                                           "agent %s: not registered; register first", id);
-        if (r == -ESTALE)
-                return http_response_error(
-                    resp, 404, "unknown_agent",
-                    "agent %s: marked lost after its heartbeats stopped; register again", id);
-        if (r == -EAGAIN)
-                return http_response_error(
-                    resp, 404, "unknown_agent",
-                    "agent %s: the master restarted; register again to reconcile", id);
-        if (r == -EINVAL)
-                return http_response_error(resp, 400, "bad_request", "%s", strempty(err));
+        if (r < 0 && heartbeat_refusal(r))
+                return api_errorf(resp, r, "unknown_agent", "agent %s: %s", id,
+                                  heartbeat_refusal(r));
         if (r < 0)
-                return r;
+                return api_error(resp, r, "bad_request", err);
         return http_response_json(
             resp, 200,
             json_pack("{s:I}", "heartbeat_interval_ms", (json_int_t)m->opts.heartbeat_interval_ms));
@@ -128,25 +185,16 @@ static int api_status(http_request *req, http_response *resp, void *userdata)
         bool dup = false;
         int r;
 
-        if (!require_object(req, resp, "a status update"))
+        if (!require_object(req->body, resp, "a status update"))
                 return 0;
         r = silo_status_update_from_json(req->body, &u, &err);
         if (r < 0)
-                return api_reply(m, req,
-                                 http_response_error(resp, r == -ENOMEM ? 500 : 400,
-                                                     "invalid_status", "%s",
-                                                     err ? err : strerror(-r)));
+                return api_reply(m, req, api_error(resp, r, "invalid_status", err));
         r = master_status_apply(m, u, &dup, &err);
-        /* Refused for good (400: an agent sets it aside rather than retry it). */
-        if (r == -EINVAL)
-                return api_reply(m, req,
-                                 http_response_error(resp, 400, "invalid_status", "%s",
-                                                     strempty(err)));
-        if (r == -EPERM)
-                return api_reply(m, req,
-                                 http_response_error(resp, 409, "conflict", "%s", strempty(err)));
+        /* 400 and 409 are refused for good: an agent sets it aside rather than retry it. A
+         * failure of the master's own goes unacknowledged: the agent sends it again. */
         if (r < 0)
-                return r; /* not acknowledged: the agent sends it again */
+                return api_reply(m, req, api_error(resp, r, "invalid_status", err));
         return api_reply(m, req,
                          http_response_json(resp, 200,
                                             json_pack("{s:s, s:b}", "acknowledged", u->update_id,
@@ -171,51 +219,33 @@ static int api_task_submit(http_request *req, http_response *resp, void *userdat
         /* The route takes the raw body: refuse an oversized spec before parsing any of it. */
         if (req->raw_body_size > MASTER_SPEC_MAX_BYTES)
                 return api_reply(m, req,
-                                 http_response_error(resp, 413, "payload_too_large",
-                                                     "body: %zu bytes; a task spec may have at "
-                                                     "most %d bytes",
-                                                     req->raw_body_size, MASTER_SPEC_MAX_BYTES));
+                                 api_errorf(resp, -EFBIG, NULL,
+                                            "body: %zu bytes; a task spec may have at most %d bytes",
+                                            req->raw_body_size, MASTER_SPEC_MAX_BYTES));
         if (req->raw_body_size > 0) {
                 r = http_json_parse(req->raw_body, req->raw_body_size, MASTER_SPEC_MAX_BYTES,
                                     &body, &err);
                 if (r < 0)
-                        return api_reply(m, req,
-                                         http_response_error(resp, 400, "bad_request", "%s",
-                                                             strempty(err)));
+                        return api_reply(m, req, api_error(resp, r == -ENOMEM ? r : -EINVAL,
+                                                           "bad_request", strempty(err)));
         }
-        if (!json_is_object(body))
-                return http_response_error(resp, 400, "bad_request",
-                                           "body: expected a JSON object (a task spec), got %s",
-                                           !body                 ? "an empty body"
-                                           : json_is_array(body) ? "an array"
-                                                                 : "a scalar");
+        if (!require_object(body, resp, "a task spec"))
+                return 0;
         r = silo_task_spec_from_json(body, &spec, &err);
         if (r < 0)
-                return api_reply(m, req,
-                                 http_response_error(resp, r == -ENOMEM ? 500 : 400, "invalid_spec",
-                                                     "%s", err ? err : strerror(-r)));
+                return api_reply(m, req, api_error(resp, r, "invalid_spec", err));
         r = master_task_submit(m, spec, &t, &err);
-        if (r == -EEXIST) {
+        if (r < 0) /* not taken: the task keeps its own spec */
                 silo_task_spec_free(spec);
-                return api_reply(m, req,
-                                 http_response_json(resp, 200, master_task_to_json(m, t, false)));
-        }
-        if (r == -EBUSY) {
-                silo_task_spec_free(spec);
-                return api_reply(m, req,
-                                 http_response_error(resp, 409, "conflict",
-                                                     "id: task %s exists with another spec",
-                                                     t->id));
-        }
-        if (r < 0) {
-                silo_task_spec_free(spec);
-                if (r == -EINVAL)
-                        return api_reply(
-                            m, req,
-                            http_response_error(resp, 400, "invalid_spec", "%s", strempty(err)));
-                return r;
-        }
-        return api_reply(m, req, http_response_json(resp, 201, master_task_to_json(m, t, false)));
+        if (r == -EEXIST) /* the same spec again: the answer is the task as it is */
+                r = http_response_json(resp, 200, master_task_to_json(m, t, false));
+        else if (r == -EBUSY)
+                r = api_errorf(resp, r, NULL, "id: task %s exists with another spec", t->id);
+        else if (r < 0)
+                r = api_error(resp, r, "invalid_spec", err);
+        else
+                r = http_response_json(resp, 201, master_task_to_json(m, t, false));
+        return api_reply(m, req, r);
 }
 
 static int api_task_list(http_request *req, http_response *resp, void *userdata)
@@ -230,13 +260,12 @@ static int api_task_list(http_request *req, http_response *resp, void *userdata)
         if (state) {
                 s = silo_task_state_from_string(state);
                 if (s < 0)
-                        return api_reply(
-                            m, req,
-                            http_response_error(
-                                resp, 400, "bad_request",
-                                "state: '%s' is not a task state (PENDING, STAGING, STARTING, "
-                                "RUNNING, FINISHED, FAILED, KILLED, LOST)",
-                                state));
+                        return api_reply(m, req,
+                                         api_errorf(resp, -EINVAL, "bad_request",
+                                                    "state: '%s' is not a task state (PENDING, "
+                                                    "STAGING, STARTING, RUNNING, FINISHED, "
+                                                    "FAILED, KILLED, LOST)",
+                                                    state));
         }
         r = master_tasks_list(m, s, &v, &n);
         if (r < 0)
@@ -254,8 +283,8 @@ static int api_task_get(http_request *req, http_response *resp, void *userdata)
 
         if (!t)
                 return api_reply(m, req,
-                                 http_response_error(resp, 404, "not_found",
-                                                     "task %s: no such task", req->captures[0]));
+                                 api_errorf(resp, -ENOENT, "not_found", "task %s: no such task",
+                                            req->captures[0]));
         return api_reply(m, req, http_response_json(resp, 200, master_task_to_json(m, t, true)));
 }
 
@@ -268,14 +297,13 @@ static int api_task_kill(http_request *req, http_response *resp, void *userdata)
 
         if (!t)
                 return api_reply(m, req,
-                                 http_response_error(resp, 404, "not_found",
-                                                     "task %s: no such task", req->captures[0]));
+                                 api_errorf(resp, -ENOENT, "not_found", "task %s: no such task",
+                                            req->captures[0]));
         r = master_task_kill(m, t, &done);
-        if (r == -EBUSY)
+        if (r == -EBUSY) /* it is over already */
                 return api_reply(m, req,
-                                 http_response_error(resp, 409, "conflict",
-                                                     "task %s: already %s; nothing to kill", t->id,
-                                                     silo_task_state_to_string(t->state)));
+                                 api_errorf(resp, r, NULL, "task %s: already %s; nothing to kill",
+                                            t->id, silo_task_state_to_string(t->state)));
         if (r < 0)
                 return r;
         /* 202: the agent has been asked; the task turns KILLED when it confirms. */
@@ -317,8 +345,8 @@ static int api_agent_get(http_request *req, http_response *resp, void *userdata)
 
         if (!a)
                 return api_reply(m, req,
-                                 http_response_error(resp, 404, "not_found",
-                                                     "agent %s: no such agent", req->captures[0]));
+                                 api_errorf(resp, -ENOENT, "not_found", "agent %s: no such agent",
+                                            req->captures[0]));
         return api_reply(m, req, http_response_json(resp, 200, master_agent_to_json(m, a)));
 }
 

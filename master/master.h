@@ -248,4 +248,7 @@ void master_outbox_drop(master *m);
 /* ---- API (api.c) and metrics (metrics.c) ---- */
 extern const struct http_route master_routes[];
 extern const size_t master_n_routes;
+/* The API's errno -> status table: the status for r, and in *ret_code its error code (the
+ * endpoint's code, when the table leaves it to the endpoint). 500 and NULL: not the client's. */
+unsigned master_api_status(int r, const char *code, const char **ret_code);
 char *master_metrics_format(master *m);

@@ -412,6 +412,42 @@ static int teardown(void **state)
         return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The one errno -> status table: each errno's status, and its code (the endpoint's for 400/404). */
+static void test_status_table(void **state)
+{
+        static const struct {
+                int r;
+                const char *endpoint_code;
+                unsigned status;
+                const char *code;
+        } cases[] = {
+            {-EINVAL, "invalid_spec", 400, "invalid_spec"},
+            {-EINVAL, "invalid_registration", 400, "invalid_registration"},
+            {-EINVAL, "bad_request", 400, "bad_request"},
+            {-ENOENT, "not_found", 404, "not_found"},
+            {-ENOENT, "unknown_agent", 404, "unknown_agent"},
+            {-ESTALE, "unknown_agent", 404, "unknown_agent"},
+            {-EAGAIN, "unknown_agent", 404, "unknown_agent"},
+            {-EBUSY, "invalid_spec", 409, "conflict"},
+            {-EPERM, "invalid_status", 409, "conflict"},
+            {-EFBIG, NULL, 413, "payload_too_large"},
+            {-ENOMEM, "invalid_spec", 500, NULL},
+            {-EIO, "invalid_status", 500, NULL},
+        };
+        const char *code;
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                code = "unset";
+                assert_int_equal(master_api_status(cases[i].r, cases[i].endpoint_code, &code),
+                                 cases[i].status);
+                if (cases[i].code)
+                        assert_string_equal(code, cases[i].code);
+                else
+                        assert_null(code);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -421,6 +457,7 @@ int main(void)
             cmocka_unit_test(test_agent_validation),
             cmocka_unit_test(test_status_validation),
             cmocka_unit_test(test_metrics),
+            cmocka_unit_test(test_status_table),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
