@@ -50,17 +50,6 @@ json_t *http_json_error_newv(const char *code, const char *format, va_list ap)
         return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
 }
 
-json_t *http_json_error_new(const char *code, const char *format, ...)
-{
-        json_t *j;
-        va_list ap;
-
-        va_start(ap, format);
-        j = http_json_error_newv(code, format, ap);
-        va_end(ap);
-        return j;
-}
-
 int http_json_error_parse(const json_t *body, char **ret_code, char **ret_message)
 {
         const json_t *e, *code, *msg;
@@ -145,37 +134,6 @@ unsigned http_status_from_errno(int err)
         }
 }
 
-
-int http_json_get_string(const json_t *obj, const char *key, bool required, const char **ret,
-                         char **ret_error)
-{
-        const json_t *v = json_object_get(obj, key);
-
-        if (!v || json_is_null(v))
-                return required ? error_set(ret_error, -EINVAL, "%s: missing", key) : 0;
-        if (!json_is_string(v))
-                return error_set(ret_error, -EINVAL, "%s: expected a string", key);
-        if (required && json_string_length(v) == 0)
-                return error_set(ret_error, -EINVAL, "%s: must not be empty", key);
-        *ret = json_string_value(v);
-        return 0;
-}
-
-int http_json_get_uint(const json_t *obj, const char *key, bool required, uint64_t *ret,
-                       char **ret_error)
-{
-        const json_t *v = json_object_get(obj, key);
-
-        if (!v || json_is_null(v))
-                return required ? error_set(ret_error, -EINVAL, "%s: missing", key) : 0;
-        if (!json_is_integer(v))
-                return error_set(ret_error, -EINVAL, "%s: expected a non-negative integer", key);
-        if (json_integer_value(v) < 0)
-                return error_set(ret_error, -EINVAL, "%s: %" JSON_INTEGER_FORMAT " is negative", key,
-                                 json_integer_value(v));
-        *ret = (uint64_t)json_integer_value(v);
-        return 0;
-}
 
 int http_json_check_keys(const json_t *obj, const char *const *allowed, const char *where,
                          char **ret_error)

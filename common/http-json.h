@@ -20,8 +20,6 @@ int http_json_parse(const char *data, size_t size, size_t max, json_t **ret_json
 char *http_json_dump(const json_t *json);
 
 /* {"error": {"code": code, "message": message}}; NULL on ENOMEM. */
-json_t *http_json_error_new(const char *code, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
 json_t *http_json_error_newv(const char *code, const char *format, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
@@ -39,13 +37,6 @@ const char *http_json_status_code(unsigned status);
  * -EEXIST 409, -EFBIG 413, -EACCES/-EPERM 403, -EBUSY 409, -EAGAIN 503, others 500. */
 unsigned http_status_from_errno(int err);
 
-/* Helpers for handlers that read request objects field by field; each names the field in
- * *ret_error ("agent_id: expected a string") on failure and returns -EINVAL. A missing
- * optional field leaves *ret untouched and returns 0; a missing required one is an error. */
-int http_json_get_string(const json_t *obj, const char *key, bool required, const char **ret,
-                         char **ret_error);
-int http_json_get_uint(const json_t *obj, const char *key, bool required, uint64_t *ret,
-                       char **ret_error);
 /* Reject keys of obj not in the NULL-terminated list: "unknown key 'cpu'". */
 int http_json_check_keys(const json_t *obj, const char *const *allowed, const char *where,
                          char **ret_error);
