@@ -425,8 +425,3 @@ json_t *silo_agent_registration_to_json(const struct silo_agent_registration *re
 }
 
 SILO_DEFINE_CODEC_COMMON(agent_registration)
-
-json_t *silo_error_to_json(const char *code, const char *message)
-{
-        return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-}

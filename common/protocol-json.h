@@ -95,6 +95,3 @@ int silo_agent_resources_parse(const json_t *j, const char *path, struct silo_ag
 /* Names safe as a path component and a cgroup name: [A-Za-z0-9][A-Za-z0-9._-]{0,62}.
  * Used for task ids, names, roles, groups, agent ids, disk names. */
 bool silo_name_is_valid(const char *s);
-
-/* The wire error body {"error": {"code": code, "message": message}}. NULL on ENOMEM. */
-json_t *silo_error_to_json(const char *code, const char *message);

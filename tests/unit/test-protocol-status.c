@@ -163,17 +163,6 @@ static void test_task_ref(void **state)
         assert_false(silo_task_ref_equal(ref, copy));
 }
 
-static void test_error_body(void **state)
-{
-        json_t *j = silo_error_to_json("invalid_spec", "resources.mem: '12Q' is not a quantity");
-        _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
-        (void)state;
-
-        assert_string_equal(text, "{\"error\":{\"code\":\"invalid_spec\","
-                                  "\"message\":\"resources.mem: '12Q' is not a quantity\"}}");
-        json_decref(j);
-}
-
 /* Every value of every enum maps to a unique name and back. */
 static void test_enum_round_trips(void **state)
 {
@@ -318,7 +307,6 @@ int main(void)
             cmocka_unit_test(test_status_fields),
             cmocka_unit_test(test_errors),
             cmocka_unit_test(test_task_ref),
-            cmocka_unit_test(test_error_body),
             cmocka_unit_test(test_enum_round_trips),
             cmocka_unit_test(test_capabilities),
             cmocka_unit_test(test_rlimits),
