@@ -50,6 +50,17 @@ json_t *http_json_error_newv(const char *code, const char *format, va_list ap)
         return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
 }
 
+json_t *http_json_error_new(const char *code, const char *format, ...)
+{
+        json_t *j;
+        va_list ap;
+
+        va_start(ap, format);
+        j = http_json_error_newv(code, format, ap);
+        va_end(ap);
+        return j;
+}
+
 int http_json_error_parse(const json_t *body, char **ret_code, char **ret_message)
 {
         const json_t *e, *code, *msg;

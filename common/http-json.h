@@ -20,6 +20,8 @@ int http_json_parse(const char *data, size_t size, size_t max, json_t **ret_json
 char *http_json_dump(const json_t *json);
 
 /* {"error": {"code": code, "message": message}}; NULL on ENOMEM. */
+json_t *http_json_error_new(const char *code, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
 json_t *http_json_error_newv(const char *code, const char *format, va_list ap)
     __attribute__((format(printf, 2, 0)));
 

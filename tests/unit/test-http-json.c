@@ -47,24 +47,13 @@ static void test_parse(void **state)
         assert_int_equal(http_json_parse("nope", 4, 0, &j, NULL), -EBADMSG);
 }
 
-static json_t *error_new(const char *code, const char *format, ...)
-{
-        json_t *j;
-        va_list ap;
-
-        va_start(ap, format);
-        j = http_json_error_newv(code, format, ap);
-        va_end(ap);
-        return j;
-}
-
 static void test_error_object(void **state)
 {
         json_t *e;
         char *code = NULL, *msg = NULL, *text;
 
         (void)state;
-        e = error_new("invalid_spec", "resources.mem: '%s' is not a quantity", "12Q");
+        e = http_json_error_new("invalid_spec", "resources.mem: '%s' is not a quantity", "12Q");
         assert_non_null(e);
         text = http_json_dump(e);
         assert_string_equal(text, "{\"error\":{\"code\":\"invalid_spec\",\"message\":\"resources."
