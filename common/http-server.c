@@ -126,18 +126,15 @@ int http_response_json(http_response *resp, unsigned status, json_t *body)
 int http_response_error(http_response *resp, unsigned status, const char *code, const char *format,
                         ...)
 {
-        _cleanup_free_ char *msg = NULL;
+        json_t *body;
         va_list ap;
-        int r;
 
         va_start(ap, format);
-        r = vasprintf(&msg, format, ap);
+        body = http_json_error_newv(code ? code : http_json_status_code(status), format, ap);
         va_end(ap);
-        if (r < 0)
+        if (!body)
                 return -ENOMEM;
-        return http_response_json(
-            resp, status,
-            http_json_error_new(code ? code : http_json_status_code(status), "%s", msg));
+        return http_response_json(resp, status, body);
 }
 
 int http_response_text(http_response *resp, unsigned status, const char *content_type, char *text)

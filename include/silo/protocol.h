@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Silo wire protocol, version 1: the types every daemon shares (ARCHITECTURE.md, "Wire protocol"). */
+/* Silo wire protocol, version 1: the types every daemon shares (docs/PROTOCOL.md). */
 #pragma once
 
 #include <stdbool.h>
@@ -225,7 +225,7 @@ struct silo_agent_resources {
         uint64_t pids;          /* 0 = not reported */
         struct silo_disk *disks;
         size_t n_disks;
-        struct silo_kv *attributes; /* as in ARCHITECTURE.md's example; may be empty */
+        struct silo_kv *attributes; /* "rack": "r1"; may be empty */
         size_t n_attributes;
 };
 

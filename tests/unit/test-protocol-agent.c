@@ -22,7 +22,7 @@ static char *dq(const char *s)
         return d;
 }
 
-/* ARCHITECTURE.md's agent resources example. */
+/* The agent resources of docs/PROTOCOL.md's registration example. */
 static const char resources_example[] =
     "{'cpus': 16, 'mem': 68719476736, 'pids': 32768,"
     " 'disks': [{'device': '259:0', 'name': 'nvme0n1', 'path': '/dev/nvme0n1',"
