@@ -15,11 +15,6 @@
 #define NS_ALL                                                                                     \
         (SILO_NS_PID | SILO_NS_MOUNT | SILO_NS_UTS | SILO_NS_IPC | SILO_NS_NET | SILO_NS_CGROUP)
 
-/* More volumes or devices than any real task mounts or opens; a bound so that no spec can make
- * validation (or the launch after it) costly: 94k devices once held the master for 10 s. */
-#define CONTAINER_VOLUMES_MAX 256
-#define CONTAINER_DEVICES_MAX 256
-
 /* UTS hostnames are at most 64 bytes (HOST_NAME_MAX); placement names may be FQDNs. */
 #define CONTAINER_HOSTNAME_MAX 64
 #define HOSTNAME_MAX 253
@@ -351,12 +346,12 @@ int silo_container_from_json(const json_t *j, const char *path, struct silo_cont
                                         c.hostname);
 
         /* Vectors come back through void *, assigned even on failure so the clear frees them. */
-        r = json_field_array(j, path, "volumes", sizeof(*c.volumes), CONTAINER_VOLUMES_MAX,
+        r = json_field_array(j, path, "volumes", sizeof(*c.volumes), SILO_CONTAINER_VOLUMES_MAX,
                              volume_element_parse, &vec, &c.n_volumes, ret_error);
         c.volumes = TAKE_PTR(vec);
         if (r >= 0) {
                 r = json_field_array(j, path, "devices", sizeof(*c.devices),
-                                     CONTAINER_DEVICES_MAX, device_element_parse, &vec,
+                                     SILO_CONTAINER_DEVICES_MAX, device_element_parse, &vec,
                                      &c.n_devices, ret_error);
                 c.devices = TAKE_PTR(vec);
         }

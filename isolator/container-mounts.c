@@ -634,18 +634,18 @@ static int setup_image_root(struct mounts *m)
 
 int container_mounts_setup(const struct container_config *c, char *err, size_t errlen)
 {
-        /* The shim that clone3()d us is single-threaded, so malloc is safe here (a raw
-         * clone3() runs no atfork handler); the message still goes to the caller's fixed
-         * buffer, so that ENOMEM too is reported. */
-        _cleanup_free_ int *volume_trees = calloc(c->n_volumes + 1, sizeof(int));
-        _cleanup_free_ bool *volume_dirs = calloc(c->n_volumes + 1, sizeof(bool));
+        /* No allocation between clone3() and execve(): the volumes live on this stack (the
+         * codec bounds them) and the message goes to the caller's fixed buffer. */
+        int volume_trees[SILO_CONTAINER_VOLUMES_MAX];
+        bool volume_dirs[SILO_CONTAINER_VOLUMES_MAX] = {};
         struct mounts m = {.c = c, .root_fd = -EBADF, .volume_trees = volume_trees,
                            .volume_dirs = volume_dirs, .err = err, .errlen = errlen};
         int r;
 
-        if (!volume_trees || !volume_dirs)
-                return fail(&m, -ENOMEM, "allocating the volume list");
-        for (size_t i = 0; i <= c->n_volumes; i++)
+        if (c->n_volumes > SILO_CONTAINER_VOLUMES_MAX)
+                return fail(&m, -E2BIG, "%zu volumes, at most %d are supported", c->n_volumes,
+                            SILO_CONTAINER_VOLUMES_MAX);
+        for (size_t i = 0; i < c->n_volumes; i++)
                 volume_trees[i] = -EBADF;
 
         /* Nothing we mount may propagate back to the host. */

@@ -148,6 +148,12 @@ struct silo_device {
         unsigned access;  /* SILO_DEV_* bits; "rwm" when given as a plain string */
 };
 
+/* More volumes or devices than any real task mounts or opens: a bound so that no spec can make
+ * validation (or the launch after it) costly (94k devices once held the master for 10 s), and
+ * so that the container's child can keep its volumes on its stack. */
+#define SILO_CONTAINER_VOLUMES_MAX 256
+#define SILO_CONTAINER_DEVICES_MAX 256
+
 struct silo_container {
         char *rootfs;           /* NULL: the host's root */
         unsigned namespaces;    /* SILO_NS_* bits */
