@@ -303,7 +303,8 @@ int shim_container_config(const struct silo_task_spec *spec, const struct shim_r
         c.rlimits = calloc(spec->n_rlimits + 1, sizeof(*c.rlimits));
         oom |= !c.rlimits;
         if (c.rlimits) {
-                memcpy(c.rlimits, spec->rlimits, spec->n_rlimits * sizeof(*c.rlimits));
+                if (spec->n_rlimits > 0)        /* rlimits is NULL without any */
+                        memcpy(c.rlimits, spec->rlimits, spec->n_rlimits * sizeof(*c.rlimits));
                 c.n_rlimits = spec->n_rlimits;
                 if (r->nofile.resource >= 0)
                         c.rlimits[c.n_rlimits++] = r->nofile;

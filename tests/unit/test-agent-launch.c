@@ -56,9 +56,11 @@ int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
         assert_int_equal(r, 0);
         assert_true(started.limits.n_io <= ELEMENTSOF(started.io));
         assert_true(started.limits.n_devices <= ELEMENTSOF(started.devices));
-        memcpy(started.io, io, started.limits.n_io * sizeof(*io));
-        memcpy(started.devices, started.limits.devices,
-               started.limits.n_devices * sizeof(*started.devices));
+        if (started.limits.n_io > 0)
+                memcpy(started.io, io, started.limits.n_io * sizeof(*io));
+        if (started.limits.n_devices > 0)
+                memcpy(started.devices, started.limits.devices,
+                       started.limits.n_devices * sizeof(*started.devices));
         started.set_user = plan->resolved.set_user;
         started.uid = plan->resolved.uid;
         started.gid = plan->resolved.gid;
