@@ -48,6 +48,7 @@ struct master_link {
         bool heartbeat_in_flight;
         char *update_in_flight;         /* the id being sent, NULL when none */
         uint64_t heartbeat_interval_ms;
+        uint64_t agent_timeout_ms;      /* the master's, from the registration; 0 = unknown */
         uint64_t next_register_ms, next_heartbeat_ms, next_update_ms;
         uint64_t backoff_ms, update_backoff_ms;
         bool trouble_logged;            /* "master unreachable" said once until it recovers */
@@ -58,11 +59,19 @@ struct master_link {
         uint64_t registrations, heartbeats, updates_sent, updates_acked, updates_rejected, failures;
 };
 
-static uint64_t backoff_next(uint64_t *b)
+/* The next delay of a doubling backoff. It stays under a third of the master's agent timeout
+ * when the master told it: a master that comes back after a long outage gives its agents one
+ * timeout to register again, and an agent still waiting out a 10 s backoff would be declared
+ * lost with its tasks. */
+static uint64_t backoff_next(const struct master_link *l, uint64_t *b)
 {
-        uint64_t d = *b ? *b : LINK_BACKOFF_MIN_MS;
+        uint64_t max = LINK_BACKOFF_MAX_MS;
+        uint64_t d;
 
-        *b = MIN(d * 2, (uint64_t)LINK_BACKOFF_MAX_MS);
+        if (l->agent_timeout_ms)
+                max = MAX(MIN(max, l->agent_timeout_ms / 3), (uint64_t)LINK_BACKOFF_MIN_MS);
+        d = MIN(*b ? *b : LINK_BACKOFF_MIN_MS, max);
+        *b = MIN(d * 2, max);
         return d;
 }
 
@@ -160,28 +169,28 @@ static void on_register_done(const struct http_client_result *res, void *userdat
 {
         struct master_link *l = userdata;
         const char *id;
-        json_int_t interval;
+        json_int_t interval, timeout;
 
         if (res->error == -ECANCELED || l->freeing)
                 return;
         l->state = LINK_UNREGISTERED;
         if (res->error != 0 || res->status / 100 != 2) {
                 link_trouble(l, "registration", res);
-                l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_register_ms = now_mono_ms() + backoff_next(l, &l->backoff_ms);
                 goto out;
         }
         id = json_string_value(json_object_get(res->json, "agent_id"));
         if (!id || !silo_name_is_valid(id)) {
                 log_error("registration: master %s answered without a valid agent_id: %s", l->url, res->body);
                 l->failures++;
-                l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_register_ms = now_mono_ms() + backoff_next(l, &l->backoff_ms);
                 goto out;
         }
         if (!streq_ptr(id, l->agent_id)) {
                 char *copy = strdup(id);
 
                 if (!copy) {
-                        l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
+                        l->next_register_ms = now_mono_ms() + backoff_next(l, &l->backoff_ms);
                         goto out;
                 }
                 if (l->agent_id)
@@ -190,12 +199,14 @@ static void on_register_done(const struct http_client_result *res, void *userdat
                 l->agent_id = copy;
                 /* Without the id on disk, a restart would register as a second agent. */
                 if (agent_id_save(l, id) < 0) {
-                        l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
+                        l->next_register_ms = now_mono_ms() + backoff_next(l, &l->backoff_ms);
                         goto out;
                 }
         }
         interval = json_integer_value(json_object_get(res->json, "heartbeat_interval_ms"));
         l->heartbeat_interval_ms = interval > 0 ? (uint64_t)interval : LINK_DEFAULT_HEARTBEAT_MS;
+        timeout = json_integer_value(json_object_get(res->json, "agent_timeout_ms"));
+        l->agent_timeout_ms = timeout > 0 ? (uint64_t)timeout : 0;
         l->state = LINK_REGISTERED;
         l->registrations++;
         link_recovered(l);
@@ -247,7 +258,7 @@ static void link_register(struct master_link *l)
         body = l->registration_build(l->userdata);
         if (!body || link_url(l, &url, "agents", NULL, NULL) < 0) {
                 json_decref(body);
-                l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_register_ms = now_mono_ms() + backoff_next(l, &l->backoff_ms);
                 return;
         }
         if (l->agent_id)
@@ -257,7 +268,7 @@ static void link_register(struct master_link *l)
         json_decref(body);
         if (r < 0) {
                 log_warning_errno(r, "registration: cannot start the request to %s: %m", url);
-                l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_register_ms = now_mono_ms() + backoff_next(l, &l->backoff_ms);
                 return;
         }
         l->state = LINK_REGISTERING;
@@ -296,9 +307,9 @@ static void on_heartbeat_done(const struct http_client_result *res, void *userda
                 /* The master may come back from a restart that forgot which agents were
                  * active: register again, so it reconciles what we run. */
                 l->state = LINK_UNREGISTERED;
-                l->next_register_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_register_ms = now_mono_ms() + backoff_next(l, &l->backoff_ms);
         } else
-                l->next_heartbeat_ms = now_mono_ms() + backoff_next(&l->backoff_ms);
+                l->next_heartbeat_ms = now_mono_ms() + backoff_next(l, &l->backoff_ms);
 out:
         link_schedule(l);
 }
@@ -356,7 +367,7 @@ static void on_update_done(const struct http_client_result *res, void *userdata)
                 goto out;
         }
         link_trouble(l, "status update", res);
-        l->next_update_ms = now_mono_ms() + backoff_next(&l->update_backoff_ms);
+        l->next_update_ms = now_mono_ms() + backoff_next(l, &l->update_backoff_ms);
 out:
         link_schedule(l);
 }
@@ -382,7 +393,7 @@ static void link_send_update(struct master_link *l)
         json_decref(body);
         if (r < 0) {
                 l->update_in_flight = (free(l->update_in_flight), NULL);
-                l->next_update_ms = now_mono_ms() + backoff_next(&l->update_backoff_ms);
+                l->next_update_ms = now_mono_ms() + backoff_next(l, &l->update_backoff_ms);
                 return;
         }
         l->updates_sent++;
