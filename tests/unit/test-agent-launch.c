@@ -23,6 +23,7 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/protocol-json.h"
+#include "tests/unit/unit-util.h"
 
 static char tmpdir[] = "/tmp/silo-test-launch-XXXXXX";
 static char sys[256], state[256], tasks[300], sandboxes[300];
@@ -177,20 +178,6 @@ static int agent_reset(void **st)
         };
         memset(&started, 0, sizeof(started));
         return 0;
-}
-
-static struct silo_task_spec *spec_of(const char *json)
-{
-        _cleanup_free_ char *t = strdup(json), *err = NULL;
-        struct silo_task_spec *s = NULL;
-
-        assert_non_null(t);
-        for (char *p = t; *p; p++)
-                if (*p == '\'')
-                        *p = '"';
-        if (silo_task_spec_from_string(t, &s, &err) < 0)
-                fail_msg("%s: %s", t, strempty(err));
-        return s;
 }
 
 /* Launch the spec `json` (JSON text with single quotes, its "name" added). */

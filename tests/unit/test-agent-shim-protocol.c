@@ -18,6 +18,7 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/protocol-json.h"
+#include "tests/unit/unit-util.h"
 
 static char dir[64];
 
@@ -40,20 +41,6 @@ static char **strv(const char *a, const char *b)
         v[0] = strdup(a);
         v[1] = b ? strdup(b) : NULL;
         return v;
-}
-
-static struct silo_task_spec *spec_of(const char *json)
-{
-        _cleanup_free_ char *t = strdup(json), *err = NULL;
-        struct silo_task_spec *s = NULL;
-
-        assert_non_null(t);
-        for (char *p = t; *p; p++)
-                if (*p == '\'')
-                        *p = '"';
-        if (silo_task_spec_from_string(t, &s, &err) < 0)
-                fail_msg("%s: %s", t, strempty(err));
-        return s;
 }
 
 /* launch.json is the spec (the codec's encoding) and the resolved fields: what is written

@@ -19,6 +19,7 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/protocol-json.h"
+#include "tests/unit/unit-util.h"
 
 /* A node like the test VM: 2 CPUs, the default fs.nr_open and kernel.pid_max. */
 static const struct node_limits vm_node = {
@@ -28,21 +29,6 @@ static const struct node_limits vm_node = {
     .cpus_source = "online",
     .swap = NODE_SWAP_YES,
 };
-
-/* The spec from JSON text (single quotes for double ones). */
-static struct silo_task_spec *spec_of(const char *json)
-{
-        _cleanup_free_ char *t = strdup(json), *err = NULL;
-        struct silo_task_spec *s = NULL;
-
-        assert_non_null(t);
-        for (char *p = t; *p; p++)
-                if (*p == '\'')
-                        *p = '"';
-        if (silo_task_spec_from_string(t, &s, &err) < 0)
-                fail_msg("%s: %s", t, strempty(err));
-        return s;
-}
 
 struct limits_case {
         const char *extra; /* after "name" and "command" */

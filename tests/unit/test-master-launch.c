@@ -11,16 +11,7 @@
 
 #include "common/protocol-json.h"
 #include "master/master.h"
-
-static struct silo_task_spec *spec_from(const char *text)
-{
-        struct silo_task_spec *s = NULL;
-        char *err = NULL;
-
-        if (silo_task_spec_from_string(text, &s, &err) < 0)
-                fail_msg("spec %s: %s", text, err);
-        return s;
-}
+#include "tests/unit/unit-util.h"
 
 /* The encoder the master used before the typed one: edit the spec's JSON tree. */
 static json_t *launch_body_by_json_edit(const struct master_task *t)
@@ -66,7 +57,7 @@ static void test_launch_body_disks(void **state)
         char *disks[] = {(char *)"nvme0n1", (char *)"sdb", (char *)"sdc"};
         struct master_task t = {
             .id = (char *)"task-1",
-            .spec = spec_from("{\"id\": \"task-1\", \"name\": \"db\", \"command\": [\"/bin/true\"],"
+            .spec = spec_of("{\"id\": \"task-1\", \"name\": \"db\", \"command\": [\"/bin/true\"],"
                               " \"resources\": {\"cpus\": 1, \"mem\": \"1Gi\", \"io\": ["
                               "  {\"disk\": \"any\", \"class\": \"ssd\", \"wbps\": \"100M\"},"
                               "  {\"disk\": \"sdb\", \"riops\": 500},"
@@ -98,7 +89,7 @@ static void test_launch_body_exact_text(void **state)
         char *disks[] = {(char *)"nvme0n1"};
         struct master_task t = {
             .id = (char *)"t2",
-            .spec = spec_from("{\"id\": \"t2\", \"name\": \"t2\", \"command\": [\"sleep\","
+            .spec = spec_of("{\"id\": \"t2\", \"name\": \"t2\", \"command\": [\"sleep\","
                               " \"1\"], \"resources\": {\"io\": [{\"disk\": \"any\","
                               " \"class\": \"ssd\", \"wbps\": 1000}]}}"),
             .disks = disks,
@@ -124,7 +115,7 @@ static void test_launch_body_no_io(void **state)
 {
         struct master_task t = {
             .id = (char *)"t3",
-            .spec = spec_from("{\"id\": \"t3\", \"name\": \"t3\", \"command\": [\"/bin/true\"],"
+            .spec = spec_of("{\"id\": \"t3\", \"name\": \"t3\", \"command\": [\"/bin/true\"],"
                               " \"role\": \"web\", \"env\": {\"A\": \"1\"},"
                               " \"constraints\": {\"hostname\": \"n1\"}}"),
         };

@@ -15,6 +15,7 @@
 #include "master/master.h"
 #include "master/store.h"
 #include "common/table.h"
+#include "tests/unit/unit-util.h"
 
 static char tmpdir[] = "/tmp/test-master-state.XXXXXX";
 
@@ -36,16 +37,6 @@ static master *master_open(void)
         if (master_new(&o, &m, &err) < 0)
                 fail_msg("master_new: %s", err);
         return m;
-}
-
-static struct silo_task_spec *spec_from(const char *text)
-{
-        struct silo_task_spec *s = NULL;
-        char *err = NULL;
-
-        if (silo_task_spec_from_string(text, &s, &err) < 0)
-                fail_msg("spec %s: %s", text, err);
-        return s;
 }
 
 static uint64_t history_len(master *m, const char *id)
@@ -118,7 +109,7 @@ static void test_transitions_persist_and_recover(void **state)
                                  0);
                 assert_int_equal(master_agent_register(m, reg, &a, &err), 0);
         }
-        spec = spec_from(
+        spec = spec_of(
             "{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":2}}");
         assert_int_equal(master_task_submit(m, spec, &t, &err), 0);
         assert_int_equal(t->state, SILO_TASK_PENDING);
@@ -174,23 +165,23 @@ static void test_transitions_persist_and_recover(void **state)
         assert_int_equal(master_task_kill(m, t, &done), -EBUSY);
 
         /* Idempotent submit by id. */
-        spec = spec_from(
+        spec = spec_of(
             "{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":2}}");
         assert_int_equal(master_task_submit(m, spec, &same, &err), -EEXIST);
         assert_ptr_equal(same, t);
         silo_task_spec_free(spec);
-        spec = spec_from("{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/false\"]}");
+        spec = spec_of("{\"id\":\"a\",\"name\":\"n\",\"command\":[\"/bin/false\"]}");
         assert_int_equal(master_task_submit(m, spec, &same, &err), -EBUSY);
         silo_task_spec_free(spec);
 
         spec =
-            spec_from("{\"id\":\"b\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"priority\":5}");
+            spec_of("{\"id\":\"b\",\"name\":\"n\",\"command\":[\"/bin/true\"],\"priority\":5}");
         assert_int_equal(master_task_submit(m, spec, &t2, &err), 0);
         assert_int_equal(master_task_kill(m, t2, &done), 0);
         assert_true(done);
         assert_int_equal(t2->state, SILO_TASK_KILLED);
         assert_int_equal(t2->reason, SILO_REASON_KILLED_BY_REQUEST);
-        spec = spec_from("{\"id\":\"c\",\"name\":\"n\",\"command\":[\"/bin/true\"]}");
+        spec = spec_of("{\"id\":\"c\",\"name\":\"n\",\"command\":[\"/bin/true\"]}");
         assert_int_equal(master_task_submit(m, spec, &t2, &err), 0);
         master_free(m);
 
@@ -211,7 +202,7 @@ static void test_transitions_persist_and_recover(void **state)
         t = master_task_get(m, "c");
         assert_int_equal(t->state, SILO_TASK_PENDING);
         /* Submission order survives, and new tasks come after. */
-        spec = spec_from("{\"id\":\"d\",\"name\":\"n\",\"command\":[\"/bin/true\"]}");
+        spec = spec_of("{\"id\":\"d\",\"name\":\"n\",\"command\":[\"/bin/true\"]}");
         assert_int_equal(master_task_submit(m, spec, &t2, &err), 0);
         assert_true(t2->seq > master_task_get(m, "c")->seq);
         {
@@ -358,13 +349,13 @@ static void test_retention(void **state)
                 snprintf(id, sizeof(id), "r%zu", i);
                 snprintf(text, sizeof(text),
                          "{\"id\":\"%s\",\"name\":\"n\",\"command\":[\"/bin/true\"]}", id);
-                assert_int_equal(master_task_submit(m, spec_from(text), &t, &err), 0);
+                assert_int_equal(master_task_submit(m, spec_of(text), &t, &err), 0);
                 assert_int_equal(master_task_kill(m, t, &done), 0);
                 t->updated_ms = ended_at[i]; /* as if loaded: ended long ago, out of order */
         }
         m->ended.unsorted = true;
         assert_int_equal(master_task_submit(
-                             m, spec_from("{\"id\":\"live\",\"name\":\"n\",\"command\":[\"x\"]}"),
+                             m, spec_of("{\"id\":\"live\",\"name\":\"n\",\"command\":[\"x\"]}"),
                              &live, &err),
                          0);
         assert_int_equal(m->ended.n, others + 6);

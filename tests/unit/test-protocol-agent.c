@@ -10,17 +10,7 @@
 
 #include "common/macro.h"
 #include "common/protocol-json.h"
-
-static char *dq(const char *s)
-{
-        char *d = strdup(s);
-
-        assert_non_null(d);
-        for (char *p = d; *p; p++)
-                if (*p == '\'')
-                        *p = '"';
-        return d;
-}
+#include "tests/unit/unit-util.h"
 
 /* The agent resources of docs/PROTOCOL.md's registration example. */
 static const char resources_example[] =

@@ -11,18 +11,7 @@
 
 #include "common/macro.h"
 #include "common/protocol-json.h"
-
-/* Test inputs are written with ' for " to stay readable; no input needs a literal '. */
-static char *dq(const char *s)
-{
-        char *d = strdup(s);
-
-        assert_non_null(d);
-        for (char *p = d; *p; p++)
-                if (*p == '\'')
-                        *p = '"';
-        return d;
-}
+#include "tests/unit/unit-util.h"
 
 static const char example[] =
     "{'name': 'backup-7', 'role': 'storage',"
