@@ -25,6 +25,7 @@ struct agent_call {
         char *task_id;
         char *agent_id;
         bool tracked; /* the master knows the task and flagged it in flight */
+        uint64_t queued_ns; /* CLOCK_MONOTONIC, for the launch latency of /metrics */
         /* the request, kept until the outbox is flushed */
         const char *method;
         char *url;
@@ -99,6 +100,7 @@ static struct agent_call *agent_call_new(master *m, enum call_kind kind, const c
                 return NULL;
         c->m = m;
         c->kind = kind;
+        c->queued_ns = clock_now_nsec(CLOCK_MONOTONIC);
         c->task_id = strdup(task_id);
         c->agent_id = strdup(agent_id);
         if (!c->task_id || !c->agent_id) {
@@ -209,6 +211,8 @@ static void master_launch_done(const struct http_client_result *res, void *userd
 
         if (res->error == -ECANCELED)
                 goto out; /* shutting down */
+        metrics_hist_observe(&m->metrics.launch_seconds,
+                             (double)(clock_now_nsec(CLOCK_MONOTONIC) - c->queued_ns) / 1e9);
         if (t && c->tracked)
                 t->launch_in_flight = false;
 

@@ -261,6 +261,7 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
                 return -ENOMEM;
         m->stop_fd = -EBADF;
         m->started_ms = now_realtime_ms();
+        master_metrics_init(&m->metrics);
         /* Option errors first, before anything is created on disk. */
         if ((r = master_options_apply(m, opts, ret_error)) < 0 ||
             (r = master_state_open(m, ret_error)) < 0 || (r = master_listen(m, ret_error)) < 0 ||

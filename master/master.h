@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/id.h"
+#include "common/metrics-text.h"
 #include "common/http-client.h"
 #include "common/http-server.h"
 #include "common/protocol-json.h"
@@ -112,6 +113,10 @@ struct master_metrics {
         uint64_t allocation_passes;
         uint64_t allocation_placed;
         double last_pass_seconds;
+        /* histograms of /metrics, bounds set by master_metrics_init() */
+        struct metrics_hist pass_seconds;         /* alloc_place_batch() */
+        struct metrics_hist status_delay_seconds; /* agent's transition -> applied here */
+        struct metrics_hist launch_seconds;       /* launch queued -> agent's answer */
 };
 
 typedef struct master {
@@ -252,3 +257,5 @@ extern const size_t master_n_routes;
  * endpoint's code, when the table leaves it to the endpoint). 500 and NULL: not the client's. */
 unsigned master_api_status(int r, const char *code, const char **ret_code);
 char *master_metrics_format(master *m);
+/* Set the histograms' bounds (a zeroed struct has none). */
+void master_metrics_init(struct master_metrics *x);

@@ -117,6 +117,7 @@ int master_allocate(master *m)
         m->metrics.allocation_passes++;
         m->metrics.last_pass_seconds =
             (double)(t1 - t0) / 1e9;
+        metrics_hist_observe(&m->metrics.pass_seconds, m->metrics.last_pass_seconds);
 
         for (size_t i = 0; i < n; i++) {
                 struct master_task *t = batch[i];

@@ -378,6 +378,7 @@ int master_status_apply(master *m, const struct silo_status_update *u, bool *ret
                         char **ret_error)
 {
         struct master_task *t;
+        uint64_t now_ms;
         int r;
 
         r = store_update_seen(m->store, u->update_id);
@@ -399,6 +400,10 @@ int master_status_apply(master *m, const struct silo_status_update *u, bool *ret
                 return r;
         }
         m->metrics.status_updates++;
+        /* Clocks of agent and master may disagree a little: a negative delay counts as 0. */
+        now_ms = now_realtime_ms();
+        metrics_hist_observe(&m->metrics.status_delay_seconds,
+                             (double)(now_ms - MIN(u->timestamp_ms, now_ms)) / 1000.0);
         if (!t || !master_task_transition_allowed(t->state, u->state))
                 return master_status_ignore(m, u, t);
 

@@ -28,5 +28,41 @@ wait_for 5 "duplicate counted" bash -c "curl -s -H 'Authorization: Bearer $TOKEN
 [ "$(metric silo_master_heartbeats_total)" -ge 1 ] || fail "no heartbeats counted"
 pass "metrics follow the cluster (tasks by state, agents, launches, duplicates, heartbeats)"
 
+# The cluster's capacity and what is booked on it, per agent and per disk: T2 (8 cpus) cannot
+# fit on a1 (2 cpus) and is pending for cpus; a io-limited task books its wbps on the disk.
+T3=$(submit '{"name":"m3","command":["/bin/sleep","60"],"resources":{"cpus":0.5,"mem":"64Mi","io":[{"disk":"nvme0n1","wbps":"100M"}]}}')
+wait_for 10 "T3 RUNNING" state_is "$T3" RUNNING
+api GET /metrics | sed '$d' > "$WORK/metrics.txt"
+promtool check metrics < "$WORK/metrics.txt" || fail "promtool check metrics failed with a running task"
+A1=$(api GET /api/v1/agents | sed '$d' | jq -r '.agents[0].id')
+AL="agent=\"$A1\",hostname=\"a1\""
+DL="$AL,disk=\"nvme0n1\",class=\"ssd\""
+assert_eq "agent cpus" "$(metric "silo_master_agent_cpus{$AL}")" 2
+assert_eq "agent cpus allocated" "$(metric "silo_master_agent_cpus_allocated{$AL}")" 0.5
+assert_eq "agent cpus free" "$(metric "silo_master_agent_cpus_free{$AL}")" 1.5
+assert_eq "agent memory allocated" "$(metric "silo_master_agent_memory_allocated_bytes{$AL}")" 67108864
+assert_eq "agent placed tasks" "$(metric "silo_master_agent_placed_tasks{$AL}")" 1
+assert_eq "disk capacity wbps" "$(metric "silo_master_disk_capacity_write_bytes_per_second{$DL}")" 500000000
+assert_eq "disk capacity riops" "$(metric "silo_master_disk_capacity_read_iops{$DL}")" 100000
+assert_eq "disk allocated wbps" "$(metric "silo_master_disk_allocated_write_bytes_per_second{$DL}")" 100000000
+assert_eq "disk allocated rbps" "$(metric "silo_master_disk_allocated_read_bytes_per_second{$DL}")" 0
+assert_eq "disk io cost allocated" "$(metric "silo_master_disk_io_cost_allocated{$DL}")" 0.2
+assert_eq "disk io cost free" "$(metric "silo_master_disk_io_cost_free{$DL}")" 0.8
+assert_eq "pending for cpus" "$(metric 'silo_master_pending_tasks{reason="cpus"}')" 1
+assert_eq "pending for mem" "$(metric 'silo_master_pending_tasks{reason="mem"}')" 0
+pass "capacity, allocated and free per agent and per disk; pending tasks by reason"
+
+# Histograms: every pass, launch and applied status update was observed once.
+passes=$(metric silo_master_allocation_passes_total)
+assert_eq "pass histogram count" "$(metric silo_master_allocation_pass_duration_seconds_count)" "$passes"
+assert_eq "pass histogram +Inf" "$(metric 'silo_master_allocation_pass_duration_seconds_bucket{le="+Inf"}')" "$passes"
+assert_eq "launch histogram count" "$(metric silo_master_launch_duration_seconds_count)" "$(metric silo_master_launches_accepted_total)"
+assert_eq "status histogram count" "$(metric silo_master_status_update_delay_seconds_count)" "$(metric silo_master_status_updates_total)"
+awk '$1 ~ /^silo_master_launch_duration_seconds_bucket/ {if ($2 < prev) exit 1; prev = $2}' "$WORK/metrics.txt" \
+    || fail "launch histogram buckets are not cumulative"
+grep -q '^process_resident_memory_bytes [1-9]' "$WORK/metrics.txt" || fail "no process_resident_memory_bytes"
+grep -q '^silo_build_info{version="[^"]*"} 1$' "$WORK/metrics.txt" || fail "no silo_build_info"
+pass "allocation pass, launch and status update histograms; process_* and silo_build_info"
+
 stop_master
 assert_done
