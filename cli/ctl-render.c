@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* siloctl's human output: tables for lists, aligned key/value trees for objects. */
+/* siloctl's human output: tables sized from the data, short reports for one task or agent,
+ * and siloctl top's rows. No I/O but the FILE given; the clock comes in through the view. */
+#include <assert.h>
+#include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/ctl-render.h"
 #include "common/macro.h"
 #include "silo/protocol.h"
+
+/* ---- formatting ---- */
 
 void ctl_format_bytes(double v, char *buf, size_t n)
 {
@@ -24,61 +32,290 @@ void ctl_format_bytes(double v, char *buf, size_t n)
                 snprintf(buf, n, "%.1f %s", v, units[u]);
 }
 
-/* Keys whose numbers are byte counts or byte rates: shown with units. */
-
-static const char *const io_row_label[_SILO_IO_LIMIT_MAX] = {
-    [SILO_IO_RBPS] = "read bytes/s",
-    [SILO_IO_WBPS] = "write bytes/s",
-    [SILO_IO_RIOPS] = "read IOPS",
-    [SILO_IO_WIOPS] = "write IOPS",
-};
-static bool key_is_bytes(const char *key)
+void ctl_format_compact(double v, char *buf, size_t n)
 {
-        static const char *const suffixes[] = {"bytes", "bps", "mem", "mem_high", "swap",
-                                               "current", "peak", "max", "high", "anon",
-                                               "file", "kernel", "shmem"};
-        size_t kl = strlen(key);
+        static const char units[] = " KMGTP";
+        size_t u = 0;
 
-        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
-                size_t sl = strlen(suffixes[i]);
-                if (kl >= sl && streq(key + kl - sl, suffixes[i]))
-                        return !strstr(key, "pids") && !strstr(key, "iops");
+        if (isnan(v)) {
+                snprintf(buf, n, "-");
+                return;
         }
-        return false;
+        while (fabs(v) >= 1024 && u + 1 < sizeof(units) - 1) {
+                v /= 1024;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, n, "%.0f", v);
+        else if (v >= 100 || v == floor(v))
+                snprintf(buf, n, "%.0f%c", v, units[u]);
+        else
+                snprintf(buf, n, "%.1f%c", v, units[u]);
 }
 
-static void print_scalar(const char *key, const json_t *v)
+void ctl_format_age(int64_t ms, char *buf, size_t n)
 {
-        char b[64];
+        int64_t s = ms / 1000;
 
+        if (s < 0)
+                s = 0;
+        if (s < 120)
+                snprintf(buf, n, "%llds", (long long)s);
+        else if (s < 600)
+                snprintf(buf, n, "%lldm%llds", (long long)(s / 60), (long long)(s % 60));
+        else if (s < 3 * 3600)
+                snprintf(buf, n, "%lldm", (long long)(s / 60));
+        else if (s < 8 * 3600)
+                snprintf(buf, n, "%lldh%lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+        else if (s < 48 * 3600)
+                snprintf(buf, n, "%lldh", (long long)(s / 3600));
+        else
+                snprintf(buf, n, "%lldd", (long long)(s / 86400));
+}
+
+void ctl_format_time(int64_t ms, int64_t now_ms, char *buf, size_t n)
+{
+        time_t t = (time_t)(ms / 1000);
+        struct tm tm;
+        char age[32], when[32] = "?";
+
+        if (localtime_r(&t, &tm))
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        ctl_format_age(now_ms - ms, age, sizeof(age));
+        snprintf(buf, n, "%s (%s ago)", when, age);
+}
+
+void ctl_format_usec(double us, char *buf, size_t n)
+{
+        if (isnan(us))
+                snprintf(buf, n, "-");
+        else if (us < 1000)
+                snprintf(buf, n, "%.0fus", us);
+        else if (us < 1e6)
+                snprintf(buf, n, "%.*fms", us < 1e4 ? 1 : 0, us / 1000);
+        else
+                snprintf(buf, n, "%.2fs", us / 1e6);
+}
+
+void ctl_short_id(const char *id, char *buf, size_t n)
+{
+        snprintf(buf, n, "%.8s", id ? id : "-");
+}
+
+/* Display columns of a UTF-8 string (code points; CJK double width is not considered). */
+static size_t text_width(const char *s)
+{
+        size_t w = 0;
+
+        for (; *s; s++)
+                w += ((unsigned char)*s & 0xc0) != 0x80;
+        return w;
+}
+
+/* Byte length of the first `cols` display columns of s. */
+static size_t text_prefix(const char *s, size_t cols)
+{
+        size_t i = 0, w = 0;
+
+        for (; s[i]; i++) {
+                if (((unsigned char)s[i] & 0xc0) != 0x80 && w++ == cols)
+                        break;
+        }
+        return i;
+}
+
+/* ---- tables ---- */
+
+void ctl_table_init(struct ctl_table *t, const struct ctl_col *cols, size_t n_cols)
+{
+        assert(n_cols <= CTL_TABLE_MAX_COLS);
+        *t = (struct ctl_table){.cols = cols, .n_cols = n_cols};
+}
+
+int ctl_table_add(struct ctl_table *t, const char *const *cells)
+{
+        if (t->n_rows == t->cap) {
+                size_t cap = t->cap ? t->cap * 2 : 16;
+                char **c = reallocarray(t->cells, cap * t->n_cols, sizeof(char *));
+
+                if (!c)
+                        return -ENOMEM;
+                t->cells = c;
+                t->cap = cap;
+        }
+        for (size_t i = 0; i < t->n_cols; i++) {
+                char *s = strdup(cells[i] && cells[i][0] ? cells[i] : "-");
+
+                if (!s) {
+                        while (i > 0)
+                                free(t->cells[t->n_rows * t->n_cols + --i]);
+                        return -ENOMEM;
+                }
+                t->cells[t->n_rows * t->n_cols + i] = s;
+        }
+        t->n_rows++;
+        return 0;
+}
+
+void ctl_table_done(struct ctl_table *t)
+{
+        for (size_t i = 0; i < t->n_rows * t->n_cols; i++)
+                free(t->cells[i]);
+        free(t->cells);
+        *t = (struct ctl_table){};
+}
+
+static void print_cell(FILE *f, const char *s, size_t w, bool right, bool last)
+{
+        size_t tw = text_width(s);
+
+        if (tw > w) {
+                /* Cut: keep w - 1 columns and mark the cut. */
+                fprintf(f, "%.*s~", (int)text_prefix(s, w ? w - 1 : 0), s);
+                tw = w;
+        } else if (right)
+                fprintf(f, "%*s%s", (int)(w - tw), "", s);
+        else
+                fputs(s, f);
+        if (!right && !last)
+                fprintf(f, "%*s", (int)(w - tw), "");
+}
+
+void ctl_table_print(const struct ctl_table *t, FILE *f, int width)
+{
+        size_t w[CTL_TABLE_MAX_COLS], total = 0, shown = 0, last = 0;
+        bool show[CTL_TABLE_MAX_COLS];
+
+        for (size_t c = 0; c < t->n_cols; c++) {
+                bool empty = true;
+
+                w[c] = text_width(t->cols[c].header);
+                for (size_t r = 0; r < t->n_rows; r++) {
+                        const char *s = t->cells[r * t->n_cols + c];
+
+                        w[c] = MAX(w[c], text_width(s));
+                        empty = empty && streq(s, "-");
+                }
+                show[c] = !(t->cols[c].hide_empty && empty && t->n_rows > 0);
+                if (show[c]) {
+                        total += w[c] + (shown ? 2 : 0);
+                        shown++;
+                        last = c;
+                }
+        }
+        /* Too wide: take a column at a time from the widest shrinkable one, down to its
+         * header's width (and at least 4), until it fits or nothing can give. */
+        while (width > 0 && total > (size_t)width) {
+                size_t best = SIZE_MAX;
+
+                for (size_t c = 0; c < t->n_cols; c++) {
+                        size_t min = MAX(text_width(t->cols[c].header), (size_t)4);
+
+                        if (show[c] && t->cols[c].shrink && w[c] > min && (best == SIZE_MAX || w[c] > w[best]))
+                                best = c;
+                }
+                if (best == SIZE_MAX)
+                        break;
+                w[best]--;
+                total--;
+        }
+        for (size_t r = 0; r <= t->n_rows; r++) {
+                bool first = true;
+
+                for (size_t c = 0; c < t->n_cols; c++) {
+                        if (!show[c])
+                                continue;
+                        if (!first)
+                                fputs("  ", f);
+                        first = false;
+                        print_cell(f, r == 0 ? t->cols[c].header : t->cells[(r - 1) * t->n_cols + c], w[c],
+                                   t->cols[c].right, c == last);
+                }
+                fputc('\n', f);
+        }
+}
+
+/* ---- JSON helpers ---- */
+
+static const char *str(const json_t *o, const char *k)
+{
+        return json_string_value(json_object_get(o, k));
+}
+
+/* A number, NAN when absent, null or "max". */
+static double num(const json_t *v)
+{
+        return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Lists come bare or wrapped ({"tasks": [...]}); accept both. */
+static const json_t *list_of(const json_t *v, const char *key)
+{
+        return json_is_array(v) ? v : json_object_get(v, key);
+}
+
+/* One "Key:      value" line, cut to the width. */
+_printf_(4, 5) static void line(FILE *f, const struct ctl_view *view, const char *key, const char *fmt, ...)
+{
+        char buf[1024];
+        va_list ap;
+        size_t max;
+
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        max = view->width > 12 ? (size_t)view->width - 11 : SIZE_MAX;
+        if (text_width(buf) > max)
+                fprintf(f, "%-10s %.*s~\n", key, (int)text_prefix(buf, max - 1), buf);
+        else
+                fprintf(f, "%-10s %s\n", key, buf);
+}
+
+/* Append to a fixed buffer, separated by sep when it is not empty. */
+_printf_(4, 5) static void append(char *buf, size_t n, const char *sep, const char *fmt, ...)
+{
+        size_t l = strlen(buf);
+        va_list ap;
+
+        if (l && sep && l + strlen(sep) < n) {
+                strcpy(buf + l, sep);
+                l += strlen(sep);
+        }
+        if (l >= n)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(buf + l, n - l, fmt, ap);
+        va_end(ap);
+}
+
+/* A byte value that may be "max" (or absent). */
+static void bytes_or_max(const json_t *v, char *buf, size_t n)
+{
         if (json_is_string(v))
-                fputs(json_string_value(v), stdout);
-        else if (json_is_integer(v)) {
-                if (key && key_is_bytes(key) && json_integer_value(v) >= 1024) {
-                        ctl_format_bytes((double)json_integer_value(v), b, sizeof(b));
-                        printf("%s%s", b, strstr(key, "bps") ? "/s" : "");
-                } else
-                        printf("%lld", (long long)json_integer_value(v));
-        } else if (json_is_real(v))
-                printf("%.3g", json_real_value(v));
-        else if (json_is_true(v))
-                fputs("yes", stdout);
-        else if (json_is_false(v))
-                fputs("no", stdout);
-        else if (json_is_null(v))
-                fputs("-", stdout);
+                snprintf(buf, n, "%s", json_string_value(v));
+        else if (json_is_number(v))
+                ctl_format_bytes(json_number_value(v), buf, n);
+        else
+                snprintf(buf, n, "-");
 }
 
-static bool is_scalar_array(const json_t *v)
+/* ---- generic tree (agent; anything without a report of its own) ---- */
+
+static void print_scalar(FILE *f, const json_t *v)
 {
-        size_t i;
-        json_t *e;
-
-        json_array_foreach(v, i, e) if (json_is_object(e) || json_is_array(e)) return false;
-        return true;
+        if (json_is_string(v))
+                fputs(json_string_value(v), f);
+        else if (json_is_integer(v))
+                fprintf(f, "%lld", (long long)json_integer_value(v));
+        else if (json_is_real(v))
+                fprintf(f, "%.3g", json_real_value(v));
+        else if (json_is_boolean(v))
+                fputs(json_is_true(v) ? "yes" : "no", f);
+        else
+                fputs("-", f);
 }
 
-static void tree(const char *key, const json_t *v, int depth)
+static void tree(FILE *f, const char *key, const json_t *v, int depth)
 {
         const char *k;
         json_t *e;
@@ -86,143 +323,394 @@ static void tree(const char *key, const json_t *v, int depth)
 
         if (json_is_object(v)) {
                 if (key)
-                        printf("%*s%s:\n", depth * 2, "", key);
-                json_object_foreach((json_t *)v, k, e) tree(k, e, key ? depth + 1 : depth);
+                        fprintf(f, "%*s%s:\n", depth * 2, "", key);
+                json_object_foreach((json_t *)v, k, e) tree(f, k, e, key ? depth + 1 : depth);
         } else if (json_is_array(v)) {
-                if (is_scalar_array(v)) {
-                        printf("%*s%s: ", depth * 2, "", strempty(key));
+                fprintf(f, "%*s%s:", depth * 2, "", strempty(key));
+                json_array_foreach(v, i, e) if (json_is_object(e) || json_is_array(e)) break;
+                if (i == json_array_size(v)) {
                         json_array_foreach(v, i, e)
                         {
-                                if (i)
-                                        fputs(json_is_string(e) ? " " : ", ", stdout);
-                                print_scalar(key, e);
+                                fputc(' ', f);
+                                print_scalar(f, e);
                         }
-                        putchar('\n');
+                        fputc('\n', f);
                         return;
                 }
-                printf("%*s%s:\n", depth * 2, "", strempty(key));
+                fputc('\n', f);
                 json_array_foreach(v, i, e)
                 {
                         char idx[32];
                         snprintf(idx, sizeof(idx), "[%zu]", i);
-                        tree(idx, e, depth + 1);
+                        tree(f, idx, e, depth + 1);
                 }
         } else {
-                printf("%*s%s: ", depth * 2, "", strempty(key));
-                print_scalar(key, v);
-                putchar('\n');
+                fprintf(f, "%*s%s: ", depth * 2, "", strempty(key));
+                print_scalar(f, v);
+                fputc('\n', f);
         }
 }
 
-void ctl_render_tree(const json_t *v)
+void ctl_render_tree(FILE *f, const json_t *v, const struct ctl_view *view)
 {
-        tree(NULL, v, 0);
+        (void)view;
+        tree(f, NULL, v, 0);
 }
 
-void ctl_render_task(const json_t *v)
+/* ---- tasks ---- */
+
+/* Created time of a task: the master's created_ms, the agent's timestamps.created_ms. */
+static int64_t task_created_ms(const json_t *t)
 {
-        ctl_render_tree(v);
+        const json_t *c = json_object_get(t, "created_ms");
+
+        if (!json_is_integer(c))
+                c = json_object_get(json_object_get(t, "timestamps"), "created_ms");
+        return json_is_integer(c) ? json_integer_value(c) : 0;
 }
 
-static const char *str(const json_t *o, const char *k)
+static bool state_ended(const char *s)
 {
-        const char *s = json_string_value(json_object_get(o, k));
-        return s ? s : "-";
+        return s && (streq(s, "FINISHED") || streq(s, "FAILED") || streq(s, "KILLED") || streq(s, "LOST"));
 }
 
-/* Lists come bare or wrapped ({"tasks": [...]}); accept both. */
-static const json_t *list_of(const json_t *v, const char *key)
+/* Why a task waits or how it ended, in a few words. */
+static void task_info(const json_t *t, char *buf, size_t n)
 {
-        if (json_is_array(v))
-                return v;
-        return json_object_get(v, key);
+        const char *pending = str(t, "pending_reason"), *reason = str(t, "reason");
+        const json_t *ec = json_object_get(t, "exit_code"), *sig = json_object_get(t, "signal");
+
+        buf[0] = '\0';
+        if (pending) {
+                snprintf(buf, n, "%s", pending);
+                return;
+        }
+        if (!state_ended(str(t, "state")))
+                return;
+        if (json_is_integer(sig) && json_integer_value(sig) > 0)
+                append(buf, n, ", ", "signal %lld", (long long)json_integer_value(sig));
+        else if (json_is_integer(ec) && json_integer_value(ec) >= 0)
+                append(buf, n, ", ", "exit %lld", (long long)json_integer_value(ec));
+        if (reason && !streq(reason, "NONE"))
+                append(buf, n, ", ", "%s", reason);
 }
 
-void ctl_render_tasks(const json_t *v)
+static void node_of(const json_t *t, char *buf, size_t n)
 {
+        if (str(t, "hostname"))
+                snprintf(buf, n, "%s", str(t, "hostname"));
+        else
+                ctl_short_id(str(t, "agent_id"), buf, n);
+}
+
+void ctl_render_tasks(FILE *f, const json_t *v, const struct ctl_view *view)
+{
+        static const struct ctl_col cols[] = {
+                {"ID"}, {"NAME", .shrink = true}, {"ROLE", .hide_empty = true}, {"STATE"},
+                {"AGE", .right = true}, {"NODE", .shrink = true, .hide_empty = true},
+                {"INFO", .shrink = true, .hide_empty = true},
+        };
         const json_t *a = list_of(v, "tasks");
+        struct ctl_table tab;
         json_t *t;
         size_t i;
 
-        printf("%-24s %-16s %-10s %-9s %-14s %s\n", "ID", "NAME", "ROLE", "STATE", "REASON",
-               "WHERE/WHY");
+        ctl_table_init(&tab, cols, ELEMENTSOF(cols));
         json_array_foreach(a, i, t)
         {
-                char extra[256] = "-";
-                json_t *ec = json_object_get(t, "exit_code");
-                const char *pending = json_string_value(json_object_get(t, "pending_reason"));
+                char id[16], age[32] = "-", node[64], info[256];
+                int64_t created = task_created_ms(t);
 
-                /* Where it runs (master: its agent's hostname), why it waits, or how it ended. */
-                if (pending)
-                        snprintf(extra, sizeof(extra), "%s", pending);
-                else if (json_string_value(json_object_get(t, "hostname")))
-                        snprintf(extra, sizeof(extra), "%s", str(t, "hostname"));
-                else if (json_string_value(json_object_get(t, "agent_id")))
-                        snprintf(extra, sizeof(extra), "%s", str(t, "agent_id"));
-                else if (json_is_integer(ec) && json_integer_value(ec) >= 0)
-                        snprintf(extra, sizeof(extra), "exit %lld",
-                                 (long long)json_integer_value(ec));
-                printf("%-24s %-16s %-10s %-9s %-14s %s\n", str(t, "id"), str(t, "name"),
-                       str(t, "role"), str(t, "state"), str(t, "reason"), extra);
+                ctl_short_id(str(t, "id"), id, sizeof(id));
+                if (created)
+                        ctl_format_age(view->now_ms - created, age, sizeof(age));
+                node_of(t, node, sizeof(node));
+                task_info(t, info, sizeof(info));
+                if (ctl_table_add(&tab, (const char *[]){id, str(t, "name"), str(t, "role"), str(t, "state"),
+                                                         age, node, info}) < 0)
+                        break;
+        }
+        if (tab.n_rows == 0)
+                fputs("No tasks.\n", f);
+        else
+                ctl_table_print(&tab, f, view->width);
+        ctl_table_done(&tab);
+}
+
+/* A spec's exact figure as the user likely wrote it: "20M", "512Mi", else "19.1 MiB". */
+static void spec_quantity(uint64_t v, char *buf, size_t n)
+{
+        static const char *const bin[] = {"Pi", "Ti", "Gi", "Mi", "Ki"}, *const dec[] = {"P", "T", "G", "M", "k"};
+
+        for (size_t i = 0; v && i < ELEMENTSOF(bin); i++) {
+                uint64_t b = 1ull << (10 * (5 - i)), d = 1;
+
+                for (size_t j = i; j < ELEMENTSOF(dec); j++)
+                        d *= 1000;
+                if (v % b == 0) {
+                        snprintf(buf, n, "%llu%s", (unsigned long long)(v / b), bin[i]);
+                        return;
+                }
+                if (v % d == 0) {
+                        snprintf(buf, n, "%llu%s", (unsigned long long)(v / d), dec[i]);
+                        return;
+                }
+        }
+        ctl_format_bytes((double)v, buf, n);
+}
+
+/* "cpus 1, mem 256 MiB, pids 64" and "nullb0 wbps 20M; ..." from a spec's resources. */
+static void resources_line(const json_t *res, char *buf, size_t n, char *io_buf, size_t io_n)
+{
+        const json_t *io = json_object_get(res, "io"), *d;
+        char b[32];
+        size_t i;
+
+        buf[0] = io_buf[0] = '\0';
+        if (json_is_number(json_object_get(res, "cpus")))
+                append(buf, n, ", ", "cpus %g", json_number_value(json_object_get(res, "cpus")));
+        if (json_object_get(res, "mem")) {
+                bytes_or_max(json_object_get(res, "mem"), b, sizeof(b));
+                append(buf, n, ", ", "mem %s", b);
+        }
+        if (json_object_get(res, "pids")) {
+                if (json_is_string(json_object_get(res, "pids")))
+                        append(buf, n, ", ", "pids %s", str(res, "pids"));
+                else
+                        append(buf, n, ", ", "pids %lld", (long long)json_integer_value(json_object_get(res, "pids")));
+        }
+        json_array_foreach(io, i, d)
+        {
+                const char *k;
+                json_t *val;
+
+                append(io_buf, io_n, "; ", "%s", str(d, "disk") ? str(d, "disk") : strempty(str(d, "device")));
+                json_object_foreach((json_t *)d, k, val)
+                {
+                        if (streq(k, "disk") || streq(k, "device"))
+                                continue;
+                        if (json_is_string(val))
+                                append(io_buf, io_n, " ", "%s %s", k, json_string_value(val));
+                        else if (json_is_integer(val) && strstr(k, "bps")) {
+                                spec_quantity((uint64_t)json_integer_value(val), b, sizeof(b));
+                                append(io_buf, io_n, " ", "%s %s/s", k, b);
+                        } else if (json_is_number(val))
+                                append(io_buf, io_n, " ", "%s %g", k, json_number_value(val));
+                }
         }
 }
 
-void ctl_render_agents(const json_t *v)
+void ctl_render_task(FILE *f, const json_t *v, const struct ctl_view *view)
 {
+        const json_t *spec = json_object_get(v, "spec"), *cmd = json_object_get(spec, "command"),
+                     *hist = json_object_get(v, "history"), *ts = json_object_get(v, "timestamps"), *e;
+        const char *state = str(v, "state");
+        char buf[1024], io[512], info[256], node[64], when[96];
+        int64_t created = task_created_ms(v);
+        size_t i;
+
+        line(f, view, "ID:", "%s", strempty(str(v, "id")));
+        if (str(v, "name") || str(v, "role"))
+                line(f, view, "Name:", "%s%s%s", str(v, "name") ? str(v, "name") : "-",
+                     str(v, "role") ? "   role " : "", strempty(str(v, "role")));
+        task_info(v, info, sizeof(info));
+        line(f, view, "State:", "%s%s%s%s", strempty(state), info[0] ? " (" : "", info, info[0] ? ")" : "");
+        if (str(v, "message"))
+                line(f, view, "Message:", "%s", str(v, "message"));
+        if (str(v, "agent_id") || str(v, "hostname")) {
+                node_of(v, node, sizeof(node));
+                line(f, view, "Node:", "%s%s%s%s", node, str(v, "hostname") ? " (agent " : "",
+                     str(v, "hostname") ? strempty(str(v, "agent_id")) : "", str(v, "hostname") ? ")" : "");
+        }
+        if (created) {
+                ctl_format_time(created, view->now_ms, when, sizeof(when));
+                line(f, view, "Created:", "%s", when);
+        }
+        if (json_is_integer(json_object_get(ts, "started_ms"))) {
+                ctl_format_time(json_integer_value(json_object_get(ts, "started_ms")), view->now_ms, when,
+                                sizeof(when));
+                line(f, view, "Started:", "%s", when);
+        }
+        if (json_is_integer(json_object_get(ts, "finished_ms"))) {
+                ctl_format_time(json_integer_value(json_object_get(ts, "finished_ms")), view->now_ms, when,
+                                sizeof(when));
+                line(f, view, "Finished:", "%s", when);
+        }
+        if (json_is_integer(json_object_get(v, "pid")))
+                line(f, view, "PID:", "%lld", (long long)json_integer_value(json_object_get(v, "pid")));
+        if (json_is_array(cmd)) {
+                buf[0] = '\0';
+                json_array_foreach(cmd, i, e) append(buf, sizeof(buf), " ", "%s", strempty(json_string_value(e)));
+                line(f, view, "Command:", "%s", buf);
+        }
+        resources_line(json_object_get(spec, "resources"), buf, sizeof(buf), io, sizeof(io));
+        if (buf[0])
+                line(f, view, "Resources:", "%s", buf);
+        if (io[0])
+                line(f, view, "I/O:", "%s", io);
+        if (str(v, "cgroup"))
+                line(f, view, "Cgroup:", "%s", str(v, "cgroup"));
+        if (json_array_size(hist) > 0) {
+                int64_t t0 = json_integer_value(json_object_get(json_array_get(hist, 0), "timestamp_ms"));
+
+                buf[0] = '\0';
+                json_array_foreach(hist, i, e)
+                {
+                        int64_t t = json_integer_value(json_object_get(e, "timestamp_ms"));
+
+                        if (i == 0)
+                                append(buf, sizeof(buf), NULL, "%s", strempty(str(e, "state")));
+                        else
+                                append(buf, sizeof(buf), " -> ", "%s +%.1fs", strempty(str(e, "state")),
+                                       (double)(t - t0) / 1000.0);
+                }
+                line(f, view, "History:", "%s", buf);
+        }
+}
+
+/* ---- agents and devices ---- */
+
+void ctl_render_agents(FILE *f, const json_t *v, const struct ctl_view *view)
+{
+        static const struct ctl_col cols[] = {
+                {"ID"}, {"HOSTNAME", .shrink = true}, {"ADDRESS", .shrink = true}, {"STATE"},
+                {"CPUS", .right = true}, {"MEM", .right = true}, {"DISKS", .right = true},
+                {"AGE", .right = true},
+        };
         const json_t *a = list_of(v, "agents");
+        struct ctl_table tab;
         json_t *ag;
         size_t i;
 
-        printf("%-38s %-16s %-22s %-8s %6s %10s %5s\n", "ID", "HOSTNAME", "ADDRESS", "STATE",
-               "CPUS", "MEM", "DISKS");
+        ctl_table_init(&tab, cols, ELEMENTSOF(cols));
         json_array_foreach(a, i, ag)
         {
-                json_t *res = json_object_get(ag, "resources");
-                char mem[32] = "-";
-                if (json_is_integer(json_object_get(res, "mem")))
-                        ctl_format_bytes((double)json_integer_value(json_object_get(res, "mem")),
-                                         mem, sizeof(mem));
-                printf("%-38s %-16s %-22s %-8s %6.2f %10s %5zu\n", str(ag, "id"),
-                       str(ag, "hostname"), str(ag, "address"), str(ag, "state"),
-                       json_number_value(json_object_get(res, "cpus")), mem,
-                       json_array_size(json_object_get(res, "disks")));
+                const json_t *res = json_object_get(ag, "resources");
+                const json_t *reg = json_object_get(ag, "registered_ms");
+                char id[16], cpus[32], mem[32], disks[16], age[32] = "-";
+
+                ctl_short_id(str(ag, "id"), id, sizeof(id));
+                snprintf(cpus, sizeof(cpus), "%g", num(json_object_get(res, "cpus")));
+                bytes_or_max(json_object_get(res, "mem"), mem, sizeof(mem));
+                snprintf(disks, sizeof(disks), "%zu", json_array_size(json_object_get(res, "disks")));
+                if (json_is_integer(reg) && json_integer_value(reg) > 0)
+                        ctl_format_age(view->now_ms - json_integer_value(reg), age, sizeof(age));
+                if (ctl_table_add(&tab, (const char *[]){id, str(ag, "hostname"), str(ag, "address"),
+                                                         str(ag, "state"), cpus, mem, disks, age}) < 0)
+                        break;
         }
+        if (tab.n_rows == 0)
+                fputs("No agents.\n", f);
+        else
+                ctl_table_print(&tab, f, view->width);
+        ctl_table_done(&tab);
 }
 
-void ctl_render_devices(const json_t *v)
+static void rate(const json_t *v, char *buf, size_t n)
 {
-        const json_t *a = list_of(v, "disks");
+        if (json_is_number(v) && json_number_value(v) > 0) {
+                ctl_format_bytes(json_number_value(v), buf, n - 2);
+                strcat(buf, "/s");
+        } else
+                snprintf(buf, n, "-");
+}
+
+static void count(const json_t *v, char *buf, size_t n)
+{
+        if (json_is_number(v))
+                snprintf(buf, n, "%.0f", json_number_value(v));
+        else
+                snprintf(buf, n, "-");
+}
+
+static void devices_table(FILE *f, const json_t *a, const struct ctl_view *view)
+{
+        static const struct ctl_col cols[] = {
+                {"NAME", .shrink = true}, {"DEVICE"}, {"PATH", .shrink = true, .hide_empty = true},
+                {"CLASS", .hide_empty = true}, {"READ", .right = true}, {"WRITE", .right = true},
+                {"R-IOPS", .right = true}, {"W-IOPS", .right = true}, {"SOURCE", .hide_empty = true},
+        };
+        struct ctl_table tab;
         json_t *d;
         size_t i;
 
-        if (!a)
-                a = list_of(v, "devices");
-        printf("%-12s %-8s %-18s %-6s %12s %12s %10s %10s %s\n", "NAME", "DEVICE", "PATH",
-               "CLASS", "READ", "WRITE", "R-IOPS", "W-IOPS", "SOURCE");
+        ctl_table_init(&tab, cols, ELEMENTSOF(cols));
         json_array_foreach(a, i, d)
         {
-                char rb[32] = "-", wb[32] = "-";
-                json_int_t r = json_integer_value(json_object_get(d, "read_bps"));
-                json_int_t w = json_integer_value(json_object_get(d, "write_bps"));
-                if (r > 0) {
-                        ctl_format_bytes((double)r, rb, sizeof(rb) - 2);
-                        strcat(rb, "/s");
-                }
-                if (w > 0) {
-                        ctl_format_bytes((double)w, wb, sizeof(wb) - 2);
-                        strcat(wb, "/s");
-                }
-                printf("%-12s %-8s %-18s %-6s %12s %12s %10lld %10lld %s\n", str(d, "name"),
-                       str(d, "device"), str(d, "path"), str(d, "class"), rb, wb,
-                       (long long)json_integer_value(json_object_get(d, "read_iops")),
-                       (long long)json_integer_value(json_object_get(d, "write_iops")),
-                       str(d, "source"));
+                char rb[32], wb[32], ri[32], wi[32];
+
+                rate(json_object_get(d, "read_bps"), rb, sizeof(rb));
+                rate(json_object_get(d, "write_bps"), wb, sizeof(wb));
+                count(json_object_get(d, "read_iops"), ri, sizeof(ri));
+                count(json_object_get(d, "write_iops"), wi, sizeof(wi));
+                if (ctl_table_add(&tab, (const char *[]){str(d, "name"), str(d, "device"), str(d, "path"),
+                                                         str(d, "class"), rb, wb, ri, wi, str(d, "source")}) < 0)
+                        break;
+        }
+        if (tab.n_rows == 0)
+                fputs("No disks.\n", f);
+        else
+                ctl_table_print(&tab, f, view->width);
+        ctl_table_done(&tab);
+}
+
+void ctl_render_devices(FILE *f, const json_t *v, const struct ctl_view *view)
+{
+        const json_t *a = list_of(v, "disks");
+
+        devices_table(f, a ? a : list_of(v, "devices"), view);
+}
+
+void ctl_render_agent(FILE *f, const json_t *v, const struct ctl_view *view)
+{
+        const json_t *res = json_object_get(v, "resources"), *free_ = json_object_get(v, "free"),
+                     *attrs = json_object_get(v, "attributes"), *val;
+        const json_t *reg = json_object_get(v, "registered_ms"), *upd = json_object_get(v, "updated_ms");
+        char buf[512] = "", mem[32], when[96];
+        const char *k;
+
+        line(f, view, "ID:", "%s", strempty(str(v, "id")));
+        line(f, view, "Hostname:", "%s   address %s   version %s", str(v, "hostname") ? str(v, "hostname") : "-",
+             str(v, "address") ? str(v, "address") : "-", str(v, "version") ? str(v, "version") : "-");
+        line(f, view, "State:", "%s", strempty(str(v, "state")));
+        if (json_is_integer(reg)) {
+                ctl_format_time(json_integer_value(reg), view->now_ms, when, sizeof(when));
+                line(f, view, "Registered:", "%s", when);
+        }
+        if (json_is_integer(upd)) {
+                ctl_format_time(json_integer_value(upd), view->now_ms, when, sizeof(when));
+                line(f, view, "Last seen:", "%s", when);
+        }
+        json_object_foreach((json_t *)attrs, k, val) append(buf, sizeof(buf), ", ", "%s=%s", k,
+                                                            strempty(json_string_value(val)));
+        if (buf[0])
+                line(f, view, "Attributes:", "%s", buf);
+        bytes_or_max(json_object_get(res, "mem"), mem, sizeof(mem));
+        line(f, view, "Capacity:", "cpus %g, mem %s, pids %s", num(json_object_get(res, "cpus")), mem,
+             json_is_integer(json_object_get(res, "pids")) ? "limited" : "-");
+        if (free_) {
+                bytes_or_max(json_object_get(free_, "mem"), mem, sizeof(mem));
+                line(f, view, "Free:", "cpus %g, mem %s", num(json_object_get(free_, "cpus")), mem);
+        }
+        if (json_is_array(json_object_get(v, "tasks")))
+                line(f, view, "Tasks:", "%zu", json_array_size(json_object_get(v, "tasks")));
+        if (json_array_size(json_object_get(res, "disks")) > 0) {
+                fputs("Disks:\n", f);
+                devices_table(f, json_object_get(res, "disks"), view);
         }
 }
 
-/* One LIMIT vs MEASURED cell pair: a limit is an integer or "max"; a measurement a real. */
-static void isolation_row(const char *label, const json_t *limit, const json_t *measured,
-                          bool bytes)
+/* ---- isolation (inspect) ---- */
+
+static const char *const io_row_label[_SILO_IO_LIMIT_MAX] = {
+        [SILO_IO_RBPS] = "read bytes/s",
+        [SILO_IO_WBPS] = "write bytes/s",
+        [SILO_IO_RIOPS] = "read IOPS",
+        [SILO_IO_WIOPS] = "write IOPS",
+};
+
+/* One LIMIT vs MEASURED row: a limit is an integer or "max"; a measurement a number. */
+static void isolation_row(FILE *f, const char *label, const json_t *limit, const json_t *measured, bool bytes)
 {
         char l[32] = "-", m[32] = "-";
 
@@ -238,60 +726,316 @@ static void isolation_row(const char *label, const json_t *limit, const json_t *
                 strcat(m, "/s");
         } else if (json_is_number(measured))
                 snprintf(m, sizeof(m), "%.0f", json_number_value(measured));
-        printf("  %-16s %14s %14s\n", label, l, m);
+        fprintf(f, "  %-16s %14s %14s\n", label, l, m);
 }
 
-/* limits.io[] with the agent's eBPF figures (agent/measure.h): a LIMIT vs MEASURED table per
- * device, after the generic tree of everything else. */
-static void isolation_io_tables(const json_t *v)
+/* limits.io[] with the agent's eBPF figures (agent/measure.h): LIMIT vs MEASURED per device. */
+static void isolation_io_tables(FILE *f, const json_t *v)
 {
         const json_t *io = json_object_get(json_object_get(v, "limits"), "io");
-        const json_t *top = json_object_get(v, "measured");
-        const char *error = json_string_value(json_object_get(top, "error"));
+        const char *error = str(json_object_get(v, "measured"), "error");
         json_t *d;
         size_t i;
 
         if (!json_is_array(io) || json_array_size(io) == 0)
                 return;
-        putchar('\n');
         if (error)
-                printf("I/O measurements: unavailable (%s)\n", error);
+                fprintf(f, "I/O measurements: unavailable (%s)\n", error);
         json_array_foreach(io, i, d)
         {
                 const json_t *m = json_object_get(d, "measured");
-                const json_t *p50 = json_object_get(m, "p50_us"), *p99 = json_object_get(m, "p99_us");
-                char lat[64] = "-";
+                char lat[64] = "-", p50[16], p99[16];
 
-                if (json_is_number(p50) && json_is_number(p99))
-                        snprintf(lat, sizeof(lat), "%.0f / %.0f us", json_number_value(p50),
-                                 json_number_value(p99));
-                else if (json_is_object(m))
+                if (json_is_number(json_object_get(m, "p50_us")) && json_is_number(json_object_get(m, "p99_us"))) {
+                        snprintf(p50, sizeof(p50), "%.0f", num(json_object_get(m, "p50_us")));
+                        snprintf(p99, sizeof(p99), "%.0f", num(json_object_get(m, "p99_us")));
+                        snprintf(lat, sizeof(lat), "%s / %s us", p50, p99);
+                } else if (json_is_object(m))
                         snprintf(lat, sizeof(lat), "no I/O");
+                fputc('\n', f);
                 if (json_is_object(m))
-                        printf("I/O %s (%s), measured over %.1f s:\n", str(d, "name"),
-                               str(d, "device"), json_number_value(json_object_get(m, "interval_s")));
+                        fprintf(f, "I/O %s (%s), measured over %.1f s:\n", strempty(str(d, "name")),
+                                strempty(str(d, "device")), num(json_object_get(m, "interval_s")));
                 else
-                        printf("I/O %s (%s), not measured:\n", str(d, "name"), str(d, "device"));
-                printf("  %-16s %14s %14s\n", "", "LIMIT", "MEASURED");
+                        fprintf(f, "I/O %s (%s), not measured:\n", strempty(str(d, "name")), strempty(str(d, "device")));
+                fprintf(f, "  %-16s %14s %14s\n", "", "LIMIT", "MEASURED");
                 FOREACH_IO_LIMIT(l)
-                        isolation_row(io_row_label[l], json_object_get(d, silo_io_limit_to_string(l)),
-                                      json_object_get(m, silo_io_figure_to_string(l)),
-                                      l == SILO_IO_RBPS || l == SILO_IO_WBPS);
-                printf("  %-16s %14s %14s\n", "latency p50/p99", "-", lat);
+                isolation_row(f, io_row_label[l], json_object_get(d, silo_io_limit_to_string(l)),
+                              json_object_get(m, silo_io_figure_to_string(l)), l == SILO_IO_RBPS || l == SILO_IO_WBPS);
+                fprintf(f, "  %-16s %14s %14s\n", "latency p50/p99", "-", lat);
         }
 }
 
-void ctl_render_isolation(const json_t *v)
+static void pressure(const json_t *p, const char *name, char *buf, size_t n)
 {
-        json_t *rest = json_deep_copy(v), *io, *d;
+        const json_t *some = json_object_get(p, "some"), *full = json_object_get(p, "full");
+
+        if (!json_is_object(p)) {
+                append(buf, n, "  ", "%s -", name);
+                return;
+        }
+        append(buf, n, "  ", "%s %.1f%%", name, num(json_object_get(some, "avg10")));
+        if (json_is_object(full) && !streq(name, "cpu"))
+                append(buf, n, NULL, " (full %.1f%%)", num(json_object_get(full, "avg10")));
+}
+
+void ctl_render_isolation(FILE *f, const json_t *v, const struct ctl_view *view)
+{
+        const json_t *lim = json_object_get(v, "limits"), *use = json_object_get(v, "usage"),
+                     *cpu = json_object_get(use, "cpu"), *mem = json_object_get(use, "memory"),
+                     *ev = json_object_get(mem, "events"), *pr = json_object_get(use, "pressure"),
+                     *quota = json_object_get(lim, "cpu_quota_usec"), *d;
+        char buf[512] = "", a[32], b[32], c[32];
+        double period = num(json_object_get(lim, "cpu_period_usec"));
         size_t i;
 
-        /* The measured figures go in the tables below, not twice. */
-        io = json_object_get(json_object_get(rest, "limits"), "io");
+        line(f, view, "Task:", "%s (%s%s)", strempty(str(v, "task_id")),
+             json_is_true(json_object_get(use, "populated")) ? "running" : "no processes",
+             json_is_true(json_object_get(use, "frozen")) ? ", frozen" : "");
+        line(f, view, "Cgroup:", "%s", strempty(str(v, "cgroup")));
+        /* Limits: what the kernel has, read back from the cgroup's files. */
+        if (json_is_number(quota) && period > 0)
+                append(buf, sizeof(buf), NULL, "limit %.2f CPUs (%.0f/%.0f us)", num(quota) / period, num(quota),
+                       period);
+        else
+                append(buf, sizeof(buf), NULL, "no limit");
+        append(buf, sizeof(buf), ", ", "weight %lld, cpuset %s (%s)",
+               (long long)json_integer_value(json_object_get(lim, "cpu_weight")),
+               str(lim, "cpuset_cpus") && str(lim, "cpuset_cpus")[0] ? str(lim, "cpuset_cpus") : "all",
+               str(lim, "cpuset_cpus_effective") ? str(lim, "cpuset_cpus_effective") : "-");
+        line(f, view, "CPU:", "%s", buf);
+        line(f, view, "CPU use:", "%.2f s (user %.2f, system %.2f); throttled %lld/%lld periods, %.2f s",
+             num(json_object_get(cpu, "usage_usec")) / 1e6, num(json_object_get(cpu, "user_usec")) / 1e6,
+             num(json_object_get(cpu, "system_usec")) / 1e6,
+             (long long)json_integer_value(json_object_get(cpu, "nr_throttled")),
+             (long long)json_integer_value(json_object_get(cpu, "nr_periods")),
+             num(json_object_get(cpu, "throttled_usec")) / 1e6);
+        bytes_or_max(json_object_get(lim, "memory_max"), a, sizeof(a));
+        bytes_or_max(json_object_get(lim, "memory_high"), b, sizeof(b));
+        bytes_or_max(json_object_get(lim, "memory_swap_max"), c, sizeof(c));
+        line(f, view, "Memory:", "limit %s, high %s, swap %s, oom.group %s", a, b, c,
+             json_is_true(json_object_get(lim, "memory_oom_group")) ? "yes" : "no");
+        ctl_format_bytes(num(json_object_get(mem, "current")), a, sizeof(a));
+        bytes_or_max(json_object_get(mem, "peak"), b, sizeof(b));
+        line(f, view, "Mem use:", "%s (peak %s); events: high %lld, max %lld, oom %lld, oom_kill %lld", a, b,
+             (long long)json_integer_value(json_object_get(ev, "high")),
+             (long long)json_integer_value(json_object_get(ev, "max")),
+             (long long)json_integer_value(json_object_get(ev, "oom")),
+             (long long)json_integer_value(json_object_get(ev, "oom_kill")));
+        if (json_is_string(json_object_get(lim, "pids_max")))
+                snprintf(a, sizeof(a), "%s", str(lim, "pids_max"));
+        else
+                snprintf(a, sizeof(a), "%lld", (long long)json_integer_value(json_object_get(lim, "pids_max")));
+        line(f, view, "Pids:", "%lld of %s", (long long)json_integer_value(json_object_get(use, "pids_current")), a);
+        buf[0] = '\0';
+        json_array_foreach(json_object_get(use, "io"), i, d)
+        {
+                ctl_format_bytes(num(json_object_get(d, "rbytes")), a, sizeof(a));
+                ctl_format_bytes(num(json_object_get(d, "wbytes")), b, sizeof(b));
+                append(buf, sizeof(buf), "; ", "%s read %s (%lld ops), wrote %s (%lld ops)", strempty(str(d, "name")), a,
+                       (long long)json_integer_value(json_object_get(d, "rios")), b,
+                       (long long)json_integer_value(json_object_get(d, "wios")));
+        }
+        line(f, view, "I/O use:", "%s", buf[0] ? buf : "none");
+        /* Share of the last 10 s that some (full: all) of the task's threads stalled. */
+        snprintf(buf, sizeof(buf), "avg10");
+        pressure(json_object_get(pr, "cpu"), "cpu", buf, sizeof(buf));
+        pressure(json_object_get(pr, "memory"), "memory", buf, sizeof(buf));
+        pressure(json_object_get(pr, "io"), "io", buf, sizeof(buf));
+        line(f, view, "Pressure:", "%s", buf);
+        isolation_io_tables(f, v);
+}
+
+/* ---- top ---- */
+
+/* Sum of a per-device figure; NAN when no device has a number for it. */
+static double io_sum(const json_t *io, const char *outer, const char *key)
+{
+        double s = NAN;
+        json_t *d;
+        size_t i;
+
         json_array_foreach(io, i, d)
-                json_object_del(d, "measured");
-        json_object_del(rest, "measured");
-        ctl_render_tree(rest ? rest : v);
-        json_decref(rest);
-        isolation_io_tables(v);
+        {
+                const json_t *o = outer ? json_object_get(d, outer) : d;
+                double x = num(json_object_get(o, key));
+
+                if (!isnan(x))
+                        s = isnan(s) ? x : s + x;
+        }
+        return s;
+}
+
+static double iostat_rate(const json_t *iso, const json_t *prev, const char *key, double dt)
+{
+        double now = io_sum(json_object_get(json_object_get(iso, "usage"), "io"), NULL, key);
+        double before = io_sum(json_object_get(json_object_get(prev, "usage"), "io"), NULL, key);
+
+        if (!prev || dt <= 0 || isnan(now))
+                return NAN;
+        return (now - (isnan(before) ? 0 : before)) / dt;
+}
+
+void ctl_top_row_fill(struct ctl_top_row *row, const json_t *iso, const json_t *prev, double dt_s)
+{
+        const json_t *lim = json_object_get(iso, "limits"), *io = json_object_get(lim, "io");
+        double quota = num(json_object_get(lim, "cpu_quota_usec")), period = num(json_object_get(lim, "cpu_period_usec"));
+        double usage = num(json_object_get(json_object_get(json_object_get(iso, "usage"), "cpu"), "usage_usec"));
+        double before = num(json_object_get(json_object_get(json_object_get(prev, "usage"), "cpu"), "usage_usec"));
+        bool measured = false;
+        json_t *d;
+        size_t i;
+
+        row->cpu_limit = period > 0 ? quota / period : NAN;
+        row->cpu_pct = prev && dt_s > 0 ? (usage - before) / (dt_s * 1e6) * 100.0 : NAN;
+        row->mem = num(json_object_get(json_object_get(json_object_get(iso, "usage"), "memory"), "current"));
+        row->mem_max = num(json_object_get(lim, "memory_max"));
+        row->rbps_max = io_sum(io, NULL, "rbps");
+        row->wbps_max = io_sum(io, NULL, "wbps");
+        row->riops_max = io_sum(io, NULL, "riops");
+        row->wiops_max = io_sum(io, NULL, "wiops");
+        row->p99_us = NAN;
+        json_array_foreach(io, i, d)
+        {
+                const json_t *m = json_object_get(d, "measured");
+                double p = num(json_object_get(m, "p99_us"));
+
+                measured = measured || json_is_object(m);
+                if (!isnan(p) && (isnan(row->p99_us) || p > row->p99_us))
+                        row->p99_us = p;
+        }
+        if (measured) {
+                /* eBPF: completed I/O over the agent's last second, per limited device. */
+                row->rbps = io_sum(io, "measured", "read_bps");
+                row->wbps = io_sum(io, "measured", "write_bps");
+                row->riops = io_sum(io, "measured", "read_iops");
+                row->wiops = io_sum(io, "measured", "write_iops");
+        } else {
+                /* No eBPF figures: io.stat's counters over our own interval, every device. */
+                row->rbps = iostat_rate(iso, prev, "rbytes", dt_s);
+                row->wbps = iostat_rate(iso, prev, "wbytes", dt_s);
+                row->riops = iostat_rate(iso, prev, "rios", dt_s);
+                row->wiops = iostat_rate(iso, prev, "wios", dt_s);
+        }
+}
+
+static const char *sort_key;
+
+static double sort_value(const struct ctl_top_row *r)
+{
+        if (streq(sort_key, "cpu"))
+                return r->cpu_pct;
+        if (streq(sort_key, "mem"))
+                return r->mem;
+        if (streq(sort_key, "iops"))
+                return (isnan(r->riops) ? 0 : r->riops) + (isnan(r->wiops) ? 0 : r->wiops);
+        if (streq(sort_key, "p99"))
+                return r->p99_us;
+        return (isnan(r->rbps) ? 0 : r->rbps) + (isnan(r->wbps) ? 0 : r->wbps);
+}
+
+static int top_cmp(const void *a, const void *b)
+{
+        const struct ctl_top_row *x = a, *y = b;
+        double vx, vy;
+
+        if (!streq(sort_key, "name")) {
+                vx = sort_value(x);
+                vy = sort_value(y);
+                if (isnan(vx) != isnan(vy))
+                        return isnan(vx) ? 1 : -1;
+                if (!isnan(vx) && vx != vy)
+                        return vx > vy ? -1 : 1;
+        }
+        return strcmp(x->name, y->name) ?: strcmp(x->id, y->id);
+}
+
+void ctl_top_sort(struct ctl_top_row *rows, size_t n, const char *key)
+{
+        sort_key = key ? key : "io";
+        qsort(rows, n, sizeof(*rows), top_cmp);
+}
+
+/* "used/limit" in compact units, or just "used" without a limit. */
+static void used_of(double used, double max, char *buf, size_t n)
+{
+        char u[16], m[16];
+
+        ctl_format_compact(used, u, sizeof(u));
+        if (isnan(max)) {
+                snprintf(buf, n, "%s", u);
+                return;
+        }
+        ctl_format_compact(max, m, sizeof(m));
+        snprintf(buf, n, "%s/%s", u, m);
+}
+
+static void iops_of(double used, double max, char *buf, size_t n)
+{
+        if (isnan(used))
+                snprintf(buf, n, "-");
+        else if (isnan(max))
+                snprintf(buf, n, "%.0f", used);
+        else
+                snprintf(buf, n, "%.0f/%.0f", used, max);
+}
+
+void ctl_render_top(FILE *f, const struct ctl_top_row *rows, size_t n, const struct ctl_view *view)
+{
+        static const struct ctl_col cols[] = {
+                {"ID"}, {"NAME", .shrink = true}, {"NODE", .shrink = true, .hide_empty = true},
+                {"CPU%", .right = true}, {"MEM", .right = true}, {"READ/s", .right = true},
+                {"WRITE/s", .right = true}, {"R-IOPS", .right = true}, {"W-IOPS", .right = true},
+                {"P99", .right = true},
+        };
+        struct ctl_table tab;
+
+        ctl_table_init(&tab, cols, ELEMENTSOF(cols));
+        for (size_t i = 0; i < n; i++) {
+                const struct ctl_top_row *r = &rows[i];
+                char id[16], cpu[16] = "-", mem[32], rb[32], wb[32], ri[32], wi[32], p99[16];
+
+                ctl_short_id(r->id, id, sizeof(id));
+                if (!isnan(r->cpu_pct))
+                        snprintf(cpu, sizeof(cpu), "%.1f", r->cpu_pct);
+                used_of(r->mem, r->mem_max, mem, sizeof(mem));
+                used_of(r->rbps, r->rbps_max, rb, sizeof(rb));
+                used_of(r->wbps, r->wbps_max, wb, sizeof(wb));
+                iops_of(r->riops, r->riops_max, ri, sizeof(ri));
+                iops_of(r->wiops, r->wiops_max, wi, sizeof(wi));
+                ctl_format_usec(r->p99_us, p99, sizeof(p99));
+                if (ctl_table_add(&tab, (const char *[]){id, r->name, r->node, cpu, mem, rb, wb, ri, wi, p99}) < 0)
+                        break;
+        }
+        if (n == 0)
+                fputs("No running tasks.\n", f);
+        else
+                ctl_table_print(&tab, f, view->width);
+        ctl_table_done(&tab);
+}
+
+static json_t *num_or_null(double v)
+{
+        return isnan(v) ? json_null() : json_real(v);
+}
+
+json_t *ctl_top_to_json(const struct ctl_top_row *rows, size_t n)
+{
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && i < n; i++) {
+                const struct ctl_top_row *r = &rows[i];
+
+                json_array_append_new(
+                        a, json_pack("{s:s, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                                     "id", r->id, "name", r->name[0] ? r->name : NULL, "node",
+                                     r->node[0] ? r->node : NULL, "cpu_percent", num_or_null(r->cpu_pct),
+                                     "cpu_limit", num_or_null(r->cpu_limit), "memory_bytes", num_or_null(r->mem),
+                                     "memory_max", num_or_null(r->mem_max), "read_bps", num_or_null(r->rbps),
+                                     "write_bps", num_or_null(r->wbps), "read_iops", num_or_null(r->riops),
+                                     "write_iops", num_or_null(r->wiops), "rbps_max", num_or_null(r->rbps_max),
+                                     "wbps_max", num_or_null(r->wbps_max), "riops_max", num_or_null(r->riops_max),
+                                     "wiops_max", num_or_null(r->wiops_max), "p99_us", num_or_null(r->p99_us)));
+        }
+        return a;
 }

@@ -1,120 +1,116 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* siloctl: the operator's CLI for a Silo master or agent (tasks, agents, devices, isolation, logs). */
+/* siloctl: the operator's CLI for a Silo master or agent (tasks, agents, devices, isolation,
+ * logs, top). Parsing is cli/ctl-args.c, output cli/ctl-render.c; this file talks HTTP. */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include "cli/ctl-args.h"
 #include "cli/ctl-render.h"
 #include "common/auth.h"
+#include "common/clock.h"
 #include "common/fileio.h"
 #include "common/http-client.h"
+#include "common/id.h"
+#include "common/json-util.h"
 #include "common/macro.h"
 
 #define DEFAULT_MASTER "http://127.0.0.1:5050"
 #define DEFAULT_AGENT "http://127.0.0.1:5051"
 #define REQUEST_TIMEOUT_MS 30000
+/* Longer than the agent's 30 s log long poll, so it answers before we give up. */
+#define FOLLOW_TIMEOUT_MS 45000
 
 struct ctl {
+        struct ctl_args args;
         const char *master;
-        const char *agent;
-        const char *token_file;
-        bool json;
+        const char *agent; /* NULL: through the master */
+        struct ctl_view view;
+        bool quiet; /* top's screen: errors go to *err, not stderr */
+        char *err;
 };
 
-static void usage(FILE *f)
-{
-        fputs("Usage: siloctl [--master URL | --agent URL] [--token-file F] [-o json|text] COMMAND\n"
-              "\n"
-              "Talks to a Silo master (default " DEFAULT_MASTER ", $SILO_MASTER) or, with\n"
-              "--agent (or $SILO_AGENT), straight to an agent (default " DEFAULT_AGENT ").\n"
-              "The token is read from --token-file, $SILO_TOKEN_FILE, or the daemon's state\n"
-              "directory (/var/lib/silo/{master,agent}/token) when run as root.\n"
-              "\n"
-              "Commands:\n"
-              "  health                     is the daemon up\n"
-              "  tasks [--state STATE]      list tasks\n"
-              "  get TASK                   show one task\n"
-              "  run FILE|-                 submit a task spec (JSON) to the master or agent\n"
-              "  kill TASK                  kill a task\n"
-              "  logs TASK [--stderr] [--offset N]   print a task's output (agent)\n"
-              "  inspect TASK               a task's isolation: limits in force, usage,\n"
-              "                             pressure and measured I/O (agent; with a master,\n"
-              "                             siloctl finds the task's agent)\n"
-              "  agents                     list agents (master)\n"
-              "  agent AGENT_ID             show one agent (master)\n"
-              "  devices                    an agent's disks and their figures (agent)\n"
-              "  metrics                    the daemon's Prometheus metrics\n",
-              f);
-}
+typedef void (*render_fn)(FILE *f, const json_t *v, const struct ctl_view *view);
 
-/* Print the daemon's error body ({"error":{"code","message"}}) or the status line. */
-static int report_http_error(const char *what, long status, const json_t *body)
+_printf_(3, 4) static int fail(struct ctl *ctl, int code, const char *fmt, ...)
 {
-        json_t *err = body ? json_object_get(body, "error") : NULL;
-        const char *code = json_string_value(json_object_get(err, "code"));
-        const char *msg = json_string_value(json_object_get(err, "message"));
+        va_list ap;
+        char *m = NULL;
 
-        if (msg)
-                fprintf(stderr, "siloctl: %s: %ld %s: %s\n", what, status, code ? code : "error",
-                        msg);
-        else
-                fprintf(stderr, "siloctl: %s: HTTP %ld\n", what, status);
-        return status == 401 || status == 403 ? 3 : status == 404 ? 4 : 1;
+        va_start(ap, fmt);
+        if (vasprintf(&m, fmt, ap) < 0)
+                m = NULL;
+        va_end(ap);
+        if (ctl->quiet) {
+                free(ctl->err);
+                ctl->err = m;
+        } else {
+                fprintf(stderr, "siloctl: %s\n", m ? m : "out of memory");
+                free(m);
+        }
+        return code;
 }
 
 /* The cluster token: --token-file, else $SILO_TOKEN_FILE, else the daemon's state directory
- * (/var/lib/silo/{master,agent}/token). 0 with *ret_token NULL when the file does not exist
- * (the request goes without a token: fine for /health, a 401 otherwise, as siloctl always
- * did); prints why a token file that is there cannot be used. */
-static int token_load(const struct ctl *ctl, bool agent, char **ret_token)
+ * (/var/lib/silo/{master,agent}/token). A file named by the user must be there and readable;
+ * the default one may be missing (the request goes without a token: fine for /health). */
+static int token_load(struct ctl *ctl, bool agent, char **ret_token)
 {
-        const char *f = ctl->token_file ? ctl->token_file : getenv("SILO_TOKEN_FILE");
+        const char *f = ctl->args.token_file ? ctl->args.token_file : getenv("SILO_TOKEN_FILE");
+        bool given = f && *f;
         _cleanup_free_ char *err = NULL;
         int r;
 
         *ret_token = NULL;
-        if (!f)
+        if (!given)
                 f = agent ? "/var/lib/silo/agent/token" : "/var/lib/silo/master/token";
-        if (access(f, F_OK) < 0 && errno == ENOENT)
+        if (!given && access(f, F_OK) < 0 && errno == ENOENT)
                 return 0;
         r = auth_token_load(f, NULL, ret_token, NULL, &err);
         if (r < 0)
-                fprintf(stderr, "siloctl: %s\n", err ? err : strerror(-r));
-        return r;
+                return fail(ctl, CTL_EXIT_AUTH, "%s (the token file from %s)", err ? err : strerror(-r),
+                            ctl->args.token_file ? "--token-file" : given ? "$SILO_TOKEN_FILE" : "the default path");
+        return 0;
 }
 
-/* One request; prints errors; returns 0 and the body on 2xx, else a process exit code.
- * ret_text (may be NULL) gets the body's bytes, for what is not JSON. */
-static int call(const struct ctl *ctl, bool agent, const char *method, const char *path,
-                const json_t *in, json_t **ret_body, char **ret_text)
+/* One request; returns 0 and the body on 2xx, else an exit code (the error said). ret_text
+ * (may be NULL) gets the body's bytes, for what is not JSON. */
+static int call_ex(struct ctl *ctl, const char *base, bool agent, const char *method, const char *path,
+                   const json_t *in, unsigned timeout_ms, json_t **ret_body, char **ret_text)
 {
         _cleanup_free_ char *token = NULL, *url = NULL, *err = NULL, *text = NULL;
-        json_t *body = NULL;
+        json_t *body = NULL, *e;
         long status = 0;
         int r;
 
-        if (token_load(ctl, agent, &token) < 0)
-                return 2;
-        if (asprintf(&url, "%s%s", agent ? ctl->agent : ctl->master, path) < 0)
-                return 1;
-        r = http_client_request_sync(method, url, in, token, REQUEST_TIMEOUT_MS, &status, &body,
+        r = token_load(ctl, agent, &token);
+        if (r)
+                return r;
+        if (asprintf(&url, "%s%s", base, path) < 0)
+                return CTL_EXIT_FAILURE;
+        r = http_client_request_sync(method, url, in, token, timeout_ms, &status, &body,
                                      ret_text ? &text : NULL, &err);
-        if (r < 0) {
-                fprintf(stderr, "siloctl: %s (is the %s running?)\n", err ? err : strerror(-r),
-                        agent ? "agent" : "master");
-                return 2;
-        }
+        if (r < 0)
+                return fail(ctl, CTL_EXIT_FAILURE, "%s (is the %s running?)", err ? err : strerror(-r),
+                            agent ? "agent" : "master");
         if (status < 200 || status > 299) {
-                _cleanup_free_ char *what = NULL;
-
-                if (asprintf(&what, "%s %s", method, url) < 0)
-                        what = NULL;
-                r = report_http_error(what ? what : path, status, body);
+                e = json_object_get(body, "error");
+                r = ctl_exit_code_of_status(status);
+                if (json_string_value(json_object_get(e, "message")))
+                        r = fail(ctl, r, "%s %s: %ld %s: %s", method, url, status,
+                                 json_string_value(json_object_get(e, "code")) ?: "error",
+                                 json_string_value(json_object_get(e, "message")));
+                else
+                        r = fail(ctl, r, "%s %s: HTTP %ld", method, url, status);
                 json_decref(body);
                 return r;
         }
@@ -124,180 +120,258 @@ static int call(const struct ctl *ctl, bool agent, const char *method, const cha
         return 0;
 }
 
-static int print_result(const struct ctl *ctl, json_t *body, void (*render)(const json_t *))
-{
-        if (ctl->json || !render) {
-                char *s = json_dumps(body, JSON_INDENT(2) | JSON_ENCODE_ANY);
-                if (s)
-                        puts(s);
-                free(s);
-        } else
-                render(body);
-        json_decref(body);
-        return 0;
-}
-
 static bool use_agent(const struct ctl *ctl)
 {
         return ctl->agent != NULL;
 }
 
-/* With a master, find the address of the agent that runs TASK, so agent-only views
- * (inspect, logs) work from the cluster's front door too. */
-static int agent_url_of_task(const struct ctl *ctl, const char *task, char **ret_url)
+static int call(struct ctl *ctl, bool agent, const char *method, const char *path, const json_t *in,
+                json_t **ret_body)
+{
+        return call_ex(ctl, agent ? ctl->agent : ctl->master, agent, method, path, in, REQUEST_TIMEOUT_MS,
+                       ret_body, NULL);
+}
+
+static int print_result(struct ctl *ctl, json_t *body, render_fn render)
+{
+        if (ctl->args.json || !render) {
+                char *s = json_dumps(body, JSON_INDENT(2) | JSON_ENCODE_ANY);
+                if (s)
+                        puts(s);
+                free(s);
+        } else
+                render(stdout, body, &ctl->view);
+        json_decref(body);
+        return 0;
+}
+
+/* The full id of the task or agent that `arg` names (exact or a unique prefix), found by
+ * listing them where the request goes. A full-length id is taken as is. */
+static int resolve(struct ctl *ctl, bool agent_list, const char *arg, char **ret_id)
+{
+        const char *kind = agent_list ? "agent" : "task", *id;
+        _cleanup_free_ char *err = NULL;
+        json_t *list = NULL;
+        int r;
+
+        if (strlen(arg) == ID_UUID_LEN || strchr(arg, '/') || strchr(arg, '?')) {
+                *ret_id = strdup(arg);
+                return *ret_id ? 0 : CTL_EXIT_FAILURE;
+        }
+        r = call(ctl, !agent_list && use_agent(ctl), "GET", agent_list ? "/api/v1/agents" : "/api/v1/tasks",
+                 NULL, &list);
+        if (r)
+                return r;
+        r = ctl_resolve_id(json_is_array(list) ? list : json_object_get(list, agent_list ? "agents" : "tasks"),
+                           kind, arg, &id, &err);
+        if (r == 0)
+                *ret_id = strdup(id);
+        json_decref(list);
+        if (r == -ENOENT)
+                return fail(ctl, CTL_EXIT_NOT_FOUND, "%s", err);
+        if (r < 0)
+                return fail(ctl, CTL_EXIT_USAGE, "%s", err ? err : strerror(-r));
+        return *ret_id ? 0 : CTL_EXIT_FAILURE;
+}
+
+static char *agent_base_url(const char *addr)
+{
+        char *u;
+
+        if (asprintf(&u, "%s%s", strncmp(addr, "http", 4) ? "http://" : "", addr) < 0)
+                return NULL;
+        return u;
+}
+
+/* With a master, the address of the agent that runs task `id`, so agent-only views (inspect,
+ * logs) work from the cluster's front door too. With --agent, that agent. */
+static int agent_of_task(struct ctl *ctl, const char *id, char **ret_url)
 {
         _cleanup_free_ char *path = NULL;
         json_t *t = NULL, *a = NULL;
         const char *agent_id, *addr;
         int r;
 
-        if (asprintf(&path, "/api/v1/tasks/%s", task) < 0)
-                return 1;
-        r = call(ctl, false, "GET", path, NULL, &t, NULL);
+        if (use_agent(ctl)) {
+                *ret_url = strdup(ctl->agent);
+                return *ret_url ? 0 : CTL_EXIT_FAILURE;
+        }
+        if (asprintf(&path, "/api/v1/tasks/%s", id) < 0)
+                return CTL_EXIT_FAILURE;
+        r = call(ctl, false, "GET", path, NULL, &t);
         if (r)
                 return r;
         agent_id = json_string_value(json_object_get(t, "agent_id"));
         if (!agent_id) {
-                fprintf(stderr, "siloctl: task %s is not on an agent (state %s)\n", task,
-                        strempty(json_string_value(json_object_get(t, "state"))));
+                r = fail(ctl, CTL_EXIT_FAILURE, "task %s is not on an agent (state %s)", id,
+                         strempty(json_string_value(json_object_get(t, "state"))));
                 json_decref(t);
-                return 1;
+                return r;
         }
         free(path);
-        if (asprintf(&path, "/api/v1/agents/%s", agent_id) < 0) {
-                json_decref(t);
-                return 1;
-        }
-        r = call(ctl, false, "GET", path, NULL, &a, NULL);
+        r = asprintf(&path, "/api/v1/agents/%s", agent_id);
         json_decref(t);
+        if (r < 0)
+                return CTL_EXIT_FAILURE;
+        r = call(ctl, false, "GET", path, NULL, &a);
         if (r)
                 return r;
         addr = json_string_value(json_object_get(a, "address"));
-        if (!addr) {
-                fprintf(stderr, "siloctl: agent %s has no address\n", agent_id);
-                json_decref(a);
-                return 1;
-        }
-        r = asprintf(ret_url, "%s%s", strncmp(addr, "http", 4) ? "http://" : "", addr);
+        *ret_url = addr ? agent_base_url(addr) : NULL;
+        r = addr ? 0 : fail(ctl, CTL_EXIT_FAILURE, "agent %s has no address", path + strlen("/api/v1/agents/"));
         json_decref(a);
-        return r < 0 ? 1 : 0;
+        return r ? r : *ret_url ? 0 : CTL_EXIT_FAILURE;
 }
 
-static int cmd_run(const struct ctl *ctl, const char *file)
+static int cmd_run(struct ctl *ctl)
 {
-        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ char *text = NULL, *err = NULL;
+        _cleanup_json_ json_t *base = NULL, *spec = NULL;
+        const char *file = ctl->args.run_command ? NULL : ctl->args.pos[0];
         json_error_t jerr;
-        json_t *spec, *body = NULL;
+        json_t *body = NULL;
         int r;
 
-        if (streq(file, "-")) {
-                spec = json_loadf(stdin, 0, &jerr);
-        } else {
-                r = file_read_full(file, 0, &text, NULL);
-                if (r < 0) {
-                        fprintf(stderr, "siloctl: %s: %s\n", file, strerror(-r));
-                        return 2;
+        if (file) {
+                if (streq(file, "-"))
+                        base = json_loadf(stdin, 0, &jerr);
+                else {
+                        r = file_read_full(file, 0, &text, NULL);
+                        if (r < 0)
+                                return fail(ctl, CTL_EXIT_USAGE, "run: spec file %s: %s", file, strerror(-r));
+                        base = json_loads(text, 0, &jerr);
                 }
-                spec = json_loads(text, 0, &jerr);
+                if (!base)
+                        return fail(ctl, CTL_EXIT_USAGE, "run: %s:%d:%d: %s", streq(file, "-") ? "stdin" : file,
+                                    jerr.line, jerr.column, jerr.text);
         }
-        if (!spec) {
-                fprintf(stderr, "siloctl: %s:%d:%d: %s\n", file, jerr.line, jerr.column,
-                        jerr.text);
-                return 2;
-        }
-        r = call(ctl, use_agent(ctl), "POST", "/api/v1/tasks", spec, &body, NULL);
-        json_decref(spec);
+        r = ctl_run_spec(&ctl->args, base, &spec, &err);
+        if (r < 0)
+                return fail(ctl, CTL_EXIT_USAGE, "%s", err ? err : strerror(-r));
+        r = call(ctl, use_agent(ctl), "POST", "/api/v1/tasks", spec, &body);
         if (r)
                 return r;
         return print_result(ctl, body, ctl_render_task);
 }
 
-static int cmd_logs(const struct ctl *ctl, int argc, char **argv)
+static bool state_terminal(const char *s)
 {
-        static const struct option opts[] = {
-                {"stderr", no_argument, NULL, 'e'},
-                {"offset", required_argument, NULL, 'O'},
-                {}};
-        _cleanup_free_ char *path = NULL, *url = NULL, *text = NULL;
-        const char *stream = "stdout", *offset = "0";
-        struct ctl sub = *ctl;
-        json_t *body = NULL;
-        int c, r;
-
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-                if (c == 'e')
-                        stream = "stderr";
-                else if (c == 'O')
-                        offset = optarg;
-                else
-                        return 2;
-        }
-        if (optind != argc - 1) {
-                fputs("siloctl: logs needs exactly one TASK\n", stderr);
-                return 2;
-        }
-        if (!use_agent(ctl)) {
-                r = agent_url_of_task(ctl, argv[optind], &url);
-                if (r)
-                        return r;
-                sub.agent = url;
-        }
-        if (asprintf(&path, "/api/v1/tasks/%s/logs?stream=%s&offset=%s", argv[optind], stream,
-                     offset) < 0)
-                return 1;
-        r = call(&sub, true, "GET", path, NULL, &body, &text);
-        if (r)
-                return r;
-        if (body && json_is_object(body) && json_object_get(body, "data"))
-                fputs(strempty(json_string_value(json_object_get(body, "data"))), stdout);
-        else if (text)
-                fputs(text, stdout);
-        json_decref(body);
-        return 0;
+        return s && (streq(s, "FINISHED") || streq(s, "FAILED") || streq(s, "KILLED") || streq(s, "LOST"));
 }
 
-static int cmd_inspect(const struct ctl *ctl, const char *task)
+static int cmd_logs(struct ctl *ctl)
 {
-        _cleanup_free_ char *path = NULL, *url = NULL;
-        struct ctl sub = *ctl;
+        _cleanup_free_ char *id = NULL, *url = NULL;
+        unsigned long long offset = ctl->args.offset ? strtoull(ctl->args.offset, NULL, 10) : 0;
+        const char *stream = ctl->args.err_stream ? "stderr" : "stdout";
+        bool ended = !ctl->args.follow;
+        int r;
+
+        r = resolve(ctl, false, ctl->args.pos[0], &id);
+        if (r)
+                return r;
+        r = agent_of_task(ctl, id, &url);
+        if (r)
+                return r;
+        /* -f: long polls from the last offset; when one comes back empty, ask whether the task
+         * ended, and once it has, read what is left without waiting. */
+        for (;;) {
+                _cleanup_free_ char *path = NULL, *text = NULL;
+                json_t *body = NULL;
+                size_t n;
+
+                if (asprintf(&path, "/api/v1/tasks/%s/logs?stream=%s&offset=%llu%s", id, stream, offset,
+                             ended ? "" : "&follow=1") < 0)
+                        return CTL_EXIT_FAILURE;
+                r = call_ex(ctl, url, true, "GET", path, NULL, ended ? REQUEST_TIMEOUT_MS : FOLLOW_TIMEOUT_MS,
+                            &body, &text);
+                if (r)
+                        return r;
+                json_decref(body);
+                n = text ? strlen(text) : 0;
+                if (n) {
+                        fwrite(text, 1, n, stdout);
+                        fflush(stdout);
+                        offset += n;
+                        if (!ctl->args.follow)
+                                return 0;
+                        continue;
+                }
+                if (ended)
+                        return 0;
+                free(path);
+                if (asprintf(&path, "/api/v1/tasks/%s", id) < 0)
+                        return CTL_EXIT_FAILURE;
+                r = call_ex(ctl, url, true, "GET", path, NULL, REQUEST_TIMEOUT_MS, &body, NULL);
+                if (r)
+                        return r;
+                ended = state_terminal(json_string_value(json_object_get(body, "state")));
+                json_decref(body);
+        }
+}
+
+static int cmd_inspect(struct ctl *ctl)
+{
+        _cleanup_free_ char *id = NULL, *url = NULL, *path = NULL;
         json_t *body = NULL;
         int r;
 
-        if (!use_agent(ctl)) {
-                r = agent_url_of_task(ctl, task, &url);
-                if (r)
-                        return r;
-                sub.agent = url;
-        }
-        if (asprintf(&path, "/api/v1/tasks/%s/isolation", task) < 0)
-                return 1;
-        r = call(&sub, true, "GET", path, NULL, &body, NULL);
+        r = resolve(ctl, false, ctl->args.pos[0], &id);
+        if (!r)
+                r = agent_of_task(ctl, id, &url);
+        if (r)
+                return r;
+        if (asprintf(&path, "/api/v1/tasks/%s/isolation", id) < 0)
+                return CTL_EXIT_FAILURE;
+        r = call_ex(ctl, url, true, "GET", path, NULL, REQUEST_TIMEOUT_MS, &body, NULL);
         if (r)
                 return r;
         return print_result(ctl, body, ctl_render_isolation);
 }
 
-static int cmd_simple(const struct ctl *ctl, bool agent, const char *method, const char *path,
-                      void (*render)(const json_t *))
+static int cmd_task(struct ctl *ctl, bool kill)
 {
+        _cleanup_free_ char *id = NULL, *path = NULL;
         json_t *body = NULL;
-        int r = call(ctl, agent, method, path, NULL, &body, NULL);
+        int r;
 
+        r = resolve(ctl, false, ctl->args.pos[0], &id);
         if (r)
                 return r;
+        if (asprintf(&path, "/api/v1/tasks/%s", id) < 0)
+                return CTL_EXIT_FAILURE;
+        r = call(ctl, use_agent(ctl), kill ? "DELETE" : "GET", path, NULL, &body);
+        if (r)
+                return r;
+        if (kill && !ctl->args.json) {
+                printf("Kill requested: task %s%s%s\n", id, json_string_value(json_object_get(body, "state")) ? ", now " : "",
+                       strempty(json_string_value(json_object_get(body, "state"))));
+                json_decref(body);
+                return 0;
+        }
         if (!body) {
                 puts("ok");
                 return 0;
         }
+        return print_result(ctl, body, ctl_render_task);
+}
+
+static int cmd_simple(struct ctl *ctl, bool agent, const char *path, render_fn render)
+{
+        json_t *body = NULL;
+        int r = call(ctl, agent, "GET", path, NULL, &body);
+
+        if (r)
+                return r;
         return print_result(ctl, body, render);
 }
 
-static int cmd_metrics(const struct ctl *ctl)
+static int cmd_metrics(struct ctl *ctl)
 {
         _cleanup_free_ char *text = NULL;
         json_t *body = NULL;
-        int r = call(ctl, use_agent(ctl), "GET", "/metrics", NULL, &body, &text);
+        int r = call_ex(ctl, use_agent(ctl) ? ctl->agent : ctl->master, use_agent(ctl), "GET", "/metrics", NULL,
+                        REQUEST_TIMEOUT_MS, &body, &text);
 
         if (r)
                 return r;
@@ -306,116 +380,360 @@ static int cmd_metrics(const struct ctl *ctl)
         return 0;
 }
 
-/* COMMAND [ARGS...]: one request (two or three for inspect and logs through a master). */
-static int run_command(struct ctl *ctl, int argc, char **argv)
+/* ---- top ---- */
+
+struct top_task {
+        char id[64], name[64], node[64];
+        char *url;     /* its agent */
+        json_t *iso;   /* the last isolation view */
+        uint64_t at;   /* when it was read (monotonic us) */
+};
+
+struct top {
+        struct top_task *tasks;
+        size_t n;
+};
+
+static void top_clear(struct top *t)
 {
-        _cleanup_free_ char *path = NULL, *state_path = NULL;
-        const char *cmd = argv[0];
+        for (size_t i = 0; i < t->n; i++) {
+                free(t->tasks[i].url);
+                json_decref(t->tasks[i].iso);
+        }
+        free(t->tasks);
+        *t = (struct top){};
+}
+
+/* The running tasks and their agents: from --agent, or from the master's task and agent lists. */
+static int top_list(struct ctl *ctl, struct top *out)
+{
+        json_t *tasks = NULL, *agents = NULL, *t;
+        const json_t *ta;
+        size_t i;
         int r;
 
-#define NEED_ARGS(n)                                                                   \
-        do {                                                                           \
-                if (argc != (n) + 1) {                                                 \
-                        fprintf(stderr, "siloctl: %s takes %d argument(s)\n", cmd, (n)); \
-                        return 2;                                                      \
-                }                                                                      \
-        } while (0)
+        r = call(ctl, use_agent(ctl), "GET", use_agent(ctl) ? "/api/v1/tasks" : "/api/v1/tasks?state=RUNNING", NULL,
+                 &tasks);
+        if (!r && !use_agent(ctl))
+                r = call(ctl, false, "GET", "/api/v1/agents", NULL, &agents);
+        if (r) {
+                json_decref(tasks);
+                return r;
+        }
+        ta = json_is_array(tasks) ? tasks : json_object_get(tasks, "tasks");
+        out->tasks = calloc(json_array_size(ta) + 1, sizeof(*out->tasks));
+        if (!out->tasks)
+                r = CTL_EXIT_FAILURE;
+        json_array_foreach(ta, i, t)
+        {
+                struct top_task *tt;
+                const char *aid = json_string_value(json_object_get(t, "agent_id"));
+                const char *addr = use_agent(ctl) ? ctl->agent : NULL, *host = NULL;
+                json_t *ag;
+                size_t j;
 
-        if (streq(cmd, "health")) {
-                NEED_ARGS(0);
-                r = cmd_simple(ctl, use_agent(ctl), "GET", "/health", NULL);
-        } else if (streq(cmd, "tasks")) {
-                if (argc == 3 && streq(argv[1], "--state")) {
-                        if (asprintf(&state_path, "/api/v1/tasks?state=%s", argv[2]) < 0)
-                                return 1;
-                } else
-                        NEED_ARGS(0);
-                r = cmd_simple(ctl, use_agent(ctl), "GET",
-                               state_path ? state_path : "/api/v1/tasks", ctl_render_tasks);
-        } else if (streq(cmd, "get") || streq(cmd, "kill")) {
-                NEED_ARGS(1);
-                if (asprintf(&path, "/api/v1/tasks/%s", argv[1]) < 0)
-                        return 1;
-                r = cmd_simple(ctl, use_agent(ctl), streq(cmd, "get") ? "GET" : "DELETE", path,
-                               ctl_render_task);
-        } else if (streq(cmd, "run")) {
-                NEED_ARGS(1);
-                r = cmd_run(ctl, argv[1]);
-        } else if (streq(cmd, "logs")) {
-                r = cmd_logs(ctl, argc, argv);
-        } else if (streq(cmd, "inspect")) {
-                NEED_ARGS(1);
-                r = cmd_inspect(ctl, argv[1]);
-        } else if (streq(cmd, "agents")) {
-                NEED_ARGS(0);
-                r = cmd_simple(ctl, false, "GET", "/api/v1/agents", ctl_render_agents);
-        } else if (streq(cmd, "agent")) {
-                NEED_ARGS(1);
-                if (asprintf(&path, "/api/v1/agents/%s", argv[1]) < 0)
-                        return 1;
-                r = cmd_simple(ctl, false, "GET", path, ctl_render_tree);
-        } else if (streq(cmd, "devices")) {
-                NEED_ARGS(0);
+                if (r || !streq_ptr(json_string_value(json_object_get(t, "state")), "RUNNING"))
+                        continue;
+                json_array_foreach(json_object_get(agents, "agents"), j, ag)
+                {
+                        if (aid && streq_ptr(json_string_value(json_object_get(ag, "id")), aid)) {
+                                addr = json_string_value(json_object_get(ag, "address"));
+                                host = json_string_value(json_object_get(ag, "hostname"));
+                        }
+                }
+                if (!addr)
+                        continue;
+                tt = &out->tasks[out->n];
+                snprintf(tt->id, sizeof(tt->id), "%s", strempty(json_string_value(json_object_get(t, "id"))));
+                snprintf(tt->name, sizeof(tt->name), "%s", strempty(json_string_value(json_object_get(t, "name"))));
+                if (host)
+                        snprintf(tt->node, sizeof(tt->node), "%s", host);
+                else if (aid)
+                        ctl_short_id(aid, tt->node, sizeof(tt->node));
+                tt->url = use_agent(ctl) ? strdup(addr) : agent_base_url(addr);
+                if (!tt->url)
+                        r = CTL_EXIT_FAILURE;
+                else
+                        out->n++;
+        }
+        json_decref(tasks);
+        json_decref(agents);
+        return r;
+}
+
+/* One sample: list, read every task's isolation view, and make rows with the previous one. */
+static int top_sample(struct ctl *ctl, struct top *prev, struct ctl_top_row **ret_rows, size_t *ret_n)
+{
+        struct top cur = {};
+        struct ctl_top_row *rows;
+        size_t n = 0;
+        int r;
+
+        r = top_list(ctl, &cur);
+        if (r) {
+                top_clear(&cur);
+                return r;
+        }
+        rows = calloc(cur.n + 1, sizeof(*rows));
+        if (!rows) {
+                top_clear(&cur);
+                return CTL_EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < cur.n; i++) {
+                struct top_task *tt = &cur.tasks[i];
+                _cleanup_free_ char *path = NULL;
+                const struct top_task *old = NULL;
+                bool quiet = ctl->quiet;
+
+                if (asprintf(&path, "/api/v1/tasks/%s/isolation", tt->id) < 0)
+                        continue;
+                /* A task may end between the list and this read: leave it out, say nothing. */
+                ctl->quiet = true;
+                r = call_ex(ctl, tt->url, true, "GET", path, NULL, REQUEST_TIMEOUT_MS, &tt->iso, NULL);
+                ctl->quiet = quiet;
+                if (r == CTL_EXIT_AUTH) {
+                        /* But a refused token is the user's to fix. */
+                        fail(ctl, r, "%s", strempty(ctl->err));
+                        free(rows);
+                        top_clear(&cur);
+                        return r;
+                }
+                if (r)
+                        continue;
+                tt->at = now_usec();
+                for (size_t j = 0; j < prev->n; j++)
+                        if (streq(prev->tasks[j].id, tt->id))
+                                old = &prev->tasks[j];
+                ctl_top_row_fill(&rows[n], tt->iso, old ? old->iso : NULL,
+                                 old ? (double)(tt->at - old->at) / 1e6 : 0);
+                memcpy(rows[n].id, tt->id, sizeof(rows[n].id));
+                memcpy(rows[n].name, tt->name, sizeof(rows[n].name));
+                memcpy(rows[n].node, tt->node, sizeof(rows[n].node));
+                n++;
+        }
+        top_clear(prev);
+        *prev = cur;
+        *ret_rows = rows;
+        *ret_n = n;
+        return 0;
+}
+
+static volatile sig_atomic_t top_quit;
+static struct termios top_saved_tty;
+static bool top_tty_raw, top_alt_screen;
+
+static void top_on_signal(int sig)
+{
+        (void)sig;
+        top_quit = 1;
+}
+
+static void top_restore(void)
+{
+        if (top_tty_raw)
+                (void)tcsetattr(STDIN_FILENO, TCSANOW, &top_saved_tty);
+        if (top_alt_screen)
+                fputs("\033[?25h\033[?1049l", stdout);
+        fflush(stdout);
+        top_tty_raw = top_alt_screen = false;
+}
+
+static void top_terminal_setup(void)
+{
+        struct sigaction sa = {.sa_handler = top_on_signal};
+        struct termios raw;
+
+        /* No SA_RESTART: the wait in poll() ends on Ctrl-C. */
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &top_saved_tty) == 0) {
+                raw = top_saved_tty;
+                raw.c_lflag &= ~(ICANON | ECHO);
+                raw.c_cc[VMIN] = 0;
+                raw.c_cc[VTIME] = 0;
+                top_tty_raw = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+        }
+        if (isatty(STDOUT_FILENO)) {
+                fputs("\033[?1049h\033[?25l", stdout);
+                top_alt_screen = true;
+        }
+        atexit(top_restore);
+}
+
+/* Wait up to `secs` for a key; returns it, 0 on timeout, -1 when asked to quit. */
+static int top_wait_key(double secs)
+{
+        uint64_t end = now_usec() + (uint64_t)(secs * 1e6);
+
+        while (!top_quit) {
+                struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+                uint64_t now = now_usec();
+                char c;
+                int r;
+
+                if (now >= end)
+                        return 0;
+                r = poll(&p, top_tty_raw ? 1 : 0, (int)((end - now + 999) / 1000));
+                if (r > 0 && read(STDIN_FILENO, &c, 1) == 1)
+                        return c == 'q' || c == 'Q' ? -1 : c;
+                if (r > 0) /* end of input: keep refreshing, keys are gone */
+                        top_tty_raw = false;
+        }
+        return -1;
+}
+
+static int cmd_top(struct ctl *ctl)
+{
+        static const struct {
+                char key;
+                const char *sort;
+        } keys[] = {{'c', "cpu"}, {'m', "mem"}, {'i', "io"}, {'o', "iops"}, {'p', "p99"}, {'n', "name"}};
+        const char *sort = ctl->args.sort;
+        struct top prev = {};
+        int r = 0, key = 0;
+
+        if (ctl->args.once) {
+                struct ctl_top_row *rows = NULL;
+                size_t n = 0;
+
+                /* Two samples an interval apart: CPU % (and io.stat rates) are differences. */
+                r = top_sample(ctl, &prev, &rows, &n);
+                free(rows);
+                rows = NULL;
+                if (!r) {
+                        usleep((useconds_t)(ctl->args.interval_s * 1e6));
+                        r = top_sample(ctl, &prev, &rows, &n);
+                }
+                if (!r) {
+                        ctl_top_sort(rows, n, sort);
+                        if (ctl->args.json)
+                                print_result(ctl, ctl_top_to_json(rows, n), NULL);
+                        else
+                                ctl_render_top(stdout, rows, n, &ctl->view);
+                }
+                free(rows);
+                top_clear(&prev);
+                return r;
+        }
+
+        top_terminal_setup();
+        ctl->quiet = true;
+        while (key >= 0) {
+                struct ctl_top_row *rows = NULL;
+                struct winsize ws = {};
+                size_t n = 0, max_rows = SIZE_MAX;
+                char clock[16];
+                time_t now = time(NULL);
+
+                free(ctl->err);
+                ctl->err = NULL;
+                r = top_sample(ctl, &prev, &rows, &n);
+                if (r == CTL_EXIT_AUTH)
+                        break;
+                if (top_alt_screen && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+                        ctl->view.width = ws.ws_col;
+                        max_rows = ws.ws_row > 4 ? ws.ws_row - 4 : 1;
+                }
+                strftime(clock, sizeof(clock), "%H:%M:%S", localtime(&now));
+                if (top_alt_screen)
+                        fputs("\033[H\033[2J", stdout);
+                printf("siloctl top - %s  %zu running task%s on %s %s, every %.1fs, sorted by %s\n", clock, n,
+                       n == 1 ? "" : "s", use_agent(ctl) ? "agent" : "master",
+                       use_agent(ctl) ? ctl->agent : ctl->master, ctl->args.interval_s, sort);
+                printf("%s\n\n", ctl->err ? ctl->err
+                                          : "q quits; sort: c cpu, m mem, i io, o iops, p p99, n name; "
+                                            "rates /s, K M G = KiB MiB GiB");
+                ctl_top_sort(rows, n, sort);
+                ctl_render_top(stdout, rows, MIN(n, max_rows), &ctl->view);
+                if (!top_alt_screen)
+                        putchar('\n');
+                fflush(stdout);
+                free(rows);
+                r = 0;
+                key = top_wait_key(ctl->args.interval_s);
+                for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                        if (key == keys[i].key)
+                                sort = keys[i].sort;
+        }
+        top_restore();
+        if (r)
+                fprintf(stderr, "siloctl: %s\n", strempty(ctl->err));
+        top_clear(&prev);
+        return r;
+}
+
+static int run_command(struct ctl *ctl)
+{
+        _cleanup_free_ char *path = NULL, *id = NULL;
+        int r;
+
+        switch (ctl->args.command) {
+        case CTL_CMD_HEALTH:
+                return cmd_simple(ctl, use_agent(ctl), "/health", ctl_render_tree);
+        case CTL_CMD_TASKS:
+                if (ctl->args.state && asprintf(&path, "/api/v1/tasks?state=%s", ctl->args.state) < 0)
+                        return CTL_EXIT_FAILURE;
+                return cmd_simple(ctl, use_agent(ctl), path ? path : "/api/v1/tasks", ctl_render_tasks);
+        case CTL_CMD_GET:
+        case CTL_CMD_KILL:
+                return cmd_task(ctl, ctl->args.command == CTL_CMD_KILL);
+        case CTL_CMD_RUN:
+                return cmd_run(ctl);
+        case CTL_CMD_LOGS:
+                return cmd_logs(ctl);
+        case CTL_CMD_INSPECT:
+                return cmd_inspect(ctl);
+        case CTL_CMD_TOP:
+                return cmd_top(ctl);
+        case CTL_CMD_AGENTS:
+                return cmd_simple(ctl, false, "/api/v1/agents", ctl_render_agents);
+        case CTL_CMD_AGENT:
+                r = resolve(ctl, true, ctl->args.pos[0], &id);
+                if (r)
+                        return r;
+                if (asprintf(&path, "/api/v1/agents/%s", id) < 0)
+                        return CTL_EXIT_FAILURE;
+                return cmd_simple(ctl, false, path, ctl_render_agent);
+        case CTL_CMD_DEVICES:
                 if (!ctl->agent)
                         ctl->agent = DEFAULT_AGENT;
-                r = cmd_simple(ctl, true, "GET", "/api/v1/devices", ctl_render_devices);
-        } else if (streq(cmd, "metrics")) {
-                NEED_ARGS(0);
-                r = cmd_metrics(ctl);
-        } else {
-                fprintf(stderr, "siloctl: unknown command '%s' (see siloctl --help)\n", cmd);
-                r = 2;
+                return cmd_simple(ctl, true, "/api/v1/devices", ctl_render_devices);
+        case CTL_CMD_METRICS:
+                return cmd_metrics(ctl);
+        default:
+                return CTL_EXIT_USAGE;
         }
-        return r;
 }
 
 int main(int argc, char **argv)
 {
-        static const struct option opts[] = {
-                {"master", required_argument, NULL, 'm'},
-                {"agent", required_argument, NULL, 'a'},
-                {"token-file", required_argument, NULL, 't'},
-                {"output", required_argument, NULL, 'o'},
-                {"help", no_argument, NULL, 'h'},
-                {}};
-        struct ctl ctl = {
-                .master = getenv("SILO_MASTER") ? getenv("SILO_MASTER") : DEFAULT_MASTER,
-                .agent = getenv("SILO_AGENT"),
-        };
-        int c;
+        struct ctl ctl = {};
+        _cleanup_free_ char *err = NULL;
+        struct winsize ws = {};
+        int r;
 
-        /* Stop at the command: its own options follow it. */
-        while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) >= 0) {
-                switch (c) {
-                case 'm':
-                        ctl.master = optarg;
-                        break;
-                case 'a':
-                        ctl.agent = optarg;
-                        break;
-                case 't':
-                        ctl.token_file = optarg;
-                        break;
-                case 'o':
-                        if (streq(optarg, "json"))
-                                ctl.json = true;
-                        else if (!streq(optarg, "text")) {
-                                fprintf(stderr, "siloctl: -o: '%s' is not json or text\n",
-                                        optarg);
-                                return 2;
-                        }
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 0;
-                default:
-                        usage(stderr);
-                        return 2;
-                }
+        r = ctl_args_parse(argc, argv, &ctl.args, &err);
+        if (r < 0) {
+                fprintf(stderr, "siloctl: %s\n", err ? err : strerror(-r));
+                ctl_args_done(&ctl.args);
+                return CTL_EXIT_USAGE;
         }
-        if (optind >= argc) {
-                usage(stderr);
-                return 2;
+        if (ctl.args.version) {
+                printf("siloctl %s\n", SILO_VERSION);
+        } else if (ctl.args.help) {
+                fputs(ctl.args.command >= 0 ? ctl_command_usage(ctl.args.command) : ctl_usage(), stdout);
+        } else {
+                ctl.master = ctl.args.master ?: getenv("SILO_MASTER") ?: DEFAULT_MASTER;
+                ctl.agent = ctl.args.agent ?: getenv("SILO_AGENT");
+                if (ctl.agent && !*ctl.agent)
+                        ctl.agent = NULL;
+                /* Tables fit a terminal; piped output keeps whole values (as kubectl does). */
+                if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+                        ctl.view.width = ws.ws_col;
+                ctl.view.now_ms = (int64_t)now_realtime_ms();
+                r = run_command(&ctl);
         }
-        return run_command(&ctl, argc - optind, argv + optind);
+        free(ctl.err);
+        ctl_args_done(&ctl.args);
+        return r;
 }

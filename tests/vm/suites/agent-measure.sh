@@ -73,7 +73,7 @@ grep -q '^I/O nullb0 ' <<<"$out" || fail "no I/O table for nullb0 in siloctl ins
 grep -Eq '^ +write bytes/s +2\.0 MiB/s +[0-9.]+ (KiB|MiB)/s$' <<<"$out" ||
     fail "no LIMIT vs MEASURED write row: $out"
 grep -Eq '^ +latency p50/p99 .* us$' <<<"$out" || fail "no latency row: $out"
-grep -q 'cpu_weight' <<<"$out" || fail "generic tree missing: $out"
+grep -Eq '^CPU: +.*weight [0-9]+' <<<"$out" || fail "no CPU limits line: $out"
 
 echo "== reuse after restart"
 agent_stop
