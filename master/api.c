@@ -10,6 +10,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "master/dashboard.h"
 #include "master/master.h"
 
 /* What a -errno from decoding a request or from the domain means for the client: the one
@@ -26,6 +27,7 @@ static const struct {
     {-EBUSY, 409, "conflict"},           /* a task id taken by another spec; a task already over */
     {-EPERM, 409, "conflict"},           /* a status update the task's state does not allow */
     {-EFBIG, 413, "payload_too_large"},
+    {-EHOSTUNREACH, 502, NULL},          /* an agent a read is relayed to did not answer */
 };
 
 unsigned master_api_status(int r, const char *code, const char **ret_code)
@@ -362,5 +364,9 @@ const struct http_route master_routes[] = {
     {"GET", "/api/v1/tasks", api_task_list, 0},
     {"GET", "/api/v1/tasks/{id}", api_task_get, 0},
     {"DELETE", "/api/v1/tasks/{id}", api_task_kill, 0},
+    {"GET", "/api/v1/tasks/{id}/isolation", dashboard_task_isolation, 0},
+    /* The dashboard's page and files hold no data: public, like /health (master/dashboard.c). */
+    {"GET", "/", dashboard_index, HTTP_ROUTE_PUBLIC},
+    {"GET", "/ui/{asset}", dashboard_asset_get, HTTP_ROUTE_PUBLIC},
 };
 const size_t master_n_routes = ELEMENTSOF(master_routes);

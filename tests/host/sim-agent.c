@@ -13,6 +13,9 @@
  *   POST /sim/finish/{id} {"state": "FINISHED"|"FAILED", "exit_code": N, "repeat": N}
  *                                        end a task; its update is sent `repeat` times
  *   POST /sim/adopt {"id": ..}           pretend to run a task the master never placed here
+ * GET /api/v1/tasks/{id}/isolation answers in the real agent's shape (agent/api.c,
+ * agent/measure.h) with the spec's limits as "in force" and usage and eBPF figures at
+ * --io-fill of each limit, so the master's relay and the dashboard see known figures.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -41,6 +44,7 @@ struct sim_options {
         char *hostname;
         char *port_file;
         double cpus;
+        double io_fill;
         uint64_t mem;
         char **disks; /* name:class:read_bps:write_bps:read_iops:write_iops */
         char **attrs; /* key=value */
@@ -58,6 +62,8 @@ static const struct config_option sim_table[] = {
     {"disk", CONFIG_LIST, OPT(disks), NULL, "SPEC",
      "name:class:read_bps:write_bps:read_iops:write_iops"},
     {"attr", CONFIG_LIST, OPT(attrs), NULL, "K=V", "attribute"},
+    {"io-fill", CONFIG_DOUBLE, OPT(io_fill), "0.9", "F",
+     "share of each limit a task's isolation view reports as used and measured"},
 };
 static const struct config_schema sim_schema = {
     .program = "sim-agent",
@@ -70,6 +76,7 @@ struct sim_task {
         char *id;
         struct silo_task_spec *spec;
         silo_task_state state;
+        uint64_t started_ms; /* monotonic: its CPU time grows from here */
 };
 
 struct sim_update {
@@ -424,6 +431,7 @@ static int sim_launch(http_request *req, http_response *resp, void *userdata)
                 t = &sim.tasks[sim.n_tasks++];
                 t->id = strdup(spec->id);
                 t->spec = TAKE_PTR(spec);
+                t->started_ms = now_ms();
                 sim.launches_created++;
                 sim_queue_update(t, SILO_TASK_STARTING, SILO_REASON_NONE, -1, 1);
                 sim_queue_update(t, SILO_TASK_RUNNING, SILO_REASON_NONE, -1, 1);
@@ -465,6 +473,66 @@ static int sim_list(http_request *req, http_response *resp, void *userdata)
         for (size_t i = 0; i < sim.n_tasks; i++)
                 json_array_append_new(arr, sim_task_json(&sim.tasks[i]));
         return http_response_json(resp, 200, json_pack("{s:o}", "tasks", arr));
+}
+
+/* A limit as the agent shows it read back: a number, or "max". */
+static json_t *sim_limit(uint64_t v)
+{
+        return v == SILO_UNSET ? json_string("max") : json_integer((json_int_t)v);
+}
+
+static json_t *sim_share(uint64_t limit)
+{
+        return limit == SILO_UNSET ? json_null() : json_integer((json_int_t)(sim.o.io_fill * (double)limit));
+}
+
+static int sim_isolation(http_request *req, http_response *resp, void *userdata)
+{
+        struct sim_task *t = sim_task_find(req->captures[0]);
+        const struct silo_resources *r;
+        json_t *io = json_array();
+        uint64_t cpu_usec;
+
+        (void)userdata;
+        if (!t || !t->spec) {
+                json_decref(io);
+                return http_response_error(resp, 404, "not_found", "task %s: no such task",
+                                           req->captures[0]);
+        }
+        if (silo_task_state_is_terminal(t->state)) {
+                json_decref(io);
+                return http_response_error(resp, 409, NULL,
+                                           "task '%s' is %s: its cgroup no longer exists", t->id,
+                                           silo_task_state_to_string(t->state));
+        }
+        r = &t->spec->resources;
+        for (size_t i = 0; i < r->n_io; i++) {
+                const struct silo_io_request *q = &r->io[i];
+                json_t *o = json_pack("{s:s, s:s, s:i}", "device", "254:0", "name",
+                                      q->disk ? q->disk : "sim", "weight", 100);
+                FOREACH_IO_LIMIT(k)
+                        json_object_set_new(o, silo_io_limit_to_string(k), sim_limit(q->limit[k]));
+                json_object_set_new(
+                    o, "measured",
+                    json_pack("{s:f, s:o, s:o, s:o, s:o, s:i, s:i}", "interval_s", 1.0, "read_bps",
+                              sim_share(q->limit[SILO_IO_RBPS]), "write_bps",
+                              sim_share(q->limit[SILO_IO_WBPS]), "read_iops",
+                              sim_share(q->limit[SILO_IO_RIOPS]), "write_iops",
+                              sim_share(q->limit[SILO_IO_WIOPS]), "p50_us", 250, "p99_us", 1800));
+                json_array_append_new(io, o);
+        }
+        cpu_usec = (uint64_t)((double)(now_ms() - t->started_ms) * 1000.0 * sim.o.io_fill *
+                              (r->cpus > 0 ? r->cpus : 1));
+        return http_response_json(
+            resp, 200,
+            json_pack("{s:s, s:{s:o, s:I, s:o, s:o, s:o}, s:{s:{s:I}, s:{s:I}, s:I}, s:{s:s}}",
+                      "task_id", t->id, "limits", "cpu_quota_usec",
+                      r->cpus > 0 ? json_integer((json_int_t)(r->cpus * 100000)) : json_string("max"),
+                      "cpu_period_usec", (json_int_t)100000, "memory_max", sim_limit(r->mem),
+                      "pids_max", sim_limit(r->pids), "io", io, "usage", "cpu", "usage_usec",
+                      (json_int_t)cpu_usec, "memory", "current",
+                      (json_int_t)(r->mem == SILO_UNSET ? 64 << 20 : sim.o.io_fill * (double)r->mem),
+                      "pids_current", (json_int_t)3, "measured", "source", "sim"));
 }
 
 static int sim_health(http_request *req, http_response *resp, void *userdata)
@@ -558,6 +626,7 @@ static const struct http_route sim_routes[] = {
     {"POST", "/api/v1/tasks", sim_launch, 0},
     {"GET", "/api/v1/tasks", sim_list, 0},
     {"DELETE", "/api/v1/tasks/{id}", sim_kill, 0},
+    {"GET", "/api/v1/tasks/{id}/isolation", sim_isolation, 0},
     {"GET", "/sim/state", sim_state, 0},
     {"POST", "/sim/pause", sim_control, 0},
     {"POST", "/sim/refuse", sim_control, 0},
