@@ -240,6 +240,9 @@ void agent_api_stop(struct agent *a);
 void agent_logs_notify(struct agent *a, struct task *t);
 /* Tasks by state, for sd_notify STATUS and /metrics. */
 size_t agent_count_tasks(const struct agent *a, silo_task_state state);
+/* GET /metrics (metrics.c): the Prometheus text of the agent, its live tasks and its disks
+ * (malloc'ed). -ENOMEM. */
+int agent_metrics_format(struct agent *a, char **ret_text);
 void agent_notify_status(struct agent *a);
 
 /* ---- devices (devices.c) ---- */

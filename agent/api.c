@@ -13,6 +13,7 @@
 #include "common/http-json.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/metrics-text.h"
 #include "common/protocol-json.h"
 
 #define LOG_READ_MAX (1024u * 1024u)
@@ -407,56 +408,14 @@ size_t agent_count_tasks(const struct agent *a, silo_task_state state)
 
 static int handle_metrics(http_request *req, http_response *resp, void *userdata)
 {
-        struct agent *a = agent_of(userdata);
         char *text = NULL;
-        size_t size = 0;
-        FILE *f = open_memstream(&text, &size);
+        int r;
 
         (void)req;
-        if (!f)
-                return -ENOMEM;
-        fprintf(f, "# HELP silo_agent_tasks Tasks known to the agent, by state.\n"
-                   "# TYPE silo_agent_tasks gauge\n");
-        for (int s = SILO_TASK_STARTING; s < _SILO_TASK_STATE_MAX; s++)
-                fprintf(f, "silo_agent_tasks{state=\"%s\"} %zu\n", silo_task_state_to_string(s),
-                        agent_count_tasks(a, s));
-        fprintf(f, "# HELP silo_agent_task_ends_total Tasks that reached a terminal state, by reason.\n"
-                   "# TYPE silo_agent_task_ends_total counter\n");
-        for (int r = 0; r < _SILO_TASK_REASON_MAX; r++)
-                fprintf(f, "silo_agent_task_ends_total{reason=\"%s\"} %" PRIu64 "\n",
-                        silo_task_reason_to_string(r), a->ended_total[r]);
-        fprintf(f, "# HELP silo_agent_launches_total Launches accepted.\n"
-                   "# TYPE silo_agent_launches_total counter\n"
-                   "silo_agent_launches_total %" PRIu64 "\n"
-                   "# HELP silo_agent_launches_rejected_total Launches refused as invalid (4xx).\n"
-                   "# TYPE silo_agent_launches_rejected_total counter\n"
-                   "silo_agent_launches_rejected_total %" PRIu64 "\n"
-                   "# HELP silo_agent_launch_failures_total Launches that failed after validation.\n"
-                   "# TYPE silo_agent_launch_failures_total counter\n"
-                   "silo_agent_launch_failures_total %" PRIu64 "\n"
-                   "# HELP silo_agent_kills_total Kill requests.\n"
-                   "# TYPE silo_agent_kills_total counter\n"
-                   "silo_agent_kills_total %" PRIu64 "\n"
-                   "# HELP silo_agent_oom_kills_total OOM kills seen in task cgroups (memory.events).\n"
-                   "# TYPE silo_agent_oom_kills_total counter\n"
-                   "silo_agent_oom_kills_total %" PRIu64 "\n"
-                   "# HELP silo_agent_http_connections Open HTTP connections.\n"
-                   "# TYPE silo_agent_http_connections gauge\n"
-                   "silo_agent_http_connections %u\n"
-                   "# HELP silo_agent_event_sources Sources watched by the event loop.\n"
-                   "# TYPE silo_agent_event_sources gauge\n"
-                   "silo_agent_event_sources %u\n"
-                   "# HELP silo_agent_uptime_seconds Seconds since the agent started.\n"
-                   "# TYPE silo_agent_uptime_seconds gauge\n"
-                   "silo_agent_uptime_seconds %" PRIu64 "\n",
-                a->launches_total, a->launch_rejected_total, a->launch_failed_total, a->kills_total,
-                a->oom_kills_total, http_server_connections(a->http), event_loop_n_sources(a->loop),
-                (now_usec() - a->started_usec) / 1000000);
-        if (fclose(f) != 0) {
-                free(text);
-                return -ENOMEM;
-        }
-        return http_response_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+        r = agent_metrics_format(agent_of(userdata), &text);
+        if (r < 0)
+                return r;
+        return http_response_text(resp, 200, METRICS_TEXT_CONTENT_TYPE, text);
 }
 
 static const struct http_route routes[] = {

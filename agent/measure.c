@@ -139,6 +139,11 @@ static json_t *device_measured(const struct agent_measure *m, dev_t dev, uint64_
                          (json_int_t)cr.ios, "write_ios", (json_int_t)cw.ios);
 }
 
+const struct iostat_snapshot *agent_measure_snapshot(const struct agent *a)
+{
+        return a->measure && a->measure->io ? a->measure->cur : NULL;
+}
+
 json_t *agent_measure_annotate(struct agent *a, const char *cgroup_path, json_t *io)
 {
         const struct agent_measure *m = a->measure;

@@ -27,3 +27,7 @@ void agent_measure_stop(struct agent *a);
  *    "total": {"read_bytes", "write_bytes", "read_ios", "write_ios"}   since the programs
  *                                            were attached (they outlive agent restarts)} */
 json_t *agent_measure_annotate(struct agent *a, const char *cgroup_path, json_t *io);
+
+struct iostat_snapshot;
+/* The latest snapshot (at most a second old), for /metrics; NULL while measuring is off. */
+const struct iostat_snapshot *agent_measure_snapshot(const struct agent *a);

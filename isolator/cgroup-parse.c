@@ -151,6 +151,7 @@ int cg_parse_memory_stat(const char *content, struct cg_memory_stat *ret)
                 F(struct cg_memory_stat, "file_writeback", file_writeback),
                 F(struct cg_memory_stat, "pgfault", pgfault),
                 F(struct cg_memory_stat, "pgmajfault", pgmajfault),
+                F(struct cg_memory_stat, "inactive_file", inactive_file),
         };
 
         return parse_keyed_fields(content, f, ELEMENTSOF(f), ret, sizeof(*ret));

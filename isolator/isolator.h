@@ -189,6 +189,7 @@ struct cg_memory_events {
 struct cg_memory_stat {
         uint64_t anon, file, kernel_stack, slab, sock, shmem;
         uint64_t file_dirty, file_writeback, pgfault, pgmajfault;
+        uint64_t inactive_file; /* reclaimable first: working set = current - inactive_file */
 };
 
 struct cg_task_status {

@@ -1,0 +1,214 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# VM suite "metrics": both daemons' /metrics scraped by a real Prometheus on a real kernel.
+#
+# silo-master and silo-agent --master on loopback (as the cluster suite), nullb0 calibrated; a
+# task writes O_DIRECT to /dev/nullb0 under io.max wbps=4Mi and another stays PENDING.
+#   promtool   `promtool check metrics` passes on both daemons with the task running; the
+#              agent's per-task series carry id, name, role and the limits in force, its
+#              per-disk latency histogram is consistent, the master's per-disk figures and
+#              pending reasons are there
+#   prometheus Debian's prometheus scrapes both (scrape interval 1 s, bearer token); PromQL
+#              rate() of the task's written bytes is within 10 % of its io.max wbps, and so is
+#              the disk's eBPF-measured write rate
+#   grafana    packaging/grafana/silo-cluster.json is valid JSON; every PromQL expression of its
+#              panels and variables is accepted by Prometheus, names only metrics present in
+#              the scrape, and returns data
+#   bounded    a killed task's series leave the agent's /metrics
+set -euo pipefail
+
+. "$(dirname "$0")/lib.sh"
+vm_require_guest
+
+B="${SILO_BUILD_DIR:?}"
+S="${SILO_SOURCE_DIR:?}"
+MASTER_BIN="$B/master/silo-master"
+AGENT_BIN="$B/agent/silo-agent"
+DASHBOARD="$S/packaging/grafana/silo-cluster.json"
+for b in "$MASTER_BIN" "$AGENT_BIN"; do [ -x "$b" ] || fail "$b not built"; done
+for tool in jq promtool prometheus; do
+    command -v "$tool" >/dev/null || skip_suite "$tool is missing (scripts/install-deps.sh installs it)"
+done
+
+ip link set lo up
+
+W=/tmp/silo-metrics
+rm -rf "$W"
+mkdir -p "$W"
+MURL=http://127.0.0.1:5050
+AURL=http://127.0.0.1:5051
+PURL=http://127.0.0.1:9090
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/token"
+chmod 600 "$W/token"
+TOKEN="$(cat "$W/token")"
+MPID="" APID="" PPID_PROM=""
+T0=$(date +%s)
+
+cleanup() {
+    local rc=$?
+    for p in "$PPID_PROM" "$APID" "$MPID"; do
+        [ -n "$p" ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    if [ "$rc" -ne 0 ]; then
+        echo "---- master log ----"; tail -n 30 "$W/master.log" 2>/dev/null || true
+        echo "---- agent log ----"; tail -n 40 "$W/agent.log" 2>/dev/null || true
+        echo "---- prometheus log ----"; tail -n 20 "$W/prometheus.log" 2>/dev/null || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+
+wait_http() {
+    for _ in $(seq 300); do
+        curl -fsS "$1" >/dev/null 2>&1 && return 0
+        kill -0 "$2" 2>/dev/null || fail "$3 exited at startup"
+        sleep 0.1
+    done
+    fail "$3 did not answer $1 within 30 s"
+}
+get() { curl -fsS -H "Authorization: Bearer $TOKEN" "$1$2"; }
+submit() {
+    local code
+    code="$(curl -sS -o "$W/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' --data-binary "$1" "$MURL/api/v1/tasks")"
+    [ "$code" = 201 ] || fail "submit $1: HTTP $code: $(cat "$W/body")"
+    jq -r .id "$W/body"
+}
+wait_for() {
+    local secs="$1" what="$2"
+    shift 2
+    for _ in $(seq $((secs * 10))); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    fail "timed out after ${secs}s waiting for: $what"
+}
+mstate_is() { [ "$(get "$MURL" "/api/v1/tasks/$1" | jq -r .state)" = "$2" ]; }
+# value FILE SERIES: the sample of exactly that series (name{labels} as written) in FILE.
+value() { awk -v m="$2" '$1 == m {print $2}' "$1"; }
+# promql QUERY: the /api/v1/query answer (JSON).
+promql() { curl -fsS -G --data-urlencode "query=$1" "$PURL/api/v1/query"; }
+
+echo "== master and agent (nullb0 calibrated at first start)"
+"$MASTER_BIN" --listen 127.0.0.1:5050 --state-dir "$W/master" --token-file "$W/token" \
+    --heartbeat-interval-ms 500 >>"$W/master.log" 2>&1 &
+MPID=$!
+wait_http "$MURL/health" "$MPID" silo-master
+"$AGENT_BIN" --listen 127.0.0.1:5051 --state-dir "$W/agent" --token-file "$W/token" \
+    --master "$MURL" --disk nullb0 --calibrate-seconds 1 --calibrate-write nullb0 >>"$W/agent.log" 2>&1 &
+APID=$!
+wait_http "$AURL/health" "$APID" silo-agent
+wait_for 60 "nullb0's calibrated figures at the master" bash -c \
+    "curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/agents | jq -e '.agents[0].resources.disks[0].write_bps > 0'"
+AID="$(cat "$W/agent/agent-id")"
+
+# Prometheus starts while the task warms up: under TCG it takes seconds.
+cat >"$W/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: silo-master
+    authorization: {credentials_file: $W/token}
+    static_configs: [{targets: ['127.0.0.1:5050']}]
+  - job_name: silo-agent
+    authorization: {credentials_file: $W/token}
+    static_configs: [{targets: ['127.0.0.1:5051']}]
+EOF
+promtool check config "$W/prometheus.yml" >/dev/null || fail "promtool check config refused $W/prometheus.yml"
+p0=$(date +%s.%N)
+prometheus --config.file="$W/prometheus.yml" --storage.tsdb.path="$W/prom" \
+    --web.listen-address=127.0.0.1:9090 --log.level=warn >>"$W/prometheus.log" 2>&1 &
+PPID_PROM=$!
+
+LIMIT=4194304
+WRITER="$(submit '{"name":"writer","role":"batch","command":["/bin/sh","-c","exec dd if=/dev/zero of=/dev/nullb0 bs=256k oflag=direct count=4000"],
+    "container":{"devices":["/dev/nullb0"]},
+    "resources":{"cpus":1,"mem":"64Mi","io":[{"disk":"nullb0","wbps":"4Mi","rbps":"8Mi","riops":1000,"wiops":1000}]}}')"
+BIG="$(submit '{"name":"too-big","command":["/bin/true"],"resources":{"cpus":64}}')"
+wait_for 30 "writer RUNNING" mstate_is "$WRITER" RUNNING
+wait_http "$PURL/-/ready" "$PPID_PROM" prometheus
+echo "   figure: prometheus ready $(awk -v a="$p0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s after its start"
+
+echo "== promtool check metrics on both daemons, a task running"
+sleep 2 # two eBPF snapshots and some writes behind the figures
+get "$AURL" /metrics >"$W/agent.prom"
+get "$MURL" /metrics >"$W/master.prom"
+promtool check metrics <"$W/agent.prom" || fail "promtool check metrics refused the agent's /metrics"
+promtool check metrics <"$W/master.prom" || fail "promtool check metrics refused the master's /metrics"
+pass "promtool check metrics: agent $(grep -vc '^#' "$W/agent.prom") samples, master $(grep -vc '^#' "$W/master.prom") samples"
+
+TL="id=\"$WRITER\",name=\"writer\",role=\"batch\""
+TD="$TL,device=\"nullb0\""
+assert_eq "writer's wbps limit" "$(value "$W/agent.prom" "silo_container_spec_io_write_bytes_per_second{$TD}")" "$LIMIT"
+assert_eq "writer's riops limit" "$(value "$W/agent.prom" "silo_container_spec_io_read_iops{$TD}")" 1000
+assert_eq "writer's memory limit" "$(value "$W/agent.prom" "silo_container_spec_memory_limit_bytes{$TL}")" 67108864
+assert_eq "writer's cpu quota" "$(value "$W/agent.prom" "silo_container_spec_cpu_quota{$TL}")" 100000
+[ "$(value "$W/agent.prom" "silo_container_fs_writes_bytes_total{$TD}")" -gt 0 ] || fail "writer wrote nothing per io.stat"
+[ "$(value "$W/agent.prom" "silo_container_threads{$TL}")" -ge 1 ] || fail "writer has no pids"
+awk -v s="$(value "$W/agent.prom" "silo_container_memory_working_set_bytes{$TL}")" \
+    -v u="$(value "$W/agent.prom" "silo_container_memory_usage_bytes{$TL}")" 'BEGIN {exit !(s > 0 && s <= u)}' ||
+    fail "writer's working set is not within (0, usage]"
+pass "per-task series: labels id, name, role; limits in force; usage"
+count="$(value "$W/agent.prom" 'silo_disk_io_latency_seconds_count{device="nullb0",operation="write"}')"
+[ "${count:-0}" -gt 0 ] || fail "no write latency observed on nullb0"
+assert_eq "+Inf bucket = count" "$(value "$W/agent.prom" 'silo_disk_io_latency_seconds_bucket{device="nullb0",operation="write",le="+Inf"}')" "$count"
+awk '$1 ~ /^silo_disk_io_latency_seconds_bucket\{device="nullb0",operation="write"/ {if ($2 < prev) exit 1; prev = $2}' "$W/agent.prom" ||
+    fail "nullb0's write latency buckets are not cumulative"
+assert_eq "eBPF measuring" "$(value "$W/agent.prom" silo_agent_ebpf_measuring)" 1
+grep -q '^process_open_fds [1-9]' "$W/agent.prom" || fail "agent: no process_open_fds"
+grep -q '^silo_build_info{version="' "$W/agent.prom" || fail "agent: no silo_build_info"
+pass "per-disk eBPF histogram ($count writes timed), process_*, silo_build_info"
+DL="$(get "$MURL" /api/v1/agents | jq -r --arg a "$AID" \
+    '.agents[0] | "agent=\"\($a)\",hostname=\"\(.hostname)\",disk=\"nullb0\",class=\"\(.resources.disks[0].class)\""')"
+assert_eq "master: wbps booked on nullb0" "$(value "$W/master.prom" "silo_master_disk_allocated_write_bytes_per_second{$DL}")" "$LIMIT"
+[ -n "$(value "$W/master.prom" "silo_master_disk_io_cost_free{$DL}")" ] || fail "master: no io cost free for nullb0"
+assert_eq "master: pending for cpus" "$(value "$W/master.prom" 'silo_master_pending_tasks{reason="cpus"}')" 1
+pass "master: per-disk allocation and pending reasons"
+
+echo "== Prometheus scrapes the cluster; PromQL sees the task's rate"
+wait_for 20 "both targets up" bash -c "curl -fsS -G --data-urlencode 'query=sum(up)' $PURL/api/v1/query | jq -e '.data.result[0].value[1] == \"2\"'"
+# A 20 s window of 1 s scrapes, all of it while the task writes at its limit.
+wait_for 60 "20 s of the writer's samples" bash -c "curl -fsS -G --data-urlencode 'query=count_over_time(silo_container_fs_writes_bytes_total{id=\"$WRITER\"}[20s])' $PURL/api/v1/query | jq -e '.data.result[0].value[1] | tonumber >= 18'"
+rate="$(promql "rate(silo_container_fs_writes_bytes_total{id=\"$WRITER\",device=\"nullb0\"}[20s])" | jq -r '.data.result[0].value[1]')"
+disk="$(promql 'rate(silo_disk_written_bytes_total{device="nullb0"}[20s])' | jq -r '.data.result[0].value[1]')"
+echo "   figure: PromQL rate of the task's writes $rate B/s, of nullb0's writes (eBPF) $disk B/s;" \
+    "io.max wbps $LIMIT; the agent's own 1 s figure $(get "$AURL" "/api/v1/tasks/$WRITER/isolation" | jq -r '.limits.io[0].measured.write_bps')"
+assert_within "task write rate (PromQL) against its io.max" "$rate" "$LIMIT" 10
+assert_within "disk write rate (PromQL, eBPF) against the task's io.max" "$disk" "$LIMIT" 10
+
+echo "== the Grafana dashboard's expressions against this scrape"
+jq -e '.schemaVersion >= 36 and (.panels | length) > 0 and
+       ([.templating.list[] | select(.type == "datasource" and .query == "prometheus")] | length) == 1' \
+    "$DASHBOARD" >/dev/null || fail "$DASHBOARD: not a dashboard with a Prometheus datasource variable"
+curl -fsS "$PURL/api/v1/label/__name__/values" | jq -r '.data[]' >"$W/names"
+n=0
+while IFS= read -r expr; do
+    [ -n "$expr" ] || continue
+    n=$((n + 1))
+    for name in $(grep -oE '\b(silo|process)_[a-z0-9_]+' <<<"$expr" | sort -u); do
+        grep -qx "$name" "$W/names" || fail "dashboard expression names $name, which the scrape lacks: $expr"
+    done
+    case "$expr" in label_values*) continue ;; esac
+    q="${expr//\$__rate_interval/20s}"
+    q="${q//\$device/.*}"
+    q="${q//\$task/.*}"
+    ans="$(promql "$q")" || fail "Prometheus refused the dashboard expression: $q"
+    jq -e '.status == "success" and (.data.result | length) > 0' <<<"$ans" >/dev/null ||
+        fail "dashboard expression returns no data: $q: $ans"
+done < <(jq -r '.panels[].targets[]?.expr, (.templating.list[] | select(.type == "query") | .definition)' "$DASHBOARD")
+[ "$n" -ge 20 ] || fail "only $n expressions found in $DASHBOARD"
+pass "all $n dashboard expressions are valid PromQL over metrics in the scrape and return data"
+
+echo "== ended tasks leave the agent's output"
+curl -fsS -o /dev/null -X DELETE -H "Authorization: Bearer $TOKEN" "$MURL/api/v1/tasks/$WRITER"
+curl -fsS -o /dev/null -X DELETE -H "Authorization: Bearer $TOKEN" "$MURL/api/v1/tasks/$BIG"
+wait_for 30 "writer KILLED" mstate_is "$WRITER" KILLED
+get "$AURL" /metrics >"$W/agent-after.prom"
+promtool check metrics <"$W/agent-after.prom" || fail "promtool check metrics refused the agent's /metrics after the kill"
+! grep -q "id=\"$WRITER\"" "$W/agent-after.prom" || fail "the killed task's series are still in /metrics"
+assert_eq "killed tasks counted" "$(value "$W/agent-after.prom" 'silo_agent_tasks{state="KILLED"}')" 1
+pass "the killed task's series are gone"
+echo "   figure: suite body $(($(date +%s) - T0)) s (boot not included)"
+assert_done
