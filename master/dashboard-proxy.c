@@ -69,15 +69,18 @@ int dashboard_task_isolation(http_request *req, http_response *resp, void *userd
         _cleanup_free_ char *url = NULL;
         struct proxy_call *c;
         const char *code;
+        unsigned status;
         int r;
 
-        if (!t)
-                return http_response_error(resp, master_api_status(-ENOENT, "not_found", &code),
-                                           code, "task %s: no such task", req->captures[0]);
+        if (!t) {
+                status = master_api_status(-ENOENT, "not_found", &code);
+                return http_response_error(resp, status, code, "task %s: no such task",
+                                           req->captures[0]);
+        }
         a = t->agent_id ? master_agent_get(m, t->agent_id) : NULL;
+        status = master_api_status(-EBUSY, NULL, &code);
         if (!a || silo_task_state_is_terminal(t->state))
-                return http_response_error(resp, master_api_status(-EBUSY, NULL, &code), code,
-                                           "task %s is %s: %s", t->id,
+                return http_response_error(resp, status, code, "task %s is %s: %s", t->id,
                                            silo_task_state_to_string(t->state),
                                            silo_task_state_is_terminal(t->state)
                                                ? "it has ended and its cgroup is gone"
