@@ -117,7 +117,8 @@ const char *ctl_usage(void)
                 if (!f)
                         return "Usage: siloctl [OPTIONS] COMMAND [ARGS...]\n";
                 fputs("Usage: siloctl [OPTIONS] COMMAND [ARGS...]\n\n" DEFAULTS_HELP
-                      "Ids may be shortened to any unique prefix (tables show the first 8 characters).\n"
+                      "Ids may be shortened to any unique prefix (tables show the first 8 characters);\n"
+                      "a task's or agent's name does too when no other has it.\n"
                       "\nCommands (siloctl COMMAND --help for each one's flags):\n",
                       f);
                 for (int i = 0; i < _CTL_CMD_MAX; i++)
@@ -536,7 +537,7 @@ int ctl_resolve_id(const json_t *items, const char *kind, const char *arg, const
 {
         _cleanup_free_ char *list = NULL;
         const char *found = NULL;
-        size_t n = 0, len = strlen(arg), i;
+        size_t n = 0, named = 0, len = strlen(arg), i;
         json_t *it;
 
         json_array_foreach(items, i, it) {
@@ -566,8 +567,30 @@ int ctl_resolve_id(const json_t *items, const char *kind, const char *arg, const
                 *ret_id = found;
                 return 0;
         }
+        /* Not an id: a name, when exactly one item has it (names need not be unique). */
+        json_array_foreach(items, i, it) {
+                const char *id = json_string_value(json_object_get(it, "id"));
+                const char *name = json_string_value(json_object_get(it, "name"));
+                char *l;
+
+                if (n > 0 || !id || !name || !streq(name, arg))
+                        continue;
+                found = id;
+                named++;
+                if (asprintf(&l, "%s%s  %s  %s", strempty(list), list ? "\n" : "", id, name) < 0)
+                        return -ENOMEM;
+                free(list);
+                list = l;
+        }
+        if (named == 1) {
+                *ret_id = found;
+                return 0;
+        }
+        if (named > 1)
+                return error_set(ret_error, -EINVAL, "%zu %ss are named '%s'; give an id prefix:\n%s", named,
+                                 kind, arg, list);
         if (n == 0)
-                return error_set(ret_error, -ENOENT, "no %s with an id starting with '%s'", kind, arg);
+                return error_set(ret_error, -ENOENT, "no %s with an id starting with '%s' or named so", kind, arg);
         return error_set(ret_error, -EINVAL, "%s id prefix '%s' is ambiguous: %zu %ss match:\n%s", kind,
                          arg, n, kind, list);
 }

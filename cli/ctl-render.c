@@ -235,6 +235,16 @@ void ctl_table_print(const struct ctl_table *t, FILE *f, int width)
         }
 }
 
+/* Print a view's table, or what it lists when there is nothing, and free it. */
+static void table_finish(FILE *f, struct ctl_table *tab, const char *none, const struct ctl_view *view)
+{
+        if (tab->n_rows == 0)
+                fprintf(f, "%s\n", none);
+        else
+                ctl_table_print(tab, f, view->width);
+        ctl_table_done(tab);
+}
+
 /* ---- JSON helpers ---- */
 
 static const char *str(const json_t *o, const char *k)
@@ -430,11 +440,7 @@ void ctl_render_tasks(FILE *f, const json_t *v, const struct ctl_view *view)
                                                          age, node, info}) < 0)
                         break;
         }
-        if (tab.n_rows == 0)
-                fputs("No tasks.\n", f);
-        else
-                ctl_table_print(&tab, f, view->width);
-        ctl_table_done(&tab);
+        table_finish(f, &tab, "No tasks.", view);
 }
 
 /* A spec's exact figure as the user likely wrote it: "20M", "512Mi", else "19.1 MiB". */
@@ -599,11 +605,7 @@ void ctl_render_agents(FILE *f, const json_t *v, const struct ctl_view *view)
                                                          str(ag, "state"), cpus, mem, disks, age}) < 0)
                         break;
         }
-        if (tab.n_rows == 0)
-                fputs("No agents.\n", f);
-        else
-                ctl_table_print(&tab, f, view->width);
-        ctl_table_done(&tab);
+        table_finish(f, &tab, "No agents.", view);
 }
 
 static void rate(const json_t *v, char *buf, size_t n)
@@ -647,11 +649,7 @@ static void devices_table(FILE *f, const json_t *a, const struct ctl_view *view)
                                                          str(d, "class"), rb, wb, ri, wi, str(d, "source")}) < 0)
                         break;
         }
-        if (tab.n_rows == 0)
-                fputs("No disks.\n", f);
-        else
-                ctl_table_print(&tab, f, view->width);
-        ctl_table_done(&tab);
+        table_finish(f, &tab, "No disks.", view);
 }
 
 void ctl_render_devices(FILE *f, const json_t *v, const struct ctl_view *view)
@@ -1007,11 +1005,7 @@ void ctl_render_top(FILE *f, const struct ctl_top_row *rows, size_t n, const str
                 if (ctl_table_add(&tab, (const char *[]){id, r->name, r->node, cpu, mem, rb, wb, ri, wi, p99}) < 0)
                         break;
         }
-        if (n == 0)
-                fputs("No running tasks.\n", f);
-        else
-                ctl_table_print(&tab, f, view->width);
-        ctl_table_done(&tab);
+        table_finish(f, &tab, "No running tasks.", view);
 }
 
 static json_t *num_or_null(double v)

@@ -57,6 +57,7 @@ static const char help_text[] =
         "                         the kernel's rq->io_start_time_ns (for overhead comparisons;\n"
         "                         applies when this run attaches the programs)\n"
         "    -h, --help           this text\n"
+        "        --version        print the version and exit\n"
         "\n"
         "EXIT STATUS\n"
         "    0 on success, 1 on a usage or runtime error (the message says which).\n"
@@ -108,7 +109,7 @@ static int device_parse(const char *s, dev_t *ret)
 
 static int args_parse(int argc, char **argv, struct args *a)
 {
-        enum { OPT_KEEP = 256, OPT_DETACH, OPT_BPFFS, OPT_MOUNT, OPT_HASH, OPT_COST };
+        enum { OPT_KEEP = 256, OPT_DETACH, OPT_BPFFS, OPT_MOUNT, OPT_HASH, OPT_COST, OPT_VERSION };
         static const struct option options[] = {
                 {"interval", required_argument, NULL, 'i'},
                 {"count", required_argument, NULL, 'c'},
@@ -123,6 +124,7 @@ static int args_parse(int argc, char **argv, struct args *a)
                 {"hash-timestamps", no_argument, NULL, OPT_HASH},
                 {"prog-cost", no_argument, NULL, OPT_COST},
                 {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, OPT_VERSION},
                 {},
         };
         char *end;
@@ -184,6 +186,9 @@ static int args_parse(int argc, char **argv, struct args *a)
                         break;
                 case 'h':
                         fputs(help_text, stdout);
+                        exit(EXIT_SUCCESS);
+                case OPT_VERSION:
+                        printf("silo-iostat %s\n", SILO_VERSION);
                         exit(EXIT_SUCCESS);
                 default:
                         return -EINVAL;

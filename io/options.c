@@ -24,7 +24,7 @@ enum opt_kind {
 enum opt_id {
         O_FILENAME, O_RW, O_BS, O_IODEPTH, O_SIZE, O_OFFSET, O_IO_SIZE, O_RUNTIME, O_NUMJOBS,
         O_DIRECT, O_VERIFY, O_VERIFY_ONLY, O_SEED, O_RWMIXREAD, O_RATE, O_CPUS_ALLOWED,
-        O_SQPOLL, O_HIPRI, O_FIXEDBUFS, O_REGISTERFILES, O_JSON, O_ALLOW_WRITE_DEVICE, O_HELP,
+        O_SQPOLL, O_HIPRI, O_FIXEDBUFS, O_REGISTERFILES, O_JSON, O_ALLOW_WRITE_DEVICE, O_HELP, O_VERSION,
         O_CALIBRATE,
 };
 
@@ -58,6 +58,7 @@ static const struct option_def {
         { "json", NULL, OPT_FLAG, O_JSON, 0, 0 },
         { "allow-write-device", "allow_write_device", OPT_FLAG, O_ALLOW_WRITE_DEVICE, 0, 0 },
         { "help", NULL, OPT_FLAG, O_HELP, 0, 0 },
+        { "version", NULL, OPT_FLAG, O_VERSION, 0, 0 },
         { "calibrate", NULL, OPT_FLAG, O_CALIBRATE, 0, 0 },
 };
 
@@ -94,6 +95,7 @@ const char *io_cli_usage(void)
                "                         (default 5s); with --allow-write-device also write figures (on\n"
                "                         an unused device, or a scratch file in the directory)\n"
                "  --help                 this text\n"
+               "  --version              print the version and exit\n"
                "\n"
                "Exit status: 0 ok, 1 setup or I/O error, 2 bad options, 3 verify found bad blocks,\n"
                "130 stopped by SIGINT/SIGTERM (figures of what completed are still printed).\n";
@@ -210,6 +212,7 @@ static int apply(struct io_cli *cli, const struct option_def *o, const char *v, 
         case O_JSON: cli->json = true; break;
         case O_ALLOW_WRITE_DEVICE: job->allow_write_device = true; break;
         case O_HELP: cli->help = true; break;
+        case O_VERSION: cli->version = true; break;
         case O_CALIBRATE: cli->calibrate = true; break;
         case O_RW:
         case O_CPUS_ALLOWED:
@@ -259,7 +262,7 @@ int io_cli_parse(int argc, char *const *argv, struct io_cli *ret, char **ret_err
         if (cli.calibrate && !cli.job.filename)
                 return error_set(ret_error, -EINVAL,
                                  "--filename: missing (which device or directory to calibrate)");
-        if (!cli.help && !cli.calibrate) {
+        if (!cli.help && !cli.version && !cli.calibrate) {
                 r = io_job_validate(&cli.job, ret_error);
                 if (r < 0)
                         return r;

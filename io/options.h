@@ -11,6 +11,7 @@ struct io_cli {
         struct io_job job;
         bool json;
         bool help;
+        bool version;
         bool calibrate;         /* --calibrate: measure the disk at --filename instead */
 };
 

@@ -101,6 +101,10 @@ int main(int argc, char **argv)
                 fputs(io_cli_usage(), stdout);
                 return 0;
         }
+        if (cli.version) {
+                printf("silo-io %s\n", SILO_VERSION);
+                return 0;
+        }
         if (cli.calibrate)
                 return calibrate(&cli);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for cli/ctl-args: flags in every position, `run` flags into a spec, unique-prefix
- * lookup (an ambiguous prefix lists the matches) and the documented exit codes. */
+ * and name lookup (an ambiguous prefix lists the matches) and the documented exit codes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -286,8 +286,21 @@ static void test_resolve_prefix(void **state)
         free(err);
         err = NULL;
 
+        /* A name, when only one task has it; an id prefix wins over a name. */
+        assert_int_equal(ctl_resolve_id(tasks, "task", "beta", &id, &err), 0);
+        assert_string_equal(id, "3f2a9999-0000-4000-8000-000000000002");
+        json_array_append_new(tasks, json_pack("{s:s, s:s}", "id", "beef0000-0000-4000-8000-000000000004", "name", "beta"));
+        json_array_append_new(tasks, json_pack("{s:s, s:s}", "id", "abcd0000-0000-4000-8000-000000000005", "name", "77"));
+        assert_int_equal(ctl_resolve_id(tasks, "task", "beta", &id, &err), -EINVAL);
+        assert_non_null(strstr(err, "2 tasks are named 'beta'; give an id prefix:\n"));
+        assert_non_null(strstr(err, "beef0000-0000-4000-8000-000000000004  beta"));
+        free(err);
+        err = NULL;
+        assert_int_equal(ctl_resolve_id(tasks, "task", "77", &id, &err), 0);
+        assert_string_equal(id, "77aa0000-0000-4000-8000-000000000003");
+
         assert_int_equal(ctl_resolve_id(tasks, "agent", "zz", &id, &err), -ENOENT);
-        assert_string_equal(err, "no agent with an id starting with 'zz'");
+        assert_string_equal(err, "no agent with an id starting with 'zz' or named so");
         free(err);
         err = NULL;
         assert_int_equal(ctl_resolve_id(tasks, "task", "", &id, &err), -ENOENT);
