@@ -45,7 +45,7 @@ static int find_shim(struct agent *a)
                         return -ENOMEM;
                 return access(a->shim_path, X_OK) < 0 ? negative_errno() : 0;
         }
-        /* Installed and build trees both keep silo-shim next to silo-agent. */
+        /* A build tree keeps silo-shim next to silo-agent; `meson install` in SILO_SHIM_PATH. */
         n = readlink("/proc/self/exe", self, sizeof(self) - 1);
         if (n > 0) {
                 self[n] = '\0';
@@ -55,7 +55,7 @@ static int find_shim(struct agent *a)
                         return 0;
                 free(a->shim_path);
         }
-        a->shim_path = strdup("/usr/libexec/silo/silo-shim");
+        a->shim_path = strdup(SILO_SHIM_PATH);
         if (!a->shim_path)
                 return -ENOMEM;
         return access(a->shim_path, X_OK) < 0 ? negative_errno() : 0;

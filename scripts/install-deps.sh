@@ -10,6 +10,8 @@ PACKAGES=(
     liburing-dev libcgroup-dev libbpf-dev libelf-dev zlib1g-dev
     libnl-3-dev libnl-route-3-dev libcmocka-dev libjansson-dev
     libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libsystemd-dev
+    # man pages, bash completion, Debian packages (packaging/build-debs.sh) and their checks
+    scdoc bash-completion dpkg-dev debhelper fakeroot lintian
     # tests and peers
     qemu-system-x86 busybox-static kmod e2fsprogs util-linux iproute2 xz-utils
     fio crun prometheus curl cpio procps libglpk-dev jq bc sqlite3
