@@ -7,7 +7,7 @@
 # For each page: navigate to URL in the same tab (sessionStorage carries over, as for a user),
 # wait until the JavaScript CONDITION is true (at most 30 s), then write DOM-DIR/NAME.html (the
 # DOM), DOM-DIR/NAME.ids ("id<TAB>text" of each element with an id, its text as rendered, spaces
-# collapsed) and SHOT-DIR/dashboard-NAME.png. One browser start for every page: under load each start costs
+# collapsed, and "location<TAB>" the page's URL) and SHOT-DIR/dashboard-NAME.png. One browser start for every page: under load each start costs
 # seconds, and waiting for a condition instead of a fixed time is what makes the test robust.
 # Exits 1 naming the page and condition that never held (its DOM is written all the same).
 import base64
@@ -114,6 +114,7 @@ def main():
             texts = json.loads(b.evaluate(
                 'JSON.stringify(Array.from(document.querySelectorAll("[id]"), '
                 '(e) => [e.id, e.innerText === undefined ? e.textContent : e.innerText]))'))
+            texts.append(['location', b.evaluate('location.href')])  # what the address bar shows
             with open(os.path.join(dom_dir, name + '.ids'), 'w', encoding='utf-8') as f:
                 for ident, text in texts:
                     f.write(ident + '\t' + ' '.join((text or '').split()) + '\n')

@@ -114,7 +114,8 @@ assert_match "overview: task list has writer" "$(text "$F" task-writer)" "^write
 assert_match "overview: task list has scrub" "$(text "$F" task-scrub)" "^scrub scrub default RUNNING node1 1\.00 512 MiB"
 assert_eq "overview: the pending task's reason, as the API has it" \
     "$(text "$F" pending-huge | sed -E 's/^huge huge default [0-9]+[smhd] //')" "$(tr -s ' \n' ' ' <<<"$REASON" | sed 's/ $//')"
-assert_match "the token left the address bar" "$(grep -c "$TOKEN" "$F" || true)" '^0$'
+assert_eq "the token left the address bar (and the history)" "$(text "$F" location)" "$M/#/"
+assert_eq "... of every page" "$(text "$WORK/disk.html" location)" "$M/#/disk/$AGENT/nullb0"
 
 F=$WORK/disk.html
 assert_match "disk: calibrated capacity" "$(text "$F" disk-capacity)" "^read 400 MB/s, write 200 MB/s, 100 k IOPS read, 50\.0 k IOPS write$"
