@@ -80,6 +80,18 @@ for pkg in silo-master silo-agent; do
     assert_file_contains "$pkg postrm purges its unit's state" "$tmp/$pkg.ctrl/postrm" \
         "deb-systemd-helper purge"
 done
+assert_file_contains "silo-agent prerm stops the node's tasks on removal" \
+    "$tmp/silo-agent.ctrl/prerm" "deb-systemd-invoke stop silo-tasks.scope"
+assert_file_contains "silo-agent postrm purges its state" "$tmp/silo-agent.ctrl/postrm" \
+    "rm -rf /var/lib/silo/agent"
+assert_file_contains "silo-master postrm purges its state" "$tmp/silo-master.ctrl/postrm" \
+    "rm -rf /var/lib/silo/master"
+for pkg in silo-common silo-master silo-agent; do
+    for script in "$tmp/$pkg.ctrl"/p*; do
+        sh -n "$script" || fail "$script: sh syntax error"
+    done
+done
+pass "maintainer scripts parse with sh -n"
 
 # --- Depends: from the shared libraries, all installed here ----------------------------------
 agent_depends=$(dpkg-deb -f "$(deb_of silo-agent)" Depends)
