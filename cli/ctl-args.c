@@ -118,7 +118,8 @@ const char *ctl_usage(void)
                         return "Usage: siloctl [OPTIONS] COMMAND [ARGS...]\n";
                 fputs("Usage: siloctl [OPTIONS] COMMAND [ARGS...]\n\n" DEFAULTS_HELP
                       "Ids may be shortened to any unique prefix (tables show the first 8 characters);\n"
-                      "a task's or agent's name does too when no other has it.\n"
+                      "a task's name, or an agent's hostname, that no other has works too.\n"
+                      "Tables fit the terminal ($COLUMNS sets the width); piped, values are not cut.\n"
                       "\nCommands (siloctl COMMAND --help for each one's flags):\n",
                       f);
                 for (int i = 0; i < _CTL_CMD_MAX; i++)
@@ -532,6 +533,14 @@ int ctl_run_spec(const struct ctl_args *a, const json_t *base, json_t **ret, cha
         return 0;
 }
 
+/* A task's name, or an agent's hostname. */
+static const char *item_name(const json_t *it)
+{
+        const char *name = json_string_value(json_object_get(it, "name"));
+
+        return name ? name : json_string_value(json_object_get(it, "hostname"));
+}
+
 int ctl_resolve_id(const json_t *items, const char *kind, const char *arg, const char **ret_id,
                    char **ret_error)
 {
@@ -550,7 +559,7 @@ int ctl_resolve_id(const json_t *items, const char *kind, const char *arg, const
         }
         json_array_foreach(items, i, it) {
                 const char *id = json_string_value(json_object_get(it, "id"));
-                const char *name = json_string_value(json_object_get(it, "name"));
+                const char *name = item_name(it);
                 char *l;
 
                 if (!id || len == 0 || strncmp(id, arg, len) != 0)
@@ -570,7 +579,7 @@ int ctl_resolve_id(const json_t *items, const char *kind, const char *arg, const
         /* Not an id: a name, when exactly one item has it (names need not be unique). */
         json_array_foreach(items, i, it) {
                 const char *id = json_string_value(json_object_get(it, "id"));
-                const char *name = json_string_value(json_object_get(it, "name"));
+                const char *name = item_name(it);
                 char *l;
 
                 if (n > 0 || !id || !name || !streq(name, arg))

@@ -87,7 +87,8 @@ const char *ctl_command_usage(ctl_command c);
 int ctl_run_spec(const struct ctl_args *a, const json_t *base, json_t **ret, char **ret_error);
 
 /* The item of `items` (an array of objects with "id" and maybe "name") that `arg` names: an
- * exact id wins, else the only id starting with it, else the only item named `arg`. kind
+ * exact id wins, else the only id starting with it, else the only item named `arg` (its
+ * "name", or an agent's "hostname"). kind
  * names what is looked up ("task"). 0 with *ret_id borrowed from items; -ENOENT (no match) or
  * -EINVAL (several: the message lists them, with names) with *ret_error. */
 int ctl_resolve_id(const json_t *items, const char *kind, const char *arg, const char **ret_id,

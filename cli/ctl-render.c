@@ -673,7 +673,7 @@ void ctl_render_agent(FILE *f, const json_t *v, const struct ctl_view *view)
         line(f, view, "State:", "%s", strempty(str(v, "state")));
         if (json_is_integer(reg)) {
                 ctl_format_time(json_integer_value(reg), view->now_ms, when, sizeof(when));
-                line(f, view, "Registered:", "%s", when);
+                line(f, view, "Joined:", "%s", when);
         }
         if (json_is_integer(upd)) {
                 ctl_format_time(json_integer_value(upd), view->now_ms, when, sizeof(when));
@@ -684,8 +684,8 @@ void ctl_render_agent(FILE *f, const json_t *v, const struct ctl_view *view)
         if (buf[0])
                 line(f, view, "Attributes:", "%s", buf);
         bytes_or_max(json_object_get(res, "mem"), mem, sizeof(mem));
-        line(f, view, "Capacity:", "cpus %g, mem %s, pids %s", num(json_object_get(res, "cpus")), mem,
-             json_is_integer(json_object_get(res, "pids")) ? "limited" : "-");
+        line(f, view, "Capacity:", "cpus %g, mem %s%s", num(json_object_get(res, "cpus")), mem,
+             json_is_integer(json_object_get(res, "pids")) ? ", pids limited" : "");
         if (free_) {
                 bytes_or_max(json_object_get(free_, "mem"), mem, sizeof(mem));
                 line(f, view, "Free:", "cpus %g, mem %s", num(json_object_get(free_, "cpus")), mem);
@@ -781,15 +781,15 @@ void ctl_render_isolation(FILE *f, const json_t *v, const struct ctl_view *view)
 {
         const json_t *lim = json_object_get(v, "limits"), *use = json_object_get(v, "usage"),
                      *cpu = json_object_get(use, "cpu"), *mem = json_object_get(use, "memory"),
-                     *ev = json_object_get(mem, "events"), *pr = json_object_get(use, "pressure"),
+                     *ev = json_object_get(mem, "events"), *pr = json_object_get(v, "pressure"),
                      *quota = json_object_get(lim, "cpu_quota_usec"), *d;
         char buf[512] = "", a[32], b[32], c[32];
         double period = num(json_object_get(lim, "cpu_period_usec"));
         size_t i;
 
         line(f, view, "Task:", "%s (%s%s)", strempty(str(v, "task_id")),
-             json_is_true(json_object_get(use, "populated")) ? "running" : "no processes",
-             json_is_true(json_object_get(use, "frozen")) ? ", frozen" : "");
+             json_is_true(json_object_get(v, "populated")) ? "running" : "no processes",
+             json_is_true(json_object_get(v, "frozen")) ? ", frozen" : "");
         line(f, view, "Cgroup:", "%s", strempty(str(v, "cgroup")));
         /* Limits: what the kernel has, read back from the cgroup's files. */
         if (json_is_number(quota) && period > 0)

@@ -622,7 +622,7 @@ static int cmd_top(struct ctl *ctl)
                 struct ctl_top_row *rows = NULL;
                 struct winsize ws = {};
                 size_t n = 0, max_rows = SIZE_MAX;
-                char clock[16];
+                char clock[16], head[512];
                 time_t now = time(NULL);
 
                 free(ctl->err);
@@ -637,12 +637,16 @@ static int cmd_top(struct ctl *ctl)
                 strftime(clock, sizeof(clock), "%H:%M:%S", localtime(&now));
                 if (top_alt_screen)
                         fputs("\033[H\033[2J", stdout);
-                printf("siloctl top - %s  %zu running task%s on %s %s, every %.1fs, sorted by %s\n", clock, n,
-                       n == 1 ? "" : "s", use_agent(ctl) ? "agent" : "master",
-                       use_agent(ctl) ? ctl->agent : ctl->master, ctl->args.interval_s, sort);
-                printf("%s\n\n", ctl->err ? ctl->err
-                                          : "q quits; sort: c cpu, m mem, i io, o iops, p p99, n name; "
-                                            "rates /s, K M G = KiB MiB GiB");
+                /* The two header lines are cut to the width too: a wrapped line would push
+                 * the table down and off a full screen. */
+                snprintf(head, sizeof(head), "siloctl top - %s  %zu running task%s on %s %s, every %.1fs, by %s",
+                         clock, n, n == 1 ? "" : "s", use_agent(ctl) ? "agent" : "master",
+                         use_agent(ctl) ? ctl->agent : ctl->master, ctl->args.interval_s, sort);
+                printf("%.*s\n", ctl->view.width > 0 ? ctl->view.width : (int)sizeof(head), head);
+                snprintf(head, sizeof(head), "%s",
+                         ctl->err ? ctl->err
+                                  : "q quits; sort keys c cpu, m mem, i io, o iops, p p99, n name; K M G: KiB MiB GiB");
+                printf("%.*s\n\n", ctl->view.width > 0 ? ctl->view.width : (int)sizeof(head), head);
                 ctl_top_sort(rows, n, sort);
                 ctl_render_top(stdout, rows, MIN(n, max_rows), &ctl->view);
                 if (!top_alt_screen)
@@ -710,6 +714,8 @@ int main(int argc, char **argv)
         struct ctl ctl = {};
         _cleanup_free_ char *err = NULL;
         struct winsize ws = {};
+        char *end = NULL;
+        long cols;
         int r;
 
         r = ctl_args_parse(argc, argv, &ctl.args, &err);
@@ -727,8 +733,12 @@ int main(int argc, char **argv)
                 ctl.agent = ctl.args.agent ?: getenv("SILO_AGENT");
                 if (ctl.agent && !*ctl.agent)
                         ctl.agent = NULL;
-                /* Tables fit a terminal; piped output keeps whole values (as kubectl does). */
-                if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+                /* Tables fit a terminal; piped output keeps whole values (as kubectl does).
+                 * $COLUMNS, when set, wins (as in systemd's tools). */
+                cols = getenv("COLUMNS") ? strtol(getenv("COLUMNS"), &end, 10) : 0;
+                if (cols > 0 && cols < 100000 && !*end)
+                        ctl.view.width = (int)cols;
+                else if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
                         ctl.view.width = ws.ws_col;
                 ctl.view.now_ms = (int64_t)now_realtime_ms();
                 r = run_command(&ctl);

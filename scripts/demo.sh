@@ -175,8 +175,10 @@ sleep 2
 
 show tasks
 ctl tasks
-show inspect "$TASK"
-ctl inspect "$TASK"
+show inspect "${TASK:0:8}"
+ctl inspect "${TASK:0:8}"
+show top --once
+ctl top --once -d 1
 # The limit in force next to what the task gets: two io.stat samples 4 s apart, each timed
 # right after it was read (siloctl itself takes a moment under the VM's emulation).
 wbytes() { ctl -o json inspect "$TASK" | jq '[.usage.io[]? | select(.name == "'"$DISK"'") | .wbytes] | add // 0'; }

@@ -15,7 +15,7 @@ PACKAGES=(
     # tests and peers
     qemu-system-x86 busybox-static kmod e2fsprogs util-linux iproute2 xz-utils
     fio crun prometheus curl cpio procps libglpk-dev jq bc sqlite3
-    strace linux-perf chromium
+    strace linux-perf chromium tmux
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -299,6 +299,16 @@ static void test_resolve_prefix(void **state)
         assert_int_equal(ctl_resolve_id(tasks, "task", "77", &id, &err), 0);
         assert_string_equal(id, "77aa0000-0000-4000-8000-000000000003");
 
+        /* Agents by hostname. */
+        {
+                json_t *agents = json_pack("[{s:s, s:s}, {s:s, s:s}]", "id", "a1", "hostname", "node-1", "id", "a2",
+                                           "hostname", "node-2");
+
+                assert_int_equal(ctl_resolve_id(agents, "agent", "node-2", &id, &err), 0);
+                assert_string_equal(id, "a2");
+                json_decref(agents);
+        }
+
         assert_int_equal(ctl_resolve_id(tasks, "agent", "zz", &id, &err), -ENOENT);
         assert_string_equal(err, "no agent with an id starting with 'zz' or named so");
         free(err);

@@ -212,7 +212,8 @@ static void test_task_report(void **state)
         json_decref(v);
 }
 
-/* An isolation view as the agent serves it (agent/api.c isolation_to_json + measure.h). */
+/* An isolation view as the agent serves it (agent/api.c isolation_to_json + measure.h):
+ * pressure, populated and frozen at the top level, next to limits and usage. */
 static json_t *isolation_fixture(long long usage_usec, long long wbytes, double wbps)
 {
         json_t *p = json_pack("{s:{s:f, s:f, s:f, s:I}, s:{s:f, s:f, s:f, s:I}}", "some", "avg10", 12.5, "avg60", 3.0,
@@ -222,7 +223,7 @@ static json_t *isolation_fixture(long long usage_usec, long long wbytes, double 
                 "{s:s, s:s, s:{s:I, s:I, s:i, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:b,"
                 " s:[{s:s, s:s, s:s, s:I, s:s, s:s, s:i, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f}}]},"
                 " s:{s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}},"
-                " s:[{s:s, s:s, s:I, s:I, s:I, s:I}], s:I, s:{s:O, s:O, s:O}, s:b, s:b},"
+                " s:[{s:s, s:s, s:I, s:I, s:I, s:I}], s:I}, s:{s:O, s:O, s:O}, s:b, s:b,"
                 " s:{s:s, s:f}}",
                 "task_id", "3f2a1b4c-1b4c-4d5e-8f90-a1b2c3d4e5f6", "cgroup",
                 "/sys/fs/cgroup/silo/tasks/3f2a1b4c-1b4c-4d5e-8f90-a1b2c3d4e5f6", "limits", "cpu_quota_usec",
@@ -258,6 +259,7 @@ static void test_isolation_report(void **state)
                 assert_non_null(strstr(t, "\nMemory:    limit 256 MiB, high max, swap max"));
                 assert_non_null(strstr(t, "\nMem use:   12.0 MiB (peak 20.0 MiB)"));
                 assert_non_null(strstr(t, "\nPids:      3 of 64\n"));
+                assert_true(strncmp(t, "Task:      3f2a1b4c-1b4c-4d5e-8f90-a1b2c3d4e5f6 (running)\n", 58) == 0);
                 assert_non_null(strstr(t, "\nPressure:  avg10  cpu 12.5%  memory 12.5% (full 10.2%)  io 12.5% (full 10.2%)\n"));
                 assert_non_null(strstr(t, "\nI/O nullb0 (251:0), measured over 1.0 s:\n"));
                 assert_non_null(strstr(t, "\n  write bytes/s        19.1 MiB/s     19.1 MiB/s\n"));
