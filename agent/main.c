@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* silo-agent: the node daemon; options, startup checks, the event loop, sd_notify, shutdown. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -15,6 +17,7 @@
 #include "agent/agent.h"
 #include "agent/measure.h"
 #include "agent/options.h"
+#include "agent/systemd.h"
 #include "common/auth.h"
 #include "common/config.h"
 #include "common/fd-limit.h"
@@ -61,11 +64,28 @@ static int find_shim(struct agent *a)
         return access(a->shim_path, X_OK) < 0 ? negative_errno() : 0;
 }
 
+/* STATUS= for `systemctl status`: the tasks by state, e.g. "tasks: 2 running, 1 starting,
+ * 5 finished". Sent whenever a task changes state or is forgotten. */
 void agent_notify_status(struct agent *a)
 {
-        (void)sd_notifyf(0, "STATUS=%zu running, %zu starting, %zu tasks known",
-                         agent_count_tasks(a, SILO_TASK_RUNNING),
-                         agent_count_tasks(a, SILO_TASK_STARTING), a->n_tasks);
+        char buf[256] = "tasks: none";
+        size_t len = strlen("tasks:");
+
+        for (int s = 0; s < _SILO_TASK_STATE_MAX && a->n_tasks; s++) {
+                size_t n = agent_count_tasks(a, s);
+                int w;
+
+                if (!n)
+                        continue;
+                w = snprintf(buf + len, sizeof(buf) - len, "%s %zu %s", len > 6 ? "," : "", n,
+                             silo_task_state_to_string(s));
+                if (w < 0 || (size_t)w >= sizeof(buf) - len)
+                        break;
+                len += (size_t)w;
+        }
+        for (char *c = buf; *c; c++)   /* RUNNING -> running */
+                *c = (char)tolower((unsigned char)*c);
+        (void)sd_notifyf(0, "STATUS=%s", buf);
 }
 
 static int on_signal(struct event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -116,18 +136,12 @@ static void agent_free(struct agent *a)
 
 /* Refuse before touching anything: a bad option, or no cgroup v2 controllers (then there is
  * no isolation, and an agent that runs tasks unconfined is worse than none). */
-static int agent_check(struct agent *a)
+static int agent_check(void)
 {
         _cleanup_free_ char *err = NULL;
         const struct cg_probe *probe;
         uint64_t before, after;
-        int r, level;
-
-        level = log_level_parse(a->opts.log_level);
-        if (level < 0)
-                return log_error_errno(level, "--log-level: '%s' is not one of error, warning, notice, info, debug",
-                                       a->opts.log_level);
-        log_set_max_level(level);
+        int r;
 
         /* Started by hand the soft limit is often 1024: every connection, pidfd and log is an
          * fd (tasks inherit the raised limit unless their spec sets rlimits.nofile). */
@@ -144,6 +158,29 @@ static int agent_check(struct agent *a)
                 log_error("Refusing to start: %s", err ? err : "cannot probe cgroup v2 at /sys/fs/cgroup");
                 return -EOPNOTSUPP;
         }
+        return 0;
+}
+
+/* The cgroup tree: under systemd (and no --cgroup-root) in the scope systemd delegated to
+ * Silo, the agent staying in its own unit; else --cgroup-root or /sys/fs/cgroup/silo. */
+static int agent_cgroup_setup(struct agent *a)
+{
+        _cleanup_free_ char *err = NULL, *scope = NULL;
+        bool created = false;
+        int r;
+
+        if (a->opts.cgroup_root || !agent_systemd_manages_cgroups())
+                r = cg_hierarchy_setup(a->opts.cgroup_root, false, &a->cg, &err);
+        else {
+                r = agent_systemd_scope(&scope, &created, &err);
+                if (r >= 0) {
+                        log_info("%s %s for the tasks: %s", created ? "Started" : "Adopted",
+                                 AGENT_TASKS_SCOPE, scope);
+                        r = cg_hierarchy_setup(scope, true, &a->cg, &err);
+                }
+        }
+        if (r < 0)
+                return log_error_errno(r, "Setting up the cgroup hierarchy: %s", err ? err : strerror(-r));
         return 0;
 }
 
@@ -183,9 +220,9 @@ static int agent_state_open(struct agent *a)
         if (r < 0)
                 return log_error_errno(r, "Cannot find silo-shim (%s): %m (use --shim)", strempty(a->shim_path));
 
-        r = cg_hierarchy_setup(a->opts.cgroup_root, &a->cg, &err);
+        r = agent_cgroup_setup(a);
         if (r < 0)
-                return log_error_errno(r, "Setting up the cgroup hierarchy: %s", err ? err : strerror(-r));
+                return r;
         log_info("cgroup root %s", cg_hierarchy_root(a->cg));
         (void)node_limits_read(cg_hierarchy_root(a->cg), &a->node_limits);
         return 0;
@@ -234,7 +271,7 @@ static int agent_run(struct agent *a)
 {
         int r;
 
-        if ((r = agent_check(a)) < 0 || (r = agent_state_open(a)) < 0 || (r = agent_loop_setup(a)) < 0)
+        if ((r = agent_check()) < 0 || (r = agent_state_open(a)) < 0 || (r = agent_loop_setup(a)) < 0)
                 return r;
         a->started_usec = now_usec();
         log_info("silo-agent %s listening on %s (port %u), state in %s, %zu tasks recovered%s",
@@ -252,8 +289,11 @@ int main(int argc, char **argv)
 {
         struct agent a = {.lock_fd = -EBADF};
         _cleanup_free_ char *err = NULL;
-        int r;
+        int r, level;
 
+        /* silo-agent is also the holder of its systemd scope (agent/systemd.c). */
+        if (argc >= 1 && streq(argv[0], AGENT_SCOPE_HOLDER_NAME))
+                return agent_scope_holder_main();
         log_set_ident("silo-agent");
         r = config_parse(&agent_options_schema, argc, argv, &a.opts, &err);
         if (r == CONFIG_HELP) {
@@ -270,8 +310,15 @@ int main(int argc, char **argv)
         if (r < 0) {
                 log_error("%s", err ? err : "invalid options");
                 config_free(&agent_options_schema, &a.opts);
-                return 2;
+                return EX_CONFIG;
         }
+        level = log_level_parse(a.opts.log_level);
+        if (level < 0) {
+                log_error("--log-level: '%s' is not one of error, warning, notice, info, debug", a.opts.log_level);
+                config_free(&agent_options_schema, &a.opts);
+                return EX_CONFIG;
+        }
+        log_set_max_level(level);
         r = agent_run(&a);
         agent_free(&a);
         return r < 0 ? 1 : 0;

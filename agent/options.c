@@ -17,7 +17,7 @@ static const struct config_option agent_option_table[] = {
             "cluster token (default: <state-dir>/token, generated at first start)"),
         OPT("master", CONFIG_STRING, master, NULL, "URL", "master to register with (standalone without)"),
         OPT("cgroup-root", CONFIG_STRING, cgroup_root, NULL, "PATH",
-            "cgroup v2 subtree for the agent, shims and tasks (default: delegated or /sys/fs/cgroup/silo)"),
+            "cgroup v2 subtree for the shims and tasks (default: silo-tasks.scope under systemd, else /sys/fs/cgroup/silo)"),
         OPT("disk", CONFIG_LIST, disk, NULL, "NAME|/dev/X", "a disk to offer"),
         {"kill-grace-s", CONFIG_UINT, offsetof(struct agent_options, kill_grace_s), "10", "SEC",
          "default SIGTERM-to-SIGKILL grace of a kill", 0, 3600},

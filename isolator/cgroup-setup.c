@@ -150,64 +150,17 @@ static bool path_has_dotdot(const char *p)
         return false;
 }
 
-/* Our own cgroup from /proc/self/cgroup's v2 line "0::/path". */
-static int own_cgroup(char **ret)
+static int attach_pid(const char *group, const char *pid, char **ret_error)
 {
-        _cleanup_free_ char *content = NULL;
-        char *line;
+        _cleanup_free_ char *procs = NULL;
         int r;
 
-        r = file_read_full("/proc/self/cgroup", 0, &content, NULL);
-        if (r < 0)
-                return r;
-        for (line = content; line && *line;) {
-                char *eol = strchr(line, '\n');
-
-                if (eol)
-                        *eol = 0;
-                if (strncmp(line, "0::", 3) == 0) {
-                        char *p = strdup(line + 3);
-                        if (!p)
-                                return -ENOMEM;
-                        *ret = p;
-                        return 0;
-                }
-                line = eol ? eol + 1 : NULL;
-        }
-        return -ENOENT;
-}
-
-/* Running as a systemd service with Delegate=yes: $INVOCATION_ID is set and our own
- * cgroup's subtree_control is writable. After a restart by anything but systemd we may
- * already sit in <root>/agent: then the parent is the root. */
-static int delegated_root(const char *mountpoint, char **ret)
-{
-        _cleanup_free_ char *own = NULL, *abs = NULL, *sc = NULL;
-        size_t n;
-        int r;
-
-        if (!getenv("INVOCATION_ID"))
-                return -ENOENT;
-        r = own_cgroup(&own);
-        if (r < 0)
-                return r;
-        if (streq(own, "/"))
-                return -ENOENT;
-        n = strlen(own);
-        if (n > 6 && streq(own + n - 6, "/agent")) {
-                _cleanup_free_ char *tasks = NULL;
-
-                if (asprintf(&tasks, "%s%.*s/tasks", mountpoint, (int)(n - 6), own) < 0)
-                        return -ENOMEM;
-                if (access(tasks, F_OK) == 0)
-                        own[n - 6] = 0;
-        }
-        if (asprintf(&abs, "%s%s", mountpoint, own) < 0 ||
-            asprintf(&sc, "%s/cgroup.subtree_control", abs) < 0)
+        if (join(group, "cgroup.procs", &procs) < 0)
                 return -ENOMEM;
-        if (access(sc, W_OK) < 0)
-                return -EACCES;
-        *ret = TAKE_PTR(abs);
+        r = file_write_string(procs, pid);
+        if (r < 0)
+                return error_set(ret_error, r, "cannot move pid %s into %s: %s", pid, group,
+                                 strerror(-r));
         return 0;
 }
 
@@ -216,17 +169,37 @@ static int delegated_root(const char *mountpoint, char **ret)
  * this one write goes to cgroup.procs directly. */
 static int attach_self(const char *agent, char **ret_error)
 {
-        _cleanup_free_ char *procs = NULL;
         char pid[32];
         int r;
 
-        if (join(agent, "cgroup.procs", &procs) < 0)
-                return -ENOMEM;
         snprintf(pid, sizeof(pid), "%d", (int)getpid());
-        r = file_write_string(procs, pid);
+        r = attach_pid(agent, pid, ret_error);
+        return r < 0 ? error_wrap(ret_error, r, "moving the agent") : 0;
+}
+
+/* A delegated root starts with its first process in it (a scope cannot be started empty):
+ * every process of the root itself moves to <root>/holder, so that controllers can be
+ * enabled below the root (no-internal-process rule). */
+static int residents_move(const char *root, const char *holder, char **ret_error)
+{
+        _cleanup_free_ char *procs = NULL, *content = NULL;
+        char *save = NULL;
+        int r;
+
+        if (join(root, "cgroup.procs", &procs) < 0)
+                return -ENOMEM;
+        r = file_read_full(procs, 0, &content, NULL);
         if (r < 0)
-                return error_set(ret_error, r, "cannot move the agent (pid %s) into %s: %s", pid,
-                                agent, strerror(-r));
+                return error_set(ret_error, r, "cannot read %s: %s", procs, strerror(-r));
+        for (char *pid = strtok_r(content, "\n", &save); pid; pid = strtok_r(NULL, "\n", &save)) {
+                r = attach_pid(holder, pid, ret_error);
+                /* A process that exited meanwhile has nothing left to move. */
+                if (r == -ESRCH) {
+                        free(*ret_error);
+                        *ret_error = NULL;
+                } else if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -274,21 +247,16 @@ static int root_from_option(struct cg_hierarchy *h, const char *cgroup_root, cha
         return 0;
 }
 
-/* h->root and h->root_rel from --cgroup-root, or the group systemd delegated (then
- * *ret_delegated), or the default. */
-static int root_select(struct cg_hierarchy *h, const char *cgroup_root, bool *ret_delegated,
-                       char **ret_error)
+/* h->root and h->root_rel from --cgroup-root (or the delegated group), else the default. */
+static int root_select(struct cg_hierarchy *h, const char *cgroup_root, char **ret_error)
 {
         int r;
 
-        *ret_delegated = false;
         if (cgroup_root && *cgroup_root) {
                 r = root_from_option(h, cgroup_root, ret_error);
                 if (r < 0)
                         return r;
-        } else if (delegated_root(h->mountpoint, &h->root) >= 0)
-                *ret_delegated = true;
-        else if (!(h->root = strdup(CG_DEFAULT_SILO_ROOT)))
+        } else if (!(h->root = strdup(CG_DEFAULT_SILO_ROOT)))
                 return -ENOMEM;
         h->root_rel = strdup(cg_rel_of(h, h->root));
         return h->root_rel ? 0 : -ENOMEM;
@@ -335,12 +303,12 @@ static int tasks_controllers_read(const char *tasks, unsigned *ret, char **ret_e
         return 0;
 }
 
-int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char **ret_error)
+int cg_hierarchy_setup(const char *cgroup_root, bool delegated, struct cg_hierarchy **ret,
+                       char **ret_error)
 {
         _cleanup_(cg_hierarchy_freep) struct cg_hierarchy *h = NULL;
         _cleanup_free_ char *agent = NULL, *shims = NULL, *tasks = NULL;
         const struct cg_probe *p;
-        bool delegated;
         int r;
 
         r = cg_probe(NULL, &p);
@@ -362,11 +330,13 @@ int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char 
         h->sysfs_root = strdup("/sys");
         if (!h->mountpoint || !h->sysfs_root)
                 return -ENOMEM;
-        r = root_select(h, cgroup_root, &delegated, ret_error);
+        if (delegated && !(cgroup_root && *cgroup_root))
+                return error_set(ret_error, -EINVAL, "a delegated cgroup root needs its path");
+        r = root_select(h, cgroup_root, ret_error);
         if (r < 0)
                 return r;
-        if (join(h->root, "agent", &agent) < 0 || join(h->root, "shims", &shims) < 0 ||
-            join(h->root, "tasks", &tasks) < 0)
+        if (join(h->root, delegated ? CG_HOLDER_GROUP : "agent", &agent) < 0 ||
+            join(h->root, "shims", &shims) < 0 || join(h->root, "tasks", &tasks) < 0)
                 return -ENOMEM;
         /* Ancestors of a root Silo created need the controllers too; a delegated root got
          * them from systemd and its ancestors are not ours to touch. */
@@ -376,9 +346,10 @@ int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char 
             (r = cg_group_create(h, shims, ret_error)) < 0 ||
             (r = cg_group_create(h, tasks, ret_error)) < 0)
                 return r;
-        /* The caller leaves the root first: a group with processes cannot hand controllers to
-         * its children (no-internal-process rule). */
-        r = attach_self(agent, ret_error);
+        /* The root's processes leave it first: a group with processes cannot hand controllers
+         * to its children (no-internal-process rule). The caller of a delegated root stays
+         * where it is (in its own service's group). */
+        r = delegated ? residents_move(h->root, agent, ret_error) : attach_self(agent, ret_error);
         if (r < 0)
                 return r;
         if ((r = cg_enable_controllers(h->root, CG_CTRL_WANTED, ret_error)) < 0 ||

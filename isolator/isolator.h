@@ -20,6 +20,8 @@
 
 #define CG_DEFAULT_MOUNTPOINT "/sys/fs/cgroup"
 #define CG_DEFAULT_SILO_ROOT "/sys/fs/cgroup/silo"
+/* In a delegated root: the group of the process that keeps the delegated unit alive. */
+#define CG_HOLDER_GROUP "holder"
 #define CG_CPU_PERIOD_USEC 100000u   /* cpu.max period: 100 ms */
 #define CG_MAX UINT64_MAX             /* a limit read back as "max" */
 
@@ -60,13 +62,16 @@ unsigned cg_controllers_from_string(const char *cgroup_controllers_content); /* 
 
 struct cg_hierarchy;
 
-/* Select the root (cgroup_root if given; else the caller's own cgroup when systemd
- * delegated it: $INVOCATION_ID set and its cgroup.subtree_control writable; else
- * /sys/fs/cgroup/silo), move the caller into <root>/agent, create <root>/shims and
- * <root>/tasks and enable cpu cpuset memory io pids down the path. Idempotent, so an
- * agent restart calls it again. `cgroup_root` is an absolute cgroupfs path
- * ("/sys/fs/cgroup/silo") or a path relative to the mount ("silo"). */
-int cg_hierarchy_setup(const char *cgroup_root, struct cg_hierarchy **ret, char **ret_error);
+/* Select the root (cgroup_root if given, else /sys/fs/cgroup/silo), create <root>/shims and
+ * <root>/tasks and enable cpu cpuset memory io pids down the path. Without `delegated` Silo
+ * owns the root: it is created (mkdir -p), controllers are enabled from the mount down, and
+ * the caller moves into <root>/agent. With `delegated` the root (cgroup_root, required) is a
+ * group systemd delegated (a Delegate=yes scope): its ancestors are left alone, the caller
+ * stays where it is, and the root's own processes (the scope's holder) move into
+ * <root>/CG_HOLDER_GROUP. Idempotent, so an agent restart calls it again. `cgroup_root` is an
+ * absolute cgroupfs path ("/sys/fs/cgroup/silo") or a path relative to the mount ("silo"). */
+int cg_hierarchy_setup(const char *cgroup_root, bool delegated, struct cg_hierarchy **ret,
+                       char **ret_error);
 struct cg_hierarchy *cg_hierarchy_free(struct cg_hierarchy *h);
 const char *cg_hierarchy_root(const struct cg_hierarchy *h);        /* absolute path */
 /* An O_PATH directory fd of <root>/shims, for cg_clone3_into() of a shim. */

@@ -892,7 +892,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "usage: %s SUBCOMMAND ARGS...\n", argv[0]);
                 return 2;
         }
-        r = cg_hierarchy_setup(getenv("SILO_CGROUP_ROOT"), &hier, &err);
+        r = cg_hierarchy_setup(getenv("SILO_CGROUP_ROOT"), false, &hier, &err);
         if (r < 0)
                 die("cg_hierarchy_setup", r, err);
         if (streq(argv[1], "cpu") && argc == 3)
