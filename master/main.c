@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* silo-master: options, process setup (rlimits, signals, sd_notify) and the main loop. */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
@@ -7,9 +8,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sysexits.h>
 #include <systemd/sd-daemon.h>
 
 #include "common/config.h"
+#include "common/event-loop.h"
 #include "common/fd-limit.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -96,7 +99,8 @@ static void raise_nofile(uint64_t want)
 }
 
 /* The command line and the config file into opts, checked. Returns -1 to go on, else the exit
- * code: 0 after --help or --version, 2 for a bad option (logged). */
+ * code: 0 after --help or --version, EX_CONFIG (78) for a bad option or config file (logged;
+ * the unit's RestartPreventExitStatus=: restarting cannot fix a configuration). */
 static int master_options_parse(int argc, char **argv, struct master_options *opts)
 {
         _cleanup_free_ char *err = NULL;
@@ -114,13 +118,13 @@ static int master_options_parse(int argc, char **argv, struct master_options *op
         }
         if (r < 0) {
                 log_error("%s", err ? err : strerror(-r));
-                return 2;
+                return EX_CONFIG;
         }
         level = parse_log_level(opts->log_level);
         if (level < 0) {
                 log_error("--log-level: '%s' is not one of debug, info, notice, warning, err",
                           opts->log_level);
-                return 2;
+                return EX_CONFIG;
         }
         log_set_max_level(level);
         if (opts->agent_timeout_ms <= opts->heartbeat_interval_ms) {
@@ -128,9 +132,54 @@ static int master_options_parse(int argc, char **argv, struct master_options *op
                     "--agent-timeout-ms: %llu must be larger than --heartbeat-interval-ms %llu",
                     (unsigned long long)opts->agent_timeout_ms,
                     (unsigned long long)opts->heartbeat_interval_ms);
-                return 2;
+                return EX_CONFIG;
         }
         return -1;
+}
+
+/* How often STATUS= is recomputed (sent only when it changed). */
+#define STATUS_INTERVAL_USEC (2ULL * 1000000ULL)
+
+/* STATUS= for `systemctl status`: "agents: 3 active, 1 lost; tasks: 2 pending, 5 running". */
+static void master_status_format(master *m, char *buf, size_t size)
+{
+        size_t agents[2] = {0}, tasks[_SILO_TASK_STATE_MAX] = {0}, len;
+        const char *key;
+        void *v;
+        int w;
+
+        for (size_t i = 0; table_next(m->agents, &i, &key, &v);)
+                agents[((struct master_agent *)v)->state == MASTER_AGENT_LOST]++;
+        for (size_t i = 0; table_next(m->tasks, &i, &key, &v);)
+                tasks[((struct master_task *)v)->state]++;
+        w = snprintf(buf, size, "agents: %zu active, %zu lost; tasks:", agents[0], agents[1]);
+        len = w > 0 ? (size_t)w : 0;
+        for (int s = 0; s < _SILO_TASK_STATE_MAX && len < size; s++) {
+                if (!tasks[s])
+                        continue;
+                w = snprintf(buf + len, size - len, "%s %zu %s", buf[len - 1] == ':' ? "" : ",",
+                             tasks[s], silo_task_state_to_string(s));
+                len += w > 0 ? (size_t)w : 0;
+        }
+        if (len < size && buf[len - 1] == ':')
+                snprintf(buf + len, size - len, " none");
+        for (char *c = buf; *c; c++) /* RUNNING -> running */
+                *c = (char)tolower((unsigned char)*c);
+}
+
+static int on_status_timer(struct event_source *s, uint64_t expirations, void *userdata)
+{
+        static char last[256];
+        char now[sizeof(last)];
+
+        (void)s;
+        (void)expirations;
+        master_status_format(userdata, now, sizeof(now));
+        if (!streq(now, last)) {
+                (void)sd_notifyf(0, "STATUS=%s", now);
+                memcpy(last, now, sizeof(last));
+        }
+        return 0;
 }
 
 int main(int argc, char **argv)
@@ -171,8 +220,10 @@ int main(int argc, char **argv)
                  http_server_connection_limit(m->http),
                  (unsigned long long)opts.max_connections_per_client,
                  (unsigned long long)opts.header_timeout_s, (unsigned long long)opts.idle_timeout_s);
-        (void)sd_notifyf(0, "READY=1\nSTATUS=Serving on %s with %zu agents and %zu tasks",
-                         opts.listen, table_size(m->agents), table_size(m->tasks));
+        (void)sd_notify(0, "READY=1");
+        r = event_loop_add_timer(m->loop, 0, STATUS_INTERVAL_USEC, on_status_timer, m, NULL, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Failed to add the STATUS timer: %m");
         r = master_run(m);
         (void)sd_notify(0, "STOPPING=1");
         master_free(m);
