@@ -137,13 +137,14 @@ ctl agents
 show devices
 actl devices
 
-# The storage job: 240 MiB of direct 1 MiB writes, 12 s at the limit. SILO_DEMO_WORKLOAD=silo-io
+# The storage job: 400 MiB of direct 1 MiB writes, 21 s at the limit (long enough for inspect,
+# two io.stat samples and top while it runs). SILO_DEMO_WORKLOAD=silo-io
 # runs the io_uring engine instead (it needs to retry the EAGAIN that io.max throttling gives
 # its non-blocking submissions; see the lead's notes).
 if [ "${SILO_DEMO_WORKLOAD:-dd}" = silo-io ]; then
-    cmd="\"$SILO_IO\", \"--filename\", \"/dev/$DISK\", \"--rw\", \"write\", \"--bs\", \"1m\", \"--iodepth\", \"8\", \"--direct\", \"1\", \"--runtime\", \"12\", \"--allow-write-device\""
+    cmd="\"$SILO_IO\", \"--filename\", \"/dev/$DISK\", \"--rw\", \"write\", \"--bs\", \"1m\", \"--iodepth\", \"8\", \"--direct\", \"1\", \"--runtime\", \"20\", \"--allow-write-device\""
 else
-    cmd="\"/bin/dd\", \"if=/dev/zero\", \"of=/dev/$DISK\", \"bs=1M\", \"count=240\", \"oflag=direct\""
+    cmd="\"/bin/dd\", \"if=/dev/zero\", \"of=/dev/$DISK\", \"bs=1M\", \"count=400\", \"oflag=direct\""
 fi
 say "Submitting a storage task to the master: a direct write to $DISK, limited to wbps 20M"
 cat >"$WORK/task.json" <<EOF
@@ -177,8 +178,6 @@ show tasks
 ctl tasks
 show inspect "${TASK:0:8}"
 ctl inspect "${TASK:0:8}"
-show top --once
-ctl top --once -d 1
 # The limit in force next to what the task gets: two io.stat samples 4 s apart, each timed
 # right after it was read (siloctl itself takes a moment under the VM's emulation).
 wbytes() { ctl -o json inspect "$TASK" | jq '[.usage.io[]? | select(.name == "'"$DISK"'") | .wbytes] | add // 0'; }
@@ -188,6 +187,8 @@ wb2="$(wbytes)"; t2="$(date +%s.%N)"
 limit="$(ctl -o json inspect "$TASK" | jq -r '[.limits.io[]? | select(.name == "'"$DISK"'") | .wbps] | first')"
 rate="$(awk -v a="$wb1" -v b="$wb2" -v s="$t1" -v e="$t2" 'BEGIN { printf "%.1f", (b - a) / (e - s) / 1e6 }')"
 say "On $DISK: io.max wbps in force $limit B/s; measured from io.stat over $(awk -v s="$t1" -v e="$t2" 'BEGIN { printf "%.1f", e - s }') s: $rate MB/s"
+show top --once
+ctl top --once -d 1
 
 for _ in $(seq 600); do
     st="$(ctl -o json get "$TASK" | jq -r .state)"
