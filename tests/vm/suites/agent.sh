@@ -33,11 +33,11 @@ trap cleanup EXIT
 agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0 --calibrate=false
 
 echo "== auth"
-code="$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/health")"
+code="$("$VM_HTTP" -s -o /dev/null -w '%{http_code}' "$AGENT_URL/health")"
 assert_eq "GET /health without token" "$code" 200
-code="$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/api/v1/tasks")"
+code="$("$VM_HTTP" -s -o /dev/null -w '%{http_code}' "$AGENT_URL/api/v1/tasks")"
 assert_eq "GET /api/v1/tasks without token" "$code" 401
-code="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer wrong-token-0123456789' \
+code="$("$VM_HTTP" -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer wrong-token-0123456789' \
     --data '{"name":"x","command":["/bin/true"]}' "$AGENT_URL/api/v1/tasks")"
 assert_eq "POST /api/v1/tasks with a wrong token" "$code" 401
 assert_eq "no task created by the unauthenticated launch" "$(ls "$AGENT_STATE/tasks" | wc -l)" 0
@@ -58,10 +58,9 @@ shim="$(json_get "$(task_field life shim)" pid)"
 grep -qx "$shim" /sys/fs/cgroup/silo/shims/cgroup.procs || fail "shim $shim not in silo/shims: $(cat /proc/$shim/cgroup) $(cat /proc/$shim/cmdline | tr "\0" " ") procs: $(cat /sys/fs/cgroup/silo/shims/cgroup.procs)"
 pass "shim $shim lives in /sys/fs/cgroup/silo/shims"
 wait_state life FINISHED 60
-assert_eq "exit code" "$(task_field life exit_code)" 0
-created="$(task_field life timestamps.created_ms)"
-started="$(task_field life timestamps.started_ms)"
-finished="$(task_field life timestamps.finished_ms)"
+task_fields life exit_code timestamps.created_ms timestamps.started_ms timestamps.finished_ms
+assert_eq "exit code" "${JSON_FIELDS[0]}" 0
+created="${JSON_FIELDS[1]}" started="${JSON_FIELDS[2]}" finished="${JSON_FIELDS[3]}"
 [ "$created" -le "$started" ] && [ "$started" -lt "$finished" ] ||
     fail "timestamps out of order: $created $started $finished"
 pass "created <= started < finished ($((finished - started)) ms running)"
@@ -75,8 +74,9 @@ assert_eq "checkpoint state" "$(json_get "$state_json" state)" FINISHED
 echo "== exits"
 api_expect 201 POST /api/v1/tasks '{"id":"exit3","name":"exit3","command":["/bin/sh","-c","exit 3"]}'
 wait_state exit3 FAILED 20
-assert_eq "exit 3: reason" "$(task_field exit3 reason)" EXIT_NONZERO
-assert_eq "exit 3: exit_code" "$(task_field exit3 exit_code)" 3
+task_fields exit3 reason exit_code
+assert_eq "exit 3: reason" "${JSON_FIELDS[0]}" EXIT_NONZERO
+assert_eq "exit 3: exit_code" "${JSON_FIELDS[1]}" 3
 # Every task has its own pid namespace. With the init, the command is its child and can kill
 # itself; without it, the command is the namespace's PID 1, which the kernel shields from
 # signals sent inside the namespace, so the SIGKILL comes from the host, by the pid the agent
@@ -87,8 +87,9 @@ wait_state sig-false RUNNING 20
 kill -KILL "$(task_field sig-false pid)"
 for init in true false; do
     wait_state "sig-$init" FAILED 20
-    assert_eq "SIGKILL (init $init): reason" "$(task_field "sig-$init" reason)" SIGNALED
-    assert_eq "SIGKILL (init $init): signal" "$(task_field "sig-$init" signal)" 9
+    task_fields "sig-$init" reason signal
+    assert_eq "SIGKILL (init $init): reason" "${JSON_FIELDS[0]}" SIGNALED
+    assert_eq "SIGKILL (init $init): signal" "${JSON_FIELDS[1]}" 9
 done
 
 echo "== oom"
@@ -181,16 +182,19 @@ api_expect 201 POST /api/v1/tasks '{"id":"iso","name":"iso","command":["/bin/sle
     "resources":{"cpus":0.5,"mem":"64Mi","pids":50,"io":[{"disk":"nullb0","wbps":"2Mi"}]}}'
 wait_state iso RUNNING 20
 api_expect 200 GET /api/v1/tasks/iso/isolation
-assert_eq "cpu quota" "$(json_get "$API_BODY" limits.cpu_quota_usec)" 50000
-assert_eq "memory.max" "$(json_get "$API_BODY" limits.memory_max)" 67108864
-assert_eq "pids.max" "$(json_get "$API_BODY" limits.pids_max)" 50
-assert_eq "io.max wbps" "$(json_get "$API_BODY" 'limits.io[0].wbps')" 2097152
-assert_eq "oom group" "$(json_get "$API_BODY" limits.memory_oom_group)" true
-assert_eq "pids.current" "$(json_get "$API_BODY" usage.pids_current)" 2
+json_fields "$API_BODY" limits.cpu_quota_usec limits.memory_max limits.pids_max 'limits.io[0].wbps' \
+    limits.memory_oom_group usage.pids_current
+assert_eq "cpu quota" "${JSON_FIELDS[0]}" 50000
+assert_eq "memory.max" "${JSON_FIELDS[1]}" 67108864
+assert_eq "pids.max" "${JSON_FIELDS[2]}" 50
+assert_eq "io.max wbps" "${JSON_FIELDS[3]}" 2097152
+assert_eq "oom group" "${JSON_FIELDS[4]}" true
+assert_eq "pids.current" "${JSON_FIELDS[5]}" 2
 assert_eq "memory.max in cgroupfs" "$(cat /sys/fs/cgroup/silo/tasks/iso/memory.max)" 67108864
 api_expect 200 GET /api/v1/devices
-assert_eq "devices: nullb0 offered" "$(json_get "$API_BODY" 'disks[0].name')" nullb0
-assert_eq "devices: number" "$(json_get "$API_BODY" 'disks[0].device')" "$(vm_dev_majmin /dev/nullb0)"
+json_fields "$API_BODY" 'disks[0].name' 'disks[0].device'
+assert_eq "devices: nullb0 offered" "${JSON_FIELDS[0]}" nullb0
+assert_eq "devices: number" "${JSON_FIELDS[1]}" "$(vm_dev_majmin /dev/nullb0)"
 
 echo "== idempotent launch"
 spec='{"id":"idem","name":"idem","command":["/bin/sleep","600"]}'
