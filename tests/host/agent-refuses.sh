@@ -29,12 +29,12 @@ grep -q "cgroup v2" <<<"$out" || fail "the message does not mention cgroup v2"
 [ ! -e "$state" ] || fail "$state was created by an agent that refused to run"
 pass "refused with exit $rc, nothing created"
 
-# Option errors name the option and exit 2 before any check.
+# Option errors name the option and exit 78 (EX_CONFIG, docs/OPERATIONS.md) before any check.
 set +e
 out="$("$agent" --log-files 0 2>&1)"
 rc=$?
 set -e
-[ "$rc" -eq 2 ] && grep -q -- "log-files" <<<"$out" || fail "bad --log-files: $out ($rc)"
+[ "$rc" -eq 78 ] && grep -q -- "log-files" <<<"$out" || fail "bad --log-files: $out ($rc)"
 pass "bad option: $out"
 "$agent" --help | grep -q -- "--kill-grace-s" || fail "--help lacks --kill-grace-s"
 pass "--help"

@@ -11,16 +11,16 @@ for o in listen state-dir token-file heartbeat-interval-ms agent-timeout-ms laun
 done
 grep -q -- "--agent-timeout-ms MS .*\[default: 15000\]" "$WORK/help.txt" || fail "--help lacks the default of --agent-timeout-ms"
 rc=0; "$MASTER_BIN" --bogus 1 2>"$WORK/err.txt" || rc=$?
-assert_eq "exit status for an unknown option" "$rc" 2
+assert_eq "exit status for an unknown option" "$rc" 78
 grep -q "unknown option '--bogus'" "$WORK/err.txt" || fail "unknown option: $(cat "$WORK/err.txt")"
 printf 'listen = 127.0.0.1:0\nheartbeat-interval-ms = abc\n' > "$WORK/bad.conf"
 rc=0; "$MASTER_BIN" --config "$WORK/bad.conf" 2>"$WORK/err.txt" || rc=$?
-assert_eq "exit status for a bad config file" "$rc" 2
+assert_eq "exit status for a bad config file" "$rc" 78
 grep -q "bad.conf:2: heartbeat-interval-ms: 'abc' is not a non-negative integer" "$WORK/err.txt" || fail "bad config: $(cat "$WORK/err.txt")"
 rc=0; "$MASTER_BIN" --heartbeat-interval-ms 500 --agent-timeout-ms 400 2>"$WORK/err.txt" || rc=$?
-assert_eq "exit status for a timeout shorter than the interval" "$rc" 2
+assert_eq "exit status for a timeout shorter than the interval" "$rc" 78
 grep -q "agent-timeout-ms: 400 must be larger than --heartbeat-interval-ms 500" "$WORK/err.txt" || fail "timeout check: $(cat "$WORK/err.txt")"
-pass "--help lists every option; bad options and config lines are refused naming where"
+pass "--help lists every option; bad options and config lines are refused naming where, exit 78 (EX_CONFIG)"
 
 # The heartbeat settings come from a config file here (same keys as the options).
 printf '# test config\nheartbeat-interval-ms = 100\nagent-timeout-ms = 1000\n' > "$WORK/master.conf"
