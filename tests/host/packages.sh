@@ -47,7 +47,7 @@ declare -A want=(
     [silo-common]="/usr/lib/sysusers.d/silo.conf /usr/lib/tmpfiles.d/silo.conf
         /usr/share/man/man5/silo.conf.5.gz"
     [silo-master]="/usr/bin/silo-master /etc/silo/master.conf /lib/systemd/system/silo-master.service
-        /usr/share/man/man8/silo-master.8.gz"
+        /usr/share/man/man8/silo-master.8.gz /usr/share/silo/grafana/silo-cluster.json"
     [silo-agent]="/usr/bin/silo-agent /usr/libexec/silo/silo-shim /usr/bin/silo-iostat
         /etc/silo/agent.conf /lib/systemd/system/silo-agent.service
         /usr/share/man/man8/silo-agent.8.gz /usr/share/man/man8/silo-iostat.8.gz"
@@ -126,7 +126,8 @@ for f in usr/bin/silo-master usr/bin/silo-agent usr/bin/siloctl usr/bin/silo-io 
     usr/lib/tmpfiles.d/silo.conf etc/silo/master.conf etc/silo/agent.conf \
     usr/share/man/man8/silo-master.8 usr/share/man/man8/silo-agent.8 \
     usr/share/man/man8/silo-iostat.8 usr/share/man/man1/siloctl.1 usr/share/man/man1/silo-io.1 \
-    usr/share/man/man5/silo.conf.5 usr/share/bash-completion/completions/siloctl; do
+    usr/share/man/man5/silo.conf.5 usr/share/bash-completion/completions/siloctl \
+    usr/share/silo/grafana/silo-cluster.json; do
     grep -qxF "$f" "$debs/install-files.txt" || missing="$missing $f"
 done
 [ -z "$missing" ] || fail "meson install --prefix /usr lacks:$missing"
