@@ -107,14 +107,14 @@ run_image() { # run_image ID DIR [VOLUMES_JSON] -> prints the terminal state
 
 d="$(image etc-abs)"; rm -rf "$d/etc"; ln -s /etc "$d/etc"
 st="$(run_image etc-abs "$d")"
-msg="$(json_get "$(curl -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/etc-abs")" message)"
+msg="$(json_get "$("$VM_HTTP" -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/etc-abs")" message)"
 echo "   /etc -> /etc: $st ${msg}"
 if [ "$st" = FAILED ]; then grep -q '/etc' <<<"$msg" || fail "failure does not name /etc: $msg"; fi
 assert_host_unchanged "image with /etc -> /etc (absolute)"
 
 d="$(image etc-rel)"; rm -rf "$d/etc"; ln -s ../../../../../../../../etc "$d/etc"
 st="$(run_image etc-rel "$d")"
-echo "   /etc -> ../../../../etc: $st $(json_get "$(curl -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/etc-rel")" message)"
+echo "   /etc -> ../../../../etc: $st $(json_get "$("$VM_HTTP" -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/etc-rel")" message)"
 assert_host_unchanged "image with /etc -> ../../../../etc (relative)"
 
 d="$(image etc-files)"
@@ -130,7 +130,7 @@ d="$(image mountpoints)"
 rm -rf "$d/dev" "$d/proc" "$d/sys"
 ln -s /tmp/hostile-dev "$d/dev"; ln -s ../../../../tmp/hostile-proc "$d/proc"; ln -s /tmp/hostile-sys "$d/sys"
 st="$(run_image mountpoints "$d")"
-echo "   /dev, /proc, /sys -> host paths: $st $(json_get "$(curl -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/mountpoints")" message)"
+echo "   /dev, /proc, /sys -> host paths: $st $(json_get "$("$VM_HTTP" -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/mountpoints")" message)"
 assert_host_unchanged "image with /dev, /proc and /sys symlinked to host paths"
 
 mkdir -p /tmp/hostile-src; echo source >/tmp/hostile-src/f; echo file-source >/tmp/hostile-file
@@ -271,7 +271,7 @@ assert_eq "task named under_score with a uts namespace" "$(wait_end uts-default)
 assert_eq "its hostname falls back to its id" "$(probe uts-default host)" uts-default
 
 assert_eq "victim's memory.max unchanged" "$(cat /sys/fs/cgroup/silo/tasks/victim/memory.max)" "$victim_max"
-assert_eq "victim still running" "$(json_get "$(curl -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/victim")" state)" RUNNING
+assert_eq "victim still running" "$(json_get "$("$VM_HTTP" -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks/victim")" state)" RUNNING
 kill -0 "$AGENT_PID" || fail "the agent is gone"
 assert_host_unchanged "tasks without mount or pid namespaces"
 assert_done

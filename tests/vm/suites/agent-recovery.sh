@@ -132,9 +132,10 @@ pass "live-1's stdout grew from $lines_down to $lines_down2 lines while the agen
 
 agent_start "${COMMON[@]}"
 for id in $LIVE; do
-    assert_eq "$id after restart" "$(task_field "$id" state)" RUNNING >/dev/null
-    assert_eq "$id keeps its pid" "$(task_field "$id" pid)" "${PID[$id]}" >/dev/null
-    cg="$(task_field "$id" cgroup)"
+    task_fields "$id" state pid cgroup
+    assert_eq "$id after restart" "${JSON_FIELDS[0]}" RUNNING >/dev/null
+    assert_eq "$id keeps its pid" "${JSON_FIELDS[1]}" "${PID[$id]}" >/dev/null
+    cg="${JSON_FIELDS[2]}"
     grep -qx "${PID[$id]}" "$cg/cgroup.procs" || fail "$id: pid ${PID[$id]} not in $cg/cgroup.procs"
     assert_eq "$id memory.max" "$(cat "$cg/memory.max")" 67108864 >/dev/null
     assert_eq "$id pids.max" "$(cat "$cg/pids.max")" 64 >/dev/null
@@ -144,12 +145,14 @@ grep -q "re-adopted (shim" "$AGENT_LOG" || fail "no re-adoption logged"
 for code in 0 11 12 13; do
     want=FAILED reason=EXIT_NONZERO
     [ "$code" = 0 ] && want=FINISHED reason=NONE
-    assert_eq "end-$code state" "$(task_field "end-$code" state)" "$want"
-    assert_eq "end-$code exit_code" "$(task_field "end-$code" exit_code)" "$code"
-    assert_eq "end-$code reason" "$(task_field "end-$code" reason)" "$reason"
+    task_fields "end-$code" state exit_code reason
+    assert_eq "end-$code state" "${JSON_FIELDS[0]}" "$want"
+    assert_eq "end-$code exit_code" "${JSON_FIELDS[1]}" "$code"
+    assert_eq "end-$code reason" "${JSON_FIELDS[2]}" "$reason"
 done
-assert_eq "end-oom state" "$(task_field end-oom state)" FAILED
-assert_eq "end-oom reason" "$(task_field end-oom reason)" OOM_KILLED
+task_fields end-oom state reason
+assert_eq "end-oom state" "${JSON_FIELDS[0]}" FAILED
+assert_eq "end-oom reason" "${JSON_FIELDS[1]}" OOM_KILLED
 pass "end-oom: $(task_field end-oom message)"
 for id in $ENDS; do
     [ ! -d "$CGT/$id" ] || fail "$id: cgroup left after its end was recovered"
@@ -216,7 +219,7 @@ set -e
 grep -q "another silo-agent (pid $AGENT_PID) is running on the state directory $AGENT_STATE" <<<"$out" ||
     fail "second agent's message does not name the first (pid $AGENT_PID): $out"
 pass "second agent exited $rc: $(grep -o 'Refusing.*' <<<"$out")"
-assert_eq "first agent still healthy" "$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/health")" 200
+assert_eq "first agent still healthy" "$("$VM_HTTP" -s -o /dev/null -w '%{http_code}' "$AGENT_URL/health")" 200
 
 echo "== a task whose cgroup vanished while the agent was down"
 cg="$(task_field live-15 cgroup)"
@@ -226,8 +229,9 @@ agent_kill9
 for p in $(cat "$cg/cgroup.procs"); do echo "$p" >/sys/fs/cgroup/cgroup.procs; done
 rmdir "$cg"
 agent_start "${COMMON[@]}"
-assert_eq "live-15 state" "$(task_field live-15 state)" FAILED
-assert_eq "live-15 reason" "$(task_field live-15 reason)" CGROUP_LOST
+task_fields live-15 state reason
+assert_eq "live-15 state" "${JSON_FIELDS[0]}" FAILED
+assert_eq "live-15 reason" "${JSON_FIELDS[1]}" CGROUP_LOST
 msg="$(task_field live-15 message)"
 grep -q "$cg no longer exists" <<<"$msg" || fail "live-15's message does not name $cg: $msg"
 pass "live-15: $msg"
@@ -258,7 +262,7 @@ burst_spec() {
 }
 # burst_post ID: launch it; $BURST/ID.code gets the HTTP status (000: no answer).
 burst_post() {
-    curl -s -o /dev/null -w '%{http_code}' --max-time 300 -X POST -H "Authorization: Bearer $TOKEN" \
+    "$VM_HTTP" -s -o /dev/null -w '%{http_code}' --max-time 300 -X POST -H "Authorization: Bearer $TOKEN" \
         -H 'Content-Type: application/json' --data-binary "$(burst_spec "$1")" \
         "$AGENT_URL/api/v1/tasks" >"$BURST/$1.part" 2>/dev/null || true
     mv "$BURST/$1.part" "$BURST/$1.code"
