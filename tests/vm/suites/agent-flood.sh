@@ -45,7 +45,7 @@ start_limited() {
         --state-dir "$AGENT_STATE" >>"$AGENT_LOG" 2>&1 ) &
     AGENT_PID=$!
     for _ in $(seq 100); do
-        if curl -fsS -m 2 "$AGENT_URL/health" >/dev/null 2>&1; then
+        if "$VM_HTTP" -fsS -m 2 "$AGENT_URL/health" >/dev/null 2>&1; then
             TOKEN="$(cat "$AGENT_STATE/token")"
             return 0
         fi
@@ -71,7 +71,7 @@ flood_fig() { grep -o " $2=[0-9]*" "$WORK/$1.out" | cut -d= -f2; }
 # timed PATH [token]: "<status> <ms>" of a GET from 127.0.0.1 (5 s client timeout).
 timed() {
     local out code secs
-    out="$(curl -sS -o /dev/null -m 5 ${2:+-H "Authorization: Bearer $TOKEN"} \
+    out="$("$VM_HTTP" -sS -o /dev/null -m 5 ${2:+-H "Authorization: Bearer $TOKEN"} \
         -w '%{http_code} %{time_total}' "$AGENT_URL$1" 2>/dev/null)" || true
     read -r code secs <<<"${out:-000 5}"
     echo "$code $(awk -v s="$secs" 'BEGIN { printf "%d", s * 1000 }')"
@@ -92,7 +92,7 @@ probe() {
             [ "$code" = 200 ] || fail "GET $path #$n under the flood: HTTP $code after $ms ms"
             [ "$ms" -gt "$worst" ] && worst=$ms
         done
-        conns="$(curl -sS -m 5 -H "Authorization: Bearer $TOKEN" "$AGENT_URL/metrics" | awk '/^silo_agent_http_connections / { print $2 }')"
+        conns="$("$VM_HTTP" -sS -m 5 -H "Authorization: Bearer $TOKEN" "$AGENT_URL/metrics" | awk '/^silo_agent_http_connections / { print $2 }')"
         [ -n "$conns" ] || fail "GET /metrics #$n under the flood failed"
         [ "$conns" -gt "$maxconns" ] && maxconns=$conns
         fds="$(agent_fds)"

@@ -35,12 +35,12 @@ echo "node: fs.nr_open=$nr_open kernel.pid_max=$pid_max online=$online ($ncpu CP
     fail "silo/tasks does not have every online CPU: $(cat /sys/fs/cgroup/silo/tasks/cpuset.cpus.effective)"
 
 # Under TCG every process costs a good fraction of a second: the checks below use shell globs
-# and one curl each, no helpers.
+# and one $VM_HTTP each, no helpers.
 shopt -s nullglob
 snapshot() {
     local c=("$AGENT_STATE"/tasks/*) s=("$AGENT_STATE"/sandboxes/*) g=(/sys/fs/cgroup/silo/tasks/*/)
     echo "checkpoints=${c[*]} sandboxes=${s[*]} cgroups=${g[*]}"
-    echo "api=$(curl -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks")"
+    echo "api=$("$VM_HTTP" -sS -H "Authorization: Bearer $TOKEN" "$AGENT_URL/api/v1/tasks")"
 }
 
 # refused ID FIELD RANGE SPEC-FRAGMENT: the launch of {"id": ID, ...FRAGMENT} must get a 400
@@ -52,7 +52,7 @@ n_refused=0
 refused() {
     local id="$1" field="$2" range="$3" frag="$4" before after out msg status body
     before="$(snapshot)"
-    out="$(curl -sS -w '\n%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+    out="$("$VM_HTTP" -sS -w '\n%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
         -H 'Content-Type: application/json' \
         --data-binary "{\"id\":\"$id\",\"name\":\"bad\",\"command\":[\"/bin/true\"]$frag}" \
         "$AGENT_URL/api/v1/tasks")"
