@@ -43,7 +43,7 @@ agent_start_fresh() {
     "$AGENT_BIN" --listen "127.0.0.1:$AGENT_PORT" --state-dir "$AGENT_STATE" "$@" >>"$AGENT_LOG" 2>&1 &
     AGENT_PID=$!
     for _ in $(seq 100); do
-        if curl -fsS "$AGENT_URL/health" >/dev/null 2>&1; then
+        if "$VM_HTTP" -fsS "$AGENT_URL/health" >/dev/null 2>&1; then
             TOKEN="$(cat "$tf")"
             return 0
         fi

@@ -52,19 +52,22 @@ for i in 1 2 3 4 5; do
     sum="$(awk -v s="$sum" -v w="$wbps" 'BEGIN { print s + w }')"
     sleep 1
 done
-assert_eq "top-level measured.source" "$(json_get "$API_BODY" measured.source)" ebpf
-assert_eq "limit next to it" "$(json_get "$API_BODY" 'limits.io[0].wbps')" "$limit"
-assert_eq "device" "$(json_get "$API_BODY" 'limits.io[0].device')" "$(vm_dev_majmin /dev/nullb0)"
+json_fields "$API_BODY" measured.source 'limits.io[0].wbps' 'limits.io[0].device'
+assert_eq "top-level measured.source" "${JSON_FIELDS[0]}" ebpf
+assert_eq "limit next to it" "${JSON_FIELDS[1]}" "$limit"
+assert_eq "device" "${JSON_FIELDS[2]}" "$(vm_dev_majmin /dev/nullb0)"
 mean="$(awk -v s="$sum" 'BEGIN { printf "%.0f", s / 5 }')"
 assert_within "measured write_bps (mean of 5)" "$mean" "$limit" 15
 m="$(jq -c '.limits.io[0].measured' <<<"$API_BODY")"
-awk -v v="$(jq -r .p99_us <<<"$m")" 'BEGIN { exit !(v > 0) }' || fail "p99_us not > 0: $m"
-awk -v v="$(jq -r .p50_us <<<"$m")" 'BEGIN { exit !(v > 0) }' || fail "p50_us not > 0: $m"
-assert_within "write_iops (64 KiB writes)" "$(jq -r .write_iops <<<"$m")" 32 20
-assert_eq "no reads measured" "$(jq -r '.read_bps' <<<"$m")" 0
-awk -v v="$(jq -r .total.write_bytes <<<"$m")" -v l="$limit" 'BEGIN { exit !(v >= 4 * l) }' ||
+json_fields "$m" p99_us p50_us write_iops read_bps total.write_bytes
+p99="${JSON_FIELDS[0]}" p50="${JSON_FIELDS[1]}"
+awk -v v="$p99" 'BEGIN { exit !(v > 0) }' || fail "p99_us not > 0: $m"
+awk -v v="$p50" 'BEGIN { exit !(v > 0) }' || fail "p50_us not > 0: $m"
+assert_within "write_iops (64 KiB writes)" "${JSON_FIELDS[2]}" 32 20
+assert_eq "no reads measured" "${JSON_FIELDS[3]}" 0
+awk -v v="${JSON_FIELDS[4]}" -v l="$limit" 'BEGIN { exit !(v >= 4 * l) }' ||
     fail "total write_bytes below 4 s of writes: $m"
-pass "p50 $(jq -r .p50_us <<<"$m") us, p99 $(jq -r .p99_us <<<"$m") us, totals $(jq -c .total <<<"$m")"
+pass "p50 $p50 us, p99 $p99 us, totals $(jq -c .total <<<"$m")"
 
 echo "== siloctl"
 out="$("$SILOCTL" --agent "$AGENT_URL" --token-file "$AGENT_STATE/token" inspect w)"
