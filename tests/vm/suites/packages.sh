@@ -67,6 +67,15 @@ cd /run/debs
 # and are not what is tested: the guest's apt runs without them.
 printf '#clear DPkg::Pre-Install-Pkgs;\n#clear DPkg::Post-Invoke;\n#clear APT::Update::Post-Invoke-Success;\n' \
     >/etc/apt/apt.conf.d/99silo-vm
+# This machine's image carries Docker's /usr/sbin/policy-rc.d ("exit 101"), which makes
+# deb-systemd-invoke refuse every start and stop: the prerm's stop on removal was skipped, the
+# daemons outlived their unit files and died by the watchdog once systemd stopped listening to
+# a unit that no longer existed. A Debian 12 machine has no policy-rc.d; neither has the guest
+# (its / is an overlay, the host keeps its file).
+rm -f /usr/sbin/policy-rc.d
+# man-db's trigger re-indexes every manual page of the host root: most of three minutes under
+# TCG, and not what is tested (`man -w` and systemd-analyze verify find pages without it).
+rm -f /var/lib/man-db/auto-update
 APT=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/run/debs -o Dpkg::Use-Pty=0)
 DEBIAN_FRONTEND=noninteractive apt-get install -y "${APT[@]}" ./*.deb \
     >/run/apt.out 2>&1 || fail "apt-get install: $(tail -n 20 /run/apt.out)"
