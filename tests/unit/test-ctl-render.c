@@ -216,10 +216,11 @@ static void test_task_report(void **state)
  * pressure, populated and frozen at the top level, next to limits and usage. */
 static json_t *isolation_fixture(long long usage_usec, long long wbytes, double wbps)
 {
-        json_t *p = json_pack("{s:{s:f, s:f, s:f, s:I}, s:{s:f, s:f, s:f, s:I}}", "some", "avg10", 12.5, "avg60", 3.0,
+        json_t *v, *p = json_pack("{s:{s:f, s:f, s:f, s:I}, s:{s:f, s:f, s:f, s:I}}", "some", "avg10", 12.5, "avg60", 3.0,
                               "avg300", 1.0, "total_usec", (json_int_t)123456, "full", "avg10", 10.25, "avg60", 2.0,
                               "avg300", 0.5, "total_usec", (json_int_t)100000);
-        return json_pack(
+        /* "O" takes a reference of its own per use: p's first one is dropped below. */
+        v = json_pack(
                 "{s:s, s:s, s:{s:I, s:I, s:i, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:b,"
                 " s:[{s:s, s:s, s:s, s:I, s:s, s:s, s:i, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f}}]},"
                 " s:{s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}},"
@@ -241,6 +242,8 @@ static json_t *isolation_fixture(long long usage_usec, long long wbytes, double 
                 "device", "251:0", "name", "nullb0", "rbytes", (json_int_t)0, "wbytes", (json_int_t)wbytes, "rios",
                 (json_int_t)0, "wios", (json_int_t)(wbytes / 1048576), "pids_current", (json_int_t)3, "pressure", "cpu",
                 p, "memory", p, "io", p, "populated", 1, "frozen", 0, "measured", "source", "ebpf", "interval_s", 1.0);
+        json_decref(p);
+        return v;
 }
 
 static void test_isolation_report(void **state)
