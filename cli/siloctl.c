@@ -60,10 +60,12 @@ _printf_(3, 4) static int fail(struct ctl *ctl, int code, const char *fmt, ...)
         return code;
 }
 
-/* The cluster token: --token-file, else $SILO_TOKEN_FILE, else the daemon's state directory
- * (/var/lib/silo/{master,agent}/token). A file named by the user must be there and readable;
- * the default one may be missing (the request goes without a token: fine for /health). */
-static int token_load(struct ctl *ctl, bool agent, char **ret_token)
+/* The cluster token: --token-file, else $SILO_TOKEN_FILE, else the state directory of the daemon
+ * the user addressed: /var/lib/silo/agent/token with --agent, else the master's, which is the
+ * cluster token every agent is given (README: Install) — also for the calls that go on to an
+ * agent (logs, inspect, top). A file named by the user must be there and readable; the default
+ * one may be missing (the request goes without a token: fine for /health). */
+static int token_load(struct ctl *ctl, char **ret_token)
 {
         const char *f = ctl->args.token_file ? ctl->args.token_file : getenv("SILO_TOKEN_FILE");
         bool given = f && *f;
@@ -72,7 +74,7 @@ static int token_load(struct ctl *ctl, bool agent, char **ret_token)
 
         *ret_token = NULL;
         if (!given)
-                f = agent ? "/var/lib/silo/agent/token" : "/var/lib/silo/master/token";
+                f = ctl->agent ? "/var/lib/silo/agent/token" : "/var/lib/silo/master/token";
         if (!given && access(f, F_OK) < 0 && errno == ENOENT)
                 return 0;
         r = auth_token_load(f, NULL, ret_token, NULL, &err);
@@ -92,7 +94,7 @@ static int call_ex(struct ctl *ctl, const char *base, bool agent, const char *me
         long status = 0;
         int r;
 
-        r = token_load(ctl, agent, &token);
+        r = token_load(ctl, &token);
         if (r)
                 return r;
         if (asprintf(&url, "%s%s", base, path) < 0)
