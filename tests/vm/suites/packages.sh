@@ -16,7 +16,7 @@
 #             within 10 % of it; `journalctl -u silo-agent` has its start line
 #   restart   `systemctl restart silo-agent`: same task processes, RUNNING, re-adopted, io.max
 #             intact, the scope adopted (not made anew)
-#   watchdog  `kill -STOP` of the agent (WatchdogSec=10s by a drop-in): systemd restarts it
+#   watchdog  `kill -STOP` of the agent (the unit's WatchdogSec=10s): systemd restarts it
 #             within WatchdogSec + 10 s and the task is still RUNNING
 #   exit      a task that exits (code 7) while the agent is stopped is reported with exit code
 #             7 after `systemctl start`
@@ -102,10 +102,6 @@ disk-read-iops = nullb0:100000
 disk-write-iops = nullb0:100000
 kill-grace-s = 2
 EOF
-# A short watchdog for the kill -STOP check, as an operator's drop-in would set it.
-mkdir -p /etc/systemd/system/silo-agent.service.d
-printf '[Service]\nWatchdogSec=10s\n' >/etc/systemd/system/silo-agent.service.d/watchdog.conf
-systemctl daemon-reload
 systemctl enable --now silo-master >/dev/null 2>&1 || fail "enable --now silo-master: $(systemctl status silo-master 2>&1 | tail)"
 wait_until 20 "the master's token" test -s /var/lib/silo/master/token
 systemctl enable --now silo-agent >/dev/null 2>&1 || fail "enable --now silo-agent: $(journalctl -u silo-agent --no-pager | tail)"
@@ -170,7 +166,8 @@ assert_eq "io.max after the restart" "$(siloctl inspect "$W" -o json | jq -r '.l
 assert_eq "task state after the restart" "$(task_state "$W")" RUNNING
 mark "restarted"
 
-echo "== kill -STOP: the watchdog (WatchdogSec=10s)"
+echo "== kill -STOP: the watchdog (WatchdogSec=10s, as packaged)"
+assert_eq "the agent unit's WatchdogSec" "$(prop silo-agent WatchdogUSec)" 10s
 apid="$(prop silo-agent MainPID)"
 kill -STOP "$apid"
 t0=$SECONDS
@@ -241,7 +238,6 @@ mapfile -t pkgs < <(for d in /run/debs/*.deb; do dpkg-deb -f "$d" Package; done)
 DEBIAN_FRONTEND=noninteractive apt-get purge -y "${APT[@]}" "${pkgs[@]}" >/run/apt.out 2>&1 ||
     fail "apt-get purge: $(tail -n 20 /run/apt.out)"
 pass "apt-get purge ${pkgs[*]}"
-rm -rf /etc/systemd/system/silo-agent.service.d
 systemctl daemon-reload
 # silo-vm.service is the harness's unit running this script.
 assert_eq "Silo unit files left" "$(systemctl list-unit-files --no-legend 'silo*' | grep -cv '^silo-vm\.service' || true)" 0
