@@ -12,6 +12,8 @@ PACKAGES=(
     libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libsystemd-dev
     # man pages, bash completion, Debian packages (packaging/build-debs.sh) and their checks
     scdoc bash-completion dpkg-dev debhelper fakeroot lintian
+    # the system bus silo-agent talks to systemd on (its package depends on it)
+    dbus
     # tests and peers
     qemu-system-x86 busybox-static kmod e2fsprogs util-linux iproute2 xz-utils
     fio crun prometheus curl cpio procps libglpk-dev jq bc sqlite3

@@ -36,11 +36,14 @@ deb_of() {
 }
 
 # --- lintian ---------------------------------------------------------------------------------
-lintian --tag-display-limit 0 "$debs"/*.deb >"$tmp/lintian.txt" 2>&1 || true
+# Its exit status decides (--fail-on error), so a lintian that cannot run fails the check too.
+lintian_rc=0
+lintian --fail-on error --tag-display-limit 0 "$debs"/*.deb >"$tmp/lintian.txt" 2>&1 || lintian_rc=$?
 errors=$(grep -c '^E: ' "$tmp/lintian.txt" || true)
 warnings=$(grep -c '^W: ' "$tmp/lintian.txt" || true)
 grep -E '^(E|W): ' "$tmp/lintian.txt" || true
-assert_eq "lintian errors on $(ls "$debs"/*.deb | wc -l) packages ($warnings warnings)" "$errors" 0
+[ "$lintian_rc" -eq 0 ] || tail -n 20 "$tmp/lintian.txt"
+assert_eq "lintian exit status on $(ls "$debs"/*.deb | wc -l) packages ($errors errors, $warnings warnings)" "$lintian_rc" 0
 
 # --- contents --------------------------------------------------------------------------------
 declare -A want=(
