@@ -46,6 +46,13 @@ static void proxy_done(const struct http_client_result *res, void *userdata)
                 r = http_response_error(resp, status, code,
                                 "task %s: its agent %s did not answer: %s", c->task_id,
                                 c->agent_id, strempty(res->error_message));
+        else if (res->status == 401 || res->status == 403)
+                /* The master's own token was accepted; the agent refusing the master's is a
+                 * cluster misconfiguration, not the caller's token being wrong (a 401 here
+                 * would make the dashboard forget a good token). */
+                r = http_response_error(resp, status, code,
+                                "task %s: its agent %s refused the master's token (HTTP %ld)",
+                                c->task_id, c->agent_id, (long)res->status);
         else if (res->json)
                 /* The agent's answer as it is: its figures, or its own error body (a task whose
                  * cgroup is gone is its 409, one it does not know its 404). */

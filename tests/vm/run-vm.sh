@@ -233,8 +233,8 @@ boot
 if [ -s "$wedged_file" ] && [ ! -s "$status_file" ]; then
     say "the guest's kernel is wedged ($(cat "$wedged_file")) after $((SECONDS - start_s))s, before COMMAND finished; the console tail follows, then a fresh boot runs COMMAND once more"
     tail -n 30 "$log" >&2 || true
-    : >"$log"
-    echo "run-vm: ==== second boot ===="
+    # The first boot's console stays in the log (and in SILO_VM_CONSOLE_LOG) above this line.
+    echo "run-vm: ==== second boot after a wedged guest ====" | tee -a "$log"
     boot
 fi
 exec 8>&-
