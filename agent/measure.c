@@ -130,13 +130,16 @@ static json_t *device_measured(const struct agent_measure *m, dev_t dev, uint64_
             iostat_rate_compute(&pw, &cw, ns, &rw) < 0 ||
             iostat_rate_compute(&pa, &ca, ns, &ra) < 0)
                 return json_null();
-        return json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
+        /* total: the counters at the snapshot, with its CLOCK_MONOTONIC time, so a client can
+         * compute a rate between two answers exactly (the counters move once per tick). */
+        return json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I}}",
                          "interval_s", ra.seconds, "read_bps", rr.bytes_per_s, "write_bps",
                          rw.bytes_per_s, "read_iops", rr.ios_per_s, "write_iops", rw.ios_per_s,
                          "p50_us", percentile_or_null(&ra, ra.p50_us), "p99_us",
                          percentile_or_null(&ra, ra.p99_us), "total", "read_bytes",
                          (json_int_t)cr.bytes, "write_bytes", (json_int_t)cw.bytes, "read_ios",
-                         (json_int_t)cr.ios, "write_ios", (json_int_t)cw.ios);
+                         (json_int_t)cr.ios, "write_ios", (json_int_t)cw.ios, "time_ms",
+                         (json_int_t)(m->cur->time_ns / 1000000));
 }
 
 const struct iostat_snapshot *agent_measure_snapshot(const struct agent *a)

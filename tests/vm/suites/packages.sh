@@ -136,14 +136,16 @@ pass "task $W RUNNING"
 wcg="$SCOPE/tasks/$W"
 assert_eq "io.max of the task's cgroup in the scope" "$(cat "$wcg/io.max")" "$(vm_dev_majmin /dev/nullb0) rbps=max wbps=$limit riops=max wiops=max"
 sleep 2
-i1="$(siloctl inspect "$W" -o json)"; t1="$(date +%s.%N)"
+i1="$(siloctl inspect "$W" -o json)"
 sleep 6
-i2="$(siloctl inspect "$W" -o json)"; t2="$(date +%s.%N)"
+i2="$(siloctl inspect "$W" -o json)"
 assert_eq "siloctl inspect: wbps read back" "$(jq -r '.limits.io[0].wbps' <<<"$i2")" "$limit"
 assert_eq "siloctl inspect: measured by" "$(jq -r '.measured.source' <<<"$i2")" ebpf
-rate="$(jq -n --argjson a "$i1" --argjson b "$i2" --arg t1 "$t1" --arg t2 "$t2" \
-    '(($b.limits.io[0].measured.total.write_bytes - $a.limits.io[0].measured.total.write_bytes)
-      / (($t2 | tonumber) - ($t1 | tonumber))) | floor')"
+# The agent's counters move once per measurement tick: divide by the ticks' own times
+# (total.time_ms), not by when siloctl answered, or the rate is off by up to a tick in 6 s.
+rate="$(jq -n --argjson a "$i1" --argjson b "$i2" \
+    '$a.limits.io[0].measured.total as $x | $b.limits.io[0].measured.total as $y
+     | (($y.write_bytes - $x.write_bytes) * 1000 / ($y.time_ms - $x.time_ms)) | floor')"
 assert_within "eBPF-measured write rate (B/s, over 6 s)" "$rate" "$limit" 10
 siloctl inspect "$W" | sed -n '/^I\/O /,/write bytes/p' | sed 's/^/    /'
 assert_cmd "journalctl -u silo-agent has the task's start line" \
