@@ -433,12 +433,6 @@ static void counter(struct metrics_text *w, const char *name, const char *help, 
         metrics_text_sample_u64(w, NULL, v);
 }
 
-static void gauge(struct metrics_text *w, const char *name, const char *help, double v)
-{
-        metrics_text_family(w, name, METRICS_GAUGE, help);
-        metrics_text_sample(w, NULL, v);
-}
-
 static void agent_write(struct metrics_text *w, struct agent *a)
 {
         metrics_text_family(w, "silo_agent_tasks", METRICS_GAUGE,
@@ -459,11 +453,11 @@ static void agent_write(struct metrics_text *w, struct agent *a)
         counter(w, "silo_agent_kills_total", "Kill requests.", a->kills_total);
         counter(w, "silo_agent_oom_kills_total", "OOM kills seen in task cgroups (memory.events).",
                 a->oom_kills_total);
-        gauge(w, "silo_agent_http_connections", "Open HTTP connections.",
+        metrics_text_gauge(w, "silo_agent_http_connections", "Open HTTP connections.",
               a->http ? http_server_connections(a->http) : 0);
-        gauge(w, "silo_agent_event_sources", "Sources watched by the event loop.",
+        metrics_text_gauge(w, "silo_agent_event_sources", "Sources watched by the event loop.",
               event_loop_n_sources(a->loop));
-        gauge(w, "silo_agent_uptime_seconds", "Seconds since the agent started.",
+        metrics_text_gauge(w, "silo_agent_uptime_seconds", "Seconds since the agent started.",
               (double)((now_usec() - a->started_usec) / 1000000));
 }
 

@@ -379,9 +379,11 @@ static int64_t task_created_ms(const json_t *t)
         return json_is_integer(c) ? json_integer_value(c) : 0;
 }
 
-static bool state_ended(const char *s)
+bool ctl_state_ended(const char *state)
 {
-        return s && (streq(s, "FINISHED") || streq(s, "FAILED") || streq(s, "KILLED") || streq(s, "LOST"));
+        int s = state ? silo_task_state_from_string(state) : -EINVAL;
+
+        return s >= 0 && silo_task_state_is_terminal(s);
 }
 
 /* Why a task waits or how it ended, in a few words. */
@@ -395,7 +397,7 @@ static void task_info(const json_t *t, char *buf, size_t n)
                 snprintf(buf, n, "%s", pending);
                 return;
         }
-        if (!state_ended(str(t, "state")))
+        if (!ctl_state_ended(str(t, "state")))
                 return;
         if (json_is_integer(sig) && json_integer_value(sig) > 0)
                 append(buf, n, ", ", "signal %lld", (long long)json_integer_value(sig));

@@ -30,6 +30,8 @@ struct ctl_table {
         char **cells; /* n_rows * n_cols, owned */
 };
 
+/* A task state string that names an end (silo_task_state_is_terminal); NULL or unknown: no. */
+bool ctl_state_ended(const char *state);
 void ctl_table_init(struct ctl_table *t, const struct ctl_col *cols, size_t n_cols);
 /* One row of n_cols strings (NULL is shown as "-"); copied. 0 or -ENOMEM. */
 int ctl_table_add(struct ctl_table *t, const char *const *cells);

@@ -256,11 +256,6 @@ static int cmd_run(struct ctl *ctl)
         return print_result(ctl, body, ctl_render_task);
 }
 
-static bool state_terminal(const char *s)
-{
-        return s && (streq(s, "FINISHED") || streq(s, "FAILED") || streq(s, "KILLED") || streq(s, "LOST"));
-}
-
 static int cmd_logs(struct ctl *ctl)
 {
         _cleanup_free_ char *id = NULL, *url = NULL;
@@ -307,7 +302,7 @@ static int cmd_logs(struct ctl *ctl)
                 r = call_ex(ctl, url, true, "GET", path, NULL, REQUEST_TIMEOUT_MS, &body, NULL);
                 if (r)
                         return r;
-                ended = state_terminal(json_string_value(json_object_get(body, "state")));
+                ended = ctl_state_ended(json_string_value(json_object_get(body, "state")));
                 json_decref(body);
         }
 }

@@ -66,12 +66,6 @@ static int open_fds_count(uint64_t *ret)
         return 0;
 }
 
-static void gauge(struct metrics_text *w, const char *name, const char *help, double v)
-{
-        metrics_text_family(w, name, METRICS_GAUGE, help);
-        metrics_text_sample(w, NULL, v);
-}
-
 void metrics_text_process(struct metrics_text *w)
 {
         struct proc_self ps = {};
@@ -87,18 +81,18 @@ void metrics_text_process(struct metrics_text *w)
                 metrics_text_family(w, "process_cpu_seconds_total", METRICS_COUNTER,
                                     "Total user and system CPU time spent in seconds.");
                 metrics_text_sample(w, NULL, ps.cpu_seconds);
-                gauge(w, "process_resident_memory_bytes", "Resident memory size in bytes.",
+                metrics_text_gauge(w, "process_resident_memory_bytes", "Resident memory size in bytes.",
                       ps.resident_bytes);
-                gauge(w, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                metrics_text_gauge(w, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
                       ps.virtual_bytes);
         }
         if (ps.have_start)
-                gauge(w, "process_start_time_seconds",
+                metrics_text_gauge(w, "process_start_time_seconds",
                       "Start time of the process since unix epoch in seconds.",
                       ps.start_time_seconds);
         if (open_fds_count(&fds) == 0)
-                gauge(w, "process_open_fds", "Number of open file descriptors.", (double)fds);
+                metrics_text_gauge(w, "process_open_fds", "Number of open file descriptors.", (double)fds);
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-                gauge(w, "process_max_fds", "Maximum number of open file descriptors.",
+                metrics_text_gauge(w, "process_max_fds", "Maximum number of open file descriptors.",
                       (double)rl.rlim_cur);
 }

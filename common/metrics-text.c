@@ -183,6 +183,12 @@ void metrics_text_sample(struct metrics_text *w, const struct metrics_label *lab
         fprintf(w->f, "%s\n", format_double(value, buf));
 }
 
+void metrics_text_gauge(struct metrics_text *w, const char *name, const char *help, double value)
+{
+        metrics_text_family(w, name, METRICS_GAUGE, help);
+        metrics_text_sample(w, NULL, value);
+}
+
 void metrics_text_sample_u64(struct metrics_text *w, const struct metrics_label *labels,
                              uint64_t value)
 {

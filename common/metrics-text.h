@@ -41,6 +41,8 @@ void metrics_text_family(struct metrics_text *w, const char *name, enum metrics_
                          const char *help);
 /* One sample of the current counter or gauge family. `labels` may be NULL. */
 void metrics_text_sample(struct metrics_text *w, const struct metrics_label *labels, double value);
+/* A family of one unlabelled gauge sample. */
+void metrics_text_gauge(struct metrics_text *w, const char *name, const char *help, double value);
 /* The same for a 64-bit count, written exactly (a double loses precision above 2^53). */
 void metrics_text_sample_u64(struct metrics_text *w, const struct metrics_label *labels,
                              uint64_t value);

@@ -330,12 +330,6 @@ static int cluster_write(struct metrics_text *w, master *m)
         return 0;
 }
 
-static void gauge(struct metrics_text *w, const char *name, const char *help, double v)
-{
-        metrics_text_family(w, name, METRICS_GAUGE, help);
-        metrics_text_sample(w, NULL, v);
-}
-
 static void histogram(struct metrics_text *w, const char *name, const char *help,
                       const struct metrics_hist *h)
 {
@@ -378,7 +372,7 @@ char *master_metrics_format(master *m)
                 metrics_text_sample_u64(w, NULL,
                                         *(const uint64_t *)((const char *)x + c->offset));
         }
-        gauge(w, "silo_master_allocation_last_pass_seconds",
+        metrics_text_gauge(w, "silo_master_allocation_last_pass_seconds",
               "Duration of the latest allocation pass.", x->last_pass_seconds);
         histogram(w, "silo_master_allocation_pass_duration_seconds",
                   "Duration of allocation passes (the allocator's work on one batch of pending "
@@ -392,12 +386,12 @@ char *master_metrics_format(master *m)
                   "From a launch being queued (before the commit of its placement) to the agent's "
                   "answer.",
                   &x->launch_seconds);
-        gauge(w, "silo_master_http_connections", "Open HTTP client connections.",
+        metrics_text_gauge(w, "silo_master_http_connections", "Open HTTP client connections.",
               m->http ? http_server_connections(m->http) : 0);
-        gauge(w, "silo_master_agent_calls_in_flight",
+        metrics_text_gauge(w, "silo_master_agent_calls_in_flight",
               "Launch and kill requests to agents in flight.",
               m->client ? (double)http_client_in_flight(m->client) : 0);
-        gauge(w, "silo_master_start_time_seconds", "When this master process started (Unix time).",
+        metrics_text_gauge(w, "silo_master_start_time_seconds", "When this master process started (Unix time).",
               (double)m->started_ms / 1000.0);
         if (cluster_write(w, m) < 0)
                 return NULL;
