@@ -25,7 +25,7 @@ static const struct config_option agent_option_table[] = {
          "BYTES", "size of each task log file before it rotates", 1024, 0},
         {"log-files", CONFIG_UINT, offsetof(struct agent_options, log_files), "5", "N",
          "log files kept per stream (current + rotated)", 1, 64},
-        OPT("shim", CONFIG_STRING, shim, NULL, "PATH", "the silo-shim binary (default: next to silo-agent)"),
+        OPT("shim", CONFIG_STRING, shim, NULL, "PATH", "the silo-shim binary (default: next to silo-agent, else the installed one in libexecdir)"),
         {"gc-max-age-s", CONFIG_UINT, offsetof(struct agent_options, gc_max_age_s), "3600", "SEC",
          "ended tasks (record, checkpoint, sandbox and logs) are forgotten this long after they end; 0: never", 0, 0},
         {"gc-max-tasks", CONFIG_UINT, offsetof(struct agent_options, gc_max_tasks), "1000", "N",
