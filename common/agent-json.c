@@ -140,10 +140,29 @@ static bool attribute_name_is_valid(const char *k)
         return silo_name_is_valid(k);
 }
 
+/* <path>.ports: the host ports the agent offers to "bridge" tasks, "MIN-MAX". Absent: none. */
+static int port_range_from_json(const json_t *j, const char *path, uint16_t *ret_min,
+                                uint16_t *ret_max, char **ret_error)
+{
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        r = json_field_string(j, path, "ports", false, &text, ret_error);
+        if (r <= 0)
+                return r;
+        if (silo_port_range_parse(text, ret_min, ret_max) < 0)
+                return json_field_error(ret_error, path, "ports",
+                                        "'%s' is not a port range (MIN-MAX with 1 <= MIN <= MAX "
+                                        "<= 65535, like 20000-32767)",
+                                        text);
+        return 0;
+}
+
 int silo_agent_resources_parse(const json_t *j, const char *path, struct silo_agent_resources *ret,
                                char **ret_error)
 {
-        static const char *const keys[] = {"cpus", "mem", "pids", "disks", "attributes", NULL};
+        static const char *const keys[] = {"cpus",       "mem",   "pids", "disks",
+                                           "attributes", "ports", NULL};
         _cleanup_(silo_agent_resources_clear) struct silo_agent_resources res = {};
         _cleanup_free_ char *dpath = json_path_key(path, "disks");
         const json_t *arr;
@@ -162,6 +181,8 @@ int silo_agent_resources_parse(const json_t *j, const char *path, struct silo_ag
                 r = json_field_kv(j, path, "attributes", attribute_name_is_valid,
                                   "a valid attribute name", &res.attributes, &res.n_attributes,
                                   ret_error);
+        if (r >= 0)
+                r = port_range_from_json(j, path, &res.port_min, &res.port_max, ret_error);
         if (r < 0)
                 return r;
 
@@ -252,6 +273,9 @@ json_t *silo_agent_resources_to_json(const struct silo_agent_resources *res)
         if (r >= 0 && res->n_attributes)
                 r = json_set(o, "attributes",
                              silo_kv_array_to_json(res->attributes, res->n_attributes));
+        if (r >= 0 && res->port_max)
+                r = json_set(o, "ports",
+                             json_sprintf("%u-%u", (unsigned)res->port_min, (unsigned)res->port_max));
         if (r < 0)
                 return NULL;
         return TAKE_PTR(o);

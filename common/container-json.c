@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* JSON codec of a task's container (rootfs, namespaces, network, volumes, devices) and placement
  * constraints. */
+#include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +38,7 @@ void silo_container_clear(struct silo_container *c)
         for (size_t i = 0; c->devices && i < c->n_devices; i++)
                 free(c->devices[i].path);
         free(c->devices);
+        free(c->ports);
         silo_container_init(c);
 }
 
@@ -262,6 +265,99 @@ static int device_element_parse(const json_t *e, const char *ipath, const char *
         return device_from_json(e, ipath, &d[i], ret_error);
 }
 
+/* <path>.<key> as a port: an integer 1..65535 (0 too when zero_ok). Absent: *ret untouched. */
+static int port_field(const json_t *j, const char *path, const char *key, bool required,
+                      bool zero_ok, uint16_t *ret, char **ret_error)
+{
+        const json_t *v = json_field(j, key);
+        json_int_t n;
+
+        if (!v)
+                return required ? json_field_error(ret_error, path, key, "missing") : 0;
+        if (!json_is_integer(v))
+                return json_field_error(ret_error, path, key, "must be an integer (a port)");
+        n = json_integer_value(v);
+        if (n < (zero_ok ? 0 : 1) || n > 65535)
+                return json_field_error(ret_error, path, key, "%" JSON_INTEGER_FORMAT
+                                        " is not a port (1-65535%s)",
+                                        n, zero_ok ? ", or 0 to have one chosen" : "");
+        *ret = (uint16_t)n;
+        return 1;
+}
+
+static int port_mapping_from_json(const json_t *j, const char *path, struct silo_port_mapping *ret,
+                                  char **ret_error)
+{
+        static const char *const keys[] = {"container", "host", "proto", NULL};
+        struct silo_port_mapping m = {.proto = SILO_PORT_TCP};
+        int proto = SILO_PORT_TCP, r;
+
+        r = json_check_object(j, path, keys, ret_error);
+        if (r >= 0)
+                r = port_field(j, path, "container", true, false, &m.container, ret_error);
+        if (r >= 0)
+                r = port_field(j, path, "host", false, true, &m.host, ret_error);
+        if (r >= 0)
+                r = json_field_enum(j, path, "proto", false, silo_port_proto_from_string,
+                                    "a protocol", "tcp, udp", &proto, ret_error);
+        if (r < 0)
+                return r;
+        m.proto = proto;
+        *ret = m;
+        return 0;
+}
+
+/* One element of container.ports. */
+static int port_element_parse(const json_t *e, const char *ipath, const char *fpath, void *vec,
+                              size_t i, char **ret_error)
+{
+        struct silo_port_mapping *m = vec;
+
+        (void)fpath;
+        return port_mapping_from_json(e, ipath, &m[i], ret_error);
+}
+
+/* No host port+proto is mapped twice (the second mapping could never receive anything) and no
+ * container port+proto is published twice (Docker allows that; a port allocator counting host
+ * ports per task then sees one listener as two services). host 0 entries are distinct until
+ * chosen. "container.ports[2].host: 8080/tcp is already mapped by container.ports[0]". */
+static int ports_check_unique(const struct silo_container *c, const char *path, char **ret_error)
+{
+        static const char *const fields[] = {"host", "container"};
+        char buf[SILO_CONTAINER_PORTS_MAX][sizeof("65535/tcp")];
+        const char *keys[SILO_CONTAINER_PORTS_MAX];
+        size_t i, k;
+        int r;
+
+        assert(c->n_ports <= SILO_CONTAINER_PORTS_MAX);
+        for (size_t f = 0; f < ELEMENTSOF(fields); f++) {
+                _cleanup_free_ char *fpath = NULL, *ipath = NULL;
+
+                for (i = 0; i < c->n_ports; i++) {
+                        const struct silo_port_mapping *m = &c->ports[i];
+                        uint16_t port = f == 0 ? m->host : m->container;
+
+                        (void)snprintf(buf[i], sizeof(buf[i]), "%u/%s", port,
+                                       silo_port_proto_to_string(m->proto));
+                        keys[i] = port == 0 ? NULL : buf[i];
+                }
+                r = table_find_duplicate(keys, c->n_ports, &i, &k);
+                if (r <= 0) {
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                fpath = json_path_key(path, "ports");
+                ipath = fpath ? json_path_index(fpath, i) : NULL;
+                if (!ipath)
+                        return -ENOMEM;
+                return json_field_error(ret_error, ipath, fields[f],
+                                        "%s is already %s by %s[%zu]", keys[i],
+                                        f == 0 ? "mapped" : "published", fpath, k);
+        }
+        return 0;
+}
+
 /* No two volumes share a target and each device is listed once: one pass over a hash set.
  * "container.devices[5]: '/dev/x' is already listed in container.devices[2]". */
 static int container_check_unique(const struct silo_container *c, const char *path,
@@ -309,7 +405,7 @@ int silo_container_from_json(const json_t *j, const char *path, struct silo_cont
                              char **ret_error)
 {
         static const char *const keys[] = {"rootfs",  "namespaces", "network", "hostname",
-                                           "volumes", "devices",    NULL};
+                                           "volumes", "devices",    "ports",   NULL};
         _cleanup_(silo_container_clear) struct silo_container c;
         void *vec = NULL;
         int network = -1, r;
@@ -322,18 +418,21 @@ int silo_container_from_json(const json_t *j, const char *path, struct silo_cont
                 r = namespaces_from_json(j, path, &c.namespaces, ret_error);
         if (r >= 0)
                 r = json_field_enum(j, path, "network", false, silo_network_mode_from_string,
-                                    "a network mode", "none, host", &network, ret_error);
+                                    "a network mode", "bridge, none, host", &network, ret_error);
         if (r < 0)
                 return r;
 
         if (network == SILO_NETWORK_HOST && (c.namespaces & SILO_NS_NET))
                 return json_field_error(ret_error, path, "network",
                                         "'host' cannot be combined with the net namespace");
-        /* "none" means a private net namespace with only lo: ask for it implicitly. Without a
-         * net namespace the task shares the host's network whatever it says. */
-        if (network == SILO_NETWORK_NONE)
+        /* "none" means a private net namespace with only lo, "bridge" one the agent wires to its
+         * bridge: ask for it implicitly. Without a net namespace the task shares the host's
+         * network whatever it says. */
+        if (network == SILO_NETWORK_NONE || network == SILO_NETWORK_BRIDGE)
                 c.namespaces |= SILO_NS_NET;
-        c.network = (c.namespaces & SILO_NS_NET) ? SILO_NETWORK_NONE : SILO_NETWORK_HOST;
+        c.network = network == SILO_NETWORK_BRIDGE ? SILO_NETWORK_BRIDGE
+                    : (c.namespaces & SILO_NS_NET) ? SILO_NETWORK_NONE
+                                                   : SILO_NETWORK_HOST;
 
         r = json_field_string(j, path, "hostname", false, &c.hostname, ret_error);
         if (r < 0)
@@ -357,6 +456,22 @@ int silo_container_from_json(const json_t *j, const char *path, struct silo_cont
         }
         if (r >= 0)
                 r = container_check_unique(&c, path, ret_error);
+        if (r >= 0) {
+                r = json_field_array(j, path, "ports", sizeof(*c.ports), SILO_CONTAINER_PORTS_MAX,
+                                     port_element_parse, &vec, &c.n_ports, ret_error);
+                c.ports = TAKE_PTR(vec);
+        }
+        if (r >= 0 && c.n_ports > 0 && c.network != SILO_NETWORK_BRIDGE) {
+                _cleanup_free_ char *fpath = json_path_key(path, "ports");
+
+                return fpath ? json_error(ret_error, -EINVAL, fpath,
+                                          "needs network \"bridge\" (this task's network is "
+                                          "\"%s\")",
+                                          silo_network_mode_to_string(c.network))
+                             : -ENOMEM;
+        }
+        if (r >= 0)
+                r = ports_check_unique(&c, path, ret_error);
         if (r < 0)
                 return r;
         /* A rootfs or a volume is a mount: it needs a private mount namespace, or it would
@@ -423,9 +538,42 @@ json_t *silo_container_to_json(const struct silo_container *c)
                         r = json_array_append_new(arr, device_to_json(&c->devices[i])) < 0 ? -ENOMEM
                                                                                            : 0;
         }
+        if (r >= 0 && c->n_ports)
+                r = json_set(o, "ports", silo_port_mappings_to_json(c->ports, c->n_ports));
         if (r < 0)
                 return NULL;
         return TAKE_PTR(o);
+}
+
+json_t *silo_port_mappings_to_json(const struct silo_port_mapping *ports, size_t n)
+{
+        _cleanup_json_ json_t *arr = json_array();
+
+        if (!arr)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (json_array_append_new(arr, json_pack("{s:i, s:i, s:s}", "container",
+                                                         (int)ports[i].container, "host",
+                                                         (int)ports[i].host, "proto",
+                                                         silo_port_proto_to_string(
+                                                             ports[i].proto))) < 0)
+                        return NULL;
+        return TAKE_PTR(arr);
+}
+
+/* What needs a "bridge" network beyond container.ports: an egress limit is a qdisc on the
+ * task's own veth, which the other modes do not have. */
+int silo_task_network_check(const struct silo_resources *res, const struct silo_container *c,
+                            char **ret_error)
+{
+        silo_network_mode mode = c ? c->network : SILO_NETWORK_HOST;
+
+        if (res->net_egress != SILO_UNSET && mode != SILO_NETWORK_BRIDGE)
+                return json_error(ret_error, -EINVAL, "resources.net_egress",
+                                  "needs container.network \"bridge\" (this task's network is "
+                                  "\"%s\": an egress limit is set on the task's own interface)",
+                                  silo_network_mode_to_string(mode));
+        return 0;
 }
 
 void silo_constraints_init(struct silo_constraints *c)

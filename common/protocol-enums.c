@@ -2,6 +2,7 @@
 /* String tables of the protocol enums, capability and rlimit names, and the task state machine. */
 #include <errno.h>
 #include <linux/capability.h>
+#include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
 
@@ -120,6 +121,7 @@ int silo_spread_from_string(const char *s)
 static const char *const network_mode_table[_SILO_NETWORK_MODE_MAX] = {
     [SILO_NETWORK_HOST] = "host",
     [SILO_NETWORK_NONE] = "none",
+    [SILO_NETWORK_BRIDGE] = "bridge",
 };
 
 const char *silo_network_mode_to_string(silo_network_mode m)
@@ -130,6 +132,58 @@ const char *silo_network_mode_to_string(silo_network_mode m)
 int silo_network_mode_from_string(const char *s)
 {
         return table_lookup(network_mode_table, ELEMENTSOF(network_mode_table), s, false);
+}
+
+static const char *const port_proto_table[_SILO_PORT_PROTO_MAX] = {
+    [SILO_PORT_TCP] = "tcp",
+    [SILO_PORT_UDP] = "udp",
+};
+
+const char *silo_port_proto_to_string(silo_port_proto p)
+{
+        return TABLE_TO_STRING(port_proto_table, p);
+}
+
+int silo_port_proto_from_string(const char *s)
+{
+        return table_lookup(port_proto_table, ELEMENTSOF(port_proto_table), s, false);
+}
+
+/* One port of a range: decimal digits only (no sign, space or leading "+" that strtoul would
+ * take), 1..65535. Advances *s past the digits. */
+static int port_parse_prefix(const char **s, uint16_t *ret)
+{
+        unsigned long v = 0;
+        size_t n = strspn(*s, "0123456789");
+
+        if (n == 0 || n > 5)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                v = v * 10 + (unsigned long)((*s)[i] - '0');
+        if (v < 1 || v > 65535)
+                return -EINVAL;
+        *s += n;
+        *ret = (uint16_t)v;
+        return 0;
+}
+
+int silo_port_range_parse(const char *s, uint16_t *ret_min, uint16_t *ret_max)
+{
+        uint16_t lo, hi;
+
+        if (!s || port_parse_prefix(&s, &lo) < 0)
+                return -EINVAL;
+        hi = lo;
+        if (*s == '-') {
+                s++;
+                if (port_parse_prefix(&s, &hi) < 0)
+                        return -EINVAL;
+        }
+        if (*s != '\0' || lo > hi)
+                return -EINVAL;
+        *ret_min = lo;
+        *ret_max = hi;
+        return 0;
 }
 
 /* Indexed by bit number of SILO_NS_*. */

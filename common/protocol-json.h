@@ -92,6 +92,10 @@ int silo_disk_parse(const json_t *j, const char *path, struct silo_disk *ret, ch
 int silo_agent_resources_parse(const json_t *j, const char *path, struct silo_agent_resources *ret,
                                char **ret_error);
 
+/* [{"container": 5432, "host": 20001, "proto": "tcp"}, ...] as in container.ports: for every
+ * view of a task's ports (task JSON, network view, events). NULL on ENOMEM. */
+json_t *silo_port_mappings_to_json(const struct silo_port_mapping *ports, size_t n);
+
 /* Names safe as a path component and a cgroup name: [A-Za-z0-9][A-Za-z0-9._-]{0,62}.
  * Used for task ids, names, roles, groups, agent ids, disk names. */
 bool silo_name_is_valid(const char *s);

@@ -26,6 +26,9 @@
 /* pids.max takes at most PID_MAX_LIMIT (4194304 on 64-bit, include/linux/threads.h): the
  * kernel's pids_max_write() refuses more with EINVAL, whatever kernel.pid_max says. */
 #define PIDS_MAX UINT64_C(4194304)
+/* 1 kbit/s, the smallest egress limit Kubernetes' bandwidth plugin accepts
+ * (pkg/util/bandwidth: "resource is unreasonably small (< 1kbit)"). */
+#define NET_EGRESS_MIN UINT64_C(1000)
 
 void silo_resources_init(struct silo_resources *r)
 {
@@ -34,6 +37,7 @@ void silo_resources_init(struct silo_resources *r)
             .mem_high = SILO_UNSET,
             .swap = SILO_UNSET,
             .pids = SILO_UNSET,
+            .net_egress = SILO_UNSET,
         };
 }
 
@@ -57,7 +61,7 @@ bool silo_resources_is_empty(const struct silo_resources *r)
 {
         return r->cpus == 0 && r->cpu_weight == 0 && !r->cpuset && r->mem == SILO_UNSET &&
                r->mem_high == SILO_UNSET && r->swap == SILO_UNSET && r->pids == SILO_UNSET &&
-               r->n_io == 0;
+               r->n_io == 0 && r->net_egress == SILO_UNSET;
 }
 
 static int io_request_from_json(const json_t *j, const char *path, struct silo_io_request *ret,
@@ -185,8 +189,8 @@ static int check_minimum(const json_t *j, const char *path, const char *key, uin
 int silo_resources_from_json(const json_t *j, const char *path, struct silo_resources *ret,
                              char **ret_error)
 {
-        static const char *const keys[] = {"cpus", "cpu_weight", "cpuset", "mem", "mem_high",
-                                           "swap", "pids",       "io",     NULL};
+        static const char *const keys[] = {"cpus", "cpu_weight", "cpuset", "mem",        "mem_high",
+                                           "swap", "pids",       "io",     "net_egress", NULL};
         _cleanup_(silo_resources_clear) struct silo_resources res;
         int64_t weight = 0;
         void *vec = NULL;
@@ -226,9 +230,17 @@ int silo_resources_from_json(const json_t *j, const char *path, struct silo_reso
                 r = json_field_quantity(j, path, "swap", false, false, &res.swap, ret_error);
         if (r >= 0)
                 r = json_field_quantity(j, path, "pids", false, true, &res.pids, ret_error);
+        /* bits/s, as tc and ethtool count a link ("100M" = 100 Mbit/s) */
+        if (r >= 0)
+                r = json_field_quantity(j, path, "net_egress", false, true, &res.net_egress,
+                                        ret_error);
         if (r >= 0)
                 r = check_minimum(j, path, "mem", res.mem, MEM_MIN,
                                   "the smallest memory.max a task can start in", ret_error);
+        if (r >= 0)
+                r = check_minimum(j, path, "net_egress", res.net_egress, NET_EGRESS_MIN,
+                                  "1 kbit/s, as Kubernetes' bandwidth limits",
+                                  ret_error);
         if (r >= 0)
                 r = check_minimum(j, path, "mem_high", res.mem_high, MEM_MIN,
                                   "below it memory.high throttles a task from its start",
@@ -317,6 +329,8 @@ json_t *silo_resources_to_json(const struct silo_resources *res)
                 r = set_quantity(o, "swap", res->swap);
         if (r >= 0)
                 r = set_quantity(o, "pids", res->pids);
+        if (r >= 0)
+                r = set_quantity(o, "net_egress", res->net_egress);
         if (r >= 0 && res->n_io > 0) {
                 json_t *arr = json_array();
 

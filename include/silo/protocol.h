@@ -47,8 +47,15 @@ typedef enum silo_spread {
 typedef enum silo_network_mode {
         SILO_NETWORK_HOST,  /* no net namespace: the host's network */
         SILO_NETWORK_NONE,  /* a net namespace with only lo */
+        SILO_NETWORK_BRIDGE, /* a net namespace with a veth on the agent's bridge, an address, ports */
         _SILO_NETWORK_MODE_MAX,
 } silo_network_mode;
+
+typedef enum silo_port_proto {
+        SILO_PORT_TCP,
+        SILO_PORT_UDP,
+        _SILO_PORT_PROTO_MAX,
+} silo_port_proto;
 
 /* Namespaces a container may ask for; the cgroup namespace is always used. */
 enum {
@@ -83,6 +90,11 @@ const char *silo_spread_to_string(silo_spread s);
 int silo_spread_from_string(const char *s);
 const char *silo_network_mode_to_string(silo_network_mode m);
 int silo_network_mode_from_string(const char *s);
+const char *silo_port_proto_to_string(silo_port_proto p);   /* "tcp", "udp" */
+int silo_port_proto_from_string(const char *s);
+/* A port range "MIN-MAX" (or one port "N"), 1 <= MIN <= MAX <= 65535, as an agent offers host
+ * ports (--task-ports, the registration's resources.ports). 0, or -EINVAL for anything else. */
+int silo_port_range_parse(const char *s, uint16_t *ret_min, uint16_t *ret_max);
 const char *silo_namespace_to_string(unsigned ns_bit);
 int silo_namespace_from_string(const char *s);         /* SILO_NS_* bit or -EINVAL */
 /* Capability names as in capabilities(7) ("CAP_NET_BIND_SERVICE"); number or -EINVAL. */
@@ -135,6 +147,7 @@ struct silo_resources {
         uint64_t pids;          /* SILO_UNSET = unlimited */
         struct silo_io_request *io;
         size_t n_io;
+        uint64_t net_egress;    /* bits/s, SILO_UNSET = unlimited; only with network "bridge" */
 };
 
 struct silo_volume {
@@ -153,6 +166,17 @@ struct silo_device {
  * so that the container's child can keep its volumes on its stack. */
 #define SILO_CONTAINER_VOLUMES_MAX 256
 #define SILO_CONTAINER_DEVICES_MAX 256
+/* Port mappings of one task: more than any service publishes (Docker and Nomad have no bound;
+ * this one keeps a spec and the master's per-agent port bookkeeping small). */
+#define SILO_CONTAINER_PORTS_MAX 64
+
+/* A host port forwarded to a port of a "bridge" task. host 0 in a submission: the master (or a
+ * standalone agent) chooses one from the agent's range; a launch always carries the chosen one. */
+struct silo_port_mapping {
+        uint16_t container;     /* 1..65535 */
+        uint16_t host;          /* 1..65535, or 0 = chosen for you */
+        silo_port_proto proto;
+};
 
 struct silo_container {
         char *rootfs;           /* NULL: the host's root */
@@ -163,6 +187,8 @@ struct silo_container {
         size_t n_volumes;
         struct silo_device *devices;
         size_t n_devices;
+        struct silo_port_mapping *ports; /* only with network "bridge" */
+        size_t n_ports;
 };
 
 struct silo_constraints {
@@ -233,6 +259,7 @@ struct silo_agent_resources {
         size_t n_disks;
         struct silo_kv *attributes; /* "rack": "r1"; may be empty */
         size_t n_attributes;
+        uint16_t port_min, port_max; /* host ports offered to tasks ("ports": "MIN-MAX"); 0/0 = none */
 };
 
 struct silo_task_ref {

@@ -19,7 +19,7 @@ static const char resources_example[] =
     "            'read_bps': 3200000000, 'write_bps': 2100000000,"
     "            'read_iops': 650000, 'write_iops': 420000, 'class': 'ssd',"
     "            'mount': '/srv/nvme0', 'source': 'calibrated'}],"
-    " 'attributes': {'rack': 'r1'}}";
+    " 'attributes': {'rack': 'r1'}, 'ports': '20000-32767'}";
 
 static const char registration_example[] =
     "{'agent_id': '0b7c6a52-3f0e-4c1e-9d7a-2f5b8e1c9a10', 'hostname': 'node-3',"
@@ -54,8 +54,11 @@ static void test_resources_example(void **state)
         assert_string_equal(d->source, "calibrated");
         assert_int_equal(r->n_attributes, 1);
         assert_string_equal(r->attributes[0].key, "rack");
+        assert_int_equal(r->port_min, 20000);
+        assert_int_equal(r->port_max, 32767);
 
         t1 = silo_agent_resources_to_string(r);
+        assert_non_null(strstr(t1, "\"ports\":\"20000-32767\""));
         assert_int_equal(silo_agent_resources_from_string(t1, &back, &error), 0);
         t2 = silo_agent_resources_to_string(back);
         assert_string_equal(t1, t2);
@@ -77,6 +80,8 @@ static void test_registration(void **state)
         assert_string_equal(reg->version, "0.1.0");
         assert_true(reg->resources.mem == 64ULL << 30);
         assert_int_equal(reg->resources.pids, 0); /* not reported */
+        assert_int_equal(reg->resources.port_min, 0); /* no host ports offered */
+        assert_int_equal(reg->resources.port_max, 0);
         assert_int_equal(reg->resources.n_disks, 2);
         assert_true(reg->resources.disks[0].figure[SILO_IO_RBPS] == 150000000);
         assert_int_equal(reg->resources.disks[0].figure[SILO_IO_WBPS], 0); /* unknown */
@@ -183,6 +188,21 @@ static const struct error_case registration_errors[] = {
     {"{" R ", 'resources': {'cpus': 1, 'mem': 0}}", "resources.mem: 0 must be positive"},
     {"{" R ", 'resources': {'cpus': 1, 'mem': '64GB'}}", "resources.mem: '64GB' is not a quantity"},
     {RES(", 'pids': -1"), "resources.pids: -1 is negative"},
+#define PORT_RULE "is not a port range (MIN-MAX with 1 <= MIN <= MAX <= 65535, like 20000-32767)"
+    {RES(", 'ports': '20000-32767'"), NULL},
+    {RES(", 'ports': '1-65535'"), NULL},
+    {RES(", 'ports': '8080'"), NULL}, /* one port */
+    {RES(", 'ports': '8080-8080'"), NULL},
+    {RES(", 'ports': '32767-20000'"), "resources.ports: '32767-20000' " PORT_RULE},
+    {RES(", 'ports': '0-100'"), "resources.ports: '0-100' " PORT_RULE},
+    {RES(", 'ports': '20000-70000'"), "resources.ports: '20000-70000' " PORT_RULE},
+    {RES(", 'ports': '20000-'"), "resources.ports: '20000-' " PORT_RULE},
+    {RES(", 'ports': '-5'"), "resources.ports: '-5' " PORT_RULE},
+    {RES(", 'ports': '+1-5'"), "resources.ports: '+1-5' " PORT_RULE},
+    {RES(", 'ports': '1 - 5'"), "resources.ports: '1 - 5' " PORT_RULE},
+    {RES(", 'ports': '0000001-5'"), "resources.ports: '0000001-5' " PORT_RULE},
+    {RES(", 'ports': ''"), "resources.ports: '' " PORT_RULE},
+    {RES(", 'ports': 20000"), "resources.ports: must be a string"},
     {RES(", 'disks': {}"), "resources.disks: must be an array"},
     {RES(", 'disks': ['sda']"), "resources.disks[0]: must be an object"},
     {RES(", 'attributes': {'rack': 1}"), "resources.attributes.rack: must be a string"},
@@ -244,6 +264,11 @@ static void test_errors(void **state)
                 _cleanup_(silo_agent_registration_freep) struct silo_agent_registration *reg = NULL;
                 int r = silo_agent_registration_from_string(t, &reg, &error);
 
+                if (!registration_errors[i].error) { /* valid */
+                        if (r < 0)
+                                fail_msg("%s: unexpected error %s", t, strempty(error));
+                        continue;
+                }
                 if (r >= 0 || !streq_ptr(error, registration_errors[i].error))
                         fail_msg("%s:\n  got      %d \"%s\"\n  expected \"%s\"", t, r,
                                  strempty(error), registration_errors[i].error);

@@ -183,7 +183,13 @@ static void test_enum_round_trips(void **state)
         for (int i = 0; i < _SILO_NETWORK_MODE_MAX; i++)
                 assert_int_equal(silo_network_mode_from_string(silo_network_mode_to_string(i)), i);
         assert_string_equal(silo_network_mode_to_string(SILO_NETWORK_NONE), "none");
-        assert_int_equal(silo_network_mode_from_string("bridge"), -EINVAL);
+        assert_int_equal(silo_network_mode_from_string("bridge"), SILO_NETWORK_BRIDGE);
+        assert_int_equal(silo_network_mode_from_string("overlay"), -EINVAL);
+
+        for (int i = 0; i < _SILO_PORT_PROTO_MAX; i++)
+                assert_int_equal(silo_port_proto_from_string(silo_port_proto_to_string(i)), i);
+        assert_null(silo_port_proto_to_string(_SILO_PORT_PROTO_MAX));
+        assert_int_equal(silo_port_proto_from_string("UDP"), -EINVAL);
 
         for (unsigned bit = SILO_NS_PID; bit <= SILO_NS_CGROUP; bit <<= 1)
                 assert_int_equal(silo_namespace_from_string(silo_namespace_to_string(bit)),

@@ -108,6 +108,68 @@ static void test_example(void **state)
         assert_int_equal(s->constraints.spread, SILO_SPREAD_HOSTNAME);
 }
 
+/* The typed values of the issue 15 fields, and their canonical form: host 0 and proto tcp are
+ * spelled out so that a launch body always says which port and protocol it means. */
+static void test_bridge_ports(void **state)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *s =
+            parse_ok("{'name': 'pg', 'command': ['x'], 'resources': {'net_egress': '100M'},"
+                     " 'container': {'network': 'bridge', 'ports': [{'container': 5432},"
+                     " {'container': 53, 'host': 5353, 'proto': 'udp'}]}}");
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *plain =
+            parse_ok("{'name': 'a', 'command': ['x'], 'container': {'network': 'none'}}");
+        _cleanup_free_ char *text = NULL;
+        (void)state;
+
+        assert_int_equal(s->container.network, SILO_NETWORK_BRIDGE);
+        assert_true(s->container.namespaces & SILO_NS_NET);
+        assert_true(s->resources.net_egress == 100000000);
+        assert_int_equal(s->container.n_ports, 2);
+        assert_int_equal(s->container.ports[0].container, 5432);
+        assert_int_equal(s->container.ports[0].host, 0);
+        assert_int_equal(s->container.ports[0].proto, SILO_PORT_TCP);
+        assert_int_equal(s->container.ports[1].container, 53);
+        assert_int_equal(s->container.ports[1].host, 5353);
+        assert_int_equal(s->container.ports[1].proto, SILO_PORT_UDP);
+        text = silo_task_spec_to_string(s);
+        assert_non_null(strstr(text, "\"net_egress\":100000000"));
+        assert_non_null(strstr(text, "\"network\":\"bridge\",\"ports\":[{\"container\":5432,"
+                                     "\"host\":0,\"proto\":\"tcp\"},{\"container\":53,"
+                                     "\"host\":5353,\"proto\":\"udp\"}]"));
+        assert_int_equal(plain->container.network, SILO_NETWORK_NONE);
+        assert_int_equal(plain->container.n_ports, 0);
+        assert_null(plain->container.ports);
+        assert_true(plain->resources.net_egress == SILO_UNSET);
+        assert_string_equal(silo_port_proto_to_string(SILO_PORT_UDP), "udp");
+        assert_int_equal(silo_port_proto_from_string("tcp"), SILO_PORT_TCP);
+        assert_int_equal(silo_port_proto_from_string("icmp"), -EINVAL);
+        assert_string_equal(silo_network_mode_to_string(SILO_NETWORK_BRIDGE), "bridge");
+}
+
+/* container.ports holds at most 64 entries, counted before any is parsed. */
+static void test_ports_bound(void **state)
+{
+        json_t *ports = json_array(), *j;
+        _cleanup_free_ char *e1 = NULL, *e2 = NULL;
+        struct silo_task_spec *s = NULL;
+        (void)state;
+
+        for (int i = 0; i < 64; i++)
+                json_array_append_new(ports, json_pack("{s:i}", "container", 1000 + i));
+        j = json_pack("{s:s, s:[s], s:{s:s, s:O}}", "name", "p", "command", "x", "container",
+                      "network", "bridge", "ports", ports);
+        assert_int_equal(silo_task_spec_from_json(j, &s, &e1), 0);
+        assert_int_equal(s->container.n_ports, 64);
+        s = silo_task_spec_free(s);
+        json_array_append_new(ports, json_pack("{s:i}", "container", 2000));
+        json_object_set(json_object_get(j, "container"), "ports", ports);
+        assert_int_equal(silo_task_spec_from_json(j, &s, &e2), -EINVAL);
+        assert_string_equal(e2, "container.ports: 65 entries, at most 64 are allowed");
+        assert_null(s);
+        json_decref(ports);
+        json_decref(j);
+}
+
 static void test_defaults(void **state)
 {
         _cleanup_(silo_task_spec_freep) struct silo_task_spec *s =
@@ -131,6 +193,7 @@ static void test_defaults(void **state)
         assert_true(s->resources.swap == SILO_UNSET);
         assert_true(s->resources.pids == SILO_UNSET);
         assert_int_equal(s->resources.n_io, 0);
+        assert_true(s->resources.net_egress == SILO_UNSET);
         assert_false(s->has_container);
         assert_int_equal(s->constraints.spread, SILO_SPREAD_NONE);
 
@@ -178,6 +241,9 @@ static void test_round_trips(void **state)
             " 'volumes': [{'source': '/a', 'target': '/x//y/./z/', 'readonly': true}]}}",
             "{'name': 'k', 'command': ['x'], 'constraints': {'attributes': {}}, 'env': {},"
             " 'resources': {}}",
+            "{'name': 'pg', 'command': ['x'], 'resources': {'net_egress': '20M'},"
+            " 'container': {'network': 'bridge', 'ports': [{'container': 5432},"
+            " {'container': 53, 'host': 5353, 'proto': 'udp'}]}}",
         };
         (void)state;
 
@@ -479,7 +545,56 @@ static const struct error_case error_cases[] = {
     {CT("'namespaces': ['pid', 'mount', 'pidd']"),
      "container.namespaces[2]: 'pidd' is not a namespace (pid, mount, uts, ipc, net, cgroup)"},
     {CT("'namespaces': ['pid', 'net', 'pid']"), "container.namespaces[2]: 'pid' is listed twice"},
-    {CT("'network': 'bridge'"), "container.network: 'bridge' is not a network mode (none, host)"},
+    {CT("'network': 'overlay'"),
+     "container.network: 'overlay' is not a network mode (bridge, none, host)"},
+    {CT("'network': 'bridge', 'namespaces': ['net']"), NULL}, /* valid: bridge implies net */
+
+    /* container.ports and resources.net_egress (issue 15) */
+#define BR(x) CT("'network': 'bridge', 'ports': [" x "]")
+    {BR("{'container': 5432}"), NULL},
+    {BR("{'container': 53, 'proto': 'udp'}, {'container': 53, 'host': 53}"), NULL},
+    {BR("{'container': 1, 'host': 1}, {'container': 65535, 'host': 65535}"), NULL},
+    {BR("{'container': 80}, {'container': 81, 'host': 70000}"),
+     "container.ports[1].host: 70000 is not a port (1-65535, or 0 to have one chosen)"},
+    {BR("{'container': 80, 'host': -1}"),
+     "container.ports[0].host: -1 is not a port (1-65535, or 0 to have one chosen)"},
+    {BR("{'container': 0}"), "container.ports[0].container: 0 is not a port (1-65535)"},
+    {BR("{'container': 65536}"), "container.ports[0].container: 65536 is not a port (1-65535)"},
+    {BR("{'container': '80'}"), "container.ports[0].container: must be an integer (a port)"},
+    {BR("{'container': 80.5}"), "container.ports[0].container: must be an integer (a port)"},
+    {BR("{'host': 8080}"), "container.ports[0].container: missing"},
+    {BR("{'container': 80, 'proto': 'sctp'}"),
+     "container.ports[0].proto: 'sctp' is not a protocol (tcp, udp)"},
+    {BR("{'container': 80, 'proto': 'TCP'}"),
+     "container.ports[0].proto: 'TCP' is not a protocol (tcp, udp)"},
+    {BR("{'container': 80, 'hostPort': 80}"), "container.ports[0]: unknown key 'hostPort'"},
+    {BR("80"), "container.ports[0]: must be an object"},
+    {CT("'network': 'bridge', 'ports': {'container': 80}"), "container.ports: must be an array"},
+    {BR("{'container': 80, 'host': 8080}, {'container': 81, 'host': 8081},"
+        " {'container': 82, 'host': 8080, 'proto': 'tcp'}"),
+     "container.ports[2].host: 8080/tcp is already mapped by container.ports[0]"},
+    {BR("{'container': 80, 'host': 8080}, {'container': 81, 'host': 8080, 'proto': 'udp'}"), NULL},
+    {BR("{'container': 80}, {'container': 81}, {'container': 82}"), NULL}, /* host 0 repeats */
+    {BR("{'container': 80, 'host': 8080}, {'container': 80, 'host': 8081}"),
+     "container.ports[1].container: 80/tcp is already published by container.ports[0]"},
+    {CT("'ports': [{'container': 80}]"),
+     "container.ports: needs network \"bridge\" (this task's network is \"host\")"},
+    {CT("'network': 'none', 'ports': [{'container': 80}]"),
+     "container.ports: needs network \"bridge\" (this task's network is \"none\")"},
+    {CT("'network': 'host', 'ports': []"), NULL}, /* an empty list maps nothing */
+#undef BR
+    {"{" B ", 'resources': {'net_egress': '100M'}, 'container': {'network': 'bridge'}}", NULL},
+    {"{" B ", 'resources': {'net_egress': '100M'}, 'container': {'network': 'none'}}",
+     "resources.net_egress: needs container.network \"bridge\" (this task's network is "
+     "\"none\": an egress limit is set on the task's own interface)"},
+    {RES("'net_egress': '100M'"),
+     "resources.net_egress: needs container.network \"bridge\" (this task's network is "
+     "\"host\": an egress limit is set on the task's own interface)"},
+    {RES("'net_egress': 0"), "resources.net_egress: 0 must be positive"},
+    {RES("'net_egress': '1Z'"), "resources.net_egress: '1Z' is not a quantity"},
+    {RES("'net_egress': 999"),
+     "resources.net_egress: 999 is below the minimum of 1000 (1 kbit/s, as Kubernetes' "
+     "bandwidth limits)"},
     {CT("'namespaces': ['net'], 'network': 'host'"),
      "container.network: 'host' cannot be combined with the net namespace"},
     {CT("'namespaces': ['uts'], 'hostname': 'a_b'"),
@@ -714,7 +829,8 @@ int main(void)
             cmocka_unit_test(test_equal),         cmocka_unit_test(test_free_null),
             cmocka_unit_test(test_errors),        cmocka_unit_test(test_from_json_direct),
             cmocka_unit_test(test_syntax_errors),
-            cmocka_unit_test(test_array_bounds),
+            cmocka_unit_test(test_array_bounds),  cmocka_unit_test(test_bridge_ports),
+            cmocka_unit_test(test_ports_bound),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

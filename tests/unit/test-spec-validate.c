@@ -115,7 +115,7 @@ static const struct refusal refusals[] = {
      "container.volumes[0].source: 'a' is not an absolute path"},
     {CT("'volumes': [{'source': '/a', 'target': 'b'}]"), EINVAL,
      "container.volumes[0].target: 'b' is not an absolute path"},
-    {CT("'network': 'bridge'"), EINVAL, "container.network: 'bridge' is not a network mode (none, host)"},
+    {CT("'network': 'overlay'"), EINVAL, "container.network: 'overlay' is not a network mode (bridge, none, host)"},
     {CS("'spread': 'rack'"), EINVAL, "constraints.spread: 'rack' is not a spread (hostname, none)"},
     {TOP("'env': ['A=1']"), EINVAL, "env: must be an object of strings"},
     {CS("'attributes': ['rack']"), EINVAL, "constraints.attributes: must be an object of strings"},
