@@ -38,6 +38,8 @@ struct http_server {
         struct http_conns *conns;  /* header and idle deadlines, eviction at the limit */
         bool closed_in_run;        /* MHD closed a connection during the current run */
         bool rerun;                /* ... and also during the second: run again at once */
+        struct http_stream *waiting; /* streams suspended by HTTP_STREAM_WAIT */
+        bool stopping;               /* http_server_free(): streams end */
         /* http_server_attach(): MHD's epoll fd, its next deadline, a run after every turn */
         struct event_source *io_src, *timer_src, *post_src;
         uint64_t timer_due_ms; /* when timer_src fires; 0: disarmed or fired */
@@ -55,6 +57,7 @@ static struct http_conn *http_conn_of(struct MHD_Connection *conn)
 struct http_response {
         unsigned status;
         struct MHD_Response *mhd;
+        struct http_stream *stream; /* the stream mhd reads from, when it is one */
 };
 
 enum request_phase {
@@ -91,6 +94,7 @@ static void http_response_reset(http_response *resp)
         if (resp->mhd)
                 MHD_destroy_response(resp->mhd);
         resp->mhd = NULL;
+        resp->stream = NULL;
         resp->status = 0;
 }
 
@@ -152,17 +156,55 @@ int http_response_text(http_response *resp, unsigned status, const char *content
                                  content_type ? content_type : "text/plain; charset=utf-8");
 }
 
-struct stream_cls {
+struct http_stream {
         http_stream_read_fn read;
         void *userdata;
         void (*destroy)(void *);
+        /* set when the response is queued on its connection (http_queue) */
+        http_server *server;
+        struct MHD_Connection *conn;
+        char remote[INET6_ADDRSTRLEN + 8];
+        bool aborted;
+        /* suspended by HTTP_STREAM_WAIT, on server->waiting */
+        bool waiting;
+        struct http_stream *wait_prev, *wait_next;
 };
+
+static void stream_unwait(struct http_stream *s)
+{
+        if (!s->waiting)
+                return;
+        if (s->wait_prev)
+                s->wait_prev->wait_next = s->wait_next;
+        else
+                s->server->waiting = s->wait_next;
+        if (s->wait_next)
+                s->wait_next->wait_prev = s->wait_prev;
+        s->wait_prev = s->wait_next = NULL;
+        s->waiting = false;
+}
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
-        struct stream_cls *s = cls;
-        ssize_t n = s->read(s->userdata, pos, buf, max);
+        struct http_stream *s = cls;
+        ssize_t n;
 
+        if (s->aborted || (s->server && s->server->stopping))
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        n = s->read(s->userdata, pos, buf, max);
+        if (n == HTTP_STREAM_WAIT && s->conn) {
+                /* MHD allows a suspend from the content reader; without it a 0 would be asked
+                 * again only when something else runs MHD. */
+                MHD_suspend_connection(s->conn);
+                s->waiting = true;
+                s->wait_next = s->server->waiting;
+                if (s->wait_next)
+                        s->wait_next->wait_prev = s;
+                s->server->waiting = s;
+                return 0;
+        }
+        if (n == HTTP_STREAM_WAIT)
+                return 0;
         if (n == HTTP_STREAM_END)
                 return MHD_CONTENT_READER_END_OF_STREAM;
         if (n < 0)
@@ -172,32 +214,81 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_free(void *cls)
 {
-        struct stream_cls *s = cls;
+        struct http_stream *s = cls;
 
+        /* MHD frees a response only after its connection ended: never while suspended. */
+        assert(!s->waiting);
         if (s->destroy)
                 s->destroy(s->userdata);
         free(s);
 }
 
-int http_response_stream(http_response *resp, unsigned status, const char *content_type,
-                         http_stream_read_fn read, void *userdata, void (*destroy)(void *))
+int http_response_stream_open(http_response *resp, unsigned status, const char *content_type,
+                              http_stream_read_fn read, void *userdata, void (*destroy)(void *),
+                              http_stream **ret_stream)
 {
-        struct stream_cls *s = calloc(1, sizeof(*s));
+        struct http_stream *s = calloc(1, sizeof(*s));
         struct MHD_Response *r;
+        int k;
 
         if (!s) {
                 if (destroy)
                         destroy(userdata);
                 return -ENOMEM;
         }
-        *s = (struct stream_cls){read, userdata, destroy};
+        *s = (struct http_stream){.read = read, .userdata = userdata, .destroy = destroy};
+        snprintf(s->remote, sizeof(s->remote), "?");
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, s,
                                               stream_free);
         if (!r) {
                 stream_free(s);
                 return -ENOMEM;
         }
-        return http_response_set(resp, status, r, content_type);
+        k = http_response_set(resp, status, r, content_type);
+        if (k < 0)
+                return k;
+        resp->stream = s;
+        if (ret_stream)
+                *ret_stream = s;
+        return 0;
+}
+
+int http_response_stream(http_response *resp, unsigned status, const char *content_type,
+                         http_stream_read_fn read, void *userdata, void (*destroy)(void *))
+{
+        return http_response_stream_open(resp, status, content_type, read, userdata, destroy,
+                                         NULL);
+}
+
+void http_stream_wake(http_stream *s)
+{
+        if (!s->waiting)
+                return;
+        stream_unwait(s);
+        MHD_resume_connection(s->conn);
+}
+
+void http_stream_abort(http_stream *s)
+{
+        const union MHD_ConnectionInfo *ci;
+
+        if (s->aborted || !s->conn)
+                return;
+        s->aborted = true;
+        if (s->waiting) {
+                http_stream_wake(s); /* the reader ends it */
+                return;
+        }
+        /* Blocked on a full socket: a shutdown wakes MHD's epoll with EPOLLHUP, and MHD closes
+         * the connection in its next run (as http-conns.c closes idle ones). */
+        ci = MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci)
+                (void)shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
+const char *http_stream_remote(const http_stream *s)
+{
+        return s->remote;
 }
 
 int http_response_header(http_response *resp, const char *name, const char *value)
@@ -315,6 +406,12 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, struct http_ctx *
         if (!c->resp.mhd) {
                 /* Cannot build any response: let MHD close the connection. */
                 return MHD_NO;
+        }
+        if (c->resp.stream) {
+                c->resp.stream->server = c->server;
+                c->resp.stream->conn = conn;
+                snprintf(c->resp.stream->remote, sizeof(c->resp.stream->remote), "%s",
+                         c->remote);
         }
         r = MHD_queue_response(conn, c->resp.status, c->resp.mhd);
         http_response_reset(&c->resp);
@@ -732,7 +829,8 @@ http_server *http_server_free(http_server *s)
 {
         if (!s)
                 return NULL;
-        if (s->mhd && s->deferred) {
+        s->stopping = true;
+        if (s->mhd && (s->deferred || s->waiting)) {
                 /* Requests still waiting for their owner get an answer now: MHD refuses to
                  * stop (it aborts) while a connection is suspended. */
                 while (s->deferred) {
@@ -743,6 +841,9 @@ http_server *http_server_free(http_server *s)
                         if (http_deferred_finish((http_deferred *)c) < 0)
                                 http_ctx_unlink(c);
                 }
+                /* Likewise waiting streams: resumed, their reader ends them (stopping). */
+                while (s->waiting)
+                        http_stream_wake(s->waiting);
                 (void)MHD_run(s->mhd);
         }
         s->io_src = event_source_remove(s->io_src);

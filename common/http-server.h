@@ -158,6 +158,23 @@ typedef ssize_t (*http_stream_read_fn)(void *userdata, uint64_t pos, char *buf, 
 int http_response_stream(http_response *resp, unsigned status, const char *content_type,
                          http_stream_read_fn read, void *userdata, void (*destroy)(void *));
 
+/* A stream whose data comes when something happens (an event feed). `read` may also return
+ * HTTP_STREAM_WAIT: the connection is suspended, costing nothing, until http_stream_wake().
+ * *ret_stream stays valid until `destroy` runs (the connection is gone then): its owner
+ * forgets it there. */
+#define HTTP_STREAM_WAIT (-3)
+typedef struct http_stream http_stream;
+int http_response_stream_open(http_response *resp, unsigned status, const char *content_type,
+                              http_stream_read_fn read, void *userdata, void (*destroy)(void *),
+                              http_stream **ret_stream);
+/* Read a waiting stream again at the next http_server_run() (nothing when it is not waiting). */
+void http_stream_wake(http_stream *st);
+/* Close the stream's connection whatever it is doing, even blocked on a client that stopped
+ * reading: `read` is not called again and `destroy` follows from a later run. */
+void http_stream_abort(http_stream *st);
+/* The client's address, "127.0.0.1:34567" ("?" before the response is queued). */
+const char *http_stream_remote(const http_stream *st);
+
 /* Add a response header; call after setting the body. */
 int http_response_header(http_response *resp, const char *name, const char *value);
 

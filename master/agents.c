@@ -10,6 +10,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "master/events.h"
 #include "master/master.h"
 #include "master/store.h"
 
@@ -69,7 +70,8 @@ struct master_agent *master_agent_get(master *m, const char *id)
         return id ? table_get(m->agents, id) : NULL;
 }
 
-static int master_agent_save(master *m, struct master_agent *a)
+/* Persist the agent and, when event >= 0, the stream's event of the change, together. */
+static int master_agent_save(master *m, struct master_agent *a, int event)
 {
         int r;
 
@@ -78,6 +80,8 @@ static int master_agent_save(master *m, struct master_agent *a)
         if (r < 0)
                 return r;
         r = store_agent_put(m->store, a);
+        if (r >= 0 && event >= 0)
+                r = master_event_agent(m, event, a);
         return store_change_end(m->store, r);
 }
 
@@ -198,7 +202,7 @@ static void master_agent_reconcile(master *m, struct master_agent *a)
 /* Make reg the agent's registration, ACTIVE, and persist it; on failure the agent and the
  * allocator are as before (the allocator already took reg). */
 static int master_agent_activate(master *m, struct master_agent *a,
-                                 struct silo_agent_registration *reg, bool was_active)
+                                 struct silo_agent_registration *reg, bool was_active, bool is_new)
 {
         struct silo_agent_registration *old = a->reg;
         enum master_agent_state old_state = a->state;
@@ -206,7 +210,10 @@ static int master_agent_activate(master *m, struct master_agent *a,
 
         a->reg = reg;
         a->state = MASTER_AGENT_ACTIVE;
-        r = master_agent_save(m, a);
+        r = master_agent_save(m, a,
+                              is_new       ? MASTER_EVENT_AGENT_JOINED
+                              : was_active ? -1
+                                           : MASTER_EVENT_AGENT_RETURNED);
         if (r < 0) {
                 a->reg = old;
                 a->state = old_state;
@@ -258,7 +265,7 @@ int master_agent_register(master *m, struct silo_agent_registration *reg,
                                  "resources: the allocator rejected this agent: %s", strerror(-r));
         }
 
-        r = master_agent_activate(m, a, reg, was_active);
+        r = master_agent_activate(m, a, reg, was_active, is_new);
         if (r < 0) {
                 if (is_new)
                         master_agent_free(a);
@@ -385,7 +392,7 @@ static void master_agent_lose(master *m, struct master_agent *a, uint64_t silent
                         log_error("task %s: cannot record it LOST: %s", live[k]->id, strerror(-r));
         }
         a->state = MASTER_AGENT_LOST;
-        r = master_agent_save(m, a);
+        r = master_agent_save(m, a, MASTER_EVENT_AGENT_LOST);
         if (r < 0)
                 log_error("agent %s: cannot record it lost: %s", a->id, strerror(-r));
         (void)alloc_agent_remove(m->alloc, a->id);

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "master/dashboard.h"
+#include "master/events.h"
 #include "master/master.h"
 
 /* What a -errno from decoding a request or from the domain means for the client: the one
@@ -28,6 +29,7 @@ static const struct {
     {-EPERM, 409, "conflict"},           /* a status update the task's state does not allow */
     {-EFBIG, 413, "payload_too_large"},
     {-EHOSTUNREACH, 502, NULL},          /* an agent a read is relayed to did not answer */
+    {-ENODATA, 410, "gone"},             /* events no longer kept (or never were): re-list */
 };
 
 unsigned master_api_status(int r, const char *code, const char **ret_code)
@@ -275,7 +277,30 @@ static int api_task_list(http_request *req, http_response *resp, void *userdata)
         arr = json_array();
         for (size_t i = 0; i < n; i++)
                 json_array_append_new(arr, master_task_to_json(m, v[i], false));
-        return api_reply(m, req, http_response_json(resp, 200, json_pack("{s:o}", "tasks", arr)));
+        /* The index of the last event this list reflects, answered after its commit: a client
+         * that streams from it next misses nothing. */
+        return api_reply(m, req,
+                         http_response_json(resp, 200,
+                                            json_pack("{s:o, s:I}", "tasks", arr, "event_index",
+                                                      (json_int_t)master_events_last(m))));
+}
+
+static int api_events(http_request *req, http_response *resp, void *userdata)
+{
+        master *m = userdata;
+        struct master_event_filter f = {0};
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        r = master_event_filter_parse(
+            http_request_query(req, "since"), http_request_query(req, "role"),
+            http_request_query(req, "task"), http_request_query(req, "type"), &f, &err);
+        if (r >= 0)
+                r = master_events_subscribe(m, &f, resp, &err);
+        master_event_filter_done(&f);
+        if (r < 0)
+                return api_error(resp, r, "bad_request", err);
+        return 0;
 }
 
 static int api_task_get(http_request *req, http_response *resp, void *userdata)
@@ -365,6 +390,7 @@ const struct http_route master_routes[] = {
     {"GET", "/api/v1/tasks/{id}", api_task_get, 0},
     {"DELETE", "/api/v1/tasks/{id}", api_task_kill, 0},
     {"GET", "/api/v1/tasks/{id}/isolation", dashboard_task_isolation, 0},
+    {"GET", "/api/v1/events", api_events, 0},
     /* The dashboard's page and files hold no data: public, like /health (master/dashboard.c). */
     {"GET", "/", dashboard_index, HTTP_ROUTE_PUBLIC},
     {"GET", "/ui/{asset}", dashboard_asset_get, HTTP_ROUTE_PUBLIC},

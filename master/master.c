@@ -16,6 +16,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "master/events.h"
 #include "master/master.h"
 #include "master/store.h"
 
@@ -154,6 +155,9 @@ static int master_state_open(master *m, char **ret_error)
                 r = store_load_tasks(m->store, master_load_task, m);
         if (r < 0)
                 return error_set(ret_error, r, "%s: cannot load the saved state", db);
+        r = master_events_new(m, &m->events, ret_error);
+        if (r < 0)
+                return r;
         log_info("recovered %zu agents and %zu tasks from %s", table_size(m->agents),
                  table_size(m->tasks), db);
         return 0;
@@ -219,6 +223,7 @@ static int on_tick(struct event_source *s, uint64_t expirations, void *userdata)
         master_agents_check(m);
         master_launcher_tick(m);
         master_retention_tick(m);
+        master_events_tick(m);
         return 0;
 }
 
@@ -289,6 +294,7 @@ master *master_free(master *m)
         free(m->acks);
         master_outbox_drop(m);
         http_server_free(m->http);
+        m->events = master_events_free(m->events); /* after its streams ended with the server */
         http_client_free(m->client);
         if (m->tasks) {
                 while (table_next(m->tasks, &i, NULL, (void **)&t))
@@ -343,6 +349,9 @@ int master_commit(master *m)
                           strerror(-r));
                 m->fatal = r;
         }
+        /* Consumers hear of a change only once it is committed. */
+        if (r >= 0)
+                master_events_publish(m);
         for (size_t i = 0; i < m->n_acks; i++) {
                 if (r < 0)
                         (void)http_response_error(

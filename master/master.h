@@ -19,6 +19,7 @@
 
 struct event_loop;
 struct store;
+struct master_events;
 
 struct master_options {
         char *listen;
@@ -37,6 +38,9 @@ struct master_options {
         uint64_t gc_max_age_s; /* ended tasks are forgotten this long after they end; 0: never */
         uint64_t gc_max_tasks; /* at most this many ended tasks are kept; 0: no limit */
         char **role_weights; /* "ROLE=WEIGHT" for weighted DRF; applied by master_new() */
+        uint64_t event_window;      /* events kept in the store for ?since= */
+        uint64_t event_buffer;      /* events kept in memory: a consumer further behind is dropped */
+        uint64_t event_heartbeat_s; /* an idle event stream gets a heartbeat line this often */
         char *log_level;
 };
 
@@ -112,6 +116,8 @@ struct master_metrics {
         uint64_t updates_forgotten; /* updates for unknown tasks dropped by retention */
         uint64_t allocation_passes;
         uint64_t allocation_placed;
+        uint64_t events_published;        /* event stream: events committed and handed out */
+        uint64_t event_consumers_dropped; /* event stream: consumers dropped as too slow */
         double last_pass_seconds;
         /* histograms of /metrics, bounds set by master_metrics_init() */
         struct metrics_hist pass_seconds;         /* alloc_place_batch() */
@@ -123,6 +129,7 @@ typedef struct master {
         struct master_options opts;
         char *token;
         struct store *store;
+        struct master_events *events; /* the event stream (events.c) */
         struct table *tasks;        /* id -> struct master_task */
         struct table *agents;       /* id -> struct master_agent */
         struct table *recent_kills; /* "agent/task" -> struct master_recent_kill */

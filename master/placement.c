@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/macro.h"
+#include "master/events.h"
 #include "master/master.h"
 
 void master_schedule(master *m)
@@ -127,6 +128,11 @@ int master_allocate(master *m)
                                 free(t->pending_reason);
                                 t->pending_reason =
                                     results[i].reason ? strdup(results[i].reason) : NULL;
+                                if (t->pending_reason &&
+                                    (r = master_event_task_pending(m, t)) < 0)
+                                        log_warning("task %s: cannot record its pending reason "
+                                                    "event: %s",
+                                                    t->id, strerror(-r));
                         }
                         continue;
                 }

@@ -34,6 +34,11 @@ enum {
         STMT_TASK_EVENTS_DELETE,
         STMT_UNAPPLIED_EVENTS,
         STMT_EVENT_DELETE,
+        STMT_STREAM_LAST,
+        STMT_STREAM_OLDEST,
+        STMT_STREAM_PUT,
+        STMT_STREAM_RANGE,
+        STMT_STREAM_TRIM,
         _STMT_MAX,
 };
 
@@ -65,6 +70,13 @@ static const char *const store_sql[_STMT_MAX] = {
     [STMT_UNAPPLIED_EVENTS] = "SELECT seq, task_id, timestamp_ms FROM task_events "
                               "WHERE applied = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
     [STMT_EVENT_DELETE] = "DELETE FROM task_events WHERE seq = ?1",
+    [STMT_STREAM_LAST] = "SELECT COALESCE(MAX(idx), 0) FROM events",
+    [STMT_STREAM_OLDEST] = "SELECT COALESCE(MIN(idx), 0) FROM events",
+    [STMT_STREAM_PUT] = "INSERT INTO events(idx, type, task_id, role, line) "
+                        "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [STMT_STREAM_RANGE] = "SELECT idx, type, task_id, role, line FROM events WHERE idx > ?1 "
+                          "ORDER BY idx LIMIT ?2",
+    [STMT_STREAM_TRIM] = "DELETE FROM events WHERE idx <= ?1",
 };
 
 struct store {
@@ -120,6 +132,11 @@ static const char *const store_schema =
     "CREATE INDEX IF NOT EXISTS task_events_task ON task_events(task_id);"
     /* Updates that changed nothing (among them those for unknown tasks), for retention. */
     "CREATE INDEX IF NOT EXISTS task_events_unapplied ON task_events(seq) WHERE applied = 0;"
+    /* The event stream (master/events.c): one row per event, its index the rowid; the columns
+     * beside the line are what the stream's filters look at. Kept in a window of the newest. */
+    "CREATE TABLE IF NOT EXISTS events("
+    "  idx INTEGER PRIMARY KEY, type TEXT NOT NULL, task_id TEXT, role TEXT,"
+    "  line TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
 /* Give the path exactly `mode` and say so when it had another: an older master (or a umask)
@@ -623,4 +640,91 @@ int store_unapplied_sweep(struct store *s, uint64_t *cursor, uint64_t before_ms,
         *cursor = next;
         *ret_deleted = deleted;
         return 0;
+}
+
+/* One integer from a one-row statement. */
+static int store_step_u64(struct store *s, sqlite3_stmt *st, uint64_t *ret)
+{
+        int rc = sqlite3_step(st);
+        int r = rc == SQLITE_ROW ? 0 : sqlite_errno(rc ? rc : SQLITE_ERROR);
+
+        if (rc == SQLITE_ROW)
+                *ret = (uint64_t)sqlite3_column_int64(st, 0);
+        else
+                log_debug("sqlite: %s", sqlite3_errmsg(s->db));
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return r;
+}
+
+int store_stream_bounds(struct store *s, uint64_t *ret_oldest, uint64_t *ret_last)
+{
+        uint64_t oldest = 0, last = 0;
+        int r;
+
+        r = store_step_u64(s, s->stmt[STMT_STREAM_OLDEST], &oldest);
+        if (r >= 0)
+                r = store_step_u64(s, s->stmt[STMT_STREAM_LAST], &last);
+        if (r < 0)
+                return r;
+        *ret_oldest = oldest;
+        *ret_last = last;
+        return 0;
+}
+
+int store_stream_put(struct store *s, const struct store_stream_event *e)
+{
+        sqlite3_stmt *st = s->stmt[STMT_STREAM_PUT];
+
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)e->index);
+        bind_text(st, 2, e->type);
+        bind_text(st, 3, e->task_id);
+        bind_text(st, 4, e->role);
+        bind_text(st, 5, e->line);
+        return store_step_done(s, st);
+}
+
+int store_stream_range(struct store *s, uint64_t after, size_t max,
+                       int (*cb)(const struct store_stream_event *e, void *userdata),
+                       void *userdata)
+{
+        sqlite3_stmt *st = s->stmt[STMT_STREAM_RANGE];
+        int rc, r = 0;
+
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)MIN(max, (size_t)INT64_MAX));
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct store_stream_event e = {
+                    .index = (uint64_t)sqlite3_column_int64(st, 0),
+                    .type = (const char *)sqlite3_column_text(st, 1),
+                    .task_id = (const char *)sqlite3_column_text(st, 2),
+                    .role = (const char *)sqlite3_column_text(st, 3),
+                    .line = (const char *)sqlite3_column_text(st, 4),
+                };
+
+                if (!e.type || !e.line) {
+                        r = -EBADMSG;
+                        break;
+                }
+                r = cb(&e, userdata);
+                if (r != 0)
+                        break;
+        }
+        if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+                r = sqlite_errno(rc);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return r < 0 ? r : 0;
+}
+
+int store_stream_trim(struct store *s, uint64_t upto)
+{
+        int r;
+
+        r = store_change_begin(s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(s->stmt[STMT_STREAM_TRIM], 1, (sqlite3_int64)upto);
+        r = store_step_done(s, s->stmt[STMT_STREAM_TRIM]);
+        return store_change_end(s, r);
 }

@@ -73,3 +73,23 @@ int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *u
                       void *userdata);
 int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *userdata),
                      void *userdata);
+
+/* The event stream's rows (master/events.c): index = rowid, contiguous from the oldest kept. */
+struct store_stream_event {
+        uint64_t index;
+        const char *type;    /* "task_state", "agent_lost"... */
+        const char *task_id; /* NULL for agent events */
+        const char *role;    /* the task's role; NULL for agent events */
+        const char *line;    /* the event's JSON object, index included, without a newline */
+};
+/* The oldest and the last index kept (0 and 0 when none). */
+int store_stream_bounds(struct store *s, uint64_t *ret_oldest, uint64_t *ret_last);
+/* Insert one event; call inside a change, so it commits or rolls back with what it describes. */
+int store_stream_put(struct store *s, const struct store_stream_event *e);
+/* Hand at most `max` events with index > after to cb, in order (borrowed strings, valid during
+ * the call); a cb returning non-zero stops the walk (a negative value is returned). */
+int store_stream_range(struct store *s, uint64_t after, size_t max,
+                       int (*cb)(const struct store_stream_event *e, void *userdata),
+                       void *userdata);
+/* Delete every event with index <= upto, as one change of the turn's transaction. */
+int store_stream_trim(struct store *s, uint64_t upto);

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "master/master.h"
+#include "master/events.h"
 #include "master/store.h"
 
 static void disks_free(char **disks, size_t n)
@@ -95,6 +96,11 @@ static int master_task_persist(master *m, struct master_task *t, const struct st
         r = store_task_put(m->store, t);
         if (r >= 0 && e)
                 r = store_event_add(m->store, e);
+        /* The stream's events go in the same savepoint: they exist exactly when the change does. */
+        if (r >= 0 && e)
+                r = master_event_task_state(m, t, e->message);
+        if (r >= 0 && e && t->state == SILO_TASK_STAGING)
+                r = master_event_task_placed(m, t);
         return store_change_end(m->store, r);
 }
 

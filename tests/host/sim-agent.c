@@ -13,6 +13,7 @@
  *   POST /sim/finish/{id} {"state": "FINISHED"|"FAILED", "exit_code": N, "repeat": N}
  *                                        end a task; its update is sent `repeat` times
  *   POST /sim/adopt {"id": ..}           pretend to run a task the master never placed here
+ *   POST /sim/rtt-reset {}               forget the heartbeat round trips measured so far
  * GET /api/v1/tasks/{id}/isolation answers in the real agent's shape (agent/api.c,
  * agent/measure.h) with the spec's limits as "in force" and usage and eBPF figures at
  * --io-fill of each limit, so the master's relay and the dashboard see known figures.
@@ -46,6 +47,7 @@ struct sim_options {
         double cpus;
         double io_fill;
         uint64_t mem;
+        uint64_t finish_after_ms; /* 0: tasks run until /sim/finish or a kill */
         char **disks; /* name:class:read_bps:write_bps:read_iops:write_iops */
         char **attrs; /* key=value */
 };
@@ -64,6 +66,8 @@ static const struct config_option sim_table[] = {
     {"attr", CONFIG_LIST, OPT(attrs), NULL, "K=V", "attribute"},
     {"io-fill", CONFIG_DOUBLE, OPT(io_fill), "0.9", "F",
      "share of each limit a task's isolation view reports as used and measured"},
+    {"finish-after-ms", CONFIG_UINT, OPT(finish_after_ms), "0", "MS",
+     "a task finishes (exit 0) this long after its launch; 0: never by itself", 0, 86400000},
 };
 static const struct config_schema sim_schema = {
     .program = "sim-agent",
@@ -115,9 +119,10 @@ static struct {
         /* counters for /sim/state */
         uint64_t registrations, heartbeats, launch_requests, launches_created, kill_requests, acks,
             unknown_kills, registration_refusals, updates_refused;
-        /* Heartbeat round trips (ms) and the longest time between two answered heartbeats:
+        /* Heartbeat round trips (us) and the longest time between two answered heartbeats:
          * what a stalled master loop costs its agents. */
         uint64_t heartbeat_sent_ms, last_heartbeat_ok_ms, heartbeat_max_gap_ms;
+        uint64_t heartbeat_sent_us;
         uint32_t heartbeat_rtt[65536];
         size_t n_heartbeat_rtt;
 } sim;
@@ -128,6 +133,14 @@ static uint64_t now_ms(void)
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_us(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static uint64_t realtime_ms(void)
@@ -327,7 +340,7 @@ static void sim_heartbeat_done(const struct http_client_result *res, void *userd
                 sim.heartbeats++;
                 if (sim.n_heartbeat_rtt < ELEMENTSOF(sim.heartbeat_rtt))
                         sim.heartbeat_rtt[sim.n_heartbeat_rtt++] =
-                            (uint32_t)(now - sim.heartbeat_sent_ms);
+                            (uint32_t)(now_us() - sim.heartbeat_sent_us);
                 if (sim.last_heartbeat_ok_ms && now - sim.last_heartbeat_ok_ms > sim.heartbeat_max_gap_ms)
                         sim.heartbeat_max_gap_ms = now - sim.last_heartbeat_ok_ms;
                 sim.last_heartbeat_ok_ms = now;
@@ -341,7 +354,7 @@ static int u32_cmp(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-/* The q-th percentile (0..100) of the heartbeat round trips, in ms. */
+/* The q-th percentile (0..100) of the heartbeat round trips, in us. */
 static uint32_t sim_heartbeat_percentile(unsigned q)
 {
         _cleanup_free_ uint32_t *v = NULL;
@@ -377,10 +390,15 @@ static void sim_tick(void)
                                         sim_heartbeat_done, NULL) == 0) {
                         sim.heartbeat_in_flight = true;
                         sim.heartbeat_sent_ms = now;
+                        sim.heartbeat_sent_us = now_us();
                 }
                 json_decref(body);
                 sim.next_heartbeat_ms = now + sim.heartbeat_interval_ms;
         }
+        for (size_t i = 0; sim.o.finish_after_ms && i < sim.n_tasks; i++)
+                if (sim.tasks[i].state == SILO_TASK_RUNNING &&
+                    now >= sim.tasks[i].started_ms + sim.o.finish_after_ms)
+                        sim_queue_update(&sim.tasks[i], SILO_TASK_FINISHED, SILO_REASON_NONE, 0, 1);
         if (!sim.paused && !sim.hold)
                 sim_send_updates();
         for (size_t i = 0; i < sim.n_delayed;) {
@@ -551,11 +569,13 @@ static int sim_state(http_request *req, http_response *resp, void *userdata)
         for (size_t i = 0; i < sim.n_tasks; i++)
                 json_object_set_new(tasks, sim.tasks[i].id,
                                     json_string(silo_task_state_to_string(sim.tasks[i].state)));
-        hb = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "samples",
+        hb = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "samples",
                        (json_int_t)sim.n_heartbeat_rtt, "p50_ms",
-                       (json_int_t)sim_heartbeat_percentile(50), "p99_ms",
-                       (json_int_t)sim_heartbeat_percentile(99), "max_ms",
-                       (json_int_t)sim_heartbeat_percentile(100), "max_gap_ms",
+                       (json_int_t)sim_heartbeat_percentile(50) / 1000, "p99_ms",
+                       (json_int_t)sim_heartbeat_percentile(99) / 1000, "max_ms",
+                       (json_int_t)sim_heartbeat_percentile(100) / 1000, "p50_us",
+                       (json_int_t)sim_heartbeat_percentile(50), "p99_us",
+                       (json_int_t)sim_heartbeat_percentile(99), "max_gap_ms",
                        (json_int_t)sim.heartbeat_max_gap_ms, "updates_refused",
                        (json_int_t)sim.updates_refused);
         return http_response_json(
@@ -584,6 +604,8 @@ static int sim_control(http_request *req, http_response *resp, void *userdata)
                 sim.refuse = json_is_true(json_object_get(req->body, "refuse"));
         else if (streq(what, "hold"))
                 sim.hold = json_is_true(json_object_get(req->body, "hold"));
+        else if (streq(what, "rtt-reset"))
+                sim.n_heartbeat_rtt = 0;
         else if (streq(what, "delay"))
                 sim.delay_ms = (uint64_t)json_integer_value(json_object_get(req->body, "ms"));
         else if (streq(what, "adopt")) {
@@ -633,6 +655,7 @@ static const struct http_route sim_routes[] = {
     {"POST", "/sim/delay", sim_control, 0},
     {"POST", "/sim/hold", sim_control, 0},
     {"POST", "/sim/adopt", sim_control, 0},
+    {"POST", "/sim/rtt-reset", sim_control, 0},
     {"POST", "/sim/finish/{id}", sim_finish, 0},
 };
 
