@@ -1,0 +1,257 @@
+# SPDX-License-Identifier: Apache-2.0
+"""silo.Client against a real silo-master with simulated agents: requests, errors, several
+masters and redirects, the event stream (resumed across a master's kill -9), wait()."""
+
+import http.server
+import os
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import silo  # noqa: E402
+from cluster import Cluster  # noqa: E402
+
+SPEC = {"command": ["/bin/true"], "resources": {"cpus": 0.5, "mem": "64Mi"}}
+
+
+def spec(name, **kw):
+    return dict(SPEC, name=name, **kw)
+
+
+class Redirector(http.server.ThreadingHTTPServer):
+    """A master that is not the leader: answers everything with a redirect to `target`."""
+
+    def __init__(self, status, target=None):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                self.send_response(status)
+                self.send_header("Location", self.server.target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            do_GET = do_POST = do_DELETE = _any
+
+            def log_message(self, *a):
+                pass
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.target = target or self.url  # none: a loop
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
+
+
+def dead_url():
+    """A loopback port nobody listens on."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}"
+
+
+class ClientTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(master_args=["--event-window", "200"])
+        try:
+            cls.cluster.start_master()
+            cls.cluster.start_sim("n1")
+        except BaseException:
+            cls.cluster.close()
+            raise
+        cls.c = silo.Client(cls.cluster.url, token_file=cls.cluster.token_file, timeout=10)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.close()
+
+    def test_requests(self):
+        t = self.c.submit(spec("req"))
+        self.assertEqual(t["state"], "PENDING")
+        self.assertRegex(t["id"], r"^[0-9a-f-]{36}$", "submit gives the spec an id")
+        again = self.c.submit(dict(spec("req"), id=t["id"]))
+        self.assertEqual(again["id"], t["id"], "the same id and spec again is the same task")
+        running = self.c.wait(t["id"], "RUNNING", timeout=10)
+        self.assertEqual(running["state"], "RUNNING")
+        got = self.c.get(t["id"])
+        self.assertEqual((got["name"], got["agent_id"] is not None), ("req", True))
+        listed = self.c.list()
+        self.assertIn(t["id"], [x["id"] for x in listed])
+        self.assertIsInstance(listed.event_index, int)
+        self.assertIn(t["id"], [x["id"] for x in self.c.list(state="RUNNING")])
+        self.assertEqual([a["hostname"] for a in self.c.agents()], ["n1"])
+        self.assertEqual(self.c.agent(got["agent_id"])["hostname"], "n1")
+        self.c.kill(t["id"])
+        self.assertEqual(self.c.wait(t["id"], timeout=10)["state"], "KILLED")
+
+    def test_errors(self):
+        with self.assertRaises(silo.SiloError) as e:
+            self.c.submit({"name": "bad", "command": ["/bin/true"], "resources": {"cpu": 2}})
+        self.assertEqual((e.exception.status, e.exception.code), (400, "invalid_spec"))
+        self.assertIn("resources: unknown key 'cpu'", e.exception.message)
+        with self.assertRaises(silo.SiloError) as e:
+            self.c.get("no-such-task")
+        self.assertEqual((e.exception.status, e.exception.code), (404, "not_found"))
+        self.assertIn("no-such-task", str(e.exception))
+        t = self.c.submit(spec("conflict"))
+        with self.assertRaises(silo.SiloError) as e:
+            self.c.submit(dict(spec("conflict"), id=t["id"], command=["/bin/false"]))
+        self.assertEqual(e.exception.status, 409)
+        self.c.kill(t["id"])
+        with self.assertRaises(silo.SiloError) as e:
+            silo.Client(self.cluster.url, token="wrong").list()
+        self.assertEqual((e.exception.status, e.exception.code), (401, "unauthorized"))
+        missing = os.path.join(self.cluster.dir, "nope")
+        with self.assertRaises(silo.SiloError) as e:
+            silo.Client(self.cluster.url, token_file=missing)
+        self.assertIn(missing, str(e.exception))
+        with self.assertRaises(ValueError) as e:
+            silo.Client("ftp://x")
+        self.assertIn("'ftp://x' is not a master URL", str(e.exception))
+        with self.assertRaises(ValueError):
+            self.c.list(state="RUNING")
+        with self.assertRaises(ValueError):
+            self.c.events(types=["task_sate"])
+
+    def test_masters(self):
+        dead = dead_url()
+        c = silo.Client([dead, self.cluster.url], token_file=self.cluster.token_file)
+        self.assertIsInstance(c.list(), list)
+        self.assertEqual(c.masters[c._current], self.cluster.url, "the one that answered is kept")
+        with self.assertRaises(silo.SiloConnectionError) as e:
+            silo.Client([dead, dead_url()], token="x").list()
+        self.assertIsNone(e.exception.status)
+        self.assertIn(dead, str(e.exception))
+        for status in (307, 308):
+            r = Redirector(status, self.cluster.url)
+            try:
+                c = silo.Client(r.url, token_file=self.cluster.token_file)
+                t = c.submit(spec(f"redirected-{status}"))  # a POST keeps its method and body
+                self.assertEqual(self.c.get(t["id"])["name"], f"redirected-{status}")
+                self.assertEqual(c.kill(t["id"])["id"], t["id"])
+            finally:
+                r.close()
+        loop = Redirector(307)
+        try:
+            with self.assertRaises(silo.SiloError) as e:
+                silo.Client(loop.url, token="x").list()
+            self.assertIn("more than 5 redirects", str(e.exception))
+        finally:
+            loop.close()
+
+    def test_events(self):
+        since = self.c.list().event_index
+        ids = [self.c.submit(spec(f"ev-{i}"))["id"] for i in range(5)]
+        seen = {i: [] for i in ids}
+        with self.c.events(since=since, types=["task_state"]) as stream:
+            stream.deadline = time.monotonic() + 20
+            done = 0
+            for e in stream:
+                if e["task_id"] not in seen:
+                    continue
+                self.assertEqual(e["type"], "task_state")
+                seen[e["task_id"]].append(e["state"])
+                if e["state"] == "RUNNING":
+                    self.cluster.finish("n1", e["task_id"], "FINISHED" if done % 2 else "FAILED",
+                                        0 if done % 2 else 7)
+                    done += 1
+                if all(s and s[-1] in silo.TERMINAL_STATES for s in seen.values()):
+                    break
+        for tid, states in seen.items():
+            self.assertEqual(states[0], "PENDING", f"{tid}: {states}")
+            self.assertIn(states[-1], ("FINISHED", "FAILED"))
+            self.assertEqual(len(states), len(set(states)), f"{tid}: each state once: {states}")
+        # A filter on one task, and on the role of none of them.
+        got = []
+        with self.c.events(since=since, task=ids[0], types=["task_state"]) as stream:
+            stream.deadline = time.monotonic() + 5
+            for e in stream:
+                got.append((e["task_id"], e["state"]))
+                if e["state"] in silo.TERMINAL_STATES:
+                    break
+        self.assertEqual(got, [(ids[0], s) for s in seen[ids[0]]])
+        with self.c.events(since=since, role="nobody") as stream:
+            stream.deadline = time.monotonic() + 1
+            self.assertEqual(list(stream), [])
+
+    def test_wait_errors(self):
+        t = self.c.submit(spec("waiter"))
+        with self.assertRaises(TimeoutError):
+            self.c.wait(t["id"], "FINISHED", timeout=1)
+        self.c.wait(t["id"], "RUNNING", timeout=10)
+        self.cluster.finish("n1", t["id"], "FAILED", 3)
+        with self.assertRaises(silo.TaskEnded) as e:
+            self.c.wait(t["id"], "FINISHED", timeout=10)
+        self.assertEqual(e.exception.task["state"], "FAILED")
+
+
+class RestartTest(unittest.TestCase):
+    """The stream resumed across a kill -9 of the master, and a since older than the window."""
+
+    def setUp(self):
+        self.cluster = Cluster(master_args=["--event-window", "20"])
+        self.addCleanup(self.cluster.close)
+        self.cluster.start_master()
+        self.cluster.start_sim("n1")
+        self.c = silo.Client(self.cluster.url, token_file=self.cluster.token_file, timeout=5)
+
+    def test_resume_after_master_kill9(self):
+        since = self.c.list().event_index
+        first = [self.c.submit(spec(f"r-{i}"))["id"] for i in range(3)]
+        stream = self.c.events(since=since, reconnect_timeout=30)
+        stream.deadline = time.monotonic() + 40
+        indexes, states = [], {}
+        restarted = False
+        for e in stream:
+            indexes.append(e["index"])
+            if e["type"] == "task_state":
+                states.setdefault(e["task_id"], []).append(e["state"])
+            running = [t for t in first if states.get(t, [None])[-1] == "RUNNING"]
+            if not restarted and len(running) == len(first):
+                self.cluster.kill9_master()
+                self.cluster.start_master()
+                restarted = True
+                later = [self.c.submit(spec(f"r2-{i}"))["id"] for i in range(2)]
+                for t in first:
+                    self.cluster.finish("n1", t)
+            if restarted and all(states.get(t, [None])[-1] == "FINISHED" for t in first) and \
+                    all(states.get(t, [None])[-1] == "RUNNING" for t in later):
+                break
+        stream.close()
+        self.assertTrue(restarted)
+        self.assertEqual(indexes, list(range(since + 1, since + 1 + len(indexes))),
+                         "every event once, in order, across the restart")
+        for t in first:
+            self.assertEqual(states[t][0], "PENDING")
+            self.assertEqual(states[t][-1], "FINISHED")
+
+    def test_gone(self):
+        since = self.c.list().event_index
+        for i in range(15):  # PENDING, placed, STAGING, ... : more than the window of 20
+            t = self.c.submit(spec(f"g-{i}"))
+            self.c.kill(t["id"])
+        with self.assertRaises(silo.EventsGone) as e:
+            for _ in self.c.events(since=since):
+                pass
+        self.assertEqual((e.exception.status, e.exception.code), (410, "gone"))
+        self.assertIn("re-list", e.exception.message)
+        # The remedy the message names works.
+        tasks = self.c.list()
+        with self.c.events(since=tasks.event_index) as stream:
+            stream.deadline = time.monotonic() + 0.5
+            after = [e["index"] for e in stream]
+        self.assertEqual(after, list(range(tasks.event_index + 1, tasks.event_index + 1 + len(after))))
+
+
+if __name__ == "__main__":
+    unittest.main()
