@@ -38,6 +38,7 @@ struct agent_options {
         uint64_t max_connections_per_client; /* per client address, 0 = no limit */
         uint64_t header_timeout_s;      /* a request's headers must arrive within */
         uint64_t idle_timeout_s;        /* kept-alive connections closed after */
+        char *task_ports;               /* host ports for bridge tasks' mappings, "MIN-MAX" */
         struct agent_link_options link;  /* master link and calibration (link.h) */
 };
 

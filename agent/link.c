@@ -225,6 +225,7 @@ static json_t *link_registration_build(void *userdata)
         struct agent_link *l = userdata;
         const struct agent *a = l->agent;
         json_t *tasks = json_array(), *attrs = silo_kv_array_to_json(l->attrs, l->n_attrs), *res, *reg;
+        uint16_t pmin, pmax;
 
         /* Live tasks; the master link adds ended ones whose outcome is still queued. */
         for (size_t i = 0; tasks && i < a->n_tasks; i++)
@@ -233,6 +234,10 @@ static json_t *link_registration_build(void *userdata)
                                                                silo_task_state_to_string(a->tasks[i]->state)));
         res = json_pack("{s:f, s:I, s:I, s:o, s:O}", "cpus", host_cpus(), "mem", (json_int_t)host_mem(), "pids",
                         (json_int_t)host_pids(), "disks", link_disks_json(l), "attributes", attrs);
+        /* The host ports bridge tasks may map: the master picks each task's from this range
+         * (main() refused a --task-ports that does not parse). */
+        if (res && silo_port_range_parse(a->opts.task_ports, &pmin, &pmax) >= 0)
+                json_object_set_new(res, "ports", json_sprintf("%u-%u", (unsigned)pmin, (unsigned)pmax));
         reg = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "hostname", l->hostname, "address", l->address,
                         "version", SILO_VERSION, "resources", res, "attributes", attrs, "tasks", tasks);
         return reg;

@@ -319,6 +319,18 @@ int main(int argc, char **argv)
                 return EX_CONFIG;
         }
         log_set_max_level(level);
+        {
+                uint16_t pmin, pmax;
+
+                /* A configuration error like the parser's: exit 78, not a restart loop. */
+                if (silo_port_range_parse(a.opts.task_ports, &pmin, &pmax) < 0) {
+                        log_error("--task-ports: '%s' is not a port range (MIN-MAX with 1 <= MIN <= "
+                                  "MAX <= 65535, like 20000-32767)",
+                                  strempty(a.opts.task_ports));
+                        config_free(&agent_options_schema, &a.opts);
+                        return EX_CONFIG;
+                }
+        }
         r = agent_run(&a);
         agent_free(&a);
         return r < 0 ? 1 : 0;

@@ -33,6 +33,9 @@ static const struct config_option agent_option_table[] = {
         {"max-connections", CONFIG_UINT, offsetof(struct agent_options, max_connections), "1024", "N",
          "concurrent HTTP connections; at the limit a new one evicts the oldest without a request in "
          "progress; at most 3/4 of RLIMIT_NOFILE", 16, 1000000},
+        OPT("task-ports", CONFIG_STRING, task_ports, "20000-32767", "MIN-MAX",
+            "host ports offered to bridge-mode tasks' port mappings (sent to the master, which "
+            "picks from them)"),
         HTTP_SERVER_CONFIG_OPTIONS(struct agent_options),
         OPT("log-level", CONFIG_STRING, log_level, "info", "LEVEL", "error, warning, notice, info or debug"),
         AGENT_LINK_CONFIG_OPTIONS(offsetof(struct agent_options, link)),
