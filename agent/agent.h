@@ -84,6 +84,7 @@ struct agent {
         struct log_waiter *log_waiters;
         struct agent_link *link;        /* status queue, master link, calibration (link.c) */
         struct agent_measure *measure;  /* eBPF I/O figures for the isolation view (measure.c) */
+        struct agent_ports *ports;      /* bridge tasks' host port range and NAT table (task-ports.h) */
         struct event_source *http_timer, *housekeeping_timer, *watchdog_timer;
         uint64_t started_usec;
         int lock_fd;                    /* flock on <state-dir>/lock, held for the process lifetime */

@@ -8,7 +8,7 @@ PACKAGES=(
     # build
     meson ninja-build pkg-config gcc libc6-dev clang llvm bpftool
     liburing-dev libcgroup-dev libbpf-dev libelf-dev zlib1g-dev
-    libnl-3-dev libnl-route-3-dev libcmocka-dev libjansson-dev
+    libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev libcmocka-dev libjansson-dev
     libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libsystemd-dev
     # man pages, bash completion, Debian packages (packaging/build-debs.sh) and their checks
     scdoc bash-completion dpkg-dev debhelper fakeroot lintian
@@ -18,6 +18,8 @@ PACKAGES=(
     qemu-system-x86 busybox-static kmod e2fsprogs util-linux iproute2 xz-utils
     fio crun prometheus curl cpio procps libglpk-dev jq bc sqlite3
     strace linux-perf chromium tmux
+    # the network suite checks the agent's NAT table with nft -j
+    nftables
 )
 
 if [ "$(id -u)" -ne 0 ]; then
