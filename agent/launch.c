@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "agent/agent.h"
+#include "agent/task-ports.h"
 #include "common/error.h"
 #include "common/macro.h"
 #include "common/protocol-json.h"
@@ -60,6 +61,17 @@ int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task 
         r = task_new(a, TAKE_PTR(owned), &t);
         if (r < 0) {
                 silo_task_spec_free(spec);
+                return r;
+        }
+        /* Host ports are this node's to check, and a standalone agent's to choose, before
+         * anything is created; the spec then holds the ports its checkpoint and JSON show. */
+        r = task_ports_assign(a, t, ret_error);
+        if (r < 0) {
+                if (agent_launch_refused(r))
+                        a->launch_rejected_total++;
+                else
+                        a->launch_failed_total++;
+                task_free(t);
                 return r;
         }
         r = task_spec_validate(a, t->spec, t->sandbox, &plan, ret_error);

@@ -10,7 +10,6 @@
 
 struct agent;
 struct task;
-struct net_ipv4_net;
 
 /* The agent's nftables table, in its own network namespace (isolator/nft.h). */
 #define TASK_PORTS_TABLE "silo"
@@ -22,6 +21,11 @@ struct agent_ports {
          * task may still be sending to it), as Docker's port allocator does. Not persisted:
          * after a restart the search starts at min and skips what live tasks hold. */
         uint16_t next[_SILO_PORT_PROTO_MAX];
+        /* The table's fixed part (isolator/nft.h), kept to write it again when the first
+         * attempt failed (nf_tables missing at start, loaded since). */
+        char bridge[16];
+        uint32_t subnet;                /* host byte order */
+        unsigned prefix;
         bool table_ready;               /* the table exists with the fixed rules of this start */
 };
 
@@ -61,16 +65,20 @@ int task_ports_assign(struct agent *a, struct task *t, char **ret_error);
 
 /* ---- the rules (task-ports-rules.c): need CAP_NET_ADMIN in the agent's network namespace */
 
-/* At agent start, once the task subnet and bridge are known: the host port range
- * (--task-ports), net.ipv4.ip_forward = 1 and the table with its fixed rules (masquerade of
- * `subnet` leaving by another interface than `bridge`, hairpin masquerade, the jumps to the
- * port chain), keeping the tasks' rules. Allocates a->ports. */
-int agent_ports_start(struct agent *a, const char *bridge, const struct net_ipv4_net *subnet,
+/* At agent start, once the task subnet and bridge are known: allocate a->ports with the host
+ * port range (--task-ports), then net.ipv4.ip_forward = 1 and the table with its fixed rules
+ * (masquerade of `subnet`/`prefix`, host byte order, leaving by another interface than `bridge`;
+ * hairpin masquerade; the jumps to the port chain), keeping the tasks' rules. When the table cannot be written (no
+ * nf_tables in this kernel) a->ports is kept and the error returned: the caller logs it, and the
+ * next bridge task's start tries again and fails with it. */
+int agent_ports_start(struct agent *a, const char *bridge, uint32_t subnet, unsigned prefix,
                       char **ret_error);
 struct agent_ports *agent_ports_free(struct agent_ports *p);
 
-/* A bridge task's port mappings to `address` (host byte order), in one transaction that also
- * drops any earlier rule of the task. 0 and nothing done without ports. */
+/* Before a bridge task starts (every one, mappings or not: it needs the subnet's masquerade):
+ * the table, written now if the agent's start could not; then the task's port mappings to
+ * `address` (host byte order), in one transaction that also drops any earlier rule of the
+ * task. */
 int task_ports_apply(struct agent *a, const struct task *t, uint32_t address, char **ret_error);
 /* The task's rules go (the task ended or its start failed). Idempotent; logs a failure. */
 void task_ports_release(struct agent *a, const char *task_id);
