@@ -5,6 +5,7 @@ sets them from the build)."""
 
 import json
 import os
+import sys
 import re
 import secrets
 import shutil
@@ -15,6 +16,9 @@ import threading
 import time
 import unittest
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import silo  # noqa: E402
 
 
 def _wait(what, check, timeout=10.0, interval=0.05):
@@ -169,3 +173,27 @@ class Executor(threading.Thread):
         self.join(10)
         if self.error:
             raise self.error
+
+
+class ClusterTestCase(unittest.TestCase):
+    """Tests sharing one cluster: a master with MASTER_ARGS and one sim-agent per name in SIMS;
+    self.c is a client of it."""
+
+    MASTER_ARGS = ()
+    SIMS = ("n1",)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(master_args=cls.MASTER_ARGS)
+        try:
+            cls.cluster.start_master()
+            for name in cls.SIMS:
+                cls.cluster.start_sim(name)
+        except BaseException:
+            cls.cluster.close()
+            raise
+        cls.c = silo.Client(cls.cluster.url, token_file=cls.cluster.token_file, timeout=10)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.close()

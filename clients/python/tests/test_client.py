@@ -11,7 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import silo  # noqa: E402
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, ClusterTestCase  # noqa: E402
 
 SPEC = {"command": ["/bin/true"], "resources": {"cpus": 0.5, "mem": "64Mi"}}
 
@@ -59,21 +59,8 @@ def dead_url():
     return f"http://127.0.0.1:{port}"
 
 
-class ClientTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.cluster = Cluster(master_args=["--event-window", "200"])
-        try:
-            cls.cluster.start_master()
-            cls.cluster.start_sim("n1")
-        except BaseException:
-            cls.cluster.close()
-            raise
-        cls.c = silo.Client(cls.cluster.url, token_file=cls.cluster.token_file, timeout=10)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.close()
+class ClientTest(ClusterTestCase):
+    MASTER_ARGS = ("--event-window", "200")
 
     def test_requests(self):
         t = self.c.submit(spec("req"))

@@ -13,7 +13,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import silo  # noqa: E402
 from silo.framework import Framework  # noqa: E402
-from cluster import Cluster, Executor  # noqa: E402
+from cluster import ClusterTestCase, Executor  # noqa: E402
 
 RES = {"cpus": 0.25, "mem": "32Mi"}
 
@@ -22,22 +22,8 @@ def env(task):
     return task["spec"].get("env", {})
 
 
-class FrameworkTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.cluster = Cluster()
-        try:
-            cls.cluster.start_master()
-            cls.cluster.start_sim("a")
-            cls.cluster.start_sim("b")
-        except BaseException:
-            cls.cluster.close()
-            raise
-        cls.c = silo.Client(cls.cluster.url, token_file=cls.cluster.token_file, timeout=10)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.close()
+class FrameworkTest(ClusterTestCase):
+    SIMS = ("a", "b")
 
     def executor(self, decide):
         ex = Executor(self.cluster, self.c, decide)

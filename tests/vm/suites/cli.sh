@@ -10,6 +10,8 @@
 #   prefix    ids by prefix, a task by name, an agent by hostname; an unknown prefix exits 4
 #   run       run with flags and -- COMMAND, logs -f follows it to its end
 #   errors    run --help is help; a missing --token-file names the file and exits 3
+#   framework examples/framework.py (the Python client): 3 tasks, slot 1 fails on its first run and
+#             is resubmitted, all finish, exit 0
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -190,4 +192,33 @@ for bin in "$SILOCTL" "$B/cli/silo-iostat" "$B/io/silo-io" "$MASTER_BIN" "$AGENT
 done
 ctl kill "${WRITER:0:8}" >/dev/null
 wait_for 20 "writer KILLED" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/tasks/$WRITER | jq -r .state)\" = KILLED ]"
+
+echo "== framework: examples/framework.py follows its tasks through the event stream"
+SRC="$(cd "$(dirname "$0")/../../.." && pwd)"
+if command -v python3 >/dev/null; then
+    t0=$SECONDS
+    # Slot 1 fails on its first run only (exit 3), as a task whose first attempt finds no data.
+    set +e
+    PYTHONPATH="$SRC/clients/python" timeout 60 python3 "$SRC/examples/framework.py" \
+        --master "$MURL" --token-file "$W/token" --name fw --count 3 --retries 2 -- \
+        /bin/sh -c '[ "$SILO_SLOT" = 1 ] && [ "$SILO_ATTEMPT" = 0 ] && exit 3; echo "slot $SILO_SLOT ran"' \
+        >"$W/fw.out" 2>&1
+    rc=$?
+    set -e
+    sed 's/^/   | /' "$W/fw.out"
+    assert_eq "framework.py exit status" "$rc" 0
+    assert_file_contains "slot 1's failure seen and resubmitted" "$W/fw.out" "(EXIT_NONZERO, exit code 3); submitting it again"
+    assert_eq "each slot's outcome (the example's summary)" \
+        "$(grep -E '^slot [0-9]+: [A-Z]+ after' "$W/fw.out" | sed 's/, task .*//')" \
+        "slot 0: FINISHED after 1 attempt(s)
+slot 1: FINISHED after 2 attempt(s)
+slot 2: FINISHED after 1 attempt(s)"
+    assert_eq "the master's tasks of the framework (name: state)" \
+        "$(get "$MURL" /api/v1/tasks | jq -r '[.tasks[] | select(.name | startswith("fw-")) | "\(.name):\(.state)"] | sort | join(" ")')" \
+        "fw-0:FINISHED fw-1:FAILED fw-1:FINISHED fw-2:FINISHED"
+    assert_eq "slot 1's output on its second run" "$(ctl logs "$(get "$MURL" /api/v1/tasks | jq -r '[.tasks[] | select(.name == "fw-1" and .state == "FINISHED")][0].id')")" "slot 1 ran"
+    echo "   framework section: $((SECONDS - t0)) s"
+else
+    skip_part "python3 missing (scripts/install-deps.sh installs it)"
+fi
 assert_done
