@@ -176,7 +176,7 @@ bool alloc_agent_fit(const struct alloc_agent *a, const struct alloc_pending *p,
         const struct silo_resources *res = &p->spec->resources;
 
         if (alloc_agent_free_mcpus(a) < p->mcpus || alloc_agent_free_mem(a) < p->mem ||
-            alloc_agent_free_pids(a) < p->pids)
+            alloc_agent_free_pids(a) < p->pids || !alloc_ports_fit(a, p))
                 return false;
         for (size_t i = 0; i < res->n_io; i++) {
                 int best = -1;
@@ -277,7 +277,8 @@ static bool choice_better(const struct alloc_cluster *c, const struct alloc_choi
 static bool bucket_may_fit(const struct alloc_bucket *b, const struct alloc_pending *p)
 {
         return alloc_bounds_may_fit(b->max_mcpus, b->max_mem, b->max_pids, b->max_io_free,
-                                    b->max_io_class, p);
+                                    b->max_io_class, p) &&
+               alloc_ports_bound_ok(b->max_ports_free, p);
 }
 
 /* The next non-empty bucket at or above `from`, or -1. */

@@ -34,6 +34,8 @@ static void bucket_raise(struct alloc_bucket *b, const struct alloc_agent *a)
         b->max_mcpus = MAX(b->max_mcpus, alloc_agent_free_mcpus(a));
         b->max_mem = MAX(b->max_mem, alloc_agent_free_mem(a));
         b->max_pids = MAX(b->max_pids, alloc_agent_free_pids(a));
+        for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
+                b->max_ports_free[pr] = MAX(b->max_ports_free[pr], a->port_free[pr]);
         for (size_t i = 0; i < a->n_disks; i++) {
                 const struct alloc_disk *d = &a->disks[i];
                 double f = 1.0 - d->used;
@@ -88,6 +90,7 @@ static void tree_leaf_set(struct alloc_tree_node *n, const struct alloc_agent *a
         n->mcpus = alloc_agent_free_mcpus(a);
         n->mem = alloc_agent_free_mem(a);
         n->pids = alloc_agent_free_pids(a);
+        memcpy(n->ports_free, a->port_free, sizeof(n->ports_free));
         for (int k = 0; k < ALLOC_TREE_STEPS; k++)
                 if (n->mcpus >= (500 << k))
                         n->mem_at[k] = n->mem;
@@ -117,6 +120,8 @@ static void tree_update(struct alloc_tree *t, size_t slot)
                 n->mem = MAX(l->mem, r->mem);
                 n->pids = MAX(l->pids, r->pids);
                 n->io = MAX(l->io, r->io);
+                for (int k = 0; k < _SILO_PORT_PROTO_MAX; k++)
+                        n->ports_free[k] = MAX(l->ports_free[k], r->ports_free[k]);
                 for (int k = 0; k < ALLOC_CLASS_MAX; k++)
                         n->io_class[k] = MAX(l->io_class[k], r->io_class[k]);
                 for (int k = 0; k < ALLOC_TREE_STEPS; k++) {
@@ -182,7 +187,8 @@ static bool tree_find(struct alloc_cluster *c, size_t i, size_t lo, size_t hi, s
 
         if (hi <= from || lo >= to)
                 return false;
-        if (!alloc_bounds_may_fit(n->mcpus, n->mem, n->pids, n->io, n->io_class, p))
+        if (!alloc_bounds_may_fit(n->mcpus, n->mem, n->pids, n->io, n->io_class, p) ||
+            !alloc_ports_bound_ok(n->ports_free, p))
                 return false;
         if (p->mcpus >= 500) {
                 int k = MIN(63 - __builtin_clzll((uint64_t)p->mcpus / 500), ALLOC_TREE_STEPS - 1);
@@ -284,6 +290,7 @@ void alloc_bucket_tighten(struct alloc_bucket *b, int key)
         b->max_pids = 0;
         b->max_io_free = 0;
         memset(b->max_io_class, 0, sizeof(b->max_io_class));
+        memset(b->max_ports_free, 0, sizeof(b->max_ports_free));
         for (struct alloc_agent *a = b->head; a; a = a->ix_next[key])
                 bucket_raise(b, a);
 }

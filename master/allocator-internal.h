@@ -49,6 +49,7 @@ struct alloc_bucket {
         uint64_t max_mem, max_pids;
         double max_io_free;
         double max_io_class[ALLOC_CLASS_MAX];   /* per interned disk class */
+        uint32_t max_ports_free[_SILO_PORT_PROTO_MAX];
 };
 
 struct alloc_index {
@@ -69,6 +70,7 @@ struct alloc_tree_node {
          * reverse do not add up to a fit no agent has */
         uint64_t mem_at[ALLOC_TREE_STEPS];
         double io_at[ALLOC_TREE_STEPS];
+        uint32_t ports_free[_SILO_PORT_PROTO_MAX];
 };
 
 struct alloc_tree {
@@ -120,6 +122,16 @@ struct alloc_agent {
         uint64_t pids_total, pids_used;         /* pids_total UINT64_MAX: not reported */
         struct alloc_disk *disks;
         size_t n_disks;
+        /* Host ports offered to tasks, [port_min, port_max] (0/0: none): one bitmap per protocol
+         * over the range (a bit per port, set = held), allocated with the range (1.6 KiB per
+         * protocol for the default 20000-32767), so a fixed port is one bit test and a chosen
+         * one a word scan from port_next, which rotates so that a port just freed is not handed
+         * out again at once (a client of the old task may still be connecting to it). */
+        uint16_t port_min, port_max;
+        uint64_t *port_used[_SILO_PORT_PROTO_MAX];
+        uint32_t port_free[_SILO_PORT_PROTO_MAX];
+        uint32_t port_next[_SILO_PORT_PROTO_MAX]; /* offset in the range */
+        uint32_t port_shared;   /* charges of a port already held (recovery): see unbook */
         struct alloc_task *tasks;               /* doubly linked through task->agent_prev/next */
         size_t n_tasks;
         /* every agent in registration order (deterministic scans for reasons) */
@@ -153,9 +165,16 @@ struct alloc_task {
         int64_t mcpus;
         uint64_t mem, pids;
         double use[_ALLOC_DIM_MAX];             /* what it adds to its role's use */
+        uint32_t *ports;                        /* ALLOC_PORT_KEY of each host port held */
+        size_t n_ports;
         size_t n_io;
         struct alloc_task_io io[];
 };
+
+/* A host port with its protocol, as the bitmaps and task records keep it. */
+#define ALLOC_PORT_KEY(proto, port) (((uint32_t)(proto) << 16) | (uint32_t)(port))
+#define ALLOC_PORT_PROTO(key) ((silo_port_proto)((key) >> 16))
+#define ALLOC_PORT_NUM(key) ((uint16_t)((key) & 0xffff))
 
 struct alloc_cluster {
         struct table agents;            /* id -> alloc_agent */
@@ -196,6 +215,9 @@ struct alloc_pending {
         int key;                        /* ALLOC_KEY_* the search walks (set by alloc_fit_find) */
         struct alloc_pending_io *io;    /* one per resources.io entry (at most ALLOC_IO_MAX) */
         bool constrained;               /* hostname, attributes or spread */
+        /* container.ports: how many host ports of each protocol (fixed and chosen) it needs */
+        size_t n_ports;
+        uint32_t ports_need[_SILO_PORT_PROTO_MAX];
 };
 
 /* A placement found for one pending task. */
@@ -273,8 +295,32 @@ const struct alloc_attr_list *alloc_attr_list_get(const struct alloc_cluster *c,
 /* ---- allocator-task.c ---- */
 void alloc_group_free(struct alloc_group *g);
 /* Book a task on an agent: its capacity, the chosen disks (index and cost per io entry), its
- * role's use and its group. -ENOMEM, -EEXIST (id already booked). */
+ * host ports (ret_host_ports, optional: the port booked for container.ports[i]), its role's use
+ * and its group. -ENOMEM, -EEXIST (id already booked). */
 int alloc_task_book(struct alloc_cluster *c, const struct silo_task_spec *spec,
-                    struct alloc_agent *a, const int *disks, const double *costs);
+                    struct alloc_agent *a, const int *disks, const double *costs,
+                    uint16_t *ret_host_ports);
+
+/* ---- allocator-ports.c ---- */
+/* Give the agent its registered range (bitmaps all free); -ENOMEM. */
+int alloc_ports_setup(struct alloc_agent *a, uint16_t port_min, uint16_t port_max);
+void alloc_ports_done(struct alloc_agent *a);
+/* What the task's ports need (pending_init). */
+void alloc_ports_demand(const struct silo_task_spec *spec, struct alloc_pending *p);
+bool alloc_ports_bound_ok(const uint32_t *ports_free, const struct alloc_pending *p);
+/* Whether every fixed host port of the task is in the agent's range and free, and enough ports
+ * are free for the rest. */
+bool alloc_ports_fit(const struct alloc_agent *a, const struct alloc_pending *p);
+bool alloc_port_is_held(const struct alloc_agent *a, uint32_t key);
+/* Book the task's host ports on its agent: fixed ones as given (a charge may hold a port twice
+ * or outside the range: it is real use), a chosen one for each host 0. Fills t->ports and
+ * ret_host_ports (optional); -ENOMEM. */
+int alloc_ports_book(struct alloc_agent *a, struct alloc_task *t,
+                     const struct silo_port_mapping *ports, size_t n, uint16_t *ret_host_ports);
+void alloc_ports_unbook(struct alloc_agent *a, struct alloc_task *t);
+/* Mark the ports of every task on the agent again (after its range changed). */
+void alloc_ports_rebook_all(struct alloc_agent *a);
+/* The task on the agent that holds the port, or NULL. */
+const struct alloc_task *alloc_port_holder(const struct alloc_agent *a, uint32_t key);
 /* Undo alloc_task_book() and free the task; the caller already took it out of c->tasks. */
 void alloc_task_unbook(struct alloc_cluster *c, struct alloc_task *t);

@@ -45,6 +45,7 @@ static void pending_init(struct alloc_cluster *c, struct alloc_pending *p,
         }
         p->constrained =
             k->hostname || k->n_attributes || (k->spread == SILO_SPREAD_HOSTNAME && spec->group);
+        alloc_ports_demand(spec, p);
 }
 
 /* Each task's dominant share of demand for the objective's greedy: max over dimensions of its
@@ -176,6 +177,9 @@ static char *reason_signature(const struct alloc_pending *p)
                 fprintf(f, "%s=%s;", k->attributes[i].key, strempty(k->attributes[i].value));
         if (k->spread == SILO_SPREAD_HOSTNAME && spec->group)
                 fprintf(f, "|spread:%s", spec->group);
+        for (size_t i = 0; i < p->n_ports; i++)
+                fprintf(f, "|port:%u/%d", spec->container.ports[i].host,
+                        (int)spec->container.ports[i].proto);
         for (size_t i = 0; i < spec->resources.n_io; i++) {
                 _cleanup_free_ char *key = alloc_io_key(&spec->resources.io[i]);
 
@@ -289,14 +293,21 @@ static bool role_may_continue(struct alloc_cluster *c, const struct role_queue *
         return !memo_dominated(memo, n_memo, &m) && alloc_fit_find(c, &m, &ch);
 }
 
-static void result_fill(struct alloc_result *res, const struct alloc_choice *ch, size_t n_io)
+/* Fill everything but the host ports, which booking wrote into res->host_ports already. */
+static void result_fill(struct alloc_result *res, const struct alloc_choice *ch, size_t n_io,
+                        size_t n_ports)
 {
+        uint16_t ports[SILO_CONTAINER_PORTS_MAX];
+
+        memcpy(ports, res->host_ports, n_ports * sizeof(*ports));
         *res = (struct alloc_result){
             .placed = true,
             .agent_id = ch->agent->id,
             .hostname = ch->agent->hostname,
             .n_io = n_io,
+            .n_ports = n_ports,
         };
+        memcpy(res->host_ports, ports, n_ports * sizeof(*ports));
         for (size_t i = 0; i < n_io; i++) {
                 res->disks[i] = ch->agent->disks[ch->disk[i]].name;
                 res->io_cost[i] = ch->cost[i];
@@ -385,15 +396,18 @@ int alloc_place_batch(struct alloc_cluster *c, const struct silo_task_spec *cons
                 struct alloc_choice ch;
 
                 if (!memo_dominated(memo, n_memo, p) && alloc_fit_find(c, p, &ch)) {
-                        r = alloc_task_book(c, p->spec, ch.agent, ch.disk, ch.cost);
+                        r = alloc_task_book(c, p->spec, ch.agent, ch.disk, ch.cost,
+                                            res->host_ports);
                         if (r < 0)
                                 goto fail;
-                        result_fill(res, &ch, p->spec->resources.n_io);
+                        result_fill(res, &ch, p->spec->resources.n_io, p->n_ports);
                         placed++;
                         q->share = alloc_role_share_of(c, q->role);
                 } else {
-                        /* A memo hit adds nothing new: only a searched failure is recorded. */
-                        if (!p->constrained && !memo_dominated(memo, n_memo, p)) {
+                        /* A memo hit adds nothing new: only a searched failure is recorded.
+                         * Ports, like constraints, fail a task that capacity would fit. */
+                        if (!p->constrained && p->n_ports == 0 &&
+                            !memo_dominated(memo, n_memo, p)) {
                                 if (n_memo < ALLOC_MEMO_MAX)
                                         memo[n_memo++] = p;
                                 else

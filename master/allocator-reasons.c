@@ -246,6 +246,7 @@ static bool diag_closest(struct diag *d, const struct alloc_agent *a, const stru
         n += alloc_agent_free_mcpus(a) < p->mcpus;
         n += alloc_agent_free_mem(a) < p->mem;
         n += alloc_agent_free_pids(a) < p->pids;
+        n += !alloc_ports_fit(a, p);
         if (d->closest && n >= d->closest_short)
                 return false;
         if (p->spec->resources.n_io) {
@@ -253,6 +254,7 @@ static bool diag_closest(struct diag *d, const struct alloc_agent *a, const stru
                 io_only.mcpus = 0;
                 io_only.mem = 0;
                 io_only.pids = 0;
+                io_only.n_ports = 0;
                 n += !alloc_agent_fit(a, &io_only, &ch);
         }
         if (n > 0 && (!d->closest || n < d->closest_short)) {
@@ -317,6 +319,47 @@ static char *demand_string(const struct alloc_pending *p)
         return s;
 }
 
+/* Why the agent cannot give the task its host ports: the first fixed port it cannot give,
+ * else the count of ports of a protocol. */
+static void ports_shortfall(const struct alloc_agent *a, const struct alloc_pending *p, char *out,
+                            size_t size)
+{
+        const struct silo_container *ct = &p->spec->container;
+
+        if (!a->port_max) {
+                snprintf(out, size, "short of host ports: it offers none (silo-agent --task-ports)");
+                return;
+        }
+        for (size_t i = 0; i < p->n_ports; i++) {
+                const struct silo_port_mapping *m = &ct->ports[i];
+                uint32_t key = ALLOC_PORT_KEY(m->proto, m->host);
+                const struct alloc_task *holder;
+
+                if (!m->host)
+                        continue;
+                if (m->host < a->port_min || m->host > a->port_max) {
+                        snprintf(out, size, "host port %u/%s is outside its range %u-%u", m->host,
+                                 silo_port_proto_to_string(m->proto), a->port_min, a->port_max);
+                        return;
+                }
+                if (alloc_port_is_held(a, key)) {
+                        holder = alloc_port_holder(a, key);
+                        snprintf(out, size, "host port %u/%s is taken by task %s", m->host,
+                                 silo_port_proto_to_string(m->proto),
+                                 holder ? holder->id : "(unknown)");
+                        return;
+                }
+        }
+        for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
+                if (a->port_free[pr] < p->ports_need[pr]) {
+                        snprintf(out, size, "short of %s host ports: needs %" PRIu32 ", %" PRIu32
+                                 " free", silo_port_proto_to_string(pr), p->ports_need[pr],
+                                 a->port_free[pr]);
+                        return;
+                }
+        snprintf(out, size, "short of host ports");
+}
+
 /* The first thing the closest agent lacks: "short of mem: needs 8Gi, 2Gi free". */
 static void shortfall_string(const struct alloc_agent *a, const struct alloc_pending *p, char *out,
                              size_t size)
@@ -334,6 +377,8 @@ static void shortfall_string(const struct alloc_agent *a, const struct alloc_pen
         } else if (alloc_agent_free_pids(a) < p->pids) {
                 snprintf(out, size, "short of pids: needs %" PRIu64 ", %" PRIu64 " free", p->pids,
                          alloc_agent_free_pids(a));
+        } else if (!alloc_ports_fit(a, p)) {
+                ports_shortfall(a, p, out, size);
         } else {
                 snprintf(out, size, "short of io: its disks cannot take every io entry");
         }
@@ -423,6 +468,107 @@ static struct alloc_agent *cand_next(struct cand_iter *it)
         if (a)
                 it->next = it->by_host ? a->host_next : a->all_next;
         return a;
+}
+
+/* A fixed host port no eligible agent can give: outside every range, or held on every agent
+ * whose range has it ("... (node-1: task pg-1, node-2: task pg-7)", at most three named). */
+static char *explain_fixed_port(struct alloc_cluster *c, const struct alloc_pending *p, size_t i)
+{
+        const struct silo_port_mapping *m = &p->spec->container.ports[i];
+        uint32_t key = ALLOC_PORT_KEY(m->proto, m->host);
+        const struct alloc_agent *first_range = NULL;
+        size_t n_in = 0, n_named = 0;
+        struct alloc_agent *a;
+        struct cand_iter it;
+        char *s = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        for (cand_start(&it, c, p); (a = cand_next(&it));) {
+                if (!a->port_max || !alloc_agent_eligible(c, a, p))
+                        continue;
+                first_range = first_range ? first_range : a;
+                if (m->host < a->port_min || m->host > a->port_max)
+                        continue;
+                n_in++;
+                if (!alloc_port_is_held(a, key))
+                        return NULL; /* free somewhere: not this port's fault alone */
+        }
+        if (!first_range)
+                return NULL;
+        if (n_in == 0)
+                return asprintf(&s,
+                                "container.ports[%zu]: host port %u/%s is outside every agent's "
+                                "port range (%s: %u-%u)",
+                                i, m->host, silo_port_proto_to_string(m->proto),
+                                first_range->hostname, first_range->port_min,
+                                first_range->port_max) < 0
+                           ? NULL
+                           : s;
+        f = open_memstream(&s, &len);
+        if (!f)
+                return NULL;
+        fprintf(f, "container.ports[%zu]: host port %u/%s is taken on every agent that offers it (",
+                i, m->host, silo_port_proto_to_string(m->proto));
+        for (cand_start(&it, c, p); (a = cand_next(&it)) && n_named < 3;) {
+                const struct alloc_task *holder;
+
+                if (!alloc_port_is_held(a, key) || !alloc_agent_eligible(c, a, p))
+                        continue;
+                holder = alloc_port_holder(a, key);
+                fprintf(f, "%s%s: task %s", n_named ? ", " : "", a->hostname,
+                        holder ? holder->id : "(unknown)");
+                n_named++;
+        }
+        if (n_in > n_named)
+                fprintf(f, " and %zu more", n_in - n_named);
+        fputc(')', f);
+        if (fclose(f) != 0) {
+                free(s);
+                return NULL;
+        }
+        return s;
+}
+
+/* The task's host ports alone keep it out: no eligible agent offers ports, a fixed port is
+ * nowhere free, or no agent has as many free ports as it needs. NULL when the ports fit
+ * somewhere (or on ENOMEM, which the caller's later asprintf reports the same way). */
+static char *explain_ports(struct alloc_cluster *c, const struct alloc_pending *p)
+{
+        const struct alloc_agent *most[_SILO_PORT_PROTO_MAX] = {};
+        struct alloc_agent *a;
+        struct cand_iter it;
+        bool any = false;
+        char *s = NULL;
+
+        for (cand_start(&it, c, p); (a = cand_next(&it));) {
+                if (!a->port_max || !alloc_agent_eligible(c, a, p))
+                        continue;
+                any = true;
+                for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
+                        if (!most[pr] || a->port_free[pr] > most[pr]->port_free[pr])
+                                most[pr] = a;
+        }
+        if (!any)
+                return asprintf(&s,
+                                "container.ports: no agent%s offers host ports (silo-agent "
+                                "--task-ports)",
+                                p->constrained ? " that matches" : "") < 0
+                           ? NULL
+                           : s;
+        for (size_t i = 0; i < p->n_ports; i++)
+                if (p->spec->container.ports[i].host && (s = explain_fixed_port(c, p, i)))
+                        return s;
+        for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
+                if (most[pr]->port_free[pr] < p->ports_need[pr])
+                        return asprintf(&s,
+                                        "container.ports: needs %" PRIu32 " %s host ports, the "
+                                        "most free is %" PRIu32 " (%s)",
+                                        p->ports_need[pr], silo_port_proto_to_string(pr),
+                                        most[pr]->port_free[pr], most[pr]->hostname) < 0
+                                   ? NULL
+                                   : s;
+        return NULL;
 }
 
 char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx,
@@ -532,10 +678,15 @@ char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx
         s = explain_io(&d, p);
         if (s)
                 return s;
+        if (p->n_ports && (s = explain_ports(c, p)))
+                return s;
 
         /* Every dimension fits somewhere, but not together: name the agent that came closest. */
         for (cand_start(&it, c, p); (a = cand_next(&it));)
-                if (alloc_agent_eligible(c, a, p) && diag_closest(&d, a, p))
+                /* an agent without a port range is no candidate for a task with ports, as one
+                 * its constraints rule out is not */
+                if ((!p->n_ports || a->port_max) && alloc_agent_eligible(c, a, p) &&
+                    diag_closest(&d, a, p))
                         break;
         if (!d.closest)
                 /* The pass found no fit, yet one exists now: cannot happen within one pass, so

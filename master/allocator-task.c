@@ -67,7 +67,8 @@ static void group_del(struct alloc_cluster *c, struct alloc_group *g, struct all
 
 /* Book a task on an agent: the agent's capacity, its disks, its role's use and its group. */
 int alloc_task_book(struct alloc_cluster *c, const struct silo_task_spec *spec,
-                    struct alloc_agent *a, const int *disks, const double *costs)
+                    struct alloc_agent *a, const int *disks, const double *costs,
+                    uint16_t *ret_host_ports)
 {
         const struct silo_resources *res = &spec->resources;
         struct alloc_role *role = alloc_role_get(c, spec->role ? spec->role : "default", true);
@@ -92,6 +93,12 @@ int alloc_task_book(struct alloc_cluster *c, const struct silo_task_spec *spec,
                 return -ENOMEM;
         }
         r = table_put(&c->tasks, t->id, t);
+        if (r >= 0 && spec->has_container) {
+                r = alloc_ports_book(a, t, spec->container.ports, spec->container.n_ports,
+                                     ret_host_ports);
+                if (r < 0)
+                        table_remove(&c->tasks, t->id);
+        }
         if (r < 0) {
                 if (g)
                         group_del(c, g, a);
@@ -130,6 +137,7 @@ void alloc_task_unbook(struct alloc_cluster *c, struct alloc_task *t)
 {
         struct alloc_agent *a = t->agent;
 
+        alloc_ports_unbook(a, t);
         for (size_t i = 0; i < t->n_io; i++)
                 if (t->io[i].disk >= 0) {
                         struct alloc_disk *d = &a->disks[t->io[i].disk];
@@ -206,7 +214,7 @@ int alloc_task_charge(struct alloc_cluster *c, const struct silo_task_spec *spec
                         (void)alloc_disk_cost(d, &known, &cost[i], NULL);
                 }
         }
-        return alloc_task_book(c, spec, a, idx, cost);
+        return alloc_task_book(c, spec, a, idx, cost, NULL);
 }
 
 int alloc_task_release(struct alloc_cluster *c, const char *task_id)

@@ -36,6 +36,7 @@ static void agent_free_contents(struct alloc_agent *a)
                 free(a->disks[i].class);
         }
         free(a->disks);
+        alloc_ports_done(a);
 }
 
 struct alloc_cluster *alloc_cluster_free(struct alloc_cluster *c)
@@ -47,6 +48,7 @@ struct alloc_cluster *alloc_cluster_free(struct alloc_cluster *c)
         for (size_t i = 0; table_next(&c->tasks, &i, NULL, &v);) {
                 struct alloc_task *t = v;
 
+                free(t->ports);
                 free(t->id);
                 free(t);
         }
@@ -138,6 +140,9 @@ static int agent_fill(struct alloc_cluster *c, struct alloc_agent *a, const char
         a->mcpus_total = (int64_t)floor(res->cpus * 1000.0 + 1e-6);
         a->mem_total = res->mem;
         a->pids_total = res->pids ? res->pids : UINT64_MAX;
+        r = alloc_ports_setup(a, res->port_min, res->port_max);
+        if (r < 0)
+                return r;
         if (res->n_disks) {
                 a->disks = calloc(res->n_disks, sizeof(*a->disks));
                 if (!a->disks)
@@ -374,8 +379,13 @@ int alloc_agent_update(struct alloc_cluster *c, const char *agent_id,
         fresh.pids_used = a->pids_used;
         fresh.all_prev = a->all_prev;
         fresh.all_next = a->all_next;
+        fresh.port_next[SILO_PORT_TCP] = a->port_next[SILO_PORT_TCP];
+        fresh.port_next[SILO_PORT_UDP] = a->port_next[SILO_PORT_UDP];
         agent_free_contents(a);
         *a = fresh;
+        /* The range may have changed: the tasks' ports are held again in the new bitmaps (a
+         * port now outside the range is not tracked; the task keeps it in its record). */
+        alloc_ports_rebook_all(a);
         /* The lists point at the stack copy: repoint them at the agent. */
         for (size_t i = 0; i < a->n_attrs; i++) {
                 struct alloc_attr_list *l =
@@ -440,6 +450,9 @@ int alloc_agent_get_free(const struct alloc_cluster *c, const char *agent_id,
             .mem = alloc_agent_free_mem(a),
             .pids = alloc_agent_free_pids(a),
             .n_tasks = a->n_tasks,
+            .port_min = a->port_min,
+            .port_max = a->port_max,
+            .ports_free = {a->port_free[SILO_PORT_TCP], a->port_free[SILO_PORT_UDP]},
         };
         return 0;
 }

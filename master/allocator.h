@@ -20,6 +20,12 @@
  * unset book nothing); a disk whose figure for a limited dimension is 0 (unknown) cannot take that
  * request. An agent reporting pids 0 has no pids limit to run out of.
  *
+ * Host ports (container.ports of "bridge" tasks): an agent offers the range it registered
+ * (resources.ports; none: it takes no task with ports). A fixed host port fits an agent when it
+ * lies in the range and no task charged there holds it (per protocol); each host 0 entry gets a
+ * free port of the range, chosen at booking (alloc_result.host_ports). A charge books the ports
+ * its spec names (a launched spec names them all).
+ *
  * Lifetime of strings handed back (agent ids, hostnames, disk names in results): owned by the
  * cluster, valid until that agent is updated or removed or the cluster is freed. Copy them when
  * keeping them longer.
@@ -39,11 +45,15 @@ struct alloc_result {
         size_t n_io;                            /* == spec->resources.n_io */
         const char *disks[ALLOC_IO_MAX];        /* the disk chosen for resources.io[i] */
         double io_cost[ALLOC_IO_MAX];           /* the cost charged on that disk */
+        size_t n_ports;                         /* == spec->container.n_ports */
+        uint16_t host_ports[SILO_CONTAINER_PORTS_MAX]; /* the host port of container.ports[i] */
         /* pending: why, specifically (malloc'd; released by alloc_results_clear()), e.g.
          *   "cpus: needs 8, the largest free is 4 (node-2)"
          *   "resources.io[0]: no agent has a disk of class ssd with 0.4 io cost free
          *    (best: node-3/nvme0n1 at 0.25)"
-         *   "spread: all 3 agents already run group shard-7" */
+         *   "spread: all 3 agents already run group shard-7"
+         *   "container.ports[0]: host port 5432/tcp is taken on every agent that offers it
+         *    (node-1: task pg-1)" */
         char *reason;
 };
 
@@ -123,6 +133,8 @@ struct alloc_agent_free {
         uint64_t mem;
         uint64_t pids;
         size_t n_tasks;
+        uint16_t port_min, port_max;            /* the host port range; 0/0: none */
+        uint32_t ports_free[_SILO_PORT_PROTO_MAX];
 };
 int alloc_agent_get_free(const struct alloc_cluster *c, const char *agent_id,
                          struct alloc_agent_free *ret);

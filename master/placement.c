@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Batched placement: hands due PENDING tasks to the allocator and stages the placed ones. */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -34,6 +35,8 @@ int master_task_charge(master *m, struct master_task *t)
 static int master_task_stage(master *m, struct master_task *t, const struct alloc_result *res)
 {
         _cleanup_free_ char *agent_id = NULL, *msg = NULL;
+        uint16_t submitted[SILO_CONTAINER_PORTS_MAX];
+        uint64_t chosen = 0;
         char **disks = NULL;
         int r;
 
@@ -57,8 +60,19 @@ static int master_task_stage(master *m, struct master_task *t, const struct allo
         t->disks = disks;
         t->n_disks = res->n_io;
         t->launch_attempts++;
+        /* The spec as launched names every host port: the launch body, the task's JSON and a
+         * restarted master's charge all read them from it. */
+        assert(res->n_ports == (t->spec->has_container ? t->spec->container.n_ports : 0));
+        for (size_t i = 0; i < res->n_ports; i++) {
+                submitted[i] = t->spec->container.ports[i].host;
+                if (submitted[i] == 0)
+                        chosen |= UINT64_C(1) << i;
+                t->spec->container.ports[i].host = res->host_ports[i];
+        }
         r = master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, msg, NULL);
         if (r < 0) {
+                for (size_t i = 0; i < res->n_ports; i++)
+                        t->spec->container.ports[i].host = submitted[i];
                 free(t->agent_id);
                 t->agent_id = NULL;
                 for (size_t i = 0; i < t->n_disks; i++)
@@ -71,6 +85,7 @@ static int master_task_stage(master *m, struct master_task *t, const struct allo
         }
         free(t->pending_reason);
         t->pending_reason = NULL;
+        t->ports_chosen = chosen;
         return 0;
 }
 

@@ -125,10 +125,30 @@ static struct store_event transition_event(const struct master_task *t, const ch
         };
 }
 
+/* Set the host ports the allocator chose back to 0, keeping what they were in saved[]. */
+static void ports_forget_chosen(struct master_task *t, uint16_t *saved)
+{
+        struct silo_container *ct = &t->spec->container;
+
+        for (size_t i = 0; i < ct->n_ports; i++) {
+                saved[i] = ct->ports[i].host;
+                if (t->ports_chosen & (UINT64_C(1) << i))
+                        ct->ports[i].host = 0;
+        }
+        t->ports_chosen = 0;
+}
+
+static void ports_restore(struct master_task *t, const uint16_t *saved)
+{
+        for (size_t i = 0; i < t->spec->container.n_ports; i++)
+                t->spec->container.ports[i].host = saved[i];
+}
+
 int master_task_transition(master *m, struct master_task *t, silo_task_state to,
                            silo_task_reason reason, const char *message,
                            const struct silo_status_update *u)
 {
+        uint16_t launched[SILO_CONTAINER_PORTS_MAX];
         struct master_task old = *t;
         _cleanup_free_ char *msg = NULL;
         struct store_event e;
@@ -148,16 +168,20 @@ int master_task_transition(master *m, struct master_task *t, silo_task_state to,
                 t->signal = u->signal;
         }
         if (to == SILO_TASK_PENDING) {
-                /* Back in the queue: it no longer belongs to an agent. */
+                /* Back in the queue: it no longer belongs to an agent, nor to the host ports
+                 * chosen there (the next placement chooses again, maybe on another agent). */
                 t->agent_id = NULL;
                 t->disks = NULL;
                 t->n_disks = 0;
+                ports_forget_chosen(t, launched);
         }
         e = transition_event(t, old.agent_id, message, u);
         r = master_task_persist(m, t, &e);
         if (r < 0) {
                 /* Nothing was committed: the task is exactly as before. */
                 *t = old;
+                if (to == SILO_TASK_PENDING)
+                        ports_restore(t, launched);
                 return r;
         }
         free(old.message);
@@ -200,6 +224,27 @@ static int master_spec_check(const struct silo_task_spec *spec, char **ret_error
         return 0;
 }
 
+/* A submission of an id the master has is a client's retry when the spec is the same, a host
+ * port it left to the master (0) matching whatever port was chosen for it since. */
+static bool spec_resubmitted(struct silo_task_spec *existing,
+                             const struct silo_task_spec *submitted)
+{
+        struct silo_container *ct = &existing->container;
+        uint16_t hosts[SILO_CONTAINER_PORTS_MAX];
+        bool same, shape = submitted->has_container && existing->has_container &&
+                           submitted->container.n_ports == ct->n_ports;
+
+        for (size_t i = 0; shape && i < ct->n_ports; i++) {
+                hosts[i] = ct->ports[i].host;
+                if (submitted->container.ports[i].host == 0)
+                        ct->ports[i].host = 0;
+        }
+        same = silo_task_spec_equal(existing, submitted);
+        for (size_t i = 0; shape && i < ct->n_ports; i++)
+                ct->ports[i].host = hosts[i];
+        return same;
+}
+
 int master_task_submit(master *m, struct silo_task_spec *spec, struct master_task **ret_task,
                        char **ret_error)
 {
@@ -214,7 +259,7 @@ int master_task_submit(master *m, struct silo_task_spec *spec, struct master_tas
                 existing = master_task_get(m, spec->id);
                 if (existing) {
                         *ret_task = existing;
-                        return silo_task_spec_equal(existing->spec, spec) ? -EEXIST : -EBUSY;
+                        return spec_resubmitted(existing->spec, spec) ? -EEXIST : -EBUSY;
                 }
         } else {
                 r = id_uuid_new(&spec->id);

@@ -817,6 +817,219 @@ static uint64_t rnd(void)
 #define R_AGENTS 40
 #define R_TASKS 400
 
+
+/* ---- host ports ---- */
+
+static void agent_add_ports(struct alloc_cluster *c, const char *id, const char *host,
+                            double cpus, uint64_t mem, uint16_t port_min, uint16_t port_max)
+{
+        struct silo_agent_registration reg = {
+            .hostname = (char *)host,
+            .resources = {.cpus = cpus, .mem = mem, .port_min = port_min, .port_max = port_max},
+        };
+
+        assert_int_equal(alloc_agent_add(c, id, &reg), 0);
+}
+
+struct pspec {
+        struct tspec t;
+        struct silo_port_mapping ports[SILO_CONTAINER_PORTS_MAX];
+};
+
+/* A bridge task asking for the given host ports (0: chosen) of one protocol. */
+static void pspec_init(struct pspec *p, const char *id, double cpus, uint64_t mem,
+                       silo_port_proto proto, const uint16_t *hosts, size_t n)
+{
+        tspec_init(&p->t, id, "default", cpus, mem);
+        p->t.spec.has_container = true;
+        p->t.spec.container.network = SILO_NETWORK_BRIDGE;
+        p->t.spec.container.ports = p->ports;
+        p->t.spec.container.n_ports = n;
+        for (size_t i = 0; i < n; i++)
+                p->ports[i] = (struct silo_port_mapping){
+                    .container = (uint16_t)(8000 + i), .host = hosts[i], .proto = proto};
+}
+
+static struct alloc_result place_ok(struct alloc_cluster *c, struct pspec *p)
+{
+        struct alloc_result res;
+
+        if (!place1(c, &p->t, &res)) {
+                print_error("unexpected pending: %s\n", res.reason);
+                alloc_results_clear(&res, 1);
+                fail();
+        }
+        assert_int_equal(res.n_ports, p->t.spec.container.n_ports);
+        return res;
+}
+
+static uint32_t free_tcp(struct alloc_cluster *c, const char *agent)
+{
+        struct alloc_agent_free f;
+
+        assert_int_equal(alloc_agent_get_free(c, agent, &f), 0);
+        return f.ports_free[SILO_PORT_TCP];
+}
+
+/* A fixed host port is placed only where it is in the range and free, per protocol; it is free
+ * again when its task ends; a pending task's reason names the port and its holder. */
+static void test_ports_fixed(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct pspec a, b, u, out;
+        struct alloc_result res;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add_ports(c, "A", "node-1", 8, 16 * GiB, 20000, 20010);
+        assert_int_equal(free_tcp(c, "A"), 11);
+        pspec_init(&a, "pg-1", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){20005}, 1);
+        res = place_ok(c, &a);
+        assert_int_equal(res.host_ports[0], 20005);
+        assert_int_equal(free_tcp(c, "A"), 10);
+        pspec_init(&b, "pg-2", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){20005}, 1);
+        expect_reason(c, &b.t,
+                      "container.ports[0]: host port 20005/tcp is taken on every agent that "
+                      "offers it (node-1: task pg-1)");
+        /* the same number over udp is another port */
+        pspec_init(&u, "dns-1", 1, 1 * GiB, SILO_PORT_UDP, (const uint16_t[]){20005}, 1);
+        res = place_ok(c, &u);
+        assert_int_equal(res.host_ports[0], 20005);
+        pspec_init(&out, "web-1", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){80}, 1);
+        expect_reason(c, &out.t,
+                      "container.ports[0]: host port 80/tcp is outside every agent's port range "
+                      "(node-1: 20000-20010)");
+        /* the holder ends: the port is free for the second */
+        assert_int_equal(alloc_task_release(c, "pg-1"), 0);
+        assert_int_equal(free_tcp(c, "A"), 11);
+        res = place_ok(c, &b);
+        assert_int_equal(res.host_ports[0], 20005);
+}
+
+/* host 0 gets a free port of the chosen agent's range, different for every mapping and task,
+ * never one the task names itself, and not the one just freed (the cursor rotates). */
+static void test_ports_chosen(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct pspec a, b, d, e;
+        struct alloc_result ra, rb, rd;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add_ports(c, "A", "node-1", 8, 16 * GiB, 30000, 30003);
+        pspec_init(&a, "a", 0.5, 0, SILO_PORT_TCP, (const uint16_t[]){0, 30000}, 2);
+        ra = place_ok(c, &a);
+        assert_int_equal(ra.host_ports[1], 30000);
+        assert_true(ra.host_ports[0] > 30000 && ra.host_ports[0] <= 30003);
+        pspec_init(&b, "b", 0.5, 0, SILO_PORT_TCP, (const uint16_t[]){0}, 1);
+        rb = place_ok(c, &b);
+        assert_true(rb.host_ports[0] >= 30000 && rb.host_ports[0] <= 30003);
+        assert_int_not_equal(rb.host_ports[0], ra.host_ports[0]);
+        assert_int_not_equal(rb.host_ports[0], 30000);
+        assert_int_equal(free_tcp(c, "A"), 1);
+        pspec_init(&d, "d", 0.5, 0, SILO_PORT_TCP, (const uint16_t[]){0, 0}, 2);
+        expect_reason(c, &d.t, "container.ports: needs 2 tcp host ports, the most free is 1 (node-1)");
+        /* b's port is freed; the next choice takes the port no one had yet */
+        assert_int_equal(alloc_task_release(c, "b"), 0);
+        pspec_init(&e, "e", 0.5, 0, SILO_PORT_TCP, (const uint16_t[]){0}, 1);
+        rd = place_ok(c, &e);
+        assert_int_not_equal(rd.host_ports[0], rb.host_ports[0]);
+        assert_int_not_equal(rd.host_ports[0], ra.host_ports[0]);
+        assert_int_not_equal(rd.host_ports[0], 30000);
+        /* now 1 free, b's old port: d still does not fit, a one-port task takes it */
+        assert_int_equal(free_tcp(c, "A"), 1);
+        pspec_init(&b, "b2", 0.5, 0, SILO_PORT_TCP, (const uint16_t[]){0}, 1);
+        rb = place_ok(c, &b);
+        assert_int_equal(free_tcp(c, "A"), 0);
+}
+
+/* An agent without a range takes no task with ports (but any other); a port taken on one agent
+ * sends the task to another; when ports and capacity are free on different agents the reason
+ * names the closest and what it lacks. */
+static void test_ports_agents(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct pspec a, b, big;
+        struct tspec plain;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "N", "node-0", 16, 64 * GiB, 0, NULL, 0, NULL);
+        pspec_init(&a, "a", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){0}, 1);
+        expect_reason(c, &a.t, "container.ports: no agent offers host ports (silo-agent --task-ports)");
+        tspec_init(&plain, "plain", "default", 1, 1 * GiB);
+        assert_string_equal(expect_placed(c, &plain), "N");
+
+        agent_add_ports(c, "A", "node-1", 4, 16 * GiB, 20000, 20010);
+        agent_add_ports(c, "B", "node-2", 4, 2 * GiB, 20000, 20010);
+        /* a needs more memory than B has: A; b finds 20005 taken there: B */
+        pspec_init(&a, "a", 1, 4 * GiB, SILO_PORT_TCP, (const uint16_t[]){20005}, 1);
+        assert_string_equal(place_ok(c, &a).agent_id, "A");
+        pspec_init(&b, "b", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){20005}, 1);
+        assert_string_equal(place_ok(c, &b).agent_id, "B");
+        /* 20005 is held on both; after b ends it is free only on B, which lacks memory */
+        assert_int_equal(alloc_task_release(c, "b"), 0);
+        pspec_init(&big, "big", 1, 8 * GiB, SILO_PORT_TCP, (const uint16_t[]){20005}, 1);
+        expect_reason(c, &big.t,
+                      "no agent has cpus 1 and mem 8Gi free together (closest: node-1, host port "
+                      "20005/tcp is taken by task a)");
+}
+
+/* Within one pass a task that fails on its ports must not make an equal task without ports
+ * fail too (the pass's memo of failed demands); a charge (master restart) holds its ports, a
+ * port charged twice stays held until both end; a new range keeps the tasks' ports held. */
+static void test_ports_pass_charge_update(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct pspec held, want, r1, r2;
+        struct tspec plain;
+        const struct silo_task_spec *specs[2];
+        struct alloc_result res[2];
+        struct silo_agent_registration reg = {
+            .hostname = (char *)"node-1",
+            .resources = {.cpus = 8, .mem = 16 * GiB, .port_min = 20000, .port_max = 20003},
+        };
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add_ports(c, "A", "node-1", 8, 16 * GiB, 20000, 20010);
+        pspec_init(&held, "held", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){20005}, 1);
+        assert_int_equal(alloc_task_charge(c, &held.t.spec, "A", NULL), 0);
+        assert_int_equal(free_tcp(c, "A"), 10);
+        pspec_init(&want, "want", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){20005}, 1);
+        tspec_init(&plain, "plain", "default", 1, 1 * GiB);
+        specs[0] = &want.t.spec;
+        specs[1] = &plain.spec;
+        assert_int_equal(alloc_place_batch(c, specs, 2, res), 1);
+        assert_false(res[0].placed);
+        assert_true(res[1].placed);
+        alloc_results_clear(res, 2);
+
+        /* two live tasks claim 20007 after a recovery: it stays held until the second ends */
+        pspec_init(&r1, "r1", 0.1, 0, SILO_PORT_TCP, (const uint16_t[]){20007}, 1);
+        pspec_init(&r2, "r2", 0.1, 0, SILO_PORT_TCP, (const uint16_t[]){20007}, 1);
+        assert_int_equal(alloc_task_charge(c, &r1.t.spec, "A", NULL), 0);
+        assert_int_equal(alloc_task_charge(c, &r2.t.spec, "A", NULL), 0);
+        assert_int_equal(free_tcp(c, "A"), 9);
+        assert_int_equal(alloc_task_release(c, "r1"), 0);
+        assert_int_equal(free_tcp(c, "A"), 9);
+        assert_int_equal(alloc_task_release(c, "r2"), 0);
+        assert_int_equal(free_tcp(c, "A"), 10);
+
+        /* the agent re-registers with 20000-20003: 20005 is outside, all four free; back to
+         * 20000-20010 and the task's 20005 is held again */
+        assert_int_equal(alloc_agent_update(c, "A", &reg), 0);
+        assert_int_equal(free_tcp(c, "A"), 4);
+        reg.resources.port_max = 20010;
+        assert_int_equal(alloc_agent_update(c, "A", &reg), 0);
+        assert_int_equal(free_tcp(c, "A"), 10);
+        expect_reason(c, &want.t,
+                      "container.ports[0]: host port 20005/tcp is taken on every agent that "
+                      "offers it (node-1: task held)");
+        assert_int_equal(alloc_task_release(c, "held"), 0);
+        assert_int_equal(free_tcp(c, "A"), 11);
+}
+
 /* Could the task go on this agent now? Checked from the public figures only. */
 static bool brute_fits(struct alloc_cluster *c, const char *id,
                        const struct silo_agent_registration *reg, const struct silo_task_spec *s)
@@ -982,6 +1195,10 @@ int main(void)
             cmocka_unit_test(test_agents_and_errors),
             cmocka_unit_test(test_agent_update_relinks),
             cmocka_unit_test(test_random_exact),
+            cmocka_unit_test(test_ports_fixed),
+            cmocka_unit_test(test_ports_chosen),
+            cmocka_unit_test(test_ports_agents),
+            cmocka_unit_test(test_ports_pass_charge_update),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

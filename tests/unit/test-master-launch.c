@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the launch body the master sends an agent: the typed spec with the chosen disks,
- * encoded by the codec; it must decode to what the former JSON-editing encoder produced. */
+ * encoded by the codec; it must decode to what the former JSON-editing encoder produced. And host
+ * ports through the master: chosen at placement, launched, given back, recharged at restart. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/fileio.h"
 #include "common/protocol-json.h"
 #include "master/master.h"
 #include "tests/unit/unit-util.h"
@@ -127,12 +129,139 @@ static void test_launch_body_no_io(void **state)
         silo_task_spec_free(t.spec);
 }
 
+/* ---- host ports through the master: placement, the launch body, a refused launch, restart ---- */
+
+static char tmpdir[] = "/tmp/test-master-launch.XXXXXX";
+
+static master *master_open(void)
+{
+        struct master_options o = {
+            .listen = (char *)"127.0.0.1:0",
+            .state_dir = tmpdir,
+            .heartbeat_interval_ms = 1000,
+            .agent_timeout_ms = 60000,
+            .launch_attempts = 3,
+            .launch_timeout_ms = 1000,
+            .retry_base_ms = 100,
+            .max_connections = 16,
+        };
+        char *err = NULL;
+        master *m = NULL;
+
+        if (master_new(&o, &m, &err) < 0)
+                fail_msg("master_new: %s", err);
+        return m;
+}
+
+static struct master_task *submit(master *m, const char *json)
+{
+        struct master_task *t = NULL;
+        char *err = NULL;
+
+        if (master_task_submit(m, spec_of(json), &t, &err) < 0)
+                fail_msg("%s: %s", json, err);
+        return t;
+}
+
+static uint32_t tcp_free(master *m)
+{
+        struct alloc_agent_free f;
+
+        assert_int_equal(alloc_agent_get_free(m->alloc, "agent-1", &f), 0);
+        return f.ports_free[SILO_PORT_TCP];
+}
+
+#define PG(id, host)                                                                               \
+        "{\"id\": \"" id "\", \"name\": \"" id "\", \"command\": [\"/bin/true\"],"                 \
+        " \"container\": {\"network\": \"bridge\", \"ports\": [{\"container\": 5432,"              \
+        " \"host\": " host "}]}}"
+
+static void test_ports_placed_launched_recovered(void **state)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *again = NULL;
+        struct silo_agent_registration *reg = NULL;
+        struct master_task *t1, *t2, *same = NULL;
+        struct master_agent *a = NULL;
+        json_t *body, *j;
+        char *err = NULL, *text;
+        master *m;
+        (void)state;
+
+        assert_non_null(mkdtemp(tmpdir));
+        m = master_open();
+        assert_int_equal(silo_agent_registration_from_string(
+                             "{\"agent_id\": \"agent-1\", \"hostname\": \"n1\", \"address\":"
+                             " \"127.0.0.1:9\", \"version\": \"t\", \"resources\": {\"cpus\": 4,"
+                             " \"mem\": 1073741824, \"ports\": \"30000-30001\"}}",
+                             &reg, &err),
+                         0);
+        assert_int_equal(master_agent_register(m, reg, &a, &err), 0);
+        t1 = submit(m, PG("pg-1", "0"));
+        t2 = submit(m, PG("pg-2", "30000"));
+        assert_int_equal(master_allocate(m), 1);
+        /* pg-1 was chosen 30000 (the range's first), so pg-2's fixed 30000 waits, named */
+        assert_int_equal(t1->state, SILO_TASK_STAGING);
+        assert_int_equal(t1->spec->container.ports[0].host, 30000);
+        assert_int_equal(t2->state, SILO_TASK_PENDING);
+        assert_string_equal(t2->pending_reason,
+                            "container.ports[0]: host port 30000/tcp is taken on every agent that "
+                            "offers it (n1: task pg-1)");
+        /* the launch body and the task's JSON carry the chosen port */
+        body = master_launch_body(t1);
+        assert_int_equal(json_integer_value(json_object_get(
+                             json_array_get(json_object_get(json_object_get(body, "container"),
+                                                            "ports"),
+                                            0),
+                             "host")),
+                         30000);
+        json_decref(body);
+        j = master_task_to_json(m, t1, false);
+        text = json_dumps(j, JSON_COMPACT);
+        assert_non_null(strstr(text, "\"ports\":[{\"container\":5432,\"host\":30000"));
+        free(text);
+        json_decref(j);
+        /* a client's retry of the submission (host 0) is the same task */
+        again = spec_of(PG("pg-1", "0"));
+        assert_int_equal(master_task_submit(m, again, &same, &err), -EEXIST);
+        assert_ptr_equal(same, t1);
+
+        /* the agent refuses the launch: the choice is given back with the agent */
+        assert_int_equal(master_task_transition(m, t1, SILO_TASK_PENDING, SILO_REASON_NONE,
+                                                "refused", NULL),
+                         0);
+        assert_int_equal(t1->spec->container.ports[0].host, 0);
+        assert_int_equal(tcp_free(m), 2);
+        /* next pass: pg-1 gets the next port of the rotation, pg-2 its fixed one */
+        assert_int_equal(master_allocate(m), 2);
+        assert_int_equal(t1->spec->container.ports[0].host, 30001);
+        assert_int_equal(t2->spec->container.ports[0].host, 30000);
+        assert_int_equal(tcp_free(m), 0);
+        assert_int_equal(master_commit(m), 0);
+        master_free(m);
+
+        /* a restarted master charges the ports from the specs as launched */
+        m = master_open();
+        t1 = master_task_get(m, "pg-1");
+        assert_non_null(t1);
+        assert_int_equal(t1->state, SILO_TASK_STAGING);
+        assert_int_equal(t1->spec->container.ports[0].host, 30001);
+        assert_int_equal(tcp_free(m), 0);
+        /* the task ends: its port is free again */
+        assert_int_equal(master_task_transition(m, t1, SILO_TASK_FAILED,
+                                                SILO_REASON_LAUNCH_FAILED, "gone", NULL),
+                         0);
+        assert_int_equal(tcp_free(m), 1);
+        master_free(m);
+        assert_int_equal(rm_rf(tmpdir), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_launch_body_disks),
             cmocka_unit_test(test_launch_body_exact_text),
             cmocka_unit_test(test_launch_body_no_io),
+            cmocka_unit_test(test_ports_placed_launched_recovered),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

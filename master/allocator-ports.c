@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Host ports as an allocated resource: each agent's registered range, which ports of it live
+ * tasks hold, and the choice of a free one for a "host": 0 mapping (as Nomad's scheduler picks
+ * dynamic ports), so that two tasks never get one host port of one agent. */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "master/allocator-internal.h"
+
+static size_t range_size(const struct alloc_agent *a)
+{
+        return a->port_max ? (size_t)a->port_max - a->port_min + 1 : 0;
+}
+
+static bool port_in_range(const struct alloc_agent *a, uint16_t port)
+{
+        return a->port_max && port >= a->port_min && port <= a->port_max;
+}
+
+int alloc_ports_setup(struct alloc_agent *a, uint16_t port_min, uint16_t port_max)
+{
+        size_t words;
+
+        if (port_max == 0)
+                return 0;
+        if (port_min == 0 || port_min > port_max)
+                return -EINVAL;
+        a->port_min = port_min;
+        a->port_max = port_max;
+        words = (range_size(a) + 63) / 64;
+        for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++) {
+                a->port_used[pr] = calloc(words, sizeof(uint64_t));
+                if (!a->port_used[pr])
+                        return -ENOMEM;
+                a->port_free[pr] = (uint32_t)range_size(a);
+        }
+        return 0;
+}
+
+void alloc_ports_done(struct alloc_agent *a)
+{
+        for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++) {
+                free(a->port_used[pr]);
+                a->port_used[pr] = NULL;
+        }
+}
+
+void alloc_ports_demand(const struct silo_task_spec *spec, struct alloc_pending *p)
+{
+        const struct silo_container *ct = &spec->container;
+
+        p->n_ports = spec->has_container ? ct->n_ports : 0;
+        for (size_t i = 0; i < p->n_ports; i++)
+                p->ports_need[ct->ports[i].proto]++;
+}
+
+bool alloc_ports_bound_ok(const uint32_t *ports_free, const struct alloc_pending *p)
+{
+        if (p->n_ports == 0)
+                return true;
+        for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
+                if (ports_free[pr] < p->ports_need[pr])
+                        return false;
+        return true;
+}
+
+bool alloc_port_is_held(const struct alloc_agent *a, uint32_t key)
+{
+        uint16_t port = ALLOC_PORT_NUM(key);
+        size_t bit;
+
+        if (!port_in_range(a, port))
+                return false;
+        bit = (size_t)(port - a->port_min);
+        return a->port_used[ALLOC_PORT_PROTO(key)][bit / 64] & (UINT64_C(1) << (bit % 64));
+}
+
+bool alloc_ports_fit(const struct alloc_agent *a, const struct alloc_pending *p)
+{
+        const struct silo_container *ct = &p->spec->container;
+
+        if (p->n_ports == 0)
+                return true;
+        if (!alloc_ports_bound_ok(a->port_free, p))
+                return false; /* also an agent without a range: it has 0 free */
+        for (size_t i = 0; i < p->n_ports; i++) {
+                const struct silo_port_mapping *m = &ct->ports[i];
+
+                if (m->host && (!port_in_range(a, m->host) ||
+                                alloc_port_is_held(a, ALLOC_PORT_KEY(m->proto, m->host))))
+                        return false;
+        }
+        return true;
+}
+
+/* Mark a port held; false when it already was (or lies outside the range: not tracked). */
+static bool port_take(struct alloc_agent *a, uint32_t key)
+{
+        silo_port_proto pr = ALLOC_PORT_PROTO(key);
+        size_t bit;
+
+        if (!port_in_range(a, ALLOC_PORT_NUM(key)) || alloc_port_is_held(a, key))
+                return false;
+        bit = (size_t)(ALLOC_PORT_NUM(key) - a->port_min);
+        a->port_used[pr][bit / 64] |= UINT64_C(1) << (bit % 64);
+        a->port_free[pr]--;
+        return true;
+}
+
+static void port_put(struct alloc_agent *a, uint32_t key)
+{
+        silo_port_proto pr = ALLOC_PORT_PROTO(key);
+        size_t bit;
+
+        if (!alloc_port_is_held(a, key))
+                return;
+        bit = (size_t)(ALLOC_PORT_NUM(key) - a->port_min);
+        a->port_used[pr][bit / 64] &= ~(UINT64_C(1) << (bit % 64));
+        a->port_free[pr]++;
+}
+
+/* The first free bit at or after `from`, or n when none is below n. Bits past n in the last
+ * word are never set, so they read as free: the bound check catches them. */
+static size_t first_free_from(const uint64_t *words, size_t n, size_t from)
+{
+        for (size_t i = from; i < n; i = (i | 63) + 1) {
+                uint64_t free_bits = ~words[i / 64] & (~UINT64_C(0) << (i % 64));
+
+                if (free_bits) {
+                        size_t b = (i & ~(size_t)63) + (size_t)__builtin_ctzll(free_bits);
+
+                        return b < n ? b : n;
+                }
+        }
+        return n;
+}
+
+/* A free port of the range, from the rotating cursor on; 0 when none is free. */
+static uint16_t port_choose(struct alloc_agent *a, silo_port_proto pr)
+{
+        size_t n = range_size(a), from = a->port_next[pr] < n ? a->port_next[pr] : 0, b;
+
+        if (a->port_free[pr] == 0)
+                return 0;
+        b = first_free_from(a->port_used[pr], n, from);
+        if (b == n)
+                b = first_free_from(a->port_used[pr], n, 0);
+        if (b == n)
+                return 0;
+        a->port_next[pr] = (uint32_t)(b + 1);
+        return (uint16_t)(a->port_min + b);
+}
+
+int alloc_ports_book(struct alloc_agent *a, struct alloc_task *t,
+                     const struct silo_port_mapping *ports, size_t n, uint16_t *ret_host_ports)
+{
+        if (n == 0)
+                return 0;
+        t->ports = calloc(n, sizeof(*t->ports));
+        if (!t->ports)
+                return -ENOMEM;
+        /* Fixed ports first, so that a chosen one never takes a port the task names itself. */
+        for (size_t i = 0; i < n; i++) {
+                if (!ports[i].host)
+                        continue;
+                t->ports[i] = ALLOC_PORT_KEY(ports[i].proto, ports[i].host);
+                if (!port_take(a, t->ports[i]) && port_in_range(a, ports[i].host))
+                        a->port_shared++;
+        }
+        for (size_t i = 0; i < n; i++) {
+                uint16_t port;
+
+                if (ports[i].host)
+                        continue;
+                /* alloc_ports_fit() counted the free ports: there is one */
+                port = port_choose(a, ports[i].proto);
+                assert(port != 0);
+                t->ports[i] = ALLOC_PORT_KEY(ports[i].proto, port);
+                (void)port_take(a, t->ports[i]);
+        }
+        t->n_ports = n;
+        for (size_t i = 0; ret_host_ports && i < n; i++)
+                ret_host_ports[i] = ALLOC_PORT_NUM(t->ports[i]);
+        return 0;
+}
+
+const struct alloc_task *alloc_port_holder(const struct alloc_agent *a, uint32_t key)
+{
+        for (const struct alloc_task *t = a->tasks; t; t = t->agent_next)
+                for (size_t i = 0; i < t->n_ports; i++)
+                        if (t->ports[i] == key)
+                                return t;
+        return NULL;
+}
+
+/* A port charged twice (two live tasks claim it after a recovery) stays held until the last
+ * holder ends: only then is the other holder's search worth it, so it runs only while such a
+ * double charge exists. */
+static bool port_held_by_other(const struct alloc_agent *a, const struct alloc_task *self,
+                               uint32_t key)
+{
+        for (const struct alloc_task *t = a->tasks; t; t = t->agent_next)
+                for (size_t i = 0; t != self && i < t->n_ports; i++)
+                        if (t->ports[i] == key)
+                                return true;
+        return false;
+}
+
+void alloc_ports_unbook(struct alloc_agent *a, struct alloc_task *t)
+{
+        for (size_t i = 0; i < t->n_ports; i++) {
+                if (a->port_shared > 0 && port_held_by_other(a, t, t->ports[i])) {
+                        a->port_shared--;
+                        continue;
+                }
+                port_put(a, t->ports[i]);
+        }
+        free(t->ports);
+        t->ports = NULL;
+        t->n_ports = 0;
+}
+
+void alloc_ports_rebook_all(struct alloc_agent *a)
+{
+        a->port_shared = 0;
+        for (const struct alloc_task *t = a->tasks; t; t = t->agent_next)
+                for (size_t i = 0; i < t->n_ports; i++)
+                        if (!port_take(a, t->ports[i]) && port_in_range(a, ALLOC_PORT_NUM(t->ports[i])))
+                                a->port_shared++;
+}
