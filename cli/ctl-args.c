@@ -21,7 +21,9 @@
 
 #define GLOBAL_HELP                                                                         \
         "Global options (before or after the command):\n"                                  \
-        "  -m, --master URL      the master to talk to\n"                                   \
+        "  -m, --master URL[,URL...]\n"                                                      \
+        "                        the master to talk to; of several, the next is tried\n"    \
+        "                        when one cannot be reached\n"                              \
         "  -a, --agent URL       talk to this agent instead of the master\n"                \
         "  -t, --token-file F    the cluster token (default $SILO_TOKEN_FILE, else\n"       \
         "                        /var/lib/silo/{master,agent}/token when it exists)\n"      \
@@ -87,7 +89,22 @@ static const struct command {
         [CTL_CMD_AGENT] = {"agent", "AGENT", "show one agent (master)", "", 1, 1},
         [CTL_CMD_DEVICES] = {"devices", "", "an agent's disks and their figures (agent)", "", 0, 0},
         [CTL_CMD_METRICS] = {"metrics", "", "the daemon's Prometheus metrics", "", 0, 0},
+        [CTL_CMD_EVENTS] = {"events", "[--since N] [--role R] [--task TASK] [--type T[,T...]]",
+                            "follow the master's event stream, one line per event (Ctrl-C stops)",
+                            "      --since N      first the kept events after index N (the \"event_index\"\n"
+                            "                     of `siloctl tasks -o json`), then new ones\n"
+                            "  -r, --role R       only the events of role R's tasks\n"
+                            "      --task TASK    only the events of this task\n"
+                            "      --type T,...   only these types: task_state, task_placed, task_pending,\n"
+                            "                     agent_joined, agent_lost, agent_returned\n"
+                            "-o json prints each event as one line of JSON. A broken stream (the master\n"
+                            "restarting) is resumed after the last event printed, for up to 60 s.\n",
+                            0, 0},
 };
+
+/* The event types of GET /api/v1/events (docs/PROTOCOL.md). */
+static const char *const event_types[] = {"task_state",   "task_placed", "task_pending",
+                                          "agent_joined", "agent_lost",  "agent_returned"};
 
 int ctl_exit_code_of_status(long status)
 {
@@ -178,7 +195,33 @@ static const struct cmd_opts {
                                                  {"env", required_argument, NULL, 'e'},
                                                  {}},
                          "n:r:c:M:p:i:e:"},
+        [CTL_CMD_EVENTS] = {(const struct option[]){{"since", required_argument, NULL, 'S'},
+                                                    {"role", required_argument, NULL, 'r'},
+                                                    {"task", required_argument, NULL, 'T'},
+                                                    {"type", required_argument, NULL, 'y'},
+                                                    {}},
+                            "r:"},
 };
+
+/* events --type: each of the comma list must be a type the master streams. */
+static int types_check(const char *arg, char **ret_error)
+{
+        for (const char *p = arg;;) {
+                size_t len = strcspn(p, ",");
+                bool known = false;
+
+                for (size_t i = 0; i < ELEMENTSOF(event_types); i++)
+                        known = known || (strlen(event_types[i]) == len && !strncmp(p, event_types[i], len));
+                if (!known)
+                        return error_set(ret_error, -EINVAL,
+                                         "events --type: '%.*s' is not an event type (task_state, task_placed, "
+                                         "task_pending, agent_joined, agent_lost, agent_returned)",
+                                         (int)len, p);
+                if (!p[len])
+                        return 0;
+                p += len + 1;
+        }
+}
 
 static const char *const sort_keys[] = {"cpu", "mem", "io", "iops", "p99", "name"};
 
@@ -246,6 +289,22 @@ static int apply_opt(struct ctl_args *a, int c, const char *arg, char **ret_erro
                         if (errno || *end || !*arg || !(a->interval_s >= 0.1 && a->interval_s <= 3600))
                                 return error_set(ret_error, -EINVAL,
                                                  "top --interval: '%s' is not a number of seconds from 0.1 to 3600", arg);
+                }
+                return 0;
+        case CTL_CMD_EVENTS:
+                if (c == 'S') {
+                        if (!*arg || strspn(arg, "0123456789") != strlen(arg) || strlen(arg) > 18)
+                                return error_set(ret_error, -EINVAL, "events --since: '%s' is not an event index", arg);
+                        a->since = arg;
+                } else if (c == 'r')
+                        a->role = arg;
+                else if (c == 'T')
+                        a->task = arg;
+                else {
+                        int r = types_check(arg, ret_error);
+                        if (r < 0)
+                                return r;
+                        a->types = arg;
                 }
                 return 0;
         case CTL_CMD_RUN:

@@ -32,6 +32,7 @@ typedef enum {
         CTL_CMD_AGENT,
         CTL_CMD_DEVICES,
         CTL_CMD_METRICS,
+        CTL_CMD_EVENTS,
         _CTL_CMD_MAX,
         CTL_CMD_NONE = -1,
 } ctl_command;
@@ -61,9 +62,12 @@ struct ctl_args {
         bool once;
         const char *sort;
         double interval_s;
+        /* events: --since (digits), --role (in `role`), --task, --type (a comma list of known
+         * event types) */
+        const char *since, *task, *types;
         /* run: a file (pos[0]) or the command after "--" (pos[]) */
         bool run_command;
-        const char *name, *role, *cpus, *mem, *pids;
+        const char *name, *role, *cpus, *mem, *pids; /* role: also events --role */
         const char *io[CTL_RUN_MAX_REPEAT];
         size_t n_io;
         const char *env[CTL_RUN_MAX_REPEAT];

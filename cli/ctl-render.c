@@ -1035,3 +1035,87 @@ json_t *ctl_top_to_json(const struct ctl_top_row *rows, size_t n)
         }
         return a;
 }
+
+/* ---- events ---- */
+
+/* The stream is printed as it comes, so its columns are fixed rather than sized from the rows. */
+#define EVENT_LINE_FMT "%8s  %-8s  %-14s  %-8s  %s"
+
+void ctl_render_event_header(FILE *f, const struct ctl_view *view)
+{
+        char line[256];
+
+        snprintf(line, sizeof(line), EVENT_LINE_FMT, "INDEX", "TIME", "TYPE", "ID", "DETAIL");
+        fprintf(f, "%.*s\n", view->width > 0 ? view->width : (int)sizeof(line), line);
+}
+
+/* What an event says beyond its type and id, in words: "web FAILED EXIT_NONZERO exit 3". */
+static void event_detail(FILE *m, const json_t *ev, const char *type)
+{
+        const char *name = json_string_value(json_object_get(ev, "task_name"));
+        const char *agent = json_string_value(json_object_get(ev, "agent_id"));
+        const char *msg = json_string_value(json_object_get(ev, "message"));
+        const char *reason = json_string_value(json_object_get(ev, "reason"));
+        const json_t *v, *disks = json_object_get(ev, "disks"), *ports = json_object_get(ev, "ports");
+        char agent_short[16];
+        size_t i;
+
+        ctl_short_id(agent, agent_short, sizeof(agent_short));
+        if (!strncmp(type, "agent_", 6)) {
+                fprintf(m, "%s %s", strempty(json_string_value(json_object_get(ev, "hostname"))),
+                        strempty(json_string_value(json_object_get(ev, "address"))));
+                return;
+        }
+        fputs(name ? name : "-", m);
+        if (streq(type, "task_state")) {
+                fprintf(m, " %s", strempty(json_string_value(json_object_get(ev, "state"))));
+                /* NONE and exit code -1 are what the master says before there is anything. */
+                if (reason && *reason && !streq(reason, "NONE"))
+                        fprintf(m, " %s", reason);
+                if (json_integer_value(json_object_get(ev, "exit_code")) > 0)
+                        fprintf(m, " exit %lld", (long long)json_integer_value(json_object_get(ev, "exit_code")));
+                if (json_integer_value(json_object_get(ev, "signal")) > 0)
+                        fprintf(m, " signal %lld", (long long)json_integer_value(json_object_get(ev, "signal")));
+                if (agent)
+                        fprintf(m, " on %s", agent_short);
+        } else if (streq(type, "task_placed")) {
+                fprintf(m, " on %s", agent ? agent_short : "-");
+                json_array_foreach(disks, i, v)
+                        fprintf(m, "%s%s", i ? "," : " disks ", strempty(json_string_value(json_object_get(v, "disk"))));
+                json_array_foreach(ports, i, v)
+                        fprintf(m, "%s%lld->%lld/%s", i ? "," : " ports ",
+                                (long long)json_integer_value(json_object_get(v, "container")),
+                                (long long)json_integer_value(json_object_get(v, "host")),
+                                json_string_value(json_object_get(v, "proto")) ?: "tcp");
+        }
+        if (msg && *msg)
+                fprintf(m, ": %s", msg);
+}
+
+void ctl_render_event(FILE *f, const json_t *ev, const struct ctl_view *view)
+{
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        const char *id = json_string_value(json_object_get(ev, "task_id"));
+        json_int_t ms = json_integer_value(json_object_get(ev, "time_ms"));
+        char index[24], when[16] = "-", short_id[16], line[1024];
+        _cleanup_free_ char *detail = NULL;
+        size_t detail_size = 0;
+        time_t t = (time_t)(ms / 1000);
+        struct tm tm;
+        FILE *m;
+
+        if (!type)
+                return;
+        snprintf(index, sizeof(index), "%lld", (long long)json_integer_value(json_object_get(ev, "index")));
+        if (ms > 0 && localtime_r(&t, &tm))
+                strftime(when, sizeof(when), "%H:%M:%S", &tm);
+        ctl_short_id(id ? id : json_string_value(json_object_get(ev, "agent_id")), short_id, sizeof(short_id));
+        m = open_memstream(&detail, &detail_size);
+        if (!m)
+                return;
+        event_detail(m, ev, type);
+        if (fclose(m) != 0)
+                return;
+        snprintf(line, sizeof(line), EVENT_LINE_FMT, index, when, type, short_id, strempty(detail));
+        fprintf(f, "%.*s\n", view->width > 0 ? view->width : (int)sizeof(line), line);
+}

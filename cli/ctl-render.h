@@ -85,3 +85,10 @@ void ctl_top_sort(struct ctl_top_row *rows, size_t n, const char *key);
 void ctl_render_top(FILE *f, const struct ctl_top_row *rows, size_t n, const struct ctl_view *view);
 /* The rows as a JSON array (top --once -o json): numbers in bytes, per second; null unknown. */
 json_t *ctl_top_to_json(const struct ctl_top_row *rows, size_t n);
+
+/* ---- events (siloctl events) ---- */
+
+/* The column header, and one line per event of GET /api/v1/events: index, local time, type, the
+ * task's (or agent's) short id, and what happened ("web FAILED EXIT_NONZERO exit 3 on 3f2a1b4c"). */
+void ctl_render_event_header(FILE *f, const struct ctl_view *view);
+void ctl_render_event(FILE *f, const json_t *event, const struct ctl_view *view);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* siloctl: the operator's CLI for a Silo master or agent (tasks, agents, devices, isolation,
- * logs, top). Parsing is cli/ctl-args.c, output cli/ctl-render.c; this file talks HTTP. */
+ * logs, top, events). Parsing is cli/ctl-args.c, output cli/ctl-render.c; this file talks to the
+ * daemons, every call through libsilo (include/silo/client.h), the client frameworks use too. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -19,21 +20,25 @@
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/fileio.h"
-#include "common/http-client.h"
 #include "common/id.h"
 #include "common/json-util.h"
 #include "common/macro.h"
+#include "silo/client.h"
 
 #define DEFAULT_MASTER "http://127.0.0.1:5050"
 #define DEFAULT_AGENT "http://127.0.0.1:5051"
 #define REQUEST_TIMEOUT_MS 30000
 /* Longer than the agent's 30 s log long poll, so it answers before we give up. */
 #define FOLLOW_TIMEOUT_MS 45000
+/* `events` bridges a master restart (or a failover to another master) of up to this long. */
+#define EVENTS_RECONNECT_MS 60000
 
 struct ctl {
         struct ctl_args args;
         const char *master;
         const char *agent; /* NULL: through the master */
+        char *agent_url;   /* --agent as a whole URL (http:// added) */
+        silo_client *client;
         struct ctl_view view;
         bool quiet; /* top's screen: errors go to *err, not stderr */
         char *err;
@@ -84,41 +89,83 @@ static int token_load(struct ctl *ctl, char **ret_token)
         return 0;
 }
 
-/* One request; returns 0 and the body on 2xx, else an exit code (the error said). ret_text
- * (may be NULL) gets the body's bytes, for what is not JSON. */
+/* The client of the masters in --master's list, made at the first call (the token is read
+ * then, so --help needs none). Agent calls go through it too, as whole URLs. */
+static int ctl_client(struct ctl *ctl, silo_client **ret)
+{
+        _cleanup_free_ char *token = NULL, *err = NULL;
+        struct silo_client_options o = {.timeout_ms = REQUEST_TIMEOUT_MS, .no_default_token = true};
+        int r;
+
+        if (!ctl->client) {
+                r = token_load(ctl, &token);
+                if (r)
+                        return r;
+                o.token = token;
+                r = silo_client_new(ctl->master, &o, &ctl->client, &err);
+                if (r < 0)
+                        return fail(ctl, r == -ENOMEM ? CTL_EXIT_FAILURE : CTL_EXIT_USAGE, "--master: %s",
+                                    err ? err : strerror(-r));
+        }
+        *ret = ctl->client;
+        return 0;
+}
+
+/* The exit code for a libsilo error that came without an HTTP status at hand. */
+static int exit_code_of_errno(int r)
+{
+        switch (r) {
+        case -EACCES:
+        case -EPERM:
+                return CTL_EXIT_AUTH;
+        case -ENOENT:
+                return CTL_EXIT_NOT_FOUND;
+        case -EINVAL:
+                return CTL_EXIT_USAGE;
+        default:
+                return CTL_EXIT_FAILURE;
+        }
+}
+
+/* One request; returns 0 and the body on 2xx, else an exit code (the error said). base is
+ * ctl->master (the masters, by path: libsilo fails over and follows redirects) or an agent's URL.
+ * ret_text (may be NULL) gets the body's bytes, for what is not JSON. */
 static int call_ex(struct ctl *ctl, const char *base, bool agent, const char *method, const char *path,
                    const json_t *in, unsigned timeout_ms, json_t **ret_body, char **ret_text)
 {
-        _cleanup_free_ char *token = NULL, *url = NULL, *err = NULL, *text = NULL;
-        json_t *body = NULL, *e;
-        long status = 0;
+        _cleanup_free_ char *url = NULL, *err = NULL;
+        struct silo_client_response resp = {};
+        silo_client *client;
+        const json_t *e;
         int r;
 
-        r = token_load(ctl, &token);
+        r = ctl_client(ctl, &client);
         if (r)
                 return r;
-        if (asprintf(&url, "%s%s", base, path) < 0)
+        if (base != ctl->master && asprintf(&url, "%s%s", base, path) < 0)
                 return CTL_EXIT_FAILURE;
-        r = http_client_request_sync(method, url, in, token, timeout_ms, &status, &body,
-                                     ret_text ? &text : NULL, &err);
-        if (r < 0)
+        r = silo_client_request(client, method, url ? url : path, in, timeout_ms, &resp, &err);
+        if (r < 0 && resp.status == 0) {
+                silo_client_response_clear(&resp);
                 return fail(ctl, CTL_EXIT_FAILURE, "%s (is the %s running?)", err ? err : strerror(-r),
                             agent ? "agent" : "master");
-        if (status < 200 || status > 299) {
-                e = json_object_get(body, "error");
-                r = ctl_exit_code_of_status(status);
+        }
+        if (r < 0) {
+                e = json_object_get(resp.json, "error");
+                r = ctl_exit_code_of_status(resp.status);
                 if (json_string_value(json_object_get(e, "message")))
-                        r = fail(ctl, r, "%s %s: %ld %s: %s", method, url, status,
+                        r = fail(ctl, r, "%s %s: %ld %s: %s", method, resp.url, resp.status,
                                  json_string_value(json_object_get(e, "code")) ?: "error",
                                  json_string_value(json_object_get(e, "message")));
                 else
-                        r = fail(ctl, r, "%s %s: HTTP %ld", method, url, status);
-                json_decref(body);
+                        r = fail(ctl, r, "%s %s: HTTP %ld", method, resp.url, resp.status);
+                silo_client_response_clear(&resp);
                 return r;
         }
-        *ret_body = body;
+        *ret_body = TAKE_PTR(resp.json);
         if (ret_text)
-                *ret_text = TAKE_PTR(text);
+                *ret_text = TAKE_PTR(resp.text);
+        silo_client_response_clear(&resp);
         return 0;
 }
 
@@ -663,6 +710,57 @@ static int cmd_top(struct ctl *ctl)
         return r;
 }
 
+/* ---- events ---- */
+
+static int events_print(const json_t *event, void *userdata)
+{
+        struct ctl *ctl = userdata;
+        char *s;
+
+        if (ctl->args.json) {
+                s = json_dumps(event, JSON_COMPACT);
+                if (s)
+                        puts(s);
+                free(s);
+        } else
+                ctl_render_event(stdout, event, &ctl->view);
+        /* One line at a time reaches a pipe (`siloctl events | grep`) as it happens. */
+        return fflush(stdout) == 0 ? 0 : -EPIPE;
+}
+
+static int cmd_events(struct ctl *ctl)
+{
+        _cleanup_free_ char *task = NULL, *err = NULL;
+        struct silo_client_events_filter f = {
+            .since = ctl->args.since ? strtoll(ctl->args.since, NULL, 10) : -1,
+            .role = ctl->args.role,
+            .types = ctl->args.types,
+            .reconnect_ms = EVENTS_RECONNECT_MS,
+        };
+        silo_client *client;
+        int r;
+
+        if (use_agent(ctl))
+                return fail(ctl, CTL_EXIT_USAGE, "events: the event stream is the master's; leave out --agent");
+        if (ctl->args.task) {
+                r = resolve(ctl, false, ctl->args.task, &task);
+                if (r)
+                        return r;
+                f.task = task;
+        }
+        r = ctl_client(ctl, &client);
+        if (r)
+                return r;
+        if (!ctl->args.json)
+                ctl_render_event_header(stdout, &ctl->view);
+        fflush(stdout);
+        r = silo_client_events(client, &f, events_print, ctl, &err);
+        if (r == -EPIPE)
+                return CTL_EXIT_OK; /* the reader went away */
+        return fail(ctl, exit_code_of_errno(r), "events from %s: %s", silo_client_master_url(client),
+                    err ? err : strerror(-r));
+}
+
 static int run_command(struct ctl *ctl)
 {
         _cleanup_free_ char *path = NULL, *id = NULL;
@@ -701,6 +799,8 @@ static int run_command(struct ctl *ctl)
                 return cmd_simple(ctl, true, "/api/v1/devices", ctl_render_devices);
         case CTL_CMD_METRICS:
                 return cmd_metrics(ctl);
+        case CTL_CMD_EVENTS:
+                return cmd_events(ctl);
         default:
                 return CTL_EXIT_USAGE;
         }
@@ -730,6 +830,8 @@ int main(int argc, char **argv)
                 ctl.agent = ctl.args.agent ?: getenv("SILO_AGENT");
                 if (ctl.agent && !*ctl.agent)
                         ctl.agent = NULL;
+                if (ctl.agent && !(ctl.agent = ctl.agent_url = agent_base_url(ctl.agent)))
+                        return CTL_EXIT_FAILURE;
                 /* Tables fit a terminal; piped output keeps whole values (as kubectl does).
                  * $COLUMNS, when set, wins (as in systemd's tools). */
                 cols = getenv("COLUMNS") ? strtol(getenv("COLUMNS"), &end, 10) : 0;
@@ -741,6 +843,8 @@ int main(int argc, char **argv)
                 r = run_command(&ctl);
         }
         free(ctl.err);
+        free(ctl.agent_url);
+        silo_client_free(ctl.client);
         ctl_args_done(&ctl.args);
         return r;
 }

@@ -318,6 +318,40 @@ static void test_resolve_prefix(void **state)
         json_decref(tasks);
 }
 
+/* siloctl events: its filters, --master's list, and values refused with the flag named. */
+static void test_events_flags(void **state)
+{
+        struct ctl_args a;
+        char *err = NULL;
+        (void)state;
+
+        assert_int_equal(PARSE(&a, &err, "events", "--since", "42", "-r", "db", "--task", "web",
+                               "--type=task_state,agent_lost", "-m", "http://m1:5050,http://m2:5050"), 0);
+        assert_int_equal(a.command, CTL_CMD_EVENTS);
+        assert_string_equal(a.since, "42");
+        assert_string_equal(a.role, "db");
+        assert_string_equal(a.task, "web");
+        assert_string_equal(a.types, "task_state,agent_lost");
+        assert_string_equal(a.master, "http://m1:5050,http://m2:5050");
+        assert_int_equal(a.n_pos, 0);
+        ctl_args_done(&a);
+
+        assert_int_equal(PARSE(&a, &err, "events", "--since", "-1"), -EINVAL);
+        assert_string_equal(err, "events --since: '-1' is not an event index");
+        free(err);
+        err = NULL;
+        ctl_args_done(&a);
+        assert_int_equal(PARSE(&a, &err, "events", "--type", "task_state,task_stat"), -EINVAL);
+        assert_non_null(strstr(err, "events --type: 'task_stat' is not an event type"));
+        free(err);
+        err = NULL;
+        ctl_args_done(&a);
+        assert_int_equal(PARSE(&a, &err, "events", "extra"), -EINVAL);
+        assert_string_equal(err, "events takes no arguments, got 'extra'");
+        free(err);
+        ctl_args_done(&a);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -329,6 +363,7 @@ int main(void)
                 cmocka_unit_test(test_exit_codes),
                 cmocka_unit_test(test_run_spec),
                 cmocka_unit_test(test_resolve_prefix),
+                cmocka_unit_test(test_events_flags),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/ctl-render.h"
 #include "common/macro.h"
@@ -386,6 +387,62 @@ static void test_formats(void **state)
         assert_string_equal(b, "w");
 }
 
+static void render_events(FILE *f, const json_t *v, const struct ctl_view *view)
+{
+        size_t i;
+        const json_t *e;
+
+        ctl_render_event_header(f, view);
+        json_array_foreach(v, i, e)
+                ctl_render_event(f, e, view);
+}
+
+/* siloctl events: one line per event, fixed columns, what happened in words, cut to the width. */
+static void test_event_lines(void **state)
+{
+        json_t *events = json_pack(
+            "[{s:i, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:s},"
+            " {s:i, s:s, s:I, s:s, s:s, s:s, s:[{s:i, s:s}], s:[{s:i, s:i, s:s}]},"
+            " {s:i, s:s, s:I, s:s, s:s, s:s},"
+            " {s:i, s:s, s:I, s:s, s:s, s:s}]",
+            "index", 41, "type", "task_state", "time_ms", (json_int_t)NOW_MS, "task_id",
+            "3f2a1b4c-1b4c-4d5e-8f90-a1b2c3d4e5f6", "task_name", "web", "state", "FAILED", "reason", "EXIT_NONZERO",
+            "agent_id", "77aa0000-0000-4000-8000-000000000003", "exit_code", 3, "message", "exited with 3",
+            "index", 42, "type", "task_placed", "time_ms", (json_int_t)NOW_MS, "task_id",
+            "3f2a1b4c-1b4c-4d5e-8f90-a1b2c3d4e5f6", "task_name", "web", "agent_id",
+            "77aa0000-0000-4000-8000-000000000003", "disks", "io", 0, "disk", "nullb0", "ports", "container", 5432,
+            "host", 20001, "proto", "tcp",
+            "index", 43, "type", "task_pending", "time_ms", (json_int_t)NOW_MS, "task_id",
+            "3f2a1b4c-1b4c-4d5e-8f90-a1b2c3d4e5f6", "task_name", "web", "message",
+            "no agent has 64 cpus free (largest: node-3 with 4 free)",
+            "index", 44, "type", "agent_lost", "time_ms", (json_int_t)NOW_MS, "agent_id",
+            "77aa0000-0000-4000-8000-000000000003", "hostname", "node-3", "address", "10.0.0.3:5051");
+        char *text, *line;
+        (void)state;
+
+        assert_non_null(events);
+        setenv("TZ", "UTC", 1);
+        tzset();
+        text = render(render_events, events, 0);
+        line = strtok(text, "\n");
+        assert_string_equal(line, "   INDEX  TIME      TYPE            ID        DETAIL");
+        assert_string_equal(strtok(NULL, "\n"),
+                            "      41  07:54:15  task_state      3f2a1b4c  web FAILED EXIT_NONZERO exit 3 on 77aa0000: "
+                            "exited with 3");
+        assert_string_equal(strtok(NULL, "\n"),
+                            "      42  07:54:15  task_placed     3f2a1b4c  web on 77aa0000 disks nullb0 ports 5432->20001/tcp");
+        assert_string_equal(strtok(NULL, "\n"), "      43  07:54:15  task_pending    3f2a1b4c  web: no agent has 64 cpus "
+                                                "free (largest: node-3 with 4 free)");
+        assert_string_equal(strtok(NULL, "\n"), "      44  07:54:15  agent_lost      77aa0000  node-3 10.0.0.3:5051");
+        assert_null(strtok(NULL, "\n"));
+        free(text);
+
+        text = render(render_events, events, 80);
+        assert_int_equal(assert_fits(text, 80), 5);
+        free(text);
+        json_decref(events);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -397,6 +454,7 @@ int main(void)
                 cmocka_unit_test(test_isolation_report),
                 cmocka_unit_test(test_top_rows),
                 cmocka_unit_test(test_formats),
+                cmocka_unit_test(test_event_lines),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
