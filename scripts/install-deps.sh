@@ -11,7 +11,9 @@ PACKAGES=(
     libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev libcmocka-dev libjansson-dev
     libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libsystemd-dev
     # man pages, bash completion, Debian packages (packaging/build-debs.sh) and their checks
-    scdoc bash-completion dpkg-dev debhelper fakeroot lintian
+    scdoc bash-completion dpkg-dev debhelper fakeroot lintian dh-python
+    # the Python client (clients/python) and its tests
+    python3
     # the system bus silo-agent talks to systemd on (its package depends on it)
     dbus
     # tests and peers

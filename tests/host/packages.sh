@@ -57,8 +57,11 @@ declare -A want=(
     [siloctl]="/usr/bin/siloctl /usr/share/man/man1/siloctl.1.gz
         /usr/share/bash-completion/completions/siloctl"
     [silo-io]="/usr/bin/silo-io /usr/share/man/man1/silo-io.1.gz"
+    [python3-silo]="/usr/lib/python3/dist-packages/silo/__init__.py
+        /usr/lib/python3/dist-packages/silo/framework.py
+        /usr/share/doc/python3-silo/examples/framework.py"
 )
-for pkg in silo-common silo-master silo-agent siloctl silo-io; do
+for pkg in silo-common silo-master silo-agent siloctl silo-io python3-silo; do
     deb=$(deb_of "$pkg")
     dpkg-deb -c "$deb" | awk '{ print substr($6, 2) }' >"$tmp/$pkg.files"
     missing=""
@@ -95,6 +98,13 @@ for pkg in silo-common silo-master silo-agent; do
     done
 done
 pass "maintainer scripts parse with sh -n"
+# The module imports from where the package puts it (with the Python the host has).
+mkdir "$tmp/python3-silo"
+dpkg-deb -x "$(deb_of python3-silo)" "$tmp/python3-silo"
+assert_eq "python3-silo: silo.framework imports from the package's files" \
+    "$(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import silo.framework; print(silo.__file__)' \
+        "$tmp/python3-silo/usr/lib/python3/dist-packages")" \
+    "$tmp/python3-silo/usr/lib/python3/dist-packages/silo/__init__.py"
 
 # --- Depends: from the shared libraries, all installed here ----------------------------------
 agent_depends=$(dpkg-deb -f "$(deb_of silo-agent)" Depends)
@@ -107,11 +117,12 @@ assert_match "silo-master Depends: libsqlite3-0" "$(dpkg-deb -f "$(deb_of silo-m
     "(^|, )libsqlite3-0( |,|$)"
 notinst=""
 for deb in "$debs"/*.deb; do
-    # Each Depends: entry is "a (>= v) | b | c": one installed alternative is enough; our own
-    # packages come from $debs.
+    # Each Depends: entry is "a (>= v) | b:any | c": one installed alternative is enough (an
+    # architecture qualifier such as dh_python3's python3:any left aside); our own packages come
+    # from $debs.
     while IFS= read -r dep; do
         ok=0
-        for alt in $(sed 's/([^)]*)//g; s/|/ /g' <<<"$dep"); do
+        for alt in $(sed 's/([^)]*)//g; s/:[a-z0-9]*//g; s/|/ /g' <<<"$dep"); do
             case $alt in silo-* | siloctl) ok=1 ;; esac
             dpkg-query -W -f='${Status}' "$alt" 2>/dev/null | grep -q "install ok installed" && ok=1
         done
@@ -130,7 +141,7 @@ for f in usr/bin/silo-master usr/bin/silo-agent usr/bin/siloctl usr/bin/silo-io 
     usr/share/man/man8/silo-master.8 usr/share/man/man8/silo-agent.8 \
     usr/share/man/man8/silo-iostat.8 usr/share/man/man1/siloctl.1 usr/share/man/man1/silo-io.1 \
     usr/share/man/man5/silo.conf.5 usr/share/bash-completion/completions/siloctl \
-    usr/share/silo/grafana/silo-cluster.json; do
+    usr/share/silo/grafana/silo-cluster.json usr/lib/python3/dist-packages/silo/client.py; do
     grep -qxF "$f" "$debs/install-files.txt" || missing="$missing $f"
 done
 [ -z "$missing" ] || fail "meson install --prefix /usr lacks:$missing"
