@@ -1,0 +1,62 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# libsilo against a real silo-master and a sim-agent on loopback (no root needed): the cmocka
+# checks of client-check.c, libsilo.so.0's exported symbols, and siloctl on it: a master list
+# with a dead first entry, and `siloctl events` resumed across a kill -9 of the master.
+# Args: silo-master sim-agent client-check siloctl libsilo.so
+. "$(dirname "$0")/master-lib.sh"
+CHECK=$(realpath "$3")
+SILOCTL=$(realpath "$4")
+LIB=$(realpath "$5")
+
+# The ABI is the header: nothing of libsilo-common leaks out of the .so.
+exported=$(nm -D --defined-only "$LIB" | awk '$2 == "T" || $2 == "D" || $2 == "B" { sub(/@.*/, "", $3); print $3 }' | sort)
+assert_eq "libsilo exports only silo_client_*" "$(grep -vc '^silo_client_' <<<"$exported")" 0
+assert_eq "libsilo exports the 14 functions of client.h" "$(wc -l <<<"$exported")" 14
+assert_match "libsilo's soname" "$(objdump -p "$LIB" | awk '/SONAME/ { print $2 }')" '^libsilo\.so\.0$'
+
+# A small event window, so a stale ?since= is easy to provoke.
+start_master --heartbeat-interval-ms 100 --agent-timeout-ms 3000 --event-window 10
+start_sim a1 --cpus 4
+wait_for 10 "a1 registered" sim_registered a1
+
+SILO_TEST_MASTER="http://127.0.0.1:$PORT" SILO_TEST_TOKEN_FILE="$WORK/token" \
+    SILO_TEST_SIM="http://127.0.0.1:${SIM_PORT[a1]}" "$CHECK" || fail "client-check failed"
+pass "client-check: submit, get, list, wait, kill, events, errors, failover, redirects"
+
+# siloctl on libsilo: a dead master first in the list, the live one answers.
+dead=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ctl() { "$SILOCTL" -t "$WORK/token" "$@"; }
+out=$(ctl -m "http://127.0.0.1:$dead,127.0.0.1:$PORT" tasks) || fail "siloctl with a dead first master: $?"
+assert_match "siloctl tasks through the second master" "$out" '^ID +NAME'
+rc=0; ctl -m "http://127.0.0.1:$dead" tasks 2>"$WORK/err" || rc=$?
+assert_eq "no master reachable: exit 1" "$rc" 1
+assert_file_contains "the error names the dead master" "$WORK/err" "connecting to http://127.0.0.1:$dead/api/v1/tasks: Connection refused"
+
+# siloctl events from the list's index, across a kill -9 and restart of the master: every
+# index once, in order, none missing.
+M="http://127.0.0.1:$PORT"
+since=$(ctl -m "$M" -o json tasks | jq .event_index)
+ctl -m "$M" -o json events --since "$since" >"$WORK/events.json" 2>"$WORK/events.err" &
+EV=$!
+PIDS+=("$EV")
+TA=$(submit '{"name": "ev-a", "command": ["/bin/true"], "resources": {"cpus": 0.5}}')
+wait_for 10 "ev-a RUNNING" state_is "$TA" RUNNING
+wait_for 5 "ev-a's RUNNING streamed" grep -q "\"$TA\".*RUNNING\|RUNNING.*\"$TA\"" "$WORK/events.json"
+kill9_master
+start_master --heartbeat-interval-ms 100 --agent-timeout-ms 3000 --event-window 10
+sim a1 POST "/sim/finish/$TA" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
+wait_for 15 "ev-a FINISHED streamed after the restart" grep -q "FINISHED" "$WORK/events.json"
+kill "$EV"
+wait "$EV" 2>/dev/null || true
+idx=$(jq -r .index "$WORK/events.json")
+first=$(head -n1 <<<"$idx")
+assert_eq "first index after the list's" "$first" "$((since + 1))"
+assert_eq "indexes consecutive, none repeated ($(wc -l <<<"$idx") events)" \
+    "$(awk -v f="$first" '$1 != f + NR - 1 { bad++ } END { print bad + 0 }' <<<"$idx")" 0
+assert_eq "ev-a's states as streamed" \
+    "$(jq -r --arg t "$TA" 'select(.type == "task_state" and .task_id == $t) | .state' "$WORK/events.json" | paste -sd,)" \
+    "PENDING,STAGING,STARTING,RUNNING,FINISHED"
+pass "siloctl events resumed after the master's restart without a gap or a repeat"
+
+assert_done
