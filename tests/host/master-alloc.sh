@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# silo-master's allocator end to end: weighted DRF, the priority objective, io cost, spread, release.
+# silo-master's allocator end to end: weighted DRF, the priority objective, io cost, spread, host
+# ports, release.
 #
 # A real silo-master on a free loopback port and sim-agents with known cpus, memory, disks and
 # attributes. Every expected placement below is computed by hand in the comments; tasks are
@@ -210,9 +211,45 @@ wait_for 10 "shard-7-4 RUNNING" state_is shard-7-4 RUNNING
 assert_eq "shard-7-4's agent" "$(task_field shard-7-4 .hostname)" io2
 pass "$gone killed on io2: shard-7-4 placed on io2, the only agent without shard-7"
 
+# ---------------------------------------------------------------------------------------------
+# 6. Host ports (container.ports of bridge tasks) are booked per agent. "ports1" offers
+# 30000-30009 and is the only agent of pool=ports: a one-agent cluster for these tasks.
+# ---------------------------------------------------------------------------------------------
+start_sim ports1 --cpus 4 --attr pool=ports --ports 30000-30009
+wait_for 10 "6 agents" api_is /api/v1/agents '.agents | length' 6
+PORTS='{"attributes":{"pool":"ports"}}'
+bridge() { jq -nc --argjson p "$1" '{container:{network:"bridge", ports:$p}}'; }
+FIXED=$(bridge '[{"container":5432,"host":30005}]')
+submit "$(spec pg-1 pg 1 1 1 "$PORTS" '[]' "$FIXED")" >/dev/null
+wait_for 10 "pg-1 RUNNING" state_is pg-1 RUNNING
+submit "$(spec pg-2 pg 1 1 1 "$PORTS" '[]' "$FIXED")" >/dev/null
+wait_pending_reason pg-2
+expect_reason pg-2 "container.ports[0]: host port 30005/tcp is taken on every agent that offers it (ports1: task pg-1)"
+assert_eq "pg-1's host port" "$(task_field pg-1 '.spec.container.ports[0].host')" 30005
+pass "the same fixed host port twice on one agent: pg-2 pending: $(pending_reason pg-2)"
+sim ports1 POST /sim/finish/pg-1 '{"state":"FINISHED","exit_code":0}' >/dev/null
+wait_for 10 "pg-2 RUNNING" state_is pg-2 RUNNING
+assert_eq "pg-2's host port" "$(task_field pg-2 '.spec.container.ports[0].host')" 30005
+pass "pg-1 finished: its host port went to pg-2"
+# host 0: the master chooses from the range, never a port held, never one port twice.
+DYN=$(bridge '[{"container":80,"host":0},{"container":53,"host":0,"proto":"udp"}]')
+for t in dyn-1 dyn-2; do
+    submit "$(spec $t pg 1 1 1 "$PORTS" '[]' "$DYN")" >/dev/null
+    wait_for 10 "$t RUNNING" state_is $t RUNNING
+done
+d1=$(task_field dyn-1 '.spec.container.ports[0].host'); d2=$(task_field dyn-2 '.spec.container.ports[0].host')
+u1=$(task_field dyn-1 '.spec.container.ports[1].host')
+for p in "$d1" "$d2" "$u1"; do
+    [ "$p" -ge 30000 ] && [ "$p" -le 30009 ] || fail "chosen host port $p is outside 30000-30009"
+done
+[ "$d1" != "$d2" ] && [ "$d1" != 30005 ] && [ "$d2" != 30005 ] ||
+    fail "chosen tcp ports: dyn-1 $d1, dyn-2 $d2 (30005 is pg-2's)"
+assert_eq "ports1's free tcp ports" "$(api_body GET /api/v1/agents | jq '.agents[] | select(.hostname == "ports1") | .free.ports.tcp')" 7
+pass "host 0: dyn-1 got $d1/tcp and $u1/udp, dyn-2 $d2/tcp, in 30000-30009 and apart from pg-2's 30005"
+
 # Nothing placed on big was ever sent elsewhere, and no agent got a launch twice.
 # (io2 also got the 3 probes above.)
-for a in big small io1 io2 io3; do
+for a in big small io1 io2 io3 ports1; do
     st=$(sim "$a" GET /sim/state)
     probes=0; [ "$a" = io2 ] && probes=3
     assert_eq "$a launches (requests = created)" "$(( $(jq .launch_requests <<<"$st") - probes ))" "$(jq .launches_created <<<"$st")"

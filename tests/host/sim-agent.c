@@ -50,6 +50,7 @@ struct sim_options {
         uint64_t finish_after_ms; /* 0: tasks run until /sim/finish or a kill */
         char **disks; /* name:class:read_bps:write_bps:read_iops:write_iops */
         char **attrs; /* key=value */
+        char *ports;  /* host port range offered, "MIN-MAX" */
 };
 
 #define OPT(f) offsetof(struct sim_options, f)
@@ -64,6 +65,8 @@ static const struct config_option sim_table[] = {
     {"disk", CONFIG_LIST, OPT(disks), NULL, "SPEC",
      "name:class:read_bps:write_bps:read_iops:write_iops"},
     {"attr", CONFIG_LIST, OPT(attrs), NULL, "K=V", "attribute"},
+    {"ports", CONFIG_STRING, OPT(ports), NULL, "MIN-MAX",
+     "host port range offered to bridge tasks (silo-agent --task-ports); none without"},
     {"io-fill", CONFIG_DOUBLE, OPT(io_fill), "0.9", "F",
      "share of each limit a task's isolation view reports as used and measured"},
     {"finish-after-ms", CONFIG_UINT, OPT(finish_after_ms), "0", "MS",
@@ -279,6 +282,9 @@ static json_t *sim_registration(void)
                         "disks", disks, "attributes", attrs, "tasks", tasks);
         if (sim.agent_id)
                 json_object_set_new(reg, "agent_id", json_string(sim.agent_id));
+        if (sim.o.ports)
+                json_object_set_new(json_object_get(reg, "resources"), "ports",
+                                    json_string(sim.o.ports));
         return reg;
 }
 
