@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # libsilo against a real silo-master and a sim-agent on loopback (no root needed): the cmocka
 # checks of client-check.c, libsilo.so.0's exported symbols, and siloctl on it: a master list
-# with a dead first entry, and `siloctl events` resumed across a kill -9 of the master.
-# Args: silo-master sim-agent client-check siloctl libsilo.so
+# with a dead first entry, `siloctl events` resumed across a kill -9 of the master, and the C
+# example framework (examples/framework.c) resubmitting a failed copy.
+# Args: silo-master sim-agent client-check siloctl libsilo.so framework
 . "$(dirname "$0")/master-lib.sh"
 CHECK=$(realpath "$3")
 SILOCTL=$(realpath "$4")
 LIB=$(realpath "$5")
+FRAMEWORK=$(realpath "$6")
 
 # The ABI is the header: nothing of libsilo-common leaks out of the .so.
 exported=$(nm -D --defined-only "$LIB" | awk '$2 == "T" || $2 == "D" || $2 == "B" { sub(/@.*/, "", $3); print $3 }' | sort)
@@ -58,5 +60,43 @@ assert_eq "ev-a's states as streamed" \
     "$(jq -r --arg t "$TA" 'select(.type == "task_state" and .task_id == $t) | .state' "$WORK/events.json" | paste -sd,)" \
     "PENDING,STAGING,STARTING,RUNNING,FINISHED"
 pass "siloctl events resumed after the master's restart without a gap or a repeat"
+
+# examples/framework.c: 3 copies; one fails once and is submitted again; all finish: exit 0.
+fw_tasks() { api_body GET "/api/v1/tasks?state=$2" | jq -r --arg n "$1" '[.tasks[] | select(.name | startswith($n + "-"))] | sort_by(.name) | .[].id'; }
+exited() { [ ! -e "/proc/$1" ] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat"; }
+fw_running_is() { [ "$(fw_tasks "$1" RUNNING | wc -w)" = "$2" ]; }
+"$FRAMEWORK" --master "127.0.0.1:$dead,http://127.0.0.1:$PORT" --token-file "$WORK/token" --name fw --count 3 \
+    --retries 1 -- /bin/sh -c 'exit 0' >"$WORK/fw.out" 2>&1 &
+FW=$!
+PIDS+=("$FW")
+wait_for 10 "the 3 copies RUNNING" fw_running_is fw 3
+read -r F0 F1 F2 <<<"$(fw_tasks fw RUNNING | paste -sd' ')"
+sim a1 POST "/sim/finish/$F1" '{"state": "FAILED", "exit_code": 3}' >/dev/null
+sim a1 POST "/sim/finish/$F0" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
+sim a1 POST "/sim/finish/$F2" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
+wait_for 10 "fw-1 submitted again and RUNNING" fw_running_is fw 1
+F1B=$(fw_tasks fw RUNNING)
+assert_eq "fw-1's second attempt is a new task" "$([ "$F1B" != "$F1" ] && echo new)" new
+assert_eq "its SILO_ATTEMPT" "$(task_field "$F1B" '.spec.env.SILO_ATTEMPT')/$(task_field "$F1B" .name)" "2/fw-1"
+sim a1 POST "/sim/finish/$F1B" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
+wait_for 10 "the framework exits" exited "$FW"
+rc=0; wait "$FW" || rc=$?
+assert_eq "framework exit status, all copies finished" "$rc" 0
+assert_file_contains "the failure and the resubmission" "$WORK/fw.out" \
+    "slot 1: task $F1 FAILED (EXIT_NONZERO, exit code 3); submitting it again"
+assert_file_contains "the summary" "$WORK/fw.out" "3 of 3 copies finished"
+
+# With no retries left a failure ends the run: exit 1.
+"$FRAMEWORK" --master "http://127.0.0.1:$PORT" --token-file "$WORK/token" --name fz --count 1 --retries 0 \
+    -- /bin/false >"$WORK/fz.out" 2>&1 &
+FZ=$!
+PIDS+=("$FZ")
+wait_for 10 "fz-0 RUNNING" fw_running_is fz 1
+sim a1 POST "/sim/finish/$(fw_tasks fz RUNNING)" '{"state": "FAILED", "exit_code": 1}' >/dev/null
+wait_for 10 "the framework exits" exited "$FZ"
+rc=0; wait "$FZ" || rc=$?
+assert_eq "framework exit status, a copy failed for good" "$rc" 1
+assert_file_contains "no retries left" "$WORK/fz.out" "no retries left"
+assert_file_contains "the summary" "$WORK/fz.out" "0 of 1 copies finished"
 
 assert_done

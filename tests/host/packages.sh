@@ -60,8 +60,11 @@ declare -A want=(
     [python3-silo]="/usr/lib/python3/dist-packages/silo/__init__.py
         /usr/lib/python3/dist-packages/silo/framework.py
         /usr/share/doc/python3-silo/examples/framework.py"
+    [libsilo0]="/usr/lib/x86_64-linux-gnu/libsilo.so.0 /usr/lib/x86_64-linux-gnu/libsilo.so.0.1.0"
+    [libsilo-dev]="/usr/include/silo/client.h /usr/lib/x86_64-linux-gnu/libsilo.so
+        /usr/lib/x86_64-linux-gnu/pkgconfig/libsilo.pc"
 )
-for pkg in silo-common silo-master silo-agent siloctl silo-io python3-silo; do
+for pkg in silo-common silo-master silo-agent siloctl silo-io python3-silo libsilo0 libsilo-dev; do
     deb=$(deb_of "$pkg")
     dpkg-deb -c "$deb" | awk '{ print substr($6, 2) }' >"$tmp/$pkg.files"
     missing=""
@@ -115,6 +118,8 @@ done
 pass "silo-agent depends on the libraries it links (shlibs)"
 assert_match "silo-master Depends: libsqlite3-0" "$(dpkg-deb -f "$(deb_of silo-master)" Depends)" \
     "(^|, )libsqlite3-0( |,|$)"
+assert_match "siloctl Depends: libsilo0, the client library it runs on" \
+    "$(dpkg-deb -f "$(deb_of siloctl)" Depends)" "(^|, )libsilo0 \\(= "
 notinst=""
 for deb in "$debs"/*.deb; do
     # Each Depends: entry is "a (>= v) | b:any | c": one installed alternative is enough (an
@@ -123,7 +128,7 @@ for deb in "$debs"/*.deb; do
     while IFS= read -r dep; do
         ok=0
         for alt in $(sed 's/([^)]*)//g; s/:[a-z0-9]*//g; s/|/ /g' <<<"$dep"); do
-            case $alt in silo-* | siloctl) ok=1 ;; esac
+            case $alt in silo-* | siloctl | libsilo*) ok=1 ;; esac
             dpkg-query -W -f='${Status}' "$alt" 2>/dev/null | grep -q "install ok installed" && ok=1
         done
         [ "$ok" = 1 ] || notinst="$notinst [$dep]"
@@ -218,6 +223,8 @@ if [ -r /usr/share/bash-completion/bash_completion ]; then
     assert_eq "completion: siloctl --output " "$(complete_words siloctl --output '')" "json text "
     assert_eq "completion: siloctl top --sort p" "$(complete_words siloctl top --sort p)" "p99 "
     assert_eq "completion: siloctl logs --f" "$(complete_words siloctl logs --f)" "--follow "
+    assert_eq "completion: siloctl events --type task_state,agent_l" \
+        "$(complete_words siloctl events --type task_state,agent_l)" "task_state,agent_lost "
     assert_eq "completion: siloctl -a URL tasks --state RU" \
         "$(complete_words siloctl -a http://h:1 tasks --state RU)" "RUNNING "
 else
