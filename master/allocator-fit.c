@@ -367,6 +367,8 @@ bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct all
         ix = &c->index[p->key];
         want = p->key == ALLOC_KEY_CPUS ? (uint64_t)p->mcpus : p->mem;
 
+        if (!alloc_ports_available(c, p))
+                return false; /* a fixed host port held on every agent that offers it */
         if (p->spec->constraints.hostname)
                 return fit_by_hostname(c, p, ret);
         if (p->spec->constraints.n_attributes)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/macro.h"
 #include "master/allocator-internal.h"
 
@@ -96,8 +97,101 @@ bool alloc_ports_fit(const struct alloc_agent *a, const struct alloc_pending *p)
         return true;
 }
 
+/* ---- the cluster's figures ---- */
+
+int alloc_ports_reserve(struct alloc_cluster *c)
+{
+        for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
+                if (!c->port_held[pr] && !(c->port_held[pr] = calloc(65536, sizeof(uint32_t))))
+                        return -ENOMEM;
+        if (!ARRAY_GROW(c->port_ranges, c->cap_port_ranges, c->n_port_ranges + 1))
+                return -ENOMEM;
+        return 0;
+}
+
+/* Add sign (+1/-1) to the held count of every port the agent's bitmaps hold. */
+static void held_add_all(struct alloc_cluster *c, const struct alloc_agent *a, int sign)
+{
+        size_t n = range_size(a);
+
+        for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
+                for (size_t w = 0; a->port_free[pr] < n && w < (n + 63) / 64; w++)
+                        for (uint64_t bits = a->port_used[pr][w]; bits; bits &= bits - 1) {
+                                size_t b = w * 64 + (size_t)__builtin_ctzll(bits);
+
+                                c->port_held[pr][a->port_min + b] += (uint32_t)sign;
+                        }
+}
+
+void alloc_ports_link(struct alloc_cluster *c, struct alloc_agent *a)
+{
+        struct alloc_port_range *r = NULL;
+
+        if (!a->port_max)
+                return;
+        /* reserved: the held arrays exist and one more range fits */
+        assert(c->port_held[0] && c->n_port_ranges < c->cap_port_ranges);
+        for (size_t i = 0; i < c->n_port_ranges && !r; i++)
+                if (c->port_ranges[i].min == a->port_min && c->port_ranges[i].max == a->port_max)
+                        r = &c->port_ranges[i];
+        if (!r) {
+                r = &c->port_ranges[c->n_port_ranges++];
+                *r = (struct alloc_port_range){.min = a->port_min, .max = a->port_max};
+        }
+        r->n_agents++;
+        held_add_all(c, a, +1);
+}
+
+void alloc_ports_unlink(struct alloc_cluster *c, struct alloc_agent *a)
+{
+        if (!a->port_max)
+                return;
+        held_add_all(c, a, -1);
+        for (size_t i = 0; i < c->n_port_ranges; i++) {
+                struct alloc_port_range *r = &c->port_ranges[i];
+
+                if (r->min != a->port_min || r->max != a->port_max)
+                        continue;
+                if (--r->n_agents == 0)
+                        *r = c->port_ranges[--c->n_port_ranges];
+                return;
+        }
+}
+
+void alloc_ports_cluster_done(struct alloc_cluster *c)
+{
+        for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
+                free(c->port_held[pr]);
+        free(c->port_ranges);
+}
+
+bool alloc_ports_available(const struct alloc_cluster *c, const struct alloc_pending *p)
+{
+        const struct silo_container *ct = &p->spec->container;
+
+        if (p->n_ports == 0)
+                return true;
+        if (c->n_port_ranges == 0)
+                return false;
+        for (size_t i = 0; i < p->n_ports; i++) {
+                const struct silo_port_mapping *m = &ct->ports[i];
+                size_t offering = 0;
+
+                if (!m->host)
+                        continue;
+                for (size_t k = 0; k < c->n_port_ranges; k++)
+                        if (m->host >= c->port_ranges[k].min && m->host <= c->port_ranges[k].max)
+                                offering += c->port_ranges[k].n_agents;
+                if (offering <= c->port_held[m->proto][m->host])
+                        return false;
+        }
+        return true;
+}
+
+/* ---- one agent ---- */
+
 /* Mark a port held; false when it already was (or lies outside the range: not tracked). */
-static bool port_take(struct alloc_agent *a, uint32_t key)
+static bool port_take(struct alloc_cluster *c, struct alloc_agent *a, uint32_t key)
 {
         silo_port_proto pr = ALLOC_PORT_PROTO(key);
         size_t bit;
@@ -107,10 +201,11 @@ static bool port_take(struct alloc_agent *a, uint32_t key)
         bit = (size_t)(ALLOC_PORT_NUM(key) - a->port_min);
         a->port_used[pr][bit / 64] |= UINT64_C(1) << (bit % 64);
         a->port_free[pr]--;
+        c->port_held[pr][ALLOC_PORT_NUM(key)]++;
         return true;
 }
 
-static void port_put(struct alloc_agent *a, uint32_t key)
+static void port_put(struct alloc_cluster *c, struct alloc_agent *a, uint32_t key)
 {
         silo_port_proto pr = ALLOC_PORT_PROTO(key);
         size_t bit;
@@ -120,6 +215,7 @@ static void port_put(struct alloc_agent *a, uint32_t key)
         bit = (size_t)(ALLOC_PORT_NUM(key) - a->port_min);
         a->port_used[pr][bit / 64] &= ~(UINT64_C(1) << (bit % 64));
         a->port_free[pr]++;
+        c->port_held[pr][ALLOC_PORT_NUM(key)]--;
 }
 
 /* The first free bit at or after `from`, or n when none is below n. Bits past n in the last
@@ -154,7 +250,7 @@ static uint16_t port_choose(struct alloc_agent *a, silo_port_proto pr)
         return (uint16_t)(a->port_min + b);
 }
 
-int alloc_ports_book(struct alloc_agent *a, struct alloc_task *t,
+int alloc_ports_book(struct alloc_cluster *c, struct alloc_agent *a, struct alloc_task *t,
                      const struct silo_port_mapping *ports, size_t n, uint16_t *ret_host_ports)
 {
         if (n == 0)
@@ -167,7 +263,7 @@ int alloc_ports_book(struct alloc_agent *a, struct alloc_task *t,
                 if (!ports[i].host)
                         continue;
                 t->ports[i] = ALLOC_PORT_KEY(ports[i].proto, ports[i].host);
-                if (!port_take(a, t->ports[i]) && port_in_range(a, ports[i].host))
+                if (!port_take(c, a, t->ports[i]) && port_in_range(a, ports[i].host))
                         a->port_shared++;
         }
         for (size_t i = 0; i < n; i++) {
@@ -179,7 +275,7 @@ int alloc_ports_book(struct alloc_agent *a, struct alloc_task *t,
                 port = port_choose(a, ports[i].proto);
                 assert(port != 0);
                 t->ports[i] = ALLOC_PORT_KEY(ports[i].proto, port);
-                (void)port_take(a, t->ports[i]);
+                (void)port_take(c, a, t->ports[i]);
         }
         t->n_ports = n;
         for (size_t i = 0; ret_host_ports && i < n; i++)
@@ -209,25 +305,26 @@ static bool port_held_by_other(const struct alloc_agent *a, const struct alloc_t
         return false;
 }
 
-void alloc_ports_unbook(struct alloc_agent *a, struct alloc_task *t)
+void alloc_ports_unbook(struct alloc_cluster *c, struct alloc_agent *a, struct alloc_task *t)
 {
         for (size_t i = 0; i < t->n_ports; i++) {
                 if (a->port_shared > 0 && port_held_by_other(a, t, t->ports[i])) {
                         a->port_shared--;
                         continue;
                 }
-                port_put(a, t->ports[i]);
+                port_put(c, a, t->ports[i]);
         }
         free(t->ports);
         t->ports = NULL;
         t->n_ports = 0;
 }
 
-void alloc_ports_rebook_all(struct alloc_agent *a)
+void alloc_ports_rebook_all(struct alloc_cluster *c, struct alloc_agent *a)
 {
         a->port_shared = 0;
         for (const struct alloc_task *t = a->tasks; t; t = t->agent_next)
                 for (size_t i = 0; i < t->n_ports; i++)
-                        if (!port_take(a, t->ports[i]) && port_in_range(a, ALLOC_PORT_NUM(t->ports[i])))
+                        if (!port_take(c, a, t->ports[i]) &&
+                            port_in_range(a, ALLOC_PORT_NUM(t->ports[i])))
                                 a->port_shared++;
 }

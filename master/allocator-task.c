@@ -94,7 +94,7 @@ int alloc_task_book(struct alloc_cluster *c, const struct silo_task_spec *spec,
         }
         r = table_put(&c->tasks, t->id, t);
         if (r >= 0 && spec->has_container) {
-                r = alloc_ports_book(a, t, spec->container.ports, spec->container.n_ports,
+                r = alloc_ports_book(c, a, t, spec->container.ports, spec->container.n_ports,
                                      ret_host_ports);
                 if (r < 0)
                         table_remove(&c->tasks, t->id);
@@ -137,7 +137,7 @@ void alloc_task_unbook(struct alloc_cluster *c, struct alloc_task *t)
 {
         struct alloc_agent *a = t->agent;
 
-        alloc_ports_unbook(a, t);
+        alloc_ports_unbook(c, a, t);
         for (size_t i = 0; i < t->n_io; i++)
                 if (t->io[i].disk >= 0) {
                         struct alloc_disk *d = &a->disks[t->io[i].disk];

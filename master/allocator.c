@@ -73,6 +73,7 @@ struct alloc_cluster *alloc_cluster_free(struct alloc_cluster *c)
         for (size_t i = 0; i < c->n_classes; i++)
                 free(c->classes[i]);
         alloc_index_done(c);
+        alloc_ports_cluster_done(c);
         table_done(&c->tasks);
         table_done(&c->agents);
         table_done(&c->by_hostname);
@@ -310,6 +311,11 @@ int alloc_agent_add(struct alloc_cluster *c, const char *agent_id,
         r = attrs_link(c, a);
         if (r >= 0)
                 r = alloc_index_insert(c, a);
+        if (r >= 0 && a->port_max) {
+                r = alloc_ports_reserve(c);
+                if (r < 0)
+                        alloc_index_remove(c, a);
+        }
         if (r < 0) {
                 attrs_unlink(c, a);
                 hostname_unlink(c, a);
@@ -320,6 +326,7 @@ int alloc_agent_add(struct alloc_cluster *c, const char *agent_id,
         }
         alloc_totals_add_agent(c, a, +1);
         cluster_note_disks(c, a);
+        alloc_ports_link(c, a);
         a->all_prev = c->last;
         if (c->last)
                 c->last->all_next = a;
@@ -343,8 +350,10 @@ int alloc_agent_update(struct alloc_cluster *c, const char *agent_id,
                 agent_free_contents(&fresh);
                 return r;
         }
-        /* Attribute lists may need memory for the new values: link those first. */
+        /* Attribute lists and the cluster's port figures may need memory: get those first. */
         r = attrs_link(c, &fresh);
+        if (r >= 0 && fresh.port_max)
+                r = alloc_ports_reserve(c);
         if (r < 0) {
                 attrs_unlink(c, &fresh);
                 agent_free_contents(&fresh);
@@ -381,11 +390,13 @@ int alloc_agent_update(struct alloc_cluster *c, const char *agent_id,
         fresh.all_next = a->all_next;
         fresh.port_next[SILO_PORT_TCP] = a->port_next[SILO_PORT_TCP];
         fresh.port_next[SILO_PORT_UDP] = a->port_next[SILO_PORT_UDP];
+        alloc_ports_unlink(c, a);
         agent_free_contents(a);
         *a = fresh;
         /* The range may have changed: the tasks' ports are held again in the new bitmaps (a
          * port now outside the range is not tracked; the task keeps it in its record). */
-        alloc_ports_rebook_all(a);
+        alloc_ports_link(c, a);
+        alloc_ports_rebook_all(c, a);
         /* The lists point at the stack copy: repoint them at the agent. */
         for (size_t i = 0; i < a->n_attrs; i++) {
                 struct alloc_attr_list *l =
@@ -425,6 +436,7 @@ int alloc_agent_remove(struct alloc_cluster *c, const char *agent_id)
         hostname_unlink(c, a);
         table_remove(&c->agents, a->id);
         alloc_totals_add_agent(c, a, -1);
+        alloc_ports_unlink(c, a);
         if (a->all_prev)
                 a->all_prev->all_next = a->all_next;
         else

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/macro.h"
@@ -1028,6 +1029,70 @@ static void test_ports_pass_charge_update(void **state)
                       "offers it (node-1: task held)");
         assert_int_equal(alloc_task_release(c, "held"), 0);
         assert_int_equal(free_tcp(c, "A"), 11);
+        /* the cluster's count of agents holding 20005 went up and down with the updates and the
+         * release: the port is known free again, and want is placed */
+        assert_int_equal(place_ok(c, &want).host_ports[0], 20005);
+
+        /* an agent removed gives back what its tasks held cluster-wide: 20009 held on B only,
+         * then B goes; a task asking for 20009 finds it free on A */
+        agent_add_ports(c, "B", "node-2", 8, 16 * GiB, 20000, 20010);
+        pspec_init(&r1, "on-b", 0.1, 0, SILO_PORT_TCP, (const uint16_t[]){20009}, 1);
+        assert_int_equal(alloc_task_charge(c, &r1.t.spec, "B", NULL), 0);
+        pspec_init(&r2, "on-a", 0.1, 0, SILO_PORT_TCP, (const uint16_t[]){20009}, 1);
+        assert_int_equal(alloc_task_charge(c, &r2.t.spec, "A", NULL), 0);
+        pspec_init(&held, "late", 0.1, 0, SILO_PORT_TCP, (const uint16_t[]){20009}, 1);
+        expect_reason(c, &held.t,
+                      "container.ports[0]: host port 20009/tcp is taken on every agent that "
+                      "offers it (node-1: task on-a, node-2: task on-b)");
+        assert_int_equal(alloc_agent_remove(c, "B"), 1);
+        assert_int_equal(alloc_task_release(c, "on-a"), 0);
+        assert_string_equal(place_ok(c, &held).agent_id, "A");
+}
+
+/* Many tasks asking for one fixed host port on a large cluster: each agent gets exactly one,
+ * the rest wait with the port's holders named (the cluster's per-port count refuses them without
+ * a search each: its speed is the alloc-throughput benchmark's business, not this test's). */
+static void test_ports_held_everywhere(void **state)
+{
+        enum { N_AGENTS = 2000, N_TASKS = 20000 };
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        _cleanup_free_ struct pspec *p = calloc(N_TASKS, sizeof(*p));
+        _cleanup_free_ const struct silo_task_spec **specs = calloc(N_TASKS, sizeof(*specs));
+        _cleanup_free_ struct alloc_result *res = calloc(N_TASKS, sizeof(*res));
+        char id[32];
+        (void)state;
+
+        assert_non_null(p);
+        assert_non_null(specs);
+        assert_non_null(res);
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        for (int i = 0; i < N_AGENTS; i++) {
+                snprintf(id, sizeof(id), "a%d", i);
+                agent_add_ports(c, id, id, 64, 256 * GiB, 20000, 32767);
+        }
+        for (int i = 0; i < N_TASKS; i++) {
+                snprintf(id, sizeof(id), "t%d", i);
+                pspec_init(&p[i], id, 0.5, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){5432 + 20000}, 1);
+                specs[i] = &p[i].t.spec;
+        }
+        assert_int_equal(alloc_place_batch(c, specs, N_TASKS, res), N_AGENTS);
+        for (int i = 0; i < N_AGENTS; i++) {
+                struct alloc_agent_free f;
+
+                snprintf(id, sizeof(id), "a%d", i);
+                assert_int_equal(alloc_agent_get_free(c, id, &f), 0);
+                assert_int_equal(f.n_tasks, 1);
+        }
+        /* which task landed where is the pass's business: the holders named are a0, a1, a2 */
+        assert_non_null(res[N_TASKS - 1].reason);
+        assert_true(strncmp(res[N_TASKS - 1].reason,
+                            "container.ports[0]: host port 25432/tcp is taken on every agent that "
+                            "offers it (a0: task t",
+                            strlen("container.ports[0]: host port 25432/tcp is taken on every "
+                                   "agent that offers it (a0: task t")) == 0);
+        assert_non_null(strstr(res[N_TASKS - 1].reason, ", a2: task t"));
+        assert_non_null(strstr(res[N_TASKS - 1].reason, " and 1997 more)"));
+        alloc_results_clear(res, N_TASKS);
 }
 
 /* Could the task go on this agent now? Checked from the public figures only. */
@@ -1199,6 +1264,7 @@ int main(void)
             cmocka_unit_test(test_ports_chosen),
             cmocka_unit_test(test_ports_agents),
             cmocka_unit_test(test_ports_pass_charge_update),
+            cmocka_unit_test(test_ports_held_everywhere),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
