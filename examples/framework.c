@@ -6,11 +6,13 @@
  *     framework --master http://127.0.0.1:5050 --token-file /var/lib/silo/master/token \
  *         --name scrub --count 4 --cpus 0.5 --mem 64Mi --retries 2 -- /usr/bin/scrub --all
  *
- * Each copy (a "slot") is a task named NAME-SLOT with SILO_SLOT and SILO_ATTEMPT in its
- * environment. A copy that fails (or is lost or killed) is submitted again, at most --retries
- * times. Started again with the same arguments after a crash, it takes over the copies of the
- * run before that have not ended instead of submitting new ones: it lists the tasks, then follows
- * the event stream from that list's event_index, so no change in between is missed. Exit status:
+ * Each copy (a "slot") is a task named NAME-SLOT, with the id NAME-SLOT-ATTEMPT and SILO_SLOT and
+ * SILO_ATTEMPT in its environment. A copy that fails (or is lost or killed) is submitted again,
+ * at most --retries times. The ids can be computed again, so a framework started again with the
+ * same arguments after a crash takes over the run before instead of starting another: it lists
+ * the tasks (finding each slot's attempts by id), then follows the event stream from that list's
+ * event_index, so no change in between is missed; and a submission whose answer was lost is
+ * answered with the existing task when sent again. A new run takes a new --name. Exit status:
  * 0 when every copy finished, 1 when one failed after its retries (or the master could not be
  * followed), 2 on bad usage. Build: cc framework.c $(pkg-config --cflags --libs libsilo).
  */
@@ -28,6 +30,7 @@
 struct slot {
         char *task_id; /* the current attempt's task */
         int attempt;   /* 1 for the first submission */
+        bool running;  /* the current attempt has not ended */
         bool ended;    /* finished, or failed with no retries left */
         bool finished;
 };
@@ -48,16 +51,18 @@ static int slot_submit(struct framework *fw, int i, char **ret_error)
 {
         struct slot *s = &fw->slots[i];
         json_t *spec, *cmd = json_array(), *task = NULL;
-        char name[256], slot[16], attempt[16];
+        char name[256], id[300], slot[16], attempt[16];
         int r;
 
         snprintf(name, sizeof(name), "%s-%d", fw->name, i);
         snprintf(slot, sizeof(slot), "%d", i);
         snprintf(attempt, sizeof(attempt), "%d", s->attempt + 1);
+        snprintf(id, sizeof(id), "%s-%d-%d", fw->name, i, s->attempt + 1);
         for (char **a = fw->command; *a; a++)
                 json_array_append_new(cmd, json_string(*a));
-        spec = json_pack("{s:s, s:o, s:{s:f, s:s}, s:{s:s, s:s}}", "name", name, "command", cmd, "resources", "cpus",
-                         fw->cpus, "mem", fw->mem, "env", "SILO_SLOT", slot, "SILO_ATTEMPT", attempt);
+        spec = json_pack("{s:s, s:s, s:o, s:{s:f, s:s}, s:{s:s, s:s}}", "id", id, "name", name, "command", cmd,
+                         "resources", "cpus", fw->cpus, "mem", fw->mem, "env", "SILO_SLOT", slot, "SILO_ATTEMPT",
+                         attempt);
         if (!spec)
                 return -ENOMEM;
         if (fw->role)
@@ -69,14 +74,22 @@ static int slot_submit(struct framework *fw, int i, char **ret_error)
         free(s->task_id);
         s->task_id = strdup(json_string_value(json_object_get(task, "id")));
         s->attempt++;
+        s->running = true;
         printf("slot %d: submitted task %s (attempt %d)\n", i, s->task_id, s->attempt);
         fflush(stdout);
         json_decref(task);
         return s->task_id ? 0 : -ENOMEM;
 }
 
+static bool state_ended(const char *state)
+{
+        return !strcmp(state, "FINISHED") || !strcmp(state, "FAILED") || !strcmp(state, "KILLED") ||
+               !strcmp(state, "LOST");
+}
+
 static void slot_end(struct framework *fw, int i, bool finished)
 {
+        fw->slots[i].running = false;
         fw->slots[i].ended = true;
         fw->slots[i].finished = finished;
         fw->open--;
@@ -102,12 +115,13 @@ static int on_event(const json_t *e, void *userdata)
         if (!strcmp(state, "FINISHED")) {
                 printf("slot %d: task %s finished (attempt %d)\n", i, id, fw->slots[i].attempt);
                 slot_end(fw, i, true);
-        } else if (!strcmp(state, "FAILED") || !strcmp(state, "LOST") || !strcmp(state, "KILLED")) {
+        } else if (state_ended(state)) {
                 bool retry = fw->slots[i].attempt <= fw->retries;
 
                 printf("slot %d: task %s %s (%s, exit code %lld); %s\n", i, id, state, reason ? reason : "-",
                        (long long)json_integer_value(json_object_get(e, "exit_code")),
                        retry ? "submitting it again" : "no retries left");
+                fw->slots[i].running = false;
                 if (!retry)
                         slot_end(fw, i, false);
                 else if (slot_submit(fw, i, &err) < 0) {
@@ -120,35 +134,52 @@ static int on_event(const json_t *e, void *userdata)
         return fw->open == 0 ? 1 : 0; /* 1 stops the stream: every slot has ended */
 }
 
-/* After a restart: the copies of the run before that have not ended are ours again. */
+/* After a restart: each slot's attempts are found by id in the task list; one that has not
+ * ended is ours again, a finished one ends the slot. The list's event_index is where the
+ * stream starts. */
 static int take_over(struct framework *fw, json_int_t *ret_index, char **ret_error)
 {
-        json_t *list = NULL, *t;
+        json_t *list = NULL, *by_id = json_object(), *t;
         size_t n;
         int r;
 
         r = silo_client_task_list(fw->client, NULL, &list, ret_error);
-        if (r < 0)
-                return r;
+        if (r < 0 || !by_id) {
+                json_decref(by_id);
+                return r < 0 ? r : -ENOMEM;
+        }
         *ret_index = json_integer_value(json_object_get(list, "event_index"));
         json_array_foreach(json_object_get(list, "tasks"), n, t)
-        {
-                const char *name = json_string_value(json_object_get(t, "name"));
-                const char *state = json_string_value(json_object_get(t, "state"));
-                size_t len = strlen(fw->name);
-                char *end;
-                long i;
+                if (json_string_value(json_object_get(t, "id")))
+                        json_object_set(by_id, json_string_value(json_object_get(t, "id")), t);
+        for (int i = 0; i < fw->count; i++) {
+                struct slot *s = &fw->slots[i];
 
-                if (!name || !state || strncmp(name, fw->name, len) || name[len] != '-')
-                        continue;
-                i = strtol(name + len + 1, &end, 10);
-                if (*end || i < 0 || i >= fw->count || fw->slots[i].task_id || !strcmp(state, "FINISHED") ||
-                    !strcmp(state, "FAILED") || !strcmp(state, "KILLED") || !strcmp(state, "LOST"))
-                        continue;
-                fw->slots[i].task_id = strdup(json_string_value(json_object_get(t, "id")));
-                fw->slots[i].attempt = 1;
-                printf("slot %ld: took over task %s (%s)\n", i, fw->slots[i].task_id, state);
+                for (int a = 1; a <= fw->retries + 1; a++) {
+                        char id[300];
+                        const char *state;
+
+                        snprintf(id, sizeof(id), "%s-%d-%d", fw->name, i, a);
+                        state = json_string_value(json_object_get(json_object_get(by_id, id), "state"));
+                        if (!state)
+                                break;
+                        free(s->task_id);
+                        s->task_id = strdup(id);
+                        s->attempt = a;
+                        printf("slot %d: found task %s (%s)\n", i, id, state);
+                        if (!strcmp(state, "FINISHED")) {
+                                slot_end(fw, i, true);
+                                break;
+                        }
+                        if (!state_ended(state)) {
+                                s->running = true;
+                                break;
+                        }
+                        if (a == fw->retries + 1)
+                                slot_end(fw, i, false);
+                }
         }
+        json_decref(by_id);
         json_decref(list);
         return 0;
 }
@@ -181,6 +212,7 @@ int main(int argc, char **argv)
 
         if (!fw)
                 return 1;
+        setvbuf(stdout, NULL, _IOLBF, 0); /* each line as it happens, also into a file or a pipe */
         *fw = (struct framework){.name = "example", .mem = "32Mi", .cpus = 0.1, .count = 3, .retries = 2};
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (c) {
@@ -221,11 +253,11 @@ int main(int argc, char **argv)
         if (r >= 0)
                 r = take_over(fw, &since, &err);
         for (int i = 0; r >= 0 && i < fw->count; i++)
-                if (!fw->slots[i].task_id)
+                if (!fw->slots[i].ended && !fw->slots[i].running)
                         r = slot_submit(fw, i, &err);
         /* Every change since the list is in the stream, also those of tasks submitted since. */
         f.since = since;
-        if (r >= 0)
+        if (r >= 0 && fw->open > 0)
                 r = silo_client_events(fw->client, &f, on_event, fw, &err);
         if (r < 0) {
                 fprintf(stderr, "framework: %s\n", err ? err : strerror(-r));

@@ -84,8 +84,8 @@ const char *silo_client_master_url(const silo_client *c);
 int silo_client_task_submit(silo_client *c, const json_t *spec, json_t **ret_task, char **ret_error);
 /* The same from JSON text; text that does not parse is -EINVAL with the line and column. */
 int silo_client_task_submit_text(silo_client *c, const char *spec, json_t **ret_task, char **ret_error);
-/* One task by id (the full id, or a name the master knows): its object, with "state",
- * "agent_id", "exit_code", "history", ... -ENOENT when there is none. */
+/* One task by its full id: its object, with "state", "agent_id", "exit_code", "reason", "spec",
+ * ... -ENOENT when there is none. */
 int silo_client_task_get(silo_client *c, const char *id, json_t **ret_task, char **ret_error);
 /* The task list, {"tasks": [...], "event_index": N}; state (may be NULL) keeps the tasks in
  * that state ("RUNNING"); an unknown state is -EINVAL. */
@@ -126,7 +126,9 @@ struct silo_client_events_filter {
 
 /* Called with each event (a JSON object with "index", "type", "time_ms", ...; borrowed, valid
  * during the call) in index order. Return 0 to go on; any other value stops the stream and is
- * what silo_client_events() returns. Heartbeats are handled inside and never reach it. */
+ * what silo_client_events() returns. Heartbeats are handled inside and never reach it. It may
+ * make other calls on the same client (resubmit a task, say): the stream has its own
+ * connection. */
 typedef int (*silo_client_event_fn)(const json_t *event, void *userdata);
 
 /*

@@ -61,38 +61,45 @@ assert_eq "ev-a's states as streamed" \
     "PENDING,STAGING,STARTING,RUNNING,FINISHED"
 pass "siloctl events resumed after the master's restart without a gap or a repeat"
 
-# examples/framework.c: 3 copies; one fails once and is submitted again; all finish: exit 0.
-fw_tasks() { api_body GET "/api/v1/tasks?state=$2" | jq -r --arg n "$1" '[.tasks[] | select(.name | startswith($n + "-"))] | sort_by(.name) | .[].id'; }
+# examples/framework.c: 3 copies; one fails once and is submitted again; the framework is
+# killed -9 and started again, takes its running tasks over and exits 0 once all finished.
 exited() { [ ! -e "/proc/$1" ] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat"; }
-fw_running_is() { [ "$(fw_tasks "$1" RUNNING | wc -w)" = "$2" ]; }
-"$FRAMEWORK" --master "127.0.0.1:$dead,http://127.0.0.1:$PORT" --token-file "$WORK/token" --name fw --count 3 \
-    --retries 1 -- /bin/sh -c 'exit 0' >"$WORK/fw.out" 2>&1 &
+fw_running_is() { [ "$(api_body GET "/api/v1/tasks?state=RUNNING" | jq --arg n "$1-" '[.tasks[] | select(.name | startswith($n))] | length')" = "$2" ]; }
+fw() { "$FRAMEWORK" --master "127.0.0.1:$dead,http://127.0.0.1:$PORT" --token-file "$WORK/token" --name fw \
+    --count 3 --retries 1 -- /bin/sh -c 'exit 0'; }
+fw >"$WORK/fw.out" 2>&1 &
 FW=$!
 PIDS+=("$FW")
 wait_for 10 "the 3 copies RUNNING" fw_running_is fw 3
-read -r F0 F1 F2 <<<"$(fw_tasks fw RUNNING | paste -sd' ')"
-sim a1 POST "/sim/finish/$F1" '{"state": "FAILED", "exit_code": 3}' >/dev/null
-sim a1 POST "/sim/finish/$F0" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
-sim a1 POST "/sim/finish/$F2" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
-wait_for 10 "fw-1 submitted again and RUNNING" fw_running_is fw 1
-F1B=$(fw_tasks fw RUNNING)
-assert_eq "fw-1's second attempt is a new task" "$([ "$F1B" != "$F1" ] && echo new)" new
-assert_eq "its SILO_ATTEMPT" "$(task_field "$F1B" '.spec.env.SILO_ATTEMPT')/$(task_field "$F1B" .name)" "2/fw-1"
-sim a1 POST "/sim/finish/$F1B" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
+sim a1 POST "/sim/finish/fw-1-1" '{"state": "FAILED", "exit_code": 3}' >/dev/null
+wait_for 10 "fw-1's second attempt RUNNING" state_is fw-1-2 RUNNING
+assert_eq "its name and SILO_ATTEMPT" "$(task_field fw-1-2 '.name + " " + .spec.env.SILO_ATTEMPT')" "fw-1 2"
+assert_file_contains "the failure and the resubmission" "$WORK/fw.out" \
+    "slot 1: task fw-1-1 FAILED (EXIT_NONZERO, exit code 3); submitting it again"
+kill -9 "$FW"
+fw >"$WORK/fw2.out" 2>&1 &
+FW=$!
+PIDS+=("$FW")
+wait_for 10 "the restarted framework found its tasks" grep -q "slot 2: found" "$WORK/fw2.out"
+for t in fw-0-1 fw-2-1 fw-1-2; do
+    sim a1 POST "/sim/finish/$t" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
+done
 wait_for 10 "the framework exits" exited "$FW"
 rc=0; wait "$FW" || rc=$?
-assert_eq "framework exit status, all copies finished" "$rc" 0
-assert_file_contains "the failure and the resubmission" "$WORK/fw.out" \
-    "slot 1: task $F1 FAILED (EXIT_NONZERO, exit code 3); submitting it again"
-assert_file_contains "the summary" "$WORK/fw.out" "3 of 3 copies finished"
+assert_eq "restarted framework's exit status, all copies finished" "$rc" 0
+assert_file_contains "it took fw-1's second attempt over" "$WORK/fw2.out" "slot 1: found task fw-1-2 (RUNNING)"
+assert_eq "it submitted nothing" "$(grep -c submitted "$WORK/fw2.out" || true)" 0
+assert_file_contains "the summary" "$WORK/fw2.out" "3 of 3 copies finished"
+rc=0; fw >"$WORK/fw3.out" 2>&1 || rc=$?
+assert_eq "a third start finds the run done: exit $rc, $(grep -c 'FINISHED' "$WORK/fw3.out") found finished" "$rc" 0
 
 # With no retries left a failure ends the run: exit 1.
 "$FRAMEWORK" --master "http://127.0.0.1:$PORT" --token-file "$WORK/token" --name fz --count 1 --retries 0 \
     -- /bin/false >"$WORK/fz.out" 2>&1 &
 FZ=$!
 PIDS+=("$FZ")
-wait_for 10 "fz-0 RUNNING" fw_running_is fz 1
-sim a1 POST "/sim/finish/$(fw_tasks fz RUNNING)" '{"state": "FAILED", "exit_code": 1}' >/dev/null
+wait_for 10 "fz-0 RUNNING" state_is fz-0-1 RUNNING
+sim a1 POST "/sim/finish/fz-0-1" '{"state": "FAILED", "exit_code": 1}' >/dev/null
 wait_for 10 "the framework exits" exited "$FZ"
 rc=0; wait "$FZ" || rc=$?
 assert_eq "framework exit status, a copy failed for good" "$rc" 1

@@ -62,7 +62,7 @@ declare -A want=(
         /usr/share/doc/python3-silo/examples/framework.py"
     [libsilo0]="/usr/lib/x86_64-linux-gnu/libsilo.so.0 /usr/lib/x86_64-linux-gnu/libsilo.so.0.1.0"
     [libsilo-dev]="/usr/include/silo/client.h /usr/lib/x86_64-linux-gnu/libsilo.so
-        /usr/lib/x86_64-linux-gnu/pkgconfig/libsilo.pc"
+        /usr/lib/x86_64-linux-gnu/pkgconfig/libsilo.pc /usr/share/man/man3/libsilo.3.gz"
 )
 for pkg in silo-common silo-master silo-agent siloctl silo-io python3-silo libsilo0 libsilo-dev; do
     deb=$(deb_of "$pkg")
