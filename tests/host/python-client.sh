@@ -10,6 +10,7 @@ PY=$(command -v python3) || skip_suite "python3 is not installed (scripts/instal
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
     skip_suite "$("$PY" --version) is older than 3.11 (Debian 12's)"
 export SILO_MASTER_BIN SILO_SIM_AGENT_BIN
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 SILO_MASTER_BIN=$(realpath "$1")
 SILO_SIM_AGENT_BIN=$(realpath "$2")
 TESTS=$(realpath "$(dirname "${BASH_SOURCE[0]}")/../../clients/python/tests")
