@@ -176,7 +176,7 @@ bool alloc_agent_fit(const struct alloc_agent *a, const struct alloc_pending *p,
         const struct silo_resources *res = &p->spec->resources;
 
         if (alloc_agent_free_mcpus(a) < p->mcpus || alloc_agent_free_mem(a) < p->mem ||
-            alloc_agent_free_pids(a) < p->pids || !alloc_ports_fit(a, p))
+            alloc_agent_free_pids(a) < p->pids || (p->n_ports && !alloc_ports_fit(a, p)))
                 return false;
         for (size_t i = 0; i < res->n_io; i++) {
                 int best = -1;
@@ -278,7 +278,7 @@ static bool bucket_may_fit(const struct alloc_bucket *b, const struct alloc_pend
 {
         return alloc_bounds_may_fit(b->max_mcpus, b->max_mem, b->max_pids, b->max_io_free,
                                     b->max_io_class, p) &&
-               alloc_ports_bound_ok(b->max_ports_free, p);
+               (!p->n_ports || alloc_ports_bound_ok(b->max_ports_free, p));
 }
 
 /* The next non-empty bucket at or above `from`, or -1. */
@@ -367,7 +367,7 @@ bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct all
         ix = &c->index[p->key];
         want = p->key == ALLOC_KEY_CPUS ? (uint64_t)p->mcpus : p->mem;
 
-        if (!alloc_ports_available(c, p))
+        if (p->n_ports && !alloc_ports_available(c, p))
                 return false; /* a fixed host port held on every agent that offers it */
         if (p->spec->constraints.hostname)
                 return fit_by_hostname(c, p, ret);

@@ -188,7 +188,7 @@ static bool tree_find(struct alloc_cluster *c, size_t i, size_t lo, size_t hi, s
         if (hi <= from || lo >= to)
                 return false;
         if (!alloc_bounds_may_fit(n->mcpus, n->mem, n->pids, n->io, n->io_class, p) ||
-            !alloc_ports_bound_ok(n->ports_free, p))
+            (p->n_ports && !alloc_ports_bound_ok(n->ports_free, p)))
                 return false;
         if (p->mcpus >= 500) {
                 int k = MIN(63 - __builtin_clzll((uint64_t)p->mcpus / 500), ALLOC_TREE_STEPS - 1);
