@@ -24,7 +24,7 @@ struct stream {
         void *userdata;
         int (*on_connected)(void *userdata); /* each time a stream is accepted (2xx) */
         char *line;                          /* the line being received */
-        size_t len;
+        size_t len, cap;
         int64_t last;    /* the last index seen (event or heartbeat); -1: none yet */
         int stop;        /* non-zero: the callback's value, or a -errno of ours */
         char *error;     /* with stop < 0: why */
@@ -63,53 +63,36 @@ static int stream_line(struct stream *s, const char *text, size_t len)
         return r;
 }
 
+/* Bytes of the stream, cut into lines, each handed to stream_line() whole. */
 static size_t stream_sink(char *data, size_t size, size_t n, void *userdata)
 {
         struct stream *s = userdata;
-        size_t total = size * n, start = 0;
+        const char *p = data, *end = data + size * n;
 
         s->got_bytes = true;
-        for (size_t i = 0; i < total; i++) {
-                char *nl;
-                size_t piece = i + 1 - start;
+        while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                size_t piece = (size_t)((nl ? nl : end) - p);
 
-                if (data[i] != '\n')
-                        continue;
-                if (s->len + piece > EVENT_LINE_MAX)
-                        goto too_long;
-                nl = realloc(s->line, s->len + piece + 1);
-                if (!nl) {
+                if (s->len + piece > EVENT_LINE_MAX) {
+                        s->stop = error_set(&s->error, -EBADMSG, "event stream: a line longer than %u bytes",
+                                            EVENT_LINE_MAX);
+                        return 0;
+                }
+                if (client_buf_append(&s->line, &s->len, &s->cap, p, piece) < 0) {
                         s->stop = -ENOMEM;
                         return 0;
                 }
-                s->line = nl;
-                memcpy(s->line + s->len, data + start, piece - 1);
-                s->len += piece - 1;
-                start = i + 1;
+                if (!nl)
+                        break;
                 if (s->len > 0)
                         s->stop = stream_line(s, s->line, s->len);
                 s->len = 0;
                 if (s->stop)
                         return 0;
+                p = nl + 1;
         }
-        if (total > start) {
-                char *nl;
-
-                if (s->len + total - start > EVENT_LINE_MAX)
-                        goto too_long;
-                nl = realloc(s->line, s->len + total - start + 1);
-                if (!nl) {
-                        s->stop = -ENOMEM;
-                        return 0;
-                }
-                s->line = nl;
-                memcpy(s->line + s->len, data + start, total - start);
-                s->len += total - start;
-        }
-        return total;
-too_long:
-        s->stop = error_set(&s->error, -EBADMSG, "event stream: a line longer than %u bytes", EVENT_LINE_MAX);
-        return 0;
+        return size * n;
 }
 
 static int stream_connected(void *userdata)
@@ -241,6 +224,7 @@ out:
         free(s->error);
         free(s->dropped);
         s->line = s->error = s->dropped = NULL;
+        s->len = s->cap = 0;
         return r;
 }
 

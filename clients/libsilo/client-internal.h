@@ -44,7 +44,7 @@ struct client_xfer {
         /* out */
         long status;
         char *buf; /* the body (error bodies always), NUL-terminated */
-        size_t buf_size;
+        size_t buf_size, buf_cap;
         bool too_large;
         bool stopped; /* the sink or on_headers stopped it */
         char *url;    /* the URL that answered */
@@ -60,6 +60,9 @@ int client_transfer(silo_client *c, CURL *easy, const char *target, struct clien
 /* -errno for a non-2xx status, with the server's error.message (or "METHOD URL: HTTP N") in
  * *ret_error. */
 int client_status_error(long status, const char *method, const char *url, const char *body, char **ret_error);
+
+/* Append n bytes to a growing buffer (ARRAY_GROW) and keep a NUL after them. 0 or -ENOMEM. */
+int client_buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n);
 
 /* `id` escaped for a URL path (a task name may hold anything); NULL on ENOMEM. */
 char *client_path_escape(const char *id);

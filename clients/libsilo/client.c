@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "clients/libsilo/client-internal.h"
+#include "common/array.h"
 #include "common/auth.h"
 #include "common/error.h"
 #include "common/http-json.h"
@@ -210,7 +211,17 @@ void client_xfer_done(struct client_xfer *x)
         free(x->buf);
         free(x->url);
         x->buf = x->url = NULL;
-        x->buf_size = 0;
+        x->buf_size = x->buf_cap = 0;
+}
+
+int client_buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+        if (!ARRAY_GROW(*buf, *cap, *len + n + 1))
+                return -ENOMEM;
+        memcpy(*buf + *len, data, n);
+        *len += n;
+        (*buf)[*len] = '\0';
+        return 0;
 }
 
 static int errno_of_status(long status)
@@ -270,19 +281,11 @@ static size_t collect(char *data, size_t size, size_t n, void *userdata)
 {
         struct client_xfer *x = userdata;
         size_t len = size * n;
-        char *nb;
 
-        if (x->buf_size + len > CLIENT_MAX_BODY) {
-                x->too_large = true;
+        /* Returning less than len makes curl fail the transfer (CURLE_WRITE_ERROR). */
+        x->too_large = x->buf_size + len > CLIENT_MAX_BODY;
+        if (x->too_large || client_buf_append(&x->buf, &x->buf_size, &x->buf_cap, data, len) < 0)
                 return 0;
-        }
-        nb = realloc(x->buf, x->buf_size + len + 1);
-        if (!nb)
-                return 0;
-        memcpy(nb + x->buf_size, data, len);
-        x->buf = nb;
-        x->buf_size += len;
-        x->buf[x->buf_size] = '\0';
         return len;
 }
 
@@ -375,7 +378,7 @@ static int transfer_once(CURL *easy, const char *url, struct client_xfer *x,
         curl_easy_reset(easy);
         free(x->buf);
         x->buf = NULL;
-        x->buf_size = 0;
+        x->buf_size = x->buf_cap = 0;
         x->status = 0;
         x->too_large = x->stopped = false;
         connect_ms = x->timeout_ms && x->timeout_ms < CLIENT_CONNECT_TIMEOUT_MS ? x->timeout_ms : CLIENT_CONNECT_TIMEOUT_MS;
