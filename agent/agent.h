@@ -38,6 +38,8 @@ struct agent_options {
         uint64_t max_connections_per_client; /* per client address, 0 = no limit */
         uint64_t header_timeout_s;      /* a request's headers must arrive within */
         uint64_t idle_timeout_s;        /* kept-alive connections closed after */
+        char *task_subnet;              /* bridge tasks' addresses (task-network.h); NULL: chosen */
+        char *task_bridge;              /* the bridge their veths join */
         char *task_ports;               /* host ports for bridge tasks' mappings, "MIN-MAX" */
         struct agent_link_options link;  /* master link and calibration (link.h) */
 };
@@ -85,6 +87,7 @@ struct agent {
         struct agent_link *link;        /* status queue, master link, calibration (link.c) */
         struct agent_measure *measure;  /* eBPF I/O figures for the isolation view (measure.c) */
         struct agent_ports *ports;      /* bridge tasks' host port range and NAT table (task-ports.h) */
+        struct agent_network *network;  /* bridge tasks' subnet, leases, bridge (task-network.h) */
         struct event_source *http_timer, *housekeeping_timer, *watchdog_timer;
         uint64_t started_usec;
         int lock_fd;                    /* flock on <state-dir>/lock, held for the process lifetime */

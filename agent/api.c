@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "agent/log-file.h"
 #include "agent/measure.h"
+#include "agent/task-network.h"
 #include "common/http-json.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -379,6 +380,8 @@ static int handle_task_isolation(http_request *req, http_response *resp, void *u
         json_object_set_new(j, "measured",
                             agent_measure_annotate(t->agent, cg_task_path(t->cg),
                                                    json_object_get(json_object_get(j, "limits"), "io")));
+        /* The egress limit in force and the veth's measured rates (task-network.h). */
+        json_object_set_new(j, "network", task_network_isolation(t->agent, t));
         return http_response_json(resp, 200, j);
 }
 

@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent/agent.h"
+#include "agent/task-network.h"
 #include "agent/measure.h"
 #include "agent/options.h"
 #include "agent/systemd.h"
@@ -112,6 +113,7 @@ static void agent_free(struct agent *a)
 {
         agent_api_stop(a);
         agent_measure_stop(a);
+        agent_network_stop(a);
         for (size_t i = 0; i < a->n_tasks; i++)
                 task_free(a->tasks[i]);
         free(a->tasks);
@@ -245,9 +247,19 @@ static int agent_loop_setup(struct agent *a)
         r = agent_link_setup(a);
         if (r < 0)
                 return r;
+        {
+                _cleanup_free_ char *err = NULL;
+
+                r = agent_network_start(a, &err);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up bridge-mode task networking: %s",
+                                               err ? err : strerror(-r));
+        }
         r = agent_tasks_recover(a);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the checkpoints in %s: %m", a->tasks_dir);
+        /* After the tasks: what belongs to the live ones stays, the rest goes. */
+        agent_network_recover(a);
 
         r = agent_api_start(a);
         if (r < 0)

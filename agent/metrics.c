@@ -11,6 +11,7 @@
 #include <sys/sysmacros.h>
 
 #include "agent/agent.h"
+#include "agent/task-network.h"
 #include "agent/measure.h"
 #include "common/clock.h"
 #include "common/macro.h"
@@ -47,6 +48,11 @@ enum {
         T_SPEC_MEM_HIGH,
         T_SPEC_SWAP_LIMIT,
         T_THREADS_MAX,
+        T_NET_TX_BYTES,
+        T_NET_RX_BYTES,
+        T_NET_TX_PACKETS,
+        T_NET_RX_PACKETS,
+        T_SPEC_NET_EGRESS,
         _T_MAX,
 };
 
@@ -113,6 +119,16 @@ static const struct family {
                            "memory.swap.max of the task (0: no limit)."},
     [T_THREADS_MAX] = {"silo_container_threads_max", METRICS_GAUGE,
                        "pids.max of the task (0: no limit, as cAdvisor writes it)."},
+    [T_NET_TX_BYTES] = {"silo_container_network_transmit_bytes_total", METRICS_COUNTER,
+                        "Bytes a bridge-mode task sent on its eth0."},
+    [T_NET_RX_BYTES] = {"silo_container_network_receive_bytes_total", METRICS_COUNTER,
+                        "Bytes a bridge-mode task received on its eth0."},
+    [T_NET_TX_PACKETS] = {"silo_container_network_transmit_packets_total", METRICS_COUNTER,
+                          "Packets a bridge-mode task sent on its eth0."},
+    [T_NET_RX_PACKETS] = {"silo_container_network_receive_packets_total", METRICS_COUNTER,
+                          "Packets a bridge-mode task received on its eth0."},
+    [T_SPEC_NET_EGRESS] = {"silo_container_spec_network_egress_bits_per_second", METRICS_GAUGE,
+                           "Egress limit in force on the task's eth0 (tbf rate; absent: none)."},
 };
 
 /* cgroup "max" is written as 0 like cAdvisor does, so a PromQL `> 0` selects real limits. */
@@ -130,7 +146,8 @@ static double psi_seconds(const struct cg_pressure *p, bool full)
 
 static void task_values(const struct task *t, const struct cg_task_status *s, double v[_T_MAX])
 {
-        uint64_t inactive = MIN(s->memory_stat.inactive_file, s->memory_current);
+        uint64_t inactive = MIN(s->memory_stat.inactive_file, s->memory_current), egress = 0;
+        struct net_link_counters net;
 
         v[T_START_TIME] = t->started_ms ? (double)t->started_ms / 1000.0 : NAN;
         v[T_CPU_USAGE] = (double)s->cpu.usage_usec / 1e6;
@@ -159,6 +176,15 @@ static void task_values(const struct task *t, const struct cg_task_status *s, do
         v[T_SPEC_MEM_HIGH] = limit_value(s->memory_high);
         v[T_SPEC_SWAP_LIMIT] = limit_value(s->memory_swap_max);
         v[T_THREADS_MAX] = limit_value(s->pids_max);
+        v[T_NET_TX_BYTES] = v[T_NET_RX_BYTES] = v[T_NET_TX_PACKETS] = v[T_NET_RX_PACKETS] = NAN;
+        v[T_SPEC_NET_EGRESS] = NAN;
+        if (task_network_figures(t->agent, t, &net, &egress) >= 0) {
+                v[T_NET_TX_BYTES] = (double)net.tx_bytes;
+                v[T_NET_RX_BYTES] = (double)net.rx_bytes;
+                v[T_NET_TX_PACKETS] = (double)net.tx_packets;
+                v[T_NET_RX_PACKETS] = (double)net.rx_packets;
+                v[T_SPEC_NET_EGRESS] = egress ? (double)egress : NAN;
+        }
 }
 
 /* ---- per task and device: io.stat counters, io.max limits ---- */

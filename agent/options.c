@@ -33,6 +33,11 @@ static const struct config_option agent_option_table[] = {
         {"max-connections", CONFIG_UINT, offsetof(struct agent_options, max_connections), "1024", "N",
          "concurrent HTTP connections; at the limit a new one evicts the oldest without a request in "
          "progress; at most 3/4 of RLIMIT_NOFILE", 16, 1000000},
+        OPT("task-subnet", CONFIG_STRING, task_subnet, NULL, "CIDR",
+            "addresses of bridge-mode tasks (default: the first 10.88.N.0/24 the host does not route, "
+            "chosen at first start and kept in <state-dir>/network.json)"),
+        OPT("task-bridge", CONFIG_STRING, task_bridge, "silo0", "NAME",
+            "the bridge bridge-mode tasks' veths join (created when missing)"),
         OPT("task-ports", CONFIG_STRING, task_ports, "20000-32767", "MIN-MAX",
             "host ports offered to bridge-mode tasks' port mappings (sent to the master, which "
             "picks from them)"),

@@ -22,6 +22,7 @@ struct shim_resolved {
         char **env;                     /* "KEY=VALUE" as built: the spec's, the defaults, SILO_* */
         unsigned namespaces;            /* SILO_NS_*: the spec's and those every task gets */
         char *hostname;                 /* with SILO_NS_UTS */
+        char *netns_path;               /* the network namespace to join (bridge mode), or NULL */
         char **hidden;                  /* host paths a task without a rootfs must not see, or NULL */
         char **volume_sources;          /* container.volumes[i].source, symlinks resolved */
         struct silo_rlimit nofile;      /* the default RLIMIT_NOFILE for a spec that sets none

@@ -17,6 +17,7 @@
 #include "agent/agent.h"
 #include "agent/shim-protocol.h"
 #include "agent/task-cgroup.h"
+#include "agent/task-network.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/log.h"
@@ -32,6 +33,10 @@ static int write_etc_files(const struct task *t)
         _cleanup_free_ char *resolv = NULL;
         size_t n = 0;
         int r;
+
+        /* A bridge task has an address of its own and reaches the host's resolvers through it. */
+        if (t->spec->has_container && t->spec->container.network == SILO_NETWORK_BRIDGE)
+                return task_network_etc_write(t, hn);
 
         snprintf(hosts, sizeof(hosts),
                  "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n", hn);
@@ -203,6 +208,7 @@ void task_finish(struct task *t)
         }
         shim_exit_record_clear(&rec);
         task_cgroup_release(t);
+        task_network_teardown(t->agent, t->id);
         /* Final checkpoint: the cgroup is gone (or not) now. */
         (void)task_checkpoint_save(t);
 }
@@ -281,9 +287,11 @@ static int task_sandbox_prepare(struct task *t, const struct task_plan *plan)
 {
         struct agent *a = t->agent;
         struct shim_resolved resolved = plan->resolved;
+        _cleanup_free_ char *netns_path = task_network_netns_path(a, t);
         int r;
 
         resolved.cgroup = t->cgroup_path;
+        resolved.netns_path = netns_path;
         resolved.log_max_bytes = a->opts.log_max_bytes;
         resolved.log_files = (unsigned)a->opts.log_files;
         /* A sandbox left by an earlier task with this id that the agent no longer knows. */
@@ -319,6 +327,7 @@ static void task_start_undo(struct task *t)
                 (void)cg_task_destroy(t->cg, 0);
                 t->cg = cg_task_free(t->cg);
         }
+        task_network_teardown(t->agent, t->id);
         (void)rm_rf(t->sandbox);
         (void)unlink(task_checkpoint_path(t->agent, t->id, path));
 }
@@ -356,7 +365,10 @@ int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
         }
         agent_crash_point("launch-after-cgroup");
 
-        r = task_sandbox_prepare(t, plan);
+        /* The network before the sandbox: its /etc/hosts names the task's address. */
+        r = task_network_setup(t, ret_error);
+        if (r >= 0)
+                r = task_sandbox_prepare(t, plan);
         if (r >= 0)
                 r = task_watch_cgroup(t);
         if (r >= 0) {

@@ -16,6 +16,7 @@
 #include "agent/agent.h"
 #include "agent/shim-protocol.h"
 #include "agent/task-cgroup.h"
+#include "agent/task-network.h"
 #include "common/error.h"
 #include "common/json-util.h"
 #include "common/task-spec-parts.h"
@@ -371,6 +372,9 @@ static unsigned plan_namespaces(const struct silo_task_spec *spec)
         ns |= SILO_NS_MOUNT | SILO_NS_PID | SILO_NS_CGROUP | SILO_NS_IPC;
         if (spec->has_container && spec->container.network == SILO_NETWORK_NONE)
                 ns |= SILO_NS_NET;
+        /* A bridge task joins the namespace the agent prepared (task-network.h), not a new one. */
+        if (spec->has_container && spec->container.network == SILO_NETWORK_BRIDGE)
+                ns &= ~(unsigned)SILO_NS_NET;
         return ns;
 }
 
@@ -392,6 +396,9 @@ static int validate(const struct agent *a, const struct silo_task_spec *spec, co
         if (has_rootfs && (r = check_rootfs(a, c->rootfs, ret_error)) < 0)
                 return r;
         r = check_io(a, &spec->resources, plan, ret_error);
+        if (r < 0)
+                return r;
+        r = task_network_check(a, spec, ret_error);
         if (r < 0)
                 return r;
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/task-network.h"
 #include "agent/shim-protocol.h"
 #include "common/fileio.h"
 #include "common/json-util.h"
@@ -117,6 +118,7 @@ json_t *task_to_json(const struct task *t, bool with_spec)
         json_object_set_new(j, "sandbox", json_string(t->sandbox));
         json_object_set_new(j, "pid", t->pid > 0 ? json_integer(t->pid) : json_null());
         json_object_set_new(j, "kill_requested", json_boolean(t->kill_requested));
+        json_object_set_new(j, "network", task_network_to_json(t->agent, t));
         if (with_spec) {
                 json_object_set_new(j, "spec", silo_task_spec_to_json(t->spec));
                 json_object_set_new(j, "shim",

@@ -242,6 +242,17 @@ _Noreturn void container_child_run(const struct container_config *c,
             sethostname(c->hostname, strlen(c->hostname)) < 0)
                 container_fail(fds, errno, "container.hostname: sethostname(%s) failed: %m",
                                c->hostname);
+        /* The agent made this namespace (veth, address, route, egress qdisc) before the start;
+         * joined before the mounts, so /sys shows its interfaces. setns() needs CAP_SYS_ADMIN,
+         * which the task still has here and loses in setup_identity(). */
+        if (c->netns_path) {
+                int nsfd = open(c->netns_path, O_RDONLY | O_CLOEXEC);
+
+                if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) < 0)
+                        container_fail(fds, errno, "joining the task's network namespace %s: %m",
+                                       c->netns_path);
+                close(nsfd);
+        }
         if (c->namespaces & SILO_NS_NET) {
                 r = loopback_up();
                 if (r < 0)

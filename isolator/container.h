@@ -58,6 +58,8 @@ struct container_config {
         struct silo_rlimit *rlimits;
         size_t n_rlimits;
         bool init;              /* a minimal init as PID 1, the command as its child */
+        char *netns_path;       /* a network namespace file to join (bridge mode: the agent set
+                                 * it up before the start), or NULL */
 };
 
 /* Docker's default capability set (moby/oci/caps/defaults.go), as a bit mask. */

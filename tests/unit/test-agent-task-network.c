@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of the task subnet and its address leases (agent/task-network.c) and the IPv4 parsing under them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/task-network.h"
+#include "common/fileio.h"
+#include "common/macro.h"
+
+static char dir[] = "/tmp/silo-test-net-XXXXXX";
+
+static int setup(void **state)
+{
+        (void)state;
+        strcpy(dir, "/tmp/silo-test-net-XXXXXX");
+        return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        return rm_rf(dir);
+}
+
+/* The host routes 10.88.0.0/16 up to 10.88.1.x, and 10.88.3.0/24. */
+static int routed_fake(const struct net_ipv4_net *net, bool *ret, char **ret_error)
+{
+        static const struct net_ipv4_net routes[] = {{(10u << 24) | (88u << 16), 23}, {(10u << 24) | (88u << 16) | (3u << 8), 24}};
+
+        (void)ret_error;
+        *ret = false;
+        for (size_t i = 0; i < ELEMENTSOF(routes); i++)
+                *ret |= net_ipv4_overlap(net, &routes[i]);
+        return 0;
+}
+
+static const char *addr_str(uint32_t a)
+{
+        static char buf[INET_ADDRSTRLEN];
+
+        return net_ipv4_to_string(a, buf);
+}
+
+static void test_parse(void **state)
+{
+        struct net_ipv4_net n;
+        char *err = NULL;
+
+        (void)state;
+        assert_int_equal(net_ipv4_net_parse("10.88.0.0/24", &n, NULL), 0);
+        assert_int_equal(n.addr, (10u << 24) | (88u << 16));
+        assert_int_equal(n.prefix, 24);
+        static const struct {
+                const char *in, *msg;
+        } bad[] = {
+                {"10.88.0.0", "is not an IPv4 network"},
+                {"10.88.0.1/24", "has host bits set (did you mean 10.88.0.0/24?)"},
+                {"10.88.0.0/33", "the prefix length must be 0-32"},
+                {"10.88.0.0/", "the prefix length must be 0-32"},
+                {"10.88/16", "10.88 is not an IPv4 address"},
+                {"fd00::/64", "fd00:: is not an IPv4 address"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                assert_int_equal(net_ipv4_net_parse(bad[i].in, &n, &err), -EINVAL);
+                assert_non_null(strstr(err, bad[i].in));
+                assert_non_null(strstr(err, bad[i].msg));
+                free(err);
+                err = NULL;
+        }
+}
+
+static void test_default_subnet_kept(void **state)
+{
+        struct agent_network *n = NULL;
+        char path[512];
+
+        (void)state;
+        /* 10.88.0/1 and .3 are routed: the first free one is 10.88.2.0/24. */
+        assert_int_equal(agent_network_load(dir, NULL, NULL, routed_fake, &n, NULL), 0);
+        assert_string_equal(addr_str(n->subnet.addr), "10.88.2.0");
+        assert_int_equal(n->subnet.prefix, 24);
+        assert_string_equal(n->bridge, "silo0");
+        assert_string_equal(addr_str(agent_network_gateway(n)), "10.88.2.1");
+        agent_network_free(n);
+        snprintf(path, sizeof(path), "%s/network.json", dir);
+        assert_int_equal(access(path, F_OK), 0);
+        /* Kept: a later start takes it from the file, whatever routes the host has then. */
+        assert_int_equal(agent_network_load(dir, NULL, NULL, NULL, &n, NULL), 0);
+        assert_string_equal(addr_str(n->subnet.addr), "10.88.2.0");
+        assert_string_equal(n->subnet_source, path);
+        agent_network_free(n);
+}
+
+static void test_option_errors(void **state)
+{
+        struct agent_network *n = NULL;
+        char *err = NULL;
+
+        (void)state;
+        assert_int_equal(agent_network_load(dir, "10.0.0.1/8", NULL, NULL, &n, &err), -EINVAL);
+        assert_non_null(strstr(err, "--task-subnet: '10.0.0.1/8' has host bits set"));
+        free(err);
+        err = NULL;
+        assert_int_equal(agent_network_load(dir, "10.0.0.0/31", NULL, NULL, &n, &err), -EINVAL);
+        assert_non_null(strstr(err, "--task-subnet: 10.0.0.0/31 has no room"));
+        free(err);
+        err = NULL;
+        assert_int_equal(agent_network_load(dir, "10.0.0.0/24", "a-very-long-bridge-name", NULL, &n, &err), -EINVAL);
+        assert_non_null(strstr(err, "--task-bridge: 'a-very-long-bridge-name' is not an interface name"));
+        free(err);
+        assert_null(n);
+}
+
+static void test_allocate_exhaust_release(void **state)
+{
+        struct agent_network *n = NULL;
+        const struct task_net_lease *le;
+        char id[32], *err = NULL;
+
+        (void)state;
+        /* A /29: 8 addresses, network, gateway .1 and broadcast .7 excluded: .2 to .6. */
+        assert_int_equal(agent_network_load(dir, "192.168.7.0/29", "br-test", NULL, &n, NULL), 0);
+        for (int i = 0; i < 5; i++) {
+                snprintf(id, sizeof(id), "task-%d", i);
+                assert_int_equal(agent_network_allocate(n, id, &le, NULL), 0);
+                assert_int_equal(le->address, n->subnet.addr + 2 + (uint32_t)i);
+                assert_string_equal(le->task_id, id);
+                snprintf(id, sizeof(id), "silo-task-%d", i);
+                assert_string_equal(le->ifname, id);
+        }
+        /* The same task again: its lease, nothing new. */
+        assert_int_equal(agent_network_allocate(n, "task-3", &le, NULL), 0);
+        assert_string_equal(addr_str(le->address), "192.168.7.5");
+        assert_int_equal(n->n_leases, 5);
+        assert_int_equal(agent_network_allocate(n, "task-5", &le, &err), -ENOSPC);
+        assert_non_null(strstr(err, "task subnet 192.168.7.0/29 (--task-subnet) is exhausted: all 5 task addresses are in use"));
+        free(err);
+        /* A release frees exactly one address; the next task gets that one. */
+        assert_int_equal(agent_network_release(n, "task-1"), 0);
+        assert_int_equal(agent_network_release(n, "task-1"), 0);
+        assert_null(agent_network_lease(n, "task-1"));
+        assert_int_equal(agent_network_allocate(n, "task-6", &le, NULL), 0);
+        assert_string_equal(addr_str(le->address), "192.168.7.3");
+        agent_network_free(n);
+}
+
+static void test_reload_no_collision(void **state)
+{
+        struct agent_network *n = NULL;
+        const struct task_net_lease *le;
+        uint32_t seen[8] = {};
+        size_t k = 0;
+
+        (void)state;
+        assert_int_equal(agent_network_load(dir, "10.9.0.0/28", NULL, NULL, &n, NULL), 0);
+        assert_int_equal(agent_network_allocate(n, "a", &le, NULL), 0);
+        assert_int_equal(agent_network_allocate(n, "b", &le, NULL), 0);
+        assert_int_equal(agent_network_allocate(n, "c", &le, NULL), 0);
+        assert_int_equal(agent_network_release(n, "b"), 0);
+        agent_network_free(n);
+
+        /* An agent restart: the leases and where the search stopped come back from the file. */
+        assert_int_equal(agent_network_load(dir, NULL, NULL, NULL, &n, NULL), 0);
+        assert_string_equal(addr_str(n->subnet.addr), "10.9.0.0");
+        assert_int_equal(n->subnet.prefix, 28);
+        assert_int_equal(n->n_leases, 2);
+        assert_non_null((le = agent_network_lease(n, "a")));
+        assert_string_equal(addr_str(le->address), "10.9.0.2");
+        assert_string_equal(le->ifname, "silo-a");
+        assert_non_null((le = agent_network_lease(n, "c")));
+        assert_string_equal(addr_str(le->address), "10.9.0.4");
+        /* New tasks never get a leased address; b's released .3 is not reused at once. */
+        assert_int_equal(agent_network_allocate(n, "d", &le, NULL), 0);
+        assert_string_equal(addr_str(le->address), "10.9.0.5");
+        for (size_t i = 0; i < n->n_leases; i++)
+                seen[k++] = n->leases[i].address;
+        for (int i = 0; i < 20; i++) {
+                char id[16];
+
+                snprintf(id, sizeof(id), "x%d", i);
+                if (agent_network_allocate(n, id, &le, NULL) < 0)
+                        break;
+                for (size_t j = 0; j < k; j++)
+                        assert_int_not_equal(le->address, seen[j]);
+                if (k < ELEMENTSOF(seen))
+                        seen[k++] = le->address;
+        }
+        /* /28: 16 - 3 = 13 addresses in all. */
+        assert_int_equal(n->n_leases, 13);
+        agent_network_free(n);
+}
+
+static void test_ifname_collision(void **state)
+{
+        struct agent_network *n = NULL;
+        const struct task_net_lease *a, *b;
+
+        (void)state;
+        assert_int_equal(agent_network_load(dir, "10.9.0.0/24", NULL, NULL, &n, NULL), 0);
+        /* Two ids with the same first 10 characters get different veth names. */
+        assert_int_equal(agent_network_allocate(n, "0123456789-first", &a, NULL), 0);
+        assert_string_equal(a->ifname, "silo-0123456789");
+        assert_int_equal(agent_network_allocate(n, "0123456789-second", &b, NULL), 0);
+        a = agent_network_lease(n, "0123456789-first");
+        assert_string_not_equal(a->ifname, b->ifname);
+        assert_int_equal(strlen(b->ifname), 15);
+        agent_network_free(n);
+}
+
+static void test_bad_state_file(void **state)
+{
+        struct agent_network *n = NULL;
+        char path[512], *err = NULL;
+        static const char text[] = "{\"subnet\": \"10.9.0.0/24\", \"leases\": [{\"task\": \"a\", \"address\": \"10.9.0.300\", \"interface\": \"silo-a\"}]}";
+
+        (void)state;
+        snprintf(path, sizeof(path), "%s/network.json", dir);
+        assert_int_equal(file_write_atomic(path, text, strlen(text), 0600), 0);
+        assert_int_equal(agent_network_load(dir, NULL, NULL, NULL, &n, &err), -EINVAL);
+        assert_non_null(strstr(err, "leases[0].address: '10.9.0.300' is not an IPv4 address"));
+        assert_non_null(strstr(err, path));
+        free(err);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_parse),
+                cmocka_unit_test_setup_teardown(test_default_subnet_kept, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_option_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_allocate_exhaust_release, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reload_no_collision, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ifname_collision, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bad_state_file, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
