@@ -274,8 +274,9 @@ json_t *silo_agent_resources_to_json(const struct silo_agent_resources *res)
                 r = json_set(o, "attributes",
                              silo_kv_array_to_json(res->attributes, res->n_attributes));
         if (r >= 0 && res->port_max)
-                r = json_set(o, "ports",
-                             json_sprintf("%u-%u", (unsigned)res->port_min, (unsigned)res->port_max));
+                r = json_set(
+                    o, "ports",
+                    json_sprintf("%u-%u", (unsigned)res->port_min, (unsigned)res->port_max));
         if (r < 0)
                 return NULL;
         return TAKE_PTR(o);

@@ -278,9 +278,9 @@ static int port_field(const json_t *j, const char *path, const char *key, bool r
                 return json_field_error(ret_error, path, key, "must be an integer (a port)");
         n = json_integer_value(v);
         if (n < (zero_ok ? 0 : 1) || n > 65535)
-                return json_field_error(ret_error, path, key, "%" JSON_INTEGER_FORMAT
-                                        " is not a port (1-65535%s)",
-                                        n, zero_ok ? ", or 0 to have one chosen" : "");
+                return json_field_error(ret_error, path, key,
+                                        "%" JSON_INTEGER_FORMAT " is not a port (1-65535%s)", n,
+                                        zero_ok ? ", or 0 to have one chosen" : "");
         *ret = (uint16_t)n;
         return 1;
 }
@@ -351,9 +351,8 @@ static int ports_check_unique(const struct silo_container *c, const char *path, 
                 ipath = fpath ? json_path_index(fpath, i) : NULL;
                 if (!ipath)
                         return -ENOMEM;
-                return json_field_error(ret_error, ipath, fields[f],
-                                        "%s is already %s by %s[%zu]", keys[i],
-                                        f == 0 ? "mapped" : "published", fpath, k);
+                return json_field_error(ret_error, ipath, fields[f], "%s is already %s by %s[%zu]",
+                                        keys[i], f == 0 ? "mapped" : "published", fpath, k);
         }
         return 0;
 }
@@ -552,11 +551,10 @@ json_t *silo_port_mappings_to_json(const struct silo_port_mapping *ports, size_t
         if (!arr)
                 return NULL;
         for (size_t i = 0; i < n; i++)
-                if (json_array_append_new(arr, json_pack("{s:i, s:i, s:s}", "container",
-                                                         (int)ports[i].container, "host",
-                                                         (int)ports[i].host, "proto",
-                                                         silo_port_proto_to_string(
-                                                             ports[i].proto))) < 0)
+                if (json_array_append_new(
+                        arr, json_pack("{s:i, s:i, s:s}", "container", (int)ports[i].container,
+                                       "host", (int)ports[i].host, "proto",
+                                       silo_port_proto_to_string(ports[i].proto))) < 0)
                         return NULL;
         return TAKE_PTR(arr);
 }

@@ -239,8 +239,7 @@ int silo_resources_from_json(const json_t *j, const char *path, struct silo_reso
                                   "the smallest memory.max a task can start in", ret_error);
         if (r >= 0)
                 r = check_minimum(j, path, "net_egress", res.net_egress, NET_EGRESS_MIN,
-                                  "1 kbit/s, as Kubernetes' bandwidth limits",
-                                  ret_error);
+                                  "1 kbit/s, as Kubernetes' bandwidth limits", ret_error);
         if (r >= 0)
                 r = check_minimum(j, path, "mem_high", res.mem_high, MEM_MIN,
                                   "below it memory.high throttles a task from its start",

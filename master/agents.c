@@ -452,11 +452,11 @@ json_t *master_agent_to_json(master *m, const struct master_agent *a)
                         json_object_set_new(fj, "io_cost_used", disks);
                         /* host ports of the registered range no live task holds */
                         if (f.port_max)
-                                json_object_set_new(fj, "ports",
-                                                    json_pack("{s:I, s:I}", "tcp",
-                                                              (json_int_t)f.ports_free[SILO_PORT_TCP],
-                                                              "udp",
-                                                              (json_int_t)f.ports_free[SILO_PORT_UDP]));
+                                json_object_set_new(
+                                    fj, "ports",
+                                    json_pack("{s:I, s:I}", "tcp",
+                                              (json_int_t)f.ports_free[SILO_PORT_TCP], "udp",
+                                              (json_int_t)f.ports_free[SILO_PORT_UDP]));
                         json_object_set_new(j, "free", fj);
                 }
         }

@@ -131,7 +131,7 @@ struct alloc_agent {
         uint64_t *port_used[_SILO_PORT_PROTO_MAX];
         uint32_t port_free[_SILO_PORT_PROTO_MAX];
         uint32_t port_next[_SILO_PORT_PROTO_MAX]; /* offset in the range */
-        uint32_t port_shared;   /* charges of a port already held (recovery): see unbook */
+        uint32_t port_shared; /* charges of a port already held (recovery): see unbook */
         struct alloc_task *tasks;               /* doubly linked through task->agent_prev/next */
         size_t n_tasks;
         /* every agent in registration order (deterministic scans for reasons) */

@@ -327,7 +327,8 @@ static void ports_shortfall(const struct alloc_agent *a, const struct alloc_pend
         const struct silo_container *ct = &p->spec->container;
 
         if (!a->port_max) {
-                snprintf(out, size, "short of host ports: it offers none (silo-agent --task-ports)");
+                snprintf(out, size,
+                         "short of host ports: it offers none (silo-agent --task-ports)");
                 return;
         }
         for (size_t i = 0; i < p->n_ports; i++) {
@@ -352,8 +353,9 @@ static void ports_shortfall(const struct alloc_agent *a, const struct alloc_pend
         }
         for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
                 if (a->port_free[pr] < p->ports_need[pr]) {
-                        snprintf(out, size, "short of %s host ports: needs %" PRIu32 ", %" PRIu32
-                                 " free", silo_port_proto_to_string(pr), p->ports_need[pr],
+                        snprintf(out, size,
+                                 "short of %s host ports: needs %" PRIu32 ", %" PRIu32 " free",
+                                 silo_port_proto_to_string(pr), p->ports_need[pr],
                                  a->port_free[pr]);
                         return;
                 }

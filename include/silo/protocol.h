@@ -45,9 +45,9 @@ typedef enum silo_spread {
 } silo_spread;
 
 typedef enum silo_network_mode {
-        SILO_NETWORK_HOST,  /* no net namespace: the host's network */
-        SILO_NETWORK_NONE,  /* a net namespace with only lo */
-        SILO_NETWORK_BRIDGE, /* a net namespace with a veth on the agent's bridge, an address, ports */
+        SILO_NETWORK_HOST,   /* no net namespace: the host's network */
+        SILO_NETWORK_NONE,   /* a net namespace with only lo */
+        SILO_NETWORK_BRIDGE, /* a net namespace on the agent's bridge: address, route, ports */
         _SILO_NETWORK_MODE_MAX,
 } silo_network_mode;
 
@@ -90,7 +90,7 @@ const char *silo_spread_to_string(silo_spread s);
 int silo_spread_from_string(const char *s);
 const char *silo_network_mode_to_string(silo_network_mode m);
 int silo_network_mode_from_string(const char *s);
-const char *silo_port_proto_to_string(silo_port_proto p);   /* "tcp", "udp" */
+const char *silo_port_proto_to_string(silo_port_proto p); /* "tcp", "udp" */
 int silo_port_proto_from_string(const char *s);
 /* A port range "MIN-MAX" (or one port "N"), 1 <= MIN <= MAX <= 65535, as an agent offers host
  * ports (--task-ports, the registration's resources.ports). 0, or -EINVAL for anything else. */
@@ -259,7 +259,8 @@ struct silo_agent_resources {
         size_t n_disks;
         struct silo_kv *attributes; /* "rack": "r1"; may be empty */
         size_t n_attributes;
-        uint16_t port_min, port_max; /* host ports offered to tasks ("ports": "MIN-MAX"); 0/0 = none */
+        uint16_t port_min;          /* host ports offered to bridge tasks ("ports": "MIN-MAX"), */
+        uint16_t port_max;          /* 0/0 = none */
 };
 
 struct silo_task_ref {

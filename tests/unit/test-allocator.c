@@ -818,11 +818,10 @@ static uint64_t rnd(void)
 #define R_AGENTS 40
 #define R_TASKS 400
 
-
 /* ---- host ports ---- */
 
-static void agent_add_ports(struct alloc_cluster *c, const char *id, const char *host,
-                            double cpus, uint64_t mem, uint16_t port_min, uint16_t port_max)
+static void agent_add_ports(struct alloc_cluster *c, const char *id, const char *host, double cpus,
+                            uint64_t mem, uint16_t port_min, uint16_t port_max)
 {
         struct silo_agent_registration reg = {
             .hostname = (char *)host,
@@ -929,7 +928,8 @@ static void test_ports_chosen(void **state)
         assert_int_not_equal(rb.host_ports[0], 30000);
         assert_int_equal(free_tcp(c, "A"), 1);
         pspec_init(&d, "d", 0.5, 0, SILO_PORT_TCP, (const uint16_t[]){0, 0}, 2);
-        expect_reason(c, &d.t, "container.ports: needs 2 tcp host ports, the most free is 1 (node-1)");
+        expect_reason(c, &d.t,
+                      "container.ports: needs 2 tcp host ports, the most free is 1 (node-1)");
         /* b's port is freed; the next choice takes the port no one had yet */
         assert_int_equal(alloc_task_release(c, "b"), 0);
         pspec_init(&e, "e", 0.5, 0, SILO_PORT_TCP, (const uint16_t[]){0}, 1);
@@ -957,7 +957,8 @@ static void test_ports_agents(void **state)
         assert_int_equal(alloc_cluster_new(&c), 0);
         agent_add(c, "N", "node-0", 16, 64 * GiB, 0, NULL, 0, NULL);
         pspec_init(&a, "a", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){0}, 1);
-        expect_reason(c, &a.t, "container.ports: no agent offers host ports (silo-agent --task-ports)");
+        expect_reason(c, &a.t,
+                      "container.ports: no agent offers host ports (silo-agent --task-ports)");
         tspec_init(&plain, "plain", "default", 1, 1 * GiB);
         assert_string_equal(expect_placed(c, &plain), "N");
 
@@ -1072,7 +1073,8 @@ static void test_ports_held_everywhere(void **state)
         }
         for (int i = 0; i < N_TASKS; i++) {
                 snprintf(id, sizeof(id), "t%d", i);
-                pspec_init(&p[i], id, 0.5, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){5432 + 20000}, 1);
+                pspec_init(&p[i], id, 0.5, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){5432 + 20000},
+                           1);
                 specs[i] = &p[i].t.spec;
         }
         assert_int_equal(alloc_place_batch(c, specs, N_TASKS, res), N_AGENTS);

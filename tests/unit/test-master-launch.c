@@ -208,12 +208,11 @@ static void test_ports_placed_launched_recovered(void **state)
                             "offers it (n1: task pg-1)");
         /* the launch body and the task's JSON carry the chosen port */
         body = master_launch_body(t1);
-        assert_int_equal(json_integer_value(json_object_get(
-                             json_array_get(json_object_get(json_object_get(body, "container"),
-                                                            "ports"),
-                                            0),
-                             "host")),
-                         30000);
+        assert_int_equal(
+            json_integer_value(json_object_get(
+                json_array_get(json_object_get(json_object_get(body, "container"), "ports"), 0),
+                "host")),
+            30000);
         json_decref(body);
         j = master_task_to_json(m, t1, false);
         text = json_dumps(j, JSON_COMPACT);
@@ -226,9 +225,8 @@ static void test_ports_placed_launched_recovered(void **state)
         assert_ptr_equal(same, t1);
 
         /* the agent refuses the launch: the choice is given back with the agent */
-        assert_int_equal(master_task_transition(m, t1, SILO_TASK_PENDING, SILO_REASON_NONE,
-                                                "refused", NULL),
-                         0);
+        assert_int_equal(
+            master_task_transition(m, t1, SILO_TASK_PENDING, SILO_REASON_NONE, "refused", NULL), 0);
         assert_int_equal(t1->spec->container.ports[0].host, 0);
         assert_int_equal(tcp_free(m), 2);
         /* next pass: pg-1 gets the next port of the rotation, pg-2 its fixed one */
@@ -247,8 +245,8 @@ static void test_ports_placed_launched_recovered(void **state)
         assert_int_equal(t1->spec->container.ports[0].host, 30001);
         assert_int_equal(tcp_free(m), 0);
         /* the task ends: its port is free again */
-        assert_int_equal(master_task_transition(m, t1, SILO_TASK_FAILED,
-                                                SILO_REASON_LAUNCH_FAILED, "gone", NULL),
+        assert_int_equal(master_task_transition(m, t1, SILO_TASK_FAILED, SILO_REASON_LAUNCH_FAILED,
+                                                "gone", NULL),
                          0);
         assert_int_equal(tcp_free(m), 1);
         master_free(m);

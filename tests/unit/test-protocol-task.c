@@ -395,18 +395,18 @@ static const struct error_case error_cases[] = {
      "rlimits.nofile: soft limit 2048 is above hard limit 1024"},
     {"{" B ", 'rlimits': {'core': {'soft': 'unlimited', 'hard': '1Gi'}}}",
      "rlimits.core: soft limit 'unlimited' is above hard limit '1Gi'"},
-    /* rlimits against the kernel's fixed maxima and the least a task can start with (issue 12) */
+/* rlimits against the kernel's fixed maxima and the least a task can start with (issue 12) */
 #define NOFILE_WHY "the kernel caps open files at fs.nr_open; a task needs stdin, stdout, stderr " \
                    "and one more to exec"
     {"{" B ", 'rlimits': {'nofile': 'unlimited'}}",
      "rlimits.nofile: 'unlimited' is not allowed: give a number in 4..2147483584 (" NOFILE_WHY ")"},
     {"{" B ", 'rlimits': {'nofile': {'soft': 1024, 'hard': 'unlimited'}}}",
-     "rlimits.nofile.hard: 'unlimited' is not allowed: give a number in 4..2147483584 ("
-     NOFILE_WHY ")"},
+     "rlimits.nofile.hard: 'unlimited' is not allowed: give a number in 4..2147483584 (" NOFILE_WHY
+     ")"},
     {"{" B ", 'rlimits': {'nofile': 2147483585}}",
      "rlimits.nofile: 2147483585 is out of range (4..2147483584; " NOFILE_WHY ")"},
-    {"{" B ", 'rlimits': {'nofile': 3}}", "rlimits.nofile: 3 is out of range (4..2147483584; "
-     NOFILE_WHY ")"},
+    {"{" B ", 'rlimits': {'nofile': 3}}",
+     "rlimits.nofile: 3 is out of range (4..2147483584; " NOFILE_WHY ")"},
     {"{" B ", 'rlimits': {'nofile': {'soft': 0, 'hard': 1024}}}",
      "rlimits.nofile.soft: 0 is out of range (4..2147483584; " NOFILE_WHY ")"},
     {"{" B ", 'rlimits': {'nofile': 4}}", NULL},
@@ -424,7 +424,7 @@ static const struct error_case error_cases[] = {
      "rlimits.data: 0 is below the minimum of 1Mi (a smaller data segment crashes programs "
      "at start)"},
     {"{" B ", 'rlimits': {'cpu': 0}}", "rlimits.cpu: 0 is below the minimum of 1 (0 kills the "
-     "task at once)"},
+                                       "task at once)"},
     {"{" B ", 'rlimits': {'cpu': 1}}", NULL},
     {"{" B ", 'rlimits': {'nice': 41}}",
      "rlimits.nice: 41 is out of range (0..40 or 'unlimited'; the nice ceiling is 20 - value)"},
@@ -549,7 +549,7 @@ static const struct error_case error_cases[] = {
      "container.network: 'overlay' is not a network mode (bridge, none, host)"},
     {CT("'network': 'bridge', 'namespaces': ['net']"), NULL}, /* valid: bridge implies net */
 
-    /* container.ports and resources.net_egress (issue 15) */
+/* container.ports and resources.net_egress (issue 15) */
 #define BR(x) CT("'network': 'bridge', 'ports': [" x "]")
     {BR("{'container': 5432}"), NULL},
     {BR("{'container': 53, 'proto': 'udp'}, {'container': 53, 'host': 53}"), NULL},
@@ -622,7 +622,8 @@ static const struct error_case error_cases[] = {
     {CT("'volumes': [{'source': '/a', 'target': '/dev/x'}]"),
      "container.volumes[0].target: '/dev/x' is under /dev, which the agent sets up itself"},
     {CT("'volumes': [{'source': '/a', 'target': '/sys/fs/cgroup/'}]"),
-     "container.volumes[0].target: '/sys/fs/cgroup/' is under /sys, which the agent sets up itself"},
+     "container.volumes[0].target: '/sys/fs/cgroup/' is under /sys, which the agent sets up "
+     "itself"},
     {CT("'volumes': [{'source': '/a', 'target': '/system'}]"), NULL},
     {CT("'volumes': [{'source': '/a', 'target': '/data/../etc'}]"),
      "container.volumes[0].target: '/data/../etc' must not contain '..' (it would escape the "
@@ -828,9 +829,8 @@ int main(void)
             cmocka_unit_test(test_round_trips),   cmocka_unit_test(test_normalisation),
             cmocka_unit_test(test_equal),         cmocka_unit_test(test_free_null),
             cmocka_unit_test(test_errors),        cmocka_unit_test(test_from_json_direct),
-            cmocka_unit_test(test_syntax_errors),
-            cmocka_unit_test(test_array_bounds),  cmocka_unit_test(test_bridge_ports),
-            cmocka_unit_test(test_ports_bound),
+            cmocka_unit_test(test_syntax_errors), cmocka_unit_test(test_array_bounds),
+            cmocka_unit_test(test_bridge_ports),  cmocka_unit_test(test_ports_bound),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
