@@ -766,6 +766,44 @@ static void isolation_io_tables(FILE *f, const json_t *v)
         }
 }
 
+/* bits/s as tc writes them: "20Mbit/s". */
+static void format_bits(double v, char *buf, size_t n)
+{
+        static const char *const unit[] = {"bit", "Kbit", "Mbit", "Gbit", "Tbit"};
+        size_t u = 0;
+
+        while (v >= 1000 && u + 1 < ELEMENTSOF(unit)) {
+                v /= 1000;
+                u++;
+        }
+        snprintf(buf, n, "%.*f%s/s", v < 10 && u ? 2 : v < 100 && u ? 1 : 0, v, unit[u]);
+}
+
+/* The isolation view's "network" (agent/task-network.h): mode, address, egress limit in force
+ * and the veth's measured rates. */
+static void isolation_network(FILE *f, const struct ctl_view *view, const json_t *n)
+{
+        const json_t *m = json_object_get(n, "measured"), *limit = json_object_get(n, "egress_bits_per_s");
+        char buf[256] = "", a[32], b[32];
+
+        if (!json_is_object(n))
+                return;
+        append(buf, sizeof(buf), NULL, "%s", strempty(str(n, "mode")));
+        if (str(n, "address")) {
+                append(buf, sizeof(buf), NULL, " %s (veth %s)", str(n, "address"), strempty(str(n, "interface")));
+                if (json_is_number(limit))
+                        format_bits(num(limit), a, sizeof(a));
+                append(buf, sizeof(buf), "; ", "egress limit %s", json_is_number(limit) ? a : "none");
+        }
+        line(f, view, "Network:", "%s", buf);
+        if (json_is_object(m)) {
+                format_bits(num(json_object_get(m, "tx_bits_per_s")), a, sizeof(a));
+                format_bits(num(json_object_get(m, "rx_bits_per_s")), b, sizeof(b));
+                line(f, view, "Net use:", "tx %s, rx %s (measured over %.1f s)", a, b,
+                     num(json_object_get(m, "interval_s")));
+        }
+}
+
 static void pressure(const json_t *p, const char *name, char *buf, size_t n)
 {
         const json_t *some = json_object_get(p, "some"), *full = json_object_get(p, "full");
@@ -843,6 +881,7 @@ void ctl_render_isolation(FILE *f, const json_t *v, const struct ctl_view *view)
         pressure(json_object_get(pr, "memory"), "memory", buf, sizeof(buf));
         pressure(json_object_get(pr, "io"), "io", buf, sizeof(buf));
         line(f, view, "Pressure:", "%s", buf);
+        isolation_network(f, view, json_object_get(v, "network"));
         isolation_io_tables(f, v);
 }
 

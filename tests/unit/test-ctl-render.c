@@ -268,6 +268,28 @@ static void test_isolation_report(void **state)
                 assert_non_null(strstr(t, "\nI/O nullb0 (251:0), measured over 1.0 s:\n"));
                 assert_non_null(strstr(t, "\n  write bytes/s        19.1 MiB/s     19.1 MiB/s\n"));
                 assert_non_null(strstr(t, "\n  latency p50/p99               -  850 / 1900 us\n"));
+                /* A task without a network view (an older agent) has no Network line. */
+                assert_null(strstr(t, "Network:"));
+                free(t);
+        }
+        /* A bridge task's network (agent/task-network.h): the limit in force and the veth's rates. */
+        json_object_set_new(v, "network",
+                            json_pack("{s:s, s:s, s:s, s:I, s:{s:f, s:f, s:f}}", "mode", "bridge", "address",
+                                      "10.88.0.4", "interface", "silo-tc", "egress_bits_per_s",
+                                      (json_int_t)20000000, "measured", "interval_s", 1.0, "tx_bits_per_s",
+                                      19193225.2, "rx_bits_per_s", 174414.4));
+        {
+                char *t = render(ctl_render_isolation, v, 100);
+
+                assert_non_null(strstr(t, "\nNetwork:   bridge 10.88.0.4 (veth silo-tc); egress limit 20.0Mbit/s\n"));
+                assert_non_null(strstr(t, "\nNet use:   tx 19.2Mbit/s, rx 174Kbit/s (measured over 1.0 s)\n"));
+                free(t);
+        }
+        json_object_set_new(v, "network", json_pack("{s:s}", "mode", "host"));
+        {
+                char *t = render(ctl_render_isolation, v, 100);
+
+                assert_non_null(strstr(t, "\nNetwork:   host\n"));
                 free(t);
         }
         json_decref(v);
