@@ -72,7 +72,7 @@ static int ports_table_setup(struct agent_ports *p, char **ret_error)
 int agent_ports_start(struct agent *a, const char *bridge, uint32_t subnet, unsigned prefix,
                       char **ret_error)
 {
-        struct agent_ports *p = a->ports;
+        struct agent_ports *p;
         uint16_t min, max;
         int r;
 
@@ -84,12 +84,9 @@ int agent_ports_start(struct agent *a, const char *bridge, uint32_t subnet, unsi
         if (strlen(bridge) >= sizeof(p->bridge))
                 return error_set(ret_error, -EINVAL, "--task-bridge: '%s' is longer than an interface "
                                  "name (15 bytes)", bridge);
-        if (!p) {
-                p = calloc(1, sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
-                a->ports = p;
-        }
+        if (!a->ports && !(a->ports = calloc(1, sizeof(*a->ports))))
+                return -ENOMEM;
+        p = a->ports;
         p->min = min;
         p->max = max;
         strcpy(p->bridge, bridge);

@@ -107,8 +107,9 @@ static int batch_begin(struct nft_batch *b, char **ret_error)
         return 0;
 }
 
-/* Start the next message of the transaction; `what` says what it does, for errors. Returns
- * NULL (and marks the batch failed) when out of memory. */
+/* Start the next message of the transaction; `what` says what it does, for errors. Always
+ * returns a header to build the payload in: after a failure (out of memory, marked in the batch,
+ * which is then never sent) the batch buffer's current slot, so callers need no check. */
 static struct nlmsghdr *batch_msg(struct nft_batch *b, uint16_t type, uint16_t flags,
                                   const char *format, ...) _printf_(4, 5);
 static struct nlmsghdr *batch_msg(struct nft_batch *b, uint16_t type, uint16_t flags,
@@ -118,16 +119,14 @@ static struct nlmsghdr *batch_msg(struct nft_batch *b, uint16_t type, uint16_t f
         char *what = NULL;
         int k;
 
-        if (b->failed)
-                return NULL;
         va_start(ap, format);
-        k = vasprintf(&what, format, ap);
+        k = b->failed ? -1 : vasprintf(&what, format, ap);
         va_end(ap);
         if (k < 0 || !ARRAY_GROW(b->what, b->cap_what, b->n_what + 1)) {
                 if (k >= 0)
                         free(what);
                 b->failed = true;
-                return NULL;
+                return mnl_nlmsg_batch_current(b->b);
         }
         b->what[b->n_what++] = what;
         /* NLM_F_ACK on every message: each one is answered, so a failure names its message. */
@@ -216,71 +215,63 @@ struct rule_builder {
         bool oom;
 };
 
-static struct nftnl_expr *rb_expr(struct rule_builder *rb, const char *name)
+/* One attribute of an expression: a 32-bit value, or `len` bytes at `data`. */
+struct expr_attr {
+        uint16_t type;
+        uint32_t u32;
+        const void *data;
+        uint32_t len;
+};
+
+/* Append expression `name` with its attributes to the rule. */
+static void rb_put(struct rule_builder *rb, const char *name, const struct expr_attr *attrs, size_t n)
 {
         struct nftnl_expr *e = rb->oom ? NULL : nftnl_expr_alloc(name);
 
-        if (!e)
+        if (!e) {
                 rb->oom = true;
-        return e;
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (attrs[i].data)
+                        nftnl_expr_set(e, attrs[i].type, attrs[i].data, attrs[i].len);
+                else
+                        nftnl_expr_set_u32(e, attrs[i].type, attrs[i].u32);
+        }
+        nftnl_rule_add_expr(rb->r, e);
 }
 
-static void rb_add(struct rule_builder *rb, struct nftnl_expr *e)
-{
-        if (e)
-                nftnl_rule_add_expr(rb->r, e);
-}
+#define RB_PUT(rb, name, ...)                                                                   \
+        rb_put((rb), (name), (const struct expr_attr[]){__VA_ARGS__},                           \
+               sizeof((const struct expr_attr[]){__VA_ARGS__}) / sizeof(struct expr_attr))
 
+/* reg1 = <len bytes at offset of the header `base`> */
 static void rb_payload(struct rule_builder *rb, uint32_t base, uint32_t offset, uint32_t len)
 {
-        struct nftnl_expr *e = rb_expr(rb, "payload");
-
-        if (!e)
-                return;
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
-        rb_add(rb, e);
+        RB_PUT(rb, "payload", {NFTNL_EXPR_PAYLOAD_BASE, base}, {NFTNL_EXPR_PAYLOAD_OFFSET, offset},
+               {NFTNL_EXPR_PAYLOAD_LEN, len}, {NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1});
 }
 
 static void rb_meta(struct rule_builder *rb, uint32_t key)
 {
-        struct nftnl_expr *e = rb_expr(rb, "meta");
-
-        if (!e)
-                return;
-        nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-        rb_add(rb, e);
+        RB_PUT(rb, "meta", {NFTNL_EXPR_META_KEY, key}, {NFTNL_EXPR_META_DREG, NFT_REG_1});
 }
 
+/* reg1 <op> data */
 static void rb_cmp(struct rule_builder *rb, uint32_t op, const void *data, uint32_t len)
 {
-        struct nftnl_expr *e = rb_expr(rb, "cmp");
-
-        if (!e)
-                return;
-        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
-        nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
-        rb_add(rb, e);
+        RB_PUT(rb, "cmp", {NFTNL_EXPR_CMP_SREG, NFT_REG_1}, {NFTNL_EXPR_CMP_OP, op},
+               {NFTNL_EXPR_CMP_DATA, .data = data, .len = len});
 }
 
 /* reg1 &= mask (xor 0). */
 static void rb_mask(struct rule_builder *rb, const void *mask, uint32_t len)
 {
         static const uint8_t zero[16];
-        struct nftnl_expr *e = rb_expr(rb, "bitwise");
 
-        if (!e)
-                return;
-        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
-        nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
-        nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
-        rb_add(rb, e);
+        RB_PUT(rb, "bitwise", {NFTNL_EXPR_BITWISE_SREG, NFT_REG_1}, {NFTNL_EXPR_BITWISE_DREG, NFT_REG_1},
+               {NFTNL_EXPR_BITWISE_LEN, len}, {NFTNL_EXPR_BITWISE_MASK, .data = mask, .len = len},
+               {NFTNL_EXPR_BITWISE_XOR, .data = zero, .len = len});
 }
 
 /* ip saddr|daddr (offset 12|16) & mask <op> net */
@@ -311,45 +302,29 @@ static void rb_oifname(struct rule_builder *rb, uint32_t op, const char *name)
 static void rb_daddr_local(struct rule_builder *rb)
 {
         uint32_t local = RTN_LOCAL;     /* fib stores the type in host order */
-        struct nftnl_expr *e = rb_expr(rb, "fib");
 
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-                rb_add(rb, e);
-        }
+        RB_PUT(rb, "fib", {NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR},
+               {NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE}, {NFTNL_EXPR_FIB_DREG, NFT_REG_1});
         rb_cmp(rb, NFT_CMP_EQ, &local, sizeof(local));
 }
 
 static void rb_jump(struct rule_builder *rb, const char *chain)
 {
-        struct nftnl_expr *e = rb_expr(rb, "immediate");
-
-        if (!e)
-                return;
-        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NFT_JUMP);
-        nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
-        rb_add(rb, e);
+        RB_PUT(rb, "immediate", {NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT}, {NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_JUMP},
+               {NFTNL_EXPR_IMM_CHAIN, .data = chain, .len = (uint32_t)strlen(chain) + 1});
 }
 
 static void rb_masquerade(struct rule_builder *rb)
 {
-        rb_add(rb, rb_expr(rb, "masq"));
+        rb_put(rb, "masq", NULL, 0);
 }
 
 /* ct status dnat: the connection's destination was rewritten (by our prerouting). */
 static void rb_ct_dnat(struct rule_builder *rb)
 {
         uint32_t bit = IPS_DST_NAT, zero = 0;
-        struct nftnl_expr *e = rb_expr(rb, "ct");
 
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-                rb_add(rb, e);
-        }
+        RB_PUT(rb, "ct", {NFTNL_EXPR_CT_KEY, NFT_CT_STATUS}, {NFTNL_EXPR_CT_DREG, NFT_REG_1});
         rb_mask(rb, &bit, sizeof(bit));
         rb_cmp(rb, NFT_CMP_NEQ, &zero, sizeof(zero));
 }
@@ -358,32 +333,16 @@ static void rb_ct_dnat(struct rule_builder *rb)
 static void rb_dnat(struct rule_builder *rb, const struct nft_port_rule *p, struct in_addr addr)
 {
         uint16_t dport = htons(p->host_port), to_port = htons(p->container_port);
-        struct nftnl_expr *e;
 
         rb_meta(rb, NFT_META_L4PROTO);
         rb_cmp(rb, NFT_CMP_EQ, &p->l4proto, 1);
         rb_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
         rb_cmp(rb, NFT_CMP_EQ, &dport, 2);
-        e = rb_expr(rb, "immediate");
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
-                nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &addr.s_addr, 4);
-                rb_add(rb, e);
-        }
-        e = rb_expr(rb, "immediate");
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_2);
-                nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &to_port, 2);
-                rb_add(rb, e);
-        }
-        e = rb_expr(rb, "nat");
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
-                rb_add(rb, e);
-        }
+        RB_PUT(rb, "immediate", {NFTNL_EXPR_IMM_DREG, NFT_REG_1},
+               {NFTNL_EXPR_IMM_DATA, .data = &addr.s_addr, .len = 4});
+        RB_PUT(rb, "immediate", {NFTNL_EXPR_IMM_DREG, NFT_REG_2}, {NFTNL_EXPR_IMM_DATA, .data = &to_port, .len = 2});
+        RB_PUT(rb, "nat", {NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT}, {NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4},
+               {NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1}, {NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2});
 }
 
 static void rb_comment(struct rule_builder *rb, const char *owner)
@@ -415,53 +374,37 @@ static struct rule_builder rb_start(const char *table, const char *chain)
         return rb;
 }
 
-/* Append the built rule to the transaction (NEWRULE, appended at the chain's end). */
-static void rb_commit(struct nft_batch *b, struct rule_builder *rb, const char *what)
+/* Put the built rule into the transaction as a `type` message (NEWRULE: appended at the
+ * chain's end; DELRULE: by handle, or every rule of the chain without one). */
+static void rb_commit(struct nft_batch *b, struct rule_builder *rb, uint16_t type, const char *what)
 {
-        struct nlmsghdr *nlh;
-
-        if (rb->oom) {
+        if (rb->oom)
                 b->failed = true;
-        } else {
-                nlh = batch_msg(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, "%s", what);
-                if (nlh) {
-                        nftnl_rule_nlmsg_build_payload(nlh, rb->r);
-                        batch_next(b);
-                }
+        else {
+                nftnl_rule_nlmsg_build_payload(batch_msg(b, type, type == NFT_MSG_NEWRULE ?
+                                                         NLM_F_CREATE | NLM_F_APPEND : 0, "%s", what),
+                                               rb->r);
+                batch_next(b);
         }
         if (rb->r)
                 nftnl_rule_free(rb->r);
         *rb = (struct rule_builder){};
 }
 
-/* DELRULE: one rule by handle, or (handle 0) every rule of the chain. */
 static void batch_delete_rules(struct nft_batch *b, const char *table, const char *chain,
                                uint64_t handle, const char *what)
 {
-        struct nftnl_rule *r = nftnl_rule_alloc();
-        struct nlmsghdr *nlh;
+        struct rule_builder rb = rb_start(table, chain);
 
-        if (!r) {
-                b->failed = true;
-                return;
-        }
-        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
-        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
-        if (handle)
-                nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, handle);
-        nlh = batch_msg(b, NFT_MSG_DELRULE, 0, "%s", what);
-        if (nlh) {
-                nftnl_rule_nlmsg_build_payload(nlh, r);
-                batch_next(b);
-        }
-        nftnl_rule_free(r);
+        if (!rb.oom && handle)
+                nftnl_rule_set_u64(rb.r, NFTNL_RULE_HANDLE, handle);
+        rb_commit(b, &rb, NFT_MSG_DELRULE, what);
 }
 
 /* NEWCHAIN (created when missing, left as it is otherwise); hook < 0: a regular chain. */
 static void batch_chain(struct nft_batch *b, const char *table, const char *name, int hook, int prio)
 {
         struct nftnl_chain *c = nftnl_chain_alloc();
-        struct nlmsghdr *nlh;
 
         if (!c) {
                 b->failed = true;
@@ -474,30 +417,26 @@ static void batch_chain(struct nft_batch *b, const char *table, const char *name
                 nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
                 nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat");
         }
-        nlh = batch_msg(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE, "creating chain %s in table ip %s", name, table);
-        if (nlh) {
-                nftnl_chain_nlmsg_build_payload(nlh, c);
-                batch_next(b);
-        }
+        nftnl_chain_nlmsg_build_payload(batch_msg(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE,
+                                                  "creating chain %s in table ip %s", name, table), c);
+        batch_next(b);
         nftnl_chain_free(c);
 }
 
+/* NEWTABLE (created when missing) or DELTABLE. */
 static void batch_table(struct nft_batch *b, const char *table, uint16_t type)
 {
+        bool add = type == NFT_MSG_NEWTABLE;
         struct nftnl_table *t = nftnl_table_alloc();
-        struct nlmsghdr *nlh;
 
         if (!t) {
                 b->failed = true;
                 return;
         }
         nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
-        nlh = batch_msg(b, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0, "%s table ip %s",
-                        type == NFT_MSG_NEWTABLE ? "creating" : "deleting", table);
-        if (nlh) {
-                nftnl_table_nlmsg_build_payload(nlh, t);
-                batch_next(b);
-        }
+        nftnl_table_nlmsg_build_payload(batch_msg(b, type, add ? NLM_F_CREATE : 0, "%s table ip %s",
+                                                  add ? "creating" : "deleting", table), t);
+        batch_next(b);
         nftnl_table_free(t);
 }
 
@@ -538,7 +477,7 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
         rb = rb_start(cfg->table, "prerouting");
         rb_daddr_local(&rb);
         rb_jump(&rb, CHAIN_PORTS);
-        rb_commit(&b, &rb, "adding 'fib daddr type local jump ports' to chain prerouting");
+        rb_commit(&b, &rb, NFT_MSG_NEWRULE, "adding 'fib daddr type local jump ports' to chain prerouting");
 
         /* 127.0.0.0/8 is left alone: DNAT of a loopback connection to a task would need
          * route_localnet and a masquerade of 127.0.0.1; the host reaches a mapped port at one of
@@ -547,7 +486,7 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
         rb_ip_prefix(&rb, 16, NFT_CMP_NEQ, loopback, 8);
         rb_daddr_local(&rb);
         rb_jump(&rb, CHAIN_PORTS);
-        rb_commit(&b, &rb, "adding 'ip daddr != 127.0.0.0/8 fib daddr type local jump ports' to chain output");
+        rb_commit(&b, &rb, NFT_MSG_NEWRULE, "adding 'ip daddr != 127.0.0.0/8 fib daddr type local jump ports' to chain output");
 
         /* Tasks reach other machines under the address of the interface they leave by. */
         rb = rb_start(cfg->table, "postrouting");
@@ -556,7 +495,7 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
         rb_masquerade(&rb);
         snprintf(what, sizeof(what), "adding 'ip saddr %s/%u oifname != %s masquerade' to chain postrouting",
                  subnet, cfg->prefix_len, cfg->bridge);
-        rb_commit(&b, &rb, what);
+        rb_commit(&b, &rb, NFT_MSG_NEWRULE, what);
 
         /* Hairpin: a task that reached another task (or itself) through a mapped port would
          * get the answer straight from the task's address, which it never asked, and drop it;
@@ -569,7 +508,7 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
         snprintf(what, sizeof(what),
                  "adding 'ip saddr %s/%u oifname %s ct status dnat masquerade' to chain postrouting",
                  subnet, cfg->prefix_len, cfg->bridge);
-        rb_commit(&b, &rb, what);
+        rb_commit(&b, &rb, NFT_MSG_NEWRULE, what);
 
         return batch_commit(&b, cfg->table, ret_error);
 }
@@ -760,7 +699,7 @@ int nft_ports_replace(const char *table, const char *owner, struct in_addr addr,
                 rb_comment(&rb, owner);
                 snprintf(what, sizeof(what), "adding '%s dport %u dnat to %s:%u' (task %s) to chain %s in table ip %s",
                          proto, rules[i].host_port, to, rules[i].container_port, owner, CHAIN_PORTS, table);
-                rb_commit(&b, &rb, what);
+                rb_commit(&b, &rb, NFT_MSG_NEWRULE, what);
         }
         return batch_commit(&b, table, ret_error);
 }
