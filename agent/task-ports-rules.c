@@ -55,8 +55,10 @@ struct agent_ports *agent_ports_free(struct agent_ports *p)
 /* The table with the fixed rules, and IPv4 forwarding. */
 static int ports_table_setup(struct agent_ports *p, char **ret_error)
 {
-        struct nft_config cfg = {.table = TASK_PORTS_TABLE, .bridge = p->bridge,
-                                 .subnet.s_addr = htonl(p->subnet), .prefix_len = p->prefix};
+        struct nft_config cfg = {.table = TASK_PORTS_TABLE,
+                                 .bridge = p->bridge,
+                                 .subnet.s_addr = htonl(p->subnet),
+                                 .prefix_len = p->prefix};
         int r;
 
         r = ip_forward_enable(ret_error);
@@ -82,8 +84,10 @@ int agent_ports_start(struct agent *a, const char *bridge, uint32_t subnet, unsi
                 return error_set(ret_error, r, "--task-ports: '%s' is not a port range MIN-MAX",
                                  strempty(a->opts.task_ports));
         if (strlen(bridge) >= sizeof(p->bridge))
-                return error_set(ret_error, -EINVAL, "--task-bridge: '%s' is longer than an interface "
-                                 "name (15 bytes)", bridge);
+                return error_set(ret_error, -EINVAL,
+                                 "--task-bridge: '%s' is longer than an interface "
+                                 "name (15 bytes)",
+                                 bridge);
         if (!a->ports && !(a->ports = calloc(1, sizeof(*a->ports))))
                 return -ENOMEM;
         p = a->ports;
@@ -103,7 +107,8 @@ int task_ports_apply(struct agent *a, const struct task *t, uint32_t address, ch
         int r;
 
         if (!a->ports)
-                return error_set(ret_error, -EINVAL, "container.network: bridge mode is not set up on "
+                return error_set(ret_error, -EINVAL,
+                                 "container.network: bridge mode is not set up on "
                                  "this agent");
         if (!a->ports->table_ready) {
                 r = ports_table_setup(a->ports, ret_error);
@@ -117,13 +122,13 @@ int task_ports_apply(struct agent *a, const struct task *t, uint32_t address, ch
                 /* task_ports_assign() gave every entry its host port before the start. */
                 assert(c->ports[i].host != 0);
                 rules[i] = (struct nft_port_rule){
-                        .l4proto = c->ports[i].proto == SILO_PORT_UDP ? IPPROTO_UDP : IPPROTO_TCP,
-                        .host_port = c->ports[i].host,
-                        .container_port = c->ports[i].container,
+                    .l4proto = c->ports[i].proto == SILO_PORT_UDP ? IPPROTO_UDP : IPPROTO_TCP,
+                    .host_port = c->ports[i].host,
+                    .container_port = c->ports[i].container,
                 };
         }
-        r = nft_ports_replace(TASK_PORTS_TABLE, t->id, (struct in_addr){.s_addr = htonl(address)}, rules,
-                              c->n_ports, ret_error);
+        r = nft_ports_replace(TASK_PORTS_TABLE, t->id, (struct in_addr){.s_addr = htonl(address)},
+                              rules, c->n_ports, ret_error);
         if (r < 0)
                 return error_wrap(ret_error, r, "mapping the task's host ports");
         return 0;
@@ -138,7 +143,8 @@ void task_ports_release(struct agent *a, const char *task_id)
         r = nft_ports_replace(TASK_PORTS_TABLE, task_id, (struct in_addr){}, NULL, 0, &error);
         if (r < 0)
                 log_warning("task %s: removing its port mappings failed (the next agent start "
-                            "retries): %s", task_id, strempty(error));
+                            "retries): %s",
+                            task_id, strempty(error));
 }
 
 static bool task_alive(const char *owner, void *userdata)
@@ -148,8 +154,9 @@ static bool task_alive(const char *owner, void *userdata)
         return t && !silo_task_state_is_terminal(t->state);
 }
 
-void task_ports_recover(struct agent *a, bool (*address_of)(const struct agent *a, const char *task_id,
-                                                            uint32_t *ret_address))
+void task_ports_recover(struct agent *a,
+                        bool (*address_of)(const struct agent *a, const char *task_id,
+                                           uint32_t *ret_address))
 {
         _cleanup_free_ char *error = NULL;
         size_t removed = 0;
@@ -157,10 +164,12 @@ void task_ports_recover(struct agent *a, bool (*address_of)(const struct agent *
 
         r = nft_ports_prune(TASK_PORTS_TABLE, task_alive, a, &removed, &error);
         if (r < 0)
-                log_warning("removing the port mappings of ended tasks failed: %s", strempty(error));
+                log_warning("removing the port mappings of ended tasks failed: %s",
+                            strempty(error));
         else if (removed > 0)
-                log_info("removed %zu port mapping rule(s) of tasks that ended while the agent was away",
-                         removed);
+                log_info(
+                    "removed %zu port mapping rule(s) of tasks that ended while the agent was away",
+                    removed);
         for (size_t i = 0; i < a->n_tasks; i++) {
                 const struct task *t = a->tasks[i];
                 uint32_t address;

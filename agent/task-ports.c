@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Bridge tasks' host ports at launch: the choice of `host: 0` ports and the checks of fixed ones. */
+/* Bridge tasks' host ports at launch: the choice of `host: 0` ports and the checks of fixed ones.
+ */
 #include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,8 +26,8 @@
 
 int task_port_probe_bind(uint16_t port, silo_port_proto proto, void *userdata)
 {
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
-                                 .sin_addr.s_addr = htonl(INADDR_ANY)};
+        struct sockaddr_in sa = {
+            .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_ANY)};
         _cleanup_close_ int fd = -1;
         int one = 1;
 
@@ -34,7 +35,8 @@ int task_port_probe_bind(uint16_t port, silo_port_proto proto, void *userdata)
         fd = socket(AF_INET, (proto == SILO_PORT_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        if (proto == SILO_PORT_TCP && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        if (proto == SILO_PORT_TCP &&
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
                 return -errno;
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 return -errno;
@@ -68,11 +70,13 @@ static const char *user_of(const struct task_port_use *used, size_t n_used, uint
 static int probe_refusal(int r, size_t i, uint16_t port, silo_port_proto proto, char **ret_error)
 {
         if (r == -EADDRINUSE)
-                return error_set(ret_error, -EINVAL,
-                                 "container.ports[%zu].host: %u/%s is bound by a process on this host",
-                                 i, port, silo_port_proto_to_string(proto));
-        return error_set(ret_error, r, "container.ports[%zu].host: checking whether %u/%s is free: %s", i,
-                         port, silo_port_proto_to_string(proto), strerror(-r));
+                return error_set(
+                    ret_error, -EINVAL,
+                    "container.ports[%zu].host: %u/%s is bound by a process on this host", i, port,
+                    silo_port_proto_to_string(proto));
+        return error_set(ret_error, r,
+                         "container.ports[%zu].host: checking whether %u/%s is free: %s", i, port,
+                         silo_port_proto_to_string(proto), strerror(-r));
 }
 
 /* The next port of [min, max] after `from` (wrapping). */
@@ -103,14 +107,17 @@ int task_ports_choose(struct agent_ports *p, struct silo_port_mapping *ports, si
                 if (m->host == 0)
                         continue;
                 if (m->host < p->min || m->host > p->max)
-                        return error_set(ret_error, -EINVAL,
-                                         "container.ports[%zu].host: %u is outside this agent's host "
-                                         "port range %u-%u (--task-ports)", i, m->host, p->min, p->max);
+                        return error_set(
+                            ret_error, -EINVAL,
+                            "container.ports[%zu].host: %u is outside this agent's host "
+                            "port range %u-%u (--task-ports)",
+                            i, m->host, p->min, p->max);
                 owner = user_of(used, n_used, m->host, m->proto);
                 if (owner)
-                        return error_set(ret_error, -EINVAL,
-                                         "container.ports[%zu].host: %u/%s is already mapped to task %s",
-                                         i, m->host, silo_port_proto_to_string(m->proto), owner);
+                        return error_set(
+                            ret_error, -EINVAL,
+                            "container.ports[%zu].host: %u/%s is already mapped to task %s", i,
+                            m->host, silo_port_proto_to_string(m->proto), owner);
                 r = probe(m->host, m->proto, userdata);
                 if (r < 0)
                         return probe_refusal(r, i, m->host, m->proto, ret_error);
@@ -142,8 +149,8 @@ int task_ports_choose(struct agent_ports *p, struct silo_port_mapping *ports, si
                         return error_set(ret_error, -EINVAL,
                                          "container.ports[%zu].host: no free %s port left in this "
                                          "agent's host port range %u-%u (--task-ports): each is "
-                                         "mapped to a task or bound by a process", i,
-                                         silo_port_proto_to_string(m->proto), p->min, p->max);
+                                         "mapped to a task or bound by a process",
+                                         i, silo_port_proto_to_string(m->proto), p->min, p->max);
                 bit_set(taken, m->proto, port);
                 chosen[i] = port;
                 next[m->proto] = port_after(p, port);
@@ -174,8 +181,8 @@ int task_ports_used(const struct agent *a, const struct task *except, struct tas
                                 free(v);
                                 return -ENOMEM;
                         }
-                        v[n++] = (struct task_port_use){.port = c->ports[j].host,
-                                                        .proto = c->ports[j].proto, .task_id = t->id};
+                        v[n++] = (struct task_port_use){
+                            .port = c->ports[j].host, .proto = c->ports[j].proto, .task_id = t->id};
                 }
         }
         *ret = v;

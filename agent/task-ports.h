@@ -15,7 +15,7 @@ struct task;
 #define TASK_PORTS_TABLE "silo"
 
 struct agent_ports {
-        uint16_t min, max;              /* --task-ports */
+        uint16_t min, max; /* --task-ports */
         /* Where the next search for a `host: 0` port starts, per protocol: after the last one
          * chosen, so a port just released is not handed out again at once (a client of the old
          * task may still be sending to it), as Docker's port allocator does. Not persisted:
@@ -24,9 +24,9 @@ struct agent_ports {
         /* The table's fixed part (isolator/nft.h), kept to write it again when the first
          * attempt failed (nf_tables missing at start, loaded since). */
         char bridge[16];
-        uint32_t subnet;                /* host byte order */
+        uint32_t subnet; /* host byte order */
         unsigned prefix;
-        bool table_ready;               /* the table exists with the fixed rules of this start */
+        bool table_ready; /* the table exists with the fixed rules of this start */
 };
 
 /* A host port held by a task. */
@@ -68,9 +68,9 @@ int task_ports_assign(struct agent *a, struct task *t, char **ret_error);
 /* At agent start, once the task subnet and bridge are known: allocate a->ports with the host
  * port range (--task-ports), then net.ipv4.ip_forward = 1 and the table with its fixed rules
  * (masquerade of `subnet`/`prefix`, host byte order, leaving by another interface than `bridge`;
- * hairpin masquerade; the jumps to the port chain), keeping the tasks' rules. When the table cannot be written (no
- * nf_tables in this kernel) a->ports is kept and the error returned: the caller logs it, and the
- * next bridge task's start tries again and fails with it. */
+ * hairpin masquerade; the jumps to the port chain), keeping the tasks' rules. When the table cannot
+ * be written (no nf_tables in this kernel) a->ports is kept and the error returned: the caller logs
+ * it, and the next bridge task's start tries again and fails with it. */
 int agent_ports_start(struct agent *a, const char *bridge, uint32_t subnet, unsigned prefix,
                       char **ret_error);
 struct agent_ports *agent_ports_free(struct agent_ports *p);
@@ -85,5 +85,6 @@ void task_ports_release(struct agent *a, const char *task_id);
 /* After the tasks were recovered: remove the rules of every task that is not alive any more
  * (ended while the agent was down, or forgotten), and write again those of the live ones whose
  * address `address_of` knows (a firewall reload may have flushed them). Logs what it did. */
-void task_ports_recover(struct agent *a, bool (*address_of)(const struct agent *a, const char *task_id,
-                                                            uint32_t *ret_address));
+void task_ports_recover(struct agent *a,
+                        bool (*address_of)(const struct agent *a, const char *task_id,
+                                           uint32_t *ret_address));

@@ -47,13 +47,13 @@
 struct nft_batch {
         struct mnl_socket *nl;
         uint32_t portid;
-        char *buf;                      /* 2 * BATCH_LIMIT, as mnl_nlmsg_batch_start() asks */
+        char *buf; /* 2 * BATCH_LIMIT, as mnl_nlmsg_batch_start() asks */
         struct mnl_nlmsg_batch *b;
-        uint32_t seq_first;             /* the seq of the first message after BEGIN */
+        uint32_t seq_first; /* the seq of the first message after BEGIN */
         uint32_t seq;
-        char **what;                    /* what each message does, by seq - seq_first */
+        char **what; /* what each message does, by seq - seq_first */
         size_t n_what, cap_what;
-        bool failed;                    /* out of memory or over BATCH_LIMIT while building */
+        bool failed; /* out of memory or over BATCH_LIMIT while building */
 };
 
 static void batch_free(struct nft_batch *b)
@@ -74,11 +74,13 @@ static int nl_open(struct mnl_socket **ret_nl, uint32_t *ret_portid, char **ret_
         struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
 
         if (!nl)
-                return error_set(ret_error, -errno, "nftables: opening a netfilter netlink socket: %m");
+                return error_set(ret_error, -errno,
+                                 "nftables: opening a netfilter netlink socket: %m");
         if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
                 int r = -errno;
                 mnl_socket_close(nl);
-                return error_set(ret_error, r, "nftables: binding the netlink socket: %s", strerror(-r));
+                return error_set(ret_error, r, "nftables: binding the netlink socket: %s",
+                                 strerror(-r));
         }
         *ret_portid = mnl_socket_get_portid(nl);
         *ret_nl = nl;
@@ -152,14 +154,15 @@ static int batch_commit(struct nft_batch *b, const char *table, char **ret_error
         if (b->failed)
                 return error_set(ret_error, -ENOMEM,
                                  "nftables: building a transaction of %zu changes on table ip %s: "
-                                 "out of memory or over %d bytes", b->n_what, table, BATCH_LIMIT);
+                                 "out of memory or over %d bytes",
+                                 b->n_what, table, BATCH_LIMIT);
         if (expected == 0)
                 return 0;
         nftnl_batch_end(mnl_nlmsg_batch_current(b->b), b->seq++);
         mnl_nlmsg_batch_next(b->b);
         if (mnl_socket_sendto(b->nl, mnl_nlmsg_batch_head(b->b), mnl_nlmsg_batch_size(b->b)) < 0)
-                return error_set(ret_error, -errno, "nftables: sending a transaction to table ip %s: %m",
-                                 table);
+                return error_set(ret_error, -errno,
+                                 "nftables: sending a transaction to table ip %s: %m", table);
         rbuf = malloc(MNL_SOCKET_BUFFER_SIZE);
         if (!rbuf)
                 return -ENOMEM;
@@ -224,7 +227,8 @@ struct expr_attr {
 };
 
 /* Append expression `name` with its attributes to the rule. */
-static void rb_put(struct rule_builder *rb, const char *name, const struct expr_attr *attrs, size_t n)
+static void rb_put(struct rule_builder *rb, const char *name, const struct expr_attr *attrs,
+                   size_t n)
 {
         struct nftnl_expr *e = rb->oom ? NULL : nftnl_expr_alloc(name);
 
@@ -241,8 +245,8 @@ static void rb_put(struct rule_builder *rb, const char *name, const struct expr_
         nftnl_rule_add_expr(rb->r, e);
 }
 
-#define RB_PUT(rb, name, ...)                                                                   \
-        rb_put((rb), (name), (const struct expr_attr[]){__VA_ARGS__},                           \
+#define RB_PUT(rb, name, ...)                                                                      \
+        rb_put((rb), (name), (const struct expr_attr[]){__VA_ARGS__},                              \
                sizeof((const struct expr_attr[]){__VA_ARGS__}) / sizeof(struct expr_attr))
 
 /* reg1 = <len bytes at offset of the header `base`> */
@@ -269,8 +273,9 @@ static void rb_mask(struct rule_builder *rb, const void *mask, uint32_t len)
 {
         static const uint8_t zero[16];
 
-        RB_PUT(rb, "bitwise", {NFTNL_EXPR_BITWISE_SREG, NFT_REG_1}, {NFTNL_EXPR_BITWISE_DREG, NFT_REG_1},
-               {NFTNL_EXPR_BITWISE_LEN, len}, {NFTNL_EXPR_BITWISE_MASK, .data = mask, .len = len},
+        RB_PUT(rb, "bitwise", {NFTNL_EXPR_BITWISE_SREG, NFT_REG_1},
+               {NFTNL_EXPR_BITWISE_DREG, NFT_REG_1}, {NFTNL_EXPR_BITWISE_LEN, len},
+               {NFTNL_EXPR_BITWISE_MASK, .data = mask, .len = len},
                {NFTNL_EXPR_BITWISE_XOR, .data = zero, .len = len});
 }
 
@@ -301,7 +306,7 @@ static void rb_oifname(struct rule_builder *rb, uint32_t op, const char *name)
  * `-m addrtype --dst-type LOCAL`), whichever interface holds it. */
 static void rb_daddr_local(struct rule_builder *rb)
 {
-        uint32_t local = RTN_LOCAL;     /* fib stores the type in host order */
+        uint32_t local = RTN_LOCAL; /* fib stores the type in host order */
 
         RB_PUT(rb, "fib", {NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR},
                {NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE}, {NFTNL_EXPR_FIB_DREG, NFT_REG_1});
@@ -310,7 +315,8 @@ static void rb_daddr_local(struct rule_builder *rb)
 
 static void rb_jump(struct rule_builder *rb, const char *chain)
 {
-        RB_PUT(rb, "immediate", {NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT}, {NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_JUMP},
+        RB_PUT(rb, "immediate", {NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT},
+               {NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_JUMP},
                {NFTNL_EXPR_IMM_CHAIN, .data = chain, .len = (uint32_t)strlen(chain) + 1});
 }
 
@@ -340,9 +346,11 @@ static void rb_dnat(struct rule_builder *rb, const struct nft_port_rule *p, stru
         rb_cmp(rb, NFT_CMP_EQ, &dport, 2);
         RB_PUT(rb, "immediate", {NFTNL_EXPR_IMM_DREG, NFT_REG_1},
                {NFTNL_EXPR_IMM_DATA, .data = &addr.s_addr, .len = 4});
-        RB_PUT(rb, "immediate", {NFTNL_EXPR_IMM_DREG, NFT_REG_2}, {NFTNL_EXPR_IMM_DATA, .data = &to_port, .len = 2});
-        RB_PUT(rb, "nat", {NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT}, {NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4},
-               {NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1}, {NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2});
+        RB_PUT(rb, "immediate", {NFTNL_EXPR_IMM_DREG, NFT_REG_2},
+               {NFTNL_EXPR_IMM_DATA, .data = &to_port, .len = 2});
+        RB_PUT(rb, "nat", {NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT},
+               {NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4}, {NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1},
+               {NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2});
 }
 
 static void rb_comment(struct rule_builder *rb, const char *owner)
@@ -381,9 +389,10 @@ static void rb_commit(struct nft_batch *b, struct rule_builder *rb, uint16_t typ
         if (rb->oom)
                 b->failed = true;
         else {
-                nftnl_rule_nlmsg_build_payload(batch_msg(b, type, type == NFT_MSG_NEWRULE ?
-                                                         NLM_F_CREATE | NLM_F_APPEND : 0, "%s", what),
-                                               rb->r);
+                nftnl_rule_nlmsg_build_payload(
+                    batch_msg(b, type, type == NFT_MSG_NEWRULE ? NLM_F_CREATE | NLM_F_APPEND : 0,
+                              "%s", what),
+                    rb->r);
                 batch_next(b);
         }
         if (rb->r)
@@ -402,7 +411,8 @@ static void batch_delete_rules(struct nft_batch *b, const char *table, const cha
 }
 
 /* NEWCHAIN (created when missing, left as it is otherwise); hook < 0: a regular chain. */
-static void batch_chain(struct nft_batch *b, const char *table, const char *name, int hook, int prio)
+static void batch_chain(struct nft_batch *b, const char *table, const char *name, int hook,
+                        int prio)
 {
         struct nftnl_chain *c = nftnl_chain_alloc();
 
@@ -418,7 +428,8 @@ static void batch_chain(struct nft_batch *b, const char *table, const char *name
                 nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat");
         }
         nftnl_chain_nlmsg_build_payload(batch_msg(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE,
-                                                  "creating chain %s in table ip %s", name, table), c);
+                                                  "creating chain %s in table ip %s", name, table),
+                                        c);
         batch_next(b);
         nftnl_chain_free(c);
 }
@@ -435,7 +446,8 @@ static void batch_table(struct nft_batch *b, const char *table, uint16_t type)
         }
         nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
         nftnl_table_nlmsg_build_payload(batch_msg(b, type, add ? NLM_F_CREATE : 0, "%s table ip %s",
-                                                  add ? "creating" : "deleting", table), t);
+                                                  add ? "creating" : "deleting", table),
+                                        t);
         batch_next(b);
         nftnl_table_free(t);
 }
@@ -446,9 +458,9 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
                 const char *name;
                 int hook, prio;
         } base[] = {
-                {"prerouting", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST},
-                {"output", NF_INET_LOCAL_OUT, NF_IP_PRI_NAT_DST},
-                {"postrouting", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC},
+            {"prerouting", NF_INET_PRE_ROUTING, NF_IP_PRI_NAT_DST},
+            {"output", NF_INET_LOCAL_OUT, NF_IP_PRI_NAT_DST},
+            {"postrouting", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC},
         };
         const struct in_addr loopback = {.s_addr = htonl(INADDR_LOOPBACK)};
         _cleanup_(batch_free) struct nft_batch b = {};
@@ -457,8 +469,9 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
         int r;
 
         if (strlen(cfg->bridge) >= IFNAMSIZ || cfg->prefix_len > 32)
-                return error_set(ret_error, -EINVAL, "nftables: bridge '%s' or prefix /%u is not valid",
-                                 cfg->bridge, cfg->prefix_len);
+                return error_set(ret_error, -EINVAL,
+                                 "nftables: bridge '%s' or prefix /%u is not valid", cfg->bridge,
+                                 cfg->prefix_len);
         inet_ntop(AF_INET, &cfg->subnet, subnet, sizeof(subnet));
         r = batch_begin(&b, ret_error);
         if (r < 0)
@@ -469,7 +482,8 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
         batch_table(&b, cfg->table, NFT_MSG_NEWTABLE);
         for (size_t i = 0; i < ELEMENTSOF(base); i++) {
                 batch_chain(&b, cfg->table, base[i].name, base[i].hook, base[i].prio);
-                snprintf(what, sizeof(what), "flushing chain %s of table ip %s", base[i].name, cfg->table);
+                snprintf(what, sizeof(what), "flushing chain %s of table ip %s", base[i].name,
+                         cfg->table);
                 batch_delete_rules(&b, cfg->table, base[i].name, 0, what);
         }
         batch_chain(&b, cfg->table, CHAIN_PORTS, -1, 0);
@@ -477,7 +491,8 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
         rb = rb_start(cfg->table, "prerouting");
         rb_daddr_local(&rb);
         rb_jump(&rb, CHAIN_PORTS);
-        rb_commit(&b, &rb, NFT_MSG_NEWRULE, "adding 'fib daddr type local jump ports' to chain prerouting");
+        rb_commit(&b, &rb, NFT_MSG_NEWRULE,
+                  "adding 'fib daddr type local jump ports' to chain prerouting");
 
         /* 127.0.0.0/8 is left alone: DNAT of a loopback connection to a task would need
          * route_localnet and a masquerade of 127.0.0.1; the host reaches a mapped port at one of
@@ -486,15 +501,18 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
         rb_ip_prefix(&rb, 16, NFT_CMP_NEQ, loopback, 8);
         rb_daddr_local(&rb);
         rb_jump(&rb, CHAIN_PORTS);
-        rb_commit(&b, &rb, NFT_MSG_NEWRULE, "adding 'ip daddr != 127.0.0.0/8 fib daddr type local jump ports' to chain output");
+        rb_commit(
+            &b, &rb, NFT_MSG_NEWRULE,
+            "adding 'ip daddr != 127.0.0.0/8 fib daddr type local jump ports' to chain output");
 
         /* Tasks reach other machines under the address of the interface they leave by. */
         rb = rb_start(cfg->table, "postrouting");
         rb_ip_prefix(&rb, 12, NFT_CMP_EQ, cfg->subnet, cfg->prefix_len);
         rb_oifname(&rb, NFT_CMP_NEQ, cfg->bridge);
         rb_masquerade(&rb);
-        snprintf(what, sizeof(what), "adding 'ip saddr %s/%u oifname != %s masquerade' to chain postrouting",
-                 subnet, cfg->prefix_len, cfg->bridge);
+        snprintf(what, sizeof(what),
+                 "adding 'ip saddr %s/%u oifname != %s masquerade' to chain postrouting", subnet,
+                 cfg->prefix_len, cfg->bridge);
         rb_commit(&b, &rb, NFT_MSG_NEWRULE, what);
 
         /* Hairpin: a task that reached another task (or itself) through a mapped port would
@@ -505,9 +523,10 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
         rb_oifname(&rb, NFT_CMP_EQ, cfg->bridge);
         rb_ct_dnat(&rb);
         rb_masquerade(&rb);
-        snprintf(what, sizeof(what),
-                 "adding 'ip saddr %s/%u oifname %s ct status dnat masquerade' to chain postrouting",
-                 subnet, cfg->prefix_len, cfg->bridge);
+        snprintf(
+            what, sizeof(what),
+            "adding 'ip saddr %s/%u oifname %s ct status dnat masquerade' to chain postrouting",
+            subnet, cfg->prefix_len, cfg->bridge);
         rb_commit(&b, &rb, NFT_MSG_NEWRULE, what);
 
         return batch_commit(&b, cfg->table, ret_error);
@@ -535,7 +554,7 @@ int nft_table_delete(const char *table, char **ret_error)
 
 struct owned_rule {
         uint64_t handle;
-        char *owner;            /* NULL: no comment */
+        char *owner; /* NULL: no comment */
 };
 
 struct rule_list {
@@ -613,7 +632,8 @@ static int ports_rules_list(const char *table, struct rule_list *ret, char **ret
         }
         nftnl_rule_set_str(filter, NFTNL_RULE_TABLE, table);
         nftnl_rule_set_str(filter, NFTNL_RULE_CHAIN, CHAIN_PORTS);
-        nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_IPV4, NLM_F_DUMP | NLM_F_ACK, seq);
+        nlh =
+            nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_IPV4, NLM_F_DUMP | NLM_F_ACK, seq);
         nftnl_rule_nlmsg_build_payload(nlh, filter);
         nftnl_rule_free(filter);
         if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
@@ -641,7 +661,8 @@ out:
         }
         if (r < 0) {
                 rule_list_clear(ret);
-                return error_set(ret_error, r, "nftables: listing the rules of chain %s in table ip %s: %s",
+                return error_set(ret_error, r,
+                                 "nftables: listing the rules of chain %s in table ip %s: %s",
                                  CHAIN_PORTS, table, strerror(-r));
         }
         return 0;
@@ -649,8 +670,8 @@ out:
 
 /* Queue the deletion of each listed rule for which `keep` says no. */
 static size_t batch_delete_owned(struct nft_batch *b, const char *table, const struct rule_list *l,
-                                 size_t from, size_t to, bool (*keep)(const char *owner, void *userdata),
-                                 void *userdata)
+                                 size_t from, size_t to,
+                                 bool (*keep)(const char *owner, void *userdata), void *userdata)
 {
         char what[256];
         size_t n = 0;
@@ -658,7 +679,8 @@ static size_t batch_delete_owned(struct nft_batch *b, const char *table, const s
         for (size_t i = from; i < to; i++) {
                 if (!l->v[i].owner || keep(l->v[i].owner, userdata))
                         continue;
-                snprintf(what, sizeof(what), "deleting rule %llu (task %s) of chain %s in table ip %s",
+                snprintf(what, sizeof(what),
+                         "deleting rule %llu (task %s) of chain %s in table ip %s",
                          (unsigned long long)l->v[i].handle, l->v[i].owner, CHAIN_PORTS, table);
                 batch_delete_rules(b, table, CHAIN_PORTS, l->v[i].handle, what);
                 n++;
@@ -680,8 +702,9 @@ int nft_ports_replace(const char *table, const char *owner, struct in_addr addr,
         int r;
 
         if (!owner[0] || strlen(owner) > NFT_OWNER_MAX)
-                return error_set(ret_error, -EINVAL, "nftables: owner '%s' is empty or longer than %d bytes",
-                                 owner, NFT_OWNER_MAX);
+                return error_set(ret_error, -EINVAL,
+                                 "nftables: owner '%s' is empty or longer than %d bytes", owner,
+                                 NFT_OWNER_MAX);
         r = ports_rules_list(table, &l, ret_error);
         if (r < 0)
                 return r;
@@ -697,8 +720,10 @@ int nft_ports_replace(const char *table, const char *owner, struct in_addr addr,
                 assert(rules[i].l4proto == IPPROTO_TCP || rules[i].l4proto == IPPROTO_UDP);
                 rb_dnat(&rb, &rules[i], addr);
                 rb_comment(&rb, owner);
-                snprintf(what, sizeof(what), "adding '%s dport %u dnat to %s:%u' (task %s) to chain %s in table ip %s",
-                         proto, rules[i].host_port, to, rules[i].container_port, owner, CHAIN_PORTS, table);
+                snprintf(what, sizeof(what),
+                         "adding '%s dport %u dnat to %s:%u' (task %s) to chain %s in table ip %s",
+                         proto, rules[i].host_port, to, rules[i].container_port, owner, CHAIN_PORTS,
+                         table);
                 rb_commit(&b, &rb, NFT_MSG_NEWRULE, what);
         }
         return batch_commit(&b, table, ret_error);

@@ -6,13 +6,12 @@
  * The table lives in the calling process's network namespace (the agent's) and holds:
  *
  *   table ip <table> {
- *     chain prerouting  { type nat hook prerouting priority dstnat;  fib daddr type local jump ports }
- *     chain output      { type nat hook output priority dstnat;
- *                         ip daddr != 127.0.0.0/8 fib daddr type local jump ports }
- *     chain postrouting { type nat hook postrouting priority srcnat;
- *                         ip saddr <subnet> oifname != <bridge> masquerade
- *                         ip saddr <subnet> oifname <bridge> ct status dnat masquerade }
- *     chain ports       { <proto> dport <host> dnat to <addr>:<port> comment "<owner>" ... }
+ *     chain prerouting  { type nat hook prerouting priority dstnat;  fib daddr type local jump
+ * ports } chain output      { type nat hook output priority dstnat; ip daddr != 127.0.0.0/8 fib
+ * daddr type local jump ports } chain postrouting { type nat hook postrouting priority srcnat; ip
+ * saddr <subnet> oifname != <bridge> masquerade ip saddr <subnet> oifname <bridge> ct status dnat
+ * masquerade } chain ports       { <proto> dport <host> dnat to <addr>:<port> comment "<owner>" ...
+ * }
  *   }
  *
  * The chain layout and the address-type test are Docker's (its DOCKER chain, jumped to from
@@ -30,19 +29,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NFT_OWNER_MAX 127       /* NFTNL_UDATA_COMMENT_MAXLEN less its NUL */
+#define NFT_OWNER_MAX 127 /* NFTNL_UDATA_COMMENT_MAXLEN less its NUL */
 
 /* The table's fixed part: which subnet is masqueraded and which interface is the bridge. */
 struct nft_config {
-        const char *table;      /* "silo" */
-        const char *bridge;     /* the task bridge, "silo0" */
-        struct in_addr subnet;  /* network address of the task subnet */
-        unsigned prefix_len;    /* 0..32 */
+        const char *table;     /* "silo" */
+        const char *bridge;    /* the task bridge, "silo0" */
+        struct in_addr subnet; /* network address of the task subnet */
+        unsigned prefix_len;   /* 0..32 */
 };
 
 /* One DNAT rule: <proto> dport <host_port> dnat to <addr>:<container_port>. */
 struct nft_port_rule {
-        uint8_t l4proto;        /* IPPROTO_TCP or IPPROTO_UDP */
+        uint8_t l4proto; /* IPPROTO_TCP or IPPROTO_UDP */
         uint16_t host_port;
         uint16_t container_port;
 };

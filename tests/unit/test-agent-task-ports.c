@@ -25,7 +25,7 @@
 struct fake_host {
         uint16_t bound[8];
         size_t n_bound;
-        int fail;               /* returned for every port when non-zero */
+        int fail; /* returned for every port when non-zero */
         unsigned calls;
 };
 
@@ -46,7 +46,8 @@ static int fake_probe(uint16_t port, silo_port_proto proto, void *userdata)
 static void test_dynamic_ports_differ_and_advance(void **state)
 {
         struct agent_ports p = {.min = 20000, .max = 20009};
-        struct silo_port_mapping m[3] = {{.container = 80}, {.container = 443}, {.container = 53, .proto = SILO_PORT_UDP}};
+        struct silo_port_mapping m[3] = {
+            {.container = 80}, {.container = 443}, {.container = 53, .proto = SILO_PORT_UDP}};
         struct silo_port_mapping again[1] = {{.container = 80}};
         struct fake_host h = {};
         (void)state;
@@ -85,9 +86,10 @@ static void test_exhaustion(void **state)
 
         /* 20000 and 20002 are tasks', 20001 a host process's: one port left for three entries. */
         assert_int_equal(task_ports_choose(&p, m, 3, used, 2, fake_probe, &h, &err), -EINVAL);
-        assert_string_equal(err, "container.ports[1].host: no free tcp port left in this agent's host "
-                                 "port range 20000-20003 (--task-ports): each is mapped to a task or "
-                                 "bound by a process");
+        assert_string_equal(err,
+                            "container.ports[1].host: no free tcp port left in this agent's host "
+                            "port range 20000-20003 (--task-ports): each is mapped to a task or "
+                            "bound by a process");
         /* Nothing is written on a refusal, and the search position did not move. */
         assert_int_equal(m[0].host, 0);
         assert_int_equal(p.next[SILO_PORT_TCP], 0);
@@ -115,14 +117,16 @@ static void task_drop(struct task *t)
         free(t);
 }
 
-#define BRIDGE_TASK(ports) \
+#define BRIDGE_TASK(ports)                                                                         \
         "{'name': 'x', 'command': ['x'], 'container': {'network': 'bridge', 'ports': " ports "}}"
 
 static void test_release_and_reuse(void **state)
 {
         struct agent_ports p = {.min = 30000, .max = 30001};
-        struct task *t1 = task_with("t1", BRIDGE_TASK("[{'container': 80, 'host': 30000}]"), SILO_TASK_RUNNING);
-        struct task *t2 = task_with("t2", BRIDGE_TASK("[{'container': 80, 'host': 30001}]"), SILO_TASK_RUNNING);
+        struct task *t1 =
+            task_with("t1", BRIDGE_TASK("[{'container': 80, 'host': 30000}]"), SILO_TASK_RUNNING);
+        struct task *t2 =
+            task_with("t2", BRIDGE_TASK("[{'container': 80, 'host': 30001}]"), SILO_TASK_RUNNING);
         struct task *tasks[] = {t1, t2};
         struct agent a = {.tasks = tasks, .n_tasks = 2, .ports = &p};
         struct silo_port_mapping m[1] = {{.container = 80}};
@@ -162,7 +166,8 @@ static void test_release_and_reuse(void **state)
 static void test_reload_after_restart(void **state)
 {
         struct agent_ports before = {.min = 40000, .max = 40002};
-        struct task *t = task_with("t1", BRIDGE_TASK("[{'container': 80}, {'container': 81}]"), SILO_TASK_RUNNING);
+        struct task *t = task_with("t1", BRIDGE_TASK("[{'container': 80}, {'container': 81}]"),
+                                   SILO_TASK_RUNNING);
         struct task *tasks[1] = {t};
         struct agent a = {.tasks = tasks, .n_tasks = 1, .ports = &before};
         struct agent_ports after = {.min = 40000, .max = 40002};
@@ -174,8 +179,9 @@ static void test_reload_after_restart(void **state)
         size_t n = 0;
         (void)state;
 
-        assert_int_equal(task_ports_choose(&before, t->spec->container.ports, 2, NULL, 0, fake_probe,
-                                           &h, NULL), 0);
+        assert_int_equal(
+            task_ports_choose(&before, t->spec->container.ports, 2, NULL, 0, fake_probe, &h, NULL),
+            0);
         text = silo_task_spec_to_string(t->spec);
         assert_non_null(text);
         assert_non_null(strstr(text, "\"host\":40000"));
@@ -200,7 +206,8 @@ static void test_fixed_port_refusals(void **state)
         struct agent_ports p = {.min = 20000, .max = 20010};
         struct task_port_use used[] = {{20005, SILO_PORT_UDP, "pg-1"}};
         struct silo_port_mapping out[1] = {{.container = 80, .host = 8080}};
-        struct silo_port_mapping taken[2] = {{.container = 80}, {.container = 53, .host = 20005, .proto = SILO_PORT_UDP}};
+        struct silo_port_mapping taken[2] = {
+            {.container = 80}, {.container = 53, .host = 20005, .proto = SILO_PORT_UDP}};
         struct silo_port_mapping bound[1] = {{.container = 80, .host = 20007}};
         struct silo_port_mapping tcp_ok[1] = {{.container = 80, .host = 20005}};
         struct fake_host h = {.bound = {20007}, .n_bound = 1};
@@ -208,17 +215,20 @@ static void test_fixed_port_refusals(void **state)
         (void)state;
 
         assert_int_equal(task_ports_choose(&p, out, 1, NULL, 0, fake_probe, &h, &err), -EINVAL);
-        assert_string_equal(err, "container.ports[0].host: 8080 is outside this agent's host port range "
-                                 "20000-20010 (--task-ports)");
+        assert_string_equal(err,
+                            "container.ports[0].host: 8080 is outside this agent's host port range "
+                            "20000-20010 (--task-ports)");
         free(err);
         err = NULL;
         assert_int_equal(task_ports_choose(&p, taken, 2, used, 1, fake_probe, &h, &err), -EINVAL);
-        assert_string_equal(err, "container.ports[1].host: 20005/udp is already mapped to task pg-1");
+        assert_string_equal(err,
+                            "container.ports[1].host: 20005/udp is already mapped to task pg-1");
         assert_int_equal(taken[0].host, 0);
         free(err);
         err = NULL;
         assert_int_equal(task_ports_choose(&p, bound, 1, used, 1, fake_probe, &h, &err), -EINVAL);
-        assert_string_equal(err, "container.ports[0].host: 20007/tcp is bound by a process on this host");
+        assert_string_equal(
+            err, "container.ports[0].host: 20007/tcp is bound by a process on this host");
         free(err);
         err = NULL;
         /* The same number in the other protocol is another port. */
@@ -277,14 +287,14 @@ static void test_assign_without_network(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_dynamic_ports_differ_and_advance),
-                cmocka_unit_test(test_fixed_before_dynamic),
-                cmocka_unit_test(test_exhaustion),
-                cmocka_unit_test(test_release_and_reuse),
-                cmocka_unit_test(test_reload_after_restart),
-                cmocka_unit_test(test_fixed_port_refusals),
-                cmocka_unit_test(test_probe_bind_real_sockets),
-                cmocka_unit_test(test_assign_without_network),
+            cmocka_unit_test(test_dynamic_ports_differ_and_advance),
+            cmocka_unit_test(test_fixed_before_dynamic),
+            cmocka_unit_test(test_exhaustion),
+            cmocka_unit_test(test_release_and_reuse),
+            cmocka_unit_test(test_reload_after_restart),
+            cmocka_unit_test(test_fixed_port_refusals),
+            cmocka_unit_test(test_probe_bind_real_sockets),
+            cmocka_unit_test(test_assign_without_network),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
