@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/array.h"
 #include "common/macro.h"
 #include "master/allocator-internal.h"
 
@@ -99,14 +98,43 @@ bool alloc_ports_fit(const struct alloc_agent *a, const struct alloc_pending *p)
 
 /* ---- the cluster's figures ---- */
 
+#define PORT_TREE_SIZE 65536
+
 int alloc_ports_reserve(struct alloc_cluster *c)
 {
-        for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
-                if (!c->port_held[pr] && !(c->port_held[pr] = calloc(65536, sizeof(uint32_t))))
-                        return -ENOMEM;
-        if (!ARRAY_GROW(c->port_ranges, c->cap_port_ranges, c->n_port_ranges + 1))
+        if (!c->port_offered &&
+            !(c->port_offered = calloc(PORT_TREE_SIZE + 1, sizeof(*c->port_offered))))
                 return -ENOMEM;
+        for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
+                if (!c->port_held[pr] &&
+                    !(c->port_held[pr] = calloc(PORT_TREE_SIZE, sizeof(*c->port_held[pr]))))
+                        return -ENOMEM;
         return 0;
+}
+
+/* Fenwick tree over ports 1..65536 (65536 stands for "past 65535"): add v at one port... */
+static void offered_add(struct alloc_cluster *c, size_t port, int32_t v)
+{
+        for (size_t i = port; i <= PORT_TREE_SIZE; i += i & -i)
+                c->port_offered[i] += v;
+}
+
+/* ...and the sum up to a port: how many agents' ranges cover it. */
+static int32_t offered_at(const struct alloc_cluster *c, size_t port)
+{
+        int32_t n = 0;
+
+        for (size_t i = port; i > 0; i -= i & -i)
+                n += c->port_offered[i];
+        return n;
+}
+
+/* The agent's range counted (+1) or no longer (-1): +v from its first port, -v past its last. */
+static void offered_range(struct alloc_cluster *c, const struct alloc_agent *a, int32_t v)
+{
+        offered_add(c, a->port_min, v);
+        if (a->port_max < 65535)
+                offered_add(c, (size_t)a->port_max + 1, -v);
 }
 
 /* Add sign (+1/-1) to the held count of every port the agent's bitmaps hold. */
@@ -125,20 +153,10 @@ static void held_add_all(struct alloc_cluster *c, const struct alloc_agent *a, i
 
 void alloc_ports_link(struct alloc_cluster *c, struct alloc_agent *a)
 {
-        struct alloc_port_range *r = NULL;
-
         if (!a->port_max)
                 return;
-        /* reserved: the held arrays exist and one more range fits */
-        assert(c->port_held[0] && c->n_port_ranges < c->cap_port_ranges);
-        for (size_t i = 0; i < c->n_port_ranges && !r; i++)
-                if (c->port_ranges[i].min == a->port_min && c->port_ranges[i].max == a->port_max)
-                        r = &c->port_ranges[i];
-        if (!r) {
-                r = &c->port_ranges[c->n_port_ranges++];
-                *r = (struct alloc_port_range){.min = a->port_min, .max = a->port_max};
-        }
-        r->n_agents++;
+        assert(c->port_offered && c->port_held[0] && c->port_held[1]); /* reserved */
+        offered_range(c, a, +1);
         held_add_all(c, a, +1);
 }
 
@@ -147,22 +165,14 @@ void alloc_ports_unlink(struct alloc_cluster *c, struct alloc_agent *a)
         if (!a->port_max)
                 return;
         held_add_all(c, a, -1);
-        for (size_t i = 0; i < c->n_port_ranges; i++) {
-                struct alloc_port_range *r = &c->port_ranges[i];
-
-                if (r->min != a->port_min || r->max != a->port_max)
-                        continue;
-                if (--r->n_agents == 0)
-                        *r = c->port_ranges[--c->n_port_ranges];
-                return;
-        }
+        offered_range(c, a, -1);
 }
 
 void alloc_ports_cluster_done(struct alloc_cluster *c)
 {
         for (int pr = 0; pr < _SILO_PORT_PROTO_MAX; pr++)
                 free(c->port_held[pr]);
-        free(c->port_ranges);
+        free(c->port_offered);
 }
 
 bool alloc_ports_available(const struct alloc_cluster *c, const struct alloc_pending *p)
@@ -171,18 +181,12 @@ bool alloc_ports_available(const struct alloc_cluster *c, const struct alloc_pen
 
         if (p->n_ports == 0)
                 return true;
-        if (c->n_port_ranges == 0)
-                return false;
+        if (!c->port_offered)
+                return false; /* no agent ever offered ports */
         for (size_t i = 0; i < p->n_ports; i++) {
                 const struct silo_port_mapping *m = &ct->ports[i];
-                size_t offering = 0;
 
-                if (!m->host)
-                        continue;
-                for (size_t k = 0; k < c->n_port_ranges; k++)
-                        if (m->host >= c->port_ranges[k].min && m->host <= c->port_ranges[k].max)
-                                offering += c->port_ranges[k].n_agents;
-                if (offering <= c->port_held[m->proto][m->host])
+                if (m->host && offered_at(c, m->host) <= (int32_t)c->port_held[m->proto][m->host])
                         return false;
         }
         return true;

@@ -1050,6 +1050,42 @@ static void test_ports_pass_charge_update(void **state)
         assert_string_equal(place_ok(c, &held).agent_id, "A");
 }
 
+/* Agents with overlapping ranges: a port offered by one agent only is taken once there; ports
+ * at the ends of the space (1 and 65535) count like any other. */
+static void test_ports_overlapping_ranges(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = NULL;
+        struct pspec x, y, z, lo, hi;
+        (void)state;
+
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add_ports(c, "A", "node-1", 8, 16 * GiB, 1, 20010);
+        agent_add_ports(c, "B", "node-2", 8, 16 * GiB, 20005, 65535);
+        pspec_init(&x, "x", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){20015}, 1);
+        assert_string_equal(place_ok(c, &x).agent_id, "B");
+        pspec_init(&y, "y", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){20015}, 1);
+        expect_reason(c, &y.t,
+                      "container.ports[0]: host port 20015/tcp is taken on every agent that "
+                      "offers it (node-2: task x)");
+        pspec_init(&z, "z", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){20007}, 1);
+        (void)place_ok(c, &z);
+        pspec_init(&z, "z2", 1, 1 * GiB, SILO_PORT_TCP, (const uint16_t[]){20007}, 1);
+        (void)place_ok(c, &z); /* the other agent offering 20007 */
+        pspec_init(&lo, "lo", 1, 1 * GiB, SILO_PORT_UDP, (const uint16_t[]){1}, 1);
+        assert_string_equal(place_ok(c, &lo).agent_id, "A");
+        pspec_init(&hi, "hi", 1, 1 * GiB, SILO_PORT_UDP, (const uint16_t[]){65535}, 1);
+        assert_string_equal(place_ok(c, &hi).agent_id, "B");
+        pspec_init(&hi, "hi2", 1, 1 * GiB, SILO_PORT_UDP, (const uint16_t[]){65535}, 1);
+        expect_reason(c, &hi.t,
+                      "container.ports[0]: host port 65535/udp is taken on every agent that "
+                      "offers it (node-2: task hi)");
+        /* B leaves: 20015 is offered nowhere now */
+        assert_int_equal(alloc_agent_remove(c, "B"), 3);
+        expect_reason(c, &y.t,
+                      "container.ports[0]: host port 20015/tcp is outside every agent's port "
+                      "range (node-1: 1-20010)");
+}
+
 /* Many tasks asking for one fixed host port on a large cluster: each agent gets exactly one,
  * the rest wait with the port's holders named (the cluster's per-port count refuses them without
  * a search each: its speed is the alloc-throughput benchmark's business, not this test's). */
@@ -1266,6 +1302,7 @@ int main(void)
             cmocka_unit_test(test_ports_chosen),
             cmocka_unit_test(test_ports_agents),
             cmocka_unit_test(test_ports_pass_charge_update),
+            cmocka_unit_test(test_ports_overlapping_ranges),
             cmocka_unit_test(test_ports_held_everywhere),
         };
 
