@@ -199,7 +199,7 @@ if command -v python3 >/dev/null; then
     t0=$SECONDS
     # Slot 1 fails on its first run only (exit 3), as a task whose first attempt finds no data.
     set +e
-    PYTHONPATH="$SRC/clients/python" timeout 60 python3 "$SRC/examples/framework.py" \
+    PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$SRC/clients/python" timeout 60 python3 "$SRC/examples/framework.py" \
         --master "$MURL" --token-file "$W/token" --name fw --count 3 --retries 2 -- \
         /bin/sh -c '[ "$SILO_SLOT" = 1 ] && [ "$SILO_ATTEMPT" = 0 ] && exit 3; echo "slot $SILO_SLOT ran"' \
         >"$W/fw.out" 2>&1
