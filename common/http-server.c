@@ -164,6 +164,7 @@ struct http_stream {
         http_server *server;
         struct MHD_Connection *conn;
         char remote[INET6_ADDRSTRLEN + 8];
+        int send_buffer; /* SO_SNDBUF to set when queued; 0: the kernel's */
         bool aborted;
         /* suspended by HTTP_STREAM_WAIT, on server->waiting */
         bool waiting;
@@ -284,6 +285,11 @@ void http_stream_abort(http_stream *s)
         ci = MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci)
                 (void)shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
+void http_stream_set_send_buffer(http_stream *s, int bytes)
+{
+        s->send_buffer = bytes;
 }
 
 const char *http_stream_remote(const http_stream *s)
@@ -408,10 +414,16 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, struct http_ctx *
                 return MHD_NO;
         }
         if (c->resp.stream) {
-                c->resp.stream->server = c->server;
-                c->resp.stream->conn = conn;
-                snprintf(c->resp.stream->remote, sizeof(c->resp.stream->remote), "%s",
-                         c->remote);
+                struct http_stream *st = c->resp.stream;
+                const union MHD_ConnectionInfo *ci =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+                st->server = c->server;
+                st->conn = conn;
+                snprintf(st->remote, sizeof(st->remote), "%s", c->remote);
+                if (st->send_buffer > 0 && ci)
+                        (void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &st->send_buffer,
+                                         sizeof(st->send_buffer));
         }
         r = MHD_queue_response(conn, c->resp.status, c->resp.mhd);
         http_response_reset(&c->resp);

@@ -160,6 +160,8 @@ int http_response_stream(http_response *resp, unsigned status, const char *conte
 
 /* A stream whose data comes when something happens (an event feed). `read` may also return
  * HTTP_STREAM_WAIT: the connection is suspended, costing nothing, until http_stream_wake().
+ * MHD may hold the response headers until the first body bytes, so a feed with nothing to say
+ * at first should say something (a heartbeat) for its client to see the status at once.
  * *ret_stream stays valid until `destroy` runs (the connection is gone then): its owner
  * forgets it there. */
 #define HTTP_STREAM_WAIT (-3)
@@ -172,6 +174,10 @@ void http_stream_wake(http_stream *st);
 /* Close the stream's connection whatever it is doing, even blocked on a client that stopped
  * reading: `read` is not called again and `destroy` follows from a later run. */
 void http_stream_abort(http_stream *st);
+/* Bound the kernel's send buffer of the stream's connection (SO_SNDBUF, which Linux doubles):
+ * by default it grows to megabytes (tcp_wmem), where a client that stopped reading hides from
+ * its owner's own bound on what it has not sent. Applied when the response is queued. */
+void http_stream_set_send_buffer(http_stream *st, int bytes);
 /* The client's address, "127.0.0.1:34567" ("?" before the response is queued). */
 const char *http_stream_remote(const http_stream *st);
 

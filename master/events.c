@@ -22,12 +22,9 @@
 #define DOOM_GRACE_MS 2000
 
 static const char *const event_type_names[_MASTER_EVENT_TYPE_MAX] = {
-    [MASTER_EVENT_TASK_STATE] = "task_state",
-    [MASTER_EVENT_TASK_PLACED] = "task_placed",
-    [MASTER_EVENT_TASK_PENDING] = "task_pending",
-    [MASTER_EVENT_AGENT_JOINED] = "agent_joined",
-    [MASTER_EVENT_AGENT_LOST] = "agent_lost",
-    [MASTER_EVENT_AGENT_RETURNED] = "agent_returned",
+    [MASTER_EVENT_TASK_STATE] = "task_state",     [MASTER_EVENT_TASK_PLACED] = "task_placed",
+    [MASTER_EVENT_TASK_PENDING] = "task_pending", [MASTER_EVENT_AGENT_JOINED] = "agent_joined",
+    [MASTER_EVENT_AGENT_LOST] = "agent_lost",     [MASTER_EVENT_AGENT_RETURNED] = "agent_returned",
 };
 
 const char *master_event_type_to_string(enum master_event_type t)
@@ -78,8 +75,7 @@ static int filter_types_parse(const char *types, unsigned *ret, char **ret_error
 }
 
 int master_event_filter_parse(const char *since, const char *role, const char *task,
-                              const char *types, struct master_event_filter *ret,
-                              char **ret_error)
+                              const char *types, struct master_event_filter *ret, char **ret_error)
 {
         struct master_event_filter f = {0};
         int r;
@@ -128,9 +124,8 @@ bool master_event_filter_match(const struct master_event_filter *f, enum master_
 
 int event_ring_init(struct event_ring *r, size_t capacity, size_t max_bytes, uint64_t next)
 {
-        *r = (struct event_ring){.capacity = MAX(capacity, (size_t)1),
-                                 .max_bytes = max_bytes,
-                                 .next = next};
+        *r = (struct event_ring){
+            .capacity = MAX(capacity, (size_t)1), .max_bytes = max_bytes, .next = next};
         r->v = calloc(r->capacity, sizeof(*r->v));
         return r->v ? 0 : -ENOMEM;
 }
@@ -215,6 +210,7 @@ struct event_consumer {
         uint64_t cursor; /* the last index looked at (handed over or filtered out) */
         char *out;       /* bytes ready for the connection: whole lines */
         size_t out_len, out_off, out_cap;
+        bool started; /* its first read is done */
         bool live;    /* reads from the ring (caught up with the store once) */
         bool waiting; /* its read said HTTP_STREAM_WAIT */
         bool doomed;  /* told it is too slow: ends after its last line */
@@ -343,6 +339,15 @@ static int consumer_refill(struct event_consumer *c)
         return 0;
 }
 
+static int consumer_heartbeat(struct event_consumer *c)
+{
+        char line[64];
+
+        snprintf(line, sizeof(line), "{\"type\":\"heartbeat\",\"index\":%" PRIu64 "}\n",
+                 c->ev->published);
+        return consumer_out_add(c, line, strlen(line));
+}
+
 static ssize_t consumer_read(void *userdata, uint64_t pos, char *buf, size_t max)
 {
         struct event_consumer *c = userdata;
@@ -359,6 +364,14 @@ static ssize_t consumer_read(void *userdata, uint64_t pos, char *buf, size_t max
                         return HTTP_STREAM_ERROR;
                 }
         }
+        if (c->out_len == c->out_off && !c->doomed && !c->started) {
+                /* Nothing to send at once: a heartbeat, so that the headers (which MHD holds
+                 * until the first bytes) and the current index reach the client now. */
+                r = consumer_heartbeat(c);
+                if (r < 0)
+                        return HTTP_STREAM_ERROR;
+        }
+        c->started = true;
         if (c->out_len == c->out_off) {
                 if (c->doomed)
                         return HTTP_STREAM_END;
@@ -429,6 +442,8 @@ int master_events_subscribe(master *m, struct master_event_filter *f, http_respo
                                       consumer_free, &c->stream);
         if (r < 0)
                 return r;
+        /* What the consumer has not read stays in the ring, where the bound sees it. */
+        http_stream_set_send_buffer(c->stream, CONSUMER_OUT_TARGET);
         /* Proxies must pass each line on as it comes (nginx buffers otherwise). */
         (void)http_response_header(resp, "Cache-Control", "no-cache");
         (void)http_response_header(resp, "X-Accel-Buffering", "no");
@@ -512,18 +527,17 @@ int master_event_task_placed(master *m, const struct master_task *t)
         const struct silo_container *ct = t->spec->has_container ? &t->spec->container : NULL;
 
         for (size_t i = 0; disks && i < t->n_disks; i++)
-                json_array_append_new(disks, json_pack("{s:I, s:s?}", "io", (json_int_t)i, "disk",
-                                                       t->disks[i]));
+                json_array_append_new(
+                    disks, json_pack("{s:I, s:s?}", "io", (json_int_t)i, "disk", t->disks[i]));
         for (size_t i = 0; ports && ct && i < ct->n_ports; i++)
                 json_array_append_new(
-                    ports, json_pack("{s:i, s:i, s:s}", "container", ct->ports[i].container,
-                                     "host", ct->ports[i].host, "proto",
+                    ports, json_pack("{s:i, s:i, s:s}", "container", ct->ports[i].container, "host",
+                                     ct->ports[i].host, "proto",
                                      silo_port_proto_to_string(ct->ports[i].proto)));
         if (!b || !disks || !ports ||
-            json_object_update_new(
-                b, json_pack("{s:s?, s:s?, s:O, s:O}", "agent_id", t->agent_id, "hostname",
-                             a && a->reg ? a->reg->hostname : NULL, "disks", disks, "ports",
-                             ports)) < 0) {
+            json_object_update_new(b, json_pack("{s:s?, s:s?, s:O, s:O}", "agent_id", t->agent_id,
+                                                "hostname", a && a->reg ? a->reg->hostname : NULL,
+                                                "disks", disks, "ports", ports)) < 0) {
                 json_decref(b);
                 b = NULL;
         }
@@ -576,7 +590,7 @@ static int publish_row(const struct store_stream_event *e, void *userdata)
         return 0;
 }
 
-void master_events_publish(master *m)
+bool master_events_publish(master *m)
 {
         struct master_events *ev = m->events;
         uint64_t oldest;
@@ -584,7 +598,7 @@ void master_events_publish(master *m)
         int r;
 
         if (!ev || !ev->written)
-                return;
+                return false;
         ev->written = false;
         r = store_stream_range(m->store, ev->published, SIZE_MAX, publish_row, ev);
         if (r < 0)
@@ -607,9 +621,7 @@ void master_events_publish(master *m)
                         woke = true;
                 }
         }
-        /* MHD serves resumed connections only in a run: now, not at the next wake-up. */
-        if (woke)
-                (void)http_server_run(m->http);
+        return woke;
 }
 
 uint64_t master_events_last(master *m)
@@ -630,7 +642,6 @@ void master_events_tick(master *m)
 {
         struct master_events *ev = m->events;
         uint64_t now = now_mono_ms(), hb = m->opts.event_heartbeat_s * 1000;
-        bool woke = false;
         int r;
 
         for (struct event_consumer *c = ev->consumers; c; c = c->next) {
@@ -642,24 +653,18 @@ void master_events_tick(master *m)
                         continue;
                 }
                 if (c->waiting && now - c->last_write_ms >= hb) {
-                        char line[64];
-
-                        snprintf(line, sizeof(line), "{\"type\":\"heartbeat\",\"index\":%" PRIu64 "}\n",
-                                 ev->published);
-                        if (consumer_out_add(c, line, strlen(line)) >= 0) {
+                        if (consumer_heartbeat(c) >= 0) {
                                 c->waiting = false;
                                 http_stream_wake(c->stream);
-                                woke = true;
                         }
                 }
         }
-        if (woke)
-                (void)http_server_run(m->http);
+        /* The loop's post source runs MHD after this tick: the woken streams are served. */
 
         /* The window: the newest event_window events stay, the rest go in bounded batches. */
         if (ev->published >= ev->first && ev->published - ev->first + 1 > m->opts.event_window) {
-                uint64_t upto = MIN(ev->published - m->opts.event_window,
-                                    ev->first + TRIM_BATCH - 1);
+                uint64_t upto =
+                    MIN(ev->published - m->opts.event_window, ev->first + TRIM_BATCH - 1);
 
                 r = store_stream_trim(m->store, upto);
                 if (r < 0)
@@ -676,6 +681,14 @@ int master_events_new(master *m, struct master_events **ret, char **ret_error)
         uint64_t oldest, last;
         int r;
 
+        /* Zeroed options (a master built in a test) take the defaults: a window of 0 would
+         * trim the last event, and the next index would start again from 1. */
+        if (m->opts.event_window == 0)
+                m->opts.event_window = MASTER_EVENT_WINDOW_DEFAULT;
+        if (m->opts.event_buffer == 0)
+                m->opts.event_buffer = MASTER_EVENT_BUFFER_DEFAULT;
+        if (m->opts.event_heartbeat_s == 0)
+                m->opts.event_heartbeat_s = MASTER_EVENT_HEARTBEAT_S_DEFAULT;
         r = store_stream_bounds(m->store, &oldest, &last);
         if (r < 0)
                 return error_set(ret_error, r, "event stream: cannot read the events kept: %s",

@@ -43,8 +43,7 @@ void master_event_filter_done(struct master_event_filter *f);
 /* Decode the query arguments (each may be NULL); -EINVAL with a message naming the argument
  * and its value. */
 int master_event_filter_parse(const char *since, const char *role, const char *task,
-                              const char *types, struct master_event_filter *ret,
-                              char **ret_error);
+                              const char *types, struct master_event_filter *ret, char **ret_error);
 /* Whether an event of this type, task and role passes the filter. */
 bool master_event_filter_match(const struct master_event_filter *f, enum master_event_type type,
                                const char *task_id, const char *role);
@@ -77,6 +76,12 @@ const struct event_ring_entry *event_ring_get(const struct event_ring *r, uint64
 /* ---- the master's side ---- */
 /* The ring's byte bound: a consumer this far behind is dropped whatever the event count. */
 #define MASTER_EVENT_BUFFER_BYTES (4u * 1024 * 1024)
+/* The defaults of --event-window, --event-buffer and --event-heartbeat-s (main.c). */
+#define MASTER_EVENT_WINDOW_DEFAULT 100000
+#define MASTER_EVENT_BUFFER_DEFAULT 10000
+#define MASTER_EVENT_HEARTBEAT_S_DEFAULT 10
+#define MASTER_EVENT_STR_(x) #x
+#define MASTER_EVENT_STR(x) MASTER_EVENT_STR_(x) /* a default as the option table's string */
 
 int master_events_new(master *m, struct master_events **ret, char **ret_error);
 struct master_events *master_events_free(struct master_events *e);
@@ -89,8 +94,10 @@ int master_event_agent(master *m, enum master_event_type type, const struct mast
 /* A pending task's reason changed: the event is a change of its own. */
 int master_event_task_pending(master *m, const struct master_task *t);
 
-/* After a successful commit: hand the turn's events to the consumers. */
-void master_events_publish(master *m);
+/* After a successful commit: hand the turn's events to the consumers. True when streams were
+ * resumed: the caller runs the HTTP server, but never before the turn's held answers are
+ * released (a handler run then would have its answer released with them, uncommitted). */
+bool master_events_publish(master *m);
 /* From the master's tick: heartbeats to idle consumers, the window's trim, and the end of
  * consumers told they were too slow that did not take their last line. */
 void master_events_tick(master *m);

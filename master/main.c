@@ -16,6 +16,7 @@
 #include "common/fd-limit.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "master/events.h"
 #include "master/master.h"
 
 #define OPT(field) offsetof(struct master_options, field)
@@ -52,14 +53,15 @@ static const struct config_option master_options_table[] = {
      "after they end; 0: never", 0, 315360000},
     {"gc-max-tasks", CONFIG_UINT, OPT(gc_max_tasks), "10000", "N",
      "at most this many ended tasks are kept, the oldest end forgotten first; 0: no limit", 0, 0},
-    {"event-window", CONFIG_UINT, OPT(event_window), "100000", "N",
+    {"event-window", CONFIG_UINT, OPT(event_window), MASTER_EVENT_STR(MASTER_EVENT_WINDOW_DEFAULT), "N",
      "events kept in the state for GET /api/v1/events?since= (older: 410, re-list)", 1,
      100000000},
-    {"event-buffer", CONFIG_UINT, OPT(event_buffer), "10000", "N",
+    {"event-buffer", CONFIG_UINT, OPT(event_buffer), MASTER_EVENT_STR(MASTER_EVENT_BUFFER_DEFAULT), "N",
      "events kept in memory for streaming; a consumer further behind (or 4 MiB) is disconnected "
      "as too slow",
      16, 1000000},
-    {"event-heartbeat-s", CONFIG_UINT, OPT(event_heartbeat_s), "10", "SEC",
+    {"event-heartbeat-s", CONFIG_UINT, OPT(event_heartbeat_s),
+     MASTER_EVENT_STR(MASTER_EVENT_HEARTBEAT_S_DEFAULT), "SEC",
      "an event stream without events this long gets a heartbeat line", 1, 3600},
     {"role-weight", CONFIG_LIST, OPT(role_weights), NULL, "ROLE=WEIGHT",
      "weight of a role in weighted fair sharing (a role without one weighs 1)"},

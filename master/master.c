@@ -349,9 +349,6 @@ int master_commit(master *m)
                           strerror(-r));
                 m->fatal = r;
         }
-        /* Consumers hear of a change only once it is committed. */
-        if (r >= 0)
-                master_events_publish(m);
         for (size_t i = 0; i < m->n_acks; i++) {
                 if (r < 0)
                         (void)http_response_error(
@@ -360,6 +357,9 @@ int master_commit(master *m)
                 (void)http_deferred_finish(m->acks[i]);
         }
         m->n_acks = 0;
+        /* Consumers hear of a change only once it is committed. */
+        if (r >= 0 && master_events_publish(m))
+                m->http_run_needed = true;
         return r;
 }
 
@@ -392,8 +392,10 @@ static int master_turn(master *m)
         master_outbox_flush(m);
         /* MHD serves resumed connections only from its next run; do it now rather than when
          * some other socket happens to wake the loop. */
-        if (had_acks)
+        if (had_acks || m->http_run_needed) {
+                m->http_run_needed = false;
                 (void)http_server_run(m->http);
+        }
         return 0;
 }
 

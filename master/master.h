@@ -146,6 +146,7 @@ typedef struct master {
         /* Answers held until the loop turn's transaction is committed (group commit). */
         http_deferred **acks;
         size_t n_acks, cap_acks;
+        bool http_run_needed; /* event streams were resumed at the commit: run the server */
         /* Calls to agents held until the changes they act on are committed (launcher.c). */
         void **outbox;
         size_t n_outbox, cap_outbox;

@@ -10,6 +10,7 @@
 
 #include "common/macro.h"
 #include "common/metrics-text.h"
+#include "master/events.h"
 #include "master/master.h"
 
 /* The master's counters, in the order /metrics lists them. */
@@ -74,6 +75,12 @@ static const struct master_counter {
         COUNTER("silo_master_allocation_placed_total",
                 "Tasks placed by allocation passes.",
                 allocation_placed),
+        COUNTER("silo_master_events_total",
+                "Events committed and handed to the event stream's consumers.",
+                events_published),
+        COUNTER("silo_master_event_consumers_dropped_total",
+                "Event stream consumers disconnected as too slow (or behind the window).",
+                event_consumers_dropped),
 };
 #undef COUNTER
 
@@ -388,6 +395,8 @@ char *master_metrics_format(master *m)
                   &x->launch_seconds);
         metrics_text_gauge(w, "silo_master_http_connections", "Open HTTP client connections.",
               m->http ? http_server_connections(m->http) : 0);
+        metrics_text_gauge(w, "silo_master_event_consumers", "Event stream consumers connected.",
+                           (double)master_events_consumers(m));
         metrics_text_gauge(w, "silo_master_agent_calls_in_flight",
               "Launch and kill requests to agents in flight.",
               m->client ? (double)http_client_in_flight(m->client) : 0);

@@ -1,0 +1,125 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# silo-master's event stream (GET /api/v1/events, issue 20) against sim-agents on loopback:
+# a consumer follows 1,000 tasks submitted, placed and finished and sees every state change
+# once and in order (each task's history says which); the master is killed -9 half way and
+# the consumer resumes with since= without a loss or a repeat; filters; a since older than the
+# window is 410; a consumer that stops reading is dropped with a log line naming it, while the
+# agents' heartbeat p99 stays within 2x of the same workload's figure without it.
+. "$(dirname "$0")/master-lib.sh"
+command -v python3 >/dev/null || skip_suite "python3 is not installed"
+PY="python3 $(dirname "$(realpath "$0")")/master-events.py"
+N=1000
+
+# The state on tmpfs: a kill -9 loses nothing a commit wrote either way (the page cache
+# survives the process), and the suite spends its time on the stream, not on a shared disk's
+# fsync. The last --state-dir wins over master-lib.sh's.
+SHM=$(mktemp -d /dev/shm/silo-master-events.XXXXXX)
+trap 'rc=$?; rm -rf "$SHM"; set +e; (exit $rc); cleanup' EXIT
+OPTS=(--heartbeat-interval-ms 50 --event-heartbeat-s 1 --log-level info --state-dir "$SHM/state")
+start_master "${OPTS[@]}"
+for s in s1 s2 s3 s4; do start_sim $s --cpus 64 --mem 68719476736 --finish-after-ms 100; done
+wait_for 10 "4 agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 4
+URL="http://127.0.0.1:$PORT"
+
+# ---- 1,000 tasks, a kill -9 of the master half way, resumed with since= ----
+$PY consume "$URL" "$TOKEN" "$WORK/stream.jsonl" 0 $N > "$WORK/consume.out" 2>&1 &
+CONSUMER=$!
+PIDS+=("$CONSUMER")
+$PY submit "$URL" "$TOKEN" t $N > "$WORK/submit.out" 2>&1 &
+SUBMITTER=$!
+PIDS+=("$SUBMITTER")
+wait_for 30 "400 events streamed" bash -c "[ \$(wc -l < '$WORK/stream.jsonl') -ge 400 ]"
+kill9_master
+before=$(wc -l < "$WORK/stream.jsonl")
+start_master "${OPTS[@]}"
+wait "$SUBMITTER" || fail "submitting $N tasks: $(cat "$WORK/submit.out")"
+if wait "$CONSUMER"; then
+    pass "consumer followed $N tasks to FINISHED across a kill -9 ($before events before it): $(cat "$WORK/consume.out")"
+else
+    fail "consumer: $(cat "$WORK/consume.out")"
+fi
+echo "time: ${SECONDS} s for $N tasks followed"
+grep -q "reconnects" "$WORK/consume.out" && ! grep -q " 0 reconnects" "$WORK/consume.out" \
+    && pass "the consumer had to reconnect (the kill -9 cut its stream)" \
+    || fail "the consumer never lost its stream: $(cat "$WORK/consume.out")"
+out=$($PY check "$URL" "$TOKEN" "$WORK/stream.jsonl" $N 2>&1) \
+    && pass "exactly once and in order per task, against each task's history: $out" \
+    || fail "stream vs history: $out"
+# What was resumed across the restart is what a fresh reader gets from the store.
+$PY read "$URL" "$TOKEN" "?since=0" "$WORK/fresh.jsonl"
+cmp -s "$WORK/fresh.jsonl" "$WORK/stream.jsonl" \
+    && pass "the resumed stream equals a fresh read of the stored events ($(wc -l < "$WORK/fresh.jsonl") lines)" \
+    || fail "the resumed stream differs from a fresh read: $(diff "$WORK/fresh.jsonl" "$WORK/stream.jsonl" | head -5)"
+last=$(tail -n1 "$WORK/fresh.jsonl" | jq .index)
+assert_eq "the task list's event_index is the last event" "$(api_body GET /api/v1/tasks | jq .event_index)" "$last"
+assert_eq "one task_placed per task, with its agent and hostname" \
+    "$(jq -s '[.[] | select(.type=="task_placed" and (.agent_id|type)=="string" and .hostname != null)] | length' "$WORK/fresh.jsonl")" "$N"
+assert_eq "4 agent_joined events" "$(jq -s '[.[] | select(.type=="agent_joined")] | length' "$WORK/fresh.jsonl")" 4
+
+# ---- filters ----
+$PY read "$URL" "$TOKEN" "?since=0&role=alpha&type=task_state,task_placed" "$WORK/alpha.jsonl"
+assert_eq "role=alpha&type=task_state,task_placed: exactly those events ($(wc -l < "$WORK/alpha.jsonl"))" \
+    "$(jq -c . "$WORK/alpha.jsonl" | md5sum)" \
+    "$(jq -c 'select(.role=="alpha" and (.type=="task_state" or .type=="task_placed"))' "$WORK/fresh.jsonl" | md5sum)"
+$PY read "$URL" "$TOKEN" "?since=0&task=t-7" "$WORK/t7.jsonl"
+assert_eq "task=t-7: exactly its events ($(jq -r '.state // .type' "$WORK/t7.jsonl" | tr '\n' ' '))" \
+    "$(jq -c . "$WORK/t7.jsonl" | md5sum)" "$(jq -c 'select(.task_id=="t-7")' "$WORK/fresh.jsonl" | md5sum)"
+$PY read "$URL" "$TOKEN" "?since=$((last - 3))" "$WORK/tail.jsonl"
+assert_eq "since=N: the events after N" "$(jq -r .index "$WORK/tail.jsonl" | tr '\n' ' ')" "$((last - 2)) $((last - 1)) $last "
+assert_eq "an unknown type is a 400" "$(api_status GET '/api/v1/events?type=nope')" 400
+assert_match "a bad since names itself" "$(api_body GET '/api/v1/events?since=-1' | jq -r .error.message)" "since: '-1'"
+assert_eq "a since beyond the last event is a 410" "$(api_status GET "/api/v1/events?since=$((last + 5))")" 410
+
+# ---- the window ----
+stop_master
+start_master "${OPTS[@]}" --event-window 100
+wait_for 10 "the window trimmed" bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' '$URL/api/v1/events?since=0') = 410 ]"
+body=$(api_body GET '/api/v1/events?since=0')
+assert_eq "since=0 past the window: code gone" "$(jq -r .error.code <<<"$body")" gone
+assert_match "the 410 tells the client to re-list: $(jq -r .error.message <<<"$body")" "$(jq -r .error.message <<<"$body")" \
+    "re-list the tasks .GET /api/v1/tasks. then stream from its event_index"
+$PY read "$URL" "$TOKEN" "?since=$((last - 100))" "$WORK/window.jsonl"
+assert_eq "since= at the window's edge: the 100 events kept" "$(wc -l < "$WORK/window.jsonl")" 100
+
+echo "time: ${SECONDS} s for the stream, restart, filter and window checks"
+
+# ---- a consumer that stops reading, and the agents' heartbeats meanwhile ----
+# A fresh state, with fewer tasks to list (the sims register again with this master).
+stop_master
+start_master --heartbeat-interval-ms 20 --event-buffer 200 --log-level info --state-dir "$SHM/slow"
+wait_for 10 "4 agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 4
+# The highest of the sims' heartbeat p99 during one workload: N tasks submitted at a steady
+# 300 a second, placed and finished (6 events each).
+workload() {
+    local s
+    for s in s1 s2 s3 s4; do sim $s POST /sim/rtt-reset '{}' >/dev/null; done
+    $PY submit "$URL" "$TOKEN" "$1" "$2" 300 || fail "submitting the $1 workload"
+    wait_for 30 "the $1 workload FINISHED" api_is /api/v1/tasks "[.tasks[] | select((.id|startswith(\"$1-\")) and .state==\"FINISHED\")] | length" "$2"
+    for s in s1 s2 s3 s4; do sim $s GET /sim/state | jq .heartbeat.p99_us; done | sort -n | tail -n1
+}
+workload warm 100 >/dev/null # the first tasks after a start are slower: not what is compared
+idle_p99=$(workload base 300)
+$PY stall "$URL" "$TOKEN" "$WORK/stalled.out" > "$WORK/stall.log" 2>&1 &
+STALLED=$!
+PIDS+=("$STALLED")
+wait_for 10 "the stalled consumer connected" grep -q "stalled consumer" "$WORK/stall.log"
+stalled_p99=$(workload slow 300)
+wait_for 10 "the stalled consumer dropped" grep -q "event stream consumer 127.0.0.1:[0-9]*: more than 200 events" "$WORK/master.log"
+# The figure without it once more, after: this machine's other load moves a p99 of a few
+# hundred samples by more than 2x between two equal runs; the higher of the two is the figure.
+idle2_p99=$(workload again 300)
+[ "$idle2_p99" -gt "$idle_p99" ] && idle_p99=$idle2_p99
+echo "figure: agents' heartbeat p99 ${idle_p99} us without a stalled consumer (${idle2_p99} us the second time), ${stalled_p99} us with one (ratio $(awk "BEGIN{printf \"%.2f\", $stalled_p99/$idle_p99}"))"
+[ "$stalled_p99" -le $((2 * idle_p99)) ] \
+    && pass "heartbeat p99 with a stalled consumer within 2x of the figure without ($stalled_p99 <= 2 x $idle_p99 us)" \
+    || fail "heartbeat p99 $stalled_p99 us with a stalled consumer, more than 2x $idle_p99 us"
+pass "the master dropped it, naming it: $(grep -o 'event stream consumer .*' "$WORK/master.log" | head -1)"
+echo "time: ${SECONDS} s"
+kill -USR1 "$STALLED"
+wait "$STALLED" || true
+grep -q "Transfer-Encoding: chunked" "$WORK/stalled.out" && pass "the stalled consumer's stream was chunked NDJSON" \
+    || fail "no stream reached the stalled consumer"
+assert_eq "silo_master_event_consumers_dropped_total counts it" \
+    "$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/metrics" | awk '/^silo_master_event_consumers_dropped_total/ {print $2}')" 1
+assert_done
