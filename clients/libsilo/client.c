@@ -161,7 +161,7 @@ _public_ int silo_client_new(const char *urls, const struct silo_client_options 
                 size_t len = comma ? (size_t)(comma - p) : strlen(p);
 
                 r = client_url_add(c, p, len, ret_error);
-                if (r < 0)
+                if (r < 0 && strchr(urls, ','))
                         r = error_wrap(ret_error, r, "master list '%s'", urls);
                 p = comma ? comma + 1 : NULL;
         }
