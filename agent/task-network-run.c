@@ -69,15 +69,15 @@ int agent_network_start(struct agent *a, char **ret_error)
                 return r;
         if (mkdir(a->network->netns_dir, 0700) < 0 && errno != EEXIST)
                 return error_set(ret_error, -errno, "creating %s: %m", a->network->netns_dir);
-        /* The subnet's NAT and the port mappings (task-ports.h). Without nf_tables the agent
-         * still runs its other tasks; a bridge task's start tries again and fails with this. */
+        /* The host port range and the settings of the subnet's NAT (task-ports.h); its
+         * nftables table is written at the first bridge task's start. */
         {
                 _cleanup_free_ char *err = NULL;
 
                 r = agent_ports_start(a, a->network->bridge, a->network->subnet.addr,
                                       a->network->subnet.prefix, &err);
                 if (r < 0)
-                        log_warning_errno(r, "Bridge-mode tasks cannot start yet: %s", strempty(err));
+                        log_warning_errno(r, "Bridge-mode tasks cannot start: %s", strempty(err));
         }
         return event_loop_add_timer(a->loop, SAMPLE_USEC, SAMPLE_USEC, on_sample, a->network, NULL,
                                     &a->network->tick);

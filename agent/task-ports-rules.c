@@ -85,8 +85,7 @@ int agent_ports_start(struct agent *a, const char *bridge, uint32_t subnet, unsi
                                  strempty(a->opts.task_ports));
         if (strlen(bridge) >= sizeof(p->bridge))
                 return error_set(ret_error, -EINVAL,
-                                 "--task-bridge: '%s' is longer than an interface "
-                                 "name (15 bytes)",
+                                 "--task-bridge: '%s' is longer than an interface name (15 bytes)",
                                  bridge);
         if (!a->ports && !(a->ports = calloc(1, sizeof(*a->ports))))
                 return -ENOMEM;
@@ -96,8 +95,10 @@ int agent_ports_start(struct agent *a, const char *bridge, uint32_t subnet, unsi
         strcpy(p->bridge, bridge);
         p->subnet = subnet;
         p->prefix = prefix;
+        /* The table and ip_forward wait for the first bridge task (task_ports_apply(), also
+         * at recovery): a node that never runs one is left as it was, not turned into a router. */
         p->table_ready = false;
-        return ports_table_setup(p, ret_error);
+        return 0;
 }
 
 int task_ports_apply(struct agent *a, const struct task *t, uint32_t address, char **ret_error)

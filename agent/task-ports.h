@@ -66,11 +66,11 @@ int task_ports_assign(struct agent *a, struct task *t, char **ret_error);
 /* ---- the rules (task-ports-rules.c): need CAP_NET_ADMIN in the agent's network namespace */
 
 /* At agent start, once the task subnet and bridge are known: allocate a->ports with the host
- * port range (--task-ports), then net.ipv4.ip_forward = 1 and the table with its fixed rules
- * (masquerade of `subnet`/`prefix`, host byte order, leaving by another interface than `bridge`;
- * hairpin masquerade; the jumps to the port chain), keeping the tasks' rules. When the table cannot
- * be written (no nf_tables in this kernel) a->ports is kept and the error returned: the caller logs
- * it, and the next bridge task's start tries again and fails with it. */
+ * port range (--task-ports) and what the table's fixed rules need. Nothing is written to the
+ * kernel yet: the first bridge task's task_ports_apply() turns on net.ipv4.ip_forward and writes
+ * the table (masquerade of `subnet`/`prefix`, host byte order, leaving by another interface than
+ * `bridge`; hairpin masquerade; the jumps to the port chain), keeping the tasks' rules, and a
+ * failure there (no nf_tables in this kernel) fails that task's start, naming it. */
 int agent_ports_start(struct agent *a, const char *bridge, uint32_t subnet, unsigned prefix,
                       char **ret_error);
 struct agent_ports *agent_ports_free(struct agent_ports *p);
