@@ -342,6 +342,11 @@ int main(int argc, char **argv)
                         config_free(&agent_options_schema, &a.opts);
                         return EX_CONFIG;
                 }
+                if (agent_network_options_check(a.opts.task_subnet, a.opts.task_bridge, NULL, &err) < 0) {
+                        log_error("%s", strempty(err));
+                        config_free(&agent_options_schema, &a.opts);
+                        return EX_CONFIG;
+                }
         }
         r = agent_run(&a);
         agent_free(&a);

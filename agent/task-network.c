@@ -207,6 +207,28 @@ static int subnet_choose(task_net_routed_fn routed, struct net_ipv4_net *ret, ch
                          "10.88.N.0/24 already; give one with --task-subnet");
 }
 
+int agent_network_options_check(const char *subnet_opt, const char *bridge, struct net_ipv4_net *ret_subnet,
+                                char **ret_error)
+{
+        struct net_ipv4_net subnet = {};
+        int r;
+
+        if (bridge && (strlen(bridge) >= IFNAMSIZ || !bridge[0] || strpbrk(bridge, "/ \t\n:")))
+                return error_set(ret_error, -EINVAL, "--task-bridge: '%s' is not an interface name "
+                                 "(1-15 characters, no '/', ':' or space)", bridge);
+        if (!subnet_opt)
+                return 0;
+        r = net_ipv4_net_parse(subnet_opt, &subnet, ret_error);
+        if (r < 0)
+                return error_wrap(ret_error, r, "--task-subnet");
+        if (subnet.prefix > 30)
+                return error_set(ret_error, -EINVAL, "--task-subnet: %s has no room for a gateway and a "
+                                 "task (a prefix of at most /30)", subnet_opt);
+        if (ret_subnet)
+                *ret_subnet = subnet;
+        return 0;
+}
+
 int agent_network_load(const char *state_dir, const char *subnet_opt, const char *bridge,
                        task_net_routed_fn routed, struct agent_network **ret, char **ret_error)
 {
@@ -225,19 +247,13 @@ int agent_network_load(const char *state_dir, const char *subnet_opt, const char
         n->bridge = strdup(bridge ? bridge : TASK_NET_DEFAULT_BRIDGE);
         if (!n->bridge)
                 return -ENOMEM;
-        if (strlen(n->bridge) >= IFNAMSIZ || !n->bridge[0] || strpbrk(n->bridge, "/ \t\n:"))
-                return error_set(ret_error, -EINVAL, "--task-bridge: '%s' is not an interface name "
-                                 "(1-15 characters, no '/', ':' or space)", n->bridge);
+        r = agent_network_options_check(subnet_opt, n->bridge, &n->subnet, ret_error);
+        if (r < 0)
+                return r;
         r = state_load(n, &stored, &found, ret_error);
         if (r < 0)
                 return r;
         if (subnet_opt) {
-                r = net_ipv4_net_parse(subnet_opt, &n->subnet, ret_error);
-                if (r < 0)
-                        return error_wrap(ret_error, r, "--task-subnet");
-                if (n->subnet.prefix > 30)
-                        return error_set(ret_error, -EINVAL, "--task-subnet: %s has no room for a gateway "
-                                         "and a task (a prefix of at most /30)", subnet_opt);
                 n->subnet_source = strdup("--task-subnet");
         } else if (found) {
                 n->subnet = stored;

@@ -51,6 +51,10 @@ typedef int (*task_net_routed_fn)(const struct net_ipv4_net *net, bool *ret, cha
  * `routed` says the host does not reach, which is stored at once so it never changes. Leases of
  * an earlier subnet are kept until their tasks release them. -EINVAL naming the option or the
  * file. */
+/* --task-subnet (NULL: none given) and --task-bridge as they are given, before anything is
+ * read: the network (and *ret_subnet, may be NULL) or -EINVAL naming the option and the value. */
+int agent_network_options_check(const char *subnet_opt, const char *bridge, struct net_ipv4_net *ret_subnet,
+                                char **ret_error);
 int agent_network_load(const char *state_dir, const char *subnet_opt, const char *bridge,
                        task_net_routed_fn routed, struct agent_network **ret, char **ret_error);
 struct agent_network *agent_network_free(struct agent_network *n);
