@@ -233,10 +233,8 @@ assert_eq "pg-2's host port" "$(task_field pg-2 '.spec.container.ports[0].host')
 pass "pg-1 finished: its host port went to pg-2"
 # host 0: the master chooses from the range, never a port held, never one port twice.
 DYN=$(bridge '[{"container":80,"host":0},{"container":53,"host":0,"proto":"udp"}]')
-for t in dyn-1 dyn-2; do
-    submit "$(spec $t pg 1 1 1 "$PORTS" '[]' "$DYN")" >/dev/null
-    wait_for 10 "$t RUNNING" state_is $t RUNNING
-done
+for t in dyn-1 dyn-2; do submit "$(spec $t pg 1 1 1 "$PORTS" '[]' "$DYN")" >/dev/null; done
+for t in dyn-1 dyn-2; do wait_for 10 "$t RUNNING" state_is $t RUNNING; done
 d1=$(task_field dyn-1 '.spec.container.ports[0].host'); d2=$(task_field dyn-2 '.spec.container.ports[0].host')
 u1=$(task_field dyn-1 '.spec.container.ports[1].host')
 for p in "$d1" "$d2" "$u1"; do
