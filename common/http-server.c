@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/event-loop.h"
 #include "common/http-server.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/macro.h"
 
@@ -175,13 +176,7 @@ static void stream_unwait(struct http_stream *s)
 {
         if (!s->waiting)
                 return;
-        if (s->wait_prev)
-                s->wait_prev->wait_next = s->wait_next;
-        else
-                s->server->waiting = s->wait_next;
-        if (s->wait_next)
-                s->wait_next->wait_prev = s->wait_prev;
-        s->wait_prev = s->wait_next = NULL;
+        LIST_REMOVE(s->server->waiting, s, wait_prev, wait_next);
         s->waiting = false;
 }
 
@@ -198,10 +193,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
                  * again only when something else runs MHD. */
                 MHD_suspend_connection(s->conn);
                 s->waiting = true;
-                s->wait_next = s->server->waiting;
-                if (s->wait_next)
-                        s->wait_next->wait_prev = s;
-                s->server->waiting = s;
+                LIST_PREPEND(s->server->waiting, s, wait_prev, wait_next);
                 return 0;
         }
         if (n == HTTP_STREAM_WAIT)
@@ -382,13 +374,7 @@ static void http_ctx_unlink(struct http_ctx *c)
 {
         if (!c->deferred_linked)
                 return;
-        if (c->deferred_prev)
-                c->deferred_prev->deferred_next = c->deferred_next;
-        else
-                c->server->deferred = c->deferred_next;
-        if (c->deferred_next)
-                c->deferred_next->deferred_prev = c->deferred_prev;
-        c->deferred_prev = c->deferred_next = NULL;
+        LIST_REMOVE(c->server->deferred, c, deferred_prev, deferred_next);
         c->deferred_linked = false;
 }
 
@@ -680,10 +666,7 @@ http_deferred *http_request_defer(http_request *req)
         struct http_ctx *c = (struct http_ctx *)((char *)req - offsetof(struct http_ctx, req));
 
         MHD_suspend_connection(req->connection);
-        c->deferred_next = c->server->deferred;
-        if (c->deferred_next)
-                c->deferred_next->deferred_prev = c;
-        c->server->deferred = c;
+        LIST_PREPEND(c->server->deferred, c, deferred_prev, deferred_next);
         c->deferred_linked = true;
         return (http_deferred *)c;
 }

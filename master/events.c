@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "master/events.h"
@@ -390,12 +391,7 @@ static void consumer_free(void *userdata)
         struct event_consumer *c = userdata;
         struct master_events *ev = c->ev;
 
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                ev->consumers = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(ev->consumers, c, prev, next);
         ev->n_consumers--;
         log_debug("event stream consumer %s: gone at index %" PRIu64,
                   c->stream ? http_stream_remote(c->stream) : "?", c->cursor);
@@ -433,10 +429,7 @@ int master_events_subscribe(master *m, struct master_event_filter *f, http_respo
         *f = (struct master_event_filter){0};
         c->cursor = since;
         c->last_write_ms = now_mono_ms();
-        c->next = ev->consumers;
-        if (c->next)
-                c->next->prev = c;
-        ev->consumers = c;
+        LIST_PREPEND(ev->consumers, c, prev, next);
         ev->n_consumers++;
         r = http_response_stream_open(resp, 200, "application/x-ndjson", consumer_read, c,
                                       consumer_free, &c->stream);
