@@ -360,38 +360,10 @@ int task_network_figures(const struct agent *a, const struct task *t, struct net
         return 0;
 }
 
-/* A "nameserver" line naming a loopback address: a local stub (systemd-resolved's 127.0.0.53,
- * dnsmasq's 127.0.0.1) that a task in its own namespace cannot reach. */
-static bool line_is_loopback_ns(const char *line)
-{
-        char ns[64];
-
-        return sscanf(line, "nameserver %63s", ns) == 1 && (strncmp(ns, "127.", 4) == 0 || streq(ns, "::1"));
-}
-
-/* `text` without its loopback nameserver lines (into out, at least as large); whether it had any. */
-static bool resolv_drop_loopback(const char *text, char *out)
-{
-        bool found = false;
-
-        for (const char *l = text; *l;) {
-                const char *end = strchrnul(l, '\n');
-                size_t len = (size_t)(end - l) + (*end ? 1 : 0);
-
-                if (line_is_loopback_ns(l))
-                        found = true;
-                else
-                        out = mempcpy(out, l, len);
-                l += len;
-        }
-        *out = '\0';
-        return found;
-}
-
 int task_network_etc_write(const struct task *t, const char *hostname)
 {
         const struct task_net_lease *le = agent_network_lease(t->agent->network, t->id);
-        _cleanup_free_ char *resolv = NULL, *hosts = NULL, *out = NULL;
+        _cleanup_free_ char *resolv = NULL, *upstream = NULL, *hosts = NULL, *out = NULL;
         char path[PATH_MAX], buf[INET_ADDRSTRLEN];
         int r;
 
@@ -406,27 +378,18 @@ int task_network_etc_write(const struct task *t, const char *hostname)
         r = file_write_atomic(path, hosts, strlen(hosts), 0644);
         if (r < 0)
                 return r;
+        /* A file that cannot be read counts as absent. */
         if (file_read_full("/etc/resolv.conf", 65536, &resolv, NULL) < 0) {
                 free(resolv);
-                resolv = strdup("");
-                if (!resolv)
-                        return -ENOMEM;
+                resolv = NULL;
         }
-        out = malloc(strlen(resolv) + 1);
+        if (file_read_full(RESOLVED_UPSTREAM, 65536, &upstream, NULL) < 0) {
+                free(upstream);
+                upstream = NULL;
+        }
+        out = task_net_resolv_conf(resolv, upstream);
         if (!out)
                 return -ENOMEM;
-        if (resolv_drop_loopback(resolv, out)) {
-                _cleanup_free_ char *upstream = NULL;
-
-                /* The stub's own upstream servers, when it is systemd-resolved. */
-                if (file_read_full(RESOLVED_UPSTREAM, 65536, &upstream, NULL) >= 0) {
-                        free(out);
-                        out = malloc(strlen(upstream) + 1);
-                        if (!out)
-                                return -ENOMEM;
-                        (void)resolv_drop_loopback(upstream, out);
-                }
-        }
         snprintf(path, sizeof(path), "%s/resolv.conf", t->sandbox);
         return file_write_atomic(path, out, strlen(out), 0644);
 }

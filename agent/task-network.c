@@ -333,3 +333,49 @@ int agent_network_release(struct agent_network *n, const char *task_id)
         n->n_leases--;
         return state_save(n);
 }
+
+/* A "nameserver" line naming a loopback address: a local stub (systemd-resolved's 127.0.0.53,
+ * dnsmasq's 127.0.0.1) that a task in its own namespace cannot reach. */
+static bool line_is_loopback_ns(const char *line)
+{
+        char ns[64];
+
+        return sscanf(line, "nameserver %63s", ns) == 1 && (strncmp(ns, "127.", 4) == 0 || streq(ns, "::1"));
+}
+
+/* `text` without its loopback nameserver lines (into out, at least as large); whether it had any. */
+static bool resolv_drop_loopback(const char *text, char *out)
+{
+        bool found = false;
+
+        for (const char *l = text; *l;) {
+                const char *end = strchrnul(l, '\n');
+                size_t len = (size_t)(end - l) + (*end ? 1 : 0);
+
+                if (line_is_loopback_ns(l))
+                        found = true;
+                else
+                        out = mempcpy(out, l, len);
+                l += len;
+        }
+        *out = '\0';
+        return found;
+}
+
+char *task_net_resolv_conf(const char *host, const char *resolved_upstream)
+{
+        const char *src = host ? host : "";
+        char *out = malloc(strlen(src) + 1);
+
+        if (!out)
+                return NULL;
+        /* The stub's own upstream servers, when the host names a loopback stub and it is
+         * systemd-resolved's; otherwise the host's file without the stub. */
+        if (resolv_drop_loopback(src, out) && resolved_upstream) {
+                free(out);
+                out = malloc(strlen(resolved_upstream) + 1);
+                if (out)
+                        (void)resolv_drop_loopback(resolved_upstream, out);
+        }
+        return out;
+}

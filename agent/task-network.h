@@ -67,6 +67,11 @@ int agent_network_allocate(struct agent_network *n, const char *task_id,
 /* Drop the task's lease (persisted). 0 when it had none. */
 int agent_network_release(struct agent_network *n, const char *task_id);
 struct task_net_lease *agent_network_lease(const struct agent_network *n, const char *task_id);
+/* A bridge task's resolv.conf from the host's (NULL: none) and systemd-resolved's list of its
+ * upstream servers (/run/systemd/resolve/resolv.conf, NULL: none): the host's, unless it names
+ * a loopback server (a stub the task cannot reach), then resolved's upstream list, as Docker
+ * does; loopback servers are dropped either way. malloc'ed; NULL on ENOMEM. */
+char *task_net_resolv_conf(const char *host, const char *resolved_upstream);
 /* The bridge's address: the subnet's first host address. */
 uint32_t agent_network_gateway(const struct agent_network *n);
 

@@ -11,7 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <netlink/errno.h>
+
 #include "agent/task-network.h"
+#include "isolator/net-internal.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 
@@ -75,6 +78,54 @@ static void test_parse(void **state)
                 free(err);
                 err = NULL;
         }
+}
+
+/* libnl's codes back to the kernel's errno, and its messages worded as the kernel's. */
+static void test_netlink_errors(void **state)
+{
+        char *err = NULL;
+
+        (void)state;
+        assert_int_equal(net_nl_errno(-NLE_EXIST), -EEXIST);
+        assert_int_equal(net_nl_errno(NLE_EXIST), -EEXIST);
+        assert_int_equal(net_nl_errno(-NLE_OBJ_NOTFOUND), -ENOENT);
+        assert_int_equal(net_nl_errno(-NLE_PERM), -EPERM);
+        assert_int_equal(net_nl_errno(-NLE_BUSY), -EBUSY);
+        assert_int_equal(net_nl_errno(-NLE_PARSE_ERR), -EIO);
+        assert_int_equal(net_nl_error(&err, -NLE_EXIST, "adding address %s to %s", "10.88.0.5/24", "silo0"),
+                         -EEXIST);
+        assert_string_equal(err, "adding address 10.88.0.5/24 to silo0: File exists");
+        free(err);
+        err = NULL;
+        /* No errno for it: libnl's own words. */
+        assert_int_equal(net_nl_error(&err, -NLE_PARSE_ERR, "listing links"), -EIO);
+        assert_string_equal(err, "listing links: Unable to parse object");
+        free(err);
+}
+
+static void test_resolv_conf(void **state)
+{
+        static const char stub[] = "# resolved's stub\nnameserver 127.0.0.53\noptions edns0 trust-ad\nsearch example.org\n";
+        static const char upstream[] = "nameserver 192.0.2.53\nnameserver ::1\nsearch example.org\n";
+        static const char plain[] = "nameserver 192.0.2.1\nnameserver 198.51.100.1\n";
+        char *r;
+
+        (void)state;
+        /* A host file with real servers is kept as it is. */
+        r = task_net_resolv_conf(plain, upstream);
+        assert_string_equal(r, plain);
+        free(r);
+        /* Only resolved's stub: its upstream servers, without their own loopback entries. */
+        r = task_net_resolv_conf(stub, upstream);
+        assert_string_equal(r, "nameserver 192.0.2.53\nsearch example.org\n");
+        free(r);
+        /* A loopback stub that is not resolved's (no upstream list): the rest of the file. */
+        r = task_net_resolv_conf(stub, NULL);
+        assert_string_equal(r, "# resolved's stub\noptions edns0 trust-ad\nsearch example.org\n");
+        free(r);
+        r = task_net_resolv_conf(NULL, NULL);
+        assert_string_equal(r, "");
+        free(r);
 }
 
 static void test_default_subnet_kept(void **state)
@@ -234,6 +285,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse),
+                cmocka_unit_test(test_netlink_errors),
+                cmocka_unit_test(test_resolv_conf),
                 cmocka_unit_test_setup_teardown(test_default_subnet_kept, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_option_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_allocate_exhaust_release, setup, teardown),
