@@ -48,6 +48,7 @@ int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task 
          * new launch below, which starts it. */
         t = agent_task_find(a, spec->id);
         if (t) {
+                task_ports_fill_chosen(t, spec);
                 if (!silo_task_spec_equal(t->spec, spec)) {
                         a->launch_rejected_total++;
                         return error_set(ret_error, -EEXIST,

@@ -209,3 +209,16 @@ int task_ports_assign(struct agent *a, struct task *t, char **ret_error)
         return task_ports_choose(a->ports, c->ports, c->n_ports, used, n_used, task_port_probe_bind,
                                  NULL, ret_error);
 }
+
+void task_ports_fill_chosen(const struct task *t, struct silo_task_spec *spec)
+{
+        const struct silo_container *have = &t->spec->container;
+        struct silo_container *c = &spec->container;
+
+        if (c->n_ports != have->n_ports)
+                return;
+        for (size_t i = 0; i < c->n_ports; i++)
+                if (c->ports[i].host == 0 && c->ports[i].container == have->ports[i].container &&
+                    c->ports[i].proto == have->ports[i].proto)
+                        c->ports[i].host = have->ports[i].host;
+}

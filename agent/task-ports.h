@@ -63,6 +63,11 @@ int task_ports_used(const struct agent *a, const struct task *except, struct tas
  * Nothing to do without ports. -EINVAL (a 400) naming the port. */
 int task_ports_assign(struct agent *a, struct task *t, char **ret_error);
 
+/* A launch repeated with `host: 0` entries (a standalone agent's client retrying) is the launch
+ * whose ports were chosen: give those entries the ports `t` got, entry by entry where container
+ * port and protocol match, so that the specs compare equal and the retry gets the task. */
+void task_ports_fill_chosen(const struct task *t, struct silo_task_spec *spec);
+
 /* ---- the rules (task-ports-rules.c): need CAP_NET_ADMIN in the agent's network namespace */
 
 /* At agent start, once the task subnet and bridge are known: allocate a->ports with the host

@@ -284,6 +284,32 @@ static void test_assign_without_network(void **state)
         task_drop(t);
 }
 
+/* A standalone agent's client retrying a launch with `host: 0` gets the same spec as the task's,
+ * which has its ports chosen; another spec stays another. */
+static void test_retry_fills_chosen(void **state)
+{
+        struct task *t = task_with("t1",
+                                   BRIDGE_TASK("[{'container': 80, 'host': 20001}, {'container': "
+                                               "53, 'host': 20002, 'proto': 'udp'}]"),
+                                   SILO_TASK_RUNNING);
+        struct silo_task_spec *retry =
+            spec_of(BRIDGE_TASK("[{'container': 80}, {'container': 53, 'proto': 'udp'}]"));
+        struct silo_task_spec *other =
+            spec_of(BRIDGE_TASK("[{'container': 80}, {'container': 54, 'proto': 'udp'}]"));
+        (void)state;
+
+        task_ports_fill_chosen(t, retry);
+        assert_int_equal(retry->container.ports[0].host, 20001);
+        assert_int_equal(retry->container.ports[1].host, 20002);
+        assert_true(silo_task_spec_equal(t->spec, retry));
+        task_ports_fill_chosen(t, other);
+        assert_int_equal(other->container.ports[1].host, 0);
+        assert_false(silo_task_spec_equal(t->spec, other));
+        silo_task_spec_free(retry);
+        silo_task_spec_free(other);
+        task_drop(t);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -295,6 +321,7 @@ int main(void)
             cmocka_unit_test(test_fixed_port_refusals),
             cmocka_unit_test(test_probe_bind_real_sockets),
             cmocka_unit_test(test_assign_without_network),
+            cmocka_unit_test(test_retry_fills_chosen),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
