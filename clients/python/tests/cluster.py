@@ -157,8 +157,12 @@ class Executor(threading.Thread):
                     for tid, state in self.cluster.sim_state(name)["tasks"].items():
                         if state != "RUNNING" or tid in self.done:
                             continue
+                        try:
+                            task = self.client.get(tid)
+                        except silo.SiloConnectionError:
+                            continue  # the master is restarting: next round
                         self.done.add(tid)
-                        end = self.decide(self.client.get(tid))
+                        end = self.decide(task)
                         if end is None:
                             continue
                         time.sleep(self.delay)

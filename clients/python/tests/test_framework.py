@@ -13,7 +13,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import silo  # noqa: E402
 from silo.framework import Framework  # noqa: E402
-from cluster import ClusterTestCase, Executor  # noqa: E402
+from cluster import Cluster, ClusterTestCase, Executor  # noqa: E402
 
 RES = {"cpus": 0.25, "mem": "32Mi"}
 
@@ -121,6 +121,39 @@ class FrameworkTest(ClusterTestCase):
         with self.assertRaises(ValueError) as e:
             Framework(self.c, "x", ["/bin/x"], spec={"id": "y"})
         self.assertIn("spec: 'id'", str(e.exception))
+
+
+class MasterRestartTest(unittest.TestCase):
+    """A framework running through a kill -9 of the master: the stream resumes, nothing is
+    missed or submitted twice."""
+
+    def test_framework_through_master_kill9(self):
+        cluster = Cluster()
+        self.addCleanup(cluster.close)
+        cluster.start_master()
+        cluster.start_sim("n1")
+        c = silo.Client(cluster.url, token_file=cluster.token_file, timeout=5)
+        # Slot 2 ends only once the master is back.
+        ex = Executor(cluster, c, lambda t: None if env(t)["SILO_SLOT"] == "2" else ("FINISHED", 0))
+        ex.start()
+        self.addCleanup(ex.stop)
+        fw = Framework(c, "fw-m", ["/bin/x"], RES, count=3, max_retries=1)
+        result = []
+        th = threading.Thread(target=lambda: result.append(fw.run(handle_signals=False)))
+        th.start()
+        end = time.monotonic() + 10
+        while time.monotonic() < end and [s.state for s in fw.slots] != ["FINISHED", "FINISHED", "RUNNING"]:
+            time.sleep(0.05)
+        self.assertEqual([s.state for s in fw.slots], ["FINISHED", "FINISHED", "RUNNING"])
+        cluster.kill9_master()
+        time.sleep(0.5)  # the framework's stream is down meanwhile
+        cluster.start_master()
+        cluster.finish("n1", fw.slots[2].task_id)
+        th.join(30)
+        self.assertEqual(result, [True])
+        self.assertEqual([s.attempt for s in fw.slots], [0, 0, 0])
+        self.assertEqual(sorted(t["state"] for t in c.list() if t["name"].startswith("fw-m-")),
+                         ["FINISHED"] * 3, "nothing submitted twice")
 
 
 if __name__ == "__main__":
