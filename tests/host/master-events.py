@@ -151,7 +151,8 @@ def stall(url, token, out):
     # A small receive window: the master's send path fills after a few events, not megabytes.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect((u.hostname, u.port))
-    s.sendall(("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n" % token).encode())
+    s.sendall(("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               "Authorization: Bearer %s\r\n\r\n" % token).encode())
     print("stalled consumer at %s" % (s.getsockname(),), flush=True)
     go = threading.Event()
     signal.signal(signal.SIGUSR1, lambda *_: go.set())

@@ -104,6 +104,10 @@ $PY stall "$URL" "$TOKEN" "$WORK/stalled.out" > "$WORK/stall.log" 2>&1 &
 STALLED=$!
 PIDS+=("$STALLED")
 wait_for 10 "the stalled consumer connected" grep -q "stalled consumer" "$WORK/stall.log"
+# The moment the master drops it, it reads again: its last line then fits, and says why.
+( while ! grep -q "event stream consumer .*: more than 200 events" "$WORK/master.log"; do sleep 0.05; done
+  kill -USR1 "$STALLED" ) &
+PIDS+=("$!")
 stalled_p99=$(workload slow 300)
 wait_for 10 "the stalled consumer dropped" grep -q "event stream consumer 127.0.0.1:[0-9]*: more than 200 events" "$WORK/master.log"
 # The figure without it once more, after: this machine's other load moves a p99 of a few
@@ -116,10 +120,12 @@ echo "figure: agents' heartbeat p99 ${idle_p99} us without a stalled consumer ($
     || fail "heartbeat p99 $stalled_p99 us with a stalled consumer, more than 2x $idle_p99 us"
 pass "the master dropped it, naming it: $(grep -o 'event stream consumer .*' "$WORK/master.log" | head -1)"
 echo "time: ${SECONDS} s"
-kill -USR1 "$STALLED"
 wait "$STALLED" || true
 grep -q "Transfer-Encoding: chunked" "$WORK/stalled.out" && pass "the stalled consumer's stream was chunked NDJSON" \
     || fail "no stream reached the stalled consumer"
+last_line=$(tr -d '\r' < "$WORK/stalled.out" | grep -a '^{' | tail -n1)
+assert_match "its last line says why: $last_line" "$last_line" '^\{"type":"error","message":"consumer too slow: more than 200 events'
+assert_eq "then the stream ended cleanly (the last chunk)" "$(tail -c 7 "$WORK/stalled.out" | od -An -tx1 | tr -d ' \n')" 0d0a300d0a0d0a
 assert_eq "silo_master_event_consumers_dropped_total counts it" \
     "$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/metrics" | awk '/^silo_master_event_consumers_dropped_total/ {print $2}')" 1
 assert_done
