@@ -5,6 +5,8 @@ taking over its tasks (list, then stream from the list's event_index)."""
 
 import collections
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -105,6 +107,30 @@ class FrameworkTest(ClusterTestCase):
                          "the restarted framework took over slots 0 and 2, resubmitted slot 1")
         self.assertEqual(len(self.tasks_of("fw-restart")), 4, "nothing submitted twice")
         self.assertIn(retry, [t for t, _ in ex.ended])
+
+    def test_example_sigint(self):
+        """examples/framework.py, interrupted: it kills its tasks and exits 1."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        example = os.path.join(here, "..", "..", "..", "examples", "framework.py")
+        proc = subprocess.Popen(
+            [sys.executable, example, "--master", self.cluster.url, "--token-file",
+             self.cluster.token_file, "--name", "fw-int", "--count", "2", "--", "/bin/sleep", "1d"],
+            env=dict(os.environ, PYTHONPATH=os.path.join(here, "..")),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            end = time.monotonic() + 10
+            while time.monotonic() < end and \
+                    [t["state"] for t in self.tasks_of("fw-int")] != ["RUNNING", "RUNNING"]:
+                time.sleep(0.05)
+            self.assertEqual([t["state"] for t in self.tasks_of("fw-int")], ["RUNNING", "RUNNING"])
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=15)
+        finally:
+            proc.kill()
+            proc.wait()
+        self.assertEqual(proc.returncode, 1, out)
+        self.assertEqual([t["state"] for t in self.tasks_of("fw-int")], ["KILLED", "KILLED"])
+        self.assertRegex(out, r"slot 0: KILLED after 1 attempt\(s\)")
 
     def sim_of(self, task_id):
         agent = self.c.get(task_id)["agent_id"]
