@@ -7,9 +7,10 @@
 
 Each copy (a "slot") is a task with SILO_SLOT and SILO_ATTEMPT in its environment. A copy that
 fails is submitted again, at most --retries times. Ctrl-C (or SIGTERM) kills the copies still
-running and exits. Started again with the same arguments after a crash, it takes over the
-tasks of the run before instead of starting new ones. Exit status: 0 when every copy finished,
-1 when one failed after its retries or the run was stopped, 2 on bad usage.
+running and exits; a second one exits without waiting for them to end. Started again with the
+same arguments after a crash, it takes over the tasks of the run before instead of starting new
+ones. Exit status: 0 when every copy finished, 1 when one failed after its retries or the run
+was stopped, 2 on bad usage, 130 on a second Ctrl-C.
 Needs python3-silo (or PYTHONPATH=clients/python in a checkout); docs/FRAMEWORKS.md explains it.
 """
 
@@ -64,6 +65,9 @@ def main():
     except silo.SiloError as e:
         print(f"{p.prog}: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a second Ctrl-C: the kills are sent, their end not awaited
+        print(f"{p.prog}: interrupted", file=sys.stderr)
+        return 130
     for s in fw.slots:
         print(f"slot {s.index}: {s.state} after {s.attempt + 1} attempt(s), task {s.task_id}")
     return 0 if ok else 1

@@ -134,11 +134,12 @@ class Framework:
 
     def run(self, handle_signals=True):
         """Run until every slot is settled or ``stop()`` (SIGINT or SIGTERM with
-        ``handle_signals`` in the main thread); returns ``succeeded``."""
+        ``handle_signals`` in the main thread; a second one raises KeyboardInterrupt without
+        waiting for the kills); returns ``succeeded``."""
         previous = {}
         if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, lambda *_: self.stop())
+                previous[sig] = signal.signal(sig, self._on_signal)
         try:
             since = self._reconcile()
             while not self._stopping and not all(s.settled for s in self.slots):
@@ -153,6 +154,13 @@ class Framework:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self.succeeded
+
+    def _on_signal(self, signum, frame):
+        # The first one stops cleanly (kills, then waits up to kill_timeout); a second one
+        # gives up waiting, as a second Ctrl-C does for docker stop.
+        if self._stopping:
+            raise KeyboardInterrupt
+        self.stop()
 
     def _task_id(self, slot, attempt):
         return str(uuid.uuid5(_NAMESPACE, f"{self._fingerprint}/{slot.index}/{attempt}"))
