@@ -571,6 +571,31 @@ static int setup_host_scratch(struct mounts *m)
         return 0;
 }
 
+/* A bridge task without a rootfs: its /etc/hosts (its own address) and resolv.conf (servers it
+ * can reach) over the host's, from the sandbox's copy. A host file that cannot be opened (a
+ * dangling symlink into the task's private /run) stays as it is: the host tree is read-only,
+ * nothing can be created there. Runs before the state directory is hidden: open_tree() cannot
+ * clone from the detached copy of the sandbox. */
+static int setup_host_etc(struct mounts *m)
+{
+        static const char *const files[] = {"hosts", "resolv.conf"};
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                _cleanup_close_ int fd = -EBADF;
+                char src[PATH_BUF], dst[32];
+                int r;
+
+                snprintf(src, sizeof(src), "%s/%s", m->c->sandbox, files[i]);
+                snprintf(dst, sizeof(dst), "/etc/%s", files[i]);
+                if (access(src, F_OK) < 0 || inroot_open(m->root_fd, dst, O_PATH, &fd) < 0)
+                        continue;
+                r = bind_at(m, AT_FDCWD, src, fd, ATTR_RO_NOEXEC, 0, dst);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* A task without a rootfs: the host's tree, read-only (systemd's ProtectSystem=strict). */
 static int setup_host_root(struct mounts *m)
 {
@@ -590,6 +615,15 @@ static int setup_host_root(struct mounts *m)
                 return fail_errno(m, "making the host's tree read-only");
         if ((r = setup_proc(m)) < 0 || (r = setup_host_scratch(m)) < 0)
                 return r;
+        /* A bridge task has a network namespace the agent made for it: a sysfs of its own
+         * there (/sys/class/net lists its eth0, not the host's links) and its /etc files. */
+        if (m->c->netns_path) {
+                if ((r = setup_sys(m)) < 0 || (r = setup_host_etc(m)) < 0)
+                        return r;
+                if ((r = setup_hidden(m, sandbox_tree)) < 0)
+                        return r;
+                return volumes_attach(m);
+        }
         /* The host's cgroupfs shows the whole hierarchy, and the same superblock cannot be
          * mounted on top of itself (EBUSY): detach it (in our namespace only) for the task's
          * view, rooted at its own group. */
