@@ -434,10 +434,9 @@ static void batch_chain(struct nft_batch *b, const char *table, const char *name
         nftnl_chain_free(c);
 }
 
-/* NEWTABLE (created when missing) or DELTABLE. */
-static void batch_table(struct nft_batch *b, const char *table, uint16_t type)
+/* NEWTABLE: created when missing, left as it is otherwise. */
+static void batch_table(struct nft_batch *b, const char *table)
 {
-        bool add = type == NFT_MSG_NEWTABLE;
         struct nftnl_table *t = nftnl_table_alloc();
 
         if (!t) {
@@ -445,9 +444,8 @@ static void batch_table(struct nft_batch *b, const char *table, uint16_t type)
                 return;
         }
         nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
-        nftnl_table_nlmsg_build_payload(batch_msg(b, type, add ? NLM_F_CREATE : 0, "%s table ip %s",
-                                                  add ? "creating" : "deleting", table),
-                                        t);
+        nftnl_table_nlmsg_build_payload(
+            batch_msg(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "creating table ip %s", table), t);
         batch_next(b);
         nftnl_table_free(t);
 }
@@ -479,7 +477,7 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
         /* Created when missing; the fixed rules are flushed and written again in the same
          * transaction (the subnet or the bridge may have changed since the last start), and
          * `ports` keeps the rules of the tasks that outlived the agent. */
-        batch_table(&b, cfg->table, NFT_MSG_NEWTABLE);
+        batch_table(&b, cfg->table);
         for (size_t i = 0; i < ELEMENTSOF(base); i++) {
                 batch_chain(&b, cfg->table, base[i].name, base[i].hook, base[i].prio);
                 snprintf(what, sizeof(what), "flushing chain %s of table ip %s", base[i].name,
@@ -530,24 +528,6 @@ int nft_table_setup(const struct nft_config *cfg, char **ret_error)
         rb_commit(&b, &rb, NFT_MSG_NEWRULE, what);
 
         return batch_commit(&b, cfg->table, ret_error);
-}
-
-int nft_table_delete(const char *table, char **ret_error)
-{
-        _cleanup_(batch_free) struct nft_batch b = {};
-        int r;
-
-        r = batch_begin(&b, ret_error);
-        if (r < 0)
-                return r;
-        batch_table(&b, table, NFT_MSG_DELTABLE);
-        r = batch_commit(&b, table, ret_error);
-        if (r == -ENOENT) {
-                free(*ret_error);
-                *ret_error = NULL;
-                return 0;
-        }
-        return r;
 }
 
 /* ---- reading the rules of `ports` ---- */
@@ -754,36 +734,5 @@ int nft_ports_prune(const char *table, bool (*keep)(const char *owner, void *use
         }
         if (ret_removed)
                 *ret_removed = removed;
-        return 0;
-}
-
-int nft_ports_owners(const char *table, char ***ret_owners, char **ret_error)
-{
-        _cleanup_(rule_list_clear) struct rule_list l = {};
-        _cleanup_strv_free_ char **v = NULL;
-        size_t n = 0, cap = 0;
-        int r;
-
-        r = ports_rules_list(table, &l, ret_error);
-        if (r < 0)
-                return r;
-        if (!ARRAY_GROW(v, cap, 1))
-                return -ENOMEM;
-        v[0] = NULL;
-        for (size_t i = 0; i < l.n; i++) {
-                bool seen = false;
-
-                if (!l.v[i].owner)
-                        continue;
-                for (size_t j = 0; j < n && !seen; j++)
-                        seen = streq(v[j], l.v[i].owner);
-                if (seen)
-                        continue;
-                if (!ARRAY_GROW(v, cap, n + 2))
-                        return -ENOMEM;
-                v[n++] = TAKE_PTR(l.v[i].owner);
-                v[n] = NULL;
-        }
-        *ret_owners = TAKE_PTR(v);
         return 0;
 }

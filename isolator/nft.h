@@ -51,20 +51,13 @@ struct nft_port_rule {
  * (the owners') are kept. */
 int nft_table_setup(const struct nft_config *cfg, char **ret_error);
 
-/* Remove the whole table (nothing left behind); 0 when there is none. */
-int nft_table_delete(const char *table, char **ret_error);
-
 /* In one transaction: remove every rule of `owner` and add one DNAT rule to `addr` per
  * entry of `rules`. With n = 0 it only removes. */
 int nft_ports_replace(const char *table, const char *owner, struct in_addr addr,
                       const struct nft_port_rule *rules, size_t n, char **ret_error);
 
-/* Remove, in one transaction, every rule of `ports` whose owner `keep` returns false for
- * (rules without an owner comment are not ours to judge and are kept). *ret_removed (may be
+/* Remove (one transaction per 1000 rules) every rule of `ports` whose owner `keep` returns false
+ * for (rules without an owner comment are not ours to judge and are kept). *ret_removed (may be
  * NULL) counts the rules removed. 0 when the table does not exist. */
 int nft_ports_prune(const char *table, bool (*keep)(const char *owner, void *userdata),
                     void *userdata, size_t *ret_removed, char **ret_error);
-
-/* The owners that have rules in `ports`, each once, as a NULL-terminated malloc'ed string
- * vector (empty when the table does not exist). */
-int nft_ports_owners(const char *table, char ***ret_owners, char **ret_error);
