@@ -29,6 +29,18 @@ void task_plan_clear(struct task_plan *p)
         *p = (struct task_plan){.resolved.nofile.resource = -1};
 }
 
+/* A launch that ends with `r` before its task was added: counted as refused (the client's
+ * error) or failed (this node's), and the task dropped. Returns r. */
+static int launch_abandon(struct agent *a, struct task *t, int r)
+{
+        if (agent_launch_refused(r))
+                a->launch_rejected_total++;
+        else
+                a->launch_failed_total++;
+        task_free(t);
+        return r;
+}
+
 int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task **ret,
                       char **ret_error)
 {
@@ -67,14 +79,8 @@ int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task 
         /* Host ports are this node's to check, and a standalone agent's to choose, before
          * anything is created; the spec then holds the ports its checkpoint and JSON show. */
         r = task_ports_assign(a, t, ret_error);
-        if (r < 0) {
-                if (agent_launch_refused(r))
-                        a->launch_rejected_total++;
-                else
-                        a->launch_failed_total++;
-                task_free(t);
-                return r;
-        }
+        if (r < 0)
+                return launch_abandon(a, t, r);
         r = task_spec_validate(a, t->spec, t->sandbox, &plan, ret_error);
         if (r < 0) {
                 a->launch_rejected_total++;
@@ -82,14 +88,8 @@ int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task 
                 return r;
         }
         r = task_start(t, &plan, ret_error);
-        if (r < 0) {
-                if (agent_launch_refused(r))
-                        a->launch_rejected_total++;
-                else
-                        a->launch_failed_total++;
-                task_free(t);
-                return r;
-        }
+        if (r < 0)
+                return launch_abandon(a, t, r);
         r = agent_task_add(a, t);
         if (r < 0) {
                 (void)task_kill(t);
