@@ -147,6 +147,8 @@ static json_t *resolved_to_json(const struct shim_resolved *r)
                 goto fail;
         if (r->netns_path && json_set(j, "netns_path", json_string(r->netns_path)) < 0)
                 goto fail;
+        if (r->netns_dir && json_set(j, "netns_dir", json_string(r->netns_dir)) < 0)
+                goto fail;
         if (r->hidden && json_set(j, "hidden", strv_to_json(r->hidden)) < 0)
                 goto fail;
         if (r->nofile.resource >= 0 &&
@@ -162,15 +164,15 @@ fail:
 /* The resolved object; a field that is missing or of the wrong type is named. */
 static int resolved_from_json(json_t *j, struct shim_resolved *r, char **ret_error)
 {
-        const char *cg, *sandbox, *hostname = NULL, *netns = NULL, *soft = NULL, *hard = NULL;
+        const char *cg, *sandbox, *hostname = NULL, *netns = NULL, *netns_dir = NULL, *soft = NULL, *hard = NULL;
         json_t *env, *vols, *hidden = NULL, *uid = NULL, *gid = NULL, *nofile = NULL;
         json_int_t max;
         int files, ns, k;
 
-        if (json_unpack(j, "{s:s, s:s, s:I, s:i, s:o, s:i, s:o, s?s, s?s, s?o, s?o, s?o, s?o}", "cgroup",
+        if (json_unpack(j, "{s:s, s:s, s:I, s:i, s:o, s:i, s:o, s?s, s?s, s?s, s?o, s?o, s?o, s?o}", "cgroup",
                         &cg, "sandbox", &sandbox, "log_max_bytes", &max, "log_files", &files, "env",
                         &env, "namespaces", &ns, "volume_sources", &vols, "hostname", &hostname,
-                        "netns_path", &netns, "hidden", &hidden, "uid", &uid, "gid", &gid, "nofile", &nofile) < 0 ||
+                        "netns_path", &netns, "netns_dir", &netns_dir, "hidden", &hidden, "uid", &uid, "gid", &gid, "nofile", &nofile) < 0 ||
             max <= 0 || files <= 0)
                 return error_set(ret_error, -EBADMSG, "resolved: malformed");
         r->log_max_bytes = (uint64_t)max;
@@ -180,7 +182,9 @@ static int resolved_from_json(json_t *j, struct shim_resolved *r, char **ret_err
         r->sandbox = strdup(sandbox);
         r->hostname = hostname ? strdup(hostname) : NULL;
         r->netns_path = netns ? strdup(netns) : NULL;
-        if (!r->cgroup || !r->sandbox || (hostname && !r->hostname) || (netns && !r->netns_path))
+        r->netns_dir = netns_dir ? strdup(netns_dir) : NULL;
+        if (!r->cgroup || !r->sandbox || (hostname && !r->hostname) || (netns && !r->netns_path) ||
+            (netns_dir && !r->netns_dir))
                 return -ENOMEM;
         if ((k = strv_from_json(env, &r->env)) < 0 || !r->env)
                 return k == -ENOMEM ? k : error_set(ret_error, -EINVAL, "resolved.env: missing or invalid");
@@ -286,6 +290,7 @@ int shim_container_config(const struct silo_task_spec *spec, const struct shim_r
         c.sandbox = strdup_opt(r->sandbox, &oom);
         c.hostname = strdup_opt(r->hostname, &oom);
         c.netns_path = strdup_opt(r->netns_path, &oom);
+        c.netns_dir = strdup_opt(r->netns_dir, &oom);
         if (sc && sc->n_volumes > 0 && !oom) {
                 c.volumes = calloc(sc->n_volumes, sizeof(*c.volumes));
                 oom |= !c.volumes;
@@ -328,6 +333,7 @@ void shim_resolved_clear(struct shim_resolved *r)
         strv_free(r->env);
         free(r->hostname);
         free(r->netns_path);
+        free(r->netns_dir);
         strv_free(r->hidden);
         strv_free(r->volume_sources);
         *r = (struct shim_resolved){.nofile.resource = -1};

@@ -23,6 +23,7 @@ struct shim_resolved {
         unsigned namespaces;            /* SILO_NS_*: the spec's and those every task gets */
         char *hostname;                 /* with SILO_NS_UTS */
         char *netns_path;               /* the network namespace to join (bridge mode), or NULL */
+        char *netns_dir;                /* the agent's namespace files, detached in the task, or NULL */
         char **hidden;                  /* host paths a task without a rootfs must not see, or NULL */
         char **volume_sources;          /* container.volumes[i].source, symlinks resolved */
         struct silo_rlimit nofile;      /* the default RLIMIT_NOFILE for a spec that sets none

@@ -292,6 +292,7 @@ static int task_sandbox_prepare(struct task *t, const struct task_plan *plan)
 
         resolved.cgroup = t->cgroup_path;
         resolved.netns_path = netns_path;
+        resolved.netns_dir = a->network ? a->network->netns_dir : NULL;
         resolved.log_max_bytes = a->opts.log_max_bytes;
         resolved.log_files = (unsigned)a->opts.log_files;
         /* A sandbox left by an earlier task with this id that the agent no longer knows. */

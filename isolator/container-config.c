@@ -22,6 +22,7 @@ void container_config_clear(struct container_config *c)
         free(c->groups);
         free(c->hostname);
         free(c->netns_path);
+        free(c->netns_dir);
         free(c->rootfs);
         free(c->sandbox);
         strv_clear(&c->hidden);

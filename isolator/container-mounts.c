@@ -666,6 +666,43 @@ static int setup_image_root(struct mounts *m)
         return pivot_into(m, root);
 }
 
+/* The agent's bridge tasks' namespace files are nsfs bind mounts; this namespace got a copy of
+ * each at clone3(), which would keep those namespaces alive after their tasks ended (the
+ * agent's umount does not reach a private namespace). Detached here, each by name, read with
+ * getdents64 into a stack buffer (no allocation in this child). The task's own namespace,
+ * if any, was joined already. */
+static int detach_netns_files(struct mounts *m)
+{
+        _cleanup_close_ int dfd = -EBADF;
+        char buf[4096], path[PATH_BUF];
+        long n;
+
+        if (!m->c->netns_dir)
+                return 0;
+        dfd = open(m->c->netns_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return errno == ENOENT ? 0 : fail_errno(m, "opening %s", m->c->netns_dir);
+        while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+                for (long off = 0; off < n;) {
+                        struct {
+                                uint64_t ino;
+                                int64_t off;
+                                unsigned short reclen;
+                                unsigned char type;
+                                char name[];
+                        } *de = (void *)(buf + off);
+
+                        off += de->reclen;
+                        if (de->name[0] == '.')
+                                continue;
+                        snprintf(path, sizeof(path), "%s/%s", m->c->netns_dir, de->name);
+                        if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+                                return fail_errno(m, "detaching %s", path);
+                }
+        }
+        return n < 0 ? fail_errno(m, "reading %s", m->c->netns_dir) : 0;
+}
+
 int container_mounts_setup(const struct container_config *c, char *err, size_t errlen)
 {
         /* No allocation between clone3() and execve(): the volumes live on this stack (the
@@ -685,6 +722,8 @@ int container_mounts_setup(const struct container_config *c, char *err, size_t e
         /* Nothing we mount may propagate back to the host. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return fail_errno(&m, "making / private");
+        if ((r = detach_netns_files(&m)) < 0)
+                return r;
         if (c->rootfs)
                 r = setup_image_root(&m);
         else if ((m.root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)

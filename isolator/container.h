@@ -60,6 +60,8 @@ struct container_config {
         bool init;              /* a minimal init as PID 1, the command as its child */
         char *netns_path;       /* a network namespace file to join (bridge mode: the agent set
                                  * it up before the start), or NULL */
+        char *netns_dir;        /* where the agent keeps every bridge task's namespace file: their
+                                 * mounts are detached from this task's mount namespace, or NULL */
 };
 
 /* Docker's default capability set (moby/oci/caps/defaults.go), as a bit mask. */
