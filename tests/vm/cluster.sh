@@ -184,18 +184,19 @@ cluster_wait_registered() {
 }
 
 cluster_grow() {
-    local n="$1" i
+    local n="$1" first=$((CLUSTER_N + 1)) i
     shift
     CLUSTER_AGENT_OPTS+=("$@")
     # All start at once: under TCG an agent's start (eBPF loading, its first registration)
-    # takes seconds, mostly waiting.
-    for ((i = CLUSTER_N + 1; i <= n; i++)); do
+    # takes seconds, mostly waiting. CLUSTER_N counts each agent as soon as it has a
+    # namespace, so that cluster_stop removes it whatever fails next.
+    for ((i = first; i <= n; i++)); do
+        CLUSTER_N="$i"
         cluster_fabric_add "$i"
         cluster_agent_spawn "$i"
     done
-    for ((i = CLUSTER_N + 1; i <= n; i++)); do cluster_agent_wait "$i"; done
-    for ((i = CLUSTER_N + 1; i <= n; i++)); do cluster_wait_registered "$i"; done
-    CLUSTER_N="$n"
+    for ((i = first; i <= n; i++)); do cluster_agent_wait "$i"; done
+    for ((i = first; i <= n; i++)); do cluster_wait_registered "$i"; done
 }
 
 cluster_start() {
@@ -266,7 +267,7 @@ cluster_log() {
 }
 
 cluster_stop() {
-    local i pid cg m
+    local i pid cg m batch
     for ((i = 1; i <= CLUSTER_N; i++)); do
         pid="${CLUSTER_AGENT_PID[$i]:-}"
         [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
@@ -299,11 +300,15 @@ cluster_stop() {
     for m in $(awk -v d="$CLUSTER_DIR/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
         umount -l "$m" 2>/dev/null
     done
+    # The veths by name: a namespace no longer named still lives (and keeps its end of the
+    # pair) until the kernel's asynchronous cleanup has released it. One `ip`, -force: go on
+    # past what is already gone.
+    batch=""
     for ((i = 1; i <= CLUSTER_N; i++)); do
-        ip netns del "$(cluster_netns "$i")" 2>/dev/null
+        batch+="link del fab$i"$'\n'"netns del $(cluster_netns "$i")"$'\n'
     done
-    [ -e "/sys/class/net/$CLUSTER_BRIDGE" ] && ip link del "$CLUSTER_BRIDGE"
-    rm -rf "$CLUSTER_DIR"
+    ip -force -b - <<<"${batch}link del $CLUSTER_BRIDGE" >/dev/null 2>&1
+    rm -rf "$CLUSTER_DIR" "${API_HEADERS:-}"
     CLUSTER_N=0
     return 0
 }
