@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # VM suite "metrics": both daemons' /metrics scraped by a real Prometheus on a real kernel.
 #
-# silo-master and silo-agent --master on loopback (as the cluster suite), nullb0 calibrated; a
+# silo-master and one silo-agent (tests/vm/cluster.sh), nullb0 calibrated; a
 # task writes O_DIRECT to /dev/nullb0 under io.max wbps=4Mi and another stays PENDING.
 #   promtool   `promtool check metrics` passes on both daemons with the task running; the
 #              agent's per-task series carry id, name, role and the limits in force, its
@@ -18,54 +18,34 @@
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/agent-lib.sh"
+. "$(dirname "$0")/../cluster.sh"
 vm_require_guest
 
 B="${SILO_BUILD_DIR:?}"
 S="${SILO_SOURCE_DIR:?}"
-MASTER_BIN="$B/master/silo-master"
-AGENT_BIN="$B/agent/silo-agent"
 DASHBOARD="$S/packaging/grafana/silo-cluster.json"
-for b in "$MASTER_BIN" "$AGENT_BIN"; do [ -x "$b" ] || fail "$b not built"; done
 for tool in jq promtool prometheus; do
     command -v "$tool" >/dev/null || skip_suite "$tool is missing (scripts/install-deps.sh installs it)"
 done
 
-ip link set lo up
-
 W=/tmp/silo-metrics
 rm -rf "$W"
 mkdir -p "$W"
-MURL=http://127.0.0.1:5050
-AURL=http://127.0.0.1:5051
 PURL=http://127.0.0.1:9090
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/token"
-chmod 600 "$W/token"
-TOKEN="$(cat "$W/token")"
-MPID="" APID="" PPID_PROM=""
+PPID_PROM=""
 T0=$(date +%s)
 
 cleanup() {
     local rc=$?
-    for p in "$PPID_PROM" "$APID" "$MPID"; do
-        [ -n "$p" ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
-    done
+    [ -n "$PPID_PROM" ] && kill -TERM "$PPID_PROM" 2>/dev/null && wait "$PPID_PROM" 2>/dev/null
     if [ "$rc" -ne 0 ]; then
-        echo "---- master log ----"; tail -n 30 "$W/master.log" 2>/dev/null || true
-        echo "---- agent log ----"; tail -n 40 "$W/agent.log" 2>/dev/null || true
         echo "---- prometheus log ----"; tail -n 20 "$W/prometheus.log" 2>/dev/null || true
     fi
-    exit "$rc"
+    cluster_teardown "$rc"
 }
 trap cleanup EXIT
 
-wait_http() {
-    for _ in $(seq 300); do
-        curl -fsS "$1" >/dev/null 2>&1 && return 0
-        kill -0 "$2" 2>/dev/null || fail "$3 exited at startup"
-        sleep 0.1
-    done
-    fail "$3 did not answer $1 within 30 s"
-}
 get() { curl -fsS -H "Authorization: Bearer $TOKEN" "$1$2"; }
 submit() {
     local code
@@ -90,14 +70,9 @@ value() { awk -v m="$2" '$1 == m {print $2}' "$1"; }
 promql() { curl -fsS -G --data-urlencode "query=$1" "$PURL/api/v1/query"; }
 
 echo "== master, agent (nullb0 calibrated at first start) and prometheus"
-"$MASTER_BIN" --listen 127.0.0.1:5050 --state-dir "$W/master" --token-file "$W/token" \
-    --heartbeat-interval-ms 500 >>"$W/master.log" 2>&1 &
-MPID=$!
-wait_http "$MURL/health" "$MPID" silo-master
-"$AGENT_BIN" --listen 127.0.0.1:5051 --state-dir "$W/agent" --token-file "$W/token" \
-    --master "$MURL" --disk nullb0 --calibrate-seconds 1 --calibrate-write nullb0 >>"$W/agent.log" 2>&1 &
-APID=$!
-wait_http "$AURL/health" "$APID" silo-agent
+cluster_start 1 --calibrate-seconds 1 --calibrate-write @DISK@
+MURL="$CLUSTER_MURL"
+AURL="${CLUSTER_AGENT_URL[1]}"
 
 # Prometheus starts while the agent calibrates: under TCG it takes tens of seconds. A scrape
 # may take long in a loaded guest, so the timeout is the whole interval.
@@ -108,11 +83,11 @@ global:
   evaluation_interval: 2s
 scrape_configs:
   - job_name: silo-master
-    authorization: {credentials_file: $W/token}
-    static_configs: [{targets: ['127.0.0.1:5050']}]
+    authorization: {credentials_file: $CLUSTER_DIR/token}
+    static_configs: [{targets: ['$CLUSTER_MADDR:5050']}]
   - job_name: silo-agent
-    authorization: {credentials_file: $W/token}
-    static_configs: [{targets: ['127.0.0.1:5051']}]
+    authorization: {credentials_file: $CLUSTER_DIR/token}
+    static_configs: [{targets: ['${CLUSTER_AGENT_ADDR[1]}:5051']}]
 EOF
 promtool check config "$W/prometheus.yml" >/dev/null || fail "promtool check config refused $W/prometheus.yml"
 p0=$(date +%s.%N)
@@ -122,7 +97,7 @@ PPID_PROM=$!
 
 wait_for 60 "nullb0's calibrated figures at the master" bash -c \
     "curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/agents | jq -e '.agents[0].resources.disks[0].write_bps > 0'"
-AID="$(cat "$W/agent/agent-id")"
+AID="${CLUSTER_AGENT_ID[1]}"
 
 LIMIT=4194304
 WRITER="$(submit '{"name":"writer","role":"batch","command":["/bin/sh","-c","exec dd if=/dev/zero of=/dev/nullb0 bs=256k oflag=direct count=4000"],
