@@ -10,6 +10,7 @@
 #include "common/list.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/protocol-json.h"
 #include "master/events.h"
 #include "master/store.h"
 
@@ -516,17 +517,13 @@ int master_event_task_state(master *m, const struct master_task *t, const char *
 int master_event_task_placed(master *m, const struct master_task *t)
 {
         struct master_agent *a = master_agent_get(m, t->agent_id);
-        json_t *b = task_event_body(t), *disks = json_array(), *ports = json_array();
         const struct silo_container *ct = t->spec->has_container ? &t->spec->container : NULL;
+        json_t *b = task_event_body(t), *disks = json_array(),
+               *ports = silo_port_mappings_to_json(ct ? ct->ports : NULL, ct ? ct->n_ports : 0);
 
         for (size_t i = 0; disks && i < t->n_disks; i++)
                 json_array_append_new(
                     disks, json_pack("{s:I, s:s?}", "io", (json_int_t)i, "disk", t->disks[i]));
-        for (size_t i = 0; ports && ct && i < ct->n_ports; i++)
-                json_array_append_new(
-                    ports, json_pack("{s:i, s:i, s:s}", "container", ct->ports[i].container, "host",
-                                     ct->ports[i].host, "proto",
-                                     silo_port_proto_to_string(ct->ports[i].proto)));
         if (!b || !disks || !ports ||
             json_object_update_new(b, json_pack("{s:s?, s:s?, s:O, s:O}", "agent_id", t->agent_id,
                                                 "hostname", a && a->reg ? a->reg->hostname : NULL,
