@@ -14,6 +14,7 @@
  *                                        end a task; its update is sent `repeat` times
  *   POST /sim/adopt {"id": ..}           pretend to run a task the master never placed here
  *   POST /sim/rtt-reset {}               forget the heartbeat round trips measured so far
+ *   GET  /sim/rtt                        those round trips: {"samples_us": [...]}
  * GET /api/v1/tasks/{id}/isolation answers in the real agent's shape (agent/api.c,
  * agent/measure.h) with the spec's limits as "in force" and usage and eBPF figures at
  * --io-fill of each limit, so the master's relay and the dashboard see known figures.
@@ -597,6 +598,19 @@ static int sim_state(http_request *req, http_response *resp, void *userdata)
                       (json_int_t)sim.registration_refusals, "tasks", tasks));
 }
 
+/* Every heartbeat round trip since the last rtt-reset, so that a test can take the percentile of
+ * several agents' samples pooled rather than the worst of each agent's own, which is one outlier. */
+static int sim_rtt(http_request *req, http_response *resp, void *userdata)
+{
+        json_t *samples = json_array();
+
+        (void)req;
+        (void)userdata;
+        for (size_t i = 0; samples && i < sim.n_heartbeat_rtt; i++)
+                json_array_append_new(samples, json_integer(sim.heartbeat_rtt[i]));
+        return http_response_json(resp, 200, json_pack("{s:o?}", "samples_us", samples));
+}
+
 static int sim_control(http_request *req, http_response *resp, void *userdata)
 {
         const char *what = req->path + strlen("/sim/");
@@ -656,6 +670,7 @@ static const struct http_route sim_routes[] = {
     {"DELETE", "/api/v1/tasks/{id}", sim_kill, 0},
     {"GET", "/api/v1/tasks/{id}/isolation", sim_isolation, 0},
     {"GET", "/sim/state", sim_state, 0},
+    {"GET", "/sim/rtt", sim_rtt, 0},
     {"POST", "/sim/pause", sim_control, 0},
     {"POST", "/sim/refuse", sim_control, 0},
     {"POST", "/sim/delay", sim_control, 0},
