@@ -3,6 +3,7 @@
  * constraints. */
 #include <assert.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -560,9 +561,11 @@ json_t *silo_port_mappings_to_json(const struct silo_port_mapping *ports, size_t
 }
 
 /* What needs a "bridge" network beyond container.ports: an egress limit is a qdisc on the
- * task's own veth, which the other modes do not have. */
+ * task's own veth, which the other modes do not have. And what a bridge task may not have:
+ * NET_ADMIN in its own namespace would let it delete that qdisc, or take another task's
+ * address or change its routes, all of which the agent sets for it. */
 int silo_task_network_check(const struct silo_resources *res, const struct silo_container *c,
-                            char **ret_error)
+                            const json_t *capabilities, char **ret_error)
 {
         silo_network_mode mode = c ? c->network : SILO_NETWORK_HOST;
 
@@ -571,6 +574,19 @@ int silo_task_network_check(const struct silo_resources *res, const struct silo_
                                   "needs container.network \"bridge\" (this task's network is "
                                   "\"%s\": an egress limit is set on the task's own interface)",
                                   silo_network_mode_to_string(mode));
+        for (size_t i = 0; mode == SILO_NETWORK_BRIDGE && i < json_array_size(capabilities); i++) {
+                const char *name = json_string_value(json_array_get(capabilities, i));
+                _cleanup_free_ char *ipath = NULL;
+
+                if (!name || silo_capability_from_string(name) != CAP_NET_ADMIN)
+                        continue;
+                ipath = json_path_index("capabilities", i);
+                return ipath ? json_error(ret_error, -EINVAL, ipath,
+                                          "NET_ADMIN cannot be given to a \"bridge\" task (it could "
+                                          "remove its own egress limit, or change the address and "
+                                          "routes the agent gave it)")
+                             : -ENOMEM;
+        }
         return 0;
 }
 

@@ -255,6 +255,12 @@ int silo_resources_from_json(const json_t *j, const char *path, struct silo_reso
                                                desc, PIDS_MAX)
                             : -ENOMEM;
         }
+        /* Above it every agent would refuse the launch: refused at submission instead. */
+        if (res.net_egress != SILO_UNSET && res.net_egress > SILO_NET_EGRESS_MAX)
+                return json_field_error(ret_error, path, "net_egress",
+                                        "%" PRIu64 " is above the maximum of %" PRIu64
+                                        " (tbf's 32-bit rate)",
+                                        res.net_egress, SILO_NET_EGRESS_MAX);
         if (res.mem != SILO_UNSET && res.mem_high != SILO_UNSET && res.mem_high > res.mem) {
                 _cleanup_free_ char *fpath = json_path_key(path, "mem_high");
                 char a[QUANTITY_FORMAT_MAX], b[QUANTITY_FORMAT_MAX];

@@ -26,10 +26,11 @@ void silo_container_clear(struct silo_container *c);
 int silo_container_from_json(const json_t *j, const char *path, struct silo_container *ret,
                              char **ret_error);
 json_t *silo_container_to_json(const struct silo_container *c);
-/* The rules between resources and container: resources.net_egress only with network "bridge".
- * c is NULL when the spec has no container (network "host"). */
+/* The rules between resources, capabilities and container: resources.net_egress only with
+ * network "bridge"; no NET_ADMIN in `capabilities` (the spec's array, already checked; NULL:
+ * none) with network "bridge". c is NULL when the spec has no container (network "host"). */
 int silo_task_network_check(const struct silo_resources *res, const struct silo_container *c,
-                            char **ret_error);
+                            const json_t *capabilities, char **ret_error);
 
 void silo_constraints_init(struct silo_constraints *c);
 void silo_constraints_clear(struct silo_constraints *c);

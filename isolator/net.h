@@ -16,11 +16,12 @@
 #include <stdint.h>
 #include <netinet/in.h>
 
+#include "silo/protocol.h"
+
 /* The task's end of its veth, inside its namespace. */
 #define NET_TASK_IFNAME "eth0"
-/* Egress limits above this many bits/s cannot be set: libnl's tbf takes the rate in bytes/s
- * as an int (the kernel's 32-bit TCA_TBF_PARMS rate; libnl 3.7 has no TCA_TBF_RATE64). */
-#define NET_EGRESS_MAX_BPS ((uint64_t)INT32_MAX * 8)
+/* Egress limits above this many bits/s cannot be set (protocol.h: tbf's 32-bit rate). */
+#define NET_EGRESS_MAX_BPS SILO_NET_EGRESS_MAX
 
 /* An IPv4 network: address (host byte order) and prefix length. */
 struct net_ipv4_net {

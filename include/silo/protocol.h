@@ -150,6 +150,10 @@ struct silo_resources {
         uint64_t net_egress;    /* bits/s, SILO_UNSET = unlimited; only with network "bridge" */
 };
 
+/* The largest resources.net_egress: the tbf qdisc takes its rate in bytes/s as a 32-bit int
+ * (TCA_TBF_PARMS; libnl 3.7 has no TCA_TBF_RATE64), so no agent could set more. */
+#define SILO_NET_EGRESS_MAX ((uint64_t)INT32_MAX * 8)
+
 struct silo_volume {
         char *source;   /* absolute host path */
         char *target;   /* absolute path inside the container; must not escape the rootfs */

@@ -590,6 +590,17 @@ static const struct error_case error_cases[] = {
     {RES("'net_egress': '100M'"),
      "resources.net_egress: needs container.network \"bridge\" (this task's network is "
      "\"host\": an egress limit is set on the task's own interface)"},
+    {"{" B ", 'resources': {'net_egress': '17179869176'}, 'container': {'network': 'bridge'}}",
+     NULL},
+    {"{" B ", 'resources': {'net_egress': '20G'}, 'container': {'network': 'bridge'}}",
+     "resources.net_egress: 20000000000 is above the maximum of 17179869176 (tbf's 32-bit "
+     "rate)"},
+    /* NET_ADMIN in a bridge task's namespace would lift its egress limit (review 5, 1) */
+    {"{" B ", 'capabilities': ['SYS_TIME', 'cap_net_admin'], 'container': {'network': 'bridge'}}",
+     "capabilities[1]: NET_ADMIN cannot be given to a \"bridge\" task (it could remove its own "
+     "egress limit, or change the address and routes the agent gave it)"},
+    {"{" B ", 'capabilities': ['NET_ADMIN'], 'container': {'network': 'none'}}", NULL},
+    {"{" B ", 'capabilities': ['NET_ADMIN']}", NULL},
     {RES("'net_egress': 0"), "resources.net_egress: 0 must be positive"},
     {RES("'net_egress': '1Z'"), "resources.net_egress: '1Z' is not a quantity"},
     {RES("'net_egress': 999"),
