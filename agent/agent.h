@@ -88,6 +88,7 @@ struct agent {
         struct agent_measure *measure;  /* eBPF I/O figures for the isolation view (measure.c) */
         struct agent_ports *ports;      /* bridge tasks' host port range and NAT table (task-ports.h) */
         struct agent_network *network;  /* bridge tasks' subnet, leases, bridge (task-network.h) */
+        char *network_error;            /* why network is NULL: no task subnet could be chosen */
         struct event_source *http_timer, *housekeeping_timer, *watchdog_timer;
         uint64_t started_usec;
         int lock_fd;                    /* flock on <state-dir>/lock, held for the process lifetime */
@@ -129,6 +130,8 @@ struct task {
 
 /* ---- tasks (task.c) ---- */
 struct task *agent_task_find(struct agent *a, const char *id);
+/* A task of that id that has not ended (what keeps its network and port rules). */
+bool agent_task_is_live(struct agent *a, const char *id);
 int task_new(struct agent *a, struct silo_task_spec *spec, struct task **ret);
 struct task *task_free(struct task *t);
 int agent_task_add(struct agent *a, struct task *t);

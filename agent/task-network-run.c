@@ -29,6 +29,12 @@ static bool task_is_bridge(const struct task *t)
         return t->spec->has_container && t->spec->container.network == SILO_NETWORK_BRIDGE;
 }
 
+/* The task's lease, when it is a bridge task and has one. */
+static const struct task_net_lease *task_lease(const struct agent *a, const struct task *t)
+{
+        return task_is_bridge(t) && a->network ? agent_network_lease(a->network, t->id) : NULL;
+}
+
 static void netns_path_of(const struct agent_network *n, const char *task_id, char buf[PATH_MAX])
 {
         snprintf(buf, PATH_MAX, "%s/%s", n->netns_dir, task_id);
@@ -65,6 +71,13 @@ int agent_network_start(struct agent *a, char **ret_error)
 
         r = agent_network_load(a->opts.state_dir, a->opts.task_subnet, a->opts.task_bridge,
                                net_route_overlaps, &a->network, ret_error);
+        /* A host without a free private /24 can still run every other task: bridge launches
+         * are refused with the reason (task_network_check()). */
+        if (r == -EADDRNOTAVAIL) {
+                a->network_error = ret_error ? TAKE_PTR(*ret_error) : NULL;
+                log_warning("Bridge-mode tasks cannot start: %s", strempty(a->network_error));
+                return 0;
+        }
         if (r < 0)
                 return r;
         if (mkdir(a->network->netns_dir, 0700) < 0 && errno != EEXIST)
@@ -85,6 +98,8 @@ int agent_network_start(struct agent *a, char **ret_error)
 
 void agent_network_stop(struct agent *a)
 {
+        free(a->network_error);
+        a->network_error = NULL;
         if (!a->network)
                 return;
         a->network->tick = event_source_remove(a->network->tick);
@@ -92,44 +107,25 @@ void agent_network_stop(struct agent *a)
         a->ports = agent_ports_free(a->ports);
 }
 
-/* Leased addresses of the current subnet (leases of an earlier one do not take its room). */
-static size_t leases_in_subnet(const struct agent_network *n)
-{
-        size_t k = 0;
-
-        for (size_t i = 0; i < n->n_leases; i++)
-                if (net_ipv4_overlap(&n->subnet, &(struct net_ipv4_net){n->leases[i].address, 32}))
-                        k++;
-        return k;
-}
-
 int task_network_check(const struct agent *a, const struct silo_task_spec *spec, char **ret_error)
 {
         struct agent_network *n = a->network;
-        uint64_t room, egress = spec->resources.net_egress;
-        char buf[INET_ADDRSTRLEN];
         int r;
 
         if (!spec->has_container || spec->container.network != SILO_NETWORK_BRIDGE)
                 return 0;
         if (!n)
-                return error_set(ret_error, -EINVAL, "container.network: bridge mode is not set up on this agent");
-        if (egress != SILO_UNSET && egress > NET_EGRESS_MAX_BPS)
-                return error_set(ret_error, -EINVAL, "resources.net_egress: %llu bit/s is more than the "
-                                 "largest egress limit this agent sets (%llu bit/s, tbf's 32-bit rate)",
-                                 (unsigned long long)egress, (unsigned long long)NET_EGRESS_MAX_BPS);
+                return error_set(ret_error, -EINVAL, "container.network: bridge mode is not set up on "
+                                 "this agent%s%s", a->network_error ? ": " : "", strempty(a->network_error));
         /* The bridge is this node's, but a launch that cannot have it is refused with the reason
          * rather than failing half-way through its start. */
         r = net_bridge_ensure(n->bridge, agent_network_gateway(n), n->subnet.prefix, ret_error);
         if (r < 0)
                 return error_wrap(ret_error, -EINVAL, "container.network: bridge: the task bridge "
                                   "(--task-bridge %s)", n->bridge);
-        room = n->subnet.prefix >= 31 ? 0 : (UINT64_C(1) << (32 - n->subnet.prefix)) - 3;
-        if (leases_in_subnet(n) >= room)
-                return error_set(ret_error, -EINVAL, "container.network: bridge: task subnet %s/%u (%s) is "
-                                 "exhausted: all %llu task addresses are in use",
-                                 net_ipv4_to_string(n->subnet.addr, buf), n->subnet.prefix, n->subnet_source,
-                                 (unsigned long long)room);
+        r = agent_network_room_check(n, ret_error);
+        if (r < 0)
+                return error_wrap(ret_error, -EINVAL, "container.network: bridge");
         return 0;
 }
 
@@ -226,13 +222,6 @@ static bool lease_address(const struct agent *a, const char *task_id, uint32_t *
         return le;
 }
 
-static bool task_alive(struct agent *a, const char *task_id)
-{
-        struct task *t = agent_task_find(a, task_id);
-
-        return t && !silo_task_state_is_terminal(t->state);
-}
-
 void agent_network_recover(struct agent *a)
 {
         struct agent_network *n = a->network;
@@ -243,13 +232,21 @@ void agent_network_recover(struct agent *a)
         if (!n)
                 return;
         for (size_t i = 0; i < n->n_leases;) {
-                if (task_alive(a, n->leases[i].task_id)) {
+                _cleanup_free_ char *id = NULL;
+
+                if (agent_task_is_live(a, n->leases[i].task_id)) {
                         i++;
                         continue;
                 }
                 log_notice("task %s: ended while the agent was away, removing its network",
                            n->leases[i].task_id);
-                task_network_teardown(a, n->leases[i].task_id);     /* removes leases[i] */
+                /* A copy: the teardown frees the lease's own string, and logs the id after. */
+                id = strdup(n->leases[i].task_id);
+                if (!id) {
+                        log_error("Out of memory removing the networks of ended tasks");
+                        break;
+                }
+                task_network_teardown(a, id);     /* removes leases[i] */
         }
         /* Rules of tasks without a lease any more (a crash between the two removals) go; the
          * live tasks' are written again. */
@@ -281,8 +278,7 @@ void agent_network_recover(struct agent *a)
 json_t *task_network_to_json(const struct agent *a, const struct task *t)
 {
         silo_network_mode m = t->spec->has_container ? t->spec->container.network : SILO_NETWORK_HOST;
-        const struct task_net_lease *le = task_is_bridge(t) && a->network ? agent_network_lease(a->network, t->id)
-                                                                          : NULL;
+        const struct task_net_lease *le = task_lease(a, t);
         json_t *j = json_pack("{s:s}", "mode", silo_network_mode_to_string(m));
         char buf[INET_ADDRSTRLEN];
 
@@ -304,8 +300,7 @@ static json_t *rate(uint64_t a, uint64_t b, uint64_t ms)
 
 json_t *task_network_isolation(const struct agent *a, const struct task *t)
 {
-        const struct task_net_lease *le = task_is_bridge(t) && a->network ? agent_network_lease(a->network, t->id)
-                                                                          : NULL;
+        const struct task_net_lease *le = task_lease(a, t);
         _cleanup_free_ char *err = NULL;
         char path[PATH_MAX];
         uint64_t limit = 0;
@@ -340,8 +335,7 @@ json_t *task_network_isolation(const struct agent *a, const struct task *t)
 int task_network_figures(const struct agent *a, const struct task *t, struct net_link_counters *ret,
                          uint64_t *ret_egress_bps)
 {
-        const struct task_net_lease *le = task_is_bridge(t) && a->network ? agent_network_lease(a->network, t->id)
-                                                                          : NULL;
+        const struct task_net_lease *le = task_lease(a, t);
         char path[PATH_MAX];
         uint64_t limit = 0;
 

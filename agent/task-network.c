@@ -15,10 +15,21 @@
 #include "common/macro.h"
 
 #define STATE_MAX_BYTES (4u << 20)
-/* Where a default subnet is looked for: 10.88.N.0/24, as Podman's default network (10.88.0.0/16)
- * sits there; N grows past what the host routes already. */
-#define DEFAULT_BASE ((10u << 24) | (88u << 16))
 #define DEFAULT_PREFIX 24u
+#define IPV4(a, b, c, d) (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((c) << 8) | (d))
+
+/* Where a default subnet is looked for, in order: 10.88.N.0/24, as Podman's default network
+ * (10.88.0.0/16) sits there; then the other private ranges, 172.16-31.N.0/24 and
+ * 192.168.N.0/24, for a host that routes all of 10/8 (a VPN, a cloud network). N grows past
+ * what the host routes already. */
+static const struct {
+        uint32_t base;
+        unsigned count;         /* /24s from base */
+} default_ranges[] = {
+        {IPV4(10, 88, 0, 0), 256},
+        {IPV4(172, 16, 0, 0), 16 * 256},
+        {IPV4(192, 168, 0, 0), 256},
+};
 
 struct agent_network *agent_network_free(struct agent_network *n)
 {
@@ -54,6 +65,30 @@ static uint32_t host_count(const struct agent_network *n)
         uint64_t size = UINT64_C(1) << (32 - n->subnet.prefix);
 
         return size < 4 ? 0 : (uint32_t)(size - 3);
+}
+
+/* Leased addresses of the current subnet (leases of an earlier one do not take its room). */
+static size_t leases_in_subnet(const struct agent_network *n)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < n->n_leases; i++)
+                if (net_ipv4_overlap(&n->subnet, &(struct net_ipv4_net){n->leases[i].address, 32}))
+                        k++;
+        return k;
+}
+
+static int exhausted(const struct agent_network *n, char **ret_error)
+{
+        _cleanup_free_ char *s = net_to_string(&n->subnet);
+
+        return error_set(ret_error, -ENOSPC, "task subnet %s (%s) is exhausted: all %u task "
+                         "addresses are in use", s ? s : "?", n->subnet_source, host_count(n));
+}
+
+int agent_network_room_check(const struct agent_network *n, char **ret_error)
+{
+        return leases_in_subnet(n) < host_count(n) ? 0 : exhausted(n, ret_error);
 }
 
 struct task_net_lease *agent_network_lease(const struct agent_network *n, const char *task_id)
@@ -191,20 +226,23 @@ static int state_load(struct agent_network *n, struct net_ipv4_net *ret_subnet, 
 
 static int subnet_choose(task_net_routed_fn routed, struct net_ipv4_net *ret, char **ret_error)
 {
-        for (unsigned i = 0; i < 256; i++) {
-                struct net_ipv4_net c = {.addr = DEFAULT_BASE | (i << 8), .prefix = DEFAULT_PREFIX};
-                bool used = false;
-                int r = routed ? routed(&c, &used, ret_error) : 0;
+        for (size_t k = 0; k < ELEMENTSOF(default_ranges); k++)
+                for (unsigned i = 0; i < default_ranges[k].count; i++) {
+                        struct net_ipv4_net c = {.addr = default_ranges[k].base + (i << 8),
+                                                 .prefix = DEFAULT_PREFIX};
+                        bool used = false;
+                        int r = routed ? routed(&c, &used, ret_error) : 0;
 
-                if (r < 0)
-                        return error_wrap(ret_error, r, "choosing the task subnet");
-                if (!used) {
-                        *ret = c;
-                        return 0;
+                        if (r < 0)
+                                return error_wrap(ret_error, r, "choosing the task subnet");
+                        if (!used) {
+                                *ret = c;
+                                return 0;
+                        }
                 }
-        }
         return error_set(ret_error, -EADDRINUSE, "choosing the task subnet: the host routes every "
-                         "10.88.N.0/24 already; give one with --task-subnet");
+                         "10.88.N.0/24, 172.16-31.N.0/24 and 192.168.N.0/24 already; give one "
+                         "with --task-subnet");
 }
 
 int agent_network_options_check(const char *subnet_opt, const char *bridge, struct net_ipv4_net *ret_subnet,
@@ -261,7 +299,7 @@ int agent_network_load(const char *state_dir, const char *subnet_opt, const char
         } else {
                 r = subnet_choose(routed, &n->subnet, ret_error);
                 if (r < 0)
-                        return r;
+                        return -EADDRNOTAVAIL; /* the reason is in *ret_error */
                 n->subnet_source = strdup("chosen at first start");
         }
         if (!n->subnet_source)
@@ -312,12 +350,7 @@ int agent_network_allocate(struct agent_network *n, const char *task_id,
                 *ret = le;
                 return 0;
         }
-        {
-                _cleanup_free_ char *s = net_to_string(&n->subnet);
-
-                return error_set(ret_error, -ENOSPC, "task subnet %s (%s) is exhausted: all %u task "
-                                 "addresses are in use", s ? s : "?", n->subnet_source, count);
-        }
+        return exhausted(n, ret_error);
 }
 
 int agent_network_release(struct agent_network *n, const char *task_id)

@@ -47,10 +47,11 @@ struct agent_network {
 typedef int (*task_net_routed_fn)(const struct net_ipv4_net *net, bool *ret, char **ret_error);
 
 /* Load <state_dir>/network.json (leases, the subnet chosen before) or start empty. The subnet
- * is `subnet_opt` when given, else the stored one, else the first 10.88.N.0/24 (N = 0..255)
- * `routed` says the host does not reach, which is stored at once so it never changes. Leases of
- * an earlier subnet are kept until their tasks release them. -EINVAL naming the option or the
- * file. */
+ * is `subnet_opt` when given, else the stored one, else the first /24 of 10.88.N.0/24,
+ * 172.16-31.N.0/24, 192.168.N.0/24 (in that order) `routed` says the host does not reach, which
+ * is stored at once so it never changes. Leases of an earlier subnet are kept until their tasks
+ * release them. -EINVAL naming the option or the file; -EADDRNOTAVAIL when no subnet could be
+ * chosen (every candidate routed, or `routed` failed), with the reason. */
 /* --task-subnet (NULL: none given) and --task-bridge as they are given, before anything is
  * read: the network (and *ret_subnet, may be NULL) or -EINVAL naming the option and the value. */
 int agent_network_options_check(const char *subnet_opt, const char *bridge, struct net_ipv4_net *ret_subnet,
@@ -64,6 +65,8 @@ struct agent_network *agent_network_free(struct agent_network *n);
  * leased. */
 int agent_network_allocate(struct agent_network *n, const char *task_id,
                            const struct task_net_lease **ret, char **ret_error);
+/* 0 when the current subnet has a free task address, else -ENOSPC naming the subnet. */
+int agent_network_room_check(const struct agent_network *n, char **ret_error);
 /* Drop the task's lease (persisted). 0 when it had none. */
 int agent_network_release(struct agent_network *n, const char *task_id);
 struct task_net_lease *agent_network_lease(const struct agent_network *n, const char *task_id);

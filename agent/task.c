@@ -27,6 +27,13 @@ struct task *agent_task_find(struct agent *a, const char *id)
         return NULL;
 }
 
+bool agent_task_is_live(struct agent *a, const char *id)
+{
+        const struct task *t = agent_task_find(a, id);
+
+        return t && !silo_task_state_is_terminal(t->state);
+}
+
 int task_new(struct agent *a, struct silo_task_spec *spec, struct task **ret)
 {
         struct task *t = calloc(1, sizeof(*t));

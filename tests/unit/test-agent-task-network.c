@@ -15,6 +15,7 @@
 
 #include "agent/task-network.h"
 #include "isolator/net-internal.h"
+#include "common/error.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 
@@ -43,6 +44,34 @@ static int routed_fake(const struct net_ipv4_net *net, bool *ret, char **ret_err
         for (size_t i = 0; i < ELEMENTSOF(routes); i++)
                 *ret |= net_ipv4_overlap(net, &routes[i]);
         return 0;
+}
+
+/* A host that routes all of 10/8 (a VPN) and 172.16.0.0/24: the choice moves to 172.16.1.0/24. */
+static int routed_ten(const struct net_ipv4_net *net, bool *ret, char **ret_error)
+{
+        static const struct net_ipv4_net routes[] = {{10u << 24, 8}, {(172u << 24) | (16u << 16), 24}};
+
+        (void)ret_error;
+        *ret = false;
+        for (size_t i = 0; i < ELEMENTSOF(routes); i++)
+                *ret |= net_ipv4_overlap(net, &routes[i]);
+        return 0;
+}
+
+/* Every private range routed. */
+static int routed_all(const struct net_ipv4_net *net, bool *ret, char **ret_error)
+{
+        (void)net;
+        (void)ret_error;
+        *ret = true;
+        return 0;
+}
+
+static int routed_fails(const struct net_ipv4_net *net, bool *ret, char **ret_error)
+{
+        (void)net;
+        (void)ret;
+        return error_set(ret_error, -ENOBUFS, "listing the routes: No buffer space available");
 }
 
 static const char *addr_str(uint32_t a)
@@ -150,6 +179,31 @@ static void test_default_subnet_kept(void **state)
         agent_network_free(n);
 }
 
+/* No 10.88.N.0/24 free: the other private ranges; none at all: -EADDRNOTAVAIL with the
+ * reason (the agent starts without bridge mode), and nothing is stored. */
+static void test_default_subnet_other_ranges(void **state)
+{
+        struct agent_network *n = NULL;
+        char path[512], *err = NULL;
+
+        (void)state;
+        snprintf(path, sizeof(path), "%s/network.json", dir);
+        assert_int_equal(agent_network_load(dir, NULL, NULL, routed_all, &n, &err), -EADDRNOTAVAIL);
+        assert_null(n);
+        assert_string_equal(err, "choosing the task subnet: the host routes every 10.88.N.0/24, "
+                                 "172.16-31.N.0/24 and 192.168.N.0/24 already; give one with --task-subnet");
+        free(err);
+        err = NULL;
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(agent_network_load(dir, NULL, NULL, routed_fails, &n, &err), -EADDRNOTAVAIL);
+        assert_string_equal(err, "choosing the task subnet: listing the routes: No buffer space available");
+        free(err);
+        assert_int_equal(agent_network_load(dir, NULL, NULL, routed_ten, &n, NULL), 0);
+        assert_string_equal(addr_str(n->subnet.addr), "172.16.1.0");
+        assert_int_equal(n->subnet.prefix, 24);
+        agent_network_free(n);
+}
+
 static void test_option_errors(void **state)
 {
         struct agent_network *n = NULL;
@@ -191,6 +245,10 @@ static void test_allocate_exhaust_release(void **state)
         assert_int_equal(agent_network_allocate(n, "task-3", &le, NULL), 0);
         assert_string_equal(addr_str(le->address), "192.168.7.5");
         assert_int_equal(n->n_leases, 5);
+        assert_int_equal(agent_network_room_check(n, &err), -ENOSPC);
+        assert_string_equal(err, "task subnet 192.168.7.0/29 (--task-subnet) is exhausted: all 5 task addresses are in use");
+        free(err);
+        err = NULL;
         assert_int_equal(agent_network_allocate(n, "task-5", &le, &err), -ENOSPC);
         assert_non_null(strstr(err, "task subnet 192.168.7.0/29 (--task-subnet) is exhausted: all 5 task addresses are in use"));
         free(err);
@@ -288,6 +346,7 @@ int main(void)
                 cmocka_unit_test(test_netlink_errors),
                 cmocka_unit_test(test_resolv_conf),
                 cmocka_unit_test_setup_teardown(test_default_subnet_kept, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_default_subnet_other_ranges, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_option_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_allocate_exhaust_release, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reload_no_collision, setup, teardown),
