@@ -101,6 +101,11 @@ int agent_ports_start(struct agent *a, const char *bridge, uint32_t subnet, unsi
         return 0;
 }
 
+static bool task_alive(const char *owner, void *userdata)
+{
+        return agent_task_is_live(userdata, owner);
+}
+
 int task_ports_apply(struct agent *a, const struct task *t, uint32_t address, char **ret_error)
 {
         const struct silo_container *c = &t->spec->container;
@@ -115,6 +120,20 @@ int task_ports_apply(struct agent *a, const struct task *t, uint32_t address, ch
                 r = ports_table_setup(a->ports, ret_error);
                 if (r < 0)
                         return r;
+        }
+        /* Rules an ended task kept (its removal at teardown failed, task_ports_release()) come
+         * before this task's in the chain: they would take its host ports, or send traffic to
+         * the address it may have been given again. */
+        {
+                _cleanup_free_ char *error = NULL;
+                size_t removed = 0;
+
+                r = nft_ports_prune(TASK_PORTS_TABLE, task_alive, a, &removed, &error);
+                if (r < 0)
+                        return error_set(ret_error, r, "removing the port mappings of ended tasks: %s",
+                                         strempty(error));
+                if (removed > 0)
+                        log_info("removed %zu port mapping rule(s) of ended tasks", removed);
         }
         if (c->n_ports == 0)
                 return 0;
@@ -143,16 +162,9 @@ void task_ports_release(struct agent *a, const char *task_id)
         (void)a;
         r = nft_ports_replace(TASK_PORTS_TABLE, task_id, (struct in_addr){}, NULL, 0, &error);
         if (r < 0)
-                log_warning("task %s: removing its port mappings failed (the next agent start "
-                            "retries): %s",
+                log_warning("task %s: removing its port mappings failed (the next bridge task's "
+                            "start or agent start retries): %s",
                             task_id, strempty(error));
-}
-
-static bool task_alive(const char *owner, void *userdata)
-{
-        const struct task *t = agent_task_find(userdata, owner);
-
-        return t && !silo_task_state_is_terminal(t->state);
 }
 
 void task_ports_recover(struct agent *a,
@@ -175,13 +187,14 @@ void task_ports_recover(struct agent *a,
                 const struct task *t = a->tasks[i];
                 uint32_t address;
 
-                if (silo_task_state_is_terminal(t->state) || t->spec->container.n_ports == 0 ||
-                    !address_of(a, t->id, &address))
+                if (silo_task_state_is_terminal(t->state) || !address_of(a, t->id, &address))
                         continue;
                 free(error);
                 error = NULL;
                 /* The same rules again, in one transaction: a no-op for the traffic, a repair
-                 * when the ruleset was flushed while the agent was away. */
+                 * when the ruleset was flushed while the agent was away. The first one writes
+                 * the fixed part of the table too (its masquerade), which every live bridge
+                 * task needs, with port mappings or without. */
                 r = task_ports_apply(a, t, address, &error);
                 if (r < 0)
                         log_warning("task %s: %s", t->id, strempty(error));

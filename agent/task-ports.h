@@ -81,15 +81,17 @@ int agent_ports_start(struct agent *a, const char *bridge, uint32_t subnet, unsi
 struct agent_ports *agent_ports_free(struct agent_ports *p);
 
 /* Before a bridge task starts (every one, mappings or not: it needs the subnet's masquerade):
- * the table, written now if the agent's start could not; then the task's port mappings to
- * `address` (host byte order), in one transaction that also drops any earlier rule of the
- * task. */
+ * the table, written now if the agent's start could not; the rules of tasks that are not live
+ * (a failed task_ports_release()) go; then the task's port mappings to `address` (host byte
+ * order), in one transaction that also drops any earlier rule of the task. */
 int task_ports_apply(struct agent *a, const struct task *t, uint32_t address, char **ret_error);
-/* The task's rules go (the task ended or its start failed). Idempotent; logs a failure. */
+/* The task's rules go (the task ended or its start failed). Idempotent; logs a failure, which
+ * the next task_ports_apply() or task_ports_recover() repairs. */
 void task_ports_release(struct agent *a, const char *task_id);
 /* After the tasks were recovered: remove the rules of every task that is not alive any more
- * (ended while the agent was down, or forgotten), and write again those of the live ones whose
- * address `address_of` knows (a firewall reload may have flushed them). Logs what it did. */
+ * (ended while the agent was down, or forgotten), and write again the table and the rules of
+ * the live ones whose address `address_of` knows (a firewall reload may have flushed them).
+ * Logs what it did. */
 void task_ports_recover(struct agent *a,
                         bool (*address_of)(const struct agent *a, const char *task_id,
                                            uint32_t *ret_address));
