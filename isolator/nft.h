@@ -4,16 +4,23 @@
  * DNAT of host ports to task addresses, hairpin masquerade on the task bridge.
  *
  * The table lives in the calling process's network namespace (the agent's) and holds:
- *
+ */
+/* clang-format off */
+/*
  *   table ip <table> {
- *     chain prerouting  { type nat hook prerouting priority dstnat;  fib daddr type local jump
- * ports } chain output      { type nat hook output priority dstnat; ip daddr != 127.0.0.0/8 fib
- * daddr type local jump ports } chain postrouting { type nat hook postrouting priority srcnat; ip
- * saddr <subnet> oifname != <bridge> masquerade ip saddr <subnet> oifname <bridge> ct status dnat
- * masquerade } chain ports       { <proto> dport <host> dnat to <addr>:<port> comment "<owner>" ...
- * }
+ *     chain prerouting  { type nat hook prerouting priority dstnat;
+ *                         fib daddr type local jump ports }
+ *     chain output      { type nat hook output priority dstnat;
+ *                         ip daddr != 127.0.0.0/8 fib daddr type local jump ports }
+ *     chain postrouting { type nat hook postrouting priority srcnat;
+ *                         ip saddr <subnet> oifname != <bridge> masquerade
+ *                         ip saddr <subnet> oifname <bridge> ct status dnat masquerade }
+ *     chain ports       { <proto> dport <host> dnat to <addr>:<port> comment "<owner>"
+ *                         ... }
  *   }
- *
+ */
+/* clang-format on */
+/*
  * The chain layout and the address-type test are Docker's (its DOCKER chain, jumped to from
  * PREROUTING and OUTPUT for `--dst-type LOCAL`). Every rule of `ports` carries its owner (the
  * task id) as its comment, so an owner's rules are found and removed by that comment, also by
