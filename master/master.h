@@ -63,6 +63,9 @@ struct master_task {
         bool kill_requested;
         uint64_t created_ms, updated_ms; /* CLOCK_REALTIME */
         uint64_t seq;                    /* submission order */
+        /* bit i: container.ports[i].host was 0 and the allocator chose it (in spec), so a
+         * refused launch gives the choice back (tasks.c), after a restart too */
+        uint64_t ports_chosen;
 
         /* in memory only */
         bool launch_in_flight;
@@ -71,9 +74,6 @@ struct master_task {
         uint64_t not_before_ms;      /* monotonic: retry backoff for the next placement */
         uint64_t kill_not_before_ms; /* monotonic: retry backoff for a DELETE to the agent */
         char *pending_reason;        /* the allocator's latest reason while PENDING */
-        /* bit i: container.ports[i].host was 0 and the allocator chose it (in spec), so a
-         * refused launch gives the choice back (tasks.c) */
-        uint64_t ports_chosen;
         /* ended tasks, oldest end first, for retention (retention.c) */
         struct master_task *ended_prev, *ended_next;
         bool ended_listed;

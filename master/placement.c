@@ -69,8 +69,11 @@ static int master_task_stage(master *m, struct master_task *t, const struct allo
                         chosen |= UINT64_C(1) << i;
                 t->spec->container.ports[i].host = res->host_ports[i];
         }
+        /* stored with the spec: a restarted master's requeue gives the choice back too */
+        t->ports_chosen = chosen;
         r = master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, msg, NULL);
         if (r < 0) {
+                t->ports_chosen = 0;
                 for (size_t i = 0; i < res->n_ports; i++)
                         t->spec->container.ports[i].host = submitted[i];
                 free(t->agent_id);
@@ -85,7 +88,6 @@ static int master_task_stage(master *m, struct master_task *t, const struct allo
         }
         free(t->pending_reason);
         t->pending_reason = NULL;
-        t->ports_chosen = chosen;
         return 0;
 }
 

@@ -51,8 +51,9 @@ static const char *const store_sql[_STMT_MAX] = {
     [STMT_ROLLBACK_TO] = "ROLLBACK TO change",
     [STMT_TASK_PUT] = "INSERT OR REPLACE INTO tasks(id, spec, state, reason, message, agent_id, "
                       "disks, exit_code, "
-                      "signal, launch_attempts, kill_requested, created_ms, updated_ms, seq) "
-                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                      "signal, launch_attempts, kill_requested, created_ms, updated_ms, seq, "
+                      "ports_chosen) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [STMT_EVENT_ADD] =
         "INSERT INTO task_events(task_id, update_id, source, agent_id, state, reason, exit_code, "
         "signal, message, timestamp_ms, applied) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
@@ -123,7 +124,8 @@ static const char *const store_schema =
     "  message TEXT, agent_id TEXT, disks TEXT, exit_code INTEGER NOT NULL, signal INTEGER NOT "
     "NULL,"
     "  launch_attempts INTEGER NOT NULL, kill_requested INTEGER NOT NULL,"
-    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, seq INTEGER NOT NULL);"
+    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    "  ports_chosen INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS task_events("
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, update_id TEXT UNIQUE,"
     "  source TEXT NOT NULL, agent_id TEXT, state TEXT NOT NULL, reason TEXT NOT NULL,"
@@ -187,6 +189,30 @@ static int store_files_secure(const char *path)
         return r;
 }
 
+/* A database written before tasks had ports_chosen gets the column (0: no host port of theirs
+ * was chosen, true of every task of that time, which had no port mappings). */
+static int store_tasks_upgrade(sqlite3 *db, char **errmsg)
+{
+        sqlite3_stmt *st = NULL;
+        bool has = false;
+        int rc;
+
+        rc = sqlite3_prepare_v2(
+            db, "SELECT 1 FROM pragma_table_info('tasks') WHERE name = 'ports_chosen'", -1, &st,
+            NULL);
+        if (rc == SQLITE_OK) {
+                rc = sqlite3_step(st);
+                has = rc == SQLITE_ROW;
+                rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_OK || has)
+                return rc;
+        return sqlite3_exec(db,
+                            "ALTER TABLE tasks ADD COLUMN ports_chosen INTEGER NOT NULL DEFAULT 0",
+                            NULL, NULL, errmsg);
+}
+
 int store_open(const char *path, struct store **ret, char **ret_error)
 {
         struct store *s;
@@ -216,6 +242,8 @@ int store_open(const char *path, struct store **ret, char **ret_error)
             NULL, NULL, &errmsg);
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(s->db, store_schema, NULL, NULL, &errmsg);
+        if (rc == SQLITE_OK)
+                rc = store_tasks_upgrade(s->db, &errmsg);
         if (rc != SQLITE_OK) {
                 int r = error_set(ret_error, sqlite_errno(rc), "database %s: %s", path,
                                     errmsg ? errmsg : sqlite3_errstr(rc));
@@ -359,6 +387,7 @@ int store_task_put(struct store *s, const struct master_task *t)
         sqlite3_bind_int64(st, 12, (sqlite3_int64)t->created_ms);
         sqlite3_bind_int64(st, 13, (sqlite3_int64)t->updated_ms);
         sqlite3_bind_int64(st, 14, (sqlite3_int64)t->seq);
+        sqlite3_bind_int64(st, 15, (sqlite3_int64)t->ports_chosen);
         return store_step_done(s, st);
 }
 
@@ -564,6 +593,7 @@ static int task_row(sqlite3_stmt *st, void *ctx)
         t->created_ms = (uint64_t)sqlite3_column_int64(st, 11);
         t->updated_ms = (uint64_t)sqlite3_column_int64(st, 12);
         t->seq = (uint64_t)sqlite3_column_int64(st, 13);
+        t->ports_chosen = (uint64_t)sqlite3_column_int64(st, 14);
         return l->cb(t, l->userdata);
 }
 
@@ -575,7 +605,8 @@ int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *use
         return store_each_row(
             s,
             "SELECT id, spec, state, reason, message, agent_id, disks, exit_code, signal, "
-            "launch_attempts, kill_requested, created_ms, updated_ms, seq FROM tasks ORDER BY seq",
+            "launch_attempts, kill_requested, created_ms, updated_ms, seq, ports_chosen FROM tasks "
+            "ORDER BY seq",
             task_row, &l);
 }
 

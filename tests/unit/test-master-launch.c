@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
 
 #include "common/fileio.h"
 #include "common/protocol-json.h"
@@ -244,11 +246,62 @@ static void test_ports_placed_launched_recovered(void **state)
         assert_int_equal(t1->state, SILO_TASK_STAGING);
         assert_int_equal(t1->spec->container.ports[0].host, 30001);
         assert_int_equal(tcp_free(m), 0);
-        /* the task ends: its port is free again */
+        /* it remembers which it chose: requeued, pg-1 chooses again, pg-2 keeps its own port */
+        t2 = master_task_get(m, "pg-2");
+        assert_non_null(t2);
+        assert_int_equal(
+            master_task_transition(m, t1, SILO_TASK_PENDING, SILO_REASON_NONE, "lost", NULL), 0);
+        assert_int_equal(t1->spec->container.ports[0].host, 0);
+        assert_int_equal(
+            master_task_transition(m, t2, SILO_TASK_PENDING, SILO_REASON_NONE, "lost", NULL), 0);
+        assert_int_equal(t2->spec->container.ports[0].host, 30000);
+        assert_int_equal(tcp_free(m), 2);
+        /* the tasks end: their ports stay free */
         assert_int_equal(master_task_transition(m, t1, SILO_TASK_FAILED, SILO_REASON_LAUNCH_FAILED,
                                                 "gone", NULL),
                          0);
-        assert_int_equal(tcp_free(m), 1);
+        assert_int_equal(tcp_free(m), 2);
+        master_free(m);
+        assert_int_equal(rm_rf(tmpdir), 0);
+}
+
+/* A state written before tasks had the ports_chosen column: the master adds it and goes on. */
+static void test_store_gains_ports_chosen(void **state)
+{
+        char path[256];
+        sqlite3 *db = NULL;
+        struct master_task *t;
+        master *m;
+        (void)state;
+
+        assert_int_equal(mkdir(tmpdir, 0700), 0);
+        snprintf(path, sizeof(path), "%s/master.db", tmpdir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_exec(
+                db,
+                "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                "INSERT INTO meta VALUES('schema_version', '1');"
+                "CREATE TABLE tasks(id TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL,"
+                " reason TEXT NOT NULL, message TEXT, agent_id TEXT, disks TEXT,"
+                " exit_code INTEGER NOT NULL, signal INTEGER NOT NULL,"
+                " launch_attempts INTEGER NOT NULL, kill_requested INTEGER NOT NULL,"
+                " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, seq INTEGER NOT NULL);"
+                "INSERT INTO tasks VALUES('old', '{\"id\": \"old\", \"name\": \"old\","
+                " \"command\": [\"/bin/true\"]}', 'PENDING', 'NONE', NULL, NULL, '[]', -1, 0,"
+                " 0, 0, 1, 1, 1);",
+                NULL, NULL, NULL),
+            SQLITE_OK);
+        sqlite3_close(db);
+        m = master_open();
+        t = master_task_get(m, "old");
+        assert_non_null(t);
+        assert_int_equal(t->ports_chosen, 0);
+        submit(m, PG("pg-1", "0"));
+        assert_int_equal(master_commit(m), 0);
+        master_free(m);
+        m = master_open();
+        assert_non_null(master_task_get(m, "pg-1"));
         master_free(m);
         assert_int_equal(rm_rf(tmpdir), 0);
 }
@@ -260,6 +313,7 @@ int main(void)
             cmocka_unit_test(test_launch_body_exact_text),
             cmocka_unit_test(test_launch_body_no_io),
             cmocka_unit_test(test_ports_placed_launched_recovered),
+            cmocka_unit_test(test_store_gains_ports_chosen),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
