@@ -130,7 +130,8 @@ int task_ports_apply(struct agent *a, const struct task *t, uint32_t address, ch
 
                 r = nft_ports_prune(TASK_PORTS_TABLE, task_alive, a, &removed, &error);
                 if (r < 0)
-                        return error_set(ret_error, r, "removing the port mappings of ended tasks: %s",
+                        return error_set(ret_error, r,
+                                         "removing the port mappings of ended tasks: %s",
                                          strempty(error));
                 if (removed > 0)
                         log_info("removed %zu port mapping rule(s) of ended tasks", removed);
