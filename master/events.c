@@ -536,12 +536,12 @@ int master_event_task_placed(master *m, const struct master_task *t)
         return event_write(m, MASTER_EVENT_TASK_PLACED, t->id, task_role(t), t->updated_ms, b);
 }
 
-int master_event_task_pending(master *m, const struct master_task *t)
+int master_event_task_pending(master *m, const struct master_task *t, const char *reason)
 {
         json_t *b = task_event_body(t);
         int r;
 
-        if (b && json_object_set_new(b, "message", json_string(strempty(t->pending_reason))) < 0) {
+        if (b && json_object_set_new(b, "message", json_string(reason)) < 0) {
                 json_decref(b);
                 b = NULL;
         }

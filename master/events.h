@@ -91,8 +91,9 @@ struct master_events *master_events_free(struct master_events *e);
 int master_event_task_state(master *m, const struct master_task *t, const char *message);
 int master_event_task_placed(master *m, const struct master_task *t);
 int master_event_agent(master *m, enum master_event_type type, const struct master_agent *a);
-/* A pending task's reason changed: the event is a change of its own. */
-int master_event_task_pending(master *m, const struct master_task *t);
+/* A pending task's reason changed (to reason; t->pending_reason is still the one before): the
+ * event is a change of its own. */
+int master_event_task_pending(master *m, const struct master_task *t, const char *reason);
 
 /* After a successful commit: hand the turn's events to the consumers. True when streams were
  * resumed: the caller runs the HTTP server, but never before the turn's held answers are

@@ -141,16 +141,23 @@ int master_allocate(master *m)
                 struct master_task *t = batch[i];
 
                 if (!results[i].placed) {
-                        if (!streq_ptr(t->pending_reason, results[i].reason)) {
-                                free(t->pending_reason);
-                                t->pending_reason =
-                                    results[i].reason ? strdup(results[i].reason) : NULL;
-                                if (t->pending_reason &&
-                                    (r = master_event_task_pending(m, t)) < 0)
-                                        log_warning("task %s: cannot record its pending reason "
-                                                    "event: %s",
-                                                    t->id, strerror(-r));
+                        const char *reason = results[i].reason;
+                        char *copy = NULL;
+
+                        if (streq_ptr(t->pending_reason, reason))
+                                continue;
+                        if (reason && !(copy = strdup(reason)))
+                                continue;
+                        /* The reason is remembered once its event is written: one that could
+                         * not be is still new to the next pass, which tries again. */
+                        if (copy && (r = master_event_task_pending(m, t, copy)) < 0) {
+                                log_warning("task %s: cannot record its pending reason event: %s",
+                                            t->id, strerror(-r));
+                                free(copy);
+                                continue;
                         }
+                        free(t->pending_reason);
+                        t->pending_reason = copy;
                         continue;
                 }
                 r = master_task_stage(m, t, &results[i]);
