@@ -30,6 +30,7 @@ static const struct {
     {-EFBIG, 413, "payload_too_large"},
     {-EHOSTUNREACH, 502, NULL},          /* an agent a read is relayed to did not answer */
     {-ENODATA, 410, "gone"},             /* events no longer kept (or never were): re-list */
+    {-EUSERS, 503, "unavailable"},       /* --event-consumers-max streams are open already */
 };
 
 unsigned master_api_status(int r, const char *code, const char **ret_code)

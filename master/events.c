@@ -422,6 +422,13 @@ int master_events_subscribe(master *m, struct master_event_filter *f, http_respo
                                  " events): re-list the tasks (GET /api/v1/tasks) then stream "
                                  "from its event_index",
                                  since, ev->first, m->opts.event_window);
+        /* Streams never wait for a request, so the server's eviction never picks them: without
+         * a bound, one client could hold every connection (and the agents' heartbeats out). */
+        if (ev->n_consumers >= m->opts.event_consumers_max)
+                return error_set(ret_error, -EUSERS,
+                                 "%zu event streams are open, the most this master serves "
+                                 "(--event-consumers-max %" PRIu64 "): retry later",
+                                 ev->n_consumers, m->opts.event_consumers_max);
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
@@ -679,6 +686,8 @@ int master_events_new(master *m, struct master_events **ret, char **ret_error)
                 m->opts.event_buffer = MASTER_EVENT_BUFFER_DEFAULT;
         if (m->opts.event_heartbeat_s == 0)
                 m->opts.event_heartbeat_s = MASTER_EVENT_HEARTBEAT_S_DEFAULT;
+        if (m->opts.event_consumers_max == 0)
+                m->opts.event_consumers_max = MASTER_EVENT_CONSUMERS_MAX_DEFAULT;
         r = store_stream_bounds(m->store, &oldest, &last);
         if (r < 0)
                 return error_set(ret_error, r, "event stream: cannot read the events kept: %s",

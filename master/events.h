@@ -76,10 +76,12 @@ const struct event_ring_entry *event_ring_get(const struct event_ring *r, uint64
 /* ---- the master's side ---- */
 /* The ring's byte bound: a consumer this far behind is dropped whatever the event count. */
 #define MASTER_EVENT_BUFFER_BYTES (4u * 1024 * 1024)
-/* The defaults of --event-window, --event-buffer and --event-heartbeat-s (main.c). */
+/* The defaults of --event-window, --event-buffer, --event-heartbeat-s and
+ * --event-consumers-max (main.c). */
 #define MASTER_EVENT_WINDOW_DEFAULT 100000
 #define MASTER_EVENT_BUFFER_DEFAULT 10000
 #define MASTER_EVENT_HEARTBEAT_S_DEFAULT 10
+#define MASTER_EVENT_CONSUMERS_MAX_DEFAULT 256
 #define MASTER_EVENT_STR_(x) #x
 #define MASTER_EVENT_STR(x) MASTER_EVENT_STR_(x) /* a default as the option table's string */
 
@@ -104,9 +106,13 @@ bool master_events_publish(master *m);
 void master_events_tick(master *m);
 /* The last event index written, committed or in this turn's transaction. */
 uint64_t master_events_last(master *m);
+/* A consumer catching up from the store waits for the next turn (master_events_publish()
+ * wakes it): the loop must not block meanwhile. */
+bool master_events_resuming(master *m);
 /* Consumers connected now (/metrics). */
 size_t master_events_consumers(master *m);
 /* Start a stream on resp for the filter (taken over). -ENODATA with a message when `since` is
- * older than the oldest event kept or newer than the last one: the client must re-list. */
+ * older than the oldest event kept or newer than the last one: the client must re-list;
+ * -EUSERS when --event-consumers-max streams are open. */
 int master_events_subscribe(master *m, struct master_event_filter *f, http_response *resp,
                             char **ret_error);

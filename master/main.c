@@ -63,6 +63,10 @@ static const struct config_option master_options_table[] = {
     {"event-heartbeat-s", CONFIG_UINT, OPT(event_heartbeat_s),
      MASTER_EVENT_STR(MASTER_EVENT_HEARTBEAT_S_DEFAULT), "SEC",
      "an event stream without events this long gets a heartbeat line", 1, 3600},
+    {"event-consumers-max", CONFIG_UINT, OPT(event_consumers_max),
+     MASTER_EVENT_STR(MASTER_EVENT_CONSUMERS_MAX_DEFAULT), "N",
+     "event streams open at once (each holds up to 64 KiB of buffer and a connection); one "
+     "more is answered 503", 1, 1000000},
     {"role-weight", CONFIG_LIST, OPT(role_weights), NULL, "ROLE=WEIGHT",
      "weight of a role in weighted fair sharing (a role without one weighs 1)"},
     {"log-level", CONFIG_STRING, OPT(log_level), "info", "LEVEL",

@@ -41,6 +41,7 @@ struct master_options {
         uint64_t event_window;      /* events kept in the store for ?since= */
         uint64_t event_buffer;      /* events kept in memory: a consumer further behind is dropped */
         uint64_t event_heartbeat_s; /* an idle event stream gets a heartbeat line this often */
+        uint64_t event_consumers_max; /* event streams open at once; more: 503 */
         char *log_level;
 };
 

@@ -2,6 +2,7 @@
 /* Unit tests of silo-master's API: every validation path, run against the real master in process.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/http-client.h"
 #include "common/http-json.h"
@@ -384,6 +388,9 @@ static int setup(void **state)
             .launch_timeout_ms = 1000,
             .retry_base_ms = 100,
             .max_connections = 64,
+            .event_consumers_max = 2,
+            /* a closed stream is noticed at its next write, the heartbeat at the latest */
+            .event_heartbeat_s = 1,
         };
         char *err = NULL;
 
@@ -412,6 +419,67 @@ static int teardown(void **state)
         return system(cmd) == 0 ? 0 : -1;
 }
 
+/* An event stream on a socket of its own, returned once its first line (a heartbeat) is in:
+ * the master counts it as a consumer from then on. -1 when it is refused instead. */
+static int stream_open(void)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons(http_server_port(m->http)),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        char req[512], buf[4096];
+        size_t n = 0;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        snprintf(req, sizeof(req),
+                 "GET /api/v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n\r\n",
+                 m->token);
+        assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        while (n < sizeof(buf) - 1) {
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                ssize_t k;
+
+                assert_int_equal(poll(&p, 1, 5000), 1);
+                k = read(fd, buf + n, sizeof(buf) - 1 - n);
+                assert_true(k > 0);
+                n += (size_t)k;
+                buf[n] = '\0';
+                if (strstr(buf, "\"heartbeat\""))
+                        return fd;
+                if (strstr(buf, " 503 ")) {
+                        close(fd);
+                        return -1;
+                }
+        }
+        fail_msg("no heartbeat from the event stream: %s", buf);
+        return -1;
+}
+
+/* --event-consumers-max: one stream more is a 503 naming the limit; a closed one frees its
+ * place. */
+static void test_event_consumers_max(void **state)
+{
+        int a, b, c = -1;
+        (void)state;
+
+        a = stream_open();
+        b = stream_open();
+        expect_error("GET", "/api/v1/events", NULL, 503, "unavailable",
+                     "2 event streams are open, the most this master serves "
+                     "(--event-consumers-max 2)");
+        close(b);
+        /* the master notices the close at the stream's next heartbeat or the one after */
+        for (int i = 0; i < 250 && c < 0; i++) {
+                c = stream_open();
+                if (c < 0)
+                        usleep(20000);
+        }
+        assert_true(c >= 0);
+        close(a);
+        close(c);
+}
+
 /* The one errno -> status table: each errno's status, and its code (the endpoint's for 400/404). */
 static void test_status_table(void **state)
 {
@@ -431,6 +499,7 @@ static void test_status_table(void **state)
             {-EBUSY, "invalid_spec", 409, "conflict"},
             {-EPERM, "invalid_status", 409, "conflict"},
             {-EFBIG, NULL, 413, "payload_too_large"},
+            {-EUSERS, "bad_request", 503, "unavailable"},
             {-ENOMEM, "invalid_spec", 500, NULL},
             {-EIO, "invalid_status", 500, NULL},
         };
@@ -457,6 +526,7 @@ int main(void)
             cmocka_unit_test(test_agent_validation),
             cmocka_unit_test(test_status_validation),
             cmocka_unit_test(test_metrics),
+            cmocka_unit_test(test_event_consumers_max),
             cmocka_unit_test(test_status_table),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
