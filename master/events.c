@@ -18,6 +18,9 @@
 #define CONSUMER_OUT_TARGET (64 * 1024)
 /* Events read from the store per query while a consumer catches up. */
 #define CATCHUP_BATCH 512
+/* Queries per read of MHD's at most: a filtered consumer whose events are rare would otherwise
+ * scan the whole window in one callback of the master's only thread. It goes on next turn. */
+#define CATCHUP_BATCHES_PER_READ 2
 /* Rows deleted per tick at most when the window moves, so a large trim never stalls a turn. */
 #define TRIM_BATCH 10000
 /* A consumer told it is too slow gets this long to take its last line before it is closed. */
@@ -215,6 +218,7 @@ struct event_consumer {
         bool started; /* its first read is done */
         bool live;    /* reads from the ring (caught up with the store once) */
         bool waiting; /* its read said HTTP_STREAM_WAIT */
+        bool resume;  /* waiting with more of the store to read: woken next turn */
         bool doomed;  /* told it is too slow: ends after its last line */
         uint64_t doom_deadline_ms;
         uint64_t last_write_ms; /* monotonic: the last bytes handed over */
@@ -226,6 +230,7 @@ struct master_events {
         uint64_t published; /* the last committed index handed to the ring */
         uint64_t first;     /* the oldest index kept in the store (published + 1: none) */
         bool written;       /* events were written in this turn */
+        bool resume;        /* some consumer waits to go on catching up (c->resume) */
         struct event_consumer *consumers;
         size_t n_consumers;
 };
@@ -307,12 +312,19 @@ static int catchup_row(const struct store_stream_event *e, void *userdata)
 static int consumer_refill(struct event_consumer *c)
 {
         struct master_events *ev = c->ev;
+        unsigned queries = 0;
 
         while (c->out_len == c->out_off && c->cursor < ev->published) {
                 if (c->cursor + 1 < event_ring_oldest(&ev->ring)) {
                         uint64_t before = c->cursor;
-                        int r = store_stream_range(ev->m->store, c->cursor, CATCHUP_BATCH,
-                                                   catchup_row, c);
+                        int r;
+
+                        if (queries++ == CATCHUP_BATCHES_PER_READ) {
+                                c->resume = ev->resume = true;
+                                return 0;
+                        }
+                        r = store_stream_range(ev->m->store, c->cursor, CATCHUP_BATCH,
+                                               catchup_row, c);
                         if (r == -ESPIPE || (r >= 0 && c->cursor == before)) {
                                 consumer_doom(c, "it fell behind the event window (the oldest "
                                                  "events were trimmed before it read them)");
@@ -358,6 +370,7 @@ static ssize_t consumer_read(void *userdata, uint64_t pos, char *buf, size_t max
 
         (void)pos;
         c->waiting = false;
+        c->resume = false;
         if (!c->doomed) {
                 r = consumer_refill(c);
                 if (r < 0) {
@@ -366,7 +379,7 @@ static ssize_t consumer_read(void *userdata, uint64_t pos, char *buf, size_t max
                         return HTTP_STREAM_ERROR;
                 }
         }
-        if (c->out_len == c->out_off && !c->doomed && !c->started) {
+        if (c->out_len == c->out_off && !c->doomed && !c->started && !c->resume) {
                 /* Nothing to send at once: a heartbeat, so that the headers (which MHD holds
                  * until the first bytes) and the current index reach the client now. */
                 r = consumer_heartbeat(c);
@@ -591,16 +604,21 @@ bool master_events_publish(master *m)
 {
         struct master_events *ev = m->events;
         uint64_t oldest;
-        bool woke = false;
+        bool woke = false, fresh;
         int r;
 
-        if (!ev || !ev->written)
+        if (!ev || (!ev->written && !ev->resume))
                 return false;
-        ev->written = false;
-        r = store_stream_range(m->store, ev->published, SIZE_MAX, publish_row, ev);
-        if (r < 0)
-                log_error("event stream: cannot read the committed events after %" PRIu64 ": %s",
-                          ev->published, strerror(-r));
+        ev->resume = false;
+        fresh = ev->written;
+        if (ev->written) {
+                ev->written = false;
+                r = store_stream_range(m->store, ev->published, SIZE_MAX, publish_row, ev);
+                if (r < 0)
+                        log_error("event stream: cannot read the committed events after %" PRIu64
+                                  ": %s",
+                                  ev->published, strerror(-r));
+        }
         oldest = event_ring_oldest(&ev->ring);
         for (struct event_consumer *c = ev->consumers; c; c = c->next) {
                 if (c->live && !c->doomed && c->cursor + 1 < oldest) {
@@ -612,8 +630,8 @@ bool master_events_publish(master *m)
                                  ev->ring.capacity, ev->ring.max_bytes);
                         consumer_doom(c, why);
                         woke = true;
-                } else if (c->waiting && c->stream) {
-                        c->waiting = false;
+                } else if (c->waiting && c->stream && (fresh || c->resume)) {
+                        c->waiting = c->resume = false;
                         http_stream_wake(c->stream);
                         woke = true;
                 }
@@ -628,6 +646,11 @@ uint64_t master_events_last(master *m)
         if (store_stream_bounds(m->store, &oldest, &last) < 0)
                 return m->events->published;
         return MAX(last, m->events->published);
+}
+
+bool master_events_resuming(master *m)
+{
+        return m->events && m->events->resume;
 }
 
 size_t master_events_consumers(master *m)
@@ -649,7 +672,8 @@ void master_events_tick(master *m)
                                 http_stream_abort(c->stream);
                         continue;
                 }
-                if (c->waiting && now - c->last_write_ms >= hb) {
+                /* one catching up has events to send: a heartbeat's index would skip them */
+                if (c->waiting && !c->resume && now - c->last_write_ms >= hb) {
                         if (consumer_heartbeat(c) >= 0) {
                                 c->waiting = false;
                                 http_stream_wake(c->stream);

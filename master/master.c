@@ -413,7 +413,7 @@ int master_run(master *m)
                         return r;
                 /* Work that the turn created must not wait for the next event. */
                 busy = m->alloc_needed || m->n_acks > 0 || m->n_outbox > 0 ||
-                       store_in_transaction(m->store);
+                       store_in_transaction(m->store) || master_events_resuming(m);
                 r = event_loop_iterate(m->loop, busy ? 0 : UINT64_MAX);
                 if (r < 0)
                         return log_error_errno(r, "event loop: %m");
