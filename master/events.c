@@ -386,7 +386,9 @@ static ssize_t consumer_read(void *userdata, uint64_t pos, char *buf, size_t max
                 if (r < 0)
                         return HTTP_STREAM_ERROR;
         }
-        c->started = true;
+        /* one still catching up has its first line (or heartbeat) to come */
+        if (!c->resume)
+                c->started = true;
         if (c->out_len == c->out_off) {
                 if (c->doomed)
                         return HTTP_STREAM_END;
