@@ -40,28 +40,40 @@ static void netns_path_of(const struct agent_network *n, const char *task_id, ch
         snprintf(buf, PATH_MAX, "%s/%s", n->netns_dir, task_id);
 }
 
+struct sample_ctx {
+        struct agent_network *n;
+        uint64_t now_ms;
+};
+
+static void sample_one(const char *ifname, const struct net_link_counters *c, void *userdata)
+{
+        struct sample_ctx *ctx = userdata;
+
+        for (size_t i = 0; i < ctx->n->n_leases; i++) {
+                struct task_net_lease *le = &ctx->n->leases[i];
+
+                if (!streq(le->ifname, ifname))
+                        continue;
+                le->sample[0] = le->sample[1];
+                le->sample_ms[0] = le->sample_ms[1];
+                le->sample[1] = *c;
+                le->sample_ms[1] = ctx->now_ms;
+                if (le->n_samples < 2)
+                        le->n_samples++;
+                return;
+        }
+}
+
 /* Once a second: the host end's counters of every leased veth, the last two kept, so the
  * isolation view's rate covers exactly one tick, as the eBPF io rates do (measure.c). */
 static int on_sample(struct event_source *s, uint64_t count, void *userdata)
 {
-        struct agent_network *n = userdata;
-        uint64_t now = now_mono_ms();
+        struct sample_ctx ctx = {.n = userdata, .now_ms = now_mono_ms()};
 
         (void)s;
         (void)count;
-        for (size_t i = 0; i < n->n_leases; i++) {
-                struct task_net_lease *le = &n->leases[i];
-                struct net_link_counters c;
-
-                if (net_link_counters_read(le->ifname, &c, NULL) < 0)
-                        continue;
-                le->sample[0] = le->sample[1];
-                le->sample_ms[0] = le->sample_ms[1];
-                le->sample[1] = c;
-                le->sample_ms[1] = now;
-                if (le->n_samples < 2)
-                        le->n_samples++;
-        }
+        if (ctx.n->n_leases > 0)
+                (void)net_links_counters_read(TASK_NET_IFNAME_PREFIX, sample_one, &ctx, NULL);
         return 0;
 }
 
@@ -336,13 +348,10 @@ int task_network_figures(const struct agent *a, const struct task *t, struct net
                          uint64_t *ret_egress_bps)
 {
         const struct task_net_lease *le = task_lease(a, t);
-        char path[PATH_MAX];
-        uint64_t limit = 0;
+        uint64_t limit = t->spec->resources.net_egress;
 
         if (!le || le->n_samples == 0)
                 return -ENOENT;
-        netns_path_of(a->network, t->id, path);
-        (void)net_egress_read(path, &limit, NULL);
         /* The host end's counters, seen from the task's side. */
         *ret = (struct net_link_counters){
                 .tx_bytes = le->sample[1].rx_bytes,
@@ -350,7 +359,9 @@ int task_network_figures(const struct agent *a, const struct task *t, struct net
                 .tx_packets = le->sample[1].rx_packets,
                 .rx_packets = le->sample[1].tx_packets,
         };
-        *ret_egress_bps = limit;
+        /* The spec's, which task_network_setup() set: a scrape reads no qdisc (two setns()
+         * and a dump per task); the isolation view reads the kernel's. */
+        *ret_egress_bps = limit == SILO_UNSET ? 0 : limit;
         return 0;
 }
 

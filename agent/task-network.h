@@ -104,7 +104,7 @@ json_t *task_network_to_json(const struct agent *a, const struct task *t);
  * the tx/rx rates measured from the interface counters over the last tick. */
 json_t *task_network_isolation(const struct agent *a, const struct task *t);
 /* For /metrics: the task's eth0 counters as the task sees them (tx = what it sent), from the
- * last tick, and the egress limit in force (bits/s, 0: none). -ENOENT for a task without a
+ * last tick, and the spec's egress limit (bits/s, 0: none). -ENOENT for a task without a
  * lease (not bridge mode) or before the first tick. */
 int task_network_figures(const struct agent *a, const struct task *t, struct net_link_counters *ret,
                          uint64_t *ret_egress_bps);

@@ -304,24 +304,35 @@ int net_bridge_ports(const char *bridge, const char *prefix, char ***ret, char *
         return 0;
 }
 
-int net_link_counters_read(const char *ifname, struct net_link_counters *ret, char **ret_error)
+int net_links_counters_read(const char *prefix, net_link_counters_fn fn, void *userdata, char **ret_error)
 {
         _cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
-        _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
+        _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
         int r;
 
         r = net_sock_open(NULL, &sk, ret_error);
         if (r < 0)
                 return r;
-        r = net_link_get(sk, ifname, &link);
+        /* One dump of the links for all of them: a GET per link was a socket and a round trip
+         * each, every tick. */
+        r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
         if (r < 0)
-                return error_set(ret_error, r, "reading link %s: %s", ifname, strerror(-r));
-        *ret = (struct net_link_counters){
-                .rx_bytes = rtnl_link_get_stat(link, RTNL_LINK_RX_BYTES),
-                .tx_bytes = rtnl_link_get_stat(link, RTNL_LINK_TX_BYTES),
-                .rx_packets = rtnl_link_get_stat(link, RTNL_LINK_RX_PACKETS),
-                .tx_packets = rtnl_link_get_stat(link, RTNL_LINK_TX_PACKETS),
-        };
+                return net_nl_error(ret_error, r, "listing links");
+        for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+                struct rtnl_link *l = (struct rtnl_link *)o;
+                const char *name = rtnl_link_get_name(l);
+
+                if (!name || strncmp(name, prefix, strlen(prefix)) != 0)
+                        continue;
+                fn(name,
+                   &(struct net_link_counters){
+                       .rx_bytes = rtnl_link_get_stat(l, RTNL_LINK_RX_BYTES),
+                       .tx_bytes = rtnl_link_get_stat(l, RTNL_LINK_TX_BYTES),
+                       .rx_packets = rtnl_link_get_stat(l, RTNL_LINK_RX_PACKETS),
+                       .tx_packets = rtnl_link_get_stat(l, RTNL_LINK_TX_PACKETS),
+                   },
+                   userdata);
+        }
         return 0;
 }
 

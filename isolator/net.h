@@ -79,8 +79,10 @@ int net_bridge_ports(const char *bridge, const char *prefix, char ***ret, char *
 struct net_link_counters {
         uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
 };
-/* The interface counters of `ifname` in the caller's namespace. -ENODEV when it is gone. */
-int net_link_counters_read(const char *ifname, struct net_link_counters *ret, char **ret_error);
+typedef void (*net_link_counters_fn)(const char *ifname, const struct net_link_counters *c, void *userdata);
+/* The interface counters of every link of the caller's namespace whose name starts with
+ * `prefix`, from one dump of the links: fn once per link. */
+int net_links_counters_read(const char *prefix, net_link_counters_fn fn, void *userdata, char **ret_error);
 /* The egress rate (bits/s) of the tbf root qdisc on eth0 in the namespace at `netns_path`,
  * read back from the kernel; 0 when eth0 has no tbf root. */
 int net_egress_read(const char *netns_path, uint64_t *ret_bps, char **ret_error);
