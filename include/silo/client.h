@@ -61,9 +61,12 @@ struct silo_client_options {
  * that answered last (the first one at the start); when a master cannot be reached (nothing was
  * sent: connection refused, no route, name unknown, connect timeout) the next one is tried, each
  * once per request. A 307 or 308 answer is followed, method, body and token kept, up to
- * max_redirects times, and its target is asked first from then on. opts may be NULL. Nothing is
- * sent here. -EINVAL for an empty list or a URL that is not http(s); the token's errors
- * (-ENOENT, -EACCES, -EINVAL for a malformed token) name the file.
+ * max_redirects times, and its target is asked first from then on, but only when the target's
+ * scheme, host and port are those of one of the masters in `urls` and it is not a step down from
+ * https to http: any other redirect fails the request with -EPERM naming the target, and nothing
+ * (the token included) is sent there. opts may be NULL. Nothing is sent here. -EINVAL for an
+ * empty list or a URL that is not http(s); the token's errors (-ENOENT, -EACCES, -EINVAL for a
+ * malformed token) name the file.
  */
 int silo_client_new(const char *urls, const struct silo_client_options *opts, silo_client **ret_client,
                     char **ret_error);
@@ -154,10 +157,10 @@ struct silo_client_response {
 /*
  * One request. target is a path of the master's API ("/api/v1/tasks?state=RUNNING"), sent to
  * the masters as above, or a whole URL ("http://node1:5051/api/v1/devices", an agent's API) sent
- * there alone; either way with the client's token, following redirects. body (may be NULL) is
- * sent as JSON. timeout_ms 0: the client's. Returns 0 for a 2xx answer, else -errno as above;
- * *ret_response (may be NULL; clear it with silo_client_response_clear()) is filled whenever an
- * answer arrived, also for an error status.
+ * there alone; either way with the client's token, following redirects to the masters only.
+ * body (may be NULL) is sent as JSON. timeout_ms 0: the client's. Returns 0 for a 2xx answer,
+ * else -errno as above; *ret_response (may be NULL; clear it with silo_client_response_clear())
+ * is filled whenever an answer arrived, also for an error status.
  */
 int silo_client_request(silo_client *c, const char *method, const char *target, const json_t *body,
                         unsigned timeout_ms, struct silo_client_response *ret_response, char **ret_error);

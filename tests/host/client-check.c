@@ -391,16 +391,18 @@ static void redirector_stop(struct redirector *rd)
 
 static void test_redirect(void **state)
 {
-        struct redirector rd;
-        char url[64], *err = NULL, *id;
+        struct redirector rd, other;
+        char url[64], list[256], other_url[64], *err = NULL, *id;
         silo_client *c;
         json_t *task = NULL;
         (void)state;
 
-        /* A follower that points at the leader: the POST, its body and the token go there. */
+        /* A follower that points at the leader, both in the list: the POST, its body and the
+         * token go there. */
         redirector_start(&rd, master_url);
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", rd.port);
-        c = client_open(url);
+        snprintf(list, sizeof(list), "%s,%s", url, master_url);
+        c = client_open(list);
         id = submit(c, "{\"name\": \"lib-r\", \"command\": [\"/bin/true\"], \"resources\": {\"cpus\": 64}}");
         assert_int_equal(rd.requests, 1);
         assert_string_equal(rd.last_method, "POST");
@@ -412,6 +414,35 @@ static void test_redirect(void **state)
         json_decref(task);
         assert_int_equal(silo_client_task_kill(c, id, NULL, &err), 0);
         free(id);
+        silo_client_free(c);
+        redirector_stop(&rd);
+
+        /* A redirect to anything not in the list is refused before anything is sent there (the
+         * token with it): here another server, and the leader itself when not listed. */
+        redirector_start(&other, NULL);
+        snprintf(other_url, sizeof(other_url), "http://127.0.0.1:%d", other.port);
+        redirector_start(&rd, other_url);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d", rd.port);
+        c = client_open(url);
+        assert_int_equal(silo_client_agent_list(c, NULL, &err), -EPERM);
+        assert_non_null(strstr(err, "redirected to "));
+        assert_non_null(strstr(err, other_url));
+        assert_non_null(strstr(err, "which is not one of the masters given"));
+        assert_int_equal(rd.requests, 1);
+        assert_int_equal(other.requests, 0);
+        assert_string_equal(silo_client_master_url(c), url);
+        free(err);
+        err = NULL;
+        silo_client_free(c);
+        redirector_stop(&rd);
+        redirector_stop(&other);
+        redirector_start(&rd, master_url);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d", rd.port);
+        c = client_open(url);
+        assert_int_equal(silo_client_task_submit_text(c, "{\"command\": [\"/bin/true\"]}", NULL, &err), -EPERM);
+        assert_non_null(strstr(err, master_url));
+        free(err);
+        err = NULL;
         silo_client_free(c);
         redirector_stop(&rd);
 
