@@ -60,7 +60,9 @@ class Client:
 
     ``masters``: one URL or a list (default ``$SILO_MASTER``, else http://127.0.0.1:5050). A
     request goes to the master that answered last; when it cannot be reached, to the next one.
-    A 307/308 answer is followed (same method and body). ``token`` or ``token_file`` (default
+    A 307/308 answer is followed (same method, body and token) only to one of the masters
+    (same scheme, host and port; never from https to http): any other target raises
+    ``SiloError`` naming it, with nothing sent there. ``token`` or ``token_file`` (default
     ``$SILO_TOKEN_FILE``, else /var/lib/silo/master/token when it exists) is the cluster token.
     ``timeout`` (seconds) bounds connecting and each read of a plain request.
 
@@ -79,6 +81,7 @@ class Client:
         if not masters:
             raise ValueError("masters: at least one master URL is needed")
         self.masters = [_parse_master(m.strip(), source) for m in masters]
+        self._origins = frozenset(_origin(m) for m in self.masters)
         self._current = 0
         if token is not None and token_file is not None:
             raise ValueError("give token or token_file, not both")
@@ -140,7 +143,8 @@ class Client:
         yielded. A dropped connection (or a master disconnecting a slow consumer) is resumed
         from the last index seen, on the next master if this one is gone, so nothing is lost
         or yielded twice; ``reconnect_timeout`` seconds without any master raises
-        ``SiloConnectionError``. A ``since`` older than the master keeps raises ``EventsGone``.
+        ``SiloConnectionError``. A ``since`` older than the master keeps raises ``EventsGone``, a
+        line longer than 16 MiB ``SiloError``.
         The returned ``EventStream`` has ``last_index`` and ``close()`` (callable from another
         thread or a signal handler: the iteration then ends)."""
         return EventStream(self, since=since, role=role, task=task, types=types,
@@ -258,9 +262,33 @@ class Client:
             if not location:
                 raise SiloError(f"{resp.status} without a Location header", resp.status, None,
                                 method, url)
-            url = urllib.parse.urljoin(url, location)
+            target = urllib.parse.urljoin(url, location)
+            self._redirect_check(method, url, target, resp.status)
+            url = target
         raise SiloError(f"more than {MAX_REDIRECTS} redirects (last to {url})", resp.status,
                         None, method, url)
+
+    def _redirect_check(self, method, url, target, status):
+        """The token goes with a redirect: follow it only to one of the masters given (anything
+        that can answer a 307, a proxy or a misconfigured master, would otherwise get the
+        token), and never from https to plain http."""
+        if urllib.parse.urlsplit(url).scheme == "https" and \
+                urllib.parse.urlsplit(target).scheme != "https":
+            raise SiloError(f"redirected to {target}, which is not https (not followed)", status,
+                            None, method, url)
+        if _origin(target) not in self._origins:
+            raise SiloError(f"redirected to {target}, which is not one of the masters given "
+                            f"({', '.join(self.masters)}; not followed)", status, None, method, url)
+
+
+def _origin(url):
+    """(scheme, host, port) of a URL, the port filled in from the scheme; None when it has none."""
+    u = urllib.parse.urlsplit(url)
+    try:
+        port = u.port or {"http": 80, "https": 443}.get(u.scheme)
+    except ValueError:
+        return None
+    return (u.scheme, u.hostname, port) if u.hostname else None
 
 
 def _quote(value, what):

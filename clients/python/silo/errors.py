@@ -21,7 +21,8 @@ class SiloError(Exception):
 
     def __str__(self):
         where = f"{self.method} {self.url}: " if self.method and self.url else ""
-        status = f"HTTP {self.status} {self.code}: " if self.status else ""
+        code = f" {self.code}" if self.code else ""
+        status = f"HTTP {self.status}{code}: " if self.status else ""
         return f"{where}{status}{self.message}"
 
 

@@ -135,6 +135,10 @@ class EventStream:
                 if not self._done():
                     log.info("event stream from %s: %s, reconnecting", url, e)
                 return
+            if len(line) >= MAX_LINE and not line.endswith(b"\n"):
+                # Reconnecting would only read the same line again, forever.
+                raise SiloError(f"the event stream sent a line longer than {MAX_LINE} bytes: "
+                                f"{line[:200]!r}...", resp.status, None, "GET", url)
             if not line.endswith(b"\n"):  # the end of the stream, or a line cut off by it
                 if not self._done():
                     log.info("event stream from %s: connection closed, reconnecting", url)

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import unittest
+from unittest import mock
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import silo  # noqa: E402
@@ -26,6 +27,7 @@ class Redirector(http.server.ThreadingHTTPServer):
     def __init__(self, status, target=None):
         class Handler(http.server.BaseHTTPRequestHandler):
             def _any(self):
+                self.server.requests += 1
                 n = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(n)
                 self.send_response(status)
@@ -36,6 +38,7 @@ class Redirector(http.server.ThreadingHTTPServer):
 
             def log_message(self, *a):
                 pass
+        self.requests = 0
         super().__init__(("127.0.0.1", 0), Handler)
         self.target = target or self.url  # none: a loop
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -122,12 +125,32 @@ class ClientTest(ClusterTestCase):
         for status in (307, 308):
             r = Redirector(status, self.cluster.url)
             try:
-                c = silo.Client(r.url, token_file=self.cluster.token_file)
+                c = silo.Client([r.url, self.cluster.url], token_file=self.cluster.token_file)
                 t = c.submit(spec(f"redirected-{status}"))  # a POST keeps its method and body
+                self.assertEqual(r.requests, 1)
                 self.assertEqual(self.c.get(t["id"])["name"], f"redirected-{status}")
                 self.assertEqual(c.kill(t["id"])["id"], t["id"])
             finally:
                 r.close()
+        # A redirect anywhere else is refused before anything (the token) is sent there: to
+        # another server, and to the leader itself when it is not one of the masters given.
+        other = Redirector(307)
+        r = Redirector(307, other.url)
+        try:
+            with self.assertRaises(silo.SiloError) as e:
+                silo.Client(r.url, token="secret-token").list()
+            self.assertIn(f"redirected to {other.url}/api/v1/tasks, which is not one of the "
+                          f"masters given ({r.url}; not followed)", str(e.exception))
+            self.assertEqual((r.requests, other.requests), (1, 0))
+            r.target = self.cluster.url
+            n = len(self.c.list())
+            with self.assertRaises(silo.SiloError) as e:
+                silo.Client(r.url, token_file=self.cluster.token_file).submit(spec("not-followed"))
+            self.assertIn(f"redirected to {self.cluster.url}/api/v1/tasks", str(e.exception))
+            self.assertEqual(len(self.c.list()), n, "nothing was submitted")
+        finally:
+            r.close()
+            other.close()
         loop = Redirector(307)
         try:
             with self.assertRaises(silo.SiloError) as e:
@@ -245,6 +268,37 @@ class StreamTest(unittest.TestCase):
                                       "/api/v1/events?since=6&task=t&type=task_state",
                                       "/api/v1/events?since=9&task=t&type=task_state"])
         self.assertEqual(stream.disconnect_reason, "consumer too slow: 4 MiB behind")
+
+    def test_line_too_long(self):
+        # An oversize line is an error, not a cut connection to resume from (that would read
+        # the same line again, forever).
+        fake = FakeStream([[b'{"index": 5, "type": "task_state", "message": "' + b"x" * 100 + b'"}\n']] * 3)
+        self.addCleanup(fake.close)
+        c = silo.Client(f"http://127.0.0.1:{fake.server_address[1]}", token="t")
+        with mock.patch("silo.events.MAX_LINE", 64), self.assertRaises(silo.SiloError) as e:
+            with c.events(since=4) as stream:
+                list(stream)
+        self.assertIn("the event stream sent a line longer than 64 bytes", str(e.exception))
+        self.assertEqual(len(fake.paths), 1, "no reconnection")
+
+
+class RedirectRuleTest(unittest.TestCase):
+    """Which redirect targets are followed: the masters' own scheme, host and port only."""
+
+    def test_rule(self):
+        c = silo.Client(["http://m1:5050", "https://M2", "m3"], token="t")
+        for target in ("http://m1:5050/api/v1/tasks", "https://m2:443/x", "http://m3:80/x",
+                       "HTTP://M1:5050/x"):
+            c._redirect_check("GET", "http://m1:5050/x", target, 307)  # followed
+        for src, target in (("http://m1:5050/x", "http://m1:5051/x"),
+                            ("http://m1:5050/x", "https://m1:5050/x"),
+                            ("http://m1:5050/x", "http://evil:5050/x"),
+                            ("http://m1:5050/x", "ftp://m1:5050/x"),
+                            ("http://m1:5050/x", "http://m2:443/x"),
+                            ("https://m2/x", "http://m1:5050/x")):  # a downgrade, even to a master
+            with self.assertRaises(silo.SiloError, msg=target) as e:
+                c._redirect_check("GET", src, target, 307)
+            self.assertIn(f"redirected to {target}, which is", str(e.exception))
 
 
 class RestartTest(unittest.TestCase):
