@@ -125,9 +125,14 @@ cluster_log 1 "$B"
 assert_eq "cli-b: by address, then through the mapped port" "$API_BODY" $'hello-from-a\nhello-from-a'
 
 echo "== ports: a fixed host port taken on the only agent; the agent's own refusals"
-# A process of agent 1's host listens on 20090 (it has the time of the next two starts to bind).
+# A process of agent 1's host listens on 20090: waited for, the "held" check below needs it.
 cluster_in 1 busybox nc -l -p 20090 </dev/null >/dev/null 2>&1 &
 HOLDER=$!
+for _ in $(seq 50); do
+    [ -n "$(cluster_in 1 ss -Hltn 'sport = :20090')" ] && break
+    sleep 0.1
+done
+[ -n "$(cluster_in 1 ss -Hltn 'sport = :20090')" ] || fail "busybox nc does not listen on 20090 after 5 s"
 FIXED='"container": {"network": "bridge", "ports": [{"container": 80, "host": 20080}]}'
 cluster_submit "$(spec fixed-1 'exec sleep 600' "$FIXED")"
 P1="$CLUSTER_TASK"
@@ -211,13 +216,26 @@ R_HP="$HOST_PORT"
 cluster_submit "$(spec sender "for i in \$(seq 50); do busybox nc ${CLUSTER_AGENT_ADDR[2]} $R_HP </dev/zero && exit 0; sleep 0.2; done; exit 1" \
     "\"container\": {\"network\": \"bridge\"}, \"resources\": {\"net_egress\": \"$EGRESS\"}, \"constraints\": {\"hostname\": \"fabric1\"}")"
 S="$CLUSTER_TASK"
-# Little polling while it measures: under TCG every request takes CPU time from the traffic.
-# One look at the sender's isolation view in the middle: the limit read back from its qdisc
-# and the tx rate its interface counters measured.
-sleep 5
-cluster_agent_api 1 GET "/api/v1/tasks/$S/isolation"
-iso="$API_BODY"
-sleep 3
+cluster_wait_state "$S" RUNNING 30
+# The sender's isolation view once it sends: the limit read back from its qdisc and the tx
+# rate its interface counters measured, taken from the second one-second sample in a row
+# that saw traffic (the first may cover the connection's start). Polled once a second:
+# under TCG every request takes CPU time from the traffic.
+iso="" sending=0
+for _ in $(seq 15); do
+    cluster_agent_api 1 GET "/api/v1/tasks/$S/isolation"
+    if [[ "$API_BODY" =~ \"tx_bits_per_s\":([0-9.]+) ]] && awk -v r="${BASH_REMATCH[1]}" 'BEGIN { exit !(r > 0) }'; then
+        sending=$((sending + 1))
+    else
+        sending=0
+    fi
+    if [ "$sending" = 2 ]; then
+        iso="$API_BODY"
+        break
+    fi
+    sleep 1
+done
+[ -n "$iso" ] || fail "the sender's isolation view measured no traffic in two samples in a row within 15 s: $API_BODY"
 cluster_wait_state "$R" FINISHED 60
 cluster_log 2 "$R"
 echo "   receiver: $API_BODY"
@@ -235,7 +253,8 @@ echo "== recovery: kill -9 of agent 1 with bridge tasks, one ending while it is 
 cluster_submit "$(spec ends 'exec sleep 600' '"container": {"network": "bridge", "ports": [{"container": 81}]}, "constraints": {"hostname": "fabric1"}')"
 E="$CLUSTER_TASK"
 cluster_wait_state "$E" RUNNING 30
-cluster_wait_state "$S" KILLED 30
+# The sender ends by itself when the receiver closes, before or after the DELETE above.
+cluster_wait_state "$S" ended 30
 net_of 1 "$E"
 E_IF="${JSON_FIELDS[1]}"
 net_of 1 "$A"
