@@ -17,6 +17,7 @@
 #include "master/events.h"
 #include "master/master.h"
 #include "master/store.h"
+#include "tests/unit/master-util.h"
 #include "tests/unit/unit-util.h"
 
 static char tmpdir[] = "/tmp/test-master-events.XXXXXX";
@@ -120,22 +121,7 @@ static void test_ring(void **state)
 
 static master *master_open(void)
 {
-        struct master_options o = {
-            .listen = (char *)"127.0.0.1:0",
-            .state_dir = tmpdir,
-            .heartbeat_interval_ms = 1000,
-            .agent_timeout_ms = 60000,
-            .launch_attempts = 3,
-            .launch_timeout_ms = 1000,
-            .retry_base_ms = 100,
-            .max_connections = 16,
-        };
-        char *err = NULL;
-        master *m = NULL;
-
-        if (master_new(&o, &m, &err) < 0)
-                fail_msg("master_new: %s", err);
-        return m;
+        return unit_master_open(tmpdir);
 }
 
 struct rows {

@@ -15,6 +15,7 @@
 #include "common/fileio.h"
 #include "common/protocol-json.h"
 #include "master/master.h"
+#include "tests/unit/master-util.h"
 #include "tests/unit/unit-util.h"
 
 /* The encoder the master used before the typed one: edit the spec's JSON tree. */
@@ -137,22 +138,7 @@ static char tmpdir[] = "/tmp/test-master-launch.XXXXXX";
 
 static master *master_open(void)
 {
-        struct master_options o = {
-            .listen = (char *)"127.0.0.1:0",
-            .state_dir = tmpdir,
-            .heartbeat_interval_ms = 1000,
-            .agent_timeout_ms = 60000,
-            .launch_attempts = 3,
-            .launch_timeout_ms = 1000,
-            .retry_base_ms = 100,
-            .max_connections = 16,
-        };
-        char *err = NULL;
-        master *m = NULL;
-
-        if (master_new(&o, &m, &err) < 0)
-                fail_msg("master_new: %s", err);
-        return m;
+        return unit_master_open(tmpdir);
 }
 
 static struct master_task *submit(master *m, const char *json)
