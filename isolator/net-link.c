@@ -269,20 +269,32 @@ int net_link_remove(const char *ifname, char **ret_error)
         return 0;
 }
 
-int net_bridge_ports(const char *bridge, const char *prefix, char ***ret, char **ret_error)
+/* Every link of the caller's network namespace, in one dump. The cache keeps no reference to
+ * the socket, which is closed here. */
+static int links_dump(struct nl_cache **ret, char **ret_error)
 {
         _cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
+        int r;
+
+        r = net_sock_open(NULL, &sk, ret_error);
+        if (r < 0)
+                return r;
+        r = rtnl_link_alloc_cache(sk, AF_UNSPEC, ret);
+        if (r < 0)
+                return net_nl_error(ret_error, r, "listing links");
+        return 0;
+}
+
+int net_bridge_ports(const char *bridge, const char *prefix, char ***ret, char **ret_error)
+{
         _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
         _cleanup_strv_free_ char **names = NULL;
         size_t n = 0, cap = 0;
         int r, br;
 
-        r = net_sock_open(NULL, &sk, ret_error);
+        r = links_dump(&cache, ret_error);
         if (r < 0)
                 return r;
-        r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
-        if (r < 0)
-                return net_nl_error(ret_error, r, "listing links");
         br = rtnl_link_name2i(cache, bridge);
         if (br <= 0)
                 return error_set(ret_error, -ENODEV, "bridge %s: no such link", bridge);
@@ -306,18 +318,14 @@ int net_bridge_ports(const char *bridge, const char *prefix, char ***ret, char *
 
 int net_links_counters_read(const char *prefix, net_link_counters_fn fn, void *userdata, char **ret_error)
 {
-        _cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
         _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
         int r;
 
-        r = net_sock_open(NULL, &sk, ret_error);
-        if (r < 0)
-                return r;
         /* One dump of the links for all of them: a GET per link was a socket and a round trip
          * each, every tick. */
-        r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
+        r = links_dump(&cache, ret_error);
         if (r < 0)
-                return net_nl_error(ret_error, r, "listing links");
+                return r;
         for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
                 struct rtnl_link *l = (struct rtnl_link *)o;
                 const char *name = rtnl_link_get_name(l);
