@@ -574,8 +574,8 @@ static int setup_host_scratch(struct mounts *m)
 /* A bridge task without a rootfs: its /etc/hosts (its own address) and resolv.conf (servers it
  * can reach) over the host's, from the sandbox's copy. A host file that cannot be opened (a
  * dangling symlink into the task's private /run) stays as it is: the host tree is read-only,
- * nothing can be created there. Runs before the state directory is hidden: open_tree() cannot
- * clone from the detached copy of the sandbox. */
+ * nothing can be created there. Runs before the private /tmp and /run and before the state
+ * directory is hidden: open_tree() cannot clone from the detached copy of the sandbox. */
 static int setup_host_etc(struct mounts *m)
 {
         static const char *const files[] = {"hosts", "resolv.conf"};
@@ -613,12 +613,18 @@ static int setup_host_root(struct mounts *m)
 
         if (mount_setattr(m->root_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &ro, sizeof(ro)) < 0)
                 return fail_errno(m, "making the host's tree read-only");
-        if ((r = setup_proc(m)) < 0 || (r = setup_host_scratch(m)) < 0)
+        if ((r = setup_proc(m)) < 0)
+                return r;
+        /* A bridge task's /etc files come from the sandbox by path, so before the private
+         * /tmp and /run of setup_host_scratch(), which hide a sandbox kept below them. */
+        if (m->c->netns_path && (r = setup_host_etc(m)) < 0)
+                return r;
+        if ((r = setup_host_scratch(m)) < 0)
                 return r;
         /* A bridge task has a network namespace the agent made for it: a sysfs of its own
-         * there (/sys/class/net lists its eth0, not the host's links) and its /etc files. */
+         * there (/sys/class/net lists its eth0, not the host's links). */
         if (m->c->netns_path) {
-                if ((r = setup_sys(m)) < 0 || (r = setup_host_etc(m)) < 0)
+                if ((r = setup_sys(m)) < 0)
                         return r;
                 if ((r = setup_hidden(m, sandbox_tree)) < 0)
                         return r;

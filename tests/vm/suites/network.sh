@@ -124,6 +124,21 @@ cluster_wait_state "$B" FINISHED 30
 cluster_log 1 "$B"
 assert_eq "cli-b: by address, then through the mapped port" "$API_BODY" $'hello-from-a\nhello-from-a'
 
+echo "== bridge: the task's /etc/hosts names its address (under its name), its resolv.conf the host's resolvers"
+cluster_submit "$(spec etc-d 'busybox ip -o -4 addr show dev eth0; getent hosts etc-d; grep "^nameserver" /etc/resolv.conf' \
+    '"container": {"network": "bridge"}')"
+ETC="$CLUSTER_TASK"
+cluster_wait_state "$ETC" FINISHED 30
+cluster_log 1 "$ETC"
+D_ADDR="$(sed -n 's|.* inet \([0-9.]*\)/.*|\1|p' <<<"$API_BODY")"
+assert_match "etc-d: eth0 has an address of agent 1's task subnet" "$D_ADDR" '^10\.100\.1\.[0-9]+$'
+assert_match "etc-d: its name resolves to that address through /etc/hosts" \
+    "$(grep -E '^[0-9.]+ +etc-d' <<<"$API_BODY" | tr -s ' ')" "^${D_ADDR//./\\.} etc-d"
+# The guest's resolvers, less any loopback stub (the task's own loopback is not the host's).
+want_ns="$(grep '^nameserver' /etc/resolv.conf | grep -v -E '^nameserver +(127\.|::1)' || true)"
+[ -n "$want_ns" ] || fail "the guest's /etc/resolv.conf names no resolver but loopback ones"
+assert_eq "etc-d: resolv.conf names the host's resolvers" "$(grep '^nameserver' <<<"$API_BODY")" "$want_ns"
+
 echo "== ports: a fixed host port taken on the only agent; the agent's own refusals"
 # A process of agent 1's host listens on 20090: waited for, the "held" check below needs it.
 cluster_in 1 busybox nc -l -p 20090 </dev/null >/dev/null 2>&1 &
