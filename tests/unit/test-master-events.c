@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "common/fileio.h"
 #include "common/log.h"
 #include "master/events.h"
 #include "master/master.h"
@@ -315,11 +316,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-        char cmd[128];
-
         (void)state;
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
+        return rm_rf(tmpdir) == 0 ? 0 : -1;
 }
 
 int main(void)

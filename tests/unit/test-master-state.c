@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/fileio.h"
 #include "common/log.h"
 #include "master/master.h"
 #include "master/store.h"
@@ -311,11 +312,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-        char cmd[128];
-
         (void)state;
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
+        return rm_rf(tmpdir) == 0 ? 0 : -1;
 }
 
 /* Retention forgets ended tasks oldest end first, even when they ended out of submission order
