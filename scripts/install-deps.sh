@@ -19,6 +19,8 @@ PACKAGES=(
     # tests and peers
     qemu-system-x86 busybox-static kmod e2fsprogs util-linux iproute2 xz-utils
     fio crun prometheus curl cpio procps libglpk-dev jq bc sqlite3
+    # master HA: the etcd cluster of tests/lib/etcd.sh (etcdctl reads its keys)
+    etcd-server etcd-client
     strace linux-perf chromium tmux
     # the network suite checks the agent's NAT table with nft -j
     nftables
