@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <curl/curl.h>
@@ -42,6 +43,7 @@ struct http_client {
         struct http_call *calls;
         size_t in_flight;
         struct event_source *src; /* http_client_attach() */
+        struct curl_slist *headers; /* http_client_set_header(): "Name: value" each */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -193,6 +195,8 @@ static void http_call_complete(struct http_call *call, CURLcode code)
         if (res.error == 0) {
                 curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
                 res.status = status;
+                if (status / 100 == 3)
+                        curl_easy_getinfo(call->easy, CURLINFO_REDIRECT_URL, &res.location);
         } else
                 res.error_message = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
         res.body = call->body ? call->body : "";
@@ -314,10 +318,47 @@ http_client *http_client_free(http_client *c)
         }
         if (c->multi)
                 curl_multi_cleanup(c->multi);
+        curl_slist_free_all(c->headers);
         safe_close(c->timer_fd);
         safe_close(c->epoll_fd);
         free(c);
         return NULL;
+}
+
+int http_client_set_header(http_client *c, const char *name, const char *value)
+{
+        struct curl_slist *kept = NULL, *h;
+        size_t n = strlen(name);
+        _cleanup_free_ char *line = NULL;
+
+        if (n == 0 || strpbrk(name, ":\r\n") || (value && strpbrk(value, "\r\n")))
+                return -EINVAL;
+        if (value && asprintf(&line, "%s: %s", name, value) < 0)
+                return -ENOMEM;
+        /* Rebuild the list without the old line, then add the new one. */
+        for (h = c->headers; h; h = h->next) {
+                struct curl_slist *k;
+
+                if (strncasecmp(h->data, name, n) == 0 && h->data[n] == ':')
+                        continue;
+                k = curl_slist_append(kept, h->data);
+                if (!k) {
+                        curl_slist_free_all(kept);
+                        return -ENOMEM;
+                }
+                kept = k;
+        }
+        if (line) {
+                h = curl_slist_append(kept, line);
+                if (!h) {
+                        curl_slist_free_all(kept);
+                        return -ENOMEM;
+                }
+                kept = h;
+        }
+        curl_slist_free_all(c->headers);
+        c->headers = kept;
+        return 0;
 }
 
 int http_client_request(http_client *c, const char *method, const char *url, const json_t *body,
@@ -330,6 +371,15 @@ int http_client_request(http_client *c, const char *method, const char *url, con
         r = http_call_new(method, url, body, token, timeout_ms, &call);
         if (r < 0)
                 return r;
+        for (const struct curl_slist *e = c->headers; e; e = e->next) {
+                struct curl_slist *h = curl_slist_append(call->headers, e->data);
+
+                if (!h) {
+                        http_call_free(call);
+                        return -ENOMEM;
+                }
+                call->headers = h;
+        }
         call->client = c;
         call->done = done;
         call->userdata = userdata;

@@ -24,6 +24,8 @@ struct http_client_result {
         const char *body;          /* response body, NUL-terminated (may be "") */
         size_t body_size;
         json_t *json; /* body parsed as JSON when it is JSON, else NULL (borrowed) */
+        const char *location; /* a 3xx's Location made absolute (redirects are never followed
+                               * here), else NULL */
 };
 
 /* Called exactly once per request (also with -ECANCELED when the client is freed first). */
@@ -31,6 +33,9 @@ typedef void (*http_client_done_fn)(const struct http_client_result *result, voi
 
 int http_client_new(http_client **ret_client);
 http_client *http_client_free(http_client *c);
+/* A header sent with every later request of this client ("Silo-Master-Epoch", "5"); value
+ * NULL removes it. -EINVAL for a name with ':' or a CR/LF in either. */
+int http_client_set_header(http_client *c, const char *name, const char *value);
 
 /* Start a request. url: "http://10.0.0.3:5051/api/v1/tasks"; body may be NULL; token NULL
  * = no Authorization header; timeout_ms 0 = 10 s. Returns 0 or -errno (-ENOMEM, -EINVAL

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <curl/curl.h>
 #include <microhttpd.h>
 
 #include "common/auth.h"
@@ -35,6 +36,7 @@ struct http_server {
         char *token;
         size_t max_body;
         unsigned connection_limit;
+        int (*gate)(http_request *req, http_response *resp, void *userdata);
         struct http_ctx *deferred; /* suspended requests, answered with 503 at free */
         struct http_conns *conns;  /* header and idle deadlines, eviction at the limit */
         bool closed_in_run;        /* MHD closed a connection during the current run */
@@ -301,6 +303,53 @@ const char *http_request_query(const http_request *req, const char *key)
         return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, key);
 }
 
+const char *http_request_header(const http_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, name);
+}
+
+struct query_buf {
+        FILE *f;
+        bool first, failed;
+};
+
+static enum MHD_Result query_append(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+        struct query_buf *q = cls;
+        char *k = curl_easy_escape(NULL, key, 0);
+        char *v = value ? curl_easy_escape(NULL, value, 0) : NULL;
+        bool ok = k && (!value || v);
+
+        (void)kind;
+        if (ok)
+                fprintf(q->f, "%c%s%s%s", q->first ? '?' : '&', k, value ? "=" : "", strempty(v));
+        q->first = false;
+        q->failed |= !ok;
+        curl_free(k);
+        curl_free(v);
+        return ok ? MHD_YES : MHD_NO;
+}
+
+char *http_request_target(const http_request *req)
+{
+        struct query_buf q = {.first = true};
+        char *text = NULL;
+        size_t size = 0;
+        int n;
+
+        q.f = open_memstream(&text, &size);
+        if (!q.f)
+                return NULL;
+        fputs(req->path, q.f);
+        n = MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, query_append, &q);
+        if (fclose(q.f) != 0 || n < 0 || q.failed) {
+                free(text);
+                return NULL;
+        }
+        return text;
+}
+
 /* Match "/a/{x}/b" against "/a/42/b": segments must match one for one, "{...}" any
  * non-empty segment. `buf` is a writable copy of path that captures point into. */
 static bool route_match(const char *pattern, char *buf, const char **captures, size_t *ret_n)
@@ -478,6 +527,7 @@ static struct http_ctx *http_ctx_new(http_server *s, struct MHD_Connection *conn
         }
         c->req.connection = conn;
         c->req.method = method;
+        c->req.path = url;
         format_remote(conn, c->remote, sizeof(c->remote));
         c->req.remote = c->remote;
 
@@ -492,6 +542,17 @@ static struct http_ctx *http_ctx_new(http_server *s, struct MHD_Connection *conn
                 c->early_message =
                     strdup("missing or wrong bearer token (Authorization: Bearer <cluster token>)");
                 return c;
+        }
+        if (s->gate) {
+                int r = s->gate(&c->req, &c->resp, s->userdata);
+
+                if (r < 0) {
+                        c->early_status = http_status_from_errno(r);
+                        if (asprintf(&c->early_message, "%s %s: %s", method, url, strerror(-r)) < 0)
+                                c->early_message = NULL;
+                }
+                if (r != 0) /* answered: nothing of the body is read */
+                        return c;
         }
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
@@ -573,6 +634,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                 *con_cls = c;
                 if (c->early_status)
                         return http_queue_error(conn, c, c->early_status, c->early_message);
+                if (c->resp.mhd) /* the gate answered */
+                        return http_queue(conn, c);
                 if (body)
                         http_conns_upload(s->conns, http_conn_of(conn), now_mono_ms());
                 else
@@ -775,6 +838,7 @@ int http_server_new(const struct http_server_config *config, http_server **ret_s
         s->routes = config->routes;
         s->n_routes = config->n_routes;
         s->userdata = config->userdata;
+        s->gate = config->gate;
         s->max_body = config->max_body ? config->max_body : HTTP_JSON_MAX_BODY_DEFAULT;
         s->connection_limit = http_connection_limit(
             config->connection_limit ? config->connection_limit : HTTP_SERVER_CONNECTION_LIMIT_DEFAULT);

@@ -70,6 +70,10 @@ struct http_server_config {
         /* A connection must deliver a request's complete headers this long after it opened,
          * however slowly it sends them; 0 = 10. */
         unsigned header_timeout_s;
+        /* Called after routing and authentication, before the body is read and before the
+         * handler: 0 to go on, 1 when it filled resp itself (a follower master's 307, a 403),
+         * or a negative errno (a 500). NULL: none. */
+        int (*gate)(http_request *req, http_response *resp, void *userdata);
 };
 
 /* The connection options both daemons take, for their option tables (config.h), after their
@@ -136,6 +140,11 @@ unsigned http_server_connections(const http_server *s);
 
 /* A query argument ("state" in "?state=RUNNING"), URL-decoded; NULL when absent. */
 const char *http_request_query(const http_request *req, const char *key);
+/* A request header (name case-insensitive); NULL when absent. */
+const char *http_request_header(const http_request *req, const char *name);
+/* "<path>[?<query>]" of the request, the query re-encoded from its decoded arguments (for a
+ * redirect that keeps them). NULL when out of memory. */
+char *http_request_target(const http_request *req);
 
 /* ---- responses (each takes ownership of the body it is given, even on failure) ---- */
 

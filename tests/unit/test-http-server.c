@@ -31,6 +31,26 @@ static http_client *client;
 static int epfd = -1;
 static char base[64];
 static http_deferred *pending_deferred;
+static unsigned echo_calls;
+
+/* The gate: what the client's X-Gate header asks for (a follower's 307, a failure). */
+static int gate(http_request *req, http_response *resp, void *userdata)
+{
+        const char *g = http_request_header(req, "x-gate");
+        _cleanup_free_ char *target = NULL, *location = NULL;
+
+        (void)userdata;
+        if (!g)
+                return 0;
+        if (streq(g, "fail"))
+                return -EACCES;
+        target = http_request_target(req);
+        if (!target || asprintf(&location, "http://leader.example:5050%s", target) < 0)
+                return -ENOMEM;
+        (void)http_response_error(resp, 307, "redirect", "ask the leader");
+        (void)http_response_header(resp, "Location", location);
+        return 1;
+}
 
 static int h_health(http_request *req, http_response *resp, void *userdata)
 {
@@ -45,6 +65,7 @@ static int h_echo(http_request *req, http_response *resp, void *userdata)
         json_t *caps = json_array();
 
         (void)userdata;
+        echo_calls++;
         for (size_t i = 0; i < req->n_captures; i++)
                 json_array_append_new(caps, json_string(req->captures[i]));
         return http_response_json(resp, 200,
@@ -150,6 +171,7 @@ struct result {
         long status;
         char *body;
         json_t *json;
+        char *location;
 };
 
 static void on_done(const struct http_client_result *res, void *userdata)
@@ -161,6 +183,7 @@ static void on_done(const struct http_client_result *res, void *userdata)
         r->status = res->status;
         r->body = strdup(res->body ? res->body : "");
         r->json = json_incref(res->json);
+        r->location = res->location ? strdup(res->location) : NULL;
 }
 
 /* Drive server and client until the request completes (or 5 s pass). */
@@ -197,6 +220,7 @@ static void request(struct result *r, const char *method, const char *path, cons
 static void result_clear(struct result *r)
 {
         free(r->body);
+        free(r->location);
         json_decref(r->json);
 }
 
@@ -964,6 +988,7 @@ static int setup(void **state)
             .n_routes = ELEMENTSOF(routes),
             .token = TOKEN,
             .max_body = 4096,
+            .gate = gate,
         };
         struct epoll_event ev = {.events = EPOLLIN};
         http_server *bad;
@@ -989,6 +1014,41 @@ static int setup(void **state)
         return 0;
 }
 
+/* The gate answers before the body is read and the handler runs; the client's extra headers
+ * go with every request until removed. */
+static void test_gate_and_client_headers(void **state)
+{
+        struct result r;
+        unsigned before = echo_calls;
+        json_t *body = json_pack("{s:i}", "n", 1);
+
+        (void)state;
+        assert_int_equal(http_client_set_header(client, "X-Gate", "307"), 0);
+        request(&r, "POST", "/things/a/parts/b?q=x%20y&flag", body, TOKEN);
+        assert_int_equal(r.status, 307);
+        assert_non_null(r.location);
+        assert_string_equal(r.location, "http://leader.example:5050/things/a/parts/b?q=x%20y&flag");
+        assert_int_equal(echo_calls, before);
+        result_clear(&r);
+        /* Authentication comes first: a wrong token is 401 whatever the gate would say. */
+        request(&r, "GET", "/things/a", NULL, "wrong-token-wrong-token");
+        expect_error_body(&r, 401, "unauthorized", "bearer token");
+        /* Replacing the value leaves one header. */
+        assert_int_equal(http_client_set_header(client, "x-gate", "fail"), 0);
+        request(&r, "GET", "/things/a", NULL, TOKEN);
+        expect_error_body(&r, 403, "forbidden", "GET /things/a: Permission denied");
+        assert_int_equal(echo_calls, before);
+        assert_int_equal(http_client_set_header(client, "X-Gate", NULL), 0);
+        request(&r, "POST", "/things/a/parts/b", body, TOKEN);
+        assert_int_equal(r.status, 200);
+        assert_null(r.location);
+        assert_int_equal(echo_calls, before + 1);
+        result_clear(&r);
+        assert_int_equal(http_client_set_header(client, "Bad:Name", "x"), -EINVAL);
+        assert_int_equal(http_client_set_header(client, "X-Ok", "a\r\nInjected: 1"), -EINVAL);
+        json_decref(body);
+}
+
 static int teardown(void **state)
 {
         (void)state;
@@ -1004,6 +1064,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_routing_and_captures),
             cmocka_unit_test(test_errors),
+            cmocka_unit_test(test_gate_and_client_headers),
             cmocka_unit_test(test_auth),
             cmocka_unit_test(test_bodies),
             cmocka_unit_test(test_raw_bodies),
