@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -82,6 +83,7 @@ struct http_ctx {
         size_t body_size;
         bool too_large;
         unsigned early_status; /* 400/401/404/405/413 decided before the body was read */
+        bool early_close;      /* ... and the connection cannot carry another request */
         char *early_message;
         char allow[64]; /* Allow header for a 405 */
         json_t *json;
@@ -475,6 +477,8 @@ static enum MHD_Result http_queue_error(struct MHD_Connection *conn, struct http
                 (void)http_response_header(&c->resp, MHD_HTTP_HEADER_ALLOW, c->allow);
         if (status == 401)
                 (void)http_response_header(&c->resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        if (c->early_close)
+                (void)http_response_header(&c->resp, MHD_HTTP_HEADER_CONNECTION, "close");
         return http_queue(conn, c);
 }
 
@@ -504,6 +508,51 @@ static bool route_takes_body(const struct http_route *r)
 {
         return !(r->flags & HTTP_ROUTE_PUBLIC) &&
                (streq(r->method, "POST") || streq(r->method, "PUT") || streq(r->method, "PATCH"));
+}
+
+struct header_count {
+        unsigned content_length, transfer_encoding;
+};
+
+static enum MHD_Result header_count_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+        struct header_count *n = cls;
+
+        (void)kind;
+        (void)value;
+        if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+                n->content_length++;
+        else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+                n->transfer_encoding++;
+        return MHD_YES;
+}
+
+/* Refuse a request whose body length two parties could read differently (RFC 9112 6.3):
+ * libmicrohttpd takes the first of two Content-Length headers and lets Transfer-Encoding win
+ * over Content-Length, while a proxy in front may take the other; the bytes one of them reads
+ * as a body the other reads as the next request (request smuggling). The connection is closed
+ * after the 400, since where the next request would start is unknown. Returns whether it
+ * refused. */
+static bool http_ctx_framing_check(struct http_ctx *c, struct MHD_Connection *conn)
+{
+        struct header_count n = {0};
+        const char *msg = NULL;
+
+        (void)MHD_get_connection_values(conn, MHD_HEADER_KIND, header_count_one, &n);
+        if (n.content_length > 1)
+                msg = "header Content-Length: sent more than once";
+        else if (n.transfer_encoding > 1)
+                msg = "header Transfer-Encoding: sent more than once";
+        else if (n.content_length && n.transfer_encoding)
+                msg = "headers Content-Length and Transfer-Encoding: both sent, the body length is "
+                      "ambiguous";
+        if (!msg)
+                return false;
+        c->early_status = 400;
+        c->early_close = true;
+        c->early_message = strdup(msg);
+        return true;
 }
 
 /* First callback of a request, on its headers alone: route, authenticate, check the announced
@@ -543,6 +592,8 @@ static struct http_ctx *http_ctx_new(http_server *s, struct MHD_Connection *conn
                     strdup("missing or wrong bearer token (Authorization: Bearer <cluster token>)");
                 return c;
         }
+        if (http_ctx_framing_check(c, conn))
+                return c;
         if (s->gate) {
                 int r = s->gate(&c->req, &c->resp, s->userdata);
 

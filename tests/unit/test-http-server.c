@@ -411,6 +411,20 @@ static void test_raw_bodies(void **state)
                         fail_msg("chunked body over the limit: %.300s", resp);
                 free(resp);
         }
+        /* Two readings of a body's length (request smuggling): refused, the connection closed. */
+        resp = raw_request("POST /raw HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                           "\r\nContent-Length: 5\r\ncontent-length: 0\r\n\r\nhello");
+        if (!strstr(resp, "HTTP/1.1 400") || !strstr(resp, "Connection: close") ||
+            !strstr(resp, "header Content-Length: sent more than once"))
+                fail_msg("duplicate Content-Length: %s", resp);
+        free(resp);
+        resp = raw_request("POST /raw HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
+                           "\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "5\r\nhello\r\n0\r\n\r\n");
+        if (!strstr(resp, "HTTP/1.1 400") || !strstr(resp, "Connection: close") ||
+            !strstr(resp, "headers Content-Length and Transfer-Encoding: both sent"))
+                fail_msg("Content-Length with Transfer-Encoding: %s", resp);
+        free(resp);
         /* Raw routes get the bytes, not JSON. */
         resp = raw_request("POST /raw HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " TOKEN
                            "\r\nContent-Length: 5\r\n\r\nhello");
