@@ -1,0 +1,887 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A small client of etcd 3.4's v3 JSON gateway on libcurl (see etcd.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+#include <gnutls/gnutls.h>
+
+#include "common/error.h"
+#include "common/http-json.h"
+#include "common/macro.h"
+#include "master/etcd.h"
+
+#define ETCD_DEFAULT_TIMEOUT_MS 5000u
+/* etcd's own answers are small; a range of the whole state is the largest we read. */
+#define ETCD_MAX_ANSWER (512u * 1024u * 1024u)
+
+struct etcd {
+        char *endpoints_text;
+        char **endpoints;
+        size_t n_endpoints;
+        size_t current; /* the endpoint that answered last */
+        unsigned timeout_ms;
+        CURL *easy; /* kept: its connection to etcd is reused by every blocking call */
+        struct curl_slist *headers;
+        char *answer;
+        size_t answer_size;
+        bool answer_too_large;
+        char errbuf[CURL_ERROR_SIZE];
+};
+
+char *etcd_base64(const void *data, size_t size)
+{
+        gnutls_datum_t in = {.data = (unsigned char *)data, .size = (unsigned)size};
+        gnutls_datum_t out = {0};
+        char *s;
+
+        if (size == 0)
+                return strdup("");
+        if (gnutls_base64_encode2(&in, &out) < 0)
+                return NULL;
+        s = strndup((const char *)out.data, out.size);
+        gnutls_free(out.data);
+        return s;
+}
+
+int etcd_unbase64(const char *text, char **ret, size_t *ret_size)
+{
+        gnutls_datum_t in = {.data = (unsigned char *)text, .size = (unsigned)strlen(text)};
+        gnutls_datum_t out = {0};
+        char *s;
+
+        if (in.size == 0) {
+                s = strdup("");
+                if (!s)
+                        return -ENOMEM;
+                *ret = s;
+                *ret_size = 0;
+                return 0;
+        }
+        if (gnutls_base64_decode2(&in, &out) < 0)
+                return -EBADMSG;
+        s = malloc(out.size + 1);
+        if (s) {
+                memcpy(s, out.data, out.size);
+                s[out.size] = '\0';
+        }
+        gnutls_free(out.data);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        *ret_size = out.size;
+        return 0;
+}
+
+/* etcd writes int64 as a JSON string; accept a number too. Absent = 0. */
+static int64_t json_int64(const json_t *o, const char *name)
+{
+        const json_t *v = json_object_get(o, name);
+
+        if (json_is_integer(v))
+                return json_integer_value(v);
+        if (json_is_string(v))
+                return strtoll(json_string_value(v), NULL, 10);
+        return 0;
+}
+
+static int endpoints_parse(struct etcd *e, const char *text, char **ret_error)
+{
+        _cleanup_free_ char *copy = strdup(text);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                size_t len;
+                const char *host;
+                char **n;
+
+                while (*t == ' ')
+                        t++;
+                len = strlen(t);
+                while (len > 0 && (t[len - 1] == ' ' || t[len - 1] == '/'))
+                        t[--len] = '\0';
+                host = !strncmp(t, "http://", 7)    ? t + 7
+                       : !strncmp(t, "https://", 8) ? t + 8
+                                                    : NULL;
+                if (!host || !*host || strchr(host, '/'))
+                        return error_set(ret_error, -EINVAL,
+                                         "etcd endpoint '%s' (in '%s'): not an http:// or "
+                                         "https:// URL without a path",
+                                         t, text);
+                n = reallocarray(e->endpoints, e->n_endpoints + 1, sizeof(char *));
+                if (!n)
+                        return -ENOMEM;
+                e->endpoints = n;
+                if (!(e->endpoints[e->n_endpoints] = strdup(t)))
+                        return -ENOMEM;
+                e->n_endpoints++;
+        }
+        if (e->n_endpoints == 0)
+                return error_set(ret_error, -EINVAL, "etcd endpoints '%s': no URL", text);
+        return 0;
+}
+
+static size_t etcd_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+        struct etcd *e = userdata;
+        size_t n = size * nmemb;
+        char *nb;
+
+        if (e->answer_size + n > ETCD_MAX_ANSWER) {
+                e->answer_too_large = true;
+                return 0;
+        }
+        nb = realloc(e->answer, e->answer_size + n + 1);
+        if (!nb)
+                return 0;
+        memcpy(nb + e->answer_size, data, n);
+        e->answer = nb;
+        e->answer_size += n;
+        e->answer[e->answer_size] = '\0';
+        return n;
+}
+
+int etcd_new(const char *endpoints, unsigned timeout_ms, struct etcd **ret, char **ret_error)
+{
+        struct etcd *e;
+        int r;
+
+        if (!endpoints)
+                return error_set(ret_error, -EINVAL, "no etcd endpoint given");
+        e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        e->timeout_ms = timeout_ms ? timeout_ms : ETCD_DEFAULT_TIMEOUT_MS;
+        e->endpoints_text = strdup(endpoints);
+        if (!e->endpoints_text) {
+                etcd_free(e);
+                return -ENOMEM;
+        }
+        r = endpoints_parse(e, endpoints, ret_error);
+        if (r < 0) {
+                etcd_free(e);
+                return r;
+        }
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        e->easy = curl_easy_init();
+        e->headers = curl_slist_append(NULL, "Content-Type: application/json");
+        if (e->headers)
+                e->headers = curl_slist_append(e->headers, "Expect:");
+        if (!e->easy || !e->headers) {
+                etcd_free(e);
+                return -ENOMEM;
+        }
+        curl_easy_setopt(e->easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e->easy, CURLOPT_HTTPHEADER, e->headers);
+        curl_easy_setopt(e->easy, CURLOPT_TIMEOUT_MS, (long)e->timeout_ms);
+        curl_easy_setopt(e->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)e->timeout_ms);
+        curl_easy_setopt(e->easy, CURLOPT_WRITEFUNCTION, etcd_write);
+        curl_easy_setopt(e->easy, CURLOPT_WRITEDATA, e);
+        curl_easy_setopt(e->easy, CURLOPT_ERRORBUFFER, e->errbuf);
+        curl_easy_setopt(e->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+        /* Small requests: Nagle would hold each commit for the peer's delayed ACK. */
+        curl_easy_setopt(e->easy, CURLOPT_TCP_NODELAY, 1L);
+        *ret = e;
+        return 0;
+}
+
+struct etcd *etcd_free(struct etcd *e)
+{
+        if (!e)
+                return NULL;
+        if (e->easy)
+                curl_easy_cleanup(e->easy);
+        curl_slist_free_all(e->headers);
+        for (size_t i = 0; i < e->n_endpoints; i++)
+                free(e->endpoints[i]);
+        free(e->endpoints);
+        free(e->endpoints_text);
+        free(e->answer);
+        free(e);
+        return NULL;
+}
+
+const char *etcd_endpoint(const struct etcd *e)
+{
+        return e->endpoints[e->current];
+}
+
+const char *etcd_endpoints(const struct etcd *e)
+{
+        return e->endpoints_text;
+}
+
+/* grpc-gateway's error body {"error": "...", "code": N, "message": "..."} (N a gRPC code)
+ * as -errno. */
+static int etcd_error_errno(long status, const json_t *answer, const char **ret_text)
+{
+        const char *text = json_string_value(json_object_get(answer, "message"));
+        int64_t code = json_int64(answer, "code");
+
+        if (!text)
+                text = json_string_value(json_object_get(answer, "error"));
+        *ret_text = text;
+        if (text && (strstr(text, "too many operations") || strstr(text, "too large")))
+                return -E2BIG;
+        if (text && strstr(text, "compacted"))
+                return -ERANGE;
+        if (text && strstr(text, "lease not found"))
+                return -ENOENT;
+        switch (code) {
+        case 3: /* InvalidArgument */
+                return -EINVAL;
+        case 4: /* DeadlineExceeded */
+                return -ETIMEDOUT;
+        case 5: /* NotFound */
+                return -ENOENT;
+        case 11: /* OutOfRange */
+                return -ERANGE;
+        case 14: /* Unavailable */
+                return -EAGAIN;
+        default:
+                return status == 503 ? -EAGAIN : -EIO;
+        }
+}
+
+/* Whether a failure on one endpoint is worth trying on the next. */
+static bool etcd_retry_next(int r)
+{
+        return r == -ECONNREFUSED || r == -ECONNRESET || r == -ETIMEDOUT || r == -EHOSTUNREACH ||
+               r == -EAGAIN;
+}
+
+static int curl_errno(CURLcode c)
+{
+        switch (c) {
+        case CURLE_COULDNT_CONNECT:
+                return -ECONNREFUSED;
+        case CURLE_OPERATION_TIMEDOUT:
+                return -ETIMEDOUT;
+        case CURLE_COULDNT_RESOLVE_HOST:
+                return -EHOSTUNREACH;
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+                return -ECONNRESET;
+        case CURLE_OUT_OF_MEMORY:
+                return -ENOMEM;
+        default:
+                return -EPROTO;
+        }
+}
+
+/* The answer of one endpoint: the status and JSON, or etcd's error as -errno and message. */
+static int etcd_answer(const char *endpoint, const char *path, const char *key, long status,
+                       const char *text, size_t size, json_t **ret, char **ret_error)
+{
+        const char *msg = NULL;
+        json_t *j = NULL;
+        int r;
+
+        if (size > 0)
+                (void)http_json_parse(text, size, ETCD_MAX_ANSWER, &j, NULL);
+        if (status == 200 && json_is_object(j)) {
+                *ret = j;
+                return 0;
+        }
+        if (!json_is_object(j)) {
+                json_decref(j);
+                return error_set(ret_error, status == 503 ? -EAGAIN : -EBADMSG,
+                                 "etcd %s%s%s%s: HTTP %ld, not etcd's JSON: %.200s", endpoint,
+                                 path, key ? " key " : "", key ? key : "", status, text);
+        }
+        r = etcd_error_errno(status, j, &msg);
+        r = error_set(ret_error, r, "etcd %s%s%s%s: %s", endpoint, path, key ? " key " : "",
+                      key ? key : "", msg ? msg : "error without a message");
+        json_decref(j);
+        return r;
+}
+
+int etcd_call(struct etcd *e, const char *path, const json_t *body, const char *key,
+              json_t **ret, char **ret_error)
+{
+        _cleanup_free_ char *request = http_json_dump(body);
+        int r = -EIO;
+
+        if (!request)
+                return -ENOMEM;
+        for (size_t i = 0; i < e->n_endpoints; i++) {
+                size_t idx = (e->current + i) % e->n_endpoints;
+                const char *ep = e->endpoints[idx];
+                _cleanup_free_ char *url = NULL;
+                CURLcode code;
+                long status = 0;
+
+                if (asprintf(&url, "%s%s", ep, path) < 0)
+                        return -ENOMEM;
+                free(e->answer);
+                e->answer = NULL;
+                e->answer_size = 0;
+                e->answer_too_large = false;
+                e->errbuf[0] = '\0';
+                curl_easy_setopt(e->easy, CURLOPT_URL, url);
+                curl_easy_setopt(e->easy, CURLOPT_POSTFIELDS, request);
+                curl_easy_setopt(e->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(request));
+                code = curl_easy_perform(e->easy);
+                if (e->answer_too_large)
+                        return error_set(ret_error, -EFBIG,
+                                         "etcd %s%s: answer larger than %u bytes", ep, path,
+                                         ETCD_MAX_ANSWER);
+                if (code != CURLE_OK) {
+                        r = curl_errno(code);
+                        if (ret_error) {
+                                free(*ret_error);
+                                *ret_error = NULL;
+                        }
+                        error_set(ret_error, r, "etcd %s%s%s%s: %s", ep, path,
+                                  key ? " key " : "", key ? key : "",
+                                  e->errbuf[0] ? e->errbuf : curl_easy_strerror(code));
+                } else {
+                        curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &status);
+                        if (ret_error) {
+                                free(*ret_error);
+                                *ret_error = NULL;
+                        }
+                        r = etcd_answer(ep, path, key, status, e->answer ? e->answer : "",
+                                        e->answer_size, ret, ret_error);
+                        if (r >= 0 || !etcd_retry_next(r)) {
+                                e->current = idx;
+                                return r;
+                        }
+                }
+                if (!etcd_retry_next(r))
+                        return r;
+        }
+        return r;
+}
+
+void etcd_kv_done(struct etcd_kv *kv)
+{
+        if (!kv)
+                return;
+        free(kv->key);
+        free(kv->value);
+        *kv = (struct etcd_kv){0};
+}
+
+int etcd_kv_from_json(const json_t *j, struct etcd_kv *ret)
+{
+        const char *k = json_string_value(json_object_get(j, "key"));
+        const char *v = json_string_value(json_object_get(j, "value"));
+        struct etcd_kv kv = {0};
+        size_t ksize;
+        int r;
+
+        if (!json_is_object(j) || !k)
+                return -EBADMSG;
+        r = etcd_unbase64(k, &kv.key, &ksize);
+        if (r >= 0)
+                r = etcd_unbase64(v ? v : "", &kv.value, &kv.value_size);
+        if (r < 0) {
+                etcd_kv_done(&kv);
+                return r;
+        }
+        kv.create_revision = json_int64(j, "create_revision");
+        kv.mod_revision = json_int64(j, "mod_revision");
+        kv.version = json_int64(j, "version");
+        kv.lease = json_int64(j, "lease");
+        *ret = kv;
+        return 0;
+}
+
+void etcd_kvs_done(struct etcd_kvs *r)
+{
+        if (!r)
+                return;
+        for (size_t i = 0; i < r->n; i++)
+                etcd_kv_done(&r->kvs[i]);
+        free(r->kvs);
+        *r = (struct etcd_kvs){0};
+}
+
+int etcd_kvs_from_json(const json_t *j, struct etcd_kvs *ret)
+{
+        const json_t *kvs = json_object_get(j, "kvs");
+        struct etcd_kvs out = {0};
+        size_t n = json_array_size(kvs);
+
+        if (!json_is_object(j))
+                return -EBADMSG;
+        out.revision = json_int64(json_object_get(j, "header"), "revision");
+        out.more = json_is_true(json_object_get(j, "more"));
+        out.count = json_int64(j, "count");
+        if (n > 0) {
+                out.kvs = calloc(n, sizeof(*out.kvs));
+                if (!out.kvs)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                int r = etcd_kv_from_json(json_array_get(kvs, i), &out.kvs[i]);
+                if (r < 0) {
+                        etcd_kvs_done(&out);
+                        return r;
+                }
+                out.n++;
+        }
+        *ret = out;
+        return 0;
+}
+
+char *etcd_prefix_end(const char *prefix)
+{
+        size_t len = strlen(prefix);
+        char *end = strdup(prefix);
+
+        if (!end)
+                return NULL;
+        /* etcd's clientv3.GetPrefixRangeEnd: the last byte below 0xff, plus one, cut there */
+        while (len > 0) {
+                unsigned char c = (unsigned char)end[len - 1];
+                if (c < 0xff) {
+                        end[len - 1] = (char)(c + 1);
+                        end[len] = '\0';
+                        return end;
+                }
+                len--;
+        }
+        /* all 0xff (or empty): every key from prefix on, which etcd spells "\0" */
+        end[0] = '\0';
+        return end;
+}
+
+/* A JSON string of the key's base64; for "\0" (every key) the base64 of one NUL byte. */
+static json_t *json_key(const char *key)
+{
+        _cleanup_free_ char *b = *key ? etcd_base64(key, strlen(key)) : etcd_base64("", 1);
+
+        return b ? json_string(b) : NULL;
+}
+
+static json_t *range_body(const char *key, const char *range_end, int64_t revision,
+                          int64_t limit, bool count_only)
+{
+        json_t *b = json_object();
+
+        if (!b || json_object_set_new(b, "key", json_key(key)) < 0 ||
+            (range_end && json_object_set_new(b, "range_end", json_key(range_end)) < 0) ||
+            (revision > 0 && json_object_set_new(b, "revision", json_integer(revision)) < 0) ||
+            (limit > 0 && json_object_set_new(b, "limit", json_integer(limit)) < 0) ||
+            (count_only && json_object_set_new(b, "count_only", json_true()) < 0)) {
+                json_decref(b);
+                return NULL;
+        }
+        return b;
+}
+
+int etcd_range(struct etcd *e, const char *key, const char *range_end, int64_t revision,
+               int64_t limit, struct etcd_kvs *ret, char **ret_error)
+{
+        json_t *body = range_body(key, range_end, revision, limit, false), *answer = NULL;
+        int r;
+
+        if (!body)
+                return -ENOMEM;
+        r = etcd_call(e, "/v3/kv/range", body, key, &answer, ret_error);
+        json_decref(body);
+        if (r < 0)
+                return r;
+        r = etcd_kvs_from_json(answer, ret);
+        json_decref(answer);
+        if (r < 0)
+                return error_set(ret_error, r, "etcd %s/v3/kv/range key %s: malformed answer",
+                                 etcd_endpoint(e), key);
+        return 0;
+}
+
+int etcd_count(struct etcd *e, const char *key, const char *range_end, int64_t *ret_revision,
+               int64_t *ret_count, char **ret_error)
+{
+        json_t *body = range_body(key, range_end, 0, 0, true), *answer = NULL;
+        int r;
+
+        if (!body)
+                return -ENOMEM;
+        r = etcd_call(e, "/v3/kv/range", body, key, &answer, ret_error);
+        json_decref(body);
+        if (r < 0)
+                return r;
+        if (ret_revision)
+                *ret_revision = json_int64(json_object_get(answer, "header"), "revision");
+        if (ret_count)
+                *ret_count = json_int64(answer, "count");
+        json_decref(answer);
+        return 0;
+}
+
+int etcd_txn_init(struct etcd_txn *t)
+{
+        *t = (struct etcd_txn){
+            .compare = json_array(),
+            .success = json_array(),
+            .failure = json_array(),
+        };
+        if (!t->compare || !t->success || !t->failure) {
+                etcd_txn_done(t);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void etcd_txn_done(struct etcd_txn *t)
+{
+        json_decref(t->compare);
+        json_decref(t->success);
+        json_decref(t->failure);
+        *t = (struct etcd_txn){0};
+}
+
+int etcd_txn_compare(struct etcd_txn *t, const char *key, enum etcd_target target,
+                     enum etcd_cmp cmp, int64_t n)
+{
+        static const char *const targets[] = {"VERSION", "CREATE", "MOD", "VALUE", "LEASE"};
+        static const char *const fields[] = {"version", "create_revision", "mod_revision",
+                                             "value", "lease"};
+        static const char *const cmps[] = {"EQUAL", "GREATER", "LESS", "NOT_EQUAL"};
+        json_t *c;
+
+        if (target == ETCD_VALUE || (unsigned)target >= ELEMENTSOF(targets) ||
+            (unsigned)cmp >= ELEMENTSOF(cmps))
+                return -EINVAL;
+        c = json_pack("{s:o, s:s, s:s, s:I}", "key", json_key(key), "target", targets[target],
+                      "result", cmps[cmp], fields[target], (json_int_t)n);
+        if (!c || json_array_append_new(t->compare, c) < 0)
+                return -ENOMEM;
+        t->n_bytes += strlen(key) * 4 / 3 + 80;
+        if (!t->key0)
+                t->key0 = key;
+        return 0;
+}
+
+static int txn_add(struct etcd_txn *t, json_t *ops, const char *name, json_t *req,
+                   const char *key, size_t bytes)
+{
+        json_t *op = req ? json_pack("{s:o}", name, req) : NULL;
+
+        if (!op || json_array_append_new(ops, op) < 0)
+                return -ENOMEM;
+        t->n_bytes += bytes;
+        if (!t->key0)
+                t->key0 = key;
+        return 0;
+}
+
+int etcd_txn_put(struct etcd_txn *t, const char *key, const void *value, size_t size,
+                 int64_t lease)
+{
+        _cleanup_free_ char *v = etcd_base64(value, size);
+        json_t *req;
+
+        if (!v)
+                return -ENOMEM;
+        req = json_pack("{s:o, s:s}", "key", json_key(key), "value", v);
+        if (req && lease != 0 && json_object_set_new(req, "lease", json_integer(lease)) < 0) {
+                json_decref(req);
+                return -ENOMEM;
+        }
+        t->n_ops++;
+        return txn_add(t, t->success, "request_put", req, key,
+                       strlen(v) + strlen(key) * 4 / 3 + 64);
+}
+
+int etcd_txn_delete(struct etcd_txn *t, const char *key, const char *range_end)
+{
+        json_t *req = json_pack("{s:o}", "key", json_key(key));
+
+        if (req && range_end && json_object_set_new(req, "range_end", json_key(range_end)) < 0) {
+                json_decref(req);
+                return -ENOMEM;
+        }
+        t->n_ops++;
+        return txn_add(t, t->success, "request_delete_range", req, key, strlen(key) * 3 + 64);
+}
+
+int etcd_txn_on_failure_get(struct etcd_txn *t, const char *key)
+{
+        return txn_add(t, t->failure, "request_range", range_body(key, NULL, 0, 0, false), key,
+                       strlen(key) * 4 / 3 + 64);
+}
+
+json_t *etcd_txn_body(const struct etcd_txn *t)
+{
+        return json_pack("{s:O, s:O, s:O}", "compare", t->compare, "success", t->success,
+                         "failure", t->failure);
+}
+
+void etcd_txn_result_done(struct etcd_txn_result *r)
+{
+        if (!r)
+                return;
+        etcd_kvs_done(&r->failure);
+        *r = (struct etcd_txn_result){0};
+}
+
+int etcd_txn_result_from_json(const json_t *j, struct etcd_txn_result *ret)
+{
+        struct etcd_txn_result out = {0};
+        const json_t *resp;
+        size_t i;
+
+        if (!json_is_object(j))
+                return -EBADMSG;
+        out.succeeded = json_is_true(json_object_get(j, "succeeded"));
+        out.revision = json_int64(json_object_get(j, "header"), "revision");
+        if (!out.succeeded)
+                json_array_foreach (json_object_get(j, "responses"), i, resp) {
+                        const json_t *range = json_object_get(resp, "response_range");
+                        if (range) {
+                                int r = etcd_kvs_from_json(range, &out.failure);
+                                if (r < 0)
+                                        return r;
+                                break;
+                        }
+                }
+        *ret = out;
+        return 0;
+}
+
+int etcd_txn_commit(struct etcd *e, const struct etcd_txn *t, struct etcd_txn_result *ret,
+                    char **ret_error)
+{
+        json_t *body = etcd_txn_body(t), *answer = NULL;
+        int r;
+
+        if (!body)
+                return -ENOMEM;
+        r = etcd_call(e, "/v3/kv/txn", body, t->key0, &answer, ret_error);
+        json_decref(body);
+        if (r < 0)
+                return r;
+        r = etcd_txn_result_from_json(answer, ret);
+        json_decref(answer);
+        if (r < 0)
+                return error_set(ret_error, r, "etcd %s/v3/kv/txn: malformed answer",
+                                 etcd_endpoint(e));
+        return 0;
+}
+
+int etcd_delete(struct etcd *e, const char *key, const char *range_end, int64_t *ret_deleted,
+                char **ret_error)
+{
+        json_t *body = json_pack("{s:o}", "key", json_key(key)), *answer = NULL;
+        int r;
+
+        if (body && range_end && json_object_set_new(body, "range_end", json_key(range_end)) < 0) {
+                json_decref(body);
+                body = NULL;
+        }
+        if (!body)
+                return -ENOMEM;
+        r = etcd_call(e, "/v3/kv/deleterange", body, key, &answer, ret_error);
+        json_decref(body);
+        if (r < 0)
+                return r;
+        if (ret_deleted)
+                *ret_deleted = json_int64(answer, "deleted");
+        json_decref(answer);
+        return 0;
+}
+
+json_t *etcd_lease_grant_body(int64_t ttl_s)
+{
+        return json_pack("{s:I, s:I}", "TTL", (json_int_t)ttl_s, "ID", (json_int_t)0);
+}
+
+json_t *etcd_lease_id_body(int64_t id)
+{
+        return json_pack("{s:I}", "ID", (json_int_t)id);
+}
+
+int etcd_lease_grant_from_json(const json_t *j, int64_t *ret_id, int64_t *ret_ttl_s)
+{
+        int64_t id = json_int64(j, "ID"), ttl = json_int64(j, "TTL");
+
+        if (id == 0 || ttl <= 0)
+                return -EBADMSG;
+        *ret_id = id;
+        *ret_ttl_s = ttl;
+        return 0;
+}
+
+int etcd_lease_keepalive_from_json(const json_t *j, int64_t *ret_ttl_s)
+{
+        /* The gateway streams keepalive answers: {"result": {...}} */
+        const json_t *res = json_object_get(j, "result");
+        int64_t ttl;
+
+        if (!res)
+                res = j;
+        if (!json_is_object(res))
+                return -EBADMSG;
+        /* etcd answers a lease it does not know with TTL 0 (left out) */
+        ttl = json_int64(res, "TTL");
+        if (ttl <= 0)
+                return -ENOENT;
+        *ret_ttl_s = ttl;
+        return 0;
+}
+
+int etcd_lease_grant(struct etcd *e, int64_t ttl_s, int64_t *ret_id, int64_t *ret_ttl_s,
+                     char **ret_error)
+{
+        json_t *body = etcd_lease_grant_body(ttl_s), *answer = NULL;
+        int r;
+
+        if (!body)
+                return -ENOMEM;
+        r = etcd_call(e, "/v3/lease/grant", body, NULL, &answer, ret_error);
+        json_decref(body);
+        if (r < 0)
+                return r;
+        r = etcd_lease_grant_from_json(answer, ret_id, ret_ttl_s);
+        if (r < 0) {
+                const char *why = json_string_value(json_object_get(answer, "error"));
+                r = error_set(ret_error, r, "etcd %s/v3/lease/grant: no lease granted%s%s",
+                              etcd_endpoint(e), why ? ": " : "", why ? why : "");
+        }
+        json_decref(answer);
+        return r;
+}
+
+int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ret_ttl_s, char **ret_error)
+{
+        json_t *body = etcd_lease_id_body(id), *answer = NULL;
+        int r;
+
+        if (!body)
+                return -ENOMEM;
+        r = etcd_call(e, "/v3/lease/keepalive", body, NULL, &answer, ret_error);
+        json_decref(body);
+        if (r < 0)
+                return r;
+        r = etcd_lease_keepalive_from_json(answer, ret_ttl_s);
+        json_decref(answer);
+        if (r < 0)
+                return error_set(ret_error, r,
+                                 "etcd %s/v3/lease/keepalive: lease %" PRIx64 " %s",
+                                 etcd_endpoint(e), (uint64_t)id,
+                                 r == -ENOENT ? "has expired or was revoked" : "malformed answer");
+        return 0;
+}
+
+int etcd_lease_revoke(struct etcd *e, int64_t id, char **ret_error)
+{
+        json_t *body = etcd_lease_id_body(id), *answer = NULL;
+        int r;
+
+        if (!body)
+                return -ENOMEM;
+        r = etcd_call(e, "/v3/lease/revoke", body, NULL, &answer, ret_error);
+        json_decref(body);
+        json_decref(answer);
+        return r;
+}
+
+json_t *etcd_watch_body(const char *key, const char *range_end, int64_t start_revision)
+{
+        json_t *req = range_body(key, range_end, 0, 0, false);
+
+        if (req && start_revision > 0 &&
+            json_object_set_new(req, "start_revision", json_integer(start_revision)) < 0) {
+                json_decref(req);
+                req = NULL;
+        }
+        return req ? json_pack("{s:o}", "create_request", req) : NULL;
+}
+
+/* One asynchronous call, moving to the next endpoint on a transport failure or a 503. */
+struct etcd_async {
+        struct etcd *e;
+        http_client *client;
+        char *path;
+        json_t *body;
+        unsigned timeout_ms;
+        size_t tried; /* endpoints tried so far */
+        size_t idx;   /* the one in flight */
+        etcd_done_fn done;
+        void *userdata;
+};
+
+static void etcd_async_free(struct etcd_async *a)
+{
+        free(a->path);
+        json_decref(a->body);
+        free(a);
+}
+
+static int etcd_async_send(struct etcd_async *a);
+
+static void etcd_async_done(const struct http_client_result *res, void *userdata)
+{
+        struct etcd_async *a = userdata;
+        const char *ep = a->e->endpoints[a->idx];
+        _cleanup_free_ char *err = NULL;
+        json_t *answer = NULL;
+        int r;
+
+        if (res->error < 0)
+                r = error_set(&err, res->error, "etcd %s%s: %s", ep, a->path,
+                              strempty(res->error_message));
+        else
+                r = etcd_answer(ep, a->path, NULL, res->status, res->body, res->body_size,
+                                &answer, &err);
+        if (r < 0 && res->error != -ECANCELED && etcd_retry_next(r) &&
+            a->tried < a->e->n_endpoints) {
+                a->idx = (a->idx + 1) % a->e->n_endpoints;
+                if (etcd_async_send(a) >= 0)
+                        return;
+        }
+        if (r >= 0)
+                a->e->current = a->idx;
+        a->done(r, answer, err, a->userdata);
+        json_decref(answer);
+        etcd_async_free(a);
+}
+
+static int etcd_async_send(struct etcd_async *a)
+{
+        _cleanup_free_ char *url = NULL;
+
+        if (asprintf(&url, "%s%s", a->e->endpoints[a->idx], a->path) < 0)
+                return -ENOMEM;
+        a->tried++;
+        return http_client_request(a->client, "POST", url, a->body, NULL,
+                                   a->timeout_ms ? a->timeout_ms : a->e->timeout_ms,
+                                   etcd_async_done, a);
+}
+
+int etcd_call_async(struct etcd *e, http_client *c, const char *path, const json_t *body,
+                    unsigned timeout_ms, etcd_done_fn done, void *userdata)
+{
+        struct etcd_async *a = calloc(1, sizeof(*a));
+        int r;
+
+        if (!a)
+                return -ENOMEM;
+        *a = (struct etcd_async){
+            .e = e,
+            .client = c,
+            .path = strdup(path),
+            .body = json_deep_copy(body),
+            .timeout_ms = timeout_ms,
+            .idx = e->current,
+            .done = done,
+            .userdata = userdata,
+        };
+        if (!a->path || !a->body) {
+                etcd_async_free(a);
+                return -ENOMEM;
+        }
+        r = etcd_async_send(a);
+        if (r < 0)
+                etcd_async_free(a);
+        return r;
+}
