@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "agent/epoch-fence.h"
 #include "agent/link.h"
 #include "agent/shim-protocol.h"
 #include "common/event-loop.h"
@@ -93,6 +94,7 @@ struct agent {
         uint64_t started_usec;
         int lock_fd;                    /* flock on <state-dir>/lock, held for the process lifetime */
         struct node_limits node_limits; /* this node's kernel limits for task specs (task-limits.c) */
+        struct epoch_fence epoch;       /* highest master epoch seen (epoch-fence.h) */
         /* counters for /metrics */
         uint64_t launches_total, launch_rejected_total, launch_failed_total, kills_total;
         uint64_t oom_kills_total;
@@ -127,6 +129,11 @@ struct task {
         char report_buf[2048];
         size_t report_len;
 };
+
+/* ---- master epoch (launch-http.c) ---- */
+/* For launch and kill: 0 to go on, or 1 after answering 409 stale_epoch (a deposed master) or
+ * 400 (a malformed epoch header) in resp, logged with both epochs. */
+int agent_epoch_check(struct agent *a, http_request *req, http_response *resp);
 
 /* ---- tasks (task.c) ---- */
 struct task *agent_task_find(struct agent *a, const char *id);

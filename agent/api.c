@@ -79,9 +79,13 @@ static int handle_task_list(http_request *req, http_response *resp, void *userda
 
 static int handle_task_kill(http_request *req, http_response *resp, void *userdata)
 {
-        struct task *t = task_from_request(agent_of(userdata), req, resp);
+        struct task *t;
         int r;
 
+        r = agent_epoch_check(agent_of(userdata), req, resp);
+        if (r != 0)
+                return MIN(r, 0);
+        t = task_from_request(agent_of(userdata), req, resp);
         if (!t)
                 return 0;
         if (silo_task_state_is_terminal(t->state))

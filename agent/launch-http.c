@@ -5,6 +5,7 @@
 
 #include "agent/agent.h"
 #include "common/http-json.h"
+#include "common/log.h"
 #include "common/macro.h"
 #include "common/protocol-json.h"
 
@@ -36,6 +37,27 @@ static int launch_error(http_response *resp, int r, const char *error)
         return http_response_error(resp, status, code, "%s", error ? error : strerror(-r));
 }
 
+int agent_epoch_check(struct agent *a, http_request *req, http_response *resp)
+{
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        r = epoch_fence_admit(&a->epoch, http_request_header(req, SILO_MASTER_EPOCH_HEADER), &err);
+        if (r >= 0)
+                return 0;
+        if (r == -ENOMEM)
+                return r;
+        log_warning("Refusing %s %s from %s: %s", req->method, req->path, req->remote,
+                    err ? err : strerror(-r));
+        if (r == -ESTALE)
+                (void)http_response_error(resp, 409, "stale_epoch", "%s", err);
+        else if (r == -EINVAL)
+                (void)http_response_error(resp, 400, "bad_request", "%s", err);
+        else
+                (void)http_response_error(resp, 500, NULL, "%s", err ? err : strerror(-r));
+        return 1;
+}
+
 int agent_api_launch(http_request *req, http_response *resp, void *userdata)
 {
         struct agent *a = userdata;
@@ -44,6 +66,9 @@ int agent_api_launch(http_request *req, http_response *resp, void *userdata)
         struct task *t;
         int r;
 
+        r = agent_epoch_check(a, req, resp);
+        if (r != 0)
+                return MIN(r, 0);
         if (!req->body) {
                 a->launch_rejected_total++;
                 return http_response_error(resp, 400, "invalid_spec",

@@ -132,6 +132,7 @@ static void agent_free(struct agent *a)
         free(a->token);
         free(a->shim_path);
         free(a->tasks_dir);
+        epoch_fence_done(&a->epoch);
         free(a->sandboxes_dir);
         config_free(&agent_options_schema, &a->opts);
 }
@@ -204,6 +205,15 @@ static int agent_state_open(struct agent *a)
         if (r < 0)
                 return log_error_errno(r, "Refusing to start: %s", err ? err : strerror(-r));
 
+        {
+                _cleanup_free_ char *path = NULL;
+
+                if (asprintf(&path, "%s/master-epoch", a->opts.state_dir) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                r = epoch_fence_open(path, &a->epoch, &err);
+                if (r < 0)
+                        return log_error_errno(r, "Refusing to start: %s", err ? err : strerror(-r));
+        }
         if ((r = agent_token_file_check(a)) < 0)
                 return r;
         r = auth_token_load(a->opts.token_file, a->opts.state_dir, &a->token, &generated, &err);

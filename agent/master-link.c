@@ -29,7 +29,11 @@ enum link_state {
 };
 
 struct master_link {
-        char *url;
+        char *url;      /* the master asked now: one of urls */
+        char **urls;    /* --master, in order */
+        size_t n_urls;
+        size_t current; /* urls[current] == url */
+        unsigned hops;  /* redirects and failovers since the last success */
         char *token;
         char *id_path;
         char *agent_id;
@@ -57,6 +61,7 @@ struct master_link {
         long last_status;               /* repeats are recognised by errno and status */
 
         uint64_t registrations, heartbeats, updates_sent, updates_acked, updates_rejected, failures;
+        uint64_t failovers; /* switches to another master */
 };
 
 /* The next delay of a doubling backoff. It stays under a third of the master's agent timeout
@@ -111,6 +116,52 @@ static void link_recovered(struct master_link *l)
         l->trouble_logged = false;
         l->last_error = (free(l->last_error), NULL);
         l->backoff_ms = 0;
+        l->hops = 0;
+}
+
+static void link_use(struct master_link *l, size_t i, const char *why)
+{
+        log_notice("%s: now asking master %s", why, l->urls[i]);
+        l->current = i;
+        l->url = l->urls[i];
+        l->hops++;
+        l->failovers++;
+}
+
+/* Another master to ask at once: the leader a follower redirected to (307/308, only to one of
+ * --master: the redirect would carry the token), or the next one after a transport failure or
+ * a 503 (no leader there). Once every master was tried in a row, false: back off first. */
+static bool link_failover(struct master_link *l, const char *what, const struct http_client_result *res)
+{
+        _cleanup_free_ char *why = NULL;
+        int i;
+
+        if (l->hops >= l->n_urls + 1) {
+                l->hops = 0;
+                return false;
+        }
+        if (res->error == 0 && (res->status == 307 || res->status == 308)) {
+                i = res->location ? http_redirect_target(l->url, res->location,
+                                                         (const char *const *)l->urls, l->n_urls)
+                                  : -EINVAL;
+                if (i < 0) {
+                        log_warning("%s: master %s redirected to %s, which is not one of --master "
+                                    "(or not https): not followed",
+                                    what, l->url, res->location ? res->location : "(no Location)");
+                        return false;
+                }
+                if (asprintf(&why, "%s: master %s redirected to the leader", what, l->url) < 0)
+                        why = NULL;
+                link_use(l, (size_t)i, strempty(why));
+                return true;
+        }
+        if (l->n_urls < 2 || !(res->error != 0 || res->status == 503))
+                return false;
+        if (asprintf(&why, "%s: master %s %s", what, l->url,
+                     res->error ? "unreachable" : "answered 503") < 0)
+                why = NULL;
+        link_use(l, (l->current + 1) % l->n_urls, strempty(why));
+        return true;
 }
 
 static void link_schedule(struct master_link *l);
@@ -174,6 +225,10 @@ static void on_register_done(const struct http_client_result *res, void *userdat
         if (res->error == -ECANCELED || l->freeing)
                 return;
         l->state = LINK_UNREGISTERED;
+        if (link_failover(l, "registration", res)) {
+                l->next_register_ms = 0;
+                goto out;
+        }
         if (res->error != 0 || res->status / 100 != 2) {
                 link_trouble(l, "registration", res);
                 l->next_register_ms = now_mono_ms() + backoff_next(l, &l->backoff_ms);
@@ -302,6 +357,11 @@ static void on_heartbeat_done(const struct http_client_result *res, void *userda
                 l->next_register_ms = 0;
                 goto out;
         }
+        if (link_failover(l, "heartbeat", res)) {
+                /* A new leader answers 404 for an agent not registered with it: we register. */
+                l->next_heartbeat_ms = 0;
+                goto out;
+        }
         link_trouble(l, "heartbeat", res);
         if (res->error != 0 || res->status >= 500) {
                 /* The master may come back from a restart that forgot which agents were
@@ -364,6 +424,10 @@ static void on_update_done(const struct http_client_result *res, void *userdata)
                           strempty(message), status_queue_dir(l->queue));
                 l->updates_rejected++;
                 (void)status_queue_reject(l->queue, id);
+                goto out;
+        }
+        if (link_failover(l, "status update", res)) {
+                l->next_update_ms = 0;
                 goto out;
         }
         link_trouble(l, "status update", res);
@@ -446,29 +510,57 @@ static int on_link_timer(struct event_source *s, uint64_t n, void *userdata)
         return 0;
 }
 
+/* "http://a:5050,http://b:5050" into l->urls, each checked, trailing '/' dropped. */
+static int link_urls_parse(struct master_link *l, const char *list, char **ret_error)
+{
+        _cleanup_free_ char *copy = strdup(strempty(list));
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *u = strtok_r(copy, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+                size_t n = strlen(u);
+                char **nu;
+
+                if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+                    !u[u[4] == 's' ? 8 : 7])
+                        return error_set(ret_error, -EINVAL,
+                                         "--master: '%s' is not an http:// or https:// URL "
+                                         "(http://HOST:5050[,http://HOST2:5050...])",
+                                         u);
+                nu = realloc(l->urls, (l->n_urls + 1) * sizeof(*nu));
+                if (!nu)
+                        return -ENOMEM;
+                l->urls = nu;
+                while (n > 0 && u[n - 1] == '/')
+                        u[--n] = '\0';
+                if (!(l->urls[l->n_urls] = strdup(u)))
+                        return -ENOMEM;
+                l->n_urls++;
+        }
+        if (l->n_urls == 0)
+                return error_set(ret_error, -EINVAL,
+                                 "--master: '%s' is not an http:// or https:// URL (http://HOST:5050)",
+                                 strempty(list));
+        l->url = l->urls[0];
+        return 0;
+}
+
 int master_link_new(const struct master_link_config *cfg, struct master_link **ret, char **ret_error)
 {
         _cleanup_(master_link_freep) struct master_link *l = NULL;
-        size_t n;
         int r;
 
-        if (!cfg->master_url || (strncmp(cfg->master_url, "http://", 7) != 0 &&
-                                 strncmp(cfg->master_url, "https://", 8) != 0) ||
-            !cfg->master_url[cfg->master_url[4] == 's' ? 8 : 7])
-                return error_set(ret_error, -EINVAL,
-                                 "--master: '%s' is not an http:// or https:// URL (http://HOST:5050)",
-                                 strempty(cfg->master_url));
         l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
-        l->url = strdup(cfg->master_url);
+        r = link_urls_parse(l, cfg->master_url, ret_error);
+        if (r < 0)
+                return r;
         l->token = cfg->token ? strdup(cfg->token) : NULL;
         l->id_path = strdup(cfg->id_path);
-        if (!l->url || (cfg->token && !l->token) || !l->id_path)
+        if ((cfg->token && !l->token) || !l->id_path)
                 return -ENOMEM;
-        n = strlen(l->url);
-        while (n > 0 && l->url[n - 1] == '/')
-                l->url[--n] = '\0';
         l->queue = cfg->queue;
         l->registration_build = cfg->registration_build;
         l->heartbeat_build = cfg->heartbeat_build;
@@ -507,7 +599,9 @@ struct master_link *master_link_free(struct master_link *l)
         l->freeing = true;
         l->timer = event_source_remove(l->timer);
         l->client = http_client_free(l->client); /* completions see -ECANCELED */
-        free(l->url);
+        for (size_t i = 0; i < l->n_urls; i++)
+                free(l->urls[i]);
+        free(l->urls);
         free(l->token);
         free(l->id_path);
         free(l->agent_id);
@@ -542,7 +636,8 @@ json_t *master_link_status_json(const struct master_link *l)
                 [LINK_REGISTERED] = "registered",
         };
 
-        return json_pack("{s:s, s:s?, s:s, s:I, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}", "master", l->url, "agent_id",
+        return json_pack("{s:s, s:I, s:s?, s:s, s:I, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}", "master", l->url,
+                         "failovers", (json_int_t)l->failovers, "agent_id",
                          l->agent_id, "state", states[l->state], "heartbeat_interval_ms",
                          (json_int_t)l->heartbeat_interval_ms, "last_error", l->last_error, "registrations",
                          (json_int_t)l->registrations, "heartbeats", (json_int_t)l->heartbeats, "updates_sent",

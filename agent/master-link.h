@@ -30,12 +30,19 @@
  *    block every later one forever: it is set aside ("<file>.rejected") and logged.
  *  - Exponential backoff (0.5 s .. 10 s) while the master is unreachable or failing; the
  *    first failure and the recovery are logged once, not every attempt.
+ *  - Several masters (HA): the link asks one at a time. A follower's 307/308 is followed at
+ *    once to its Location when that is one of the configured masters (same scheme, host and
+ *    port; never https to http: the request carries the token), else refused and logged; a
+ *    transport failure or a 503 (no leader there) moves on to the next master at once. The
+ *    master that answered stays the one asked. Once every master was tried in a row, the
+ *    backoff applies. A new leader answers the first heartbeat 404: the agent registers.
  */
 
 struct master_link;
 
 struct master_link_config {
-        const char *master_url;         /* "http://127.0.0.1:5050" (a trailing '/' is ignored) */
+        /* "http://127.0.0.1:5050[,http://10.0.0.2:5050...]" (a trailing '/' is ignored) */
+        const char *master_url;
         const char *token;
         const char *id_path;            /* <state-dir>/agent-id */
         struct status_queue *queue;     /* borrowed; consumed by the link */
@@ -46,7 +53,7 @@ struct master_link_config {
         void *userdata;
 };
 
-/* Check the URL, load the persisted agent id (a malformed file is an error naming it), and
+/* Check the URLs, load the persisted agent id (a malformed file is an error naming it), and
  * create the HTTP client. Nothing is sent before master_link_start(). */
 int master_link_new(const struct master_link_config *cfg, struct master_link **ret, char **ret_error);
 struct master_link *master_link_free(struct master_link *l);

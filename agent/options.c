@@ -15,7 +15,9 @@ static const struct config_option agent_option_table[] = {
             "checkpoints, sandboxes and the generated token"),
         OPT("token-file", CONFIG_STRING, token_file, NULL, "FILE",
             "cluster token (default: <state-dir>/token, generated at first start)"),
-        OPT("master", CONFIG_STRING, master, NULL, "URL", "master to register with (standalone without)"),
+        OPT("master", CONFIG_STRING, master, NULL, "URL[,URL...]",
+            "masters to register with (several: HA masters, the leader is found and followed); "
+            "standalone without"),
         OPT("cgroup-root", CONFIG_STRING, cgroup_root, NULL, "PATH",
             "cgroup v2 subtree for the shims and tasks (default: silo-tasks.scope under systemd, else /sys/fs/cgroup/silo)"),
         OPT("disk", CONFIG_LIST, disk, NULL, "NAME|/dev/X", "a disk to offer"),

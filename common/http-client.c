@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Non-blocking HTTP client on libcurl multi, driven by the caller's event loop through one fd. */
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -505,4 +506,47 @@ int http_client_request_sync(const char *method, const char *url, const json_t *
         if (ret_text)
                 *ret_text = TAKE_PTR(call->body);
         return 0;
+}
+
+int http_url_origin(const char *url, char **ret)
+{
+        CURLU *u = curl_url();
+        char *scheme = NULL, *host = NULL, *port = NULL;
+        int r = -EINVAL;
+
+        if (!u)
+                return -ENOMEM;
+        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+                r = asprintf(ret, "%s://%s:%s", scheme, host, port) < 0 ? -ENOMEM : 0;
+        curl_free(scheme);
+        curl_free(host);
+        curl_free(port);
+        curl_url_cleanup(u);
+        for (char *p = r >= 0 ? *ret : NULL; p && *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+        return r;
+}
+
+int http_redirect_target(const char *from, const char *to, const char *const *urls, size_t n_urls)
+{
+        _cleanup_free_ char *target = NULL;
+        int r;
+
+        if (!strncasecmp(from, "https://", 8) && strncasecmp(to, "https://", 8))
+                return -EPROTO;
+        r = http_url_origin(to, &target);
+        if (r == -ENOMEM)
+                return r;
+        for (size_t i = 0; r >= 0 && i < n_urls; i++) {
+                _cleanup_free_ char *origin = NULL;
+
+                if (http_url_origin(urls[i], &origin) == -ENOMEM)
+                        return -ENOMEM;
+                if (origin && streq(origin, target))
+                        return (int)i;
+        }
+        return -EPERM;
 }

@@ -63,3 +63,13 @@ size_t http_client_in_flight(const http_client *c);
 int http_client_request_sync(const char *method, const char *url, const json_t *body,
                              const char *token, unsigned timeout_ms, long *ret_status,
                              json_t **ret_body, char **ret_text, char **ret_error);
+
+/* ---- redirects ---- */
+
+/* "scheme://host:port" of url, lower case, the port filled in from the scheme: what two URLs
+ * must share to reach the same server. -EINVAL when url does not parse. */
+int http_url_origin(const char *url, char **ret);
+/* Whether a redirect from `from` to `to` may be followed, which carries the token: only to a
+ * server of `urls` (same origin) and never from https to http. The index of the matching
+ * URL, -EPERM when none matches, -EPROTO for a downgrade to http, -ENOMEM. */
+int http_redirect_target(const char *from, const char *to, const char *const *urls, size_t n_urls);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libsilo's client object and its one transfer path: token, failover across masters, redirects
  * to the leader, and the mapping of HTTP answers to -errno and the master's message. */
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include "common/array.h"
 #include "common/auth.h"
 #include "common/error.h"
+#include "common/http-client.h"
 #include "common/http-json.h"
 #include "common/macro.h"
 
@@ -443,55 +443,22 @@ static void leader_remember(silo_client *c, const char *location, const char *pa
         }
 }
 
-/* "scheme://host:port" of url, lower case, the port filled in from the scheme. */
-static int url_origin(const char *url, char **ret)
-{
-        CURLU *u = curl_url();
-        char *scheme = NULL, *host = NULL, *port = NULL;
-        int r = -EINVAL;
-
-        if (!u)
-                return -ENOMEM;
-        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
-                r = asprintf(ret, "%s://%s:%s", scheme, host, port) < 0 ? -ENOMEM : 0;
-        curl_free(scheme);
-        curl_free(host);
-        curl_free(port);
-        curl_url_cleanup(u);
-        for (char *p = r >= 0 ? *ret : NULL; p && *p; p++)
-                *p = (char)tolower((unsigned char)*p);
-        return r;
-}
-
 /* A redirect goes with the token, so it is followed only to one of the masters given (anything
  * that can answer a 307, a proxy or a misconfigured master, would otherwise get the token, as
  * curl drops it on a redirect to another host), and never from https to plain http. */
 static int redirect_check(const silo_client *c, const struct client_xfer *x, const char *from, const char *to,
                           char **ret_error)
 {
-        _cleanup_free_ char *target = NULL;
-        int r;
+        int r = http_redirect_target(from, to, (const char *const *)c->urls, c->n_urls);
 
-        if (!strncasecmp(from, "https://", 8) && strncasecmp(to, "https://", 8))
+        if (r == -EPROTO)
                 return error_set(ret_error, -EPERM, "%s %s: redirected to %s, which is not https (not followed)",
                                  x->method, from, to);
-        r = url_origin(to, &target);
-        if (r == -ENOMEM)
-                return r;
-        for (size_t i = 0; r >= 0 && i < c->n_urls; i++) {
-                _cleanup_free_ char *master = NULL;
-
-                if (url_origin(c->urls[i], &master) == -ENOMEM)
-                        return -ENOMEM;
-                if (master && streq(master, target))
-                        return 0;
-        }
-        return error_set(ret_error, -EPERM,
-                         "%s %s: redirected to %s, which is not one of the masters given (not followed)", x->method,
-                         from, to);
+        if (r == -EPERM)
+                return error_set(ret_error, -EPERM,
+                                 "%s %s: redirected to %s, which is not one of the masters given (not followed)",
+                                 x->method, from, to);
+        return MIN(r, 0);
 }
 
 /* One request to one base (or whole URL), following 307/308 up to the client's bound. */

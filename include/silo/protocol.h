@@ -8,6 +8,11 @@
 
 #define SILO_PROTOCOL_VERSION 1
 
+/* Header of every master -> agent call: the sending master's epoch (etcd: the leader key's
+ * create revision; SQLite: the store's start counter). An agent refuses a launch or kill
+ * whose epoch is lower than the highest it has seen (409 stale_epoch). */
+#define SILO_MASTER_EPOCH_HEADER "Silo-Master-Epoch"
+
 /* An optional quantity that was not given. 0 is a real value (e.g. "swap": 0 = no swap). */
 #define SILO_UNSET UINT64_MAX
 
