@@ -15,6 +15,13 @@
  *   POST /sim/adopt {"id": ..}           pretend to run a task the master never placed here
  *   POST /sim/rtt-reset {}               forget the heartbeat round trips measured so far
  *   GET  /sim/rtt                        those round trips: {"samples_us": [...]}
+ *   GET  /sim/launches                   every launch request received, in order: {"launches":
+ *                                        [{"id", "epoch", "at_ms" (wall clock), "status"}]}
+ * --master takes a list of masters, as silo-agent does: on a connection failure or a 503 it
+ * moves to the next, a 307 to one of them moves it there (to any other host: refused, logged),
+ * and a 404 to a heartbeat makes it register again (a new leader). Launches and kills carrying
+ * Silo-Master-Epoch follow the agent's fencing rule: one lower than the highest epoch seen is
+ * refused with 409 stale_epoch (kept in memory only: the sim has no state dir).
  * GET /api/v1/tasks/{id}/isolation answers in the real agent's shape (agent/api.c,
  * agent/measure.h) with the spec's limits as "in force" and usage and eBPF figures at
  * --io-fill of each limit, so the master's relay and the dashboard see known figures.
@@ -85,6 +92,7 @@ struct sim_task {
         struct silo_task_spec *spec;
         silo_task_state state;
         uint64_t started_ms; /* monotonic: its CPU time grows from here */
+        unsigned launch_requests; /* launches received for this id, repeats included */
 };
 
 struct sim_update {
@@ -109,6 +117,16 @@ static struct {
         char *agent_id;
         http_server *http;
         http_client *client;
+        char **masters; /* --master split at ',' */
+        size_t n_masters, cur_master;
+        struct sim_launch_log {
+                char *id;
+                uint64_t epoch, at_ms;
+                unsigned status;
+        } *launch_log;
+        size_t n_launch_log, launch_log_cap;
+        uint64_t epoch; /* highest Silo-Master-Epoch seen */
+        uint64_t stale_epoch_refusals, master_switches, redirects_refused;
         struct sim_task tasks[4096];
         size_t n_tasks;
         struct sim_update updates[8192];
@@ -153,6 +171,82 @@ static uint64_t realtime_ms(void)
 
         clock_gettime(CLOCK_REALTIME, &ts);
         return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char *sim_master(void)
+{
+        return sim.masters[sim.cur_master];
+}
+
+/* What an answer from the master says about which master to talk to (the agent's rule,
+ * docs/PROTOCOL.md): true when the request was not served here and the caller should retry later
+ * against sim_master(). */
+static bool sim_master_moved(const struct http_client_result *res)
+{
+        if (res->error == 0 && res->status == 307 && res->location) {
+                for (size_t i = 0; i < sim.n_masters; i++) {
+                        size_t n = strlen(sim.masters[i]);
+
+                        if (strncmp(res->location, sim.masters[i], n) == 0 &&
+                            (res->location[n] == '/' || res->location[n] == 0)) {
+                                if (i != sim.cur_master)
+                                        sim.master_switches++;
+                                sim.cur_master = i;
+                                return true;
+                        }
+                }
+                sim.redirects_refused++;
+                fprintf(stderr, "sim-agent %s: redirect to %s refused: not one of the masters\n",
+                        sim.o.hostname, res->location);
+                return true;
+        }
+        /* With one master there is nowhere to go: the caller's usual retry applies. */
+        if (sim.n_masters > 1 && ((res->error != 0 && res->error != -ECANCELED) ||
+                                  res->status == 503 || res->status == 307)) {
+                sim.cur_master = (sim.cur_master + 1) % sim.n_masters;
+                sim.master_switches++;
+                return true;
+        }
+        return false;
+}
+
+/* The agent's fencing rule for a launch or kill: false (409 filled in) when its epoch is older
+ * than the highest seen. */
+static bool sim_epoch_ok(http_request *req, http_response *resp, uint64_t *ret_epoch)
+{
+        const char *h = http_request_header(req, "Silo-Master-Epoch");
+        uint64_t e;
+
+        *ret_epoch = 0;
+        if (!h)
+                return true;
+        e = strtoull(h, NULL, 10);
+        *ret_epoch = e;
+        if (e < sim.epoch) {
+                sim.stale_epoch_refusals++;
+                (void)http_response_error(resp, 409, "stale_epoch",
+                                          "master epoch %" PRIu64
+                                          " is older than epoch %" PRIu64
+                                          " this agent has seen: the sender was deposed",
+                                          e, sim.epoch);
+                return false;
+        }
+        sim.epoch = e;
+        return true;
+}
+
+static void sim_log_launch(const char *id, uint64_t epoch, unsigned status)
+{
+        if (sim.n_launch_log == sim.launch_log_cap) {
+                size_t cap = sim.launch_log_cap ? sim.launch_log_cap * 2 : 1024;
+                void *p = reallocarray(sim.launch_log, cap, sizeof(*sim.launch_log));
+                if (!p)
+                        return;
+                sim.launch_log = p;
+                sim.launch_log_cap = cap;
+        }
+        sim.launch_log[sim.n_launch_log++] = (struct sim_launch_log){
+            .id = strdup(strempty(id)), .epoch = epoch, .at_ms = realtime_ms(), .status = status};
 }
 
 static struct sim_task *sim_task_find(const char *id)
@@ -200,7 +294,9 @@ static void sim_update_done(const struct http_client_result *res, void *userdata
                 if (!streq(u->update_id, update_id))
                         continue;
                 u->in_flight = false;
-                if (res->error == 0 && res->status == 200) {
+                if (sim_master_moved(res))
+                        u->not_before_ms = now_ms() + 50;
+                else if (res->error == 0 && res->status == 200) {
                         sim.acks++;
                         if (--u->sends_left == 0) {
                                 json_decref(u->body);
@@ -238,7 +334,7 @@ static void sim_send_updates(void)
         u = &sim.updates[0];
         if (u->in_flight || u->not_before_ms > now_ms())
                 return;
-        if (asprintf(&url, "%s/api/v1/status", sim.o.master) < 0)
+        if (asprintf(&url, "%s/api/v1/status", sim_master()) < 0)
                 return;
         json_object_set_new(u->body, "agent_id", json_string(sim.agent_id));
         if (http_client_request(sim.client, "POST", url, u->body, sim.token, 2000, sim_update_done,
@@ -295,6 +391,10 @@ static void sim_register_done(const struct http_client_result *res, void *userda
 
         (void)userdata;
         sim.registering = false;
+        if (sim_master_moved(res)) {
+                sim.next_heartbeat_ms = now_ms() + 50;
+                return;
+        }
         if (res->error != 0 || res->status / 100 != 2) {
                 if (res->error == 0)
                         sim.registration_refusals++;
@@ -322,7 +422,7 @@ static void sim_register(void)
         _cleanup_free_ char *url = NULL;
         json_t *reg;
 
-        if (sim.registering || asprintf(&url, "%s/api/v1/agents", sim.o.master) < 0)
+        if (sim.registering || asprintf(&url, "%s/api/v1/agents", sim_master()) < 0)
                 return;
         reg = sim_registration();
         if (http_client_request(sim.client, "POST", url, reg, sim.token, 2000, sim_register_done,
@@ -335,6 +435,10 @@ static void sim_heartbeat_done(const struct http_client_result *res, void *userd
 {
         (void)userdata;
         sim.heartbeat_in_flight = false;
+        if (sim_master_moved(res)) {
+                sim.next_heartbeat_ms = now_ms() + 50;
+                return;
+        }
         if (res->error == 0 && res->status == 404) {
                 /* The master lost us (timeout) or never knew us: register again with our tasks. */
                 sim.registered = false;
@@ -391,7 +495,7 @@ static void sim_tick(void)
                         if (!silo_task_state_is_terminal(sim.tasks[i].state))
                                 json_array_append_new(tasks, json_string(sim.tasks[i].id));
                 body = json_pack("{s:o}", "tasks", tasks);
-                if (asprintf(&url, "%s/api/v1/agents/%s/heartbeat", sim.o.master, sim.agent_id) >=
+                if (asprintf(&url, "%s/api/v1/agents/%s/heartbeat", sim_master(), sim.agent_id) >=
                         0 &&
                     http_client_request(sim.client, "POST", url, body, sim.token, 2000,
                                         sim_heartbeat_done, NULL) == 0) {
@@ -433,10 +537,15 @@ static int sim_launch(http_request *req, http_response *resp, void *userdata)
         _cleanup_free_ char *err = NULL;
         struct sim_task *t;
         unsigned status;
+        uint64_t epoch;
         json_t *body;
 
         (void)userdata;
         sim.launch_requests++;
+        if (!sim_epoch_ok(req, resp, &epoch)) {
+                sim_log_launch(json_string_value(json_object_get(req->body, "id")), epoch, 409);
+                return 0;
+        }
         if (sim.refuse)
                 return http_response_error(resp, 503, "unavailable",
                                            "sim-agent %s refuses launches", sim.o.hostname);
@@ -462,6 +571,8 @@ static int sim_launch(http_request *req, http_response *resp, void *userdata)
                 sim_queue_update(t, SILO_TASK_RUNNING, SILO_REASON_NONE, -1, 1);
                 status = 201;
         }
+        t->launch_requests++;
+        sim_log_launch(t->id, epoch, status);
         body = sim_task_json(t);
         if (sim.delay_ms > 0 && sim.n_delayed < ELEMENTSOF(sim.delayed)) {
                 http_deferred *d = http_request_defer(req);
@@ -475,9 +586,12 @@ static int sim_launch(http_request *req, http_response *resp, void *userdata)
 static int sim_kill(http_request *req, http_response *resp, void *userdata)
 {
         struct sim_task *t = sim_task_find(req->captures[0]);
+        uint64_t epoch;
 
         (void)userdata;
         sim.kill_requests++;
+        if (!sim_epoch_ok(req, resp, &epoch))
+                return 0;
         if (!t)
                 return http_response_error(resp, 404, "not_found", "task %s: no such task",
                                            req->captures[0]);
@@ -569,13 +683,16 @@ static int sim_health(http_request *req, http_response *resp, void *userdata)
 
 static int sim_state(http_request *req, http_response *resp, void *userdata)
 {
-        json_t *tasks = json_object(), *hb;
+        json_t *tasks = json_object(), *launches = json_object(), *hb, *st;
 
         (void)req;
         (void)userdata;
-        for (size_t i = 0; i < sim.n_tasks; i++)
+        for (size_t i = 0; i < sim.n_tasks; i++) {
                 json_object_set_new(tasks, sim.tasks[i].id,
                                     json_string(silo_task_state_to_string(sim.tasks[i].state)));
+                json_object_set_new(launches, sim.tasks[i].id,
+                                    json_integer(sim.tasks[i].launch_requests));
+        }
         hb = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "samples",
                        (json_int_t)sim.n_heartbeat_rtt, "p50_ms",
                        (json_int_t)sim_heartbeat_percentile(50) / 1000, "p99_ms",
@@ -585,9 +702,7 @@ static int sim_state(http_request *req, http_response *resp, void *userdata)
                        (json_int_t)sim_heartbeat_percentile(99), "max_gap_ms",
                        (json_int_t)sim.heartbeat_max_gap_ms, "updates_refused",
                        (json_int_t)sim.updates_refused);
-        return http_response_json(
-            resp, 200,
-            json_pack("{s:o, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "heartbeat", hb,
+        st = json_pack("{s:o, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "heartbeat", hb,
                       "agent_id",
                       sim.agent_id, "registrations", (json_int_t)sim.registrations, "heartbeats",
                       (json_int_t)sim.heartbeats, "launch_requests",
@@ -595,7 +710,34 @@ static int sim_state(http_request *req, http_response *resp, void *userdata)
                       (json_int_t)sim.launches_created, "kill_requests",
                       (json_int_t)sim.kill_requests, "acks", (json_int_t)sim.acks, "unacked",
                       (json_int_t)sim.n_updates, "registration_refusals",
-                      (json_int_t)sim.registration_refusals, "tasks", tasks));
+                      (json_int_t)sim.registration_refusals, "tasks", tasks);
+        /* Launch requests per task id (a repeat is harmless, launches are idempotent by id, but
+         * the HA suites count them), the fencing figures and the master it talks to. */
+        json_object_set_new(st, "launch_requests_by_task", launches);
+        json_object_set_new(st, "epoch", json_integer((json_int_t)sim.epoch));
+        json_object_set_new(st, "stale_epoch_refusals",
+                            json_integer((json_int_t)sim.stale_epoch_refusals));
+        json_object_set_new(st, "master_switches", json_integer((json_int_t)sim.master_switches));
+        json_object_set_new(st, "redirects_refused",
+                            json_integer((json_int_t)sim.redirects_refused));
+        json_object_set_new(st, "master", json_string(sim_master()));
+        return http_response_json(resp, 200, st);
+}
+
+static int sim_launches(http_request *req, http_response *resp, void *userdata)
+{
+        json_t *arr = json_array();
+
+        (void)req;
+        (void)userdata;
+        for (size_t i = 0; arr && i < sim.n_launch_log; i++) {
+                const struct sim_launch_log *l = &sim.launch_log[i];
+                json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:i}", "id", l->id, "epoch",
+                                                     (json_int_t)l->epoch, "at_ms",
+                                                     (json_int_t)l->at_ms, "status",
+                                                     (int)l->status));
+        }
+        return http_response_json(resp, 200, json_pack("{s:o?}", "launches", arr));
 }
 
 /* Every heartbeat round trip since the last rtt-reset, so that a test can take the percentile of
@@ -671,6 +813,7 @@ static const struct http_route sim_routes[] = {
     {"GET", "/api/v1/tasks/{id}/isolation", sim_isolation, 0},
     {"GET", "/sim/state", sim_state, 0},
     {"GET", "/sim/rtt", sim_rtt, 0},
+    {"GET", "/sim/launches", sim_launches, 0},
     {"POST", "/sim/pause", sim_control, 0},
     {"POST", "/sim/refuse", sim_control, 0},
     {"POST", "/sim/delay", sim_control, 0},
@@ -693,6 +836,18 @@ int main(int argc, char **argv)
         if (r != 0 || !sim.o.master || !sim.o.token_file) {
                 fprintf(stderr, "sim-agent: %s\n",
                         err ? err : "--master and --token-file are required");
+                return 2;
+        }
+        sim.masters = calloc(strlen(sim.o.master) / 2 + 2, sizeof(char *));
+        for (char *save = NULL, *u = strtok_r(sim.o.master, ",", &save); sim.masters && u;
+             u = strtok_r(NULL, ",", &save)) {
+                size_t n = strlen(u);
+                while (n > 0 && u[n - 1] == '/')
+                        u[--n] = 0;
+                sim.masters[sim.n_masters++] = u;
+        }
+        if (sim.n_masters == 0) {
+                fprintf(stderr, "sim-agent: --master '%s': no URL\n", sim.o.master);
                 return 2;
         }
         r = auth_token_load(sim.o.token_file, NULL, &sim.token, NULL, &err);
