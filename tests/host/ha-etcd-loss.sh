@@ -1,0 +1,60 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Master HA (issue 17) when etcd loses members: with one of three gone the masters go on; with two
+# gone (no quorum) the leader steps down, every master answers the API with 503 and a message
+# naming the cause, and nothing is done to the agents' tasks; with the members back the cluster
+# resumes with nothing lost.
+# Args: silo-master sim-agent
+. "$(dirname "$0")/ha-lib.sh"
+
+ha_start
+L=$(ha_wait_leader 15)
+pass "m$L leads, epoch $(ha_epoch "$L")"
+for s in s1 s2; do ha_start_sim "$s" --cpus 400 --mem 1099511627776; done
+wait_for 15 "2 agents registered on the leader" api_is /api/v1/agents '.agents | length' 2
+spec() { printf '{"id":"%s","name":"e","command":["/bin/sleep","1000"],"resources":{"cpus":1}}' "$1"; }
+for i in 1 2 3 4; do submit "$(spec "t$i")" >/dev/null; done
+for i in 1 2 3 4; do wait_for 15 "t$i RUNNING" state_is "t$i" RUNNING; done
+kills0=$(for s in s1 s2; do sim "$s" GET /sim/state | jq .kill_requests; done | paste -sd+ | bc)
+
+# One member gone (etcd's raft leader, the harder case): the masters go on.
+gone1=$(etcd_leader) || fail "no etcd leader"
+etcd_member_kill "$gone1"
+t=$(date +%s%3N)
+wait_for 10 "a submission with etcd m$gone1 gone" bash -c \
+    "curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer $TOKEN' -H 'Content-Type: application/json' -d '$(spec one-gone)' '${M_URL[$L]}/api/v1/tasks' | grep -q '^20[01]\$'"
+pass "etcd m$gone1 (raft leader) killed: a submission acknowledged $(($(date +%s%3N) - t)) ms later"
+assert_eq "m$L still leads with 2 of 3 etcd members" "$(ha_wait_leader 5)" "$L"
+
+# Two gone: no quorum. The leader cannot renew its lease and steps down by its deadline.
+gone2=$(((gone1 + 1) % 3))
+etcd_member_kill "$gone2"
+T_Q=$(date +%s%3N)
+wait_for $((HA_TTL + 2)) "m$L steps down without an etcd quorum" bash -c "[ \"\$(curl -s '${M_URL[$L]}/health' | jq -r .role)\" != leader ]"
+pass "m$L stepped down $(($(date +%s%3N) - T_Q)) ms after etcd lost its quorum (lease TTL ${HA_TTL} s)"
+for i in 0 1 2; do
+    out=$(curl -s -w '\n%{http_code}' -H "Authorization: Bearer $TOKEN" "${M_URL[$i]}/api/v1/tasks")
+    assert_eq "m$i GET /api/v1/tasks without an etcd quorum" "$(tail -n1 <<<"$out")" 503
+    msg=$(sed '$d' <<<"$out" | jq -r '"\(.error.code): \(.error.message)"')
+    assert_match "m$i's 503 says why" "$msg" 'etcd|leader'
+    assert_eq "m$i /health still answers" "$(curl -s -o /dev/null -w '%{http_code}' "${M_URL[$i]}/health")" 200
+done
+sleep 2 # the agents' heartbeats go unanswered for a while: they must not give up their tasks
+for s in s1 s2; do
+    assert_eq "$s keeps its tasks" "$(sim "$s" GET /sim/state | jq '[.tasks[] | select(. == "RUNNING")] | length > 0')" true
+done
+
+# Both back: a leader again, every task as it was, nothing killed.
+etcd_member_start "$gone1"
+etcd_member_start "$gone2"
+T_B=$(date +%s%3N)
+etcd_wait_healthy 20 || fail "etcd did not recover"
+NEW=$(ha_wait_leader $((HA_TTL + 10)))
+pass "etcd healthy again; m$NEW leads $(($(date +%s%3N) - T_B)) ms after the members restarted"
+for i in 1 2 3 4; do assert_eq "t$i after the outage" "$(task_state "t$i")" RUNNING; done
+assert_eq "one-gone (acknowledged with one member down)" "$(task_state one-gone)" RUNNING
+kills1=$(for s in s1 s2; do sim "$s" GET /sim/state | jq .kill_requests; done | paste -sd+ | bc)
+assert_eq "kill requests to the agents during the outage" "$((kills1 - kills0))" 0
+T5=$(submit "$(spec after)")
+wait_for 15 "a new task RUNNING after the outage" state_is "$T5" RUNNING
+assert_done
