@@ -68,6 +68,16 @@ void submit_task(void)
         json_t *spec;
         bool io = bench.task_seq % 4 == 0;
 
+        if (bench.task_seq >= bench.submit_cap) {
+                size_t cap = bench.submit_cap ? bench.submit_cap * 2 : 65536;
+                uint64_t *v = realloc(bench.submit_ns, cap * sizeof(*v));
+                if (v) {
+                        bench.submit_ns = v;
+                        bench.submit_cap = cap;
+                }
+        }
+        if (bench.task_seq < bench.submit_cap)
+                bench.submit_ns[bench.task_seq] = now_ns();
         snprintf(id, sizeof(id), "bench-%" PRIu64, bench.task_seq++);
         spec = json_pack("{s:s, s:s, s:s, s:[s,s], s:{s:f, s:s}, s:{s:s}, s:i}", "id", id, "name", id, "role",
                          (bench.task_seq % 4) == 0 ? "storage" : (bench.task_seq % 4) == 1 ? "batch" : "web", "command",
@@ -142,6 +152,11 @@ static int on_launch(http_request *req, http_response *resp, void *userdata)
         if (bench.fin_tail - bench.fin_head == bench.fin_cap)
                 return http_response_error(resp, 503, "unavailable", "bench: too many running tasks");
         a->tasks[a->n_tasks++] = strdup(id);
+        {
+                uint64_t seq;
+                if (bench.measuring && sscanf(id, "bench-%" SCNu64, &seq) == 1 && seq < bench.submit_cap)
+                        lat_add(&bench.st.launch, now_ns() - bench.submit_ns[seq]);
+        }
         bench.fin[bench.fin_tail++ % bench.fin_cap] = (struct finish_entry){ now_ns() + (uint64_t)bench.lifetime_ms * 1000000ull, i,
                                                                  strdup(id) };
         send_status(i, id, SILO_TASK_RUNNING);

@@ -31,6 +31,8 @@
 #include "bench.h"
 #include "master-api.h"
 
+#include "common/http-client.h"
+
 struct bench bench;
 
 uint64_t now_ns(void)
@@ -138,11 +140,22 @@ static int master_start(size_t n)
                         if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0)
                                 _exit(126);
                 }
-                execl(bench.master_bin, bench.master_bin, "--listen", "127.0.0.1:0", "--state-dir", state, "--token-file",
-                      path, "--log-level", "info", "--heartbeat-interval-ms", "1000", "--agent-timeout-ms", "30000",
-                      "--max-connections", maxconn, "--nofile", nofile,
-                      /* every simulated agent connects from 127.0.0.1 */
-                      "--max-connections-per-client", "0", (char *)NULL);
+                {
+                        const char *fixed[] = { bench.master_bin, "--listen", "127.0.0.1:0", "--state-dir", state,
+                                                "--token-file", path, "--log-level", "info", "--heartbeat-interval-ms",
+                                                "1000", "--agent-timeout-ms", "30000", "--max-connections", maxconn,
+                                                "--nofile", nofile,
+                                                /* every simulated agent connects from 127.0.0.1 */
+                                                "--max-connections-per-client", "0" };
+                        const char **argv = calloc(ELEMENTSOF(fixed) + bench.n_master_args + 1, sizeof(char *));
+
+                        if (!argv)
+                                _exit(127);
+                        memcpy(argv, fixed, sizeof(fixed));
+                        for (size_t k = 0; k < bench.n_master_args; k++)
+                                argv[ELEMENTSOF(fixed) + k] = bench.master_args[k];
+                        execv(bench.master_bin, (char **)argv);
+                }
                 _exit(127);
         }
         bench.master_pid = pid;
@@ -171,6 +184,24 @@ static int master_start(size_t n)
         }
         if (!bench.master_port)
                 return -ETIMEDOUT;
+        /* A master on etcd (--master-arg) listens before it leads: registrations wait for it. */
+        for (int tries = 0; tries < 400; tries++) {
+                _cleanup_free_ char *url = NULL, *err = NULL;
+                json_t *j = NULL;
+                long status = 0;
+                const char *role;
+                bool leads;
+
+                if (asprintf(&url, "http://127.0.0.1:%u/health", bench.master_port) < 0)
+                        return -ENOMEM;
+                (void)http_client_request_sync("GET", url, NULL, NULL, 1000, &status, &j, NULL, &err);
+                role = json_string_value(json_object_get(j, "role"));
+                leads = status == 200 && (!role || !streq(role, "follower"));
+                json_decref(j);
+                if (leads)
+                        break;
+                usleep(25000);
+        }
         bench.master_addr = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(bench.master_port),
                                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         return 0;
@@ -253,6 +284,7 @@ static void stats_reset(void)
         for (int k = 0; k < _REQ_MAX; k++) {
                 free(bench.st.lat[k].us);
         }
+        free(bench.st.launch.us);
         bench.st = (struct stats){};
 }
 
@@ -310,6 +342,7 @@ struct step_result {
         bool pass;
         uint64_t launches, overruns;
         double status_p99;
+        double sub_per_s, launch_p50, launch_p99; /* answered submissions; submit -> launch */
         char first_error[256];
 };
 
@@ -547,6 +580,10 @@ static int step_run(size_t n, struct step_result *res)
                 res->overruns = bench.st.overruns;
                 qsort(bench.st.lat[REQ_STATUS].us, bench.st.lat[REQ_STATUS].n, sizeof(uint32_t), cmp_u32);
                 res->status_p99 = pct_ms(&bench.st.lat[REQ_STATUS], 99);
+                res->sub_per_s = (double)s->n / (double)bench.measure_s;
+                qsort(bench.st.launch.us, bench.st.launch.n, sizeof(uint32_t), cmp_u32);
+                res->launch_p50 = pct_ms(&bench.st.launch, 50);
+                res->launch_p99 = pct_ms(&bench.st.launch, 99);
         }
         return 0;
 }
@@ -586,7 +623,9 @@ static void usage(FILE *f)
                 "  --state-parent DIR     where the master's state dir is created (default /var/tmp)\n"
                 "  --perf [--perf-seconds S]  profile the master at the first failing step (10 s)\n"
                 "  --sched-fifo PRIO      run client and master under SCHED_FIFO (diagnostic, needs root)\n"
-                "  --slow-log FILE [--slow-ms MS]  log requests slower than MS (5): send time, kind, ms\n");
+                "  --slow-log FILE [--slow-ms MS]  log requests slower than MS (5): send time, kind, ms\n"
+                "  --master-arg ARG       one more argument for silo-master (repeat: --master-arg=--store\n"
+                "                         --master-arg=etcd ...); tests/bench/master-ha.sh uses it\n");
 }
 
 int main(int argc, char **argv)
@@ -599,6 +638,7 @@ int main(int argc, char **argv)
                 { "perf-seconds", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
                 { "sched-fifo", required_argument, NULL, 'F' },  { "slow-log", required_argument, NULL, 'L' },
                 { "slow-ms", required_argument, NULL, 'T' },      { "runs", required_argument, NULL, 'R' },
+                { "master-arg", required_argument, NULL, 'M' },
                 {},
         };
         struct step_result results[32];
@@ -653,6 +693,14 @@ int main(int argc, char **argv)
                                 return 2;
                         }
                         break;
+                case 'M': {
+                        char **v = realloc(bench.master_args, (bench.n_master_args + 1) * sizeof(char *));
+                        if (!v)
+                                return 1;
+                        bench.master_args = v;
+                        bench.master_args[bench.n_master_args++] = optarg;
+                        break;
+                }
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -731,6 +779,9 @@ int main(int argc, char **argv)
                                "other processes %.0f\n",
                                k + 1, runs[k].p50, runs[k].p99, runs[k].max, runs[k].errors, runs[k].launches,
                                runs[k].status_p99, runs[k].cpu_master, runs[k].cpu_self, runs[k].cpu_other);
+                        printf("#     submissions answered %.1f/s; submit -> launch received p50 %.2f p99 %.2f ms"
+                               " (%zu launches)\n",
+                               runs[k].sub_per_s, runs[k].launch_p50, runs[k].launch_p99, bench.st.launch.n);
                         if (runs[k].errors)
                                 printf("#     first error: %s (overruns: %" PRIu64 ")\n", runs[k].first_error,
                                        runs[k].overruns);

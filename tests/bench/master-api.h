@@ -82,6 +82,7 @@ struct stats {
         uint64_t errors[_REQ_MAX];
         uint64_t overruns;
         uint64_t launches;
+        struct lat launch;              /* a task's submission queued -> its launch received */
         char first_error[256];
 };
 
@@ -89,6 +90,8 @@ struct stats {
 struct bench {
         /* options */
         const char *master_bin;
+        char **master_args;             /* --master-arg: appended to the master's command line */
+        size_t n_master_args;
         const char *state_parent;
         size_t steps[32];
         size_t n_steps;
@@ -114,6 +117,8 @@ struct bench {
         struct finish_entry *fin;
         size_t fin_head, fin_tail, fin_cap;
         uint64_t update_seq, task_seq;
+        uint64_t *submit_ns;            /* when each task (by seq) was submitted */
+        size_t submit_cap;
         bool measuring;
         volatile sig_atomic_t interrupted;      /* SIGINT/SIGTERM: tear down and exit */
         struct stats st;
