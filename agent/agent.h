@@ -64,6 +64,9 @@ struct node_limits {
         const char *cpus_source;        /* where cpus came from: "online" or "cpuset.cpus.effective" */
         int swap;               /* NODE_SWAP_*: whether memory.swap.max exists for tasks */
         int cpuset;             /* NODE_CPUSET_*: whether tasks get the cpuset controller */
+        /* The agent's capability bounding set (bit per CAP_*), which every shim and task
+         * inherits: silo-agent.service's CapabilityBoundingSet= narrows it; 0 = unknown. */
+        uint64_t cap_bounding;
 };
 
 struct task;

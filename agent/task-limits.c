@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A task's limits against what this node's kernel accepts (fs.nr_open, kernel.pid_max, its CPUs),
- * read once at start. */
+/* A task's limits against what this node's kernel accepts (fs.nr_open, kernel.pid_max, its CPUs)
+ * and the capabilities the agent's own bounding set still holds, read once at start. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -133,7 +134,28 @@ int node_limits_read(const char *cgroup_root, struct node_limits *ret)
                 snprintf(path, sizeof(path), "%s/tasks/memory.swap.max", cgroup_root);
                 n.swap = access(path, F_OK) == 0 ? NODE_SWAP_YES : NODE_SWAP_NO;
         }
+        for (int cap = 0; cap < 64; cap++)
+                if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
+                        n.cap_bounding |= UINT64_C(1) << cap;
         *ret = n;
+        return 0;
+}
+
+/* A capability the spec asks for that the agent's bounding set lacks (the unit's
+ * CapabilityBoundingSet=) could never reach the task: the shim's bounding set is the agent's.
+ * Refused, as Nomad's allow_caps refuses it, rather than silently started without it. */
+static int check_capabilities(const struct silo_task_spec *spec, const struct node_limits *node,
+                              char **ret_error)
+{
+        uint64_t missing = node->cap_bounding ? spec->capabilities & ~node->cap_bounding : 0;
+
+        for (int cap = 0; missing && cap < 64; cap++)
+                if (missing & (UINT64_C(1) << cap))
+                        return error_set(ret_error, -EINVAL,
+                                         "capabilities: %s is not in this node's capability "
+                                         "bounding set (silo-agent.service "
+                                         "CapabilityBoundingSet=), so no task here can have it",
+                                         silo_capability_to_string(cap));
         return 0;
 }
 
@@ -203,6 +225,9 @@ int task_limits_check(const struct silo_task_spec *spec, const struct node_limit
         int r;
 
         r = check_nofile(spec, node, ret_error);
+        if (r < 0)
+                return r;
+        r = check_capabilities(spec, node, ret_error);
         if (r < 0)
                 return r;
         if (res->pids != SILO_UNSET && node->pid_max > 0 && res->pids > node->pid_max)

@@ -44,6 +44,10 @@ static const struct node_limits odd_node = {
     .swap = NODE_SWAP_NO,
 };
 static const struct node_limits unknown_node = {};
+/* An agent whose unit took CAP_SYS_MODULE (16) and CAP_SYS_BOOT (22) out of its bounding set. */
+static const struct node_limits narrow_caps_node = {
+    .cap_bounding = ~((UINT64_C(1) << 16) | (UINT64_C(1) << 22)) & ((UINT64_C(1) << 41) - 1),
+};
 static const struct node_limits no_cpuset_node = {
     .cpus = "0-1",
     .cpus_source = "online",
@@ -97,6 +101,12 @@ static const struct limits_case cases[] = {
      "with swapaccount=1)"},
     {", 'resources': {'swap': '1Gi'}", &vm_node, NULL},
     {", 'resources': {'swap': 0}", &unknown_node, NULL},
+    /* capabilities within the agent's bounding set (what the shim can pass on) */
+    {", 'capabilities': ['CAP_SYS_NICE', 'sys_boot']", &narrow_caps_node,
+     "capabilities: CAP_SYS_BOOT is not in this node's capability bounding set (silo-agent.service "
+     "CapabilityBoundingSet=), so no task here can have it"},
+    {", 'capabilities': ['CAP_SYS_NICE', 'CAP_IPC_LOCK']", &narrow_caps_node, NULL},
+    {", 'capabilities': ['CAP_SYS_MODULE']", &unknown_node, NULL},
 };
 
 static void test_cases(void **state)
@@ -157,6 +167,8 @@ static void test_read_host(void **state)
         assert_true(n.cpus[0] != '\0');
         assert_string_equal(n.cpus_source, "online");
         assert_int_equal(n.swap, NODE_SWAP_UNKNOWN);
+        /* Every process has CAP_CHOWN (0) in its bounding set unless a unit took it out. */
+        assert_true(n.cap_bounding & 1);
         /* A spec within them passes. */
         {
                 _cleanup_(silo_task_spec_freep) struct silo_task_spec *s =

@@ -11,6 +11,8 @@
 #   running   both units active (Type=notify) with a current STATUS=; the agent process stays
 #             in silo-agent.service (`systemctl status` lists it); tasks live in
 #             silo-tasks.scope, a transient scope with Delegate=yes, with its holder
+#   caps      the agent's bounding set lacks what the unit takes out (CAP_SYS_BOOT, ...) and a
+#             task asking for CAP_SYS_BOOT is refused with a message naming it
 #   task      a storage task run through siloctl with io.max wbps=2Mi on /dev/nullb0:
 #             `siloctl inspect` reads the limit back from the kernel and an eBPF-measured rate
 #             within 10 % of it; `journalctl -u silo-agent` has its start line
@@ -151,6 +153,17 @@ pass "the agent's STATUS: tasks: 1 running"
 wait_until 10 "the master's STATUS counts the task" sh -c 'systemctl show -P StatusText silo-master | grep -q "1 running"'
 pass "the master's STATUS: $(prop silo-master StatusText)"
 mark "task measured"
+
+echo "== the agent unit's capability bounding set (CapabilityBoundingSet=~CAP_SYS_BOOT ...)"
+capbnd=$((16#$(sed -n 's/^CapBnd:[[:space:]]*//p' "/proc/$(prop silo-agent MainPID)/status")))
+assert_eq "CAP_SYS_BOOT (22) and CAP_SYS_MODULE (16) out of the agent's bounding set" \
+    "$(( (capbnd >> 22 & 1) + (capbnd >> 16 & 1) ))" 0
+assert_eq "CAP_SYS_ADMIN (21) and CAP_BPF (39) still in it" "$(( (capbnd >> 21 & 1) + (capbnd >> 39 & 1) ))" 2
+echo '{"name": "booter", "command": ["sleep", "60"], "capabilities": ["CAP_SYS_BOOT"]}' >/run/b.json
+B="$(siloctl run /run/b.json -o json | jq -r .id)"
+wait_until 30 "the agent's refusal of CAP_SYS_BOOT in the master's journal" sh -c \
+    "journalctl -u silo-master -o cat | grep 'task $B: ' | grep -q 'capabilities: CAP_SYS_BOOT is not in this node.s capability bounding set'"
+siloctl kill "$B" >/dev/null 2>&1 || true
 
 echo "== systemctl restart silo-agent"
 procs="$(sort "$wcg/cgroup.procs" | tr '\n' ' ')"
