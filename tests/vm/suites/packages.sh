@@ -163,6 +163,7 @@ echo '{"name": "booter", "command": ["sleep", "60"], "capabilities": ["CAP_SYS_B
 B="$(siloctl run /run/b.json -o json | jq -r .id)"
 wait_until 30 "the agent's refusal of CAP_SYS_BOOT in the master's journal" sh -c \
     "journalctl -u silo-master -o cat | grep 'task $B: ' | grep -q 'capabilities: CAP_SYS_BOOT is not in this node.s capability bounding set'"
+pass "the agent refused task $B asking for CAP_SYS_BOOT, naming the capability"
 siloctl kill "$B" >/dev/null 2>&1 || true
 
 echo "== systemctl restart silo-agent"
