@@ -12,6 +12,15 @@
  * %{http_code}, %{response_code}, %{time_total}, %% and \n \r \t \\ escapes,
  * -m/--max-time SEC (fractions allowed), one URL http://HOST[:PORT][/PATH] (HOST resolved with
  * getaddrinfo, [v6] allowed). Bodies: Content-Length, chunked, or up to the close.
+ *
+ * Built a second time as silo-vm-https (SILO_VM_HTTPS, linked with GnuTLS): https:// URLs too,
+ * with curl's --cacert FILE, --cert FILE and --key FILE, the server's certificate checked
+ * against the CA and the URL's host (name or IP); $SILO_VM_CACERT, $SILO_VM_CERT and
+ * $SILO_VM_KEY give them when the options do not (tests/vm/cluster.sh exports them, so that
+ * `api` and the suites' own calls need no change). The cluster suites run over mutual TLS; a
+ * GnuTLS start costs a fraction of libcurl's, and the plain agent suites keep the libc-only
+ * build. TLS failures exit as curl's: 35 handshake, 58 bad client certificate, 60 the server's
+ * certificate not verified, 77 unreadable CA file.
  * Exit codes and messages are curl's: 2 bad option, 3 bad URL, 6 unresolved host, 7 connect
  * failure, 18 short body, 22 HTTP >= 400 with -f, 23 write error, 26 unreadable data file,
  * 28 time-out, 52 empty reply, 55 send failure, 56 receive failure or malformed reply. As curl
@@ -32,6 +41,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef SILO_VM_HTTPS
+#include <gnutls/gnutls.h>
+#endif
 
 #define MAX_HEADERS_BYTES (256 * 1024)
 
@@ -49,6 +61,10 @@ enum {
     E_EMPTY = 52,
     E_SEND = 55,
     E_RECV = 56,
+    E_TLS_CONNECT = 35,
+    E_TLS_CERT = 58,
+    E_TLS_PEER = 60,
+    E_TLS_CACERT = 77,
 };
 
 struct opts {
@@ -60,6 +76,7 @@ struct opts {
     size_t data_len;
     bool has_data;
     double max_time;
+    const char *cacert, *cert, *key;
 };
 
 struct conn {
@@ -72,7 +89,11 @@ static struct opts o;
 static struct timespec t_start;
 static int http_code;
 
+#ifdef SILO_VM_HTTPS
+static const char *prog = "silo-vm-https";
+#else
 static const char *prog = "silo-vm-http";
+#endif
 
 static void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void err(const char *fmt, ...)
@@ -229,6 +250,9 @@ static const struct {
     { "--request", 'X' },     { "--header", 'H' },     { "--data", 'd' },
     { "--data-binary", 'b' }, { "--dump-header", 'D' }, { "--output", 'o' },
     { "--write-out", 'w' },   { "--max-time", 'm' },
+#ifdef SILO_VM_HTTPS
+    { "--cacert", 'A' },      { "--cert", 'E' },       { "--key", 'K' },
+#endif
 };
 
 /* Applies option LETTER; those taking a value take VAL. */
@@ -251,6 +275,9 @@ static int apply_opt(char letter, const char *val)
         if (*end || end == val || o.max_time < 0)
             return usage_error("--max-time wants seconds, got", val);
         return 0;
+    case 'A': o.cacert = val; return 0;
+    case 'E': o.cert = val; return 0;
+    case 'K': o.key = val; return 0;
     }
     return usage_error("option not supported by this client", NULL);
 }
@@ -312,24 +339,29 @@ struct url {
     char host[256];
     char port[8];
     const char *path;
+    bool https;
 };
 
 static int parse_url(const char *s, struct url *u)
 {
     const char *h, *hend, *p;
     size_t n;
-    if (strncasecmp(s, "http://", 7) != 0) {
-        err("(3) URL not supported (only http://): %s", s);
+    u->https = false;
+#ifdef SILO_VM_HTTPS
+    u->https = strncasecmp(s, "https://", 8) == 0;
+#endif
+    if (!u->https && strncasecmp(s, "http://", 7) != 0) {
+        err("(3) URL not supported: %s", s);
         return E_URL;
     }
-    h = s + 7;
+    h = s + (u->https ? 8 : 7);
     p = h + strcspn(h, "/?");
     u->path = *p == '/' ? p : (*p ? NULL : "/");
     if (!u->path) {
         err("(3) URL has a query but no path: %s", s);
         return E_URL;
     }
-    snprintf(u->port, sizeof(u->port), "80");
+    snprintf(u->port, sizeof(u->port), u->https ? "443" : "80");
     if (*h == '[') {
         hend = memchr(h, ']', (size_t)(p - h));
         if (!hend) {
@@ -411,15 +443,100 @@ static int connect_to(const struct url *u, int *ret_fd)
     return E_CONNECT;
 }
 
+#ifdef SILO_VM_HTTPS
+static gnutls_session_t tls;
+static gnutls_certificate_credentials_t tls_cred;
+
+/* Waits for what GnuTLS asked for (the socket is non-blocking): 0, or an exit code. */
+static int tls_wait(int fd)
+{
+    int r = wait_fd(fd, gnutls_record_get_direction(tls) ? POLLOUT : POLLIN);
+    if (r == -ETIMEDOUT)
+        return timed_out();
+    return r < 0 ? E_RECV : 0;
+}
+
+/* The handshake on FD, the server's certificate checked against --cacert and HOST. */
+static int tls_start(int fd, const char *host)
+{
+    int r;
+    if (gnutls_certificate_allocate_credentials(&tls_cred) < 0)
+        return E_TLS_CONNECT;
+    if (o.cacert && gnutls_certificate_set_x509_trust_file(tls_cred, o.cacert, GNUTLS_X509_FMT_PEM) <= 0) {
+        err("(77) error setting certificate verify locations: CAfile: %s", o.cacert);
+        return E_TLS_CACERT;
+    }
+    if (o.cert && (r = gnutls_certificate_set_x509_key_file(tls_cred, o.cert, o.key ? o.key : o.cert,
+                                                            GNUTLS_X509_FMT_PEM)) < 0) {
+        err("(58) could not load client certificate %s, key %s: %s", o.cert, o.key ? o.key : o.cert,
+            gnutls_strerror(r));
+        return E_TLS_CERT;
+    }
+    if (gnutls_init(&tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0 || gnutls_set_default_priority(tls) < 0 ||
+        gnutls_credentials_set(tls, GNUTLS_CRD_CERTIFICATE, tls_cred) < 0)
+        return E_TLS_CONNECT;
+    /* SNI takes names only; the certificate check takes names and IP addresses. */
+    if (strspn(host, "0123456789.") != strlen(host) && !strchr(host, ':'))
+        (void)gnutls_server_name_set(tls, GNUTLS_NAME_DNS, host, strlen(host));
+    gnutls_session_set_verify_cert(tls, host, 0);
+    gnutls_transport_set_int(tls, fd);
+    while ((r = gnutls_handshake(tls)) < 0) {
+        if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+            gnutls_datum_t out = { 0 };
+            gnutls_certificate_type_t type = gnutls_certificate_type_get(tls);
+            unsigned status = gnutls_session_get_verify_cert_status(tls);
+            (void)gnutls_certificate_verification_status_print(status, type, &out, 0);
+            err("(60) SSL peer certificate was not OK: %s", out.data ? (char *)out.data : "");
+            gnutls_free(out.data);
+            return E_TLS_PEER;
+        }
+        if (gnutls_error_is_fatal(r)) {
+            err("(35) TLS connect error: %s", gnutls_strerror(r));
+            return E_TLS_CONNECT;
+        }
+        if ((r = tls_wait(fd)))
+            return r;
+    }
+    return 0;
+}
+
+/* gnutls_record_send/recv as send()/recv() do it: bytes, or -1 with errno (EAGAIN, EIO). An end
+ * of the connection without TLS's close_notify is an end all the same (libmicrohttpd closes
+ * after Connection: close without one). */
+static ssize_t tls_io(bool out, void *p, size_t n)
+{
+    ssize_t r = out ? gnutls_record_send(tls, p, n) : gnutls_record_recv(tls, p, n);
+    if (r >= 0)
+        return r;
+    if (!out && r == GNUTLS_E_PREMATURE_TERMINATION)
+        return 0;
+    errno = r == GNUTLS_E_AGAIN ? EAGAIN : r == GNUTLS_E_INTERRUPTED ? EINTR : EIO;
+    if (errno == EIO)
+        err("TLS: %s", gnutls_strerror((int)r));
+    return -1;
+}
+#define TLS_ON (tls != NULL)
+#define TLS_WAIT_EVENTS(dflt) (gnutls_record_get_direction(tls) ? POLLOUT : POLLIN)
+#else
+#define TLS_ON false
+#define TLS_WAIT_EVENTS(dflt) (dflt)
+static ssize_t tls_io(bool out, void *p, size_t n)
+{
+    (void)out, (void)p, (void)n;
+    errno = EIO;
+    return -1;
+}
+#endif
+
 static int send_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = TLS_ON ? tls_io(true, (void *)p, n) : send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN) {
-                int r = wait_fd(fd, POLLOUT);
+                int r = wait_fd(fd, TLS_ON ? TLS_WAIT_EVENTS(POLLOUT) : POLLOUT);
                 if (r == -ETIMEDOUT)
                     return timed_out();
                 if (r == 0)
@@ -458,10 +575,11 @@ static int send_request(int fd, const struct url *u)
         return E_SEND;
     /* Connection: close so that a reply ends at the latest when the server closes. */
     len = (size_t)snprintf(req, cap, "%s %s HTTP/1.1\r\n", method, u->path);
+    const char *dflt_port = u->https ? "443" : "80";
     if (!has_header("Host"))
         len += (size_t)snprintf(req + len, cap - len, strchr(u->host, ':') ? "Host: [%s]%s%s\r\n" :
-                                "Host: %s%s%s\r\n", u->host, strcmp(u->port, "80") ? ":" : "",
-                                strcmp(u->port, "80") ? u->port : "");
+                                "Host: %s%s%s\r\n", u->host, strcmp(u->port, dflt_port) ? ":" : "",
+                                strcmp(u->port, dflt_port) ? u->port : "");
     if (!has_header("User-Agent"))
         len += (size_t)snprintf(req + len, cap - len, "User-Agent: silo-vm-http\r\n");
     if (!has_header("Accept"))
@@ -494,7 +612,8 @@ static int conn_fill(struct conn *c)
     if (c->len == sizeof(c->buf))
         return -E_RECV;
     for (;;) {
-        ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+        ssize_t n = TLS_ON ? tls_io(false, c->buf + c->len, sizeof(c->buf) - c->len)
+                           : recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
         if (n >= 0) {
             c->len += (size_t)n;
             return n > 0 ? 1 : 0;
@@ -502,7 +621,7 @@ static int conn_fill(struct conn *c)
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN) {
-            int r = wait_fd(c->fd, POLLIN);
+            int r = wait_fd(c->fd, TLS_ON ? TLS_WAIT_EVENTS(POLLIN) : POLLIN);
             if (r == -ETIMEDOUT)
                 return -timed_out();
             if (r == 0)
@@ -737,6 +856,11 @@ static int transfer(void)
 
     if ((r = parse_url(o.url, &u)))
         return r;
+#ifdef SILO_VM_HTTPS
+    o.cacert = o.cacert ? o.cacert : getenv("SILO_VM_CACERT");
+    o.cert = o.cert ? o.cert : getenv("SILO_VM_CERT");
+    o.key = o.key ? o.key : getenv("SILO_VM_KEY");
+#endif
     if ((r = connect_to(&u, &fd)))
         return r;
     c = calloc(1, sizeof(*c));
@@ -745,6 +869,10 @@ static int transfer(void)
         return E_RECV;
     }
     c->fd = fd;
+#ifdef SILO_VM_HTTPS
+    if (u.https && (r = tls_start(fd, u.host)))
+        goto out;
+#endif
     if ((r = send_request(fd, &u)))
         goto out;
     if (o.header_file && (r = open_out(o.header_file, &hdrs.fd)))
