@@ -45,7 +45,8 @@ static int json_read(const char *sandbox, const char *name, json_t **ret)
         r = file_read_full(path, 4 << 20, &text, NULL);
         if (r < 0)
                 return r;
-        j = json_loads(text, 0, NULL);
+        /* As the codecs: a repeated key would silently keep one of two values. */
+        j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
         if (!j || !json_is_object(j)) {
                 json_decref(j);
                 return -EBADMSG;
@@ -240,23 +241,49 @@ static int launch_decode(json_t *j, struct shim_launch *l, char **ret_error)
         return shim_container_config(l->spec, &l->resolved, &l->container);
 }
 
-int shim_launch_read(const char *sandbox, struct shim_launch *ret, char **ret_error)
+static int launch_decode_take(json_t *j, struct shim_launch *ret, char **ret_error)
 {
         struct shim_launch l = {};
+        int r;
+
+        r = launch_decode(j, &l, ret_error);
+        json_decref(j);
+        if (r < 0) {
+                shim_launch_clear(&l);
+                return r;
+        }
+        *ret = l;
+        return 0;
+}
+
+int shim_launch_read(const char *sandbox, struct shim_launch *ret, char **ret_error)
+{
         json_t *j = NULL;
         int r;
 
         r = json_read(sandbox, SHIM_LAUNCH_FILE, &j);
         if (r < 0)
                 return error_set(ret_error, r, "%s/%s: %s", sandbox, SHIM_LAUNCH_FILE, strerror(-r));
-        r = launch_decode(j, &l, ret_error);
-        json_decref(j);
-        if (r < 0) {
-                shim_launch_clear(&l);
+        r = launch_decode_take(j, ret, ret_error);
+        if (r < 0)
                 return error_wrap(ret_error, r, "%s/%s", sandbox, SHIM_LAUNCH_FILE);
-        }
-        *ret = l;
         return 0;
+}
+
+int shim_launch_parse(const char *text, size_t size, struct shim_launch *ret, char **ret_error)
+{
+        json_error_t jerr;
+        json_t *j;
+
+        j = json_loadb(text, size, JSON_REJECT_DUPLICATES, &jerr);
+        if (!j)
+                return error_set(ret_error, -EBADMSG, "invalid JSON at line %d, column %d: %s",
+                                 jerr.line, jerr.column, jerr.text);
+        if (!json_is_object(j)) {
+                json_decref(j);
+                return error_set(ret_error, -EBADMSG, "not a JSON object");
+        }
+        return launch_decode_take(j, ret, ret_error);
 }
 
 static char *strdup_opt(const char *s, bool *oom)

@@ -66,6 +66,9 @@ int shim_launch_write(const char *sandbox, const struct silo_task_spec *spec,
 /* Read launch.json and build the launcher's config from it. -ENOENT, -EBADMSG, -EINVAL with
  * *ret_error naming the file and the field. */
 int shim_launch_read(const char *sandbox, struct shim_launch *ret, char **ret_error);
+/* The same from launch.json's text, without the file (what shim_launch_read() decodes; the
+ * fuzz target's entry). Messages name the field, not the file. */
+int shim_launch_parse(const char *text, size_t size, struct shim_launch *ret, char **ret_error);
 void shim_launch_clear(struct shim_launch *l);
 void shim_resolved_clear(struct shim_resolved *r);
 /* The launcher's config of a task: its spec with what the agent resolved (argv, the root,

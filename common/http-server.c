@@ -805,7 +805,7 @@ int http_deferred_finish(http_deferred *d)
         return 0;
 }
 
-static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+_printf_(2, 0) static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
         char buf[512];
 

@@ -128,14 +128,19 @@ static int quantity_from_json_internal(const json_t *v, const char *field, bool 
                 q = (uint64_t)d;
         } else {
                 const char *s = json_string_value(v);
-                uint64_t ignored;
+                uint64_t unsigned_value = 1; /* stays non-zero when out of range */
                 int r;
 
                 if (strlen(s) != json_string_length(v))
                         return json_error(ret_error, -EINVAL, field, "%s is not a quantity", desc);
                 r = quantity_parse(s, &q);
-                if (r == -EINVAL && s[0] == '-' && quantity_parse(s + 1, &ignored) != -EINVAL)
+                if (r == -EINVAL && s[0] == '-' && quantity_parse(s + 1, &unsigned_value) != -EINVAL) {
+                        /* "-0" is not negative, but a quantity string has no sign at all. */
+                        if (unsigned_value == 0)
+                                return json_error(ret_error, -EINVAL, field,
+                                                  "%s is not a quantity (no sign)", desc);
                         return json_error(ret_error, -EINVAL, field, "%s is negative", desc);
+                }
                 if (r == -EINVAL)
                         return json_error(ret_error, r, field, "%s is not a quantity", desc);
                 if (r == -ERANGE)

@@ -22,6 +22,7 @@ static const struct {
         const char *code;
 } api_statuses[] = {
     {-EINVAL, 400, NULL},                /* refused for good: the client's mistake */
+    {-ERANGE, 400, NULL},                /* a codec's value out of range ("2^64" quantities) */
     {-ENOENT, 404, NULL},                /* no such task or agent */
     {-ESTALE, 404, NULL},                /* an agent marked lost: it must register again */
     {-EAGAIN, 404, NULL},                /* an agent from before the master's restart: likewise */

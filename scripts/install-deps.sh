@@ -19,6 +19,8 @@ PACKAGES=(
     # tests and peers
     qemu-system-x86 busybox-static kmod e2fsprogs util-linux iproute2 xz-utils
     fio crun prometheus curl cpio procps libglpk-dev jq bc sqlite3
+    # the libFuzzer targets (tests/fuzz): clang 14's fuzzer and sanitizer runtimes
+    libclang-rt-14-dev
     # master HA: the etcd cluster of tests/lib/etcd.sh (etcdctl reads its keys)
     etcd-server etcd-client
     strace linux-perf chromium tmux

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # The one test command: install what is missing, build with -Werror, and run every suite:
-# unit (plain and under ASan+UBSan), host (root, io_uring/BPF on the host kernel) and vm
-# (real cgroup v2 kernel under qemu). Ends with "N passed, N failed, N skipped".
+# unit (plain and under ASan+UBSan), fuzz (each libFuzzer target, bounded), host (root,
+# io_uring/BPF on the host kernel) and vm (real cgroup v2 kernel under qemu). Ends with
+# "N passed, N failed, N skipped".
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,6 +23,8 @@ ninja -C build
 [ -d build-sanitize/meson-private ] || \
     meson setup build-sanitize --werror -Db_sanitize=address,undefined -Db_lundef=false -Dvm_tests=false
 ninja -C build-sanitize
+# The libFuzzer targets: clang, their own build dir (tests/fuzz/README.md).
+scripts/fuzz-build.sh
 set +e
 
 passed=0 failed=0 skipped=0
@@ -45,6 +48,8 @@ run_suite() {
 
 run_suite build unit
 run_suite build-sanitize unit
+# Each target for $SILO_FUZZ_SECONDS (6) on its corpus: one test each.
+SILO_FUZZ_SECONDS=${SILO_FUZZ_SECONDS:-6} run_suite build-fuzz fuzz --num-processes 1
 run_suite build host --num-processes 1
 run_suite build vm --num-processes 1
 

@@ -18,10 +18,16 @@
 #             40 addresses and 1,000 slowloris from 20 addresses, all reconnecting, for 25 s;
 #             /health, an authenticated GET, an agent's heartbeats and status updates from
 #             127.0.0.1 are all answered within 2 s; the master's fds stay under the limit.
-# FLOOD_PHASES="wedge deadline slowbody flood" picks phases (default: all).
+#   hostile   request smuggling and header abuse (issue 21): two Content-Length headers, one
+#             with Transfer-Encoding, an oversized header, pipelined requests, bodies above the
+#             limit, and JSON edge cases (duplicate keys, 1e309, 2^64, -0, NUL, invalid UTF-8,
+#             deep nesting): each a 4xx naming the header or field, nothing created, and the
+#             request smuggled behind a refused one never runs.
+# FLOOD_PHASES="wedge deadline slowbody flood hostile" picks phases (default: all).
 . "$(dirname "$0")/master-lib.sh"
 FLOOD_BIN=$(realpath "$3")
-PHASES=${FLOOD_PHASES:-wedge deadline slowbody flood}
+RAW_HTTP="$(dirname "$0")/raw-http.py"
+PHASES=${FLOOD_PHASES:-wedge deadline slowbody flood hostile}
 FPIDS=()
 
 has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
@@ -185,6 +191,57 @@ if has_phase flood; then
     done
     assert_eq "probe agent state after the flood" "$(api_body GET "/api/v1/agents/$AID" | jq -r .state)" ACTIVE
     pass "/health, GETs, heartbeats and status updates answered within 2 s under 4,100 flooding connections"
+    stop_master
+fi
+if has_phase hostile; then
+    echo "== hostile"
+    start_master
+    SPEC='{"name": "smuggled", "command": ["/bin/true"]}'
+    # raw N: send stdin on one connection, print the first N responses ("<status> <Connection> <body>").
+    raw() { python3 "$RAW_HTTP" "127.0.0.1:$PORT" "$1"; }
+    req_head() { printf 'POST /api/v1/tasks HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer %s\r\n' "$TOKEN"; }
+    # A complete task submission, smuggled in as the body of a refused request.
+    smuggled="$(req_head)Content-Length: ${#SPEC}"$'\r\n\r\n'"$SPEC"
+    out=$( { req_head; printf 'Content-Length: 2\r\nContent-Length: %d\r\n\r\n{}%s' $(( ${#smuggled} + 2 )) "$smuggled"; } | raw 2)
+    assert_match "two Content-Length headers" "$out" '^400 close .*header Content-Length: sent more than once'
+    out=$( { req_head; printf 'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n%s' "$smuggled"; } | raw 2)
+    assert_match "Content-Length with Transfer-Encoding" "$out" '^400 close .*headers Content-Length and Transfer-Encoding: both sent'
+    out=$(printf 'GET /health HTTP/1.1\r\nHost: m\r\nX-Big: %s\r\n\r\n' "$(head -c 40000 /dev/zero | tr '\0' a)" | raw 1)
+    assert_match "a 40,000-byte header" "$out" '^431 '
+    out=$(printf 'GET /health HTTP/1.1\r\nHost: m\r\n\r\nGET /api/v1/tasks HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer %s\r\n\r\nGET /health HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n' "$TOKEN" | raw 3)
+    assert_eq "three pipelined requests, answered in order" "$(cut -d' ' -f1 <<<"$out" | tr '\n' ' ')" "200 200 200 "
+    out=$( { req_head; printf 'Content-Length: 2000000\r\n\r\n{}'; } | raw 1)
+    assert_match "a body announced above the limit" "$out" '^413 .*exceeds the limit of 1048576 bytes'
+    chunk=$(head -c 65536 /dev/zero | tr '\0' ' ')
+    out=$( { req_head; printf 'Transfer-Encoding: chunked\r\n\r\n'; for i in $(seq 20); do printf '10000\r\n%s\r\n' "$chunk"; done; printf '0\r\n\r\n'; } | raw 1)
+    assert_match "a chunked body above the limit" "$out" '^413 .*exceeds the limit of 1048576 bytes'
+    json_case() {
+        local what=$1 body=$2 want=$3 out
+        out=$(api POST /api/v1/tasks "$body")
+        assert_match "$what" "$(tail -n1 <<<"$out") $(sed '$d' <<<"$out" | jq -r .error.message)" "$want"
+    }
+    json_case "a duplicate key" '{"name": "a", "command": ["/bin/true"], "name": "b"}' \
+        "^400 invalid JSON at line 1, column [0-9]+: duplicate object key near '\"name\"'"
+    json_case "1e309" '{"name": "a", "command": ["/bin/true"], "resources": {"mem": 1e309}}' \
+        "^400 invalid JSON .*real number overflow near '1e309'"
+    json_case "2^64 as a number" '{"name": "a", "command": ["/bin/true"], "resources": {"mem": 18446744073709551616}}' \
+        "^400 invalid JSON .*too big integer near '18446744073709551616'"
+    json_case "2^64 as a quantity" '{"name": "a", "command": ["/bin/true"], "resources": {"mem": "18446744073709551616"}}' \
+        "^400 resources.mem: '18446744073709551616' is out of range"
+    json_case "16384Pi" '{"name": "a", "command": ["/bin/true"], "resources": {"io": [{"disk": "any", "rbps": "16384Pi"}]}}' \
+        "^400 resources.io\[0\].rbps: '16384Pi' is out of range"
+    json_case "-0 memory" '{"name": "a", "command": ["/bin/true"], "resources": {"mem": -0}}' \
+        "^400 resources.mem: 0 must be positive"
+    json_case "-0.0 cpus" '{"name": "a", "command": ["/bin/true"], "resources": {"cpus": -0.0}}' \
+        "^400 resources.cpus: -0 must be positive"
+    json_case "NUL in a string" '{"name": "a", "command": ["/bin/true"], "user": "ro\u0000ot"}' \
+        "^400 invalid JSON .*u0000 is not allowed"
+    json_case "invalid UTF-8" "$(printf '{"name": "a", "command": ["/bin/\xff"]}')" \
+        "^400 invalid JSON .*unable to decode byte 0xff"
+    json_case "3,000 nested arrays" "{\"name\": \"a\", \"command\": [\"/bin/true\"], \"env\": $(printf '[%.0s' $(seq 3000))$(printf ']%.0s' $(seq 3000))}" \
+        "^400 invalid JSON .*maximum parsing depth reached"
+    assert_eq "tasks after every refusal" "$(api_body GET /health | jq .tasks)" 0
+    assert_eq "tasks named smuggled" "$(api_body GET /api/v1/tasks | jq '[.tasks[] | select(.name == "smuggled")] | length')" 0
     stop_master
 fi
 assert_done
