@@ -42,6 +42,8 @@ struct agent_options {
         char *task_subnet;              /* bridge tasks' addresses (task-network.h); NULL: chosen */
         char *task_bridge;              /* the bridge their veths join */
         char *task_ports;               /* host ports for bridge tasks' mappings, "MIN-MAX" */
+        char *tls_ca, *tls_cert, *tls_key, *tls_crl; /* mutual TLS when tls_cert is set */
+        char *health_listen;            /* plain-HTTP /health only */
         struct agent_link_options link;  /* master link and calibration (link.h) */
 };
 
@@ -77,6 +79,8 @@ struct agent {
         struct agent_options opts;
         struct event_loop *loop;
         http_server *http;
+        http_server *health;    /* --health-listen */
+        struct tls_creds *tls;  /* --tls-*: the API is HTTPS, and so are calls to the master */
         struct cg_hierarchy *cg;
         char *token;
         char *shim_path;
@@ -252,7 +256,7 @@ int agent_api_launch(http_request *req, http_response *resp, void *userdata);
  * (agent_launch_refused()) 400 "invalid_spec", -EEXIST 409 "conflict", anything else 500
  * (*ret_code NULL: the status's default code). */
 unsigned launch_http_status(int r, const char **ret_code);
-int agent_api_start(struct agent *a);
+int agent_api_start(struct agent *a, char **ret_error);
 void agent_api_stop(struct agent *a);
 /* Wake log followers of `t` (its output grew or it ended). */
 void agent_logs_notify(struct agent *a, struct task *t);

@@ -449,7 +449,7 @@ static int on_log_tick(struct event_source *s, uint64_t n, void *userdata)
         return event_source_set_time(s, a->log_waiters ? 200000 : 1000000, 0);
 }
 
-int agent_api_start(struct agent *a)
+int agent_api_start(struct agent *a, char **ret_error)
 {
         struct http_server_config cfg = {
                 .listen = a->opts.listen,
@@ -461,15 +461,26 @@ int agent_api_start(struct agent *a)
                 .per_client_limit = (unsigned)a->opts.max_connections_per_client,
                 .connection_timeout_s = (unsigned)a->opts.idle_timeout_s,
                 .header_timeout_s = (unsigned)a->opts.header_timeout_s,
+                .tls = a->tls,
         };
         int r;
 
         r = http_server_new(&cfg, &a->http);
         if (r < 0)
-                return r;
+                return http_listen_error(r, "--listen", a->opts.listen, ret_error);
         r = http_server_attach(a->http, a->loop);
         if (r < 0)
                 return r;
+        if (a->opts.health_listen) {
+                r = http_server_new_health(a->opts.health_listen, routes, ELEMENTSOF(routes), a,
+                                           &a->health);
+                if (r < 0)
+                        return http_listen_error(r, "--health-listen", a->opts.health_listen,
+                                                 ret_error);
+                r = http_server_attach(a->health, a->loop);
+                if (r < 0)
+                        return r;
+        }
         return event_loop_add_timer(a->loop, 200000, 0, on_log_tick, a, NULL, &a->http_timer);
 }
 
@@ -479,4 +490,5 @@ void agent_api_stop(struct agent *a)
                 log_waiters_check(a, true);
         a->http_timer = event_source_remove(a->http_timer);
         a->http = http_server_free(a->http);
+        a->health = http_server_free(a->health);
 }

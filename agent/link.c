@@ -21,6 +21,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/tls.h"
 #include "common/protocol-json.h"
 #include "common/quantity.h"
 
@@ -365,6 +366,7 @@ int agent_link_start(struct agent *a)
         {
                 struct master_link_config cfg = {
                         .master_url = a->opts.master, .token = a->token, .id_path = id_path, .queue = l->queue,
+                        .tls = a->tls ? tls_creds_files(a->tls) : NULL,
                         .registration_build = link_registration_build, .heartbeat_build = link_heartbeat_build,
                         .userdata = l,
                 };

@@ -25,6 +25,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/tls.h"
 
 static int log_level_parse(const char *s)
 {
@@ -130,6 +131,7 @@ static void agent_free(struct agent *a)
         a->loop = event_loop_free(a->loop);
         cg_hierarchy_free(a->cg);
         free(a->token);
+        tls_creds_free(a->tls);
         free(a->shim_path);
         free(a->tasks_dir);
         epoch_fence_done(&a->epoch);
@@ -221,6 +223,13 @@ static int agent_state_open(struct agent *a)
                 return log_error_errno(r, "Cluster token: %s", err ? err : strerror(-r));
         if (generated)
                 log_notice("Generated the cluster token in %s/%s", a->opts.state_dir, AUTH_TOKEN_FILE_NAME);
+        if (a->opts.tls_ca || a->opts.tls_cert || a->opts.tls_key || a->opts.tls_crl) {
+                struct tls_files f = {a->opts.tls_ca, a->opts.tls_cert, a->opts.tls_key, a->opts.tls_crl};
+
+                r = tls_creds_new(&f, &a->tls, &err);
+                if (r < 0)
+                        return log_error_errno(r, "Refusing to start: %s", err ? err : strerror(-r));
+        }
 
         free(err);
         err = NULL;
@@ -271,9 +280,13 @@ static int agent_loop_setup(struct agent *a)
         /* After the tasks: what belongs to the live ones stays, the rest goes. */
         agent_network_recover(a);
 
-        r = agent_api_start(a);
-        if (r < 0)
-                return log_error_errno(r, "Failed to listen on %s: %m", a->opts.listen);
+        {
+                _cleanup_free_ char *err = NULL;
+
+                r = agent_api_start(a, &err);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to listen: %s", err ? err : strerror(-r));
+        }
         log_info("HTTP connections: at most %u, max %llu per client, header deadline %llu s, idle timeout %llu s",
                  http_server_connection_limit(a->http), (unsigned long long)a->opts.max_connections_per_client,
                  (unsigned long long)a->opts.header_timeout_s, (unsigned long long)a->opts.idle_timeout_s);

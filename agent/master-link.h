@@ -11,6 +11,8 @@
 #include "common/event-loop.h"
 #include "common/macro.h"
 
+struct tls_files;
+
 /*
  * One master_link per agent, driven by the agent's event loop (libcurl multi through
  * common/http-client.h; nothing here blocks):
@@ -44,6 +46,7 @@ struct master_link_config {
         /* "http://127.0.0.1:5050[,http://10.0.0.2:5050...]" (a trailing '/' is ignored) */
         const char *master_url;
         const char *token;
+        const struct tls_files *tls;    /* mutual TLS to an https:// master; NULL: none */
         const char *id_path;            /* <state-dir>/agent-id */
         struct status_queue *queue;     /* borrowed; consumed by the link */
         /* The registration body without "agent_id" (the link adds it). New reference. */

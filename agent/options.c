@@ -44,6 +44,7 @@ static const struct config_option agent_option_table[] = {
             "host ports offered to bridge-mode tasks' port mappings (sent to the master, which "
             "picks from them)"),
         HTTP_SERVER_CONFIG_OPTIONS(struct agent_options),
+        HTTP_SERVER_TLS_OPTIONS(struct agent_options),
         OPT("log-level", CONFIG_STRING, log_level, "info", "LEVEL", "error, warning, notice, info or debug"),
         AGENT_LINK_CONFIG_OPTIONS(offsetof(struct agent_options, link)),
 };

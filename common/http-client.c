@@ -18,6 +18,7 @@
 #include "common/http-json.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/tls.h"
 
 /* A response larger than this is cut off with -EFBIG: no peer of ours sends one. */
 #define HTTP_CLIENT_MAX_RESPONSE (16u * 1024u * 1024u)
@@ -45,6 +46,8 @@ struct http_client {
         size_t in_flight;
         struct event_source *src; /* http_client_attach() */
         struct curl_slist *headers; /* http_client_set_header(): "Name: value" each */
+        char *tls[4];             /* http_client_set_tls(): ca, cert, key, crl */
+        struct tls_files tls_files;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -114,8 +117,9 @@ static struct http_call *http_call_free(struct http_call *call)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct http_call *, http_call_free);
 
 /* Build the easy handle shared by the async and the blocking path. */
-static int http_call_new(const char *method, const char *url, const json_t *body, const char *token,
-                         unsigned timeout_ms, struct http_call **ret)
+static int http_call_new(const struct tls_files *tls, const char *method, const char *url,
+                         const json_t *body, const char *token, unsigned timeout_ms,
+                         struct http_call **ret)
 {
         _cleanup_(http_call_freep) struct http_call *call = NULL;
         struct curl_slist *h;
@@ -167,6 +171,15 @@ static int http_call_new(const char *method, const char *url, const json_t *body
         curl_easy_setopt(call->easy, CURLOPT_ERRORBUFFER, call->errbuf);
         curl_easy_setopt(call->easy, CURLOPT_PRIVATE, call);
         curl_easy_setopt(call->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (tls && tls->cert) {
+                /* Mutual TLS: the peer's certificate must come from the cluster's CA and name
+                 * the host or IP of the URL (curl's default checks), ours goes with every call. */
+                curl_easy_setopt(call->easy, CURLOPT_CAINFO, tls->ca);
+                curl_easy_setopt(call->easy, CURLOPT_SSLCERT, tls->cert);
+                curl_easy_setopt(call->easy, CURLOPT_SSLKEY, tls->key);
+                if (tls->crl)
+                        curl_easy_setopt(call->easy, CURLOPT_CRLFILE, tls->crl);
+        }
         if (streq(method, "HEAD"))
                 curl_easy_setopt(call->easy, CURLOPT_NOBODY, 1L);
         else if (!streq(method, "GET"))
@@ -322,6 +335,8 @@ http_client *http_client_free(http_client *c)
         curl_slist_free_all(c->headers);
         safe_close(c->timer_fd);
         safe_close(c->epoll_fd);
+        for (size_t i = 0; i < ELEMENTSOF(c->tls); i++)
+                free(c->tls[i]);
         free(c);
         return NULL;
 }
@@ -369,7 +384,7 @@ int http_client_request(http_client *c, const char *method, const char *url, con
         struct http_call *call;
         int r;
 
-        r = http_call_new(method, url, body, token, timeout_ms, &call);
+        r = http_call_new(&c->tls_files, method, url, body, token, timeout_ms, &call);
         if (r < 0)
                 return r;
         for (const struct curl_slist *e = c->headers; e; e = e->next) {
@@ -393,6 +408,26 @@ int http_client_request(http_client *c, const char *method, const char *url, con
                 c->calls->prev = call;
         c->calls = call;
         c->in_flight++;
+        return 0;
+}
+
+int http_client_set_tls(http_client *c, const struct tls_files *tls)
+{
+        const char *in[4] = {tls ? tls->ca : NULL, tls ? tls->cert : NULL, tls ? tls->key : NULL,
+                             tls ? tls->crl : NULL};
+        char *copy[4] = {NULL};
+
+        for (size_t i = 0; i < ELEMENTSOF(copy); i++)
+                if (in[i] && !(copy[i] = strdup(in[i]))) {
+                        for (size_t j = 0; j < i; j++)
+                                free(copy[j]);
+                        return -ENOMEM;
+                }
+        for (size_t i = 0; i < ELEMENTSOF(copy); i++) {
+                free(c->tls[i]);
+                c->tls[i] = copy[i];
+        }
+        c->tls_files = (struct tls_files){c->tls[0], c->tls[1], c->tls[2], c->tls[3]};
         return 0;
 }
 
@@ -475,13 +510,22 @@ int http_client_request_sync(const char *method, const char *url, const json_t *
                              const char *token, unsigned timeout_ms, long *ret_status,
                              json_t **ret_body, char **ret_text, char **ret_error)
 {
+        return http_client_request_sync_tls(NULL, method, url, body, token, timeout_ms,
+                                            ret_status, ret_body, ret_text, ret_error);
+}
+
+int http_client_request_sync_tls(const struct tls_files *tls, const char *method, const char *url,
+                                 const json_t *body, const char *token, unsigned timeout_ms,
+                                 long *ret_status, json_t **ret_body, char **ret_text,
+                                 char **ret_error)
+{
         _cleanup_(http_call_freep) struct http_call *call = NULL;
         json_t *json = NULL;
         CURLcode code;
         long status = 0;
         int r;
 
-        r = http_call_new(method, url, body, token, timeout_ms, &call);
+        r = http_call_new(tls, method, url, body, token, timeout_ms, &call);
         if (r < 0)
                 return error_wrap(ret_error, r, "%s %s", strempty(method), strempty(url));
         code = curl_easy_perform(call->easy);

@@ -15,6 +15,7 @@
  */
 
 typedef struct http_client http_client;
+struct tls_files;
 
 struct http_client_result {
         int error;                 /* 0, or a transport failure: -ECONNREFUSED, -ETIMEDOUT,
@@ -44,6 +45,11 @@ int http_client_request(http_client *c, const char *method, const char *url, con
                         const char *token, unsigned timeout_ms, http_client_done_fn done,
                         void *userdata);
 
+/* Mutual TLS for every later https:// request: the server's certificate must come from the CA
+ * (and not be revoked by the CRL, when set) and name the URL's host or IP; ours (cert, key) is
+ * presented. The paths are copied; NULL or no cert turns it off. */
+int http_client_set_tls(http_client *c, const struct tls_files *tls);
+
 struct event_loop;
 /* Drive the client from an event loop (event-loop.h), as both daemons do: its fd becomes a
  * source that calls http_client_process(). http_client_free() removes it. */
@@ -63,6 +69,11 @@ size_t http_client_in_flight(const http_client *c);
 int http_client_request_sync(const char *method, const char *url, const json_t *body,
                              const char *token, unsigned timeout_ms, long *ret_status,
                              json_t **ret_body, char **ret_text, char **ret_error);
+/* The same over mutual TLS (tls may be NULL: as above). */
+int http_client_request_sync_tls(const struct tls_files *tls, const char *method, const char *url,
+                                 const json_t *body, const char *token, unsigned timeout_ms,
+                                 long *ret_status, json_t **ret_body, char **ret_text,
+                                 char **ret_error);
 
 /* ---- redirects ---- */
 

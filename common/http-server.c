@@ -15,17 +15,20 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <curl/curl.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "common/auth.h"
 #include "common/http-conns.h"
 #include "common/http-json.h"
 #include "common/clock.h"
+#include "common/error.h"
 #include "common/event-loop.h"
 #include "common/http-server.h"
 #include "common/list.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/tls.h"
 
 struct http_server {
         struct MHD_Daemon *mhd;
@@ -47,15 +50,33 @@ struct http_server {
         /* http_server_attach(): MHD's epoll fd, its next deadline, a run after every turn */
         struct event_source *io_src, *timer_src, *post_src;
         uint64_t timer_due_ms; /* when timer_src fires; 0: disarmed or fired */
+        tls_creds *tls;        /* mutual TLS when set (borrowed) */
+        struct http_route health_route; /* http_server_new_health()'s one route */
+};
+
+/* A connection's record (its MHD socket context): its http-conns deadlines and, with TLS, its
+ * peer's identity, verified once per connection at its first request. */
+struct http_sock {
+        struct http_conn *hc;
+        bool verified;
+        struct silo_identity *identity;
+        char *refusal; /* why its certificate was refused */
 };
 
 /* The record http-conns keeps for a connection (its MHD socket context). */
-static struct http_conn *http_conn_of(struct MHD_Connection *conn)
+static struct http_sock *http_sock_of(struct MHD_Connection *conn)
 {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
         return ci ? ci->socket_context : NULL;
+}
+
+static struct http_conn *http_conn_of(struct MHD_Connection *conn)
+{
+        struct http_sock *sk = http_sock_of(conn);
+
+        return sk ? sk->hc : NULL;
 }
 
 struct http_response {
@@ -84,7 +105,9 @@ struct http_ctx {
         bool too_large;
         unsigned early_status; /* 400/401/404/405/413 decided before the body was read */
         bool early_close;      /* ... and the connection cannot carry another request */
+        const char *early_code; /* its wire code when not the status's own */
         char *early_message;
+        const struct silo_identity *identity; /* the connection's, with TLS */
         char allow[64]; /* Allow header for a 405 */
         json_t *json;
         char remote[INET6_ADDRSTRLEN + 8];
@@ -300,6 +323,14 @@ int http_response_header(http_response *resp, const char *name, const char *valu
         return MHD_add_response_header(resp->mhd, name, value) == MHD_YES ? 0 : -EINVAL;
 }
 
+const struct silo_identity *http_request_identity(const http_request *req)
+{
+        const struct http_ctx *c =
+            (const struct http_ctx *)((const char *)req - offsetof(struct http_ctx, req));
+
+        return c->identity;
+}
+
 const char *http_request_query(const http_request *req, const char *key)
 {
         return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, key);
@@ -421,6 +452,42 @@ static void http_ctx_route(struct http_ctx *c, const char *method, const char *u
                 c->early_message = NULL;
 }
 
+static void format_remote(struct MHD_Connection *conn, char *buf, size_t size);
+
+/* Verify the connection's client certificate once (at its first request) and keep the outcome
+ * with the connection: every later request on it is the same peer. */
+static const struct http_sock *http_sock_verify(http_server *s, struct MHD_Connection *conn)
+{
+        struct http_sock *sk = http_sock_of(conn);
+        const union MHD_ConnectionInfo *ci;
+        const gnutls_datum_t *peers = NULL;
+        struct tls_der chain[8];
+        unsigned n = 0;
+        char *err = NULL;
+        int r;
+
+        if (!sk || sk->verified)
+                return sk;
+        sk->verified = true;
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (ci && ci->tls_session)
+                peers = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+        if (!peers)
+                n = 0;
+        n = MIN(n, (unsigned)ELEMENTSOF(chain));
+        for (unsigned i = 0; i < n; i++)
+                chain[i] = (struct tls_der){peers[i].data, peers[i].size};
+        r = tls_verifier_check(tls_creds_verifier(s->tls), chain, n, &sk->identity, &err);
+        if (r < 0) {
+                char remote[INET6_ADDRSTRLEN + 8];
+
+                format_remote(conn, remote, sizeof(remote));
+                sk->refusal = err ? err : strdup(strerror(-r));
+                log_info("refused the TLS client %s: %s", remote, sk->refusal ? sk->refusal : "?");
+        }
+        return sk;
+}
+
 static void http_ctx_unlink(struct http_ctx *c)
 {
         if (!c->deferred_linked)
@@ -471,11 +538,11 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, struct http_ctx *
 static enum MHD_Result http_queue_error(struct MHD_Connection *conn, struct http_ctx *c,
                                         unsigned status, const char *message)
 {
-        (void)http_response_error(&c->resp, status, NULL, "%s",
+        (void)http_response_error(&c->resp, status, c->early_code, "%s",
                                   message ? message : http_json_status_code(status));
         if (status == 405 && c->allow[0])
                 (void)http_response_header(&c->resp, MHD_HTTP_HEADER_ALLOW, c->allow);
-        if (status == 401)
+        if (status == 401 && !c->server->tls)
                 (void)http_response_header(&c->resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
         if (c->early_close)
                 (void)http_response_header(&c->resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -583,7 +650,19 @@ static struct http_ctx *http_ctx_new(http_server *s, struct MHD_Connection *conn
         http_ctx_route(c, method, url);
         if (c->early_status)
                 return c;
-        if (s->token && !(c->route->flags & HTTP_ROUTE_PUBLIC) &&
+        if (s->tls && !(c->route->flags & HTTP_ROUTE_PUBLIC)) {
+                /* With TLS the client certificate is the credential, not the token. */
+                const struct http_sock *sk = http_sock_verify(s, conn);
+
+                if (!sk || !sk->identity) {
+                        c->early_status = 401;
+                        c->early_code = "unauthenticated";
+                        c->early_message = strdup(sk && sk->refusal ? sk->refusal
+                                                                    : "client certificate refused");
+                        return c;
+                }
+                c->identity = sk->identity;
+        } else if (s->token && !(c->route->flags & HTTP_ROUTE_PUBLIC) &&
             !auth_bearer_check(s->token,
                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                            MHD_HTTP_HEADER_AUTHORIZATION))) {
@@ -751,10 +830,22 @@ static void http_notify_connection(void *cls, struct MHD_Connection *conn, void 
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
                 const union MHD_ConnectionInfo *ci =
                     MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+                struct http_sock *sk = calloc(1, sizeof(*sk));
 
-                *socket_context = ci ? http_conns_started(s->conns, ci->connect_fd, now_mono_ms()) : NULL;
+                /* Without a record the connection has no deadlines of ours and, with TLS, no
+                 * identity: every request on it is refused. */
+                if (sk && ci)
+                        sk->hc = http_conns_started(s->conns, ci->connect_fd, now_mono_ms());
+                *socket_context = sk;
         } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-                http_conns_closed(s->conns, *socket_context);
+                struct http_sock *sk = *socket_context;
+
+                if (sk) {
+                        http_conns_closed(s->conns, sk->hc);
+                        silo_identity_free(sk->identity);
+                        free(sk->refusal);
+                        free(sk);
+                }
                 *socket_context = NULL;
                 s->closed_in_run = true;
         }
@@ -914,12 +1005,33 @@ int http_server_new(const struct http_server_config *config, http_server **ret_s
                 s->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                                          : ((struct sockaddr_in *)&sa)->sin_port);
 
+        s->tls = config->tls;
+        /* MHD_OPTION_HTTPS_MEM_TRUST makes MHD ask for a client certificate; it does not check
+         * it: http_sock_verify() does, against the CA and the CRL. Without TLS the array is
+         * empty. */
+        struct MHD_OptionItem tls_options[] = {
+            {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls ? (void *)tls_creds_key_pem(s->tls) : NULL},
+            {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls ? (void *)tls_creds_cert_pem(s->tls) : NULL},
+            {MHD_OPTION_HTTPS_MEM_TRUST, 0, s->tls ? (void *)tls_creds_ca_pem(s->tls) : NULL},
+            {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+            {MHD_OPTION_END, 0, NULL},
+        };
+        if (s->tls) {
+                if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+                        close(fd);
+                        http_server_free(s);
+                        return -EPROTONOSUPPORT;
+                }
+                flags |= MHD_USE_TLS;
+        } else
+                tls_options[0].option = MHD_OPTION_END;
         s->mhd = MHD_start_daemon(
             flags, 0, NULL, NULL, http_access, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
             MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
             s->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, config->per_client_limit,
             MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_NOTIFY_COMPLETED, http_completed, s,
-            MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, s, MHD_OPTION_END);
+            MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, s, MHD_OPTION_ARRAY, tls_options,
+            MHD_OPTION_END);
         if (!s->mhd) {
                 close(fd);
                 http_server_free(s);
@@ -932,6 +1044,42 @@ int http_server_new(const struct http_server_config *config, http_server **ret_s
         }
         s->epoll_fd = info->epoll_fd;
         *ret_server = s;
+        return 0;
+}
+
+int http_listen_error(int r, const char *option, const char *listen, char **ret_error)
+{
+        if (r == -EINVAL)
+                return error_set(ret_error, r,
+                                 "%s %s: not a listen address (HOST:PORT or [IPv6]:PORT)", option,
+                                 listen);
+        if (r == -EPROTONOSUPPORT)
+                return error_set(ret_error, r, "%s %s: libmicrohttpd was built without HTTPS",
+                                 option, listen);
+        return error_set(ret_error, r, "%s %s: %s", option, listen, strerror(-r));
+}
+
+int http_server_new_health(const char *listen, const struct http_route *routes, size_t n_routes,
+                           void *userdata, http_server **ret_server)
+{
+        const struct http_route *health = NULL;
+        struct http_server_config cfg = {.listen = listen, .userdata = userdata, .n_routes = 1,
+                                          .connection_limit = 64, .per_client_limit = 16};
+        int r;
+
+        for (size_t i = 0; i < n_routes && !health; i++)
+                if (streq(routes[i].method, "GET") && streq(routes[i].pattern, "/health"))
+                        health = &routes[i];
+        if (!health)
+                return -ENOENT;
+        cfg.routes = health;
+        r = http_server_new(&cfg, ret_server);
+        if (r < 0)
+                return r;
+        /* Its own copy, public whatever the table says: a probe has no credential. */
+        (*ret_server)->health_route = *health;
+        (*ret_server)->health_route.flags |= HTTP_ROUTE_PUBLIC;
+        (*ret_server)->routes = &(*ret_server)->health_route;
         return 0;
 }
 

@@ -30,6 +30,8 @@
  */
 
 typedef struct http_server http_server;
+struct silo_identity;
+struct tls_creds;
 typedef struct http_request http_request;
 typedef struct http_response http_response;
 typedef struct http_deferred http_deferred;
@@ -74,6 +76,12 @@ struct http_server_config {
          * handler: 0 to go on, 1 when it filled resp itself (a follower master's 307, a 403),
          * or a negative errno (a 500). NULL: none. */
         int (*gate)(http_request *req, http_response *resp, void *userdata);
+        /* HTTPS with mutual TLS (tls.h) when set; borrowed, must outlive the server. The API
+         * then speaks HTTPS only; every route but the public ones requires a client
+         * certificate the CA signed and the CRL does not revoke (401 "unauthenticated"
+         * saying why otherwise), and the certificate replaces the bearer token. A plain-HTTP
+         * request is answered "400 this port speaks HTTPS" in plain text and logged. */
+        struct tls_creds *tls;
 };
 
 /* The connection options both daemons take, for their option tables (config.h), after their
@@ -88,6 +96,24 @@ struct http_server_config {
          1, 3600},                                                                                \
         {"idle-timeout-s", CONFIG_UINT, offsetof(type, idle_timeout_s), "60", "SEC",              \
          "a kept-alive connection without a new request this long is closed", 1, 86400}
+
+/* The TLS options both daemons take (tls.h): `type` has char *tls_ca, *tls_cert, *tls_key,
+ * *tls_crl and *health_listen. TLS is on when --tls-cert is set. */
+#define HTTP_SERVER_TLS_OPTIONS(type)                                                             \
+        {"tls-ca", CONFIG_STRING, offsetof(type, tls_ca), NULL, "FILE",                           \
+         "cluster CA certificate (PEM): peers must present a certificate it signed", 0, 0},      \
+        {"tls-cert", CONFIG_STRING, offsetof(type, tls_cert), NULL, "FILE",                       \
+         "this daemon's certificate (PEM, siloctl tls cert); turns mutual TLS on: the API "      \
+         "speaks HTTPS only and so do its calls",                                                \
+         0, 0},                                                                                   \
+        {"tls-key", CONFIG_STRING, offsetof(type, tls_key), NULL, "FILE",                         \
+         "the private key of --tls-cert (PEM, mode 0600)", 0, 0},                                \
+        {"tls-crl", CONFIG_STRING, offsetof(type, tls_crl), NULL, "FILE",                         \
+         "revoked certificates (PEM CRL, siloctl tls revoke); re-read when it changes", 0, 0},   \
+        {"health-listen", CONFIG_STRING, offsetof(type, health_listen), NULL, "ADDR",             \
+         "also serve GET /health (and nothing else) in plain HTTP on ADDR, for probes without "   \
+         "a certificate",                                                                         \
+         0, 0}
 
 #define HTTP_SERVER_CONNECTION_LIMIT_DEFAULT 4096
 #define HTTP_SERVER_IDLE_TIMEOUT_S_DEFAULT 60
@@ -111,6 +137,14 @@ struct http_request {
  * from bind(). The config's strings are copied; routes and userdata must outlive the server. */
 int http_server_new(const struct http_server_config *config, http_server **ret_server);
 http_server *http_server_free(http_server *s);
+/* http_server_new()'s failure `r` on the address given as `option` ("--listen") as a message
+ * naming both. Returns r. */
+int http_listen_error(int r, const char *option, const char *listen, char **ret_error);
+/* A plain-HTTP server on `listen` that answers GET /health only, with the handler `routes`
+ * has for it (--health-listen): load balancers and probes hold no certificate. Every other
+ * path is 404 there. */
+int http_server_new_health(const char *listen, const struct http_route *routes, size_t n_routes,
+                           void *userdata, http_server **ret_server);
 
 struct event_loop;
 /* Drive the server from an event loop (event-loop.h), as both daemons do: MHD's epoll fd and
@@ -137,6 +171,10 @@ uint16_t http_server_port(const http_server *s);
 unsigned http_server_connections(const http_server *s);
 
 /* ---- request accessors ---- */
+
+/* The identity of the request's verified client certificate; NULL without TLS (and on the
+ * public routes, which need none). */
+const struct silo_identity *http_request_identity(const http_request *req);
 
 /* A query argument ("state" in "?state=RUNNING"), URL-decoded; NULL when absent. */
 const char *http_request_query(const http_request *req, const char *key);

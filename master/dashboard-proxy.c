@@ -92,7 +92,8 @@ int dashboard_task_isolation(http_request *req, http_response *resp, void *userd
                                            silo_task_state_is_terminal(t->state)
                                                ? "it has ended and its cgroup is gone"
                                                : "it is not placed on an agent yet");
-        if (asprintf(&url, "http://%s/api/v1/tasks/%s/isolation", a->reg->address, t->id) < 0)
+        if (asprintf(&url, "%s://%s/api/v1/tasks/%s/isolation", m->agent_scheme, a->reg->address,
+                     t->id) < 0)
                 return -ENOMEM;
         c = calloc(1, sizeof(*c));
         if (!c)

@@ -269,7 +269,7 @@ int master_launch_send(master *m, struct master_task *t)
 
         if (!a)
                 return -ENOENT;
-        if (asprintf(&url, "http://%s/api/v1/tasks", a->reg->address) < 0)
+        if (asprintf(&url, "%s://%s/api/v1/tasks", m->agent_scheme, a->reg->address) < 0)
                 return -ENOMEM;
         body = master_launch_body(t);
         c = agent_call_new(m, CALL_LAUNCH, t->id, a->id);
@@ -443,7 +443,7 @@ int master_kill_send(master *m, struct master_agent *a, const char *task_id, str
         if (!t && recent_kill_check(m, a, task_id))
                 return 0;
 
-        if (asprintf(&url, "http://%s/api/v1/tasks/%s", a->reg->address, task_id) < 0)
+        if (asprintf(&url, "%s://%s/api/v1/tasks/%s", m->agent_scheme, a->reg->address, task_id) < 0)
                 return -ENOMEM;
         c = agent_call_new(m, CALL_KILL, task_id, a->id);
         if (!c)

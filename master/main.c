@@ -44,6 +44,7 @@ static const struct config_option master_options_table[] = {
      "oldest without a request in progress; at most 3/4 of RLIMIT_NOFILE",
      16, 1000000},
     HTTP_SERVER_CONFIG_OPTIONS(struct master_options),
+    HTTP_SERVER_TLS_OPTIONS(struct master_options),
     {"nofile", CONFIG_UINT, OPT(nofile), "65536", "N",
      "RLIMIT_NOFILE: the soft limit is raised to the hard one, and both to N when higher and "
      "allowed",

@@ -16,6 +16,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/tls.h"
 #include "master/events.h"
 #include "master/master.h"
 #include "master/store.h"
@@ -108,6 +109,18 @@ static int master_options_apply(master *m, const struct master_options *opts, ch
         m->opts.token_file = opts->token_file ? strdup(opts->token_file) : NULL;
         m->opts.role_weights = NULL;
         m->opts.log_level = NULL;
+        /* Read now; the credentials keep what they need. */
+        m->opts.tls_ca = m->opts.tls_cert = m->opts.tls_key = m->opts.tls_crl = NULL;
+        m->opts.health_listen = NULL;
+        m->agent_scheme = "http";
+        if (opts->tls_ca || opts->tls_cert || opts->tls_key || opts->tls_crl) {
+                struct tls_files f = {opts->tls_ca, opts->tls_cert, opts->tls_key, opts->tls_crl};
+
+                r = tls_creds_new(&f, &m->tls, ret_error);
+                if (r < 0)
+                        return r;
+                m->agent_scheme = "https";
+        }
         if (!m->opts.listen || !m->opts.state_dir || (opts->token_file && !m->opts.token_file))
                 return -ENOMEM;
         r = alloc_cluster_new(&m->alloc);
@@ -164,7 +177,7 @@ static int master_state_open(master *m, char **ret_error)
 }
 
 /* The client for calls to agents and the API server. */
-static int master_listen(master *m, char **ret_error)
+static int master_listen(master *m, const char *health_listen, char **ret_error)
 {
         struct http_server_config hc = {
             .listen = m->opts.listen,
@@ -176,19 +189,24 @@ static int master_listen(master *m, char **ret_error)
             .per_client_limit = (unsigned)m->opts.max_connections_per_client,
             .connection_timeout_s = (unsigned)m->opts.idle_timeout_s,
             .header_timeout_s = (unsigned)m->opts.header_timeout_s,
+            .tls = m->tls,
         };
         int r;
 
         r = http_client_new(&m->client);
         if (r < 0)
                 return r;
+        if (m->tls && (r = http_client_set_tls(m->client, tls_creds_files(m->tls))) < 0)
+                return r;
         r = http_server_new(&hc, &m->http);
-        if (r == -EINVAL)
-                return error_set(ret_error, r,
-                                 "%s: not a listen address (HOST:PORT or [IPv6]:PORT)",
-                                 m->opts.listen);
         if (r < 0)
-                return error_wrap(ret_error, r, "%s", m->opts.listen);
+                return http_listen_error(r, "--listen", m->opts.listen, ret_error);
+        if (health_listen) {
+                r = http_server_new_health(health_listen, master_routes, master_n_routes, m,
+                                           &m->health);
+                if (r < 0)
+                        return http_listen_error(r, "--health-listen", health_listen, ret_error);
+        }
         return 0;
 }
 
@@ -249,7 +267,8 @@ static int master_loop_setup(master *m)
             (r = event_loop_add_io(m->loop, m->stop_fd, POLLIN, 0, on_stop, m, NULL, NULL)) < 0 ||
             (r = event_loop_add_timer(m->loop, tick, tick, on_tick, m, NULL, NULL)) < 0 ||
             (r = http_client_attach(m->client, m->loop)) < 0 ||
-            (r = http_server_attach(m->http, m->loop)) < 0)
+            (r = http_server_attach(m->http, m->loop)) < 0 ||
+            (m->health && (r = http_server_attach(m->health, m->loop)) < 0))
                 return r;
         /* Under systemd with WatchdogSec=, a wedged master is restarted. */
         r = event_loop_add_watchdog(m->loop, NULL);
@@ -269,7 +288,7 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
         master_metrics_init(&m->metrics);
         /* Option errors first, before anything is created on disk. */
         if ((r = master_options_apply(m, opts, ret_error)) < 0 ||
-            (r = master_state_open(m, ret_error)) < 0 || (r = master_listen(m, ret_error)) < 0 ||
+            (r = master_state_open(m, ret_error)) < 0 || (r = master_listen(m, opts->health_listen, ret_error)) < 0 ||
             (r = master_loop_setup(m)) < 0) {
                 if (ret_error && !*ret_error)
                         (void)error_wrap(ret_error, r, "startup");
@@ -294,8 +313,10 @@ master *master_free(master *m)
         free(m->acks);
         master_outbox_drop(m);
         http_server_free(m->http);
+        http_server_free(m->health);
         m->events = master_events_free(m->events); /* after its streams ended with the server */
         http_client_free(m->client);
+        tls_creds_free(m->tls);
         if (m->tasks) {
                 while (table_next(m->tasks, &i, NULL, (void **)&t))
                         master_task_free(t);

@@ -43,6 +43,8 @@ struct master_options {
         uint64_t event_heartbeat_s; /* an idle event stream gets a heartbeat line this often */
         uint64_t event_consumers_max; /* event streams open at once; more: 503 */
         char *log_level;
+        char *tls_ca, *tls_cert, *tls_key, *tls_crl; /* mutual TLS when tls_cert is set */
+        char *health_listen;                         /* plain-HTTP /health only */
 };
 
 extern const struct config_schema master_config_schema;
@@ -139,7 +141,10 @@ typedef struct master {
         struct table *recent_kills; /* "agent/task" -> struct master_recent_kill */
         struct alloc_cluster *alloc;
         http_server *http;
+        http_server *health; /* --health-listen */
         http_client *client;
+        struct tls_creds *tls; /* --tls-*: the API is HTTPS, and so are calls to agents */
+        const char *agent_scheme; /* "https" with TLS, else "http" */
         struct event_loop *loop; /* signals, the tick, the API server, agent calls (master.c) */
         int stop_fd;             /* master_stop() */
         bool alloc_needed;
