@@ -184,16 +184,15 @@ static const char *sim_master(void)
 static bool sim_master_moved(const struct http_client_result *res)
 {
         if (res->error == 0 && res->status == 307 && res->location) {
-                for (size_t i = 0; i < sim.n_masters; i++) {
-                        size_t n = strlen(sim.masters[i]);
+                /* The agent's own rule (common/http-client.h): only to one of the masters. */
+                int i = http_redirect_target(sim_master(), res->location,
+                                             (const char *const *)sim.masters, sim.n_masters);
 
-                        if (strncmp(res->location, sim.masters[i], n) == 0 &&
-                            (res->location[n] == '/' || res->location[n] == 0)) {
-                                if (i != sim.cur_master)
-                                        sim.master_switches++;
-                                sim.cur_master = i;
-                                return true;
-                        }
+                if (i >= 0) {
+                        if ((size_t)i != sim.cur_master)
+                                sim.master_switches++;
+                        sim.cur_master = (size_t)i;
+                        return true;
                 }
                 sim.redirects_refused++;
                 fprintf(stderr, "sim-agent %s: redirect to %s refused: not one of the masters\n",
