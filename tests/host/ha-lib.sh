@@ -110,15 +110,7 @@ ha_wait_leader() {
 }
 
 # ha_start_sim NAME [options]: a sim-agent that knows the three masters.
-ha_start_sim() {
-    local name=$1; shift
-    "$SIM_BIN" --master "$MASTERS" --token-file "$WORK/token" --hostname "$name" \
-        --port-file "$WORK/$name.port" "$@" >>"$WORK/$name.log" 2>&1 &
-    SIM_PID[$name]=$!
-    PIDS+=("$!")
-    wait_for 10 "sim $name listening" test -s "$WORK/$name.port"
-    SIM_PORT[$name]=$(cat "$WORK/$name.port")
-}
+ha_start_sim() { SIM_MASTERS=$MASTERS start_sim "$@"; }
 
 # The sims' view, pooled: tasks and launch requests per task over every sim given.
 sims_state() {

@@ -91,10 +91,10 @@ stop_master() {
     MPID=
 }
 
-# start_sim NAME [sim-agent options...]
+# start_sim NAME [sim-agent options...]; $SIM_MASTERS (a URL list) instead of the one master.
 start_sim() {
     local name=$1; shift
-    "$SIM_BIN" --master "http://127.0.0.1:$PORT" --token-file "$WORK/token" --hostname "$name" \
+    "$SIM_BIN" --master "${SIM_MASTERS:-http://127.0.0.1:$PORT}" --token-file "$WORK/token" --hostname "$name" \
         --port-file "$WORK/$name.port" "$@" >>"$WORK/$name.log" 2>&1 &
     SIM_PID[$name]=$!
     PIDS+=("$!")
