@@ -13,6 +13,7 @@
 #include "agent/shim-protocol.h"
 #include "common/error.h"
 #include "common/fileio.h"
+#include "common/http-json.h"
 #include "common/json-util.h"
 #include "common/macro.h"
 #include "common/protocol-json.h"
@@ -272,13 +273,13 @@ int shim_launch_read(const char *sandbox, struct shim_launch *ret, char **ret_er
 
 int shim_launch_parse(const char *text, size_t size, struct shim_launch *ret, char **ret_error)
 {
-        json_error_t jerr;
-        json_t *j;
+        json_t *j = NULL;
+        int r;
 
-        j = json_loadb(text, size, JSON_REJECT_DUPLICATES, &jerr);
-        if (!j)
-                return error_set(ret_error, -EBADMSG, "invalid JSON at line %d, column %d: %s",
-                                 jerr.line, jerr.column, jerr.text);
+        /* The parser of request bodies: duplicate keys refused, the file's size limit. */
+        r = http_json_parse(text, size, 4 << 20, &j, ret_error);
+        if (r < 0)
+                return r;
         if (!json_is_object(j)) {
                 json_decref(j);
                 return error_set(ret_error, -EBADMSG, "not a JSON object");
