@@ -497,6 +497,30 @@ int etcd_range(struct etcd *e, const char *key, const char *range_end, int64_t r
         return 0;
 }
 
+int etcd_range_edge(struct etcd *e, const char *key, const char *range_end, int64_t revision,
+                    bool last, struct etcd_kvs *ret, char **ret_error)
+{
+        json_t *body = range_body(key, range_end, revision, 1, false), *answer = NULL;
+        int r;
+
+        if (!body || json_object_set_new(body, "sort_order",
+                                         json_string(last ? "DESCEND" : "ASCEND")) < 0 ||
+            json_object_set_new(body, "sort_target", json_string("KEY")) < 0) {
+                json_decref(body);
+                return -ENOMEM;
+        }
+        r = etcd_call(e, "/v3/kv/range", body, key, &answer, ret_error);
+        json_decref(body);
+        if (r < 0)
+                return r;
+        r = etcd_kvs_from_json(answer, ret);
+        json_decref(answer);
+        if (r < 0)
+                return error_set(ret_error, r, "etcd %s/v3/kv/range key %s: malformed answer",
+                                 etcd_endpoint(e), key);
+        return 0;
+}
+
 int etcd_count(struct etcd *e, const char *key, const char *range_end, int64_t *ret_revision,
                int64_t *ret_count, char **ret_error)
 {

@@ -80,6 +80,9 @@ char *etcd_prefix_end(const char *prefix);
  * `limit` (0 = all), in key order. */
 int etcd_range(struct etcd *e, const char *key, const char *range_end, int64_t revision,
                int64_t limit, struct etcd_kvs *ret, char **ret_error);
+/* The first (last: true) key of [key, range_end) at `revision` (0 = now): ret->n is 0 or 1. */
+int etcd_range_edge(struct etcd *e, const char *key, const char *range_end, int64_t revision,
+                    bool last, struct etcd_kvs *ret, char **ret_error);
 /* The revision the store is at now and how many keys are in [key, range_end) (count only). */
 int etcd_count(struct etcd *e, const char *key, const char *range_end, int64_t *ret_revision,
                int64_t *ret_count, char **ret_error);

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sysexits.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "common/config.h"
@@ -18,6 +19,7 @@
 #include "common/macro.h"
 #include "master/events.h"
 #include "master/master.h"
+#include "master/store.h"
 
 #define OPT(field) offsetof(struct master_options, field)
 
@@ -72,6 +74,15 @@ static const struct config_option master_options_table[] = {
      "weight of a role in weighted fair sharing (a role without one weighs 1)"},
     {"log-level", CONFIG_STRING, OPT(log_level), "info", "LEVEL",
      "debug, info, notice, warning or err"},
+    {"store", CONFIG_STRING, OPT(store), "sqlite", "sqlite|etcd",
+     "where the state is kept: SQLite in --state-dir (one master) or etcd (several masters, "
+     "one leader)"},
+    {"etcd", CONFIG_STRING, OPT(etcd), NULL, "URL[,URL...]",
+     "etcd endpoints for --store etcd and --migrate-to etcd (http://HOST:2379,...)"},
+    {"etcd-prefix", CONFIG_STRING, OPT(etcd_prefix), "/silo/", "PREFIX",
+     "the keys of this cluster's state in etcd start with PREFIX"},
+    {"migrate-to", CONFIG_STRING, OPT(migrate_to), NULL, "etcd",
+     "copy the SQLite state of --state-dir into an empty --etcd-prefix in --etcd, then exit"},
 };
 
 const struct config_schema master_config_schema = {
@@ -143,6 +154,20 @@ static int master_options_parse(int argc, char **argv, struct master_options *op
                 return EX_CONFIG;
         }
         log_set_max_level(level);
+        if (!streq(opts->store, "sqlite") && !streq(opts->store, "etcd")) {
+                log_error("--store: '%s' is not sqlite or etcd", opts->store);
+                return EX_CONFIG;
+        }
+        if (opts->migrate_to && !streq(opts->migrate_to, "etcd")) {
+                log_error("--migrate-to: '%s' is not etcd (the only store a migration fills)",
+                          opts->migrate_to);
+                return EX_CONFIG;
+        }
+        if ((streq(opts->store, "etcd") || opts->migrate_to) && !opts->etcd) {
+                log_error("%s needs --etcd URL[,URL...] (the etcd cluster's client URLs)",
+                          opts->migrate_to ? "--migrate-to etcd" : "--store etcd");
+                return EX_CONFIG;
+        }
         if (opts->agent_timeout_ms <= opts->heartbeat_interval_ms) {
                 log_error(
                     "--agent-timeout-ms: %llu must be larger than --heartbeat-interval-ms %llu",
@@ -198,6 +223,38 @@ static int on_status_timer(struct event_source *s, uint64_t expirations, void *u
         return 0;
 }
 
+/* --migrate-to etcd: the SQLite state of --state-dir into an empty etcd prefix. A master must
+ * not be running on that state (SQLite would let it write on): stop it first. */
+static int master_migrate(const struct master_options *opts)
+{
+        _cleanup_free_ char *db = NULL, *err = NULL, *counts = NULL;
+        struct store *from = NULL, *to = NULL;
+        int r;
+
+        if (asprintf(&db, "%s/master.db", opts->state_dir) < 0)
+                return 1;
+        if (access(db, F_OK) < 0) {
+                log_error("--migrate-to etcd: %s: no SQLite state to copy (%m); --state-dir names "
+                          "the directory of master.db",
+                          db);
+                return 1;
+        }
+        r = store_open(db, &from, &err);
+        if (r >= 0)
+                r = store_open_etcd(opts->etcd, opts->etcd_prefix, &to, &err);
+        if (r >= 0)
+                r = store_migrate(from, to, &counts, &err);
+        store_free(to);
+        store_free(from);
+        if (r < 0) {
+                log_error("--migrate-to etcd: %s", err ? err : strerror(-r));
+                return 1;
+        }
+        log_info("copied %s from %s into etcd %s under %s", counts, db, opts->etcd,
+                 opts->etcd_prefix);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         struct master_options opts = {0};
@@ -209,6 +266,11 @@ int main(int argc, char **argv)
         log_set_ident("silo-master");
         r = master_options_parse(argc, argv, &opts);
         if (r >= 0) {
+                config_free(&master_config_schema, &opts);
+                return r;
+        }
+        if (opts.migrate_to) {
+                r = master_migrate(&opts);
                 config_free(&master_config_schema, &opts);
                 return r;
         }

@@ -109,6 +109,10 @@ static int master_options_apply(master *m, const struct master_options *opts, ch
         m->opts.token_file = opts->token_file ? strdup(opts->token_file) : NULL;
         m->opts.role_weights = NULL;
         m->opts.log_level = NULL;
+        m->opts.migrate_to = NULL;
+        m->opts.store = opts->store ? strdup(opts->store) : NULL;
+        m->opts.etcd = opts->etcd ? strdup(opts->etcd) : NULL;
+        m->opts.etcd_prefix = strdup(opts->etcd_prefix ? opts->etcd_prefix : "/silo/");
         /* Read now; the credentials keep what they need. */
         m->opts.tls_ca = m->opts.tls_cert = m->opts.tls_key = m->opts.tls_crl = NULL;
         m->opts.health_listen = NULL;
@@ -121,7 +125,9 @@ static int master_options_apply(master *m, const struct master_options *opts, ch
                         return r;
                 m->agent_scheme = "https";
         }
-        if (!m->opts.listen || !m->opts.state_dir || (opts->token_file && !m->opts.token_file))
+        if (!m->opts.listen || !m->opts.state_dir || (opts->token_file && !m->opts.token_file) ||
+            (opts->store && !m->opts.store) || (opts->etcd && !m->opts.etcd) ||
+            !m->opts.etcd_prefix)
                 return -ENOMEM;
         r = alloc_cluster_new(&m->alloc);
         if (r < 0)
@@ -134,7 +140,19 @@ static int master_options_apply(master *m, const struct master_options *opts, ch
         return 0;
 }
 
-/* The state directory, the cluster token, and the agents and tasks SQLite kept. */
+int master_store_open(const struct master_options *opts, struct store **ret, char **ret_error)
+{
+        _cleanup_free_ char *db = NULL;
+
+        if (opts->store && streq(opts->store, "etcd"))
+                return store_open_etcd(opts->etcd, opts->etcd_prefix ? opts->etcd_prefix : "/silo/",
+                                       ret, ret_error);
+        if (asprintf(&db, "%s/master.db", opts->state_dir) < 0)
+                return -ENOMEM;
+        return store_open(db, ret, ret_error);
+}
+
+/* The state directory, the cluster token, and the agents and tasks the store kept. */
 static int master_state_open(master *m, char **ret_error)
 {
         _cleanup_free_ char *db = NULL;
@@ -156,11 +174,15 @@ static int master_state_open(master *m, char **ret_error)
                          "--token-file)",
                          m->opts.state_dir);
 
-        if (asprintf(&db, "%s/master.db", m->opts.state_dir) < 0)
-                return -ENOMEM;
-        r = store_open(db, &m->store, ret_error);
+        r = master_store_open(&m->opts, &m->store, ret_error);
         if (r < 0)
                 return error_wrap(ret_error, r, "state");
+        if (streq(store_backend(m->store), "etcd"))
+                r = asprintf(&db, "etcd %s (prefix %s)", m->opts.etcd, m->opts.etcd_prefix);
+        else
+                r = asprintf(&db, "%s/master.db", m->opts.state_dir);
+        if (r < 0)
+                return -ENOMEM;
         if ((r = table_new(&m->tasks)) < 0 || (r = table_new(&m->agents)) < 0)
                 return r;
         r = store_load_agents(m->store, master_load_agent, m);
@@ -339,6 +361,9 @@ master *master_free(master *m)
         free(m->opts.listen);
         free(m->opts.state_dir);
         free(m->opts.token_file);
+        free(m->opts.store);
+        free(m->opts.etcd);
+        free(m->opts.etcd_prefix);
         free(m);
         return NULL;
 }

@@ -45,7 +45,15 @@ struct master_options {
         char *log_level;
         char *tls_ca, *tls_cert, *tls_key, *tls_crl; /* mutual TLS when tls_cert is set */
         char *health_listen;                         /* plain-HTTP /health only */
+        /* the state backend (store.h) */
+        char *store;       /* "sqlite" (default) or "etcd" */
+        char *etcd;        /* etcd endpoints "http://h1:2379,http://h2:2379" */
+        char *etcd_prefix; /* keys under it, default "/silo/" */
+        char *migrate_to;  /* "etcd": copy the SQLite state into etcd and exit */
 };
+
+/* Open the state backend the options name (SQLite in the state dir, or etcd). */
+int master_store_open(const struct master_options *opts, struct store **ret, char **ret_error);
 
 extern const struct config_schema master_config_schema;
 

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The master's durable state in SQLite (WAL): agents, tasks and every task's status history. */
+/* The master's durable state: agents, tasks, every task's status history and the event stream,
+ * in SQLite (WAL, one master) or in etcd (several masters, one leader); callers never know
+ * which (store-backend.h, store-sqlite.c, store-etcd.c). */
 #pragma once
 
 #include <stdbool.h>
@@ -9,17 +11,41 @@
 #include "master/master.h"
 
 /*
- * Every change is committed (synchronous=FULL) before the master acknowledges or acts on it,
- * so a master killed at any instant restarts with either the old or the new state of each
- * change. A task row and the history event that explains it are written in one transaction.
+ * Every change is committed (SQLite: synchronous=FULL; etcd: a txn, durable on a quorum)
+ * before the master acknowledges or acts on it, so a master killed at any instant restarts with
+ * either the old or the new state of each change. A task and the history event that explains
+ * it are written in one transaction.
+ *
+ * Epoch: SQLite's is a counter in its meta table, +1 at each store_open(); etcd's is the leader
+ * key's create_revision, given by the leader election with store_set_epoch() before it loads
+ * the state. On etcd every commit is a txn that holds only while the leader key still has that
+ * create_revision (and each written task or agent the mod_revision this master last read or
+ * wrote): a deposed master's store_commit() returns -ESTALE and writes nothing.
  */
 
 struct store;
 
 /* Open or create "<path>" and its schema. The directory is made 0700 and the database, its WAL
- * and SHM 0600 whatever their modes were (logged when changed). */
+ * and SHM 0600 whatever their modes were (logged when changed). The epoch goes up by one. */
 int store_open(const char *path, struct store **ret, char **ret_error);
+/* The state under `prefix` ("/silo/") of the etcd cluster at endpoints ("http://h1:2379,..."):
+ * checks that etcd answers and the schema version (an empty prefix gets one at the first
+ * commit). Epoch 0 until store_set_epoch(): then writes hold only while there is no leader key,
+ * which is what a single master on etcd without an election has. */
+int store_open_etcd(const char *endpoints, const char *prefix, struct store **ret,
+                    char **ret_error);
 struct store *store_free(struct store *s);
+/* "sqlite" or "etcd". */
+const char *store_backend(const struct store *s);
+uint64_t store_epoch(const struct store *s);
+/* etcd: the leader key's create_revision this master won; reads after it start from one
+ * revision (until the first commit) so a new leader loads one consistent state. Forgets any
+ * uncommitted change. SQLite: sets the number reported (the counter is kept by store_open()). */
+int store_set_epoch(struct store *s, uint64_t epoch);
+/* Copy everything of `from` (agents, tasks, history, event stream) into `to`, which must be
+ * empty (-EEXIST naming it otherwise): `silo-master --migrate-to etcd`. *ret_counts (may be
+ * NULL) gets "N agents, N tasks, N history events, N stream events". */
+int store_migrate(struct store *from, struct store *to, char **ret_counts, char **ret_error);
 
 /* Group commit: the master opens one transaction per loop turn and commits it before it
  * answers any request or calls any agent (master_commit()). Each change inside is a savepoint,
@@ -28,7 +54,8 @@ struct store *store_free(struct store *s);
 int store_change_begin(struct store *s);
 int store_change_end(struct store *s, int r);
 bool store_in_transaction(struct store *s);
-/* Commit the open transaction (nothing to do without one). */
+/* Commit the open transaction (nothing to do without one). -ESTALE on etcd when this master is
+ * no longer the leader (nothing written: it must stop acting at once). */
 int store_commit(struct store *s);
 
 /* Insert or replace the task's row. */

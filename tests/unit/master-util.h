@@ -3,7 +3,32 @@
  * process (no agents: launches fail and are retried slowly); include after <cmocka.h>. */
 #pragma once
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "master/master.h"
+
+/* $SILO_TEST_ETCD (endpoints, set by tests/host/master-unit-etcd.sh): the master keeps its
+ * state in etcd instead of SQLite, under a prefix of its state dir's name, so every test has
+ * its own keys and a reopened master finds what it wrote. */
+static inline const char *unit_master_etcd(void)
+{
+        const char *e = getenv("SILO_TEST_ETCD");
+
+        return e && *e ? e : NULL;
+}
+
+static inline void unit_master_store(struct master_options *o, const char *state_dir)
+{
+        static char prefix[512];
+
+        if (!unit_master_etcd())
+                return;
+        snprintf(prefix, sizeof(prefix), "/unit%s/", state_dir);
+        o->store = (char *)"etcd";
+        o->etcd = (char *)unit_master_etcd();
+        o->etcd_prefix = prefix;
+}
 
 static inline master *unit_master_open(const char *state_dir)
 {
@@ -20,6 +45,7 @@ static inline master *unit_master_open(const char *state_dir)
         char *err = NULL;
         master *m = NULL;
 
+        unit_master_store(&o, state_dir);
         if (master_new(&o, &m, &err) < 0)
                 fail_msg("master_new: %s", err);
         return m;

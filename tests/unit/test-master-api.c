@@ -20,6 +20,7 @@
 #include "common/http-json.h"
 #include "common/log.h"
 #include "master/master.h"
+#include "tests/unit/master-util.h"
 
 static char tmpdir[] = "/tmp/test-master-api.XXXXXX";
 static master *m;
@@ -399,6 +400,7 @@ static int setup(void **state)
         if (!mkdtemp(tmpdir))
                 return -1;
         o.state_dir = tmpdir;
+        unit_master_store(&o, tmpdir);
         if (master_new(&o, &m, &err) < 0) {
                 fprintf(stderr, "master_new: %s\n", err);
                 return -1;

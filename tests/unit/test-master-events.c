@@ -272,11 +272,14 @@ static size_t pending_events(master *m, const char *task)
  * it again (PROTOCOL.md says so). */
 static void test_pending_reason_reported(void **state)
 {
-        master *m = master_open();
+        master *m;
         struct master_task *t = NULL;
         char *err = NULL;
 
         (void)state;
+        if (unit_master_etcd())
+                skip(); /* the refusal is an SQLite trigger */
+        m = master_open();
         assert_int_equal(master_task_submit(m,
                                             spec_of("{'id':'big','name':'big',"
                                                     "'command':['/bin/true'],"

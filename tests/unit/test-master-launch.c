@@ -260,6 +260,8 @@ static void test_store_gains_ports_chosen(void **state)
         master *m;
         (void)state;
 
+        if (unit_master_etcd())
+                skip(); /* an upgrade of SQLite's schema */
         assert_int_equal(mkdir(tmpdir, 0700), 0);
         snprintf(path, sizeof(path), "%s/master.db", tmpdir);
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
