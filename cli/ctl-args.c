@@ -27,6 +27,11 @@
         "  -a, --agent URL       talk to this agent instead of the master\n"                \
         "  -t, --token-file F    the cluster token (default $SILO_TOKEN_FILE, else\n"       \
         "                        /var/lib/silo/{master,agent}/token when it exists)\n"      \
+        "      --ca FILE --cert FILE --key FILE\n"                                           \
+        "                        mutual TLS (https): the cluster CA and this client's\n"   \
+        "                        certificate and key ($SILO_CA, $SILO_CERT, $SILO_KEY;\n"  \
+        "                        root: /etc/silo/tls/{ca,siloctl,siloctl-key}.pem when\n"  \
+        "                        siloctl.pem exists); the token is not needed then\n"      \
         "  -o, --output FMT      text (default) or json: the daemon's full answer\n"        \
         "  -h, --help            this text (after a command: that command's help)\n"        \
         "      --version         print siloctl's version\n"
@@ -126,7 +131,7 @@ const char *ctl_command_name(ctl_command c)
 
 const char *ctl_usage(void)
 {
-        static char buf[4096];
+        static char buf[8192];
 
         if (!buf[0]) {
                 FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
@@ -141,6 +146,9 @@ const char *ctl_usage(void)
                       f);
                 for (int i = 0; i < _CTL_CMD_MAX; i++)
                         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+                /* Local, not a daemon call: parsed by ctl-tls.c. */
+                fprintf(f, "  %-8s %s\n", "tls",
+                         "make the cluster's CA, certificates and CRL (siloctl tls --help)");
                 fputs("\n" GLOBAL_HELP "\n" EXIT_HELP, f);
                 fclose(f);
         }
@@ -166,6 +174,9 @@ static const struct option global_opts[] = {
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"ca", required_argument, NULL, 0x100},
+        {"cert", required_argument, NULL, 0x101},
+        {"key", required_argument, NULL, 0x102},
 };
 #define GLOBAL_SHORT "m:a:t:o:h"
 
@@ -253,6 +264,15 @@ static int apply_opt(struct ctl_args *a, int c, const char *arg, char **ret_erro
                 return 1;
         case 'V':
                 a->version = true;
+                return 1;
+        case 0x100:
+                a->ca = arg;
+                return 1;
+        case 0x101:
+                a->cert = arg;
+                return 1;
+        case 0x102:
+                a->key = arg;
                 return 1;
         }
         switch (a->command) {

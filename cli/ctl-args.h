@@ -44,6 +44,7 @@ struct ctl_args {
         const char *master;
         const char *agent;
         const char *token_file;
+        const char *ca, *cert, *key; /* mutual TLS: --ca, --cert, --key */
         bool json;
         bool help;
         bool version;

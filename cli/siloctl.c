@@ -17,12 +17,14 @@
 
 #include "cli/ctl-args.h"
 #include "cli/ctl-render.h"
+#include "cli/ctl-tls.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/fileio.h"
 #include "common/id.h"
 #include "common/json-util.h"
 #include "common/macro.h"
+#include "common/tls.h"
 #include "silo/client.h"
 
 #define DEFAULT_MASTER "http://127.0.0.1:5050"
@@ -40,6 +42,7 @@ struct ctl {
         char *agent_url;   /* --agent as a whole URL (http:// added) */
         silo_client *client;
         struct ctl_view view;
+        struct tls_files tls; /* --ca/--cert/--key, $SILO_CA..., root's defaults; cert NULL: off */
         bool quiet; /* top's screen: errors go to *err, not stderr */
         char *err;
 };
@@ -106,6 +109,11 @@ static int ctl_client(struct ctl *ctl, silo_client **ret)
                 if (r < 0)
                         return fail(ctl, r == -ENOMEM ? CTL_EXIT_FAILURE : CTL_EXIT_USAGE, "--master: %s",
                                     err ? err : strerror(-r));
+                if (ctl->tls.cert) {
+                        r = silo_client_set_tls(ctl->client, ctl->tls.ca, ctl->tls.cert, ctl->tls.key, &err);
+                        if (r < 0)
+                                return fail(ctl, CTL_EXIT_AUTH, "TLS: %s", err ? err : strerror(-r));
+                }
         }
         *ret = ctl->client;
         return 0;
@@ -223,13 +231,43 @@ static int resolve(struct ctl *ctl, bool agent_list, const char *arg, char **ret
         return *ret_id ? 0 : CTL_EXIT_FAILURE;
 }
 
+/* With TLS every daemon speaks HTTPS only. */
+static bool tls_on;
+
 static char *agent_base_url(const char *addr)
 {
         char *u;
 
-        if (asprintf(&u, "%s%s", strncmp(addr, "http", 4) ? "http://" : "", addr) < 0)
+        if (tls_on && strncmp(addr, "http://", 7) == 0)
+                addr += 7;
+        if (asprintf(&u, "%s%s", strncmp(addr, "http", 4) ? (tls_on ? "https://" : "http://") : "",
+                     addr) < 0)
                 return NULL;
         return u;
+}
+
+/* --ca/--cert/--key, else $SILO_CA/$SILO_CERT/$SILO_KEY, else, for root, /etc/silo/tls/'s
+ * ca.pem, siloctl.pem and siloctl-key.pem when siloctl.pem is there. 0 or an exit code. */
+static int tls_resolve(struct ctl *ctl)
+{
+        _cleanup_free_ char *err = NULL;
+        const char *ca = ctl->args.ca ?: getenv("SILO_CA");
+        const char *cert = ctl->args.cert ?: getenv("SILO_CERT");
+        const char *key = ctl->args.key ?: getenv("SILO_KEY");
+        int r;
+
+        if (!ca && !cert && !key && geteuid() == 0 && access("/etc/silo/tls/siloctl.pem", F_OK) == 0) {
+                ca = "/etc/silo/tls/ca.pem";
+                cert = "/etc/silo/tls/siloctl.pem";
+                key = "/etc/silo/tls/siloctl-key.pem";
+        }
+        ctl->tls = (struct tls_files){ca && *ca ? ca : NULL, cert && *cert ? cert : NULL,
+                                      key && *key ? key : NULL, NULL};
+        r = tls_files_check(&ctl->tls, "--", &err);
+        if (r < 0)
+                return fail(ctl, CTL_EXIT_USAGE, "%s (or $SILO_CA, $SILO_CERT, $SILO_KEY)", err);
+        tls_on = ctl->tls.cert != NULL;
+        return 0;
 }
 
 /* With a master, the address of the agent that runs task `id`, so agent-only views (inspect,
@@ -815,6 +853,8 @@ int main(int argc, char **argv)
         long cols;
         int r;
 
+        if (argc > 1 && streq(argv[1], "tls"))
+                return ctl_tls_main(argc - 1, argv + 1);
         r = ctl_args_parse(argc, argv, &ctl.args, &err);
         if (r < 0) {
                 fprintf(stderr, "siloctl: %s\n", err ? err : strerror(-r));
@@ -828,6 +868,11 @@ int main(int argc, char **argv)
         } else {
                 ctl.master = ctl.args.master ?: getenv("SILO_MASTER") ?: DEFAULT_MASTER;
                 ctl.agent = ctl.args.agent ?: getenv("SILO_AGENT");
+                r = tls_resolve(&ctl);
+                if (r) {
+                        ctl_args_done(&ctl.args);
+                        return r;
+                }
                 if (ctl.agent && !*ctl.agent)
                         ctl.agent = NULL;
                 if (ctl.agent && !(ctl.agent = ctl.agent_url = agent_base_url(ctl.agent)))

@@ -188,7 +188,6 @@ struct tls_verifier {
         char *ca_file, *crl_file;
         gnutls_x509_trust_list_t list;
         struct timespec crl_mtime; /* of the CRL in `list` */
-        time_t crl_checked;        /* the file is stat()ed at most once a second */
 };
 
 tls_verifier *tls_verifier_free(tls_verifier *v)
@@ -227,15 +226,17 @@ static int verifier_load(tls_verifier *v, char **ret_error)
         r = read_datum(v->ca_file, "CA certificate", &ca, ret_error);
         if (r < 0)
                 return r;
-        if (v->crl_file) {
-                if (stat(v->crl_file, &st) < 0 || (r = read_datum(v->crl_file, "CRL", &crl,
-                                                                  ret_error)) < 0) {
-                        if (!r)
-                                r = error_set(ret_error, -errno, "reading the CRL %s: %m",
-                                              v->crl_file);
-                        free(ca.data);
-                        return r;
-                }
+        /* A CRL file not made yet revokes nothing: it is read when `siloctl tls revoke`
+         * writes it. */
+        if (v->crl_file && stat(v->crl_file, &st) < 0 && errno != ENOENT) {
+                r = error_set(ret_error, -errno, "reading the CRL %s: %m", v->crl_file);
+                free(ca.data);
+                return r;
+        }
+        if (v->crl_file && st.st_mtim.tv_sec &&
+            (r = read_datum(v->crl_file, "CRL", &crl, ret_error)) < 0) {
+                free(ca.data);
+                return r;
         }
         r = gnutls_x509_trust_list_init(&list, 0);
         if (r < 0) {
@@ -290,7 +291,6 @@ int tls_verifier_new(const char *ca_file, const char *crl_file, tls_verifier **r
                 tls_verifier_free(v);
                 return r;
         }
-        v->crl_checked = time(NULL);
         *ret = v;
         return 0;
 }
@@ -300,14 +300,13 @@ int tls_verifier_new(const char *ca_file, const char *crl_file, tls_verifier **r
 static void verifier_refresh(tls_verifier *v)
 {
         struct stat st;
-        time_t now = time(NULL);
 
-        if (!v->crl_file || now == v->crl_checked)
+        /* One stat() per verified connection (not per request): cheap next to the handshake. */
+        if (!v->crl_file)
                 return;
-        v->crl_checked = now;
         if (stat(v->crl_file, &st) < 0 || (st.st_mtim.tv_sec == v->crl_mtime.tv_sec &&
                                            st.st_mtim.tv_nsec == v->crl_mtime.tv_nsec))
-                return;
+                return; /* unchanged, or gone: the last list stays */
         (void)verifier_load(v, NULL);
 }
 

@@ -64,7 +64,8 @@ typedef struct tls_verifier tls_verifier;
 
 /* Trust the CA certificate(s) in ca_file, and refuse what the CRL in crl_file (may be NULL)
  * revokes. The CRL is read again when its file changes, so that `siloctl tls revoke` takes
- * effect without a restart. */
+ * effect without a restart (for connections made after it); a CRL file that does not exist
+ * yet revokes nothing. */
 int tls_verifier_new(const char *ca_file, const char *crl_file, tls_verifier **ret,
                      char **ret_error);
 tls_verifier *tls_verifier_free(tls_verifier *v);

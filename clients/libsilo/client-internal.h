@@ -26,6 +26,7 @@ struct silo_client {
         char *token;    /* NULL: none */
         unsigned timeout_ms, max_redirects;
         CURL *easy; /* reused by the plain requests, for keep-alive */
+        char *tls_ca, *tls_cert, *tls_key; /* silo_client_set_tls(): mutual TLS */
 };
 
 /* One transfer's shape; client_transfer() fills the out fields. */

@@ -188,8 +188,56 @@ _public_ silo_client *silo_client_free(silo_client *c)
         }
         if (c->easy)
                 curl_easy_cleanup(c->easy);
+        free(c->tls_ca);
+        free(c->tls_cert);
+        free(c->tls_key);
         free(c);
         return NULL;
+}
+
+_public_ int silo_client_set_tls(silo_client *c, const char *ca, const char *cert, const char *key,
+                                 char **ret_error)
+{
+        const char *files[3] = {ca, cert, key};
+        const char *names[3] = {"CA certificate", "client certificate", "client key"};
+        char *copy[3] = {NULL};
+
+        for (size_t i = 0; i < 3; i++) {
+                if (!files[i] || !*files[i])
+                        return error_set(ret_error, -EINVAL,
+                                         "mutual TLS needs a CA certificate, a client certificate "
+                                         "and its key: the %s is missing",
+                                         names[i]);
+                if (access(files[i], R_OK) < 0)
+                        return error_set(ret_error, -errno, "the %s %s: %m", names[i], files[i]);
+        }
+        for (size_t i = 0; i < 3; i++)
+                if (!(copy[i] = strdup(files[i]))) {
+                        free(copy[0]);
+                        free(copy[1]);
+                        return -ENOMEM;
+                }
+        /* The servers speak HTTPS only with TLS on: every master URL becomes an https one. */
+        for (size_t i = 0; i < c->n_urls; i++) {
+                char *u;
+
+                if (strncasecmp(c->urls[i], "http://", 7) != 0)
+                        continue;
+                if (asprintf(&u, "https://%s", c->urls[i] + 7) < 0) {
+                        for (size_t j = 0; j < 3; j++)
+                                free(copy[j]);
+                        return -ENOMEM;
+                }
+                free(c->urls[i]);
+                c->urls[i] = u;
+        }
+        free(c->tls_ca);
+        free(c->tls_cert);
+        free(c->tls_key);
+        c->tls_ca = copy[0];
+        c->tls_cert = copy[1];
+        c->tls_key = copy[2];
+        return 0;
 }
 
 _public_ const char *silo_client_master_url(const silo_client *c)
@@ -367,7 +415,7 @@ static bool transfer_not_connected(CURL *easy, CURLcode code)
 }
 
 /* One request to one URL, no redirects followed. 0 with x->status, or -errno and a message. */
-static int transfer_once(CURL *easy, const char *url, struct client_xfer *x,
+static int transfer_once(const silo_client *c, CURL *easy, const char *url, struct client_xfer *x,
                          struct curl_slist *headers, bool *ret_not_connected, char **ret_error)
 {
         struct header_ctx h = {.easy = easy, .x = x};
@@ -388,6 +436,12 @@ static int transfer_once(CURL *easy, const char *url, struct client_xfer *x,
         curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
+        if (c->tls_cert) {
+                /* The server's certificate must come from the cluster CA and name its host. */
+                curl_easy_setopt(easy, CURLOPT_CAINFO, c->tls_ca);
+                curl_easy_setopt(easy, CURLOPT_SSLCERT, c->tls_cert);
+                curl_easy_setopt(easy, CURLOPT_SSLKEY, c->tls_key);
+        }
         if (x->stream) {
                 /* A stream's heartbeat comes every 10 s: 30 s without a byte is a dead peer. */
                 curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -473,7 +527,7 @@ static int transfer_follow(silo_client *c, CURL *easy, const char *url, const ch
         for (unsigned hop = 0;; hop++) {
                 const char *loc = NULL;
 
-                r = transfer_once(easy, cur, x, headers, ret_not_connected, ret_error);
+                r = transfer_once(c, easy, cur, x, headers, ret_not_connected, ret_error);
                 if (r < 0)
                         return r;
                 if (x->stopped || (x->status != 307 && x->status != 308))

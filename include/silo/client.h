@@ -76,6 +76,15 @@ int silo_client_new_urls(const char *const *urls, size_t n_urls, const struct si
 /* Accepts NULL; returns NULL. */
 silo_client *silo_client_free(silo_client *c);
 
+/* Mutual TLS (since libsilo 0.1.1, symbol version LIBSILO_0.1): every later request goes over
+ * HTTPS, presenting the client certificate `cert` with its key `key` (PEM, from `siloctl tls
+ * cert`), and accepts only a server whose certificate the CA in `ca` signed and which names the
+ * URL's host or IP. The masters' http:// URLs become https:// ones (a TLS cluster speaks HTTPS
+ * only). Each file must be readable: -EINVAL or -errno naming the missing or unreadable one.
+ * With a certificate the token is not needed (the servers take the certificate instead). */
+int silo_client_set_tls(silo_client *c, const char *ca, const char *cert, const char *key,
+                        char **ret_error);
+
 /* The base URL requests go to first now (the last master that answered). */
 const char *silo_client_master_url(const silo_client *c);
 
