@@ -369,7 +369,7 @@ static int opt_error(int c, int argc, char **argv, const char *where, char **ret
 /* Parse from argv[optind] on with the global options (and the command's, when one is set). */
 static int parse_flags(int argc, char **argv, struct ctl_args *a, bool stop_at_word, char **ret_error)
 {
-        struct option all[16];
+        struct option all[32]; /* the global options and the most any command has, + 1 */
         char shorts[64];
         const struct cmd_opts *co = a->command >= 0 ? &cmd_opts[a->command] : NULL;
         size_t n = 0;
