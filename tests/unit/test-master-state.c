@@ -14,6 +14,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "master/master.h"
+#include "master/etcd.h"
 #include "master/store.h"
 #include "common/table.h"
 #include "tests/unit/master-util.h"
@@ -303,6 +304,91 @@ static void test_table(void **state)
         }
 }
 
+/* etcd only: a turn of more changes than one txn may hold is split and all of it lands; a
+ * master whose leader key is gone or taken, or whose task was changed by another writer, gets
+ * -ESTALE from its commit and writes nothing; with the epoch of a leader key it writes again. */
+static void test_etcd_fenced_and_split(void **state)
+{
+        char prefix[512], key[600], spec[128], *err = NULL;
+        struct etcd_txn_result res = {0};
+        struct etcd_kvs kvs = {0};
+        struct etcd_txn t;
+        struct master_task *task = NULL;
+        struct etcd *e = NULL;
+        master *m;
+        int64_t epoch;
+
+        (void)state;
+        if (!unit_master_etcd())
+                skip();
+        snprintf(prefix, sizeof(prefix), "/unit%s/", tmpdir);
+        assert_int_equal(etcd_new(unit_master_etcd(), 0, &e, &err), 0);
+
+        /* 300 submissions in one turn: more than one txn of 128 operations */
+        m = master_open();
+        for (int i = 0; i < 300; i++) {
+                snprintf(spec, sizeof(spec),
+                         "{\"id\":\"split-%d\",\"name\":\"s\",\"command\":[\"/bin/true\"]}", i);
+                assert_int_equal(master_task_submit(m, spec_of(spec), &task, &err), 0);
+        }
+        assert_int_equal(master_commit(m), 0);
+        master_free(m);
+        m = master_open();
+        for (int i = 0; i < 300; i++) {
+                snprintf(spec, sizeof(spec), "split-%d", i);
+                if (!master_task_get(m, spec))
+                        fail_msg("task %s lost in a split commit", spec);
+                assert_int_equal(history_len(m, spec), 1);
+        }
+
+        /* another master won: the leader key exists with a create_revision not ours (0) */
+        snprintf(key, sizeof(key), "%sleader", prefix);
+        assert_int_equal(etcd_txn_init(&t), 0);
+        assert_int_equal(etcd_txn_put(&t, key, "{}", 2, 0), 0);
+        assert_int_equal(etcd_txn_commit(e, &t, &res, &err), 0);
+        epoch = res.revision;
+        etcd_txn_done(&t);
+        assert_int_equal(store_change_begin(m->store), 0);
+        assert_int_equal(store_task_put(m->store, master_task_get(m, "split-1")), 0);
+        assert_int_equal(store_change_end(m->store, 0), 0);
+        assert_int_equal(store_commit(m->store), -ESTALE);
+        assert_false(store_in_transaction(m->store));
+
+        /* with the leader key's create_revision as its epoch, it writes */
+        assert_int_equal(store_set_epoch(m->store, (uint64_t)epoch), 0);
+        assert_int_equal(store_epoch(m->store), (uint64_t)epoch);
+        assert_int_equal(store_change_begin(m->store), 0);
+        assert_int_equal(store_task_put(m->store, master_task_get(m, "split-1")), 0);
+        assert_int_equal(store_change_end(m->store, 0), 0);
+        assert_int_equal(store_commit(m->store), 0);
+
+        /* another writer changed the task: the mod_revision compare refuses ours */
+        snprintf(key, sizeof(key), "%stasks/split-2", prefix);
+        assert_int_equal(etcd_range(e, key, NULL, 0, 0, &kvs, &err), 0);
+        assert_int_equal(kvs.n, 1);
+        assert_int_equal(etcd_txn_init(&t), 0);
+        assert_int_equal(etcd_txn_put(&t, key, kvs.kvs[0].value, kvs.kvs[0].value_size, 0), 0);
+        assert_int_equal(etcd_txn_commit(e, &t, &res, &err), 0);
+        etcd_txn_done(&t);
+        etcd_kvs_done(&kvs);
+        task = master_task_get(m, "split-2");
+        free(task->message);
+        task->message = strdup("not written");
+        assert_int_equal(store_change_begin(m->store), 0);
+        assert_int_equal(store_task_put(m->store, task), 0);
+        assert_int_equal(store_change_end(m->store, 0), 0);
+        assert_int_equal(store_commit(m->store), -ESTALE);
+        assert_int_equal(etcd_range(e, key, NULL, 0, 0, &kvs, &err), 0);
+        assert_null(strstr(kvs.kvs[0].value, "not written"));
+        etcd_kvs_done(&kvs);
+
+        /* the leader key goes (its lease ended): the next tests write without one again */
+        snprintf(key, sizeof(key), "%sleader", prefix);
+        assert_int_equal(etcd_delete(e, key, NULL, NULL, &err), 0);
+        master_free(m);
+        etcd_free(e);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -386,6 +472,7 @@ int main(void)
             cmocka_unit_test(test_options),
             cmocka_unit_test(test_table),
             cmocka_unit_test(test_retention),
+            cmocka_unit_test(test_etcd_fenced_and_split),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
