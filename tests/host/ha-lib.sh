@@ -11,8 +11,10 @@
 
 HA_DIR=$(dirname "${BASH_SOURCE[0]}")
 etcd_available || skip_suite "etcd is not installed (Debian: etcd-server etcd-client)"
-"$MASTER_BIN" --help 2>&1 | grep -q -- '--store' ||
-    skip_suite "silo-master has no --store option (master HA, issue 17, is not in this build)"
+for opt in --store --lease-ttl-s --advertise; do
+    "$MASTER_BIN" --help 2>&1 | grep -q -- "$opt" ||
+        skip_suite "silo-master has no $opt option (master HA, issue 17, is not in this build)"
+done
 
 HA_TTL=${HA_TTL:-3} # the leader lease, s: short so that a failover fits the suite's time
 declare -a M_PID=() M_PORT=() M_URL=() PROXY_PID=() PROXY_PORTS=()
