@@ -46,11 +46,14 @@ STORE_OPTS=()
 if [ "${SILO_TEST_STORE:-sqlite}" = etcd ]; then
     . "$(dirname "${BASH_SOURCE[0]}")/../lib/etcd.sh"
     etcd_available || skip_suite "SILO_TEST_STORE=etcd: etcd is not installed (Debian: etcd-server)"
-    "$MASTER_BIN" --help 2>&1 | grep -q -- '--store' ||
+    # The help whole in a variable: under pipefail, grep -q leaving at its match would make the
+    # master's next write a SIGPIPE, and the pipeline fail.
+    MASTER_HELP=$("$MASTER_BIN" --help 2>&1 || true)
+    grep -q -- '--store' <<<"$MASTER_HELP" ||
         skip_suite "SILO_TEST_STORE=etcd: silo-master has no --store option"
     STORE_OPTS=(--store etcd --etcd-prefix /silo-test/)
     # Leader election may come later than the store: a short lease only where there is one.
-    if "$MASTER_BIN" --help 2>&1 | grep -q -- '--lease-ttl-s'; then STORE_OPTS+=(--lease-ttl-s 2); fi
+    if grep -q -- '--lease-ttl-s' <<<"$MASTER_HELP"; then STORE_OPTS+=(--lease-ttl-s 2); fi
     ASSERT_SUITE="$ASSERT_SUITE (etcd)"
 fi
 
