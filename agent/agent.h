@@ -11,6 +11,7 @@
 #include "agent/epoch-fence.h"
 #include "agent/link.h"
 #include "agent/shim-protocol.h"
+#include "common/authz.h"
 #include "common/event-loop.h"
 #include "common/id.h"
 #include "common/http-server.h"
@@ -104,6 +105,7 @@ struct agent {
         struct epoch_fence epoch;       /* highest master epoch seen (epoch-fence.h) */
         /* counters for /metrics */
         uint64_t launches_total, launch_rejected_total, launch_failed_total, kills_total;
+        uint64_t requests_forbidden_total; /* refused by common/authz.h: 403 */
         uint64_t oom_kills_total;
         uint64_t gc_tasks_total;        /* terminal tasks garbage-collected */
         uint64_t ended_total[_SILO_TASK_REASON_MAX];
@@ -256,6 +258,15 @@ int agent_api_launch(http_request *req, http_response *resp, void *userdata);
  * (agent_launch_refused()) 400 "invalid_spec", -EEXIST 409 "conflict", anything else 500
  * (*ret_code NULL: the status's default code). */
 unsigned launch_http_status(int r, const char **ret_code);
+struct authz_request;
+/* 0 when the request's identity may do q (common/authz.h); else a 403 "forbidden" in resp,
+ * counted and logged, and 1 (the handler returns 0: answered); -ENOMEM. */
+int agent_api_authz(struct agent *a, http_request *req, http_response *resp,
+                    const struct authz_request *q);
+/* Whether this agent takes its tasks from a master (--master) or is standalone. */
+bool agent_managed(const struct agent *a);
+#define AGENT_AUTHZ(a, req, resp, ...)                                                             \
+        AUTHZ_RETURN_IF_DENIED(agent_api_authz(a, req, resp, &(struct authz_request){__VA_ARGS__}))
 int agent_api_start(struct agent *a, char **ret_error);
 void agent_api_stop(struct agent *a);
 /* Wake log followers of `t` (its output grew or it ended). */

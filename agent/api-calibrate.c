@@ -23,6 +23,7 @@ int agent_api_calibrate(http_request *req, http_response *resp, void *userdata)
         json_t *list = json_object_get(req->body, "disks"), *v;
         int r;
 
+        AGENT_AUTHZ(a, req, resp, .action = AUTHZ_CALIBRATE);
         if (!c)
                 return http_response_error(resp, 503, "unavailable", "calibration is not set up");
         if (a->n_disks == 0)

@@ -34,6 +34,7 @@ int agent_api_status(http_request *req, http_response *resp, void *userdata)
         int acked = 0;
         json_t *arr;
 
+        AGENT_AUTHZ(a, req, resp, .action = AUTHZ_STATUS_QUEUE);
         if (!q)
                 return http_response_error(resp, 503, "unavailable", "the status queue is not open");
         if (limit_s) {

@@ -11,6 +11,7 @@
 #include "agent/log-file.h"
 #include "agent/measure.h"
 #include "agent/task-network.h"
+#include "common/authz.h"
 #include "common/http-json.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -36,22 +37,38 @@ static struct agent *agent_of(void *userdata)
         return userdata;
 }
 
-static struct task *task_from_request(struct agent *a, http_request *req, http_response *resp)
+static const char *task_role(const struct task *t)
+{
+        return t->spec->role ?: "default";
+}
+
+/* The task of the path, or NULL with a 404 in resp; or NULL with a 403 when the request's
+ * identity may not do `action` to it. */
+static struct task *task_from_request(struct agent *a, http_request *req, http_response *resp,
+                                      enum authz_action action, int *ret)
 {
         struct task *t = agent_task_find(a, req->captures[0]);
 
-        if (!t)
+        *ret = 0;
+        if (!t) {
                 (void)http_response_error(resp, 404, "not_found", "task '%s' is not known to this agent",
                                           req->captures[0]);
-        return t;
+                return NULL;
+        }
+        *ret = agent_api_authz(a, req, resp,
+                               &(struct authz_request){.action = action, .task = t->id,
+                                                       .role = task_role(t),
+                                                       .managed = agent_managed(a)});
+        return *ret == 0 ? t : NULL;
 }
 
 static int handle_task_get(http_request *req, http_response *resp, void *userdata)
 {
-        struct task *t = task_from_request(agent_of(userdata), req, resp);
+        int r;
+        struct task *t = task_from_request(agent_of(userdata), req, resp, AUTHZ_TASK_READ, &r);
 
         if (!t)
-                return 0;
+                return r < 0 ? r : 0;
         return http_response_json(resp, 200, task_to_json(t, true));
 }
 
@@ -59,9 +76,11 @@ static int handle_task_list(http_request *req, http_response *resp, void *userda
 {
         struct agent *a = agent_of(userdata);
         const char *state = http_request_query(req, "state");
-        json_t *arr = json_array();
+        json_t *arr;
         int want = -1;
 
+        AGENT_AUTHZ(a, req, resp, .action = AUTHZ_TASK_LIST);
+        arr = json_array();
         if (!arr)
                 return -ENOMEM;
         if (state) {
@@ -72,22 +91,23 @@ static int handle_task_list(http_request *req, http_response *resp, void *userda
                 }
         }
         for (size_t i = 0; i < a->n_tasks; i++)
-                if (want < 0 || (int)a->tasks[i]->state == want)
+                if ((want < 0 || (int)a->tasks[i]->state == want) &&
+                    authz_role_visible(http_request_identity(req), task_role(a->tasks[i])))
                         json_array_append_new(arr, task_to_json(a->tasks[i], false));
         return http_response_json(resp, 200, json_pack("{s:o}", "tasks", arr));
 }
 
 static int handle_task_kill(http_request *req, http_response *resp, void *userdata)
 {
-        struct task *t;
         int r;
+        struct task *t = task_from_request(agent_of(userdata), req, resp, AUTHZ_TASK_KILL, &r);
 
+        if (!t)
+                return r < 0 ? r : 0;
+        /* After the identity: only the master's epoch may fence (a client's header must not). */
         r = agent_epoch_check(agent_of(userdata), req, resp);
         if (r != 0)
                 return MIN(r, 0);
-        t = task_from_request(agent_of(userdata), req, resp);
-        if (!t)
-                return 0;
         if (silo_task_state_is_terminal(t->state))
                 return http_response_json(resp, 200, task_to_json(t, false));
         r = task_kill(t);
@@ -168,7 +188,8 @@ static int log_read_task(const struct task *t, const char *stream, uint64_t offs
 static int handle_task_logs(http_request *req, http_response *resp, void *userdata)
 {
         struct agent *a = agent_of(userdata);
-        struct task *t = task_from_request(a, req, resp);
+        int r;
+        struct task *t = task_from_request(a, req, resp, AUTHZ_TASK_LOGS, &r);
         const char *stream = http_request_query(req, "stream");
         const char *off = http_request_query(req, "offset");
         const char *len = http_request_query(req, "length");
@@ -176,10 +197,9 @@ static int handle_task_logs(http_request *req, http_response *resp, void *userda
         struct log_chunk c = {};
         uint64_t offset = 0, max = LOG_READ_MAX;
         char *end;
-        int r;
 
         if (!t)
-                return 0;
+                return r < 0 ? r : 0;
         if (!stream)
                 stream = "stdout";
         if (!streq(stream, "stdout") && !streq(stream, "stderr"))
@@ -360,13 +380,13 @@ static json_t *isolation_to_json(const struct task *t, const struct cg_task_stat
 
 static int handle_task_isolation(http_request *req, http_response *resp, void *userdata)
 {
-        struct task *t = task_from_request(agent_of(userdata), req, resp);
+        int r;
+        struct task *t = task_from_request(agent_of(userdata), req, resp, AUTHZ_TASK_READ, &r);
         struct cg_task_status s = {};
         json_t *j;
-        int r;
 
         if (!t)
-                return 0;
+                return r < 0 ? r : 0;
         if (!t->cg)
                 return http_response_error(resp, 409, NULL,
                                            "task '%s' is %s: its cgroup no longer exists", t->id,
@@ -393,7 +413,7 @@ static int handle_task_isolation(http_request *req, http_response *resp, void *u
 
 static int handle_devices(http_request *req, http_response *resp, void *userdata)
 {
-        (void)req;
+        AGENT_AUTHZ(agent_of(userdata), req, resp, .action = AUTHZ_AGENTS_READ);
         return http_response_json(resp, 200, agent_disks_to_json(agent_of(userdata)));
 }
 
@@ -418,7 +438,7 @@ static int handle_metrics(http_request *req, http_response *resp, void *userdata
         char *text = NULL;
         int r;
 
-        (void)req;
+        AGENT_AUTHZ(agent_of(userdata), req, resp, .action = AUTHZ_METRICS);
         r = agent_metrics_format(agent_of(userdata), &text);
         if (r < 0)
                 return r;

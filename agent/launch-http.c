@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The launch endpoint: decode the spec, run the launch pipeline, map its -errno to a status. */
+/* The launch endpoint: decode the spec, run the launch pipeline, map its -errno to a status;
+ * and the agent's authorization of every request (common/authz.h). */
 #include <errno.h>
 #include <string.h>
 
@@ -58,6 +59,22 @@ int agent_epoch_check(struct agent *a, http_request *req, http_response *resp)
         return 1;
 }
 
+int agent_api_authz(struct agent *a, http_request *req, http_response *resp,
+                    const struct authz_request *q)
+{
+        _cleanup_free_ char *err = NULL;
+        int r = authz_http_check(req, resp, q, &a->requests_forbidden_total, &err);
+
+        if (r > 0)
+                log_notice("%s %s from %s: 403: %s", req->method, req->path, req->remote, err);
+        return r;
+}
+
+bool agent_managed(const struct agent *a)
+{
+        return a->opts.master != NULL;
+}
+
 int agent_api_launch(http_request *req, http_response *resp, void *userdata)
 {
         struct agent *a = userdata;
@@ -66,9 +83,6 @@ int agent_api_launch(http_request *req, http_response *resp, void *userdata)
         struct task *t;
         int r;
 
-        r = agent_epoch_check(a, req, resp);
-        if (r != 0)
-                return MIN(r, 0);
         if (!req->body) {
                 a->launch_rejected_total++;
                 return http_response_error(resp, 400, "invalid_spec",
@@ -79,6 +93,18 @@ int agent_api_launch(http_request *req, http_response *resp, void *userdata)
                 a->launch_rejected_total++;
                 return launch_error(resp, r == -ENOMEM ? r : -EINVAL,
                                     err ? err : "invalid task spec");
+        }
+        r = agent_api_authz(a, req, resp,
+                            &(struct authz_request){.action = AUTHZ_TASK_LAUNCH,
+                                                    .task = spec->id,
+                                                    .role = spec->role ?: "default",
+                                                    .managed = agent_managed(a)});
+        /* After the identity: only the master's epoch may fence (a client's header must not). */
+        if (r == 0)
+                r = agent_epoch_check(a, req, resp);
+        if (r != 0) {
+                silo_task_spec_free(spec);
+                return MIN(r, 0);
         }
         r = agent_task_launch(a, spec, &t, &err);
         if (r < 0)

@@ -34,6 +34,7 @@ struct agent_link {
         size_t n_attrs;
         char *address;
         char *hostname;
+        struct silo_identity *identity; /* of --tls-cert: the agent id is its CN */
 };
 
 struct status_queue *agent_link_queue(const struct agent *a)
@@ -363,10 +364,23 @@ int agent_link_start(struct agent *a)
                 return 0;
         if (asprintf(&id_path, "%s/agent-id", a->opts.state_dir) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
+        if (a->tls) {
+                /* Under TLS the certificate names the agent: its CN is the id to register as. */
+                r = tls_creds_identity(a->tls, &l->identity, &err);
+                if (r < 0)
+                        return log_error_errno(r, "%s", err ? err : "cannot read the agent's certificate");
+                if (l->identity->kind != SILO_IDENTITY_AGENT)
+                        return log_error_errno(-EINVAL,
+                                               "--tls-cert %s names %s:%s, not an agent (siloctl tls cert --agent ID)",
+                                               a->opts.tls_cert, silo_identity_kind_name(l->identity->kind),
+                                               l->identity->name);
+        }
         {
                 struct master_link_config cfg = {
                         .master_url = a->opts.master, .token = a->token, .id_path = id_path, .queue = l->queue,
                         .tls = a->tls ? tls_creds_files(a->tls) : NULL,
+                        .cert_agent_id = l->identity ? l->identity->name : NULL,
+                        .cert_path = a->opts.tls_cert,
                         .registration_build = link_registration_build, .heartbeat_build = link_heartbeat_build,
                         .userdata = l,
                 };
@@ -394,6 +408,7 @@ void agent_link_free(struct agent *a)
         silo_kv_array_free(l->attrs, l->n_attrs);
         free(l->address);
         free(l->hostname);
+        silo_identity_free(l->identity);
         free(l);
         a->link = NULL;
 }

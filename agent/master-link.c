@@ -569,6 +569,18 @@ int master_link_new(const struct master_link_config *cfg, struct master_link **r
         r = agent_id_load(cfg->id_path, &l->agent_id, ret_error);
         if (r < 0)
                 return r;
+        if (cfg->cert_agent_id) {
+                /* The master accepts this agent only as its certificate's CN. */
+                if (l->agent_id && !streq(l->agent_id, cfg->cert_agent_id))
+                        return error_set(ret_error, -EINVAL,
+                                         "agent id file %s names agent '%s', but the certificate "
+                                         "%s names agent '%s': remove the file or give this "
+                                         "agent its own certificate",
+                                         cfg->id_path, l->agent_id, strempty(cfg->cert_path),
+                                         cfg->cert_agent_id);
+                if (!l->agent_id && !(l->agent_id = strdup(cfg->cert_agent_id)))
+                        return -ENOMEM;
+        }
         r = http_client_new(&l->client);
         if (r < 0)
                 return r;

@@ -48,6 +48,10 @@ struct master_link_config {
         const char *token;
         const struct tls_files *tls;    /* mutual TLS to an https:// master; NULL: none */
         const char *id_path;            /* <state-dir>/agent-id */
+        /* Under TLS, the agent id its certificate names (CN) and that certificate's file: the
+         * id to register as, which the id file must not contradict. NULL without TLS. */
+        const char *cert_agent_id;
+        const char *cert_path;
         struct status_queue *queue;     /* borrowed; consumed by the link */
         /* The registration body without "agent_id" (the link adds it). New reference. */
         json_t *(*registration_build)(void *userdata);

@@ -477,6 +477,9 @@ static void agent_write(struct metrics_text *w, struct agent *a)
         counter(w, "silo_agent_launch_failures_total", "Launches that failed after validation.",
                 a->launch_failed_total);
         counter(w, "silo_agent_kills_total", "Kill requests.", a->kills_total);
+        counter(w, "silo_agent_requests_forbidden_total",
+                "Requests refused with 403: the identity of their certificate may not do that.",
+                a->requests_forbidden_total);
         counter(w, "silo_agent_oom_kills_total", "OOM kills seen in task cgroups (memory.events).",
                 a->oom_kills_total);
         metrics_text_gauge(w, "silo_agent_http_connections", "Open HTTP connections.",

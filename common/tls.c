@@ -508,3 +508,23 @@ const struct tls_files *tls_creds_files(const tls_creds *c)
 {
         return &c->f;
 }
+
+int tls_creds_identity(const tls_creds *c, struct silo_identity **ret, char **ret_error)
+{
+        gnutls_datum_t d = {(unsigned char *)c->cert, (unsigned)strlen(c->cert)};
+        _cleanup_free_ char *err = NULL;
+        gnutls_x509_crt_t crt;
+        int r;
+
+        if (gnutls_x509_crt_init(&crt) < 0)
+                return -ENOMEM;
+        r = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM);
+        if (r < 0)
+                r = error_set(&err, -EINVAL, "%s", gnutls_strerror(r));
+        else
+                r = identity_from_crt(crt, ret, &err);
+        gnutls_x509_crt_deinit(crt);
+        if (r == -EINVAL)
+                return error_set(ret_error, r, "--tls-cert %s: %s", c->f.cert, strempty(err));
+        return r;
+}

@@ -124,3 +124,6 @@ const char *tls_creds_cert_pem(const tls_creds *c);
 const char *tls_creds_key_pem(const tls_creds *c);
 tls_verifier *tls_creds_verifier(tls_creds *c);
 const struct tls_files *tls_creds_files(const tls_creds *c);
+/* The identity the daemon's own certificate names (an agent's id is its CN); -EINVAL with the
+ * certificate's file and why when it names none. */
+int tls_creds_identity(const tls_creds *c, struct silo_identity **ret, char **ret_error);

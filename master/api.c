@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/authz.h"
 #include "common/http-json.h"
 #include "common/json-util.h"
 #include "common/log.h"
@@ -85,6 +86,25 @@ static bool require_object(const json_t *body, http_response *resp, const char *
         return false;
 }
 
+int master_api_authz(master *m, http_request *req, http_response *resp,
+                     const struct authz_request *q)
+{
+        _cleanup_free_ char *err = NULL;
+        int r = authz_http_check(req, resp, q, &m->metrics.requests_forbidden, &err);
+
+        if (r > 0)
+                log_notice("%s %s from %s: 403: %s", req->method, req->path, req->remote, err);
+        return r;
+}
+
+#define API_AUTHZ(m, req, resp, ...)                                                               \
+        AUTHZ_RETURN_IF_DENIED(master_api_authz(m, req, resp, &(struct authz_request){__VA_ARGS__}))
+
+static const char *task_role(const struct master_task *t)
+{
+        return t->spec->role ?: "default";
+}
+
 static int api_health(http_request *req, http_response *resp, void *userdata)
 {
         master *m = userdata;
@@ -99,7 +119,7 @@ static int api_health(http_request *req, http_response *resp, void *userdata)
 
 static int api_metrics(http_request *req, http_response *resp, void *userdata)
 {
-        (void)req;
+        API_AUTHZ(userdata, req, resp, .action = AUTHZ_METRICS);
         return http_response_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8",
                                   master_metrics_format(userdata));
 }
@@ -128,6 +148,20 @@ static int api_agent_register(http_request *req, http_response *resp, void *user
         if (r < 0)
                 return api_reply(m, req, api_error(resp, r, "invalid_registration", err));
         had_id = reg->agent_id != NULL;
+        /* An agent's certificate names it: a registration without an id is for that one. */
+        if (!reg->agent_id && http_request_identity(req) &&
+            http_request_identity(req)->kind == SILO_IDENTITY_AGENT &&
+            !(reg->agent_id = strdup(http_request_identity(req)->name))) {
+                silo_agent_registration_free(reg);
+                return -ENOMEM;
+        }
+        r = master_api_authz(m, req, resp,
+                             &(struct authz_request){.action = AUTHZ_AGENT_REGISTER,
+                                                     .agent = reg->agent_id});
+        if (r != 0) {
+                silo_agent_registration_free(reg);
+                return r > 0 ? 0 : r;
+        }
         r = master_agent_register(m, reg, &a, &err);
         if (r < 0) {
                 silo_agent_registration_free(reg);
@@ -167,6 +201,7 @@ static int api_agent_heartbeat(http_request *req, http_response *resp, void *use
         _cleanup_free_ char *err = NULL;
         int r;
 
+        API_AUTHZ(m, req, resp, .action = AUTHZ_AGENT_HEARTBEAT, .agent = id);
         /* Answered at once, not after the turn's commit: a heartbeat changes nothing durable
          * and reveals nothing, and agents' heartbeats must stay fast under write load. */
         if (req->body && !json_is_object(req->body))
@@ -188,6 +223,7 @@ static int api_status(http_request *req, http_response *resp, void *userdata)
         master *m = userdata;
         _cleanup_(silo_status_update_freep) struct silo_status_update *u = NULL;
         _cleanup_free_ char *err = NULL;
+        struct master_task *t;
         bool dup = false;
         int r;
 
@@ -196,6 +232,13 @@ static int api_status(http_request *req, http_response *resp, void *userdata)
         r = silo_status_update_from_json(req->body, &u, &err);
         if (r < 0)
                 return api_reply(m, req, api_error(resp, r, "invalid_status", err));
+        /* As itself, and only for a task placed on it (before anything is recorded, even the
+         * update's id). */
+        API_AUTHZ(m, req, resp, .action = AUTHZ_STATUS, .agent = u->agent_id);
+        t = master_task_get(m, u->task_id);
+        if (t && t->agent_id)
+                API_AUTHZ(m, req, resp, .action = AUTHZ_STATUS, .agent = t->agent_id,
+                          .task = t->id);
         r = master_status_apply(m, u, &dup, &err);
         /* 400 and 409 are refused for good: an agent sets it aside rather than retry it. A
          * failure of the master's own goes unacknowledged: the agent sends it again. */
@@ -240,6 +283,13 @@ static int api_task_submit(http_request *req, http_response *resp, void *userdat
         r = silo_task_spec_from_json(body, &spec, &err);
         if (r < 0)
                 return api_reply(m, req, api_error(resp, r, "invalid_spec", err));
+        r = master_api_authz(m, req, resp,
+                             &(struct authz_request){.action = AUTHZ_TASK_SUBMIT,
+                                                     .role = spec->role ?: "default"});
+        if (r != 0) {
+                silo_task_spec_free(spec);
+                return r > 0 ? 0 : r;
+        }
         r = master_task_submit(m, spec, &t, &err);
         if (r < 0) /* not taken: the task keeps its own spec */
                 silo_task_spec_free(spec);
@@ -263,6 +313,7 @@ static int api_task_list(http_request *req, http_response *resp, void *userdata)
         size_t n;
         int s = -1, r;
 
+        API_AUTHZ(m, req, resp, .action = AUTHZ_TASK_LIST);
         if (state) {
                 s = silo_task_state_from_string(state);
                 if (s < 0)
@@ -278,7 +329,8 @@ static int api_task_list(http_request *req, http_response *resp, void *userdata)
                 return r;
         arr = json_array();
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, master_task_to_json(m, v[i], false));
+                if (authz_role_visible(http_request_identity(req), task_role(v[i])))
+                        json_array_append_new(arr, master_task_to_json(m, v[i], false));
         /* The index of the last event this list reflects, answered after its commit: a client
          * that streams from it next misses nothing. */
         return api_reply(m, req,
@@ -291,12 +343,16 @@ static int api_events(http_request *req, http_response *resp, void *userdata)
 {
         master *m = userdata;
         struct master_event_filter f = {0};
+        const char *role = http_request_query(req, "role");
         _cleanup_free_ char *err = NULL;
         int r;
 
-        r = master_event_filter_parse(
-            http_request_query(req, "since"), http_request_query(req, "role"),
-            http_request_query(req, "task"), http_request_query(req, "type"), &f, &err);
+        /* A client of one role streams that role's events without asking. */
+        role = role ?: authz_default_role(http_request_identity(req));
+        API_AUTHZ(m, req, resp, .action = AUTHZ_EVENTS, .role = role);
+        r = master_event_filter_parse(http_request_query(req, "since"), role,
+                                      http_request_query(req, "task"),
+                                      http_request_query(req, "type"), &f, &err);
         if (r >= 0)
                 r = master_events_subscribe(m, &f, resp, &err);
         master_event_filter_done(&f);
@@ -314,6 +370,7 @@ static int api_task_get(http_request *req, http_response *resp, void *userdata)
                 return api_reply(m, req,
                                  api_errorf(resp, -ENOENT, "not_found", "task %s: no such task",
                                             req->captures[0]));
+        API_AUTHZ(m, req, resp, .action = AUTHZ_TASK_READ, .task = t->id, .role = task_role(t));
         return api_reply(m, req, http_response_json(resp, 200, master_task_to_json(m, t, true)));
 }
 
@@ -328,6 +385,7 @@ static int api_task_kill(http_request *req, http_response *resp, void *userdata)
                 return api_reply(m, req,
                                  api_errorf(resp, -ENOENT, "not_found", "task %s: no such task",
                                             req->captures[0]));
+        API_AUTHZ(m, req, resp, .action = AUTHZ_TASK_KILL, .task = t->id, .role = task_role(t));
         r = master_task_kill(m, t, &done);
         if (r == -EBUSY) /* it is over already */
                 return api_reply(m, req,
@@ -354,7 +412,7 @@ static int api_agent_list(http_request *req, http_response *resp, void *userdata
         size_t n = 0, i = 0;
         json_t *arr;
 
-        (void)req;
+        API_AUTHZ(m, req, resp, .action = AUTHZ_AGENTS_READ);
         v = calloc(table_size(m->agents) + 1, sizeof(*v));
         if (!v)
                 return -ENOMEM;
@@ -372,6 +430,7 @@ static int api_agent_get(http_request *req, http_response *resp, void *userdata)
         master *m = userdata;
         struct master_agent *a = master_agent_get(m, req->captures[0]);
 
+        API_AUTHZ(m, req, resp, .action = AUTHZ_AGENTS_READ, .agent = req->captures[0]);
         if (!a)
                 return api_reply(m, req,
                                  api_errorf(resp, -ENOENT, "not_found", "agent %s: no such agent",

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/authz.h"
 #include "master/dashboard.h"
 #include "master/master.h"
 
@@ -84,6 +85,11 @@ int dashboard_task_isolation(http_request *req, http_response *resp, void *userd
                 return http_response_error(resp, status, code, "task %s: no such task",
                                            req->captures[0]);
         }
+        r = master_api_authz(m, req, resp,
+                             &(struct authz_request){.action = AUTHZ_TASK_READ, .task = t->id,
+                                                     .role = t->spec->role ?: "default"});
+        if (r != 0)
+                return r > 0 ? 0 : r;
         a = t->agent_id ? master_agent_get(m, t->agent_id) : NULL;
         status = master_api_status(-EBUSY, NULL, &code);
         if (!a || silo_task_state_is_terminal(t->state))

@@ -120,6 +120,7 @@ struct master_metrics {
         uint64_t status_duplicates;
         uint64_t status_ignored;
         uint64_t status_refused; /* not from the agent the task is placed on */
+        uint64_t requests_forbidden; /* refused by common/authz.h: 403 */
         uint64_t tasks_submitted;
         uint64_t launches_sent;
         uint64_t launches_accepted;
@@ -281,6 +282,11 @@ extern const size_t master_n_routes;
 /* The API's errno -> status table: the status for r, and in *ret_code its error code (the
  * endpoint's code, when the table leaves it to the endpoint). 500 and NULL: not the client's. */
 unsigned master_api_status(int r, const char *code, const char **ret_code);
+struct authz_request;
+/* 0 when the request's identity may do q (common/authz.h); else a 403 "forbidden" in resp,
+ * counted and logged, and 1 (the handler returns 0: answered); -ENOMEM. */
+int master_api_authz(master *m, http_request *req, http_response *resp,
+                     const struct authz_request *q);
 char *master_metrics_format(master *m);
 /* Set the histograms' bounds (a zeroed struct has none). */
 void master_metrics_init(struct master_metrics *x);
