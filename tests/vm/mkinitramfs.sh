@@ -1,22 +1,23 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # Build the VM harness's initramfs: static busybox, the guest init, kernel modules with their
-# dependencies in load order, and a run directory (config, environment, command) from run-vm.sh.
+# dependencies in load order. The run directory (config, shares, command) is not in it:
+# run-vm.sh appends that as a second cpio archive per boot (the kernel unpacks concatenated
+# archives in turn), so this image depends only on its inputs and run-vm.sh caches it.
 #
-# Usage: mkinitramfs.sh KERNEL_DIR OUT.cpio RUN_DIR MODULE[=PARAMS]...
+# Usage: mkinitramfs.sh KERNEL_DIR OUT.cpio MODULE[=PARAMS]...
 #   KERNEL_DIR  a tree unpacked by fetch-kernel.sh (boot/vmlinuz-*, lib/modules/<kver>/)
-#   RUN_DIR     files copied to /silo in the image (config, env, cmd written by run-vm.sh)
 #   MODULE      a module name; "=PARAMS" (space-separated key=value) is passed to insmod
 # Modules are resolved with modprobe --show-depends against KERNEL_DIR (never the host's
 # /lib/modules); builtins are skipped; .ko.xz/.ko.zst are decompressed because busybox
 # insmod takes plain ELF only.
 set -euo pipefail
 
-if [ "$#" -lt 3 ]; then
-    echo "usage: $0 KERNEL_DIR OUT.cpio RUN_DIR MODULE[=PARAMS]..." >&2
+if [ "$#" -lt 2 ]; then
+    echo "usage: $0 KERNEL_DIR OUT.cpio MODULE[=PARAMS]..." >&2
     exit 2
 fi
-kdir="$1"; out="$2"; rundir="$3"; shift 3
+kdir="$1"; out="$2"; shift 2
 here="$(cd "$(dirname "$0")" && pwd)"
 
 kver="$(basename "$(ls -d "$kdir"/lib/modules/*/ | head -n1)")"
@@ -34,7 +35,6 @@ cp "$busybox" "$stage/bin/busybox"
 cp "$here/init.sh" "$stage/init"
 cp "$here/stage2.sh" "$stage/silo/stage2.sh"
 chmod 0755 "$stage/init" "$stage/silo/stage2.sh"
-cp -a "$rundir/." "$stage/silo/"
 
 # Resolve every requested module to its dependency chain, deduplicated, in load order.
 declare -A seen=()

@@ -65,6 +65,7 @@ export SILO_SOURCE_DIR="$src"
 
 kdir="$("$here/fetch-kernel.sh" --print)"
 kernel="$(ls "$kdir"/boot/vmlinuz-* | head -n1)"
+cache="${SILO_VM_CACHE:-/var/cache/silo-vm}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/silo-vm.XXXXXX")"
 vm_pid=""
@@ -82,7 +83,8 @@ trap 'say "interrupted"; exit 1' INT TERM HUP
 # Quote a value for /bin/sh: single quotes, with each embedded ' spelled '\''.
 shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
-run="$work/run"
+# The per-boot files, archived as the initramfs's second part (below) under /silo.
+run="$work/runfs/silo"
 mkdir -p "$run"
 token="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 {
@@ -128,7 +130,32 @@ cp "$here/systemd-setup.sh" "$run/"
 modules=(virtio_pci 9pnet_virtio 9p overlay configfs "null_blk=$null_blk"
          loop veth bridge llc stp ext4)
 for m in $extra_modules; do modules+=("$m"); done
-"$here/mkinitramfs.sh" "$kdir" "$work/initramfs.cpio" "$run" "${modules[@]}"
+
+# The image of busybox, init and modules depends only on its inputs: build it once per set of
+# them (the harness's scripts, busybox, the kernel's modules, the module list with parameters),
+# not once per boot, and append this boot's run directory as a second cpio archive.
+busybox=/bin/busybox
+[ -x "$busybox" ] || { say "$busybox not found (install busybox-static)"; exit 1; }
+initrd_cache="$cache/initramfs"
+mkdir -p "$initrd_cache"
+key="$({ cat "$here/mkinitramfs.sh" "$here/init.sh" "$here/stage2.sh"
+         cksum <"$busybox"
+         echo "$kdir"; stat -c %Y "$kdir"/lib/modules/*/modules.dep
+         printf '%s\n' "${modules[@]}"; } | sha256sum | cut -c1-32)"
+base="$initrd_cache/$key.cpio"
+if [ -s "$base" ]; then
+    touch "$base"
+else
+    tmp="$(mktemp "$initrd_cache/.build.XXXXXX")"
+    "$here/mkinitramfs.sh" "$kdir" "$tmp" "${modules[@]}" || { rm -f "$tmp"; exit 1; }
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$base"
+    # Images of module lists and scripts no longer in use.
+    find "$initrd_cache" \( -name '*.cpio' -mtime +7 -o -name '.build.*' -mmin +60 \) -delete 2>/dev/null || true
+fi
+(cd "$work/runfs" && find . -mindepth 2 | LC_ALL=C sort | "$busybox" cpio -o -H newc 2>/dev/null) \
+    >"$work/run.cpio"
+cat "$base" "$work/run.cpio" >"$work/initramfs.cpio"
 
 # Two TCG guests on two shared cores starve each other: one VM at a time, machine-wide.
 lock=/tmp/silo-vm.lock
