@@ -58,6 +58,9 @@ struct http_server {
  * peer's identity, verified once per connection at its first request. */
 struct http_sock {
         struct http_conn *hc;
+        int fd;
+        bool first_read;   /* TLS: the first bytes were looked at (http_tls_pull()) */
+        char remote[INET6_ADDRSTRLEN + 8];
         bool verified;
         struct silo_identity *identity;
         char *refusal; /* why its certificate was refused */
@@ -822,6 +825,72 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
         *con_cls = NULL;
 }
 
+/* The first bytes of a connection to the HTTPS port decide: a TLS handshake record (0x16) goes
+ * on to GnuTLS; anything else is a plain-HTTP client, which gets a plain-text 400 saying so
+ * (it could not read a TLS alert) and a log line naming it, and the connection ends. GnuTLS
+ * reads through these two functions instead of the socket directly for that look. */
+#define PLAIN_HTTP_BODY "this port speaks HTTPS only: use https:// and a client certificate from the CA\n"
+_Static_assert(sizeof(PLAIN_HTTP_BODY) - 1 == 79, "Content-Length below");
+static const char plain_http_answer[] =
+    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: "
+    "close\r\nContent-Length: 79\r\n\r\n" PLAIN_HTTP_BODY;
+
+static ssize_t http_tls_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
+{
+        struct http_sock *sk = ptr;
+
+        if (!sk->first_read) {
+                unsigned char first;
+                ssize_t n = recv(sk->fd, &first, 1, MSG_PEEK);
+
+                if (n <= 0)
+                        return n; /* EAGAIN until the client speaks; 0 at its EOF */
+                sk->first_read = true;
+                if (first != 0x16) {
+                        log_info("refused a plain-HTTP request from %s on the HTTPS port",
+                                 sk->remote);
+                        (void)!send(sk->fd, plain_http_answer, sizeof(plain_http_answer) - 1,
+                                    MSG_NOSIGNAL | MSG_DONTWAIT);
+                        (void)shutdown(sk->fd, SHUT_WR);
+                        errno = ECONNRESET;
+                        return -1;
+                }
+        }
+        return recv(sk->fd, data, size, 0);
+}
+
+static ssize_t http_tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
+{
+        struct http_sock *sk = ptr;
+        struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+
+        return sendmsg(sk->fd, &m, MSG_NOSIGNAL);
+}
+
+/* GnuTLS asks whether data is there (TLS 1.3 needs it with a pull function of one's own). */
+static int http_tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+        struct http_sock *sk = ptr;
+        struct pollfd p = {.fd = sk->fd, .events = POLLIN};
+
+        return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
+/* With TLS: GnuTLS reads and writes the connection through http_tls_pull/push on `sk`. */
+static void http_sock_tls_setup(struct MHD_Connection *conn, struct http_sock *sk)
+{
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        gnutls_session_t session = ci ? (gnutls_session_t)ci->tls_session : NULL;
+
+        if (!session)
+                return;
+        gnutls_transport_set_ptr(session, sk);
+        gnutls_transport_set_pull_function(session, http_tls_pull);
+        gnutls_transport_set_pull_timeout_function(session, http_tls_pull_timeout);
+        gnutls_transport_set_vec_push_function(session, http_tls_push);
+}
+
 static void http_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                                    enum MHD_ConnectionNotificationCode toe)
 {
@@ -834,8 +903,13 @@ static void http_notify_connection(void *cls, struct MHD_Connection *conn, void 
 
                 /* Without a record the connection has no deadlines of ours and, with TLS, no
                  * identity: every request on it is refused. */
-                if (sk && ci)
+                if (sk && ci) {
                         sk->hc = http_conns_started(s->conns, ci->connect_fd, now_mono_ms());
+                        sk->fd = ci->connect_fd;
+                        format_remote(conn, sk->remote, sizeof(sk->remote));
+                        if (s->tls)
+                                http_sock_tls_setup(conn, sk);
+                }
                 *socket_context = sk;
         } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
                 struct http_sock *sk = *socket_context;
