@@ -198,7 +198,9 @@ if has_phase hostile; then
     start_master
     SPEC='{"name": "smuggled", "command": ["/bin/true"]}'
     # raw N: send stdin on one connection, print the first N responses ("<status> <Connection> <body>").
-    raw() { python3 "$RAW_HTTP" "127.0.0.1:$PORT" "$1"; }
+    # Debian's python3 first: a pyenv shim in PATH takes 2 s to start.
+    PY=$(command -v /usr/bin/python3 || command -v python3)
+    raw() { "$PY" "$RAW_HTTP" "127.0.0.1:$PORT" "$1"; }
     req_head() { printf 'POST /api/v1/tasks HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer %s\r\n' "$TOKEN"; }
     # A complete task submission, smuggled in as the body of a refused request.
     smuggled="$(req_head)Content-Length: ${#SPEC}"$'\r\n\r\n'"$SPEC"
