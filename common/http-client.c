@@ -56,28 +56,37 @@ static void curl_init_once(void)
         curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static size_t http_call_write(char *data, size_t size, size_t nmemb, void *userdata)
+size_t http_client_body_append(char **body, size_t *size, bool *too_large, const char *data,
+                               size_t n, size_t max)
 {
-        struct http_call *call = userdata;
-        size_t n = size * nmemb;
         char *nb;
 
-        if (call->body_size + n > HTTP_CLIENT_MAX_RESPONSE) {
-                call->body_too_large = true;
+        if (*size + n > max) {
+                *too_large = true;
                 return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
         }
-        nb = realloc(call->body, call->body_size + n + 1);
+        nb = realloc(*body, *size + n + 1);
         if (!nb)
                 return 0;
-        memcpy(nb + call->body_size, data, n);
-        call->body = nb;
-        call->body_size += n;
-        call->body[call->body_size] = '\0';
+        memcpy(nb + *size, data, n);
+        *body = nb;
+        *size += n;
+        nb[*size] = '\0';
         return n;
 }
 
-static int curl_code_to_errno(CURLcode c)
+static size_t http_call_write(char *data, size_t size, size_t nmemb, void *userdata)
 {
+        struct http_call *call = userdata;
+
+        return http_client_body_append(&call->body, &call->body_size, &call->body_too_large, data,
+                                       size * nmemb, HTTP_CLIENT_MAX_RESPONSE);
+}
+
+int http_client_curl_errno(int code)
+{
+        CURLcode c = (CURLcode)code;
+
         switch (c) {
         case CURLE_OK:
                 return 0;
@@ -203,7 +212,7 @@ static void http_call_complete(struct http_call *call, CURLcode code)
         json_t *json = NULL;
         long status = 0;
 
-        res.error = curl_code_to_errno(code);
+        res.error = http_client_curl_errno(code);
         if (call->body_too_large)
                 res.error = -EFBIG;
         if (res.error == 0) {
@@ -529,7 +538,7 @@ int http_client_request_sync_tls(const struct tls_files *tls, const char *method
         if (r < 0)
                 return error_wrap(ret_error, r, "%s %s", strempty(method), strempty(url));
         code = curl_easy_perform(call->easy);
-        r = curl_code_to_errno(code);
+        r = http_client_curl_errno(code);
         if (call->body_too_large)
                 r = -EFBIG;
         if (r == -EFBIG)

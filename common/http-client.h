@@ -84,3 +84,11 @@ int http_url_origin(const char *url, char **ret);
  * server of `urls` (same origin) and never from https to http. The index of the matching
  * URL, -EPERM when none matches, -EPROTO for a downgrade to http, -ENOMEM. */
 int http_redirect_target(const char *from, const char *to, const char *const *urls, size_t n_urls);
+
+/* For other users of libcurl (master/etcd.c keeps an easy handle of its own): a CURLcode as the
+ * -errno this client reports (0 for CURLE_OK), and a write callback's body: append n bytes to
+ * *body (kept NUL-terminated), or set *too_large past max bytes; returns what curl expects (n,
+ * or 0 to fail the transfer). */
+int http_client_curl_errno(int curl_code);
+size_t http_client_body_append(char **body, size_t *size, bool *too_large, const char *data,
+                               size_t n, size_t max);

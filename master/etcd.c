@@ -128,21 +128,9 @@ static int endpoints_parse(struct etcd *e, const char *text, char **ret_error)
 static size_t etcd_write(char *data, size_t size, size_t nmemb, void *userdata)
 {
         struct etcd *e = userdata;
-        size_t n = size * nmemb;
-        char *nb;
 
-        if (e->answer_size + n > ETCD_MAX_ANSWER) {
-                e->answer_too_large = true;
-                return 0;
-        }
-        nb = realloc(e->answer, e->answer_size + n + 1);
-        if (!nb)
-                return 0;
-        memcpy(nb + e->answer_size, data, n);
-        e->answer = nb;
-        e->answer_size += n;
-        e->answer[e->answer_size] = '\0';
-        return n;
+        return http_client_body_append(&e->answer, &e->answer_size, &e->answer_too_large, data,
+                                       size * nmemb, ETCD_MAX_ANSWER);
 }
 
 int etcd_new(const char *endpoints, unsigned timeout_ms, struct etcd **ret, char **ret_error)
@@ -254,26 +242,6 @@ static bool etcd_retry_next(int r)
                r == -EAGAIN;
 }
 
-static int curl_errno(CURLcode c)
-{
-        switch (c) {
-        case CURLE_COULDNT_CONNECT:
-                return -ECONNREFUSED;
-        case CURLE_OPERATION_TIMEDOUT:
-                return -ETIMEDOUT;
-        case CURLE_COULDNT_RESOLVE_HOST:
-                return -EHOSTUNREACH;
-        case CURLE_SEND_ERROR:
-        case CURLE_RECV_ERROR:
-        case CURLE_GOT_NOTHING:
-                return -ECONNRESET;
-        case CURLE_OUT_OF_MEMORY:
-                return -ENOMEM;
-        default:
-                return -EPROTO;
-        }
-}
-
 /* The answer of one endpoint: the status and JSON, or etcd's error as -errno and message. */
 static int etcd_answer(const char *endpoint, const char *path, const char *key, long status,
                        const char *text, size_t size, json_t **ret, char **ret_error)
@@ -332,7 +300,7 @@ int etcd_call(struct etcd *e, const char *path, const json_t *body, const char *
                                          "etcd %s%s: answer larger than %u bytes", ep, path,
                                          ETCD_MAX_ANSWER);
                 if (code != CURLE_OK) {
-                        r = curl_errno(code);
+                        r = http_client_curl_errno(code);
                         if (ret_error) {
                                 free(*ret_error);
                                 *ret_error = NULL;
@@ -477,16 +445,27 @@ static json_t *range_body(const char *key, const char *range_end, int64_t revisi
         return b;
 }
 
-int etcd_range(struct etcd *e, const char *key, const char *range_end, int64_t revision,
-               int64_t limit, struct etcd_kvs *ret, char **ret_error)
+/* POST body (taken, NULL: -ENOMEM) to path; *ret is the answer. */
+static int etcd_post(struct etcd *e, const char *path, json_t *body, const char *key,
+                     json_t **ret, char **ret_error)
 {
-        json_t *body = range_body(key, range_end, revision, limit, false), *answer = NULL;
         int r;
 
         if (!body)
                 return -ENOMEM;
-        r = etcd_call(e, "/v3/kv/range", body, key, &answer, ret_error);
+        r = etcd_call(e, path, body, key, ret, ret_error);
         json_decref(body);
+        return r;
+}
+
+/* A range request (body taken) and its answer's keys. */
+static int etcd_range_post(struct etcd *e, json_t *body, const char *key, struct etcd_kvs *ret,
+                           char **ret_error)
+{
+        json_t *answer = NULL;
+        int r;
+
+        r = etcd_post(e, "/v3/kv/range", body, key, &answer, ret_error);
         if (r < 0)
                 return r;
         r = etcd_kvs_from_json(answer, ret);
@@ -495,42 +474,37 @@ int etcd_range(struct etcd *e, const char *key, const char *range_end, int64_t r
                 return error_set(ret_error, r, "etcd %s/v3/kv/range key %s: malformed answer",
                                  etcd_endpoint(e), key);
         return 0;
+}
+
+int etcd_range(struct etcd *e, const char *key, const char *range_end, int64_t revision,
+               int64_t limit, struct etcd_kvs *ret, char **ret_error)
+{
+        return etcd_range_post(e, range_body(key, range_end, revision, limit, false), key, ret,
+                               ret_error);
 }
 
 int etcd_range_edge(struct etcd *e, const char *key, const char *range_end, int64_t revision,
                     bool last, struct etcd_kvs *ret, char **ret_error)
 {
-        json_t *body = range_body(key, range_end, revision, 1, false), *answer = NULL;
-        int r;
+        json_t *body = range_body(key, range_end, revision, 1, false);
 
-        if (!body || json_object_set_new(body, "sort_order",
+        if (body && (json_object_set_new(body, "sort_order",
                                          json_string(last ? "DESCEND" : "ASCEND")) < 0 ||
-            json_object_set_new(body, "sort_target", json_string("KEY")) < 0) {
+                     json_object_set_new(body, "sort_target", json_string("KEY")) < 0)) {
                 json_decref(body);
-                return -ENOMEM;
+                body = NULL;
         }
-        r = etcd_call(e, "/v3/kv/range", body, key, &answer, ret_error);
-        json_decref(body);
-        if (r < 0)
-                return r;
-        r = etcd_kvs_from_json(answer, ret);
-        json_decref(answer);
-        if (r < 0)
-                return error_set(ret_error, r, "etcd %s/v3/kv/range key %s: malformed answer",
-                                 etcd_endpoint(e), key);
-        return 0;
+        return etcd_range_post(e, body, key, ret, ret_error);
 }
 
 int etcd_count(struct etcd *e, const char *key, const char *range_end, int64_t *ret_revision,
                int64_t *ret_count, char **ret_error)
 {
-        json_t *body = range_body(key, range_end, 0, 0, true), *answer = NULL;
+        json_t *answer = NULL;
         int r;
 
-        if (!body)
-                return -ENOMEM;
-        r = etcd_call(e, "/v3/kv/range", body, key, &answer, ret_error);
-        json_decref(body);
+        r = etcd_post(e, "/v3/kv/range", range_body(key, range_end, 0, 0, true), key, &answer,
+                      ret_error);
         if (r < 0)
                 return r;
         if (ret_revision)
@@ -675,13 +649,10 @@ int etcd_txn_result_from_json(const json_t *j, struct etcd_txn_result *ret)
 int etcd_txn_commit(struct etcd *e, const struct etcd_txn *t, struct etcd_txn_result *ret,
                     char **ret_error)
 {
-        json_t *body = etcd_txn_body(t), *answer = NULL;
+        json_t *answer = NULL;
         int r;
 
-        if (!body)
-                return -ENOMEM;
-        r = etcd_call(e, "/v3/kv/txn", body, t->key0, &answer, ret_error);
-        json_decref(body);
+        r = etcd_post(e, "/v3/kv/txn", etcd_txn_body(t), t->key0, &answer, ret_error);
         if (r < 0)
                 return r;
         r = etcd_txn_result_from_json(answer, ret);
@@ -702,10 +673,7 @@ int etcd_delete(struct etcd *e, const char *key, const char *range_end, int64_t 
                 json_decref(body);
                 body = NULL;
         }
-        if (!body)
-                return -ENOMEM;
-        r = etcd_call(e, "/v3/kv/deleterange", body, key, &answer, ret_error);
-        json_decref(body);
+        r = etcd_post(e, "/v3/kv/deleterange", body, key, &answer, ret_error);
         if (r < 0)
                 return r;
         if (ret_deleted)
@@ -756,13 +724,11 @@ int etcd_lease_keepalive_from_json(const json_t *j, int64_t *ret_ttl_s)
 int etcd_lease_grant(struct etcd *e, int64_t ttl_s, int64_t *ret_id, int64_t *ret_ttl_s,
                      char **ret_error)
 {
-        json_t *body = etcd_lease_grant_body(ttl_s), *answer = NULL;
+        json_t *answer = NULL;
         int r;
 
-        if (!body)
-                return -ENOMEM;
-        r = etcd_call(e, "/v3/lease/grant", body, NULL, &answer, ret_error);
-        json_decref(body);
+        r = etcd_post(e, "/v3/lease/grant", etcd_lease_grant_body(ttl_s), NULL, &answer,
+                      ret_error);
         if (r < 0)
                 return r;
         r = etcd_lease_grant_from_json(answer, ret_id, ret_ttl_s);
@@ -777,13 +743,10 @@ int etcd_lease_grant(struct etcd *e, int64_t ttl_s, int64_t *ret_id, int64_t *re
 
 int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ret_ttl_s, char **ret_error)
 {
-        json_t *body = etcd_lease_id_body(id), *answer = NULL;
+        json_t *answer = NULL;
         int r;
 
-        if (!body)
-                return -ENOMEM;
-        r = etcd_call(e, "/v3/lease/keepalive", body, NULL, &answer, ret_error);
-        json_decref(body);
+        r = etcd_post(e, "/v3/lease/keepalive", etcd_lease_id_body(id), NULL, &answer, ret_error);
         if (r < 0)
                 return r;
         r = etcd_lease_keepalive_from_json(answer, ret_ttl_s);
@@ -798,13 +761,10 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ret_ttl_s, char **
 
 int etcd_lease_revoke(struct etcd *e, int64_t id, char **ret_error)
 {
-        json_t *body = etcd_lease_id_body(id), *answer = NULL;
+        json_t *answer = NULL;
         int r;
 
-        if (!body)
-                return -ENOMEM;
-        r = etcd_call(e, "/v3/lease/revoke", body, NULL, &answer, ret_error);
-        json_decref(body);
+        r = etcd_post(e, "/v3/lease/revoke", etcd_lease_id_body(id), NULL, &answer, ret_error);
         json_decref(answer);
         return r;
 }

@@ -384,6 +384,19 @@ static int txn_send(struct store_etcd *s, size_t from, size_t to, uint64_t *seq_
         return r;
 }
 
+/* Forget the oldest cached stream event. */
+static void stream_cache_drop(struct store_etcd *s)
+{
+        struct stream_cached *c = &s->cache[s->cache_start];
+
+        free(c->type);
+        free(c->task_id);
+        free(c->role);
+        free(c->line);
+        s->cache_start = (s->cache_start + 1) % STREAM_CACHE;
+        s->cache_n--;
+}
+
 /* A stream event, as stored, into the cache of the newest committed ones. */
 static void stream_cache_add(struct store_etcd *s, const struct pending_op *op)
 {
@@ -393,15 +406,8 @@ static void stream_cache_add(struct store_etcd *s, const struct pending_op *op)
 
         if (!idx || !(j = json_loadb(op->value, op->value_size, 0, NULL)))
                 return;
-        if (s->cache_n == STREAM_CACHE) {
-                c = &s->cache[s->cache_start];
-                free(c->type);
-                free(c->task_id);
-                free(c->role);
-                free(c->line);
-                s->cache_start = (s->cache_start + 1) % STREAM_CACHE;
-                s->cache_n--;
-        }
+        if (s->cache_n == STREAM_CACHE)
+                stream_cache_drop(s);
         c = &s->cache[(s->cache_start + s->cache_n) % STREAM_CACHE];
         *c = (struct stream_cached){
             .index = strtoull(idx + 1, NULL, 10),
@@ -420,15 +426,8 @@ static void stream_cache_add(struct store_etcd *s, const struct pending_op *op)
 
 static void stream_cache_clear(struct store_etcd *s)
 {
-        while (s->cache_n > 0) {
-                struct stream_cached *c = &s->cache[s->cache_start];
-                free(c->type);
-                free(c->task_id);
-                free(c->role);
-                free(c->line);
-                s->cache_start = (s->cache_start + 1) % STREAM_CACHE;
-                s->cache_n--;
-        }
+        while (s->cache_n > 0)
+                stream_cache_drop(s);
         s->cache_start = 0;
 }
 
@@ -1156,15 +1155,8 @@ static int etcd_stream_trim(struct store *base, uint64_t upto)
                 s->stream_oldest = upto + 1 <= s->stream_last ? upto + 1 : 0;
         } else
                 free(end);
-        while (s->cache_n > 0 && s->cache[s->cache_start].index <= upto) {
-                struct stream_cached *c = &s->cache[s->cache_start];
-                free(c->type);
-                free(c->task_id);
-                free(c->role);
-                free(c->line);
-                s->cache_start = (s->cache_start + 1) % STREAM_CACHE;
-                s->cache_n--;
-        }
+        while (s->cache_n > 0 && s->cache[s->cache_start].index <= upto)
+                stream_cache_drop(s);
         return etcd_change_end(base, r);
 }
 
