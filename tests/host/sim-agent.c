@@ -45,6 +45,7 @@
 #include "common/http-server.h"
 #include "common/macro.h"
 #include "common/protocol-json.h"
+#include "common/tls.h"
 
 struct sim_options {
         char *master;
@@ -59,6 +60,7 @@ struct sim_options {
         char **disks; /* name:class:read_bps:write_bps:read_iops:write_iops */
         char **attrs; /* key=value */
         char *ports;  /* host port range offered, "MIN-MAX" */
+        char *tls_ca, *tls_cert, *tls_key; /* mutual TLS, as silo-agent's --tls-* */
 };
 
 #define OPT(f) offsetof(struct sim_options, f)
@@ -79,6 +81,10 @@ static const struct config_option sim_table[] = {
      "share of each limit a task's isolation view reports as used and measured"},
     {"finish-after-ms", CONFIG_UINT, OPT(finish_after_ms), "0", "MS",
      "a task finishes (exit 0) this long after its launch; 0: never by itself", 0, 86400000},
+    {"tls-ca", CONFIG_STRING, OPT(tls_ca), NULL, "FILE", "cluster CA (mutual TLS, as silo-agent)"},
+    {"tls-cert", CONFIG_STRING, OPT(tls_cert), NULL, "FILE",
+     "this agent's certificate (siloctl tls cert --agent): HTTPS and calls over TLS"},
+    {"tls-key", CONFIG_STRING, OPT(tls_key), NULL, "FILE", "the key of --tls-cert"},
 };
 static const struct config_schema sim_schema = {
     .program = "sim-agent",
@@ -113,6 +119,7 @@ struct sim_delayed {
 static struct {
         struct sim_options o;
         char *token;
+        struct tls_creds *tls; /* --tls-*: NULL without TLS */
         char address[64];
         char *agent_id;
         http_server *http;
@@ -854,14 +861,25 @@ int main(int argc, char **argv)
                 fprintf(stderr, "sim-agent: %s\n", strempty(err));
                 return 1;
         }
+        if (sim.o.tls_ca || sim.o.tls_cert || sim.o.tls_key) {
+                struct tls_files f = {sim.o.tls_ca, sim.o.tls_cert, sim.o.tls_key, NULL};
+
+                r = tls_creds_new(&f, &sim.tls, &err);
+                if (r < 0) {
+                        fprintf(stderr, "sim-agent: %s\n", strempty(err));
+                        return 2;
+                }
+        }
         hc = (struct http_server_config){
             .listen = sim.o.listen,
             .routes = sim_routes,
             .n_routes = ELEMENTSOF(sim_routes),
             .token = sim.token,
+            .tls = sim.tls,
         };
         r = http_server_new(&hc, &sim.http);
-        if (r < 0 || http_client_new(&sim.client) < 0) {
+        if (r < 0 || http_client_new(&sim.client) < 0 ||
+            (sim.tls && http_client_set_tls(sim.client, tls_creds_files(sim.tls)) < 0)) {
                 fprintf(stderr, "sim-agent: cannot listen on %s: %s\n", sim.o.listen, strerror(-r));
                 return 1;
         }
