@@ -28,7 +28,7 @@ for i in 0 1 2; do
         "POST /api/v1/agents/x/heartbeat" "DELETE /api/v1/tasks/t1" "GET /api/v1/events?since=0"; do
         read -r method path <<<"$call"
         data=()
-        [ "$method" = GET ] || data=(-H 'Content-Type: application/json' --data-binary '{}')
+        [ "$method" = POST ] && data=(-H 'Content-Type: application/json' --data-binary '{}')
         got=$(curl -s -o /dev/null -X "$method" -H "Authorization: Bearer $TOKEN" "${data[@]}" \
             -w '%{http_code} %{redirect_url}' "${M_URL[$i]}$path")
         assert_eq "m$i: $method $path" "$got" "307 ${M_URL[$L]}$path"
