@@ -81,7 +81,7 @@ for k in $(seq "$KILLS"); do
     T=$(date +%s%3N)
     ha_kill9_master "$L"
     NEW=$(ha_wait_leader $((HA_TTL + 30)) "$L")
-    kills+=("$T")
+    kills+=("$T ${M_URL[$L]} ${M_URL[$NEW]}")
     ha_start_master "$L"
     echo "# kill $k: m$L killed at $T, m$NEW leads"
 done
@@ -90,10 +90,14 @@ kill "$BURST" 2>/dev/null || true
 wait "$BURST" 2>/dev/null || true
 echo "# failover: last acknowledgement before each kill -> first after it (ms)"
 fo=()
-for T in "${kills[@]}"; do
-    g=$(jq -s --argjson t "$T" '([.[] | select(.at_ms? and .at_ms <= $t) | .at_ms] | max) as $b |
-        ([.[] | select(.at_ms? and .at_ms > $t) | .at_ms] | min) as $a | if $a and $b then $a - $b else "NaN" end' \
-        "$WORK/burst.jsonl")
+for k in "${kills[@]}"; do
+    read -r T old new <<<"$k"
+    # By who answered (redirects followed): the old leader's last before the kill, the new one's
+    # first after it.
+    g=$(jq -s --argjson t "$T" --arg o "$old" --arg n "$new" '
+        ([.[] | select(.master? == $o and .at_ms <= $t) | .at_ms] | max) as $b |
+        ([.[] | select(.master? == $n and .at_ms > $t) | .at_ms] | min) as $a |
+        if $a and $b then $a - $b else "NaN" end' "$WORK/burst.jsonl")
     fo+=("$g")
 done
 echo "failover_ms ${fo[*]}"

@@ -9,17 +9,20 @@ THREADS callers can, and record every acknowledged one.
 Task i has id "<prefix>-<i>": a submission whose answer was lost (a master killed mid-request,
 503 while no leader is known) is sent again with the same id, which the master treats as the same
 task (docs/TASK-SPEC.md), until a 2xx or the deadline. Each 2xx is one line of FILE, written as
-it comes: {"id", "at_ms" (wall clock), "state" (as answered), "master"}. The last
+it comes: {"id", "at_ms" (wall clock), "state" (as answered), "master" (the one that answered,
+redirects followed)}. The last
 line is a summary: {"done": true, "acked": N, "retries": N, "errors": {message: count}}.
 Exits 1 when some submission was never acknowledged.
 """
 
 import argparse
+import http.client
 import json
 import os
 import sys
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "clients", "python"))
@@ -59,11 +62,21 @@ def main():
             tid = f"{args.prefix}-{i:05d}"
             while True:
                 try:
-                    t = client.submit(dict(spec, id=tid))
+                    # The client's request path, to know which master answered after
+                    # redirects (submit() keeps only the body).
+                    resp, conn, url = client._open("POST", "/api/v1/tasks", dict(spec, id=tid),
+                                                   client.timeout)
+                    try:
+                        t = json.loads(resp.read() or b"{}")
+                    except (OSError, http.client.HTTPException, ValueError) as e:
+                        raise silo.SiloConnectionError(f"the answer was cut off: {e}") from None
+                    finally:
+                        conn.close()
+                    u = urllib.parse.urlsplit(url)
                     with lock:
                         out.write(json.dumps({"id": tid, "at_ms": int(time.time() * 1000),
                                               "state": t.get("state"),
-                                              "master": client.masters[client._current]}) + "\n")
+                                              "master": f"{u.scheme}://{u.netloc}"}) + "\n")
                     break
                 except silo.SiloError as e:
                     if e.status is not None and e.status not in (503,) and e.status < 500:

@@ -58,6 +58,7 @@ etcd_member_start "$gone2"
 T_B=$(date +%s%3N)
 etcd_wait_healthy 20 || fail "etcd did not recover"
 NEW=$(ha_wait_leader $((HA_TTL + 10)))
+PORT=${M_PORT[$NEW]}
 pass "etcd healthy again; m$NEW leads $(($(date +%s%3N) - T_B)) ms after the members restarted"
 for i in 1 2 3 4; do assert_eq "t$i after the outage" "$(task_state "t$i")" RUNNING; done
 assert_eq "one-gone (acknowledged with one member down)" "$(task_state one-gone)" RUNNING

@@ -21,7 +21,7 @@ for i in 0 1 2; do
     assert_eq "m$i /health role" "$(jq -r .role <<<"$h")" follower
     assert_eq "m$i /health leader" "$(jq -r .leader <<<"$h")" "${M_URL[$L]}"
     assert_match "m$i /metrics silo_master_is_leader" \
-        "$(curl -s "${M_URL[$i]}/metrics" | grep '^silo_master_is_leader')" ' 0$'
+        "$(curl -s -H "Authorization: Bearer $TOKEN" "${M_URL[$i]}/metrics" | grep '^silo_master_is_leader')" ' 0$'
     # Every API call, a read with its query, a write, an agent's call, a kill: 307 to the
     # leader, path and query kept, before any body is read.
     for call in "GET /api/v1/tasks?state=RUNNING" "POST /api/v1/tasks" "GET /api/v1/agents" \
@@ -34,7 +34,7 @@ for i in 0 1 2; do
         assert_eq "m$i: $method $path" "$got" "307 ${M_URL[$L]}$path"
     done
 done
-assert_match "m$L /metrics" "$(curl -s "${M_URL[$L]}/metrics" | grep -E '^silo_master_(is_leader|epoch)' | tr '\n' ' ')" \
+assert_match "m$L /metrics" "$(curl -s -H "Authorization: Bearer $TOKEN" "${M_URL[$L]}/metrics" | grep -E '^silo_master_(is_leader|epoch)' | tr '\n' ' ')" \
     "silo_master_is_leader 1 .*silo_master_epoch $E1|silo_master_epoch $E1 .*silo_master_is_leader 1"
 
 # siloctl with the three URLs, the leader last (the first two redirect).
@@ -73,6 +73,7 @@ acked_before=$(wc -l <"$WORK/burst.jsonl")
 ha_kill9_master "$L"
 NEW=$(ha_wait_leader $((HA_TTL + 2)) "$L")
 T_LEAD=$(date +%s%3N)
+PORT=${M_PORT[$NEW]} # master-lib's helpers to the new leader ($(...) kept ha_wait_leader's to itself)
 pass "m$L killed after $acked_before acknowledgements; m$NEW leads $((T_LEAD - T_KILL)) ms later (lease TTL ${HA_TTL} s)"
 E2=$(ha_epoch "$NEW")
 [ "$E2" -gt "$E1" ] && pass "epoch $E1 -> $E2" || fail "epoch did not grow: $E1 -> $E2"
@@ -80,11 +81,15 @@ wait "$BURST" && rc=0 || rc=$?
 summary=$(tail -n1 "$WORK/burst.jsonl")
 assert_eq "burst: every submission acknowledged (exit $rc, $(jq -c '{retries, errors}' <<<"$summary"))" \
     "$(jq -r .acked <<<"$summary")" "$N"
-first_after=$(jq -s --argjson t "$T_KILL" '[.[] | select(.at_ms? and .at_ms > $t) | .at_ms] | min' "$WORK/burst.jsonl")
-gap=$((first_after - T_KILL))
-[ "$gap" -le $(((HA_TTL + 2) * 1000)) ] &&
-    pass "first acknowledgement after the kill ${gap} ms after it (<= TTL + 2 s)" ||
-    fail "first acknowledgement after the kill ${gap} ms after it (> TTL + 2 s = $(((HA_TTL + 2) * 1000)) ms)"
+# Answers of the old leader still in the client's hands at the kill do not count: the first
+# acknowledgement the new leader gave.
+first_new=$(jq -s --arg m "${M_URL[$NEW]}" '[.[] | select(.master? == $m) | .at_ms] | min' "$WORK/burst.jsonl")
+gap=$((first_new - T_KILL))
+if [ "$gap" -le $(((HA_TTL + 2) * 1000)) ]; then
+    pass "the new leader's first acknowledgement ${gap} ms after the kill (<= TTL + 2 s)"
+else
+    fail "the new leader's first acknowledgement ${gap} ms after the kill (> TTL + 2 s = $(((HA_TTL + 2) * 1000)) ms)"
+fi
 
 # Every acknowledged submission exists exactly once on the new leader.
 api_body GET /api/v1/tasks >"$WORK/tasks.json"

@@ -96,7 +96,8 @@ ha_leader() {
 }
 
 # ha_wait_leader SECONDS [NOT]: wait for a leader (other than NOT); prints its index and points
-# master-lib's helpers (PORT) at it.
+# master-lib's helpers (PORT) at it, which in X=$(ha_wait_leader ...) stays in the subshell: set
+# PORT=${M_PORT[$X]} there.
 ha_wait_leader() {
     local timeout=$1 not=${2:-} end l
     end=$(($(date +%s%3N) + timeout * 1000))
