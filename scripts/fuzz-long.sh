@@ -5,15 +5,18 @@
 # target (executions, coverage, crashes) and the total. Benchmark-style: exits non-zero on a
 # crash, a leak or a hang in any target, or when the executions in total stay under MIN
 # (default 10000000).
-#   scripts/fuzz-long.sh [--seconds N] [--min-execs N] [TARGET...]
+#   scripts/fuzz-long.sh [--seconds N] [--min-execs N] [--merge] [TARGET...]
 # Crashing inputs are kept in build-fuzz/fuzz-long/<target>/ (fix, then add to the corpus).
+# --merge: afterwards, add to tests/fuzz/corpus/<target>/ the inputs that reach coverage the
+# corpus does not (libFuzzer -merge=1), so that the bounded CI runs start from there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-secs=600 min=10000000
+secs=600 min=10000000 merge=
 while [ $# -gt 0 ]; do
     case $1 in
     --seconds) secs=$2; shift 2 ;;
     --min-execs) min=$2; shift 2 ;;
+    --merge) merge=1; shift ;;
     --*) echo "fuzz-long: unknown option $1" >&2; exit 2 ;;
     *) break ;;
     esac
@@ -43,6 +46,10 @@ for t in "${targets[@]}"; do
     printf '%-20s %12s %8s %8s %7s %s\n' "$t" "$execs" "$((execs / secs))" "${cov:-?}" \
         "$(ls "$dir/corpus" | wc -l)" "$result"
     total=$((total + execs))
+    if [ -n "$merge" ] && [ "$result" = ok ]; then
+        build-fuzz/tests/fuzz/fuzz-"$t" -merge=1 -max_len=16384 tests/fuzz/corpus/"$t" \
+            "$dir/corpus" >"$dir/merge.log" 2>&1 || { echo "$t: merge failed ($dir/merge.log)"; bad=1; }
+    fi
 done
 echo "total: $total executions in ${#targets[@]} targets, ${secs}s each"
 if [ "$total" -lt "$min" ]; then
