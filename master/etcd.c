@@ -682,6 +682,17 @@ int etcd_delete(struct etcd *e, const char *key, const char *range_end, int64_t 
         return 0;
 }
 
+int etcd_compact(struct etcd *e, int64_t revision, char **ret_error)
+{
+        json_t *answer = NULL;
+        int r;
+
+        r = etcd_post(e, "/v3/kv/compaction", json_pack("{s:I}", "revision", (json_int_t)revision),
+                      NULL, &answer, ret_error);
+        json_decref(answer);
+        return r;
+}
+
 json_t *etcd_lease_grant_body(int64_t ttl_s)
 {
         return json_pack("{s:I, s:I}", "TTL", (json_int_t)ttl_s, "ID", (json_int_t)0);

@@ -128,6 +128,10 @@ int etcd_txn_commit(struct etcd *e, const struct etcd_txn *t, struct etcd_txn_re
 int etcd_delete(struct etcd *e, const char *key, const char *range_end, int64_t *ret_deleted,
                 char **ret_error);
 
+/* Forget the store's history before `revision` (/v3/kv/compaction): etcd keeps every revision
+ * of every key until told, and a store written at every loop turn would fill its quota. */
+int etcd_compact(struct etcd *e, int64_t revision, char **ret_error);
+
 /* Leases. grant: a new lease of ttl_s seconds (etcd may grant a longer one: *ret_ttl_s).
  * keepalive: renew once; *ret_ttl_s is the TTL granted from now, -ENOENT when the lease is
  * gone (expired or revoked). revoke: delete it and every key bound to it. */

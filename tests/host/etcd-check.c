@@ -184,6 +184,15 @@ static void test_range(void **state)
         etcd_kvs_done(&kvs);
         assert_int_equal(etcd_count(e, p, end, NULL, &count, &err), 0);
         assert_int_equal(count, 3);
+        /* compacted history: an old revision is gone (-ERANGE, saying so), the present stays */
+        assert_int_equal(etcd_compact(e, rev0 + 1, &err), 0);
+        assert_int_equal(etcd_range(e, p, end, rev0, 0, &kvs, &err), -ERANGE);
+        assert_non_null(strstr(err, "compacted"));
+        free(err);
+        err = NULL;
+        assert_int_equal(etcd_range(e, p, end, 0, 0, &kvs, &err), 0);
+        assert_int_equal(kvs.n, 3);
+        etcd_kvs_done(&kvs);
         etcd_free(e);
 }
 
