@@ -1,0 +1,146 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Mutual TLS on the host: certificates made with `siloctl tls`, a master with --tls-*, a
+# sim-agent registering and running a task over HTTPS both ways, siloctl over TLS, and each
+# refusal with its message (another CA, expired, revoked, no certificate, plain HTTP, the token
+# alone), nothing changed by a refused request; --health-listen serves /health only.
+# Usage: tls.sh SILO-MASTER SIM-AGENT SILOCTL
+ASSERT_SUITE=tls
+. "$(dirname "$0")/master-lib.sh"
+CTL=$(realpath "$3")
+command -v certtool >/dev/null || skip_suite "certtool is not installed (Debian: gnutls-bin)"
+command -v python3 >/dev/null || skip_suite "python3 is not installed"
+
+T=$WORK/tls
+# assert_eq / assert_match with the name last, as these checks read best.
+eq() { assert_eq "$3" "$1" "$2"; }
+match() { assert_match "$3" "$1" "$2"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# ---- certificates ----
+"$CTL" tls init --dir "$T" >/dev/null || fail "siloctl tls init"
+eq "$(stat -c %a "$T/ca-key.pem")" 600 "the CA key is 0600"
+out=$("$CTL" tls init --dir "$T" 2>&1) && fail "a second tls init replaced the CA"
+match "$out" "already holds a CA.*--force" "a second tls init keeps the CA and says why"
+"$CTL" tls cert --master m1 --dir "$T" >/dev/null || fail "tls cert --master"
+"$CTL" tls cert --agent node-1 --dir "$T" >/dev/null || fail "tls cert --agent"
+"$CTL" tls cert --client ops --operator --dir "$T" >/dev/null || fail "tls cert --client --operator"
+"$CTL" tls cert --client st --role storage --dir "$T" >/dev/null || fail "tls cert --client --role"
+eq "$(stat -c %a "$T/node-1-key.pem")" 600 "a certificate's key is 0600"
+info=$(certtool -i --infile "$T/node-1.pem")
+match "$info" "Subject: O=silo:agent,CN=node-1" "the agent's certificate names it (CN) and its kind (O)"
+match "$(grep -A3 'Key Purpose' <<<"$info" | paste -sd' ')" "TLS WWW Client.*TLS WWW Server" "an agent's certificate is a client and a server one"
+match "$info" "IPAddress: 127.0.0.1" "a daemon's certificate names 127.0.0.1"
+match "$(certtool -i --infile "$T/ca.pem")" "Certificate Authority \(CA\): TRUE" "the CA is a CA"
+match "$(certtool -i --infile "$T/st.pem")" "O=silo:role:storage" "a role client's certificate carries its role"
+out=$("$CTL" tls cert --client x --dir "$T" 2>&1) && fail "a client certificate without a role was made"
+match "$out" "--role ROLE or --operator" "a client certificate needs a role or --operator"
+
+# Another CA's operator, and one of ours that expired (certtool: siloctl makes none in the past).
+"$CTL" tls init --dir "$WORK/other" >/dev/null
+"$CTL" tls cert --client ops --operator --dir "$WORK/other" >/dev/null
+cat >"$WORK/old.tmpl" <<'EOF'
+cn = "old"
+organization = "silo:operator"
+activation_date = "2020-01-01 00:00:00 UTC"
+expiration_date = "2020-02-01 00:00:00 UTC"
+tls_www_client
+signing_key
+EOF
+certtool --generate-privkey --key-type ecdsa --curve secp256r1 --outfile "$WORK/old-key.pem" 2>/dev/null
+certtool --generate-certificate --load-privkey "$WORK/old-key.pem" --load-ca-certificate "$T/ca.pem" \
+    --load-ca-privkey "$T/ca-key.pem" --template "$WORK/old.tmpl" --outfile "$WORK/old.pem" 2>/dev/null ||
+    fail "certtool could not make the expired certificate"
+
+# ---- a master with TLS ----
+out=$("$MASTER_BIN" --listen 127.0.0.1:0 --state-dir "$WORK/bad" --tls-cert "$T/m1.pem" --tls-ca "$T/ca.pem" 2>&1) &&
+    fail "a master started with --tls-cert and no --tls-key"
+match "$out" "--tls-key is required with --tls-cert" "a missing TLS file is named"
+
+HPORT=$(free_port)
+"$MASTER_BIN" --listen 127.0.0.1:0 --state-dir "$WORK/state" --log-level debug \
+    --tls-ca "$T/ca.pem" --tls-cert "$T/m1.pem" --tls-key "$T/m1-key.pem" --tls-crl "$T/crl.pem" \
+    --health-listen "127.0.0.1:$HPORT" >>"$WORK/master.log" 2>&1 &
+MPID=$!
+wait_for 10 "the master listening" grep -q 'listening on .* (port [0-9]*)' "$WORK/master.log"
+PORT=$(grep -o 'listening on .* (port [0-9]*)' "$WORK/master.log" | grep -o 'port [0-9]*' | cut -d' ' -f2)
+URL=https://127.0.0.1:$PORT
+
+OPS=(--cacert "$T/ca.pem" --cert "$T/ops.pem" --key "$T/ops-key.pem")
+# master-lib's helpers over TLS with the operator's certificate (no token).
+api() {
+    curl -sS -X "$1" "${OPS[@]}" ${3:+-H 'Content-Type: application/json' -d "$3"} -w '\n%{http_code}' "$URL$2"
+}
+sim() {
+    curl -sS -X "$2" "${OPS[@]}" ${4:+-d "$4"} "https://127.0.0.1:${SIM_PORT[$1]}$3"
+}
+wait_for 10 "the master healthy over HTTPS" curl -sf --cacert "$T/ca.pem" "$URL/health"
+pass "the master serves HTTPS; /health needs no certificate"
+
+# ---- an agent over TLS both ways: registration, heartbeats, a launch ----
+start_sim node-1 --tls-ca "$T/ca.pem" --tls-cert "$T/node-1.pem" --tls-key "$T/node-1-key.pem" \
+    --master "$URL"
+wait_for 10 "node-1 registered over TLS" sim_registered node-1
+pass "a sim-agent registers over mutual TLS"
+ctl() { "$CTL" --master "$URL" --ca "$T/ca.pem" --cert "$T/ops.pem" --key "$T/ops-key.pem" "$@"; }
+id=$(ctl -o json run --name t1 --cpus 1 --mem 64Mi -- /bin/true | jq -r .id)
+[ -n "$id" ] && [ "$id" != null ] || fail "siloctl run over TLS"
+wait_for 10 "t1 RUNNING on node-1 (a launch over HTTPS)" state_is "$id" RUNNING
+pass "siloctl submits over TLS, the master launches on the agent over HTTPS"
+match "$(ctl tasks)" "t1" "siloctl lists the tasks over TLS"
+match "$(SILO_CA=$T/ca.pem SILO_CERT=$T/ops.pem SILO_KEY=$T/ops-key.pem "$CTL" --master "$URL" agents)" \
+    "node-1" "siloctl takes \$SILO_CA, \$SILO_CERT, \$SILO_KEY"
+n_tasks=$(api_body GET /api/v1/tasks | jq '.tasks | length')
+
+# ---- refusals: each says why, is logged, and changes nothing ----
+spec='{"name": "evil", "command": ["/bin/true"], "resources": {"cpus": 1, "mem": "64Mi"}}'
+refused() { # refused WHAT CURL-ARGS... : POST a task, expect 401 unauthenticated; the message in $msg
+    local what=$1 out; shift
+    out=$(curl -sS "$@" -X POST -H 'Content-Type: application/json' -d "$spec" -w '\n%{http_code}' "$URL/api/v1/tasks")
+    eq "$(tail -n1 <<<"$out")" 401 "$what: 401"
+    eq "$(sed '$d' <<<"$out" | jq -r .error.code)" unauthenticated "$what: code unauthenticated"
+    msg=$(sed '$d' <<<"$out" | jq -r .error.message)
+}
+refused "another CA's certificate" --cacert "$T/ca.pem" --cert "$WORK/other/ops.pem" --key "$WORK/other/ops-key.pem"
+match "$msg" "not signed by this cluster's CA" "another CA's certificate: the message says so"
+refused "an expired certificate" --cacert "$T/ca.pem" --cert "$WORK/old.pem" --key "$WORK/old-key.pem"
+match "$msg" "'old' expired at 2020-02-01T00:00:00Z" "an expired certificate: the message says when"
+refused "no certificate" --cacert "$T/ca.pem"
+match "$msg" "no client certificate" "no certificate: the message says so"
+refused "the token alone" --cacert "$T/ca.pem" -H "Authorization: Bearer $TOKEN"
+match "$msg" "no client certificate" "with TLS on, a bearer token is no credential"
+eq "$(curl -sS --cacert "$T/ca.pem" --cert "$T/st.pem" --key "$T/st-key.pem" -o /dev/null -w '%{http_code}' "$URL/api/v1/tasks")" 200 \
+    "the storage client is accepted before its revocation"
+"$CTL" tls revoke "$T/st.pem" --dir "$T" >/dev/null || fail "siloctl tls revoke"
+refused "a revoked certificate" --cacert "$T/ca.pem" --cert "$T/st.pem" --key "$T/st-key.pem"
+match "$msg" "'st' is revoked" "a revoked certificate (CRL re-read without a restart): the message says so"
+out=$("$CTL" --master "$URL" --ca "$T/ca.pem" --cert "$T/st.pem" --key "$T/st-key.pem" tasks 2>&1) &&
+    fail "siloctl with a revoked certificate succeeded"
+match "$out" "401 unauthenticated: client certificate 'st' is revoked" "siloctl shows the refusal"
+plain=$(curl -sS -i -X POST -d "$spec" "http://127.0.0.1:$PORT/api/v1/tasks")
+match "$plain" "^HTTP/1.1 400" "plain HTTP on the HTTPS port: 400"
+match "$plain" "this port speaks HTTPS only" "plain HTTP: the answer says why, in plain text"
+for m in "not signed by this cluster's CA" "expired at" "no client certificate" "is revoked" \
+    "plain-HTTP request from 127.0.0.1:[0-9]* on the HTTPS port"; do
+    match "$(grep 'refused' "$WORK/master.log")" "$m" "the master logs the refusal: $m"
+done
+eq "$(api_body GET /api/v1/tasks | jq '.tasks | length')" "$n_tasks" "no refused request created a task"
+eq "$(api_body GET /api/v1/tasks | jq '[.tasks[] | select(.name == "evil")] | length')" 0 "no task 'evil'"
+
+# ---- keep-alive: one handshake for several requests ----
+conns=$(curl -sS "${OPS[@]}" -o /dev/null -o /dev/null -o /dev/null -w '%{num_connects}\n' \
+    "$URL/api/v1/tasks" "$URL/api/v1/agents" "$URL/health" | paste -sd' ')
+eq "$conns" "1 0 0" "three requests on one kept-alive TLS connection"
+
+# ---- --health-listen: plain /health, nothing else ----
+eq "$(curl -sS "http://127.0.0.1:$HPORT/health" | jq -r .status)" ok "--health-listen serves /health in plain HTTP"
+eq "$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HPORT/api/v1/tasks")" 404 \
+    "--health-listen serves nothing but /health"
+eq "$(curl -sS -o /dev/null -w '%{http_code}' -X POST -d "$spec" "http://127.0.0.1:$HPORT/api/v1/tasks")" 404 \
+    "--health-listen takes no submission"
+
+# ---- the master's calls to the agent need the agent's certificate from our CA ----
+api DELETE "/api/v1/tasks/$id" >/dev/null
+wait_for 10 "t1 killed over HTTPS" state_is "$id" KILLED
+pass "a kill goes to the agent over HTTPS"
+assert_done
