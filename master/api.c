@@ -109,12 +109,20 @@ static int api_health(http_request *req, http_response *resp, void *userdata)
 {
         master *m = userdata;
 
+        enum master_role role = master_role(m);
+        const char *leader = role == MASTER_ROLE_FOLLOWER
+                                 ? (m->leader && !m->deposed ? master_leader_url(m->leader) : NULL)
+                                 : m->advertise;
+
         (void)req;
-        return http_response_json(resp, 200,
-                                  json_pack("{s:s, s:s, s:I, s:I}", "status", "ok", "version",
-                                            SILO_VERSION, "agents",
-                                            (json_int_t)table_size(m->agents), "tasks",
-                                            (json_int_t)table_size(m->tasks)));
+        /* A follower holds no state: its counts are 0, the leader's are the cluster's. */
+        return http_response_json(
+            resp, 200,
+            json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s?, s:I}", "status", "ok", "version",
+                      SILO_VERSION, "agents", (json_int_t)table_size(m->agents), "tasks",
+                      (json_int_t)table_size(m->tasks), "role", master_role_to_string(role), "name",
+                      m->name, "leader", leader, "epoch",
+                      (json_int_t)master_epoch_shown(m)));
 }
 
 static int api_metrics(http_request *req, http_response *resp, void *userdata)

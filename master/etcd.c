@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <gnutls/gnutls.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/http-json.h"
 #include "common/macro.h"
@@ -23,6 +24,7 @@ struct etcd {
         size_t n_endpoints;
         size_t current; /* the endpoint that answered last */
         unsigned timeout_ms;
+        uint64_t deadline_ms; /* etcd_set_deadline() */
         CURL *easy; /* kept: its connection to etcd is reused by every blocking call */
         struct curl_slist *headers;
         char *answer;
@@ -269,6 +271,11 @@ static int etcd_answer(const char *endpoint, const char *path, const char *key, 
         return r;
 }
 
+void etcd_set_deadline(struct etcd *e, uint64_t deadline_ms)
+{
+        e->deadline_ms = deadline_ms;
+}
+
 int etcd_call(struct etcd *e, const char *path, const json_t *body, const char *key,
               json_t **ret, char **ret_error)
 {
@@ -284,6 +291,18 @@ int etcd_call(struct etcd *e, const char *path, const json_t *body, const char *
                 CURLcode code;
                 long status = 0;
 
+                uint64_t now = now_mono_ms(), left = e->timeout_ms;
+
+                if (e->deadline_ms) {
+                        if (now >= e->deadline_ms)
+                                return error_set(ret_error, -ETIMEDOUT,
+                                                 "etcd %s%s%s%s: not sent, the deadline passed "
+                                                 "(the leader's lease)",
+                                                 ep, path, key ? " key " : "", key ? key : "");
+                        left = MIN(left, e->deadline_ms - now);
+                }
+                curl_easy_setopt(e->easy, CURLOPT_TIMEOUT_MS, (long)left);
+                curl_easy_setopt(e->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)left);
                 if (asprintf(&url, "%s%s", ep, path) < 0)
                         return -ENOMEM;
                 free(e->answer);

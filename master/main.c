@@ -83,6 +83,15 @@ static const struct config_option master_options_table[] = {
      "the keys of this cluster's state in etcd start with PREFIX"},
     {"migrate-to", CONFIG_STRING, OPT(migrate_to), NULL, "etcd",
      "copy the SQLite state of --state-dir into an empty --etcd-prefix in --etcd, then exit"},
+    {"lease-ttl-s", CONFIG_UINT, OPT(lease_ttl_s), "10", "SEC",
+     "--store etcd: the leader's lease; a leader that cannot renew it stops acting before it "
+     "expires, and a standby takes over within about this long",
+     2, 3600},
+    {"advertise", CONFIG_STRING, OPT(advertise), NULL, "URL",
+     "the URL other masters redirect clients to when this one leads (default: from --listen, "
+     "the hostname for a wildcard address)"},
+    {"name", CONFIG_STRING, OPT(name), NULL, "NAME",
+     "this master's name in the leader election (default: hostname:port)"},
 };
 
 const struct config_schema master_config_schema = {
@@ -303,6 +312,18 @@ int main(int argc, char **argv)
         if (r < 0)
                 log_warning_errno(r, "Failed to add the STATUS timer: %m");
         r = master_run(m);
+        if (r == -ESTALE && m->leader) {
+                /* Deposed: everything this process held in memory came from a leadership it
+                 * lost, so it starts over as a follower through the one startup path that
+                 * is tested, rather than tearing every module's state down by hand. */
+                log_notice("stepped down (%s); restarting as a follower",
+                           strempty(m->deposed_why));
+                master_free(m);
+                config_free(&master_config_schema, &opts);
+                execv("/proc/self/exe", argv);
+                log_error_errno(-errno, "Failed to re-execute /proc/self/exe: %m; exiting");
+                return 1;
+        }
         (void)sd_notify(0, "STOPPING=1");
         master_free(m);
         config_free(&master_config_schema, &opts);

@@ -109,6 +109,8 @@ static int master_options_apply(master *m, const struct master_options *opts, ch
         m->opts.token_file = opts->token_file ? strdup(opts->token_file) : NULL;
         m->opts.role_weights = NULL;
         m->opts.log_level = NULL;
+        m->opts.advertise = opts->advertise ? strdup(opts->advertise) : NULL;
+        m->opts.name = opts->name ? strdup(opts->name) : NULL;
         m->opts.migrate_to = NULL;
         m->opts.store = opts->store ? strdup(opts->store) : NULL;
         m->opts.etcd = opts->etcd ? strdup(opts->etcd) : NULL;
@@ -126,6 +128,7 @@ static int master_options_apply(master *m, const struct master_options *opts, ch
                 m->agent_scheme = "https";
         }
         if (!m->opts.listen || !m->opts.state_dir || (opts->token_file && !m->opts.token_file) ||
+            (opts->advertise && !m->opts.advertise) || (opts->name && !m->opts.name) ||
             (opts->store && !m->opts.store) || (opts->etcd && !m->opts.etcd) ||
             !m->opts.etcd_prefix)
                 return -ENOMEM;
@@ -155,7 +158,6 @@ int master_store_open(const struct master_options *opts, struct store **ret, cha
 /* The state directory, the cluster token, and the agents and tasks the store kept. */
 static int master_state_open(master *m, char **ret_error)
 {
-        _cleanup_free_ char *db = NULL;
         bool generated = false;
         int r;
 
@@ -174,17 +176,29 @@ static int master_state_open(master *m, char **ret_error)
                          "--token-file)",
                          m->opts.state_dir);
 
+        if ((r = table_new(&m->tasks)) < 0 || (r = table_new(&m->agents)) < 0)
+                return r;
+        /* With an election the store is opened and the state loaded when this master is
+         * elected (role.c): a follower comes up and answers even while etcd is unreachable. */
+        if (master_role_elects(m))
+                return 0;
         r = master_store_open(&m->opts, &m->store, ret_error);
         if (r < 0)
                 return error_wrap(ret_error, r, "state");
+        return master_state_load(m, ret_error);
+}
+
+int master_state_load(master *m, char **ret_error)
+{
+        _cleanup_free_ char *db = NULL;
+        int r;
+
         if (streq(store_backend(m->store), "etcd"))
                 r = asprintf(&db, "etcd %s (prefix %s)", m->opts.etcd, m->opts.etcd_prefix);
         else
                 r = asprintf(&db, "%s/master.db", m->opts.state_dir);
         if (r < 0)
                 return -ENOMEM;
-        if ((r = table_new(&m->tasks)) < 0 || (r = table_new(&m->agents)) < 0)
-                return r;
         r = store_load_agents(m->store, master_load_agent, m);
         if (r >= 0)
                 r = store_load_tasks(m->store, master_load_task, m);
@@ -195,6 +209,7 @@ static int master_state_open(master *m, char **ret_error)
                 return r;
         log_info("recovered %zu agents and %zu tasks from %s", table_size(m->agents),
                  table_size(m->tasks), db);
+        m->loaded = true;
         return 0;
 }
 
@@ -212,6 +227,7 @@ static int master_listen(master *m, const char *health_listen, char **ret_error)
             .connection_timeout_s = (unsigned)m->opts.idle_timeout_s,
             .header_timeout_s = (unsigned)m->opts.header_timeout_s,
             .tls = m->tls,
+            .gate = master_gate,
         };
         int r;
 
@@ -260,6 +276,8 @@ static int on_tick(struct event_source *s, uint64_t expirations, void *userdata)
 
         (void)s;
         (void)expirations;
+        if (!master_acting(m))
+                return 0; /* a follower holds no state */
         master_agents_check(m);
         master_launcher_tick(m);
         master_retention_tick(m);
@@ -310,8 +328,10 @@ int master_new(const struct master_options *opts, master **ret, char **ret_error
         master_metrics_init(&m->metrics);
         /* Option errors first, before anything is created on disk. */
         if ((r = master_options_apply(m, opts, ret_error)) < 0 ||
-            (r = master_state_open(m, ret_error)) < 0 || (r = master_listen(m, opts->health_listen, ret_error)) < 0 ||
-            (r = master_loop_setup(m)) < 0) {
+            (r = master_state_open(m, ret_error)) < 0 ||
+            (r = master_listen(m, opts->health_listen, ret_error)) < 0 ||
+            (r = master_role_setup(m, ret_error)) < 0 || (r = master_loop_setup(m)) < 0 ||
+            (r = master_role_start(m)) < 0) {
                 if (ret_error && !*ret_error)
                         (void)error_wrap(ret_error, r, "startup");
                 return r;
@@ -330,9 +350,11 @@ master *master_free(master *m)
                 return NULL;
         /* What the last turn changed is committed and answered before anything goes away;
          * then the server, so no handler runs against half-freed state. */
-        if (m->store)
+        if (m->store && !m->deposed)
                 (void)master_commit(m);
         free(m->acks);
+        /* Before the store: a leader's clean stop revokes its lease, so a standby takes over. */
+        m->leader = master_leader_free(m->leader);
         master_outbox_drop(m);
         http_server_free(m->http);
         http_server_free(m->health);
@@ -364,6 +386,11 @@ master *master_free(master *m)
         free(m->opts.store);
         free(m->opts.etcd);
         free(m->opts.etcd_prefix);
+        free(m->opts.advertise);
+        free(m->opts.name);
+        free(m->advertise);
+        free(m->name);
+        free(m->deposed_why);
         free(m);
         return NULL;
 }
@@ -372,7 +399,7 @@ int master_ack_after_commit(master *m, http_request *req)
 {
         http_deferred *d;
 
-        if (!store_in_transaction(m->store))
+        if (!m->store || !store_in_transaction(m->store))
                 return 0;
         if (!ARRAY_GROW(m->acks, m->cap_acks, m->n_acks + 1))
                 return -ENOMEM;
@@ -388,6 +415,12 @@ int master_commit(master *m)
         int r;
 
         r = store_commit(m->store);
+        if (r == -ESTALE) {
+                /* etcd refused the write: another master leads now. Nothing of this turn may
+                 * be answered or sent. */
+                master_step_down(m, "a write was refused: another master holds the leader key");
+                return r;
+        }
         if (r < 0 && !m->fatal) {
                 log_error("Failed to commit the master's state: %s; stopping (a restart recovers "
                           "the last "
@@ -425,6 +458,13 @@ static int master_turn(master *m)
         bool had_acks;
         int r;
 
+        if (!master_acting(m)) {
+                /* The lease deadline passed during this turn: stop before anything of it is
+                 * committed, answered or sent. */
+                if (m->loaded && !m->deposed)
+                        master_step_down(m, "the lease deadline passed (no keepalive answered)");
+                return m->deposed ? -ESTALE : 0;
+        }
         if (m->alloc_needed) {
                 r = master_allocate(m);
                 if (r < 0)
@@ -433,7 +473,13 @@ static int master_turn(master *m)
         had_acks = m->n_acks > 0;
         if (master_commit(m) < 0) {
                 master_outbox_drop(m);
-                return m->fatal;
+                return m->deposed ? -ESTALE : m->fatal;
+        }
+        /* A commit that waited on etcd past the deadline: its launches wait for the next
+         * leader, which sends them again from the committed state. */
+        if (!master_acting(m)) {
+                master_step_down(m, "the lease deadline passed during the commit");
+                return -ESTALE;
         }
         master_outbox_flush(m);
         /* MHD serves resumed connections only from its next run; do it now rather than when
@@ -450,7 +496,8 @@ int master_run(master *m)
         int r;
 
         /* Resend what an earlier run left in flight before serving anything. */
-        master_launcher_tick(m);
+        if (master_acting(m))
+                master_launcher_tick(m);
         while (!event_loop_exiting(m->loop)) {
                 bool busy;
 
@@ -459,10 +506,11 @@ int master_run(master *m)
                         return r;
                 /* Work that the turn created must not wait for the next event. */
                 busy = m->alloc_needed || m->n_acks > 0 || m->n_outbox > 0 ||
-                       store_in_transaction(m->store) || master_events_resuming(m);
+                       (m->store && store_in_transaction(m->store)) ||
+                       master_events_resuming(m);
                 r = event_loop_iterate(m->loop, busy ? 0 : UINT64_MAX);
                 if (r < 0)
                         return log_error_errno(r, "event loop: %m");
         }
-        return 0;
+        return m->deposed ? -ESTALE : 0;
 }

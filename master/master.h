@@ -14,10 +14,12 @@
 #include "common/http-server.h"
 #include "common/protocol-json.h"
 #include "master/allocator.h"
+#include "master/leader.h"
 #include "common/table.h"
 #include "silo/protocol.h"
 
 struct event_loop;
+struct master_leader;
 struct store;
 struct master_events;
 
@@ -50,6 +52,10 @@ struct master_options {
         char *etcd;        /* etcd endpoints "http://h1:2379,http://h2:2379" */
         char *etcd_prefix; /* keys under it, default "/silo/" */
         char *migrate_to;  /* "etcd": copy the SQLite state into etcd and exit */
+        /* high availability (role.c, leader.c) */
+        uint64_t lease_ttl_s; /* the leader's lease on etcd; 0: no election (master_role_elects) */
+        char *advertise;      /* URL followers redirect to; NULL: from --listen */
+        char *name;           /* this master in the leader key; NULL: hostname:port */
 };
 
 /* Open the state backend the options name (SQLite in the state dir, or etcd). */
@@ -167,6 +173,15 @@ typedef struct master {
         size_t n_outbox, cap_outbox;
         uint64_t next_seq;
         uint64_t started_ms;
+        /* High availability (role.c): with etcd, the election; the state is loaded only once
+         * this master leads, and a deposed one stops acting and re-executes itself. */
+        struct master_leader *leader; /* NULL: standalone (SQLite) */
+        char *advertise, *name;       /* as resolved from the options */
+        uint64_t epoch;               /* sent to agents as SILO_MASTER_EPOCH_HEADER */
+        uint64_t lease_deadline_ms;   /* monotonic: the leader's, bounding the store's calls */
+        bool loaded;                  /* the state is in memory: standalone, or leading */
+        bool deposed;                 /* stop acting; master_run() returns -ESTALE */
+        char *deposed_why;
         struct master_metrics metrics;
         /* Retention (retention.c): ended tasks in order of their end, and where the sweep of
          * updates for unknown tasks goes on. Nothing to free: the list links the tasks. */
@@ -196,6 +211,31 @@ int master_commit(master *m);
  * the request (the response already filled stays queued). Returns HTTP_DEFERRED, or 0 when
  * nothing is waiting to be committed (answer now), or -ENOMEM. */
 int master_ack_after_commit(master *m, http_request *req);
+
+/* ---- roles (role.c) ---- */
+/* Resolve --advertise and --name, and on etcd set up the election (started by
+ * master_role_start()); standalone: the store's epoch goes on every agent call. */
+int master_role_setup(master *m, char **ret_error);
+/* Whether this master takes part in an election: on etcd with a lease TTL. A TTL of 0 (the
+ * option's minimum is 2; in-process tests leave it 0) is a master alone on etcd: it acts at
+ * once, its writes holding only while no leader key exists (store.h). */
+bool master_role_elects(const master *m);
+int master_role_start(master *m);
+/* standalone, follower or leader (a leader past its lease deadline is a follower). */
+enum master_role master_role(const master *m);
+/* The epoch /health and /metrics show: ours when acting, the followed leader's otherwise
+ * (0: none known). */
+uint64_t master_epoch_shown(const master *m);
+/* Whether this master may act now: answer, commit, launch, kill. */
+bool master_acting(const master *m);
+/* Stop acting at once (lease lost, a commit refused as stale): held answers become 503,
+ * queued agent calls are dropped, master_run() returns -ESTALE. */
+void master_step_down(master *m, const char *why);
+/* The HTTP server's gate: a follower redirects every route but /health and /metrics to the
+ * leader (307), or answers 503 no_leader when none is known. */
+int master_gate(http_request *req, http_response *resp, void *userdata);
+/* Load the state from the store (startup standalone, or when elected). */
+int master_state_load(master *m, char **ret_error);
 
 /* ---- tasks (tasks.c) ---- */
 struct master_task *master_task_get(master *m, const char *id);

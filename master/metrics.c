@@ -405,6 +405,14 @@ char *master_metrics_format(master *m)
               m->client ? (double)http_client_in_flight(m->client) : 0);
         metrics_text_gauge(w, "silo_master_start_time_seconds", "When this master process started (Unix time).",
               (double)m->started_ms / 1000.0);
+        metrics_text_gauge(w, "silo_master_is_leader",
+                           "1 when this master acts (leader, or standalone on SQLite), 0 for a "
+                           "follower.",
+                           master_role(m) == MASTER_ROLE_FOLLOWER ? 0 : 1);
+        metrics_text_gauge(w, "silo_master_epoch",
+                           "The leader's epoch (etcd: the leader key's create revision, as last "
+                           "read by a follower; SQLite: starts counted).",
+                           (double)master_epoch_shown(m));
         if (cluster_write(w, m) < 0)
                 return NULL;
         metrics_text_process(w);

@@ -13,6 +13,7 @@ struct store_ops {
         bool (*in_transaction)(struct store *s);
         int (*commit)(struct store *s);
         int (*set_epoch)(struct store *s, uint64_t epoch);
+        void (*set_deadline)(struct store *s, uint64_t deadline_ms); /* NULL: nothing blocks long */
         int (*task_put)(struct store *s, const struct master_task *t);
         int (*event_add)(struct store *s, const struct store_event *e);
         int (*update_seen)(struct store *s, const char *update_id);

@@ -1237,6 +1237,11 @@ static int state_read_meta(struct store_etcd *s, char **ret_error)
         return 0;
 }
 
+static void etcd_store_set_deadline(struct store *base, uint64_t deadline_ms)
+{
+        etcd_set_deadline(((struct store_etcd *)base)->etcd, deadline_ms);
+}
+
 static int etcd_set_epoch(struct store *base, uint64_t epoch)
 {
         struct store_etcd *s = ETCD(base);
@@ -1306,6 +1311,7 @@ static const struct store_ops store_etcd_ops = {
     .in_transaction = etcd_in_transaction,
     .commit = etcd_commit,
     .set_epoch = etcd_set_epoch,
+    .set_deadline = etcd_store_set_deadline,
     .task_put = etcd_task_put,
     .event_add = etcd_event_add,
     .update_seen = etcd_update_seen,

@@ -30,6 +30,12 @@ int store_set_epoch(struct store *s, uint64_t epoch)
         return s->ops->set_epoch(s, epoch);
 }
 
+void store_set_deadline(struct store *s, uint64_t deadline_ms)
+{
+        if (s->ops->set_deadline)
+                s->ops->set_deadline(s, deadline_ms);
+}
+
 int store_change_begin(struct store *s)
 {
         return s->ops->change_begin(s);

@@ -42,6 +42,9 @@ uint64_t store_epoch(const struct store *s);
  * revision (until the first commit) so a new leader loads one consistent state. Forgets any
  * uncommitted change. SQLite: sets the number reported (the counter is kept by store_open()). */
 int store_set_epoch(struct store *s, uint64_t epoch);
+/* etcd: no blocking call goes past deadline_ms (monotonic; 0: none), the leader's lease
+ * deadline: past it, calls fail with -ETIMEDOUT unsent. SQLite: nothing to bound. */
+void store_set_deadline(struct store *s, uint64_t deadline_ms);
 /* Copy everything of `from` (agents, tasks, history, event stream) into `to`, which must be
  * empty (-EEXIST naming it otherwise): `silo-master --migrate-to etcd`. *ret_counts (may be
  * NULL) gets "N agents, N tasks, N history events, N stream events". */

@@ -12,6 +12,8 @@
 #   isolation   limits read back from the task's cgroup
 #   idempotent  same id + same spec -> 200, other spec -> 409
 #   invalid     >= 20 bad launches -> 4xx naming the field, and nothing created
+#   epoch       a launch or kill from a master epoch lower than one seen -> 409 stale_epoch,
+#               nothing launched or killed; the highest epoch survives a restart
 #   restart     SIGTERM stops the agent, not its tasks; a restarted agent re-adopts them
 set -euo pipefail
 
@@ -270,6 +272,24 @@ bad "body" ''
 after="$(snapshot)"
 assert_eq "nothing created by $n_bad invalid launches" "$after" "$before"
 
+echo "== epoch fencing: a deposed master's launch and kill are refused"
+EPOCH_H="Silo-Master-Epoch"
+api_expect 201 POST /api/v1/tasks '{"id":"ep5","name":"ep5","command":["/bin/true"]}' -H "$EPOCH_H: 5"
+assert_eq "highest epoch saved" "$(cat "$AGENT_STATE/master-epoch")" 5
+api_expect 409 POST /api/v1/tasks '{"id":"ep3","name":"ep3","command":["/bin/true"]}' -H "$EPOCH_H: 3"
+json_fields "$API_BODY" error.code error.message
+assert_eq "stale launch: code" "${JSON_FIELDS[0]}" stale_epoch
+assert_eq "stale launch: message" "${JSON_FIELDS[1]}" \
+    "master epoch 3 is older than epoch 5 this agent has seen: the sender was deposed"
+api_expect 404 GET /api/v1/tasks/ep3
+assert_eq "no cgroup for the refused launch" "$(ls -d /sys/fs/cgroup/silo/tasks/ep3* 2>/dev/null | wc -l)" 0
+api_expect 409 DELETE /api/v1/tasks/idem "" -H "$EPOCH_H: 4"
+assert_eq "stale kill: idem still runs" "$(task_field idem state)" RUNNING
+api_expect 400 POST /api/v1/tasks '{"id":"epx","name":"epx","command":["/bin/true"]}' -H "$EPOCH_H: 5x"
+grep -q "Refusing POST /api/v1/tasks .*master epoch 3 is older than epoch 5" "$AGENT_LOG" ||
+    fail "the refusal is not logged with both epochs"
+pass "launch and kill with epoch 3 or 4 after 5: 409 stale_epoch, nothing launched or killed"
+
 echo "== restart: SIGTERM stops the agent, not its tasks"
 api_expect 201 POST /api/v1/tasks '{"id":"survivor","name":"survivor","command":["/bin/sh","-c","echo before; sleep 15; echo after"]}'
 wait_state survivor RUNNING 20
@@ -283,6 +303,8 @@ assert_eq "ended tasks are still known" "$(task_field life state)" FINISHED
 wait_state survivor FINISHED 60
 api_expect 200 GET /api/v1/tasks/survivor/logs
 assert_eq "output written across the restart" "$(echo $API_BODY)" "before after"
+api_expect 409 DELETE /api/v1/tasks/idem "" -H "Silo-Master-Epoch: 4"
+pass "epoch 5 remembered across the restart: a kill with epoch 4 is still refused"
 api_expect 202 DELETE /api/v1/tasks/idem
 api_expect 202 DELETE /api/v1/tasks/iso
 wait_state idem KILLED 20

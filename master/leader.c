@@ -1,0 +1,532 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Leader election among silo-masters sharing etcd (leader.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/event-loop.h"
+#include "common/http-client.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "master/etcd.h"
+#include "master/leader.h"
+
+enum phase {
+        PHASE_IDLE,     /* follower between polls */
+        PHASE_POLLING,  /* range of the leader key in flight */
+        PHASE_GRANTING, /* campaign: lease grant in flight */
+        PHASE_CREATING, /* campaign: create-if-absent txn in flight */
+        PHASE_LEADING,
+        PHASE_DEPOSED, /* for good: the master re-executes itself */
+};
+
+struct master_leader {
+        struct master_leader_config cfg; /* strings owned below */
+        char *endpoints, *prefix, *name, *advertise;
+        char *key; /* <prefix>leader */
+        struct etcd *etcd;
+        http_client *client; /* its own: keepalives never wait behind agent calls */
+        struct event_loop *loop;
+        struct event_source *timer;
+        enum phase phase;
+        bool freeing;
+
+        int64_t lease, ttl_s;
+        uint64_t grant_sent_ms;
+        uint64_t deadline_ms; /* monotonic: the leader acts until then */
+        uint64_t epoch;
+        uint64_t started_ms;
+        bool keepalive_in_flight;
+        uint64_t keepalive_sent_ms, next_keepalive_ms;
+        bool keepalive_trouble; /* a failed keepalive was logged */
+
+        char *leader_url; /* the leader's advertise as last read, NULL: none known */
+        bool poll_trouble;
+};
+
+const char *master_role_to_string(enum master_role r)
+{
+        static const char *const names[] = {
+            [MASTER_ROLE_STANDALONE] = "standalone",
+            [MASTER_ROLE_FOLLOWER] = "follower",
+            [MASTER_ROLE_LEADER] = "leader",
+        };
+        return (size_t)r < ELEMENTSOF(names) ? names[r] : "?";
+}
+
+/* ---- arithmetic ---- */
+
+uint64_t leader_margin_ms(int64_t ttl_s)
+{
+        uint64_t ttl_ms = ttl_s > 0 ? (uint64_t)ttl_s * 1000 : 0;
+
+        return MIN(MAX(ttl_ms / 10, (uint64_t)500), ttl_ms / 3);
+}
+
+uint64_t leader_deadline_ms(uint64_t sent_ms, int64_t ttl_s)
+{
+        if (ttl_s <= 0)
+                return sent_ms;
+        return sent_ms + (uint64_t)ttl_s * 1000 - leader_margin_ms(ttl_s);
+}
+
+uint64_t leader_keepalive_interval_ms(int64_t ttl_s)
+{
+        return ttl_s > 0 ? (uint64_t)ttl_s * 1000 / 3 : 100;
+}
+
+uint64_t leader_poll_interval_ms(int64_t ttl_s)
+{
+        uint64_t v = ttl_s > 0 ? (uint64_t)ttl_s * 1000 / 4 : 100;
+
+        return MIN(MAX(v, (uint64_t)100), (uint64_t)1000);
+}
+
+json_t *leader_value_json(const char *name, const char *advertise, uint64_t started_ms)
+{
+        return json_pack("{s:s, s:s, s:I}", "name", name, "advertise", advertise, "started_ms",
+                         (json_int_t)started_ms);
+}
+
+int leader_value_parse(const json_t *j, const char **ret_name, const char **ret_advertise)
+{
+        const char *name = json_string_value(json_object_get(j, "name"));
+        const char *adv = json_string_value(json_object_get(j, "advertise"));
+
+        if (!name || !adv || (strncmp(adv, "http://", 7) != 0 && strncmp(adv, "https://", 8) != 0))
+                return -EBADMSG;
+        *ret_name = name;
+        *ret_advertise = adv;
+        return 0;
+}
+
+/* ---- driving ---- */
+
+static void leader_schedule(struct master_leader *l, uint64_t at_ms)
+{
+        uint64_t now = now_mono_ms();
+
+        if (l->timer)
+                (void)event_source_set_time(l->timer, at_ms > now ? (at_ms - now) * 1000 : 1, 0);
+}
+
+static void leader_forget_leader(struct master_leader *l)
+{
+        l->leader_url = (free(l->leader_url), NULL);
+}
+
+static void leader_deposed(struct master_leader *l, const char *why)
+{
+        if (l->phase == PHASE_DEPOSED)
+                return;
+        log_error("no longer the leader (epoch %" PRIu64 "): %s; stepping down", l->epoch, why);
+        l->phase = PHASE_DEPOSED;
+        l->deadline_ms = 0;
+        leader_forget_leader(l);
+        (void)event_source_set_time(l->timer, UINT64_MAX, 0);
+        l->cfg.deposed(why, l->cfg.userdata);
+}
+
+static void leader_set_leader(struct master_leader *l, const char *name, const char *url)
+{
+        if (l->leader_url && streq(l->leader_url, url))
+                return;
+        log_info("following the leader %s at %s", name, url);
+        free(l->leader_url);
+        l->leader_url = strdup(url);
+}
+
+static int leader_send(struct master_leader *l, const char *path, json_t *body, etcd_done_fn done)
+{
+        /* One endpoint may not take the whole lease: each gets a sixth of the TTL. */
+        unsigned timeout = (unsigned)MAX(l->cfg.ttl_s * 1000 / 6, (uint64_t)300);
+        int r;
+
+        if (!body)
+                return -ENOMEM;
+        r = etcd_call_async(l->etcd, l->client, path, body, timeout, done, l);
+        json_decref(body);
+        return r;
+}
+
+static void on_revoked(int r, const json_t *answer, const char *error, void *userdata)
+{
+        struct master_leader *l = userdata;
+
+        (void)answer;
+        if (l->freeing)
+                return;
+        if (r < 0 && r != -ENOENT)
+                log_debug("revoking a lease of ours: %s", strempty(error));
+}
+
+static void leader_revoke_async(struct master_leader *l, int64_t lease)
+{
+        if (leader_send(l, "/v3/lease/revoke", etcd_lease_id_body(lease), on_revoked) < 0)
+                log_debug("cannot revoke lease %" PRId64, lease);
+}
+
+/* ---- campaign ---- */
+
+static void on_created(int r, const json_t *answer, const char *error, void *userdata)
+{
+        struct master_leader *l = userdata;
+        struct etcd_txn_result res = {0};
+        const char *name, *url;
+        _cleanup_free_ char *why = NULL;
+
+        if (l->freeing)
+                return;
+        l->phase = PHASE_IDLE;
+        if (r >= 0)
+                r = etcd_txn_result_from_json(answer, &res);
+        if (r < 0) {
+                log_warning("campaign: %s", error ? error : strerror(-r));
+                leader_revoke_async(l, l->lease);
+                goto out;
+        }
+        if (!res.succeeded) {
+                /* Another master was faster: follow it, give our lease back. */
+                leader_revoke_async(l, l->lease);
+                if (res.failure.n == 1 && res.failure.kvs[0].value) {
+                        json_t *v = json_loads(res.failure.kvs[0].value, 0, NULL);
+
+                        if (leader_value_parse(v, &name, &url) >= 0 && !streq(name, l->name))
+                                leader_set_leader(l, name, url);
+                        json_decref(v);
+                }
+                goto out;
+        }
+        l->epoch = (uint64_t)res.revision;
+        l->deadline_ms = leader_deadline_ms(l->grant_sent_ms, l->ttl_s);
+        l->phase = PHASE_LEADING;
+        free(l->leader_url);
+        l->leader_url = strdup(l->advertise);
+        log_notice("elected leader with epoch %" PRIu64 " (lease %" PRId64 ", TTL %" PRId64
+                   " s, etcd %s)",
+                   l->epoch, l->lease, l->ttl_s, etcd_endpoint(l->etcd));
+        if (now_mono_ms() >= l->deadline_ms) {
+                leader_deposed(l, "the lease deadline passed while the election was won");
+                goto out;
+        }
+        l->next_keepalive_ms = l->grant_sent_ms + leader_keepalive_interval_ms(l->ttl_s);
+        l->cfg.deadline(l->deadline_ms, l->cfg.userdata);
+        r = l->cfg.elected(l->epoch, l->cfg.userdata);
+        if (r < 0) {
+                if (asprintf(&why, "cannot lead: %s", strerror(-r)) < 0)
+                        why = NULL;
+                leader_deposed(l, why ? why : "cannot lead");
+        }
+out:
+        etcd_txn_result_done(&res);
+        if (l->phase == PHASE_IDLE)
+                leader_schedule(l, now_mono_ms() + leader_poll_interval_ms(l->ttl_s));
+        else if (l->phase == PHASE_LEADING)
+                leader_schedule(l, MIN(l->next_keepalive_ms, l->deadline_ms));
+}
+
+static void leader_create(struct master_leader *l)
+{
+        _cleanup_free_ char *value = NULL;
+        json_t *v = leader_value_json(l->name, l->advertise, l->started_ms);
+        struct etcd_txn t;
+        int r;
+
+        value = v ? json_dumps(v, JSON_COMPACT) : NULL;
+        json_decref(v);
+        if (!value || etcd_txn_init(&t) < 0)
+                return;
+        r = etcd_txn_compare(&t, l->key, ETCD_CREATE, ETCD_EQUAL, 0);
+        if (r >= 0)
+                r = etcd_txn_put(&t, l->key, value, strlen(value), l->lease);
+        if (r >= 0)
+                r = etcd_txn_on_failure_get(&t, l->key);
+        if (r >= 0)
+                r = etcd_call_async(l->etcd, l->client, "/v3/kv/txn", etcd_txn_body(&t),
+                                    (unsigned)MAX(l->cfg.ttl_s * 1000 / 6, (uint64_t)300),
+                                    on_created, l);
+        etcd_txn_done(&t);
+        if (r < 0) {
+                log_warning_errno(r, "campaign: cannot send the leader txn: %m");
+                leader_revoke_async(l, l->lease);
+                return;
+        }
+        l->phase = PHASE_CREATING;
+}
+
+static void on_granted(int r, const json_t *answer, const char *error, void *userdata)
+{
+        struct master_leader *l = userdata;
+
+        if (l->freeing)
+                return;
+        l->phase = PHASE_IDLE;
+        if (r >= 0)
+                r = etcd_lease_grant_from_json(answer, &l->lease, &l->ttl_s);
+        if (r < 0)
+                log_warning("campaign: lease grant: %s", error ? error : strerror(-r));
+        else
+                leader_create(l);
+        if (l->phase == PHASE_IDLE)
+                leader_schedule(l, now_mono_ms() + leader_poll_interval_ms(l->ttl_s));
+}
+
+static void leader_campaign(struct master_leader *l)
+{
+        l->grant_sent_ms = now_mono_ms();
+        if (leader_send(l, "/v3/lease/grant", etcd_lease_grant_body((int64_t)l->cfg.ttl_s),
+                        on_granted) < 0)
+                return;
+        l->phase = PHASE_GRANTING;
+}
+
+/* ---- following ---- */
+
+static void on_polled(int r, const json_t *answer, const char *error, void *userdata)
+{
+        struct master_leader *l = userdata;
+        struct etcd_kvs kvs = {0};
+        const char *name, *url;
+        json_t *v = NULL;
+
+        if (l->freeing)
+                return;
+        l->phase = PHASE_IDLE;
+        if (r >= 0)
+                r = etcd_kvs_from_json(answer, &kvs);
+        if (r < 0) {
+                if (!l->poll_trouble)
+                        log_warning("reading the leader key: %s (no leader known until etcd "
+                                    "answers)",
+                                    error ? error : strerror(-r));
+                l->poll_trouble = true;
+                leader_forget_leader(l);
+                goto out;
+        }
+        if (l->poll_trouble)
+                log_info("etcd answers again (%s)", etcd_endpoint(l->etcd));
+        l->poll_trouble = false;
+        if (kvs.n == 0) {
+                leader_forget_leader(l);
+                leader_campaign(l);
+                goto out;
+        }
+        v = kvs.kvs[0].value ? json_loads(kvs.kvs[0].value, 0, NULL) : NULL;
+        if (leader_value_parse(v, &name, &url) < 0) {
+                log_warning("leader key %s holds '%.80s', not {\"name\", \"advertise\"}: no leader "
+                            "to redirect to until it expires",
+                            l->key, strempty(kvs.kvs[0].value));
+                leader_forget_leader(l);
+        } else if (streq(name, l->name)) {
+                /* Ours from before a crash or a step-down: this process does not lead. */
+                log_notice("leader key %s names this master (%s) from an earlier run: revoking "
+                           "its lease %" PRId64,
+                           l->key, name, kvs.kvs[0].lease);
+                leader_forget_leader(l);
+                if (kvs.kvs[0].lease)
+                        leader_revoke_async(l, kvs.kvs[0].lease);
+        } else {
+                leader_set_leader(l, name, url);
+                l->epoch = (uint64_t)kvs.kvs[0].create_revision;
+        }
+out:
+        json_decref(v);
+        etcd_kvs_done(&kvs);
+        if (l->phase == PHASE_IDLE)
+                leader_schedule(l, now_mono_ms() + leader_poll_interval_ms(l->cfg.ttl_s));
+}
+
+static void leader_poll(struct master_leader *l)
+{
+        json_t *body = json_object();
+        char *k = etcd_base64(l->key, strlen(l->key));
+
+        if (!body || !k || json_object_set_new(body, "key", json_string(k)) < 0) {
+                json_decref(body);
+                free(k);
+                return;
+        }
+        free(k);
+        if (leader_send(l, "/v3/kv/range", body, on_polled) >= 0)
+                l->phase = PHASE_POLLING;
+}
+
+/* ---- leading ---- */
+
+static void on_keepalive(int r, const json_t *answer, const char *error, void *userdata)
+{
+        struct master_leader *l = userdata;
+        int64_t ttl = 0;
+
+        if (l->freeing || l->phase != PHASE_LEADING)
+                return;
+        l->keepalive_in_flight = false;
+        if (r >= 0)
+                r = etcd_lease_keepalive_from_json(answer, &ttl);
+        if (r == -ENOENT) {
+                leader_deposed(l, "etcd says the lease expired");
+                return;
+        }
+        if (r < 0) {
+                if (!l->keepalive_trouble)
+                        log_warning("lease keepalive: %s (leading until the deadline in %" PRIu64
+                                    " ms unless one succeeds)",
+                                    error ? error : strerror(-r),
+                                    l->deadline_ms > now_mono_ms() ? l->deadline_ms - now_mono_ms()
+                                                                   : 0);
+                l->keepalive_trouble = true;
+                /* Try again soon: the deadline is what counts. */
+                l->next_keepalive_ms = now_mono_ms() + MIN(leader_keepalive_interval_ms(l->ttl_s) / 3,
+                                                           (uint64_t)500);
+        } else {
+                if (l->keepalive_trouble)
+                        log_info("lease keepalive answered again");
+                l->keepalive_trouble = false;
+                l->deadline_ms = MAX(l->deadline_ms, leader_deadline_ms(l->keepalive_sent_ms, ttl));
+                l->cfg.deadline(l->deadline_ms, l->cfg.userdata);
+                l->next_keepalive_ms = l->keepalive_sent_ms + leader_keepalive_interval_ms(ttl);
+        }
+        leader_schedule(l, MIN(l->next_keepalive_ms, l->deadline_ms));
+}
+
+static void leader_keepalive(struct master_leader *l)
+{
+        l->keepalive_sent_ms = now_mono_ms();
+        if (leader_send(l, "/v3/lease/keepalive", etcd_lease_id_body(l->lease), on_keepalive) < 0) {
+                l->next_keepalive_ms = now_mono_ms() + 100;
+                return;
+        }
+        l->keepalive_in_flight = true;
+}
+
+static int on_timer(struct event_source *s, uint64_t n, void *userdata)
+{
+        struct master_leader *l = userdata;
+        uint64_t now = now_mono_ms();
+
+        (void)s;
+        (void)n;
+        switch (l->phase) {
+        case PHASE_IDLE:
+                leader_poll(l);
+                if (l->phase == PHASE_IDLE)
+                        leader_schedule(l, now + leader_poll_interval_ms(l->cfg.ttl_s));
+                break;
+        case PHASE_LEADING:
+                if (now >= l->deadline_ms) {
+                        leader_deposed(l, "no keepalive answered before the lease deadline");
+                        break;
+                }
+                if (!l->keepalive_in_flight && now >= l->next_keepalive_ms)
+                        leader_keepalive(l);
+                leader_schedule(l, l->keepalive_in_flight ? l->deadline_ms
+                                                          : MIN(l->next_keepalive_ms, l->deadline_ms));
+                break;
+        default: /* a call in flight decides; DEPOSED does nothing more */
+                break;
+        }
+        return 0;
+}
+
+/* ---- lifecycle ---- */
+
+int master_leader_new(const struct master_leader_config *cfg, struct master_leader **ret,
+                      char **ret_error)
+{
+        struct master_leader *l;
+        int r;
+
+        l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        l->cfg = *cfg;
+        l->endpoints = strdup(cfg->endpoints);
+        l->prefix = strdup(cfg->prefix);
+        l->name = strdup(cfg->name);
+        l->advertise = strdup(cfg->advertise);
+        l->started_ms = now_realtime_ms();
+        if (!l->endpoints || !l->prefix || !l->name || !l->advertise ||
+            asprintf(&l->key, "%sleader", cfg->prefix) < 0) {
+                l->key = NULL;
+                master_leader_free(l);
+                return -ENOMEM;
+        }
+        l->ttl_s = (int64_t)cfg->ttl_s;
+        r = etcd_new(cfg->endpoints, 0, &l->etcd, ret_error);
+        if (r >= 0)
+                r = http_client_new(&l->client);
+        if (r < 0) {
+                master_leader_free(l);
+                return r;
+        }
+        *ret = l;
+        return 0;
+}
+
+int master_leader_start(struct master_leader *l, struct event_loop *loop)
+{
+        int r;
+
+        l->loop = loop;
+        r = http_client_attach(l->client, loop);
+        if (r < 0)
+                return r;
+        return event_loop_add_timer(loop, 1, 0, on_timer, l, NULL, &l->timer);
+}
+
+struct master_leader *master_leader_free(struct master_leader *l)
+{
+        if (!l)
+                return NULL;
+        l->freeing = true;
+        l->timer = event_source_remove(l->timer);
+        l->client = http_client_free(l->client); /* completions see freeing */
+        if (l->phase == PHASE_LEADING && l->etcd) {
+                _cleanup_free_ char *err = NULL;
+
+                /* A clean stop hands over now, not after the TTL. */
+                if (etcd_lease_revoke(l->etcd, l->lease, &err) < 0)
+                        log_warning("cannot revoke the leader's lease %" PRId64
+                                    " (a standby takes over when it expires): %s",
+                                    l->lease, strempty(err));
+                else
+                        log_info("leader lease revoked: a standby takes over now");
+        }
+        etcd_free(l->etcd);
+        free(l->endpoints);
+        free(l->prefix);
+        free(l->name);
+        free(l->advertise);
+        free(l->key);
+        free(l->leader_url);
+        free(l);
+        return NULL;
+}
+
+enum master_role master_leader_role(const struct master_leader *l)
+{
+        return l->phase == PHASE_LEADING && now_mono_ms() < l->deadline_ms ? MASTER_ROLE_LEADER
+                                                                           : MASTER_ROLE_FOLLOWER;
+}
+
+uint64_t master_leader_epoch(const struct master_leader *l)
+{
+        return l->epoch;
+}
+
+const char *master_leader_url(const struct master_leader *l)
+{
+        /* A leader past its deadline knows of no leader: not itself any more. */
+        if (l->phase == PHASE_LEADING && master_leader_role(l) != MASTER_ROLE_LEADER)
+                return NULL;
+        return l->leader_url;
+}
+
+const char *master_leader_endpoints(const struct master_leader *l)
+{
+        return l->endpoints;
+}
