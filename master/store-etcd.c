@@ -46,7 +46,8 @@
 
 #define ETCD_TXN_MAX_OPS 128
 #define ETCD_TXN_MAX_BYTES (1024u * 1024u)
-#define ETCD_PAGE 1000
+/* keys per range request while loading (test-master-state loads 300 tasks: two pages) */
+#define ETCD_PAGE 256
 #define STREAM_CACHE 4096
 #define CHANGE_DEPTH_MAX 8
 #define STORE_ETCD_SCHEMA "1"
@@ -644,36 +645,33 @@ static int range_each(struct store_etcd *s, const char *prefix,
                       char **ret_error)
 {
         _cleanup_free_ char *end = etcd_prefix_end(prefix), *from = strdup(prefix);
+        /* every page at the revision of the first (the load's pinned one when loading) */
+        int64_t revision = read_revision(s);
         int r = 0;
 
         if (!end || !from)
                 return -ENOMEM;
         for (;;) {
                 struct etcd_kvs kvs = {0};
-                char *next;
+                char *next = NULL;
 
-                r = etcd_range(s->etcd, from, end, read_revision(s), ETCD_PAGE, &kvs, ret_error);
+                r = etcd_range(s->etcd, from, end, revision, ETCD_PAGE, &kvs, ret_error);
                 if (r < 0)
                         return r;
                 read_pin(s, kvs.revision);
+                if (revision == 0)
+                        revision = kvs.revision;
                 for (size_t i = 0; r >= 0 && i < kvs.n; i++)
                         r = cb(&kvs.kvs[i], userdata);
                 /* the next page starts just after the last key (ours never hold a NUL) */
-                next = r >= 0 && kvs.more && kvs.n > 0
-                           ? (asprintf(&next, "%s\x01", kvs.kvs[kvs.n - 1].key) < 0 ? NULL : next)
-                           : NULL;
-                if (r >= 0 && kvs.more && !next)
+                if (r >= 0 && kvs.more && kvs.n > 0 &&
+                    asprintf(&next, "%s\x01", kvs.kvs[kvs.n - 1].key) < 0)
                         r = -ENOMEM;
                 etcd_kvs_done(&kvs);
                 if (r < 0 || !next)
                         return r;
                 free(from);
                 from = next;
-                /* a page read later must see the same revision as the first */
-                if (!s->pinning) {
-                        s->pinning = true;
-                        s->pin = kvs.revision;
-                }
         }
 }
 
