@@ -90,6 +90,20 @@ pass "siloctl submits over TLS, the master launches on the agent over HTTPS"
 match "$(ctl tasks)" "t1" "siloctl lists the tasks over TLS"
 match "$(SILO_CA=$T/ca.pem SILO_CERT=$T/ops.pem SILO_KEY=$T/ops-key.pem "$CTL" --master "$URL" agents)" \
     "node-1" "siloctl takes \$SILO_CA, \$SILO_CERT, \$SILO_KEY"
+py=$(PYTHONPATH="$(dirname "$0")/../../clients/python" python3 - "$PORT" "$T" <<'PY'
+import sys
+import silo
+port, t = sys.argv[1], sys.argv[2]
+c = silo.Client(f"127.0.0.1:{port}", ca=f"{t}/ca.pem", cert=f"{t}/ops.pem", key=f"{t}/ops-key.pem")
+print(" ".join(sorted(task["name"] for task in c.list())), len(c.agents()))
+try:
+    silo.Client(f"127.0.0.1:{port}", ca=f"{t}/ca.pem", cert=f"{t}/st.pem", key=f"{t}/nope.pem")
+except ValueError as e:
+    print(e)
+PY
+)
+match "$py" "^t1 1$" "the Python client lists tasks and agents over TLS (ca=, cert=, key=)"
+match "$py" "key: .*/nope.pem is not a readable file" "the Python client names a missing TLS file"
 n_tasks=$(api_body GET /api/v1/tasks | jq '.tasks | length')
 
 # ---- refusals: each says why, is logged, and changes nothing ----

@@ -4,6 +4,7 @@
 import http.client
 import json
 import os
+import ssl
 import time
 import urllib.parse
 import uuid
@@ -55,6 +56,25 @@ def _parse_master(url, source):
     return urllib.parse.urlunsplit((u.scheme, u.netloc, u.path.rstrip("/"), "", ""))
 
 
+def _tls_context(ca, cert, key):
+    """The SSL context of mutual TLS from the arguments or $SILO_CA/$SILO_CERT/$SILO_KEY; None
+    without any. All three are needed; a missing or unreadable file is named."""
+    given = {"ca": ca, "cert": cert, "key": key}
+    for name in given:
+        if given[name] is None and os.environ.get("SILO_" + name.upper()):
+            given[name] = os.environ["SILO_" + name.upper()]
+    if not any(given.values()):
+        return None
+    for name, path in given.items():
+        if not path:
+            raise ValueError(f"{name}: mutual TLS needs ca, cert and key (the {name} is missing)")
+        if not os.access(path, os.R_OK):
+            raise ValueError(f"{name}: {path} is not a readable file")
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=given["ca"])
+    ctx.load_cert_chain(given["cert"], given["key"])
+    return ctx
+
+
 class Client:
     """A handle on a Silo cluster through its master(s).
 
@@ -66,11 +86,17 @@ class Client:
     ``$SILO_TOKEN_FILE``, else /var/lib/silo/master/token when it exists) is the cluster token.
     ``timeout`` (seconds) bounds connecting and each read of a plain request.
 
+    ``ca``, ``cert``, ``key`` (default ``$SILO_CA``, ``$SILO_CERT``, ``$SILO_KEY``): mutual TLS
+    with a cluster that runs it (``siloctl tls``): the masters' certificates must come from the
+    CA ``ca`` and name the host of their URL, and this client presents ``cert`` (PEM, with its
+    key ``key``); every master URL is then an https one, and no token is needed.
+
     Every refusal raises ``SiloError`` with the HTTP status, the server's code and message;
     ``SiloConnectionError`` when no master answered.
     """
 
-    def __init__(self, masters=None, token=None, token_file=None, timeout=30.0):
+    def __init__(self, masters=None, token=None, token_file=None, timeout=30.0, ca=None,
+                 cert=None, key=None):
         if masters is None:
             env = os.environ.get("SILO_MASTER")
             masters, source = (env, "$SILO_MASTER") if env else (DEFAULT_MASTER, "the default")
@@ -81,6 +107,11 @@ class Client:
         if not masters:
             raise ValueError("masters: at least one master URL is needed")
         self.masters = [_parse_master(m.strip(), source) for m in masters]
+        self._ssl = _tls_context(ca, cert, key)
+        if self._ssl is not None:
+            # A cluster with TLS speaks HTTPS only.
+            self.masters = [("https://" + m[len("http://"):]) if m.startswith("http://") else m
+                            for m in self.masters]
         self._origins = frozenset(_origin(m) for m in self.masters)
         self._current = 0
         if token is not None and token_file is not None:
@@ -245,7 +276,10 @@ class Client:
         for _ in range(MAX_REDIRECTS + 1):
             u = urllib.parse.urlsplit(url)
             cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
-            conn = cls(u.hostname, u.port, timeout=timeout)
+            if cls is http.client.HTTPSConnection:
+                conn = cls(u.hostname, u.port, timeout=timeout, context=self._ssl)
+            else:
+                conn = cls(u.hostname, u.port, timeout=timeout)
             try:
                 target = u.path + ("?" + u.query if u.query else "")
                 conn.request(method, target, body=data, headers=self._headers(data is not None))
