@@ -1240,14 +1240,26 @@ static void etcd_store_set_deadline(struct store *base, uint64_t deadline_ms)
         etcd_set_deadline(((struct store_etcd *)base)->etcd, deadline_ms);
 }
 
+static void mods_clear(struct store_etcd *s)
+{
+        size_t i = 0;
+        struct mod *m;
+
+        while (table_next(&s->mods, &i, NULL, (void **)&m))
+                free(m);
+        table_done(&s->mods);
+}
+
 static int etcd_set_epoch(struct store *base, uint64_t epoch)
 {
         struct store_etcd *s = ETCD(base);
         _cleanup_free_ char *err = NULL;
         int r;
 
+        /* A new term: what another leader wrote meanwhile is read again by the load. */
         turn_reset(s);
         stream_cache_clear(s);
+        mods_clear(s);
         base->epoch = epoch;
         /* What this master loads next is one revision, the one read now. */
         s->pinning = true;
@@ -1281,15 +1293,11 @@ static int etcd_is_empty(struct store *base, char **ret_error)
 static void etcd_store_free(struct store *base)
 {
         struct store_etcd *s = ETCD(base);
-        size_t i = 0;
-        struct mod *m;
 
         turn_reset(s);
         free(s->ops);
         stream_cache_clear(s);
-        while (table_next(&s->mods, &i, NULL, (void **)&m))
-                free(m);
-        table_done(&s->mods);
+        mods_clear(s);
         etcd_free(s->etcd);
         free(s->prefix);
         free(s->leader_key);
