@@ -380,8 +380,8 @@ static void on_keepalive(int r, const json_t *answer, const char *error, void *u
                                                                    : 0);
                 l->keepalive_trouble = true;
                 /* Try again soon: the deadline is what counts. */
-                l->next_keepalive_ms = now_mono_ms() + MIN(leader_keepalive_interval_ms(l->ttl_s) / 3,
-                                                           (uint64_t)500);
+                l->next_keepalive_ms =
+                    now_mono_ms() + MIN(leader_keepalive_interval_ms(l->ttl_s) / 3, (uint64_t)500);
         } else {
                 if (l->keepalive_trouble)
                         log_info("lease keepalive answered again");
@@ -423,8 +423,9 @@ static int on_timer(struct event_source *s, uint64_t n, void *userdata)
                 }
                 if (!l->keepalive_in_flight && now >= l->next_keepalive_ms)
                         leader_keepalive(l);
-                leader_schedule(l, l->keepalive_in_flight ? l->deadline_ms
-                                                          : MIN(l->next_keepalive_ms, l->deadline_ms));
+                leader_schedule(l, l->keepalive_in_flight
+                                       ? l->deadline_ms
+                                       : MIN(l->next_keepalive_ms, l->deadline_ms));
                 break;
         default: /* a call in flight decides; DEPOSED does nothing more */
                 break;

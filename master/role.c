@@ -119,7 +119,8 @@ int master_role_setup(master *m, char **ret_error)
                 return -ENOMEM;
         if (strncmp(m->advertise, "http://", 7) != 0 && strncmp(m->advertise, "https://", 8) != 0)
                 return error_set(ret_error, -EINVAL,
-                                 "--advertise: '%s' is not an http:// or https:// URL", m->advertise);
+                                 "--advertise: '%s' is not an http:// or https:// URL",
+                                 m->advertise);
         if (!master_role_elects(m))
                 return master_epoch_apply(m, store_epoch(m->store));
         {
@@ -183,8 +184,8 @@ void master_step_down(master *m, const char *why)
         had = m->n_acks > 0;
         for (size_t i = 0; i < m->n_acks; i++) {
                 (void)http_response_error(http_deferred_response(m->acks[i]), 503, "no_leader",
-                                          "master %s is no longer the leader (%s); ask again", m->name,
-                                          why);
+                                          "master %s is no longer the leader (%s); ask again",
+                                          m->name, why);
                 (void)http_deferred_finish(m->acks[i]);
         }
         m->n_acks = 0;
@@ -203,18 +204,18 @@ int master_gate(http_request *req, http_response *resp, void *userdata)
                 return 0;
         leader = m->leader && !m->deposed ? master_leader_url(m->leader) : NULL;
         if (!leader) {
-                (void)http_response_error(resp, 503, "no_leader",
-                                          "master %s is not the leader and knows of none: no leader "
-                                          "elected in etcd at %s",
-                                          m->name,
-                                          m->leader ? master_leader_endpoints(m->leader) : "?");
+                (void)http_response_error(
+                    resp, 503, "no_leader",
+                    "master %s is not the leader and knows of none: no leader "
+                    "elected in etcd at %s",
+                    m->name, m->leader ? master_leader_endpoints(m->leader) : "?");
                 return 1;
         }
         target = http_request_target(req);
         if (!target || asprintf(&location, "%s%s", leader, target) < 0)
                 return -ENOMEM;
-        (void)http_response_error(resp, 307, "redirect", "master %s is a follower: the leader is %s",
-                                  m->name, leader);
+        (void)http_response_error(resp, 307, "redirect",
+                                  "master %s is a follower: the leader is %s", m->name, leader);
         (void)http_response_header(resp, "Location", location);
         return 1;
 }

@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # The agent's master link (agent/master-link.c + agent/status-queue.c, driven by link-check)
-# against the real silo-master on loopback: registration with a persisted id, launches and
-# kills through the master, status updates recorded exactly once, re-registration after the
-# master's kill -9 and after being marked lost, and queued updates surviving the agent's kill -9.
+# against the real silo-master on loopback: registration with a persisted id (also past a dead
+# first master of a URL list), launches and kills through the master, status updates recorded
+# exactly once, re-registration after the master's kill -9 and after being marked lost, and
+# queued updates surviving the agent's kill -9.
 . "$(dirname "$0")/master-lib.sh"
 
 MOPTS=(--heartbeat-interval-ms 200 --agent-timeout-ms 2000 --retry-base-ms 200)
@@ -49,9 +50,11 @@ expect_updates "$T3" '["RUNNING","KILLED"]'
 wait_for 5 "queue drained" link_is .queued 0
 pass "FINISHED, FAILED (exit 1), KILLED; each update recorded once; queue empty"
 
-echo "== a second agent"
-start_sim a2 --state-dir "$WORK/a2"
+echo "== a second agent, given a dead master first (--master URL,URL: the next one on failure)"
+SIM_MASTERS="http://127.0.0.1:1,http://127.0.0.1:$PORT" start_sim a2 --state-dir "$WORK/a2"
 wait_for 10 "two agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state == "ACTIVE")] | length' 2
+assert_eq "a2's link moved to the live master" \
+    "$(sim a2 GET /link | jq -r '"\(.master) \(.failovers >= 1)"')" "http://127.0.0.1:$PORT true"
 ID2=$(cat "$WORK/a2/agent-id")
 [ "$ID2" != "$ID" ] || fail "both agents got the id $ID"
 T2A=$(submit '{"name":"on-a2","command":["/bin/sleep","0.5"],"constraints":{"hostname":"a2"}}')

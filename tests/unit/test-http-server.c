@@ -1063,6 +1063,41 @@ static void test_gate_and_client_headers(void **state)
         json_decref(body);
 }
 
+/* A redirect carries the token: followed only to a server of the list, never https -> http. */
+static void test_redirect_target(void **state)
+{
+        const char *const masters[] = {"http://10.0.0.1:5050", "http://Leader.Example:5050/",
+                                       "https://10.0.0.3"};
+        char *origin = NULL;
+
+        (void)state;
+        assert_int_equal(http_redirect_target(
+                             "http://10.0.0.1:5050/x",
+                             "http://leader.example:5050/api/v1/tasks?state=RUNNING", masters, 3),
+                         1);
+        assert_int_equal(http_redirect_target("http://a", "http://10.0.0.1:5050/api", masters, 3),
+                         0);
+        /* The default port of the scheme counts as given. */
+        assert_int_equal(
+            http_redirect_target("https://10.0.0.1", "https://10.0.0.3:443/api", masters, 3), 2);
+        /* Another port, another host, another scheme: not one of ours. */
+        assert_int_equal(http_redirect_target("http://a", "http://10.0.0.1:5051/api", masters, 3),
+                         -EPERM);
+        assert_int_equal(
+            http_redirect_target("http://a", "http://evil.example:5050/api", masters, 3), -EPERM);
+        assert_int_equal(http_redirect_target("http://a", "https://10.0.0.1:5050/api", masters, 3),
+                         -EPERM);
+        assert_int_equal(http_redirect_target("http://a", "not a url", masters, 3), -EPERM);
+        /* Never from https down to http, even to a listed master. */
+        assert_int_equal(
+            http_redirect_target("https://10.0.0.3/x", "http://10.0.0.1:5050/x", masters, 3),
+            -EPROTO);
+        assert_int_equal(http_url_origin("HTTP://Host.Example/path?q", &origin), 0);
+        assert_string_equal(origin, "http://host.example:80");
+        free(origin);
+        assert_int_equal(http_url_origin("::nonsense", &origin), -EINVAL);
+}
+
 static int teardown(void **state)
 {
         (void)state;
@@ -1079,6 +1114,7 @@ int main(void)
             cmocka_unit_test(test_routing_and_captures),
             cmocka_unit_test(test_errors),
             cmocka_unit_test(test_gate_and_client_headers),
+            cmocka_unit_test(test_redirect_target),
             cmocka_unit_test(test_auth),
             cmocka_unit_test(test_bodies),
             cmocka_unit_test(test_raw_bodies),

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of master/leader.c's pure parts: the lease deadline, the intervals, the key's value. */
+/* Unit tests of master/leader.c: the lease deadline, the intervals, the leader key's value. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,8 +28,8 @@ static void test_deadline(void **state)
                 /* Before etcd can expire the lease (it starts counting later than we sent)... */
                 assert_true(d < 100000 + (uint64_t)ttl * 1000);
                 /* ... and after the next keepalive is due, with room for its answer. */
-                assert_true(d >= 100000 + leader_keepalive_interval_ms(ttl) +
-                                     (uint64_t)ttl * 1000 / 3);
+                assert_true(d >=
+                            100000 + leader_keepalive_interval_ms(ttl) + (uint64_t)ttl * 1000 / 3);
         }
         /* etcd answering a TTL of 0 (lease gone) leaves no time at all. */
         assert_int_equal(leader_deadline_ms(7000, 0), 7000);
