@@ -16,8 +16,8 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/tls.h"
+#include "common/tls-internal.h"
 
-#define TLS_PEM_MAX (1024 * 1024)
 #define DAY_S 86400
 
 static void crt_freep(gnutls_x509_crt_t *p)
@@ -65,23 +65,10 @@ static int datum_write(const char *path, const gnutls_datum_t *d, mode_t mode, c
         return 0;
 }
 
-static int pem_read(const char *path, const char *what, gnutls_datum_t *ret, char **ret_error)
-{
-        char *data = NULL;
-        size_t size = 0;
-        int r = file_read_full(path, TLS_PEM_MAX, &data, &size);
-
-        if (r < 0)
-                return error_set(ret_error, r, "reading the %s %s: %s", what, path, strerror(-r));
-        ret->data = (unsigned char *)data;
-        ret->size = (unsigned)size;
-        return 0;
-}
-
 static int crt_load(const char *path, const char *what, gnutls_x509_crt_t *ret, char **ret_error)
 {
         gnutls_datum_t d = {0};
-        int r = pem_read(path, what, &d, ret_error);
+        int r = tls_pem_read(path, what, &d, ret_error);
 
         if (r < 0)
                 return r;
@@ -109,7 +96,7 @@ static int ca_load(const char *dir, gnutls_x509_crt_t *ret_crt, gnutls_x509_priv
         r = crt_load(crt_path, "CA certificate", ret_crt, ret_error);
         if (r < 0)
                 return r;
-        r = pem_read(key_path, "CA key", &d, ret_error);
+        r = tls_pem_read(key_path, "CA key", &d, ret_error);
         if (r < 0)
                 return r;
         r = gnutls_x509_privkey_init(ret_key);
@@ -396,7 +383,7 @@ static int crl_copy_revoked(const char *path, gnutls_x509_crl_t crl, char **ret_
 
         if (access(path, F_OK) < 0)
                 return 0;
-        if ((r = pem_read(path, "CRL", &d, ret_error)) < 0)
+        if ((r = tls_pem_read(path, "CRL", &d, ret_error)) < 0)
                 return r;
         r = gnutls_x509_crl_init(&old);
         if (r >= 0)

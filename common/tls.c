@@ -13,8 +13,7 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/tls.h"
-
-#define TLS_PEM_MAX (1024 * 1024)
+#include "common/tls-internal.h"
 
 const char *silo_identity_kind_name(enum silo_identity_kind kind)
 {
@@ -202,7 +201,7 @@ tls_verifier *tls_verifier_free(tls_verifier *v)
         return NULL;
 }
 
-static int read_datum(const char *path, const char *what, gnutls_datum_t *ret, char **ret_error)
+int tls_pem_read(const char *path, const char *what, gnutls_datum_t *ret, char **ret_error)
 {
         char *data = NULL;
         size_t size = 0;
@@ -223,7 +222,7 @@ static int verifier_load(tls_verifier *v, char **ret_error)
         struct stat st = {0};
         int r;
 
-        r = read_datum(v->ca_file, "CA certificate", &ca, ret_error);
+        r = tls_pem_read(v->ca_file, "CA certificate", &ca, ret_error);
         if (r < 0)
                 return r;
         /* A CRL file not made yet revokes nothing: it is read when `siloctl tls revoke`
@@ -234,7 +233,7 @@ static int verifier_load(tls_verifier *v, char **ret_error)
                 return r;
         }
         if (v->crl_file && st.st_mtim.tv_sec &&
-            (r = read_datum(v->crl_file, "CRL", &crl, ret_error)) < 0) {
+            (r = tls_pem_read(v->crl_file, "CRL", &crl, ret_error)) < 0) {
                 free(ca.data);
                 return r;
         }
@@ -455,13 +454,13 @@ int tls_creds_new(const struct tls_files *f, tls_creds **ret, char **ret_error)
                         return -ENOMEM;
                 }
         c->f = (struct tls_files){c->files[0], c->files[1], c->files[2], c->files[3]};
-        if ((r = read_datum(f->ca, "--tls-ca file", &d, ret_error)) < 0)
+        if ((r = tls_pem_read(f->ca, "--tls-ca file", &d, ret_error)) < 0)
                 goto fail;
         c->ca = (char *)d.data;
-        if ((r = read_datum(f->cert, "--tls-cert file", &cert, ret_error)) < 0)
+        if ((r = tls_pem_read(f->cert, "--tls-cert file", &cert, ret_error)) < 0)
                 goto fail;
         c->cert = (char *)cert.data;
-        if ((r = read_datum(f->key, "--tls-key file", &key, ret_error)) < 0)
+        if ((r = tls_pem_read(f->key, "--tls-key file", &key, ret_error)) < 0)
                 goto fail;
         c->key = (char *)key.data;
         r = gnutls_certificate_allocate_credentials(&gc);
