@@ -14,7 +14,9 @@ FRAMEWORK=$(realpath "$6")
 # The ABI is the header: nothing of libsilo-common leaks out of the .so.
 exported=$(nm -D --defined-only "$LIB" | awk '$2 == "T" || $2 == "D" || $2 == "B" { sub(/@.*/, "", $3); print $3 }' | sort)
 assert_eq "libsilo exports only silo_client_*" "$(grep -vc '^silo_client_' <<<"$exported")" 0
-assert_eq "libsilo exports the 14 functions of client.h" "$(wc -l <<<"$exported")" 14
+assert_eq "libsilo exports the 15 functions of client.h" "$(wc -l <<<"$exported")" 15
+assert_match "silo_client_set_tls is in its own version node" \
+    "$(nm -D --defined-only "$LIB" | awk '$3 ~ /^silo_client_set_tls@/ { print $3 }')" '^silo_client_set_tls@@LIBSILO_0\.1$'
 assert_match "libsilo's soname" "$(objdump -p "$LIB" | awk '/SONAME/ { print $2 }')" '^libsilo\.so\.0$'
 
 # A small event window, so a stale ?since= is easy to provoke.
