@@ -148,9 +148,10 @@ rootfs_build() {
         fail "$bb is not static (install busybox-static)"
     mkdir -p "$dir"/{bin,etc,proc,sys,dev,tmp,root,home,ro-vol,rw-vol}
     cp "$bb" "$dir/bin/busybox"
-    for applet in $("$bb" --list); do
-        [ -e "$dir/bin/$applet" ] || ln -s busybox "$dir/bin/$applet"
-    done
+    # One process for all ~270 applet links: under TCG an `ln -s` each took 84-150 s an image
+    # on a busy host, this 2-3 s.
+    (cd "$dir/bin" && perl -e 'for (@ARGV) { next if -e; symlink("busybox", $_) or
+        die "rootfs_build: symlink $_ -> busybox: $!\n" }' $("$bb" --list))
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' \
         >"$dir/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/etc/group"
