@@ -444,12 +444,20 @@ static size_t op_bytes(const struct pending_op *op)
         return strlen(op->key) * 2 + op->value_size * 4 / 3 + 160;
 }
 
+/* Whether op fits in a txn that holds n_ops operations, n_cmp compares and about `bytes`
+ * besides the txn's own (the leader compare, meta/seq, the schema). */
+static bool txn_fits(size_t n_ops, size_t n_cmp, size_t bytes, const struct pending_op *op)
+{
+        return n_ops + 1 + 2 <= ETCD_TXN_MAX_OPS && n_cmp + op->fenced + 1 <= ETCD_TXN_MAX_OPS &&
+               bytes + op_bytes(op) <= ETCD_TXN_MAX_BYTES;
+}
+
 static int etcd_commit(struct store *base)
 {
         struct store_etcd *s = ETCD(base);
         _cleanup_free_ char *events = key_of(s, "events/");
         uint64_t seq_written = s->seq_committed;
-        size_t from = 0, n = 0, bytes = 0, change_start = 0;
+        size_t from = 0, n_ops = 0, n_cmp = 0, bytes = 0, change_start = 0;
         int r = 0;
 
         if (!s->in_turn)
@@ -457,28 +465,39 @@ static int etcd_commit(struct store *base)
         if (!events)
                 return -ENOMEM;
         /* Operations of consecutive changes go together until the next change would not fit;
-         * a change too large alone is split between its own operations. */
+         * a change too large alone is split between its own operations. etcd counts a txn's
+         * compares and its operations apart (--max-txn-ops each); one compare and two
+         * operations (meta/seq, the schema) are the txn's own. */
         for (size_t i = 0; i < s->n_ops && r >= 0; i++) {
                 const struct pending_op *op = &s->ops[i];
-                size_t w = op->dead ? 0 : op->fenced ? 2 : 1, b = op->dead ? 0 : op_bytes(op);
+                bool live = !op->dead;
 
                 if (i > 0 && op->change != s->ops[i - 1].change)
                         change_start = i;
-                /* + the leader compare, meta/seq and the schema */
-                if (n + w + 3 > ETCD_TXN_MAX_OPS || bytes + b > ETCD_TXN_MAX_BYTES) {
+                if (live && !txn_fits(n_ops, n_cmp, bytes, op)) {
                         size_t cut = change_start > from ? change_start : i;
 
                         r = txn_send(s, from, cut, &seq_written);
                         from = cut;
-                        n = bytes = 0;
+                        n_ops = n_cmp = bytes = 0;
                         for (size_t j = from; j < i; j++)
                                 if (!s->ops[j].dead) {
-                                        n += s->ops[j].fenced ? 2 : 1;
+                                        n_ops++;
+                                        n_cmp += s->ops[j].fenced;
                                         bytes += op_bytes(&s->ops[j]);
                                 }
+                        /* the change so far fills a txn by itself: it goes on in the next */
+                        if (r >= 0 && !txn_fits(n_ops, n_cmp, bytes, op)) {
+                                r = txn_send(s, from, i, &seq_written);
+                                from = i;
+                                n_ops = n_cmp = bytes = 0;
+                        }
                 }
-                n += w;
-                bytes += b;
+                if (live) {
+                        n_ops++;
+                        n_cmp += op->fenced;
+                        bytes += op_bytes(op);
+                }
         }
         if (r >= 0 && from < s->n_ops)
                 r = txn_send(s, from, s->n_ops, &seq_written);

@@ -391,6 +391,29 @@ static void test_etcd_fenced_and_split(void **state)
         assert_null(strstr(kvs.kvs[0].value, "not written"));
         etcd_kvs_done(&kvs);
 
+        /* a change larger than a txn by itself (a task with 200 history events deleted at
+         * once) is split inside, and all of it lands */
+        task = master_task_get(m, "split-3");
+        for (int i = 0; i < 200; i++) {
+                struct store_event ev = {.task_id = "split-3", .source = "master",
+                                         .state = SILO_TASK_PENDING, .applied = true};
+                assert_int_equal(store_change_begin(m->store), 0);
+                assert_int_equal(store_event_add(m->store, &ev), 0);
+                assert_int_equal(store_change_end(m->store, 0), 0);
+        }
+        assert_int_equal(store_commit(m->store), 0);
+        assert_int_equal(history_len(m, "split-3"), 201);
+        assert_int_equal(store_change_begin(m->store), 0);
+        assert_int_equal(store_task_delete(m->store, "split-3"), 0);
+        assert_int_equal(store_change_end(m->store, 0), 0);
+        assert_int_equal(store_commit(m->store), 0);
+        assert_int_equal(history_len(m, "split-3"), 0);
+        snprintf(key, sizeof(key), "%stasks/split-3", prefix);
+        assert_int_equal(etcd_range(e, key, NULL, 0, 0, &kvs, &err), 0);
+        assert_int_equal(kvs.n, 0);
+        etcd_kvs_done(&kvs);
+        (void)task;
+
         /* the leader key goes (its lease ended): the next tests write without one again */
         snprintf(key, sizeof(key), "%sleader", prefix);
         assert_int_equal(etcd_delete(e, key, NULL, NULL, &err), 0);
