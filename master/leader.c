@@ -489,7 +489,9 @@ struct master_leader *master_leader_free(struct master_leader *l)
         if (l->phase == PHASE_LEADING && l->etcd) {
                 _cleanup_free_ char *err = NULL;
 
-                /* A clean stop hands over now, not after the TTL. */
+                /* A clean stop hands over now, not after the TTL; an unreachable etcd
+                 * holds the stop one second at most (the lease then expires by itself). */
+                etcd_set_deadline(l->etcd, now_mono_ms() + 1000);
                 if (etcd_lease_revoke(l->etcd, l->lease, &err) < 0)
                         log_warning("cannot revoke the leader's lease %" PRId64
                                     " (a standby takes over when it expires): %s",

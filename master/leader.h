@@ -61,8 +61,8 @@ int master_leader_new(const struct master_leader_config *cfg, struct master_lead
                       char **ret_error);
 /* Start polling and campaigning on the loop. */
 int master_leader_start(struct master_leader *l, struct event_loop *loop);
-/* Stop; a leader revokes its lease first (blocking, one short try) so a standby takes over
- * at once rather than after the TTL. */
+/* Stop; a leader revokes its lease first (blocking, one second at most) so a standby takes
+ * over at once rather than after the TTL. */
 struct master_leader *master_leader_free(struct master_leader *l);
 
 /* LEADER only while the deadline has not passed (checked now, by the monotonic clock). */
