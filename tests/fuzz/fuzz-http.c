@@ -4,7 +4,8 @@
  * real http_server (libmicrohttpd, common/http-server.c) in this process, with routes shaped
  * like the daemons': a public /health, JSON bodies decoded by the codecs, captures, queries,
  * a raw body, a deferred answer and a gate. Every answer must be a well-formed HTTP status
- * line; whatever the server does must not crash, leak or hang. */
+ * line, and once the client closed, the server holds no connection; whatever the server does
+ * must not crash, leak or hang. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -231,5 +232,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         settle(fd, &answered);
         close(fd);
         settle(-1, &answered);
+        /* The client is gone: a connection the server still holds would be one it leaks. */
+        if (http_server_connections(server) != 0) {
+                fprintf(stderr, "%u connections left after the client closed\n",
+                        http_server_connections(server));
+                abort();
+        }
         return 0;
 }
