@@ -4,7 +4,8 @@
 # against the real silo-master on loopback: registration with a persisted id (also past a dead
 # first master of a URL list), launches and kills through the master, status updates recorded
 # exactly once, re-registration after the master's kill -9 and after being marked lost, and
-# queued updates surviving the agent's kill -9.
+# queued updates surviving the agent's kill -9; a follower's 307 (tests/host/redirector.py) followed
+# only to a master of the list.
 . "$(dirname "$0")/master-lib.sh"
 
 MOPTS=(--heartbeat-interval-ms 200 --agent-timeout-ms 2000 --retry-base-ms 200)
@@ -14,6 +15,7 @@ start_sim a1 --state-dir "$WORK/a1"
 link() { sim a1 GET /link | jq -r "$1"; }
 link_is() { [ "$(link "$1")" = "$2" ]; }
 link_ge() { [ "$(link "$1")" -ge "$2" ]; }
+sim_link_is() { [ "$(sim "$1" GET /link | jq -r "$2")" = "$3" ]; }
 
 # Every agent-sent event of a task (those with an update_id) appears once, in order.
 updates_of() { api_body GET "/api/v1/tasks/$1" | jq -c '[.history[] | select(.update_id != null) | .state]'; }
@@ -106,5 +108,32 @@ assert_eq "update files left after acknowledgement" "$(ls "$WORK/a1/status/" | g
 assert_eq "FINISHED updates of t5" "$(updates_of "$T5" | jq -r 'map(select(. == "FINISHED")) | length')" 1
 assert_eq "agents named a1 after the agent's restart" "$(api_body GET /api/v1/agents | jq -r '[.agents[] | select(.hostname == "a1")] | length')" 1
 pass "the queued update survived the agent's kill -9 and was delivered once"
+
+echo "== a follower's 307: followed to a listed master, refused to any other"
+# redirector MASTER_URL NAME: a server answering 307 to MASTER_URL<path>, as a follower does;
+# its URL in $R (not $(...): the server must be this shell's child, killed by the cleanup).
+redirector() {
+    python3 "$(dirname "$0")/redirector.py" --target "$1" --port-file "$WORK/$2.rport" \
+        >>"$WORK/$2.log" 2>&1 &
+    PIDS+=("$!")
+    wait_for 5 "redirector $2 listening" test -s "$WORK/$2.rport"
+    R="http://127.0.0.1:$(cat "$WORK/$2.rport")"
+}
+redirector "http://127.0.0.1:$PORT" r1
+R1=$R
+SIM_MASTERS="$R1,http://127.0.0.1:$PORT" start_sim a3 --state-dir "$WORK/a3"
+wait_for 10 "a3 registered through the redirect" sim_link_is a3 .state registered
+assert_eq "a3's link asks the master the 307 named" "$(sim a3 GET /link | jq -r .master)" "http://127.0.0.1:$PORT"
+assert_file_contains "a3 logs the redirect" "$WORK/a3.log" "redirected to the leader"
+redirector "http://127.0.0.1:$PORT" r2
+R2=$R
+SIM_MASTERS="$R2" start_sim a4 --state-dir "$WORK/a4"
+wait_for 10 "a4 refuses the redirect to a master it was not given" \
+    grep -q "not one of --master" "$WORK/a4.log"
+assert_eq "a4 not registered" "$(sim a4 GET /link | jq -r .state)" unregistered
+assert_eq "agents named a4 at the master" "$(api_body GET /api/v1/agents | jq -r '[.agents[] | select(.hostname == "a4")] | length')" 0
+kill_sim a3
+kill_sim a4
+pass "307 followed to the listed master with the same call; to an unlisted one refused and logged"
 
 assert_done
