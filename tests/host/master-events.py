@@ -54,6 +54,10 @@ def consume(url, token, out, since, until_finished):
         while len(finished) < until_finished and time.monotonic() < deadline:
             try:
                 c, r = stream(url, token, "?since=%d" % last)
+                if r.status == 503:
+                    # Not elected yet (a master on etcd after its restart): reconnect.
+                    c.close()
+                    raise ConnectionError("503 from a master not leading yet")
                 if r.status != 200:
                     sys.exit("consume: since=%d: HTTP %d: %s" % (last, r.status, r.read()))
                 while len(finished) < until_finished and time.monotonic() < deadline:
@@ -100,6 +104,11 @@ def submit(url, token, prefix, n, rate=0):
                 status, body = call(url, token, "POST", "/api/v1/tasks", spec)
                 if status in (200, 201):
                     return
+                if status == 503:
+                    # A master on etcd answers 503 no_leader from its start until it is
+                    # elected: a restart, as for a refused connection.
+                    time.sleep(0.1)
+                    continue
                 sys.exit("submit %s: HTTP %d: %s" % (spec["id"], status, body))
             except (OSError, http.client.HTTPException):
                 time.sleep(0.1)  # the master is restarting
