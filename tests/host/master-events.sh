@@ -85,9 +85,12 @@ assert_eq "since= at the window's edge: the 100 events kept" "$(wc -l < "$WORK/w
 echo "time: ${SECONDS} s for the stream, restart, filter and window checks"
 
 # ---- a consumer that stops reading, and the agents' heartbeats meanwhile ----
-# A fresh state, with fewer tasks to list (the sims register again with this master).
+# A fresh state, with fewer tasks to list, and fresh sims: agents that saw the first state's
+# master epoch would refuse this one's launches as a deposed master's (409 stale_epoch).
 stop_master
+for s in s1 s2 s3 s4; do kill_sim $s; rm -f "$WORK/$s.port"; done
 start_master --heartbeat-interval-ms 20 --event-buffer 200 --log-level info --state-dir "$SHM/slow"
+for s in s1 s2 s3 s4; do start_sim $s --cpus 64 --mem 68719476736 --finish-after-ms 100; done
 wait_for 10 "4 agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 4
 # The agents' heartbeat p99 during one workload (N tasks submitted at a steady 300 a second,
 # placed and finished: 6 events each): the nearest-rank p99 of the four sims' round trips pooled,

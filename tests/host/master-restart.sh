@@ -37,8 +37,9 @@ sim a1 POST /sim/hold '{"hold": true}' >/dev/null
 T_START=$(submit "$(on start a1)")
 wait_for 10 "T_START STARTING" state_is "$T_START" STARTING
 
-# STAGING with the launch in flight: a2 holds its answer for 4 s and its status updates.
-sim a2 POST /sim/delay '{"ms": 4000}' >/dev/null
+# STAGING with the launch in flight: a2 holds its answer (until the state after the restart has
+# been compared: however slow the restart, on SQLite or etcd) and its status updates.
+sim a2 POST /sim/delay '{"ms": 60000}' >/dev/null
 sim a2 POST /sim/hold '{"hold": true}' >/dev/null
 T_STAGE=$(submit "$(on stage a2)")
 wait_for 5 "a2 received the launch" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a2]}/sim/state | jq -e '.tasks[\"$T_STAGE\"]'"
@@ -71,7 +72,9 @@ events_after=$(for t in $(jq -r '.[].id' <<<"$before"); do task_field "$t" '.his
 assert_eq "history events recovered" "$events_after" "$events_before"
 pass "restart: $(jq length <<<"$after") tasks and $events_after history events recovered exactly"
 
-# Agents carry on (heartbeats to the same ids) and deliver what happened meanwhile.
+# Agents carry on (heartbeats to the same ids) and deliver what happened meanwhile; a2 answers
+# the launch it holds.
+sim a2 POST /sim/delay '{"ms": 0}' >/dev/null
 sim a1 POST /sim/pause '{"paused": false}' >/dev/null
 sim a2 POST /sim/pause '{"paused": false}' >/dev/null
 sim a1 POST /sim/hold '{"hold": false}' >/dev/null

@@ -8,7 +8,8 @@
  *   GET  /sim/state                      counters, tasks and their states
  *   POST /sim/pause {"paused": bool}     stop/restart heartbeats (to provoke a timeout)
  *   POST /sim/refuse {"refuse": bool}    answer launches with 503
- *   POST /sim/delay {"ms": N}            hold every launch answer N ms (a launch "in flight")
+ *   POST /sim/delay {"ms": N}            hold every launch answer N ms (a launch "in flight");
+ *                                        answers held longer go out N ms from now
  *   POST /sim/hold {"hold": bool}        keep status updates queued (heartbeats go on)
  *   POST /sim/finish/{id} {"state": "FINISHED"|"FAILED", "exit_code": N, "repeat": N}
  *                                        end a task; its update is sent `repeat` times
@@ -774,8 +775,13 @@ static int sim_control(http_request *req, http_response *resp, void *userdata)
                 sim.hold = json_is_true(json_object_get(req->body, "hold"));
         else if (streq(what, "rtt-reset"))
                 sim.n_heartbeat_rtt = 0;
-        else if (streq(what, "delay"))
+        else if (streq(what, "delay")) {
                 sim.delay_ms = (uint64_t)json_integer_value(json_object_get(req->body, "ms"));
+                /* Answers held longer than the new delay go out by it: a test holds a launch
+                 * "in flight" as long as it needs, then lets it land. */
+                for (size_t i = 0; i < sim.n_delayed; i++)
+                        sim.delayed[i].due_ms = MIN(sim.delayed[i].due_ms, now_ms() + sim.delay_ms);
+        }
         else if (streq(what, "adopt")) {
                 const char *id = json_string_value(json_object_get(req->body, "id"));
                 if (!id || sim.n_tasks >= ELEMENTSOF(sim.tasks))
