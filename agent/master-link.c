@@ -578,8 +578,16 @@ int master_link_new(const struct master_link_config *cfg, struct master_link **r
                                          "agent its own certificate",
                                          cfg->id_path, l->agent_id, strempty(cfg->cert_path),
                                          cfg->cert_agent_id);
-                if (!l->agent_id && !(l->agent_id = strdup(cfg->cert_agent_id)))
-                        return -ENOMEM;
+                /* Kept on disk too: the agent stays itself should TLS be turned off. */
+                if (!l->agent_id) {
+                        l->agent_id = strdup(cfg->cert_agent_id);
+                        if (!l->agent_id)
+                                return -ENOMEM;
+                        r = agent_id_save(l, l->agent_id);
+                        if (r < 0)
+                                return error_set(ret_error, r, "agent id file %s: %s", l->id_path,
+                                                 strerror(-r));
+                }
         }
         r = http_client_new(&l->client);
         if (r < 0)
