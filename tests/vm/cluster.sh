@@ -36,12 +36,27 @@
 # mount namespace (nsenter --net only): cgroupfs, bpffs and the state directories are where a
 # real machine has them. /sys/class/net, though, shows the root namespace's interfaces (sysfs
 # keeps the namespace it was mounted in), so code under test reads interfaces over netlink.
+#
+# Mutual TLS is on by default (CLUSTER_TLS=0 before cluster_start turns it off): cluster_start
+# makes a CA and certificates with `siloctl tls` in $CLUSTER_DIR/tls (the master's, with the
+# bridge address; "fabricI" for agent I, with its address, which is also its agent id; an
+# operator's, "operator"), every daemon runs with --tls-ca/--tls-cert/--tls-key, URLs are
+# https://, and $VM_HTTP becomes silo-vm-https with the operator's certificate in
+# SILO_VM_CACERT/SILO_VM_CERT/SILO_VM_KEY (and SILO_CA/SILO_CERT/SILO_KEY for siloctl, a
+# .curlrc in $CURL_HOME for curl), so `api`, cluster_api and the suites' own calls are the
+# operator's.
+#   cluster_tls_cert ARGS...           one more certificate in $CLUSTER_TLS_DIR (siloctl tls cert)
 
 CLUSTER_DIR="${CLUSTER_DIR:-/tmp/silo-fabric}"
 CLUSTER_BRIDGE="${CLUSTER_BRIDGE:-fabric0}"
 CLUSTER_NET="${CLUSTER_NET:-10.99.0}"
 CLUSTER_MADDR="$CLUSTER_NET.1"
-CLUSTER_MURL="http://$CLUSTER_MADDR:5050"
+CLUSTER_TLS="${CLUSTER_TLS:-1}"
+CLUSTER_SCHEME=https
+[ "$CLUSTER_TLS" = 1 ] || CLUSTER_SCHEME=http
+CLUSTER_MURL="$CLUSTER_SCHEME://$CLUSTER_MADDR:5050"
+CLUSTER_TLS_DIR="$CLUSTER_DIR/tls"
+CLUSTER_SILOCTL="${SILO_BUILD_DIR:-}/cli/siloctl"
 CLUSTER_MASTER_BIN="${SILO_BUILD_DIR:-}/master/silo-master"
 CLUSTER_AGENT_BIN="${SILO_BUILD_DIR:-}/agent/silo-agent"
 # Short heartbeats and retries: a lost agent or a failed launch shows within seconds.
@@ -92,10 +107,53 @@ cluster_http_wait() {
     fail "$3 did not answer $1/health within 30 s"
 }
 
+# cluster_tls_args NAME: a daemon's TLS options for its certificate NAME (none without TLS).
+cluster_tls_args() {
+    CLUSTER_TLS_ARGS=()
+    [ "$CLUSTER_TLS" = 1 ] || return 0
+    CLUSTER_TLS_ARGS=(--tls-ca "$CLUSTER_TLS_DIR/ca.pem" --tls-cert "$CLUSTER_TLS_DIR/$1.pem"
+                      --tls-key "$CLUSTER_TLS_DIR/$1-key.pem")
+}
+
+# cluster_tls_cert ARGS...: `siloctl tls cert ARGS` into the cluster's CA directory. Each
+# siloctl start costs ~1.7 s under TCG (libcurl through libsilo): callers start several in
+# the background and wait for them.
+cluster_tls_cert() {
+    "$CLUSTER_SILOCTL" tls cert --dir "$CLUSTER_TLS_DIR" --days 2 "$@" >/dev/null ||
+        fail "siloctl tls cert $*"
+}
+
+# The CA, the master's and the operator's certificates; the operator's is the suites'.
+cluster_tls_init() {
+    local pids
+    [ "$CLUSTER_TLS" = 1 ] || return 0
+    [ -x "$CLUSTER_SILOCTL" ] || fail "$CLUSTER_SILOCTL not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
+    [ -x "${SILO_BUILD_DIR:-}/tests/vm/helpers/silo-vm-https" ] ||
+        fail "silo-vm-https not built (GnuTLS development files missing?)"
+    "$CLUSTER_SILOCTL" tls init --dir "$CLUSTER_TLS_DIR" --days 2 >/dev/null || fail "siloctl tls init"
+    # (wait by pid: a bare wait would wait for the daemons too)
+    cluster_tls_cert --master master --ip "$CLUSTER_MADDR" &
+    pids=("$!")
+    cluster_tls_cert --client operator --operator &
+    wait "${pids[0]}" "$!"
+    [ -s "$CLUSTER_TLS_DIR/master.pem" ] && [ -s "$CLUSTER_TLS_DIR/operator.pem" ] ||
+        fail "the master's or the operator's certificate is missing in $CLUSTER_TLS_DIR"
+    export SILO_VM_CACERT="$CLUSTER_TLS_DIR/ca.pem" SILO_VM_CERT="$CLUSTER_TLS_DIR/operator.pem"
+    export SILO_VM_KEY="$CLUSTER_TLS_DIR/operator-key.pem"
+    export SILO_CA="$SILO_VM_CACERT" SILO_CERT="$SILO_VM_CERT" SILO_KEY="$SILO_VM_KEY"
+    # And for the suites' own curl calls (curl reads $CURL_HOME/.curlrc).
+    printf 'cacert = "%s"\ncert = "%s"\nkey = "%s"\n' "$SILO_VM_CACERT" "$SILO_VM_CERT" "$SILO_VM_KEY" \
+        >"$CLUSTER_TLS_DIR/.curlrc"
+    export CURL_HOME="$CLUSTER_TLS_DIR"
+    VM_HTTP="$SILO_BUILD_DIR/tests/vm/helpers/silo-vm-https"
+}
+
 cluster_master_start() {
     [ -x "$CLUSTER_MASTER_BIN" ] || fail "$CLUSTER_MASTER_BIN not built (SILO_BUILD_DIR='${SILO_BUILD_DIR:-}')"
+    cluster_tls_args master
     "$CLUSTER_MASTER_BIN" --listen "$CLUSTER_MADDR:5050" --state-dir "$CLUSTER_DIR/master" \
-        --token-file "$CLUSTER_DIR/token" "${CLUSTER_MASTER_ARGS[@]}" >>"$CLUSTER_DIR/master.log" 2>&1 &
+        --token-file "$CLUSTER_DIR/token" "${CLUSTER_TLS_ARGS[@]}" "${CLUSTER_MASTER_ARGS[@]}" \
+        >>"$CLUSTER_DIR/master.log" 2>&1 &
     CLUSTER_MPID=$!
     cluster_http_wait "$CLUSTER_MURL" "$CLUSTER_MPID" silo-master "$CLUSTER_DIR/master.log"
 }
@@ -125,7 +183,7 @@ addr add $addr/24 dev eth0
 route add default via $CLUSTER_MADDR
 EOF
     CLUSTER_AGENT_ADDR[$i]="$addr"
-    CLUSTER_AGENT_URL[$i]="http://$addr:5051"
+    CLUSTER_AGENT_URL[$i]="$CLUSTER_SCHEME://$addr:5051"
 }
 
 # cluster_agent_spawn I [OPTION...]: start agent I (the options of cluster_start, then these)
@@ -141,12 +199,13 @@ cluster_agent_spawn() {
         args+=("${o//@DISK@/nullb$((i - 1))}")
     done
     mkdir -p "$CLUSTER_DIR/agent$i"
+    cluster_tls_args "fabric$i"
     # nsenter execs the agent itself: $! is the agent's pid.
     nsenter --net="/run/netns/$(cluster_netns "$i")" "$CLUSTER_AGENT_BIN" \
         --listen "${CLUSTER_AGENT_ADDR[$i]}:5051" --advertise "${CLUSTER_AGENT_ADDR[$i]}:5051" \
         --hostname "fabric$i" --state-dir "$CLUSTER_DIR/agent$i" --token-file "$CLUSTER_DIR/token" \
         --master "$CLUSTER_MURL" --cgroup-root "$(cluster_cgroup "$i")" --disk "nullb$((i - 1))" \
-        "${args[@]}" >>"$CLUSTER_DIR/agent$i.log" 2>&1 &
+        "${CLUSTER_TLS_ARGS[@]}" "${args[@]}" >>"$CLUSTER_DIR/agent$i.log" 2>&1 &
     CLUSTER_AGENT_PID[$i]=$!
 }
 
@@ -184,7 +243,7 @@ cluster_wait_registered() {
 }
 
 cluster_grow() {
-    local n="$1" first=$((CLUSTER_N + 1)) i
+    local n="$1" first=$((CLUSTER_N + 1)) i pids=()
     shift
     CLUSTER_AGENT_OPTS+=("$@")
     # All start at once: under TCG an agent's start (eBPF loading, its first registration)
@@ -193,6 +252,16 @@ cluster_grow() {
     for ((i = first; i <= n; i++)); do
         CLUSTER_N="$i"
         cluster_fabric_add "$i"
+        # The agent's id is its certificate's CN.
+        if [ "$CLUSTER_TLS" = 1 ]; then
+            cluster_tls_cert --agent "fabric$i" --ip "${CLUSTER_AGENT_ADDR[$i]}" &
+            pids+=("$!")
+        fi
+    done
+    [ "${#pids[@]}" = 0 ] || wait "${pids[@]}"
+    for ((i = first; i <= n; i++)); do
+        [ "$CLUSTER_TLS" != 1 ] || [ -s "$CLUSTER_TLS_DIR/fabric$i.pem" ] ||
+            fail "no certificate for agent $i in $CLUSTER_TLS_DIR"
         cluster_agent_spawn "$i"
     done
     for ((i = first; i <= n; i++)); do cluster_agent_wait "$i"; done
@@ -217,6 +286,7 @@ link add $CLUSTER_BRIDGE type bridge
 addr add $CLUSTER_MADDR/24 dev $CLUSTER_BRIDGE
 link set $CLUSTER_BRIDGE up
 EOF
+    cluster_tls_init
     cluster_master_start
     cluster_grow "$n" "$@"
 }

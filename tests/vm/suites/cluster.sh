@@ -10,6 +10,8 @@
 # and the states reconcile (the running task is still RUNNING and killable, the ended one
 # FINISHED). kill -9 of the agent while a task ends: the restarted agent reports the outcome.
 # Finally the same state directory standalone: GET /api/v1/status lists and acknowledges.
+# Everything over mutual TLS (certificates from `siloctl tls`; the agent's id is its
+# certificate's CN, node-1; the suite's curl calls are the operator's through $CURL_HOME).
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -27,8 +29,19 @@ ip link set lo up
 W=/tmp/silo-cluster
 rm -rf "$W"
 mkdir -p "$W"
-MURL=http://127.0.0.1:5050
-AURL=http://127.0.0.1:5051
+MURL=https://127.0.0.1:5050
+AURL=https://127.0.0.1:5051
+T="$W/tls"
+"$B/cli/siloctl" tls init --dir "$T" --days 2 >/dev/null || fail "siloctl tls init"
+for c in "--master master" "--agent node-1" "--client operator --operator"; do
+    # shellcheck disable=SC2086 # the words of each
+    "$B/cli/siloctl" tls cert --dir "$T" --days 2 $c >/dev/null &
+done
+wait
+[ -s "$T/master.pem" ] && [ -s "$T/node-1.pem" ] && [ -s "$T/operator.pem" ] || fail "siloctl tls cert"
+printf 'cacert = "%s"\ncert = "%s"\nkey = "%s"\n' "$T/ca.pem" "$T/operator.pem" "$T/operator-key.pem" >"$T/.curlrc"
+export CURL_HOME="$T"
+tls_args() { echo --tls-ca "$T/ca.pem" --tls-cert "$T/$1.pem" --tls-key "$T/$1-key.pem"; }
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/token"
 chmod 600 "$W/token"
 TOKEN="$(cat "$W/token")"
@@ -48,14 +61,16 @@ cleanup() {
 trap cleanup EXIT
 
 master_start() {
-    "$MASTER_BIN" --listen 127.0.0.1:5050 --state-dir "$W/master" --token-file "$W/token" \
+    # shellcheck disable=SC2046 # the options are words
+    "$MASTER_BIN" --listen 127.0.0.1:5050 --state-dir "$W/master" --token-file "$W/token" $(tls_args master) \
         --heartbeat-interval-ms 500 --agent-timeout-ms 6000 --retry-base-ms 300 >>"$W/master.log" 2>&1 &
     MPID=$!
     wait_http "$MURL" "$MPID" silo-master
 }
 
 agent_start() {
-    "$AGENT_BIN" --listen 127.0.0.1:5051 --state-dir "$W/agent" --token-file "$W/token" "$@" \
+    # shellcheck disable=SC2046
+    "$AGENT_BIN" --listen 127.0.0.1:5051 --state-dir "$W/agent" --token-file "$W/token" $(tls_args node-1) "$@" \
         >>"$W/agent.log" 2>&1 &
     APID=$!
     wait_http "$AURL" "$APID" silo-agent
@@ -122,6 +137,7 @@ agent_start --master "$MURL" --disk nullb0 --calibrate-seconds 1 --calibrate-wri
 wait_for 20 "agent registered" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $AURL/api/v1/status | jq -r .link.state)\" = registered ]"
 AID="$(cat "$W/agent/agent-id")"
 assert_eq "agent id persisted and used" "$(link .agent_id)" "$AID"
+assert_eq "the agent's id is its certificate's CN" "$AID" node-1
 wait_for 60 "calibration done" bash -c "[ -s '$W/agent/calibration.json' ]"
 dev="$(get "$AURL" /api/v1/devices | jq -c '.disks[0]')"
 echo "   agent devices: $(jq -c '{name, device, read_bps, write_bps, read_iops, write_iops, source}' <<<"$dev")"
@@ -211,9 +227,22 @@ assert_eq "calibrations at start over two agent starts (the second reuses calibr
     "$(grep -c 'Calibrating' "$W/agent.log")" 1
 wait_for 10 "agent queue drained" pending_is 0
 
-echo "== standalone: the status queue read and acknowledged by a client"
+echo "== an agent id file naming another agent than the certificate"
 kill -TERM "$APID"; wait "$APID" 2>/dev/null || true
 APID=""
+echo other-agent >"$W/agent/agent-id"
+set +e
+# shellcheck disable=SC2046
+out="$(timeout 60 "$AGENT_BIN" --listen 127.0.0.1:5051 --state-dir "$W/agent" --token-file "$W/token" \
+    $(tls_args node-1) --master "$MURL" --disk nullb0 --calibrate false 2>&1)"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "silo-agent with a contradicting id file: exit $rc: $out"
+assert_match "the refusal names both ids and files" "$out" \
+    "agent id file $W/agent/agent-id names agent 'other-agent', but the certificate $T/node-1.pem names agent 'node-1'"
+echo node-1 >"$W/agent/agent-id"
+
+echo "== standalone: the status queue read and acknowledged by a client"
 agent_start --disk nullb0 --calibrate false
 code="$(req POST "$AURL/api/v1/tasks" '{"id":"s1","name":"s1","command":["/bin/true"]}')"
 [ "$code" = 201 ] || fail "standalone launch: HTTP $code $(cat "$W/body")"

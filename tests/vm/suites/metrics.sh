@@ -8,7 +8,8 @@
 #              agent's per-task series carry id, name, role and the limits in force, its
 #              per-disk latency histogram is consistent, the master's per-disk figures and
 #              pending reasons are there
-#   prometheus Debian's prometheus scrapes both (scrape interval 2 s, bearer token); PromQL
+#   prometheus Debian's prometheus scrapes both (scrape interval 2 s, over mutual TLS with the
+#              operator's certificate, tests/vm/cluster.sh's default); PromQL
 #              rate() of the task's written bytes is within 10 % of its io.max wbps, and so is
 #              the disk's eBPF-measured write rate
 #   grafana    packaging/grafana/silo-cluster.json is valid JSON; every PromQL expression of its
@@ -76,6 +77,10 @@ AURL="${CLUSTER_AGENT_URL[1]}"
 
 # Prometheus starts while the agent calibrates: under TCG it takes tens of seconds. A scrape
 # may take long in a loaded guest, so the timeout is the whole interval.
+# Over mutual TLS (the cluster's default) Prometheus scrapes with the operator's certificate.
+scrape_auth="authorization: {credentials_file: $CLUSTER_DIR/token}"
+[ "$CLUSTER_TLS" != 1 ] || scrape_auth="scheme: https
+    tls_config: {ca_file: $SILO_VM_CACERT, cert_file: $SILO_VM_CERT, key_file: $SILO_VM_KEY}"
 cat >"$W/prometheus.yml" <<EOF
 global:
   scrape_interval: 2s
@@ -83,10 +88,10 @@ global:
   evaluation_interval: 2s
 scrape_configs:
   - job_name: silo-master
-    authorization: {credentials_file: $CLUSTER_DIR/token}
+    $scrape_auth
     static_configs: [{targets: ['$CLUSTER_MADDR:5050']}]
   - job_name: silo-agent
-    authorization: {credentials_file: $CLUSTER_DIR/token}
+    $scrape_auth
     static_configs: [{targets: ['${CLUSTER_AGENT_ADDR[1]}:5051']}]
 EOF
 promtool check config "$W/prometheus.yml" >/dev/null || fail "promtool check config refused $W/prometheus.yml"
