@@ -171,12 +171,13 @@ echo "   pending reason: $reason"
 cluster_api DELETE "/api/v1/tasks/$P2"
 cluster_wait_state "$P2" KILLED 10
 # Straight to the agent (the master would not place these): outside the range, held by a
-# process of the agent's host.
-cluster_agent_api 1 POST /api/v1/tasks "$(spec out-of-range 'exec sleep 1' \
+# process of the agent's host. Sent as the master: only it launches at an agent that has one.
+as_master() { SILO_VM_CERT="$CLUSTER_TLS_DIR/master.pem" SILO_VM_KEY="$CLUSTER_TLS_DIR/master-key.pem" "$@"; }
+as_master cluster_agent_api 1 POST /api/v1/tasks "$(spec out-of-range 'exec sleep 1' \
     '"id": "out-of-range", "container": {"network": "bridge", "ports": [{"container": 80, "host": 40000}]}')"
 assert_eq "a host port outside the range: status" "$API_STATUS" 400
 assert_match "a host port outside the range: the message names it" "$API_BODY" '40000'
-cluster_agent_api 1 POST /api/v1/tasks "$(spec held 'exec sleep 1' \
+as_master cluster_agent_api 1 POST /api/v1/tasks "$(spec held 'exec sleep 1' \
     '"id": "held", "container": {"network": "bridge", "ports": [{"container": 80, "host": 20090}]}')"
 kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null || true
 assert_eq "a host port a host process listens on: status" "$API_STATUS" 400
