@@ -43,7 +43,8 @@ int agent_epoch_check(struct agent *a, http_request *req, http_response *resp)
         _cleanup_free_ char *err = NULL;
         int r;
 
-        r = epoch_fence_admit(&a->epoch, http_request_header(req, SILO_MASTER_EPOCH_HEADER), &err);
+        r = epoch_fence_admit(&a->epoch, http_request_header(req, SILO_CLUSTER_ID_HEADER),
+                              http_request_header(req, SILO_MASTER_EPOCH_HEADER), &err);
         if (r >= 0)
                 return 0;
         if (r == -ENOMEM)
@@ -52,6 +53,8 @@ int agent_epoch_check(struct agent *a, http_request *req, http_response *resp)
                     err ? err : strerror(-r));
         if (r == -ESTALE)
                 (void)http_response_error(resp, 409, "stale_epoch", "%s", err);
+        else if (r == -EXDEV)
+                (void)http_response_error(resp, 409, "other_cluster", "%s", err);
         else if (r == -EINVAL)
                 (void)http_response_error(resp, 400, "bad_request", "%s", err);
         else

@@ -378,6 +378,7 @@ int agent_link_start(struct agent *a)
         {
                 struct master_link_config cfg = {
                         .master_url = a->opts.master, .token = a->token, .id_path = id_path, .queue = l->queue,
+                        .fence = &a->epoch,
                         .tls = a->tls ? tls_creds_files(a->tls) : NULL,
                         .cert_agent_id = l->identity ? l->identity->name : NULL,
                         .cert_path = a->opts.tls_cert,

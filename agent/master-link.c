@@ -38,6 +38,7 @@ struct master_link {
         char *id_path;
         char *agent_id;
         struct status_queue *queue;
+        struct epoch_fence *fence;
         json_t *(*registration_build)(void *userdata);
         json_t *(*heartbeat_build)(void *userdata);
         void *userdata;
@@ -254,6 +255,24 @@ static void on_register_done(const struct http_client_result *res, void *userdat
                 l->agent_id = copy;
                 /* Without the id on disk, a restart would register as a second agent. */
                 if (agent_id_save(l, id) < 0) {
+                        l->next_register_ms = now_mono_ms() + backoff_next(l, &l->backoff_ms);
+                        goto out;
+                }
+        }
+        if (l->fence) {
+                _cleanup_free_ char *err = NULL;
+                const char *cluster = json_string_value(json_object_get(res->json, "cluster_id"));
+                json_int_t epoch = json_integer_value(json_object_get(res->json, "epoch"));
+                const char *before = l->fence->cluster_id;
+                bool changed = cluster && !streq_ptr(before, cluster);
+
+                if (changed)
+                        log_notice("master %s is of cluster %s (epoch %" PRId64 "); this agent was of %s: "
+                                   "following the new cluster, whose epochs count afresh",
+                                   l->url, cluster, (int64_t)epoch, before ? before : "none yet");
+                if (epoch_fence_adopt(l->fence, cluster, epoch > 0 ? (uint64_t)epoch : 0, &err) < 0) {
+                        log_error("registration with master %s: %s", l->url, strempty(err));
+                        l->failures++;
                         l->next_register_ms = now_mono_ms() + backoff_next(l, &l->backoff_ms);
                         goto out;
                 }
@@ -562,6 +581,7 @@ int master_link_new(const struct master_link_config *cfg, struct master_link **r
         if ((cfg->token && !l->token) || !l->id_path)
                 return -ENOMEM;
         l->queue = cfg->queue;
+        l->fence = cfg->fence;
         l->registration_build = cfg->registration_build;
         l->heartbeat_build = cfg->heartbeat_build;
         l->userdata = cfg->userdata;

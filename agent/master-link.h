@@ -2,6 +2,8 @@
 /* The agent's connection to silo-master: registration, heartbeats, status updates, all non-blocking. */
 #pragma once
 
+#include "agent/epoch-fence.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -53,6 +55,9 @@ struct master_link_config {
         const char *cert_agent_id;
         const char *cert_path;
         struct status_queue *queue;     /* borrowed; consumed by the link */
+        /* Borrowed: a registration answer's "cluster_id" and "epoch" go there (a new cluster is
+         * adopted only so, from a master of the list). NULL: not kept. */
+        struct epoch_fence *fence;
         /* The registration body without "agent_id" (the link adds it). New reference. */
         json_t *(*registration_build)(void *userdata);
         /* The heartbeat body ({"tasks": [ids]}). New reference. */

@@ -14,6 +14,7 @@
 #include "master/dashboard.h"
 #include "master/events.h"
 #include "master/master.h"
+#include "master/store.h"
 
 /* What a -errno from decoding a request or from the domain means for the client: the one
  * place that decides a status. code NULL: the endpoint names it (invalid_spec, unknown_agent...). */
@@ -177,11 +178,15 @@ static int api_agent_register(http_request *req, http_response *resp, void *user
         }
         return api_reply(m, req,
                          http_response_json(resp, had_id ? 200 : 201,
-                                            json_pack("{s:s, s:I, s:I}", "agent_id", a->id,
-                                                      "heartbeat_interval_ms",
+                                            json_pack("{s:s, s:I, s:I, s:s?, s:I}", "agent_id",
+                                                      a->id, "heartbeat_interval_ms",
                                                       (json_int_t)m->opts.heartbeat_interval_ms,
                                                       "agent_timeout_ms",
-                                                      (json_int_t)m->opts.agent_timeout_ms)));
+                                                      (json_int_t)m->opts.agent_timeout_ms,
+                                                      /* the agent's fence follows this cluster */
+                                                      "cluster_id",
+                                                      store_cluster_id(m->store), "epoch",
+                                                      (json_int_t)m->epoch)));
 }
 
 /* Why a heartbeat's agent is not known now (404: the agent registers again), or NULL. */

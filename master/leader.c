@@ -135,7 +135,8 @@ static void leader_set_leader(struct master_leader *l, const char *name, const c
 {
         if (l->leader_url && streq(l->leader_url, url))
                 return;
-        log_info("following the leader %s at %s", name, url);
+        /* A leader value without a name (another tool, an older master) still has its URL. */
+        log_info("following the leader %s at %s", name ? name : "(unnamed)", url);
         free(l->leader_url);
         l->leader_url = strdup(url);
 }

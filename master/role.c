@@ -22,6 +22,10 @@ static int master_epoch_apply(master *m, uint64_t epoch)
 
         m->epoch = epoch;
         snprintf(text, sizeof(text), "%" PRIu64, epoch);
+        /* Epochs count within one cluster (state): a reset state starts again at 1. */
+        if (http_client_set_header(m->client, SILO_CLUSTER_ID_HEADER,
+                                   m->store ? store_cluster_id(m->store) : NULL) < 0)
+                return -ENOMEM;
         return http_client_set_header(m->client, SILO_MASTER_EPOCH_HEADER, text);
 }
 

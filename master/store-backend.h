@@ -3,6 +3,8 @@
  * functions, as crun's cgroup backends, so no caller knows which store is in use. */
 #pragma once
 
+#include "common/id.h"
+
 #include "master/store.h"
 
 struct store_ops {
@@ -44,6 +46,8 @@ struct store_ops {
 struct store {
         const struct store_ops *ops;
         uint64_t epoch;
+        /* The cluster's id (a UUID made with the state; "" for none yet): epochs count within it. */
+        char cluster_id[ID_UUID_LEN + 1];
 };
 
 /* A history event as the JSON object GET /api/v1/tasks/<id> shows (and etcd stores). */

@@ -9,6 +9,7 @@
 
 #include "common/array.h"
 #include "common/error.h"
+#include "common/id.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/table.h"
@@ -89,6 +90,7 @@ struct store_etcd {
         int64_t pin;          /* reads at this revision until the first commit (a load) */
         bool pinning;         /* the next read pins its revision */
         bool schema_written;
+        bool cluster_id_written; /* meta/cluster_id holds base.cluster_id */
 
         /* the open turn */
         struct pending_op *ops;
@@ -341,6 +343,11 @@ static int txn_send(struct store_etcd *s, size_t from, size_t to, uint64_t *seq_
                 r = k ? etcd_txn_put(&t, k, STORE_ETCD_SCHEMA, strlen(STORE_ETCD_SCHEMA), 0)
                       : -ENOMEM;
         }
+        if (r >= 0 && !s->cluster_id_written && s->base.cluster_id[0]) {
+                _cleanup_free_ char *k = key_of(s, "meta/cluster_id");
+                r = k ? etcd_txn_put(&t, k, s->base.cluster_id, strlen(s->base.cluster_id), 0)
+                      : -ENOMEM;
+        }
         for (size_t i = from; r >= 0 && i < to; i++) {
                 const struct pending_op *op = &s->ops[i];
 
@@ -379,6 +386,7 @@ static int txn_send(struct store_etcd *s, size_t from, size_t to, uint64_t *seq_
                 return -ESTALE;
         }
         s->schema_written = true;
+        s->cluster_id_written = true;
         s->revision = res.revision;
         if (seq > *seq_written)
                 *seq_written = seq;
@@ -1215,11 +1223,18 @@ static int state_read_meta(struct store_etcd *s, char **ret_error)
                 return r;
         read_pin(s, kvs.revision);
         s->schema_written = false;
+        s->cluster_id_written = false;
+        s->base.cluster_id[0] = 0;
         for (size_t i = 0; i < kvs.n; i++) {
                 const char *name = kvs.kvs[i].key + strlen(meta);
 
                 if (streq(name, "seq"))
                         seq = strtoull(kvs.kvs[i].value, NULL, 10);
+                else if (streq(name, "cluster_id")) {
+                        snprintf(s->base.cluster_id, sizeof(s->base.cluster_id), "%s",
+                                 kvs.kvs[i].value);
+                        s->cluster_id_written = true;
+                }
                 else if (streq(name, "schema_version")) {
                         if (!streq(kvs.kvs[i].value, STORE_ETCD_SCHEMA)) {
                                 r = error_set(ret_error, -EPROTO,
@@ -1234,6 +1249,14 @@ static int state_read_meta(struct store_etcd *s, char **ret_error)
                 }
         }
         etcd_kvs_done(&kvs);
+        /* A new state: its id goes with the first fenced txn (txn_send()). */
+        if (!s->base.cluster_id[0]) {
+                _cleanup_free_ char *id = NULL;
+
+                if (id_uuid_new(&id) < 0)
+                        return error_set(ret_error, -EIO, "cannot make a cluster id");
+                snprintf(s->base.cluster_id, sizeof(s->base.cluster_id), "%s", id);
+        }
         for (int edge = 0; edge < 2; edge++) {
                 r = etcd_range_edge(s->etcd, events, events_end, read_revision(s), edge == 1, &kvs,
                                     ret_error);

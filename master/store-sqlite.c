@@ -15,6 +15,7 @@
 #include "common/macro.h"
 #include "master/store-backend.h"
 #include "common/error.h"
+#include "common/id.h"
 
 #define STORE_SCHEMA_VERSION 1
 
@@ -729,6 +730,30 @@ static int sqlite_stream_trim(struct store *base, uint64_t upto)
         return sqlite_change_end(&s->base, r);
 }
 
+/* The cluster id, made with the state (or at the first start of a state made before cluster
+ * ids): an SQLite return code, *errmsg set by sqlite3_exec on failure. */
+static int sqlite_cluster_id(struct store_sqlite *s, char **errmsg)
+{
+        _cleanup_free_ char *id = NULL, *sql = NULL;
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        if (id_uuid_new(&id) < 0 ||
+            asprintf(&sql, "INSERT OR IGNORE INTO meta(key, value) VALUES('cluster_id', '%s');",
+                     id) < 0)
+                return SQLITE_NOMEM;
+        rc = sqlite3_exec(s->db, sql, NULL, NULL, errmsg);
+        if (rc != SQLITE_OK)
+                return rc;
+        rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'cluster_id'", -1, &st,
+                                NULL);
+        if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+                snprintf(s->base.cluster_id, sizeof(s->base.cluster_id), "%s",
+                         (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        return rc;
+}
+
 static int sqlite_set_epoch(struct store *base, uint64_t epoch)
 {
         base->epoch = epoch;
@@ -884,6 +909,8 @@ int store_open(const char *path, struct store **ret, char **ret_error)
                         s->base.epoch = (uint64_t)sqlite3_column_int64(st, 0);
                 sqlite3_finalize(st);
         }
+        if (rc == SQLITE_OK)
+                rc = sqlite_cluster_id(s, &errmsg);
         if (rc != SQLITE_OK) {
                 int r = error_set(ret_error, sqlite_errno(rc), "database %s: the epoch: %s", path,
                                   errmsg ? errmsg : sqlite3_errstr(rc));

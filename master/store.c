@@ -25,6 +25,11 @@ uint64_t store_epoch(const struct store *s)
         return s->epoch;
 }
 
+const char *store_cluster_id(const struct store *s)
+{
+        return s->cluster_id[0] ? s->cluster_id : NULL;
+}
+
 int store_set_epoch(struct store *s, uint64_t epoch)
 {
         return s->ops->set_epoch(s, epoch);
@@ -214,6 +219,9 @@ int store_migrate(struct store *from, struct store *to, char **ret_counts, char 
         r = to->ops->is_empty(to, ret_error);
         if (r < 0)
                 return r;
+        /* The same cluster: its agents keep following it (their epoch fence is per cluster). */
+        if (from->cluster_id[0])
+                memcpy(to->cluster_id, from->cluster_id, sizeof(to->cluster_id));
         r = store_load_agents(from, migrate_agent, &mg);
         if (r >= 0)
                 r = store_load_tasks(from, migrate_task, &mg);

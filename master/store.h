@@ -38,6 +38,10 @@ struct store *store_free(struct store *s);
 /* "sqlite" or "etcd". */
 const char *store_backend(const struct store *s);
 uint64_t store_epoch(const struct store *s);
+/* The cluster id the epoch counts in, a UUID made when the state was created (SQLite: its meta
+ * table; etcd: meta/cluster_id, written by the first leader's first fenced txn, so a leader that
+ * dies before it is unknown to agents; --migrate-to copies it). NULL: none (not expected). */
+const char *store_cluster_id(const struct store *s);
 /* etcd: the leader key's create_revision this master won; reads after it start from one
  * revision (until the first commit) so a new leader loads one consistent state. Forgets any
  * uncommitted change. SQLite: sets the number reported (the counter is kept by store_open()). */

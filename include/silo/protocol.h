@@ -12,6 +12,10 @@
  * create revision; SQLite: the store's start counter). An agent refuses a launch or kill
  * whose epoch is lower than the highest it has seen (409 stale_epoch). */
 #define SILO_MASTER_EPOCH_HEADER "Silo-Master-Epoch"
+/* With it, the cluster (master state) the epoch counts in: a UUID made with the state. Epochs of
+ * two clusters do not compare; an agent takes a new cluster id only from a registration answer
+ * ("cluster_id", "epoch") and refuses launches and kills naming another (409 other_cluster). */
+#define SILO_CLUSTER_ID_HEADER "Silo-Cluster-Id"
 
 /* An optional quantity that was not given. 0 is a real value (e.g. "swap": 0 = no swap). */
 #define SILO_UNSET UINT64_MAX

@@ -85,13 +85,23 @@ assert_eq "since= at the window's edge: the 100 events kept" "$(wc -l < "$WORK/w
 echo "time: ${SECONDS} s for the stream, restart, filter and window checks"
 
 # ---- a consumer that stops reading, and the agents' heartbeats meanwhile ----
-# A fresh state, with fewer tasks to list, and fresh sims: agents that saw the first state's
-# master epoch would refuse this one's launches as a deposed master's (409 stale_epoch).
+# A fresh state, with fewer tasks to list: a new cluster, whose epochs start at 1 again. The
+# same sims register again with this master (it answers their heartbeats 404), take its cluster
+# id from the registration answer and count its epochs afresh, though they saw higher epochs of
+# the first state's master: its launches must not be refused as a deposed master's.
+old_cluster=$(sim s1 GET /sim/state | jq -r .cluster_id)
+old_epoch=$(sim s1 GET /sim/state | jq -r .epoch)
+refusals() { for s in s1 s2 s3 s4; do sim $s GET /sim/state; done | jq -s 'map(.stale_epoch_refusals + .other_cluster_refusals) | add'; }
+refused_before=$(refusals)
 stop_master
-for s in s1 s2 s3 s4; do kill_sim $s; rm -f "$WORK/$s.port"; done
 start_master --heartbeat-interval-ms 20 --event-buffer 200 --log-level info --state-dir "$SHM/slow"
-for s in s1 s2 s3 s4; do start_sim $s --cpus 64 --mem 68719476736 --finish-after-ms 100; done
 wait_for 10 "4 agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 4
+[ "$old_epoch" -gt 1 ] && [ "$old_cluster" != null ] \
+    || fail "the first state's master gave epoch $old_epoch, cluster $old_cluster (expected > 1 after its restart, and a cluster id)"
+for s in s1 s2 s3 s4; do
+    wait_for 10 "$s in the new cluster" eval '[ "$(sim $s GET /sim/state | jq -r .cluster_id)" != "$old_cluster" ] && [ "$(sim $s GET /sim/state | jq -r .cluster_id)" != null ]'
+done
+pass "the same sims follow the fresh state's master: cluster $old_cluster (epoch $old_epoch) -> $(sim s1 GET /sim/state | jq -r '"\(.cluster_id) (epoch \(.epoch))"')"
 # The agents' heartbeat p99 during one workload (N tasks submitted at a steady 300 a second,
 # placed and finished: 6 events each): the nearest-rank p99 of the four sims' round trips pooled,
 # a few hundred samples, rather than the worst sim's own p99, which is its one or two slowest.
@@ -104,6 +114,7 @@ workload() {
         | awk '{ v[NR] = $1 } END { r = int((NR * 99 + 99) / 100); print (NR ? v[r] : 0) }'
 }
 workload warm 100 >/dev/null # the first tasks after a start are slower: not what is compared
+assert_eq "no launch of the new cluster's master refused by the sims" "$(refusals)" "$refused_before"
 idle_p99=$(workload base 300)
 $PY stall "$URL" "$TOKEN" "$WORK/stalled.out" > "$WORK/stall.log" 2>&1 &
 STALLED=$!

@@ -21,8 +21,10 @@
  * --master takes a list of masters, as silo-agent does: on a connection failure or a 503 it
  * moves to the next, a 307 to one of them moves it there (to any other host: refused, logged),
  * and a 404 to a heartbeat makes it register again (a new leader). Launches and kills carrying
- * Silo-Master-Epoch follow the agent's fencing rule: one lower than the highest epoch seen is
- * refused with 409 stale_epoch (kept in memory only: the sim has no state dir).
+ * Silo-Master-Epoch follow the agent's fencing rule, the agent's own code (agent/epoch-fence.c,
+ * kept in memory only: the sim has no state dir): one lower than the highest epoch seen is
+ * refused with 409 stale_epoch, one naming another cluster than the last registration's with
+ * 409 other_cluster.
  * GET /api/v1/tasks/{id}/isolation answers in the real agent's shape (agent/api.c,
  * agent/measure.h) with the spec's limits as "in force" and usage and eBPF figures at
  * --io-fill of each limit, so the master's relay and the dashboard see known figures.
@@ -37,6 +39,8 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
+
+#include "agent/epoch-fence.h"
 
 #include "common/auth.h"
 #include "common/config.h"
@@ -133,7 +137,8 @@ static struct {
                 unsigned status;
         } *launch_log;
         size_t n_launch_log, launch_log_cap;
-        uint64_t epoch; /* highest Silo-Master-Epoch seen */
+        struct epoch_fence fence; /* cluster id and highest Silo-Master-Epoch seen */
+        uint64_t other_cluster_refusals;
         uint64_t stale_epoch_refusals, master_switches, redirects_refused;
         struct sim_task tasks[4096];
         size_t n_tasks;
@@ -217,29 +222,29 @@ static bool sim_master_moved(const struct http_client_result *res)
         return false;
 }
 
-/* The agent's fencing rule for a launch or kill: false (409 filled in) when its epoch is older
- * than the highest seen. */
+/* The agent's fencing rule for a launch or kill: false (409 or 400 filled in) when the call
+ * names another cluster or an epoch older than the highest seen. */
 static bool sim_epoch_ok(http_request *req, http_response *resp, uint64_t *ret_epoch)
 {
-        const char *h = http_request_header(req, "Silo-Master-Epoch");
-        uint64_t e;
+        const char *h = http_request_header(req, SILO_MASTER_EPOCH_HEADER);
+        _cleanup_free_ char *err = NULL;
+        int r;
 
-        *ret_epoch = 0;
-        if (!h)
+        *ret_epoch = h ? strtoull(h, NULL, 10) : 0;
+        r = epoch_fence_admit(&sim.fence, http_request_header(req, SILO_CLUSTER_ID_HEADER), h,
+                              &err);
+        if (r >= 0)
                 return true;
-        e = strtoull(h, NULL, 10);
-        *ret_epoch = e;
-        if (e < sim.epoch) {
+        if (r == -ESTALE)
                 sim.stale_epoch_refusals++;
-                (void)http_response_error(resp, 409, "stale_epoch",
-                                          "master epoch %" PRIu64
-                                          " is older than epoch %" PRIu64
-                                          " this agent has seen: the sender was deposed",
-                                          e, sim.epoch);
-                return false;
-        }
-        sim.epoch = e;
-        return true;
+        else if (r == -EXDEV)
+                sim.other_cluster_refusals++;
+        (void)http_response_error(resp, r == -EINVAL ? 400 : 409,
+                                  r == -EXDEV    ? "other_cluster"
+                                  : r == -EINVAL ? "bad_request"
+                                                 : "stale_epoch",
+                                  "%s", err ? err : strerror(-r));
+        return false;
 }
 
 static void sim_log_launch(const char *id, uint64_t epoch, unsigned status)
@@ -414,6 +419,20 @@ static void sim_register_done(const struct http_client_result *res, void *userda
         if (id && !streq_ptr(id, sim.agent_id)) {
                 free(sim.agent_id);
                 sim.agent_id = strdup(id);
+        }
+        {
+                _cleanup_free_ char *err = NULL;
+                json_int_t epoch = json_integer_value(json_object_get(res->json, "epoch"));
+
+                /* As the agent: a registration is where a new cluster (a reset state) is taken. */
+                if (epoch_fence_adopt(&sim.fence,
+                                      json_string_value(json_object_get(res->json, "cluster_id")),
+                                      epoch > 0 ? (uint64_t)epoch : 0, &err) < 0) {
+                        fprintf(stderr, "sim-agent %s: registration answer: %s\n",
+                                sim.o.hostname, strempty(err));
+                        sim.next_heartbeat_ms = now_ms() + 200;
+                        return;
+                }
         }
         sim.heartbeat_interval_ms =
             (uint64_t)json_integer_value(json_object_get(res->json, "heartbeat_interval_ms"));
@@ -721,7 +740,12 @@ static int sim_state(http_request *req, http_response *resp, void *userdata)
         /* Launch requests per task id (a repeat is harmless, launches are idempotent by id, but
          * the HA suites count them), the fencing figures and the master it talks to. */
         json_object_set_new(st, "launch_requests_by_task", launches);
-        json_object_set_new(st, "epoch", json_integer((json_int_t)sim.epoch));
+        json_object_set_new(st, "epoch", json_integer((json_int_t)sim.fence.seen));
+        json_object_set_new(st, "cluster_id", sim.fence.cluster_id
+                                                  ? json_string(sim.fence.cluster_id)
+                                                  : json_null());
+        json_object_set_new(st, "other_cluster_refusals",
+                            json_integer((json_int_t)sim.other_cluster_refusals));
         json_object_set_new(st, "stale_epoch_refusals",
                             json_integer((json_int_t)sim.stale_epoch_refusals));
         json_object_set_new(st, "master_switches", json_integer((json_int_t)sim.master_switches));
