@@ -404,6 +404,20 @@ static void leader_keepalive(struct master_leader *l)
         l->keepalive_in_flight = true;
 }
 
+void master_leader_service(struct master_leader *l)
+{
+        if (!l || l->phase != PHASE_LEADING)
+                return;
+        /* Non-blocking: only what has arrived; on_keepalive() moves the deadline. */
+        (void)http_client_process(l->client);
+        if (l->phase == PHASE_LEADING && !l->keepalive_in_flight &&
+            now_mono_ms() >= l->next_keepalive_ms && now_mono_ms() < l->deadline_ms) {
+                leader_keepalive(l);
+                /* Let curl write it now rather than after the caller's blocking work. */
+                (void)http_client_process(l->client);
+        }
+}
+
 static int on_timer(struct event_source *s, uint64_t n, void *userdata)
 {
         struct master_leader *l = userdata;
@@ -418,7 +432,12 @@ static int on_timer(struct event_source *s, uint64_t n, void *userdata)
                         leader_schedule(l, now + leader_poll_interval_ms(l->cfg.ttl_s));
                 break;
         case PHASE_LEADING:
-                if (now >= l->deadline_ms) {
+                /* The answer may be waiting behind this timer in the same wakeup. */
+                if (l->keepalive_in_flight)
+                        (void)http_client_process(l->client);
+                if (l->phase != PHASE_LEADING)
+                        break;
+                if (now_mono_ms() >= l->deadline_ms) {
                         leader_deposed(l, "no keepalive answered before the lease deadline");
                         break;
                 }

@@ -65,6 +65,13 @@ int master_leader_start(struct master_leader *l, struct event_loop *loop);
  * over at once rather than after the TTL. */
 struct master_leader *master_leader_free(struct master_leader *l);
 
+/* Leading: take a keepalive answer that already arrived (its deadline counts from when it was
+ * sent, so taking it late is sound) and send a keepalive that is due. The master calls it at
+ * the start of each turn and around its blocking commit: a loop busy with requests would
+ * otherwise judge the deadline before the answer sitting in the socket, or send the next
+ * keepalive only after its whole turn. Does nothing when not leading. */
+void master_leader_service(struct master_leader *l);
+
 /* LEADER only while the deadline has not passed (checked now, by the monotonic clock). */
 enum master_role master_leader_role(const struct master_leader *l);
 /* This master's epoch when leading; the followed leader's as last read otherwise. */

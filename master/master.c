@@ -458,6 +458,8 @@ static int master_turn(master *m)
         bool had_acks;
         int r;
 
+        /* A busy loop: the lease's keepalive answer may be waiting unread (master_leader.h). */
+        master_leader_service(m->leader);
         if (!master_acting(m)) {
                 /* The lease deadline passed during this turn: stop before anything of it is
                  * committed, answered or sent. */
@@ -471,12 +473,16 @@ static int master_turn(master *m)
                         log_error("allocation pass failed: %s", strerror(-r));
         }
         had_acks = m->n_acks > 0;
+        /* The commit blocks the loop: a keepalive due now goes out before it. */
+        master_leader_service(m->leader);
         if (master_commit(m) < 0) {
                 master_outbox_drop(m);
                 return m->deposed ? -ESTALE : m->fatal;
         }
         /* A commit that waited on etcd past the deadline: its launches wait for the next
-         * leader, which sends them again from the committed state. */
+         * leader, which sends them again from the committed state. A keepalive answered during
+         * the commit counts (taken first). */
+        master_leader_service(m->leader);
         if (!master_acting(m)) {
                 master_step_down(m, "the lease deadline passed during the commit");
                 return -ESTALE;

@@ -53,7 +53,8 @@ if [ "${SILO_TEST_STORE:-sqlite}" = etcd ]; then
     # The default lease (10 s): a master restarted after kill -9 revokes its previous life's
     # lease rather than wait for it, and a short one (2 s) made a leader busy with a burst of
     # submissions on a loaded machine miss its own deadline and step down mid-suite.
-    STORE_OPTS=(--store etcd --etcd-prefix /silo-test/)
+    # SILO_TEST_LEASE_TTL_S=2 by hand: a short lease under load (does a busy leader keep it?).
+    STORE_OPTS=(--store etcd --etcd-prefix /silo-test/ ${SILO_TEST_LEASE_TTL_S:+--lease-ttl-s "$SILO_TEST_LEASE_TTL_S"})
     ASSERT_SUITE="$ASSERT_SUITE (etcd)"
 fi
 

@@ -29,6 +29,7 @@ snapshot() {
 }
 before=$(snapshot)
 events_before=$(curl -sS -m 3 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/events?since=0" | jq -c 'select(.type != "heartbeat") | .index' | jq -s -c . || true)
+cluster=$(sim a1 GET /sim/state | jq -r .cluster_id)
 kill_sim a1
 stop_master
 
@@ -62,5 +63,10 @@ assert_eq "T_NEW's first history seq is after the migrated ones ($max_seq)" \
     "$(task_field "$T_NEW" ".history[0].seq > $max_seq")" true
 new_index=$(curl -sS -m 3 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/events?since=0" | jq -c "select(.task_id == \"$T_NEW\") | .index" | head -1 || true)
 assert_eq "T_NEW's first event index is after the migrated ones" "$((new_index > $(jq 'max' <<<"$events_before")))" 1
+# The same cluster: agents fence epochs per cluster id, so the migration keeps the id.
+start_sim a2
+wait_for 5 "a2 registered" sim_registered a2
+assert_match "the SQLite state's cluster id" "$cluster" '^[0-9a-f-]{36}$'
+assert_eq "the cluster id migrated (an agent registering with the etcd master gets it)" "$(sim a2 GET /sim/state | jq -r .cluster_id)" "$cluster"
 stop_master
 assert_done

@@ -80,7 +80,7 @@ static void test_transitions_persist_and_recover(void **state)
         master *m = master_open();
         struct master_task *t = NULL, *t2 = NULL, *same = NULL;
         struct silo_task_spec *spec;
-        char *err = NULL;
+        char *err = NULL, cluster[64];
         bool done = false;
 
         (void)state;
@@ -171,10 +171,17 @@ static void test_transitions_persist_and_recover(void **state)
         assert_int_equal(t2->reason, SILO_REASON_KILLED_BY_REQUEST);
         spec = spec_of("{\"id\":\"c\",\"name\":\"n\",\"command\":[\"/bin/true\"]}");
         assert_int_equal(master_task_submit(m, spec, &t2, &err), 0);
+        assert_int_equal(master_commit(m), 0);
+        /* The cluster id agents fence by: a UUID made with the state, the same after a restart
+         * (only the epoch moves). */
+        assert_non_null(store_cluster_id(m->store));
+        assert_int_equal(strlen(store_cluster_id(m->store)), 36);
+        snprintf(cluster, sizeof(cluster), "%s", store_cluster_id(m->store));
         master_free(m);
 
         /* A new master on the same state directory recovers exactly this. */
         m = master_open();
+        assert_string_equal(store_cluster_id(m->store), cluster);
         assert_int_equal(table_size(m->tasks), 3);
         t = master_task_get(m, "a");
         assert_non_null(t);
