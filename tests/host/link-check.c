@@ -66,6 +66,7 @@ static struct {
         http_server *http;
         struct status_queue *queue;
         struct master_link *link;
+        struct epoch_fence fence; /* the agent's <state-dir>/master-epoch, as silo-agent keeps it */
         struct event_source *tick;
         struct sim_task tasks[1024];
         size_t n_tasks;
@@ -176,6 +177,8 @@ static int on_link(http_request *req, http_response *resp, void *userdata)
         (void)req;
         (void)userdata;
         json_object_set_new(j, "queued", json_integer((json_int_t)status_queue_size(s.queue)));
+        json_object_set_new(j, "cluster_id", s.fence.cluster_id ? json_string(s.fence.cluster_id) : json_null());
+        json_object_set_new(j, "epoch", json_integer((json_int_t)s.fence.seen));
         return http_response_json(resp, 200, j);
 }
 
@@ -274,8 +277,18 @@ int main(int argc, char **argv)
                 snprintf(buf, sizeof(buf), "%u\n", http_server_port(s.http));
                 (void)file_write_atomic(s.o.port_file, buf, strlen(buf), 0644);
         }
+        {
+                _cleanup_free_ char *ep = NULL;
+
+                if (asprintf(&ep, "%s/master-epoch", s.o.state_dir) < 0 ||
+                    epoch_fence_open(ep, &s.fence, &err) < 0) {
+                        fprintf(stderr, "link-check: %s\n", err ? err : "out of memory");
+                        return 1;
+                }
+        }
         lc = (struct master_link_config){
                 .master_url = s.o.master, .token = s.token, .id_path = idp, .queue = s.queue,
+                .fence = &s.fence,
                 .registration_build = registration_build, .heartbeat_build = heartbeat_build,
         };
         r = master_link_new(&lc, &s.link, &err);

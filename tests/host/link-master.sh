@@ -36,6 +36,9 @@ assert_eq "disk advertised in the registration" \
     "$(api_body GET "/api/v1/agents/$ID" | jq -r '.resources.disks[0].name + " " + (.resources.disks[0].write_bps|tostring)')" "nullb0 500000000"
 wait_for 5 "heartbeats" link_ge .heartbeats 3
 pass "registered as $ID; heartbeats flow ($(link .heartbeats))"
+cluster=$(link .cluster_id)
+assert_match "the registration answer's cluster id" "$cluster" '^[0-9a-f-]{36}$'
+assert_match "kept with its epoch in <state-dir>/master-epoch" "$(cat "$WORK/a1/master-epoch")" "^$cluster/[1-9][0-9]*\$"
 
 echo "== task lifecycle through the master"
 T1=$(submit '{"name":"t1","command":["/bin/sleep","1"]}')
@@ -135,5 +138,16 @@ assert_eq "agents named a4 at the master" "$(api_body GET /api/v1/agents | jq -r
 kill_sim a3
 kill_sim a4
 pass "307 followed to the listed master with the same call; to an unlisted one refused and logged"
+
+echo "== a fresh master state (a new cluster): adopted at the re-registration, epochs afresh"
+old_epoch=$(link .epoch)
+[ "$old_epoch" -gt 1 ] || fail "epoch $old_epoch after two master restarts (expected more than 1)"
+stop_master
+start_master "${MOPTS[@]}" --state-dir "$WORK/fresh-state"
+new_cluster() { [ "$(link .cluster_id)" != "$cluster" ] && [ "$(link .state)" = registered ]; }
+wait_for 15 "a1 registered with the fresh state's master" new_cluster
+assert_eq "the new cluster's epoch, counted afresh (was $old_epoch)" "$(link .epoch)" 1
+assert_eq "<state-dir>/master-epoch" "$(cat "$WORK/a1/master-epoch")" "$(link .cluster_id)/1"
+pass "cluster $cluster (epoch $old_epoch) -> $(link .cluster_id) (epoch 1)"
 
 assert_done
