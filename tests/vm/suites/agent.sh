@@ -13,7 +13,8 @@
 #   idempotent  same id + same spec -> 200, other spec -> 409
 #   invalid     >= 20 bad launches -> 4xx naming the field, and nothing created
 #   epoch       a launch or kill from a master epoch lower than one seen -> 409 stale_epoch,
-#               nothing launched or killed; the highest epoch survives a restart
+#               nothing launched or killed; the highest epoch survives a restart; with a
+#               cluster id on file, a call naming another cluster -> 409 other_cluster
 #   restart     SIGTERM stops the agent, not its tasks; a restarted agent re-adopts them
 set -euo pipefail
 
@@ -297,6 +298,10 @@ spid="$(task_field survivor pid)"
 agent_stop
 kill -0 "$spid" || fail "task pid $spid died with the agent"
 pass "task $spid still runs with the agent stopped"
+# As a registration answer leaves it (this agent runs without a master): cluster CA, epoch 5,
+# in the file's current form; the old form ("5") was read at the start above.
+CA=0b6f2c4e-1d3a-4c55-9e0f-1a2b3c4d5e6f CB=7c1d9e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f
+printf '%s/5\n' "$CA" > "$AGENT_STATE/master-epoch"
 agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0 --calibrate=false
 assert_eq "re-adopted state" "$(task_field survivor state)" RUNNING
 assert_eq "ended tasks are still known" "$(task_field life state)" FINISHED
@@ -305,6 +310,15 @@ api_expect 200 GET /api/v1/tasks/survivor/logs
 assert_eq "output written across the restart" "$(echo $API_BODY)" "before after"
 api_expect 409 DELETE /api/v1/tasks/idem "" -H "Silo-Master-Epoch: 4"
 pass "epoch 5 remembered across the restart: a kill with epoch 4 is still refused"
+api_expect 409 DELETE /api/v1/tasks/idem "" -H "Silo-Master-Epoch: 9" -H "Silo-Cluster-Id: $CB"
+json_fields "$API_BODY" error.code error.message
+assert_eq "another cluster's kill: code" "${JSON_FIELDS[0]}" other_cluster
+assert_match "another cluster's kill: both cluster ids named" "${JSON_FIELDS[1]}" "master of cluster $CB, but this agent belongs to cluster $CA"
+api_expect 409 DELETE /api/v1/tasks/idem "" -H "Silo-Master-Epoch: 4" -H "Silo-Cluster-Id: $CA"
+assert_eq "its own cluster, epoch 4 after 5: code" "$(json_get "$API_BODY" error.code)" stale_epoch
+assert_eq "idem still runs" "$(task_field idem state)" RUNNING
+assert_eq "the fence on file, unchanged" "$(cat "$AGENT_STATE/master-epoch")" "$CA/5"
+pass "a kill naming another cluster (epoch 9) is refused 409 other_cluster, naming both"
 api_expect 202 DELETE /api/v1/tasks/idem
 api_expect 202 DELETE /api/v1/tasks/iso
 wait_state idem KILLED 20
