@@ -186,7 +186,12 @@ static int identity_from_crt(gnutls_x509_crt_t crt, struct silo_identity **ret, 
 struct tls_verifier {
         char *ca_file, *crl_file;
         gnutls_x509_trust_list_t list;
-        struct timespec crl_mtime; /* of the CRL in `list` */
+        /* Which CRL file `list` holds: `siloctl tls revoke` replaces it by rename (a new inode);
+         * the mtime alone misses a second write within one tick of the filesystem's clock. */
+        struct timespec crl_mtime;
+        dev_t crl_dev;
+        ino_t crl_ino;
+        off_t crl_size;
 };
 
 tls_verifier *tls_verifier_free(tls_verifier *v)
@@ -262,6 +267,9 @@ static int verifier_load(tls_verifier *v, char **ret_error)
                 gnutls_x509_trust_list_deinit(v->list, 1);
         v->list = TAKE_PTR(list);
         v->crl_mtime = st.st_mtim;
+        v->crl_dev = st.st_dev;
+        v->crl_ino = st.st_ino;
+        v->crl_size = st.st_size;
         r = 0;
 out:
         if (list)
@@ -303,8 +311,9 @@ static void verifier_refresh(tls_verifier *v)
         /* One stat() per verified connection (not per request): cheap next to the handshake. */
         if (!v->crl_file)
                 return;
-        if (stat(v->crl_file, &st) < 0 || (st.st_mtim.tv_sec == v->crl_mtime.tv_sec &&
-                                           st.st_mtim.tv_nsec == v->crl_mtime.tv_nsec))
+        if (stat(v->crl_file, &st) < 0 ||
+            (st.st_mtim.tv_sec == v->crl_mtime.tv_sec && st.st_mtim.tv_nsec == v->crl_mtime.tv_nsec &&
+             st.st_dev == v->crl_dev && st.st_ino == v->crl_ino && st.st_size == v->crl_size))
                 return; /* unchanged, or gone: the last list stays */
         (void)verifier_load(v, NULL);
 }
