@@ -739,6 +739,10 @@ int etcd_lease_keepalive_from_json(const json_t *j, int64_t *ret_ttl_s)
         const json_t *res = json_object_get(j, "result");
         int64_t ttl;
 
+        /* The gateway reports a failure inside the stream as {"error": {...}}: that says
+         * nothing about the lease, so it must not read as "the lease expired". */
+        if (!res && json_object_get(j, "error"))
+                return -EIO;
         if (!res)
                 res = j;
         if (!json_is_object(res))
@@ -785,7 +789,8 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ret_ttl_s, char **
                 return error_set(ret_error, r,
                                  "etcd %s/v3/lease/keepalive: lease %" PRIx64 " %s",
                                  etcd_endpoint(e), (uint64_t)id,
-                                 r == -ENOENT ? "has expired or was revoked" : "malformed answer");
+                                 r == -ENOENT ? "has expired or was revoked" :
+                                 r == -EIO ? "the gateway answered an error" : "malformed answer");
         return 0;
 }
 

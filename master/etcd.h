@@ -144,7 +144,8 @@ int etcd_lease_grant(struct etcd *e, int64_t ttl_s, int64_t *ret_id, int64_t *re
                      char **ret_error);
 int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ret_ttl_s, char **ret_error);
 int etcd_lease_revoke(struct etcd *e, int64_t id, char **ret_error);
-/* The answers' parsers, for the asynchronous form. keepalive: -ENOENT for a lost lease. */
+/* The answers' parsers, for the asynchronous form. keepalive: -ENOENT for a lost lease, -EIO
+ * for the gateway's in-stream {"error": ...} (says nothing about the lease). */
 int etcd_lease_grant_from_json(const json_t *j, int64_t *ret_id, int64_t *ret_ttl_s);
 int etcd_lease_keepalive_from_json(const json_t *j, int64_t *ret_ttl_s);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "master/etcd.h"
 #include "master/leader.h"
 
 static void test_deadline(void **state)
@@ -72,12 +73,33 @@ static void test_value(void **state)
         assert_string_equal(master_role_to_string(MASTER_ROLE_STANDALONE), "standalone");
 }
 
+/* The keepalive answer's three outcomes: renewed, lease gone, and the gateway's in-stream error,
+ * which says nothing about the lease and must not depose the leader as "lease expired". */
+static void test_keepalive_answer(void **state)
+{
+        json_t *j;
+        int64_t ttl = 0;
+
+        (void)state;
+        j = json_pack("{s:{s:s, s:s}}", "result", "ID", "7", "TTL", "9");
+        assert_int_equal(etcd_lease_keepalive_from_json(j, &ttl), 0);
+        assert_int_equal(ttl, 9);
+        json_decref(j);
+        j = json_pack("{s:{s:s}}", "result", "ID", "7");
+        assert_int_equal(etcd_lease_keepalive_from_json(j, &ttl), -ENOENT);
+        json_decref(j);
+        j = json_pack("{s:{s:i, s:s}}", "error", "grpc_code", 14, "message", "transport is closing");
+        assert_int_equal(etcd_lease_keepalive_from_json(j, &ttl), -EIO);
+        json_decref(j);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_deadline),
             cmocka_unit_test(test_intervals),
             cmocka_unit_test(test_value),
+            cmocka_unit_test(test_keepalive_answer),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
