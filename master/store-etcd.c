@@ -52,11 +52,10 @@
 #define STREAM_CACHE 4096
 #define CHANGE_DEPTH_MAX 8
 #define STORE_ETCD_SCHEMA "1"
-/* etcd keeps every revision until compacted: the leader compacts once the store has moved this
- * far, keeping the newest COMPACT_KEEP revisions (a load pinned at a revision a moment old still
- * finds it; what is older no reader asks for). */
-#define COMPACT_EVERY 10000
-#define COMPACT_KEEP 1000
+/* No compaction here: etcd's compaction is not per prefix, so a leader compacting would take the
+ * watch history of every other user of the same etcd (another Silo cluster under another
+ * --etcd-prefix). etcd does it itself with --auto-compaction-mode/--auto-compaction-retention
+ * (README, "Several masters"). */
 
 struct pending_op {
         char *key; /* with the prefix */
@@ -112,7 +111,7 @@ struct store_etcd {
 
         /* figures */
         uint64_t commits, txns, txn_ops;
-        int64_t revision, compacted; /* the last commit's revision, the last compaction's */
+        int64_t revision; /* the last commit's revision */
 };
 
 struct mod {
@@ -518,17 +517,6 @@ static int etcd_commit(struct store *base)
         s->commits++;
         s->pinning = false;
         s->pin = 0;
-        if (s->compacted == 0)
-                s->compacted = s->revision; /* the first commit of this master */
-        if (s->revision - s->compacted >= COMPACT_EVERY) {
-                _cleanup_free_ char *err = NULL;
-
-                /* Not fatal: a compaction that fails is tried again after as many revisions. */
-                if (etcd_compact(s->etcd, s->revision - COMPACT_KEEP, &err) < 0)
-                        log_warning("etcd: compacting the history before revision %" PRId64 ": %s",
-                                    s->revision - COMPACT_KEEP, strempty(err));
-                s->compacted = s->revision;
-        }
         for (size_t i = 0; i < s->n_ops; i++) {
                 const struct pending_op *op = &s->ops[i];
                 if (!op->dead && !op->del && has_prefix(op->key, events))
