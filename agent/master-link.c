@@ -99,7 +99,9 @@ static void link_trouble(struct master_link *l, const char *what, const struct h
         }
         if (!l->trouble_logged || res->error != l->last_errno || res->status != l->last_status) {
                 if (res->status == 401 || res->status == 403)
-                        log_error("%s (is the token the master's? see --token-file); retrying", strempty(text));
+                        log_error("%s (is the token the master's, see --token-file, or the certificate from its CA, not expired "
+                                  "and not revoked?); retrying",
+                                  strempty(text));
                 else
                         log_warning("%s; retrying with backoff", strempty(text));
                 l->trouble_logged = true;
@@ -433,9 +435,13 @@ static void on_update_done(const struct http_client_result *res, void *userdata)
                                           id, status_queue_dir(l->queue));
                 goto out;
         }
-        /* 400 (malformed) and 409 (not this agent's task to update, e.g. one the master placed
-         * again elsewhere): sending it again can never succeed. */
-        if (res->error == 0 && (res->status == 400 || res->status == 409)) {
+        /* 400 (malformed), 403 (an update this agent's certificate may not send: it names
+         * another agent) and 409 (not this agent's task to update, e.g. one the master placed
+         * again elsewhere): sending it again can never succeed, and the queue is sent in order,
+         * so retrying it would hold back every later update. A 401 (the certificate or token
+         * refused) is not the update's fault: it stays queued, logged as an error each time
+         * the answer changes. */
+        if (res->error == 0 && (res->status == 400 || res->status == 403 || res->status == 409)) {
                 _cleanup_free_ char *message = NULL;
 
                 (void)http_json_error_parse(res->json, NULL, &message);

@@ -108,8 +108,7 @@ static char *authz_what(const struct silo_identity *id, const struct authz_reque
                 k = asprintf(&s, "send a heartbeat for agent '%s'", agent);
                 break;
         case AUTHZ_STATUS:
-                k = q->task ? asprintf(&s, "report status for task '%s' of agent '%s'", task, agent)
-                            : asprintf(&s, "report status as agent '%s'", agent);
+                k = asprintf(&s, "report status as agent '%s'", agent);
                 break;
         case AUTHZ_AGENTS_READ:
                 k = q->agent ? asprintf(&s, "read agent '%s'", agent)

@@ -28,7 +28,8 @@ enum authz_action {
         AUTHZ_METRICS,          /* GET /metrics of either daemon */
         AUTHZ_AGENT_REGISTER,   /* master: POST /api/v1/agents; .agent = the id asked for */
         AUTHZ_AGENT_HEARTBEAT,  /* master: .agent = the path's id */
-        AUTHZ_STATUS,           /* master: .agent = the update's agent, .task and the task's */
+        AUTHZ_STATUS,           /* master: .agent = the update's agent (the task's placement is
+                                 * master_status_apply's check: 409) */
         AUTHZ_AGENTS_READ,      /* master: agents; agent: its devices. .agent NULL = the list */
         AUTHZ_TASK_SUBMIT,      /* master: .role = the spec's */
         AUTHZ_TASK_LIST,        /* either: the caller filters with authz_role_visible() */

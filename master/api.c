@@ -236,7 +236,6 @@ static int api_status(http_request *req, http_response *resp, void *userdata)
         master *m = userdata;
         _cleanup_(silo_status_update_freep) struct silo_status_update *u = NULL;
         _cleanup_free_ char *err = NULL;
-        struct master_task *t;
         bool dup = false;
         int r;
 
@@ -245,13 +244,12 @@ static int api_status(http_request *req, http_response *resp, void *userdata)
         r = silo_status_update_from_json(req->body, &u, &err);
         if (r < 0)
                 return api_reply(m, req, api_error(resp, r, "invalid_status", err));
-        /* As itself, and only for a task placed on it (before anything is recorded, even the
-         * update's id). */
+        /* As itself (before anything is recorded, even the update's id). Whether the task is
+         * placed on it is master_status_apply's check: a task placed again elsewhere is the
+         * ordinary end of a run the agent was thought to have lost, answered 409 (final: the
+         * agent sets it aside), not 403, which the agent retries and which would stall every
+         * later update behind it. */
         API_AUTHZ(m, req, resp, .action = AUTHZ_STATUS, .agent = u->agent_id);
-        t = master_task_get(m, u->task_id);
-        if (t && t->agent_id)
-                API_AUTHZ(m, req, resp, .action = AUTHZ_STATUS, .agent = t->agent_id,
-                          .task = t->id);
         r = master_status_apply(m, u, &dup, &err);
         /* 400 and 409 are refused for good: an agent sets it aside rather than retry it. A
          * failure of the master's own goes unacknowledged: the agent sends it again. */

@@ -139,6 +139,23 @@ kill_sim a3
 kill_sim a4
 pass "307 followed to the listed master with the same call; to an unlisted one refused and logged"
 
+echo "== a status update refused 403 is set aside, and the updates after it still reach the master"
+python3 "$(dirname "$0")/redirector.py" --refuse-one-status --target "http://127.0.0.1:$PORT" \
+    --port-file "$WORK/r3.rport" >>"$WORK/r3.log" 2>&1 &
+PIDS+=("$!")
+wait_for 5 "proxy r3 listening" test -s "$WORK/r3.rport"
+SIM_MASTERS="http://127.0.0.1:$(cat "$WORK/r3.rport")" start_sim a5 --state-dir "$WORK/a5"
+wait_for 10 "a5 registered through the proxy" sim_link_is a5 .state registered
+T6=$(submit '{"name":"on-a5","command":["/bin/sleep","0.5"],"constraints":{"hostname":"a5"}}')
+wait_for 10 "on-a5 FINISHED (its RUNNING update refused)" state_is "$T6" FINISHED
+assert_eq "a5's updates set aside" "$(sim a5 GET /link | jq -r .updates_rejected)" 1
+assert_eq "a5's set-aside file" "$(ls "$WORK/a5/status/" | grep -c '\.rejected$' || true)" 1
+assert_file_contains "a5 logs the refusal" "$WORK/a5.log" "refused once by redirector.py"
+expect_updates "$T6" '["FINISHED"]'
+wait_for 5 "a5's queue drained" sim_link_is a5 .queued 0
+kill_sim a5
+pass "403 set aside as .rejected, logged; the next update delivered"
+
 echo "== a fresh master state (a new cluster): adopted at the re-registration, epochs afresh"
 old_epoch=$(link .epoch)
 [ "$old_epoch" -gt 1 ] || fail "epoch $old_epoch after two master restarts (expected more than 1)"

@@ -4,7 +4,8 @@
 # with TLS, two simulated agents with their own certificates (node-1, node-2), an operator and
 # two role clients (storage, batch), all made by `siloctl tls`. Checked, each a 403 "forbidden"
 # naming identity, action and object, with nothing changed:
-#   - node-1's certificate heartbeating, reporting status and registering for node-2;
+#   - node-1's certificate heartbeating, reporting status and registering for node-2 (its update
+#     of node-2's task as itself: the master's 409, final for an agent, rather than a 403);
 #   - an agent's certificate submitting a task or reading the inventory;
 #   - a storage client getting, killing, streaming the events of a batch task, or submitting
 #     one; while it lists only storage tasks and gets and kills its own;
@@ -101,7 +102,11 @@ assert_eq "heartbeats counted: node-1's own only" "$(metric silo_master_heartbea
 st=$(metric silo_master_status_updates_total)
 now=$(date +%s%3N)
 code=$(as node-1 POST /api/v1/status "{\"update_id\": \"forged-1\", \"task_id\": \"$B\", \"agent_id\": \"node-1\", \"state\": \"FINISHED\", \"exit_code\": 0, \"timestamp_ms\": $now}")
-forbidden "node-1 reporting node-2's task as itself" "$code" "identity 'agent:node-1' may not report status for task '$B' of agent 'node-2'"
+# Not a 403 (which an agent retries, holding back its queue) but the master's 409 for a task placed
+# on another agent: the same answer a task placed again elsewhere gets, final, nothing recorded.
+assert_eq "node-1 reporting node-2's task as itself: status" "$code" 409
+assert_eq "node-1 reporting node-2's task as itself: message" "$(jq -r .error.message "$WORK/out.json")" \
+    "task $B is placed on agent node-2, not on agent node-1; refusing its status update"
 code=$(as node-1 POST /api/v1/status "{\"update_id\": \"forged-2\", \"task_id\": \"$B\", \"agent_id\": \"node-2\", \"state\": \"FAILED\", \"exit_code\": 1, \"timestamp_ms\": $now}")
 forbidden "node-1 reporting as node-2" "$code" "identity 'agent:node-1' may not report status as agent 'node-2'"
 assert_eq "status updates counted" "$(metric silo_master_status_updates_total)" "$st"
@@ -157,7 +162,7 @@ code=$(as bat DELETE "/api/v1/tasks/$B")
 assert_eq "batch client killing batch-1" "$code" 202
 wait_for 10 "batch-1 KILLED" state_is "$B" KILLED
 
-assert_eq "silo_master_requests_forbidden_total" "$(metric silo_master_requests_forbidden_total)" 13
+assert_eq "silo_master_requests_forbidden_total" "$(metric silo_master_requests_forbidden_total)" 12
 assert_cmd "the master logs each refusal with the peer" grep -q "POST /api/v1/agents/node-2/heartbeat from 127.0.0.1:[0-9]*: 403: identity 'agent:node-1' may not send a heartbeat for agent 'node-2'" "$WORK/master.log"
 
 assert_done
