@@ -67,6 +67,7 @@ struct pending_op {
         bool dead;     /* replaced by a later write of the key in this turn */
         size_t change; /* the turn's change it belongs to */
         ssize_t prev;  /* the op it replaced, revived when this one's change rolls back */
+        ssize_t next;  /* the op that replaced it (dead), else -1 */
         uint64_t seq;  /* the history seq given out when it was made */
 };
 
@@ -223,14 +224,17 @@ static int op_add(struct store_etcd *s, char *key, char *value, size_t size, boo
             .fenced = fenced,
             .change = s->n_changes,
             .prev = (ssize_t)prev - 1,
+            .next = -1,
             .seq = s->seq,
         };
         if (table_put(&s->pending, op->key, (void *)(uintptr_t)(s->n_ops + 1)) < 0) {
                 op_done(op);
                 return -ENOMEM;
         }
-        if (prev)
+        if (prev) {
                 s->ops[prev - 1].dead = true;
+                s->ops[prev - 1].next = (ssize_t)s->n_ops;
+        }
         s->n_ops++;
         return 0;
 }
@@ -294,6 +298,7 @@ static int etcd_change_end(struct store *base, int r)
 
                 if (op->prev >= 0) {
                         s->ops[op->prev].dead = false;
+                        s->ops[op->prev].next = -1;
                         (void)table_put(&s->pending, s->ops[op->prev].key,
                                         (void *)(uintptr_t)(op->prev + 1));
                 } else
@@ -322,7 +327,28 @@ static void txn_refused_log(struct store_etcd *s, const struct etcd_txn_result *
                             etcd_endpoint(s->etcd));
 }
 
-/* Send ops [from, to) (the live ones) as one fenced txn; with meta/seq when it moved. */
+/* Whether op i may go out in some txn of the turn (op_needed() for some cut): live, or dead but
+ * replaced in a later change, so that a cut may fall between the two. */
+static bool op_may_go(const struct store_etcd *s, size_t i)
+{
+        const struct pending_op *op = &s->ops[i];
+
+        return !op->dead || s->ops[op->next].change != op->change;
+}
+
+/* Whether op i goes out in a txn of ops [.., to): a live op does; so does a dead one replaced by
+ * a later change's write that is at or past the cut (`to`), or the txn would carry that change's
+ * history without its write of the key, and a crash before the next txn would leave no prefix of
+ * the turn's changes. A write replaced within its own change is never needed (a cut inside a
+ * change is the oversized change's, which is not atomic anyway). */
+static bool op_needed(const struct store_etcd *s, size_t i, size_t to)
+{
+        const struct pending_op *op = &s->ops[i];
+
+        return !op->dead || (op->next >= (ssize_t)to && op_may_go(s, i));
+}
+
+/* Send ops [from, to) (op_needed()) as one fenced txn; with meta/seq when it moved. */
 static int txn_send(struct store_etcd *s, size_t from, size_t to, uint64_t *seq_written)
 {
         _cleanup_free_ char *seq_key = NULL, *seq_text = NULL, *err = NULL;
@@ -351,7 +377,7 @@ static int txn_send(struct store_etcd *s, size_t from, size_t to, uint64_t *seq_
                 const struct pending_op *op = &s->ops[i];
 
                 seq = MAX(seq, op->seq);
-                if (op->dead)
+                if (!op_needed(s, i, to))
                         continue;
                 if (op->fenced)
                         r = etcd_txn_compare(&t, op->key, ETCD_MOD, ETCD_EQUAL,
@@ -392,7 +418,8 @@ static int txn_send(struct store_etcd *s, size_t from, size_t to, uint64_t *seq_
         for (size_t i = from; i < to; i++) {
                 const struct pending_op *op = &s->ops[i];
 
-                if (!op->dead && op->fenced && mod_set(s, op->key, op->del ? 0 : res.revision) < 0)
+                if (op_needed(s, i, to) && op->fenced &&
+                    mod_set(s, op->key, op->del ? 0 : res.revision) < 0)
                         r = -ENOMEM;
         }
         etcd_txn_result_done(&res);
@@ -452,10 +479,10 @@ static size_t op_bytes(const struct pending_op *op)
 }
 
 /* Whether op fits in a txn that holds n_ops operations, n_cmp compares and about `bytes`
- * besides the txn's own (the leader compare, meta/seq, the schema). */
+ * besides the txn's own (the leader compare, meta/seq, the schema, the cluster id). */
 static bool txn_fits(size_t n_ops, size_t n_cmp, size_t bytes, const struct pending_op *op)
 {
-        return n_ops + 1 + 2 <= ETCD_TXN_MAX_OPS && n_cmp + op->fenced + 1 <= ETCD_TXN_MAX_OPS &&
+        return n_ops + 1 + 3 <= ETCD_TXN_MAX_OPS && n_cmp + op->fenced + 1 <= ETCD_TXN_MAX_OPS &&
                bytes + op_bytes(op) <= ETCD_TXN_MAX_BYTES;
 }
 
@@ -473,11 +500,11 @@ static int etcd_commit(struct store *base)
                 return -ENOMEM;
         /* Operations of consecutive changes go together until the next change would not fit;
          * a change too large alone is split between its own operations. etcd counts a txn's
-         * compares and its operations apart (--max-txn-ops each); one compare and two
-         * operations (meta/seq, the schema) are the txn's own. */
+         * compares and its operations apart (--max-txn-ops each); one compare and three
+         * operations (meta/seq, the schema, the cluster id) are the txn's own. */
         for (size_t i = 0; i < s->n_ops && r >= 0; i++) {
                 const struct pending_op *op = &s->ops[i];
-                bool live = !op->dead;
+                bool live = op_may_go(s, i);
 
                 if (i > 0 && op->change != s->ops[i - 1].change)
                         change_start = i;
@@ -488,7 +515,7 @@ static int etcd_commit(struct store *base)
                         from = cut;
                         n_ops = n_cmp = bytes = 0;
                         for (size_t j = from; j < i; j++)
-                                if (!s->ops[j].dead) {
+                                if (op_may_go(s, j)) {
                                         n_ops++;
                                         n_cmp += s->ops[j].fenced;
                                         bytes += op_bytes(&s->ops[j]);

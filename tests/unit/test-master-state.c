@@ -421,6 +421,62 @@ static void test_etcd_fenced_and_split(void **state)
         etcd_kvs_done(&kvs);
         (void)task;
 
+        /* A turn split over txns leaves a prefix of its changes even when a later change
+         * writes the same task again: change 1 writes split-4 ("first") with a history event,
+         * 150 changes fill the first txn, the last change writes split-4 ("second") and
+         * split-6, which another writer changed, so the txn holding it is refused. What landed
+         * must hold change 1 whole: its history event and its write of split-4. */
+        snprintf(key, sizeof(key), "%stasks/split-6", prefix);
+        assert_int_equal(etcd_range(e, key, NULL, 0, 0, &kvs, &err), 0);
+        assert_int_equal(kvs.n, 1);
+        assert_int_equal(etcd_txn_init(&t), 0);
+        assert_int_equal(etcd_txn_put(&t, key, kvs.kvs[0].value, kvs.kvs[0].value_size, 0), 0);
+        assert_int_equal(etcd_txn_commit(e, &t, &res, &err), 0);
+        etcd_txn_done(&t);
+        etcd_kvs_done(&kvs);
+        task = master_task_get(m, "split-4");
+        free(task->message);
+        task->message = strdup("first");
+        assert_int_equal(store_change_begin(m->store), 0);
+        assert_int_equal(store_task_put(m->store, task), 0);
+        {
+                struct store_event ev = {.task_id = "split-4", .source = "master",
+                                         .state = SILO_TASK_PENDING, .applied = true};
+                assert_int_equal(store_event_add(m->store, &ev), 0);
+        }
+        assert_int_equal(store_change_end(m->store, 0), 0);
+        for (int i = 0; i < 150; i++) {
+                struct store_event ev = {.task_id = "split-5", .source = "master",
+                                         .state = SILO_TASK_PENDING, .applied = true};
+                assert_int_equal(store_change_begin(m->store), 0);
+                assert_int_equal(store_event_add(m->store, &ev), 0);
+                assert_int_equal(store_change_end(m->store, 0), 0);
+        }
+        free(task->message);
+        task->message = strdup("second");
+        assert_int_equal(store_change_begin(m->store), 0);
+        assert_int_equal(store_task_put(m->store, task), 0);
+        assert_int_equal(store_task_put(m->store, master_task_get(m, "split-6")), 0);
+        assert_int_equal(store_change_end(m->store, 0), 0);
+        assert_int_equal(store_commit(m->store), -ESTALE);
+        snprintf(key, sizeof(key), "%shistory/split-4/", prefix);
+        {
+                char *end = etcd_prefix_end(key);
+
+                assert_non_null(end);
+                assert_int_equal(etcd_range(e, key, end, 0, 0, &kvs, &err), 0);
+                free(end);
+        }
+        assert_int_equal(kvs.n, 2); /* the submission's and change 1's */
+        etcd_kvs_done(&kvs);
+        snprintf(key, sizeof(key), "%stasks/split-4", prefix);
+        assert_int_equal(etcd_range(e, key, NULL, 0, 0, &kvs, &err), 0);
+        assert_int_equal(kvs.n, 1);
+        if (!strstr(kvs.kvs[0].value, "\"first\""))
+                fail_msg("the first txn has change 1's history but not its write of the task: %s",
+                         kvs.kvs[0].value);
+        etcd_kvs_done(&kvs);
+
         /* the leader key goes (its lease ended): the next tests write without one again */
         snprintf(key, sizeof(key), "%sleader", prefix);
         assert_int_equal(etcd_delete(e, key, NULL, NULL, &err), 0);
