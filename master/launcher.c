@@ -139,6 +139,41 @@ static char *describe_failure(const char *what, const struct master_agent *a, co
         return s;
 }
 
+/* The agent's epoch fence refused the call (agent/epoch-fence.c, docs/PROTOCOL.md): 409
+ * "stale_epoch" says the agent heard a newer leader of this cluster, so this master is deposed;
+ * 409 "other_cluster" says the agent follows another state's master (as right after a
+ * migration) and must register here first, which its next heartbeat's 404 asks. Neither is
+ * the task's fault, so neither counts as a launch or kill attempt. True when it was one of
+ * them. */
+static bool agent_fence_refused(master *m, struct master_agent *a, const char *why,
+                                const struct http_client_result *res)
+{
+        _cleanup_free_ char *code = NULL, *message = NULL;
+
+        if (res->error != 0 || res->status != 409)
+                return false;
+        (void)http_json_error_parse(res->json, &code, &message);
+        if (streq_ptr(code, "stale_epoch")) {
+                if (m->leader)
+                        master_step_down(m, why ?: "an agent saw a newer leader's epoch");
+                else
+                        log_error("%s: a master with a higher epoch of this cluster's state "
+                                  "called this agent (a copy of the state running elsewhere?); "
+                                  "it refuses this master's calls",
+                                  strempty(why));
+                return true;
+        }
+        if (streq_ptr(code, "other_cluster")) {
+                if (a)
+                        a->registered_since_start = false;
+                log_warning("%s: it must register with this master first (its next heartbeat "
+                            "is answered 404)",
+                            strempty(why));
+                return true;
+        }
+        return false;
+}
+
 /* The agent took the launch: STAGING -> STARTING; a kill requested meanwhile follows it. */
 static void launch_accepted(master *m, struct master_task *t, struct master_agent *a,
                             const struct agent_call *c, long status)
@@ -175,8 +210,14 @@ static void launch_failed(master *m, struct master_task *t, struct master_agent 
                          silo_task_state_to_string(t->state));
                 return;
         }
-        log_warning("task %s: %s (attempt %" PRIu64 " of %" PRIu64 ")", t->id, strempty(why),
-                    t->launch_attempts, m->opts.launch_attempts);
+        if (agent_fence_refused(m, a, why, res)) {
+                if (m->deposed)
+                        return; /* the next leader sends it again from the committed state */
+                if (t->launch_attempts > 0)
+                        t->launch_attempts--;
+        } else
+                log_warning("task %s: %s (attempt %" PRIu64 " of %" PRIu64 ")", t->id,
+                            strempty(why), t->launch_attempts, m->opts.launch_attempts);
         if (res->error == -ETIMEDOUT || res->error == -ECONNRESET) {
                 /* The agent may have started it before the connection broke: make sure it
                  * does not keep running there while the task is placed again. */
@@ -348,6 +389,13 @@ static void master_kill_done(const struct http_client_result *res, void *userdat
         }
         {
                 _cleanup_free_ char *why = describe_failure("kill", a, c->agent_id, res);
+
+                if (agent_fence_refused(m, a, why, res)) {
+                        if (!m->deposed)
+                                t->kill_not_before_ms =
+                                    now_mono_ms() + master_backoff_ms(m, t->kill_attempts);
+                        goto out;
+                }
                 t->kill_attempts++;
                 t->kill_not_before_ms = now_mono_ms() + master_backoff_ms(m, t->kill_attempts);
                 log_warning("task %s: %s; retrying the kill later", t->id, strempty(why));

@@ -219,9 +219,10 @@ int store_migrate(struct store *from, struct store *to, char **ret_counts, char 
         r = to->ops->is_empty(to, ret_error);
         if (r < 0)
                 return r;
-        /* The same cluster: its agents keep following it (their epoch fence is per cluster). */
-        if (from->cluster_id[0])
-                memcpy(to->cluster_id, from->cluster_id, sizeof(to->cluster_id));
+        /* Not the SQLite cluster id: etcd's epochs (the leader key's create_revision) start
+         * again below the SQLite master's start count, and agents fencing on the old id would
+         * refuse the new leader as stale. The etcd state is a new fencing domain; agents adopt
+         * its id when they register with its first leader. */
         r = store_load_agents(from, migrate_agent, &mg);
         if (r >= 0)
                 r = store_load_tasks(from, migrate_task, &mg);

@@ -10,6 +10,11 @@ etcd_available || skip_suite "etcd is not installed (Debian: etcd-server etcd-cl
 [ "${SILO_TEST_STORE:-sqlite}" = sqlite ] || skip_suite "migrates from SQLite: runs on SQLite only"
 
 on() { printf '{"name":"%s","command":["/bin/sleep","1000"],"resources":{"cpus":%s}}' "$1" "$2"; }
+# A long-lived SQLite cluster: its epoch (one per master start) far above what etcd's leader
+# key's create_revision will be after the migration.
+start_master
+stop_master
+python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute("UPDATE meta SET value = 499 WHERE key = \"epoch\""); db.commit()' "$(ls "$WORK"/state/*.db | head -1)"
 start_master
 start_sim a1
 wait_for 5 "a1 registered" sim_registered a1
@@ -30,8 +35,8 @@ snapshot() {
 before=$(snapshot)
 events_before=$(curl -sS -m 3 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/events?since=0" | jq -c 'select(.type != "heartbeat") | .index' | jq -s -c . || true)
 cluster=$(sim a1 GET /sim/state | jq -r .cluster_id)
-kill_sim a1
-stop_master
+assert_eq "a1 saw the SQLite master's epoch" "$(sim a1 GET /sim/state | jq -r .epoch)" 500
+stop_master # a1 stays: it heartbeats in vain until the etcd master answers
 
 etcd_start_cluster 1
 rc=0
@@ -63,10 +68,15 @@ assert_eq "T_NEW's first history seq is after the migrated ones ($max_seq)" \
     "$(task_field "$T_NEW" ".history[0].seq > $max_seq")" true
 new_index=$(curl -sS -m 3 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/v1/events?since=0" | jq -c "select(.task_id == \"$T_NEW\") | .index" | head -1 || true)
 assert_eq "T_NEW's first event index is after the migrated ones" "$((new_index > $(jq 'max' <<<"$events_before")))" 1
-# The same cluster: agents fence epochs per cluster id, so the migration keeps the id.
-start_sim a2
-wait_for 5 "a2 registered" sim_registered a2
+# A new fencing domain: etcd's epochs start again far below the SQLite master's 500, so the
+# migrated state has its own cluster id, which a1 (that saw epoch 500) adopts when it registers
+# again, and then takes the etcd master's launches.
 assert_match "the SQLite state's cluster id" "$cluster" '^[0-9a-f-]{36}$'
-assert_eq "the cluster id migrated (an agent registering with the etcd master gets it)" "$(sim a2 GET /sim/state | jq -r .cluster_id)" "$cluster"
+wait_for 10 "a1 registered with the etcd master (a new cluster id)" bash -c "[ \"\$(curl -s http://127.0.0.1:${SIM_PORT[a1]}/sim/state | jq -r .cluster_id)\" != '$cluster' ]"
+assert_match "a1's epoch now the etcd leader's" "$(sim a1 GET /sim/state | jq -r .epoch)" '^([1-9]|[1-9][0-9]|[1-4][0-9][0-9])$'
+T_LATE=$(submit "$(on late 1)")
+wait_for 10 "T_LATE (launched by the etcd master at a1) RUNNING" state_is "$T_LATE" RUNNING
+assert_eq "T_LATE on a1" "$(task_field "$T_LATE" .agent_id)" "$(sim_agent_id a1)"
+assert_eq "a1 refused no launch as stale" "$(sim a1 GET /sim/state | jq -r .stale_epoch_refusals)" 0
 stop_master
 assert_done
