@@ -377,8 +377,26 @@ char *http_request_target(const http_request *req)
         q.f = open_memstream(&text, &size);
         if (!q.f)
                 return NULL;
-        fputs(req->path, q.f);
-        n = MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, query_append, &q);
+        /* The path as MHD decoded it, encoded again segment by segment: a '?', '%', space or
+         * CR/LF in it would otherwise change the URL's meaning or break the header it goes
+         * into. */
+        for (const char *p = req->path; *p;) {
+                size_t len = strcspn(p, "/");
+                char *seg = len ? curl_easy_escape(NULL, p, (int)len) : NULL;
+
+                if (len && !seg) {
+                        q.failed = true;
+                        break;
+                }
+                fputs(strempty(seg), q.f);
+                curl_free(seg);
+                p += len;
+                if (*p == '/') {
+                        fputc('/', q.f);
+                        p++;
+                }
+        }
+        n = q.failed ? 0 : MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, query_append, &q);
         if (fclose(q.f) != 0 || n < 0 || q.failed) {
                 free(text);
                 return NULL;

@@ -180,8 +180,8 @@ const struct silo_identity *http_request_identity(const http_request *req);
 const char *http_request_query(const http_request *req, const char *key);
 /* A request header (name case-insensitive); NULL when absent. */
 const char *http_request_header(const http_request *req, const char *name);
-/* "<path>[?<query>]" of the request, the query re-encoded from its decoded arguments (for a
- * redirect that keeps them). NULL when out of memory. */
+/* "<path>[?<query>]" of the request, the path's segments and the query re-encoded from what
+ * MHD decoded (for a redirect that keeps them). NULL when out of memory. */
 char *http_request_target(const http_request *req);
 
 /* ---- responses (each takes ownership of the body it is given, even on failure) ---- */

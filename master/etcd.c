@@ -291,7 +291,7 @@ int etcd_call(struct etcd *e, const char *path, const json_t *body, const char *
                 CURLcode code;
                 long status = 0;
 
-                uint64_t now = now_mono_ms(), left = e->timeout_ms;
+                uint64_t now = now_boot_ms(), left = e->timeout_ms; /* the lease's clock */
 
                 if (e->deadline_ms) {
                         if (now >= e->deadline_ms)

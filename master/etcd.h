@@ -44,9 +44,9 @@ struct etcd;
  * one endpoint (0 = 5 s). -EINVAL naming the bad entry. */
 int etcd_new(const char *endpoints, unsigned timeout_ms, struct etcd **ret, char **ret_error);
 struct etcd *etcd_free(struct etcd *e);
-/* Bound every later blocking call by deadline_ms (monotonic; 0: none): each endpoint gets at
- * most what is left, and past it a call fails at once with -ETIMEDOUT without sending
- * anything. The master's leader sets its lease deadline here, so a commit never keeps it
+/* Bound every later blocking call by deadline_ms (now_boot_ms, the lease's clock; 0: none):
+ * each endpoint gets at most what is left, and past it a call fails at once with -ETIMEDOUT
+ * without sending anything. The master's leader sets its lease deadline here, so a commit never keeps it
  * blocked, and acting, past the instant its leadership may have ended. */
 void etcd_set_deadline(struct etcd *e, uint64_t deadline_ms);
 /* The endpoint calls go to first (the one that answered last). */

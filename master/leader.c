@@ -37,7 +37,7 @@ struct master_leader {
 
         int64_t lease, ttl_s;
         uint64_t grant_sent_ms;
-        uint64_t deadline_ms; /* monotonic: the leader acts until then */
+        uint64_t deadline_ms; /* CLOCK_BOOTTIME (now_boot_ms): the leader acts until then */
         uint64_t epoch;
         uint64_t started_ms;
         bool keepalive_in_flight;
@@ -108,7 +108,7 @@ int leader_value_parse(const json_t *j, const char **ret_name, const char **ret_
 
 static void leader_schedule(struct master_leader *l, uint64_t at_ms)
 {
-        uint64_t now = now_mono_ms();
+        uint64_t now = now_boot_ms();
 
         if (l->timer)
                 (void)event_source_set_time(l->timer, at_ms > now ? (at_ms - now) * 1000 : 1, 0);
@@ -141,15 +141,19 @@ static void leader_set_leader(struct master_leader *l, const char *name, const c
         l->leader_url = strdup(url);
 }
 
+/* One endpoint may not take the whole lease: each gets a sixth of the TTL. */
+static unsigned leader_endpoint_timeout_ms(const struct master_leader *l)
+{
+        return (unsigned)MAX(l->cfg.ttl_s * 1000 / 6, (uint64_t)300);
+}
+
 static int leader_send(struct master_leader *l, const char *path, json_t *body, etcd_done_fn done)
 {
-        /* One endpoint may not take the whole lease: each gets a sixth of the TTL. */
-        unsigned timeout = (unsigned)MAX(l->cfg.ttl_s * 1000 / 6, (uint64_t)300);
         int r;
 
         if (!body)
                 return -ENOMEM;
-        r = etcd_call_async(l->etcd, l->client, path, body, timeout, done, l);
+        r = etcd_call_async(l->etcd, l->client, path, body, leader_endpoint_timeout_ms(l), done, l);
         json_decref(body);
         return r;
 }
@@ -210,7 +214,7 @@ static void on_created(int r, const json_t *answer, const char *error, void *use
         log_notice("elected leader with epoch %" PRIu64 " (lease %" PRId64 ", TTL %" PRId64
                    " s, etcd %s)",
                    l->epoch, l->lease, l->ttl_s, etcd_endpoint(l->etcd));
-        if (now_mono_ms() >= l->deadline_ms) {
+        if (now_boot_ms() >= l->deadline_ms) {
                 leader_deposed(l, "the lease deadline passed while the election was won");
                 goto out;
         }
@@ -225,7 +229,7 @@ static void on_created(int r, const json_t *answer, const char *error, void *use
 out:
         etcd_txn_result_done(&res);
         if (l->phase == PHASE_IDLE)
-                leader_schedule(l, now_mono_ms() + leader_poll_interval_ms(l->ttl_s));
+                leader_schedule(l, now_boot_ms() + leader_poll_interval_ms(l->ttl_s));
         else if (l->phase == PHASE_LEADING)
                 leader_schedule(l, MIN(l->next_keepalive_ms, l->deadline_ms));
 }
@@ -248,8 +252,7 @@ static void leader_create(struct master_leader *l)
                 r = etcd_txn_on_failure_get(&t, l->key);
         if (r >= 0)
                 r = etcd_call_async(l->etcd, l->client, "/v3/kv/txn", etcd_txn_body(&t),
-                                    (unsigned)MAX(l->cfg.ttl_s * 1000 / 6, (uint64_t)300),
-                                    on_created, l);
+                                    leader_endpoint_timeout_ms(l), on_created, l);
         etcd_txn_done(&t);
         if (r < 0) {
                 log_warning_errno(r, "campaign: cannot send the leader txn: %m");
@@ -273,12 +276,12 @@ static void on_granted(int r, const json_t *answer, const char *error, void *use
         else
                 leader_create(l);
         if (l->phase == PHASE_IDLE)
-                leader_schedule(l, now_mono_ms() + leader_poll_interval_ms(l->ttl_s));
+                leader_schedule(l, now_boot_ms() + leader_poll_interval_ms(l->ttl_s));
 }
 
 static void leader_campaign(struct master_leader *l)
 {
-        l->grant_sent_ms = now_mono_ms();
+        l->grant_sent_ms = now_boot_ms();
         if (leader_send(l, "/v3/lease/grant", etcd_lease_grant_body((int64_t)l->cfg.ttl_s),
                         on_granted) < 0)
                 return;
@@ -338,7 +341,7 @@ out:
         json_decref(v);
         etcd_kvs_done(&kvs);
         if (l->phase == PHASE_IDLE)
-                leader_schedule(l, now_mono_ms() + leader_poll_interval_ms(l->cfg.ttl_s));
+                leader_schedule(l, now_boot_ms() + leader_poll_interval_ms(l->cfg.ttl_s));
 }
 
 static void leader_poll(struct master_leader *l)
@@ -377,12 +380,12 @@ static void on_keepalive(int r, const json_t *answer, const char *error, void *u
                         log_warning("lease keepalive: %s (leading until the deadline in %" PRIu64
                                     " ms unless one succeeds)",
                                     error ? error : strerror(-r),
-                                    l->deadline_ms > now_mono_ms() ? l->deadline_ms - now_mono_ms()
+                                    l->deadline_ms > now_boot_ms() ? l->deadline_ms - now_boot_ms()
                                                                    : 0);
                 l->keepalive_trouble = true;
                 /* Try again soon: the deadline is what counts. */
                 l->next_keepalive_ms =
-                    now_mono_ms() + MIN(leader_keepalive_interval_ms(l->ttl_s) / 3, (uint64_t)500);
+                    now_boot_ms() + MIN(leader_keepalive_interval_ms(l->ttl_s) / 3, (uint64_t)500);
         } else {
                 if (l->keepalive_trouble)
                         log_info("lease keepalive answered again");
@@ -396,9 +399,9 @@ static void on_keepalive(int r, const json_t *answer, const char *error, void *u
 
 static void leader_keepalive(struct master_leader *l)
 {
-        l->keepalive_sent_ms = now_mono_ms();
+        l->keepalive_sent_ms = now_boot_ms();
         if (leader_send(l, "/v3/lease/keepalive", etcd_lease_id_body(l->lease), on_keepalive) < 0) {
-                l->next_keepalive_ms = now_mono_ms() + 100;
+                l->next_keepalive_ms = now_boot_ms() + 100;
                 return;
         }
         l->keepalive_in_flight = true;
@@ -411,7 +414,7 @@ void master_leader_service(struct master_leader *l)
         /* Non-blocking: only what has arrived; on_keepalive() moves the deadline. */
         (void)http_client_process(l->client);
         if (l->phase == PHASE_LEADING && !l->keepalive_in_flight &&
-            now_mono_ms() >= l->next_keepalive_ms && now_mono_ms() < l->deadline_ms) {
+            now_boot_ms() >= l->next_keepalive_ms && now_boot_ms() < l->deadline_ms) {
                 leader_keepalive(l);
                 /* Let curl write it now rather than after the caller's blocking work. */
                 (void)http_client_process(l->client);
@@ -421,7 +424,7 @@ void master_leader_service(struct master_leader *l)
 static int on_timer(struct event_source *s, uint64_t n, void *userdata)
 {
         struct master_leader *l = userdata;
-        uint64_t now = now_mono_ms();
+        uint64_t now = now_boot_ms();
 
         (void)s;
         (void)n;
@@ -437,7 +440,7 @@ static int on_timer(struct event_source *s, uint64_t n, void *userdata)
                         (void)http_client_process(l->client);
                 if (l->phase != PHASE_LEADING)
                         break;
-                if (now_mono_ms() >= l->deadline_ms) {
+                if (now_boot_ms() >= l->deadline_ms) {
                         leader_deposed(l, "no keepalive answered before the lease deadline");
                         break;
                 }
@@ -511,7 +514,7 @@ struct master_leader *master_leader_free(struct master_leader *l)
 
                 /* A clean stop hands over now, not after the TTL; an unreachable etcd
                  * holds the stop one second at most (the lease then expires by itself). */
-                etcd_set_deadline(l->etcd, now_mono_ms() + 1000);
+                etcd_set_deadline(l->etcd, now_boot_ms() + 1000);
                 if (etcd_lease_revoke(l->etcd, l->lease, &err) < 0)
                         log_warning("cannot revoke the leader's lease %" PRId64
                                     " (a standby takes over when it expires): %s",
@@ -532,7 +535,7 @@ struct master_leader *master_leader_free(struct master_leader *l)
 
 enum master_role master_leader_role(const struct master_leader *l)
 {
-        return l->phase == PHASE_LEADING && now_mono_ms() < l->deadline_ms ? MASTER_ROLE_LEADER
+        return l->phase == PHASE_LEADING && now_boot_ms() < l->deadline_ms ? MASTER_ROLE_LEADER
                                                                            : MASTER_ROLE_FOLLOWER;
 }
 

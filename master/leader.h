@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Leader election among silo-masters sharing etcd: a lease, a create-if-absent leader key,
- * keepalives, and a deadline kept by this master's own monotonic clock. */
+ * keepalives, and a deadline kept by this master's own clock, CLOCK_BOOTTIME (it runs on
+ * during a suspend, as the lease does in etcd). */
 #pragma once
 
 #include <stdbool.h>
@@ -72,7 +73,7 @@ struct master_leader *master_leader_free(struct master_leader *l);
  * keepalive only after its whole turn. Does nothing when not leading. */
 void master_leader_service(struct master_leader *l);
 
-/* LEADER only while the deadline has not passed (checked now, by the monotonic clock). */
+/* LEADER only while the deadline has not passed (checked now, by CLOCK_BOOTTIME, now_boot_ms). */
 enum master_role master_leader_role(const struct master_leader *l);
 /* This master's epoch when leading; the followed leader's as last read otherwise. */
 uint64_t master_leader_epoch(const struct master_leader *l);
@@ -81,7 +82,7 @@ const char *master_leader_url(const struct master_leader *l);
 const char *master_leader_endpoints(const struct master_leader *l);
 
 /* ---- arithmetic (pure, unit-tested) ---- */
-/* What the leader's clock allows: sent_ms (monotonic, when the grant or keepalive that etcd
+/* What the leader's clock allows: sent_ms (now_boot_ms, when the grant or keepalive that etcd
  * answered with ttl_s was sent) + ttl_s - the margin. */
 uint64_t leader_deadline_ms(uint64_t sent_ms, int64_t ttl_s);
 /* The margin: a tenth of the TTL, at least 500 ms, at most a third of it. */

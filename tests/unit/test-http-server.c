@@ -1044,6 +1044,15 @@ static void test_gate_and_client_headers(void **state)
         assert_string_equal(r.location, "http://leader.example:5050/things/a/parts/b?q=x%20y&flag");
         assert_int_equal(echo_calls, before);
         result_clear(&r);
+        /* The decoded path is encoded again: a space, '?' or CR/LF in a segment neither
+         * changes the target nor breaks (drops) the Location header. */
+        request(&r, "POST", "/things/a%20b%3Fc/parts/x%0D%0Ay?q=1", body, TOKEN);
+        assert_int_equal(r.status, 307);
+        assert_non_null(r.location);
+        assert_string_equal(r.location,
+                            "http://leader.example:5050/things/a%20b%3Fc/parts/x%0D%0Ay?q=1");
+        assert_int_equal(echo_calls, before);
+        result_clear(&r);
         /* Authentication comes first: a wrong token is 401 whatever the gate would say. */
         request(&r, "GET", "/things/a", NULL, "wrong-token-wrong-token");
         expect_error_body(&r, 401, "unauthorized", "bearer token");
