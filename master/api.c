@@ -31,6 +31,7 @@ static const struct {
     {-EBUSY, 409, "conflict"},           /* a task id taken by another spec; a task already over */
     {-EPERM, 409, "conflict"},           /* a status update the task's state does not allow */
     {-EFBIG, 413, "payload_too_large"},
+    {-E2BIG, 413, "payload_too_large"},  /* larger than the state store takes for one object */
     {-EHOSTUNREACH, 502, NULL},          /* an agent a read is relayed to did not answer */
     {-ENODATA, 410, "gone"},             /* events no longer kept (or never were): re-list */
     {-EUSERS, 503, "unavailable"},       /* --event-consumers-max streams are open already */

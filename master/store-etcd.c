@@ -209,6 +209,16 @@ static int op_add(struct store_etcd *s, char *key, char *value, size_t size, boo
                 free(value);
                 return -ENOMEM;
         }
+        /* An object that could not go out even alone in a txn is refused here, so that the
+         * change alone is undone, rather than the commit of the whole turn failing later. */
+        if (strlen(key) + size > STORE_OBJECT_MAX_BYTES) {
+                log_warning("etcd: refusing to store %s: %zu bytes, over the %u a stored object "
+                            "may take",
+                            key, strlen(key) + size, STORE_OBJECT_MAX_BYTES);
+                free(key);
+                free(value);
+                return -E2BIG;
+        }
         if (!ARRAY_GROW(s->ops, s->cap_ops, s->n_ops + 1)) {
                 free(key);
                 free(value);
@@ -357,6 +367,8 @@ static int txn_send(struct store_etcd *s, size_t from, size_t to, uint64_t *seq_
         uint64_t seq = 0;
         int r;
 
+        if (from == to) /* an op too large for a txn with others goes alone: nothing before it */
+                return 0;
         r = etcd_txn_init(&t);
         if (r < 0)
                 return r;

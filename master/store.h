@@ -65,7 +65,12 @@ bool store_in_transaction(struct store *s);
  * no longer the leader (nothing written: it must stop acting at once). */
 int store_commit(struct store *s);
 
-/* Insert or replace the task's row. */
+/* The most one stored object (key and value) may take: etcd refuses a request over its
+ * --max-request-bytes (1.5 MiB by default) whole, so one object must leave room for the rest of
+ * its txn. A put over it is -E2BIG (etcd; SQLite takes any size), and the change is undone alone. */
+#define STORE_OBJECT_MAX_BYTES (1024u * 1024u)
+
+/* Insert or replace the task's row. -E2BIG: larger than STORE_OBJECT_MAX_BYTES (etcd). */
 int store_task_put(struct store *s, const struct master_task *t);
 
 /* One history event: a status update from an agent (update_id set) or a master decision

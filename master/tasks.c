@@ -284,6 +284,17 @@ int master_task_submit(master *m, struct silo_task_spec *spec, struct master_tas
 
         e = transition_event(t, NULL, "submitted", NULL);
         r = master_task_persist(m, t, &e);
+        if (r == -E2BIG) {
+                json_t *j = silo_task_spec_to_json(spec);
+                _cleanup_free_ char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+                json_decref(j);
+                (void)error_set(ret_error, r,
+                                "the task's spec is %zu bytes as JSON; stored with the task (its "
+                                "quotes and backslashes escaped) it is over the %u bytes the "
+                                "state store takes for one object",
+                                text ? strlen(text) : (size_t)0, STORE_OBJECT_MAX_BYTES);
+        }
         if (r >= 0)
                 r = table_put(m->tasks, t->id, t);
         if (r < 0) {

@@ -501,6 +501,7 @@ static void test_status_table(void **state)
             {-EBUSY, "invalid_spec", 409, "conflict"},
             {-EPERM, "invalid_status", 409, "conflict"},
             {-EFBIG, NULL, 413, "payload_too_large"},
+            {-E2BIG, "invalid_spec", 413, "payload_too_large"},
             {-EUSERS, "bad_request", 503, "unavailable"},
             {-ENOMEM, "invalid_spec", 500, NULL},
             {-EIO, "invalid_status", 500, NULL},

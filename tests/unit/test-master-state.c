@@ -421,6 +421,48 @@ static void test_etcd_fenced_and_split(void **state)
         etcd_kvs_done(&kvs);
         (void)task;
 
+        /* A spec within the API's 1 MiB whose quotes double when stored with the task (here
+         * 2 MiB) is refused alone (-E2BIG, naming its size); the turn's other submission
+         * lands, and the master goes on committing. */
+        {
+                size_t n = 500000;
+                char *big = malloc(n * 2 + 128), *p;
+                struct silo_task_spec *bs = NULL;
+
+                assert_non_null(big);
+                p = big + sprintf(big, "{\"id\":\"big\",\"name\":\"b\",\"command\":[\"/bin/echo\",\"");
+                for (size_t i = 0; i < n; i++) {
+                        *p++ = '\\';
+                        *p++ = '"';
+                }
+                strcpy(p, "\"]}");
+                assert_int_equal(silo_task_spec_from_string(big, &bs, &err), 0);
+                free(big);
+                assert_int_equal(master_task_submit(m, spec_of("{'id':'beside-big','name':'s',"
+                                                              "'command':['/bin/true']}"),
+                                                    &task, &err),
+                                 0);
+                free(err);
+                err = NULL;
+                assert_int_equal(master_task_submit(m, bs, &task, &err), -E2BIG);
+                silo_task_spec_free(bs);
+                assert_non_null(err);
+                if (!strstr(err, "is 1000092 bytes as JSON") || !strstr(err, "over the 1048576 bytes"))
+                        fail_msg("the refusal does not name the spec's size: %s", err);
+                free(err);
+                err = NULL;
+                assert_null(master_task_get(m, "big"));
+                assert_int_equal(master_commit(m), 0);
+                snprintf(key, sizeof(key), "%stasks/big", prefix);
+                assert_int_equal(etcd_range(e, key, NULL, 0, 0, &kvs, &err), 0);
+                assert_int_equal(kvs.n, 0);
+                etcd_kvs_done(&kvs);
+                snprintf(key, sizeof(key), "%stasks/beside-big", prefix);
+                assert_int_equal(etcd_range(e, key, NULL, 0, 0, &kvs, &err), 0);
+                assert_int_equal(kvs.n, 1);
+                etcd_kvs_done(&kvs);
+        }
+
         /* A turn split over txns leaves a prefix of its changes even when a later change
          * writes the same task again: change 1 writes split-4 ("first") with a history event,
          * 150 changes fill the first txn, the last change writes split-4 ("second") and
