@@ -618,8 +618,14 @@ int master_link_new(const struct master_link_config *cfg, struct master_link **r
         r = http_client_new(&l->client);
         if (r < 0)
                 return r;
-        if (cfg->tls && (r = http_client_set_tls(l->client, cfg->tls)) < 0)
-                return r;
+        if (cfg->tls) {
+                /* Only a master's certificate may answer as the master (not another agent's). */
+                struct tls_files tls = *cfg->tls;
+
+                tls.peer = (struct tls_peer){TLS_PEER_MASTER, NULL};
+                if ((r = http_client_set_tls(l->client, &tls)) < 0)
+                        return r;
+        }
         *ret = TAKE_PTR(l);
         return 0;
 }

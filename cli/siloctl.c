@@ -153,6 +153,11 @@ static int call_ex(struct ctl *ctl, const char *base, bool agent, const char *me
         if (base != ctl->master && asprintf(&url, "%s%s", base, path) < 0)
                 return CTL_EXIT_FAILURE;
         r = silo_client_request(client, method, url ? url : path, in, timeout_ms, &resp, &err);
+        if (r == -EPERM && resp.status == 0) {
+                /* The peer's certificate was refused (not the daemon expected): it is running. */
+                silo_client_response_clear(&resp);
+                return fail(ctl, CTL_EXIT_AUTH, "%s", err ? err : strerror(-r));
+        }
         if (r < 0 && resp.status == 0) {
                 silo_client_response_clear(&resp);
                 return fail(ctl, CTL_EXIT_FAILURE, "%s (is the %s running?)", err ? err : strerror(-r),
@@ -231,11 +236,10 @@ static int resolve(struct ctl *ctl, bool agent_list, const char *arg, char **ret
         return *ret_id ? 0 : CTL_EXIT_FAILURE;
 }
 
-/* With TLS every daemon speaks HTTPS only. */
-static bool tls_on;
-
-static char *agent_base_url(const char *addr)
+/* With TLS (a certificate of ours) every daemon speaks HTTPS only. */
+static char *agent_base_url(const struct ctl *ctl, const char *addr)
 {
+        bool tls_on = ctl->tls.cert != NULL;
         char *u;
 
         if (tls_on && strncmp(addr, "http://", 7) == 0)
@@ -266,7 +270,6 @@ static int tls_resolve(struct ctl *ctl)
         r = tls_files_check(&ctl->tls, "--", &err);
         if (r < 0)
                 return fail(ctl, CTL_EXIT_USAGE, "%s (or $SILO_CA, $SILO_CERT, $SILO_KEY)", err);
-        tls_on = ctl->tls.cert != NULL;
         return 0;
 }
 
@@ -304,7 +307,7 @@ static int agent_of_task(struct ctl *ctl, const char *id, char **ret_url)
         if (r)
                 return r;
         addr = json_string_value(json_object_get(a, "address"));
-        *ret_url = addr ? agent_base_url(addr) : NULL;
+        *ret_url = addr ? agent_base_url(ctl, addr) : NULL;
         r = addr ? 0 : fail(ctl, CTL_EXIT_FAILURE, "agent %s has no address", path + strlen("/api/v1/agents/"));
         json_decref(a);
         return r ? r : *ret_url ? 0 : CTL_EXIT_FAILURE;
@@ -532,7 +535,7 @@ static int top_list(struct ctl *ctl, struct top *out)
                         snprintf(tt->node, sizeof(tt->node), "%s", host);
                 else if (aid)
                         ctl_short_id(aid, tt->node, sizeof(tt->node));
-                tt->url = use_agent(ctl) ? strdup(addr) : agent_base_url(addr);
+                tt->url = use_agent(ctl) ? strdup(addr) : agent_base_url(ctl, addr);
                 if (!tt->url)
                         r = CTL_EXIT_FAILURE;
                 else
@@ -875,7 +878,7 @@ int main(int argc, char **argv)
                 }
                 if (ctl.agent && !*ctl.agent)
                         ctl.agent = NULL;
-                if (ctl.agent && !(ctl.agent = ctl.agent_url = agent_base_url(ctl.agent)))
+                if (ctl.agent && !(ctl.agent = ctl.agent_url = agent_base_url(&ctl, ctl.agent)))
                         return CTL_EXIT_FAILURE;
                 /* Tables fit a terminal; piped output keeps whole values (as kubectl does).
                  * $COLUMNS, when set, wins (as in systemd's tools). */

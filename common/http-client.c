@@ -35,6 +35,8 @@ struct http_call {
         size_t body_size;
         bool body_too_large;
         char errbuf[CURL_ERROR_SIZE];
+        struct http_peer_guard guard;
+        char *peer_name;
         http_client_done_fn done;
         void *userdata;
 };
@@ -47,7 +49,7 @@ struct http_client {
         size_t in_flight;
         struct event_source *src; /* http_client_attach() */
         struct curl_slist *headers; /* http_client_set_header(): "Name: value" each */
-        char *tls[4];             /* http_client_set_tls(): ca, cert, key, crl */
+        char *tls[5];             /* http_client_set_tls(): ca, cert, key, crl; the peer's name */
         struct tls_files tls_files;
 };
 
@@ -121,6 +123,8 @@ static struct http_call *http_call_free(struct http_call *call)
         curl_slist_free_all(call->headers);
         free(call->request_body);
         free(call->body);
+        free(call->guard.error);
+        free(call->peer_name);
         free(call);
         return NULL;
 }
@@ -191,6 +195,10 @@ static int http_call_new(const struct tls_files *tls, const char *method, const 
                  * fail every call on a missing file. */
                 if (tls->crl && access(tls->crl, F_OK) == 0)
                         curl_easy_setopt(call->easy, CURLOPT_CRLFILE, tls->crl);
+                if (tls->peer.name && !(call->peer_name = strdup(tls->peer.name)))
+                        return -ENOMEM;
+                http_peer_guard_arm(&call->guard, call->easy,
+                                    &(struct tls_peer){tls->peer.kinds, call->peer_name});
         }
         if (streq(method, "HEAD"))
                 curl_easy_setopt(call->easy, CURLOPT_NOBODY, 1L);
@@ -218,12 +226,16 @@ static void http_call_complete(struct http_call *call, CURLcode code)
         res.error = http_client_curl_errno(code);
         if (call->body_too_large)
                 res.error = -EFBIG;
+        if (call->guard.error)
+                res.error = -EPERM;
         if (res.error == 0) {
                 curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
                 res.status = status;
                 if (status / 100 == 3)
                         curl_easy_getinfo(call->easy, CURLINFO_REDIRECT_URL, &res.location);
-        } else
+        } else if (call->guard.error)
+                res.error_message = call->guard.error;
+        else
                 res.error_message = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
         res.body = call->body ? call->body : "";
         res.body_size = call->body_size;
@@ -425,9 +437,9 @@ int http_client_request(http_client *c, const char *method, const char *url, con
 
 int http_client_set_tls(http_client *c, const struct tls_files *tls)
 {
-        const char *in[4] = {tls ? tls->ca : NULL, tls ? tls->cert : NULL, tls ? tls->key : NULL,
-                             tls ? tls->crl : NULL};
-        char *copy[4] = {NULL};
+        const char *in[5] = {tls ? tls->ca : NULL, tls ? tls->cert : NULL, tls ? tls->key : NULL,
+                             tls ? tls->crl : NULL, tls ? tls->peer.name : NULL};
+        char *copy[5] = {NULL};
 
         for (size_t i = 0; i < ELEMENTSOF(copy); i++)
                 if (in[i] && !(copy[i] = strdup(in[i]))) {
@@ -439,8 +451,60 @@ int http_client_set_tls(http_client *c, const struct tls_files *tls)
                 free(c->tls[i]);
                 c->tls[i] = copy[i];
         }
-        c->tls_files = (struct tls_files){c->tls[0], c->tls[1], c->tls[2], c->tls[3]};
+        c->tls_files = (struct tls_files){c->tls[0], c->tls[1], c->tls[2], c->tls[3],
+                                          {tls ? tls->peer.kinds : 0, c->tls[4]}};
         return 0;
+}
+
+int http_client_set_peer(http_client *c, const struct tls_peer *peer)
+{
+        char *name = NULL;
+
+        if (peer->name && !(name = strdup(peer->name)))
+                return -ENOMEM;
+        free(c->tls[4]);
+        c->tls[4] = name;
+        c->tls_files.peer = (struct tls_peer){peer->kinds, name};
+        return 0;
+}
+
+/* Called by libcurl once connected, before the request goes out. The chain is in CERTINFO
+ * only for a connection this transfer made; a reused one was checked by the transfer that
+ * made it (with the same client's expectations: a client's pool is keyed by host and port). */
+static int http_peer_prereq(void *userp, char *primary_ip, char *local_ip, int primary_port,
+                            int local_port)
+{
+        struct http_peer_guard *g = userp;
+        struct curl_certinfo *ci = NULL;
+        char *err = NULL;
+        int r;
+
+        (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+        if (curl_easy_getinfo(g->easy, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci ||
+            ci->num_of_certs < 1)
+                return CURL_PREREQFUNC_OK;
+        for (const struct curl_slist *e = ci->certinfo[0]; e; e = e->next) {
+                if (strncmp(e->data, "Cert:", 5) != 0)
+                        continue;
+                r = tls_peer_check(e->data + 5, &g->want, &err);
+                if (r >= 0)
+                        return CURL_PREREQFUNC_OK;
+                g->error = err ?: strdup("the server's certificate is not the one expected");
+                return CURL_PREREQFUNC_ABORT;
+        }
+        g->error = strdup("the server's certificate could not be read (no PEM in CERTINFO)");
+        return CURL_PREREQFUNC_ABORT;
+}
+
+void http_peer_guard_arm(struct http_peer_guard *g, void *easy, const struct tls_peer *want)
+{
+        free(g->error);
+        *g = (struct http_peer_guard){.easy = easy, .want = *want};
+        if (!want->kinds && !want->name)
+                return;
+        curl_easy_setopt(easy, CURLOPT_CERTINFO, 1L);
+        curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, http_peer_prereq);
+        curl_easy_setopt(easy, CURLOPT_PREREQDATA, g);
 }
 
 int http_client_get_fd(const http_client *c)
@@ -547,6 +611,8 @@ int http_client_request_sync_tls(const struct tls_files *tls, const char *method
         if (r == -EFBIG)
                 return error_set(ret_error, r, "%s %s: response larger than %u bytes", method, url,
                                  HTTP_CLIENT_MAX_RESPONSE);
+        if (call->guard.error)
+                return error_set(ret_error, -EPERM, "%s %s: %s", method, url, call->guard.error);
         if (r < 0)
                 return error_set(ret_error, r, "%s %s: %s", method, url, curl_easy_strerror(code));
         curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);

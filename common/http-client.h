@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "common/tls.h"
+
 /*
  * All curl sockets and curl's timer live behind one epoll fd: the daemons' event loop watches
  * it (http_client_attach()), another loop can watch http_client_get_fd() for readability and
@@ -49,6 +51,21 @@ int http_client_request(http_client *c, const char *method, const char *url, con
  * (and not be revoked by the CRL, when set) and name the URL's host or IP; ours (cert, key) is
  * presented. The paths are copied; NULL or no cert turns it off. */
 int http_client_set_tls(http_client *c, const struct tls_files *tls);
+
+/* Which server later requests expect (tls->peer of http_client_set_tls, changed): the
+ * master sets the agent id before each call to an agent. The name is copied. */
+int http_client_set_peer(http_client *c, const struct tls_peer *peer);
+
+/* Make an easy handle refuse, before it sends a byte, a new TLS connection whose server
+ * certificate is not what `want` names (tls_peer_check): the transfer ends with
+ * CURLE_ABORTED_BY_CALLBACK and g->error says what was expected and presented (the caller
+ * frees it). `g` and want->name must outlive the transfer. Nothing is armed for an empty want. */
+struct http_peer_guard {
+        void *easy; /* CURL * */
+        struct tls_peer want;
+        char *error;
+};
+void http_peer_guard_arm(struct http_peer_guard *g, void *easy, const struct tls_peer *want);
 
 struct event_loop;
 /* Drive the client from an event loop (event-loop.h), as both daemons do: its fd becomes a

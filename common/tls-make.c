@@ -232,45 +232,40 @@ int tls_make_ca(const char *dir, unsigned days, bool force, char **ret_error)
         return pair_write(crt_path, crt, key_path, key, ret_error);
 }
 
+/* Only the names asked for: an automatic localhost or 127.0.0.1 would let any daemon's
+ * certificate pass the hostname check for a loopback URL, whatever daemon it should be. */
 static int san_add(gnutls_x509_crt_t crt, const struct tls_cert_request *req, char **ret_error)
 {
-        bool server = req->kind == SILO_IDENTITY_MASTER || req->kind == SILO_IDENTITY_AGENT;
-        const char *const local_dns[] = {"localhost"};
-        const char *const local_ips[] = {"127.0.0.1"};
+        const char *const *dns = req->dns;
+        const char *const *ips = req->ips;
+        size_t n_dns = req->n_dns, n_ips = req->n_ips;
         int r;
 
-        for (int pass = 0; pass < 2; pass++) {
-                const char *const *dns = pass ? req->dns : local_dns;
-                const char *const *ips = pass ? req->ips : local_ips;
-                size_t n_dns = pass ? req->n_dns : server ? 1 : 0;
-                size_t n_ips = pass ? req->n_ips : server ? 1 : 0;
+        for (size_t i = 0; i < n_dns; i++) {
+                if (!*dns[i] || strpbrk(dns[i], " /,:@"))
+                        return error_set(ret_error, -EINVAL,
+                                         "--dns '%s' is not a DNS name", dns[i]);
+                r = gnutls_x509_crt_set_subject_alt_name(
+                    crt, GNUTLS_SAN_DNSNAME, dns[i], (unsigned)strlen(dns[i]),
+                    GNUTLS_FSAN_APPEND);
+                if ((r = gt(r, "subjectAltName DNS", ret_error)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n_ips; i++) {
+                unsigned char addr[16];
+                unsigned len = 4;
 
-                for (size_t i = 0; i < n_dns; i++) {
-                        if (!*dns[i] || strpbrk(dns[i], " /,:@"))
+                if (inet_pton(AF_INET, ips[i], addr) != 1) {
+                        len = 16;
+                        if (inet_pton(AF_INET6, ips[i], addr) != 1)
                                 return error_set(ret_error, -EINVAL,
-                                                 "--dns '%s' is not a DNS name", dns[i]);
-                        r = gnutls_x509_crt_set_subject_alt_name(
-                            crt, GNUTLS_SAN_DNSNAME, dns[i], (unsigned)strlen(dns[i]),
-                            GNUTLS_FSAN_APPEND);
-                        if ((r = gt(r, "subjectAltName DNS", ret_error)) < 0)
-                                return r;
+                                                 "--ip '%s' is not an IPv4 or IPv6 address",
+                                                 ips[i]);
                 }
-                for (size_t i = 0; i < n_ips; i++) {
-                        unsigned char addr[16];
-                        unsigned len = 4;
-
-                        if (inet_pton(AF_INET, ips[i], addr) != 1) {
-                                len = 16;
-                                if (inet_pton(AF_INET6, ips[i], addr) != 1)
-                                        return error_set(ret_error, -EINVAL,
-                                                         "--ip '%s' is not an IPv4 or IPv6 address",
-                                                         ips[i]);
-                        }
-                        r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, addr,
-                                                                 len, GNUTLS_FSAN_APPEND);
-                        if ((r = gt(r, "subjectAltName IP", ret_error)) < 0)
-                                return r;
-                }
+                r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, addr,
+                                                         len, GNUTLS_FSAN_APPEND);
+                if ((r = gt(r, "subjectAltName IP", ret_error)) < 0)
+                        return r;
         }
         return 0;
 }
@@ -346,6 +341,12 @@ int tls_make_cert(const char *dir, const struct tls_cert_request *req, char **re
         if (streq(req->name, "ca") || streq(req->name, "ca-key") || streq(req->name, "crl"))
                 return error_set(ret_error, -EINVAL, "'%s' is the name of the CA's own files",
                                  req->name);
+        /* NAME-key.pem is where another NAME's key lives: "foo-key" would overwrite it. */
+        if (strlen(req->name) >= 4 && streq(req->name + strlen(req->name) - 4, "-key"))
+                return error_set(ret_error, -EINVAL,
+                                 "'%s' ends in -key, which names private key files "
+                                 "(%s.pem would be the key of '%.*s')",
+                                 req->name, req->name, (int)strlen(req->name) - 4, req->name);
         if (!req->force && access(crt_path, F_OK) == 0)
                 return error_set(ret_error, -EEXIST, "%s exists already (--force to replace it)",
                                  crt_path);

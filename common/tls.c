@@ -181,6 +181,55 @@ static int identity_from_crt(gnutls_x509_crt_t crt, struct silo_identity **ret, 
         return silo_identity_from_subject(cn, org_ptrs, n, ret, ret_error);
 }
 
+/* "a master (O=silo:master)", "agent 'node-1' (O=silo:agent, CN=node-1)", "a master or an agent". */
+static void peer_want_describe(const struct tls_peer *want, char *buf, size_t size)
+{
+        if (want->name && want->kinds == TLS_PEER_AGENT)
+                snprintf(buf, size, "agent '%s' (O=" TLS_ORG_AGENT ", CN=%s)", want->name,
+                         want->name);
+        else if (want->kinds == TLS_PEER_MASTER)
+                snprintf(buf, size, "a master (O=" TLS_ORG_MASTER ")");
+        else if (want->kinds == TLS_PEER_AGENT)
+                snprintf(buf, size, "an agent (O=" TLS_ORG_AGENT ")");
+        else
+                snprintf(buf, size, "a master or an agent (O=" TLS_ORG_MASTER " or " TLS_ORG_AGENT
+                                    ")");
+}
+
+int tls_peer_check(const char *pem, const struct tls_peer *want, char **ret_error)
+{
+        _cleanup_free_ char *err = NULL;
+        struct silo_identity *id = NULL;
+        gnutls_x509_crt_t crt = NULL;
+        gnutls_datum_t d = {(unsigned char *)pem, (unsigned)strlen(pem)};
+        char wanted[160], got[160];
+        int r;
+
+        peer_want_describe(want, wanted, sizeof(wanted));
+        if (gnutls_x509_crt_init(&crt) < 0)
+                return -ENOMEM;
+        r = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM);
+        if (r >= 0)
+                r = identity_from_crt(crt, &id, &err);
+        else
+                err = strdup(gnutls_strerror(r));
+        gnutls_x509_crt_deinit(crt);
+        if (r < 0)
+                return error_set(ret_error, -EINVAL,
+                                 "the server's certificate names no silo identity (%s): expected %s",
+                                 err ? err : "unreadable", wanted);
+        if ((want->kinds && !(want->kinds & (1u << id->kind))) ||
+            (want->name && !streq(want->name, id->name))) {
+                r = error_set(ret_error, -EPERM,
+                              "the server presented the certificate of %s, not %s: refused",
+                              silo_identity_describe(id, got, sizeof(got)), wanted);
+                silo_identity_free(id);
+                return r;
+        }
+        silo_identity_free(id);
+        return 0;
+}
+
 /* ---- verifier ---- */
 
 struct tls_verifier {

@@ -34,11 +34,22 @@ struct silo_identity {
 #define TLS_ORG_ROLE_PREFIX "silo:role:"
 
 /* The TLS files of a daemon or client; NULL fields are unset. TLS is on when cert is set. */
+/* What a client expects of the server it calls: a bit (1u << kind) per kind it accepts (0:
+ * any), and for an agent, the agent id its CN must be (NULL: any). */
+struct tls_peer {
+        unsigned kinds;
+        const char *name;
+};
+
+#define TLS_PEER_MASTER (1u << SILO_IDENTITY_MASTER)
+#define TLS_PEER_AGENT (1u << SILO_IDENTITY_AGENT)
+
 struct tls_files {
         const char *ca;
         const char *cert;
         const char *key;
-        const char *crl; /* optional */
+        const char *crl;      /* optional */
+        struct tls_peer peer; /* clients: the server's certificate must name this */
 };
 
 /* "master", "agent", "operator", "client". */
@@ -57,6 +68,11 @@ int silo_identity_from_subject(const char *cn, const char *const *orgs, size_t n
  * one as --tls-<what>, e.g. "--tls-key is required with --tls-cert"). `prefix`: the options'
  * prefix ("--tls-" for the daemons, "--" for siloctl). */
 int tls_files_check(const struct tls_files *f, const char *prefix, char **ret_error);
+
+/* Check the server certificate `pem` (the first of the chain the server sent, already
+ * verified against the CA) against what the client expects. -EPERM naming what was expected
+ * and what was presented; -EINVAL for a certificate that names no identity. */
+int tls_peer_check(const char *pem, const struct tls_peer *want, char **ret_error);
 
 /* ---- peer verification (servers) ---- */
 

@@ -112,8 +112,10 @@ int dashboard_task_isolation(http_request *req, http_response *resp, void *userd
                 proxy_call_free(c);
                 return -ENOMEM;
         }
-        r = http_client_request(m->client, "GET", url, NULL, m->token, PROXY_TIMEOUT_MS,
-                                proxy_done, c);
+        r = master_agent_peer_set(m, a->id);
+        if (r >= 0)
+                r = http_client_request(m->client, "GET", url, NULL, m->token, PROXY_TIMEOUT_MS,
+                                        proxy_done, c);
         if (r < 0) {
                 struct http_client_result res = {
                     .error = r, .error_message = "could not start the request", .body = ""};

@@ -56,6 +56,13 @@ static int agent_call_queue(master *m, struct agent_call *c)
         return 0;
 }
 
+int master_agent_peer_set(master *m, const char *agent_id)
+{
+        if (!m->tls)
+                return 0;
+        return http_client_set_peer(m->client, &(struct tls_peer){TLS_PEER_AGENT, agent_id});
+}
+
 void master_outbox_flush(master *m)
 {
         void **calls = m->outbox;
@@ -66,8 +73,11 @@ void master_outbox_flush(master *m)
         m->n_outbox = m->cap_outbox = 0;
         for (size_t i = 0; i < n; i++) {
                 struct agent_call *c = calls[i];
-                int r = http_client_request(m->client, c->method, c->url, c->body, m->token,
-                                            (unsigned)m->opts.launch_timeout_ms, c->done, c);
+                int r = master_agent_peer_set(m, c->agent_id);
+
+                if (r >= 0)
+                        r = http_client_request(m->client, c->method, c->url, c->body, m->token,
+                                                (unsigned)m->opts.launch_timeout_ms, c->done, c);
 
                 if (r < 0) {
                         /* Report it like any failed call, so the task follows the usual path. */

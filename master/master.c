@@ -234,8 +234,15 @@ static int master_listen(master *m, const char *health_listen, char **ret_error)
         r = http_client_new(&m->client);
         if (r < 0)
                 return r;
-        if (m->tls && (r = http_client_set_tls(m->client, tls_creds_files(m->tls))) < 0)
-                return r;
+        if (m->tls) {
+                /* The master calls agents only: each call names the agent id its certificate
+                 * must carry (http_client_set_peer before the request). */
+                struct tls_files tls = *tls_creds_files(m->tls);
+
+                tls.peer = (struct tls_peer){TLS_PEER_AGENT, NULL};
+                if ((r = http_client_set_tls(m->client, &tls)) < 0)
+                        return r;
+        }
         r = http_server_new(&hc, &m->http);
         if (r < 0)
                 return http_listen_error(r, "--listen", m->opts.listen, ret_error);

@@ -313,6 +313,9 @@ void master_launcher_tick(master *m);
 void master_recent_kills_free(master *m);
 /* Start the agent calls queued this turn; call only after master_commit() succeeded. */
 void master_outbox_flush(master *m);
+/* Under TLS, the next call on m->client must reach a certificate with O=silo:agent and CN =
+ * agent_id (a process at the agent's address that is not that agent is refused). */
+int master_agent_peer_set(master *m, const char *agent_id);
 /* Forget queued calls without sending them (shutdown, failed commit). */
 void master_outbox_drop(master *m);
 

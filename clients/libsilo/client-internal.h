@@ -27,6 +27,7 @@ struct silo_client {
         unsigned timeout_ms, max_redirects;
         CURL *easy; /* reused by the plain requests, for keep-alive */
         char *tls_ca, *tls_cert, *tls_key; /* silo_client_set_tls(): mutual TLS */
+        char *tls_crl;                     /* crl.pem beside tls_ca (it may not exist yet) */
 };
 
 /* One transfer's shape; client_transfer() fills the out fields. */
@@ -41,6 +42,8 @@ struct client_xfer {
         void *sink_data;
         /* Called once the headers of a 2xx answer arrived; non-zero stops the transfer. */
         int (*on_headers)(void *userdata);
+        /* Set by client_transfer: a whole URL may be an agent, a path goes to the masters. */
+        bool whole_url;
 
         /* out */
         long status;

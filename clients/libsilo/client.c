@@ -191,6 +191,7 @@ _public_ silo_client *silo_client_free(silo_client *c)
         free(c->tls_ca);
         free(c->tls_cert);
         free(c->tls_key);
+        free(c->tls_crl);
         free(c);
         return NULL;
 }
@@ -200,7 +201,8 @@ _public_ int silo_client_set_tls(silo_client *c, const char *ca, const char *cer
 {
         const char *files[3] = {ca, cert, key};
         const char *names[3] = {"CA certificate", "client certificate", "client key"};
-        char *copy[3] = {NULL};
+        char *copy[3] = {NULL}, *crl = NULL;
+        const char *slash;
 
         for (size_t i = 0; i < 3; i++) {
                 if (!files[i] || !*files[i])
@@ -217,20 +219,34 @@ _public_ int silo_client_set_tls(silo_client *c, const char *ca, const char *cer
                         free(copy[1]);
                         return -ENOMEM;
                 }
-        /* The servers speak HTTPS only with TLS on: every master URL becomes an https one. */
-        for (size_t i = 0; i < c->n_urls; i++) {
+        /* The CRL of the CA's directory (/etc/silo/tls/crl.pem beside ca.pem), as the daemons
+         * have it: a revoked master is refused too. Read at each call, once it exists. */
+        slash = strrchr(ca, '/');
+        if (asprintf(&crl, "%.*scrl.pem", slash ? (int)(slash - ca + 1) : 0, ca) < 0)
+                crl = NULL;
+        /* The servers speak HTTPS only with TLS on: every master URL becomes an https one, the
+         * leader's remembered from a redirect as well. */
+        for (size_t i = 0; crl && i <= c->n_urls; i++) {
+                char **url = i < c->n_urls ? &c->urls[i] : &c->leader;
                 char *u;
 
-                if (strncasecmp(c->urls[i], "http://", 7) != 0)
+                if (!*url || strncasecmp(*url, "http://", 7) != 0)
                         continue;
-                if (asprintf(&u, "https://%s", c->urls[i] + 7) < 0) {
-                        for (size_t j = 0; j < 3; j++)
-                                free(copy[j]);
-                        return -ENOMEM;
+                if (asprintf(&u, "https://%s", *url + 7) < 0) {
+                        free(crl);
+                        crl = NULL;
+                        break;
                 }
-                free(c->urls[i]);
-                c->urls[i] = u;
+                free(*url);
+                *url = u;
         }
+        if (!crl) {
+                for (size_t j = 0; j < 3; j++)
+                        free(copy[j]);
+                return -ENOMEM;
+        }
+        free(c->tls_crl);
+        c->tls_crl = crl;
         free(c->tls_ca);
         free(c->tls_cert);
         free(c->tls_key);
@@ -420,6 +436,7 @@ static int transfer_once(const silo_client *c, CURL *easy, const char *url, stru
 {
         struct header_ctx h = {.easy = easy, .x = x};
         char errbuf[CURL_ERROR_SIZE] = "";
+        struct http_peer_guard guard = {0};
         unsigned connect_ms;
         CURLcode code;
         int r;
@@ -441,6 +458,14 @@ static int transfer_once(const silo_client *c, CURL *easy, const char *url, stru
                 curl_easy_setopt(easy, CURLOPT_CAINFO, c->tls_ca);
                 curl_easy_setopt(easy, CURLOPT_SSLCERT, c->tls_cert);
                 curl_easy_setopt(easy, CURLOPT_SSLKEY, c->tls_key);
+                /* A CRL not made yet revokes nothing; curl would fail every call on it. */
+                if (c->tls_crl && access(c->tls_crl, F_OK) == 0)
+                        curl_easy_setopt(easy, CURLOPT_CRLFILE, c->tls_crl);
+                /* Which daemon answers: a master for the masters' URLs, and any daemon of the
+                 * cluster (never a client's certificate) for an agent's whole URL. */
+                http_peer_guard_arm(&guard, easy,
+                                    &(struct tls_peer){x->whole_url ? TLS_PEER_MASTER | TLS_PEER_AGENT
+                                                                    : TLS_PEER_MASTER});
         }
         if (x->stream) {
                 /* A stream's heartbeat comes every 10 s: 30 s without a byte is a dead peer. */
@@ -462,7 +487,11 @@ static int transfer_once(const silo_client *c, CURL *easy, const char *url, stru
         }
         code = curl_easy_perform(easy);
         curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, NULL);
+        _cleanup_free_ char *refused = TAKE_PTR(guard.error);
         *ret_not_connected = false;
+        if (refused)
+                return error_set(ret_error, -EPERM, "%s %s: %s", x->method, url, refused);
         if (x->stopped)
                 return 0;
         if (x->too_large)
@@ -594,6 +623,7 @@ int client_transfer(silo_client *c, CURL *easy, const char *target, struct clien
         size_t tries = whole ? 1 : c->n_urls + (c->leader ? 1 : 0);
         int r = 0;
 
+        x->whole_url = whole;
         r = headers_build(c, x, &headers);
         if (r < 0)
                 return r;

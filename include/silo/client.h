@@ -78,9 +78,11 @@ silo_client *silo_client_free(silo_client *c);
 
 /* Mutual TLS (since libsilo 0.1.1, symbol version LIBSILO_0.1): every later request goes over
  * HTTPS, presenting the client certificate `cert` with its key `key` (PEM, from `siloctl tls
- * cert`), and accepts only a server whose certificate the CA in `ca` signed and which names the
- * URL's host or IP. The masters' http:// URLs become https:// ones (a TLS cluster speaks HTTPS
- * only). Each file must be readable: -EINVAL or -errno naming the missing or unreadable one.
+ * cert`), and accepts only a server whose certificate the CA in `ca` signed, which names the
+ * URL's host or IP, is not revoked by crl.pem in the CA's directory (once there is one), and is
+ * a master's (O=silo:master; a whole agent URL: a master's or an agent's): any other is refused
+ * (-EPERM) before the request is sent, naming what was expected and what was presented. The
+ * masters' http:// URLs become https:// ones (a TLS cluster speaks HTTPS only). Each file must be readable: -EINVAL or -errno naming the missing or unreadable one.
  * With a certificate the token is not needed (the servers take the certificate instead). */
 int silo_client_set_tls(silo_client *c, const char *ca, const char *cert, const char *key,
                         char **ret_error);

@@ -863,6 +863,7 @@ int main(int argc, char **argv)
 {
         _cleanup_free_ char *err = NULL;
         struct http_server_config hc;
+        struct tls_files tls_to_master = {0};
         struct itimerspec its = {.it_value.tv_nsec = 20000000, .it_interval.tv_nsec = 20000000};
         struct epoll_event ev = {.events = EPOLLIN};
         int epfd, tfd, sfd, r;
@@ -908,8 +909,13 @@ int main(int argc, char **argv)
             .tls = sim.tls,
         };
         r = http_server_new(&hc, &sim.http);
+        if (sim.tls) {
+                /* As the real agent: only a master's certificate answers as the master. */
+                tls_to_master = *tls_creds_files(sim.tls);
+                tls_to_master.peer = (struct tls_peer){TLS_PEER_MASTER, NULL};
+        }
         if (r < 0 || http_client_new(&sim.client) < 0 ||
-            (sim.tls && http_client_set_tls(sim.client, tls_creds_files(sim.tls)) < 0)) {
+            (sim.tls && http_client_set_tls(sim.client, &tls_to_master) < 0)) {
                 fprintf(stderr, "sim-agent: cannot listen on %s: %s\n", sim.o.listen, strerror(-r));
                 return 1;
         }

@@ -22,15 +22,24 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 eq "$(stat -c %a "$T/ca-key.pem")" 600 "the CA key is 0600"
 out=$("$CTL" tls init --dir "$T" 2>&1) && fail "a second tls init replaced the CA"
 match "$out" "already holds a CA.*--force" "a second tls init keeps the CA and says why"
-"$CTL" tls cert --master m1 --dir "$T" >/dev/null || fail "tls cert --master"
-"$CTL" tls cert --agent node-1 --dir "$T" >/dev/null || fail "tls cert --agent"
+"$CTL" tls cert --master m1 --ip 127.0.0.1 --dir "$T" >/dev/null || fail "tls cert --master"
+"$CTL" tls cert --agent node-1 --ip 127.0.0.1 --dir "$T" >/dev/null || fail "tls cert --agent"
+"$CTL" tls cert --agent node-9 --dir "$T" >/dev/null || fail "tls cert --agent without --ip"
+"$CTL" tls cert --agent node-2 --ip 127.0.0.1 --dir "$T" >/dev/null || fail "tls cert --agent node-2"
 "$CTL" tls cert --client ops --operator --dir "$T" >/dev/null || fail "tls cert --client --operator"
 "$CTL" tls cert --client st --role storage --dir "$T" >/dev/null || fail "tls cert --client --role"
 eq "$(stat -c %a "$T/node-1-key.pem")" 600 "a certificate's key is 0600"
 info=$(certtool -i --infile "$T/node-1.pem")
 match "$info" "Subject: O=silo:agent,CN=node-1" "the agent's certificate names it (CN) and its kind (O)"
 match "$(grep -A3 'Key Purpose' <<<"$info" | paste -sd' ')" "TLS WWW Client.*TLS WWW Server" "an agent's certificate is a client and a server one"
-match "$info" "IPAddress: 127.0.0.1" "a daemon's certificate names 127.0.0.1"
+match "$info" "IPAddress: 127.0.0.1" "a daemon's certificate names the --ip given"
+info9=$(certtool -i --infile "$T/node-9.pem")
+match "$info9" "Subject: O=silo:agent,CN=node-9" "node-9's certificate is made"
+grep -q "IPAddress\|DNSname" <<<"$info9" && fail "a certificate without --ip/--dns names an address: $info9"
+pass "a daemon's certificate names no localhost or 127.0.0.1 unless asked"
+out=$("$CTL" tls cert --agent node-1-key --force --dir "$T" 2>&1) && fail "a certificate named node-1-key was made"
+match "$out" "'node-1-key' ends in -key" "a name ending in -key is refused"
+eq "$(head -n1 "$T/node-1-key.pem")" "$(head -n1 "$T/node-9-key.pem")" "node-1's key file is left a key"
 match "$(certtool -i --infile "$T/ca.pem")" "Certificate Authority \(CA\): TRUE" "the CA is a CA"
 match "$(certtool -i --infile "$T/st.pem")" "O=silo:role:storage" "a role client's certificate carries its role"
 out=$("$CTL" tls cert --client x --dir "$T" 2>&1) && fail "a client certificate without a role was made"
@@ -105,6 +114,33 @@ PY
 match "$py" "^t1 1$" "the Python client lists tasks and agents over TLS (ca=, cert=, key=)"
 match "$py" "key: .*/nope.pem is not a readable file" "the Python client names a missing TLS file"
 n_tasks=$(api_body GET /api/v1/tasks | jq '.tasks | length')
+
+# ---- an agent's certificate serving as the master is refused by the clients ----
+AURL=https://127.0.0.1:${SIM_PORT[node-1]}
+out=$("$CTL" --master "$AURL" --ca "$T/ca.pem" --cert "$T/ops.pem" --key "$T/ops-key.pem" tasks 2>&1) &&
+    fail "siloctl took node-1 (an agent) for the master: $out"
+match "$out" "presented the certificate of agent:node-1, not a master \(O=silo:master\)" \
+    "an agent certificate serving as the master is refused by siloctl, naming both"
+py=$(PYTHONPATH="$(dirname "$0")/../../clients/python" python3 - "${SIM_PORT[node-1]}" "$T" <<'PY' 2>&1
+import sys
+import silo
+port, t = sys.argv[1], sys.argv[2]
+try:
+    silo.Client(f"127.0.0.1:{port}", ca=f"{t}/ca.pem", cert=f"{t}/ops.pem", key=f"{t}/ops-key.pem").list()
+    print("accepted")
+except Exception as e:
+    print(e)
+PY
+)
+match "$py" "presented the certificate of agent:node-1, not a master \(O=silo:master\)" \
+    "an agent certificate serving as the master is refused by the Python client"
+start_sim node-2 --tls-ca "$T/ca.pem" --tls-cert "$T/node-2.pem" --tls-key "$T/node-2-key.pem" --master "$AURL"
+wait_for 10 "node-2's refusal of node-1 as its master" \
+    grep -q "presented the certificate of agent:node-1, not a master" "$WORK/node-2.log"
+pass "an agent certificate serving as the master is refused by a sim-agent, before it sends anything"
+kill_sim node-2
+eq "$(api_body GET /api/v1/agents | jq '[.agents[] | select(.hostname == "node-2")] | length')" 0 \
+    "node-2 registered nowhere"
 
 # ---- refusals: each says why, is logged, and changes nothing ----
 spec='{"name": "evil", "command": ["/bin/true"], "resources": {"cpus": 1, "mem": "64Mi"}}'

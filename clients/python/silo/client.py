@@ -75,6 +75,21 @@ def _tls_context(ca, cert, key):
     return ctx
 
 
+def _peer_check(sock, method, url):
+    """Only a master's certificate (O=silo:master) answers as the master: another daemon's
+    from the same CA (an agent's) is refused before the request is sent."""
+    subject = (sock.getpeercert() or {}).get("subject", ())
+    attrs = [(k, v) for rdn in subject for k, v in rdn]
+    orgs = [v for k, v in attrs if k == "organizationName"]
+    if "silo:master" in orgs:
+        return
+    cn = next((v for k, v in attrs if k == "commonName"), "?")
+    kind = ("agent" if "silo:agent" in orgs else "operator" if "silo:operator" in orgs
+            else "client" if any(o.startswith("silo:role:") for o in orgs) else "unknown")
+    raise SiloError(f"the server presented the certificate of {kind}:{cn}, not a master "
+                    "(O=silo:master): refused", None, None, method, url)
+
+
 class Client:
     """A handle on a Silo cluster through its master(s).
 
@@ -88,7 +103,8 @@ class Client:
 
     ``ca``, ``cert``, ``key`` (default ``$SILO_CA``, ``$SILO_CERT``, ``$SILO_KEY``): mutual TLS
     with a cluster that runs it (``siloctl tls``): the masters' certificates must come from the
-    CA ``ca`` and name the host of their URL, and this client presents ``cert`` (PEM, with its
+    CA ``ca``, name the host of their URL and be a master's (``O=silo:master``: an agent's is
+    refused, naming it), and this client presents ``cert`` (PEM, with its
     key ``key``); every master URL is then an https one, and no token is needed.
 
     Every refusal raises ``SiloError`` with the HTTP status, the server's code and message;
@@ -282,6 +298,9 @@ class Client:
                 conn = cls(u.hostname, u.port, timeout=timeout)
             try:
                 target = u.path + ("?" + u.query if u.query else "")
+                if self._ssl is not None and cls is http.client.HTTPSConnection:
+                    conn.connect()
+                    _peer_check(conn.sock, method, url)
                 conn.request(method, target, body=data, headers=self._headers(data is not None))
                 sock = conn.sock  # getresponse() may drop it from conn; EventStream.close() needs it
                 resp = conn.getresponse()

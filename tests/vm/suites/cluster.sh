@@ -33,7 +33,7 @@ MURL=https://127.0.0.1:5050
 AURL=https://127.0.0.1:5051
 T="$W/tls"
 "$B/cli/siloctl" tls init --dir "$T" --days 2 >/dev/null || fail "siloctl tls init"
-for c in "--master master" "--agent node-1" "--client operator --operator"; do
+for c in "--master master --ip 127.0.0.1" "--agent node-1 --ip 127.0.0.1" "--client operator --operator"; do
     # shellcheck disable=SC2086 # the words of each
     "$B/cli/siloctl" tls cert --dir "$T" --days 2 $c >/dev/null &
 done
