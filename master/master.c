@@ -428,6 +428,19 @@ int master_commit(master *m)
                 master_step_down(m, "a write was refused: another master holds the leader key");
                 return r;
         }
+        if (r < 0 && m->leader) {
+                /* Under HA a commit that etcd did not take (its deadline, the lease's, passed
+                 * while etcd elected a new raft leader; the gateway failed) is a lost lease:
+                 * nothing of this turn was acknowledged, and the follower this master becomes
+                 * reloads the committed state if it is elected again. Another master may lead
+                 * meanwhile; exiting would leave one master fewer. */
+                _cleanup_free_ char *why = NULL;
+
+                if (asprintf(&why, "a commit to etcd failed: %s", strerror(-r)) < 0)
+                        why = NULL;
+                master_step_down(m, why ?: "a commit to etcd failed");
+                return r;
+        }
         if (r < 0 && !m->fatal) {
                 log_error("Failed to commit the master's state: %s; stopping (a restart recovers "
                           "the last "
