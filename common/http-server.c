@@ -55,13 +55,16 @@ struct http_server {
 };
 
 /* A connection's record (its MHD socket context): its http-conns deadlines and, with TLS, its
- * peer's identity, verified once per connection at its first request. */
+ * peer's identity, verified at its first request and again when the CRL changed or the
+ * certificate expired. */
 struct http_sock {
         struct http_conn *hc;
         int fd;
         bool first_read;   /* TLS: the first bytes were looked at (http_tls_pull()) */
         char remote[INET6_ADDRSTRLEN + 8];
         bool verified;
+        uint64_t generation; /* the verifier's, when verified */
+        time_t not_after;    /* the verified chain's first expiry */
         struct silo_identity *identity;
         char *refusal; /* why its certificate was refused */
 };
@@ -475,11 +478,14 @@ static void http_ctx_route(struct http_ctx *c, const char *method, const char *u
 
 static void format_remote(struct MHD_Connection *conn, char *buf, size_t size);
 
-/* Verify the connection's client certificate once (at its first request) and keep the outcome
- * with the connection: every later request on it is the same peer. */
+/* Verify the connection's client certificate at its first request and keep the outcome with
+ * the connection: every later request on it is the same peer. An accepted certificate is
+ * verified again when the CRL was read again since (a revocation) or it expired: a client
+ * that keeps its connection open keeps no more than a new one would get. */
 static const struct http_sock *http_sock_verify(http_server *s, struct MHD_Connection *conn)
 {
         struct http_sock *sk = http_sock_of(conn);
+        tls_verifier *v = tls_creds_verifier(s->tls);
         const union MHD_ConnectionInfo *ci;
         const gnutls_datum_t *peers = NULL;
         struct tls_der chain[8];
@@ -487,8 +493,17 @@ static const struct http_sock *http_sock_verify(http_server *s, struct MHD_Conne
         char *err = NULL;
         int r;
 
-        if (!sk || sk->verified)
+        if (!sk)
                 return sk;
+        if (sk->verified) {
+                /* A refusal stays one (the connection is closed after its 401). */
+                if (!sk->identity ||
+                    (tls_verifier_generation(v) == sk->generation && time(NULL) < sk->not_after))
+                        return sk;
+                /* No request of this connection holds it now: they are served one at a time. */
+                silo_identity_free(sk->identity);
+                sk->identity = NULL;
+        }
         sk->verified = true;
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (ci && ci->tls_session)
@@ -498,7 +513,8 @@ static const struct http_sock *http_sock_verify(http_server *s, struct MHD_Conne
         n = MIN(n, (unsigned)ELEMENTSOF(chain));
         for (unsigned i = 0; i < n; i++)
                 chain[i] = (struct tls_der){peers[i].data, peers[i].size};
-        r = tls_verifier_check(tls_creds_verifier(s->tls), chain, n, &sk->identity, &err);
+        r = tls_verifier_check(v, chain, n, &sk->identity, &sk->not_after, &err);
+        sk->generation = tls_verifier_generation(v);
         if (r < 0) {
                 char remote[INET6_ADDRSTRLEN + 8];
 
@@ -678,6 +694,8 @@ static struct http_ctx *http_ctx_new(http_server *s, struct MHD_Connection *conn
                 if (!sk || !sk->identity) {
                         c->early_status = 401;
                         c->early_code = "unauthenticated";
+                        /* This certificate will not pass on this connection again. */
+                        c->early_close = true;
                         c->early_message = strdup(sk && sk->refusal ? sk->refusal
                                                                     : "client certificate refused");
                         return c;

@@ -9,6 +9,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/macro.h"
@@ -241,6 +242,10 @@ struct tls_verifier {
         dev_t crl_dev;
         ino_t crl_ino;
         off_t crl_size;
+        /* Goes up at each load of a new list: a connection verified under an older one is
+         * verified again (tls_verifier_generation()). */
+        uint64_t generation;
+        uint64_t crl_checked_ms; /* CLOCK_MONOTONIC: the CRL file's last stat() */
 };
 
 tls_verifier *tls_verifier_free(tls_verifier *v)
@@ -319,6 +324,7 @@ static int verifier_load(tls_verifier *v, char **ret_error)
         v->crl_dev = st.st_dev;
         v->crl_ino = st.st_ino;
         v->crl_size = st.st_size;
+        v->generation++;
         r = 0;
 out:
         if (list)
@@ -357,14 +363,24 @@ static void verifier_refresh(tls_verifier *v)
 {
         struct stat st;
 
-        /* One stat() per verified connection (not per request): cheap next to the handshake. */
+        /* One stat() per verified connection: cheap next to the handshake. */
         if (!v->crl_file)
                 return;
+        v->crl_checked_ms = now_mono_ms();
         if (stat(v->crl_file, &st) < 0 ||
             (st.st_mtim.tv_sec == v->crl_mtime.tv_sec && st.st_mtim.tv_nsec == v->crl_mtime.tv_nsec &&
              st.st_dev == v->crl_dev && st.st_ino == v->crl_ino && st.st_size == v->crl_size))
                 return; /* unchanged, or gone: the last list stays */
         (void)verifier_load(v, NULL);
+}
+
+uint64_t tls_verifier_generation(tls_verifier *v)
+{
+        /* Asked at every request: at most one stat() a second, so a revocation reaches open
+         * connections within a second. */
+        if (v->crl_file && now_mono_ms() - v->crl_checked_ms >= 1000)
+                verifier_refresh(v);
+        return v->generation;
 }
 
 static void format_time(time_t t, char *buf, size_t size)
@@ -416,7 +432,7 @@ static int verify_refusal(gnutls_x509_crt_t crt, unsigned status, char **ret_err
 }
 
 int tls_verifier_check(tls_verifier *v, const struct tls_der *chain, size_t n,
-                       struct silo_identity **ret, char **ret_error)
+                       struct silo_identity **ret, time_t *ret_not_after, char **ret_error)
 {
         gnutls_x509_crt_t crts[8] = {0};
         gnutls_typed_vdata_st purpose = {
@@ -459,6 +475,14 @@ int tls_verifier_check(tls_verifier *v, const struct tls_der *chain, size_t n,
         r = identity_from_crt(crts[0], ret, ret_error);
         if (r == -EINVAL)
                 r = -EACCES;
+        if (r >= 0 && ret_not_after) {
+                /* The chain is valid until the first of its certificates expires. */
+                time_t t = gnutls_x509_crt_get_expiration_time(crts[0]);
+
+                for (size_t i = 1; i < n; i++)
+                        t = MIN(t, gnutls_x509_crt_get_expiration_time(crts[i]));
+                *ret_not_after = t;
+        }
 out:
         for (size_t i = 0; i < n; i++)
                 if (crts[i])

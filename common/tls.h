@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /*
  * A cluster certificate names its holder in its subject: CN = the name (an agent's CN is its
@@ -80,7 +81,7 @@ typedef struct tls_verifier tls_verifier;
 
 /* Trust the CA certificate(s) in ca_file, and refuse what the CRL in crl_file (may be NULL)
  * revokes. The CRL is read again when its file changes, so that `siloctl tls revoke` takes
- * effect without a restart (for connections made after it); a CRL file that does not exist
+ * effect without a restart (for open connections too: tls_verifier_generation()); a CRL file that does not exist
  * yet revokes nothing. */
 int tls_verifier_new(const char *ca_file, const char *crl_file, tls_verifier **ret,
                      char **ret_error);
@@ -96,7 +97,11 @@ struct tls_der {
         size_t size;
 };
 int tls_verifier_check(tls_verifier *v, const struct tls_der *chain, size_t n,
-                       struct silo_identity **ret, char **ret_error);
+                       struct silo_identity **ret, time_t *ret_not_after, char **ret_error);
+/* Goes up each time the CRL is read again (its file changed; looked at most once a second): an
+ * identity verified under an older generation, or past its chain's notAfter (*ret_not_after
+ * of tls_verifier_check(), may be NULL), must be verified again before it is trusted. */
+uint64_t tls_verifier_generation(tls_verifier *v);
 
 /* ---- making certificates (siloctl tls) ---- */
 

@@ -3,7 +3,8 @@
 # Mutual TLS on the host: certificates made with `siloctl tls`, a master with --tls-*, a
 # sim-agent registering and running a task over HTTPS both ways, siloctl over TLS, and each
 # refusal with its message (another CA, expired, revoked, no certificate, plain HTTP, the token
-# alone), nothing changed by a refused request; --health-listen serves /health only.
+# alone), nothing changed by a refused request; a kept-alive connection refused at its next
+# request once its certificate is revoked or expired; --health-listen serves /health only.
 # Usage: tls.sh SILO-MASTER SIM-AGENT SILOCTL
 ASSERT_SUITE=tls
 . "$(dirname "$0")/master-lib.sh"
@@ -181,6 +182,51 @@ eq "$(api_body GET /api/v1/tasks | jq '[.tasks[] | select(.name == "evil")] | le
 conns=$(curl -sS "${OPS[@]}" -o /dev/null -o /dev/null -o /dev/null -w '%{num_connects}\n' \
     "$URL/api/v1/tasks" "$URL/api/v1/agents" "$URL/health" | paste -sd' ')
 eq "$conns" "1 0 0" "three requests on one kept-alive TLS connection"
+
+# ---- a kept-alive connection loses what a revocation or an expiry takes away ----
+# kept: revoked between two requests on one connection; soon: a certificate that expires then.
+"$CTL" tls cert --client kept --role storage --dir "$T" >/dev/null || fail "tls cert --client kept"
+soon_s=$(($(date +%s) + 6))
+soon=$(date -u -d "@$soon_s" '+%Y-%m-%d %H:%M:%S UTC')
+sed -e 's/"old"/"soon"/' -e 's/^activation_date.*/activation_date = "2020-01-01 00:00:00 UTC"/' \
+    -e "s/^expiration_date.*/expiration_date = \"$soon\"/" "$WORK/old.tmpl" >"$WORK/soon.tmpl"
+certtool --generate-privkey --key-type ecdsa --curve secp256r1 --outfile "$WORK/soon-key.pem" 2>/dev/null
+certtool --generate-certificate --load-privkey "$WORK/soon-key.pem" --load-ca-certificate "$T/ca.pem" \
+    --load-ca-privkey "$T/ca-key.pem" --template "$WORK/soon.tmpl" --outfile "$WORK/soon.pem" 2>/dev/null ||
+    fail "certtool could not make the soon-expiring certificate"
+kept=$(python3 - "$PORT" "$T" "$CTL" "$WORK" "$soon_s" <<'PY'
+import http.client, json, ssl, subprocess, sys, time
+port, t, ctl, work, soon = sys.argv[1:6]
+def conn(cert, key):
+    ctx = ssl.create_default_context(cafile=f"{t}/ca.pem")
+    ctx.load_cert_chain(cert, key)
+    return http.client.HTTPSConnection("127.0.0.1", int(port), context=ctx, timeout=10)
+def get(c):
+    c.request("GET", "/api/v1/tasks")
+    local = c.sock.getsockname()  # the connection this request went out on
+    r = c.getresponse()
+    body = r.read()
+    msg = json.loads(body)["error"]["message"] if r.status != 200 else ""
+    return r.status, local, (r.getheader("Connection") or "").lower(), msg
+a, b = conn(f"{t}/kept.pem", f"{t}/kept-key.pem"), conn(f"{work}/soon.pem", f"{work}/soon-key.pem")
+s1, l1, _, _ = get(a)
+s2, l2, _, _ = get(b)
+subprocess.run([ctl, "tls", "revoke", f"{t}/kept.pem", "--dir", t], check=True, stdout=subprocess.DEVNULL)
+# Past the verifier's one-second look at the CRL, and past soon's expiry.
+time.sleep(max(1.2, int(soon) + 1.5 - time.time()))
+s3, l3, c3, m3 = get(a)
+s4, l4, c4, m4 = get(b)
+print(f"{s1} {s3} {l1 == l3} {c3}|{m3}")
+print(f"{s2} {s4} {l2 == l4} {c4}|{m4}")
+PY
+) || fail "the keep-alive client failed"
+revoked=$(sed -n 1p <<<"$kept")
+expired=$(sed -n 2p <<<"$kept")
+eq "${revoked%%|*}" "200 401 True close" "a kept-alive connection: 200, revoked, then 401 on the same connection, closed"
+match "${revoked#*|}" "client certificate 'kept' is revoked" "the 401 after the revocation says so"
+eq "${expired%%|*}" "200 401 True close" "a kept-alive connection: 200, expired, then 401 on the same connection, closed"
+match "${expired#*|}" "client certificate 'soon' expired at" "the 401 after the expiry says so"
+eq "$(api_body GET /api/v1/tasks >/dev/null && echo ok)" ok "the operator's requests still pass after the CRL changed"
 
 # ---- --health-listen: plain /health, nothing else ----
 eq "$(curl -sS "http://127.0.0.1:$HPORT/health" | jq -r .status)" ok "--health-listen serves /health in plain HTTP"

@@ -157,7 +157,7 @@ static int verify(tls_verifier *v, const char *d, const char *name, struct silo_
         snprintf(path, sizeof(path), "%s/%s.pem", d, name);
         der = der_of(path);
         chain = (struct tls_der){der.data, der.size};
-        r = tls_verifier_check(v, &chain, 1, ret_id, ret_reason);
+        r = tls_verifier_check(v, &chain, 1, ret_id, NULL, ret_reason);
         gnutls_free(der.data);
         return r;
 }
@@ -219,7 +219,7 @@ static void test_verify_reasons(void **state)
         refused(v, dir, "old", "expired at");
         refused(v, dir, "early", "is not valid before");
         refused(v, other, "stranger", "not signed by this cluster's CA");
-        assert_int_equal(tls_verifier_check(v, NULL, 0, &id, &err), -EACCES);
+        assert_int_equal(tls_verifier_check(v, NULL, 0, &id, NULL, &err), -EACCES);
         assert_non_null(strstr(err, "no client certificate"));
         free(err);
         err = NULL;
