@@ -97,11 +97,17 @@ for k in "${kills[@]}"; do
     g=$(jq -s --argjson t "$T" --arg o "$old" --arg n "$new" '
         ([.[] | select(.master? == $o and .at_ms <= $t) | .at_ms] | max) as $b |
         ([.[] | select(.master? == $n and .at_ms > $t) | .at_ms] | min) as $a |
-        if $a and $b then $a - $b else "NaN" end' "$WORK/burst.jsonl")
+        if $a and $b then $a - $b else "NaN" end' "$WORK/burst.jsonl" | tr -d '"')
     fo+=("$g")
 done
 echo "failover_ms ${fo[*]}"
-worst=$(printf '%s\n' "${fo[@]}" | sort -n | tail -1)
+# A failover that could not be measured (no acknowledgement on one side) is the worst of all:
+# sort -n would put it first and the goal would judge the others.
+if printf '%s\n' "${fo[@]}" | grep -qvE '^[0-9]+$'; then
+    worst=NaN
+else
+    worst=$(printf '%s\n' "${fo[@]}" | sort -n | tail -1)
+fi
 median=$(printf '%s\n' "${fo[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 echo "# failover median ${median} ms, worst ${worst} ms, lease TTL ${HA_TTL} s; $(grep -c '"id"' "$WORK/burst.jsonl") submissions acknowledged in all"
 

@@ -70,6 +70,12 @@ PIDS+=("$BURST")
 wait_for 30 "a third of the burst acknowledged" bash -c "[ \$(wc -l <'$WORK/burst.jsonl') -ge $((N / 3)) ]"
 T_KILL=$(date +%s%3N)
 acked_before=$(wc -l <"$WORK/burst.jsonl")
+# Frozen first, so that what etcd holds is the last the old leader committed: the tasks STAGING
+# there are the only ones the new leader may launch again (it resends STAGING from etcd).
+kill -STOP "${M_PID[$L]}"
+etcd_ctl get --prefix /silo/tasks/ --print-value-only |
+    jq -r 'select(.state == "STAGING") | .id' | sort >"$WORK/staging-at-kill.ids" ||
+    fail "cannot read the tasks from etcd"
 ha_kill9_master "$L"
 NEW=$(ha_wait_leader $((HA_TTL + 2)) "$L")
 T_LEAD=$(date +%s%3N)
@@ -107,8 +113,16 @@ sims_state s1 s2 s3 >"$WORK/sims.jsonl"
 assert_eq "burst tasks held by the sims, each by one sim" \
     "$(jq -s '[.[].s.tasks | keys[] | select(startswith("burst-"))] | [length, (unique | length)]' -c "$WORK/sims.jsonl")" \
     "[$N,$N]"
-resent=$(jq -s '[.[].s.launch_requests_by_task | to_entries[] | select(.key | startswith("burst-")) | .value - 1] | add' "$WORK/sims.jsonl")
-pass "launch requests repeated for the same task (idempotent by id): $resent"
+# Launched exactly once: no leader sent a task's launch twice, and only a task STAGING in etcd
+# at the kill (its launch sent, STARTING not yet committed) was sent again by the new leader.
+for s in s1 s2 s3; do sim "$s" GET /sim/launches; done |
+    jq -s '[.[].launches[] | select(.id | startswith("burst-"))]' >"$WORK/launches.json"
+assert_eq "tasks launched twice by the same leader (epoch)" \
+    "$(jq -c '[group_by([.id, .epoch])[] | select(length > 1) | .[0].id] | .[:5]' "$WORK/launches.json")" "[]"
+jq -r 'group_by(.id)[] | select(length > 1) | .[0].id' "$WORK/launches.json" | sort >"$WORK/resent.ids"
+resent=$(wc -l <"$WORK/resent.ids")
+assert_eq "tasks launched again that were not STAGING at the kill ($resent resent, $(wc -l <"$WORK/staging-at-kill.ids") STAGING)" \
+    "$(comm -23 "$WORK/resent.ids" "$WORK/staging-at-kill.ids" | head -5 | paste -sd' ')" ""
 for t in "${pre[@]}"; do
     assert_eq "$t after the failover (state exit_code)" "$(task_field "$t" '"\(.state) \(.exit_code)"')" "FAILED 3"
 done
