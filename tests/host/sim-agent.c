@@ -55,6 +55,7 @@
 struct sim_options {
         char *master;
         char *listen;
+        char *address;
         char *token_file;
         char *hostname;
         char *port_file;
@@ -72,6 +73,8 @@ struct sim_options {
 static const struct config_option sim_table[] = {
     {"master", CONFIG_STRING, OPT(master), NULL, "URL", "master URL (http://127.0.0.1:5050)"},
     {"listen", CONFIG_STRING, OPT(listen), "127.0.0.1:0", "ADDR", "agent API address"},
+    {"address", CONFIG_STRING, OPT(address), NULL, "HOST:PORT",
+     "the address to register (default: where it listens): another process there plays it"},
     {"token-file", CONFIG_STRING, OPT(token_file), NULL, "FILE", "cluster token"},
     {"hostname", CONFIG_STRING, OPT(hostname), "sim", "NAME", "hostname to register"},
     {"port-file", CONFIG_STRING, OPT(port_file), NULL, "FILE", "write the bound port here"},
@@ -919,7 +922,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "sim-agent: cannot listen on %s: %s\n", sim.o.listen, strerror(-r));
                 return 1;
         }
-        snprintf(sim.address, sizeof(sim.address), "127.0.0.1:%u", http_server_port(sim.http));
+        if (sim.o.address)
+                snprintf(sim.address, sizeof(sim.address), "%s", sim.o.address);
+        else
+                snprintf(sim.address, sizeof(sim.address), "127.0.0.1:%u", http_server_port(sim.http));
         if (sim.o.port_file) {
                 char buf[16];
                 snprintf(buf, sizeof(buf), "%u\n", http_server_port(sim.http));

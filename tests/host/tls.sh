@@ -27,6 +27,7 @@ match "$out" "already holds a CA.*--force" "a second tls init keeps the CA and s
 "$CTL" tls cert --agent node-1 --ip 127.0.0.1 --dir "$T" >/dev/null || fail "tls cert --agent"
 "$CTL" tls cert --agent node-9 --dir "$T" >/dev/null || fail "tls cert --agent without --ip"
 "$CTL" tls cert --agent node-2 --ip 127.0.0.1 --dir "$T" >/dev/null || fail "tls cert --agent node-2"
+"$CTL" tls cert --agent node-3 --ip 127.0.0.1 --dir "$T" >/dev/null || fail "tls cert --agent node-3"
 "$CTL" tls cert --client ops --operator --dir "$T" >/dev/null || fail "tls cert --client --operator"
 "$CTL" tls cert --client st --role storage --dir "$T" >/dev/null || fail "tls cert --client --role"
 eq "$(stat -c %a "$T/node-1-key.pem")" 600 "a certificate's key is 0600"
@@ -239,4 +240,20 @@ eq "$(curl -sS -o /dev/null -w '%{http_code}' -X POST -d "$spec" "http://127.0.0
 api DELETE "/api/v1/tasks/$id" >/dev/null
 wait_for 10 "t1 killed over HTTPS" state_is "$id" KILLED
 pass "a kill goes to the agent over HTTPS"
+
+# ---- the master calls an agent only if the certificate there is that agent's ----
+# node-3 registers node-2's address (node-2 small, so only node-3 fits the task): the launch
+# reaches node-2, whose certificate is not node-3's, and is refused before it is sent.
+kill_sim node-1
+rm -f "$WORK/node-2.port" # its first run's port, or start_sim would read it back
+start_sim node-2 --tls-ca "$T/ca.pem" --tls-cert "$T/node-2.pem" --tls-key "$T/node-2-key.pem" \
+    --master "$URL" --cpus 1
+start_sim node-3 --tls-ca "$T/ca.pem" --tls-cert "$T/node-3.pem" --tls-key "$T/node-3-key.pem" \
+    --master "$URL" --address "127.0.0.1:${SIM_PORT[node-2]}"
+wait_for 10 "node-2 and node-3 registered" sim_registered node-3
+id3=$(ctl -o json run --name t3 --cpus 3 --mem 64Mi -- /bin/true | jq -r .id)
+wait_for 10 "the master's refusal of node-2 as node-3" \
+    grep -q "presented the certificate of agent:node-2, not agent 'node-3' (O=silo:agent, CN=node-3)" "$WORK/master.log"
+pass "the master refuses a launch at an agent's address answered by another agent's certificate"
+eq "$(sim node-2 GET /sim/state | jq .launch_requests)" 0 "nothing of the refused launch reached node-2"
 assert_done
