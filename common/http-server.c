@@ -903,13 +903,15 @@ static ssize_t http_tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, in
         return sendmsg(sk->fd, &m, MSG_NOSIGNAL);
 }
 
-/* GnuTLS asks whether data is there (TLS 1.3 needs it with a pull function of one's own). */
+/* GnuTLS asks whether data is there (TLS 1.3 needs it with a pull function of one's own). This
+ * runs on the daemon's only thread, so it never waits: an "indefinite" timeout (which GnuTLS asks
+ * for only in blocking mode) becomes a look, and the event loop comes back when data arrives. */
 static int http_tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 {
         struct http_sock *sk = ptr;
         struct pollfd p = {.fd = sk->fd, .events = POLLIN};
 
-        return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+        return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? 0 : (int)ms);
 }
 
 /* With TLS: GnuTLS reads and writes the connection through http_tls_pull/push on `sk`. */

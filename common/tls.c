@@ -179,6 +179,16 @@ static int identity_from_crt(gnutls_x509_crt_t crt, struct silo_identity **ret, 
                 org_ptrs[n] = orgs[n];
                 n++;
         }
+        /* A 17th O would be dropped unseen: refuse the certificate rather than grant a part of
+         * what it says. */
+        char extra[256];
+        len = sizeof(extra);
+        if (n == ELEMENTSOF(orgs) &&
+            gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, (unsigned)n, 0,
+                                          extra, &len) >= 0)
+                return error_set(ret_error, -E2BIG,
+                                 "certificate '%s' has more than %zu O (organization) values",
+                                 cn, ELEMENTSOF(orgs));
         return silo_identity_from_subject(cn, org_ptrs, n, ret, ret_error);
 }
 
@@ -473,7 +483,7 @@ int tls_verifier_check(tls_verifier *v, const struct tls_der *chain, size_t n,
                 goto out;
         }
         r = identity_from_crt(crts[0], ret, ret_error);
-        if (r == -EINVAL)
+        if (r == -EINVAL || r == -E2BIG)
                 r = -EACCES;
         if (r >= 0 && ret_not_after) {
                 /* The chain is valid until the first of its certificates expires. */

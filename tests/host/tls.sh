@@ -157,6 +157,17 @@ refused "another CA's certificate" --cacert "$T/ca.pem" --cert "$WORK/other/ops.
 match "$msg" "not signed by this cluster's CA" "another CA's certificate: the message says so"
 refused "an expired certificate" --cacert "$T/ca.pem" --cert "$WORK/old.pem" --key "$WORK/old-key.pem"
 match "$msg" "'old' expired at 2020-02-01T00:00:00Z" "an expired certificate: the message says when"
+# 17 O values: one more than the server reads, refused rather than read in part.
+{
+    printf 'dn = "CN=many,O=silo:operator'; for i in $(seq 1 16); do printf ',O=silo:role:r%d' "$i"; done; printf '"\n'
+    printf 'expiration_days = 2\ntls_www_client\nsigning_key\n'
+} >"$WORK/many.tmpl"
+certtool --generate-privkey --key-type ecdsa --curve secp256r1 --outfile "$WORK/many-key.pem" 2>/dev/null
+certtool --generate-certificate --load-privkey "$WORK/many-key.pem" --load-ca-certificate "$T/ca.pem" \
+    --load-ca-privkey "$T/ca-key.pem" --template "$WORK/many.tmpl" --outfile "$WORK/many.pem" 2>/dev/null ||
+    fail "certtool could not make the certificate with 17 O values"
+refused "17 O values" --cacert "$T/ca.pem" --cert "$WORK/many.pem" --key "$WORK/many-key.pem"
+match "$msg" "certificate 'many' has more than 16 O \(organization\) values" "17 O values: the message says so"
 refused "no certificate" --cacert "$T/ca.pem"
 match "$msg" "no client certificate" "no certificate: the message says so"
 refused "the token alone" --cacert "$T/ca.pem" -H "Authorization: Bearer $TOKEN"
