@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/event-loop.h"
+#include "common/fileio.h"
 #include "common/http-client.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -27,6 +29,10 @@ enum phase {
 struct master_leader {
         struct master_leader_config cfg; /* strings owned below */
         char *endpoints, *prefix, *name, *advertise;
+        /* This host's boot id: an earlier run of this master (a re-exec, a restart) on this boot
+         * wrote it with our name and advertise URL, whose port we hold now, so it is dead. */
+        char instance[64];
+        bool name_clash_logged;
         char *key; /* <prefix>leader */
         struct etcd *etcd;
         http_client *client; /* its own: keepalives never wait behind agent calls */
@@ -86,10 +92,21 @@ uint64_t leader_poll_interval_ms(int64_t ttl_s)
         return MIN(MAX(v, (uint64_t)100), (uint64_t)1000);
 }
 
-json_t *leader_value_json(const char *name, const char *advertise, uint64_t started_ms)
+json_t *leader_value_json(const char *name, const char *advertise, const char *instance,
+                          uint64_t started_ms)
 {
-        return json_pack("{s:s, s:s, s:I}", "name", name, "advertise", advertise, "started_ms",
-                         (json_int_t)started_ms);
+        return json_pack("{s:s, s:s, s:s, s:I}", "name", name, "advertise", advertise, "instance",
+                         instance, "started_ms", (json_int_t)started_ms);
+}
+
+bool leader_value_is_previous_life(const json_t *j, const char *name, const char *advertise,
+                                   const char *instance)
+{
+        const char *n = json_string_value(json_object_get(j, "name"));
+        const char *a = json_string_value(json_object_get(j, "advertise"));
+        const char *i = json_string_value(json_object_get(j, "instance"));
+
+        return n && a && i && streq(n, name) && streq(a, advertise) && streq(i, instance);
 }
 
 int leader_value_parse(const json_t *j, const char **ret_name, const char **ret_advertise)
@@ -237,7 +254,7 @@ out:
 static void leader_create(struct master_leader *l)
 {
         _cleanup_free_ char *value = NULL;
-        json_t *v = leader_value_json(l->name, l->advertise, l->started_ms);
+        json_t *v = leader_value_json(l->name, l->advertise, l->instance, l->started_ms);
         struct etcd_txn t;
         int r;
 
@@ -325,7 +342,7 @@ static void on_polled(int r, const json_t *answer, const char *error, void *user
                             "to redirect to until it expires",
                             l->key, strempty(kvs.kvs[0].value));
                 leader_forget_leader(l);
-        } else if (streq(name, l->name)) {
+        } else if (leader_value_is_previous_life(v, l->name, l->advertise, l->instance)) {
                 /* Ours from before a crash or a step-down: this process does not lead. */
                 log_notice("leader key %s names this master (%s) from an earlier run: revoking "
                            "its lease %" PRId64,
@@ -334,6 +351,14 @@ static void on_polled(int r, const json_t *answer, const char *error, void *user
                 if (kvs.kvs[0].lease)
                         leader_revoke_async(l, kvs.kvs[0].lease);
         } else {
+                /* The same --name on another host or port is a live master, not an earlier
+                 * run of this one: followed, never deposed; the duplicate is an error to fix. */
+                if (streq(name, l->name) && !l->name_clash_logged) {
+                        log_error("the leader %s at %s has this master's --name '%s': give each "
+                                  "master its own name",
+                                  name, url, l->name);
+                        l->name_clash_logged = true;
+                }
                 leader_set_leader(l, name, url);
                 l->epoch = (uint64_t)kvs.kvs[0].create_revision;
         }
@@ -473,6 +498,17 @@ int master_leader_new(const struct master_leader_config *cfg, struct master_lead
         l->name = strdup(cfg->name);
         l->advertise = strdup(cfg->advertise);
         l->started_ms = now_realtime_ms();
+        {
+                _cleanup_free_ char *boot = NULL;
+
+                if (file_read_full("/proc/sys/kernel/random/boot_id", 64, &boot, NULL) >= 0 &&
+                    boot[0]) {
+                        boot[strcspn(boot, "\n")] = 0;
+                        snprintf(l->instance, sizeof(l->instance), "%s", boot);
+                } else /* never an earlier run's: its lease then simply expires */
+                        snprintf(l->instance, sizeof(l->instance), "pid-%d-%" PRIu64,
+                                 (int)getpid(), l->started_ms);
+        }
         if (!l->endpoints || !l->prefix || !l->name || !l->advertise ||
             asprintf(&l->key, "%sleader", cfg->prefix) < 0) {
                 l->key = NULL;

@@ -90,7 +90,12 @@ uint64_t leader_margin_ms(int64_t ttl_s);
 /* How often a leader renews (TTL/3) and a follower reads the key (TTL/4, 100 ms .. 1 s). */
 uint64_t leader_keepalive_interval_ms(int64_t ttl_s);
 uint64_t leader_poll_interval_ms(int64_t ttl_s);
-/* The leader key's value: {"name", "advertise", "started_ms"}; parse gives borrowed strings
- * of j. */
-json_t *leader_value_json(const char *name, const char *advertise, uint64_t started_ms);
+/* The leader key's value: {"name", "advertise", "instance" (the host's boot id),
+ * "started_ms"}; parse gives borrowed strings of j. */
+json_t *leader_value_json(const char *name, const char *advertise, const char *instance,
+                          uint64_t started_ms);
+/* Written by an earlier run of this master: same name, advertise URL and boot id (only one
+ * process holds that port at a time). Another master with the same --name is not. */
+bool leader_value_is_previous_life(const json_t *j, const char *name, const char *advertise,
+                                   const char *instance);
 int leader_value_parse(const json_t *j, const char **ret_name, const char **ret_advertise);

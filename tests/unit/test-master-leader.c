@@ -50,7 +50,7 @@ static void test_intervals(void **state)
 
 static void test_value(void **state)
 {
-        json_t *v = leader_value_json("m1", "http://10.0.0.1:5050", 42), *bad;
+        json_t *v = leader_value_json("m1", "http://10.0.0.1:5050", "boot-a", 42), *bad;
         const char *name = NULL, *url = NULL;
 
         (void)state;
@@ -59,10 +59,20 @@ static void test_value(void **state)
         assert_string_equal(name, "m1");
         assert_string_equal(url, "http://10.0.0.1:5050");
         assert_int_equal(json_integer_value(json_object_get(v, "started_ms")), 42);
+        /* An earlier run of this master: same name, advertise URL and boot. The same --name
+         * on another host (boot) or port is a live master, never revoked. */
+        assert_true(leader_value_is_previous_life(v, "m1", "http://10.0.0.1:5050", "boot-a"));
+        assert_false(leader_value_is_previous_life(v, "m1", "http://10.0.0.1:5050", "boot-b"));
+        assert_false(leader_value_is_previous_life(v, "m1", "http://10.0.0.2:5050", "boot-a"));
+        assert_false(leader_value_is_previous_life(v, "m2", "http://10.0.0.1:5050", "boot-a"));
         json_decref(v);
         /* Something else in the key is no leader to redirect clients to. */
         bad = json_pack("{s:s, s:s}", "name", "m2", "advertise", "ftp://x");
         assert_int_equal(leader_value_parse(bad, &name, &url), -EBADMSG);
+        json_decref(bad);
+        /* A value of an older master (no instance) is never taken for an earlier run. */
+        bad = json_pack("{s:s, s:s}", "name", "m1", "advertise", "http://10.0.0.1:5050");
+        assert_false(leader_value_is_previous_life(bad, "m1", "http://10.0.0.1:5050", "boot-a"));
         json_decref(bad);
         bad = json_pack("{s:s}", "name", "m2");
         assert_int_equal(leader_value_parse(bad, &name, &url), -EBADMSG);
