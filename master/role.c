@@ -53,6 +53,15 @@ static int advertise_default(master *m, char **ret)
                    : 0;
 }
 
+/* Between the pages of the state load: the keepalive's answer taken, a due one sent. The
+ * load is bounded by the lease deadline, and a state of many pages outlasts one TTL. */
+static void on_load_page(void *userdata)
+{
+        master *m = userdata;
+
+        master_leader_service(m->leader);
+}
+
 static int on_elected(uint64_t epoch, void *userdata)
 {
         master *m = userdata;
@@ -64,8 +73,13 @@ static int on_elected(uint64_t epoch, void *userdata)
                 store_set_deadline(m->store, m->lease_deadline_ms);
                 r = store_set_epoch(m->store, epoch);
         }
-        if (r >= 0)
+        if (r >= 0) {
+                store_set_page_hook(m->store, on_load_page, m);
                 r = master_state_load(m, &err);
+                store_set_page_hook(m->store, NULL, NULL);
+        }
+        if (r >= 0 && m->deposed)
+                return -ESTALE; /* the lease was lost during the load */
         if (r >= 0)
                 r = master_epoch_apply(m, epoch);
         if (r < 0) {

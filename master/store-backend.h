@@ -48,6 +48,8 @@ struct store {
         uint64_t epoch;
         /* The cluster's id (a UUID made with the state; "" for none yet): epochs count within it. */
         char cluster_id[ID_UUID_LEN + 1];
+        void (*page_hook)(void *userdata); /* store_set_page_hook() */
+        void *page_hook_userdata;
 };
 
 /* A history event as the JSON object GET /api/v1/tasks/<id> shows (and etcd stores). */

@@ -724,6 +724,8 @@ static int range_each(struct store_etcd *s, const char *prefix,
                 etcd_kvs_done(&kvs);
                 if (r < 0 || !next)
                         return r;
+                if (s->base.page_hook)
+                        s->base.page_hook(s->base.page_hook_userdata);
                 free(from);
                 from = next;
         }

@@ -35,6 +35,12 @@ int store_set_epoch(struct store *s, uint64_t epoch)
         return s->ops->set_epoch(s, epoch);
 }
 
+void store_set_page_hook(struct store *s, void (*fn)(void *userdata), void *userdata)
+{
+        s->page_hook = fn;
+        s->page_hook_userdata = userdata;
+}
+
 void store_set_deadline(struct store *s, uint64_t deadline_ms)
 {
         if (s->ops->set_deadline)

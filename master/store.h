@@ -46,9 +46,12 @@ const char *store_cluster_id(const struct store *s);
  * revision (until the first commit) so a new leader loads one consistent state. Forgets any
  * uncommitted change. SQLite: sets the number reported (the counter is kept by store_open()). */
 int store_set_epoch(struct store *s, uint64_t epoch);
-/* etcd: no blocking call goes past deadline_ms (monotonic; 0: none), the leader's lease
+/* etcd: no blocking call goes past deadline_ms (now_boot_ms; 0: none), the leader's lease
  * deadline: past it, calls fail with -ETIMEDOUT unsent. SQLite: nothing to bound. */
 void store_set_deadline(struct store *s, uint64_t deadline_ms);
+/* fn(userdata) between the pages of a load (etcd; NULL: none): a new leader reading a large
+ * state keeps its lease alive meanwhile (master_leader_service), which moves the deadline. */
+void store_set_page_hook(struct store *s, void (*fn)(void *userdata), void *userdata);
 /* Copy everything of `from` (agents, tasks, history, event stream) into `to`, which must be
  * empty (-EEXIST naming it otherwise): `silo-master --migrate-to etcd`. *ret_counts (may be
  * NULL) gets "N agents, N tasks, N history events, N stream events". */
