@@ -39,7 +39,7 @@ static struct agent *agent_of(void *userdata)
 
 static const char *task_role(const struct task *t)
 {
-        return t->spec->role ?: "default";
+        return silo_task_spec_role(t->spec);
 }
 
 /* The task of the path, or NULL with a 404 in resp; or NULL with a 403 when the request's

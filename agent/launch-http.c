@@ -100,7 +100,7 @@ int agent_api_launch(http_request *req, http_response *resp, void *userdata)
         r = agent_api_authz(a, req, resp,
                             &(struct authz_request){.action = AUTHZ_TASK_LAUNCH,
                                                     .task = spec->id,
-                                                    .role = spec->role ?: "default",
+                                                    .role = silo_task_spec_role(spec),
                                                     .managed = agent_managed(a)});
         /* After the identity: only the master's epoch may fence (a client's header must not). */
         if (r == 0)

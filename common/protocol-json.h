@@ -96,6 +96,10 @@ int silo_agent_resources_parse(const json_t *j, const char *path, struct silo_ag
  * view of a task's ports (task JSON, network view, events). NULL on ENOMEM. */
 json_t *silo_port_mappings_to_json(const struct silo_port_mapping *ports, size_t n);
 
+/* A spec's role: "default" when it names none. Authorization and every view of a task take
+ * the role from here, so that they cannot disagree on it. */
+const char *silo_task_spec_role(const struct silo_task_spec *spec);
+
 /* Names safe as a path component and a cgroup name: [A-Za-z0-9][A-Za-z0-9._-]{0,62}.
  * Used for task ids, names, roles, groups, agent ids, disk names. */
 bool silo_name_is_valid(const char *s);

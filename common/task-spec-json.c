@@ -447,7 +447,7 @@ json_t *silo_task_spec_to_json(const struct silo_task_spec *s)
         if (r >= 0)
                 r = json_set(o, "name", json_string(s->name));
         if (r >= 0)
-                r = json_set(o, "role", json_string(s->role ?: "default"));
+                r = json_set(o, "role", json_string(silo_task_spec_role(s)));
         if (r >= 0) {
                 r = json_set(o, "command", arr = json_array());
                 for (char **a = s->command; r >= 0 && a && *a; a++)
@@ -489,3 +489,8 @@ json_t *silo_task_spec_to_json(const struct silo_task_spec *s)
 }
 
 SILO_DEFINE_CODEC_COMMON(task_spec)
+
+const char *silo_task_spec_role(const struct silo_task_spec *spec)
+{
+        return spec->role ? spec->role : "default";
+}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/macro.h"
+#include "common/protocol-json.h"
 #include "master/allocator-internal.h"
 
 /* How many minimal failed demands a pass remembers (see memo_dominated()). */
@@ -363,7 +364,7 @@ int alloc_place_batch(struct alloc_cluster *c, const struct silo_task_spec *cons
         for (size_t i = 0; i < n; i++) {
                 pending_init(c, &pend[i], specs[i], i, io_pool + io_used);
                 io_used += specs[i]->resources.n_io;
-                pend[i].role = alloc_role_get(c, specs[i]->role ? specs[i]->role : "default", true);
+                pend[i].role = alloc_role_get(c, silo_task_spec_role(specs[i]), true);
                 if (!pend[i].role)
                         return -ENOMEM;
                 order[i] = &pend[i];

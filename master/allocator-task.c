@@ -10,6 +10,7 @@
 
 #include "common/array.h"
 #include "common/macro.h"
+#include "common/protocol-json.h"
 #include "master/allocator-internal.h"
 
 void alloc_group_free(struct alloc_group *g)
@@ -71,7 +72,7 @@ int alloc_task_book(struct alloc_cluster *c, const struct silo_task_spec *spec,
                     uint16_t *ret_host_ports)
 {
         const struct silo_resources *res = &spec->resources;
-        struct alloc_role *role = alloc_role_get(c, spec->role ? spec->role : "default", true);
+        struct alloc_role *role = alloc_role_get(c, silo_task_spec_role(spec), true);
         struct alloc_group *g = NULL;
         struct alloc_task *t;
         int r;

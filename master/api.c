@@ -11,6 +11,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/protocol-json.h"
 #include "master/dashboard.h"
 #include "master/events.h"
 #include "master/master.h"
@@ -104,7 +105,7 @@ int master_api_authz(master *m, http_request *req, http_response *resp,
 
 static const char *task_role(const struct master_task *t)
 {
-        return t->spec->role ?: "default";
+        return silo_task_spec_role(t->spec);
 }
 
 static int api_health(http_request *req, http_response *resp, void *userdata)
@@ -297,7 +298,7 @@ static int api_task_submit(http_request *req, http_response *resp, void *userdat
                 return api_reply(m, req, api_error(resp, r, "invalid_spec", err));
         r = master_api_authz(m, req, resp,
                              &(struct authz_request){.action = AUTHZ_TASK_SUBMIT,
-                                                     .role = spec->role ?: "default"});
+                                                     .role = silo_task_spec_role(spec)});
         if (r != 0) {
                 silo_task_spec_free(spec);
                 return r > 0 ? 0 : r;

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/protocol-json.h"
 #include "common/authz.h"
 #include "master/dashboard.h"
 #include "master/master.h"
@@ -87,7 +88,7 @@ int dashboard_task_isolation(http_request *req, http_response *resp, void *userd
         }
         r = master_api_authz(m, req, resp,
                              &(struct authz_request){.action = AUTHZ_TASK_READ, .task = t->id,
-                                                     .role = t->spec->role ?: "default"});
+                                                     .role = silo_task_spec_role(t->spec)});
         if (r != 0)
                 return r > 0 ? 0 : r;
         a = t->agent_id ? master_agent_get(m, t->agent_id) : NULL;

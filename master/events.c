@@ -470,7 +470,7 @@ int master_events_subscribe(master *m, struct master_event_filter *f, http_respo
 
 static const char *task_role(const struct master_task *t)
 {
-        return t->spec->role ? t->spec->role : "default";
+        return silo_task_spec_role(t->spec);
 }
 
 /* Give the event its index (the last + 1, in the open change) and store it. Takes body. */

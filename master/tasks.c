@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/protocol-json.h"
 #include "master/master.h"
 #include "master/events.h"
 #include "master/store.h"
@@ -489,7 +490,7 @@ json_t *master_task_to_json(master *m, const struct master_task *t, bool with_hi
         json_object_set_new(j, "id", json_string(t->id));
         if (t->spec->name)
                 json_object_set_new(j, "name", json_string(t->spec->name));
-        json_object_set_new(j, "role", json_string(t->spec->role ? t->spec->role : "default"));
+        json_object_set_new(j, "role", json_string(silo_task_spec_role(t->spec)));
         json_object_set_new(j, "state", json_string(silo_task_state_to_string(t->state)));
         json_object_set_new(j, "reason", json_string(silo_task_reason_to_string(t->reason)));
         json_object_set_new(j, "message", t->message ? json_string(t->message) : json_null());
