@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/http-json.h"
 #include "common/macro.h"
+#include "common/tls.h"
 #include "master/etcd.h"
 
 #define ETCD_DEFAULT_TIMEOUT_MS 5000u
@@ -698,6 +699,24 @@ int etcd_delete(struct etcd *e, const char *key, const char *range_end, int64_t 
         if (ret_deleted)
                 *ret_deleted = json_int64(answer, "deleted");
         json_decref(answer);
+        return 0;
+}
+
+int etcd_set_tls(struct etcd *e, const struct tls_files *tls, char **ret_error)
+{
+        if (!tls || !tls->cert)
+                return 0;
+        for (size_t i = 0; i < e->n_endpoints; i++)
+                if (strncmp(e->endpoints[i], "https://", 8) != 0)
+                        return error_set(ret_error, -EINVAL,
+                                         "etcd endpoint %s: not https://, but --etcd-cert is set "
+                                         "(the state would go to etcd in clear)",
+                                         e->endpoints[i]);
+        /* curl copies the strings; its default checks then apply: the CA signed etcd's
+         * certificate, which names the endpoint's host or IP. */
+        curl_easy_setopt(e->easy, CURLOPT_CAINFO, tls->ca);
+        curl_easy_setopt(e->easy, CURLOPT_SSLCERT, tls->cert);
+        curl_easy_setopt(e->easy, CURLOPT_SSLKEY, tls->key);
         return 0;
 }
 

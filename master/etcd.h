@@ -44,6 +44,11 @@ struct etcd;
  * one endpoint (0 = 5 s). -EINVAL naming the bad entry. */
 int etcd_new(const char *endpoints, unsigned timeout_ms, struct etcd **ret, char **ret_error);
 struct etcd *etcd_free(struct etcd *e);
+struct tls_files;
+/* Mutual TLS to etcd (its --client-cert-auth): every later call checks etcd's certificate
+ * against tls->ca and presents tls->cert/tls->key (copied). -EINVAL naming an endpoint that is
+ * not https:// (nothing may go in clear when TLS is asked for). tls NULL or no cert: none. */
+int etcd_set_tls(struct etcd *e, const struct tls_files *tls, char **ret_error);
 /* Bound every later blocking call by deadline_ms (now_boot_ms, the lease's clock; 0: none):
  * each endpoint gets at most what is left, and past it a call fails at once with -ETIMEDOUT
  * without sending anything. The master's leader sets its lease deadline here, so a commit never keeps it

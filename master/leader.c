@@ -518,7 +518,12 @@ int master_leader_new(const struct master_leader_config *cfg, struct master_lead
         l->ttl_s = (int64_t)cfg->ttl_s;
         r = etcd_new(cfg->endpoints, 0, &l->etcd, ret_error);
         if (r >= 0)
+                r = etcd_set_tls(l->etcd, cfg->tls, ret_error);
+        if (r >= 0)
                 r = http_client_new(&l->client);
+        /* the keepalives and polls (asynchronous) go over the same TLS as the blocking calls */
+        if (r >= 0)
+                r = http_client_set_tls(l->client, cfg->tls);
         if (r < 0) {
                 master_leader_free(l);
                 return r;

@@ -44,6 +44,7 @@ struct master_leader;
 
 struct master_leader_config {
         const char *endpoints; /* etcd: "http://h1:2379,http://h2:2379" */
+        const struct tls_files *tls; /* mutual TLS to etcd, or NULL */
         const char *prefix;    /* "/silo/": the key is <prefix>leader */
         const char *name;      /* this master's name (--name) */
         const char *advertise; /* the URL followers redirect to (--advertise) */

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "master/events.h"
+#include "common/tls.h"
 #include "master/master.h"
 #include "master/store.h"
 
@@ -79,6 +80,11 @@ static const struct config_option master_options_table[] = {
      "one leader)"},
     {"etcd", CONFIG_STRING, OPT(etcd), NULL, "URL[,URL...]",
      "etcd endpoints for --store etcd and --migrate-to etcd (http://HOST:2379,...)"},
+    {"etcd-ca", CONFIG_STRING, OPT(etcd_ca), NULL, "FILE",
+     "the CA that signed etcd's certificates (mutual TLS to etcd, with --etcd-cert/--etcd-key)"},
+    {"etcd-cert", CONFIG_STRING, OPT(etcd_cert), NULL, "FILE",
+     "this master's client certificate for etcd (--client-cert-auth); the endpoints must be https://"},
+    {"etcd-key", CONFIG_STRING, OPT(etcd_key), NULL, "FILE", "the key of --etcd-cert"},
     {"etcd-prefix", CONFIG_STRING, OPT(etcd_prefix), "/silo/", "PREFIX",
      "the keys of this cluster's state in etcd start with PREFIX"},
     {"migrate-to", CONFIG_STRING, OPT(migrate_to), NULL, "etcd",
@@ -177,6 +183,15 @@ static int master_options_parse(int argc, char **argv, struct master_options *op
                           opts->migrate_to ? "--migrate-to etcd" : "--store etcd");
                 return EX_CONFIG;
         }
+        {
+                _cleanup_free_ char *why = NULL;
+                struct tls_files f = MASTER_ETCD_TLS(opts);
+
+                if (tls_files_check(&f, "--etcd-", &why) < 0) {
+                        log_error("%s", why);
+                        return EX_CONFIG;
+                }
+        }
         if (opts->agent_timeout_ms <= opts->heartbeat_interval_ms) {
                 log_error(
                     "--agent-timeout-ms: %llu must be larger than --heartbeat-interval-ms %llu",
@@ -250,7 +265,8 @@ static int master_migrate(const struct master_options *opts)
         }
         r = store_open(db, &from, &err);
         if (r >= 0)
-                r = store_open_etcd(opts->etcd, opts->etcd_prefix, &to, &err);
+                r = store_open_etcd(opts->etcd, &MASTER_ETCD_TLS(opts), opts->etcd_prefix, &to,
+                                    &err);
         if (r >= 0)
                 r = store_migrate(from, to, &counts, &err);
         store_free(to);

@@ -115,6 +115,9 @@ static int master_options_apply(master *m, const struct master_options *opts, ch
         m->opts.store = opts->store ? strdup(opts->store) : NULL;
         m->opts.etcd = opts->etcd ? strdup(opts->etcd) : NULL;
         m->opts.etcd_prefix = strdup(opts->etcd_prefix ? opts->etcd_prefix : "/silo/");
+        m->opts.etcd_ca = opts->etcd_ca ? strdup(opts->etcd_ca) : NULL;
+        m->opts.etcd_cert = opts->etcd_cert ? strdup(opts->etcd_cert) : NULL;
+        m->opts.etcd_key = opts->etcd_key ? strdup(opts->etcd_key) : NULL;
         /* Read now; the credentials keep what they need. */
         m->opts.tls_ca = m->opts.tls_cert = m->opts.tls_key = m->opts.tls_crl = NULL;
         m->opts.health_listen = NULL;
@@ -130,7 +133,8 @@ static int master_options_apply(master *m, const struct master_options *opts, ch
         if (!m->opts.listen || !m->opts.state_dir || (opts->token_file && !m->opts.token_file) ||
             (opts->advertise && !m->opts.advertise) || (opts->name && !m->opts.name) ||
             (opts->store && !m->opts.store) || (opts->etcd && !m->opts.etcd) ||
-            !m->opts.etcd_prefix)
+            !m->opts.etcd_prefix || (opts->etcd_ca && !m->opts.etcd_ca) ||
+            (opts->etcd_cert && !m->opts.etcd_cert) || (opts->etcd_key && !m->opts.etcd_key))
                 return -ENOMEM;
         r = alloc_cluster_new(&m->alloc);
         if (r < 0)
@@ -148,8 +152,9 @@ int master_store_open(const struct master_options *opts, struct store **ret, cha
         _cleanup_free_ char *db = NULL;
 
         if (opts->store && streq(opts->store, "etcd"))
-                return store_open_etcd(opts->etcd, opts->etcd_prefix ? opts->etcd_prefix : "/silo/",
-                                       ret, ret_error);
+                return store_open_etcd(opts->etcd, &MASTER_ETCD_TLS(opts),
+                                       opts->etcd_prefix ? opts->etcd_prefix : "/silo/", ret,
+                                       ret_error);
         if (asprintf(&db, "%s/master.db", opts->state_dir) < 0)
                 return -ENOMEM;
         return store_open(db, ret, ret_error);
@@ -393,6 +398,9 @@ master *master_free(master *m)
         free(m->opts.store);
         free(m->opts.etcd);
         free(m->opts.etcd_prefix);
+        free(m->opts.etcd_ca);
+        free(m->opts.etcd_cert);
+        free(m->opts.etcd_key);
         free(m->opts.advertise);
         free(m->opts.name);
         free(m->advertise);

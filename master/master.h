@@ -51,6 +51,7 @@ struct master_options {
         char *store;       /* "sqlite" (default) or "etcd" */
         char *etcd;        /* etcd endpoints "http://h1:2379,http://h2:2379" */
         char *etcd_prefix; /* keys under it, default "/silo/" */
+        char *etcd_ca, *etcd_cert, *etcd_key; /* mutual TLS to etcd when etcd_cert is set */
         char *migrate_to;  /* "etcd": copy the SQLite state into etcd and exit */
         /* high availability (role.c, leader.c) */
         uint64_t lease_ttl_s; /* the leader's lease on etcd; 0: no election (master_role_elects) */
@@ -58,6 +59,9 @@ struct master_options {
         char *name;           /* this master in the leader key; NULL: hostname:port */
 };
 
+/* The --etcd-ca/--etcd-cert/--etcd-key files of opts, as a struct tls_files (common/tls.h). */
+#define MASTER_ETCD_TLS(opts) \
+        ((struct tls_files){.ca = (opts)->etcd_ca, .cert = (opts)->etcd_cert, .key = (opts)->etcd_key})
 /* Open the state backend the options name (SQLite in the state dir, or etcd). */
 int master_store_open(const struct master_options *opts, struct store **ret, char **ret_error);
 

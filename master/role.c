@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "master/events.h"
+#include "common/tls.h"
 #include "master/master.h"
 #include "master/store.h"
 
@@ -144,6 +145,7 @@ int master_role_setup(master *m, char **ret_error)
         {
                 struct master_leader_config c = {
                     .endpoints = m->opts.etcd,
+                    .tls = &MASTER_ETCD_TLS(&m->opts),
                     .prefix = m->opts.etcd_prefix,
                     .name = m->name,
                     .advertise = m->advertise,

@@ -1406,8 +1406,8 @@ static const struct store_ops store_etcd_ops = {
     .is_empty = etcd_is_empty,
 };
 
-int store_open_etcd(const char *endpoints, const char *prefix, struct store **ret,
-                    char **ret_error)
+int store_open_etcd(const char *endpoints, const struct tls_files *tls, const char *prefix,
+                    struct store **ret, char **ret_error)
 {
         struct store_etcd *s;
         int r;
@@ -1428,6 +1428,8 @@ int store_open_etcd(const char *endpoints, const char *prefix, struct store **re
         }
         s->leader_key = key_of(s, "leader");
         r = s->leader_key ? etcd_new(endpoints, 0, &s->etcd, ret_error) : -ENOMEM;
+        if (r >= 0)
+                r = etcd_set_tls(s->etcd, tls, ret_error);
         if (r < 0) {
                 etcd_store_free(&s->base);
                 return r;

@@ -32,7 +32,10 @@ int store_open(const char *path, struct store **ret, char **ret_error);
  * checks that etcd answers and the schema version (an empty prefix gets one at the first
  * commit). Epoch 0 until store_set_epoch(): then writes hold only while there is no leader key,
  * which is what a single master on etcd without an election has. */
-int store_open_etcd(const char *endpoints, const char *prefix, struct store **ret,
+struct tls_files;
+/* tls (may be NULL): mutual TLS to etcd (etcd_set_tls()). */
+int store_open_etcd(const char *endpoints, const struct tls_files *tls, const char *prefix,
+                    struct store **ret,
                     char **ret_error);
 struct store *store_free(struct store *s);
 /* "sqlite" or "etcd". */

@@ -83,7 +83,7 @@ int main(int argc, char **argv)
         }
         log_set_max_level(LOG_WARNING);
         if (asprintf(&db, "%s/master.db", argv[1]) < 0 || store_open(db, &sq, &err) < 0 ||
-            store_open_etcd(argv[2], "/bench/", &et, &err) < 0) {
+            store_open_etcd(argv[2], NULL, "/bench/", &et, &err) < 0) {
                 fprintf(stderr, "%s\n", err ? err : "out of memory");
                 return 2;
         }

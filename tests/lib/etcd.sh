@@ -20,6 +20,10 @@
 # trap BEFORE starting the cluster. ETCD_PID[i], ETCD_CLIENT_URL[i], ETCD_PEER_PORT[i], ETCD_DIR
 # and ETCD_START_MS (start-to-healthy of the last etcd_start_cluster) are there to read.
 # ETCD_KEEP=1 keeps the temp dir (logs: $ETCD_DIR/mN.log).
+# ETCD_TLS_DIR=DIR (set before etcd_start_cluster): the members' client URLs are https:// with
+# mutual TLS (--client-cert-auth): DIR holds ca.pem, etcd.pem/etcd-key.pem (the members', naming
+# 127.0.0.1) and etcd-client.pem/etcd-client-key.pem (the helpers' own client certificate), as
+# `siloctl tls init; tls cert --master etcd; tls cert --master etcd-client` make them.
 
 ETCD_BIN="${ETCD_BIN:-$(command -v etcd || true)}"
 ETCDCTL_BIN="${ETCDCTL_BIN:-$(command -v etcdctl || true)}"
@@ -29,6 +33,14 @@ ETCD_ENDPOINTS=
 ETCD_START_MS=
 declare -a ETCD_PID=() ETCD_CLIENT_URL=() ETCD_PEER_PORT=() ETCD_CLIENT_PORT=()
 ETCD_INITIAL_CLUSTER=
+ETCD_TLS_DIR="${ETCD_TLS_DIR:-}"
+
+# curl's (and etcdctl's) TLS options, one a line, when ETCD_TLS_DIR is set.
+etcd__curl_tls() {
+    [ -n "$ETCD_TLS_DIR" ] || return 0
+    printf '%s\n' --cacert "$ETCD_TLS_DIR/ca.pem" --cert "$ETCD_TLS_DIR/etcd-client.pem" \
+        --key "$ETCD_TLS_DIR/etcd-client-key.pem"
+}
 
 etcd_available() {
     [ -n "$ETCD_BIN" ] && [ -x "$ETCD_BIN" ] && [ -n "$ETCDCTL_BIN" ] && [ -x "$ETCDCTL_BIN" ]
@@ -67,7 +79,10 @@ etcd__chain_trap() {
 
 etcd__run_member() {
     local i=$1 state=$2
-    "$ETCD_BIN" --name "m$i" --data-dir "$ETCD_DIR/m$i.data" \
+    local -a tls=()
+    [ -z "$ETCD_TLS_DIR" ] || tls=(--cert-file "$ETCD_TLS_DIR/etcd.pem" --key-file "$ETCD_TLS_DIR/etcd-key.pem"
+        --client-cert-auth --trusted-ca-file "$ETCD_TLS_DIR/ca.pem")
+    "$ETCD_BIN" "${tls[@]}" --name "m$i" --data-dir "$ETCD_DIR/m$i.data" \
         --listen-client-urls "${ETCD_CLIENT_URL[$i]}" --advertise-client-urls "${ETCD_CLIENT_URL[$i]}" \
         --listen-peer-urls "http://127.0.0.1:${ETCD_PEER_PORT[$i]}" \
         --initial-advertise-peer-urls "http://127.0.0.1:${ETCD_PEER_PORT[$i]}" \
@@ -95,7 +110,7 @@ etcd_start_cluster() {
     ETCD_ENDPOINTS=
     for ((i = 0; i < n; i++)); do
         ETCD_CLIENT_PORT[$i]=${ports[$((2 * i))]}
-        ETCD_CLIENT_URL[$i]="http://127.0.0.1:${ports[$((2 * i))]}"
+        ETCD_CLIENT_URL[$i]="http${ETCD_TLS_DIR:+s}://127.0.0.1:${ports[$((2 * i))]}"
         ETCD_PEER_PORT[$i]=${ports[$((2 * i + 1))]}
         ETCD_INITIAL_CLUSTER+="${ETCD_INITIAL_CLUSTER:+,}m$i=http://127.0.0.1:${ETCD_PEER_PORT[$i]}"
         ETCD_ENDPOINTS+="${ETCD_ENDPOINTS:+,}${ETCD_CLIENT_URL[$i]}"
@@ -109,7 +124,8 @@ etcd_start_cluster() {
 }
 
 etcd__member_healthy() {
-    curl -sf --max-time 1 "${ETCD_CLIENT_URL[$1]}/health" 2>/dev/null | grep -q '"health":"true"'
+    # shellcheck disable=SC2046 # one option or path a line, none with spaces
+    curl -sf --max-time 1 $(etcd__curl_tls) "${ETCD_CLIENT_URL[$1]}/health" 2>/dev/null | grep -q '"health":"true"'
 }
 
 # etcd_wait_healthy [SECONDS]: every running member reports healthy (which needs a raft leader
@@ -167,7 +183,8 @@ etcd_leader() {
     local i
     for ((i = 0; i < ETCD_N; i++)); do
         [ -n "${ETCD_PID[$i]}" ] || continue
-        if curl -sf --max-time 1 -X POST -d '{}' "${ETCD_CLIENT_URL[$i]}/v3/maintenance/status" 2>/dev/null |
+        # shellcheck disable=SC2046
+        if curl -sf --max-time 1 $(etcd__curl_tls) -X POST -d '{}' "${ETCD_CLIENT_URL[$i]}/v3/maintenance/status" 2>/dev/null |
             jq -e '.leader == .header.member_id' >/dev/null 2>&1; then
             echo "$i"
             return 0
@@ -182,7 +199,8 @@ etcd_ctl() {
     for ((i = 0; i < ETCD_N; i++)); do
         [ -n "${ETCD_PID[$i]}" ] && eps+="${eps:+,}${ETCD_CLIENT_URL[$i]}"
     done
-    ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints="$eps" --command-timeout=5s "$@"
+    # shellcheck disable=SC2046
+    ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints="$eps" --command-timeout=5s $(etcd__curl_tls) "$@"
 }
 
 # etcd_cleanup [STATUS]: STATUS (default $?) non-zero prints the members' last log lines; returns

@@ -28,6 +28,18 @@ static inline void unit_master_store(struct master_options *o, const char *state
         o->store = (char *)"etcd";
         o->etcd = (char *)unit_master_etcd();
         o->etcd_prefix = prefix;
+        /* $SILO_TEST_ETCD_TLS=DIR: mutual TLS to etcd with DIR's ca.pem, m1.pem, m1-key.pem */
+        if (getenv("SILO_TEST_ETCD_TLS")) {
+                static char ca[512], cert[512], key[512];
+                const char *d = getenv("SILO_TEST_ETCD_TLS");
+
+                snprintf(ca, sizeof(ca), "%s/ca.pem", d);
+                snprintf(cert, sizeof(cert), "%s/m1.pem", d);
+                snprintf(key, sizeof(key), "%s/m1-key.pem", d);
+                o->etcd_ca = ca;
+                o->etcd_cert = cert;
+                o->etcd_key = key;
+        }
 }
 
 static inline master *unit_master_open(const char *state_dir)

@@ -14,6 +14,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "master/master.h"
+#include "common/tls.h"
 #include "master/etcd.h"
 #include "master/store.h"
 #include "common/table.h"
@@ -337,6 +338,15 @@ static void test_etcd_fenced_and_split(void **state)
                 skip();
         snprintf(prefix, sizeof(prefix), "/unit%s/", tmpdir);
         assert_int_equal(etcd_new(unit_master_etcd(), 0, &e, &err), 0);
+        {
+                /* the master's own etcd TLS, when the suite runs it over TLS */
+                struct master_options o = {0};
+                struct tls_files f;
+
+                unit_master_store(&o, tmpdir);
+                f = MASTER_ETCD_TLS(&o);
+                assert_int_equal(etcd_set_tls(e, &f, &err), 0);
+        }
 
         /* 300 submissions in one turn: more than one txn of 128 operations */
         m = master_open();
