@@ -48,7 +48,7 @@ trap 'rc=$?; tls_cleanup; exit $rc' EXIT
 etcd_cleanup 0
 "$CTL" tls init --dir "$TD" >/dev/null || fail "siloctl tls init"
 for n in etcd etcd-client m1; do
-    "$CTL" tls cert --master "$n" --dir "$TD" >/dev/null || fail "siloctl tls cert --master $n"
+    "$CTL" tls cert --master "$n" --ip 127.0.0.1 --dir "$TD" >/dev/null || fail "siloctl tls cert --master $n"
 done
 ETCD_TLS_DIR=$TD
 etcd_start_cluster 1 || fail "etcd with --client-cert-auth did not start"

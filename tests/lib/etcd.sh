@@ -23,7 +23,7 @@
 # ETCD_TLS_DIR=DIR (set before etcd_start_cluster): the members' client URLs are https:// with
 # mutual TLS (--client-cert-auth): DIR holds ca.pem, etcd.pem/etcd-key.pem (the members', naming
 # 127.0.0.1) and etcd-client.pem/etcd-client-key.pem (the helpers' own client certificate), as
-# `siloctl tls init; tls cert --master etcd; tls cert --master etcd-client` make them.
+# `siloctl tls init; tls cert --master etcd --ip 127.0.0.1; tls cert --master etcd-client` make them.
 
 ETCD_BIN="${ETCD_BIN:-$(command -v etcd || true)}"
 ETCDCTL_BIN="${ETCDCTL_BIN:-$(command -v etcdctl || true)}"
