@@ -42,9 +42,10 @@ static inline void unit_master_store(struct master_options *o, const char *state
         }
 }
 
-static inline master *unit_master_open(const char *state_dir)
+/* The options of an in-process test master: loopback on any port, short retries. */
+static inline struct master_options unit_master_options(const char *state_dir)
 {
-        struct master_options o = {
+        return (struct master_options){
             .listen = (char *)"127.0.0.1:0",
             .state_dir = (char *)state_dir,
             .heartbeat_interval_ms = 1000,
@@ -54,6 +55,11 @@ static inline master *unit_master_open(const char *state_dir)
             .retry_base_ms = 100,
             .max_connections = 16,
         };
+}
+
+static inline master *unit_master_open(const char *state_dir)
+{
+        struct master_options o = unit_master_options(state_dir);
         char *err = NULL;
         master *m = NULL;
 

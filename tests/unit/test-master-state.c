@@ -227,21 +227,12 @@ static void test_options(void **state)
             {"a/b=1", "is not ROLE=WEIGHT"},
         };
         char *weights[3] = {(char *)"beta=0.5", NULL, NULL};
-        struct master_options o = {
-            .listen = (char *)"127.0.0.1:0",
-            .state_dir = tmpdir,
-            .heartbeat_interval_ms = 1000,
-            .agent_timeout_ms = 60000,
-            .launch_attempts = 3,
-            .launch_timeout_ms = 1000,
-            .retry_base_ms = 100,
-            .max_connections = 16,
-            .role_weights = weights,
-        };
+        struct master_options o = unit_master_options(tmpdir);
         master *m = NULL;
         char *err = NULL;
 
         (void)state;
+        o.role_weights = weights;
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 weights[1] = (char *)bad[i][0];
                 err = NULL;
@@ -319,6 +310,24 @@ static int task_drop(struct master_task *t, void *userdata)
         return 0;
 }
 
+/* Another writer puts `key` again unchanged: its mod_revision moves past the one the master
+ * last wrote, so the master's next write of it must be refused. */
+static void etcd_rewrite_behind(struct etcd *e, const char *key)
+{
+        struct etcd_txn_result res = {0};
+        struct etcd_kvs kvs = {0};
+        struct etcd_txn t;
+        char *err = NULL;
+
+        assert_int_equal(etcd_range(e, key, NULL, 0, 0, &kvs, &err), 0);
+        assert_int_equal(kvs.n, 1);
+        assert_int_equal(etcd_txn_init(&t), 0);
+        assert_int_equal(etcd_txn_put(&t, key, kvs.kvs[0].value, kvs.kvs[0].value_size, 0), 0);
+        assert_int_equal(etcd_txn_commit(e, &t, &res, &err), 0);
+        etcd_txn_done(&t);
+        etcd_kvs_done(&kvs);
+}
+
 /* etcd only: a turn of more changes than one txn may hold is split and all of it lands; a
  * master whose leader key is gone or taken, or whose task was changed by another writer, gets
  * -ESTALE from its commit and writes nothing; with the epoch of a leader key it writes again. */
@@ -390,13 +399,7 @@ static void test_etcd_fenced_and_split(void **state)
 
         /* another writer changed the task: the mod_revision compare refuses ours */
         snprintf(key, sizeof(key), "%stasks/split-2", prefix);
-        assert_int_equal(etcd_range(e, key, NULL, 0, 0, &kvs, &err), 0);
-        assert_int_equal(kvs.n, 1);
-        assert_int_equal(etcd_txn_init(&t), 0);
-        assert_int_equal(etcd_txn_put(&t, key, kvs.kvs[0].value, kvs.kvs[0].value_size, 0), 0);
-        assert_int_equal(etcd_txn_commit(e, &t, &res, &err), 0);
-        etcd_txn_done(&t);
-        etcd_kvs_done(&kvs);
+        etcd_rewrite_behind(e, key);
         task = master_task_get(m, "split-2");
         free(task->message);
         task->message = strdup("not written");
@@ -479,13 +482,7 @@ static void test_etcd_fenced_and_split(void **state)
          * split-6, which another writer changed, so the txn holding it is refused. What landed
          * must hold change 1 whole: its history event and its write of split-4. */
         snprintf(key, sizeof(key), "%stasks/split-6", prefix);
-        assert_int_equal(etcd_range(e, key, NULL, 0, 0, &kvs, &err), 0);
-        assert_int_equal(kvs.n, 1);
-        assert_int_equal(etcd_txn_init(&t), 0);
-        assert_int_equal(etcd_txn_put(&t, key, kvs.kvs[0].value, kvs.kvs[0].value_size, 0), 0);
-        assert_int_equal(etcd_txn_commit(e, &t, &res, &err), 0);
-        etcd_txn_done(&t);
-        etcd_kvs_done(&kvs);
+        etcd_rewrite_behind(e, key);
         task = master_task_get(m, "split-4");
         free(task->message);
         task->message = strdup("first");
