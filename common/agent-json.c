@@ -16,6 +16,9 @@
  * lists the agent's live and kept ended tasks (agent gc-max-tasks, 1000 by default). */
 #define AGENT_DISKS_MAX 1024
 #define AGENT_TASKS_MAX 32768
+/* Persistent volumes of one agent: more than any node holds (Kubernetes' default is at most a
+ * few hundred attachable volumes per node). */
+#define AGENT_VOLUMES_MAX 16384
 
 void silo_disk_clear(struct silo_disk *d)
 {
@@ -295,7 +298,88 @@ void silo_agent_registration_clear(struct silo_agent_registration *reg)
         for (size_t i = 0; reg->tasks && i < reg->n_tasks; i++)
                 silo_task_ref_clear(&reg->tasks[i]);
         free(reg->tasks);
+        silo_volume_reports_free(reg->volumes, reg->n_volumes);
         *reg = (struct silo_agent_registration){};
+}
+
+struct silo_volume_report *silo_volume_reports_free(struct silo_volume_report *v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++) {
+                free(v[i].name);
+                free(v[i].disk);
+        }
+        free(v);
+        return NULL;
+}
+
+static int volume_report_parse(const json_t *j, const char *ipath, const char *fpath, void *vec,
+                               size_t i, char **ret_error)
+{
+        static const char *const keys[] = {"name", "disk", "size", "used_bytes", NULL};
+        struct silo_volume_report *v = &((struct silo_volume_report *)vec)[i];
+        int r;
+
+        (void)fpath;
+        r = json_check_object(j, ipath, keys, ret_error);
+        if (r >= 0)
+                r = json_field_name(j, ipath, "name", true, &v->name, ret_error);
+        if (r >= 0)
+                r = json_field_name(j, ipath, "disk", true, &v->disk, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, ipath, "size", true, true, &v->size, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, ipath, "used_bytes", true, false, &v->used_bytes,
+                                        ret_error);
+        return r < 0 ? r : 0;
+}
+
+int silo_volume_reports_parse(const json_t *obj, const char *path,
+                              struct silo_volume_report **ret, size_t *ret_n, char **ret_error)
+{
+        _cleanup_free_ const char **names = NULL;
+        _cleanup_free_ char *fpath = NULL, *ipath = NULL;
+        void *vec = NULL;
+        size_t n = 0, i, k;
+        int r;
+
+        r = json_field_array(obj, path, "volumes", sizeof(struct silo_volume_report),
+                             AGENT_VOLUMES_MAX, volume_report_parse, &vec, &n, ret_error);
+        if (r >= 0 && n > 1) {
+                names = calloc(n, sizeof(*names));
+                if (!names)
+                        r = -ENOMEM;
+                for (i = 0; r >= 0 && i < n; i++)
+                        names[i] = ((struct silo_volume_report *)vec)[i].name;
+                r = r < 0 ? r : table_find_duplicate(names, n, &i, &k);
+                if (r > 0) {
+                        fpath = json_path_key(path, "volumes");
+                        ipath = fpath ? json_path_index(fpath, i) : NULL;
+                        r = ipath ? json_field_error(ret_error, ipath, "name",
+                                                     "'%s' is already listed in %s[%zu]",
+                                                     names[i], fpath, k)
+                                  : -ENOMEM;
+                }
+        }
+        if (r < 0) {
+                silo_volume_reports_free(vec, n);
+                return r;
+        }
+        *ret = vec;
+        *ret_n = n;
+        return 0;
+}
+
+json_t *silo_volume_reports_to_json(const struct silo_volume_report *v, size_t n)
+{
+        _cleanup_json_ json_t *arr = json_array();
+
+        for (size_t i = 0; arr && i < n; i++)
+                if (json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o}", "name", v[i].name,
+                                                         "disk", v[i].disk, "size",
+                                                         quantity_to_json(v[i].size), "used_bytes",
+                                                         quantity_to_json(v[i].used_bytes))) < 0)
+                        return NULL;
+        return TAKE_PTR(arr);
 }
 
 /* "host:port", "[v6addr]:port": what the master dials for launches and kills. */
@@ -332,7 +416,8 @@ int silo_agent_registration_from_json(const json_t *j, struct silo_agent_registr
                                       char **ret_error)
 {
         static const char *const keys[] = {"agent_id",  "hostname",   "address", "version",
-                                           "resources", "attributes", "tasks",   NULL};
+                                           "resources", "attributes", "tasks",   "volumes",
+                                           NULL};
         _cleanup_(silo_agent_registration_clear) struct silo_agent_registration reg = {};
         struct silo_agent_registration *p;
         const json_t *arr;
@@ -365,6 +450,8 @@ int silo_agent_registration_from_json(const json_t *j, struct silo_agent_registr
                 r = json_field_kv(j, NULL, "attributes", attribute_name_is_valid,
                                   "a valid attribute name", &reg.attributes, &reg.n_attributes,
                                   ret_error);
+        if (r >= 0)
+                r = silo_volume_reports_parse(j, NULL, &reg.volumes, &reg.n_volumes, ret_error);
         if (r < 0)
                 return r;
 
@@ -444,6 +531,8 @@ json_t *silo_agent_registration_to_json(const struct silo_agent_registration *re
                                 ? -ENOMEM
                                 : 0;
         }
+        if (r >= 0 && reg->n_volumes)
+                r = json_set(o, "volumes", silo_volume_reports_to_json(reg->volumes, reg->n_volumes));
         if (r < 0)
                 return NULL;
         return TAKE_PTR(o);

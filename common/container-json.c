@@ -11,6 +11,7 @@
 #include "common/fileio.h"
 #include "common/json-util.h"
 #include "common/protocol-json.h"
+#include "common/quantity.h"
 #include "common/table.h"
 #include "common/task-spec-parts.h"
 
@@ -27,14 +28,22 @@ void silo_container_init(struct silo_container *c)
         *c = (struct silo_container){.network = SILO_NETWORK_HOST};
 }
 
+static void volume_clear(struct silo_volume *v)
+{
+        free(v->source);
+        free(v->target);
+        free(v->name);
+        free(v->disk);
+        free(v->class);
+        *v = (struct silo_volume){};
+}
+
 void silo_container_clear(struct silo_container *c)
 {
         free(c->rootfs);
         free(c->hostname);
-        for (size_t i = 0; c->volumes && i < c->n_volumes; i++) {
-                free(c->volumes[i].source);
-                free(c->volumes[i].target);
-        }
+        for (size_t i = 0; c->volumes && i < c->n_volumes; i++)
+                volume_clear(&c->volumes[i]);
         free(c->volumes);
         for (size_t i = 0; c->devices && i < c->n_devices; i++)
                 free(c->devices[i].path);
@@ -127,54 +136,109 @@ const char *silo_volume_kernel_tree(const char *normalized, bool target)
         return NULL;
 }
 
+/* The host side of a bind-mount volume: an absolute path, neither the whole host nor under
+ * its kernel interface. */
+static int volume_source_check(const char *path, const char *source, char **ret_error)
+{
+        _cleanup_free_ char *src = NULL;
+        int r;
+
+        r = path_normalize(source, &src);
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0 && streq(src, "/"))
+                return json_field_error(ret_error, path, "source",
+                                        "'%s' is the whole host; name the directories the task needs",
+                                        source);
+        if (r >= 0 && silo_volume_kernel_tree(src, false))
+                return json_field_error(ret_error, path, "source",
+                                        "'%s' is under %s, the host's kernel interface", source,
+                                        silo_volume_kernel_tree(src, false));
+        return 0;
+}
+
+/* The persistent-volume fields (name, size, disk, class, shared) into *v; a bind mount
+ * (source) carries none of them. */
+static int volume_persistent_from_json(const json_t *j, const char *path, struct silo_volume *v,
+                                       char **ret_error)
+{
+        static const char *const only[] = {"size", "disk", "class", "shared"};
+        int r;
+
+        if (v->source) {
+                for (size_t i = 0; i < ELEMENTSOF(only); i++)
+                        if (json_field(j, only[i]))
+                                return json_field_error(ret_error, path, only[i],
+                                                        "is only for a persistent volume (with "
+                                                        "name, not source)");
+                return 0;
+        }
+        r = json_field_quantity(j, path, "size", true, true, &v->size, ret_error);
+        if (r >= 0)
+                r = json_field_string(j, path, "disk", false, &v->disk, ret_error);
+        if (r < 0)
+                return r;
+        if (v->disk && !streq(v->disk, "any") && !silo_name_is_valid(v->disk))
+                return json_field_error(ret_error, path, "disk",
+                                        "'%s' is not a disk name (like nvme0n1) or \"any\"",
+                                        v->disk);
+        if (!v->disk && !(v->disk = strdup("any")))
+                return -ENOMEM;
+        r = json_field_name(j, path, "class", false, &v->class, ret_error);
+        if (r < 0)
+                return r;
+        if (v->class && !streq(v->disk, "any"))
+                return json_field_error(ret_error, path, "class",
+                                        "'%s' is only allowed with disk \"any\"", v->class);
+        return json_field_bool(j, path, "shared", &v->shared, ret_error);
+}
+
 static int volume_from_json(const json_t *j, const char *path, struct silo_volume *ret,
                             char **ret_error)
 {
-        static const char *const keys[] = {"source", "target", "readonly", NULL};
-        _cleanup_free_ char *source = NULL, *target = NULL, *norm = NULL;
-        bool readonly = false;
+        static const char *const keys[] = {"source", "name",  "target", "readonly",
+                                           "size",   "disk",  "class",  "shared", NULL};
+        _cleanup_(volume_clear) struct silo_volume v = {};
+        _cleanup_free_ char *target = NULL;
         int r;
 
         r = json_check_object(j, path, keys, ret_error);
+        if (r < 0)
+                return r;
+        if (!json_field(j, "source") == !json_field(j, "name"))
+                return json_error(ret_error, -EINVAL, path,
+                                  "needs exactly one of source (a host path to bind) and name "
+                                  "(a persistent volume)");
+        r = json_field_abs_path(j, path, "source", false, &v.source, ret_error);
         if (r >= 0)
-                r = json_field_abs_path(j, path, "source", true, &source, ret_error);
+                r = json_field_name(j, path, "name", false, &v.name, ret_error);
         if (r >= 0)
                 r = json_field_abs_path(j, path, "target", true, &target, ret_error);
         if (r >= 0)
-                r = json_field_bool(j, path, "readonly", &readonly, ret_error);
+                r = json_field_bool(j, path, "readonly", &v.readonly, ret_error);
         if (r < 0)
                 return r;
-        r = path_normalize(target, &norm);
+        r = path_normalize(target, &v.target);
         if (r == -EINVAL)
                 return json_field_error(ret_error, path, "target",
                                         "'%s' must not contain '..' (it would escape the rootfs)",
                                         target);
         if (r < 0)
                 return r;
-        if (streq(norm, "/"))
+        if (streq(v.target, "/"))
                 return json_field_error(ret_error, path, "target",
                                         "'%s' would hide the whole rootfs", target);
-        if (silo_volume_kernel_tree(norm, true))
+        if (silo_volume_kernel_tree(v.target, true))
                 return json_field_error(ret_error, path, "target",
                                         "'%s' is under %s, which the agent sets up itself", target,
-                                        silo_volume_kernel_tree(norm, true));
-        {
-                _cleanup_free_ char *src = NULL;
-
-                r = path_normalize(source, &src);
-                if (r == -ENOMEM)
-                        return r;
-                if (r >= 0 && streq(src, "/"))
-                        return json_field_error(ret_error, path, "source",
-                                                "'%s' is the whole host; name the directories the task needs",
-                                                source);
-                if (r >= 0 && silo_volume_kernel_tree(src, false))
-                        return json_field_error(ret_error, path, "source",
-                                                "'%s' is under %s, the host's kernel interface",
-                                                source, silo_volume_kernel_tree(src, false));
-        }
-        *ret = (struct silo_volume){
-            .source = TAKE_PTR(source), .target = TAKE_PTR(norm), .readonly = readonly};
+                                        silo_volume_kernel_tree(v.target, true));
+        r = v.source ? volume_source_check(path, v.source, ret_error) : 0;
+        if (r >= 0)
+                r = volume_persistent_from_json(j, path, &v, ret_error);
+        if (r < 0)
+                return r;
+        *ret = v;
+        v = (struct silo_volume){};
         return 0;
 }
 
@@ -387,6 +451,21 @@ static int container_check_unique(const struct silo_container *c, const char *pa
         }
         if (r < 0)
                 return r;
+        /* One task mounting a persistent volume twice would be two writers of one quota. */
+        for (i = 0; i < c->n_volumes; i++)
+                keys[i] = c->volumes[i].name;
+        r = table_find_duplicate(keys, c->n_volumes, &i, &k);
+        if (r > 0) {
+                fpath = json_path_key(path, "volumes");
+                ipath = fpath ? json_path_index(fpath, i) : NULL;
+                if (!ipath)
+                        return -ENOMEM;
+                return json_field_error(ret_error, ipath, "name",
+                                        "'%s' is already mounted by %s[%zu]",
+                                        c->volumes[i].name, fpath, k);
+        }
+        if (r < 0)
+                return r;
         for (i = 0; i < c->n_devices; i++)
                 keys[i] = c->devices[i].path;
         r = table_find_duplicate(keys, c->n_devices, &i, &k);
@@ -501,6 +580,21 @@ static json_t *device_to_json(const struct silo_device *d)
         return json_pack("{s:s, s:s}", "path", d->path, "access", access);
 }
 
+static json_t *volume_to_json(const struct silo_volume *v)
+{
+        _cleanup_json_ json_t *o = NULL;
+
+        if (v->source)
+                return json_pack("{s:s, s:s, s:b}", "source", v->source, "target", v->target,
+                                 "readonly", v->readonly);
+        o = json_pack("{s:s, s:o, s:s, s:s, s:b, s:b}", "name", v->name, "size",
+                      quantity_to_json(v->size), "disk", v->disk, "target", v->target,
+                      "readonly", v->readonly, "shared", v->shared);
+        if (o && v->class && json_set(o, "class", json_string(v->class)) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
 json_t *silo_container_to_json(const struct silo_container *c)
 {
         _cleanup_json_ json_t *o = json_object();
@@ -525,10 +619,7 @@ json_t *silo_container_to_json(const struct silo_container *c)
         if (r >= 0 && c->n_volumes) {
                 r = json_set(o, "volumes", arr = json_array());
                 for (size_t i = 0; r >= 0 && i < c->n_volumes; i++)
-                        r = json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "source",
-                                                                 c->volumes[i].source, "target",
-                                                                 c->volumes[i].target, "readonly",
-                                                                 c->volumes[i].readonly)) < 0
+                        r = json_array_append_new(arr, volume_to_json(&c->volumes[i])) < 0
                                 ? -ENOMEM
                                 : 0;
         }

@@ -53,6 +53,8 @@
  *   - container: "network": "none" adds SILO_NS_NET; "host" with the net namespace is an
  *     error; a rootfs or a volume adds SILO_NS_MOUNT; hostname needs the uts namespace.
  *     Volume targets are normalised ("/x//y/" -> "/x/y"), never "/" nor containing "..".
+ *     A volume has exactly one of source (bind mount) and name (persistent volume: size > 0
+ *     required, disk default "any", class only with disk "any", shared default false).
  *     Devices: "/dev/..." strings (access rwm) or {"path", "access"} with access a subset
  *     of "rwm".
  *   - rlimits: number/quantity (soft = hard), "unlimited" (RLIM_INFINITY), or
@@ -91,6 +93,17 @@ int silo_task_ref_parse(const json_t *j, const char *path, struct silo_task_ref 
 int silo_disk_parse(const json_t *j, const char *path, struct silo_disk *ret, char **ret_error);
 int silo_agent_resources_parse(const json_t *j, const char *path, struct silo_agent_resources *ret,
                                char **ret_error);
+
+/* obj["volumes"] (absent or null: none), the persistent volumes an agent reports in its
+ * registration and heartbeats: [{"name", "disk", "size", "used_bytes"}], names and disks
+ * silo_name_is_valid(), size > 0, no name twice ("<path>.volumes[2].name: 'pg' is already
+ * listed in <path>.volumes[0]"). *ret is NULL when there are none. */
+int silo_volume_reports_parse(const json_t *obj, const char *path,
+                              struct silo_volume_report **ret, size_t *ret_n, char **ret_error);
+/* The array of silo_volume_reports_parse(); NULL on ENOMEM. */
+json_t *silo_volume_reports_to_json(const struct silo_volume_report *v, size_t n);
+/* Free an array of reports; returns NULL. */
+struct silo_volume_report *silo_volume_reports_free(struct silo_volume_report *v, size_t n);
 
 /* [{"container": 5432, "host": 20001, "proto": "tcp"}, ...] as in container.ports: for every
  * view of a task's ports (task JSON, network view, events). NULL on ENOMEM. */

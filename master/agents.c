@@ -299,7 +299,8 @@ int master_agent_register(master *m, struct silo_agent_registration *reg,
 /* A heartbeat's body: {"tasks": [ids]}, both optional; *ret_tasks is NULL without a list. */
 static int heartbeat_tasks_parse(const json_t *body, const json_t **ret_tasks, char **ret_error)
 {
-        static const char *const keys[] = {"tasks", NULL};
+        /* "volumes" (silo_volume_reports_parse()) is the agent's persistent volumes. */
+        static const char *const keys[] = {"tasks", "volumes", NULL};
         const json_t *tasks, *v;
         size_t i;
         int r;

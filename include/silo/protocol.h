@@ -163,10 +163,18 @@ struct silo_resources {
  * (TCA_TBF_PARMS; libnl 3.7 has no TCA_TBF_RATE64), so no agent could set more. */
 #define SILO_NET_EGRESS_MAX ((uint64_t)INT32_MAX * 8)
 
+/* A container volume: a bind mount of a host path (source set), or a persistent volume (name
+ * set, source NULL): a directory with a hard size limit on one of the agent's disks that
+ * outlives the task, created by the first launch that names it (docs/TASK-SPEC.md). */
 struct silo_volume {
-        char *source;   /* absolute host path */
+        char *source;   /* absolute host path; NULL for a persistent volume */
         char *target;   /* absolute path inside the container; must not escape the rootfs */
         bool readonly;
+        char *name;     /* persistent volume: cluster-wide name (silo_name_is_valid()) */
+        uint64_t size;  /* persistent volume: bytes, > 0 (its quota); 0 for a bind mount */
+        char *disk;     /* persistent volume: a disk name or "any" (the default) */
+        char *class;    /* persistent volume with disk "any": the disk class wanted; may be NULL */
+        bool shared;    /* persistent volume: may be mounted read-write by other shared tasks */
 };
 
 struct silo_device {
@@ -281,6 +289,16 @@ struct silo_task_ref {
         silo_task_state state;
 };
 
+/* A persistent volume an agent holds, as it reports it in its registration and heartbeats
+ * ("volumes": [{"name", "disk", "size", "used_bytes"}]), so that a master learns the volumes
+ * after its own restart or a failover. */
+struct silo_volume_report {
+        char *name;
+        char *disk;             /* the agent's disk name */
+        uint64_t size;          /* bytes, > 0: the volume's hard limit */
+        uint64_t used_bytes;    /* bytes in use (the quota's current usage) */
+};
+
 struct silo_agent_registration {
         char *agent_id;         /* absent the first time */
         char *hostname;
@@ -291,4 +309,6 @@ struct silo_agent_registration {
         size_t n_attributes;
         struct silo_task_ref *tasks;
         size_t n_tasks;
+        struct silo_volume_report *volumes;
+        size_t n_volumes;
 };

@@ -27,7 +27,9 @@ static const char registration_example[] =
     " 'resources': {'cpus': 16, 'mem': '64Gi', 'disks': [{'name': 'sda', 'class': 'hdd',"
     "               'read_bps': '150M', 'source': 'config'}, {'name': 'nvme0n1'}]},"
     " 'attributes': {'rack': 'r1', 'zone': 'z2'},"
-    " 'tasks': [{'id': 'backup-7', 'state': 'RUNNING'}, {'id': 'scrub-1', 'state': 'STARTING'}]}";
+    " 'tasks': [{'id': 'backup-7', 'state': 'RUNNING'}, {'id': 'scrub-1', 'state': 'STARTING'}],"
+    " 'volumes': [{'name': 'pg-data', 'disk': 'sda', 'size': '2Gi', 'used_bytes': 4096},"
+    "             {'name': 'brick', 'disk': 'nvme0n1', 'size': 1, 'used_bytes': 0}]}";
 
 static void test_resources_example(void **state)
 {
@@ -90,6 +92,12 @@ static void test_registration(void **state)
         assert_int_equal(reg->n_tasks, 2);
         assert_string_equal(reg->tasks[1].id, "scrub-1");
         assert_int_equal(reg->tasks[1].state, SILO_TASK_STARTING);
+        assert_int_equal(reg->n_volumes, 2);
+        assert_string_equal(reg->volumes[0].name, "pg-data");
+        assert_string_equal(reg->volumes[0].disk, "sda");
+        assert_true(reg->volumes[0].size == UINT64_C(2) << 30);
+        assert_int_equal(reg->volumes[0].used_bytes, 4096);
+        assert_int_equal(reg->volumes[1].used_bytes, 0);
 
         t1 = silo_agent_registration_to_string(reg);
         assert_int_equal(silo_agent_registration_from_string(t1, &back, &error), 0);
@@ -98,6 +106,9 @@ static void test_registration(void **state)
         copy = silo_agent_registration_dup(reg);
         assert_true(silo_agent_registration_equal(reg, copy));
         copy->tasks[0].state = SILO_TASK_LOST;
+        assert_false(silo_agent_registration_equal(reg, copy));
+        copy->tasks[0].state = reg->tasks[0].state;
+        copy->volumes[1].used_bytes = 512;
         assert_false(silo_agent_registration_equal(reg, copy));
 }
 
@@ -249,6 +260,30 @@ static const struct error_case registration_errors[] = {
     {"{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'tasks': [{'id': 't', 'state': 'RUNNING'},"
      " {'id': 't', 'state': 'LOST'}]}",
      "tasks[1].id: 't' is already listed in tasks[0]"},
+#define VOL(x) "{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'volumes': [" x "]}"
+    {VOL("{'name': 'v', 'disk': 'sda', 'size': 1, 'used_bytes': 0}"), NULL},
+    {"{" R ", 'resources': {'cpus': 1, 'mem': 1}, 'volumes': {}}", "volumes: must be an array"},
+    {VOL("'v'"), "volumes[0]: must be an object"},
+    {VOL("{'disk': 'sda', 'size': 1, 'used_bytes': 0}"), "volumes[0].name: missing"},
+    {VOL("{'name': 'a/b', 'disk': 'sda', 'size': 1, 'used_bytes': 0}"),
+     "volumes[0].name: 'a/b' " NAME_RULE},
+    {VOL("{'name': '..', 'disk': 'sda', 'size': 1, 'used_bytes': 0}"),
+     "volumes[0].name: '..' " NAME_RULE},
+    {VOL("{'name': 'v', 'size': 1, 'used_bytes': 0}"), "volumes[0].disk: missing"},
+    {VOL("{'name': 'v', 'disk': 'any', 'size': 1, 'used_bytes': 0, 'path': '/x'}"),
+     "volumes[0]: unknown key 'path'"},
+    {VOL("{'name': 'v', 'disk': 'sda', 'size': 0, 'used_bytes': 0}"),
+     "volumes[0].size: 0 must be positive"},
+    {VOL("{'name': 'v', 'disk': 'sda', 'size': '1X', 'used_bytes': 0}"),
+     "volumes[0].size: '1X' is not a quantity"},
+    {VOL("{'name': 'v', 'disk': 'sda', 'size': 1}"), "volumes[0].used_bytes: missing"},
+    {VOL("{'name': 'v', 'disk': 'sda', 'size': 1, 'used_bytes': -1}"),
+     "volumes[0].used_bytes: -1 is negative"},
+    {VOL("{'name': 'v', 'disk': 'sda', 'size': 1, 'used_bytes': 0},"
+         " {'name': 'w', 'disk': 'sda', 'size': 1, 'used_bytes': 0},"
+         " {'name': 'v', 'disk': 'sdb', 'size': 1, 'used_bytes': 0}"),
+     "volumes[2].name: 'v' is already listed in volumes[0]"},
+#undef VOL
 };
 
 static const struct error_case disk_errors[] = {

@@ -10,7 +10,9 @@
 #include <sys/resource.h>
 
 #include "common/macro.h"
+#include "common/json-util.h"
 #include "common/protocol-json.h"
+#include "common/task-spec-parts.h"
 #include "tests/unit/unit-util.h"
 
 static const char example[] =
@@ -244,6 +246,12 @@ static void test_round_trips(void **state)
             "{'name': 'pg', 'command': ['x'], 'resources': {'net_egress': '20M'},"
             " 'container': {'network': 'bridge', 'ports': [{'container': 5432},"
             " {'container': 53, 'host': 5353, 'proto': 'udp'}]}}",
+            "{'name': 'pv', 'command': ['x'], 'container': {'volumes': ["
+            " {'name': 'pg-data', 'size': '2Gi', 'target': '/var/lib/postgresql/data'},"
+            " {'name': 'b', 'size': 1, 'disk': 'any', 'class': 'ssd', 'target': '/b',"
+            "  'shared': true, 'readonly': true},"
+            " {'name': 'c', 'size': '18446744073709551614', 'disk': 'nullb1', 'target': '/c'},"
+            " {'source': '/a', 'target': '/d'}]}}",
         };
         (void)state;
 
@@ -286,6 +294,38 @@ static void test_normalisation(void **state)
                   "\"container\":{\"namespaces\":[\"mount\",\"net\"],\"network\":\"none\","
                   "\"volumes\":[{\"source\":\"/a\",\"target\":\"/x/y/z\",\"readonly\":false}],"
                   "\"devices\":[\"/dev/sda\"]}}");
+}
+
+/* A persistent volume decodes with its defaults (disk "any", rw, not shared) and encodes to
+ * its canonical form; a bind mount carries none of its fields. */
+static void test_persistent_volume(void **state)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *s =
+            parse_ok("{'name': 'pg', 'command': ['x'], 'container': {'volumes': ["
+                     " {'name': 'pg-data', 'size': '2Gi', 'target': '/var/lib//pg/'},"
+                     " {'source': '/srv', 'target': '/srv'}]}}");
+        _cleanup_free_ char *text = NULL;
+        const struct silo_volume *v = &s->container.volumes[0];
+        (void)state;
+
+        assert_null(v->source);
+        assert_string_equal(v->name, "pg-data");
+        assert_true(v->size == UINT64_C(2) << 30);
+        assert_string_equal(v->disk, "any");
+        assert_null(v->class);
+        assert_false(v->readonly);
+        assert_false(v->shared);
+        assert_string_equal(v->target, "/var/lib/pg");
+        assert_null(s->container.volumes[1].name);
+        assert_int_equal(s->container.volumes[1].size, 0);
+        assert_true(s->container.namespaces & SILO_NS_MOUNT);
+        text = json_dump_take(silo_container_to_json(&s->container));
+        assert_string_equal(text, "{\"namespaces\":[\"mount\"],\"network\":\"host\","
+                                  "\"volumes\":[{\"name\":\"pg-data\",\"size\":2147483648,"
+                                  "\"disk\":\"any\",\"target\":\"/var/lib/pg\","
+                                  "\"readonly\":false,\"shared\":false},"
+                                  "{\"source\":\"/srv\",\"target\":\"/srv\","
+                                  "\"readonly\":false}]}");
 }
 
 /* Launch idempotency compares specs: key order and spelling must not matter, content must. */
@@ -619,7 +659,9 @@ static const struct error_case error_cases[] = {
     {CT("'volumes': ['/a:/b']"), "container.volumes[0]: must be an object"},
     {CT("'volumes': [{'source': '/a', 'target': '/b', 'ro': true}]"),
      "container.volumes[0]: unknown key 'ro'"},
-    {CT("'volumes': [{'target': '/b'}]"), "container.volumes[0].source: missing"},
+    {CT("'volumes': [{'target': '/b'}]"),
+     "container.volumes[0]: needs exactly one of source (a host path to bind) and name (a "
+     "persistent volume)"},
     {CT("'volumes': [{'source': '/a'}]"), "container.volumes[0].target: missing"},
     {CT("'volumes': [{'source': 'a', 'target': '/b'}]"),
      "container.volumes[0].source: 'a' is not an absolute path"},
@@ -649,6 +691,65 @@ static const struct error_case error_cases[] = {
      "container.volumes[0].readonly: must be a boolean"},
     {CT("'volumes': [{'source': '/a', 'target': '/data'}, {'source': '/b', 'target': '/data/'}]"),
      "container.volumes[1].target: '/data' is already the target of container.volumes[0]"},
+    /* persistent volumes */
+#define PV(x) CT("'volumes': [{" x "}]")
+    {PV("'target': '/b', 'readonly': true"),
+     "container.volumes[0]: needs exactly one of source (a host path to bind) and name (a "
+     "persistent volume)"},
+    {PV("'source': '/a', 'name': 'v', 'size': '1Gi', 'target': '/b'"),
+     "container.volumes[0]: needs exactly one of source (a host path to bind) and name (a "
+     "persistent volume)"},
+    {PV("'name': 'pg/data', 'size': '1Gi', 'target': '/b'"),
+     "container.volumes[0].name: 'pg/data' " NAME_RULE},
+    {PV("'name': '..', 'size': '1Gi', 'target': '/b'"),
+     "container.volumes[0].name: '..' " NAME_RULE},
+    {PV("'name': '../etc', 'size': '1Gi', 'target': '/b'"),
+     "container.volumes[0].name: '../etc' " NAME_RULE},
+    {PV("'name': '', 'size': '1Gi', 'target': '/b'"), "container.volumes[0].name: '' " NAME_RULE},
+    {PV("'name': 7, 'size': '1Gi', 'target': '/b'"), "container.volumes[0].name: must be a string"},
+    {PV("'name': 'v', 'target': '/b'"), "container.volumes[0].size: missing"},
+    {PV("'name': 'v', 'size': '2Gb', 'target': '/b'"),
+     "container.volumes[0].size: '2Gb' is not a quantity"},
+    {PV("'name': 'v', 'size': 'lots', 'target': '/b'"),
+     "container.volumes[0].size: 'lots' is not a quantity"},
+    {PV("'name': 'v', 'size': 0, 'target': '/b'"), "container.volumes[0].size: 0 must be positive"},
+    {PV("'name': 'v', 'size': '0Gi', 'target': '/b'"),
+     "container.volumes[0].size: '0Gi' must be positive"},
+    {PV("'name': 'v', 'size': -5, 'target': '/b'"),
+     "container.volumes[0].size: -5 is negative"},
+    {PV("'name': 'v', 'size': true, 'target': '/b'"),
+     "container.volumes[0].size: must be a number or a quantity string"},
+    {PV("'name': 'v', 'size': '1Gi'"), "container.volumes[0].target: missing"},
+    {PV("'name': 'v', 'size': '1Gi', 'target': '/b/../..'"),
+     "container.volumes[0].target: '/b/../..' must not contain '..' (it would escape the rootfs)"},
+    {PV("'name': 'v', 'size': '1Gi', 'target': '/b', 'disk': 'nvme/0'"),
+     "container.volumes[0].disk: 'nvme/0' is not a disk name (like nvme0n1) or \"any\""},
+    {PV("'name': 'v', 'size': '1Gi', 'target': '/b', 'disk': 3"),
+     "container.volumes[0].disk: must be a string"},
+    {PV("'name': 'v', 'size': '1Gi', 'target': '/b', 'class': 's s'"),
+     "container.volumes[0].class: 's s' " NAME_RULE},
+    {PV("'name': 'v', 'size': '1Gi', 'target': '/b', 'disk': 'sda', 'class': 'ssd'"),
+     "container.volumes[0].class: 'ssd' is only allowed with disk \"any\""},
+    {PV("'name': 'v', 'size': '1Gi', 'target': '/b', 'disk': 'any', 'class': 'ssd'"), NULL},
+    {PV("'name': 'v', 'size': '1Gi', 'target': '/b', 'shared': 'yes'"),
+     "container.volumes[0].shared: must be a boolean"},
+    {PV("'name': 'v', 'size': '1Gi', 'target': '/b', 'readonly': 1"),
+     "container.volumes[0].readonly: must be a boolean"},
+    {PV("'name': 'v', 'size': '1Gi', 'target': '/b', 'source_path': '/x'"),
+     "container.volumes[0]: unknown key 'source_path'"},
+    {PV("'source': '/a', 'target': '/b', 'size': '1Gi'"),
+     "container.volumes[0].size: is only for a persistent volume (with name, not source)"},
+    {PV("'source': '/a', 'target': '/b', 'shared': true"),
+     "container.volumes[0].shared: is only for a persistent volume (with name, not source)"},
+    {PV("'source': '/a', 'target': '/b', 'disk': 'any'"),
+     "container.volumes[0].disk: is only for a persistent volume (with name, not source)"},
+    {CT("'volumes': [{'name': 'v', 'size': '1Gi', 'target': '/a'},"
+        " {'name': 'v', 'size': '1Gi', 'target': '/b'}]"),
+     "container.volumes[1].name: 'v' is already mounted by container.volumes[0]"},
+    {CT("'volumes': [{'name': 'v', 'size': '1Gi', 'target': '/a'},"
+        " {'source': '/v', 'target': '/a'}]"),
+     "container.volumes[1].target: '/a' is already the target of container.volumes[0]"},
+#undef PV
     {CT("'devices': '/dev/sda'"), "container.devices: must be an array"},
     {CT("'devices': [8]"),
      "container.devices[0]: must be a device path or an object with path and access"},
@@ -838,6 +939,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_example),       cmocka_unit_test(test_defaults),
             cmocka_unit_test(test_round_trips),   cmocka_unit_test(test_normalisation),
+            cmocka_unit_test(test_persistent_volume),
             cmocka_unit_test(test_equal),         cmocka_unit_test(test_free_null),
             cmocka_unit_test(test_errors),        cmocka_unit_test(test_from_json_direct),
             cmocka_unit_test(test_syntax_errors), cmocka_unit_test(test_array_bounds),

@@ -63,7 +63,9 @@ static const struct refusal refusals[] = {
     /* json-util.c: missing, types */
     {"{'command': ['x']}", EINVAL, "name: missing"},
     {"{'name': null, 'command': ['x']}", EINVAL, "name: missing"},
-    {CT("'volumes': [{'target': '/b'}]"), EINVAL, "container.volumes[0].source: missing"},
+    {CT("'volumes': [{'target': '/b'}]"), EINVAL,
+     "container.volumes[0]: needs exactly one of source (a host path to bind) and name (a "
+     "persistent volume)"},
     {CT("'volumes': [{'source': '/a'}]"), EINVAL, "container.volumes[0].target: missing"},
     {CT("'devices': [{'access': 'r'}]"), EINVAL, "container.devices[0].path: missing"},
     {"{'name': 5, 'command': ['x']}", EINVAL, "name: must be a string"},
