@@ -28,6 +28,8 @@ static const unsigned authz_kinds[_AUTHZ_ACTION_MAX] = {
         [AUTHZ_EVENTS] = K(SILO_IDENTITY_OPERATOR) | K(SILO_IDENTITY_MASTER),
         [AUTHZ_CALIBRATE] = K(SILO_IDENTITY_OPERATOR),
         [AUTHZ_STATUS_QUEUE] = K(SILO_IDENTITY_OPERATOR) | K(SILO_IDENTITY_MASTER),
+        [AUTHZ_VOLUMES_READ] = K(SILO_IDENTITY_OPERATOR) | K(SILO_IDENTITY_MASTER),
+        [AUTHZ_VOLUME_DELETE] = K(SILO_IDENTITY_OPERATOR) | K(SILO_IDENTITY_MASTER),
 };
 #undef K
 
@@ -58,8 +60,10 @@ static bool allowed(const struct silo_identity *id, const struct authz_request *
         switch (q->action) {
         case AUTHZ_TASK_LAUNCH:
         case AUTHZ_TASK_KILL:
+        case AUTHZ_VOLUME_DELETE:
                 /* At an agent with a master, only the master starts and stops tasks: one
-                 * started behind its back would hold resources it does not count. */
+                 * started behind its back would hold resources it does not count (and a
+                 * volume deleted behind it would still be counted and placed on). */
                 if (q->managed)
                         return id->kind == SILO_IDENTITY_MASTER;
                 break;
@@ -142,6 +146,13 @@ static char *authz_what(const struct silo_identity *id, const struct authz_reque
                 break;
         case AUTHZ_STATUS_QUEUE:
                 k = asprintf(&s, "read this agent's status queue");
+                break;
+        case AUTHZ_VOLUMES_READ:
+                k = q->volume ? asprintf(&s, "read volume '%s'", strempty(q->volume))
+                              : asprintf(&s, "list the volumes");
+                break;
+        case AUTHZ_VOLUME_DELETE:
+                k = asprintf(&s, "delete volume '%s'%s", strempty(q->volume), managed);
                 break;
         case _AUTHZ_ACTION_MAX:
                 break;

@@ -40,6 +40,8 @@ enum authz_action {
         AUTHZ_EVENTS,           /* master: .role = the stream's role filter (NULL: every role) */
         AUTHZ_CALIBRATE,        /* agent: a disk calibration */
         AUTHZ_STATUS_QUEUE,     /* agent: read (standalone: acknowledge) its status queue */
+        AUTHZ_VOLUMES_READ,     /* either: persistent volumes; .volume NULL = the list */
+        AUTHZ_VOLUME_DELETE,    /* either: .volume; at an agent also .managed */
         _AUTHZ_ACTION_MAX,
 };
 
@@ -49,6 +51,7 @@ struct authz_request {
         const char *task;
         const char *role;  /* the task's role */
         bool managed;      /* an agent with a master (not standalone) */
+        const char *volume; /* a persistent volume's name */
 };
 
 /* 0 when `id` (NULL: the token's holder, the operator) may do what `q` says; -EACCES with

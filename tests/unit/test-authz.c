@@ -99,6 +99,20 @@ static const struct authz_case cases[] = {
     {&master_id, {AUTHZ_AGENT_REGISTER, .agent = "m1"},
      "identity 'master:m1' may not register as agent 'm1'"},
     {&master_id, {AUTHZ_CALIBRATE}, "identity 'master:m1' may not calibrate this agent's disks"},
+    /* persistent volumes: operators and masters read them; deleting at a managed agent is
+     * the master's */
+    {&operator, {AUTHZ_VOLUMES_READ}, NULL},
+    {&master_id, {AUTHZ_VOLUMES_READ, .volume = "pg"}, NULL},
+    {&storage, {AUTHZ_VOLUMES_READ}, "identity 'client:sto (roles storage)' may not list the volumes"},
+    {&storage, {AUTHZ_VOLUMES_READ, .volume = "pg"},
+     "identity 'client:sto (roles storage)' may not read volume 'pg'"},
+    {&operator, {AUTHZ_VOLUME_DELETE, .volume = "pg"}, NULL},
+    {&operator, {AUTHZ_VOLUME_DELETE, .volume = "pg", .managed = true},
+     "identity 'operator:alice' may not delete volume 'pg' at an agent that has a master (ask the "
+     "master)"},
+    {&master_id, {AUTHZ_VOLUME_DELETE, .volume = "pg", .managed = true}, NULL},
+    {&storage, {AUTHZ_VOLUME_DELETE, .volume = "pg"},
+     "identity 'client:sto (roles storage)' may not delete volume 'pg'"},
     /* no TLS: the token's holder may do everything */
     {NULL, {AUTHZ_TASK_LAUNCH, .task = "t", .role = "r", .managed = true}, NULL},
     {NULL, {AUTHZ_AGENT_HEARTBEAT, .agent = "node-2"}, NULL},
