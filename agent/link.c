@@ -215,6 +215,8 @@ static json_t *link_disks_json(const struct agent_link *l)
                         .device = dev, .name = d->name, .path = d->path,
                         .class = (char *)(f.class ? f.class : d->class),
                         .source = (char *)calibration_disk_source(&f),
+                        /* the master counts persistent volumes against it */
+                        .size = d->size_bytes,
                 };
                 memcpy(sd.figure, f.value, sizeof(sd.figure));
                 json_array_append_new(arr, silo_disk_to_json(&sd));

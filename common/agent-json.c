@@ -45,7 +45,7 @@ int silo_disk_parse(const json_t *j, const char *path, struct silo_disk *ret, ch
 {
         static const char *const keys[] = {"device",    "name",      "path",       "read_bps",
                                            "write_bps", "read_iops", "write_iops", "class",
-                                           "mount",     "source",    NULL};
+                                           "mount",     "source",    "size",       NULL};
         _cleanup_(silo_disk_clear) struct silo_disk d = {};
         int r;
 
@@ -69,6 +69,8 @@ int silo_disk_parse(const json_t *j, const char *path, struct silo_disk *ret, ch
                 r = json_field_abs_path(j, path, "mount", false, &d.mount, ret_error);
         if (r >= 0)
                 r = json_field_string(j, path, "source", false, &d.source, ret_error);
+        if (r >= 0)
+                r = json_field_quantity(j, path, "size", false, false, &d.size, ret_error);
         if (r >= 0 && d.source && !streq(d.source, "calibrated") && !streq(d.source, "config"))
                 r = json_field_error(ret_error, path, "source",
                                      "'%s' is not a figure source (calibrated, config)", d.source);
@@ -122,6 +124,8 @@ json_t *silo_disk_to_json(const struct silo_disk *d)
                 r = json_set(o, "mount", json_string(d->mount));
         if (r >= 0 && d->source)
                 r = json_set(o, "source", json_string(d->source));
+        if (r >= 0)
+                r = set_figure(o, "size", d->size);
         if (r < 0)
                 return NULL;
         return TAKE_PTR(o);

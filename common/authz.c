@@ -82,7 +82,10 @@ static bool allowed(const struct silo_identity *id, const struct authz_request *
         case AUTHZ_TASK_LOGS:
         case AUTHZ_TASK_KILL:
         case AUTHZ_EVENTS:
+        case AUTHZ_VOLUME_DELETE:
                 return id->kind == SILO_IDENTITY_CLIENT && has_role(id, q->role);
+        case AUTHZ_VOLUMES_READ:
+                return id->kind == SILO_IDENTITY_CLIENT && (!q->volume || has_role(id, q->role));
         case AUTHZ_TASK_LIST:
                 return id->kind == SILO_IDENTITY_CLIENT;
         default:
@@ -148,11 +151,15 @@ static char *authz_what(const struct silo_identity *id, const struct authz_reque
                 k = asprintf(&s, "read this agent's status queue");
                 break;
         case AUTHZ_VOLUMES_READ:
-                k = q->volume ? asprintf(&s, "read volume '%s'", strempty(q->volume))
-                              : asprintf(&s, "list the volumes");
+                /* a volume's role: that of the task that made it (none when adopted) */
+                k = !q->volume ? asprintf(&s, "list the volumes")
+                    : q->role  ? asprintf(&s, "read volume '%s' of role '%s'", q->volume, role)
+                               : asprintf(&s, "read volume '%s'", q->volume);
                 break;
         case AUTHZ_VOLUME_DELETE:
-                k = asprintf(&s, "delete volume '%s'%s", strempty(q->volume), managed);
+                k = q->role ? asprintf(&s, "delete volume '%s' of role '%s'%s",
+                                       strempty(q->volume), role, managed)
+                            : asprintf(&s, "delete volume '%s'%s", strempty(q->volume), managed);
                 break;
         case _AUTHZ_ACTION_MAX:
                 break;

@@ -21,7 +21,8 @@
  *  master      at agents: launch, kill, every read; at a master: reads (its peers)
  *  agent       register, heartbeat and report status only as itself (its certificate's CN)
  *  client      with roles R...: submit, list, read, kill and read the logs of tasks of those
- *              roles only (lists filtered to them); events only of one of them
+ *              roles only (lists filtered to them); events only of one of them; read and
+ *              delete the persistent volumes tasks of those roles made
  */
 
 enum authz_action {
@@ -40,8 +41,10 @@ enum authz_action {
         AUTHZ_EVENTS,           /* master: .role = the stream's role filter (NULL: every role) */
         AUTHZ_CALIBRATE,        /* agent: a disk calibration */
         AUTHZ_STATUS_QUEUE,     /* agent: read (standalone: acknowledge) its status queue */
-        AUTHZ_VOLUMES_READ,     /* either: persistent volumes; .volume NULL = the list */
-        AUTHZ_VOLUME_DELETE,    /* either: .volume; at an agent also .managed */
+        AUTHZ_VOLUMES_READ,     /* either: persistent volumes; .volume NULL = the list (the
+                                 * caller filters it with authz_role_visible()), .role = the
+                                 * volume's (the role of the task that made it; NULL: unknown) */
+        AUTHZ_VOLUME_DELETE,    /* either: .volume, .role; at an agent also .managed */
         _AUTHZ_ACTION_MAX,
 };
 
@@ -49,7 +52,7 @@ struct authz_request {
         enum authz_action action;
         const char *agent; /* the agent the request speaks for or about */
         const char *task;
-        const char *role;  /* the task's role */
+        const char *role;  /* the task's role (a volume's: that of the task that made it) */
         bool managed;      /* an agent with a master (not standalone) */
         const char *volume; /* a persistent volume's name */
 };

@@ -291,6 +291,10 @@ int master_agent_register(master *m, struct silo_agent_registration *reg,
         if (!was_active)
                 master_agent_charge_tasks(m, a);
         master_agent_reconcile(m, a);
+        r = master_volumes_report(m, a, reg->volumes, reg->n_volumes);
+        if (r < 0)
+                log_error("agent %s: cannot record the volumes it reports: %s", a->id,
+                          strerror(-r));
         master_schedule(m);
         *ret_agent = a;
         return 0;
@@ -345,6 +349,20 @@ int master_agent_heartbeat(master *m, const char *id, const json_t *body, char *
         r = heartbeat_tasks_parse(body, &tasks, ret_error);
         if (r < 0)
                 return r;
+        /* Without "volumes" (an agent of before volumes) nothing is said of them. */
+        if (json_object_get(body, "volumes")) {
+                struct silo_volume_report *vols = NULL;
+                size_t n_vols = 0;
+
+                r = silo_volume_reports_parse(body, NULL, &vols, &n_vols, ret_error);
+                if (r < 0)
+                        return r;
+                r = master_volumes_report(m, a, vols, n_vols);
+                silo_volume_reports_free(vols, n_vols);
+                if (r < 0)
+                        log_error("agent %s: cannot record the volumes it reports: %s", a->id,
+                                  strerror(-r));
+        }
         a->last_seen_mono_ms = now_mono_ms();
         a->heartbeats++;
         m->metrics.heartbeats++;

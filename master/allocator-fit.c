@@ -174,9 +174,12 @@ bool alloc_agent_fit(const struct alloc_agent *a, const struct alloc_pending *p,
                      struct alloc_choice *ret)
 {
         const struct silo_resources *res = &p->spec->resources;
+        int vdisk = -1, fresh_disk = -1;
 
         if (alloc_agent_free_mcpus(a) < p->mcpus || alloc_agent_free_mem(a) < p->mem ||
             alloc_agent_free_pids(a) < p->pids || (p->n_ports && !alloc_ports_fit(a, p)))
+                return false;
+        if (p->has_volumes && !alloc_volumes_fit(a, p, &vdisk, &fresh_disk))
                 return false;
         for (size_t i = 0; i < res->n_io; i++) {
                 int best = -1;
@@ -186,6 +189,9 @@ bool alloc_agent_fit(const struct alloc_agent *a, const struct alloc_pending *p,
                         const struct alloc_disk *disk = &a->disks[d];
                         double cost, used = disk->used, left;
 
+                        /* "any" of a task with a volume: the volume's disk */
+                        if (vdisk >= 0 && p->io[i].any && (int)d != vdisk)
+                                continue;
                         if (!alloc_disk_selectable(disk, &res->io[i], &p->io[i]))
                                 continue;
                         if (alloc_disk_cost(disk, &res->io[i], &cost, NULL) < 0)
@@ -206,6 +212,7 @@ bool alloc_agent_fit(const struct alloc_agent *a, const struct alloc_pending *p,
                 ret->cost[i] = best_cost;
         }
         ret->agent = (struct alloc_agent *)a;
+        ret->volume_disk = fresh_disk;
         return true;
 }
 
@@ -329,6 +336,18 @@ static bool fit_by_hostname(struct alloc_cluster *c, const struct alloc_pending 
         return choice_take(&best, ret);
 }
 
+/* A task naming a volume the cluster knows goes to that volume's agent or nowhere. */
+static bool fit_by_volume(struct alloc_cluster *c, const struct alloc_pending *p,
+                          struct alloc_choice *ret)
+{
+        struct alloc_agent *a = table_get(&c->agents, p->vol.pin->agent_id);
+        struct alloc_choice best = {};
+
+        if (a)
+                (void)choice_consider(c, a, p, &best);
+        return choice_take(&best, ret);
+}
+
 /* Attribute-constrained tasks look only at the agents carrying the rarest of their attributes. */
 static bool fit_by_attributes(struct alloc_cluster *c, const struct alloc_pending *p,
                               struct alloc_choice *ret)
@@ -369,6 +388,14 @@ bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct all
 
         if (p->n_ports && !alloc_ports_available(c, p))
                 return false; /* a fixed host port held on every agent that offers it */
+        if (p->has_volumes) {
+                /* resolved now: an earlier task of the pass may have made one of them */
+                alloc_volumes_resolve(c, p);
+                if (p->vol.conflict)
+                        return false;
+                if (p->vol.pin)
+                        return fit_by_volume(c, p, ret);
+        }
         if (p->spec->constraints.hostname)
                 return fit_by_hostname(c, p, ret);
         if (p->spec->constraints.n_attributes)

@@ -108,6 +108,8 @@ struct alloc_disk {
         int class_id;           /* interned id, ALLOC_CLASS_ANY or ALLOC_CLASS_STRCMP */
         uint64_t figure[_SILO_IO_LIMIT_MAX];   /* read_bps, ...; 0 = unknown */
         double used;            /* io cost charged */
+        uint64_t size;          /* bytes volumes may take (silo_disk.size); 0: none */
+        uint64_t vol_booked;    /* bytes the volumes on it book */
 };
 
 struct alloc_task;
@@ -176,8 +178,17 @@ struct alloc_task {
 #define ALLOC_PORT_PROTO(key) ((silo_port_proto)((key) >> 16))
 #define ALLOC_PORT_NUM(key) ((uint16_t)((key) & 0xffff))
 
+/* A persistent volume: where it lives, agent present or not. */
+struct alloc_volume {
+        char *name;
+        char *agent_id;
+        char *disk;
+        uint64_t size;
+};
+
 struct alloc_cluster {
         struct table agents;            /* id -> alloc_agent */
+        struct table volumes;           /* name -> alloc_volume */
         struct alloc_agent *first, *last; /* registration order */
         struct table by_hostname;       /* hostname -> first alloc_agent (host_next chain) */
         struct table by_attr;           /* "key=value" -> alloc_attr_list */
@@ -206,6 +217,16 @@ struct alloc_cluster {
 
 /* ---- per-pass task record ---- */
 
+/* What a task's persistent volumes ask of its placement, resolved against the cluster's volumes
+ * when it is searched (a task earlier in the pass may have booked one). */
+struct alloc_pending_vol {
+        const struct alloc_volume *pin;      /* a known volume it names: its agent only */
+        const struct alloc_volume *conflict; /* a known volume on another agent than pin's */
+        const struct silo_volume *fresh[ALLOC_VOLUMES_MAX]; /* the ones unknown: to create */
+        size_t n_fresh;
+        uint64_t fresh_bytes;
+};
+
 struct alloc_pending_io {
         int class_id;                   /* interned class asked for, or ALLOC_CLASS_* */
         bool any;                       /* disk "any" */
@@ -226,6 +247,8 @@ struct alloc_pending {
         /* container.ports: how many host ports of each protocol (fixed and chosen) it needs */
         size_t n_ports;
         uint32_t ports_need[_SILO_PORT_PROTO_MAX];
+        bool has_volumes;               /* names persistent volumes: vol is resolved */
+        struct alloc_pending_vol vol;
 };
 
 /* A placement found for one pending task. */
@@ -233,6 +256,7 @@ struct alloc_choice {
         struct alloc_agent *agent;
         int disk[ALLOC_IO_MAX];
         double cost[ALLOC_IO_MAX];
+        int volume_disk;                /* where the new volumes go; -1: none */
 };
 
 /* ---- allocator-drf.c ---- */
@@ -282,6 +306,27 @@ bool alloc_fit_find(struct alloc_cluster *c, struct alloc_pending *p, struct all
 bool alloc_agent_eligible(const struct alloc_cluster *c, const struct alloc_agent *a,
                           const struct alloc_pending *p);
 
+/* ---- allocator-volumes.c ---- */
+void alloc_volumes_done(struct alloc_cluster *c);
+/* Book on the agent's disks the volumes the cluster holds there (a disk's vol_booked). */
+void alloc_volumes_book_agent(struct alloc_cluster *c, struct alloc_agent *a);
+/* Fill p->vol from the cluster's volumes now. */
+void alloc_volumes_resolve(const struct alloc_cluster *c, struct alloc_pending *p);
+/* The index of a disk of the agent by name, -1 when none. */
+int alloc_agent_disk_find(const struct alloc_agent *a, const char *name);
+/* The volumes' part of alloc_agent_fit(): whether the agent can hold the task's volumes;
+ * *ret_vdisk gets the volume's disk io entries with "any" go to (-1: no volume), and
+ * *ret_fresh_disk the disk for the new ones (-1: none). */
+bool alloc_volumes_fit(const struct alloc_agent *a, const struct alloc_pending *p, int *ret_vdisk,
+                       int *ret_fresh_disk);
+/* Book the task's new volumes on the disk chosen; -ENOMEM. */
+int alloc_volumes_book_fresh(struct alloc_cluster *c, const struct alloc_pending *p,
+                             const struct alloc_agent *a, int disk);
+/* Why the task's volumes keep it out, or NULL when they do not (the usual reasons follow);
+ * *ret_oom on ENOMEM. */
+char *alloc_volumes_explain(const struct alloc_cluster *c, const struct alloc_pending *p,
+                            bool *ret_oom);
+
 /* ---- allocator-reasons.c ---- */
 /* What the reasons of one pass share (cluster-wide maxima, io diagnoses per request), computed
  * on first use; valid while the cluster does not change. */
@@ -292,6 +337,11 @@ struct alloc_reason_ctx {
 };
 int alloc_reason_ctx_init(struct alloc_reason_ctx *ctx);
 void alloc_reason_ctx_done(struct alloc_reason_ctx *ctx);
+/* Bytes the way a user writes them in a spec: "16Gi" when exact, "1.5Gi" otherwise. */
+int alloc_format_bytes(uint64_t v, char *buf, size_t size);
+/* The first thing the agent lacks for the task: "short of mem: needs 8Gi, 2Gi free". */
+void alloc_shortfall_string(const struct alloc_agent *a, const struct alloc_pending *p,
+                            char *out, size_t size);
 /* Why nothing fits, specifically; a malloc'd string or NULL on ENOMEM. */
 char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx,
                            const struct alloc_pending *p);

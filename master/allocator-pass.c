@@ -44,8 +44,10 @@ static void pending_init(struct alloc_cluster *c, struct alloc_pending *p,
                 p->io[i].any = !io->disk || streq(io->disk, "any");
                 p->io[i].need = io_need_of(c, io, p->io[i].class_id);
         }
-        p->constrained =
-            k->hostname || k->n_attributes || (k->spread == SILO_SPREAD_HOSTNAME && spec->group);
+        for (size_t i = 0; spec->has_container && i < spec->container.n_volumes; i++)
+                p->has_volumes = p->has_volumes || spec->container.volumes[i].name;
+        p->constrained = k->hostname || k->n_attributes ||
+                         (k->spread == SILO_SPREAD_HOSTNAME && spec->group) || p->has_volumes;
         alloc_ports_demand(spec, p);
 }
 
@@ -181,6 +183,13 @@ static char *reason_signature(const struct alloc_pending *p)
         for (size_t i = 0; i < p->n_ports; i++)
                 fprintf(f, "|port:%u/%d", spec->container.ports[i].host,
                         (int)spec->container.ports[i].proto);
+        for (size_t i = 0; p->has_volumes && i < spec->container.n_volumes; i++)
+                if (spec->container.volumes[i].name)
+                        fprintf(f, "|vol:%s:%" PRIu64 ":%s:%s", spec->container.volumes[i].name,
+                                spec->container.volumes[i].size,
+                                strempty(spec->container.volumes[i].disk),
+                                spec->container.volumes[i].class ? spec->container.volumes[i].class
+                                                                 : "\x01");
         for (size_t i = 0; i < spec->resources.n_io; i++) {
                 _cleanup_free_ char *key = alloc_io_key(&spec->resources.io[i]);
 
@@ -296,7 +305,7 @@ static bool role_may_continue(struct alloc_cluster *c, const struct role_queue *
 
 /* Fill everything but the host ports, which booking wrote into res->host_ports already. */
 static void result_fill(struct alloc_result *res, const struct alloc_choice *ch, size_t n_io,
-                        size_t n_ports)
+                        size_t n_ports, const struct alloc_pending *p)
 {
         uint16_t ports[SILO_CONTAINER_PORTS_MAX];
 
@@ -309,6 +318,8 @@ static void result_fill(struct alloc_result *res, const struct alloc_choice *ch,
             .n_ports = n_ports,
         };
         memcpy(res->host_ports, ports, n_ports * sizeof(*ports));
+        if (p->has_volumes && p->vol.n_fresh > 0)
+                res->volume_disk = ch->agent->disks[ch->volume_disk].name;
         for (size_t i = 0; i < n_io; i++) {
                 res->disks[i] = ch->agent->disks[ch->disk[i]].name;
                 res->io_cost[i] = ch->cost[i];
@@ -399,9 +410,11 @@ int alloc_place_batch(struct alloc_cluster *c, const struct silo_task_spec *cons
                 if (!memo_dominated(memo, n_memo, p) && alloc_fit_find(c, p, &ch)) {
                         r = alloc_task_book(c, p->spec, ch.agent, ch.disk, ch.cost,
                                             res->host_ports);
+                        if (r >= 0 && p->has_volumes && p->vol.n_fresh > 0)
+                                r = alloc_volumes_book_fresh(c, p, ch.agent, ch.volume_disk);
                         if (r < 0)
                                 goto fail;
-                        result_fill(res, &ch, p->spec->resources.n_io, p->n_ports);
+                        result_fill(res, &ch, p->spec->resources.n_io, p->n_ports, p);
                         placed++;
                         q->share = alloc_role_share_of(c, q->role);
                 } else {
@@ -435,6 +448,9 @@ fail:
         for (size_t i = 0; i < n; i++) {
                 if (ret_results[i].placed)
                         (void)alloc_task_release(c, specs[i]->id);
+                /* a volume unknown when its task was searched was booked by this pass */
+                for (size_t v = 0; v < pend[i].vol.n_fresh; v++)
+                        (void)alloc_volume_remove(c, pend[i].vol.fresh[v]->name);
                 free(ret_results[i].reason);
                 ret_results[i] = (struct alloc_result){};
         }

@@ -13,7 +13,7 @@
 #include "master/allocator-internal.h"
 
 /* Bytes the way a user writes them in a spec: "16Gi" when exact, "1.5Gi" otherwise. */
-static int alloc_format_bytes(uint64_t v, char *buf, size_t size)
+int alloc_format_bytes(uint64_t v, char *buf, size_t size)
 {
         static const char *const units[] = {"Ki", "Mi", "Gi", "Ti", "Pi"};
         int u = -1;
@@ -363,8 +363,8 @@ static void ports_shortfall(const struct alloc_agent *a, const struct alloc_pend
 }
 
 /* The first thing the closest agent lacks: "short of mem: needs 8Gi, 2Gi free". */
-static void shortfall_string(const struct alloc_agent *a, const struct alloc_pending *p, char *out,
-                             size_t size)
+void alloc_shortfall_string(const struct alloc_agent *a, const struct alloc_pending *p,
+                            char *out, size_t size)
 {
         char need[64], have[64];
 
@@ -589,6 +589,13 @@ char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx
 
         if (c->agents.n == 0)
                 return strdup("no agents registered");
+        if (p->has_volumes) {
+                bool oom = false;
+
+                s = alloc_volumes_explain(c, p, &oom);
+                if (s || oom)
+                        return s;
+        }
         if (k->hostname && !table_get(&c->by_hostname, k->hostname))
                 return asprintf(&s, "hostname: no agent is named %s", k->hostname) < 0 ? NULL : s;
 
@@ -697,7 +704,7 @@ char *alloc_reason_explain(struct alloc_cluster *c, struct alloc_reason_ctx *ctx
         demand = demand_string(p);
         if (!demand)
                 return NULL;
-        shortfall_string(d.closest, p, shortfall, sizeof(shortfall));
+        alloc_shortfall_string(d.closest, p, shortfall, sizeof(shortfall));
         return asprintf(&s, "no agent has %s free together (closest: %s, %s)", demand,
                         d.closest->hostname, shortfall) < 0
                    ? NULL

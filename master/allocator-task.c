@@ -175,7 +175,11 @@ void alloc_task_unbook(struct alloc_cluster *c, struct alloc_task *t)
 
 bool alloc_spec_is_checked(const struct silo_task_spec *spec)
 {
-        if (spec->resources.n_io > ALLOC_IO_MAX)
+        size_t n_vol = 0;
+
+        for (size_t i = 0; spec->has_container && i < spec->container.n_volumes; i++)
+                n_vol += spec->container.volumes[i].name != NULL;
+        if (spec->resources.n_io > ALLOC_IO_MAX || n_vol > ALLOC_VOLUMES_MAX)
                 return false;
         for (size_t i = 0; i < spec->resources.n_io; i++)
                 if (!spec->resources.io[i].disk)

@@ -74,6 +74,7 @@ struct alloc_cluster *alloc_cluster_free(struct alloc_cluster *c)
                 free(c->classes[i]);
         alloc_index_done(c);
         alloc_ports_cluster_done(c);
+        alloc_volumes_done(c);
         table_done(&c->tasks);
         table_done(&c->agents);
         table_done(&c->by_hostname);
@@ -157,6 +158,7 @@ static int agent_fill(struct alloc_cluster *c, struct alloc_agent *a, const char
                         return -EINVAL;
                 *d = (struct alloc_disk){};
                 memcpy(d->figure, s->figure, sizeof(d->figure));
+                d->size = s->size;
                 d->name = strdup(s->name);
                 d->class = s->class ? strdup(s->class) : NULL;
                 a->n_disks++;
@@ -327,6 +329,7 @@ int alloc_agent_add(struct alloc_cluster *c, const char *agent_id,
         alloc_totals_add_agent(c, a, +1);
         cluster_note_disks(c, a);
         alloc_ports_link(c, a);
+        alloc_volumes_book_agent(c, a);
         a->all_prev = c->last;
         if (c->last)
                 c->last->all_next = a;
@@ -397,6 +400,7 @@ int alloc_agent_update(struct alloc_cluster *c, const char *agent_id,
          * port now outside the range is not tracked; the task keeps it in its record). */
         alloc_ports_link(c, a);
         alloc_ports_rebook_all(c, a);
+        alloc_volumes_book_agent(c, a);
         /* The lists point at the stack copy: repoint them at the agent. */
         for (size_t i = 0; i < a->n_attrs; i++) {
                 struct alloc_attr_list *l =

@@ -33,6 +33,8 @@
 
 /* The most io entries one task may carry (the codec takes more: a standalone agent's limit). */
 #define ALLOC_IO_MAX 8
+/* The most persistent volumes (container.volumes[] with a name) one task may name. */
+#define ALLOC_VOLUMES_MAX 8
 
 struct alloc_cluster;
 
@@ -47,6 +49,9 @@ struct alloc_result {
         double io_cost[ALLOC_IO_MAX];           /* the cost charged on that disk */
         size_t n_ports;                         /* == spec->container.n_ports */
         uint16_t host_ports[SILO_CONTAINER_PORTS_MAX]; /* the host port of container.ports[i] */
+        /* the disk the task's new persistent volumes were booked on (alloc_volume_set() done),
+         * NULL when it names none the cluster did not know */
+        const char *volume_disk;
         /* pending: why, specifically (malloc'd; released by alloc_results_clear()), e.g.
          *   "cpus: needs 8, the largest free is 4 (node-2)"
          *   "resources.io[0]: no agent has a disk of class ssd with 0.4 io cost free
@@ -59,7 +64,8 @@ struct alloc_result {
 
 /* The precondition on every spec handed to the allocator, which the master enforces when a task
  * is submitted (master_spec_check(), with the messages users see): each io entry names a disk
- * or "any" (never a device path) and there are at most ALLOC_IO_MAX of them. Breaking it is a
+ * or "any" (never a device path) and there are at most ALLOC_IO_MAX of them, and at most
+ * ALLOC_VOLUMES_MAX persistent volumes. Breaking it is a
  * programmer error: alloc_place_batch() and alloc_task_charge() refuse such a spec, -EINVAL. */
 bool alloc_spec_is_checked(const struct silo_task_spec *spec);
 
@@ -126,6 +132,25 @@ void alloc_results_clear(struct alloc_result *results, size_t n);
  * dimension is unknown (0); *ret_missing (optional) then says which (SILO_IO_WBPS: the disk lacks write_bps). */
 int alloc_io_cost(const struct silo_io_request *io, const struct silo_disk *disk, double *ret_cost,
                   silo_io_limit *ret_missing);
+
+/*
+ * Persistent volumes (container.volumes[] entries with a name): each lives on one disk of one
+ * agent and books its size there, against the disk's size as the agent reports it
+ * (silo_disk.size; a disk of size 0 takes none), whether its agent is present or not. A task
+ * naming a known volume goes only to that volume's agent, and its io entries with disk "any"
+ * to the volume's disk; all the volumes a task names must be on one agent. The volumes a task
+ * names that the cluster does not know go together on one disk of its agent that matches each
+ * one's disk and class and has room for their sizes; they are booked when the task is placed
+ * (alloc_result.volume_disk), and stay booked after the task ends, until removed.
+ */
+/* Add or move a volume (replacing the record of the same name). -ENOMEM. */
+int alloc_volume_set(struct alloc_cluster *c, const char *name, const char *agent_id,
+                     const char *disk, uint64_t size);
+/* -ENOENT when unknown. */
+int alloc_volume_remove(struct alloc_cluster *c, const char *name);
+/* The bytes volumes book on a disk of an agent (0 for a disk or agent unknown). */
+uint64_t alloc_disk_volume_bytes(const struct alloc_cluster *c, const char *agent_id,
+                                 const char *disk);
 
 /* What an agent has free now (for /api/v1/agents and the tests). */
 struct alloc_agent_free {

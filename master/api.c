@@ -36,6 +36,7 @@ static const struct {
     {-EHOSTUNREACH, 502, NULL},          /* an agent a read is relayed to did not answer */
     {-ENODATA, 410, "gone"},             /* events no longer kept (or never were): re-list */
     {-EUSERS, 503, "unavailable"},       /* --event-consumers-max streams are open already */
+    {-ETXTBSY, 409, "volume_in_use"},    /* a persistent volume a task not ended mounts */
 };
 
 unsigned master_api_status(int r, const char *code, const char **ret_code)
@@ -451,6 +452,78 @@ static int api_agent_get(http_request *req, http_response *resp, void *userdata)
         return api_reply(m, req, http_response_json(resp, 200, master_agent_to_json(m, a)));
 }
 
+static int volume_name_cmp(const void *a, const void *b)
+{
+        return strcmp((*(struct master_volume *const *)a)->name,
+                      (*(struct master_volume *const *)b)->name);
+}
+
+static int api_volume_list(http_request *req, http_response *resp, void *userdata)
+{
+        master *m = userdata;
+        _cleanup_free_ struct master_volume **v = NULL;
+        struct master_volume *x;
+        size_t n = 0, i = 0;
+        json_t *arr;
+
+        API_AUTHZ(m, req, resp, .action = AUTHZ_VOLUMES_READ);
+        v = calloc((m->volumes ? table_size(m->volumes) : 0) + 1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        while (m->volumes && table_next(m->volumes, &i, NULL, (void **)&x))
+                if (authz_role_visible(http_request_identity(req), x->role))
+                        v[n++] = x;
+        qsort(v, n, sizeof(*v), volume_name_cmp);
+        arr = json_array();
+        for (i = 0; arr && i < n; i++)
+                json_array_append_new(arr, master_volume_to_json(m, v[i]));
+        return api_reply(m, req,
+                         http_response_json(resp, 200, json_pack("{s:o}", "volumes", arr)));
+}
+
+/* The path's volume, or a 404 answered (NULL). */
+static struct master_volume *api_volume_find(master *m, http_request *req, http_response *resp,
+                                             int *ret)
+{
+        struct master_volume *v = master_volume_get(m, req->captures[0]);
+
+        if (!v)
+                *ret = api_reply(m, req,
+                                 api_errorf(resp, -ENOENT, "not_found",
+                                            "volume %s: no such volume", req->captures[0]));
+        return v;
+}
+
+static int api_volume_get(http_request *req, http_response *resp, void *userdata)
+{
+        master *m = userdata;
+        struct master_volume *v;
+        int r = 0;
+
+        if (!(v = api_volume_find(m, req, resp, &r)))
+                return r;
+        API_AUTHZ(m, req, resp, .action = AUTHZ_VOLUMES_READ, .volume = v->name, .role = v->role);
+        return api_reply(m, req, http_response_json(resp, 200, master_volume_to_json(m, v)));
+}
+
+static int api_volume_delete(http_request *req, http_response *resp, void *userdata)
+{
+        master *m = userdata;
+        _cleanup_free_ char *err = NULL;
+        struct master_volume *v;
+        int r = 0;
+
+        if (!(v = api_volume_find(m, req, resp, &r)))
+                return r;
+        API_AUTHZ(m, req, resp, .action = AUTHZ_VOLUME_DELETE, .volume = v->name,
+                  .role = v->role);
+        r = master_volume_delete(m, v, &err);
+        if (r < 0)
+                return api_reply(m, req, api_error(resp, r, NULL, err));
+        /* 202: its agent has been asked; the record goes when it confirms (volume_deleted). */
+        return api_reply(m, req, http_response_json(resp, 202, master_volume_to_json(m, v)));
+}
+
 const struct http_route master_routes[] = {
     {"GET", "/health", api_health, HTTP_ROUTE_PUBLIC},
     {"GET", "/metrics", api_metrics, 0},
@@ -465,6 +538,9 @@ const struct http_route master_routes[] = {
     {"DELETE", "/api/v1/tasks/{id}", api_task_kill, 0},
     {"GET", "/api/v1/tasks/{id}/isolation", dashboard_task_isolation, 0},
     {"GET", "/api/v1/events", api_events, 0},
+    {"GET", "/api/v1/volumes", api_volume_list, 0},
+    {"GET", "/api/v1/volumes/{name}", api_volume_get, 0},
+    {"DELETE", "/api/v1/volumes/{name}", api_volume_delete, 0},
     /* The dashboard's page and files hold no data: public, like /health (master/dashboard.c). */
     {"GET", "/", dashboard_index, HTTP_ROUTE_PUBLIC},
     {"GET", "/ui/{asset}", dashboard_asset_get, HTTP_ROUTE_PUBLIC},

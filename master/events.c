@@ -30,6 +30,8 @@ static const char *const event_type_names[_MASTER_EVENT_TYPE_MAX] = {
     [MASTER_EVENT_TASK_STATE] = "task_state",     [MASTER_EVENT_TASK_PLACED] = "task_placed",
     [MASTER_EVENT_TASK_PENDING] = "task_pending", [MASTER_EVENT_AGENT_JOINED] = "agent_joined",
     [MASTER_EVENT_AGENT_LOST] = "agent_lost",     [MASTER_EVENT_AGENT_RETURNED] = "agent_returned",
+    [MASTER_EVENT_VOLUME_CREATED] = "volume_created",
+    [MASTER_EVENT_VOLUME_DELETED] = "volume_deleted",
 };
 
 const char *master_event_type_to_string(enum master_event_type t)
@@ -582,6 +584,13 @@ int master_event_agent(master *m, enum master_event_type type, const struct mast
                            json_pack("{s:s, s:s?, s:s?}", "agent_id", a->id, "hostname",
                                      a->reg ? a->reg->hostname : NULL, "address",
                                      a->reg ? a->reg->address : NULL));
+}
+
+int master_event_volume(master *m, enum master_event_type type, const struct master_volume *v)
+{
+        return event_write(m, type, NULL, v->role, now_realtime_ms(),
+                           json_pack("{s:s, s:s, s:s, s:I}", "volume", v->name, "agent_id",
+                                     v->agent_id, "disk", v->disk, "size", (json_int_t)v->size));
 }
 
 /* ---- publishing ---- */

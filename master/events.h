@@ -25,6 +25,8 @@ enum master_event_type {
         MASTER_EVENT_AGENT_JOINED,
         MASTER_EVENT_AGENT_LOST,
         MASTER_EVENT_AGENT_RETURNED,
+        MASTER_EVENT_VOLUME_CREATED, /* its agent made it (or a volume was adopted) */
+        MASTER_EVENT_VOLUME_DELETED, /* its agent deleted it: the record is gone */
         _MASTER_EVENT_TYPE_MAX,
 };
 
@@ -93,6 +95,8 @@ struct master_events *master_events_free(struct master_events *e);
 int master_event_task_state(master *m, const struct master_task *t, const char *message);
 int master_event_task_placed(master *m, const struct master_task *t);
 int master_event_agent(master *m, enum master_event_type type, const struct master_agent *a);
+/* A volume's event, with the volume's role (a role's stream shows its volumes). */
+int master_event_volume(master *m, enum master_event_type type, const struct master_volume *v);
 /* A pending task's reason changed (to reason; t->pending_reason is still the one before): the
  * event is a change of its own. */
 int master_event_task_pending(master *m, const struct master_task *t, const char *reason);

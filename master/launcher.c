@@ -16,6 +16,7 @@
 enum call_kind {
         CALL_LAUNCH,
         CALL_KILL,
+        CALL_VOLUME_DELETE, /* task_id holds the volume's name */
 };
 
 /* What a completion needs; ids are copied because the task may change meanwhile. */
@@ -284,7 +285,7 @@ out:
         agent_call_free(c);
 }
 
-json_t *master_launch_body(const struct master_task *t)
+json_t *master_launch_body(const struct master_task *t, const char *const *volume_disks)
 {
         _cleanup_(silo_task_spec_freep) struct silo_task_spec *spec = silo_task_spec_dup(t->spec);
 
@@ -307,11 +308,24 @@ json_t *master_launch_body(const struct master_task *t)
                 free(io->class);
                 io->class = NULL;
         }
+        for (size_t i = 0; volume_disks && i < spec->container.n_volumes; i++) {
+                struct silo_volume *vol = &spec->container.volumes[i];
+
+                if (!vol->name || !volume_disks[i])
+                        continue;
+                /* the disk its size was counted on: the agent makes it there */
+                free(vol->disk);
+                free(vol->class);
+                vol->class = NULL;
+                if (!(vol->disk = strdup(volume_disks[i])))
+                        return NULL;
+        }
         return silo_task_spec_to_json(spec);
 }
 
 int master_launch_send(master *m, struct master_task *t)
 {
+        const char *volume_disks[SILO_CONTAINER_VOLUMES_MAX] = {0};
         struct master_agent *a = master_agent_get(m, t->agent_id);
         _cleanup_free_ char *url = NULL;
         struct agent_call *c;
@@ -322,7 +336,14 @@ int master_launch_send(master *m, struct master_task *t)
                 return -ENOENT;
         if (asprintf(&url, "%s://%s/api/v1/tasks", m->agent_scheme, a->reg->address) < 0)
                 return -ENOMEM;
-        body = master_launch_body(t);
+        for (size_t i = 0; t->spec->has_container && i < t->spec->container.n_volumes &&
+                           i < SILO_CONTAINER_VOLUMES_MAX;
+             i++) {
+                struct master_volume *v = master_volume_get(m, t->spec->container.volumes[i].name);
+
+                volume_disks[i] = v ? v->disk : NULL;
+        }
+        body = master_launch_body(t, volume_disks);
         c = agent_call_new(m, CALL_LAUNCH, t->id, a->id);
         if (!body || !c) {
                 json_decref(body);
@@ -520,6 +541,63 @@ int master_kill_send(master *m, struct master_agent *a, const char *task_id, str
         return 0;
 }
 
+/* The agent's answer to a volume's DELETE: 204 (or 404: it has none) removes the record, 409
+ * volume_in_use makes it ready again, anything else is retried with backoff. */
+static void master_volume_delete_done(const struct http_client_result *res, void *userdata)
+{
+        struct agent_call *c = userdata;
+        master *m = c->m;
+        struct master_volume *v = master_volume_get(m, c->task_id);
+        struct master_agent *a = master_agent_get(m, c->agent_id);
+        _cleanup_free_ char *why = NULL;
+
+        if (res->error == -ECANCELED || !v || !streq(v->agent_id, c->agent_id))
+                goto out;
+        v->delete_in_flight = false;
+        if (v->state != MASTER_VOLUME_DELETING)
+                goto out;
+        if (res->error == 0 && ((res->status >= 200 && res->status < 300) || res->status == 404)) {
+                master_volume_delete_gone(m, v);
+                goto out;
+        }
+        why = describe_failure("volume's deletion", a, c->agent_id, res);
+        if (agent_fence_refused(m, a, why, res))
+                goto out;
+        if (res->error == 0 && res->status == 409) {
+                master_volume_delete_refused(m, v, why);
+                goto out;
+        }
+        v->delete_attempts++;
+        v->delete_not_before_ms = now_mono_ms() + master_backoff_ms(m, v->delete_attempts);
+        log_warning("volume %s: %s; retrying later", v->name, strempty(why));
+out:
+        agent_call_free(c);
+}
+
+int master_volume_delete_send(master *m, struct master_agent *a, struct master_volume *v)
+{
+        _cleanup_free_ char *url = NULL;
+        struct agent_call *c;
+        int r;
+
+        if (asprintf(&url, "%s://%s/api/v1/volumes/%s", m->agent_scheme, a->reg->address,
+                     v->name) < 0)
+                return -ENOMEM;
+        c = agent_call_new(m, CALL_VOLUME_DELETE, v->name, a->id);
+        if (!c)
+                return -ENOMEM;
+        c->method = "DELETE";
+        c->url = TAKE_PTR(url);
+        c->done = master_volume_delete_done;
+        r = agent_call_queue(m, c);
+        if (r < 0)
+                return r;
+        v->delete_in_flight = true;
+        m->metrics.volume_deletes_sent++;
+        log_debug("volume %s: deletion queued for agent %s", v->name, a->id);
+        return 0;
+}
+
 void master_launcher_tick(master *m)
 {
         uint64_t now = now_mono_ms();
@@ -527,6 +605,7 @@ void master_launcher_tick(master *m)
         size_t i = 0;
 
         recent_kills_prune(m);
+        master_volumes_tick(m);
         while (table_next(m->tasks, &i, NULL, (void **)&t)) {
                 struct master_agent *a;
 

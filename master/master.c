@@ -46,6 +46,11 @@ static int master_load_agent(struct master_agent *a, void *userdata)
         return 0;
 }
 
+static int master_load_volume(struct master_volume *v, void *userdata)
+{
+        return master_volume_load(userdata, v);
+}
+
 static int master_load_task(struct master_task *t, void *userdata)
 {
         master *m = userdata;
@@ -206,14 +211,16 @@ int master_state_load(master *m, char **ret_error)
                 return -ENOMEM;
         r = store_load_agents(m->store, master_load_agent, m);
         if (r >= 0)
+                r = store_load_volumes(m->store, master_load_volume, m);
+        if (r >= 0)
                 r = store_load_tasks(m->store, master_load_task, m);
         if (r < 0)
                 return error_set(ret_error, r, "%s: cannot load the saved state", db);
         r = master_events_new(m, &m->events, ret_error);
         if (r < 0)
                 return r;
-        log_info("recovered %zu agents and %zu tasks from %s", table_size(m->agents),
-                 table_size(m->tasks), db);
+        log_info("recovered %zu agents, %zu volumes and %zu tasks from %s", table_size(m->agents),
+                 m->volumes ? table_size(m->volumes) : 0, table_size(m->tasks), db);
         m->loaded = true;
         return 0;
 }
@@ -383,6 +390,14 @@ master *master_free(master *m)
                 while (table_next(m->agents, &i, NULL, (void **)&a))
                         master_agent_free(a);
                 table_free(m->agents);
+        }
+        if (m->volumes) {
+                struct master_volume *v;
+
+                i = 0;
+                while (table_next(m->volumes, &i, NULL, (void **)&v))
+                        master_volume_free(v);
+                table_free(m->volumes);
         }
         master_recent_kills_free(m);
         alloc_cluster_free(m->alloc);

@@ -120,6 +120,34 @@ struct master_agent {
         struct table *tasks;
 };
 
+/* A persistent volume as the master knows it (volumes.c): where it lives and what it books
+ * there. Everything but the in-memory part is persisted at every change (store_volume_put). */
+enum master_volume_state {
+        MASTER_VOLUME_PENDING,  /* placed with a task; its agent has not reported it yet */
+        MASTER_VOLUME_READY,    /* its agent reports it */
+        MASTER_VOLUME_DELETING, /* deletion asked; the agent's confirmation removes the record */
+        _MASTER_VOLUME_STATE_MAX,
+};
+
+struct master_volume {
+        char *name;
+        char *agent_id;
+        char *disk;
+        char *class; /* the class asked for when it was created; may be NULL */
+        char *role;  /* the role of the task that created it; NULL when adopted from an agent */
+        uint64_t size, used_bytes;
+        enum master_volume_state state;
+        /* READY, but its agent's last report did not name it (deleted behind the master's back,
+         * or its disk gone): kept and shown, never dropped silently */
+        bool missing;
+        uint64_t created_ms, updated_ms; /* CLOCK_REALTIME */
+
+        /* in memory only */
+        bool delete_in_flight;
+        uint64_t delete_attempts;
+        uint64_t delete_not_before_ms; /* monotonic: retry backoff of the DELETE to the agent */
+};
+
 struct master_metrics {
         uint64_t http_requests;
         uint64_t registrations;
@@ -136,6 +164,7 @@ struct master_metrics {
         uint64_t launches_accepted;
         uint64_t launches_failed;
         uint64_t kills_sent;
+        uint64_t volume_deletes_sent;
         uint64_t reconcile_kills;
         uint64_t tasks_forgotten;   /* ended tasks dropped by retention */
         uint64_t updates_forgotten; /* updates for unknown tasks dropped by retention */
@@ -158,6 +187,7 @@ typedef struct master {
         struct table *tasks;        /* id -> struct master_task */
         struct table *agents;       /* id -> struct master_agent */
         struct table *recent_kills; /* "agent/task" -> struct master_recent_kill */
+        struct table *volumes;      /* name -> struct master_volume */
         struct alloc_cluster *alloc;
         http_server *http;
         http_server *health; /* --health-listen */
@@ -303,14 +333,58 @@ void master_agents_check(master *m);
 json_t *master_agent_to_json(master *m, const struct master_agent *a);
 struct master_agent *master_agent_free(struct master_agent *a);
 
+/* ---- persistent volumes (volumes.c) ---- */
+/* The most persistent volumes one task may name: what the allocator places per task. */
+#define MASTER_TASK_VOLUMES_MAX ALLOC_VOLUMES_MAX
+const char *master_volume_state_to_string(enum master_volume_state s);
+struct master_volume *master_volume_get(master *m, const char *name);
+struct master_volume *master_volume_free(struct master_volume *v);
+/* The record as stored (both backends) and back; from_record names what is wrong. */
+json_t *master_volume_record(const struct master_volume *v);
+int master_volume_from_record(const char *name, const json_t *j, struct master_volume **ret,
+                              char **ret_error);
+/* Take a volume loaded from the store (master_state_load). */
+int master_volume_load(master *m, struct master_volume *v);
+/* The submission's rules for the spec's persistent volumes against the volumes and the tasks
+ * not ended: -EINVAL for a spec that names a volume with another size than it has, -EBUSY
+ * (409 volume_in_use) when a task not ended mounts it and either mount is read-write (unless
+ * both are shared) or it is being deleted. *ret_error names the volume and the task. */
+int master_volumes_check_submit(master *m, const struct silo_task_spec *spec, char **ret_error);
+/* Record the new volumes of a task just placed (PENDING volumes on res->volume_disk); part of
+ * the caller's open change. */
+int master_volumes_place(master *m, const struct master_task *t, const struct alloc_result *res);
+/* Forget what master_volumes_place() booked when the placement could not be recorded. */
+void master_volumes_unplace(master *m, const struct master_task *t);
+/* Merge an agent's report (registration or heartbeat): its volumes become READY with their
+ * figures, one it has that the master does not know is adopted, a READY one it no longer names
+ * is flagged missing. */
+int master_volumes_report(master *m, struct master_agent *a, const struct silo_volume_report *v,
+                          size_t n);
+/* The tasks not ended that mount the volume, in submission order (free() the array). */
+int master_volume_tasks(master *m, const char *name, struct master_task ***ret, size_t *ret_n);
+json_t *master_volume_to_json(master *m, const struct master_volume *v);
+/* DELETE /api/v1/volumes/{name}: -EBUSY with *ret_error naming a task not ended that mounts
+ * it; else DELETING (durable), and its agent is asked (now or when it is back). */
+int master_volume_delete(master *m, struct master_volume *v, char **ret_error);
+/* The agent's answer to a DELETE: gone (removed, or the agent has no such volume: the record
+ * goes), refused (in use there: READY again, with why), or failed (retried later). */
+void master_volume_delete_gone(master *m, struct master_volume *v);
+void master_volume_delete_refused(master *m, struct master_volume *v, const char *why);
+/* Resend the deletions a restart or a lost agent interrupted (master_launcher_tick). */
+void master_volumes_tick(master *m);
+
 /* ---- agent calls (launcher.c) ---- */
 /* The spec the agent gets (POST /api/v1/tasks): the task's typed spec with its id and, for
- * every io entry, the disk chosen here in place of "any" and the class, encoded by the codec.
- * NULL on ENOMEM. */
-json_t *master_launch_body(const struct master_task *t);
+ * every io entry, the disk chosen here in place of "any" and the class, and for every
+ * persistent volume its disk (volume_disks[i] for container.volumes[i], NULL: as given; may be
+ * NULL), encoded by the codec. NULL on ENOMEM. */
+json_t *master_launch_body(const struct master_task *t, const char *const *volume_disks);
 int master_launch_send(master *m, struct master_task *t);
 /* DELETE the task on the agent; t may be NULL for a task the master does not know. */
 int master_kill_send(master *m, struct master_agent *a, const char *task_id, struct master_task *t);
+/* DELETE the volume on its agent (v->agent_id, active); the answer goes to
+ * master_volume_delete_gone/refused. */
+int master_volume_delete_send(master *m, struct master_agent *a, struct master_volume *v);
 /* Resend what a restart interrupted (STAGING launches, requested kills) and due retries. */
 void master_launcher_tick(master *m);
 /* Free the record of recent reconciliation kills (master_free). */

@@ -65,6 +65,9 @@ static const struct master_counter {
         COUNTER("silo_master_launches_failed_total",
                 "Launch requests that failed or were refused.",
                 launches_failed),
+        COUNTER("silo_master_volume_deletes_sent_total",
+                "Volume deletions sent to agents.",
+                volume_deletes_sent),
         COUNTER("silo_master_kills_sent_total",
                 "Kill requests sent to agents.",
                 kills_sent),
@@ -321,6 +324,50 @@ static void disks_write_cost(struct metrics_text *w, const struct agent_view *v,
         }
 }
 
+/* Volumes by state, and per disk the bytes their sizes book against the disk's size. */
+static void volumes_write(struct metrics_text *w, master *m, const struct agent_view *v, size_t n)
+{
+        uint64_t states[_MASTER_VOLUME_STATE_MAX] = {0}, missing = 0;
+        struct master_volume *x;
+        size_t i = 0;
+
+        while (m->volumes && table_next(m->volumes, &i, NULL, (void **)&x)) {
+                states[x->state]++;
+                missing += x->missing;
+        }
+        metrics_text_family(w, "silo_master_volumes", METRICS_GAUGE,
+                            "Persistent volumes known to the master by state (missing: ready, "
+                            "but no longer reported by its agent).");
+        for (int s = 0; s < _MASTER_VOLUME_STATE_MAX; s++)
+                metrics_text_sample_u64(
+                    w, METRICS_LABELS({"state", master_volume_state_to_string(s)}), states[s]);
+        metrics_text_sample_u64(w, METRICS_LABELS({"state", "missing"}), missing);
+        for (int booked = 0; booked < 2; booked++) {
+                metrics_text_family(w,
+                                    booked ? "silo_master_disk_volume_bytes_allocated"
+                                           : "silo_master_disk_volume_bytes_capacity",
+                                    METRICS_GAUGE,
+                                    booked ? "Sum of the sizes of the persistent volumes on the "
+                                             "disk."
+                                           : "The bytes persistent volumes may take on the disk "
+                                             "(its size as the agent reports it).");
+                for (size_t k = 0; k < n; k++) {
+                        const struct silo_agent_resources *res = &v[k].a->reg->resources;
+
+                        for (size_t d = 0; d < res->n_disks; d++)
+                                metrics_text_sample_u64(
+                                    w,
+                                    METRICS_LABELS({"agent", v[k].a->id},
+                                                   {"hostname", v[k].a->reg->hostname},
+                                                   {"disk", res->disks[d].name},
+                                                   {"class", res->disks[d].class}),
+                                    booked ? alloc_disk_volume_bytes(m->alloc, v[k].a->id,
+                                                                     res->disks[d].name)
+                                           : res->disks[d].size);
+                }
+        }
+}
+
 static int cluster_write(struct metrics_text *w, master *m)
 {
         struct agent_view *v = NULL;
@@ -335,6 +382,7 @@ static int cluster_write(struct metrics_text *w, master *m)
         disks_write_figure(w, v, n, true);
         disks_write_cost(w, v, n, false);
         disks_write_cost(w, v, n, true);
+        volumes_write(w, m, v, n);
         agent_views_free(v, n);
         pending_write(w, m);
         return 0;

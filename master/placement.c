@@ -88,6 +88,11 @@ static int master_task_stage(master *m, struct master_task *t, const struct allo
         }
         free(t->pending_reason);
         t->pending_reason = NULL;
+        /* The task goes anyway: a volume not recorded here is adopted when its agent reports
+         * it. */
+        r = master_volumes_place(m, t, res);
+        if (r < 0)
+                log_error("task %s: cannot record its new volumes: %s", t->id, strerror(-r));
         return 0;
 }
 
@@ -165,6 +170,7 @@ int master_allocate(master *m)
                         log_warning("task %s: cannot record its placement: %s", t->id,
                                     strerror(-r));
                         (void)alloc_task_release(m->alloc, t->id);
+                        master_volumes_unplace(m, t);
                         continue;
                 }
                 m->metrics.allocation_placed++;

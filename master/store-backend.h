@@ -21,6 +21,10 @@ struct store_ops {
         int (*update_seen)(struct store *s, const char *update_id);
         int (*task_events)(struct store *s, const char *task_id, json_t **ret);
         int (*agent_put)(struct store *s, const struct master_agent *a);
+        int (*volume_put)(struct store *s, const struct master_volume *v);
+        int (*volume_delete)(struct store *s, const char *name);
+        int (*load_volumes)(struct store *s, int (*cb)(struct master_volume *v, void *userdata),
+                            void *userdata);
         int (*task_delete)(struct store *s, const char *task_id);
         int (*unapplied_sweep)(struct store *s, uint64_t *cursor, uint64_t before_ms, size_t max,
                                bool (*task_known)(const char *task_id, void *userdata),

@@ -22,6 +22,7 @@
  *   leader                     the leader's key (leader.c), bound to its lease; its
  *                              create_revision is the epoch every txn compares
  *   agents/<id>                {"registration": "<JSON>", "state", "registered_ms", "updated_ms"}
+ *   volumes/<name>             a persistent volume (master_volume_record()), fenced as agents
  *   tasks/<id>                 the task (task_to_json())
  *   history/<task id>/<seq>    one history event (store_event_to_json()), seq global
  *   updates/<update id>        "history/<task id>/<seq>": an agent's update was recorded
@@ -681,6 +682,23 @@ static int etcd_agent_put(struct store *base, const struct master_agent *a)
         return op_put_json(s, key_of(s, "agents/%s", a->id), j, true);
 }
 
+static int etcd_volume_put(struct store *base, const struct master_volume *v)
+{
+        struct store_etcd *s = ETCD(base);
+        json_t *j = master_volume_record(v);
+
+        if (!j)
+                return -ENOMEM;
+        return op_put_json(s, key_of(s, "volumes/%s", v->name), j, true);
+}
+
+static int etcd_volume_delete(struct store *base, const char *name)
+{
+        struct store_etcd *s = ETCD(base);
+
+        return op_add(s, key_of(s, "volumes/%s", name), NULL, 0, true);
+}
+
 /* Reads: at the pinned revision while loading (the first read pins it), else the newest. */
 static int64_t read_revision(const struct store_etcd *s)
 {
@@ -782,6 +800,51 @@ static int etcd_load_agents(struct store *base, int (*cb)(struct master_agent *a
         r = range_each(s, p, agent_kv, &l, &err);
         if (r < 0 && err)
                 log_error("loading the agents: %s", err);
+        return r;
+}
+
+struct load_volumes {
+        struct store_etcd *s;
+        int (*cb)(struct master_volume *v, void *userdata);
+        void *userdata;
+};
+
+static int volume_kv(const struct etcd_kv *kv, void *userdata)
+{
+        struct load_volumes *l = userdata;
+        const char *name = kv->key + strlen(l->s->prefix) + strlen("volumes/");
+        json_t *j = json_loadb(kv->value, kv->value_size, 0, NULL);
+        _cleanup_free_ char *err = NULL;
+        struct master_volume *v = NULL;
+        int r;
+
+        r = master_volume_from_record(name, j, &v, &err);
+        json_decref(j);
+        if (r < 0) {
+                log_error("etcd key %s: not a volume: %s", kv->key, strempty(err));
+                return r;
+        }
+        r = mod_set(l->s, kv->key, kv->mod_revision);
+        if (r < 0) {
+                master_volume_free(v);
+                return r;
+        }
+        return l->cb(v, l->userdata);
+}
+
+static int etcd_load_volumes(struct store *base,
+                             int (*cb)(struct master_volume *v, void *userdata), void *userdata)
+{
+        struct store_etcd *s = ETCD(base);
+        _cleanup_free_ char *p = key_of(s, "volumes/"), *err = NULL;
+        struct load_volumes l = {s, cb, userdata};
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        r = range_each(s, p, volume_kv, &l, &err);
+        if (r < 0 && err)
+                log_error("loading the volumes: %s", err);
         return r;
 }
 
@@ -1394,6 +1457,9 @@ static const struct store_ops store_etcd_ops = {
     .update_seen = etcd_update_seen,
     .task_events = etcd_task_events,
     .agent_put = etcd_agent_put,
+    .volume_put = etcd_volume_put,
+    .volume_delete = etcd_volume_delete,
+    .load_volumes = etcd_load_volumes,
     .task_delete = etcd_task_delete,
     .unapplied_sweep = etcd_unapplied_sweep,
     .load_agents = etcd_load_agents,

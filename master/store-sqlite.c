@@ -40,6 +40,8 @@ enum {
         STMT_STREAM_PUT,
         STMT_STREAM_RANGE,
         STMT_STREAM_TRIM,
+        STMT_VOLUME_PUT,
+        STMT_VOLUME_DELETE,
         _STMT_MAX,
 };
 
@@ -79,6 +81,8 @@ static const char *const store_sql[_STMT_MAX] = {
     [STMT_STREAM_RANGE] = "SELECT idx, type, task_id, role, line FROM events WHERE idx > ?1 "
                           "ORDER BY idx LIMIT ?2",
     [STMT_STREAM_TRIM] = "DELETE FROM events WHERE idx <= ?1",
+    [STMT_VOLUME_PUT] = "INSERT OR REPLACE INTO volumes(name, record) VALUES(?1, ?2)",
+    [STMT_VOLUME_DELETE] = "DELETE FROM volumes WHERE name = ?1",
 };
 
 struct store_sqlite {
@@ -146,6 +150,8 @@ static const char *const store_schema =
     "CREATE TABLE IF NOT EXISTS events("
     "  idx INTEGER PRIMARY KEY, type TEXT NOT NULL, task_id TEXT, role TEXT,"
     "  line TEXT NOT NULL);"
+    /* Persistent volumes (master/volumes.c): the record as master_volume_record() makes it. */
+    "CREATE TABLE IF NOT EXISTS volumes(name TEXT PRIMARY KEY, record TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
 /* Give the path exactly `mode` and say so when it had another: an older master (or a umask)
@@ -433,6 +439,29 @@ static int sqlite_agent_put(struct store *base, const struct master_agent *a)
         return store_step_done(s, st);
 }
 
+static int sqlite_volume_put(struct store *base, const struct master_volume *v)
+{
+        struct store_sqlite *s = SQL(base);
+        sqlite3_stmt *st = s->stmt[STMT_VOLUME_PUT];
+        json_t *j = master_volume_record(v);
+        _cleanup_free_ char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+        json_decref(j);
+        if (!text)
+                return -ENOMEM;
+        bind_text(st, 1, v->name);
+        bind_text(st, 2, text);
+        return store_step_done(s, st);
+}
+
+static int sqlite_volume_delete(struct store *base, const char *name)
+{
+        struct store_sqlite *s = SQL(base);
+
+        bind_text(s->stmt[STMT_VOLUME_DELETE], 1, name);
+        return store_step_done(s, s->stmt[STMT_VOLUME_DELETE]);
+}
+
 /* Run a SELECT and hand each row to `row`; stops at the first error, which it returns. */
 static int store_each_row(struct store_sqlite *s, const char *sql,
                           int (*row)(sqlite3_stmt *st, void *ctx), void *ctx)
@@ -493,6 +522,38 @@ static int sqlite_load_agents(struct store *base, int (*cb)(struct master_agent 
         return store_each_row(
             s, "SELECT id, registration, state, registered_ms, updated_ms FROM agents", agent_row,
             &l);
+}
+
+struct load_volumes {
+        int (*cb)(struct master_volume *v, void *userdata);
+        void *userdata;
+};
+
+static int volume_row(sqlite3_stmt *st, void *ctx)
+{
+        const struct load_volumes *l = ctx;
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        json_t *j = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+        _cleanup_free_ char *err = NULL;
+        struct master_volume *v = NULL;
+        int r;
+
+        r = master_volume_from_record(name, j, &v, &err);
+        json_decref(j);
+        if (r < 0) {
+                log_error("volume %s in the database: %s", strempty(name), strempty(err));
+                return r;
+        }
+        return l->cb(v, l->userdata);
+}
+
+static int sqlite_load_volumes(struct store *base,
+                               int (*cb)(struct master_volume *v, void *userdata), void *userdata)
+{
+        struct load_volumes l = {cb, userdata};
+
+        return store_each_row(SQL(base), "SELECT name, record FROM volumes ORDER BY name",
+                              volume_row, &l);
 }
 
 /* The chosen disks, stored as a JSON array of names (null for none). */
@@ -816,6 +877,9 @@ static const struct store_ops store_sqlite_ops = {
     .update_seen = sqlite_update_seen,
     .task_events = sqlite_task_events,
     .agent_put = sqlite_agent_put,
+    .volume_put = sqlite_volume_put,
+    .volume_delete = sqlite_volume_delete,
+    .load_volumes = sqlite_load_volumes,
     .task_delete = sqlite_task_delete,
     .unapplied_sweep = sqlite_unapplied_sweep,
     .load_agents = sqlite_load_agents,

@@ -92,6 +92,22 @@ int store_agent_put(struct store *s, const struct master_agent *a)
         return s->ops->agent_put(s, a);
 }
 
+int store_volume_put(struct store *s, const struct master_volume *v)
+{
+        return s->ops->volume_put(s, v);
+}
+
+int store_volume_delete(struct store *s, const char *name)
+{
+        return s->ops->volume_delete(s, name);
+}
+
+int store_load_volumes(struct store *s, int (*cb)(struct master_volume *v, void *userdata),
+                       void *userdata)
+{
+        return s->ops->load_volumes(s, cb, userdata);
+}
+
 int store_task_delete(struct store *s, const char *task_id)
 {
         return s->ops->task_delete(s, task_id);
@@ -155,7 +171,7 @@ json_t *store_event_to_json(uint64_t seq, const struct store_event *e)
 
 struct migrate {
         struct store *to;
-        size_t agents, tasks, history, stream, in_turn;
+        size_t agents, volumes, tasks, history, stream, in_turn;
 };
 
 static int migrate_step(struct migrate *mg, int r)
@@ -177,6 +193,18 @@ static int migrate_agent(struct master_agent *a, void *userdata)
                 r = store_agent_put(mg->to, a);
         master_agent_free(a);
         mg->agents++;
+        return migrate_step(mg, r);
+}
+
+static int migrate_volume(struct master_volume *v, void *userdata)
+{
+        struct migrate *mg = userdata;
+        int r = store_change_begin(mg->to);
+
+        if (r >= 0)
+                r = store_volume_put(mg->to, v);
+        master_volume_free(v);
+        mg->volumes++;
         return migrate_step(mg, r);
 }
 
@@ -231,6 +259,8 @@ int store_migrate(struct store *from, struct store *to, char **ret_counts, char 
          * its id when they register with its first leader. */
         r = store_load_agents(from, migrate_agent, &mg);
         if (r >= 0)
+                r = store_load_volumes(from, migrate_volume, &mg);
+        if (r >= 0)
                 r = store_load_tasks(from, migrate_task, &mg);
         if (r >= 0)
                 r = from->ops->history_each(from, migrate_history, &mg);
@@ -240,13 +270,14 @@ int store_migrate(struct store *from, struct store *to, char **ret_counts, char 
                 r = store_commit(to);
         if (r < 0)
                 return error_set(ret_error, r,
-                                 "copying into %s after %zu agents, %zu tasks, %zu history events "
-                                 "and %zu stream events: %s",
-                                 to->ops->name, mg.agents, mg.tasks, mg.history, mg.stream,
-                                 strerror(-r));
-        if (ret_counts && asprintf(ret_counts,
-                                   "%zu agents, %zu tasks, %zu history events, %zu stream events",
-                                   mg.agents, mg.tasks, mg.history, mg.stream) < 0)
+                                 "copying into %s after %zu agents, %zu volumes, %zu tasks, %zu "
+                                 "history events and %zu stream events: %s",
+                                 to->ops->name, mg.agents, mg.volumes, mg.tasks, mg.history,
+                                 mg.stream, strerror(-r));
+        if (ret_counts &&
+            asprintf(ret_counts,
+                     "%zu agents, %zu volumes, %zu tasks, %zu history events, %zu stream events",
+                     mg.agents, mg.volumes, mg.tasks, mg.history, mg.stream) < 0)
                 return -ENOMEM;
         return 0;
 }

@@ -55,9 +55,9 @@ void store_set_deadline(struct store *s, uint64_t deadline_ms);
 /* fn(userdata) between the pages of a load (etcd; NULL: none): a new leader reading a large
  * state keeps its lease alive meanwhile (master_leader_service), which moves the deadline. */
 void store_set_page_hook(struct store *s, void (*fn)(void *userdata), void *userdata);
-/* Copy everything of `from` (agents, tasks, history, event stream) into `to`, which must be
+/* Copy everything of `from` (agents, volumes, tasks, history, event stream) into `to`, which must be
  * empty (-EEXIST naming it otherwise): `silo-master --migrate-to etcd`. *ret_counts (may be
- * NULL) gets "N agents, N tasks, N history events, N stream events". */
+ * NULL) gets "N agents, N volumes, N tasks, N history events, N stream events". */
 int store_migrate(struct store *from, struct store *to, char **ret_counts, char **ret_error);
 
 /* Group commit: the master opens one transaction per loop turn and commits it before it
@@ -102,6 +102,10 @@ int store_task_events(struct store *s, const char *task_id, json_t **ret);
 
 int store_agent_put(struct store *s, const struct master_agent *a);
 
+/* Persistent volumes (master_volume_record() as stored; etcd key volumes/<name>, fenced). */
+int store_volume_put(struct store *s, const struct master_volume *v);
+int store_volume_delete(struct store *s, const char *name);
+
 /* Retention: delete a task's row and its whole history. */
 int store_task_delete(struct store *s, const char *task_id);
 /* Walk at most `max` unapplied events after *cursor (by seq) and delete those of tasks that
@@ -118,6 +122,8 @@ int store_load_agents(struct store *s, int (*cb)(struct master_agent *a, void *u
                       void *userdata);
 int store_load_tasks(struct store *s, int (*cb)(struct master_task *t, void *userdata),
                      void *userdata);
+int store_load_volumes(struct store *s, int (*cb)(struct master_volume *v, void *userdata),
+                       void *userdata);
 
 /* The event stream's rows (master/events.c): index = rowid, contiguous from the oldest kept. */
 struct store_stream_event {

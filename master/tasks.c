@@ -222,6 +222,7 @@ static int master_spec_check(const struct silo_task_spec *spec, char **ret_error
                 return error_set(ret_error, -EINVAL,
                                  "resources.io: %zu entries, at most %d are supported",
                                  spec->resources.n_io, ALLOC_IO_MAX);
+        /* the persistent volumes' own rules: master_volumes_check_submit() */
         return 0;
 }
 
@@ -267,6 +268,9 @@ int master_task_submit(master *m, struct silo_task_spec *spec, struct master_tas
                 if (r < 0)
                         return r;
         }
+        r = master_volumes_check_submit(m, spec, ret_error);
+        if (r < 0)
+                return r;
 
         t = calloc(1, sizeof(*t));
         if (!t)

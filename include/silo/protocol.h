@@ -270,6 +270,9 @@ struct silo_disk {
         char *class;            /* "ssd", "hdd", "nvme", ... */
         char *mount;            /* may be NULL */
         char *source;           /* "calibrated" | "config" */
+        /* bytes persistent volumes may take on it (the size the agent reports: its filesystem's
+         * at `mount`, else the block device's); 0 = unknown: no volume is placed on it */
+        uint64_t size;
 };
 
 struct silo_agent_resources {

@@ -43,7 +43,7 @@ rc=0
 "$MASTER_BIN" --state-dir "$WORK/state" --migrate-to etcd --etcd "$ETCD_ENDPOINTS" --etcd-prefix /migrated/ >"$WORK/migrate.log" 2>&1 || rc=$?
 cat "$WORK/migrate.log"
 assert_eq "--migrate-to etcd exit status" "$rc" 0
-assert_match "migration counts" "$(cat "$WORK/migrate.log")" "copied 1 agents, 3 tasks, [0-9]+ history events, [0-9]+ stream events"
+assert_match "migration counts" "$(cat "$WORK/migrate.log")" "copied 1 agents, 0 volumes, 3 tasks, [0-9]+ history events, [0-9]+ stream events"
 
 rc=0
 "$MASTER_BIN" --state-dir "$WORK/state" --migrate-to etcd --etcd "$ETCD_ENDPOINTS" --etcd-prefix /migrated/ >"$WORK/migrate2.log" 2>&1 || rc=$?

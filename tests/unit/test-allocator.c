@@ -1277,6 +1277,175 @@ static void test_random_exact(void **state)
         }
 }
 
+
+/* ---- persistent volumes ---- */
+
+struct vspec {
+        struct tspec t;
+        struct silo_volume vol[ALLOC_VOLUMES_MAX + 1];
+};
+
+static void vspec_init(struct vspec *v, const char *id, double cpus)
+{
+        *v = (struct vspec){};
+        tspec_init(&v->t, id, "storage", cpus, 0);
+        v->t.spec.has_container = true;
+        v->t.spec.container.volumes = v->vol;
+}
+
+static struct silo_volume *vspec_volume(struct vspec *v, const char *name, uint64_t size,
+                                        const char *disk, const char *class)
+{
+        struct silo_volume *vol = &v->vol[v->t.spec.container.n_volumes++];
+
+        *vol = (struct silo_volume){.name = (char *)name, .size = size, .disk = (char *)disk,
+                                    .class = (char *)class, .target = (char *)"/data"};
+        return vol;
+}
+
+/* Two agents with disks for volumes (a size) and one without (size 0). */
+static struct alloc_cluster *volume_cluster(void)
+{
+        struct alloc_cluster *c = NULL;
+        struct silo_disk d1[] = {disk_make("sda", "hdd", 100 * MB, 100 * MB, 100, 100),
+                                 disk_make("nvme0n1", "ssd", 1000 * MB, 1000 * MB, 1000, 1000)};
+        struct silo_disk d2[] = {disk_make("sdb", "hdd", 100 * MB, 100 * MB, 100, 100)};
+
+        d1[0].size = 10 * GiB; /* sda: volumes */
+        d1[1].size = 0;        /* nvme0n1: no filesystem for volumes */
+        d2[0].size = 4 * GiB;
+        assert_int_equal(alloc_cluster_new(&c), 0);
+        agent_add(c, "A", "node-1", 4, 16 * GiB, 0, d1, 2, NULL);
+        agent_add(c, "B", "node-2", 16, 64 * GiB, 0, d2, 1, NULL);
+        return c;
+}
+
+/* A new volume goes to a disk with room (its io "any" entry with it), the sizes add up against
+ * the disk's size, and the reason names the largest free space. */
+static void test_volumes_new_capacity(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = volume_cluster();
+        struct vspec a, b, d;
+        struct alloc_result res;
+        (void)state;
+
+        vspec_init(&a, "a", 1);
+        vspec_volume(&a, "pg", 5 * GiB, "any", NULL);
+        tspec_io(&a.t, "any", NULL)->limit[SILO_IO_WBPS] = 10 * MB;
+        assert_true(place1(c, &a.t, &res));
+        assert_string_equal(res.agent_id, "A");
+        assert_string_equal(res.volume_disk, "sda");
+        /* nvme0n1 is the cheaper disk for the io entry, but the volume is on sda */
+        assert_string_equal(res.disks[0], "sda");
+        alloc_results_clear(&res, 1);
+        assert_true(alloc_disk_volume_bytes(c, "A", "sda") == 5 * GiB);
+
+        vspec_init(&b, "b", 1);
+        vspec_volume(&b, "big", 6 * GiB, NULL, NULL);
+        expect_reason(c, &b.t, "no disk has 6Gi free for volume 'big' (largest free: 5Gi on node-1/sda)");
+        vspec_init(&d, "d", 1);
+        vspec_volume(&d, "small", 4 * GiB, "sdb", NULL);
+        assert_string_equal(expect_placed(c, &d.t), "B");
+        assert_true(alloc_disk_volume_bytes(c, "B", "sdb") == 4 * GiB);
+        /* the volume stays booked after its task ends, until removed */
+        assert_int_equal(alloc_task_release(c, "a"), 0);
+        assert_true(alloc_disk_volume_bytes(c, "A", "sda") == 5 * GiB);
+        assert_int_equal(alloc_volume_remove(c, "pg"), 0);
+        assert_int_equal(alloc_volume_remove(c, "pg"), -ENOENT);
+        assert_true(alloc_disk_volume_bytes(c, "A", "sda") == 0);
+        assert_string_equal(expect_placed(c, &b.t), "A");
+
+        /* a class no disk with room has, a disk named that takes no volumes */
+        vspec_init(&a, "e", 1);
+        vspec_volume(&a, "fast", GiB, "any", "ssd");
+        expect_reason(c, &a.t,
+                      "volume 'fast': no disk offers room for volumes (a disk with a mount point "
+                      "and a size) matching disk any, class ssd");
+        vspec_init(&a, "f", 1);
+        vspec_volume(&a, "fast", GiB, "nvme0n1", NULL);
+        vspec_volume(&a, "fast2", GiB, "nvme0n1", NULL);
+        expect_reason(c, &a.t,
+                      "volumes 'fast' and 1 more (together): no disk offers room for volumes (a "
+                      "disk with a mount point and a size) matching disk nvme0n1");
+}
+
+/* A task naming a known volume goes to its agent and disk only, or waits with the reason. */
+static void test_volumes_pinned(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = volume_cluster();
+        struct silo_disk d1[] = {disk_make("sda", "hdd", 100 * MB, 100 * MB, 100, 100)};
+        struct silo_agent_registration reg = {
+            .hostname = (char *)"node-1",
+            .resources = {.cpus = 4, .mem = 16 * GiB, .disks = d1, .n_disks = 1},
+        };
+        struct vspec a, b, big;
+        (void)state;
+
+        d1[0].size = 10 * GiB;
+        /* known before any task: as a master restarting or adopting an agent's volume */
+        assert_int_equal(alloc_volume_set(c, "pg", "A", "sda", 2 * GiB), 0);
+        vspec_init(&a, "a", 1);
+        vspec_volume(&a, "pg", 2 * GiB, "any", NULL);
+        tspec_io(&a.t, "any", "hdd")->limit[SILO_IO_RBPS] = 10 * MB;
+        /* B has more of everything free, but the volume is on A */
+        assert_string_equal(expect_placed(c, &a.t), "A");
+        vspec_init(&big, "big", 8);
+        vspec_volume(&big, "pg", 2 * GiB, "any", NULL);
+        expect_reason(c, &big.t,
+                      "volume 'pg' is on agent A (node-1), which cannot take the task now: short "
+                      "of cpus: needs 8, 3 free");
+        /* re-registering keeps the booking, on the disk by name */
+        assert_int_equal(alloc_agent_update(c, "A", &reg), 0);
+        assert_true(alloc_disk_volume_bytes(c, "A", "sda") == 2 * GiB);
+        assert_int_equal(alloc_task_release(c, "a"), 0);
+        assert_int_equal(alloc_agent_remove(c, "A"), 0);
+        vspec_init(&b, "b", 1);
+        vspec_volume(&b, "pg", 2 * GiB, "any", NULL);
+        expect_reason(c, &b.t, "volume 'pg' is on agent A (disk sda), which is not active");
+        /* it comes back: the task goes there, and the booking is counted again */
+        assert_int_equal(alloc_agent_add(c, "A", &reg), 0);
+        assert_true(alloc_disk_volume_bytes(c, "A", "sda") == 2 * GiB);
+        assert_string_equal(expect_placed(c, &b.t), "A");
+        /* a volume whose disk the agent no longer offers */
+        assert_int_equal(alloc_volume_set(c, "old", "A", "gone", GiB), 0);
+        vspec_init(&b, "c", 1);
+        vspec_volume(&b, "old", GiB, "any", NULL);
+        expect_reason(c, &b.t,
+                      "volume 'old' is on disk gone of agent A (node-1), which the agent no "
+                      "longer offers");
+        /* two known volumes on two agents */
+        assert_int_equal(alloc_volume_set(c, "other", "B", "sdb", GiB), 0);
+        vspec_init(&b, "d", 1);
+        vspec_volume(&b, "pg", 2 * GiB, "any", NULL);
+        vspec_volume(&b, "other", GiB, "any", NULL);
+        expect_reason(c, &b.t,
+                      "container.volumes: volume 'pg' is on agent A and volume 'other' on agent "
+                      "B; a task runs on one agent");
+}
+
+/* Two tasks of one pass naming the same new volume land together: the first books it. */
+static void test_volumes_same_pass(void **state)
+{
+        _cleanup_(alloc_cluster_freep) struct alloc_cluster *c = volume_cluster();
+        struct vspec a, b;
+        const struct silo_task_spec *specs[2];
+        struct alloc_result res[2];
+        (void)state;
+
+        vspec_init(&a, "a", 1);
+        vspec_volume(&a, "shared", 3 * GiB, "any", NULL)->shared = true;
+        vspec_init(&b, "b", 1);
+        vspec_volume(&b, "shared", 3 * GiB, "any", NULL)->shared = true;
+        specs[0] = &a.t.spec;
+        specs[1] = &b.t.spec;
+        assert_int_equal(alloc_place_batch(c, specs, 2, res), 2);
+        assert_string_equal(res[0].agent_id, res[1].agent_id);
+        assert_non_null(res[0].volume_disk);
+        assert_null(res[1].volume_disk); /* known by then: nothing new */
+        assert_true(alloc_disk_volume_bytes(c, res[0].agent_id, res[0].volume_disk) == 3 * GiB);
+        alloc_results_clear(res, 2);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1304,6 +1473,9 @@ int main(void)
             cmocka_unit_test(test_ports_pass_charge_update),
             cmocka_unit_test(test_ports_overlapping_ranges),
             cmocka_unit_test(test_ports_held_everywhere),
+            cmocka_unit_test(test_volumes_new_capacity),
+            cmocka_unit_test(test_volumes_pinned),
+            cmocka_unit_test(test_volumes_same_pass),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,6 +75,21 @@ static const struct authz_case cases[] = {
     {&storage, {AUTHZ_METRICS}, "identity 'client:sto (roles storage)' may not read the metrics"},
     {&storage, {AUTHZ_TASK_LAUNCH, .task = "s1", .role = "storage", .managed = false},
      "identity 'client:sto (roles storage)' may not launch task 's1' of role 'storage'"},
+    /* persistent volumes: a client reads and deletes those its roles' tasks made */
+    {&storage, {AUTHZ_VOLUMES_READ, .volume = "pg-data", .role = "storage"}, NULL},
+    {&storage, {AUTHZ_VOLUMES_READ, .volume = "b-data", .role = "batch"},
+     "identity 'client:sto (roles storage)' may not read volume 'b-data' of role 'batch'"},
+    {&storage, {AUTHZ_VOLUMES_READ, .volume = "adopted"},
+     "identity 'client:sto (roles storage)' may not read volume 'adopted'"},
+    {&storage, {AUTHZ_VOLUME_DELETE, .volume = "pg-data", .role = "storage"}, NULL},
+    {&storage, {AUTHZ_VOLUME_DELETE, .volume = "b-data", .role = "batch"},
+     "identity 'client:sto (roles storage)' may not delete volume 'b-data' of role 'batch'"},
+    {&node1, {AUTHZ_VOLUMES_READ}, "identity 'agent:node-1' may not list the volumes"},
+    {&operator, {AUTHZ_VOLUME_DELETE, .volume = "v", .role = "r"}, NULL},
+    {&operator, {AUTHZ_VOLUME_DELETE, .volume = "v", .role = "r", .managed = true},
+     "identity 'operator:alice' may not delete volume 'v' of role 'r' at an agent that has a "
+     "master (ask the master)"},
+    {&master_id, {AUTHZ_VOLUME_DELETE, .volume = "v", .managed = true}, NULL},
     /* operators: everything, but starting and stopping tasks behind a master's back */
     {&operator, {AUTHZ_TASK_SUBMIT, .role = "batch"}, NULL},
     {&operator, {AUTHZ_AGENT_HEARTBEAT, .agent = "node-2"}, NULL},
@@ -103,7 +118,8 @@ static const struct authz_case cases[] = {
      * the master's */
     {&operator, {AUTHZ_VOLUMES_READ}, NULL},
     {&master_id, {AUTHZ_VOLUMES_READ, .volume = "pg"}, NULL},
-    {&storage, {AUTHZ_VOLUMES_READ}, "identity 'client:sto (roles storage)' may not list the volumes"},
+    /* a client lists them (the list is filtered to its roles' volumes) */
+    {&storage, {AUTHZ_VOLUMES_READ}, NULL},
     {&storage, {AUTHZ_VOLUMES_READ, .volume = "pg"},
      "identity 'client:sto (roles storage)' may not read volume 'pg'"},
     {&operator, {AUTHZ_VOLUME_DELETE, .volume = "pg"}, NULL},

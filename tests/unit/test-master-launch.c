@@ -40,7 +40,7 @@ static json_t *launch_body_by_json_edit(const struct master_task *t)
 static struct silo_task_spec *check_launch(struct master_task *t)
 {
         _cleanup_(silo_task_spec_freep) struct silo_task_spec *before = silo_task_spec_dup(t->spec);
-        json_t *body = master_launch_body(t), *old = launch_body_by_json_edit(t);
+        json_t *body = master_launch_body(t, NULL), *old = launch_body_by_json_edit(t);
         struct silo_task_spec *got = NULL, *want = NULL;
         char *err = NULL;
 
@@ -106,7 +106,7 @@ static void test_launch_body_exact_text(void **state)
         (void)state;
 
         got = check_launch(&t);
-        body = master_launch_body(&t);
+        body = master_launch_body(&t, NULL);
         text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
         assert_non_null(strstr(text, "\"io\":[{\"disk\":\"nvme0n1\",\"wbps\":1000}]"));
         assert_null(strstr(text, "class"));
@@ -195,7 +195,7 @@ static void test_ports_placed_launched_recovered(void **state)
                             "container.ports[0]: host port 30000/tcp is taken on every agent that "
                             "offers it (n1: task pg-1)");
         /* the launch body and the task's JSON carry the chosen port */
-        body = master_launch_body(t1);
+        body = master_launch_body(t1, NULL);
         assert_int_equal(
             json_integer_value(json_object_get(
                 json_array_get(json_object_get(json_object_get(body, "container"), "ports"), 0),

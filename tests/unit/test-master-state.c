@@ -608,6 +608,112 @@ static void test_retention(void **state)
         master_free(m);
 }
 
+
+/* Persistent volumes: recorded when a task is placed, made ready by the agent's report, a volume
+ * it reports that the master does not know adopted, one it stops reporting flagged; the
+ * submission's 409s; deletion; all of it across a restart (SQLite, or etcd with SILO_TEST_ETCD). */
+static void test_volumes(void **state)
+{
+        master *m = master_open();
+        struct silo_agent_registration *reg = NULL;
+        struct master_agent *a = NULL;
+        struct master_task *t = NULL, *t2 = NULL;
+        struct master_volume *v;
+        _cleanup_free_ char *err = NULL;
+        struct silo_volume_report rep[] = {
+            {(char *)"pg-data", (char *)"sda", 2ULL << 30, 4096},
+            {(char *)"found", (char *)"sda", 1ULL << 30, 0},
+        };
+#define VOL_SPEC                                                                                   \
+        "{\"id\":\"%s\",\"name\":\"n\",\"command\":[\"x\"],\"resources\":{\"cpus\":0.1},\"container\":{"          \
+        "\"volumes\":[{\"name\":\"pg-data\",\"size\":\"%s\",\"target\":\"/data\"%s}]}}"
+        char text[512];
+
+        (void)state;
+        assert_int_equal(silo_agent_registration_from_string(
+                             "{\"agent_id\":\"agent-v\",\"hostname\":\"nv\",\"address\":"
+                             "\"127.0.0.1:9\",\"version\":\"t\",\"resources\":{\"cpus\":64,"
+                             "\"mem\":1073741824,\"disks\":[{\"name\":\"sda\",\"size\":\"10Gi\","
+                             "\"mount\":\"/srv/sda\"}]}}",
+                             &reg, &err),
+                         0);
+        assert_int_equal(master_agent_register(m, reg, &a, &err), 0);
+        snprintf(text, sizeof(text), VOL_SPEC, "v1", "2Gi", "");
+        assert_int_equal(master_task_submit(m, spec_of(text), &t, &err), 0);
+        assert_true(master_allocate(m) >= 1);
+        assert_int_equal(t->state, SILO_TASK_STAGING);
+        assert_string_equal(t->agent_id, "agent-v");
+        v = master_volume_get(m, "pg-data");
+        assert_non_null(v);
+        assert_int_equal(v->state, MASTER_VOLUME_PENDING);
+        assert_string_equal(v->disk, "sda");
+        assert_string_equal(v->role, "default");
+        assert_true(alloc_disk_volume_bytes(m->alloc, "agent-v", "sda") == 2ULL << 30);
+
+        /* a second read-write user: 409 naming the first; another size: 400 */
+        snprintf(text, sizeof(text), VOL_SPEC, "v2", "2Gi", "");
+        assert_int_equal(master_task_submit(m, spec_of(text), &t2, &err), -ETXTBSY);
+        assert_non_null(strstr(err, "volume 'pg-data' is in use by task v1 (STAGING, read-write)"));
+        free(err);
+        err = NULL;
+        snprintf(text, sizeof(text), VOL_SPEC, "v2", "3Gi", "");
+        assert_int_equal(master_task_submit(m, spec_of(text), &t2, &err), -EINVAL);
+        assert_string_equal(err, "container.volumes[0].size: 3Gi, but volume 'pg-data' exists "
+                                 "with size 2Gi (on agent agent-v, disk sda)");
+        free(err);
+        err = NULL;
+
+        /* the agent made it, and has one the master never heard of */
+        assert_int_equal(master_volumes_report(m, a, rep, 2), 0);
+        assert_int_equal(v->state, MASTER_VOLUME_READY);
+        assert_true(v->used_bytes == 4096);
+        v = master_volume_get(m, "found");
+        assert_non_null(v);
+        assert_int_equal(v->state, MASTER_VOLUME_READY);
+        assert_null(v->role);
+        assert_true(alloc_disk_volume_bytes(m->alloc, "agent-v", "sda") == 3ULL << 30);
+        /* it no longer reports "found": flagged, kept */
+        assert_int_equal(master_volumes_report(m, a, rep, 1), 0);
+        assert_true(master_volume_get(m, "found")->missing);
+        assert_int_equal(master_commit(m), 0);
+        master_free(m);
+
+        m = master_open();
+        v = master_volume_get(m, "pg-data");
+        assert_non_null(v);
+        assert_int_equal(v->state, MASTER_VOLUME_READY);
+        assert_string_equal(v->agent_id, "agent-v");
+        assert_true(v->size == 2ULL << 30);
+        assert_true(master_volume_get(m, "found")->missing);
+        t = master_task_get(m, "v1");
+        /* in use: refused, naming the task; once it ended, DELETING until the agent confirms */
+        assert_int_equal(master_volume_delete(m, v, &err), -ETXTBSY);
+        assert_string_equal(err, "volume pg-data: in use by task v1 (STAGING); kill it first");
+        assert_int_equal(
+            master_task_transition(m, t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST, NULL,
+                                   NULL),
+            0);
+        assert_int_equal(master_volume_delete(m, v, &err), 0);
+        assert_int_equal(v->state, MASTER_VOLUME_DELETING);
+        snprintf(text, sizeof(text), VOL_SPEC, "v3", "2Gi", "");
+        assert_int_equal(master_task_submit(m, spec_of(text), &t2, &err), -ETXTBSY);
+        assert_string_equal(err, "container.volumes[0]: volume 'pg-data' is being deleted");
+        assert_int_equal(master_commit(m), 0);
+        master_free(m);
+
+        m = master_open();
+        v = master_volume_get(m, "pg-data");
+        assert_int_equal(v->state, MASTER_VOLUME_DELETING);
+        master_volume_delete_gone(m, v);
+        assert_null(master_volume_get(m, "pg-data"));
+        assert_int_equal(master_commit(m), 0);
+        master_free(m);
+        m = master_open();
+        assert_null(master_volume_get(m, "pg-data"));
+        assert_non_null(master_volume_get(m, "found"));
+        master_free(m);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -616,6 +722,7 @@ int main(void)
             cmocka_unit_test(test_options),
             cmocka_unit_test(test_table),
             cmocka_unit_test(test_retention),
+            cmocka_unit_test(test_volumes),
             cmocka_unit_test(test_etcd_fenced_and_split),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -137,13 +137,16 @@ static void test_disk(void **state)
         _cleanup_free_ char *text = NULL;
         (void)state;
 
-        assert_int_equal(
-            silo_disk_from_string(
-                "{\"name\": \"md0\", \"device\": \"9:0\", \"read_iops\": \"1.5k\"}", &d, NULL),
-            0);
+        assert_int_equal(silo_disk_from_string("{\"name\": \"md0\", \"device\": \"9:0\", "
+                                               "\"read_iops\": \"1.5k\", \"size\": \"2Gi\"}",
+                                               &d, NULL),
+                         0);
         assert_int_equal(d->figure[SILO_IO_RIOPS], 1500);
+        /* the bytes the master counts persistent volumes against */
+        assert_true(d->size == UINT64_C(2) << 30);
         text = silo_disk_to_string(d);
-        assert_string_equal(text, "{\"device\":\"9:0\",\"name\":\"md0\",\"read_iops\":1500}");
+        assert_string_equal(
+            text, "{\"device\":\"9:0\",\"name\":\"md0\",\"read_iops\":1500,\"size\":2147483648}");
         copy = silo_disk_dup(d);
         assert_true(silo_disk_equal(d, copy));
         assert_null(silo_disk_free(NULL));
@@ -288,7 +291,8 @@ static const struct error_case registration_errors[] = {
 
 static const struct error_case disk_errors[] = {
     {"{}", "name: missing"},
-    {"{'name': 'sda', 'size': 1}", "unknown key 'size'"},
+    {"{'name': 'sda', 'capacity': 1}", "unknown key 'capacity'"},
+    {"{'name': 'sda', 'size': 'big'}", "size: 'big' is not a quantity"},
 };
 
 static void test_errors(void **state)
