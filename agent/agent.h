@@ -55,6 +55,8 @@ struct agent_disk {
         dev_t devnum;
         char *class;            /* "ssd", "hdd" */
         uint64_t size_bytes;
+        char *mount;            /* --disk NAME:MOUNTPOINT: where its persistent volumes live */
+        struct pquota_fs *fs;   /* that filesystem, checked at start (isolator/pquota.h) */
 };
 
 /* What this node's kernel accepts for a task's limits, read once at start (task-limits.c). */
@@ -74,6 +76,8 @@ struct node_limits {
 
 struct task;
 struct log_waiter;
+struct pquota_fs;
+struct agent_volume;
 struct agent_link;
 
 struct agent {
@@ -92,6 +96,8 @@ struct agent {
         size_t n_tasks;
         struct agent_disk *disks;
         size_t n_disks;
+        struct agent_volume **volumes;  /* persistent volumes (volumes.h) */
+        size_t n_volumes;
         struct log_waiter *log_waiters;
         struct agent_link *link;        /* status queue, master link, calibration (link.c) */
         struct agent_measure *measure;  /* eBPF I/O figures for the isolation view (measure.c) */
@@ -267,6 +273,10 @@ int agent_api_authz(struct agent *a, http_request *req, http_response *resp,
 bool agent_managed(const struct agent *a);
 #define AGENT_AUTHZ(a, req, resp, ...)                                                             \
         AUTHZ_RETURN_IF_DENIED(agent_api_authz(a, req, resp, &(struct authz_request){__VA_ARGS__}))
+/* The persistent volumes' endpoints (api-volumes.c). */
+int agent_api_volume_list(http_request *req, http_response *resp, void *userdata);
+int agent_api_volume_get(http_request *req, http_response *resp, void *userdata);
+int agent_api_volume_delete(http_request *req, http_response *resp, void *userdata);
 int agent_api_start(struct agent *a, char **ret_error);
 void agent_api_stop(struct agent *a);
 /* Wake log followers of `t` (its output grew or it ended). */

@@ -455,6 +455,9 @@ static const struct http_route routes[] = {
         {"DELETE", "/api/v1/tasks/{id}", handle_task_kill, 0},
         {"GET", "/api/v1/tasks/{id}/logs", handle_task_logs, 0},
         {"GET", "/api/v1/tasks/{id}/isolation", handle_task_isolation, 0},
+        {"GET", "/api/v1/volumes", agent_api_volume_list, 0},
+        {"GET", "/api/v1/volumes/{name}", agent_api_volume_get, 0},
+        {"DELETE", "/api/v1/volumes/{name}", agent_api_volume_delete, 0},
         AGENT_LINK_ROUTES,
 };
 

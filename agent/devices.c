@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/macro.h"
+#include "isolator/pquota.h"
 
 static uint64_t sysfs_u64(const char *name, const char *attr)
 {
@@ -32,6 +33,25 @@ static const char *disk_class(const char *name)
         return sysfs_u64(name, "queue/rotational") ? "hdd" : "ssd";
 }
 
+/* The disk's volume filesystem at `mount`: on this disk, mounted, project quotas on
+ * (isolator/pquota.h says what is wrong and how to fix it). */
+static int disk_mount_open(struct agent_disk *disk, const char *mount, char **ret_error)
+{
+        _cleanup_free_ struct pquota_fs *fs = malloc(sizeof(*fs));
+        int r;
+
+        if (!fs)
+                return -ENOMEM;
+        r = pquota_fs_open(NULL, mount, disk->devnum, disk->name, fs, ret_error);
+        if (r < 0)
+                return r;
+        disk->mount = strdup(fs->mount);
+        if (!disk->mount)
+                return -ENOMEM;
+        disk->fs = TAKE_PTR(fs);
+        return 0;
+}
+
 int agent_disks_resolve(struct agent *a, char **ret_error)
 {
         size_t n = 0;
@@ -45,14 +65,20 @@ int agent_disks_resolve(struct agent *a, char **ret_error)
                 return -ENOMEM;
         for (char **d = a->opts.disk; d && *d; d++) {
                 struct agent_disk *disk = &a->disks[a->n_disks];
+                /* NAME:/MOUNTPOINT: ":/" never occurs in a device name or path (by-path
+                 * names have ':' before digits). */
+                const char *mount = strstr(*d, ":/");
+                _cleanup_free_ char *dev = mount ? strndup(*d, (size_t)(mount - *d)) : strdup(*d);
                 struct blockdev bd;
                 int r;
 
+                if (!dev)
+                        return -ENOMEM;
                 /* A name ("nullb0") or any path: device, partition, mount point, file. */
-                if (strchr(*d, '/'))
-                        r = blockdev_resolve(NULL, *d, &bd, ret_error);
+                if (strchr(dev, '/'))
+                        r = blockdev_resolve(NULL, dev, &bd, ret_error);
                 else
-                        r = blockdev_resolve_name(NULL, *d, &bd, ret_error);
+                        r = blockdev_resolve_name(NULL, dev, &bd, ret_error);
                 if (r < 0)
                         return error_wrap(ret_error, r, "--disk %s", *d);
                 for (size_t i = 0; i < a->n_disks; i++)
@@ -68,6 +94,11 @@ int agent_disks_resolve(struct agent *a, char **ret_error)
                 a->n_disks++;
                 if (!disk->name || !disk->path || !disk->class)
                         return -ENOMEM;
+                if (mount) {
+                        r = disk_mount_open(disk, mount + 1, ret_error);
+                        if (r < 0)
+                                return error_wrap(ret_error, r, "--disk %s", *d);
+                }
         }
         return 0;
 }
@@ -84,8 +115,9 @@ json_t *agent_disks_to_json(const struct agent *a)
                 snprintf(dev, sizeof(dev), "%u:%u", major(d->devnum), minor(d->devnum));
                 /* Figures are 0 (unknown) here; the calibration (link.h) fills in what it
                  * measured or the operator configured. */
-                obj = json_pack("{s:s, s:s, s:s, s:s, s:I}", "device", dev, "name", d->name, "path",
-                                d->path, "class", d->class, "size_bytes", (json_int_t)d->size_bytes);
+                obj = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s?}", "device", dev, "name", d->name,
+                                "path", d->path, "class", d->class, "size_bytes",
+                                (json_int_t)d->size_bytes, "mount", d->mount);
                 FOREACH_IO_LIMIT(l)
                         if (obj && json_object_set_new(obj, silo_io_figure_to_string(l), json_integer(0)) < 0)
                                 json_decref(TAKE_PTR(obj));

@@ -19,6 +19,10 @@ unsigned launch_http_status(int r, const char **ret_code)
                 *ret_code = "conflict";
                 return 409;
         }
+        if (r == -EBUSY) {              /* a persistent volume it mounts is another task's */
+                *ret_code = "volume_in_use";
+                return 409;
+        }
         if (agent_launch_refused(r)) {  /* it cannot run on this host as it is */
                 *ret_code = "invalid_spec";
                 return 400;

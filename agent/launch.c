@@ -5,6 +5,7 @@
 
 #include "agent/agent.h"
 #include "agent/task-ports.h"
+#include "agent/volumes.h"
 #include "common/error.h"
 #include "common/macro.h"
 #include "common/protocol-json.h"
@@ -18,7 +19,7 @@
 
 bool agent_launch_refused(int r)
 {
-        return r == -EINVAL || r == -ENOENT || r == -ENODEV || r == -EEXIST;
+        return r == -EINVAL || r == -ENOENT || r == -ENODEV || r == -EEXIST || r == -EBUSY;
 }
 
 void task_plan_clear(struct task_plan *p)
@@ -46,6 +47,7 @@ int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task 
 {
         _cleanup_(silo_task_spec_freep) struct silo_task_spec *owned = spec;
         _cleanup_(task_plan_clear) struct task_plan plan = {};
+        _cleanup_strv_free_ char **created = NULL;
         struct task *t;
         int r;
 
@@ -53,6 +55,12 @@ int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task 
                 r = id_uuid_new(&spec->id);
                 if (r < 0)
                         return r;
+        }
+        /* Volumes' and io entries' "any" made concrete first, so that a retry compares equal. */
+        r = agent_volumes_resolve_spec(a, spec, ret_error);
+        if (r < 0) {
+                a->launch_rejected_total++;
+                return r;
         }
         /* Idempotent by id: a master that re-sends a launch after a restart gets the task it
          * already started, never a second one. A launch the agent crashed in before its shim
@@ -87,9 +95,16 @@ int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task 
                 task_free(t);
                 return r;
         }
-        r = task_start(t, &plan, ret_error);
+        /* Its persistent volumes, durable before the answer (volumes.h); a failed start
+         * removes those it created. */
+        r = agent_volumes_create(a, t->spec, &plan, &created, ret_error);
         if (r < 0)
                 return launch_abandon(a, t, r);
+        r = task_start(t, &plan, ret_error);
+        if (r < 0) {
+                agent_volumes_undo(a, created);
+                return launch_abandon(a, t, r);
+        }
         r = agent_task_add(a, t);
         if (r < 0) {
                 (void)task_kill(t);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/volumes.h"
 #include "agent/calibration.h"
 #include "agent/link.h"
 #include "agent/master-link.h"
@@ -214,6 +215,7 @@ static json_t *link_disks_json(const struct agent_link *l)
                 sd = (struct silo_disk){
                         .device = dev, .name = d->name, .path = d->path,
                         .class = (char *)(f.class ? f.class : d->class),
+                        .mount = d->mount,
                         .source = (char *)calibration_disk_source(&f),
                         /* the master counts persistent volumes against it */
                         .size = d->size_bytes,
@@ -242,8 +244,9 @@ static json_t *link_registration_build(void *userdata)
          * (main() refused a --task-ports that does not parse). */
         if (res && silo_port_range_parse(a->opts.task_ports, &pmin, &pmax) >= 0)
                 json_object_set_new(res, "ports", json_sprintf("%u-%u", (unsigned)pmin, (unsigned)pmax));
-        reg = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "hostname", l->hostname, "address", l->address,
-                        "version", SILO_VERSION, "resources", res, "attributes", attrs, "tasks", tasks);
+        reg = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "hostname", l->hostname, "address",
+                        l->address, "version", SILO_VERSION, "resources", res, "attributes", attrs, "tasks",
+                        tasks, "volumes", agent_volumes_report_json(a));
         return reg;
 }
 
@@ -256,7 +259,8 @@ static json_t *link_heartbeat_build(void *userdata)
         for (size_t i = 0; tasks && i < a->n_tasks; i++)
                 if (!silo_task_state_is_terminal(a->tasks[i]->state))
                         json_array_append_new(tasks, json_string(a->tasks[i]->id));
-        return json_pack("{s:o}", "tasks", tasks);
+        /* The volumes too: a master that restarted or took over learns them here. */
+        return json_pack("{s:o, s:o}", "tasks", tasks, "volumes", agent_volumes_report_json(a));
 }
 
 /* The address the master dials: --advertise, else the listen address with the port actually

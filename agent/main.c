@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent/agent.h"
+#include "agent/volumes.h"
 #include "agent/task-network.h"
 #include "agent/measure.h"
 #include "agent/options.h"
@@ -122,8 +123,11 @@ static void agent_free(struct agent *a)
                 free(a->disks[i].name);
                 free(a->disks[i].path);
                 free(a->disks[i].class);
+                free(a->disks[i].mount);
+                free(a->disks[i].fs);
         }
         free(a->disks);
+        agent_volumes_free(a);
         agent_link_free(a);
         event_source_remove(a->housekeeping_timer);
         a->lock_fd = safe_close(a->lock_fd);
@@ -235,7 +239,10 @@ static int agent_state_open(struct agent *a)
         err = NULL;
         r = agent_disks_resolve(a, &err);
         if (r < 0)
-                return log_error_errno(r, "%s", err ? err : "resolving --disk failed");
+                return log_error_errno(r, "Refusing to start: %s", err ? err : "resolving --disk failed");
+        r = agent_volumes_load(a, &err);
+        if (r < 0)
+                return log_error_errno(r, "Refusing to start: persistent volumes: %s", err ? err : strerror(-r));
 
         r = find_shim(a);
         if (r < 0)

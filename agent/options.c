@@ -20,7 +20,9 @@ static const struct config_option agent_option_table[] = {
             "standalone without"),
         OPT("cgroup-root", CONFIG_STRING, cgroup_root, NULL, "PATH",
             "cgroup v2 subtree for the shims and tasks (default: silo-tasks.scope under systemd, else /sys/fs/cgroup/silo)"),
-        OPT("disk", CONFIG_LIST, disk, NULL, "NAME|/dev/X", "a disk to offer"),
+        OPT("disk", CONFIG_LIST, disk, NULL, "NAME|/dev/X[:MOUNTPOINT]",
+            "a disk to offer; with MOUNTPOINT (its ext4/XFS filesystem, mounted with project quota) "
+            "it holds persistent volumes"),
         {"kill-grace-s", CONFIG_UINT, offsetof(struct agent_options, kill_grace_s), "10", "SEC",
          "default SIGTERM-to-SIGKILL grace of a kill", 0, 3600},
         {"log-max-bytes", CONFIG_UINT, offsetof(struct agent_options, log_max_bytes), "10485760",

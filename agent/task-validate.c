@@ -17,6 +17,7 @@
 #include "agent/shim-protocol.h"
 #include "agent/task-cgroup.h"
 #include "agent/task-network.h"
+#include "agent/volumes.h"
 #include "common/error.h"
 #include "common/json-util.h"
 #include "common/task-spec-parts.h"
@@ -195,9 +196,10 @@ static int check_volume_source(const struct agent *a, size_t i, const char *sour
 }
 
 /* Each volume's source resolved (symlink-free, into *sources) and its target checked. */
-static int check_volumes(const struct agent *a, const struct silo_container *c, char ***sources,
+static int check_volumes(const struct agent *a, const struct silo_task_spec *spec, char ***sources,
                          char **ret_error)
 {
+        const struct silo_container *c = &spec->container;
         size_t n = 0;
 
         for (size_t i = 0; i < c->n_volumes; i++) {
@@ -205,12 +207,9 @@ static int check_volumes(const struct agent *a, const struct silo_container *c, 
                 _cleanup_free_ char *resolved = NULL;
                 int r;
 
-                /* Until the agent's volume store lands (agent/volumes.c, the next commit). */
-                if (!v->source)
-                        return error_set(ret_error, -EINVAL,
-                                         "container.volumes[%zu]: persistent volume '%s': this agent does not hold persistent volumes yet",
-                                         i, v->name);
-                r = check_volume_source(a, i, v->source, &resolved, ret_error);
+                /* A persistent volume's source is the agent's own directory (volumes.c). */
+                r = v->name ? agent_volume_check(a, spec, i, &resolved, ret_error)
+                            : check_volume_source(a, i, v->source, &resolved, ret_error);
 
                 if (r < 0)
                         return r;
@@ -413,7 +412,7 @@ static int validate(const struct agent *a, const struct silo_task_spec *spec, co
         if (!has_rootfs && (r = hidden_paths(a, &res->hidden)) < 0)
                 return r;
         if (spec->has_container) {
-                r = check_volumes(a, c, &res->volume_sources, ret_error);
+                r = check_volumes(a, spec, &res->volume_sources, ret_error);
                 if (r >= 0)
                         r = check_devices(c, plan, ret_error);
                 if (r < 0)

@@ -105,6 +105,11 @@ static const struct command {
                             "-o json prints each event as one line of JSON. A broken stream (the master\n"
                             "restarting) is resumed after the last event printed, for up to 60 s.\n",
                             0, 0},
+        [CTL_CMD_VOLUMES] = {"volumes", "", "list persistent volumes (master; --agent: that agent's)", "",
+                             0, 0},
+        [CTL_CMD_VOLUME] = {"volume", "inspect|rm NAME",
+                            "show a persistent volume, or delete it (refused while a task mounts it)",
+                            "", 2, 2},
 };
 
 /* The event types of GET /api/v1/events (docs/PROTOCOL.md). */

@@ -33,6 +33,8 @@ typedef enum {
         CTL_CMD_DEVICES,
         CTL_CMD_METRICS,
         CTL_CMD_EVENTS,
+        CTL_CMD_VOLUMES,
+        CTL_CMD_VOLUME,
         _CTL_CMD_MAX,
         CTL_CMD_NONE = -1,
 } ctl_command;

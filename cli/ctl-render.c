@@ -633,6 +633,7 @@ static void devices_table(FILE *f, const json_t *a, const struct ctl_view *view)
                 {"NAME", .shrink = true}, {"DEVICE"}, {"PATH", .shrink = true, .hide_empty = true},
                 {"CLASS", .hide_empty = true}, {"READ", .right = true}, {"WRITE", .right = true},
                 {"R-IOPS", .right = true}, {"W-IOPS", .right = true}, {"SOURCE", .hide_empty = true},
+                {"MOUNT", .shrink = true, .hide_empty = true},
         };
         struct ctl_table tab;
         json_t *d;
@@ -648,7 +649,8 @@ static void devices_table(FILE *f, const json_t *a, const struct ctl_view *view)
                 count(json_object_get(d, "read_iops"), ri, sizeof(ri));
                 count(json_object_get(d, "write_iops"), wi, sizeof(wi));
                 if (ctl_table_add(&tab, (const char *[]){str(d, "name"), str(d, "device"), str(d, "path"),
-                                                         str(d, "class"), rb, wb, ri, wi, str(d, "source")}) < 0)
+                                                         str(d, "class"), rb, wb, ri, wi, str(d, "source"),
+                                                         str(d, "mount")}) < 0)
                         break;
         }
         table_finish(f, &tab, "No disks.", view);
@@ -698,6 +700,76 @@ void ctl_render_agent(FILE *f, const json_t *v, const struct ctl_view *view)
                 fputs("Disks:\n", f);
                 devices_table(f, json_object_get(res, "disks"), view);
         }
+}
+
+/* ---- persistent volumes ---- */
+
+/* "t1, t2" of a volume's "tasks" (full ids: a volume's users are few). */
+static void volume_tasks(const json_t *v, char *buf, size_t n)
+{
+        json_t *t;
+        size_t i;
+
+        buf[0] = '\0';
+        json_array_foreach(json_object_get(v, "tasks"), i, t) append(buf, n, ", ", "%s",
+                                                                     strempty(json_string_value(t)));
+        if (!buf[0])
+                snprintf(buf, n, "-");
+}
+
+/* NAME AGENT DISK SIZE USED STATE TASKS, from a master ("agent_id") or an agent (none). */
+void ctl_render_volumes(FILE *f, const json_t *v, const struct ctl_view *view)
+{
+        static const struct ctl_col cols[] = {
+                {"NAME", .shrink = true}, {"AGENT", .hide_empty = true}, {"DISK"},
+                {"SIZE", .right = true},  {"USED", .right = true},       {"STATE"},
+                {"TASKS", .shrink = true},
+        };
+        struct ctl_table tab;
+        json_t *vol;
+        size_t i;
+
+        ctl_table_init(&tab, cols, ELEMENTSOF(cols));
+        json_array_foreach(list_of(v, "volumes"), i, vol)
+        {
+                char agent[16] = "", size[32], used[32], tasks[512];
+
+                if (str(vol, "agent_id"))
+                        ctl_short_id(str(vol, "agent_id"), agent, sizeof(agent));
+                bytes_or_max(json_object_get(vol, "size"), size, sizeof(size));
+                bytes_or_max(json_object_get(vol, "used_bytes"), used, sizeof(used));
+                volume_tasks(vol, tasks, sizeof(tasks));
+                if (ctl_table_add(&tab, (const char *[]){str(vol, "name"), agent, str(vol, "disk"), size,
+                                                         used, str(vol, "state"), tasks}) < 0)
+                        break;
+        }
+        table_finish(f, &tab, "No volumes.", view);
+}
+
+void ctl_render_volume(FILE *f, const json_t *v, const struct ctl_view *view)
+{
+        const json_t *created = json_object_get(v, "created_ms");
+        char size[32], used[32], tasks[512], when[96];
+
+        bytes_or_max(json_object_get(v, "size"), size, sizeof(size));
+        bytes_or_max(json_object_get(v, "used_bytes"), used, sizeof(used));
+        volume_tasks(v, tasks, sizeof(tasks));
+        line(f, view, "Name:", "%s", strempty(str(v, "name")));
+        if (str(v, "agent_id"))
+                line(f, view, "Agent:", "%s", str(v, "agent_id"));
+        line(f, view, "Disk:", "%s", str(v, "disk") ? str(v, "disk") : "-");
+        line(f, view, "State:", "%s", str(v, "state") ? str(v, "state") : "-");
+        line(f, view, "Size:", "%s, %s used", size, used);
+        if (str(v, "path"))
+                line(f, view, "Path:", "%s (project %lld)", str(v, "path"),
+                     (long long)json_integer_value(json_object_get(v, "project_id")));
+        if (json_is_integer(created)) {
+                ctl_format_time(json_integer_value(created), view->now_ms, when, sizeof(when));
+                line(f, view, "Created:", "%s", when);
+        }
+        line(f, view, "Tasks:", "%s", tasks);
+        if (str(v, "problem"))
+                line(f, view, "Problem:", "%s", str(v, "problem"));
 }
 
 /* ---- isolation (inspect) ---- */

@@ -60,6 +60,10 @@ void ctl_render_task(FILE *f, const json_t *v, const struct ctl_view *view);
 void ctl_render_tasks(FILE *f, const json_t *v, const struct ctl_view *view);
 void ctl_render_agents(FILE *f, const json_t *v, const struct ctl_view *view);
 void ctl_render_agent(FILE *f, const json_t *v, const struct ctl_view *view);
+/* Persistent volumes: the list (NAME AGENT DISK SIZE USED STATE TASKS) and one volume, from a
+ * master or an agent (the same JSON, an agent's without agent_id). */
+void ctl_render_volumes(FILE *f, const json_t *v, const struct ctl_view *view);
+void ctl_render_volume(FILE *f, const json_t *v, const struct ctl_view *view);
 void ctl_render_devices(FILE *f, const json_t *v, const struct ctl_view *view);
 void ctl_render_isolation(FILE *f, const json_t *v, const struct ctl_view *view);
 

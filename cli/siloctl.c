@@ -451,6 +451,30 @@ static int cmd_simple(struct ctl *ctl, bool agent, const char *path, render_fn r
         return print_result(ctl, body, render);
 }
 
+/* siloctl volume inspect|rm NAME: against the master, or with --agent that agent. */
+static int cmd_volume(struct ctl *ctl)
+{
+        const char *verb = ctl->args.pos[0], *name = ctl->args.pos[1];
+        _cleanup_free_ char *path = NULL;
+        bool rm = streq(verb, "rm");
+        json_t *body = NULL;
+        int r;
+
+        if (!rm && !streq(verb, "inspect"))
+                return fail(ctl, CTL_EXIT_USAGE, "volume: '%s' is not inspect or rm", verb);
+        if (asprintf(&path, "/api/v1/volumes/%s", name) < 0)
+                return CTL_EXIT_FAILURE;
+        r = call(ctl, use_agent(ctl), rm ? "DELETE" : "GET", path, NULL, &body);
+        if (r)
+                return r;
+        if (rm && !ctl->args.json) {
+                json_decref(body);
+                printf("Deleted volume %s\n", name);
+                return 0;
+        }
+        return print_result(ctl, body, ctl_render_volume);
+}
+
 static int cmd_metrics(struct ctl *ctl)
 {
         _cleanup_free_ char *text = NULL;
@@ -842,6 +866,10 @@ static int run_command(struct ctl *ctl)
                 return cmd_metrics(ctl);
         case CTL_CMD_EVENTS:
                 return cmd_events(ctl);
+        case CTL_CMD_VOLUMES:
+                return cmd_simple(ctl, use_agent(ctl), "/api/v1/volumes", ctl_render_volumes);
+        case CTL_CMD_VOLUME:
+                return cmd_volume(ctl);
         default:
                 return CTL_EXIT_USAGE;
         }

@@ -19,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "agent/task-cgroup.h"
+#include "agent/volumes.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/macro.h"
@@ -44,6 +45,7 @@ static struct {
         gid_t gid;
         char env[16][256];
         size_t n_env;
+        char volume_source[256];        /* container.volumes[0] as the shim would bind it */
 } started;
 
 int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
@@ -68,6 +70,8 @@ int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
         started.n_env = 0;
         for (char **e = plan->resolved.env; e && *e && started.n_env < 16; e++)
                 snprintf(started.env[started.n_env++], sizeof(started.env[0]), "%s", *e);
+        snprintf(started.volume_source, sizeof(started.volume_source), "%s",
+                 plan->resolved.volume_sources ? strempty(plan->resolved.volume_sources[0]) : "");
         if (started.fail)
                 return started.fail_message ? error_set(ret_error, started.fail, "%s",
                                                         started.fail_message)
@@ -166,6 +170,7 @@ static int agent_reset(void **st)
         for (size_t i = 0; i < agent.n_tasks; i++)
                 task_free(agent.tasks[i]);
         free(agent.tasks);
+        agent_volumes_free(&agent);
         agent = (struct agent){
                 .opts = {.state_dir = state},
                 .tasks_dir = tasks,
@@ -323,6 +328,19 @@ static const struct refusal refusals[] = {
      "user: 'no-such-user-here' does not exist in the host's user database"},
     {"'command': ['true'], 'resources': {'pids': 100000}",
      "resources.pids: 100000 is out of range (1..32768, this node's kernel.pid_max)"},
+    /* persistent volumes need a disk offered with a mount point (--disk vda:/srv/vda) */
+    {"'command': ['true'], 'container': {'volumes': [{'name': 'v', 'size': '1Gi', 'target': "
+     "'/tmp/v'}]}",
+     "container.volumes[0]: no disk of this agent can hold volume 'v' (offer one with a mount "
+     "point: --disk NAME:MOUNTPOINT)"},
+    {"'command': ['true'], 'container': {'volumes': [{'name': 'v', 'size': '1Gi', 'class': "
+     "'nvme', 'target': '/tmp/v'}]}",
+     "container.volumes[0]: no disk of this agent of class 'nvme' can hold volume 'v' (offer one "
+     "with a mount point: --disk NAME:MOUNTPOINT)"},
+    {"'command': ['true'], 'container': {'volumes': [{'name': 'v', 'size': '1Gi', 'disk': 'vda', "
+     "'target': '/tmp/v'}]}",
+     "container.volumes[0].disk: 'vda' is not a disk this agent offers with a mount point "
+     "(--disk vda:MOUNTPOINT)"},
 };
 
 static void test_launch_refusals(void **st)
@@ -343,6 +361,91 @@ static void test_launch_refusals(void **st)
         }
         assert_int_equal(started.calls, 0);
         assert_int_equal(agent.n_tasks, 0);
+}
+
+/* A ready volume "pg" of 1 GiB on vda, as agent_volumes_load() leaves one. */
+static void volume_add(const char *name, const char *path)
+{
+        struct agent_volume *v = calloc(1, sizeof(*v));
+
+        assert_non_null(v);
+        *v = (struct agent_volume){.name = strdup(name), .disk = strdup("vda"), .size = UINT64_C(1) << 30,
+                                   .projid = VOLUME_PROJID_MIN, .state = VOLUME_READY, .path = strdup(path)};
+        agent.volumes = realloc(agent.volumes, (agent.n_volumes + 1) * sizeof(*agent.volumes));
+        assert_non_null(agent.volumes);
+        agent.volumes[agent.n_volumes++] = v;
+}
+
+#define PGS(size, extra) "'command': ['true'], 'container': {'volumes': [{'name': 'pg', 'size': '" size \
+                         "', 'target': '/tmp/pg'" extra "}]}"
+#define PG(extra) PGS("1Gi", extra)
+
+/* An existing volume: its directory is the mount's source, "any" (the volume's disk and the
+ * io entries') means its disk, a second writer is refused (409 volume_in_use), and so is
+ * another size or disk, and its deletion while a task mounts it. */
+static void test_launch_existing_volume(void **st)
+{
+        _cleanup_free_ char *err = NULL;
+        struct task *t = NULL;
+        const char *code;
+
+        (void)st;
+        volume_add("pg", tmpdir);
+        volume_add("sh", "/var/tmp");
+        assert_int_equal(launch("{'id': 'big', " PGS("2Gi", "") "}", NULL, &err), -EINVAL);
+        assert_string_equal(err, "container.volumes[0].size: 2Gi differs from volume 'pg''s size 1Gi "
+                                 "(a volume keeps its size; delete it to change it)");
+        free(err);
+        err = NULL;
+        assert_int_equal(launch("{'id': 'vdb', " PG(", 'disk': 'vdb'") "}", NULL, &err), -EINVAL);
+        assert_string_equal(err, "container.volumes[0].disk: volume 'pg' is on disk vda, not vdb");
+        free(err);
+        err = NULL;
+
+        assert_int_equal(launch("{'id': 't1', " PG("") ", 'resources': {'io': [{'disk': 'any', "
+                                "'class': 'ssd', 'wbps': 1000}]}}",
+                                &t, &err),
+                         0);
+        assert_string_equal(started.volume_source, tmpdir);
+        assert_string_equal(started.io[0].dev.name, "vda");
+        assert_string_equal(t->spec->resources.io[0].disk, "vda");
+        assert_null(t->spec->resources.io[0].class);
+        assert_string_equal(t->spec->container.volumes[0].disk, "vda");
+        /* A retry of the same spec (with its "any"s) is the task launched. */
+        assert_int_equal(launch("{'id': 't1', " PG("") ", 'resources': {'io': [{'disk': 'any', "
+                                "'class': 'ssd', 'wbps': 1000}]}}",
+                                NULL, &err),
+                         1);
+
+        assert_int_equal(launch("{'id': 't2', " PG(", 'readonly': true") "}", NULL, &err), -EBUSY);
+        assert_string_equal(err, "container.volumes[0]: volume 'pg' is mounted read-write by task t1 "
+                                 "(two tasks may mount a volume at once only read-only, or both with "
+                                 "\"shared\": true)");
+        assert_int_equal(launch_http_status(-EBUSY, &code), 409);
+        assert_string_equal(code, "volume_in_use");
+        free(err);
+        err = NULL;
+        assert_int_equal(agent_volume_delete(&agent, "pg", &err), -EBUSY);
+        assert_true(strncmp(err, "volume 'pg' is in use by task t1 (", 34) == 0);
+        free(err);
+        err = NULL;
+        assert_int_equal(agent_volume_delete(&agent, "nope", &err), -ENOENT);
+        assert_string_equal(err, "volume 'nope' does not exist");
+
+        /* Two shared writers, or two readers, may mount one volume. */
+        assert_int_equal(launch("{'id': 's1', 'command': ['true'], 'container': {'volumes': [{'name': "
+                                "'sh', 'size': '1Gi', 'target': '/tmp/s', 'shared': true}]}}",
+                                NULL, NULL),
+                         0);
+        assert_int_equal(launch("{'id': 's2', 'command': ['true'], 'container': {'volumes': [{'name': "
+                                "'sh', 'size': '1Gi', 'target': '/tmp/s', 'shared': true}]}}",
+                                NULL, NULL),
+                         0);
+        assert_int_equal(launch("{'id': 's3', 'command': ['true'], 'container': {'volumes': [{'name': "
+                                "'sh', 'size': '1Gi', 'target': '/tmp/s'}]}}",
+                                NULL, NULL),
+                         -EBUSY);
+        assert_int_equal(agent.n_tasks, 3);
 }
 
 static void test_launch_devices(void **st)
@@ -396,7 +499,8 @@ int main(void)
                 cmocka_unit_test_setup(test_launch_assigns_id, agent_reset),
                 cmocka_unit_test_setup(test_launch_start_fails, agent_reset),
                 cmocka_unit_test_setup(test_launch_refusals, agent_reset),
-                cmocka_unit_test_setup(test_launch_devices, agent_reset),
+                cmocka_unit_test_setup(test_launch_existing_volume, agent_reset),
+            cmocka_unit_test_setup(test_launch_devices, agent_reset),
                 cmocka_unit_test_setup_teardown(test_status_table, agent_reset, agent_reset),
         };
 

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Project quotas on ext4 and XFS: the volume filesystem's checks, directory project ids, the
+ * hard block limit of a project and its usage. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/quota.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/quota.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/fileio.h"
+#include "common/macro.h"
+#include "isolator/isolator.h"
+#include "isolator/pquota.h"
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo (fs/proc_namespace.c). */
+static void mountinfo_unescape(char *s)
+{
+        char *w = s;
+
+        for (char *p = s; *p; p++, w++) {
+                if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+                    p[3] >= '0' && p[3] <= '7') {
+                        *w = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                        p += 3;
+                } else
+                        *w = *p;
+        }
+        *w = '\0';
+}
+
+/* Whether the comma-separated option list holds `opt` as a whole option. */
+static bool option_listed(const char *list, const char *opt)
+{
+        size_t n = strlen(opt);
+
+        for (const char *p = list; p && *p;) {
+                size_t len = strcspn(p, ",");
+
+                if (len == n && strncmp(p, opt, n) == 0)
+                        return true;
+                p += len;
+                p += *p == ',';
+        }
+        return false;
+}
+
+struct mount_entry {
+        dev_t devnum;
+        char fstype[32];
+        char source[PATH_MAX];
+        char options[1024];     /* the superblock's options, after " - fstype source " */
+};
+
+/* The topmost mount at `path` (symlink-free) in our mountinfo: 1 and *ret, 0 when none. */
+static int mount_find(const char *path, struct mount_entry *ret)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0;
+        bool found = false;
+
+        if (!f)
+                return negative_errno();
+        while (getline(&line, &size, f) > 0) {
+                char mnt[PATH_MAX], fstype[32], source[PATH_MAX], options[1024];
+                unsigned ma, mi;
+                const char *sep;
+
+                if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &ma, &mi, mnt) != 3)
+                        continue;
+                mountinfo_unescape(mnt);
+                sep = strstr(line, " - ");
+                if (!streq(mnt, path) || !sep ||
+                    sscanf(sep + 3, "%31s %4095s %1023s", fstype, source, options) != 3)
+                        continue;
+                /* Later lines are mounted on top of earlier ones: the last one is seen. */
+                mountinfo_unescape(source);
+                *ret = (struct mount_entry){.devnum = makedev(ma, mi)};
+                snprintf(ret->fstype, sizeof(ret->fstype), "%s", fstype);
+                snprintf(ret->source, sizeof(ret->source), "%s", source);
+                snprintf(ret->options, sizeof(ret->options), "%s", options);
+                found = true;
+        }
+        return found;
+}
+
+int pquota_fs_open(const char *sysfs_root, const char *mount, dev_t disk_devnum,
+                   const char *disk_name, struct pquota_fs *ret, char **ret_error)
+{
+        char real[PATH_MAX];
+        struct mount_entry m;
+        struct blockdev bd;
+        struct if_dqinfo info;
+        int r;
+
+        if (!realpath(mount, real)) {
+                if (errno == ENOENT)
+                        return error_set(ret_error, -ENOENT,
+                                         "%s does not exist (mkfs.ext4 -O quota,project /dev/%s; "
+                                         "mkdir -p %s; mount -o prjquota /dev/%s %s)",
+                                         mount, disk_name, mount, disk_name, mount);
+                return error_set(ret_error, negative_errno(), "cannot resolve %s: %m", mount);
+        }
+        r = mount_find(real, &m);
+        if (r < 0)
+                return error_set(ret_error, r, "cannot read /proc/self/mountinfo: %s",
+                                 strerror(-r));
+        if (r == 0)
+                return error_set(ret_error, -ENOTBLK,
+                                 "%s is not a mount point (mount the disk's filesystem there: "
+                                 "mkfs.ext4 -O quota,project /dev/%s; mount -o prjquota /dev/%s "
+                                 "%s)",
+                                 mount, disk_name, disk_name, mount);
+        r = major(m.devnum) == 0 ? -ENODEV
+                                 : blockdev_resolve_devnum(sysfs_root, m.devnum, &bd, NULL);
+        if (r < 0 || bd.devnum != disk_devnum)
+                return error_set(ret_error, -EXDEV,
+                                 "%s is a mount of %s (%s, %u:%u), not of %s or a partition of it",
+                                 mount, m.source, m.fstype, major(m.devnum), minor(m.devnum),
+                                 disk_name);
+        if (!streq(m.fstype, "ext4") && !streq(m.fstype, "xfs"))
+                return error_set(ret_error, -EOPNOTSUPP,
+                                 "%s is %s; volumes need ext4 or XFS with project quotas "
+                                 "(mkfs.ext4 -O quota,project %s; mount -o prjquota %s %s)",
+                                 mount, m.fstype, m.source, m.source, mount);
+        /* ext4 and XFS both list "prjquota" once project quotas are enforced; quotactl then
+         * confirms the kernel keeps them (ext4 without the quota feature cannot). */
+        if (!option_listed(m.options, "prjquota") ||
+            quotactl(QCMD(Q_GETINFO, PRJQUOTA), m.source, 0, (caddr_t)&info) < 0) {
+                if (streq(m.fstype, "xfs"))
+                        return error_set(ret_error, -EOPNOTSUPP,
+                                         "%s (xfs on %s) is mounted without project quota "
+                                         "(umount %s; mount -o prjquota %s %s)",
+                                         mount, m.source, mount, m.source, mount);
+                return error_set(ret_error, -EOPNOTSUPP,
+                                 "%s (ext4 on %s) is mounted without project quota (umount %s; "
+                                 "tune2fs -O quota,project %s; mount -o prjquota %s %s)",
+                                 mount, m.source, mount, m.source, m.source, mount);
+        }
+        *ret = (struct pquota_fs){.devnum = m.devnum};
+        snprintf(ret->mount, sizeof(ret->mount), "%s", real);
+        snprintf(ret->source, sizeof(ret->source), "%s", m.source);
+        snprintf(ret->fstype, sizeof(ret->fstype), "%s", m.fstype);
+        return 0;
+}
+
+int pquota_fs_capacity(const struct pquota_fs *fs, uint64_t *ret_bytes, char **ret_error)
+{
+        struct statvfs st;
+
+        if (statvfs(fs->mount, &st) < 0)
+                return error_set(ret_error, negative_errno(), "statvfs %s: %m", fs->mount);
+        *ret_bytes = (uint64_t)st.f_blocks * st.f_frsize;
+        return 0;
+}
+
+int pquota_dir_project_set(int dirfd, uint32_t projid, char **ret_error)
+{
+        struct fsxattr fsx;
+
+        if (ioctl(dirfd, FS_IOC_FSGETXATTR, &fsx) < 0)
+                return error_set(ret_error, negative_errno(), "FS_IOC_FSGETXATTR: %m");
+        fsx.fsx_projid = projid;
+        fsx.fsx_xflags |= FS_XFLAG_PROJINHERIT;
+        if (ioctl(dirfd, FS_IOC_FSSETXATTR, &fsx) < 0)
+                return error_set(ret_error, negative_errno(),
+                                 "setting project id %u (FS_IOC_FSSETXATTR): %m", projid);
+        return 0;
+}
+
+int pquota_dir_project_get(int dirfd, uint32_t *ret_projid, bool *ret_inherit, char **ret_error)
+{
+        struct fsxattr fsx;
+
+        if (ioctl(dirfd, FS_IOC_FSGETXATTR, &fsx) < 0)
+                return error_set(ret_error, negative_errno(), "FS_IOC_FSGETXATTR: %m");
+        *ret_projid = fsx.fsx_projid;
+        *ret_inherit = fsx.fsx_xflags & FS_XFLAG_PROJINHERIT;
+        return 0;
+}
+
+int pquota_limit_set(const struct pquota_fs *fs, uint32_t projid, uint64_t bytes,
+                     char **ret_error)
+{
+        struct dqblk q = {
+                .dqb_bhardlimit = (bytes + QIF_DQBLKSIZE - 1) / QIF_DQBLKSIZE,
+                .dqb_valid = QIF_BLIMITS,
+        };
+
+        if (quotactl(QCMD(Q_SETQUOTA, PRJQUOTA), fs->source, (int)projid, (caddr_t)&q) < 0)
+                return error_set(ret_error, negative_errno(),
+                                 "setting the quota of project %u on %s (%s): %m", projid,
+                                 fs->mount, fs->source);
+        return 0;
+}
+
+int pquota_usage_get(const struct pquota_fs *fs, uint32_t projid, struct pquota_usage *ret,
+                     char **ret_error)
+{
+        struct dqblk q = {};
+
+        if (quotactl(QCMD(Q_GETQUOTA, PRJQUOTA), fs->source, (int)projid, (caddr_t)&q) < 0)
+                return error_set(ret_error, negative_errno(),
+                                 "reading the quota of project %u on %s (%s): %m", projid,
+                                 fs->mount, fs->source);
+        *ret = (struct pquota_usage){
+                .used_bytes = q.dqb_curspace,
+                .inodes = q.dqb_curinodes,
+                .limit_bytes = q.dqb_bhardlimit * QIF_DQBLKSIZE,
+        };
+        return 0;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Project quotas: the filesystems persistent volumes live on, a directory's project id and
+ * a project's hard block limit and usage (quotactl(2) on PRJQUOTA, FS_IOC_FSSETXATTR). */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * No Debian library wraps project quotas: quota-tools and xfsprogs are programs, and their
+ * libraries are not shipped. glibc's quotactl() and the kernel's ext4/XFS project quotas
+ * are the interface, as in Kubernetes' and containerd's fsquota code (they call the syscall
+ * themselves too). A directory is given a project id with PROJINHERIT, so that everything
+ * created below it is charged to that project; the project's hard block limit is the
+ * volume's size.
+ */
+
+/* A mounted filesystem with project quotas enforced. */
+struct pquota_fs {
+        char mount[PATH_MAX];   /* its mount point, symlink-free */
+        char source[PATH_MAX];  /* the block device special file quotactl() takes */
+        char fstype[32];        /* "ext4" or "xfs" */
+        dev_t devnum;           /* the filesystem's device (the disk or a partition of it) */
+};
+
+/* `mount` is the mount point of an ext4 or XFS filesystem on the disk `disk_devnum` (named
+ * disk_name in messages) or a partition of it, mounted with project quotas enforced. The
+ * messages say what is wrong with the command that fixes it: "/srv/x is not a mount point
+ * (mount the disk's filesystem there: mkfs.ext4 -O quota,project /dev/nullb1; mount -o
+ * prjquota /dev/nullb1 /srv/x)", "... is a mount of /dev/sda2 (8:2), not of nullb1 or a
+ * partition of it", "... is mounted without project quota (...)". sysfs_root as in
+ * blockdev_resolve() (NULL: /sys). */
+int pquota_fs_open(const char *sysfs_root, const char *mount, dev_t disk_devnum,
+                   const char *disk_name, struct pquota_fs *ret, char **ret_error);
+
+/* The filesystem's size in bytes as statvfs() gives it (the blocks its data may use). */
+int pquota_fs_capacity(const struct pquota_fs *fs, uint64_t *ret_bytes, char **ret_error);
+
+/* Give the directory open at dirfd the project id (FS_IOC_FSSETXATTR with
+ * FS_XFLAG_PROJINHERIT: what is created below it inherits the id). */
+int pquota_dir_project_set(int dirfd, uint32_t projid, char **ret_error);
+/* The project id of the directory open at dirfd, and whether it has PROJINHERIT. */
+int pquota_dir_project_get(int dirfd, uint32_t *ret_projid, bool *ret_inherit, char **ret_error);
+
+/* Set project projid's hard block limit to `bytes` (rounded up to quotactl's 1 KiB blocks;
+ * 0: no limit) and clear its soft limits; the inode limits are left unset. */
+int pquota_limit_set(const struct pquota_fs *fs, uint32_t projid, uint64_t bytes,
+                     char **ret_error);
+
+struct pquota_usage {
+        uint64_t used_bytes;    /* dqb_curspace */
+        uint64_t inodes;        /* dqb_curinodes */
+        uint64_t limit_bytes;   /* the hard block limit in bytes, 0: none */
+};
+int pquota_usage_get(const struct pquota_fs *fs, uint32_t projid, struct pquota_usage *ret,
+                     char **ret_error);
