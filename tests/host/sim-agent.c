@@ -16,6 +16,11 @@
  *   POST /sim/adopt {"id": ..}           pretend to run a task the master never placed here
  *   POST /sim/rtt-reset {}               forget the heartbeat round trips measured so far
  *   GET  /sim/rtt                        those round trips: {"samples_us": [...]}
+ *   POST /sim/volume-drop {"name": ..}   lose a persistent volume behind the master's back
+ * Persistent volumes: a disk given a size (--disk ...:SIZE) takes them; a launch naming one it
+ * has not got makes it on the disk the launch names, and registrations and heartbeats report
+ * them ("volumes"); GET /api/v1/volumes lists them, DELETE /api/v1/volumes/{name} deletes one
+ * (409 volume_in_use while a task not ended mounts it, 404 when unknown), as the agent does.
  *   GET  /sim/launches                   every launch request received, in order: {"launches":
  *                                        [{"id", "epoch", "at_ms" (wall clock), "status"}]}
  * --master takes a list of masters, as silo-agent does: on a connection failure or a 503 it
@@ -81,7 +86,7 @@ static const struct config_option sim_table[] = {
     {"cpus", CONFIG_DOUBLE, OPT(cpus), "4", "N", "cpus offered"},
     {"mem", CONFIG_UINT, OPT(mem), "8589934592", "BYTES", "memory offered"},
     {"disk", CONFIG_LIST, OPT(disks), NULL, "SPEC",
-     "name:class:read_bps:write_bps:read_iops:write_iops"},
+     "name:class:read_bps:write_bps:read_iops:write_iops[:size] (size: bytes for volumes)"},
     {"attr", CONFIG_LIST, OPT(attrs), NULL, "K=V", "attribute"},
     {"ports", CONFIG_STRING, OPT(ports), NULL, "MIN-MAX",
      "host port range offered to bridge tasks (silo-agent --task-ports); none without"},
@@ -117,6 +122,11 @@ struct sim_update {
         uint64_t not_before_ms;
 };
 
+struct sim_volume {
+        char *name, *disk;
+        uint64_t size, used_bytes;
+};
+
 struct sim_delayed {
         http_deferred *d;
         uint64_t due_ms;
@@ -149,6 +159,9 @@ static struct {
         size_t n_updates;
         struct sim_delayed delayed[256];
         size_t n_delayed;
+        struct sim_volume volumes[256];
+        size_t n_volumes;
+        uint64_t volume_deletes;
         uint64_t heartbeat_interval_ms;
         uint64_t next_heartbeat_ms;
         bool registering, registered, heartbeat_in_flight, paused, refuse, hold;
@@ -357,23 +370,66 @@ static void sim_send_updates(void)
                 u->in_flight = true;
 }
 
+static json_t *sim_volumes_json(void)
+{
+        json_t *arr = json_array();
+
+        for (size_t i = 0; arr && i < sim.n_volumes; i++)
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I}", "name",
+                                                     sim.volumes[i].name, "disk",
+                                                     sim.volumes[i].disk, "size",
+                                                     (json_int_t)sim.volumes[i].size, "used_bytes",
+                                                     (json_int_t)sim.volumes[i].used_bytes));
+        return arr;
+}
+
+static struct sim_volume *sim_volume_find(const char *name)
+{
+        for (size_t i = 0; name && i < sim.n_volumes; i++)
+                if (streq(sim.volumes[i].name, name))
+                        return &sim.volumes[i];
+        return NULL;
+}
+
+/* A launch's persistent volumes the sim has not got are made on the disk the launch names. */
+static void sim_volumes_make(const struct silo_task_spec *spec)
+{
+        for (size_t i = 0; spec->has_container && i < spec->container.n_volumes; i++) {
+                const struct silo_volume *v = &spec->container.volumes[i];
+
+                if (!v->name || sim_volume_find(v->name) || sim.n_volumes >= ELEMENTSOF(sim.volumes))
+                        continue;
+                sim.volumes[sim.n_volumes++] = (struct sim_volume){
+                    .name = strdup(v->name),
+                    .disk = strdup(v->disk ? v->disk : "any"),
+                    .size = v->size,
+                    .used_bytes = 4096,
+                };
+        }
+}
+
 static json_t *sim_registration(void)
 {
         json_t *disks = json_array(), *tasks = json_array(), *attrs = json_object(), *reg;
 
         for (char **d = sim.o.disks; d && *d; d++) {
-                char name[64], cls[32];
-                unsigned long long rb, wb, ri, wi;
+                char name[64], cls[32], mount[80];
+                unsigned long long rb, wb, ri, wi, size = 0;
+                json_t *dj;
 
-                if (sscanf(*d, "%63[^:]:%31[^:]:%llu:%llu:%llu:%llu", name, cls, &rb, &wb, &ri,
-                           &wi) != 6)
+                if (sscanf(*d, "%63[^:]:%31[^:]:%llu:%llu:%llu:%llu:%llu", name, cls, &rb, &wb,
+                           &ri, &wi, &size) < 6)
                         continue;
-                json_array_append_new(
-                    disks,
-                    json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "device", "254:0",
-                              "name", name, "path", "/dev/null", "read_bps", (json_int_t)rb,
-                              "write_bps", (json_int_t)wb, "read_iops", (json_int_t)ri,
-                              "write_iops", (json_int_t)wi, "class", cls, "source", "config"));
+                dj = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "device", "254:0",
+                               "name", name, "path", "/dev/null", "read_bps", (json_int_t)rb,
+                               "write_bps", (json_int_t)wb, "read_iops", (json_int_t)ri,
+                               "write_iops", (json_int_t)wi, "class", cls, "source", "config");
+                if (size) {
+                        snprintf(mount, sizeof(mount), "/srv/%s", name);
+                        json_object_set_new(dj, "size", json_integer((json_int_t)size));
+                        json_object_set_new(dj, "mount", json_string(mount));
+                }
+                json_array_append_new(disks, dj);
         }
         for (char **a = sim.o.attrs; a && *a; a++) {
                 char *eq = strchr(*a, '=');
@@ -397,6 +453,7 @@ static json_t *sim_registration(void)
         if (sim.o.ports)
                 json_object_set_new(json_object_get(reg, "resources"), "ports",
                                     json_string(sim.o.ports));
+        json_object_set_new(reg, "volumes", sim_volumes_json());
         return reg;
 }
 
@@ -523,7 +580,7 @@ static void sim_tick(void)
                 for (size_t i = 0; i < sim.n_tasks; i++)
                         if (!silo_task_state_is_terminal(sim.tasks[i].state))
                                 json_array_append_new(tasks, json_string(sim.tasks[i].id));
-                body = json_pack("{s:o}", "tasks", tasks);
+                body = json_pack("{s:o, s:o}", "tasks", tasks, "volumes", sim_volumes_json());
                 if (asprintf(&url, "%s/api/v1/agents/%s/heartbeat", sim_master(), sim.agent_id) >=
                         0 &&
                     http_client_request(sim.client, "POST", url, body, sim.token, 2000,
@@ -593,6 +650,7 @@ static int sim_launch(http_request *req, http_response *resp, void *userdata)
                         return http_response_error(resp, 503, "unavailable", "too many tasks");
                 t = &sim.tasks[sim.n_tasks++];
                 t->id = strdup(spec->id);
+                sim_volumes_make(spec);
                 t->spec = TAKE_PTR(spec);
                 t->started_ms = now_ms();
                 sim.launches_created++;
@@ -630,6 +688,55 @@ static int sim_kill(http_request *req, http_response *resp, void *userdata)
          * update. */
         return http_response_json(resp, 202,
                                   json_pack("{s:s, s:b}", "id", t->id, "kill_requested", 1));
+}
+
+/* The task not ended that mounts the volume, or NULL. */
+static const struct sim_task *sim_volume_user(const char *name)
+{
+        for (size_t i = 0; i < sim.n_tasks; i++) {
+                const struct silo_task_spec *spec = sim.tasks[i].spec;
+
+                if (!spec || silo_task_state_is_terminal(sim.tasks[i].state))
+                        continue;
+                for (size_t k = 0; spec->has_container && k < spec->container.n_volumes; k++)
+                        if (streq_ptr(spec->container.volumes[k].name, name))
+                                return &sim.tasks[i];
+        }
+        return NULL;
+}
+
+static void sim_volume_remove(struct sim_volume *v)
+{
+        free(v->name);
+        free(v->disk);
+        *v = sim.volumes[--sim.n_volumes];
+}
+
+static int sim_volume_delete(http_request *req, http_response *resp, void *userdata)
+{
+        struct sim_volume *v = sim_volume_find(req->captures[0]);
+        const struct sim_task *user;
+        uint64_t epoch;
+
+        (void)userdata;
+        sim.volume_deletes++;
+        if (!sim_epoch_ok(req, resp, &epoch))
+                return 0;
+        if (!v)
+                return http_response_error(resp, 404, "not_found", "volume %s: no such volume",
+                                           req->captures[0]);
+        if ((user = sim_volume_user(v->name)))
+                return http_response_error(resp, 409, "volume_in_use",
+                                           "volume %s: in use by task %s", v->name, user->id);
+        sim_volume_remove(v);
+        return http_response_json(resp, 204, NULL);
+}
+
+static int sim_volume_list(http_request *req, http_response *resp, void *userdata)
+{
+        (void)req;
+        (void)userdata;
+        return http_response_json(resp, 200, json_pack("{s:o}", "volumes", sim_volumes_json()));
 }
 
 static int sim_list(http_request *req, http_response *resp, void *userdata)
@@ -755,6 +862,7 @@ static int sim_state(http_request *req, http_response *resp, void *userdata)
         json_object_set_new(st, "redirects_refused",
                             json_integer((json_int_t)sim.redirects_refused));
         json_object_set_new(st, "master", json_string(sim_master()));
+        json_object_set_new(st, "volume_deletes", json_integer((json_int_t)sim.volume_deletes));
         return http_response_json(resp, 200, st);
 }
 
@@ -809,6 +917,13 @@ static int sim_control(http_request *req, http_response *resp, void *userdata)
                 for (size_t i = 0; i < sim.n_delayed; i++)
                         sim.delayed[i].due_ms = MIN(sim.delayed[i].due_ms, now_ms() + sim.delay_ms);
         }
+        else if (streq(what, "volume-drop")) {
+                struct sim_volume *v =
+                    sim_volume_find(json_string_value(json_object_get(req->body, "name")));
+                if (!v)
+                        return http_response_error(resp, 404, "not_found", "no such volume");
+                sim_volume_remove(v);
+        }
         else if (streq(what, "adopt")) {
                 const char *id = json_string_value(json_object_get(req->body, "id"));
                 if (!id || sim.n_tasks >= ELEMENTSOF(sim.tasks))
@@ -849,6 +964,8 @@ static const struct http_route sim_routes[] = {
     {"POST", "/api/v1/tasks", sim_launch, 0},
     {"GET", "/api/v1/tasks", sim_list, 0},
     {"DELETE", "/api/v1/tasks/{id}", sim_kill, 0},
+    {"GET", "/api/v1/volumes", sim_volume_list, 0},
+    {"DELETE", "/api/v1/volumes/{name}", sim_volume_delete, 0},
     {"GET", "/api/v1/tasks/{id}/isolation", sim_isolation, 0},
     {"GET", "/sim/state", sim_state, 0},
     {"GET", "/sim/rtt", sim_rtt, 0},
@@ -857,6 +974,7 @@ static const struct http_route sim_routes[] = {
     {"POST", "/sim/refuse", sim_control, 0},
     {"POST", "/sim/delay", sim_control, 0},
     {"POST", "/sim/hold", sim_control, 0},
+    {"POST", "/sim/volume-drop", sim_control, 0},
     {"POST", "/sim/adopt", sim_control, 0},
     {"POST", "/sim/rtt-reset", sim_control, 0},
     {"POST", "/sim/finish/{id}", sim_finish, 0},
