@@ -69,11 +69,15 @@ int agent_api_status(http_request *req, http_response *resp, void *userdata)
                 return -ENOMEM;
         for (size_t i = 0; i < status_queue_size(q) && i < limit; i++) {
                 const struct status_entry *e = status_queue_get(q, i);
-                json_t *u = json_deep_copy(e->update);
+                int r;
+                json_t *u = status_queue_load(q, i, &r);
 
                 if (!u) {
                         json_decref(arr);
-                        return -ENOMEM;
+                        if (r == -ENOMEM)
+                                return r;
+                        return http_response_error(resp, 500, NULL, "status update %s (%s): %s", e->update_id,
+                                                   status_queue_dir(q), strerror(-r));
                 }
                 json_object_set_new(u, "seq", json_integer((json_int_t)e->seq));
                 if (ml && master_link_agent_id(ml))

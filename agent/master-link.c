@@ -308,19 +308,23 @@ static void link_registration_add_queued(struct master_link *l, json_t *body)
                 if (!tasks || json_object_set_new(body, "tasks", tasks) < 0)
                         return;
         }
-        /* Newest first, so each task gets the state of its latest update. */
+        /* Newest first, so each task gets the state of its latest update. The updates are
+         * read from their files (status-queue.h): registering is rare, the queue's memory is
+         * not. */
         for (size_t i = n; i-- > 0;) {
-                const struct status_entry *e = status_queue_get(l->queue, i);
+                json_t *u = status_queue_load(l->queue, i, NULL);
+                const char *task_id = json_string_value(json_object_get(u, "task_id"));
                 bool listed = false;
 
                 json_array_foreach(tasks, k, t)
-                        if (streq_ptr(json_string_value(json_object_get(t, "id")), e->task_id)) {
+                        if (streq_ptr(json_string_value(json_object_get(t, "id")), task_id)) {
                                 listed = true;
                                 break;
                         }
-                if (!listed)
-                        json_array_append_new(tasks, json_pack("{s:s, s:O}", "id", e->task_id, "state",
-                                                               json_object_get(e->update, "state")));
+                if (task_id && !listed)
+                        json_array_append_new(tasks, json_pack("{s:s, s:O}", "id", task_id, "state",
+                                                               json_object_get(u, "state")));
+                json_decref(u);
         }
 }
 
@@ -470,7 +474,17 @@ static void link_send_update(struct master_link *l)
 
         if (!e || link_url(l, &url, "status", NULL, NULL) < 0)
                 return;
-        body = json_deep_copy(e->update);
+        body = status_queue_load(l->queue, 0, &r);
+        if (!body && r != -ENOMEM) {
+                /* Damaged or removed behind our back: set aside (as status_queue_open() does with
+                 * such files), so the updates after it still reach the master. */
+                log_warning_errno(r, "Status update %s cannot be read from %s, setting it aside: %m",
+                                  e->update_id, status_queue_dir(l->queue));
+                if (status_queue_reject(l->queue, e->update_id) < 0)
+                        (void)status_queue_ack(l->queue, e->update_id);
+                l->next_update_ms = 0;
+                return;
+        }
         l->update_in_flight = strdup(e->update_id);
         if (!body || !l->update_in_flight) {
                 json_decref(body);

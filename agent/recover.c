@@ -232,14 +232,18 @@ static void task_end_lost(struct task *t, silo_task_reason reason, const char *m
         (void)task_checkpoint_save(t);
 }
 
-/* Has any status update about task `id` been queued (and maybe sent)? */
-static bool task_status_queued(const struct agent *a, const char *id)
+/* Has any status update about task `t` been queued (and maybe sent)? Its updates' ids are
+ * derived from the task and the state (status_update_id_make()), so each is looked up. */
+static bool task_status_queued(const struct agent *a, const struct task *t)
 {
         const struct status_queue *q = agent_link_queue(a);
+        char id[ID_UUID_LEN + 1];
 
-        for (size_t i = 0; q && i < status_queue_size(q); i++)
-                if (streq_ptr(status_queue_get(q, i)->task_id, id))
+        for (int s = 0; q && s < _SILO_TASK_STATE_MAX; s++) {
+                status_update_id_make(t->id, t->created_ms, (silo_task_state)s, id);
+                if (status_queue_contains(q, id))
                         return true;
+        }
         return false;
 }
 
@@ -337,7 +341,7 @@ static int task_recover_live(struct task *t)
                  * FAILED task back. An update already queued would contradict that story (an
                  * agent older than the second checkpoint): then the launch stays FAILED.
                  */
-                if (!task_status_queued(a, t->id))
+                if (!task_status_queued(a, t))
                         return 1;
                 snprintf(msg, sizeof(msg),
                          "the agent stopped during the launch, before the task's shim started; %s",

@@ -28,21 +28,10 @@ struct status_queue {
         void *notify_userdata;
 };
 
-static void status_entry_clear(struct status_entry *e)
-{
-        free(e->update_id);
-        free(e->task_id);
-        free(e->path);
-        json_decref(e->update);
-        *e = (struct status_entry){};
-}
-
 struct status_queue *status_queue_free(struct status_queue *q)
 {
         if (!q)
                 return NULL;
-        for (size_t i = 0; i < q->n; i++)
-                status_entry_clear(&q->v[i]);
         free(q->v);
         free(q->dir);
         free(q);
@@ -83,8 +72,18 @@ static int entry_cmp(const void *a, const void *b)
         return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* The one name of an update's file: "<dir>/<seq, 20 digits>-<update id>.json"; the
+ * zero-padded number makes the lexical order of the names the queue order, for humans
+ * running ls. NULL on ENOMEM. */
+static char *status_entry_path(const struct status_queue *q, uint64_t seq, const char *update_id)
+{
+        char *path;
+
+        return asprintf(&path, "%s/%020" PRIu64 "-%s.json", q->dir, seq, update_id) < 0 ? NULL : path;
+}
+
 /* "<seq>-<uuid>.json" -> seq and id; false for anything else (temp files, .bad, strays). */
-static bool status_file_parse(const char *name, uint64_t *ret_seq, char **ret_id)
+static bool status_file_parse(const char *name, uint64_t *ret_seq, char ret_id[static ID_UUID_LEN + 1])
 {
         size_t len = strlen(name);
         const char *dash;
@@ -98,21 +97,18 @@ static bool status_file_parse(const char *name, uint64_t *ret_seq, char **ret_id
                 return false;
         errno = 0;
         seq = strtoull(name, &end, 10);
-        if (errno != 0 || end != dash)
+        if (errno != 0 || end != dash || (size_t)(name + len - 5 - (dash + 1)) > ID_UUID_LEN)
                 return false;
-        *ret_id = strndup(dash + 1, (size_t)(name + len - 5 - (dash + 1)));
-        if (!*ret_id)
-                return false;
+        snprintf(ret_id, ID_UUID_LEN + 1, "%.*s", (int)(name + len - 5 - (dash + 1)), dash + 1);
         *ret_seq = seq;
         return true;
 }
 
-/* Load one update file; -EBADMSG when it is not a valid update with the id its name says. */
-static int status_entry_load(const char *path, uint64_t seq, char *id, struct status_entry *ret)
+/* Check one update file; -EBADMSG when it is not a valid update with the id its name says. */
+static int status_entry_check(const char *path, const char *id)
 {
         _cleanup_(silo_status_update_freep) struct silo_status_update *u = NULL;
         _cleanup_free_ char *text = NULL;
-        json_t *j;
         int r;
 
         r = file_read_full(path, 1u << 20, &text, NULL);
@@ -121,20 +117,7 @@ static int status_entry_load(const char *path, uint64_t seq, char *id, struct st
         r = silo_status_update_from_string(text, &u, NULL);
         if (r < 0)
                 return r == -ENOMEM ? r : -EBADMSG;
-        if (!streq(u->update_id, id))
-                return -EBADMSG;
-        j = silo_status_update_to_json(u);
-        if (!j)
-                return -ENOMEM;
-        *ret = (struct status_entry){ .seq = seq, .update_id = id, .update = j };
-        ret->task_id = strdup(u->task_id);
-        ret->path = strdup(path);
-        if (!ret->task_id || !ret->path) {
-                ret->update_id = NULL; /* still the caller's */
-                status_entry_clear(ret);
-                return -ENOMEM;
-        }
-        return 0;
+        return streq(u->update_id, id) ? 0 : -EBADMSG;
 }
 
 int status_queue_open(const char *dir, struct status_queue **ret, size_t *ret_skipped)
@@ -156,7 +139,8 @@ int status_queue_open(const char *dir, struct status_queue **ret, size_t *ret_sk
         if (!d)
                 return negative_errno();
         while ((de = readdir(d))) {
-                _cleanup_free_ char *path = NULL, *id = NULL;
+                _cleanup_free_ char *path = NULL;
+                char id[ID_UUID_LEN + 1];
                 uint64_t seq;
 
                 if (de->d_name[0] == '.')
@@ -168,11 +152,11 @@ int status_queue_open(const char *dir, struct status_queue **ret, size_t *ret_sk
                         (void)unlink(path);
                         continue;
                 }
-                if (!status_file_parse(de->d_name, &seq, &id))
+                if (!status_file_parse(de->d_name, &seq, id))
                         continue;
                 if (!ARRAY_GROW(q->v, q->alloc, q->n + 1))
                         return -ENOMEM;
-                r = status_entry_load(path, seq, id, &q->v[q->n]);
+                r = status_entry_check(path, id);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {
@@ -185,7 +169,8 @@ int status_queue_open(const char *dir, struct status_queue **ret, size_t *ret_sk
                         skipped++;
                         continue;
                 }
-                TAKE_PTR(id);
+                q->v[q->n].seq = seq;
+                memcpy(q->v[q->n].update_id, id, sizeof(id));
                 q->n++;
                 if (seq >= q->next_seq)
                         q->next_seq = seq + 1;
@@ -210,11 +195,13 @@ static int status_queue_find(const struct status_queue *q, const char *update_id
 int status_queue_push(struct status_queue *q, const struct silo_status_update *u)
 {
         struct silo_status_update copy;
-        struct status_entry e = {};
-        _cleanup_free_ char *text = NULL;
+        struct status_entry e = {.seq = q->next_seq};
+        _cleanup_free_ char *text = NULL, *path = NULL;
         int r;
 
         if (!u->update_id || !u->task_id)
+                return -EINVAL;
+        if (strlen(u->update_id) > ID_UUID_LEN)
                 return -EINVAL;
         if (status_queue_find(q, u->update_id) >= 0)
                 return 0;
@@ -222,25 +209,14 @@ int status_queue_push(struct status_queue *q, const struct silo_status_update *u
                 return -ENOMEM;
         copy = *u;
         copy.agent_id = NULL;
-        e.update = silo_status_update_to_json(&copy);
-        if (!e.update)
+        text = silo_status_update_to_string(&copy);
+        path = status_entry_path(q, e.seq, u->update_id);
+        if (!text || !path)
                 return -ENOMEM;
-        e.seq = q->next_seq;
-        e.update_id = strdup(u->update_id);
-        e.task_id = strdup(u->task_id);
-        text = json_dumps(e.update, JSON_COMPACT | JSON_SORT_KEYS);
-        /* 20 digits: lexical order of the names is the queue order, for humans running ls. */
-        if (!e.update_id || !e.task_id || !text ||
-            asprintf(&e.path, "%s/%020" PRIu64 "-%s.json", q->dir, e.seq, u->update_id) < 0) {
-                e.path = NULL;
-                status_entry_clear(&e);
-                return -ENOMEM;
-        }
-        r = file_write_atomic(e.path, text, strlen(text), 0600);
-        if (r < 0) {
-                status_entry_clear(&e);
+        r = file_write_atomic(path, text, strlen(text), 0600);
+        if (r < 0)
                 return r;
-        }
+        snprintf(e.update_id, sizeof(e.update_id), "%s", u->update_id);
         q->next_seq++;
         q->v[q->n++] = e;
         q->pushed_total++;
@@ -255,14 +231,17 @@ static int status_queue_remove_first(struct status_queue *q, size_t from, size_t
 {
         int r = 0;
 
-        for (size_t i = from; i < from + n; i++)
-                if (unlink(q->v[i].path) < 0 && errno != ENOENT && r == 0)
+        for (size_t i = from; i < from + n; i++) {
+                _cleanup_free_ char *path = status_entry_path(q, q->v[i].seq, q->v[i].update_id);
+
+                if (!path)
+                        return -ENOMEM;
+                if (unlink(path) < 0 && errno != ENOENT && r == 0)
                         r = negative_errno();
+        }
         if (r < 0)
                 return r;
         r = fsync_directory_of(q->dir);
-        for (size_t i = from; i < from + n; i++)
-                status_entry_clear(&q->v[i]);
         memmove(q->v + from, q->v + from + n, (q->n - from - n) * sizeof(*q->v));
         q->n -= n;
         q->acked_total += n;
@@ -281,17 +260,17 @@ int status_queue_ack(struct status_queue *q, const char *update_id)
 
 int status_queue_reject(struct status_queue *q, const char *update_id)
 {
-        _cleanup_free_ char *to = NULL;
+        _cleanup_free_ char *path = NULL, *to = NULL;
         int i = status_queue_find(q, update_id);
 
         if (i < 0)
                 return i;
-        if (asprintf(&to, "%s.rejected", q->v[i].path) < 0)
+        path = status_entry_path(q, q->v[i].seq, q->v[i].update_id);
+        if (!path || asprintf(&to, "%s.rejected", path) < 0)
                 return -ENOMEM;
-        if (rename(q->v[i].path, to) < 0)
+        if (rename(path, to) < 0)
                 return negative_errno();
         (void)fsync_directory_of(q->dir);
-        status_entry_clear(&q->v[i]);
         memmove(q->v + i, q->v + i + 1, (q->n - (size_t)i - 1) * sizeof(*q->v));
         q->n--;
         return 0;
@@ -306,6 +285,11 @@ int status_queue_ack_through(struct status_queue *q, const char *update_id)
         return status_queue_remove_first(q, 0, (size_t)i + 1);
 }
 
+bool status_queue_contains(const struct status_queue *q, const char *update_id)
+{
+        return status_queue_find(q, update_id) >= 0;
+}
+
 size_t status_queue_size(const struct status_queue *q)
 {
         return q->n;
@@ -314,6 +298,25 @@ size_t status_queue_size(const struct status_queue *q)
 const struct status_entry *status_queue_get(const struct status_queue *q, size_t i)
 {
         return i < q->n ? &q->v[i] : NULL;
+}
+
+json_t *status_queue_load(const struct status_queue *q, size_t i, int *ret_errno)
+{
+        _cleanup_free_ char *path = NULL;
+        json_t *j;
+        int r = 0;
+
+        if (i >= q->n)
+                r = -ENOENT;
+        else if (!(path = status_entry_path(q, q->v[i].seq, q->v[i].update_id)))
+                r = -ENOMEM;
+        else if (!(j = json_load_file(path, JSON_REJECT_DUPLICATES, NULL)) || !json_is_object(j)) {
+                r = access(path, F_OK) < 0 ? negative_errno() : -EBADMSG;
+                json_decref(j);
+        }
+        if (ret_errno)
+                *ret_errno = r;
+        return r < 0 ? NULL : j;
 }
 
 const char *status_queue_dir(const struct status_queue *q)

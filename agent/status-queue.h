@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "common/id.h"
 #include "common/macro.h"
 #include "silo/protocol.h"
 
@@ -26,12 +27,12 @@
 
 struct status_queue;
 
+/* What the queue holds in memory per update: its place and id. The update itself stays in its
+ * file (status_queue_load()), so a standalone agent whose updates nobody consumes, or an
+ * agent cut off from its master, grows by 48 bytes per transition, not by a JSON tree. */
 struct status_entry {
         uint64_t seq;
-        char *update_id;
-        char *task_id;
-        json_t *update;         /* the silo_status_update JSON as stored (no agent_id) */
-        char *path;
+        char update_id[ID_UUID_LEN + 1];
 };
 
 /* Called after an update was queued durably (the master link sends it right away). */
@@ -69,8 +70,14 @@ int status_queue_reject(struct status_queue *q, const char *update_id);
 int status_queue_ack_through(struct status_queue *q, const char *update_id);
 
 size_t status_queue_size(const struct status_queue *q);
+/* Whether the update `update_id` is queued. */
+bool status_queue_contains(const struct status_queue *q, const char *update_id);
 /* The i-th queued update in order (0 = oldest), or NULL. Valid until the next push/ack. */
 const struct status_entry *status_queue_get(const struct status_queue *q, size_t i);
+/* The i-th queued update as stored: the silo_status_update JSON (no agent_id), read from its
+ * file; a new reference, NULL when i is out of range (-ENOENT), the file is unreadable or not
+ * JSON (-EBADMSG), with the error in *ret_errno when not NULL. */
+json_t *status_queue_load(const struct status_queue *q, size_t i, int *ret_errno);
 const char *status_queue_dir(const struct status_queue *q);
 
 /* Totals since open, for /metrics. */

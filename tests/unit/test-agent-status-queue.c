@@ -67,6 +67,22 @@ static size_t count_files(const char *suffix)
         return n;
 }
 
+/* Overwrite the first (lowest sequence) update file with something that is not JSON. */
+static void damage_first_file(void)
+{
+        _cleanup_closedir_ DIR *d = opendir(qdir);
+        struct dirent *de;
+        char first[256] = "", path[600];
+
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.' && (!first[0] || strcmp(de->d_name, first) < 0))
+                        snprintf(first, sizeof(first), "%s", de->d_name);
+        assert_true(first[0] != '\0');
+        snprintf(path, sizeof(path), "%s/%s", qdir, first);
+        assert_int_equal(file_write_atomic(path, "{not json", 9, 0600), 0);
+}
+
 static void test_id_is_a_deterministic_uuid(void **state)
 {
         char a[37], b[37], c[37], d[37];
@@ -92,6 +108,8 @@ static void test_push_orders_and_persists(void **state)
 {
         _cleanup_(status_queue_freep) struct status_queue *q = NULL;
         const struct status_entry *e;
+        json_t *u;
+        int r;
         (void)state;
 
         assert_int_equal(status_queue_open(qdir, &q, NULL), 0);
@@ -105,12 +123,24 @@ static void test_push_orders_and_persists(void **state)
 
         e = status_queue_get(q, 1);
         assert_non_null(e);
-        assert_string_equal(e->task_id, "a");
-        assert_string_equal(json_string_value(json_object_get(e->update, "state")), "RUNNING");
+        /* The update is read back from its file: what was pushed, under the entry's id. */
+        u = status_queue_load(q, 1, &r);
+        assert_non_null(u);
+        assert_int_equal(r, 0);
+        assert_string_equal(json_string_value(json_object_get(u, "task_id")), "a");
+        assert_string_equal(json_string_value(json_object_get(u, "state")), "RUNNING");
+        assert_string_equal(json_string_value(json_object_get(u, "update_id")), e->update_id);
         /* The agent id is added by the sender, never stored. */
-        assert_null(json_object_get(e->update, "agent_id"));
+        assert_null(json_object_get(u, "agent_id"));
+        json_decref(u);
         assert_true(status_queue_get(q, 0)->seq < status_queue_get(q, 1)->seq);
         assert_null(status_queue_get(q, 4));
+        assert_null(status_queue_load(q, 4, &r));
+        assert_int_equal(r, -ENOENT);
+        /* A file damaged behind the queue's back reads as -EBADMSG, not as an update. */
+        damage_first_file();
+        assert_null(status_queue_load(q, 0, &r));
+        assert_int_equal(r, -EBADMSG);
 }
 
 static void test_duplicate_push_is_ignored(void **state)
@@ -165,6 +195,7 @@ static void test_ack_through_is_a_cursor(void **state)
 {
         _cleanup_(status_queue_freep) struct status_queue *q = NULL;
         char mid[64];
+        json_t *u;
         (void)state;
 
         assert_int_equal(status_queue_open(qdir, &q, NULL), 0);
@@ -178,7 +209,9 @@ static void test_ack_through_is_a_cursor(void **state)
         assert_int_equal(status_queue_size(q), 5);
         assert_int_equal(status_queue_ack_through(q, mid), 3);
         assert_int_equal(status_queue_size(q), 2);
-        assert_string_equal(status_queue_get(q, 0)->task_id, "t3");
+        u = status_queue_load(q, 0, NULL);
+        assert_string_equal(json_string_value(json_object_get(u, "task_id")), "t3");
+        json_decref(u);
         assert_int_equal(count_files(".json"), 2);
         assert_int_equal(status_queue_ack_through(q, mid), -ENOENT);
 }
