@@ -141,9 +141,16 @@ struct task {
         struct event_source *cg_src;    /* the isolator's events fd (memory.events, cgroup.events) */
         struct event_source *adopt_timer; /* re-adopted while STARTING: polls shim.json (task-run.c) */
         uint64_t oom_kills;             /* memory.events oom_kill as last seen */
-        char report_buf[2048];
+        char *report_buf;               /* TASK_REPORT_MAX bytes while the shim's report is read */
         size_t report_len;
+        /* An ended task's compact record (task_compact()): the spec is freed, its checkpoint
+         * keeps it on disk; what the API lists and authorizes by stays here. */
+        char *name, *role;
+        silo_network_mode network_mode;
 };
+
+/* The most the shim's launch report (task-run.c) may hold: {"pid", "start_time"} or {"error"}. */
+#define TASK_REPORT_MAX 2048
 
 /* ---- master epoch (launch-http.c) ---- */
 /* For launch and kill: 0 to go on, or 1 after answering 409 stale_epoch (a deposed master) or
@@ -158,8 +165,22 @@ int task_new(struct agent *a, struct silo_task_spec *spec, struct task **ret);
 struct task *task_free(struct task *t);
 int agent_task_add(struct agent *a, struct task *t);
 void agent_task_remove(struct agent *a, struct task *t);
-/* The task as the API shows it (and, with the spec, as checkpointed). */
+/* The task as the API shows it: with the spec (read back from the checkpoint for a compacted
+ * task) for GET /tasks/{id}, without it for lists; shim_rss_bytes while its shim runs. */
 json_t *task_to_json(const struct task *t, bool with_spec);
+/* The spec's name (NULL: none), role ("default" when it names none) and network mode, from
+ * the spec or, once it is compacted, from the task's compact record. */
+const char *task_name(const struct task *t);
+const char *task_role(const struct task *t);
+silo_network_mode task_network_mode(const struct task *t);
+/* An ended task that holds nothing live any more (no shim, cgroup, timer or watch) drops its
+ * spec and keeps a compact record: what GC keeps of thousands of ended tasks stays small
+ * (Mesos bounds its completed tasks, Nomad its GC'd allocations alike). The spec stays in the
+ * checkpoint, where task_to_json() and task_spec_load() find it. Returns true when it did. */
+bool task_compact(struct task *t);
+/* Give a compacted task its spec back from its checkpoint (the launch's idempotence check
+ * compares specs); 0 when it has one already. */
+int task_spec_load(struct task *t);
 /* Atomically write <state-dir>/tasks/<id>.json with everything part 2's recovery needs. */
 int task_checkpoint_save(const struct task *t);
 /* The one name of a task's checkpoint, <state-dir>/tasks/<id>.json, written into buf

@@ -37,11 +37,6 @@ static struct agent *agent_of(void *userdata)
         return userdata;
 }
 
-static const char *task_role(const struct task *t)
-{
-        return silo_task_spec_role(t->spec);
-}
-
 /* The task of the path, or NULL with a 404 in resp; or NULL with a 403 when the request's
  * identity may not do `action` to it. */
 static struct task *task_from_request(struct agent *a, http_request *req, http_response *resp,

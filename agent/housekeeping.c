@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,17 @@ static void housekeeping_cgroups(struct agent *a)
         }
 }
 
-static void housekeeping_gc(struct agent *a)
+/* Ended tasks that hold nothing live any more keep only their compact record (task_compact()). */
+static size_t housekeeping_compact(struct agent *a)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < a->n_tasks; i++)
+                n += task_compact(a->tasks[i]);
+        return n;
+}
+
+static size_t housekeeping_gc(struct agent *a)
 {
         _cleanup_free_ struct gc_candidate *c = NULL;
         _cleanup_free_ struct task **ended = NULL;
@@ -64,7 +75,7 @@ static void housekeeping_gc(struct agent *a)
         ended = calloc(a->n_tasks ?: 1, sizeof(*ended));
         remove = calloc(a->n_tasks ?: 1, sizeof(*remove));
         if (!c || !ended || !remove)
-                return;
+                return 0;
         for (size_t i = 0; i < a->n_tasks; i++) {
                 struct task *t = a->tasks[i];
 
@@ -78,7 +89,7 @@ static void housekeeping_gc(struct agent *a)
         }
         marked = gc_policy_select(c, n, now, a->opts.gc_max_age_s, a->opts.gc_max_tasks, remove);
         if (marked == 0)
-                return;
+                return 0;
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *id = NULL;
                 int r;
@@ -98,12 +109,22 @@ static void housekeeping_gc(struct agent *a)
                  forgotten, (unsigned long long)a->opts.gc_max_age_s,
                  (unsigned long long)a->opts.gc_max_tasks, a->n_tasks);
         agent_notify_status(a);
+        return forgotten;
 }
 
 void agent_housekeeping_run(struct agent *a)
 {
+        size_t freed;
+
         housekeeping_cgroups(a);
-        housekeeping_gc(a);
+        freed = housekeeping_compact(a);
+        freed += housekeeping_gc(a);
+        /* The specs and records just freed lie scattered among the live ones: glibc returns
+         * a free top of the heap on its own, but not the free pages below it (malloc_trim(3)
+         * since glibc 2.8 releases those too). After a burst of ended tasks this is what
+         * brings the agent's RSS back down. */
+        if (freed > 0)
+                (void)malloc_trim(0);
 }
 
 static int on_housekeeping(struct event_source *s, uint64_t n, void *userdata)

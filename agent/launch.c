@@ -68,6 +68,11 @@ int agent_task_launch(struct agent *a, struct silo_task_spec *spec, struct task 
          * new launch below, which starts it. */
         t = agent_task_find(a, spec->id);
         if (t) {
+                /* An ended task compacted by housekeeping keeps its spec in its checkpoint. */
+                r = task_spec_load(t);
+                if (r < 0)
+                        return error_set(ret_error, r, "id: task '%s' exists, but its checkpoint's spec cannot be read",
+                                         spec->id);
                 task_ports_fill_chosen(t, spec);
                 if (!silo_task_spec_equal(t->spec, spec)) {
                         a->launch_rejected_total++;

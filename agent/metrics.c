@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/macro.h"
 #include "common/metrics-text.h"
+#include "common/process.h"
 #include "iostat.h"
 
 /* ---- per task: one value per family, NAN where the task has none ---- */
@@ -53,6 +54,7 @@ enum {
         T_NET_TX_PACKETS,
         T_NET_RX_PACKETS,
         T_SPEC_NET_EGRESS,
+        T_SHIM_RSS,
         _T_MAX,
 };
 
@@ -129,6 +131,9 @@ static const struct family {
                           "Packets a bridge-mode task received on its eth0."},
     [T_SPEC_NET_EGRESS] = {"silo_container_spec_network_egress_bits_per_second", METRICS_GAUGE,
                            "Egress limit in force on the task's eth0 (tbf rate; absent: none)."},
+    [T_SHIM_RSS] = {"silo_task_shim_rss_bytes", METRICS_GAUGE,
+                    "Resident memory of the task's silo-shim (VmRSS), which runs outside the task's "
+                    "cgroup."},
 };
 
 /* cgroup "max" is written as 0 like cAdvisor does, so a PromQL `> 0` selects real limits. */
@@ -146,7 +151,7 @@ static double psi_seconds(const struct cg_pressure *p, bool full)
 
 static void task_values(const struct task *t, const struct cg_task_status *s, double v[_T_MAX])
 {
-        uint64_t inactive = MIN(s->memory_stat.inactive_file, s->memory_current), egress = 0;
+        uint64_t inactive = MIN(s->memory_stat.inactive_file, s->memory_current), egress = 0, rss;
         struct net_link_counters net;
 
         v[T_START_TIME] = t->started_ms ? (double)t->started_ms / 1000.0 : NAN;
@@ -178,6 +183,8 @@ static void task_values(const struct task *t, const struct cg_task_status *s, do
         v[T_THREADS_MAX] = limit_value(s->pids_max);
         v[T_NET_TX_BYTES] = v[T_NET_RX_BYTES] = v[T_NET_TX_PACKETS] = v[T_NET_RX_PACKETS] = NAN;
         v[T_SPEC_NET_EGRESS] = NAN;
+        v[T_SHIM_RSS] = t->shim_src && process_rss_bytes(t->shim_pid, t->shim_start_time, &rss) >= 0 ? (double)rss
+                                                                                                  : NAN;
         if (task_network_figures(t->agent, t, &net, &egress) >= 0) {
                 v[T_NET_TX_BYTES] = (double)net.tx_bytes;
                 v[T_NET_RX_BYTES] = (double)net.rx_bytes;

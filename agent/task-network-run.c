@@ -26,7 +26,7 @@
 
 static bool task_is_bridge(const struct task *t)
 {
-        return t->spec->has_container && t->spec->container.network == SILO_NETWORK_BRIDGE;
+        return task_network_mode(t) == SILO_NETWORK_BRIDGE;
 }
 
 /* The task's lease, when it is a bridge task and has one. */
@@ -289,7 +289,7 @@ void agent_network_recover(struct agent *a)
 
 json_t *task_network_to_json(const struct agent *a, const struct task *t)
 {
-        silo_network_mode m = t->spec->has_container ? t->spec->container.network : SILO_NETWORK_HOST;
+        silo_network_mode m = task_network_mode(t);
         const struct task_net_lease *le = task_lease(a, t);
         json_t *j = json_pack("{s:s}", "mode", silo_network_mode_to_string(m));
         char buf[INET_ADDRSTRLEN];

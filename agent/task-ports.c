@@ -169,11 +169,13 @@ int task_ports_used(const struct agent *a, const struct task *except, struct tas
 
         for (size_t i = 0; i < a->n_tasks; i++) {
                 const struct task *t = a->tasks[i];
-                const struct silo_container *c = &t->spec->container;
+                const struct silo_container *c;
 
-                /* An ended task's rules went with its network (task_finish): its ports are free. */
+                /* An ended task's rules went with its network (task_finish): its ports are free
+                 * (and a compacted one has no spec left). */
                 if (t == except || silo_task_state_is_terminal(t->state))
                         continue;
+                c = &t->spec->container;
                 for (size_t j = 0; j < c->n_ports; j++) {
                         if (c->ports[j].host == 0)
                                 continue;

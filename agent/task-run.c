@@ -64,18 +64,23 @@ static int on_report(struct event_source *s, int fd, uint32_t revents, void *use
         json_t *j;
 
         (void)revents;
-        n = read(fd, t->report_buf + t->report_len, sizeof(t->report_buf) - 1 - t->report_len);
+        /* Allocated for the read only: an ended task does not carry it (task_compact()). */
+        if (!t->report_buf && !(t->report_buf = malloc(TASK_REPORT_MAX)))
+                return -ENOMEM;
+        n = read(fd, t->report_buf + t->report_len, TASK_REPORT_MAX - 1 - t->report_len);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return 0;
         if (n > 0) {
                 t->report_len += (size_t)n;
-                if (t->report_len < sizeof(t->report_buf) - 1)
+                if (t->report_len < TASK_REPORT_MAX - 1)
                         return 0;
         }
         /* EOF (or a full buffer): the shim has said all it will say. */
         t->report_buf[t->report_len] = '\0';
         t->report_src = event_source_remove(s);
         j = json_loads(t->report_buf, 0, NULL);
+        free(t->report_buf);
+        t->report_buf = NULL;
         if (j && json_is_integer(json_object_get(j, "pid"))) {
                 t->pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
                 t->pid_start_time = (uint64_t)json_integer_value(json_object_get(j, "start_time"));

@@ -17,6 +17,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/process.h"
 #include "common/protocol-json.h"
 
 struct task *agent_task_find(struct agent *a, const char *id)
@@ -68,6 +69,9 @@ struct task *task_free(struct task *t)
         safe_close(t->shim_pidfd);
         cg_task_free(t->cg);
         silo_task_spec_free(t->spec);
+        free(t->report_buf);
+        free(t->name);
+        free(t->role);
         free(t->id);
         free(t->message);
         free(t->sandbox);
@@ -102,15 +106,46 @@ static json_t *ms_or_null(uint64_t ms)
         return ms ? json_integer((json_int_t)ms) : json_null();
 }
 
-json_t *task_to_json(const struct task *t, bool with_spec)
+const char *task_name(const struct task *t)
+{
+        return t->spec ? t->spec->name : t->name;
+}
+
+const char *task_role(const struct task *t)
+{
+        return silo_task_spec_role(t->spec ?: &(const struct silo_task_spec){.role = t->role});
+}
+
+silo_network_mode task_network_mode(const struct task *t)
+{
+        if (!t->spec)
+                return t->network_mode;
+        return t->spec->has_container ? t->spec->container.network : SILO_NETWORK_HOST;
+}
+
+/* The "spec" of a compacted task's checkpoint (a new reference), or NULL when unreadable. */
+static json_t *task_checkpoint_spec(const struct task *t)
+{
+        char path[PATH_MAX];
+        json_t *j = json_load_file(task_checkpoint_path(t->agent, t->id, path), 0, NULL);
+        json_t *spec = json_incref(json_object_get(j, "spec"));
+
+        json_decref(j);
+        return spec;
+}
+
+/* The task's JSON; the checkpoint's view (for_api false) leaves out what only describes this
+ * moment (the shim's RSS). */
+static json_t *task_json_build(const struct task *t, bool with_spec, bool for_api)
 {
         json_t *j = json_object();
+        uint64_t rss;
 
         if (!j)
                 return NULL;
         json_object_set_new(j, "id", json_string(t->id));
-        if (t->spec->name)
-                json_object_set_new(j, "name", json_string(t->spec->name));
+        if (task_name(t))
+                json_object_set_new(j, "name", json_string(task_name(t)));
         json_object_set_new(j, "state", json_string(silo_task_state_to_string(t->state)));
         json_object_set_new(j, "reason", json_string(silo_task_reason_to_string(t->reason)));
         json_object_set_new(j, "exit_code", t->exit_code >= 0 ? json_integer(t->exit_code) : json_null());
@@ -126,14 +161,83 @@ json_t *task_to_json(const struct task *t, bool with_spec)
         json_object_set_new(j, "pid", t->pid > 0 ? json_integer(t->pid) : json_null());
         json_object_set_new(j, "kill_requested", json_boolean(t->kill_requested));
         json_object_set_new(j, "network", task_network_to_json(t->agent, t));
+        /* The shim's resident memory, read now: what one more running task costs the node
+         * beyond its own cgroup (the shim runs outside it, in <root>/shims). */
+        if (for_api)
+                json_object_set_new(j, "shim_rss_bytes",
+                                    t->shim_src && process_rss_bytes(t->shim_pid, t->shim_start_time, &rss) >= 0
+                                            ? json_integer((json_int_t)rss)
+                                            : json_null());
         if (with_spec) {
-                json_object_set_new(j, "spec", silo_task_spec_to_json(t->spec));
+                json_t *spec = t->spec ? silo_task_spec_to_json(t->spec) : task_checkpoint_spec(t);
+
+                if (!spec) {
+                        json_decref(j);
+                        return NULL;
+                }
+                json_object_set_new(j, "spec", spec);
                 json_object_set_new(j, "shim",
                                     json_pack("{s:i, s:I, s:I}", "pid", (int)t->shim_pid,
                                               "start_time", (json_int_t)t->shim_start_time,
                                               "task_start_time", (json_int_t)t->pid_start_time));
         }
         return j;
+}
+
+json_t *task_to_json(const struct task *t, bool with_spec)
+{
+        json_t *j = task_json_build(t, with_spec, true);
+
+        /* A compacted task whose checkpoint cannot be read any more (removed under us): the
+         * record in memory is still the truth, without its spec. */
+        if (!j && with_spec && !t->spec) {
+                j = task_json_build(t, false, true);
+                if (j)
+                        json_object_set_new(j, "spec", json_null());
+        }
+        return j;
+}
+
+bool task_compact(struct task *t)
+{
+        char path[PATH_MAX];
+
+        if (!t->spec || !silo_task_state_is_terminal(t->state) || t->cg || t->shim_src || t->report_src ||
+            t->kill_timer || t->adopt_timer || t->cg_src)
+                return false;
+        /* The spec must be on disk before it leaves memory. */
+        if (access(task_checkpoint_path(t->agent, t->id, path), F_OK) < 0)
+                return false;
+        t->network_mode = task_network_mode(t);
+        t->name = TAKE_PTR(t->spec->name);
+        /* Most tasks have the default role: NULL says it without a copy (task_role()). */
+        if (!streq(task_role(t), silo_task_spec_role(&(const struct silo_task_spec){})))
+                t->role = TAKE_PTR(t->spec->role);
+        t->spec = silo_task_spec_free(t->spec);
+        free(t->report_buf);
+        t->report_buf = NULL;
+        return true;
+}
+
+int task_spec_load(struct task *t)
+{
+        _cleanup_free_ char *err = NULL;
+        json_t *j;
+        int r;
+
+        if (t->spec)
+                return 0;
+        j = task_checkpoint_spec(t);
+        if (!j)
+                return -ENOENT;
+        r = silo_task_spec_from_json(j, &t->spec, &err);
+        json_decref(j);
+        if (r < 0)
+                return r;
+        free(t->name);
+        free(t->role);
+        t->name = t->role = NULL;
+        return 0;
 }
 
 const char *task_checkpoint_path(const struct agent *a, const char *id, char *buf)
@@ -146,10 +250,12 @@ int task_checkpoint_save(const struct task *t)
 {
         char path[PATH_MAX];
         _cleanup_free_ char *text = NULL;
-        json_t *j = task_to_json(t, true);
+        json_t *j = task_json_build(t, true, false);
 
+        /* A compacted task's spec comes from the checkpoint being replaced: never write one
+         * without it. */
         if (!j)
-                return -ENOMEM;
+                return t->spec ? -ENOMEM : -ENOENT;
         json_object_set_new(j, "version", json_integer(1));
         text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(j);

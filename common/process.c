@@ -1,28 +1,60 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Process identity from procfs. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/process.h"
 
-uint64_t process_start_time(pid_t pid)
+/* Fields 22 (starttime) and 24 (rss, pages) of /proc/<pid>/stat. The command name (field 2)
+ * may contain spaces and parentheses: parse after the last ')'. */
+static int process_stat_read(pid_t pid, uint64_t *ret_start, uint64_t *ret_rss_pages)
 {
         char p[64];
         _cleanup_free_ char *stat = NULL;
-        unsigned long long t = 0;
+        unsigned long long t, rss;
         const char *q;
+        int r;
 
         snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-        if (file_read_full(p, 4096, &stat, NULL) < 0)
-                return 0;
-        /* The command name (field 2) may contain spaces and parentheses: parse after the last ')'. */
+        r = file_read_full(p, 4096, &stat, NULL);
+        if (r < 0)
+                return r;
         q = strrchr(stat, ')');
         if (!q || sscanf(q + 2,
                          "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-                         "%*d %*d %llu",
-                         &t) != 1)
-                return 0;
-        return t;
+                         "%*d %*d %llu %*u %llu",
+                         &t, &rss) != 2)
+                return -EBADMSG;
+        *ret_start = t;
+        *ret_rss_pages = rss;
+        return 0;
+}
+
+uint64_t process_start_time(pid_t pid)
+{
+        uint64_t t, rss;
+
+        return process_stat_read(pid, &t, &rss) < 0 ? 0 : t;
+}
+
+int process_rss_bytes(pid_t pid, uint64_t start_time, uint64_t *ret)
+{
+        long page = sysconf(_SC_PAGESIZE);
+        uint64_t t, rss;
+        int r;
+
+        if (pid <= 0 || page <= 0)
+                return -ESRCH;
+        r = process_stat_read(pid, &t, &rss);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        /* Another process reusing the pid is not the one asked about. */
+        if (start_time && t != start_time)
+                return -ESRCH;
+        *ret = rss * (uint64_t)page;
+        return 0;
 }

@@ -9,3 +9,7 @@
  * does not exist or the file cannot be parsed. The agent checkpoints it with each pid so a
  * recovered pid is only trusted when the start time still matches. */
 uint64_t process_start_time(pid_t pid);
+/* The resident set (VmRSS, /proc/<pid>/stat field 24 times the page size) of the process
+ * `pid` started at `start_time` (process_start_time(); 0: any). -ESRCH when it is gone or the
+ * pid now names another process. */
+int process_rss_bytes(pid_t pid, uint64_t start_time, uint64_t *ret);

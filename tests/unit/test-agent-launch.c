@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,107 @@ static void test_launch_idempotent(void **st)
         assert_int_equal(agent.n_tasks, 1);
 }
 
+/* Launch task `id` with a realistic spec, checkpoint it and end it as FINISHED. */
+static struct task *launch_and_end(const char *id)
+{
+        _cleanup_free_ char *err = NULL, *json = NULL;
+        struct task *t = NULL;
+
+        assert_true(asprintf(&json, "{'id': '%s', 'command': ['/bin/sh', '-c', 'echo hello; exit 0'], "
+                                    "'env': {'A': 'b', 'PATH': '/usr/bin:/bin'}, 'resources': {'cpus': 1, "
+                                    "'mem': '64M', 'pids': 64}}",
+                     id) > 0);
+        assert_int_equal(launch(json, &t, &err), 0);
+        assert_int_equal(task_checkpoint_save(t), 0);
+        t->exit_code = 0;
+        assert_int_equal(task_transition(t, SILO_TASK_FINISHED, SILO_REASON_NONE, NULL), 0);
+        return t;
+}
+
+/* An ended task drops its spec for a compact record; every API field survives, the spec comes
+ * back from the checkpoint, and the launch's idempotence still compares against it. */
+static void test_ended_task_compact(void **st)
+{
+        _cleanup_free_ char *err = NULL, *full_text = NULL, *compact_text = NULL;
+        struct task *t, *t2 = NULL;
+        json_t *full, *compact, *list;
+
+        (void)st;
+        t = launch_and_end("done");
+        full = task_to_json(t, true);
+        assert_non_null(full);
+        /* A live structure left (here: a kill timer) keeps the spec. */
+        t->kill_timer = (struct event_source *)&agent;
+        assert_false(task_compact(t));
+        t->kill_timer = NULL;
+        assert_true(task_compact(t));
+        assert_null(t->spec);
+        assert_false(task_compact(t));
+        assert_string_equal(task_name(t), "n");
+        assert_string_equal(task_role(t), "default");
+        assert_int_equal(task_network_mode(t), SILO_NETWORK_HOST);
+        compact = task_to_json(t, true);
+        assert_non_null(compact);
+        full_text = json_dumps(full, JSON_SORT_KEYS | JSON_COMPACT);
+        compact_text = json_dumps(compact, JSON_SORT_KEYS | JSON_COMPACT);
+        assert_string_equal(compact_text, full_text);
+        list = task_to_json(t, false);
+        assert_string_equal(json_string_value(json_object_get(list, "name")), "n");
+        assert_null(json_object_get(list, "spec"));
+        json_decref(list);
+        json_decref(full);
+        json_decref(compact);
+
+        /* The same launch again: idempotent against the spec on disk; another: a conflict. */
+        assert_int_equal(launch("{'id': 'done', 'command': ['/bin/sh', '-c', 'echo hello; exit 0'], "
+                                "'env': {'A': 'b', 'PATH': '/usr/bin:/bin'}, 'resources': {'cpus': 1, "
+                                "'mem': '64M', 'pids': 64}}",
+                                &t2, &err),
+                         1);
+        assert_ptr_equal(t2, t);
+        assert_non_null(t->spec);
+        assert_true(task_compact(t));
+        assert_int_equal(launch("{'id': 'done', 'command': ['false']}", &t2, &err), -EEXIST);
+        assert_string_equal(err, "id: task 'done' already exists with a different spec");
+        assert_true(task_compact(t));
+
+        /* Its checkpoint gone (forgotten under us): the record still answers, spec null. */
+        {
+                char path[PATH_MAX];
+
+                assert_int_equal(unlink(task_checkpoint_path(&agent, "done", path)), 0);
+                compact = task_to_json(t, true);
+                assert_non_null(compact);
+                assert_true(json_is_null(json_object_get(compact, "spec")));
+                assert_string_equal(json_string_value(json_object_get(compact, "state")), "FINISHED");
+                json_decref(compact);
+                /* ... but is never checkpointed without its spec. */
+                assert_int_equal(task_checkpoint_save(t), -ENOENT);
+        }
+}
+
+/* What the agent holds per kept ended task, measured with the allocator's own count
+ * (mallinfo2 uordblks): <= 1 KiB (issue 19 goal 3), the task table's slot included. */
+static void test_ended_task_bytes(void **st)
+{
+        enum { N = 300 };
+        size_t before, after;
+
+        (void)st;
+        /* The table's growth is part of the cost: start from an empty one. */
+        before = mallinfo2().uordblks;
+        for (int i = 0; i < N; i++) {
+                char id[32];
+
+                snprintf(id, sizeof(id), "ended-task-%04d", i);
+                assert_true(task_compact(launch_and_end(id)));
+        }
+        after = mallinfo2().uordblks;
+        print_message("%d compacted ended tasks: %zu bytes each\n", N, (after - before) / N);
+        assert_true(after > before);
+        assert_true((after - before) / N <= 1024);
+}
+
 static void test_launch_assigns_id(void **st)
 {
         struct task *t = NULL;
@@ -496,6 +598,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup(test_launch_resolves_once, agent_reset),
                 cmocka_unit_test_setup(test_launch_idempotent, agent_reset),
+                cmocka_unit_test_setup(test_ended_task_compact, agent_reset),
+                cmocka_unit_test_setup(test_ended_task_bytes, agent_reset),
                 cmocka_unit_test_setup(test_launch_assigns_id, agent_reset),
                 cmocka_unit_test_setup(test_launch_start_fails, agent_reset),
                 cmocka_unit_test_setup(test_launch_refusals, agent_reset),
