@@ -39,6 +39,12 @@ struct http_call {
         char *peer_name;
         http_client_done_fn done;
         void *userdata;
+        /* A stream (http_client_stream()): a 2xx body goes to on_data as it arrives, kept
+         * nowhere; any other status's body is buffered as usual, for done. */
+        http_client_data_fn on_data;
+        int data_error;  /* what on_data returned to end the transfer */
+        bool in_data;    /* inside on_data: a cancel there is deferred to the write's return */
+        bool cancelled;  /* http_client_cancel(): done never runs */
 };
 
 struct http_client {
@@ -81,7 +87,26 @@ size_t http_client_body_append(char **body, size_t *size, bool *too_large, const
 static size_t http_call_write(char *data, size_t size, size_t nmemb, void *userdata)
 {
         struct http_call *call = userdata;
+        long status = 0;
 
+        if (call->on_data) {
+                int r;
+
+                if (call->cancelled)
+                        return 0;
+                curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+                if (status / 100 == 2) {
+                        call->in_data = true;
+                        r = call->on_data(data, size * nmemb, call->userdata);
+                        call->in_data = false;
+                        if (r < 0 || call->cancelled) {
+                                /* curl then fails the transfer with CURLE_WRITE_ERROR */
+                                call->data_error = r < 0 ? r : -ECANCELED;
+                                return 0;
+                        }
+                        return size * nmemb;
+                }
+        }
         return http_client_body_append(&call->body, &call->body_size, &call->body_too_large, data,
                                        size * nmemb, HTTP_CLIENT_MAX_RESPONSE);
 }
@@ -224,6 +249,8 @@ static void http_call_complete(struct http_call *call, CURLcode code)
         long status = 0;
 
         res.error = http_client_curl_errno(code);
+        if (call->data_error)
+                res.error = call->data_error;
         if (call->body_too_large)
                 res.error = -EFBIG;
         if (call->guard.error)
@@ -235,6 +262,8 @@ static void http_call_complete(struct http_call *call, CURLcode code)
                         curl_easy_getinfo(call->easy, CURLINFO_REDIRECT_URL, &res.location);
         } else if (call->guard.error)
                 res.error_message = call->guard.error;
+        else if (call->data_error)
+                res.error_message = "the stream's reader ended it";
         else
                 res.error_message = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
         res.body = call->body ? call->body : "";
@@ -401,18 +430,21 @@ int http_client_set_header(http_client *c, const char *name, const char *value)
         return 0;
 }
 
-int http_client_request(http_client *c, const char *method, const char *url, const json_t *body,
-                        const char *token, unsigned timeout_ms, http_client_done_fn done,
-                        void *userdata)
+/* Give a built call the client's headers (and `extra`), and start it. */
+static int http_client_start(http_client *c, struct http_call *call, const char *const *extra,
+                             http_client_done_fn done, void *userdata)
 {
-        struct http_call *call;
-        int r;
-
-        r = http_call_new(&c->tls_files, method, url, body, token, timeout_ms, &call);
-        if (r < 0)
-                return r;
         for (const struct curl_slist *e = c->headers; e; e = e->next) {
                 struct curl_slist *h = curl_slist_append(call->headers, e->data);
+
+                if (!h) {
+                        http_call_free(call);
+                        return -ENOMEM;
+                }
+                call->headers = h;
+        }
+        for (size_t i = 0; extra && extra[i]; i++) {
+                struct curl_slist *h = curl_slist_append(call->headers, extra[i]);
 
                 if (!h) {
                         http_call_free(call);
@@ -433,6 +465,63 @@ int http_client_request(http_client *c, const char *method, const char *url, con
         c->calls = call;
         c->in_flight++;
         return 0;
+}
+
+int http_client_request(http_client *c, const char *method, const char *url, const json_t *body,
+                        const char *token, unsigned timeout_ms, http_client_done_fn done,
+                        void *userdata)
+{
+        struct http_call *call;
+        int r;
+
+        r = http_call_new(&c->tls_files, method, url, body, token, timeout_ms, &call);
+        if (r < 0)
+                return r;
+        return http_client_start(c, call, NULL, done, userdata);
+}
+
+int http_client_stream(http_client *c, const char *method, const char *url, const json_t *body,
+                       const char *const *headers, unsigned connect_timeout_ms,
+                       http_client_data_fn on_data, http_client_done_fn done, void *userdata,
+                       http_call **ret_call)
+{
+        struct http_call *call;
+        int r;
+
+        if (!on_data)
+                return -EINVAL;
+        r = http_call_new(&c->tls_files, method, url, body, NULL, connect_timeout_ms, &call);
+        if (r < 0)
+                return r;
+        call->on_data = on_data;
+        /* A stream lasts as long as the peer keeps it: only the connection is timed. A peer
+         * that vanishes without a FIN is found by TCP keepalives. */
+        curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS, 0L);
+        curl_easy_setopt(call->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                         (long)(connect_timeout_ms ? connect_timeout_ms
+                                                   : HTTP_CLIENT_DEFAULT_TIMEOUT_MS));
+        curl_easy_setopt(call->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(call->easy, CURLOPT_TCP_KEEPIDLE, 10L);
+        curl_easy_setopt(call->easy, CURLOPT_TCP_KEEPINTVL, 5L);
+        r = http_client_start(c, call, headers, done, userdata);
+        if (r >= 0 && ret_call)
+                *ret_call = call;
+        return r;
+}
+
+void http_client_cancel(http_client *c, http_call *call)
+{
+        if (!call || call->cancelled)
+                return;
+        call->cancelled = true;
+        call->done = NULL;
+        /* Inside its own on_data curl still holds the handle: the write's return ends it, and
+         * the completion frees it without a callback. */
+        if (call->in_data)
+                return;
+        http_client_unlink(c, call);
+        curl_multi_remove_handle(c->multi, call->easy);
+        http_call_free(call);
 }
 
 int http_client_set_tls(http_client *c, const struct tls_files *tls)

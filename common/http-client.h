@@ -47,6 +47,23 @@ int http_client_request(http_client *c, const char *method, const char *url, con
                         const char *token, unsigned timeout_ms, http_client_done_fn done,
                         void *userdata);
 
+/* A streamed response (a watch, a log follow): each piece of a 2xx body goes to on_data as it
+ * arrives and is not kept (any other status's body is buffered and given to done, as for
+ * http_client_request()). on_data returns 0 to go on or -errno to end the transfer, which done
+ * then reports. Only the connection is timed (connect_timeout_ms, 0 = 10 s); the stream lasts
+ * until the peer ends it, it fails, or http_client_cancel(). headers: extra "Name: value" lines
+ * for this request, NULL-terminated (may be NULL). *ret_call (may be NULL) names the request
+ * until done runs. */
+typedef struct http_call http_call;
+typedef int (*http_client_data_fn)(const char *data, size_t n, void *userdata);
+int http_client_stream(http_client *c, const char *method, const char *url, const json_t *body,
+                       const char *const *headers, unsigned connect_timeout_ms,
+                       http_client_data_fn on_data, http_client_done_fn done, void *userdata,
+                       http_call **ret_call);
+/* End a request still in flight (a stream the caller no longer wants); its done never runs.
+ * May be called from its own on_data. */
+void http_client_cancel(http_client *c, http_call *call);
+
 /* Mutual TLS for every later https:// request: the server's certificate must come from the CA
  * (and not be revoked by the CRL, when set) and name the URL's host or IP; ours (cert, key) is
  * presented. The paths are copied; NULL or no cert turns it off. */

@@ -923,3 +923,266 @@ int etcd_call_async(struct etcd *e, http_client *c, const char *path, const json
                 etcd_async_free(a);
         return r;
 }
+
+/* ---- watches ---- */
+
+#define ETCD_STREAM_MAX (4u * 1024u * 1024u)
+
+void etcd_stream_done(struct etcd_stream *s)
+{
+        free(s->buf);
+        *s = (struct etcd_stream){0};
+}
+
+int etcd_stream_feed(struct etcd_stream *s, const char *data, size_t n, etcd_stream_fn fn,
+                     void *userdata)
+{
+        size_t at = 0;
+        char *nb;
+        int r = 0;
+
+        if (s->n + n > ETCD_STREAM_MAX)
+                return -EFBIG;
+        nb = realloc(s->buf, s->n + n + 1);
+        if (!nb)
+                return -ENOMEM;
+        s->buf = nb;
+        memcpy(s->buf + s->n, data, n);
+        s->n += n;
+        while (r >= 0) {
+                json_error_t err;
+                json_t *j;
+
+                while (at < s->n && strchr(" \t\r\n", s->buf[at]))
+                        at++;
+                if (at == s->n)
+                        break;
+                if (s->buf[at] != '{') {
+                        r = -EBADMSG;
+                        break;
+                }
+                /* One object, whatever follows it (the next one, or a part of it). */
+                j = json_loadb(s->buf + at, s->n - at, JSON_DISABLE_EOF_CHECK, &err);
+                if (!j) {
+                        /* Cut short by the end of what came so far (in a string, a "true",
+                         * a UTF-8 sequence): wait for the rest. etcd ends each object with a
+                         * newline, so one that has come and still does not parse is broken. */
+                        if (json_error_code(&err) == json_error_premature_end_of_input ||
+                            !memchr(s->buf + at, '\n', s->n - at))
+                                break;
+                        r = -EBADMSG;
+                        break;
+                }
+                at += (size_t)err.position;
+                r = fn(j, userdata);
+                json_decref(j);
+        }
+        memmove(s->buf, s->buf + at, s->n - at);
+        s->n -= at;
+        return r;
+}
+
+void etcd_watch_response_done(struct etcd_watch_response *r)
+{
+        for (size_t i = 0; r && i < r->n_events; i++)
+                etcd_kv_done(&r->events[i].kv);
+        if (r) {
+                free(r->events);
+                *r = (struct etcd_watch_response){0};
+        }
+}
+
+int etcd_watch_response_from_json(const json_t *j, struct etcd_watch_response *ret,
+                                  const char **ret_error)
+{
+        const json_t *res = json_object_get(j, "result"), *ev;
+        const json_t *events = json_object_get(res, "events");
+        struct etcd_watch_response out = {0};
+        size_t i;
+
+        if (!res) {
+                const json_t *e = json_object_get(j, "error");
+                const char *msg = json_string_value(json_object_get(e, "message"));
+
+                if (!e)
+                        return -EBADMSG;
+                if (ret_error)
+                        *ret_error = msg ? msg : json_string_value(e);
+                return -EIO;
+        }
+        if (!json_is_object(res))
+                return -EBADMSG;
+        out.revision = json_int64(json_object_get(res, "header"), "revision");
+        out.created = json_is_true(json_object_get(res, "created"));
+        out.canceled = json_is_true(json_object_get(res, "canceled"));
+        out.compact_revision = json_int64(res, "compact_revision");
+        out.cancel_reason = json_string_value(json_object_get(res, "cancel_reason"));
+        if (json_array_size(events) > 0 &&
+            !(out.events = calloc(json_array_size(events), sizeof(*out.events))))
+                return -ENOMEM;
+        json_array_foreach (events, i, ev) {
+                const char *type = json_string_value(json_object_get(ev, "type"));
+                struct etcd_watch_event *we = &out.events[out.n_events];
+                int r = etcd_kv_from_json(json_object_get(ev, "kv"), &we->kv);
+
+                if (r < 0) {
+                        etcd_watch_response_done(&out);
+                        return r;
+                }
+                /* etcd leaves the zero value (PUT) out */
+                we->deleted = type && streq(type, "DELETE");
+                out.n_events++;
+        }
+        *ret = out;
+        return 0;
+}
+
+struct etcd_watch {
+        struct etcd *e;
+        http_client *client;
+        json_t *body;
+        unsigned connect_timeout_ms;
+        size_t tried, idx;
+        http_call *call;
+        struct etcd_stream stream;
+        bool opened;      /* something came: no other endpoint is tried after that */
+        bool in_response; /* inside on_response: a cancel frees the watch on return */
+        bool cancelled;
+        char *error; /* why the reader ended the stream */
+        etcd_watch_fn on_response;
+        etcd_watch_end_fn on_end;
+        void *userdata;
+};
+
+static void etcd_watch_free(struct etcd_watch *w)
+{
+        json_decref(w->body);
+        etcd_stream_done(&w->stream);
+        free(w->error);
+        free(w);
+}
+
+static int etcd_watch_object(const json_t *j, void *userdata)
+{
+        struct etcd_watch *w = userdata;
+
+        w->opened = true;
+        w->e->current = w->idx;
+        w->in_response = true;
+        w->on_response(j, w->userdata);
+        w->in_response = false;
+        return w->cancelled ? -ECANCELED : 0;
+}
+
+static int etcd_watch_data(const char *data, size_t n, void *userdata)
+{
+        struct etcd_watch *w = userdata;
+        int r = etcd_stream_feed(&w->stream, data, n, etcd_watch_object, w);
+
+        if (w->cancelled) {
+                /* etcd_watch_cancel() from on_response: the call ends without a callback. */
+                etcd_watch_free(w);
+                return -ECANCELED;
+        }
+        if (r < 0 && !w->error &&
+            asprintf(&w->error, "etcd %s/v3/watch: %s", w->e->endpoints[w->idx],
+                     r == -EBADMSG ? "the stream is not etcd's JSON objects"
+                                   : r == -EFBIG ? "an object larger than 4 MiB in the stream"
+                                                 : strerror(-r)) < 0)
+                w->error = NULL;
+        return r;
+}
+
+static int etcd_watch_send(struct etcd_watch *w);
+
+static void etcd_watch_done(const struct http_client_result *res, void *userdata)
+{
+        struct etcd_watch *w = userdata;
+        const char *ep = w->e->endpoints[w->idx];
+        _cleanup_free_ char *err = NULL;
+        json_t *answer = NULL;
+        int r;
+
+        if (res->error < 0) {
+                r = res->error;
+                if (w->error)
+                        err = TAKE_PTR(w->error);
+                else
+                        error_set(&err, r, "etcd %s/v3/watch: %s", ep,
+                                  strempty(res->error_message));
+        } else if (res->status != 200) {
+                r = etcd_answer(ep, "/v3/watch", NULL, res->status, res->body, res->body_size,
+                                &answer, &err);
+                json_decref(answer);
+                if (r >= 0) /* a 200 is the only answer that opens a stream */
+                        r = -EBADMSG;
+        } else
+                r = error_set(&err, 0, "etcd %s/v3/watch: the stream ended", ep);
+        if (r < 0 && !w->opened && res->error != -ECANCELED && etcd_retry_next(r) &&
+            w->tried < w->e->n_endpoints) {
+                w->idx = (w->idx + 1) % w->e->n_endpoints;
+                if (etcd_watch_send(w) >= 0)
+                        return;
+        }
+        w->on_end(r, err, w->userdata);
+        etcd_watch_free(w);
+}
+
+static int etcd_watch_send(struct etcd_watch *w)
+{
+        /* grpc-gateway passes Grpc-Metadata-* as gRPC metadata: etcd's "require leader". */
+        static const char *const headers[] = {"Grpc-Metadata-hasleader: true", NULL};
+        _cleanup_free_ char *url = NULL;
+
+        if (asprintf(&url, "%s/v3/watch", w->e->endpoints[w->idx]) < 0)
+                return -ENOMEM;
+        w->tried++;
+        etcd_stream_done(&w->stream);
+        return http_client_stream(w->client, "POST", url, w->body, headers,
+                                  w->connect_timeout_ms ? w->connect_timeout_ms
+                                                        : w->e->timeout_ms,
+                                  etcd_watch_data, etcd_watch_done, w, &w->call);
+}
+
+int etcd_watch_async(struct etcd *e, http_client *c, const json_t *body,
+                     unsigned connect_timeout_ms, etcd_watch_fn on_response,
+                     etcd_watch_end_fn on_end, void *userdata, struct etcd_watch **ret)
+{
+        struct etcd_watch *w = calloc(1, sizeof(*w));
+        int r;
+
+        if (!w)
+                return -ENOMEM;
+        *w = (struct etcd_watch){
+            .e = e,
+            .client = c,
+            .body = json_deep_copy(body),
+            .connect_timeout_ms = connect_timeout_ms,
+            .idx = e->current,
+            .on_response = on_response,
+            .on_end = on_end,
+            .userdata = userdata,
+        };
+        if (!w->body) {
+                etcd_watch_free(w);
+                return -ENOMEM;
+        }
+        r = etcd_watch_send(w);
+        if (r < 0) {
+                etcd_watch_free(w);
+                return r;
+        }
+        *ret = w;
+        return 0;
+}
+
+void etcd_watch_cancel(struct etcd_watch *w)
+{
+        if (!w || w->cancelled)
+                return;
+        w->cancelled = true;
+        if (w->in_response)
+                return; /* etcd_watch_data() frees it when on_response returns */
+        http_client_cancel(w->client, w->call);
+        etcd_watch_free(w);
+}

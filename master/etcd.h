@@ -176,6 +176,57 @@ json_t *etcd_lease_id_body(int64_t id); /* keepalive, revoke */
  * "kv": {...}}]}} objects (an event without "type" is a PUT). */
 json_t *etcd_watch_body(const char *key, const char *range_end, int64_t start_revision);
 
+/* ---- watches ---- */
+
+/* The gateway answers /v3/watch with a stream of JSON objects, one a line (etcd 3.4 writes a
+ * "\n" after each; objects that come without one are taken too). A stream reader keeps what is
+ * not a whole object yet; feed gives each whole object to `fn` (borrowed), in order. -EBADMSG
+ * for bytes that cannot begin a JSON object, -EFBIG past 4 MiB without a whole object; fn's own
+ * -errno ends the feed. */
+struct etcd_stream {
+        char *buf;
+        size_t n;
+};
+typedef int (*etcd_stream_fn)(const json_t *object, void *userdata);
+int etcd_stream_feed(struct etcd_stream *s, const char *data, size_t n, etcd_stream_fn fn,
+                     void *userdata);
+void etcd_stream_done(struct etcd_stream *s);
+
+/* One object of a watch stream. */
+struct etcd_watch_event {
+        bool deleted; /* DELETE, else PUT */
+        struct etcd_kv kv;
+};
+struct etcd_watch_response {
+        int64_t revision; /* the header's: the store's revision when it was sent */
+        bool created;     /* the watch is open (the first answer) */
+        bool canceled;    /* etcd ended it: compacted, or cancel_reason */
+        int64_t compact_revision; /* canceled because start_revision was compacted away */
+        const char *cancel_reason; /* borrowed from the JSON */
+        struct etcd_watch_event *events;
+        size_t n_events; /* 0 with none of the flags: a progress notification */
+};
+/* -EIO for the gateway's in-stream {"error": ...} (*ret_error set), -EBADMSG for anything else
+ * that is not {"result": ...}. */
+int etcd_watch_response_from_json(const json_t *j, struct etcd_watch_response *ret,
+                                  const char **ret_error);
+void etcd_watch_response_done(struct etcd_watch_response *r);
+
+/* A watch on the caller's loop: POST body (etcd_watch_body()) to /v3/watch on the endpoint that
+ * answered last, trying the next ones while none has opened the stream (refused, reset, 503);
+ * each object goes to on_response. etcd is asked to end the stream when its member loses its
+ * raft leader (the gateway's "hasleader" metadata), so a watch never stays open, silent, on a
+ * member cut off from the quorum. on_end runs once when the stream ends for any reason but
+ * etcd_watch_cancel() (r < 0 and a message; 0 when the member closed it). */
+struct etcd_watch;
+typedef void (*etcd_watch_fn)(const json_t *response, void *userdata);
+typedef void (*etcd_watch_end_fn)(int r, const char *error, void *userdata);
+int etcd_watch_async(struct etcd *e, http_client *c, const json_t *body,
+                     unsigned connect_timeout_ms, etcd_watch_fn on_response,
+                     etcd_watch_end_fn on_end, void *userdata, struct etcd_watch **ret);
+/* Close it; on_end does not run. May be called from on_response. */
+void etcd_watch_cancel(struct etcd_watch *w);
+
 /* Base64 (etcd's encoding of keys and values), through GnuTLS. */
 char *etcd_base64(const void *data, size_t size);
 int etcd_unbase64(const char *text, char **ret, size_t *ret_size);

@@ -52,6 +52,17 @@ struct master_leader {
 
         char *leader_url; /* the leader's advertise as last read, NULL: none known */
         bool poll_trouble;
+
+        /* Following: a watch on the leader key, so that its deletion (the leader's lease
+         * expired or was revoked) starts a campaign one round trip later rather than at the
+         * next poll. The poll goes on, slower while the watch is open (a stream can stall
+         * without breaking), as it was when the watch cannot be opened. */
+        struct etcd_watch *watch;
+        bool watch_open;          /* etcd said "created" */
+        bool watch_trouble;       /* a broken watch was logged; quiet until it opens again */
+        uint64_t watch_retry_ms;  /* no new watch before (backoff) */
+        uint64_t watch_backoff_ms;
+        bool key_gone; /* the watch saw the key deleted: campaign at the next chance */
 };
 
 const char *master_role_to_string(enum master_role r)
@@ -121,6 +132,11 @@ int leader_value_parse(const json_t *j, const char **ret_name, const char **ret_
         return 0;
 }
 
+uint64_t leader_watch_backoff_ms(uint64_t previous_ms)
+{
+        return previous_ms ? MIN(previous_ms * 2, (uint64_t)30000) : 500;
+}
+
 /* ---- driving ---- */
 
 static void leader_schedule(struct master_leader *l, uint64_t at_ms)
@@ -134,6 +150,13 @@ static void leader_schedule(struct master_leader *l, uint64_t at_ms)
 static void leader_forget_leader(struct master_leader *l)
 {
         l->leader_url = (free(l->leader_url), NULL);
+}
+
+static void leader_watch_close(struct master_leader *l)
+{
+        etcd_watch_cancel(l->watch);
+        l->watch = NULL;
+        l->watch_open = false;
 }
 
 static void leader_deposed(struct master_leader *l, const char *why)
@@ -226,6 +249,8 @@ static void on_created(int r, const json_t *answer, const char *error, void *use
         l->epoch = (uint64_t)res.revision;
         l->deadline_ms = leader_deadline_ms(l->grant_sent_ms, l->ttl_s);
         l->phase = PHASE_LEADING;
+        /* A leader watches nothing: its lease's keepalives tell it all it needs. */
+        leader_watch_close(l);
         free(l->leader_url);
         l->leader_url = strdup(l->advertise);
         log_notice("elected leader with epoch %" PRIu64 " (lease %" PRId64 ", TTL %" PRId64
@@ -307,6 +332,37 @@ static void leader_campaign(struct master_leader *l)
 
 /* ---- following ---- */
 
+static void leader_watch_open(struct master_leader *l, int64_t from_revision);
+
+/* The follower's next read of the key: slower while a watch reports changes as they happen. */
+static uint64_t leader_follow_interval_ms(const struct master_leader *l)
+{
+        return l->watch_open ? MAX(leader_poll_interval_ms(l->cfg.ttl_s),
+                                   (uint64_t)l->cfg.ttl_s * 1000)
+                             : leader_poll_interval_ms(l->cfg.ttl_s);
+}
+
+/* The leader key names a leader to follow (name, URL) and is not this master's earlier life. */
+static bool leader_follow_value(struct master_leader *l, const json_t *v, int64_t create_revision)
+{
+        const char *name, *url;
+
+        if (leader_value_parse(v, &name, &url) < 0 ||
+            leader_value_is_previous_life(v, l->name, l->advertise, l->instance))
+                return false;
+        /* The same --name on another host or port is a live master, not an earlier run of
+         * this one: followed, never deposed; the duplicate is an error to fix. */
+        if (streq(name, l->name) && !l->name_clash_logged) {
+                log_error("the leader %s at %s has this master's --name '%s': give each master "
+                          "its own name",
+                          name, url, l->name);
+                l->name_clash_logged = true;
+        }
+        leader_set_leader(l, name, url);
+        l->epoch = (uint64_t)create_revision;
+        return true;
+}
+
 static void on_polled(int r, const json_t *answer, const char *error, void *userdata)
 {
         struct master_leader *l = userdata;
@@ -314,7 +370,8 @@ static void on_polled(int r, const json_t *answer, const char *error, void *user
         const char *name, *url;
         json_t *v = NULL;
 
-        if (l->freeing)
+        /* Overtaken by the watch (a campaign started meanwhile): that decides. */
+        if (l->freeing || l->phase != PHASE_POLLING)
                 return;
         l->phase = PHASE_IDLE;
         if (r >= 0)
@@ -331,42 +388,153 @@ static void on_polled(int r, const json_t *answer, const char *error, void *user
         if (l->poll_trouble)
                 log_info("etcd answers again (%s)", etcd_endpoint(l->etcd));
         l->poll_trouble = false;
-        if (kvs.n == 0) {
+        /* From the revision read on: no change between this read and the watch is missed. */
+        if (!l->watch && now_boot_ms() >= l->watch_retry_ms)
+                leader_watch_open(l, kvs.revision + 1);
+        if (kvs.n == 0 || l->key_gone) {
+                l->key_gone = false;
                 leader_forget_leader(l);
                 leader_campaign(l);
                 goto out;
         }
         v = kvs.kvs[0].value ? json_loads(kvs.kvs[0].value, 0, NULL) : NULL;
-        if (leader_value_parse(v, &name, &url) < 0) {
+        if (leader_follow_value(l, v, kvs.kvs[0].create_revision))
+                goto out;
+        leader_forget_leader(l);
+        if (leader_value_parse(v, &name, &url) < 0)
                 log_warning("leader key %s holds '%.80s', not {\"name\", \"advertise\"}: no leader "
                             "to redirect to until it expires",
                             l->key, strempty(kvs.kvs[0].value));
-                leader_forget_leader(l);
-        } else if (leader_value_is_previous_life(v, l->name, l->advertise, l->instance)) {
+        else {
                 /* Ours from before a crash or a step-down: this process does not lead. */
                 log_notice("leader key %s names this master (%s) from an earlier run: revoking "
                            "its lease %" PRId64,
                            l->key, name, kvs.kvs[0].lease);
-                leader_forget_leader(l);
                 if (kvs.kvs[0].lease)
                         leader_revoke_async(l, kvs.kvs[0].lease);
-        } else {
-                /* The same --name on another host or port is a live master, not an earlier
-                 * run of this one: followed, never deposed; the duplicate is an error to fix. */
-                if (streq(name, l->name) && !l->name_clash_logged) {
-                        log_error("the leader %s at %s has this master's --name '%s': give each "
-                                  "master its own name",
-                                  name, url, l->name);
-                        l->name_clash_logged = true;
-                }
-                leader_set_leader(l, name, url);
-                l->epoch = (uint64_t)kvs.kvs[0].create_revision;
         }
 out:
         json_decref(v);
         etcd_kvs_done(&kvs);
         if (l->phase == PHASE_IDLE)
+                leader_schedule(l, now_boot_ms() + leader_follow_interval_ms(l));
+}
+
+/* ---- watching ---- */
+
+/* Runs inside curl's write callback: it may not start or end transfers (libcurl refuses
+ * calls into the multi handle from its callbacks), so a deletion only marks the key gone and
+ * wakes the timer, which campaigns at once. */
+static void on_watch_response(const json_t *j, void *userdata)
+{
+        struct master_leader *l = userdata;
+        struct etcd_watch_response res = {0};
+        const char *error = NULL;
+        int r;
+
+        if (l->freeing)
+                return;
+        r = etcd_watch_response_from_json(j, &res, &error);
+        if (r < 0 || res.canceled) {
+                if (!l->watch_trouble)
+                        log_warning("watching the leader key %s: %s; reading it every %" PRIu64
+                                    " ms until the watch opens again",
+                                    l->key,
+                                    r == -EIO           ? strempty(error)
+                                    : r < 0             ? "an answer that is not a watch's"
+                                    : res.compact_revision ? "its start was compacted away"
+                                    : res.cancel_reason ? res.cancel_reason
+                                                        : "etcd cancelled it",
+                                    leader_poll_interval_ms(l->cfg.ttl_s));
+                l->watch_trouble = true;
+                l->watch_open = false;
+                /* Ends the stream; on_watch_end() does not run for a cancel. */
+                etcd_watch_cancel(l->watch);
+                l->watch = NULL;
+                l->watch_backoff_ms = leader_watch_backoff_ms(l->watch_backoff_ms);
+                l->watch_retry_ms = now_boot_ms() + l->watch_backoff_ms;
+                if (l->phase == PHASE_IDLE)
+                        leader_schedule(l, now_boot_ms()); /* read it now */
+                goto out;
+        }
+        if (res.created && !l->watch_open) {
+                if (l->watch_trouble)
+                        log_info("watching the leader key %s again (etcd %s)", l->key,
+                                 etcd_endpoint(l->etcd));
+                else
+                        log_debug("watching the leader key %s from revision %" PRId64, l->key,
+                                  res.revision);
+                l->watch_open = true;
+                l->watch_trouble = false;
+                l->watch_backoff_ms = 0;
+        }
+        for (size_t i = 0; i < res.n_events; i++) {
+                const struct etcd_watch_event *ev = &res.events[i];
+                json_t *v;
+
+                if (!streq(ev->kv.key, l->key) || l->phase == PHASE_LEADING ||
+                    l->phase == PHASE_DEPOSED)
+                        continue;
+                if (ev->deleted) {
+                        log_info("the leader key %s was deleted (revision %" PRId64
+                                 "): campaigning",
+                                 l->key, ev->kv.mod_revision);
+                        leader_forget_leader(l);
+                        l->key_gone = true;
+                        leader_schedule(l, now_boot_ms());
+                        continue;
+                }
+                l->key_gone = false;
+                v = ev->kv.value ? json_loads(ev->kv.value, 0, NULL) : NULL;
+                /* Another leader won: follow it now. Anything else (our earlier life, a value
+                 * not ours) is the poll's to handle, at once. */
+                if (!leader_follow_value(l, v, ev->kv.create_revision) && l->phase == PHASE_IDLE)
+                        leader_schedule(l, now_boot_ms());
+                json_decref(v);
+        }
+out:
+        etcd_watch_response_done(&res);
+}
+
+static void on_watch_end(int r, const char *error, void *userdata)
+{
+        struct master_leader *l = userdata;
+
+        l->watch = NULL;
+        l->watch_open = false;
+        if (l->freeing)
+                return;
+        if (!l->watch_trouble)
+                log_warning("watching the leader key %s: %s; reading it every %" PRIu64
+                            " ms until the watch opens again",
+                            l->key, error ? error : strerror(-r),
+                            leader_poll_interval_ms(l->cfg.ttl_s));
+        l->watch_trouble = true;
+        l->watch_backoff_ms = leader_watch_backoff_ms(l->watch_backoff_ms);
+        l->watch_retry_ms = now_boot_ms() + l->watch_backoff_ms;
+        if (l->phase == PHASE_IDLE)
                 leader_schedule(l, now_boot_ms() + leader_poll_interval_ms(l->cfg.ttl_s));
+}
+
+static void leader_watch_open(struct master_leader *l, int64_t from_revision)
+{
+        json_t *body = etcd_watch_body(l->key, NULL, from_revision);
+        int r;
+
+        r = body ? etcd_watch_async(l->etcd, l->client, body, leader_endpoint_timeout_ms(l),
+                                    on_watch_response, on_watch_end, l, &l->watch)
+                 : -ENOMEM;
+        json_decref(body);
+        if (r < 0) {
+                if (!l->watch_trouble)
+                        log_warning_errno(r, "cannot watch the leader key %s: %m; reading it "
+                                             "instead",
+                                          l->key);
+                l->watch_trouble = true;
+                l->watch = NULL;
+                l->watch_backoff_ms = leader_watch_backoff_ms(l->watch_backoff_ms);
+                l->watch_retry_ms = now_boot_ms() + l->watch_backoff_ms;
+        }
 }
 
 static void leader_poll(struct master_leader *l)
@@ -455,7 +623,12 @@ static int on_timer(struct event_source *s, uint64_t n, void *userdata)
         (void)n;
         switch (l->phase) {
         case PHASE_IDLE:
-                leader_poll(l);
+                if (l->key_gone) {
+                        /* The watch saw the leader key go: no read first. */
+                        l->key_gone = false;
+                        leader_campaign(l);
+                } else
+                        leader_poll(l);
                 if (l->phase == PHASE_IDLE)
                         leader_schedule(l, now + leader_poll_interval_ms(l->cfg.ttl_s));
                 break;
@@ -549,6 +722,7 @@ struct master_leader *master_leader_free(struct master_leader *l)
                 return NULL;
         l->freeing = true;
         l->timer = event_source_remove(l->timer);
+        leader_watch_close(l);
         l->client = http_client_free(l->client); /* completions see freeing */
         if (l->phase == PHASE_LEADING && l->etcd) {
                 _cleanup_free_ char *err = NULL;

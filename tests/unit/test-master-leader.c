@@ -103,6 +103,173 @@ static void test_keepalive_answer(void **state)
         json_decref(j);
 }
 
+/* ---- the watch stream (etcd 3.4's gateway, as it answers: one object a line) ---- */
+
+/* L3QvbGVhZGVy is "/t/leader", djE= "v1" */
+static const char created_line[] = "{\"result\":{\"header\":{\"cluster_id\":\"1263\",\"member_id\":"
+                                   "\"1262\",\"revision\":\"1\",\"raft_term\":\"2\"},\"created\":true}}\n";
+static const char put_line[] =
+    "{\"result\":{\"header\":{\"revision\":\"2\"},\"events\":[{\"kv\":{\"key\":\"L3QvbGVhZGVy\","
+    "\"create_revision\":\"2\",\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"djE=\"}}]}}\n";
+static const char delete_line[] =
+    "{\"result\":{\"header\":{\"revision\":\"3\"},\"events\":[{\"type\":\"DELETE\",\"kv\":{"
+    "\"key\":\"L3QvbGVhZGVy\",\"mod_revision\":\"3\"}}]}}\n";
+
+struct seen {
+        size_t n;
+        int64_t revisions[8];
+        bool created[8];
+        size_t events[8];
+        bool deleted_last;
+        int stop_at; /* the callback's -ECANCELED on this object (1-based), 0: never */
+};
+
+static int on_object(const json_t *j, void *userdata)
+{
+        struct seen *s = userdata;
+        struct etcd_watch_response res = {0};
+
+        assert_int_equal(etcd_watch_response_from_json(j, &res, NULL), 0);
+        assert_true(s->n < 8);
+        s->revisions[s->n] = res.revision;
+        s->created[s->n] = res.created;
+        s->events[s->n] = res.n_events;
+        if (res.n_events)
+                s->deleted_last = res.events[res.n_events - 1].deleted;
+        etcd_watch_response_done(&res);
+        s->n++;
+        return s->stop_at && (int)s->n == s->stop_at ? -ECANCELED : 0;
+}
+
+/* A stream cut anywhere (between two chunks of curl's) gives the same objects, in order. */
+static void test_stream_split_chunks(void **state)
+{
+        char all[1024];
+        size_t len;
+
+        (void)state;
+        len = (size_t)snprintf(all, sizeof(all), "%s%s%s", created_line, put_line, delete_line);
+        for (size_t cut1 = 0; cut1 <= len; cut1++)
+                for (size_t cut2 = cut1; cut2 <= len; cut2 += 7) {
+                        struct etcd_stream st = {0};
+                        struct seen s = {0};
+
+                        assert_int_equal(etcd_stream_feed(&st, all, cut1, on_object, &s), 0);
+                        assert_int_equal(
+                            etcd_stream_feed(&st, all + cut1, cut2 - cut1, on_object, &s), 0);
+                        assert_int_equal(
+                            etcd_stream_feed(&st, all + cut2, len - cut2, on_object, &s), 0);
+                        assert_int_equal(s.n, 3);
+                        assert_true(s.created[0]);
+                        assert_int_equal(s.revisions[1], 2);
+                        assert_int_equal(s.events[1], 1);
+                        assert_int_equal(s.revisions[2], 3);
+                        assert_true(s.deleted_last);
+                        assert_int_equal(st.n, 0);
+                        etcd_stream_done(&st);
+                }
+}
+
+/* Several objects in one chunk, with or without a newline between them; a reader's -errno stops
+ * the feed there, keeping the rest. */
+static void test_stream_several_per_chunk(void **state)
+{
+        struct etcd_stream st = {0};
+        struct seen s = {0};
+        char glued[1024];
+
+        (void)state;
+        snprintf(glued, sizeof(glued), "%.*s%.*s  %s", (int)strlen(created_line) - 1,
+                 created_line, (int)strlen(put_line) - 1, put_line, delete_line);
+        assert_int_equal(etcd_stream_feed(&st, glued, strlen(glued), on_object, &s), 0);
+        assert_int_equal(s.n, 3);
+        assert_true(s.deleted_last);
+        etcd_stream_done(&st);
+
+        s = (struct seen){.stop_at = 2};
+        assert_int_equal(etcd_stream_feed(&st, glued, strlen(glued), on_object, &s), -ECANCELED);
+        assert_int_equal(s.n, 2);
+        etcd_stream_done(&st);
+
+        /* A byte that cannot start an object is a broken stream, not something to wait on. */
+        s = (struct seen){0};
+        assert_int_equal(etcd_stream_feed(&st, "<html>", 6, on_object, &s), -EBADMSG);
+        etcd_stream_done(&st);
+        assert_int_equal(etcd_stream_feed(&st, "{\"result\":x}\n", 13, on_object, &s), -EBADMSG);
+        assert_int_equal(s.n, 0);
+        etcd_stream_done(&st);
+}
+
+/* A progress notification (a header alone), etcd cancelling a watch whose start was compacted,
+ * a cancel with a reason, and the gateway's in-stream error. */
+static void test_watch_answers(void **state)
+{
+        struct etcd_watch_response res = {0};
+        const char *error = NULL;
+        json_t *j;
+
+        (void)state;
+        j = json_loads("{\"result\":{\"header\":{\"revision\":\"9\"}}}", 0, NULL);
+        assert_int_equal(etcd_watch_response_from_json(j, &res, NULL), 0);
+        assert_int_equal(res.revision, 9);
+        assert_false(res.created || res.canceled);
+        assert_int_equal(res.n_events, 0);
+        etcd_watch_response_done(&res);
+        json_decref(j);
+
+        j = json_loads("{\"result\":{\"header\":{\"cluster_id\":\"1\",\"raft_term\":\"2\"},"
+                       "\"canceled\":true,\"compact_revision\":\"5\"}}",
+                       0, NULL);
+        assert_int_equal(etcd_watch_response_from_json(j, &res, NULL), 0);
+        assert_true(res.canceled);
+        assert_int_equal(res.compact_revision, 5);
+        etcd_watch_response_done(&res);
+        json_decref(j);
+
+        j = json_loads("{\"result\":{\"header\":{\"revision\":\"4\"},\"canceled\":true,"
+                       "\"cancel_reason\":\"etcdserver: no leader\"}}",
+                       0, NULL);
+        assert_int_equal(etcd_watch_response_from_json(j, &res, NULL), 0);
+        assert_true(res.canceled);
+        assert_int_equal(res.compact_revision, 0);
+        assert_string_equal(res.cancel_reason, "etcdserver: no leader");
+        etcd_watch_response_done(&res);
+        json_decref(j);
+
+        j = json_loads("{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"etcdserver: "
+                       "no leader\",\"http_status\":\"Service Unavailable\"}}",
+                       0, NULL);
+        assert_int_equal(etcd_watch_response_from_json(j, &res, &error), -EIO);
+        assert_string_equal(error, "etcdserver: no leader");
+        json_decref(j);
+
+        /* The events themselves: a PUT (no "type") and a DELETE, keys and values decoded. */
+        j = json_loads(put_line, 0, NULL);
+        assert_int_equal(etcd_watch_response_from_json(j, &res, NULL), 0);
+        assert_int_equal(res.n_events, 1);
+        assert_false(res.events[0].deleted);
+        assert_string_equal(res.events[0].kv.key, "/t/leader");
+        assert_string_equal(res.events[0].kv.value, "v1");
+        assert_int_equal(res.events[0].kv.create_revision, 2);
+        etcd_watch_response_done(&res);
+        json_decref(j);
+        j = json_loads(delete_line, 0, NULL);
+        assert_int_equal(etcd_watch_response_from_json(j, &res, NULL), 0);
+        assert_true(res.events[0].deleted);
+        assert_int_equal(res.events[0].kv.mod_revision, 3);
+        etcd_watch_response_done(&res);
+        json_decref(j);
+
+        j = json_loads("{\"other\":1}", 0, NULL);
+        assert_int_equal(etcd_watch_response_from_json(j, &res, NULL), -EBADMSG);
+        json_decref(j);
+        /* 0.5 s doubling, capped at 30 s. */
+        assert_int_equal(leader_watch_backoff_ms(0), 500);
+        assert_int_equal(leader_watch_backoff_ms(500), 1000);
+        assert_int_equal(leader_watch_backoff_ms(20000), 30000);
+        assert_int_equal(leader_watch_backoff_ms(30000), 30000);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -110,6 +277,9 @@ int main(void)
             cmocka_unit_test(test_intervals),
             cmocka_unit_test(test_value),
             cmocka_unit_test(test_keepalive_answer),
+            cmocka_unit_test(test_stream_split_chunks),
+            cmocka_unit_test(test_stream_several_per_chunk),
+            cmocka_unit_test(test_watch_answers),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
