@@ -446,9 +446,11 @@ int master_commit(master *m)
 
         r = store_commit(m->store);
         if (r == -ESTALE) {
-                /* etcd refused the write: another master leads now. Nothing of this turn may
-                 * be answered or sent. */
-                master_step_down(m, "a write was refused: another master holds the leader key");
+                /* etcd refused the write: another master leads now, or another writer changed
+                 * an object this master wrote, so its view is stale (store-etcd logs which).
+                 * Nothing of this turn may be answered or sent; a reload starts afresh. */
+                master_step_down(m, "etcd refused a fenced write: another master leads, or "
+                                    "another writer changed what this master wrote");
                 return r;
         }
         if (r < 0 && m->leader) {

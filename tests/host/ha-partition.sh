@@ -3,7 +3,9 @@
 # Master HA (issue 17): the leader is cut off from etcd (its tcp-proxy holds every byte, as a
 # network that drops packets). It stops launching by its lease deadline, another master takes
 # over, and when the partition heals the old leader's held writes are refused and it follows the
-# new one; an agent that has seen the new epoch refuses a launch carrying the old one.
+# new one; an agent that has seen the new epoch refuses a launch carrying the old one. Then a
+# commit etcd refuses (another writer rewrote a task's key) steps the leader down instead of
+# stopping it, and the next leader takes the request asked again.
 # Args: silo-master sim-agent
 . "$(dirname "$0")/ha-lib.sh"
 
@@ -68,4 +70,28 @@ out=$(curl -s -w '\n%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" -H "
 assert_eq "launch with epoch $E1 after $E2: status" "$(tail -n1 <<<"$out")" 409
 assert_eq "launch with epoch $E1 after $E2: code" "$(sed '$d' <<<"$out" | jq -r .error.code)" stale_epoch
 assert_eq "the stale launch created nothing" "$(sim s1 GET /sim/state | jq -r '.tasks["stale-1"] // "none"')" none
+
+# A commit etcd refuses steps the leader down (a follower again, by re-executing itself), it
+# does not stop it: another writer rewrites a task's key, so the leader's next write of that task
+# fails its mod_revision compare. The kill that made the write is not acknowledged (503); asked
+# again it is, by whichever master leads next, and nothing acknowledged before is lost.
+etcd_ctl put "/silo/tasks/$T0" "$(etcd_ctl get --print-value-only "/silo/tasks/$T0")" >/dev/null ||
+    fail "cannot rewrite /silo/tasks/$T0 in etcd"
+steps_before=$(grep -c 'stepped down' "$WORK/master$NEW.log" || true)
+out=$(api DELETE "/api/v1/tasks/$T0")
+assert_eq "kill of $T0 after its key was rewritten: status (the commit refused)" "$(tail -n1 <<<"$out")" 503
+wait_for 10 "m$NEW steps down after the refused commit" bash -c \
+    "[ \$(grep -c 'stepped down' '$WORK/master$NEW.log') -gt $steps_before ]"
+grep -q 'changed by another writer' "$WORK/master$NEW.log" && pass "m$NEW's log names the refused write" ||
+    fail "m$NEW's log does not say another writer changed what it wrote"
+assert_eq "m$NEW's process is the same (re-executed, not exited)" "$(kill -0 "${M_PID[$NEW]}" && echo alive)" alive
+N3=$(ha_wait_leader $((HA_TTL + 5)))
+PORT=${M_PORT[$N3]}
+E3=$(ha_epoch "$N3")
+[ "$E3" -gt "$E2" ] && pass "m$N3 leads after the refused commit, epoch $E2 -> $E3" ||
+    fail "no new leader term after the refused commit: epoch $E2 -> $E3"
+assert_eq "the kill asked again: status" "$(api_status DELETE "/api/v1/tasks/$T0")" 202
+wait_for 15 "$T0 KILLED" state_is "$T0" KILLED
+assert_eq "the 100 tasks acknowledged during the partition, on m$N3" \
+    "$(api_body GET /api/v1/tasks | jq '[.tasks[] | select(.id | startswith("during-"))] | length')" 100
 assert_done
