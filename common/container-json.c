@@ -651,33 +651,61 @@ json_t *silo_port_mappings_to_json(const struct silo_port_mapping *ports, size_t
         return TAKE_PTR(arr);
 }
 
+/* The index of capability `cap` in the spec's capabilities array, or -1. */
+static ssize_t capability_index(const json_t *capabilities, int cap)
+{
+        for (size_t i = 0; i < json_array_size(capabilities); i++) {
+                const char *name = json_string_value(json_array_get(capabilities, i));
+
+                if (name && silo_capability_from_string(name) == cap)
+                        return (ssize_t)i;
+        }
+        return -1;
+}
+
+static bool container_has_persistent_volume(const struct silo_container *c)
+{
+        for (size_t i = 0; c && i < c->n_volumes; i++)
+                if (c->volumes[i].name)
+                        return true;
+        return false;
+}
+
 /* What needs a "bridge" network beyond container.ports: an egress limit is a qdisc on the
  * task's own veth, which the other modes do not have. And what a bridge task may not have:
  * NET_ADMIN in its own namespace would let it delete that qdisc, or take another task's
- * address or change its routes, all of which the agent sets for it. */
-int silo_task_network_check(const struct silo_resources *res, const struct silo_container *c,
-                            const json_t *capabilities, char **ret_error)
+ * address or change its routes, all of which the agent sets for it. Likewise SYS_RESOURCE
+ * lets a process write past quotas (ext4 and XFS skip the check for it): a task with a
+ * persistent volume would outgrow the size its disk was counted for. */
+int silo_task_cross_check(const struct silo_resources *res, const struct silo_container *c,
+                          const json_t *capabilities, char **ret_error)
 {
         silo_network_mode mode = c ? c->network : SILO_NETWORK_HOST;
+        _cleanup_free_ char *ipath = NULL;
+        ssize_t i;
 
         if (res->net_egress != SILO_UNSET && mode != SILO_NETWORK_BRIDGE)
                 return json_error(ret_error, -EINVAL, "resources.net_egress",
                                   "needs container.network \"bridge\" (this task's network is "
                                   "\"%s\": an egress limit is set on the task's own interface)",
                                   silo_network_mode_to_string(mode));
-        for (size_t i = 0; mode == SILO_NETWORK_BRIDGE && i < json_array_size(capabilities); i++) {
-                const char *name = json_string_value(json_array_get(capabilities, i));
-                _cleanup_free_ char *ipath = NULL;
-
-                if (!name || silo_capability_from_string(name) != CAP_NET_ADMIN)
-                        continue;
-                ipath = json_path_index("capabilities", i);
-                return ipath ? json_error(ret_error, -EINVAL, ipath,
-                                          "NET_ADMIN cannot be given to a \"bridge\" task (it could "
-                                          "remove its own egress limit, or change the address and "
-                                          "routes the agent gave it)")
-                             : -ENOMEM;
-        }
+        i = mode == SILO_NETWORK_BRIDGE ? capability_index(capabilities, CAP_NET_ADMIN) : -1;
+        if (i >= 0)
+                return (ipath = json_path_index("capabilities", (size_t)i))
+                               ? json_error(ret_error, -EINVAL, ipath,
+                                            "NET_ADMIN cannot be given to a \"bridge\" task (it "
+                                            "could remove its own egress limit, or change the "
+                                            "address and routes the agent gave it)")
+                               : -ENOMEM;
+        i = container_has_persistent_volume(c) ? capability_index(capabilities, CAP_SYS_RESOURCE)
+                                               : -1;
+        if (i >= 0)
+                return (ipath = json_path_index("capabilities", (size_t)i))
+                               ? json_error(ret_error, -EINVAL, ipath,
+                                            "SYS_RESOURCE cannot be given to a task with a "
+                                            "persistent volume (it could write past the "
+                                            "volume's size)")
+                               : -ENOMEM;
         return 0;
 }
 

@@ -387,8 +387,8 @@ int silo_task_spec_from_json(const json_t *j, struct silo_task_spec **ret, char 
                         return r;
                 s.has_container = true;
         }
-        r = silo_task_network_check(&s.resources, s.has_container ? &s.container : NULL,
-                                    json_field(j, "capabilities"), ret_error);
+        r = silo_task_cross_check(&s.resources, s.has_container ? &s.container : NULL,
+                                  json_field(j, "capabilities"), ret_error);
         if (r < 0)
                 return r;
         part = json_field(j, "constraints");

@@ -28,9 +28,10 @@ int silo_container_from_json(const json_t *j, const char *path, struct silo_cont
 json_t *silo_container_to_json(const struct silo_container *c);
 /* The rules between resources, capabilities and container: resources.net_egress only with
  * network "bridge"; no NET_ADMIN in `capabilities` (the spec's array, already checked; NULL:
- * none) with network "bridge". c is NULL when the spec has no container (network "host"). */
-int silo_task_network_check(const struct silo_resources *res, const struct silo_container *c,
-                            const json_t *capabilities, char **ret_error);
+ * none) with network "bridge"; no SYS_RESOURCE with a persistent volume. c is NULL when the
+ * spec has no container (network "host"). */
+int silo_task_cross_check(const struct silo_resources *res, const struct silo_container *c,
+                          const json_t *capabilities, char **ret_error);
 
 void silo_constraints_init(struct silo_constraints *c);
 void silo_constraints_clear(struct silo_constraints *c);

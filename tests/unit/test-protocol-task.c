@@ -749,6 +749,13 @@ static const struct error_case error_cases[] = {
     {CT("'volumes': [{'name': 'v', 'size': '1Gi', 'target': '/a'},"
         " {'source': '/v', 'target': '/a'}]"),
      "container.volumes[1].target: '/a' is already the target of container.volumes[0]"},
+    {"{" B ", 'capabilities': ['CHOWN', 'sys_resource'], 'container': {'volumes': [{'name': 'v',"
+     " 'size': '1Gi', 'target': '/v'}]}}",
+     "capabilities[1]: SYS_RESOURCE cannot be given to a task with a persistent volume (it could "
+     "write past the volume's size)"},
+    {"{" B ", 'capabilities': ['SYS_RESOURCE'], 'container': {'volumes': [{'source': '/a',"
+     " 'target': '/v'}]}}",
+     NULL},
 #undef PV
     {CT("'devices': '/dev/sda'"), "container.devices: must be an array"},
     {CT("'devices': [8]"),
