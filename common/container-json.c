@@ -422,14 +422,35 @@ static int ports_check_unique(const struct silo_container *c, const char *path, 
         return 0;
 }
 
-/* No two volumes share a target and each device is listed once: one pass over a hash set.
- * "container.devices[5]: '/dev/x' is already listed in container.devices[2]". */
+/* The first of keys[0..n) equal to an earlier one, as "<path>.<array>[i].<field>: '<key>'
+ * <what> <path>.<array>[k]" (field NULL: the element itself); 0 when all differ. */
+static int keys_check_unique(const char **keys, size_t n, const char *path, const char *array,
+                             const char *field, const char *what, char **ret_error)
+{
+        _cleanup_free_ char *fpath = NULL, *ipath = NULL;
+        size_t i, k;
+        int r = table_find_duplicate(keys, n, &i, &k);
+
+        if (r <= 0)
+                return r;
+        fpath = json_path_key(path, array);
+        ipath = fpath ? json_path_index(fpath, i) : NULL;
+        if (!ipath)
+                return -ENOMEM;
+        if (!field)
+                return json_error(ret_error, -EINVAL, ipath, "'%s' %s %s[%zu]", keys[i], what, fpath,
+                                  k);
+        return json_field_error(ret_error, ipath, field, "'%s' %s %s[%zu]", keys[i], what, fpath, k);
+}
+
+/* No two volumes share a target or a persistent volume (one task mounting a volume twice
+ * would be two writers of one quota) and each device is listed once: one pass over a hash
+ * set each. "container.devices[5]: '/dev/x' is already listed in container.devices[2]". */
 static int container_check_unique(const struct silo_container *c, const char *path,
                                   char **ret_error)
 {
-        size_t n = MAX(c->n_volumes, c->n_devices), i, k;
+        size_t n = MAX(c->n_volumes, c->n_devices), i;
         _cleanup_free_ const char **keys = NULL;
-        _cleanup_free_ char *fpath = NULL, *ipath = NULL;
         int r;
 
         if (n < 2)
@@ -439,44 +460,18 @@ static int container_check_unique(const struct silo_container *c, const char *pa
                 return -ENOMEM;
         for (i = 0; i < c->n_volumes; i++)
                 keys[i] = c->volumes[i].target;
-        r = table_find_duplicate(keys, c->n_volumes, &i, &k);
-        if (r > 0) {
-                fpath = json_path_key(path, "volumes");
-                ipath = fpath ? json_path_index(fpath, i) : NULL;
-                if (!ipath)
-                        return -ENOMEM;
-                return json_field_error(ret_error, ipath, "target",
-                                        "'%s' is already the target of %s[%zu]",
-                                        c->volumes[i].target, fpath, k);
-        }
-        if (r < 0)
-                return r;
-        /* One task mounting a persistent volume twice would be two writers of one quota. */
-        for (i = 0; i < c->n_volumes; i++)
+        r = keys_check_unique(keys, c->n_volumes, path, "volumes", "target",
+                              "is already the target of", ret_error);
+        for (i = 0; r == 0 && i < c->n_volumes; i++)
                 keys[i] = c->volumes[i].name;
-        r = table_find_duplicate(keys, c->n_volumes, &i, &k);
-        if (r > 0) {
-                fpath = json_path_key(path, "volumes");
-                ipath = fpath ? json_path_index(fpath, i) : NULL;
-                if (!ipath)
-                        return -ENOMEM;
-                return json_field_error(ret_error, ipath, "name",
-                                        "'%s' is already mounted by %s[%zu]",
-                                        c->volumes[i].name, fpath, k);
-        }
-        if (r < 0)
-                return r;
-        for (i = 0; i < c->n_devices; i++)
+        if (r == 0)
+                r = keys_check_unique(keys, c->n_volumes, path, "volumes", "name",
+                                      "is already mounted by", ret_error);
+        for (i = 0; r == 0 && i < c->n_devices; i++)
                 keys[i] = c->devices[i].path;
-        r = table_find_duplicate(keys, c->n_devices, &i, &k);
-        if (r > 0) {
-                fpath = json_path_key(path, "devices");
-                ipath = fpath ? json_path_index(fpath, i) : NULL;
-                if (!ipath)
-                        return -ENOMEM;
-                return json_error(ret_error, -EINVAL, ipath, "'%s' is already listed in %s[%zu]",
-                                  c->devices[i].path, fpath, k);
-        }
+        if (r == 0)
+                r = keys_check_unique(keys, c->n_devices, path, "devices", NULL,
+                                      "is already listed in", ret_error);
         return r;
 }
 
