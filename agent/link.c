@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -199,6 +200,17 @@ static uint64_t host_pids(void)
         return strtoull(s, NULL, 10);
 }
 
+/* What the master counts persistent volumes against: the size of the filesystem mounted
+ * for them (--disk NAME:MOUNTPOINT); a disk without one takes no volume (0). */
+static uint64_t disk_volume_capacity(const struct agent_disk *d)
+{
+        struct statvfs st;
+
+        if (!d->mount || statvfs(d->mount, &st) < 0)
+                return 0;
+        return (uint64_t)st.f_blocks * st.f_frsize;
+}
+
 static json_t *link_disks_json(const struct agent_link *l)
 {
         const struct agent *a = l->agent;
@@ -217,8 +229,7 @@ static json_t *link_disks_json(const struct agent_link *l)
                         .class = (char *)(f.class ? f.class : d->class),
                         .mount = d->mount,
                         .source = (char *)calibration_disk_source(&f),
-                        /* the master counts persistent volumes against it */
-                        .size = d->size_bytes,
+                        .size = disk_volume_capacity(d),
                 };
                 memcpy(sd.figure, f.value, sizeof(sd.figure));
                 json_array_append_new(arr, silo_disk_to_json(&sd));

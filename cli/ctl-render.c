@@ -733,6 +733,9 @@ void ctl_render_volumes(FILE *f, const json_t *v, const struct ctl_view *view)
         json_array_foreach(list_of(v, "volumes"), i, vol)
         {
                 char agent[16] = "", size[32], used[32], tasks[512];
+                /* a master's: one its agent no longer reports is flagged (kept, not dropped) */
+                const char *state = json_is_true(json_object_get(vol, "missing")) ? "missing"
+                                                                                  : str(vol, "state");
 
                 if (str(vol, "agent_id"))
                         ctl_short_id(str(vol, "agent_id"), agent, sizeof(agent));
@@ -740,7 +743,7 @@ void ctl_render_volumes(FILE *f, const json_t *v, const struct ctl_view *view)
                 bytes_or_max(json_object_get(vol, "used_bytes"), used, sizeof(used));
                 volume_tasks(vol, tasks, sizeof(tasks));
                 if (ctl_table_add(&tab, (const char *[]){str(vol, "name"), agent, str(vol, "disk"), size,
-                                                         used, str(vol, "state"), tasks}) < 0)
+                                                         used, state, tasks}) < 0)
                         break;
         }
         table_finish(f, &tab, "No volumes.", view);
@@ -756,9 +759,14 @@ void ctl_render_volume(FILE *f, const json_t *v, const struct ctl_view *view)
         volume_tasks(v, tasks, sizeof(tasks));
         line(f, view, "Name:", "%s", strempty(str(v, "name")));
         if (str(v, "agent_id"))
-                line(f, view, "Agent:", "%s", str(v, "agent_id"));
+                line(f, view, "Agent:", "%s%s%s%s", str(v, "agent_id"), str(v, "hostname") ? " (" : "",
+                     strempty(str(v, "hostname")), str(v, "hostname") ? ")" : "");
         line(f, view, "Disk:", "%s", str(v, "disk") ? str(v, "disk") : "-");
-        line(f, view, "State:", "%s", str(v, "state") ? str(v, "state") : "-");
+        line(f, view, "State:", "%s%s", str(v, "state") ? str(v, "state") : "-",
+             json_is_true(json_object_get(v, "missing")) ? ", missing: its agent no longer reports it"
+                                                           : "");
+        if (str(v, "role"))
+                line(f, view, "Role:", "%s", str(v, "role"));
         line(f, view, "Size:", "%s, %s used", size, used);
         if (str(v, "path"))
                 line(f, view, "Path:", "%s (project %lld)", str(v, "path"),

@@ -468,8 +468,14 @@ static int cmd_volume(struct ctl *ctl)
         if (r)
                 return r;
         if (rm && !ctl->args.json) {
+                /* A master answers 202 with the volume DELETING: its agent deletes it next. */
+                if (streq_ptr(json_string_value(json_object_get(body, "state")), "deleting"))
+                        printf("Deleting volume %s (agent %s deletes it; 'siloctl volumes' shows "
+                               "it until then)\n",
+                               name, strempty(json_string_value(json_object_get(body, "agent_id"))));
+                else
+                        printf("Deleted volume %s\n", name);
                 json_decref(body);
-                printf("Deleted volume %s\n", name);
                 return 0;
         }
         return print_result(ctl, body, ctl_render_volume);

@@ -298,6 +298,9 @@ int master_status_apply(master *m, const struct silo_status_update *u, bool *ret
                         char **ret_error);
 json_t *master_task_to_json(master *m, const struct master_task *t, bool with_history);
 struct master_task *master_task_free(struct master_task *t);
+/* The tasks keep() keeps, in submission order (free() the array). */
+int master_tasks_select(master *m, bool (*keep)(const struct master_task *t, const void *userdata),
+                        const void *userdata, struct master_task ***ret, size_t *ret_n);
 /* All tasks sorted by submission order, optionally only one state (state < 0: all). */
 int master_tasks_list(master *m, int state, struct master_task ***ret, size_t *ret_n);
 
@@ -341,8 +344,8 @@ struct master_volume *master_volume_get(master *m, const char *name);
 struct master_volume *master_volume_free(struct master_volume *v);
 /* The record as stored (both backends) and back; from_record names what is wrong. */
 json_t *master_volume_record(const struct master_volume *v);
-int master_volume_from_record(const char *name, const json_t *j, struct master_volume **ret,
-                              char **ret_error);
+int master_volume_from_record(const char *name, const char *text, size_t len,
+                              struct master_volume **ret, char **ret_error);
 /* Take a volume loaded from the store (master_state_load). */
 int master_volume_load(master *m, struct master_volume *v);
 /* The submission's rules for the spec's persistent volumes against the volumes and the tasks

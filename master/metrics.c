@@ -111,7 +111,7 @@ void master_metrics_init(struct master_metrics *x)
  * allocator writes it: allocator-reasons.c). */
 static const char *const pending_classes[] = {
     "cpus", "mem", "pids", "io", "hostname", "attributes", "spread", "combined", "no_agents",
-    "backoff", "unplaced", "other",
+    "volume", "backoff", "unplaced", "other",
 };
 
 static const char *pending_class(const struct master_task *t, uint64_t now_ms)
@@ -129,6 +129,11 @@ static const char *pending_class(const struct master_task *t, uint64_t now_ms)
             {"no agent has ", "combined"},
             {"no agent fits", "combined"},
             {"no agents registered", "no_agents"},
+            /* persistent volumes (allocator-volumes.c): its agent, or no disk with room */
+            {"volume ", "volume"},
+            {"volumes ", "volume"},
+            {"container.volumes", "volume"},
+            {"no disk ", "volume"},
         };
 
         if (t->not_before_ms > now_ms)
@@ -344,8 +349,8 @@ static void volumes_write(struct metrics_text *w, master *m, const struct agent_
         metrics_text_sample_u64(w, METRICS_LABELS({"state", "missing"}), missing);
         for (int booked = 0; booked < 2; booked++) {
                 metrics_text_family(w,
-                                    booked ? "silo_master_disk_volume_bytes_allocated"
-                                           : "silo_master_disk_volume_bytes_capacity",
+                                    booked ? "silo_master_disk_volume_allocated_bytes"
+                                           : "silo_master_disk_volume_capacity_bytes",
                                     METRICS_GAUGE,
                                     booked ? "Sum of the sizes of the persistent volumes on the "
                                              "disk."

@@ -813,13 +813,11 @@ static int volume_kv(const struct etcd_kv *kv, void *userdata)
 {
         struct load_volumes *l = userdata;
         const char *name = kv->key + strlen(l->s->prefix) + strlen("volumes/");
-        json_t *j = json_loadb(kv->value, kv->value_size, 0, NULL);
         _cleanup_free_ char *err = NULL;
         struct master_volume *v = NULL;
         int r;
 
-        r = master_volume_from_record(name, j, &v, &err);
-        json_decref(j);
+        r = master_volume_from_record(name, kv->value, kv->value_size, &v, &err);
         if (r < 0) {
                 log_error("etcd key %s: not a volume: %s", kv->key, strempty(err));
                 return r;

@@ -533,13 +533,12 @@ static int volume_row(sqlite3_stmt *st, void *ctx)
 {
         const struct load_volumes *l = ctx;
         const char *name = (const char *)sqlite3_column_text(st, 0);
-        json_t *j = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
         _cleanup_free_ char *err = NULL;
         struct master_volume *v = NULL;
         int r;
 
-        r = master_volume_from_record(name, j, &v, &err);
-        json_decref(j);
+        r = master_volume_from_record(name, (const char *)sqlite3_column_text(st, 1),
+                                      (size_t)sqlite3_column_bytes(st, 1), &v, &err);
         if (r < 0) {
                 log_error("volume %s in the database: %s", strempty(name), strempty(err));
                 return r;

@@ -522,7 +522,7 @@ json_t *master_task_to_json(master *m, const struct master_task *t, bool with_hi
         return j;
 }
 
-static int task_seq_cmp(const void *a, const void *b)
+static int master_task_seq_cmp(const void *a, const void *b)
 {
         const struct master_task *x = *(struct master_task *const *)a,
                                  *y = *(struct master_task *const *)b;
@@ -530,7 +530,8 @@ static int task_seq_cmp(const void *a, const void *b)
         return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-int master_tasks_list(master *m, int state, struct master_task ***ret, size_t *ret_n)
+int master_tasks_select(master *m, bool (*keep)(const struct master_task *t, const void *userdata),
+                        const void *userdata, struct master_task ***ret, size_t *ret_n)
 {
         struct master_task **v, *t;
         size_t n = 0, i = 0;
@@ -539,10 +540,22 @@ int master_tasks_list(master *m, int state, struct master_task ***ret, size_t *r
         if (!v)
                 return -ENOMEM;
         while (table_next(m->tasks, &i, NULL, (void **)&t))
-                if (state < 0 || (int)t->state == state)
+                if (keep(t, userdata))
                         v[n++] = t;
-        qsort(v, n, sizeof(*v), task_seq_cmp);
+        qsort(v, n, sizeof(*v), master_task_seq_cmp);
         *ret = v;
         *ret_n = n;
         return 0;
+}
+
+static bool task_in_state(const struct master_task *t, const void *userdata)
+{
+        int state = *(const int *)userdata;
+
+        return state < 0 || (int)t->state == state;
+}
+
+int master_tasks_list(master *m, int state, struct master_task ***ret, size_t *ret_n)
+{
+        return master_tasks_select(m, task_in_state, &state, ret, ret_n);
 }

@@ -77,9 +77,10 @@ static uint64_t record_u64(const json_t *j, const char *key)
                                                                : 0;
 }
 
-int master_volume_from_record(const char *name, const json_t *j, struct master_volume **ret,
-                              char **ret_error)
+int master_volume_from_record(const char *name, const char *text, size_t len,
+                              struct master_volume **ret, char **ret_error)
 {
+        _cleanup_json_ json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL;
         struct master_volume *v;
         int state = volume_state_from_string(json_string_value(json_object_get(j, "state")));
 
@@ -175,30 +176,15 @@ static const struct silo_volume *spec_find_volume(const struct silo_task_spec *s
         return NULL;
 }
 
-static int task_seq_cmp(const void *a, const void *b)
+static bool task_mounts(const struct master_task *t, const void *name)
 {
-        const struct master_task *x = *(struct master_task *const *)a,
-                                 *y = *(struct master_task *const *)b;
-
-        return x->seq < y->seq ? -1 : x->seq > y->seq;
+        return !silo_task_state_is_terminal(t->state) && spec_find_volume(t->spec, name);
 }
 
 int master_volume_tasks(master *m, const char *name, struct master_task ***ret, size_t *ret_n)
 {
-        struct master_task **v, *t;
-        size_t n = 0, i = 0;
-
-        v = calloc(table_size(m->tasks) + 1, sizeof(*v));
-        if (!v)
-                return -ENOMEM;
         /* a scan: volumes are few and this runs per submission naming one, or per read */
-        while (table_next(m->tasks, &i, NULL, (void **)&t))
-                if (!silo_task_state_is_terminal(t->state) && spec_find_volume(t->spec, name))
-                        v[n++] = t;
-        qsort(v, n, sizeof(*v), task_seq_cmp);
-        *ret = v;
-        *ret_n = n;
-        return 0;
+        return master_tasks_select(m, task_mounts, name, ret, ret_n);
 }
 
 /* Whether two mounts of one volume may be held at once: both read-only, or both shared. */

@@ -270,8 +270,8 @@ struct silo_disk {
         char *class;            /* "ssd", "hdd", "nvme", ... */
         char *mount;            /* may be NULL */
         char *source;           /* "calibrated" | "config" */
-        /* bytes persistent volumes may take on it (the size the agent reports: its filesystem's
-         * at `mount`, else the block device's); 0 = unknown: no volume is placed on it */
+        /* bytes persistent volumes may take on it: the size of the filesystem at `mount`;
+         * 0 (no mount point, or unknown): the master places no volume on it */
         uint64_t size;
 };
 

@@ -139,10 +139,10 @@ assert_eq "volume events of scratch" "$(grep '"volume":"scratch"' <<<"$events" |
     volume_created,volume_deleted
 assert_eq "volume_created of pg, on n1" "$(grep '"volume":"pg"' <<<"$events" | jq -r '"\(.type) \(.agent_id) \(.disk)"')" \
     "volume_created $N1 sda"
-metrics=$(api_body GET /metrics | grep -E '^silo_master_(volumes|disk_volume_bytes)')
+metrics=$(api_body GET /metrics | grep -E '^silo_master_(volumes|disk_volume_)')
 assert_eq "volumes by state" "$(grep -E '^silo_master_volumes\{' <<<"$metrics" | paste -sd' ')" \
     'silo_master_volumes{state="pending"} 0 silo_master_volumes{state="ready"} 1 silo_master_volumes{state="deleting"} 1 silo_master_volumes{state="missing"} 1'
-assert_eq "bytes booked on n2/sdb" "$(grep -F "silo_master_disk_volume_bytes_allocated{agent=\"$N2\"" <<<"$metrics" | awk '{print $2}')" $((2 * G))
-assert_eq "n2/sdb's size" "$(grep -F "silo_master_disk_volume_bytes_capacity{agent=\"$N2\"" <<<"$metrics" | awk '{print $2}')" $((4 * G))
+assert_eq "bytes booked on n2/sdb" "$(grep -F "silo_master_disk_volume_allocated_bytes{agent=\"$N2\"" <<<"$metrics" | awk '{print $2}')" $((2 * G))
+assert_eq "n2/sdb's size" "$(grep -F "silo_master_disk_volume_capacity_bytes{agent=\"$N2\"" <<<"$metrics" | awk '{print $2}')" $((4 * G))
 pass "events volume_created/volume_deleted; metrics silo_master_volumes and bytes per disk"
 assert_done

@@ -126,6 +126,40 @@ static void test_tasks_agent_columns(void **state)
         json_decref(v);
 }
 
+
+/* A master's volumes: the agent's short id, a volume its agent no longer reports shown missing;
+ * the report names agent, role and the flag. */
+static void test_master_volumes(void **state)
+{
+        json_t *v = json_pack(
+            "{s:[{s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:[s]}, {s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:[]}]}",
+            "volumes", "name", "pg-data", "agent_id", "a1b2c3d4-0000-4000-8000-00000000000a", "disk",
+            "sda", "size", (json_int_t)(2LL << 30), "used_bytes", (json_int_t)(1LL << 20), "state",
+            "ready", "missing", 0, "tasks", "t1", "name", "logs", "agent_id",
+            "a1b2c3d4-0000-4000-8000-00000000000a", "disk", "sda", "size", (json_int_t)(1LL << 30),
+            "used_bytes", (json_int_t)0, "state", "ready", "missing", 1, "tasks");
+        json_t *one = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:[]}", "name", "logs",
+                                "agent_id", "a1b2c3d4", "hostname", "node-1", "role", "storage",
+                                "disk", "sda", "size", (json_int_t)(1LL << 30), "used_bytes",
+                                (json_int_t)0, "state", "ready", "missing", 1, "tasks");
+        char *t = render(ctl_render_volumes, v, 80);
+        (void)state;
+
+        assert_int_equal(assert_fits(t, 80), 3);
+        assert_true(strncmp(t, "NAME     AGENT     DISK", 23) == 0);
+        assert_non_null(strstr(t, "\npg-data  a1b2c3d4  sda"));
+        assert_non_null(strstr(t, " ready    t1\n"));
+        assert_non_null(strstr(t, " missing  -\n"));
+        free(t);
+        t = render(ctl_render_volume, one, 80);
+        assert_non_null(strstr(t, "a1b2c3d4 (node-1)"));
+        assert_non_null(strstr(t, "ready, missing: its agent no longer reports it"));
+        assert_non_null(strstr(t, "storage"));
+        free(t);
+        json_decref(v);
+        json_decref(one);
+}
+
 static void test_table_cut_marks(void **state)
 {
         static const struct ctl_col cols[] = {{"A"}, {"LONG", .shrink = true}, {"N", .right = true}};
@@ -470,6 +504,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_tasks_table_widths),
                 cmocka_unit_test(test_tasks_agent_columns),
+            cmocka_unit_test(test_master_volumes),
                 cmocka_unit_test(test_table_cut_marks),
                 cmocka_unit_test(test_agents_devices_widths),
                 cmocka_unit_test(test_task_report),
