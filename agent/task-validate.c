@@ -235,7 +235,9 @@ static int check_volumes(const struct agent *a, const struct silo_task_spec *spe
 }
 
 /* What a task without a rootfs must not see of the host: the agent's state directory (the
- * token, other tasks' checkpoints, sandboxes and logs) and a token file kept elsewhere. */
+ * token, other tasks' checkpoints, sandboxes and logs), a token file kept elsewhere and the
+ * persistent volumes of other tasks (<mount>/silo-volumes of each disk; its own volumes are
+ * bound at their targets from copies taken before). */
 static int hidden_paths(const struct agent *a, char ***ret)
 {
         _cleanup_strv_free_ char **v = NULL;
@@ -259,6 +261,9 @@ static int hidden_paths(const struct agent *a, char ***ret)
                                 r = strv_push(&v, &n, TAKE_PTR(dir));
                 }
         }
+        for (size_t i = 0; r >= 0 && i < a->n_disks; i++)
+                if (a->disks[i].mount)
+                        r = strv_push(&v, &n, strdup_printf("%s/silo-volumes", a->disks[i].mount));
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(v);

@@ -351,6 +351,21 @@ int agent_volumes_load(struct agent *a, char **ret_error)
                         return r;
                 i++;
         }
+        /* Each volume disk's silo-volumes exists from the start, root's alone: tasks without a
+         * rootfs get it hidden (task-validate.c), and no other user of the host may look into
+         * volumes through it. */
+        for (size_t i = 0; i < a->n_disks; i++) {
+                _cleanup_free_ char *p = NULL;
+
+                if (!a->disks[i].mount)
+                        continue;
+                if (asprintf(&p, "%s/silo-volumes", a->disks[i].mount) < 0)
+                        return -ENOMEM;
+                if (mkdir(p, 0700) < 0 && errno != EEXIST)
+                        return error_set(ret_error, negative_errno(), "creating %s: %m", p);
+                if ((r = path_mode_enforce(p, 0700, NULL)) < 0)
+                        return error_set(ret_error, r, "chmod 0700 %s: %s", p, strerror(-r));
+        }
         log_info("%zu persistent volume(s) in %s", a->n_volumes, dir);
         return 0;
 }
@@ -559,7 +574,7 @@ static int volume_build(const struct agent_disk *d, const struct agent_volume *v
 
         if (asprintf(&parent, "%s/silo-volumes", d->fs->mount) < 0)
                 return -ENOMEM;
-        if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+        if (mkdir(parent, 0700) < 0 && errno != EEXIST)
                 return error_set(ret_error, negative_errno(), "creating %s: %m", parent);
         if (mkdir(v->path, 0755) < 0 && errno != EEXIST)
                 return error_set(ret_error, negative_errno(), "creating %s: %m", v->path);
