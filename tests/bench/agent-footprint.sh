@@ -106,7 +106,10 @@ shim_rss_kib="$(kib "/proc/$shim_pid/status" VmRSS)"
 shim_pss_kib="$(kib "/proc/$shim_pid/smaps_rollup" Pss)"
 grep -E '^(Rss|Pss|Pss_Anon|Pss_File|Private_Dirty|Shared_Clean):' "/proc/$shim_pid/smaps_rollup" |
         tr -s ' ' | paste -sd' ' | sed 's/^/# shim smaps_rollup: /'
-awk '$6 ~ /\.so/ { print $6 }' "/proc/$shim_pid/maps" | sort -u | sed 's/^/# shim maps: /'
+# Where the shim's resident pages are: Rss per mapped file (KiB), largest first.
+awk '/^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : "[anon]" } $1 == "Rss:" { rss[name] += $2 }
+        END { for (n in rss) if (rss[n] > 0) printf "%6d KiB  %s\n", rss[n], n }' "/proc/$shim_pid/smaps" |
+        sort -rn | sed 's/^/# shim Rss by mapping: /'
 reported="$(jq -r '.shim_rss_bytes // "-"' <<<"$task_json")"
 metric="$(api "$URL/metrics" | awk '/^silo_task_shim_rss_bytes\{.*id="fp-shim"/ { print $2 }')"
 api -X DELETE "$URL/api/v1/tasks/fp-shim" >/dev/null
@@ -117,26 +120,22 @@ done
 
 # ---- the run
 printf '{"command":["/bin/true"],"init":false}\n' >"$W/spec.json"
+# The agent's figures into rssN pssN anonN fdsN cgN, its fd targets into fds-N.txt.
+sample() { # N
+        eval "rss$1=$(kib "/proc/$AGENT_PID/status" VmRSS) pss$1=$(kib "/proc/$AGENT_PID/smaps_rollup" Pss)"
+        eval "anon$1=$(kib "/proc/$AGENT_PID/status" RssAnon) fds$1=$(fds) cg$1=$(cgroups)"
+        find "/proc/$AGENT_PID/fd" -mindepth 1 -exec readlink {} + | sed 's/[0-9]\+\]$/N]/' | sort >"$W/fds-$1.txt"
+}
 sleep 6 # one housekeeping round: fp-shim's cgroup is gone, the start figures are steady
-rss0="$(kib "/proc/$AGENT_PID/status" VmRSS)"
-pss0="$(kib "/proc/$AGENT_PID/smaps_rollup" Pss)"
-anon0="$(kib "/proc/$AGENT_PID/status" RssAnon)"
-fds0="$(fds)"
-cg0="$(cgroups)"
-find "/proc/$AGENT_PID/fd" -mindepth 1 -exec readlink {} + | sed 's/[0-9]\+\]$/N]/' | sort >"$W/fds-before.txt"
+sample 0
 t0=$(date +%s)
 "$CLIENT" leak --count "$TASKS" --parallel "$PARALLEL" --url "$URL" --token-file "$STATE/token" \
         --spec "$W/spec.json" --agent-pid "$AGENT_PID" --cgroup-tasks "$CGROOT/tasks" \
         --sandboxes "$STATE/sandboxes" | tee "$W/leak.txt"
 wall=$(($(date +%s) - t0))
 sleep 6 # one more housekeeping round for slow groups
-rss1="$(kib "/proc/$AGENT_PID/status" VmRSS)"
-pss1="$(kib "/proc/$AGENT_PID/smaps_rollup" Pss)"
-anon1="$(kib "/proc/$AGENT_PID/status" RssAnon)"
-fds1="$(fds)"
-cg1="$(cgroups)"
-find "/proc/$AGENT_PID/fd" -mindepth 1 -exec readlink {} + | sed 's/[0-9]\+\]$/N]/' | sort >"$W/fds-after.txt"
-cmp -s "$W/fds-before.txt" "$W/fds-after.txt" || { echo "-- fds that differ (< before, > after)"; diff "$W/fds-before.txt" "$W/fds-after.txt" || true; }
+sample 1
+cmp -s "$W/fds-0.txt" "$W/fds-1.txt" || { echo "-- fds that differ (< before, > after)"; diff "$W/fds-0.txt" "$W/fds-1.txt" || true; }
 known="$(api "$URL/api/v1/tasks" | jq '[.tasks[] | select(.id | startswith("leak-"))] | length')"
 one="$(api "$URL/api/v1/tasks/leak-0")"
 for f in id state reason exit_code timestamps.finished_ms sandbox spec.command; do
