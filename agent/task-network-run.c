@@ -348,10 +348,12 @@ int task_network_figures(const struct agent *a, const struct task *t, struct net
                          uint64_t *ret_egress_bps)
 {
         const struct task_net_lease *le = task_lease(a, t);
-        uint64_t limit = t->spec->resources.net_egress;
+        uint64_t limit;
 
+        /* No lease: not a bridge task, or an ended one (whose spec may be compacted away). */
         if (!le || le->n_samples == 0)
                 return -ENOENT;
+        limit = t->spec->resources.net_egress;
         /* The host end's counters, seen from the task's side. */
         *ret = (struct net_link_counters){
                 .tx_bytes = le->sample[1].rx_bytes,
