@@ -375,10 +375,12 @@ int agent_volumes_load(struct agent *a, char **ret_error)
 /* Each volume's users: the tasks not ended whose spec mounts it. */
 static bool task_mounts(const struct task *t, const char *name, const struct silo_volume **ret)
 {
-        const struct silo_container *c = &t->spec->container;
+        const struct silo_container *c;
 
+        /* An ended task's spec may be compacted away (task_compact()): test the state first. */
         if (silo_task_state_is_terminal(t->state) || !t->spec->has_container)
                 return false;
+        c = &t->spec->container;
         for (size_t i = 0; i < c->n_volumes; i++)
                 if (c->volumes[i].name && streq(c->volumes[i].name, name)) {
                         if (ret)
