@@ -214,6 +214,44 @@ static void test_agents_devices_widths(void **state)
         json_decref(devices);
 }
 
+/* The volume table from a master (AGENT column) and an agent (none), and one volume's report. */
+static void test_volumes(void **state)
+{
+        json_t *master = json_pack("{s:[{s:s, s:s, s:s, s:I, s:I, s:s, s:[s]}]}", "volumes", "name", "pg-data",
+                                   "agent_id", "a1b2c3d4-0000-4000-8000-00000000000a", "disk", "nullb1", "size",
+                                   (json_int_t)2147483648LL, "used_bytes", (json_int_t)41943040, "state", "ready",
+                                   "tasks", "pg-1");
+        json_t *agent = json_pack("{s:[{s:s, s:s, s:I, s:I, s:s, s:[]}]}", "volumes", "name", "brick", "disk",
+                                  "nullb0", "size", (json_int_t)8388608, "used_bytes", (json_int_t)8192, "state",
+                                  "creating", "tasks");
+        json_t *one = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:[s, s], s:s}", "name", "brick", "disk",
+                                "nullb0", "size", (json_int_t)8388608, "used_bytes", (json_int_t)8192, "state", "ready",
+                                "path", "/srv/nullb0/silo-volumes/brick", "project_id", (json_int_t)0x51100000,
+                                "created_ms", (json_int_t)(NOW_MS - 60000), "tasks", "g1", "g2", "problem",
+                                "its directory /srv/nullb0/silo-volumes/brick is missing");
+        char *t;
+        (void)state;
+
+        t = render(ctl_render_volumes, master, 100);
+        assert_fits(t, 100);
+        assert_non_null(strstr(t, "NAME     AGENT     DISK       SIZE      USED  STATE  TASKS\n"));
+        assert_non_null(strstr(t, "pg-data  a1b2c3d4  nullb1  2.0 GiB  40.0 MiB  ready  pg-1\n"));
+        free(t);
+        t = render(ctl_render_volumes, agent, 80);
+        assert_null(strstr(t, "AGENT"));
+        assert_non_null(strstr(t, "brick  nullb0  8.0 MiB  8.0 KiB  creating  -\n"));
+        free(t);
+        t = render(ctl_render_volume, one, 100);
+        assert_non_null(strstr(t, "Size:      8.0 MiB, 8.0 KiB used\n"));
+        assert_non_null(strstr(t, "Path:      /srv/nullb0/silo-volumes/brick (project 1360003072)\n"));
+        assert_non_null(strstr(t, "Tasks:     g1, g2\n"));
+        assert_non_null(strstr(t, "Problem:   its directory /srv/nullb0/silo-volumes/brick is missing\n"));
+        free(t);
+        json_decref(master);
+        json_decref(agent);
+        json_decref(one);
+}
+
 static void test_task_report(void **state)
 {
         json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:I,"
@@ -507,6 +545,7 @@ int main(void)
             cmocka_unit_test(test_master_volumes),
                 cmocka_unit_test(test_table_cut_marks),
                 cmocka_unit_test(test_agents_devices_widths),
+                cmocka_unit_test(test_volumes),
                 cmocka_unit_test(test_task_report),
                 cmocka_unit_test(test_isolation_report),
                 cmocka_unit_test(test_top_rows),
