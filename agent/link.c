@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/volumes.h"
+#include "isolator/pquota.h"
 #include "agent/calibration.h"
 #include "agent/link.h"
 #include "agent/master-link.h"
@@ -201,14 +201,15 @@ static uint64_t host_pids(void)
 }
 
 /* What the master counts persistent volumes against: the size of the filesystem mounted
- * for them (--disk NAME:MOUNTPOINT); a disk without one takes no volume (0). */
+ * for them (--disk NAME:MOUNTPOINT), as the agent counts it (volumes.c); a disk without one
+ * takes no volume (0). */
 static uint64_t disk_volume_capacity(const struct agent_disk *d)
 {
-        struct statvfs st;
+        uint64_t cap = 0;
 
-        if (!d->mount || statvfs(d->mount, &st) < 0)
+        if (!d->fs || pquota_fs_capacity(d->fs, &cap, NULL) < 0)
                 return 0;
-        return (uint64_t)st.f_blocks * st.f_frsize;
+        return cap;
 }
 
 static json_t *link_disks_json(const struct agent_link *l)
