@@ -11,6 +11,7 @@
 #include <sys/sysmacros.h>
 
 #include "agent/agent.h"
+#include "agent/volumes.h"
 #include "agent/task-network.h"
 #include "agent/measure.h"
 #include "common/clock.h"
@@ -508,6 +509,7 @@ int agent_metrics_format(struct agent *a, char **ret_text)
         if (r < 0)
                 return r;
         agent_write(w, a);
+        agent_volumes_metrics(a, w);
         r = tasks_sample(a, &ts, &n);
         if (r < 0)
                 return r;

@@ -22,6 +22,7 @@
 #include "common/json-util.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/metrics-text.h"
 #include "common/protocol-json.h"
 #include "common/quantity.h"
 #include "isolator/pquota.h"
@@ -747,6 +748,22 @@ json_t *agent_volume_to_json(const struct agent *a, const struct agent_volume *v
         if (o && v->problem && json_set(o, "problem", json_string(v->problem)) < 0)
                 return NULL;
         return TAKE_PTR(o);
+}
+
+void agent_volumes_metrics(const struct agent *a, struct metrics_text *w)
+{
+        metrics_text_family(w, "silo_agent_volume_size_bytes", METRICS_GAUGE,
+                            "Persistent volumes: their size (the hard limit of their project quota).");
+        for (size_t i = 0; i < a->n_volumes; i++)
+                metrics_text_sample_u64(w, METRICS_LABELS({"volume", a->volumes[i]->name},
+                                                          {"disk", a->volumes[i]->disk}),
+                                        a->volumes[i]->size);
+        metrics_text_family(w, "silo_agent_volume_used_bytes", METRICS_GAUGE,
+                            "Persistent volumes: bytes charged to their project quota.");
+        for (size_t i = 0; i < a->n_volumes; i++)
+                metrics_text_sample_u64(w, METRICS_LABELS({"volume", a->volumes[i]->name},
+                                                          {"disk", a->volumes[i]->disk}),
+                                        volume_used(a, a->volumes[i]));
 }
 
 json_t *agent_volumes_report_json(const struct agent *a)

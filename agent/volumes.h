@@ -77,5 +77,8 @@ int agent_volume_delete(struct agent *a, const char *name, char **ret_error);
 /* {"name", "disk", "size", "used_bytes", "path", "project_id", "created_ms", "state",
  * "tasks": [...], "problem"?}: the API's view. NULL on ENOMEM. */
 json_t *agent_volume_to_json(const struct agent *a, const struct agent_volume *v);
+struct metrics_text;
+/* silo_agent_volume_size_bytes{volume,disk} and silo_agent_volume_used_bytes{volume,disk}. */
+void agent_volumes_metrics(const struct agent *a, struct metrics_text *w);
 /* [{"name", "disk", "size", "used_bytes"}]: the registration's and heartbeats' "volumes". */
 json_t *agent_volumes_report_json(const struct agent *a);
