@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The launch benchmark's client: times silo-agent, crun and bare fork+exec launches of launch-probe, and runs the agent leak check. */
+/* The launch benchmark's client: times silo-agent, crun, launch-floor and bare fork+exec launches of launch-probe, and runs the agent leak check. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +26,7 @@
 /*
  * Usage (run as root in the VM by tests/bench/launch-vs-crun.sh):
  *
- *   launch-client latency --count N [--warmup W] [--probe PATH]
+ *   launch-client latency --count N [--warmup W] [--probe PATH] [--floor "LAUNCH-FLOOR ARG..."]
  *                 [--crun PATH --bundle DIR [--crun-root DIR]]
  *                 [--url URL --token-file FILE --silo LABEL=SPEC.json [--silo ...]] [--out DIR]
  *   launch-client leak --count N [--parallel P] --url URL --token-file FILE --spec SPEC.json
@@ -45,7 +45,9 @@
 #define MAX_MODES 8
 #define SILO_WAIT_SEC 60
 
-enum mode_kind { MODE_BARE, MODE_CRUN, MODE_SILO };
+enum mode_kind { MODE_BARE, MODE_FLOOR, MODE_CRUN, MODE_SILO };
+
+#define FLOOR_ARGS_MAX 32
 
 struct mode {
         enum mode_kind kind;
@@ -60,6 +62,7 @@ struct options {
         unsigned count, warmup, parallel;
         const char *probe, *crun, *bundle, *crun_root, *url, *token_file, *out_dir, *spec;
         const char *cgroup_tasks, *sandboxes;
+        char *floor_argv[FLOOR_ARGS_MAX + 1];   /* launch-floor and its arguments */
         pid_t agent_pid;
         struct mode modes[MAX_MODES];
         size_t n_modes;
@@ -168,9 +171,10 @@ static int spawn_capture(char *const argv[], int64_t *ret_t0, char **ret_out)
         return 0;
 }
 
-static int launch_bare(const struct options *o, int64_t *ret_ns)
+/* A launch that is one program run to its end with the probe line on its stdout: the bare
+ * probe, or launch-floor (tests/bench/launch-floor.c, the kernel's share of a launch). */
+static int launch_argv(char *const argv[], const char *label, int64_t *ret_ns)
 {
-        char *argv[] = {(char *)o->probe, NULL};
         _cleanup_free_ char *out = NULL;
         int64_t t0, t1;
         int r;
@@ -180,7 +184,7 @@ static int launch_bare(const struct options *o, int64_t *ret_ns)
                 return r;
         r = probe_output_parse(out, &t1);
         if (r < 0) {
-                fprintf(stderr, "launch-client: bare: no probe line in '%s'\n", out);
+                fprintf(stderr, "launch-client: %s: no probe line in '%s'\n", label, out);
                 return r;
         }
         *ret_ns = t1 - t0;
@@ -544,8 +548,14 @@ static int run_latency(struct options *o)
                         int64_t ns = 0, api = 0;
 
                         switch (m->kind) {
-                        case MODE_BARE:
-                                r = launch_bare(o, &ns);
+                        case MODE_BARE: {
+                                char *argv[] = {(char *)o->probe, NULL};
+
+                                r = launch_argv(argv, "bare", &ns);
+                                break;
+                        }
+                        case MODE_FLOOR:
+                                r = launch_argv(o->floor_argv, "floor", &ns);
                                 break;
                         case MODE_CRUN:
                                 r = launch_crun(o, i, &ns);
@@ -659,6 +669,7 @@ static int run_leak(const struct options *o)
         struct http h = {};
         json_t *spec;
         int64_t t_start;
+        double wall;
         int r;
 
         spec = json_load_file(o->spec, 0, NULL);
@@ -729,7 +740,9 @@ static int run_leak(const struct options *o)
                 }
                 sleep_ms(2);
         }
-        printf("LEAK tasks=%u parallel=%u wall_s=%.1f\n", o->count, o->parallel, (now_ns() - t_start) / 1e9);
+        wall = (double)(now_ns() - t_start) / 1e9;
+        printf("LEAK tasks=%u parallel=%u finished=%u wall_s=%.2f tasks_per_s=%.2f\n", o->count, o->parallel,
+               finished, wall, finished / wall);
         /* Our kept-alive connection is one of the agent's fds: close it before counting. */
         http_done(&h);
 
@@ -824,7 +837,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 {"token-file", required_argument, NULL, 't'}, {"silo", required_argument, NULL, 's'},
                 {"spec", required_argument, NULL, 'S'},    {"out", required_argument, NULL, 'o'},
                 {"agent-pid", required_argument, NULL, 'a'}, {"cgroup-tasks", required_argument, NULL, 'g'},
-                {"sandboxes", required_argument, NULL, 'x'}, {}};
+                {"sandboxes", required_argument, NULL, 'x'}, {"floor", required_argument, NULL, 'f'}, {}};
         unsigned pid;
         char *eq;
         int c, r;
@@ -848,6 +861,24 @@ static int parse_args(int argc, char **argv, struct options *o)
                                 return r;
                         break;
                 case 'p': o->probe = optarg; break;
+                case 'f': {
+                        /* One string, split at spaces: the benchmark's paths have none. */
+                        size_t n = 0;
+
+                        for (char *w = strtok(optarg, " "); w; w = strtok(NULL, " ")) {
+                                if (n >= FLOOR_ARGS_MAX) {
+                                        fprintf(stderr, "launch-client: --floor: more than %d words\n", FLOOR_ARGS_MAX);
+                                        return -E2BIG;
+                                }
+                                o->floor_argv[n++] = w;
+                        }
+                        o->floor_argv[n] = NULL;
+                        if (n == 0) {
+                                fprintf(stderr, "launch-client: --floor: empty command\n");
+                                return -EINVAL;
+                        }
+                        break;
+                }
                 case 'c': o->crun = optarg; break;
                 case 'b': o->bundle = optarg; break;
                 case 'R': o->crun_root = optarg; break;
@@ -904,6 +935,8 @@ int main(int argc, char **argv)
                 memcpy(silo, o.modes, sizeof(silo));
                 o.n_modes = 0;
                 if (o.probe && (r = mode_add(&o, MODE_BARE, "bare", NULL)) < 0)
+                        return 2;
+                if (o.floor_argv[0] && (r = mode_add(&o, MODE_FLOOR, "floor", NULL)) < 0)
                         return 2;
                 if (o.crun && o.bundle && (r = mode_add(&o, MODE_CRUN, "crun", NULL)) < 0)
                         return 2;

@@ -1,10 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# Launch latency of silo-agent vs crun vs bare fork+exec in the VM, then 1000 short tasks through the agent (RSS, fds, cgroups).
+# Launch latency of silo-agent vs crun vs the floor (launch-floor) vs bare fork+exec in the VM, then 1000 short tasks through the agent (throughput, RSS, fds, cgroups).
 #
-# Usage: launch-vs-crun.sh SILO-AGENT SILO-SHIM LAUNCH-CLIENT LAUNCH-PROBE
+# Usage: launch-vs-crun.sh SILO-AGENT SILO-SHIM LAUNCH-CLIENT LAUNCH-PROBE LAUNCH-FLOOR
 #   env: SILO_LB_COUNT=200 (launches per runtime), SILO_LB_WARMUP=5, SILO_LB_LEAK_TASKS=1000,
-#        SILO_LB_PARALLEL=4 (leak run: tasks in flight), SILO_LB_TIMEOUT=900 (VM seconds),
+#        SILO_LB_PARALLEL=4 (leak run: tasks in flight), SILO_LB_TIMEOUT=1200 (VM seconds),
+#        SILO_LB_OLD_AGENT=PATH SILO_LB_OLD_SHIM=PATH (an older build: the 1000 tasks through it
+#        too, in the same VM run, for the throughput speed-up goal),
 #        SILO_LB_PROFILE=1 (then also: strace timeline and perf profile of silo launches),
 #        SILO_LB_PROFILE_DIR=DIR (a host-visible directory: keep strace, perf and agent logs)
 #
@@ -21,27 +23,37 @@
 #    (silo "init": false; the default "init": true, where silo-init forks the probe, is
 #    measured as a second silo row). crun runs with --cgroup-manager=cgroupfs. Before timing,
 #    the probe's --describe output from each runtime is compared: fresh namespaces, PID 1,
-#    the limits read back inside the task.
+#    the limits read back inside the task. The floor (tests/bench/launch-floor.c) does the
+#    same kernel work by the cheapest means: clone3(CLONE_INTO_CGROUP) into a cgroup this
+#    script made beforehand with the same limits, the same namespaces, the same mounts (an
+#    overlay of the rootfs with a fresh upper dir, as silo) with mount(2), pivot_root, the
+#    same capabilities, exec of the probe.
 # 2. launch-client latency: 200 launches per runtime, interleaved round by round; one sample
 #    is probe's CLOCK_REALTIME at entry minus the client's CLOCK_REALTIME right before it
-#    starts the launch (fork of `crun run` / of the probe; curl_easy_perform of the POST on a
+#    starts the launch (fork of `crun run` / of launch-floor / of the probe; curl_easy_perform of the POST on a
 #    fresh connection). crun: `crun run` in the foreground (create + start + wait + delete in
 #    one command, the closest peer of one POST); timing only `crun start` after `crun create`
 #    would leave crun's namespace, cgroup and mount setup outside the window.
 # 3. A fresh agent (empty state dir), then launch-client leak: 1000 short tasks (the probe,
 #    default init), 4 in flight, each waited for until FINISHED; the agent's VmRSS sampled at
 #    every task end; its fd count, the cgroup directories left under <root>/tasks, its zombie
-#    children, compared before and after.
+#    children, compared before and after. With SILO_LB_OLD_AGENT, the same 1000 tasks through
+#    the older agent and shim first (its own fresh state dir), for the speed-up.
 #
-# Goals (issue 7): silo p50 <= 0.3 x crun p50; agent RSS < 10 MiB throughout the 1000 tasks;
-# no fd, cgroup or zombie leak. Exit 0 when all hold, 1 when one is missed or a launch fails,
-# 77 when it cannot run (not root, no qemu/crun) (tests/bench/README.md).
+# Goals (issues 7 and 19), for init:false and init:true alike: p50 <= 0.3 x crun p50 and
+# <= 3 x the floor's p50; p99 <= 0.3 x crun p99; the POST's answer p50 < the launch p50. The
+# 1000 tasks: none fails, >= 3 x the old agent's rate (with SILO_LB_OLD_AGENT); agent RSS
+# < 10 MiB throughout; no fd, cgroup or zombie leak. Exit 0 when all hold, 1 when one is
+# missed or a launch fails, 77 when it cannot run (not root, no qemu/crun) (tests/bench/README.md).
 set -euo pipefail
 
 AGENT=$(realpath "${1:?usage: launch-vs-crun.sh SILO-AGENT SILO-SHIM LAUNCH-CLIENT LAUNCH-PROBE}")
 SHIM=$(realpath "${2:?missing SILO-SHIM}")
 CLIENT=$(realpath "${3:?missing LAUNCH-CLIENT}")
 PROBE=$(realpath "${4:?missing LAUNCH-PROBE}")
+FLOOR=$(realpath "${5:?missing LAUNCH-FLOOR}")
+OLD_AGENT=${SILO_LB_OLD_AGENT:+$(realpath "$SILO_LB_OLD_AGENT")}
+OLD_SHIM=${SILO_LB_OLD_SHIM:+$(realpath "$SILO_LB_OLD_SHIM")}
 COUNT=${SILO_LB_COUNT:-200}
 WARMUP=${SILO_LB_WARMUP:-5}
 LEAK_TASKS=${SILO_LB_LEAK_TASKS:-1000}
@@ -53,8 +65,13 @@ if [ "${SILO_IN_VM:-}" != 1 ]; then
         [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (qemu, cgroups in the guest)"; exit 77; }
         command -v crun >/dev/null || { echo "SKIP: crun is not installed"; exit 77; }
         command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 missing"; exit 77; }
-        exec "$here/../vm/run-vm.sh" --timeout "${SILO_LB_TIMEOUT:-900}" -- "$here/launch-vs-crun.sh" \
-                "$AGENT" "$SHIM" "$CLIENT" "$PROBE"
+        if [ -n "$OLD_AGENT" ] && [ -z "$OLD_SHIM" ]; then
+                echo "FAIL: SILO_LB_OLD_AGENT=$OLD_AGENT needs SILO_LB_OLD_SHIM (the old agent's own shim)"
+                exit 1
+        fi
+        exec "$here/../vm/run-vm.sh" --timeout "${SILO_LB_TIMEOUT:-1200}" -- env \
+                SILO_LB_OLD_AGENT="$OLD_AGENT" SILO_LB_OLD_SHIM="$OLD_SHIM" "$here/launch-vs-crun.sh" \
+                "$AGENT" "$SHIM" "$CLIENT" "$PROBE" "$FLOOR"
 fi
 
 # ---------------------------------------------------------------- in the guest
@@ -67,6 +84,7 @@ URL="http://127.0.0.1:$PORT"
 STATE=/var/lib/silo/lbench
 AGENT_PID=""
 CRUN_CG=/sys/fs/cgroup/crun-bench
+FLOOR_CG=/sys/fs/cgroup/floor-bench
 
 stop_agent() {
         [ -n "$AGENT_PID" ] || return 0
@@ -86,14 +104,14 @@ cleanup() {
                 mkdir -p "$SILO_LB_PROFILE_DIR" && cp "$W/agent.log" "$SILO_LB_PROFILE_DIR/"
         fi
         for c in $(crun --root=$W/crun list -q 2>/dev/null); do crun --root=$W/crun delete -f "$c"; done
-        rmdir "$CRUN_CG"/* "$CRUN_CG" 2>/dev/null
+        rmdir "$CRUN_CG"/* "$CRUN_CG" "$FLOOR_CG"/task "$FLOOR_CG" 2>/dev/null
         exit "$rc"
 }
 trap cleanup EXIT
 
-start_agent() { # STATE-DIR
+start_agent() { # STATE-DIR [AGENT SHIM]
         mkdir -p "$1"
-        "$AGENT" --listen "127.0.0.1:$PORT" --state-dir "$1" --shim "$SHIM" >>"$W/agent.log" 2>&1 &
+        "${2:-$AGENT}" --listen "127.0.0.1:$PORT" --state-dir "$1" --shim "${3:-$SHIM}" >>"$W/agent.log" 2>&1 &
         AGENT_PID=$!
         for _ in $(seq 200); do
                 curl -fsS "$URL/health" >/dev/null 2>&1 && return 0
@@ -105,9 +123,20 @@ start_agent() { # STATE-DIR
 }
 
 ip link set lo up
-rm -rf "$W" "$STATE" "$STATE-leak"
-mkdir -p "$W/rootfs"/{proc,dev,sys,etc,tmp} "$W/crun" "$W/out"
+rm -rf "$W" "$STATE" "$STATE-leak" "$STATE-old"
+mkdir -p "$W/rootfs"/{proc,dev,sys,etc,tmp} "$W/crun" "$W/out" "$W/floor" "$W/bin" "$W/bin-old"
 cp "$PROBE" "$W/rootfs/probe"
+# Every runtime's programs from the guest's page cache: crun and its libraries come from the
+# host root (9p, cache=loose), while the build tree is a 9p share without a cache, where each
+# exec of the shim (once per launch) or of launch-floor would read the file over 9p again, a
+# cost no installed agent has. So the agent, its shim and the floor run from copies in /tmp.
+cp "$AGENT" "$SHIM" "$FLOOR" "$W/bin/"
+AGENT="$W/bin/$(basename "$AGENT")" SHIM="$W/bin/$(basename "$SHIM")" FLOOR="$W/bin/$(basename "$FLOOR")"
+if [ -n "${SILO_LB_OLD_AGENT:-}" ]; then
+        cp "$SILO_LB_OLD_AGENT" "$SILO_LB_OLD_SHIM" "$W/bin-old/"
+        SILO_LB_OLD_AGENT="$W/bin-old/$(basename "$SILO_LB_OLD_AGENT")"
+        SILO_LB_OLD_SHIM="$W/bin-old/$(basename "$SILO_LB_OLD_SHIM")"
+fi
 
 # The same /etc/hosts and resolv.conf the agent writes into each sandbox, for the bundle.
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tlbench\n' >"$W/hosts"
@@ -173,6 +202,16 @@ silo_spec true '["/probe"]' >"$W/silo-init.json"
 echo "+cpu +memory +pids" >/sys/fs/cgroup/cgroup.subtree_control
 mkdir -p "$CRUN_CG"
 echo "+cpu +memory +pids" >"$CRUN_CG/cgroup.subtree_control"
+# The floor's cgroup is made once, with the limits, before any timing: the floor pays for no
+# cgroup work (silo and crun make a group per launch).
+mkdir -p "$FLOOR_CG/task"
+echo "+cpu +memory +pids" >"$FLOOR_CG/cgroup.subtree_control"
+echo "100000 100000" >"$FLOOR_CG/task/cpu.max"
+echo 67108864 >"$FLOOR_CG/task/memory.max"
+echo 64 >"$FLOOR_CG/task/pids.max"
+floor_cmd() { # PROBE-ARGS...
+        echo "$FLOOR $FLOOR_CG/task $W/rootfs $W/floor $W/hosts $W/resolv.conf lbench -- $*"
+}
 
 start_agent "$STATE"
 TOKEN="$(cat "$STATE/token")"
@@ -213,12 +252,13 @@ check_describe() { # LABEL OUTPUT WANT-PID
         [ "$(field pids.max)" = 64 ] || { echo "FAIL: $label: pids.max '$(field pids.max)'"; exit 1; }
         echo "ok: $label: new pid/mnt/uts/ipc/net/cgroup namespaces, probe is pid $3, cpu.max 100000 100000, memory.max 64Mi, pids.max 64"
 }
+check_describe floor "$($(floor_cmd /probe --describe))" 1
 check_describe crun "$(describe_crun)" 1
 check_describe "silo (init: false)" "$(describe_silo false)" 1
 check_describe "silo (init: true)" "$(describe_silo true)" 2
 
 echo "== launch latency: $COUNT launches per runtime after $WARMUP warm-up, interleaved"
-"$CLIENT" latency --count "$COUNT" --warmup "$WARMUP" --probe "$W/rootfs/probe" \
+"$CLIENT" latency --count "$COUNT" --warmup "$WARMUP" --probe "$W/rootfs/probe" --floor "$(floor_cmd /probe)" \
         --crun "$(command -v crun)" --bundle "$W/bundle" --crun-root "$W/crun" \
         --url "$URL" --token-file "$STATE/token" \
         --silo "silo=$W/silo.json" --silo "silo-init=$W/silo-init.json" --out "$W/out" | tee "$W/latency.txt"
@@ -284,6 +324,16 @@ if [ "${SILO_LB_PROFILE:-0}" = 1 ]; then
 fi
 stop_agent
 
+if [ -n "${SILO_LB_OLD_AGENT:-}" ]; then
+        # The same 1000 tasks through the older build first, in this boot, for the speed-up.
+        echo "== $LEAK_TASKS short tasks through the old agent ($SILO_LB_OLD_AGENT), $PARALLEL in flight"
+        start_agent "$STATE-old" "$SILO_LB_OLD_AGENT" "$SILO_LB_OLD_SHIM"
+        "$CLIENT" leak --count "$LEAK_TASKS" --parallel "$PARALLEL" --url "$URL" --token-file "$STATE-old/token" \
+                --spec "$W/silo-init.json" --agent-pid "$AGENT_PID" --cgroup-tasks "$CGROOT/tasks" \
+                --sandboxes "$STATE-old/sandboxes" | tee "$W/leak-old.txt"
+        stop_agent
+fi
+
 echo "== $LEAK_TASKS short tasks through a fresh agent, $PARALLEL in flight"
 start_agent "$STATE-leak"
 fd_targets() { for f in /proc/"$AGENT_PID"/fd/*; do readlink "$f"; done | sed 's/[0-9]\+\]$/N]/' | sort; }
@@ -303,35 +353,44 @@ val() { # FILE LABEL KEY
         awk -v l="$2" -v k="$3" '$1 == "RESULT" && $2 == l {
                 for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$1"
 }
-leak() { awk -v k="$1" '$1 == "LEAK" { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$W/leak.txt"; }
+leak() { # KEY [FILE]
+        awk -v k="$1" '$1 == "LEAK" { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' \
+                "${2:-$W/leak.txt}"
+}
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.3f", a / b }'; }
 
 crun_p50=$(val "$W/latency.txt" crun p50_us)
+crun_p99=$(val "$W/latency.txt" crun p99_us)
+floor_p50=$(val "$W/latency.txt" floor p50_us)
 echo
 echo "## Launch latency (client send -> probe's first instruction), $COUNT launches each, guest $(uname -r) under TCG"
-printf "| %-24s | %10s | %10s | %10s | %14s | %15s |\n" runtime p50_us p99_us mean_us "p50 / crun p50" "POST answer p50"
-printf "|%s|%s|%s|%s|%s|%s|\n" "--------------------------" "------------" "------------" "------------" "----------------" "-----------------"
-for l in bare crun silo silo-init; do
+printf "| %-24s | %9s | %9s | %9s | %10s | %11s | %11s | %12s |\n" runtime p50_us p99_us mean_us "p50/crun" "p50/floor" "p99/crun p99" "POST answer p50_us"
+printf "|%s|%s|%s|%s|%s|%s|%s|%s|\n" "--------------------------" "-----------" "-----------" "-----------" "------------" "-------------" "-------------" "--------------"
+for l in bare floor crun silo silo-init; do
         name=$l
         case $l in
-                bare) name="fork+exec (floor)" ;;
+                bare) name="fork+exec (no isolation)" ;;
+                floor) name="launch-floor (floor)" ;;
                 crun) name="crun run (cgroupfs)" ;;
                 silo) name="silo-agent (init:false)" ;;
                 silo-init) name="silo-agent (init:true)" ;;
         esac
         p50=$(val "$W/latency.txt" "$l" p50_us)
-        printf "| %-24s | %10s | %10s | %10s | %14s | %15s |\n" "$name" "$p50" "$(val "$W/latency.txt" "$l" p99_us)" \
-                "$(val "$W/latency.txt" "$l" mean_us)" "$(awk -v a="$p50" -v b="$crun_p50" 'BEGIN { printf "%.3f", a / b }')" \
-                "$(val "$W/latency.txt" "$l" answer_p50_us | sed 's/^$/-/')"
+        p99=$(val "$W/latency.txt" "$l" p99_us)
+        printf "| %-24s | %9s | %9s | %9s | %10s | %11s | %11s | %12s |\n" "$name" "$p50" "$p99" \
+                "$(val "$W/latency.txt" "$l" mean_us)" "$(div "$p50" "$crun_p50")" "$(div "$p50" "$floor_p50")" \
+                "$(div "$p99" "$crun_p99")" "$(val "$W/latency.txt" "$l" answer_p50_us | sed 's/^$/-/')"
 done
-ratio=$(awk -v a="$(val "$W/latency.txt" silo p50_us)" -v b="$crun_p50" 'BEGIN { printf "%.3f", a / b }')
-ratio_init=$(awk -v a="$(val "$W/latency.txt" silo-init p50_us)" -v b="$crun_p50" 'BEGIN { printf "%.3f", a / b }')
 
 rss_max=$(leak rss_kib_max)
 echo
 echo "## $LEAK_TASKS short tasks (probe, init:true), $PARALLEL in flight, fresh agent"
 printf "| %-34s | %-40s |\n" metric value
 printf "|%s|%s|\n" "------------------------------------" "------------------------------------------"
-printf "| %-34s | %-40s |\n" "wall time (s)" "$(leak wall_s)" \
+if [ -n "${SILO_LB_OLD_AGENT:-}" ]; then
+        printf "| %-34s | %-40s |\n" "old agent: wall time (s), tasks/s" "$(leak wall_s "$W/leak-old.txt"), $(leak tasks_per_s "$W/leak-old.txt")"
+fi
+printf "| %-34s | %-40s |\n" "wall time (s), tasks/s" "$(leak wall_s), $(leak tasks_per_s)" \
         "agent VmRSS start / max / end (KiB)" "$(leak rss_kib_start) / $rss_max / $(leak rss_kib_end)" \
         "RssAnon / RssFile start (KiB)" "$(leak start_rss_anon_kib) / $(leak start_rss_file_kib)" \
         "RssAnon / RssFile end (KiB)" "$(leak end_rss_anon_kib) / $(leak end_rss_file_kib)" \
@@ -343,8 +402,19 @@ printf "| %-34s | %-40s |\n" "wall time (s)" "$(leak wall_s)" \
         "sandboxes kept (terminal tasks)" "$(leak sandboxes_left)" \
         "tasks the agent still lists" "$tasks_known"
 echo
-bench_goal "silo-agent (init:false) p50 / crun p50" "$ratio" x "<=" 0.3
-bench_goal "silo-agent (init:true) p50 / crun p50" "$ratio_init" x "<=" 0.3
+for l in silo silo-init; do
+        case $l in silo) what="silo-agent (init:false)" ;; *) what="silo-agent (init:true)" ;; esac
+        p50=$(val "$W/latency.txt" "$l" p50_us)
+        bench_goal "$what p50 / crun p50" "$(div "$p50" "$crun_p50")" x "<=" 0.3
+        bench_goal "$what p50 / floor p50" "$(div "$p50" "$floor_p50")" x "<=" 3
+        bench_goal "$what p99 / crun p99" "$(div "$(val "$W/latency.txt" "$l" p99_us)" "$crun_p99")" x "<=" 0.3
+        bench_goal "$what POST answer p50 / launch p50" "$(div "$(val "$W/latency.txt" "$l" answer_p50_us)" "$p50")" x "<" 1
+done
+bench_goal "tasks of $LEAK_TASKS that ended FINISHED" "$(leak finished)" tasks ">=" "$LEAK_TASKS"
+if [ -n "${SILO_LB_OLD_AGENT:-}" ]; then
+        bench_goal "throughput ($LEAK_TASKS tasks, $PARALLEL in flight) / the old agent's" \
+                "$(div "$(leak wall_s "$W/leak-old.txt")" "$(leak wall_s)")" x ">=" 3
+fi
 bench_goal "agent VmRSS, max over $LEAK_TASKS tasks" "$rss_max" KiB "<" 10240
 bench_goal "agent fds after the tasks (before: $(leak fds_before))" "$(leak fds_after)" fds "<=" "$(leak fds_before)"
 bench_goal "task cgroups left under $CGROOT/tasks" "$(leak cgroups_left)" cgroups "<=" 0
