@@ -646,16 +646,19 @@ json_t *silo_port_mappings_to_json(const struct silo_port_mapping *ports, size_t
         return TAKE_PTR(arr);
 }
 
-/* The index of capability `cap` in the spec's capabilities array, or -1. */
-static ssize_t capability_index(const json_t *capabilities, int cap)
+/* "capabilities[i]: <why>" when the spec's capabilities array lists `cap`; else 0. */
+static int capability_refuse(const json_t *capabilities, int cap, const char *why, char **ret_error)
 {
         for (size_t i = 0; i < json_array_size(capabilities); i++) {
                 const char *name = json_string_value(json_array_get(capabilities, i));
+                _cleanup_free_ char *ipath = NULL;
 
-                if (name && silo_capability_from_string(name) == cap)
-                        return (ssize_t)i;
+                if (!name || silo_capability_from_string(name) != cap)
+                        continue;
+                ipath = json_path_index("capabilities", i);
+                return ipath ? json_error(ret_error, -EINVAL, ipath, "%s", why) : -ENOMEM;
         }
-        return -1;
+        return 0;
 }
 
 static bool container_has_persistent_volume(const struct silo_container *c)
@@ -676,31 +679,26 @@ int silo_task_cross_check(const struct silo_resources *res, const struct silo_co
                           const json_t *capabilities, char **ret_error)
 {
         silo_network_mode mode = c ? c->network : SILO_NETWORK_HOST;
-        _cleanup_free_ char *ipath = NULL;
-        ssize_t i;
 
         if (res->net_egress != SILO_UNSET && mode != SILO_NETWORK_BRIDGE)
                 return json_error(ret_error, -EINVAL, "resources.net_egress",
                                   "needs container.network \"bridge\" (this task's network is "
                                   "\"%s\": an egress limit is set on the task's own interface)",
                                   silo_network_mode_to_string(mode));
-        i = mode == SILO_NETWORK_BRIDGE ? capability_index(capabilities, CAP_NET_ADMIN) : -1;
-        if (i >= 0)
-                return (ipath = json_path_index("capabilities", (size_t)i))
-                               ? json_error(ret_error, -EINVAL, ipath,
-                                            "NET_ADMIN cannot be given to a \"bridge\" task (it "
-                                            "could remove its own egress limit, or change the "
-                                            "address and routes the agent gave it)")
-                               : -ENOMEM;
-        i = container_has_persistent_volume(c) ? capability_index(capabilities, CAP_SYS_RESOURCE)
-                                               : -1;
-        if (i >= 0)
-                return (ipath = json_path_index("capabilities", (size_t)i))
-                               ? json_error(ret_error, -EINVAL, ipath,
-                                            "SYS_RESOURCE cannot be given to a task with a "
-                                            "persistent volume (it could write past the "
-                                            "volume's size)")
-                               : -ENOMEM;
+        if (mode == SILO_NETWORK_BRIDGE) {
+                int r = capability_refuse(capabilities, CAP_NET_ADMIN,
+                                          "NET_ADMIN cannot be given to a \"bridge\" task (it could "
+                                          "remove its own egress limit, or change the address and "
+                                          "routes the agent gave it)",
+                                          ret_error);
+                if (r < 0)
+                        return r;
+        }
+        if (container_has_persistent_volume(c))
+                return capability_refuse(capabilities, CAP_SYS_RESOURCE,
+                                         "SYS_RESOURCE cannot be given to a task with a persistent "
+                                         "volume (it could write past the volume's size)",
+                                         ret_error);
         return 0;
 }
 
