@@ -26,6 +26,9 @@ PACKAGES=(
     strace linux-perf chromium tmux
     # the network suite checks the agent's NAT table with nft -j
     nftables
+    # PostgreSQL as a task (examples/postgres.json: the vm-postgres suite, the noisy-neighbour
+    # benchmark, scripts/demo.sh): the server and pgbench/psql (postgresql-client-15)
+    postgresql-15
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -46,6 +46,12 @@
 # .curlrc in $CURL_HOME for curl), so `api`, cluster_api and the suites' own calls are the
 # operator's.
 #   cluster_tls_cert ARGS...           one more certificate in $CLUSTER_TLS_DIR (siloctl tls cert)
+#
+# Disks with filesystems: CLUSTER_DISK_FS=ext4 before cluster_start makes an ext4 with project
+# quotas on each agent's nullb<I-1> (give the suite memory_backed=1 so that it keeps its data),
+# mounts it at /srv/nullb<I-1> with prjquota (CLUSTER_DISK_MNT[I]) and offers the agent its
+# disk with that mount point, where its persistent volumes live; cluster_stop unmounts them,
+# then runs the command CLUSTER_AFTER_STOP names, if any.
 
 CLUSTER_DIR="${CLUSTER_DIR:-/tmp/silo-fabric}"
 CLUSTER_BRIDGE="${CLUSTER_BRIDGE:-fabric0}"
@@ -70,6 +76,9 @@ CLUSTER_AGENT_URL=()
 CLUSTER_AGENT_ID=()
 CLUSTER_TASK=""
 CLUSTER_STATE=""
+CLUSTER_DISK_FS="${CLUSTER_DISK_FS:-}"
+CLUSTER_DISK_MNT=()
+CLUSTER_DISK_OFFER_MNT="${CLUSTER_DISK_OFFER_MNT-1}"
 
 cluster_netns() { echo "silo-fabric-$1"; }
 # cluster_json_str TEXT: TEXT as a JSON string, to build a spec around a script without a jq.
@@ -199,14 +208,31 @@ cluster_agent_spawn() {
         args+=("${o//@DISK@/nullb$((i - 1))}")
     done
     mkdir -p "$CLUSTER_DIR/agent$i"
+    cluster_disk_fs "$i"
     cluster_tls_args "fabric$i"
     # nsenter execs the agent itself: $! is the agent's pid.
     nsenter --net="/run/netns/$(cluster_netns "$i")" "$CLUSTER_AGENT_BIN" \
         --listen "${CLUSTER_AGENT_ADDR[$i]}:5051" --advertise "${CLUSTER_AGENT_ADDR[$i]}:5051" \
         --hostname "fabric$i" --state-dir "$CLUSTER_DIR/agent$i" --token-file "$CLUSTER_DIR/token" \
-        --master "$CLUSTER_MURL" --cgroup-root "$(cluster_cgroup "$i")" --disk "nullb$((i - 1))" \
+        --master "$CLUSTER_MURL" --cgroup-root "$(cluster_cgroup "$i")" \
+        --disk "nullb$((i - 1))${CLUSTER_DISK_OFFER_MNT:+${CLUSTER_DISK_MNT[$i]:+:${CLUSTER_DISK_MNT[$i]}}}" \
         "${CLUSTER_TLS_ARGS[@]}" "${args[@]}" >>"$CLUSTER_DIR/agent$i.log" 2>&1 &
     CLUSTER_AGENT_PID[$i]=$!
+}
+
+# cluster_disk_fs I: with CLUSTER_DISK_FS, agent I's disk gets its filesystem once (a restarted
+# agent finds it mounted, with its volumes).
+cluster_disk_fs() {
+    local i="$1" dev="/dev/nullb$(($1 - 1))" mnt="/srv/nullb$(($1 - 1))"
+    [ -n "$CLUSTER_DISK_FS" ] && [ -z "${CLUSTER_DISK_MNT[$i]:-}" ] || return 0
+    [ "$CLUSTER_DISK_FS" = ext4 ] || fail "CLUSTER_DISK_FS: '$CLUSTER_DISK_FS' is not a filesystem cluster.sh makes (ext4)"
+    # Inode tables and journal written now: ext4lazyinit zeroing them in the background would be
+    # a writer on the disk that no task accounts for.
+    mkfs.ext4 -q -F -O quota,project -E lazy_itable_init=0,lazy_journal_init=0 "$dev" ||
+        fail "mkfs.ext4 -O quota,project $dev"
+    mkdir -p "$mnt"
+    mount -o prjquota "$dev" "$mnt" || fail "mount -o prjquota $dev $mnt"
+    CLUSTER_DISK_MNT[$i]="$mnt"
 }
 
 cluster_agent_wait() {
@@ -379,6 +405,12 @@ cluster_stop() {
     done
     ip -force -b - <<<"${batch}link del $CLUSTER_BRIDGE" >/dev/null 2>&1
     rm -rf "$CLUSTER_DIR" "${API_HEADERS:-}"
+    for m in "${CLUSTER_DISK_MNT[@]}"; do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+    done
+    CLUSTER_DISK_MNT=()
+    # What the suite made below the cluster (a disk through configfs, say) goes last.
+    [ -z "${CLUSTER_AFTER_STOP:-}" ] || "$CLUSTER_AFTER_STOP"
     CLUSTER_N=0
     return 0
 }
