@@ -4,7 +4,7 @@
 #
 # Usage: agent-footprint.sh SILO-AGENT SILO-SHIM LAUNCH-CLIENT
 #   env: SILO_FP_TASKS=10000 (ended tasks to keep), SILO_FP_PARALLEL=4 (tasks in flight),
-#        SILO_FP_TIMEOUT=2400 (VM seconds)
+#        SILO_FP_TIMEOUT=3600 (VM seconds; 10,000 tasks take 20-50 min under TCG)
 #
 # On the host it boots the qemu guest (tests/vm/run-vm.sh) and runs itself there. In the guest:
 #
@@ -39,7 +39,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 if [ "${SILO_IN_VM:-}" != 1 ]; then
         [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (qemu, cgroups in the guest)"; exit 77; }
         command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 missing"; exit 77; }
-        exec "$here/../vm/run-vm.sh" --timeout "${SILO_FP_TIMEOUT:-2400}" -- "$here/agent-footprint.sh" \
+        exec "$here/../vm/run-vm.sh" --timeout "${SILO_FP_TIMEOUT:-3600}" -- "$here/agent-footprint.sh" \
                 "$AGENT" "$SHIM" "$CLIENT"
 fi
 
