@@ -512,6 +512,10 @@ int agent_tasks_recover(struct agent *a)
                         task_free(t);
                         return -ENOMEM;
                 }
+                /* An ended task is compact from the start (its group, if any, is opened and
+                 * removed below and by housekeeping without the spec): thousands of kept
+                 * ended tasks do not all hold their specs at once during a restart. */
+                (void)task_compact(t);
         }
         /* A fork of the dead agent that had not yet become a shim would start its task late,
          * behind the back of the decisions below. */
