@@ -110,6 +110,17 @@ static json_t *percentile_or_null(const struct iostat_rate *r, double v)
         return r->ios > 0 && r->lat_mean_us > 0 ? json_real(v) : json_null();
 }
 
+/* Where the device's issue times come from (bpf/README.md): "kernel" (its queue records
+ * rq->io_start_time_ns: completion-only accounting), "hash" (the issue program's hash), "mixed",
+ * or "none" before its first completion. From all of the device's I/O, not only the task's. */
+static const char *device_timing(const struct agent_measure *m, dev_t dev)
+{
+        struct iostat_stat all = {};
+
+        iostat_snapshot_sum(m->cur, dev, IOSTAT_CGROUP_ANY, 0, &all);
+        return iostat_stat_timing(&all);
+}
+
 static json_t *device_measured(const struct agent_measure *m, dev_t dev, uint64_t cgroup_id)
 {
         const unsigned rd = 1u << IOSTAT_OP_READ, wr = 1u << IOSTAT_OP_WRITE;
@@ -132,11 +143,12 @@ static json_t *device_measured(const struct agent_measure *m, dev_t dev, uint64_
                 return json_null();
         /* total: the counters at the snapshot, with its CLOCK_MONOTONIC time, so a client can
          * compute a rate between two answers exactly (the counters move once per tick). */
-        return json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I}}",
+        return json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}}",
                          "interval_s", ra.seconds, "read_bps", rr.bytes_per_s, "write_bps",
                          rw.bytes_per_s, "read_iops", rr.ios_per_s, "write_iops", rw.ios_per_s,
                          "p50_us", percentile_or_null(&ra, ra.p50_us), "p99_us",
-                         percentile_or_null(&ra, ra.p99_us), "total", "read_bytes",
+                         percentile_or_null(&ra, ra.p99_us), "timing", device_timing(m, dev),
+                         "total", "read_bytes",
                          (json_int_t)cr.bytes, "write_bytes", (json_int_t)cw.bytes, "read_ios",
                          (json_int_t)cr.ios, "write_ios", (json_int_t)cw.ios, "time_ms",
                          (json_int_t)(m->cur->time_ns / 1000000));

@@ -415,10 +415,14 @@ static void disks_write(struct metrics_text *w, const struct disk_sample *ds, si
                 }
         }
         metrics_text_family(w, "silo_disk_io_now", METRICS_GAUGE,
-                            "Requests issued to the disk's driver and not completed (eBPF).");
-        for (size_t i = 0; i < n; i++)
-                metrics_text_sample_u64(w, METRICS_LABELS({"device", ds[i].name}),
-                                        iostat_stat_in_flight(&ds[i].all));
+                            "Requests issued to the disk's driver and not completed (the "
+                            "kernel's count).");
+        for (size_t i = 0; i < n; i++) {
+                uint64_t infl;
+
+                if (iostat_device_in_flight(ds[i].dev, &infl) >= 0)
+                        metrics_text_sample_u64(w, METRICS_LABELS({"device", ds[i].name}), infl);
+        }
 
         disk_latency_bounds(le);
         metrics_text_family(w, "silo_disk_io_latency_seconds", METRICS_HISTOGRAM,

@@ -5,14 +5,14 @@
 /* Included by the BPF side after vmlinux.h and by userspace after <linux/types.h>: both define
  * __u32/__u64, so this header includes nothing. Changing a layout here changes the pinned maps'
  * key or value size; the loader then refuses to reuse old pins (IOSTAT_ABI_VERSION). */
-#define IOSTAT_ABI_VERSION 3
+#define IOSTAT_ABI_VERSION 4
 
 /* Latency buckets: slot 0 counts [0, 2) µs, slot i (1..HIST_SLOTS-2) counts [2^i, 2^(i+1)) µs,
  * the last slot counts everything from 2^(HIST_SLOTS-1) µs (about 33.5 s) up. */
 #define IOSTAT_HIST_SLOTS 26
 
 /* Bounds, documented in bpf/README.md. The stats map is a per-CPU hash allocated on demand, so
- * memory follows the keys in use: about sizeof(struct iostat_value) (264 bytes) per key per
+ * memory follows the keys in use: about sizeof(struct iostat_value) (256 bytes) per key per
  * possible CPU, at most IOSTAT_MAX_KEYS keys. */
 #define IOSTAT_MAX_KEYS 8192
 /* Requests in flight whose issue time the kernel does not record (LRU: a request that never
@@ -33,11 +33,25 @@ enum iostat_op {
 
 /* How the issue time of a request is found at completion (rodata setting `ts_mode`). */
 enum iostat_ts_mode {
-        /* rq->io_start_time_ns when the kernel set it (queues with blk-stat users: wbt, iocost,
-         * iolatency), else the hash keyed by request pointer. */
+        /* rq->io_start_time_ns when the kernel set it (queues with QUEUE_FLAG_STATS: wbt,
+         * iocost, iolatency): completion-only, no program at issue. Requests of other queues
+         * through the hash keyed by request pointer, once the issue program is attached. */
         IOSTAT_TS_KERNEL_FIRST = 0,
         /* Always the hash keyed by request pointer (for the overhead comparison). */
         IOSTAT_TS_HASH_ONLY = 1,
+};
+
+/* QUEUE_FLAG_STATS was `#define QUEUE_FLAG_STATS 20` from 4.x to 6.10; later kernels number
+ * the flags in an enum the loader finds in the kernel's BTF. */
+#define IOSTAT_QUEUE_FLAG_STATS_BIT_6_1 20
+
+/* Slots of the per-CPU `overflow` array. */
+enum iostat_overflow {
+        IOSTAT_OVERFLOW_KEYS = 0,      /* I/Os not counted: the stats map was full */
+        IOSTAT_OVERFLOW_TS = 1,        /* issue times not recorded: the start map insert failed */
+        IOSTAT_OVERFLOW_UNSTAMPED = 2, /* completions without rq->io_start_time_ns: a queue
+                                        * needs the issue program (the loader attaches it) */
+        IOSTAT_OVERFLOW_MAX = 3,
 };
 
 struct iostat_key {
@@ -49,11 +63,11 @@ struct iostat_key {
 struct iostat_value {
         __u64 bytes;       /* bytes completed */
         __u64 ios;         /* requests fully completed */
-        __u64 issued;      /* requests issued to the driver (a requeued one issues again) */
         __u64 requeued;    /* requests given back by the driver */
         __u64 lat_sum_ns;  /* sum of issue->complete latencies of timed completions */
+        __u64 unstamped;   /* completions without rq->io_start_time_ns (timed by the hash, or
+                            * untimed) */
         __u64 untimed;     /* completions without a known issue time (not in the histogram) */
-        __u64 ts_kernel;   /* 1 while this key's queue stamps rq->io_start_time_ns (all CPUs) */
         __u64 hist[IOSTAT_HIST_SLOTS];
 };
 

@@ -65,21 +65,21 @@ void iostat_stat_add(struct iostat_stat *acc, const struct iostat_stat *x)
 {
         acc->bytes += x->bytes;
         acc->ios += x->ios;
-        acc->issued += x->issued;
         acc->requeued += x->requeued;
         acc->lat_sum_ns += x->lat_sum_ns;
+        acc->unstamped += x->unstamped;
         acc->untimed += x->untimed;
         for (unsigned i = 0; i < IOSTAT_HIST_SLOTS; i++)
                 acc->hist[i] += x->hist[i];
 }
 
-uint64_t iostat_stat_in_flight(const struct iostat_stat *s)
+const char *iostat_stat_timing(const struct iostat_stat *s)
 {
-        uint64_t done = s->ios + s->requeued;
-
-        /* Per-CPU slots are read one after another, so a completion can be seen before its
-         * issue; never report a negative count. */
-        return s->issued > done ? s->issued - done : 0;
+        if (s->ios == 0)
+                return "none";
+        if (s->unstamped == 0)
+                return "kernel";
+        return s->unstamped >= s->ios ? "hash" : "mixed";
 }
 
 size_t iostat_snapshot_sum(const struct iostat_snapshot *s, dev_t dev, uint64_t cgroup_id,
@@ -148,8 +148,8 @@ void iostat_stat_delta(const struct iostat_stat *prev, const struct iostat_stat 
                        struct iostat_stat *ret, bool *ret_reset)
 {
         bool reset = cur->bytes < prev->bytes || cur->ios < prev->ios ||
-                     cur->issued < prev->issued || cur->requeued < prev->requeued ||
-                     cur->lat_sum_ns < prev->lat_sum_ns || cur->untimed < prev->untimed;
+                     cur->requeued < prev->requeued || cur->lat_sum_ns < prev->lat_sum_ns ||
+                     cur->unstamped < prev->unstamped || cur->untimed < prev->untimed;
 
         for (unsigned i = 0; !reset && i < IOSTAT_HIST_SLOTS; i++)
                 reset = cur->hist[i] < prev->hist[i];
@@ -161,9 +161,9 @@ void iostat_stat_delta(const struct iostat_stat *prev, const struct iostat_stat 
         } else {
                 ret->bytes = cur->bytes - prev->bytes;
                 ret->ios = cur->ios - prev->ios;
-                ret->issued = cur->issued - prev->issued;
                 ret->requeued = cur->requeued - prev->requeued;
                 ret->lat_sum_ns = cur->lat_sum_ns - prev->lat_sum_ns;
+                ret->unstamped = cur->unstamped - prev->unstamped;
                 ret->untimed = cur->untimed - prev->untimed;
                 for (unsigned i = 0; i < IOSTAT_HIST_SLOTS; i++)
                         ret->hist[i] = cur->hist[i] - prev->hist[i];
@@ -189,7 +189,6 @@ int iostat_rate_compute(const struct iostat_stat *prev, const struct iostat_stat
         r.ios = d.ios;
         r.bytes_per_s = (double)d.bytes / r.seconds;
         r.ios_per_s = (double)d.ios / r.seconds;
-        r.in_flight = iostat_stat_in_flight(cur);
         r.reset = reset;
         for (unsigned i = 0; i < IOSTAT_HIST_SLOTS; i++)
                 timed += d.hist[i];

@@ -7,10 +7,11 @@
 
 #include "iostat-abi.h"
 
-/* Set through the skeleton's rodata before load: enum iostat_ts_mode, and the number of
- * possible CPUs (the per-CPU slots a timestamp-mode change is written to). */
+/* Set through the skeleton's rodata before load: enum iostat_ts_mode, and the bit of
+ * QUEUE_FLAG_STATS in request_queue.queue_flags on the running kernel (a #define before 6.11,
+ * an anonymous enum since, so CO-RE cannot relocate it: the loader reads it from the BTF). */
 const volatile __u32 ts_mode = IOSTAT_TS_KERNEL_FIRST;
-const volatile __u32 nr_cpus = 1;
+const volatile __u32 queue_flag_stats_bit = IOSTAT_QUEUE_FLAG_STATS_BIT_6_1;
 
 /* Per-CPU so that concurrent I/O on many CPUs never bounces a cache line; allocated on demand
  * (no prealloc) so memory follows the keys in use rather than max_entries x CPUs. */
@@ -23,7 +24,7 @@ struct {
 } stats SEC(".maps");
 
 /* Issue time by request pointer, only for requests whose queue does not stamp
- * rq->io_start_time_ns. */
+ * rq->io_start_time_ns, and only while iostat_issue is attached. */
 struct {
         __uint(type, BPF_MAP_TYPE_LRU_HASH);
         __uint(max_entries, IOSTAT_MAX_INFLIGHT_TS);
@@ -31,20 +32,23 @@ struct {
         __type(value, __u64);
 } start SEC(".maps");
 
-/* Events lost to the bounds above: [0] stats map full, [1] start map insert failed. */
+/* Per-CPU event counters, enum iostat_overflow. */
 struct {
         __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-        __uint(max_entries, 2);
+        __uint(max_entries, IOSTAT_OVERFLOW_MAX);
         __type(key, __u32);
         __type(value, __u64);
 } overflow SEC(".maps");
 
+/* Per-CPU slots are only written by the program running on that CPU, and the kernel never
+ * nests a program inside itself on one CPU (a nested run is skipped and counted as a miss), so
+ * each field is written by one program at a time: plain adds, no locked instructions. */
 static __always_inline void overflow_count(__u32 idx)
 {
         __u64 *c = bpf_map_lookup_elem(&overflow, &idx);
 
         if (c)
-                __sync_fetch_and_add(c, 1);
+                *c += 1;
 }
 
 /* tp_btf arguments are trusted BTF pointers: plain dereferences compile to fault-safe loads,
@@ -59,32 +63,6 @@ static __always_inline void key_fill(struct iostat_key *key, struct request *rq)
         key->cgroup_id = rq->bio->bi_blkg->blkcg->css.cgroup->kn->id;
 }
 
-struct hint_ctx {
-        struct iostat_key key;
-        __u64 val;
-};
-
-static long hint_set_cpu(__u32 cpu, void *data)
-{
-        struct hint_ctx *c = data;
-        struct iostat_value *v = bpf_map_lookup_percpu_elem(&stats, &c->key, cpu);
-
-        if (v)
-                v->ts_kernel = c->val;
-        return 0;
-}
-
-/* Whether a key's queue stamps rq->io_start_time_ns is learned at completion but needed at
- * issue, which may run on another CPU: write the hint into every CPU's slot, so the issue path
- * reads it from the value it already holds instead of a second map. Runs only when the mode
- * changes (once per key, again if e.g. wbt is switched off). */
-static __always_inline void hint_set_all(const struct iostat_key *key, __u64 val)
-{
-        struct hint_ctx c = {.key = *key, .val = val};
-
-        bpf_loop(nr_cpus, hint_set_cpu, &c, 0);
-}
-
 static __always_inline struct iostat_value *stats_get(const struct iostat_key *key)
 {
         struct iostat_value *v = bpf_map_lookup_elem(&stats, key);
@@ -97,30 +75,26 @@ static __always_inline struct iostat_value *stats_get(const struct iostat_key *k
         bpf_map_update_elem(&stats, key, &zero, BPF_NOEXIST);
         v = bpf_map_lookup_elem(&stats, key);
         if (!v)
-                overflow_count(0);
+                overflow_count(IOSTAT_OVERFLOW_KEYS);
         return v;
 }
 
+/* Attached only while some queue does not stamp rq->io_start_time_ns (the loader attaches it
+ * when completions report one, IOSTAT_OVERFLOW_UNSTAMPED), or in hash-only mode: on a machine
+ * whose queues all stamp, an I/O runs no program at issue. */
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(iostat_issue, struct request *rq)
 {
-        struct iostat_key key = {};
-        struct iostat_value *v;
         __u64 rqp = (__u64)rq, ts;
 
-        key_fill(&key, rq);
-        v = stats_get(&key);
-        if (!v)
-                return 0;
-        __sync_fetch_and_add(&v->issued, 1);
-
-        /* The kernel stamps io_start_time_ns right after this tracepoint on queues with
-         * blk-stat users (wbt, iocost, iolatency); on those, completion reads that. */
-        if (ts_mode == IOSTAT_TS_KERNEL_FIRST && v->ts_kernel)
+        /* The kernel stamps io_start_time_ns right after this tracepoint when the queue has
+         * blk-stat users (QUEUE_FLAG_STATS: wbt, iocost, iolatency); completion reads that. */
+        if (ts_mode == IOSTAT_TS_KERNEL_FIRST &&
+            (rq->q->queue_flags & (1UL << queue_flag_stats_bit)))
                 return 0;
         ts = bpf_ktime_get_ns();
         if (bpf_map_update_elem(&start, &rqp, &ts, BPF_ANY) < 0)
-                overflow_count(1);
+                overflow_count(IOSTAT_OVERFLOW_TS);
         return 0;
 }
 
@@ -129,50 +103,48 @@ int BPF_PROG(iostat_complete, struct request *rq, blk_status_t error, unsigned i
 {
         struct iostat_key key = {};
         struct iostat_value *v;
-        __u64 rqp = (__u64)rq, start_ns = 0, now, delta, *tsp;
+        __u64 rqp = (__u64)rq, start_ns = 0, delta, *tsp;
 
         key_fill(&key, rq);
         v = stats_get(&key);
         if (!v)
                 return 0;
-        __sync_fetch_and_add(&v->bytes, nr_bytes);
+        v->bytes += nr_bytes;
         /* A partial completion (nr_bytes short of what remains) is followed by another one;
          * count the request and its latency once, at the last. */
         if (nr_bytes < rq->__data_len)
                 return 0;
-        __sync_fetch_and_add(&v->ios, 1);
+        v->ios += 1;
 
         if (ts_mode == IOSTAT_TS_KERNEL_FIRST)
                 start_ns = rq->io_start_time_ns;
-        if (start_ns) {
-                /* The first stamp this key sees: from now on issues skip the hash. This
-                 * request's issue (and those in flight with it) stored an entry. */
-                if (!v->ts_kernel) {
-                        hint_set_all(&key, 1);
-                        bpf_map_delete_elem(&start, &rqp);
-                }
-        } else {
-                tsp = bpf_map_lookup_elem(&start, &rqp);
-                if (tsp) {
-                        /* An entry left from before the key switched to kernel stamps would
-                         * be stale: only trust it when the issue path wrote one. */
-                        if (!v->ts_kernel)
-                                start_ns = *tsp;
-                        bpf_map_delete_elem(&start, &rqp);
-                }
-                /* The queue stopped stamping (e.g. wbt switched off): back to the hash. */
-                if (v->ts_kernel)
-                        hint_set_all(&key, 0);
-        }
-        if (!start_ns) {
-                __sync_fetch_and_add(&v->untimed, 1);
+        /* A write without data (an empty REQ_PREFLUSH, e.g. from fsync) is completed by the
+         * flush machinery, which issues a separate flush request instead: it never reaches the
+         * driver, so it has no issue time on any queue and says nothing about stamping. */
+        if (!start_ns && rq->__data_len == 0 && key.op != IOSTAT_OP_FLUSH) {
+                v->untimed += 1;
                 return 0;
         }
-
-        now = bpf_ktime_get_ns();
-        delta = now > start_ns ? now - start_ns : 0;
-        __sync_fetch_and_add(&v->lat_sum_ns, delta);
-        __sync_fetch_and_add(&v->hist[iostat_hist_slot(delta / 1000)], 1);
+        if (!start_ns) {
+                v->unstamped += 1;
+                overflow_count(IOSTAT_OVERFLOW_UNSTAMPED);
+                tsp = bpf_map_lookup_elem(&start, &rqp);
+                if (tsp) {
+                        start_ns = *tsp;
+                        bpf_map_delete_elem(&start, &rqp);
+                }
+                if (!start_ns) {
+                        v->untimed += 1;
+                        return 0;
+                }
+        }
+        delta = bpf_ktime_get_ns() - start_ns;
+        /* Both clocks are CLOCK_MONOTONIC read on possibly different CPUs: never negative in
+         * practice, but a wrapped difference must not land in the last bucket. */
+        if ((__s64)delta < 0)
+                delta = 0;
+        v->lat_sum_ns += delta;
+        v->hist[iostat_hist_slot(delta / 1000)] += 1;
         return 0;
 }
 
@@ -186,7 +158,9 @@ int BPF_PROG(iostat_requeue, struct request *rq)
         key_fill(&key, rq);
         v = stats_get(&key);
         if (v)
-                __sync_fetch_and_add(&v->requeued, 1);
+                v->requeued += 1;
+        /* The kernel re-stamps a requeued request when it issues it again; a hash entry would
+         * be rewritten by that issue too, so dropping it only frees the slot early. */
         bpf_map_delete_elem(&start, &rqp);
         return 0;
 }

@@ -9,11 +9,13 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <linux/magic.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "common/array.h"
@@ -28,8 +30,9 @@
 #define BTF_VMLINUX "/sys/kernel/btf/vmlinux"
 
 /* Everything pinned under the pin directory: maps first, then the links that hold the
- * programs attached. A complete set is reused; a partial one (a loader died while
- * attaching) is removed and attached again. */
+ * programs attached. A complete set (link_issue is optional: it exists only while some queue
+ * does not stamp rq->io_start_time_ns, or in hash-only mode) is reused; a partial one (a loader
+ * died while attaching) is removed and attached again. */
 enum {
         PIN_MAP_STATS,
         PIN_MAP_START,
@@ -53,7 +56,17 @@ struct iostat {
         int fds[PIN_MAX];
         int ncpus;
         bool reused;
+        bool hook_failed;  /* attaching the issue program failed once: do not retry each snapshot */
 };
+
+/* Whether pins_open() found every pin a working set needs. */
+static bool pins_complete(const int fds[PIN_MAX])
+{
+        for (unsigned i = 0; i < PIN_MAX; i++)
+                if (i != PIN_LINK_ISSUE && fds[i] < 0)
+                        return false;
+        return true;
+}
 
 /* libbpf prints through a global callback; library code must not print, so while this loader
  * calls into libbpf its messages go to log_debug and the last one is kept for *ret_error. */
@@ -216,51 +229,107 @@ static int pins_check(const int fds[PIN_MAX], const char *pin_dir, char **ret_er
         return 0;
 }
 
-/* Load, attach and pin. The pins, not this process, then keep the programs attached. */
-static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, char **ret_error)
+/* The bit of QUEUE_FLAG_STATS in request_queue.queue_flags: an enumerator in the kernel's BTF
+ * since 6.11, a #define (not in BTF) before. */
+static __u32 queue_flag_stats_bit(void)
 {
-        struct iostat_bpf *skel = NULL;
-        struct bpf_link *links[3] = {};
-        struct bpf_program *progs[3];
-        char path[PATH_MAX];
+        struct btf *btf = btf__load_vmlinux_btf();
+        __u32 bit = IOSTAT_QUEUE_FLAG_STATS_BIT_6_1;
+
+        if (!btf)
+                return bit;
+        for (__u32 id = 1; id < btf__type_cnt(btf); id++) {
+                const struct btf_type *t = btf__type_by_id(btf, id);
+                const struct btf_enum *e;
+
+                if (!btf_is_enum(t))
+                        continue;
+                e = btf_enum(t);
+                for (__u16 i = 0; i < btf_vlen(t); i++)
+                        if (strcmp(btf__name_by_offset(btf, e[i].name_off), "QUEUE_FLAG_STATS") == 0) {
+                                bit = (__u32)e[i].val;
+                                goto out;
+                        }
+        }
+out:
+        btf__free(btf);
+        return bit;
+}
+
+/* Open the skeleton with its settings; `only_issue`: load just the issue program, to attach it
+ * next to programs already pinned (its maps are the pinned ones). */
+static int skel_load(struct iostat_bpf **ret, enum iostat_ts_mode ts_mode, const int map_fds[3],
+                     char **ret_error)
+{
+        struct iostat_bpf *skel = iostat_bpf__open();
         int r;
 
-        skel = iostat_bpf__open();
         if (!skel) {
                 r = negative_errno();
                 return error_set(ret_error, r, "cannot open the iostat BPF object: %s",
                                  libbpf_last[0] ? libbpf_last : strerror(-r));
         }
         skel->rodata->ts_mode = ts_mode;
-        r = libbpf_num_possible_cpus();
-        if (r <= 0) {
-                r = error_set(ret_error, r < 0 ? r : -EIO, "cannot count possible CPUs");
-                goto out;
-        }
-        skel->rodata->nr_cpus = (__u32)r;
+        skel->rodata->queue_flag_stats_bit = queue_flag_stats_bit();
+        if (map_fds) {
+                struct bpf_map *maps[3] = {skel->maps.stats, skel->maps.start, skel->maps.overflow};
 
-        r = iostat_bpf__load(skel);
-        if (r < 0) {
-                if (r == -EPERM || r == -EACCES)
-                        r = perm_error(ret_error, "loading iostat");
-                else
-                        r = error_set(ret_error, r, "cannot load the iostat programs: %s (%s)",
-                                      strerror(-r), libbpf_last[0] ? libbpf_last : "no detail");
-                goto out;
-        }
-
-        progs[0] = skel->progs.iostat_issue;
-        progs[1] = skel->progs.iostat_complete;
-        progs[2] = skel->progs.iostat_requeue;
-        for (unsigned i = 0; i < 3; i++) {
-                links[i] = bpf_program__attach(progs[i]);
-                if (!links[i]) {
-                        r = negative_errno();
-                        r = error_set(ret_error, r, "cannot attach %s: %s",
-                                      bpf_program__section_name(progs[i]), strerror(-r));
-                        goto out;
+                bpf_program__set_autoload(skel->progs.iostat_complete, false);
+                bpf_program__set_autoload(skel->progs.iostat_requeue, false);
+                for (unsigned i = 0; i < 3; i++) {
+                        r = bpf_map__reuse_fd(maps[i], map_fds[i]);
+                        if (r < 0) {
+                                iostat_bpf__destroy(skel);
+                                return error_set(ret_error, r, "cannot reuse the pinned %s map: %s",
+                                                 bpf_map__name(maps[i]), strerror(-r));
+                        }
                 }
         }
+        r = iostat_bpf__load(skel);
+        if (r < 0) {
+                iostat_bpf__destroy(skel);
+                if (r == -EPERM || r == -EACCES)
+                        return perm_error(ret_error, "loading iostat");
+                return error_set(ret_error, r, "cannot load the iostat programs: %s (%s)",
+                                 strerror(-r), libbpf_last[0] ? libbpf_last : "no detail");
+        }
+        *ret = skel;
+        return 0;
+}
+
+/* Attach one program and pin its link as pin_names[pin]. */
+static int prog_attach_pin(struct bpf_program *prog, const char *pin_dir, unsigned pin,
+                           char **ret_error)
+{
+        struct bpf_link *link = bpf_program__attach(prog);
+        char path[PATH_MAX];
+        int r;
+
+        if (!link) {
+                r = negative_errno();
+                return error_set(ret_error, r, "cannot attach %s: %s",
+                                 bpf_program__section_name(prog), strerror(-r));
+        }
+        snprintf(path, sizeof(path), "%s/%s", pin_dir, pin_names[pin]);
+        r = bpf_link__pin(link, path);
+        if (r < 0)
+                r = error_set(ret_error, r, "cannot pin %s: %s", path, strerror(-r));
+        bpf_link__destroy(link); /* a pinned link stays attached */
+        return r;
+}
+
+/* Load, attach and pin. The pins, not this process, then keep the programs attached. The issue
+ * program is attached here only in hash-only mode; otherwise when a completion without the
+ * kernel's stamp asks for it (issue_hook_ensure()). */
+static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, char **ret_error)
+{
+        struct iostat_bpf *skel = NULL;
+        char path[PATH_MAX];
+        int r;
+
+        r = skel_load(&skel, ts_mode, NULL, ret_error);
+        if (r < 0)
+                return r;
 
         /* Marker first: a loader dying before the last pin leaves a partial set, which the
          * next one replaces; a complete set without this marker is another version's. */
@@ -270,26 +339,30 @@ static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, cha
                 r = error_set(ret_error, r, "cannot create %s: %s", path, strerror(-r));
                 goto out;
         }
-
-        /* Maps first, then links, in the order of pin_names[]. */
         struct bpf_map *maps[3] = {skel->maps.stats, skel->maps.start, skel->maps.overflow};
-        for (unsigned i = 0; i < PIN_MAX; i++) {
+        for (unsigned i = PIN_MAP_STATS; i <= PIN_MAP_OVERFLOW; i++) {
                 snprintf(path, sizeof(path), "%s/%s", pin_dir, pin_names[i]);
-                r = i < PIN_LINK_ISSUE ? bpf_map__pin(maps[i - PIN_MAP_STATS], path)
-                                       : bpf_link__pin(links[i - PIN_LINK_ISSUE], path);
+                r = bpf_map__pin(maps[i - PIN_MAP_STATS], path);
                 if (r < 0) {
                         r = error_set(ret_error, r, "cannot pin %s: %s", path, strerror(-r));
                         goto out;
                 }
         }
-        r = 0;
+        /* Requeue before complete: link_complete is the last pin, so its presence means the
+         * set is whole (tests and scripts wait for it). */
+        if (ts_mode == IOSTAT_TS_HASH_ONLY)
+                r = prog_attach_pin(skel->progs.iostat_issue, pin_dir, PIN_LINK_ISSUE, ret_error);
+        if (r >= 0)
+                r = prog_attach_pin(skel->progs.iostat_requeue, pin_dir, PIN_LINK_REQUEUE,
+                                    ret_error);
+        if (r >= 0)
+                r = prog_attach_pin(skel->progs.iostat_complete, pin_dir, PIN_LINK_COMPLETE,
+                                    ret_error);
 out:
         if (r < 0)
                 pins_remove(pin_dir);
-        for (unsigned i = 0; i < 3; i++)
-                bpf_link__destroy(links[i]); /* pinned links stay attached */
         iostat_bpf__destroy(skel);
-        return r;
+        return r < 0 ? r : 0;
 }
 
 int iostat_attach(const struct iostat_options *opts, struct iostat **ret, char **ret_error)
@@ -344,7 +417,7 @@ int iostat_attach(const struct iostat_options *opts, struct iostat **ret, char *
                 r = error_set(ret_error, n, "cannot open pins in %s: %s", pin_dir, strerror(-n));
                 goto out;
         }
-        bool reused = n == PIN_MAX;
+        bool reused = n > 0 && pins_complete(fds);
         if (reused && opts->replace_incompatible &&
             pins_check(fds, pin_dir, NULL) == -EPROTO) {
                 /* Pinned by another iostat version (an upgrade): start over, counters too. */
@@ -353,8 +426,8 @@ int iostat_attach(const struct iostat_options *opts, struct iostat **ret, char *
         }
         if (!reused) {
                 if (n > 0) {
-                        log_debug("iostat: %d of %d pins in %s usable, re-attaching", n,
-                                  PIN_MAX, pin_dir);
+                        log_debug("iostat: %d pins in %s, not a complete set: re-attaching", n,
+                                  pin_dir);
                         fds_close(fds);
                         pins_remove(pin_dir);
                 }
@@ -362,7 +435,7 @@ int iostat_attach(const struct iostat_options *opts, struct iostat **ret, char *
                 if (r < 0)
                         goto out;
                 n = pins_open(pin_dir, fds);
-                if (n != PIN_MAX) {
+                if (n < 0 || !pins_complete(fds)) {
                         r = error_set(ret_error, n < 0 ? n : -EIO,
                                       "pins in %s vanished right after attaching", pin_dir);
                         goto out;
@@ -439,27 +512,22 @@ int iostat_unpin(const char *bpffs)
         return unpin_dir(pin_dir);
 }
 
-/* Per-CPU map values come as one slot per possible CPU, each rounded up to 8 bytes. Returns
- * whether the key is timed by the kernel's rq->io_start_time_ns. */
-static bool value_sum(const struct iostat_value *slots, int ncpus, struct iostat_stat *ret)
+/* Per-CPU map values come as one slot per possible CPU, each rounded up to 8 bytes. */
+static void value_sum(const struct iostat_value *slots, int ncpus, struct iostat_stat *ret)
 {
-        bool kernel_ts = false;
-
         memset(ret, 0, sizeof(*ret));
         for (int c = 0; c < ncpus; c++) {
                 const struct iostat_value *v = &slots[c];
 
                 ret->bytes += v->bytes;
                 ret->ios += v->ios;
-                ret->issued += v->issued;
                 ret->requeued += v->requeued;
                 ret->lat_sum_ns += v->lat_sum_ns;
+                ret->unstamped += v->unstamped;
                 ret->untimed += v->untimed;
-                kernel_ts = kernel_ts || v->ts_kernel;
                 for (unsigned i = 0; i < IOSTAT_HIST_SLOTS; i++)
                         ret->hist[i] += v->hist[i];
         }
-        return kernel_ts;
 }
 
 static uint64_t overflow_read(const struct iostat *io, __u32 idx)
@@ -487,13 +555,55 @@ static int snapshot_append(struct iostat_snapshot *s, size_t *cap, const struct 
 
                 if (iostat_key_decode(&keys[i], &e->dev, &e->cgroup_id, &e->op) < 0)
                         continue; /* not written by this ABI: ignore */
-                e->kernel_ts = value_sum(&vals[(size_t)i * ncpus], ncpus, &e->stat);
+                value_sum(&vals[(size_t)i * ncpus], ncpus, &e->stat);
                 s->n_entries++;
         }
         return 0;
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct iostat_snapshot *, iostat_snapshot_free)
+
+/* Attach the issue program next to the pinned ones once a completion without the kernel's
+ * stamp was seen (a queue without QUEUE_FLAG_STATS: e.g. BFQ, wbt never set up), so that
+ * queue's later I/O is timed through the hash; until then its completions count as untimed.
+ * Another loader may have attached it meanwhile: the pin is looked for under the lock. */
+static void issue_hook_ensure(struct iostat *io)
+{
+        _cleanup_free_ char *error = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        struct iostat_bpf *skel = NULL;
+        char path[PATH_MAX];
+        libbpf_print_fn_t old_print;
+        int r;
+
+        if (io->fds[PIN_LINK_ISSUE] >= 0 || io->hook_failed ||
+            overflow_read(io, IOSTAT_OVERFLOW_UNSTAMPED) == 0)
+                return;
+        dfd = open(io->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || flock(dfd, LOCK_EX) < 0)
+                return;
+        snprintf(path, sizeof(path), "%s/%s", io->pin_dir, pin_names[PIN_LINK_ISSUE]);
+        io->fds[PIN_LINK_ISSUE] = bpf_obj_get(path);
+        if (io->fds[PIN_LINK_ISSUE] >= 0)
+                return;
+        libbpf_last[0] = '\0';
+        old_print = libbpf_set_print(libbpf_capture);
+        const int map_fds[3] = {io->fds[PIN_MAP_STATS], io->fds[PIN_MAP_START],
+                                io->fds[PIN_MAP_OVERFLOW]};
+        r = skel_load(&skel, IOSTAT_TS_KERNEL_FIRST, map_fds, &error);
+        if (r >= 0) {
+                r = prog_attach_pin(skel->progs.iostat_issue, io->pin_dir, PIN_LINK_ISSUE, &error);
+                iostat_bpf__destroy(skel);
+        }
+        libbpf_set_print(old_print);
+        if (r >= 0)
+                io->fds[PIN_LINK_ISSUE] = bpf_obj_get(path);
+        if (io->fds[PIN_LINK_ISSUE] < 0) {
+                io->hook_failed = true;
+                log_debug("iostat: cannot attach the issue program for unstamped queues: %s",
+                          error ? error : strerror(-r));
+        }
+}
 
 int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
 {
@@ -506,6 +616,7 @@ int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
         bool first = true;
         int r;
 
+        issue_hook_ensure(io);
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
@@ -541,8 +652,10 @@ int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
                         break; /* that was the last batch */
                 first = false;
         }
-        s->lost_keys = overflow_read(io, 0);
-        s->lost_ts = overflow_read(io, 1);
+        s->lost_keys = overflow_read(io, IOSTAT_OVERFLOW_KEYS);
+        s->lost_ts = overflow_read(io, IOSTAT_OVERFLOW_TS);
+        s->unstamped = overflow_read(io, IOSTAT_OVERFLOW_UNSTAMPED);
+        s->issue_hook = io->fds[PIN_LINK_ISSUE] >= 0;
         s->time_ns = clock_now_nsec(CLOCK_MONOTONIC);
         *ret = TAKE_PTR(s);
         return 0;
@@ -580,11 +693,10 @@ static int key_fold_removed(struct iostat *io, const struct iostat_key *dead,
 
                 a->bytes += d->bytes;
                 a->ios += d->ios;
-                a->issued += d->issued;
                 a->requeued += d->requeued;
                 a->lat_sum_ns += d->lat_sum_ns;
+                a->unstamped += d->unstamped;
                 a->untimed += d->untimed;
-                a->ts_kernel = 0;
                 for (unsigned i = 0; i < IOSTAT_HIST_SLOTS; i++)
                         a->hist[i] += d->hist[i];
         }
@@ -666,6 +778,11 @@ int iostat_prog_stats_enable(void)
 
 int iostat_prog_stats_read(struct iostat *io, struct iostat_prog_stats ret[IOSTAT_PROG_MAX])
 {
+        static const unsigned pins[IOSTAT_PROG_MAX] = {
+                [IOSTAT_PROG_ISSUE] = PIN_LINK_ISSUE,
+                [IOSTAT_PROG_COMPLETE] = PIN_LINK_COMPLETE,
+                [IOSTAT_PROG_REQUEUE] = PIN_LINK_REQUEUE,
+        };
         struct iostat_prog_stats out[IOSTAT_PROG_MAX] = {};
 
         for (unsigned i = 0; i < IOSTAT_PROG_MAX; i++) {
@@ -675,7 +792,9 @@ int iostat_prog_stats_read(struct iostat *io, struct iostat_prog_stats ret[IOSTA
                 _cleanup_close_ int pfd = -EBADF;
                 int r;
 
-                r = bpf_obj_get_info_by_fd(io->fds[PIN_LINK_ISSUE + i], &link, &len);
+                if (io->fds[pins[i]] < 0)
+                        continue; /* the issue program is not attached */
+                r = bpf_obj_get_info_by_fd(io->fds[pins[i]], &link, &len);
                 if (r < 0)
                         return r;
                 pfd = bpf_prog_get_fd_by_id(link.prog_id);
@@ -685,9 +804,27 @@ int iostat_prog_stats_read(struct iostat *io, struct iostat_prog_stats ret[IOSTA
                 r = bpf_obj_get_info_by_fd(pfd, &prog, &len);
                 if (r < 0)
                         return r;
+                out[i].attached = true;
                 out[i].run_cnt = prog.run_cnt;
                 out[i].run_time_ns = prog.run_time_ns;
+                out[i].misses = prog.recursion_misses;
         }
         memcpy(ret, out, sizeof(out));
+        return 0;
+}
+
+int iostat_device_in_flight(dev_t dev, uint64_t *ret)
+{
+        char path[64];
+        unsigned long long rd, wr;
+        _cleanup_fclose_ FILE *f = NULL;
+
+        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/inflight", major(dev), minor(dev));
+        f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        if (fscanf(f, "%llu %llu", &rd, &wr) != 2)
+                return -EIO;
+        *ret = rd + wr;
         return 0;
 }

@@ -15,8 +15,9 @@
  * (common/error.h). */
 
 #define IOSTAT_BPFFS_DEFAULT "/sys/fs/bpf"
-/* Pins live in <bpffs>/silo/iostat: maps stats, start, overflow; links link_issue,
- * link_complete, link_requeue; and the directory abi-<IOSTAT_ABI_VERSION> marking their version. */
+/* Pins live in <bpffs>/silo/iostat: maps stats, start, overflow; links link_complete,
+ * link_requeue and, only while some queue does not stamp rq->io_start_time_ns (or in hash-only
+ * mode), link_issue; and the directory abi-<IOSTAT_ABI_VERSION> marking their version. */
 #define IOSTAT_PIN_SUBDIR "silo/iostat"
 /* The oldest kernel the programs are built and tested for (Debian 12). */
 #define IOSTAT_MIN_KERNEL_MAJOR 6
@@ -37,9 +38,9 @@ struct iostat_options {
 struct iostat_stat {
         uint64_t bytes;
         uint64_t ios;
-        uint64_t issued;
         uint64_t requeued;
         uint64_t lat_sum_ns;
+        uint64_t unstamped;
         uint64_t untimed;
         uint64_t hist[IOSTAT_HIST_SLOTS];
 };
@@ -48,7 +49,6 @@ struct iostat_entry {
         dev_t dev;               /* userspace dev_t (makedev) of the whole disk */
         uint64_t cgroup_id;      /* 0: no bio (flush); IOSTAT_CGROUP_REMOVED: removed cgroups */
         enum iostat_op op;
-        bool kernel_ts;          /* the device's queue stamps rq->io_start_time_ns (see README) */
         struct iostat_stat stat;
 };
 
@@ -56,6 +56,8 @@ struct iostat_snapshot {
         uint64_t time_ns;        /* CLOCK_MONOTONIC when the maps were read */
         uint64_t lost_keys;      /* I/Os not counted because the stats map was full */
         uint64_t lost_ts;        /* issue times not recorded because the start map was full */
+        uint64_t unstamped;      /* completions without rq->io_start_time_ns, all devices */
+        bool issue_hook;         /* the issue program is attached (some queue does not stamp) */
         size_t n_entries;
         struct iostat_entry *entries;
 };
@@ -67,7 +69,6 @@ struct iostat_rate {
         double ios_per_s;
         uint64_t bytes;          /* delta */
         uint64_t ios;            /* delta */
-        uint64_t in_flight;      /* at the later snapshot */
         double lat_mean_us;      /* 0 when no timed completion in the interval */
         double p50_us, p90_us, p99_us, p999_us;
         bool reset;              /* counters went backwards (reloaded maps): delta = later value */
@@ -90,7 +91,9 @@ int iostat_detach(struct iostat *io);
 /* Same without a handle (also cleans up a half-pinned directory). 0 if nothing was pinned. */
 int iostat_unpin(const char *bpffs);
 
-/* Read and sum the per-CPU maps. Free with iostat_snapshot_free(). */
+/* Read and sum the per-CPU maps. Free with iostat_snapshot_free(). When completions without
+ * the kernel's issue stamp were seen and the issue program is not attached yet, this attaches
+ * it first (so later I/O of such queues is timed through the hash). */
 int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret);
 struct iostat_snapshot *iostat_snapshot_free(struct iostat_snapshot *s);
 
@@ -100,6 +103,10 @@ struct iostat_snapshot *iostat_snapshot_free(struct iostat_snapshot *s);
  * (iostat_cgroup_root_find()). Returns the number of keys removed. */
 int iostat_prune(struct iostat *io, const char *cgroup_root);
 
+/* Requests of a whole disk in the driver now, from the kernel's own count
+ * (/sys/dev/block/MAJ:MIN/inflight: reads + writes); the programs do not count issues. */
+int iostat_device_in_flight(dev_t dev, uint64_t *ret);
+
 /* The programs' own CPU cost, from the kernel's BPF run-time statistics. */
 enum iostat_prog {
         IOSTAT_PROG_ISSUE,
@@ -108,8 +115,11 @@ enum iostat_prog {
         IOSTAT_PROG_MAX,
 };
 struct iostat_prog_stats {
+        bool attached;         /* IOSTAT_PROG_ISSUE is attached only when needed */
         uint64_t run_cnt;
         uint64_t run_time_ns;
+        uint64_t misses;       /* runs the kernel skipped (the program was already running on
+                                * that CPU): I/O not counted */
 };
 /* Turn the kernel's run-time accounting of BPF programs on (BPF_ENABLE_STATS) for as long as
  * the returned fd stays open; it costs two clock reads per program run. */
@@ -130,8 +140,10 @@ const char *iostat_op_to_string(enum iostat_op op);
 int iostat_op_from_string(const char *s);
 
 void iostat_stat_add(struct iostat_stat *acc, const struct iostat_stat *x);
-/* Requests issued and not yet completed or requeued (0 while per-CPU reads disagree). */
-uint64_t iostat_stat_in_flight(const struct iostat_stat *s);
+/* How a sum of counters was timed: "kernel" (every completion carried rq->io_start_time_ns:
+ * completion-only accounting), "hash" (none did: issue times from the issue program's hash),
+ * "mixed", or "none" (no completion). */
+const char *iostat_stat_timing(const struct iostat_stat *s);
 /* Sum every entry matching dev (or IOSTAT_DEV_ANY), cgroup (or IOSTAT_CGROUP_ANY) and op
  * mask (bit 1 << op; 0 = all ops). Returns the number of entries summed. */
 size_t iostat_snapshot_sum(const struct iostat_snapshot *s, dev_t dev, uint64_t cgroup_id,

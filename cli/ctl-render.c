@@ -843,6 +843,11 @@ static void isolation_io_tables(FILE *f, const json_t *v)
                 isolation_row(f, io_row_label[l], json_object_get(d, silo_io_limit_to_string(l)),
                               json_object_get(m, silo_io_figure_to_string(l)), l == SILO_IO_RBPS || l == SILO_IO_WBPS);
                 fprintf(f, "  %-16s %14s %14s\n", "latency p50/p99", "-", lat);
+                if (str(m, "timing"))
+                        fprintf(f, "  %-16s %14s %14s\n", "issue times", "-",
+                                strcmp(str(m, "timing"), "kernel") == 0 ? "kernel (rq)"
+                                : strcmp(str(m, "timing"), "hash") == 0 ? "hash (issue)"
+                                                                         : str(m, "timing"));
         }
 }
 

@@ -28,11 +28,17 @@ static const char help_text[] =
         "    silo-iostat --detach\n"
         "\n"
         "DESCRIPTION\n"
-        "    Attaches Silo's iostat eBPF programs to the block layer (tp_btf/block_rq_issue,\n"
-        "    block_rq_complete, block_rq_requeue), or reuses the copy an agent pinned under\n"
-        "    <bpffs>/silo/iostat, and every interval prints for each device and for each\n"
-        "    cgroup that issued I/O: throughput, IOPS, requests in flight and issue-to-\n"
-        "    completion latency percentiles (p50, p90, p99, p99.9, from log2 histograms).\n"
+        "    Attaches Silo's iostat eBPF programs to the block layer (tp_btf/block_rq_complete,\n"
+        "    block_rq_requeue, and block_rq_issue only when needed), or reuses the copy an\n"
+        "    agent pinned under <bpffs>/silo/iostat, and every interval prints for each device\n"
+        "    and for each cgroup that issued I/O: throughput, IOPS, requests in flight (the\n"
+        "    disk's, from the kernel; \"-\" per cgroup) and issue-to-completion latency\n"
+        "    percentiles (p50, p90, p99, p99.9, from log2 histograms).\n"
+        "    TIMING says where the issue time came from: \"kernel\" when the disk's queue\n"
+        "    records rq->io_start_time_ns (QUEUE_FLAG_STATS, set by wbt, iocost or iolatency):\n"
+        "    completion-only accounting, no program runs at issue; \"hash\" when it does not\n"
+        "    (e.g. BFQ): the issue program, attached at the first such completion, keeps the\n"
+        "    issue time by request (those before it count as untimed); \"mixed\" for both.\n"
         "    The cgroup is the one that issued the bio (its blkcg), shown as a path\n"
         "    relative to the hierarchy that owns block I/O accounting. Counters of removed\n"
         "    cgroups are folded into the row \"(removed)\".\n"
@@ -241,7 +247,6 @@ struct row {
         dev_t dev;
         uint64_t cgroup_id;
         enum iostat_op op;
-        bool kernel_ts;
         struct iostat_stat cur;
         struct iostat_stat prev;
 };
@@ -281,8 +286,7 @@ static int rows_build(const struct iostat_snapshot *cur, const struct iostat_sna
                                rows[j].cgroup_id == cg;
                 if (seen)
                         continue;
-                rows[n] = (struct row){.dev = e->dev, .cgroup_id = cg, .op = e->op,
-                                       .kernel_ts = e->kernel_ts};
+                rows[n] = (struct row){.dev = e->dev, .cgroup_id = cg, .op = e->op};
                 iostat_snapshot_sum(cur, e->dev, cg, 1U << e->op, &rows[n].cur);
                 if (prev)
                         iostat_snapshot_sum(prev, e->dev, cg, 1U << e->op, &rows[n].prev);
@@ -300,18 +304,44 @@ static json_t *lat_json(const struct iostat_rate *r)
                          "p90", r->p90_us, "p99", r->p99_us, "p99.9", r->p999_us);
 }
 
+/* Requests of the row's whole disk in the driver (the kernel's count): a device row only, the
+ * programs do not count issues per cgroup. -1: not known. */
+static long long row_in_flight(const struct row *w)
+{
+        uint64_t n;
+
+        if (w->cgroup_id != IOSTAT_CGROUP_ANY || iostat_device_in_flight(w->dev, &n) < 0)
+                return -1;
+        return (long long)n;
+}
+
+/* How the row's completions were timed: over the interval, or since attach when the interval
+ * had none. */
+static const char *row_timing(const struct row *w, bool totals)
+{
+        struct iostat_stat d;
+
+        if (totals)
+                return iostat_stat_timing(&w->cur);
+        iostat_stat_delta(&w->prev, &w->cur, &d, NULL);
+        return d.ios ? iostat_stat_timing(&d) : iostat_stat_timing(&w->cur);
+}
+
 static json_t *row_json(const struct row *w, const struct iostat_rate *r, const char *cgroot,
                         bool totals)
 {
         char name[64], devno[32];
+        long long infl = row_in_flight(w);
+        const char *timing = row_timing(w, totals);
         json_t *o;
 
         device_name(w->dev, name, sizeof(name));
         snprintf(devno, sizeof(devno), "%u:%u", major(w->dev), minor(w->dev));
-        o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "device", name, "dev", devno, "op",
-                      iostat_op_to_string(w->op), "bytes", (json_int_t)r->bytes, "ios",
-                      (json_int_t)r->ios, "in_flight", (json_int_t)r->in_flight, "lat_us",
-                      lat_json(r));
+        o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:s, s:b}", "device", name, "dev",
+                      devno, "op", iostat_op_to_string(w->op), "bytes", (json_int_t)r->bytes,
+                      "ios", (json_int_t)r->ios, "in_flight",
+                      infl < 0 ? json_null() : json_integer(infl), "lat_us", lat_json(r),
+                      "timing", timing, "kernel_timestamps", strcmp(timing, "kernel") == 0);
         if (!o)
                 return NULL;
         if (!totals) {
@@ -323,10 +353,9 @@ static json_t *row_json(const struct row *w, const struct iostat_rate *r, const 
                 for (unsigned i = 0; i < IOSTAT_HIST_SLOTS; i++)
                         json_array_append_new(h, json_integer((json_int_t)w->cur.hist[i]));
                 json_object_set_new(o, "hist_log2_us", h);
-                json_object_set_new(o, "issued", json_integer((json_int_t)w->cur.issued));
                 json_object_set_new(o, "requeued", json_integer((json_int_t)w->cur.requeued));
+                json_object_set_new(o, "unstamped", json_integer((json_int_t)w->cur.unstamped));
                 json_object_set_new(o, "untimed", json_integer((json_int_t)w->cur.untimed));
-                json_object_set_new(o, "kernel_timestamps", json_boolean(w->kernel_ts));
         }
         if (w->cgroup_id != IOSTAT_CGROUP_ANY) {
                 _cleanup_free_ char *cg = cgroup_name(cgroot, w->cgroup_id);
@@ -343,8 +372,11 @@ static json_t *row_json(const struct row *w, const struct iostat_rate *r, const 
 static void row_print(const struct row *w, const struct iostat_rate *r, const char *cgroot,
                       bool totals)
 {
-        char name[64], lat[96];
+        char name[64], lat[96], infl[24] = "-";
+        long long n = row_in_flight(w);
 
+        if (n >= 0)
+                snprintf(infl, sizeof(infl), "%lld", n);
         device_name(w->dev, name, sizeof(name));
         if (r->lat_mean_us > 0)
                 snprintf(lat, sizeof(lat), "%8.0f %8.0f %8.0f %8.0f", r->p50_us, r->p90_us,
@@ -352,13 +384,12 @@ static void row_print(const struct row *w, const struct iostat_rate *r, const ch
         else
                 snprintf(lat, sizeof(lat), "%8s %8s %8s %8s", "-", "-", "-", "-");
         if (totals)
-                printf("%-12s %-7s %14llu %11llu %5llu %s", name, iostat_op_to_string(w->op),
-                       (unsigned long long)r->bytes, (unsigned long long)r->ios,
-                       (unsigned long long)r->in_flight, lat);
+                printf("%-12s %-7s %14llu %11llu %5s %s %-6s", name, iostat_op_to_string(w->op),
+                       (unsigned long long)r->bytes, (unsigned long long)r->ios, infl, lat,
+                       row_timing(w, totals));
         else
-                printf("%-12s %-7s %10.2f %10.0f %5llu %s", name, iostat_op_to_string(w->op),
-                       r->bytes_per_s / 1e6, r->ios_per_s, (unsigned long long)r->in_flight,
-                       lat);
+                printf("%-12s %-7s %10.2f %10.0f %5s %s %-6s", name, iostat_op_to_string(w->op),
+                       r->bytes_per_s / 1e6, r->ios_per_s, infl, lat, row_timing(w, totals));
         if (w->cgroup_id != IOSTAT_CGROUP_ANY) {
                 _cleanup_free_ char *cg = cgroup_name(cgroot, w->cgroup_id);
                 printf("  %s", cg ? cg : "?");
@@ -366,17 +397,17 @@ static void row_print(const struct row *w, const struct iostat_rate *r, const ch
         putchar('\n');
 }
 
-/* One report. With totals, prev is NULL and the "interval" is everything since attach. */
-/* The programs' CPU cost over the interval: ns per run of each, and issue + complete per
- * completed I/O (requeues are rare enough to leave out of the per-I/O figure). */
+/* The programs' CPU cost over the interval: ns per run of each, and what the programs that fire
+ * per I/O (complete, and issue while attached) cost per completed I/O (requeues are rare
+ * enough to leave out of the per-I/O figure). */
 static void cost_report(const struct args *a, json_t *doc,
                         const struct iostat_prog_stats cost[2][IOSTAT_PROG_MAX],
                         const struct iostat_snapshot *cur, const struct iostat_snapshot *prev)
 {
         static const char *const names[IOSTAT_PROG_MAX] = {"issue", "complete", "requeue"};
         struct iostat_stat c, p = {};
-        double per_run[IOSTAT_PROG_MAX] = {}, total_ns = 0;
-        uint64_t ios;
+        double per_run[IOSTAT_PROG_MAX] = {}, per_io[IOSTAT_PROG_MAX] = {}, total_ns = 0;
+        uint64_t ios, misses = 0;
         json_t *o = a->json ? json_object() : NULL;
 
         iostat_snapshot_sum(cur, IOSTAT_DEV_ANY, IOSTAT_CGROUP_ANY, 0, &c);
@@ -384,27 +415,42 @@ static void cost_report(const struct args *a, json_t *doc,
                 iostat_snapshot_sum(prev, IOSTAT_DEV_ANY, IOSTAT_CGROUP_ANY, 0, &p);
         ios = c.ios >= p.ios ? c.ios - p.ios : c.ios;
         for (unsigned i = 0; i < IOSTAT_PROG_MAX; i++) {
-                uint64_t runs = cost[1][i].run_cnt - cost[0][i].run_cnt;
-                uint64_t ns = cost[1][i].run_time_ns - cost[0][i].run_time_ns;
+                /* The issue program may have been attached during the interval. */
+                const struct iostat_prog_stats *b = cost[0][i].attached ? &cost[0][i]
+                                                                         : &(struct iostat_prog_stats){};
+                uint64_t runs = cost[1][i].run_cnt - b->run_cnt;
+                uint64_t ns = cost[1][i].run_time_ns - b->run_time_ns;
 
                 per_run[i] = runs ? (double)ns / (double)runs : 0;
+                per_io[i] = ios ? (double)ns / (double)ios : 0;
+                misses += cost[1][i].misses - b->misses;
                 if (i != IOSTAT_PROG_REQUEUE)
                         total_ns += (double)ns;
                 if (o)
-                        json_object_set_new(o, names[i], json_pack("{s:I, s:f}", "runs",
-                                                                   (json_int_t)runs, "ns_per_run",
-                                                                   per_run[i]));
+                        json_object_set_new(o, names[i],
+                                            json_pack("{s:b, s:I, s:f, s:f, s:I}", "attached",
+                                                      cost[1][i].attached, "runs", (json_int_t)runs,
+                                                      "ns_per_run", per_run[i], "ns_per_io",
+                                                      per_io[i], "misses",
+                                                      (json_int_t)(cost[1][i].misses - b->misses)));
         }
         if (o) {
                 json_object_set_new(o, "ns_per_io", json_real(ios ? total_ns / (double)ios : 0));
+                json_object_set_new(o, "ios", json_integer((json_int_t)ios));
+                json_object_set_new(o, "misses", json_integer((json_int_t)misses));
                 json_object_set_new(doc, "bpf_cost", o);
         } else {
-                printf("BPF cost: issue %.0f ns/run, complete %.0f ns/run, %.0f ns per I/O\n",
-                       per_run[IOSTAT_PROG_ISSUE], per_run[IOSTAT_PROG_COMPLETE],
-                       ios ? total_ns / (double)ios : 0.0);
+                printf("BPF cost: complete %.0f ns/run, issue %s, %.0f ns per I/O, %llu runs "
+                       "missed\n",
+                       per_run[IOSTAT_PROG_COMPLETE],
+                       cost[1][IOSTAT_PROG_ISSUE].attached ? "attached" : "not attached",
+                       ios ? total_ns / (double)ios : 0.0, (unsigned long long)misses);
+                if (cost[1][IOSTAT_PROG_ISSUE].attached)
+                        printf("          issue %.0f ns/run\n", per_run[IOSTAT_PROG_ISSUE]);
         }
 }
 
+/* One report. With totals, prev is NULL and the "interval" is everything since attach. */
 static int report(const struct args *a, const struct iostat_snapshot *cur,
                   const struct iostat_snapshot *prev, const char *cgroot,
                   const struct iostat_prog_stats cost[2][IOSTAT_PROG_MAX])
@@ -420,10 +466,11 @@ static int report(const struct args *a, const struct iostat_snapshot *cur,
                 struct tm tm;
 
                 strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-                doc = json_pack("{s:s, s:f, s:I, s:I}", "time", when, "interval_s",
+                doc = json_pack("{s:s, s:f, s:I, s:I, s:I, s:b}", "time", when, "interval_s",
                                 prev ? (double)interval / 1e9 : 0.0, "lost_keys",
                                 (json_int_t)cur->lost_keys, "lost_timestamps",
-                                (json_int_t)cur->lost_ts);
+                                (json_int_t)cur->lost_ts, "unstamped",
+                                (json_int_t)cur->unstamped, "issue_hook", cur->issue_hook);
                 if (!doc)
                         return -ENOMEM;
         } else {
@@ -432,6 +479,9 @@ static int report(const struct args *a, const struct iostat_snapshot *cur,
                 struct tm tm;
 
                 strftime(when, sizeof(when), "%H:%M:%S", localtime_r(&now, &tm));
+                printf("issue program: %s\n",
+                       cur->issue_hook ? "attached (a queue does not record issue times)"
+                                       : "not attached (completion-only)");
                 if (a->totals)
                         printf("%s  totals since attach\n", when);
                 else
@@ -456,14 +506,14 @@ static int report(const struct args *a, const struct iostat_snapshot *cur,
                                pass ? "CGROUP-DEV" : "DEVICE", "OP",
                                a->totals ? "BYTES" : "MB/s", a->totals ? "IOS" : "IOPS",
                                "INFL", "p50us", "p90us", "p99us", "p99.9us",
-                               pass ? "  CGROUP" : "");
+                               pass ? " TIMING  CGROUP" : " TIMING");
                 }
                 size_t shown = 0;
                 for (size_t i = 0; i < n; i++) {
                         struct iostat_rate rate;
                         bool idle = rows[i].cur.ios == rows[i].prev.ios &&
                                     rows[i].cur.bytes == rows[i].prev.bytes &&
-                                    iostat_stat_in_flight(&rows[i].cur) == 0;
+                                    row_in_flight(&rows[i]) <= 0;
 
                         if (!a->totals && idle)
                                 continue;

@@ -209,23 +209,29 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
                (unsigned long long)d1[IOSTAT_OP_WRITE].ios,
                (unsigned long long)d1[IOSTAT_OP_READ].bytes,
                (unsigned long long)d1[IOSTAT_OP_READ].ios, s1.f[4] - s0.f[4], s1.f[0] - s0.f[0]);
-        for (size_t i = 0; i < after->n_entries; i++)
-                if (after->entries[i].dev == st.st_rdev) {
-                        printf("  %s timing: %s\n", name,
-                               after->entries[i].kernel_ts ? "rq->io_start_time_ns (kernel)"
-                                                           : "in-flight hash");
-                        /* Only the kernel-first mode may ever use the kernel's stamps. */
-                        CHECK(mode == IOSTAT_TS_KERNEL_FIRST || !after->entries[i].kernel_ts,
-                              "hash-only mode used kernel timestamps");
-                        break;
-                }
+        {
+                struct iostat_stat all = d1[IOSTAT_OP_READ];
+                const char *timing;
+
+                iostat_stat_add(&all, &d1[IOSTAT_OP_WRITE]);
+                timing = iostat_stat_timing(&all);
+                printf("  %s timing: %s, issue program %s\n", name, timing,
+                       after->issue_hook ? "attached" : "not attached");
+                /* Only the kernel-first mode may ever use the kernel's stamps. */
+                CHECK(mode == IOSTAT_TS_KERNEL_FIRST || strcmp(timing, "hash") == 0,
+                      "hash-only mode used kernel timestamps (%s)", timing);
+                CHECK(mode == IOSTAT_TS_KERNEL_FIRST || after->issue_hook,
+                      "hash-only mode without the issue program");
+        }
         CHECK(d1[IOSTAT_OP_WRITE].untimed == 0 && d1[IOSTAT_OP_READ].untimed == 0,
               "%llu/%llu completions without issue time",
               (unsigned long long)d1[IOSTAT_OP_WRITE].untimed,
               (unsigned long long)d1[IOSTAT_OP_READ].untimed);
         check_hist("write", &d1[IOSTAT_OP_WRITE]);
         check_hist("read", &d1[IOSTAT_OP_READ]);
-        CHECK(iostat_stat_in_flight(&d1[IOSTAT_OP_WRITE]) == 0, "writes still in flight");
+        uint64_t infl = 1;
+        CHECK(iostat_device_in_flight(st.st_rdev, &infl) == 0 && infl == 0,
+              "%s: %llu requests still in flight", name, (unsigned long long)infl);
 
         /* The issuing cgroup (this process's), not whoever ran the completion. */
         if (own) {

@@ -196,7 +196,7 @@ static void test_percentile_monotonic(void **state)
 static struct iostat_stat stat_make(uint64_t bytes, uint64_t ios, uint64_t lat_us_each,
                                     unsigned slot)
 {
-        struct iostat_stat s = {.bytes = bytes, .ios = ios, .issued = ios,
+        struct iostat_stat s = {.bytes = bytes, .ios = ios,
                                 .lat_sum_ns = ios * lat_us_each * 1000};
 
         s.hist[slot] = ios;
@@ -210,7 +210,6 @@ static void test_rate_basic(void **state)
         struct iostat_rate r;
         (void)state;
 
-        b.issued += 4; /* four in flight at the later snapshot */
         assert_int_equal(iostat_rate_compute(&a, &b, 2000000000ULL, &r), 0);
         assert_false(r.reset);
         assert_true(r.bytes == 2 << 20);
@@ -219,7 +218,6 @@ static void test_rate_basic(void **state)
         assert_true(fabs(r.bytes_per_s - (double)(1 << 20)) < 1e-6);
         assert_true(fabs(r.ios_per_s - 256.0) < 1e-9);
         assert_true(fabs(r.lat_mean_us - 100.0) < 1e-9);
-        assert_true(r.in_flight == 4);
         assert_true(r.p50_us >= 64 && r.p50_us <= 128);
         assert_true(r.p50_us <= r.p90_us && r.p90_us <= r.p99_us && r.p99_us <= r.p999_us);
 }
@@ -272,12 +270,39 @@ static void test_rate_edge_cases(void **state)
         assert_int_equal(iostat_rate_compute(&a, &a, 1000000ULL, &r), 0);
         assert_true(r.bytes_per_s == 0 && r.ios_per_s == 0 && r.lat_mean_us == 0);
         assert_true(r.p99_us == 0);
-        /* Per-CPU skew: more completions than issues must not wrap in-flight. */
-        struct iostat_stat s = {.issued = 3, .ios = 4, .requeued = 0};
-        assert_true(iostat_stat_in_flight(&s) == 0);
-        s.issued = 10;
-        s.requeued = 2;
-        assert_true(iostat_stat_in_flight(&s) == 4);
+}
+
+/* Which timestamps a sum of counters was timed with: a device in completion-only mode, one
+ * whose queue records no issue time (the hash), both (a queue that changed), or idle. */
+static void test_stat_timing(void **state)
+{
+        struct iostat_stat s = stat_make(4096, 10, 5, 2), d;
+        struct iostat_stat later;
+        (void)state;
+
+        assert_string_equal(iostat_stat_timing(&s), "kernel");
+        s.unstamped = 10;
+        assert_string_equal(iostat_stat_timing(&s), "hash");
+        s.unstamped = 3;
+        assert_string_equal(iostat_stat_timing(&s), "mixed");
+        s.ios = 0;
+        s.unstamped = 0;
+        assert_string_equal(iostat_stat_timing(&s), "none");
+
+        /* The interval's own mode: a queue that started stamping reads "kernel" from then on. */
+        s = stat_make(4096, 10, 5, 2);
+        s.unstamped = 10;
+        later = s;
+        later.ios += 5;
+        later.hist[2] += 5;
+        iostat_stat_delta(&s, &later, &d, NULL);
+        assert_string_equal(iostat_stat_timing(&d), "kernel");
+        assert_string_equal(iostat_stat_timing(&later), "mixed");
+        /* unstamped going back is a reset like any other counter. */
+        later.unstamped = 2;
+        bool reset = false;
+        iostat_stat_delta(&s, &later, &d, &reset);
+        assert_true(reset);
 }
 
 static void test_snapshot_sum(void **state)
@@ -287,15 +312,15 @@ static void test_snapshot_sum(void **state)
         struct iostat_stat t;
         (void)state;
 
-        s->entries[0] = (struct iostat_entry){makedev(7, 0), 10, IOSTAT_OP_READ, false,
+        s->entries[0] = (struct iostat_entry){makedev(7, 0), 10, IOSTAT_OP_READ,
                                               stat_make(4096, 1, 1, 0)};
-        s->entries[1] = (struct iostat_entry){makedev(7, 0), 10, IOSTAT_OP_WRITE, false,
+        s->entries[1] = (struct iostat_entry){makedev(7, 0), 10, IOSTAT_OP_WRITE,
                                               stat_make(8192, 2, 1, 0)};
-        s->entries[2] = (struct iostat_entry){makedev(7, 0), 11, IOSTAT_OP_WRITE, false,
+        s->entries[2] = (struct iostat_entry){makedev(7, 0), 11, IOSTAT_OP_WRITE,
                                               stat_make(1 << 20, 8, 1, 0)};
-        s->entries[3] = (struct iostat_entry){makedev(7, 1), 10, IOSTAT_OP_READ, false,
+        s->entries[3] = (struct iostat_entry){makedev(7, 1), 10, IOSTAT_OP_READ,
                                               stat_make(512, 1, 1, 0)};
-        s->entries[4] = (struct iostat_entry){makedev(7, 0), 0, IOSTAT_OP_FLUSH, false,
+        s->entries[4] = (struct iostat_entry){makedev(7, 0), 0, IOSTAT_OP_FLUSH,
                                               stat_make(0, 3, 1, 0)};
 
         assert_int_equal(iostat_snapshot_sum(s, makedev(7, 0), IOSTAT_CGROUP_ANY, 0, &t), 4);
@@ -341,6 +366,7 @@ int main(void)
                 cmocka_unit_test(test_rate_basic),
                 cmocka_unit_test(test_rate_counter_reset),
                 cmocka_unit_test(test_rate_edge_cases),
+                cmocka_unit_test(test_stat_timing),
                 cmocka_unit_test(test_snapshot_sum),
                 cmocka_unit_test(test_kernel_release),
         };

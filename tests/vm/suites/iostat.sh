@@ -62,7 +62,8 @@ echo "== first loader attaches and pins"
 "$iostat" --keep --interval 1 --json >"$work/loader1.json" 2>"$work/loader1.err" &
 loader1=$!
 wait_for "$pins/link_complete" 60
-for p in stats start overflow link_issue link_complete link_requeue abi-3; do
+# link_issue is pinned only once a queue without rq->io_start_time_ns completes I/O (below).
+for p in stats start overflow link_complete link_requeue abi-4; do
     [ -e "$pins/$p" ] || fail "$pins/$p not pinned"
 done
 pass "programs pinned under $pins"
@@ -141,6 +142,11 @@ pass "write latency percentiles $(jq -c '[.devices[] | select(.op == "write")][0
 read -r kts untimed <<<"$(jq -r '[.devices[] | select(.op == "write")][0] | "\(.kernel_timestamps) \(.untimed)"' "$work/totals.json")"
 echo "nullb0 timing: $([ "$kts" = true ] && echo "rq->io_start_time_ns (kernel)" || echo "in-flight hash")"
 assert_eq "write completions without an issue time" "$untimed" 0
+# Completion-only accounting: where every queue stamps, no program runs at issue.
+if [ "$kts" = true ] && [ "$(jq -r .unstamped "$work/totals.json")" = 0 ]; then
+    [ ! -e "$pins/link_issue" ] || fail "issue program attached though every completion was stamped"
+    pass "completion-only: no issue program attached"
+fi
 
 echo "== a removed cgroup's counters move to (removed), device totals unchanged"
 a_bytes="$(jq -r '[.cgroups[] | select(.cgroup == "/silo-iostat-a" and .op == "write") | .bytes] | add' "$work/totals.json")"
