@@ -12,6 +12,10 @@
  * an anonymous enum since, so CO-RE cannot relocate it: the loader reads it from the BTF). */
 const volatile __u32 ts_mode = IOSTAT_TS_KERNEL_FIRST;
 const volatile __u32 queue_flag_stats_bit = IOSTAT_QUEUE_FLAG_STATS_BIT_6_1;
+/* Tests only (struct iostat_options.test_unstamped_dev): a disk, in key encoding, whose queue
+ * is treated as one that does not stamp, so the fallback runs on any kernel. 0 in production,
+ * where the verifier drops the branches that read it. */
+const volatile __u32 test_unstamped_dev = 0;
 
 /* Per-CPU so that concurrent I/O on many CPUs never bounces a cache line; allocated on demand
  * (no prealloc) so memory follows the keys in use rather than max_entries x CPUs. */
@@ -90,7 +94,10 @@ int BPF_PROG(iostat_issue, struct request *rq)
         /* The kernel stamps io_start_time_ns right after this tracepoint when the queue has
          * blk-stat users (QUEUE_FLAG_STATS: wbt, iocost, iolatency); completion reads that. */
         if (ts_mode == IOSTAT_TS_KERNEL_FIRST &&
-            (rq->q->queue_flags & (1UL << queue_flag_stats_bit)))
+            (rq->q->queue_flags & (1UL << queue_flag_stats_bit)) &&
+            !(test_unstamped_dev && iostat_dev_encode(rq->q->disk->major,
+                                                      rq->q->disk->first_minor) ==
+                                            test_unstamped_dev))
                 return 0;
         ts = bpf_ktime_get_ns();
         if (bpf_map_update_elem(&start, &rqp, &ts, BPF_ANY) < 0)
@@ -116,7 +123,7 @@ int BPF_PROG(iostat_complete, struct request *rq, blk_status_t error, unsigned i
                 return 0;
         v->ios += 1;
 
-        if (ts_mode == IOSTAT_TS_KERNEL_FIRST)
+        if (ts_mode == IOSTAT_TS_KERNEL_FIRST && !(test_unstamped_dev && key.dev == test_unstamped_dev))
                 start_ns = rq->io_start_time_ns;
         /* A write without data (an empty REQ_PREFLUSH, e.g. from fsync) is completed by the
          * flush machinery, which issues a separate flush request instead: it never reaches the

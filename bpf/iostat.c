@@ -57,6 +57,7 @@ struct iostat {
         int ncpus;
         bool reused;
         bool hook_failed;  /* attaching the issue program failed once: do not retry each snapshot */
+        __u32 test_unstamped_dev; /* iostat_options.test_unstamped_dev, key encoding */
 };
 
 /* Whether pins_open() found every pin a working set needs. */
@@ -258,8 +259,8 @@ out:
 
 /* Open the skeleton with its settings; `only_issue`: load just the issue program, to attach it
  * next to programs already pinned (its maps are the pinned ones). */
-static int skel_load(struct iostat_bpf **ret, enum iostat_ts_mode ts_mode, const int map_fds[3],
-                     char **ret_error)
+static int skel_load(struct iostat_bpf **ret, enum iostat_ts_mode ts_mode,
+                     __u32 test_unstamped_dev, const int map_fds[3], char **ret_error)
 {
         struct iostat_bpf *skel = iostat_bpf__open();
         int r;
@@ -271,6 +272,7 @@ static int skel_load(struct iostat_bpf **ret, enum iostat_ts_mode ts_mode, const
         }
         skel->rodata->ts_mode = ts_mode;
         skel->rodata->queue_flag_stats_bit = queue_flag_stats_bit();
+        skel->rodata->test_unstamped_dev = test_unstamped_dev;
         if (map_fds) {
                 struct bpf_map *maps[3] = {skel->maps.stats, skel->maps.start, skel->maps.overflow};
 
@@ -321,13 +323,14 @@ static int prog_attach_pin(struct bpf_program *prog, const char *pin_dir, unsign
 /* Load, attach and pin. The pins, not this process, then keep the programs attached. The issue
  * program is attached here only in hash-only mode; otherwise when a completion without the
  * kernel's stamp asks for it (issue_hook_ensure()). */
-static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode, char **ret_error)
+static int programs_attach(const char *pin_dir, enum iostat_ts_mode ts_mode,
+                           __u32 test_unstamped_dev, char **ret_error)
 {
         struct iostat_bpf *skel = NULL;
         char path[PATH_MAX];
         int r;
 
-        r = skel_load(&skel, ts_mode, NULL, ret_error);
+        r = skel_load(&skel, ts_mode, test_unstamped_dev, NULL, ret_error);
         if (r < 0)
                 return r;
 
@@ -378,6 +381,10 @@ int iostat_attach(const struct iostat_options *opts, struct iostat **ret, char *
         if (!opts)
                 opts = &defaults;
         bpffs = opts->bpffs ?: IOSTAT_BPFFS_DEFAULT;
+        __u32 test_dev = opts->test_unstamped_dev
+                                 ? iostat_dev_encode(major(opts->test_unstamped_dev),
+                                                     minor(opts->test_unstamped_dev))
+                                 : 0;
         if ((unsigned)opts->ts_mode > IOSTAT_TS_HASH_ONLY)
                 return error_set(ret_error, -EINVAL, "invalid timestamp mode %d",
                                  (int)opts->ts_mode);
@@ -431,7 +438,7 @@ int iostat_attach(const struct iostat_options *opts, struct iostat **ret, char *
                         fds_close(fds);
                         pins_remove(pin_dir);
                 }
-                r = programs_attach(pin_dir, opts->ts_mode, ret_error);
+                r = programs_attach(pin_dir, opts->ts_mode, test_dev, ret_error);
                 if (r < 0)
                         goto out;
                 n = pins_open(pin_dir, fds);
@@ -461,6 +468,7 @@ int iostat_attach(const struct iostat_options *opts, struct iostat **ret, char *
         for (unsigned i = 0; i < PIN_MAX; i++)
                 fds[i] = -EBADF;
         io->reused = reused;
+        io->test_unstamped_dev = test_dev;
         *ret = io;
         r = 0;
 out:
@@ -590,7 +598,7 @@ static void issue_hook_ensure(struct iostat *io)
         old_print = libbpf_set_print(libbpf_capture);
         const int map_fds[3] = {io->fds[PIN_MAP_STATS], io->fds[PIN_MAP_START],
                                 io->fds[PIN_MAP_OVERFLOW]};
-        r = skel_load(&skel, IOSTAT_TS_KERNEL_FIRST, map_fds, &error);
+        r = skel_load(&skel, IOSTAT_TS_KERNEL_FIRST, io->test_unstamped_dev, map_fds, &error);
         if (r >= 0) {
                 r = prog_attach_pin(skel->progs.iostat_issue, io->pin_dir, PIN_LINK_ISSUE, &error);
                 iostat_bpf__destroy(skel);

@@ -32,6 +32,8 @@ struct iostat_options {
         enum iostat_ts_mode ts_mode;   /* applies when this call loads the programs */
         bool replace_incompatible;     /* replace pins of another iostat ABI instead of
                                         * failing with -EPROTO (loses their counters) */
+        dev_t test_unstamped_dev;      /* tests only: treat this whole disk's queue as one that
+                                        * does not record rq->io_start_time_ns (0: none) */
 };
 
 /* Counters of one (device, cgroup, op) key, or a sum of several. */

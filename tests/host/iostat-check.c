@@ -217,6 +217,9 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
                 timing = iostat_stat_timing(&all);
                 printf("  %s timing: %s, issue program %s\n", name, timing,
                        after->issue_hook ? "attached" : "not attached");
+                /* Loop devices stamp (wbt) on 6.1 and later: completion-only there. */
+                CHECK(mode == IOSTAT_TS_HASH_ONLY || strcmp(timing, "kernel") == 0,
+                      "kernel-first mode on %s timed by %s", name, timing);
                 /* Only the kernel-first mode may ever use the kernel's stamps. */
                 CHECK(mode == IOSTAT_TS_KERNEL_FIRST || strcmp(timing, "hash") == 0,
                       "hash-only mode used kernel timestamps (%s)", timing);
@@ -275,6 +278,102 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
         iostat_snapshot_free(before);
         iostat_snapshot_free(after);
         iostat_snapshot_free(again);
+        return 0;
+}
+
+/* Reads and writes of the device, summed over ops, between two snapshots. */
+static void device_delta(const struct iostat_snapshot *a, const struct iostat_snapshot *b,
+                         dev_t dev, struct iostat_stat *ret)
+{
+        struct iostat_stat x, y;
+        const unsigned rw = (1U << IOSTAT_OP_READ) | (1U << IOSTAT_OP_WRITE);
+
+        iostat_snapshot_sum(a, dev, IOSTAT_CGROUP_ANY, rw, &x);
+        iostat_snapshot_sum(b, dev, IOSTAT_CGROUP_ANY, rw, &y);
+        iostat_stat_delta(&x, &y, ret, NULL);
+}
+
+/* A queue that does not stamp rq->io_start_time_ns (simulated for this loop device, whose
+ * queue does): no issue program until a completion reports it, its completions until then
+ * untimed, and from the next snapshot on every I/O timed through the hash. */
+static int run_fallback(const char *device, const char *bpffs, size_t mib)
+{
+        struct stat st;
+        struct iostat_options opts = {.bpffs = bpffs};
+        struct iostat_snapshot *s0 = NULL, *s1 = NULL, *s2 = NULL;
+        struct iostat_prog_stats cost[IOSTAT_PROG_MAX];
+        struct iostat_stat d;
+        struct iostat *io = NULL;
+        const char *name = strrchr(device, '/') ? strrchr(device, '/') + 1 : device;
+        struct sysstat y0, y1;
+        char err[512] = "";
+        uint64_t timed = 0, want;
+        int r;
+
+        if (stat(device, &st) < 0)
+                return negative_errno();
+        opts.test_unstamped_dev = st.st_rdev;
+        r = attach(&opts, &io, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "attach: %s\n", err);
+                return r;
+        }
+        printf("mode kernel-first, %s treated as not stamping\n", device);
+        CHECK(iostat_snapshot_take(io, &s0) == 0, "first snapshot");
+        CHECK(s0 && !s0->issue_hook, "issue program attached before any unstamped completion");
+        CHECK(iostat_prog_stats_read(io, cost) == 0 && !cost[IOSTAT_PROG_ISSUE].attached,
+              "prog stats: issue program attached");
+        CHECK(sysstat_read(name, &y0) == 0, "sysfs stat of %s", name);
+        r = do_io(device, mib);
+        CHECK(r == 0, "I/O: %s", strerror(-r));
+        usleep(200 * 1000);
+        CHECK(sysstat_read(name, &y1) == 0, "sysfs stat of %s", name);
+        want = (y1.f[0] - y0.f[0]) + (y1.f[4] - y0.f[4]);
+        /* This snapshot sees the unstamped completions and attaches the issue program. */
+        CHECK(iostat_snapshot_take(io, &s1) == 0, "second snapshot");
+        CHECK(iostat_snapshot_take(io, &s2) == 0, "third snapshot");
+        if (s0 && s1 && s2) {
+                device_delta(s0, s1, st.st_rdev, &d);
+                CHECK(d.ios == want && d.unstamped == d.ios && d.untimed == d.ios,
+                      "before the issue program: %llu I/Os, %llu unstamped, %llu untimed "
+                      "(want %llu each, sysfs)",
+                      (unsigned long long)d.ios, (unsigned long long)d.unstamped,
+                      (unsigned long long)d.untimed, (unsigned long long)want);
+                CHECK(s2->issue_hook, "issue program not attached after unstamped completions");
+                CHECK(s1->unstamped >= d.ios, "overflow[unstamped] %llu < %llu",
+                      (unsigned long long)s1->unstamped, (unsigned long long)d.ios);
+        }
+        CHECK(sysstat_read(name, &y0) == 0, "sysfs stat of %s", name);
+        r = do_io(device, mib);
+        CHECK(r == 0, "I/O: %s", strerror(-r));
+        usleep(200 * 1000);
+        CHECK(sysstat_read(name, &y1) == 0, "sysfs stat of %s", name);
+        want = (y1.f[0] - y0.f[0]) + (y1.f[4] - y0.f[4]);
+        s0 = iostat_snapshot_free(s0);
+        CHECK(iostat_snapshot_take(io, &s0) == 0, "fourth snapshot");
+        if (s0 && s2) {
+                device_delta(s2, s0, st.st_rdev, &d);
+                for (unsigned i = 0; i < IOSTAT_HIST_SLOTS; i++)
+                        timed += d.hist[i];
+                CHECK(d.ios == want && d.unstamped == d.ios && d.untimed == 0 && timed == d.ios,
+                      "with the issue program: %llu I/Os, %llu unstamped, %llu untimed, %llu "
+                      "timed (want %llu, sysfs, all timed)",
+                      (unsigned long long)d.ios, (unsigned long long)d.unstamped,
+                      (unsigned long long)d.untimed, (unsigned long long)timed,
+                      (unsigned long long)want);
+                CHECK(strcmp(iostat_stat_timing(&d), "hash") == 0, "timing %s, want hash",
+                      iostat_stat_timing(&d));
+                printf("  %s: I/Os untimed before the issue program, then %llu of %llu timed "
+                       "through the hash\n",
+                       device, (unsigned long long)timed, (unsigned long long)d.ios);
+        }
+        CHECK(iostat_prog_stats_read(io, cost) == 0 && cost[IOSTAT_PROG_ISSUE].attached,
+              "prog stats: issue program not attached");
+        CHECK(iostat_detach(io) == 0, "detach");
+        iostat_free(io);
+        iostat_snapshot_free(s0);
+        iostat_snapshot_free(s1);
+        iostat_snapshot_free(s2);
         return 0;
 }
 
@@ -372,6 +471,8 @@ int main(int argc, char **argv)
                 return 77;
         if (r == 0)
                 r = run_mode(device, bpffs, mib, IOSTAT_TS_HASH_ONLY);
+        if (r == 0)
+                r = run_fallback(device, bpffs, mib);
         if (r == 0)
                 r = run_incompatible(bpffs);
         if (r < 0) {
