@@ -293,6 +293,21 @@ static void device_delta(const struct iostat_snapshot *a, const struct iostat_sn
         iostat_stat_delta(&x, &y, ret, NULL);
 }
 
+/* do_io() on device; returns the reads and writes sysfs counted meanwhile. */
+static uint64_t io_counted(const char *device, size_t mib)
+{
+        const char *name = strrchr(device, '/') ? strrchr(device, '/') + 1 : device;
+        struct sysstat y0, y1;
+        int r;
+
+        CHECK(sysstat_read(name, &y0) == 0, "sysfs stat of %s", name);
+        r = do_io(device, mib);
+        CHECK(r == 0, "I/O: %s", strerror(-r));
+        usleep(200 * 1000);
+        CHECK(sysstat_read(name, &y1) == 0, "sysfs stat of %s", name);
+        return (y1.f[0] - y0.f[0]) + (y1.f[4] - y0.f[4]);
+}
+
 /* A queue that does not stamp rq->io_start_time_ns (simulated for this loop device, whose
  * queue does): no issue program until a completion reports it, its completions until then
  * untimed, and from the next snapshot on every I/O timed through the hash. */
@@ -304,8 +319,6 @@ static int run_fallback(const char *device, const char *bpffs, size_t mib)
         struct iostat_prog_stats cost[IOSTAT_PROG_MAX];
         struct iostat_stat d;
         struct iostat *io = NULL;
-        const char *name = strrchr(device, '/') ? strrchr(device, '/') + 1 : device;
-        struct sysstat y0, y1;
         char err[512] = "";
         uint64_t timed = 0, want;
         int r;
@@ -323,12 +336,7 @@ static int run_fallback(const char *device, const char *bpffs, size_t mib)
         CHECK(s0 && !s0->issue_hook, "issue program attached before any unstamped completion");
         CHECK(iostat_prog_stats_read(io, cost) == 0 && !cost[IOSTAT_PROG_ISSUE].attached,
               "prog stats: issue program attached");
-        CHECK(sysstat_read(name, &y0) == 0, "sysfs stat of %s", name);
-        r = do_io(device, mib);
-        CHECK(r == 0, "I/O: %s", strerror(-r));
-        usleep(200 * 1000);
-        CHECK(sysstat_read(name, &y1) == 0, "sysfs stat of %s", name);
-        want = (y1.f[0] - y0.f[0]) + (y1.f[4] - y0.f[4]);
+        want = io_counted(device, mib);
         /* This snapshot sees the unstamped completions and attaches the issue program. */
         CHECK(iostat_snapshot_take(io, &s1) == 0, "second snapshot");
         CHECK(iostat_snapshot_take(io, &s2) == 0, "third snapshot");
@@ -343,12 +351,7 @@ static int run_fallback(const char *device, const char *bpffs, size_t mib)
                 CHECK(s1->unstamped >= d.ios, "overflow[unstamped] %llu < %llu",
                       (unsigned long long)s1->unstamped, (unsigned long long)d.ios);
         }
-        CHECK(sysstat_read(name, &y0) == 0, "sysfs stat of %s", name);
-        r = do_io(device, mib);
-        CHECK(r == 0, "I/O: %s", strerror(-r));
-        usleep(200 * 1000);
-        CHECK(sysstat_read(name, &y1) == 0, "sysfs stat of %s", name);
-        want = (y1.f[0] - y0.f[0]) + (y1.f[4] - y0.f[4]);
+        want = io_counted(device, mib);
         s0 = iostat_snapshot_free(s0);
         CHECK(iostat_snapshot_take(io, &s0) == 0, "fourth snapshot");
         if (s0 && s2) {
