@@ -68,11 +68,14 @@ assert_eq "no reads measured" "${JSON_FIELDS[3]}" 0
 awk -v v="${JSON_FIELDS[4]}" -v l="$limit" 'BEGIN { exit !(v >= 4 * l) }' ||
     fail "total write_bytes below 4 s of writes: $m"
 pass "p50 $p50 us, p99 $p99 us, totals $(jq -c .total <<<"$m")"
+# null_blk on 6.1 records rq->io_start_time_ns (wbt): completion-only accounting, said so.
+assert_eq "nullb0 timing in the isolation report" "$(jq -r .timing <<<"$m")" kernel
 
 echo "== siloctl"
 out="$("$SILOCTL" --agent "$AGENT_URL" --token-file "$AGENT_STATE/token" inspect w)"
 echo "$out" | sed -n '/^I\/O /,$p'
 grep -q '^I/O nullb0 ' <<<"$out" || fail "no I/O table for nullb0 in siloctl inspect: $out"
+grep -q '^  issue times .* kernel (rq)$' <<<"$out" || fail "no issue-time mode in siloctl inspect: $out"
 grep -Eq '^ +write bytes/s +2\.0 MiB/s +[0-9.]+ (KiB|MiB)/s$' <<<"$out" ||
     fail "no LIMIT vs MEASURED write row: $out"
 grep -Eq '^ +latency p50/p99 .* us$' <<<"$out" || fail "no latency row: $out"
