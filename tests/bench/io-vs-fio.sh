@@ -3,10 +3,13 @@
 # silo-io against fio's io_uring engine on the same loop device (over /dev/shm): same bs,
 # iodepth, O_DIRECT, registered buffers and files; runs alternate (order flipped every pair),
 # medians of PAIRS pairs. Prints IOPS ratio (silo-io / fio) and p99 total latency per case.
-# Usage: io-vs-fio.sh SILO-IO   (env: PAIRS=5 RUNTIME=3 SIZE=1G CASES="randread:4k:32 ...").
-# Goals (issue 5): IOPS >= 1.0x fio's for 4k randread at QD 32 and 128, and a p99 at QD 1 no
-# worse than fio's (cases run by CASES only). Exits 1 when one is missed (tests/bench/README.md),
-# 77 without root or fio.
+# Usage: io-vs-fio.sh SILO-IO   (env: PAIRS=5 RUNTIME=3 SIZE=1G CASES="randread:4k:32 ..."
+#        PROFILE=1: after the pairs, one more run of each tool under `perf stat` (when perf and
+#        the syscall tracepoints are there): io_uring_enter calls, context switches, task-clock
+#        and page faults per I/O, the per-I/O work one tool does that the other does not).
+# Goals (issue 19): IOPS >= 1.0x fio's in every case (4k randread QD 1, 32, 128; 128k read
+# QD 32), and a p99 at QD 1 no worse than fio's (cases run by CASES only). Exits 1 when one is
+# missed (tests/bench/README.md), 77 without root or fio.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/bench.sh"
 
@@ -48,6 +51,24 @@ run_silo() {
         jq -r '"\(.read.iops) \(.read.lat_us.p99) \((.cpu.user_sec + .cpu.sys_sec) * 1e6 / .read.ios)"' "$T/silo.json"
 }
 
+# profile TOOL-ARGS... -> "enters/io cs/io task_us/io faults/io" of one run (perf stat, CSV).
+perf_ok=0
+if [ "${PROFILE:-1}" = 1 ] && command -v perf >/dev/null &&
+        perf stat -x, -e syscalls:sys_enter_io_uring_enter true >/dev/null 2>&1; then
+        perf_ok=1
+fi
+profile() { # ios-jq-path json-file cmd...
+        local q="$1" out="$2"
+        shift 2
+        perf stat -x, -o "$T/perf.csv" -e syscalls:sys_enter_io_uring_enter,context-switches,task-clock,page-faults \
+                "$@" > "$out"
+        awk -F, -v n="$(jq -r "$q" "$out")" '
+                $3 ~ /io_uring_enter/ { e = $1 } $3 == "context-switches" { c = $1 }
+                $3 == "task-clock" { t = $1 } $3 == "page-faults" { f = $1 }
+                END { printf "%.2f %.2f %.2f %.4f\n", e / n, c / n, t * 1000 / n, f / n }' "$T/perf.csv"
+}
+: > "$T/profile"
+
 printf "%-22s %12s %12s %7s %11s %11s %9s %9s\n" case fio_iops silo_iops ratio fio_p99_us silo_p99_us \
         fio_cpu/io silo_cpu/io
 for c in ${CASES:-"randread:4k:1" "randread:4k:32" "randread:4k:128" "read:128k:32"}; do
@@ -76,11 +97,23 @@ print("#   fio  p99:  " + " ".join("%.0f" % x[1] for x in f), file=sys.stderr)
 print("#   silo p99:  " + " ".join("%.0f" % x[1] for x in s), file=sys.stderr)
 PY
         read -r ratio fio_p99 silo_p99 <"$T/figures"
-        case "$1 $2 $3" in
-        "randread 4k 32"|"randread 4k 128")
-                bench_goal "$1 $2 QD$3 IOPS, silo-io / fio" "$ratio" "x" ">=" 1.0 ;;
-        "randread 4k 1")
-                bench_goal "$1 $2 QD1 p99, silo-io (fio: $fio_p99 us)" "$silo_p99" "us" "<=" "$fio_p99" ;;
-        esac
+        if [ "$perf_ok" = 1 ]; then
+                pf="$(profile .jobs[0].read.total_ios "$T/fio-p.json" fio --name=bench --filename="$LOOP" \
+                        --ioengine=io_uring --direct=1 --rw="$1" --bs="$2" --iodepth="$3" --fixedbufs=1 \
+                        --registerfiles=1 --runtime="$RUNTIME" --time_based --output-format=json)"
+                ps="$(profile .read.ios "$T/silo-p.json" "$SILO_IO" --filename "$LOOP" --rw "$1" --bs "$2" \
+                        --iodepth "$3" --direct 1 --fixedbufs 1 --registerfiles 1 --runtime "$RUNTIME" --json)"
+                echo "$1 $2 qd$3 fio $pf" >> "$T/profile"
+                echo "$1 $2 qd$3 silo-io $ps" >> "$T/profile"
+        fi
+        bench_goal "$1 $2 QD$3 IOPS, silo-io / fio" "$ratio" "x" ">=" 1.0
+        if [ "$1 $2 $3" = "randread 4k 1" ]; then
+                bench_goal "$1 $2 QD1 p99, silo-io (fio: $fio_p99 us)" "$silo_p99" "us" "<=" "$fio_p99"
+        fi
 done
+if [ -s "$T/profile" ]; then
+        echo "# profile, one run each (perf stat): per I/O"
+        printf "%-22s %-8s %10s %10s %12s %10s\n" case tool enters cswitches task-clock_us faults
+        awk '{ printf "%-22s %-8s %10s %10s %12s %10s\n", $1 " " $2 " " $3, $4, $5, $6, $7, $8 }' "$T/profile"
+fi
 bench_done
