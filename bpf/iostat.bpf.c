@@ -13,8 +13,8 @@
 const volatile __u32 ts_mode = IOSTAT_TS_KERNEL_FIRST;
 const volatile __u32 queue_flag_stats_bit = IOSTAT_QUEUE_FLAG_STATS_BIT_6_1;
 /* Tests only (struct iostat_options.test_unstamped_dev): a disk, in key encoding, whose queue
- * is treated as one that does not stamp, so the fallback runs on any kernel. 0 in production,
- * where the verifier drops the branches that read it. */
+ * is treated as one that does not stamp, so the fallback runs on any kernel. 0 in production:
+ * the verifier knows the frozen value and removes the branches on it (one load stays). */
 const volatile __u32 test_unstamped_dev = 0;
 
 /* Per-CPU so that concurrent I/O on many CPUs never bounces a cache line; allocated on demand
