@@ -106,6 +106,17 @@ in_new_cluster() {
 }
 for s in s1 s2 s3 s4; do wait_for 10 "$s in the new master's cluster" in_new_cluster $s; done
 pass "the same sims follow the fresh state's master: cluster $old_cluster (epoch $old_epoch) -> $(sim s1 GET /sim/state | jq -r '"\(.cluster_id) (epoch \(.epoch))"')"
+# What follows is the event buffer's and the HTTP server's (a consumer too slow is dropped, the
+# agents' heartbeats unharmed), which hold no state in the store: it runs on SQLite. On etcd the
+# heartbeats' p99 is etcd's latency tail and not the stalled consumer's effect: the master's loop
+# blocks on its etcd round trips (each turn's txn, and a range per status update to find a
+# duplicate update id), and a heartbeat that comes meanwhile waits (measured on a loaded machine:
+# p99 15-230 ms on etcd, 17 ms on SQLite, from etcd calls of 50-300 ms now and then), so the
+# ratio of two such p99s said nothing about the consumer (it once read 2.26).
+if [ "${SILO_TEST_STORE:-sqlite}" = etcd ]; then
+    echo "time: ${SECONDS} s"
+    assert_done
+fi
 # The agents' heartbeat p99 during one workload (N tasks submitted at a steady 300 a second,
 # placed and finished: 6 events each): the nearest-rank p99 of the four sims' round trips pooled,
 # a few hundred samples, rather than the worst sim's own p99, which is its one or two slowest.

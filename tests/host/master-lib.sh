@@ -54,13 +54,25 @@ if [ "${SILO_TEST_STORE:-sqlite}" = etcd ]; then
     # lease rather than wait for it, and a short one (2 s) made a leader busy with a burst of
     # submissions on a loaded machine miss its own deadline and step down mid-suite.
     # SILO_TEST_LEASE_TTL_S=2 by hand: a short lease under load (does a busy leader keep it?).
-    STORE_OPTS=(--store etcd --etcd-prefix /silo-test/ ${SILO_TEST_LEASE_TTL_S:+--lease-ttl-s "$SILO_TEST_LEASE_TTL_S"})
+    # SILO_TEST_ETCD=ENDPOINTS: an etcd that is already running (master-suites-etcd.sh shares
+    # one among suites run side by side), each suite under its own SILO_TEST_ETCD_PREFIX.
+    ETCD_PREFIX=${SILO_TEST_ETCD_PREFIX:-/silo-test/}
+    STORE_OPTS=(--store etcd --etcd-prefix "$ETCD_PREFIX" ${SILO_TEST_LEASE_TTL_S:+--lease-ttl-s "$SILO_TEST_LEASE_TTL_S"})
+    [ -z "${SILO_TEST_ETCD:-}" ] || STORE_OPTS+=(--etcd "$SILO_TEST_ETCD")
     ASSERT_SUITE="$ASSERT_SUITE (etcd)"
 fi
+# etcdctl (API v3) on the suite's etcd, its own or the shared one.
+store_etcdctl() {
+    if [ -n "${SILO_TEST_ETCD:-}" ]; then
+        ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints="$SILO_TEST_ETCD" --command-timeout=5s "$@"
+    else
+        etcd_ctl "$@"
+    fi
+}
 
 # Start the master; the first start picks a free port, later ones reuse it.
 start_master() {
-    if [ "${SILO_TEST_STORE:-sqlite}" = etcd ] && [ -z "$ETCD_DIR" ]; then
+    if [ "${SILO_TEST_STORE:-sqlite}" = etcd ] && [ -z "$ETCD_DIR" ] && [ -z "${SILO_TEST_ETCD:-}" ]; then
         etcd_start_cluster 1 || fail "etcd did not start"
         STORE_OPTS+=(--etcd "$ETCD_ENDPOINTS")
     fi
