@@ -422,6 +422,21 @@ out:
 
 /* ---- watching ---- */
 
+/* The watch is gone (broken, cancelled by etcd, never opened): say so once until one opens
+ * again, read the key meanwhile, open the next after a backoff. */
+static void leader_watch_lost(struct master_leader *l, const char *why)
+{
+        if (!l->watch_trouble)
+                log_warning("watching the leader key %s: %s; reading it every %" PRIu64
+                            " ms until the watch opens again",
+                            l->key, why, leader_poll_interval_ms(l->cfg.ttl_s));
+        l->watch_trouble = true;
+        l->watch = NULL;
+        l->watch_open = false;
+        l->watch_backoff_ms = leader_watch_backoff_ms(l->watch_backoff_ms);
+        l->watch_retry_ms = now_boot_ms() + l->watch_backoff_ms;
+}
+
 /* Runs inside curl's write callback: it may not start or end transfers (libcurl refuses
  * calls into the multi handle from its callbacks), so a deletion only marks the key gone and
  * wakes the timer, which campaigns at once. */
@@ -436,23 +451,13 @@ static void on_watch_response(const json_t *j, void *userdata)
                 return;
         r = etcd_watch_response_from_json(j, &res, &error);
         if (r < 0 || res.canceled) {
-                if (!l->watch_trouble)
-                        log_warning("watching the leader key %s: %s; reading it every %" PRIu64
-                                    " ms until the watch opens again",
-                                    l->key,
-                                    r == -EIO           ? strempty(error)
-                                    : r < 0             ? "an answer that is not a watch's"
-                                    : res.compact_revision ? "its start was compacted away"
-                                    : res.cancel_reason ? res.cancel_reason
-                                                        : "etcd cancelled it",
-                                    leader_poll_interval_ms(l->cfg.ttl_s));
-                l->watch_trouble = true;
-                l->watch_open = false;
                 /* Ends the stream; on_watch_end() does not run for a cancel. */
                 etcd_watch_cancel(l->watch);
-                l->watch = NULL;
-                l->watch_backoff_ms = leader_watch_backoff_ms(l->watch_backoff_ms);
-                l->watch_retry_ms = now_boot_ms() + l->watch_backoff_ms;
+                leader_watch_lost(l, r == -EIO               ? strempty(error)
+                                     : r < 0                 ? "an answer that is not a watch's"
+                                     : res.compact_revision ? "its start was compacted away"
+                                     : res.cancel_reason     ? res.cancel_reason
+                                                             : "etcd cancelled it");
                 if (l->phase == PHASE_IDLE)
                         leader_schedule(l, now_boot_ms()); /* read it now */
                 goto out;
@@ -500,18 +505,11 @@ static void on_watch_end(int r, const char *error, void *userdata)
 {
         struct master_leader *l = userdata;
 
-        l->watch = NULL;
-        l->watch_open = false;
-        if (l->freeing)
+        if (l->freeing) {
+                l->watch = NULL;
                 return;
-        if (!l->watch_trouble)
-                log_warning("watching the leader key %s: %s; reading it every %" PRIu64
-                            " ms until the watch opens again",
-                            l->key, error ? error : strerror(-r),
-                            leader_poll_interval_ms(l->cfg.ttl_s));
-        l->watch_trouble = true;
-        l->watch_backoff_ms = leader_watch_backoff_ms(l->watch_backoff_ms);
-        l->watch_retry_ms = now_boot_ms() + l->watch_backoff_ms;
+        }
+        leader_watch_lost(l, error ? error : strerror(-r));
         if (l->phase == PHASE_IDLE)
                 leader_schedule(l, now_boot_ms() + leader_poll_interval_ms(l->cfg.ttl_s));
 }
@@ -525,16 +523,8 @@ static void leader_watch_open(struct master_leader *l, int64_t from_revision)
                                     on_watch_response, on_watch_end, l, &l->watch)
                  : -ENOMEM;
         json_decref(body);
-        if (r < 0) {
-                if (!l->watch_trouble)
-                        log_warning_errno(r, "cannot watch the leader key %s: %m; reading it "
-                                             "instead",
-                                          l->key);
-                l->watch_trouble = true;
-                l->watch = NULL;
-                l->watch_backoff_ms = leader_watch_backoff_ms(l->watch_backoff_ms);
-                l->watch_retry_ms = now_boot_ms() + l->watch_backoff_ms;
-        }
+        if (r < 0)
+                leader_watch_lost(l, strerror(-r));
 }
 
 static void leader_poll(struct master_leader *l)
