@@ -171,7 +171,8 @@
   // ---- overview: the table Mesos' UI had, with disks ----
 
   async function viewOverview() {
-    const [{ agents }, { tasks }] = await Promise.all([api('api/v1/agents'), api('api/v1/tasks')]);
+    const [{ agents }, { tasks }, { volumes }] = await Promise.all([api('api/v1/agents'),
+      api('api/v1/tasks'), api('api/v1/volumes')]);
     const active = agents.filter((a) => a.state === 'ACTIVE');
     const total = { cpus: 0, mem: 0 };
     const idle = { cpus: 0, mem: 0 };
@@ -215,11 +216,26 @@
         ? table(['Disk', 'Class', '#Capacity read / write', '#IOPS read / write', '#Allocated io cost',
           '#Allocated read / write', '#Idle'], diskRows, { id: 'disks' })
         : el('p', { class: 'muted' }, 'No disks offered.')),
+      el('h2', null, 'Persistent volumes (' + volumes.length + ')'),
+      volumeTable(volumes, agents),
       el('h2', null, 'Pending tasks (' + pending.length + ')'),
       pendingTable(pending),
       el('h2', null, 'Tasks (' + tasks.length + ')'),
       taskTable(tasks.slice(-200).reverse(), agents),
       tasks.length > 200 ? el('p', null, el('a', { href: '#/tasks' }, 'All ' + tasks.length + ' tasks')) : null);
+  }
+
+  // Where each volume lives, what it books on its disk and who mounts it (GET /api/v1/volumes).
+  function volumeTable(volumes, agents) {
+    if (!volumes.length) return el('section', { class: 'card' }, el('p', { class: 'muted' }, 'No volumes.'));
+    const host = new Map((agents || []).map((a) => [a.id, a.hostname || a.id]));
+    return el('section', { class: 'card' }, table(['Volume', 'Agent', 'Disk', '#Size', '#Used', 'State', 'Tasks'],
+      volumes.map((v) => el('tr', { id: 'volume-' + v.name },
+        el('td', null, v.name), el('td', null, host.get(v.agent_id) || v.agent_id),
+        el('td', null, v.disk), num(fmtBytes(v.size)), num(fmtBytes(v.used_bytes)),
+        el('td', null, v.missing ? 'missing' : v.state),
+        el('td', null, v.tasks.map((id) => el('a', { href: '#/task/' + encodeURIComponent(id), class: 'id' }, id + ' '))))),
+      { id: 'volumes' }));
   }
 
   function pendingTable(pending) {

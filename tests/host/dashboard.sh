@@ -22,7 +22,7 @@ start_master --heartbeat-interval-ms 200 --agent-timeout-ms 10000
 M="http://127.0.0.1:$PORT"
 
 # ---- the cluster: node1 has 8 cpus, 16Gi and nullb0 (read 400 MB/s, write 200 MB/s) ----
-start_sim node1 --cpus 8 --mem $((16 << 30)) --disk nullb0:ssd:400000000:200000000:100000:50000 \
+start_sim node1 --cpus 8 --mem $((16 << 30)) --disk nullb0:ssd:400000000:200000000:100000:50000:$((100 << 30)) \
     --io-fill 0.9
 wait_for 10 "node1 registered" sim_registered node1
 AGENT=$(sim_agent_id node1)
@@ -31,11 +31,13 @@ AGENT=$(sim_agent_id node1)
 # measures 0.9 of each limit: 18 MB/s read, 36 MB/s write.
 submit '{"id":"writer","name":"writer","role":"storage","command":["/bin/sleep","1000"],
   "resources":{"cpus":2,"mem":"1Gi","pids":100,"io":[{"disk":"nullb0","rbps":"20M","wbps":"40M"}]}}' >/dev/null
-submit '{"id":"scrub","name":"scrub","command":["/bin/sleep","1000"],"resources":{"cpus":1,"mem":"512Mi"}}' >/dev/null
+submit '{"id":"scrub","name":"scrub","command":["/bin/sleep","1000"],"resources":{"cpus":1,"mem":"512Mi"},
+  "container":{"volumes":[{"name":"scrub-data","size":"2Gi","target":"/data"}]}}' >/dev/null
 # 64 cpus exist nowhere: it stays PENDING with the allocator's reason.
 submit '{"id":"huge","name":"huge","command":["/bin/true"],"resources":{"cpus":64,"mem":"1Gi"}}' >/dev/null
 wait_for 15 "writer RUNNING" state_is writer RUNNING
 wait_for 15 "scrub RUNNING" state_is scrub RUNNING
+wait_for 10 "scrub-data ready" api_is /api/v1/volumes/scrub-data .state ready
 wait_for 10 "huge pending with a reason" bash -c \
     "curl -s -H 'Authorization: Bearer $TOKEN' $M/api/v1/tasks/huge | jq -e '.pending_reason // \"\" | length > 0'"
 REASON=$(task_field huge .pending_reason)
@@ -112,6 +114,8 @@ assert_match "overview: the disk's allocated bandwidth" "$ROW" "20\.0 MB/s / 40\
 assert_match "overview: the disk's idle share" "$ROW" "75\.0 % ≈ 150 MB/s of writes"
 assert_match "overview: task list has writer" "$(text "$F" task-writer)" "^writer writer storage RUNNING node1 2\.00 1\.0 GiB nullb0 rbps 20\.0 MB/s, wbps 40\.0 MB/s"
 assert_match "overview: task list has scrub" "$(text "$F" task-scrub)" "^scrub scrub default RUNNING node1 1\.00 512 MiB"
+assert_match "overview: the volume, where it is and who mounts it" "$(text "$F" volume-scrub-data)" \
+    "^scrub-data node1 nullb0 2\.0 GiB 4\.0 KiB ready scrub$"
 assert_eq "overview: the pending task's reason, as the API has it" \
     "$(text "$F" pending-huge | sed -E 's/^huge huge default [0-9]+[smhd] //')" "$(tr -s ' \n' ' ' <<<"$REASON" | sed 's/ $//')"
 assert_eq "the token left the address bar (and the history)" "$(text "$F" location)" "$M/#/"
