@@ -52,8 +52,8 @@ int http_client_request(http_client *c, const char *method, const char *url, con
  * http_client_request()). on_data returns 0 to go on or -errno to end the transfer, which done
  * then reports. Only the connection is timed (connect_timeout_ms, 0 = 10 s); the stream lasts
  * until the peer ends it, it fails, or http_client_cancel(). headers: extra "Name: value" lines
- * for this request, NULL-terminated (may be NULL). *ret_call (may be NULL) names the request
- * until done runs. */
+ * for this request, NULL-terminated (may be NULL). userdata goes to both on_data and done.
+ * *ret_call (may be NULL) names the request until done runs. */
 typedef struct http_call http_call;
 typedef int (*http_client_data_fn)(const char *data, size_t n, void *userdata);
 int http_client_stream(http_client *c, const char *method, const char *url, const json_t *body,

@@ -994,6 +994,123 @@ static void test_stream_wait_wake_abort(void **state)
         assert_int_equal(feed.waits, 1);
 }
 
+/* ---- http_client_stream(): a body handed over piece by piece as it comes ---- */
+
+struct chunks {
+        struct result r; /* first: on_done's view of the same userdata */
+        char got[512];
+        size_t n;
+        unsigned calls;
+        bool cancel_in_data; /* http_client_cancel() from on_data */
+        http_call *call;
+};
+
+static int on_chunk(const char *data, size_t n, void *userdata)
+{
+        struct chunks *c = userdata;
+        size_t room = sizeof(c->got) - 1 - c->n;
+
+        memcpy(c->got + c->n, data, MIN(n, room));
+        c->n += MIN(n, room);
+        c->got[c->n] = '\0';
+        c->calls++;
+        if (c->cancel_in_data)
+                http_client_cancel(client, c->call);
+        return 0;
+}
+
+/* Drive server and client until *flag (or 5 s). */
+static void pump_until(const bool *flag, const size_t *n, size_t want)
+{
+        for (int i = 0; i < 5000 && !(flag && *flag) && !(n && *n >= want); i++) {
+                struct epoll_event ev[8];
+                int k = epoll_wait(epfd, ev, 8, 1);
+
+                for (int j = 0; j < k; j++)
+                        if (ev[j].data.u32 == 1)
+                                (void)http_server_run(server);
+                        else
+                                (void)http_client_process(client);
+                if (k == 0)
+                        (void)http_server_run(server);
+        }
+}
+
+static void test_client_stream(void **state)
+{
+        static const char *const auth[] = {"Authorization: Bearer " TOKEN, NULL};
+        struct chunks c = {0};
+        struct result *r = &c.r;
+        char url[256];
+
+        (void)state;
+        snprintf(url, sizeof(url), "%s/feed", base);
+        /* Each piece as the server sends it, the next one only once it is sent; nothing kept
+         * for done, which sees the end. */
+        memset(&feed, 0, sizeof(feed));
+        strcpy(feed.data, "{}\n");
+        feed.len = 3;
+        assert_int_equal(http_client_stream(client, "GET", url, NULL, auth, 2000, on_chunk,
+                                            on_done, &c, &c.call),
+                         0);
+        pump_until(NULL, &c.n, 3);
+        assert_string_equal(c.got, "{}\n");
+        assert_false(r->done);
+        strcpy(feed.data, "{\"a\":1}\n");
+        feed.len = strlen(feed.data);
+        http_stream_wake(feed.stream);
+        pump_until(NULL, &c.n, 11);
+        assert_string_equal(c.got, "{}\n{\"a\":1}\n");
+        feed.end = true;
+        http_stream_wake(feed.stream);
+        pump_until(&r->done, NULL, 0);
+        assert_true(r->done);
+        assert_int_equal(r->error, 0);
+        assert_int_equal(r->status, 200);
+        assert_string_equal(r->body, "");
+        assert_int_equal(http_client_in_flight(client), 0);
+        result_clear(r);
+
+        /* Not a 2xx: the error body is kept for done, on_data never sees it. */
+        c = (struct chunks){0};
+        assert_int_equal(http_client_stream(client, "GET", url, NULL, NULL, 2000, on_chunk,
+                                            on_done, &c, NULL),
+                         0);
+        pump_until(&r->done, NULL, 0);
+        assert_int_equal(r->status, 401);
+        assert_int_equal(c.calls, 0);
+        assert_non_null(strstr(r->body, "unauthorized"));
+        result_clear(r);
+
+        /* Cancelled from its own on_data, and from outside: done never runs, nothing left in
+         * flight, and the server sees the connection go. */
+        for (int inside = 1; inside >= 0; inside--) {
+                memset(&feed, 0, sizeof(feed));
+                strcpy(feed.data, "{}\n");
+                feed.len = 3;
+                c = (struct chunks){.cancel_in_data = inside};
+                assert_int_equal(http_client_stream(client, "GET", url, NULL, auth, 2000, on_chunk,
+                                                    on_done, &c, &c.call),
+                                 0);
+                pump_until(NULL, &c.n, 3);
+                assert_int_equal(c.calls, 1);
+                if (!inside)
+                        http_client_cancel(client, c.call);
+                for (int i = 0; i < 200 && http_client_in_flight(client) > 0; i++)
+                        pump_until(NULL, &c.n, SIZE_MAX);
+                assert_int_equal(http_client_in_flight(client), 0);
+                assert_false(r->done);
+                feed.end = true;
+                if (feed.stream)
+                        http_stream_wake(feed.stream);
+                for (int i = 0; i < 500 && !feed.destroyed; i++) {
+                        (void)http_server_run(server);
+                        usleep(1000);
+                }
+                assert_int_equal(feed.destroyed, 1);
+        }
+}
+
 static int setup(void **state)
 {
         struct http_server_config c = {
@@ -1134,7 +1251,8 @@ int main(void)
             cmocka_unit_test(test_deadlines_and_limit),
             cmocka_unit_test(test_attach_event_loop),
             cmocka_unit_test(test_slow_bodies),
-            cmocka_unit_test(test_stream_wait_wake_abort),
+            cmocka_unit_test(test_client_stream),
+            cmocka_unit_test(test_stream_wait_wake_abort), /* leaves a stream for teardown */
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
