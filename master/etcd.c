@@ -1080,7 +1080,9 @@ static int etcd_watch_data(const char *data, size_t n, void *userdata)
         int r = etcd_stream_feed(&w->stream, data, n, etcd_watch_object, w);
 
         if (w->cancelled) {
-                /* etcd_watch_cancel() from on_response: the call ends without a callback. */
+                /* etcd_watch_cancel() from on_response: the call ends without a callback
+                 * (the client defers that to this write's return). */
+                http_client_cancel(w->client, w->call);
                 etcd_watch_free(w);
                 return -ECANCELED;
         }

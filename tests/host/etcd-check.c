@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* master/etcd.c against a real etcd (endpoints in $SILO_TEST_ETCD, set by etcd-client.sh):
- * ranges, fenced txns, the txn-ops limit, leases, endpoint failover, blocking and async. */
+ * ranges, fenced txns, the txn-ops limit, leases, endpoint failover, blocking and async, watches. */
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -342,6 +342,116 @@ static void test_async(void **state)
         etcd_free(e);
 }
 
+struct watch_out {
+        unsigned created, puts, deletes, ended;
+        int end_r;
+        char *end_error;
+        bool cancel_on_delete;
+        struct etcd_watch *w;
+};
+
+static void watch_response(const json_t *j, void *userdata)
+{
+        struct watch_out *o = userdata;
+        struct etcd_watch_response res = {0};
+
+        assert_int_equal(etcd_watch_response_from_json(j, &res, NULL), 0);
+        o->created += res.created;
+        for (size_t i = 0; i < res.n_events; i++) {
+                if (res.events[i].deleted)
+                        o->deletes++;
+                else
+                        o->puts++;
+        }
+        etcd_watch_response_done(&res);
+        if (o->cancel_on_delete && o->deletes)
+                etcd_watch_cancel(o->w);
+}
+
+static void watch_end(int r, const char *error, void *userdata)
+{
+        struct watch_out *o = userdata;
+
+        o->ended++;
+        o->end_r = r;
+        o->end_error = error ? strdup(error) : NULL;
+}
+
+static void watch_pump(http_client *c, const unsigned *n, unsigned want)
+{
+        for (int i = 0; i < 300 && *n < want; i++) {
+                struct pollfd p = {.fd = http_client_get_fd(c), .events = POLLIN};
+                (void)poll(&p, 1, 10);
+                assert_int_equal(http_client_process(c), 0);
+        }
+}
+
+/* A watch past a dead endpoint sees a put and a delete of its key as they happen; cancelled
+ * from its own callback or from outside, its end never runs and nothing stays in flight; on
+ * dead endpoints only, the end names the endpoint. */
+static void test_watch(void **state)
+{
+        _cleanup_free_ char *eps = NULL, *k = key("watched"), *err = NULL;
+        struct watch_out o = {.cancel_on_delete = true};
+        struct etcd_txn_result res = {0};
+        struct etcd *e, *w;
+        struct etcd_txn t;
+        http_client *c = NULL;
+        json_t *body = etcd_watch_body(k, NULL, 0);
+
+        (void)state;
+        assert_non_null(body);
+        assert_true(asprintf(&eps, "http://127.0.0.1:9,%s", endpoints) > 0);
+        e = client(endpoints);
+        w = client(eps);
+        assert_int_equal(http_client_new(&c), 0);
+        assert_int_equal(etcd_watch_async(w, c, body, 1000, watch_response, watch_end, &o, &o.w),
+                         0);
+        watch_pump(c, &o.created, 1);
+        assert_int_equal(o.created, 1);
+        assert_string_equal(etcd_endpoint(w), endpoints);
+        assert_int_equal(etcd_txn_init(&t), 0);
+        assert_int_equal(etcd_txn_put(&t, k, "v", 1, 0), 0);
+        assert_int_equal(etcd_txn_commit(e, &t, &res, &err), 0);
+        etcd_txn_done(&t);
+        etcd_txn_result_done(&res);
+        watch_pump(c, &o.puts, 1);
+        assert_int_equal(o.puts, 1);
+        assert_int_equal(etcd_delete(e, k, NULL, NULL, &err), 0);
+        watch_pump(c, &o.deletes, 1);
+        assert_int_equal(o.deletes, 1);
+        for (int i = 0; i < 20; i++)
+                assert_int_equal(http_client_process(c), 0);
+        assert_int_equal(http_client_in_flight(c), 0);
+        assert_int_equal(o.ended, 0);
+
+        /* cancelled from outside once open */
+        o = (struct watch_out){0};
+        assert_int_equal(etcd_watch_async(w, c, body, 1000, watch_response, watch_end, &o, &o.w),
+                         0);
+        watch_pump(c, &o.created, 1);
+        assert_int_equal(o.created, 1);
+        etcd_watch_cancel(o.w);
+        assert_int_equal(http_client_in_flight(c), 0);
+        assert_int_equal(o.ended, 0);
+        etcd_free(w);
+
+        /* nothing listening */
+        o = (struct watch_out){0};
+        w = client("http://127.0.0.1:9");
+        assert_int_equal(etcd_watch_async(w, c, body, 1000, watch_response, watch_end, &o, &o.w),
+                         0);
+        watch_pump(c, &o.ended, 1);
+        assert_int_equal(o.ended, 1);
+        assert_int_equal(o.end_r, -ECONNREFUSED);
+        assert_non_null(strstr(o.end_error, "http://127.0.0.1:9/v3/watch"));
+        free(o.end_error);
+        json_decref(body);
+        http_client_free(c);
+        etcd_free(w);
+        etcd_free(e);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -353,6 +463,7 @@ int main(void)
             cmocka_unit_test(test_lease),
             cmocka_unit_test(test_failover),
             cmocka_unit_test(test_async),
+            cmocka_unit_test(test_watch),
         };
 
         endpoints = getenv("SILO_TEST_ETCD");
