@@ -342,7 +342,31 @@ static void test_isolation_report(void **state)
                 assert_non_null(strstr(t, "\n  latency p50/p99               -  850 / 1900 us\n"));
                 /* A task without a network view (an older agent) has no Network line. */
                 assert_null(strstr(t, "Network:"));
+                /* An agent without the timing field: no issue-time row. */
+                assert_null(strstr(t, "issue times"));
                 free(t);
+        }
+        /* Where the device's issue times come from (bpf/README.md): the kernel's stamp, the
+         * issue program's hash, or anything else as the agent said it. */
+        {
+                json_t *m = json_object_get(json_array_get(json_object_get(json_object_get(v, "limits"),
+                                                                           "io"),
+                                                           0),
+                                            "measured");
+                static const char *const modes[][2] = {
+                        {"kernel", "kernel (rq)"}, {"hash", "hash (issue)"}, {"mixed", "mixed"}};
+
+                for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                        char want[128], *t;
+
+                        json_object_set_new(m, "timing", json_string(modes[i][0]));
+                        t = render(ctl_render_isolation, v, 80);
+                        assert_fits(t, 80);
+                        snprintf(want, sizeof(want), "\n  issue times                   - %14s\n", modes[i][1]);
+                        assert_non_null(strstr(t, want));
+                        free(t);
+                }
+                json_object_del(m, "timing");
         }
         /* A bridge task's network (agent/task-network.h): the limit in force and the veth's rates. */
         json_object_set_new(v, "network",
