@@ -29,6 +29,8 @@ PACKAGES=(
     # PostgreSQL as a task (examples/postgres.json: the vm-postgres suite, the noisy-neighbour
     # benchmark, scripts/demo.sh): the server and pgbench/psql (postgresql-client-15)
     postgresql-15
+    # vm-gluster: glusterd as Silo tasks (examples/glusterfs-brick.json), the FUSE client
+    glusterfs-server glusterfs-client
 )
 
 if [ "$(id -u)" -ne 0 ]; then
