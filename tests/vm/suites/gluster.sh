@@ -41,11 +41,13 @@ declare -a DISK_DIR VOL_DIR BRICK_TASK BRICK_AGENT BRICK_ADDR
 teardown() {
     local rc="$1" i
     set +e
-    if [ "$rc" -ne 0 ]; then
+    if [ "$rc" -ne 0 ] && [ -S "${VOL_DIR[1]:-}/glusterd.socket" ]; then
         echo "---- gluster peer status, volume status, heal info (brick 1) ----"
         G peer status 2>&1 | tail -n 12
         G volume status "$VOL" 2>&1 | tail -n 12
         timeout 60 "$GLFSHEAL" "$VOL" glusterd-sock "${VOL_DIR[1]}/glusterd.socket" 2>&1 | tail -n 16
+    fi
+    if [ "$rc" -ne 0 ]; then
         for ((i = 1; i <= 3; i++)); do
             echo "---- brick $i: glusterd log ----"
             tail -n 15 "${VOL_DIR[$i]:-/nonexistent}/log/glusterd.log" 2>/dev/null
