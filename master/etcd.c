@@ -551,6 +551,7 @@ int etcd_txn_init(struct etcd_txn *t)
 
 void etcd_txn_done(struct etcd_txn *t)
 {
+        free(t->key0);
         json_decref(t->compare);
         json_decref(t->success);
         json_decref(t->failure);
@@ -574,8 +575,8 @@ int etcd_txn_compare(struct etcd_txn *t, const char *key, enum etcd_target targe
         if (!c || json_array_append_new(t->compare, c) < 0)
                 return -ENOMEM;
         t->n_bytes += strlen(key) * 4 / 3 + 80;
-        if (!t->key0)
-                t->key0 = key;
+        if (!t->key0 && !(t->key0 = strdup(key)))
+                return -ENOMEM;
         return 0;
 }
 
@@ -587,8 +588,8 @@ static int txn_add(struct etcd_txn *t, json_t *ops, const char *name, json_t *re
         if (!op || json_array_append_new(ops, op) < 0)
                 return -ENOMEM;
         t->n_bytes += bytes;
-        if (!t->key0)
-                t->key0 = key;
+        if (!t->key0 && !(t->key0 = strdup(key)))
+                return -ENOMEM;
         return 0;
 }
 

@@ -103,7 +103,7 @@ struct etcd_txn {
         json_t *compare, *success, *failure;
         size_t n_ops;     /* operations in success (etcd limits them: --max-txn-ops, 128) */
         size_t n_bytes;   /* about the size of the request (etcd: --max-request-bytes, 1.5 MiB) */
-        const char *key0; /* the first key it touches, for messages */
+        char *key0; /* the first key it touches (a copy: callers free theirs), for messages */
 };
 enum etcd_target { ETCD_VERSION, ETCD_CREATE, ETCD_MOD, ETCD_VALUE, ETCD_LEASE };
 enum etcd_cmp { ETCD_EQUAL, ETCD_GREATER, ETCD_LESS, ETCD_NOT_EQUAL };

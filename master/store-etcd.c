@@ -892,7 +892,7 @@ static int etcd_load_tasks(struct store *base, int (*cb)(struct master_task *t, 
         if (r < 0 && err)
                 log_error("loading the tasks: %s", err);
         /* in submission order, as SQLite's ORDER BY seq */
-        if (r >= 0)
+        if (r >= 0 && l.n > 0) /* qsort's array may not be NULL, even empty */
                 qsort(l.tasks, l.n, sizeof(*l.tasks), task_seq_cmp);
         for (; r >= 0 && i < l.n; i++)
                 r = cb(l.tasks[i], userdata);
