@@ -74,7 +74,7 @@ wait_for 30 "a third of the burst acknowledged" bash -c "[ \$(wc -l <'$WORK/burs
 python3 "$(dirname "$0")/etcd-watch-times.py" "${ETCD_CLIENT_URL[0]}" /silo/leader >"$WORK/leader-key.log" 2>&1 &
 WATCH=$!
 PIDS+=("$WATCH")
-sleep 0.2
+wait_for 10 "the leader key's watch open" grep -q CREATED "$WORK/leader-key.log"
 T_KILL=$(date +%s%3N)
 acked_before=$(wc -l <"$WORK/burst.jsonl")
 # Frozen first, so that what etcd holds is the last the old leader committed: the tasks STAGING
@@ -89,11 +89,16 @@ T_LEAD=$(date +%s%3N)
 PORT=${M_PORT[$NEW]} # master-lib's helpers to the new leader ($(...) kept ha_wait_leader's to itself)
 pass "m$L killed after $acked_before acknowledgements; m$NEW leads $((T_LEAD - T_KILL)) ms later (lease TTL ${HA_TTL} s)"
 E2=$(ha_epoch "$NEW")
-wait_for 5 "etcd shows the new leader's key" grep -q "PUT $E2\$" "$WORK/leader-key.log"
+# A figure, not a check (the takeover's checks are above and below): printed when the watcher saw
+# both changes, else what it saw.
+for _ in $(seq 50); do grep -q "PUT $E2\$" "$WORK/leader-key.log" && break; sleep 0.1; done
 t_del=$(awk '$2 == "DELETE" {print $1; exit}' "$WORK/leader-key.log")
 t_put=$(awk -v e="$E2" '$2 == "PUT" && $3 == e {print $1; exit}' "$WORK/leader-key.log")
-[ -n "$t_del" ] || fail "etcd never showed the old leader's key deleted: $(cat "$WORK/leader-key.log")"
-pass "etcd: the old leader's key expired $((t_del - T_KILL)) ms after the kill, the new leader's key $((t_put - t_del)) ms after that"
+if [ -n "$t_del" ] && [ -n "$t_put" ]; then
+    echo "figure: etcd: the old leader's key expired $((t_del - T_KILL)) ms after the kill, the new leader's key $((t_put - t_del)) ms after that"
+else
+    echo "figure: etcd's view of the takeover not seen; the watcher's log: $(tail -n 5 "$WORK/leader-key.log" | tr '\n' ' ')"
+fi
 kill "$WATCH" 2>/dev/null || true
 [ "$E2" -gt "$E1" ] && pass "epoch $E1 -> $E2" || fail "epoch did not grow: $E1 -> $E2"
 wait "$BURST" && rc=0 || rc=$?
