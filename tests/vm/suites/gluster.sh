@@ -134,7 +134,7 @@ brick_running() {
     [ -n "${BRICK_AGENT[$n]}" ] || fail "brick $n on an unknown agent '$aid'"
     i="${BRICK_AGENT[$n]}"
     BRICK_ADDR[$n]="${CLUSTER_AGENT_ADDR[$i]}"
-    cluster_agent_api "$i" GET /api/v1/volumes/gluster-brick-$n
+    cluster_agent_api "$i" GET "/api/v1/volumes/gluster-brick-$n"
     [ "$API_STATUS" = 200 ] && [[ "$API_BODY" =~ $rp ]] ||
         fail "volume gluster-brick-$n at agent $i: HTTP $API_STATUS: $API_BODY"
     VOL_DIR[$n]="${BASH_REMATCH[1]}"
