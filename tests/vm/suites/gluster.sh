@@ -57,6 +57,7 @@ teardown() {
     fi
     # The FUSE client ends with its mount (cluster_teardown unmounts the disks).
     umount -l "$MNT" 2>/dev/null
+    [ -f "$W/hosts" ] && cat "$W/hosts" >/etc/hosts
     rm -rf "$W"
     cluster_teardown "$rc"
 }
@@ -144,6 +145,16 @@ brick_running() {
 }
 
 mkdir -p "$MNT"
+# Names for the fabric's addresses in the guest's /etc/hosts (the overlay's copy; restored at
+# the end), as a real cluster's machines have in DNS or their hosts files: glusterd resolves
+# the address of every peer and client, and the guest has no DNS server, so each lookup from
+# an agent's namespace (its default route leads nowhere) would wait out the resolver's timeout:
+# minutes for this suite.
+cp /etc/hosts "$W/hosts"
+{
+    echo "$CLUSTER_MADDR fabric-master"
+    for ((i = 1; i <= 3; i++)); do echo "$CLUSTER_NET.$((10 + i)) fabric$i"; done
+} >>/etc/hosts
 step "a cluster of three agents, each disk an ext4 with project quotas for the volumes"
 CLUSTER_DISK_FS=ext4
 cluster_start 3 --calibrate false
