@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Loader of the per-task device allow-list: build the rules, fill the map, attach to the cgroup. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/bpf.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,9 @@ static __u32 access_to_bpf(unsigned a)
  * agent crash can leave inconsistent. A legacy attachment is held by the cgroup itself: it
  * stays after this process (and its fds) are gone, an agent restart cannot drop it, and
  * rmdir of the cgroup releases it. Flags 0 (no BPF_F_ALLOW_OVERRIDE/MULTI): nothing below
- * the task's group may replace or add to it.
+ * the task's group may replace or add to it. One loaded program may be attached to many
+ * groups (the kernel counts the references), so groups with the same rules can share one
+ * program and its map, which nobody writes after the load.
  */
 /* The map holds one entry per device: listed twice, it gets the union of the accesses. */
 static int map_fill(int map_fd, const struct cg_device_rule *rules, size_t n_rules)
@@ -84,8 +87,8 @@ static int map_fill(int map_fd, const struct cg_device_rule *rules, size_t n_rul
         return 0;
 }
 
-int devices_attach(int cgroup_fd, const struct cg_device_rule *extra, size_t n_extra,
-                   char **ret_error)
+int devices_load(const struct cg_device_rule *extra, size_t n_extra, int *ret_prog_fd,
+                 char **ret_error)
 {
         _cleanup_free_ struct cg_device_rule *rules = NULL;
         struct devices_bpf *skel;
@@ -107,11 +110,31 @@ int devices_attach(int cgroup_fd, const struct cg_device_rule *extra, size_t n_e
         r = map_fill(bpf_map__fd(skel->maps.allowed), rules, n_rules);
         if (r < 0)
                 r = error_set(ret_error, r, "cannot fill the device map: %s", strerror(-r));
-        else if (bpf_prog_attach(bpf_program__fd(skel->progs.silo_devices), cgroup_fd,
-                                 BPF_CGROUP_DEVICE, 0) < 0)
-                r = error_set(ret_error, -errno,
-                              "cannot attach the device allow-list to the cgroup: %m");
-        /* Closing our fds leaves the program attached and its map referenced by it. */
+        /* The program holds its map: our copy of its fd is all that is kept. */
+        else if ((*ret_prog_fd = fcntl(bpf_program__fd(skel->progs.silo_devices), F_DUPFD_CLOEXEC, 3)) < 0)
+                r = error_set(ret_error, -errno, "cannot keep the device allow-list program: %m");
         devices_bpf__destroy(skel);
+        return r;
+}
+
+int devices_attach_prog(int prog_fd, int cgroup_fd, char **ret_error)
+{
+        if (bpf_prog_attach(prog_fd, cgroup_fd, BPF_CGROUP_DEVICE, 0) < 0)
+                return error_set(ret_error, -errno,
+                                 "cannot attach the device allow-list to the cgroup: %m");
+        return 0;
+}
+
+int devices_attach(int cgroup_fd, const struct cg_device_rule *extra, size_t n_extra,
+                   char **ret_error)
+{
+        int prog_fd = -1;
+        int r;
+
+        r = devices_load(extra, n_extra, &prog_fd, ret_error);
+        if (r >= 0)
+                r = devices_attach_prog(prog_fd, cgroup_fd, ret_error);
+        /* Closing our fd leaves the program attached and its map referenced by it. */
+        safe_close(prog_fd);
         return r;
 }

@@ -33,4 +33,10 @@ int devices_rules_build(const struct cg_device_rule *rules, size_t n_rules,
  * attached. */
 int devices_attach(int cgroup_fd, const struct cg_device_rule *rules, size_t n_rules,
                    char **ret_error);
+
+/* The same program, loaded but not attached: *ret_prog_fd (O_CLOEXEC) for devices_attach_prog(),
+ * as many times as there are groups with these rules; close it when none is to come. */
+int devices_load(const struct cg_device_rule *rules, size_t n_rules, int *ret_prog_fd,
+                 char **ret_error);
+int devices_attach_prog(int prog_fd, int cgroup_fd, char **ret_error);
 #endif

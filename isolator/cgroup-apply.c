@@ -77,8 +77,50 @@ static int weight_write(const struct cg_task *t, const char *value, char **ret_e
         return attr_write(t, "io.weight", buf, ret_error);
 }
 
+/* Every plain write of `l` (not io.weight's) in one libcgroup pass: one cgroup_modify_cgroup()
+ * (one path lookup and mount-table walk) instead of one per file. 0 when all went in. */
+static int attrs_write_all(const struct cg_task *t, const struct cg_attr_list *l)
+{
+        struct cgroup *cg = cgroup_new_cgroup(t->rel);
+        int r = 0;
+
+        if (!cg)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->n && r == 0; i++) {
+                const struct cg_attr *a = &l->attrs[i];
+                struct cgroup_controller *c;
+                char ctrl[32];
+
+                if (streq(a->name, "io.weight"))
+                        continue;
+                snprintf(ctrl, sizeof(ctrl), "%.*s", (int)strcspn(a->name, "."), a->name);
+                c = cgroup_get_controller(cg, ctrl);
+                if (!c)
+                        c = cgroup_add_controller(cg, ctrl);
+                if (!c || cgroup_add_value_string(c, a->name, a->value) != 0)
+                        r = -ENOMEM;
+        }
+        if (r == 0 && cgroup_modify_cgroup(cg) != 0)
+                r = -EIO;
+        cgroup_free(&cg);
+        return r;
+}
+
 static int attrs_apply(const struct cg_task *t, const struct cg_attr_list *l, char **ret_error)
 {
+        /* The first write the kernel refuses stops a pass without saying which file it was:
+         * then the files go one at a time (the same values again), for a message that names
+         * the file and the value. */
+        if (attrs_write_all(t, l) == 0) {
+                for (size_t i = 0; i < l->n; i++)
+                        if (streq(l->attrs[i].name, "io.weight")) {
+                                int r = weight_write(t, l->attrs[i].value, ret_error);
+
+                                if (r < 0)
+                                        return r;
+                        }
+                return 0;
+        }
         for (size_t i = 0; i < l->n; i++) {
                 const struct cg_attr *a = &l->attrs[i];
                 int r;
@@ -149,12 +191,23 @@ static int devices_apply(const struct cg_task *t, const struct cg_limits *limits
                          char **ret_error)
 {
         _cleanup_close_ int dfd = -EBADF;
+        int r;
 
         /* bpf_prog_attach needs a real open fd of the cgroup directory, not O_PATH. */
         dfd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return error_set(ret_error, negative_errno(), "cannot open %s: %m", t->path);
-        return devices_attach(dfd, limits->devices, limits->n_devices, ret_error);
+        if (limits->n_devices > 0)
+                return devices_attach(dfd, limits->devices, limits->n_devices, ret_error);
+        /* Most tasks list no device: they share one program of the default rules, loaded
+         * once (libbpf's open, the kernel's verifier and the map cost more than the rest of
+         * the cgroup's creation together), instead of one load per launch. */
+        if (t->h->devices_prog_fd < 0) {
+                r = devices_load(NULL, 0, &t->h->devices_prog_fd, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return devices_attach_prog(t->h->devices_prog_fd, dfd, ret_error);
 }
 
 /* The writes of `limits` for a group of `h`, and the io devices to remember for the next

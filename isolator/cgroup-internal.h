@@ -15,6 +15,7 @@ struct cg_hierarchy {
         char *sysfs_root;       /* "/sys" unless a test overrides it */
         unsigned controllers;   /* CG_CTRL_* enabled in <root>/tasks */
         int shims_fd;           /* O_PATH fd of <root>/shims */
+        int devices_prog_fd;    /* the device program of the default rules, loaded at first use */
 };
 
 struct cg_task {

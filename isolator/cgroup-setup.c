@@ -208,6 +208,7 @@ struct cg_hierarchy *cg_hierarchy_free(struct cg_hierarchy *h)
         if (!h)
                 return NULL;
         safe_close(h->shims_fd);
+        safe_close(h->devices_prog_fd);
         free(h->mountpoint);
         free(h->root);
         free(h->root_rel);
@@ -326,6 +327,7 @@ int cg_hierarchy_setup(const char *cgroup_root, bool delegated, struct cg_hierar
         if (!h)
                 return -ENOMEM;
         h->shims_fd = -EBADF;
+        h->devices_prog_fd = -EBADF;
         h->mountpoint = strdup(p->mountpoint);
         h->sysfs_root = strdup("/sys");
         if (!h->mountpoint || !h->sysfs_root)
