@@ -18,6 +18,9 @@
 #include "common/macro.h"
 #include "common/protocol-json.h"
 
+/* An entry's sequence number, zero-padded so that names sort in queue order. */
+#define STATUS_SEQ_DIGITS 20
+
 struct status_queue {
         char *dir;
         struct status_entry *v;
@@ -93,7 +96,11 @@ static bool status_file_parse(const char *name, uint64_t *ret_seq, char ret_id[s
         if (len < 7 || !streq(name + len - 5, ".json"))
                 return false;
         dash = strchr(name, '-');
-        if (!dash || dash == name || dash + 1 >= name + len - 5)
+        /* Exactly the 20 digits status_entry_path() writes: any other spelling of the same
+         * number would load, but its ack would unlink a different name (ENOENT, ignored) and
+         * the update would be sent again after every restart. */
+        if (!dash || dash - name != STATUS_SEQ_DIGITS || dash + 1 >= name + len - 5 ||
+            strspn(name, "0123456789") != STATUS_SEQ_DIGITS)
                 return false;
         errno = 0;
         seq = strtoull(name, &end, 10);
@@ -152,8 +159,14 @@ int status_queue_open(const char *dir, struct status_queue **ret, size_t *ret_sk
                         (void)unlink(path);
                         continue;
                 }
-                if (!status_file_parse(de->d_name, &seq, id))
+                if (!status_file_parse(de->d_name, &seq, id)) {
+                        size_t len = strlen(de->d_name);
+
+                        if (len > 5 && streq(de->d_name + len - 5, ".json"))
+                                log_warning("status queue: %s is not named <%d-digit sequence>-<update id>.json; "
+                                            "left alone, not sent", path, STATUS_SEQ_DIGITS);
                         continue;
+                }
                 if (!ARRAY_GROW(q->v, q->alloc, q->n + 1))
                         return -ENOMEM;
                 r = status_entry_check(path, id);

@@ -219,7 +219,7 @@ static void test_ack_through_is_a_cursor(void **state)
 static void test_damaged_and_temp_files(void **state)
 {
         _cleanup_(status_queue_freep) struct status_queue *q = NULL;
-        _cleanup_free_ char *bad = NULL, *tmp = NULL, *wrongid = NULL, *stray = NULL;
+        _cleanup_free_ char *bad = NULL, *tmp = NULL, *wrongid = NULL, *stray = NULL, *short_seq = NULL;
         size_t skipped = 0;
         (void)state;
 
@@ -239,6 +239,13 @@ static void test_damaged_and_temp_files(void **state)
         assert_int_equal(file_write_atomic(tmp, "{}", 2, 0600), 0);
         assert_true(asprintf(&stray, "%s/README", qdir) > 0);
         assert_int_equal(file_write_atomic(stray, "x", 1, 0600), 0);
+        /* A valid update under an unpadded sequence number: its ack could never unlink it. */
+        assert_true(asprintf(&short_seq, "%s/10-short-id.json", qdir) > 0);
+        {
+                const char *text = "{\"update_id\":\"short-id\",\"task_id\":\"x\",\"state\":\"RUNNING\","
+                                   "\"timestamp_ms\":1}";
+                assert_int_equal(file_write_atomic(short_seq, text, strlen(text), 0600), 0);
+        }
 
         assert_int_equal(status_queue_open(qdir, &q, &skipped), 0);
         assert_int_equal(skipped, 2);
@@ -246,6 +253,7 @@ static void test_damaged_and_temp_files(void **state)
         assert_int_equal(count_files(".bad"), 2);
         assert_int_equal(access(tmp, F_OK), -1); /* interrupted write removed */
         assert_int_equal(access(stray, F_OK), 0); /* unknown files left alone */
+        assert_int_equal(access(short_seq, F_OK), 0); /* not loaded (size 1 above), not removed */
         /* New updates still go in: a set-aside file never blocks the queue. */
         assert_int_equal(push(q, "b", 1, SILO_TASK_RUNNING), 1);
         assert_int_equal(status_queue_size(q), 2);
