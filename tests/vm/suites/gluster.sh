@@ -182,8 +182,9 @@ pass "volume $VOL: replica 3, three bricks online"
 
 step "mount (FUSE) from the root namespace, fio write + verify"
 mount -t glusterfs -o log-file="$W/client.log" "${BRICK_ADDR[1]}:/$VOL" "$MNT" || fail "mount -t glusterfs"
-# fio writes, then reads back and checks every block's crc32c.
-FIO=(fio --directory="$MNT" --rw=write --bs=64k --size=4m --ioengine=psync --verify=crc32c
+# fio writes, then reads back and checks every block's crc32c. --aux-path: whatever state file
+# fio still writes (verify state on termination) goes to the suite's directory, never the caller's.
+FIO=(fio --aux-path="$W" --directory="$MNT" --rw=write --bs=64k --size=4m --ioengine=psync --verify=crc32c
      --do_verify=1 --verify_fatal=1 --verify_state_save=0 --minimal)
 "${FIO[@]}" --name=before >/dev/null || fail "fio before the failure: write or verify failed"
 pass "fio wrote 4 MiB through the mount and verified it"
