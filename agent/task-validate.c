@@ -263,7 +263,7 @@ static int hidden_paths(const struct agent *a, char ***ret)
         }
         for (size_t i = 0; r >= 0 && i < a->n_disks; i++)
                 if (a->disks[i].mount)
-                        r = strv_push(&v, &n, strdup_printf("%s/silo-volumes", a->disks[i].mount));
+                        r = strv_push(&v, &n, agent_volumes_dir(&a->disks[i], NULL));
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(v);

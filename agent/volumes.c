@@ -81,6 +81,17 @@ struct agent_volume *agent_volume_find(const struct agent *a, const char *name)
         return NULL;
 }
 
+char *agent_volumes_dir(const struct agent_disk *d, const char *name)
+{
+        char *p;
+
+        if (!d->mount)
+                return NULL;
+        if (asprintf(&p, "%s/silo-volumes%s%s", d->mount, name ? "/" : "", strempty(name)) < 0)
+                return NULL;
+        return p;
+}
+
 static const struct agent_disk *disk_find(const struct agent *a, const char *name)
 {
         for (size_t i = 0; i < a->n_disks; i++)
@@ -130,7 +141,8 @@ static int volume_path_set(struct agent_volume *v, const struct agent_disk *d)
         v->path = NULL;
         if (!d || !d->fs)
                 return 0;
-        return asprintf(&v->path, "%s/silo-volumes/%s", d->fs->mount, v->name) < 0 ? -ENOMEM : 0;
+        v->path = agent_volumes_dir(d, v->name);
+        return v->path ? 0 : -ENOMEM;
 }
 
 static int volumes_append(struct agent *a, struct agent_volume *v)
@@ -282,7 +294,7 @@ static int volume_verify(struct agent *a, struct agent_volume *v)
         r = pquota_usage_get(d->fs, v->projid, &u, &err);
         if (r < 0)
                 return volume_problem(v, "%s", err);
-        if (u.limit_bytes != (v->size + 1023) / 1024 * 1024) {
+        if (u.limit_bytes != pquota_limit_bytes(v->size)) {
                 log_warning("Volume %s: project %u had a limit of %" PRIu64 " bytes, setting %" PRIu64 " again",
                             v->name, v->projid, u.limit_bytes, v->size);
                 r = pquota_limit_set(d->fs, v->projid, v->size, &err);
@@ -360,7 +372,7 @@ int agent_volumes_load(struct agent *a, char **ret_error)
 
                 if (!a->disks[i].mount)
                         continue;
-                if (asprintf(&p, "%s/silo-volumes", a->disks[i].mount) < 0)
+                if (!(p = agent_volumes_dir(&a->disks[i], NULL)))
                         return -ENOMEM;
                 if (mkdir(p, 0700) < 0 && errno != EEXIST)
                         return error_set(ret_error, negative_errno(), "creating %s: %m", p);
@@ -534,8 +546,7 @@ int agent_volume_check(const struct agent *a, const struct silo_task_spec *spec,
                                          "container.volumes[%zu].size: %s is more than disk %s has free "
                                          "(%s: its filesystem's size minus its volumes' sizes)",
                                          i, size, d->name, other);
-                if (asprintf(&path, "%s/silo-volumes/%s", d->fs->mount, v->name) < 0)
-                        path = NULL;
+                path = agent_volumes_dir(d, v->name);
         }
         if (!path)
                 return -ENOMEM;
@@ -575,7 +586,8 @@ static int volume_build(const struct agent_disk *d, const struct agent_volume *v
         _cleanup_close_ int fd = -EBADF;
         int r;
 
-        if (asprintf(&parent, "%s/silo-volumes", d->fs->mount) < 0)
+        parent = agent_volumes_dir(d, NULL);
+        if (!parent)
                 return -ENOMEM;
         if (mkdir(parent, 0700) < 0 && errno != EEXIST)
                 return error_set(ret_error, negative_errno(), "creating %s: %m", parent);

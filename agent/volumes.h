@@ -44,6 +44,11 @@ void agent_volumes_free(struct agent *a);
 
 struct agent_volume *agent_volume_find(const struct agent *a, const char *name);
 
+struct agent_disk;
+/* "<mount>/silo-volumes" of disk d (name NULL), or "<mount>/silo-volumes/<name>": the one
+ * place that says where volumes live. NULL on ENOMEM or for a disk without a mount point. */
+char *agent_volumes_dir(const struct agent_disk *d, const char *name);
+
 /* "any" made concrete in a spec about to launch (standalone agent; a master sends concrete
  * disks): each persistent volume's disk (its existing volume's, else the offered disk with a
  * mount point, of the class asked for, with the most room left), then each io entry with

@@ -189,11 +189,16 @@ int pquota_dir_project_get(int dirfd, uint32_t *ret_projid, bool *ret_inherit, c
         return 0;
 }
 
+uint64_t pquota_limit_bytes(uint64_t bytes)
+{
+        return (bytes + QIF_DQBLKSIZE - 1) / QIF_DQBLKSIZE * QIF_DQBLKSIZE;
+}
+
 int pquota_limit_set(const struct pquota_fs *fs, uint32_t projid, uint64_t bytes,
                      char **ret_error)
 {
         struct dqblk q = {
-                .dqb_bhardlimit = (bytes + QIF_DQBLKSIZE - 1) / QIF_DQBLKSIZE,
+                .dqb_bhardlimit = pquota_limit_bytes(bytes) / QIF_DQBLKSIZE,
                 .dqb_valid = QIF_BLIMITS,
         };
 

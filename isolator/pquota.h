@@ -44,6 +44,10 @@ int pquota_dir_project_set(int dirfd, uint32_t projid, char **ret_error);
 /* The project id of the directory open at dirfd, and whether it has PROJINHERIT. */
 int pquota_dir_project_get(int dirfd, uint32_t *ret_projid, bool *ret_inherit, char **ret_error);
 
+/* The limit pquota_limit_set(bytes) sets, as pquota_usage_get() reads it back: bytes
+ * rounded up to quotactl's 1 KiB blocks (QIF_DQBLKSIZE). */
+uint64_t pquota_limit_bytes(uint64_t bytes);
+
 /* Set project projid's hard block limit to `bytes` (rounded up to quotactl's 1 KiB blocks;
  * 0: no limit) and clear its soft limits; the inode limits are left unset. */
 int pquota_limit_set(const struct pquota_fs *fs, uint32_t projid, uint64_t bytes,
