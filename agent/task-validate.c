@@ -191,6 +191,22 @@ static int check_volume_source(const struct agent *a, size_t i, const char *sour
                 return error_set(ret_error, -EINVAL,
                             "container.volumes[%zu].source: %s would expose the agent's token file %s",
                             i, source, token);
+        /* Persistent volumes are mounted by name only: a bind mount of their directory (or of
+         * one above it) would get around the in-use check, the quota's owner and deletion,
+         * which see only the tasks that name a volume. */
+        for (size_t k = 0; k < a->n_disks; k++) {
+                _cleanup_free_ char *vols = NULL;
+
+                if (!a->disks[k].mount)
+                        continue;
+                vols = agent_volumes_dir(&a->disks[k], NULL);
+                if (!vols)
+                        return -ENOMEM;
+                if (path_is_under(real, vols) || path_is_under(vols, real))
+                        return error_set(ret_error, -EINVAL,
+                                    "container.volumes[%zu].source: %s would expose the persistent volumes in %s (disk %s); mount a volume by its name",
+                                    i, source, vols, a->disks[k].name);
+        }
         *ret_resolved = TAKE_PTR(real);
         return 0;
 }

@@ -554,6 +554,34 @@ static void test_launch_existing_volume(void **st)
         assert_int_equal(agent.n_tasks, 3);
 }
 
+/* A bind mount cannot reach persistent volumes: not their directory, not one below it, not the
+ * disk's mount point above it (they are mounted by name, where the in-use rules apply). */
+static void test_launch_bind_into_volumes(void **st)
+{
+        char mnt[PATH_MAX], pg[PATH_MAX + 32];
+        const char *sources[] = {pg, mnt};
+
+        (void)st;
+        snprintf(mnt, sizeof(mnt), "%s/mnt", tmpdir);
+        snprintf(pg, sizeof(pg), "%s/silo-volumes/pg/data", mnt);
+        assert_int_equal(mkdir_parents(pg, 0755), 0);
+        offered.mount = mnt;
+        for (size_t i = 0; i < ELEMENTSOF(sources); i++) {
+                _cleanup_free_ char *json = NULL, *err = NULL, *want = NULL;
+
+                assert_true(asprintf(&json, "{'id': 'b%zu', 'command': ['true'], 'container': {'volumes': "
+                                     "[{'source': '%s', 'target': '/tmp/x'}]}}", i, sources[i]) > 0);
+                assert_true(asprintf(&want, "container.volumes[0].source: %s would expose the persistent "
+                                     "volumes in %s/silo-volumes (disk vda); mount a volume by its name",
+                                     sources[i], mnt) > 0);
+                assert_int_equal(launch(json, NULL, &err), -EINVAL);
+                assert_string_equal(err, want);
+        }
+        offered.mount = NULL;
+        assert_int_equal(started.calls, 0);
+        assert_int_equal(rm_rf(mnt), 0);
+}
+
 static void test_launch_devices(void **st)
 {
         _cleanup_free_ char *err = NULL;
@@ -608,6 +636,7 @@ int main(void)
                 cmocka_unit_test_setup(test_launch_start_fails, agent_reset),
                 cmocka_unit_test_setup(test_launch_refusals, agent_reset),
                 cmocka_unit_test_setup(test_launch_existing_volume, agent_reset),
+                cmocka_unit_test_setup(test_launch_bind_into_volumes, agent_reset),
             cmocka_unit_test_setup(test_launch_devices, agent_reset),
                 cmocka_unit_test_setup_teardown(test_status_table, agent_reset, agent_reset),
         };
