@@ -13,7 +13,15 @@
 #include "common/fileio.h"
 #include "isolator/cgroup-internal.h"
 
-/* Write one control file through libcgroup; the message names the file and the value. */
+/* cgroup.* files belong to the core, not to a controller: no libcgroup controller is named
+ * "cgroup", so a write through libcgroup (alone or in the one-pass write) would fail. */
+static bool attr_is_core(const char *name)
+{
+        return strncmp(name, "cgroup.", strlen("cgroup.")) == 0;
+}
+
+/* Write one control file through libcgroup (a core file directly); the message names the
+ * file and the value. */
 static int attr_write(const struct cg_task *t, const char *name, const char *value,
                       char **ret_error)
 {
@@ -22,6 +30,11 @@ static int attr_write(const struct cg_task *t, const char *name, const char *val
         char ctrl[32];
         int r;
 
+        if (attr_is_core(name)) {
+                r = cg_task_write_core(t, name, value);
+                return r < 0 ? error_set(ret_error, r, "cannot set %s/%s to '%s': %s", t->path, name,
+                                         value, strerror(-r)) : 0;
+        }
         snprintf(ctrl, sizeof(ctrl), "%.*s", (int)strcspn(name, "."), name);
         cg = cgroup_new_cgroup(t->rel);
         if (!cg)
@@ -77,8 +90,15 @@ static int weight_write(const struct cg_task *t, const char *value, char **ret_e
         return attr_write(t, "io.weight", buf, ret_error);
 }
 
-/* Every plain write of `l` (not io.weight's) in one libcgroup pass: one cgroup_modify_cgroup()
- * (one path lookup and mount-table walk) instead of one per file. 0 when all went in. */
+/* What the one-pass write takes: not io.weight (weight_write() picks its file per disk) and
+ * not the core files (attr_is_core()); those go one at a time after the pass. */
+static bool attr_in_pass(const char *name)
+{
+        return !streq(name, "io.weight") && !attr_is_core(name);
+}
+
+/* Every plain write of `l` in one libcgroup pass: one cgroup_modify_cgroup() (one path
+ * lookup and mount-table walk) instead of one per file. 0 when all went in. */
 static int attrs_write_all(const struct cg_task *t, const struct cg_attr_list *l)
 {
         struct cgroup *cg = cgroup_new_cgroup(t->rel);
@@ -91,7 +111,7 @@ static int attrs_write_all(const struct cg_task *t, const struct cg_attr_list *l
                 struct cgroup_controller *c;
                 char ctrl[32];
 
-                if (streq(a->name, "io.weight"))
+                if (!attr_in_pass(a->name))
                         continue;
                 snprintf(ctrl, sizeof(ctrl), "%.*s", (int)strcspn(a->name, "."), a->name);
                 c = cgroup_get_controller(cg, ctrl);
@@ -111,20 +131,14 @@ static int attrs_apply(const struct cg_task *t, const struct cg_attr_list *l, ch
         /* The first write the kernel refuses stops a pass without saying which file it was:
          * then the files go one at a time (the same values again), for a message that names
          * the file and the value. */
-        if (attrs_write_all(t, l) == 0) {
-                for (size_t i = 0; i < l->n; i++)
-                        if (streq(l->attrs[i].name, "io.weight")) {
-                                int r = weight_write(t, l->attrs[i].value, ret_error);
+        bool passed = attrs_write_all(t, l) == 0;
 
-                                if (r < 0)
-                                        return r;
-                        }
-                return 0;
-        }
         for (size_t i = 0; i < l->n; i++) {
                 const struct cg_attr *a = &l->attrs[i];
                 int r;
 
+                if (passed && attr_in_pass(a->name))
+                        continue;
                 if (streq(a->name, "io.weight"))
                         r = weight_write(t, a->value, ret_error);
                 else

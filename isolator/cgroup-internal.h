@@ -94,6 +94,9 @@ void cg_io_weight_enforcement(const char *mountpoint, const char *sysfs_root,
 
 /* cgroup-kill.c: the SIGKILL walk used on kernels without cgroup.kill (exposed for tests). */
 int cg_task_kill_walk(struct cg_task *t);
+/* Write one of the group's core files (cgroup.*) directly: libcgroup knows controllers
+ * only, and has no "cgroup" one. */
+int cg_task_write_core(const struct cg_task *t, const char *name, const char *value);
 
 /* cgroup-events.c: parse <group>/cgroup.events (populated, frozen); ret_frozen may be NULL. */
 int cg_task_events_read(const struct cg_task *t, bool *ret_populated, bool *ret_frozen);

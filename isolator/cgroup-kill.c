@@ -54,7 +54,7 @@ static int signal_walk(const char *path, int sig)
         return n;
 }
 
-static int write_file(const struct cg_task *t, const char *name, const char *value)
+int cg_task_write_core(const struct cg_task *t, const char *name, const char *value)
 {
         _cleanup_free_ char *p = NULL;
 
@@ -77,7 +77,7 @@ int cg_task_freeze(struct cg_task *t, bool freeze)
         int r;
 
         /* libcgroup has no freezer API for v2: cgroup.freeze is written directly. */
-        r = write_file(t, "cgroup.freeze", freeze ? "1" : "0");
+        r = cg_task_write_core(t, "cgroup.freeze", freeze ? "1" : "0");
         if (r < 0)
                 return r;
         deadline = now_usec() + 1000000u;
@@ -121,7 +121,7 @@ int cg_task_kill(struct cg_task *t)
         /* cgroup.kill (5.14+) kills atomically, racing forks included; libcgroup has no call
          * for it, so it is written directly. */
         if (has_file(t, "cgroup.kill"))
-                return write_file(t, "cgroup.kill", "1");
+                return cg_task_write_core(t, "cgroup.kill", "1");
         return cg_task_kill_walk(t);
 }
 
