@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Running a task: cgroup, sandbox and shim on launch; the shim's report and exit; kill with grace. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -64,9 +65,8 @@ static int on_report(struct event_source *s, int fd, uint32_t revents, void *use
         json_t *j;
 
         (void)revents;
-        /* Allocated for the read only: an ended task does not carry it (task_compact()). */
-        if (!t->report_buf && !(t->report_buf = malloc(TASK_REPORT_MAX)))
-                return -ENOMEM;
+        /* spawn_shim() allocated it: a failure here would end the agent's loop, not one launch. */
+        assert(t->report_buf);
         n = read(fd, t->report_buf + t->report_len, TASK_REPORT_MAX - 1 - t->report_len);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return 0;
@@ -225,6 +225,13 @@ static int spawn_shim(struct task *t)
         pid_t pid;
         int pidfd = -1, r;
 
+        /* The report's buffer is held from here until the report's EOF only (an ended task does
+         * not carry it: task_compact()). Allocated before the shim exists, so that a failure
+         * fails this launch alone; on_report() runs in the event loop, where -ENOMEM would
+         * end the loop's iteration for every task. */
+        if (!t->report_buf && !(t->report_buf = malloc(TASK_REPORT_MAX)))
+                return -ENOMEM;
+        t->report_len = 0;
         if (pipe2(report, O_CLOEXEC) < 0)
                 return negative_errno();
         /* The shim starts in <root>/shims: outside the task's cgroup, so the task's limits,
