@@ -39,7 +39,7 @@ int agent_api_volume_get(http_request *req, http_response *resp, void *userdata)
 }
 
 /* 204 once its tree, quota and record are gone; 409 volume_in_use naming the task that
- * mounts it; 404. */
+ * mounts it; 503 disk_unavailable while its disk is not offered (the master retries); 404. */
 int agent_api_volume_delete(http_request *req, http_response *resp, void *userdata)
 {
         struct agent *a = userdata;
@@ -54,6 +54,8 @@ int agent_api_volume_delete(http_request *req, http_response *resp, void *userda
                 return http_response_error(resp, 404, "not_found", "%s", err);
         if (r == -EBUSY)
                 return http_response_error(resp, 409, "volume_in_use", "%s", err);
+        if (r == -ENODEV)
+                return http_response_error(resp, 503, "disk_unavailable", "%s", err);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {

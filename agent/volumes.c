@@ -547,6 +547,18 @@ int agent_volume_check(const struct agent *a, const struct silo_task_spec *spec,
                                          "(%s: its filesystem's size minus its volumes' sizes)",
                                          i, size, d->name, other);
                 path = agent_volumes_dir(d, v->name);
+                /* Never adopted: its files would keep another project id (outside the new
+                 * quota), the task would see someone else's data, and a failed launch would
+                 * remove it. */
+                if (path && access(path, F_OK) == 0) {
+                        (void)error_set(ret_error, -EINVAL,
+                                        "container.volumes[%zu]: %s exists, but this agent has no record of "
+                                        "volume '%s' (an earlier volume's data?): move it out of the way or "
+                                        "remove it",
+                                        i, path, v->name);
+                        free(path);
+                        return -EINVAL;
+                }
         }
         if (!path)
                 return -ENOMEM;
@@ -723,6 +735,7 @@ void agent_volumes_undo(struct agent *a, char **created)
 int agent_volume_delete(struct agent *a, const char *name, char **ret_error)
 {
         struct agent_volume *v = agent_volume_find(a, name);
+        const struct agent_disk *d;
 
         if (!v)
                 return error_set(ret_error, -ENOENT, "volume '%s' does not exist", name);
@@ -731,6 +744,14 @@ int agent_volume_delete(struct agent *a, const char *name, char **ret_error)
                         return error_set(ret_error, -EBUSY,
                                          "volume '%s' is in use by task %s (%s): kill it first", name,
                                          a->tasks[k]->id, silo_task_state_to_string(a->tasks[k]->state));
+        /* Without its disk's filesystem the directory cannot be removed: forgetting the record
+         * then would leave the data behind, for a later volume of that name to find. */
+        d = disk_find(a, v->disk);
+        if (!d || !d->fs)
+                return error_set(ret_error, -ENODEV,
+                                 "volume '%s': its disk %s is not offered with a mount point "
+                                 "(--disk %s:MOUNTPOINT); it can be deleted once it is",
+                                 name, v->disk, v->disk);
         return volume_remove(a, v, ret_error);
 }
 

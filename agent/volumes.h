@@ -75,7 +75,8 @@ int agent_volumes_create(struct agent *a, const struct silo_task_spec *spec,
 /* Delete the volumes a launch created when it failed after creating them. */
 void agent_volumes_undo(struct agent *a, char **created);
 
-/* DELETE /api/v1/volumes/{name}: -ENOENT, -EBUSY naming the task that mounts it; else its
+/* DELETE /api/v1/volumes/{name}: -ENOENT, -EBUSY naming the task that mounts it, -ENODEV
+ * while its disk is not offered with its mount point (the record and data stay); else its
  * record marked deleting, its tree and quota removed, its record removed. */
 int agent_volume_delete(struct agent *a, const char *name, char **ret_error);
 

@@ -25,6 +25,7 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/protocol-json.h"
+#include "isolator/pquota.h"
 #include "tests/unit/unit-util.h"
 
 static char tmpdir[] = "/tmp/silo-test-launch-XXXXXX";
@@ -582,6 +583,54 @@ static void test_launch_bind_into_volumes(void **st)
         assert_int_equal(rm_rf(mnt), 0);
 }
 
+/* A disk whose filesystem is the test's tmpdir, as agent_disks_resolve() opens one. */
+static struct pquota_fs fake_fs;
+
+static void disk_with_fs(void)
+{
+        snprintf(fake_fs.mount, sizeof(fake_fs.mount), "%s/mnt", tmpdir);
+        snprintf(fake_fs.source, sizeof(fake_fs.source), "/dev/nonexistent-silo-test");
+        assert_int_equal(mkdir_parents(fake_fs.mount, 0755), 0);
+        offered.mount = fake_fs.mount;
+        offered.fs = &fake_fs;
+}
+
+static void disk_without_fs(void)
+{
+        offered.mount = NULL;
+        offered.fs = NULL;
+        assert_int_equal(rm_rf(fake_fs.mount), 0);
+}
+
+/* A volume whose disk is not offered is not deleted (its data would stay behind, unrecorded),
+ * and a new volume never adopts a directory that is there without a record. */
+static void test_volume_stale_directory(void **st)
+{
+        _cleanup_free_ char *err = NULL, *want = NULL;
+        char stale[PATH_MAX + 32];
+
+        (void)st;
+        volume_add("gone", "/nonexistent");
+        assert_int_equal(agent_volume_delete(&agent, "gone", &err), -ENODEV);
+        assert_string_equal(err, "volume 'gone': its disk vda is not offered with a mount point "
+                                 "(--disk vda:MOUNTPOINT); it can be deleted once it is");
+        assert_non_null(agent_volume_find(&agent, "gone"));
+        free(err);
+        err = NULL;
+
+        disk_with_fs();
+        snprintf(stale, sizeof(stale), "%s/silo-volumes/pg", fake_fs.mount);
+        assert_int_equal(mkdir_parents(stale, 0755), 0);
+        assert_int_equal(launch("{'id': 'p1', " PG("") "}", NULL, &err), -EINVAL);
+        assert_true(asprintf(&want, "container.volumes[0]: %s exists, but this agent has no record of "
+                             "volume 'pg' (an earlier volume's data?): move it out of the way or remove it",
+                             stale) > 0);
+        assert_string_equal(err, want);
+        assert_int_equal(access(stale, F_OK), 0);
+        assert_null(agent_volume_find(&agent, "pg"));
+        disk_without_fs();
+}
+
 static void test_launch_devices(void **st)
 {
         _cleanup_free_ char *err = NULL;
@@ -637,6 +686,7 @@ int main(void)
                 cmocka_unit_test_setup(test_launch_refusals, agent_reset),
                 cmocka_unit_test_setup(test_launch_existing_volume, agent_reset),
                 cmocka_unit_test_setup(test_launch_bind_into_volumes, agent_reset),
+                cmocka_unit_test_setup(test_volume_stale_directory, agent_reset),
             cmocka_unit_test_setup(test_launch_devices, agent_reset),
                 cmocka_unit_test_setup_teardown(test_status_table, agent_reset, agent_reset),
         };
