@@ -55,6 +55,22 @@ const char *authz_default_role(const struct silo_identity *id)
         return id && id->kind == SILO_IDENTITY_CLIENT && id->n_roles == 1 ? id->roles[0] : NULL;
 }
 
+int authz_volume_mount(const struct silo_identity *id, const char *volume, const char *volume_role,
+                       const char *task_role, char **ret_error)
+{
+        if (volume_role && !streq_ptr(volume_role, task_role))
+                return error_set(ret_error, -EACCES,
+                                 "volume '%s' belongs to role '%s': a task of %s%s%s may not mount it",
+                                 volume, volume_role, task_role ? "role '" : "no role",
+                                 strempty(task_role), task_role ? "'" : "");
+        if (!volume_role && id && id->kind != SILO_IDENTITY_OPERATOR && id->kind != SILO_IDENTITY_MASTER)
+                return error_set(ret_error, -EACCES,
+                                 "volume '%s' has no role (adopted from an agent's report): only an "
+                                 "operator may mount it",
+                                 volume);
+        return 0;
+}
+
 static bool allowed(const struct silo_identity *id, const struct authz_request *q)
 {
         switch (q->action) {

@@ -68,6 +68,16 @@ bool authz_role_visible(const struct silo_identity *id, const char *role);
  * everyone else (no limit, or a client of several roles, who must choose). */
 const char *authz_default_role(const struct silo_identity *id);
 
+/* Whether a task of `task_role`, submitted (or launched) by `id` (NULL: the operator), may
+ * mount the existing persistent volume `volume` of `volume_role` (that of the task that made
+ * it; NULL: adopted from an agent's report, or recorded before volumes had roles). A volume
+ * keeps the role that made it: a task of another role would expose its data to that role's
+ * clients, whoever submits it. A role-less volume has no owner to compare with: only an
+ * operator (or a master, which checked its submitter) may mount it. 0, or -EACCES with
+ * *ret_error naming the volume and its role. */
+int authz_volume_mount(const struct silo_identity *id, const char *volume, const char *volume_role,
+                       const char *task_role, char **ret_error);
+
 /* authz_check() for a request of a daemon's API, with the identity of its certificate: 0 to
  * go on; when refused, a 403 "forbidden" with the message in resp, *forbidden counted, and 1
  * with the message in *ret_error for the daemon's log; -ENOMEM. */

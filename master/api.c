@@ -37,6 +37,7 @@ static const struct {
     {-ENODATA, 410, "gone"},             /* events no longer kept (or never were): re-list */
     {-EUSERS, 503, "unavailable"},       /* --event-consumers-max streams are open already */
     {-ETXTBSY, 409, "volume_in_use"},    /* a persistent volume a task not ended mounts */
+    {-EACCES, 403, "forbidden"},         /* another role's volume named in a spec */
 };
 
 unsigned master_api_status(int r, const char *code, const char **ret_code)
@@ -304,6 +305,13 @@ static int api_task_submit(http_request *req, http_response *resp, void *userdat
                 silo_task_spec_free(spec);
                 return r > 0 ? 0 : r;
         }
+        r = master_volumes_authz_submit(m, http_request_identity(req), spec, &err);
+        if (r < 0) {
+                silo_task_spec_free(spec);
+                m->metrics.requests_forbidden++;
+                log_notice("%s %s from %s: 403: %s", req->method, req->path, req->remote, err);
+                return api_reply(m, req, api_error(resp, r, NULL, err));
+        }
         r = master_task_submit(m, spec, &t, &err);
         if (r < 0) /* not taken: the task keeps its own spec */
                 silo_task_spec_free(spec);
@@ -481,12 +489,15 @@ static int api_volume_list(http_request *req, http_response *resp, void *userdat
                          http_response_json(resp, 200, json_pack("{s:o}", "volumes", arr)));
 }
 
-/* The path's volume, or a 404 answered (NULL). */
+/* The path's volume, or a 404 answered (NULL). A volume the client may not see is answered
+ * 404 too, as the list leaves it out: a 403 would tell it that the name is taken. */
 static struct master_volume *api_volume_find(master *m, http_request *req, http_response *resp,
                                              int *ret)
 {
         struct master_volume *v = master_volume_get(m, req->captures[0]);
 
+        if (v && !authz_role_visible(http_request_identity(req), v->role))
+                v = NULL;
         if (!v)
                 *ret = api_reply(m, req,
                                  api_errorf(resp, -ENOENT, "not_found",
@@ -500,6 +511,7 @@ static int api_volume_get(http_request *req, http_response *resp, void *userdata
         struct master_volume *v;
         int r = 0;
 
+        API_AUTHZ(m, req, resp, .action = AUTHZ_VOLUMES_READ);
         if (!(v = api_volume_find(m, req, resp, &r)))
                 return r;
         API_AUTHZ(m, req, resp, .action = AUTHZ_VOLUMES_READ, .volume = v->name, .role = v->role);
@@ -513,6 +525,7 @@ static int api_volume_delete(http_request *req, http_response *resp, void *userd
         struct master_volume *v;
         int r = 0;
 
+        API_AUTHZ(m, req, resp, .action = AUTHZ_VOLUMES_READ);
         if (!(v = api_volume_find(m, req, resp, &r)))
                 return r;
         API_AUTHZ(m, req, resp, .action = AUTHZ_VOLUME_DELETE, .volume = v->name,

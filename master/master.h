@@ -352,6 +352,11 @@ int master_volume_load(master *m, struct master_volume *v);
  * not ended: -EINVAL for a spec that names a volume with another size than it has, -EBUSY
  * (409 volume_in_use) when a task not ended mounts it and either mount is read-write (unless
  * both are shared) or it is being deleted. *ret_error names the volume and the task. */
+/* At submission, before master_task_submit(): each existing volume the spec names checked
+ * with authz_volume_mount() for the submitter `id` (NULL: no TLS, the operator). -EACCES
+ * (403) naming the field, the volume and its role. */
+int master_volumes_authz_submit(master *m, const struct silo_identity *id,
+                                const struct silo_task_spec *spec, char **ret_error);
 int master_volumes_check_submit(master *m, const struct silo_task_spec *spec, char **ret_error);
 /* Record the new volumes of a task just placed (PENDING volumes on res->volume_disk); part of
  * the caller's open change. */

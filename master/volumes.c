@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/authz.h"
 #include "common/error.h"
 #include "common/json-util.h"
 #include "common/log.h"
@@ -245,6 +246,24 @@ int master_volumes_check_submit(master *m, const struct silo_task_spec *spec, ch
                                          silo_task_state_to_string(users[k]->state),
                                          other->readonly ? "read-only" : "read-write");
                 }
+        }
+        return 0;
+}
+
+int master_volumes_authz_submit(master *m, const struct silo_identity *id,
+                                const struct silo_task_spec *spec, char **ret_error)
+{
+        const struct silo_volume *vol;
+
+        FOREACH_SPEC_VOLUME(spec, i, vol) {
+                const struct master_volume *v = master_volume_get(m, vol->name);
+                int r;
+
+                if (!v)
+                        continue;
+                r = authz_volume_mount(id, v->name, v->role, silo_task_spec_role(spec), ret_error);
+                if (r < 0)
+                        return error_wrap(ret_error, r, "container.volumes[%zu]", i);
         }
         return 0;
 }

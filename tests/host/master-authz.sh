@@ -66,7 +66,7 @@ wait_for 10 "the master over TLS" api_is /health .status ok
 
 for n in node-1 node-2; do
     "$SIM_BIN" --master "https://127.0.0.1:$PORT" --token-file "$WORK/token" --hostname "$n" \
-        --port-file "$WORK/$n.port" --cpus 4 --tls-ca "$CERTS/ca.pem" --tls-cert "$CERTS/$n.pem" \
+        --port-file "$WORK/$n.port" --cpus 4 --disk "sda:hdd:200000000:200000000:200:200:$((4 << 30))" --tls-ca "$CERTS/ca.pem" --tls-cert "$CERTS/$n.pem" \
         --tls-key "$CERTS/$n-key.pem" >>"$WORK/$n.log" 2>&1 &
     SIM_PID[$n]=$!
     PIDS+=("$!")
@@ -162,7 +162,30 @@ code=$(as bat DELETE "/api/v1/tasks/$B")
 assert_eq "batch client killing batch-1" "$code" 202
 wait_for 10 "batch-1 KILLED" state_is "$B" KILLED
 
-assert_eq "silo_master_requests_forbidden_total" "$(metric silo_master_requests_forbidden_total)" 12
+echo "== persistent volumes belong to the role that made them"
+vol_spec() { # ID ROLE: a task of ROLE on node-1 naming volume sto-data
+    printf '{"id": "%s", "name": "v", "role": "%s", "command": ["/bin/sleep", "1000"], "resources": {"cpus": 1}, "constraints": {"hostname": "node-1"}, "container": {"volumes": [{"name": "sto-data", "size": "1Gi", "target": "/data"}]}}' "$1" "$2"
+}
+code=$(as sto POST /api/v1/tasks "$(vol_spec sto-vol storage)")
+assert_eq "the storage client submits a task making volume sto-data" "$code" 201
+wait_for 10 "sto-data recorded with role storage" sh -c "[ \"\$(curl -sS $(tls_of op) https://127.0.0.1:$PORT/api/v1/volumes/sto-data | jq -r .role)\" = storage ]"
+code=$(as bat POST /api/v1/tasks "$(vol_spec bat-vol batch)")
+forbidden "batch client naming storage's volume" "$code" "container.volumes[0]: volume 'sto-data' belongs to role 'storage': a task of role 'batch' may not mount it"
+assert_eq "the refused task is not kept" "$(api_status GET /api/v1/tasks/bat-vol)" 404
+code=$(as bat GET /api/v1/volumes/sto-data)
+assert_eq "batch client getting storage's volume: 404 as for no volume" "$code:$(jq -r .error.code "$WORK/out.json")" 404:not_found
+code=$(as bat GET /api/v1/volumes/no-such-volume)
+assert_eq "batch client getting a volume that does not exist" "$code:$(jq -r .error.code "$WORK/out.json")" 404:not_found
+code=$(as bat DELETE /api/v1/volumes/sto-data)
+assert_eq "batch client deleting storage's volume: 404" "$code" 404
+code=$(as bat GET /api/v1/volumes)
+assert_eq "batch client's volume list: empty" "$(jq -r '.volumes | length' "$WORK/out.json")" 0
+code=$(as sto GET /api/v1/volumes/sto-data)
+assert_eq "storage client getting its volume" "$code:$(jq -r .name "$WORK/out.json")" 200:sto-data
+code=$(as sto DELETE /api/v1/tasks/sto-vol)
+assert_eq "storage client killing sto-vol" "$code" 202
+
+assert_eq "silo_master_requests_forbidden_total" "$(metric silo_master_requests_forbidden_total)" 13
 assert_cmd "the master logs each refusal with the peer" grep -q "POST /api/v1/agents/node-2/heartbeat from 127.0.0.1:[0-9]*: 403: identity 'agent:node-1' may not send a heartbeat for agent 'node-2'" "$WORK/master.log"
 
 assert_done

@@ -186,12 +186,42 @@ static void test_visibility(void **state)
         assert_null(authz_default_role(NULL));
 }
 
+/* A spec naming an existing volume: the volume's role must be the task's; a role-less
+ * (adopted) volume only for an operator or a master. */
+static void test_volume_mount(void **state)
+{
+        char *err = NULL;
+
+        (void)state;
+        assert_int_equal(authz_volume_mount(&storage, "pg", "storage", "storage", &err), 0);
+        assert_int_equal(authz_volume_mount(&multi, "pg", "storage", "backup", &err), -EACCES);
+        assert_string_equal(err, "volume 'pg' belongs to role 'storage': a task of role 'backup' "
+                                 "may not mount it");
+        free(err), err = NULL;
+        /* the rule is the volume's, not the submitter's: an operator is refused too */
+        assert_int_equal(authz_volume_mount(&operator, "pg", "storage", NULL, &err), -EACCES);
+        assert_string_equal(err, "volume 'pg' belongs to role 'storage': a task of no role may "
+                                 "not mount it");
+        free(err), err = NULL;
+        assert_int_equal(authz_volume_mount(&storage, "old", NULL, "storage", &err), -EACCES);
+        assert_string_equal(err, "volume 'old' has no role (adopted from an agent's report): only "
+                                 "an operator may mount it");
+        free(err), err = NULL;
+        assert_int_equal(authz_volume_mount(&node1, "old", NULL, "storage", &err), -EACCES);
+        free(err), err = NULL;
+        assert_int_equal(authz_volume_mount(&operator, "old", NULL, "storage", &err), 0);
+        assert_int_equal(authz_volume_mount(NULL, "old", NULL, NULL, &err), 0);
+        assert_int_equal(authz_volume_mount(&master_id, "old", NULL, "batch", &err), 0);
+        assert_null(err);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_cases),
             cmocka_unit_test(test_every_action),
             cmocka_unit_test(test_visibility),
+            cmocka_unit_test(test_volume_mount),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
