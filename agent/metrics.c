@@ -242,9 +242,10 @@ static const char *device_label(const char *name, unsigned major, unsigned minor
         return buf;
 }
 
+/* Through task_name()/task_role(), which hold with or without the spec (task_compact()), and
+ * give the role as the API does ("default", never empty). */
 #define TASK_LABELS(t, ...)                                                                       \
-        METRICS_LABELS({"id", (t)->id}, {"name", (t)->spec ? (t)->spec->name : NULL},             \
-                       {"role", (t)->spec ? (t)->spec->role : NULL}, ##__VA_ARGS__)
+        METRICS_LABELS({"id", (t)->id}, {"name", task_name(t)}, {"role", task_role(t)}, ##__VA_ARGS__)
 
 static void tasks_write(struct metrics_text *w, const struct task_sample *ts, size_t n)
 {

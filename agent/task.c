@@ -205,6 +205,11 @@ bool task_compact(struct task *t)
         if (!t->spec || !silo_task_state_is_terminal(t->state) || t->cg || t->shim_src || t->report_src ||
             t->kill_timer || t->adopt_timer || t->cg_src)
                 return false;
+        /* A lease left by a teardown that failed (at recovery, say) keeps the task's network
+         * in the API (task_network_to_json: its ports) and its release still to come: both read
+         * the spec. */
+        if (t->agent->network && agent_network_lease(t->agent->network, t->id))
+                return false;
         /* The spec must be on disk before it leaves memory. */
         if (access(task_checkpoint_path(t->agent, t->id, path), F_OK) < 0)
                 return false;

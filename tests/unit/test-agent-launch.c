@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/task-network.h"
 #include "agent/task-cgroup.h"
 #include "agent/volumes.h"
 #include "common/error.h"
@@ -302,6 +303,15 @@ static void test_ended_task_compact(void **st)
         t->kill_timer = (struct event_source *)&agent;
         assert_false(task_compact(t));
         t->kill_timer = NULL;
+        /* So does a network lease left by a failed teardown: GET /tasks shows its ports. */
+        {
+                struct task_net_lease lease = {.task_id = (char *)"done"};
+                struct agent_network net = {.leases = &lease, .n_leases = 1};
+
+                agent.network = &net;
+                assert_false(task_compact(t));
+                agent.network = NULL;
+        }
         assert_true(task_compact(t));
         assert_null(t->spec);
         assert_false(task_compact(t));
