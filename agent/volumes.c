@@ -532,7 +532,7 @@ int agent_volume_check(const struct agent *a, const struct silo_task_spec *spec,
                                          "container.volumes[%zu]: volume '%s' is being deleted", i, v->name);
                 path = strdup(have->path);
         } else {
-                uint64_t room;
+                uint64_t room, fresh = 0;
 
                 if (!d || !d->fs)
                         return error_set(ret_error, -EINVAL,
@@ -540,12 +540,23 @@ int agent_volume_check(const struct agent *a, const struct silo_task_spec *spec,
                                          "a mount point (--disk %s:MOUNTPOINT)",
                                          i, v->disk, v->disk);
                 room = disk_room(a, d);
+                /* The spec's earlier new volumes on this disk are not recorded yet, but they
+                 * take their share of the room as the master books them (fresh_bytes). */
+                for (size_t j = 0; j < i; j++) {
+                        const struct silo_volume *e = &spec->container.volumes[j];
+
+                        if (e->name && !streq(e->name, v->name) && streq(e->disk, v->disk) &&
+                            !agent_volume_find(a, e->name))
+                                fresh += e->size;
+                }
+                room = room > fresh ? room - fresh : 0;
                 (void)quantity_format(room, other, sizeof(other));
                 if (v->size > room)
                         return error_set(ret_error, -EINVAL,
                                          "container.volumes[%zu].size: %s is more than disk %s has free "
-                                         "(%s: its filesystem's size minus its volumes' sizes)",
-                                         i, size, d->name, other);
+                                         "(%s: its filesystem's size minus its volumes' sizes%s)",
+                                         i, size, d->name, other,
+                                         fresh ? " and those of this spec's other new volumes" : "");
                 path = agent_volumes_dir(d, v->name);
                 /* Never adopted: its files would keep another project id (outside the new
                  * quota), the task would see someone else's data, and a failed launch would

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -641,6 +642,30 @@ static void test_volume_stale_directory(void **st)
         disk_without_fs();
 }
 
+/* Two new volumes of one spec that each fit the disk's room but not together: the second is
+ * refused (the master books them together too). */
+static void test_volume_new_pair_room(void **st)
+{
+        _cleanup_free_ char *json = NULL, *err = NULL;
+        const char *tail = " and those of this spec's other new volumes)";
+        uint64_t cap = 0;
+
+        (void)st;
+        disk_with_fs();
+        assert_int_equal(pquota_fs_capacity(&fake_fs, &cap, NULL), 0);
+        assert_true(cap > 4096);
+        assert_true(asprintf(&json, "{'id': 'two', 'command': ['true'], 'container': {'volumes': ["
+                             "{'name': 'a', 'size': '%" PRIu64 "', 'target': '/tmp/a'}, "
+                             "{'name': 'b', 'size': '%" PRIu64 "', 'target': '/tmp/b'}]}}",
+                             cap / 5 * 3, cap / 5 * 3) > 0);
+        assert_int_equal(launch(json, NULL, &err), -EINVAL);
+        if (!err || strncmp(err, "container.volumes[1].size: ", 27) != 0 || strlen(err) < strlen(tail) ||
+            !streq(err + strlen(err) - strlen(tail), tail))
+                fail_msg("got '%s'", strempty(err));
+        assert_int_equal(agent.n_volumes, 0);
+        disk_without_fs();
+}
+
 static void test_launch_devices(void **st)
 {
         _cleanup_free_ char *err = NULL;
@@ -697,6 +722,7 @@ int main(void)
                 cmocka_unit_test_setup(test_launch_existing_volume, agent_reset),
                 cmocka_unit_test_setup(test_launch_bind_into_volumes, agent_reset),
                 cmocka_unit_test_setup(test_volume_stale_directory, agent_reset),
+                cmocka_unit_test_setup(test_volume_new_pair_room, agent_reset),
             cmocka_unit_test_setup(test_launch_devices, agent_reset),
                 cmocka_unit_test_setup_teardown(test_status_table, agent_reset, agent_reset),
         };
