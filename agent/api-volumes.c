@@ -18,7 +18,8 @@ int agent_api_volume_list(http_request *req, http_response *resp, void *userdata
         AGENT_AUTHZ(a, req, resp, .action = AUTHZ_VOLUMES_READ);
         arr = json_array();
         for (size_t i = 0; arr && i < a->n_volumes; i++)
-                if (json_array_append_new(arr, agent_volume_to_json(a, a->volumes[i])) < 0)
+                if (authz_role_visible(http_request_identity(req), a->volumes[i]->role) &&
+                    json_array_append_new(arr, agent_volume_to_json(a, a->volumes[i])) < 0)
                         json_decref(TAKE_PTR(arr));
         if (!arr)
                 return -ENOMEM;
@@ -31,10 +32,13 @@ int agent_api_volume_get(http_request *req, http_response *resp, void *userdata)
         const char *name = req->captures[0];
         const struct agent_volume *v;
 
-        AGENT_AUTHZ(a, req, resp, .action = AUTHZ_VOLUMES_READ, .volume = name);
+        /* a volume the client may not see is answered as one that does not exist (as the
+         * list leaves it out): a 403 would tell it that the name is taken */
+        AGENT_AUTHZ(a, req, resp, .action = AUTHZ_VOLUMES_READ);
         v = agent_volume_find(a, name);
-        if (!v)
+        if (!v || !authz_role_visible(http_request_identity(req), v->role))
                 return http_response_error(resp, 404, "not_found", "volume '%s' does not exist", name);
+        AGENT_AUTHZ(a, req, resp, .action = AUTHZ_VOLUMES_READ, .volume = name, .role = v->role);
         return http_response_json(resp, 200, agent_volume_to_json(a, v));
 }
 

@@ -16,6 +16,7 @@
 
 #include "agent/agent.h"
 #include "agent/volumes.h"
+#include "common/authz.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/fileio.h"
@@ -56,6 +57,7 @@ static struct agent_volume *volume_free(struct agent_volume *v)
         if (v) {
                 free(v->name);
                 free(v->disk);
+                free(v->role);
                 free(v->path);
                 free(v->problem);
                 free(v);
@@ -125,11 +127,11 @@ static int volume_record_save(const struct agent *a, const struct agent_volume *
 {
         _cleanup_free_ char *path = volume_record_path(a, v->name), *text = NULL;
 
-        text = json_dump_take(json_pack("{s:s, s:s, s:o, s:I, s:I, s:s}", "name", v->name, "disk",
+        text = json_dump_take(json_pack("{s:s, s:s, s:o, s:I, s:I, s:s, s:s*}", "name", v->name, "disk",
                                         v->disk, "size", quantity_to_json(v->size), "project_id",
                                         (json_int_t)v->projid, "created_ms",
                                         (json_int_t)v->created_ms, "state",
-                                        volume_state_names[v->state]));
+                                        volume_state_names[v->state], "role", v->role));
         if (!path || !text)
                 return -ENOMEM;
         return file_write_atomic(path, text, strlen(text), 0600);
@@ -206,7 +208,7 @@ static int volume_record_parse(const char *file, const char *text, struct agent_
                                char **ret_error)
 {
         static const char *const keys[] = {"name",       "disk",       "size", "project_id",
-                                           "created_ms", "state",      NULL};
+                                           "created_ms", "state",      "role", NULL};
         _cleanup_(volume_freep) struct agent_volume *v = calloc(1, sizeof(*v));
         _cleanup_json_ json_t *j = NULL;
         _cleanup_free_ char *state = NULL;
@@ -230,6 +232,8 @@ static int volume_record_parse(const char *file, const char *text, struct agent_
                 r = json_field_int(j, NULL, "created_ms", true, 0, INT64_MAX, &created, ret_error);
         if (r >= 0)
                 r = json_field_string(j, NULL, "state", true, &state, ret_error);
+        if (r >= 0)
+                r = json_field_name(j, NULL, "role", false, &v->role, ret_error);
         if (r < 0)
                 return error_wrap(ret_error, r, "%s", file);
         s = volume_state_from_string(state);
@@ -518,6 +522,13 @@ int agent_volume_check(const struct agent *a, const struct silo_task_spec *spec,
                                  i, v->name, theirs->readonly ? "read-only" : "read-write", t->id);
         }
         if (have) {
+                /* Only an operator or the master launches here (AUTHZ_TASK_LAUNCH), hence
+                 * no identity: the volume's role is what is checked. */
+                int r = authz_volume_mount(NULL, have->name, have->role, silo_task_spec_role(spec),
+                                           ret_error);
+
+                if (r < 0)
+                        return error_wrap(ret_error, r, "container.volumes[%zu]", i);
                 (void)quantity_format(have->size, other, sizeof(other));
                 if (have->size != v->size)
                         return error_set(ret_error, -EINVAL,
@@ -649,8 +660,8 @@ static int created_push(char ***list, size_t *n, const char *name)
 }
 
 /* One volume of the spec made ready: recorded (new) or found "creating", then built. */
-static int volume_make_ready(struct agent *a, const struct silo_volume *sv, const struct task_plan *plan,
-                             bool *ret_new, char **ret_error)
+static int volume_make_ready(struct agent *a, const struct silo_volume *sv, const char *role,
+                             const struct task_plan *plan, bool *ret_new, char **ret_error)
 {
         const struct agent_disk *d = disk_find(a, sv->disk);
         struct agent_volume *v = agent_volume_find(a, sv->name);
@@ -667,10 +678,11 @@ static int volume_make_ready(struct agent *a, const struct silo_volume *sv, cons
                         return -ENOMEM;
                 nv->name = strdup(sv->name);
                 nv->disk = strdup(d->name);
+                nv->role = role ? strdup(role) : NULL;
                 nv->size = sv->size;
                 nv->created_ms = now_realtime_ms();
                 nv->state = VOLUME_CREATING;
-                if (!nv->name || !nv->disk || volume_path_set(nv, d) < 0)
+                if (!nv->name || !nv->disk || (role && !nv->role) || volume_path_set(nv, d) < 0)
                         return -ENOMEM;
                 r = projid_allocate(a, d, &nv->projid, ret_error);
                 if (r < 0)
@@ -713,7 +725,7 @@ int agent_volumes_create(struct agent *a, const struct silo_task_spec *spec, con
 
                 if (!sv->name)
                         continue;
-                r = volume_make_ready(a, sv, plan, &is_new, ret_error);
+                r = volume_make_ready(a, sv, silo_task_spec_role(spec), plan, &is_new, ret_error);
                 if (r >= 0 && is_new)
                         r = created_push(&created, &n, sv->name);
                 if (r < 0) {
@@ -785,7 +797,7 @@ json_t *agent_volume_to_json(const struct agent *a, const struct agent_volume *v
                 if (task_mounts(a->tasks[k], v->name, NULL) &&
                     json_array_append_new(tasks, json_string(a->tasks[k]->id)) < 0)
                         json_decref(TAKE_PTR(tasks));
-        o = json_pack("{s:s, s:s, s:o, s:o, s:s?, s:I, s:I, s:s, s:o}", "name", v->name, "disk", v->disk,
+        o = json_pack("{s:s, s:s, s:s*, s:o, s:o, s:s?, s:I, s:I, s:s, s:o}", "name", v->name, "disk", v->disk, "role", v->role,
                       "size", quantity_to_json(v->size), "used_bytes", quantity_to_json(volume_used(a, v)),
                       "path", v->path, "project_id", (json_int_t)v->projid, "created_ms",
                       (json_int_t)v->created_ms, "state", volume_state_names[v->state], "tasks", tasks);

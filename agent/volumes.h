@@ -22,6 +22,8 @@ typedef enum {
 struct agent_volume {
         char *name;
         char *disk;             /* the agent disk's name */
+        char *role;             /* of the task that made it (authz_volume_mount()); NULL: none
+                                 * (made by a role-less task, or recorded before roles were) */
         uint64_t size;          /* bytes: the project's hard block limit */
         uint32_t projid;
         uint64_t created_ms;
@@ -59,7 +61,7 @@ int agent_volumes_resolve_spec(const struct agent *a, struct silo_task_spec *spe
                                char **ret_error);
 
 /* container.volumes[i] (a persistent volume) checked against this agent: an existing volume
- * of the same size, usable, that no other task not ended mounts in conflict (read-write on
+ * of the task's role (else -EACCES, 403: authz_volume_mount()), of the same size, usable, that no other task not ended mounts in conflict (read-write on
  * either side, unless both say shared: -EBUSY "volume_in_use" naming the task); a new one on
  * a disk with a mount point and size <= the room the disk's other volumes leave. The
  * directory the task mounts in *ret_source. Creates nothing. */

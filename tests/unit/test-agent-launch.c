@@ -566,6 +566,26 @@ static void test_launch_existing_volume(void **st)
         assert_int_equal(agent.n_tasks, 3);
 }
 
+/* A volume keeps the role of the task that made it: a task of another role is refused
+ * (403 forbidden), one of its role is launched. */
+static void test_launch_volume_role(void **st)
+{
+        _cleanup_free_ char *err = NULL;
+        const char *code;
+
+        (void)st;
+        volume_add("pg", tmpdir);
+        agent.volumes[agent.n_volumes - 1]->role = strdup("storage");
+        assert_int_equal(launch("{'id': 'b1', 'role': 'batch', " PG("") "}", NULL, &err), -EACCES);
+        assert_string_equal(err, "container.volumes[0]: volume 'pg' belongs to role 'storage': a task "
+                                 "of role 'batch' may not mount it");
+        assert_int_equal(launch_http_status(-EACCES, &code), 403);
+        assert_string_equal(code, "forbidden");
+        assert_int_equal(agent.n_tasks, 0);
+        assert_int_equal(launch("{'id': 's1', 'role': 'storage', " PG("") "}", NULL, NULL), 0);
+        assert_int_equal(agent.n_tasks, 1);
+}
+
 /* A bind mount cannot reach persistent volumes: not their directory, not one below it, not the
  * disk's mount point above it (they are mounted by name, where the in-use rules apply). */
 static void test_launch_bind_into_volumes(void **st)
@@ -720,6 +740,7 @@ int main(void)
                 cmocka_unit_test_setup(test_launch_start_fails, agent_reset),
                 cmocka_unit_test_setup(test_launch_refusals, agent_reset),
                 cmocka_unit_test_setup(test_launch_existing_volume, agent_reset),
+                cmocka_unit_test_setup(test_launch_volume_role, agent_reset),
                 cmocka_unit_test_setup(test_launch_bind_into_volumes, agent_reset),
                 cmocka_unit_test_setup(test_volume_stale_directory, agent_reset),
                 cmocka_unit_test_setup(test_volume_new_pair_room, agent_reset),
