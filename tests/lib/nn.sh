@@ -172,7 +172,7 @@ nn_noisy_systemd() {
 }
 
 nn_kill() {
-    cluster_api POST "/api/v1/tasks/$1/kill"
+    cluster_api DELETE "/api/v1/tasks/$1"
     case "$API_STATUS" in 200 | 202) ;; *) fail "kill $1: HTTP $API_STATUS: $API_BODY" ;; esac
     cluster_wait_state "$1" ended 60
 }
