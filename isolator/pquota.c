@@ -154,13 +154,22 @@ int pquota_fs_open(const char *sysfs_root, const char *mount, dev_t disk_devnum,
         return 0;
 }
 
+uint64_t pquota_capacity_of(const struct statvfs *st)
+{
+        uint64_t root_only = st->f_bfree > st->f_bavail ? st->f_bfree - st->f_bavail : 0;
+        uint64_t blocks = st->f_blocks > root_only ? st->f_blocks - root_only : 0;
+        uint64_t bytes = blocks * st->f_frsize;
+
+        return bytes - bytes / 100 * PQUOTA_METADATA_MARGIN_PERCENT;
+}
+
 int pquota_fs_capacity(const struct pquota_fs *fs, uint64_t *ret_bytes, char **ret_error)
 {
         struct statvfs st;
 
         if (statvfs(fs->mount, &st) < 0)
                 return error_set(ret_error, negative_errno(), "statvfs %s: %m", fs->mount);
-        *ret_bytes = (uint64_t)st.f_blocks * st.f_frsize;
+        *ret_bytes = pquota_capacity_of(&st);
         return 0;
 }
 

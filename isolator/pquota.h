@@ -35,7 +35,15 @@ struct pquota_fs {
 int pquota_fs_open(const char *sysfs_root, const char *mount, dev_t disk_devnum,
                    const char *disk_name, struct pquota_fs *ret, char **ret_error);
 
-/* The filesystem's size in bytes as statvfs() gives it (the blocks its data may use). */
+/* What volumes may book on the filesystem, in bytes: the blocks a user other than root may
+ * allocate (statvfs f_blocks less what only root may use, f_bfree - f_bavail: ext4's reserved
+ * blocks, 5 % by default, and its reserved clusters; volume owners are not root), less
+ * PQUOTA_METADATA_MARGIN_PERCENT % for blocks no project is charged for (the directories above
+ * the volumes, the quota files' growth). Sizes booked up to it then reach EDQUOT, each in its
+ * own volume, before the filesystem is full. */
+#define PQUOTA_METADATA_MARGIN_PERCENT 1
+struct statvfs;
+uint64_t pquota_capacity_of(const struct statvfs *st);
 int pquota_fs_capacity(const struct pquota_fs *fs, uint64_t *ret_bytes, char **ret_error);
 
 /* Give the directory open at dirfd the project id (FS_IOC_FSSETXATTR with

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -686,6 +687,21 @@ static void test_volume_new_pair_room(void **st)
         disk_without_fs();
 }
 
+/* The capacity volumes may book leaves out ext4's root-only blocks and the metadata margin:
+ * 1000 blocks of 4 KiB, 600 free of which 550 for users (50 reserved for root). */
+static void test_volume_capacity(void **st)
+{
+        struct statvfs s = {.f_blocks = 1000, .f_bfree = 600, .f_bavail = 550, .f_frsize = 4096};
+        uint64_t usable = UINT64_C(950) * 4096;
+
+        (void)st;
+        assert_int_equal(pquota_capacity_of(&s), usable - usable / 100 * PQUOTA_METADATA_MARGIN_PERCENT);
+        s.f_bavail = s.f_bfree;         /* XFS: no root-only blocks */
+        assert_int_equal(pquota_capacity_of(&s), UINT64_C(990) * 4096);
+        s = (struct statvfs){.f_blocks = 10, .f_bfree = 900, .f_bavail = 0, .f_frsize = 4096};
+        assert_int_equal(pquota_capacity_of(&s), 0);
+}
+
 static void test_launch_devices(void **st)
 {
         _cleanup_free_ char *err = NULL;
@@ -744,6 +760,7 @@ int main(void)
                 cmocka_unit_test_setup(test_launch_bind_into_volumes, agent_reset),
                 cmocka_unit_test_setup(test_volume_stale_directory, agent_reset),
                 cmocka_unit_test_setup(test_volume_new_pair_room, agent_reset),
+                cmocka_unit_test(test_volume_capacity),
             cmocka_unit_test_setup(test_launch_devices, agent_reset),
                 cmocka_unit_test_setup_teardown(test_status_table, agent_reset, agent_reset),
         };
