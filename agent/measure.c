@@ -25,6 +25,7 @@ struct agent_measure {
         struct event_source *timer;
         struct iostat_snapshot *prev, *cur;
         uint64_t ticks;
+        bool hook_warned;  /* the issue program's failure was logged (once until it attaches) */
 };
 
 static int on_tick(struct event_source *s, uint64_t expirations, void *userdata)
@@ -41,6 +42,11 @@ static int on_tick(struct event_source *s, uint64_t expirations, void *userdata)
                 log_debug("iostat snapshot failed: %s", strerror(-r));
                 return 0;
         }
+        if (snap->issue_hook_error[0] && !m->hook_warned)
+                log_warning("iostat: cannot attach the issue program, so I/O on queues that do not "
+                            "record issue times is counted untimed (retrying with a backoff): %s",
+                            snap->issue_hook_error);
+        m->hook_warned = snap->issue_hook_error[0] != '\0';
         iostat_snapshot_free(m->prev);
         m->prev = m->cur;
         m->cur = snap;
@@ -127,6 +133,7 @@ static json_t *device_measured(const struct agent_measure *m, dev_t dev, uint64_
         struct iostat_stat pr = {}, pw = {}, pa = {}, cr = {}, cw = {}, ca = {};
         struct iostat_rate rr, rw, ra;
         uint64_t ns;
+        json_t *j;
 
         if (!m->prev || !m->cur || m->cur->time_ns <= m->prev->time_ns)
                 return json_null();
@@ -143,7 +150,7 @@ static json_t *device_measured(const struct agent_measure *m, dev_t dev, uint64_
                 return json_null();
         /* total: the counters at the snapshot, with its CLOCK_MONOTONIC time, so a client can
          * compute a rate between two answers exactly (the counters move once per tick). */
-        return json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}}",
+        j = json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I}}",
                          "interval_s", ra.seconds, "read_bps", rr.bytes_per_s, "write_bps",
                          rw.bytes_per_s, "read_iops", rr.ios_per_s, "write_iops", rw.ios_per_s,
                          "p50_us", percentile_or_null(&ra, ra.p50_us), "p99_us",
@@ -152,6 +159,10 @@ static json_t *device_measured(const struct agent_measure *m, dev_t dev, uint64_
                          (json_int_t)cr.bytes, "write_bytes", (json_int_t)cw.bytes, "read_ios",
                          (json_int_t)cr.ios, "write_ios", (json_int_t)cw.ios, "time_ms",
                          (json_int_t)(m->cur->time_ns / 1000000));
+        /* Why I/O that needs the issue program is untimed (timing "none" or "mixed"). */
+        if (j && m->cur->issue_hook_error[0])
+                json_object_set_new(j, "timing_error", json_string(m->cur->issue_hook_error));
+        return j;
 }
 
 const struct iostat_snapshot *agent_measure_snapshot(const struct agent *a)

@@ -56,7 +56,12 @@ struct iostat {
         int fds[PIN_MAX];
         int ncpus;
         bool reused;
-        bool hook_failed;  /* attaching the issue program failed once: do not retry each snapshot */
+        /* Attaching the issue program failed: why, how often in a row, and when to try again
+         * (a backoff, so a lasting failure costs no load per snapshot and a passing one,
+         * EAGAIN or ENOMEM, does not leave unstamped queues untimed for the process's life). */
+        char hook_error[IOSTAT_HOOK_ERROR_MAX];
+        unsigned hook_failures;
+        uint64_t hook_retry_ns;
         __u32 test_unstamped_dev; /* iostat_options.test_unstamped_dev, key encoding */
 };
 
@@ -571,6 +576,8 @@ static int snapshot_append(struct iostat_snapshot *s, size_t *cap, const struct 
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct iostat_snapshot *, iostat_snapshot_free)
 
+#define ISSUE_HOOK_BACKOFF_NS UINT64_C(1000000000) /* the first retry's wait */
+
 /* Attach the issue program next to the pinned ones once a completion without the kernel's
  * stamp was seen (a queue without QUEUE_FLAG_STATS: e.g. BFQ, wbt never set up), so that
  * queue's later I/O is timed through the hash; until then its completions count as untimed.
@@ -584,7 +591,7 @@ static void issue_hook_ensure(struct iostat *io)
         libbpf_print_fn_t old_print;
         int r;
 
-        if (io->fds[PIN_LINK_ISSUE] >= 0 || io->hook_failed ||
+        if (io->fds[PIN_LINK_ISSUE] >= 0 || clock_now_nsec(CLOCK_MONOTONIC) < io->hook_retry_ns ||
             overflow_read(io, IOSTAT_OVERFLOW_UNSTAMPED) == 0)
                 return;
         dfd = open(io->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -592,8 +599,11 @@ static void issue_hook_ensure(struct iostat *io)
                 return;
         snprintf(path, sizeof(path), "%s/%s", io->pin_dir, pin_names[PIN_LINK_ISSUE]);
         io->fds[PIN_LINK_ISSUE] = bpf_obj_get(path);
-        if (io->fds[PIN_LINK_ISSUE] >= 0)
+        if (io->fds[PIN_LINK_ISSUE] >= 0) {
+                io->hook_failures = 0;
+                io->hook_error[0] = '\0';
                 return;
+        }
         libbpf_last[0] = '\0';
         old_print = libbpf_set_print(libbpf_capture);
         const int map_fds[3] = {io->fds[PIN_MAP_STATS], io->fds[PIN_MAP_START],
@@ -607,10 +617,20 @@ static void issue_hook_ensure(struct iostat *io)
         if (r >= 0)
                 io->fds[PIN_LINK_ISSUE] = bpf_obj_get(path);
         if (io->fds[PIN_LINK_ISSUE] < 0) {
-                io->hook_failed = true;
-                log_debug("iostat: cannot attach the issue program for unstamped queues: %s",
-                          error ? error : strerror(-r));
+                /* 1 s, 2 s, 4 s ... up to 5 min between tries. */
+                uint64_t backoff = ISSUE_HOOK_BACKOFF_NS << MIN(io->hook_failures, 8u);
+
+                io->hook_failures++;
+                io->hook_retry_ns = clock_now_nsec(CLOCK_MONOTONIC) +
+                                    MIN(backoff, 300 * ISSUE_HOOK_BACKOFF_NS);
+                snprintf(io->hook_error, sizeof(io->hook_error), "%s",
+                         error ? error : strerror(-(r < 0 ? r : io->fds[PIN_LINK_ISSUE])));
+                log_debug("iostat: cannot attach the issue program for unstamped queues (try %u): %s",
+                          io->hook_failures, io->hook_error);
+                return;
         }
+        io->hook_failures = 0;
+        io->hook_error[0] = '\0';
 }
 
 int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
@@ -664,6 +684,8 @@ int iostat_snapshot_take(struct iostat *io, struct iostat_snapshot **ret)
         s->lost_ts = overflow_read(io, IOSTAT_OVERFLOW_TS);
         s->unstamped = overflow_read(io, IOSTAT_OVERFLOW_UNSTAMPED);
         s->issue_hook = io->fds[PIN_LINK_ISSUE] >= 0;
+        if (!s->issue_hook)
+                snprintf(s->issue_hook_error, sizeof(s->issue_hook_error), "%s", io->hook_error);
         s->time_ns = clock_now_nsec(CLOCK_MONOTONIC);
         *ret = TAKE_PTR(s);
         return 0;

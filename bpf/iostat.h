@@ -54,12 +54,17 @@ struct iostat_entry {
         struct iostat_stat stat;
 };
 
+#define IOSTAT_HOOK_ERROR_MAX 256
+
 struct iostat_snapshot {
         uint64_t time_ns;        /* CLOCK_MONOTONIC when the maps were read */
         uint64_t lost_keys;      /* I/Os not counted because the stats map was full */
         uint64_t lost_ts;        /* issue times not recorded because the start map was full */
         uint64_t unstamped;      /* completions without rq->io_start_time_ns, all devices */
         bool issue_hook;         /* the issue program is attached (some queue does not stamp) */
+        /* Why it is not attached though a queue does not stamp (the last try failed; tried
+         * again with a backoff): that queue's I/O counts as untimed meanwhile. Empty if not. */
+        char issue_hook_error[IOSTAT_HOOK_ERROR_MAX];
         size_t n_entries;
         struct iostat_entry *entries;
 };

@@ -474,15 +474,21 @@ static int report(const struct args *a, const struct iostat_snapshot *cur,
                                 (json_int_t)cur->unstamped, "issue_hook", cur->issue_hook);
                 if (!doc)
                         return -ENOMEM;
+                if (cur->issue_hook_error[0])
+                        json_object_set_new(doc, "issue_hook_error", json_string(cur->issue_hook_error));
         } else {
                 char when[16];
                 time_t now = time(NULL);
                 struct tm tm;
 
                 strftime(when, sizeof(when), "%H:%M:%S", localtime_r(&now, &tm));
-                printf("issue program: %s\n",
-                       cur->issue_hook ? "attached (a queue does not record issue times)"
-                                       : "not attached (completion-only)");
+                if (cur->issue_hook_error[0])
+                        printf("issue program: not attached, a queue needs it (retrying): %s\n",
+                               cur->issue_hook_error);
+                else
+                        printf("issue program: %s\n",
+                               cur->issue_hook ? "attached (a queue does not record issue times)"
+                                               : "not attached (completion-only)");
                 if (a->totals)
                         printf("%s  totals since attach\n", when);
                 else
