@@ -298,7 +298,8 @@ static int volume_verify(struct agent *a, struct agent_volume *v)
         r = pquota_usage_get(d->fs, v->projid, &u, &err);
         if (r < 0)
                 return volume_problem(v, "%s", err);
-        if (u.limit_bytes != pquota_limit_bytes(v->size)) {
+        /* An inode limit of 0: a volume made before they were set, given one now. */
+        if (u.limit_bytes != pquota_limit_bytes(v->size) || u.limit_inodes == 0) {
                 log_warning("Volume %s: project %u had a limit of %" PRIu64 " bytes, setting %" PRIu64 " again",
                             v->name, v->projid, u.limit_bytes, v->size);
                 r = pquota_limit_set(d->fs, v->projid, v->size, &err);
@@ -778,27 +779,36 @@ int agent_volume_delete(struct agent *a, const char *name, char **ret_error)
         return volume_remove(a, v, ret_error);
 }
 
-static uint64_t volume_used(const struct agent *a, const struct agent_volume *v)
+/* Zeros when its disk or quota cannot be read (volume_verify() reported why at start). */
+static struct pquota_usage volume_usage(const struct agent *a, const struct agent_volume *v)
 {
         const struct agent_disk *d = disk_find(a, v->disk);
         struct pquota_usage u;
 
         if (!d || !d->fs || pquota_usage_get(d->fs, v->projid, &u, NULL) < 0)
-                return 0;
-        return u.used_bytes;
+                return (struct pquota_usage){};
+        return u;
+}
+
+static uint64_t volume_used(const struct agent *a, const struct agent_volume *v)
+{
+        return volume_usage(a, v).used_bytes;
 }
 
 json_t *agent_volume_to_json(const struct agent *a, const struct agent_volume *v)
 {
         _cleanup_json_ json_t *o = NULL;
         json_t *tasks = json_array();
+        struct pquota_usage u = volume_usage(a, v);
 
         for (size_t k = 0; tasks && k < a->n_tasks; k++)
                 if (task_mounts(a->tasks[k], v->name, NULL) &&
                     json_array_append_new(tasks, json_string(a->tasks[k]->id)) < 0)
                         json_decref(TAKE_PTR(tasks));
-        o = json_pack("{s:s, s:s, s:s*, s:o, s:o, s:s?, s:I, s:I, s:s, s:o}", "name", v->name, "disk", v->disk, "role", v->role,
-                      "size", quantity_to_json(v->size), "used_bytes", quantity_to_json(volume_used(a, v)),
+        o = json_pack("{s:s, s:s, s:s*, s:o, s:o, s:I, s:I, s:s?, s:I, s:I, s:s, s:o}", "name", v->name, "disk",
+                      v->disk, "role", v->role, "size", quantity_to_json(v->size), "used_bytes",
+                      quantity_to_json(u.used_bytes), "used_inodes", (json_int_t)u.inodes, "inode_limit",
+                      (json_int_t)u.limit_inodes,
                       "path", v->path, "project_id", (json_int_t)v->projid, "created_ms",
                       (json_int_t)v->created_ms, "state", volume_state_names[v->state], "tasks", tasks);
         if (o && v->problem && json_set(o, "problem", json_string(v->problem)) < 0)

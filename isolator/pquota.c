@@ -203,13 +203,29 @@ uint64_t pquota_limit_bytes(uint64_t bytes)
         return (bytes + QIF_DQBLKSIZE - 1) / QIF_DQBLKSIZE * QIF_DQBLKSIZE;
 }
 
+uint64_t pquota_inode_limit(const struct statvfs *st, uint64_t bytes)
+{
+        unsigned __int128 total = (unsigned __int128)st->f_blocks * st->f_frsize, share;
+
+        if (bytes == 0 || total == 0 || st->f_files == 0)
+                return 0;
+        share = (unsigned __int128)bytes * st->f_files / total;
+        return share < PQUOTA_INODES_MIN ? PQUOTA_INODES_MIN : (uint64_t)share;
+}
+
 int pquota_limit_set(const struct pquota_fs *fs, uint32_t projid, uint64_t bytes,
                      char **ret_error)
 {
         struct dqblk q = {
                 .dqb_bhardlimit = pquota_limit_bytes(bytes) / QIF_DQBLKSIZE,
-                .dqb_valid = QIF_BLIMITS,
+                .dqb_valid = QIF_LIMITS,
         };
+        struct statvfs st;
+
+        if (bytes > 0 && statvfs(fs->mount, &st) < 0)
+                return error_set(ret_error, negative_errno(), "statvfs %s: %m", fs->mount);
+        if (bytes > 0)
+                q.dqb_ihardlimit = pquota_inode_limit(&st, bytes);
 
         if (quotactl(QCMD(Q_SETQUOTA, PRJQUOTA), fs->source, (int)projid, (caddr_t)&q) < 0)
                 return error_set(ret_error, negative_errno(),
@@ -231,6 +247,7 @@ int pquota_usage_get(const struct pquota_fs *fs, uint32_t projid, struct pquota_
                 .used_bytes = q.dqb_curspace,
                 .inodes = q.dqb_curinodes,
                 .limit_bytes = q.dqb_bhardlimit * QIF_DQBLKSIZE,
+                .limit_inodes = q.dqb_ihardlimit,
         };
         return 0;
 }

@@ -56,8 +56,15 @@ int pquota_dir_project_get(int dirfd, uint32_t *ret_projid, bool *ret_inherit, c
  * rounded up to quotactl's 1 KiB blocks (QIF_DQBLKSIZE). */
 uint64_t pquota_limit_bytes(uint64_t bytes);
 
+/* The inode limit of a volume of `bytes`: its share of the filesystem's inodes (f_files in
+ * the proportion bytes / the filesystem's size), at least PQUOTA_INODES_MIN; 0 (none) for 0
+ * bytes or a filesystem that reports no inode count. ext4 fixes its inodes at mkfs: without
+ * this, one task making empty files would take every inode of the shared filesystem. */
+#define PQUOTA_INODES_MIN 1024
+uint64_t pquota_inode_limit(const struct statvfs *st, uint64_t bytes);
+
 /* Set project projid's hard block limit to `bytes` (rounded up to quotactl's 1 KiB blocks;
- * 0: no limit) and clear its soft limits; the inode limits are left unset. */
+ * 0: no limit) and its hard inode limit to pquota_inode_limit(), clearing its soft limits. */
 int pquota_limit_set(const struct pquota_fs *fs, uint32_t projid, uint64_t bytes,
                      char **ret_error);
 
@@ -65,6 +72,7 @@ struct pquota_usage {
         uint64_t used_bytes;    /* dqb_curspace */
         uint64_t inodes;        /* dqb_curinodes */
         uint64_t limit_bytes;   /* the hard block limit in bytes, 0: none */
+        uint64_t limit_inodes;  /* the hard inode limit, 0: none */
 };
 int pquota_usage_get(const struct pquota_fs *fs, uint32_t projid, struct pquota_usage *ret,
                      char **ret_error);

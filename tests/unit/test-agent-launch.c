@@ -702,6 +702,20 @@ static void test_volume_capacity(void **st)
         assert_int_equal(pquota_capacity_of(&s), 0);
 }
 
+/* A volume's inode limit is its share of the filesystem's inodes, never under the floor:
+ * 1 GiB of a 16 GiB filesystem with 2^20 inodes gets 2^16. */
+static void test_volume_inode_limit(void **st)
+{
+        struct statvfs s = {.f_blocks = UINT64_C(4) << 20, .f_frsize = 4096, .f_files = UINT64_C(1) << 20};
+
+        (void)st;
+        assert_int_equal(pquota_inode_limit(&s, UINT64_C(1) << 30), UINT64_C(1) << 16);
+        assert_int_equal(pquota_inode_limit(&s, UINT64_C(1) << 20), PQUOTA_INODES_MIN);
+        assert_int_equal(pquota_inode_limit(&s, 0), 0);
+        s.f_files = 0;
+        assert_int_equal(pquota_inode_limit(&s, UINT64_C(1) << 30), 0);
+}
+
 static void test_launch_devices(void **st)
 {
         _cleanup_free_ char *err = NULL;
@@ -761,6 +775,7 @@ int main(void)
                 cmocka_unit_test_setup(test_volume_stale_directory, agent_reset),
                 cmocka_unit_test_setup(test_volume_new_pair_room, agent_reset),
                 cmocka_unit_test(test_volume_capacity),
+                cmocka_unit_test(test_volume_inode_limit),
             cmocka_unit_test_setup(test_launch_devices, agent_reset),
                 cmocka_unit_test_setup_teardown(test_status_table, agent_reset, agent_reset),
         };
