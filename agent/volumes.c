@@ -455,10 +455,12 @@ int agent_volumes_resolve_spec(const struct agent *a, struct silo_task_spec *spe
                 if (!v->name)
                         continue;
                 have = agent_volume_find(a, v->name);
-                if (have && !streq(v->disk, "any") && !streq(v->disk, have->disk))
-                        return error_set(ret_error, -EINVAL,
-                                         "container.volumes[%zu].disk: volume '%s' is on disk %s, not %s",
-                                         i, v->name, have->disk, v->disk);
+                if (have) {
+                        d = disk_find(a, have->disk);
+                        r = silo_volume_check_existing(v, i, have->disk, d ? d->class : NULL, ret_error);
+                        if (r < 0)
+                                return r;
+                }
                 if (!have && streq(v->disk, "any")) {
                         d = disk_for_new_volume(a, v);
                         if (!d)

@@ -113,6 +113,13 @@ json_t *silo_port_mappings_to_json(const struct silo_port_mapping *ports, size_t
  * the role from here, so that they cannot disagree on it. */
 const char *silo_task_spec_role(const struct silo_task_spec *spec);
 
+/* container.volumes[i] naming an existing persistent volume on `disk` (whose class is
+ * `disk_class`; NULL: not known): an explicit disk must be that disk, a class that disk's
+ * class. One rule for the master (at submission) and the agent (at launch): a spec is never
+ * silently moved to another disk than the one it names. 0, or -EINVAL naming both. */
+int silo_volume_check_existing(const struct silo_volume *vol, size_t i, const char *disk,
+                               const char *disk_class, char **ret_error);
+
 /* Names safe as a path component and a cgroup name: [A-Za-z0-9][A-Za-z0-9._-]{0,62}.
  * Used for task ids, names, roles, groups, agent ids, disk names. */
 bool silo_name_is_valid(const char *s);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "common/error.h"
 #include "common/json-util.h"
 #include "common/protocol-json.h"
 #include "common/quantity.h"
@@ -489,6 +490,22 @@ json_t *silo_task_spec_to_json(const struct silo_task_spec *s)
 }
 
 SILO_DEFINE_CODEC_COMMON(task_spec)
+
+int silo_volume_check_existing(const struct silo_volume *vol, size_t i, const char *disk,
+                               const char *disk_class, char **ret_error)
+{
+        if (vol->disk && !streq(vol->disk, "any") && !streq(vol->disk, disk))
+                return error_set(ret_error, -EINVAL,
+                                 "container.volumes[%zu].disk: volume '%s' is on disk %s, not %s", i,
+                                 vol->name, disk, vol->disk);
+        if (vol->class && !streq_ptr(vol->class, disk_class))
+                return error_set(ret_error, -EINVAL,
+                                 "container.volumes[%zu].class: volume '%s' is on disk %s %s%s%s, not "
+                                 "of class '%s'",
+                                 i, vol->name, disk, disk_class ? "of class '" : "whose class is unknown",
+                                 strempty(disk_class), disk_class ? "'" : "", vol->class);
+        return 0;
+}
 
 const char *silo_task_spec_role(const struct silo_task_spec *spec)
 {

@@ -194,6 +194,18 @@ static bool mounts_compatible(const struct silo_volume *a, const struct silo_vol
         return (a->readonly && b->readonly) || (a->shared && b->shared);
 }
 
+/* The class of the disk v is on, as its agent registered it; NULL when not known (the agent
+ * not registered since the master started, or no longer offering the disk). */
+static const char *volume_disk_class(master *m, const struct master_volume *v)
+{
+        const struct master_agent *a = master_agent_get(m, v->agent_id);
+
+        for (size_t i = 0; a && a->reg && i < a->reg->resources.n_disks; i++)
+                if (streq(a->reg->resources.disks[i].name, v->disk))
+                        return a->reg->resources.disks[i].class;
+        return NULL;
+}
+
 int master_volumes_check_submit(master *m, const struct silo_task_spec *spec, char **ret_error)
 {
         const struct silo_volume *vol;
@@ -224,6 +236,12 @@ int master_volumes_check_submit(master *m, const struct silo_task_spec *spec, ch
                                          "container.volumes[%zu].size: %s, but volume '%s' "
                                          "exists with size %s (on agent %s, disk %s)",
                                          i, want, vol->name, have, v->agent_id, v->disk);
+                }
+                if (v) {
+                        r = silo_volume_check_existing(vol, i, v->disk,
+                                                       volume_disk_class(m, v), ret_error);
+                        if (r < 0)
+                                return r;
                 }
                 if (v && v->state == MASTER_VOLUME_DELETING)
                         return error_set(ret_error, -ETXTBSY,

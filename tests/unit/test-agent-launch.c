@@ -520,6 +520,11 @@ static void test_launch_existing_volume(void **st)
         assert_string_equal(err, "container.volumes[0].disk: volume 'pg' is on disk vda, not vdb");
         free(err);
         err = NULL;
+        assert_int_equal(launch("{'id': 'cls', " PG(", 'class': 'nvme'") "}", NULL, &err), -EINVAL);
+        assert_true(strncmp(err, "container.volumes[0].class: volume 'pg' is on disk vda ", 55) == 0);
+        assert_non_null(strstr(err, ", not of class 'nvme'"));
+        free(err);
+        err = NULL;
 
         assert_int_equal(launch("{'id': 't1', " PG("") ", 'resources': {'io': [{'disk': 'any', "
                                 "'class': 'ssd', 'wbps': 1000}]}}",

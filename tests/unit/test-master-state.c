@@ -662,6 +662,18 @@ static void test_volumes(void **state)
                                  "with size 2Gi (on agent agent-v, disk sda)");
         free(err);
         err = NULL;
+        /* another disk or class than the volume's: 400 naming both, never moved silently */
+        snprintf(text, sizeof(text), VOL_SPEC, "v2", "2Gi", ",\"disk\":\"sdb\"");
+        assert_int_equal(master_task_submit(m, spec_of(text), &t2, &err), -EINVAL);
+        assert_string_equal(err, "container.volumes[0].disk: volume 'pg-data' is on disk sda, not sdb");
+        free(err);
+        err = NULL;
+        snprintf(text, sizeof(text), VOL_SPEC, "v2", "2Gi", ",\"class\":\"nvme\"");
+        assert_int_equal(master_task_submit(m, spec_of(text), &t2, &err), -EINVAL);
+        assert_true(strncmp(err, "container.volumes[0].class: volume 'pg-data' is on disk sda ", 60) == 0);
+        assert_non_null(strstr(err, ", not of class 'nvme'"));
+        free(err);
+        err = NULL;
 
         /* the agent made it, and has one the master never heard of */
         assert_int_equal(master_volumes_report(m, a, rep, 2), 0);
