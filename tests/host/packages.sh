@@ -27,8 +27,15 @@ done
 
 tmp=$(mktemp -d)
 lintian_pid=""
-trap '[ -z "$lintian_pid" ] || { kill "$lintian_pid" 2>/dev/null; wait "$lintian_pid" 2>/dev/null; }
-    rm -rf "$tmp"' EXIT
+# A check that fails before lintian's verdict is read ends lintian too (|| true: under set -e
+# the killed lintian's status would end the trap before the rm and replace the suite's own).
+trap 'rc=$?
+    if [ -n "$lintian_pid" ]; then
+        kill "$lintian_pid" 2>/dev/null || true
+        wait "$lintian_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+    exit $rc' EXIT
 
 deb_of() {
     local f
