@@ -13,6 +13,7 @@
 #include <sys/quota.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -94,6 +95,21 @@ static int mount_find(const char *path, struct mount_entry *ret)
         return found;
 }
 
+/* quotactl_fd(2) (Linux 5.14; glibc has no wrapper) on the mount point itself: the device
+ * name mountinfo gives (/dev/root, a /dev/mapper or /dev/disk alias, a node absent from the
+ * agent's mount namespace) need not be openable, the mount point is what the agent checked.
+ * -errno. */
+static int pquota_ctl(const char *mount, int cmd, uint32_t id, void *addr)
+{
+        _cleanup_close_ int fd = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return negative_errno();
+        if (syscall(SYS_quotactl_fd, fd, QCMD(cmd, PRJQUOTA), (int)id, addr) < 0)
+                return negative_errno();
+        return 0;
+}
+
 int pquota_fs_open(const char *sysfs_root, const char *mount, dev_t disk_devnum,
                    const char *disk_name, struct pquota_fs *ret, char **ret_error)
 {
@@ -135,8 +151,14 @@ int pquota_fs_open(const char *sysfs_root, const char *mount, dev_t disk_devnum,
                                  mount, m.fstype, m.source, m.source, mount);
         /* ext4 and XFS both list "prjquota" once project quotas are enforced; quotactl then
          * confirms the kernel keeps them (ext4 without the quota feature cannot). */
-        if (!option_listed(m.options, "prjquota") ||
-            quotactl(QCMD(Q_GETINFO, PRJQUOTA), m.source, 0, (caddr_t)&info) < 0) {
+        r = option_listed(m.options, "prjquota") ? pquota_ctl(real, Q_GETINFO, 0, &info) : -ESRCH;
+        /* Only "not enabled" means the mount lacks project quota; anything else (EPERM
+         * without CAP_SYS_ADMIN, ENOSYS before Linux 5.14) is said as it is. */
+        if (r < 0 && r != -ESRCH)
+                return error_set(ret_error, r, "%s (%s on %s): reading its project quota state "
+                                 "(quotactl_fd Q_GETINFO): %s",
+                                 mount, m.fstype, m.source, strerror(-r));
+        if (r < 0) {
                 if (streq(m.fstype, "xfs"))
                         return error_set(ret_error, -EOPNOTSUPP,
                                          "%s (xfs on %s) is mounted without project quota "
@@ -221,16 +243,16 @@ int pquota_limit_set(const struct pquota_fs *fs, uint32_t projid, uint64_t bytes
                 .dqb_valid = QIF_LIMITS,
         };
         struct statvfs st;
+        int r;
 
         if (bytes > 0 && statvfs(fs->mount, &st) < 0)
                 return error_set(ret_error, negative_errno(), "statvfs %s: %m", fs->mount);
         if (bytes > 0)
                 q.dqb_ihardlimit = pquota_inode_limit(&st, bytes);
-
-        if (quotactl(QCMD(Q_SETQUOTA, PRJQUOTA), fs->source, (int)projid, (caddr_t)&q) < 0)
-                return error_set(ret_error, negative_errno(),
-                                 "setting the quota of project %u on %s (%s): %m", projid,
-                                 fs->mount, fs->source);
+        r = pquota_ctl(fs->mount, Q_SETQUOTA, projid, &q);
+        if (r < 0)
+                return error_set(ret_error, r, "setting the quota of project %u on %s (%s): %s",
+                                 projid, fs->mount, fs->source, strerror(-r));
         return 0;
 }
 
@@ -239,10 +261,11 @@ int pquota_usage_get(const struct pquota_fs *fs, uint32_t projid, struct pquota_
 {
         struct dqblk q = {};
 
-        if (quotactl(QCMD(Q_GETQUOTA, PRJQUOTA), fs->source, (int)projid, (caddr_t)&q) < 0)
-                return error_set(ret_error, negative_errno(),
-                                 "reading the quota of project %u on %s (%s): %m", projid,
-                                 fs->mount, fs->source);
+        int r = pquota_ctl(fs->mount, Q_GETQUOTA, projid, &q);
+
+        if (r < 0)
+                return error_set(ret_error, r, "reading the quota of project %u on %s (%s): %s",
+                                 projid, fs->mount, fs->source, strerror(-r));
         *ret = (struct pquota_usage){
                 .used_bytes = q.dqb_curspace,
                 .inodes = q.dqb_curinodes,

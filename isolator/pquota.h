@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Project quotas: the filesystems persistent volumes live on, a directory's project id and
- * a project's hard block limit and usage (quotactl(2) on PRJQUOTA, FS_IOC_FSSETXATTR). */
+ * a project's hard block limit and usage (quotactl_fd(2) on PRJQUOTA, FS_IOC_FSSETXATTR). */
 #pragma once
 
 #include <limits.h>
@@ -20,7 +20,8 @@
 /* A mounted filesystem with project quotas enforced. */
 struct pquota_fs {
         char mount[PATH_MAX];   /* its mount point, symlink-free */
-        char source[PATH_MAX];  /* the block device special file quotactl() takes */
+        char source[PATH_MAX];  /* its device as mountinfo names it, for messages only (quotactl_fd
+                                 * works on the mount point) */
         char fstype[32];        /* "ext4" or "xfs" */
         dev_t devnum;           /* the filesystem's device (the disk or a partition of it) */
 };
