@@ -834,6 +834,14 @@ void agent_volumes_metrics(const struct agent *a, struct metrics_text *w)
                                         volume_used(a, a->volumes[i]));
 }
 
+/* The master keeps a volume PENDING until its agent reports it "ready". */
+static silo_volume_report_state volume_report_state(volume_state s)
+{
+        return s == VOLUME_CREATING ? SILO_VOLUME_REPORT_CREATING
+               : s == VOLUME_DELETING ? SILO_VOLUME_REPORT_DELETING
+                                      : SILO_VOLUME_REPORT_READY;
+}
+
 json_t *agent_volumes_report_json(const struct agent *a)
 {
         _cleanup_free_ struct silo_volume_report *r = calloc(a->n_volumes + 1, sizeof(*r));
@@ -844,6 +852,7 @@ json_t *agent_volumes_report_json(const struct agent *a)
                 r[i] = (struct silo_volume_report){.name = a->volumes[i]->name,
                                                    .disk = a->volumes[i]->disk,
                                                    .size = a->volumes[i]->size,
-                                                   .used_bytes = volume_used(a, a->volumes[i])};
+                                                   .used_bytes = volume_used(a, a->volumes[i]),
+                                                   .state = volume_report_state(a->volumes[i]->state)};
         return silo_volume_reports_to_json(r, a->n_volumes);
 }

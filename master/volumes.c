@@ -404,6 +404,10 @@ static int volume_reported(master *m, struct master_volume *v,
 
         /* The figure moves with every write: kept in memory, stored with the next change. */
         v->used_bytes = rep->used_bytes;
+        /* Recorded but not made yet (a launch under way, or one a crash cut short): it is
+         * ready, and its creation an event, only once the agent says so. */
+        if (created && rep->state == SILO_VOLUME_REPORT_CREATING)
+                return 0;
         if (!created && !v->missing && v->size == rep->size && streq(v->disk, rep->disk))
                 return 0;
         if (!streq(v->disk, rep->disk) && !(disk = strdup(rep->disk)))
@@ -459,7 +463,9 @@ int master_volumes_report(master *m, struct master_agent *a, const struct silo_v
 
         for (size_t k = 0; k < n; k++) {
                 v = master_volume_get(m, rep[k].name);
-                if (!v)
+                if (!v && rep[k].state == SILO_VOLUME_REPORT_CREATING)
+                        r = 0;  /* not made yet: adopted once the agent reports it ready */
+                else if (!v)
                         r = volume_adopt(m, a, &rep[k]);
                 else if (!streq(v->agent_id, a->id)) {
                         log_warning("volume %s: agent %s reports it too, but it is on agent %s; "

@@ -293,13 +293,21 @@ struct silo_task_ref {
 };
 
 /* A persistent volume an agent holds, as it reports it in its registration and heartbeats
- * ("volumes": [{"name", "disk", "size", "used_bytes"}]), so that a master learns the volumes
- * after its own restart or a failover. */
+ * ("volumes": [{"name", "disk", "size", "used_bytes", "state"}]), so that a master learns the
+ * volumes after its own restart or a failover. */
+typedef enum {
+        SILO_VOLUME_REPORT_READY,       /* "ready"; also when "state" is absent (older agents) */
+        SILO_VOLUME_REPORT_CREATING,    /* "creating": recorded, its directory and quota not done */
+        SILO_VOLUME_REPORT_DELETING,    /* "deleting": its removal started */
+        _SILO_VOLUME_REPORT_STATE_MAX,
+} silo_volume_report_state;
+
 struct silo_volume_report {
         char *name;
         char *disk;             /* the agent's disk name */
         uint64_t size;          /* bytes, > 0: the volume's hard limit */
         uint64_t used_bytes;    /* bytes in use (the quota's current usage) */
+        silo_volume_report_state state;
 };
 
 struct silo_agent_registration {

@@ -675,6 +675,18 @@ static void test_volumes(void **state)
         free(err);
         err = NULL;
 
+        /* the agent reports it "creating" (its launch not done, or cut short): still
+         * PENDING, and a "creating" one the master never heard of is not adopted */
+        {
+                struct silo_volume_report creating[] = {
+                    {(char *)"pg-data", (char *)"sda", 2ULL << 30, 0, SILO_VOLUME_REPORT_CREATING},
+                    {(char *)"half", (char *)"sda", 1ULL << 30, 0, SILO_VOLUME_REPORT_CREATING},
+                };
+
+                assert_int_equal(master_volumes_report(m, a, creating, 2), 0);
+                assert_int_equal(v->state, MASTER_VOLUME_PENDING);
+                assert_null(master_volume_get(m, "half"));
+        }
         /* the agent made it, and has one the master never heard of */
         assert_int_equal(master_volumes_report(m, a, rep, 2), 0);
         assert_int_equal(v->state, MASTER_VOLUME_READY);

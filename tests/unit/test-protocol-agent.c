@@ -29,7 +29,8 @@ static const char registration_example[] =
     " 'attributes': {'rack': 'r1', 'zone': 'z2'},"
     " 'tasks': [{'id': 'backup-7', 'state': 'RUNNING'}, {'id': 'scrub-1', 'state': 'STARTING'}],"
     " 'volumes': [{'name': 'pg-data', 'disk': 'sda', 'size': '2Gi', 'used_bytes': 4096},"
-    "             {'name': 'brick', 'disk': 'nvme0n1', 'size': 1, 'used_bytes': 0}]}";
+    "             {'name': 'brick', 'disk': 'nvme0n1', 'size': 1, 'used_bytes': 0,"
+    "              'state': 'creating'}]}";
 
 static void test_resources_example(void **state)
 {
@@ -98,6 +99,9 @@ static void test_registration(void **state)
         assert_true(reg->volumes[0].size == UINT64_C(2) << 30);
         assert_int_equal(reg->volumes[0].used_bytes, 4096);
         assert_int_equal(reg->volumes[1].used_bytes, 0);
+        /* no "state" (an older agent): ready */
+        assert_int_equal(reg->volumes[0].state, SILO_VOLUME_REPORT_READY);
+        assert_int_equal(reg->volumes[1].state, SILO_VOLUME_REPORT_CREATING);
 
         t1 = silo_agent_registration_to_string(reg);
         assert_int_equal(silo_agent_registration_from_string(t1, &back, &error), 0);
@@ -280,6 +284,8 @@ static const struct error_case registration_errors[] = {
     {VOL("{'name': 'v', 'disk': 'sda', 'size': '1X', 'used_bytes': 0}"),
      "volumes[0].size: '1X' is not a quantity"},
     {VOL("{'name': 'v', 'disk': 'sda', 'size': 1}"), "volumes[0].used_bytes: missing"},
+    {VOL("{'name': 'v', 'disk': 'sda', 'size': 1, 'used_bytes': 0, 'state': 'made'}"),
+     "volumes[0].state: 'made' is not a volume state (creating, ready, deleting)"},
     {VOL("{'name': 'v', 'disk': 'sda', 'size': 1, 'used_bytes': -1}"),
      "volumes[0].used_bytes: -1 is negative"},
     {VOL("{'name': 'v', 'disk': 'sda', 'size': 1, 'used_bytes': 0},"
