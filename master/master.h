@@ -359,8 +359,14 @@ int master_volumes_authz_submit(master *m, const struct silo_identity *id,
                                 const struct silo_task_spec *spec, char **ret_error);
 int master_volumes_check_submit(master *m, const struct silo_task_spec *spec, char **ret_error);
 /* Record the new volumes of a task just placed (PENDING volumes on res->volume_disk); part of
- * the caller's open change. */
-int master_volumes_place(master *m, const struct master_task *t, const struct alloc_result *res);
+ * the caller's open change, which also moves the task to STAGING. added[i] (the spec's
+ * volume index, SILO_CONTAINER_VOLUMES_MAX entries, false on entry) says which it recorded,
+ * also on failure, for master_volumes_place_undo(). */
+int master_volumes_place(master *m, const struct master_task *t, const struct alloc_result *res,
+                         bool *added);
+/* Forget in memory the volumes master_volumes_place() recorded (added[]) when the change that
+ * held them was rolled back. */
+void master_volumes_place_undo(master *m, const struct master_task *t, const bool *added);
 /* Forget what master_volumes_place() booked when the placement could not be recorded. */
 void master_volumes_unplace(master *m, const struct master_task *t);
 /* Merge an agent's report (registration or heartbeat): its volumes become READY with their

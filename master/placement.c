@@ -9,6 +9,7 @@
 #include "common/macro.h"
 #include "master/events.h"
 #include "master/master.h"
+#include "master/store.h"
 
 void master_schedule(master *m)
 {
@@ -36,6 +37,7 @@ static int master_task_stage(master *m, struct master_task *t, const struct allo
 {
         _cleanup_free_ char *agent_id = NULL, *msg = NULL;
         uint16_t submitted[SILO_CONTAINER_PORTS_MAX];
+        bool added[SILO_CONTAINER_VOLUMES_MAX] = {false};
         uint64_t chosen = 0;
         char **disks = NULL;
         int r;
@@ -71,8 +73,20 @@ static int master_task_stage(master *m, struct master_task *t, const struct allo
         }
         /* stored with the spec: a restarted master's requeue gives the choice back too */
         t->ports_chosen = chosen;
-        r = master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, msg, NULL);
+        /* The new volumes' records and STAGING in one change (one fenced etcd txn): a task
+         * staged without its volume's record would be launched with the spec's own disk
+         * ("any"), the agent would choose a disk the allocator did not book, and the master
+         * would later adopt the volume with no role, out of its owner's reach. */
+        r = store_change_begin(m->store);
+        if (r >= 0) {
+                r = master_volumes_place(m, t, res, added);
+                if (r >= 0)
+                        r = master_task_transition(m, t, SILO_TASK_STAGING, SILO_REASON_NONE, msg,
+                                                   NULL);
+                r = store_change_end(m->store, r);
+        }
         if (r < 0) {
+                master_volumes_place_undo(m, t, added);
                 t->ports_chosen = 0;
                 for (size_t i = 0; i < res->n_ports; i++)
                         t->spec->container.ports[i].host = submitted[i];
@@ -88,11 +102,6 @@ static int master_task_stage(master *m, struct master_task *t, const struct allo
         }
         free(t->pending_reason);
         t->pending_reason = NULL;
-        /* The task goes anyway: a volume not recorded here is adopted when its agent reports
-         * it. */
-        r = master_volumes_place(m, t, res);
-        if (r < 0)
-                log_error("task %s: cannot record its new volumes: %s", t->id, strerror(-r));
         return 0;
 }
 

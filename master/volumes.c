@@ -286,7 +286,8 @@ int master_volumes_authz_submit(master *m, const struct silo_identity *id,
         return 0;
 }
 
-int master_volumes_place(master *m, const struct master_task *t, const struct alloc_result *res)
+int master_volumes_place(master *m, const struct master_task *t, const struct alloc_result *res,
+                         bool *added)
 {
         const struct silo_volume *vol;
         int r = 0;
@@ -319,10 +320,26 @@ int master_volumes_place(master *m, const struct master_task *t, const struct al
                         master_volume_free(v);
                         return r;
                 }
+                added[i] = true;
                 log_info("volume %s (%" PRIu64 " bytes): placed on agent %s, disk %s, with task %s",
                          v->name, v->size, v->agent_id, v->disk, t->id);
         }
         return 0;
+}
+
+void master_volumes_place_undo(master *m, const struct master_task *t, const bool *added)
+{
+        const struct silo_volume *vol;
+
+        FOREACH_SPEC_VOLUME(t->spec, i, vol) {
+                struct master_volume *v = added[i] ? master_volume_get(m, vol->name) : NULL;
+
+                if (!v)
+                        continue;
+                (void)alloc_volume_remove(m->alloc, v->name);
+                table_remove(m->volumes, v->name);
+                master_volume_free(v);
+        }
 }
 
 void master_volumes_unplace(master *m, const struct master_task *t)

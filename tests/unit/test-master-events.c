@@ -310,6 +310,62 @@ static void test_pending_reason_reported(void **state)
         master_free(m);
 }
 
+/* A new volume's record is written in the change that stages its task: when the record
+ * cannot be written, the task stays PENDING (and nothing of the volume stays in memory)
+ * rather than being launched without it (its agent would choose the disk, the master adopt
+ * the volume with no role). */
+static void test_volume_staged_with_its_record(void **state)
+{
+        struct silo_agent_registration *reg = NULL;
+        struct master_agent *a = NULL;
+        struct master_task *t = NULL;
+        struct master_volume *v;
+        char *err = NULL;
+        master *m;
+
+        (void)state;
+        if (unit_master_etcd())
+                skip(); /* the refusal is an SQLite trigger */
+        m = master_open();
+        assert_int_equal(silo_agent_registration_from_string(
+                             "{\"agent_id\":\"agent-v\",\"hostname\":\"nv\",\"address\":"
+                             "\"127.0.0.1:9\",\"version\":\"t\",\"resources\":{\"cpus\":64,"
+                             "\"mem\":1073741824,\"disks\":[{\"name\":\"sda\",\"size\":\"10Gi\","
+                             "\"mount\":\"/srv/sda\"}]}}",
+                             &reg, &err),
+                         0);
+        assert_int_equal(master_agent_register(m, reg, &a, &err), 0);
+        assert_int_equal(master_task_submit(m,
+                                            spec_of("{'id':'pg','name':'pg','role':'db',"
+                                                    "'command':['/bin/true'],'resources':{'cpus':1},"
+                                                    "'container':{'volumes':[{'name':'pg-data',"
+                                                    "'size':'2Gi','target':'/data'}]}}"),
+                                            &t, &err),
+                         0);
+        assert_int_equal(master_commit(m), 0);
+        db_exec("CREATE TRIGGER refuse_volume BEFORE INSERT ON volumes "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+        (void)master_allocate(m);
+        assert_int_equal(master_commit(m), 0);
+        assert_int_equal(t->state, SILO_TASK_PENDING);
+        assert_null(t->agent_id);
+        assert_null(master_volume_get(m, "pg-data"));
+        db_exec("DROP TRIGGER refuse_volume");
+        assert_int_equal(master_allocate(m), 1);
+        assert_int_equal(master_commit(m), 0);
+        assert_int_equal(t->state, SILO_TASK_STAGING);
+        v = master_volume_get(m, "pg-data");
+        assert_non_null(v);
+        assert_string_equal(v->disk, "sda");
+        assert_string_equal(v->role, "db");
+        master_free(m);
+        /* both survive a restart: they were committed together */
+        m = master_open();
+        assert_non_null(master_volume_get(m, "pg-data"));
+        assert_int_equal(master_task_get(m, "pg")->state, SILO_TASK_STAGING);
+        master_free(m);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -330,6 +386,7 @@ int main(void)
             cmocka_unit_test(test_ring),
             cmocka_unit_test(test_events_with_their_change),
             cmocka_unit_test(test_pending_reason_reported),
+            cmocka_unit_test(test_volume_staged_with_its_record),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
