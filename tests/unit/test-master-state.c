@@ -609,6 +609,18 @@ static void test_retention(void **state)
 }
 
 
+/* master_task_submit() refusing a spec: the spec stays the caller's (freed here). */
+static int submit_refused(master *m, const char *text, char **err)
+{
+        struct silo_task_spec *spec = spec_of(text);
+        struct master_task *t = NULL;
+        int r = master_task_submit(m, spec, &t, err);
+
+        if (r < 0)
+                silo_task_spec_free(spec);
+        return r;
+}
+
 /* Persistent volumes: recorded when a task is placed, made ready by the agent's report, a volume
  * it reports that the master does not know adopted, one it stops reporting flagged; the
  * submission's 409s; deletion; all of it across a restart (SQLite, or etcd with SILO_TEST_ETCD). */
@@ -617,7 +629,7 @@ static void test_volumes(void **state)
         master *m = master_open();
         struct silo_agent_registration *reg = NULL;
         struct master_agent *a = NULL;
-        struct master_task *t = NULL, *t2 = NULL;
+        struct master_task *t = NULL;
         struct master_volume *v;
         _cleanup_free_ char *err = NULL;
         struct silo_volume_report rep[] = {
@@ -652,24 +664,24 @@ static void test_volumes(void **state)
 
         /* a second read-write user: 409 naming the first; another size: 400 */
         snprintf(text, sizeof(text), VOL_SPEC, "v2", "2Gi", "");
-        assert_int_equal(master_task_submit(m, spec_of(text), &t2, &err), -ETXTBSY);
+        assert_int_equal(submit_refused(m, text, &err), -ETXTBSY);
         assert_non_null(strstr(err, "volume 'pg-data' is in use by task v1 (STAGING, read-write)"));
         free(err);
         err = NULL;
         snprintf(text, sizeof(text), VOL_SPEC, "v2", "3Gi", "");
-        assert_int_equal(master_task_submit(m, spec_of(text), &t2, &err), -EINVAL);
+        assert_int_equal(submit_refused(m, text, &err), -EINVAL);
         assert_string_equal(err, "container.volumes[0].size: 3Gi, but volume 'pg-data' exists "
                                  "with size 2Gi (on agent agent-v, disk sda)");
         free(err);
         err = NULL;
         /* another disk or class than the volume's: 400 naming both, never moved silently */
         snprintf(text, sizeof(text), VOL_SPEC, "v2", "2Gi", ",\"disk\":\"sdb\"");
-        assert_int_equal(master_task_submit(m, spec_of(text), &t2, &err), -EINVAL);
+        assert_int_equal(submit_refused(m, text, &err), -EINVAL);
         assert_string_equal(err, "container.volumes[0].disk: volume 'pg-data' is on disk sda, not sdb");
         free(err);
         err = NULL;
         snprintf(text, sizeof(text), VOL_SPEC, "v2", "2Gi", ",\"class\":\"nvme\"");
-        assert_int_equal(master_task_submit(m, spec_of(text), &t2, &err), -EINVAL);
+        assert_int_equal(submit_refused(m, text, &err), -EINVAL);
         assert_true(strncmp(err, "container.volumes[0].class: volume 'pg-data' is on disk sda ", 60) == 0);
         assert_non_null(strstr(err, ", not of class 'nvme'"));
         free(err);
@@ -713,6 +725,8 @@ static void test_volumes(void **state)
         /* in use: refused, naming the task; once it ended, DELETING until the agent confirms */
         assert_int_equal(master_volume_delete(m, v, &err), -ETXTBSY);
         assert_string_equal(err, "volume pg-data: in use by task v1 (STAGING); kill it first");
+        free(err);
+        err = NULL;
         assert_int_equal(
             master_task_transition(m, t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST, NULL,
                                    NULL),
@@ -720,7 +734,7 @@ static void test_volumes(void **state)
         assert_int_equal(master_volume_delete(m, v, &err), 0);
         assert_int_equal(v->state, MASTER_VOLUME_DELETING);
         snprintf(text, sizeof(text), VOL_SPEC, "v3", "2Gi", "");
-        assert_int_equal(master_task_submit(m, spec_of(text), &t2, &err), -ETXTBSY);
+        assert_int_equal(submit_refused(m, text, &err), -ETXTBSY);
         assert_string_equal(err, "container.volumes[0]: volume 'pg-data' is being deleted");
         assert_int_equal(master_commit(m), 0);
         master_free(m);
