@@ -1,8 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The quick-start demo: a local Silo cluster (one master, one agent) running an isolated storage
-# task, shown with siloctl. Installs what is missing and builds first; on a host without cgroup v2
-# controllers it runs the cluster inside the test VM (Debian's 6.1 kernel under qemu).
+# The quick-start demo, issue 16's story: PostgreSQL as a Silo task next to a noisy neighbour.
+# A local Silo cluster (one master, one agent; tests/vm/cluster.sh) whose disk is a throttled
+# null_blk (tests/lib/nn.sh: a slow disk, so that the disk and not the CPU is what the tasks
+# share) with ext4 on it; PostgreSQL 15 (examples/postgres.json) with its data on that disk;
+# pgbench alone, next to an fio neighbour that nothing limits, and next to the same neighbour
+# with an io request the master placed and the agent enforces; the TPS table, and `siloctl
+# inspect` of both tasks (each limit read back from the kernel next to the eBPF-measured rate).
+# Installs what is missing and builds first; on a host without cgroup v2 controllers it runs
+# the cluster inside the test VM (Debian's 6.1 kernel under qemu). About 3 minutes.
 #
 # Usage: scripts/demo.sh            (as root, from a checkout)
 #        scripts/demo.sh --inside   (the cluster part only; what runs in the VM)
@@ -28,180 +34,69 @@ if [ "${1:-}" != --inside ]; then
         say "This host has no cgroup v2 io/memory controllers (a hybrid/v1 host): Silo will not run"
         note "tasks without isolation, so the demo runs in a VM with Debian's 6.1 kernel instead"
         note "(tests/vm/run-vm.sh: qemu, TCG; a minute or two)."
-        SILO_BUILD_DIR="$BUILD" exec "$ROOT/tests/vm/run-vm.sh" --timeout 600 -- "$ROOT/scripts/demo.sh" --inside
+        SILO_BUILD_DIR="$BUILD" exec "$ROOT/tests/vm/run-vm.sh" --timeout 600 --null-blk nr_devices=0 \
+            --modules "nf_tables nft_chain_nat nf_nat nft_masq nft_nat nft_fib_ipv4 nft_ct quota_v2 quota_tree" \
+            -- "$ROOT/scripts/demo.sh" --inside
     fi
+    # The throttled disk is a null_blk device made through configfs (tests/lib/nn.sh).
+    lsmod | grep -q '^null_blk ' || modprobe null_blk nr_devices=0 || die "modprobe null_blk"
     exec "$0" --inside
 fi
 
 # ---- the cluster ----
 
-MASTER_BIN="$BUILD/master/silo-master"
-AGENT_BIN="$BUILD/agent/silo-agent"
+export SILO_BUILD_DIR="$BUILD"
 SILOCTL="$BUILD/cli/siloctl"
-SILO_IO="$BUILD/io/silo-io"
-for b in "$MASTER_BIN" "$AGENT_BIN" "$SILOCTL" "$SILO_IO"; do
-    [ -x "$b" ] || die "$b is not built (run scripts/demo.sh without --inside)"
+for b in master/silo-master agent/silo-agent cli/siloctl tests/vm/helpers/silo-vm-http; do
+    [ -x "$BUILD/$b" ] || die "$BUILD/$b is not built (run scripts/demo.sh without --inside)"
 done
+# The tests' cluster and scenario helpers (fail = die here, with the logs' tails at exit).
+. "$ROOT/tests/vm/suites/lib.sh"
+. "$ROOT/tests/vm/suites/agent-lib.sh"
+. "$ROOT/tests/lib/nn.sh"
+NN_SECONDS="${SILO_DEMO_SECONDS:-10}"
+T0=$(date +%s)
+trap 'rc=$?; nn_noisy_stop >/dev/null 2>&1; say "Cleaning up"; cluster_teardown $rc' EXIT
 
-WORK="$(mktemp -d /tmp/silo-demo.XXXXXX)"
-MASTER_URL=http://127.0.0.1:5050
-AGENT_URL=http://127.0.0.1:5051
-MPID=""
-APID=""
-LOOP=""
-IMG=""
-
-cleanup() {
-    local rc=$?
-    say "Cleaning up"
-    # Stopping the agent never stops its tasks: kill what is left through the master first.
-    if [ -n "$APID" ] && [ -n "${TASK:-}" ]; then
-        "$SILOCTL" --master "$MASTER_URL" --token-file "$WORK/master/token" kill "$TASK" >/dev/null 2>&1 || true
-        sleep 1
-    fi
-    for p in $APID $MPID; do
-        kill -TERM "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    if [ -n "$LOOP" ]; then
-        losetup -d "$LOOP" 2>/dev/null || true
-        note "detached $LOOP"
-    fi
-    [ -n "$IMG" ] && rm -f "$IMG"
-    if [ "$rc" -ne 0 ]; then
-        echo "---- master log ----"; tail -n 20 "$WORK/master.log" 2>/dev/null || true
-        echo "---- agent log ----"; tail -n 30 "$WORK/agent.log" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-    note "stopped silo-master and silo-agent, removed $WORK"
-    exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-wait_http() {
-    for _ in $(seq 300); do
-        curl -fsS "$1/health" >/dev/null 2>&1 && return 0
-        kill -0 "$2" 2>/dev/null || die "$3 exited at startup (log: $4)"
-        sleep 0.1
-    done
-    die "$3 did not answer $1/health within 30 s"
-}
-
-ctl() { "$SILOCTL" --master "$MASTER_URL" --token-file "$WORK/master/token" "$@"; }
-actl() { "$SILOCTL" --agent "$AGENT_URL" --token-file "$WORK/master/token" "$@"; }
+ctl() { "$SILOCTL" --master "$CLUSTER_MURL" --token-file "$CLUSTER_DIR/token" "$@"; }
 show() { printf '\n\033[36m$ siloctl %s\033[0m\n' "$*"; }
 
-# The VM's loopback starts down.
-ip link set lo up 2>/dev/null || true
-
-say "A disk for the storage task"
-if [ -b /dev/nullb0 ]; then
-    DISK=nullb0
-    note "using /dev/nullb0 (null_blk, loaded by the VM harness)"
-else
-    IMG=/dev/shm/silo-demo.img
-    truncate -s 512M "$IMG"
-    LOOP="$(losetup -f --show --direct-io=on "$IMG")"
-    DISK="$(basename "$LOOP")"
-    note "using $LOOP, a loop device over $IMG (RAM)"
-fi
-
-say "Starting silo-master on $MASTER_URL (state in $WORK/master)"
-"$MASTER_BIN" --listen 127.0.0.1:5050 --state-dir "$WORK/master" --heartbeat-interval-ms 1000 \
-    >"$WORK/master.log" 2>&1 &
-MPID=$!
-wait_http "$MASTER_URL" "$MPID" silo-master "$WORK/master.log"
-note "it generated the cluster token $WORK/master/token (mode $(stat -c %a "$WORK/master/token"))"
-
-say "Starting silo-agent on $AGENT_URL, offering $DISK, registering with the master"
-"$AGENT_BIN" --listen 127.0.0.1:5051 --state-dir "$WORK/agent" --token-file "$WORK/master/token" \
-    --master "$MASTER_URL" --disk "$DISK" --calibrate-seconds 1 --calibrate-write "$DISK" \
-    --hostname demo-node --attribute rack=r1 >"$WORK/agent.log" 2>&1 &
-APID=$!
-wait_http "$AGENT_URL" "$APID" silo-agent "$WORK/agent.log"
-note "first start: the agent calibrates $DISK with io_uring (reads and, as allowed here, writes)"
-for _ in $(seq 600); do
-    [ -s "$WORK/agent/calibration.json" ] && break
-    sleep 0.1
-done
-[ -s "$WORK/agent/calibration.json" ] || die "calibration did not finish (log: $WORK/agent.log)"
-for _ in $(seq 100); do
-    w="$(curl -fsS -H "Authorization: Bearer $(cat "$WORK/master/token")" "$MASTER_URL/api/v1/agents" |
-        jq -r '.agents[0].resources.disks[0].write_bps // 0' 2>/dev/null || echo 0)"
-    [ "${w:-0}" -gt 0 ] && break
-    sleep 0.1
-done
-
+say "A slow disk: null_blk at $NN_MBPS MB/s, $((NN_COMPLETION_NSEC / 1000)) µs a request, ext4 on it"
+nn_disk
+say "A local cluster: silo-master, one silo-agent offering nullb0 (calibrated at first start)"
+nn_cluster
 show agents
 ctl agents
-show devices
-actl devices
 
-# The storage job: 400 MiB of direct 1 MiB writes, 21 s at the limit (long enough for inspect,
-# two io.stat samples and top while it runs). SILO_DEMO_WORKLOAD=silo-io
-# runs the io_uring engine instead (it needs to retry the EAGAIN that io.max throttling gives
-# its non-blocking submissions; see the lead's notes).
-if [ "${SILO_DEMO_WORKLOAD:-dd}" = silo-io ]; then
-    cmd="\"$SILO_IO\", \"--filename\", \"/dev/$DISK\", \"--rw\", \"write\", \"--bs\", \"1m\", \"--iodepth\", \"8\", \"--direct\", \"1\", \"--runtime\", \"20\", \"--allow-write-device\""
-else
-    cmd="\"/bin/dd\", \"if=/dev/zero\", \"of=/dev/$DISK\", \"bs=1M\", \"count=400\", \"oflag=direct\""
-fi
-say "Submitting a storage task to the master: a direct write to $DISK, limited to wbps 20M"
-cat >"$WORK/task.json" <<EOF
-{
-  "name": "burn-in-$DISK",
-  "role": "storage",
-  "command": [$cmd],
-  "resources": {"cpus": 1, "mem": "256Mi", "pids": 64,
-                "io": [{"disk": "$DISK", "wbps": "20M"}]},
-  "rlimits": {"memlock": "64Mi"},
-  "container": {"devices": ["/dev/$DISK"]}
-}
-EOF
-sed 's/^/   /' "$WORK/task.json"
-TASK="$(ctl -o json run "$WORK/task.json" | jq -r .id)"
-[ -n "$TASK" ] && [ "$TASK" != null ] || die "the master did not accept the task"
-note "task $TASK"
-for _ in $(seq 300); do
-    st="$(ctl -o json get "$TASK" | jq -r .state)"
-    [ "$st" = RUNNING ] && break
-    case "$st" in FINISHED|FAILED|KILLED|LOST)
-        ctl logs --stderr "$TASK" >&2 || true
-        die "task ended $st before running" ;;
-    esac
-    sleep 0.1
-done
-note "RUNNING on the agent"
-sleep 2
+say "PostgreSQL 15 as a Silo task (examples/postgres.json), its data on the persistent volume pg-data"
+jq '{name, user, resources, container: (.container | {network, ports, volumes})}' "$PG_EXAMPLE" | sed 's/^/   /'
+PG_WBPS=$((NN_WRITE_BPS * 6 / 10))
+LIMIT=$((NN_WRITE_BPS / 4))
+nn_pg_start postgres "[{\"disk\": \"any\", \"wbps\": \"$PG_WBPS\", \"weight\": 800}]"
+note "its io request: wbps $PG_WBPS B/s (0.6 of the disk's calibrated $NN_WRITE_BPS), weight 800"
+show volumes
+ctl volumes
+nn_pg_init "$NN_SCALE"
 
+say "pgbench -c $NN_CLIENTS -T $NN_SECONDS through the task's mapped port: alone"
+nn_measure a "alone"
+say "... next to a neighbour (fio randwrite 4k, QD 32, direct) that asked for no io limit"
+nn_noisy_start noisy-unlimited
+nn_measure b "+ fio, no io request"
+nn_noisy_stop
+say "... next to the same neighbour with an io request of wbps $LIMIT B/s (0.25 of the disk)"
+nn_noisy_start noisy-silo "[{\"disk\": \"any\", \"wbps\": \"$LIMIT\", \"weight\": 100}]"
+NOISY="$NN_NOISY"
+# Inspect both while pgbench runs, so the measured rates are those of this scenario.
+(sleep 3; for t in "$NN_PG" "$NOISY"; do show inspect "${t:0:8}"; ctl inspect "$t"; done) >"$NN_OUT/inspect.out" 2>&1 &
+INSPECT=$!
+nn_measure d "+ fio, placed and limited by Silo"
+wait "$INSPECT" || true
+cat "$NN_OUT/inspect.out"
+nn_noisy_stop
+
+say "pgbench's figures (p99 from its per-transaction log)"
+nn_table a b d
 show tasks
 ctl tasks
-show inspect "${TASK:0:8}"
-ctl inspect "${TASK:0:8}"
-# The limit in force next to what the task gets: two io.stat samples 4 s apart, each timed
-# right after it was read (siloctl itself takes a moment under the VM's emulation).
-wbytes() { ctl -o json inspect "$TASK" | jq '[.usage.io[]? | select(.name == "'"$DISK"'") | .wbytes] | add // 0'; }
-wb1="$(wbytes)"; t1="$(date +%s.%N)"
-sleep 4
-wb2="$(wbytes)"; t2="$(date +%s.%N)"
-limit="$(ctl -o json inspect "$TASK" | jq -r '[.limits.io[]? | select(.name == "'"$DISK"'") | .wbps] | first')"
-rate="$(awk -v a="$wb1" -v b="$wb2" -v s="$t1" -v e="$t2" 'BEGIN { printf "%.1f", (b - a) / (e - s) / 1e6 }')"
-say "On $DISK: io.max wbps in force $limit B/s; measured from io.stat over $(awk -v s="$t1" -v e="$t2" 'BEGIN { printf "%.1f", e - s }') s: $rate MB/s"
-show top --once
-ctl top --once -d 1
-
-for _ in $(seq 600); do
-    st="$(ctl -o json get "$TASK" | jq -r .state)"
-    case "$st" in FINISHED|FAILED|KILLED|LOST) break ;; esac
-    sleep 0.1
-done
-show get "$TASK" "(summary)"
-ctl -o json get "$TASK" | jq -r '"state \(.state), exit code \(.exit_code), on \(.hostname // .agent_id)\nhistory: \([.history[] | .state + " (" + .source + ")"] | join(" -> "))"'
-show logs "$TASK"
-ctl logs "$TASK"
-show logs --stderr "$TASK"
-ctl logs --stderr "$TASK"
-[ "$st" = FINISHED ] || die "the task ended $st"
-bw="$( (ctl logs "$TASK"; ctl logs --stderr "$TASK") 2>/dev/null | grep -Eo '[0-9.]+ ?MB/s' | tail -n 1 || true)"
-say "Done: the task ended $st; it wrote at ${bw:-?} under an io.max limit of 20 MB/s"
-TASK=""
+say "Done in $(($(date +%s) - T0)) s"
