@@ -316,20 +316,6 @@ struct silo_volume_report *silo_volume_reports_free(struct silo_volume_report *v
         return NULL;
 }
 
-static const char *const volume_report_state_names[_SILO_VOLUME_REPORT_STATE_MAX] = {
-        [SILO_VOLUME_REPORT_READY] = "ready",
-        [SILO_VOLUME_REPORT_CREATING] = "creating",
-        [SILO_VOLUME_REPORT_DELETING] = "deleting",
-};
-
-static int volume_report_state_from_string(const char *s)
-{
-        for (int i = 0; i < _SILO_VOLUME_REPORT_STATE_MAX; i++)
-                if (streq(s, volume_report_state_names[i]))
-                        return i;
-        return -EINVAL;
-}
-
 static int volume_report_parse(const json_t *j, const char *ipath, const char *fpath, void *vec,
                                size_t i, char **ret_error)
 {
@@ -351,7 +337,7 @@ static int volume_report_parse(const json_t *j, const char *ipath, const char *f
                                         ret_error);
         /* Absent from agents before the field: they reported ready volumes only as ready. */
         if (r >= 0 && json_object_get(j, "state"))
-                r = json_field_enum(j, ipath, "state", true, volume_report_state_from_string,
+                r = json_field_enum(j, ipath, "state", true, silo_volume_report_state_from_string,
                                     "a volume state", "creating, ready, deleting", &state, ret_error);
         v->state = (silo_volume_report_state)state;
         return r < 0 ? r : 0;
@@ -398,11 +384,11 @@ json_t *silo_volume_reports_to_json(const struct silo_volume_report *v, size_t n
         _cleanup_json_ json_t *arr = json_array();
 
         for (size_t i = 0; arr && i < n; i++)
-                if (json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:s}", "name", v[i].name,
-                                                         "disk", v[i].disk, "size",
-                                                         quantity_to_json(v[i].size), "used_bytes",
-                                                         quantity_to_json(v[i].used_bytes), "state",
-                                                         volume_report_state_names[v[i].state])) < 0)
+                if (json_array_append_new(
+                            arr, json_pack("{s:s, s:s, s:o, s:o, s:s}", "name", v[i].name, "disk",
+                                           v[i].disk, "size", quantity_to_json(v[i].size),
+                                           "used_bytes", quantity_to_json(v[i].used_bytes), "state",
+                                           silo_volume_report_state_to_string(v[i].state))) < 0)
                         return NULL;
         return TAKE_PTR(arr);
 }

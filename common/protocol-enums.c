@@ -149,6 +149,23 @@ int silo_port_proto_from_string(const char *s)
         return table_lookup(port_proto_table, ELEMENTSOF(port_proto_table), s, false);
 }
 
+static const char *const volume_report_state_table[_SILO_VOLUME_REPORT_STATE_MAX] = {
+    [SILO_VOLUME_REPORT_READY] = "ready",
+    [SILO_VOLUME_REPORT_CREATING] = "creating",
+    [SILO_VOLUME_REPORT_DELETING] = "deleting",
+};
+
+const char *silo_volume_report_state_to_string(silo_volume_report_state s)
+{
+        return TABLE_TO_STRING(volume_report_state_table, s);
+}
+
+int silo_volume_report_state_from_string(const char *s)
+{
+        return table_lookup(volume_report_state_table, ELEMENTSOF(volume_report_state_table), s,
+                            false);
+}
+
 /* One port of a range: decimal digits only (no sign, space or leading "+" that strtoul would
  * take), 1..65535. Advances *s past the digits. */
 static int port_parse_prefix(const char **s, uint16_t *ret)

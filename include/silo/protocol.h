@@ -301,6 +301,8 @@ typedef enum {
         SILO_VOLUME_REPORT_DELETING,    /* "deleting": its removal started */
         _SILO_VOLUME_REPORT_STATE_MAX,
 } silo_volume_report_state;
+const char *silo_volume_report_state_to_string(silo_volume_report_state s); /* "ready", ... */
+int silo_volume_report_state_from_string(const char *s);
 
 struct silo_volume_report {
         char *name;
