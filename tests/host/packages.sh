@@ -129,10 +129,18 @@ assert_eq "python3-silo: silo.framework imports from the package's files" \
 # --- Depends: from the shared libraries, all installed here ----------------------------------
 agent_depends=$(dpkg-deb -f "$(deb_of silo-agent)" Depends)
 echo "silo-agent Depends: $agent_depends"
-for lib in libbpf1 libcgroup2 liburing2 libsystemd0 libmicrohttpd12 libcurl4 libjansson4; do
+for lib in libbpf1 libcgroup2 liburing2 libsystemd0 libmicrohttpd12 libcurl3-gnutls libjansson4; do
     grep -qE "(^|, )$lib( |,|$)" <<<"$agent_depends" || fail "silo-agent does not depend on $lib"
 done
 pass "silo-agent depends on the libraries it links (shlibs)"
+# One TLS stack: libcurl's GnuTLS build, never the OpenSSL one (libcurl4 pulls libssl3 in).
+for deb in "$debs"/*.deb; do
+    d=$(dpkg-deb -f "$deb" Depends)
+    if grep -qE "(^|, )(libcurl4|libssl3)( |,|$)" <<<"$d"; then
+        fail "$(basename "$deb") depends on OpenSSL's libcurl or libssl3: $d"
+    fi
+done
+pass "no package depends on libcurl4 (OpenSSL) or libssl3"
 assert_match "silo-master Depends: libsqlite3-0" "$(dpkg-deb -f "$(deb_of silo-master)" Depends)" \
     "(^|, )libsqlite3-0( |,|$)"
 assert_match "siloctl Depends: libsilo0, the client library it runs on" \
