@@ -61,7 +61,7 @@ trap 'rc=$?; nn_noisy_stop >/dev/null 2>&1; say "Cleaning up"; cluster_teardown 
 ctl() { "$SILOCTL" --master "$CLUSTER_MURL" --token-file "$CLUSTER_DIR/token" "$@"; }
 show() { printf '\n\033[36m$ siloctl %s\033[0m\n' "$*"; }
 
-say "A slow disk: null_blk at $NN_MBPS MB/s, $((NN_COMPLETION_NSEC / 1000)) µs a request, ext4 on it"
+say "A slow disk: null_blk at $NN_MBPS MB/s, $((NN_COMPLETION_NSEC / 1000)) µs a request, $NN_QUEUE_DEPTH in flight, ext4 on it"
 nn_disk
 say "A local cluster: silo-master, one silo-agent offering nullb0 (calibrated at first start)"
 nn_cluster
@@ -70,10 +70,8 @@ ctl agents
 
 say "PostgreSQL 15 as a Silo task (examples/postgres.json), its data on the persistent volume pg-data"
 jq '{name, user, resources, container: (.container | {network, ports, volumes})}' "$PG_EXAMPLE" | sed 's/^/   /'
-PG_WBPS=$((NN_WRITE_BPS * 6 / 10))
-LIMIT=$((NN_WRITE_BPS / 4))
-nn_pg_start postgres "[{\"disk\": \"any\", \"wbps\": \"$PG_WBPS\", \"weight\": 800}]"
-note "its io request: wbps $PG_WBPS B/s (0.6 of the disk's calibrated $NN_WRITE_BPS), weight 800"
+nn_pg_start postgres "$(nn_pg_io)"
+note "its io request: wbps $NN_PG_BPS B/s ($NN_PG_SHARE of the disk's calibrated $NN_WRITE_BPS), weight 800"
 show volumes
 ctl volumes
 nn_pg_init "$NN_SCALE"
@@ -84,8 +82,8 @@ say "... next to a neighbour (fio randwrite 4k, QD 32, direct) that asked for no
 nn_noisy_start noisy-unlimited
 nn_measure b "+ fio, no io request"
 nn_noisy_stop
-say "... next to the same neighbour with an io request of wbps $LIMIT B/s (0.25 of the disk)"
-nn_noisy_start noisy-silo "[{\"disk\": \"any\", \"wbps\": \"$LIMIT\", \"weight\": 100}]"
+say "... next to the same neighbour with an io request of $NN_LIMIT_BPS B/s and $NN_LIMIT_IOPS IOPS written ($NN_LIMIT_SHARE of the disk)"
+nn_noisy_start noisy-silo "$(nn_noisy_io)"
 NOISY="$NN_NOISY"
 # Inspect both while pgbench runs, so the measured rates are those of this scenario.
 (sleep 3; for t in "$NN_PG" "$NOISY"; do show inspect "${t:0:8}"; ctl inspect "$t"; done) >"$NN_OUT/inspect.out" 2>&1 &

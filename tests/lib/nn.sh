@@ -6,8 +6,12 @@
 # (tests/vm/cluster.sh) whose disk is a throttled null_blk with ext4 on it. Source after
 # tests/vm/suites/lib.sh and agent-lib.sh; it sources cluster.sh and postgres.sh itself.
 #
-#   nn_disk                      null_blk nullb0 through configfs (NN_MBPS, NN_COMPLETION_NSEC)
-#   nn_cluster                   master + agent 1 on it (ext4, calibrated): NN_WRITE_BPS
+#   nn_disk                      null_blk nullb0 through configfs (NN_MBPS, NN_COMPLETION_NSEC,
+#                                NN_QUEUE_DEPTH); refuses a device left by an earlier run
+#   nn_cluster                   master + agent 1 on it (ext4, calibrated): NN_WRITE_BPS, NN_WRITE_IOPS
+#   nn_noisy_io                  the neighbour's io entry, NN_LIMIT_SHARE of the calibrated disk:
+#                                NN_LIMIT_BPS, NN_LIMIT_IOPS
+#   nn_pg_io                     postgres's io entry, NN_PG_SHARE of the disk's bytes: NN_PG_BPS
 #   nn_pg_start NAME [IO-JSON]   postgres with its data on the pg volume: NN_PG, NN_PG_ADDR/PORT
 #   nn_pg_init SCALE             pgbench -i
 #   nn_noisy_start NAME [IO]     the fio neighbour as a task: NN_NOISY
@@ -31,8 +35,19 @@ CLUSTER_DISK_OFFER_MNT=
 NN_SECONDS="${NN_SECONDS:-30}"
 NN_CLIENTS="${NN_CLIENTS:-8}"
 NN_SCALE="${NN_SCALE:-8}"
+# The disk (measured in the VM under TCG, see tests/bench/noisy-neighbour.sh): 24 MB/s for large
+# writes, and at most NN_QUEUE_DEPTH requests in flight of NN_COMPLETION_NSEC each, i.e. 800
+# IOPS. At 24 MB/s and 4 ms alone the disk did 6,000 4 KiB IOPS: fio's randwrite QD32 could not
+# fill it from its one TCG core (0.5-1.1k IOPS for a full core), so CPU, not the disk, was what
+# the neighbour took from postgres. At 800 IOPS the neighbour saturates the disk as on a real one.
 NN_MBPS="${NN_MBPS:-24}"
-NN_COMPLETION_NSEC="${NN_COMPLETION_NSEC:-4000000}"
+NN_COMPLETION_NSEC="${NN_COMPLETION_NSEC:-10000000}"
+NN_QUEUE_DEPTH="${NN_QUEUE_DEPTH:-8}"
+# The neighbour's share of the calibrated disk in its io request (and in (c)'s systemd limits),
+# bytes and IOPS, and postgres's share of its bytes: the master admits both only when their
+# costs add up to at most the disk's budget of 1 (0.25 + 0.25 + 0.5).
+NN_LIMIT_SHARE="${NN_LIMIT_SHARE:-0.25}"
+NN_PG_SHARE="${NN_PG_SHARE:-0.5}"
 NN_OUT="${NN_OUT:-/tmp/silo-nn}"
 # Named as its disk will be: newer kernels name a configfs null_blk after its directory, 6.1
 # after its index (0: the module is loaded with nr_devices=0).
@@ -42,33 +57,40 @@ declare -A NN_TPS NN_P99 NN_LAT NN_LABEL
 
 nn_disk() {
     local f
-    [ -b "$NN_DEV" ] && fail "$NN_DEV exists already: the VM must load null_blk with nr_devices=0"
     [ -d /sys/kernel/config/nullb ] || mount -t configfs none /sys/kernel/config 2>/dev/null || true
     [ -d /sys/kernel/config/nullb ] || fail "no null_blk configfs (/sys/kernel/config/nullb)"
+    # Never reuse or remove a device this run did not make: its parameters and data are not ours.
+    [ -e "$NN_CFS" ] && fail "$NN_CFS exists already (left by an earlier run?): remove it first" \
+        "(echo 0 > $NN_CFS/power; rmdir $NN_CFS) or boot a fresh VM"
+    [ -b "$NN_DEV" ] && fail "$NN_DEV exists already (null_blk loaded with nr_devices > 0?): load" \
+        "it with nr_devices=0 (run-vm.sh --null-blk nr_devices=0; rmmod null_blk first)"
     mkdir "$NN_CFS" || fail "mkdir $NN_CFS"
     CLUSTER_AFTER_STOP=nn_disk_remove
     # 3 GiB, in memory as written (a filesystem keeps what it writes; the postgres and fio
     # volumes, 1.5 GiB, fit with room), 4 KiB blocks, every request
-    # completed by a timer NN_COMPLETION_NSEC after it was queued, at most NN_MBPS MB/s.
+    # completed by a timer NN_COMPLETION_NSEC after it was queued, at most NN_QUEUE_DEPTH of
+    # them in flight, at most NN_MBPS MB/s.
     for f in size=3072 blocksize=4096 memory_backed=1 irqmode=2 \
-             "completion_nsec=$NN_COMPLETION_NSEC" "mbps=$NN_MBPS" power=1; do
+             "completion_nsec=$NN_COMPLETION_NSEC" "hw_queue_depth=$NN_QUEUE_DEPTH" "mbps=$NN_MBPS" power=1; do
         echo "${f#*=}" >"$NN_CFS/${f%%=*}" || fail "null_blk configfs: ${f%%=*} = ${f#*=}"
     done
     udevadm settle 2>/dev/null || true
     for _ in $(seq 50); do [ -b "$NN_DEV" ] && break; sleep 0.1; done
     [ -b "$NN_DEV" ] || fail "$NN_DEV did not appear after powering $NN_CFS on (index $(cat "$NN_CFS/index" 2>&1); /sys/block: $(ls /sys/block | tr '\n' ' '))"
-    echo "   disk: $NN_DEV, null_blk, ${NN_MBPS} MB/s, ${NN_COMPLETION_NSEC} ns per request"
+    echo "   disk: $NN_DEV, null_blk, ${NN_MBPS} MB/s, ${NN_COMPLETION_NSEC} ns per request," \
+         "$NN_QUEUE_DEPTH in flight"
 }
 
+# Runs after the cluster's teardown (unmounted); says so when the device cannot be removed.
 nn_disk_remove() {
     [ -d "$NN_CFS" ] || return 0
     echo 0 >"$NN_CFS/power" 2>/dev/null
-    rmdir "$NN_CFS" 2>/dev/null
+    rmdir "$NN_CFS" 2>/dev/null || echo "nn: could not remove $NN_CFS (still in use?)" >&2
     return 0
 }
 
 nn_cluster() {
-    local t0 re='"write_bps":([0-9]+)' _
+    local t0 re='"write_bps":([0-9]+)' rei='"write_iops":([0-9]+)' _
     t0=$(date +%s)
     mkdir -p "$NN_OUT"
     # Calibration writes a scratch file on the filesystem (the raw device holds it); 2 s a
@@ -85,8 +107,21 @@ nn_cluster() {
         sleep 0.2
     done
     [ "$NN_WRITE_BPS" -gt 0 ] || fail "the agent's disk has no calibrated write_bps after 60 s: $API_BODY"
-    echo "   cluster up in $(($(date +%s) - t0)) s; nullb0 calibrated at $NN_WRITE_BPS B/s written"
+    [[ "$API_BODY" =~ $rei ]] || fail "the agent's disk has no calibrated write_iops: $API_BODY"
+    NN_WRITE_IOPS="${BASH_REMATCH[1]}"
+    NN_LIMIT_BPS=$(awk -v w="$NN_WRITE_BPS" -v s="$NN_LIMIT_SHARE" 'BEGIN { printf "%d", w * s }')
+    NN_LIMIT_IOPS=$(awk -v w="$NN_WRITE_IOPS" -v s="$NN_LIMIT_SHARE" 'BEGIN { printf "%d", w * s }')
+    NN_PG_BPS=$(awk -v w="$NN_WRITE_BPS" -v s="$NN_PG_SHARE" 'BEGIN { printf "%d", w * s }')
+    echo "   cluster up in $(($(date +%s) - t0)) s; nullb0 calibrated at $NN_WRITE_BPS B/s," \
+         "$NN_WRITE_IOPS IOPS written (4 KiB, QD 64)"
 }
+
+# The neighbour's io request: NN_LIMIT_SHARE of the disk's written bytes and operations (a
+# byte limit alone leaves 4 KiB random writes free to take every IOPS the disk has).
+nn_noisy_io() {
+    printf '[{"disk": "any", "wbps": "%s", "wiops": "%s", "weight": 100}]' "$NN_LIMIT_BPS" "$NN_LIMIT_IOPS"
+}
+nn_pg_io() { printf '[{"disk": "any", "wbps": "%s", "weight": 800}]' "$NN_PG_BPS"; }
 
 # nn_volume NAME SIZE TARGET: the container.volumes entry of the persistent volume NAME
 # (NN_VOLUMES=persistent), or of a bind mount of the directory NAME of the disk's filesystem,
@@ -137,14 +172,16 @@ nn_pg_init() {
 }
 
 # The neighbour: 4 KiB random direct writes at queue depth 32 on a 256 MiB file of the same
-# filesystem, until stopped.
-NN_FIO=(fio --name=noisy --filename=/mnt/noisy.dat --size=256M --rw=randwrite --bs=4k --iodepth=32
-        --ioengine=libaio --direct=1 --time_based --runtime=3600)
+# filesystem, until stopped. Each scenario starts from a new (fallocated) file: writes into
+# unwritten extents cost ext4 journal commits that overwrites do not, and postgres's commits
+# wait on that journal too, so a file reused from an earlier scenario would favour the later one.
+NN_FIO_SH='rm -f /mnt/noisy.dat && exec fio --name=noisy --filename=/mnt/noisy.dat --size=256M --rw=randwrite --bs=4k --iodepth=32 --ioengine=libaio --direct=1 --time_based --runtime=3600'
+NN_FIO=(sh -c "$NN_FIO_SH")
 
 nn_noisy_start() {
     local name="$1" io="${2:-null}" vol cmd
     vol="$(nn_volume noisy 512Mi /mnt)"
-    cmd="$(printf '%s\n' "${NN_FIO[@]}" | jq -R . | jq -s -c .)"
+    cmd="$(jq -n -c --arg s "$NN_FIO_SH" '["sh", "-c", $s]')"
     cluster_submit "$(jq -n -c --arg n "$name" --argjson c "$cmd" --argjson v "$vol" --argjson io "$io" '
         {name: $n, role: "batch", command: $c,
          resources: ({cpus: 1, mem: "256Mi", pids: 64} + if $io == null then {} else {io: $io} end),
@@ -157,17 +194,18 @@ nn_noisy_start() {
     echo "   $name: task $NN_NOISY running fio randwrite QD32 on the same disk"
 }
 
+# The same limits as the neighbour's io request in (d), set statically on a transient unit.
 nn_noisy_systemd() {
-    local limit="$1"
+    local limits=(-p "IOWriteBandwidthMax=$NN_DEV $NN_LIMIT_BPS" -p "IOWriteIOPSMax=$NN_DEV $NN_LIMIT_IOPS")
     NN_NOISY=""
     NN_NOISY_UNIT=nn-noisy
     # The directory of the neighbour's volume (made by the task of (b)).
-    systemd-run --quiet --collect --unit "$NN_NOISY_UNIT" -p "IOWriteBandwidthMax=$NN_DEV $limit" \
+    systemd-run --quiet --collect --unit "$NN_NOISY_UNIT" "${limits[@]}" \
         -p BindPaths="$(nn_volume_dir noisy):/mnt" "${NN_FIO[@]}" ||
-        fail "systemd-run -p IOWriteBandwidthMax=$NN_DEV $limit fio"
+        fail "systemd-run ${limits[*]} fio"
     sleep 3
     systemctl is-active --quiet "$NN_NOISY_UNIT" || fail "the systemd-run unit $NN_NOISY_UNIT is not active"
-    echo "   unit $NN_NOISY_UNIT running the same fio, IOWriteBandwidthMax=$NN_DEV $limit" \
+    echo "   unit $NN_NOISY_UNIT running the same fio, ${limits[*]}" \
          "(io.max: $(cat "/sys/fs/cgroup/system.slice/$NN_NOISY_UNIT.service/io.max" 2>/dev/null))"
 }
 
