@@ -218,9 +218,43 @@ void task_finish(struct task *t)
         (void)task_checkpoint_save(t);
 }
 
-static int spawn_shim(struct task *t)
+/* What the shim's child needs, all prepared before it exists: it shares the agent's memory
+ * (cg_spawn_into()) and may make system calls only. */
+struct shim_exec {
+        const char *shim_path;
+        const char *sandbox;
+        char logpath[PATH_MAX];
+        int report_fd;
+        int exec_errno; /* written by the child when it cannot set up or exec */
+};
+
+__attribute__((no_sanitize("address", "undefined"))) static int shim_exec_child(void *userdata)
+{
+        struct shim_exec *x = userdata;
+        sigset_t none;
+        int logfd, nullfd;
+
+        logfd = open(x->logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (logfd < 0 || nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 ||
+            dup2(logfd, 2) < 0 || dup2(x->report_fd, 3) < 0) {
+                x->exec_errno = errno;
+                return 127;
+        }
+        /* Nothing of the agent's (sockets, the ring, other tasks' pipes) goes along. */
+        syscall(SYS_close_range, 4, ~0U, 0);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execl(x->shim_path, x->shim_path, x->sandbox, (char *)NULL);
+        x->exec_errno = errno;
+        return 127;
+}
+
+static int spawn_shim(struct task *t, char **ret_error)
 {
         struct agent *a = t->agent;
+        struct shim_exec x = { .shim_path = a->shim_path, .sandbox = t->sandbox };
+        siginfo_t si;
         int report[2];
         pid_t pid;
         int pidfd = -1, r;
@@ -234,32 +268,24 @@ static int spawn_shim(struct task *t)
         t->report_len = 0;
         if (pipe2(report, O_CLOEXEC) < 0)
                 return negative_errno();
+        snprintf(x.logpath, sizeof(x.logpath), "%s/shim.log", t->sandbox);
+        x.report_fd = report[1];
         /* The shim starts in <root>/shims: outside the task's cgroup, so the task's limits,
-         * freezing, cgroup.kill and OOM never touch it. */
-        pid = cg_clone3_into(cg_hierarchy_shims_fd(a->cg), 0, &pidfd);
-        if (pid == 0) {
-                char logpath[PATH_MAX];
-                sigset_t none;
-                int logfd, nullfd;
-
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
-                snprintf(logpath, sizeof(logpath), "%s/shim.log", t->sandbox);
-                logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-                nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (logfd < 0 || nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 ||
-                    dup2(logfd, 2) < 0 || dup2(report[1], 3) < 0)
-                        _exit(127);
-                /* Nothing of the agent's (sockets, the ring, other tasks' pipes) goes along. */
-                syscall(SYS_close_range, 4, ~0U, 0);
-                execl(a->shim_path, a->shim_path, t->sandbox, (char *)NULL);
-                fprintf(stderr, "silo-agent: cannot execute %s: %m\n", a->shim_path);
-                _exit(127);
-        }
+         * freezing, cgroup.kill and OOM never touch it. Without a copy of the agent's memory
+         * (a fork's page-table copy and teardown grew with the agent's RSS). */
+        pid = cg_spawn_into(cg_hierarchy_shims_fd(a->cg), shim_exec_child, &x, &pidfd);
         close(report[1]);
         if (pid < 0) {
                 close(report[0]);
-                return (int)pid;
+                return error_wrap(ret_error, (int)pid, "starting the shim");
+        }
+        if (x.exec_errno) {
+                /* The child is gone already (CLONE_VFORK returned without an exec): reap it. */
+                (void)waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
+                close(pidfd);
+                close(report[0]);
+                return error_set(ret_error, -x.exec_errno, "cannot execute the shim %s (log %s): %s",
+                                 a->shim_path, x.logpath, strerror(x.exec_errno));
         }
         t->shim_pid = pid;
         t->shim_pidfd = pidfd;
@@ -386,7 +412,7 @@ int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
                 r = task_watch_cgroup(t);
         if (r >= 0) {
                 agent_crash_point("launch-before-shim");
-                r = spawn_shim(t);
+                r = spawn_shim(t, ret_error);
         }
         if (r < 0)
                 goto fail;

@@ -260,3 +260,13 @@ int cg_task_destroy(struct cg_task *t, uint64_t timeout_usec);
  * CLONE_VM, CLONE_THREAD or signal in the flags: SIGCHLD is the exit signal). Returns 0 in
  * the child, the pid in the parent (with *ret_pidfd set), -errno on failure. */
 pid_t cg_clone3_into(int cgroup_fd, uint64_t clone_flags, int *ret_pidfd);
+/* Start fn(arg) in a new process directly in cgroup_fd's group (-1: the caller's), without
+ * copying the caller's memory: the child shares it (CLONE_VM | CLONE_VFORK, the way
+ * posix_spawn starts a child) on a stack of its own, and this returns once the child has
+ * called execve() or exited, with its pid (and *ret_pidfd set) or -errno. fn starts with
+ * every signal blocked and every handler at its default; it may only make system calls
+ * (no malloc, no stdio, no locks: the caller's memory is live under it) and write through
+ * arg, which the caller reads after the return (an exec error, say); if it returns, its
+ * value is the child's exit status. On an architecture without the x86-64 trampoline the
+ * child is a copy (fork) and its writes are not seen. */
+pid_t cg_spawn_into(int cgroup_fd, int (*fn)(void *), void *arg, int *ret_pidfd);

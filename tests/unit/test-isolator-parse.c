@@ -7,6 +7,9 @@
 #include <cmocka.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "common/fileio.h"
@@ -320,6 +323,70 @@ static void test_clone3_refuses_bad_flags(void **state)
         assert_int_equal(cg_clone3_into(3, 0, NULL), -EINVAL);
 }
 
+struct spawn_probe {
+        const char *path;
+        pid_t seen_pid; /* the child's getpid(), seen by the parent only if memory is shared */
+        int exec_errno;
+};
+
+__attribute__((no_sanitize("address", "undefined"))) static int spawn_probe_child(void *arg)
+{
+        struct spawn_probe *p = arg;
+
+        p->seen_pid = getpid();
+        execl(p->path, p->path, (char *)NULL);
+        p->exec_errno = errno;
+        return 127;
+}
+
+static int spawn_wait(int pidfd)
+{
+        siginfo_t si = { 0 };
+
+        assert_int_equal(waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED), 0);
+        close(pidfd);
+        return si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+}
+
+/* cg_spawn_into() without a cgroup (the host's cgroups are not ours to use): the child runs
+ * in our memory (its pid written through arg is seen here), returns after the exec, and an
+ * exec error comes back through arg with the exit status fn returned. */
+static void test_spawn_shares_memory(void **state)
+{
+        struct spawn_probe p = { .path = "/bin/true" };
+        int pidfd = -1, dirfd;
+        pid_t pid;
+        (void)state;
+
+        assert_int_equal(cg_spawn_into(-1, NULL, &p, &pidfd), -EINVAL);
+        assert_int_equal(cg_spawn_into(-1, spawn_probe_child, &p, NULL), -EINVAL);
+
+        pid = cg_spawn_into(-1, spawn_probe_child, &p, &pidfd);
+        assert_true(pid > 0);
+        assert_true(pidfd >= 0);
+#if defined(__x86_64__)
+        assert_int_equal(p.seen_pid, pid);
+#endif
+        assert_int_equal(p.exec_errno, 0);
+        assert_int_equal(spawn_wait(pidfd), 0);
+
+        p = (struct spawn_probe){ .path = "/nonexistent/silo-shim" };
+        pid = cg_spawn_into(-1, spawn_probe_child, &p, &pidfd);
+        assert_true(pid > 0);
+#if defined(__x86_64__)
+        assert_int_equal(p.exec_errno, ENOENT);
+#endif
+        assert_int_equal(spawn_wait(pidfd), 127);
+
+        /* A directory that is no cgroup v2 group: the kernel's refusal, no child. */
+        dirfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dirfd >= 0);
+        pidfd = -1;
+        assert_true(cg_spawn_into(dirfd, spawn_probe_child, &p, &pidfd) < 0);
+        assert_int_equal(pidfd, -1);
+        close(dirfd);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -337,6 +404,7 @@ int main(void)
                 cmocka_unit_test(test_probe_not_cgroup2),
                 cmocka_unit_test(test_weight_enforcement),
                 cmocka_unit_test(test_clone3_refuses_bad_flags),
+                cmocka_unit_test(test_spawn_shares_memory),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
