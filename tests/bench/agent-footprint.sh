@@ -17,7 +17,10 @@
 #    no init; every launch still creates the task's cgroup, sandbox, shim and checkpoints),
 #    PARALLEL in flight, through launch-client leak (each waited for until FINISHED): the
 #    agent's VmRSS at every 10 % of the tasks; its VmRSS and Pss (smaps_rollup), fds and the
-#    cgroups under its root before and after.
+#    cgroups under its root before and after; at the start, its smaps_rollup and Rss per
+#    mapping (which libraries, how much heap), as for the shim.
+#    The agent runs standalone: without a master link libcurl is not initialised (with one,
+#    its global init adds what it touches of GnuTLS and friends to the start figure).
 #
 # The growth per kept ended task is the VmRSS slope between 10 % and 100 % of the tasks (the
 # first 10 % warm up code pages, the allocator and the stdio buffers of a new agent).
@@ -106,10 +109,13 @@ shim_rss_kib="$(kib "/proc/$shim_pid/status" VmRSS)"
 shim_pss_kib="$(kib "/proc/$shim_pid/smaps_rollup" Pss)"
 grep -E '^(Rss|Pss|Pss_Anon|Pss_File|Private_Dirty|Shared_Clean):' "/proc/$shim_pid/smaps_rollup" |
         tr -s ' ' | paste -sd' ' | sed 's/^/# shim smaps_rollup: /'
-# Where the shim's resident pages are: Rss per mapped file (KiB), largest first.
-awk '/^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : "[anon]" } $1 == "Rss:" { rss[name] += $2 }
-        END { for (n in rss) if (rss[n] > 0) printf "%6d KiB  %s\n", rss[n], n }' "/proc/$shim_pid/smaps" |
-        sort -rn | sed 's/^/# shim Rss by mapping: /'
+# Where a process's resident pages are: Rss per mapped file (KiB), largest first.
+rss_by_mapping() { # PID LABEL
+        awk '/^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : "[anon]" } $1 == "Rss:" { rss[name] += $2 }
+                END { for (n in rss) if (rss[n] > 0) printf "%6d KiB  %s\n", rss[n], n }' "/proc/$1/smaps" |
+                sort -rn | sed "s/^/# $2 Rss by mapping: /"
+}
+rss_by_mapping "$shim_pid" shim
 reported="$(jq -r '.shim_rss_bytes // "-"' <<<"$task_json")"
 metric="$(api "$URL/metrics" | awk '/^silo_task_shim_rss_bytes\{.*id="fp-shim"/ { print $2 }')"
 api -X DELETE "$URL/api/v1/tasks/fp-shim" >/dev/null
@@ -128,6 +134,9 @@ sample() { # N
 }
 sleep 6 # one housekeeping round: fp-shim's cgroup is gone, the start figures are steady
 sample 0
+grep -E '^(Rss|Pss|Pss_Anon|Pss_File|Private_Dirty|Shared_Clean):' "/proc/$AGENT_PID/smaps_rollup" |
+        tr -s ' ' | paste -sd' ' | sed 's/^/# agent smaps_rollup at start: /'
+rss_by_mapping "$AGENT_PID" agent
 t0=$(date +%s)
 "$CLIENT" leak --count "$TASKS" --parallel "$PARALLEL" --url "$URL" --token-file "$STATE/token" \
         --spec "$W/spec.json" --agent-pid "$AGENT_PID" --cgroup-tasks "$CGROOT/tasks" \
