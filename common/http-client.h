@@ -34,6 +34,9 @@ struct http_client_result {
 /* Called exactly once per request (also with -ECANCELED when the client is freed first). */
 typedef void (*http_client_done_fn)(const struct http_client_result *result, void *userdata);
 
+/* libcurl's global initialisation, once per process (http_client_new() does it); for any
+ * other user of libcurl in the process, before its first curl call. */
+void http_client_global_init(void);
 int http_client_new(http_client **ret_client);
 http_client *http_client_free(http_client *c);
 /* A header sent with every later request of this client ("Silo-Master-Epoch", "5"); value

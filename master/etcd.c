@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/http-client.h"
 #include "common/http-json.h"
 #include "common/macro.h"
 #include "common/tls.h"
@@ -157,7 +158,7 @@ int etcd_new(const char *endpoints, unsigned timeout_ms, struct etcd **ret, char
                 etcd_free(e);
                 return r;
         }
-        curl_global_init(CURL_GLOBAL_DEFAULT);
+        http_client_global_init();
         e->easy = curl_easy_init();
         e->headers = curl_slist_append(NULL, "Content-Type: application/json");
         if (e->headers)
