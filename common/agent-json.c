@@ -311,6 +311,7 @@ struct silo_volume_report *silo_volume_reports_free(struct silo_volume_report *v
         for (size_t i = 0; v && i < n; i++) {
                 free(v[i].name);
                 free(v[i].disk);
+                free(v[i].role);
         }
         free(v);
         return NULL;
@@ -319,7 +320,7 @@ struct silo_volume_report *silo_volume_reports_free(struct silo_volume_report *v
 static int volume_report_parse(const json_t *j, const char *ipath, const char *fpath, void *vec,
                                size_t i, char **ret_error)
 {
-        static const char *const keys[] = {"name", "disk", "size", "used_bytes", "state", NULL};
+        static const char *const keys[] = {"name", "disk", "size", "used_bytes", "state", "role", NULL};
         struct silo_volume_report *v = &((struct silo_volume_report *)vec)[i];
         int state = SILO_VOLUME_REPORT_READY;
         int r;
@@ -339,6 +340,8 @@ static int volume_report_parse(const json_t *j, const char *ipath, const char *f
         if (r >= 0 && json_object_get(j, "state"))
                 r = json_field_enum(j, ipath, "state", true, silo_volume_report_state_from_string,
                                     "a volume state", "creating, ready, deleting", &state, ret_error);
+        if (r >= 0)
+                r = json_field_name(j, ipath, "role", false, &v->role, ret_error);
         v->state = (silo_volume_report_state)state;
         return r < 0 ? r : 0;
 }
@@ -385,10 +388,11 @@ json_t *silo_volume_reports_to_json(const struct silo_volume_report *v, size_t n
 
         for (size_t i = 0; arr && i < n; i++)
                 if (json_array_append_new(
-                            arr, json_pack("{s:s, s:s, s:o, s:o, s:s}", "name", v[i].name, "disk",
+                            arr, json_pack("{s:s, s:s, s:o, s:o, s:s, s:s*}", "name", v[i].name, "disk",
                                            v[i].disk, "size", quantity_to_json(v[i].size),
                                            "used_bytes", quantity_to_json(v[i].used_bytes), "state",
-                                           silo_volume_report_state_to_string(v[i].state))) < 0)
+                                           silo_volume_report_state_to_string(v[i].state), "role",
+                                           v[i].role)) < 0)
                         return NULL;
         return TAKE_PTR(arr);
 }

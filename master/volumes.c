@@ -393,11 +393,14 @@ static int volume_adopt(master *m, struct master_agent *a, const struct silo_vol
         v->name = strdup(rep->name);
         v->agent_id = strdup(a->id);
         v->disk = strdup(rep->disk);
+        /* The role its agent recorded when a task made it: authz_volume_mount() holds for it as
+         * for a volume this master placed (none: operators only). */
+        v->role = rep->role ? strdup(rep->role) : NULL;
         v->size = rep->size;
         v->used_bytes = rep->used_bytes;
         v->state = MASTER_VOLUME_READY;
         v->created_ms = now_realtime_ms();
-        if (!v->name || !v->agent_id || !v->disk)
+        if (!v->name || !v->agent_id || !v->disk || (rep->role && !v->role))
                 r = -ENOMEM;
         if (r >= 0)
                 r = volume_save(m, v, MASTER_EVENT_VOLUME_CREATED);

@@ -310,6 +310,8 @@ struct silo_volume_report {
         uint64_t size;          /* bytes, > 0: the volume's hard limit */
         uint64_t used_bytes;    /* bytes in use (the quota's current usage) */
         silo_volume_report_state state;
+        char *role;             /* of the task that made it (authz_volume_mount()); NULL: none,
+                                 * or an agent before the field */
 };
 
 struct silo_agent_registration {

@@ -635,6 +635,7 @@ static void test_volumes(void **state)
         struct silo_volume_report rep[] = {
             {(char *)"pg-data", (char *)"sda", 2ULL << 30, 4096},
             {(char *)"found", (char *)"sda", 1ULL << 30, 0},
+            {(char *)"owned", (char *)"sda", 1ULL << 30, 0, SILO_VOLUME_REPORT_READY, (char *)"db"},
         };
 #define VOL_SPEC                                                                                   \
         "{\"id\":\"%s\",\"name\":\"n\",\"command\":[\"x\"],\"resources\":{\"cpus\":0.1},\"container\":{"          \
@@ -699,15 +700,19 @@ static void test_volumes(void **state)
                 assert_int_equal(v->state, MASTER_VOLUME_PENDING);
                 assert_null(master_volume_get(m, "half"));
         }
-        /* the agent made it, and has one the master never heard of */
-        assert_int_equal(master_volumes_report(m, a, rep, 2), 0);
+        /* the agent made it, and has two the master never heard of: one without a role
+         * (operators only), one with the role the agent recorded, kept on adoption */
+        assert_int_equal(master_volumes_report(m, a, rep, 3), 0);
         assert_int_equal(v->state, MASTER_VOLUME_READY);
         assert_true(v->used_bytes == 4096);
         v = master_volume_get(m, "found");
         assert_non_null(v);
         assert_int_equal(v->state, MASTER_VOLUME_READY);
         assert_null(v->role);
-        assert_true(alloc_disk_volume_bytes(m->alloc, "agent-v", "sda") == 3ULL << 30);
+        v = master_volume_get(m, "owned");
+        assert_non_null(v);
+        assert_string_equal(v->role, "db");
+        assert_true(alloc_disk_volume_bytes(m->alloc, "agent-v", "sda") == 4ULL << 30);
         /* it no longer reports "found": flagged, kept */
         assert_int_equal(master_volumes_report(m, a, rep, 1), 0);
         assert_true(master_volume_get(m, "found")->missing);
@@ -749,6 +754,7 @@ static void test_volumes(void **state)
         m = master_open();
         assert_null(master_volume_get(m, "pg-data"));
         assert_non_null(master_volume_get(m, "found"));
+        assert_string_equal(master_volume_get(m, "owned")->role, "db");
         master_free(m);
 }
 

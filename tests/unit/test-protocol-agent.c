@@ -28,7 +28,7 @@ static const char registration_example[] =
     "               'read_bps': '150M', 'source': 'config'}, {'name': 'nvme0n1'}]},"
     " 'attributes': {'rack': 'r1', 'zone': 'z2'},"
     " 'tasks': [{'id': 'backup-7', 'state': 'RUNNING'}, {'id': 'scrub-1', 'state': 'STARTING'}],"
-    " 'volumes': [{'name': 'pg-data', 'disk': 'sda', 'size': '2Gi', 'used_bytes': 4096},"
+    " 'volumes': [{'name': 'pg-data', 'disk': 'sda', 'size': '2Gi', 'used_bytes': 4096, 'role': 'db'},"
     "             {'name': 'brick', 'disk': 'nvme0n1', 'size': 1, 'used_bytes': 0,"
     "              'state': 'creating'}]}";
 
@@ -102,6 +102,9 @@ static void test_registration(void **state)
         /* no "state" (an older agent): ready */
         assert_int_equal(reg->volumes[0].state, SILO_VOLUME_REPORT_READY);
         assert_int_equal(reg->volumes[1].state, SILO_VOLUME_REPORT_CREATING);
+        /* the role its agent recorded (the master adopts it with the volume); none: NULL */
+        assert_string_equal(reg->volumes[0].role, "db");
+        assert_null(reg->volumes[1].role);
 
         t1 = silo_agent_registration_to_string(reg);
         assert_int_equal(silo_agent_registration_from_string(t1, &back, &error), 0);
