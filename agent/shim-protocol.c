@@ -326,6 +326,7 @@ int shim_container_config(const struct silo_task_spec *spec, const struct shim_r
                         c.volumes[i].source = strdup_opt(r->volume_sources[i], &oom);
                         c.volumes[i].target = strdup_opt(sc->volumes[i].target, &oom);
                         c.volumes[i].readonly = sc->volumes[i].readonly;
+                        c.quota_filter |= sc->volumes[i].name != NULL;
                 }
         }
         if (sc && sc->n_devices > 0 && !oom) {

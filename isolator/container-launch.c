@@ -21,22 +21,6 @@
 #include "common/macro.h"
 #include "isolator/container.h"
 
-uint64_t container_default_capabilities(void)
-{
-        /* Docker's default set: enough for ordinary root-in-a-container programs, without the
-         * capabilities that break out (SYS_ADMIN, SYS_MODULE, SYS_PTRACE, NET_ADMIN, ...). */
-        static const int caps[] = {
-                CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_MKNOD,
-                CAP_NET_RAW, CAP_SETGID, CAP_SETUID, CAP_SETFCAP, CAP_SETPCAP,
-                CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL, CAP_AUDIT_WRITE,
-        };
-        uint64_t m = 0;
-
-        for (size_t i = 0; i < ELEMENTSOF(caps); i++)
-                m |= UINT64_C(1) << caps[i];
-        return m;
-}
-
 uint64_t container_clone_flags(unsigned ns)
 {
         uint64_t f = CLONE_NEWCGROUP;
@@ -268,6 +252,13 @@ _Noreturn void container_child_run(const struct container_config *c,
                 container_fail(fds, errno, "working directory %s: %m", c->cwd);
 
         setup_identity(c, fds);
+        /* Last, after no_new_privs (which lets an unprivileged task load it) and after every
+         * call of our own that the filter would refuse. */
+        if (c->quota_filter) {
+                r = container_seccomp_quota(err, sizeof(err));
+                if (r < 0)
+                        container_fail(fds, r, "%s", err);
+        }
 
         if (c->init)
                 container_init_run(c, fds);

@@ -62,6 +62,8 @@ struct container_config {
                                  * it up before the start), or NULL */
         char *netns_dir;        /* where the agent keeps every bridge task's namespace file: their
                                  * mounts are detached from this task's mount namespace, or NULL */
+        bool quota_filter;      /* the task mounts a persistent volume: install the seccomp filter
+                                 * that keeps it inside the volume's project quota */
 };
 
 /* Docker's default capability set (moby/oci/caps/defaults.go), as a bit mask. */
@@ -80,13 +82,18 @@ struct container_fds {
 
 /* Runs in the child of clone3(CLONE_INTO_CGROUP | namespaces): hostname, mounts (overlay,
  * volumes, /dev, /proc, /sys, /sys/fs/cgroup, /etc/hosts, resolv.conf, pivot_root), rlimits,
- * working directory, user and group, capabilities, no_new_privs, then the init (when asked)
+ * working directory, user and group, capabilities, no_new_privs, the seccomp filter of a task with
+ * a persistent volume, then the init (when asked)
  * and execve(). Never returns: on failure it writes the reason to error_fd and exits 127. */
 _Noreturn void container_child_run(const struct container_config *c,
                                    const struct container_fds *fds);
 
 /* ---- pieces, exposed for the unit tests ---- */
 
+/* Install the seccomp filter of a task with a persistent volume (after no_new_privs): quotactl,
+ * quotactl_fd and the inode-flag ioctls (FS_IOC_FSSETXATTR, FS_IOC_SETFLAGS) fail with EPERM,
+ * everything else is allowed. -errno and the message in `err` on failure. */
+int container_seccomp_quota(char *err, size_t errlen);
 /* The clone3 namespace flags for SILO_NS_* bits (always with CLONE_NEWCGROUP). */
 uint64_t container_clone_flags(unsigned namespaces);
 /* The mounts of container_child_run(). On failure -errno and the message in `err`: a fixed

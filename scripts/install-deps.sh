@@ -10,6 +10,7 @@ PACKAGES=(
     liburing-dev libcgroup-dev libbpf-dev libelf-dev zlib1g-dev
     libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev libcmocka-dev libjansson-dev
     libmicrohttpd-dev libcurl4-gnutls-dev libssh2-1-dev libgnutls28-dev gnutls-bin libsqlite3-dev libsystemd-dev
+    libseccomp-dev
     # man pages, bash completion, Debian packages (packaging/build-debs.sh) and their checks
     scdoc bash-completion dpkg-dev debhelper fakeroot lintian dh-python
     # the Python client (clients/python) and its tests
