@@ -42,13 +42,16 @@ int agent_api_volume_get(http_request *req, http_response *resp, void *userdata)
         return http_response_json(resp, 200, agent_volume_to_json(a, v));
 }
 
-/* 204 once its tree, quota and record are gone; 409 volume_in_use naming the task that
- * mounts it; 503 disk_unavailable while its disk is not offered (the master retries); 404. */
+/* 202 with the volume "deleting": its tree is being removed off the loop, and its quota and
+ * record go when that is done (GET answers 404 then; a repeated DELETE answers 202 meanwhile);
+ * 409 volume_in_use naming the task that mounts it; 503 disk_unavailable while its disk is
+ * not offered (the master retries); 404. */
 int agent_api_volume_delete(http_request *req, http_response *resp, void *userdata)
 {
         struct agent *a = userdata;
         const char *name = req->captures[0];
         _cleanup_free_ char *err = NULL;
+        const struct agent_volume *v;
         int r;
 
         AGENT_AUTHZ(a, req, resp, .action = AUTHZ_VOLUME_DELETE, .volume = name,
@@ -66,5 +69,6 @@ int agent_api_volume_delete(http_request *req, http_response *resp, void *userda
                 log_error("Deleting volume %s: %s", name, err ? err : strerror(-r));
                 return http_response_error(resp, 500, NULL, "%s", err ? err : strerror(-r));
         }
-        return http_response_json(resp, 204, NULL);
+        v = agent_volume_find(a, name);
+        return http_response_json(resp, 202, v ? agent_volume_to_json(a, v) : json_object());
 }

@@ -286,6 +286,7 @@ static int agent_loop_setup(struct agent *a)
                 return log_error_errno(r, "Failed to read the checkpoints in %s: %m", a->tasks_dir);
         /* After the tasks: what belongs to the live ones stays, the rest goes. */
         agent_network_recover(a);
+        agent_volumes_recover(a);
 
         {
                 _cleanup_free_ char *err = NULL;

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,9 +55,12 @@ static int volume_state_from_string(const char *s)
         return -EINVAL;
 }
 
+static int volume_problem(struct agent_volume *v, const char *fmt, ...) _printf_(2, 3);
+
 static struct agent_volume *volume_free(struct agent_volume *v)
 {
         if (v) {
+                event_source_remove(v->delete_src);
                 free(v->name);
                 free(v->disk);
                 free(v->role);
@@ -153,6 +159,7 @@ static int volumes_append(struct agent *a, struct agent_volume *v)
 
         if (!n)
                 return -ENOMEM;
+        v->agent = a;
         a->volumes = n;
         a->volumes[a->n_volumes++] = v;
         return 0;
@@ -170,9 +177,23 @@ static void volumes_drop(struct agent *a, struct agent_volume *v)
         volume_free(v);
 }
 
-/* Remove the volume: record "deleting" (durable), its tree, its quota, its record. A crash
- * leaves "deleting", which the next start finishes. */
-static int volume_remove(struct agent *a, struct agent_volume *v, char **ret_error)
+/* The first step of a deletion: the record says "deleting" (durable), so that a crash at any
+ * later point is finished at the next start. */
+static int volume_mark_deleting(struct agent *a, struct agent_volume *v, char **ret_error)
+{
+        int r;
+
+        v->state = VOLUME_DELETING;
+        r = volume_record_save(a, v);
+        if (r < 0)
+                return error_set(ret_error, r, "volume '%s': writing its record: %s", v->name,
+                                 strerror(-r));
+        agent_crash_point("volume-delete-recorded");
+        return 0;
+}
+
+/* The last step, once its tree is gone: its quota, its record, its entry. */
+static int volume_forget(struct agent *a, struct agent_volume *v, char **ret_error)
 {
         _cleanup_free_ char *record = volume_record_path(a, v->name);
         const struct agent_disk *d = disk_find(a, v->disk);
@@ -180,15 +201,6 @@ static int volume_remove(struct agent *a, struct agent_volume *v, char **ret_err
 
         if (!record)
                 return -ENOMEM;
-        v->state = VOLUME_DELETING;
-        r = volume_record_save(a, v);
-        if (r < 0)
-                return error_set(ret_error, r, "volume '%s': writing %s: %s", v->name, record,
-                                 strerror(-r));
-        agent_crash_point("volume-delete-recorded");
-        if (v->path && (r = rm_rf(v->path)) < 0)
-                return error_set(ret_error, r, "volume '%s': removing %s: %s", v->name, v->path,
-                                 strerror(-r));
         /* The project's limit goes with it: a later volume given this id starts unlimited
          * until its own limit is set, never with a stale one. */
         if (d && d->fs && (r = pquota_limit_set(d->fs, v->projid, 0, ret_error)) < 0)
@@ -200,6 +212,122 @@ static int volume_remove(struct agent *a, struct agent_volume *v, char **ret_err
         log_info("Volume %s deleted (%s, project %u)", v->name, strempty(v->path), v->projid);
         volumes_drop(a, v);
         return 0;
+}
+
+/* Remove the volume at once, on the loop: only for one that never held a task's data (a
+ * launch that failed after creating it, a creation no task is left to finish), so its tree
+ * is at most an empty directory. */
+static int volume_remove(struct agent *a, struct agent_volume *v, char **ret_error)
+{
+        int r = volume_mark_deleting(a, v, ret_error);
+
+        if (r >= 0 && v->path && (r = rm_rf(v->path)) < 0)
+                return error_set(ret_error, r, "volume '%s': removing %s: %s", v->name, v->path,
+                                 strerror(-r));
+        return r < 0 ? r : volume_forget(a, v, ret_error);
+}
+
+/*
+ * A volume with data is removed off the event loop: a brick or a database holds millions of
+ * files, and rm -rf of those takes minutes in which the agent would answer nothing, send no
+ * heartbeat and reap no task. A thread removes the tree (rm_rf() touches only its own path and
+ * fds) and reports its result through an eventfd; the loop then finishes the deletion. The
+ * thread is detached and owns its job with its own copy of the eventfd, so a volume freed
+ * meanwhile (the agent stopping) leaves it nothing dangling; the record says "deleting" and
+ * the next start removes the rest.
+ */
+struct delete_job {
+        char *path;
+        int efd;
+};
+
+static void *delete_thread(void *userdata)
+{
+        struct delete_job *j = userdata;
+        int r = rm_rf(j->path);
+        uint64_t v = (uint64_t)-r + 1;  /* an eventfd never reads 0: 1 is success, 1 + errno */
+
+        (void)!write(j->efd, &v, sizeof(v));
+        close(j->efd);
+        free(j->path);
+        free(j);
+        return NULL;
+}
+
+static int on_volume_deleted(struct event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct agent_volume *v = userdata;
+        struct agent *a = v->agent;
+        _cleanup_free_ char *err = NULL;
+        uint64_t res = 0;
+        int r;
+
+        (void)revents;
+        if (read(fd, &res, sizeof(res)) != sizeof(res))
+                res = 1 + EIO;
+        v->delete_src = event_source_remove(s);
+        if (res != 1) {
+                (void)volume_problem(v, "deleting it: removing %s: %s (delete it again to retry)",
+                                     v->path, strerror((int)(res - 1)));
+                return 0;
+        }
+        r = volume_forget(a, v, &err);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                (void)volume_problem(v, "deleting it: %s (delete it again to retry)", err);
+        return 0;
+}
+
+/* Mark v deleting and start removing its tree; 0 also when it is being removed already. */
+static int volume_delete_start(struct agent *a, struct agent_volume *v, char **ret_error)
+{
+        struct delete_job *j;
+        pthread_attr_t attr;
+        pthread_t thread;
+        int efd, r;
+
+        if (v->delete_src)
+                return 0;
+        r = volume_mark_deleting(a, v, ret_error);
+        if (r < 0)
+                return r;
+        free(v->problem);
+        v->problem = NULL;
+        efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (efd < 0)
+                return error_set(ret_error, negative_errno(), "volume '%s': eventfd: %m", v->name);
+        j = calloc(1, sizeof(*j));
+        if (!j || !(j->path = strdup(v->path))) {
+                free(j);
+                close(efd);
+                return -ENOMEM;
+        }
+        j->efd = fcntl(efd, F_DUPFD_CLOEXEC, 0);
+        r = j->efd < 0 ? negative_errno()
+                       : event_loop_add_io(a->loop, efd, POLLIN, EVENT_IO_ONESHOT | EVENT_IO_OWN_FD,
+                                           on_volume_deleted, v, NULL, &v->delete_src);
+        if (r < 0) {
+                close(efd);
+                goto fail;
+        }
+        r = -pthread_attr_init(&attr);
+        if (r == 0) {
+                (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                r = -pthread_create(&thread, &attr, delete_thread, j);
+                pthread_attr_destroy(&attr);
+        }
+        if (r == 0) {
+                log_info("Volume %s: removing %s", v->name, v->path);
+                return 0;
+        }
+        v->delete_src = event_source_remove(v->delete_src);
+fail:
+        if (j->efd >= 0)
+                close(j->efd);
+        free(j->path);
+        free(j);
+        return error_set(ret_error, r, "volume '%s': starting its removal: %s", v->name, strerror(-r));
 }
 
 /* ---- loading ---- */
@@ -248,7 +376,6 @@ static int volume_record_parse(const char *file, const char *text, struct agent_
 }
 
 /* Mark v unusable with why (replacing an earlier reason); logged once here. */
-static int volume_problem(struct agent_volume *v, const char *fmt, ...) _printf_(2, 3);
 static int volume_problem(struct agent_volume *v, const char *fmt, ...)
 {
         va_list ap;
@@ -354,21 +481,9 @@ int agent_volumes_load(struct agent *a, char **ret_error)
                         return r;
                 (void)TAKE_PTR(v);
         }
-        for (size_t i = 0; i < a->n_volumes;) {
-                struct agent_volume *v = a->volumes[i];
-                _cleanup_free_ char *err = NULL;
-
-                if (v->state == VOLUME_DELETING && disk_find(a, v->disk) && disk_find(a, v->disk)->fs) {
-                        r = volume_remove(a, v, &err);
-                        if (r >= 0)
-                                continue;       /* dropped: the same index holds the next one */
-                        if (r == -ENOMEM)
-                                return r;
-                        (void)volume_problem(v, "finishing its deletion: %s", err);
-                } else if ((r = volume_verify(a, v)) < 0)
+        for (size_t i = 0; i < a->n_volumes; i++)
+                if ((r = volume_verify(a, a->volumes[i])) < 0)
                         return r;
-                i++;
-        }
         /* Each volume disk's silo-volumes exists from the start, root's alone: tasks without a
          * rootfs get it hidden (task-validate.c), and no other user of the host may look into
          * volumes through it. */
@@ -406,6 +521,46 @@ static bool task_mounts(const struct task *t, const char *name, const struct sil
                         return true;
                 }
         return false;
+}
+
+/* The first task not ended that mounts volume `name`, or NULL. */
+static const struct task *volume_user(const struct agent *a, const char *name)
+{
+        for (size_t k = 0; k < a->n_tasks; k++)
+                if (task_mounts(a->tasks[k], name, NULL))
+                        return a->tasks[k];
+        return NULL;
+}
+
+void agent_volumes_recover(struct agent *a)
+{
+        for (size_t i = 0; i < a->n_volumes;) {
+                struct agent_volume *v = a->volumes[i];
+                const struct agent_disk *d = disk_find(a, v->disk);
+                _cleanup_free_ char *err = NULL;
+                int r = 0;
+
+                if (!d || !d->fs) {     /* volume_verify() said so; kept until it is offered */
+                        i++;
+                        continue;
+                }
+                if (v->state == VOLUME_DELETING) {
+                        r = volume_delete_start(a, v, &err);
+                } else if (v->state == VOLUME_CREATING && !volume_user(a, v->name)) {
+                        /* A crash between its record and its task's launch: no task holds
+                         * it, and the launch was never answered, so nobody was promised it
+                         * (a retried launch makes it again). Its tree is at most an empty
+                         * directory: it never held data. */
+                        log_info("Volume %s: its creation was interrupted and no task mounts it; removing it",
+                                 v->name);
+                        r = volume_remove(a, v, &err);
+                        if (r >= 0)
+                                continue;       /* dropped: the same index holds the next one */
+                }
+                if (r < 0)
+                        (void)volume_problem(v, "%s", err ? err : strerror(-r));
+                i++;
+        }
 }
 
 static const struct agent_disk *disk_for_new_volume(const struct agent *a, const struct silo_volume *v)
@@ -762,14 +917,13 @@ int agent_volume_delete(struct agent *a, const char *name, char **ret_error)
 {
         struct agent_volume *v = agent_volume_find(a, name);
         const struct agent_disk *d;
+        const struct task *t;
 
         if (!v)
                 return error_set(ret_error, -ENOENT, "volume '%s' does not exist", name);
-        for (size_t k = 0; k < a->n_tasks; k++)
-                if (task_mounts(a->tasks[k], name, NULL))
-                        return error_set(ret_error, -EBUSY,
-                                         "volume '%s' is in use by task %s (%s): kill it first", name,
-                                         a->tasks[k]->id, silo_task_state_to_string(a->tasks[k]->state));
+        if ((t = volume_user(a, name)))
+                return error_set(ret_error, -EBUSY, "volume '%s' is in use by task %s (%s): kill it first",
+                                 name, t->id, silo_task_state_to_string(t->state));
         /* Without its disk's filesystem the directory cannot be removed: forgetting the record
          * then would leave the data behind, for a later volume of that name to find. */
         d = disk_find(a, v->disk);
@@ -778,7 +932,7 @@ int agent_volume_delete(struct agent *a, const char *name, char **ret_error)
                                  "volume '%s': its disk %s is not offered with a mount point "
                                  "(--disk %s:MOUNTPOINT); it can be deleted once it is",
                                  name, v->disk, v->disk);
-        return volume_remove(a, v, ret_error);
+        return volume_delete_start(a, v, ret_error);
 }
 
 /* Zeros when its disk or quota cannot be read (volume_verify() reported why at start). */
@@ -853,6 +1007,7 @@ json_t *agent_volumes_report_json(const struct agent *a)
                                                    .disk = a->volumes[i]->disk,
                                                    .size = a->volumes[i]->size,
                                                    .used_bytes = volume_used(a, a->volumes[i]),
-                                                   .state = volume_report_state(a->volumes[i]->state)};
+                                                   .state = volume_report_state(a->volumes[i]->state),
+                                                   .role = a->volumes[i]->role};
         return silo_volume_reports_to_json(r, a->n_volumes);
 }

@@ -30,6 +30,8 @@ struct agent_volume {
         volume_state state;
         char *path;             /* <disk mount>/silo-volumes/<name>; NULL when the disk is gone */
         char *problem;          /* why it cannot be mounted (found at start); NULL: fine */
+        struct agent *agent;
+        struct event_source *delete_src; /* its tree is being removed (volume_delete_start()) */
 };
 
 /* Project ids the agent gives volumes: above those an administrator numbers by hand in
@@ -39,9 +41,12 @@ struct agent_volume {
 /* At start, after the disks: <state-dir>/volumes/<name>.json loaded and each checked against
  * its directory and quota. A volume whose directory vanished (or whose disk is no longer
  * offered with its mount point) is kept with its problem, reported, never recreated
- * silently; a deletion a crash interrupted is finished; a creation a crash interrupted is
- * finished by the launch that retries it. -errno only for the state directory itself. */
+ * silently. -errno only for the state directory itself. */
 int agent_volumes_load(struct agent *a, char **ret_error);
+/* At start, once the tasks are recovered and the loop runs: a deletion a crash interrupted is
+ * resumed (off the loop); a creation a crash interrupted is left for the live task that names
+ * the volume to finish, and removed when none does. */
+void agent_volumes_recover(struct agent *a);
 void agent_volumes_free(struct agent *a);
 
 struct agent_volume *agent_volume_find(const struct agent *a, const char *name);
@@ -79,7 +84,8 @@ void agent_volumes_undo(struct agent *a, char **created);
 
 /* DELETE /api/v1/volumes/{name}: -ENOENT, -EBUSY naming the task that mounts it, -ENODEV
  * while its disk is not offered with its mount point (the record and data stay); else its
- * record marked deleting, its tree and quota removed, its record removed. */
+ * record marked deleting and its tree's removal started off the loop (also when it runs
+ * already): the quota and record go when it is done; the volume is "deleting" until then. */
 int agent_volume_delete(struct agent *a, const char *name, char **ret_error);
 
 /* {"name", "disk", "size", "used_bytes", "path", "project_id", "created_ms", "state",

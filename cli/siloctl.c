@@ -468,11 +468,16 @@ static int cmd_volume(struct ctl *ctl)
         if (r)
                 return r;
         if (rm && !ctl->args.json) {
-                /* A master answers 202 with the volume DELETING: its agent deletes it next. */
-                if (streq_ptr(json_string_value(json_object_get(body, "state")), "deleting"))
+                /* 202 with the volume "deleting": a master's agent deletes it next; an agent
+                 * removes its files in the background. */
+                const char *agent = json_string_value(json_object_get(body, "agent_id"));
+
+                if (streq_ptr(json_string_value(json_object_get(body, "state")), "deleting") && agent)
                         printf("Deleting volume %s (agent %s deletes it; 'siloctl volumes' shows "
-                               "it until then)\n",
-                               name, strempty(json_string_value(json_object_get(body, "agent_id"))));
+                               "it until then)\n", name, agent);
+                else if (streq_ptr(json_string_value(json_object_get(body, "state")), "deleting"))
+                        printf("Deleting volume %s (the agent removes its files; 'siloctl --agent "
+                               "volumes' shows it until then)\n", name);
                 else
                         printf("Deleted volume %s\n", name);
                 json_decref(body);

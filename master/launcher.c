@@ -541,8 +541,9 @@ int master_kill_send(master *m, struct master_agent *a, const char *task_id, str
         return 0;
 }
 
-/* The agent's answer to a volume's DELETE: 204 (or 404: it has none) removes the record, 409
- * volume_in_use makes it ready again, anything else is retried with backoff. */
+/* The agent's answer to a volume's DELETE: 204 (or 404: it has none) removes the record, 202
+ * (removing) asks again later, 409 volume_in_use makes it ready again, anything else is
+ * retried with backoff. */
 static void master_volume_delete_done(const struct http_client_result *res, void *userdata)
 {
         struct agent_call *c = userdata;
@@ -556,8 +557,14 @@ static void master_volume_delete_done(const struct http_client_result *res, void
         v->delete_in_flight = false;
         if (v->state != MASTER_VOLUME_DELETING)
                 goto out;
-        if (res->error == 0 && ((res->status >= 200 && res->status < 300) || res->status == 404)) {
+        if (res->error == 0 && (res->status == 204 || res->status == 404)) {
                 master_volume_delete_gone(m, v);
+                goto out;
+        }
+        /* 202: the agent removes its tree in the background. Asked again later, it answers
+         * 202 while it works and 404 once done; its report dropping the volume says so too. */
+        if (res->error == 0 && res->status == 202) {
+                v->delete_not_before_ms = now_mono_ms() + master_backoff_ms(m, ++v->delete_attempts);
                 goto out;
         }
         why = describe_failure("volume's deletion", a, c->agent_id, res);
