@@ -108,6 +108,8 @@ static void test_launch_round_trip(void **state)
         assert_string_equal(c->volumes[0].source, "/srv/real");
         assert_string_equal(c->volumes[0].target, "/data");
         assert_true(c->volumes[0].readonly);
+        /* a bind mount only: no seccomp filter */
+        assert_false(c->quota_filter);
         assert_int_equal(c->n_devices, 1);
         assert_string_equal(c->devices[0].path, "/dev/nullb0");
         assert_int_equal(c->devices[0].access, SILO_DEV_READ);
@@ -150,6 +152,34 @@ static void test_launch_host_root(void **state)
         assert_int_equal(out.container.n_rlimits, 0);
         assert_int_equal(out.container.n_volumes, 0);
         assert_string_equal(out.container.hidden[0], "/var/lib/silo/agent");
+        shim_resolved_clear(&in);
+        shim_launch_clear(&out);
+}
+
+/* A persistent volume among the mounts: the launcher installs the quota's seccomp filter. */
+static void test_launch_persistent_volume(void **state)
+{
+        _cleanup_(silo_task_spec_freep) struct silo_task_spec *spec =
+            spec_of("{'id': 't-3', 'name': 'n', 'command': ['true'], 'container': {'volumes': ["
+                    "{'source': '/srv/x', 'target': '/x'},"
+                    "{'name': 'pg', 'size': '1Gi', 'target': '/data'}]}}");
+        struct shim_resolved in = {
+                .cgroup = strdup("/c"),
+                .sandbox = strdup(dir),
+                .log_max_bytes = 10,
+                .log_files = 1,
+                .env = strv("SILO=1", NULL),
+                .volume_sources = strv("/srv/x", "/srv/sda/silo-volumes/pg"),
+                .nofile.resource = -1,
+        };
+        struct shim_launch out = {};
+
+        (void)state;
+        assert_int_equal(shim_launch_write(dir, spec, &in), 0);
+        assert_int_equal(shim_launch_read(dir, &out, NULL), 0);
+        assert_int_equal(out.container.n_volumes, 2);
+        assert_string_equal(out.container.volumes[1].source, "/srv/sda/silo-volumes/pg");
+        assert_true(out.container.quota_filter);
         shim_resolved_clear(&in);
         shim_launch_clear(&out);
 }
@@ -250,6 +280,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_launch_round_trip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_launch_host_root, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_launch_persistent_volume, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_launch_malformed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_state_and_exit_records, setup, teardown),
                 cmocka_unit_test(test_default_capabilities),
