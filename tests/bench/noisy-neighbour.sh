@@ -94,7 +94,7 @@ nn_noisy_start noisy-plain
 nn_measure b "(b) + fio, neither limited"
 nn_noisy_stop
 nn_noisy_systemd
-nn_measure c "(c) + fio, systemd-run IOWriteBandwidthMax"
+nn_measure c "(c) + fio, systemd-run IO*Max"
 nn_noisy_stop
 nn_kill "$NN_PG"
 
