@@ -71,8 +71,12 @@ if [ "${SILO_IN_VM:-}" != 1 ]; then
     for p in qemu-system-x86_64 fio jq /usr/lib/postgresql/15/bin/pgbench; do
         command -v "$p" >/dev/null || { echo "SKIP: $p missing (scripts/install-deps.sh)"; exit 77; }
     done
+    # The guest's environment is clean but for SILO_* (run-vm.sh): the NN_* settings above go in
+    # through env(1), or the guest would run the defaults whatever the caller set.
+    mapfile -t nn_env < <(env | grep '^NN_' || true)
     exec "$ROOT/tests/vm/run-vm.sh" --systemd --timeout "${NN_TIMEOUT:-900}" --mem 2048 \
-        --null-blk "nr_devices=0" --modules "$NN_MODULES" -- "$here/noisy-neighbour.sh" "$BUILD"
+        --null-blk "nr_devices=0" --modules "$NN_MODULES" -- \
+        env "${nn_env[@]}" "$here/noisy-neighbour.sh" "$BUILD"
 fi
 
 # ---------------------------------------------------------------- in the guest

@@ -87,6 +87,21 @@ count_sql="select (select count(*) from pgbench_accounts) || ' ' || (select coun
 before="$(pg_sql "$NN_PG_ADDR" "$NN_PG_PORT" "$count_sql")"
 assert_match "rows: pgbench_accounts, pgbench_history" "$before" "^$((NN_SCALE * 100000)) [1-9][0-9]*\$"
 
+echo "== agent restart: kill -9 of the agent while the server runs; the restarted agent adopts it"
+cluster_agent_api 1 GET "/api/v1/tasks/$NN_PG"
+json_fields "$API_BODY" pid
+pg_pid="${JSON_FIELDS[0]}"
+cluster_agent_kill9 1
+assert_eq "rows while the agent is down" "$(pg_sql "$NN_PG_ADDR" "$NN_PG_PORT" "$count_sql")" "$before"
+cluster_agent_start 1
+cluster_wait_registered 1
+cluster_state "$NN_PG" 1
+assert_eq "the task on the restarted agent" "$CLUSTER_STATE" RUNNING
+cluster_agent_api 1 GET "/api/v1/tasks/$NN_PG"
+json_fields "$API_BODY" pid
+assert_eq "its pid (the same server, not a new one)" "${JSON_FIELDS[0]}" "$pg_pid"
+assert_eq "rows after the agent's restart" "$(pg_sql "$NN_PG_ADDR" "$NN_PG_PORT" "$count_sql")" "$before"
+
 echo "== restart: kill the task, start another on the same data"
 nn_kill "$NN_PG"
 pass "the first task ended $CLUSTER_STATE"
