@@ -172,43 +172,184 @@ int path_mode_enforce(const char *path, mode_t mode, mode_t *ret_old_mode)
         return 1;
 }
 
-static int rm_rf_at(int dirfd, dev_t dev)
-{
-        _cleanup_closedir_ DIR *d = fdopendir(dirfd);
-        struct dirent *de;
-        int r = 0;
+/*
+ * rm -rf without recursion. The trees removed here (a task's sandbox, a persistent volume) were
+ * written by tasks, and a task can make a directory chain tens of thousands of levels deep:
+ * one stack frame, one fd and one DIR buffer per level would overflow the stack (the agent
+ * would crash, and again at every start that resumes the removal) or exhaust the fd limit. So
+ * one directory is open at a time and the way back up is a heap stack of names: descend into
+ * the first subdirectory that is not empty, go back up through ".." (checked against the
+ * recorded device and inode, so a tree moved meanwhile stops the walk instead of removing
+ * elsewhere), remove it, rescan. Subdirectories that cannot be emptied are remembered per
+ * level and skipped by later rescans; everything else is still removed and the first error is
+ * returned, as before.
+ */
+struct rm_level {
+        char *name;             /* this directory's name in its parent (NULL for the top) */
+        dev_t dev;
+        ino_t ino;
+        char **failed;          /* subdirectories given up on, not descended into again */
+        size_t n_failed, cap_failed;
+};
 
-        if (!d) {
-                safe_close(dirfd);
+static void rm_level_done(struct rm_level *l)
+{
+        free(l->name);
+        for (size_t i = 0; i < l->n_failed; i++)
+                free(l->failed[i]);
+        free(l->failed);
+}
+
+static bool rm_level_failed(const struct rm_level *l, const char *name)
+{
+        for (size_t i = 0; i < l->n_failed; i++)
+                if (streq(l->failed[i], name))
+                        return true;
+        return false;
+}
+
+static int rm_level_add_failed(struct rm_level *l, const char *name)
+{
+        char *copy = strdup(name);
+
+        if (!copy || !ARRAY_GROW(l->failed, l->cap_failed, l->n_failed + 1)) {
+                free(copy);
+                return -ENOMEM;
+        }
+        l->failed[l->n_failed++] = copy;
+        return 0;
+}
+
+#define RM_KEEP_FIRST(r, q) do { if ((q) < 0 && (r) == 0) (r) = (q); } while (0)
+
+/* One pass over the open directory `fd`: unlink what is not a directory, rmdir the empty
+ * subdirectories; the first one left that is not empty (and not given up on) is returned in
+ * *ret_down with its stat, to descend into. */
+static int rm_scan(int fd, const struct rm_level *l, char **ret_down, struct stat *ret_st)
+{
+        int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3), r = 0;
+        DIR *d;
+        struct dirent *de;
+
+        *ret_down = NULL;
+        if (dfd < 0)
                 return negative_errno();
+        d = fdopendir(dfd);
+        if (!d) {
+                r = negative_errno();
+                safe_close(dfd);
+                return r;
         }
         while ((de = readdir(d))) {
                 struct stat st;
 
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
-                if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno != ENOENT && r == 0)
-                                r = negative_errno();
+                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno != ENOENT)
+                                RM_KEEP_FIRST(r, negative_errno());
                         continue;
                 }
-                if (S_ISDIR(st.st_mode)) {
-                        int sub;
-                        if (st.st_dev != dev)
-                                continue; /* another mount: leave it alone */
-                        sub = openat(dirfd, de->d_name,
-                                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (sub >= 0) {
-                                int q = rm_rf_at(sub, dev);
-                                if (q < 0 && r == 0)
-                                        r = q;
-                        }
-                        if (unlinkat(dirfd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT &&
-                            r == 0)
-                                r = negative_errno();
-                } else if (unlinkat(dirfd, de->d_name, 0) < 0 && errno != ENOENT && r == 0)
-                        r = negative_errno();
+                if (!S_ISDIR(st.st_mode)) {
+                        if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT)
+                                RM_KEEP_FIRST(r, negative_errno());
+                        continue;
+                }
+                if (st.st_dev != l->dev)
+                        continue; /* another mount: leave it alone */
+                if (unlinkat(fd, de->d_name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+                        continue;
+                if (errno != ENOTEMPTY && errno != EEXIST) {
+                        RM_KEEP_FIRST(r, negative_errno());
+                        continue;
+                }
+                if (rm_level_failed(l, de->d_name))
+                        continue;
+                *ret_down = strdup(de->d_name);
+                if (!*ret_down)
+                        RM_KEEP_FIRST(r, -ENOMEM);
+                else
+                        *ret_st = st;
+                break;
         }
+        closedir(d);
+        return r;
+}
+
+static int rm_tree(int top, const struct stat *top_st)
+{
+        struct rm_level *levels = NULL;
+        size_t depth = 0, cap = 0;
+        int cur = top, r = 0, q;
+
+        if (!ARRAY_GROW(levels, cap, 1)) {
+                safe_close(top);
+                return -ENOMEM;
+        }
+        levels[0] = (struct rm_level){ .dev = top_st->st_dev, .ino = top_st->st_ino };
+        for (;;) {
+                struct rm_level *l = &levels[depth];
+                _cleanup_free_ char *down = NULL;
+                struct stat st = {}, sub_st;
+                int sub;
+
+                q = rm_scan(cur, l, &down, &st);
+                RM_KEEP_FIRST(r, q);
+                if (q == -ENOMEM)
+                        break;
+                if (down) {
+                        sub = openat(cur, down, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sub < 0 || fstat(sub, &sub_st) < 0 || sub_st.st_dev != st.st_dev ||
+                            sub_st.st_ino != st.st_ino) {
+                                /* Gone, replaced or unreadable since the scan: give it up. */
+                                RM_KEEP_FIRST(r, sub < 0 ? negative_errno() : -ESTALE);
+                                if (sub >= 0)
+                                        safe_close(sub);
+                                if (rm_level_add_failed(l, down) < 0) {
+                                        RM_KEEP_FIRST(r, -ENOMEM);
+                                        break;
+                                }
+                                continue;
+                        }
+                        if (!ARRAY_GROW(levels, cap, depth + 2)) {
+                                safe_close(sub);
+                                RM_KEEP_FIRST(r, -ENOMEM);
+                                break;
+                        }
+                        depth++;
+                        levels[depth] = (struct rm_level){
+                                .name = TAKE_PTR(down), .dev = st.st_dev, .ino = st.st_ino };
+                        safe_close(cur);
+                        cur = sub;
+                        continue;
+                }
+                if (depth == 0)
+                        break;
+                /* Back up to the parent, which must still be the directory we came from. */
+                sub = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0 || fstat(sub, &sub_st) < 0 || sub_st.st_dev != levels[depth - 1].dev ||
+                    sub_st.st_ino != levels[depth - 1].ino) {
+                        RM_KEEP_FIRST(r, sub < 0 ? negative_errno() : -ESTALE);
+                        if (sub >= 0)
+                                safe_close(sub);
+                        break;
+                }
+                safe_close(cur);
+                cur = sub;
+                if (unlinkat(cur, levels[depth].name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+                        RM_KEEP_FIRST(r, negative_errno());
+                        if (rm_level_add_failed(&levels[depth - 1], levels[depth].name) < 0) {
+                                RM_KEEP_FIRST(r, -ENOMEM);
+                                rm_level_done(&levels[depth--]);
+                                break;
+                        }
+                }
+                rm_level_done(&levels[depth--]);
+        }
+        for (size_t i = 0; i <= depth; i++)
+                rm_level_done(&levels[i]);
+        free(levels);
+        safe_close(cur);
         return r;
 }
 
@@ -224,7 +365,12 @@ int rm_rf(const char *path)
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        r = rm_rf_at(fd, st.st_dev);
+        if (fstat(fd, &st) < 0) {
+                r = negative_errno();
+                safe_close(fd);
+                return r;
+        }
+        r = rm_tree(fd, &st);
         if (rmdir(path) < 0 && errno != ENOENT && r == 0)
                 r = negative_errno();
         return r;

@@ -35,5 +35,7 @@ int path_mode_enforce(const char *path, mode_t mode, mode_t *ret_old_mode);
  * written (canonicalise first where symlinks matter); every path is under "/". */
 bool path_is_under(const char *path, const char *dir);
 
-/* Remove a directory tree (like rm -rf), not crossing into other mounts. 0 if absent. */
+/* Remove a directory tree (like rm -rf), not crossing into other mounts. 0 if absent. Any depth
+ * in constant stack and two fds (a task may have written the tree); the first error is returned
+ * after everything else that could be removed is gone. */
 int rm_rf(const char *path);

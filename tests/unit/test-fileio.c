@@ -6,7 +6,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/fileio.h"
 #include "common/macro.h"
@@ -123,6 +126,68 @@ static void test_rm_rf(void **state)
         assert_int_equal(rm_rf(p), 0); /* absent is fine */
 }
 
+/* A chain far deeper than any stack frame per level would allow, as a hostile task can make
+ * it, removed from a thread with a small stack, with no fd left behind. */
+#define DEEP_LEVELS 20000
+static void *rm_rf_thread(void *path)
+{
+        return (void *)(intptr_t)rm_rf(path);
+}
+
+static int count_fds(void)
+{
+        int n = 0;
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                n++;
+        closedir(d);
+        return n;
+}
+
+static void test_rm_rf_deep(void **state)
+{
+        _cleanup_free_ char *p = NULL;
+        pthread_attr_t attr;
+        pthread_t thread;
+        void *ret = NULL;
+        struct stat st;
+        int fd, fds;
+        (void)state;
+
+        assert_true(asprintf(&p, "%s/deep", tmpdir) > 0);
+        assert_int_equal(mkdir(p, 0755), 0);
+        fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        for (int i = 0; i < DEEP_LEVELS; i++) {
+                int sub;
+                assert_int_equal(mkdirat(fd, "d", 0755), 0);
+                if (i % 1000 == 0) { /* a file and an empty sibling now and then */
+                        int f = openat(fd, "f", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                        assert_true(f >= 0);
+                        close(f);
+                        assert_int_equal(mkdirat(fd, "e", 0755), 0);
+                }
+                sub = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(sub >= 0);
+                close(fd);
+                fd = sub;
+        }
+        close(fd);
+        fds = count_fds();
+        /* 256 KiB: a frame of ~200 bytes per level would need ~4 MiB. */
+        assert_int_equal(pthread_attr_init(&attr), 0);
+        assert_int_equal(pthread_attr_setstacksize(&attr, 256 * 1024), 0);
+        assert_int_equal(pthread_create(&thread, &attr, rm_rf_thread, p), 0);
+        assert_int_equal(pthread_join(thread, &ret), 0);
+        pthread_attr_destroy(&attr);
+        assert_int_equal((int)(intptr_t)ret, 0);
+        assert_int_equal(stat(p, &st), -1);
+        assert_int_equal(count_fds(), fds);
+}
+
 static void test_mode_enforce(void **state)
 {
         _cleanup_free_ char *d = NULL, *f = NULL, *missing = NULL;
@@ -160,6 +225,7 @@ int main(void)
                 cmocka_unit_test(test_read_full_limits),
                 cmocka_unit_test(test_write_string_needs_existing),
                 cmocka_unit_test(test_rm_rf),
+                cmocka_unit_test(test_rm_rf_deep),
                 cmocka_unit_test(test_mode_enforce),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
