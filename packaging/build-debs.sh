@@ -44,6 +44,12 @@ else
 fi
 fingerprint=$(cd "$src" && xargs -0 sha256sum <"$work/files" | sha256sum | cut -d' ' -f1)
 
+# One check-and-build at a time per OUTDIR: the README's test command runs the host
+# "packages" suite and vm-packages at the same time, and two builds replacing the same debs
+# would let one read a half-replaced set. Released before COMMAND runs.
+mkdir -p "$outdir"
+exec 9>>"$outdir/.lock"
+flock 9
 if [ -f "$outdir/fingerprint" ] && [ "$(cat "$outdir/fingerprint")" = "$fingerprint" ] &&
     ls "$outdir"/silo-agent_*.deb >/dev/null 2>&1; then
     echo "build-debs: the packages in $outdir are up to date"
@@ -76,6 +82,7 @@ else
     echo "$fingerprint" >"$outdir/fingerprint"
 fi
 ls -1 "$outdir"/*.deb
+exec 9>&-
 
 if [ $# -gt 0 ]; then
     rm -rf "$work"

@@ -48,7 +48,13 @@ count() {
     passed=$((passed + ok)); failed=$((failed + fail + ${tout:-0})); skipped=$((skipped + skip))
 }
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+host_pid=""
+# The background host run (below) is its own process group: whatever ends this script early
+# (a CI timeout or cancel, ^C) ends it too, with its etcds, masters and loop devices' owners,
+# instead of leaving it running with its log deleted under it.
+trap '[ -z "$host_pid" ] || kill -TERM -- "-$host_pid" 2>/dev/null; rm -rf "$logs"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 run_suite() {
     local dir=$1 suite=$2
     shift 2
@@ -81,15 +87,18 @@ ninja -C build packaging/debs >/dev/null || {
 run_suite build host-alone --num-processes 1 --no-rebuild --logbase host-alone
 echo "=== suite host (build), in the background: its output follows the VM suites' ==="
 host_start=$SECONDS
+set -m # job control for this one job only: it gets a process group of its own (the trap's)
 ( TIMEFORMAT='%0R s wall, %0U s user, %0S s sys'
   renice -n 10 -p "$BASHPID" >/dev/null
   time run_meson build host --no-suite host-alone --num-processes 1 --no-rebuild --logbase host \
-      >"$logs/host.log" ) 2>"$logs/host.time" &
+      >"$logs/host.log" ) 2>"$logs/host.time" </dev/null &
 host_pid=$!
+set +m
 echo "=== suite vm (build) ==="
 run_meson build vm --num-processes 1 --no-rebuild --logbase vm | tee "$logs/vm.log"
 vm_wall=$((SECONDS - host_start))
 wait "$host_pid"
+host_pid=""
 echo "=== suite host (build): ran next to the VM suites ==="
 cat "$logs/host.log"
 echo "test-all: host suites $(tr '\n' ' ' <"$logs/host.time"); vm suites ${vm_wall}s wall"
