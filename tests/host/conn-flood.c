@@ -14,14 +14,16 @@
  *                 --interval-ms (a slow body: R.U.D.Y.).
  *
  * It notices every connection the server closes (EOF, reset), optionally opens a new one in
- * its place (--reconnect), and exits by itself after --duration seconds, closing everything.
- * It prints one line of figures:
+ * its place (--reconnect), and exits by itself after --duration seconds, or earlier on SIGTERM
+ * or SIGINT (a suite stops it once its probe is done instead of sleeping out a duration sized
+ * for the slowest machine), closing everything. It prints one line of figures:
  *
  *   conn-flood LABEL: attempted=N connected=N connect_failed=N server_closed=N open_at_end=N
- *     peak_open=N oldest_open_ms=N closed_ms_min=N closed_ms_p50=N closed_ms_max=N
+ *     peak_open=N oldest_open_ms=N closed_ms_min=N closed_ms_p50=N closed_ms_max=N ran_ms=N
  *
  * closed_ms_* are the lifetimes (connect to close by the server) of the connections the server
- * closed; oldest_open_ms is the age of the oldest connection still open at the end.
+ * closed; oldest_open_ms is the age of the oldest connection still open at the end; ran_ms is
+ * how long the flood lasted (a caller that stops it checks the flood outlived its deadlines).
  * --ready-file FILE is written once every first-wave connect has completed or failed.
  * Bounded: --count <= 20000, --duration <= 600 s. Exit status 0, 2 on bad usage, 1 on error.
  */
@@ -30,6 +32,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -89,6 +92,15 @@ static struct {
         uint64_t *lifetimes;
         size_t n_lifetimes, cap_lifetimes;
 } st;
+
+/* Set by SIGTERM/SIGINT, which are blocked except inside ppoll(): no wakeup is lost. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+        (void)sig;
+        stop_requested = 1;
+}
 
 static uint64_t now_ms(void)
 {
@@ -269,6 +281,8 @@ int main(int argc, char **argv)
         uint64_t start, end, oldest = 0;
         bool have_target = false, ready = false;
         const char *request = "GET /health";
+        struct sigaction sa = {.sa_handler = on_stop};
+        sigset_t stop_set, run_mask;
         struct in_addr a;
         int c;
 
@@ -363,6 +377,14 @@ int main(int argc, char **argv)
                 fprintf(stderr, "conn-flood: out of memory\n");
                 return 1;
         }
+        sigemptyset(&stop_set);
+        sigaddset(&stop_set, SIGTERM);
+        sigaddset(&stop_set, SIGINT);
+        sigprocmask(SIG_BLOCK, &stop_set, &run_mask);
+        sigdelset(&run_mask, SIGTERM);
+        sigdelset(&run_mask, SIGINT);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
         srand((unsigned)getpid());
         start = now_ms();
         end = start + (uint64_t)opt.duration_s * 1000;
@@ -376,7 +398,7 @@ int main(int argc, char **argv)
                 unsigned n = 0, pending = 0;
                 int timeout, r;
 
-                if (now >= end)
+                if (now >= end || stop_requested)
                         break;
                 for (unsigned i = 0; i < opt.count; i++) {
                         struct slot *s = &slots[i];
@@ -410,7 +432,10 @@ int main(int argc, char **argv)
                         write_ready_file();
                 }
                 timeout = wake > now ? (int)(wake - now) : 0;
-                r = poll(pfd, n, timeout);
+                r = ppoll(pfd, n,
+                          &(struct timespec){.tv_sec = timeout / 1000,
+                                             .tv_nsec = (long)(timeout % 1000) * 1000000},
+                          &run_mask);
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -468,12 +493,13 @@ int main(int argc, char **argv)
         qsort(st.lifetimes, st.n_lifetimes, sizeof(uint64_t), cmp_u64);
         printf("conn-flood %s: attempted=%lu connected=%lu connect_failed=%lu server_closed=%lu "
                "open_at_end=%lu peak_open=%lu oldest_open_ms=%llu closed_ms_min=%llu "
-               "closed_ms_p50=%llu closed_ms_max=%llu\n",
+               "closed_ms_p50=%llu closed_ms_max=%llu ran_ms=%llu\n",
                opt.label, st.attempted, st.connected, st.connect_failed, st.server_closed, st.open,
                st.peak_open, (unsigned long long)oldest,
                (unsigned long long)(st.n_lifetimes ? st.lifetimes[0] : 0),
                (unsigned long long)(st.n_lifetimes ? st.lifetimes[st.n_lifetimes / 2] : 0),
-               (unsigned long long)(st.n_lifetimes ? st.lifetimes[st.n_lifetimes - 1] : 0));
+               (unsigned long long)(st.n_lifetimes ? st.lifetimes[st.n_lifetimes - 1] : 0),
+               (unsigned long long)(end - start));
         fflush(stdout);
         free(st.lifetimes);
         free(slots);
