@@ -46,8 +46,17 @@ assert_eq "POST /api/v1/tasks with a wrong token" "$code" 401
 assert_eq "no task created by the unauthenticated launch" "$(ls "$AGENT_STATE/tasks" | wc -l)" 0
 assert_eq "token file mode" "$(stat -c %a "$AGENT_STATE/token")" 600
 
+# Tasks that must outlive some checks wait for a file the suite creates once those are done,
+# not for a fixed sleep: "sleep 20" and "sleep 15" cost the suite their full length under any
+# load, and a restart slower than 15 s once made "re-adopted RUNNING" a race. Not /tmp: a task
+# without a rootfs has a private /tmp.
+GO_DIR=/var/lib/silo/agent-go
+rm -rf "$GO_DIR"
+mkdir -p "$GO_DIR"
+go_wait() { echo "while [ ! -e $GO_DIR/$1 ]; do sleep 0.2; done"; }
+
 echo "== lifecycle"
-api_expect 201 POST /api/v1/tasks '{"id":"life","name":"life","command":["/bin/sh","-c","echo hello-from-task; sleep 20"]}'
+api_expect 201 POST /api/v1/tasks '{"id":"life","name":"life","command":["/bin/sh","-c","echo hello-from-task; '"$(go_wait life)"'"]}'
 assert_eq "launch answers STARTING or RUNNING" \
     "$(json_get "$API_BODY" state | grep -Ec '^(STARTING|RUNNING)$')" 1
 wait_state life RUNNING 20
@@ -60,6 +69,7 @@ pass "task pid $pid runs in $cg"
 shim="$(json_get "$(task_field life shim)" pid)"
 grep -qx "$shim" /sys/fs/cgroup/silo/shims/cgroup.procs || fail "shim $shim not in silo/shims: $(cat /proc/$shim/cgroup) $(cat /proc/$shim/cmdline | tr "\0" " ") procs: $(cat /sys/fs/cgroup/silo/shims/cgroup.procs)"
 pass "shim $shim lives in /sys/fs/cgroup/silo/shims"
+touch "$GO_DIR/life"
 wait_state life FINISHED 60
 task_fields life exit_code timestamps.created_ms timestamps.started_ms timestamps.finished_ms
 assert_eq "exit code" "${JSON_FIELDS[0]}" 0
@@ -292,7 +302,7 @@ grep -q "Refusing POST /api/v1/tasks .*master epoch 3 is older than epoch 5" "$A
 pass "launch and kill with epoch 3 or 4 after 5: 409 stale_epoch, nothing launched or killed"
 
 echo "== restart: SIGTERM stops the agent, not its tasks"
-api_expect 201 POST /api/v1/tasks '{"id":"survivor","name":"survivor","command":["/bin/sh","-c","echo before; sleep 15; echo after"]}'
+api_expect 201 POST /api/v1/tasks '{"id":"survivor","name":"survivor","command":["/bin/sh","-c","echo before; '"$(go_wait survivor)"'; echo after"]}'
 wait_state survivor RUNNING 20
 spid="$(task_field survivor pid)"
 agent_stop
@@ -305,6 +315,7 @@ printf '%s/5\n' "$CA" > "$AGENT_STATE/master-epoch"
 agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0 --calibrate=false
 assert_eq "re-adopted state" "$(task_field survivor state)" RUNNING
 assert_eq "ended tasks are still known" "$(task_field life state)" FINISHED
+touch "$GO_DIR/survivor"
 wait_state survivor FINISHED 60
 api_expect 200 GET /api/v1/tasks/survivor/logs
 assert_eq "output written across the restart" "$(echo $API_BODY)" "before after"
