@@ -93,8 +93,22 @@ static struct {
         size_t n_lifetimes, cap_lifetimes;
 } st;
 
-/* Set by SIGTERM/SIGINT, which are blocked except inside ppoll(): no wakeup is lost. */
+/* SIGTERM/SIGINT are blocked except inside ppoll(), where the handler sets this: no wakeup is
+ * lost while the flood waits. But a ppoll() that finds sockets ready returns with the mask
+ * restored and the signal still pending (under a reconnect storm it never blocks), so each pass
+ * also looks at the pending set. */
 static volatile sig_atomic_t stop_requested;
+
+static bool stop_pending(void)
+{
+        sigset_t pending;
+
+        if (stop_requested)
+                return true;
+        if (sigpending(&pending) < 0)
+                return false;
+        return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+}
 
 static void on_stop(int sig)
 {
@@ -398,7 +412,7 @@ int main(int argc, char **argv)
                 unsigned n = 0, pending = 0;
                 int timeout, r;
 
-                if (now >= end || stop_requested)
+                if (now >= end || stop_pending())
                         break;
                 for (unsigned i = 0; i < opt.count; i++) {
                         struct slot *s = &slots[i];
