@@ -70,7 +70,6 @@ else
         exit 1
     }
 
-    mkdir -p "$outdir"
     # Only the packages of an earlier run are replaced: OUTDIR may hold other files.
     rm -f "$outdir"/silo-*_*.deb "$outdir"/siloctl_*.deb "$outdir/fingerprint"
     mv "$work"/*.deb "$outdir"/

@@ -224,16 +224,22 @@ host_ns() { readlink "/proc/self/ns/$1"; }
 describe_crun() {
         crun --cgroup-manager=cgroupfs --root="$W/crun" run --bundle "$W/bundle-describe" lb-describe
 }
+# silo_run TOKEN SPEC ID: launch SPEC as task ID through the agent's API and wait (30 s at
+# most) until it has FINISHED; any other end fails the benchmark.
+silo_run() {
+        local state
+        curl -fsS -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+                --data-binary "$2" "$URL/api/v1/tasks" >/dev/null
+        for _ in $(seq 300); do
+                state="$(curl -fsS -H "Authorization: Bearer $1" "$URL/api/v1/tasks/$3" | jq -r .state)"
+                case "$state" in FINISHED) return 0 ;; FAILED|KILLED|LOST) echo "FAIL: task $3 $state"; exit 1 ;; esac
+                sleep 0.1
+        done
+}
 describe_silo() { # INIT
         local spec
         spec="$(silo_spec "$1" '["/probe","--describe"]' | jq -c --arg id "describe-$1" '. + {id: $id, name: $id}')"
-        curl -fsS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-                --data-binary "$spec" "$URL/api/v1/tasks" >/dev/null
-        for _ in $(seq 300); do
-                state="$(curl -fsS -H "Authorization: Bearer $TOKEN" "$URL/api/v1/tasks/describe-$1" | jq -r .state)"
-                case "$state" in FINISHED) break ;; FAILED|KILLED|LOST) echo "FAIL: describe task $state"; exit 1 ;; esac
-                sleep 0.1
-        done
+        silo_run "$TOKEN" "$spec" "describe-$1"
         curl -fsS -H "Authorization: Bearer $TOKEN" "$URL/api/v1/tasks/describe-$1/logs?stream=stdout"
 }
 check_describe() { # LABEL OUTPUT WANT-PID
@@ -340,15 +346,7 @@ start_agent "$STATE-leak"
 # at its first launch and keeps its fd open from then on (loaded once, by design), so a start
 # value taken before any task would count it as a leak. Then one housekeeping round (5 s),
 # so that task's cgroup is gone before the start values are taken.
-warm_spec="$(jq -c '. + {id: "warm-up", name: "warm-up"}' "$W/silo-init.json")"
-curl -fsS -H "Authorization: Bearer $(cat "$STATE-leak/token")" -H 'Content-Type: application/json' \
-        --data-binary "$warm_spec" "$URL/api/v1/tasks" >/dev/null
-for _ in $(seq 300); do
-        case "$(curl -fsS -H "Authorization: Bearer $(cat "$STATE-leak/token")" "$URL/api/v1/tasks/warm-up" | jq -r .state)" in
-        FINISHED) break ;; FAILED|KILLED|LOST) echo "FAIL: the warm-up task did not finish"; exit 1 ;;
-        esac
-        sleep 0.1
-done
+silo_run "$(cat "$STATE-leak/token")" "$(jq -c '. + {id: "warm-up", name: "warm-up"}' "$W/silo-init.json")" warm-up
 sleep 6
 fd_targets() { for f in /proc/"$AGENT_PID"/fd/*; do readlink "$f"; done | sed 's/[0-9]\+\]$/N]/' | sort; }
 fd_targets >"$W/fds-before.txt"
