@@ -69,15 +69,17 @@ run_suite build-sanitize unit
 # time (on two cores about 25 s instead of 49 s one by one; the clang build is 28 s of CPU).
 SILO_FUZZ_SECONDS=${SILO_FUZZ_SECONDS:-5} run_suite build-fuzz fuzz
 
-# The host suites run while the VM suites run: they mostly wait (etcd leases, timers, sockets:
-# 492 s of CPU in 781 s next to other TCG guests, 0.63 of a core), and a TCG guest used 0.8 of
-# the two cores on average, so running them one after the other cost their whole wall time
-# again. They run under nice 10: the VM suites are the longer run, so qemu gets the CPU when
-# both want it (they pass so next to other TCG guests: 583 s of CPU in 842 s). The end
-# prints both runs' figures. Each run keeps its own meson log (--logbase) and prints when it
-# is over; nothing is rebuilt (both would run ninja in the same directory at once). The
-# Debian packages are built first, once: the host "packages" suite and vm-packages would
-# otherwise both build them into the same directory at once.
+# The host suites run while the VM suites that measure no rate run: they mostly wait (etcd
+# leases, timers, sockets: 492 s of CPU in 781 s next to other TCG guests, 0.63 of a core), and
+# a TCG guest used 0.8 of the two cores on average, so running them one after the other cost
+# their whole wall time again. They run under nice 10, so qemu gets the CPU when both want it.
+# The VM suites whose checks are rates or short times (suite vm-quiet: a writer within 10 % of
+# io.max, pgbench figures, answers under a flood; tests/vm/meson.build says which) run after
+# the host suites are over: next to them a guest's writer got 0.88 of its io.max and a CI run
+# failed. The end prints both runs' figures. Each run keeps its own meson log (--logbase) and
+# prints when it is over; nothing is rebuilt (both would run ninja in the same directory at
+# once). The Debian packages are built first, once: the host "packages" suite and vm-packages
+# would otherwise both build them into the same directory at once.
 ninja -C build packaging/debs >/dev/null || {
     echo "test-all: building the Debian packages failed (build-debs.sh said why above)" >&2
     failed=$((failed + 1))
@@ -94,17 +96,31 @@ set -m # job control for this one job only: it gets a process group of its own (
       >"$logs/host.log" ) 2>"$logs/host.time" </dev/null &
 host_pid=$!
 set +m
-echo "=== suite vm (build) ==="
-run_meson build vm --num-processes 1 --no-rebuild --logbase vm | tee "$logs/vm.log"
-vm_wall=$((SECONDS - host_start))
+echo "=== suite vm-beside-host (build) ==="
+run_meson build vm-beside-host --num-processes 1 --no-rebuild --logbase vm-beside-host |
+    tee "$logs/vm-beside-host.log"
+vm_beside_wall=$((SECONDS - host_start))
 wait "$host_pid"
 host_pid=""
-echo "=== suite host (build): ran next to the VM suites ==="
+echo "=== suite host (build): ran next to the VM suites above ==="
 cat "$logs/host.log"
-echo "test-all: host suites $(tr '\n' ' ' <"$logs/host.time"); vm suites ${vm_wall}s wall"
-count "$logs/vm.log"
+echo "test-all: host suites $(tr '\n' ' ' <"$logs/host.time"); vm-beside-host suites ${vm_beside_wall}s wall"
+count "$logs/vm-beside-host.log"
 count "$logs/host.log"
+vm_start=$SECONDS
+run_suite build vm-quiet --num-processes 1 --no-rebuild --logbase vm-quiet
+echo "test-all: vm-quiet suites $((SECONDS - vm_start))s wall, whole run ${SECONDS}s"
 
-echo "test-all: logs in $ROOT/build/meson-logs (host.txt, vm.txt, testlog.txt) and $ROOT/build-sanitize/meson-logs"
+# What failed, last, where a CI log's tail shows it: the failed tests, then each suite's own
+# FAIL lines (tests/lib/assert.sh) and cmocka's.
+if [ "$failed" -ne 0 ]; then
+    echo "test-all: what failed:"
+    # (meson prints a failed test's line twice: as it ends and in its summary)
+    grep -hE '^ *[0-9]+/[0-9]+ +[^ ]+ / [^ ]+ +(FAIL|TIMEOUT|ERROR)' "$logs"/*.log |
+        sed 's/^ */  /' | awk '!seen[$0]++'
+    grep -hE '^(FAIL: |\[  FAILED  \] test_)' "$logs"/*.log | awk '!seen[$0]++' |
+        sed 's/^/    /' | head -40
+fi
+echo "test-all: logs in $ROOT/build/meson-logs (host.txt, vm-beside-host.txt, vm-quiet.txt, testlog.txt) and $ROOT/build-sanitize/meson-logs"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
