@@ -23,6 +23,10 @@ unsigned launch_http_status(int r, const char **ret_code)
                 *ret_code = "volume_in_use";
                 return 409;
         }
+        if (r == -EINPROGRESS) {        /* a persistent volume it mounts is being deleted */
+                *ret_code = "volume_deleting";
+                return 409;
+        }
         if (r == -EACCES) {             /* a persistent volume of another role */
                 *ret_code = "forbidden";
                 return 403;

@@ -20,7 +20,7 @@
 bool agent_launch_refused(int r)
 {
         return r == -EINVAL || r == -ENOENT || r == -ENODEV || r == -EEXIST || r == -EBUSY ||
-               r == -EACCES;
+               r == -EINPROGRESS || r == -EACCES;
 }
 
 void task_plan_clear(struct task_plan *p)

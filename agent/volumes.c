@@ -696,9 +696,13 @@ int agent_volume_check(const struct agent *a, const struct silo_task_spec *spec,
                 if (have->problem)
                         return error_set(ret_error, -EINVAL, "container.volumes[%zu]: volume '%s': %s", i,
                                          v->name, have->problem);
+                /* Not the spec's fault, and not for long: 409 (launch_http_status()), so
+                 * that a client may launch again once GET answers 404. */
                 if (have->state == VOLUME_DELETING)
-                        return error_set(ret_error, -EINVAL,
-                                         "container.volumes[%zu]: volume '%s' is being deleted", i, v->name);
+                        return error_set(ret_error, -EINPROGRESS,
+                                         "container.volumes[%zu]: volume '%s' is being deleted (its GET "
+                                         "answers 404 once it is gone; a launch then makes a new one)",
+                                         i, v->name);
                 path = strdup(have->path);
         } else {
                 uint64_t room, fresh = 0;

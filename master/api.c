@@ -37,6 +37,7 @@ static const struct {
     {-ENODATA, 410, "gone"},             /* events no longer kept (or never were): re-list */
     {-EUSERS, 503, "unavailable"},       /* --event-consumers-max streams are open already */
     {-ETXTBSY, 409, "volume_in_use"},    /* a persistent volume a task not ended mounts */
+    {-EINPROGRESS, 409, "volume_deleting"}, /* a persistent volume being deleted */
     {-EACCES, 403, "forbidden"},         /* another role's volume named in a spec */
 };
 

@@ -244,8 +244,9 @@ int master_volumes_check_submit(master *m, const struct silo_task_spec *spec, ch
                                 return r;
                 }
                 if (v && v->state == MASTER_VOLUME_DELETING)
-                        return error_set(ret_error, -ETXTBSY,
-                                         "container.volumes[%zu]: volume '%s' is being deleted",
+                        return error_set(ret_error, -EINPROGRESS,
+                                         "container.volumes[%zu]: volume '%s' is being deleted (its "
+                                         "GET answers 404 once it is gone; a task then makes a new one)",
                                          i, vol->name);
                 r = master_volume_tasks(m, vol->name, &users, &n_users);
                 if (r < 0)

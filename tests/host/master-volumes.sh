@@ -113,6 +113,7 @@ assert_eq "delete accepted" "$(tail -n1 <<<"$out")" 202
 assert_eq "deleting" "$(sed '$d' <<<"$out" | jq -r .state)" deleting
 out=$(api POST /api/v1/tasks "$(vol_task e pg 5Gi)")
 assert_eq "a task naming a volume being deleted" "$(tail -n1 <<<"$out")" 409
+assert_eq "its code" "$(sed '$d' <<<"$out" | jq -r .error.code)" volume_deleting
 # The restart in this shell, not in a $(...): a master started in a subshell is one the
 # suite's cleanup does not know, and it outlived every run.
 kill9_master

@@ -555,6 +555,21 @@ static void test_launch_existing_volume(void **st)
         err = NULL;
         assert_int_equal(agent_volume_delete(&agent, "nope", &err), -ENOENT);
         assert_string_equal(err, "volume 'nope' does not exist");
+        free(err);
+        err = NULL;
+
+        /* A volume being deleted: 409 volume_deleting, nothing kept of the launch. */
+        volume_add("gone", "/var/tmp");
+        agent.volumes[agent.n_volumes - 1]->state = VOLUME_DELETING;
+        assert_int_equal(launch("{'id': 'g1', 'command': ['true'], 'container': {'volumes': [{'name': "
+                                "'gone', 'size': '1Gi', 'target': '/tmp/g'}]}}",
+                                NULL, &err),
+                         -EINPROGRESS);
+        assert_string_equal(err, "container.volumes[0]: volume 'gone' is being deleted (its GET answers 404 "
+                                 "once it is gone; a launch then makes a new one)");
+        assert_int_equal(launch_http_status(-EINPROGRESS, &code), 409);
+        assert_string_equal(code, "volume_deleting");
+        assert_null(agent_task_find(&agent, "g1"));
 
         /* Two shared writers, or two readers, may mount one volume. */
         assert_int_equal(launch("{'id': 's1', 'command': ['true'], 'container': {'volumes': [{'name': "
