@@ -133,7 +133,10 @@ wait_for 10 "f KILLED" state_is "$F" KILLED
 deletes0=$(sim "$F_AT" GET /sim/state | jq .volume_deletes)
 assert_eq "delete scratch" "$(api_status DELETE /api/v1/volumes/scratch)" 202
 wait_for 10 "scratch gone" bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/volumes/scratch) = 404 ]"
-assert_eq "the agent was asked" "$(( $(sim "$F_AT" GET /sim/state | jq .volume_deletes) - deletes0 ))" 1
+# The sim deletes in the background as the agent does (202 "deleting" for 300 ms, then 404 and
+# no longer reported): the master asks again after its backoff or learns it from a heartbeat.
+asked=$(( $(sim "$F_AT" GET /sim/state | jq .volume_deletes) - deletes0 ))
+[ "$asked" -ge 1 ] || fail "the agent was asked $asked times to delete scratch"
 assert_eq "gone from the agent" "$(sim "$F_AT" GET /api/v1/volumes | jq '[.volumes[] | select(.name == "scratch")] | length')" 0
 pass "DELETE of a volume not in use: its agent deletes it, then the record goes"
 

@@ -20,7 +20,9 @@
  * Persistent volumes: a disk given a size (--disk ...:SIZE) takes them; a launch naming one it
  * has not got makes it on the disk the launch names, and registrations and heartbeats report
  * them ("volumes"); GET /api/v1/volumes lists them, DELETE /api/v1/volumes/{name} deletes one
- * (409 volume_in_use while a task not ended mounts it, 404 when unknown), as the agent does.
+ * as the agent does: 202 "deleting" (again while it lasts), the volume reported "deleting"
+ * for --volume-delete-ms, then gone (404, no longer reported); 409 volume_in_use while a task
+ * not ended mounts it, 404 when unknown.
  *   GET  /sim/launches                   every launch request received, in order: {"launches":
  *                                        [{"id", "epoch", "at_ms" (wall clock), "status"}]}
  * --master takes a list of masters, as silo-agent does: on a connection failure or a 503 it
@@ -68,6 +70,7 @@ struct sim_options {
         double io_fill;
         uint64_t mem;
         uint64_t finish_after_ms; /* 0: tasks run until /sim/finish or a kill */
+        uint64_t volume_delete_ms;
         char **disks; /* name:class:read_bps:write_bps:read_iops:write_iops */
         char **attrs; /* key=value */
         char *ports;  /* host port range offered, "MIN-MAX" */
@@ -92,6 +95,8 @@ static const struct config_option sim_table[] = {
      "host port range offered to bridge tasks (silo-agent --task-ports); none without"},
     {"io-fill", CONFIG_DOUBLE, OPT(io_fill), "0.9", "F",
      "share of each limit a task's isolation view reports as used and measured"},
+    {"volume-delete-ms", CONFIG_UINT, OPT(volume_delete_ms), "300", "MS",
+     "a volume's deletion takes this long (answered 202 \"deleting\" meanwhile)", 0, 86400000},
     {"finish-after-ms", CONFIG_UINT, OPT(finish_after_ms), "0", "MS",
      "a task finishes (exit 0) this long after its launch; 0: never by itself", 0, 86400000},
     {"tls-ca", CONFIG_STRING, OPT(tls_ca), NULL, "FILE", "cluster CA (mutual TLS, as silo-agent)"},
@@ -125,6 +130,7 @@ struct sim_update {
 struct sim_volume {
         char *name, *disk;
         uint64_t size, used_bytes;
+        uint64_t deleted_at_ms; /* deleting: gone at this CLOCK_MONOTONIC time; 0: ready */
 };
 
 struct sim_delayed {
@@ -370,21 +376,41 @@ static void sim_send_updates(void)
                 u->in_flight = true;
 }
 
+static void sim_volume_remove(struct sim_volume *v)
+{
+        free(v->name);
+        free(v->disk);
+        *v = sim.volumes[--sim.n_volumes];
+}
+
+/* The deletions that are over: their volumes go. */
+static void sim_volumes_reap(void)
+{
+        uint64_t now = now_ms();
+
+        for (size_t i = sim.n_volumes; i-- > 0;)
+                if (sim.volumes[i].deleted_at_ms && now >= sim.volumes[i].deleted_at_ms)
+                        sim_volume_remove(&sim.volumes[i]);
+}
+
 static json_t *sim_volumes_json(void)
 {
         json_t *arr = json_array();
 
+        sim_volumes_reap();
         for (size_t i = 0; arr && i < sim.n_volumes; i++)
-                json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I}", "name",
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:s}", "name",
                                                      sim.volumes[i].name, "disk",
                                                      sim.volumes[i].disk, "size",
                                                      (json_int_t)sim.volumes[i].size, "used_bytes",
-                                                     (json_int_t)sim.volumes[i].used_bytes));
+                                                     (json_int_t)sim.volumes[i].used_bytes, "state",
+                                                     sim.volumes[i].deleted_at_ms ? "deleting" : "ready"));
         return arr;
 }
 
 static struct sim_volume *sim_volume_find(const char *name)
 {
+        sim_volumes_reap();
         for (size_t i = 0; name && i < sim.n_volumes; i++)
                 if (streq(sim.volumes[i].name, name))
                         return &sim.volumes[i];
@@ -705,13 +731,6 @@ static const struct sim_task *sim_volume_user(const char *name)
         return NULL;
 }
 
-static void sim_volume_remove(struct sim_volume *v)
-{
-        free(v->name);
-        free(v->disk);
-        *v = sim.volumes[--sim.n_volumes];
-}
-
 static int sim_volume_delete(http_request *req, http_response *resp, void *userdata)
 {
         struct sim_volume *v = sim_volume_find(req->captures[0]);
@@ -728,8 +747,9 @@ static int sim_volume_delete(http_request *req, http_response *resp, void *userd
         if ((user = sim_volume_user(v->name)))
                 return http_response_error(resp, 409, "volume_in_use",
                                            "volume %s: in use by task %s", v->name, user->id);
-        sim_volume_remove(v);
-        return http_response_json(resp, 204, NULL);
+        if (!v->deleted_at_ms)
+                v->deleted_at_ms = now_ms() + sim.o.volume_delete_ms;
+        return http_response_json(resp, 202, json_pack("{s:s, s:s}", "name", v->name, "state", "deleting"));
 }
 
 static int sim_volume_list(http_request *req, http_response *resp, void *userdata)
