@@ -6,8 +6,15 @@
 # in-flight hash only; median of the rounds.
 #
 # Usage: iostat-overhead.sh [--build DIR | --iostat PATH] [--rounds N] [--runtime SEC] [--size MiB]
-# Prints IOPS per mode, the loss in %, and CPU ns per I/O (whole system, from /proc/stat, so
-# the loop worker threads are included; plus fio's own usr+sys). Needs root, fio and BTF.
+#                           [--profile PAIRS]
+# Prints IOPS per mode, the loss in %, each round's paired loss, and CPU ns per I/O (whole
+# system, from /proc/stat, so the loop worker threads are included; plus fio's own usr+sys).
+# --profile PAIRS (0: off; default 2 when `perf record -a` works): after the goal figures, PAIRS
+# more detached/kernel-first pairs under `perf record -a`, and where the CPU an I/O costs goes
+# in each mode: ns per I/O of the I/O's threads (fio, the loop worker, softirq, interrupts taken
+# while idle; other processes left out) by kind (the BPF programs, their tracepoint dispatch,
+# clock reads, map code, the rest) and the symbols that moved most. The rest's delta is the
+# noise floor of the pairs. Needs root, fio and BTF (perf for the profile).
 # Goals (issue 19): the programs that fire per I/O cost <= 150 ns per I/O together (kernel BPF
 # run-time stats, kernel-first mode, the one the agent uses) and <= 2 % IOPS loss attached,
 # paired per round; exits 1 when one is missed (tests/bench/README.md).
@@ -20,6 +27,7 @@ iostat=""
 rounds=5
 runtime=5
 size=1024
+profile=""
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --build) build="$2"; shift 2 ;;
@@ -27,7 +35,8 @@ while [ "$#" -gt 0 ]; do
         --rounds) rounds="$2"; shift 2 ;;
         --runtime) runtime="$2"; shift 2 ;;
         --size) size="$2"; shift 2 ;;
-        *) echo "usage: $0 [--build DIR | --iostat PATH] [--rounds N] [--runtime SEC] [--size MiB]" >&2; exit 2 ;;
+        --profile) profile="$2"; shift 2 ;;
+        *) echo "usage: $0 [--build DIR | --iostat PATH] [--rounds N] [--runtime SEC] [--size MiB] [--profile PAIRS]" >&2; exit 2 ;;
     esac
 done
 iostat="${iostat:-$build/cli/silo-iostat}"
@@ -69,11 +78,13 @@ cpu_ticks() {
     awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6; print busy, total }' /proc/stat
 }
 
-# run MODE [cost] -> "iops ns_per_io_system ns_per_io_fio bpf_ns_per_io issue_ns_per_io
-#                     complete_ns_per_io issue_attached device_timing"
+# run MODE [cost] [PERF-DATA] -> "iops ns_per_io_system ns_per_io_fio bpf_ns_per_io
+#                     issue_ns_per_io complete_ns_per_io issue_attached device_timing"
+# With PERF-DATA the fio run is recorded system-wide there (and its I/O count kept beside it).
 run() {
-    local mode="$1" cost="${2:-}" out b0 t0 b1 t1 mon="" bpf_ns=0 issue_ns=0 complete_ns=0 \
-        issue_on=- timing=-
+    local mode="$1" cost="${2:-}" perfdata="${3:-}" out b0 t0 b1 t1 mon="" bpf_ns=0 issue_ns=0 \
+        complete_ns=0 issue_on=- timing=- rec=()
+    [ -z "$perfdata" ] || rec=(perf record -a -F 1999 -o "$perfdata" --)
     case "$mode" in
         off) ;;
         kernel) "$iostat" --bpffs "$bpffs" --keep --totals >/dev/null ;;
@@ -89,11 +100,12 @@ run() {
         sleep 0.3
     fi
     read -r b0 t0 <<<"$(cpu_ticks)"
-    fio --name=randread --filename="$loopdev" --rw=randread --bs=4k --ioengine=io_uring \
+    "${rec[@]}" fio --name=randread --filename="$loopdev" --rw=randread --bs=4k --ioengine=io_uring \
         --direct=1 --iodepth=32 --runtime="$runtime" --time_based --norandommap \
         --output-format=json >"$work/fio.json" 2>"$work/fio.err" ||
         { cat "$work/fio.err" >&2; exit 1; }
     read -r b1 t1 <<<"$(cpu_ticks)"
+    [ -z "$perfdata" ] || jq -r '.jobs[0].read.total_ios' "$work/fio.json" >"$perfdata.ios"
     if [ -n "$mon" ]; then
         wait "$mon"
         read -r bpf_ns issue_ns complete_ns issue_on <<<"$(jq -r '.bpf_cost |
@@ -175,7 +187,11 @@ for m in kernel hash; do
         END { for (r in on) if (off[r] > 0) print (off[r] - on[r]) / off[r] * 100 }' "$work/results" |
         median | awk '{ printf "%.2f", $1 }')"
     printf -v "loss_$m" '%s' "$loss"
-    echo "paired loss (median of per-round ratios), $m: $loss%"
+    # Each round's figure too: their spread says how far the median can be trusted here.
+    per="$(awk -v m="$m" '$1 == "off" { off[$NF] = $2 } $1 == m { on[$NF] = $2 }
+        END { for (r = 1; r in on; r++) if (off[r] > 0) printf " %.1f", (off[r] - on[r]) / off[r] * 100 }' \
+        "$work/results")"
+    echo "paired loss (median of per-round ratios), $m: $loss% (rounds:$per)"
 done
 # What the programs' own run time is of all the CPU an I/O costs with them detached: the IOPS
 # loss a CPU-bound run would see, and a figure that other load on the machine moves far less
@@ -183,6 +199,68 @@ done
 awk -v b="$bpf_kernel" -v s="$sys_off" 'BEGIN { if (s > 0) printf "BPF share of the CPU per I/O (kernel-first): %.0f ns of %.0f ns = %.2f %%\n", b, s, b / s * 100 }'
 timing_kernel="$(awk '$1 == "kernel" { print $9 }' "$work/cost" | tail -n1)"
 echo "kernel-first mode on $loopdev: $timing_kernel timing (kernel = completion-only)"
+
+# Where the CPU of an I/O goes, detached vs kernel-first (see --profile in the header).
+if [ -z "$profile" ]; then
+    profile=0
+    command -v perf >/dev/null && command -v python3 >/dev/null &&
+        perf record -a -o "$work/probe.data" -- true >/dev/null 2>&1 && profile=2
+fi
+if [ "$profile" -gt 0 ]; then
+    for r in $(seq "$profile"); do
+        # Alternate which mode goes first, as the rounds do.
+        if [ $((r % 2)) -eq 1 ]; then order="off kernel"; else order="kernel off"; fi
+        for m in $order; do
+            run "$m" "" "$work/prof-$m-$r.data" >/dev/null
+        done
+    done
+    echo
+    echo "profile: $profile pairs under perf record -a, CPU ns per I/O of the I/O's threads"
+    python3 - "$work" "$profile" <<'PY'
+import collections, re, subprocess, sys
+work, pairs = sys.argv[1], int(sys.argv[2])
+# The threads that do an I/O's work; everything else on the machine is left out. Idle-loop
+# samples count only outside the halt itself (interrupt and softirq work taken while idle).
+THREADS = re.compile(r'^(fio|kworker/|ksoftirqd/|swapper|irq/)')
+IDLE = re.compile(r'halt|default_idle|cpuidle|mwait|poll_idle|intel_idle|acpi_idle')
+KINDS = [('BPF programs', re.compile(r'^bpf_prog_')),
+         ('tracepoint -> BPF dispatch', re.compile(r'^(bpf_trace_run\d|__bpf_trace_|__traceiter_|migrate_(en|dis)able|__bpf_prog_(enter|exit))')),
+         ('clock reads', re.compile(r'ktime_get|clocksource|pvclock|kvm_clock|read_tsc|native_sched_clock|hpet')),
+         ('BPF map code', re.compile(r'htab|lookup_nulls|bpf_map_|jhash|percpu_array'))]
+def load(path):
+    ios = int(open(path + '.ios').read())
+    out = subprocess.run(['perf', 'report', '-i', path, '--stdio', '-g', 'none', '--sort', 'comm,sym',
+                          '-F', 'period,comm,sym'], capture_output=True, text=True).stdout
+    syms = collections.Counter()
+    for line in out.splitlines():
+        m = re.match(r'\s*(\d+)\s+(\S.*?)\s{2,}\[.\]\s+(.*)$', line)
+        if not m or not THREADS.match(m.group(2)) or IDLE.search(m.group(3)):
+            continue
+        syms[m.group(3).strip()] += int(m.group(1))  # cpu-clock period: ns
+    return ios, syms
+def per_io(mode):
+    ios, syms = 0, collections.Counter()
+    for r in range(1, pairs + 1):
+        i, s = load('%s/prof-%s-%d.data' % (work, mode, r))
+        ios += i
+        syms.update(s)
+    return {k: v / ios for k, v in syms.items()}
+off, on = per_io('off'), per_io('kernel')
+def kind(sym):
+    return next((name for name, rx in KINDS if rx.search(sym)), 'the rest')
+print('%-28s %12s %14s %8s' % ('kind', 'detached', 'kernel-first', 'delta'))
+for name in [k for k, _ in KINDS] + ['the rest', 'total']:
+    a = sum(v for k, v in off.items() if name == 'total' or kind(k) == name)
+    b = sum(v for k, v in on.items() if name == 'total' or kind(k) == name)
+    print('%-28s %12.0f %14.0f %+8.0f' % (name, a, b, b - a))
+total = sum(off.values())
+if total:
+    print('delta of the total: %.2f %% of the detached CPU per I/O' % ((sum(on.values()) - total) / total * 100))
+print('symbols that moved most (ns per I/O, detached -> kernel-first):')
+for k in sorted(set(off) | set(on), key=lambda k: -abs(on.get(k, 0) - off.get(k, 0)))[:12]:
+    print('  %+7.1f  %7.1f -> %7.1f  %s' % (on.get(k, 0) - off.get(k, 0), off.get(k, 0), on.get(k, 0), k))
+PY
+fi
 bench_goal "BPF cost per I/O (kernel-first: the programs that fire per I/O)" "$bpf_kernel" "ns" "<=" 150
 bench_goal "IOPS loss attached (kernel-first), paired median" "$loss_kernel" "%" "<=" 2
 bench_done
