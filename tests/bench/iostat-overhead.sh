@@ -3,11 +3,13 @@
 # Overhead of bpf/iostat: 4 KiB random reads (fio, io_uring, direct, QD 32) on a loop device
 # over /dev/shm, alternating runs without the programs, with them timing requests through
 # rq->io_start_time_ns (kernel-first: completion-only on a queue that stamps) and with the
-# in-flight hash only; median of the rounds.
+# in-flight hash only, and a second run without them (A/A: the noise floor); median of the
+# rounds.
 #
 # Usage: iostat-overhead.sh [--build DIR | --iostat PATH] [--rounds N] [--runtime SEC] [--size MiB]
 #                           [--profile PAIRS]
-# Prints IOPS per mode, the loss in %, each round's paired loss, and CPU ns per I/O (whole
+# Prints IOPS per mode, the loss in %, each round's paired loss (and the A/A difference of the
+# two detached runs of each round: a loss within it is not resolvable here), and CPU ns per I/O (whole
 # system, from /proc/stat, so the loop worker threads are included; plus fio's own usr+sys).
 # --profile PAIRS (0: off; default 2 when `perf record -a` works): after the goal figures, PAIRS
 # more detached/kernel-first pairs under `perf record -a`, and where the CPU an I/O costs goes
@@ -86,7 +88,7 @@ run() {
         complete_ns=0 issue_on=- timing=- rec=()
     [ -z "$perfdata" ] || rec=(perf record -a -F 1999 -o "$perfdata" --)
     case "$mode" in
-        off) ;;
+        off | off2) ;;
         kernel) "$iostat" --bpffs "$bpffs" --keep --totals >/dev/null ;;
         hash) "$iostat" --bpffs "$bpffs" --keep --totals --hash-timestamps >/dev/null ;;
     esac
@@ -112,11 +114,11 @@ run() {
             "\(.ns_per_io) \(.issue.ns_per_io) \(.complete.ns_per_io) \(.issue.attached)"' \
             "$work/cost.json")"
     fi
-    if [ "$mode" != off ]; then
+    if [ "$mode" = kernel ] || [ "$mode" = hash ]; then
         timing="$("$iostat" --bpffs "$bpffs" --totals --json --device "$loopdev" |
             jq -r '[.devices[] | select(.op == "read")][0].timing')"
     fi
-    [ "$mode" = off ] || "$iostat" --bpffs "$bpffs" --detach
+    [ "$mode" = off ] || [ "$mode" = off2 ] || "$iostat" --bpffs "$bpffs" --detach
     local hz
     hz="$(getconf CLK_TCK)"
     jq -r --argjson db "$((b1 - b0))" --argjson hz "$hz" --argjson rt "$runtime" --argjson bpf "$bpf_ns" \
@@ -130,11 +132,14 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 
 echo "loop device $loopdev over $img ($size MiB), fio randread 4k QD32 io_uring direct, ${runtime}s x $rounds rounds"
 modes=(off kernel hash)
+# off2 is a second detached run in each round: its paired difference to off (an A/A
+# comparison) is the noise floor of the paired loss on the machine the rounds ran on.
+runs=(off kernel hash off2)
 : >"$work/results"
 for r in $(seq "$rounds"); do
     # Rotate the order each round so drift (other load, thermal) hits every mode alike.
-    for k in 0 1 2; do
-        m="${modes[$(((k + r) % 3))]}"
+    for k in 0 1 2 3; do
+        m="${runs[$(((k + r) % 4))]}"
         res="$(run "$m")"
         echo "round $r $m: $res"
         echo "$m $res $r" >>"$work/results"
@@ -182,7 +187,7 @@ for m in kernel hash; do
 done
 # Runs of one round are seconds apart and see the same background load; the median of the
 # per-round ratios is steadier than the ratio of medians on a shared machine.
-for m in kernel hash; do
+for m in kernel hash off2; do
     loss="$(awk -v m="$m" '$1 == "off" { off[$NF] = $2 } $1 == m { on[$NF] = $2 }
         END { for (r in on) if (off[r] > 0) print (off[r] - on[r]) / off[r] * 100 }' "$work/results" |
         median | awk '{ printf "%.2f", $1 }')"
@@ -191,7 +196,11 @@ for m in kernel hash; do
     per="$(awk -v m="$m" '$1 == "off" { off[$NF] = $2 } $1 == m { on[$NF] = $2 }
         END { for (r = 1; r in on; r++) if (off[r] > 0) printf " %.1f", (off[r] - on[r]) / off[r] * 100 }' \
         "$work/results")"
-    echo "paired loss (median of per-round ratios), $m: $loss% (rounds:$per)"
+    if [ "$m" = off2 ]; then
+        echo "paired difference detached vs detached again (A/A, the noise floor): $loss% (rounds:$per)"
+    else
+        echo "paired loss (median of per-round ratios), $m: $loss% (rounds:$per)"
+    fi
 done
 # What the programs' own run time is of all the CPU an I/O costs with them detached: the IOPS
 # loss a CPU-bound run would see, and a figure that other load on the machine moves far less
