@@ -88,7 +88,12 @@ run() {
         complete_ns=0 issue_on=- timing=- rec=()
     [ -z "$perfdata" ] || rec=(perf record -a -F 1999 -o "$perfdata" --)
     case "$mode" in
-        off | off2) ;;
+        # The same loader work right before fio as in the attached modes (a process that
+        # parses the kernel's BTF, loads, attaches and pins, and one that detaches): a
+        # detached run differs from an attached one only in the programs being attached.
+        off | off2)
+            "$iostat" --bpffs "$bpffs" --keep --totals >/dev/null
+            "$iostat" --bpffs "$bpffs" --detach ;;
         kernel) "$iostat" --bpffs "$bpffs" --keep --totals >/dev/null ;;
         hash) "$iostat" --bpffs "$bpffs" --keep --totals --hash-timestamps >/dev/null ;;
     esac
