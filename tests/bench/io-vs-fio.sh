@@ -4,6 +4,8 @@
 # iodepth, O_DIRECT, registered buffers and files; runs alternate (order flipped every pair),
 # medians of PAIRS pairs. Prints IOPS ratio (silo-io / fio) and p99 total latency per case.
 # Usage: io-vs-fio.sh SILO-IO   (env: PAIRS=5 RUNTIME=3 SIZE=1G CASES="randread:4k:32 ..."
+#        AA=1: each pair also runs fio a second time and the fio/fio ratios (A/A, the noise
+#        floor of silo-io/fio on this machine) are printed per pair; AA=0: pairs only;
 #        PROFILE=1: after the pairs, one more run of each tool under `perf stat` (when perf and
 #        the syscall tracepoints are there): io_uring_enter calls, context switches, task-clock
 #        and page faults per I/O, the per-I/O work one tool does that the other does not).
@@ -74,18 +76,29 @@ printf "%-22s %12s %12s %7s %11s %11s %9s %9s\n" case fio_iops silo_iops ratio f
 for c in ${CASES:-"randread:4k:1" "randread:4k:32" "randread:4k:128" "read:128k:32"}; do
         c=${c//:/ }
         set -- $c
-        : > "$T/fio.txt"; : > "$T/silo.txt"
+        : > "$T/fio.txt"; : > "$T/silo.txt"; : > "$T/fio2.txt"
         for i in $(seq 1 "$PAIRS"); do
-                if [ $((i % 2)) -eq 1 ]; then
-                        run_fio "$@" >> "$T/fio.txt"; run_silo "$@" >> "$T/silo.txt"
-                else
-                        run_silo "$@" >> "$T/silo.txt"; run_fio "$@" >> "$T/fio.txt"
-                fi
+                # With AA=1 a second fio run joins each pair (A/A: fio against itself, the
+                # noise floor of the ratio); the order rotates so no tool always goes first.
+                case "${AA:-1}:$((i % 3))" in
+                0:*) if [ $((i % 2)) -eq 1 ]; then
+                             run_fio "$@" >> "$T/fio.txt"; run_silo "$@" >> "$T/silo.txt"
+                     else
+                             run_silo "$@" >> "$T/silo.txt"; run_fio "$@" >> "$T/fio.txt"
+                     fi ;;
+                *:1) run_fio "$@" >> "$T/fio.txt"; run_silo "$@" >> "$T/silo.txt"
+                     run_fio "$@" >> "$T/fio2.txt" ;;
+                *:2) run_silo "$@" >> "$T/silo.txt"; run_fio "$@" >> "$T/fio2.txt"
+                     run_fio "$@" >> "$T/fio.txt" ;;
+                *:0) run_fio "$@" >> "$T/fio2.txt"; run_fio "$@" >> "$T/fio.txt"
+                     run_silo "$@" >> "$T/silo.txt" ;;
+                esac
         done
-        python3 - "$T/fio.txt" "$T/silo.txt" "$1 $2 qd$3" "$T/figures" <<'PY'
+        python3 - "$T/fio.txt" "$T/silo.txt" "$1 $2 qd$3" "$T/figures" "$T/fio2.txt" <<'PY'
 import statistics, sys
 f = [list(map(float, l.split())) for l in open(sys.argv[1])]
 s = [list(map(float, l.split())) for l in open(sys.argv[2])]
+f2 = [list(map(float, l.split())) for l in open(sys.argv[5])]
 fi, si = statistics.median(x[0] for x in f), statistics.median(x[0] for x in s)
 fp, sp = statistics.median(x[1] for x in f), statistics.median(x[1] for x in s)
 fc, sc = statistics.median(x[2] for x in f), statistics.median(x[2] for x in s)
@@ -95,6 +108,12 @@ print("#   fio  iops: " + " ".join("%.0f" % x[0] for x in f), file=sys.stderr)
 print("#   silo iops: " + " ".join("%.0f" % x[0] for x in s), file=sys.stderr)
 print("#   fio  p99:  " + " ".join("%.0f" % x[1] for x in f), file=sys.stderr)
 print("#   silo p99:  " + " ".join("%.0f" % x[1] for x in s), file=sys.stderr)
+print("#   silo/fio per pair: " + " ".join("%.3f" % (b[0] / a[0]) for a, b in zip(f, s)), file=sys.stderr)
+if f2:
+    aa = [b[0] / a[0] for a, b in zip(f, f2)]
+    print("#   A/A fio/fio per pair: %s (median %.3f; p99 of the second fio: %s)" % (
+        " ".join("%.3f" % x for x in aa), statistics.median(aa),
+        " ".join("%.0f" % x[1] for x in f2)), file=sys.stderr)
 PY
         read -r ratio fio_p99 silo_p99 <"$T/figures"
         if [ "$perf_ok" = 1 ]; then
