@@ -9,14 +9,17 @@
 # Usage: iostat-overhead.sh [--build DIR | --iostat PATH] [--rounds N] [--runtime SEC] [--size MiB]
 #                           [--profile PAIRS]
 # Prints IOPS per mode, the loss in %, each round's paired loss (and the A/A difference of the
-# two detached runs of each round: a loss within it is not resolvable here), and CPU ns per I/O (whole
-# system, from /proc/stat, so the loop worker threads are included; plus fio's own usr+sys).
+# two detached runs of each round: a loss within it is not resolvable here), and CPU ns per I/O
+# (whole system, from /proc/stat, so the loop worker threads are included; plus fio's own
+# usr+sys; on a CPU-bound run that figure moves with 1/IOPS, so it does not explain a loss).
 # --profile PAIRS (0: off; default 2 when `perf record -a` works): after the goal figures, PAIRS
 # more detached/kernel-first pairs under `perf record -a`, and where the CPU an I/O costs goes
 # in each mode: ns per I/O of the I/O's threads (fio, the loop worker, softirq, interrupts taken
 # while idle; other processes left out) by kind (the BPF programs, their tracepoint dispatch,
-# clock reads, map code, the rest) and the symbols that moved most. The rest's delta is the
-# noise floor of the pairs. Needs root, fio and BTF (perf for the profile).
+# clock reads, map code, the rest) and the symbols that moved most (the rest's delta is the
+# noise floor of the pairs); then, from the attached runs' call graphs alone, everything under
+# the tracepoint's BPF dispatch as a share of those runs' I/O CPU (no other run enters it).
+# Needs root, fio and BTF (perf and python3 for the profile).
 # Goals (issue 19): the programs that fire per I/O cost <= 150 ns per I/O together (kernel BPF
 # run-time stats, kernel-first mode, the one the agent uses) and <= 2 % IOPS loss attached,
 # paired per round; exits 1 when one is missed (tests/bench/README.md).
@@ -86,7 +89,7 @@ cpu_ticks() {
 run() {
     local mode="$1" cost="${2:-}" perfdata="${3:-}" out b0 t0 b1 t1 mon="" bpf_ns=0 issue_ns=0 \
         complete_ns=0 issue_on=- timing=- rec=()
-    [ -z "$perfdata" ] || rec=(perf record -a -F 1999 -o "$perfdata" --)
+    [ -z "$perfdata" ] || rec=(perf record -a -g -F 1999 -o "$perfdata" --)
     case "$mode" in
         # The same loader work right before fio as in the attached modes (a process that
         # parses the kernel's BTF, loads, attaches and pins, and one that detaches): a
@@ -270,6 +273,22 @@ for name in [k for k, _ in KINDS] + ['the rest', 'total']:
 total = sum(off.values())
 if total:
     print('delta of the total: %.2f %% of the detached CPU per I/O' % ((sum(on.values()) - total) / total * 100))
+# Within the attached runs alone, so unlike the deltas above no other run's conditions enter:
+# everything sampled under the tracepoint's BPF dispatch (call graphs: the programs, their
+# helpers, clock reads and map lookups) against all the CPU of the I/O's threads in those runs.
+# On a CPU-bound run it is the IOPS loss to expect; if completions land on the busiest CPU the
+# loss can reach about twice that.
+def under_dispatch(path):
+    out = subprocess.run(['perf', 'report', '-i', path, '--stdio', '--children', '-g', 'none',
+                          '--sort', 'sym'], capture_output=True, text=True).stdout
+    count = int(re.search(r'Event count \(approx\.\): (\d+)', out).group(1))
+    pct = sum(float(m.group(1)) for m in re.finditer(r'^\s*([\d.]+)%\s+[\d.]+%\s+\[k\] bpf_trace_run\d\s*$', out, re.M))
+    return pct / 100 * count
+ios = sum(int(open('%s/prof-kernel-%d.data.ios' % (work, r)).read()) for r in range(1, pairs + 1))
+bpf = sum(under_dispatch('%s/prof-kernel-%d.data' % (work, r)) for r in range(1, pairs + 1)) / ios
+if on:
+    print('under the BPF dispatch, attached runs: %.0f ns per I/O = %.2f %% of the I/O threads\' %.0f ns' %
+          (bpf, bpf / sum(on.values()) * 100, sum(on.values())))
 print('symbols that moved most (ns per I/O, detached -> kernel-first):')
 for k in sorted(set(off) | set(on), key=lambda k: -abs(on.get(k, 0) - off.get(k, 0)))[:12]:
     print('  %+7.1f  %7.1f -> %7.1f  %s' % (on.get(k, 0) - off.get(k, 0), off.get(k, 0), on.get(k, 0), k))
