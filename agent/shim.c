@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* silo-shim: one per task, the task's parent: launches it into its cgroup, keeps its logs, records its exit. */
 #include <errno.h>
+#include <linux/sched.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -108,7 +109,12 @@ static int start_task(struct shim *s)
                 return report_error(s, e, "creating the task's pipes failed");
         }
 
-        pid = cg_clone3_into(cgfd, container_clone_flags(c->namespaces), &pidfd);
+        /* What the task must not inherit: handlers (none today; CLONE_CLEAR_SIGHAND resets them
+         * in the kernel) and ignored signals (SIGPIPE, and any the agent's parent ignored:
+         * execve keeps them), read once here for the child to reset. Unknown: all of them. */
+        if (process_signals_ignored(&c->signals_ignored) < 0)
+                c->signals_ignored = UINT64_MAX;
+        pid = cg_clone3_into(cgfd, container_clone_flags(c->namespaces) | CLONE_CLEAR_SIGHAND, &pidfd);
         if (pid == 0) {
                 struct container_fds fds = {
                         .stdin_fd = -1, .stdout_fd = out[1], .stderr_fd = err[1],

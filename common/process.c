@@ -58,3 +58,20 @@ int process_rss_bytes(pid_t pid, uint64_t start_time, uint64_t *ret)
         *ret = rss * (uint64_t)page;
         return 0;
 }
+
+int process_signals_ignored(uint64_t *ret)
+{
+        _cleanup_free_ char *status = NULL;
+        unsigned long long mask;
+        const char *q;
+        int r;
+
+        r = file_read_full("/proc/self/status", 65536, &status, NULL);
+        if (r < 0)
+                return r;
+        q = strstr(status, "\nSigIgn:");
+        if (!q || sscanf(q + strlen("\nSigIgn:"), "%llx", &mask) != 1)
+                return -EBADMSG;
+        *ret = mask;
+        return 0;
+}

@@ -13,3 +13,6 @@ uint64_t process_start_time(pid_t pid);
  * `pid` started at `start_time` (process_start_time(); 0: any). -ESRCH when it is gone or the
  * pid now names another process. */
 int process_rss_bytes(pid_t pid, uint64_t start_time, uint64_t *ret);
+/* The signals this process ignores (SigIgn of /proc/self/status: bit n-1 for signal n), which
+ * execve() and clone3(CLONE_CLEAR_SIGHAND) keep ignored, as a mask. 0 or -errno. */
+int process_signals_ignored(uint64_t *ret);

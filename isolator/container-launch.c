@@ -207,13 +207,16 @@ _Noreturn void container_child_run(const struct container_config *c,
         char err[512] = "";
         int r, devnull;
 
-        /* The shim's signal mask and dispositions must not leak into the task. */
+        /* The shim's signal mask and dispositions must not leak into the task: clone3's
+         * CLONE_CLEAR_SIGHAND reset the handlers, so only the ignored signals are left (one
+         * call each, not one per signal number). */
         {
                 sigset_t all;
                 sigemptyset(&all);
                 sigprocmask(SIG_SETMASK, &all, NULL);
-                for (int s = 1; s < NSIG; s++)
-                        if (s != SIGKILL && s != SIGSTOP)
+                for (int s = 1; s <= 64; s++)
+                        if ((c->signals_ignored & (UINT64_C(1) << (s - 1))) && s != SIGKILL &&
+                            s != SIGSTOP)
                                 signal(s, SIG_DFL);
         }
 

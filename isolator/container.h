@@ -64,6 +64,9 @@ struct container_config {
                                  * mounts are detached from this task's mount namespace, or NULL */
         bool quota_filter;      /* the task mounts a persistent volume: install the seccomp filter
                                  * that keeps it inside the volume's project quota */
+        uint64_t signals_ignored; /* signals the launcher ignores (bit n-1: signal n), set to
+                                   * their default in the task; handlers are cleared by clone3
+                                   * (CLONE_CLEAR_SIGHAND), which keeps SIG_IGN as execve does */
 };
 
 /* Docker's default capability set (moby/oci/caps/defaults.go), as a bit mask. */
