@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Per-task groups: create, re-adopt and update limits live through libcgroup's write path. */
+/* Per-task groups: create, re-adopt and update limits live, each control file written directly. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,50 +7,26 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <libcgroup.h>
-
 #include "bpf/devices.h"
 #include "common/fileio.h"
 #include "isolator/cgroup-internal.h"
 
-/* cgroup.* files belong to the core, not to a controller: no libcgroup controller is named
- * "cgroup", so a write through libcgroup (alone or in the one-pass write) would fail. */
-static bool attr_is_core(const char *name)
-{
-        return strncmp(name, "cgroup.", strlen("cgroup.")) == 0;
-}
-
-/* Write one control file through libcgroup (a core file directly); the message names the
- * file and the value. */
+/*
+ * Every control file of a task's group is written directly at the group's path, which the
+ * agent knows (the hierarchy's mount point was found once, by cgroup_init() at start), not
+ * through cgroup_modify_cgroup(): libcgroup 2.0.2 re-reads /proc/mounts before each value it
+ * writes (cg_set_control_value() calls cg_test_mounted_fs()), four reads of the mount table
+ * for a launch with four limits, and has no controller for the core files (cgroup.*) at all.
+ * One open and one write per file; the message names the file and the value.
+ */
 static int attr_write(const struct cg_task *t, const char *name, const char *value,
                       char **ret_error)
 {
-        struct cgroup *cg;
-        struct cgroup_controller *c;
-        char ctrl[32];
-        int r;
+        int r = cg_task_write_core(t, name, value);
 
-        if (attr_is_core(name)) {
-                r = cg_task_write_core(t, name, value);
-                return r < 0 ? error_set(ret_error, r, "cannot set %s/%s to '%s': %s", t->path, name,
-                                         value, strerror(-r)) : 0;
-        }
-        snprintf(ctrl, sizeof(ctrl), "%.*s", (int)strcspn(name, "."), name);
-        cg = cgroup_new_cgroup(t->rel);
-        if (!cg)
-                return -ENOMEM;
-        c = cgroup_add_controller(cg, ctrl);
-        if (!c || cgroup_add_value_string(c, name, value) != 0) {
-                cgroup_free(&cg);
-                return -ENOMEM;
-        }
-        r = cgroup_modify_cgroup(cg);
-        cgroup_free(&cg);
-        if (r != 0) {
-                int e = cg_libcgroup_errno(r);
-                return error_set(ret_error, e, "cannot set %s/%s to '%s': %s (libcgroup: %s)",
-                                t->path, name, value, strerror(-e), cgroup_strerror(r));
-        }
+        if (r < 0)
+                return error_set(ret_error, r, "cannot set %s/%s to '%s': %s", t->path, name, value,
+                                 strerror(-r));
         return 0;
 }
 
@@ -90,55 +66,12 @@ static int weight_write(const struct cg_task *t, const char *value, char **ret_e
         return attr_write(t, "io.weight", buf, ret_error);
 }
 
-/* What the one-pass write takes: not io.weight (weight_write() picks its file per disk) and
- * not the core files (attr_is_core()); those go one at a time after the pass. */
-static bool attr_in_pass(const char *name)
-{
-        return !streq(name, "io.weight") && !attr_is_core(name);
-}
-
-/* Every plain write of `l` in one libcgroup pass: one cgroup_modify_cgroup() (one path
- * lookup and mount-table walk) instead of one per file. 0 when all went in. */
-static int attrs_write_all(const struct cg_task *t, const struct cg_attr_list *l)
-{
-        struct cgroup *cg = cgroup_new_cgroup(t->rel);
-        int r = 0;
-
-        if (!cg)
-                return -ENOMEM;
-        for (size_t i = 0; i < l->n && r == 0; i++) {
-                const struct cg_attr *a = &l->attrs[i];
-                struct cgroup_controller *c;
-                char ctrl[32];
-
-                if (!attr_in_pass(a->name))
-                        continue;
-                snprintf(ctrl, sizeof(ctrl), "%.*s", (int)strcspn(a->name, "."), a->name);
-                c = cgroup_get_controller(cg, ctrl);
-                if (!c)
-                        c = cgroup_add_controller(cg, ctrl);
-                if (!c || cgroup_add_value_string(c, a->name, a->value) != 0)
-                        r = -ENOMEM;
-        }
-        if (r == 0 && cgroup_modify_cgroup(cg) != 0)
-                r = -EIO;
-        cgroup_free(&cg);
-        return r;
-}
-
 static int attrs_apply(const struct cg_task *t, const struct cg_attr_list *l, char **ret_error)
 {
-        /* The first write the kernel refuses stops a pass without saying which file it was:
-         * then the files go one at a time (the same values again), for a message that names
-         * the file and the value. */
-        bool passed = attrs_write_all(t, l) == 0;
-
         for (size_t i = 0; i < l->n; i++) {
                 const struct cg_attr *a = &l->attrs[i];
                 int r;
 
-                if (passed && attr_in_pass(a->name))
-                        continue;
                 if (streq(a->name, "io.weight"))
                         r = weight_write(t, a->value, ret_error);
                 else

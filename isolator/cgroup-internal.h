@@ -94,8 +94,8 @@ void cg_io_weight_enforcement(const char *mountpoint, const char *sysfs_root,
 
 /* cgroup-kill.c: the SIGKILL walk used on kernels without cgroup.kill (exposed for tests). */
 int cg_task_kill_walk(struct cg_task *t);
-/* Write one of the group's core files (cgroup.*) directly: libcgroup knows controllers
- * only, and has no "cgroup" one. */
+/* Write one of the group's control files directly (cgroup-apply.c says why not through
+ * libcgroup): one open and one write() of the whole value. */
 int cg_task_write_core(const struct cg_task *t, const char *name, const char *value);
 
 /* cgroup-events.c: parse <group>/cgroup.events (populated, frozen); ret_frozen may be NULL. */

@@ -79,7 +79,8 @@ const char *cg_rel_of(const struct cg_hierarchy *h, const char *abs)
  * systemd-delegated subtree those ancestors belong to systemd, so that path is not usable.
  * With no controller in the struct (the "empty v2 cgroup" of later releases) 2.0.2 returns 0
  * and creates nothing. So Silo mkdirs its groups, enables controllers itself from its root
- * down (cg_enable_controllers()), and uses libcgroup for values and attaching.
+ * down (cg_enable_controllers()), and uses libcgroup for its reads (cgroup-read.c); values
+ * are written directly (cgroup-apply.c says why).
  */
 int cg_group_create(const struct cg_hierarchy *h, const char *abs, char **ret_error)
 {
