@@ -181,8 +181,16 @@ bool task_compact(struct task *t);
 /* Give a compacted task its spec back from its checkpoint (the launch's idempotence check
  * compares specs); 0 when it has one already. */
 int task_spec_load(struct task *t);
-/* Atomically write <state-dir>/tasks/<id>.json with everything part 2's recovery needs. */
+/* Atomically write <state-dir>/tasks/<id>.json with everything part 2's recovery needs,
+ * durably (fsync of the file and its directory): what a launch's 2xx, a terminal status
+ * update or a kill promised. */
 int task_checkpoint_save(const struct task *t);
+/* The same write without the fsyncs (file_write_replace()): it survives a kill -9 of the
+ * agent, not a power loss, which also ends every task and group it could name. For the
+ * records that only a restart in the same boot reads and that change nothing after a reboot
+ * (a launch's first checkpoint, before its group exists; RUNNING, which a reboot ends as
+ * SHIM_LOST as it ends STARTING). */
+int task_checkpoint_stage(const struct task *t);
 /* The one name of a task's checkpoint, <state-dir>/tasks/<id>.json, written into buf
  * (PATH_MAX bytes) and returned. */
 const char *task_checkpoint_path(const struct agent *a, const char *id, char *buf);

@@ -18,7 +18,9 @@
 #include "common/macro.h"
 #include "common/protocol-json.h"
 
-static int json_write(const char *sandbox, const char *name, json_t *j)
+/* durable: fsynced (file_write_atomic()); else file_write_replace(), for a file that only this
+ * boot's processes read. */
+static int json_write(const char *sandbox, const char *name, json_t *j, bool durable)
 {
         char path[PATH_MAX];
         _cleanup_free_ char *text = NULL;
@@ -31,7 +33,8 @@ static int json_write(const char *sandbox, const char *name, json_t *j)
                 return -ENOMEM;
         if (snprintf(path, sizeof(path), "%s/%s", sandbox, name) >= (int)sizeof(path))
                 return -ENAMETOOLONG;
-        return file_write_atomic(path, text, strlen(text), 0640);
+        return durable ? file_write_atomic(path, text, strlen(text), 0640)
+                       : file_write_replace(path, text, strlen(text), 0640);
 }
 
 static int json_read(const char *sandbox, const char *name, json_t **ret)
@@ -220,7 +223,8 @@ int shim_launch_write(const char *sandbox, const struct silo_task_spec *spec,
                 return -ENOMEM;
         return json_write(sandbox, SHIM_LAUNCH_FILE,
                           json_pack("{s:i, s:o, s:o}", "version", 2, "spec",
-                                    silo_task_spec_to_json(spec), "resolved", r));
+                                    silo_task_spec_to_json(spec), "resolved", r),
+                          false);
 }
 
 static int launch_decode(json_t *j, struct shim_launch *l, char **ret_error)
@@ -383,7 +387,8 @@ int shim_state_write(const char *sandbox, const struct shim_state *s)
                                     "shim_start_time", (json_int_t)s->shim_start_time, "task_pid",
                                     (int)s->task_pid, "task_start_time",
                                     (json_int_t)s->task_start_time, "started_ms",
-                                    (json_int_t)s->started_ms));
+                                    (json_int_t)s->started_ms),
+                          false);
 }
 
 int shim_state_read(const char *sandbox, struct shim_state *ret)
@@ -414,7 +419,9 @@ int shim_exit_record_write(const char *sandbox, const struct shim_exit_record *e
 
         if (j && e->launch_error)
                 json_object_set_new(j, "launch_error", json_string(e->launch_error));
-        return json_write(sandbox, SHIM_EXIT_FILE, j);
+        /* The one record of how the task ended while the agent is away: kept across a power
+         * loss too. */
+        return json_write(sandbox, SHIM_EXIT_FILE, j, true);
 }
 
 int shim_exit_record_read(const char *sandbox, struct shim_exit_record *ret)

@@ -382,7 +382,7 @@ int task_network_etc_write(const struct task *t, const char *hostname)
                 return -ENOMEM;
         }
         snprintf(path, sizeof(path), "%s/hosts", t->sandbox);
-        r = file_write_atomic(path, hosts, strlen(hosts), 0644);
+        r = file_write_replace(path, hosts, strlen(hosts), 0644);
         if (r < 0)
                 return r;
         /* A file that cannot be read counts as absent. */
@@ -398,5 +398,5 @@ int task_network_etc_write(const struct task *t, const char *hostname)
         if (!out)
                 return -ENOMEM;
         snprintf(path, sizeof(path), "%s/resolv.conf", t->sandbox);
-        return file_write_atomic(path, out, strlen(out), 0644);
+        return file_write_replace(path, out, strlen(out), 0644);
 }

@@ -35,14 +35,16 @@ static int write_etc_files(const struct task *t)
         size_t n = 0;
         int r;
 
-        /* A bridge task has an address of its own and reaches the host's resolvers through it. */
+        /* Like launch.json, these serve this boot's shim and task only: written without fsync
+         * (file_write_replace()). A bridge task has an address of its own and reaches the
+         * host's resolvers through it. */
         if (t->spec->has_container && t->spec->container.network == SILO_NETWORK_BRIDGE)
                 return task_network_etc_write(t, hn);
 
         snprintf(hosts, sizeof(hosts),
                  "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n", hn);
         snprintf(path, sizeof(path), "%s/hosts", t->sandbox);
-        r = file_write_atomic(path, hosts, strlen(hosts), 0644);
+        r = file_write_replace(path, hosts, strlen(hosts), 0644);
         if (r < 0)
                 return r;
         /* The host's resolvers; a task in its own net namespace (only lo) gets them too, so
@@ -55,7 +57,7 @@ static int write_etc_files(const struct task *t)
                         return -ENOMEM;
         }
         snprintf(path, sizeof(path), "%s/resolv.conf", t->sandbox);
-        return file_write_atomic(path, resolv, n, 0644);
+        return file_write_replace(path, resolv, n, 0644);
 }
 
 static int on_report(struct event_source *s, int fd, uint32_t revents, void *userdata)
@@ -67,13 +69,19 @@ static int on_report(struct event_source *s, int fd, uint32_t revents, void *use
         (void)revents;
         /* spawn_shim() allocated it: a failure here would end the agent's loop, not one launch. */
         assert(t->report_buf);
-        n = read(fd, t->report_buf + t->report_len, TASK_REPORT_MAX - 1 - t->report_len);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return 0;
-        if (n > 0) {
-                t->report_len += (size_t)n;
-                if (t->report_len < TASK_REPORT_MAX - 1)
+        /* Until the pipe is empty: on_shim_exit() calls this once for a shim that is gone,
+         * whose report and EOF are both waiting; stopping after the data lost the pid. */
+        for (;;) {
+                n = read(fd, t->report_buf + t->report_len, TASK_REPORT_MAX - 1 - t->report_len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
                         return 0;
+                if (n <= 0)
+                        break;
+                t->report_len += (size_t)n;
+                if (t->report_len >= TASK_REPORT_MAX - 1)
+                        break;
         }
         /* EOF (or a full buffer): the shim has said all it will say. */
         t->report_buf[t->report_len] = '\0';
@@ -172,6 +180,7 @@ static void task_cgroup_release(struct task *t)
 void task_finish(struct task *t)
 {
         struct shim_exit_record rec = {};
+        bool was_terminal = silo_task_state_is_terminal(t->state);
         uint64_t ooms = 0;
         char msg[256];
         int r;
@@ -181,6 +190,12 @@ void task_finish(struct task *t)
         t->shim_pidfd = safe_close(t->shim_pidfd);
 
         r = shim_exit_record_read(t->sandbox, &rec);
+        if (r >= 0 && !rec.launch_error && t->cg)
+                (void)cg_task_oom_killed(t->cg, &ooms);
+        /* The group and the network go before the end is recorded, so that the end's one
+         * durable checkpoint (task_transition()) is also the last. */
+        task_cgroup_release(t);
+        task_network_teardown(t->agent, t->id);
         if (r < 0) {
                 snprintf(msg, sizeof(msg), "the shim (pid %d) ended without recording the task's end (%s)",
                          (int)t->shim_pid, strerror(-r));
@@ -192,8 +207,6 @@ void task_finish(struct task *t)
         } else {
                 t->exit_code = rec.exit_code;
                 t->signal = rec.signal;
-                if (t->cg)
-                        (void)cg_task_oom_killed(t->cg, &ooms);
                 if (t->kill_requested)
                         task_transition(t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST, NULL);
                 else if (ooms > 0) {
@@ -212,10 +225,10 @@ void task_finish(struct task *t)
                 }
         }
         shim_exit_record_clear(&rec);
-        task_cgroup_release(t);
-        task_network_teardown(t->agent, t->id);
-        /* Final checkpoint: the cgroup is gone (or not) now. */
-        (void)task_checkpoint_save(t);
+        /* Ended before (a launch failure the shim reported, an end found at recovery): the
+         * transitions above wrote nothing, and the network is gone now. */
+        if (was_terminal)
+                (void)task_checkpoint_save(t);
 }
 
 /* What the shim's child needs, all prepared before it exists: it shares the agent's memory
@@ -388,13 +401,16 @@ int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
 
         /* The checkpoint comes first: if the agent dies anywhere in the launch, the restarted
          * agent knows the task and reports it (recover.c) instead of finding an anonymous
-         * cgroup. The group's path is known before the group exists. */
+         * cgroup. The group's path is known before the group exists. Not fsynced: it guards
+         * against a crash of the agent (the page cache outlives it); a power loss leaves no
+         * group or shim for it to name, and the durable record of the launch is the second
+         * checkpoint, written before the answer. */
         free(t->cgroup_path);
         if (asprintf(&t->cgroup_path, "%s/tasks/%s", cg_hierarchy_root(a->cg), t->id) < 0) {
                 t->cgroup_path = NULL;
                 return -ENOMEM;
         }
-        r = task_checkpoint_save(t);
+        r = task_checkpoint_stage(t);
         if (r < 0)
                 return start_failure(error_wrap(ret_error, r, "checkpointing task %s", t->id));
         r = task_cgroup_create(t, plan, ret_error);
@@ -417,7 +433,8 @@ int task_start(struct task *t, const struct task_plan *plan, char **ret_error)
         if (r < 0)
                 goto fail;
         agent_crash_point("launch-after-shim-spawn");
-        /* The second checkpoint, with the shim's pid, comes before the launch is answered:
+        /* The second checkpoint, with the shim's pid, comes before the launch is answered,
+         * and is the launch's one durable write (the sandbox's files are for this boot's shim):
          * a restarted agent that finds a checkpoint without a shim pid, no shim.json, no shim
          * by its sandbox and an empty task cgroup knows that launch was never answered nor
          * started, and forgets it so that a retry starts it; a shim it finds is adopted

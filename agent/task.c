@@ -251,7 +251,7 @@ const char *task_checkpoint_path(const struct agent *a, const char *id, char *bu
         return buf;
 }
 
-int task_checkpoint_save(const struct task *t)
+static int task_checkpoint_write(const struct task *t, bool durable)
 {
         char path[PATH_MAX];
         _cleanup_free_ char *text = NULL;
@@ -266,7 +266,19 @@ int task_checkpoint_save(const struct task *t)
         json_decref(j);
         if (!text)
                 return -ENOMEM;
-        return file_write_atomic(task_checkpoint_path(t->agent, t->id, path), text, strlen(text), 0600);
+        task_checkpoint_path(t->agent, t->id, path);
+        return durable ? file_write_atomic(path, text, strlen(text), 0600)
+                       : file_write_replace(path, text, strlen(text), 0600);
+}
+
+int task_checkpoint_save(const struct task *t)
+{
+        return task_checkpoint_write(t, true);
+}
+
+int task_checkpoint_stage(const struct task *t)
+{
+        return task_checkpoint_write(t, false);
 }
 
 int task_transition(struct task *t, silo_task_state state, silo_task_reason reason,
@@ -292,7 +304,7 @@ int task_transition(struct task *t, silo_task_state state, silo_task_reason reas
         /* Queued as a status update first, then checkpointed: a crash in between repeats the
          * same update id rather than losing it (link.h). */
         agent_link_task_changed(t);
-        r = task_checkpoint_save(t);
+        r = silo_task_state_is_terminal(state) ? task_checkpoint_save(t) : task_checkpoint_stage(t);
         if (r < 0)
                 log_error_errno(r, "Failed to checkpoint task %s: %m", t->id);
         log_info("task %s: %s%s%s%s%s%s", t->id, silo_task_state_to_string(state),

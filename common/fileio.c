@@ -51,7 +51,8 @@ int fsync_directory_of(const char *path)
         return 0;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t size, mode_t mode)
+/* temp file, (fsync), rename; (fsync of the directory): the one body of both writers. */
+static int file_write_renamed(const char *path, const void *data, size_t size, mode_t mode, bool durable)
 {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -66,7 +67,7 @@ int file_write_atomic(const char *path, const void *data, size_t size, mode_t mo
         r = write_all(fd, data, size);
         if (r >= 0 && fchmod(fd, mode) < 0)
                 r = negative_errno();
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && durable && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && rename(tmp, path) < 0)
                 r = negative_errno();
@@ -74,7 +75,17 @@ int file_write_atomic(const char *path, const void *data, size_t size, mode_t mo
                 (void)unlink(tmp);
                 return r;
         }
-        return fsync_directory_of(path);
+        return durable ? fsync_directory_of(path) : 0;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t size, mode_t mode)
+{
+        return file_write_renamed(path, data, size, mode, true);
+}
+
+int file_write_replace(const char *path, const void *data, size_t size, mode_t mode)
+{
+        return file_write_renamed(path, data, size, mode, false);
 }
 
 int file_read_full(const char *path, size_t max, char **ret_data, size_t *ret_size)

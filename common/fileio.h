@@ -12,6 +12,14 @@
  * `path`, fsync the directory. Returns 0 or -errno. */
 int file_write_atomic(const char *path, const void *data, size_t size, mode_t mode);
 
+/* The same replacement without either fsync: a reader, and the writer after a crash of its
+ * own (kill -9: the page cache survives it), finds the old or the new content, never a mix;
+ * after a power loss either, or an empty file. For files that matter only while processes of
+ * this boot use them (a shim's launch.json and shim.json, a sandbox's /etc files) or that a
+ * durable write follows before anyone is told (a launch's first checkpoint): each fsync is a
+ * journal commit on the disk. Returns 0 or -errno. */
+int file_write_replace(const char *path, const void *data, size_t size, mode_t mode);
+
 /* Read a whole file (at most `max` bytes, 0 for 64 MiB) into a NUL-terminated buffer.
  * ret_size may be NULL. Returns 0 or -errno (-EFBIG when larger than max). */
 int file_read_full(const char *path, size_t max, char **ret_data, size_t *ret_size);
