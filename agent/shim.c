@@ -100,6 +100,14 @@ static int start_task(struct shim *s)
                 snprintf(buf, sizeof(buf), "task cgroup %s: %s", s->launch.resolved.cgroup, strerror(errno));
                 return report_error(s, errno, buf);
         }
+        /* libseccomp allocates: the filter is built here, and the child only loads it. */
+        if (c->quota_filter && !c->quota_prog.filter) {
+                _cleanup_free_ char *error = NULL;
+                int r = container_seccomp_quota_build(&c->quota_prog, &error);
+
+                if (r < 0)
+                        return report_error(s, r, error ? error : "seccomp: building the volume filter failed");
+        }
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
             pipe2(error_pipe, O_CLOEXEC) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0) {
                 int e = errno;

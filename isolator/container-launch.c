@@ -258,9 +258,10 @@ _Noreturn void container_child_run(const struct container_config *c,
         /* Last, after no_new_privs (which lets an unprivileged task load it) and after every
          * call of our own that the filter would refuse. */
         if (c->quota_filter) {
-                r = container_seccomp_quota(err, sizeof(err));
+                r = c->quota_prog.filter ? container_seccomp_load(&c->quota_prog) : -EINVAL;
                 if (r < 0)
-                        container_fail(fds, r, "%s", err);
+                        container_fail(fds, r, "seccomp: loading the volume filter: %s",
+                                       c->quota_prog.filter ? strerror(-r) : "not built before the start");
         }
 
         if (c->init)

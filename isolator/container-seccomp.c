@@ -2,11 +2,19 @@
 /* The seccomp filter of a task that mounts a persistent volume: it keeps the task inside the
  * volume's project quota. */
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/fs.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include "common/error.h"
 #include "common/macro.h"
 #include "isolator/container.h"
 
@@ -43,16 +51,51 @@ static void arch_add_compat(scmp_filter_ctx ctx)
         }
 }
 
-int container_seccomp_quota(char *err, size_t errlen)
+void container_seccomp_prog_clear(struct sock_fprog *prog)
+{
+        free(prog->filter);
+        *prog = (struct sock_fprog){};
+}
+
+/* libseccomp 2.5 (Debian 12) exports a program to an fd only (seccomp_export_bpf_mem() came
+ * with 2.6): into a memfd, then read back. */
+static int prog_export(scmp_filter_ctx ctx, struct sock_fprog *ret)
+{
+        _cleanup_close_ int fd = memfd_create("silo-seccomp", MFD_CLOEXEC);
+        _cleanup_free_ struct sock_filter *insns = NULL;
+        struct stat st;
+        ssize_t n;
+        int r;
+
+        if (fd < 0)
+                return negative_errno();
+        r = seccomp_export_bpf(ctx, fd);
+        if (r < 0)
+                return r;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
+            st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+                return -EBADMSG;
+        insns = malloc((size_t)st.st_size);
+        if (!insns)
+                return -ENOMEM;
+        n = pread(fd, insns, (size_t)st.st_size, 0);
+        if (n != st.st_size)
+                return n < 0 ? negative_errno() : -EIO;
+        ret->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+        ret->filter = TAKE_PTR(insns);
+        return 0;
+}
+
+int container_seccomp_quota_build(struct sock_fprog *ret, char **ret_error)
 {
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
         const char *what = "";
         int r;
 
-        if (!ctx) {
-                snprintf(err, errlen, "seccomp: creating the volume filter: out of memory");
-                return -ENOMEM;
-        }
+        if (!ctx)
+                return error_set(ret_error, -ENOMEM, "seccomp: creating the volume filter: out of memory");
         arch_add_compat(ctx);
         /* The project quota's limits: quotactl(2) names the filesystem by its block device,
          * quotactl_fd(2) by any fd on it. */
@@ -71,11 +114,20 @@ int container_seccomp_quota(char *err, size_t errlen)
                                              denied_ioctls[i] & 0xffffffffu));
         }
         if (r == 0) {
-                what = "loading it";
-                r = seccomp_load(ctx);
+                what = "exporting it";
+                r = prog_export(ctx, ret);
         }
         seccomp_release(ctx);
         if (r < 0)
-                snprintf(err, errlen, "seccomp: the volume filter (%s): %s", what, strerror(-r));
-        return r;
+                return error_set(ret_error, r, "seccomp: the volume filter (%s): %s", what, strerror(-r));
+        return 0;
+}
+
+int container_seccomp_load(const struct sock_fprog *prog)
+{
+        /* What seccomp_load() does with libseccomp's default attributes (no TSYNC, no log
+         * flag; no_new_privs is set by the caller), on a program built beforehand. */
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0)
+                return negative_errno();
+        return 0;
 }

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <jansson.h>
+#include <linux/filter.h>
 
 #include "silo/protocol.h"
 
@@ -64,6 +65,8 @@ struct container_config {
                                  * mounts are detached from this task's mount namespace, or NULL */
         bool quota_filter;      /* the task mounts a persistent volume: install the seccomp filter
                                  * that keeps it inside the volume's project quota */
+        struct sock_fprog quota_prog; /* with quota_filter: the filter, built by the launcher
+                                       * before clone3() (container_seccomp_quota_build()) */
         uint64_t signals_ignored; /* signals the launcher ignores (bit n-1: signal n), set to
                                    * their default in the task; handlers are cleared by clone3
                                    * (CLONE_CLEAR_SIGHAND), which keeps SIG_IGN as execve does */
@@ -93,10 +96,14 @@ _Noreturn void container_child_run(const struct container_config *c,
 
 /* ---- pieces, exposed for the unit tests ---- */
 
-/* Install the seccomp filter of a task with a persistent volume (after no_new_privs): quotactl,
+/* The seccomp filter of a task with a persistent volume, as a BPF program (libseccomp): quotactl,
  * quotactl_fd and the inode-flag ioctls (FS_IOC_FSSETXATTR, FS_IOC_SETFLAGS) fail with EPERM,
- * everything else is allowed. -errno and the message in `err` on failure. */
-int container_seccomp_quota(char *err, size_t errlen);
+ * everything else is allowed. It allocates: built before clone3(), by the shim, and only loaded
+ * in the child (container_seccomp_load()). Free with container_seccomp_prog_clear(). */
+int container_seccomp_quota_build(struct sock_fprog *ret, char **ret_error);
+void container_seccomp_prog_clear(struct sock_fprog *prog);
+/* Load a built program (after no_new_privs): one system call, no allocation. 0 or -errno. */
+int container_seccomp_load(const struct sock_fprog *prog);
 /* The clone3 namespace flags for SILO_NS_* bits (always with CLONE_NEWCGROUP). */
 uint64_t container_clone_flags(unsigned namespaces);
 /* The mounts of container_child_run(). On failure -errno and the message in `err`: a fixed

@@ -108,24 +108,30 @@ static void run_child(bool quota_filter, int out[_P_MAX])
 {
         char path[] = "/tmp/silo-test-seccomp-XXXXXX";
         int pipefd[2], status, fd = mkstemp(path);
+        struct sock_fprog prog = {};
+        char *err = NULL;
         pid_t pid;
 
         assert_true(fd >= 0);
+        /* Built before the fork and loaded in the child, as the shim does around clone3(). */
+        if (quota_filter) {
+                if (container_seccomp_quota_build(&prog, &err) < 0)
+                        fail_msg("%s", err);
+                assert_non_null(prog.filter);
+                assert_true(prog.len > 0);
+        }
         assert_int_equal(unlink(path), 0);
         assert_int_equal(pipe(pipefd), 0);
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 int res[_P_MAX] = {0};
-                char err[256] = "";
 
                 close(pipefd[0]);
                 if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                         _exit(10);
-                if (quota_filter && container_seccomp_quota(err, sizeof(err)) < 0) {
-                        fprintf(stderr, "%s\n", err);
+                if (quota_filter && container_seccomp_load(&prog) < 0)
                         _exit(11);
-                }
                 probe_all(fd, res);
                 _exit(write(pipefd[1], res, sizeof(res)) == sizeof(res) ? 0 : 12);
         }
@@ -136,6 +142,7 @@ static void run_child(bool quota_filter, int out[_P_MAX])
         assert_int_equal(WEXITSTATUS(status), 0);
         close(pipefd[0]);
         close(fd);
+        container_seccomp_prog_clear(&prog);
 }
 
 /* Every write of a file's flags and every quotactl is EPERM, with the upper half of the ioctl
