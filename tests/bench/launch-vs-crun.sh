@@ -38,7 +38,9 @@
 #    default init), 4 in flight, each waited for until FINISHED; the agent's VmRSS sampled at
 #    every task end; its fd count, the cgroup directories left under <root>/tasks, its zombie
 #    children, compared before and after. With SILO_LB_OLD_AGENT, the same 1000 tasks through
-#    the older agent and shim first (its own fresh state dir), for the speed-up.
+#    the older agent and shim first (its own fresh state dir), for the speed-up. Each run prints
+#    where its CPU went per task (LEAK-CPU: the agent, its shims and all they started, the
+#    client, the rest of the guest).
 #
 # Goals (issues 7 and 19), for init:false and init:true alike: p50 <= 0.3 x crun p50 and
 # <= 3 x the floor's p50; p99 <= 0.3 x crun p99; the POST's answer p50 < the launch p50. The
@@ -330,13 +332,40 @@ if [ "${SILO_LB_PROFILE:-0}" = 1 ]; then
 fi
 stop_agent
 
+# Where the CPU of a leak run goes, per task: the agent itself; its shims and all they started
+# (the tasks' setup, run and teardown: reaped, so in the agent's cutime+cstime); the client
+# (reaped by this shell: `times`); the rest of the guest (kernel threads: net namespace
+# cleanup, RCU, workqueues: the guest's busy ticks minus the others, tick-sampled, so a few ms
+# either way). cpu_mark FILE before the run, cpu_split FILE N LABEL after it.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_now() {
+        times >"$W/times.txt"
+        awk -v tck="$CLK_TCK" -v busy="$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat)" '
+                function sec(s,   m) { m = s; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", s); sub(/s$/, "", s); return m * 60 + s }
+                NR == 2 { printf "%s %.0f ", busy, (sec($1) + sec($2)) * tck }' "$W/times.txt"
+        awk '{ print $14 + $15, $16 + $17 }' "/proc/$AGENT_PID/stat"
+}
+# Not in a pipeline or $(...): `times` counts the children of the shell that runs it.
+cpu_mark() { cpu_now >"$1"; }
+cpu_split() { # FILE N LABEL
+        cpu_now >"$W/cpu-now.txt"
+        awk -v n="$2" -v l="$3" -v tck="$CLK_TCK" -v now="$(cat "$W/cpu-now.txt")" '{
+                split(now, b, " "); ms = 1000 / tck / n
+                busy = (b[1] - $1) * ms; client = (b[2] - $2) * ms; agent = (b[3] - $3) * ms; kids = (b[4] - $4) * ms
+                printf "LEAK-CPU %s ms_per_task: busy=%.1f agent=%.1f shims_and_tasks=%.1f client=%.1f rest=%.1f\n",
+                        l, busy, agent, kids, client, busy - agent - kids - client }' "$1"
+}
+
 if [ -n "${SILO_LB_OLD_AGENT:-}" ]; then
         # The same 1000 tasks through the older build first, in this boot, for the speed-up.
         echo "== $LEAK_TASKS short tasks through the old agent ($SILO_LB_OLD_AGENT), $PARALLEL in flight"
         start_agent "$STATE-old" "$SILO_LB_OLD_AGENT" "$SILO_LB_OLD_SHIM"
+        cpu_mark "$W/cpu-old.txt"
         "$CLIENT" leak --count "$LEAK_TASKS" --parallel "$PARALLEL" --url "$URL" --token-file "$STATE-old/token" \
                 --spec "$W/silo-init.json" --agent-pid "$AGENT_PID" --cgroup-tasks "$CGROOT/tasks" \
                 --sandboxes "$STATE-old/sandboxes" | tee "$W/leak-old.txt"
+        cpu_split "$W/cpu-old.txt" "$LEAK_TASKS" old >"$W/cpu-split.txt"
+        tee -a "$W/leak-old.txt" <"$W/cpu-split.txt"
         stop_agent
 fi
 
@@ -350,9 +379,12 @@ silo_run "$(cat "$STATE-leak/token")" "$(jq -c '. + {id: "warm-up", name: "warm-
 sleep 6
 fd_targets() { for f in /proc/"$AGENT_PID"/fd/*; do readlink "$f"; done | sed 's/[0-9]\+\]$/N]/' | sort; }
 fd_targets >"$W/fds-before.txt"
+cpu_mark "$W/cpu.txt"
 "$CLIENT" leak --count "$LEAK_TASKS" --parallel "$PARALLEL" --url "$URL" --token-file "$STATE-leak/token" \
         --spec "$W/silo-init.json" --agent-pid "$AGENT_PID" --cgroup-tasks "$CGROOT/tasks" \
         --sandboxes "$STATE-leak/sandboxes" | tee "$W/leak.txt"
+cpu_split "$W/cpu.txt" "$LEAK_TASKS" new >"$W/cpu-split.txt"
+tee -a "$W/leak.txt" <"$W/cpu-split.txt"
 fd_targets >"$W/fds-after.txt"
 if ! cmp -s "$W/fds-before.txt" "$W/fds-after.txt"; then
         echo "-- the agent's fds that differ (< before, > after; inode numbers masked)"
@@ -368,6 +400,10 @@ val() { # FILE LABEL KEY
 leak() { # KEY [FILE]
         awk -v k="$1" '$1 == "LEAK" { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' \
                 "${2:-$W/leak.txt}"
+}
+cpu_row() { # [FILE]: the LEAK-CPU figures as "busy / agent / shims+tasks / client / rest"
+        awk '$1 == "LEAK-CPU" { for (i = 4; i <= NF; i++) { split($i, kv, "="); v = v (v == "" ? "" : " / ") kv[2] } print v }' \
+                "${1:-$W/leak.txt}"
 }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.3f", a / b }'; }
 
@@ -400,7 +436,8 @@ echo "## $LEAK_TASKS short tasks (probe, init:true), $PARALLEL in flight, fresh 
 printf "| %-34s | %-40s |\n" metric value
 printf "|%s|%s|\n" "------------------------------------" "------------------------------------------"
 if [ -n "${SILO_LB_OLD_AGENT:-}" ]; then
-        printf "| %-34s | %-40s |\n" "old agent: wall time (s), tasks/s" "$(leak wall_s "$W/leak-old.txt"), $(leak tasks_per_s "$W/leak-old.txt")"
+        printf "| %-34s | %-40s |\n" "old agent: wall time (s), tasks/s" "$(leak wall_s "$W/leak-old.txt"), $(leak tasks_per_s "$W/leak-old.txt")" \
+                "old agent: CPU ms per task (*)" "$(cpu_row "$W/leak-old.txt")"
 fi
 printf "| %-34s | %-40s |\n" "wall time (s), tasks/s" "$(leak wall_s), $(leak tasks_per_s)" \
         "agent VmRSS start / max / end (KiB)" "$(leak rss_kib_start) / $rss_max / $(leak rss_kib_end)" \
@@ -412,7 +449,9 @@ printf "| %-34s | %-40s |\n" "wall time (s), tasks/s" "$(leak wall_s), $(leak ta
         "cgroups left in $CGROOT/tasks" "$(leak cgroups_left)" \
         "zombie children of the agent" "$(leak zombie_children)" \
         "sandboxes kept (terminal tasks)" "$(leak sandboxes_left)" \
-        "tasks the agent still lists" "$tasks_known"
+        "tasks the agent still lists" "$tasks_known" \
+        "CPU ms per task (*)" "$(cpu_row)"
+echo "(*) guest busy / the agent itself / its shims and all they started / the client / the rest (kernel threads)"
 echo
 for l in silo silo-init; do
         case $l in silo) what="silo-agent (init:false)" ;; *) what="silo-agent (init:true)" ;; esac
