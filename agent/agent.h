@@ -186,10 +186,9 @@ int task_spec_load(struct task *t);
  * update or a kill promised. */
 int task_checkpoint_save(const struct task *t);
 /* The same write without the fsyncs (file_write_replace()): it survives a kill -9 of the
- * agent, not a power loss, which also ends every task and group it could name. For the
- * records that only a restart in the same boot reads and that change nothing after a reboot
- * (a launch's first checkpoint, before its group exists; RUNNING, which a reboot ends as
- * SHIM_LOST as it ends STARTING). */
+ * agent, not a power loss, which also ends every task and group it could name. Only for a
+ * launch's first checkpoint, before its group exists: a new file, never renamed over a
+ * durable record (after a power loss that rename could leave an empty file in its place). */
 int task_checkpoint_stage(const struct task *t);
 /* The one name of a task's checkpoint, <state-dir>/tasks/<id>.json, written into buf
  * (PATH_MAX bytes) and returned. */

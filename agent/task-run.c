@@ -190,12 +190,6 @@ void task_finish(struct task *t)
         t->shim_pidfd = safe_close(t->shim_pidfd);
 
         r = shim_exit_record_read(t->sandbox, &rec);
-        if (r >= 0 && !rec.launch_error && t->cg)
-                (void)cg_task_oom_killed(t->cg, &ooms);
-        /* The group and the network go before the end is recorded, so that the end's one
-         * durable checkpoint (task_transition()) is also the last. */
-        task_cgroup_release(t);
-        task_network_teardown(t->agent, t->id);
         if (r < 0) {
                 snprintf(msg, sizeof(msg), "the shim (pid %d) ended without recording the task's end (%s)",
                          (int)t->shim_pid, strerror(-r));
@@ -207,6 +201,8 @@ void task_finish(struct task *t)
         } else {
                 t->exit_code = rec.exit_code;
                 t->signal = rec.signal;
+                if (t->cg)
+                        (void)cg_task_oom_killed(t->cg, &ooms);
                 if (t->kill_requested)
                         task_transition(t, SILO_TASK_KILLED, SILO_REASON_KILLED_BY_REQUEST, NULL);
                 else if (ooms > 0) {
@@ -225,8 +221,13 @@ void task_finish(struct task *t)
                 }
         }
         shim_exit_record_clear(&rec);
-        /* Ended before (a launch failure the shim reported, an end found at recovery): the
-         * transitions above wrote nothing, and the network is gone now. */
+        /* The group and the network go after the end is recorded durably (task_transition()),
+         * so that a crash in between cannot lose what the group knew (its OOM kills); a
+         * restarted agent copes with an ended task whose group is gone (recover.c). Ended
+         * before (a launch failure the shim reported, an end found at recovery): the
+         * transitions above wrote nothing, so the checkpoint is written here. */
+        task_cgroup_release(t);
+        task_network_teardown(t->agent, t->id);
         if (was_terminal)
                 (void)task_checkpoint_save(t);
 }

@@ -304,7 +304,10 @@ int task_transition(struct task *t, silo_task_state state, silo_task_reason reas
         /* Queued as a status update first, then checkpointed: a crash in between repeats the
          * same update id rather than losing it (link.h). */
         agent_link_task_changed(t);
-        r = silo_task_state_is_terminal(state) ? task_checkpoint_save(t) : task_checkpoint_stage(t);
+        /* Durable for every state: the rename of a file not fsynced over the launch's durable
+         * record could leave, after a power loss, an empty file where that record was (on XFS,
+         * or ext4 without auto_da_alloc), and recovery would forget a task it answered for. */
+        r = task_checkpoint_save(t);
         if (r < 0)
                 log_error_errno(r, "Failed to checkpoint task %s: %m", t->id);
         log_info("task %s: %s%s%s%s%s%s", t->id, silo_task_state_to_string(state),

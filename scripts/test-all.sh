@@ -43,7 +43,10 @@ count() {
     skip=$(awk '/^Skipped:/ {print $2}' "$log"); tout=$(awk '/^Timeout:/ {print $2}' "$log")
     if [ -z "$ok" ]; then
         if grep -q "No suitable tests defined" "$log"; then ok=0 fail=0 skip=0 tout=0;
-        else ok=0 fail=1 skip=0 tout=0; fi
+        else
+            ok=0 fail=1 skip=0 tout=0
+            echo "  $(basename "$log" .log): meson printed no summary (counted as one failure)" >>"$logs/synthetic.log"
+        fi
     fi
     passed=$((passed + ok)); failed=$((failed + fail + ${tout:-0})); skipped=$((skipped + skip))
 }
@@ -82,6 +85,7 @@ SILO_FUZZ_SECONDS=${SILO_FUZZ_SECONDS:-5} run_suite build-fuzz fuzz
 # would otherwise both build them into the same directory at once.
 ninja -C build packaging/debs >/dev/null || {
     echo "test-all: building the Debian packages failed (build-debs.sh said why above)" >&2
+    echo "  the Debian packages' build (ninja -C build packaging/debs)" >>"$logs/synthetic.log"
     failed=$((failed + 1))
 }
 # The host suites that time the master against a wall-clock bound run first, alone (suite
@@ -115,6 +119,7 @@ echo "test-all: vm-quiet suites $((SECONDS - vm_start))s wall, whole run ${SECON
 # FAIL lines (tests/lib/assert.sh) and cmocka's.
 if [ "$failed" -ne 0 ]; then
     echo "test-all: what failed:"
+    [ ! -f "$logs/synthetic.log" ] || cat "$logs/synthetic.log"
     # (meson prints a failed test's line twice: as it ends and in its summary)
     grep -hE '^ *[0-9]+/[0-9]+ +[^ ]+ / [^ ]+ +(FAIL|TIMEOUT|ERROR)' "$logs"/*.log |
         sed 's/^ */  /' | awk '!seen[$0]++'

@@ -89,7 +89,7 @@ cpu_ticks() {
 run() {
     local mode="$1" cost="${2:-}" perfdata="${3:-}" out b0 t0 b1 t1 mon="" bpf_ns=0 issue_ns=0 \
         complete_ns=0 issue_on=- timing=- rec=()
-    [ -z "$perfdata" ] || rec=(perf record -a -g -F 1999 -o "$perfdata" --)
+    [ -z "$perfdata" ] || rec=(perf record -e cpu-clock -a -g -F 1999 -o "$perfdata" --)
     case "$mode" in
         # The same loader work right before fio as in the attached modes (a process that
         # parses the kernel's BTF, loads, attaches and pins, and one that detaches): a

@@ -136,7 +136,9 @@ wait_for 10 "scratch gone" bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' 
 # The sim deletes in the background as the agent does (202 "deleting" for 300 ms, then 404 and
 # no longer reported): the master asks again after its backoff or learns it from a heartbeat.
 asked=$(( $(sim "$F_AT" GET /sim/state | jq .volume_deletes) - deletes0 ))
-[ "$asked" -ge 1 ] || fail "the agent was asked $asked times to delete scratch"
+# With the master's backoff (--retry-base-ms 100) a 300 ms deletion takes a few asks; ten or
+# more would be a retry loop hammering the agent.
+[ "$asked" -ge 1 ] && [ "$asked" -lt 10 ] || fail "the agent was asked $asked times to delete scratch"
 assert_eq "gone from the agent" "$(sim "$F_AT" GET /api/v1/volumes | jq '[.volumes[] | select(.name == "scratch")] | length')" 0
 pass "DELETE of a volume not in use: its agent deletes it, then the record goes"
 
