@@ -2,10 +2,12 @@
 /* The seccomp filter of a task that mounts a persistent volume: it keeps the task inside the
  * volume's project quota. */
 #include <errno.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/fs.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,63 @@ static const unsigned long denied_ioctls[] = {
         FS_IOC_SETFLAGS,        /* the chattr flags, FS_PROJINHERIT_FL among them */
         FS_IOC32_SETFLAGS,      /* the same from a 32-bit process */
 };
+
+/*
+ * file_setattr(2) (Linux 6.17) sets the same attributes as FS_IOC_FSSETXATTR through
+ * vfs_fileattr_set(), with the same owner check: the same hole. libseccomp 2.5 (Debian 12)
+ * knows no system call above its tables and cannot add a rule by number for a compat ABI (it
+ * translates numbers through the native ABI's names), so these few instructions go in front
+ * of its program: for each ABI the number of the call in it (469 in the table every
+ * architecture shares since Linux 5.1; x32's with its bit), EPERM. libseccomp's program
+ * starts by loading the architecture itself, so what the prelude leaves in the accumulator
+ * does not matter, and its jumps are relative.
+ */
+#define X32_SYSCALL_BIT 0x40000000u
+#define NR_FILE_SETATTR 469u
+static const struct {
+        uint32_t audit_arch, nr;
+} denied_by_number[] = {
+#if defined(__x86_64__)
+        {AUDIT_ARCH_X86_64, NR_FILE_SETATTR},
+        {AUDIT_ARCH_X86_64, NR_FILE_SETATTR | X32_SYSCALL_BIT},
+        {AUDIT_ARCH_I386, NR_FILE_SETATTR},
+#elif defined(__aarch64__)
+        {AUDIT_ARCH_AARCH64, NR_FILE_SETATTR},
+        {AUDIT_ARCH_ARM, NR_FILE_SETATTR},
+#endif
+};
+
+/* 5 instructions for each of denied_by_number[], then prog's. */
+static int prog_prepend_denials(struct sock_fprog *prog)
+{
+        size_t n = ELEMENTSOF(denied_by_number) * 5, k = 0;
+        struct sock_filter *insns;
+
+        if (n == 0)
+                return 0;
+        if (prog->len + n > BPF_MAXINSNS)
+                return -E2BIG;
+        insns = malloc((prog->len + n) * sizeof(*insns));
+        if (!insns)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(denied_by_number); i++) {
+                insns[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                                          offsetof(struct seccomp_data, arch));
+                insns[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+                                                          denied_by_number[i].audit_arch, 0, 3);
+                insns[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                                          offsetof(struct seccomp_data, nr));
+                insns[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+                                                          denied_by_number[i].nr, 0, 1);
+                insns[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+                                                          SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));
+        }
+        memcpy(insns + n, prog->filter, prog->len * sizeof(*insns));
+        free(prog->filter);
+        prog->filter = insns;
+        prog->len = (unsigned short)(prog->len + n);
+        return 0;
+}
 
 /* The compat ABIs of the native one: their system calls are filtered by the same rules. A
  * filter that left them out would let `int 0x80` through (libseccomp would kill the process by
@@ -116,6 +175,12 @@ int container_seccomp_quota_build(struct sock_fprog *ret, char **ret_error)
         if (r == 0) {
                 what = "exporting it";
                 r = prog_export(ctx, ret);
+        }
+        if (r == 0) {
+                what = "file_setattr";
+                r = prog_prepend_denials(ret);
+                if (r < 0)
+                        container_seccomp_prog_clear(ret);
         }
         seccomp_release(ctx);
         if (r < 0)

@@ -37,10 +37,12 @@ enum probe {
         P_FIONREAD,             /* an unrelated ioctl: allowed */
         P_QUOTACTL,
         P_QUOTACTL_FD,
+        P_FILE_SETATTR,         /* file_setattr(2), Linux 6.17 (ENOSYS before, without the filter) */
         P_I386_PROBE,           /* int 0x80 getpid: the i386 ABI works here (0) or not (ENOSYS) */
         P_I386_FSSETXATTR,      /* int 0x80 ioctl FS_IOC_FSSETXATTR */
         P_I386_SETFLAGS32,      /* int 0x80 ioctl FS_IOC32_SETFLAGS */
         P_I386_GETFLAGS32,      /* int 0x80 ioctl FS_IOC32_GETFLAGS: allowed */
+        P_I386_FILE_SETATTR,    /* int 0x80 file_setattr */
         _P_MAX,
 };
 
@@ -87,7 +89,11 @@ static void probe_all(int fd, int out[_P_MAX])
         out[P_FIONREAD] = errno_of(ioctl(fd, FIONREAD, &n));
         out[P_QUOTACTL] = errno_of(syscall(SYS_quotactl, QCMD(Q_GETINFO, PRJQUOTA), "/dev/null", 0, qbuf));
         out[P_QUOTACTL_FD] = errno_of(syscall(SYS_quotactl_fd, fd, QCMD(Q_GETINFO, PRJQUOTA), 0, qbuf));
-        out[P_I386_PROBE] = out[P_I386_FSSETXATTR] = out[P_I386_SETFLAGS32] = out[P_I386_GETFLAGS32] = ENOSYS;
+        /* A file_setattr that would clear the project id, were the struct read: the filter
+         * answers before (EFAULT or EINVAL from a kernel that has the call, ENOSYS before). */
+        out[P_FILE_SETATTR] = errno_of(syscall(469, fd, "", NULL, 0, AT_EMPTY_PATH));
+        out[P_I386_PROBE] = out[P_I386_FSSETXATTR] = out[P_I386_SETFLAGS32] = out[P_I386_GETFLAGS32] =
+            out[P_I386_FILE_SETATTR] = ENOSYS;
 #if defined(__x86_64__)
         /* Without the kernel's i386 emulation (ia32_emulation=0) int 0x80 faults. */
         signal(SIGSEGV, i386_fault);
@@ -98,6 +104,7 @@ static void probe_all(int fd, int out[_P_MAX])
                 out[P_I386_FSSETXATTR] = (int)-i386_syscall3(54 /* ioctl */, fd, FS_IOC_FSSETXATTR, 0);
                 out[P_I386_SETFLAGS32] = (int)-i386_syscall3(54, fd, FS_IOC32_SETFLAGS, 0);
                 out[P_I386_GETFLAGS32] = (int)-i386_syscall3(54, fd, FS_IOC32_GETFLAGS, 0);
+                out[P_I386_FILE_SETATTR] = (int)-i386_syscall3(469, fd, 0, 0);
         }
         signal(SIGSEGV, SIG_DFL);
 #endif
@@ -160,6 +167,8 @@ static void test_native(void **st)
         assert_int_equal(with[P_SETFLAGS_HIGH], EPERM);
         assert_int_equal(with[P_QUOTACTL], EPERM);
         assert_int_equal(with[P_QUOTACTL_FD], EPERM);
+        assert_int_equal(with[P_FILE_SETATTR], EPERM);
+        assert_int_not_equal(without[P_FILE_SETATTR], EPERM);
         /* Without the filter the same calls are not refused that way (a file in /tmp, an
          * unprivileged-or-not caller: ENOTTY, EINVAL, ENOENT... but the filter made them EPERM). */
         assert_int_not_equal(without[P_FSSETXATTR_HIGH], EPERM);
@@ -182,6 +191,8 @@ static void test_i386(void **st)
         assert_int_equal(with[P_I386_PROBE], 0);
         assert_int_equal(with[P_I386_FSSETXATTR], EPERM);
         assert_int_equal(with[P_I386_SETFLAGS32], EPERM);
+        assert_int_equal(with[P_I386_FILE_SETATTR], EPERM);
+        assert_int_not_equal(without[P_I386_FILE_SETATTR], EPERM);
         assert_int_not_equal(without[P_I386_FSSETXATTR], EPERM);
         assert_int_equal(with[P_I386_GETFLAGS32], without[P_I386_GETFLAGS32]);
 }
