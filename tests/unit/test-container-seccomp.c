@@ -80,12 +80,16 @@ static void probe_all(int fd, int out[_P_MAX])
         struct fsxattr fsx = {0};
         char qbuf[256];
 
+        /* The file's own flags and attributes first: writing them back changes nothing, so
+         * without the filter the kernel answers as for any write (clearing a flag such as
+         * ext4's EXTENTS would be its own EPERM). */
+        out[P_GETFLAGS] = errno_of(ioctl(fd, FS_IOC_GETFLAGS, &flags));
+        (void)ioctl(fd, FS_IOC_FSGETXATTR, &fsx);
         out[P_SETFLAGS] = errno_of(ioctl(fd, FS_IOC_SETFLAGS, &flags));
         out[P_FSSETXATTR_HIGH] =
             errno_of(syscall(SYS_ioctl, fd, (unsigned long)FS_IOC_FSSETXATTR | (UINT64_C(1) << 32), &fsx));
         out[P_SETFLAGS_HIGH] =
             errno_of(syscall(SYS_ioctl, fd, (unsigned long)FS_IOC_SETFLAGS | (UINT64_C(0xdead) << 32), &flags));
-        out[P_GETFLAGS] = errno_of(ioctl(fd, FS_IOC_GETFLAGS, &flags));
         out[P_FIONREAD] = errno_of(ioctl(fd, FIONREAD, &n));
         out[P_QUOTACTL] = errno_of(syscall(SYS_quotactl, QCMD(Q_GETINFO, PRJQUOTA), "/dev/null", 0, qbuf));
         out[P_QUOTACTL_FD] = errno_of(syscall(SYS_quotactl_fd, fd, QCMD(Q_GETINFO, PRJQUOTA), 0, qbuf));
@@ -169,6 +173,14 @@ static void test_native(void **st)
         assert_int_equal(with[P_QUOTACTL_FD], EPERM);
         assert_int_equal(with[P_FILE_SETATTR], EPERM);
         assert_int_not_equal(without[P_FILE_SETATTR], EPERM);
+        /* Each EPERM above is the filter's: without it the kernel answers otherwise (the
+         * file is ours; quotactl's own EPERM is for a caller without CAP_SYS_ADMIN). */
+        assert_int_not_equal(without[P_SETFLAGS], EPERM);
+        assert_int_not_equal(without[P_SETFLAGS_HIGH], EPERM);
+        if (geteuid() == 0) {
+                assert_int_not_equal(without[P_QUOTACTL], EPERM);
+                assert_int_not_equal(without[P_QUOTACTL_FD], EPERM);
+        }
         /* Without the filter the same calls are not refused that way (a file in /tmp, an
          * unprivileged-or-not caller: ENOTTY, EINVAL, ENOENT... but the filter made them EPERM). */
         assert_int_not_equal(without[P_FSSETXATTR_HIGH], EPERM);
@@ -194,6 +206,7 @@ static void test_i386(void **st)
         assert_int_equal(with[P_I386_FILE_SETATTR], EPERM);
         assert_int_not_equal(without[P_I386_FILE_SETATTR], EPERM);
         assert_int_not_equal(without[P_I386_FSSETXATTR], EPERM);
+        assert_int_not_equal(without[P_I386_SETFLAGS32], EPERM);
         assert_int_equal(with[P_I386_GETFLAGS32], without[P_I386_GETFLAGS32]);
 }
 
