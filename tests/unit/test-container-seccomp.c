@@ -79,6 +79,9 @@ static void probe_all(int fd, int out[_P_MAX])
         int flags = 0, n = 0;
         struct fsxattr fsx = {0};
         char qbuf[256];
+        /* QCMD(Q_GETINFO, PRJQUOTA), in unsigned arithmetic: the macro shifts a signed int
+         * past its range (UBSan) */
+        const unsigned int getinfo = ((unsigned int)Q_GETINFO << SUBCMDSHIFT) | (PRJQUOTA & SUBCMDMASK);
 
         /* The file's own flags and attributes first: writing them back changes nothing, so
          * without the filter the kernel answers as for any write (clearing a flag such as
@@ -91,8 +94,8 @@ static void probe_all(int fd, int out[_P_MAX])
         out[P_SETFLAGS_HIGH] =
             errno_of(syscall(SYS_ioctl, fd, (unsigned long)FS_IOC_SETFLAGS | (UINT64_C(0xdead) << 32), &flags));
         out[P_FIONREAD] = errno_of(ioctl(fd, FIONREAD, &n));
-        out[P_QUOTACTL] = errno_of(syscall(SYS_quotactl, QCMD(Q_GETINFO, PRJQUOTA), "/dev/null", 0, qbuf));
-        out[P_QUOTACTL_FD] = errno_of(syscall(SYS_quotactl_fd, fd, QCMD(Q_GETINFO, PRJQUOTA), 0, qbuf));
+        out[P_QUOTACTL] = errno_of(syscall(SYS_quotactl, getinfo, "/dev/null", 0, qbuf));
+        out[P_QUOTACTL_FD] = errno_of(syscall(SYS_quotactl_fd, fd, getinfo, 0, qbuf));
         /* A file_setattr that would clear the project id, were the struct read: the filter
          * answers before (EFAULT or EINVAL from a kernel that has the call, ENOSYS before). */
         out[P_FILE_SETATTR] = errno_of(syscall(469, fd, "", NULL, 0, AT_EMPTY_PATH));
