@@ -44,7 +44,7 @@ void container_config_clear(struct container_config *c)
         free(c->netns_dir);
         free(c->rootfs);
         free(c->sandbox);
-        free(c->quota_prog.filter);
+        container_seccomp_prog_clear(&c->quota_prog);
         strv_clear(&c->hidden);
         for (size_t i = 0; i < c->n_volumes; i++) {
                 free(c->volumes[i].source);
