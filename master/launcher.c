@@ -185,6 +185,20 @@ static bool agent_fence_refused(master *m, struct master_agent *a, const char *w
         return false;
 }
 
+/* The agent refused the launch with 409 "volume_deleting": a persistent volume it mounts is
+ * being deleted there (agent/volumes.c), which the master may not know of (a DELETE sent to the
+ * agent directly). Not the task's fault and not for long, so not a launch attempt: it waits
+ * as a task refused by the fence does, and the launch once the volume is gone makes a new one. */
+static bool agent_volume_deleting(const struct http_client_result *res)
+{
+        _cleanup_free_ char *code = NULL, *message = NULL;
+
+        if (res->error != 0 || res->status != 409)
+                return false;
+        (void)http_json_error_parse(res->json, &code, &message);
+        return streq_ptr(code, "volume_deleting");
+}
+
 /* The agent took the launch: STAGING -> STARTING; a kill requested meanwhile follows it. */
 static void launch_accepted(master *m, struct master_task *t, struct master_agent *a,
                             const struct agent_call *c, long status)
@@ -226,6 +240,11 @@ static void launch_failed(master *m, struct master_task *t, struct master_agent 
                         return; /* the next leader sends it again from the committed state */
                 if (t->launch_attempts > 0)
                         t->launch_attempts--;
+        } else if (agent_volume_deleting(res)) {
+                if (t->launch_attempts > 0)
+                        t->launch_attempts--;
+                log_info("task %s: %s (waits for the deletion; not counted as a launch attempt)",
+                         t->id, strempty(why));
         } else
                 log_warning("task %s: %s (attempt %" PRIu64 " of %" PRIu64 ")", t->id,
                             strempty(why), t->launch_attempts, m->opts.launch_attempts);

@@ -22,7 +22,8 @@
  * them ("volumes"); GET /api/v1/volumes lists them, DELETE /api/v1/volumes/{name} deletes one
  * as the agent does: 202 "deleting" (again while it lasts), the volume reported "deleting"
  * for --volume-delete-ms, then gone (404, no longer reported); 409 volume_in_use while a task
- * not ended mounts it, 404 when unknown.
+ * not ended mounts it, 404 when unknown. A launch naming a volume being deleted is refused
+ * with 409 volume_deleting, as the agent refuses it.
  *   GET  /sim/launches                   every launch request received, in order: {"launches":
  *                                        [{"id", "epoch", "at_ms" (wall clock), "status"}]}
  * --master takes a list of masters, as silo-agent does: on a connection failure or a 503 it
@@ -417,6 +418,18 @@ static struct sim_volume *sim_volume_find(const char *name)
         return NULL;
 }
 
+/* The first of a launch's persistent volumes that is being deleted, or NULL. */
+static const char *sim_volume_deleting(const struct silo_task_spec *spec)
+{
+        for (size_t i = 0; spec->has_container && i < spec->container.n_volumes; i++) {
+                const struct sim_volume *v = sim_volume_find(spec->container.volumes[i].name);
+
+                if (v && v->deleted_at_ms)
+                        return v->name;
+        }
+        return NULL;
+}
+
 /* A launch's persistent volumes the sim has not got are made on the disk the launch names. */
 static void sim_volumes_make(const struct silo_task_spec *spec)
 {
@@ -674,6 +687,16 @@ static int sim_launch(http_request *req, http_response *resp, void *userdata)
         } else {
                 if (sim.n_tasks >= ELEMENTSOF(sim.tasks))
                         return http_response_error(resp, 503, "unavailable", "too many tasks");
+                const char *deleting = sim_volume_deleting(spec);
+
+                /* As agent/volumes.c: not the spec's fault, and not for long. */
+                if (deleting) {
+                        sim_log_launch(spec->id, epoch, 409);
+                        return http_response_error(resp, 409, "volume_deleting",
+                                                   "volume '%s' is being deleted (its GET answers "
+                                                   "404 once it is gone; a launch then makes a new one)",
+                                                   deleting);
+                }
                 t = &sim.tasks[sim.n_tasks++];
                 t->id = strdup(spec->id);
                 sim_volumes_make(spec);
