@@ -434,6 +434,15 @@ static void shims_unexec_kill(struct agent *a)
         (void)shims_foreach(a, shim_unexec_one, a);
 }
 
+/* Whether recovery set the task's checkpoint aside as unreadable (agent_tasks_recover()). */
+static bool checkpoint_set_aside(struct agent *a, const char *id)
+{
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/%s.json.bad", a->tasks_dir, id);
+        return access(path, F_OK) == 0;
+}
+
 /*
  * What no checkpoint knows: cgroups under <root>/tasks and sandboxes under
  * <state-dir>/sandboxes (a checkpoint lost to disk trouble, or a state dir reset by hand).
@@ -476,6 +485,12 @@ static void agent_leftovers_remove(struct agent *a)
                 if (de->d_name[0] == '.' || agent_task_find(a, de->d_name))
                         continue;
                 snprintf(path, sizeof(path), "%s/%s", a->sandboxes_dir, de->d_name);
+                if (checkpoint_set_aside(a, de->d_name)) {
+                        log_notice("Kept the sandbox %s: its task's checkpoint was set aside as "
+                                   "unreadable (%s/%s.json.bad); remove both once looked at",
+                                   path, a->tasks_dir, de->d_name);
+                        continue;
+                }
                 r = rm_rf(path);
                 if (r < 0)
                         log_warning_errno(r, "Cannot remove the leftover sandbox %s: %m", path);
@@ -483,6 +498,28 @@ static void agent_leftovers_remove(struct agent *a)
                         log_notice("Removed leftover sandbox %s (no checkpoint knows task %s)", path,
                                    de->d_name);
         }
+}
+
+/*
+ * A checkpoint that cannot be read or parsed (disk trouble: checkpoints are written whole, by
+ * rename after fsync). Its task cannot be reported or managed, so its processes and group go
+ * as an unknown task's do (agent_leftovers_remove()), but what is left to learn from is kept:
+ * the checkpoint moves to <id>.json.bad, which recovery does not load, and the task's sandbox
+ * (its stdout, stderr and exit.json) stays for as long as that file does.
+ */
+static void checkpoint_set_aside_unreadable(const char *path, int error)
+{
+        char bad[PATH_MAX + sizeof(".bad")];
+
+        snprintf(bad, sizeof(bad), "%s.bad", path);
+        if (rename(path, bad) < 0) {
+                log_warning_errno(error, "Ignoring unreadable checkpoint %s (%m); cannot set it aside "
+                                  "as %s: %s", path, bad, strerror(errno));
+                return;
+        }
+        log_warning_errno(error, "Unreadable checkpoint %s (%m): set aside as %s; its task's "
+                          "processes and group are removed as an unknown task's, its sandbox kept",
+                          path, bad);
 }
 
 int agent_tasks_recover(struct agent *a)
@@ -505,7 +542,7 @@ int agent_tasks_recover(struct agent *a)
                 snprintf(path, sizeof(path), "%s/%s", a->tasks_dir, de->d_name);
                 r = task_from_checkpoint(a, path, &t);
                 if (r < 0) {
-                        log_warning_errno(r, "Ignoring unreadable checkpoint %s: %m", path);
+                        checkpoint_set_aside_unreadable(path, r);
                         continue;
                 }
                 if (agent_task_add(a, t) < 0) {

@@ -172,6 +172,10 @@ mkdir "$CGT/ghost"
 sh -c 'echo $$ >'"$CGT/ghost/cgroup.procs"'; exec sleep 600' &
 ghost_pid=$!
 mkdir -p "$AGENT_STATE/sandboxes/ghost" "$AGENT_STATE/sandboxes/ghost2"
+# A checkpoint that cannot be parsed (disk trouble), with its task's sandbox and output.
+mkdir -p "$AGENT_STATE/sandboxes/ghost3"
+echo "ghost3's last words" >"$AGENT_STATE/sandboxes/ghost3/stdout"
+printf '{"spec": {"id": "ghost3", "comm' >"$AGENT_STATE/tasks/ghost3.json"
 lines_down="$(wc -l <"$sb1/stdout")"
 sleep 1
 lines_down2="$(wc -l <"$sb1/stdout")"
@@ -212,6 +216,13 @@ wait "$ghost_pid" 2>/dev/null || true
 grep -q "Removed leftover cgroup .*/tasks/ghost" "$AGENT_LOG" || fail "leftover cgroup removal not logged"
 grep -q "Removed leftover sandbox .*/sandboxes/ghost2" "$AGENT_LOG" || fail "leftover sandbox removal not logged"
 pass "leftover cgroup (and its process) and sandboxes removed and logged"
+[ ! -e "$AGENT_STATE/tasks/ghost3.json" ] && [ -e "$AGENT_STATE/tasks/ghost3.json.bad" ] ||
+    fail "the unreadable checkpoint was not set aside: $(ls "$AGENT_STATE/tasks" | grep ghost3)"
+assert_eq "ghost3's stdout kept" "$(cat "$AGENT_STATE/sandboxes/ghost3/stdout")" "ghost3's last words" >/dev/null
+grep -q "Unreadable checkpoint .*/tasks/ghost3.json .*set aside as .*/tasks/ghost3.json.bad" "$AGENT_LOG" ||
+    fail "setting the unreadable checkpoint aside not logged"
+api_expect 404 GET /api/v1/tasks/ghost3
+pass "an unreadable checkpoint set aside as ghost3.json.bad, its sandbox and stdout kept, the task unknown (404)"
 
 status_load
 dups="$(jq '[.updates[] | .update_id] | group_by(.) | map(select(length > 1)) | length' <<<"$STATUS_BODY")"
@@ -280,6 +291,10 @@ assert_eq "live-15 reason" "${JSON_FIELDS[1]}" CGROUP_LOST
 msg="$(task_field live-15 message)"
 grep -q "$cg no longer exists" <<<"$msg" || fail "live-15's message does not name $cg: $msg"
 pass "live-15: $msg"
+[ -e "$AGENT_STATE/sandboxes/ghost3/stdout" ] || fail "ghost3's sandbox removed by a later restart"
+grep -q "Kept the sandbox .*/sandboxes/ghost3" "$AGENT_LOG" || fail "keeping ghost3's sandbox not logged"
+rm -rf "$AGENT_STATE/sandboxes/ghost3" "$AGENT_STATE/tasks/ghost3.json.bad"
+pass "a later restart keeps ghost3's sandbox while ghost3.json.bad is there"
 gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 for _ in $(seq 50); do gone "${PID[live-15]}" && gone "$shim" && break; sleep 0.1; done
 gone "${PID[live-15]}" || fail "live-15's pid ${PID[live-15]} survives outside its cgroup"
