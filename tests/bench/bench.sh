@@ -5,6 +5,10 @@
 #
 #   bench_goal WHAT VALUE UNIT OP GOAL     # OP: >= > <= <; prints
 #                                          # "goal: WHAT = VALUE UNIT, want OP GOAL: met|MISSED"
+#   bench_unresolved WHAT VALUE UNIT OP GOAL WHY
+#                                          # the bench's own noise is larger than the goal, so
+#                                          # VALUE cannot decide it: "...: UNRESOLVED (WHY)",
+#                                          # counted as missed (not met is not met)
 #   bench_done                             # "bench NAME: N goals met, M missed"; exit 0, or 1
 #                                          # when a goal was missed
 
@@ -25,6 +29,11 @@ bench_goal() {
         BENCH_MISSED=$((BENCH_MISSED + 1))
     fi
     echo "goal: $what = $value $unit, want $op $goal: $verdict"
+}
+
+bench_unresolved() {
+    BENCH_MISSED=$((BENCH_MISSED + 1))
+    echo "goal: $1 = $2 $3, want $4 $5: UNRESOLVED ($6)"
 }
 
 bench_done() {

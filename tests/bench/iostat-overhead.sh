@@ -206,6 +206,8 @@ for m in kernel hash off2; do
         "$work/results")"
     if [ "$m" = off2 ]; then
         echo "paired difference detached vs detached again (A/A, the noise floor): $loss% (rounds:$per)"
+        aa_spread="$(tr ' ' '\n' <<<"$per" | awk 'NF { v = $1 + 0; if (n++ == 0 || v < lo) lo = v; if (n == 1 || v > hi) hi = v }
+            END { printf "%.1f", hi - lo }')"
     else
         echo "paired loss (median of per-round ratios), $m: $loss% (rounds:$per)"
     fi
@@ -295,5 +297,13 @@ for k in sorted(set(off) | set(on), key=lambda k: -abs(on.get(k, 0) - off.get(k,
 PY
 fi
 bench_goal "BPF cost per I/O (kernel-first: the programs that fire per I/O)" "$bpf_kernel" "ns" "<=" 150
-bench_goal "IOPS loss attached (kernel-first), paired median" "$loss_kernel" "%" "<=" 2
+# Two detached runs of one round differ by as much as this; a paired median whose A/A rounds
+# span more than the goal cannot tell 2 % from 0 (or from -5 %): the goal is then unresolved
+# here, and the profile's share under the BPF dispatch above is the figure to read.
+if awk -v s="$aa_spread" 'BEGIN { exit !(s > 2) }'; then
+    bench_unresolved "IOPS loss attached (kernel-first), paired median" "$loss_kernel" "%" "<=" 2 \
+        "the A/A rounds span $aa_spread %, more than the goal"
+else
+    bench_goal "IOPS loss attached (kernel-first), paired median" "$loss_kernel" "%" "<=" 2
+fi
 bench_done
