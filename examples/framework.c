@@ -134,9 +134,10 @@ static int on_event(const json_t *e, void *userdata)
         return fw->open == 0 ? 1 : 0; /* 1 stops the stream: every slot has ended */
 }
 
-/* After a restart: each slot's attempts are found by id in the task list; one that has not
- * ended is ours again, a finished one ends the slot. The list's event_index is where the
- * stream starts. */
+/* At the start (after a restart too) and whenever the stream fell behind the master's event
+ * window: each open slot's attempts are found by id in the task list; one that has not ended is
+ * ours again, a finished one ends the slot, a failed one is submitted again by the caller. The
+ * list's event_index is where the stream starts. */
 static int take_over(struct framework *fw, json_int_t *ret_index, char **ret_error)
 {
         json_t *list = NULL, *by_id = json_object(), *t;
@@ -155,6 +156,8 @@ static int take_over(struct framework *fw, json_int_t *ret_index, char **ret_err
         for (int i = 0; i < fw->count; i++) {
                 struct slot *s = &fw->slots[i];
 
+                if (s->ended)
+                        continue;
                 for (int a = 1; a <= fw->retries + 1; a++) {
                         char id[300];
                         const char *state;
@@ -175,6 +178,7 @@ static int take_over(struct framework *fw, json_int_t *ret_index, char **ret_err
                                 s->running = true;
                                 break;
                         }
+                        s->running = false;
                         if (a == fw->retries + 1)
                                 slot_end(fw, i, false);
                 }
@@ -250,15 +254,26 @@ int main(int argc, char **argv)
         fw->open = fw->count;
 
         r = silo_client_new(master, &o, &fw->client, &err);
-        if (r >= 0)
+        while (r >= 0) {
                 r = take_over(fw, &since, &err);
-        for (int i = 0; r >= 0 && i < fw->count; i++)
-                if (!fw->slots[i].ended && !fw->slots[i].running)
-                        r = slot_submit(fw, i, &err);
-        /* Every change since the list is in the stream, also those of tasks submitted since. */
-        f.since = since;
-        if (r >= 0 && fw->open > 0)
+                for (int i = 0; r >= 0 && i < fw->count; i++)
+                        if (!fw->slots[i].ended && !fw->slots[i].running)
+                                r = slot_submit(fw, i, &err);
+                if (r < 0 || fw->open == 0)
+                        break;
+                /* Every change since the list is in the stream, also those of tasks submitted
+                 * since, unless more of them happened before the stream began than the master
+                 * keeps (-ESTALE, HTTP 410): then list again, as at a restart. */
+                f.since = since;
                 r = silo_client_events(fw->client, &f, on_event, fw, &err);
+                if (r != -ESTALE)
+                        break;
+                printf("the event stream fell behind the master's window (%s); listing the tasks again\n",
+                       err ? err : "410");
+                free(err);
+                err = NULL;
+                r = 0;
+        }
         if (r < 0) {
                 fprintf(stderr, "framework: %s\n", err ? err : strerror(-r));
                 fw->status = 1;
