@@ -130,6 +130,7 @@ token="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 {
     echo "SILO_VM_MODE=$mode"
     echo "SILO_VM_TOKEN=$token"
+    echo "SILO_VM_TIMEOUT=$timeout"
     echo "SILO_VM_MODULES_DIR=$(ls -d "$kdir"/lib/modules/*/ | head -n1)"
 } >"$run/config"
 

@@ -14,8 +14,37 @@ if [ "$SILO_VM_MODE" = systemd ]; then
 fi
 
 echo "SILO-VM-START-$SILO_VM_TOKEN"
+# A command about to hit run-vm.sh's --timeout says what the guest is doing first, while the
+# guest can still print it: qemu's end by timeout leaves only a console that stopped (seen
+# once in CI: vm-packages silent for 560 s after one line, not reproduced). The boot took part
+# of --timeout already, hence the 45 s margin. The watchdog runs in the background, not the
+# command: sh starts a background job with SIGINT and SIGQUIT ignored, which the command and
+# all it starts would inherit.
+watchdog=
+if [ "${SILO_VM_TIMEOUT:-0}" -gt 90 ]; then
+    (
+        $bb sleep $((SILO_VM_TIMEOUT - 45))
+        echo "---- run-vm watchdog: COMMAND still runs $((SILO_VM_TIMEOUT - 45)) s after its start (--timeout $SILO_VM_TIMEOUT): the guest's processes ----"
+        if [ -x /usr/bin/ps ]; then      # procps (wchan), else busybox's
+            /usr/bin/ps -eo pid,ppid,stat,wchan:26,etime,args --sort=start_time | $bb grep -v ' \[' | $bb tail -n 60
+        else
+            $bb ps -o pid,ppid,stat,args | $bb grep -v ' \[' | $bb tail -n 60
+        fi
+        echo "-- kernel stacks of the processes in uninterruptible sleep (D)"
+        for d in /proc/[0-9]*; do
+            $bb grep -q '^State:.D' "$d/status" 2>/dev/null || continue
+            echo "${d#/proc/} $($bb cat "$d/comm" 2>/dev/null)"
+            $bb head -n 12 "$d/stack" 2>/dev/null
+        done 2>/dev/null | $bb head -n 60
+        echo "-- kernel log (last 20 lines)"
+        $bb dmesg | $bb tail -n 20
+        echo "---- run-vm watchdog: end ----"
+    ) &
+    watchdog=$!
+fi
 $bb env -i /bin/sh /run/silo-vm/cmd </dev/null
 status=$?
+[ -z "$watchdog" ] || kill "$watchdog" 2>/dev/null
 echo "SILO-VM-EXIT-$SILO_VM_TOKEN $status"
 # After the marker, so it reaches only the console log, which run-vm.sh prints on failure.
 if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
