@@ -537,9 +537,16 @@ int agent_tasks_recover(struct agent *a)
                 struct task *t = NULL;
                 int r;
 
+                snprintf(path, sizeof(path), "%s/%s", a->tasks_dir, de->d_name);
+                if (strstr(de->d_name, ".json.tmp.")) {
+                        /* A checkpoint write a crash interrupted (file_write_replace()): the
+                         * checkpoint it was replacing, if any, is whole. */
+                        if (unlink(path) == 0)
+                                log_notice("Removed %s, a checkpoint write cut short by a crash", path);
+                        continue;
+                }
                 if (len < 6 || !streq(de->d_name + len - 5, ".json"))
                         continue;
-                snprintf(path, sizeof(path), "%s/%s", a->tasks_dir, de->d_name);
                 r = task_from_checkpoint(a, path, &t);
                 if (r < 0) {
                         checkpoint_set_aside_unreadable(path, r);

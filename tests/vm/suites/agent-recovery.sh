@@ -5,7 +5,9 @@
 #   kill -9     20 running tasks; 5 end while the agent is down (exit 0, 11, 12, 13, OOM);
 #               restart: 15 re-adopted (same pid, in cgroup.procs, limits intact), 5 with
 #               their true status; each status update queued exactly once; stdout flows on
-#   leftovers   a cgroup and a sandbox no checkpoint knows are removed at startup
+#   leftovers   a cgroup and a sandbox no checkpoint knows are removed at startup; an
+#               unreadable checkpoint is set aside as <id>.json.bad with its sandbox kept; a
+#               checkpoint write cut short (its temp file) is removed
 #   shim        a shim killed by SIGKILL: FAILED/SHIM_LOST, its cgroup removed
 #   cgroup      a task moved out of its cgroup, the group removed, while the agent was down:
 #               FAILED/CGROUP_LOST naming the group, its task and shim killed
@@ -176,6 +178,8 @@ mkdir -p "$AGENT_STATE/sandboxes/ghost" "$AGENT_STATE/sandboxes/ghost2"
 mkdir -p "$AGENT_STATE/sandboxes/ghost3"
 echo "ghost3's last words" >"$AGENT_STATE/sandboxes/ghost3/stdout"
 printf '{"spec": {"id": "ghost3", "comm' >"$AGENT_STATE/tasks/ghost3.json"
+# A checkpoint write that a crash cut short (file_write_replace()'s temp file).
+printf '{"spec": {"id": "live-1"' >"$AGENT_STATE/tasks/live-1.json.tmp.4242"
 lines_down="$(wc -l <"$sb1/stdout")"
 sleep 1
 lines_down2="$(wc -l <"$sb1/stdout")"
@@ -222,7 +226,8 @@ assert_eq "ghost3's stdout kept" "$(cat "$AGENT_STATE/sandboxes/ghost3/stdout")"
 grep -q "Unreadable checkpoint .*/tasks/ghost3.json .*set aside as .*/tasks/ghost3.json.bad" "$AGENT_LOG" ||
     fail "setting the unreadable checkpoint aside not logged"
 api_expect 404 GET /api/v1/tasks/ghost3
-pass "an unreadable checkpoint set aside as ghost3.json.bad, its sandbox and stdout kept, the task unknown (404)"
+[ ! -e "$AGENT_STATE/tasks/live-1.json.tmp.4242" ] || fail "a checkpoint's leftover temp file was kept"
+pass "an unreadable checkpoint set aside as ghost3.json.bad, its sandbox and stdout kept, the task unknown (404); a checkpoint's leftover temp file removed"
 
 status_load
 dups="$(jq '[.updates[] | .update_id] | group_by(.) | map(select(length > 1)) | length' <<<"$STATUS_BODY")"
@@ -555,7 +560,7 @@ agent_stop
 agent_start "${COMMON[@]}" --gc-max-tasks 4
 api_expect 200 GET /api/v1/tasks
 assert_eq "tasks kept by --gc-max-tasks 4" "$(jq '.tasks | length' <<<"$API_BODY")" 4
-assert_eq "checkpoints kept" "$(ls "$AGENT_STATE/tasks" | wc -l)" 4
+assert_eq "checkpoints kept ($(ls "$AGENT_STATE/tasks" | paste -sd' '))" "$(ls "$AGENT_STATE/tasks" | wc -l)" 4
 kept="$(jq -r '.tasks[].id' <<<"$API_BODY" | sort)"
 for d in $(ls "$AGENT_STATE/sandboxes"); do
     grep -qx "$d" <<<"$kept" || fail "sandbox $d kept for a forgotten task (kept: $(echo $kept))"
