@@ -4,7 +4,8 @@
 #
 #   auth        /health is public; no token or a wrong one -> 401
 #   lifecycle   launch -> STARTING/RUNNING -> FINISHED, timestamps ordered, stdout through the API
-#   exits       exit code 3 -> FAILED/EXIT_NONZERO; SIGKILL -> FAILED/SIGNALED 9 (also init: false)
+#   exits       exit code 3 -> FAILED/EXIT_NONZERO; SIGKILL -> FAILED/SIGNALED 9 (also init: false);
+#               the task starts with no signal blocked, ignored or caught
 #   oom         mem 32Mi, 200 MiB allocation -> FAILED/OOM_KILLED
 #   kill        SIGTERM trapped -> SIGKILL (cgroup.kill) after the 2 s grace -> KILLED; an
 #               untrapped task ends at once
@@ -90,6 +91,18 @@ wait_state exit3 FAILED 20
 task_fields exit3 reason exit_code
 assert_eq "exit 3: reason" "${JSON_FIELDS[0]}" EXIT_NONZERO
 assert_eq "exit 3: exit_code" "${JSON_FIELDS[1]}" 3
+# A task that ends at once: its shim's report (pid, start time) may reach the agent after the
+# shim's exit does; an ended task still answers with both (agent/task-run.c: on_report()).
+for i in 1 2 3 4 5 6 7 8; do
+    api_expect 201 POST /api/v1/tasks '{"id":"short-'$i'","name":"short","init":false,"command":["/bin/true"]}'
+done
+for i in 1 2 3 4 5 6 7 8; do
+    wait_state "short-$i" FINISHED 20
+    task_fields "short-$i" pid timestamps.started_ms
+    [[ "${JSON_FIELDS[0]}" =~ ^[1-9][0-9]*$ ]] && [[ "${JSON_FIELDS[1]}" =~ ^[1-9][0-9]*$ ]] ||
+        fail "short-$i FINISHED without its pid or start time: pid '${JSON_FIELDS[0]}' started_ms '${JSON_FIELDS[1]}'"
+done
+pass "8 tasks that end at once (/bin/true): each FINISHED with its pid and start time"
 # Every task has its own pid namespace. With the init, the command is its child and can kill
 # itself; without it, the command is the namespace's PID 1, which the kernel shields from
 # signals sent inside the namespace, so the SIGKILL comes from the host, by the pid the agent
@@ -97,6 +110,15 @@ assert_eq "exit 3: exit_code" "${JSON_FIELDS[1]}" 3
 api_expect 201 POST /api/v1/tasks '{"id":"sig-true","name":"sig","init":true,"command":["/bin/sh","-c","kill -KILL $$"]}'
 api_expect 201 POST /api/v1/tasks '{"id":"sig-false","name":"sig","init":false,"command":["/bin/sleep","60"]}'
 wait_state sig-false RUNNING 20
+# The task starts with no signal blocked, ignored or caught, whatever the agent and its shim
+# had: the agent ignores SIGPIPE, and bash starts it (in the background) with SIGINT and
+# SIGQUIT ignored, which execve keeps (the shim resets what it read from its SigIgn).
+sig_fields() { grep -E '^Sig(Blk|Ign|Cgt):' "/proc/$1/status" | tr -s '\t\n' '  '; }
+agent_ign="$(awk '/^SigIgn:/ {print $2}' "/proc/$AGENT_PID/status")"
+[ "$agent_ign" != 0000000000000000 ] || fail "the agent ignores no signal: this check proves nothing"
+assert_eq "sleep's signal state (init false)" "$(sig_fields "$(task_field sig-false pid)")" \
+    "SigBlk: 0000000000000000 SigIgn: 0000000000000000 SigCgt: 0000000000000000 "
+pass "the task's signal mask, ignored and caught sets are empty (the agent's SigIgn: $agent_ign)"
 kill -KILL "$(task_field sig-false pid)"
 for init in true false; do
     wait_state "sig-$init" FAILED 20
