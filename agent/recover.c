@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -434,15 +435,6 @@ static void shims_unexec_kill(struct agent *a)
         (void)shims_foreach(a, shim_unexec_one, a);
 }
 
-/* Whether recovery set the task's checkpoint aside as unreadable (agent_tasks_recover()). */
-static bool checkpoint_set_aside(struct agent *a, const char *id)
-{
-        char path[PATH_MAX];
-
-        snprintf(path, sizeof(path), "%s/%s.json.bad", a->tasks_dir, id);
-        return access(path, F_OK) == 0;
-}
-
 /*
  * What no checkpoint knows: cgroups under <root>/tasks and sandboxes under
  * <state-dir>/sandboxes (a checkpoint lost to disk trouble, or a state dir reset by hand).
@@ -485,12 +477,6 @@ static void agent_leftovers_remove(struct agent *a)
                 if (de->d_name[0] == '.' || agent_task_find(a, de->d_name))
                         continue;
                 snprintf(path, sizeof(path), "%s/%s", a->sandboxes_dir, de->d_name);
-                if (checkpoint_set_aside(a, de->d_name)) {
-                        log_notice("Kept the sandbox %s: its task's checkpoint was set aside as "
-                                   "unreadable (%s/%s.json.bad); remove both once looked at",
-                                   path, a->tasks_dir, de->d_name);
-                        continue;
-                }
                 r = rm_rf(path);
                 if (r < 0)
                         log_warning_errno(r, "Cannot remove the leftover sandbox %s: %m", path);
@@ -501,25 +487,43 @@ static void agent_leftovers_remove(struct agent *a)
 }
 
 /*
- * A checkpoint that cannot be read or parsed (disk trouble: checkpoints are written whole, by
- * rename after fsync). Its task cannot be reported or managed, so its processes and group go
- * as an unknown task's do (agent_leftovers_remove()), but what is left to learn from is kept:
- * the checkpoint moves to <id>.json.bad, which recovery does not load, and the task's sandbox
- * (its stdout, stderr and exit.json) stays for as long as that file does.
+ * A checkpoint whose text is not a task (-EBADMSG, -EINVAL from the codec).
+ *
+ * Empty: the first checkpoint of a launch, written without fsync (task_start()), that a power
+ * loss cut short. That launch was never answered, so it is forgotten as an unstarted one is;
+ * the master's retry starts it.
+ *
+ * Otherwise (disk trouble: every later checkpoint is fsynced before its rename): the task
+ * cannot be reported or managed, so its processes and group go as an unknown task's do
+ * (agent_leftovers_remove()), but what there is to learn from stays: the checkpoint moves to
+ * tasks/<id>.json.bad, which recovery does not load, and the sandbox (stdout, stderr,
+ * exit.json) to sandboxes/.bad-<id>, which neither the leftover scan nor a new launch of the
+ * same id touches. Both stay until an operator removes them.
  */
-static void checkpoint_set_aside_unreadable(const char *path, int error)
+static void checkpoint_unreadable(struct agent *a, const char *path, const char *id, int error)
 {
-        char bad[PATH_MAX + sizeof(".bad")];
+        char bad[PATH_MAX + sizeof(".bad")], sandbox[PATH_MAX], kept[PATH_MAX + sizeof("/.bad-")];
+        struct stat st;
 
-        snprintf(bad, sizeof(bad), "%s.bad", path);
-        if (rename(path, bad) < 0) {
-                log_warning_errno(error, "Ignoring unreadable checkpoint %s (%m); cannot set it aside "
-                                  "as %s: %s", path, bad, strerror(errno));
+        if (stat(path, &st) == 0 && st.st_size == 0) {
+                if (unlink(path) == 0)
+                        log_notice("Removed the empty checkpoint %s: a launch cut short by a power "
+                                   "loss before it was answered", path);
                 return;
         }
-        log_warning_errno(error, "Unreadable checkpoint %s (%m): set aside as %s; its task's "
-                          "processes and group are removed as an unknown task's, its sandbox kept",
-                          path, bad);
+        snprintf(bad, sizeof(bad), "%s.bad", path);
+        if (rename(path, bad) < 0) {
+                log_warning_errno(error, "Ignoring the unreadable checkpoint %s (%m); cannot set it "
+                                  "aside as %s: %s", path, bad, strerror(errno));
+                return;
+        }
+        snprintf(sandbox, sizeof(sandbox), "%s/%s", a->sandboxes_dir, id);
+        snprintf(kept, sizeof(kept), "%s/.bad-%s", a->sandboxes_dir, id);
+        if (rename(sandbox, kept) < 0 && errno != ENOENT)
+                log_warning_errno(errno, "Cannot keep the sandbox %s as %s: %m", sandbox, kept);
+        log_warning_errno(error, "Unreadable checkpoint %s (%m): set aside as %s, its sandbox kept "
+                          "as %s; its task's processes and group are removed as an unknown task's",
+                          path, bad, kept);
 }
 
 int agent_tasks_recover(struct agent *a)
@@ -548,10 +552,17 @@ int agent_tasks_recover(struct agent *a)
                 if (len < 6 || !streq(de->d_name + len - 5, ".json"))
                         continue;
                 r = task_from_checkpoint(a, path, &t);
-                if (r < 0) {
-                        checkpoint_set_aside_unreadable(path, r);
+                if (r == -EBADMSG || r == -EINVAL) {
+                        char id[NAME_MAX + 1];
+
+                        snprintf(id, sizeof(id), "%.*s", (int)(len - 5), de->d_name);
+                        checkpoint_unreadable(a, path, id, r);
                         continue;
                 }
+                /* Out of memory, or a read error: nothing is decided on a checkpoint not read
+                 * (the agent does not start; main.c says which). */
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read the checkpoint %s: %m", path);
                 if (agent_task_add(a, t) < 0) {
                         task_free(t);
                         return -ENOMEM;

@@ -6,8 +6,8 @@
 #               restart: 15 re-adopted (same pid, in cgroup.procs, limits intact), 5 with
 #               their true status; each status update queued exactly once; stdout flows on
 #   leftovers   a cgroup and a sandbox no checkpoint knows are removed at startup; an
-#               unreadable checkpoint is set aside as <id>.json.bad with its sandbox kept; a
-#               checkpoint write cut short (its temp file) is removed
+#               unreadable checkpoint is set aside as <id>.json.bad, its sandbox as .bad-<id>;
+#               an empty one (a power loss) and a checkpoint write cut short are removed
 #   shim        a shim killed by SIGKILL: FAILED/SHIM_LOST, its cgroup removed
 #   cgroup      a task moved out of its cgroup, the group removed, while the agent was down:
 #               FAILED/CGROUP_LOST naming the group, its task and shim killed
@@ -178,6 +178,9 @@ mkdir -p "$AGENT_STATE/sandboxes/ghost" "$AGENT_STATE/sandboxes/ghost2"
 mkdir -p "$AGENT_STATE/sandboxes/ghost3"
 echo "ghost3's last words" >"$AGENT_STATE/sandboxes/ghost3/stdout"
 printf '{"spec": {"id": "ghost3", "comm' >"$AGENT_STATE/tasks/ghost3.json"
+# An empty checkpoint (a first checkpoint, written without fsync, after a power loss).
+: >"$AGENT_STATE/tasks/ghost5.json"
+mkdir -p "$AGENT_STATE/sandboxes/ghost5"
 # A checkpoint write that a crash cut short (file_write_replace()'s temp file).
 printf '{"spec": {"id": "live-1"' >"$AGENT_STATE/tasks/live-1.json.tmp.4242"
 lines_down="$(wc -l <"$sb1/stdout")"
@@ -222,12 +225,14 @@ grep -q "Removed leftover sandbox .*/sandboxes/ghost2" "$AGENT_LOG" || fail "lef
 pass "leftover cgroup (and its process) and sandboxes removed and logged"
 [ ! -e "$AGENT_STATE/tasks/ghost3.json" ] && [ -e "$AGENT_STATE/tasks/ghost3.json.bad" ] ||
     fail "the unreadable checkpoint was not set aside: $(ls "$AGENT_STATE/tasks" | grep ghost3)"
-assert_eq "ghost3's stdout kept" "$(cat "$AGENT_STATE/sandboxes/ghost3/stdout")" "ghost3's last words" >/dev/null
-grep -q "Unreadable checkpoint .*/tasks/ghost3.json .*set aside as .*/tasks/ghost3.json.bad" "$AGENT_LOG" ||
+assert_eq "ghost3's stdout kept" "$(cat "$AGENT_STATE/sandboxes/.bad-ghost3/stdout")" "ghost3's last words" >/dev/null
+grep -q "Unreadable checkpoint .*/tasks/ghost3.json .*set aside as .*/tasks/ghost3.json.bad, its sandbox kept as .*/sandboxes/.bad-ghost3" "$AGENT_LOG" ||
     fail "setting the unreadable checkpoint aside not logged"
 api_expect 404 GET /api/v1/tasks/ghost3
+[ ! -e "$AGENT_STATE/tasks/ghost5.json" ] && [ ! -e "$AGENT_STATE/tasks/ghost5.json.bad" ] &&
+    [ ! -e "$AGENT_STATE/sandboxes/ghost5" ] || fail "the empty checkpoint ghost5.json or its sandbox was kept"
 [ ! -e "$AGENT_STATE/tasks/live-1.json.tmp.4242" ] || fail "a checkpoint's leftover temp file was kept"
-pass "an unreadable checkpoint set aside as ghost3.json.bad, its sandbox and stdout kept, the task unknown (404); a checkpoint's leftover temp file removed"
+pass "an unreadable checkpoint set aside as ghost3.json.bad and its sandbox as .bad-ghost3 (stdout kept), the task unknown (404); an empty one removed with its sandbox; a checkpoint's leftover temp file removed"
 
 status_load
 dups="$(jq '[.updates[] | .update_id] | group_by(.) | map(select(length > 1)) | length' <<<"$STATUS_BODY")"
@@ -296,10 +301,9 @@ assert_eq "live-15 reason" "${JSON_FIELDS[1]}" CGROUP_LOST
 msg="$(task_field live-15 message)"
 grep -q "$cg no longer exists" <<<"$msg" || fail "live-15's message does not name $cg: $msg"
 pass "live-15: $msg"
-[ -e "$AGENT_STATE/sandboxes/ghost3/stdout" ] || fail "ghost3's sandbox removed by a later restart"
-grep -q "Kept the sandbox .*/sandboxes/ghost3" "$AGENT_LOG" || fail "keeping ghost3's sandbox not logged"
-rm -rf "$AGENT_STATE/sandboxes/ghost3" "$AGENT_STATE/tasks/ghost3.json.bad"
-pass "a later restart keeps ghost3's sandbox while ghost3.json.bad is there"
+[ -e "$AGENT_STATE/sandboxes/.bad-ghost3/stdout" ] || fail "ghost3's kept sandbox removed by a later restart"
+rm -rf "$AGENT_STATE/sandboxes/.bad-ghost3" "$AGENT_STATE/tasks/ghost3.json.bad"
+pass "a later restart keeps ghost3's set-aside sandbox"
 gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 for _ in $(seq 50); do gone "${PID[live-15]}" && gone "$shim" && break; sleep 0.1; done
 gone "${PID[live-15]}" || fail "live-15's pid ${PID[live-15]} survives outside its cgroup"
