@@ -206,6 +206,7 @@ static void launch_accepted(master *m, struct master_task *t, struct master_agen
         int r;
 
         m->metrics.launches_accepted++;
+        t->launch_waits = 0;
         log_debug("task %s: launch accepted by agent %s (HTTP %ld)", t->id, c->agent_id, status);
         if (t->state == SILO_TASK_STAGING) {
                 _cleanup_free_ char *msg = NULL;
@@ -243,6 +244,7 @@ static void launch_failed(master *m, struct master_task *t, struct master_agent 
         } else if (agent_volume_deleting(res)) {
                 if (t->launch_attempts > 0)
                         t->launch_attempts--;
+                t->launch_waits++;
                 log_info("task %s: %s (waits for the deletion; not counted as a launch attempt)",
                          t->id, strempty(why));
         } else
@@ -265,7 +267,8 @@ static void launch_failed(master *m, struct master_task *t, struct master_agent 
                 r = master_task_transition(m, t, SILO_TASK_FAILED, SILO_REASON_LAUNCH_FAILED, msg,
                                            NULL);
         } else {
-                t->not_before_ms = now_mono_ms() + master_backoff_ms(m, t->launch_attempts);
+                /* A deletion can take minutes: its waits back off as far as failures do. */
+                t->not_before_ms = now_mono_ms() + master_backoff_ms(m, MAX(t->launch_attempts, t->launch_waits));
                 r = master_task_transition(m, t, SILO_TASK_PENDING, SILO_REASON_NONE, why, NULL);
         }
         if (r < 0)

@@ -93,6 +93,8 @@ struct master_task {
         bool kill_in_flight;
         uint64_t kill_attempts;
         uint64_t not_before_ms;      /* monotonic: retry backoff for the next placement */
+        uint64_t launch_waits;       /* refusals not counted as attempts (volume_deleting) in a
+                                      * row: their backoff grows with them */
         uint64_t kill_not_before_ms; /* monotonic: retry backoff for a DELETE to the agent */
         char *pending_reason;        /* the allocator's latest reason while PENDING */
         /* ended tasks, oldest end first, for retention (retention.c) */
