@@ -158,7 +158,8 @@ static int take_over(struct framework *fw, json_int_t *ret_index, char **ret_err
 
                 if (s->ended)
                         continue;
-                for (int a = 1; a <= fw->retries + 1; a++) {
+                /* From the attempt already known: the master may have forgotten older ones. */
+                for (int a = s->attempt > 0 ? s->attempt : 1; a <= fw->retries + 1; a++) {
                         char id[300];
                         const char *state;
 
