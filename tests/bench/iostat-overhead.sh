@@ -206,8 +206,13 @@ for m in kernel hash off2; do
         "$work/results")"
     if [ "$m" = off2 ]; then
         echo "paired difference detached vs detached again (A/A, the noise floor): $loss% (rounds:$per)"
-        aa_spread="$(tr ' ' '\n' <<<"$per" | awk 'NF { v = $1 + 0; if (n++ == 0 || v < lo) lo = v; if (n == 1 || v > hi) hi = v }
-            END { printf "%.1f", hi - lo }')"
+        # The noise of a paired median here: the A/A median's own size, or the A/A rounds'
+        # interquartile range over sqrt(rounds) (about the standard error of a median),
+        # whichever is larger.
+        aa_noise="$(tr ' ' '\n' <<<"$per" | grep . | sort -g | awk '{ v[NR] = $1 + 0 }
+            function q(p,   x, i) { x = 1 + (NR - 1) * p; i = int(x); return v[i] + (x - i) * (v[(i + 1 < NR) ? i + 1 : NR] - v[i]) }
+            END { if (NR == 0) { print "nan"; exit } m = q(0.5); if (m < 0) m = -m
+                  e = (q(0.75) - q(0.25)) / sqrt(NR); printf "%.2f", (m > e) ? m : e }')"
     else
         echo "paired loss (median of per-round ratios), $m: $loss% (rounds:$per)"
     fi
@@ -297,13 +302,14 @@ for k in sorted(set(off) | set(on), key=lambda k: -abs(on.get(k, 0) - off.get(k,
 PY
 fi
 bench_goal "BPF cost per I/O (kernel-first: the programs that fire per I/O)" "$bpf_kernel" "ns" "<=" 150
-# Two detached runs of one round differ by as much as this; a paired median whose A/A rounds
-# span more than the goal cannot tell 2 % from 0 (or from -5 %): the goal is then unresolved
+# The loss is decided only when its noise (from the A/A rounds) keeps it on one side of the
+# goal: loss + noise <= 2 is met, loss - noise > 2 is missed, anything between is unresolved
 # here, and the profile's share under the BPF dispatch above is the figure to read.
-if awk -v s="$aa_spread" 'BEGIN { exit !(s > 2) }'; then
-    bench_unresolved "IOPS loss attached (kernel-first), paired median" "$loss_kernel" "%" "<=" 2 \
-        "the A/A rounds span $aa_spread %, more than the goal"
-else
+echo "noise of the paired median (from the A/A rounds): +-$aa_noise %"
+if awk -v l="$loss_kernel" -v n="$aa_noise" 'BEGIN { exit !(n != "nan" && (l + n <= 2 || l - n > 2)) }'; then
     bench_goal "IOPS loss attached (kernel-first), paired median" "$loss_kernel" "%" "<=" 2
+else
+    bench_unresolved "IOPS loss attached (kernel-first), paired median" "$loss_kernel" "%" "<=" 2 \
+        "its noise is +-$aa_noise %, so the loss may lie on either side of the goal"
 fi
 bench_done
