@@ -17,14 +17,16 @@ echo "SILO-VM-START-$SILO_VM_TOKEN"
 # A command about to hit run-vm.sh's --timeout says what the guest is doing first, while the
 # guest can still print it: qemu's end by timeout leaves only a console that stopped (seen
 # once in CI: vm-packages silent for 560 s after one line, not reproduced). The boot took part
-# of --timeout already, hence the 45 s margin. The watchdog runs in the background, not the
-# command: sh starts a background job with SIGINT and SIGQUIT ignored, which the command and
-# all it starts would inherit.
+# of --timeout already (the guest's uptime, about), hence 25 s before what is left of it. The
+# watchdog runs in the background, not the command: sh starts a background job with SIGINT
+# and SIGQUIT ignored, which the command and all it starts would inherit.
 watchdog=
-if [ "${SILO_VM_TIMEOUT:-0}" -gt 90 ]; then
+uptime_s=$($bb cut -d. -f1 /proc/uptime)
+watch_s=$(( ${SILO_VM_TIMEOUT:-0} - uptime_s - 25 ))
+if [ "$watch_s" -gt 30 ]; then
     (
-        $bb sleep $((SILO_VM_TIMEOUT - 45))
-        echo "---- run-vm watchdog: COMMAND still runs $((SILO_VM_TIMEOUT - 45)) s after its start (--timeout $SILO_VM_TIMEOUT): the guest's processes ----"
+        $bb sleep "$watch_s"
+        echo "---- run-vm watchdog: COMMAND still runs $watch_s s after its start (--timeout $SILO_VM_TIMEOUT): the guest's processes ----"
         if [ -x /usr/bin/ps ]; then      # procps (wchan), else busybox's
             /usr/bin/ps -eo pid,ppid,stat,wchan:26,etime,args --sort=start_time | $bb grep -v ' \[' | $bb tail -n 60
         else
