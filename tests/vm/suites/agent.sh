@@ -119,6 +119,20 @@ agent_ign="$(awk '/^SigIgn:/ {print $2}' "/proc/$AGENT_PID/status")"
 assert_eq "sleep's signal state (init false)" "$(sig_fields "$(task_field sig-false pid)")" \
     "SigBlk: 0000000000000000 SigIgn: 0000000000000000 SigCgt: 0000000000000000 "
 pass "the task's signal mask, ignored and caught sets are empty (the agent's SigIgn: $agent_ign)"
+# With the init, the command is its child; the init itself blocks every signal (sigwaitinfo).
+api_expect 201 POST /api/v1/tasks '{"id":"sig-init","name":"sig","init":true,"command":["/bin/sleep","60"]}'
+wait_state sig-init RUNNING 20
+init_pid="$(task_field sig-init pid)"
+cmd_pid=""
+for _ in $(seq 50); do
+    cmd_pid="$(cat "/proc/$init_pid/task/$init_pid/children" 2>/dev/null | awk '{print $1}')"
+    [ -n "$cmd_pid" ] && [ "$(cat "/proc/$cmd_pid/comm" 2>/dev/null)" = sleep ] && break
+    sleep 0.1
+done
+assert_eq "sleep's signal state (init true)" "$(sig_fields "$cmd_pid")" \
+    "SigBlk: 0000000000000000 SigIgn: 0000000000000000 SigCgt: 0000000000000000 "
+api_expect 202 DELETE /api/v1/tasks/sig-init
+wait_state sig-init KILLED 20
 kill -KILL "$(task_field sig-false pid)"
 for init in true false; do
     wait_state "sig-$init" FAILED 20
