@@ -11,6 +11,7 @@
 #include "agent/epoch-fence.h"
 #include "agent/link.h"
 #include "agent/shim-protocol.h"
+#include "agent/shim-server.h"
 #include "common/authz.h"
 #include "common/event-loop.h"
 #include "common/id.h"
@@ -89,6 +90,7 @@ struct agent {
         struct cg_hierarchy *cg;
         char *token;
         char *shim_path;
+        struct shim_server shim_server; /* forks the tasks' shims (shim-server.h) */
         char *tasks_dir;        /* <state-dir>/tasks: checkpoints */
         char *sysfs_root;       /* where block devices are resolved; NULL: /sys (tests: a fake tree) */
         char *sandboxes_dir;    /* <state-dir>/sandboxes */

@@ -129,6 +129,7 @@ static void agent_free(struct agent *a)
         free(a->disks);
         agent_volumes_free(a);
         agent_link_free(a);
+        shim_server_stop(a);
         event_source_remove(a->housekeeping_timer);
         a->lock_fd = safe_close(a->lock_fd);
         event_source_remove(a->watchdog_timer);
@@ -287,6 +288,14 @@ static int agent_loop_setup(struct agent *a)
         /* After the tasks: what belongs to the live ones stays, the rest goes. */
         agent_network_recover(a);
         agent_volumes_recover(a);
+        {
+                _cleanup_free_ char *err = NULL;
+
+                /* After recovery, which kills whatever in <root>/shims is not a shim. */
+                r = shim_server_start(a, &err);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start the shim server: %s", err ? err : strerror(-r));
+        }
 
         {
                 _cleanup_free_ char *err = NULL;
@@ -330,7 +339,7 @@ static int agent_run(struct agent *a)
 
 int main(int argc, char **argv)
 {
-        struct agent a = {.lock_fd = -EBADF};
+        struct agent a = {.lock_fd = -EBADF, .shim_server = SHIM_SERVER_INIT};
         _cleanup_free_ char *err = NULL;
         int r, level;
 

@@ -422,11 +422,13 @@ static int shim_unexec_one(pid_t pid, void *userdata)
 
         if (sandbox)
                 return 0;
-        /* Between clone3() into <root>/shims and execl() of silo-shim, a child still shows the
-         * agent's command line. Nothing else lives in <root>/shims. */
+        /* What else lives in <root>/shims: the previous agent's shim server (it exits when
+         * that agent's socket closes, but may not have yet), a shim it forked that has not
+         * named itself yet (so has not started its task), and the previous agent's child
+         * between clone3() and the server's exec. None of them is a task's. */
         if (kill(pid, SIGKILL) == 0)
-                log_notice("Killed process %d in %s/shims: a fork of the previous agent that had not "
-                           "become a shim yet", (int)pid, cg_hierarchy_root(a->cg));
+                log_notice("Killed process %d in %s/shims: the previous agent's shim server, or a process "
+                           "that had not become a shim yet", (int)pid, cg_hierarchy_root(a->cg));
         return 0;
 }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Encoding of the agent <-> shim files in the sandbox, each written atomically. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -7,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -457,4 +461,142 @@ void shim_exit_record_clear(struct shim_exit_record *e)
 {
         free(e->launch_error);
         e->launch_error = NULL;
+}
+
+/* One datagram with up to 2 fds; the fds are the caller's still. */
+static int seqpacket_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fds)
+{
+        union {
+                char buf[CMSG_SPACE(2 * sizeof(int))];
+                struct cmsghdr align;
+        } control = {};
+        struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t n;
+
+        assert(n_fds <= 2);
+        if (n_fds > 0) {
+                struct cmsghdr *c;
+
+                msg.msg_control = control.buf;
+                msg.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
+                c = CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+                memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
+        }
+        do
+                n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return negative_errno();
+        return n == (ssize_t)len ? 0 : -EIO;
+}
+
+/* One datagram: its length (0 at EOF) with the fds it carried (*ret_n_fds of them, at most
+ * max_fds), or -EBADMSG (nothing left open) for a truncated one or one with more fds. */
+static ssize_t seqpacket_recv(int sock, void *buf, size_t cap, int *fds, size_t max_fds, size_t *ret_n_fds)
+{
+        union {
+                char buf[CMSG_SPACE(4 * sizeof(int))];
+                struct cmsghdr align;
+        } control;
+        struct iovec iov = {.iov_base = buf, .iov_len = cap};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
+        size_t got = 0;
+        ssize_t n;
+
+        do
+                n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return negative_errno();
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                int in[4];
+
+                memcpy(in, CMSG_DATA(c), MIN(k, ELEMENTSOF(in)) * sizeof(int));
+                for (size_t i = 0; i < MIN(k, ELEMENTSOF(in)); i++) {
+                        if (got < max_fds)
+                                fds[got] = in[i];
+                        else
+                                close(in[i]);
+                        got++;
+                }
+        }
+        if (got <= max_fds && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+                *ret_n_fds = got;
+                return n;
+        }
+        for (size_t i = 0; i < MIN(got, max_fds); i++)
+                close(fds[i]);
+        return -EBADMSG;
+}
+
+int shim_request_send(int sock, const char *sandbox, int report_fd, int log_fd)
+{
+        size_t len = strlen(sandbox);
+
+        if (sandbox[0] != '/' || len >= PATH_MAX)
+                return -EINVAL;
+        return seqpacket_send(sock, sandbox, len, (int[]){report_fd, log_fd}, 2);
+}
+
+int shim_request_recv(int sock, char **ret_sandbox, int *ret_report_fd, int *ret_log_fd)
+{
+        char path[PATH_MAX];
+        int fds[2];
+        size_t n_fds = 0;
+        ssize_t n = seqpacket_recv(sock, path, sizeof(path) - 1, fds, 2, &n_fds);
+        bool valid;
+
+        if (n < 0)
+                return (int)n;
+        if (n == 0 && n_fds == 0)
+                return 0;
+        path[n] = '\0';
+        valid = n_fds == 2 && path[0] == '/' && strlen(path) == (size_t)n;
+        if (!valid || !(*ret_sandbox = strdup(path))) {
+                for (size_t i = 0; i < n_fds; i++)
+                        close(fds[i]);
+                return valid ? -ENOMEM : -EBADMSG;
+        }
+        *ret_report_fd = fds[0];
+        *ret_log_fd = fds[1];
+        return 1;
+}
+
+int shim_answer_send(int sock, int error, pid_t pid, uint64_t start_time, int pidfd)
+{
+        struct shim_answer a = {.error = error, .pid = error ? 0 : pid, .start_time = error ? 0 : start_time};
+
+        return seqpacket_send(sock, &a, sizeof(a), &pidfd, error ? 0 : 1);
+}
+
+int shim_answer_recv(int sock, pid_t *ret_pid, uint64_t *ret_start_time, int *ret_pidfd)
+{
+        struct shim_answer a;
+        int pidfd = -1;
+        size_t n_fds = 0;
+        ssize_t n = seqpacket_recv(sock, &a, sizeof(a), &pidfd, 1, &n_fds);
+
+        if (n < 0)
+                return (int)n;
+        if (n == 0 && n_fds == 0)
+                return -EPIPE;
+        if (n != (ssize_t)sizeof(a) || (a.error == 0) != (n_fds == 1) || a.error < 0 || (a.error == 0 && a.pid <= 0)) {
+                if (n_fds)
+                        close(pidfd);
+                return -EBADMSG;
+        }
+        if (a.error)
+                return -a.error;
+        *ret_pid = a.pid;
+        *ret_start_time = a.start_time;
+        *ret_pidfd = pidfd;
+        return 0;
 }

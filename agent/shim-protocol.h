@@ -84,3 +84,31 @@ int shim_exit_record_write(const char *sandbox, const struct shim_exit_record *e
 /* -ENOENT while the task has not ended (or the shim died before recording). */
 int shim_exit_record_read(const char *sandbox, struct shim_exit_record *ret);
 void shim_exit_record_clear(struct shim_exit_record *e);
+
+/*
+ * The shim server's socket: silo-agent starts one `silo-shim --server` with a SOCK_SEQPACKET
+ * socket on fd SHIM_SERVER_FD, and each launch is one request on it. The server forks a shim
+ * for it (no exec per task: agent/shim.c) and answers at once.
+ *
+ *   request: the sandbox's absolute path (its bytes, no NUL), with SCM_RIGHTS {the report
+ *            pipe's write end, the shim's log}, both kept by the sender;
+ *   answer:  struct shim_answer, with SCM_RIGHTS {the shim's pidfd} when error is 0. The
+ *            server reads the start time before it can reap the shim, so a shim that ended
+ *            at once still has the right one.
+ */
+#define SHIM_SERVER_FD 3
+
+struct shim_answer {
+        int32_t error;                  /* errno of the server's failure, or 0 */
+        int32_t pid;                    /* the shim's, when error is 0 */
+        uint64_t start_time;            /* its process_start_time() */
+};
+
+int shim_request_send(int sock, const char *sandbox, int report_fd, int log_fd);
+/* 1 with a request (*ret_sandbox allocated, both fds the caller's), 0 at EOF (the agent is
+ * gone), -EBADMSG for a request that is not one (its fds closed), or -errno. */
+int shim_request_recv(int sock, char **ret_sandbox, int *ret_report_fd, int *ret_log_fd);
+int shim_answer_send(int sock, int error, pid_t pid, uint64_t start_time, int pidfd);
+/* 0 with the shim's pid, start time and pidfd (the caller's); -errno the server answered, -EPIPE when it
+ * closed the socket, -EBADMSG for anything else. */
+int shim_answer_recv(int sock, pid_t *ret_pid, uint64_t *ret_start_time, int *ret_pidfd);

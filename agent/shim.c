@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,8 +30,9 @@
 #include "isolator/isolator.h"
 
 /*
- * Lifecycle (docs/ARCHITECTURE.md, "How a task's life is made durable"): the agent starts `silo-shim <sandbox>` in
- * <root>/shims with the report pipe on fd 3. The shim reads <sandbox>/launch.json, starts the
+ * Lifecycle (docs/ARCHITECTURE.md, "How a task's life is made durable"): the agent asks its
+ * shim server (server_run() below) for a shim for <sandbox>; the forked shim has the report
+ * pipe on fd 3 and is named `silo-shim <sandbox>`. The shim reads <sandbox>/launch.json, starts the
  * task with clone3(CLONE_INTO_CGROUP | namespaces), answers on fd 3 with the task's pid or the
  * launch error, then copies the task's stdout/stderr into rotated files until the task exits,
  * records the exit atomically in <sandbox>/exit.json and exits. Signals it receives (SIGTERM
@@ -278,28 +282,19 @@ static int run(struct shim *s)
         return 0;
 }
 
-int main(int argc, char **argv)
+/* The task's shim, in a child of the server: fds 0 /dev/null, 1 and 2 the shim's log, 3 the
+ * report pipe; its own session, no signal blocked. Its exit status. */
+static int shim_task_main(const char *sandbox)
 {
-        struct shim s = {.report_fd = 3, .pidfd = -1, .out_fd = -1, .err_fd = -1, .status_fd = -1};
+        struct shim s = {.sandbox = sandbox, .report_fd = SHIM_SERVER_FD, .pidfd = -1, .out_fd = -1,
+                         .err_fd = -1, .status_fd = -1};
         _cleanup_free_ char *error = NULL;
         char buf[256];
         sigset_t mask;
         int r;
 
-        log_set_ident("silo-shim");
-        if (argc != 2 || argv[1][0] != '/') {
-                fprintf(stderr, "usage: silo-shim /ABSOLUTE/SANDBOX (started by silo-agent)\n");
-                return 2;
-        }
-        s.sandbox = argv[1];
-        if (fcntl(s.report_fd, F_GETFD) < 0)
-                s.report_fd = -1;
-        else
-                (void)fcntl(s.report_fd, F_SETFD, FD_CLOEXEC);
-
         /* Its own session: a terminal's or the agent's process group signals never reach it. */
         (void)setsid();
-        signal(SIGPIPE, SIG_IGN);
         sigemptyset(&mask);
         for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
                 sigaddset(&mask, forwarded_signals[i]);
@@ -338,4 +333,158 @@ int main(int argc, char **argv)
         log_writer_free(s.err);
         shim_launch_clear(&s.launch);
         return r < 0 ? 1 : 0;
+}
+
+/*
+ * The shim's command line becomes "<silo-shim> <sandbox>", as if exec'd so: operators see
+ * which task a shim serves, and a restarted agent finds its shims by it (recover.c reads
+ * argv[1] of each process in <root>/shims). PR_SET_MM needs CAP_SYS_RESOURCE; the kernel
+ * checks arg_start <= arg_end after each of the two calls, so when the new area lies above
+ * the old one the end moves first. A shim that cannot be named must not run: a restarted
+ * agent would take it for a fork that never became a shim and kill it.
+ */
+static int cmdline_set(const char *argv0, const char *sandbox)
+{
+        size_t a = strlen(argv0) + 1, b = strlen(sandbox) + 1;
+        char *p = mmap(NULL, a + b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        if (p == MAP_FAILED)
+                return negative_errno();
+        memcpy(p, argv0, a);
+        memcpy(p + a, sandbox, b);
+        if (prctl(PR_SET_MM, PR_SET_MM_ARG_START, (unsigned long)p, 0, 0) == 0)
+                return prctl(PR_SET_MM, PR_SET_MM_ARG_END, (unsigned long)(p + a + b), 0, 0) < 0 ? negative_errno() : 0;
+        if (errno != EINVAL)
+                return negative_errno();
+        if (prctl(PR_SET_MM, PR_SET_MM_ARG_END, (unsigned long)(p + a + b), 0, 0) < 0 ||
+            prctl(PR_SET_MM, PR_SET_MM_ARG_START, (unsigned long)p, 0, 0) < 0)
+                return negative_errno();
+        return 0;
+}
+
+/* In the forked child: the fds and the mask a shim starts with, then the shim. Never returns. */
+static _noreturn_ void server_child(int sock, int sfd, const char *argv0, const char *sandbox, int report_fd,
+                                    int log_fd)
+{
+        sigset_t none;
+        int r;
+
+        close(sock);
+        close(sfd);
+        if (dup2(report_fd, SHIM_SERVER_FD) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
+            dup2(log_fd, STDERR_FILENO) < 0)
+                _exit(127);
+        /* Nothing of the server's, nor another request's, goes along. */
+        (void)close_range(SHIM_SERVER_FD + 1, ~0U, 0);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        r = cmdline_set(argv0, sandbox);
+        if (r < 0) {
+                struct shim s = {.sandbox = sandbox, .report_fd = SHIM_SERVER_FD};
+                char buf[256];
+
+                snprintf(buf, sizeof(buf), "naming the shim process (prctl PR_SET_MM, needs CAP_SYS_RESOURCE): %s",
+                         strerror(-r));
+                report_error(&s, r, buf);
+                _exit(1);
+        }
+        exit(shim_task_main(sandbox));
+}
+
+/* One request: a forked shim, answered with its pid and pidfd. -errno only when the socket
+ * fails; a failed fork is the answer. */
+static int server_serve_one(int sock, int sfd, const char *argv0)
+{
+        _cleanup_free_ char *sandbox = NULL;
+        _cleanup_close_ int report_fd = -EBADF, log_fd = -EBADF, pidfd = -EBADF;
+        pid_t pid;
+        int r;
+
+        r = shim_request_recv(sock, &sandbox, &report_fd, &log_fd);
+        if (r == -EBADMSG) {
+                log_warning("Ignored a malformed request on the agent's socket");
+                return 1;
+        }
+        if (r <= 0)
+                return r;
+        pid = fork();
+        if (pid == 0)
+                server_child(sock, sfd, argv0, sandbox, report_fd, log_fd);
+        if (pid < 0)
+                return shim_answer_send(sock, errno, 0, 0, -1);
+        /* Not reaped before the answer is sent, so neither the pid nor its start time can
+         * name another process meanwhile, even if the shim ended at once. */
+        pidfd = pidfd_open(pid, 0);
+        if (pidfd < 0) {
+                int e = errno;
+
+                (void)kill(pid, SIGKILL);
+                return shim_answer_send(sock, e, 0, 0, -1);
+        }
+        r = shim_answer_send(sock, 0, pid, process_start_time(pid), pidfd);
+        /* An agent gone before the answer finds this shim at its restart, by its sandbox. */
+        return r < 0 && r != -EPIPE && r != -ECONNRESET ? r : 1;
+}
+
+/*
+ * `silo-shim --server`: started by silo-agent in <root>/shims with its socket on fd 3; forks
+ * one shim per launch until the agent closes the socket (it exited). A fork of this small,
+ * already-running process costs far less than an exec of silo-shim per task (issue 19: the
+ * static-pie relocation and libc start, and on an emulated CPU the translation of all its
+ * code again). The shims are its children, reaped here; when it exits they are the init's, as
+ * they are after any agent restart, and nothing in them depends on it.
+ */
+static int server_run(const char *argv0)
+{
+        _cleanup_close_ int sfd = -EBADF;
+        sigset_t chld;
+        int r;
+
+        (void)setsid();
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &chld, NULL);
+        sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (sfd < 0)
+                return log_error_errno(errno, "signalfd failed: %m");
+        for (;;) {
+                struct pollfd p[2] = {{.fd = SHIM_SERVER_FD, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+                struct signalfd_siginfo ssi;
+
+                r = poll(p, ELEMENTSOF(p), -1);
+                if (r < 0 && errno != EINTR)
+                        return log_error_errno(errno, "poll failed: %m");
+                if (r <= 0)
+                        continue;
+                if (p[1].revents) {
+                        while (read(sfd, &ssi, sizeof(ssi)) == sizeof(ssi))
+                                ;
+                        while (waitpid(-1, NULL, WNOHANG) > 0)
+                                ;
+                }
+                if (p[0].revents) {
+                        r = server_serve_one(SHIM_SERVER_FD, sfd, argv0);
+                        if (r == 0)
+                                return 0;
+                        if (r < 0)
+                                return log_error_errno(r, "The agent's socket failed: %m");
+                }
+        }
+}
+
+int main(int argc, char **argv)
+{
+        int type = 0;
+        socklen_t len = sizeof(type);
+
+        log_set_ident("silo-shim");
+        if (argc != 2 || strcmp(argv[1], "--server") != 0 ||
+            getsockopt(SHIM_SERVER_FD, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET) {
+                fprintf(stderr, "usage: silo-shim --server (started by silo-agent, its socket on fd 3)\n");
+                return 2;
+        }
+        (void)fcntl(SHIM_SERVER_FD, F_SETFD, FD_CLOEXEC);
+        /* The shims write to pipes whose reader may be gone: an error, not a signal. */
+        signal(SIGPIPE, SIG_IGN);
+        return server_run(argv[0]) < 0 ? 1 : 0;
 }

@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "agent/shim-protocol.h"
+#include "agent/shim-server.h"
 #include "agent/task-cgroup.h"
 #include "agent/task-network.h"
 #include "common/error.h"
@@ -106,11 +107,10 @@ static int on_report(struct event_source *s, int fd, uint32_t revents, void *use
 static int on_shim_exit(struct event_source *s, int fd, uint32_t revents, void *userdata)
 {
         struct task *t = userdata;
-        siginfo_t si = {};
 
+        (void)fd;
         (void)revents;
-        /* Reap it when it is our child; a shim re-adopted after a restart is not. */
-        (void)waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG);
+        /* Never our child: the shim server (or, once it is gone, the init) reaps it. */
         t->shim_src = event_source_remove(s);
         if (t->report_src) {
                 /* Take what the shim wrote before it went. */
@@ -232,43 +232,12 @@ void task_finish(struct task *t)
                 (void)task_checkpoint_save(t);
 }
 
-/* What the shim's child needs, all prepared before it exists: it shares the agent's memory
- * (cg_spawn_into()) and may make system calls only. */
-struct shim_exec {
-        const char *shim_path;
-        const char *sandbox;
-        char logpath[PATH_MAX];
-        int report_fd;
-        int exec_errno; /* written by the child when it cannot set up or exec */
-};
-
-__attribute__((no_sanitize("address", "undefined"))) static int shim_exec_child(void *userdata)
-{
-        struct shim_exec *x = userdata;
-        sigset_t none;
-        int logfd, nullfd;
-
-        logfd = open(x->logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-        nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (logfd < 0 || nullfd < 0 || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 ||
-            dup2(logfd, 2) < 0 || dup2(x->report_fd, 3) < 0) {
-                x->exec_errno = errno;
-                return 127;
-        }
-        /* Nothing of the agent's (sockets, the ring, other tasks' pipes) goes along. */
-        syscall(SYS_close_range, 4, ~0U, 0);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execl(x->shim_path, x->shim_path, x->sandbox, (char *)NULL);
-        x->exec_errno = errno;
-        return 127;
-}
-
 static int spawn_shim(struct task *t, char **ret_error)
 {
         struct agent *a = t->agent;
-        struct shim_exec x = { .shim_path = a->shim_path, .sandbox = t->sandbox };
-        siginfo_t si;
+        char logpath[PATH_MAX];
+        _cleanup_close_ int log_fd = -EBADF;
+        uint64_t start_time = 0;
         int report[2];
         pid_t pid;
         int pidfd = -1, r;
@@ -280,30 +249,25 @@ static int spawn_shim(struct task *t, char **ret_error)
         if (!t->report_buf && !(t->report_buf = malloc(TASK_REPORT_MAX)))
                 return -ENOMEM;
         t->report_len = 0;
+        snprintf(logpath, sizeof(logpath), "%s/shim.log", t->sandbox);
+        log_fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (log_fd < 0) {
+                r = negative_errno();
+                return error_set(ret_error, r, "opening the shim's log %s: %s", logpath, strerror(-r));
+        }
         if (pipe2(report, O_CLOEXEC) < 0)
                 return negative_errno();
-        snprintf(x.logpath, sizeof(x.logpath), "%s/shim.log", t->sandbox);
-        x.report_fd = report[1];
-        /* The shim starts in <root>/shims: outside the task's cgroup, so the task's limits,
-         * freezing, cgroup.kill and OOM never touch it. Without a copy of the agent's memory
-         * (a fork's page-table copy and teardown grew with the agent's RSS). */
-        pid = cg_spawn_into(cg_hierarchy_shims_fd(a->cg), shim_exec_child, &x, &pidfd);
+        /* Forked by the shim server (shim-server.c): in <root>/shims, without a copy of the
+         * agent's memory and without an exec per task. */
+        r = shim_server_spawn(a, t->sandbox, report[1], log_fd, &pid, &start_time, &pidfd, ret_error);
         close(report[1]);
-        if (pid < 0) {
+        if (r < 0) {
                 close(report[0]);
-                return error_wrap(ret_error, (int)pid, "starting the shim");
-        }
-        if (x.exec_errno) {
-                /* The child is gone already (CLONE_VFORK returned without an exec): reap it. */
-                (void)waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
-                close(pidfd);
-                close(report[0]);
-                return error_set(ret_error, -x.exec_errno, "cannot execute the shim %s (log %s): %s",
-                                 a->shim_path, x.logpath, strerror(x.exec_errno));
+                return r;
         }
         t->shim_pid = pid;
         t->shim_pidfd = pidfd;
-        t->shim_start_time = process_start_time(pid);
+        t->shim_start_time = start_time;
         (void)fcntl(report[0], F_SETFL, O_NONBLOCK);
         r = event_loop_add_io(a->loop, report[0], POLLIN, EVENT_IO_LEVEL | EVENT_IO_OWN_FD, on_report,
                               t, NULL, &t->report_src);
@@ -367,10 +331,11 @@ static void task_start_undo(struct task *t)
         char path[PATH_MAX];
 
         if (t->shim_pidfd >= 0) {
-                siginfo_t si = {};
+                struct pollfd p = {.fd = t->shim_pidfd, .events = POLLIN};
 
+                /* The shim server's child, reaped there: its pidfd says when it is gone. */
                 (void)pidfd_send_signal(t->shim_pidfd, SIGKILL, NULL, 0);
-                (void)waitid(P_PIDFD, (id_t)t->shim_pidfd, &si, WEXITED);
+                (void)poll(&p, 1, 5000);
         }
         t->shim_src = event_source_remove(t->shim_src);
         t->report_src = event_source_remove(t->report_src);

@@ -342,7 +342,8 @@ fi
 stop_agent
 
 # Where the CPU of a leak run goes, per task: the agent itself; its shims and all they started
-# (the tasks' setup, run and teardown: reaped, so in the agent's cutime+cstime); the client
+# (the tasks' setup, run and teardown: reaped, so in the agent's cutime+cstime, or, for an
+# agent with a shim server, in the live server's cutime+cstime, with the server's own); the client
 # (reaped by this shell: `times`); the rest of the guest (kernel threads: net namespace
 # cleanup, RCU, workqueues: the guest's busy ticks minus the others, tick-sampled, so a few ms
 # either way). cpu_mark FILE before the run, cpu_split FILE N LABEL after it.
@@ -352,7 +353,10 @@ cpu_now() {
         awk -v tck="$CLK_TCK" -v busy="$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat)" '
                 function sec(s,   m) { m = s; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", s); sub(/s$/, "", s); return m * 60 + s }
                 NR == 2 { printf "%s %.0f ", busy, (sec($1) + sec($2)) * tck }' "$W/times.txt"
-        awk '{ print $14 + $15, $16 + $17 }' "/proc/$AGENT_PID/stat"
+        local server server_ticks=0
+        server=$(pgrep -P "$AGENT_PID" -f -- ' --server$' || true)
+        [ -z "$server" ] || server_ticks=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$server/stat")
+        awk -v server="$server_ticks" '{ print $14 + $15, $16 + $17 + server }' "/proc/$AGENT_PID/stat"
 }
 # Not in a pipeline or $(...): `times` counts the children of the shell that runs it.
 cpu_mark() { cpu_now >"$1"; }

@@ -6,12 +6,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "agent/shim-protocol.h"
@@ -275,6 +277,100 @@ static void test_clone_flags(void **state)
                                CLONE_NEWNET));
 }
 
+/* The shim server's socket: a request carries the sandbox and two fds, an answer the pid and
+ * a pidfd, or an errno; anything else is refused and leaves no fd open. */
+static int fd_count(void)
+{
+        int n = 0;
+
+        for (int fd = 0; fd < 1024; fd++)
+                n += fcntl(fd, F_GETFD) >= 0;
+        return n;
+}
+
+static void test_server_socket(void **state)
+{
+        int sv[2], p[2], log_fd, report_fd = -1, got_log = -1, pidfd = -1, before;
+        char *sandbox = NULL;
+        pid_t pid = 0;
+        uint64_t start = 0;
+        (void)state;
+
+        before = fd_count();
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        assert_true(log_fd >= 0);
+
+        assert_int_equal(shim_request_send(sv[0], "/var/lib/silo/agent/sandboxes/t1", p[1], log_fd), 0);
+        assert_int_equal(shim_request_recv(sv[1], &sandbox, &report_fd, &got_log), 1);
+        assert_string_equal(sandbox, "/var/lib/silo/agent/sandboxes/t1");
+        /* The report fd received is the pipe's write end: what is written arrives. */
+        assert_int_equal(write(report_fd, "x", 1), 1);
+        {
+                char c = 0;
+                assert_int_equal(read(p[0], &c, 1), 1);
+                assert_int_equal(c, 'x');
+        }
+        assert_true(fcntl(report_fd, F_GETFD) & FD_CLOEXEC);
+        free(sandbox);
+        close(report_fd);
+        close(got_log);
+
+        /* A relative path is not sent; one that arrives is refused with its fds closed. */
+        assert_int_equal(shim_request_send(sv[0], "relative", p[1], log_fd), -EINVAL);
+        {
+                int fds[2] = {p[1], log_fd};
+                char buf[CMSG_SPACE(sizeof(fds))] = {};
+                struct iovec iov = {.iov_base = "rel", .iov_len = 3};
+                struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
+                                     .msg_controllen = sizeof(buf)};
+                struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+                int n = fd_count();
+
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(fds));
+                memcpy(CMSG_DATA(c), fds, sizeof(fds));
+                assert_int_equal(sendmsg(sv[0], &msg, 0), 3);
+                assert_int_equal(shim_request_recv(sv[1], &sandbox, &report_fd, &got_log), -EBADMSG);
+                assert_int_equal(fd_count(), n);
+                /* Without its fds: refused too. */
+                assert_int_equal(send(sv[0], "/a/b", 4, 0), 4);
+                assert_int_equal(shim_request_recv(sv[1], &sandbox, &report_fd, &got_log), -EBADMSG);
+                assert_int_equal(fd_count(), n);
+        }
+
+        /* Answers: an errno, then a pid with its pidfd. */
+        assert_int_equal(shim_answer_send(sv[1], EAGAIN, 0, 0, -1), 0);
+        assert_int_equal(shim_answer_recv(sv[0], &pid, &start, &pidfd), -EAGAIN);
+        assert_int_equal(shim_answer_send(sv[1], 0, getpid(), 12345, log_fd), 0);
+        assert_int_equal(shim_answer_recv(sv[0], &pid, &start, &pidfd), 0);
+        assert_int_equal(pid, getpid());
+        assert_int_equal(start, 12345);
+        assert_true(pidfd >= 0 && pidfd != log_fd);
+        close(pidfd);
+        /* An answer that says success without a pidfd is malformed. */
+        {
+                struct shim_answer a = {.error = 0, .pid = 42};
+                assert_int_equal(send(sv[1], &a, sizeof(a), 0), (ssize_t)sizeof(a));
+                assert_int_equal(shim_answer_recv(sv[0], &pid, &start, &pidfd), -EBADMSG);
+        }
+        /* The peer gone: EOF for the server, -EPIPE for the agent. */
+        close(sv[1]);
+        assert_int_equal(shim_answer_recv(sv[0], &pid, &start, &pidfd), -EPIPE);
+        assert_int_equal(shim_request_send(sv[0], "/a", p[1], log_fd), -EPIPE);
+        close(sv[0]);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        close(sv[0]);
+        assert_int_equal(shim_request_recv(sv[1], &sandbox, &report_fd, &got_log), 0);
+        close(sv[1]);
+        close(p[0]);
+        close(p[1]);
+        close(log_fd);
+        assert_int_equal(fd_count(), before);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -285,6 +381,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_state_and_exit_records, setup, teardown),
                 cmocka_unit_test(test_default_capabilities),
                 cmocka_unit_test(test_clone_flags),
+                cmocka_unit_test(test_server_socket),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

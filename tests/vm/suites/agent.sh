@@ -16,6 +16,9 @@
 #   epoch       a launch or kill from a master epoch lower than one seen -> 409 stale_epoch,
 #               nothing launched or killed; the highest epoch survives a restart; with a
 #               cluster id on file, a call naming another cluster -> 409 other_cluster
+#   shim server each shim is forked by the agent's one `silo-shim --server` and named after its
+#               sandbox; a killed server is replaced and its shims run on; a stopped one fails
+#               a launch by name after 10 s and is replaced; it exits with the agent
 #   restart     SIGTERM stops the agent, not its tasks; a restarted agent re-adopts them
 set -euo pipefail
 
@@ -70,6 +73,14 @@ pass "task pid $pid runs in $cg"
 shim="$(json_get "$(task_field life shim)" pid)"
 grep -qx "$shim" /sys/fs/cgroup/silo/shims/cgroup.procs || fail "shim $shim not in silo/shims: $(cat /proc/$shim/cgroup) $(cat /proc/$shim/cmdline | tr "\0" " ") procs: $(cat /sys/fs/cgroup/silo/shims/cgroup.procs)"
 pass "shim $shim lives in /sys/fs/cgroup/silo/shims"
+# Forked by the agent's one shim server (no exec per task), it names itself after its sandbox:
+# how operators and a restarted agent tell which task it serves.
+SHIM_BIN="$(dirname "$AGENT_BIN")/silo-shim"
+server="$(awk '/^PPid:/ {print $2}' "/proc/$shim/status")"
+assert_eq "shim $shim's command line" "$(tr '\0' ' ' <"/proc/$shim/cmdline")" "$SHIM_BIN $AGENT_STATE/sandboxes/life "
+assert_eq "its parent $server" "$(tr '\0' ' ' <"/proc/$server/cmdline")" "$SHIM_BIN --server "
+grep -qx "$server" /sys/fs/cgroup/silo/shims/cgroup.procs || fail "shim server $server is not in silo/shims"
+assert_eq "the shim server's parent" "$(awk '/^PPid:/ {print $2}' "/proc/$server/status")" "$AGENT_PID"
 touch "$GO_DIR/life"
 wait_state life FINISHED 60
 task_fields life exit_code timestamps.created_ms timestamps.started_ms timestamps.finished_ms
@@ -337,6 +348,39 @@ grep -q "Refusing POST /api/v1/tasks .*master epoch 3 is older than epoch 5" "$A
     fail "the refusal is not logged with both epochs"
 pass "launch and kill with epoch 3 or 4 after 5: 409 stale_epoch, nothing launched or killed"
 
+echo "== the shim server: killed, stopped"
+# shim_server_of: the agent's shim server now (the one process in silo/shims named so).
+shim_server_of() { pgrep -x -f "$SHIM_BIN --server" -P "$AGENT_PID" || true; }
+server="$(shim_server_of)"
+[ -n "$server" ] || fail "no shim server under the agent $AGENT_PID"
+api_expect 201 POST /api/v1/tasks '{"id":"srv-a","name":"srv-a","command":["/bin/sh","-c","'"$(go_wait srv)"'"]}'
+wait_state srv-a RUNNING 20
+shim_a="$(json_get "$(task_field srv-a shim)" pid)"
+kill -9 "$server"
+wait_until 10 "the agent saw its shim server $server die" grep -q "The shim server (pid $server) was killed by signal 9" "$AGENT_LOG"
+kill -0 "$shim_a" || fail "srv-a's shim $shim_a died with the shim server"
+assert_eq "srv-a after its server died" "$(task_field srv-a state)" RUNNING
+api_expect 201 POST /api/v1/tasks '{"id":"srv-b","name":"srv-b","command":["/bin/true"]}'
+wait_state srv-b FINISHED 20
+server2="$(shim_server_of)"
+[ -n "$server2" ] && [ "$server2" != "$server" ] || fail "no new shim server after $server was killed: '$server2'"
+pass "shim server $server killed: its shims run on, the next launch started server $server2"
+# A server that does not answer fails the launch by name after 10 s and is replaced.
+kill -STOP "$server2"
+t0=$SECONDS
+api POST /api/v1/tasks '{"id":"srv-c","name":"srv-c","command":["/bin/true"]}'
+[ "$API_STATUS" = 500 ] || fail "launch to a stopped shim server: HTTP $API_STATUS, want 500: $API_BODY"
+msg="$(json_get "$API_BODY" error.message)"
+grep -qF "the shim server (pid $server2) did not answer in 10 s" <<<"$msg" || fail "stopped server: message '$msg'"
+api_expect 404 GET /api/v1/tasks/srv-c
+kill -0 "$server2" 2>/dev/null && fail "the stopped shim server $server2 was not killed"
+pass "stopped shim server: 500 after $((SECONDS - t0)) s \"$msg\", the server killed, nothing of srv-c left"
+api_expect 201 POST /api/v1/tasks '{"id":"srv-c","name":"srv-c","command":["/bin/true"]}'
+wait_state srv-c FINISHED 20
+touch "$GO_DIR/srv"
+wait_state srv-a FINISHED 20
+pass "srv-c launched again through server $(shim_server_of); srv-a ended FINISHED under its dead server"
+
 echo "== restart: SIGTERM stops the agent, not its tasks"
 api_expect 201 POST /api/v1/tasks '{"id":"survivor","name":"survivor","command":["/bin/sh","-c","echo before; '"$(go_wait survivor)"'; echo after"]}'
 wait_state survivor RUNNING 20
@@ -348,6 +392,8 @@ pass "task $spid still runs with the agent stopped"
 # in the file's current form; the old form ("5") was read at the start above.
 CA=0b6f2c4e-1d3a-4c55-9e0f-1a2b3c4d5e6f CB=7c1d9e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f
 printf '%s/5\n' "$CA" > "$AGENT_STATE/master-epoch"
+# Its socket closed with the agent: the server is gone, its shims (survivor's) run on.
+wait_until 10 "the stopped agent's shim server exits" sh -c "! pgrep -x -f '$SHIM_BIN --server'"
 agent_start --kill-grace-s 2 --log-max-bytes 4096 --log-files 3 --disk nullb0 --calibrate=false
 assert_eq "re-adopted state" "$(task_field survivor state)" RUNNING
 assert_eq "ended tasks are still known" "$(task_field life state)" FINISHED

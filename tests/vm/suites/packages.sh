@@ -41,16 +41,6 @@ mapfile -t debs < <(ls "$debs_dir"/*.deb 2>/dev/null)
     fail "no packages in $debs_dir: build them first (ninja -C BUILD packaging/debs)"
 
 mark() { echo "   [${SECONDS}s] $*"; }
-# wait_until SECS WHAT CMD...: poll CMD every 0.5 s; fail after SECS.
-wait_until() {
-    local secs="$1" what="$2" end
-    shift 2
-    end=$((SECONDS + secs))
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$end" ] || { fail "$what: not within ${secs}s"; return 1; }
-        sleep 0.5
-    done
-}
 prop() { systemctl show -P "$2" "$1"; }
 task_json() { siloctl get "$1" -o json; }
 task_state() { task_json "$1" | jq -r .state; }
