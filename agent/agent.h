@@ -11,7 +11,6 @@
 #include "agent/epoch-fence.h"
 #include "agent/link.h"
 #include "agent/shim-protocol.h"
-#include "agent/shim-server.h"
 #include "common/authz.h"
 #include "common/event-loop.h"
 #include "common/id.h"
@@ -80,6 +79,7 @@ struct log_waiter;
 struct pquota_fs;
 struct agent_volume;
 struct agent_link;
+struct shim_server;
 
 struct agent {
         struct agent_options opts;
@@ -90,7 +90,7 @@ struct agent {
         struct cg_hierarchy *cg;
         char *token;
         char *shim_path;
-        struct shim_server shim_server; /* forks the tasks' shims (shim-server.h) */
+        struct shim_server *shim_server; /* forks the tasks' shims (shim-server.c); NULL: none yet */
         char *tasks_dir;        /* <state-dir>/tasks: checkpoints */
         char *sysfs_root;       /* where block devices are resolved; NULL: /sys (tests: a fake tree) */
         char *sandboxes_dir;    /* <state-dir>/sandboxes */

@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent/agent.h"
+#include "agent/shim-server.h"
 #include "agent/volumes.h"
 #include "agent/task-network.h"
 #include "agent/measure.h"
@@ -339,7 +340,7 @@ static int agent_run(struct agent *a)
 
 int main(int argc, char **argv)
 {
-        struct agent a = {.lock_fd = -EBADF, .shim_server = SHIM_SERVER_INIT};
+        struct agent a = {.lock_fd = -EBADF};
         _cleanup_free_ char *err = NULL;
         int r, level;
 

@@ -463,18 +463,18 @@ void shim_exit_record_clear(struct shim_exit_record *e)
         e->launch_error = NULL;
 }
 
-/* One datagram with up to 2 fds; the fds are the caller's still. */
+/* One datagram with up to 3 fds; the fds are the caller's still. */
 static int seqpacket_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fds)
 {
         union {
-                char buf[CMSG_SPACE(2 * sizeof(int))];
+                char buf[CMSG_SPACE(3 * sizeof(int))];
                 struct cmsghdr align;
         } control = {};
         struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
         struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
         ssize_t n;
 
-        assert(n_fds <= 2);
+        assert(n_fds <= 3);
         if (n_fds > 0) {
                 struct cmsghdr *c;
 
@@ -537,21 +537,21 @@ static ssize_t seqpacket_recv(int sock, void *buf, size_t cap, int *fds, size_t 
         return -EBADMSG;
 }
 
-int shim_request_send(int sock, const char *sandbox, int report_fd, int log_fd)
+int shim_request_send(int sock, const char *sandbox, const int fds[_SHIM_REQUEST_FDS])
 {
         size_t len = strlen(sandbox);
 
         if (sandbox[0] != '/' || len >= PATH_MAX)
                 return -EINVAL;
-        return seqpacket_send(sock, sandbox, len, (int[]){report_fd, log_fd}, 2);
+        return seqpacket_send(sock, sandbox, len, fds, _SHIM_REQUEST_FDS);
 }
 
-int shim_request_recv(int sock, char **ret_sandbox, int *ret_report_fd, int *ret_log_fd)
+int shim_request_recv(int sock, char **ret_sandbox, int ret_fds[_SHIM_REQUEST_FDS])
 {
         char path[PATH_MAX];
-        int fds[2];
+        int fds[_SHIM_REQUEST_FDS];
         size_t n_fds = 0;
-        ssize_t n = seqpacket_recv(sock, path, sizeof(path) - 1, fds, 2, &n_fds);
+        ssize_t n = seqpacket_recv(sock, path, sizeof(path) - 1, fds, _SHIM_REQUEST_FDS, &n_fds);
         bool valid;
 
         if (n < 0)
@@ -559,25 +559,22 @@ int shim_request_recv(int sock, char **ret_sandbox, int *ret_report_fd, int *ret
         if (n == 0 && n_fds == 0)
                 return 0;
         path[n] = '\0';
-        valid = n_fds == 2 && path[0] == '/' && strlen(path) == (size_t)n;
+        valid = n_fds == _SHIM_REQUEST_FDS && path[0] == '/' && strlen(path) == (size_t)n;
         if (!valid || !(*ret_sandbox = strdup(path))) {
                 for (size_t i = 0; i < n_fds; i++)
                         close(fds[i]);
                 return valid ? -ENOMEM : -EBADMSG;
         }
-        *ret_report_fd = fds[0];
-        *ret_log_fd = fds[1];
+        memcpy(ret_fds, fds, sizeof(fds));
         return 1;
 }
 
-int shim_answer_send(int sock, int error, pid_t pid, uint64_t start_time, int pidfd)
+int shim_answer_send(int sock, const struct shim_answer *a, int pidfd)
 {
-        struct shim_answer a = {.error = error, .pid = error ? 0 : pid, .start_time = error ? 0 : start_time};
-
-        return seqpacket_send(sock, &a, sizeof(a), &pidfd, error ? 0 : 1);
+        return seqpacket_send(sock, a, sizeof(*a), &pidfd, pidfd >= 0 ? 1 : 0);
 }
 
-int shim_answer_recv(int sock, pid_t *ret_pid, uint64_t *ret_start_time, int *ret_pidfd)
+int shim_answer_recv(int sock, struct shim_answer *ret, int *ret_pidfd)
 {
         struct shim_answer a;
         int pidfd = -1;
@@ -588,15 +585,12 @@ int shim_answer_recv(int sock, pid_t *ret_pid, uint64_t *ret_start_time, int *re
                 return (int)n;
         if (n == 0 && n_fds == 0)
                 return -EPIPE;
-        if (n != (ssize_t)sizeof(a) || (a.error == 0) != (n_fds == 1) || a.error < 0 || (a.error == 0 && a.pid <= 0)) {
+        if (n != (ssize_t)sizeof(a)) {
                 if (n_fds)
                         close(pidfd);
                 return -EBADMSG;
         }
-        if (a.error)
-                return -a.error;
-        *ret_pid = a.pid;
-        *ret_start_time = a.start_time;
-        *ret_pidfd = pidfd;
+        *ret = a;
+        *ret_pidfd = n_fds ? pidfd : -1;
         return 0;
 }

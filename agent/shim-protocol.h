@@ -90,25 +90,40 @@ void shim_exit_record_clear(struct shim_exit_record *e);
  * socket on fd SHIM_SERVER_FD, and each launch is one request on it. The server forks a shim
  * for it (no exec per task: agent/shim.c) and answers at once.
  *
- *   request: the sandbox's absolute path (its bytes, no NUL), with SCM_RIGHTS {the report
- *            pipe's write end, the shim's log}, both kept by the sender;
+ *   hello:   struct shim_answer, sent once by a server that started: error 0 when it can
+ *            serve, else the errno of why not (then it exits);
+ *   request: the sandbox's absolute path (its bytes, no NUL), with SCM_RIGHTS
+ *            {report, log, go} (enum shim_request_fd), all kept by the sender;
  *   answer:  struct shim_answer, with SCM_RIGHTS {the shim's pidfd} when error is 0. The
  *            server reads the start time before it can reap the shim, so a shim that ended
  *            at once still has the right one.
+ *
+ * The shim waits for a byte on the go pipe before it touches its sandbox: the agent writes it
+ * once it holds the answer. A shim whose answer never reached the agent (a server that died
+ * or stalled, an agent that died) reads EOF instead and exits, so no task runs that the agent
+ * does not know.
  */
 #define SHIM_SERVER_FD 3
+/* In a forked shim: the report pipe (its answer to the agent) and the go pipe's read end. */
+#define SHIM_REPORT_FD 3
+#define SHIM_GO_FD 4
+
+enum shim_request_fd { SHIM_REQUEST_REPORT, SHIM_REQUEST_LOG, SHIM_REQUEST_GO, _SHIM_REQUEST_FDS };
 
 struct shim_answer {
         int32_t error;                  /* errno of the server's failure, or 0 */
-        int32_t pid;                    /* the shim's, when error is 0 */
+        int32_t pid;                    /* the shim's, when error is 0 (0 in a hello) */
         uint64_t start_time;            /* its process_start_time() */
 };
 
-int shim_request_send(int sock, const char *sandbox, int report_fd, int log_fd);
-/* 1 with a request (*ret_sandbox allocated, both fds the caller's), 0 at EOF (the agent is
- * gone), -EBADMSG for a request that is not one (its fds closed), or -errno. */
-int shim_request_recv(int sock, char **ret_sandbox, int *ret_report_fd, int *ret_log_fd);
-int shim_answer_send(int sock, int error, pid_t pid, uint64_t start_time, int pidfd);
-/* 0 with the shim's pid, start time and pidfd (the caller's); -errno the server answered, -EPIPE when it
- * closed the socket, -EBADMSG for anything else. */
-int shim_answer_recv(int sock, pid_t *ret_pid, uint64_t *ret_start_time, int *ret_pidfd);
+int shim_request_send(int sock, const char *sandbox, const int fds[_SHIM_REQUEST_FDS]);
+/* 1 with a request (*ret_sandbox allocated, the fds the caller's), 0 at EOF (the agent is
+ * gone; a datagram of 0 bytes reads the same, and the agent never sends one), -EBADMSG for a
+ * request that is not one (its fds closed), -ENOMEM, or -errno of recvmsg(). */
+int shim_request_recv(int sock, char **ret_sandbox, int ret_fds[_SHIM_REQUEST_FDS]);
+/* pidfd < 0: none (a hello, or an answer with an error). */
+int shim_answer_send(int sock, const struct shim_answer *a, int pidfd);
+/* 0 with the answer as sent and the pidfd it carried (-1 when none; the caller's), -EPIPE when
+ * the server closed the socket, -EBADMSG for a message that is not an answer, or -errno of
+ * recvmsg(). The answer's own error is the caller's to read. */
+int shim_answer_recv(int sock, struct shim_answer *ret, int *ret_pidfd);

@@ -3,7 +3,10 @@
  * The agent's shim server (agent/shim.c, server_run()): started once, in <root>/shims, and
  * asked for a forked shim per launch over a SOCK_SEQPACKET socket (shim-protocol.h). The
  * request and its answer are synchronous, as the exec of a shim per launch was: the server
- * answers right after its fork. A server that died is started again at the next launch.
+ * answers right after its fork, and every wait is bounded well below the systemd watchdog's
+ * half period (WatchdogSec=10s, pinged every 5 s), so a stalled server fails one launch and
+ * is replaced, never the agent. A server that died is started again at the next launch; a
+ * killed one is reaped by the loop, not waited for.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,9 +31,17 @@
 #include "common/macro.h"
 #include "isolator/isolator.h"
 
-/* How long a launch waits for the server's answer: it forks and answers, so only a server
- * that is stopped or starved takes long, and then it is replaced. */
-#define SHIM_SERVER_ANSWER_SEC 10
+/* How long the agent waits for the server's hello or answer: it forks and answers, so only a
+ * server that is stopped or starved takes long, and then it is replaced. */
+#define SHIM_SERVER_ANSWER_USEC (2 * 1000000ULL)
+
+struct shim_server {
+        struct agent *agent;
+        int sock;                       /* our end, or -EBADF once it is being killed */
+        pid_t pid;
+        int pidfd;                      /* owned by `src` */
+        struct event_source *src;       /* its exit: reaps it and frees this */
+};
 
 /* What the server's child needs, all prepared before it exists: it shares the agent's memory
  * (cg_spawn_into()) and may make system calls only. */
@@ -46,9 +57,19 @@ __attribute__((no_sanitize("address", "undefined"))) static int server_exec_chil
         sigset_t none;
         int nullfd;
 
-        /* stdout and stderr stay the agent's: the server's few messages go to its log. */
-        nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (nullfd < 0 || dup2(nullfd, STDIN_FILENO) < 0 || dup2(x->sock, SHIM_SERVER_FD) < 0) {
+        /* stdout and stderr stay the agent's, so the server's few messages go to its log;
+         * whatever of 0-2 the agent has not open is /dev/null, so fds 0-3 are all in use
+         * and what the server receives lands above them (shim.c: server_child()). */
+        nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (nullfd < 0 || dup2(nullfd, STDIN_FILENO) < 0 ||
+            (fcntl(STDOUT_FILENO, F_GETFD) < 0 && dup2(nullfd, STDOUT_FILENO) < 0) ||
+            (fcntl(STDERR_FILENO, F_GETFD) < 0 && dup2(nullfd, STDERR_FILENO) < 0)) {
+                x->exec_errno = errno;
+                return 127;
+        }
+        /* dup2() onto itself keeps FD_CLOEXEC: an fd already in place must lose it. */
+        if ((x->sock == SHIM_SERVER_FD ? fcntl(x->sock, F_SETFD, 0) : dup2(x->sock, SHIM_SERVER_FD)) < 0 ||
+            (nullfd <= STDERR_FILENO && fcntl(nullfd, F_SETFD, 0) < 0)) {
                 x->exec_errno = errno;
                 return 127;
         }
@@ -61,37 +82,75 @@ __attribute__((no_sanitize("address", "undefined"))) static int server_exec_chil
         return 127;
 }
 
-static void server_forget(struct shim_server *s)
+static void server_free(void *userdata)
 {
-        s->src = event_source_remove(s->src);
-        s->sock = safe_close(s->sock);
-        s->pidfd = safe_close(s->pidfd);
-        s->pid = 0;
+        struct shim_server *s = userdata;
+
+        if (s->agent->shim_server == s)
+                s->agent->shim_server = NULL;
+        safe_close(s->sock);
+        safe_close(s->pidfd);
+        free(s);
 }
 
 static int on_server_exit(struct event_source *src, int fd, uint32_t revents, void *userdata)
 {
-        struct agent *a = userdata;
+        struct shim_server *s = userdata;
         siginfo_t si = {};
 
-        (void)src;
         (void)revents;
         (void)waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG);
-        log_warning("The shim server (pid %d) %s %d; the next launch starts another", (int)a->shim_server.pid,
-                    si.si_code == CLD_EXITED ? "exited with status" : "was killed by signal", si.si_status);
-        server_forget(&a->shim_server);
+        if (s->sock >= 0) {
+                if (si.si_pid == 0)
+                        log_warning("The shim server (pid %d) ended; the next launch starts another", (int)s->pid);
+                else
+                        log_warning("The shim server (pid %d) %s %d; the next launch starts another", (int)s->pid,
+                                    si.si_code == CLD_EXITED ? "exited with status" : "was killed by signal",
+                                    si.si_status);
+        }
+        event_source_remove(src);       /* frees s */
         return 0;
+}
+
+/* Not to be asked again: SIGKILL, and the loop reaps it (server_free()). */
+static void server_kill(struct shim_server *s)
+{
+        (void)pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+        s->sock = safe_close(s->sock);
+        if (s->agent->shim_server == s)
+                s->agent->shim_server = NULL;
+}
+
+/* Until `sock` is readable (a message, or EOF): 0, or -ETIMEDOUT at the deadline. Not
+ * SO_RCVTIMEO: io_uring's task work interrupts the agent's blocking calls (EINTR), and each
+ * restart would start the timeout again. */
+static int answer_wait(int sock, uint64_t deadline)
+{
+        for (;;) {
+                struct pollfd p = {.fd = sock, .events = POLLIN};
+                uint64_t now = now_usec();
+                int r;
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = poll(&p, 1, (int)((deadline - now + 999) / 1000));
+                if (r > 0)
+                        return 0;
+                if (r < 0 && errno != EINTR)
+                        return negative_errno();
+        }
 }
 
 int shim_server_start(struct agent *a, char **ret_error)
 {
-        struct shim_server *s = &a->shim_server;
         struct server_exec x = {.shim_path = a->shim_path};
-        int sv[2], pidfd = -1, r;
+        struct shim_server *s;
+        struct shim_answer hello;
+        int sv[2], pidfd = -1, extra = -1, r;
         siginfo_t si;
         pid_t pid;
 
-        if (s->sock >= 0)
+        if (a->shim_server)
                 return 0;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
                 r = negative_errno();
@@ -114,13 +173,41 @@ int shim_server_start(struct agent *a, char **ret_error)
                 return error_set(ret_error, -x.exec_errno, "cannot execute the shim server %s: %s", a->shim_path,
                                  strerror(x.exec_errno));
         }
-        *s = (struct shim_server){.sock = sv[0], .pid = pid, .pidfd = pidfd};
-        r = event_loop_add_pidfd(a->loop, pidfd, on_server_exit, a, NULL, &s->src);
+        s = malloc(sizeof(*s));
+        if (!s) {
+                (void)pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+                (void)waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
+                close(pidfd);
+                close(sv[0]);
+                return -ENOMEM;
+        }
+        *s = (struct shim_server){.agent = a, .sock = sv[0], .pid = pid, .pidfd = pidfd};
+        r = event_loop_add_pidfd(a->loop, pidfd, on_server_exit, s, server_free, &s->src);
         if (r < 0) {
                 (void)pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
                 (void)waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
-                server_forget(s);
+                server_free(s);
                 return error_wrap(ret_error, r, "watching the shim server");
+        }
+        a->shim_server = s;
+        r = answer_wait(s->sock, now_usec() + SHIM_SERVER_ANSWER_USEC);
+        if (r >= 0)
+                r = shim_answer_recv(s->sock, &hello, &extra);
+        if (r >= 0) {
+                safe_close(extra);
+                if (hello.error)
+                        r = error_set(ret_error, -hello.error,
+                                      "the shim server %s (pid %d) cannot serve: %s (its log says why)",
+                                      a->shim_path, (int)pid, strerror(hello.error));
+                else if (hello.pid != 0 || extra >= 0)
+                        r = error_set(ret_error, -EBADMSG, "the shim server %s (pid %d) sent a malformed hello",
+                                      a->shim_path, (int)pid);
+        } else
+                r = error_set(ret_error, r, "the shim server %s (pid %d) did not start: %s", a->shim_path, (int)pid,
+                              r == -ETIMEDOUT ? "no hello within 2 s" : strerror(-r));
+        if (r < 0) {
+                server_kill(s);
+                return r;
         }
         log_info("Shim server %s --server started (pid %d)", a->shim_path, (int)pid);
         return 0;
@@ -128,83 +215,90 @@ int shim_server_start(struct agent *a, char **ret_error)
 
 void shim_server_stop(struct agent *a)
 {
-        server_forget(&a->shim_server);
+        struct shim_server *s = a->shim_server;
+
+        if (!s)
+                return;
+        /* Its socket closes: it exits on its own. */
+        s->sock = safe_close(s->sock);
+        event_source_remove(s->src);    /* frees s */
 }
 
-/* Until `sock` is readable (an answer, or EOF): 0, or -EAGAIN when `timeout_sec` passed. A
- * deadline, not SO_RCVTIMEO: io_uring's task work interrupts the agent's blocking calls
- * (EINTR), and each restart would start the timeout again. */
-static int answer_wait(int sock, int timeout_sec)
+/* One request to the current server, with a go pipe of its own. */
+static int server_request(struct shim_server *s, const char *sandbox, int report_fd, int log_fd,
+                          struct shim_answer *ret_answer, int *ret_pidfd, int *ret_go)
 {
-        uint64_t deadline = now_usec() + (uint64_t)timeout_sec * 1000000;
+        int go[2], r;
 
-        for (;;) {
-                struct pollfd p = {.fd = sock, .events = POLLIN};
-                uint64_t now = now_usec();
-                int r;
-
-                if (now >= deadline)
-                        return -EAGAIN;
-                r = poll(&p, 1, (int)((deadline - now + 999) / 1000));
-                if (r > 0)
-                        return 0;
-                if (r < 0 && errno != EINTR)
-                        return negative_errno();
+        if (pipe2(go, O_CLOEXEC) < 0)
+                return negative_errno();
+        r = shim_request_send(s->sock, sandbox, (int[_SHIM_REQUEST_FDS]){[SHIM_REQUEST_REPORT] = report_fd,
+                                                                      [SHIM_REQUEST_LOG] = log_fd,
+                                                                      [SHIM_REQUEST_GO] = go[0]});
+        close(go[0]);
+        /* A crash here leaves at most a shim waiting for a go that never comes. */
+        agent_crash_point("launch-after-shim-request");
+        if (r >= 0)
+                r = answer_wait(s->sock, now_usec() + SHIM_SERVER_ANSWER_USEC);
+        if (r >= 0)
+                r = shim_answer_recv(s->sock, ret_answer, ret_pidfd);
+        if (r < 0) {
+                /* A shim forked for this request reads EOF on its go pipe and exits. */
+                close(go[1]);
+                return r;
         }
-}
-
-/* A server that did not answer in time, or answered garbage: not to be asked again. */
-static void server_kill(struct agent *a)
-{
-        struct shim_server *s = &a->shim_server;
-        siginfo_t si;
-
-        if (s->pidfd >= 0) {
-                (void)pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
-                (void)waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED);
-        }
-        server_forget(s);
+        *ret_go = go[1];
+        return 0;
 }
 
 int shim_server_spawn(struct agent *a, const char *sandbox, int report_fd, int log_fd, pid_t *ret_pid,
                       uint64_t *ret_start_time, int *ret_pidfd, char **ret_error)
 {
-        struct shim_server *s = &a->shim_server;
+        struct shim_answer answer = {};
+        int pidfd = -1, go = -1, r = 0;
         pid_t server = 0;
-        int r = 0;
 
         for (int attempt = 0; attempt < 2; attempt++) {
-                if (s->sock < 0 && (r = shim_server_start(a, ret_error)) < 0)
+                if (!a->shim_server && (r = shim_server_start(a, ret_error)) < 0)
                         return r;
-                server = s->pid;
-                r = shim_request_send(s->sock, sandbox, report_fd, log_fd);
-                if (r >= 0)
-                        r = answer_wait(s->sock, SHIM_SERVER_ANSWER_SEC);
-                if (r >= 0)
-                        r = shim_answer_recv(s->sock, ret_pid, ret_start_time, ret_pidfd);
-                if (r == -EPIPE || r == -ECONNRESET) {
-                        /* It died since the last launch, before its exit was seen: again. */
-                        log_warning("The shim server (pid %d) is gone; starting another", (int)server);
-                        server_kill(a);
-                        continue;
+                server = a->shim_server->pid;
+                r = server_request(a->shim_server, sandbox, report_fd, log_fd, &answer, &pidfd, &go);
+                if (r != -EPIPE && r != -ECONNRESET)
+                        break;
+                /* It died since the last launch, before its exit was seen: once more, on a
+                 * new one. */
+                log_warning("The shim server (pid %d) is gone; starting another", (int)server);
+                server_kill(a->shim_server);
+        }
+        if (r < 0) {
+                if (a->shim_server && a->shim_server->pid == server)
+                        server_kill(a->shim_server);
+                if (r == -ETIMEDOUT)
+                        return error_set(ret_error, r, "the shim server (pid %d) did not answer in %llu s", (int)server,
+                                         SHIM_SERVER_ANSWER_USEC / 1000000);
+                if (r == -EBADMSG)
+                        return error_set(ret_error, r, "the shim server (pid %d) answered with a malformed message",
+                                         (int)server);
+                return error_set(ret_error, r, "asking the shim server (pid %d) for a shim: %s", (int)server,
+                                 strerror(-r));
+        }
+        if (answer.error || answer.pid <= 0 || pidfd < 0) {
+                safe_close(pidfd);
+                close(go);
+                if (!answer.error) {
+                        server_kill(a->shim_server);
+                        return error_set(ret_error, -EBADMSG, "the shim server (pid %d) answered without a shim",
+                                         (int)server);
                 }
-                break;
+                return error_set(ret_error, -answer.error, "the shim server (pid %d) could not fork a shim for %s: %s",
+                                 (int)server, sandbox, strerror(answer.error));
         }
-        switch (r) {
-        case 0:
-                return 0;
-        case -EAGAIN:
-                server_kill(a);
-                return error_set(ret_error, -ETIMEDOUT, "the shim server (pid %d) did not answer in %d s",
-                                 (int)server, SHIM_SERVER_ANSWER_SEC);
-        case -EBADMSG:
-                server_kill(a);
-                return error_set(ret_error, r, "the shim server (pid %d) answered with a malformed message",
-                                 (int)server);
-        default:
-                if (r == -EPIPE || r == -ECONNRESET)
-                        server_kill(a);
-                return error_set(ret_error, r, "the shim server (pid %d) could not start a shim for %s: %s",
-                                 (int)server, sandbox, strerror(-r));
-        }
+        /* Its go: from here the shim reads launch.json and starts the task. A shim that died
+         * already makes this fail (EPIPE); its pidfd reports that. */
+        (void)!write(go, "g", 1);
+        close(go);
+        *ret_pid = answer.pid;
+        *ret_start_time = answer.start_time;
+        *ret_pidfd = pidfd;
+        return 0;
 }

@@ -283,10 +283,10 @@ static int run(struct shim *s)
 }
 
 /* The task's shim, in a child of the server: fds 0 /dev/null, 1 and 2 the shim's log, 3 the
- * report pipe; its own session, no signal blocked. Its exit status. */
+ * report pipe; the forwarded signals blocked. Its exit status. */
 static int shim_task_main(const char *sandbox)
 {
-        struct shim s = {.sandbox = sandbox, .report_fd = SHIM_SERVER_FD, .pidfd = -1, .out_fd = -1,
+        struct shim s = {.sandbox = sandbox, .report_fd = SHIM_REPORT_FD, .pidfd = -1, .out_fd = -1,
                          .err_fd = -1, .status_fd = -1};
         _cleanup_free_ char *error = NULL;
         char buf[256];
@@ -336,12 +336,12 @@ static int shim_task_main(const char *sandbox)
 }
 
 /*
- * The shim's command line becomes "<silo-shim> <sandbox>", as if exec'd so: operators see
+ * The shim's command line becomes "<silo-shim path> <sandbox>", as if exec'd so: operators see
  * which task a shim serves, and a restarted agent finds its shims by it (recover.c reads
- * argv[1] of each process in <root>/shims). PR_SET_MM needs CAP_SYS_RESOURCE; the kernel
- * checks arg_start <= arg_end after each of the two calls, so when the new area lies above
- * the old one the end moves first. A shim that cannot be named must not run: a restarted
- * agent would take it for a fork that never became a shim and kill it.
+ * argv[1] of each process in <root>/shims). PR_SET_MM needs CAP_SYS_RESOURCE (the server
+ * checks that it has it before it serves: cmdline_check()); the kernel checks arg_start <=
+ * arg_end after each of the two calls, so when the new area lies above the old one the end
+ * moves first. The area is never freed: it is the process's command line until it exits.
  */
 static int cmdline_set(const char *argv0, const char *sandbox)
 {
@@ -362,67 +362,113 @@ static int cmdline_set(const char *argv0, const char *sandbox)
         return 0;
 }
 
-/* In the forked child: the fds and the mask a shim starts with, then the shim. Never returns. */
-static _noreturn_ void server_child(int sock, int sfd, const char *argv0, const char *sandbox, int report_fd,
-                                    int log_fd)
+/* Whether this process may rename its shims: PR_SET_MM_ARG_START set to its current value
+ * (/proc/self/stat field 48), which changes nothing. A shim that could not be named would be
+ * taken by a restarted agent for a process that never became a shim, and killed. */
+static int cmdline_check(void)
 {
-        sigset_t none;
-        int r;
+        _cleanup_free_ char *stat = NULL;
+        unsigned long long arg_start = 0;
+        const char *p;
+
+        if (file_read_full("/proc/self/stat", 0, &stat, NULL) < 0 || !(p = strrchr(stat, ')')))
+                return -EIO;
+        /* Fields 3.. follow the command name; arg_start is field 48. */
+        p++;
+        for (int field = 3; field <= 48 && p; field++) {
+                p = strchr(p, ' ');
+                if (p && field < 48)
+                        p++;
+        }
+        if (!p || sscanf(p, " %llu", &arg_start) != 1 || arg_start == 0)
+                return -EIO;
+        if (prctl(PR_SET_MM, PR_SET_MM_ARG_START, (unsigned long)arg_start, 0, 0) < 0)
+                return negative_errno();
+        return 0;
+}
+
+/* In the forked child: the fds and mask a shim starts with, its name, the agent's go, then
+ * the shim. Never returns. */
+static _noreturn_ void server_child(int sock, int sfd, const char *argv0, const char *sandbox,
+                                    const int fds[_SHIM_REQUEST_FDS])
+{
+        sigset_t mask;
+        char go;
+        ssize_t n;
 
         close(sock);
         close(sfd);
-        if (dup2(report_fd, SHIM_SERVER_FD) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
-            dup2(log_fd, STDERR_FILENO) < 0)
+        /* The request's fds arrived above SHIM_GO_FD (the server holds 0-4: the agent starts
+         * it with 0-3 open), so none is overwritten before it is moved. */
+        for (size_t i = 0; i < _SHIM_REQUEST_FDS; i++)
+                if (fds[i] <= SHIM_GO_FD)
+                        _exit(127);
+        if (dup2(fds[SHIM_REQUEST_REPORT], SHIM_REPORT_FD) < 0 || dup2(fds[SHIM_REQUEST_GO], SHIM_GO_FD) < 0 ||
+            dup2(fds[SHIM_REQUEST_LOG], STDOUT_FILENO) < 0 || dup2(fds[SHIM_REQUEST_LOG], STDERR_FILENO) < 0)
                 _exit(127);
         /* Nothing of the server's, nor another request's, goes along. */
-        (void)close_range(SHIM_SERVER_FD + 1, ~0U, 0);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        r = cmdline_set(argv0, sandbox);
-        if (r < 0) {
-                struct shim s = {.sandbox = sandbox, .report_fd = SHIM_SERVER_FD};
-                char buf[256];
-
-                snprintf(buf, sizeof(buf), "naming the shim process (prctl PR_SET_MM, needs CAP_SYS_RESOURCE): %s",
-                         strerror(-r));
-                report_error(&s, r, buf);
-                _exit(1);
-        }
+        (void)close_range(SHIM_GO_FD + 1, ~0U, 0);
+        /* stderr is the shim's log now, not the server's. */
+        log_stderr_changed();
+        /* The forwarded signals stay blocked from here (shim_task_main() reads them from a
+         * signalfd): a SIGTERM from the agent before that must reach the task, not end us. */
+        sigemptyset(&mask);
+        for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
+                sigaddset(&mask, forwarded_signals[i]);
+        sigprocmask(SIG_SETMASK, &mask, NULL);
+        if (cmdline_set(argv0, sandbox) < 0)
+                _exit(127);     /* cmdline_check() passed: not expected; the agent sees a shim
+                                 * that ended without a report and fails the launch */
+        /* Nothing of the sandbox is touched before the agent holds our answer. */
+        do
+                n = read(SHIM_GO_FD, &go, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1)
+                _exit(0);
+        close(SHIM_GO_FD);
         exit(shim_task_main(sandbox));
 }
 
-/* One request: a forked shim, answered with its pid and pidfd. -errno only when the socket
- * fails; a failed fork is the answer. */
+/* One request: a forked shim, answered with its pid and pidfd. 0 at EOF; -errno only when the
+ * socket fails; a failed fork is the answer. */
 static int server_serve_one(int sock, int sfd, const char *argv0)
 {
         _cleanup_free_ char *sandbox = NULL;
-        _cleanup_close_ int report_fd = -EBADF, log_fd = -EBADF, pidfd = -EBADF;
+        int fds[_SHIM_REQUEST_FDS] = {-1, -1, -1};
+        _cleanup_close_ int pidfd = -EBADF;
+        struct shim_answer answer = {};
         pid_t pid;
         int r;
 
-        r = shim_request_recv(sock, &sandbox, &report_fd, &log_fd);
+        r = shim_request_recv(sock, &sandbox, fds);
         if (r == -EBADMSG) {
                 log_warning("Ignored a malformed request on the agent's socket");
                 return 1;
         }
+        if (r == -ENOMEM)
+                return shim_answer_send(sock, &(struct shim_answer){.error = ENOMEM}, -1) < 0 ? -EIO : 1;
         if (r <= 0)
                 return r;
         pid = fork();
         if (pid == 0)
-                server_child(sock, sfd, argv0, sandbox, report_fd, log_fd);
+                server_child(sock, sfd, argv0, sandbox, fds);
+        for (size_t i = 0; i < _SHIM_REQUEST_FDS; i++)
+                close(fds[i]);
         if (pid < 0)
-                return shim_answer_send(sock, errno, 0, 0, -1);
-        /* Not reaped before the answer is sent, so neither the pid nor its start time can
-         * name another process meanwhile, even if the shim ended at once. */
-        pidfd = pidfd_open(pid, 0);
-        if (pidfd < 0) {
-                int e = errno;
-
-                (void)kill(pid, SIGKILL);
-                return shim_answer_send(sock, e, 0, 0, -1);
+                answer.error = errno;
+        else {
+                /* Not reaped before the answer is sent, so neither the pid nor its start time
+                 * can name another process meanwhile, even if the shim ended at once. */
+                pidfd = pidfd_open(pid, 0);
+                if (pidfd < 0) {
+                        answer.error = errno;
+                        /* It waits for its go, which the agent never sends without an answer. */
+                        (void)kill(pid, SIGKILL);
+                } else
+                        answer = (struct shim_answer){.pid = pid, .start_time = process_start_time(pid)};
         }
-        r = shim_answer_send(sock, 0, pid, process_start_time(pid), pidfd);
-        /* An agent gone before the answer finds this shim at its restart, by its sandbox. */
+        r = shim_answer_send(sock, &answer, answer.error ? -1 : pidfd);
+        /* An agent gone before the answer closed the go pipe with it: the shim exits. */
         return r < 0 && r != -EPIPE && r != -ECONNRESET ? r : 1;
 }
 
@@ -440,7 +486,6 @@ static int server_run(const char *argv0)
         sigset_t chld;
         int r;
 
-        (void)setsid();
         sigemptyset(&chld);
         sigaddset(&chld, SIGCHLD);
         sigprocmask(SIG_BLOCK, &chld, NULL);
@@ -462,6 +507,10 @@ static int server_run(const char *argv0)
                         while (waitpid(-1, NULL, WNOHANG) > 0)
                                 ;
                 }
+                /* The agent is gone: a request it left is not served (its shim could never
+                 * get its go anyway). */
+                if (p[0].revents & (POLLHUP | POLLERR))
+                        return 0;
                 if (p[0].revents) {
                         r = server_serve_one(SHIM_SERVER_FD, sfd, argv0);
                         if (r == 0)
@@ -474,7 +523,7 @@ static int server_run(const char *argv0)
 
 int main(int argc, char **argv)
 {
-        int type = 0;
+        int type = 0, r;
         socklen_t len = sizeof(type);
 
         log_set_ident("silo-shim");
@@ -484,7 +533,15 @@ int main(int argc, char **argv)
                 return 2;
         }
         (void)fcntl(SHIM_SERVER_FD, F_SETFD, FD_CLOEXEC);
+        /* Its own session: a terminal's or the agent's process group signals never reach it. */
+        (void)setsid();
         /* The shims write to pipes whose reader may be gone: an error, not a signal. */
         signal(SIGPIPE, SIG_IGN);
+        r = cmdline_check();
+        if (r < 0)
+                log_error_errno(r, "Cannot name the shims it would start (prctl PR_SET_MM: %m; it needs "
+                                "CAP_SYS_RESOURCE): not serving");
+        if (shim_answer_send(SHIM_SERVER_FD, &(struct shim_answer){.error = r < 0 ? -r : 0}, -1) < 0 || r < 0)
+                return 1;
         return server_run(argv[0]) < 0 ? 1 : 0;
 }

@@ -331,11 +331,13 @@ static void task_start_undo(struct task *t)
         char path[PATH_MAX];
 
         if (t->shim_pidfd >= 0) {
-                struct pollfd p = {.fd = t->shim_pidfd, .events = POLLIN};
-
-                /* The shim server's child, reaped there: its pidfd says when it is gone. */
+                /* The shim server's child, reaped there: its pidfd says when it is gone. Bounded
+                 * (the loop must keep the watchdog fed): a shim stuck in the kernel longer may
+                 * keep its group, which the agent's next start removes as a leftover. */
                 (void)pidfd_send_signal(t->shim_pidfd, SIGKILL, NULL, 0);
-                (void)poll(&p, 1, 5000);
+                if (pidfd_wait_exit(t->shim_pidfd, 1000000) < 0)
+                        log_warning("Task %s: its shim %d outlived SIGKILL by 1 s; its cgroup %s may stay",
+                                    t->id, (int)t->shim_pid, strempty(t->cgroup_path));
         }
         t->shim_src = event_source_remove(t->shim_src);
         t->report_src = event_source_remove(t->report_src);

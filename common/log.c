@@ -23,6 +23,11 @@ void log_set_ident(const char *i)
         ident = i;
 }
 
+void log_stderr_changed(void)
+{
+        journal_format = -1;
+}
+
 /* systemd sets $JOURNAL_STREAM to "dev:ino" of the stream it connected to stderr; only when
  * that matches our stderr is the "<N>" prefix understood (see systemd.exec(5)). */
 static int detect_journal(void)

@@ -11,6 +11,8 @@
  * and lets the daemon log once. */
 void log_set_max_level(int level);
 void log_set_ident(const char *ident);
+/* stderr was replaced (dup2 after a fork): whether it is the journal is detected again. */
+void log_stderr_changed(void);
 
 /* Logs the message and returns -abs(error) when error != 0, so failures read as
  *   return log_error_errno(r, "Failed to write %s: %m", path);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Process identity from procfs. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/process.h"
@@ -74,4 +76,23 @@ int process_signals_ignored(uint64_t *ret)
                 return -EBADMSG;
         *ret = mask;
         return 0;
+}
+
+int pidfd_wait_exit(int pidfd, uint64_t timeout_usec)
+{
+        uint64_t deadline = now_usec() + timeout_usec;
+
+        for (;;) {
+                struct pollfd p = {.fd = pidfd, .events = POLLIN};
+                uint64_t now = now_usec();
+                int r;
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = poll(&p, 1, (int)((deadline - now + 999) / 1000));
+                if (r > 0)
+                        return 0;
+                if (r < 0 && errno != EINTR)
+                        return negative_errno();
+        }
 }

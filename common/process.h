@@ -16,3 +16,6 @@ int process_rss_bytes(pid_t pid, uint64_t start_time, uint64_t *ret);
 /* The signals this process ignores (SigIgn of /proc/self/status: bit n-1 for signal n), which
  * execve() and clone3(CLONE_CLEAR_SIGHAND) keep ignored, as a mask. 0 or -errno. */
 int process_signals_ignored(uint64_t *ret);
+/* Until the process of `pidfd` (a child or not) has exited: 0, or -ETIMEDOUT after
+ * timeout_usec. A deadline, so the EINTRs of an io_uring owner's task work do not extend it. */
+int pidfd_wait_exit(int pidfd, uint64_t timeout_usec);

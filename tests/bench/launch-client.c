@@ -631,31 +631,56 @@ static long dir_count(const char *dir, bool dirs_only)
         return n;
 }
 
-/* Zombie children of the agent: shims it has not reaped. */
-static long zombie_children(pid_t parent)
+/* State and parent of /proc/<pid>; 0, or -1 when it is gone. */
+static int proc_state(const char *pid, char *ret_state, int *ret_ppid)
 {
-        _cleanup_closedir_ DIR *d = opendir("/proc");
+        char p[300], buf[512];
+        const char *q;
+        FILE *f;
+        int r = -1;
+
+        snprintf(p, sizeof(p), "/proc/%s/stat", pid);
+        f = fopen(p, "re");
+        if (!f)
+                return -1;
+        if (fgets(buf, sizeof(buf), f) && (q = strrchr(buf, ')')) && sscanf(q + 2, "%c %d", ret_state, ret_ppid) == 2)
+                r = 0;
+        fclose(f);
+        return r;
+}
+
+/* Zombies the agent leaves: its children it has not reaped, and the children of its children
+ * (the shims, which its shim server reaps) that nobody reaped. */
+static long zombie_children(pid_t agent)
+{
+        _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
+        pid_t kids[64];
+        size_t n_kids = 0;
         long n = 0;
 
-        if (!d)
-                return -1;
-        while ((de = readdir(d))) {
-                char p[300], buf[512], state;
-                int ppid;
-                const char *q;
-                FILE *f;
+        for (int pass = 0; pass < 2; pass++) {
+                d = opendir("/proc");
+                if (!d)
+                        return -1;
+                while ((de = readdir(d))) {
+                        char state;
+                        int ppid;
+                        bool ours;
 
-                if (de->d_name[0] < '0' || de->d_name[0] > '9')
-                        continue;
-                snprintf(p, sizeof(p), "/proc/%s/stat", de->d_name);
-                f = fopen(p, "re");
-                if (!f)
-                        continue;
-                if (fgets(buf, sizeof(buf), f) && (q = strrchr(buf, ')')) &&
-                    sscanf(q + 2, "%c %d", &state, &ppid) == 2 && ppid == parent && state == 'Z')
-                        n++;
-                fclose(f);
+                        if (de->d_name[0] < '0' || de->d_name[0] > '9' || proc_state(de->d_name, &state, &ppid) < 0)
+                                continue;
+                        if (pass == 0) {
+                                if (ppid == agent && state != 'Z' && n_kids < ELEMENTSOF(kids))
+                                        kids[n_kids++] = atoi(de->d_name);
+                                continue;
+                        }
+                        ours = ppid == agent;
+                        for (size_t i = 0; i < n_kids && !ours; i++)
+                                ours = ppid == kids[i];
+                        n += ours && state == 'Z';
+                }
+                closedir(TAKE_PTR(d));
         }
         return n;
 }

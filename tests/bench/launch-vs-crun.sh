@@ -355,7 +355,7 @@ cpu_now() {
                 NR == 2 { printf "%s %.0f ", busy, (sec($1) + sec($2)) * tck }' "$W/times.txt"
         local server server_ticks=0
         server=$(pgrep -P "$AGENT_PID" -f -- ' --server$' || true)
-        [ -z "$server" ] || server_ticks=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$server/stat")
+        [ -z "$server" ] || server_ticks=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$server/stat" 2>/dev/null || echo 0)
         awk -v server="$server_ticks" '{ print $14 + $15, $16 + $17 + server }' "/proc/$AGENT_PID/stat"
 }
 # Not in a pipeline or $(...): `times` counts the children of the shell that runs it.
@@ -521,5 +521,5 @@ fi
 bench_goal "agent VmRSS, max over $LEAK_TASKS tasks" "$rss_max" KiB "<" 10240
 bench_goal "agent fds after the tasks (before: $(leak fds_before))" "$(leak fds_after)" fds "<=" "$(leak fds_before)"
 bench_goal "task cgroups left under $CGROOT/tasks" "$(leak cgroups_left)" cgroups "<=" 0
-bench_goal "zombie children of the agent (unreaped shims)" "$(leak zombie_children)" zombies "<=" 0
+bench_goal "zombies of the agent and its shim server (unreaped shims)" "$(leak zombie_children)" zombies "<=" 0
 bench_done

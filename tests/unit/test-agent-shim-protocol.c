@@ -277,8 +277,8 @@ static void test_clone_flags(void **state)
                                CLONE_NEWNET));
 }
 
-/* The shim server's socket: a request carries the sandbox and two fds, an answer the pid and
- * a pidfd, or an errno; anything else is refused and leaves no fd open. */
+/* The shim server's socket: a request carries the sandbox and three fds, an answer the pid
+ * and a pidfd, or an errno; anything else is refused and leaves no fd open. */
 static int fd_count(void)
 {
         int n = 0;
@@ -288,12 +288,38 @@ static int fd_count(void)
         return n;
 }
 
+/* A raw datagram with `n` copies of `fd` attached, as a peer that does not follow the
+ * protocol would send it. */
+static void send_raw(int sock, const void *data, size_t len, int fd, size_t n)
+{
+        int fds[5];
+        char buf[CMSG_SPACE(sizeof(fds))];
+        struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+
+        assert_true(n <= ELEMENTSOF(fds));
+        memset(buf, 0, sizeof(buf));
+        if (n) {
+                struct cmsghdr *c;
+
+                for (size_t i = 0; i < n; i++)
+                        fds[i] = fd;
+                msg.msg_control = buf;
+                msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
+                c = CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(n * sizeof(int));
+                memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+        }
+        assert_int_equal(sendmsg(sock, &msg, 0), (ssize_t)len);
+}
+
 static void test_server_socket(void **state)
 {
-        int sv[2], p[2], log_fd, report_fd = -1, got_log = -1, pidfd = -1, before;
-        char *sandbox = NULL;
-        pid_t pid = 0;
-        uint64_t start = 0;
+        int sv[2], p[2], log_fd, fds[_SHIM_REQUEST_FDS], got[_SHIM_REQUEST_FDS], pidfd = -1, before, n;
+        struct shim_answer answer;
+        char *sandbox = NULL, *longpath;
         (void)state;
 
         before = fd_count();
@@ -301,69 +327,84 @@ static void test_server_socket(void **state)
         assert_int_equal(pipe2(p, O_CLOEXEC), 0);
         log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
         assert_true(log_fd >= 0);
+        fds[SHIM_REQUEST_REPORT] = p[1];
+        fds[SHIM_REQUEST_LOG] = log_fd;
+        fds[SHIM_REQUEST_GO] = log_fd;
 
-        assert_int_equal(shim_request_send(sv[0], "/var/lib/silo/agent/sandboxes/t1", p[1], log_fd), 0);
-        assert_int_equal(shim_request_recv(sv[1], &sandbox, &report_fd, &got_log), 1);
+        assert_int_equal(shim_request_send(sv[0], "/var/lib/silo/agent/sandboxes/t1", fds), 0);
+        assert_int_equal(shim_request_recv(sv[1], &sandbox, got), 1);
         assert_string_equal(sandbox, "/var/lib/silo/agent/sandboxes/t1");
         /* The report fd received is the pipe's write end: what is written arrives. */
-        assert_int_equal(write(report_fd, "x", 1), 1);
+        assert_int_equal(write(got[SHIM_REQUEST_REPORT], "x", 1), 1);
         {
                 char c = 0;
                 assert_int_equal(read(p[0], &c, 1), 1);
                 assert_int_equal(c, 'x');
         }
-        assert_true(fcntl(report_fd, F_GETFD) & FD_CLOEXEC);
-        free(sandbox);
-        close(report_fd);
-        close(got_log);
-
-        /* A relative path is not sent; one that arrives is refused with its fds closed. */
-        assert_int_equal(shim_request_send(sv[0], "relative", p[1], log_fd), -EINVAL);
-        {
-                int fds[2] = {p[1], log_fd};
-                char buf[CMSG_SPACE(sizeof(fds))] = {};
-                struct iovec iov = {.iov_base = "rel", .iov_len = 3};
-                struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-                                     .msg_controllen = sizeof(buf)};
-                struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-                int n = fd_count();
-
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(fds));
-                memcpy(CMSG_DATA(c), fds, sizeof(fds));
-                assert_int_equal(sendmsg(sv[0], &msg, 0), 3);
-                assert_int_equal(shim_request_recv(sv[1], &sandbox, &report_fd, &got_log), -EBADMSG);
-                assert_int_equal(fd_count(), n);
-                /* Without its fds: refused too. */
-                assert_int_equal(send(sv[0], "/a/b", 4, 0), 4);
-                assert_int_equal(shim_request_recv(sv[1], &sandbox, &report_fd, &got_log), -EBADMSG);
-                assert_int_equal(fd_count(), n);
+        for (size_t i = 0; i < _SHIM_REQUEST_FDS; i++) {
+                assert_true(fcntl(got[i], F_GETFD) & FD_CLOEXEC);
+                close(got[i]);
         }
+        free(sandbox);
+        sandbox = NULL;
 
-        /* Answers: an errno, then a pid with its pidfd. */
-        assert_int_equal(shim_answer_send(sv[1], EAGAIN, 0, 0, -1), 0);
-        assert_int_equal(shim_answer_recv(sv[0], &pid, &start, &pidfd), -EAGAIN);
-        assert_int_equal(shim_answer_send(sv[1], 0, getpid(), 12345, log_fd), 0);
-        assert_int_equal(shim_answer_recv(sv[0], &pid, &start, &pidfd), 0);
-        assert_int_equal(pid, getpid());
-        assert_int_equal(start, 12345);
+        n = fd_count();
+        /* A relative path is not sent; one that arrives is refused with its fds closed. */
+        assert_int_equal(shim_request_send(sv[0], "relative", fds), -EINVAL);
+        send_raw(sv[0], "rel", 3, log_fd, 3);
+        assert_int_equal(shim_request_recv(sv[1], &sandbox, got), -EBADMSG);
+        assert_int_equal(fd_count(), n);
+        /* Without its fds, with too few, with too many (more than the control buffer holds:
+         * MSG_CTRUNC): refused, nothing left open. */
+        send_raw(sv[0], "/a/b", 4, log_fd, 0);
+        assert_int_equal(shim_request_recv(sv[1], &sandbox, got), -EBADMSG);
+        send_raw(sv[0], "/a/b", 4, log_fd, 2);
+        assert_int_equal(shim_request_recv(sv[1], &sandbox, got), -EBADMSG);
+        send_raw(sv[0], "/a/b", 4, log_fd, 4);
+        assert_int_equal(shim_request_recv(sv[1], &sandbox, got), -EBADMSG);
+        send_raw(sv[0], "/a/b", 4, log_fd, 5);
+        assert_int_equal(shim_request_recv(sv[1], &sandbox, got), -EBADMSG);
+        assert_int_equal(fd_count(), n);
+        /* A path longer than PATH_MAX - 1 is truncated on receipt (MSG_TRUNC): refused. */
+        longpath = malloc(PATH_MAX + 10);
+        assert_non_null(longpath);
+        memset(longpath, 'a', PATH_MAX + 9);
+        longpath[0] = '/';
+        longpath[PATH_MAX + 9] = '\0';
+        assert_int_equal(shim_request_send(sv[0], longpath, fds), -EINVAL);
+        send_raw(sv[0], longpath, PATH_MAX + 9, log_fd, 3);
+        assert_int_equal(shim_request_recv(sv[1], &sandbox, got), -EBADMSG);
+        free(longpath);
+        assert_int_equal(fd_count(), n);
+
+        /* Answers: an errno without a pidfd, then a pid with its pidfd; the caller reads the
+         * answer's error. */
+        assert_int_equal(shim_answer_send(sv[1], &(struct shim_answer){.error = EAGAIN}, -1), 0);
+        assert_int_equal(shim_answer_recv(sv[0], &answer, &pidfd), 0);
+        assert_int_equal(answer.error, EAGAIN);
+        assert_int_equal(pidfd, -1);
+        assert_int_equal(shim_answer_send(sv[1], &(struct shim_answer){.pid = getpid(), .start_time = 12345}, log_fd), 0);
+        assert_int_equal(shim_answer_recv(sv[0], &answer, &pidfd), 0);
+        assert_int_equal(answer.error, 0);
+        assert_int_equal(answer.pid, getpid());
+        assert_int_equal(answer.start_time, 12345);
         assert_true(pidfd >= 0 && pidfd != log_fd);
         close(pidfd);
-        /* An answer that says success without a pidfd is malformed. */
-        {
-                struct shim_answer a = {.error = 0, .pid = 42};
-                assert_int_equal(send(sv[1], &a, sizeof(a), 0), (ssize_t)sizeof(a));
-                assert_int_equal(shim_answer_recv(sv[0], &pid, &start, &pidfd), -EBADMSG);
-        }
+        /* A short answer, or one with two fds: malformed, nothing left open. */
+        send_raw(sv[1], "abc", 3, log_fd, 1);
+        assert_int_equal(shim_answer_recv(sv[0], &answer, &pidfd), -EBADMSG);
+        send_raw(sv[1], &(struct shim_answer){.pid = 1}, sizeof(struct shim_answer), log_fd, 2);
+        assert_int_equal(shim_answer_recv(sv[0], &answer, &pidfd), -EBADMSG);
+        assert_int_equal(fd_count(), n);
+
         /* The peer gone: EOF for the server, -EPIPE for the agent. */
         close(sv[1]);
-        assert_int_equal(shim_answer_recv(sv[0], &pid, &start, &pidfd), -EPIPE);
-        assert_int_equal(shim_request_send(sv[0], "/a", p[1], log_fd), -EPIPE);
+        assert_int_equal(shim_answer_recv(sv[0], &answer, &pidfd), -EPIPE);
+        assert_int_equal(shim_request_send(sv[0], "/a", fds), -EPIPE);
         close(sv[0]);
         assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
         close(sv[0]);
-        assert_int_equal(shim_request_recv(sv[1], &sandbox, &report_fd, &got_log), 0);
+        assert_int_equal(shim_request_recv(sv[1], &sandbox, got), 0);
         close(sv[1]);
         close(p[0]);
         close(p[1]);

@@ -44,6 +44,16 @@ agent_start() {
     fail "silo-agent did not answer /health within 10 s"
 }
 
+# agent_kill9: what a crash or the OOM killer does to the agent.
+agent_kill9() {
+    kill -KILL "$AGENT_PID"
+    wait "$AGENT_PID" 2>/dev/null || true
+    AGENT_PID=""
+}
+
+# gone PID: the process has exited (a zombie nobody reaped counts).
+gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
 agent_stop() {
     [ -n "$AGENT_PID" ] || return 0
     kill -TERM "$AGENT_PID" 2>/dev/null || true

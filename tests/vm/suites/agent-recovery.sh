@@ -51,13 +51,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# agent_kill9: what a crash or the OOM killer does to the agent.
-agent_kill9() {
-    kill -KILL "$AGENT_PID"
-    wait "$AGENT_PID" 2>/dev/null || true
-    AGENT_PID=""
-}
-
 # A jq start costs ~0.7 s under TCG: the checks below read one task list or one status queue
 # with one jq into bash arrays, not one GET and one jq per task (that was most of a minute).
 #
@@ -304,7 +297,6 @@ pass "live-15: $msg"
 [ -e "$AGENT_STATE/sandboxes/.bad-ghost3/stdout" ] || fail "ghost3's kept sandbox removed by a later restart"
 rm -rf "$AGENT_STATE/sandboxes/.bad-ghost3" "$AGENT_STATE/tasks/ghost3.json.bad"
 pass "a later restart keeps ghost3's set-aside sandbox"
-gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 for _ in $(seq 50); do gone "${PID[live-15]}" && gone "$shim" && break; sleep 0.1; done
 gone "${PID[live-15]}" || fail "live-15's pid ${PID[live-15]} survives outside its cgroup"
 gone "$shim" || fail "live-15's shim $shim survives"
@@ -464,7 +456,8 @@ echo "== crash mid-launch"
 crash_build="$(jq -r '.[] | select(.name == "test_crash_points") | .value' \
     "$SILO_BUILD_DIR/meson-info/intro-buildoptions.json")"
 if [ "$crash_build" = true ]; then
-    for point in launch-after-cgroup launch-before-shim launch-after-shim-spawn launch-before-answer; do
+    for point in launch-after-cgroup launch-before-shim launch-after-shim-request launch-after-shim-spawn \
+                 launch-before-answer; do
         id="crash-$point"
         spec="{\"id\":\"$id\",\"name\":\"crash\",\"init\":false,\"command\":[\"/bin/sleep\",\"3600\"]}"
         agent_stop
