@@ -271,7 +271,9 @@ int shim_server_spawn(struct agent *a, const char *sandbox, int report_fd, int l
                 server_kill(a->shim_server);
         }
         if (r < 0) {
-                if (a->shim_server && a->shim_server->pid == server)
+                /* A server that stalled, or answered what is not an answer, is not asked
+                 * again; our own shortage of fds or memory is not its fault. */
+                if (a->shim_server && a->shim_server->pid == server && r != -EMFILE && r != -ENFILE && r != -ENOMEM)
                         server_kill(a->shim_server);
                 if (r == -ETIMEDOUT)
                         return error_set(ret_error, r, "the shim server (pid %d) did not answer in %llu s", (int)server,

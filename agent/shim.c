@@ -418,7 +418,7 @@ static _noreturn_ void server_child(int sock, int sfd, const char *argv0, const 
         sigprocmask(SIG_SETMASK, &mask, NULL);
         if (cmdline_set(argv0, sandbox) < 0)
                 _exit(127);     /* cmdline_check() passed: not expected; the agent sees a shim
-                                 * that ended without a report and fails the launch */
+                                 * that ended without recording the task's end: FAILED */
         /* Nothing of the sandbox is touched before the agent holds our answer. */
         do
                 n = read(SHIM_GO_FD, &go, 1);
@@ -452,11 +452,11 @@ static int server_serve_one(int sock, int sfd, const char *argv0)
         pid = fork();
         if (pid == 0)
                 server_child(sock, sfd, argv0, sandbox, fds);
-        for (size_t i = 0; i < _SHIM_REQUEST_FDS; i++)
-                close(fds[i]);
         if (pid < 0)
                 answer.error = errno;
-        else {
+        for (size_t i = 0; i < _SHIM_REQUEST_FDS; i++)
+                close(fds[i]);
+        if (pid > 0) {
                 /* Not reaped before the answer is sent, so neither the pid nor its start time
                  * can name another process meanwhile, even if the shim ended at once. */
                 pidfd = pidfd_open(pid, 0);
