@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/event-loop.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "isolator/isolator.h"
@@ -121,26 +121,6 @@ static void server_kill(struct shim_server *s)
                 s->agent->shim_server = NULL;
 }
 
-/* Until `sock` is readable (a message, or EOF): 0, or -ETIMEDOUT at the deadline. Not
- * SO_RCVTIMEO: io_uring's task work interrupts the agent's blocking calls (EINTR), and each
- * restart would start the timeout again. */
-static int answer_wait(int sock, uint64_t deadline)
-{
-        for (;;) {
-                struct pollfd p = {.fd = sock, .events = POLLIN};
-                uint64_t now = now_usec();
-                int r;
-
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                r = poll(&p, 1, (int)((deadline - now + 999) / 1000));
-                if (r > 0)
-                        return 0;
-                if (r < 0 && errno != EINTR)
-                        return negative_errno();
-        }
-}
-
 int shim_server_start(struct agent *a, char **ret_error)
 {
         struct server_exec x = {.shim_path = a->shim_path};
@@ -190,7 +170,7 @@ int shim_server_start(struct agent *a, char **ret_error)
                 return error_wrap(ret_error, r, "watching the shim server");
         }
         a->shim_server = s;
-        r = answer_wait(s->sock, now_usec() + SHIM_SERVER_ANSWER_USEC);
+        r = fd_wait_readable(s->sock, now_usec() + SHIM_SERVER_ANSWER_USEC);
         if (r >= 0)
                 r = shim_answer_recv(s->sock, &hello, &extra);
         if (r >= 0) {
@@ -239,7 +219,7 @@ static int server_request(struct shim_server *s, const char *sandbox, int report
         /* A crash here leaves at most a shim waiting for a go that never comes. */
         agent_crash_point("launch-after-shim-request");
         if (r >= 0)
-                r = answer_wait(s->sock, now_usec() + SHIM_SERVER_ANSWER_USEC);
+                r = fd_wait_readable(s->sock, now_usec() + SHIM_SERVER_ANSWER_USEC);
         if (r >= 0)
                 r = shim_answer_recv(s->sock, ret_answer, ret_pidfd);
         if (r < 0) {

@@ -367,20 +367,9 @@ static int cmdline_set(const char *argv0, const char *sandbox)
  * taken by a restarted agent for a process that never became a shim, and killed. */
 static int cmdline_check(void)
 {
-        _cleanup_free_ char *stat = NULL;
-        unsigned long long arg_start = 0;
-        const char *p;
+        uint64_t arg_start = 0;
 
-        if (file_read_full("/proc/self/stat", 0, &stat, NULL) < 0 || !(p = strrchr(stat, ')')))
-                return -EIO;
-        /* Fields 3.. follow the command name; arg_start is field 48. */
-        p++;
-        for (int field = 3; field <= 48 && p; field++) {
-                p = strchr(p, ' ');
-                if (p && field < 48)
-                        p++;
-        }
-        if (!p || sscanf(p, " %llu", &arg_start) != 1 || arg_start == 0)
+        if (process_stat_field(getpid(), 48, &arg_start) < 0 || arg_start == 0)
                 return -EIO;
         if (prctl(PR_SET_MM, PR_SET_MM_ARG_START, (unsigned long)arg_start, 0, 0) < 0)
                 return negative_errno();

@@ -335,7 +335,7 @@ static void task_start_undo(struct task *t)
                  * (the loop must keep the watchdog fed): a shim stuck in the kernel longer may
                  * keep its group, which the agent's next start removes as a leftover. */
                 (void)pidfd_send_signal(t->shim_pidfd, SIGKILL, NULL, 0);
-                if (pidfd_wait_exit(t->shim_pidfd, 1000000) < 0)
+                if (fd_wait_readable(t->shim_pidfd, now_usec() + 1000000) < 0)
                         log_warning("Task %s: its shim %d outlived SIGKILL by 1 s; its cgroup %s may stay",
                                     t->id, (int)t->shim_pid, strempty(t->cgroup_path));
         }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* File helpers: crash-safe atomic writes and whole-file reads. */
 #include <fcntl.h>
+#include <poll.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <dirent.h>
 
 #include "common/array.h"
+#include "common/clock.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 
@@ -28,6 +30,23 @@ static int write_all(int fd, const void *data, size_t size)
                 size -= (size_t)n;
         }
         return 0;
+}
+
+int fd_wait_readable(int fd, uint64_t deadline_usec)
+{
+        for (;;) {
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                uint64_t now = now_usec();
+                int r;
+
+                if (now >= deadline_usec)
+                        return -ETIMEDOUT;
+                r = poll(&p, 1, (int)((deadline_usec - now + 999) / 1000));
+                if (r > 0)
+                        return 0;
+                if (r < 0 && errno != EINTR)
+                        return negative_errno();
+        }
 }
 
 int fsync_directory_of(const char *path)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Replace `path` with `data` so that after a crash the file holds either the old or the new
@@ -27,6 +28,12 @@ int file_read_full(const char *path, size_t max, char **ret_data, size_t *ret_si
 /* Write a short string to an existing (pseudo) file without creating it, as cgroupfs and
  * sysfs want: one write() call, so the kernel sees the whole value at once. */
 int file_write_string(const char *path, const char *s);
+
+/* Until `fd` is readable (data, EOF, or for a pidfd: its process exited): 0, or -ETIMEDOUT at
+ * `deadline_usec` (now_usec(), CLOCK_MONOTONIC). A deadline, not a timeout restarted after
+ * each EINTR: io_uring's task work interrupts its owner's blocking calls, and a restarted
+ * timeout (SO_RCVTIMEO, a poll() per try) would never end under a steady stream of them. */
+int fd_wait_readable(int fd, uint64_t deadline_usec);
 
 /* fsync the directory that contains `path` (or `path` itself when it is a directory). */
 int fsync_directory_of(const char *path);

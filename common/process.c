@@ -1,24 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Process identity from procfs. */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "common/clock.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/process.h"
 
-/* Fields 22 (starttime) and 24 (rss, pages) of /proc/<pid>/stat. The command name (field 2)
- * may contain spaces and parentheses: parse after the last ')'. */
-static int process_stat_read(pid_t pid, uint64_t *ret_start, uint64_t *ret_rss_pages)
+/* Fields of /proc/<pid>/stat by their number in proc(5), `fields` ascending and all from 3
+ * on, as unsigned numbers. The command name (field 2) may contain spaces and parentheses:
+ * fields are counted after its last ')'. */
+static int process_stat_read(pid_t pid, const unsigned *fields, size_t n, uint64_t *ret)
 {
         char p[64];
         _cleanup_free_ char *stat = NULL;
-        unsigned long long t, rss;
         const char *q;
+        unsigned field = 3;
+        size_t i = 0;
         int r;
 
         snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
@@ -26,38 +27,54 @@ static int process_stat_read(pid_t pid, uint64_t *ret_start, uint64_t *ret_rss_p
         if (r < 0)
                 return r;
         q = strrchr(stat, ')');
-        if (!q || sscanf(q + 2,
-                         "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-                         "%*d %*d %llu %*u %llu",
-                         &t, &rss) != 2)
+        if (!q || q[1] != ' ')
                 return -EBADMSG;
-        *ret_start = t;
-        *ret_rss_pages = rss;
+        for (q += 2; i < n; field++) {
+                if (field == fields[i]) {
+                        char *end;
+
+                        errno = 0;
+                        ret[i++] = strtoull(q, &end, 10);
+                        if (end == q || errno || (*end != ' ' && *end != '\n' && *end != '\0'))
+                                return -EBADMSG;
+                }
+                q = strchr(q, ' ');
+                if (!q)
+                        return i == n ? 0 : -EBADMSG;
+                q++;
+        }
         return 0;
+}
+
+int process_stat_field(pid_t pid, unsigned field, uint64_t *ret)
+{
+        if (field < 3)
+                return -EINVAL;
+        return process_stat_read(pid, &field, 1, ret);
 }
 
 uint64_t process_start_time(pid_t pid)
 {
-        uint64_t t, rss;
+        uint64_t t;
 
-        return process_stat_read(pid, &t, &rss) < 0 ? 0 : t;
+        return process_stat_field(pid, 22, &t) < 0 ? 0 : t;
 }
 
 int process_rss_bytes(pid_t pid, uint64_t start_time, uint64_t *ret)
 {
         long page = sysconf(_SC_PAGESIZE);
-        uint64_t t, rss;
+        uint64_t v[2]; /* starttime, rss in pages */
         int r;
 
         if (pid <= 0 || page <= 0)
                 return -ESRCH;
-        r = process_stat_read(pid, &t, &rss);
+        r = process_stat_read(pid, (const unsigned[]){22, 24}, 2, v);
         if (r < 0)
                 return r == -ENOENT ? -ESRCH : r;
         /* Another process reusing the pid is not the one asked about. */
-        if (start_time && t != start_time)
+        if (start_time && v[0] != start_time)
                 return -ESRCH;
-        *ret = rss * (uint64_t)page;
+        *ret = v[1] * (uint64_t)page;
         return 0;
 }
 
@@ -76,23 +93,4 @@ int process_signals_ignored(uint64_t *ret)
                 return -EBADMSG;
         *ret = mask;
         return 0;
-}
-
-int pidfd_wait_exit(int pidfd, uint64_t timeout_usec)
-{
-        uint64_t deadline = now_usec() + timeout_usec;
-
-        for (;;) {
-                struct pollfd p = {.fd = pidfd, .events = POLLIN};
-                uint64_t now = now_usec();
-                int r;
-
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                r = poll(&p, 1, (int)((deadline - now + 999) / 1000));
-                if (r > 0)
-                        return 0;
-                if (r < 0 && errno != EINTR)
-                        return negative_errno();
-        }
 }

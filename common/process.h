@@ -9,6 +9,9 @@
  * does not exist or the file cannot be parsed. The agent checkpoints it with each pid so a
  * recovered pid is only trusted when the start time still matches. */
 uint64_t process_start_time(pid_t pid);
+/* Field `field` (3 or more, numbered as in proc(5)) of /proc/<pid>/stat, read as an unsigned
+ * number: 0, -EINVAL for a field below 3, -EBADMSG when it is missing or not one, -errno. */
+int process_stat_field(pid_t pid, unsigned field, uint64_t *ret);
 /* The resident set (VmRSS, /proc/<pid>/stat field 24 times the page size) of the process
  * `pid` started at `start_time` (process_start_time(); 0: any). -ESRCH when it is gone or the
  * pid now names another process. */
@@ -16,6 +19,3 @@ int process_rss_bytes(pid_t pid, uint64_t start_time, uint64_t *ret);
 /* The signals this process ignores (SigIgn of /proc/self/status: bit n-1 for signal n), which
  * execve() and clone3(CLONE_CLEAR_SIGHAND) keep ignored, as a mask. 0 or -errno. */
 int process_signals_ignored(uint64_t *ret);
-/* Until the process of `pidfd` (a child or not) has exited: 0, or -ETIMEDOUT after
- * timeout_usec. A deadline, so the EINTRs of an io_uring owner's task work do not extend it. */
-int pidfd_wait_exit(int pidfd, uint64_t timeout_usec);

@@ -72,11 +72,31 @@ static void test_rss_refuses_another_process(void **state)
         assert_int_equal(rss, 7);
 }
 
+/* Fields after the command name, by their proc(5) number; what is not an unsigned number, or
+ * not there, is refused. */
+static void test_stat_field(void **state)
+{
+        uint64_t v = 0;
+
+        (void)state;
+        assert_int_equal(process_stat_field(getpid(), 4, &v), 0);
+        assert_int_equal(v, (uint64_t)getppid());
+        assert_int_equal(process_stat_field(getpid(), 22, &v), 0);
+        assert_int_equal(v, process_start_time(getpid()));
+        /* arg_start, which the shim server sets to itself: an address, never 0. */
+        assert_int_equal(process_stat_field(getpid(), 48, &v), 0);
+        assert_true(v > 0);
+        assert_int_equal(process_stat_field(getpid(), 2, &v), -EINVAL);
+        assert_int_equal(process_stat_field(getpid(), 3, &v), -EBADMSG);     /* the state: a letter */
+        assert_int_equal(process_stat_field(getpid(), 1000, &v), -EBADMSG);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rss_of_self),
                 cmocka_unit_test(test_rss_refuses_another_process),
+                cmocka_unit_test(test_stat_field),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
