@@ -15,6 +15,9 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# Where KASLR put the kernel: run-vm.sh prints the vCPUs' instruction pointers of a guest that
+# stopped answering, and this base relates them to a System.map (linux-image-*-dbg).
+awk '$3 == "_stext" { print "silo-vm: kernel _stext " $1; exit }' /proc/kallsyms
 
 # Any failure here is a boot failure: say what broke on the console, then power off without
 # printing the exit marker, so that run-vm.sh reports it with the console tail.

@@ -233,6 +233,42 @@ fi
 # log; only what lies between the start and exit markers (the command's own output) goes to
 # our stdout. The reader kills qemu (through `timeout`, which passes the TERM on) when the
 # guest is wedged, and says so in $wedged_file.
+# Each vCPU's instruction pointer and state through qemu's human monitor: HLT=1 is a vCPU
+# idle in HLT (waiting for an interrupt or a timer), CPL=3 one running user code, CPL=0 with
+# HLT=0 one busy in the kernel; RIP names the place with the KASLR base the guest printed at
+# boot (init.sh) and the System.map of Debian's linux-image-*-dbg package. Into the console
+# log, whose tail a timeout prints.
+vcpu_dump() {
+    echo "run-vm: ---- vCPU state from qemu's monitor, $((SECONDS - start_s)) s after the boot ----"
+    timeout 30 python3 - "$work/monitor.sock" <<'PY'
+import re, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+for cmd in ["info status", "info cpus", "info registers -a"]:
+    s.sendall((cmd + "\n").encode())
+    time.sleep(1)
+out = b""
+s.settimeout(2)
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+except socket.timeout:
+    pass
+text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", out.decode(errors="replace").replace("\r", ""))
+# The registers that say where each vCPU is (RIP, HLT=1: idle), the monitor's answers, not
+# its echo of what was typed.
+for line in text.splitlines():
+    if line.startswith("(qemu)") or re.match(r"(RAX|RSI|R8 |R12|[ECSDFG]S |LDT|TR |GDT|IDT|CR0|DR|EFER|FCW|FPR|YMM|XMM|$)", line):
+        continue
+    print(line)
+PY
+    echo "run-vm: ---- end of vCPU state ----"
+}
+
 boot() {
     rm -f "$status_file" "$wedged_file" "$vm_pidfile" "$work/console"
     mkfifo "$work/console"
@@ -269,6 +305,7 @@ boot() {
         }' <"$work/console" &
     reader_pid=$!
 
+    rm -f "$work/monitor.sock"
     start_s=$SECONDS
     # -no-reboot turns the guest's reboot (panic=-1) into qemu exiting; `timeout` kills qemu by
     # its PID (TERM, then KILL 5 s later) so a wedged guest never hangs the caller.
@@ -276,14 +313,30 @@ boot() {
         -accel tcg -cpu max -m "$mem" -smp 2 -nographic -no-reboot -nic none \
         -kernel "$kernel" -initrd "$work/initramfs.cpio" -append "$append" \
         -virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap" \
+        -monitor "unix:$work/monitor.sock,server=on,wait=off" \
         "${virtfs[@]}" </dev/null >"$work/console" 2>&1 &
     vm_pid=$!
     echo "$vm_pid" >"$vm_pidfile"
+    # Shortly before --timeout, what the vCPUs execute, from outside the guest: the guest's
+    # own watchdog (stage2.sh) needs a guest that still schedules, and twice in CI a guest
+    # printed nothing for minutes, its watchdog included.
+    if [ "$timeout" -gt 30 ]; then
+        (
+            # Its sleep ends with it, so that no process outlives the run.
+            trap 'kill "$sleep_pid" 2>/dev/null; exit 0' TERM
+            sleep $((timeout - 15)) &
+            sleep_pid=$!
+            wait "$sleep_pid" && vcpu_dump >>"$log" 2>&1
+        ) &
+        dump_pid=$!
+    fi
     set +e
     wait "$vm_pid"
     vm_rc=$?
     set -e
     vm_pid=""
+    [ -z "${dump_pid:-}" ] || { kill "$dump_pid" 2>/dev/null || true; wait "$dump_pid" 2>/dev/null || true; }
+    dump_pid=""
     wait "$reader_pid" || true
     reader_pid=""
 }
