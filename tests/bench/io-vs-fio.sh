@@ -8,7 +8,11 @@
 #        floor of silo-io/fio on this machine) are printed per pair; AA=0: pairs only;
 #        PROFILE=1: after the pairs, one more run of each tool under `perf stat` (when perf and
 #        the syscall tracepoints are there): io_uring_enter calls, context switches, task-clock
-#        and page faults per I/O, the per-I/O work one tool does that the other does not).
+#        and page faults per I/O, the per-I/O work one tool does that the other does not);
+#        PINNED=3: on a machine with 2 CPUs or more, that many more QD 1 pairs with both tools
+#        pinned to one CPU (--cpus_allowed / --cpus-allowed), printed, not a goal: at QD 1 the
+#        IOPS depend on where the scheduler wakes the submitter and the loop device's worker,
+#        and pinning takes that out of the comparison (0: none).
 # Goals (issue 19): IOPS >= 1.0x fio's in every case (4k randread QD 1, 32, 128; 128k read
 # QD 32), and a p99 at QD 1 no worse than fio's (cases run by CASES only). Exits 1 when one is
 # missed (tests/bench/README.md), 77 without root or fio.
@@ -41,15 +45,15 @@ LOOP=$(losetup --find --show "$IMG")
 "$SILO_IO" --filename "$LOOP" --rw write --bs 1m --iodepth 8 --allow-write-device > /dev/null
 echo "# $LOOP over $IMG ($SIZE), $PAIRS pairs of ${RUNTIME}s runs, $(fio --version), kernel $(uname -r)"
 
-run_fio() { # rw bs qd -> "iops p99_us cpu_us_per_io" (CPU: the job thread's user + sys)
+run_fio() { # rw bs qd [FIO-ARGS...] -> "iops p99_us cpu_us_per_io" (CPU: the job thread's user + sys)
         fio --name=bench --filename="$LOOP" --ioengine=io_uring --direct=1 --rw="$1" --bs="$2" \
-            --iodepth="$3" --fixedbufs=1 --registerfiles=1 --runtime="$RUNTIME" --time_based \
+            --iodepth="$3" --fixedbufs=1 --registerfiles=1 --runtime="$RUNTIME" --time_based "${@:4}" \
             --lat_percentiles=1 --output-format=json > "$T/fio.json"
         jq -r '.jobs[0] | "\(.read.iops) \(.read.lat_ns.percentile["99.000000"] / 1000) \((.usr_cpu + .sys_cpu) / 100 * .job_runtime * 1000 / .read.total_ios)"' "$T/fio.json"
 }
-run_silo() {
+run_silo() { # rw bs qd [SILO-IO-ARGS...]
         "$SILO_IO" --filename "$LOOP" --rw "$1" --bs "$2" --iodepth "$3" --direct 1 \
-                   --fixedbufs 1 --registerfiles 1 --runtime "$RUNTIME" --json > "$T/silo.json"
+                   --fixedbufs 1 --registerfiles 1 --runtime "$RUNTIME" "${@:4}" --json > "$T/silo.json"
         jq -r '"\(.read.iops) \(.read.lat_us.p99) \((.cpu.user_sec + .cpu.sys_sec) * 1e6 / .read.ios)"' "$T/silo.json"
 }
 
@@ -62,12 +66,14 @@ fi
 profile() { # ios-jq-path json-file cmd...
         local q="$1" out="$2"
         shift 2
-        perf stat -x, -o "$T/perf.csv" -e syscalls:sys_enter_io_uring_enter,context-switches,task-clock,page-faults \
+        perf stat -x, -o "$T/perf.csv" \
+                -e syscalls:sys_enter_io_uring_enter,context-switches,cpu-migrations,task-clock,page-faults \
                 "$@" > "$out"
         awk -F, -v n="$(jq -r "$q" "$out")" '
                 $3 ~ /io_uring_enter/ { e = $1 } $3 == "context-switches" { c = $1 }
+                $3 == "cpu-migrations" { m = $1 }
                 $3 == "task-clock" { t = $1 } $3 == "page-faults" { f = $1 }
-                END { printf "%.2f %.2f %.2f %.4f\n", e / n, c / n, t * 1000 / n, f / n }' "$T/perf.csv"
+                END { printf "%.2f %.2f %.2f %.2f %.4f\n", e / n, c / n, m / n, t * 1000 / n, f / n }' "$T/perf.csv"
 }
 : > "$T/profile"
 
@@ -132,7 +138,35 @@ PY
 done
 if [ -s "$T/profile" ]; then
         echo "# profile, one run each (perf stat): per I/O"
-        printf "%-22s %-8s %10s %10s %12s %10s\n" case tool enters cswitches task-clock_us faults
-        awk '{ printf "%-22s %-8s %10s %10s %12s %10s\n", $1 " " $2 " " $3, $4, $5, $6, $7, $8 }' "$T/profile"
+        printf "%-22s %-8s %10s %10s %10s %12s %10s\n" case tool enters cswitches migrations task-clock_us faults
+        awk '{ printf "%-22s %-8s %10s %10s %10s %12s %10s\n", $1 " " $2 " " $3, $4, $5, $6, $7, $8, $9 }' "$T/profile"
+fi
+# At QD 1 each I/O is a round trip: silo-io or fio submits and sleeps, the loop device's worker
+# serves the read, a softirq completes it and wakes the submitter. Which CPUs those wake-ups
+# land on weighs more than either tool's own work, so the same pairs again with both tools
+# pinned to the last CPU show how much of the QD 1 ratio is placement. Printed, not a goal.
+cpus=$(nproc)
+if [ "${PINNED:-3}" -gt 0 ] && [ "$cpus" -ge 2 ] && [[ " ${CASES:-randread:4k:1} " == *" randread:4k:1 "* ]]; then
+        pin=$((cpus - 1))
+        : > "$T/fio.txt"; : > "$T/silo.txt"
+        for i in $(seq 1 "$PINNED"); do
+                if [ $((i % 2)) -eq 1 ]; then
+                        run_fio randread 4k 1 --cpus_allowed="$pin" >> "$T/fio.txt"
+                        run_silo randread 4k 1 --cpus-allowed "$pin" >> "$T/silo.txt"
+                else
+                        run_silo randread 4k 1 --cpus-allowed "$pin" >> "$T/silo.txt"
+                        run_fio randread 4k 1 --cpus_allowed="$pin" >> "$T/fio.txt"
+                fi
+        done
+        python3 - "$T/fio.txt" "$T/silo.txt" "$pin" <<'PY'
+import statistics, sys
+f = [list(map(float, l.split())) for l in open(sys.argv[1])]
+s = [list(map(float, l.split())) for l in open(sys.argv[2])]
+fi, si = statistics.median(x[0] for x in f), statistics.median(x[0] for x in s)
+print("# randread 4k QD1, both pinned to CPU %s (not a goal): fio %.0f, silo-io %.0f IOPS, %.2fx; "
+      "p99 fio %.1f, silo-io %.1f us; per pair %s" % (sys.argv[3], fi, si, si / fi,
+      statistics.median(x[1] for x in f), statistics.median(x[1] for x in s),
+      " ".join("%.3f" % (b[0] / a[0]) for a, b in zip(f, s))))
+PY
 fi
 bench_done
