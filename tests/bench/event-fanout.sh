@@ -18,7 +18,7 @@ trap 'rc=$?; rm -rf "$SHM"; set +e; (exit $rc); cleanup' EXIT
 start_master --heartbeat-interval-ms 20 --max-connections-per-client 0 --event-buffer 1000 \
     --log-level info --state-dir "$SHM/state"
 for i in $(seq "$AGENTS"); do start_sim "s$i" --cpus 256 --mem 274877906944 --finish-after-ms 100; done
-wait_for 20 "$AGENTS agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' "$AGENTS"
+wait_until 20 "$AGENTS agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' "$AGENTS"
 URL="http://127.0.0.1:$PORT"
 
 # The highest of the agents' heartbeat p99 (us) over one workload.
@@ -26,7 +26,7 @@ workload() {
     local i
     for i in $(seq "$AGENTS"); do sim "s$i" POST /sim/rtt-reset '{}' >/dev/null; done
     $PY submit "$URL" "$TOKEN" "$1" "$TASKS" "$RATE" || fail "submitting the $1 workload"
-    wait_for 60 "the $1 workload FINISHED" api_is /api/v1/tasks "[.tasks[] | select((.id|startswith(\"$1-\")) and .state==\"FINISHED\")] | length" "$TASKS"
+    wait_until 60 "the $1 workload FINISHED" api_is /api/v1/tasks "[.tasks[] | select((.id|startswith(\"$1-\")) and .state==\"FINISHED\")] | length" "$TASKS"
     for i in $(seq "$AGENTS"); do sim "s$i" GET /sim/state | jq .heartbeat.p99_us; done | sort -n | tail -n1
 }
 workload warm >/dev/null
@@ -40,7 +40,7 @@ PIDS+=("${CPIDS[@]}")
 $PY stall "$URL" "$TOKEN" "$WORK/stalled.out" >/dev/null 2>&1 &
 STALLED=$!
 PIDS+=("$STALLED")
-wait_for 20 "$CONSUMERS + 1 consumers" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' $URL/metrics | grep -q '^silo_master_event_consumers $((CONSUMERS + 1))\$'"
+wait_until 20 "$CONSUMERS + 1 consumers" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' $URL/metrics | grep -q '^silo_master_event_consumers $((CONSUMERS + 1))\$'"
 with=$(workload with)
 dropped=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/metrics" | awk '/^silo_master_event_consumers_dropped_total/ {print $2}')
 kill "${CPIDS[@]}" "$STALLED" 2>/dev/null || true

@@ -23,7 +23,7 @@ assert_match "libsilo's soname" "$(objdump -p "$LIB" | awk '/SONAME/ { print $2 
 # A small event window, so a stale ?since= is easy to provoke.
 start_master --heartbeat-interval-ms 100 --agent-timeout-ms 3000 --event-window 10
 start_sim a1 --cpus 4
-wait_for 10 "a1 registered" sim_registered a1
+wait_until 10 "a1 registered" sim_registered a1
 
 SILO_TEST_MASTER="http://127.0.0.1:$PORT" SILO_TEST_TOKEN_FILE="$WORK/token" \
     SILO_TEST_SIM="http://127.0.0.1:${SIM_PORT[a1]}" "$CHECK" || fail "client-check failed"
@@ -46,12 +46,12 @@ ctl -m "$M" -o json events --since "$since" >"$WORK/events.json" 2>"$WORK/events
 EV=$!
 PIDS+=("$EV")
 TA=$(submit '{"name": "ev-a", "command": ["/bin/true"], "resources": {"cpus": 0.5}}')
-wait_for 10 "ev-a RUNNING" state_is "$TA" RUNNING
-wait_for 5 "ev-a's RUNNING streamed" grep -q "\"$TA\".*RUNNING\|RUNNING.*\"$TA\"" "$WORK/events.json"
+wait_until 10 "ev-a RUNNING" state_is "$TA" RUNNING
+wait_until 5 "ev-a's RUNNING streamed" grep -q "\"$TA\".*RUNNING\|RUNNING.*\"$TA\"" "$WORK/events.json"
 kill9_master
 start_master --heartbeat-interval-ms 100 --agent-timeout-ms 3000 --event-window 10
 sim a1 POST "/sim/finish/$TA" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
-wait_for 15 "ev-a FINISHED streamed after the restart" grep -q "FINISHED" "$WORK/events.json"
+wait_until 15 "ev-a FINISHED streamed after the restart" grep -q "FINISHED" "$WORK/events.json"
 kill "$EV"
 wait "$EV" 2>/dev/null || true
 idx=$(jq -r .index "$WORK/events.json")
@@ -73,9 +73,9 @@ fw() { "$FRAMEWORK" --master "127.0.0.1:$dead,http://127.0.0.1:$PORT" --token-fi
 fw >"$WORK/fw.out" 2>&1 &
 FW=$!
 PIDS+=("$FW")
-wait_for 10 "the 3 copies RUNNING" fw_running_is fw 3
+wait_until 10 "the 3 copies RUNNING" fw_running_is fw 3
 sim a1 POST "/sim/finish/fw-1-1" '{"state": "FAILED", "exit_code": 3}' >/dev/null
-wait_for 10 "fw-1's second attempt RUNNING" state_is fw-1-2 RUNNING
+wait_until 10 "fw-1's second attempt RUNNING" state_is fw-1-2 RUNNING
 assert_eq "its name and SILO_ATTEMPT" "$(task_field fw-1-2 '.name + " " + .spec.env.SILO_ATTEMPT')" "fw-1 2"
 assert_file_contains "the failure and the resubmission" "$WORK/fw.out" \
     "slot 1: task fw-1-1 FAILED (EXIT_NONZERO, exit code 3); submitting it again"
@@ -83,11 +83,11 @@ kill -9 "$FW"
 fw >"$WORK/fw2.out" 2>&1 &
 FW=$!
 PIDS+=("$FW")
-wait_for 10 "the restarted framework found its tasks" grep -q "slot 2: found" "$WORK/fw2.out"
+wait_until 10 "the restarted framework found its tasks" grep -q "slot 2: found" "$WORK/fw2.out"
 for t in fw-0-1 fw-2-1 fw-1-2; do
     sim a1 POST "/sim/finish/$t" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
 done
-wait_for 10 "the framework exits" exited "$FW"
+wait_until 10 "the framework exits" exited "$FW"
 rc=0; wait "$FW" || rc=$?
 assert_eq "restarted framework's exit status, all copies finished" "$rc" 0
 assert_file_contains "it took fw-1's second attempt over" "$WORK/fw2.out" "slot 1: found task fw-1-2 (RUNNING)"
@@ -101,9 +101,9 @@ assert_eq "a third start finds the run done: exit $rc, $(grep -c 'FINISHED' "$WO
     -- /bin/false >"$WORK/fz.out" 2>&1 &
 FZ=$!
 PIDS+=("$FZ")
-wait_for 10 "fz-0 RUNNING" state_is fz-0-1 RUNNING
+wait_until 10 "fz-0 RUNNING" state_is fz-0-1 RUNNING
 sim a1 POST "/sim/finish/fz-0-1" '{"state": "FAILED", "exit_code": 1}' >/dev/null
-wait_for 10 "the framework exits" exited "$FZ"
+wait_until 10 "the framework exits" exited "$FZ"
 rc=0; wait "$FZ" || rc=$?
 assert_eq "framework exit status, a copy failed for good" "$rc" 1
 assert_file_contains "no retries left" "$WORK/fz.out" "no retries left"
@@ -116,30 +116,30 @@ assert_file_contains "the summary" "$WORK/fz.out" "0 of 1 copies finished"
 # two ends and the failure from the list and submits fg-1 again, with no event of them seen.
 stop_master
 start_master --heartbeat-interval-ms 100 --agent-timeout-ms 3000 --event-window 2
-wait_for 10 "a1 back" sim_registered a1
+wait_until 10 "a1 back" sim_registered a1
 "$FRAMEWORK" --master "http://127.0.0.1:$PORT" --token-file "$WORK/token" --name fg --count 3 --retries 1 \
     -- /bin/true >"$WORK/fg.out" 2>&1 &
 FG=$!
 PIDS+=("$FG")
-wait_for 10 "the 3 copies of fg RUNNING" fw_running_is fg 3
+wait_until 10 "the 3 copies of fg RUNNING" fw_running_is fg 3
 # Its stream is open once it has nothing left to submit; a moment for the request to go out.
 sleep 0.5
 kill -STOP "$FG"
 kill9_master
 start_master --heartbeat-interval-ms 100 --agent-timeout-ms 3000 --event-window 2
-wait_for 10 "a1 registered again" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/agents | jq '[.agents[] | select(.state == \"ACTIVE\")] | length') = 1 ]"
+wait_until 10 "a1 registered again" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/agents | jq '[.agents[] | select(.state == \"ACTIVE\")] | length') = 1 ]"
 behind=$(api_body GET /api/v1/tasks | jq .event_index)
 sim a1 POST "/sim/finish/fg-1-1" '{"state": "FAILED", "exit_code": 3}' >/dev/null
 sim a1 POST "/sim/finish/fg-0-1" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
 sim a1 POST "/sim/finish/fg-2-1" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
 # (an index still kept is answered with a stream: --max-time ends it)
-wait_for 10 "the master no longer keeps the events after $behind" \
+wait_until 10 "the master no longer keeps the events after $behind" \
     bash -c "[ \$(curl -s --max-time 1 -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' 'http://127.0.0.1:$PORT/api/v1/events?since=$behind') = 410 ]"
 relists=$(grep -c "fell behind the master's window" "$WORK/fg.out" || true)
 kill -CONT "$FG"
-wait_for 20 "fg-1's second attempt RUNNING" state_is fg-1-2 RUNNING
+wait_until 20 "fg-1's second attempt RUNNING" state_is fg-1-2 RUNNING
 sim a1 POST "/sim/finish/fg-1-2" '{"state": "FINISHED", "exit_code": 0}' >/dev/null
-wait_for 10 "fg exits" exited "$FG"
+wait_until 10 "fg exits" exited "$FG"
 rc=0; wait "$FG" || rc=$?
 assert_eq "fg's exit status" "$rc" 0
 [ "$(grep -c "fell behind the master's window" "$WORK/fg.out")" -gt "$relists" ] ||

@@ -24,7 +24,7 @@ M="http://127.0.0.1:$PORT"
 # ---- the cluster: node1 has 8 cpus, 16Gi and nullb0 (read 400 MB/s, write 200 MB/s) ----
 start_sim node1 --cpus 8 --mem $((16 << 30)) --disk nullb0:ssd:400000000:200000000:100000:50000:$((100 << 30)) \
     --io-fill 0.9
-wait_for 10 "node1 registered" sim_registered node1
+wait_until 10 "node1 registered" sim_registered node1
 AGENT=$(sim_agent_id node1)
 
 # writer: 20 MB/s read + 40 MB/s write on nullb0 -> io cost 20/400 + 40/200 = 0.25; the sim
@@ -35,10 +35,10 @@ submit '{"id":"scrub","name":"scrub","command":["/bin/sleep","1000"],"resources"
   "container":{"volumes":[{"name":"scrub-data","size":"2Gi","target":"/data"}]}}' >/dev/null
 # 64 cpus exist nowhere: it stays PENDING with the allocator's reason.
 submit '{"id":"huge","name":"huge","command":["/bin/true"],"resources":{"cpus":64,"mem":"1Gi"}}' >/dev/null
-wait_for 15 "writer RUNNING" state_is writer RUNNING
-wait_for 15 "scrub RUNNING" state_is scrub RUNNING
-wait_for 10 "scrub-data ready" api_is /api/v1/volumes/scrub-data .state ready
-wait_for 10 "huge pending with a reason" bash -c \
+wait_until 15 "writer RUNNING" state_is writer RUNNING
+wait_until 15 "scrub RUNNING" state_is scrub RUNNING
+wait_until 10 "scrub-data ready" api_is /api/v1/volumes/scrub-data .state ready
+wait_until 10 "huge pending with a reason" bash -c \
     "curl -s -H 'Authorization: Bearer $TOKEN' $M/api/v1/tasks/huge | jq -e '.pending_reason // \"\" | length > 0'"
 REASON=$(task_field huge .pending_reason)
 assert_match "huge's pending reason names the cpus it needs" "$REASON" "cpu"

@@ -15,10 +15,10 @@ ha_start
 L=$(ha_wait_leader 15)
 pass "m$L leads, epoch $(ha_epoch "$L")"
 for s in s1 s2; do ha_start_sim "$s" --cpus 400 --mem 1099511627776; done
-wait_for 15 "2 agents registered on the leader" api_is /api/v1/agents '.agents | length' 2
+wait_until 15 "2 agents registered on the leader" api_is /api/v1/agents '.agents | length' 2
 spec() { printf '{"id":"%s","name":"e","command":["/bin/sleep","1000"],"resources":{"cpus":1}}' "$1"; }
 for i in 1 2 3 4; do submit "$(spec "t$i")" >/dev/null; done
-for i in 1 2 3 4; do wait_for 15 "t$i RUNNING" state_is "t$i" RUNNING; done
+for i in 1 2 3 4; do wait_until 15 "t$i RUNNING" state_is "t$i" RUNNING; done
 kills0=$(for s in s1 s2; do sim "$s" GET /sim/state | jq .kill_requests; done | paste -sd+ | bc)
 
 # One member gone (etcd's raft leader, the harder case): the cluster goes on. Not necessarily
@@ -39,19 +39,19 @@ submit_any() {
     done
     return 1
 }
-wait_for $((2 * HA_TTL + 10)) "a submission with etcd m$gone1 gone" submit_any
+wait_until $((2 * HA_TTL + 10)) "a submission with etcd m$gone1 gone" submit_any
 pass "etcd m$gone1 (raft leader) killed: a submission acknowledged $(($(date +%s%3N) - t)) ms later"
 L=$(ha_wait_leader $((2 * HA_TTL + 5)))
 PORT=${M_PORT[$L]}
 pass "m$L leads with 2 of 3 etcd members"
-wait_for 15 "one-gone RUNNING with 2 of 3 etcd members" state_is one-gone RUNNING
+wait_until 15 "one-gone RUNNING with 2 of 3 etcd members" state_is one-gone RUNNING
 for i in 1 2 3 4; do assert_eq "t$i with 2 of 3 etcd members" "$(task_state "t$i")" RUNNING; done
 
 # Two gone: no quorum. The leader cannot renew its lease and steps down by its deadline.
 gone2=$(((gone1 + 1) % 3))
 etcd_member_kill "$gone2"
 T_Q=$(date +%s%3N)
-wait_for $((HA_TTL + 3)) "m$L steps down without an etcd quorum" bash -c "[ \"\$(curl -s '${M_URL[$L]}/health' | jq -r .role)\" = follower ]"
+wait_until $((HA_TTL + 3)) "m$L steps down without an etcd quorum" bash -c "[ \"\$(curl -s '${M_URL[$L]}/health' | jq -r .role)\" = follower ]"
 pass "m$L stepped down $(($(date +%s%3N) - T_Q)) ms after etcd lost its quorum (lease TTL ${HA_TTL} s)"
 # Whichever master a client asks, following redirects (a standby may still name the leader it
 # last read), the answer is a 503 that says why.
@@ -62,7 +62,7 @@ all_503() {
             "${M_URL[$i]}/api/v1/tasks")" = 503 ] || return 1
     done
 }
-wait_for 10 "every master answers 503 without an etcd quorum" all_503
+wait_until 10 "every master answers 503 without an etcd quorum" all_503
 for i in 0 1 2; do
     out=$(curl -s -L --max-redirs 3 -H "Authorization: Bearer $TOKEN" "${M_URL[$i]}/api/v1/tasks")
     assert_match "m$i's 503 says why" "$(jq -r '"\(.error.code): \(.error.message)"' <<<"$out")" 'etcd|leader'
@@ -86,5 +86,5 @@ assert_eq "one-gone (acknowledged with one member down)" "$(task_state one-gone)
 kills1=$(for s in s1 s2; do sim "$s" GET /sim/state | jq .kill_requests; done | paste -sd+ | bc)
 assert_eq "kill requests to the agents during the outage" "$((kills1 - kills0))" 0
 T5=$(submit "$(spec after)")
-wait_for 15 "a new task RUNNING after the outage" state_is "$T5" RUNNING
+wait_until 15 "a new task RUNNING after the outage" state_is "$T5" RUNNING
 assert_done

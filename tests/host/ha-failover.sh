@@ -45,21 +45,21 @@ assert_eq "siloctl -m <3 URLs> tasks sees the task submitted through a follower"
     "$(ctl -m "$order" tasks -o json 2>/dev/null | jq -r '[.tasks[] | select(.name == "via-follower")] | length')" 1
 
 for s in s1 s2 s3; do ha_start_sim "$s" --cpus 400 --mem 1099511627776; done
-wait_for 15 "3 agents registered on the leader" api_is /api/v1/agents '.agents | length' 3
+wait_until 15 "3 agents registered on the leader" api_is /api/v1/agents '.agents | length' 3
 
 # Status updates acknowledged before the kill: three tasks end with exit code 3, each update
 # acknowledged (the sims' queues empty) before the leader dies.
 pre=()
 for i in 1 2 3; do pre+=("$(submit "{\"id\":\"pre-$i\",\"name\":\"pre\",\"command\":[\"/bin/true\"],\"resources\":{\"cpus\":1}}")"); done
-for t in "${pre[@]}"; do wait_for 15 "$t RUNNING" state_is "$t" RUNNING; done
+for t in "${pre[@]}"; do wait_until 15 "$t RUNNING" state_is "$t" RUNNING; done
 for t in "${pre[@]}"; do
     a=$(task_field "$t" .agent_id)
     for s in s1 s2 s3; do
         [ "$(sim_agent_id $s)" = "$a" ] && sim "$s" POST "/sim/finish/$t" '{"state":"FAILED","exit_code":3}' >/dev/null
     done
 done
-for t in "${pre[@]}"; do wait_for 15 "$t FAILED" state_is "$t" FAILED; done
-for s in s1 s2 s3; do wait_for 10 "$s acknowledged everything" sim_is "$s" .unacked 0; done
+for t in "${pre[@]}"; do wait_until 15 "$t FAILED" state_is "$t" FAILED; done
+for s in s1 s2 s3; do wait_until 10 "$s acknowledged everything" sim_is "$s" .unacked 0; done
 pass "3 FAILED (exit 3) updates acknowledged before the kill"
 
 # The burst, the leader killed with -9 a third of the way in.
@@ -67,14 +67,14 @@ python3 "$(dirname "$0")/ha-burst.py" --masters "$MASTERS" --token-file "$WORK/t
     --count "$N" --threads 4 --out "$WORK/burst.jsonl" --deadline-s 60 2>"$WORK/burst.log" &
 BURST=$!
 PIDS+=("$BURST")
-wait_for 30 "a third of the burst acknowledged" bash -c "[ \$(wc -l <'$WORK/burst.jsonl') -ge $((N / 3)) ]"
+wait_until 30 "a third of the burst acknowledged" bash -c "[ \$(wc -l <'$WORK/burst.jsonl') -ge $((N / 3)) ]"
 # etcd's own view of the takeover: when the old leader's key goes (its lease expires) and the new
 # one's comes. Followers watch the key and campaign on its deletion: the gap is one campaign (a
 # lease grant and a txn), where a poll every TTL/4 added up to that much again.
 python3 "$(dirname "$0")/etcd-watch-times.py" "${ETCD_CLIENT_URL[0]}" /silo/leader >"$WORK/leader-key.log" 2>&1 &
 WATCH=$!
 PIDS+=("$WATCH")
-wait_for 10 "the leader key's watch open" grep -q CREATED "$WORK/leader-key.log"
+wait_until 10 "the leader key's watch open" grep -q CREATED "$WORK/leader-key.log"
 T_KILL=$(date +%s%3N)
 acked_before=$(wc -l <"$WORK/burst.jsonl")
 # Frozen first, so that what etcd holds is the last the old leader committed: the tasks STAGING
@@ -125,7 +125,7 @@ missing=$(jq -r '.tasks[].id' "$WORK/tasks.json" | sort | comm -23 "$WORK/acked.
 assert_eq "acknowledged ids missing on the new leader" "$missing" ""
 
 # Every task placed, on exactly one agent, launched there (the sims' own records).
-wait_for 40 "all $N burst tasks RUNNING" bash -c \
+wait_until 40 "all $N burst tasks RUNNING" bash -c \
     "curl -s -H 'Authorization: Bearer $TOKEN' '${M_URL[$NEW]}/api/v1/tasks?state=RUNNING' | jq -e '[.tasks[] | select(.id | startswith(\"burst-\"))] | length == $N'"
 sims_state s1 s2 s3 >"$WORK/sims.jsonl"
 assert_eq "burst tasks held by the sims, each by one sim" \
@@ -147,6 +147,6 @@ done
 
 # The old leader comes back as a follower of the new one.
 ha_start_master "$L"
-wait_for 10 "m$L follows m$NEW" bash -c "[ \"\$(curl -s '${M_URL[$L]}/health' | jq -r '\"\(.role) \(.leader)\"')\" = 'follower ${M_URL[$NEW]}' ]"
+wait_until 10 "m$L follows m$NEW" bash -c "[ \"\$(curl -s '${M_URL[$L]}/health' | jq -r '\"\(.role) \(.leader)\"')\" = 'follower ${M_URL[$NEW]}' ]"
 pass "m$L restarted: follower of m$NEW"
 assert_done

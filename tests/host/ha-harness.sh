@@ -19,7 +19,7 @@ pass "3-member etcd healthy in ${ETCD_START_MS} ms ($ETCD_ENDPOINTS)"
 l=$(etcd_leader) || fail "no raft leader among the members"
 etcd_member_kill "$l"
 t=$(now)
-wait_for 10 "a write with m$l killed" etcd_ctl --command-timeout=1s put /h/k v1
+wait_until 10 "a write with m$l killed" etcd_ctl --command-timeout=1s put /h/k v1
 pass "etcd m$l (raft leader) killed -9: a write committed $(($(now) - t)) ms later"
 etcd_member_start "$l"
 etcd_wait_healthy 20 || fail "m$l did not rejoin"
@@ -30,7 +30,7 @@ assert_eq "m$l rejoined and has the write" \
 python3 "$HERE/tcp-proxy.py" --port-file "$WORK/proxy.port" "127.0.0.1:${ETCD_CLIENT_PORT[0]}" 2>"$WORK/proxy.log" &
 PROXY=$!
 PIDS+=("$PROXY")
-wait_for 10 "the proxy listening" test -s "$WORK/proxy.port"
+wait_until 10 "the proxy listening" test -s "$WORK/proxy.port"
 PURL="http://127.0.0.1:$(cat "$WORK/proxy.port")"
 assert_match "through the proxy" "$(curl -s --max-time 2 "$PURL/health")" '"health":"true"'
 kill -USR1 "$PROXY"
@@ -68,10 +68,10 @@ os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 s.serve_forever()
 PY
 PIDS+=("$!")
-wait_for 10 "the redirector listening" test -s "$WORK/redir.port"
+wait_until 10 "the redirector listening" test -s "$WORK/redir.port"
 # Port 1 (tcpmux): nothing listens there.
 SIM_MASTERS="http://127.0.0.1:1,http://127.0.0.1:$(cat "$WORK/redir.port"),http://127.0.0.1:$PORT" start_sim s1
-wait_for 10 "s1 registered" sim_registered s1
+wait_until 10 "s1 registered" sim_registered s1
 assert_eq "s1 talks to the live master after a dead one and a 307" \
     "$(sim s1 GET /sim/state | jq -r '"\(.master) \(.redirects_refused)"')" "http://127.0.0.1:$PORT 0"
 for e in 5 3 7; do
@@ -87,7 +87,7 @@ python3 "$HERE/ha-burst.py" --masters "http://127.0.0.1:$PORT" --token-file "$WO
     --out "$WORK/burst.jsonl" --deadline-s 30 2>"$WORK/burst.log" &
 B=$!
 PIDS+=("$B")
-wait_for 20 "100 acknowledged" bash -c "[ \$(wc -l <'$WORK/burst.jsonl') -ge 100 ]"
+wait_until 20 "100 acknowledged" bash -c "[ \$(wc -l <'$WORK/burst.jsonl') -ge 100 ]"
 kill9_master
 sleep 0.3
 start_master --heartbeat-interval-ms 200

@@ -4,7 +4,7 @@
 # (tests/lib/etcd.sh), three silo-masters on it (--store etcd), each reaching etcd through its own
 # tcp-proxy.py (so that one master can be cut off from etcd alone), and sim-agents that know the
 # three masters. Sourced with "$1" = silo-master, "$2" = sim-agent; brings master-lib.sh's helpers
-# (api, sim, wait_for, ...), which talk to the master in $PORT: ha_use_leader points them at the
+# (api, sim, wait_until, ...), which talk to the master in $PORT: ha_use_leader points them at the
 # leader.
 . "$(dirname "${BASH_SOURCE[0]}")/master-lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/etcd.sh"
@@ -52,7 +52,7 @@ ha_start() {
         PROXY_PID[$i]=$!
     done
     for i in 0 1 2; do
-        wait_for 10 "proxy $i listening" test -s "$WORK/proxy$i.ports"
+        wait_until 10 "proxy $i listening" test -s "$WORK/proxy$i.ports"
         PROXY_PORTS[$i]=$(sed 's/\([0-9]*\)/http:\/\/127.0.0.1:\1/g; s/ /,/g' "$WORK/proxy$i.ports")
     done
     for i in 0 1 2; do ha_start_master "$i" "$@"; done
@@ -67,7 +67,7 @@ ha_start_master() {
         --lease-ttl-s "$HA_TTL" --name "m$i" --advertise "${M_URL[$i]}" --log-level debug \
         --heartbeat-interval-ms 200 --agent-timeout-ms 20000 "$@" >>"$WORK/master$i.log" 2>&1 &
     M_PID[$i]=$!
-    wait_for 10 "master m$i answers /health" curl -sf "${M_URL[$i]}/health"
+    wait_until 10 "master m$i answers /health" curl -sf "${M_URL[$i]}/health"
 }
 
 ha_kill9_master() {

@@ -14,10 +14,10 @@ L=$(ha_wait_leader 15)
 E1=$(ha_epoch "$L")
 pass "m$L leads, epoch $E1"
 for s in s1 s2; do ha_start_sim "$s" --cpus 400 --mem 1099511627776; done
-wait_for 15 "2 agents registered on the leader" api_is /api/v1/agents '.agents | length' 2
+wait_until 15 "2 agents registered on the leader" api_is /api/v1/agents '.agents | length' 2
 spec() { printf '{"id":"%s","name":"p","command":["/bin/sleep","1000"],"resources":{"cpus":1}}' "$1"; }
 T0=$(submit "$(spec before-1)")
-wait_for 15 "$T0 RUNNING" state_is "$T0" RUNNING
+wait_until 15 "$T0 RUNNING" state_is "$T0" RUNNING
 
 # Partition the leader, with submissions still coming (to every master, retried until a 2xx).
 T_P=$(date +%s%3N)
@@ -44,7 +44,7 @@ wait "$BURST" || fail "burst during the partition: $(tail -n1 "$WORK/burst.jsonl
 pass "100 submissions during the partition acknowledged ($(tail -n1 "$WORK/burst.jsonl" | jq -c '{retries}'))"
 
 # No launch carried the old epoch after the old leader's lease deadline.
-wait_for 30 "the 100 tasks RUNNING" bash -c \
+wait_until 30 "the 100 tasks RUNNING" bash -c \
     "curl -s -H 'Authorization: Bearer $TOKEN' '${M_URL[$NEW]}/api/v1/tasks?state=RUNNING' | jq -e '[.tasks[] | select(.id | startswith(\"during-\"))] | length == 100'"
 for s in s1 s2; do sim "$s" GET /sim/launches; done | jq -s '[.[].launches[]]' >"$WORK/launches.json"
 late=$(jq --argjson e "$E1" --argjson d "$deadline" '[.[] | select(.epoch == $e and .at_ms > $d)] | length' "$WORK/launches.json")
@@ -55,7 +55,7 @@ assert_eq "launches with the new epoch $E2 accepted" \
 # Heal: whatever the old leader had sent is refused (its compare on the epoch fails) and it
 # becomes a follower of the new leader.
 kill -USR2 "${PROXY_PID[$L]}"
-wait_for $((HA_TTL + 5)) "m$L follows m$NEW after the heal" bash -c \
+wait_until $((HA_TTL + 5)) "m$L follows m$NEW after the heal" bash -c \
     "[ \"\$(curl -s '${M_URL[$L]}/health' | jq -r '\"\(.role) \(.leader)\"')\" = 'follower ${M_URL[$NEW]}' ]"
 pass "m$L healed: follower of m$NEW"
 assert_eq "one leader after the heal" "$(ha_leader)" "$NEW"
@@ -64,7 +64,7 @@ grep -Eq 'step(ping|ped) down' "$WORK/master$L.log" && pass "m$L's log says it s
 assert_eq "$T0 (acknowledged before the partition) on the new leader" "$(task_state "$T0")" RUNNING
 
 # An agent that has seen the new epoch refuses a launch from the deposed one.
-for s in s1 s2; do wait_for 10 "$s has seen epoch $E2" sim_is "$s" .epoch "$E2"; done
+for s in s1 s2; do wait_until 10 "$s has seen epoch $E2" sim_is "$s" .epoch "$E2"; done
 out=$(curl -s -w '\n%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" -H "Silo-Master-Epoch: $E1" \
     -H 'Content-Type: application/json' -d "$(spec stale-1)" "http://127.0.0.1:${SIM_PORT[s1]}/api/v1/tasks")
 assert_eq "launch with epoch $E1 after $E2: status" "$(tail -n1 <<<"$out")" 409
@@ -80,7 +80,7 @@ etcd_ctl put "/silo/tasks/$T0" "$(etcd_ctl get --print-value-only "/silo/tasks/$
 steps_before=$(grep -c 'stepped down' "$WORK/master$NEW.log" || true)
 out=$(api DELETE "/api/v1/tasks/$T0")
 assert_eq "kill of $T0 after its key was rewritten: status (the commit refused)" "$(tail -n1 <<<"$out")" 503
-wait_for 10 "m$NEW steps down after the refused commit" bash -c \
+wait_until 10 "m$NEW steps down after the refused commit" bash -c \
     "[ \$(grep -c 'stepped down' '$WORK/master$NEW.log') -gt $steps_before ]"
 grep -q 'changed by another writer' "$WORK/master$NEW.log" && pass "m$NEW's log names the refused write" ||
     fail "m$NEW's log does not say another writer changed what it wrote"
@@ -91,7 +91,7 @@ E3=$(ha_epoch "$N3")
 [ "$E3" -gt "$E2" ] && pass "m$N3 leads after the refused commit, epoch $E2 -> $E3" ||
     fail "no new leader term after the refused commit: epoch $E2 -> $E3"
 assert_eq "the kill asked again: status" "$(api_status DELETE "/api/v1/tasks/$T0")" 202
-wait_for 15 "$T0 KILLED" state_is "$T0" KILLED
+wait_until 15 "$T0 KILLED" state_is "$T0" KILLED
 assert_eq "the 100 tasks acknowledged during the partition, on m$N3" \
     "$(api_body GET /api/v1/tasks | jq '[.tasks[] | select(.id | startswith("during-"))] | length')" 100
 assert_done

@@ -35,10 +35,10 @@ expect_reason() {
 wait_running() {
     local want
     want=$(sorted "$*")
-    wait_for 15 "RUNNING = {$want}" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' 'http://127.0.0.1:$PORT/api/v1/tasks?state=RUNNING' | jq -r '[.tasks[].id] | sort | join(\" \")')\" = '$want' ]"
+    wait_until 15 "RUNNING = {$want}" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' 'http://127.0.0.1:$PORT/api/v1/tasks?state=RUNNING' | jq -r '[.tasks[].id] | sort | join(\" \")')\" = '$want' ]"
 }
 wait_pending_reason() {
-    wait_for 10 "$1 pending with a reason" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/tasks/$1 | jq -e '.state == \"PENDING\" and (.pending_reason // \"\" | length > 0)'"
+    wait_until 10 "$1 pending with a reason" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/tasks/$1 | jq -e '.state == \"PENDING\" and (.pending_reason // \"\" | length > 0)'"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ echo "   pending reason: $(pending_reason b-6)"
 # gamma (2 x 0.125 = 0.25): b-3 is placed, not the older alpha or gamma tasks.
 # ---------------------------------------------------------------------------------------------
 sim big POST /sim/finish/b-1 '{"state":"FINISHED","exit_code":0}' >/dev/null
-wait_for 10 "b-1 FINISHED" state_is b-1 FINISHED
+wait_until 10 "b-1 FINISHED" state_is b-1 FINISHED
 RUN2=$(sed 's/b-1/b-3/' <<<"$RUN1")
 wait_running "$RUN2"
 pass "b-1 finished: its 2 cpus went to b-3 (beta had the lowest share)"
@@ -144,15 +144,15 @@ start_sim io1 --cpus 4 --attr pool=io --disk nvme0n1:ssd:1000000000:1000000000:1
     --disk sdb:hdd:200000000:200000000:200:200
 start_sim io2 --cpus 4 --attr pool=io --disk nvme1n1:ssd:1000000000:1000000000:100000:100000
 start_sim io3 --cpus 4 --attr pool=io
-wait_for 10 "5 agents" api_is /api/v1/agents '.agents | length' 5
+wait_until 10 "5 agents" api_is /api/v1/agents '.agents | length' 5
 IO='{"attributes":{"pool":"io"}}'
 # Fill io1/nvme0n1 to 0.9 by name.
 submit "$(spec io-fill io 1 1 1 '{"hostname":"io1"}' '[{"disk":"nvme0n1","wbps":"900M"}]')" >/dev/null
-wait_for 10 "io-fill RUNNING" state_is io-fill RUNNING
+wait_until 10 "io-fill RUNNING" state_is io-fill RUNNING
 assert_eq "io-fill's disk" "$(task_field io-fill '.disks[0]')" nvme0n1
 # 0.2 of any ssd: io1/nvme0n1 (0.1 free) refuses it, io1/sdb is an hdd: io2/nvme1n1.
 submit "$(spec io-any io 1 1 1 "$IO" '[{"disk":"any","class":"ssd","wbps":"200M"}]')" >/dev/null
-wait_for 10 "io-any RUNNING" state_is io-any RUNNING
+wait_until 10 "io-any RUNNING" state_is io-any RUNNING
 assert_eq "io-any placement" "$(task_field io-any .hostname)/$(task_field io-any '.disks[0]')" io2/nvme1n1
 # The launch io2 got names the chosen disk: the agent's launch is idempotent by id and compares
 # specs, so re-posting the spec with disk nvme1n1 matches (200) and with any other disk conflicts.
@@ -176,12 +176,12 @@ expect_reason io-big "resources.io[0]: no agent has a disk of class ssd with 0.8
 pass "io-big pending: $(pending_reason io-big)"
 # io-any ends: nvme1n1 is free again and io-big gets it.
 sim io2 POST /sim/finish/io-any '{"state":"FINISHED","exit_code":0}' >/dev/null
-wait_for 10 "io-big RUNNING" state_is io-big RUNNING
+wait_until 10 "io-big RUNNING" state_is io-big RUNNING
 assert_eq "io-big placement" "$(task_field io-big .hostname)/$(task_field io-big '.disks[0]')" io2/nvme1n1
 pass "io-any finished: its io cost was released and io-big placed on io2/nvme1n1"
 # An hdd request goes to the only hdd.
 submit "$(spec io-hdd io 1 1 1 "$IO" '[{"disk":"any","class":"hdd","wiops":100}]')" >/dev/null
-wait_for 10 "io-hdd RUNNING" state_is io-hdd RUNNING
+wait_until 10 "io-hdd RUNNING" state_is io-hdd RUNNING
 assert_eq "io-hdd placement" "$(task_field io-hdd .hostname)/$(task_field io-hdd '.disks[0]')" io1/sdb
 pass "disk any/hdd placed on io1/sdb"
 
@@ -192,7 +192,7 @@ SPREAD='{"attributes":{"pool":"io"},"spread":"hostname"}'
 hosts=()
 for i in 1 2 3; do
     submit "$(spec "shard-7-$i" shard 1 1 1 "$SPREAD" '[]' '{"group":"shard-7"}')" >/dev/null
-    wait_for 10 "shard-7-$i RUNNING" state_is "shard-7-$i" RUNNING
+    wait_until 10 "shard-7-$i RUNNING" state_is "shard-7-$i" RUNNING
     hosts+=("$(task_field "shard-7-$i" .hostname)")
 done
 assert_eq "hosts of shard-7's replicas" "$(sorted "${hosts[*]}")" "io1 io2 io3"
@@ -201,13 +201,13 @@ wait_pending_reason shard-7-4
 expect_reason shard-7-4 "spread: all 3 agents that match already run group shard-7"
 # Another group is not affected by shard-7's spread.
 submit "$(spec shard-8-1 shard 1 1 1 "$SPREAD" '[]' '{"group":"shard-8"}')" >/dev/null
-wait_for 10 "shard-8-1 RUNNING" state_is shard-8-1 RUNNING
+wait_until 10 "shard-8-1 RUNNING" state_is shard-8-1 RUNNING
 pass "spread: shard-7 on io1, io2, io3; a 4th replica pending: $(pending_reason shard-7-4)"
 # The replica on io2 is killed: the 4th can go there and only there.
 gone=shard-7-$(( $(printf '%s\n' "${hosts[@]}" | grep -n '^io2$' | cut -d: -f1) ))
 assert_eq "kill of $gone" "$(api_status DELETE "/api/v1/tasks/$gone")" 202
-wait_for 10 "$gone KILLED" state_is "$gone" KILLED
-wait_for 10 "shard-7-4 RUNNING" state_is shard-7-4 RUNNING
+wait_until 10 "$gone KILLED" state_is "$gone" KILLED
+wait_until 10 "shard-7-4 RUNNING" state_is shard-7-4 RUNNING
 assert_eq "shard-7-4's agent" "$(task_field shard-7-4 .hostname)" io2
 pass "$gone killed on io2: shard-7-4 placed on io2, the only agent without shard-7"
 
@@ -216,25 +216,25 @@ pass "$gone killed on io2: shard-7-4 placed on io2, the only agent without shard
 # 30000-30009 and is the only agent of pool=ports: a one-agent cluster for these tasks.
 # ---------------------------------------------------------------------------------------------
 start_sim ports1 --cpus 4 --attr pool=ports --ports 30000-30009
-wait_for 10 "6 agents" api_is /api/v1/agents '.agents | length' 6
+wait_until 10 "6 agents" api_is /api/v1/agents '.agents | length' 6
 PORTS='{"attributes":{"pool":"ports"}}'
 bridge() { jq -nc --argjson p "$1" '{container:{network:"bridge", ports:$p}}'; }
 FIXED=$(bridge '[{"container":5432,"host":30005}]')
 submit "$(spec pg-1 pg 1 1 1 "$PORTS" '[]' "$FIXED")" >/dev/null
-wait_for 10 "pg-1 RUNNING" state_is pg-1 RUNNING
+wait_until 10 "pg-1 RUNNING" state_is pg-1 RUNNING
 submit "$(spec pg-2 pg 1 1 1 "$PORTS" '[]' "$FIXED")" >/dev/null
 wait_pending_reason pg-2
 expect_reason pg-2 "container.ports[0]: host port 30005/tcp is taken on every agent that offers it (ports1: task pg-1)"
 assert_eq "pg-1's host port" "$(task_field pg-1 '.spec.container.ports[0].host')" 30005
 pass "the same fixed host port twice on one agent: pg-2 pending: $(pending_reason pg-2)"
 sim ports1 POST /sim/finish/pg-1 '{"state":"FINISHED","exit_code":0}' >/dev/null
-wait_for 10 "pg-2 RUNNING" state_is pg-2 RUNNING
+wait_until 10 "pg-2 RUNNING" state_is pg-2 RUNNING
 assert_eq "pg-2's host port" "$(task_field pg-2 '.spec.container.ports[0].host')" 30005
 pass "pg-1 finished: its host port went to pg-2"
 # host 0: the master chooses from the range, never a port held, never one port twice.
 DYN=$(bridge '[{"container":80,"host":0},{"container":53,"host":0,"proto":"udp"}]')
 for t in dyn-1 dyn-2; do submit "$(spec $t pg 1 1 1 "$PORTS" '[]' "$DYN")" >/dev/null; done
-for t in dyn-1 dyn-2; do wait_for 10 "$t RUNNING" state_is $t RUNNING; done
+for t in dyn-1 dyn-2; do wait_until 10 "$t RUNNING" state_is $t RUNNING; done
 d1=$(task_field dyn-1 '.spec.container.ports[0].host'); d2=$(task_field dyn-2 '.spec.container.ports[0].host')
 u1=$(task_field dyn-1 '.spec.container.ports[1].host')
 for p in "$d1" "$d2" "$u1"; do

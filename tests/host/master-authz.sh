@@ -60,9 +60,9 @@ metric() { api_body GET /metrics | awk -v m="$1" '$1 == m { print $2 }'; }
     --heartbeat-interval-ms 100 --agent-timeout-ms 60000 $(tls_of master | sed 's/--cacert/--tls-ca/; s/--cert/--tls-cert/; s/--key/--tls-key/') \
     >>"$WORK/master.log" 2>&1 &
 MPID=$!
-wait_for 10 "the master's port" grep -q 'listening on .* (port [0-9]*)' "$WORK/master.log"
+wait_until 10 "the master's port" grep -q 'listening on .* (port [0-9]*)' "$WORK/master.log"
 PORT=$(grep -o 'listening on .* (port [0-9]*)' "$WORK/master.log" | head -1 | grep -o 'port [0-9]*' | cut -d' ' -f2)
-wait_for 10 "the master over TLS" api_is /health .status ok
+wait_until 10 "the master over TLS" api_is /health .status ok
 
 for n in node-1 node-2; do
     "$SIM_BIN" --master "https://127.0.0.1:$PORT" --token-file "$WORK/token" --hostname "$n" \
@@ -72,10 +72,10 @@ for n in node-1 node-2; do
     PIDS+=("$!")
 done
 for n in node-1 node-2; do
-    wait_for 10 "$n's port" test -s "$WORK/$n.port"
+    wait_until 10 "$n's port" test -s "$WORK/$n.port"
     SIM_PORT[$n]=$(cat "$WORK/$n.port")
 done
-wait_for 10 "node-1 and node-2 registered" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE") | .id] | sort | join(",")' node-1,node-2
+wait_until 10 "node-1 and node-2 registered" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE") | .id] | sort | join(",")' node-1,node-2
 pass "the agents registered over TLS under their certificates' names (node-1, node-2)"
 
 # A batch task on node-2 and a storage task on node-1, both RUNNING.
@@ -83,7 +83,7 @@ B=$(submit '{"id": "batch-1", "name": "b", "role": "batch", "command": ["/bin/sl
 code=$(as sto POST /api/v1/tasks '{"id": "storage-1", "name": "s", "role": "storage", "command": ["/bin/sleep", "1000"], "resources": {"cpus": 1}, "constraints": {"hostname": "node-1"}}')
 assert_eq "the storage client submits a storage task" "$code" 201
 S=storage-1
-wait_for 10 "batch-1 and storage-1 RUNNING" sh -c "[ \"\$(curl -sS $(tls_of op) https://127.0.0.1:$PORT/api/v1/tasks | jq -r '[.tasks[].state] | join(\",\")')\" = RUNNING,RUNNING ]"
+wait_until 10 "batch-1 and storage-1 RUNNING" sh -c "[ \"\$(curl -sS $(tls_of op) https://127.0.0.1:$PORT/api/v1/tasks | jq -r '[.tasks[].state] | join(\",\")')\" = RUNNING,RUNNING ]"
 
 echo "== node-1's certificate speaking for node-2"
 # Quiet agents: the counters below move only by what this test sends.
@@ -157,10 +157,10 @@ code=$(as sto GET "/api/v1/tasks/$S")
 assert_eq "storage client getting storage-1" "$code:$(jq -r .role "$WORK/out.json")" 200:storage
 code=$(as sto DELETE "/api/v1/tasks/$S")
 assert_eq "storage client killing storage-1" "$code" 202
-wait_for 10 "storage-1 KILLED" state_is "$S" KILLED
+wait_until 10 "storage-1 KILLED" state_is "$S" KILLED
 code=$(as bat DELETE "/api/v1/tasks/$B")
 assert_eq "batch client killing batch-1" "$code" 202
-wait_for 10 "batch-1 KILLED" state_is "$B" KILLED
+wait_until 10 "batch-1 KILLED" state_is "$B" KILLED
 
 echo "== persistent volumes belong to the role that made them"
 vol_spec() { # ID ROLE: a task of ROLE on node-1 naming volume sto-data
@@ -168,7 +168,7 @@ vol_spec() { # ID ROLE: a task of ROLE on node-1 naming volume sto-data
 }
 code=$(as sto POST /api/v1/tasks "$(vol_spec sto-vol storage)")
 assert_eq "the storage client submits a task making volume sto-data" "$code" 201
-wait_for 10 "sto-data recorded with role storage" sh -c "[ \"\$(curl -sS $(tls_of op) https://127.0.0.1:$PORT/api/v1/volumes/sto-data | jq -r .role)\" = storage ]"
+wait_until 10 "sto-data recorded with role storage" sh -c "[ \"\$(curl -sS $(tls_of op) https://127.0.0.1:$PORT/api/v1/volumes/sto-data | jq -r .role)\" = storage ]"
 code=$(as bat POST /api/v1/tasks "$(vol_spec bat-vol batch)")
 forbidden "batch client naming storage's volume" "$code" "container.volumes[0]: volume 'sto-data' belongs to role 'storage': a task of role 'batch' may not mount it"
 assert_eq "the refused task is not kept" "$(api_status GET /api/v1/tasks/bat-vol)" 404

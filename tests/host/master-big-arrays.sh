@@ -12,7 +12,7 @@ command -v python3 >/dev/null || skip_suite "python3 is not installed"
 INTERVAL=500
 start_master --heartbeat-interval-ms $INTERVAL --agent-timeout-ms 1500 --log-level info
 for s in s1 s2 s3; do start_sim $s --cpus 4; done
-wait_for 10 "3 agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 3
+wait_until 10 "3 agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 3
 sleep 1
 
 # Distinct three-character names, so no early duplicate ends the walk: 94,000 of them in

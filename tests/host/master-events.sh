@@ -19,7 +19,7 @@ trap 'rc=$?; rm -rf "$SHM"; set +e; (exit $rc); cleanup' EXIT
 OPTS=(--heartbeat-interval-ms 50 --event-heartbeat-s 1 --log-level info --state-dir "$SHM/state")
 start_master "${OPTS[@]}"
 for s in s1 s2 s3 s4; do start_sim $s --cpus 64 --mem 68719476736 --finish-after-ms 100; done
-wait_for 10 "4 agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 4
+wait_until 10 "4 agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 4
 URL="http://127.0.0.1:$PORT"
 
 # ---- 1,000 tasks, a kill -9 of the master half way, resumed with since= ----
@@ -29,7 +29,7 @@ PIDS+=("$CONSUMER")
 $PY submit "$URL" "$TOKEN" t $N > "$WORK/submit.out" 2>&1 &
 SUBMITTER=$!
 PIDS+=("$SUBMITTER")
-wait_for 30 "400 events streamed" bash -c "[ \$(wc -l < '$WORK/stream.jsonl') -ge 400 ]"
+wait_until 30 "400 events streamed" bash -c "[ \$(wc -l < '$WORK/stream.jsonl') -ge 400 ]"
 kill9_master
 before=$(wc -l < "$WORK/stream.jsonl")
 start_master "${OPTS[@]}"
@@ -76,7 +76,7 @@ stop_master
 start_master "${OPTS[@]}" --event-window 100
 # The restarted master trims in bounded batches, one per turn: until it reaches index 1,
 # since=0 is answered with a stream, which --max-time ends (it hung the suite in CI once).
-wait_for 10 "the window trimmed" bash -c "[ \$(curl -s --max-time 1 -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' '$URL/api/v1/events?since=0') = 410 ]"
+wait_until 10 "the window trimmed" bash -c "[ \$(curl -s --max-time 1 -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' '$URL/api/v1/events?since=0') = 410 ]"
 body=$(api_body GET '/api/v1/events?since=0')
 assert_eq "since=0 past the window: code gone" "$(jq -r .error.code <<<"$body")" gone
 assert_match "the 410 tells the client to re-list: $(jq -r .error.message <<<"$body")" "$(jq -r .error.message <<<"$body")" \
@@ -97,7 +97,7 @@ refusals() { for s in s1 s2 s3 s4; do sim $s GET /sim/state; done | jq -s 'map(.
 refused_before=$(refusals)
 stop_master
 start_master --heartbeat-interval-ms 20 --event-buffer 200 --log-level info --state-dir "$SHM/slow"
-wait_for 10 "4 agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 4
+wait_until 10 "4 agents ACTIVE" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 4
 [ "$old_epoch" -gt 1 ] && [ "$old_cluster" != null ] \
     || fail "the first state's master gave epoch $old_epoch, cluster $old_cluster (expected > 1 after its restart, and a cluster id)"
 # (On etcd the state is the prefix, not --state-dir: the same cluster, a higher epoch.)
@@ -106,7 +106,7 @@ in_new_cluster() {
     c=$(sim "$1" GET /sim/state | jq -r .cluster_id)
     if [ "${SILO_TEST_STORE:-sqlite}" = etcd ]; then [ "$c" = "$old_cluster" ]; else [ "$c" != "$old_cluster" ] && [ "$c" != null ]; fi
 }
-for s in s1 s2 s3 s4; do wait_for 10 "$s in the new master's cluster" in_new_cluster $s; done
+for s in s1 s2 s3 s4; do wait_until 10 "$s in the new master's cluster" in_new_cluster $s; done
 pass "the same sims follow the fresh state's master: cluster $old_cluster (epoch $old_epoch) -> $(sim s1 GET /sim/state | jq -r '"\(.cluster_id) (epoch \(.epoch))"')"
 # What follows is the event buffer's and the HTTP server's (a consumer too slow is dropped, the
 # agents' heartbeats unharmed), which hold no state in the store: it runs on SQLite. On etcd the
@@ -126,7 +126,7 @@ workload() {
     local s
     for s in s1 s2 s3 s4; do sim $s POST /sim/rtt-reset '{}' >/dev/null; done
     $PY submit "$URL" "$TOKEN" "$1" "$2" 300 || fail "submitting the $1 workload"
-    wait_for 30 "the $1 workload FINISHED" api_is /api/v1/tasks "[.tasks[] | select((.id|startswith(\"$1-\")) and .state==\"FINISHED\")] | length" "$2"
+    wait_until 30 "the $1 workload FINISHED" api_is /api/v1/tasks "[.tasks[] | select((.id|startswith(\"$1-\")) and .state==\"FINISHED\")] | length" "$2"
     for s in s1 s2 s3 s4; do sim $s GET /sim/rtt | jq '.samples_us[]'; done | sort -n \
         | awk '{ v[NR] = $1 } END { r = int((NR * 99 + 99) / 100); print (NR ? v[r] : 0) }'
 }
@@ -136,13 +136,13 @@ idle_p99=$(workload base 300)
 $PY stall "$URL" "$TOKEN" "$WORK/stalled.out" > "$WORK/stall.log" 2>&1 &
 STALLED=$!
 PIDS+=("$STALLED")
-wait_for 10 "the stalled consumer connected" grep -q "stalled consumer" "$WORK/stall.log"
+wait_until 10 "the stalled consumer connected" grep -q "stalled consumer" "$WORK/stall.log"
 # The moment the master drops it, it reads again: its last line then fits, and says why.
 ( while ! grep -q "event stream consumer .*: more than 200 events" "$WORK/master.log"; do sleep 0.05; done
   kill -USR1 "$STALLED" ) &
 PIDS+=("$!")
 stalled_p99=$(workload slow 300)
-wait_for 10 "the stalled consumer dropped" grep -q "event stream consumer 127.0.0.1:[0-9]*: more than 200 events" "$WORK/master.log"
+wait_until 10 "the stalled consumer dropped" grep -q "event stream consumer 127.0.0.1:[0-9]*: more than 200 events" "$WORK/master.log"
 # The figure without it once more, after: this machine's other load moves a p99 of a few
 # hundred samples by more than 2x between two equal runs; the higher of the two is the figure.
 idle2_p99=$(workload again 300)

@@ -40,7 +40,7 @@ flood() {
     FPIDS+=("$!")
     PIDS+=("$!")
 }
-flood_wait_ready() { wait_for 20 "$1 connected" test -s "$WORK/$1.ready"; }
+flood_wait_ready() { wait_until 20 "$1 connected" test -s "$WORK/$1.ready"; }
 flood_wait_all() {
     local p
     for p in "${FPIDS[@]}"; do wait "$p" || fail "conn-flood $p exited with $?"; done

@@ -27,7 +27,7 @@ printf '# test config\nheartbeat-interval-ms = 100\nagent-timeout-ms = 1000\n' >
 start_master --config "$WORK/master.conf"
 start_sim a1 --cpus 4 --disk nvme0n1:ssd:1000000000:500000000:100000:50000 --attr rack=r1
 start_sim a2 --cpus 4
-wait_for 10 "a1 and a2 registered" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/agents | jq '[.agents[] | select(.state==\"ACTIVE\")] | length') = 2 ]"
+wait_until 10 "a1 and a2 registered" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/agents | jq '[.agents[] | select(.state==\"ACTIVE\")] | length') = 2 ]"
 A1=$(sim_agent_id a1); A2=$(sim_agent_id a2)
 agent=$(api_body GET "/api/v1/agents/$A1")
 assert_eq "a1 hostname" "$(jq -r .hostname <<<"$agent")" a1
@@ -49,14 +49,14 @@ assert_eq "heartbeat with a bad task list" "$(api_status POST "/api/v1/agents/$A
 # A task on a1 and one on a2, then a1 goes silent.
 T1=$(submit '{"name":"on-a1","command":["/bin/sleep","1000"],"resources":{"cpus":1},"constraints":{"hostname":"a1"}}')
 T2=$(submit '{"name":"on-a2","command":["/bin/sleep","1000"],"resources":{"cpus":1},"constraints":{"hostname":"a2"}}')
-wait_for 10 "T1 RUNNING" state_is "$T1" RUNNING
-wait_for 10 "T2 RUNNING" state_is "$T2" RUNNING
+wait_until 10 "T1 RUNNING" state_is "$T1" RUNNING
+wait_until 10 "T2 RUNNING" state_is "$T2" RUNNING
 assert_eq "T1 placed on a1" "$(task_field "$T1" .agent_id)" "$A1"
 pass "tasks placed and RUNNING"
 
 sim a1 POST /sim/pause '{"paused": true}' >/dev/null
 t0=$(date +%s%N)
-wait_for 10 "a1 LOST" agent_state_is "$A1" LOST
+wait_until 10 "a1 LOST" agent_state_is "$A1" LOST
 t1=$(date +%s%N)
 lost_ms=$(( (t1 - t0) / 1000000 ))
 assert_eq "T1 after a1 timed out" "$(task_state "$T1")" LOST
@@ -70,9 +70,9 @@ pass "a1 silent -> LOST after $lost_ms ms (timeout 1000 ms); its task LOST/AGENT
 sim a1 POST /sim/adopt '{"id": "ghost-1"}' >/dev/null
 kills0=$(sim a1 GET /sim/state | jq .kill_requests)
 sim a1 POST /sim/pause '{"paused": false}' >/dev/null
-wait_for 10 "a1 ACTIVE again" agent_state_is "$A1" ACTIVE
-wait_for 10 "T1 killed on a1" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a1]}/sim/state | jq -r '.tasks[\"$T1\"]')\" = KILLED ]"
-wait_for 10 "ghost-1 killed on a1" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a1]}/sim/state | jq -r '.tasks[\"ghost-1\"]')\" = KILLED ]"
+wait_until 10 "a1 ACTIVE again" agent_state_is "$A1" ACTIVE
+wait_until 10 "T1 killed on a1" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a1]}/sim/state | jq -r '.tasks[\"$T1\"]')\" = KILLED ]"
+wait_until 10 "ghost-1 killed on a1" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a1]}/sim/state | jq -r '.tasks[\"ghost-1\"]')\" = KILLED ]"
 assert_eq "T1 stays LOST (not restarted, not resurrected)" "$(task_state "$T1")" LOST
 assert_eq "ghost-1 unknown to the master" "$(api_status GET /api/v1/tasks/ghost-1)" 404
 assert_eq "a1 registered twice" "$(sim a1 GET /sim/state | jq .registrations)" 2
@@ -81,7 +81,7 @@ pass "a1 returned: the task the master gave up and an unknown task were killed o
 
 # a2 "restarts" and re-registers while still active: T2 resumes, T3 (not reported) is LOST.
 T3=$(submit '{"name":"on-a2-b","command":["/bin/true"],"resources":{"cpus":1},"constraints":{"hostname":"a2"}}')
-wait_for 10 "T3 RUNNING" state_is "$T3" RUNNING
+wait_until 10 "T3 RUNNING" state_is "$T3" RUNNING
 sim a2 POST /sim/pause '{"paused": true}' >/dev/null
 reg=$(jq -n --arg id "$A2" --arg addr "127.0.0.1:${SIM_PORT[a2]}" --arg t2 "$T2" \
   '{agent_id:$id, hostname:"a2", address:$addr, version:"test", resources:{cpus:4, mem:8589934592}, tasks:[{id:$t2, state:"RUNNING"}]}')

@@ -160,21 +160,11 @@ submit() {
     sed '$d' <<<"$out" | jq -r .id
 }
 
-# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
-wait_for() {
-    local timeout=$1 what=$2; shift 2
-    local end=$((SECONDS + timeout))
-    while ! "$@" >/dev/null 2>&1; do
-        [ $SECONDS -lt $end ] || fail "timed out after ${timeout}s waiting for: $what"
-        sleep 0.1
-    done
-}
-
 state_is() { [ "$(task_state "$1")" = "$2" ]; }
 agent_state_is() { [ "$(api_body GET "/api/v1/agents/$1" | jq -r .state)" = "$2" ]; }
 sim_agent_id() { sim "$1" GET /sim/state | jq -r '.agent_id // empty'; }
 sim_registered() { [ -n "$(sim_agent_id "$1")" ]; }
 
-# sim_is NAME JQ VALUE / api_is PATH JQ VALUE: for wait_for.
+# sim_is NAME JQ VALUE / api_is PATH JQ VALUE: for wait_until.
 sim_is() { [ "$(sim "$1" GET /sim/state | jq -r "$2")" = "$3" ]; }
 api_is() { [ "$(api_body GET "$1" | jq -r "$2")" = "$3" ]; }

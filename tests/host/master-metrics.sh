@@ -6,12 +6,12 @@ command -v promtool >/dev/null || skip_suite "promtool (Debian package prometheu
 
 start_master --heartbeat-interval-ms 100 --agent-timeout-ms 2000
 start_sim a1 --cpus 2 --disk nvme0n1:ssd:1000000000:500000000:100000:50000
-wait_for 10 "a1 registered" sim_registered a1
+wait_until 10 "a1 registered" sim_registered a1
 T1=$(submit '{"name":"m1","command":["/bin/true"],"resources":{"cpus":1}}')
 T2=$(submit '{"name":"m2","command":["/bin/true"],"resources":{"cpus":8}}')
-wait_for 10 "T1 RUNNING" state_is "$T1" RUNNING
+wait_until 10 "T1 RUNNING" state_is "$T1" RUNNING
 sim a1 POST "/sim/finish/$T1" '{"state":"FINISHED","exit_code":0,"repeat":2}' >/dev/null
-wait_for 10 "T1 FINISHED" state_is "$T1" FINISHED
+wait_until 10 "T1 FINISHED" state_is "$T1" FINISHED
 
 assert_eq "/metrics without the token" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/metrics")" 401
 api GET /metrics | sed '$d' > "$WORK/metrics.txt"
@@ -24,14 +24,14 @@ assert_eq "PENDING tasks" "$(metric 'silo_master_tasks{state="PENDING"}')" 1
 assert_eq "active agents" "$(metric 'silo_master_agents{state="active"}')" 1
 assert_eq "submitted" "$(metric silo_master_tasks_submitted_total)" 2
 assert_eq "launches accepted" "$(metric silo_master_launches_accepted_total)" 1
-wait_for 5 "duplicate counted" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/metrics | grep -q '^silo_master_status_duplicates_total 1$'"
+wait_until 5 "duplicate counted" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/metrics | grep -q '^silo_master_status_duplicates_total 1$'"
 [ "$(metric silo_master_heartbeats_total)" -ge 1 ] || fail "no heartbeats counted"
 pass "metrics follow the cluster (tasks by state, agents, launches, duplicates, heartbeats)"
 
 # The cluster's capacity and what is booked on it, per agent and per disk: T2 (8 cpus) cannot
 # fit on a1 (2 cpus) and is pending for cpus; a io-limited task books its wbps on the disk.
 T3=$(submit '{"name":"m3","command":["/bin/sleep","60"],"resources":{"cpus":0.5,"mem":"64Mi","io":[{"disk":"nvme0n1","wbps":"100M"}]}}')
-wait_for 10 "T3 RUNNING" state_is "$T3" RUNNING
+wait_until 10 "T3 RUNNING" state_is "$T3" RUNNING
 api GET /metrics | sed '$d' > "$WORK/metrics.txt"
 promtool check metrics < "$WORK/metrics.txt" || fail "promtool check metrics failed with a running task"
 A1=$(api GET /api/v1/agents | sed '$d' | jq -r '.agents[0].id')

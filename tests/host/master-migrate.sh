@@ -17,14 +17,14 @@ stop_master
 python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute("UPDATE meta SET value = 499 WHERE key = \"epoch\""); db.commit()' "$(ls "$WORK"/state/*.db | head -1)"
 start_master
 start_sim a1
-wait_for 5 "a1 registered" sim_registered a1
+wait_until 5 "a1 registered" sim_registered a1
 T_FIN=$(submit "$(on fin 1)")
 T_RUN=$(submit "$(on run 1)")
 T_PEND=$(submit "$(on pend 512)")
-wait_for 10 "T_FIN RUNNING" state_is "$T_FIN" RUNNING
-wait_for 10 "T_RUN RUNNING" state_is "$T_RUN" RUNNING
+wait_until 10 "T_FIN RUNNING" state_is "$T_FIN" RUNNING
+wait_until 10 "T_RUN RUNNING" state_is "$T_RUN" RUNNING
 sim a1 POST "/sim/finish/$T_FIN" '{"state":"FINISHED","exit_code":0}' >/dev/null
-wait_for 10 "T_FIN FINISHED" state_is "$T_FIN" FINISHED
+wait_until 10 "T_FIN FINISHED" state_is "$T_FIN" FINISHED
 snapshot() {
     api_body GET /api/v1/tasks | jq -c '[.tasks[] | {id, state, reason, exit_code, agent_id}] | sort_by(.id)'
     for t in "$T_FIN" "$T_RUN" "$T_PEND"; do
@@ -72,10 +72,10 @@ assert_eq "T_NEW's first event index is after the migrated ones" "$((new_index >
 # migrated state has its own cluster id, which a1 (that saw epoch 500) adopts when it registers
 # again, and then takes the etcd master's launches.
 assert_match "the SQLite state's cluster id" "$cluster" '^[0-9a-f-]{36}$'
-wait_for 10 "a1 registered with the etcd master (a new cluster id)" bash -c "[ \"\$(curl -s http://127.0.0.1:${SIM_PORT[a1]}/sim/state | jq -r .cluster_id)\" != '$cluster' ]"
+wait_until 10 "a1 registered with the etcd master (a new cluster id)" bash -c "[ \"\$(curl -s http://127.0.0.1:${SIM_PORT[a1]}/sim/state | jq -r .cluster_id)\" != '$cluster' ]"
 assert_match "a1's epoch now the etcd leader's" "$(sim a1 GET /sim/state | jq -r .epoch)" '^([1-9]|[1-9][0-9]|[1-4][0-9][0-9])$'
 T_LATE=$(submit "$(on late 1)")
-wait_for 10 "T_LATE (launched by the etcd master at a1) RUNNING" state_is "$T_LATE" RUNNING
+wait_until 10 "T_LATE (launched by the etcd master at a1) RUNNING" state_is "$T_LATE" RUNNING
 assert_eq "T_LATE on a1" "$(task_field "$T_LATE" .agent_id)" "$(sim_agent_id a1)"
 assert_eq "a1 refused no launch as stale" "$(sim a1 GET /sim/state | jq -r .stale_epoch_refusals)" 0
 stop_master

@@ -9,40 +9,40 @@ start_master "${MOPTS[@]}"
 start_sim a1 --cpus 8
 start_sim a2 --cpus 8
 start_sim a3 --cpus 8
-wait_for 10 "agents registered" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/agents | jq '.agents | length') = 3 ]"
+wait_until 10 "agents registered" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/agents | jq '.agents | length') = 3 ]"
 A3=$(sim_agent_id a3)
 on() { printf '{"name":"%s","command":["/bin/sleep","1000"],"resources":{"cpus":1},"constraints":{"hostname":"%s"}}' "$1" "$2"; }
 
 # LOST: a task on a3, then a3 falls silent.
 T_LOST=$(submit "$(on lost a3)")
-wait_for 10 "T_LOST RUNNING" state_is "$T_LOST" RUNNING
+wait_until 10 "T_LOST RUNNING" state_is "$T_LOST" RUNNING
 sim a3 POST /sim/pause '{"paused": true}' >/dev/null
-wait_for 10 "a3 LOST" agent_state_is "$A3" LOST
+wait_until 10 "a3 LOST" agent_state_is "$A3" LOST
 # RUNNING x2, FINISHED, FAILED, KILLED (running, killed through the agent), PENDING, KILLED (pending).
 T_RUN1=$(submit "$(on run1 a1)"); T_RUN2=$(submit "$(on run2 a2)")
 T_FIN=$(submit "$(on fin a1)"); T_FAIL=$(submit "$(on fail a2)"); T_KILL=$(submit "$(on kill a1)")
-for t in $T_RUN1 $T_RUN2 $T_FIN $T_FAIL $T_KILL; do wait_for 10 "$t RUNNING" state_is "$t" RUNNING; done
+for t in $T_RUN1 $T_RUN2 $T_FIN $T_FAIL $T_KILL; do wait_until 10 "$t RUNNING" state_is "$t" RUNNING; done
 sim a1 POST "/sim/finish/$T_FIN" '{"state":"FINISHED","exit_code":0}' >/dev/null
 sim a2 POST "/sim/finish/$T_FAIL" '{"state":"FAILED","exit_code":7}' >/dev/null
 api DELETE "/api/v1/tasks/$T_KILL" >/dev/null
 T_PEND=$(submit '{"name":"pend","command":["/bin/true"],"resources":{"cpus":100}}')
 T_PKILL=$(submit '{"name":"pkill","command":["/bin/true"],"resources":{"cpus":100}}')
 api DELETE "/api/v1/tasks/$T_PKILL" >/dev/null
-wait_for 10 "T_FIN FINISHED" state_is "$T_FIN" FINISHED
-wait_for 10 "T_FAIL FAILED" state_is "$T_FAIL" FAILED
-wait_for 10 "T_KILL KILLED" state_is "$T_KILL" KILLED
+wait_until 10 "T_FIN FINISHED" state_is "$T_FIN" FINISHED
+wait_until 10 "T_FAIL FAILED" state_is "$T_FAIL" FAILED
+wait_until 10 "T_KILL KILLED" state_is "$T_KILL" KILLED
 
 # STARTING: a1 accepted the launch but holds its status updates.
 sim a1 POST /sim/hold '{"hold": true}' >/dev/null
 T_START=$(submit "$(on start a1)")
-wait_for 10 "T_START STARTING" state_is "$T_START" STARTING
+wait_until 10 "T_START STARTING" state_is "$T_START" STARTING
 
 # STAGING with the launch in flight: a2 holds its answer (until the state after the restart has
 # been compared: however slow the restart, on SQLite or etcd) and its status updates.
 sim a2 POST /sim/delay '{"ms": 60000}' >/dev/null
 sim a2 POST /sim/hold '{"hold": true}' >/dev/null
 T_STAGE=$(submit "$(on stage a2)")
-wait_for 5 "a2 received the launch" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a2]}/sim/state | jq -e '.tasks[\"$T_STAGE\"]'"
+wait_until 5 "a2 received the launch" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a2]}/sim/state | jq -e '.tasks[\"$T_STAGE\"]'"
 assert_eq "T_STAGE before the crash" "$(task_state "$T_STAGE")" STAGING
 
 before=$(api_body GET /api/v1/tasks | jq -c '[.tasks[] | {id, state, reason, exit_code, agent_id}] | sort_by(.id)')
@@ -79,9 +79,9 @@ sim a1 POST /sim/pause '{"paused": false}' >/dev/null
 sim a2 POST /sim/pause '{"paused": false}' >/dev/null
 sim a1 POST /sim/hold '{"hold": false}' >/dev/null
 sim a2 POST /sim/hold '{"hold": false}' >/dev/null
-wait_for 10 "T_RUN1 FINISHED (update sent while the master was down)" state_is "$T_RUN1" FINISHED
-wait_for 15 "T_STAGE RUNNING" state_is "$T_STAGE" RUNNING
-wait_for 10 "T_START RUNNING" state_is "$T_START" RUNNING
+wait_until 10 "T_RUN1 FINISHED (update sent while the master was down)" state_is "$T_RUN1" FINISHED
+wait_until 15 "T_STAGE RUNNING" state_is "$T_STAGE" RUNNING
+wait_until 10 "T_START RUNNING" state_is "$T_START" RUNNING
 assert_eq "T_RUN2 after the restart" "$(task_state "$T_RUN2")" RUNNING
 assert_eq "T_LOST after the restart" "$(task_state "$T_LOST")" LOST
 assert_eq "T_PEND after the restart" "$(task_state "$T_PEND")" PENDING
@@ -91,7 +91,7 @@ a2=$(sim a2 GET /sim/state)
 assert_eq "launches created on a2" "$(jq .launches_created <<<"$a2")" 3
 assert_eq "STAGING events of T_STAGE" "$(task_field "$T_STAGE" '[.history[] | select(.state=="STAGING")] | length')" 1
 for s in a1 a2; do
-    wait_for 5 "$s re-registered with the restarted master" sim_is "$s" .registrations 2
+    wait_until 5 "$s re-registered with the restarted master" sim_is "$s" .registrations 2
 done
 pass "in-flight launch resent after the restart and not doubled (a2: $(jq .launch_requests <<<"$a2") requests, 3 created)"
 
@@ -102,8 +102,8 @@ pass "no status update recorded twice"
 
 # The lost agent comes back after the restart: its task stays LOST and is killed there.
 sim a3 POST /sim/pause '{"paused": false}' >/dev/null
-wait_for 10 "a3 ACTIVE" agent_state_is "$A3" ACTIVE
-wait_for 10 "T_LOST killed on a3" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a3]}/sim/state | jq -r '.tasks[\"$T_LOST\"]')\" = KILLED ]"
+wait_until 10 "a3 ACTIVE" agent_state_is "$A3" ACTIVE
+wait_until 10 "T_LOST killed on a3" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:${SIM_PORT[a3]}/sim/state | jq -r '.tasks[\"$T_LOST\"]')\" = KILLED ]"
 assert_eq "T_LOST after a3 returned" "$(task_state "$T_LOST")" LOST
 pass "agent lost before the crash re-registers; its task stays LOST and is killed on it"
 

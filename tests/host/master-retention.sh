@@ -47,16 +47,16 @@ ended_count() { api_body GET /api/v1/tasks | jq '[.tasks[] | select(.state=="KIL
 # ---- by count ----
 start_master --heartbeat-interval-ms 100 --agent-timeout-ms 2000 --gc-max-tasks 5 --gc-max-age-s 0
 start_sim a1 --cpus 2
-wait_for 10 "a1 registered" sim_registered a1
+wait_until 10 "a1 registered" sim_registered a1
 A1=$(sim_agent_id a1)
 for i in 1 2 3; do submit "{\"id\": \"live-$i\", \"name\": \"n\", \"command\": [\"/bin/true\"], \"resources\": {\"cpus\": 64}}" >/dev/null; done
 R=$(submit '{"id": "running-1", "name": "n", "command": ["/bin/sleep", "1000"], "resources": {"cpus": 1}}')
-wait_for 10 "running-1 RUNNING" state_is "$R" RUNNING
+wait_until 10 "running-1 RUNNING" state_is "$R" RUNNING
 for i in $(seq 12); do
     submit "{\"id\": \"c-$i\", \"name\": \"n\", \"command\": [\"/bin/true\"], \"resources\": {\"cpus\": 64}}" >/dev/null
     assert_eq "kill c-$i" "$(api_status DELETE "/api/v1/tasks/c-$i")" 200
 done
-wait_for 5 "only 5 ended tasks kept" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/tasks | jq '[.tasks[] | select(.state==\"KILLED\")] | length') = 5 ]"
+wait_until 5 "only 5 ended tasks kept" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/tasks | jq '[.tasks[] | select(.state==\"KILLED\")] | length') = 5 ]"
 for i in $(seq 7); do gone "c-$i" || fail "c-$i (one of the 7 oldest ended tasks) is still served"; done
 for i in $(seq 8 12); do
     assert_eq "c-$i (one of the 5 newest) state" "$(task_state "c-$i")" KILLED
@@ -71,14 +71,14 @@ pass "--gc-max-tasks 5: the 7 oldest of 12 ended tasks forgotten (API and databa
 
 # A finished task's late duplicate update inside the window is still recognised as one.
 sim a1 POST /sim/finish/running-1 '{"state": "FINISHED", "exit_code": 0, "repeat": 2}' >/dev/null
-wait_for 10 "running-1 FINISHED" state_is "$R" FINISHED
-wait_for 10 "a1 sent both copies" sim_is a1 .unacked 0
+wait_until 10 "running-1 FINISHED" state_is "$R" FINISHED
+wait_until 10 "a1 sent both copies" sim_is a1 .unacked 0
 assert_eq "FINISHED events of running-1 (the repeat was a duplicate)" "$(task_field "$R" '[.history[] | select(.state=="FINISHED")] | length')" 1
 pass "a repeated update for a kept ended task is deduplicated"
 # running-1's end made 6 ended tasks: the next GC tick forgets the oldest. The count below
 # takes 5 as its start, so the restart waits for that tick (CI once stopped the master first).
 ended_is() { [ "$(ended_count)" = "$1" ]; }
-wait_for 10 "5 ended tasks kept after running-1's end" ended_is 5
+wait_until 10 "5 ended tasks kept after running-1's end" ended_is 5
 
 # ---- bounded per tick: 600 ended tasks kept without limits, then a restart that keeps 10 ----
 stop_master
@@ -111,8 +111,8 @@ pass "600 ended tasks swept in bounded steps after a restart"
 # ---- by age, and updates for unknown tasks ----
 stop_master
 start_master --heartbeat-interval-ms 100 --agent-timeout-ms 2000 --gc-max-tasks 0 --gc-max-age-s 3
-wait_for 10 "a1 registered again" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/agents/$A1 | jq -r .state) = ACTIVE ]"
-wait_for 10 "the old ended tasks forgotten by age" gone bulk-0600
+wait_until 10 "a1 registered again" bash -c "[ \$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/agents/$A1 | jq -r .state) = ACTIVE ]"
+wait_until 10 "the old ended tasks forgotten by age" gone bulk-0600
 submit '{"id": "young-1", "name": "n", "command": ["/bin/true"], "resources": {"cpus": 64}}' >/dev/null
 assert_eq "kill young-1" "$(api_status DELETE /api/v1/tasks/young-1)" 200
 orphan() {
@@ -127,7 +127,7 @@ assert_eq "young-1 one second after it ended (inside the 3 s window)" "$(task_st
 assert_eq "young-1 history inside the window" "$(task_field young-1 '.history | length')" 2
 assert_eq "second copy inside the window (deduplicated)" "$(orphan)" true
 for i in 1 2 3; do assert_eq "live-$i" "$(task_state "live-$i")" PENDING; done
-wait_for 10 "young-1 forgotten after 3 s" gone young-1
+wait_until 10 "young-1 forgotten after 3 s" gone young-1
 sleep 0.5 # the next sweep (a tick later) takes the update, which is as old
 assert_eq "the update for an unknown task in the store after the window" \
     "$(store_count "SELECT COUNT(*) FROM task_events WHERE update_id = 'orphan-1'" updates/orphan-1 history/never-known/)" "$(counted 0)"

@@ -8,7 +8,7 @@
 start_master --heartbeat-interval-ms 100 --agent-timeout-ms 2000
 start_sim a1 --cpus 2
 start_sim a2 --cpus 2
-wait_for 10 "a1 and a2 registered" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 2
+wait_until 10 "a1 and a2 registered" api_is /api/v1/agents '[.agents[] | select(.state=="ACTIVE")] | length' 2
 A1=$(sim_agent_id a1); A2=$(sim_agent_id a2)
 
 n=0
@@ -23,7 +23,7 @@ update() {
 
 # A task that cannot be placed (more cpus than any agent has) stays PENDING.
 P=$(submit '{"id": "pending-1", "name": "p", "command": ["/bin/sleep", "1000"], "resources": {"cpus": 64}}')
-wait_for 5 "pending-1 has a pending reason" api_is "/api/v1/tasks/$P" '.pending_reason != null' true
+wait_until 5 "pending-1 has a pending reason" api_is "/api/v1/tasks/$P" '.pending_reason != null' true
 
 code=$(update "$P" STARTING)
 assert_eq "update without agent_id for a PENDING task" "$code" 400
@@ -45,7 +45,7 @@ pass "updates for a PENDING task are refused (400 without agent_id, 409 with one
 # A task RUNNING on a1: updates claiming to come from a2, from nobody or from an unknown agent
 # are refused; the task stays RUNNING and a1 can still end it.
 T=$(submit '{"id": "placed-1", "name": "p", "command": ["/bin/sleep", "1000"], "resources": {"cpus": 1}, "constraints": {"hostname": "a1"}}')
-wait_for 10 "placed-1 RUNNING" state_is "$T" RUNNING
+wait_until 10 "placed-1 RUNNING" state_is "$T" RUNNING
 assert_eq "placed-1 agent" "$(task_field "$T" .agent_id)" "$A1"
 code=$(update "$T" FINISHED)
 assert_eq "update without agent_id for a RUNNING task" "$code" 400
@@ -57,13 +57,13 @@ assert_eq "update from an unknown agent for a RUNNING task" "$code" 409
 assert_eq "placed-1 after the refused updates" "$(task_state "$T")" RUNNING
 assert_eq "placed-1 on a1" "$(sim a1 GET /sim/state | jq -r '.tasks["placed-1"]')" RUNNING
 sim a1 POST /sim/finish/placed-1 '{"state": "FINISHED", "exit_code": 0}' >/dev/null
-wait_for 10 "placed-1 FINISHED (from a1)" state_is "$T" FINISHED
+wait_until 10 "placed-1 FINISHED (from a1)" state_is "$T" FINISHED
 pass "updates for a placed task from anyone but its agent are refused; its agent's update applies"
 
 # An agent may still report a task the master does not know (it is recorded and the agent
 # told to kill it): that is reconciliation, not a forgery of another agent's task.
 code=$(update never-submitted RUNNING "$A2")
 assert_eq "update from a registered agent for an unknown task" "$code" 200
-wait_for 5 "a2 asked to kill the unknown task" sim_is a2 .kill_requests 1
+wait_until 5 "a2 asked to kill the unknown task" sim_is a2 .kill_requests 1
 pass "an unknown task reported by a registered agent is acknowledged and killed there"
 assert_done

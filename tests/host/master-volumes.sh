@@ -15,7 +15,7 @@ start_master --heartbeat-interval-ms 100 --agent-timeout-ms 2000 --retry-base-ms
 start_sim n1 --cpus 4 --disk "sda:hdd:200000000:200000000:200:200:$((10 * G))" \
     --disk nvme0n1:ssd:2000000000:2000000000:200000:200000
 start_sim n2 --cpus 8 --disk "sdb:hdd:200000000:200000000:200:200:$((4 * G))"
-wait_for 10 "agents registered" api_is /api/v1/agents '.agents | length' 2
+wait_until 10 "agents registered" api_is /api/v1/agents '.agents | length' 2
 N1=$(sim_agent_id n1)
 N2=$(sim_agent_id n2)
 
@@ -28,10 +28,10 @@ vol_field() { api_body GET "/api/v1/volumes/$1" | jq -r "$2"; }
 # A new 5Gi volume: only a disk with room takes it (n1's sda: n2's sdb is 4Gi, nvme0n1 takes
 # no volumes), and the io entry with disk "any" goes to the volume's disk, not the faster one.
 A=$(submit "$(vol_task a pg 5Gi)")
-wait_for 10 "a RUNNING" state_is "$A" RUNNING
+wait_until 10 "a RUNNING" state_is "$A" RUNNING
 assert_eq "a's agent" "$(task_field "$A" .agent_id)" "$N1"
 assert_eq "a's io disk is the volume's" "$(task_field "$A" '.disks[0]')" sda
-wait_for 10 "pg ready" api_is /api/v1/volumes/pg .state ready
+wait_until 10 "pg ready" api_is /api/v1/volumes/pg .state ready
 assert_eq "pg's record" "$(vol_field pg '[.agent_id, .disk, .size, .role, (.tasks | join(","))] | join(" ")')" \
     "$N1 sda $((5 * G)) default $A"
 assert_eq "n1 made pg on sda" "$(sim n1 GET /api/v1/volumes | jq -r '.volumes[] | select(.name == "pg") | .disk')" sda
@@ -50,14 +50,14 @@ pass "a second read-write mount is 409 volume_in_use naming $A; another size is 
 # Two tasks sharing a new volume ("shared": true, on disk sdb) both go where it is.
 S1=$(submit "$(vol_task s1 logs 2Gi ',"shared":true,"disk":"sdb"')")
 S2=$(submit "$(vol_task s2 logs 2Gi ',"shared":true,"disk":"sdb"')")
-wait_for 10 "s1 and s2 RUNNING" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/tasks/$S2 | jq -r .state)\" = RUNNING ]"
+wait_until 10 "s1 and s2 RUNNING" bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/tasks/$S2 | jq -r .state)\" = RUNNING ]"
 assert_eq "s1 and s2 on n2" "$(task_field "$S1" .agent_id) $(task_field "$S2" .agent_id)" "$N2 $N2"
 assert_eq "logs' tasks" "$(vol_field logs '.tasks | length')" 2
 pass "two shared mounts of a new volume: both tasks on $(task_field "$S1" .hostname), where it is"
 
 # Larger than any disk's free space: PENDING with the reason.
 B=$(submit "$(vol_task big huge 30Gi)")
-wait_for 5 "big pending with a reason" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/tasks/$B | jq -e '.pending_reason | length > 0'"
+wait_until 5 "big pending with a reason" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/tasks/$B | jq -e '.pending_reason | length > 0'"
 reason=$(task_field "$B" .pending_reason)
 assert_eq "the capacity reason" "$reason" "no disk has 30Gi free for volume 'huge' (largest free: 5Gi on n1/sda)"
 assert_eq "no record for a volume not placed" "$(api_status GET /api/v1/volumes/huge)" 404
@@ -73,10 +73,10 @@ pass "DELETE of a volume in use: 409 naming $A; of an unknown one: 404"
 
 # a ends; a later task naming pg lands on n1/sda again, though n2 has more of everything free.
 assert_eq "kill a" "$(api_status DELETE "/api/v1/tasks/$A")" 202
-wait_for 10 "a KILLED" state_is "$A" KILLED
+wait_until 10 "a KILLED" state_is "$A" KILLED
 assert_eq "pg outlives a" "$(vol_field pg .state)" ready
 C=$(submit "$(vol_task c pg 5Gi)")
-wait_for 10 "c RUNNING" state_is "$C" RUNNING
+wait_until 10 "c RUNNING" state_is "$C" RUNNING
 assert_eq "c's agent" "$(task_field "$C" .agent_id)" "$N1"
 assert_eq "c's io disk" "$(task_field "$C" '.disks[0]')" sda
 pass "a new task naming pg is placed on pg's agent and disk again (n1/sda)"
@@ -86,22 +86,22 @@ before=$(api_body GET /api/v1/volumes | jq -c '[.volumes[] | {name, agent_id, di
 kill9_master
 start_master --heartbeat-interval-ms 100 --agent-timeout-ms 2000 --retry-base-ms 100
 assert_eq "volumes after a restart" "$(api_body GET /api/v1/volumes | jq -c '[.volumes[] | {name, agent_id, disk, size, state}]')" "$before"
-wait_for 10 "n1 back" agent_state_is "$N1" ACTIVE
+wait_until 10 "n1 back" agent_state_is "$N1" ACTIVE
 pass "after kill -9 of the master: $(jq length <<<"$before") volumes, as before"
 
 # A volume its agent no longer reports is flagged, not dropped.
 sim n2 POST /sim/volume-drop '{"name":"logs"}' >/dev/null
-wait_for 10 "logs flagged missing" api_is /api/v1/volumes/logs .missing true
+wait_until 10 "logs flagged missing" api_is /api/v1/volumes/logs .missing true
 assert_eq "logs kept" "$(vol_field logs .state)" ready
 pass "a ready volume its agent stops reporting is flagged missing and kept"
 
 # The volume's agent is lost: a task naming it waits, the reason naming the volume and agent.
 assert_eq "kill c" "$(api_status DELETE "/api/v1/tasks/$C")" 202
-wait_for 10 "c KILLED" state_is "$C" KILLED
+wait_until 10 "c KILLED" state_is "$C" KILLED
 kill_sim n1
-wait_for 10 "n1 lost" agent_state_is "$N1" LOST
+wait_until 10 "n1 lost" agent_state_is "$N1" LOST
 D=$(submit "$(vol_task d pg 5Gi)")
-wait_for 5 "d pending with a reason" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/tasks/$D | jq -e '.pending_reason | length > 0'"
+wait_until 5 "d pending with a reason" bash -c "curl -s -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/tasks/$D | jq -e '.pending_reason | length > 0'"
 reason=$(task_field "$D" .pending_reason)
 assert_eq "d's reason" "$reason" "volume 'pg' is on agent $N1 (disk sda), which is not active"
 assert_eq "kill d" "$(api_status DELETE "/api/v1/tasks/$D")" 200
@@ -122,17 +122,17 @@ assert_eq "still deleting after a restart" "$(vol_field pg .state)" deleting
 pass "DELETE: 202 deleting, durable while its agent is away (a master restart keeps it)"
 
 # Made on an agent: the sim's answer is what removes it there.
-wait_for 10 "n2 back" agent_state_is "$N2" ACTIVE
+wait_until 10 "n2 back" agent_state_is "$N2" ACTIVE
 F=$(submit "$(vol_task f scratch 1Gi)")
-wait_for 10 "f RUNNING" state_is "$F" RUNNING
+wait_until 10 "f RUNNING" state_is "$F" RUNNING
 F_AT=$(task_field "$F" .hostname)
 assert_eq "scratch on n2 (n1 is lost)" "$F_AT" n2
-wait_for 10 "scratch ready" api_is /api/v1/volumes/scratch .state ready
+wait_until 10 "scratch ready" api_is /api/v1/volumes/scratch .state ready
 assert_eq "kill f" "$(api_status DELETE "/api/v1/tasks/$F")" 202
-wait_for 10 "f KILLED" state_is "$F" KILLED
+wait_until 10 "f KILLED" state_is "$F" KILLED
 deletes0=$(sim "$F_AT" GET /sim/state | jq .volume_deletes)
 assert_eq "delete scratch" "$(api_status DELETE /api/v1/volumes/scratch)" 202
-wait_for 10 "scratch gone" bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/volumes/scratch) = 404 ]"
+wait_until 10 "scratch gone" bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:$PORT/api/v1/volumes/scratch) = 404 ]"
 # The sim deletes in the background as the agent does (202 "deleting" for 300 ms, then 404 and
 # no longer reported): the master asks again after its backoff or learns it from a heartbeat.
 asked=$(( $(sim "$F_AT" GET /sim/state | jq .volume_deletes) - deletes0 ))
@@ -163,15 +163,15 @@ pass "events volume_created/volume_deleted; metrics silo_master_volumes and byte
 # counting an attempt (5 allowed, --launch-attempts' default), and the launch once the volume
 # is gone makes a new one.
 start_sim n3 --cpus 4 --volume-delete-ms 5000 --disk "sdc:hdd:200000000:200000000:200:200:$((8 * G))"
-wait_for 10 "n3 registered" api_is /api/v1/agents '.agents | length' 3
+wait_until 10 "n3 registered" api_is /api/v1/agents '.agents | length' 3
 G1=$(submit "$(vol_task g1 vx 1Gi ',"disk":"sdc"')")
-wait_for 10 "g1 RUNNING" state_is "$G1" RUNNING
-wait_for 10 "vx ready" api_is /api/v1/volumes/vx .state ready
+wait_until 10 "g1 RUNNING" state_is "$G1" RUNNING
+wait_until 10 "vx ready" api_is /api/v1/volumes/vx .state ready
 assert_eq "kill g1" "$(api_status DELETE "/api/v1/tasks/$G1")" 202
-wait_for 10 "g1 KILLED" state_is "$G1" KILLED
+wait_until 10 "g1 KILLED" state_is "$G1" KILLED
 assert_eq "vx deleted on n3 itself" "$(sim n3 DELETE /api/v1/volumes/vx | jq -r .state)" deleting
 G2=$(submit "$(vol_task g2 vx 1Gi ',"disk":"sdc"')")
-wait_for 30 "g2 RUNNING" state_is "$G2" RUNNING
+wait_until 30 "g2 RUNNING" state_is "$G2" RUNNING
 refused=$(sim n3 GET /sim/launches | jq --arg id "$G2" '[.launches[] | select(.id == $id and .status == 409)] | length')
 # As many refusals as launch attempts allowed, or more: none of them was counted. Fewer than
 # 10: the backoff grew (at 0.1 s a time, 5 s of deletion would have been about 40 asks).

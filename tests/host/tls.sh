@@ -73,7 +73,7 @@ HPORT=$(free_port)
     --tls-ca "$T/ca.pem" --tls-cert "$T/m1.pem" --tls-key "$T/m1-key.pem" --tls-crl "$T/crl.pem" \
     --health-listen "127.0.0.1:$HPORT" >>"$WORK/master.log" 2>&1 &
 MPID=$!
-wait_for 10 "the master listening" grep -q 'listening on .* (port [0-9]*)' "$WORK/master.log"
+wait_until 10 "the master listening" grep -q 'listening on .* (port [0-9]*)' "$WORK/master.log"
 PORT=$(grep -o 'listening on .* (port [0-9]*)' "$WORK/master.log" | grep -o 'port [0-9]*' | cut -d' ' -f2)
 URL=https://127.0.0.1:$PORT
 
@@ -85,18 +85,18 @@ api() {
 sim() {
     curl -sS -X "$2" "${OPS[@]}" ${4:+-d "$4"} "https://127.0.0.1:${SIM_PORT[$1]}$3"
 }
-wait_for 10 "the master healthy over HTTPS" curl -sf --cacert "$T/ca.pem" "$URL/health"
+wait_until 10 "the master healthy over HTTPS" curl -sf --cacert "$T/ca.pem" "$URL/health"
 pass "the master serves HTTPS; /health needs no certificate"
 
 # ---- an agent over TLS both ways: registration, heartbeats, a launch ----
 start_sim node-1 --tls-ca "$T/ca.pem" --tls-cert "$T/node-1.pem" --tls-key "$T/node-1-key.pem" \
     --master "$URL"
-wait_for 10 "node-1 registered over TLS" sim_registered node-1
+wait_until 10 "node-1 registered over TLS" sim_registered node-1
 pass "a sim-agent registers over mutual TLS"
 ctl() { "$CTL" --master "$URL" --ca "$T/ca.pem" --cert "$T/ops.pem" --key "$T/ops-key.pem" "$@"; }
 id=$(ctl -o json run --name t1 --cpus 1 --mem 64Mi -- /bin/true | jq -r .id)
 [ -n "$id" ] && [ "$id" != null ] || fail "siloctl run over TLS"
-wait_for 10 "t1 RUNNING on node-1 (a launch over HTTPS)" state_is "$id" RUNNING
+wait_until 10 "t1 RUNNING on node-1 (a launch over HTTPS)" state_is "$id" RUNNING
 pass "siloctl submits over TLS, the master launches on the agent over HTTPS"
 match "$(ctl tasks)" "t1" "siloctl lists the tasks over TLS"
 match "$(SILO_CA=$T/ca.pem SILO_CERT=$T/ops.pem SILO_KEY=$T/ops-key.pem "$CTL" --master "$URL" agents)" \
@@ -137,7 +137,7 @@ PY
 match "$py" "presented the certificate of agent:node-1, not a master \(O=silo:master\)" \
     "an agent certificate serving as the master is refused by the Python client"
 start_sim node-2 --tls-ca "$T/ca.pem" --tls-cert "$T/node-2.pem" --tls-key "$T/node-2-key.pem" --master "$AURL"
-wait_for 10 "node-2's refusal of node-1 as its master" \
+wait_until 10 "node-2's refusal of node-1 as its master" \
     grep -q "presented the certificate of agent:node-1, not a master" "$WORK/node-2.log"
 pass "an agent certificate serving as the master is refused by a sim-agent, before it sends anything"
 kill_sim node-2
@@ -249,7 +249,7 @@ eq "$(curl -sS -o /dev/null -w '%{http_code}' -X POST -d "$spec" "http://127.0.0
 
 # ---- the master's calls to the agent need the agent's certificate from our CA ----
 api DELETE "/api/v1/tasks/$id" >/dev/null
-wait_for 10 "t1 killed over HTTPS" state_is "$id" KILLED
+wait_until 10 "t1 killed over HTTPS" state_is "$id" KILLED
 pass "a kill goes to the agent over HTTPS"
 
 # ---- the master calls an agent only if the certificate there is that agent's ----
@@ -261,9 +261,9 @@ start_sim node-2 --tls-ca "$T/ca.pem" --tls-cert "$T/node-2.pem" --tls-key "$T/n
     --master "$URL" --cpus 1
 start_sim node-3 --tls-ca "$T/ca.pem" --tls-cert "$T/node-3.pem" --tls-key "$T/node-3-key.pem" \
     --master "$URL" --address "127.0.0.1:${SIM_PORT[node-2]}"
-wait_for 10 "node-2 and node-3 registered" sim_registered node-3
+wait_until 10 "node-2 and node-3 registered" sim_registered node-3
 id3=$(ctl -o json run --name t3 --cpus 3 --mem 64Mi -- /bin/true | jq -r .id)
-wait_for 10 "the master's refusal of node-2 as node-3" \
+wait_until 10 "the master's refusal of node-2 as node-3" \
     grep -q "presented the certificate of agent:node-2, not agent 'node-3' (O=silo:agent, CN=node-3)" "$WORK/master.log"
 pass "the master refuses a launch at an agent's address answered by another agent's certificate"
 eq "$(sim node-2 GET /sim/state | jq .launch_requests)" 0 "nothing of the refused launch reached node-2"

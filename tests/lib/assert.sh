@@ -15,6 +15,9 @@
 #   assert_match NAME TEXT REGEX            # TEXT matches the extended REGEX (grep -E)
 #   assert_file_contains NAME FILE STRING   # FILE has STRING (fixed string) on some line
 #   assert_cmd NAME COMMAND [ARGS...]       # COMMAND succeeds (its stdout is discarded)
+#   wait_until SECS WHAT COMMAND [ARGS...]  # poll COMMAND (output discarded) every
+#                                           # $WAIT_UNTIL_INTERVAL s (0.1) until it succeeds;
+#                                           # fail naming WHAT after SECS
 #   assert_done                             # summary line; exit 0, 1 when a check failed, 77
 #                                           # when all held but a part was skipped
 #
@@ -109,4 +112,14 @@ assert_done() {
     [ "$ASSERT_FAILED" -eq 0 ] || exit 1
     [ -z "$ASSERT_SKIPPED" ] || exit 77
     exit 0
+}
+
+wait_until() {
+    local secs="$1" what="$2" end
+    shift 2
+    end=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$end" ] || { fail "timed out after ${secs}s waiting for: $what"; return 1; }
+        sleep "${WAIT_UNTIL_INTERVAL:-0.1}"
+    done
 }

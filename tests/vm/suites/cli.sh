@@ -57,15 +57,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for() {
-    local secs="$1" what="$2"
-    shift 2
-    for _ in $(seq $((secs * 10))); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out after ${secs}s waiting for: $what"
-}
 get() { curl -fsS -H "Authorization: Bearer $TOKEN" "$1$2"; }
 ctl() { "$SILOCTL" --master "$MURL" --token-file "$W/token" "$@"; }
 # A screen of a tmux pane, wrapped lines joined (so a line longer than the pane shows).
@@ -75,13 +66,13 @@ echo "== start: master, agent with nullb0 (calibrated: the master places I/O by 
 "$MASTER_BIN" --listen 127.0.0.1:5050 --state-dir "$W/master" --token-file "$W/token" \
     --heartbeat-interval-ms 500 >"$W/master.log" 2>&1 &
 MPID=$!
-wait_for 30 "master up" curl -fsS "$MURL/health"
+wait_until 30 "master up" curl -fsS "$MURL/health"
 "$AGENT_BIN" --listen 127.0.0.1:5051 --state-dir "$W/agent" --token-file "$W/token" \
     --master "$MURL" --disk nullb0 --calibrate-seconds 1 --calibrate-write nullb0 \
     --kill-grace-s 2 --hostname cli-node >"$W/agent.log" 2>&1 &
 APID=$!
-wait_for 30 "agent up" curl -fsS "$AURL/health"
-wait_for 60 "the master has nullb0's calibrated figures" \
+wait_until 30 "agent up" curl -fsS "$AURL/health"
+wait_until 60 "the master has nullb0's calibrated figures" \
     bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/agents | jq -r '.agents[0].resources.disks[0].write_bps // 0')\" -gt $WRITER_LIMIT ]"
 pass "cluster up: $(ctl agents | tail -n 1)"
 
@@ -97,7 +88,7 @@ echo "$out"
 TALKER="$(sed -n 's/^ID: *//p' <<<"$out")"
 assert_match "run prints the task's summary" "$(head -n 1 <<<"$out")" '^ID: +[0-9a-f-]{36}$'
 assert_match "run --cpus/--mem reached the spec" "$out" 'Resources: cpus 0.5, mem 32.0 MiB'
-wait_for 30 "writer RUNNING" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/tasks/$WRITER | jq -r .state)\" = RUNNING ]"
+wait_until 30 "writer RUNNING" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/tasks/$WRITER | jq -r .state)\" = RUNNING ]"
 
 echo "== logs -f: follows the talker until it ends"
 logs="$(timeout 60 "$SILOCTL" --master "$MURL" logs "${TALKER:0:8}" -f --token-file "$W/token")"
@@ -134,13 +125,13 @@ assert_within "top screen: writer's write rate (limit $cell)" "$used" "$WRITER_L
 assert_match "top screen: the writer's name and a p99 latency" "$row" "^${WRITER:0:8} +writer .*[0-9.]+(us|ms|s)$"
 assert_eq "top fits the pane (no line over 100 columns)" "$(awk 'length > 100' <<<"$s" | wc -l)" 0
 tmux send-keys -t top q
-wait_for 10 "top exits on q" test -s "$W/top.rc"
+wait_until 10 "top exits on q" test -s "$W/top.rc"
 assert_eq "top exit status after q" "$(cat "$W/top.rc")" 0
 tmux new-session -d -s top2 -x 100 -y 30 \
     "$SILOCTL --master $MURL --token-file $W/token top --sort cpu; echo \$? >$W/top2.rc"
-wait_for 10 "top draws" bash -c "tmux capture-pane -p -t top2 | grep -q '^ID '"
+wait_until 10 "top draws" bash -c "tmux capture-pane -p -t top2 | grep -q '^ID '"
 tmux send-keys -t top2 C-c
-wait_for 10 "top exits on Ctrl-C" test -s "$W/top2.rc"
+wait_until 10 "top exits on Ctrl-C" test -s "$W/top2.rc"
 assert_eq "top exit status after Ctrl-C" "$(cat "$W/top2.rc")" 0
 
 echo "== top --once -o json"
@@ -191,7 +182,7 @@ for bin in "$SILOCTL" "$B/cli/silo-iostat" "$B/io/silo-io" "$MASTER_BIN" "$AGENT
     assert_match "$(basename "$bin") --version" "$("$bin" --version)" "^$(basename "$bin") [0-9]+\.[0-9]+"
 done
 ctl kill "${WRITER:0:8}" >/dev/null
-wait_for 20 "writer KILLED" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/tasks/$WRITER | jq -r .state)\" = KILLED ]"
+wait_until 20 "writer KILLED" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/tasks/$WRITER | jq -r .state)\" = KILLED ]"
 
 echo "== framework: examples/framework.py follows its tasks through the event stream"
 SRC="$(cd "$(dirname "$0")/../../.." && pwd)"

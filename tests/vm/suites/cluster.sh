@@ -107,16 +107,6 @@ submit() {
     jq -r .id "$W/body"
 }
 
-# wait_for SECONDS WHAT COMMAND...
-wait_for() {
-    local secs="$1" what="$2"
-    shift 2
-    for _ in $(seq $((secs * 10))); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out after ${secs}s waiting for: $what"
-}
 mstate_is() { [ "$(get "$MURL" "/api/v1/tasks/$1" | jq -r .state)" = "$2" ]; }
 astate_is() { [ "$(get "$AURL" "/api/v1/tasks/$1" | jq -r .state)" = "$2" ]; }
 link() { get "$AURL" /api/v1/status | jq -r ".link$1"; }
@@ -137,11 +127,11 @@ master_start
 NULLB="$(vm_dev_majmin /dev/nullb0)"
 agent_start --master "$MURL" --disk nullb0 --calibrate-seconds 1 --calibrate-write nullb0 \
     --attribute rack=r1
-wait_for 20 "agent registered" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $AURL/api/v1/status | jq -r .link.state)\" = registered ]"
+wait_until 20 "agent registered" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $AURL/api/v1/status | jq -r .link.state)\" = registered ]"
 AID="$(cat "$W/agent/agent-id")"
 assert_eq "agent id persisted and used" "$(link .agent_id)" "$AID"
 assert_eq "the agent's id is its certificate's CN" "$AID" node-1
-wait_for 60 "calibration done" bash -c "[ -s '$W/agent/calibration.json' ]"
+wait_until 60 "calibration done" bash -c "[ -s '$W/agent/calibration.json' ]"
 dev="$(get "$AURL" /api/v1/devices | jq -c '.disks[0]')"
 echo "   agent devices: $(jq -c '{name, device, read_bps, write_bps, read_iops, write_iops, source}' <<<"$dev")"
 assert_eq "device of nullb0" "$(jq -r .device <<<"$dev")" "$NULLB"
@@ -152,7 +142,7 @@ for f in read_bps write_bps read_iops write_iops; do
 done
 pass "all four figures calibrated"
 # The new figures reach the master through a second registration.
-wait_for 20 "master sees the calibrated figures" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/agents/$AID | jq -r '.resources.disks[0].write_bps')\" = \"$(jq -r .write_bps <<<"$dev")\" ]"
+wait_until 20 "master sees the calibrated figures" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/agents/$AID | jq -r '.resources.disks[0].write_bps')\" = \"$(jq -r .write_bps <<<"$dev")\" ]"
 magent="$(get "$MURL" "/api/v1/agents/$AID")"
 assert_eq "agent state at the master" "$(jq -r .state <<<"$magent")" ACTIVE
 assert_eq "attribute rack at the master" "$(jq -r .attributes.rack <<<"$magent")" r1
@@ -178,57 +168,57 @@ assert_eq "t1 io limit applied on the agent" \
 
 echo "== exit code, kill through the master"
 T2="$(submit '{"name":"t2","command":["/bin/sh","-c","exit 3"]}')"
-wait_for 30 "t2 FAILED" mstate_is "$T2" FAILED
+wait_until 30 "t2 FAILED" mstate_is "$T2" FAILED
 assert_eq "t2 exit code and reason" "$(get "$MURL" "/api/v1/tasks/$T2" | jq -r '"\(.exit_code) \(.reason)"')" "3 EXIT_NONZERO"
 T3="$(submit '{"name":"t3","command":["/bin/sleep","1000"],"kill_grace_s":1}')"
-wait_for 30 "t3 RUNNING" mstate_is "$T3" RUNNING
+wait_until 30 "t3 RUNNING" mstate_is "$T3" RUNNING
 code="$(req DELETE "$MURL/api/v1/tasks/$T3")"
 [ "$code" = 202 ] || [ "$code" = 200 ] || fail "kill t3: HTTP $code $(cat "$W/body")"
-wait_for 30 "t3 KILLED at the master" mstate_is "$T3" KILLED
+wait_until 30 "t3 KILLED at the master" mstate_is "$T3" KILLED
 assert_eq "t3 on the agent" "$(get "$AURL" "/api/v1/tasks/$T3" | jq -r .state)" KILLED
 assert_eq "t3 updates from the agent" "$(agent_updates "$T3")" '["RUNNING","KILLED"]'
-wait_for 10 "agent queue drained" pending_is 0
+wait_until 10 "agent queue drained" pending_is 0
 code="$(req GET "$AURL/api/v1/status?after=x")"
 assert_eq "cursor acknowledgement refused while a master consumes the queue" "$code" 409
 
 echo "== kill -9 of the master while one task ends and one keeps running"
 T5="$(submit '{"name":"t5","command":["/bin/sleep","1000"],"kill_grace_s":1}')"
-wait_for 30 "t5 RUNNING" mstate_is "$T5" RUNNING
+wait_until 30 "t5 RUNNING" mstate_is "$T5" RUNNING
 T4="$(submit '{"name":"t4","command":["/bin/sleep","6"]}')"
-wait_for 30 "t4 RUNNING" mstate_is "$T4" RUNNING
+wait_until 30 "t4 RUNNING" mstate_is "$T4" RUNNING
 regs="$(link .registrations)"
 kill9 "$MPID"
 MPID=""
 assert_eq "t4 on the agent when the master died (it must end while the master is down)" \
     "$(get "$AURL" "/api/v1/tasks/$T4" | jq -r .state)" RUNNING
-wait_for 30 "t4 FINISHED on the agent" astate_is "$T4" FINISHED
-wait_for 10 "t4's update queued on disk" bash -c "ls '$W/agent/status/' | grep -q json"
+wait_until 30 "t4 FINISHED on the agent" astate_is "$T4" FINISHED
+wait_until 10 "t4's update queued on disk" bash -c "ls '$W/agent/status/' | grep -q json"
 pass "while the master is down the agent queues $(get "$AURL" /api/v1/status | jq -r .pending) update(s)"
 master_start
-wait_for 30 "re-registration" link_ge .registrations $((regs + 1))
-wait_for 30 "t4 FINISHED at the master" mstate_is "$T4" FINISHED
+wait_until 30 "re-registration" link_ge .registrations $((regs + 1))
+wait_until 30 "t4 FINISHED at the master" mstate_is "$T4" FINISHED
 assert_eq "t5 after the master's restart" "$(get "$MURL" "/api/v1/tasks/$T5" | jq -r .state)" RUNNING
 assert_eq "t4 updates from the agent" "$(agent_updates "$T4")" '["RUNNING","FINISHED"]'
 req DELETE "$MURL/api/v1/tasks/$T5" >/dev/null
-wait_for 30 "t5 KILLED" mstate_is "$T5" KILLED
+wait_until 30 "t5 KILLED" mstate_is "$T5" KILLED
 assert_eq "t5 updates from the agent" "$(agent_updates "$T5")" '["RUNNING","KILLED"]'
-wait_for 10 "agent queue drained" pending_is 0
+wait_until 10 "agent queue drained" pending_is 0
 assert_eq "agents at the master" "$(get "$MURL" /api/v1/agents | jq -r '.agents | length')" 1
 
 echo "== kill -9 of the agent while a task ends"
 T6="$(submit '{"name":"t6","command":["/bin/sh","-c","sleep 2; exit 4"]}')"
-wait_for 30 "t6 RUNNING" mstate_is "$T6" RUNNING
+wait_until 30 "t6 RUNNING" mstate_is "$T6" RUNNING
 kill9 "$APID"
 APID=""
 sleep 4
 agent_start --master "$MURL" --disk nullb0 --calibrate-seconds 1 --calibrate-write nullb0 --attribute rack=r1
-wait_for 30 "t6 FAILED at the master" mstate_is "$T6" FAILED
+wait_until 30 "t6 FAILED at the master" mstate_is "$T6" FAILED
 assert_eq "t6 exit code" "$(get "$MURL" "/api/v1/tasks/$T6" | jq -r .exit_code)" 4
 assert_eq "t6 updates from the agent" "$(agent_updates "$T6")" '["RUNNING","FAILED"]'
 assert_eq "agent id after the agent's restart" "$(link .agent_id)" "$AID"
 assert_eq "calibrations at start over two agent starts (the second reuses calibration.json)" \
     "$(grep -c 'Calibrating' "$W/agent.log")" 1
-wait_for 10 "agent queue drained" pending_is 0
+wait_until 10 "agent queue drained" pending_is 0
 
 echo "== an agent id file naming another agent than the certificate"
 kill -TERM "$APID"; wait "$APID" 2>/dev/null || true
@@ -249,7 +239,7 @@ echo "== standalone: the status queue read and acknowledged by a client"
 agent_start --disk nullb0 --calibrate false
 code="$(req POST "$AURL/api/v1/tasks" '{"id":"s1","name":"s1","command":["/bin/true"]}')"
 [ "$code" = 201 ] || fail "standalone launch: HTTP $code $(cat "$W/body")"
-wait_for 30 "s1 FINISHED" astate_is s1 FINISHED
+wait_until 30 "s1 FINISHED" astate_is s1 FINISHED
 st="$(get "$AURL" /api/v1/status)"
 assert_eq "standalone queue" "$(jq -c '[.updates[] | select(.task_id == "s1") | .state]' <<<"$st")" '["RUNNING","FINISHED"]'
 first="$(jq -r '[.updates[] | select(.task_id == "s1")][0].update_id' <<<"$st")"
@@ -263,5 +253,5 @@ code="$(req POST "$AURL/api/v1/devices/calibrate" '{"disks":["sdz"]}')"
 assert_eq "calibrating a disk that is not offered" "$code" 404
 code="$(req POST "$AURL/api/v1/devices/calibrate")"
 assert_eq "calibrate on request" "$code" 202
-wait_for 60 "calibration on request done" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $AURL/api/v1/devices | jq -r '.disks[0].calibration.state')\" = calibrated ]"
+wait_until 60 "calibration on request done" bash -c "[ \"\$(curl -fsS -H 'Authorization: Bearer $TOKEN' $AURL/api/v1/devices | jq -r '.disks[0].calibration.state')\" = calibrated ]"
 assert_done

@@ -78,18 +78,8 @@ G_AT() {
     timeout 60 gluster --mode=script --glusterd-sock="${VOL_DIR[$i]}/glusterd.socket" --log-file="$W/cli.log" "$@"
 }
 G() { G_AT 1 "$@"; }
-
-# wait_for SEC WHAT COMMAND...: until COMMAND succeeds, SEC seconds of wall time at most (a
-# gluster CLI call alone takes seconds under TCG).
-wait_for() {
-    local secs="$1" end=$((SECONDS + $1)) what="$2"
-    shift 2
-    while ((SECONDS < end)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.5
-    done
-    fail "not within $secs s: $what"
-}
+# wait_until polls every half second here: a gluster CLI call alone takes seconds under TCG.
+WAIT_UNTIL_INTERVAL=0.5
 
 # bricks_online: how many bricks of $VOL `gluster volume status` shows online (its "Online"
 # column, second to last).
@@ -141,7 +131,7 @@ brick_running() {
     VOL_DIR[$n]="${BASH_REMATCH[1]}"
     assert_eq "volume gluster-brick-$n on agent $i's disk" "${VOL_DIR[$n]}" \
         "${DISK_DIR[$i]}/silo-volumes/gluster-brick-$n" >/dev/null
-    wait_for 60 "glusterd of brick $n answers on ${VOL_DIR[$n]}/glusterd.socket" G_AT "$n" peer status
+    wait_until 60 "glusterd of brick $n answers on ${VOL_DIR[$n]}/glusterd.socket" G_AT "$n" peer status
 }
 
 mkdir -p "$MNT"
@@ -172,12 +162,12 @@ for ((i = 2; i <= 3; i++)); do
     G peer probe "${BRICK_ADDR[$i]}" || fail "gluster peer probe ${BRICK_ADDR[$i]}"
 done
 peers_in_cluster() { [ "$(G peer status | grep -c 'State: Peer in Cluster (Connected)')" = 2 ]; }
-wait_for 60 "two peers 'in Cluster (Connected)' for brick 1" peers_in_cluster
+wait_until 60 "two peers 'in Cluster (Connected)' for brick 1" peers_in_cluster
 pass "peers ${BRICK_ADDR[2]} and ${BRICK_ADDR[3]} in the cluster"
 G volume create "$VOL" replica 3 "${BRICK_ADDR[1]}:/srv/brick" "${BRICK_ADDR[2]}:/srv/brick" \
     "${BRICK_ADDR[3]}:/srv/brick" || fail "gluster volume create"
 G volume start "$VOL" || fail "gluster volume start"
-wait_for 60 "3 bricks online" bricks_online_is 3
+wait_until 60 "3 bricks online" bricks_online_is 3
 pass "volume $VOL: replica 3, three bricks online"
 
 step "mount (FUSE) from the root namespace, fio write + verify"
@@ -205,7 +195,7 @@ cluster_wait_state "${BRICK_TASK[2]}" FAILED 30
 re='.*"reason":"([A-Z_]+)"'
 [[ "$API_BODY" =~ $re ]] || fail "brick 2: no reason: $API_BODY"
 assert_eq "brick 2's task reason at the master" "${BASH_REMATCH[1]}" SIGNALED
-wait_for 30 "2 bricks online" bricks_online_is 2
+wait_until 30 "2 bricks online" bricks_online_is 2
 "${FIO[@]}" --name=during >/dev/null || fail "fio with brick 2 down: write or verify failed"
 "${FIO[@]}" --name=before --verify_only >/dev/null || fail "fio with brick 2 down: reading back 'before' failed"
 pass "with brick 2 down the volume is writable and readable (fio verified)"
@@ -218,9 +208,9 @@ was="${BRICK_AGENT[2]}"
 submit_brick 2
 brick_running 2
 assert_eq "the replacement placed on the volume's agent" "${BRICK_AGENT[2]}" "$was"
-wait_for 60 "3 bricks online" bricks_online_is 3
+wait_until 60 "3 bricks online" bricks_online_is 3
 pass "brick 2 back online"
-wait_for 90 "heal info: 0 entries on every brick" healed
+wait_until 90 "heal info: 0 entries on every brick" healed
 pass "healed: heal info shows 0 entries on every brick"
 cmp -s "${VOL_DIR[1]}/brick/during.0.0" "${VOL_DIR[2]}/brick/during.0.0" ||
     fail "during.0.0 (written while brick 2 was down) differs on brick 2 after the heal"

@@ -50,7 +50,7 @@ for g in "${groups[@]}"; do
     echo "$majmin wbps=$limit" >"$cg/silo-iostat-$name/io.max"
 done
 
-wait_for() { # PATH SECONDS
+wait_path() { # PATH SECONDS
     for _ in $(seq $(($2 * 10))); do
         [ -e "$1" ] && return 0
         sleep 0.1
@@ -61,7 +61,7 @@ wait_for() { # PATH SECONDS
 echo "== first loader attaches and pins"
 "$iostat" --keep --interval 1 --json >"$work/loader1.json" 2>"$work/loader1.err" &
 loader1=$!
-wait_for "$pins/link_complete" 60
+wait_path "$pins/link_complete" 60
 # link_issue is pinned only once a queue without rq->io_start_time_ns completes I/O (below).
 for p in stats start overflow link_complete link_requeue abi-4; do
     [ -e "$pins/$p" ] || fail "$pins/$p not pinned"

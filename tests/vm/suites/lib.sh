@@ -44,14 +44,3 @@ vm_timed_dd() {
         sh "$cg" "$dev" "$bs" "$((bytes / bs))")" || fail "dd to $dev from $cg failed: $out"
     vm_dd_parse "$out"
 }
-
-# wait_until SECS WHAT CMD...: poll CMD every 0.2 s; fail naming WHAT after SECS.
-wait_until() {
-    local secs="$1" what="$2" end
-    shift 2
-    end=$((SECONDS + secs))
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$end" ] || { fail "$what: not within ${secs}s"; return 1; }
-        sleep 0.2
-    done
-}

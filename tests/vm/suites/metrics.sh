@@ -55,15 +55,6 @@ submit() {
     [ "$code" = 201 ] || fail "submit $1: HTTP $code: $(cat "$W/body")"
     jq -r .id "$W/body"
 }
-wait_for() {
-    local secs="$1" what="$2"
-    shift 2
-    for _ in $(seq $((secs * 10))); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out after ${secs}s waiting for: $what"
-}
 mstate_is() { [ "$(get "$MURL" "/api/v1/tasks/$1" | jq -r .state)" = "$2" ]; }
 # value FILE SERIES: the sample of exactly that series (name{labels} as written) in FILE.
 value() { awk -v m="$2" '$1 == m {print $2}' "$1"; }
@@ -100,7 +91,7 @@ prometheus --config.file="$W/prometheus.yml" --storage.tsdb.path="$W/prom" \
     --web.listen-address=127.0.0.1:9090 --log.level=warn >>"$W/prometheus.log" 2>&1 &
 PPID_PROM=$!
 
-wait_for 60 "nullb0's calibrated figures at the master" bash -c \
+wait_until 60 "nullb0's calibrated figures at the master" bash -c \
     "curl -fsS -H 'Authorization: Bearer $TOKEN' $MURL/api/v1/agents | jq -e '.agents[0].resources.disks[0].write_bps > 0'"
 AID="${CLUSTER_AGENT_ID[1]}"
 
@@ -109,7 +100,7 @@ WRITER="$(submit '{"name":"writer","role":"batch","command":["/bin/sh","-c","exe
     "container":{"devices":["/dev/nullb0"]},
     "resources":{"cpus":1,"mem":"64Mi","io":[{"disk":"nullb0","wbps":"4Mi","rbps":"8Mi","riops":1000,"wiops":1000}]}}')"
 BIG="$(submit '{"name":"too-big","command":["/bin/true"],"resources":{"cpus":64}}')"
-wait_for 30 "writer RUNNING" mstate_is "$WRITER" RUNNING
+wait_until 30 "writer RUNNING" mstate_is "$WRITER" RUNNING
 w0=$(date +%s)
 for _ in $(seq 900); do
     curl -fsS "$PURL/-/ready" >/dev/null 2>&1 && break
@@ -156,13 +147,13 @@ assert_eq "master: pending for cpus" "$(value "$W/master.prom" 'silo_master_pend
 pass "master: per-disk allocation and pending reasons"
 
 echo "== Prometheus scrapes the cluster; PromQL sees the task's rate"
-wait_for 20 "both targets up" bash -c "curl -fsS -G --data-urlencode 'query=sum(up)' $PURL/api/v1/query | jq -e '.data.result[0].value[1] == \"2\"'"
+wait_until 20 "both targets up" bash -c "curl -fsS -G --data-urlencode 'query=sum(up)' $PURL/api/v1/query | jq -e '.data.result[0].value[1] == \"2\"'"
 # A 30 s window, all of it while the task writes at its limit, evaluated at the latest sample
 # so that rate() extrapolates at one end only (a loaded guest may delay scrapes).
 sel="silo_container_fs_writes_bytes_total{id=\"$WRITER\",device=\"nullb0\"}"
 left=$((w0 + 32 - $(date +%s)))
 [ "$left" -le 0 ] || sleep "$left"
-wait_for 30 "12 of the writer's samples in 30 s" bash -c "curl -fsS -G --data-urlencode 'query=count_over_time($sel[30s])' $PURL/api/v1/query | jq -e '.data.result[0].value[1] | tonumber >= 12'"
+wait_until 30 "12 of the writer's samples in 30 s" bash -c "curl -fsS -G --data-urlencode 'query=count_over_time($sel[30s])' $PURL/api/v1/query | jq -e '.data.result[0].value[1] | tonumber >= 12'"
 at="$(promql "timestamp($sel)" | jq -r '.data.result[0].value[1]')"
 promql_at() { curl -fsS -G --data-urlencode "query=$1" --data-urlencode "time=$at" "$PURL/api/v1/query"; }
 rate="$(promql_at "rate($sel[30s])" | jq -r '.data.result[0].value[1]')"
@@ -201,7 +192,7 @@ pass "all $n dashboard expressions are valid PromQL over metrics in the scrape a
 echo "== ended tasks leave the agent's output"
 curl -fsS -o /dev/null -X DELETE -H "Authorization: Bearer $TOKEN" "$MURL/api/v1/tasks/$WRITER"
 curl -fsS -o /dev/null -X DELETE -H "Authorization: Bearer $TOKEN" "$MURL/api/v1/tasks/$BIG"
-wait_for 30 "writer KILLED" mstate_is "$WRITER" KILLED
+wait_until 30 "writer KILLED" mstate_is "$WRITER" KILLED
 get "$AURL" /metrics >"$W/agent-after.prom"
 promtool check metrics <"$W/agent-after.prom" || fail "promtool check metrics refused the agent's /metrics after the kill"
 ! grep -q "id=\"$WRITER\"" "$W/agent-after.prom" || fail "the killed task's series are still in /metrics"
