@@ -150,6 +150,19 @@ static char *describe_failure(const char *what, const struct master_agent *a, co
         return s;
 }
 
+/* The error code of an agent's 409 answer ("stale_epoch", "volume_deleting", ...): NULL for
+ * any other answer, or a 409 without one. */
+static char *agent_conflict_code(const struct http_client_result *res)
+{
+        _cleanup_free_ char *message = NULL;
+        char *code = NULL;
+
+        if (res->error != 0 || res->status != 409)
+                return NULL;
+        (void)http_json_error_parse(res->json, &code, &message);
+        return code;
+}
+
 /* The agent's epoch fence refused the call (agent/epoch-fence.c, docs/PROTOCOL.md): 409
  * "stale_epoch" says the agent heard a newer leader of this cluster, so this master is deposed;
  * 409 "other_cluster" says the agent follows another state's master (as right after a
@@ -159,11 +172,8 @@ static char *describe_failure(const char *what, const struct master_agent *a, co
 static bool agent_fence_refused(master *m, struct master_agent *a, const char *why,
                                 const struct http_client_result *res)
 {
-        _cleanup_free_ char *code = NULL, *message = NULL;
+        _cleanup_free_ char *code = agent_conflict_code(res);
 
-        if (res->error != 0 || res->status != 409)
-                return false;
-        (void)http_json_error_parse(res->json, &code, &message);
         if (streq_ptr(code, "stale_epoch")) {
                 if (m->leader)
                         master_step_down(m, why ?: "an agent saw a newer leader's epoch");
@@ -191,11 +201,8 @@ static bool agent_fence_refused(master *m, struct master_agent *a, const char *w
  * as a task refused by the fence does, and the launch once the volume is gone makes a new one. */
 static bool agent_volume_deleting(const struct http_client_result *res)
 {
-        _cleanup_free_ char *code = NULL, *message = NULL;
+        _cleanup_free_ char *code = agent_conflict_code(res);
 
-        if (res->error != 0 || res->status != 409)
-                return false;
-        (void)http_json_error_parse(res->json, &code, &message);
         return streq_ptr(code, "volume_deleting");
 }
 
