@@ -369,7 +369,7 @@ static int cmdline_check(void)
 {
         uint64_t arg_start = 0;
 
-        if (process_stat_field(getpid(), 48, &arg_start) < 0 || arg_start == 0)
+        if (process_stat_field(0, 48, &arg_start) < 0 || arg_start == 0)
                 return -EIO;
         if (prctl(PR_SET_MM, PR_SET_MM_ARG_START, (unsigned long)arg_start, 0, 0) < 0)
                 return negative_errno();

@@ -20,6 +20,7 @@
 #include "agent/shim-server.h"
 #include "agent/task-cgroup.h"
 #include "agent/task-network.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/log.h"

@@ -36,14 +36,15 @@ int fd_wait_readable(int fd, uint64_t deadline_usec)
 {
         for (;;) {
                 struct pollfd p = {.fd = fd, .events = POLLIN};
-                uint64_t now = now_usec();
+                uint64_t now = now_usec(), ms;
                 int r;
 
                 if (now >= deadline_usec)
                         return -ETIMEDOUT;
-                r = poll(&p, 1, (int)((deadline_usec - now + 999) / 1000));
+                ms = (deadline_usec - now + 999) / 1000;
+                r = poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms);
                 if (r > 0)
-                        return 0;
+                        return p.revents & POLLNVAL ? -EBADF : 0;
                 if (r < 0 && errno != EINTR)
                         return negative_errno();
         }

@@ -29,7 +29,8 @@ int file_read_full(const char *path, size_t max, char **ret_data, size_t *ret_si
  * sysfs want: one write() call, so the kernel sees the whole value at once. */
 int file_write_string(const char *path, const char *s);
 
-/* Until `fd` is readable (data, EOF, or for a pidfd: its process exited): 0, or -ETIMEDOUT at
+/* Until `fd` is readable (data, EOF, or for a pidfd: its process exited): 0, -EBADF for an fd
+ * that is not open, or -ETIMEDOUT at
  * `deadline_usec` (now_usec(), CLOCK_MONOTONIC). A deadline, not a timeout restarted after
  * each EINTR: io_uring's task work interrupts its owner's blocking calls, and a restarted
  * timeout (SO_RCVTIMEO, a poll() per try) would never end under a steady stream of them. */

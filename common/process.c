@@ -10,8 +10,8 @@
 #include "common/macro.h"
 #include "common/process.h"
 
-/* Fields of /proc/<pid>/stat by their number in proc(5), `fields` ascending and all from 3
- * on, as unsigned numbers. The command name (field 2) may contain spaces and parentheses:
+/* Fields of /proc/<pid>/stat (pid 0: /proc/self/stat) by their number in proc(5), `fields`
+ * ascending and all from 3 on, as unsigned numbers. The command name (field 2) may contain spaces and parentheses:
  * fields are counted after its last ')'. */
 static int process_stat_read(pid_t pid, const unsigned *fields, size_t n, uint64_t *ret)
 {
@@ -22,7 +22,10 @@ static int process_stat_read(pid_t pid, const unsigned *fields, size_t n, uint64
         size_t i = 0;
         int r;
 
-        snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+        if (pid == 0)
+                snprintf(p, sizeof(p), "/proc/self/stat");
+        else
+                snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
         r = file_read_full(p, 4096, &stat, NULL);
         if (r < 0)
                 return r;
@@ -33,6 +36,9 @@ static int process_stat_read(pid_t pid, const unsigned *fields, size_t n, uint64
                 if (field == fields[i]) {
                         char *end;
 
+                        /* strtoull() would take "-1" (a tpgid without a terminal) too. */
+                        if (*q < '0' || *q > '9')
+                                return -EBADMSG;
                         errno = 0;
                         ret[i++] = strtoull(q, &end, 10);
                         if (end == q || errno || (*end != ' ' && *end != '\n' && *end != '\0'))

@@ -9,8 +9,10 @@
  * does not exist or the file cannot be parsed. The agent checkpoints it with each pid so a
  * recovered pid is only trusted when the start time still matches. */
 uint64_t process_start_time(pid_t pid);
-/* Field `field` (3 or more, numbered as in proc(5)) of /proc/<pid>/stat, read as an unsigned
- * number: 0, -EINVAL for a field below 3, -EBADMSG when it is missing or not one, -errno. */
+/* Field `field` (3 or more, numbered as in proc(5)) of /proc/<pid>/stat, pid 0 meaning the
+ * caller's own (/proc/self, whatever pid namespace /proc belongs to), read as an unsigned
+ * number: 0, -EINVAL for a field below 3, -EBADMSG when it is missing or not one (a negative
+ * value included), -errno. */
 int process_stat_field(pid_t pid, unsigned field, uint64_t *ret);
 /* The resident set (VmRSS, /proc/<pid>/stat field 24 times the page size) of the process
  * `pid` started at `start_time` (process_start_time(); 0: any). -ESRCH when it is gone or the

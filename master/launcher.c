@@ -151,15 +151,14 @@ static char *describe_failure(const char *what, const struct master_agent *a, co
 }
 
 /* The error code of an agent's 409 answer ("stale_epoch", "volume_deleting", ...): NULL for
- * any other answer, or a 409 without one. */
+ * any other answer, or a 409 whose body has no error code and message. */
 static char *agent_conflict_code(const struct http_client_result *res)
 {
-        _cleanup_free_ char *message = NULL;
         char *code = NULL;
 
         if (res->error != 0 || res->status != 409)
                 return NULL;
-        (void)http_json_error_parse(res->json, &code, &message);
+        (void)http_json_error_parse(res->json, &code, NULL);
         return code;
 }
 

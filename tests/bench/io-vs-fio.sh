@@ -7,12 +7,13 @@
 #        AA=1: each pair also runs fio a second time and the fio/fio ratios (A/A, the noise
 #        floor of silo-io/fio on this machine) are printed per pair; AA=0: pairs only;
 #        PROFILE=1: after the pairs, one more run of each tool under `perf stat` (when perf and
-#        the syscall tracepoints are there): io_uring_enter calls, context switches, task-clock
-#        and page faults per I/O, the per-I/O work one tool does that the other does not);
-#        PINNED=3: on a machine with 2 CPUs or more, that many more QD 1 pairs with both tools
-#        pinned to one CPU (--cpus_allowed / --cpus-allowed), printed, not a goal: at QD 1 the
-#        IOPS depend on where the scheduler wakes the submitter and the loop device's worker,
-#        and pinning takes that out of the comparison (0: none).
+#        the syscall tracepoints are there): io_uring_enter calls, context switches, CPU
+#        migrations, task-clock and page faults per I/O, the per-I/O work one tool does that
+#        the other does not); PINNED=3: when CASES has randread:4k:1 and 2 CPUs or more are
+#        allowed, that many more QD 1 pairs with both tools pinned to the last allowed CPU
+#        (--cpus_allowed / --cpus-allowed), printed, not a goal: at QD 1 the IOPS depend on
+#        where the scheduler wakes the submitter and the loop device's worker, and pinning
+#        takes that out of the comparison (0: none).
 # Goals (issue 19): IOPS >= 1.0x fio's in every case (4k randread QD 1, 32, 128; 128k read
 # QD 32), and a p99 at QD 1 no worse than fio's (cases run by CASES only). Exits 1 when one is
 # missed (tests/bench/README.md), 77 without root or fio.
@@ -57,7 +58,7 @@ run_silo() { # rw bs qd [SILO-IO-ARGS...]
         jq -r '"\(.read.iops) \(.read.lat_us.p99) \((.cpu.user_sec + .cpu.sys_sec) * 1e6 / .read.ios)"' "$T/silo.json"
 }
 
-# profile TOOL-ARGS... -> "enters/io cs/io task_us/io faults/io" of one run (perf stat, CSV).
+# profile TOOL-ARGS... -> "enters/io cs/io migrations/io task_us/io faults/io" of one run (perf stat, CSV).
 perf_ok=0
 if [ "${PROFILE:-1}" = 1 ] && command -v perf >/dev/null &&
         perf stat -x, -e syscalls:sys_enter_io_uring_enter true >/dev/null 2>&1; then
@@ -145,9 +146,12 @@ fi
 # serves the read, a softirq completes it and wakes the submitter. Which CPUs those wake-ups
 # land on weighs more than either tool's own work, so the same pairs again with both tools
 # pinned to the last CPU show how much of the QD 1 ratio is placement. Printed, not a goal.
-cpus=$(nproc)
-if [ "${PINNED:-3}" -gt 0 ] && [ "$cpus" -ge 2 ] && [[ " ${CASES:-randread:4k:1} " == *" randread:4k:1 "* ]]; then
-        pin=$((cpus - 1))
+# The CPUs this run may use (a cpuset or taskset may leave gaps), not nproc's count.
+allowed=$(python3 -c 'import os; print(" ".join(map(str, sorted(os.sched_getaffinity(0)))))')
+qd1=0
+for c in ${CASES:-randread:4k:1}; do [ "$c" = randread:4k:1 ] && qd1=1; done
+if [ "${PINNED:-3}" -gt 0 ] && [ "$(wc -w <<<"$allowed")" -ge 2 ] && [ "$qd1" = 1 ]; then
+        pin=${allowed##* }
         : > "$T/fio.txt"; : > "$T/silo.txt"
         for i in $(seq 1 "$PINNED"); do
                 if [ $((i % 2)) -eq 1 ]; then

@@ -114,12 +114,18 @@ assert_done() {
     exit 0
 }
 
+# SECONDS counts whole seconds: one more, so that the wait is never shorter than SECS. After a
+# failure that does not end the suite (ASSERT_KEEP_GOING), it returns 0 like every assert_*:
+# under `set -e` a 1 would end the suite without its summary line.
 wait_until() {
     local secs="$1" what="$2" end
     shift 2
-    end=$((SECONDS + secs))
+    end=$((SECONDS + secs + 1))
     until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$end" ] || { fail "timed out after ${secs}s waiting for: $what"; return 1; }
+        if [ "$SECONDS" -ge "$end" ]; then
+            fail "timed out after ${secs}s waiting for: $what"
+            return 0
+        fi
         sleep "${WAIT_UNTIL_INTERVAL:-0.1}"
     done
 }

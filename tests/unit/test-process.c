@@ -86,6 +86,9 @@ static void test_stat_field(void **state)
         /* arg_start, which the shim server sets to itself: an address, never 0. */
         assert_int_equal(process_stat_field(getpid(), 48, &v), 0);
         assert_true(v > 0);
+        /* pid 0: the caller, through /proc/self. */
+        assert_int_equal(process_stat_field(0, 22, &v), 0);
+        assert_int_equal(v, process_start_time(getpid()));
         assert_int_equal(process_stat_field(getpid(), 2, &v), -EINVAL);
         assert_int_equal(process_stat_field(getpid(), 3, &v), -EBADMSG);     /* the state: a letter */
         assert_int_equal(process_stat_field(getpid(), 1000, &v), -EBADMSG);

@@ -111,8 +111,10 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/silo-vm.XXXXXX")"
 vm_pid=""
 reader_pid=""
 lock_pid=""
+dump_pid=""
 cleanup() {
     [ -z "$lock_pid" ] || kill -TERM "$lock_pid" 2>/dev/null || true
+    dump_stop
     [ -z "$vm_pid" ] || kill -TERM "$vm_pid" 2>/dev/null || true
     [ -z "$reader_pid" ] || kill -TERM "$reader_pid" 2>/dev/null || true
     rm -rf "$work"
@@ -229,10 +231,6 @@ if command -v mawk >/dev/null; then
     reader_awk=(mawk -W interactive)
 fi
 
-# One boot: the guest runs the command; sets vm_rc. Everything the guest prints goes to the
-# log; only what lies between the start and exit markers (the command's own output) goes to
-# our stdout. The reader kills qemu (through `timeout`, which passes the TERM on) when the
-# guest is wedged, and says so in $wedged_file.
 # Each vCPU's instruction pointer and state through qemu's human monitor: HLT=1 is a vCPU
 # idle in HLT (waiting for an interrupt or a timer), CPL=3 one running user code, CPL=0 with
 # HLT=0 one busy in the kernel; RIP names the place with the KASLR base the guest printed at
@@ -240,12 +238,14 @@ fi
 # log, whose tail a timeout prints.
 vcpu_dump() {
     echo "run-vm: ---- vCPU state from qemu's monitor, $((SECONDS - start_s)) s after the boot ----"
-    timeout 30 python3 - "$work/monitor.sock" <<'PY'
+    timeout 30 python3 - "$work/monitor.sock" <<'PY' || echo "run-vm: the monitor query failed (exit status $?)"
 import re, socket, sys, time
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(10)
 s.connect(sys.argv[1])
-for cmd in ["info status", "info cpus", "info registers -a"]:
+# Stopped first: under TCG a running vCPU's RIP is written back only when it leaves translated
+# code, so a vCPU spinning in the kernel would show a stale one. HLT is exact either way.
+for cmd in ["stop", "info status", "info cpus", "info registers -a", "cont"]:
     s.sendall((cmd + "\n").encode())
     time.sleep(1)
 out = b""
@@ -259,6 +259,8 @@ try:
 except socket.timeout:
     pass
 text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", out.decode(errors="replace").replace("\r", ""))
+if not text.strip():
+    print("no answer from qemu's monitor: its main loop is blocked")
 # The registers that say where each vCPU is (RIP, HLT=1: idle), the monitor's answers, not
 # its echo of what was typed.
 for line in text.splitlines():
@@ -269,6 +271,27 @@ PY
     echo "run-vm: ---- end of vCPU state ----"
 }
 
+# The dump's timer: a builtin read with a timeout on a fifo that never gets data, so there is
+# no sleep to outlive the run; it neither holds the VM lock (fd 8) nor the caller's output.
+dump_start() {
+    rm -f "$work/dump.fifo"
+    mkfifo "$work/dump.fifo"
+    (
+        read -r -t $((timeout - 15)) _ <>"$work/dump.fifo" || vcpu_dump >>"$log" 2>&1
+    ) </dev/null >/dev/null 2>&1 8>&- &
+    dump_pid=$!
+}
+dump_stop() {
+    [ -n "$dump_pid" ] || return 0
+    kill -TERM "$dump_pid" 2>/dev/null || true
+    wait "$dump_pid" 2>/dev/null || true
+    dump_pid=""
+}
+
+# One boot: the guest runs the command; sets vm_rc. Everything the guest prints goes to the
+# log; only what lies between the start and exit markers (the command's own output) goes to
+# our stdout. The reader kills qemu (through `timeout`, which passes the TERM on) when the
+# guest is wedged, and says so in $wedged_file.
 boot() {
     rm -f "$status_file" "$wedged_file" "$vm_pidfile" "$work/console"
     mkfifo "$work/console"
@@ -306,6 +329,12 @@ boot() {
     reader_pid=$!
 
     rm -f "$work/monitor.sock"
+    # A socket path longer than sun_path (108 bytes) would stop qemu from starting: then no
+    # monitor, and no dump. Commas in an option value are spelled ",,".
+    monitor=""
+    if [ "${#work}" -lt 90 ]; then
+        monitor="unix:${work//,/,,}/monitor.sock,server=on,wait=off"
+    fi
     start_s=$SECONDS
     # -no-reboot turns the guest's reboot (panic=-1) into qemu exiting; `timeout` kills qemu by
     # its PID (TERM, then KILL 5 s later) so a wedged guest never hangs the caller.
@@ -313,30 +342,20 @@ boot() {
         -accel tcg -cpu max -m "$mem" -smp 2 -nographic -no-reboot -nic none \
         -kernel "$kernel" -initrd "$work/initramfs.cpio" -append "$append" \
         -virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap" \
-        -monitor "unix:$work/monitor.sock,server=on,wait=off" \
+        ${monitor:+-monitor "$monitor"} \
         "${virtfs[@]}" </dev/null >"$work/console" 2>&1 &
     vm_pid=$!
     echo "$vm_pid" >"$vm_pidfile"
     # Shortly before --timeout, what the vCPUs execute, from outside the guest: the guest's
     # own watchdog (stage2.sh) needs a guest that still schedules, and twice in CI a guest
     # printed nothing for minutes, its watchdog included.
-    if [ "$timeout" -gt 30 ]; then
-        (
-            # Its sleep ends with it, so that no process outlives the run.
-            trap 'kill "$sleep_pid" 2>/dev/null; exit 0' TERM
-            sleep $((timeout - 15)) &
-            sleep_pid=$!
-            wait "$sleep_pid" && vcpu_dump >>"$log" 2>&1
-        ) &
-        dump_pid=$!
-    fi
+    [ -z "$monitor" ] || [ "$timeout" -le 30 ] || dump_start
     set +e
     wait "$vm_pid"
     vm_rc=$?
     set -e
     vm_pid=""
-    [ -z "${dump_pid:-}" ] || { kill "$dump_pid" 2>/dev/null || true; wait "$dump_pid" 2>/dev/null || true; }
-    dump_pid=""
+    dump_stop
     wait "$reader_pid" || true
     reader_pid=""
 }

@@ -125,13 +125,13 @@ assert_within "top screen: writer's write rate (limit $cell)" "$used" "$WRITER_L
 assert_match "top screen: the writer's name and a p99 latency" "$row" "^${WRITER:0:8} +writer .*[0-9.]+(us|ms|s)$"
 assert_eq "top fits the pane (no line over 100 columns)" "$(awk 'length > 100' <<<"$s" | wc -l)" 0
 tmux send-keys -t top q
-wait_until 10 "top exits on q" test -s "$W/top.rc"
+wait_until 20 "top exits on q" test -s "$W/top.rc"
 assert_eq "top exit status after q" "$(cat "$W/top.rc")" 0
 tmux new-session -d -s top2 -x 100 -y 30 \
     "$SILOCTL --master $MURL --token-file $W/token top --sort cpu; echo \$? >$W/top2.rc"
-wait_until 10 "top draws" bash -c "tmux capture-pane -p -t top2 | grep -q '^ID '"
+wait_until 20 "top draws" bash -c "tmux capture-pane -p -t top2 | grep -q '^ID '"
 tmux send-keys -t top2 C-c
-wait_until 10 "top exits on Ctrl-C" test -s "$W/top2.rc"
+wait_until 20 "top exits on Ctrl-C" test -s "$W/top2.rc"
 assert_eq "top exit status after Ctrl-C" "$(cat "$W/top2.rc")" 0
 
 echo "== top --once -o json"

@@ -177,7 +177,7 @@ code="$(req DELETE "$MURL/api/v1/tasks/$T3")"
 wait_until 30 "t3 KILLED at the master" mstate_is "$T3" KILLED
 assert_eq "t3 on the agent" "$(get "$AURL" "/api/v1/tasks/$T3" | jq -r .state)" KILLED
 assert_eq "t3 updates from the agent" "$(agent_updates "$T3")" '["RUNNING","KILLED"]'
-wait_until 10 "agent queue drained" pending_is 0
+wait_until 20 "agent queue drained" pending_is 0
 code="$(req GET "$AURL/api/v1/status?after=x")"
 assert_eq "cursor acknowledgement refused while a master consumes the queue" "$code" 409
 
@@ -192,7 +192,7 @@ MPID=""
 assert_eq "t4 on the agent when the master died (it must end while the master is down)" \
     "$(get "$AURL" "/api/v1/tasks/$T4" | jq -r .state)" RUNNING
 wait_until 30 "t4 FINISHED on the agent" astate_is "$T4" FINISHED
-wait_until 10 "t4's update queued on disk" bash -c "ls '$W/agent/status/' | grep -q json"
+wait_until 20 "t4's update queued on disk" bash -c "ls '$W/agent/status/' | grep -q json"
 pass "while the master is down the agent queues $(get "$AURL" /api/v1/status | jq -r .pending) update(s)"
 master_start
 wait_until 30 "re-registration" link_ge .registrations $((regs + 1))
@@ -202,7 +202,7 @@ assert_eq "t4 updates from the agent" "$(agent_updates "$T4")" '["RUNNING","FINI
 req DELETE "$MURL/api/v1/tasks/$T5" >/dev/null
 wait_until 30 "t5 KILLED" mstate_is "$T5" KILLED
 assert_eq "t5 updates from the agent" "$(agent_updates "$T5")" '["RUNNING","KILLED"]'
-wait_until 10 "agent queue drained" pending_is 0
+wait_until 20 "agent queue drained" pending_is 0
 assert_eq "agents at the master" "$(get "$MURL" /api/v1/agents | jq -r '.agents | length')" 1
 
 echo "== kill -9 of the agent while a task ends"
@@ -218,7 +218,7 @@ assert_eq "t6 updates from the agent" "$(agent_updates "$T6")" '["RUNNING","FAIL
 assert_eq "agent id after the agent's restart" "$(link .agent_id)" "$AID"
 assert_eq "calibrations at start over two agent starts (the second reuses calibration.json)" \
     "$(grep -c 'Calibrating' "$W/agent.log")" 1
-wait_until 10 "agent queue drained" pending_is 0
+wait_until 20 "agent queue drained" pending_is 0
 
 echo "== an agent id file naming another agent than the certificate"
 kill -TERM "$APID"; wait "$APID" 2>/dev/null || true

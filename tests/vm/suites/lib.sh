@@ -14,6 +14,8 @@
 # found next to the suites.
 
 . "$(dirname "${BASH_SOURCE[0]}")/../../lib/assert.sh"
+# wait_until (assert.sh) polls every 0.2 s in the guest: two TCG vCPUs are easily kept busy.
+WAIT_UNTIL_INTERVAL=0.2
 
 vm_require_guest() {
     [ "${SILO_IN_VM:-}" = 1 ] || skip_suite "runs inside the VM only (tests/vm/run-vm.sh -- $0)"
