@@ -92,6 +92,7 @@ struct agent {
         char *shim_path;
         struct shim_server *shim_server; /* forks the tasks' shims (shim-server.c); NULL: none yet */
         char *tasks_dir;        /* <state-dir>/tasks: checkpoints */
+        char *state_dir_real;   /* <state-dir> with symlinks resolved, once, when it is locked */
         char *sysfs_root;       /* where block devices are resolved; NULL: /sys (tests: a fake tree) */
         char *sandboxes_dir;    /* <state-dir>/sandboxes */
         struct task **tasks;

@@ -140,6 +140,7 @@ static void agent_free(struct agent *a)
         tls_creds_free(a->tls);
         free(a->shim_path);
         free(a->tasks_dir);
+        free(a->state_dir_real);
         epoch_fence_done(&a->epoch);
         free(a->sandboxes_dir);
         config_free(&agent_options_schema, &a->opts);
@@ -212,6 +213,12 @@ static int agent_state_open(struct agent *a)
         r = agent_state_lock(a->opts.state_dir, &a->lock_fd, &err);
         if (r < 0)
                 return log_error_errno(r, "Refusing to start: %s", err ? err : strerror(-r));
+        /* What a launch's rootfs or volume source must stay out of, resolved once rather than
+         * per launch: it is the directory this agent holds locked. */
+        a->state_dir_real = realpath(a->opts.state_dir, NULL);
+        if (!a->state_dir_real)
+                return log_error_errno(negative_errno(), "Cannot resolve the state directory %s: %m",
+                                       a->opts.state_dir);
 
         {
                 _cleanup_free_ char *path = NULL;

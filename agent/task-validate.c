@@ -169,7 +169,8 @@ static int check_devices(const struct silo_container *c, struct task_plan *plan,
 static int check_volume_source(const struct agent *a, size_t i, const char *source,
                                char **ret_resolved, char **ret_error)
 {
-        _cleanup_free_ char *real = realpath(source, NULL), *state = NULL, *token = NULL;
+        _cleanup_free_ char *real = realpath(source, NULL), *state_owned = NULL, *token = NULL;
+        const char *state;
 
         if (!real)
                 return error_set(ret_error, -EINVAL, "container.volumes[%zu].source: %s does not exist", i, source);
@@ -181,7 +182,7 @@ static int check_volume_source(const struct agent *a, size_t i, const char *sour
                 return error_set(ret_error, -EINVAL,
                             "container.volumes[%zu].source: %s is under %s, the host's kernel interface",
                             i, source, silo_volume_kernel_tree(real, false));
-        state = realpath(a->opts.state_dir, NULL);
+        state = a->state_dir_real ?: (state_owned = realpath(a->opts.state_dir, NULL));
         if (state && (path_is_under(real, state) || path_is_under(state, real)))
                 return error_set(ret_error, -EINVAL,
                             "container.volumes[%zu].source: %s would expose the agent's state directory %s",
@@ -328,7 +329,8 @@ static int check_io(const struct agent *a, const struct silo_resources *res, str
 
 static int check_rootfs(const struct agent *a, const char *rootfs, char **ret_error)
 {
-        _cleanup_free_ char *real = NULL, *state = NULL;
+        _cleanup_free_ char *real = NULL, *state_owned = NULL;
+        const char *state;
         struct stat st;
 
         if (stat(rootfs, &st) < 0)
@@ -339,7 +341,7 @@ static int check_rootfs(const struct agent *a, const char *rootfs, char **ret_er
         if (strpbrk(rootfs, ",:"))
                 return error_set(ret_error, -EINVAL, "container.rootfs: '%s' contains ',' or ':'", rootfs);
         real = realpath(rootfs, NULL);
-        state = realpath(a->opts.state_dir, NULL);
+        state = a->state_dir_real ?: (state_owned = realpath(a->opts.state_dir, NULL));
         if (real && state && path_is_under(real, state))
                 return error_set(ret_error, -EINVAL,
                                  "container.rootfs: %s is inside the agent's state directory", rootfs);

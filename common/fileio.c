@@ -50,25 +50,34 @@ int fd_wait_readable(int fd, uint64_t deadline_usec)
         }
 }
 
+static int fsync_dir(const char *dir)
+{
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return negative_errno();
+        return fsync(fd) < 0 ? negative_errno() : 0;
+}
+
 int fsync_directory_of(const char *path)
 {
         _cleanup_free_ char *copy = strdup(path);
-        _cleanup_close_ int fd = -EBADF;
         struct stat st;
-        const char *dir;
 
         if (!copy)
                 return -ENOMEM;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-                dir = path;
-        else
-                dir = dirname(copy);
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        if (fsync(fd) < 0)
-                return negative_errno();
-        return 0;
+                return fsync_dir(path);
+        return fsync_dir(dirname(copy));
+}
+
+/* The directory of `path`, a file (no stat to find out, as fsync_directory_of() must: one path
+ * walk less per durable write). */
+static int fsync_parent_of(const char *path)
+{
+        _cleanup_free_ char *copy = strdup(path);
+
+        return copy ? fsync_dir(dirname(copy)) : -ENOMEM;
 }
 
 /* temp file, (fsync), rename; (fsync of the directory): the one body of both writers. */
@@ -95,7 +104,7 @@ static int file_write_renamed(const char *path, const void *data, size_t size, m
                 (void)unlink(tmp);
                 return r;
         }
-        return durable ? fsync_directory_of(path) : 0;
+        return durable ? fsync_parent_of(path) : 0;
 }
 
 int file_write_atomic(const char *path, const void *data, size_t size, mode_t mode)
