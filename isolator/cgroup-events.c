@@ -80,6 +80,8 @@ int cg_task_events_process(struct cg_task *t, unsigned *ret_events)
 {
         char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
         bool populated, frozen, events_changed = false;
+        /* Without a watch (none set up yet) memory.events is read each time. */
+        bool memory_changed = t->inotify_fd < 0;
         unsigned ev = 0;
         uint64_t oom;
         int r;
@@ -92,6 +94,9 @@ int cg_task_events_process(struct cg_task *t, unsigned *ret_events)
                                 const struct inotify_event *e = (const void *)(buf + off);
 
                                 events_changed |= e->wd == t->wd_cgroup_events;
+                                /* memory.events' watch, or IN_Q_OVERFLOW (wd -1): events
+                                 * were dropped, so it may have changed too. */
+                                memory_changed |= e->wd != t->wd_cgroup_events;
                                 off += (ssize_t)(sizeof(*e) + e->len);
                         }
                         if (n > 0)
@@ -114,7 +119,10 @@ int cg_task_events_process(struct cg_task *t, unsigned *ret_events)
                 ev |= CG_EVENT_FROZEN;
         t->last_populated = populated;
         t->last_frozen = frozen;
-        if (cg_task_oom_killed(t, &oom) >= 0) {
+        /* memory.events is read only when its own watch fired: cgroup.events changes (a task's
+         * group fills and empties) are the common events, and the kernel notifies each change
+         * of memory.events (cgroup_file_notify()), so none is missed. */
+        if (memory_changed && cg_task_oom_killed(t, &oom) >= 0) {
                 if (oom > t->last_oom_kill)
                         ev |= CG_EVENT_OOM_KILL;
                 t->last_oom_kill = oom;
