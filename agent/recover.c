@@ -272,7 +272,7 @@ static void task_forget_unstarted(struct task *t)
         if (unlink(task_checkpoint_path(a, t->id, path)) < 0 && errno != ENOENT)
                 log_warning_errno(negative_errno(), "Task %s: cannot remove its checkpoint %s: %m", t->id, path);
         else
-                (void)fsync_directory_of(path);
+                (void)fsync_parent(path);
         r = rm_rf(t->sandbox);
         if (r < 0)
                 log_warning_errno(r, "Task %s: cannot remove its sandbox %s: %m", t->id, t->sandbox);

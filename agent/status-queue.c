@@ -254,7 +254,7 @@ static int status_queue_remove_first(struct status_queue *q, size_t from, size_t
         }
         if (r < 0)
                 return r;
-        r = fsync_directory_of(q->dir);
+        r = fsync_directory(q->dir);
         memmove(q->v + from, q->v + from + n, (q->n - from - n) * sizeof(*q->v));
         q->n -= n;
         q->acked_total += n;
@@ -283,7 +283,7 @@ int status_queue_reject(struct status_queue *q, const char *update_id)
                 return -ENOMEM;
         if (rename(path, to) < 0)
                 return negative_errno();
-        (void)fsync_directory_of(q->dir);
+        (void)fsync_directory(q->dir);
         memmove(q->v + i, q->v + i + 1, (q->n - (size_t)i - 1) * sizeof(*q->v));
         q->n--;
         return 0;

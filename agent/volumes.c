@@ -208,7 +208,7 @@ static int volume_forget(struct agent *a, struct agent_volume *v, char **ret_err
         if (unlink(record) < 0 && errno != ENOENT)
                 return error_set(ret_error, negative_errno(), "volume '%s': removing %s: %m",
                                  v->name, record);
-        (void)fsync_directory_of(record);
+        (void)fsync_parent(record);
         log_info("Volume %s deleted (%s, project %u)", v->name, strempty(v->path), v->projid);
         volumes_drop(a, v);
         return 0;
@@ -802,7 +802,7 @@ static int volume_build(const struct agent_disk *d, const struct agent_volume *v
         if (plan->resolved.set_user && fchown(fd, plan->resolved.uid, plan->resolved.gid) < 0)
                 return error_set(ret_error, negative_errno(), "chown %s to %u:%u: %m", v->path,
                                  plan->resolved.uid, plan->resolved.gid);
-        if (fsync(fd) < 0 || fsync_directory_of(v->path) < 0)
+        if (fsync(fd) < 0)
                 return error_set(ret_error, negative_errno(), "fsync %s: %m", v->path);
         return 0;
 }

@@ -50,7 +50,7 @@ int fd_wait_readable(int fd, uint64_t deadline_usec)
         }
 }
 
-static int fsync_dir(const char *dir)
+int fsync_directory(const char *dir)
 {
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -59,25 +59,11 @@ static int fsync_dir(const char *dir)
         return fsync(fd) < 0 ? negative_errno() : 0;
 }
 
-int fsync_directory_of(const char *path)
-{
-        _cleanup_free_ char *copy = strdup(path);
-        struct stat st;
-
-        if (!copy)
-                return -ENOMEM;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-                return fsync_dir(path);
-        return fsync_dir(dirname(copy));
-}
-
-/* The directory of `path`, a file (no stat to find out, as fsync_directory_of() must: one path
- * walk less per durable write). */
-static int fsync_parent_of(const char *path)
+int fsync_parent(const char *path)
 {
         _cleanup_free_ char *copy = strdup(path);
 
-        return copy ? fsync_dir(dirname(copy)) : -ENOMEM;
+        return copy ? fsync_directory(dirname(copy)) : -ENOMEM;
 }
 
 /* temp file, (fsync), rename; (fsync of the directory): the one body of both writers. */
@@ -104,7 +90,7 @@ static int file_write_renamed(const char *path, const void *data, size_t size, m
                 (void)unlink(tmp);
                 return r;
         }
-        return durable ? fsync_parent_of(path) : 0;
+        return durable ? fsync_parent(path) : 0;
 }
 
 int file_write_atomic(const char *path, const void *data, size_t size, mode_t mode)

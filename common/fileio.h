@@ -30,14 +30,16 @@ int file_read_full(const char *path, size_t max, char **ret_data, size_t *ret_si
 int file_write_string(const char *path, const char *s);
 
 /* Until `fd` is readable (data, EOF, or for a pidfd: its process exited): 0, -EBADF for an fd
- * that is not open, or -ETIMEDOUT at
- * `deadline_usec` (now_usec(), CLOCK_MONOTONIC). A deadline, not a timeout restarted after
- * each EINTR: io_uring's task work interrupts its owner's blocking calls, and a restarted
+ * that is not open, or -ETIMEDOUT at `deadline_usec` (now_usec(), CLOCK_MONOTONIC). A
+ * deadline, not a timeout restarted after each EINTR: io_uring's task work interrupts its owner's blocking calls, and a restarted
  * timeout (SO_RCVTIMEO, a poll() per try) would never end under a steady stream of them. */
 int fd_wait_readable(int fd, uint64_t deadline_usec);
 
-/* fsync the directory that contains `path` (or `path` itself when it is a directory). */
-int fsync_directory_of(const char *path);
+/* fsync the directory `dir` itself. */
+int fsync_directory(const char *dir);
+/* fsync the directory that holds `path`, a file or an entry just removed: what makes its
+ * creation, rename or unlink durable. */
+int fsync_parent(const char *path);
 
 /* mkdir -p with the given mode for every created component. */
 int mkdir_parents(const char *path, mode_t mode);

@@ -11,8 +11,8 @@
 #include "common/process.h"
 
 /* Fields of /proc/<pid>/stat (pid 0: /proc/self/stat) by their number in proc(5), `fields`
- * ascending and all from 3 on, as unsigned numbers. The command name (field 2) may contain spaces and parentheses:
- * fields are counted after its last ')'. */
+ * ascending and all from 3 on, as unsigned numbers. The command name (field 2) may contain
+ * spaces and parentheses: fields are counted after its last ')'. */
 static int process_stat_read(pid_t pid, const unsigned *fields, size_t n, uint64_t *ret)
 {
         char p[64];
