@@ -804,6 +804,16 @@ static int volume_build(const struct agent_disk *d, const struct agent_volume *v
                                  plan->resolved.uid, plan->resolved.gid);
         if (fsync(fd) < 0)
                 return error_set(ret_error, negative_errno(), "fsync %s: %m", v->path);
+        /* The entries too, or a power cut could leave a READY record naming a directory that
+         * is gone: the volume's in silo-volumes, silo-volumes' in the disk's root. Only a
+         * volume being built gets here, so a launch of a READY volume pays none of these. */
+        const char *const entries[] = {v->path, parent};
+        for (size_t i = 0; i < ELEMENTSOF(entries); i++) {
+                r = fsync_parent(entries[i]);
+                if (r < 0)
+                        return error_set(ret_error, r, "fsync of the directory holding %s: %s",
+                                         entries[i], strerror(-r));
+        }
         return 0;
 }
 
