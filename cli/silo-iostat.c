@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* silo-iostat: biotop-style view of per-device and per-cgroup block I/O from the iostat maps. */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -492,8 +493,11 @@ static int report(const struct args *a, const struct iostat_snapshot *cur,
                 if (a->totals)
                         printf("%s  totals since attach\n", when);
                 else
-                        printf("%s  interval %.2fs%s\n", when, (double)interval / 1e9,
-                               cur->lost_keys ? "  (stats map full: some I/O not counted)" : "");
+                        printf("%s  interval %.2fs\n", when, (double)interval / 1e9);
+                if (cur->lost_keys)
+                        printf("%" PRIu64 " I/Os not counted since attach: a new key could not be "
+                               "added to the stats map (full, or the kernel could not allocate "
+                               "or lock)\n", cur->lost_keys);
         }
 
         if (cost)

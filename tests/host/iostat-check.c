@@ -134,6 +134,8 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
         struct iostat_snapshot *before = NULL, *after = NULL, *again = NULL;
         struct iostat *io = NULL, *io2 = NULL;
         struct iostat_stat d0[IOSTAT_OP_MAX], d1[IOSTAT_OP_MAX], c0, c1;
+        struct iostat_prog_stats prog0[IOSTAT_PROG_MAX], prog1[IOSTAT_PROG_MAX];
+        unsigned long long misses = 0;
         struct sysstat s0, s1;
         _cleanup_free_ char *cgroot = NULL;
         uint64_t own = 0;
@@ -165,7 +167,8 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
                 CHECK(r == 0, "own cgroup id under %s: %s", cgroot, strerror(-r));
         }
 
-        if (sysstat_read(name, &s0) < 0 || iostat_snapshot_take(io, &before) < 0)
+        if (sysstat_read(name, &s0) < 0 || iostat_snapshot_take(io, &before) < 0 ||
+            iostat_prog_stats_read(io, prog0) < 0)
                 return -EIO;
         r = do_io(device, mib);
         if (r < 0) {
@@ -174,8 +177,20 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
         }
         /* Completions are traced before the bio ends, but sysfs accounting runs just after. */
         usleep(200 * 1000);
-        if (sysstat_read(name, &s1) < 0 || iostat_snapshot_take(io, &after) < 0)
+        if (sysstat_read(name, &s1) < 0 || iostat_snapshot_take(io, &after) < 0 ||
+            iostat_prog_stats_read(io, prog1) < 0)
                 return -EIO;
+        /* A run the kernel skipped because the same program was already running on that CPU
+         * (an interrupt's completion nested in a task's) is an I/O the maps never see. */
+        for (int i = 0; i < IOSTAT_PROG_MAX; i++)
+                misses += prog1[i].misses - prog0[i].misses;
+        printf("  program runs the kernel skipped: %llu (issue %llu, complete %llu), I/Os lost to a "
+               "failed stats insert: %llu\n",
+               (unsigned long long)misses,
+               (unsigned long long)(prog1[IOSTAT_PROG_ISSUE].misses - prog0[IOSTAT_PROG_ISSUE].misses),
+               (unsigned long long)(prog1[IOSTAT_PROG_COMPLETE].misses -
+                                    prog0[IOSTAT_PROG_COMPLETE].misses),
+               (unsigned long long)(after->lost_keys - before->lost_keys));
 
         for (int op = 0; op < IOSTAT_OP_MAX; op++) {
                 struct iostat_stat a, b;
