@@ -21,6 +21,9 @@
 #    mapping (which libraries, how much heap), as for the shim.
 #    The agent runs standalone: without a master link libcurl is not initialised (with one,
 #    its global init adds what it touches of GnuTLS and friends to the start figure).
+# 4. The library floor: `sleep` with every library the agent maps in LD_PRELOAD, its VmRSS,
+#    Pss and Rss per mapping: what these libraries cost any process before its own code runs
+#    (printed, not a goal).
 #
 # The growth per kept ended task is the VmRSS slope between 10 % and 100 % of the tasks (the
 # first 10 % warm up code pages, the allocator and the stdio buffers of a new agent).
@@ -137,6 +140,21 @@ sample 0
 grep -E '^(Rss|Pss|Pss_Anon|Pss_File|Private_Dirty|Shared_Clean):' "/proc/$AGENT_PID/smaps_rollup" |
         tr -s ' ' | paste -sd' ' | sed 's/^/# agent smaps_rollup at start: /'
 rss_by_mapping "$AGENT_PID" agent
+# The library floor: every shared library mapped in the agent, preloaded into `sleep` (the
+# dynamic loader maps, relocates and initialises them as at the agent's exec: libmicrohttpd's
+# constructor initialises GnuTLS), no agent code. What no agent built on these libraries can
+# go under; the agent's own share is its VmRSS above it.
+floor_libs="$(awk '$6 ~ /\.so/ && $6 !~ /\/ld-linux/ && !seen[$6]++ { print $6 }' "/proc/$AGENT_PID/maps" | paste -sd:)"
+LD_PRELOAD="$floor_libs" sleep 600 &
+floor_pid=$!
+sleep 2 # loaded and initialised: the loader's work is done before sleep's main
+floor_rss="$(kib "/proc/$floor_pid/status" VmRSS)"
+floor_pss="$(kib "/proc/$floor_pid/smaps_rollup" Pss)"
+floor_anon="$(kib "/proc/$floor_pid/status" RssAnon)"
+floor_n="$(awk -F: '{ print NF }' <<<"$floor_libs")"
+rss_by_mapping "$floor_pid" "library floor"
+kill "$floor_pid"
+wait "$floor_pid" 2>/dev/null || true
 t0=$(date +%s)
 "$CLIENT" leak --count "$TASKS" --parallel "$PARALLEL" --url "$URL" --token-file "$STATE/token" \
         --spec "$W/spec.json" --agent-pid "$AGENT_PID" --cgroup-tasks "$CGROOT/tasks" \
@@ -167,6 +185,8 @@ printf "| %-40s | %-44s |\n" "wall time of the tasks (s)" "$wall ($(awk -v w="$w
         "agent VmRSS before / after (KiB)" "$rss0 / $rss1" \
         "agent Pss before / after (KiB)" "$pss0 / $pss1" \
         "agent RssAnon before / after (KiB)" "$anon0 / $anon1" \
+        "library floor VmRSS / Pss / RssAnon (KiB)" "$floor_rss / $floor_pss / $floor_anon ($floor_n libraries preloaded into sleep)" \
+        "agent VmRSS above the floor, before / after (KiB)" "$((rss0 - floor_rss)) / $((rss1 - floor_rss))" \
         "VmRSS every 10% of tasks (KiB)" "$deciles" \
         "growth per ended task, 10%..100% (B)" "$growth" \
         "VmRSS at $GOAL_TASKS tasks (KiB)" "$projected$([ "$TASKS" -ge "$GOAL_TASKS" ] || echo " (extrapolated from $TASKS)")" \
