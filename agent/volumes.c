@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -809,9 +810,15 @@ static int volume_build(const struct agent_disk *d, const struct agent_volume *v
          * volume being built gets here, so a launch of a READY volume pays none of these. */
         const char *const entries[] = {v->path, parent};
         for (size_t i = 0; i < ELEMENTSOF(entries); i++) {
-                r = fsync_parent(entries[i]);
+                _cleanup_free_ char *dir = strdup(entries[i]);
+
+                if (!dir)
+                        return -ENOMEM;
+                const char *holder = dirname(dir);
+
+                r = fsync_directory(holder);
                 if (r < 0)
-                        return error_set(ret_error, r, "fsync of the directory holding %s: %s",
+                        return error_set(ret_error, r, "fsync %s (which holds %s): %s", holder,
                                          entries[i], strerror(-r));
         }
         return 0;

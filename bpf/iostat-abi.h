@@ -47,9 +47,10 @@ enum iostat_ts_mode {
 
 /* Slots of the per-CPU `overflow` array. */
 enum iostat_overflow {
-        IOSTAT_OVERFLOW_KEYS = 0,      /* I/Os not counted: their new key could not be added
-                                        * (map full; or no memory, or a bucket lock
-                                        * not taken, which a no-prealloc map can meet) */
+        IOSTAT_OVERFLOW_KEYS = 0,      /* completions (or requeues) not counted: their new
+                                        * key could not be added (map full; or no memory, or
+                                        * a bucket lock not taken: a no-prealloc map can meet
+                                        * both) */
         IOSTAT_OVERFLOW_TS = 1,        /* issue times not recorded: the start map insert failed */
         IOSTAT_OVERFLOW_UNSTAMPED = 2, /* completions without rq->io_start_time_ns: a queue
                                         * needs the issue program (the loader attaches it) */

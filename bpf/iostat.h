@@ -58,7 +58,7 @@ struct iostat_entry {
 
 struct iostat_snapshot {
         uint64_t time_ns;        /* CLOCK_MONOTONIC when the maps were read */
-        uint64_t lost_keys;      /* I/Os not counted: adding their key to the stats map failed */
+        uint64_t lost_keys;      /* completions (requeues) not counted: adding their key failed */
         uint64_t lost_ts;        /* issue times not recorded because the start map was full */
         uint64_t unstamped;      /* completions without rq->io_start_time_ns, all devices */
         bool issue_hook;         /* the issue program is attached (some queue does not stamp) */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* silo-iostat: biotop-style view of per-device and per-cgroup block I/O from the iostat maps. */
 #include <errno.h>
-#include <inttypes.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -495,9 +495,12 @@ static int report(const struct args *a, const struct iostat_snapshot *cur,
                 else
                         printf("%s  interval %.2fs\n", when, (double)interval / 1e9);
                 if (cur->lost_keys)
-                        printf("%" PRIu64 " I/Os not counted since attach: a new key could not be "
-                               "added to the stats map (full, or the kernel could not allocate "
-                               "or lock)\n", cur->lost_keys);
+                        printf("completions not counted: %" PRIu64 " in this interval, %" PRIu64
+                               " since attach: their new key could not be added to the stats map "
+                               "(full at %u keys, or the kernel could not allocate or lock)\n",
+                               prev && cur->lost_keys >= prev->lost_keys ? cur->lost_keys - prev->lost_keys
+                                                                          : cur->lost_keys,
+                               cur->lost_keys, IOSTAT_MAX_KEYS);
         }
 
         if (cost)

@@ -21,9 +21,10 @@
 #    mapping (which libraries, how much heap), as for the shim.
 #    The agent runs standalone: without a master link libcurl is not initialised (with one,
 #    its global init adds what it touches of GnuTLS and friends to the start figure).
-# 4. The library floor: `sleep` with every library the agent maps in LD_PRELOAD, its VmRSS,
-#    Pss and Rss per mapping: what these libraries cost any process before its own code runs
-#    (printed, not a goal).
+# 4. The library floor: `sleep` with every library the agent maps in LD_PRELOAD, its Rss (of
+#    it anonymous) and Rss per mapping: what these libraries cost any process before its own
+#    code runs, beside the agent's Rss (printed, not a goal). Both from smaps_rollup, exact;
+#    not Pss: the agent shares those pages meanwhile.
 #
 # The growth per kept ended task is the VmRSS slope between 10 % and 100 % of the tasks (the
 # first 10 % warm up code pages, the allocator and the stdio buffers of a new agent).
@@ -58,10 +59,15 @@ PORT=5072
 URL="http://127.0.0.1:$PORT"
 STATE=/var/lib/silo/fpbench
 AGENT_PID=""
+FLOOR_PID=""
 
 cleanup() {
         local rc=$?
         set +e
+        if [ -n "$FLOOR_PID" ]; then
+                kill "$FLOOR_PID" 2>/dev/null
+                wait "$FLOOR_PID" 2>/dev/null
+        fi
         if [ -n "$AGENT_PID" ]; then
                 kill -TERM "$AGENT_PID" 2>/dev/null
                 wait "$AGENT_PID" 2>/dev/null
@@ -132,6 +138,7 @@ printf '{"command":["/bin/true"],"init":false}\n' >"$W/spec.json"
 # The agent's figures into rssN pssN anonN fdsN cgN, its fd targets into fds-N.txt.
 sample() { # N
         eval "rss$1=$(kib "/proc/$AGENT_PID/status" VmRSS) pss$1=$(kib "/proc/$AGENT_PID/smaps_rollup" Pss)"
+        eval "walked$1=$(kib "/proc/$AGENT_PID/smaps_rollup" Rss)"
         eval "anon$1=$(kib "/proc/$AGENT_PID/status" RssAnon) fds$1=$(fds) cg$1=$(cgroups)"
         find "/proc/$AGENT_PID/fd" -mindepth 1 -exec readlink {} + | sed 's/[0-9]\+\]$/N]/' | sort >"$W/fds-$1.txt"
 }
@@ -143,18 +150,39 @@ rss_by_mapping "$AGENT_PID" agent
 # The library floor: every shared library mapped in the agent, preloaded into `sleep` (the
 # dynamic loader maps, relocates and initialises them as at the agent's exec: libmicrohttpd's
 # constructor initialises GnuTLS), no agent code. What no agent built on these libraries can
-# go under; the agent's own share is its VmRSS above it.
-floor_libs="$(awk '$6 ~ /\.so/ && $6 !~ /\/ld-linux/ && !seen[$6]++ { print $6 }' "/proc/$AGENT_PID/maps" | paste -sd:)"
-LD_PRELOAD="$floor_libs" sleep 600 &
-floor_pid=$!
-sleep 2 # loaded and initialised: the loader's work is done before sleep's main
-floor_rss="$(kib "/proc/$floor_pid/status" VmRSS)"
-floor_pss="$(kib "/proc/$floor_pid/smaps_rollup" Pss)"
-floor_anon="$(kib "/proc/$floor_pid/status" RssAnon)"
+# go under. Above it: what the agent adds, its code, heap and stacks and the library pages its
+# calls touch later. In the C locale, as the agent (which never calls setlocale()): sleep
+# would map the locale's files. sleep's own binary, heap and stack stay in the floor.
+mapped_libs() { # PID: the shared libraries mapped in it but the loader, one per line
+        awk '$6 ~ /\.so(\.[0-9]+)*$/ && $6 !~ /\/ld-linux/ && $7 != "(deleted)" && !seen[$6]++ { print $6 }' \
+                "/proc/$1/maps"
+}
+floor_libs="$(mapped_libs "$AGENT_PID" | paste -sd:)"
+env -u LANG -u LANGUAGE LC_ALL=C LD_PRELOAD="$floor_libs" sleep 600 &
+FLOOR_PID=$!
+# Loaded and initialised once sleep's main is in its nanosleep (the loader's work comes first).
+for _ in $(seq 300); do
+        grep -q nanosleep "/proc/$FLOOR_PID/wchan" 2>/dev/null && break
+        kill -0 "$FLOOR_PID" 2>/dev/null || { echo "FAIL: the library floor (LD_PRELOAD=$floor_libs sleep) exited"; exit 1; }
+        sleep 0.1
+done
+grep -q nanosleep "/proc/$FLOOR_PID/wchan" ||
+        { echo "FAIL: the library floor is not asleep after 30 s (wchan $(cat "/proc/$FLOOR_PID/wchan"))"; exit 1; }
 floor_n="$(awk -F: '{ print NF }' <<<"$floor_libs")"
-rss_by_mapping "$floor_pid" "library floor"
-kill "$floor_pid"
-wait "$floor_pid" 2>/dev/null || true
+# The loader skips a library it cannot preload with a warning only: count what it mapped.
+floor_mapped="$(mapped_libs "$FLOOR_PID" | wc -l)"
+[ "$floor_mapped" -ge "$floor_n" ] ||
+        { echo "FAIL: the library floor mapped $floor_mapped of the agent's $floor_n libraries"; exit 1; }
+# Rss from smaps_rollup, which walks the page tables: VmRSS is a counter that a 6.1 kernel
+# folds in from each thread only every 64 page faults (SPLIT_RSS_COUNTING), and a process that
+# stopped faulting, as this one, can show MiBs less than it maps.
+floor_rss="$(kib "/proc/$FLOOR_PID/smaps_rollup" Rss)"
+floor_anon="$(kib "/proc/$FLOOR_PID/smaps_rollup" Anonymous)"
+[[ "$floor_rss" =~ ^[0-9]+$ ]] || { echo "FAIL: no Rss for the library floor (pid $FLOOR_PID)"; exit 1; }
+rss_by_mapping "$FLOOR_PID" "library floor"
+kill "$FLOOR_PID" 2>/dev/null || true
+wait "$FLOOR_PID" 2>/dev/null || true
+FLOOR_PID=""
 t0=$(date +%s)
 "$CLIENT" leak --count "$TASKS" --parallel "$PARALLEL" --url "$URL" --token-file "$STATE/token" \
         --spec "$W/spec.json" --agent-pid "$AGENT_PID" --cgroup-tasks "$CGROOT/tasks" \
@@ -185,8 +213,9 @@ printf "| %-40s | %-44s |\n" "wall time of the tasks (s)" "$wall ($(awk -v w="$w
         "agent VmRSS before / after (KiB)" "$rss0 / $rss1" \
         "agent Pss before / after (KiB)" "$pss0 / $pss1" \
         "agent RssAnon before / after (KiB)" "$anon0 / $anon1" \
-        "library floor VmRSS / Pss / RssAnon (KiB)" "$floor_rss / $floor_pss / $floor_anon ($floor_n libraries preloaded into sleep)" \
-        "agent VmRSS above the floor, before / after (KiB)" "$((rss0 - floor_rss)) / $((rss1 - floor_rss))" \
+        "agent Rss (smaps_rollup) before / after (KiB)" "$walked0 / $walked1" \
+        "library floor Rss / of it anonymous (KiB)" "$floor_rss / $floor_anon ($floor_n libraries preloaded into sleep)" \
+        "agent Rss above the floor, before / after (KiB)" "$((walked0 - floor_rss)) / $((walked1 - floor_rss))" \
         "VmRSS every 10% of tasks (KiB)" "$deciles" \
         "growth per ended task, 10%..100% (B)" "$growth" \
         "VmRSS at $GOAL_TASKS tasks (KiB)" "$projected$([ "$TASKS" -ge "$GOAL_TASKS" ] || echo " (extrapolated from $TASKS)")" \

@@ -135,7 +135,6 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
         struct iostat *io = NULL, *io2 = NULL;
         struct iostat_stat d0[IOSTAT_OP_MAX], d1[IOSTAT_OP_MAX], c0, c1;
         struct iostat_prog_stats prog0[IOSTAT_PROG_MAX], prog1[IOSTAT_PROG_MAX];
-        unsigned long long misses = 0;
         struct sysstat s0, s1;
         _cleanup_free_ char *cgroot = NULL;
         uint64_t own = 0;
@@ -167,9 +166,13 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
                 CHECK(r == 0, "own cgroup id under %s: %s", cgroot, strerror(-r));
         }
 
-        if (sysstat_read(name, &s0) < 0 || iostat_snapshot_take(io, &before) < 0 ||
-            iostat_prog_stats_read(io, prog0) < 0)
+        if (sysstat_read(name, &s0) < 0 || iostat_snapshot_take(io, &before) < 0)
                 return -EIO;
+        r = iostat_prog_stats_read(io, prog0);
+        if (r < 0) {
+                fprintf(stderr, "reading the BPF programs' stats: %s\n", strerror(-r));
+                return r;
+        }
         r = do_io(device, mib);
         if (r < 0) {
                 fprintf(stderr, "I/O on %s failed: %s\n", device, strerror(-r));
@@ -177,19 +180,25 @@ static int run_mode(const char *device, const char *bpffs, size_t mib, enum iost
         }
         /* Completions are traced before the bio ends, but sysfs accounting runs just after. */
         usleep(200 * 1000);
-        if (sysstat_read(name, &s1) < 0 || iostat_snapshot_take(io, &after) < 0 ||
-            iostat_prog_stats_read(io, prog1) < 0)
+        if (sysstat_read(name, &s1) < 0 || iostat_snapshot_take(io, &after) < 0)
                 return -EIO;
-        /* A run the kernel skipped because the same program was already running on that CPU
-         * (an interrupt's completion nested in a task's) is an I/O the maps never see. */
-        for (int i = 0; i < IOSTAT_PROG_MAX; i++)
-                misses += prog1[i].misses - prog0[i].misses;
-        printf("  program runs the kernel skipped: %llu (issue %llu, complete %llu), I/Os lost to a "
-               "failed stats insert: %llu\n",
-               (unsigned long long)misses,
-               (unsigned long long)(prog1[IOSTAT_PROG_ISSUE].misses - prog0[IOSTAT_PROG_ISSUE].misses),
+        r = iostat_prog_stats_read(io, prog1);
+        if (r < 0) {
+                fprintf(stderr, "reading the BPF programs' stats: %s\n", strerror(-r));
+                return r;
+        }
+        /* Why a count can come up short. A completion run the kernel skipped (the program was
+         * already running on that CPU: an interrupt's completion nested in a task's) is an I/O,
+         * or a partial completion's bytes, the maps never see; a skipped issue run only leaves
+         * its I/O untimed, a skipped requeue its requeue uncounted. A completion whose new key
+         * could not be inserted is lost too. */
+        printf("  program runs the kernel skipped: complete %llu, issue %llu, requeue %llu; "
+               "completions lost to a failed stats insert: %llu\n",
                (unsigned long long)(prog1[IOSTAT_PROG_COMPLETE].misses -
                                     prog0[IOSTAT_PROG_COMPLETE].misses),
+               (unsigned long long)(prog1[IOSTAT_PROG_ISSUE].misses - prog0[IOSTAT_PROG_ISSUE].misses),
+               (unsigned long long)(prog1[IOSTAT_PROG_REQUEUE].misses -
+                                    prog0[IOSTAT_PROG_REQUEUE].misses),
                (unsigned long long)(after->lost_keys - before->lost_keys));
 
         for (int op = 0; op < IOSTAT_OP_MAX; op++) {
