@@ -22,6 +22,7 @@ set -euo pipefail
 
 SILO_IO=${1:?usage: io-vs-fio.sh /path/to/silo-io}
 PAIRS=${PAIRS:-5}
+PINNED=${PINNED:-3}
 RUNTIME=${RUNTIME:-3}
 SIZE=${SIZE:-1G}
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (loop devices)"; exit 77; }
@@ -150,7 +151,7 @@ fi
 allowed=$(python3 -c 'import os; print(" ".join(map(str, sorted(os.sched_getaffinity(0)))))')
 qd1=0
 for c in ${CASES:-randread:4k:1}; do [ "$c" = randread:4k:1 ] && qd1=1; done
-if [ "${PINNED:-3}" -gt 0 ] && [ "$(wc -w <<<"$allowed")" -ge 2 ] && [ "$qd1" = 1 ]; then
+if [ "$PINNED" -gt 0 ] && [ "$(wc -w <<<"$allowed")" -ge 2 ] && [ "$qd1" = 1 ]; then
         pin=${allowed##* }
         : > "$T/fio.txt"; : > "$T/silo.txt"
         for i in $(seq 1 "$PINNED"); do
