@@ -169,8 +169,8 @@ static int check_devices(const struct silo_container *c, struct task_plan *plan,
 static int check_volume_source(const struct agent *a, size_t i, const char *source,
                                char **ret_resolved, char **ret_error)
 {
-        _cleanup_free_ char *real = realpath(source, NULL), *state_owned = NULL, *token = NULL;
-        const char *state;
+        _cleanup_free_ char *real = realpath(source, NULL), *token = NULL;
+        const char *state = a->state_dir_real;
 
         if (!real)
                 return error_set(ret_error, -EINVAL, "container.volumes[%zu].source: %s does not exist", i, source);
@@ -182,8 +182,7 @@ static int check_volume_source(const struct agent *a, size_t i, const char *sour
                 return error_set(ret_error, -EINVAL,
                             "container.volumes[%zu].source: %s is under %s, the host's kernel interface",
                             i, source, silo_volume_kernel_tree(real, false));
-        state = a->state_dir_real ?: (state_owned = realpath(a->opts.state_dir, NULL));
-        if (state && (path_is_under(real, state) || path_is_under(state, real)))
+        if (path_is_under(real, state) || path_is_under(state, real))
                 return error_set(ret_error, -EINVAL,
                             "container.volumes[%zu].source: %s would expose the agent's state directory %s",
                             i, source, state);
@@ -329,8 +328,8 @@ static int check_io(const struct agent *a, const struct silo_resources *res, str
 
 static int check_rootfs(const struct agent *a, const char *rootfs, char **ret_error)
 {
-        _cleanup_free_ char *real = NULL, *state_owned = NULL;
-        const char *state;
+        _cleanup_free_ char *real = NULL;
+        const char *state = a->state_dir_real;
         struct stat st;
 
         if (stat(rootfs, &st) < 0)
@@ -341,13 +340,12 @@ static int check_rootfs(const struct agent *a, const char *rootfs, char **ret_er
         if (strpbrk(rootfs, ",:"))
                 return error_set(ret_error, -EINVAL, "container.rootfs: '%s' contains ',' or ':'", rootfs);
         real = realpath(rootfs, NULL);
-        state = a->state_dir_real ?: (state_owned = realpath(a->opts.state_dir, NULL));
-        if (real && state && path_is_under(real, state))
+        if (real && path_is_under(real, state))
                 return error_set(ret_error, -EINVAL,
                                  "container.rootfs: %s is inside the agent's state directory", rootfs);
         /* The image is the task's whole view: one that holds the agent's state (the token)
          * would hand it over, "/" included. */
-        if (real && state && path_is_under(state, real))
+        if (real && path_is_under(state, real))
                 return error_set(ret_error, -EINVAL,
                                  "container.rootfs: %s contains the agent's state directory %s", rootfs,
                                  state);

@@ -6,7 +6,6 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -806,20 +805,14 @@ static int volume_build(const struct agent_disk *d, const struct agent_volume *v
         if (fsync(fd) < 0)
                 return error_set(ret_error, negative_errno(), "fsync %s: %m", v->path);
         /* The entries too, or a power cut could leave a READY record naming a directory that
-         * is gone: the volume's in silo-volumes, silo-volumes' in the disk's root. Only a
-         * volume being built gets here, so a launch of a READY volume pays none of these. */
-        const char *const entries[] = {v->path, parent};
-        for (size_t i = 0; i < ELEMENTSOF(entries); i++) {
-                _cleanup_free_ char *dir = strdup(entries[i]);
-
-                if (!dir)
-                        return -ENOMEM;
-                const char *holder = dirname(dir);
-
-                r = fsync_directory(holder);
+         * is gone: the volume's is in silo-volumes (parent), silo-volumes' in the disk's root.
+         * Only a volume being built gets here, so a launch of a READY volume pays none of these. */
+        const char *const holders[] = {parent, d->mount};
+        for (size_t i = 0; i < ELEMENTSOF(holders); i++) {
+                r = fsync_directory(holders[i]);
                 if (r < 0)
-                        return error_set(ret_error, r, "fsync %s (which holds %s): %s", holder,
-                                         entries[i], strerror(-r));
+                        return error_set(ret_error, r, "fsync %s, which holds %s: %s", holders[i],
+                                         i == 0 ? v->path : parent, strerror(-r));
         }
         return 0;
 }

@@ -31,8 +31,9 @@ int file_write_string(const char *path, const char *s);
 
 /* Until `fd` is readable (data, EOF, or for a pidfd: its process exited): 0, -EBADF for an fd
  * that is not open, or -ETIMEDOUT at `deadline_usec` (now_usec(), CLOCK_MONOTONIC). A
- * deadline, not a timeout restarted after each EINTR: io_uring's task work interrupts its owner's blocking calls, and a restarted
- * timeout (SO_RCVTIMEO, a poll() per try) would never end under a steady stream of them. */
+ * deadline, not a timeout restarted after each EINTR: io_uring's task work interrupts its
+ * owner's blocking calls, and a restarted timeout (SO_RCVTIMEO, a poll() per try) would never
+ * end under a steady stream of them. */
 int fd_wait_readable(int fd, uint64_t deadline_usec);
 
 /* fsync the directory `dir` itself. */

@@ -32,7 +32,7 @@
 #include "tests/unit/unit-util.h"
 
 static char tmpdir[] = "/tmp/silo-test-launch-XXXXXX";
-static char sys[256], state[256], tasks[300], sandboxes[300];
+static char sys[256], state[256], state_real[PATH_MAX], tasks[300], sandboxes[300];
 static struct agent agent;
 static struct agent_disk offered = {.name = (char *)"vda", .path = (char *)"/dev/vda"};
 
@@ -159,6 +159,8 @@ static int setup(void **st)
         add_disk("virtual/block", "vdb", "253:16", NULL);
         assert_int_equal(mkdir_parents(tasks, 0700), 0);
         assert_int_equal(mkdir_parents(sandboxes, 0700), 0);
+        /* As agent_state_open() resolves it once. */
+        assert_non_null(realpath(state, state_real));
         return 0;
 }
 
@@ -178,6 +180,7 @@ static int agent_reset(void **st)
         agent_volumes_free(&agent);
         agent = (struct agent){
                 .opts = {.state_dir = state},
+                .state_dir_real = state_real,
                 .tasks_dir = tasks,
                 .sandboxes_dir = sandboxes,
                 .sysfs_root = sys,
